@@ -1,0 +1,194 @@
+"""The TOML configuration, validated with pydantic: unknown keys and wrong types are errors.
+
+Every error is one line naming the file and the key (and, for a misspelled key, the closest
+valid one). Paths are relative to the config file.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from transfercast.errors import ConfigError, closest
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class DataConfig(_Section):
+    """``[data]``: where the long-format sales table is and what its columns mean."""
+
+    path: Path | None = Field(None, description="CSV or Parquet file, relative to the config file")
+    series: list[str] = Field(description="column(s) that identify one series")
+    time: str = Field(description="the period column")
+    target: str = Field(description="the sales column to forecast")
+    freq: str = Field("W-FRI", description="pandas offset alias of the periods")
+    domain: str = Field(description="the column whose values are the domains")
+    static: list[str] = Field(default_factory=list, description="columns constant per series")
+    known: list[str] = Field(
+        default_factory=list, description="columns known over the forecast horizon"
+    )
+    repair: bool = Field(
+        True,
+        description="repair fixable data problems (missing periods, NaN targets) with a warning "
+        "instead of failing",
+    )
+
+    @field_validator("series", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return [v] if isinstance(v, str) else v
+
+
+class TaskConfig(_Section):
+    """``[task]``: which domains are targets, the horizon, the origin, the cold-start cut."""
+
+    targets: list[Any] = Field(description="target domain values; all other domains are sources")
+    sources: list[Any] = Field(
+        default_factory=list, description="explicit source domains (default: all non-targets)"
+    )
+    horizon: int = Field(gt=0, description="periods to forecast")
+    origin: str | None = Field(
+        None, description="last observed period for `run` (default: the last period in the data)"
+    )
+    target_history: int | None = Field(
+        None, gt=0, description="keep only the last N target periods before each origin"
+    )
+
+
+class EvaluateConfig(_Section):
+    """``[evaluate]``: the rolling origins of a backtest."""
+
+    origins: list[str] = Field(default_factory=list, description="explicit evaluation origins")
+    windows: int = Field(3, gt=0, description="the last N origins that leave a full horizon")
+    step: int | None = Field(None, gt=0, description="periods between origins (default: horizon)")
+
+
+class StrategyConfig(_Section):
+    """``[strategy]``: the strategy for `run` and the candidates for `compare`."""
+
+    name: str = Field("auto", description="the strategy for `run`")
+    candidates: list[str] = Field(
+        default_factory=list, description="strategies for `compare` (default: all registered)"
+    )
+
+
+class FeaturesConfig(_Section):
+    """``[features]``: how histories become feature tables."""
+
+    formulation: Literal["direct", "recursive"] = Field(
+        "direct",
+        description="direct: one row per origin and step, target divided by the recent level "
+        "(default, favoured by the benchmarks); recursive: one-step model applied step by step",
+    )
+    lags: list[int] = Field(
+        default_factory=lambda: [1, 2, 3, 4, 5, 6, 8, 13, 26, 52],
+        description="lags, as ratios to the recent level",
+    )
+    windows: list[int] = Field(
+        default_factory=lambda: [4, 13, 26], description="rolling-mean windows, as ratios"
+    )
+    level_window: int = Field(8, gt=0, description="periods in the recent level")
+    season_length: int = Field(52, gt=1, description="periods in a year (for same-period-last-year)")
+    source_window: int = Field(
+        156, gt=0, description="source anchors used for training: the last N periods before origin"
+    )
+    calendar: bool = Field(True, description="add week-of-year and month of the forecast period")
+
+
+class ExecutionConfig(_Section):
+    """``[execution]``: where the per-target work runs."""
+
+    backend: Literal["local", "dask"] = Field("local", description="local (joblib) or dask")
+    jobs: int = Field(1, description="parallel workers for the local backend (-1: all cores)")
+    address: str | None = Field(None, description="dask scheduler address (none: a LocalCluster)")
+
+
+class OutputConfig(_Section):
+    """``[output]``: where results go."""
+
+    dir: Path = Field(Path("runs/latest"), description="output directory, relative to the config")
+
+
+class Config(_Section):
+    """The whole configuration file."""
+
+    plugins: list[str] = Field(default_factory=list, description="extra plugin modules to load")
+    data: DataConfig
+    task: TaskConfig
+    evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
+    strategy: StrategyConfig = Field(default_factory=StrategyConfig)
+    strategies: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="per-strategy parameter tables"
+    )
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    output: OutputConfig = Field(default_factory=OutputConfig)
+    base_dir: Path = Field(Path("."), exclude=True, description="the config file's folder")
+
+    def data_path(self) -> Path:
+        """The data file, resolved against the config file's folder."""
+        if self.data.path is None:
+            raise ConfigError("[data] key 'path' is required to read data from a file")
+        path = self.data.path
+        return path if path.is_absolute() else self.base_dir / path
+
+    def output_dir(self) -> Path:
+        """The output directory, resolved against the config file's folder."""
+        out = self.output.dir
+        return out if out.is_absolute() else self.base_dir / out
+
+
+def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None) if field else None
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        else:
+            return None
+    return model
+
+
+def parse_config(raw: dict[str, Any], source: str = "config", base_dir: Path | None = None) -> Config:
+    """Validate a config mapping; errors name ``source`` and the offending key."""
+    try:
+        cfg = Config(**raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        loc = err["loc"]
+        section = ".".join(str(p) for p in loc[:-1])
+        key = str(loc[-1]) if loc else "?"
+        where = f"[{section}] key '{key}'" if section else f"key '{key}'"
+        if err["type"] == "extra_forbidden":
+            model = _model_for(loc)
+            hint = closest(key, model.model_fields) if model else ""
+            raise ConfigError(f"{source}: unknown {where}{hint}") from None
+        if err["type"] == "missing":
+            raise ConfigError(f"{source}: missing required {where}") from None
+        raise ConfigError(f"{source}: {where}: {err['msg']} (got {err.get('input')!r})") from None
+    if base_dir is not None:
+        cfg.base_dir = base_dir
+    return cfg
+
+
+def load_config(path: str | Path) -> Config:
+    """Read and validate a TOML config file."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    try:
+        raw = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    return parse_config(raw, source=str(path), base_dir=path.resolve().parent)

@@ -1,0 +1,164 @@
+"""Reading and validating the long-format sales table.
+
+One row per series and period. Every problem is reported in one line that names the file and
+the column or value at fault; fixable problems are repaired with a warning that counts the rows
+affected (see the bad-input catalogue in the docs).
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from transfercast.errors import DataError, closest
+
+UID = "unique_id"
+DS = "ds"
+Y = "y"
+DOMAIN = "domain"
+
+
+class DataWarning(UserWarning):
+    """A data problem that was repaired; the message counts the rows affected."""
+
+
+def read_table(path: str | Path) -> pd.DataFrame:
+    """Read a CSV or Parquet file; a missing, empty or unreadable file is a :class:`DataError`."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"data file not found: {path}")
+    suffix = "".join(path.suffixes[-2:]).lower()
+    try:
+        if path.suffix.lower() in (".parquet", ".pq") or path.is_dir():
+            frame = pd.read_parquet(path)
+        elif suffix.endswith((".csv", ".csv.gz", ".csv.zip", ".txt")):
+            frame = pd.read_csv(path)
+        else:
+            raise DataError(f"{path}: unsupported file type '{path.suffix}' (use .csv or .parquet)")
+    except pd.errors.EmptyDataError:
+        raise DataError(f"{path}: the file is empty") from None
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - a parser's error becomes one line
+        raise DataError(f"{path}: cannot be read: {type(exc).__name__}: {exc}") from None
+    if frame.empty:
+        raise DataError(f"{path}: the file has no rows")
+    return frame
+
+
+def _parse_times(values: pd.Series, column: str, source: str) -> pd.Series:
+    if pd.api.types.is_datetime64_any_dtype(values):
+        parsed = values
+    else:
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+        bad = parsed.isna() & values.notna()
+        if values.isna().any():
+            row = int(np.flatnonzero(values.isna().to_numpy())[0])
+            raise DataError(f"{source}: column '{column}' has an empty date (row {row + 2})")
+        if bad.any():
+            first = values[bad].iloc[0]
+            raise DataError(
+                f"{source}: column '{column}' has an unparseable date {first!r} "
+                f"({int(bad.sum())} rows)"
+            )
+        if parsed.dtype == object:  # mixed offsets give python datetimes with tzinfo
+            raise DataError(f"{source}: column '{column}' mixes time zones; use one time zone")
+    if getattr(parsed.dt, "tz", None) is not None:
+        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+    return parsed
+
+
+def standardize(
+    frame: pd.DataFrame,
+    *,
+    series: Sequence[str],
+    time: str,
+    target: str,
+    domain: str,
+    freq: str,
+    static: Sequence[str] = (),
+    known: Sequence[str] = (),
+    source: str = "data",
+    repair: bool = True,
+) -> pd.DataFrame:
+    """Validate the user's table and return it with the standard columns added.
+
+    Adds ``unique_id`` (the series key joined by ``|``), ``ds`` (parsed periods), ``y`` (the
+    numeric target) and ``domain``; keeps the user's key, static and known columns.
+    """
+    needed = [*series, time, target, domain, *static, *known]
+    cols = list(frame.columns)
+    for col in dict.fromkeys(needed):
+        if col not in frame.columns:
+            raise DataError(f"{source}: missing column '{col}'{closest(col, cols)}")
+    out = frame[list(dict.fromkeys(needed))].copy()
+    out[DS] = _parse_times(out[time], time, source)
+    try:
+        offset = pd.tseries.frequencies.to_offset(freq)
+    except ValueError:
+        raise DataError(f"{source}: [data] freq '{freq}' is not a pandas frequency alias") from None
+    off_grid = ~out[DS].map(offset.is_on_offset).astype(bool)
+    if off_grid.any():
+        first = out.loc[off_grid, DS].iloc[0]
+        raise DataError(
+            f"{source}: column '{time}' has irregular periods: {first.date()} is not on the "
+            f"'{freq}' grid ({int(off_grid.sum())} rows)"
+        )
+    y = pd.to_numeric(out[target], errors="coerce")
+    bad = y.isna() & out[target].notna()
+    if bad.any():
+        first = out.loc[bad, target].iloc[0]
+        raise DataError(f"{source}: column '{target}' is not numeric: value {first!r}")
+    y = y.astype(float)
+    inf = np.isinf(y.to_numpy())
+    if inf.any():
+        if not repair:
+            raise DataError(f"{source}: column '{target}' has {int(inf.sum())} infinite values")
+        warnings.warn(
+            f"{source}: column '{target}': {int(inf.sum())} infinite values treated as missing",
+            DataWarning,
+            stacklevel=2,
+        )
+        y[inf] = np.nan
+    nan = int(y.isna().sum())
+    if nan:
+        if not repair:
+            raise DataError(f"{source}: column '{target}' has {nan} missing values")
+        warnings.warn(
+            f"{source}: column '{target}': {nan} missing values left out of training and scoring",
+            DataWarning,
+            stacklevel=2,
+        )
+    out[Y] = y
+    key = out[list(series)].astype(str)
+    out[UID] = key.iloc[:, 0] if len(series) == 1 else key.agg("|".join, axis=1)
+    dup = out.duplicated([UID, DS])
+    if dup.any():
+        row = out.loc[dup].iloc[0]
+        raise DataError(
+            f"{source}: duplicate rows for series {row[UID]!r} at {row[DS].date()} "
+            f"({int(dup.sum())} duplicates in columns {', '.join(series)} + '{time}')"
+        )
+    out[DOMAIN] = out[domain]
+    per_series = out.groupby(UID)[DOMAIN].nunique()
+    if (per_series > 1).any():
+        uid = per_series[per_series > 1].index[0]
+        raise DataError(f"{source}: series {uid!r} has more than one value in column '{domain}'")
+    for col in static:
+        varying = out.groupby(UID)[col].nunique(dropna=False)
+        if (varying > 1).any():
+            uid = varying[varying > 1].index[0]
+            raise DataError(f"{source}: static column '{col}' varies within series {uid!r}")
+    for col in known:
+        if not pd.api.types.is_numeric_dtype(out[col]) and not pd.api.types.is_bool_dtype(out[col]):
+            coerced = pd.to_numeric(out[col], errors="coerce")
+            if (coerced.isna() & out[col].notna()).any():
+                first = out.loc[coerced.isna() & out[col].notna(), col].iloc[0]
+                raise DataError(f"{source}: known column '{col}' is not numeric: value {first!r}")
+            out[col] = coerced
+        out[col] = out[col].astype(float)
+    return out.sort_values([UID, DS], kind="stable").reset_index(drop=True)

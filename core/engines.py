@@ -1,0 +1,220 @@
+"""Gradient-boosting engines behind one small interface: LightGBM (default) and XGBoost.
+
+Columns are always aligned by name before fitting or predicting (LightGBM checks only the
+feature count), and categorical columns carry one fixed pandas ``CategoricalDtype`` for every
+domain, so codes mean the same in source and target. Models are saved in the libraries' native
+formats (LightGBM text, XGBoost JSON), never pickled.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from transfercast.errors import ConfigError
+from transfercast.features import FeatureTable
+
+ENGINES = ("lightgbm", "xgboost")
+
+# Defaults per engine and role. Source models see many rows; target models see a few dozen to a
+# few hundred, so they are smaller and more regularised.
+DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
+    "lightgbm": {
+        "source": {
+            "objective": "regression",
+            "learning_rate": 0.08,
+            "num_leaves": 31,
+            "max_bin": 127,
+            "min_data_in_leaf": 20,
+            "feature_fraction": 0.9,
+            "bagging_fraction": 0.8,
+            "bagging_freq": 1,
+            "lambda_l2": 1.0,
+            "num_boost_round": 200,
+        },
+        "target": {
+            "objective": "regression",
+            "learning_rate": 0.05,
+            "num_leaves": 7,
+            "min_data_in_leaf": 5,
+            "lambda_l2": 1.0,
+            "num_boost_round": 150,
+        },
+    },
+    "xgboost": {
+        "source": {
+            "objective": "reg:squarederror",
+            "eta": 0.08,
+            "max_depth": 6,
+            "max_bin": 127,
+            "min_child_weight": 5,
+            "subsample": 0.8,
+            "colsample_bytree": 0.9,
+            "lambda": 1.0,
+            "num_boost_round": 200,
+        },
+        "target": {
+            "objective": "reg:squarederror",
+            "eta": 0.05,
+            "max_depth": 3,
+            "min_child_weight": 2,
+            "lambda": 1.0,
+            "num_boost_round": 150,
+        },
+    },
+}
+
+
+def threads() -> int:
+    """Threads per model fit: ``TRANSFERCAST_THREADS`` or all cores."""
+    return int(os.environ.get("TRANSFERCAST_THREADS", "0")) or (os.cpu_count() or 1)
+
+
+def engine_params(engine: str, role: str, overrides: dict[str, Any], seed: int) -> dict[str, Any]:
+    """Defaults for ``engine`` and ``role`` updated with the user's ``overrides``."""
+    if engine not in ENGINES:
+        from transfercast.errors import unknown_name
+
+        raise ConfigError(unknown_name("engine", engine, ENGINES))
+    params = {**DEFAULTS[engine][role], **overrides}
+    if engine == "lightgbm":
+        params.update(seed=seed, verbose=-1, num_threads=threads(), deterministic=True)
+        params.setdefault("force_row_wise", True)
+    else:
+        params.update(seed=seed, nthread=threads(), tree_method="hist")
+    return params
+
+
+class GBM:
+    """A fitted-or-not gradient-boosting model over feature tables.
+
+    ``booster_`` is the native booster (``lightgbm.Booster`` or ``xgboost.Booster``) and
+    ``columns_`` the feature names in training order.
+    """
+
+    def __init__(
+        self,
+        engine: str = "lightgbm",
+        role: str = "source",
+        params: dict[str, Any] | None = None,
+        seed: int = 0,
+    ):
+        self.engine = engine
+        self.role = role
+        self.params = dict(params or {})
+        self.seed = seed
+
+    def resolved_params(self) -> dict[str, Any]:
+        """The parameters passed to the library (defaults plus overrides)."""
+        return engine_params(self.engine, self.role, self.params, self.seed)
+
+    def fit(
+        self,
+        table: FeatureTable,
+        *,
+        weight: np.ndarray | None | bool = True,
+        valid: FeatureTable | None = None,
+        init_model: Any = None,
+        init_score: np.ndarray | None = None,
+    ) -> GBM:
+        """Fit on ``table`` (weights: the table's own when ``True``); returns self."""
+        params = self.resolved_params()
+        rounds = int(params.pop("num_boost_round"))
+        early = params.pop("early_stopping_rounds", None)
+        w = table.weight if weight is True else (None if weight is False else weight)
+        self.columns_ = list(table.X.columns)
+        self.categorical_ = list(table.categorical)
+        if self.engine == "lightgbm":
+            import lightgbm as lgb
+
+            dtrain = lgb.Dataset(
+                table.X,
+                table.y,
+                weight=w,
+                init_score=init_score,
+                categorical_feature=self.categorical_ or "auto",
+                free_raw_data=False,
+            )
+            kwargs: dict[str, Any] = {}
+            if valid is not None and len(valid):
+                dvalid = lgb.Dataset(valid.X[self.columns_], valid.y, reference=dtrain)
+                kwargs["valid_sets"] = [dvalid]
+                if early:
+                    kwargs["callbacks"] = [lgb.early_stopping(int(early), verbose=False)]
+            self.booster_ = lgb.train(params, dtrain, rounds, init_model=init_model, **kwargs)
+        else:
+            import xgboost as xgb
+
+            dtrain = xgb.DMatrix(
+                table.X, table.y, weight=w, enable_categorical=True, base_margin=init_score
+            )
+            kwargs = {}
+            if valid is not None and len(valid) and early:
+                dvalid = xgb.DMatrix(valid.X[self.columns_], valid.y, enable_categorical=True)
+                kwargs.update(evals=[(dvalid, "valid")], early_stopping_rounds=int(early),
+                              verbose_eval=False)
+            self.booster_ = xgb.train(
+                params, dtrain, num_boost_round=rounds, xgb_model=init_model, **kwargs
+            )
+        return self
+
+    def predict(self, X: pd.DataFrame, *, raw_margin: np.ndarray | None = None) -> np.ndarray:
+        """Predictions for ``X`` (columns aligned by name to the training columns)."""
+        X = align_columns(X, self.columns_)
+        if self.engine == "lightgbm":
+            return self.booster_.predict(X, num_threads=threads())
+        import xgboost as xgb
+
+        dm = xgb.DMatrix(X, enable_categorical=True, base_margin=raw_margin)
+        return self.booster_.predict(dm)
+
+    def save(self, directory: Path, stem: str) -> dict[str, Any]:
+        """Write the booster in its native format; return the manifest entry."""
+        directory.mkdir(parents=True, exist_ok=True)
+        if self.engine == "lightgbm":
+            name = f"{stem}.lgb.txt"
+            self.booster_.save_model(str(directory / name))
+        else:
+            name = f"{stem}.xgb.json"
+            self.booster_.save_model(str(directory / name))
+        return {
+            "engine": self.engine,
+            "role": self.role,
+            "file": name,
+            "columns": self.columns_,
+            "categorical": self.categorical_,
+            "params": self.params,
+            "seed": self.seed,
+        }
+
+    @classmethod
+    def load(cls, directory: Path, entry: dict[str, Any]) -> GBM:
+        """Rebuild a model from :meth:`save`'s manifest entry and file."""
+        model = cls(entry["engine"], entry["role"], entry.get("params"), entry.get("seed", 0))
+        path = str(directory / entry["file"])
+        if model.engine == "lightgbm":
+            import lightgbm as lgb
+
+            model.booster_ = lgb.Booster(model_file=path)
+        else:
+            import xgboost as xgb
+
+            model.booster_ = xgb.Booster()
+            model.booster_.load_model(path)
+        model.columns_ = list(entry["columns"])
+        model.categorical_ = list(entry["categorical"])
+        return model
+
+
+def align_columns(X: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``X`` with exactly ``columns``, in that order; absent columns become missing values."""
+    if list(X.columns) == columns:
+        return X
+    missing = [c for c in columns if c not in X.columns]
+    if missing:
+        X = X.assign(**{c: np.nan for c in missing})
+    return X[columns]

@@ -1,0 +1,239 @@
+"""Rolling-origin comparison of strategies: scores per target domain, strategy and origin.
+
+At each origin the task cuts the data, the feature tables are built once, each source model is
+fitted once (shared through :class:`SourceCache`), and every (target, strategy) cell is fitted
+and scored. A strategy that raises on one cell is recorded as ``failed`` with its error; the
+other cells go on.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from transfercast.config import Config, EvaluateConfig
+from transfercast.errors import TransfercastError
+from transfercast.forecasting import CellResult, OriginTables, fit_and_forecast
+from transfercast.metrics import METRICS, score
+from transfercast.plugin_manager import PluginManager, get_plugin_manager
+from transfercast.source_cache import SourceCache
+from transfercast.strategy import Strategy
+from transfercast.task import TransferTask
+
+SCORE_COLUMNS = [
+    "target", "strategy", "origin", *METRICS,
+    "fit_seconds", "predict_seconds", "status", "error",
+]
+
+
+@dataclass
+class Comparison:
+    """The result of :func:`compare`: scores, forecasts and the leaderboard."""
+
+    scores: pd.DataFrame
+    forecasts: pd.DataFrame
+    selection: pd.DataFrame = field(default_factory=pd.DataFrame)
+    source_fits: int = 0
+    task: TransferTask | None = None
+
+    def leaderboard(self, baseline: str = "target_only") -> pd.DataFrame:
+        """One row per strategy: mean and spread of each metric over targets and origins, the
+        number of targets on which it was best, and its WAPE relative to ``baseline``."""
+        return leaderboard(self.scores, baseline)
+
+    @property
+    def failed(self) -> bool:
+        """Whether any cell failed."""
+        return bool((self.scores["status"] != "ok").any())
+
+
+def leaderboard(scores: pd.DataFrame, baseline: str = "target_only") -> pd.DataFrame:
+    """The leaderboard of a scores table (see :meth:`Comparison.leaderboard`)."""
+    ok = scores[scores["status"] == "ok"]
+    strategies = list(dict.fromkeys(scores["strategy"]))
+    agg = ok.groupby("strategy")[list(METRICS)].mean().reindex(strategies)
+    agg.insert(1, "wape_std", ok.groupby("strategy")["wape"].std().reindex(strategies))
+    per_target = ok.groupby(["target", "strategy"])["wape"].mean().unstack("strategy")
+    wins = per_target.idxmin(axis=1).value_counts() if len(per_target) else pd.Series(dtype=int)
+    agg["wins"] = wins.reindex(strategies).fillna(0).astype(int)
+    agg["cells"] = ok.groupby("strategy").size().reindex(strategies).fillna(0).astype(int)
+    agg["failed"] = (
+        scores[scores["status"] != "ok"].groupby("strategy").size().reindex(strategies)
+        .fillna(0).astype(int)
+    )
+    if baseline in strategies:
+        base = ok[ok["strategy"] == baseline].set_index(["target", "origin"])["wape"]
+        rel = {}
+        for name in strategies:
+            mine = ok[ok["strategy"] == name].set_index(["target", "origin"])["wape"]
+            common = mine.index.intersection(base.index)
+            rel[name] = mine[common].mean() / base[common].mean() if len(common) else np.nan
+        agg[f"wape_vs_{baseline}"] = pd.Series(rel)
+    else:
+        agg[f"wape_vs_{baseline}"] = np.nan
+    out = agg.sort_values("wape", na_position="last").reset_index()
+    return out.rename(columns={"index": "strategy"})
+
+
+def resolve_strategies(
+    names: Sequence[str | Strategy] | None,
+    params: dict[str, dict[str, Any]] | None,
+    pm: PluginManager,
+) -> list[Strategy]:
+    """Strategy instances for names (default: every registered strategy), with parameters."""
+    params = params or {}
+    registry = pm.registry
+    for key in params:
+        registry.get(key)  # an unknown [strategies.NAME] table is an error
+    names = list(names) if names else registry.names()
+    out: list[Strategy] = []
+    for item in names:
+        if isinstance(item, Strategy):
+            out.append(item)
+        else:
+            entry = registry.get(item)
+            out.append(entry.cls(params.get(entry.name, {})))
+    return out
+
+
+def _cell(
+    strategy: Strategy,
+    tables: OriginTables,
+    target: Any,
+    cache: SourceCache,
+    history: pd.DataFrame,
+) -> tuple[dict[str, Any], pd.DataFrame | None, CellResult | None]:
+    row: dict[str, Any] = {"target": target, "strategy": strategy.name, "origin": tables.data.origin}
+    try:
+        result = fit_and_forecast(strategy, tables, target, cache)
+    except TransfercastError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - fault isolation: the cell fails, others go on
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        row.update(dict.fromkeys(METRICS, np.nan))
+        row.update(
+            fit_seconds=np.nan,
+            predict_seconds=np.nan,
+            status="failed",
+            error=f"{type(exc).__name__}: {exc} ({last.filename.split('/')[-1]}:{last.lineno})",
+        )
+        return row, None, None
+    fc = result.forecasts.merge(tables.actuals(target), on=["unique_id", "ds"], how="left")
+    row.update(score(fc, history))
+    row.update(
+        fit_seconds=result.fit_seconds,
+        predict_seconds=result.predict_seconds,
+        status="ok",
+        error="",
+    )
+    fc.insert(0, "strategy", strategy.name)
+    fc.insert(1, "origin", tables.data.origin)
+    return row, fc, result
+
+
+def compare(
+    task: TransferTask,
+    strategies: Sequence[str | Strategy] | None = None,
+    *,
+    params: dict[str, dict[str, Any]] | None = None,
+    origins: Sequence[Any] | None = None,
+    evaluate: EvaluateConfig | None = None,
+    jobs: int = 1,
+    plugins: Sequence[str] = (),
+    progress: Callable[[int, int], None] | None = None,
+    skip: set[tuple[str, str, str]] | None = None,
+    on_cell: Callable[[dict[str, Any], pd.DataFrame | None], None] | None = None,
+    executor: Any = None,
+) -> Comparison:
+    """Evaluate strategies on every target domain at every rolling origin.
+
+    ``strategies`` are names or instances (default: all registered); ``params`` maps strategy
+    names to parameter tables. ``origins`` default to the ``evaluate`` windows. ``skip`` holds
+    ``(target, strategy, origin)`` cells already scored (``--resume``), and ``on_cell`` is told
+    about every new cell as soon as it is scored.
+    """
+    pm = get_plugin_manager(plugins)
+    chosen = resolve_strategies(strategies, params, pm)
+    if origins is None:
+        origins = task.evaluation_origins(evaluate)
+    else:
+        origins = [pd.Timestamp(o) for o in origins]
+    cache = SourceCache()
+    rows: list[dict[str, Any]] = []
+    frames: list[pd.DataFrame] = []
+    selections: list[pd.DataFrame] = []
+    total = len(origins) * len(task.targets) * len(chosen)
+    done = 0
+    skip = skip or set()
+    for origin in origins:
+        data = task.at_origin(origin)
+        tables = OriginTables(task, data, task.features)
+        cells = [
+            (s, t)
+            for t in task.targets
+            for s in chosen
+            if (str(t), s.name, str(pd.Timestamp(origin).date())) not in skip
+        ]
+        done += total // len(origins) - len(cells)
+        if not cells:
+            continue
+        for s in chosen:  # source models first, once each, before the cells run in parallel
+            if any(c[0] is s for c in cells):
+                cache.get(s, tables.source)
+        histories = {t: data.panel.to_frame(data.target_rows[t]) for t in task.targets}
+
+        def run(cell: tuple[Strategy, Any]) -> tuple[dict[str, Any], pd.DataFrame | None, Any]:
+            return _cell(cell[0], tables, cell[1], cache, histories[cell[1]])
+
+        if executor is not None:
+            results = executor(run, cells)
+        elif jobs != 1 and len(cells) > 1:
+            from joblib import Parallel, delayed
+
+            results = Parallel(n_jobs=jobs, prefer="threads")(delayed(run)(c) for c in cells)
+        else:
+            results = []
+            for c in cells:
+                results.append(run(c))
+                done += 1
+                if progress:
+                    progress(done, total)
+        if executor is not None or (jobs != 1 and len(cells) > 1):
+            done += len(cells)
+            if progress:
+                progress(done, total)
+        for row, fc, result in results:
+            rows.append(row)
+            if fc is not None:
+                frames.append(fc)
+            sel = getattr(getattr(result, "strategy", None), "selection_", None)
+            if sel is not None:
+                selections.append(sel)
+            if on_cell:
+                on_cell(row, fc)
+        cache.clear()
+    scores = pd.DataFrame(rows, columns=SCORE_COLUMNS)
+    forecasts = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["strategy", "origin", "unique_id", "ds", "forecast", "actual"]
+    )
+    selection = pd.concat(selections, ignore_index=True) if selections else pd.DataFrame()
+    return Comparison(scores, forecasts, selection, cache.fits, task)
+
+
+def compare_config(config: Config, strategies: Sequence[str] | None = None, **kwargs: Any) -> Comparison:
+    """:func:`compare` with everything taken from a validated config."""
+    task = TransferTask.from_config(config)
+    names = strategies or config.strategy.candidates or None
+    return compare(
+        task,
+        names,
+        params=config.strategies,
+        evaluate=config.evaluate,
+        plugins=config.plugins,
+        **kwargs,
+    )

@@ -1,0 +1,276 @@
+"""Feature tables for the direct and recursive formulations.
+
+A row describes one series ``i``, one *anchor* period ``a`` (the last period whose target may be
+read) and one step ``h``; its label is the target at ``a + h`` divided by the series' recent
+level at ``a``. Every feature reads the target only at or before ``a`` and known covariates at
+``a + h``, so a row built at the forecast origin cannot see the future.
+
+Why hand-written: mlforecast builds lag features for a *recursive* model (or one model per step
+for its direct mode) on one series table; transfer needs one table per domain with identical
+columns and category vocabularies, labels scaled by a level computed at each anchor, and rows for
+every (anchor, step) pair so that one model serves the whole horizon. The arithmetic below is a
+few vectorised cumulative sums over the panel matrix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+import pandas as pd
+
+from transfercast.panel import Panel
+
+KEY_COLUMNS = ("unique_id", "domain", "anchor", "h", "ds")
+
+
+@dataclass
+class FeatureTable:
+    """Features ``X``, normalised label ``y``, row ``keys`` and the ``level`` that scales them.
+
+    ``y * level`` is the target in sales units; predictions are made on ``y``'s scale.
+    ``weight`` (the level, normalised) makes a squared loss on ``y`` favour large series as the
+    volume-weighted error (WAPE) does.
+    """
+
+    X: pd.DataFrame
+    y: np.ndarray | None
+    keys: pd.DataFrame
+    level: np.ndarray
+    categorical: list[str] = field(default_factory=list)
+    weight: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return len(self.X)
+
+    def subset(self, mask: np.ndarray) -> FeatureTable:
+        """The rows selected by a boolean mask or an index array."""
+        mask = np.asarray(mask)
+        return FeatureTable(
+            X=self.X.iloc[mask].reset_index(drop=True) if mask.dtype != bool
+            else self.X.loc[mask].reset_index(drop=True),
+            y=None if self.y is None else self.y[mask],
+            keys=self.keys.iloc[np.flatnonzero(mask) if mask.dtype == bool else mask].reset_index(
+                drop=True
+            ),
+            level=self.level[mask],
+            categorical=list(self.categorical),
+            weight=None if self.weight is None else self.weight[mask],
+        )
+
+    @staticmethod
+    def concat(tables: list[FeatureTable]) -> FeatureTable:
+        """Stack tables with identical columns (categories are shared by construction)."""
+        return FeatureTable(
+            X=pd.concat([t.X for t in tables], ignore_index=True),
+            y=None if any(t.y is None for t in tables) else np.concatenate([t.y for t in tables]),
+            keys=pd.concat([t.keys for t in tables], ignore_index=True),
+            level=np.concatenate([t.level for t in tables]),
+            categorical=list(tables[0].categorical),
+            weight=None
+            if any(t.weight is None for t in tables)
+            else np.concatenate([t.weight for t in tables]),
+        )
+
+    def time_tail(self, periods: int) -> np.ndarray:
+        """A boolean mask of rows whose forecast period lies in the last ``periods`` periods."""
+        ds = self.keys["ds"]
+        cutoff = np.sort(ds.unique())[-periods] if ds.nunique() >= periods else ds.min()
+        return (ds >= cutoff).to_numpy()
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """A hash of the rows and labels: the data part of the source-model cache key."""
+        h = hashlib.sha256()
+        h.update(pd.util.hash_pandas_object(self.X, index=False).to_numpy().tobytes())
+        if self.y is not None:
+            h.update(np.ascontiguousarray(self.y).tobytes())
+        h.update(",".join(self.X.columns).encode())
+        return h.hexdigest()[:16]
+
+
+class _Sums:
+    """Cumulative sums of a matrix (NaN as 0) and of its observation counts, for window means."""
+
+    def __init__(self, arr: np.ndarray):
+        ok = ~np.isnan(arr)
+        pad = np.zeros((arr.shape[0], 1))
+        self.s = np.concatenate([pad, np.cumsum(np.where(ok, arr, 0.0), axis=1)], axis=1)
+        self.c = np.concatenate([pad, np.cumsum(ok, axis=1)], axis=1)
+
+    def window(self, i: np.ndarray, a: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+        """Sum and count over periods ``(a - w, a]`` for each (row, anchor) pair."""
+        hi = a + 1
+        lo = np.clip(hi - w, 0, None)
+        return self.s[i, hi] - self.s[i, lo], self.c[i, hi] - self.c[i, lo]
+
+
+def _take(arr: np.ndarray, i: np.ndarray, t: np.ndarray) -> np.ndarray:
+    ok = (t >= 0) & (t < arr.shape[1])
+    out = np.full(len(i), np.nan)
+    out[ok] = arr[i[ok], t[ok]]
+    return out
+
+
+@dataclass
+class FeatureBuilder:
+    """Builds feature tables from a panel with fixed columns and category vocabularies.
+
+    ``categories`` maps each categorical column to its vocabulary, shared by every table the
+    builder makes, so that source and target codes agree.
+    """
+
+    lags: list[int]
+    windows: list[int]
+    level_window: int
+    season_length: int
+    calendar: bool
+    categorical_keys: list[str]
+    static_numeric: list[str]
+    static_categorical: list[str]
+    known: list[str]
+    categories: dict[str, list[str]] = field(default_factory=dict)
+    min_level_obs: int = 4
+
+    @classmethod
+    def for_panel(cls, panel: Panel, spec, domain_column: str) -> FeatureBuilder:
+        """A builder for ``panel`` with the settings of a :class:`FeaturesConfig`."""
+        cat_keys = [c for c in panel.keys.columns if c != domain_column]
+        static_num, static_cat = [], []
+        for col in panel.static.columns:
+            if col in cat_keys or col == domain_column:
+                continue
+            is_num = pd.api.types.is_numeric_dtype(panel.static[col]) and not (
+                pd.api.types.is_bool_dtype(panel.static[col])
+            )
+            (static_num if is_num else static_cat).append(col)
+        observed = ~np.all(np.isnan(panel.Y), axis=1)
+        categories = {}
+        for col in [*cat_keys, *static_cat]:
+            source = panel.keys[col] if col in panel.keys.columns else panel.static[col]
+            categories[col] = sorted(source[observed].astype(str).unique().tolist())
+        return cls(
+            lags=list(spec.lags),
+            windows=list(spec.windows),
+            level_window=spec.level_window,
+            season_length=spec.season_length,
+            calendar=spec.calendar,
+            categorical_keys=cat_keys,
+            static_numeric=static_num,
+            static_categorical=static_cat,
+            known=list(panel.known),
+            categories=categories,
+            min_level_obs=min(4, spec.level_window),
+        )
+
+    # -- rows ----------------------------------------------------------------------------------
+    def training_rows(
+        self,
+        panel: Panel,
+        series: np.ndarray,
+        origin: int,
+        horizon: int,
+        window: int | None = None,
+        steps: list[int] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(series, anchor, step) triples whose label is observed at or before ``origin``."""
+        steps_arr = np.asarray(steps or range(1, horizon + 1))
+        start = 0 if window is None else max(origin - window, 0)
+        anchors = np.arange(start, origin)
+        i, a, h = (g.ravel() for g in np.meshgrid(series, anchors, steps_arr, indexing="ij"))
+        keep = a + h <= origin
+        i, a, h = i[keep], a[keep], h[keep]
+        keep = ~np.isnan(panel.Y[i, a + h])
+        i, a, h = i[keep], a[keep], h[keep]
+        _, count = _Sums(np.abs(panel.Y)).window(i, a, self.level_window)
+        keep = count >= self.min_level_obs
+        return i[keep], a[keep], h[keep]
+
+    def prediction_rows(
+        self, series: np.ndarray, origin: int, horizon: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(series, anchor, step) triples for forecasting ``horizon`` steps from ``origin``."""
+        i, h = (g.ravel() for g in np.meshgrid(series, np.arange(1, horizon + 1), indexing="ij"))
+        return i, np.full(len(i), origin), h
+
+    # -- features ------------------------------------------------------------------------------
+    def level(self, panel: Panel, i: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """The series' recent level at each anchor: mean absolute target over the level window,
+        falling back to the whole history; 1 for an all-zero history; NaN with no history."""
+        sums = _Sums(np.abs(panel.Y))
+        s, c = sums.window(i, a, self.level_window)
+        s_all, c_all = sums.window(i, a, a.max() + 1 if len(a) else 1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            lvl = np.where(c > 0, s / np.maximum(c, 1), s_all / c_all)
+        return np.where(lvl == 0, 1.0, lvl)
+
+    def build(
+        self,
+        panel: Panel,
+        i: np.ndarray,
+        a: np.ndarray,
+        h: np.ndarray,
+        *,
+        with_label: bool,
+    ) -> FeatureTable:
+        """The feature table for the given (series, anchor, step) triples."""
+        Yabs = panel.Y
+        sums = _Sums(Yabs)
+        lvl = self.level(panel, i, a)
+        cols: dict[str, np.ndarray | pd.Categorical] = {"h": h.astype(float)}
+        with np.errstate(invalid="ignore", divide="ignore"):
+            for lag in self.lags:
+                cols[f"lag{lag}"] = _take(Yabs, i, a - lag + 1) / lvl
+            for w in self.windows:
+                s, c = sums.window(i, a, w)
+                cols[f"mean{w}"] = np.where(c >= max(1, w // 2), s / np.maximum(c, 1), np.nan) / lvl
+            S = self.season_length
+            prev_lvl = self.level(panel, i, a - S) if len(a) else lvl
+            prev_lvl = np.where(a - S >= 0, prev_lvl, np.nan)
+            cols["sply"] = _take(Yabs, i, a + h - S) / prev_lvl
+            cols["growth"] = lvl / prev_lvl
+            cols["log_level"] = np.log1p(lvl)
+            _, nobs = sums.window(i, a, 2 * S)
+            cols["n_obs"] = nobs.astype(float)
+        ds = panel.times[np.clip(a + h, 0, len(panel.times) - 1)]
+        if self.calendar:
+            cols["week"] = ds.isocalendar().week.to_numpy(float)
+            cols["month"] = ds.month.to_numpy(float)
+        for col in self.known:
+            arr = panel.known[col]
+            cols[col] = _take(arr, i, a + h)
+            ks, kc = _Sums(arr).window(i, a, self.level_window)
+            with np.errstate(invalid="ignore", divide="ignore"):
+                cols[f"{col}_delta"] = cols[col] - np.where(kc > 0, ks / np.maximum(kc, 1), np.nan)
+        for col in self.static_numeric:
+            cols[col] = panel.static[col].to_numpy(float)[i]
+        for col in [*self.categorical_keys, *self.static_categorical]:
+            source = panel.keys[col] if col in panel.keys.columns else panel.static[col]
+            values = source.astype(str).to_numpy()[i]
+            cols[col] = pd.Categorical(values, categories=self.categories[col])
+        X = pd.DataFrame(cols)
+        keys = pd.DataFrame(
+            {
+                "unique_id": panel.ids[i],
+                "domain": panel.domains[i],
+                "anchor": panel.times[a],
+                "h": h,
+                "ds": ds,
+                "_i": i,
+            }
+        )
+        y = None
+        if with_label:
+            with np.errstate(invalid="ignore", divide="ignore"):
+                y = _take(Yabs, i, a + h) / lvl
+        weight = lvl / np.nanmean(lvl) if len(lvl) else lvl
+        return FeatureTable(
+            X=X,
+            y=y,
+            keys=keys,
+            level=lvl,
+            categorical=[*self.categorical_keys, *self.static_categorical],
+            weight=weight,
+        )

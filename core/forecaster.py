@@ -1,0 +1,85 @@
+"""The scikit-learn-style entry point: ``TransferForecaster(strategy=...).fit(task).predict()``."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Sequence
+from typing import Any
+
+import pandas as pd
+
+from transfercast.errors import TransfercastError
+from transfercast.forecasting import OriginTables, fit_and_forecast
+from transfercast.plugin_manager import get_plugin_manager
+from transfercast.source_cache import SourceCache
+from transfercast.strategy import Strategy
+from transfercast.task import TransferTask
+
+
+class TransferForecaster:
+    """Fit one transfer strategy for every target domain of a task and forecast its horizon.
+
+    ``strategy`` is a registered name or a :class:`Strategy` instance; ``params`` are that
+    strategy's parameters (as in ``[strategies.NAME]``); ``horizon`` overrides the task's.
+    """
+
+    def __init__(
+        self,
+        strategy: str | Strategy = "source_only",
+        horizon: int | None = None,
+        *,
+        plugins: Sequence[str] = (),
+        **params: Any,
+    ):
+        self.strategy = strategy
+        self.horizon = horizon
+        self.plugins = tuple(plugins)
+        self.params = params
+
+    def get_params(self) -> dict[str, Any]:
+        """Constructor parameters, scikit-learn style."""
+        return {"strategy": self.strategy, "horizon": self.horizon, "plugins": self.plugins,
+                **self.params}
+
+    def _make_strategy(self) -> Strategy:
+        if isinstance(self.strategy, Strategy):
+            return self.strategy.set_params(**self.params) if self.params else self.strategy
+        return get_plugin_manager(self.plugins).registry.create(self.strategy, self.params)
+
+    def fit(self, task: TransferTask, origin: Any = None) -> TransferForecaster:
+        """Fit on all data up to ``origin`` (default: the task's origin or last period)."""
+        if self.horizon is not None and self.horizon != task.horizon:
+            task = copy.copy(task)
+            task.horizon = int(self.horizon)
+            task.__dict__.pop("panel", None)
+        origin = pd.Timestamp(origin) if origin is not None else task.forecast_origin()
+        strategy = self._make_strategy()
+        tables = OriginTables(task, task.at_origin(origin), task.features)
+        cache = SourceCache()
+        self.fitted_: dict[Any, Strategy] = {}
+        self.forecasts_: dict[Any, pd.DataFrame] = {}
+        for domain in task.targets:
+            result = fit_and_forecast(strategy, tables, domain, cache)
+            self.fitted_[domain] = result.strategy
+            self.forecasts_[domain] = result.forecasts
+        self.task_, self.origin_, self.tables_ = task, origin, tables
+        self.strategy_ = strategy
+        return self
+
+    def predict(self) -> pd.DataFrame:
+        """Forecasts for every target series: the series key columns, the time column and
+        ``forecast``."""
+        if not hasattr(self, "fitted_"):
+            raise TransfercastError("TransferForecaster.predict called before fit")
+        fc = pd.concat(self.forecasts_.values(), ignore_index=True)
+        return to_user_columns(self.task_, fc)
+
+
+def to_user_columns(task: TransferTask, frame: pd.DataFrame) -> pd.DataFrame:
+    """Replace ``unique_id``/``ds`` by the user's series key columns and time column."""
+    keys = task.key_frame()
+    out = frame.merge(keys, on="unique_id", how="left")
+    out = out.rename(columns={"ds": task.time})
+    front = [*task.series, task.time]
+    rest = [c for c in out.columns if c not in front and c != "unique_id"]
+    return out[front + rest].reset_index(drop=True)

@@ -1,0 +1,152 @@
+"""From a cut panel to forecasts: the feature tables of one origin and the multi-step forecast of
+one strategy for one target domain, in the direct or the recursive formulation."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from transfercast.config import FeaturesConfig
+from transfercast.features import FeatureBuilder, FeatureTable
+from transfercast.panel import Panel
+from transfercast.source_cache import SourceCache
+from transfercast.strategy import Strategy
+from transfercast.task import OriginData, TransferTask
+
+
+@dataclass
+class OriginTables:
+    """Feature tables of one origin; built once and shared by every strategy and target."""
+
+    task: TransferTask
+    data: OriginData
+    spec: FeaturesConfig
+    parent: Panel | None = None
+    builder: FeatureBuilder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.builder = FeatureBuilder.for_panel(self.data.panel, self.spec, self.task.domain)
+
+    @property
+    def horizon(self) -> int:
+        return self.task.horizon
+
+    @property
+    def steps(self) -> list[int] | None:
+        """Training steps: all of the horizon (direct) or one step (recursive)."""
+        return [1] if self.spec.formulation == "recursive" else None
+
+    @cached_property
+    def source(self) -> FeatureTable:
+        """Training rows of all source series."""
+        i, a, h = self.builder.training_rows(
+            self.data.panel,
+            self.data.source_rows,
+            self.data.origin_idx,
+            self.horizon,
+            window=self.spec.source_window,
+            steps=self.steps,
+        )
+        return self.builder.build(self.data.panel, i, a, h, with_label=True)
+
+    def target(self, domain: Any) -> FeatureTable:
+        """Training rows of one target domain (its truncated history only)."""
+        return self._targets[domain]
+
+    @cached_property
+    def _targets(self) -> dict[Any, FeatureTable]:
+        out = {}
+        for dom, rows in self.data.target_rows.items():
+            i, a, h = self.builder.training_rows(
+                self.data.panel, rows, self.data.origin_idx, self.horizon, steps=self.steps
+            )
+            out[dom] = self.builder.build(self.data.panel, i, a, h, with_label=True)
+        return out
+
+    def at(self, inner_idx: int, horizon: int | None = None) -> OriginTables:
+        """The tables of an earlier (inner) origin, cut from *this* origin's data, so that an
+        inner backtest sees neither the future nor the target history dropped at this origin."""
+        horizon = horizon or self.horizon
+        panel = self.data.panel.cut(inner_idx, horizon)
+        has = ~np.all(np.isnan(panel.Y), axis=1)
+        targets = {d: r[has[r]] for d, r in self.data.target_rows.items() if has[r].any()}
+        data = OriginData(
+            panel.times[inner_idx], inner_idx, panel, self.data.source_rows[has[self.data.source_rows]],
+            targets,
+        )
+        return OriginTables(self.task, data, self.spec, parent=self.data.panel)
+
+    def actuals(self, domain: Any) -> pd.DataFrame:
+        """Observed targets over this origin's horizon (``unique_id``, ``ds``, ``actual``).
+
+        For an inner origin they come from the parent origin's panel, never from later data."""
+        rows = self.data.target_rows[domain]
+        if self.parent is None:
+            return self.task.actuals(self.data.origin, rows)
+        idx = self.data.origin_idx
+        t = np.arange(idx + 1, min(idx + 1 + self.horizon, len(self.parent.times)))
+        i, tt = (g.ravel() for g in np.meshgrid(rows, t, indexing="ij"))
+        return pd.DataFrame(
+            {"unique_id": self.parent.ids[i], "ds": self.parent.times[tt], "actual": self.parent.Y[i, tt]}
+        )
+
+    def forecast(self, strategy: Strategy, domain: Any) -> pd.DataFrame:
+        """Forecasts of a fitted strategy for every series of a target domain."""
+        rows = self.data.target_rows[domain]
+        panel, origin = self.data.panel, self.data.origin_idx
+        if self.spec.formulation == "direct":
+            table = self.builder.build(
+                panel, *self.builder.prediction_rows(rows, origin, self.horizon), with_label=False
+            )
+            yhat = strategy.predict(table) * table.level
+            return pd.DataFrame(
+                {"unique_id": table.keys["unique_id"], "ds": table.keys["ds"], "forecast": yhat}
+            )
+        # recursive: one step at a time, each forecast written into a private copy of the panel
+        work = panel.__class__(**{**panel.__dict__, "Y": panel.Y.copy()})
+        frames = []
+        for step in range(1, self.horizon + 1):
+            anchor = origin + step - 1
+            i = np.asarray(rows)
+            table = self.builder.build(
+                work, i, np.full(len(i), anchor), np.ones(len(i), dtype=int), with_label=False
+            )
+            yhat = strategy.predict(table) * table.level
+            work.Y[i, anchor + 1] = yhat
+            frames.append(
+                pd.DataFrame(
+                    {"unique_id": table.keys["unique_id"], "ds": table.keys["ds"], "forecast": yhat}
+                )
+            )
+        return pd.concat(frames, ignore_index=True).sort_values(["unique_id", "ds"])
+
+
+@dataclass
+class CellResult:
+    """One strategy on one target domain at one origin."""
+
+    strategy: Strategy | None
+    forecasts: pd.DataFrame | None
+    fit_seconds: float
+    predict_seconds: float
+    error: str | None = None
+
+
+def fit_and_forecast(
+    strategy: Strategy, tables: OriginTables, domain: Any, cache: SourceCache
+) -> CellResult:
+    """Fit a fresh copy of ``strategy`` for one target domain and forecast its horizon."""
+    source_model = cache.get(strategy, tables.source)  # shared: not counted in fit_seconds
+    start = time.perf_counter()
+    fitted = strategy.clone()
+    fitted.context_ = {"tables": tables, "domain": domain, "cache": cache}
+    fitted.transfer(source_model, tables.target(domain), tables.source)
+    fit_s = time.perf_counter() - start
+    start = time.perf_counter()
+    forecasts = tables.forecast(fitted, domain)
+    return CellResult(fitted, forecasts, fit_s, time.perf_counter() - start)

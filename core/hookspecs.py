@@ -1,0 +1,87 @@
+"""Hook specifications: the reference for plugin authors.
+
+Every hook a plugin can implement is declared here, with its documentation. A plugin is a
+module (or any object) with functions decorated by :data:`transfercast.hookimpl` whose names
+are the hook names below. Plugins are found in three places, in this order: the built-ins in
+``transfercast.plugins``, installed distributions that declare the entry-point group
+``transfercast``, and modules named in the config key ``plugins``.
+
+Strategies are *registered* through :func:`transfercast_register_strategies` and *run* as
+objects by the core; the fitting stages are methods of the strategy class
+(:class:`transfercast.Strategy`), not hooks, so that several strategies run side by side in one
+comparison.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    import pandas as pd
+
+hookspec = pluggy.HookspecMarker("transfercast")
+
+
+@hookspec
+def transfercast_register_strategies(register: Callable[..., None]) -> None:
+    """Register the transfer strategies this plugin offers.
+
+    Call ``register(strategy_class)`` once per strategy; the class is a subclass of
+    :class:`transfercast.Strategy` with a unique ``name``. ``register(cls, aliases=("x",))``
+    adds alternative names. The core refuses a name that another plugin already registered and
+    names both plugins in the error.
+
+    Example::
+
+        @transfercast.hookimpl
+        def transfercast_register_strategies(register):
+            register(ShrinkageBlend)
+    """
+
+
+@hookspec
+def transfercast_similarity(source: pd.DataFrame, target: pd.DataFrame) -> dict[str, float] | None:
+    """Return extra source/target similarity diagnostics, as a mapping of name to value.
+
+    ``source`` and ``target`` are the long-format history frames (standard columns
+    ``unique_id``, ``ds``, ``y``, ``domain`` plus covariates), both cut at the forecast origin.
+    The results of all plugins are merged into the similarity table. Return ``None`` to add
+    nothing.
+    """
+
+
+@hookspec(firstresult=True)
+def transfercast_select_strategy(target: Any, scores: pd.DataFrame) -> str | None:
+    """Choose the strategy for one target domain, replacing the default selection policy.
+
+    ``target`` is the target domain value; ``scores`` holds the inner-backtest scores of each
+    candidate on that target (columns ``strategy``, ``wape``, ``mae``, ...). Return the chosen
+    strategy name, or ``None`` to leave the decision to the next plugin and finally to the
+    default policy. The first non-``None`` answer wins.
+    """
+
+
+@hookspec
+def transfercast_run_started(kind: str, config: Any) -> None:
+    """Observe the start of a ``run`` or ``compare`` (``kind``) with its validated config.
+
+    For logging and experiment tracking; the return value is ignored.
+    """
+
+
+@hookspec
+def transfercast_run_finished(kind: str, config: Any, result: Any) -> None:
+    """Observe the end of a ``run`` or ``compare``; ``result`` is the forecasts frame or the
+    :class:`transfercast.Comparison`. The return value is ignored."""
+
+
+@hookspec
+def transfercast_register_commands(cli: Any) -> None:
+    """Add sub-commands to the ``transfercast`` command line.
+
+    ``cli`` is the :class:`typer.Typer` application; decorate functions with ``@cli.command()``.
+    """

@@ -1,0 +1,116 @@
+"""The panel: every series on one regular time grid, as arrays.
+
+Feature building reads histories by position, so the long table is pivoted once into a
+``[series, period]`` matrix; cutting at an origin is a masked copy of that matrix. This is the
+representation behind :class:`transfercast.TransferTask`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+import pandas as pd
+
+from transfercast.data import DOMAIN, DS, UID, Y
+
+
+@dataclass
+class Panel:
+    """Series on a regular grid: ``Y[i, t]`` is the target of series ``i`` at ``times[t]``."""
+
+    ids: np.ndarray
+    domains: np.ndarray
+    keys: pd.DataFrame
+    times: pd.DatetimeIndex
+    Y: np.ndarray
+    known: dict[str, np.ndarray] = field(default_factory=dict)
+    static: pd.DataFrame = field(default_factory=pd.DataFrame)
+    freq: str = "W-FRI"
+
+    @classmethod
+    def from_frame(
+        cls,
+        frame: pd.DataFrame,
+        *,
+        series: list[str],
+        static: list[str],
+        known: list[str],
+        freq: str,
+        extend: int = 0,
+    ) -> Panel:
+        """Pivot a standardised long frame; the grid runs ``extend`` periods past the data."""
+        times = pd.date_range(frame[DS].min(), frame[DS].max(), freq=freq)
+        if extend:
+            times = pd.date_range(times[0], periods=len(times) + extend, freq=freq)
+        codes, ids = pd.factorize(frame[UID], sort=True)
+        t_idx = times.get_indexer(frame[DS])
+        n, T = len(ids), len(times)
+        Ymat = np.full((n, T), np.nan)
+        Ymat[codes, t_idx] = frame[Y].to_numpy(float)
+        known_arrays = {}
+        for col in known:
+            arr = np.full((n, T), np.nan)
+            arr[codes, t_idx] = frame[col].to_numpy(float)
+            known_arrays[col] = arr
+        first = frame.groupby(codes, sort=True).head(1)
+        key_cols = list(dict.fromkeys([*series, *static]))
+        per_series = first[[*key_cols, DOMAIN]].reset_index(drop=True)
+        return cls(
+            ids=np.asarray(ids, dtype=object),
+            domains=per_series[DOMAIN].to_numpy(object),
+            keys=per_series[list(series)],
+            times=times,
+            Y=Ymat,
+            known=known_arrays,
+            static=per_series[list(static)],
+            freq=freq,
+        )
+
+    @property
+    def n_series(self) -> int:
+        return len(self.ids)
+
+    def index_of(self, when: pd.Timestamp) -> int:
+        """The grid position of a period; ``-1`` when it is not on the grid."""
+        return int(self.times.get_indexer([pd.Timestamp(when)])[0])
+
+    def cut(
+        self,
+        origin: int,
+        horizon: int,
+        *,
+        target_mask: np.ndarray | None = None,
+        target_history: int | None = None,
+    ) -> Panel:
+        """A copy that ends at ``origin``: targets after it are missing, known covariates after
+        ``origin + horizon`` are missing, and (optionally) target series keep only their last
+        ``target_history`` periods. This is the only place where data is cut at an origin."""
+        Ycut = self.Y.copy()
+        Ycut[:, origin + 1 :] = np.nan
+        if target_history is not None and target_mask is not None:
+            start = max(origin + 1 - target_history, 0)
+            Ycut[np.ix_(target_mask, np.arange(start))] = np.nan
+        known = {}
+        for col, arr in self.known.items():
+            arr = arr.copy()
+            arr[:, origin + horizon + 1 :] = np.nan
+            known[col] = arr
+        return replace(self, Y=Ycut, known=known)
+
+    def to_frame(self, rows: np.ndarray | None = None) -> pd.DataFrame:
+        """The observed values as a long frame (``unique_id``, ``ds``, ``y``, ``domain``)."""
+        rows = np.arange(self.n_series) if rows is None else np.asarray(rows)
+        sub = self.Y[rows]
+        i, t = np.nonzero(~np.isnan(sub))
+        frame = pd.DataFrame(
+            {
+                UID: self.ids[rows][i],
+                DS: self.times[t],
+                Y: sub[i, t],
+                DOMAIN: self.domains[rows][i],
+            }
+        )
+        for col, arr in self.known.items():
+            frame[col] = arr[rows][i, t]
+        return frame

@@ -1,0 +1,84 @@
+"""The strategy registry: names, the plugin that registered each, and lookup with suggestions.
+
+Plugins hand strategy classes to the core through the ``register`` callback of
+``transfercast_register_strategies``; name checks, aliases and duplicate detection live here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from transfercast.errors import TransfercastError, unknown_name
+from transfercast.strategy import Strategy
+
+
+@dataclass
+class StrategyEntry:
+    """One registered strategy: its class, the plugin that registered it and where that came from."""
+
+    name: str
+    cls: type[Strategy]
+    plugin: str
+    source: str  # builtin / entry point / config / in-process
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def description(self) -> str:
+        return self.cls.description()
+
+
+@dataclass
+class PluginFailure:
+    """A plugin that failed to import or to register, with the reason."""
+
+    plugin: str
+    source: str
+    error: str
+
+
+@dataclass
+class Registry:
+    """Strategies by name, plus the plugins that failed to load."""
+
+    entries: dict[str, StrategyEntry] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    failures: list[PluginFailure] = field(default_factory=list)
+
+    def register(
+        self, cls: type[Strategy], *, plugin: str, source: str, aliases: tuple[str, ...] = ()
+    ) -> None:
+        """Add a strategy class; refuse a bad class or a name taken by another plugin."""
+        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+            raise TransfercastError(
+                f"plugin '{plugin}' registered {cls!r}, which is not a transfercast.Strategy"
+            )
+        if not cls.name or not cls.name.replace("_", "").isalnum():
+            raise TransfercastError(
+                f"plugin '{plugin}' registered {cls.__name__} with an invalid name {cls.name!r}"
+            )
+        for name in (cls.name, *aliases):
+            owner = self.entries.get(self.aliases.get(name, name))
+            if owner is not None:
+                raise TransfercastError(
+                    f"strategy name '{name}' from plugin '{plugin}' is already registered by "
+                    f"plugin '{owner.plugin}'"
+                )
+        self.entries[cls.name] = StrategyEntry(cls.name, cls, plugin, source, tuple(aliases))
+        for alias in aliases:
+            self.aliases[alias] = cls.name
+
+    def get(self, name: str) -> StrategyEntry:
+        """The entry for a name or alias; an unknown name lists the valid ones."""
+        key = self.aliases.get(name, name)
+        if key not in self.entries:
+            raise TransfercastError(unknown_name("strategy", name, self.names()))
+        return self.entries[key]
+
+    def names(self) -> list[str]:
+        """Registered strategy names, in registration order."""
+        return list(self.entries)
+
+    def create(self, name: str, params: dict[str, Any] | None = None) -> Strategy:
+        """A new strategy instance with validated parameters."""
+        return self.get(name).cls(params or {})

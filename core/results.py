@@ -1,0 +1,39 @@
+"""The output files of `run` and `compare`: their columns are public API."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from transfercast.evaluation import Comparison
+from transfercast.forecaster import to_user_columns
+from transfercast.outputs import write_csv
+from transfercast.task import TransferTask
+
+
+def comparison_frames(comp: Comparison) -> dict[str, pd.DataFrame]:
+    """The tables `compare` writes, by file name."""
+    task = comp.task
+    forecasts = comp.forecasts
+    if task is not None and len(forecasts):
+        forecasts = to_user_columns(task, forecasts)
+    frames = {
+        "scores.csv": comp.scores,
+        "forecasts.csv": forecasts,
+        "leaderboard.csv": comp.leaderboard(),
+    }
+    if len(comp.selection):
+        frames["selection.csv"] = comp.selection
+    return frames
+
+
+def write_comparison(comp: Comparison, directory: Path) -> list[Path]:
+    """Write ``scores.csv``, ``forecasts.csv``, ``leaderboard.csv`` (and ``selection.csv``)."""
+    return [write_csv(frame, Path(directory) / name) for name, frame in comparison_frames(comp).items()]
+
+
+def write_forecasts(task: TransferTask, forecasts: pd.DataFrame, directory: Path) -> Path:
+    """Write `run`'s ``forecasts.csv``: the series key columns, the time column, ``forecast``."""
+    cols = [*task.series, task.time, "forecast"]
+    return write_csv(forecasts[cols], Path(directory) / "forecasts.csv")

@@ -1,0 +1,51 @@
+"""One fitted source model per (fitting procedure, source spec, source data): shared by every
+strategy of a comparison that asks for it, never refitted per strategy or per target."""
+
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any
+
+from transfercast.features import FeatureTable
+from transfercast.strategy import Strategy
+
+
+class SourceCache:
+    """Fitted source models by key; ``fits`` counts the fits actually made."""
+
+    def __init__(self) -> None:
+        self._models: dict[tuple[str, str, str], Any] = {}
+        self._locks: dict[tuple[str, str, str], threading.Lock] = {}
+        self._guard = threading.Lock()
+        self.fits = 0
+        self.fit_seconds: dict[tuple[str, str, str], float] = {}
+
+    @staticmethod
+    def key(strategy: Strategy, source: FeatureTable) -> tuple[str, str, str] | None:
+        """The cache key, or ``None`` when the strategy needs no source model."""
+        spec = strategy.source_spec()
+        if spec is None:
+            return None
+        fitter = type(strategy).fit_source
+        return (f"{fitter.__module__}.{fitter.__qualname__}", spec.key(), source.fingerprint)
+
+    def get(self, strategy: Strategy, source: FeatureTable) -> Any:
+        """The source model for ``strategy``, fitted on first request."""
+        key = self.key(strategy, source)
+        if key is None:
+            return None
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._models:
+                start = time.perf_counter()
+                self._models[key] = strategy.fit_source(source)
+                self.fit_seconds[key] = time.perf_counter() - start
+                self.fits += 1
+        return self._models[key]
+
+    def clear(self) -> None:
+        """Drop every cached model (between origins, to bound memory)."""
+        self._models.clear()
+        self._locks.clear()

@@ -1,0 +1,192 @@
+"""The strategy contract: what every transfer strategy, built-in or third-party, implements.
+
+A strategy follows the four steps of the transfer method:
+
+1. ``fit_source`` fits a base model on the source domains (the core caches it, so that one
+   source model serves every strategy of a comparison that asks for the same ``source_spec``);
+2. similarity is assessed by the core (:mod:`transfercast.similarity`), not by the strategy;
+3. ``adapt`` changes the source model's structure for the target (new inputs, new categories);
+4. ``fine_tune`` fits on the target rows.
+
+Then ``predict`` forecasts. Strategies work on feature tables (:class:`FeatureTable`), not on
+time series, and never see data past the forecast origin. Predictions are on the *normalised*
+scale of ``FeatureTable.y`` (the target divided by the series' recent level); the core turns
+them back into sales.
+
+Conventions follow scikit-learn: the constructor only stores validated parameters, learned
+state ends with ``_``, ``get_params`` / ``set_params`` work.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib.util
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from transfercast.errors import ConfigError, MissingDependencyError
+from transfercast.features import FeatureTable
+
+
+class StrategyParams(BaseModel):
+    """Base of every strategy's parameter model; unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+
+
+class GBMParams(StrategyParams):
+    """Parameters shared by the gradient-boosting strategies."""
+
+    engine: Literal["lightgbm", "xgboost"] = "lightgbm"
+    source_params: dict[str, Any] = Field(default_factory=dict)
+    target_params: dict[str, Any] = Field(default_factory=dict)
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    """What source model a strategy needs: strategies with equal specs share one fitted model.
+
+    ``kind`` names the fitting procedure (``"gbm"`` for :func:`fit_source_gbm`), ``engine`` the
+    library and ``params`` its parameters.
+    """
+
+    kind: str
+    engine: str
+    params: dict[str, Any] = field(default_factory=dict)
+    seed: int = 0
+
+    def key(self) -> str:
+        """A stable hash of the spec, part of the source-model cache key."""
+        blob = json.dumps(
+            {"kind": self.kind, "engine": self.engine, "params": self.params, "seed": self.seed},
+            sort_keys=True,
+            default=str,
+        )
+        return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+class Strategy:
+    """Base class of transfer strategies.
+
+    Subclasses set ``name`` (the registered name), ``Params`` (a :class:`StrategyParams`
+    subclass validated from ``[strategies.NAME]``) and, when they need an optional extra,
+    ``requires`` (importable module names) and ``extra`` (the pip extra that brings them).
+    The first line of the class docstring is the description shown by ``transfercast plugins``.
+    """
+
+    name: ClassVar[str] = ""
+    Params: ClassVar[type[StrategyParams]] = StrategyParams
+    requires: ClassVar[tuple[str, ...]] = ()
+    extra: ClassVar[str | None] = None
+
+    def __init__(self, params: StrategyParams | dict[str, Any] | None = None, **kwargs: Any):
+        self.check_available()
+        raw: dict[str, Any] = {}
+        if isinstance(params, StrategyParams):
+            raw.update(params.model_dump())
+        elif params:
+            raw.update(params)
+        raw.update(kwargs)
+        self.params = self.validate_params(raw)
+
+    # -- parameters -------------------------------------------------------------------------
+    @classmethod
+    def validate_params(cls, raw: dict[str, Any]) -> StrategyParams:
+        """Validate a parameter table; errors name the strategy and the offending key."""
+        try:
+            return cls.Params(**raw)
+        except ValidationError as exc:
+            err = exc.errors()[0]
+            loc = ".".join(str(p) for p in err["loc"]) or "?"
+            if err["type"] == "extra_forbidden":
+                from transfercast.errors import closest
+
+                valid = list(cls.Params.model_fields)
+                raise ConfigError(
+                    f"[strategies.{cls.name}]: unknown key '{loc}'{closest(loc, valid)}; "
+                    f"valid: {', '.join(valid)}"
+                ) from None
+            raise ConfigError(f"[strategies.{cls.name}] key '{loc}': {err['msg']}") from None
+
+    @classmethod
+    def check_available(cls) -> None:
+        """Raise :class:`MissingDependencyError` naming the extra when a requirement is absent."""
+        missing = [m for m in cls.requires if importlib.util.find_spec(m) is None]
+        if missing:
+            extra = f"pip install 'transfercast[{cls.extra}]'" if cls.extra else "pip install"
+            raise MissingDependencyError(
+                f"strategy '{cls.name}' needs {', '.join(missing)}, which is not installed; "
+                f"install it with: {extra}"
+            )
+
+    @classmethod
+    def description(cls) -> str:
+        """The one-line description: the first line of the class docstring."""
+        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+
+    def get_params(self) -> dict[str, Any]:
+        """The validated parameters as a plain dict."""
+        return self.params.model_dump()
+
+    def set_params(self, **params: Any) -> Strategy:
+        """Update parameters (validated again); returns self."""
+        self.params = self.validate_params({**self.get_params(), **params})
+        return self
+
+    def clone(self) -> Strategy:
+        """A fresh, unfitted strategy with the same parameters."""
+        return type(self)(self.get_params())
+
+    # -- the four steps -----------------------------------------------------------------------
+    def source_spec(self) -> SourceSpec | None:
+        """The source model this strategy needs, or ``None`` when it uses none."""
+        return None
+
+    def fit_source(self, source: FeatureTable) -> Any:
+        """Fit the base model on the source rows (step 1). The core caches the result."""
+        spec = self.source_spec()
+        if spec is None:
+            return None
+        return fit_source_gbm(spec, source)
+
+    def adapt(self, source_model: Any, target: FeatureTable) -> None:
+        """Adapt the source model's structure to the target (step 3); default: nothing."""
+
+    def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
+        """Fit on the target rows (step 4), optionally with the source rows at hand."""
+
+    def transfer(
+        self, source_model: Any, target: FeatureTable, source: FeatureTable | None = None
+    ) -> Strategy:
+        """Run adapt then fine-tune from a fitted source model; returns self."""
+        self.source_model_ = source_model
+        self.adapt(source_model, target)
+        self.fine_tune(target, source)
+        return self
+
+    def predict(self, table: FeatureTable) -> np.ndarray:
+        """Forecast the normalised target for each row of ``table``."""
+        raise NotImplementedError
+
+    # -- persistence (native formats and JSON, never pickle) ----------------------------------
+    def save(self, directory: Path) -> dict[str, Any]:
+        """Write the fitted model files into ``directory``; return manifest entries."""
+        raise NotImplementedError(f"strategy '{self.name}' cannot be saved")
+
+    @classmethod
+    def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
+        """Rebuild a fitted strategy from ``directory`` and its manifest entries."""
+        raise NotImplementedError(f"strategy '{cls.name}' cannot be loaded")
+
+
+def fit_source_gbm(spec: SourceSpec, source: FeatureTable) -> Any:
+    """Fit a gradient-boosting source model as described by ``spec``."""
+    from transfercast.engines import GBM
+
+    return GBM(spec.engine, role="source", params=spec.params, seed=spec.seed).fit(source)

@@ -1,0 +1,249 @@
+"""The transfer task: the data, which domains are sources and targets, the origin and horizon.
+
+It is the only object that cuts data at an origin (through :meth:`Panel.cut`); everything
+downstream receives data that ends at the origin.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from transfercast.config import Config, EvaluateConfig, FeaturesConfig
+from transfercast.data import DS, UID, Y, read_table, standardize
+from transfercast.errors import DataError, unknown_name
+from transfercast.panel import Panel
+
+
+def _match_domains(values: Sequence[Any], present: np.ndarray, key: str) -> list[Any]:
+    """Map config values (TOML gives ints or strings) onto the domain values in the data."""
+    by_str = {str(v): v for v in present}
+    out = []
+    for v in values:
+        if str(v) not in by_str:
+            raise DataError(unknown_name(f"domain in [task] {key}", v, sorted(by_str)))
+        out.append(by_str[str(v)])
+    return out
+
+
+@dataclass
+class OriginData:
+    """Everything needed to forecast from one origin: the cut panel and where things are."""
+
+    origin: pd.Timestamp
+    origin_idx: int
+    panel: Panel
+    source_rows: np.ndarray
+    target_rows: dict[Any, np.ndarray]
+
+
+class TransferTask:
+    """A long-format sales table plus the roles of its columns and domains.
+
+    ``data`` has one row per series and period. ``targets`` are the domain values to forecast;
+    every other domain is a source unless ``sources`` lists them explicitly. ``target_history``
+    keeps only the last N target periods before each origin, to simulate a cold start.
+    """
+
+    def __init__(
+        self,
+        data: pd.DataFrame,
+        *,
+        series: Sequence[str] | str,
+        time: str,
+        target: str,
+        domain: str,
+        targets: Sequence[Any],
+        horizon: int,
+        freq: str = "W-FRI",
+        sources: Sequence[Any] = (),
+        static: Sequence[str] = (),
+        known: Sequence[str] = (),
+        origin: str | pd.Timestamp | None = None,
+        target_history: int | None = None,
+        features: FeaturesConfig | None = None,
+        repair: bool = True,
+        source_name: str = "data",
+    ):
+        self.series = [series] if isinstance(series, str) else list(series)
+        self.time, self.target, self.domain, self.freq = time, target, domain, freq
+        self.static, self.known = list(static), list(known)
+        self.horizon = int(horizon)
+        if self.horizon <= 0:
+            raise DataError(f"[task] horizon must be positive, got {horizon}")
+        self.target_history = target_history
+        self.features = features or FeaturesConfig()
+        self.source_name = source_name
+        self.frame = standardize(
+            data,
+            series=self.series,
+            time=time,
+            target=target,
+            domain=domain,
+            freq=freq,
+            static=self.static,
+            known=self.known,
+            source=source_name,
+            repair=repair,
+        )
+        present = self.frame["domain"].unique()
+        if not len(targets):
+            raise DataError("[task] targets is empty: name at least one target domain")
+        self.targets = _match_domains(targets, present, "targets")
+        if sources:
+            self.sources = _match_domains(sources, present, "sources")
+            overlap = set(map(str, self.sources)) & set(map(str, self.targets))
+            if overlap:
+                raise DataError(f"[task] domain {sorted(overlap)[0]!r} is both source and target")
+        else:
+            self.sources = [d for d in present if str(d) not in set(map(str, self.targets))]
+        if not self.sources:
+            raise DataError("[task] no source domains: every domain in the data is a target")
+        self.origin = None if origin is None else self._on_grid(origin, "[task] origin")
+
+    @classmethod
+    def from_config(cls, config: Config, data: pd.DataFrame | None = None) -> TransferTask:
+        """Build the task described by a config, reading ``[data] path`` unless ``data`` is given."""
+        source = "data"
+        if data is None:
+            path: Path = config.data_path()
+            data = read_table(path)
+            source = str(path)
+        d, t = config.data, config.task
+        return cls(
+            data,
+            series=d.series,
+            time=d.time,
+            target=d.target,
+            domain=d.domain,
+            freq=d.freq,
+            static=d.static,
+            known=d.known,
+            targets=t.targets,
+            sources=t.sources,
+            horizon=t.horizon,
+            origin=t.origin,
+            target_history=t.target_history,
+            features=config.features,
+            repair=d.repair,
+            source_name=source,
+        )
+
+    # -- the grid ------------------------------------------------------------------------------
+    @cached_property
+    def panel(self) -> Panel:
+        """All series on one regular grid that runs ``horizon`` periods past the data."""
+        return Panel.from_frame(
+            self.frame,
+            series=self.series,
+            static=self.static,
+            known=self.known,
+            freq=self.freq,
+            extend=self.horizon,
+        )
+
+    def _on_grid(self, when: Any, what: str) -> pd.Timestamp:
+        try:
+            ts = pd.Timestamp(when)
+        except (ValueError, TypeError):
+            raise DataError(f"{what} {when!r} is not a date") from None
+        if not pd.tseries.frequencies.to_offset(self.freq).is_on_offset(ts):
+            raise DataError(f"{what} {ts.date()} is not on the '{self.freq}' grid")
+        return ts
+
+    @property
+    def last_observed(self) -> pd.Timestamp:
+        """The last period with an observed target."""
+        return self.frame.loc[self.frame[Y].notna(), DS].max()
+
+    def target_mask(self) -> np.ndarray:
+        """Which panel rows belong to target domains."""
+        tset = set(map(str, self.targets))
+        return np.array([str(d) in tset for d in self.panel.domains])
+
+    def source_mask(self) -> np.ndarray:
+        """Which panel rows belong to source domains."""
+        sset = set(map(str, self.sources))
+        return np.array([str(d) in sset for d in self.panel.domains])
+
+    # -- origins -------------------------------------------------------------------------------
+    def evaluation_origins(self, evaluate: EvaluateConfig | None = None) -> list[pd.Timestamp]:
+        """The rolling origins of a backtest, each leaving a full horizon of target actuals."""
+        evaluate = evaluate or EvaluateConfig()
+        tmask = self.target_mask()
+        observed = ~np.isnan(self.panel.Y[tmask])
+        last_target = int(np.flatnonzero(observed.any(axis=0)).max())
+        first_target = int(np.flatnonzero(observed.any(axis=0)).min())
+        if evaluate.origins:
+            origins = [self._on_grid(o, "[evaluate] origin") for o in evaluate.origins]
+            for o in origins:
+                idx = self.panel.index_of(o)
+                if idx < 0 or idx + self.horizon > last_target:
+                    raise DataError(
+                        f"[evaluate] origin {o.date()} leaves less than the horizon of "
+                        f"{self.horizon} periods of target actuals"
+                    )
+                if idx < first_target:
+                    raise DataError(
+                        f"[evaluate] origin {o.date()}: the targets have no rows before it"
+                    )
+            return sorted(origins)
+        step = evaluate.step or self.horizon
+        last = last_target - self.horizon
+        idx = [last - k * step for k in range(evaluate.windows)]
+        idx = [i for i in idx if i >= first_target]
+        if not idx:
+            raise DataError(
+                f"[task] horizon {self.horizon} is longer than the data allows: the targets have "
+                f"{last_target - first_target + 1} periods, and a backtest needs at least one "
+                f"period of history plus the horizon"
+            )
+        return sorted(self.panel.times[i] for i in idx)
+
+    def forecast_origin(self) -> pd.Timestamp:
+        """The origin for `run`: the configured one or the last observed period."""
+        return self.origin if self.origin is not None else self.last_observed
+
+    def at_origin(self, origin: pd.Timestamp) -> OriginData:
+        """The data cut at ``origin`` (with the cold-start truncation of target histories)."""
+        idx = self.panel.index_of(origin)
+        if idx < 0:
+            raise DataError(f"origin {pd.Timestamp(origin).date()} is outside the data")
+        tmask = self.target_mask()
+        panel = self.panel.cut(
+            idx, self.horizon, target_mask=tmask, target_history=self.target_history
+        )
+        has_history = ~np.all(np.isnan(panel.Y), axis=1)
+        targets: dict[Any, np.ndarray] = {}
+        for dom in self.targets:
+            rows = np.flatnonzero((panel.domains == dom) & has_history)
+            if not len(rows):
+                raise DataError(
+                    f"target domain {dom!r} has no rows before the origin {origin.date()}"
+                )
+            targets[dom] = rows
+        source_rows = np.flatnonzero(self.source_mask() & has_history)
+        if not len(source_rows):
+            raise DataError(f"the source domains have no rows before the origin {origin.date()}")
+        return OriginData(pd.Timestamp(origin), idx, panel, source_rows, targets)
+
+    def actuals(self, origin: pd.Timestamp, rows: np.ndarray) -> pd.DataFrame:
+        """Observed targets of ``rows`` over the horizon after ``origin`` (for scoring only)."""
+        idx = self.panel.index_of(origin)
+        t = np.arange(idx + 1, min(idx + 1 + self.horizon, len(self.panel.times)))
+        i, tt = (g.ravel() for g in np.meshgrid(rows, t, indexing="ij"))
+        return pd.DataFrame(
+            {UID: self.panel.ids[i], DS: self.panel.times[tt], "actual": self.panel.Y[i, tt]}
+        )
+
+    def key_frame(self) -> pd.DataFrame:
+        """The user's series key columns for each ``unique_id``."""
+        keys = self.panel.keys.copy()
+        keys.insert(0, UID, self.panel.ids)
+        return keys

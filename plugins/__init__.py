@@ -1,0 +1,1 @@
+"""The built-in strategy plugins, registered through the plugin manager like any other plugin."""

@@ -1,0 +1,95 @@
+"""Baseline strategies every comparison needs: ``target_only``, ``source_only`` and ``pooled``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import transfercast
+from transfercast.engines import GBM
+from transfercast.features import FeatureTable
+from transfercast.strategy import GBMParams, SourceSpec, Strategy
+
+
+class _OneModel(Strategy):
+    """Save and load for strategies whose fitted state is one booster in ``model_``."""
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        return {"model": self.model_.save(directory, self.name)}
+
+    @classmethod
+    def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
+        obj = cls(manifest["params"])
+        obj.model_ = GBM.load(directory, manifest["model"])
+        return obj
+
+
+class TargetOnly(_OneModel):
+    """No transfer: a small model fitted on the target's own history only."""
+
+    name = "target_only"
+    Params = GBMParams
+
+    def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
+        p = self.params
+        self.model_ = GBM(p.engine, "target", p.target_params, p.seed).fit(target)
+
+    def predict(self, table: FeatureTable) -> np.ndarray:
+        return self.model_.predict(table.X)
+
+
+class SourceOnly(Strategy):
+    """Zero-shot: the model fitted on the source domains, applied to the target unchanged."""
+
+    name = "source_only"
+    Params = GBMParams
+
+    def source_spec(self) -> SourceSpec:
+        p = self.params
+        return SourceSpec("gbm", p.engine, p.source_params, p.seed)
+
+    def predict(self, table: FeatureTable) -> np.ndarray:
+        return self.source_model_.predict(table.X)
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        return {"model": self.source_model_.save(directory, "source")}
+
+    @classmethod
+    def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
+        obj = cls(manifest["params"])
+        obj.source_model_ = GBM.load(directory, manifest["model"])
+        return obj
+
+
+class PooledParams(GBMParams):
+    """``pooled``: one model on source and target rows; target rows weighted up."""
+
+    target_weight: float = 5.0
+
+
+class Pooled(_OneModel):
+    """One model on source and target rows together, with a domain indicator and target weight."""
+
+    name = "pooled"
+    Params = PooledParams
+
+    def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
+        if source is None:
+            raise ValueError("pooled needs the source rows")
+        p = self.params
+        both = FeatureTable.concat([source, target])
+        both.X["is_target"] = np.r_[np.zeros(len(source)), np.ones(len(target))]
+        w = np.r_[source.weight, target.weight * p.target_weight]
+        self.model_ = GBM(p.engine, "source", p.source_params, p.seed).fit(both, weight=w)
+
+    def predict(self, table: FeatureTable) -> np.ndarray:
+        return self.model_.predict(table.X.assign(is_target=1.0))
+
+
+@transfercast.hookimpl
+def transfercast_register_strategies(register) -> None:
+    register(TargetOnly)
+    register(SourceOnly)
+    register(Pooled)

@@ -1,0 +1,41 @@
+"""Shared fixtures: small synthetic tasks and fitted comparisons, built once per session."""
+
+from __future__ import annotations
+
+import pytest
+
+from transfercast.config import parse_config
+from transfercast.datasets import synthetic_config, synthetic_sales
+from transfercast.plugin_manager import clear_plugin_cache
+from transfercast.task import TransferTask
+
+
+def small_frame(relatedness: float = 1.0, seed: int = 0):
+    """A small synthetic data set: 8 stores x 2 departments, 3 targets."""
+    return synthetic_sales(
+        n_domains=8, series_per_domain=2, n_periods=120, n_targets=3, target_periods=40,
+        relatedness=relatedness, seed=seed,
+    )
+
+
+def small_task(relatedness: float = 1.0, **task_overrides) -> TransferTask:
+    """A TransferTask over :func:`small_frame` with horizon 8 and 13 periods of target history."""
+    frame = small_frame(relatedness)
+    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=8, target_history=13,
+                           windows=2)
+    raw["task"].update(task_overrides)
+    cfg = parse_config(raw)
+    return TransferTask.from_config(cfg, data=frame)
+
+
+@pytest.fixture(scope="session")
+def task() -> TransferTask:
+    return small_task()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_plugins(monkeypatch):
+    """Hermetic plugin loading: no installed third-party plugins unless a test adds them."""
+    monkeypatch.setenv("TRANSFERCAST_LOAD_PLUGINS", "")
+    yield
+    clear_plugin_cache()
