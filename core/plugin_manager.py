@@ -93,7 +93,7 @@ class PluginManager:
 
     def _build_registry(self) -> Registry:
         registry = Registry(failures=self.failures)
-        for impl in reversed(self.pm.hook.transfercast_register_strategies.get_hookimpls()):
+        for impl in self.pm.hook.transfercast_register_strategies.get_hookimpls():
             name = impl.plugin_name
             source = self.sources.get(name, "in-process")
 

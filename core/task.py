@@ -68,6 +68,7 @@ class TransferTask:
         origin: str | pd.Timestamp | None = None,
         target_history: int | None = None,
         features: FeaturesConfig | None = None,
+        evaluate: EvaluateConfig | None = None,
         repair: bool = True,
         source_name: str = "data",
     ):
@@ -79,6 +80,7 @@ class TransferTask:
             raise DataError(f"[task] horizon must be positive, got {horizon}")
         self.target_history = target_history
         self.features = features or FeaturesConfig()
+        self.evaluate = evaluate or EvaluateConfig()
         self.source_name = source_name
         self.frame = standardize(
             data,
@@ -131,6 +133,7 @@ class TransferTask:
             origin=t.origin,
             target_history=t.target_history,
             features=config.features,
+            evaluate=config.evaluate,
             repair=d.repair,
             source_name=source,
         )
@@ -175,7 +178,7 @@ class TransferTask:
     # -- origins -------------------------------------------------------------------------------
     def evaluation_origins(self, evaluate: EvaluateConfig | None = None) -> list[pd.Timestamp]:
         """The rolling origins of a backtest, each leaving a full horizon of target actuals."""
-        evaluate = evaluate or EvaluateConfig()
+        evaluate = evaluate or self.evaluate
         tmask = self.target_mask()
         observed = ~np.isnan(self.panel.Y[tmask])
         last_target = int(np.flatnonzero(observed.any(axis=0)).max())

@@ -1,0 +1,87 @@
+"""The command line: run, compare and demo write the documented files."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from transfercast.cli import to_toml
+from transfercast.datasets import synthetic_config
+
+from .conftest import small_frame
+
+
+def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "transfercast.cli", *args],
+        capture_output=True, text=True, cwd=cwd, env={**__import__("os").environ,
+                                                      "TRANSFERCAST_LOAD_PLUGINS": "",
+                                                      "COLUMNS": "160"},
+    )
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("proj")
+    frame = small_frame()
+    frame.to_csv(root / "sales.csv", index=False)
+    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=6, target_history=13,
+                           windows=2, candidates=["target_only", "source_only"],
+                           output_dir="out")
+    raw["strategy"]["name"] = "source_only"
+    (root / "config.toml").write_text(to_toml(raw))
+    return root
+
+
+def test_run_writes_forecasts(project):
+    res = cli("run", str(project / "config.toml"), "--output", str(project / "run"))
+    assert res.returncode == 0, res.stderr
+    fc = pd.read_csv(project / "run" / "forecasts.csv")
+    assert list(fc.columns) == ["store", "dept", "date", "forecast"]
+    assert set(fc["store"]) == {"S06", "S07", "S08"}
+    assert fc.groupby(["store", "dept"]).size().eq(6).all()
+    assert pd.to_datetime(fc["date"]).min() > pd.Timestamp(small_frame()["date"].max())
+
+
+def test_compare_writes_scores_forecasts_leaderboard(project):
+    out = project / "cmp"
+    res = cli("compare", str(project / "config.toml"), "--output", str(out),
+              "--strategies", "target_only,source_only,pooled")
+    assert res.returncode == 0, res.stderr
+    assert "Leaderboard" in res.stdout and "pooled" in res.stdout
+    scores = pd.read_csv(out / "scores.csv")
+    assert list(scores.columns)[:3] == ["target", "strategy", "origin"]
+    assert len(scores) == 3 * 3 * 2 and (scores["status"] == "ok").all()
+    fc = pd.read_csv(out / "forecasts.csv")
+    assert list(fc.columns) == ["store", "dept", "date", "strategy", "origin", "forecast", "actual"]
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert set(board["strategy"]) == {"target_only", "source_only", "pooled"}
+    assert {"wape", "wins", "wape_vs_target_only"} <= set(board.columns)
+
+
+def test_compare_uses_config_candidates(project):
+    out = project / "cmp2"
+    res = cli("compare", str(project / "config.toml"), "--output", str(out))
+    assert res.returncode == 0, res.stderr
+    assert set(pd.read_csv(out / "scores.csv")["strategy"]) == {"target_only", "source_only"}
+
+
+def test_unknown_strategy_exit_2_without_output(project):
+    out = project / "never"
+    res = cli("compare", str(project / "config.toml"), "--output", str(out),
+              "--strategies", "target_only,sorce_only")
+    assert res.returncode == 2
+    assert "unknown strategy 'sorce_only'" in res.stderr and "source_only" in res.stderr
+    assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_demo_runs_end_to_end(tmp_path):
+    res = cli("demo", "--output", str(tmp_path / "demo"), "--strategies", "target_only,source_only")
+    assert res.returncode == 0, res.stderr
+    assert (tmp_path / "demo" / "config.toml").exists()
+    board = pd.read_csv(tmp_path / "demo" / "results" / "leaderboard.csv")
+    assert board["strategy"].iloc[0] == "source_only"  # relatedness 1: transfer wins

@@ -1,0 +1,113 @@
+"""compare: source models shared, scores per target/strategy/origin, output files."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import transfercast as tc
+from transfercast.evaluation import SCORE_COLUMNS
+from transfercast.source_cache import SourceCache
+
+from .conftest import small_task
+
+
+@pytest.fixture(scope="module")
+def comparison():
+    task = small_task()
+    return tc.compare(task, ["target_only", "source_only", "pooled"])
+
+
+def test_source_model_fitted_once_per_engine_and_origin(monkeypatch):
+    task = small_task(targets=["S07", "S08"])
+    fits = []
+    original = SourceCache.get
+
+    def counting_get(self, strategy, source):
+        before = self.fits
+        model = original(self, strategy, source)
+        fits.extend([(strategy.name, strategy.params.engine)] * (self.fits - before))
+        return model
+
+    monkeypatch.setattr(SourceCache, "get", counting_get)
+    params = {"source_only": {"engine": "lightgbm"}}
+    comp = tc.compare(task, ["source_only", "pooled", "target_only"], params=params)
+    n_origins = comp.scores["origin"].nunique()
+    assert comp.scores.groupby(["origin"]).size().tolist() == [6] * n_origins
+    assert len(fits) == n_origins == comp.source_fits
+
+    # two engines: one source model per engine and origin, shared by both targets
+    from transfercast.plugins.baselines import SourceOnly
+
+    both = [SourceOnly(engine="lightgbm"), SourceOnly(engine="xgboost")]
+    comp2 = tc.compare(task, both)
+    assert comp2.source_fits == 2 * n_origins
+
+
+def test_scores_table(comparison):
+    s = comparison.scores
+    assert list(s.columns) == SCORE_COLUMNS
+    assert (s["status"] == "ok").all()
+    assert len(s) == 3 * 3 * 2  # targets x strategies x origins
+    assert s[["wape", "mae", "rmse", "mase", "rmsse"]].notna().all().all()
+    assert (s["wape"] > 0).all()
+
+
+def test_wape_matches_forecasts(comparison):
+    f = comparison.forecasts
+    s = comparison.scores.iloc[0]
+    cell = f[(f["strategy"] == s["strategy"]) & (f["origin"] == s["origin"])]
+    cell = cell[cell["unique_id"].str.startswith(str(s["target"]))]
+    wape = np.abs(cell["forecast"] - cell["actual"]).sum() / cell["actual"].abs().sum()
+    assert wape == pytest.approx(s["wape"])
+
+
+def test_leaderboard(comparison):
+    board = comparison.leaderboard()
+    assert set(board["strategy"]) == {"target_only", "source_only", "pooled"}
+    assert board["wape"].is_monotonic_increasing
+    assert board["wins"].sum() == 3  # one winner per target
+    base = board.set_index("strategy").loc["target_only", "wape_vs_target_only"]
+    assert base == pytest.approx(1.0)
+    s = comparison.scores
+    manual = s[s.strategy == "pooled"]["wape"].mean() / s[s.strategy == "target_only"]["wape"].mean()
+    assert board.set_index("strategy").loc["pooled", "wape_vs_target_only"] == pytest.approx(manual)
+
+
+def test_failing_strategy_is_isolated(task):
+    from transfercast.plugins.baselines import SourceOnly
+
+    class Flaky(SourceOnly):
+        name = "flaky"
+
+        def fine_tune(self, target, source):
+            if target.keys["domain"].iloc[0] == "S07":
+                raise RuntimeError("no luck on S07")
+
+    comp = tc.compare(task, ["target_only", Flaky()])
+    failed = comp.scores[comp.scores["status"] == "failed"]
+    assert set(failed["target"]) == {"S07"} and set(failed["strategy"]) == {"flaky"}
+    assert failed["error"].str.contains("RuntimeError: no luck on S07").all()
+    assert (comp.scores[comp.scores["strategy"] == "target_only"]["status"] == "ok").all()
+    assert comp.failed
+
+
+def test_forecaster_api(task):
+    model = tc.TransferForecaster(strategy="pooled", target_weight=3.0).fit(task)
+    fc = model.predict()
+    assert list(fc.columns) == ["store", "dept", "date", "forecast"]
+    assert len(fc) == 3 * 2 * task.horizon
+    assert fc["forecast"].notna().all() and (fc["forecast"] > 0).all()
+    assert model.fitted_["S06"].params.target_weight == 3.0
+    assert fc["date"].min() > task.last_observed
+
+
+def test_recursive_formulation_forecasts_whole_horizon():
+    task = small_task()
+    task.features = task.features.model_copy(update={"formulation": "recursive"})
+    comp = tc.compare(task, ["source_only"], origins=task.evaluation_origins()[-1:])
+    f = comp.forecasts
+    assert f.groupby("unique_id").size().eq(task.horizon).all()
+    assert f["forecast"].notna().all()
+    assert comp.scores["wape"].iloc[0] < 0.5

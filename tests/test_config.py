@@ -1,0 +1,57 @@
+"""Config validation: unknown keys and wrong types are one-line errors naming the key."""
+
+from __future__ import annotations
+
+import pytest
+
+from transfercast.config import load_config, parse_config
+from transfercast.datasets import synthetic_config
+from transfercast.errors import ConfigError
+from transfercast.plugin_manager import get_plugin_manager
+
+
+def test_valid_config_round_trip(tmp_path):
+    from transfercast.cli import to_toml
+
+    raw = synthetic_config("sales.csv", ["S06"])
+    raw["strategies"] = {"pooled": {"target_weight": 2.0}}
+    (tmp_path / "c.toml").write_text(to_toml(raw))
+    cfg = load_config(tmp_path / "c.toml")
+    assert cfg.data.series == ["store", "dept"]
+    assert cfg.data_path() == tmp_path / "sales.csv"
+    assert cfg.strategies["pooled"]["target_weight"] == 2.0
+
+
+def test_unknown_key_suggests_closest():
+    raw = synthetic_config()
+    raw["task"]["horizn"] = 4
+    with pytest.raises(ConfigError, match=r"unknown \[task\] key 'horizn' \(did you mean 'horizon'\?\)"):
+        parse_config(raw, source="c.toml")
+
+
+def test_wrong_type_names_key():
+    raw = synthetic_config()
+    raw["task"]["horizon"] = "soon"
+    with pytest.raises(ConfigError, match=r"c.toml: \[task\] key 'horizon'"):
+        parse_config(raw, source="c.toml")
+
+
+def test_missing_section_names_key():
+    raw = synthetic_config()
+    del raw["data"]["target"]
+    with pytest.raises(ConfigError, match=r"missing required \[data\] key 'target'"):
+        parse_config(raw, source="c.toml")
+
+
+def test_strategy_params_validated():
+    registry = get_plugin_manager().registry
+    with pytest.raises(ConfigError, match=r"\[strategies.pooled\]: unknown key 'target_wieght'"):
+        registry.create("pooled", {"target_wieght": 3})
+    with pytest.raises(ConfigError, match=r"\[strategies.pooled\] key 'engine'"):
+        registry.create("pooled", {"engine": "catboost"})
+
+
+def test_not_toml(tmp_path):
+    (tmp_path / "bad.toml").write_text("[data\npath=")
+    with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
+        load_config(tmp_path / "bad.toml")
