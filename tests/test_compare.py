@@ -111,3 +111,11 @@ def test_recursive_formulation_forecasts_whole_horizon():
     assert f.groupby("unique_id").size().eq(task.horizon).all()
     assert f["forecast"].notna().all()
     assert comp.scores["wape"].iloc[0] < 0.5
+
+
+def test_parallel_jobs_give_the_same_scores(task, comparison):
+    par = tc.compare(task, ["target_only", "source_only", "pooled"], jobs=2)
+    cols = ["target", "strategy", "origin", "wape", "mase", "bias"]
+    a = comparison.scores[cols].sort_values(cols[:3]).reset_index(drop=True)
+    b = par.scores[cols].sort_values(cols[:3]).reset_index(drop=True)
+    pd.testing.assert_frame_equal(a, b)

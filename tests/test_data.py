@@ -1,0 +1,49 @@
+"""Reading data: CSV and Parquet give the same task; the cold-start cut keeps N periods."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+import transfercast as tc
+from transfercast.data import read_table
+
+from .conftest import small_frame
+
+
+def test_csv_and_parquet_read_alike(tmp_path):
+    frame = small_frame()
+    frame.to_csv(tmp_path / "s.csv", index=False)
+    frame.to_parquet(tmp_path / "s.parquet", index=False)
+    a, b = read_table(tmp_path / "s.csv"), read_table(tmp_path / "s.parquet")
+    assert len(a) == len(b) == len(frame)
+    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store",
+              targets=["S08"], horizon=4)
+    ta, tb = tc.TransferTask(a, **kw), tc.TransferTask(b, **kw)
+    np.testing.assert_array_equal(ta.panel.Y, tb.panel.Y)
+
+
+def test_target_history_keeps_last_n_periods_before_each_origin():
+    frame = small_frame()
+    task = tc.TransferTask(frame, series=["store", "dept"], time="date", target="sales",
+                           domain="store", targets=["S08"], horizon=4, target_history=9)
+    origin = task.evaluation_origins()[0]
+    data = task.at_origin(origin)
+    rows = data.target_rows["S08"]
+    observed = ~np.isnan(data.panel.Y[rows])
+    assert observed.sum(axis=1).tolist() == [9, 9]
+    last = np.flatnonzero(observed.any(axis=0)).max()
+    assert data.panel.times[last] == origin
+    # sources keep their whole history
+    assert (~np.isnan(data.panel.Y[data.source_rows])).sum(axis=1).min() > 9
+
+
+def test_sources_default_to_every_other_domain():
+    frame = small_frame().groupby(["store", "date"], as_index=False)["sales"].sum()
+    task = tc.TransferTask(frame, series="store", time="date", target="sales", domain="store",
+                           targets=["S07", "S08"], horizon=4)
+    assert sorted(map(str, task.sources)) == [f"S0{k}" for k in range(1, 7)]
+    assert isinstance(task.panel.ids[0], str) and task.panel.n_series == 8
+    fc = tc.TransferForecaster("source_only").fit(task).predict()
+    assert list(fc.columns) == ["store", "date", "forecast"]
+    assert len(fc) == 2 * 4 and pd.api.types.is_datetime64_any_dtype(fc["date"])
