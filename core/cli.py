@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
-from typing import Optional
 
 import typer
 from rich.console import Console
@@ -32,14 +31,25 @@ def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
+LEADERBOARD_COLUMNS = {  # column -> header; narrow enough for an 80-column terminal
+    "strategy": "strategy", "wape": "wape", "wape_std": "wape\nstd", "mase": "mase",
+    "bias": "bias", "wins": "wins", "failed": "failed", "wape_vs_target_only": "vs\ntarget_only",
+}
+
+
 def print_leaderboard(board, title: str = "Leaderboard") -> None:
-    """Print a leaderboard as a rich table."""
-    table = Table(title=title)
-    for col in board.columns:
-        table.add_column(str(col), justify="left" if col == "strategy" else "right")
+    """Print the main leaderboard columns as a rich table (all of them are in leaderboard.csv)."""
+    from rich import box
+
+    cols = [c for c in LEADERBOARD_COLUMNS if c in board.columns]
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False)
+    for col in cols:
+        left = col == "strategy"
+        justify = "left" if left else "right"
+        table.add_column(LEADERBOARD_COLUMNS[col], justify=justify, no_wrap=left)
     for _, row in board.iterrows():
         cells = []
-        for col in board.columns:
+        for col in cols:
             v = row[col]
             cells.append(f"{v:.3f}" if isinstance(v, float) else str(v))
         table.add_row(*cells)
@@ -48,7 +58,7 @@ def print_leaderboard(board, title: str = "Leaderboard") -> None:
 
 @app.command("plugins")
 def plugins_cmd(
-    config: Optional[Path] = typer.Option(None, "--config", help="also load the config's plugins"),
+    config: Path | None = typer.Option(None, "--config", help="also load the config's plugins"),
 ) -> None:
     """List registered strategies: name, plugin, source and description."""
     from transfercast.config import load_config
@@ -69,28 +79,76 @@ def plugins_cmd(
 @app.command("run")
 def run_cmd(
     config: Path = typer.Argument(..., help="TOML config file"),
-    strategy: Optional[str] = typer.Option(None, "--strategy", help="strategy (default: [strategy] name)"),
-    output: Optional[Path] = typer.Option(None, "--output", help="output directory"),
+    strategy: str | None = typer.Option(None, "--strategy", help="strategy (default: [strategy] name)"),
+    output: Path | None = typer.Option(None, "--output", help="output directory"),
 ) -> None:
     """Fit on all data up to the origin and write forecasts.csv."""
+    from transfercast.bundle import write_bundle
     from transfercast.config import load_config
     from transfercast.forecaster import TransferForecaster
-    from transfercast.plugin_manager import get_plugin_manager
     from transfercast.results import write_forecasts
     from transfercast.task import TransferTask
 
     cfg = load_config(config)
     name = strategy or cfg.strategy.name
-    pm = get_plugin_manager(cfg.plugins)
+    pm = config_plugin_manager(cfg)
     entry = pm.registry.get(name)
     task = TransferTask.from_config(cfg)
     pm.hook.transfercast_run_started(kind="run", config=cfg)
     model = TransferForecaster(entry.name, plugins=cfg.plugins, **cfg.strategies.get(entry.name, {}))
-    forecasts = model.fit(task).predict()
+    from transfercast.distributed import executor_for
+
+    with executor_for(cfg.execution) as executor:
+        forecasts = model.fit(task, executor=executor).predict()
     out = output or cfg.output_dir()
     path = write_forecasts(task, forecasts, out)
     pm.hook.transfercast_run_finished(kind="run", config=cfg, result=forecasts)
     console.print(f"{len(forecasts)} forecasts from {model.origin_.date()} written to {path}")
+    try:
+        bundle = write_bundle(model, out / "model", plugins=cfg.plugins)
+    except NotImplementedError as exc:
+        err_console.print(f"warning: no model bundle written: {exc}", soft_wrap=True, markup=False)
+    else:
+        console.print(f"model bundle written to {bundle}")
+
+
+def config_plugin_manager(cfg):
+    """The plugin manager for a config; a module named in its ``plugins`` that fails to import
+    or register is a user error."""
+    from transfercast.plugin_manager import get_plugin_manager
+
+    pm = get_plugin_manager(cfg.plugins)
+    for failure in pm.failures:
+        if failure.source == "config" or failure.plugin in cfg.plugins:
+            raise TransfercastError(
+                f"plugin module '{failure.plugin}' from the config key 'plugins' failed to load: "
+                f"{failure.error}"
+            )
+    return pm
+
+
+@app.command("predict")
+def predict_cmd(
+    model_dir: Path = typer.Argument(..., help="a model bundle written by `run` (<output>/model)"),
+    data: Path = typer.Option(..., "--data", help="CSV or Parquet file with the same columns"),
+    output: Path = typer.Option(Path("forecasts.csv"), "--output", help="forecasts file to write"),
+    origin: str | None = typer.Option(
+        None, "--origin", help="forecast origin (default: the last observed period of --data)"
+    ),
+) -> None:
+    """Forecast from new data with a saved model bundle; write forecasts.csv."""
+    from transfercast.bundle import load_bundle, predict_bundle
+    from transfercast.data import read_table
+    from transfercast.outputs import write_csv
+
+    bundle = load_bundle(model_dir)
+    frame = read_table(data)
+    forecasts = predict_bundle(bundle, frame, origin=origin, source_name=str(data))
+    path = write_csv(forecasts, output)
+    console.print(
+        f"{len(forecasts)} forecasts with the '{bundle.manifest['strategy']['name']}' model "
+        f"written to {path}"
+    )
 
 
 def _progress() -> Progress:
@@ -104,21 +162,33 @@ def _progress() -> Progress:
     )
 
 
-def run_compare(cfg, strategies: list[str] | None, output: Path, jobs: int) -> int:
-    """Run a comparison from a validated config, write its files, print the leaderboard."""
-    from transfercast.evaluation import compare
-    from transfercast.plugin_manager import get_plugin_manager
+def run_compare(
+    cfg, strategies: list[str] | None, output: Path, jobs: int, resume: bool = False
+) -> int:
+    """Run a comparison from a validated config, write its files, print the leaderboard.
+
+    Every finished cell is stored under ``<output>/.progress`` at once; ``resume`` skips the
+    cells stored by an earlier, interrupted or shorter, run (see :mod:`transfercast.resume`)."""
+    from transfercast.evaluation import compare, resolve_strategies
     from transfercast.results import write_comparison
+    from transfercast.resume import CellStore
     from transfercast.task import TransferTask
 
-    pm = get_plugin_manager(cfg.plugins)
+    pm = config_plugin_manager(cfg)
     names = strategies or cfg.strategy.candidates or None
     for n in names or []:
         pm.registry.get(n)
     task = TransferTask.from_config(cfg)
     origins = task.evaluation_origins(cfg.evaluate)
+    chosen = resolve_strategies(names, cfg.strategies, pm)
+    store = CellStore(output, task, chosen, resume=resume)
+    skip = store.done() if resume else set()
+    if skip:
+        console.print(f"resuming: {len(skip)} cells already scored in {output}")
     pm.hook.transfercast_run_started(kind="compare", config=cfg)
-    with _progress() as bar:
+    from transfercast.distributed import executor_for
+
+    with executor_for(cfg.execution) as executor, _progress() as bar:
         job = bar.add_task("compare", total=None)
 
         def tick(done: int, total: int) -> None:
@@ -126,14 +196,19 @@ def run_compare(cfg, strategies: list[str] | None, output: Path, jobs: int) -> i
 
         comp = compare(
             task,
-            names,
+            chosen,
             params=cfg.strategies,
             origins=origins,
-            jobs=jobs,
+            jobs=jobs if jobs != 1 else cfg.execution.jobs,
             plugins=cfg.plugins,
             progress=tick,
+            skip=skip,
+            on_cell=store.add,
+            executor=executor,
         )
+    comp = store.comparison(origins, [s.name for s in chosen], comp)
     write_comparison(comp, output)
+    write_compare_report(comp, task, origins[-1], cfg.plugins, output)
     pm.hook.transfercast_run_finished(kind="compare", config=cfg, result=comp)
     print_leaderboard(comp.leaderboard())
     console.print(f"results written to {output}")
@@ -144,18 +219,77 @@ def run_compare(cfg, strategies: list[str] | None, output: Path, jobs: int) -> i
     return 0
 
 
+def write_compare_report(comp, task, origin, plugins, output: Path) -> None:
+    """Write the similarity table (at the latest origin), the plots and ``report.html``; a
+    failure here is reported as a warning, never loses the comparison's files."""
+    from transfercast.report import write_report
+    from transfercast.similarity import similarity
+
+    try:
+        sim = similarity(task, origin, plugins=plugins)
+    except Exception as exc:  # noqa: BLE001 - diagnostics are optional in a report
+        err_console.print(f"warning: similarity diagnostics failed: {exc}", markup=False)
+        sim = None
+    try:
+        write_report(comp, output, sim)
+    except Exception as exc:  # noqa: BLE001
+        err_console.print(f"warning: report not written: {exc}", markup=False)
+
+
+@app.command("similarity")
+def similarity_cmd(
+    config: Path = typer.Argument(..., help="TOML config file"),
+    origin: str | None = typer.Option(
+        None, "--origin", help="cut the data here (default: [task] origin or the last period)"
+    ),
+    output: Path | None = typer.Option(None, "--output", help="output directory"),
+) -> None:
+    """Source/target similarity diagnostics per target domain; writes similarity.csv."""
+    from transfercast.config import load_config
+    from transfercast.outputs import write_csv
+    from transfercast.similarity import similarity
+    from transfercast.task import TransferTask
+
+    cfg = load_config(config)
+    config_plugin_manager(cfg)
+    task = TransferTask.from_config(cfg)
+    table = similarity(task, origin, plugins=cfg.plugins)
+    out = output or cfg.output_dir()
+    path = write_csv(table, Path(out) / "similarity.csv")
+    view = Table(title=f"Similarity at {pd_date(table['origin'].iloc[0])}")
+    shown = ["target", "domain_auc", "psi_mean", "ks_mean", "season_corr", "scale_ratio",
+             "drift_feature"]
+    for col in shown:
+        view.add_column(col, justify="left" if col in ("target", "drift_feature") else "right")
+    for _, row in table.iterrows():
+        view.add_row(*[f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c])
+                       for c in shown])
+    console.print(view)
+    console.print(f"similarity table written to {path}")
+
+
+def pd_date(value) -> str:
+    """A timestamp as an ISO date."""
+    import pandas as pd
+
+    return str(pd.Timestamp(value).date())
+
+
 @app.command("compare")
 def compare_cmd(
     config: Path = typer.Argument(..., help="TOML config file"),
-    strategies: Optional[str] = typer.Option(None, "--strategies", help="comma-separated names"),
-    output: Optional[Path] = typer.Option(None, "--output", help="output directory"),
+    strategies: str | None = typer.Option(None, "--strategies", help="comma-separated names"),
+    output: Path | None = typer.Option(None, "--output", help="output directory"),
     jobs: int = typer.Option(1, "--jobs", help="parallel workers (-1: all cores)"),
+    resume: bool = typer.Option(
+        False, "--resume", help="skip the cells already scored in the output directory"
+    ),
 ) -> None:
     """Evaluate strategies at rolling origins; write scores, forecasts and the leaderboard."""
     from transfercast.config import load_config
 
     cfg = load_config(config)
-    code = run_compare(cfg, _split(strategies), output or cfg.output_dir(), jobs)
+    code = run_compare(cfg, _split(strategies), output or cfg.output_dir(), jobs, resume)
     raise typer.Exit(code)
 
 
@@ -163,7 +297,7 @@ def compare_cmd(
 def demo_cmd(
     output: Path = typer.Option(Path("transfercast-demo"), "--output", help="output directory"),
     relatedness: float = typer.Option(1.0, "--relatedness", help="0 (unrelated) .. 1 (same)"),
-    strategies: Optional[str] = typer.Option(None, "--strategies", help="comma-separated names"),
+    strategies: str | None = typer.Option(None, "--strategies", help="comma-separated names"),
     jobs: int = typer.Option(1, "--jobs", help="parallel workers"),
 ) -> None:
     """Write synthetic data and a config, then compare every strategy on them."""
@@ -218,13 +352,21 @@ def _register_plugin_commands() -> None:
         err_console.print(f"[red]plugin commands failed:[/red] {exc}")
 
 
-def main() -> None:
-    """Entry point: user errors exit with status 2 and one line on stderr."""
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    """Warnings (data repairs above all) as one line on stderr."""
+    err_console.print(f"warning: {message}", soft_wrap=True, markup=False, highlight=False)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: user errors exit with status 2 and one line on stderr.
+
+    ``argv`` defaults to the process arguments (tests pass their own)."""
     _register_plugin_commands()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
-            app(standalone_mode=False)
+            warnings.showwarning = _show_warning
+            code = app(args=argv, standalone_mode=False)
     except TransfercastError as exc:
         err_console.print(f"error: {exc}", soft_wrap=True, markup=False, highlight=False)
         sys.exit(2)
@@ -240,6 +382,8 @@ def main() -> None:
             exc.show()
             sys.exit(2)
         raise
+    if isinstance(code, int) and code:  # click returns typer.Exit's code when not standalone
+        sys.exit(code)
 
 
 if __name__ == "__main__":

@@ -54,7 +54,15 @@ def _parse_times(values: pd.Series, column: str, source: str) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values
     else:
-        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+        mixed_tz = f"{source}: column '{column}' mixes time zones; use one time zone"
+        with warnings.catch_warnings():  # pandas warns (later raises) on mixed offsets
+            warnings.simplefilter("ignore", FutureWarning)
+            try:
+                parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+            except (ValueError, TypeError) as exc:
+                if "zone" in str(exc) or "offset" in str(exc):
+                    raise DataError(mixed_tz) from None
+                raise DataError(f"{source}: column '{column}' cannot be parsed: {exc}") from None
         bad = parsed.isna() & values.notna()
         if values.isna().any():
             row = int(np.flatnonzero(values.isna().to_numpy())[0])
@@ -66,7 +74,7 @@ def _parse_times(values: pd.Series, column: str, source: str) -> pd.Series:
                 f"({int(bad.sum())} rows)"
             )
         if parsed.dtype == object:  # mixed offsets give python datetimes with tzinfo
-            raise DataError(f"{source}: column '{column}' mixes time zones; use one time zone")
+            raise DataError(mixed_tz)
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     return parsed
@@ -101,7 +109,9 @@ def standardize(
         offset = pd.tseries.frequencies.to_offset(freq)
     except ValueError:
         raise DataError(f"{source}: [data] freq '{freq}' is not a pandas frequency alias") from None
-    off_grid = ~out[DS].map(offset.is_on_offset).astype(bool)
+    periods = out[DS].drop_duplicates()  # each distinct period checked once
+    off_dates = periods[~periods.map(offset.is_on_offset).astype(bool)]
+    off_grid = out[DS].isin(off_dates)
     if off_grid.any():
         first = out.loc[off_grid, DS].iloc[0]
         raise DataError(
@@ -133,9 +143,23 @@ def standardize(
             DataWarning,
             stacklevel=2,
         )
+    negative = int((y < 0).sum())
+    if negative:
+        if not repair:
+            raise DataError(f"{source}: column '{target}' has {negative} negative values")
+        warnings.warn(
+            f"{source}: column '{target}': {negative} negative values (returns) set to 0",
+            DataWarning,
+            stacklevel=2,
+        )
+        y = y.clip(lower=0)
     out[Y] = y
     key = out[list(series)].astype(str)
-    out[UID] = key.iloc[:, 0] if len(series) == 1 else key.agg("|".join, axis=1)
+    out[UID] = (
+        key.iloc[:, 0]
+        if len(series) == 1
+        else key.iloc[:, 0].str.cat([key[c] for c in key.columns[1:]], sep="|")
+    )
     dup = out.duplicated([UID, DS])
     if dup.any():
         row = out.loc[dup].iloc[0]
@@ -143,6 +167,7 @@ def standardize(
             f"{source}: duplicate rows for series {row[UID]!r} at {row[DS].date()} "
             f"({int(dup.sum())} duplicates in columns {', '.join(series)} + '{time}')"
         )
+    _check_gaps_and_zeros(out, freq, time, target, source, repair)
     out[DOMAIN] = out[domain]
     per_series = out.groupby(UID)[DOMAIN].nunique()
     if (per_series > 1).any():
@@ -162,3 +187,38 @@ def standardize(
             out[col] = coerced
         out[col] = out[col].astype(float)
     return out.sort_values([UID, DS], kind="stable").reset_index(drop=True)
+
+
+def _check_gaps_and_zeros(
+    out: pd.DataFrame, freq: str, time: str, target: str, source: str, repair: bool
+) -> None:
+    """Warn about periods missing inside a series' span (left as missing values) and about
+    series whose sales are all zero (kept as they are)."""
+    grid = pd.date_range(out[DS].min(), out[DS].max(), freq=freq)
+    pos = pd.Series(grid.get_indexer(out[DS]), index=out.index)
+    span = pos.groupby(out[UID]).agg(["min", "max", "size"])
+    gaps = span["max"] - span["min"] + 1 - span["size"]
+    missing = int(gaps.sum())
+    if missing:
+        first = gaps[gaps > 0].index[0]
+        if not repair:
+            raise DataError(
+                f"{source}: column '{time}': {missing} periods missing inside series spans "
+                f"(first: series {first!r})"
+            )
+        warnings.warn(
+            f"{source}: column '{time}': {missing} periods missing inside {int((gaps > 0).sum())} "
+            f"series (first: {first!r}) left as missing values",
+            DataWarning,
+            stacklevel=3,
+        )
+    total = out[Y].abs().groupby(out[UID]).sum(min_count=1)
+    zero = total.index[total == 0]
+    if len(zero):
+        rows = int(out[UID].isin(zero).sum())
+        warnings.warn(
+            f"{source}: column '{target}': {len(zero)} series with only zero sales ({rows} rows), "
+            f"first {zero[0]!r}; kept as they are",
+            DataWarning,
+            stacklevel=3,
+        )

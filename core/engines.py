@@ -122,6 +122,14 @@ class GBM:
         init_score: np.ndarray | None = None,
     ) -> GBM:
         """Fit on ``table`` (weights: the table's own when ``True``); returns self."""
+        if not len(table):
+            from transfercast.errors import DataError
+
+            raise DataError(
+                f"no training rows for the {self.role} model: every series has fewer than a "
+                f"few observed periods before the origin (a zero-shot strategy such as "
+                f"source_only needs none)"
+            )
         params = self.resolved_params()
         rounds = int(params.pop("num_boost_round"))
         early = params.pop("early_stopping_rounds", None)

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import Config, EvaluateConfig
-from transfercast.errors import TransfercastError
+from transfercast.errors import DataError, TransfercastError
 from transfercast.forecasting import CellResult, OriginTables, fit_and_forecast
 from transfercast.metrics import METRICS, score
 from transfercast.plugin_manager import PluginManager, get_plugin_manager
@@ -45,6 +45,10 @@ class Comparison:
         """One row per strategy: mean and spread of each metric over targets and origins, the
         number of targets on which it was best, and its WAPE relative to ``baseline``."""
         return leaderboard(self.scores, baseline)
+
+    def regret(self, strategy: str = "auto", metric: str = "wape") -> pd.DataFrame:
+        """``strategy``'s selection regret per target and origin (see :func:`selection_regret`)."""
+        return selection_regret(self.scores, strategy, metric)
 
     @property
     def failed(self) -> bool:
@@ -80,6 +84,30 @@ def leaderboard(scores: pd.DataFrame, baseline: str = "target_only") -> pd.DataF
     return out.rename(columns={"index": "strategy"})
 
 
+def selection_regret(
+    scores: pd.DataFrame, strategy: str = "auto", metric: str = "wape"
+) -> pd.DataFrame:
+    """For each target and origin: ``strategy``'s error, the best single other strategy in
+    hindsight and its error, and the regret (the difference; 0 when the selector hit the best).
+
+    Columns ``target``, ``origin``, ``{metric}``, ``best``, ``best_{metric}``, ``regret``,
+    ``regret_ratio``; empty when ``strategy`` has no scored cell."""
+    cols = ["target", "origin", metric, "best", f"best_{metric}", "regret", "regret_ratio"]
+    ok = scores[(scores["status"] == "ok") & scores[metric].notna()]
+    mine = ok[ok["strategy"] == strategy].set_index(["target", "origin"])[metric]
+    others = ok[ok["strategy"] != strategy]
+    if mine.empty or others.empty:
+        return pd.DataFrame(columns=cols)
+    best_idx = others.groupby(["target", "origin"])[metric].idxmin()
+    best = others.loc[best_idx].set_index(["target", "origin"])[["strategy", metric]]
+    out = best.rename(columns={"strategy": "best", metric: f"best_{metric}"}).join(
+        mine.rename(metric), how="inner"
+    )
+    out["regret"] = out[metric] - out[f"best_{metric}"]
+    out["regret_ratio"] = out[metric] / out[f"best_{metric}"]
+    return out.reset_index()[cols]
+
+
 def resolve_strategies(
     names: Sequence[str | Strategy] | None,
     params: dict[str, dict[str, Any]] | None,
@@ -111,9 +139,9 @@ def _cell(
     row: dict[str, Any] = {"target": target, "strategy": strategy.name, "origin": tables.data.origin}
     try:
         result = fit_and_forecast(strategy, tables, target, cache)
-    except TransfercastError:
-        raise
     except Exception as exc:  # noqa: BLE001 - fault isolation: the cell fails, others go on
+        if isinstance(exc, TransfercastError) and not isinstance(exc, DataError):
+            raise  # a config or dependency problem concerns every cell: stop
         last = traceback.extract_tb(exc.__traceback__)[-1]
         row.update(dict.fromkeys(METRICS, np.nan))
         row.update(
@@ -147,7 +175,8 @@ def compare(
     plugins: Sequence[str] = (),
     progress: Callable[[int, int], None] | None = None,
     skip: set[tuple[str, str, str]] | None = None,
-    on_cell: Callable[[dict[str, Any], pd.DataFrame | None], None] | None = None,
+    on_cell: Callable[[dict[str, Any], pd.DataFrame | None, pd.DataFrame | None], None]
+    | None = None,
     executor: Any = None,
 ) -> Comparison:
     """Evaluate strategies on every target domain at every rolling origin.
@@ -155,7 +184,8 @@ def compare(
     ``strategies`` are names or instances (default: all registered); ``params`` maps strategy
     names to parameter tables. ``origins`` default to the ``evaluate`` windows. ``skip`` holds
     ``(target, strategy, origin)`` cells already scored (``--resume``), and ``on_cell`` is told
-    about every new cell as soon as it is scored.
+    about every new cell as soon as it is scored: ``on_cell(row, forecasts, selection)`` (the
+    forecasts and the strategy's ``selection_`` are ``None`` when absent).
     """
     pm = get_plugin_manager(plugins)
     chosen = resolve_strategies(strategies, params, pm)
@@ -183,7 +213,9 @@ def compare(
         if not cells:
             continue
         for s in chosen:  # source models first, once each, before the cells run in parallel
-            if any(c[0] is s for c in cells):
+            if any(c[0] is s for c in cells) and (
+                s.source_spec() is not None or type(s).uses_source_rows
+            ):
                 cache.get(s, tables.source)
         histories = {t: data.panel.to_frame(data.target_rows[t]) for t in task.targets}
 
@@ -215,7 +247,7 @@ def compare(
             if sel is not None:
                 selections.append(sel)
             if on_cell:
-                on_cell(row, fc)
+                on_cell(row, fc, sel)
         cache.clear()
     scores = pd.DataFrame(rows, columns=SCORE_COLUMNS)
     forecasts = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(

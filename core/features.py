@@ -196,10 +196,13 @@ class FeatureBuilder:
         return i, np.full(len(i), origin), h
 
     # -- features ------------------------------------------------------------------------------
-    def level(self, panel: Panel, i: np.ndarray, a: np.ndarray) -> np.ndarray:
+    def level(
+        self, panel: Panel, i: np.ndarray, a: np.ndarray, sums: _Sums | None = None
+    ) -> np.ndarray:
         """The series' recent level at each anchor: mean absolute target over the level window,
-        falling back to the whole history; 1 for an all-zero history; NaN with no history."""
-        sums = _Sums(np.abs(panel.Y))
+        falling back to the whole history; 1 for an all-zero history; NaN with no history.
+        ``sums`` are the cumulative sums of ``|panel.Y|`` when the caller already has them."""
+        sums = _Sums(np.abs(panel.Y)) if sums is None else sums
         s, c = sums.window(i, a, self.level_window)
         s_all, c_all = sums.window(i, a, a.max() + 1 if len(a) else 1)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -218,7 +221,8 @@ class FeatureBuilder:
         """The feature table for the given (series, anchor, step) triples."""
         Yabs = panel.Y
         sums = _Sums(Yabs)
-        lvl = self.level(panel, i, a)
+        abs_sums = _Sums(np.abs(Yabs))  # shared by both level computations below
+        lvl = self.level(panel, i, a, abs_sums)
         cols: dict[str, np.ndarray | pd.Categorical] = {"h": h.astype(float)}
         with np.errstate(invalid="ignore", divide="ignore"):
             for lag in self.lags:
@@ -227,17 +231,18 @@ class FeatureBuilder:
                 s, c = sums.window(i, a, w)
                 cols[f"mean{w}"] = np.where(c >= max(1, w // 2), s / np.maximum(c, 1), np.nan) / lvl
             S = self.season_length
-            prev_lvl = self.level(panel, i, a - S) if len(a) else lvl
+            prev_lvl = self.level(panel, i, a - S, abs_sums) if len(a) else lvl
             prev_lvl = np.where(a - S >= 0, prev_lvl, np.nan)
             cols["sply"] = _take(Yabs, i, a + h - S) / prev_lvl
             cols["growth"] = lvl / prev_lvl
             cols["log_level"] = np.log1p(lvl)
             _, nobs = sums.window(i, a, 2 * S)
             cols["n_obs"] = nobs.astype(float)
-        ds = panel.times[np.clip(a + h, 0, len(panel.times) - 1)]
-        if self.calendar:
-            cols["week"] = ds.isocalendar().week.to_numpy(float)
-            cols["month"] = ds.month.to_numpy(float)
+        t_pos = np.clip(a + h, 0, len(panel.times) - 1)
+        ds = panel.times[t_pos]
+        if self.calendar:  # per grid period once, then by position
+            cols["week"] = panel.times.isocalendar().week.to_numpy(float)[t_pos]
+            cols["month"] = panel.times.month.to_numpy(float)[t_pos]
         for col in self.known:
             arr = panel.known[col]
             cols[col] = _take(arr, i, a + h)
@@ -248,8 +253,9 @@ class FeatureBuilder:
             cols[col] = panel.static[col].to_numpy(float)[i]
         for col in [*self.categorical_keys, *self.static_categorical]:
             source = panel.keys[col] if col in panel.keys.columns else panel.static[col]
-            values = source.astype(str).to_numpy()[i]
-            cols[col] = pd.Categorical(values, categories=self.categories[col])
+            # codes per series once (unknown values: -1, i.e. missing), then by row
+            codes = pd.Index(self.categories[col]).get_indexer(source.astype(str))
+            cols[col] = pd.Categorical.from_codes(codes[i], categories=self.categories[col])
         X = pd.DataFrame(cols)
         keys = pd.DataFrame(
             {

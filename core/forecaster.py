@@ -46,8 +46,13 @@ class TransferForecaster:
             return self.strategy.set_params(**self.params) if self.params else self.strategy
         return get_plugin_manager(self.plugins).registry.create(self.strategy, self.params)
 
-    def fit(self, task: TransferTask, origin: Any = None) -> TransferForecaster:
-        """Fit on all data up to ``origin`` (default: the task's origin or last period)."""
+    def fit(
+        self, task: TransferTask, origin: Any = None, *, executor: Any = None
+    ) -> TransferForecaster:
+        """Fit on all data up to ``origin`` (default: the task's origin or last period).
+
+        ``executor(run, domains)`` runs the per-target work elsewhere (see
+        :func:`transfercast.distributed.dask_executor`); by default it runs here, in turn."""
         if self.horizon is not None and self.horizon != task.horizon:
             task = copy.copy(task)
             task.horizon = int(self.horizon)
@@ -58,8 +63,14 @@ class TransferForecaster:
         cache = SourceCache()
         self.fitted_: dict[Any, Strategy] = {}
         self.forecasts_: dict[Any, pd.DataFrame] = {}
-        for domain in task.targets:
-            result = fit_and_forecast(strategy, tables, domain, cache)
+        targets = list(task.targets)
+        if executor is not None:
+            if strategy.source_spec() is not None or type(strategy).uses_source_rows:
+                cache.get(strategy, tables.source)  # once, on this side, before targets run
+            results = executor(lambda d: fit_and_forecast(strategy, tables, d, cache), targets)
+        else:
+            results = [fit_and_forecast(strategy, tables, d, cache) for d in targets]
+        for domain, result in zip(targets, results, strict=True):
             self.fitted_[domain] = result.strategy
             self.forecasts_[domain] = result.forecasts
         self.task_, self.origin_, self.tables_ = task, origin, tables

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import FeaturesConfig
+from transfercast.errors import DataError
 from transfercast.features import FeatureBuilder, FeatureTable
 from transfercast.panel import Panel
 from transfercast.source_cache import SourceCache
@@ -141,11 +142,19 @@ def fit_and_forecast(
     strategy: Strategy, tables: OriginTables, domain: Any, cache: SourceCache
 ) -> CellResult:
     """Fit a fresh copy of ``strategy`` for one target domain and forecast its horizon."""
-    source_model = cache.get(strategy, tables.source)  # shared: not counted in fit_seconds
+    needs_source = strategy.source_spec() is not None or type(strategy).uses_source_rows
+    source = tables.source if needs_source else None  # built once per origin, on first use
+    source_model = cache.get(strategy, source) if source is not None else None  # not timed
     start = time.perf_counter()
     fitted = strategy.clone()
     fitted.context_ = {"tables": tables, "domain": domain, "cache": cache}
-    fitted.transfer(source_model, tables.target(domain), tables.source)
+    try:
+        fitted.transfer(source_model, tables.target(domain), source)
+    except DataError as exc:
+        raise DataError(
+            f"strategy '{strategy.name}', target domain {domain!r} at origin "
+            f"{tables.data.origin.date()}: {exc}"
+        ) from None
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
     forecasts = tables.forecast(fitted, domain)

@@ -45,6 +45,17 @@ class SourceCache:
                 self.fits += 1
         return self._models[key]
 
+    def __getstate__(self) -> dict[str, Any]:
+        """Picklable (for Dask transport): the models and counters, without the locks."""
+        state = self.__dict__.copy()
+        state.pop("_guard")
+        state["_locks"] = {}
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._guard = threading.Lock()
+
     def clear(self) -> None:
         """Drop every cached model (between origins, to bound memory)."""
         self._models.clear()

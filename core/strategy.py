@@ -42,10 +42,19 @@ class StrategyParams(BaseModel):
 class GBMParams(StrategyParams):
     """Parameters shared by the gradient-boosting strategies."""
 
-    engine: Literal["lightgbm", "xgboost"] = "lightgbm"
-    source_params: dict[str, Any] = Field(default_factory=dict)
-    target_params: dict[str, Any] = Field(default_factory=dict)
-    seed: int = 0
+    engine: Literal["lightgbm", "xgboost"] = Field(
+        "lightgbm", description="gradient-boosting library of the source and target models"
+    )
+    source_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="engine parameters of the source model, over the source defaults "
+        "(e.g. num_leaves, learning_rate, num_boost_round)",
+    )
+    target_params: dict[str, Any] = Field(
+        default_factory=dict,
+        description="engine parameters of the target model, over the (smaller) target defaults",
+    )
+    seed: int = Field(0, description="random seed of the models")
 
 
 @dataclass(frozen=True)
@@ -84,6 +93,9 @@ class Strategy:
     Params: ClassVar[type[StrategyParams]] = StrategyParams
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
+    #: whether ``fine_tune`` reads the source rows; ``False`` lets the core skip building them
+    #: when no other strategy needs them (``target_only``)
+    uses_source_rows: ClassVar[bool] = True
 
     def __init__(self, params: StrategyParams | dict[str, Any] | None = None, **kwargs: Any):
         self.check_available()
@@ -176,12 +188,18 @@ class Strategy:
 
     # -- persistence (native formats and JSON, never pickle) ----------------------------------
     def save(self, directory: Path) -> dict[str, Any]:
-        """Write the fitted model files into ``directory``; return manifest entries."""
+        """Write the fitted model files into ``directory``; return manifest entries.
+
+        Native or weights-only formats only (LightGBM text, XGBoost JSON, torch state dicts),
+        never pickle; the entries must be JSON-serialisable. ``transfercast run`` calls this once
+        per target domain, each time with its own empty folder of the model bundle."""
         raise NotImplementedError(f"strategy '{self.name}' cannot be saved")
 
     @classmethod
     def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
-        """Rebuild a fitted strategy from ``directory`` and its manifest entries."""
+        """Rebuild a fitted strategy from ``directory`` and its manifest entries: the dict
+        :meth:`save` returned, plus ``"params"`` (the strategy's validated parameters) unless
+        ``save`` returned that key itself. The bundle's checksums are verified before this."""
         raise NotImplementedError(f"strategy '{cls.name}' cannot be loaded")
 
 

@@ -6,6 +6,7 @@ downstream receives data that ends at the origin.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -16,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import Config, EvaluateConfig, FeaturesConfig
-from transfercast.data import DS, UID, Y, read_table, standardize
+from transfercast.data import DS, UID, DataWarning, Y, read_table, standardize
 from transfercast.errors import DataError, unknown_name
 from transfercast.panel import Panel
 
@@ -49,6 +50,8 @@ class TransferTask:
     ``data`` has one row per series and period. ``targets`` are the domain values to forecast;
     every other domain is a source unless ``sources`` lists them explicitly. ``target_history``
     keeps only the last N target periods before each origin, to simulate a cold start.
+    ``require_sources=False`` accepts data with target domains only (forecasting with a saved
+    model bundle, which needs no source rows).
     """
 
     def __init__(
@@ -71,6 +74,7 @@ class TransferTask:
         evaluate: EvaluateConfig | None = None,
         repair: bool = True,
         source_name: str = "data",
+        require_sources: bool = True,
     ):
         self.series = [series] if isinstance(series, str) else list(series)
         self.time, self.target, self.domain, self.freq = time, target, domain, freq
@@ -105,9 +109,31 @@ class TransferTask:
                 raise DataError(f"[task] domain {sorted(overlap)[0]!r} is both source and target")
         else:
             self.sources = [d for d in present if str(d) not in set(map(str, self.targets))]
-        if not self.sources:
+        self.require_sources = require_sources  # False: forecasting with a saved model only
+        if not self.sources and require_sources:
             raise DataError("[task] no source domains: every domain in the data is a target")
+        self._drop_one_sided_columns()
         self.origin = None if origin is None else self._on_grid(origin, "[task] origin")
+
+    def _drop_one_sided_columns(self) -> None:
+        """A static or known column with no value in the target domains, or none in the source
+        domains, shares nothing between them: it is dropped with a warning."""
+        is_target = self.frame["domain"].astype(str).isin(set(map(str, self.targets)))
+        for kind, cols in (("static", self.static), ("known", self.known)):
+            for col in list(cols):
+                if col in self.series:
+                    continue
+                empty = [side for side, rows in (("target", is_target), ("source", ~is_target))
+                         if rows.any() and self.frame.loc[rows, col].isna().all()]
+                if empty and self.sources:
+                    warnings.warn(
+                        f"{self.source_name}: {kind} column '{col}' has no values in the "
+                        f"{' and '.join(empty)} domains ({int(self.frame[col].isna().sum())} "
+                        f"rows); dropped, as source and target share nothing through it",
+                        DataWarning,
+                        stacklevel=3,
+                    )
+                    cols.remove(col)
 
     @classmethod
     def from_config(cls, config: Config, data: pd.DataFrame | None = None) -> TransferTask:
@@ -232,7 +258,7 @@ class TransferTask:
                 )
             targets[dom] = rows
         source_rows = np.flatnonzero(self.source_mask() & has_history)
-        if not len(source_rows):
+        if not len(source_rows) and self.require_sources:
             raise DataError(f"the source domains have no rows before the origin {origin.date()}")
         return OriginData(pd.Timestamp(origin), idx, panel, source_rows, targets)
 

@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import Field
 
 import transfercast
 from transfercast.engines import GBM
@@ -31,6 +32,7 @@ class TargetOnly(_OneModel):
 
     name = "target_only"
     Params = GBMParams
+    uses_source_rows = False
 
     def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
         p = self.params
@@ -66,7 +68,9 @@ class SourceOnly(Strategy):
 class PooledParams(GBMParams):
     """``pooled``: one model on source and target rows; target rows weighted up."""
 
-    target_weight: float = 5.0
+    target_weight: float = Field(
+        5.0, gt=0, description="weight of a target row relative to a source row in the fit"
+    )
 
 
 class Pooled(_OneModel):

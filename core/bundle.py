@@ -1,0 +1,315 @@
+"""Model bundles: what `transfercast run` leaves in ``<output>/model/`` and `predict` reads back.
+
+A bundle is a folder with ``manifest.json`` and, per target domain, the files written by the
+fitted strategy's :meth:`Strategy.save` (native LightGBM text, XGBoost JSON, torch state dicts
+loaded with ``weights_only=True``): nothing is pickled, so loading a bundle never runs code.
+
+The manifest records the format version, the transfercast version, the strategy and its
+parameters, the feature specification (the ``[features]`` table and the builder's category
+vocabularies), the data columns and their dtypes, the origin, a fingerprint of the training
+data and the SHA-256 of every file. Loading refuses a bundle whose files do not match their
+checksums or whose format is newer than this code.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import transfercast
+from transfercast.config import FeaturesConfig
+from transfercast.data import DS, UID, Y
+from transfercast.errors import DataError, TransfercastError
+from transfercast.features import FeatureBuilder
+from transfercast.outputs import UMASK, write_text
+from transfercast.strategy import Strategy
+
+FORMAT_VERSION = 1
+MANIFEST = "manifest.json"
+
+
+class BundleError(TransfercastError):
+    """A model bundle is missing, corrupt, tampered with or too new."""
+
+
+def sha256_file(path: Path) -> str:
+    """The SHA-256 of a file's bytes."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def data_fingerprint(frame: pd.DataFrame, origin: pd.Timestamp, columns: list[str]) -> str:
+    """A hash of the standardised rows at or before ``origin`` (series, period, target and
+    ``columns``): equal data gives an equal fingerprint."""
+    rows = frame.loc[frame[DS] <= origin, [UID, DS, Y, *columns]].reset_index(drop=True)
+    h = hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
+    h.update(",".join(rows.columns).encode())
+    return h.hexdigest()
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (np.integer,)):
+        return int(value)
+    if isinstance(value, (np.floating,)):
+        return float(value)
+    if isinstance(value, (pd.Timestamp, Path)):
+        return str(value)
+    return value
+
+
+def _stamp(when: Any) -> str:
+    """A period as an ISO date, with the time of day only when it is not midnight."""
+    ts = pd.Timestamp(when)
+    return str(ts.date()) if ts == ts.normalize() else ts.isoformat()
+
+
+def _manifest_digest(manifest: dict[str, Any]) -> str:
+    body = {k: v for k, v in manifest.items() if k != "manifest_sha256"}
+    return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
+
+
+def write_bundle(model: Any, directory: Path, plugins: list[str] | tuple[str, ...] = ()) -> Path:
+    """Write the bundle of a fitted :class:`TransferForecaster` into ``directory``.
+
+    The bundle is assembled in a temporary sibling folder and renamed into place, so an
+    interrupted write never leaves a partial bundle under the final name. Raises
+    ``NotImplementedError`` when the strategy cannot be saved (nothing is written then).
+    """
+    task = model.task_
+    directory = Path(directory)
+    directory.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
+    try:
+        targets = []
+        for k, (domain, strategy) in enumerate(model.fitted_.items()):
+            sub = tmp / f"target{k}"
+            sub.mkdir()
+            entries = strategy.save(sub)
+            table = model.tables_.target(domain)
+            targets.append(
+                {
+                    "domain": str(domain),
+                    "dir": sub.name,
+                    "entries": _jsonable(entries),
+                    "feature_columns": {c: str(t) for c, t in table.X.dtypes.items()},
+                }
+            )
+        strategy = model.strategy_
+        user_cols = list(dict.fromkeys([*task.series, task.time, task.target, task.domain,
+                                        *task.static, *task.known]))
+        manifest: dict[str, Any] = {
+            "format_version": FORMAT_VERSION,
+            "transfercast_version": transfercast.__version__,
+            "strategy": {"name": strategy.name, "params": _jsonable(strategy.get_params())},
+            "plugins": list(plugins),
+            "features": {
+                "config": _jsonable(task.features.model_dump()),
+                "builder": _jsonable(dataclasses.asdict(model.tables_.builder)),
+            },
+            "data": {
+                "series": task.series,
+                "time": task.time,
+                "target": task.target,
+                "domain": task.domain,
+                "freq": task.freq,
+                "static": task.static,
+                "known": task.known,
+                "targets": [str(t) for t in task.targets],
+                "sources": [str(s) for s in task.sources],
+                "horizon": task.horizon,
+                "target_history": task.target_history,
+                "columns": {c: str(task.frame[c].dtype) for c in user_cols},
+            },
+            "origin": _stamp(model.origin_),
+            "training_data": {
+                "fingerprint": data_fingerprint(task.frame, model.origin_, task.known),
+                "rows": int((task.frame[DS] <= model.origin_).sum()),
+                "series": int(task.frame[UID].nunique()),
+                "first_period": _stamp(task.frame[DS].min()),
+            },
+            "targets": targets,
+            "files": {
+                p.relative_to(tmp).as_posix(): sha256_file(p)
+                for p in sorted(tmp.rglob("*"))
+                if p.is_file()
+            },
+        }
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
+        write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", tmp / MANIFEST)
+        os.chmod(tmp, 0o777 & ~UMASK)  # mkdtemp makes 0700
+        _swap_into_place(tmp, directory)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return directory
+
+
+def _swap_into_place(tmp: Path, directory: Path) -> None:
+    """Rename ``tmp`` to ``directory``, replacing an existing bundle."""
+    old = None
+    if directory.exists():
+        old = Path(
+            tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".old", dir=directory.parent)
+        )
+        os.replace(directory, old / "bundle")
+    os.replace(tmp, directory)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+@dataclass
+class Bundle:
+    """A verified bundle: its folder, manifest, feature builder and loaded strategies."""
+
+    directory: Path
+    manifest: dict[str, Any]
+    builder: FeatureBuilder
+    features: FeaturesConfig
+    strategies: dict[str, Strategy]
+
+    @property
+    def origin(self) -> pd.Timestamp:
+        return pd.Timestamp(self.manifest["origin"])
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.manifest["data"]
+
+
+def read_manifest(directory: Path) -> dict[str, Any]:
+    """Read and verify a bundle's manifest and file checksums; raise :class:`BundleError`."""
+    directory = Path(directory)
+    path = directory / MANIFEST
+    if not path.is_file():
+        raise BundleError(f"{directory}: not a transfercast model bundle (no {MANIFEST})")
+    try:
+        manifest = json.loads(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise BundleError(f"{path}: not valid JSON ({exc})") from None
+    version = manifest.get("format_version") if isinstance(manifest, dict) else None
+    if not isinstance(version, int):
+        raise BundleError(f"{path}: no format_version; not a transfercast model bundle")
+    if version > FORMAT_VERSION:
+        raise BundleError(
+            f"{directory}: bundle format version {version} is newer than this transfercast "
+            f"{transfercast.__version__} reads (up to {FORMAT_VERSION}); upgrade transfercast"
+        )
+    if manifest.get("manifest_sha256") != _manifest_digest(manifest):
+        raise BundleError(f"{path}: checksum mismatch; the manifest was modified or is corrupt")
+    for name, digest in manifest["files"].items():
+        file = directory / name
+        if not file.is_file():
+            raise BundleError(f"{directory}: bundle file '{name}' is missing")
+        if sha256_file(file) != digest:
+            raise BundleError(
+                f"{directory}: checksum mismatch for '{name}'; the bundle was modified or is "
+                f"corrupt, refusing to load it"
+            )
+    return manifest
+
+
+def load_bundle(directory: Path) -> Bundle:
+    """Verify a bundle and load its strategies (through each strategy's ``load``)."""
+    from transfercast.plugin_manager import get_plugin_manager
+
+    directory = Path(directory)
+    manifest = read_manifest(directory)
+    entry = get_plugin_manager(manifest.get("plugins", [])).registry.get(
+        manifest["strategy"]["name"]
+    )
+    params = manifest["strategy"]["params"]
+    strategies = {}
+    for target in manifest["targets"]:
+        entries = {"params": params, **target["entries"]}
+        strategies[target["domain"]] = entry.cls.load(directory / target["dir"], entries)
+    builder = FeatureBuilder(**manifest["features"]["builder"])
+    features = FeaturesConfig(**manifest["features"]["config"])
+    return Bundle(directory, manifest, builder, features, strategies)
+
+
+def _check_columns(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:
+    """New data must have the training columns, numeric where they were numeric."""
+    for col, dtype in bundle.data["columns"].items():
+        if col not in frame.columns or col == bundle.data["time"]:
+            continue  # a missing column is reported by the data validation, with the closest
+        try:
+            was = pd.api.types.pandas_dtype(dtype)
+        except TypeError:
+            continue
+        was_numeric = pd.api.types.is_numeric_dtype(was) and not pd.api.types.is_bool_dtype(was)
+        if was_numeric and not pd.api.types.is_numeric_dtype(frame[col]):
+            raise DataError(
+                f"{source}: column '{col}' has dtype {frame[col].dtype}, but the model was "
+                f"trained with {dtype}"
+            )
+
+
+def predict_bundle(
+    bundle: Bundle,
+    data: pd.DataFrame,
+    *,
+    origin: Any = None,
+    source_name: str = "data",
+) -> pd.DataFrame:
+    """Forecasts from new data with a loaded bundle, in `run`'s ``forecasts.csv`` columns.
+
+    The origin defaults to the last observed period of the new data; the new data are cut there
+    (with the bundle's cold-start truncation), features are built with the saved vocabularies
+    and each target domain is forecast by its loaded strategy.
+    """
+    from transfercast.forecaster import to_user_columns
+    from transfercast.forecasting import OriginTables
+    from transfercast.task import TransferTask
+
+    d = bundle.data
+    _check_columns(bundle, data, source_name)
+    task = TransferTask(
+        data,
+        series=d["series"],
+        time=d["time"],
+        target=d["target"],
+        domain=d["domain"],
+        freq=d["freq"],
+        static=d["static"],
+        known=d["known"],
+        targets=d["targets"],
+        horizon=d["horizon"],
+        target_history=d["target_history"],
+        features=bundle.features,
+        origin=origin,
+        source_name=source_name,
+        require_sources=False,
+    )
+    b = bundle.builder
+    lost = [c for c in b.known if c not in task.known] + [
+        c for c in [*b.static_numeric, *b.static_categorical] if c not in task.static]
+    if lost:
+        raise DataError(f"{source_name}: column '{lost[0]}' has no values in the target "
+                        f"domains, but the model was trained with it")
+    when = task.forecast_origin()
+    tables = OriginTables(task, task.at_origin(when), task.features)
+    tables.builder = bundle.builder
+    frames = []
+    for target in bundle.manifest["targets"]:
+        domain = next(t for t in task.targets if str(t) == target["domain"])
+        frames.append(tables.forecast(bundle.strategies[target["domain"]], domain))
+    fc = pd.concat(frames, ignore_index=True)
+    out = to_user_columns(task, fc)
+    return out[[*task.series, task.time, "forecast"]]

@@ -1,0 +1,128 @@
+"""Scale-out on a Dask distributed cluster: the per-target cells of ``compare`` and ``run``.
+
+``[execution] backend = "dask"`` runs every (target, strategy) cell of an origin as one Dask
+task. ``address`` names a running scheduler (``tcp://host:8786``); without it a
+``LocalCluster`` is started in this process (threads, no serialisation) and closed afterwards.
+
+What travels, and its limits:
+
+- The feature tables of an origin and the source models fitted for it (the cells' shared
+  state) are built and fitted on the client, then scattered once to every worker; each cell
+  is a small task that names a strategy and a target. A worker never refits a source model
+  the client has fitted; a strategy that asks for a new one inside its cell (``auto``'s inner
+  backtests) fits it on the worker, and such fits are not counted in ``Comparison.source_fits``.
+- On a threads-based ``LocalCluster`` (the default without ``address``) nothing is serialised.
+  On a real cluster the shared state and the fitted strategies coming back are serialised by
+  Dask (cloudpickle); every built-in strategy supports that (LightGBM and XGBoost boosters and
+  torch modules pickle), a third-party strategy holding unpicklable state (open files, locks,
+  CUDA handles) does not. This is transport only: transfercast still *saves* models in native
+  formats, never as pickles.
+- Every worker needs the same environment as the client (transfercast, its plugins and their
+  dependencies importable under the same names).
+- The whole panel still has to fit in the client's memory: the cluster spreads the per-target
+  work, not the data. Fitting a source model on a Parquet dataset larger than memory (with
+  ``lightgbm.DaskLGBMRegressor``) is not implemented.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from transfercast.errors import ConfigError, MissingDependencyError
+
+Executor = Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]
+
+
+def _require_distributed() -> Any:
+    try:
+        import distributed
+    except ImportError:  # pragma: no cover - dask is a declared dependency of the extra
+        raise MissingDependencyError(
+            "[execution] backend 'dask' needs dask.distributed, which is not installed; "
+            "install it with: pip install 'transfercast[dask]'"
+        ) from None
+    return distributed
+
+
+def _call(run: Callable[[Any], Any], cell: Any, remote: bool) -> Any:
+    """Run one cell on a worker. On a remote worker, drop the fitted strategy's back-reference
+    to the shared tables (``context_``) so that only the cell's own results travel back."""
+    out = run(cell)
+    result = out[-1] if isinstance(out, tuple) else out
+    strategy = getattr(result, "strategy", None)
+    if remote and strategy is not None:
+        strategy.__dict__.pop("context_", None)
+    return out
+
+
+def dask_executor(client: Any) -> Executor:
+    """An ``executor(run, cells)`` for :func:`transfercast.compare` and
+    :meth:`TransferForecaster.fit` that runs each cell as a Dask task on ``client`` and returns
+    the results in the order of ``cells``."""
+
+    def execute(run: Callable[[Any], Any], cells: Sequence[Any]) -> list[Any]:
+        if not cells:
+            return []
+        remote = not str(client.scheduler.address).startswith("inproc://")
+        shared = client.scatter(run, broadcast=True, hash=False)
+        futures = client.map(
+            _call, [shared] * len(cells), list(cells), [remote] * len(cells), pure=False
+        )
+        try:
+            return client.gather(futures)
+        finally:
+            client.cancel([*futures, shared])
+
+    return execute
+
+
+@contextmanager
+def dask_client(
+    address: str | None = None,
+    *,
+    n_workers: int = 1,
+    threads_per_worker: int | None = None,
+    processes: bool = False,
+    timeout: str = "10s",
+) -> Iterator[Any]:
+    """A ``distributed.Client`` connected to ``address``, or to a ``LocalCluster`` started
+    here (``processes=False``: threads in this process) and closed on exit."""
+    distributed = _require_distributed()
+    if address:
+        try:
+            client = distributed.Client(address, timeout=timeout)
+        except (OSError, TimeoutError) as exc:
+            raise ConfigError(
+                f"[execution] address {address!r}: cannot reach the Dask scheduler ({exc})"
+            ) from None
+        try:
+            yield client
+        finally:
+            client.close()
+        return
+    cluster = distributed.LocalCluster(
+        n_workers=n_workers,
+        threads_per_worker=threads_per_worker,
+        processes=processes,
+        dashboard_address=":0",
+    )
+    client = distributed.Client(cluster)
+    try:
+        yield client
+    finally:
+        client.close()
+        cluster.close()
+
+
+@contextmanager
+def executor_for(execution: Any) -> Iterator[Executor | None]:
+    """The executor an ``[execution]`` config asks for: ``None`` for the local backend (joblib
+    with ``jobs``), a Dask executor for ``backend = "dask"``."""
+    if execution is None or execution.backend == "local":
+        yield None
+        return
+    jobs = execution.jobs if execution.jobs and execution.jobs > 0 else None
+    with dask_client(execution.address, threads_per_worker=jobs) as client:
+        yield dask_executor(client)

@@ -1,0 +1,176 @@
+"""Resumable comparisons: every scored cell is kept on disk as soon as it is done.
+
+`compare` writes each (target, strategy, origin) cell into ``<output>/.progress/`` (its scores
+row, forecasts and selection, each file written atomically, the scores row last: a cell counts
+as done only once its scores file exists). ``compare --resume`` skips the cells found there and
+builds the final tables from the store, in the order of an uninterrupted run, so both give the
+same files. ``setup.json`` holds a fingerprint of the data, task and features and a hash of each
+strategy's parameters: resuming after the data changed is refused, and a strategy whose
+parameters changed is run again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from transfercast.errors import ConfigError
+from transfercast.evaluation import SCORE_COLUMNS, Comparison
+from transfercast.outputs import atomic_write, write_text
+from transfercast.strategy import Strategy
+from transfercast.task import TransferTask
+
+PROGRESS_DIR = ".progress"
+SETUP = "setup.json"
+
+
+def setup_fingerprint(task: TransferTask) -> str:
+    """A hash of everything that makes cells comparable: data, task settings and features."""
+    h = hashlib.sha256(pd.util.hash_pandas_object(task.frame, index=False).to_numpy().tobytes())
+    settings = {
+        "columns": list(task.frame.columns),
+        "series": task.series, "time": task.time, "target": task.target, "domain": task.domain,
+        "freq": task.freq, "static": task.static, "known": task.known,
+        "targets": [str(t) for t in task.targets], "sources": [str(s) for s in task.sources],
+        "horizon": task.horizon, "target_history": task.target_history,
+        "features": task.features.model_dump(),
+    }
+    h.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return h.hexdigest()
+
+
+def params_hash(strategy: Strategy) -> str:
+    """A hash of a strategy's class and parameters."""
+    blob = json.dumps(
+        {"cls": f"{type(strategy).__module__}.{type(strategy).__qualname__}",
+         "params": strategy.get_params()},
+        sort_keys=True, default=str,
+    )
+    return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cell_key(target: Any, strategy: str, origin: Any) -> tuple[str, str, str]:
+    """The key of a cell, as :func:`transfercast.compare` takes it in ``skip``."""
+    return str(target), str(strategy), str(pd.Timestamp(origin).date())
+
+
+def _file_stem(key: tuple[str, str, str]) -> str:
+    return hashlib.sha1("\0".join(key).encode()).hexdigest()[:20]
+
+
+def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
+    atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+
+
+class CellStore:
+    """The on-disk store of finished cells of one comparison output directory.
+
+    ``resume=False`` starts afresh (any earlier store is removed); ``resume=True`` keeps the
+    cells whose setup and strategy parameters still match.
+    """
+
+    def __init__(
+        self,
+        output: Path,
+        task: TransferTask,
+        strategies: Sequence[Strategy],
+        *,
+        resume: bool = False,
+    ):
+        self.directory = Path(output) / PROGRESS_DIR
+        self.task = task
+        self.setup = {
+            "fingerprint": setup_fingerprint(task),
+            "strategies": {s.name: params_hash(s) for s in strategies},
+        }
+        stale: set[str] = set()
+        if resume and (self.directory / SETUP).is_file():
+            old = json.loads((self.directory / SETUP).read_text())
+            if old.get("fingerprint") != self.setup["fingerprint"]:
+                raise ConfigError(
+                    f"cannot resume in {output}: the data, task or features differ from the run "
+                    f"that wrote it; drop --resume or choose another --output"
+                )
+            old_params = old.get("strategies", {})
+            stale = {n for n, h in self.setup["strategies"].items() if old_params.get(n, h) != h}
+            merged = {**old_params, **self.setup["strategies"]}
+            self.setup = {**self.setup, "strategies": merged}
+        elif self.directory.exists():
+            shutil.rmtree(self.directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for tmp in self.directory.glob(".*.tmp"):  # left by a run killed while writing
+            tmp.unlink(missing_ok=True)
+        for name in stale:  # parameters changed: that strategy's cells are run again
+            for path in self.directory.glob("*.scores.parquet"):
+                if pd.read_parquet(path, columns=["strategy"])["strategy"].iloc[0] == name:
+                    path.unlink()
+        write_text(json.dumps(self.setup, indent=2) + "\n", self.directory / SETUP)
+
+    # -- writing -------------------------------------------------------------------------------
+    def add(self, row: dict[str, Any], forecasts: pd.DataFrame | None,
+            selection: pd.DataFrame | None = None) -> None:
+        """Store one finished cell (the ``on_cell`` callback of :func:`compare`)."""
+        key = cell_key(row["target"], row["strategy"], row["origin"])
+        stem = self.directory / _file_stem(key)
+        for suffix, frame in (("forecasts", forecasts), ("selection", selection)):
+            path = Path(f"{stem}.{suffix}.parquet")
+            if frame is not None and len(frame):
+                _write_parquet(frame.reset_index(drop=True), path)
+            else:
+                path.unlink(missing_ok=True)
+        _write_parquet(pd.DataFrame([row], columns=SCORE_COLUMNS), Path(f"{stem}.scores.parquet"))
+
+    # -- reading -------------------------------------------------------------------------------
+    def _rows(self) -> dict[tuple[str, str, str], pd.DataFrame]:
+        out = {}
+        for path in self.directory.glob("*.scores.parquet"):
+            row = pd.read_parquet(path)
+            r = row.iloc[0]
+            out[cell_key(r["target"], r["strategy"], r["origin"])] = row
+        return out
+
+    def done(self) -> set[tuple[str, str, str]]:
+        """Keys of the cells scored successfully (failed cells are run again on resume)."""
+        return {k for k, row in self._rows().items() if row["status"].iloc[0] == "ok"}
+
+    def comparison(
+        self,
+        origins: Sequence[pd.Timestamp],
+        strategies: Sequence[str],
+        fresh: Comparison | None = None,
+    ) -> Comparison:
+        """The comparison of the planned cells, in the order of an uninterrupted run; the other
+        fields are taken from ``fresh`` (this run's own comparison) when given."""
+        rows = self._rows()
+        scores, forecasts, selections = [], [], []
+        for origin in origins:
+            for target in self.task.targets:
+                for name in strategies:
+                    key = cell_key(target, name, origin)
+                    if key not in rows:
+                        continue
+                    row = rows[key].copy()
+                    row["target"] = [target]
+                    scores.append(row)
+                    stem = self.directory / _file_stem(key)
+                    for suffix, bucket in (("forecasts", forecasts), ("selection", selections)):
+                        path = Path(f"{stem}.{suffix}.parquet")
+                        if path.is_file():
+                            bucket.append(pd.read_parquet(path))
+        table = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(
+            columns=SCORE_COLUMNS)
+        table["error"] = table["error"].fillna("")
+        fc = pd.concat(forecasts, ignore_index=True) if forecasts else pd.DataFrame(
+            columns=["strategy", "origin", "unique_id", "ds", "forecast", "actual"])
+        sel = pd.concat(selections, ignore_index=True) if selections else pd.DataFrame()
+        if fresh is not None:
+            return dataclasses.replace(fresh, scores=table, forecasts=fc, selection=sel,
+                                       task=self.task)
+        return Comparison(table, fc, sel, 0, self.task)

@@ -1,0 +1,284 @@
+"""Source/target similarity diagnostics (step 2 of the transfer method).
+
+For each target domain, measured on data cut at an origin (nothing after it is read):
+
+- ``domain_auc``: out-of-fold ROC AUC of a classifier that tries to tell source rows from target
+  rows on the shared, scale-free features (lag and rolling-mean ratios, known covariates, the
+  normalised label). Source rows are restricted to the target's anchor dates, so the calendar
+  cannot give the domain away, and the folds are contiguous blocks of anchor dates (never random
+  rows: the rows of one series and date would otherwise sit on both sides of a split). 0.5 means
+  the classifier cannot tell the domains apart; 1.0 means they are fully separable.
+- ``psi_mean`` / ``psi_max`` and ``ks_mean`` / ``ks_max``: per-feature drift, the population
+  stability index (ten source-quantile bins) and the two-sample Kolmogorov-Smirnov statistic;
+  ``drift_feature`` names the feature with the largest PSI. The per-feature values are in
+  :func:`feature_drift`.
+- ``season_corr``: Pearson correlation between the target's weekly sales profile (domain total
+  over its mean, by week of year) and the mean profile of the source domains, over the weeks
+  the target has observed; NaN with fewer than ``MIN_SEASON_WEEKS`` weeks.
+- ``scale_ratio``: the target's mean weekly domain total over the median of the sources'.
+
+Plugins add columns through the ``transfercast_similarity`` hook.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from transfercast.features import FeatureTable
+
+if TYPE_CHECKING:
+    from transfercast.forecasting import OriginTables
+    from transfercast.task import TransferTask
+
+#: Feature columns never used for the domain classifier or the drift statistics: they identify
+#: a domain or its history length rather than describe its sales pattern.
+EXCLUDED = ("h", "log_level", "n_obs", "week", "month")
+MIN_SEASON_WEEKS = 8
+MAX_SOURCE_ROWS = 20_000
+SIMILARITY_COLUMNS = [
+    "target", "origin", "target_periods", "domain_auc", "psi_mean", "psi_max", "ks_mean",
+    "ks_max", "drift_feature", "season_corr", "scale_ratio",
+]
+
+
+def shared_features(
+    source: FeatureTable, target: FeatureTable, exclude: Sequence[str] = ()
+) -> list[str]:
+    """Numeric, scale-free feature columns observed in both tables, minus :data:`EXCLUDED`,
+    ``exclude`` and the categorical columns."""
+    skip = set(EXCLUDED) | set(source.categorical) | set(exclude)
+    cols = []
+    for col in source.X.columns:
+        if col in skip or col not in target.X.columns:
+            continue
+        if not pd.api.types.is_numeric_dtype(source.X[col]):
+            continue
+        s, t = source.X[col], target.X[col]
+        if s.notna().sum() < 10 or t.notna().sum() < 5:
+            continue
+        if s.nunique(dropna=True) <= 1 and t.nunique(dropna=True) <= 1:
+            continue
+        cols.append(col)
+    return cols
+
+
+def _frames(source: FeatureTable, target: FeatureTable) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Source rows over the target's anchor dates, with the label as column ``ratio``."""
+    anchors = target.keys["anchor"]
+    lo, hi = anchors.min(), anchors.max()
+    mask = ((source.keys["anchor"] >= lo) & (source.keys["anchor"] <= hi)).to_numpy()
+    if mask.sum() < 20:  # too few overlapping rows: use the latest source anchors instead
+        mask = (source.keys["anchor"] >= source.keys["anchor"].max() - (hi - lo)).to_numpy()
+    src = source.subset(mask)
+    s = src.X.assign(ratio=src.y, _anchor=src.keys["anchor"].to_numpy())
+    t = target.X.assign(ratio=target.y, _anchor=target.keys["anchor"].to_numpy())
+    return s, t
+
+
+def psi(expected: np.ndarray, actual: np.ndarray, bins: int = 10) -> float:
+    """Population stability index of ``actual`` against ``expected`` (source-quantile bins)."""
+    e = expected[~np.isnan(expected)]
+    a = actual[~np.isnan(actual)]
+    if len(e) < 2 or len(a) < 2:
+        return float("nan")
+    edges = np.unique(np.quantile(e, np.linspace(0, 1, bins + 1)[1:-1]))
+    pe = np.bincount(np.searchsorted(edges, e, side="right"), minlength=len(edges) + 1) / len(e)
+    pa = np.bincount(np.searchsorted(edges, a, side="right"), minlength=len(edges) + 1) / len(a)
+    pe, pa = np.clip(pe, 1e-4, None), np.clip(pa, 1e-4, None)
+    return float(np.sum((pa - pe) * np.log(pa / pe)))
+
+
+def feature_drift(
+    source: FeatureTable, target: FeatureTable, exclude: Sequence[str] = ()
+) -> pd.DataFrame:
+    """PSI and KS statistic of every shared feature (columns ``feature``, ``psi``, ``ks``),
+    each on the rows where the feature is observed."""
+    from scipy.stats import ks_2samp
+
+    s, t = _frames(source, target)
+    rows = []
+    for col in [*shared_features(source, target, exclude), "ratio"]:
+        a, b = s[col].to_numpy(float), t[col].to_numpy(float)
+        a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+        ks = float(ks_2samp(a, b).statistic) if len(a) and len(b) else float("nan")
+        rows.append({"feature": col, "psi": psi(a, b), "ks": ks})
+    return pd.DataFrame(rows, columns=["feature", "psi", "ks"])
+
+
+def domain_auc(
+    source: FeatureTable,
+    target: FeatureTable,
+    exclude: Sequence[str] = (),
+    folds: int = 4,
+    seed: int = 0,
+) -> float:
+    """Out-of-fold AUC of a source-vs-target classifier, folds in blocks of anchor dates.
+
+    Only features observed on at least 90% of the target rows are used, and rows with a missing
+    value are dropped: a short target history leaves long lags missing, and the classifier must
+    not learn the domain from that missingness."""
+    from sklearn.ensemble import HistGradientBoostingClassifier
+    from sklearn.metrics import roc_auc_score
+    from threadpoolctl import threadpool_limits
+
+    s, t = _frames(source, target)
+    cols = [c for c in shared_features(source, target, exclude) if t[c].notna().mean() >= 0.9]
+    cols.append("ratio")
+    s, t = s.dropna(subset=cols), t.dropna(subset=cols)
+    X = pd.concat([s[cols], t[cols]], ignore_index=True).to_numpy(float)
+    y = np.r_[np.zeros(len(s)), np.ones(len(t))]
+    anchors = pd.concat([s["_anchor"], t["_anchor"]], ignore_index=True)
+    dates = np.sort(anchors.unique())
+    k = min(folds, len(dates))
+    if k < 2 or len(t) < 4:
+        return float("nan")
+    block = dict(zip(dates, np.arange(len(dates)) * k // len(dates), strict=True))
+    fold = anchors.map(block).to_numpy()
+    oof = np.full(len(y), np.nan)
+    # AUC is a ranking measure, so the class imbalance needs no weights (sklearn's weighted
+    # binning is also very slow); many source rows are subsampled, with a fixed seed
+    keep = np.ones(len(y), dtype=bool)
+    n_src = int((y == 0).sum())
+    if n_src > MAX_SOURCE_ROWS:
+        rng = np.random.default_rng(seed)
+        drop = rng.choice(np.flatnonzero(y == 0), n_src - MAX_SOURCE_ROWS, replace=False)
+        keep[drop] = False
+    for f in range(k):
+        test = (fold == f) & keep
+        train = (fold != f) & keep
+        if len(np.unique(y[train])) < 2 or len(np.unique(y[test])) < 2:
+            continue
+        clf = HistGradientBoostingClassifier(
+            max_iter=60, max_depth=3, learning_rate=0.1, random_state=seed
+        )
+        with threadpool_limits(1):
+            clf.fit(X[train], y[train])
+            oof[test] = clf.predict_proba(X[test])[:, 1]
+    ok = ~np.isnan(oof)
+    if len(np.unique(y[ok])) < 2:
+        return float("nan")
+    return float(roc_auc_score(y[ok], oof[ok]))
+
+
+def _domain_totals(tables: OriginTables, rows: np.ndarray) -> pd.Series:
+    """The weekly domain total (sum over the rows' series) over the periods it is observed."""
+    panel = tables.data.panel
+    Y = panel.Y[np.asarray(rows), : tables.data.origin_idx + 1]
+    seen = ~np.all(np.isnan(Y), axis=0)
+    total = np.nansum(Y, axis=0)
+    return pd.Series(total[seen], index=panel.times[: tables.data.origin_idx + 1][seen])
+
+
+def season_and_scale(tables: OriginTables, domain: Any) -> dict[str, float]:
+    """``season_corr`` and ``scale_ratio`` of one target domain against the sources."""
+    panel = tables.data.panel
+    target = _domain_totals(tables, tables.data.target_rows[domain])
+    src_rows = tables.data.source_rows
+    profiles, scales = [], []
+    for dom in pd.unique(panel.domains[src_rows]):
+        tot = _domain_totals(tables, src_rows[panel.domains[src_rows] == dom])
+        if len(tot) < 2 or tot.mean() == 0:
+            continue
+        scales.append(tot.mean())
+        week = tot.index.isocalendar().week.to_numpy()
+        profiles.append((tot / tot.mean()).groupby(week).mean())
+    out = {"target_periods": float(len(target)), "season_corr": float("nan")}
+    out["scale_ratio"] = (
+        float(target.mean() / np.median(scales)) if scales and len(target) else float("nan")
+    )
+    if profiles and len(target) >= MIN_SEASON_WEEKS and target.mean() != 0:
+        src_profile = pd.concat(profiles, axis=1).mean(axis=1)
+        tweek = target.index.isocalendar().week.to_numpy()
+        tprof = (target / target.mean()).groupby(tweek).mean()
+        common = tprof.index.intersection(src_profile.index)
+        if len(common) >= MIN_SEASON_WEEKS and tprof[common].std() > 0:
+            out["season_corr"] = float(np.corrcoef(tprof[common], src_profile[common])[0, 1])
+    return out
+
+
+def matched_source(tables: OriginTables, domain: Any) -> FeatureTable:
+    """Source training rows built as if the sources had the target's (short) history: source
+    values before the target's first observed period are hidden. Features that depend on the
+    history length (long lags, windows, the level over few periods) then have the same
+    distribution in both domains, and only real differences remain."""
+    panel = tables.data.panel
+    outer = tables.data.origin_idx
+    rows = tables.data.target_rows[domain]
+    seen = np.flatnonzero(~np.all(np.isnan(panel.Y[rows, : outer + 1]), axis=0))
+    first = int(seen.min()) if len(seen) else 0
+    Y = panel.Y.copy()
+    Y[:, :first] = np.nan
+    cut = replace(panel, Y=Y)
+    i, a, h = tables.builder.training_rows(
+        cut, tables.data.source_rows, outer, tables.horizon, steps=tables.steps
+    )
+    return tables.builder.build(cut, i, a, h, with_label=True)
+
+
+def domain_similarity(tables: OriginTables, domain: Any) -> dict[str, Any]:
+    """Every built-in diagnostic of one target domain at the tables' origin."""
+    target = tables.target(domain)
+    source = matched_source(tables, domain) if len(target) else tables.source
+    row: dict[str, Any] = {"target": domain, "origin": tables.data.origin}
+    row.update(season_and_scale(tables, domain))
+    # absolute covariates and static numerics identify a store; their relative forms stay
+    exclude = [*tables.builder.known, *tables.builder.static_numeric]
+    if len(target) >= 4:
+        drift = feature_drift(source, target, exclude)
+        row["domain_auc"] = domain_auc(source, target, exclude)
+        row["psi_mean"] = float(drift["psi"].mean())
+        row["psi_max"] = float(drift["psi"].max())
+        row["ks_mean"] = float(drift["ks"].mean())
+        row["ks_max"] = float(drift["ks"].max())
+        row["drift_feature"] = (
+            drift.loc[drift["psi"].idxmax(), "feature"] if drift["psi"].notna().any() else ""
+        )
+    else:  # no training rows yet: only the series-level diagnostics exist
+        row.update(dict.fromkeys(["domain_auc", "psi_mean", "psi_max", "ks_mean", "ks_max"],
+                                 float("nan")))
+        row["drift_feature"] = ""
+    return row
+
+
+def plugin_diagnostics(tables: OriginTables, domain: Any, pm: Any) -> dict[str, Any]:
+    """The merged results of every ``transfercast_similarity`` hook implementation."""
+    panel = tables.data.panel
+    source = panel.to_frame(tables.data.source_rows)
+    target = panel.to_frame(tables.data.target_rows[domain])
+    out: dict[str, Any] = {}
+    for result in pm.hook.transfercast_similarity(source=source, target=target):
+        if result:
+            out.update(result)
+    return out
+
+
+def similarity(
+    task: TransferTask,
+    origin: Any = None,
+    *,
+    targets: Sequence[Any] | None = None,
+    plugins: Sequence[str] = (),
+) -> pd.DataFrame:
+    """The similarity table: one row per target domain (see the module docstring).
+
+    ``origin`` defaults to the task's forecast origin; ``targets`` to all target domains.
+    """
+    from transfercast.forecasting import OriginTables
+    from transfercast.plugin_manager import get_plugin_manager
+
+    origin = pd.Timestamp(origin) if origin is not None else task.forecast_origin()
+    tables = OriginTables(task, task.at_origin(origin), task.features)
+    pm = get_plugin_manager(plugins)
+    rows = []
+    for dom in targets or task.targets:
+        row = domain_similarity(tables, dom)
+        row.update(plugin_diagnostics(tables, dom, pm))
+        rows.append(row)
+    frame = pd.DataFrame(rows)
+    extra = [c for c in frame.columns if c not in SIMILARITY_COLUMNS]
+    return frame[[*SIMILARITY_COLUMNS, *extra]]

@@ -1,0 +1,359 @@
+"""``auto``: choose the strategy per target domain from an inner backtest on its own history.
+
+For one target domain at one (outer) origin:
+
+1. **Inner backtest.** Inner origins lie ``inner_step``, ``2 * inner_step``, ... periods before
+   the outer origin (at most ``inner_origins`` of them), each keeping at least ``min_history``
+   periods of target history. The inner tables are cut from the outer origin's data with
+   :meth:`OriginTables.at`, sources included, so no source value from an inner test period
+   reaches an inner model. Every candidate, and the naive forecast (the recent level, i.e. a
+   ratio of 1), is fitted at each inner origin and scored on the target's observed periods
+   between the inner and the outer origin. Inner tables and inner source models are the same
+   for every target of an outer origin and are built once.
+2. **Plugin policy.** ``transfercast_select_strategy(target, scores)`` may choose instead.
+3. **Default policy with a negative-transfer guard.** A transfer strategy (anything but
+   ``target_only`` and ``naive``) is chosen only when its inner score is lower than both the
+   ``target_only`` and the naive score by more than ``margin`` (relative). Otherwise the better
+   of ``target_only`` and ``naive`` is chosen.
+4. **Prior rule** when the target history allows no inner origin: the similarity diagnostics
+   decide. If the seasonal profile correlation is at least ``prior_min_season_corr`` (or cannot
+   be measured) and the domain-classifier AUC is at most ``prior_max_auc`` (or cannot be
+   measured), the source is trusted and ``prior_transfer`` is chosen; otherwise ``naive``,
+   because a model fitted on so short a target history is less reliable than its recent level.
+5. ``blend = k > 1`` combines the k best candidates by inner score with weights proportional
+   to their inverse inner errors: the transfer strategies that passed the guard when any did,
+   otherwise ``target_only`` and ``naive``.
+
+The chosen strategy is then fitted on the outer origin's tables and ``predict`` delegates to
+it. ``selection_`` holds one row: ``target``, ``origin``, ``chosen``, ``reason``, ``weights``
+and ``inner_<candidate>`` (the mean inner score) for each candidate.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+import transfercast
+from transfercast.errors import ConfigError, TransfercastError
+from transfercast.features import FeatureTable
+from transfercast.forecasting import OriginTables, fit_and_forecast
+from transfercast.metrics import score
+from transfercast.strategy import Strategy, StrategyParams
+
+DEFAULT_CANDIDATES = ["target_only", "source_only", "pooled", "boost_continue", "representation"]
+SAFE = ("target_only", "naive")
+
+
+class AutoParams(StrategyParams):
+    """``auto``: candidates, inner backtest, guard margin, prior rule and blending."""
+
+    candidates: list[str] = Field(
+        default_factory=lambda: list(DEFAULT_CANDIDATES),
+        description="strategies to choose from; the default list keeps the registered ones",
+    )
+    strategies: dict[str, dict[str, Any]] = Field(
+        default_factory=dict, description="parameter tables of the candidates, by name"
+    )
+    plugins: list[str] = Field(
+        default_factory=list, description="plugin modules whose hooks and strategies auto uses"
+    )
+    inner_origins: int = Field(2, ge=1, description="inner backtest origins at most")
+    inner_step: int | None = Field(
+        None, ge=1, description="periods between inner origins (default: half the horizon)"
+    )
+    min_history: int = Field(
+        6, ge=1, description="target periods an inner origin must keep for training"
+    )
+    metric: Literal["wape", "mae", "rmse", "mase", "rmsse"] = "wape"
+    margin: float = Field(
+        0.02, ge=0, lt=1, description="relative margin a transfer strategy must win by"
+    )
+    blend: int = Field(1, ge=1, description="combine the top k candidates (1: no blending)")
+    prior_transfer: str = Field(
+        "source_only", description="the transfer strategy the prior rule picks"
+    )
+    prior_max_auc: float = Field(0.8, description="prior rule: largest domain AUC to transfer")
+    prior_min_season_corr: float = Field(
+        0.3, description="prior rule: smallest seasonal correlation to transfer"
+    )
+
+
+class Naive(Strategy):
+    """The recent level: every step forecast at the series' level (normalised ratio 1)."""
+
+    name = "naive"
+
+    def predict(self, table: FeatureTable) -> np.ndarray:
+        return np.ones(len(table))
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
+        return cls()
+
+
+_lock = threading.Lock()
+
+
+def _inner_state(tables: OriginTables) -> dict[str, Any]:
+    """Per-outer-origin memo shared by every target: inner tables and a lock per inner origin."""
+    with _lock:
+        state = tables.__dict__.get("_auto_inner")
+        if state is None:
+            state = {"tables": {}, "locks": {}, "lock": threading.Lock()}
+            tables.__dict__["_auto_inner"] = state
+    return state
+
+
+def inner_tables(tables: OriginTables, inner_idx: int) -> OriginTables:
+    """The inner-origin tables of ``tables``, built once per outer origin and inner origin."""
+    state = _inner_state(tables)
+    with state["lock"]:
+        lock = state["locks"].setdefault(inner_idx, threading.Lock())
+    with lock:
+        if inner_idx not in state["tables"]:
+            inner = tables.at(inner_idx)
+            _ = inner.source  # build the shared source table once, under the lock
+            state["tables"][inner_idx] = inner
+    return state["tables"][inner_idx]
+
+
+class Auto(Strategy):
+    """Per-target selection by an inner backtest, guarded against negative transfer."""
+
+    name = "auto"
+    Params = AutoParams
+
+    # -- candidates -----------------------------------------------------------------------------
+    def _registry(self) -> Any:
+        return transfercast.get_plugin_manager(self.params.plugins).registry
+
+    def candidate_names(self) -> list[str]:
+        """The candidates to rank: the configured ones (the default list: those registered)."""
+        registry = self._registry()
+        p = self.params
+        explicit = "candidates" in p.model_fields_set and p.candidates != DEFAULT_CANDIDATES
+        names = []
+        for name in p.candidates:
+            if name in (self.name, "naive"):
+                continue
+            try:
+                entry = registry.get(name)
+            except TransfercastError:
+                if explicit:
+                    raise ConfigError(
+                        f"[strategies.auto] candidates: unknown strategy '{name}'; "
+                        f"valid: {', '.join(registry.names())}"
+                    ) from None
+                continue
+            names.append(entry.name)
+        if not names:
+            raise ConfigError("[strategies.auto] candidates: no registered candidate strategy")
+        return list(dict.fromkeys(names))
+
+    def make(self, name: str) -> Strategy:
+        """A candidate instance with its parameter table."""
+        if name == "naive":
+            return Naive()
+        return self._registry().create(name, self.params.strategies.get(name, {}))
+
+    # -- inner backtest -------------------------------------------------------------------------
+    def inner_indices(self, tables: OriginTables, domain: Any) -> list[int]:
+        """Inner origins (panel positions), latest first, that keep ``min_history`` periods."""
+        p = self.params
+        rows = tables.data.target_rows[domain]
+        outer = tables.data.origin_idx
+        seen = np.flatnonzero(~np.all(np.isnan(tables.data.panel.Y[rows, : outer + 1]), axis=0))
+        if not len(seen):
+            return []
+        first = int(seen.min())
+        step = p.inner_step or max(1, math.ceil(tables.horizon / 2))
+        out = []
+        for k in range(1, p.inner_origins + 1):
+            idx = outer - k * step
+            if idx - first + 1 >= p.min_history:
+                out.append(idx)
+        return out
+
+    def inner_scores(
+        self, tables: OriginTables, domain: Any, names: list[str], cache: Any
+    ) -> pd.DataFrame:
+        """Mean inner-backtest metrics per candidate (and ``naive``); NaN where a fit failed."""
+        rows = []
+        for idx in self.inner_indices(tables, domain):
+            inner = inner_tables(tables, idx)
+            if domain not in inner.data.target_rows:
+                continue
+            actuals = inner.actuals(domain)
+            history = inner.data.panel.to_frame(inner.data.target_rows[domain])
+            for name in [*names, "naive"]:
+                row = {"strategy": name, "inner_origin": inner.data.origin}
+                try:
+                    fc = fit_and_forecast(self.make(name), inner, domain, cache).forecasts
+                    row.update(score(fc.merge(actuals, on=["unique_id", "ds"]), history))
+                except TransfercastError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - a candidate that fails is not chosen
+                    row["error"] = f"{type(exc).__name__}: {exc}"
+                rows.append(row)
+        if not rows:
+            return pd.DataFrame(columns=["strategy", "n_origins", self.params.metric])
+        frame = pd.DataFrame(rows)
+        metrics = [c for c in frame.columns if c not in ("strategy", "inner_origin", "error")]
+        agg = frame.groupby("strategy", sort=False)[metrics].mean()
+        agg["n_origins"] = frame.groupby("strategy", sort=False)[metrics[0]].count()
+        return agg.reset_index()
+
+    # -- policies -------------------------------------------------------------------------------
+    def default_policy(self, scores: pd.DataFrame) -> tuple[list[str], list[float], str]:
+        """The guarded choice: (names, weights, reason) from the inner scores."""
+        p = self.params
+        m = scores.set_index("strategy")[p.metric].dropna()
+        if m.empty:
+            return ["naive"], [1.0], "every candidate failed in the inner backtest"
+        safe = m[m.index.isin(SAFE)]
+        transfer = m[~m.index.isin(SAFE)]
+        best_safe = safe.idxmin()
+        if len(transfer):
+            best = transfer.idxmin()
+            bars = {s: m[s] for s in SAFE if s in m.index}
+            passed = transfer[[all(t < (1 - p.margin) * v for v in bars.values()) for t in transfer]]
+            if len(passed):
+                pool = passed
+                reason = (
+                    f"{best} inner {p.metric} {m[best]:.3f} beats "
+                    + " and ".join(f"{s} {v:.3f}" for s, v in bars.items())
+                    + f" by more than {p.margin:.0%}"
+                )
+            else:
+                pool = safe
+                reason = (
+                    f"guard: best transfer {best} inner {p.metric} {m[best]:.3f} does not beat "
+                    + " and ".join(f"{s} {v:.3f}" for s, v in bars.items())
+                    + f" by {p.margin:.0%}; {best_safe} is safer"
+                )
+        else:
+            pool = safe
+            reason = f"no transfer candidate scored; {best_safe} has the lower inner {p.metric}"
+        top = pool.sort_values().iloc[: p.blend]
+        if len(top) == 1:
+            return [top.index[0]], [1.0], reason
+        inv = 1.0 / np.maximum(top.to_numpy(float), 1e-9)
+        weights = list(inv / inv.sum())
+        return list(top.index), weights, f"blend of top {len(top)} by inverse inner error; {reason}"
+
+    def prior_rule(self, tables: OriginTables, domain: Any, names: list[str]) -> tuple[str, str]:
+        """The choice when no inner origin fits in the target history (see the module doc)."""
+        from transfercast.similarity import domain_similarity
+
+        p = self.params
+        sim = domain_similarity(tables, domain)
+        auc, corr = sim.get("domain_auc", np.nan), sim.get("season_corr", np.nan)
+        ok_auc = not np.isfinite(auc) or auc <= p.prior_max_auc
+        ok_corr = not np.isfinite(corr) or corr >= p.prior_min_season_corr
+        facts = f"domain AUC {auc:.2f}, seasonal correlation {corr:.2f}"
+        transfer = p.prior_transfer if p.prior_transfer in names else next(
+            (n for n in names if n not in SAFE), None
+        )
+        rule = "prior rule (history too short for an inner backtest)"
+        if ok_auc and ok_corr and transfer is not None:
+            return transfer, f"{rule}, source similar: {facts}"
+        return "naive", f"{rule}, source not similar: {facts}"
+
+    def choose(
+        self, tables: OriginTables, domain: Any, cache: Any
+    ) -> tuple[list[str], list[float], str, pd.DataFrame]:
+        """Names and weights of the chosen strategies, the reason, and the inner scores."""
+        names = self.candidate_names()
+        scores = self.inner_scores(tables, domain, names, cache)
+        if scores.empty:
+            name, reason = self.prior_rule(tables, domain, names)
+            return [name], [1.0], reason, scores
+        pm = transfercast.get_plugin_manager(self.params.plugins)
+        picked = pm.hook.transfercast_select_strategy(target=domain, scores=scores.copy())
+        if picked is not None:
+            if picked not in [*names, "naive"]:
+                raise TransfercastError(
+                    f"transfercast_select_strategy returned '{picked}', which is not a "
+                    f"candidate; candidates: {', '.join([*names, 'naive'])}"
+                )
+            return [picked], [1.0], "chosen by a transfercast_select_strategy plugin", scores
+        chosen, weights, reason = self.default_policy(scores)
+        return chosen, weights, reason, scores
+
+    # -- the strategy contract --------------------------------------------------------------------
+    def transfer(
+        self, source_model: Any, target: FeatureTable, source: FeatureTable | None = None
+    ) -> Strategy:
+        context = getattr(self, "context_", None)
+        if not context:
+            raise TransfercastError(
+                "auto needs the origin's tables: fit it through compare, run or TransferForecaster"
+            )
+        tables, domain, cache = context["tables"], context["domain"], context["cache"]
+        chosen, weights, reason, scores = self.choose(tables, domain, cache)
+        self.members_: list[Strategy] = []
+        for name in chosen:
+            member = self.make(name)
+            model = cache.get(member, tables.source)
+            fitted = member.clone()
+            fitted.context_ = {"tables": tables, "domain": domain, "cache": cache}
+            fitted.transfer(model, tables.target(domain), tables.source)
+            self.members_.append(fitted)
+        self.chosen_, self.weights_ = chosen, weights
+        row: dict[str, Any] = {
+            "target": domain,
+            "origin": tables.data.origin,
+            "chosen": "+".join(chosen),
+            "reason": reason,
+            "weights": ";".join(f"{w:.3f}" for w in weights),
+        }
+        metric = self.params.metric
+        by_name = scores.set_index("strategy")[metric] if len(scores) else pd.Series(dtype=float)
+        for name in [*self.candidate_names(), "naive"]:
+            row[f"inner_{name}"] = float(by_name.get(name, np.nan))
+        self.selection_ = pd.DataFrame([row])
+        self.inner_scores_ = scores
+        return self
+
+    def predict(self, table: FeatureTable) -> np.ndarray:
+        preds = [w * m.predict(table) for m, w in zip(self.members_, self.weights_, strict=True)]
+        return np.sum(preds, axis=0)
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        """Each chosen member's files in ``member<k>/``; the choice and weights in the manifest."""
+        members = []
+        for k, member in enumerate(self.members_):
+            sub = Path(directory) / f"member{k}"
+            sub.mkdir(parents=True, exist_ok=True)
+            members.append({"name": member.name, "params": member.get_params(), "dir": sub.name,
+                            "entries": member.save(sub)})
+        return {"members": members, "weights": list(self.weights_),
+                "selection": self.selection_.iloc[0].astype(str).to_dict()}
+
+    @classmethod
+    def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
+        obj = cls(manifest["params"])
+        obj.members_ = []
+        for m in manifest["members"]:
+            klass = Naive if m["name"] == "naive" else obj._registry().get(m["name"]).cls
+            entries = {"params": m["params"], **m["entries"]}
+            obj.members_.append(klass.load(Path(directory) / m["dir"], entries))
+        obj.weights_ = [float(w) for w in manifest["weights"]]
+        obj.chosen_ = [m["name"] for m in manifest["members"]]
+        obj.selection_ = pd.DataFrame([manifest.get("selection", {})])
+        return obj
+
+
+@transfercast.hookimpl
+def transfercast_register_strategies(register) -> None:
+    register(Auto)

@@ -1,0 +1,389 @@
+"""The ``boost_continue`` strategy: keep the source model's trees and let the target correct them.
+
+Three modes, on LightGBM or XGBoost:
+
+- ``add_trees``: continue boosting from the source model on the target rows (LightGBM
+  ``init_model``, XGBoost ``xgb_model``) with a smaller learning rate; the number of added trees
+  is chosen on a time-ordered tail of the target history and may be zero (the source model);
+- ``refit_leaves``: keep every tree's structure and re-estimate its leaf values on the target
+  rows, blended with the source values by ``decay_rate`` (LightGBM ``Booster.refit``; XGBoost
+  ``refresh`` updater, blended here since XGBoost replaces the leaves);
+- ``refit_then_add``: both, in that order.
+
+The fitted model is a weighted sum of raw margins of one or more native boosters
+(``F(x) = sum_k c_k * f_k(x)``, then the objective's inverse link). When the target's columns
+or category vocabularies equal the source's, continuation is native (one booster); otherwise
+the added trees are a separate booster fitted from the source margin (``init_score`` /
+``base_margin``), so target-only columns and new categories are used and never shift the codes
+the source trees read.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+from pydantic import Field
+
+import transfercast
+from transfercast.engines import GBM, engine_params, threads
+from transfercast.features import FeatureTable
+from transfercast.strategy import GBMParams, SourceSpec, Strategy
+
+FORMAT = "transfercast-boost_continue/1"
+#: objectives whose raw margin is a log (inverse link: exp) or a logit (inverse link: sigmoid)
+_LOG_LINK = {"poisson", "tweedie", "gamma", "count:poisson", "reg:tweedie", "reg:gamma"}
+_LOGIT_LINK = {"binary", "cross_entropy", "reg:logistic", "binary:logistic"}
+
+
+class BoostContinueParams(GBMParams):
+    """``[strategies.boost_continue]``: how the source trees are continued on the target."""
+
+    mode: Literal["add_trees", "refit_leaves", "refit_then_add"] = Field(
+        "add_trees",
+        description="add trees on the target, refit the source leaves on it, or refit then add",
+    )
+    learning_rate: float = Field(
+        0.03, gt=0, le=1,
+        description="learning rate of the added trees (the source's default is 0.08)",
+    )
+    rounds: int = Field(300, ge=0, description="most trees added on the target")
+    valid_periods: int = Field(
+        2, ge=0,
+        description="last target periods held out to choose how many trees to add (0 rounds "
+        "allowed); 0: no early stopping, all `rounds` are added",
+    )
+    patience: int = Field(
+        30, ge=1, description="early stopping: rounds without improvement before stopping"
+    )
+    decay_rate: float = Field(
+        0.5, ge=0, le=1,
+        description="refit: weight of the source leaf value (1 keeps the source model)",
+    )
+    kappa: float | None = Field(
+        None, gt=0,
+        description="refit: per-leaf shrinkage toward the source, (n*w_target + kappa*w_source)"
+        "/(n + kappa) for a leaf reached by n target rows; replaces decay_rate when set",
+    )
+
+
+@dataclass
+class _Part:
+    """One native booster of the sum, with its coefficient and the categories it was fitted on."""
+
+    model: GBM
+    coef: float
+    categories: dict[str, list[str]]
+
+
+def _categories(X: pd.DataFrame, categorical: list[str]) -> dict[str, list[str]]:
+    return {c: [str(v) for v in X[c].cat.categories] for c in categorical if c in X.columns}
+
+
+def _conform(X: pd.DataFrame, columns: list[str], categories: dict[str, list[str]]) -> pd.DataFrame:
+    """``X`` with the model's columns (absent ones missing) and its category lists (values the
+    model never had become missing), so codes mean what they meant in training."""
+    out = X.assign(**{c: np.nan for c in columns if c not in X.columns})[columns]
+    changed = {}
+    for col, cats in categories.items():
+        s = out[col]
+        if not isinstance(s.dtype, pd.CategoricalDtype):
+            s = s.astype(str)
+        elif [str(v) for v in s.cat.categories] == cats:
+            continue
+        else:
+            s = s.astype(object).astype(str).where(s.notna())
+        changed[col] = pd.Categorical(s, categories=cats)
+    return out.assign(**changed) if changed else out
+
+
+def _raw(model: GBM, X: pd.DataFrame, margin: np.ndarray | None = None) -> np.ndarray:
+    """Raw margin of one booster (no inverse link)."""
+    if model.engine == "lightgbm":
+        return np.asarray(model.booster_.predict(X, raw_score=True, num_threads=threads()), float)
+    import xgboost as xgb
+
+    dm = xgb.DMatrix(X, enable_categorical=True, base_margin=margin)
+    return np.asarray(model.booster_.predict(dm, output_margin=True), float)
+
+
+def _copy_booster(model: GBM) -> Any:
+    """A private copy of a native booster (the cached source model is never mutated)."""
+    if model.engine == "lightgbm":
+        import lightgbm as lgb
+
+        return lgb.Booster(model_str=model.booster_.model_to_string())
+    return model.booster_.copy()
+
+
+def _wmae(y: np.ndarray, pred: np.ndarray, w: np.ndarray) -> float:
+    return float(np.sum(w * np.abs(y - pred)) / np.sum(w))
+
+
+class BoostContinue(Strategy):
+    """Gradient-boosting continuation: source trees plus added or refitted target trees."""
+
+    name = "boost_continue"
+    Params = BoostContinueParams
+
+    def source_spec(self) -> SourceSpec:
+        p = self.params
+        return SourceSpec("gbm", p.engine, p.source_params, p.seed)
+
+    # -- fitting --------------------------------------------------------------------------------
+    def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
+        p = self.params
+        src: GBM = self.source_model_
+        self.objective_ = str(src.resolved_params().get("objective", ""))
+        # the vocabularies the source trees were fitted with (the source rows' dtypes)
+        src_cats = _categories((source if source is not None else target).X, src.categorical_)
+        parts = [_Part(self._wrap(src, _copy_booster(src)), 1.0, src_cats)]
+        self.rounds_ = 0
+        if not len(target):  # no target rows yet (a brand-new store): the source model
+            self.parts_ = parts
+            return
+        if p.mode in ("refit_leaves", "refit_then_add"):
+            parts = self._refit(parts[0], target)
+        if p.mode in ("add_trees", "refit_then_add"):
+            parts = self._add(parts, target)
+        self.parts_ = parts
+
+    def _wrap(self, like: GBM, booster: Any, columns: list[str] | None = None,
+              categorical: list[str] | None = None, role: str | None = None) -> GBM:
+        """A :class:`GBM` around ``booster``: like ``like``, or a target model with ``role``."""
+        model = GBM(like.engine, role or like.role,
+                    self.params.target_params if role else like.params, like.seed)
+        model.booster_ = booster
+        model.columns_ = list(columns if columns is not None else like.columns_)
+        model.categorical_ = list(categorical if categorical is not None else like.categorical_)
+        return model
+
+    def _target_params(self, engine: str) -> dict[str, Any]:
+        p = self.params
+        params = engine_params(engine, "target", p.target_params, p.seed)
+        params.pop("num_boost_round", None)
+        params.pop("early_stopping_rounds", None)
+        params["learning_rate" if engine == "lightgbm" else "eta"] = p.learning_rate
+        params["objective"] = self.objective_  # the added trees continue the source's margin
+        params.pop("eta" if engine == "lightgbm" else "learning_rate", None)
+        # no row or column sampling unless asked: a continued XGBoost booster would otherwise
+        # keep the source's sampling, drawn from a process-wide random state
+        for key in ("subsample", "colsample_bytree") if engine == "xgboost" else (
+                "bagging_fraction", "feature_fraction"):
+            params.setdefault(key, 1.0)
+        if engine == "lightgbm":  # a few hundred target rows: let a new category form a split
+            params.setdefault("min_data_per_group", 10)
+            params.setdefault("cat_smooth", 5.0)
+        return params
+
+    def _refit(self, part: _Part, target: FeatureTable) -> list[_Part]:
+        """Leaf values re-estimated on the target rows and blended with the source's: by the
+        global ``decay_rate``, or per leaf by ``kappa``; leaves no target row reaches keep their
+        source value (LightGBM would shrink them to ``decay * old``, XGBoost set them to 0)."""
+        p = self.params
+        if p.kappa is None and p.decay_rate >= 1.0:
+            return [part]
+        model = part.model
+        X = _conform(target.X, model.columns_, part.categories)
+        if model.engine == "lightgbm":
+            booster = self._refit_lightgbm(model, X, target)
+        else:
+            booster = self._refit_xgboost(model, X, target)
+        return [_Part(self._wrap(model, booster), 1.0, part.categories)]
+
+    def _blend(self, n: np.ndarray, w_source: np.ndarray, w_target: np.ndarray,
+               blended: np.ndarray | None = None) -> np.ndarray:
+        """New leaf values from the row counts ``n``, the source and the target-only values."""
+        p = self.params
+        if p.kappa is not None:
+            out = (n * w_target + p.kappa * w_source) / (n + p.kappa)
+        elif blended is not None:
+            out = blended
+        else:
+            out = p.decay_rate * w_source + (1 - p.decay_rate) * w_target
+        return np.where(n > 0, out, w_source)
+
+    def _refit_lightgbm(self, model: GBM, X: pd.DataFrame, target: FeatureTable) -> Any:
+        p = self.params
+        src = model.booster_
+        leaves = src.predict(X, pred_leaf=True, num_threads=threads()).reshape(len(X), -1)
+        decay = 0.0 if p.kappa is not None else p.decay_rate  # kappa blends target-only values
+        new = src.refit(X, target.y, decay_rate=decay, weight=target.weight,
+                        num_threads=threads())
+        info = src.dump_model(num_iteration=-1)["tree_info"]
+        for t, tree in enumerate(info):
+            k = int(tree["num_leaves"])
+            n = np.bincount(leaves[:, t], minlength=k)
+            w_s = np.array([src.get_leaf_output(t, j) for j in range(k)])
+            w_r = np.array([new.get_leaf_output(t, j) for j in range(k)])
+            # LightGBM's refit already blended by the decay (tree by tree, as it boosts)
+            vals = self._blend(n, w_s, w_r, blended=None if p.kappa is not None else w_r)
+            for j in np.flatnonzero(vals != w_r):
+                new.set_leaf_output(t, int(j), float(vals[j]))
+        return new
+
+    def _refit_xgboost(self, model: GBM, X: pd.DataFrame, target: FeatureTable) -> Any:
+        import json
+
+        import xgboost as xgb
+
+        src = model.booster_
+        dm = xgb.DMatrix(X, target.y, weight=target.weight, enable_categorical=True)
+        leaves = src.predict(dm, pred_leaf=True).astype(int).reshape(len(X), -1)
+        params = {k: v for k, v in model.resolved_params().items()
+                  if k not in ("num_boost_round", "early_stopping_rounds", "tree_method")}
+        params.update(process_type="update", updater="refresh", refresh_leaf=1)
+        with warnings.catch_warnings():  # "updater given, tree_method ignored": intended
+            warnings.simplefilter("ignore", UserWarning)
+            refreshed = xgb.train(params, dm, num_boost_round=src.num_boosted_rounds(),
+                                  xgb_model=src.copy())
+        js_s = json.loads(src.save_raw("json"))
+        js_r = json.loads(refreshed.save_raw("json"))
+        trees_s = js_s["learner"]["gradient_booster"]["model"]["trees"]
+        trees_r = js_r["learner"]["gradient_booster"]["model"]["trees"]
+        for t, (ts, tr) in enumerate(zip(trees_s, trees_r, strict=True)):
+            leaf = np.flatnonzero(np.asarray(ts["left_children"]) == -1)
+            n = np.bincount(leaves[:, t], minlength=len(ts["left_children"]))[leaf]
+            for key in ("split_conditions", "base_weights"):  # leaf values; unscaled weights
+                w_s = np.asarray(ts[key], float)[leaf]
+                w_r = np.asarray(tr[key], float)[leaf]  # replaced by refresh, not blended
+                arr = ts[key]
+                for j, v in zip(leaf, self._blend(n, w_s, w_r), strict=True):
+                    arr[j] = float(v)
+        return xgb.Booster(model_file=bytearray(json.dumps(js_s).encode()))
+
+    def _margin(self, parts: list[_Part], X: pd.DataFrame) -> np.ndarray:
+        return sum(pt.coef * _raw(pt.model, _conform(X, pt.model.columns_, pt.categories))
+                   for pt in parts)
+
+    def _add(self, parts: list[_Part], target: FeatureTable) -> list[_Part]:
+        """Trees added on the target rows; how many is chosen on the time-ordered tail."""
+        p = self.params
+        base = parts[0].model
+        cats = _categories(target.X, target.categorical)
+        native = (
+            len(parts) == 1
+            and list(target.X.columns) == base.columns_
+            and cats == parts[0].categories
+        )
+        rounds = p.rounds
+        if p.valid_periods and rounds:
+            tail = target.time_tail(p.valid_periods)
+            # a history too short to hold out a tail cannot justify any added tree
+            rounds = self._choose_rounds(parts, target.subset(~tail), target.subset(tail),
+                                         native) if (~tail).any() else 0
+        self.rounds_ = rounds
+        if rounds == 0:
+            return parts
+        booster = self._train(parts, target, None, rounds, native)[0]
+        if native:
+            return [_Part(self._wrap(base, booster, role="target"), 1.0, parts[0].categories)]
+        added = self._wrap(base, booster, list(target.X.columns), list(target.categorical),
+                           role="target")
+        return [*parts, _Part(added, 1.0, cats)]
+
+    def _choose_rounds(self, parts: list[_Part], train: FeatureTable, valid: FeatureTable,
+                       native: bool) -> int:
+        """The number of added trees with the lowest level-weighted absolute error on ``valid``
+        (proportional to its WAPE); zero when no added tree beats the model it starts from."""
+        start = self._margin(parts, valid.X)
+        loss0 = _wmae(valid.y, self._inverse_link(start), valid.weight)
+        curve = self._train(parts, train, valid, self.params.rounds, native)[1]
+        if not len(curve):
+            return 0
+        best = int(np.argmin(curve))
+        return best + 1 if curve[best] < loss0 * (1 - 1e-9) else 0
+
+    def _train(self, parts: list[_Part], train: FeatureTable, valid: FeatureTable | None,
+               rounds: int, native: bool) -> tuple[Any, np.ndarray]:
+        """Fit added trees (natively continued, or from the margin); the validation curve."""
+        engine = parts[0].model.engine
+        params = self._target_params(engine)
+        base = parts[0]
+        if native:
+            Xt = _conform(train.X, base.model.columns_, base.categories)
+            init, init_v = None, None
+        else:
+            Xt = train.X
+            init = self._margin(parts, train.X)
+            init_v = None if valid is None else self._margin(parts, valid.X)
+        patience = self.params.patience
+        if engine == "lightgbm":
+            import lightgbm as lgb
+
+            params["metric"] = "l1"
+            dtrain = lgb.Dataset(Xt, train.y, weight=train.weight, init_score=init,
+                                 categorical_feature=list(train.categorical) or "auto",
+                                 free_raw_data=False)
+            kw: dict[str, Any] = {}
+            record: dict[str, Any] = {}
+            if valid is not None:
+                Xv = valid.X[list(Xt.columns)] if not native else _conform(
+                    valid.X, base.model.columns_, base.categories)
+                dvalid = lgb.Dataset(Xv, valid.y, weight=valid.weight, init_score=init_v,
+                                     reference=dtrain)
+                kw = {"valid_sets": [dvalid], "valid_names": ["valid"],
+                      "callbacks": [lgb.record_evaluation(record),
+                                    lgb.early_stopping(patience, verbose=False)]}
+            init_model = _copy_booster(base.model) if native else None
+            booster = lgb.train(params, dtrain, rounds, init_model=init_model, **kw)
+            curve = np.asarray(record.get("valid", {}).get("l1", []), float)
+            return booster, curve
+        import xgboost as xgb
+
+        params["eval_metric"] = "mae"
+        if not native:
+            params["base_score"] = 0.0  # a fresh model on top of the margin, not a continuation
+        dtrain = xgb.DMatrix(Xt, train.y, weight=train.weight, base_margin=init,
+                             enable_categorical=True)
+        kw = {}
+        record = {}
+        if valid is not None:
+            Xv = valid.X[list(Xt.columns)] if not native else _conform(
+                valid.X, base.model.columns_, base.categories)
+            dvalid = xgb.DMatrix(Xv, valid.y, weight=valid.weight, base_margin=init_v,
+                                 enable_categorical=True)
+            kw = {"evals": [(dvalid, "valid")], "evals_result": record,
+                  "early_stopping_rounds": patience, "verbose_eval": False}
+        booster = xgb.train(params, dtrain, num_boost_round=rounds,
+                            xgb_model=base.model.booster_.copy() if native else None, **kw)
+        curve = np.asarray(record.get("valid", {}).get("mae", []), float)
+        return booster, curve
+
+    # -- prediction -----------------------------------------------------------------------------
+    def _inverse_link(self, margin: np.ndarray) -> np.ndarray:
+        if self.objective_ in _LOG_LINK:
+            return np.exp(margin)
+        if self.objective_ in _LOGIT_LINK:
+            return 1.0 / (1.0 + np.exp(-margin))
+        return margin
+
+    def predict(self, table: FeatureTable) -> np.ndarray:
+        return self._inverse_link(self._margin(self.parts_, table.X))
+
+    # -- persistence ----------------------------------------------------------------------------
+    def save(self, directory: Path) -> dict[str, Any]:
+        parts = []
+        for k, pt in enumerate(self.parts_):
+            parts.append({"model": pt.model.save(directory, f"{self.name}_part{k}"),
+                          "coef": pt.coef, "categories": pt.categories})
+        return {"format": FORMAT, "objective": self.objective_, "rounds": self.rounds_,
+                "parts": parts}
+
+    @classmethod
+    def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
+        obj = cls(manifest["params"])
+        obj.objective_ = manifest["objective"]
+        obj.rounds_ = int(manifest["rounds"])
+        obj.parts_ = [_Part(GBM.load(directory, e["model"]), float(e["coef"]), e["categories"])
+                      for e in manifest["parts"]]
+        return obj
+
+
+@transfercast.hookimpl
+def transfercast_register_strategies(register) -> None:
+    register(BoostContinue)

@@ -1,0 +1,236 @@
+"""The ``l2sp`` strategy: a network pre-trained on the source, fine-tuned on the target with the
+L2-SP penalty (Li, Grandvalet and Davoine, "Explicit Inductive Bias for Transfer Learning with
+Convolutional Networks", ICML 2018)::
+
+    min_w  L(w; target) + alpha/2 * ||w_S - w_S^0||^2 + beta/2 * ||w_new||^2
+
+``L`` is the weighted mean loss per row, ``w_S^0`` the source-trained weights of the parameters
+that have a source value and ``w_new`` the parameters that exist only for the target (weights of
+target-only inputs, a re-initialised head). The norms are sums over elements, as published.
+
+torch is an optional extra: this module imports without it (torch is imported inside the
+methods, through :mod:`transfercast.plugins.l2sp_net`), so ``transfercast plugins`` lists
+``l2sp``; creating the strategy without torch raises an error naming ``transfercast[torch]``.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import Field, field_validator, model_validator
+
+import transfercast
+from transfercast.features import FeatureTable
+from transfercast.strategy import SourceSpec, Strategy, StrategyParams
+
+FORMAT = "transfercast-l2sp/1"
+
+
+class L2SPParams(StrategyParams):
+    """``[strategies.l2sp]``: the network, the pre-training and the L2-SP fine-tuning."""
+
+    alpha: float = Field(0.01, ge=0, description="L2-SP strength: pull toward the source "
+                         "weights, `alpha/2 * sum (w - w0)^2` over parameters with a source value")
+    beta: float = Field(0.01, ge=0, description="weight decay `beta/2 * sum w^2` on parameters "
+                        "new for the target (new input columns, a re-initialised head)")
+    hidden: list[int] = Field(default_factory=lambda: [128, 64], min_length=1,
+                              description="sizes of the hidden layers of the MLP body")
+    dropout: float = Field(0.0, ge=0, lt=1, description="dropout after each hidden layer")
+    lr: float = Field(1e-3, gt=0, description="Adam learning rate of the fine-tuning")
+    source_lr: float = Field(2e-3, gt=0, description="Adam learning rate of the pre-training "
+                             "(cosine-decayed over `source_epochs`)")
+    batch_size: int = Field(512, ge=1, description="rows per batch (pre-training and "
+                            "fine-tuning)")
+    source_epochs: int = Field(10, ge=0, description="passes over the source rows in "
+                               "pre-training")
+    epochs: int = Field(200, ge=0, description="most passes over the target rows in "
+                        "fine-tuning (0: the source network unchanged)")
+    patience: int = Field(30, ge=0, description="early stopping: epochs without improvement on "
+                          "the validation tail (0: no early stop)")
+    valid_periods: int = Field(4, ge=0, description="the last periods of the target history "
+                               "held out to choose the number of epochs (0: use `epochs`)")
+    freeze: int = Field(0, ge=0, description="freeze the source weights of the first k layers "
+                        "(layer 1 includes the embeddings)")
+    reinit_head: bool = Field(False, description="draw a new regression head (penalised by "
+                              "beta) instead of keeping the source head")
+    loss: Literal["mse", "huber", "tweedie"] = Field("huber", description="training loss on "
+                                                     "the normalised label")
+    huber_delta: float = Field(0.1, gt=0, description="threshold of the huber loss")
+    tweedie_power: float = Field(1.5, gt=1, lt=2, description="power of the tweedie loss "
+                                 "(log link; negative labels clipped to 0)")
+    init: Literal["source", "scratch"] = Field("source", description="`scratch`: no source, a "
+                                               "target-only network (a baseline)")
+    device: str = Field("cpu", description="`cpu`, `cuda` or `cuda:N` (falls back to cpu with "
+                        "a warning when CUDA is absent)")
+    seed: int = Field(0, description="seed of initialisation, batch order and dropout")
+
+    @field_validator("hidden")
+    @classmethod
+    def _positive(cls, v: list[int]) -> list[int]:
+        if any(h < 1 for h in v):
+            raise ValueError("layer sizes must be positive")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v: str) -> str:
+        if v != "cpu" and not (v == "cuda" or (v.startswith("cuda:") and v[5:].isdigit())):
+            raise ValueError("must be 'cpu', 'cuda' or 'cuda:N'")
+        return v
+
+    @model_validator(mode="after")
+    def _freeze(self) -> L2SPParams:
+        if self.freeze > len(self.hidden):
+            raise ValueError(f"freeze={self.freeze} exceeds the {len(self.hidden)} hidden layers")
+        return self
+
+
+class L2SP(Strategy):
+    """Neural fine-tuning from a source-trained network with the L2-SP penalty (torch)."""
+
+    name = "l2sp"
+    Params = L2SPParams
+    requires = ("torch",)
+    extra = "torch"
+
+    # -- step 1 -------------------------------------------------------------------------------
+    def source_spec(self) -> SourceSpec | None:
+        p = self.params
+        if p.init == "scratch":
+            return None
+        return SourceSpec("l2sp_net", "torch", self._net_spec(), p.seed)
+
+    def _net_spec(self) -> dict[str, Any]:
+        p = self.params
+        return {
+            "hidden": list(p.hidden), "dropout": p.dropout, "lr": p.source_lr,
+            "batch_size": p.batch_size, "source_epochs": p.source_epochs, "loss": p.loss,
+            "huber_delta": p.huber_delta, "tweedie_power": p.tweedie_power, "device": p.device,
+        }
+
+    def fit_source(self, source: FeatureTable) -> Any:
+        """Pre-train the network on the source rows (shared by configurations with the same
+        :meth:`source_spec`: the fine-tuning keys are not part of it)."""
+        from transfercast.plugins import l2sp_net
+
+        return l2sp_net.pretrain(source, self._net_spec(), self.params.seed)
+
+    # -- steps 3 and 4 ------------------------------------------------------------------------
+    def adapt(self, source_model: Any, target: FeatureTable) -> None:
+        """Copy the source network and extend it for the target's new inputs and categories."""
+        from transfercast.plugins import l2sp_net
+
+        p = self.params
+        if p.init == "scratch" or source_model is None:
+            device = l2sp_net.resolve_device(p.device)
+            loss = l2sp_net.Loss(p.loss, p.huber_delta, p.tweedie_power)
+            net, enc, _ = l2sp_net.build(target, hidden=p.hidden, dropout=p.dropout, loss=loss,
+                                         seed=p.seed, device=device)
+            self.loss_ = loss
+            self.reference_ = {n: w.detach().clone() for n, w in net.named_parameters()}
+            self.source_mask_ = {n: w.new_zeros(w.shape, dtype=bool)
+                                 for n, w in net.named_parameters()}
+        else:
+            net, enc, self.reference_, self.source_mask_ = l2sp_net.adapt(
+                source_model, target, p.seed, p.reinit_head
+            )
+            self.loss_ = source_model.loss
+        self.net_, self.encoder_ = net, enc
+        self.initial_state_ = {k: v.detach().clone() for k, v in net.state_dict().items()}
+
+    def penalty(self) -> Any:
+        """The L2-SP penalty of this fit (after :meth:`adapt`)."""
+        from transfercast.plugins import l2sp_net
+
+        return l2sp_net.L2SPPenalty(self.reference_, self.source_mask_, self.params.alpha,
+                                    self.params.beta)
+
+    def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
+        """Fine-tune with the penalty. The number of epochs is chosen by early stopping on the
+        rows whose forecast period lies in the last ``valid_periods`` periods of the target
+        history (a time-ordered tail); the network is then fitted afresh, from the adapted
+        weights, on all target rows for that many epochs."""
+        from transfercast.plugins import l2sp_net
+
+        p = self.params
+        l2sp_net.apply_threads()
+        device = next(self.net_.parameters()).device
+        trainable = l2sp_net.trainable_masks(self.net_, p.freeze, self.source_mask_)
+        penalty = self.penalty()
+        kw = dict(lr=p.lr, batch_size=p.batch_size, loss=self.loss_, seed=p.seed,
+                  penalty=penalty, trainable=trainable)
+        data = l2sp_net.Tensors.from_table(self.encoder_, target, device)
+        epochs = p.epochs
+        tail = target.time_tail(p.valid_periods) if p.valid_periods and len(target) else None
+        if tail is not None and 0 < tail.sum() < len(target) and epochs > 0:
+            fit_rows = l2sp_net.Tensors.from_table(self.encoder_, target.subset(~tail), device)
+            valid = l2sp_net.Tensors.from_table(self.encoder_, target.subset(tail), device)
+            history = l2sp_net.train(self.net_, fit_rows, epochs=epochs, valid=valid,
+                                     patience=p.patience, **kw)
+            epochs = int(np.argmin(history))
+            self.net_.load_state_dict(self.initial_state_)
+            self.valid_history_ = history
+        self.epochs_ = epochs
+        l2sp_net.train(self.net_, data, epochs=epochs, **kw)
+        self.net_.eval()
+
+    def predict(self, table: FeatureTable) -> np.ndarray:
+        from transfercast.plugins import l2sp_net
+
+        return l2sp_net.predict(self.net_, self.encoder_, table.X, self.loss_)
+
+    # -- persistence --------------------------------------------------------------------------
+    def save(self, directory: Path) -> dict[str, Any]:
+        """Write ``<name>.pt`` (a torch state dict) and ``<name>.json`` (architecture,
+        encoder, loss, parameters and lineage)."""
+        import torch
+
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        weights, manifest = f"{self.name}.pt", f"{self.name}.json"
+        state = {k: v.detach().cpu() for k, v in self.net_.state_dict().items()}
+        torch.save(state, directory / weights)
+        spec = self.source_spec()
+        doc = {
+            "format": FORMAT,
+            "strategy": self.name,
+            "params": self.get_params(),
+            "network": self.net_.config,
+            "encoder": self.encoder_.to_json(),
+            "loss": {"kind": self.loss_.kind, "huber_delta": self.loss_.huber_delta,
+                     "tweedie_power": self.loss_.tweedie_power},
+            "lineage": {"source_spec": None if spec is None else spec.key(),
+                        "epochs": int(getattr(self, "epochs_", 0))},
+        }
+        (directory / manifest).write_text(json.dumps(doc, indent=1))
+        return {"weights": weights, "manifest": manifest, "params": self.get_params()}
+
+    @classmethod
+    def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
+        """Rebuild a fitted ``l2sp`` from :meth:`save`'s files (weights loaded with
+        ``weights_only=True``)."""
+        import torch
+
+        from transfercast.plugins import l2sp_net
+
+        directory = Path(directory)
+        doc = json.loads((directory / manifest.get("manifest", f"{cls.name}.json")).read_text())
+        obj = cls(manifest.get("params", doc["params"]))
+        device = l2sp_net.resolve_device(obj.params.device)
+        net = l2sp_net.TabularNet(doc["network"])
+        state = torch.load(directory / manifest.get("weights", f"{cls.name}.pt"),
+                           map_location="cpu", weights_only=True)
+        net.load_state_dict(state)
+        obj.net_ = net.to(device).eval()
+        obj.encoder_ = l2sp_net.Encoder.from_json(doc["encoder"])
+        obj.loss_ = l2sp_net.Loss(**doc["loss"])
+        obj.epochs_ = doc["lineage"]["epochs"]
+        return obj
+
+
+@transfercast.hookimpl
+def transfercast_register_strategies(register) -> None:
+    register(L2SP)

@@ -1,0 +1,192 @@
+"""`auto`: per-target selection by an inner backtest, the guard, the prior rule, blending,
+the selection hook, the shared inner work and the selection regret."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import transfercast as tc
+from transfercast.errors import ConfigError, TransfercastError
+from transfercast.evaluation import selection_regret
+from transfercast.plugins.auto import SAFE, Auto
+
+from .conftest import small_task
+
+CANDIDATES = ["target_only", "source_only"]
+
+
+def _auto(**params):
+    return {"auto": {"candidates": CANDIDATES, **params}}
+
+
+@pytest.fixture(scope="module")
+def comparisons():
+    """``auto`` alone at relatedness 0 and 1 (3 targets x 2 origins each)."""
+    return {r: tc.compare(small_task(r), ["auto"], params=_auto()) for r in (0.0, 1.0)}
+
+
+def _transfer_share(selection: pd.DataFrame) -> float:
+    return float(selection["chosen"].map(lambda c: any(p not in SAFE for p in c.split("+"))).mean())
+
+
+def test_unrelated_targets_get_a_non_transfer_strategy(comparisons):
+    sel = comparisons[0.0].selection
+    assert len(sel) == 6
+    assert _transfer_share(sel) < 0.5
+    assert sel["reason"].str.startswith("guard").sum() >= 4
+
+
+def test_related_targets_get_a_transfer_strategy(comparisons):
+    sel = comparisons[1.0].selection
+    assert _transfer_share(sel) > 0.5
+
+
+def test_selection_table_columns_and_consistency(comparisons):
+    sel = comparisons[1.0].selection
+    assert list(sel.columns[:4]) == ["target", "origin", "chosen", "reason"]
+    for name in [*CANDIDATES, "naive"]:
+        assert f"inner_{name}" in sel.columns
+    assert set(sel["target"]) == {"S06", "S07", "S08"}
+    assert sel["origin"].nunique() == 2
+    # with the default policy, a transfer choice has the lowest inner score of all
+    inner = sel[[f"inner_{n}" for n in [*CANDIDATES, "naive"]]]
+    transfer = sel["chosen"] == "source_only"
+    assert (inner[transfer].idxmin(axis=1) == "inner_source_only").all()
+
+
+def test_inner_tables_and_source_models_are_shared_by_all_targets(comparisons):
+    # per origin: one outer source model + one per inner origin (one here), not one per target
+    assert comparisons[1.0].source_fits == 2 * 2
+
+
+def test_auto_scores_equal_the_chosen_strategy():
+    task = small_task(1.0)
+    origin = task.evaluation_origins()[-1]
+    comp = tc.compare(task, ["auto", *CANDIDATES], params=_auto(), origins=[origin])
+    wape = comp.scores.set_index(["target", "strategy"])["wape"]
+    for _, row in comp.selection.iterrows():
+        assert wape[(row["target"], "auto")] == pytest.approx(wape[(row["target"], row["chosen"])])
+    regret = comp.regret()
+    assert (regret["regret"] >= -1e-12).all()
+    assert len(regret) == 3
+
+
+def test_a_huge_margin_never_trusts_transfer():
+    model = tc.TransferForecaster("auto", candidates=CANDIDATES, margin=0.95).fit(small_task(1.0))
+    for fitted in model.fitted_.values():
+        assert fitted.chosen_[0] in SAFE
+        assert fitted.selection_["reason"].iloc[0].startswith("guard")
+
+
+def test_blend_weights_come_from_inner_errors():
+    # the guard rejects transfer (huge margin): target_only and naive are blended
+    model = tc.TransferForecaster("auto", candidates=CANDIDATES, blend=2, margin=0.95)
+    model.fit(small_task(1.0))
+    fitted = model.fitted_["S06"]
+    assert len(fitted.members_) == 2 and "+" in fitted.selection_["chosen"].iloc[0]
+    assert set(fitted.chosen_) == {"target_only", "naive"}
+    assert sum(fitted.weights_) == pytest.approx(1.0)
+    sel = fitted.selection_.iloc[0]
+    scores = [sel[f"inner_{n}"] for n in fitted.chosen_]
+    assert (fitted.weights_[0] > fitted.weights_[1]) == (scores[0] < scores[1])
+    table = model.tables_.builder.build(
+        model.tables_.data.panel,
+        *model.tables_.builder.prediction_rows(model.tables_.data.target_rows["S06"],
+                                               model.tables_.data.origin_idx, 8),
+        with_label=False,
+    )
+    pairs = zip(fitted.members_, fitted.weights_, strict=True)
+    expected = sum(w * m.predict(table) for m, w in pairs)
+    np.testing.assert_allclose(fitted.predict(table), expected)
+
+
+def test_prior_rule_when_the_history_is_too_short():
+    from transfercast.similarity import domain_similarity
+
+    # 8 periods of history, horizon 8: no inner origin keeps min_history = 6 periods
+    model = tc.TransferForecaster("auto", candidates=CANDIDATES, prior_max_auc=0.7)
+    model.fit(small_task(1.0, target_history=8))
+    for domain, fitted in model.fitted_.items():
+        sel = fitted.selection_.iloc[0]
+        assert sel["reason"].startswith("prior rule")
+        assert np.isnan(sel["inner_target_only"]) and np.isnan(sel["inner_source_only"])
+        sim = domain_similarity(model.tables_, domain)
+        trust = sim["domain_auc"] <= 0.7 and not sim["season_corr"] < 0.3
+        assert sel["chosen"] == ("source_only" if trust else "naive")
+        assert f"{sim['domain_auc']:.2f}" in sel["reason"]
+
+
+def test_the_select_hook_replaces_the_default_policy():
+    seen = []
+
+    class Picker:
+        @tc.hookimpl
+        def transfercast_select_strategy(self, target, scores):
+            seen.append((target, set(scores["strategy"])))
+            return "target_only"
+
+    pm = tc.get_plugin_manager()
+    pm.add_plugin(Picker(), "picker", "in-process")
+    try:
+        model = tc.TransferForecaster("auto", candidates=CANDIDATES).fit(small_task(1.0))
+    finally:
+        pm.pm.unregister(name="picker")
+    assert {t for t, _ in seen} == {"S06", "S07", "S08"}
+    assert seen[0][1] == {"target_only", "source_only", "naive"}
+    for fitted in model.fitted_.values():
+        assert fitted.chosen_ == ["target_only"]
+        assert "plugin" in fitted.selection_["reason"].iloc[0]
+
+
+def test_a_hook_answer_that_is_not_a_candidate_is_an_error():
+    class Bad:
+        @tc.hookimpl
+        def transfercast_select_strategy(self, target, scores):
+            return "no_such_strategy"
+
+    pm = tc.get_plugin_manager()
+    pm.add_plugin(Bad(), "bad-picker", "in-process")
+    try:
+        with pytest.raises(TransfercastError, match="no_such_strategy"):
+            tc.TransferForecaster("auto", candidates=CANDIDATES).fit(small_task(1.0))
+    finally:
+        pm.pm.unregister(name="bad-picker")
+
+
+def test_unknown_candidate_is_a_config_error():
+    with pytest.raises(ConfigError, match="no_such"):
+        Auto(candidates=["target_only", "no_such"]).candidate_names()
+    with pytest.raises(ConfigError, match="margin"):
+        Auto(margin=-1)
+    assert "auto" not in Auto().candidate_names()  # the defaults keep registered ones only
+
+
+def test_selection_regret_against_the_best_single_strategy():
+    scores = pd.DataFrame({
+        "target": ["a"] * 3 + ["b"] * 3,
+        "origin": ["o"] * 6,
+        "strategy": ["auto", "x", "y"] * 2,
+        "wape": [0.2, 0.1, 0.3, 0.5, 0.6, 0.5],
+        "status": "ok",
+    })
+    reg = selection_regret(scores).set_index("target")
+    assert reg.loc["a", "best"] == "x" and reg.loc["a", "regret"] == pytest.approx(0.1)
+    assert reg.loc["b", "regret"] == pytest.approx(0.0)
+    assert selection_regret(scores[scores["strategy"] != "auto"]).empty
+
+
+def test_a_fitted_auto_saves_and_loads_without_pickle(tmp_path):
+    model = tc.TransferForecaster("auto", candidates=CANDIDATES, blend=2).fit(small_task(1.0))
+    fitted = model.fitted_["S07"]
+    entries = fitted.save(tmp_path)
+    import json
+
+    entries = json.loads(json.dumps(entries))  # the manifest entries are plain JSON
+    loaded = Auto.load(tmp_path, {"params": fitted.get_params(), **entries})
+    tables = model.tables_
+    rows = tables.builder.prediction_rows(tables.data.target_rows["S07"], tables.data.origin_idx, 8)
+    table = tables.builder.build(tables.data.panel, *rows, with_label=False)
+    np.testing.assert_allclose(loaded.predict(table), fitted.predict(table))
+    assert loaded.chosen_ == fitted.chosen_

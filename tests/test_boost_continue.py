@@ -1,0 +1,247 @@
+"""The ``boost_continue`` strategy: continuation and refit of source trees, on both engines."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from transfercast.cli import to_toml
+from transfercast.datasets import synthetic_config
+from transfercast.errors import ConfigError
+from transfercast.evaluation import compare
+from transfercast.features import FeatureTable
+from transfercast.forecasting import OriginTables
+from transfercast.plugins.baselines import SourceOnly
+from transfercast.plugins.boost_continue import BoostContinue
+
+from .clirun import invoke
+from .conftest import small_frame, small_task
+
+ENGINES = ["lightgbm", "xgboost"]
+MODES = ["add_trees", "refit_leaves", "refit_then_add"]
+
+
+@pytest.fixture(scope="module")
+def tables() -> OriginTables:
+    task = small_task()
+    origin = task.evaluation_origins()[-1]
+    return OriginTables(task, task.at_origin(origin), task.features)
+
+
+@pytest.fixture(scope="module")
+def target(tables) -> FeatureTable:
+    return tables.target(tables.task.targets[0])
+
+
+@pytest.fixture(scope="module")
+def sources(tables) -> dict:
+    """One fitted source model per engine (the same ``fit_source`` as ``source_only``)."""
+    return {e: SourceOnly(engine=e).fit_source(tables.source) for e in ENGINES}
+
+
+def fit(sources, tables, target, engine, **params) -> BoostContinue:
+    return BoostContinue(engine=engine, **params).transfer(sources[engine], target, tables.source)
+
+
+def source_forecast(sources, tables, target, engine) -> np.ndarray:
+    return SourceOnly(engine=engine).transfer(sources[engine], target).predict(target)
+
+
+def wmse(table: FeatureTable, pred: np.ndarray) -> float:
+    return float(np.sum(table.weight * (table.y - pred) ** 2) / np.sum(table.weight))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_zero_added_rounds_is_the_source_model(sources, tables, target, engine):
+    expected = source_forecast(sources, tables, target, engine)
+    for mode in ("add_trees", "refit_then_add"):
+        s = fit(sources, tables, target, engine, mode=mode, rounds=0, decay_rate=1.0)
+        assert s.rounds_ == 0
+        np.testing.assert_array_equal(s.predict(target), expected)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_refit_with_decay_one_is_the_source_model(sources, tables, target, engine):
+    s = fit(sources, tables, target, engine, mode="refit_leaves", decay_rate=1.0)
+    np.testing.assert_array_equal(s.predict(target), source_forecast(sources, tables, target,
+                                                                      engine))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("mode", MODES)
+def test_target_step_lowers_training_loss_and_keeps_the_source(sources, tables, target, engine,
+                                                               mode):
+    before = source_forecast(sources, tables, target, engine)
+    n_before = sources[engine].booster_.num_trees() if engine == "lightgbm" else (
+        sources[engine].booster_.num_boosted_rounds())
+    s = fit(sources, tables, target, engine, mode=mode, rounds=40, valid_periods=0,
+            decay_rate=0.5)
+    assert wmse(target, s.predict(target)) < 0.9 * wmse(target, before)
+    if mode != "refit_leaves":
+        assert s.rounds_ == 40
+    # the cached source model is shared with other strategies: never mutated
+    np.testing.assert_array_equal(source_forecast(sources, tables, target, engine), before)
+    n_after = sources[engine].booster_.num_trees() if engine == "lightgbm" else (
+        sources[engine].booster_.num_boosted_rounds())
+    assert n_after == n_before
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_kappa_refit_moves_between_source_and_target(sources, tables, target, engine):
+    src = wmse(target, source_forecast(sources, tables, target, engine))
+    loose = wmse(target, fit(sources, tables, target, engine, mode="refit_leaves",
+                             kappa=0.5).predict(target))
+    tight = wmse(target, fit(sources, tables, target, engine, mode="refit_leaves",
+                             kappa=1e6).predict(target))
+    assert loose < 0.9 * src
+    assert tight == pytest.approx(src, rel=1e-3)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_early_stopping_chooses_rounds_on_the_tail(sources, tables, target, engine):
+    s = fit(sources, tables, target, engine, mode="add_trees", rounds=60, valid_periods=3,
+            patience=5)
+    assert 0 <= s.rounds_ <= 60
+    again = fit(sources, tables, target, engine, mode="add_trees", rounds=60, valid_periods=3,
+                patience=5)
+    assert again.rounds_ == s.rounds_
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_early_stopping_may_choose_the_source_model(sources, tables, target, engine):
+    """Noise before the tail, the source exactly right on it: no added tree is kept."""
+    t = target.subset(np.arange(len(target)))
+    src = source_forecast(sources, tables, t, engine)
+    tail = t.time_tail(2)
+    noise = np.random.default_rng(1).normal(0, 0.3, len(t))
+    t.y = np.where(tail, src, src + noise)
+    s = fit(sources, tables, t, engine, mode="add_trees", valid_periods=2, rounds=50,
+            learning_rate=0.3)
+    assert s.rounds_ == 0
+    np.testing.assert_array_equal(s.predict(t), src)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_no_target_rows_gives_the_source_model(sources, tables, target, engine):
+    empty = target.subset(np.zeros(len(target), dtype=bool))
+    s = fit(sources, tables, empty, engine, mode="refit_then_add")
+    np.testing.assert_array_equal(s.predict(target),
+                                  source_forecast(sources, tables, target, engine))
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_same_seed_same_forecasts(sources, tables, target, engine):
+    a = fit(sources, tables, target, engine, mode="refit_then_add", seed=0, rounds=15)
+    b = fit(sources, tables, target, engine, mode="refit_then_add", seed=0, rounds=15)
+    np.testing.assert_array_equal(a.predict(target), b.predict(target))
+
+
+def with_new_column_and_category(target: FeatureTable) -> FeatureTable:
+    """The target with a column the source lacks and a category the source never had (listed
+    first, so naive codes would shift), both carrying signal."""
+    rng = np.random.default_rng(0)
+    t = target.subset(np.arange(len(target)))
+    event = rng.integers(0, 2, len(t)).astype(float)
+    col = t.categorical[0]
+    cats = ["NEW", *[str(c) for c in t.X[col].cat.categories]]
+    new = rng.random(len(t)) < 0.5
+    values = np.where(new, "NEW", t.X[col].astype(str))
+    t.X = t.X.assign(local_event=event, **{col: pd.Categorical(values, categories=cats)})
+    t.y = t.y + 0.3 * event + 0.2 * new
+    return t
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("mode", ["add_trees", "refit_then_add"])
+def test_extra_column_and_new_category_are_used(sources, tables, target, engine, mode):
+    t = with_new_column_and_category(target)
+    col = t.categorical[0]
+    s = fit(sources, tables, t, engine, mode=mode, rounds=80, valid_periods=0,
+            learning_rate=0.1)
+    pred = s.predict(t)
+    assert np.isfinite(pred).all()
+    on = s.predict(FeatureTable(t.X.assign(local_event=1.0), None, t.keys, t.level, t.categorical))
+    off = s.predict(FeatureTable(t.X.assign(local_event=0.0), None, t.keys, t.level,
+                                 t.categorical))
+    assert np.mean(on - off) > 0.15
+    other = str(target.X[col].iloc[0])
+    cats = t.X[col].cat.categories
+    swapped = t.X.assign(**{col: pd.Categorical([other] * len(t), categories=cats)})
+    is_new = (t.X[col] == "NEW").to_numpy()
+    diff = pred - s.predict(FeatureTable(swapped, None, t.keys, t.level, t.categorical))
+    assert np.mean(diff[is_new]) > 0.05
+    # the source trees still read the source codes: source part unchanged on the old category
+    src_part = s.parts_[0]
+    assert src_part.categories[col] == [str(c) for c in tables.source.X[col].cat.categories]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+@pytest.mark.parametrize("mode", ["add_trees", "refit_then_add"])
+def test_save_and_load_native_files(sources, tables, target, engine, mode, tmp_path):
+    t = with_new_column_and_category(target) if mode == "add_trees" else target
+    s = fit(sources, tables, t, engine, mode=mode, rounds=20, valid_periods=0)
+    entries = s.save(tmp_path)
+    json.dumps(entries)  # manifest entries are plain JSON
+    suffix = ".lgb.txt" if engine == "lightgbm" else ".xgb.json"
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files and all(f.endswith(suffix) for f in files)
+    loaded = BoostContinue.load(tmp_path, {"params": s.get_params(), **entries})
+    np.testing.assert_array_equal(loaded.predict(t), s.predict(t))
+
+
+def test_invalid_params_name_the_key():
+    with pytest.raises(ConfigError, match="mode"):
+        BoostContinue(mode="grow")
+    with pytest.raises(ConfigError, match="decay_rate"):
+        BoostContinue(decay_rate=1.5)
+    with pytest.raises(ConfigError, match="unknown key 'round'"):
+        BoostContinue(round=3)
+
+
+def test_compare_shares_the_source_model_with_source_only():
+    task = small_task()
+    comp = compare(task, ["source_only", "boost_continue"], origins=task.evaluation_origins()[-1:],
+                   params={"boost_continue": {"rounds": 20}})
+    assert comp.source_fits == 1
+    assert (comp.scores["status"] == "ok").all()
+
+
+def test_cli_compare_writes_boost_continue_scores(tmp_path):
+    frame = small_frame()
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    raw = synthetic_config(str(tmp_path / "sales.csv"), frame.attrs["targets"], horizon=6,
+                           target_history=13, windows=1, output_dir=str(tmp_path / "out"))
+    raw["strategies"] = {"boost_continue": {"mode": "refit_then_add", "rounds": 20,
+                                            "decay_rate": 0.7}}
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    res = invoke("compare", tmp_path / "config.toml", "--output", tmp_path / "cmp",
+                 "--strategies", "target_only,boost_continue")
+    assert res.code == 0, res.err
+    scores = pd.read_csv(tmp_path / "cmp" / "scores.csv")
+    rows = scores[scores["strategy"] == "boost_continue"]
+    assert len(rows) == 3 and (rows["status"] == "ok").all()
+    assert rows["wape"].between(0, 1).all()
+
+
+def test_run_bundle_predicts_the_same_forecasts(tmp_path):
+    """`run` saves the fitted strategy as native files; `predict` from the bundle agrees."""
+    frame = small_frame()
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    raw = synthetic_config(str(tmp_path / "sales.csv"), frame.attrs["targets"], horizon=6,
+                           target_history=13, windows=1, output_dir=str(tmp_path / "out"))
+    raw["strategy"]["name"] = "boost_continue"
+    raw["strategies"] = {"boost_continue": {"engine": "xgboost", "mode": "refit_then_add",
+                                            "rounds": 20}}
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    out = tmp_path / "out"
+    assert invoke("run", tmp_path / "config.toml", "--output", out).code == 0
+    assert sorted(p.name for p in (out / "model" / "target0").iterdir()) == [
+        "boost_continue_part0.xgb.json"]
+    res = invoke("predict", out / "model", "--data", tmp_path / "sales.csv", "--output",
+                 tmp_path / "p.csv")
+    assert res.code == 0, res.err
+    a, b = pd.read_csv(out / "forecasts.csv"), pd.read_csv(tmp_path / "p.csv")
+    np.testing.assert_allclose(b["forecast"], a["forecast"], rtol=1e-12)

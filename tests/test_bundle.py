@@ -1,0 +1,201 @@
+"""Model bundles: `run` writes model/, `predict` reproduces its forecasts, tampering is refused."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import transfercast
+from transfercast.bundle import FORMAT_VERSION, BundleError, load_bundle, predict_bundle
+from transfercast.cli import to_toml
+from transfercast.datasets import synthetic_config
+from transfercast.plugin_manager import register_module
+from transfercast.strategy import Strategy
+
+from .clirun import invoke
+from .conftest import small_frame
+
+MANIFEST_KEYS = {
+    "format_version", "transfercast_version", "strategy", "features", "data", "origin",
+    "training_data", "targets", "files", "manifest_sha256",
+}
+
+
+def write_project(root, strategy="source_only", plugins=(), **strategies):
+    frame = small_frame()
+    frame.to_csv(root / "sales.csv", index=False)
+    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=6, target_history=13,
+                           windows=2, output_dir="out")
+    raw["strategy"]["name"] = strategy
+    if plugins:
+        raw["plugins"] = list(plugins)
+    if strategies:
+        raw["strategies"] = strategies
+    (root / "config.toml").write_text(to_toml(raw))
+    return root / "config.toml"
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("bundle")
+    config = write_project(root, "pooled", pooled={"engine": "xgboost", "target_weight": 3.0})
+    res = invoke("run", config)
+    assert res.code == 0, res.err
+    return root
+
+
+def test_run_writes_a_bundle_with_manifest_and_checksums(project):
+    model = project / "out" / "model"
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert MANIFEST_KEYS <= set(manifest)
+    assert manifest["format_version"] == FORMAT_VERSION
+    assert manifest["transfercast_version"] == transfercast.__version__
+    assert manifest["strategy"]["name"] == "pooled"
+    assert manifest["strategy"]["params"]["engine"] == "xgboost"
+    assert manifest["origin"] == "2021-04-16"
+    assert manifest["data"]["columns"]["sales"] == "float64"
+    assert manifest["features"]["builder"]["categories"]["dept"] == ["D1", "D2"]
+    assert [t["domain"] for t in manifest["targets"]] == ["S06", "S07", "S08"]
+    assert len(manifest["training_data"]["fingerprint"]) == 64
+    files = sorted(p.relative_to(model).as_posix() for p in model.rglob("*") if p.is_file())
+    assert sorted(manifest["files"]) == [f for f in files if f != "manifest.json"]
+    assert all(f.endswith((".json", ".txt")) for f in files)  # native formats, no pickle
+    leftovers = [p.name for p in (project / "out").iterdir() if p.name.startswith(".")]
+    assert leftovers == []
+
+
+def test_predict_on_the_training_data_reproduces_run(project):
+    res = invoke("predict", project / "out" / "model", "--data", project / "sales.csv",
+                 "--output", project / "pred.csv")
+    assert res.code == 0, res.err
+    run_fc = pd.read_csv(project / "out" / "forecasts.csv")
+    pred = pd.read_csv(project / "pred.csv")
+    assert list(pred.columns) == list(run_fc.columns) == ["store", "dept", "date", "forecast"]
+    pd.testing.assert_frame_equal(pred, run_fc)
+
+
+def test_predict_needs_only_the_target_rows_and_follows_the_new_data(project):
+    bundle = load_bundle(project / "out" / "model")
+    frame = small_frame()
+    targets = frame[frame["store"].isin(["S06", "S07", "S08"])]
+    full = predict_bundle(bundle, frame)
+    only = predict_bundle(bundle, targets)
+    pd.testing.assert_frame_equal(full, only)
+    # new data ending 4 weeks earlier: the origin follows it, the forecasts change
+    early = targets[pd.to_datetime(targets["date"]) <= "2021-03-19"]
+    fc = predict_bundle(bundle, early)
+    assert pd.to_datetime(fc["date"]).min() == pd.Timestamp("2021-03-26")
+    assert len(fc) == 3 * 2 * 6 and np.isfinite(fc["forecast"]).all()
+
+
+def test_tampered_model_file_is_refused(project, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(project / "out" / "model", model)
+    victim = next(p for p in model.rglob("*.json") if p.name != "manifest.json")
+    victim.write_bytes(victim.read_bytes().replace(b"0", b"1", 1))
+    res = invoke("predict", model, "--data", project / "sales.csv", "--output", tmp_path / "p.csv")
+    assert res.code == 2
+    assert "checksum mismatch" in res.err and victim.name in res.err
+    assert len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err
+    assert not (tmp_path / "p.csv").exists()
+
+
+def test_tampered_manifest_and_missing_file_are_refused(project, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(project / "out" / "model", model)
+    manifest = json.loads((model / "manifest.json").read_text())
+    manifest["strategy"]["params"]["target_weight"] = 50.0
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="manifest was modified"):
+        load_bundle(model)
+    shutil.rmtree(model)
+    shutil.copytree(project / "out" / "model", model)
+    (model / "target1" / "pooled.xgb.json").unlink()
+    with pytest.raises(BundleError, match="is missing"):
+        load_bundle(model)
+
+
+def test_newer_format_version_is_refused(project, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(project / "out" / "model", model)
+    manifest = json.loads((model / "manifest.json").read_text())
+    manifest["format_version"] = FORMAT_VERSION + 1
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    res = invoke("predict", model, "--data", project / "sales.csv")
+    assert res.code == 2 and "newer" in res.err and "upgrade transfercast" in res.err
+    with pytest.raises(BundleError, match="not a transfercast model bundle"):
+        load_bundle(tmp_path)
+
+
+def test_predict_refuses_a_changed_column_type(project, tmp_path):
+    frame = small_frame()
+    frame["size"] = "big"
+    frame.to_csv(tmp_path / "bad.csv", index=False)
+    res = invoke("predict", project / "out" / "model", "--data", tmp_path / "bad.csv",
+                 "--output", tmp_path / "p.csv")
+    assert res.code == 2 and "column 'size'" in res.err and "int64" in res.err
+
+
+class _Unsaveable(Strategy):
+    """Target-only model that cannot be saved."""
+
+    name = "unsaveable"
+
+    def fine_tune(self, target, source):
+        self.mean_ = float(np.nanmean(target.y))
+
+    def predict(self, table):
+        return np.full(len(table), self.mean_)
+
+
+def test_run_without_saveable_strategy_warns_and_writes_forecasts(tmp_path):
+    module = types.ModuleType("tc_test_unsaveable")
+
+    @transfercast.hookimpl
+    def transfercast_register_strategies(register):
+        register(_Unsaveable)
+
+    module.transfercast_register_strategies = transfercast_register_strategies
+    register_module(module)
+    config = write_project(tmp_path, "unsaveable", plugins=["tc_test_unsaveable"])
+    res = invoke("run", config)
+    assert res.code == 0, res.err
+    assert "no model bundle written" in res.err and "cannot be saved" in res.err
+    assert (tmp_path / "out" / "forecasts.csv").exists()
+    assert not (tmp_path / "out" / "model").exists()
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["forecasts.csv"]
+
+
+def test_rewriting_a_bundle_replaces_it_whole(project, tmp_path):
+    out = tmp_path / "again"
+    for _ in range(2):
+        res = invoke("run", project / "config.toml", "--strategy", "source_only", "--output", out)
+        assert res.code == 0, res.err
+    assert sorted(p.name for p in out.iterdir()) == ["forecasts.csv", "model"]
+    assert load_bundle(out / "model").manifest["strategy"]["name"] == "source_only"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", transfercast.strategies())
+def test_every_registered_strategy_round_trips_through_a_bundle(name, tmp_path):
+    """save -> verified load -> predict gives exactly the fitted strategy's forecasts."""
+    from transfercast.bundle import write_bundle
+    from transfercast.datasets import synthetic_sales
+
+    frame = synthetic_sales(n_domains=5, series_per_domain=1, n_periods=70, n_targets=1,
+                            target_periods=30)
+    task = transfercast.TransferTask(
+        frame, series=["store", "dept"], time="date", target="sales", domain="store",
+        targets=frame.attrs["targets"], horizon=4, static=["store_type"], known=["price"],
+        target_history=13)
+    model = transfercast.TransferForecaster(name).fit(task)
+    write_bundle(model, tmp_path / "model")
+    files = [p.name for p in (tmp_path / "model").rglob("*") if p.is_file()]
+    assert not [f for f in files if f.endswith((".pkl", ".pickle", ".joblib"))]
+    got = predict_bundle(load_bundle(tmp_path / "model"), frame)
+    np.testing.assert_array_equal(got["forecast"].to_numpy(), model.predict()["forecast"])

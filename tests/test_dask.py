@@ -1,0 +1,105 @@
+"""Scale-out on Dask: compare on a LocalCluster gives exactly the local scores and forecasts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import small_frame
+from transfercast.config import parse_config
+from transfercast.datasets import synthetic_config
+from transfercast.distributed import dask_client, dask_executor, executor_for
+from transfercast.errors import ConfigError
+from transfercast.evaluation import compare
+from transfercast.task import TransferTask
+
+STRATEGIES = ["target_only", "source_only"]
+METRIC_COLUMNS = ["target", "strategy", "origin", "wape", "mae", "rmse", "mase", "rmsse", "bias",
+                  "status"]
+
+
+def _task() -> TransferTask:
+    frame = small_frame()
+    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=8, target_history=13,
+                           windows=1)
+    return TransferTask.from_config(parse_config(raw), data=frame)
+
+
+@pytest.fixture(scope="module")
+def local():
+    """The reference: the same comparison run serially in this process."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRANSFERCAST_THREADS", "1")
+        return compare(_task(), STRATEGIES)
+
+
+@pytest.fixture(scope="module")
+def process_client():
+    """One Dask worker in another process, shared by the tests that cross that boundary."""
+    with dask_client(n_workers=1, threads_per_worker=1, processes=True) as client:
+        yield client
+
+
+def _same(a, b) -> None:
+    pd.testing.assert_frame_equal(
+        a.scores[METRIC_COLUMNS].reset_index(drop=True),
+        b.scores[METRIC_COLUMNS].reset_index(drop=True),
+    )
+    key = ["strategy", "origin", "unique_id", "ds"]
+    fa = a.forecasts.sort_values(key).reset_index(drop=True)
+    fb = b.forecasts.sort_values(key).reset_index(drop=True)
+    np.testing.assert_allclose(fa["forecast"], fb["forecast"], rtol=1e-12)
+
+
+def test_threads_local_cluster_equals_local(local, monkeypatch):
+    monkeypatch.setenv("TRANSFERCAST_THREADS", "1")
+    with dask_client(n_workers=1, threads_per_worker=2) as client:
+        comp = compare(_task(), STRATEGIES, executor=dask_executor(client))
+    assert (comp.scores["status"] == "ok").all()
+    _same(local, comp)
+    assert comp.source_fits == local.source_fits == 1  # fitted once on the client, shared
+
+
+def test_process_worker_equals_local(local, process_client, monkeypatch):
+    """A worker in another process: the shared tables, source model and fitted strategies
+    cross a serialisation boundary and the scores are still identical."""
+    monkeypatch.setenv("TRANSFERCAST_THREADS", "1")
+    comp = compare(_task(), STRATEGIES, executor=dask_executor(process_client))
+    _same(local, comp)
+
+
+def test_execution_config_dask_backend(local, monkeypatch):
+    """``[execution] backend = "dask"`` (no address: a LocalCluster) gives the local scores."""
+    monkeypatch.setenv("TRANSFERCAST_THREADS", "1")
+    raw = synthetic_config()
+    raw["execution"] = {"backend": "dask", "jobs": 2}
+    cfg = parse_config(raw)
+    with executor_for(cfg.execution) as executor:
+        assert executor is not None
+        comp = compare(_task(), STRATEGIES, executor=executor)
+    _same(local, comp)
+
+
+def test_local_backend_yields_no_executor():
+    cfg = parse_config(synthetic_config())
+    with executor_for(cfg.execution) as ex:
+        assert ex is None
+
+
+def test_unreachable_scheduler_is_a_config_error():
+    with pytest.raises(ConfigError, match=r"\[execution\] address"):
+        with dask_client("tcp://127.0.0.1:9", timeout="1s"):
+            pass
+
+
+def test_forecaster_fit_on_dask_equals_local(process_client, monkeypatch):
+    """`run`'s per-target work on a Dask worker process gives the local forecasts."""
+    from transfercast.forecaster import TransferForecaster
+
+    monkeypatch.setenv("TRANSFERCAST_THREADS", "1")
+    task = _task()
+    want = TransferForecaster("source_only").fit(task).predict()
+    ex = dask_executor(process_client)
+    got = TransferForecaster("source_only").fit(task, executor=ex).predict()
+    pd.testing.assert_frame_equal(want, got)

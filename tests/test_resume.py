@@ -1,0 +1,260 @@
+"""Resumable and fault-isolated comparisons: a killed `compare` is completed by `--resume` with
+the same tables; a strategy that fails on one target is recorded and the exit status is 1."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+import types
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import transfercast
+from transfercast import cli
+from transfercast.cli import to_toml
+from transfercast.config import load_config
+from transfercast.datasets import synthetic_config
+from transfercast.errors import ConfigError
+from transfercast.evaluation import compare_config
+from transfercast.plugin_manager import register_module
+from transfercast.plugins.baselines import SourceOnly, TargetOnly
+from transfercast.results import write_comparison
+from transfercast.resume import CellStore
+from transfercast.strategy import Strategy
+
+from .clirun import invoke
+from .conftest import small_frame, small_task
+
+SLOW_PLUGIN = textwrap.dedent(
+    '''
+    """A strategy that takes its time, so that a test can kill a comparison midway."""
+    import time
+
+    import numpy as np
+
+    import transfercast
+    from transfercast.strategy import Strategy
+
+
+    class Sleepy(Strategy):
+        """The target's mean normalised sales, after a pause."""
+
+        name = "sleepy"
+
+        def fine_tune(self, target, source):
+            time.sleep(0.3)
+            self.mean_ = float(np.nanmean(target.y))
+
+        def predict(self, table):
+            return np.full(len(table), self.mean_)
+
+
+    @transfercast.hookimpl
+    def transfercast_register_strategies(register):
+        register(Sleepy)
+    '''
+)
+STRATEGIES = "sleepy,source_only"
+SMALL_MODELS = """
+[strategies.source_only]
+source_params = { num_boost_round = 40 }
+
+[strategies.target_only]
+target_params = { num_boost_round = 40 }
+
+[features]
+lags = [1, 2, 4, 52]
+windows = [4]
+"""
+TIMING = ["fit_seconds", "predict_seconds"]
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory):
+    root = tmp_path_factory.mktemp("resume")
+    (root / "tc_test_sleepy.py").write_text(SLOW_PLUGIN)
+    frame = small_frame()
+    frame.to_csv(root / "sales.csv", index=False)
+    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=6, target_history=13,
+                           windows=2, output_dir="out")
+    raw["plugins"] = ["tc_test_sleepy"]
+    (root / "config.toml").write_text(to_toml(raw) + SMALL_MODELS)
+    return root
+
+
+def _env(root) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+            "TRANSFERCAST_LOAD_PLUGINS": "", "TRANSFERCAST_THREADS": "1"}
+
+
+def _compare(root, out, *extra) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "transfercast.cli", "compare", str(root / "config.toml"),
+         "--output", str(out), "--strategies", STRATEGIES, *extra],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(root), cwd=root,
+    )
+
+
+def _tables(out) -> dict[str, pd.DataFrame]:
+    return {name: pd.read_csv(out / name) for name in ("scores.csv", "forecasts.csv",
+                                                       "leaderboard.csv")}
+
+
+def test_killed_compare_is_completed_by_resume(project, monkeypatch):
+    full, killed = project / "full", project / "killed"
+    monkeypatch.syspath_prepend(str(project))
+    cfg = load_config(project / "config.toml")  # the uninterrupted run, in-process
+    write_comparison(compare_config(cfg, STRATEGIES.split(",")), full)
+    expected = _tables(full)
+    assert len(expected["scores.csv"]) == 3 * 2 * 2
+
+    proc = _compare(project, killed)
+    deadline = time.time() + 120
+    while len(list((killed / ".progress").glob("*.scores.parquet"))) < 3:
+        assert proc.poll() is None, "compare finished before it could be killed"
+        assert time.time() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert not (killed / "scores.csv").exists()  # nothing final before the end
+    done = list((killed / ".progress").glob("*.scores.parquet"))
+    assert 3 <= len(done) < 12
+    for path in (killed / ".progress").glob("*.parquet"):  # no corrupt file under a final name
+        pd.read_parquet(path)
+
+    monkeypatch.setattr(cli, "write_compare_report", lambda *a, **k: None)  # not under test
+    monkeypatch.syspath_prepend(str(project))
+    res = invoke("compare", project / "config.toml", "--output", killed,
+                 "--strategies", STRATEGIES, "--resume")
+    assert res.code == 0, res.err
+    assert f"resuming: {len(done)} cells already scored" in res.out
+    got = _tables(killed)
+    pd.testing.assert_frame_equal(got["scores.csv"].drop(columns=TIMING),
+                                  expected["scores.csv"].drop(columns=TIMING))
+    pd.testing.assert_frame_equal(got["forecasts.csv"], expected["forecasts.csv"])
+    pd.testing.assert_frame_equal(got["leaderboard.csv"], expected["leaderboard.csv"])
+    # the cells scored before the kill kept their timings: they were not run again
+    kept = pd.concat(pd.read_parquet(p) for p in done)
+    merged = got["scores.csv"].merge(kept.assign(origin=kept["origin"].astype(str)),
+                                     on=["target", "strategy", "origin"])
+    np.testing.assert_allclose(merged["fit_seconds_x"], merged["fit_seconds_y"])
+    assert not [p for p in killed.rglob(".*.tmp")]
+
+
+def test_resume_refuses_changed_data_and_reruns_changed_params(tmp_path):
+    task = small_task()
+    strategies = [TargetOnly(), SourceOnly()]
+    store = CellStore(tmp_path, task, strategies)
+    for name in ("target_only", "source_only"):
+        store.add({"target": "S06", "strategy": name, "origin": pd.Timestamp("2021-01-01"),
+                   "status": "ok", "error": ""}, None)
+    assert len(CellStore(tmp_path, task, strategies, resume=True).done()) == 2
+    changed = [TargetOnly(), SourceOnly(seed=1)]
+    assert CellStore(tmp_path, task, changed, resume=True).done() == {
+        ("S06", "target_only", "2021-01-01")}
+    other = small_task(target_history=12)
+    with pytest.raises(ConfigError, match="cannot resume .* drop --resume"):
+        CellStore(tmp_path, other, strategies, resume=True)
+    assert CellStore(tmp_path, other, strategies).done() == set()  # without --resume: afresh
+
+
+class _FailsOnS07(Strategy):
+    """The target's mean, except that it raises on target S07 while ``broken`` is set."""
+
+    name = "flaky"
+    broken = True
+
+    def fine_tune(self, target, source):
+        if type(self).broken and self.context_["domain"] == "S07":
+            raise RuntimeError("flaky broke on S07")
+        self.mean_ = float(np.nanmean(target.y))
+
+    def predict(self, table):
+        return np.full(len(table), self.mean_)
+
+
+def test_failed_cell_is_recorded_exit_1_and_rerun_on_resume(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "write_compare_report", lambda *a, **k: None)  # not under test
+    module = types.ModuleType("tc_test_flaky")
+
+    @transfercast.hookimpl
+    def transfercast_register_strategies(register):
+        register(_FailsOnS07)
+
+    module.transfercast_register_strategies = transfercast_register_strategies
+    register_module(module)
+    frame = small_frame()
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=6, target_history=13,
+                           windows=2, output_dir="out")
+    raw["plugins"] = ["tc_test_flaky"]
+    (tmp_path / "config.toml").write_text(to_toml(raw) + SMALL_MODELS.split("[features]")[0])
+    args = ["compare", tmp_path / "config.toml", "--strategies", "flaky,target_only"]
+    _FailsOnS07.broken = True
+    try:
+        res = invoke(*args)
+        assert res.code == 1
+        assert "2 cells failed" in res.err and "flaky broke on S07" in res.err
+        scores = pd.read_csv(tmp_path / "out" / "scores.csv")
+        bad = scores[scores["status"] == "failed"]
+        assert set(bad["target"]) == {"S07"} and set(bad["strategy"]) == {"flaky"}
+        assert bad["error"].str.contains("RuntimeError: flaky broke on S07").all()
+        assert bad["wape"].isna().all()
+        assert (scores.loc[scores["status"] == "ok", "strategy"].value_counts().to_dict()
+                == {"flaky": 4, "target_only": 6})
+        board = pd.read_csv(tmp_path / "out" / "leaderboard.csv").set_index("strategy")
+        assert board.loc["flaky", "failed"] == 2
+        _FailsOnS07.broken = False  # the cause is fixed: --resume runs the failed cells only
+        res = invoke(*args, "--resume")
+        assert res.code == 0, res.err
+        assert "resuming: 10 cells already scored" in res.out
+        again = pd.read_csv(tmp_path / "out" / "scores.csv")
+        assert (again["status"] == "ok").all() and len(again) == 12
+        keys = ["target", "strategy", "origin"]
+        before = scores[scores["status"] == "ok"].drop(columns=[*TIMING, "error"])
+        after = again.merge(before[keys]).drop(columns=[*TIMING, "error"])
+        pd.testing.assert_frame_equal(after.sort_values(keys).reset_index(drop=True),
+                                      before.sort_values(keys).reset_index(drop=True))
+    finally:
+        _FailsOnS07.broken = True
+
+
+def test_an_interrupted_write_leaves_the_old_file(tmp_path):
+    from transfercast.outputs import atomic_write, write_text
+
+    path = write_text("old\n", tmp_path / "scores.csv")
+
+    def half(tmp):
+        tmp.write_text("new, half-writ")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        atomic_write(path, half)
+    assert path.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["scores.csv"]
+
+
+def test_every_output_file_goes_through_atomic_write():
+    """Direct writers are allowed only in outputs.py and in model ``save`` methods, which write
+    into a bundle's temporary folder that is renamed whole."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1] / "core"
+    writer = re.compile(r"\.to_csv\(|\.to_parquet\(|\.write_text\(|\.write_bytes\(|"
+                        r"savefig\((?!buf)|open\([^)]*['\"][wa]b?['\"]")
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        if path.name == "outputs.py":
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if writer.search(line) and "atomic_write(" not in line:
+                found.append(f"{path.name}:{n}: {line.strip()}")
+    assert found == []

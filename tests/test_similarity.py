@@ -1,0 +1,100 @@
+"""Similarity diagnostics: the statistics, the table, the hook and `transfercast similarity`."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import transfercast
+from transfercast.cli import to_toml
+from transfercast.datasets import synthetic_config
+from transfercast.similarity import SIMILARITY_COLUMNS, psi, similarity
+
+from .conftest import small_frame, small_task
+
+
+@pytest.fixture(scope="module")
+def tables():
+    out = {}
+    for r in (0.0, 1.0):
+        task = small_task(r)
+        out[r] = similarity(task, task.evaluation_origins()[-1])
+    return out
+
+
+def test_psi_is_zero_for_equal_and_large_for_shifted_samples():
+    rng = np.random.default_rng(0)
+    a = rng.normal(size=4000)
+    assert psi(a, rng.normal(size=4000)) < 0.02
+    assert psi(a, rng.normal(2.0, size=4000)) > 1.0
+    assert np.isnan(psi(a, np.array([np.nan])))
+
+
+def test_table_has_one_row_per_target_and_the_documented_columns(tables):
+    table = tables[1.0]
+    assert list(table.columns[: len(SIMILARITY_COLUMNS)]) == SIMILARITY_COLUMNS
+    assert list(table["target"]) == ["S06", "S07", "S08"]
+    assert table["domain_auc"].between(0, 1).all()
+    assert (table[["psi_mean", "ks_mean", "scale_ratio"]] >= 0).all().all()
+    assert table["ks_max"].le(1).all()
+    assert (table["target_periods"] == 13).all()  # the cold-start cut is honoured
+
+
+def test_seasonal_profile_separates_related_from_unrelated_targets(tables):
+    assert tables[1.0]["season_corr"].min() > 0.3
+    assert tables[0.0]["season_corr"].max() < 0.0
+
+
+def test_similarity_reads_nothing_after_the_origin():
+    task = small_task(1.0)
+    origin = task.evaluation_origins()[0]
+    before = similarity(task, origin, targets=["S07"])
+    changed = small_frame(1.0)
+    late = pd.to_datetime(changed["date"]) > origin
+    changed.loc[late, "sales"] *= 3.0
+    from transfercast.config import parse_config
+
+    raw = synthetic_config("unused.csv", changed.attrs["targets"], horizon=8, target_history=13,
+                           windows=2)
+    other = transfercast.TransferTask.from_config(parse_config(raw), data=changed)
+    pd.testing.assert_frame_equal(before, similarity(other, origin, targets=["S07"]))
+
+
+def test_plugin_diagnostics_are_merged():
+    class Plugin:
+        @transfercast.hookimpl
+        def transfercast_similarity(self, source, target):
+            return {"target_rows": float(len(target)), "sources": float(source["domain"].nunique())}
+
+    pm = transfercast.get_plugin_manager()
+    pm.add_plugin(Plugin(), "sim-test", "in-process")
+    try:
+        task = small_task(1.0)
+        table = similarity(task, task.evaluation_origins()[-1], targets=["S06"])
+    finally:
+        pm.pm.unregister(name="sim-test")
+    assert table.loc[0, "sources"] == 5.0
+    assert table.loc[0, "target_rows"] == 2 * 13  # 2 departments x 13 weeks
+
+
+def test_similarity_command_writes_csv_and_prints_a_table(tmp_path):
+    frame = small_frame(1.0)
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=8, target_history=13,
+                           output_dir="out")
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    res = subprocess.run(
+        [sys.executable, "-m", "transfercast.cli", "similarity", str(tmp_path / "config.toml"),
+         "--origin", "2020-12-25"],
+        capture_output=True, text=True,
+        env={**__import__("os").environ, "TRANSFERCAST_LOAD_PLUGINS": "", "COLUMNS": "120"},
+    )
+    assert res.returncode == 0, res.stderr
+    assert "season_corr" in res.stdout and "S07" in res.stdout
+    table = pd.read_csv(tmp_path / "out" / "similarity.csv")
+    assert list(table["target"]) == ["S06", "S07", "S08"]
+    assert (pd.to_datetime(table["origin"]) == pd.Timestamp("2020-12-25")).all()
