@@ -10,7 +10,8 @@ For each target history length (weeks kept before each origin) it compares ``tar
 - the mean WAPE per strategy at 13 weeks (the issue's acceptance table), per origin too;
 - the holiday check: at the origin whose horizon holds Thanksgiving and Christmas while the 13
   weeks of target history hold neither, ``add_trees`` (early-stopped) against ``source_only``,
-  and ``add_trees`` without early stopping (``valid_periods = 0``) to show what it guards against.
+  and ``add_trees`` without early stopping (``valid_periods = 0``) and with the calendar and
+  holiday columns excluded from the added trees (``exclude_columns``).
 
 Run::
 
@@ -35,6 +36,8 @@ from transfercast.task import TransferTask
 
 FIGURE = Path(__file__).resolve().parents[1] / "docs" / "img" / "boost_continue_history.png"
 MODES = ["add_trees", "refit_leaves", "refit_then_add"]
+#: calendar and holiday columns the added trees may not use in ``add_trees_no_calendar``
+NO_CALENDAR = ["week", "month", "is_holiday", "is_holiday_delta"]
 
 
 def variant(label: str, base: type = BoostContinue, **params):
@@ -44,8 +47,9 @@ def variant(label: str, base: type = BoostContinue, **params):
 
 def run(frame: pd.DataFrame, history: int, engine: str, extra: bool) -> pd.DataFrame:
     """Scores (one row per target x origin x strategy) at one target history length."""
-    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=13,
-                           target_history=history, windows=3)
+    raw = synthetic_config(
+        "unused.csv", frame.attrs["targets"], horizon=13, target_history=history, windows=3
+    )
     task = TransferTask.from_config(parse_config(raw), data=frame)
     strategies = [
         variant("target_only", TargetOnly, engine=engine),
@@ -54,7 +58,10 @@ def run(frame: pd.DataFrame, history: int, engine: str, extra: bool) -> pd.DataF
         variant("refit_kappa500", engine=engine, mode="refit_leaves", kappa=500.0),
     ]
     if extra:
-        strategies.append(variant("add_trees_no_es", engine=engine, valid_periods=0))
+        strategies += [
+            variant("add_trees_no_es", engine=engine, valid_periods=0),
+            variant("add_trees_no_calendar", engine=engine, exclude_columns=NO_CALENDAR),
+        ]
     comp = compare(task, strategies)
     ok = comp.scores[comp.scores["status"] == "ok"].copy()
     if len(ok) < len(comp.scores):
@@ -69,12 +76,15 @@ def holiday_weeks(fc: pd.DataFrame) -> None:
     """WAPE over the Thanksgiving and Christmas weeks (Nov 23-29, Dec 18-31) at the last origin."""
     ds = pd.to_datetime(fc["ds"])
     hol = ((ds.dt.month == 11) & ds.dt.day.between(23, 29)) | (
-        (ds.dt.month == 12) & (ds.dt.day >= 18))
+        (ds.dt.month == 12) & (ds.dt.day >= 18)
+    )
     last = fc[hol & (fc["origin"] == fc["origin"].max())]
     err = (last["forecast"] - last["actual"]).abs().groupby(last["strategy"]).sum()
     wape = err / last["actual"].abs().groupby(last["strategy"]).sum()
-    print("WAPE over the Thanksgiving and Christmas weeks of the last origin's horizon, all "
-          "targets pooled (13 weeks of history):")
+    print(
+        "WAPE over the Thanksgiving and Christmas weeks of the last origin's horizon, all "
+        "targets pooled (13 weeks of history):"
+    )
     print(wape.sort_values().to_string(float_format=lambda v: f"{v:.4f}"))
 
 
@@ -92,9 +102,11 @@ def main() -> None:
     frame = synthetic_sales(relatedness=1.0, seed=args.seed)
     start = time.perf_counter()
     scores = pd.concat([run(frame, h, args.engine, extra=(h == 13)) for h in sorted(histories)])
-    print(f"synthetic_sales(relatedness=1, seed={args.seed}), engine {args.engine}, horizon 13, "
-          f"{scores['origin'].nunique()} origins x {scores['target'].nunique()} targets; "
-          f"{time.perf_counter() - start:.0f} s")
+    print(
+        f"synthetic_sales(relatedness=1, seed={args.seed}), engine {args.engine}, horizon 13, "
+        f"{scores['origin'].nunique()} origins x {scores['target'].nunique()} targets; "
+        f"{time.perf_counter() - start:.0f} s"
+    )
 
     curve = scores.groupby(["history", "strategy"])["wape"].mean().unstack()
     print("\nmean WAPE by weeks of target history")
@@ -109,16 +121,20 @@ def main() -> None:
     print("\n13 weeks of target history: WAPE per origin (mean over the 5 targets)")
     print(by_origin.sort_values("mean").to_string(float_format=lambda v: f"{v:.4f}"))
     best = by_origin.loc[MODES, "mean"].idxmin()
-    print(f"best mode {best}: {by_origin.loc[best, 'mean']:.4f} vs target_only {base:.4f} "
-          f"({1 - by_origin.loc[best, 'mean'] / base:.1%} lower)")
+    print(
+        f"best mode {best}: {by_origin.loc[best, 'mean']:.4f} vs target_only {base:.4f} "
+        f"({1 - by_origin.loc[best, 'mean'] / base:.1%} lower)"
+    )
 
     holiday = max(at13["origin"])
     h = at13[at13["origin"] == holiday].groupby("strategy")["wape"].mean()
-    print(f"\nholiday origin {pd.Timestamp(holiday).date()} (horizon holds Thanksgiving and "
-          f"Christmas, the 13-week target history neither): source_only {h['source_only']:.4f}, "
-          f"add_trees {h['add_trees']:.4f} ({h['add_trees'] / h['source_only'] - 1:+.1%}), "
-          f"add_trees without early stopping {h['add_trees_no_es']:.4f} "
-          f"({h['add_trees_no_es'] / h['source_only'] - 1:+.1%})")
+    print(
+        f"\nholiday origin {pd.Timestamp(holiday).date()} (horizon holds Thanksgiving and "
+        f"Christmas, the 13-week target history neither): source_only {h['source_only']:.4f}, "
+        f"add_trees {h['add_trees']:.4f} ({h['add_trees'] / h['source_only'] - 1:+.1%}), "
+        f"add_trees without early stopping {h['add_trees_no_es']:.4f} "
+        f"({h['add_trees_no_es'] / h['source_only'] - 1:+.1%})"
+    )
     if not args.no_figure:
         plot(curve, args.engine)
 
@@ -131,15 +147,21 @@ def plot(curve: pd.DataFrame, engine: str) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=110)
-    styles = {"target_only": ("C7", ":"), "source_only": ("C2", "--"), "add_trees": ("C0", "-"),
-              "refit_leaves": ("C1", "-"), "refit_then_add": ("C3", "-"),
-              "refit_kappa500": ("C1", "-.")}
+    styles = {
+        "target_only": ("C7", ":"),
+        "source_only": ("C2", "--"),
+        "add_trees": ("C0", "-"),
+        "refit_leaves": ("C1", "-"),
+        "refit_then_add": ("C3", "-"),
+        "refit_kappa500": ("C1", "-."),
+    }
     for name, (color, ls) in styles.items():
         ax.plot(curve.index, curve[name], marker="o", color=color, ls=ls, label=name)
     ax.set_xlabel("weeks of target history before each origin")
     ax.set_ylabel("mean WAPE (5 targets x 3 origins)")
-    ax.set_title(f"boost_continue ({engine}) on synthetic_sales, relatedness 1, horizon 13",
-                 fontsize=9)
+    ax.set_title(
+        f"boost_continue ({engine}) on synthetic_sales, relatedness 1, horizon 13", fontsize=9
+    )
     ax.set_xticks(list(curve.index))
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

@@ -7,7 +7,7 @@ origin, N in 4, 8, 13, 26, 52; horizon 13 weeks; 3 rolling origins 13 weeks apar
 with ``relatedness = 0`` (they do not). Prints mean WAPE per strategy and history length; the
 FAQ (docs/faq.md) quotes these figures.
 
-    python benchmarks/history_length.py                 # ~5 min on 2 cores
+    python benchmarks/history_length.py                 # ~10 min on 2 busy cores
     python benchmarks/history_length.py --strategies target_only,source_only
 """
 
@@ -31,13 +31,19 @@ HISTORIES = (4, 8, 13, 26, 52)
 def run(relatedness: float, strategies: list[str], histories: tuple[int, ...]) -> pd.DataFrame:
     """Mean WAPE per strategy (columns) and target history (rows)."""
     frame = synthetic_sales(
-        n_domains=12, series_per_domain=2, n_periods=157, n_targets=3, target_periods=80,
-        relatedness=relatedness, seed=1,
+        n_domains=12,
+        series_per_domain=2,
+        n_periods=157,
+        n_targets=3,
+        target_periods=80,
+        relatedness=relatedness,
+        seed=1,
     )
     rows = {}
     for n in histories:
-        raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=13,
-                               target_history=n, windows=3)
+        raw = synthetic_config(
+            "unused.csv", frame.attrs["targets"], horizon=13, target_history=n, windows=3
+        )
         task = tc.TransferTask.from_config(parse_config(raw), data=frame)
         board = tc.compare(task, strategies).leaderboard().set_index("strategy")
         rows[n] = board["wape"].reindex(strategies)
@@ -55,8 +61,10 @@ def main() -> None:
     for relatedness in (1.0, 0.0):
         start = time.perf_counter()
         table = run(relatedness, strategies, HISTORIES)
-        print(f"\nrelatedness {relatedness}: mean WAPE over 3 targets x 3 origins "
-              f"({time.perf_counter() - start:.0f} s)")
+        print(
+            f"\nrelatedness {relatedness}: mean WAPE over 3 targets x 3 origins "
+            f"({time.perf_counter() - start:.0f} s)"
+        )
         print(table.round(3).to_string())
 
 

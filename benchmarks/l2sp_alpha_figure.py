@@ -46,15 +46,17 @@ def main() -> None:
     alphas = [float(a) for a in args.alphas.split(",")] if args.alphas else ALPHAS
 
     frame = synthetic_sales(relatedness=1.0, seed=args.seed)
-    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=13, target_history=13,
-                           windows=3)
+    raw = synthetic_config(
+        "unused.csv", frame.attrs["targets"], horizon=13, target_history=13, windows=3
+    )
     task = TransferTask.from_config(parse_config(raw), data=frame)
 
     strategies = [
         variant("source_net", epochs=0),
         variant("plain_ft", alpha=0.0, beta=0.0),
-        variant("target_net", init="scratch", alpha=0.0, beta=0.0, epochs=1000, lr=3e-3,
-                patience=100),
+        variant(
+            "target_net", init="scratch", alpha=0.0, beta=0.0, epochs=1000, lr=3e-3, patience=100
+        ),
         *[variant(f"l2sp_{a:g}", alpha=a) for a in alphas],
         "target_only",
         "source_only",
@@ -71,16 +73,20 @@ def main() -> None:
         alpha = float(name.split("_", 1)[1]) if name.startswith("l2sp_") else None
         rows.append({"strategy": name, "alpha": alpha, **wape.loc[name].to_dict()})
     table = pd.DataFrame(rows).sort_values(["alpha", "strategy"], na_position="last")
-    print(f"synthetic_sales(relatedness=1, seed={args.seed}), 13 weeks of target history, "
-          f"horizon 13, {ok['origin'].nunique()} origins x {ok['target'].nunique()} targets; "
-          f"{seconds:.0f} s, {comp.source_fits} source fits")
+    print(
+        f"synthetic_sales(relatedness=1, seed={args.seed}), 13 weeks of target history, "
+        f"horizon 13, {ok['origin'].nunique()} origins x {ok['target'].nunique()} targets; "
+        f"{seconds:.0f} s, {comp.source_fits} source fits"
+    )
     print(table.to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     curve = table.dropna(subset=["alpha"])
     best = curve.loc[curve["mean"].idxmin()]
-    print(f"best alpha {best['alpha']:g}: WAPE {best['mean']:.4f}; plain fine-tuning "
-          f"{wape.loc['plain_ft', 'mean']:.4f}; target-only network "
-          f"{wape.loc['target_net', 'mean']:.4f}; source network "
-          f"{wape.loc['source_net', 'mean']:.4f}")
+    print(
+        f"best alpha {best['alpha']:g}: WAPE {best['mean']:.4f}; plain fine-tuning "
+        f"{wape.loc['plain_ft', 'mean']:.4f}; target-only network "
+        f"{wape.loc['target_net', 'mean']:.4f}; source network "
+        f"{wape.loc['source_net', 'mean']:.4f}"
+    )
     if not args.no_figure:
         plot(curve, wape)
 
@@ -94,9 +100,11 @@ def plot(curve: pd.DataFrame, wape: pd.DataFrame) -> None:
 
     fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=110)
     ax.plot(curve["alpha"], curve["mean"], "o-", color="C0", label="l2sp")
-    ends = [("plain_ft", "alpha = 0: plain fine-tuning", "C3", "--"),
-            ("source_net", "alpha -> inf: source network", "C2", "--"),
-            ("target_net", "target-only network", "C7", ":")]
+    ends = [
+        ("plain_ft", "alpha = 0: plain fine-tuning", "C3", "--"),
+        ("source_net", "alpha -> inf: source network", "C2", "--"),
+        ("target_net", "target-only network", "C7", ":"),
+    ]
     shown = [*curve["mean"], *(wape.loc[n, "mean"] for n, *_ in ends[:2])]
     top = max(shown) + 0.25 * (max(shown) - min(shown))
     for name, label, color, style in ends:
@@ -109,8 +117,7 @@ def plot(curve: pd.DataFrame, wape: pd.DataFrame) -> None:
     ax.set_xscale("log")
     ax.set_xlabel("alpha (L2-SP strength, log scale)")
     ax.set_ylabel("mean WAPE (5 targets x 3 origins)")
-    ax.set_title("l2sp on synthetic_sales, relatedness 1, 13 weeks of target history",
-                 fontsize=9)
+    ax.set_title("l2sp on synthetic_sales, relatedness 1, 13 weeks of target history", fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
     fig.tight_layout()

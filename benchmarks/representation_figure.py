@@ -49,8 +49,13 @@ def strategies(engine: str, embedding: bool) -> list:
     alone = ["prediction", "leaves", "entities", *(["embedding"] if embedding else [])]
     out += [variant(f"rep_{r}", engine=engine, representations=[r], offset=False) for r in alone]
     if embedding:
-        out.append(variant("rep_all", engine=engine, representations=[
-            "prediction", "leaves", "entities", "embedding"]))
+        out.append(
+            variant(
+                "rep_all",
+                engine=engine,
+                representations=["prediction", "leaves", "entities", "embedding"],
+            )
+        )
     return out
 
 
@@ -64,8 +69,9 @@ def main() -> None:
     args = ap.parse_args()
 
     frame = synthetic_sales(relatedness=1.0, seed=args.seed)
-    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=13,
-                           target_history=args.history, windows=3)
+    raw = synthetic_config(
+        "unused.csv", frame.attrs["targets"], horizon=13, target_history=args.history, windows=3
+    )
     task = TransferTask.from_config(parse_config(raw), data=frame)
     start = time.perf_counter()
     comp = compare(task, strategies(args.engine, not args.no_embedding))
@@ -74,9 +80,11 @@ def main() -> None:
     if len(failed):
         print(failed[["strategy", "target", "error"]].to_string())
     ok = scores[scores["status"] == "ok"]
-    print(f"synthetic_sales(relatedness=1, seed={args.seed}), engine {args.engine}, horizon 13, "
-          f"{args.history} weeks of target history, {ok['origin'].nunique()} origins x "
-          f"{ok['target'].nunique()} targets; {time.perf_counter() - start:.0f} s")
+    print(
+        f"synthetic_sales(relatedness=1, seed={args.seed}), engine {args.engine}, horizon 13, "
+        f"{args.history} weeks of target history, {ok['origin'].nunique()} origins x "
+        f"{ok['target'].nunique()} targets; {time.perf_counter() - start:.0f} s"
+    )
 
     table = ok.pivot_table(index="strategy", columns="origin", values="wape", aggfunc="mean")
     table.columns = [pd.Timestamp(c).date().isoformat() for c in table.columns]
@@ -88,8 +96,10 @@ def main() -> None:
     print("\nmean WAPE per origin (over the targets) and overall")
     print(table.to_string(float_format=lambda v: f"{v:.4f}"))
     rep = table.loc["representation", "mean"]
-    print(f"\nrepresentation {rep:.4f} vs target_only {base:.4f} ({1 - rep / base:.1%} lower), "
-          f"vs source_only {table.loc['source_only', 'mean']:.4f}")
+    print(
+        f"\nrepresentation {rep:.4f} vs target_only {base:.4f} ({1 - rep / base:.1%} lower), "
+        f"vs source_only {table.loc['source_only', 'mean']:.4f}"
+    )
     if not args.no_figure:
         plot(table, args.engine, args.history)
 
@@ -102,15 +112,20 @@ def plot(table: pd.DataFrame, engine: str, history: int) -> None:
     import matplotlib.pyplot as plt
 
     t = table.sort_values("mean", ascending=False)
-    colors = ["0.6" if n in ("target_only", "source_only") else
-              ("C0" if n in ("representation", "rep_all") else "C1") for n in t.index]
+    colors = [
+        "0.6"
+        if n in ("target_only", "source_only")
+        else ("C0" if n in ("representation", "rep_all") else "C1")
+        for n in t.index
+    ]
     fig, ax = plt.subplots(figsize=(6.4, 3.6), dpi=110)
     ax.barh(t.index, t["mean"], color=colors)
     for y, v in enumerate(t["mean"]):
         ax.text(v, y, f" {v:.3f}", va="center", fontsize=8)
     ax.set_xlabel("mean WAPE (5 new stores x 3 origins)")
-    ax.set_title(f"representation on synthetic_sales (relatedness 1, {history} weeks, {engine})",
-                 fontsize=9)
+    ax.set_title(
+        f"representation on synthetic_sales (relatedness 1, {history} weeks, {engine})", fontsize=9
+    )
     ax.set_xlim(0, t["mean"].max() * 1.18)
     fig.tight_layout()
     FIGURE.parent.mkdir(parents=True, exist_ok=True)

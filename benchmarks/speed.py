@@ -48,16 +48,27 @@ HANDWRITTEN = ("target_only", "source_only", "pooled")
 def make_frame(n_domains: int, series: int, n_targets: int, seed: int = 0) -> pd.DataFrame:
     """Synthetic weekly sales: ``n_targets`` new domains with 52 weeks, the others 3 years."""
     return synthetic_sales(
-        n_domains=n_domains, series_per_domain=series, n_periods=157, n_targets=n_targets,
-        target_periods=52, seed=seed,
+        n_domains=n_domains,
+        series_per_domain=series,
+        n_periods=157,
+        n_targets=n_targets,
+        target_periods=52,
+        seed=seed,
     )
 
 
 def make_task(frame: pd.DataFrame) -> tc.TransferTask:
     return tc.TransferTask(
-        frame, series=["store", "dept"], time="date", target="sales", domain="store",
-        targets=frame.attrs["targets"], horizon=HORIZON, static=["store_type", "size"],
-        known=["price", "promo", "is_holiday"], target_history=HISTORY,
+        frame,
+        series=["store", "dept"],
+        time="date",
+        target="sales",
+        domain="store",
+        targets=frame.attrs["targets"],
+        horizon=HORIZON,
+        static=["store_type", "size"],
+        known=["price", "promo", "is_holiday"],
+        target_history=HISTORY,
     )
 
 
@@ -87,24 +98,26 @@ class HandWritten:
         self.S, self.window = spec.season_length, spec.source_window
         f = frame.assign(uid=frame["store"].astype(str) + "|" + frame["dept"].astype(str))
         origin = origin_of(frame)
-        times = pd.date_range(f["date"].min(), f["date"].max() + pd.Timedelta(weeks=HORIZON),
-                              freq="W-FRI")
+        times = pd.date_range(
+            f["date"].min(), f["date"].max() + pd.Timedelta(weeks=HORIZON), freq="W-FRI"
+        )
         wide = f.pivot(index="uid", columns="date", values="sales").reindex(columns=times)
         self.ids = wide.index.to_numpy()
         per = f.drop_duplicates("uid").set_index("uid").loc[self.ids]
         self.store = per["store"].to_numpy()
         self.o = int(times.get_loc(origin))
         Y = wide.to_numpy(float)
-        Y[:, self.o + 1:] = np.nan
+        Y[:, self.o + 1 :] = np.nan
         self.is_target = np.isin(self.store, frame.attrs["targets"])
         Y[np.ix_(self.is_target, np.arange(max(self.o + 1 - HISTORY, 0)))] = np.nan
         self.Y, self.times = Y, times
         self.known = {}
         for col in ("price", "promo", "is_holiday"):
-            k = f.pivot(index="uid", columns="date", values=col).reindex(index=self.ids,
-                                                                         columns=times)
+            k = f.pivot(index="uid", columns="date", values=col).reindex(
+                index=self.ids, columns=times
+            )
             k = k.to_numpy(float)
-            k[:, self.o + HORIZON + 1:] = np.nan
+            k[:, self.o + HORIZON + 1 :] = np.nan
             self.known[col] = k
         self.size = per["size"].to_numpy(float)
         self.cats = {}
@@ -118,8 +131,10 @@ class HandWritten:
     def _cum(arr):
         ok = ~np.isnan(arr)
         pad = np.zeros((arr.shape[0], 1))
-        return (np.concatenate([pad, np.cumsum(np.where(ok, arr, 0.0), axis=1)], axis=1),
-                np.concatenate([pad, np.cumsum(ok, axis=1)], axis=1))
+        return (
+            np.concatenate([pad, np.cumsum(np.where(ok, arr, 0.0), axis=1)], axis=1),
+            np.concatenate([pad, np.cumsum(ok, axis=1)], axis=1),
+        )
 
     @staticmethod
     def _win(cs, i, a, w):
@@ -142,13 +157,18 @@ class HandWritten:
 
     def rows(self, series, training: bool, window: int | None = None):
         if not training:
-            i, h = (g.ravel() for g in np.meshgrid(series, np.arange(1, HORIZON + 1),
-                                                   indexing="ij"))
+            i, h = (
+                g.ravel() for g in np.meshgrid(series, np.arange(1, HORIZON + 1), indexing="ij")
+            )
             return i, np.full(len(i), self.o), h
         start = 0 if window is None else max(self.o - window, 0)
-        i, a, h = (g.ravel() for g in np.meshgrid(series, np.arange(start, self.o),
-                                                  np.arange(1, HORIZON + 1), indexing="ij"))
-        keep = (a + h <= self.o)
+        i, a, h = (
+            g.ravel()
+            for g in np.meshgrid(
+                series, np.arange(start, self.o), np.arange(1, HORIZON + 1), indexing="ij"
+            )
+        )
+        keep = a + h <= self.o
         i, a, h = i[keep], a[keep], h[keep]
         keep = ~np.isnan(self.Y[i, a + h])
         i, a, h = i[keep], a[keep], h[keep]
@@ -191,8 +211,9 @@ class HandWritten:
         params = engine_params("lightgbm", role, {}, 0)
         rounds = params.pop("num_boost_round")
         w = lvl / np.nanmean(lvl) if weight is None else weight
-        data = lgb.Dataset(X, y, weight=w, categorical_feature=["dept", "store_type"],
-                           free_raw_data=False)
+        data = lgb.Dataset(
+            X, y, weight=w, categorical_feature=["dept", "store_type"], free_raw_data=False
+        )
         return lgb.train(params, data, rounds)
 
     def forecast(self, name: str) -> pd.DataFrame:
@@ -219,8 +240,9 @@ class HandWritten:
             if name == "pooled":
                 X["is_target"] = 1.0
             yhat = model.predict(X, num_threads=1) * lvl
-            frames.append(pd.DataFrame({"unique_id": self.ids[i], "ds": self.times[a + h],
-                                        "forecast": yhat}))
+            frames.append(
+                pd.DataFrame({"unique_id": self.ids[i], "ds": self.times[a + h], "forecast": yhat})
+            )
         return pd.concat(frames, ignore_index=True)
 
 
@@ -249,8 +271,11 @@ def overhead(frame: pd.DataFrame, names: list[str], repeat: int) -> pd.DataFrame
             row.update(
                 handwritten_s=t_hw,
                 ratio=t_tc / t_hw,
-                max_rel_diff=float(np.max(np.abs(both["forecast"] - both["forecast_hw"])
-                                          / np.abs(both["forecast_hw"]))),
+                max_rel_diff=float(
+                    np.max(
+                        np.abs(both["forecast"] - both["forecast_hw"]) / np.abs(both["forecast_hw"])
+                    )
+                ),
             )
         rows.append(row)
         print(f"  {name}: {t_tc:.2f}s", flush=True)
@@ -265,14 +290,18 @@ def reuse(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     ok = comp.scores[comp.scores["status"] == "ok"]
     pm = tc.get_plugin_manager()
     need = [n for n in names if pm.registry.create(n, {}).source_spec() is not None]
-    return pd.DataFrame([{
-        "strategies": len(names),
-        "targets": len(task.targets),
-        "cells": len(ok),
-        "strategies_with_source_model": len(need),
-        "source_fits": comp.source_fits,
-        "fits_without_cache": len(need) * len(task.targets),
-    }])
+    return pd.DataFrame(
+        [
+            {
+                "strategies": len(names),
+                "targets": len(task.targets),
+                "cells": len(ok),
+                "strategies_with_source_model": len(need),
+                "source_fits": comp.source_fits,
+                "fits_without_cache": len(need) * len(task.targets),
+            }
+        ]
+    )
 
 
 def memory(frame: pd.DataFrame, names: list[str]) -> pd.DataFrame:
@@ -296,8 +325,9 @@ def scaling(sizes: list[int], names: list[str]) -> pd.DataFrame:
             start = time.perf_counter()
             toolkit(frame, name)
             sec = time.perf_counter() - start
-            rows.append({"targets": n, "strategy": name, "seconds": sec,
-                         "ms_per_target": 1000 * sec / n})
+            rows.append(
+                {"targets": n, "strategy": name, "seconds": sec, "ms_per_target": 1000 * sec / n}
+            )
             print(f"  {n} targets, {name}: {sec:.1f}s", flush=True)
     return pd.DataFrame(rows)
 
@@ -312,42 +342,60 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--sizes", default=None, help="target-domain counts (default 10,100,1000)")
+    ap.add_argument("--sections", default="1,2,3,4", help="which of the 4 sections to run")
+    ap.add_argument(
+        "--scale-strategies",
+        default="target_only,source_only,boost_continue",
+        help="strategies for section 4 (pooled stops at 100 targets)",
+    )
     ap.add_argument("--output", type=Path, default=HERE / "results")
     args = ap.parse_args(argv)
+    sections = set(args.sections.split(","))
     names = args.strategies.split(",") if args.strategies else tc.strategies()
-    sizes = [int(s) for s in args.sizes.split(",")] if args.sizes else (
-        [10, 100] if args.quick else [10, 100, 1000])
+    sizes = (
+        [int(s) for s in args.sizes.split(",")]
+        if args.sizes
+        else ([10, 100] if args.quick else [10, 100, 1000])
+    )
     frame = make_frame(20, 3, 5) if args.quick else make_frame(40, 5, 10)
-    print(f"threads per fit: {os.environ['TRANSFERCAST_THREADS']}; data: "
-          f"{frame['store'].nunique()} stores, {len(frame)} rows, {len(frame.attrs['targets'])} "
-          f"targets with {HISTORY} weeks", flush=True)
+    print(
+        f"threads per fit: {os.environ['TRANSFERCAST_THREADS']}; data: "
+        f"{frame['store'].nunique()} stores, {len(frame)} rows, {len(frame.attrs['targets'])} "
+        f"targets with {HISTORY} weeks",
+        flush=True,
+    )
     toolkit(frame, "target_only")  # warm imports and caches
     handwritten(frame, "target_only")
     args.output.mkdir(parents=True, exist_ok=True)
 
-    print("\n1. Overhead: toolkit vs hand-written, same work (best of "
-          f"{args.repeat})", flush=True)
-    over = overhead(frame, names, args.repeat)
-    print(fmt(over))
-    over.to_csv(args.output / "speed_overhead.csv", index=False)
+    if "1" in sections:
+        print(
+            f"\n1. Overhead: toolkit vs hand-written, same work (best of {args.repeat})", flush=True
+        )
+        over = overhead(frame, names, args.repeat)
+        print(fmt(over))
+        over.to_csv(args.output / "speed_overhead.csv", index=False)
 
-    print("\n2. Source-model reuse in one comparison of every strategy", flush=True)
-    re_ = reuse(frame, names)
-    print(fmt(re_))
-    re_.to_csv(args.output / "speed_reuse.csv", index=False)
+    if "2" in sections:
+        print("\n2. Source-model reuse in one comparison of every strategy", flush=True)
+        re_ = reuse(frame, names)
+        print(fmt(re_))
+        re_.to_csv(args.output / "speed_reuse.csv", index=False)
 
-    print("\n3. Peak memory", flush=True)
-    mem = memory(frame, names)
-    print(fmt(mem))
-    print(f"process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
-    mem.to_csv(args.output / "speed_memory.csv", index=False)
+    if "3" in sections:
+        print("\n3. Peak memory", flush=True)
+        mem = memory(frame, names)
+        print(fmt(mem))
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"process peak RSS: {rss:.0f} MB")
+        mem.to_csv(args.output / "speed_memory.csv", index=False)
 
-    print("\n4. Time against the number of target domains", flush=True)
-    scale_names = [n for n in names if n in ("target_only", "source_only", "pooled",
-                                            "boost_continue")]
-    sc = scaling(sizes, scale_names)
-    print(fmt(sc.pivot(index="targets", columns="strategy", values="seconds").reset_index()))
-    sc.to_csv(args.output / "speed_scaling.csv", index=False)
+    if "4" in sections:
+        print("\n4. Time against the number of target domains", flush=True)
+        scale_names = args.scale_strategies.split(",")
+        sc = scaling(sizes, scale_names)
+        print(fmt(sc.pivot(index="targets", columns="strategy", values="seconds").reset_index()))
+        sc.to_csv(args.output / "speed_scaling.csv", index=False)
     return 0
 
 

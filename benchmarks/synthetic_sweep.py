@@ -32,15 +32,27 @@ HORIZON = 13
 def run_one(relatedness: float, history: int, names: list[str], seed: int) -> pd.DataFrame:
     """Scores of every strategy for one (relatedness, history) point."""
     frame = synthetic_sales(
-        n_domains=20, series_per_domain=3, n_periods=157, n_targets=5,
-        target_periods=52 + 2 * HORIZON, relatedness=relatedness, seed=seed,
+        n_domains=20,
+        series_per_domain=3,
+        n_periods=157,
+        n_targets=5,
+        target_periods=52 + 2 * HORIZON,
+        relatedness=relatedness,
+        seed=seed,
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         task = tc.TransferTask(
-            frame, series=["store", "dept"], time="date", target="sales", domain="store",
-            targets=frame.attrs["targets"], horizon=HORIZON, static=["store_type", "size"],
-            known=["price", "promo", "is_holiday"], target_history=history,
+            frame,
+            series=["store", "dept"],
+            time="date",
+            target="sales",
+            domain="store",
+            targets=frame.attrs["targets"],
+            horizon=HORIZON,
+            static=["store_type", "size"],
+            known=["price", "promo", "is_holiday"],
+            target_history=history,
         )
         end = pd.Timestamp(frame["date"].max())
         origins = [end - pd.Timedelta(weeks=HORIZON * k) for k in (2, 1)]
@@ -61,10 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--output", type=Path, default=HERE / "results")
     args = ap.parse_args(argv)
     names = args.strategies.split(",") if args.strategies else tc.strategies()
-    rel = [float(r) for r in args.relatedness.split(",")] if args.relatedness else (
-        [0.0, 1.0] if args.quick else [0.0, 0.5, 1.0])
-    hist = [int(h) for h in args.histories.split(",")] if args.histories else (
-        [13, 52] if args.quick else [13, 26, 52])
+    rel = (
+        [float(r) for r in args.relatedness.split(",")]
+        if args.relatedness
+        else ([0.0, 1.0] if args.quick else [0.0, 0.5, 1.0])
+    )
+    hist = (
+        [int(h) for h in args.histories.split(",")]
+        if args.histories
+        else ([13, 52] if args.quick else [13, 26, 52])
+    )
     print(f"strategies: {', '.join(names)}; relatedness {rel}; histories {hist}", flush=True)
     parts, t0 = [], time.perf_counter()
     for r in rel:
@@ -73,8 +91,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"relatedness {r} history {h}: {time.perf_counter() - t0:.0f}s", flush=True)
     scores = pd.concat(parts, ignore_index=True)
     ok = scores[scores["status"] == "ok"]
-    table = ok.pivot_table(index=["relatedness", "history"], columns="strategy", values="wape",
-                           aggfunc="mean")[[n for n in names if n in set(ok["strategy"])]]
+    table = ok.pivot_table(
+        index=["relatedness", "history"], columns="strategy", values="wape", aggfunc="mean"
+    )[[n for n in names if n in set(ok["strategy"])]]
     failed = scores[scores["status"] != "ok"]
     args.output.mkdir(parents=True, exist_ok=True)
     scores.to_csv(args.output / "synthetic_scores.csv", index=False)

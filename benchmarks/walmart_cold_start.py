@@ -116,8 +116,12 @@ class MLForecastReference:
         self.model = MLForecast(
             models={
                 "lgbm": lgb.LGBMRegressor(
-                    n_estimators=300, learning_rate=0.05, num_leaves=31, verbose=-1,
-                    random_state=seed, n_jobs=threads,
+                    n_estimators=300,
+                    learning_rate=0.05,
+                    num_leaves=31,
+                    verbose=-1,
+                    random_state=seed,
+                    n_jobs=threads,
                 )
             },
             freq="W-FRI",
@@ -209,8 +213,16 @@ def reference_scores(
             seconds = time.perf_counter() - start
             fc = fc.merge(actual, on=["unique_id", "ds"], how="left")
             rows_out.append(
-                {"target": target, "strategy": name, "origin": origin, **score(fc, history),
-                 "fit_seconds": np.nan, "predict_seconds": seconds, "status": "ok", "error": ""}
+                {
+                    "target": target,
+                    "strategy": name,
+                    "origin": origin,
+                    **score(fc, history),
+                    "fit_seconds": np.nan,
+                    "predict_seconds": seconds,
+                    "status": "ok",
+                    "error": "",
+                }
             )
     return rows_out
 
@@ -294,11 +306,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--markdown", action="store_true", help="also print markdown tables")
     args = ap.parse_args(argv)
 
-    histories = [int(h) for h in args.histories.split(",")] if args.histories else (
-        [26] if args.quick else HISTORIES
+    histories = (
+        [int(h) for h in args.histories.split(",")]
+        if args.histories
+        else ([26] if args.quick else HISTORIES)
     )
-    origins = args.origins.split(",") if args.origins else (
-        [HOLIDAY_ORIGIN, "2012-04-27"] if args.quick else ORIGINS
+    origins = (
+        args.origins.split(",")
+        if args.origins
+        else ([HOLIDAY_ORIGIN, "2012-04-27"] if args.quick else ORIGINS)
     )
     origins = [pd.Timestamp(o) for o in origins]
     names = args.strategies.split(",") if args.strategies else tc.strategies()
@@ -306,10 +322,16 @@ def main(argv: list[str] | None = None) -> int:
     frame = load_walmart(args.data_dir, args.level)
     stores = sorted(frame["Store"].unique().tolist())
     folds = make_folds(stores, args.folds)
-    print(f"transfercast {tc.__version__}; strategies: {', '.join(names)}; references: "
-          f"{', '.join(refs)}", flush=True)
-    print(f"{len(stores)} stores in {len(folds)} folds; histories {histories}; origins "
-          f"{[str(o.date()) for o in origins]}; horizon {HORIZON}", flush=True)
+    print(
+        f"transfercast {tc.__version__}; strategies: {', '.join(names)}; references: "
+        f"{', '.join(refs)}",
+        flush=True,
+    )
+    print(
+        f"{len(stores)} stores in {len(folds)} folds; histories {histories}; origins "
+        f"{[str(o.date()) for o in origins]}; horizon {HORIZON}",
+        flush=True,
+    )
 
     all_rows: list[pd.DataFrame] = []
     source_fits = 0
@@ -332,8 +354,11 @@ def main(argv: list[str] | None = None) -> int:
             part.insert(0, "history", hist)
             part.insert(0, "fold", k)
             all_rows.append(part)
-            print(f"fold {k + 1}/{len(folds)} history {hist}: {len(part)} cells, "
-                  f"{time.perf_counter() - t0:.0f}s", flush=True)
+            print(
+                f"fold {k + 1}/{len(folds)} history {hist}: {len(part)} cells, "
+                f"{time.perf_counter() - t0:.0f}s",
+                flush=True,
+            )
     scores = pd.concat(all_rows, ignore_index=True)
     scores["origin"] = pd.to_datetime(scores["origin"])
     scores["holiday"] = scores["origin"] == pd.Timestamp(HOLIDAY_ORIGIN)
@@ -346,23 +371,29 @@ def main(argv: list[str] | None = None) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     scores.to_csv(args.output / "walmart_scores.csv", index=False)
     summary.assign(origins="all").to_csv(args.output / "walmart_summary.csv", index=False)
-    holiday.assign(origins="holiday").to_csv(args.output / "walmart_summary_holiday.csv",
-                                             index=False)
-    other.assign(origins="non_holiday").to_csv(args.output / "walmart_summary_other.csv",
-                                               index=False)
+    holiday.assign(origins="holiday").to_csv(
+        args.output / "walmart_summary_holiday.csv", index=False
+    )
+    other.assign(origins="non_holiday").to_csv(
+        args.output / "walmart_summary_other.csv", index=False
+    )
     reg.to_csv(args.output / "walmart_auto_regret.csv", index=False)
 
     show = print
     render = to_markdown if args.markdown else fmt
     show("\nAll origins: mean WAPE / MASE over (target store, origin) cells\n")
     show(render(summary))
-    show(f"\nHoliday origin {HOLIDAY_ORIGIN} (horizon over Thanksgiving and Christmas)\n")
-    show(render(holiday))
-    show("\nNon-holiday origins\n")
-    show(render(other))
+    if len(holiday):
+        show(f"\nHoliday origin {HOLIDAY_ORIGIN} (horizon over Thanksgiving and Christmas)\n")
+        show(render(holiday))
+    if len(other):
+        show("\nNon-holiday origins\n")
+        show(render(other))
     if len(reg):
-        show("\nauto's regret (WAPE points) against the per-cell oracle and the best fixed "
-             "strategy\n")
+        show(
+            "\nauto's regret (WAPE points) against the per-cell oracle and the best fixed "
+            "strategy\n"
+        )
         show(render(reg))
     h26 = holiday[holiday["history"] == 26].set_index("strategy")["wape"]
     if len(h26):

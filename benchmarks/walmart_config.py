@@ -41,14 +41,24 @@ def store_frame(data_dir: Path) -> pd.DataFrame:
 
 
 def walmart_config(
-    targets: list[int], history: int = 26, horizon: int = 13, windows: int = 3,
-    candidates: list[str] | None = None, data_file: str = "walmart_stores.csv",
+    targets: list[int],
+    history: int = 26,
+    horizon: int = 13,
+    windows: int = 3,
+    candidates: list[str] | None = None,
+    data_file: str = "walmart_stores.csv",
 ) -> dict:
     """A config mapping: ``targets`` are new stores with ``history`` weeks, horizon 13."""
     cfg: dict = {
         "data": {
-            "path": data_file, "series": ["Store"], "time": "Date", "target": "Weekly_Sales",
-            "freq": "W-FRI", "domain": "Store", "static": ["Type", "Size"], "known": ["IsHoliday"],
+            "path": data_file,
+            "series": ["Store"],
+            "time": "Date",
+            "target": "Weekly_Sales",
+            "freq": "W-FRI",
+            "domain": "Store",
+            "static": ["Type", "Size"],
+            "known": ["IsHoliday"],
         },
         "task": {"targets": targets, "horizon": horizon, "target_history": history},
         "evaluate": {"windows": windows, "step": horizon},
@@ -75,8 +85,9 @@ def main() -> None:
     out.mkdir(parents=True, exist_ok=True)
     store_frame(args.data_dir).to_csv(out / "walmart_stores.csv", index=False)
     cands = [c for c in args.candidates.split(",") if c] or None
-    (out / "config.toml").write_text(to_toml(walmart_config(args.targets, args.history,
-                                                            candidates=cands)))
+    (out / "config.toml").write_text(
+        to_toml(walmart_config(args.targets, args.history, candidates=cands))
+    )
     print(f"wrote {out / 'walmart_stores.csv'} and {out / 'config.toml'}")
     print(f"transfercast similarity {out / 'config.toml'} --origin 2011-10-28")
 

@@ -112,8 +112,11 @@ def write_bundle(model: Any, directory: Path, plugins: list[str] | tuple[str, ..
                 }
             )
         strategy = model.strategy_
-        user_cols = list(dict.fromkeys([*task.series, task.time, task.target, task.domain,
-                                        *task.static, *task.known]))
+        user_cols = list(
+            dict.fromkeys(
+                [*task.series, task.time, task.target, task.domain, *task.static, *task.known]
+            )
+        )
         manifest: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
             "transfercast_version": transfercast.__version__,
@@ -124,17 +127,7 @@ def write_bundle(model: Any, directory: Path, plugins: list[str] | tuple[str, ..
                 "builder": _jsonable(dataclasses.asdict(model.tables_.builder)),
             },
             "data": {
-                "series": task.series,
-                "time": task.time,
-                "target": task.target,
-                "domain": task.domain,
-                "freq": task.freq,
-                "static": task.static,
-                "known": task.known,
-                "targets": [str(t) for t in task.targets],
-                "sources": [str(s) for s in task.sources],
-                "horizon": task.horizon,
-                "target_history": task.target_history,
+                **task.settings(),
                 "columns": {c: str(task.frame[c].dtype) for c in user_cols},
             },
             "origin": _stamp(model.origin_),
@@ -299,10 +292,13 @@ def predict_bundle(
     )
     b = bundle.builder
     lost = [c for c in b.known if c not in task.known] + [
-        c for c in [*b.static_numeric, *b.static_categorical] if c not in task.static]
+        c for c in [*b.static_numeric, *b.static_categorical] if c not in task.static
+    ]
     if lost:
-        raise DataError(f"{source_name}: column '{lost[0]}' has no values in the target "
-                        f"domains, but the model was trained with it")
+        raise DataError(
+            f"{source_name}: column '{lost[0]}' has no values in the target "
+            f"domains, but the model was trained with it"
+        )
     when = task.forecast_origin()
     tables = OriginTables(task, task.at_origin(when), task.features)
     tables.builder = bundle.builder

@@ -32,8 +32,14 @@ def _split(value: str | None) -> list[str] | None:
 
 
 LEADERBOARD_COLUMNS = {  # column -> header; narrow enough for an 80-column terminal
-    "strategy": "strategy", "wape": "wape", "wape_std": "wape\nstd", "mase": "mase",
-    "bias": "bias", "wins": "wins", "failed": "failed", "wape_vs_target_only": "vs\ntarget_only",
+    "strategy": "strategy",
+    "wape": "wape",
+    "wape_std": "wape\nstd",
+    "mase": "mase",
+    "bias": "bias",
+    "wins": "wins",
+    "failed": "failed",
+    "wape_vs_target_only": "vs\ntarget_only",
 }
 
 
@@ -73,13 +79,17 @@ def plugins_cmd(
         table.add_row(entry.name, entry.plugin, entry.source, entry.description)
     console.print(table)
     for f in pm.failures:
-        console.print(f"[red]plugin failed[/red] {f.plugin} ({f.source}): {f.error}", soft_wrap=True)
+        console.print(
+            f"[red]plugin failed[/red] {f.plugin} ({f.source}): {f.error}", soft_wrap=True
+        )
 
 
 @app.command("run")
 def run_cmd(
     config: Path = typer.Argument(..., help="TOML config file"),
-    strategy: str | None = typer.Option(None, "--strategy", help="strategy (default: [strategy] name)"),
+    strategy: str | None = typer.Option(
+        None, "--strategy", help="strategy (default: [strategy] name)"
+    ),
     output: Path | None = typer.Option(None, "--output", help="output directory"),
 ) -> None:
     """Fit on all data up to the origin and write forecasts.csv."""
@@ -95,7 +105,9 @@ def run_cmd(
     entry = pm.registry.get(name)
     task = TransferTask.from_config(cfg)
     pm.hook.transfercast_run_started(kind="run", config=cfg)
-    model = TransferForecaster(entry.name, plugins=cfg.plugins, **cfg.strategies.get(entry.name, {}))
+    model = TransferForecaster(
+        entry.name, plugins=cfg.plugins, **cfg.strategies.get(entry.name, {})
+    )
     from transfercast.distributed import executor_for
 
     with executor_for(cfg.execution) as executor:
@@ -214,7 +226,9 @@ def run_compare(
     console.print(f"results written to {output}")
     if comp.failed:
         failed = comp.scores[comp.scores["status"] != "ok"]
-        err_console.print(f"{len(failed)} cells failed; see scores.csv (first: {failed['error'].iloc[0]})")
+        err_console.print(
+            f"{len(failed)} cells failed; see scores.csv (first: {failed['error'].iloc[0]})"
+        )
         return 1
     return 0
 
@@ -257,13 +271,21 @@ def similarity_cmd(
     out = output or cfg.output_dir()
     path = write_csv(table, Path(out) / "similarity.csv")
     view = Table(title=f"Similarity at {pd_date(table['origin'].iloc[0])}")
-    shown = ["target", "domain_auc", "psi_mean", "ks_mean", "season_corr", "scale_ratio",
-             "drift_feature"]
+    shown = [
+        "target",
+        "domain_auc",
+        "psi_mean",
+        "ks_mean",
+        "season_corr",
+        "scale_ratio",
+        "drift_feature",
+    ]
     for col in shown:
         view.add_column(col, justify="left" if col in ("target", "drift_feature") else "right")
     for _, row in table.iterrows():
-        view.add_row(*[f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c])
-                       for c in shown])
+        view.add_row(
+            *[f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in shown]
+        )
     console.print(view)
     console.print(f"similarity table written to {path}")
 

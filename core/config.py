@@ -98,7 +98,9 @@ class FeaturesConfig(_Section):
         default_factory=lambda: [4, 13, 26], description="rolling-mean windows, as ratios"
     )
     level_window: int = Field(8, gt=0, description="periods in the recent level")
-    season_length: int = Field(52, gt=1, description="periods in a year (for same-period-last-year)")
+    season_length: int = Field(
+        52, gt=1, description="periods in a year (for same-period-last-year)"
+    )
     source_window: int = Field(
         156, gt=0, description="source anchors used for training: the last N periods before origin"
     )
@@ -122,7 +124,10 @@ class OutputConfig(_Section):
 class Config(_Section):
     """The whole configuration file."""
 
-    plugins: list[str] = Field(default_factory=list, description="extra plugin modules to load")
+    plugins: list[str] = Field(
+        default_factory=list,
+        description="extra plugin modules to load (looked up in the config file's folder too)",
+    )
     data: DataConfig
     task: TaskConfig
     evaluate: EvaluateConfig = Field(default_factory=EvaluateConfig)
@@ -160,7 +165,9 @@ def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
-def parse_config(raw: dict[str, Any], source: str = "config", base_dir: Path | None = None) -> Config:
+def parse_config(
+    raw: dict[str, Any], source: str = "config", base_dir: Path | None = None
+) -> Config:
     """Validate a config mapping; errors name ``source`` and the offending key."""
     try:
         cfg = Config(**raw)
@@ -191,4 +198,7 @@ def load_config(path: str | Path) -> Config:
         raw = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
-    return parse_config(raw, source=str(path), base_dir=path.resolve().parent)
+    cfg = parse_config(raw, source=str(path), base_dir=path.resolve().parent)
+    if cfg.plugins and str(cfg.base_dir) not in sys.path:
+        sys.path.insert(0, str(cfg.base_dir))  # plugin modules may sit beside the config
+    return cfg

@@ -26,8 +26,14 @@ from transfercast.strategy import Strategy
 from transfercast.task import TransferTask
 
 SCORE_COLUMNS = [
-    "target", "strategy", "origin", *METRICS,
-    "fit_seconds", "predict_seconds", "status", "error",
+    "target",
+    "strategy",
+    "origin",
+    *METRICS,
+    "fit_seconds",
+    "predict_seconds",
+    "status",
+    "error",
 ]
 
 
@@ -67,8 +73,12 @@ def leaderboard(scores: pd.DataFrame, baseline: str = "target_only") -> pd.DataF
     agg["wins"] = wins.reindex(strategies).fillna(0).astype(int)
     agg["cells"] = ok.groupby("strategy").size().reindex(strategies).fillna(0).astype(int)
     agg["failed"] = (
-        scores[scores["status"] != "ok"].groupby("strategy").size().reindex(strategies)
-        .fillna(0).astype(int)
+        scores[scores["status"] != "ok"]
+        .groupby("strategy")
+        .size()
+        .reindex(strategies)
+        .fillna(0)
+        .astype(int)
     )
     if baseline in strategies:
         base = ok[ok["strategy"] == baseline].set_index(["target", "origin"])["wape"]
@@ -136,7 +146,11 @@ def _cell(
     cache: SourceCache,
     history: pd.DataFrame,
 ) -> tuple[dict[str, Any], pd.DataFrame | None, CellResult | None]:
-    row: dict[str, Any] = {"target": target, "strategy": strategy.name, "origin": tables.data.origin}
+    row: dict[str, Any] = {
+        "target": target,
+        "strategy": strategy.name,
+        "origin": tables.data.origin,
+    }
     try:
         result = fit_and_forecast(strategy, tables, target, cache)
     except Exception as exc:  # noqa: BLE001 - fault isolation: the cell fails, others go on
@@ -219,7 +233,9 @@ def compare(
                 cache.get(s, tables.source)
         histories = {t: data.panel.to_frame(data.target_rows[t]) for t in task.targets}
 
-        def run(cell: tuple[Strategy, Any]) -> tuple[dict[str, Any], pd.DataFrame | None, Any]:
+        def run(
+            cell: tuple[Strategy, Any], tables: OriginTables = tables, histories=histories
+        ) -> tuple[dict[str, Any], pd.DataFrame | None, Any]:
             return _cell(cell[0], tables, cell[1], cache, histories[cell[1]])
 
         if executor is not None:
@@ -250,14 +266,18 @@ def compare(
                 on_cell(row, fc, sel)
         cache.clear()
     scores = pd.DataFrame(rows, columns=SCORE_COLUMNS)
-    forecasts = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
-        columns=["strategy", "origin", "unique_id", "ds", "forecast", "actual"]
+    forecasts = (
+        pd.concat(frames, ignore_index=True)
+        if frames
+        else pd.DataFrame(columns=["strategy", "origin", "unique_id", "ds", "forecast", "actual"])
     )
     selection = pd.concat(selections, ignore_index=True) if selections else pd.DataFrame()
     return Comparison(scores, forecasts, selection, cache.fits, task)
 
 
-def compare_config(config: Config, strategies: Sequence[str] | None = None, **kwargs: Any) -> Comparison:
+def compare_config(
+    config: Config, strategies: Sequence[str] | None = None, **kwargs: Any
+) -> Comparison:
     """:func:`compare` with everything taken from a validated config."""
     task = TransferTask.from_config(config)
     names = strategies or config.strategy.candidates or None

@@ -49,7 +49,8 @@ class FeatureTable:
         """The rows selected by a boolean mask or an index array."""
         mask = np.asarray(mask)
         return FeatureTable(
-            X=self.X.iloc[mask].reset_index(drop=True) if mask.dtype != bool
+            X=self.X.iloc[mask].reset_index(drop=True)
+            if mask.dtype != bool
             else self.X.loc[mask].reset_index(drop=True),
             y=None if self.y is None else self.y[mask],
             keys=self.keys.iloc[np.flatnonzero(mask) if mask.dtype == bool else mask].reset_index(
@@ -92,9 +93,18 @@ class FeatureTable:
 
 
 class _Sums:
-    """Cumulative sums of a matrix (NaN as 0) and of its observation counts, for window means."""
+    """Cumulative sums of a matrix (NaN as 0) and of its observation counts, for window means.
 
-    def __init__(self, arr: np.ndarray):
+    ``rows`` limits the work to the matrix rows a table reads (one target domain's series, not
+    the whole panel), so that building one small table costs in proportion to its own series;
+    ``absolute`` sums ``|arr|``."""
+
+    def __init__(self, arr: np.ndarray, rows: np.ndarray | None = None, absolute: bool = False):
+        self.rows = None if rows is None else np.unique(rows)
+        if self.rows is not None:
+            arr = arr[self.rows]
+        if absolute:
+            arr = np.abs(arr)
         ok = ~np.isnan(arr)
         pad = np.zeros((arr.shape[0], 1))
         self.s = np.concatenate([pad, np.cumsum(np.where(ok, arr, 0.0), axis=1)], axis=1)
@@ -102,6 +112,8 @@ class _Sums:
 
     def window(self, i: np.ndarray, a: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
         """Sum and count over periods ``(a - w, a]`` for each (row, anchor) pair."""
+        if self.rows is not None:
+            i = np.searchsorted(self.rows, i)
         hi = a + 1
         lo = np.clip(hi - w, 0, None)
         return self.s[i, hi] - self.s[i, lo], self.c[i, hi] - self.c[i, lo]
@@ -184,7 +196,7 @@ class FeatureBuilder:
         i, a, h = i[keep], a[keep], h[keep]
         keep = ~np.isnan(panel.Y[i, a + h])
         i, a, h = i[keep], a[keep], h[keep]
-        _, count = _Sums(np.abs(panel.Y)).window(i, a, self.level_window)
+        _, count = _Sums(panel.Y, i, absolute=True).window(i, a, self.level_window)
         keep = count >= self.min_level_obs
         return i[keep], a[keep], h[keep]
 
@@ -202,7 +214,7 @@ class FeatureBuilder:
         """The series' recent level at each anchor: mean absolute target over the level window,
         falling back to the whole history; 1 for an all-zero history; NaN with no history.
         ``sums`` are the cumulative sums of ``|panel.Y|`` when the caller already has them."""
-        sums = _Sums(np.abs(panel.Y)) if sums is None else sums
+        sums = _Sums(panel.Y, i, absolute=True) if sums is None else sums
         s, c = sums.window(i, a, self.level_window)
         s_all, c_all = sums.window(i, a, a.max() + 1 if len(a) else 1)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -220,8 +232,8 @@ class FeatureBuilder:
     ) -> FeatureTable:
         """The feature table for the given (series, anchor, step) triples."""
         Yabs = panel.Y
-        sums = _Sums(Yabs)
-        abs_sums = _Sums(np.abs(Yabs))  # shared by both level computations below
+        sums = _Sums(Yabs, i)
+        abs_sums = _Sums(Yabs, i, absolute=True)  # shared by both level computations below
         lvl = self.level(panel, i, a, abs_sums)
         cols: dict[str, np.ndarray | pd.Categorical] = {"h": h.astype(float)}
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -246,7 +258,7 @@ class FeatureBuilder:
         for col in self.known:
             arr = panel.known[col]
             cols[col] = _take(arr, i, a + h)
-            ks, kc = _Sums(arr).window(i, a, self.level_window)
+            ks, kc = _Sums(arr, i).window(i, a, self.level_window)
             with np.errstate(invalid="ignore", divide="ignore"):
                 cols[f"{col}_delta"] = cols[col] - np.where(kc > 0, ks / np.maximum(kc, 1), np.nan)
         for col in self.static_numeric:

@@ -38,8 +38,12 @@ class TransferForecaster:
 
     def get_params(self) -> dict[str, Any]:
         """Constructor parameters, scikit-learn style."""
-        return {"strategy": self.strategy, "horizon": self.horizon, "plugins": self.plugins,
-                **self.params}
+        return {
+            "strategy": self.strategy,
+            "horizon": self.horizon,
+            "plugins": self.plugins,
+            **self.params,
+        }
 
     def _make_strategy(self) -> Strategy:
         if isinstance(self.strategy, Strategy):

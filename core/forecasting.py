@@ -77,7 +77,10 @@ class OriginTables:
         has = ~np.all(np.isnan(panel.Y), axis=1)
         targets = {d: r[has[r]] for d, r in self.data.target_rows.items() if has[r].any()}
         data = OriginData(
-            panel.times[inner_idx], inner_idx, panel, self.data.source_rows[has[self.data.source_rows]],
+            panel.times[inner_idx],
+            inner_idx,
+            panel,
+            self.data.source_rows[has[self.data.source_rows]],
             targets,
         )
         return OriginTables(self.task, data, self.spec, parent=self.data.panel)
@@ -93,7 +96,11 @@ class OriginTables:
         t = np.arange(idx + 1, min(idx + 1 + self.horizon, len(self.parent.times)))
         i, tt = (g.ravel() for g in np.meshgrid(rows, t, indexing="ij"))
         return pd.DataFrame(
-            {"unique_id": self.parent.ids[i], "ds": self.parent.times[tt], "actual": self.parent.Y[i, tt]}
+            {
+                "unique_id": self.parent.ids[i],
+                "ds": self.parent.times[tt],
+                "actual": self.parent.Y[i, tt],
+            }
         )
 
     def forecast(self, strategy: Strategy, domain: Any) -> pd.DataFrame:

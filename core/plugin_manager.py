@@ -65,6 +65,8 @@ class PluginManager:
         except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
             self.failures.append(PluginFailure(name, source, f"{type(exc).__name__}: {exc}"))
             return
+        if self.pm.is_registered(module):  # installed and also named in the config
+            return
         self.add_plugin(module, name, source)
 
     def _load_entry_points(self) -> None:
@@ -115,7 +117,9 @@ class PluginManager:
 _cache: dict[tuple[str, ...], PluginManager] = {}
 
 
-def get_plugin_manager(extra_modules: Iterable[str] = (), *, refresh: bool = False) -> PluginManager:
+def get_plugin_manager(
+    extra_modules: Iterable[str] = (), *, refresh: bool = False
+) -> PluginManager:
     """The plugin manager for a set of extra (config) plugin modules, built once and cached."""
     key = (os.environ.get(ENV_LOAD, "\0"), *extra_modules)
     if refresh or key not in _cache:

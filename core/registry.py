@@ -15,7 +15,7 @@ from transfercast.strategy import Strategy
 
 @dataclass
 class StrategyEntry:
-    """One registered strategy: its class, the plugin that registered it and where that came from."""
+    """One registered strategy: its class, the plugin that registered it and its source."""
 
     name: str
     cls: type[Strategy]

@@ -76,12 +76,13 @@ def forecasts_png(comp: Comparison, max_series: int = MAX_SERIES) -> bytes:
         ax.plot(act["ds"], act["actual"], color="black", lw=2, label="actual")
         for name, g in cell.groupby("strategy", sort=False):
             g = g.sort_values("ds")
-            ax.plot(g["ds"], g["forecast"], lw=1.2, label=str(name),
-                    ls="--" if name == "auto" else "-")
+            ax.plot(
+                g["ds"], g["forecast"], lw=1.2, label=str(name), ls="--" if name == "auto" else "-"
+            )
         ax.axvline(origin, color="0.7", ls=":")
         ax.set_title(str(uid), fontsize=9)
         ax.tick_params(labelsize=7)
-    for ax in axes[len(ids):]:
+    for ax in axes[len(ids) :]:
         ax.set_visible(False)
     axes[0].legend(fontsize=7, loc="best")
     fig.suptitle(f"Forecasts from origin {pd.Timestamp(origin).date()}")
@@ -106,8 +107,9 @@ def _table(frame: pd.DataFrame | None, empty: str) -> str:
     for col in frame.columns:
         if pd.api.types.is_datetime64_any_dtype(frame[col]):
             frame[col] = frame[col].dt.date
-    return frame.to_html(index=False, float_format=lambda v: f"{v:.3f}", na_rep="",
-                         border=0, classes="t")
+    return frame.to_html(
+        index=False, float_format=lambda v: f"{v:.3f}", na_rep="", border=0, classes="t"
+    )
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -132,10 +134,14 @@ def report_html(
     title: str = "transfercast comparison",
 ) -> str:
     """The self-contained HTML report (plots embedded as base64 PNG)."""
-    images = images if images is not None else {
-        "leaderboard.png": leaderboard_png(comp.leaderboard()),
-        "forecasts.png": forecasts_png(comp),
-    }
+    images = (
+        images
+        if images is not None
+        else {
+            "leaderboard.png": leaderboard_png(comp.leaderboard()),
+            "forecasts.png": forecasts_png(comp),
+        }
+    )
     regret = selection_regret(comp.scores)
     task = comp.task
     facts = ""

@@ -30,7 +30,9 @@ def comparison_frames(comp: Comparison) -> dict[str, pd.DataFrame]:
 
 def write_comparison(comp: Comparison, directory: Path) -> list[Path]:
     """Write ``scores.csv``, ``forecasts.csv``, ``leaderboard.csv`` (and ``selection.csv``)."""
-    return [write_csv(frame, Path(directory) / name) for name, frame in comparison_frames(comp).items()]
+    return [
+        write_csv(frame, Path(directory) / name) for name, frame in comparison_frames(comp).items()
+    ]
 
 
 def write_forecasts(task: TransferTask, forecasts: pd.DataFrame, directory: Path) -> Path:

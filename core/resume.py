@@ -36,10 +36,7 @@ def setup_fingerprint(task: TransferTask) -> str:
     h = hashlib.sha256(pd.util.hash_pandas_object(task.frame, index=False).to_numpy().tobytes())
     settings = {
         "columns": list(task.frame.columns),
-        "series": task.series, "time": task.time, "target": task.target, "domain": task.domain,
-        "freq": task.freq, "static": task.static, "known": task.known,
-        "targets": [str(t) for t in task.targets], "sources": [str(s) for s in task.sources],
-        "horizon": task.horizon, "target_history": task.target_history,
+        **task.settings(),
         "features": task.features.model_dump(),
     }
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
@@ -49,9 +46,12 @@ def setup_fingerprint(task: TransferTask) -> str:
 def params_hash(strategy: Strategy) -> str:
     """A hash of a strategy's class and parameters."""
     blob = json.dumps(
-        {"cls": f"{type(strategy).__module__}.{type(strategy).__qualname__}",
-         "params": strategy.get_params()},
-        sort_keys=True, default=str,
+        {
+            "cls": f"{type(strategy).__module__}.{type(strategy).__qualname__}",
+            "params": strategy.get_params(),
+        },
+        sort_keys=True,
+        default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -114,8 +114,12 @@ class CellStore:
         write_text(json.dumps(self.setup, indent=2) + "\n", self.directory / SETUP)
 
     # -- writing -------------------------------------------------------------------------------
-    def add(self, row: dict[str, Any], forecasts: pd.DataFrame | None,
-            selection: pd.DataFrame | None = None) -> None:
+    def add(
+        self,
+        row: dict[str, Any],
+        forecasts: pd.DataFrame | None,
+        selection: pd.DataFrame | None = None,
+    ) -> None:
         """Store one finished cell (the ``on_cell`` callback of :func:`compare`)."""
         key = cell_key(row["target"], row["strategy"], row["origin"])
         stem = self.directory / _file_stem(key)
@@ -164,13 +168,20 @@ class CellStore:
                         path = Path(f"{stem}.{suffix}.parquet")
                         if path.is_file():
                             bucket.append(pd.read_parquet(path))
-        table = pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(
-            columns=SCORE_COLUMNS)
+        table = (
+            pd.concat(scores, ignore_index=True) if scores else pd.DataFrame(columns=SCORE_COLUMNS)
+        )
         table["error"] = table["error"].fillna("")
-        fc = pd.concat(forecasts, ignore_index=True) if forecasts else pd.DataFrame(
-            columns=["strategy", "origin", "unique_id", "ds", "forecast", "actual"])
+        fc = (
+            pd.concat(forecasts, ignore_index=True)
+            if forecasts
+            else pd.DataFrame(
+                columns=["strategy", "origin", "unique_id", "ds", "forecast", "actual"]
+            )
+        )
         sel = pd.concat(selections, ignore_index=True) if selections else pd.DataFrame()
         if fresh is not None:
-            return dataclasses.replace(fresh, scores=table, forecasts=fc, selection=sel,
-                                       task=self.task)
+            return dataclasses.replace(
+                fresh, scores=table, forecasts=fc, selection=sel, task=self.task
+            )
         return Comparison(table, fc, sel, 0, self.task)

@@ -41,8 +41,17 @@ EXCLUDED = ("h", "log_level", "n_obs", "week", "month")
 MIN_SEASON_WEEKS = 8
 MAX_SOURCE_ROWS = 20_000
 SIMILARITY_COLUMNS = [
-    "target", "origin", "target_periods", "domain_auc", "psi_mean", "psi_max", "ks_mean",
-    "ks_max", "drift_feature", "season_corr", "scale_ratio",
+    "target",
+    "origin",
+    "target_periods",
+    "domain_auc",
+    "psi_mean",
+    "psi_max",
+    "ks_mean",
+    "ks_max",
+    "drift_feature",
+    "season_corr",
+    "scale_ratio",
 ]
 
 
@@ -239,8 +248,9 @@ def domain_similarity(tables: OriginTables, domain: Any) -> dict[str, Any]:
             drift.loc[drift["psi"].idxmax(), "feature"] if drift["psi"].notna().any() else ""
         )
     else:  # no training rows yet: only the series-level diagnostics exist
-        row.update(dict.fromkeys(["domain_auc", "psi_mean", "psi_max", "ks_mean", "ks_max"],
-                                 float("nan")))
+        row.update(
+            dict.fromkeys(["domain_auc", "psi_mean", "psi_max", "ks_mean", "ks_max"], float("nan"))
+        )
         row["drift_feature"] = ""
     return row
 

@@ -123,8 +123,11 @@ class TransferTask:
             for col in list(cols):
                 if col in self.series:
                     continue
-                empty = [side for side, rows in (("target", is_target), ("source", ~is_target))
-                         if rows.any() and self.frame.loc[rows, col].isna().all()]
+                empty = [
+                    side
+                    for side, rows in (("target", is_target), ("source", ~is_target))
+                    if rows.any() and self.frame.loc[rows, col].isna().all()
+                ]
                 if empty and self.sources:
                     warnings.warn(
                         f"{self.source_name}: {kind} column '{col}' has no values in the "
@@ -137,7 +140,7 @@ class TransferTask:
 
     @classmethod
     def from_config(cls, config: Config, data: pd.DataFrame | None = None) -> TransferTask:
-        """Build the task described by a config, reading ``[data] path`` unless ``data`` is given."""
+        """The task a config describes; reads ``[data] path`` unless ``data`` is given."""
         source = "data"
         if data is None:
             path: Path = config.data_path()
@@ -163,6 +166,22 @@ class TransferTask:
             repair=d.repair,
             source_name=source,
         )
+
+    def settings(self) -> dict[str, Any]:
+        """The task's column roles, domains and cut, as plain JSON-ready values."""
+        return {
+            "series": self.series,
+            "time": self.time,
+            "target": self.target,
+            "domain": self.domain,
+            "freq": self.freq,
+            "static": self.static,
+            "known": self.known,
+            "targets": [str(t) for t in self.targets],
+            "sources": [str(s) for s in self.sources],
+            "horizon": self.horizon,
+            "target_history": self.target_history,
+        }
 
     # -- the grid ------------------------------------------------------------------------------
     @cached_property

@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> tc.Comparison:
         default="target_only,source_only,pooled",
         help="comma-separated names (`transfercast plugins` lists them all)",
     )
-    parser.add_argument("--output", type=Path, default=Path("comparison"))
+    parser.add_argument("--output", type=Path, default=Path("runs/compare_in_script"))
     args = parser.parse_args(argv)
 
     sales = pd.read_csv(args.csv)

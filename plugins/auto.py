@@ -226,7 +226,8 @@ class Auto(Strategy):
         if len(transfer):
             best = transfer.idxmin()
             bars = {s: m[s] for s in SAFE if s in m.index}
-            passed = transfer[[all(t < (1 - p.margin) * v for v in bars.values()) for t in transfer]]
+            beats = [all(t < (1 - p.margin) * v for v in bars.values()) for t in transfer]
+            passed = transfer[beats]
             if len(passed):
                 pool = passed
                 reason = (
@@ -261,8 +262,10 @@ class Auto(Strategy):
         ok_auc = not np.isfinite(auc) or auc <= p.prior_max_auc
         ok_corr = not np.isfinite(corr) or corr >= p.prior_min_season_corr
         facts = f"domain AUC {auc:.2f}, seasonal correlation {corr:.2f}"
-        transfer = p.prior_transfer if p.prior_transfer in names else next(
-            (n for n in names if n not in SAFE), None
+        transfer = (
+            p.prior_transfer
+            if p.prior_transfer in names
+            else next((n for n in names if n not in SAFE), None)
         )
         rule = "prior rule (history too short for an inner backtest)"
         if ok_auc and ok_corr and transfer is not None:
@@ -335,10 +338,19 @@ class Auto(Strategy):
         for k, member in enumerate(self.members_):
             sub = Path(directory) / f"member{k}"
             sub.mkdir(parents=True, exist_ok=True)
-            members.append({"name": member.name, "params": member.get_params(), "dir": sub.name,
-                            "entries": member.save(sub)})
-        return {"members": members, "weights": list(self.weights_),
-                "selection": self.selection_.iloc[0].astype(str).to_dict()}
+            members.append(
+                {
+                    "name": member.name,
+                    "params": member.get_params(),
+                    "dir": sub.name,
+                    "entries": member.save(sub),
+                }
+            )
+        return {
+            "members": members,
+            "weights": list(self.weights_),
+            "selection": self.selection_.iloc[0].astype(str).to_dict(),
+        }
 
     @classmethod
     def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:

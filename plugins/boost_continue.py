@@ -11,11 +11,12 @@ Three modes, on LightGBM or XGBoost:
 - ``refit_then_add``: both, in that order.
 
 The fitted model is a weighted sum of raw margins of one or more native boosters
-(``F(x) = sum_k c_k * f_k(x)``, then the objective's inverse link). When the target's columns
-or category vocabularies equal the source's, continuation is native (one booster); otherwise
-the added trees are a separate booster fitted from the source margin (``init_score`` /
-``base_margin``), so target-only columns and new categories are used and never shift the codes
-the source trees read.
+(``F(x) = sum_k c_k * f_k(x)``, then the objective's inverse link). When the columns the added
+trees may use and the category vocabularies equal the source's, continuation is native (one
+booster); otherwise the added trees are a separate booster fitted from the source margin
+(``init_score`` / ``base_margin``), so target-only columns and new categories are used and never
+shift the codes the source trees read. Leaves that no target row reaches keep their source
+value in every refit. See ``docs/strategies/boost_continue.md``.
 """
 
 from __future__ import annotations
@@ -48,12 +49,15 @@ class BoostContinueParams(GBMParams):
         description="add trees on the target, refit the source leaves on it, or refit then add",
     )
     learning_rate: float = Field(
-        0.03, gt=0, le=1,
+        0.03,
+        gt=0,
+        le=1,
         description="learning rate of the added trees (the source's default is 0.08)",
     )
     rounds: int = Field(300, ge=0, description="most trees added on the target")
     valid_periods: int = Field(
-        2, ge=0,
+        2,
+        ge=0,
         description="last target periods held out to choose how many trees to add (0 rounds "
         "allowed); 0: no early stopping, all `rounds` are added",
     )
@@ -61,11 +65,19 @@ class BoostContinueParams(GBMParams):
         30, ge=1, description="early stopping: rounds without improvement before stopping"
     )
     decay_rate: float = Field(
-        0.5, ge=0, le=1,
+        0.5,
+        ge=0,
+        le=1,
         description="refit: weight of the source leaf value (1 keeps the source model)",
     )
+    exclude_columns: list[str] = Field(
+        default_factory=list,
+        description="columns the added trees may not split on (for example calendar columns "
+        "whose target-history values do not cover the horizon); the source trees keep them",
+    )
     kappa: float | None = Field(
-        None, gt=0,
+        None,
+        gt=0,
         description="refit: per-leaf shrinkage toward the source, (n*w_target + kappa*w_source)"
         "/(n + kappa) for a leaf reached by n target rows; replaces decay_rate when set",
     )
@@ -101,13 +113,15 @@ def _conform(X: pd.DataFrame, columns: list[str], categories: dict[str, list[str
     return out.assign(**changed) if changed else out
 
 
-def _raw(model: GBM, X: pd.DataFrame, margin: np.ndarray | None = None) -> np.ndarray:
+def _raw(model: GBM, X: pd.DataFrame) -> np.ndarray:
     """Raw margin of one booster (no inverse link)."""
     if model.engine == "lightgbm":
-        return np.asarray(model.booster_.predict(X, raw_score=True, num_threads=threads()), float)
+        return np.asarray(
+            model.booster_.predict(X, raw_score=True, num_threads=threads(rows=len(X))), float
+        )
     import xgboost as xgb
 
-    dm = xgb.DMatrix(X, enable_categorical=True, base_margin=margin)
+    dm = xgb.DMatrix(X, enable_categorical=True)
     return np.asarray(model.booster_.predict(dm, output_margin=True), float)
 
 
@@ -152,11 +166,21 @@ class BoostContinue(Strategy):
             parts = self._add(parts, target)
         self.parts_ = parts
 
-    def _wrap(self, like: GBM, booster: Any, columns: list[str] | None = None,
-              categorical: list[str] | None = None, role: str | None = None) -> GBM:
+    def _wrap(
+        self,
+        like: GBM,
+        booster: Any,
+        columns: list[str] | None = None,
+        categorical: list[str] | None = None,
+        role: str | None = None,
+    ) -> GBM:
         """A :class:`GBM` around ``booster``: like ``like``, or a target model with ``role``."""
-        model = GBM(like.engine, role or like.role,
-                    self.params.target_params if role else like.params, like.seed)
+        model = GBM(
+            like.engine,
+            role or like.role,
+            self.params.target_params if role else like.params,
+            like.seed,
+        )
         model.booster_ = booster
         model.columns_ = list(columns if columns is not None else like.columns_)
         model.categorical_ = list(categorical if categorical is not None else like.categorical_)
@@ -172,8 +196,11 @@ class BoostContinue(Strategy):
         params.pop("eta" if engine == "lightgbm" else "learning_rate", None)
         # no row or column sampling unless asked: a continued XGBoost booster would otherwise
         # keep the source's sampling, drawn from a process-wide random state
-        for key in ("subsample", "colsample_bytree") if engine == "xgboost" else (
-                "bagging_fraction", "feature_fraction"):
+        for key in (
+            ("subsample", "colsample_bytree")
+            if engine == "xgboost"
+            else ("bagging_fraction", "feature_fraction")
+        ):
             params.setdefault(key, 1.0)
         if engine == "lightgbm":  # a few hundred target rows: let a new category form a split
             params.setdefault("min_data_per_group", 10)
@@ -195,8 +222,13 @@ class BoostContinue(Strategy):
             booster = self._refit_xgboost(model, X, target)
         return [_Part(self._wrap(model, booster), 1.0, part.categories)]
 
-    def _blend(self, n: np.ndarray, w_source: np.ndarray, w_target: np.ndarray,
-               blended: np.ndarray | None = None) -> np.ndarray:
+    def _blend(
+        self,
+        n: np.ndarray,
+        w_source: np.ndarray,
+        w_target: np.ndarray,
+        blended: np.ndarray | None = None,
+    ) -> np.ndarray:
         """New leaf values from the row counts ``n``, the source and the target-only values."""
         p = self.params
         if p.kappa is not None:
@@ -210,10 +242,13 @@ class BoostContinue(Strategy):
     def _refit_lightgbm(self, model: GBM, X: pd.DataFrame, target: FeatureTable) -> Any:
         p = self.params
         src = model.booster_
-        leaves = src.predict(X, pred_leaf=True, num_threads=threads()).reshape(len(X), -1)
+        leaves = src.predict(X, pred_leaf=True, num_threads=threads(rows=len(X))).reshape(
+            len(X), -1
+        )
         decay = 0.0 if p.kappa is not None else p.decay_rate  # kappa blends target-only values
-        new = src.refit(X, target.y, decay_rate=decay, weight=target.weight,
-                        num_threads=threads())
+        new = src.refit(
+            X, target.y, decay_rate=decay, weight=target.weight, num_threads=threads(rows=len(X))
+        )
         info = src.dump_model(num_iteration=-1)["tree_info"]
         for t, tree in enumerate(info):
             k = int(tree["num_leaves"])
@@ -234,13 +269,17 @@ class BoostContinue(Strategy):
         src = model.booster_
         dm = xgb.DMatrix(X, target.y, weight=target.weight, enable_categorical=True)
         leaves = src.predict(dm, pred_leaf=True).astype(int).reshape(len(X), -1)
-        params = {k: v for k, v in model.resolved_params().items()
-                  if k not in ("num_boost_round", "early_stopping_rounds", "tree_method")}
+        params = {
+            k: v
+            for k, v in model.resolved_params().items()
+            if k not in ("num_boost_round", "early_stopping_rounds", "tree_method")
+        }
         params.update(process_type="update", updater="refresh", refresh_leaf=1)
         with warnings.catch_warnings():  # "updater given, tree_method ignored": intended
             warnings.simplefilter("ignore", UserWarning)
-            refreshed = xgb.train(params, dm, num_boost_round=src.num_boosted_rounds(),
-                                  xgb_model=src.copy())
+            refreshed = xgb.train(
+                params, dm, num_boost_round=src.num_boosted_rounds(), xgb_model=src.copy()
+            )
         js_s = json.loads(src.save_raw("json"))
         js_r = json.loads(refreshed.save_raw("json"))
         trees_s = js_s["learner"]["gradient_booster"]["model"]["trees"]
@@ -257,37 +296,40 @@ class BoostContinue(Strategy):
         return xgb.Booster(model_file=bytearray(json.dumps(js_s).encode()))
 
     def _margin(self, parts: list[_Part], X: pd.DataFrame) -> np.ndarray:
-        return sum(pt.coef * _raw(pt.model, _conform(X, pt.model.columns_, pt.categories))
-                   for pt in parts)
+        return sum(
+            pt.coef * _raw(pt.model, _conform(X, pt.model.columns_, pt.categories)) for pt in parts
+        )
 
     def _add(self, parts: list[_Part], target: FeatureTable) -> list[_Part]:
         """Trees added on the target rows; how many is chosen on the time-ordered tail."""
         p = self.params
         base = parts[0].model
-        cats = _categories(target.X, target.categorical)
-        native = (
-            len(parts) == 1
-            and list(target.X.columns) == base.columns_
-            and cats == parts[0].categories
-        )
+        cols = [c for c in target.X.columns if c not in p.exclude_columns]
+        cat_cols = [c for c in target.categorical if c in cols]
+        cats = _categories(target.X, cat_cols)
+        native = len(parts) == 1 and cols == base.columns_ and cats == parts[0].categories
+        self.added_columns_ = cols
         rounds = p.rounds
         if p.valid_periods and rounds:
             tail = target.time_tail(p.valid_periods)
             # a history too short to hold out a tail cannot justify any added tree
-            rounds = self._choose_rounds(parts, target.subset(~tail), target.subset(tail),
-                                         native) if (~tail).any() else 0
+            rounds = (
+                self._choose_rounds(parts, target.subset(~tail), target.subset(tail), native)
+                if (~tail).any()
+                else 0
+            )
         self.rounds_ = rounds
         if rounds == 0:
             return parts
         booster = self._train(parts, target, None, rounds, native)[0]
         if native:
             return [_Part(self._wrap(base, booster, role="target"), 1.0, parts[0].categories)]
-        added = self._wrap(base, booster, list(target.X.columns), list(target.categorical),
-                           role="target")
+        added = self._wrap(base, booster, cols, cat_cols, role="target")
         return [*parts, _Part(added, 1.0, cats)]
 
-    def _choose_rounds(self, parts: list[_Part], train: FeatureTable, valid: FeatureTable,
-                       native: bool) -> int:
+    def _choose_rounds(
+        self, parts: list[_Part], train: FeatureTable, valid: FeatureTable, native: bool
+    ) -> int:
         """The number of added trees with the lowest level-weighted absolute error on ``valid``
         (proportional to its WAPE); zero when no added tree beats the model it starts from."""
         start = self._margin(parts, valid.X)
@@ -298,8 +340,14 @@ class BoostContinue(Strategy):
         best = int(np.argmin(curve))
         return best + 1 if curve[best] < loss0 * (1 - 1e-9) else 0
 
-    def _train(self, parts: list[_Part], train: FeatureTable, valid: FeatureTable | None,
-               rounds: int, native: bool) -> tuple[Any, np.ndarray]:
+    def _train(
+        self,
+        parts: list[_Part],
+        train: FeatureTable,
+        valid: FeatureTable | None,
+        rounds: int,
+        native: bool,
+    ) -> tuple[Any, np.ndarray]:
         """Fit added trees (natively continued, or from the margin); the validation curve."""
         engine = parts[0].model.engine
         params = self._target_params(engine)
@@ -308,7 +356,7 @@ class BoostContinue(Strategy):
             Xt = _conform(train.X, base.model.columns_, base.categories)
             init, init_v = None, None
         else:
-            Xt = train.X
+            Xt = train.X[self.added_columns_]
             init = self._margin(parts, train.X)
             init_v = None if valid is None else self._margin(parts, valid.X)
         patience = self.params.patience
@@ -316,19 +364,33 @@ class BoostContinue(Strategy):
             import lightgbm as lgb
 
             params["metric"] = "l1"
-            dtrain = lgb.Dataset(Xt, train.y, weight=train.weight, init_score=init,
-                                 categorical_feature=list(train.categorical) or "auto",
-                                 free_raw_data=False)
+            dtrain = lgb.Dataset(
+                Xt,
+                train.y,
+                weight=train.weight,
+                init_score=init,
+                categorical_feature=[c for c in train.categorical if c in Xt.columns] or "auto",
+                free_raw_data=False,
+            )
             kw: dict[str, Any] = {}
             record: dict[str, Any] = {}
             if valid is not None:
-                Xv = valid.X[list(Xt.columns)] if not native else _conform(
-                    valid.X, base.model.columns_, base.categories)
-                dvalid = lgb.Dataset(Xv, valid.y, weight=valid.weight, init_score=init_v,
-                                     reference=dtrain)
-                kw = {"valid_sets": [dvalid], "valid_names": ["valid"],
-                      "callbacks": [lgb.record_evaluation(record),
-                                    lgb.early_stopping(patience, verbose=False)]}
+                Xv = (
+                    valid.X[list(Xt.columns)]
+                    if not native
+                    else _conform(valid.X, base.model.columns_, base.categories)
+                )
+                dvalid = lgb.Dataset(
+                    Xv, valid.y, weight=valid.weight, init_score=init_v, reference=dtrain
+                )
+                kw = {
+                    "valid_sets": [dvalid],
+                    "valid_names": ["valid"],
+                    "callbacks": [
+                        lgb.record_evaluation(record),
+                        lgb.early_stopping(patience, verbose=False),
+                    ],
+                }
             init_model = _copy_booster(base.model) if native else None
             booster = lgb.train(params, dtrain, rounds, init_model=init_model, **kw)
             curve = np.asarray(record.get("valid", {}).get("l1", []), float)
@@ -338,19 +400,33 @@ class BoostContinue(Strategy):
         params["eval_metric"] = "mae"
         if not native:
             params["base_score"] = 0.0  # a fresh model on top of the margin, not a continuation
-        dtrain = xgb.DMatrix(Xt, train.y, weight=train.weight, base_margin=init,
-                             enable_categorical=True)
+        dtrain = xgb.DMatrix(
+            Xt, train.y, weight=train.weight, base_margin=init, enable_categorical=True
+        )
         kw = {}
         record = {}
         if valid is not None:
-            Xv = valid.X[list(Xt.columns)] if not native else _conform(
-                valid.X, base.model.columns_, base.categories)
-            dvalid = xgb.DMatrix(Xv, valid.y, weight=valid.weight, base_margin=init_v,
-                                 enable_categorical=True)
-            kw = {"evals": [(dvalid, "valid")], "evals_result": record,
-                  "early_stopping_rounds": patience, "verbose_eval": False}
-        booster = xgb.train(params, dtrain, num_boost_round=rounds,
-                            xgb_model=base.model.booster_.copy() if native else None, **kw)
+            Xv = (
+                valid.X[list(Xt.columns)]
+                if not native
+                else _conform(valid.X, base.model.columns_, base.categories)
+            )
+            dvalid = xgb.DMatrix(
+                Xv, valid.y, weight=valid.weight, base_margin=init_v, enable_categorical=True
+            )
+            kw = {
+                "evals": [(dvalid, "valid")],
+                "evals_result": record,
+                "early_stopping_rounds": patience,
+                "verbose_eval": False,
+            }
+        booster = xgb.train(
+            params,
+            dtrain,
+            num_boost_round=rounds,
+            xgb_model=base.model.booster_.copy() if native else None,
+            **kw,
+        )
         curve = np.asarray(record.get("valid", {}).get("mae", []), float)
         return booster, curve
 
@@ -369,18 +445,29 @@ class BoostContinue(Strategy):
     def save(self, directory: Path) -> dict[str, Any]:
         parts = []
         for k, pt in enumerate(self.parts_):
-            parts.append({"model": pt.model.save(directory, f"{self.name}_part{k}"),
-                          "coef": pt.coef, "categories": pt.categories})
-        return {"format": FORMAT, "objective": self.objective_, "rounds": self.rounds_,
-                "parts": parts}
+            parts.append(
+                {
+                    "model": pt.model.save(directory, f"{self.name}_part{k}"),
+                    "coef": pt.coef,
+                    "categories": pt.categories,
+                }
+            )
+        return {
+            "format": FORMAT,
+            "objective": self.objective_,
+            "rounds": self.rounds_,
+            "parts": parts,
+        }
 
     @classmethod
     def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
         obj = cls(manifest["params"])
         obj.objective_ = manifest["objective"]
         obj.rounds_ = int(manifest["rounds"])
-        obj.parts_ = [_Part(GBM.load(directory, e["model"]), float(e["coef"]), e["categories"])
-                      for e in manifest["parts"]]
+        obj.parts_ = [
+            _Part(GBM.load(directory, e["model"]), float(e["coef"]), e["categories"])
+            for e in manifest["parts"]
+        ]
         return obj
 
 

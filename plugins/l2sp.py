@@ -32,39 +32,79 @@ FORMAT = "transfercast-l2sp/1"
 class L2SPParams(StrategyParams):
     """``[strategies.l2sp]``: the network, the pre-training and the L2-SP fine-tuning."""
 
-    alpha: float = Field(0.01, ge=0, description="L2-SP strength: pull toward the source "
-                         "weights, `alpha/2 * sum (w - w0)^2` over parameters with a source value")
-    beta: float = Field(0.01, ge=0, description="weight decay `beta/2 * sum w^2` on parameters "
-                        "new for the target (new input columns, a re-initialised head)")
-    hidden: list[int] = Field(default_factory=lambda: [128, 64], min_length=1,
-                              description="sizes of the hidden layers of the MLP body")
+    alpha: float = Field(
+        0.01,
+        ge=0,
+        description="L2-SP strength: pull toward the source "
+        "weights, `alpha/2 * sum (w - w0)^2` over parameters with a source value",
+    )
+    beta: float = Field(
+        0.01,
+        ge=0,
+        description="weight decay `beta/2 * sum w^2` on parameters "
+        "new for the target (new input columns, a re-initialised head)",
+    )
+    hidden: list[int] = Field(
+        default_factory=lambda: [128, 64],
+        min_length=1,
+        description="sizes of the hidden layers of the MLP body",
+    )
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout after each hidden layer")
     lr: float = Field(1e-3, gt=0, description="Adam learning rate of the fine-tuning")
-    source_lr: float = Field(2e-3, gt=0, description="Adam learning rate of the pre-training "
-                             "(cosine-decayed over `source_epochs`)")
-    batch_size: int = Field(512, ge=1, description="rows per batch (pre-training and "
-                            "fine-tuning)")
-    source_epochs: int = Field(10, ge=0, description="passes over the source rows in "
-                               "pre-training")
-    epochs: int = Field(200, ge=0, description="most passes over the target rows in "
-                        "fine-tuning (0: the source network unchanged)")
-    patience: int = Field(30, ge=0, description="early stopping: epochs without improvement on "
-                          "the validation tail (0: no early stop)")
-    valid_periods: int = Field(4, ge=0, description="the last periods of the target history "
-                               "held out to choose the number of epochs (0: use `epochs`)")
-    freeze: int = Field(0, ge=0, description="freeze the source weights of the first k layers "
-                        "(layer 1 includes the embeddings)")
-    reinit_head: bool = Field(False, description="draw a new regression head (penalised by "
-                              "beta) instead of keeping the source head")
-    loss: Literal["mse", "huber", "tweedie"] = Field("huber", description="training loss on "
-                                                     "the normalised label")
+    source_lr: float = Field(
+        2e-3,
+        gt=0,
+        description="Adam learning rate of the pre-training (cosine-decayed over `source_epochs`)",
+    )
+    batch_size: int = Field(512, ge=1, description="rows per batch (pre-training and fine-tuning)")
+    source_epochs: int = Field(10, ge=0, description="passes over the source rows in pre-training")
+    epochs: int = Field(
+        200,
+        ge=0,
+        description="most passes over the target rows in "
+        "fine-tuning (0: the source network unchanged)",
+    )
+    patience: int = Field(
+        30,
+        ge=0,
+        description="early stopping: epochs without improvement on "
+        "the validation tail (0: no early stop)",
+    )
+    valid_periods: int = Field(
+        4,
+        ge=0,
+        description="the last periods of the target history "
+        "held out to choose the number of epochs (0: use `epochs`)",
+    )
+    freeze: int = Field(
+        0,
+        ge=0,
+        description="freeze the source weights of the first k layers "
+        "(layer 1 includes the embeddings)",
+    )
+    reinit_head: bool = Field(
+        False,
+        description="draw a new regression head (penalised by "
+        "beta) instead of keeping the source head",
+    )
+    loss: Literal["mse", "huber", "tweedie"] = Field(
+        "huber", description="training loss on the normalised label"
+    )
     huber_delta: float = Field(0.1, gt=0, description="threshold of the huber loss")
-    tweedie_power: float = Field(1.5, gt=1, lt=2, description="power of the tweedie loss "
-                                 "(log link; negative labels clipped to 0)")
-    init: Literal["source", "scratch"] = Field("source", description="`scratch`: no source, a "
-                                               "target-only network (a baseline)")
-    device: str = Field("cpu", description="`cpu`, `cuda` or `cuda:N` (falls back to cpu with "
-                        "a warning when CUDA is absent)")
+    tweedie_power: float = Field(
+        1.5,
+        gt=1,
+        lt=2,
+        description="power of the tweedie loss (log link; negative labels clipped to 0)",
+    )
+    init: Literal["source", "scratch"] = Field(
+        "source", description="`scratch`: no source, a target-only network (a baseline)"
+    )
+    device: str = Field(
+        "cpu",
+        description="`cpu`, `cuda` or `cuda:N` (falls back to cpu with "
+        "a warning when CUDA is absent)",
+    )
     seed: int = Field(0, description="seed of initialisation, batch order and dropout")
 
     @field_validator("hidden")
@@ -106,9 +146,15 @@ class L2SP(Strategy):
     def _net_spec(self) -> dict[str, Any]:
         p = self.params
         return {
-            "hidden": list(p.hidden), "dropout": p.dropout, "lr": p.source_lr,
-            "batch_size": p.batch_size, "source_epochs": p.source_epochs, "loss": p.loss,
-            "huber_delta": p.huber_delta, "tweedie_power": p.tweedie_power, "device": p.device,
+            "hidden": list(p.hidden),
+            "dropout": p.dropout,
+            "lr": p.source_lr,
+            "batch_size": p.batch_size,
+            "source_epochs": p.source_epochs,
+            "loss": p.loss,
+            "huber_delta": p.huber_delta,
+            "tweedie_power": p.tweedie_power,
+            "device": p.device,
         }
 
     def fit_source(self, source: FeatureTable) -> Any:
@@ -127,12 +173,14 @@ class L2SP(Strategy):
         if p.init == "scratch" or source_model is None:
             device = l2sp_net.resolve_device(p.device)
             loss = l2sp_net.Loss(p.loss, p.huber_delta, p.tweedie_power)
-            net, enc, _ = l2sp_net.build(target, hidden=p.hidden, dropout=p.dropout, loss=loss,
-                                         seed=p.seed, device=device)
+            net, enc, _ = l2sp_net.build(
+                target, hidden=p.hidden, dropout=p.dropout, loss=loss, seed=p.seed, device=device
+            )
             self.loss_ = loss
             self.reference_ = {n: w.detach().clone() for n, w in net.named_parameters()}
-            self.source_mask_ = {n: w.new_zeros(w.shape, dtype=bool)
-                                 for n, w in net.named_parameters()}
+            self.source_mask_ = {
+                n: w.new_zeros(w.shape, dtype=bool) for n, w in net.named_parameters()
+            }
         else:
             net, enc, self.reference_, self.source_mask_ = l2sp_net.adapt(
                 source_model, target, p.seed, p.reinit_head
@@ -145,8 +193,9 @@ class L2SP(Strategy):
         """The L2-SP penalty of this fit (after :meth:`adapt`)."""
         from transfercast.plugins import l2sp_net
 
-        return l2sp_net.L2SPPenalty(self.reference_, self.source_mask_, self.params.alpha,
-                                    self.params.beta)
+        return l2sp_net.L2SPPenalty(
+            self.reference_, self.source_mask_, self.params.alpha, self.params.beta
+        )
 
     def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
         """Fine-tune with the penalty. The number of epochs is chosen by early stopping on the
@@ -160,16 +209,23 @@ class L2SP(Strategy):
         device = next(self.net_.parameters()).device
         trainable = l2sp_net.trainable_masks(self.net_, p.freeze, self.source_mask_)
         penalty = self.penalty()
-        kw = dict(lr=p.lr, batch_size=p.batch_size, loss=self.loss_, seed=p.seed,
-                  penalty=penalty, trainable=trainable)
+        kw = dict(
+            lr=p.lr,
+            batch_size=p.batch_size,
+            loss=self.loss_,
+            seed=p.seed,
+            penalty=penalty,
+            trainable=trainable,
+        )
         data = l2sp_net.Tensors.from_table(self.encoder_, target, device)
         epochs = p.epochs
         tail = target.time_tail(p.valid_periods) if p.valid_periods and len(target) else None
         if tail is not None and 0 < tail.sum() < len(target) and epochs > 0:
             fit_rows = l2sp_net.Tensors.from_table(self.encoder_, target.subset(~tail), device)
             valid = l2sp_net.Tensors.from_table(self.encoder_, target.subset(tail), device)
-            history = l2sp_net.train(self.net_, fit_rows, epochs=epochs, valid=valid,
-                                     patience=p.patience, **kw)
+            history = l2sp_net.train(
+                self.net_, fit_rows, epochs=epochs, valid=valid, patience=p.patience, **kw
+            )
             epochs = int(np.argmin(history))
             self.net_.load_state_dict(self.initial_state_)
             self.valid_history_ = history
@@ -200,10 +256,15 @@ class L2SP(Strategy):
             "params": self.get_params(),
             "network": self.net_.config,
             "encoder": self.encoder_.to_json(),
-            "loss": {"kind": self.loss_.kind, "huber_delta": self.loss_.huber_delta,
-                     "tweedie_power": self.loss_.tweedie_power},
-            "lineage": {"source_spec": None if spec is None else spec.key(),
-                        "epochs": int(getattr(self, "epochs_", 0))},
+            "loss": {
+                "kind": self.loss_.kind,
+                "huber_delta": self.loss_.huber_delta,
+                "tweedie_power": self.loss_.tweedie_power,
+            },
+            "lineage": {
+                "source_spec": None if spec is None else spec.key(),
+                "epochs": int(getattr(self, "epochs_", 0)),
+            },
         }
         (directory / manifest).write_text(json.dumps(doc, indent=1))
         return {"weights": weights, "manifest": manifest, "params": self.get_params()}
@@ -221,8 +282,11 @@ class L2SP(Strategy):
         obj = cls(manifest.get("params", doc["params"]))
         device = l2sp_net.resolve_device(obj.params.device)
         net = l2sp_net.TabularNet(doc["network"])
-        state = torch.load(directory / manifest.get("weights", f"{cls.name}.pt"),
-                           map_location="cpu", weights_only=True)
+        state = torch.load(
+            directory / manifest.get("weights", f"{cls.name}.pt"),
+            map_location="cpu",
+            weights_only=True,
+        )
         net.load_state_dict(state)
         obj.net_ = net.to(device).eval()
         obj.encoder_ = l2sp_net.Encoder.from_json(doc["encoder"])

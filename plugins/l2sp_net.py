@@ -38,8 +38,9 @@ def apply_threads() -> None:
 def resolve_device(name: str) -> torch.device:
     """The torch device for a ``device`` parameter; ``cuda`` falls back to CPU with a warning."""
     if name.startswith("cuda") and not torch.cuda.is_available():
-        warnings.warn(f"l2sp: device '{name}' requested but CUDA is not available; using cpu",
-                      stacklevel=3)
+        warnings.warn(
+            f"l2sp: device '{name}' requested but CUDA is not available; using cpu", stacklevel=3
+        )
         return torch.device("cpu")
     return torch.device(name)
 
@@ -75,18 +76,25 @@ class Encoder:
     def fit(cls, table: FeatureTable) -> Encoder:
         """Statistics and vocabularies of ``table`` (the source rows)."""
         X = table.X
-        categorical = [c for c in X.columns if c in table.categorical
-                       or isinstance(X[c].dtype, pd.CategoricalDtype)]
+        categorical = [
+            c
+            for c in X.columns
+            if c in table.categorical or isinstance(X[c].dtype, pd.CategoricalDtype)
+        ]
         numeric = [c for c in X.columns if c not in categorical]
         mean, std = _stats(X, numeric)
         indicators = [c for c in numeric if X[c].isna().any()]
         vocab = {c: _categories(X[c]) for c in categorical}
         arr = X[numeric].to_numpy(float)
         seen = ~np.isnan(arr)
-        lo = [float(arr[seen[:, j], j].min()) if seen[:, j].any() else None
-              for j in range(len(numeric))]
-        hi = [float(arr[seen[:, j], j].max()) if seen[:, j].any() else None
-              for j in range(len(numeric))]
+        lo = [
+            float(arr[seen[:, j], j].min()) if seen[:, j].any() else None
+            for j in range(len(numeric))
+        ]
+        hi = [
+            float(arr[seen[:, j], j].max()) if seen[:, j].any() else None
+            for j in range(len(numeric))
+        ]
         return cls(numeric, mean, std, indicators, categorical, vocab, lo=lo, hi=hi)
 
     @property
@@ -111,8 +119,9 @@ class Encoder:
         X = target.X
         known = {*out.numeric, *out.categorical, *out.extra_numeric, *out.extra_categorical}
         new = [c for c in X.columns if c not in known]
-        new_cat = [c for c in new if c in target.categorical
-                   or isinstance(X[c].dtype, pd.CategoricalDtype)]
+        new_cat = [
+            c for c in new if c in target.categorical or isinstance(X[c].dtype, pd.CategoricalDtype)
+        ]
         new_num = [c for c in new if c not in new_cat]
         m, s = _stats(X, new_num)
         out.extra_numeric += new_num
@@ -496,10 +505,19 @@ def pretrain(table: FeatureTable, spec: dict[str, Any], seed: int) -> SourceNet:
     apply_threads()
     device = resolve_device(spec["device"])
     loss = Loss(spec["loss"], spec["huber_delta"], spec["tweedie_power"])
-    net, encoder, data = build(table, hidden=spec["hidden"], dropout=spec["dropout"],
-                               loss=loss, seed=seed, device=device)
-    train(net, data, epochs=spec["source_epochs"], lr=spec["lr"], batch_size=spec["batch_size"],
-          loss=loss, seed=seed, cosine=True)
+    net, encoder, data = build(
+        table, hidden=spec["hidden"], dropout=spec["dropout"], loss=loss, seed=seed, device=device
+    )
+    train(
+        net,
+        data,
+        epochs=spec["source_epochs"],
+        lr=spec["lr"],
+        batch_size=spec["batch_size"],
+        loss=loss,
+        seed=seed,
+        cosine=True,
+    )
     with torch.no_grad():
         for j, emb in enumerate(net.embeddings):
             seen = torch.zeros(emb.num_embeddings, dtype=torch.bool, device=device)
@@ -513,8 +531,9 @@ def pretrain(table: FeatureTable, spec: dict[str, Any], seed: int) -> SourceNet:
     return SourceNet(net, encoder, loss)
 
 
-def adapt(source: SourceNet, target: FeatureTable, seed: int, reinit_head: bool
-          ) -> tuple[TabularNet, Encoder, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
+def adapt(
+    source: SourceNet, target: FeatureTable, seed: int, reinit_head: bool
+) -> tuple[TabularNet, Encoder, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """A copy of the source network shaped for ``target``, with ``w0`` and the source mask.
 
     Target-only numeric or categorical inputs extend the first layer with zero weight columns
@@ -579,8 +598,9 @@ def _column_map(old: dict[str, Any], new: dict[str, Any]) -> tuple[list[int], li
     return list(range(len(old_cols))), [where[key] for key in old_cols]
 
 
-def trainable_masks(net: TabularNet, freeze: int, source_mask: dict[str, torch.Tensor]
-                    ) -> dict[str, torch.Tensor]:
+def trainable_masks(
+    net: TabularNet, freeze: int, source_mask: dict[str, torch.Tensor]
+) -> dict[str, torch.Tensor]:
     """Freeze the source entries of the first ``freeze`` blocks: fully frozen tensors stop
     requiring gradients; partly frozen ones (new input columns) get a 0/1 gradient mask."""
     masks: dict[str, torch.Tensor] = {}

@@ -51,9 +51,21 @@ from transfercast.strategy import GBMParams, SourceSpec, Strategy
 FORMAT = "transfercast-representation/1"
 REPRESENTATIONS = ("prediction", "leaves", "embedding", "entities")
 #: objectives whose raw margin is the prediction itself, so the source forecast is a valid offset
-_IDENTITY = {"regression", "regression_l2", "l2", "mse", "huber", "fair", "regression_l1", "l1",
-             "quantile", "reg:squarederror", "reg:absoluteerror", "reg:pseudohubererror",
-             "reg:quantileerror"}
+_IDENTITY = {
+    "regression",
+    "regression_l2",
+    "l2",
+    "mse",
+    "huber",
+    "fair",
+    "regression_l1",
+    "l1",
+    "quantile",
+    "reg:squarederror",
+    "reg:absoluteerror",
+    "reg:pseudohubererror",
+    "reg:quantileerror",
+}
 
 
 class RepresentationParams(GBMParams):
@@ -82,8 +94,10 @@ def _leaf_matrix(model: GBM, X: pd.DataFrame) -> np.ndarray:
     """Leaf index (LightGBM) or node id (XGBoost) of every row in every tree, ``(n, trees)``."""
     X = align_columns(X, model.columns_)
     if model.engine == "lightgbm":
-        return np.asarray(model.booster_.predict(X, pred_leaf=True, num_threads=threads()),
-                          dtype=np.int64).reshape(len(X), -1)
+        return np.asarray(
+            model.booster_.predict(X, pred_leaf=True, num_threads=threads(rows=len(X))),
+            dtype=np.int64,
+        ).reshape(len(X), -1)
     import xgboost as xgb
 
     out = model.booster_.predict(xgb.DMatrix(X, enable_categorical=True), pred_leaf=True)
@@ -131,11 +145,14 @@ class LeafEncoder:
         V = vt[: min(k, vt.shape[0])].T
         flip = np.sign(V[np.abs(V).argmax(axis=0), np.arange(V.shape[1])])
         V = V * np.where(flip == 0, 1.0, flip)
-        return cls("svd", {
-            "vocab": [v.tolist() for v in vocab],
-            "components": V.tolist(),
-            "shift": (mu @ V).tolist(),
-        })
+        return cls(
+            "svd",
+            {
+                "vocab": [v.tolist() for v in vocab],
+                "components": V.tolist(),
+                "shift": (mu @ V).tolist(),
+            },
+        )
 
     @classmethod
     def groups(cls, model: GBM, k: int) -> LeafEncoder:
@@ -200,8 +217,13 @@ def _group_sums(model: GBM, X: pd.DataFrame, bounds: list[int]) -> np.ndarray:
     out = np.zeros((len(X), len(bounds) - 1))
     if model.engine == "lightgbm":
         for g, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True)):
-            out[:, g] = model.booster_.predict(X, start_iteration=lo, num_iteration=hi - lo,
-                                               raw_score=True, num_threads=threads())
+            out[:, g] = model.booster_.predict(
+                X,
+                start_iteration=lo,
+                num_iteration=hi - lo,
+                raw_score=True,
+                num_threads=threads(rows=len(X)),
+            )
         return out
     import xgboost as xgb
 
@@ -270,8 +292,9 @@ class EntityEncoder:
         for col, st in self.state.items():
             values = pd.Series(X[col].astype(object)).dropna().astype(str).unique()
             for value in sorted(set(values) - set(st["embeddings"])):
-                st["embeddings"][value] = self._nearest(st, X.loc[X[col].astype(object).astype(
-                    str) == value, st["descriptor_columns"]])
+                st["embeddings"][value] = self._nearest(
+                    st, X.loc[X[col].astype(object).astype(str) == value, st["descriptor_columns"]]
+                )
 
     @staticmethod
     def _nearest(st: dict[str, Any], rows: pd.DataFrame) -> list[float]:
@@ -307,8 +330,11 @@ def _descriptors(
     codes = X[col].cat.codes.to_numpy()
     g = pd.DataFrame({c: X[c].to_numpy(float) for c in numeric}).groupby(codes)
     std, mean = g.std(ddof=0).reindex(known), g.mean().reindex(known)
-    keep = [c for c in numeric
-            if (std[c].fillna(0) < 1e-9).all() and mean[c].notna().all() and mean[c].nunique() > 1]
+    keep = [
+        c
+        for c in numeric
+        if (std[c].fillna(0) < 1e-9).all() and mean[c].notna().all() and mean[c].nunique() > 1
+    ]
     return keep, mean[keep].to_numpy(float)
 
 
@@ -327,8 +353,11 @@ class EmbeddingEncoder:
             v = (X[c].to_numpy(float) - m) / s if c in X.columns else np.full(len(X), np.nan)
             parts.append(np.nan_to_num(v, nan=0.0, posinf=0.0, neginf=0.0))
             if c in spec["missing"]:
-                parts.append(np.isnan(X[c].to_numpy(float)).astype(float) if c in X.columns
-                             else np.ones(len(X)))
+                parts.append(
+                    np.isnan(X[c].to_numpy(float)).astype(float)
+                    if c in X.columns
+                    else np.ones(len(X))
+                )
         for c, cats in spec["categories"].items():
             vals = X[c].astype(object).astype(str).to_numpy() if c in X.columns else None
             for cat in cats:
@@ -340,7 +369,10 @@ class EmbeddingEncoder:
         import torch
 
         return torch.nn.Sequential(
-            torch.nn.Linear(n_in, 64), torch.nn.ReLU(), torch.nn.Linear(64, k), torch.nn.Tanh(),
+            torch.nn.Linear(n_in, 64),
+            torch.nn.ReLU(),
+            torch.nn.Linear(64, k),
+            torch.nn.Tanh(),
             torch.nn.Linear(k, 1),
         )
 
@@ -356,11 +388,15 @@ class EmbeddingEncoder:
             mean = np.nan_to_num(np.nanmean(vals, axis=0)) if len(vals) else np.zeros(len(numeric))
             std = np.nan_to_num(np.nanstd(vals, axis=0)) if len(vals) else np.ones(len(numeric))
         spec = {
-            "numeric": numeric, "mean": mean.tolist(),
+            "numeric": numeric,
+            "mean": mean.tolist(),
             "std": np.where(std > 0, std, 1.0).tolist(),
             "missing": [c for c in numeric if X[c].isna().any()],
-            "categories": {c: [str(v) for v in X[c].cat.categories]
-                           for c in source.categorical if c in X.columns},
+            "categories": {
+                c: [str(v) for v in X[c].cat.categories]
+                for c in source.categorical
+                if c in X.columns
+            },
             "k": k,
         }
         inputs = cls._inputs(spec, X)
@@ -376,15 +412,21 @@ class EmbeddingEncoder:
 
     @classmethod
     def _train(
-        cls, spec: dict[str, Any], inputs: np.ndarray, source: FeatureTable, k: int,
-        epochs: int, seed: int,
+        cls,
+        spec: dict[str, Any],
+        inputs: np.ndarray,
+        source: FeatureTable,
+        k: int,
+        epochs: int,
+        seed: int,
     ) -> Any:
         import torch
 
         net = cls._net(spec["n_in"], k)
         y = np.nan_to_num(np.asarray(source.y, dtype=np.float32))
-        w = np.asarray(source.weight if source.weight is not None else np.ones(len(y)),
-                       dtype=np.float32)
+        w = np.asarray(
+            source.weight if source.weight is not None else np.ones(len(y)), dtype=np.float32
+        )
         opt = torch.optim.Adam(net.parameters(), lr=3e-3)
         xt, yt, wt = torch.from_numpy(inputs), torch.from_numpy(y), torch.from_numpy(w)
         rng = np.random.default_rng(seed)
@@ -417,11 +459,19 @@ def _fit_encoders(model: GBM, source: FeatureTable, p: RepresentationParams) -> 
     spec = SourceSpec("gbm", p.engine, p.source_params, p.seed).key()
     k = p.n_components
     makers = {
-        "leaves": ((p.leaves_method, k), lambda: LeafEncoder.fit(model, source, k, p.seed)
-                   if p.leaves_method == "svd" else LeafEncoder.groups(model, k)),
+        "leaves": (
+            (p.leaves_method, k),
+            lambda: (
+                LeafEncoder.fit(model, source, k, p.seed)
+                if p.leaves_method == "svd"
+                else LeafEncoder.groups(model, k)
+            ),
+        ),
         "entities": ((k,), lambda: EntityEncoder.fit(source, k)),
-        "embedding": ((k, p.embedding_epochs),
-                      lambda: EmbeddingEncoder.fit(source, k, p.embedding_epochs, p.seed)),
+        "embedding": (
+            (k, p.embedding_epochs),
+            lambda: EmbeddingEncoder.fit(source, k, p.embedding_epochs, p.seed),
+        ),
     }
     enc: dict[str, Any] = {}
     for name in p.representations:
@@ -442,17 +492,16 @@ def _fit_encoders(model: GBM, source: FeatureTable, p: RepresentationParams) -> 
 
 
 class Representation(Strategy):
-    """Feature-representation transfer: source predictions, leaf, network and entity embeddings
-    as inputs of a small target model."""
+    """Source predictions, leaf, network and entity embeddings as inputs of a small target model.
+
+    See the module docstring for the representations and the ``offset``."""
 
     name = "representation"
     Params = RepresentationParams
 
     def __init__(self, params: Any = None, **kwargs: Any):
         super().__init__(params, **kwargs)
-        if "embedding" in self.params.representations and importlib.util.find_spec(
-            "torch"
-        ) is None:
+        if "embedding" in self.params.representations and importlib.util.find_spec("torch") is None:
             raise MissingDependencyError(
                 "strategy 'representation': representations = ['embedding'] needs torch, which "
                 "is not installed; install it with: pip install 'transfercast[torch]' or drop "
@@ -478,8 +527,10 @@ class Representation(Strategy):
         self.source_model_ = source_model
         self.encoders_ = _fit_encoders(source_model, source, self.params)
         if "entities" in self.encoders_:  # a private copy: unseen values are placed per target
-            self.encoders_ = {**self.encoders_, "entities": EntityEncoder(
-                json.loads(json.dumps(self.encoders_["entities"].state)))}
+            self.encoders_ = {
+                **self.encoders_,
+                "entities": EntityEncoder(json.loads(json.dumps(self.encoders_["entities"].state))),
+            }
             self.encoders_["entities"].place_unseen(target.X)
         self.fine_tune(target, source)
         return self
@@ -508,8 +559,15 @@ class Representation(Strategy):
         X = pd.concat([table.X, reps], axis=1)
         if self.params.include_source_rows:
             X["is_target"] = is_target
-        base = (reps["rep_prediction"].to_numpy() if "rep_prediction" in reps
-                else self.source_model_.predict(table.X)) if self.params.offset else None
+        base = (
+            (
+                reps["rep_prediction"].to_numpy()
+                if "rep_prediction" in reps
+                else self.source_model_.predict(table.X)
+            )
+            if self.params.offset
+            else None
+        )
         return X, base
 
     def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
@@ -522,8 +580,14 @@ class Representation(Strategy):
             y = np.r_[source.y, y]
             w = np.r_[source.weight * p.source_weight, w]
             base = None if base is None else np.r_[bs, base]
-        train = FeatureTable(X=X, y=y, keys=target.keys.iloc[:0], level=np.ones(len(X)),
-                             categorical=list(target.categorical), weight=w)
+        train = FeatureTable(
+            X=X,
+            y=y,
+            keys=target.keys.iloc[:0],
+            level=np.ones(len(X)),
+            categorical=list(target.categorical),
+            weight=w,
+        )
         self.model_ = GBM(p.engine, "target", p.target_params, p.seed).fit(
             train, weight=w, init_score=base
         )
@@ -578,8 +642,11 @@ class Representation(Strategy):
 
             spec = doc["embedding"]["spec"]
             net = EmbeddingEncoder._net(spec["n_in"], spec["k"])
-            net.load_state_dict(torch.load(directory / doc["embedding"]["weights"],
-                                           map_location="cpu", weights_only=True))
+            net.load_state_dict(
+                torch.load(
+                    directory / doc["embedding"]["weights"], map_location="cpu", weights_only=True
+                )
+            )
             enc["embedding"] = EmbeddingEncoder(spec, net.eval())
         obj.encoders_ = enc
         return obj

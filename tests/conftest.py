@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from transfercast.config import parse_config
@@ -10,19 +12,31 @@ from transfercast.plugin_manager import clear_plugin_cache
 from transfercast.task import TransferTask
 
 
+def pytest_configure(config):
+    """Under pytest-xdist each worker fits with one thread, so workers do not fight for cores."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        os.environ.setdefault("TRANSFERCAST_THREADS", "1")
+
+
 def small_frame(relatedness: float = 1.0, seed: int = 0):
     """A small synthetic data set: 8 stores x 2 departments, 3 targets."""
     return synthetic_sales(
-        n_domains=8, series_per_domain=2, n_periods=120, n_targets=3, target_periods=40,
-        relatedness=relatedness, seed=seed,
+        n_domains=8,
+        series_per_domain=2,
+        n_periods=120,
+        n_targets=3,
+        target_periods=40,
+        relatedness=relatedness,
+        seed=seed,
     )
 
 
 def small_task(relatedness: float = 1.0, **task_overrides) -> TransferTask:
     """A TransferTask over :func:`small_frame` with horizon 8 and 13 periods of target history."""
     frame = small_frame(relatedness)
-    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=8, target_history=13,
-                           windows=2)
+    raw = synthetic_config(
+        "unused.csv", frame.attrs["targets"], horizon=8, target_history=13, windows=2
+    )
     raw["task"].update(task_overrides)
     cfg = parse_config(raw)
     return TransferTask.from_config(cfg, data=frame)

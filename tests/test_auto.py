@@ -93,8 +93,9 @@ def test_blend_weights_come_from_inner_errors():
     assert (fitted.weights_[0] > fitted.weights_[1]) == (scores[0] < scores[1])
     table = model.tables_.builder.build(
         model.tables_.data.panel,
-        *model.tables_.builder.prediction_rows(model.tables_.data.target_rows["S06"],
-                                               model.tables_.data.origin_idx, 8),
+        *model.tables_.builder.prediction_rows(
+            model.tables_.data.target_rows["S06"], model.tables_.data.origin_idx, 8
+        ),
         with_label=False,
     )
     pairs = zip(fitted.members_, fitted.weights_, strict=True)
@@ -164,13 +165,15 @@ def test_unknown_candidate_is_a_config_error():
 
 
 def test_selection_regret_against_the_best_single_strategy():
-    scores = pd.DataFrame({
-        "target": ["a"] * 3 + ["b"] * 3,
-        "origin": ["o"] * 6,
-        "strategy": ["auto", "x", "y"] * 2,
-        "wape": [0.2, 0.1, 0.3, 0.5, 0.6, 0.5],
-        "status": "ok",
-    })
+    scores = pd.DataFrame(
+        {
+            "target": ["a"] * 3 + ["b"] * 3,
+            "origin": ["o"] * 6,
+            "strategy": ["auto", "x", "y"] * 2,
+            "wape": [0.2, 0.1, 0.3, 0.5, 0.6, 0.5],
+            "status": "ok",
+        }
+    )
     reg = selection_regret(scores).set_index("target")
     assert reg.loc["a", "best"] == "x" and reg.loc["a", "regret"] == pytest.approx(0.1)
     assert reg.loc["b", "regret"] == pytest.approx(0.0)

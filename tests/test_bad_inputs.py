@@ -33,8 +33,9 @@ windows = [4]
 
 
 def raw_config(**task) -> dict:
-    raw = synthetic_config("sales.csv", TARGETS, horizon=6, target_history=13, windows=2,
-                           output_dir="out")
+    raw = synthetic_config(
+        "sales.csv", TARGETS, horizon=6, target_history=13, windows=2, output_dir="out"
+    )
     raw["strategy"]["name"] = "source_only"
     raw["task"].update(task)
     return raw
@@ -45,8 +46,7 @@ def setup(tmp_path, frame=None, raw=None, text=None, extra=SMALL):
     if text is not None:
         (tmp_path / "sales.csv").write_text(text)
     else:
-        (frame if frame is not None else small_frame()).to_csv(tmp_path / "sales.csv",
-                                                                index=False)
+        (frame if frame is not None else small_frame()).to_csv(tmp_path / "sales.csv", index=False)
     config = tmp_path / "config.toml"
     config.write_text(raw if isinstance(raw, str) else to_toml(raw or raw_config()) + extra)
     return config
@@ -79,8 +79,10 @@ def _retype(frame, col, values):
 # -- clear errors: exit 2 and one line -------------------------------------------------------------
 def _mixed_tz(frame):
     stamps = pd.to_datetime(frame["date"])
-    text = [d.strftime("%Y-%m-%dT%H:%M:%S") + ("+05:00" if k < 10 else "+00:00")
-            for k, d in enumerate(stamps)]
+    text = [
+        d.strftime("%Y-%m-%dT%H:%M:%S") + ("+05:00" if k < 10 else "+00:00")
+        for k, d in enumerate(stamps)
+    ]
     return frame.assign(date=text)
 
 
@@ -96,50 +98,66 @@ ERRORS = {
     "header only": dict(text="store,dept,date,sales\n", patterns=["the file has no rows"]),
     "missing column": dict(
         frame=lambda f: f.rename(columns={"sales": "sale"}),
-        patterns=["missing column 'sales'", "did you mean 'sale'"]),
+        patterns=["missing column 'sales'", "did you mean 'sale'"],
+    ),
     "unparseable date": dict(
         frame=lambda f: _retype(f, "date", {3: "2020-13-45"}),
-        patterns=["column 'date' has an unparseable date '2020-13-45'"]),
+        patterns=["column 'date' has an unparseable date '2020-13-45'"],
+    ),
     "empty date": dict(
-        frame=lambda f: _retype(f, "date", {3: None}),
-        patterns=["column 'date' has an empty date"]),
+        frame=lambda f: _retype(f, "date", {3: None}), patterns=["column 'date' has an empty date"]
+    ),
     "mixed time zones": dict(frame=_mixed_tz, patterns=["column 'date' mixes time zones"]),
     "duplicate series/period rows": dict(
         frame=lambda f: pd.concat([f, f.iloc[[5, 6]]]),
-        patterns=["duplicate rows for series 'S01|D1'", "2 duplicates"]),
+        patterns=["duplicate rows for series 'S01|D1'", "2 duplicates"],
+    ),
     "irregular periods": dict(
-        frame=_shift_one_day, patterns=["irregular periods", "not on the 'W-FRI' grid"]),
+        frame=_shift_one_day, patterns=["irregular periods", "not on the 'W-FRI' grid"]
+    ),
     "non-numeric target": dict(
         frame=lambda f: _retype(f, "sales", {9: "12,5"}),
-        patterns=["column 'sales' is not numeric: value '12,5'"]),
+        patterns=["column 'sales' is not numeric: value '12,5'"],
+    ),
     "target domain with no rows before the origin": dict(
         raw=raw_config(origin="2019-06-07"),
-        patterns=["target domain 'S06' has no rows before the origin 2019-06-07"]),
+        patterns=["target domain 'S06' has no rows before the origin 2019-06-07"],
+    ),
     "target too short for a target-fitted strategy": dict(
         frame=lambda f: f[~f["store"].isin(TARGETS) | (pd.to_datetime(f["date"]) > "2021-03-26")],
         args=["--strategy", "target_only"],
-        patterns=["strategy 'target_only', target domain 'S06'", "no training rows"]),
+        patterns=["strategy 'target_only', target domain 'S06'", "no training rows"],
+    ),
     "unknown config key": dict(
         raw=to_toml({**raw_config(), "task": {**raw_config()["task"], "horizn": 6}}),
-        patterns=[r"unknown \[task\] key 'horizn' \(did you mean 'horizon'\?\)"]),
+        patterns=[r"unknown \[task\] key 'horizn' \(did you mean 'horizon'\?\)"],
+    ),
     "wrong config type": dict(
-        raw=to_toml(raw_config(horizon="six")), patterns=[r"\[task\] key 'horizon'", "'six'"]),
+        raw=to_toml(raw_config(horizon="six")), patterns=[r"\[task\] key 'horizon'", "'six'"]
+    ),
     "malformed config": dict(raw="[data\npath = 'sales.csv'\n", patterns=["not valid TOML"]),
     "unknown strategy parameter": dict(
-        raw=to_toml(raw_config()) + "\n[strategies.source_only]\nengin = 'xgboost'\n", extra="",
-        patterns=[r"\[strategies.source_only\]: unknown key 'engin' \(did you mean 'engine'\?\)"]),
+        raw=to_toml(raw_config()) + "\n[strategies.source_only]\nengin = 'xgboost'\n",
+        extra="",
+        patterns=[r"\[strategies.source_only\]: unknown key 'engin' \(did you mean 'engine'\?\)"],
+    ),
     "plugin module that does not import": dict(
         raw=to_toml({**raw_config(), "plugins": ["tc_no_such_plugin"]}),
-        patterns=["plugin module 'tc_no_such_plugin'", "ModuleNotFoundError"]),
+        patterns=["plugin module 'tc_no_such_plugin'", "ModuleNotFoundError"],
+    ),
     "unknown target domain": dict(
         raw=to_toml(raw_config(targets=["S6"])),
-        patterns=[r"unknown domain in \[task\] targets 'S6'", "did you mean"]),
+        patterns=[r"unknown domain in \[task\] targets 'S6'", "did you mean"],
+    ),
     "unknown strategy": dict(
         args=["--strategy", "sorce_only"],
-        patterns=["unknown strategy 'sorce_only'", "did you mean 'source_only'"]),
+        patterns=["unknown strategy 'sorce_only'", "did you mean 'source_only'"],
+    ),
     "horizon longer than the data allows": dict(
-        raw=to_toml(raw_config(horizon=60)), command="compare",
-        patterns=["horizon 60 is longer than the data allows"]),
+        raw=to_toml(raw_config(horizon=60)),
+        command="compare",
+        patterns=["horizon 60 is longer than the data allows"],
+    ),
 }
 
 
@@ -147,8 +165,13 @@ ERRORS = {
 def test_bad_input_is_a_clear_error(case, tmp_path):
     spec = ERRORS[case]
     frame = spec["frame"](small_frame()) if "frame" in spec else None
-    config = setup(tmp_path, frame=frame, raw=spec.get("raw"), text=spec.get("text"),
-                   extra=spec.get("extra", SMALL))
+    config = setup(
+        tmp_path,
+        frame=frame,
+        raw=spec.get("raw"),
+        text=spec.get("text"),
+        extra=spec.get("extra", SMALL),
+    )
     res = invoke(spec.get("command", "run"), config, *spec.get("args", []))
     assert_error(res, tmp_path, *spec["patterns"])
 
@@ -219,8 +242,11 @@ def test_target_series_shorter_than_the_horizon_is_forecast_in_full(tmp_path):
 def test_source_and_target_sharing_no_covariate_drop_it(tmp_path):
     res = invoke("run", setup(tmp_path, _target_without_prices(small_frame())))
     assert res.code == 0, res.err
-    assert re.search(r"known column 'price' has no values in the target domains \(240 rows\); "
-                     r"dropped", res.err), res.err
+    assert re.search(
+        r"known column 'price' has no values in the target domains \(240 rows\); "
+        r"dropped",
+        res.err,
+    ), res.err
     manifest = (tmp_path / "out" / "model" / "manifest.json").read_text()
     assert '"price"' not in manifest.split('"known"')[1].split("]")[0]
 

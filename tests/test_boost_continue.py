@@ -66,47 +66,58 @@ def test_zero_added_rounds_is_the_source_model(sources, tables, target, engine):
 @pytest.mark.parametrize("engine", ENGINES)
 def test_refit_with_decay_one_is_the_source_model(sources, tables, target, engine):
     s = fit(sources, tables, target, engine, mode="refit_leaves", decay_rate=1.0)
-    np.testing.assert_array_equal(s.predict(target), source_forecast(sources, tables, target,
-                                                                      engine))
+    np.testing.assert_array_equal(
+        s.predict(target), source_forecast(sources, tables, target, engine)
+    )
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("mode", MODES)
-def test_target_step_lowers_training_loss_and_keeps_the_source(sources, tables, target, engine,
-                                                               mode):
+def test_target_step_lowers_training_loss_and_keeps_the_source(
+    sources, tables, target, engine, mode
+):
     before = source_forecast(sources, tables, target, engine)
-    n_before = sources[engine].booster_.num_trees() if engine == "lightgbm" else (
-        sources[engine].booster_.num_boosted_rounds())
-    s = fit(sources, tables, target, engine, mode=mode, rounds=40, valid_periods=0,
-            decay_rate=0.5)
+    n_before = (
+        sources[engine].booster_.num_trees()
+        if engine == "lightgbm"
+        else (sources[engine].booster_.num_boosted_rounds())
+    )
+    s = fit(sources, tables, target, engine, mode=mode, rounds=40, valid_periods=0, decay_rate=0.5)
     assert wmse(target, s.predict(target)) < 0.9 * wmse(target, before)
     if mode != "refit_leaves":
         assert s.rounds_ == 40
     # the cached source model is shared with other strategies: never mutated
     np.testing.assert_array_equal(source_forecast(sources, tables, target, engine), before)
-    n_after = sources[engine].booster_.num_trees() if engine == "lightgbm" else (
-        sources[engine].booster_.num_boosted_rounds())
+    n_after = (
+        sources[engine].booster_.num_trees()
+        if engine == "lightgbm"
+        else (sources[engine].booster_.num_boosted_rounds())
+    )
     assert n_after == n_before
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_kappa_refit_moves_between_source_and_target(sources, tables, target, engine):
     src = wmse(target, source_forecast(sources, tables, target, engine))
-    loose = wmse(target, fit(sources, tables, target, engine, mode="refit_leaves",
-                             kappa=0.5).predict(target))
-    tight = wmse(target, fit(sources, tables, target, engine, mode="refit_leaves",
-                             kappa=1e6).predict(target))
+    loose = wmse(
+        target, fit(sources, tables, target, engine, mode="refit_leaves", kappa=0.5).predict(target)
+    )
+    tight = wmse(
+        target, fit(sources, tables, target, engine, mode="refit_leaves", kappa=1e6).predict(target)
+    )
     assert loose < 0.9 * src
     assert tight == pytest.approx(src, rel=1e-3)
 
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_early_stopping_chooses_rounds_on_the_tail(sources, tables, target, engine):
-    s = fit(sources, tables, target, engine, mode="add_trees", rounds=60, valid_periods=3,
-            patience=5)
+    s = fit(
+        sources, tables, target, engine, mode="add_trees", rounds=60, valid_periods=3, patience=5
+    )
     assert 0 <= s.rounds_ <= 60
-    again = fit(sources, tables, target, engine, mode="add_trees", rounds=60, valid_periods=3,
-                patience=5)
+    again = fit(
+        sources, tables, target, engine, mode="add_trees", rounds=60, valid_periods=3, patience=5
+    )
     assert again.rounds_ == s.rounds_
 
 
@@ -118,8 +129,9 @@ def test_early_stopping_may_choose_the_source_model(sources, tables, target, eng
     tail = t.time_tail(2)
     noise = np.random.default_rng(1).normal(0, 0.3, len(t))
     t.y = np.where(tail, src, src + noise)
-    s = fit(sources, tables, t, engine, mode="add_trees", valid_periods=2, rounds=50,
-            learning_rate=0.3)
+    s = fit(
+        sources, tables, t, engine, mode="add_trees", valid_periods=2, rounds=50, learning_rate=0.3
+    )
     assert s.rounds_ == 0
     np.testing.assert_array_equal(s.predict(t), src)
 
@@ -128,8 +140,9 @@ def test_early_stopping_may_choose_the_source_model(sources, tables, target, eng
 def test_no_target_rows_gives_the_source_model(sources, tables, target, engine):
     empty = target.subset(np.zeros(len(target), dtype=bool))
     s = fit(sources, tables, empty, engine, mode="refit_then_add")
-    np.testing.assert_array_equal(s.predict(target),
-                                  source_forecast(sources, tables, target, engine))
+    np.testing.assert_array_equal(
+        s.predict(target), source_forecast(sources, tables, target, engine)
+    )
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -159,13 +172,11 @@ def with_new_column_and_category(target: FeatureTable) -> FeatureTable:
 def test_extra_column_and_new_category_are_used(sources, tables, target, engine, mode):
     t = with_new_column_and_category(target)
     col = t.categorical[0]
-    s = fit(sources, tables, t, engine, mode=mode, rounds=80, valid_periods=0,
-            learning_rate=0.1)
+    s = fit(sources, tables, t, engine, mode=mode, rounds=80, valid_periods=0, learning_rate=0.1)
     pred = s.predict(t)
     assert np.isfinite(pred).all()
     on = s.predict(FeatureTable(t.X.assign(local_event=1.0), None, t.keys, t.level, t.categorical))
-    off = s.predict(FeatureTable(t.X.assign(local_event=0.0), None, t.keys, t.level,
-                                 t.categorical))
+    off = s.predict(FeatureTable(t.X.assign(local_event=0.0), None, t.keys, t.level, t.categorical))
     assert np.mean(on - off) > 0.15
     other = str(target.X[col].iloc[0])
     cats = t.X[col].cat.categories
@@ -176,6 +187,45 @@ def test_extra_column_and_new_category_are_used(sources, tables, target, engine,
     # the source trees still read the source codes: source part unchanged on the old category
     src_part = s.parts_[0]
     assert src_part.categories[col] == [str(c) for c in tables.source.X[col].cat.categories]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_excluded_columns_are_not_used_by_the_added_trees(sources, tables, target, engine):
+    t = with_new_column_and_category(target)
+    s = fit(
+        sources,
+        tables,
+        t,
+        engine,
+        rounds=40,
+        valid_periods=0,
+        learning_rate=0.1,
+        exclude_columns=["local_event", "week"],
+    )
+    assert s.rounds_ == 40 and "week" not in s.parts_[-1].model.columns_
+    on = s.predict(FeatureTable(t.X.assign(local_event=1.0), None, t.keys, t.level, t.categorical))
+    off = s.predict(FeatureTable(t.X.assign(local_event=0.0), None, t.keys, t.level, t.categorical))
+    np.testing.assert_array_equal(on, off)
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_covariate_missing_in_the_source_rows_is_used_natively(tables, target, engine):
+    """The feature-table form of a target-only covariate: a column all missing in the source."""
+    rng = np.random.default_rng(2)
+    source = tables.source.subset(np.arange(4000))
+    source.X = source.X.assign(local_event=np.nan)
+    t = target.subset(np.arange(len(target)))
+    event = rng.integers(0, 2, len(t)).astype(float)
+    t.X = t.X.assign(local_event=event)
+    t.y = t.y + 0.3 * event
+    src = SourceOnly(engine=engine).fit_source(source)
+    s = BoostContinue(engine=engine, rounds=80, valid_periods=0, learning_rate=0.1).transfer(
+        src, t, source
+    )
+    assert len(s.parts_) == 1  # one continued booster
+    on = s.predict(FeatureTable(t.X.assign(local_event=1.0), None, t.keys, t.level, t.categorical))
+    off = s.predict(FeatureTable(t.X.assign(local_event=0.0), None, t.keys, t.level, t.categorical))
+    assert np.mean(on - off) > 0.15
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -203,8 +253,12 @@ def test_invalid_params_name_the_key():
 
 def test_compare_shares_the_source_model_with_source_only():
     task = small_task()
-    comp = compare(task, ["source_only", "boost_continue"], origins=task.evaluation_origins()[-1:],
-                   params={"boost_continue": {"rounds": 20}})
+    comp = compare(
+        task,
+        ["source_only", "boost_continue"],
+        origins=task.evaluation_origins()[-1:],
+        params={"boost_continue": {"rounds": 20}},
+    )
     assert comp.source_fits == 1
     assert (comp.scores["status"] == "ok").all()
 
@@ -212,13 +266,26 @@ def test_compare_shares_the_source_model_with_source_only():
 def test_cli_compare_writes_boost_continue_scores(tmp_path):
     frame = small_frame()
     frame.to_csv(tmp_path / "sales.csv", index=False)
-    raw = synthetic_config(str(tmp_path / "sales.csv"), frame.attrs["targets"], horizon=6,
-                           target_history=13, windows=1, output_dir=str(tmp_path / "out"))
-    raw["strategies"] = {"boost_continue": {"mode": "refit_then_add", "rounds": 20,
-                                            "decay_rate": 0.7}}
+    raw = synthetic_config(
+        str(tmp_path / "sales.csv"),
+        frame.attrs["targets"],
+        horizon=6,
+        target_history=13,
+        windows=1,
+        output_dir=str(tmp_path / "out"),
+    )
+    raw["strategies"] = {
+        "boost_continue": {"mode": "refit_then_add", "rounds": 20, "decay_rate": 0.7}
+    }
     (tmp_path / "config.toml").write_text(to_toml(raw))
-    res = invoke("compare", tmp_path / "config.toml", "--output", tmp_path / "cmp",
-                 "--strategies", "target_only,boost_continue")
+    res = invoke(
+        "compare",
+        tmp_path / "config.toml",
+        "--output",
+        tmp_path / "cmp",
+        "--strategies",
+        "target_only,boost_continue",
+    )
     assert res.code == 0, res.err
     scores = pd.read_csv(tmp_path / "cmp" / "scores.csv")
     rows = scores[scores["strategy"] == "boost_continue"]
@@ -230,18 +297,27 @@ def test_run_bundle_predicts_the_same_forecasts(tmp_path):
     """`run` saves the fitted strategy as native files; `predict` from the bundle agrees."""
     frame = small_frame()
     frame.to_csv(tmp_path / "sales.csv", index=False)
-    raw = synthetic_config(str(tmp_path / "sales.csv"), frame.attrs["targets"], horizon=6,
-                           target_history=13, windows=1, output_dir=str(tmp_path / "out"))
+    raw = synthetic_config(
+        str(tmp_path / "sales.csv"),
+        frame.attrs["targets"],
+        horizon=6,
+        target_history=13,
+        windows=1,
+        output_dir=str(tmp_path / "out"),
+    )
     raw["strategy"]["name"] = "boost_continue"
-    raw["strategies"] = {"boost_continue": {"engine": "xgboost", "mode": "refit_then_add",
-                                            "rounds": 20}}
+    raw["strategies"] = {
+        "boost_continue": {"engine": "xgboost", "mode": "refit_then_add", "rounds": 20}
+    }
     (tmp_path / "config.toml").write_text(to_toml(raw))
     out = tmp_path / "out"
     assert invoke("run", tmp_path / "config.toml", "--output", out).code == 0
     assert sorted(p.name for p in (out / "model" / "target0").iterdir()) == [
-        "boost_continue_part0.xgb.json"]
-    res = invoke("predict", out / "model", "--data", tmp_path / "sales.csv", "--output",
-                 tmp_path / "p.csv")
+        "boost_continue_part0.xgb.json"
+    ]
+    res = invoke(
+        "predict", out / "model", "--data", tmp_path / "sales.csv", "--output", tmp_path / "p.csv"
+    )
     assert res.code == 0, res.err
     a, b = pd.read_csv(out / "forecasts.csv"), pd.read_csv(tmp_path / "p.csv")
     np.testing.assert_allclose(b["forecast"], a["forecast"], rtol=1e-12)

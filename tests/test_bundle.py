@@ -21,16 +21,30 @@ from .clirun import invoke
 from .conftest import small_frame
 
 MANIFEST_KEYS = {
-    "format_version", "transfercast_version", "strategy", "features", "data", "origin",
-    "training_data", "targets", "files", "manifest_sha256",
+    "format_version",
+    "transfercast_version",
+    "strategy",
+    "features",
+    "data",
+    "origin",
+    "training_data",
+    "targets",
+    "files",
+    "manifest_sha256",
 }
 
 
 def write_project(root, strategy="source_only", plugins=(), **strategies):
     frame = small_frame()
     frame.to_csv(root / "sales.csv", index=False)
-    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=6, target_history=13,
-                           windows=2, output_dir="out")
+    raw = synthetic_config(
+        "sales.csv",
+        frame.attrs["targets"],
+        horizon=6,
+        target_history=13,
+        windows=2,
+        output_dir="out",
+    )
     raw["strategy"]["name"] = strategy
     if plugins:
         raw["plugins"] = list(plugins)
@@ -70,8 +84,14 @@ def test_run_writes_a_bundle_with_manifest_and_checksums(project):
 
 
 def test_predict_on_the_training_data_reproduces_run(project):
-    res = invoke("predict", project / "out" / "model", "--data", project / "sales.csv",
-                 "--output", project / "pred.csv")
+    res = invoke(
+        "predict",
+        project / "out" / "model",
+        "--data",
+        project / "sales.csv",
+        "--output",
+        project / "pred.csv",
+    )
     assert res.code == 0, res.err
     run_fc = pd.read_csv(project / "out" / "forecasts.csv")
     pred = pd.read_csv(project / "pred.csv")
@@ -136,8 +156,14 @@ def test_predict_refuses_a_changed_column_type(project, tmp_path):
     frame = small_frame()
     frame["size"] = "big"
     frame.to_csv(tmp_path / "bad.csv", index=False)
-    res = invoke("predict", project / "out" / "model", "--data", tmp_path / "bad.csv",
-                 "--output", tmp_path / "p.csv")
+    res = invoke(
+        "predict",
+        project / "out" / "model",
+        "--data",
+        tmp_path / "bad.csv",
+        "--output",
+        tmp_path / "p.csv",
+    )
     assert res.code == 2 and "column 'size'" in res.err and "int64" in res.err
 
 
@@ -187,12 +213,21 @@ def test_every_registered_strategy_round_trips_through_a_bundle(name, tmp_path):
     from transfercast.bundle import write_bundle
     from transfercast.datasets import synthetic_sales
 
-    frame = synthetic_sales(n_domains=5, series_per_domain=1, n_periods=70, n_targets=1,
-                            target_periods=30)
+    frame = synthetic_sales(
+        n_domains=5, series_per_domain=1, n_periods=70, n_targets=1, target_periods=30
+    )
     task = transfercast.TransferTask(
-        frame, series=["store", "dept"], time="date", target="sales", domain="store",
-        targets=frame.attrs["targets"], horizon=4, static=["store_type"], known=["price"],
-        target_history=13)
+        frame,
+        series=["store", "dept"],
+        time="date",
+        target="sales",
+        domain="store",
+        targets=frame.attrs["targets"],
+        horizon=4,
+        static=["store_type"],
+        known=["price"],
+        target_history=13,
+    )
     model = transfercast.TransferForecaster(name).fit(task)
     write_bundle(model, tmp_path / "model")
     files = [p.name for p in (tmp_path / "model").rglob("*") if p.is_file()]

@@ -17,9 +17,10 @@ from .conftest import small_frame
 def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "transfercast.cli", *args],
-        capture_output=True, text=True, cwd=cwd, env={**__import__("os").environ,
-                                                      "TRANSFERCAST_LOAD_PLUGINS": "",
-                                                      "COLUMNS": "160"},
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env={**__import__("os").environ, "TRANSFERCAST_LOAD_PLUGINS": "", "COLUMNS": "160"},
     )
 
 
@@ -28,9 +29,15 @@ def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("proj")
     frame = small_frame()
     frame.to_csv(root / "sales.csv", index=False)
-    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=6, target_history=13,
-                           windows=2, candidates=["target_only", "source_only"],
-                           output_dir="out")
+    raw = synthetic_config(
+        "sales.csv",
+        frame.attrs["targets"],
+        horizon=6,
+        target_history=13,
+        windows=2,
+        candidates=["target_only", "source_only"],
+        output_dir="out",
+    )
     raw["strategy"]["name"] = "source_only"
     (root / "config.toml").write_text(to_toml(raw))
     return root
@@ -48,8 +55,14 @@ def test_run_writes_forecasts(project):
 
 def test_compare_writes_scores_forecasts_leaderboard(project):
     out = project / "cmp"
-    res = cli("compare", str(project / "config.toml"), "--output", str(out),
-              "--strategies", "target_only,source_only,pooled")
+    res = cli(
+        "compare",
+        str(project / "config.toml"),
+        "--output",
+        str(out),
+        "--strategies",
+        "target_only,source_only,pooled",
+    )
     assert res.returncode == 0, res.stderr
     assert "Leaderboard" in res.stdout and "pooled" in res.stdout
     scores = pd.read_csv(out / "scores.csv")
@@ -71,8 +84,14 @@ def test_compare_uses_config_candidates(project):
 
 def test_unknown_strategy_exit_2_without_output(project):
     out = project / "never"
-    res = cli("compare", str(project / "config.toml"), "--output", str(out),
-              "--strategies", "target_only,sorce_only")
+    res = cli(
+        "compare",
+        str(project / "config.toml"),
+        "--output",
+        str(out),
+        "--strategies",
+        "target_only,sorce_only",
+    )
     assert res.returncode == 2
     assert "unknown strategy 'sorce_only'" in res.stderr and "source_only" in res.stderr
     assert "Traceback" not in res.stderr and len(res.stderr.strip().splitlines()) == 1

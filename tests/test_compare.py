@@ -71,7 +71,9 @@ def test_leaderboard(comparison):
     base = board.set_index("strategy").loc["target_only", "wape_vs_target_only"]
     assert base == pytest.approx(1.0)
     s = comparison.scores
-    manual = s[s.strategy == "pooled"]["wape"].mean() / s[s.strategy == "target_only"]["wape"].mean()
+    manual = (
+        s[s.strategy == "pooled"]["wape"].mean() / s[s.strategy == "target_only"]["wape"].mean()
+    )
     assert board.set_index("strategy").loc["pooled", "wape_vs_target_only"] == pytest.approx(manual)
 
 

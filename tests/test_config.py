@@ -25,7 +25,9 @@ def test_valid_config_round_trip(tmp_path):
 def test_unknown_key_suggests_closest():
     raw = synthetic_config()
     raw["task"]["horizn"] = 4
-    with pytest.raises(ConfigError, match=r"unknown \[task\] key 'horizn' \(did you mean 'horizon'\?\)"):
+    with pytest.raises(
+        ConfigError, match=r"unknown \[task\] key 'horizn' \(did you mean 'horizon'\?\)"
+    ):
         parse_config(raw, source="c.toml")
 
 

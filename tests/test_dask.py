@@ -15,14 +15,25 @@ from transfercast.evaluation import compare
 from transfercast.task import TransferTask
 
 STRATEGIES = ["target_only", "source_only"]
-METRIC_COLUMNS = ["target", "strategy", "origin", "wape", "mae", "rmse", "mase", "rmsse", "bias",
-                  "status"]
+METRIC_COLUMNS = [
+    "target",
+    "strategy",
+    "origin",
+    "wape",
+    "mae",
+    "rmse",
+    "mase",
+    "rmsse",
+    "bias",
+    "status",
+]
 
 
 def _task() -> TransferTask:
     frame = small_frame()
-    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=8, target_history=13,
-                           windows=1)
+    raw = synthetic_config(
+        "unused.csv", frame.attrs["targets"], horizon=8, target_history=13, windows=1
+    )
     return TransferTask.from_config(parse_config(raw), data=frame)
 
 

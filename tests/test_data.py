@@ -17,16 +17,30 @@ def test_csv_and_parquet_read_alike(tmp_path):
     frame.to_parquet(tmp_path / "s.parquet", index=False)
     a, b = read_table(tmp_path / "s.csv"), read_table(tmp_path / "s.parquet")
     assert len(a) == len(b) == len(frame)
-    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store",
-              targets=["S08"], horizon=4)
+    kw = dict(
+        series=["store", "dept"],
+        time="date",
+        target="sales",
+        domain="store",
+        targets=["S08"],
+        horizon=4,
+    )
     ta, tb = tc.TransferTask(a, **kw), tc.TransferTask(b, **kw)
     np.testing.assert_array_equal(ta.panel.Y, tb.panel.Y)
 
 
 def test_target_history_keeps_last_n_periods_before_each_origin():
     frame = small_frame()
-    task = tc.TransferTask(frame, series=["store", "dept"], time="date", target="sales",
-                           domain="store", targets=["S08"], horizon=4, target_history=9)
+    task = tc.TransferTask(
+        frame,
+        series=["store", "dept"],
+        time="date",
+        target="sales",
+        domain="store",
+        targets=["S08"],
+        horizon=4,
+        target_history=9,
+    )
     origin = task.evaluation_origins()[0]
     data = task.at_origin(origin)
     rows = data.target_rows["S08"]
@@ -40,8 +54,15 @@ def test_target_history_keeps_last_n_periods_before_each_origin():
 
 def test_sources_default_to_every_other_domain():
     frame = small_frame().groupby(["store", "date"], as_index=False)["sales"].sum()
-    task = tc.TransferTask(frame, series="store", time="date", target="sales", domain="store",
-                           targets=["S07", "S08"], horizon=4)
+    task = tc.TransferTask(
+        frame,
+        series="store",
+        time="date",
+        target="sales",
+        domain="store",
+        targets=["S07", "S08"],
+        horizon=4,
+    )
     assert sorted(map(str, task.sources)) == [f"S0{k}" for k in range(1, 7)]
     assert isinstance(task.panel.ids[0], str) and task.panel.n_series == 8
     fc = tc.TransferForecaster("source_only").fit(task).predict()

@@ -63,13 +63,30 @@ def plugin_site(tmp_path_factory) -> Path:
     dependencies, no build isolation), so the test environment is left as it was."""
     base = tmp_path_factory.mktemp("plugin")
     src = base / "custom_plugin"
-    shutil.copytree(EXAMPLES / "custom_plugin", src,
-                    ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"))
+    shutil.copytree(
+        EXAMPLES / "custom_plugin",
+        src,
+        ignore=shutil.ignore_patterns("build", "*.egg-info", "__pycache__"),
+    )
     site = base / "site"
     proc = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
-         "--no-index", "--disable-pip-version-check", "--target", str(site), str(src)],
-        capture_output=True, text=True, timeout=300,
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--disable-pip-version-check",
+            "--target",
+            str(site),
+            str(src),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert list(site.glob("transfercast_shrinkage-*.dist-info"))
@@ -149,10 +166,19 @@ def test_compare_in_script(tmp_path: Path, capsys, compared):
 
 # -- custom_plugin -------------------------------------------------------------------------------
 def test_custom_plugin_appears_in_transfercast_plugins(plugin_site: Path):
-    env = {**os.environ, "PYTHONPATH": str(plugin_site), "COLUMNS": "200",
-           "TRANSFERCAST_LOAD_PLUGINS": "shrinkage"}
-    proc = subprocess.run([sys.executable, "-m", "transfercast.cli", "plugins"], env=env,
-                          capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(plugin_site),
+        "COLUMNS": "200",
+        "TRANSFERCAST_LOAD_PLUGINS": "shrinkage",
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "transfercast.cli", "plugins"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 0, proc.stderr
     row = next(ln for ln in proc.stdout.splitlines() if "shrinkage_blend" in ln)
     assert "shrinkage" in row.replace("shrinkage_blend", "") and "entry point" in row
@@ -181,8 +207,9 @@ def test_custom_plugin_runs_saves_and_reloads(with_plugin, example_dir: Path, tm
     manifest = json.loads((out / "model" / "manifest.json").read_text())
     assert manifest["strategy"]["name"] == "shrinkage_blend"
     again = tmp_path / "again.csv"
-    result = invoke("predict", out / "model", "--data", example_dir / "sales.csv",
-                    "--output", again)
+    result = invoke(
+        "predict", out / "model", "--data", example_dir / "sales.csv", "--output", again
+    )
     assert result.code == 0, result.err
     reloaded = pd.read_csv(again)
     assert np.allclose(reloaded["forecast"], forecasts["forecast"], rtol=1e-9)
@@ -193,8 +220,9 @@ def test_plugin_guide_test_code_passes(plugin_site: Path, monkeypatch):
     in-process by module name, installed entry points blocked, as the guide advises)."""
     monkeypatch.syspath_prepend(str(plugin_site))
     clear_plugin_cache()
-    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "docs" / "plugins.md").read_text(),
-                        flags=re.S)
+    blocks = re.findall(
+        r"```python\n(.*?)```", (ROOT / "docs" / "plugins.md").read_text(), flags=re.S
+    )
     code = next(b for b in blocks if "def test_blend_sits_between_its_parts" in b)
     namespace: dict = {}
     exec(compile(code, "docs/plugins.md", "exec"), namespace)

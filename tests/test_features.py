@@ -15,10 +15,13 @@ def test_short_target_history_gives_missing_long_lags_not_dropped_rows(task):
     # 13 periods of history: lag 26/52 and same-period-last-year cannot exist
     assert target.X["lag52"].isna().all() and target.X["sply"].isna().all()
     assert target.X["lag1"].notna().all()
-    pred = tables.builder.build(tables.data.panel,
-                                *tables.builder.prediction_rows(tables.data.target_rows["S06"],
-                                                                tables.data.origin_idx, task.horizon),
-                                with_label=False)
+    pred = tables.builder.build(
+        tables.data.panel,
+        *tables.builder.prediction_rows(
+            tables.data.target_rows["S06"], tables.data.origin_idx, task.horizon
+        ),
+        with_label=False,
+    )
     assert len(pred) == 2 * task.horizon  # every target series forecast for every step
     assert pred.X["lag26"].isna().all() and pred.X["lag1"].notna().all()
 

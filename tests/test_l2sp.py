@@ -30,8 +30,7 @@ from .conftest import small_frame
 
 DEVICE = os.environ.get("TRANSFERCAST_TEST_DEVICE", "cpu")
 EXACT = DEVICE == "cpu"  # CUDA embedding backward uses atomics: equal up to rounding only
-SMALL = dict(hidden=[16, 8], source_epochs=2, epochs=20, batch_size=256, patience=5,
-             device=DEVICE)
+SMALL = dict(hidden=[16, 8], source_epochs=2, epochs=20, batch_size=256, patience=5, device=DEVICE)
 
 
 def close(a, b, atol=1e-5) -> None:
@@ -97,12 +96,25 @@ def test_cli_without_torch_exits_2_naming_the_extra(tmp_path):
     frame.to_csv(tmp_path / "sales.csv", index=False)
     raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=4, windows=1)
     (tmp_path / "config.toml").write_text(to_toml(raw))
-    code = ("import sys; sys.modules['torch'] = None; from transfercast.cli import main; "
-            "sys.argv = ['transfercast'] + sys.argv[1:]; main()")
+    code = (
+        "import sys; sys.modules['torch'] = None; from transfercast.cli import main; "
+        "sys.argv = ['transfercast'] + sys.argv[1:]; main()"
+    )
     res = subprocess.run(
-        [sys.executable, "-c", code, "compare", str(tmp_path / "config.toml"), "--strategies",
-         "target_only,l2sp", "--output", str(tmp_path / "out")],
-        capture_output=True, text=True, env={**os.environ, "TRANSFERCAST_LOAD_PLUGINS": ""},
+        [
+            sys.executable,
+            "-c",
+            code,
+            "compare",
+            str(tmp_path / "config.toml"),
+            "--strategies",
+            "target_only,l2sp",
+            "--output",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "TRANSFERCAST_LOAD_PLUGINS": ""},
     )
     assert res.returncode == 2, res.stderr
     assert "transfercast[torch]" in res.stderr and "Traceback" not in res.stderr
@@ -172,8 +184,9 @@ def test_target_only_inputs_are_learned(source_net, target):
 # -- fine-tuning invariants -------------------------------------------------------------------
 def test_zero_epochs_gives_the_source_forecasts(source_net, target, tables, task):
     s = fitted(source_net, target, epochs=0)
-    rows = tables.builder.prediction_rows(tables.data.target_rows[task.targets[0]],
-                                          tables.data.origin_idx, task.horizon)
+    rows = tables.builder.prediction_rows(
+        tables.data.target_rows[task.targets[0]], tables.data.origin_idx, task.horizon
+    )
     table = tables.builder.build(tables.data.panel, *rows, with_label=False)
     close(s.predict(table), source_net.predict(table.X))
 
@@ -194,8 +207,9 @@ def test_no_penalty_equals_plain_fine_tuning(source_net, target):
     plain = L2SP({**SMALL, "alpha": 0.0, "beta": 0.0})
     plain.adapt(source_net, target)
     data = l2sp_net.Tensors.from_table(plain.encoder_, target, l2sp_net.resolve_device(DEVICE))
-    l2sp_net.train(plain.net_, data, epochs=12, lr=plain.params.lr, batch_size=256,
-                   loss=plain.loss_, seed=0)  # no penalty term at all
+    l2sp_net.train(
+        plain.net_, data, epochs=12, lr=plain.params.lr, batch_size=256, loss=plain.loss_, seed=0
+    )  # no penalty term at all
     close(s.predict(target), plain.predict(target))
     assert not np.allclose(s.predict(target), source_net.predict(target.X))
 
@@ -204,8 +218,9 @@ def test_deterministic_for_a_seed(tables, target):
     a = L2SP(SMALL).transfer(L2SP(SMALL).fit_source(tables.source), target)
     b = L2SP(SMALL).transfer(L2SP(SMALL).fit_source(tables.source), target)
     close(a.predict(target), b.predict(target))
-    c = L2SP({**SMALL, "seed": 1}).transfer(L2SP({**SMALL, "seed": 1}).fit_source(tables.source),
-                                            target)
+    c = L2SP({**SMALL, "seed": 1}).transfer(
+        L2SP({**SMALL, "seed": 1}).fit_source(tables.source), target
+    )
     assert not np.allclose(a.predict(target), c.predict(target))
 
 
@@ -278,17 +293,24 @@ def test_cuda_matches_cpu(tables, target):
 def test_cli_compare_with_l2sp(tmp_path):
     frame = small_frame()
     frame.to_csv(tmp_path / "sales.csv", index=False)
-    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=4, windows=1,
-                           candidates=["target_only", "l2sp"], output_dir="out")
+    raw = synthetic_config(
+        "sales.csv",
+        frame.attrs["targets"],
+        horizon=4,
+        windows=1,
+        candidates=["target_only", "l2sp"],
+        output_dir="out",
+    )
     raw["strategies"] = {"l2sp": {k: v for k, v in SMALL.items()}}
     (tmp_path / "config.toml").write_text(to_toml(raw))
     res = subprocess.run(
         [sys.executable, "-m", "transfercast.cli", "compare", str(tmp_path / "config.toml")],
-        capture_output=True, text=True, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
         env={**os.environ, "TRANSFERCAST_LOAD_PLUGINS": "", "TRANSFERCAST_THREADS": "1"},
     )
     assert res.returncode == 0, res.stderr
     scores = pd.read_csv(tmp_path / "out" / "scores.csv")
     assert set(scores["strategy"]) == {"target_only", "l2sp"}
     assert (scores["status"] == "ok").all() and scores["wape"].notna().all()
-

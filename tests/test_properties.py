@@ -19,8 +19,11 @@ from transfercast.panel import Panel
 from .conftest import small_frame
 
 SPEC = FeaturesConfig(lags=[1, 2, 3, 5], windows=[2, 4], level_window=3, season_length=4)
-FAST = settings(max_examples=30, deadline=None,
-                suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FAST = settings(
+    max_examples=30,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
 
 
 @st.composite
@@ -44,14 +47,20 @@ def panels(draw):
     keys = pd.DataFrame({"dept": [f"D{k % 2}" for k in range(n)]})
 
     def make(Ymat, K):
-        return Panel(ids=np.array([f"s{k}" for k in range(n)], dtype=object),
-                     domains=np.array(["A"] * n, dtype=object), keys=keys, times=times,
-                     Y=np.hstack([Ymat, pad]), known={"price": np.hstack([K, pad])},
-                     static=pd.DataFrame(index=range(n)), freq="W-FRI")
+        return Panel(
+            ids=np.array([f"s{k}" for k in range(n)], dtype=object),
+            domains=np.array(["A"] * n, dtype=object),
+            keys=keys,
+            times=times,
+            Y=np.hstack([Ymat, pad]),
+            known={"price": np.hstack([K, pad])},
+            static=pd.DataFrame(index=range(n)),
+            freq="W-FRI",
+        )
 
     Y2, K2 = Y.copy(), known.copy()
-    Y2[:, origin + 1:] = noise[:, origin + 1:]
-    K2[:, min(origin + horizon + 1, T):] = noise[:, min(origin + horizon + 1, T):]
+    Y2[:, origin + 1 :] = noise[:, origin + 1 :]
+    K2[:, min(origin + horizon + 1, T) :] = noise[:, min(origin + horizon + 1, T) :]
     return make(Y, known), make(Y2, K2), origin, horizon
 
 
@@ -112,8 +121,15 @@ def test_level_scaling_round_trips(case):
 def test_row_order_of_the_input_does_not_matter(rnd):
     frame = small_frame()
     shuffled = frame.sample(frac=1.0, random_state=rnd.randint(0, 2**31))
-    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store",
-              targets=["S08"], horizon=4, known=["price"])
+    kw = dict(
+        series=["store", "dept"],
+        time="date",
+        target="sales",
+        domain="store",
+        targets=["S08"],
+        horizon=4,
+        known=["price"],
+    )
     a, b = tc.TransferTask(frame, **kw), tc.TransferTask(shuffled, **kw)
     np.testing.assert_array_equal(a.panel.Y, b.panel.Y)
     np.testing.assert_array_equal(a.panel.known["price"], b.panel.known["price"])
@@ -138,7 +154,7 @@ def _calls(text: str, name: str) -> list[str]:
         while depth and j < len(text):
             depth += {"(": 1, ")": -1}.get(text[j], 0)
             j += 1
-        out.append(text[m.end(): j - 1])
+        out.append(text[m.end() : j - 1])
     return out
 
 
@@ -160,5 +176,6 @@ def test_no_loader_that_can_execute_code():
 
 def test_the_scan_catches_unsafe_calls():
     assert _calls("x = torch.load(f, map_location='cpu')", "torch.load") == [
-        "f, map_location='cpu'"]
+        "f, map_location='cpu'"
+    ]
     assert re.search(UNSAFE[0][0], "state = pickle.load(fh)")

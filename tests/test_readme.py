@@ -52,9 +52,15 @@ def test_plugin_example_registers_and_predicts(tmp_path, monkeypatch, task):
     (tmp_path / "my_strategies.py").write_text(blocks("python")[1])
     monkeypatch.syspath_prepend(str(tmp_path))
     try:
-        comp = tc.compare(task, ["shrink_to_level"], plugins=["my_strategies"],
-                          origins=task.evaluation_origins()[-1:])
+        comp = tc.compare(
+            task,
+            ["shrink_to_level"],
+            plugins=["my_strategies"],
+            origins=task.evaluation_origins()[-1:],
+        )
         assert (comp.scores["status"] == "ok").all()
-        assert get_plugin_manager(["my_strategies"]).registry.get("shrink_to_level").source == "config"
+        assert (
+            get_plugin_manager(["my_strategies"]).registry.get("shrink_to_level").source == "config"
+        )
     finally:
         sys.modules.pop("my_strategies", None)

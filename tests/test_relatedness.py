@@ -12,8 +12,9 @@ STRATEGIES = ["target_only", "source_only", "pooled"]
 
 
 def _board(relatedness: float):
-    frame = synthetic_sales(n_domains=12, series_per_domain=2, n_targets=4,
-                            relatedness=relatedness, seed=3)
+    frame = synthetic_sales(
+        n_domains=12, series_per_domain=2, n_targets=4, relatedness=relatedness, seed=3
+    )
     raw = synthetic_config("unused.csv", frame.attrs["targets"], windows=2)
     task = tc.TransferTask.from_config(parse_config(raw), data=frame)
     return tc.compare(task, STRATEGIES).leaderboard().set_index("strategy")["wape"]

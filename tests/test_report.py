@@ -26,8 +26,12 @@ PNG = b"\x89PNG\r\n\x1a\n"
 def comparison():
     task = small_task(1.0)
     origin = task.evaluation_origins()[-1]
-    comp = tc.compare(task, ["target_only", "source_only", "auto"], origins=[origin],
-                      params={"auto": {"candidates": ["target_only", "source_only"]}})
+    comp = tc.compare(
+        task,
+        ["target_only", "source_only", "auto"],
+        origins=[origin],
+        params={"auto": {"candidates": ["target_only", "source_only"]}},
+    )
     return comp, similarity(task, origin)
 
 
@@ -98,8 +102,13 @@ def test_report_is_self_contained_and_every_image_decodes(comparison, tmp_path):
 def test_report_holds_every_table(comparison):
     comp, sim = comparison
     page = report_html(comp, sim)
-    for heading in ("Leaderboard", "Per target", "Strategy selection", "Selection regret",
-                    "similarity"):
+    for heading in (
+        "Leaderboard",
+        "Per target",
+        "Strategy selection",
+        "Selection regret",
+        "similarity",
+    ):
         assert heading in page
     parser = _Collector()
     parser.feed(page)
@@ -124,20 +133,34 @@ def test_per_target_table_names_the_best_strategy(comparison):
 def test_compare_command_writes_the_report_and_a_narrow_leaderboard(tmp_path):
     frame = small_frame(1.0)
     frame.to_csv(tmp_path / "sales.csv", index=False)
-    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=6, target_history=13,
-                           windows=1, candidates=["target_only", "source_only"], output_dir="out")
+    raw = synthetic_config(
+        "sales.csv",
+        frame.attrs["targets"],
+        horizon=6,
+        target_history=13,
+        windows=1,
+        candidates=["target_only", "source_only"],
+        output_dir="out",
+    )
     (tmp_path / "config.toml").write_text(to_toml(raw))
     res = subprocess.run(
         [sys.executable, "-m", "transfercast.cli", "compare", str(tmp_path / "config.toml")],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
         env={**__import__("os").environ, "TRANSFERCAST_LOAD_PLUGINS": "", "COLUMNS": "80"},
     )
     assert res.returncode == 0, res.stderr
     table_lines = [line for line in res.stdout.splitlines() if "target_only" in line]
     assert table_lines and all(len(line) <= 80 for line in res.stdout.splitlines())
     assert "…" not in res.stdout  # nothing truncated at 80 columns
-    for name in ("report.html", "leaderboard.png", "forecasts.png", "similarity.csv",
-                 "leaderboard.csv", "scores.csv"):
+    for name in (
+        "report.html",
+        "leaderboard.png",
+        "forecasts.png",
+        "similarity.csv",
+        "leaderboard.csv",
+        "scores.csv",
+    ):
         assert (tmp_path / "out" / name).is_file(), name
     page = (tmp_path / "out" / "report.html").read_text()
     parser = _Collector()

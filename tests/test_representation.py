@@ -15,7 +15,7 @@ import transfercast
 from transfercast.cli import to_toml
 from transfercast.config import parse_config
 from transfercast.datasets import synthetic_config
-from transfercast.errors import ConfigError
+from transfercast.errors import ConfigError, MissingDependencyError
 from transfercast.evaluation import compare
 from transfercast.features import FeatureTable
 from transfercast.forecasting import OriginTables
@@ -32,8 +32,9 @@ FAST = {"embedding_epochs": 2, "source_params": {"num_boost_round": 60}}
 
 
 def make_task(frame: pd.DataFrame, known: list[str] | None = None) -> TransferTask:
-    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=6, target_history=13,
-                           windows=2)
+    raw = synthetic_config(
+        "unused.csv", frame.attrs["targets"], horizon=6, target_history=13, windows=2
+    )
     if known:
         raw["data"]["known"] += known
     return TransferTask.from_config(parse_config(raw), data=frame)
@@ -53,8 +54,11 @@ def fit(task: TransferTask, origin, domain, **params) -> tuple[Representation, O
 def prediction_table(tables: OriginTables, domain) -> FeatureTable:
     rows = tables.data.target_rows[domain]
     b = tables.builder
-    return b.build(tables.data.panel, *b.prediction_rows(rows, tables.data.origin_idx,
-                                                         tables.horizon), with_label=False)
+    return b.build(
+        tables.data.panel,
+        *b.prediction_rows(rows, tables.data.origin_idx, tables.horizon),
+        with_label=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +76,12 @@ def test_representation_columns_are_named_and_finite(base):
     target = tables.target(domain)
     cols = fitted.representations(target)
     k = fitted.params.n_components
-    expected = ["rep_prediction", *[f"rep_leaf{j}" for j in range(k)],
-                *[f"rep_emb{j}" for j in range(k)],
-                *[f"ent_{c}_{j}" for c in ("dept", "store_type") for j in range(k)]]
+    expected = [
+        "rep_prediction",
+        *[f"rep_leaf{j}" for j in range(k)],
+        *[f"rep_emb{j}" for j in range(k)],
+        *[f"ent_{c}_{j}" for c in ("dept", "store_type") for j in range(k)],
+    ]
     assert list(cols.columns) == expected
     assert np.isfinite(cols.to_numpy()).all()
     assert cols.std().gt(0).sum() >= 5  # they carry information, not constants
@@ -89,18 +96,22 @@ def test_representations_are_deterministic_and_ignore_target_values_after_the_or
     after = changed["store"].isin(task.targets) & (changed["date"] > origin)
     changed.loc[after, "sales"] *= np.random.default_rng(1).uniform(0.2, 5.0, after.sum())
     fitted2, tables2 = fit(make_task(changed), origin, domain, representations=ALL)
-    for t1, t2 in [(tables.target(domain), tables2.target(domain)),
-                   (prediction_table(tables, domain), prediction_table(tables2, domain))]:
+    for t1, t2 in [
+        (tables.target(domain), tables2.target(domain)),
+        (prediction_table(tables, domain), prediction_table(tables2, domain)),
+    ]:
         pd.testing.assert_frame_equal(fitted.representations(t1), fitted2.representations(t2))
-    pd.testing.assert_frame_equal(tables.forecast(fitted, domain),
-                                  tables2.forecast(fitted2, domain))
+    pd.testing.assert_frame_equal(
+        tables.forecast(fitted, domain), tables2.forecast(fitted2, domain)
+    )
 
 
 def test_a_row_s_own_label_never_feeds_its_representation(base):
     _, _, _, domain, fitted, tables = base
     target = tables.target(domain)
-    scrambled = FeatureTable(target.X, target.y[::-1] * 7.0, target.keys, target.level,
-                             target.categorical, target.weight)
+    scrambled = FeatureTable(
+        target.X, target.y[::-1] * 7.0, target.keys, target.level, target.categorical, target.weight
+    )
     pd.testing.assert_frame_equal(fitted.representations(scrambled), fitted.representations(target))
 
 
@@ -113,14 +124,14 @@ def test_target_only_covariate_is_picked_up():
     frame["event"] = np.where(is_target, rng.random(len(frame)) < 0.3, 0).astype(int)
     frame["sales"] *= 1 + 0.8 * frame["event"]
     task = make_task(frame, known=["event"])
-    comp = compare(task, [SourceOnly(source_params=FAST["source_params"]),
-                          Representation(FAST)])
+    comp = compare(task, [SourceOnly(source_params=FAST["source_params"]), Representation(FAST)])
     wape = comp.scores.groupby("strategy")["wape"].mean()
     assert (comp.scores["status"] == "ok").all()
     assert wape["representation"] < 0.8 * wape["source_only"], wape
     fitted, _ = fit(task, task.evaluation_origins()[0], task.targets[0])
-    gain = dict(zip(fitted.model_.columns_,
-                    fitted.model_.booster_.feature_importance("gain"), strict=True))
+    gain = dict(
+        zip(fitted.model_.columns_, fitted.model_.booster_.feature_importance("gain"), strict=True)
+    )
     assert max(gain, key=gain.get) in {"event", "event_delta"}
 
 
@@ -148,15 +159,18 @@ def test_unseen_value_is_placed_near_known_values_with_similar_statics():
     rows = [(c, w) for c in cats[:-1] for w in range(1, 53)]
     keys = pd.Categorical([c for c, _ in rows], categories=cats)
     y = np.array([(1 + (0.5 if size[c] > 5 else -0.2) * np.sin(w / 8)) for c, w in rows])
-    X = pd.DataFrame({"week": [float(w) for _, w in rows], "size": [size[c] for c, _ in rows],
-                      "store": keys})
-    source = FeatureTable(X, y, pd.DataFrame(index=X.index), np.ones(len(X)), ["store"],
-                          np.ones(len(X)))
+    X = pd.DataFrame(
+        {"week": [float(w) for _, w in rows], "size": [size[c] for c, _ in rows], "store": keys}
+    )
+    source = FeatureTable(
+        X, y, pd.DataFrame(index=X.index), np.ones(len(X)), ["store"], np.ones(len(X))
+    )
     enc = EntityEncoder.fit(source, 2)
     st = enc.state["store"]
     assert st["descriptor_columns"] == ["size"]
-    target = pd.DataFrame({"week": [1.0], "size": [1.05],
-                           "store": pd.Categorical(["new"], categories=cats)})
+    target = pd.DataFrame(
+        {"week": [1.0], "size": [1.05], "store": pd.Categorical(["new"], categories=cats)}
+    )
     emb = enc.transform(target, 2)[0]
     near = np.mean([st["embeddings"][v] for v in ("a", "b", "c")], axis=0)
     np.testing.assert_allclose(emb, near)
@@ -179,12 +193,15 @@ def test_save_and_load_give_the_same_forecasts_without_pickle(base, tmp_path):
 @pytest.mark.parametrize("engine", ["lightgbm", "xgboost"])
 def test_engines_leaf_methods_and_source_rows(base, engine):
     _, task, origin, domain, _, _ = base
-    variants = [dict(leaves_method="groups"), dict(leaves_method="svd", include_source_rows=True,
-                                                   source_weight=0.5, offset=False)]
+    variants = [
+        dict(leaves_method="groups"),
+        dict(leaves_method="svd", include_source_rows=True, source_weight=0.5, offset=False),
+    ]
     preds = []
     for extra in variants:
-        fitted, tables = fit(task, origin, domain, engine=engine,
-                             representations=["prediction", "leaves"], **extra)
+        fitted, tables = fit(
+            task, origin, domain, engine=engine, representations=["prediction", "leaves"], **extra
+        )
         table = prediction_table(tables, domain)
         leaves = fitted.representations(table).filter(like="rep_leaf")
         assert leaves.shape[1] == fitted.params.n_components
@@ -192,23 +209,40 @@ def test_engines_leaf_methods_and_source_rows(base, engine):
         preds.append(fitted.predict(table))
         assert np.isfinite(preds[-1]).all() and preds[-1].std() > 0
     if engine == "lightgbm":  # group sums add up to the source model's raw prediction
-        fitted, tables = fit(task, origin, domain, leaves_method="groups",
-                             representations=["prediction", "leaves"])
+        fitted, tables = fit(
+            task, origin, domain, leaves_method="groups", representations=["prediction", "leaves"]
+        )
         r = fitted.representations(tables.target(domain))
-        np.testing.assert_allclose(r.filter(like="rep_leaf").sum(axis=1), r["rep_prediction"],
-                                   rtol=1e-9, atol=1e-9)
+        np.testing.assert_allclose(
+            r.filter(like="rep_leaf").sum(axis=1), r["rep_prediction"], rtol=1e-9, atol=1e-9
+        )
 
 
-@pytest.mark.parametrize("params, message", [
-    ({"representations": ["leaves", "embeddings"]}, "representations"),
-    ({"representations": []}, "at least one"),
-    ({"n_components": 0}, "n_components"),
-    ({"target_params": {"objective": "poisson"}}, "offset"),
-    ({"leaf_method": "svd"}, "leaves_method"),
-])
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"representations": ["leaves", "embeddings"]}, "representations"),
+        ({"representations": []}, "at least one"),
+        ({"n_components": 0}, "n_components"),
+        ({"target_params": {"objective": "poisson"}}, "offset"),
+        ({"leaf_method": "svd"}, "leaves_method"),
+    ],
+)
 def test_bad_parameters_name_the_key(params, message):
     with pytest.raises(ConfigError, match=message):
         Representation(params)
+
+
+def test_embedding_without_torch_names_the_extra(monkeypatch):
+    real = rep.importlib.util.find_spec
+    monkeypatch.setattr(
+        rep.importlib.util,
+        "find_spec",
+        lambda name, *a: None if name == "torch" else real(name, *a),
+    )
+    with pytest.raises(MissingDependencyError, match=r"transfercast\[torch\]"):
+        Representation(representations=["prediction", "embedding"])
+    assert Representation(representations=["prediction"]).params.representations == ["prediction"]
 
 
 def test_registered_with_the_default_plugins():
@@ -218,15 +252,24 @@ def test_registered_with_the_default_plugins():
 def test_cli_compare_with_representation(tmp_path):
     frame = small_frame()
     frame.to_csv(tmp_path / "sales.csv", index=False)
-    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=6, target_history=13,
-                           windows=1, candidates=["source_only", "representation"],
-                           output_dir="out")
-    raw["strategies"] = {"representation": {"n_components": 3,
-                                            "representations": ["prediction", "entities"]}}
+    raw = synthetic_config(
+        "sales.csv",
+        frame.attrs["targets"],
+        horizon=6,
+        target_history=13,
+        windows=1,
+        candidates=["source_only", "representation"],
+        output_dir="out",
+    )
+    raw["strategies"] = {
+        "representation": {"n_components": 3, "representations": ["prediction", "entities"]}
+    }
     (tmp_path / "config.toml").write_text(to_toml(raw))
     res = subprocess.run(
         [sys.executable, "-m", "transfercast.cli", "compare", str(tmp_path / "config.toml")],
-        capture_output=True, text=True, cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
         env={**__import__("os").environ, "TRANSFERCAST_LOAD_PLUGINS": "", "COLUMNS": "160"},
     )
     assert res.returncode == 0, res.stderr

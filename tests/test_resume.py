@@ -81,29 +81,54 @@ def project(tmp_path_factory):
     (root / "tc_test_sleepy.py").write_text(SLOW_PLUGIN)
     frame = small_frame()
     frame.to_csv(root / "sales.csv", index=False)
-    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=6, target_history=13,
-                           windows=2, output_dir="out")
+    raw = synthetic_config(
+        "sales.csv",
+        frame.attrs["targets"],
+        horizon=6,
+        target_history=13,
+        windows=2,
+        output_dir="out",
+    )
     raw["plugins"] = ["tc_test_sleepy"]
     (root / "config.toml").write_text(to_toml(raw) + SMALL_MODELS)
     return root
 
 
 def _env(root) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-            "TRANSFERCAST_LOAD_PLUGINS": "", "TRANSFERCAST_THREADS": "1"}
+    return {
+        **os.environ,
+        "PYTHONPATH": f"{root}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        "TRANSFERCAST_LOAD_PLUGINS": "",
+        "TRANSFERCAST_THREADS": "1",
+    }
 
 
 def _compare(root, out, *extra) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "transfercast.cli", "compare", str(root / "config.toml"),
-         "--output", str(out), "--strategies", STRATEGIES, *extra],
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=_env(root), cwd=root,
+        [
+            sys.executable,
+            "-m",
+            "transfercast.cli",
+            "compare",
+            str(root / "config.toml"),
+            "--output",
+            str(out),
+            "--strategies",
+            STRATEGIES,
+            *extra,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=_env(root),
+        cwd=root,
     )
 
 
 def _tables(out) -> dict[str, pd.DataFrame]:
-    return {name: pd.read_csv(out / name) for name in ("scores.csv", "forecasts.csv",
-                                                       "leaderboard.csv")}
+    return {
+        name: pd.read_csv(out / name) for name in ("scores.csv", "forecasts.csv", "leaderboard.csv")
+    }
 
 
 def test_killed_compare_is_completed_by_resume(project, monkeypatch):
@@ -131,19 +156,28 @@ def test_killed_compare_is_completed_by_resume(project, monkeypatch):
 
     monkeypatch.setattr(cli, "write_compare_report", lambda *a, **k: None)  # not under test
     monkeypatch.syspath_prepend(str(project))
-    res = invoke("compare", project / "config.toml", "--output", killed,
-                 "--strategies", STRATEGIES, "--resume")
+    res = invoke(
+        "compare",
+        project / "config.toml",
+        "--output",
+        killed,
+        "--strategies",
+        STRATEGIES,
+        "--resume",
+    )
     assert res.code == 0, res.err
     assert f"resuming: {len(done)} cells already scored" in res.out
     got = _tables(killed)
-    pd.testing.assert_frame_equal(got["scores.csv"].drop(columns=TIMING),
-                                  expected["scores.csv"].drop(columns=TIMING))
+    pd.testing.assert_frame_equal(
+        got["scores.csv"].drop(columns=TIMING), expected["scores.csv"].drop(columns=TIMING)
+    )
     pd.testing.assert_frame_equal(got["forecasts.csv"], expected["forecasts.csv"])
     pd.testing.assert_frame_equal(got["leaderboard.csv"], expected["leaderboard.csv"])
     # the cells scored before the kill kept their timings: they were not run again
     kept = pd.concat(pd.read_parquet(p) for p in done)
-    merged = got["scores.csv"].merge(kept.assign(origin=kept["origin"].astype(str)),
-                                     on=["target", "strategy", "origin"])
+    merged = got["scores.csv"].merge(
+        kept.assign(origin=kept["origin"].astype(str)), on=["target", "strategy", "origin"]
+    )
     np.testing.assert_allclose(merged["fit_seconds_x"], merged["fit_seconds_y"])
     assert not [p for p in killed.rglob(".*.tmp")]
 
@@ -153,12 +187,21 @@ def test_resume_refuses_changed_data_and_reruns_changed_params(tmp_path):
     strategies = [TargetOnly(), SourceOnly()]
     store = CellStore(tmp_path, task, strategies)
     for name in ("target_only", "source_only"):
-        store.add({"target": "S06", "strategy": name, "origin": pd.Timestamp("2021-01-01"),
-                   "status": "ok", "error": ""}, None)
+        store.add(
+            {
+                "target": "S06",
+                "strategy": name,
+                "origin": pd.Timestamp("2021-01-01"),
+                "status": "ok",
+                "error": "",
+            },
+            None,
+        )
     assert len(CellStore(tmp_path, task, strategies, resume=True).done()) == 2
     changed = [TargetOnly(), SourceOnly(seed=1)]
     assert CellStore(tmp_path, task, changed, resume=True).done() == {
-        ("S06", "target_only", "2021-01-01")}
+        ("S06", "target_only", "2021-01-01")
+    }
     other = small_task(target_history=12)
     with pytest.raises(ConfigError, match="cannot resume .* drop --resume"):
         CellStore(tmp_path, other, strategies, resume=True)
@@ -192,8 +235,14 @@ def test_failed_cell_is_recorded_exit_1_and_rerun_on_resume(tmp_path, monkeypatc
     register_module(module)
     frame = small_frame()
     frame.to_csv(tmp_path / "sales.csv", index=False)
-    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=6, target_history=13,
-                           windows=2, output_dir="out")
+    raw = synthetic_config(
+        "sales.csv",
+        frame.attrs["targets"],
+        horizon=6,
+        target_history=13,
+        windows=2,
+        output_dir="out",
+    )
     raw["plugins"] = ["tc_test_flaky"]
     (tmp_path / "config.toml").write_text(to_toml(raw) + SMALL_MODELS.split("[features]")[0])
     args = ["compare", tmp_path / "config.toml", "--strategies", "flaky,target_only"]
@@ -207,8 +256,10 @@ def test_failed_cell_is_recorded_exit_1_and_rerun_on_resume(tmp_path, monkeypatc
         assert set(bad["target"]) == {"S07"} and set(bad["strategy"]) == {"flaky"}
         assert bad["error"].str.contains("RuntimeError: flaky broke on S07").all()
         assert bad["wape"].isna().all()
-        assert (scores.loc[scores["status"] == "ok", "strategy"].value_counts().to_dict()
-                == {"flaky": 4, "target_only": 6})
+        assert scores.loc[scores["status"] == "ok", "strategy"].value_counts().to_dict() == {
+            "flaky": 4,
+            "target_only": 6,
+        }
         board = pd.read_csv(tmp_path / "out" / "leaderboard.csv").set_index("strategy")
         assert board.loc["flaky", "failed"] == 2
         _FailsOnS07.broken = False  # the cause is fixed: --resume runs the failed cells only
@@ -220,8 +271,10 @@ def test_failed_cell_is_recorded_exit_1_and_rerun_on_resume(tmp_path, monkeypatc
         keys = ["target", "strategy", "origin"]
         before = scores[scores["status"] == "ok"].drop(columns=[*TIMING, "error"])
         after = again.merge(before[keys]).drop(columns=[*TIMING, "error"])
-        pd.testing.assert_frame_equal(after.sort_values(keys).reset_index(drop=True),
-                                      before.sort_values(keys).reset_index(drop=True))
+        pd.testing.assert_frame_equal(
+            after.sort_values(keys).reset_index(drop=True),
+            before.sort_values(keys).reset_index(drop=True),
+        )
     finally:
         _FailsOnS07.broken = True
 
@@ -248,8 +301,10 @@ def test_every_output_file_goes_through_atomic_write():
     from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "core"
-    writer = re.compile(r"\.to_csv\(|\.to_parquet\(|\.write_text\(|\.write_bytes\(|"
-                        r"savefig\((?!buf)|open\([^)]*['\"][wa]b?['\"]")
+    writer = re.compile(
+        r"\.to_csv\(|\.to_parquet\(|\.write_text\(|\.write_bytes\(|"
+        r"savefig\((?!buf)|open\([^)]*['\"][wa]b?['\"]"
+    )
     found = []
     for path in sorted(root.rglob("*.py")):
         if path.name == "outputs.py":

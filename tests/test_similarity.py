@@ -58,8 +58,9 @@ def test_similarity_reads_nothing_after_the_origin():
     changed.loc[late, "sales"] *= 3.0
     from transfercast.config import parse_config
 
-    raw = synthetic_config("unused.csv", changed.attrs["targets"], horizon=8, target_history=13,
-                           windows=2)
+    raw = synthetic_config(
+        "unused.csv", changed.attrs["targets"], horizon=8, target_history=13, windows=2
+    )
     other = transfercast.TransferTask.from_config(parse_config(raw), data=changed)
     pd.testing.assert_frame_equal(before, similarity(other, origin, targets=["S07"]))
 
@@ -84,13 +85,22 @@ def test_plugin_diagnostics_are_merged():
 def test_similarity_command_writes_csv_and_prints_a_table(tmp_path):
     frame = small_frame(1.0)
     frame.to_csv(tmp_path / "sales.csv", index=False)
-    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=8, target_history=13,
-                           output_dir="out")
+    raw = synthetic_config(
+        "sales.csv", frame.attrs["targets"], horizon=8, target_history=13, output_dir="out"
+    )
     (tmp_path / "config.toml").write_text(to_toml(raw))
     res = subprocess.run(
-        [sys.executable, "-m", "transfercast.cli", "similarity", str(tmp_path / "config.toml"),
-         "--origin", "2020-12-25"],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            "-m",
+            "transfercast.cli",
+            "similarity",
+            str(tmp_path / "config.toml"),
+            "--origin",
+            "2020-12-25",
+        ],
+        capture_output=True,
+        text=True,
         env={**__import__("os").environ, "TRANSFERCAST_LOAD_PLUGINS": "", "COLUMNS": "120"},
     )
     assert res.returncode == 0, res.stderr
