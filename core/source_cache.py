@@ -45,6 +45,17 @@ class SourceCache:
                 self.fits += 1
         return self._models[key]
 
+    def shared(self, key: tuple[Any, ...], build: Any) -> Any:
+        """A model every target of one origin can share (built once by ``build()``), such as the
+        pooled model fitted on the sources and all target domains; not counted in ``fits``."""
+        key = ("shared", *key)
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:
+            if key not in self._models:
+                self._models[key] = build()
+        return self._models[key]
+
     def __getstate__(self) -> dict[str, Any]:
         """Picklable (for Dask transport): the models and counters, without the locks."""
         state = self.__dict__.copy()

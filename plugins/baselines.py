@@ -74,7 +74,12 @@ class PooledParams(GBMParams):
 
 
 class Pooled(_OneModel):
-    """One model on source and target rows together, with a domain indicator and target weight."""
+    """One model on source and target rows together, with a domain indicator and target weight.
+
+    In a comparison (or any fit through the core) every target domain of an origin shares one
+    pooled model, fitted on the sources plus all target domains' histories, each cut at that
+    origin: the same information, one fit per origin instead of one per target.
+    """
 
     name = "pooled"
     Params = PooledParams
@@ -82,11 +87,23 @@ class Pooled(_OneModel):
     def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
         if source is None:
             raise ValueError("pooled needs the source rows")
+        context = getattr(self, "context_", None)
+        if context is None:
+            self.model_ = self._fit(source, [target])
+            return
+        tables, cache = context["tables"], context["cache"]
+        key = (self.name, repr(sorted(self.get_params().items())), id(tables), source.fingerprint)
+        targets = [tables.target(d) for d in tables.data.target_rows]
+        self.model_ = cache.shared(key, lambda: self._fit(source, targets))
+
+    def _fit(self, source: FeatureTable, targets: list[FeatureTable]) -> GBM:
         p = self.params
-        both = FeatureTable.concat([source, target])
-        both.X["is_target"] = np.r_[np.zeros(len(source)), np.ones(len(target))]
-        w = np.r_[source.weight, target.weight * p.target_weight]
-        self.model_ = GBM(p.engine, "source", p.source_params, p.seed).fit(both, weight=w)
+        targets = [t for t in targets if len(t)]
+        both = FeatureTable.concat([source, *targets])
+        n_target = sum(len(t) for t in targets)
+        both.X["is_target"] = np.r_[np.zeros(len(source)), np.ones(n_target)]
+        w = np.r_[source.weight, *(t.weight * p.target_weight for t in targets)]
+        return GBM(p.engine, "source", p.source_params, p.seed).fit(both, weight=w)
 
     def predict(self, table: FeatureTable) -> np.ndarray:
         return self.model_.predict(table.X.assign(is_target=1.0))
