@@ -334,6 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     all_rows: list[pd.DataFrame] = []
+    extra: dict[str, list[pd.DataFrame]] = {"forecasts": [], "selection": []}
     source_fits = 0
     t0 = time.perf_counter()
     for k, fold in enumerate(folds):
@@ -342,6 +343,10 @@ def main(argv: list[str] | None = None) -> int:
             task = make_task(frame, fold, hist, args.level)
             comp = compare(task, names, origins=origins, jobs=args.jobs)
             source_fits += comp.source_fits
+            for key in extra:
+                frame_k = getattr(comp, key)
+                if len(frame_k):
+                    extra[key].append(frame_k.assign(fold=k, history=hist))
             parts = [comp.scores]
             if refs:
                 ref_rows = []
@@ -378,6 +383,11 @@ def main(argv: list[str] | None = None) -> int:
         args.output / "walmart_summary_other.csv", index=False
     )
     reg.to_csv(args.output / "walmart_auto_regret.csv", index=False)
+    for key, frames_k in extra.items():  # auto's choices and every strategy's forecasts
+        if frames_k:
+            pd.concat(frames_k, ignore_index=True).to_csv(
+                args.output / f"walmart_{key}.csv", index=False
+            )
 
     show = print
     render = to_markdown if args.markdown else fmt

@@ -20,9 +20,13 @@ For one target domain at one (outer) origin:
    be measured) and the domain-classifier AUC is at most ``prior_max_auc`` (or cannot be
    measured), the source is trusted and ``prior_transfer`` is chosen; otherwise ``naive``,
    because a model fitted on so short a target history is less reliable than its recent level.
-5. ``blend = k > 1`` combines the k best candidates by inner score with weights proportional
-   to their inverse inner errors: the transfer strategies that passed the guard when any did,
-   otherwise ``target_only`` and ``naive``.
+5. ``blend = k`` (default 2; 1 keeps only the best) combines the k best candidates by inner
+   score with weights proportional to their inverse inner errors: the transfer strategies that
+   passed the guard when any did, otherwise ``target_only`` and ``naive``. A candidate whose
+   inner forecasts equal a later candidate's (``source_only`` and a ``boost_continue`` that
+   added no tree) counts once, as the later, more adaptive one. Blending two is the default
+   because single picks from a few inner weeks are noisy: see ``docs/selection.md`` for the
+   figures behind that choice.
 
 The chosen strategy is then fitted on the outer origin's tables and ``predict`` delegates to
 it. ``selection_`` holds one row: ``target``, ``origin``, ``chosen``, ``reason``, ``weights``
@@ -75,7 +79,11 @@ class AutoParams(StrategyParams):
     margin: float = Field(
         0.02, ge=0, lt=1, description="relative margin a transfer strategy must win by"
     )
-    blend: int = Field(1, ge=1, description="combine the top k candidates (1: no blending)")
+    blend: int = Field(
+        2,
+        ge=1,
+        description="combine the top k candidates by inverse inner error (1: the best one only)",
+    )
     prior_transfer: str = Field(
         "source_only", description="the transfer strategy the prior rule picks"
     )
@@ -125,6 +133,28 @@ def inner_tables(tables: OriginTables, inner_idx: int) -> OriginTables:
             _ = inner.source  # build the shared source table once, under the lock
             state["tables"][inner_idx] = inner
     return state["tables"][inner_idx]
+
+
+def same_forecasts(preds: dict[str, list[np.ndarray]], names: list[str]) -> dict[str, str]:
+    """For each candidate whose inner forecasts equal a later candidate's, that later candidate.
+
+    Equal inner forecasts (for example ``boost_continue`` adding no tree to the source model)
+    mean the inner backtest cannot tell the two apart; the later one in the candidate list, the
+    one that adapts more to the target, then stands for both, so that one forecast neither wins
+    twice in a blend nor hides the more adaptive strategy behind a tie.
+    """
+    out: dict[str, str] = {}
+    usable = [n for n in names if n in preds]
+    for i, name in enumerate(usable):
+        for later in reversed(usable[i + 1 :]):
+            a, b = preds[name], preds[later]
+            if len(a) == len(b) and all(
+                x.shape == y.shape and np.allclose(x, y, rtol=1e-9, atol=1e-12)
+                for x, y in zip(a, b, strict=True)
+            ):
+                out[name] = later
+                break
+    return out
 
 
 class Auto(Strategy):
@@ -189,6 +219,7 @@ class Auto(Strategy):
     ) -> pd.DataFrame:
         """Mean inner-backtest metrics per candidate (and ``naive``); NaN where a fit failed."""
         rows = []
+        preds: dict[str, list[np.ndarray]] = {}
         for idx in self.inner_indices(tables, domain):
             inner = inner_tables(tables, idx)
             if domain not in inner.data.target_rows:
@@ -200,6 +231,7 @@ class Auto(Strategy):
                 try:
                     fc = fit_and_forecast(self.make(name), inner, domain, cache).forecasts
                     row.update(score(fc.merge(actuals, on=["unique_id", "ds"]), history))
+                    preds.setdefault(name, []).append(fc["forecast"].to_numpy(float))
                 except TransfercastError:
                     raise
                 except Exception as exc:  # noqa: BLE001 - a candidate that fails is not chosen
@@ -211,6 +243,8 @@ class Auto(Strategy):
         metrics = [c for c in frame.columns if c not in ("strategy", "inner_origin", "error")]
         agg = frame.groupby("strategy", sort=False)[metrics].mean()
         agg["n_origins"] = frame.groupby("strategy", sort=False)[metrics[0]].count()
+        twins = same_forecasts(preds, [n for n in names if n not in SAFE])
+        agg["same_as"] = pd.Series(twins, dtype=object).reindex(agg.index)
         return agg.reset_index()
 
     # -- policies -------------------------------------------------------------------------------
@@ -222,6 +256,10 @@ class Auto(Strategy):
             return ["naive"], [1.0], "every candidate failed in the inner backtest"
         safe = m[m.index.isin(SAFE)]
         transfer = m[~m.index.isin(SAFE)]
+        same = scores.set_index("strategy").get("same_as", pd.Series(dtype=object))
+        twins = {n: same[n] for n in transfer.index if isinstance(same.get(n), str)}
+        transfer = transfer.drop(list(twins))
+        note = "".join(f"; {n} forecast as {t} in the inner backtest" for n, t in twins.items())
         best_safe = safe.idxmin()
         if len(transfer):
             best = transfer.idxmin()
@@ -245,7 +283,8 @@ class Auto(Strategy):
         else:
             pool = safe
             reason = f"no transfer candidate scored; {best_safe} has the lower inner {p.metric}"
-        top = pool.sort_values().iloc[: p.blend]
+        reason += note
+        top = pool.sort_values(kind="stable").iloc[: p.blend]
         if len(top) == 1:
             return [top.index[0]], [1.0], reason
         inv = 1.0 / np.maximum(top.to_numpy(float), 1e-9)

@@ -18,7 +18,7 @@ CANDIDATES = ["target_only", "source_only"]
 
 
 def _auto(**params):
-    return {"auto": {"candidates": CANDIDATES, **params}}
+    return {"auto": {"candidates": CANDIDATES, "blend": 1, **params}}
 
 
 @pytest.fixture(scope="module")
@@ -74,7 +74,8 @@ def test_auto_scores_equal_the_chosen_strategy():
 
 
 def test_a_huge_margin_never_trusts_transfer():
-    model = tc.TransferForecaster("auto", candidates=CANDIDATES, margin=0.95).fit(small_task(1.0))
+    model = tc.TransferForecaster("auto", candidates=CANDIDATES, blend=1, margin=0.95)
+    model.fit(small_task(1.0))
     for fitted in model.fitted_.values():
         assert fitted.chosen_[0] in SAFE
         assert fitted.selection_["reason"].iloc[0].startswith("guard")
@@ -193,3 +194,44 @@ def test_a_fitted_auto_saves_and_loads_without_pickle(tmp_path):
     table = tables.builder.build(tables.data.panel, *rows, with_label=False)
     np.testing.assert_allclose(loaded.predict(table), fitted.predict(table))
     assert loaded.chosen_ == fitted.chosen_
+
+
+def test_equal_inner_forecasts_are_one_candidate_kept_as_the_more_adaptive():
+    from transfercast.plugins.auto import same_forecasts
+
+    a, b = np.array([1.0, 2.0]), np.array([1.5, 2.0])
+    preds = {"source_only": [a, b], "pooled": [b, a], "boost_continue": [a.copy(), b.copy()]}
+    names = ["source_only", "pooled", "boost_continue"]
+    assert same_forecasts(preds, names) == {"source_only": "boost_continue"}
+    assert same_forecasts(preds, ["boost_continue", "pooled", "source_only"]) == {
+        "boost_continue": "source_only"
+    }
+    # one inner origin more for one of them: not the same forecasts
+    assert same_forecasts({**preds, "boost_continue": [a, b, a]}, names) == {}
+
+
+def test_a_tie_neither_hides_the_adaptive_candidate_nor_wins_twice():
+    auto = Auto({"blend": 2})
+    scores = pd.DataFrame(
+        {
+            "strategy": ["target_only", "source_only", "pooled", "boost_continue", "naive"],
+            "wape": [0.30, 0.10, 0.12, 0.10, 0.25],
+            "same_as": [np.nan, "boost_continue", np.nan, np.nan, np.nan],
+        }
+    )
+    names, weights, reason = auto.default_policy(scores)
+    assert names == ["boost_continue", "pooled"]
+    assert weights[0] == pytest.approx(0.12 / 0.22)
+    assert "source_only forecast as boost_continue in the inner backtest" in reason
+
+
+def test_by_default_the_two_best_candidates_are_blended():
+    assert Auto().params.blend == 2
+    # unrelated targets, default parameters: the guard keeps transfer out and blends the two
+    # safe candidates, with the better one weighted more
+    model = tc.TransferForecaster("auto", candidates=CANDIDATES).fit(small_task(0.0))
+    fitted = model.fitted_["S06"]
+    assert sorted(fitted.chosen_) == ["naive", "target_only"]
+    sel = fitted.selection_.iloc[0]
+    inner = [sel[f"inner_{n}"] for n in fitted.chosen_]
+    assert fitted.weights_[0] > fitted.weights_[1] and inner[0] < inner[1]
