@@ -31,6 +31,13 @@ def small_frame(relatedness: float = 1.0, seed: int = 0):
     )
 
 
+def small_project(root, relatedness: float = 1.0, **settings) -> dict:
+    """Write :func:`small_frame` to ``root/sales.csv``; return a synthetic config reading it."""
+    frame = small_frame(relatedness)
+    frame.to_csv(root / "sales.csv", index=False)
+    return synthetic_config("sales.csv", frame.attrs["targets"], **settings)
+
+
 def small_task(relatedness: float = 1.0, **task_overrides) -> TransferTask:
     """A TransferTask over :func:`small_frame` with horizon 8 and 13 periods of target history."""
     frame = small_frame(relatedness)

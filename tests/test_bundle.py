@@ -13,12 +13,11 @@ import pytest
 import transfercast
 from transfercast.bundle import FORMAT_VERSION, BundleError, load_bundle, predict_bundle
 from transfercast.cli import to_toml
-from transfercast.datasets import synthetic_config
 from transfercast.plugin_manager import register_module
 from transfercast.strategy import Strategy
 
 from .clirun import invoke
-from .conftest import small_frame
+from .conftest import small_frame, small_project
 
 MANIFEST_KEYS = {
     "format_version",
@@ -35,11 +34,8 @@ MANIFEST_KEYS = {
 
 
 def write_project(root, strategy="source_only", plugins=(), **strategies):
-    frame = small_frame()
-    frame.to_csv(root / "sales.csv", index=False)
-    raw = synthetic_config(
-        "sales.csv",
-        frame.attrs["targets"],
+    raw = small_project(
+        root,
         horizon=6,
         target_history=13,
         windows=2,

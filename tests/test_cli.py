@@ -9,9 +9,8 @@ import pandas as pd
 import pytest
 
 from transfercast.cli import to_toml
-from transfercast.datasets import synthetic_config
 
-from .conftest import small_frame
+from .conftest import small_frame, small_project
 
 
 def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
@@ -27,11 +26,8 @@ def cli(*args: str, cwd=None) -> subprocess.CompletedProcess:
 @pytest.fixture(scope="module")
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("proj")
-    frame = small_frame()
-    frame.to_csv(root / "sales.csv", index=False)
-    raw = synthetic_config(
-        "sales.csv",
-        frame.attrs["targets"],
+    raw = small_project(
+        root,
         horizon=6,
         target_history=13,
         windows=2,

@@ -18,7 +18,6 @@ import pytest
 import torch
 
 from transfercast.cli import to_toml
-from transfercast.datasets import synthetic_config
 from transfercast.errors import ConfigError, MissingDependencyError
 from transfercast.forecasting import OriginTables
 from transfercast.plugin_manager import get_plugin_manager
@@ -26,7 +25,7 @@ from transfercast.plugins import l2sp_net
 from transfercast.plugins.l2sp import L2SP
 from transfercast.source_cache import SourceCache
 
-from .conftest import small_frame
+from .conftest import small_project
 
 DEVICE = os.environ.get("TRANSFERCAST_TEST_DEVICE", "cpu")
 EXACT = DEVICE == "cpu"  # CUDA embedding backward uses atomics: equal up to rounding only
@@ -92,9 +91,7 @@ def test_listed_and_named_extra_without_torch(monkeypatch):
 
 
 def test_cli_without_torch_exits_2_naming_the_extra(tmp_path):
-    frame = small_frame()
-    frame.to_csv(tmp_path / "sales.csv", index=False)
-    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=4, windows=1)
+    raw = small_project(tmp_path, horizon=4, windows=1)
     (tmp_path / "config.toml").write_text(to_toml(raw))
     code = (
         "import sys; sys.modules['torch'] = None; from transfercast.cli import main; "
@@ -291,11 +288,8 @@ def test_cuda_matches_cpu(tables, target):
 
 
 def test_cli_compare_with_l2sp(tmp_path):
-    frame = small_frame()
-    frame.to_csv(tmp_path / "sales.csv", index=False)
-    raw = synthetic_config(
-        "sales.csv",
-        frame.attrs["targets"],
+    raw = small_project(
+        tmp_path,
         horizon=4,
         windows=1,
         candidates=["target_only", "l2sp"],

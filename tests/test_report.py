@@ -13,11 +13,10 @@ import pytest
 
 import transfercast as tc
 from transfercast.cli import to_toml
-from transfercast.datasets import synthetic_config
 from transfercast.report import per_target_table, report_html, write_report
 from transfercast.similarity import similarity
 
-from .conftest import small_frame, small_task
+from .conftest import small_project, small_task
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -131,11 +130,9 @@ def test_per_target_table_names_the_best_strategy(comparison):
 
 
 def test_compare_command_writes_the_report_and_a_narrow_leaderboard(tmp_path):
-    frame = small_frame(1.0)
-    frame.to_csv(tmp_path / "sales.csv", index=False)
-    raw = synthetic_config(
-        "sales.csv",
-        frame.attrs["targets"],
+    raw = small_project(
+        tmp_path,
+        1.0,
         horizon=6,
         target_history=13,
         windows=1,

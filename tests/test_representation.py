@@ -25,7 +25,7 @@ from transfercast.plugins.representation import EntityEncoder, Representation
 from transfercast.source_cache import SourceCache
 from transfercast.task import TransferTask
 
-from .conftest import small_frame
+from .conftest import small_frame, small_project
 
 ALL = ["prediction", "leaves", "embedding", "entities"]
 FAST = {"embedding_epochs": 2, "source_params": {"num_boost_round": 60}}
@@ -250,11 +250,8 @@ def test_registered_with_the_default_plugins():
 
 
 def test_cli_compare_with_representation(tmp_path):
-    frame = small_frame()
-    frame.to_csv(tmp_path / "sales.csv", index=False)
-    raw = synthetic_config(
-        "sales.csv",
-        frame.attrs["targets"],
+    raw = small_project(
+        tmp_path,
         horizon=6,
         target_history=13,
         windows=1,

@@ -19,7 +19,6 @@ import transfercast
 from transfercast import cli
 from transfercast.cli import to_toml
 from transfercast.config import load_config
-from transfercast.datasets import synthetic_config
 from transfercast.errors import ConfigError
 from transfercast.evaluation import compare_config
 from transfercast.plugin_manager import register_module
@@ -29,7 +28,7 @@ from transfercast.resume import CellStore
 from transfercast.strategy import Strategy
 
 from .clirun import invoke
-from .conftest import small_frame, small_task
+from .conftest import small_project, small_task
 
 SLOW_PLUGIN = textwrap.dedent(
     '''
@@ -79,11 +78,8 @@ TIMING = ["fit_seconds", "predict_seconds"]
 def project(tmp_path_factory):
     root = tmp_path_factory.mktemp("resume")
     (root / "tc_test_sleepy.py").write_text(SLOW_PLUGIN)
-    frame = small_frame()
-    frame.to_csv(root / "sales.csv", index=False)
-    raw = synthetic_config(
-        "sales.csv",
-        frame.attrs["targets"],
+    raw = small_project(
+        root,
         horizon=6,
         target_history=13,
         windows=2,
@@ -233,11 +229,8 @@ def test_failed_cell_is_recorded_exit_1_and_rerun_on_resume(tmp_path, monkeypatc
 
     module.transfercast_register_strategies = transfercast_register_strategies
     register_module(module)
-    frame = small_frame()
-    frame.to_csv(tmp_path / "sales.csv", index=False)
-    raw = synthetic_config(
-        "sales.csv",
-        frame.attrs["targets"],
+    raw = small_project(
+        tmp_path,
         horizon=6,
         target_history=13,
         windows=2,
