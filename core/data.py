@@ -50,6 +50,14 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def series_ids(frame: pd.DataFrame, series: Sequence[str]) -> pd.Series:
+    """The ``unique_id`` of each row: the series key columns as text, joined by ``|``."""
+    key = frame[list(series)].astype(str)
+    if len(series) == 1:
+        return key.iloc[:, 0]
+    return key.iloc[:, 0].str.cat([key[c] for c in key.columns[1:]], sep="|")
+
+
 def _parse_times(values: pd.Series, column: str, source: str) -> pd.Series:
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values
@@ -154,12 +162,7 @@ def standardize(
         )
         y = y.clip(lower=0)
     out[Y] = y
-    key = out[list(series)].astype(str)
-    out[UID] = (
-        key.iloc[:, 0]
-        if len(series) == 1
-        else key.iloc[:, 0].str.cat([key[c] for c in key.columns[1:]], sep="|")
-    )
+    out[UID] = series_ids(out, series)
     dup = out.duplicated([UID, DS])
     if dup.any():
         row = out.loc[dup].iloc[0]

@@ -20,8 +20,8 @@ What travels, and its limits:
 - Every worker needs the same environment as the client (transfercast, its plugins and their
   dependencies importable under the same names).
 - The whole panel still has to fit in the client's memory: the cluster spreads the per-target
-  work, not the data. Fitting a source model on a Parquet dataset larger than memory (with
-  ``lightgbm.DaskLGBMRegressor``) is not implemented.
+  work, not the data. For source domains larger than memory, :mod:`transfercast.dask_source`
+  fits the source model on a Parquet dataset with LightGBM's or XGBoost's Dask estimators.
 """
 
 from __future__ import annotations

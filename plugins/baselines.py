@@ -47,6 +47,7 @@ class SourceOnly(Strategy):
 
     name = "source_only"
     Params = GBMParams
+    uses_source_rows = False  # the source model alone (so it can be fitted with Dask)
 
     def source_spec(self) -> SourceSpec:
         p = self.params
@@ -102,7 +103,7 @@ class Pooled(_OneModel):
         both = FeatureTable.concat([source, *targets])
         n_target = sum(len(t) for t in targets)
         both.X["is_target"] = np.r_[np.zeros(len(source)), np.ones(n_target)]
-        w = np.r_[source.weight, *(t.weight * p.target_weight for t in targets)]
+        w = np.concatenate([source.weight, *(t.weight * p.target_weight for t in targets)])
         return GBM(p.engine, "source", p.source_params, p.seed).fit(both, weight=w)
 
     def predict(self, table: FeatureTable) -> np.ndarray:

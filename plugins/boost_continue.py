@@ -143,6 +143,9 @@ class BoostContinue(Strategy):
 
     name = "boost_continue"
     Params = BoostContinueParams
+    #: the source model alone: of the source rows, ``fine_tune`` reads only the category lists,
+    #: which the target rows share (so the source model can be fitted with Dask)
+    uses_source_rows = False
 
     def source_spec(self) -> SourceSpec:
         p = self.params

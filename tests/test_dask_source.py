@@ -1,0 +1,224 @@
+"""Sources larger than memory: the source model fitted on a Parquet dataset with Dask equals the
+in-memory one, and source_only / boost_continue forecast from it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.conftest import small_frame
+from transfercast.bundle import load_bundle, predict_bundle, write_bundle
+from transfercast.config import parse_config
+from transfercast.dask_source import (
+    KEYS,
+    LABEL,
+    WEIGHT,
+    fit_source_dask,
+    forecast_with_source,
+    source_rows_dask,
+)
+from transfercast.datasets import synthetic_config
+from transfercast.engines import GBM
+from transfercast.errors import ConfigError
+from transfercast.forecaster import TransferForecaster
+from transfercast.forecasting import OriginTables
+from transfercast.plugin_manager import get_plugin_manager
+from transfercast.task import TransferTask
+
+distributed = pytest.importorskip("distributed")
+pytest.importorskip("dask.dataframe")
+
+# On one worker the Dask fit sees the same rows, in the same order, with the same parameters as
+# the in-memory fit, so it grows the same trees. The only numeric difference allowed is in the
+# weights: their normalising mean is summed partition by partition (last-bit differences).
+# XGBoost predicts in float32, hence its looser tolerance.
+RTOL = {"lightgbm": 1e-9, "xgboost": 1e-6}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _one_thread():
+    """In-memory fits with one thread, as the Dask worker's."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRANSFERCAST_THREADS", "1")
+        yield
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = distributed.LocalCluster(
+        n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
+    )
+    client = distributed.Client(cluster)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def setup():
+    """The whole data set in memory (the reference) and the targets-only task for Dask."""
+    frame = small_frame()
+    targets = frame.attrs["targets"]
+    cfg = parse_config(
+        synthetic_config("unused.csv", targets, horizon=8, target_history=13, windows=2)
+    )
+    full = TransferTask.from_config(cfg, data=frame)
+    d = cfg.data
+    only_targets = frame[frame["store"].isin(targets)]
+    task = TransferTask(
+        only_targets,
+        series=d.series,
+        time=d.time,
+        target=d.target,
+        domain=d.domain,
+        freq=d.freq,
+        static=d.static,
+        known=d.known,
+        targets=targets,
+        horizon=cfg.task.horizon,
+        target_history=cfg.task.target_history,
+        features=cfg.features,
+        require_sources=False,
+    )
+    origin = full.evaluation_origins()[-1]
+    tables = OriginTables(full, full.at_origin(origin), full.features)
+    return {
+        "frame": frame,
+        "only_targets": only_targets,
+        "full": full,
+        "task": task,
+        "origin": origin,
+        "tables": tables,
+    }
+
+
+@pytest.fixture(scope="module")
+def datasets(setup, tmp_path_factory):
+    """The sources as Parquet, in two layouts: split by time (every series in every file, rows
+    shuffled: Dask must shuffle) and split by store (already one series per partition). Both
+    also hold the target domains' rows, which must be ignored."""
+    frame, targets = setup["frame"], setup["frame"].attrs["targets"]
+    root = tmp_path_factory.mktemp("sources")
+    src, tgt = frame[~frame["store"].isin(targets)], frame[frame["store"].isin(targets)]
+    by_time = root / "by_time"
+    by_time.mkdir()
+    for k, dates in enumerate(np.array_split(np.sort(src["date"].unique()), 3)):
+        part = src[src["date"].isin(dates)].sample(frac=1.0, random_state=k)
+        part.to_parquet(by_time / f"part{k}.parquet", index=False)
+    tgt.to_parquet(by_time / "part9.parquet", index=False)
+    by_store = root / "by_store"
+    by_store.mkdir()
+    for k, (_, part) in enumerate(src.groupby("store", sort=True)):
+        part.to_parquet(by_store / f"part{k}.parquet", index=False)
+    tgt.to_parquet(by_store / "part9.parquet", index=False)
+    return {"by_time": by_time, "by_store": by_store}
+
+
+def _reference(table) -> pd.DataFrame:
+    out = table.X.copy()
+    out[LABEL], out[WEIGHT] = table.y, table.weight
+    out[KEYS[0]] = table.keys["unique_id"].to_numpy(object)
+    out[KEYS[1]] = table.keys["anchor"].to_numpy()
+    return out
+
+
+@pytest.mark.parametrize("layout", ["by_time", "by_store"])
+def test_rows_equal_the_in_memory_source_table(setup, datasets, client, layout):
+    if layout == "by_time":  # the precondition: every file holds a piece of every series
+        files = sorted(datasets[layout].glob("part[0-2].parquet"))
+        ids = [set(map(tuple, pd.read_parquet(f)[["store", "dept"]].to_numpy())) for f in files]
+        assert ids[0] == ids[1] == ids[2]
+    rows = source_rows_dask(setup["task"], datasets[layout], setup["origin"], client)
+    ref = setup["tables"].source
+    assert rows.columns == list(ref.X.columns)
+    assert rows.categorical == ref.categorical
+    got = rows.frame.compute()
+    # every series in exactly one partition
+    per_part = rows.frame[KEYS[0]].map_partitions(lambda s: pd.Series(s.unique())).compute()
+    assert not per_part.duplicated().any()
+    expected = _reference(ref)
+    assert len(got) == len(expected)
+    # same rows in the same order (the order matters to LightGBM's bagging)
+    np.testing.assert_array_equal(got[KEYS[0]].astype(object), expected[KEYS[0]])
+    np.testing.assert_array_equal(got[KEYS[1]], expected[KEYS[1]])
+    key = [KEYS[0], KEYS[1], "h"]
+    got = got[list(expected.columns)].sort_values(key).reset_index(drop=True)
+    expected = expected.sort_values(key).reset_index(drop=True)
+    for col in ref.X.columns:
+        if col in ref.categorical:  # same vocabulary, same codes
+            assert got[col].dtype == expected[col].dtype
+            np.testing.assert_array_equal(got[col].cat.codes, expected[col].cat.codes)
+        else:
+            np.testing.assert_array_equal(got[col].to_numpy(float), expected[col], err_msg=col)
+    np.testing.assert_array_equal(got[LABEL], expected[LABEL])
+    np.testing.assert_allclose(got[WEIGHT], expected[WEIGHT], rtol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def lgb_model(setup, datasets, client):
+    return fit_source_dask(
+        "source_only", setup["task"], datasets["by_time"], setup["origin"], client
+    )
+
+
+@pytest.mark.parametrize("engine", ["lightgbm", "xgboost"])
+def test_source_model_equals_the_in_memory_one(setup, datasets, client, lgb_model, engine):
+    strategy = get_plugin_manager().registry.create("source_only", {"engine": engine})
+    model = (
+        lgb_model
+        if engine == "lightgbm"
+        else fit_source_dask(strategy, setup["task"], datasets["by_time"], setup["origin"], client)
+    )
+    assert isinstance(model, GBM) and model.engine == engine
+    reference = strategy.fit_source(setup["tables"].source)
+    assert model.columns_ == reference.columns_
+    for domain in setup["task"].targets:
+        X = setup["tables"].target(domain).X
+        np.testing.assert_allclose(
+            model.predict(X), reference.predict(X), rtol=RTOL[engine], atol=1e-12
+        )
+
+
+@pytest.mark.parametrize("name", ["source_only", "boost_continue"])
+def test_strategies_forecast_from_the_dask_source_model(setup, lgb_model, name, tmp_path):
+    forecaster = forecast_with_source(name, setup["task"], lgb_model)
+    fc = forecaster.predict()
+    assert len(fc) == 8 * 2 * len(setup["task"].targets)  # horizon x departments x stores
+    assert np.isfinite(fc["forecast"]).all()
+    reference = TransferForecaster(name).fit(setup["full"], setup["origin"]).predict()
+    both = fc.merge(reference, on=["store", "dept", "date"], suffixes=("", "_ref"))
+    assert len(both) == len(fc)
+    np.testing.assert_allclose(both["forecast"], both["forecast_ref"], rtol=1e-9)
+    if name == "boost_continue":  # the source trees are kept and continued
+        fitted = next(iter(forecaster.fitted_.values()))
+        first = fitted.parts_[0].model.booster_
+        assert first.num_trees() >= lgb_model.booster_.num_trees()
+    # the fitted forecaster saves as a bundle that forecasts the targets on its own
+    bundle = write_bundle(forecaster, tmp_path / "bundle")
+    again = predict_bundle(load_bundle(bundle), setup["only_targets"], origin=setup["origin"])
+    np.testing.assert_allclose(
+        again.sort_values(["store", "dept", "date"])["forecast"],
+        fc.sort_values(["store", "dept", "date"])["forecast"],
+        rtol=1e-9,
+    )
+
+
+@pytest.mark.parametrize("name", ["pooled", "representation", "target_only"])
+def test_strategies_that_need_more_than_the_source_model_are_refused(setup, client, name):
+    with pytest.raises(ConfigError, match=f"strategy '{name}' cannot use a source model"):
+        fit_source_dask(name, setup["task"], "unused.parquet", setup["origin"], client)
+
+
+def test_the_task_must_hold_the_targets_only(setup, datasets, client):
+    with pytest.raises(ConfigError, match="target domains only"):
+        fit_source_dask("source_only", setup["full"], datasets["by_time"], setup["origin"], client)
+
+
+def test_the_strategy_must_ask_for_the_model_given(setup, lgb_model):
+    with pytest.raises(ConfigError, match="another source model"):
+        forecast_with_source(
+            get_plugin_manager().registry.create("boost_continue", {"engine": "xgboost"}),
+            setup["task"],
+            lgb_model,
+        )
