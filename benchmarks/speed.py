@@ -12,7 +12,7 @@
 3. **Peak memory**: ``tracemalloc`` peak (Python and numpy allocations) per strategy, and the
    process's peak resident set size.
 4. **Scaling**: time against the number of target domains (10, 100, 1000 synthetic domains of
-   2 series each, one origin); ``pooled`` (one source-sized model per target) stops at 100.
+   2 series each, one origin); ``pooled`` (one model on the sources and all targets) stops at 100.
 
     python benchmarks/speed.py            # ~5 min on 2 cores
     python benchmarks/speed.py --quick    # smaller data, no 1000-domain point
@@ -221,20 +221,25 @@ class HandWritten:
         frames = []
         if name in ("source_only", "pooled"):
             src = self.features(*self.rows(sources, True, self.window))
+        stores = pd.unique(self.store[self.is_target])
         if name == "source_only":
             model = self.fit(*src, "source")
-        for store in pd.unique(self.store[self.is_target]):
+        elif name == "pooled":  # one model: the sources and every target store's history
+            rows = [self.rows(np.flatnonzero(self.store == s), True) for s in stores]
+            tgts = [self.features(*r) for r in rows]
+            X = pd.concat([src[0], *(t[0] for t in tgts)], ignore_index=True)
+            n_tgt = sum(len(t[0]) for t in tgts)
+            X["is_target"] = np.r_[np.zeros(len(src[0])), np.ones(n_tgt)]
+            lv = np.concatenate([src[2], *(t[2] for t in tgts)])
+            w = np.concatenate(
+                [src[2] / np.nanmean(src[2]), *(5.0 * t[2] / np.nanmean(t[2]) for t in tgts)]
+            )
+            y = np.concatenate([src[1], *(t[1] for t in tgts)])
+            model = self.fit(X, y, lv, "source", weight=w)
+        for store in stores:
             series = np.flatnonzero(self.store == store)
-            if name != "source_only":
-                tgt = self.features(*self.rows(series, True))
             if name == "target_only":
-                model = self.fit(*tgt, "target")
-            elif name == "pooled":
-                X = pd.concat([src[0], tgt[0]], ignore_index=True)
-                X["is_target"] = np.r_[np.zeros(len(src[0])), np.ones(len(tgt[0]))]
-                lv = np.r_[src[2], tgt[2]]
-                w = np.r_[src[2] / np.nanmean(src[2]), 5.0 * tgt[2] / np.nanmean(tgt[2])]
-                model = self.fit(X, np.r_[src[1], tgt[1]], lv, "source", weight=w)
+                model = self.fit(*self.features(*self.rows(series, True)), "target")
             i, a, h = self.rows(series, False)
             X, _, lvl = self.features(i, a, h)
             if name == "pooled":
