@@ -103,15 +103,21 @@ def run_cmd(
     name = strategy or cfg.strategy.name
     pm = config_plugin_manager(cfg)
     entry = pm.registry.get(name)
-    task = TransferTask.from_config(cfg)
+    sources = cfg.sources_path()
+    task = TransferTask.from_config(cfg, require_sources=sources is None)
     pm.hook.transfercast_run_started(kind="run", config=cfg)
-    model = TransferForecaster(
-        entry.name, plugins=cfg.plugins, **cfg.strategies.get(entry.name, {})
-    )
-    from transfercast.distributed import executor_for
+    if sources is not None:
+        params = cfg.strategies.get(entry.name, {})
+        model = run_with_dask_sources(cfg, pm.registry.create(entry.name, params), task, sources)
+        forecasts = model.predict()
+    else:
+        model = TransferForecaster(
+            entry.name, plugins=cfg.plugins, **cfg.strategies.get(entry.name, {})
+        )
+        from transfercast.distributed import executor_for
 
-    with executor_for(cfg.execution) as executor:
-        forecasts = model.fit(task, executor=executor).predict()
+        with executor_for(cfg.execution) as executor:
+            forecasts = model.fit(task, executor=executor).predict()
     out = output or cfg.output_dir()
     path = write_forecasts(task, forecasts, out)
     pm.hook.transfercast_run_finished(kind="run", config=cfg, result=forecasts)
@@ -122,6 +128,21 @@ def run_cmd(
         err_console.print(f"warning: no model bundle written: {exc}", soft_wrap=True, markup=False)
     else:
         console.print(f"model bundle written to {bundle}")
+
+
+def run_with_dask_sources(cfg, strategy, task, sources: Path):
+    """``run`` with ``[data] sources``: the source model fitted on Dask from the Parquet
+    dataset (``[execution] address``, or a local cluster), the targets fitted here."""
+    from transfercast.dask_source import check_strategy, fit_source_dask, forecast_with_source
+    from transfercast.distributed import dask_client
+
+    strategy = check_strategy(strategy)
+    origin = task.forecast_origin()
+    ex = cfg.execution
+    threads = ex.jobs if ex is not None and ex.jobs and ex.jobs > 0 else None
+    with dask_client(ex.address if ex is not None else None, threads_per_worker=threads) as client:
+        source_model = fit_source_dask(strategy, task, sources, origin, client)
+    return forecast_with_source(strategy, task, source_model)
 
 
 def config_plugin_manager(cfg):

@@ -28,6 +28,12 @@ class DataConfig(_Section):
     """``[data]``: where the long-format sales table is and what its columns mean."""
 
     path: Path | None = Field(None, description="CSV or Parquet file, relative to the config file")
+    sources: Path | None = Field(
+        None,
+        description="Parquet dataset of the source domains, too large for memory: `path` then "
+        "holds the target domains only and `run` fits the source model on Dask (source_only, "
+        "boost_continue)",
+    )
     series: list[str] = Field(description="column(s) that identify one series")
     time: str = Field(description="the period column")
     target: str = Field(description="the sales column to forecast")
@@ -146,6 +152,16 @@ class Config(_Section):
             raise ConfigError("[data] key 'path' is required to read data from a file")
         path = self.data.path
         return path if path.is_absolute() else self.base_dir / path
+
+    def sources_path(self) -> Path | None:
+        """The ``[data] sources`` Parquet dataset, resolved against the config file's folder."""
+        path = self.data.sources
+        if path is None:
+            return None
+        path = path if path.is_absolute() else self.base_dir / path
+        if not path.exists():
+            raise ConfigError(f"[data] sources: {path} does not exist")
+        return path
 
     def output_dir(self) -> Path:
         """The output directory, resolved against the config file's folder."""

@@ -18,7 +18,7 @@ import pandas as pd
 
 from transfercast.config import Config, EvaluateConfig, FeaturesConfig
 from transfercast.data import DS, UID, DataWarning, Y, read_table, standardize
-from transfercast.errors import DataError, unknown_name
+from transfercast.errors import ConfigError, DataError, unknown_name
 from transfercast.panel import Panel
 
 
@@ -139,8 +139,19 @@ class TransferTask:
                     cols.remove(col)
 
     @classmethod
-    def from_config(cls, config: Config, data: pd.DataFrame | None = None) -> TransferTask:
-        """The task a config describes; reads ``[data] path`` unless ``data`` is given."""
+    def from_config(
+        cls, config: Config, data: pd.DataFrame | None = None, *, require_sources: bool = True
+    ) -> TransferTask:
+        """The task a config describes; reads ``[data] path`` unless ``data`` is given.
+
+        ``require_sources=False`` accepts target domains only: with ``[data] sources`` (a
+        Parquet dataset fitted on Dask by ``transfercast run``) that is the only way."""
+        if config.data.sources is not None and require_sources:
+            raise ConfigError(
+                "[data] sources: a Parquet source dataset is used by `transfercast run` only "
+                "(source_only, boost_continue); compare and similarity need the sources in "
+                "[data] path"
+            )
         source = "data"
         if data is None:
             path: Path = config.data_path()
@@ -165,6 +176,7 @@ class TransferTask:
             evaluate=config.evaluate,
             repair=d.repair,
             source_name=source,
+            require_sources=require_sources,
         )
 
     def settings(self) -> dict[str, Any]:

@@ -222,3 +222,45 @@ def test_the_strategy_must_ask_for_the_model_given(setup, lgb_model):
             setup["task"],
             lgb_model,
         )
+
+
+def test_run_command_fits_the_source_model_from_a_parquet_dataset(datasets, tmp_path):
+    """``[data] sources``: `transfercast run` reads the targets from ``path`` and fits the
+    source model on a local Dask cluster; forecasts equal an in-memory run on all the data."""
+    from tests.clirun import invoke
+    from transfercast.cli import to_toml
+
+    frame = small_frame()
+    targets = frame.attrs["targets"]
+    frame.to_csv(tmp_path / "all.csv", index=False)
+    frame[frame["store"].isin(targets)].to_csv(tmp_path / "targets.csv", index=False)
+    raw = synthetic_config("all.csv", targets, horizon=8, target_history=13, output_dir="mem")
+    raw["strategy"] = {"name": "source_only"}
+    raw["execution"] = {"jobs": 1}
+    (tmp_path / "memory.toml").write_text(to_toml(raw))
+    raw["data"].update(path="targets.csv", sources=str(datasets["by_store"]))
+    raw["output"]["dir"] = "dask"
+    (tmp_path / "dask.toml").write_text(to_toml(raw))
+
+    assert invoke("run", tmp_path / "memory.toml").code == 0
+    res = invoke("run", tmp_path / "dask.toml")
+    assert res.code == 0, res.err
+    keys = ["store", "dept", "date"]
+    mem = pd.read_csv(tmp_path / "mem" / "forecasts.csv").sort_values(keys)
+    dsk = pd.read_csv(tmp_path / "dask" / "forecasts.csv").sort_values(keys)
+    assert len(dsk) == len(mem) == 8 * 2 * len(targets)
+    np.testing.assert_allclose(dsk["forecast"], mem["forecast"], rtol=1e-9)
+    assert (tmp_path / "dask" / "model" / "manifest.json").exists()
+
+    # compare needs the sources in memory: a one-line config error, exit status 2
+    res = invoke("compare", tmp_path / "dask.toml")
+    assert res.code == 2
+    assert "[data] sources" in res.err and "Traceback" not in res.err
+    raw["strategy"] = {"name": "pooled"}
+    (tmp_path / "pooled.toml").write_text(to_toml(raw))
+    res = invoke("run", tmp_path / "pooled.toml")
+    assert res.code == 2 and "strategy 'pooled' cannot use a source model" in res.err
+    raw["data"]["sources"] = "missing.parquet"
+    (tmp_path / "missing.toml").write_text(to_toml(raw))
+    res = invoke("run", tmp_path / "missing.toml")
+    assert res.code == 2 and "[data] sources" in res.err and "missing.parquet" in res.err
