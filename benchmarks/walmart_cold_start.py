@@ -26,6 +26,7 @@ scores and the summary as CSV under ``benchmarks/results/``.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -301,6 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--origins", default=None, help="comma-separated dates")
     ap.add_argument("--folds", type=int, default=5)
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--auto", default="{}", help='auto parameters as JSON, e.g. {"blend": 1}')
     ap.add_argument("--quick", action="store_true", help="26 weeks of history, 2 origins")
     ap.add_argument("--output", type=Path, default=HERE / "results")
     ap.add_argument("--markdown", action="store_true", help="also print markdown tables")
@@ -341,7 +343,8 @@ def main(argv: list[str] | None = None) -> int:
         ml_models: dict[pd.Timestamp, MLForecastReference] = {}
         for hist in histories:
             task = make_task(frame, fold, hist, args.level)
-            comp = compare(task, names, origins=origins, jobs=args.jobs)
+            params = {"auto": json.loads(args.auto)}
+            comp = compare(task, names, params=params, origins=origins, jobs=args.jobs)
             source_fits += comp.source_fits
             for key in extra:
                 frame_k = getattr(comp, key)
