@@ -357,9 +357,11 @@ class BoostContinue(Strategy):
         base = parts[0]
         if native:
             Xt = _conform(train.X, base.model.columns_, base.categories)
+            Xv = None if valid is None else _conform(valid.X, base.model.columns_, base.categories)
             init, init_v = None, None
         else:
             Xt = train.X[self.added_columns_]
+            Xv = None if valid is None else valid.X[list(Xt.columns)]
             init = self._margin(parts, train.X)
             init_v = None if valid is None else self._margin(parts, valid.X)
         patience = self.params.patience
@@ -378,11 +380,6 @@ class BoostContinue(Strategy):
             kw: dict[str, Any] = {}
             record: dict[str, Any] = {}
             if valid is not None:
-                Xv = (
-                    valid.X[list(Xt.columns)]
-                    if not native
-                    else _conform(valid.X, base.model.columns_, base.categories)
-                )
                 dvalid = lgb.Dataset(
                     Xv, valid.y, weight=valid.weight, init_score=init_v, reference=dtrain
                 )
@@ -409,11 +406,6 @@ class BoostContinue(Strategy):
         kw = {}
         record = {}
         if valid is not None:
-            Xv = (
-                valid.X[list(Xt.columns)]
-                if not native
-                else _conform(valid.X, base.model.columns_, base.categories)
-            )
             dvalid = xgb.DMatrix(
                 Xv, valid.y, weight=valid.weight, base_margin=init_v, enable_categorical=True
             )
