@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 from transfercast.cli import to_toml
-from transfercast.datasets import synthetic_config
 from transfercast.errors import ConfigError
 from transfercast.evaluation import compare
 from transfercast.features import FeatureTable
@@ -18,7 +17,7 @@ from transfercast.plugins.baselines import SourceOnly
 from transfercast.plugins.boost_continue import BoostContinue
 
 from .clirun import invoke
-from .conftest import small_frame, small_task
+from .conftest import small_project, small_task
 
 ENGINES = ["lightgbm", "xgboost"]
 MODES = ["add_trees", "refit_leaves", "refit_then_add"]
@@ -264,11 +263,8 @@ def test_compare_shares_the_source_model_with_source_only():
 
 
 def test_cli_compare_writes_boost_continue_scores(tmp_path):
-    frame = small_frame()
-    frame.to_csv(tmp_path / "sales.csv", index=False)
-    raw = synthetic_config(
-        str(tmp_path / "sales.csv"),
-        frame.attrs["targets"],
+    raw = small_project(
+        tmp_path,
         horizon=6,
         target_history=13,
         windows=1,
@@ -295,11 +291,8 @@ def test_cli_compare_writes_boost_continue_scores(tmp_path):
 
 def test_run_bundle_predicts_the_same_forecasts(tmp_path):
     """`run` saves the fitted strategy as native files; `predict` from the bundle agrees."""
-    frame = small_frame()
-    frame.to_csv(tmp_path / "sales.csv", index=False)
-    raw = synthetic_config(
-        str(tmp_path / "sales.csv"),
-        frame.attrs["targets"],
+    raw = small_project(
+        tmp_path,
         horizon=6,
         target_history=13,
         windows=1,
