@@ -35,8 +35,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import transfercast as tc  # noqa: E402
-from transfercast.config import FeaturesConfig  # noqa: E402
-from transfercast.datasets import synthetic_sales  # noqa: E402
+from transfercast.config import FeaturesConfig, parse_config  # noqa: E402
+from transfercast.datasets import synthetic_config, synthetic_sales  # noqa: E402
 from transfercast.engines import engine_params  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -58,18 +58,10 @@ def make_frame(n_domains: int, series: int, n_targets: int, seed: int = 0) -> pd
 
 
 def make_task(frame: pd.DataFrame) -> tc.TransferTask:
-    return tc.TransferTask(
-        frame,
-        series=["store", "dept"],
-        time="date",
-        target="sales",
-        domain="store",
-        targets=frame.attrs["targets"],
-        horizon=HORIZON,
-        static=["store_type", "size"],
-        known=["price", "promo", "is_holiday"],
-        target_history=HISTORY,
+    raw = synthetic_config(
+        "unused.csv", frame.attrs["targets"], horizon=HORIZON, target_history=HISTORY
     )
+    return tc.TransferTask.from_config(parse_config(raw), data=frame)
 
 
 def origin_of(frame: pd.DataFrame) -> pd.Timestamp:

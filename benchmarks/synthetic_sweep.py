@@ -23,7 +23,8 @@ os.environ.setdefault("TRANSFERCAST_THREADS", "1")
 import pandas as pd  # noqa: E402
 
 import transfercast as tc  # noqa: E402
-from transfercast.datasets import synthetic_sales  # noqa: E402
+from transfercast.config import parse_config  # noqa: E402
+from transfercast.datasets import synthetic_config, synthetic_sales  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 HORIZON = 13
@@ -42,18 +43,10 @@ def run_one(relatedness: float, history: int, names: list[str], seed: int) -> pd
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        task = tc.TransferTask(
-            frame,
-            series=["store", "dept"],
-            time="date",
-            target="sales",
-            domain="store",
-            targets=frame.attrs["targets"],
-            horizon=HORIZON,
-            static=["store_type", "size"],
-            known=["price", "promo", "is_holiday"],
-            target_history=history,
+        raw = synthetic_config(
+            "unused.csv", frame.attrs["targets"], horizon=HORIZON, target_history=history
         )
+        task = tc.TransferTask.from_config(parse_config(raw), data=frame)
         end = pd.Timestamp(frame["date"].max())
         origins = [end - pd.Timedelta(weeks=HORIZON * k) for k in (2, 1)]
         comp = tc.compare(task, names, origins=origins)
