@@ -240,15 +240,14 @@ class L2SP(Strategy):
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, directory: Path) -> dict[str, Any]:
-        """Write ``<name>.pt`` (a torch state dict) and ``<name>.json`` (architecture,
-        encoder, loss, parameters and lineage)."""
-        import torch
+        """Write ``<name>.npz`` (the network's state dict as arrays) and ``<name>.json``
+        (architecture, encoder, loss, parameters and lineage)."""
+        from transfercast.plugins import l2sp_net
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        weights, manifest = f"{self.name}.pt", f"{self.name}.json"
-        state = {k: v.detach().cpu() for k, v in self.net_.state_dict().items()}
-        torch.save(state, directory / weights)
+        weights, manifest = f"{self.name}.npz", f"{self.name}.json"
+        l2sp_net.save_weights(self.net_, directory / weights)
         spec = self.source_spec()
         doc = {
             "format": FORMAT,
@@ -271,10 +270,8 @@ class L2SP(Strategy):
 
     @classmethod
     def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
-        """Rebuild a fitted ``l2sp`` from :meth:`save`'s files (weights loaded with
-        ``weights_only=True``)."""
-        import torch
-
+        """Rebuild a fitted ``l2sp`` from :meth:`save`'s files (weights read as plain arrays,
+        without pickle)."""
         from transfercast.plugins import l2sp_net
 
         directory = Path(directory)
@@ -282,12 +279,7 @@ class L2SP(Strategy):
         obj = cls(manifest.get("params", doc["params"]))
         device = l2sp_net.resolve_device(obj.params.device)
         net = l2sp_net.TabularNet(doc["network"])
-        state = torch.load(
-            directory / manifest.get("weights", f"{cls.name}.pt"),
-            map_location="cpu",
-            weights_only=True,
-        )
-        net.load_state_dict(state)
+        l2sp_net.load_weights(net, directory / manifest.get("weights", f"{cls.name}.npz"))
         obj.net_ = net.to(device).eval()
         obj.encoder_ = l2sp_net.Encoder.from_json(doc["encoder"])
         obj.loss_ = l2sp_net.Loss(**doc["loss"])

@@ -14,6 +14,7 @@ import math
 import os
 import warnings
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,20 @@ from transfercast.features import FeatureTable
 
 CLIP = 10.0  # standardised inputs are clipped to [-CLIP, CLIP]
 LOG_CLIP = 15.0  # the tweedie log-mean is clipped to [-LOG_CLIP, LOG_CLIP]
+
+
+def save_weights(module: torch.nn.Module, path: Path) -> None:
+    """Write ``module``'s parameters and buffers as a NumPy ``.npz`` archive (arrays only)."""
+    state = {k: v.detach().cpu().numpy() for k, v in module.state_dict().items()}
+    with open(path, "wb") as fh:  # a file object: np.savez would append ".npz" to a name
+        np.savez(fh, **state)
+
+
+def load_weights(module: torch.nn.Module, path: Path) -> torch.nn.Module:
+    """Load :func:`save_weights` arrays into ``module`` (no pickle: object arrays refused)."""
+    with np.load(path, allow_pickle=False) as arrays:
+        module.load_state_dict({k: torch.from_numpy(arrays[k].copy()) for k in arrays.files})
+    return module
 
 
 def apply_threads() -> None:

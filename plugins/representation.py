@@ -614,11 +614,11 @@ class Representation(Strategy):
         if "entities" in self.encoders_:
             doc["entities"] = self.encoders_["entities"].state
         if "embedding" in self.encoders_:
-            import torch
+            from transfercast.plugins.l2sp_net import save_weights
 
             emb = self.encoders_["embedding"]
-            torch.save(emb.net.state_dict(), directory / "embedding.pt")
-            doc["embedding"] = {"spec": emb.spec, "weights": "embedding.pt"}
+            save_weights(emb.net, directory / "embedding.npz")
+            doc["embedding"] = {"spec": emb.spec, "weights": "embedding.npz"}
         (directory / "representation.json").write_text(json.dumps(doc))
         entries["state"] = "representation.json"
         return entries
@@ -638,14 +638,12 @@ class Representation(Strategy):
         if "entities" in doc:
             enc["entities"] = EntityEncoder(doc["entities"])
         if "embedding" in doc:
-            import torch
+            from transfercast.plugins.l2sp_net import load_weights
 
             spec = doc["embedding"]["spec"]
-            net = EmbeddingEncoder._net(spec["n_in"], spec["k"])
-            net.load_state_dict(
-                torch.load(
-                    directory / doc["embedding"]["weights"], map_location="cpu", weights_only=True
-                )
+            net = load_weights(
+                EmbeddingEncoder._net(spec["n_in"], spec["k"]),
+                directory / doc["embedding"]["weights"],
             )
             enc["embedding"] = EmbeddingEncoder(spec, net.eval())
         obj.encoders_ = enc
