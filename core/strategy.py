@@ -93,8 +93,10 @@ class Strategy:
     Params: ClassVar[type[StrategyParams]] = StrategyParams
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
-    #: whether ``fine_tune`` reads the source rows; ``False`` lets the core skip building them
-    #: when no other strategy needs them (``target_only``)
+    #: whether ``fine_tune`` reads the source rows beyond the fitted source model. ``False``
+    #: lets the core skip building them when no source model is needed either
+    #: (``target_only``), and lets the strategy run on a source model fitted on Dask from a
+    #: Parquet dataset (``source_only``, ``boost_continue``; see ``transfercast.dask_source``)
     uses_source_rows: ClassVar[bool] = True
 
     def __init__(self, params: StrategyParams | dict[str, Any] | None = None, **kwargs: Any):
