@@ -195,9 +195,14 @@ def simple_forecasts(data, rows: np.ndarray, kind: str) -> pd.DataFrame:
 
 
 def reference_scores(
-    task: TransferTask, origin: pd.Timestamp, ml: MLForecastReference | None, names: list[str]
+    task: TransferTask,
+    origin: pd.Timestamp,
+    ml: MLForecastReference | None,
+    names: list[str],
+    forecasts: list[pd.DataFrame] | None = None,
 ) -> list[dict]:
-    """Scores of the reference forecasts for every target store of ``task`` at ``origin``."""
+    """Scores of the reference forecasts for every target store of ``task`` at ``origin``;
+    the forecasts themselves (with actuals) are appended to ``forecasts`` when given."""
     data = task.at_origin(origin)
     rows_out = []
     for target, rows in data.target_rows.items():
@@ -213,6 +218,8 @@ def reference_scores(
                 fc = simple_forecasts(data, rows, name)
             seconds = time.perf_counter() - start
             fc = fc.merge(actual, on=["unique_id", "ds"], how="left")
+            if forecasts is not None:
+                forecasts.append(fc.assign(strategy=name, origin=origin))
             rows_out.append(
                 {
                     "target": target,
@@ -352,12 +359,15 @@ def main(argv: list[str] | None = None) -> int:
                     extra[key].append(frame_k.assign(fold=k, history=hist))
             parts = [comp.scores]
             if refs:
-                ref_rows = []
+                ref_rows, ref_fc = [], []
                 for origin in origins:
                     if "mlforecast_global" in refs and origin not in ml_models:
                         ml_models[origin] = MLForecastReference(task, origin)
-                    ref_rows += reference_scores(task, origin, ml_models.get(origin), refs)
+                    ref_rows += reference_scores(task, origin, ml_models.get(origin), refs, ref_fc)
                 parts.append(pd.DataFrame(ref_rows))
+                extra["forecasts"].append(
+                    pd.concat(ref_fc, ignore_index=True).assign(fold=k, history=hist)
+                )
             part = pd.concat(parts, ignore_index=True)
             part.insert(0, "history", hist)
             part.insert(0, "fold", k)

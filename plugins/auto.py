@@ -14,7 +14,9 @@ For one target domain at one (outer) origin:
 3. **Default policy with a negative-transfer guard.** A transfer strategy (anything but
    ``target_only`` and ``naive``) is chosen only when its inner score is lower than both the
    ``target_only`` and the naive score by more than ``margin`` (relative). Otherwise the better
-   of ``target_only`` and ``naive`` is chosen.
+   of ``target_only`` and ``naive`` is chosen. ``guard = false`` turns the guard off: the
+   transfer candidates are then ranked among themselves (for sources known to be related; on
+   Walmart the guard costs about 0.01 WAPE, see ``docs/selection.md``).
 4. **Prior rule** when the target history allows no inner origin: the similarity diagnostics
    decide. If the seasonal profile correlation is at least ``prior_min_season_corr`` (or cannot
    be measured) and the domain-classifier AUC is at most ``prior_max_auc`` (or cannot be
@@ -78,6 +80,10 @@ class AutoParams(StrategyParams):
     metric: Literal["wape", "mae", "rmse", "mase", "rmsse"] = "wape"
     margin: float = Field(
         0.02, ge=0, lt=1, description="relative margin a transfer strategy must win by"
+    )
+    guard: bool = Field(
+        True,
+        description="the negative-transfer guard; off: choose among the transfer candidates only",
     )
     blend: int = Field(
         2,
@@ -266,7 +272,10 @@ class Auto(Strategy):
             bars = {s: m[s] for s in SAFE if s in m.index}
             beats = [all(t < (1 - p.margin) * v for v in bars.values()) for t in transfer]
             passed = transfer[beats]
-            if len(passed):
+            if not p.guard:
+                pool = transfer
+                reason = f"guard off: best transfer {best} inner {p.metric} {m[best]:.3f}"
+            elif len(passed):
                 pool = passed
                 reason = (
                     f"{best} inner {p.metric} {m[best]:.3f} beats "

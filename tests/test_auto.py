@@ -235,3 +235,18 @@ def test_by_default_the_two_best_candidates_are_blended():
     sel = fitted.selection_.iloc[0]
     inner = [sel[f"inner_{n}"] for n in fitted.chosen_]
     assert fitted.weights_[0] > fitted.weights_[1] and inner[0] < inner[1]
+
+
+def test_the_guard_can_be_turned_off():
+    scores = pd.DataFrame(
+        {
+            "strategy": ["target_only", "source_only", "pooled", "naive"],
+            "wape": [0.30, 0.12, 0.14, 0.10],
+        }
+    )
+    names, _, reason = Auto({"blend": 1}).default_policy(scores)
+    assert names == ["naive"] and reason.startswith("guard: best transfer source_only")
+    names, weights, reason = Auto({"blend": 2, "guard": False}).default_policy(scores)
+    assert names == ["source_only", "pooled"]
+    assert weights[0] == pytest.approx(0.14 / 0.26)
+    assert "guard off: best transfer source_only inner wape 0.120" in reason

@@ -1,0 +1,156 @@
+"""Replay `auto`'s selection policy offline with other settings, on a finished Walmart run.
+
+`walmart_cold_start.py` writes every strategy's forecasts (`walmart_forecasts.csv`, with the
+naive references) and `auto`'s inner scores (`walmart_selection.csv`). The inner scores do not
+depend on the policy, so any policy setting can be replayed without refitting: this script runs
+`Auto.default_policy` with each setting on the recorded inner scores, blends the recorded
+forecasts with the weights it returns, and scores the result. It answers "what would `auto`
+have scored with blend = k, margin = m, guard off" in seconds instead of half an hour, and
+prints hindsight references (single strategies, a fixed blend, the per-cell oracle) beside it.
+
+    python benchmarks/walmart_cold_start.py --folds 45 --histories 26 \\
+        --origins 2011-10-28,2012-04-27 \\
+        --strategies target_only,source_only,pooled,boost_continue,representation,auto \\
+        --jobs 2 --output benchmarks/results/walmart_one_store
+    python benchmarks/selection_replay.py benchmarks/results/walmart_one_store
+
+The replay's first row (the default setting) reproduces the run's own `auto` score; the
+difference printed beside it checks the replay.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from walmart_cold_start import HOLIDAY_ORIGIN, fmt, to_markdown
+
+from transfercast.plugins.auto import DEFAULT_CANDIDATES, SAFE, Auto
+
+SETTINGS: list[tuple[str, dict]] = [
+    ("auto default (blend 2, margin 0.02)", {}),
+    ("blend 1", {"blend": 1}),
+    ("blend 4", {"blend": 4}),
+    ("margin 0", {"margin": 0.0}),
+    ("guard off, blend 1", {"guard": False, "blend": 1}),
+    ("guard off, blend 2", {"guard": False}),
+    ("guard off, blend 4", {"guard": False, "blend": 4}),
+]
+
+
+def twins(inner: pd.Series, names: list[str]) -> dict[str, str]:
+    """Candidates whose inner score equals a later candidate's: the later one stands for both
+    (equal forecasts give equal scores; `auto` itself compares the forecasts)."""
+    out = {}
+    usable = [n for n in names if n not in SAFE and np.isfinite(inner.get(n, np.nan))]
+    for i, name in enumerate(usable):
+        for later in reversed(usable[i + 1 :]):
+            if np.isclose(inner[name], inner[later], rtol=1e-12, atol=0):
+                out[name] = later
+                break
+    return out
+
+
+def policy_weights(auto: Auto, inner: pd.Series, names: list[str]) -> dict[str, float]:
+    """The weights `auto`'s default policy gives the candidates for one cell's inner scores."""
+    same = twins(inner, names)
+    scores = pd.DataFrame(
+        {
+            "strategy": [*names, "naive"],
+            "wape": [inner.get(n, np.nan) for n in [*names, "naive"]],
+            "same_as": [same.get(n, np.nan) for n in [*names, "naive"]],
+        }
+    )
+    chosen, weights, _ = auto.default_policy(scores)
+    return dict(zip(chosen, weights, strict=True))
+
+
+def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
+    """Weighted absolute percentage error of one cell."""
+    return float(np.abs(forecast - actual).sum() / np.abs(actual).sum())
+
+
+def replay(results: Path, history: int) -> pd.DataFrame:
+    """Mean WAPE of each policy setting and hindsight reference, over all cells and per origin."""
+    sel = pd.read_csv(results / "walmart_selection.csv")
+    fc = pd.read_csv(results / "walmart_forecasts.csv")
+    scores = pd.read_csv(results / "walmart_scores.csv")
+    sel, fc = sel[sel["history"] == history], fc[fc["history"] == history]
+    scores = scores[(scores["history"] == history) & (scores["status"] == "ok")]
+    fc = fc.assign(strategy=fc["strategy"].replace({"naive_mean": "naive"}))
+    wide = fc.pivot_table(
+        index=["origin", "unique_id", "ds"], columns="strategy", values="forecast"
+    )
+    wide["actual"] = fc.groupby(["origin", "unique_id", "ds"])["actual"].first()
+    cells = {key: part for key, part in wide.groupby(level=[0, 1])}
+    names = [n for n in DEFAULT_CANDIDATES if f"inner_{n}" in sel.columns]
+    if "naive" not in wide.columns:
+        raise SystemExit(f"{results}: walmart_forecasts.csv lacks the naive_mean reference")
+
+    rows: list[dict] = []
+    for label, setting in SETTINGS:
+        auto = Auto({"candidates": names, **setting})
+        for r in sel.itertuples(index=False):
+            inner = pd.Series({n: getattr(r, f"inner_{n}") for n in [*names, "naive"]})
+            part = cells[(str(r.origin), r.target)]
+            weights = policy_weights(auto, inner, names)
+            blend = sum(w * part[n].to_numpy() for n, w in weights.items())
+            rows.append(
+                {
+                    "policy": label,
+                    "origin": str(r.origin),
+                    "wape": wape(part["actual"].to_numpy(), blend),
+                }
+            )
+    for (origin, _), part in cells.items():
+        actual = part["actual"].to_numpy()
+        errs = {n: wape(actual, part[n].to_numpy()) for n in names}
+        rows.append(
+            {
+                "policy": "hindsight: best strategy per cell",
+                "origin": origin,
+                "wape": min(errs.values()),
+            }
+        )
+        both = (part["source_only"] + part["pooled"]).to_numpy() / 2
+        rows.append(
+            {
+                "policy": "hindsight: fixed equal blend source_only+pooled",
+                "origin": origin,
+                "wape": wape(actual, both),
+            }
+        )
+    ran = scores[scores["strategy"].isin([*names, "auto"])]
+    rows += [
+        {"policy": f"as run: {s}", "origin": str(o)[:10], "wape": w}
+        for s, o, w in ran[["strategy", "origin", "wape"]].itertuples(index=False)
+    ]
+    long = pd.DataFrame(rows)
+    table = long.groupby("policy", sort=False)["wape"].agg(["mean", "count"])
+    per_origin = long.pivot_table(index="policy", columns="origin", values="wape", sort=False)
+    per_origin.columns = [
+        f"wape {'holiday' if c == HOLIDAY_ORIGIN else c}" for c in per_origin.columns
+    ]
+    table = table.rename(columns={"mean": "wape", "count": "cells"}).join(per_origin)
+    single = table.loc[[f"as run: {n}" for n in names], "wape"]
+    table["vs best single"] = table["wape"] / single.min()
+    return table.reset_index()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("results", type=Path, help="output folder of walmart_cold_start.py")
+    parser.add_argument("--history", type=int, default=26)
+    parser.add_argument("--markdown", action="store_true")
+    args = parser.parse_args()
+    table = replay(args.results, args.history)
+    print((to_markdown if args.markdown else fmt)(table))
+    wape_of = table.set_index("policy")["wape"]
+    replayed, ran = wape_of[SETTINGS[0][0]], wape_of.get("as run: auto", np.nan)
+    print(f"\ncheck: the replayed default scores {replayed:.5f}, the run's auto {ran:.5f}")
+
+
+if __name__ == "__main__":
+    main()
