@@ -66,7 +66,7 @@ from transfercast.engines import GBM, engine_params
 from transfercast.errors import ConfigError, DataError, closest
 from transfercast.features import FeatureBuilder, FeatureTable
 from transfercast.forecaster import TransferForecaster
-from transfercast.forecasting import OriginTables
+from transfercast.forecasting import OriginTables, transfer_to
 from transfercast.panel import Panel
 from transfercast.strategy import Strategy
 from transfercast.task import TransferTask
@@ -483,14 +483,7 @@ def forecast_with_source(
     forecaster = TransferForecaster(strategy)
     forecaster.fitted_, forecaster.forecasts_ = {}, {}
     for domain in task.targets:
-        fitted = strategy.clone()
-        try:
-            fitted.transfer(source_model, tables.target(domain), None)
-        except DataError as exc:
-            raise DataError(
-                f"strategy '{strategy.name}', target domain {domain!r} at origin "
-                f"{origin.date()}: {exc}"
-            ) from None
+        fitted = transfer_to(strategy, source_model, tables, domain, None)
         forecaster.fitted_[domain] = fitted
         forecaster.forecasts_[domain] = tables.forecast(fitted, domain)
     forecaster.task_, forecaster.origin_, forecaster.tables_ = task, origin, tables

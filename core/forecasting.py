@@ -145,14 +145,16 @@ class CellResult:
     error: str | None = None
 
 
-def fit_and_forecast(
-    strategy: Strategy, tables: OriginTables, domain: Any, cache: SourceCache
-) -> CellResult:
-    """Fit a fresh copy of ``strategy`` for one target domain and forecast its horizon."""
-    needs_source = strategy.source_spec() is not None or type(strategy).uses_source_rows
-    source = tables.source if needs_source else None  # built once per origin, on first use
-    source_model = cache.get(strategy, source) if source is not None else None  # not timed
-    start = time.perf_counter()
+def transfer_to(
+    strategy: Strategy,
+    source_model: Any,
+    tables: OriginTables,
+    domain: Any,
+    source: FeatureTable | None,
+    cache: SourceCache | None = None,
+) -> Strategy:
+    """A fresh copy of ``strategy`` transferred to one target domain; a data error names the
+    strategy, the domain and the origin."""
     fitted = strategy.clone()
     fitted.context_ = {"tables": tables, "domain": domain, "cache": cache}
     try:
@@ -162,6 +164,18 @@ def fit_and_forecast(
             f"strategy '{strategy.name}', target domain {domain!r} at origin "
             f"{tables.data.origin.date()}: {exc}"
         ) from None
+    return fitted
+
+
+def fit_and_forecast(
+    strategy: Strategy, tables: OriginTables, domain: Any, cache: SourceCache
+) -> CellResult:
+    """Fit a fresh copy of ``strategy`` for one target domain and forecast its horizon."""
+    needs_source = strategy.source_spec() is not None or type(strategy).uses_source_rows
+    source = tables.source if needs_source else None  # built once per origin, on first use
+    source_model = cache.get(strategy, source) if source is not None else None  # not timed
+    start = time.perf_counter()
+    fitted = transfer_to(strategy, source_model, tables, domain, source, cache)
     fit_s = time.perf_counter() - start
     start = time.perf_counter()
     forecasts = tables.forecast(fitted, domain)

@@ -64,23 +64,8 @@ def setup():
         synthetic_config("unused.csv", targets, horizon=8, target_history=13, windows=2)
     )
     full = TransferTask.from_config(cfg, data=frame)
-    d = cfg.data
     only_targets = frame[frame["store"].isin(targets)]
-    task = TransferTask(
-        only_targets,
-        series=d.series,
-        time=d.time,
-        target=d.target,
-        domain=d.domain,
-        freq=d.freq,
-        static=d.static,
-        known=d.known,
-        targets=targets,
-        horizon=cfg.task.horizon,
-        target_history=cfg.task.target_history,
-        features=cfg.features,
-        require_sources=False,
-    )
+    task = TransferTask.from_config(cfg, data=only_targets, require_sources=False)
     origin = full.evaluation_origins()[-1]
     tables = OriginTables(full, full.at_origin(origin), full.features)
     return {
