@@ -91,39 +91,34 @@ def replay(results: Path, history: int) -> pd.DataFrame:
     if "naive" not in wide.columns:
         raise SystemExit(f"{results}: walmart_forecasts.csv lacks the naive_mean reference")
 
+    # (origin, inner scores, forecasts with actuals) of each target x origin cell, read once
+    recorded = [
+        (
+            str(r.origin),
+            pd.Series({n: getattr(r, f"inner_{n}") for n in [*names, "naive"]}),
+            cells[(str(r.origin), r.target)],
+        )
+        for r in sel.itertuples(index=False)
+    ]
+    transfer = [n for n in names if n not in SAFE]
     rows: list[dict] = []
     for label, setting in SETTINGS:
         auto = Auto({"candidates": names, **setting})
-        for r in sel.itertuples(index=False):
-            inner = pd.Series({n: getattr(r, f"inner_{n}") for n in [*names, "naive"]})
-            part = cells[(str(r.origin), r.target)]
+        for origin, inner, part in recorded:
             weights = policy_weights(auto, inner, names)
             blend = sum(w * part[n].to_numpy() for n, w in weights.items())
-            rows.append(
-                {
-                    "policy": label,
-                    "origin": str(r.origin),
-                    "wape": wape(part["actual"].to_numpy(), blend),
-                }
-            )
+            err = wape(part["actual"].to_numpy(), blend)
+            rows.append({"policy": label, "origin": origin, "wape": err})
     for margin in (0.02, 0.0):  # the guard's own limit: a perfect choice wherever it passes
         auto = Auto({"candidates": names, "blend": 1, "margin": margin})
         label = f"hindsight: best transfer per cell where the guard (margin {margin}) passes"
-        for r in sel.itertuples(index=False):
-            inner = pd.Series({n: getattr(r, f"inner_{n}") for n in [*names, "naive"]})
-            part = cells[(str(r.origin), r.target)]
+        for origin, inner, part in recorded:
             actual = part["actual"].to_numpy()
             (pick,) = policy_weights(auto, inner, names)
             if pick not in SAFE:
-                transfer = [n for n in names if n not in SAFE]
                 pick = min(transfer, key=lambda n: wape(actual, part[n].to_numpy()))
-            rows.append(
-                {
-                    "policy": label,
-                    "origin": str(r.origin),
-                    "wape": wape(actual, part[pick].to_numpy()),
-                }
-            )
+            err = wape(actual, part[pick].to_numpy())
+            rows.append({"policy": label, "origin": origin, "wape": err})
     for (origin, _), part in cells.items():
         actual = part["actual"].to_numpy()
         errs = {n: wape(actual, part[n].to_numpy()) for n in names}
