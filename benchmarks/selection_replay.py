@@ -31,6 +31,7 @@ from transfercast.plugins.auto import DEFAULT_CANDIDATES, SAFE, Auto
 
 SETTINGS: list[tuple[str, dict]] = [
     ("auto default (blend 2, margin 0.02)", {}),
+    ("season check off (the guard everywhere)", {"season_check": False}),
     ("blend 1", {"blend": 1}),
     ("blend 4", {"blend": 4}),
     ("margin 0", {"margin": 0.0}),
@@ -53,8 +54,11 @@ def twins(inner: pd.Series, names: list[str]) -> dict[str, str]:
     return out
 
 
-def policy_weights(auto: Auto, inner: pd.Series, names: list[str]) -> dict[str, float]:
-    """The weights `auto`'s default policy gives the candidates for one cell's inner scores."""
+def policy_weights(
+    auto: Auto, inner: pd.Series, names: list[str], unseen: str | None = None
+) -> dict[str, float]:
+    """The weights `auto`'s default policy gives the candidates for one cell's inner scores
+    (``unseen``: the facts of a cell where the run waived the guard for an unseen season)."""
     same = twins(inner, names)
     scores = pd.DataFrame(
         {
@@ -63,8 +67,19 @@ def policy_weights(auto: Auto, inner: pd.Series, names: list[str]) -> dict[str, 
             "same_as": [same.get(n, np.nan) for n in [*names, "naive"]],
         }
     )
-    chosen, weights, _ = auto.default_policy(scores)
+    if not (auto.params.guard and auto.params.season_check):
+        unseen = None
+    season = (True, unseen) if unseen else None
+    chosen, weights, _ = auto.default_policy(scores, season)
     return dict(zip(chosen, weights, strict=True))
+
+
+def unseen_facts(reason: str) -> str | None:
+    """The unseen-season facts of a recorded reason, ``None`` when the guard was not waived."""
+    mark = "unseen season, guard waived ("
+    if mark not in reason:
+        return None
+    return reason.split(mark, 1)[1].split("): ", 1)[0]
 
 
 def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -91,12 +106,14 @@ def replay(results: Path, history: int) -> pd.DataFrame:
     if "naive" not in wide.columns:
         raise SystemExit(f"{results}: walmart_forecasts.csv lacks the naive_mean reference")
 
-    # (origin, inner scores, forecasts with actuals) of each target x origin cell, read once
+    # (origin, inner scores, forecasts with actuals, unseen-season facts) of each cell, read
+    # once; the unseen-season test reads the data, so the replay takes the run's answer
     recorded = [
         (
             str(r.origin),
             pd.Series({n: getattr(r, f"inner_{n}") for n in [*names, "naive"]}),
             cells[(str(r.origin), r.target)],
+            unseen_facts(str(r.reason)),
         )
         for r in sel.itertuples(index=False)
     ]
@@ -104,17 +121,19 @@ def replay(results: Path, history: int) -> pd.DataFrame:
     rows: list[dict] = []
     for label, setting in SETTINGS:
         auto = Auto({"candidates": names, **setting})
-        for origin, inner, part in recorded:
-            weights = policy_weights(auto, inner, names)
+        for origin, inner, part, unseen in recorded:
+            weights = policy_weights(auto, inner, names, unseen)
             blend = sum(w * part[n].to_numpy() for n, w in weights.items())
             err = wape(part["actual"].to_numpy(), blend)
             rows.append({"policy": label, "origin": origin, "wape": err})
-    for margin in (0.02, 0.0):  # the guard's own limit: a perfect choice wherever it passes
+    # the guard's own limit: a perfect choice wherever it lets transfer through (it passes, or
+    # the unseen-season check waives it)
+    for margin in (0.02, 0.0):
         auto = Auto({"candidates": names, "blend": 1, "margin": margin})
-        label = f"hindsight: best transfer per cell where the guard (margin {margin}) passes"
-        for origin, inner, part in recorded:
+        label = f"hindsight: best transfer per cell where the guard (margin {margin}) lets it"
+        for origin, inner, part, unseen in recorded:
             actual = part["actual"].to_numpy()
-            (pick,) = policy_weights(auto, inner, names)
+            (pick,) = policy_weights(auto, inner, names, unseen)
             if pick not in SAFE:
                 pick = min(transfer, key=lambda n: wape(actual, part[n].to_numpy()))
             err = wape(actual, part[pick].to_numpy())

@@ -183,30 +183,68 @@ def _domain_totals(tables: OriginTables, rows: np.ndarray) -> pd.Series:
     return pd.Series(total[seen], index=panel.times[: tables.data.origin_idx + 1][seen])
 
 
-def season_and_scale(tables: OriginTables, domain: Any) -> dict[str, float]:
-    """``season_corr`` and ``scale_ratio`` of one target domain against the sources."""
+def _week(index: pd.DatetimeIndex) -> np.ndarray:
+    return index.isocalendar().week.to_numpy()
+
+
+def source_profiles(tables: OriginTables) -> tuple[pd.Series, list[float]]:
+    """The sources' mean seasonal index by week of year (each source domain's weekly total over
+    its mean, averaged) and each source domain's mean weekly total."""
     panel = tables.data.panel
-    target = _domain_totals(tables, tables.data.target_rows[domain])
     src_rows = tables.data.source_rows
     profiles, scales = [], []
     for dom in pd.unique(panel.domains[src_rows]):
         tot = _domain_totals(tables, src_rows[panel.domains[src_rows] == dom])
         if len(tot) < 2 or tot.mean() == 0:
             continue
-        scales.append(tot.mean())
-        week = tot.index.isocalendar().week.to_numpy()
-        profiles.append((tot / tot.mean()).groupby(week).mean())
+        scales.append(float(tot.mean()))
+        profiles.append((tot / tot.mean()).groupby(_week(tot.index)).mean())
+    profile = pd.concat(profiles, axis=1).mean(axis=1) if profiles else pd.Series(dtype=float)
+    return profile, scales
+
+
+def season_and_scale(tables: OriginTables, domain: Any) -> dict[str, float]:
+    """``season_corr`` and ``scale_ratio`` of one target domain against the sources."""
+    target = _domain_totals(tables, tables.data.target_rows[domain])
+    src_profile, scales = source_profiles(tables)
     out = {"target_periods": float(len(target)), "season_corr": float("nan")}
     out["scale_ratio"] = (
         float(target.mean() / np.median(scales)) if scales and len(target) else float("nan")
     )
-    if profiles and len(target) >= MIN_SEASON_WEEKS and target.mean() != 0:
-        src_profile = pd.concat(profiles, axis=1).mean(axis=1)
-        tweek = target.index.isocalendar().week.to_numpy()
-        tprof = (target / target.mean()).groupby(tweek).mean()
+    if len(src_profile) and len(target) >= MIN_SEASON_WEEKS and target.mean() != 0:
+        tprof = (target / target.mean()).groupby(_week(target.index)).mean()
         common = tprof.index.intersection(src_profile.index)
         if len(common) >= MIN_SEASON_WEEKS and tprof[common].std() > 0:
             out["season_corr"] = float(np.corrcoef(tprof[common], src_profile[common])[0, 1])
+    return out
+
+
+def horizon_season(tables: OriginTables, domain: Any, tolerance: float) -> dict[str, Any]:
+    """Does the forecast horizon hold a season the target's history never showed?
+
+    The sources' seasonal index (:func:`source_profiles`) is read over the weeks of year of the
+    horizon and over those the target has observed. The season is ``unseen`` when the index over
+    the horizon leaves the range it spans over the target's weeks by more than ``tolerance``
+    (relative): a store opened in May has never seen the sources' Christmas peak, so neither its
+    recent level nor a model of its own history can forecast it, and an inner backtest on its
+    own weeks cannot tell how well anything does on it. Weeks the sources have not observed
+    give no evidence. Only the calendar of the horizon is read, never its values.
+    """
+    panel, origin = tables.data.panel, tables.data.origin
+    profile, _ = source_profiles(tables)
+    target = _domain_totals(tables, tables.data.target_rows[domain])
+    future = pd.date_range(origin, periods=tables.horizon + 1, freq=panel.freq)[1:]
+    seen = profile.reindex(np.unique(_week(target.index))).dropna()
+    ahead = profile.reindex(np.unique(_week(future))).dropna()
+    out: dict[str, Any] = {"unseen": False, "facts": "no seasonal evidence from the sources"}
+    if not len(seen) or not len(ahead):
+        return out
+    lo, hi = float(seen.min()), float(seen.max())
+    out["facts"] = (
+        f"source seasonal index {ahead.min():.2f}-{ahead.max():.2f} over the horizon, "
+        f"{lo:.2f}-{hi:.2f} over the target's {len(target)} periods"
+    )
+    out["unseen"] = bool(ahead.max() > hi * (1 + tolerance) or ahead.min() < lo * (1 - tolerance))
     return out
 
 

@@ -17,6 +17,17 @@ For one target domain at one (outer) origin:
    of ``target_only`` and ``naive`` is chosen. ``guard = false`` turns the guard off: the
    transfer candidates are then ranked among themselves (for sources known to be related; on
    Walmart the guard costs about 0.01 WAPE, see ``docs/selection.md``).
+
+   **Unseen season.** The guard trusts the inner backtest, and the inner backtest only knows the
+   weeks the target has lived through. When the horizon holds a season the target never showed
+   (:func:`~transfercast.similarity.horizon_season`: the sources' seasonal index over the
+   horizon leaves its range over the target's weeks by more than ``season_tolerance``, as
+   Christmas does for a store opened in May), the "safe" strategies are not safe: the recent
+   level and a model of the target's own weeks cannot forecast a peak they never saw, and a
+   flat inner backtest cannot show it. If the sources also pass the prior rule's similarity test
+   (step 4), the guard is waived for that target and origin and the transfer candidates are
+   ranked among themselves; the reason says ``unseen season`` and gives the figures. Unrelated
+   sources keep the guard. ``season_check = false`` applies the guard everywhere.
 4. **Prior rule** when the target history allows no inner origin: the similarity diagnostics
    decide. If the seasonal profile correlation is at least ``prior_min_season_corr`` (or cannot
    be measured) and the domain-classifier AUC is at most ``prior_max_auc`` (or cannot be
@@ -84,6 +95,17 @@ class AutoParams(StrategyParams):
     guard: bool = Field(
         True,
         description="the negative-transfer guard; off: choose among the transfer candidates only",
+    )
+    season_check: bool = Field(
+        True,
+        description="waive the guard when the horizon holds a season the target never showed "
+        "and the sources are similar (see the module doc)",
+    )
+    season_tolerance: float = Field(
+        0.1,
+        ge=0,
+        description="how far (relative) the sources' seasonal index over the horizon may leave "
+        "its range over the target's observed weeks before the season counts as unseen",
     )
     blend: int = Field(
         2,
@@ -254,8 +276,11 @@ class Auto(Strategy):
         return agg.reset_index()
 
     # -- policies -------------------------------------------------------------------------------
-    def default_policy(self, scores: pd.DataFrame) -> tuple[list[str], list[float], str]:
-        """The guarded choice: (names, weights, reason) from the inner scores."""
+    def default_policy(
+        self, scores: pd.DataFrame, season: tuple[bool, str] | None = None
+    ) -> tuple[list[str], list[float], str]:
+        """The guarded choice: (names, weights, reason) from the inner scores. ``season`` is
+        :meth:`unseen_season`'s answer: an unseen season with similar sources waives the guard."""
         p = self.params
         m = scores.set_index("strategy")[p.metric].dropna()
         if m.empty:
@@ -275,6 +300,12 @@ class Auto(Strategy):
             if not p.guard:
                 pool = transfer
                 reason = f"guard off: best transfer {best} inner {p.metric} {m[best]:.3f}"
+            elif season is not None and season[0]:
+                pool = transfer
+                reason = (
+                    f"unseen season, guard waived ({season[1]}): best transfer {best} "
+                    f"inner {p.metric} {m[best]:.3f}"
+                )
             elif len(passed):
                 pool = passed
                 reason = (
@@ -289,6 +320,11 @@ class Auto(Strategy):
                     + " and ".join(f"{s} {v:.3f}" for s, v in bars.items())
                     + f" by {p.margin:.0%}; {best_safe} is safer"
                 )
+                if season is not None:
+                    reason += (
+                        "; the horizon holds a season the target never showed, but the sources "
+                        f"are not similar enough to waive the guard ({season[1]})"
+                    )
         else:
             pool = safe
             reason = f"no transfer candidate scored; {best_safe} has the lower inner {p.metric}"
@@ -300,8 +336,8 @@ class Auto(Strategy):
         weights = list(inv / inv.sum())
         return list(top.index), weights, f"blend of top {len(top)} by inverse inner error; {reason}"
 
-    def prior_rule(self, tables: OriginTables, domain: Any, names: list[str]) -> tuple[str, str]:
-        """The choice when no inner origin fits in the target history (see the module doc)."""
+    def sources_similar(self, tables: OriginTables, domain: Any) -> tuple[bool, str]:
+        """The prior rule's similarity test of the sources against one target, and its facts."""
         from transfercast.similarity import domain_similarity
 
         p = self.params
@@ -309,14 +345,33 @@ class Auto(Strategy):
         auc, corr = sim.get("domain_auc", np.nan), sim.get("season_corr", np.nan)
         ok_auc = not np.isfinite(auc) or auc <= p.prior_max_auc
         ok_corr = not np.isfinite(corr) or corr >= p.prior_min_season_corr
-        facts = f"domain AUC {auc:.2f}, seasonal correlation {corr:.2f}"
+        return ok_auc and ok_corr, f"domain AUC {auc:.2f}, seasonal correlation {corr:.2f}"
+
+    def unseen_season(self, tables: OriginTables, domain: Any) -> tuple[bool, str] | None:
+        """When the horizon holds a season the target never showed: whether the sources are
+        similar (then the guard is waived) and the facts; ``None`` otherwise."""
+        from transfercast.similarity import horizon_season
+
+        p = self.params
+        if not (p.guard and p.season_check):
+            return None
+        season = horizon_season(tables, domain, p.season_tolerance)
+        if not season["unseen"]:
+            return None
+        similar, facts = self.sources_similar(tables, domain)
+        return similar, f"{season['facts']}; {facts}"
+
+    def prior_rule(self, tables: OriginTables, domain: Any, names: list[str]) -> tuple[str, str]:
+        """The choice when no inner origin fits in the target history (see the module doc)."""
+        p = self.params
+        similar, facts = self.sources_similar(tables, domain)
         transfer = (
             p.prior_transfer
             if p.prior_transfer in names
             else next((n for n in names if n not in SAFE), None)
         )
         rule = "prior rule (history too short for an inner backtest)"
-        if ok_auc and ok_corr and transfer is not None:
+        if similar and transfer is not None:
             return transfer, f"{rule}, source similar: {facts}"
         return "naive", f"{rule}, source not similar: {facts}"
 
@@ -338,7 +393,7 @@ class Auto(Strategy):
                     f"candidate; candidates: {', '.join([*names, 'naive'])}"
                 )
             return [picked], [1.0], "chosen by a transfercast_select_strategy plugin", scores
-        chosen, weights, reason = self.default_policy(scores)
+        chosen, weights, reason = self.default_policy(scores, self.unseen_season(tables, domain))
         return chosen, weights, reason, scores
 
     # -- the strategy contract --------------------------------------------------------------------

@@ -74,16 +74,70 @@ def test_auto_scores_equal_the_chosen_strategy():
 
 
 def test_a_huge_margin_never_trusts_transfer():
-    model = tc.TransferForecaster("auto", candidates=CANDIDATES, blend=1, margin=0.95)
+    model = tc.TransferForecaster(
+        "auto", candidates=CANDIDATES, blend=1, margin=0.95, season_check=False
+    )
     model.fit(small_task(1.0))
     for fitted in model.fitted_.values():
         assert fitted.chosen_[0] in SAFE
         assert fitted.selection_["reason"].iloc[0].startswith("guard")
 
 
+def test_an_unseen_season_waives_the_guard_only_for_similar_sources():
+    from transfercast.similarity import horizon_season
+
+    # the last origin's horizon holds a season the 13 target weeks never showed; a huge margin
+    # would keep transfer out everywhere, but the safe strategies cannot forecast that season
+    for relatedness in (1.0, 0.0):
+        model = tc.TransferForecaster("auto", candidates=CANDIDATES, blend=1, margin=0.95)
+        model.fit(small_task(relatedness))
+        auto = Auto({"candidates": CANDIDATES})
+        for domain, fitted in model.fitted_.items():
+            season = horizon_season(model.tables_, domain, auto.params.season_tolerance)
+            assert season["unseen"]
+            reason = fitted.selection_["reason"].iloc[0]
+            similar, facts = auto.sources_similar(model.tables_, domain)
+            if similar:
+                assert fitted.chosen_ == ["source_only"]
+                assert reason.startswith("unseen season, guard waived")
+                assert season["facts"] in reason and facts in reason
+            else:
+                assert fitted.chosen_[0] in SAFE and reason.startswith("guard")
+                assert f"not similar enough to waive the guard ({season['facts']}" in reason
+        waived = [f.selection_["reason"].iloc[0] for f in model.fitted_.values()]
+        n_waived = sum(r.startswith("unseen season") for r in waived)
+        # related sources pass the similarity test, unrelated ones do not
+        assert n_waived == (3 if relatedness == 1.0 else 0)
+
+
+def test_horizon_season_reads_the_sources_calendar_profile():
+    from transfercast.similarity import horizon_season, source_profiles
+
+    task = small_task(1.0)
+    comp_origins = task.evaluation_origins()
+    model = tc.TransferForecaster("target_only").fit(task, origin=comp_origins[0])
+    tables = model.tables_
+    profile, _ = source_profiles(tables)
+    future = pd.date_range(tables.data.origin, periods=9, freq="W-FRI")[1:]
+    ahead = profile.reindex(future.isocalendar().week.unique())
+    rows = tables.data.target_rows["S06"]
+    seen_t = tables.data.panel.times[: tables.data.origin_idx + 1][
+        ~np.all(np.isnan(tables.data.panel.Y[rows, : tables.data.origin_idx + 1]), axis=0)
+    ]
+    seen = profile.reindex(seen_t.isocalendar().week.unique())
+    season = horizon_season(tables, "S06", 0.1)
+    unseen = ahead.max() > 1.1 * seen.max() or ahead.min() < 0.9 * seen.min()
+    assert season["unseen"] == unseen
+    assert f"{ahead.max():.2f} over the horizon" in season["facts"]
+    # an infinite tolerance never calls a season unseen
+    assert not horizon_season(tables, "S06", 1e9)["unseen"]
+
+
 def test_blend_weights_come_from_inner_errors():
     # the guard rejects transfer (huge margin): target_only and naive are blended
-    model = tc.TransferForecaster("auto", candidates=CANDIDATES, blend=2, margin=0.95)
+    model = tc.TransferForecaster(
+        "auto", candidates=CANDIDATES, blend=2, margin=0.95, season_check=False
+    )
     model.fit(small_task(1.0))
     fitted = model.fitted_["S06"]
     assert len(fitted.members_) == 2 and "+" in fitted.selection_["chosen"].iloc[0]

@@ -61,3 +61,19 @@ def test_run_forecast_ignores_rows_after_configured_origin():
     pd.testing.assert_frame_equal(fc, fc2)
     assert fc["date"].min() == origin + pd.offsets.Week(weekday=4)
     assert len(fc) == len(frame.attrs["targets"]) * 2 * task.horizon
+
+
+def test_auto_choice_and_forecast_ignore_the_future():
+    # auto's inner backtest, its guard and its unseen-season check read nothing after the origin
+    frame = small_frame()
+    task = _task(frame)
+    origin = task.evaluation_origins()[-1]
+    params = {"auto": {"candidates": ["target_only", "source_only"], "blend": 2}}
+    before = tc.compare(task, ["auto"], params=params, origins=[origin])
+    scrambled = _task(_future_scrambled(frame, origin, task.horizon))
+    after = tc.compare(scrambled, ["auto"], params=params, origins=[origin])
+    pd.testing.assert_frame_equal(before.selection, after.selection)
+    np.testing.assert_array_equal(
+        before.forecasts["forecast"].to_numpy(), after.forecasts["forecast"].to_numpy()
+    )
+    assert not np.allclose(before.forecasts["actual"], after.forecasts["actual"])
