@@ -24,10 +24,13 @@ For one target domain at one (outer) origin:
    horizon leaves its range over the target's weeks by more than ``season_tolerance``, as
    Christmas does for a store opened in May), the "safe" strategies are not safe: the recent
    level and a model of the target's own weeks cannot forecast a peak they never saw, and a
-   flat inner backtest cannot show it. If the sources also pass the prior rule's similarity test
-   (step 4), the guard is waived for that target and origin and the transfer candidates are
-   ranked among themselves; the reason says ``unseen season`` and gives the figures. Unrelated
-   sources keep the guard. ``season_check = false`` applies the guard everywhere.
+   flat inner backtest cannot show it. If the sources pass the prior rule's similarity test
+   (step 4) and the best transfer candidate did not lose the inner backtest clearly (its score
+   at most ``season_slack``, default 25 %, above the best safe one: a source model that misfits
+   the weeks we can see will not fit the season either), the guard is waived for that target
+   and origin and the transfer candidates are ranked among themselves; the reason says
+   ``unseen season`` and gives the figures. Otherwise the guard holds and the reason says why.
+   ``season_check = false`` applies the guard everywhere.
 4. **Prior rule** when the target history allows no inner origin: the similarity diagnostics
    decide. If the seasonal profile correlation is at least ``prior_min_season_corr`` (or cannot
    be measured) and the domain-classifier AUC is at most ``prior_max_auc`` (or cannot be
@@ -106,6 +109,12 @@ class AutoParams(StrategyParams):
         ge=0,
         description="how far (relative) the sources' seasonal index over the horizon may leave "
         "its range over the target's observed weeks before the season counts as unseen",
+    )
+    season_slack: float = Field(
+        0.25,
+        ge=0,
+        description="in an unseen season the guard still holds when the best transfer "
+        "candidate's inner score is more than this (relative) above the best safe one",
     )
     blend: int = Field(
         2,
@@ -300,7 +309,11 @@ class Auto(Strategy):
             if not p.guard:
                 pool = transfer
                 reason = f"guard off: best transfer {best} inner {p.metric} {m[best]:.3f}"
-            elif season is not None and season[0]:
+            elif (
+                season is not None
+                and season[0]
+                and transfer.min() <= (1 + p.season_slack) * safe.min()
+            ):
                 pool = transfer
                 reason = (
                     f"unseen season, guard waived ({season[1]}): best transfer {best} "
@@ -321,9 +334,14 @@ class Auto(Strategy):
                     + f" by {p.margin:.0%}; {best_safe} is safer"
                 )
                 if season is not None:
+                    why = (
+                        f"{best} lost the inner backtest by more than {p.season_slack:.0%}"
+                        if season[0]
+                        else "the sources are not similar enough"
+                    )
                     reason += (
-                        "; the horizon holds a season the target never showed, but the sources "
-                        f"are not similar enough to waive the guard ({season[1]})"
+                        f"; the horizon holds a season the target never showed, but {why} to "
+                        f"waive the guard ({season[1]})"
                     )
         else:
             pool = safe
