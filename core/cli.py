@@ -299,6 +299,7 @@ def similarity_cmd(
         "ks_mean",
         "season_corr",
         "scale_ratio",
+        "season_unseen",
         "drift_feature",
     ]
     for col in shown:

@@ -16,6 +16,10 @@ For each target domain, measured on data cut at an origin (nothing after it is r
   over its mean, by week of year) and the mean profile of the source domains, over the weeks
   the target has observed; NaN with fewer than ``MIN_SEASON_WEEKS`` weeks.
 - ``scale_ratio``: the target's mean weekly domain total over the median of the sources'.
+- ``season_unseen``: whether the horizon holds a season the target's history never showed, by
+  the sources' seasonal index (:func:`horizon_season`, tolerance ``SEASON_TOLERANCE``); there
+  the target's own level and models cannot know what is coming, and ``auto`` may waive its
+  guard.
 
 Plugins add columns through the ``transfercast_similarity`` hook.
 """
@@ -39,6 +43,9 @@ if TYPE_CHECKING:
 #: a domain or its history length rather than describe its sales pattern.
 EXCLUDED = ("h", "log_level", "n_obs", "week", "month")
 MIN_SEASON_WEEKS = 8
+#: Relative distance the sources' seasonal index over the horizon may lie outside its range over
+#: the target's weeks before the horizon's season counts as unseen.
+SEASON_TOLERANCE = 0.1
 MAX_SOURCE_ROWS = 20_000
 SIMILARITY_COLUMNS = [
     "target",
@@ -52,6 +59,7 @@ SIMILARITY_COLUMNS = [
     "drift_feature",
     "season_corr",
     "scale_ratio",
+    "season_unseen",
 ]
 
 
@@ -325,6 +333,7 @@ def similarity(
     rows = []
     for dom in targets or task.targets:
         row = domain_similarity(tables, dom)
+        row["season_unseen"] = horizon_season(tables, dom, SEASON_TOLERANCE)["unseen"]
         row.update(plugin_diagnostics(tables, dom, pm))
         rows.append(row)
     frame = pd.DataFrame(rows)

@@ -65,6 +65,7 @@ from transfercast.errors import ConfigError, TransfercastError
 from transfercast.features import FeatureTable
 from transfercast.forecasting import OriginTables, fit_and_forecast
 from transfercast.metrics import score
+from transfercast.similarity import SEASON_TOLERANCE
 from transfercast.strategy import Strategy, StrategyParams
 
 DEFAULT_CANDIDATES = ["target_only", "source_only", "pooled", "boost_continue", "representation"]
@@ -105,7 +106,7 @@ class AutoParams(StrategyParams):
         "and the sources are similar (see the module doc)",
     )
     season_tolerance: float = Field(
-        0.1,
+        SEASON_TOLERANCE,
         ge=0,
         description="how far (relative) the sources' seasonal index over the horizon may leave "
         "its range over the target's observed weeks before the season counts as unseen",

@@ -44,6 +44,23 @@ def test_table_has_one_row_per_target_and_the_documented_columns(tables):
     assert (table["target_periods"] == 13).all()  # the cold-start cut is honoured
 
 
+def test_season_unseen_flags_a_horizon_season_the_target_never_showed(tables):
+    # the last origin's horizon rises above anything in the 13 target weeks (test_auto checks
+    # the index ranges); the flag depends on the calendar and the sources only
+    for table in tables.values():
+        assert table["season_unseen"].dtype == bool and table["season_unseen"].all()
+    from transfercast.config import parse_config
+    from transfercast.datasets import synthetic_sales
+
+    frame = synthetic_sales(
+        n_domains=8, series_per_domain=2, n_periods=120, n_targets=3, target_periods=100
+    )
+    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=8, target_history=80)
+    task = transfercast.TransferTask.from_config(parse_config(raw), data=frame)
+    table = similarity(task, task.evaluation_origins()[-1])
+    assert not table["season_unseen"].any()  # more than a year of history has seen it all
+
+
 def test_seasonal_profile_separates_related_from_unrelated_targets(tables):
     assert tables[1.0]["season_corr"].min() > 0.3
     assert tables[0.0]["season_corr"].max() < 0.0
