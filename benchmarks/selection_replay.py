@@ -55,10 +55,15 @@ def twins(inner: pd.Series, names: list[str]) -> dict[str, str]:
 
 
 def policy_weights(
-    auto: Auto, inner: pd.Series, names: list[str], unseen: str | None = None
+    auto: Auto,
+    inner: pd.Series,
+    names: list[str],
+    unseen: str | None = None,
+    ranking: pd.Series | None = None,
 ) -> dict[str, float]:
     """The weights `auto`'s default policy gives the candidates for one cell's inner scores
-    (``unseen``: the facts of a cell where the run waived the guard for an unseen season)."""
+    (``unseen``: the facts of a cell where the run waived the guard for an unseen season;
+    ``ranking``: the run's season ranking, with ``ranking = "season"``)."""
     same = twins(inner, names)
     scores = pd.DataFrame(
         {
@@ -70,7 +75,7 @@ def policy_weights(
     if not (auto.params.guard and auto.params.season_check):
         unseen = None
     season = (True, unseen) if unseen else None
-    chosen, weights, _ = auto.default_policy(scores, season)
+    chosen, weights, _ = auto.default_policy(scores, season, ranking)
     return dict(zip(chosen, weights, strict=True))
 
 
@@ -80,6 +85,13 @@ def unseen_facts(reason: str) -> str | None:
     if mark not in reason:
         return None
     return reason.split(mark, 1)[1].split("): ", 1)[0]
+
+
+def season_ranking(row: tuple, names: list[str]) -> pd.Series | None:
+    """The run's season ranking of one cell (``season_<name>`` columns), ``None`` without."""
+    values = {n: getattr(row, f"season_{n}", np.nan) for n in names if n not in SAFE}
+    ranking = pd.Series(values, dtype=float).dropna()
+    return ranking if len(ranking) else None
 
 
 def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -106,14 +118,16 @@ def replay(results: Path, history: int) -> pd.DataFrame:
     if "naive" not in wide.columns:
         raise SystemExit(f"{results}: walmart_forecasts.csv lacks the naive_mean reference")
 
-    # (origin, inner scores, forecasts with actuals, unseen-season facts) of each cell, read
-    # once; the unseen-season test reads the data, so the replay takes the run's answer
+    # (origin, inner scores, forecasts with actuals, unseen-season facts, season ranking) of
+    # each cell, read once; the season test and the season ranking read the data, so the
+    # replay takes the run's answers
     recorded = [
         (
             str(r.origin),
             pd.Series({n: getattr(r, f"inner_{n}") for n in [*names, "naive"]}),
             cells[(str(r.origin), r.target)],
             unseen_facts(str(r.reason)),
+            season_ranking(r, names),
         )
         for r in sel.itertuples(index=False)
     ]
@@ -121,8 +135,8 @@ def replay(results: Path, history: int) -> pd.DataFrame:
     rows: list[dict] = []
     for label, setting in SETTINGS:
         auto = Auto({"candidates": names, **setting})
-        for origin, inner, part, unseen in recorded:
-            weights = policy_weights(auto, inner, names, unseen)
+        for origin, inner, part, unseen, ranking in recorded:
+            weights = policy_weights(auto, inner, names, unseen, ranking)
             blend = sum(w * part[n].to_numpy() for n, w in weights.items())
             err = wape(part["actual"].to_numpy(), blend)
             rows.append({"policy": label, "origin": origin, "wape": err})
@@ -131,7 +145,7 @@ def replay(results: Path, history: int) -> pd.DataFrame:
     for margin in (0.02, 0.0):
         auto = Auto({"candidates": names, "blend": 1, "margin": margin})
         label = f"hindsight: best transfer per cell where the guard (margin {margin}) lets it"
-        for origin, inner, part, unseen in recorded:
+        for origin, inner, part, unseen, _ in recorded:
             actual = part["actual"].to_numpy()
             (pick,) = policy_weights(auto, inner, names, unseen)
             if pick not in SAFE:

@@ -44,9 +44,18 @@ For one target domain at one (outer) origin:
    because single picks from a few inner weeks are noisy: see ``docs/selection.md`` for the
    figures behind that choice.
 
+6. ``ranking = "season"`` (opt-in, experimental) ranks and weights the transfer candidates that
+   the guard lets through by a different backtest: the *source* domains, in ``ranking_folds``
+   folds, take turns as new targets at the origin minus ``season_length`` periods, each cut to
+   the target's history length, with the other source domains as their sources. Everything it
+   reads lies before the origin. It answers "which strategy did best for a store this new at
+   this time of year", from many stores instead of the target's few weeks; the guard still
+   uses the target's own inner backtest. Computed once per origin and history length.
+
 The chosen strategy is then fitted on the outer origin's tables and ``predict`` delegates to
-it. ``selection_`` holds one row: ``target``, ``origin``, ``chosen``, ``reason``, ``weights``
-and ``inner_<candidate>`` (the mean inner score) for each candidate.
+it. ``selection_`` holds one row: ``target``, ``origin``, ``chosen``, ``reason``, ``weights``,
+``inner_<candidate>`` (the mean inner score) for each candidate and, with ``ranking =
+"season"``, ``season_<candidate>`` (its score on the sources one season earlier).
 """
 
 from __future__ import annotations
@@ -67,6 +76,7 @@ from transfercast.forecasting import OriginTables, fit_and_forecast
 from transfercast.metrics import score
 from transfercast.similarity import SEASON_TOLERANCE
 from transfercast.strategy import Strategy, StrategyParams
+from transfercast.task import OriginData
 
 DEFAULT_CANDIDATES = ["target_only", "source_only", "pooled", "boost_continue", "representation"]
 SAFE = ("target_only", "naive")
@@ -116,6 +126,14 @@ class AutoParams(StrategyParams):
         ge=0,
         description="in an unseen season the guard still holds when the best transfer "
         "candidate's inner score is more than this (relative) above the best safe one",
+    )
+    ranking: Literal["target", "season"] = Field(
+        "target",
+        description="what ranks the transfer candidates: the target's own inner backtest, or "
+        "the source domains backtested as new targets one season earlier (see the module doc)",
+    )
+    ranking_folds: int = Field(
+        3, ge=2, description="ranking = season: folds of source domains taking turns as targets"
     )
     blend: int = Field(
         2,
@@ -287,7 +305,10 @@ class Auto(Strategy):
 
     # -- policies -------------------------------------------------------------------------------
     def default_policy(
-        self, scores: pd.DataFrame, season: tuple[bool, str] | None = None
+        self,
+        scores: pd.DataFrame,
+        season: tuple[bool, str] | None = None,
+        ranking: pd.Series | None = None,
     ) -> tuple[list[str], list[float], str]:
         """The guarded choice: (names, weights, reason) from the inner scores. ``season`` is
         :meth:`unseen_season`'s answer: an unseen season with similar sources waives the guard."""
@@ -348,6 +369,13 @@ class Auto(Strategy):
             pool = safe
             reason = f"no transfer candidate scored; {best_safe} has the lower inner {p.metric}"
         reason += note
+        if ranking is not None and pool is not safe:
+            ranked = ranking.reindex(pool.index).dropna()
+            if len(ranked):
+                pool = ranked
+                reason += "; ranked by the sources one season earlier: " + ", ".join(
+                    f"{n} {v:.3f}" for n, v in ranked.sort_values(kind="stable").items()
+                )
         top = pool.sort_values(kind="stable").iloc[: p.blend]
         if len(top) == 1:
             return [top.index[0]], [1.0], reason
@@ -365,6 +393,72 @@ class Auto(Strategy):
         ok_auc = not np.isfinite(auc) or auc <= p.prior_max_auc
         ok_corr = not np.isfinite(corr) or corr >= p.prior_min_season_corr
         return ok_auc and ok_corr, f"domain AUC {auc:.2f}, seasonal correlation {corr:.2f}"
+
+    def season_ranking(
+        self, tables: OriginTables, domain: Any, names: list[str], cache: Any
+    ) -> pd.Series | None:
+        """Mean score of each transfer candidate on the source domains backtested as new
+        targets one season before the origin (``ranking = "season"``); ``None`` when off or
+        when the sources' history does not reach that far back."""
+        p = self.params
+        if p.ranking != "season":
+            return None
+        panel, outer = tables.data.panel, tables.data.origin_idx
+        rows = tables.data.target_rows[domain]
+        seen = np.flatnonzero(~np.all(np.isnan(panel.Y[rows, : outer + 1]), axis=0))
+        length = int(outer - seen.min() + 1) if len(seen) else 0
+        state = _inner_state(tables)
+        with state["lock"]:
+            memo = state.setdefault("season", {})
+            lock = state["locks"].setdefault(("season", length), threading.Lock())
+        with lock:
+            if length not in memo:
+                memo[length] = self._season_scores(tables, names, length, cache)
+        return memo[length]
+
+    def _season_scores(
+        self, tables: OriginTables, names: list[str], length: int, cache: Any
+    ) -> pd.Series | None:
+        p = self.params
+        panel, outer = tables.data.panel, tables.data.origin_idx
+        pidx = outer - tables.spec.season_length
+        src = tables.data.source_rows
+        if length < 1 or pidx < 0:
+            return None
+        domains = pd.unique(panel.domains[src])
+        folds = [f for f in np.array_split(np.arange(len(domains)), p.ranking_folds) if len(f)]
+        transfer = [n for n in names if n not in SAFE]
+        rows: list[dict[str, Any]] = []
+        for fold in folds:
+            in_fold = np.isin(panel.domains[src], domains[fold])
+            mask = np.zeros(panel.n_series, dtype=bool)
+            mask[src[in_fold]] = True
+            cut = panel.cut(pidx, tables.horizon, target_mask=mask, target_history=length)
+            has = ~np.all(np.isnan(cut.Y), axis=1)
+            targets = {
+                d: src[in_fold & has[src] & (panel.domains[src] == d)] for d in domains[fold]
+            }
+            targets = {d: r for d, r in targets.items() if len(r)}
+            sources = src[~in_fold & has[src]]
+            if not targets or not len(sources):
+                continue
+            data = OriginData(panel.times[pidx], pidx, cut, sources, targets)
+            pseudo = OriginTables(tables.task, data, tables.spec, parent=panel)
+            for dom in targets:
+                actuals = pseudo.actuals(dom)
+                history = cut.to_frame(targets[dom])
+                for name in transfer:
+                    try:
+                        fc = fit_and_forecast(self.make(name), pseudo, dom, cache).forecasts
+                    except TransfercastError:
+                        raise
+                    except Exception:  # noqa: BLE001 - a candidate that fails is not ranked
+                        continue
+                    m = score(fc.merge(actuals, on=["unique_id", "ds"]), history)
+                    rows.append({"strategy": name, p.metric: m[p.metric]})
+        if not rows:
+            return None
+        return pd.DataFrame(rows).groupby("strategy")[p.metric].mean()
 
     def unseen_season(self, tables: OriginTables, domain: Any) -> tuple[bool, str] | None:
         """When the horizon holds a season the target never showed: whether the sources are
@@ -412,7 +506,10 @@ class Auto(Strategy):
                     f"candidate; candidates: {', '.join([*names, 'naive'])}"
                 )
             return [picked], [1.0], "chosen by a transfercast_select_strategy plugin", scores
-        chosen, weights, reason = self.default_policy(scores, self.unseen_season(tables, domain))
+        self.ranking_ = self.season_ranking(tables, domain, names, cache)
+        chosen, weights, reason = self.default_policy(
+            scores, self.unseen_season(tables, domain), self.ranking_
+        )
         return chosen, weights, reason, scores
 
     # -- the strategy contract --------------------------------------------------------------------
@@ -446,6 +543,11 @@ class Auto(Strategy):
         by_name = scores.set_index("strategy")[metric] if len(scores) else pd.Series(dtype=float)
         for name in [*self.candidate_names(), "naive"]:
             row[f"inner_{name}"] = float(by_name.get(name, np.nan))
+        ranking = getattr(self, "ranking_", None)
+        if ranking is not None:  # ranking = season: each transfer candidate's score on it
+            for name in self.candidate_names():
+                if name not in SAFE:
+                    row[f"season_{name}"] = float(ranking.get(name, np.nan))
         self.selection_ = pd.DataFrame([row])
         self.inner_scores_ = scores
         return self

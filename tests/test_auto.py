@@ -321,3 +321,29 @@ def test_the_guard_can_be_turned_off():
     assert names == ["source_only", "pooled"]
     assert weights[0] == pytest.approx(0.14 / 0.26)
     assert "guard off: best transfer source_only inner wape 0.120" in reason
+
+
+def _ranking_text(reason: str) -> str:
+    return reason.split("ranked by the sources one season earlier: ")[1]
+
+
+def test_season_ranking_comes_from_the_sources_alone_and_orders_the_blend():
+    params = {"candidates": ["target_only", "source_only", "pooled"], "ranking": "season"}
+    sels = {
+        r: tc.compare(small_task(r), ["auto"], params={"auto": params}).selection
+        for r in (0.0, 1.0)
+    }
+    related = sels[1.0]
+    ranked = related[related["reason"].str.contains("ranked by the sources")]
+    assert len(ranked) >= 4  # transfer passed the guard (or it was waived) in most cells
+    for origin, cells in ranked.groupby("origin"):
+        texts = {_ranking_text(r) for r in cells["reason"]}
+        assert len(texts) == 1  # one ranking per origin, shared by every target
+        order = [part.split(" ")[0] for part in texts.pop().split(", ")]
+        for chosen in cells["chosen"]:
+            assert chosen.split("+") == order[: len(chosen.split("+"))]
+        # the targets' own data play no part: unrelated targets, same sources, same ranking
+        other = sels[0.0]
+        other = other[(other["origin"] == origin) & other["reason"].str.contains("ranked by")]
+        for reason in other["reason"]:
+            assert _ranking_text(reason) == _ranking_text(cells["reason"].iloc[0])

@@ -63,12 +63,16 @@ def test_run_forecast_ignores_rows_after_configured_origin():
     assert len(fc) == len(frame.attrs["targets"]) * 2 * task.horizon
 
 
-def test_auto_choice_and_forecast_ignore_the_future():
-    # auto's inner backtest, its guard and its unseen-season check read nothing after the origin
+@pytest.mark.parametrize("ranking", ["target", "season"])
+def test_auto_choice_and_forecast_ignore_the_future(ranking):
+    # auto's inner backtest, its guard, its unseen-season check and its season ranking read
+    # nothing after the origin
     frame = small_frame()
     task = _task(frame)
     origin = task.evaluation_origins()[-1]
-    params = {"auto": {"candidates": ["target_only", "source_only"], "blend": 2}}
+    params = {
+        "auto": {"candidates": ["target_only", "source_only"], "blend": 2, "ranking": ranking}
+    }
     before = tc.compare(task, ["auto"], params=params, origins=[origin])
     scrambled = _task(_future_scrambled(frame, origin, task.horizon))
     after = tc.compare(scrambled, ["auto"], params=params, origins=[origin])
