@@ -197,7 +197,15 @@ def _week(index: pd.DatetimeIndex) -> np.ndarray:
 
 def source_profiles(tables: OriginTables) -> tuple[pd.Series, list[float]]:
     """The sources' mean seasonal index by week of year (each source domain's weekly total over
-    its mean, averaged) and each source domain's mean weekly total."""
+    its mean, averaged) and each source domain's mean weekly total. The same for every target
+    of an origin: computed once and kept with the origin's tables."""
+    memo = tables.__dict__.get("_source_profiles")
+    if memo is None:
+        memo = tables.__dict__["_source_profiles"] = _source_profiles(tables)
+    return memo
+
+
+def _source_profiles(tables: OriginTables) -> tuple[pd.Series, list[float]]:
     panel = tables.data.panel
     src_rows = tables.data.source_rows
     profiles, scales = [], []

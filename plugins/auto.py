@@ -74,7 +74,7 @@ from transfercast.errors import ConfigError, TransfercastError
 from transfercast.features import FeatureTable
 from transfercast.forecasting import OriginTables, fit_and_forecast
 from transfercast.metrics import score
-from transfercast.similarity import SEASON_TOLERANCE
+from transfercast.similarity import SEASON_TOLERANCE, domain_similarity, horizon_season
 from transfercast.strategy import Strategy, StrategyParams
 from transfercast.task import OriginData
 
@@ -191,6 +191,14 @@ def inner_tables(tables: OriginTables, inner_idx: int) -> OriginTables:
     return state["tables"][inner_idx]
 
 
+def history_start(tables: OriginTables, domain: Any) -> int | None:
+    """Panel position of the target domain's first observed period before the origin."""
+    rows = tables.data.target_rows[domain]
+    outer = tables.data.origin_idx
+    seen = np.flatnonzero(~np.all(np.isnan(tables.data.panel.Y[rows, : outer + 1]), axis=0))
+    return int(seen.min()) if len(seen) else None
+
+
 def same_forecasts(preds: dict[str, list[np.ndarray]], names: list[str]) -> dict[str, str]:
     """For each candidate whose inner forecasts equal a later candidate's, that later candidate.
 
@@ -256,12 +264,10 @@ class Auto(Strategy):
     def inner_indices(self, tables: OriginTables, domain: Any) -> list[int]:
         """Inner origins (panel positions), latest first, that keep ``min_history`` periods."""
         p = self.params
-        rows = tables.data.target_rows[domain]
         outer = tables.data.origin_idx
-        seen = np.flatnonzero(~np.all(np.isnan(tables.data.panel.Y[rows, : outer + 1]), axis=0))
-        if not len(seen):
+        first = history_start(tables, domain)
+        if first is None:
             return []
-        first = int(seen.min())
         step = p.inner_step or max(1, math.ceil(tables.horizon / 2))
         out = []
         for k in range(1, p.inner_origins + 1):
@@ -269,6 +275,27 @@ class Auto(Strategy):
             if idx - first + 1 >= p.min_history:
                 out.append(idx)
         return out
+
+    def backtest(
+        self,
+        name: str,
+        tables: OriginTables,
+        domain: Any,
+        cache: Any,
+        actuals: pd.DataFrame,
+        history: pd.DataFrame,
+    ) -> tuple[dict[str, Any], np.ndarray | None]:
+        """One candidate fitted at an earlier origin and scored on what followed it: the
+        metrics and the forecast values, or ``{"error": ...}`` and ``None`` when it failed (a
+        candidate that fails is not chosen; a TransfercastError, a user error, propagates)."""
+        try:
+            fc = fit_and_forecast(self.make(name), tables, domain, cache).forecasts
+        except TransfercastError:
+            raise
+        except Exception as exc:  # noqa: BLE001
+            return {"error": f"{type(exc).__name__}: {exc}"}, None
+        metrics = score(fc.merge(actuals, on=["unique_id", "ds"]), history)
+        return metrics, fc["forecast"].to_numpy(float)
 
     def inner_scores(
         self, tables: OriginTables, domain: Any, names: list[str], cache: Any
@@ -284,14 +311,10 @@ class Auto(Strategy):
             history = inner.data.panel.to_frame(inner.data.target_rows[domain])
             for name in [*names, "naive"]:
                 row = {"strategy": name, "inner_origin": inner.data.origin}
-                try:
-                    fc = fit_and_forecast(self.make(name), inner, domain, cache).forecasts
-                    row.update(score(fc.merge(actuals, on=["unique_id", "ds"]), history))
-                    preds.setdefault(name, []).append(fc["forecast"].to_numpy(float))
-                except TransfercastError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - a candidate that fails is not chosen
-                    row["error"] = f"{type(exc).__name__}: {exc}"
+                metrics, forecast = self.backtest(name, inner, domain, cache, actuals, history)
+                row.update(metrics)
+                if forecast is not None:
+                    preds.setdefault(name, []).append(forecast)
                 rows.append(row)
         if not rows:
             return pd.DataFrame(columns=["strategy", "n_origins", self.params.metric])
@@ -385,8 +408,6 @@ class Auto(Strategy):
 
     def sources_similar(self, tables: OriginTables, domain: Any) -> tuple[bool, str]:
         """The prior rule's similarity test of the sources against one target, and its facts."""
-        from transfercast.similarity import domain_similarity
-
         p = self.params
         sim = domain_similarity(tables, domain)
         auc, corr = sim.get("domain_auc", np.nan), sim.get("season_corr", np.nan)
@@ -403,10 +424,8 @@ class Auto(Strategy):
         p = self.params
         if p.ranking != "season":
             return None
-        panel, outer = tables.data.panel, tables.data.origin_idx
-        rows = tables.data.target_rows[domain]
-        seen = np.flatnonzero(~np.all(np.isnan(panel.Y[rows, : outer + 1]), axis=0))
-        length = int(outer - seen.min() + 1) if len(seen) else 0
+        first = history_start(tables, domain)
+        length = tables.data.origin_idx - first + 1 if first is not None else 0
         state = _inner_state(tables)
         with state["lock"]:
             memo = state.setdefault("season", {})
@@ -448,14 +467,9 @@ class Auto(Strategy):
                 actuals = pseudo.actuals(dom)
                 history = cut.to_frame(targets[dom])
                 for name in transfer:
-                    try:
-                        fc = fit_and_forecast(self.make(name), pseudo, dom, cache).forecasts
-                    except TransfercastError:
-                        raise
-                    except Exception:  # noqa: BLE001 - a candidate that fails is not ranked
-                        continue
-                    m = score(fc.merge(actuals, on=["unique_id", "ds"]), history)
-                    rows.append({"strategy": name, p.metric: m[p.metric]})
+                    metrics, _ = self.backtest(name, pseudo, dom, cache, actuals, history)
+                    if p.metric in metrics:  # a candidate that failed is not ranked
+                        rows.append({"strategy": name, p.metric: metrics[p.metric]})
         if not rows:
             return None
         return pd.DataFrame(rows).groupby("strategy")[p.metric].mean()
@@ -463,8 +477,6 @@ class Auto(Strategy):
     def unseen_season(self, tables: OriginTables, domain: Any) -> tuple[bool, str] | None:
         """When the horizon holds a season the target never showed: whether the sources are
         similar (then the guard is waived) and the facts; ``None`` otherwise."""
-        from transfercast.similarity import horizon_season
-
         p = self.params
         if not (p.guard and p.season_check):
             return None
