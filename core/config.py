@@ -111,6 +111,12 @@ class FeaturesConfig(_Section):
         156, gt=0, description="source anchors used for training: the last N periods before origin"
     )
     calendar: bool = Field(True, description="add week-of-year and month of the forecast period")
+    young_sources: bool = Field(
+        True,
+        description="when the targets are young, train on each source row also as if its series "
+        "were as young (4 periods up to the targets' age), so that models learn how new series "
+        "behave in every season (see docs/concepts.md)",
+    )
 
 
 class ExecutionConfig(_Section):

@@ -101,6 +101,7 @@ class _Plan:
     window: int
     steps: list[int] | None
     categorical: list[str]
+    young_age: int | None = None
     times: pd.DatetimeIndex | None = None
     origin_idx: int = -1
     builder: FeatureBuilder | None = None
@@ -252,7 +253,7 @@ def _partition_rows(part: pd.DataFrame, plan: _Plan) -> pd.DataFrame:
     i, a, h = builder.training_rows(
         panel, rows, plan.origin_idx, plan.horizon, window=plan.window, steps=plan.steps
     )
-    table = builder.build(panel, i, a, h, with_label=True)
+    table = builder.source_table(panel, i, a, h, plan.young_age)
     return _as_frame(table)[list(plan.meta.columns)]
 
 
@@ -300,6 +301,7 @@ def _plan(task: TransferTask, origin: pd.Timestamp, name: str) -> tuple[_Plan, O
         window=task.features.source_window,
         steps=tables.steps,
         categorical=[*b.categorical_keys, *b.static_categorical],
+        young_age=tables.target_age if task.features.young_sources else None,
     )
     return plan, tables
 

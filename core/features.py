@@ -110,17 +110,26 @@ class _Sums:
         self.s = np.concatenate([pad, np.cumsum(np.where(ok, arr, 0.0), axis=1)], axis=1)
         self.c = np.concatenate([pad, np.cumsum(ok, axis=1)], axis=1)
 
-    def window(self, i: np.ndarray, a: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
-        """Sum and count over periods ``(a - w, a]`` for each (row, anchor) pair."""
+    def window(
+        self, i: np.ndarray, a: np.ndarray, w: int, first: np.ndarray | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Sum and count over periods ``(a - w, a]`` for each (row, anchor) pair, not reading
+        before ``first`` (per row) when given."""
         if self.rows is not None:
             i = np.searchsorted(self.rows, i)
         hi = a + 1
         lo = np.clip(hi - w, 0, None)
+        if first is not None:
+            lo = np.minimum(np.maximum(lo, first), np.maximum(hi, 0))
         return self.s[i, hi] - self.s[i, lo], self.c[i, hi] - self.c[i, lo]
 
 
-def _take(arr: np.ndarray, i: np.ndarray, t: np.ndarray) -> np.ndarray:
+def _take(
+    arr: np.ndarray, i: np.ndarray, t: np.ndarray, first: np.ndarray | None = None
+) -> np.ndarray:
     ok = (t >= 0) & (t < arr.shape[1])
+    if first is not None:
+        ok &= t >= first
     out = np.full(len(i), np.nan)
     out[ok] = arr[i[ok], t[ok]]
     return out
@@ -200,6 +209,49 @@ class FeatureBuilder:
         keep = count >= self.min_level_obs
         return i[keep], a[keep], h[keep]
 
+    def source_table(
+        self,
+        panel: Panel,
+        i: np.ndarray,
+        a: np.ndarray,
+        h: np.ndarray,
+        young_age: int | None = None,
+    ) -> FeatureTable:
+        """Labelled training rows of source series; with ``young_age``, every row a second time
+        as if its series had begun ``min_level_obs`` to ``young_age`` periods before the anchor.
+
+        A source series is young only at the start of the data, so without the copies a model
+        learns how young series behave from that one stretch of the calendar (and from the
+        missing long lags that mark it) and applies it to a new target at any time of year. The
+        copies show young series in every season. Each row's age is fixed by its series id and
+        anchor, so the same row gets the same age at every origin and in every process; copies
+        that would equal their original (the series is that young anyway) are left out.
+        """
+        table = self.build(panel, i, a, h, with_label=True)
+        lo = self.min_level_obs
+        if young_age is None or young_age < lo or not len(i):
+            return table
+        span = young_age - lo + 1
+        ids = pd.util.hash_array(panel.ids[i].astype(str).astype(object), categorize=True)
+        age = lo + ((ids % span).astype(np.int64) + a) % span
+        first = a - age + 1
+        observed = ~np.isnan(panel.Y)
+        start = np.where(observed.any(axis=1), observed.argmax(axis=1), panel.Y.shape[1])
+        keep = first > start[i]
+        # as for any training row: enough observations in the (shortened) level window
+        _, count = _Sums(panel.Y, i, absolute=True).window(i, a, self.level_window, first)
+        keep &= count >= lo
+        if not keep.any():
+            return table
+        young = self.build(panel, i[keep], a[keep], h[keep], with_label=True, first=first[keep])
+        both = FeatureTable.concat([table, young])
+        # each series' rows together (its originals, then its copies), in the order of the
+        # series: the same order whether the rows are built at once or a partition at a time
+        series = np.concatenate([i, i[keep]])
+        both = both.subset(np.argsort(pd.Index(pd.unique(i)).get_indexer(series), kind="stable"))
+        both.weight = both.level / np.nanmean(both.level)  # over all rows, as build() does
+        return both
+
     def prediction_rows(
         self, series: np.ndarray, origin: int, horizon: int
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -209,14 +261,19 @@ class FeatureBuilder:
 
     # -- features ------------------------------------------------------------------------------
     def level(
-        self, panel: Panel, i: np.ndarray, a: np.ndarray, sums: _Sums | None = None
+        self,
+        panel: Panel,
+        i: np.ndarray,
+        a: np.ndarray,
+        sums: _Sums | None = None,
+        first: np.ndarray | None = None,
     ) -> np.ndarray:
         """The series' recent level at each anchor: mean absolute target over the level window,
         falling back to the whole history; 1 for an all-zero history; NaN with no history.
         ``sums`` are the cumulative sums of ``|panel.Y|`` when the caller already has them."""
         sums = _Sums(panel.Y, i, absolute=True) if sums is None else sums
-        s, c = sums.window(i, a, self.level_window)
-        s_all, c_all = sums.window(i, a, a.max() + 1 if len(a) else 1)
+        s, c = sums.window(i, a, self.level_window, first)
+        s_all, c_all = sums.window(i, a, a.max() + 1 if len(a) else 1, first)
         with np.errstate(invalid="ignore", divide="ignore"):
             lvl = np.where(c > 0, s / np.maximum(c, 1), s_all / c_all)
         return np.where(lvl == 0, 1.0, lvl)
@@ -229,26 +286,29 @@ class FeatureBuilder:
         h: np.ndarray,
         *,
         with_label: bool,
+        first: np.ndarray | None = None,
     ) -> FeatureTable:
-        """The feature table for the given (series, anchor, step) triples."""
+        """The feature table for the given (series, anchor, step) triples; with ``first``, each
+        row's features read no period before ``first`` (the row's series as if it began there;
+        the label is unaffected)."""
         Yabs = panel.Y
         sums = _Sums(Yabs, i)
         abs_sums = _Sums(Yabs, i, absolute=True)  # shared by both level computations below
-        lvl = self.level(panel, i, a, abs_sums)
+        lvl = self.level(panel, i, a, abs_sums, first)
         cols: dict[str, np.ndarray | pd.Categorical] = {"h": h.astype(float)}
         with np.errstate(invalid="ignore", divide="ignore"):
             for lag in self.lags:
-                cols[f"lag{lag}"] = _take(Yabs, i, a - lag + 1) / lvl
+                cols[f"lag{lag}"] = _take(Yabs, i, a - lag + 1, first) / lvl
             for w in self.windows:
-                s, c = sums.window(i, a, w)
+                s, c = sums.window(i, a, w, first)
                 cols[f"mean{w}"] = np.where(c >= max(1, w // 2), s / np.maximum(c, 1), np.nan) / lvl
             S = self.season_length
-            prev_lvl = self.level(panel, i, a - S, abs_sums) if len(a) else lvl
+            prev_lvl = self.level(panel, i, a - S, abs_sums, first) if len(a) else lvl
             prev_lvl = np.where(a - S >= 0, prev_lvl, np.nan)
-            cols["sply"] = _take(Yabs, i, a + h - S) / prev_lvl
+            cols["sply"] = _take(Yabs, i, a + h - S, first) / prev_lvl
             cols["growth"] = lvl / prev_lvl
             cols["log_level"] = np.log1p(lvl)
-            _, nobs = sums.window(i, a, 2 * S)
+            _, nobs = sums.window(i, a, 2 * S, first)
             cols["n_obs"] = nobs.astype(float)
         t_pos = np.clip(a + h, 0, len(panel.times) - 1)
         ds = panel.times[t_pos]
@@ -258,7 +318,7 @@ class FeatureBuilder:
         for col in self.known:
             arr = panel.known[col]
             cols[col] = _take(arr, i, a + h)
-            ks, kc = _Sums(arr, i).window(i, a, self.level_window)
+            ks, kc = _Sums(arr, i).window(i, a, self.level_window, first)
             with np.errstate(invalid="ignore", divide="ignore"):
                 cols[f"{col}_delta"] = cols[col] - np.where(kc > 0, ks / np.maximum(kc, 1), np.nan)
         for col in self.static_numeric:

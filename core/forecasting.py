@@ -53,7 +53,24 @@ class OriginTables:
             window=self.spec.source_window,
             steps=self.steps,
         )
-        return self.builder.build(self.data.panel, i, a, h, with_label=True)
+        young = self.target_age if self.spec.young_sources else None
+        return self.builder.source_table(self.data.panel, i, a, h, young)
+
+    @cached_property
+    def target_age(self) -> int | None:
+        """Periods from the oldest target series' first observation to the origin, when that
+        is short enough for history-length features to tell it apart (under two seasons);
+        ``None`` otherwise or without targets. The age up to which source rows are also shown
+        young (``[features] young_sources``)."""
+        rows = [r for r in self.data.target_rows.values() if len(r)]
+        if not rows:
+            return None
+        Y = self.data.panel.Y[np.concatenate(rows), : self.data.origin_idx + 1]
+        seen = np.flatnonzero(~np.all(np.isnan(Y), axis=0))
+        if not len(seen):
+            return None
+        age = self.data.origin_idx - int(seen.min()) + 1
+        return age if age < 2 * self.spec.season_length else None
 
     def target(self, domain: Any) -> FeatureTable:
         """Training rows of one target domain (its truncated history only)."""
