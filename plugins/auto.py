@@ -24,13 +24,15 @@ For one target domain at one (outer) origin:
    horizon leaves its range over the target's weeks by more than ``season_tolerance``, as
    Christmas does for a store opened in May), the "safe" strategies are not safe: the recent
    level and a model of the target's own weeks cannot forecast a peak they never saw, and a
-   flat inner backtest cannot show it. If the sources pass the prior rule's similarity test
-   (step 4) and the best transfer candidate did not lose the inner backtest clearly (its score
-   at most ``season_slack``, default 25 %, above the best safe one: a source model that misfits
-   the weeks we can see will not fit the season either), the guard is waived for that target
-   and origin and the transfer candidates are ranked among themselves; the reason says
-   ``unseen season`` and gives the figures. Otherwise the guard holds and the reason says why.
-   ``season_check = false`` applies the guard everywhere.
+   flat inner backtest cannot show it. Two costs are then weighed, both in WAPE: what the safe
+   strategies must lose to the season (the ``gap``: the least WAPE of a forecast held within
+   the target's range, if the target follows the sources' index) and what the best transfer
+   candidate lost to the best safe one in the inner backtest. If the sources pass the prior
+   rule's similarity test (step 4) and the transfer loss is below the gap, the guard is waived
+   for that target and origin and the transfer candidates are ranked among themselves; the
+   reason says ``unseen season`` and gives the figures. Otherwise (a source model that misfits
+   the weeks we can see by more than the season is worth) the guard holds and the reason says
+   why. ``season_check = false`` applies the guard everywhere.
 4. **Prior rule** when the target history allows no inner origin: the similarity diagnostics
    decide. If the seasonal profile correlation is at least ``prior_min_season_corr`` (or cannot
    be measured) and the domain-classifier AUC is at most ``prior_max_auc`` (or cannot be
@@ -120,12 +122,6 @@ class AutoParams(StrategyParams):
         ge=0,
         description="how far (relative) the sources' seasonal index over the horizon may leave "
         "its range over the target's observed weeks before the season counts as unseen",
-    )
-    season_slack: float = Field(
-        0.25,
-        ge=0,
-        description="in an unseen season the guard still holds when the best transfer "
-        "candidate's inner score is more than this (relative) above the best safe one",
     )
     ranking: Literal["target", "season"] = Field(
         "target",
@@ -330,11 +326,13 @@ class Auto(Strategy):
     def default_policy(
         self,
         scores: pd.DataFrame,
-        season: tuple[bool, str] | None = None,
+        season: tuple[bool, str, float] | None = None,
         ranking: pd.Series | None = None,
     ) -> tuple[list[str], list[float], str]:
         """The guarded choice: (names, weights, reason) from the inner scores. ``season`` is
-        :meth:`unseen_season`'s answer: an unseen season with similar sources waives the guard."""
+        :meth:`unseen_season`'s answer (similar sources, facts, the season's cost to the safe
+        strategies in WAPE): with similar sources and a transfer loss below that cost, an
+        unseen season waives the guard."""
         p = self.params
         m = scores.set_index("strategy")[p.metric].dropna()
         if m.empty:
@@ -348,21 +346,20 @@ class Auto(Strategy):
         best_safe = safe.idxmin()
         if len(transfer):
             best = transfer.idxmin()
+            # in WAPE whatever the metric: the unit of the unseen season's gap
+            wape = scores.set_index("strategy")["wape"] if "wape" in scores else m
+            loss = float(wape.get(best, np.nan) - wape[wape.index.isin(SAFE)].min())
             bars = {s: m[s] for s in SAFE if s in m.index}
             beats = [all(t < (1 - p.margin) * v for v in bars.values()) for t in transfer]
             passed = transfer[beats]
             if not p.guard:
                 pool = transfer
                 reason = f"guard off: best transfer {best} inner {p.metric} {m[best]:.3f}"
-            elif (
-                season is not None
-                and season[0]
-                and transfer.min() <= (1 + p.season_slack) * safe.min()
-            ):
+            elif season is not None and season[0] and loss < season[2]:
                 pool = transfer
                 reason = (
                     f"unseen season, guard waived ({season[1]}): best transfer {best} "
-                    f"inner {p.metric} {m[best]:.3f}"
+                    f"inner {p.metric} {m[best]:.3f}, {loss:+.3f} WAPE from the best safe one"
                 )
             elif len(passed):
                 pool = passed
@@ -380,7 +377,8 @@ class Auto(Strategy):
                 )
                 if season is not None:
                     why = (
-                        f"{best} lost the inner backtest by more than {p.season_slack:.0%}"
+                        f"{best} lost the inner backtest by {loss:.3f} WAPE, more than the "
+                        f"{season[2]:.3f} the season costs the safe strategies,"
                         if season[0]
                         else "the sources are not similar enough"
                     )
@@ -474,9 +472,10 @@ class Auto(Strategy):
             return None
         return pd.DataFrame(rows).groupby("strategy")[p.metric].mean()
 
-    def unseen_season(self, tables: OriginTables, domain: Any) -> tuple[bool, str] | None:
+    def unseen_season(self, tables: OriginTables, domain: Any) -> tuple[bool, str, float] | None:
         """When the horizon holds a season the target never showed: whether the sources are
-        similar (then the guard is waived) and the facts; ``None`` otherwise."""
+        similar, the facts, and the WAPE the safe strategies must lose to the season; ``None``
+        otherwise."""
         p = self.params
         if not (p.guard and p.season_check):
             return None
@@ -484,7 +483,8 @@ class Auto(Strategy):
         if not season["unseen"]:
             return None
         similar, facts = self.sources_similar(tables, domain)
-        return similar, f"{season['facts']}; {facts}"
+        gap = season["gap"]
+        return similar, f"{season['facts']}, season gap {gap:.3f} WAPE; {facts}", gap
 
     def prior_rule(self, tables: OriginTables, domain: Any, names: list[str]) -> tuple[str, str]:
         """The choice when no inner origin fits in the target history (see the module doc)."""

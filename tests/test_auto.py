@@ -98,17 +98,17 @@ def test_an_unseen_season_waives_the_guard_only_for_similar_sources():
             assert season["unseen"]
             sel = fitted.selection_.iloc[0]
             similar, facts = auto.sources_similar(model.tables_, domain)
-            close = sel["inner_source_only"] <= 1.25 * min(
-                sel["inner_target_only"], sel["inner_naive"]
-            )
-            if similar and close:
+            # what transfer lost in the inner backtest against what the season costs the safe
+            loss = sel["inner_source_only"] - min(sel["inner_target_only"], sel["inner_naive"])
+            assert season["gap"] > 0
+            facts = f"{season['facts']}, season gap {season['gap']:.3f} WAPE; {facts}"
+            if similar and loss < season["gap"]:
                 waived += 1
                 assert fitted.chosen_ == ["source_only"]
-                assert sel["reason"].startswith("unseen season, guard waived")
-                assert season["facts"] in sel["reason"] and facts in sel["reason"]
+                assert sel["reason"].startswith(f"unseen season, guard waived ({facts})")
             else:
                 assert fitted.chosen_[0] in SAFE and sel["reason"].startswith("guard")
-                assert f"to waive the guard ({season['facts']}; {facts})" in sel["reason"]
+                assert f"to waive the guard ({facts})" in sel["reason"]
         # related sources get the waiver for most targets, unrelated ones for none
         assert (waived >= 2) if relatedness == 1.0 else (waived == 0)
 
@@ -117,13 +117,15 @@ def test_in_an_unseen_season_a_clear_inner_loser_is_still_kept_out():
     scores = pd.DataFrame(
         {"strategy": ["target_only", "source_only", "naive"], "wape": [0.20, 0.24, 0.22]}
     )
-    season = (True, "facts")
-    names, _, reason = Auto({"blend": 1}).default_policy(scores, season)
+    # transfer lost 0.04 WAPE in the inner backtest; the season costs the safe ones 0.05
+    names, _, reason = Auto({"blend": 1}).default_policy(scores, (True, "facts", 0.05))
     assert names == ["source_only"] and reason.startswith("unseen season, guard waived (facts)")
-    names, _, reason = Auto({"blend": 1, "season_slack": 0.1}).default_policy(scores, season)
+    assert "+0.040 WAPE from the best safe one" in reason
+    # ... or only 0.03: the source model misfits the weeks we can see by more than that
+    names, _, reason = Auto({"blend": 1}).default_policy(scores, (True, "facts", 0.03))
     assert names == ["target_only"]
-    assert "but source_only lost the inner backtest by more than 10% to waive" in reason
-    names, _, reason = Auto({"blend": 1}).default_policy(scores, (False, "facts"))
+    assert "but source_only lost the inner backtest by 0.040 WAPE, more than the 0.030" in reason
+    names, _, reason = Auto({"blend": 1}).default_policy(scores, (False, "facts", 0.05))
     assert names == ["target_only"] and "the sources are not similar enough" in reason
 
 
@@ -146,6 +148,10 @@ def test_horizon_season_reads_the_sources_calendar_profile():
     unseen = ahead.max() > 1.1 * seen.max() or ahead.min() < 0.9 * seen.min()
     assert season["unseen"] == unseen
     assert f"{ahead.max():.2f} over the horizon" in season["facts"]
+    # the gap: the least WAPE of a forecast held within the range of the target's weeks
+    index = profile.reindex(future.isocalendar().week).dropna().to_numpy()
+    gap = np.abs(index - np.clip(index, seen.min(), seen.max())).sum() / index.sum()
+    assert season["gap"] == pytest.approx(gap)
     # an infinite tolerance never calls a season unseen
     assert not horizon_season(tables, "S06", 1e9)["unseen"]
 
@@ -342,8 +348,11 @@ def test_season_ranking_comes_from_the_sources_alone_and_orders_the_blend():
         order = [part.split(" ")[0] for part in texts.pop().split(", ")]
         for chosen in cells["chosen"]:
             assert chosen.split("+") == order[: len(chosen.split("+"))]
-        # the targets' own data play no part: unrelated targets, same sources, same ranking
+        # the targets' own data play no part: unrelated targets, same sources, same scores
+        # (the reason lists only the candidates the guard let through, so compare the columns)
         other = sels[0.0]
-        other = other[(other["origin"] == origin) & other["reason"].str.contains("ranked by")]
-        for reason in other["reason"]:
-            assert _ranking_text(reason) == _ranking_text(cells["reason"].iloc[0])
+        columns = ["season_source_only", "season_pooled"]
+        mine = cells[columns].drop_duplicates()
+        theirs = other.loc[other["origin"] == origin, columns].drop_duplicates()
+        assert len(mine) == 1 and mine.notna().all(axis=None)
+        pd.testing.assert_frame_equal(mine.reset_index(drop=True), theirs.reset_index(drop=True))

@@ -49,6 +49,7 @@ def test_season_unseen_flags_a_horizon_season_the_target_never_showed(tables):
     # the index ranges); the flag depends on the calendar and the sources only
     for table in tables.values():
         assert table["season_unseen"].dtype == bool and table["season_unseen"].all()
+        assert (table["season_gap"] > 0).all()  # a forecast within the seen range misses it
     from transfercast.config import parse_config
     from transfercast.datasets import synthetic_sales
 
@@ -59,6 +60,7 @@ def test_season_unseen_flags_a_horizon_season_the_target_never_showed(tables):
     task = transfercast.TransferTask.from_config(parse_config(raw), data=frame)
     table = similarity(task, task.evaluation_origins()[-1])
     assert not table["season_unseen"].any()  # more than a year of history has seen it all
+    assert (table["season_gap"] == 0).all()
 
 
 def test_seasonal_profile_separates_related_from_unrelated_targets(tables):
