@@ -7,7 +7,7 @@ origin, N in 4, 8, 13, 26, 52; horizon 13 weeks; 3 rolling origins 13 weeks apar
 with ``relatedness = 0`` (they do not). Prints mean WAPE per strategy and history length; the
 FAQ (docs/faq.md) quotes these figures.
 
-    python benchmarks/history_length.py                 # ~10 min on 2 busy cores
+    python benchmarks/history_length.py                 # ~3 min on 2 cores
     python benchmarks/history_length.py --strategies target_only,source_only
 """
 
