@@ -63,14 +63,18 @@ class OriginTables:
         ``None`` otherwise or without targets. The age up to which source rows are also shown
         young (``[features] young_sources``)."""
         rows = [r for r in self.data.target_rows.values() if len(r)]
-        if not rows:
+        first = self.history_start(np.concatenate(rows)) if rows else None
+        if first is None:
             return None
-        Y = self.data.panel.Y[np.concatenate(rows), : self.data.origin_idx + 1]
-        seen = np.flatnonzero(~np.all(np.isnan(Y), axis=0))
-        if not len(seen):
-            return None
-        age = self.data.origin_idx - int(seen.min()) + 1
+        age = self.data.origin_idx - first + 1
         return age if age < 2 * self.spec.season_length else None
+
+    def history_start(self, rows: np.ndarray) -> int | None:
+        """Panel position of the first period, at or before the origin, in which any of the
+        series ``rows`` is observed; ``None`` when none is."""
+        Y = self.data.panel.Y[rows, : self.data.origin_idx + 1]
+        seen = np.flatnonzero(~np.all(np.isnan(Y), axis=0))
+        return int(seen.min()) if len(seen) else None
 
     def target(self, domain: Any) -> FeatureTable:
         """Training rows of one target domain (its truncated history only)."""

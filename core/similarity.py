@@ -284,9 +284,7 @@ def matched_source(tables: OriginTables, domain: Any) -> FeatureTable:
     distribution in both domains, and only real differences remain."""
     panel = tables.data.panel
     outer = tables.data.origin_idx
-    rows = tables.data.target_rows[domain]
-    seen = np.flatnonzero(~np.all(np.isnan(panel.Y[rows, : outer + 1]), axis=0))
-    first = int(seen.min()) if len(seen) else 0
+    first = tables.history_start(tables.data.target_rows[domain]) or 0
     Y = panel.Y.copy()
     Y[:, :first] = np.nan
     cut = replace(panel, Y=Y)

@@ -189,10 +189,7 @@ def inner_tables(tables: OriginTables, inner_idx: int) -> OriginTables:
 
 def history_start(tables: OriginTables, domain: Any) -> int | None:
     """Panel position of the target domain's first observed period before the origin."""
-    rows = tables.data.target_rows[domain]
-    outer = tables.data.origin_idx
-    seen = np.flatnonzero(~np.all(np.isnan(tables.data.panel.Y[rows, : outer + 1]), axis=0))
-    return int(seen.min()) if len(seen) else None
+    return tables.history_start(tables.data.target_rows[domain])
 
 
 def same_forecasts(preds: dict[str, list[np.ndarray]], names: list[str]) -> dict[str, str]:
