@@ -21,6 +21,7 @@ script checks that and fails when it does not.
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
 import numpy as np
@@ -95,13 +96,54 @@ def season_ranking(row: tuple, names: list[str]) -> pd.Series | None:
     return ranking if len(ranking) else None
 
 
+# candidates from the one that adapts least to the target to the one that adapts most
+SIMPLEST_FIRST = ["source_only", "boost_continue", "pooled", "representation"]
+
+
+def near_tie(weights: dict[str, float], inner: pd.Series, tol: float, mode: str) -> dict:
+    """Experiment: among the transfer candidates whose inner score is within ``tol``
+    (relative) of the best, prefer the one that adapts least to the target. ``mode``
+    ``"only"`` keeps that one alone, ``"blend"`` puts it into the blend in place of the last
+    member, ``"equal"`` blends the near-ties equally. Safe choices are left alone."""
+    if set(weights) <= set(SAFE):
+        return weights
+    scored = inner.reindex(SIMPLEST_FIRST).dropna()
+    tied = [n for n in scored.index if scored[n] <= (1 + tol) * scored.min()]
+    if mode == "only":
+        return {tied[0]: 1.0}
+    if mode == "equal":
+        return {n: 1 / len(tied) for n in tied}
+    if tied[0] in weights:
+        return weights
+    out = dict(weights)
+    out[tied[0]] = out.pop(min(out, key=out.get))
+    return out
+
+
+def lower_bar_waiver(reason: str, inner: pd.Series, names: list[str], bar: float) -> str | None:
+    """Experiment: the unseen-season facts of a cell where the guard held only because the
+    sources failed the similarity test, if the seasonal-correlation bar were ``bar`` (the AUC
+    bar and the season-gap test as in ``auto``); ``None`` otherwise."""
+    if "not similar enough" not in reason:
+        return None
+    number = r"(-?[\d.]+|nan)"
+    corr = float(re.search(rf"seasonal correlation {number}", reason).group(1))
+    auc = float(re.search(rf"domain AUC {number}", reason).group(1))
+    gap = float(re.search(r"season gap ([\d.]+)", reason).group(1))
+    transfer = inner[[n for n in names if n not in SAFE]].min()
+    loss = transfer - inner[list(SAFE)].min()
+    similar = not corr < bar and not auc > Auto().params.prior_max_auc
+    return "similarity bar lowered" if similar and loss < gap else None
+
+
 def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
     """Weighted absolute percentage error of one cell."""
     return float(np.abs(forecast - actual).sum() / np.abs(actual).sum())
 
 
-def replay(results: Path, history: int) -> pd.DataFrame:
-    """Mean WAPE of each policy setting and hindsight reference, over all cells and per origin."""
+def replay(results: Path, history: int, experiments: bool = False) -> pd.DataFrame:
+    """Mean WAPE of each policy setting and hindsight reference, over all cells and per origin
+    (with ``experiments``, also of the rules docs/selection.md tried and did not adopt)."""
     sel = pd.read_csv(results / "walmart_selection.csv")
     fc = pd.read_csv(results / "walmart_forecasts.csv")
     scores = pd.read_csv(results / "walmart_scores.csv")
@@ -129,6 +171,7 @@ def replay(results: Path, history: int) -> pd.DataFrame:
             cells[(str(r.origin), r.target)],
             unseen_facts(str(r.reason)),
             season_ranking(r, names),
+            str(r.reason),
         )
         for r in sel.itertuples(index=False)
     ]
@@ -136,7 +179,7 @@ def replay(results: Path, history: int) -> pd.DataFrame:
     rows: list[dict] = []
     for label, setting in SETTINGS:
         auto = Auto({"candidates": names, **setting})
-        for origin, inner, part, unseen, ranking in recorded:
+        for origin, inner, part, unseen, ranking, _ in recorded:
             weights = policy_weights(auto, inner, names, unseen, ranking)
             blend = sum(w * part[n].to_numpy() for n, w in weights.items())
             err = wape(part["actual"].to_numpy(), blend)
@@ -146,13 +189,32 @@ def replay(results: Path, history: int) -> pd.DataFrame:
     for margin in (0.02, 0.0):
         auto = Auto({"candidates": names, "blend": 1, "margin": margin})
         label = f"hindsight: best transfer per cell where the guard (margin {margin}) lets it"
-        for origin, inner, part, unseen, _ in recorded:
+        for origin, inner, part, unseen, _, _ in recorded:
             actual = part["actual"].to_numpy()
             (pick,) = policy_weights(auto, inner, names, unseen)
             if pick not in SAFE:
                 pick = min(transfer, key=lambda n: wape(actual, part[n].to_numpy()))
             err = wape(actual, part[pick].to_numpy())
             rows.append({"policy": label, "origin": origin, "wape": err})
+    if experiments:
+        auto = Auto({"candidates": names})
+        for tol in (0.02, 0.05, 0.1, 0.2):
+            for mode in ("only", "blend", "equal"):
+                label = f"experiment: near-ties within {tol:.0%}, simplest {mode}"
+                for origin, inner, part, unseen, ranking, _ in recorded:
+                    weights = policy_weights(auto, inner, names, unseen, ranking)
+                    weights = near_tie(weights, inner, tol, mode)
+                    blend = sum(w * part[n].to_numpy() for n, w in weights.items())
+                    err = wape(part["actual"].to_numpy(), blend)
+                    rows.append({"policy": label, "origin": origin, "wape": err})
+        for bar in (0.2, 0.1, 0.0):
+            label = f"experiment: waiver's seasonal-correlation bar {bar}"
+            for origin, inner, part, unseen, ranking, reason in recorded:
+                unseen = unseen or lower_bar_waiver(reason, inner, names, bar)
+                weights = policy_weights(auto, inner, names, unseen, ranking)
+                blend = sum(w * part[n].to_numpy() for n, w in weights.items())
+                err = wape(part["actual"].to_numpy(), blend)
+                rows.append({"policy": label, "origin": origin, "wape": err})
     for (origin, _), part in cells.items():
         actual = part["actual"].to_numpy()
         errs = {n: wape(actual, part[n].to_numpy()) for n in names}
@@ -193,8 +255,13 @@ def main() -> None:
     parser.add_argument("results", type=Path, help="output folder of walmart_cold_start.py")
     parser.add_argument("--history", type=int, default=26)
     parser.add_argument("--markdown", action="store_true")
+    parser.add_argument(
+        "--experiments",
+        action="store_true",
+        help="also replay the rules docs/selection.md tried and did not adopt",
+    )
     args = parser.parse_args()
-    table = replay(args.results, args.history)
+    table = replay(args.results, args.history, args.experiments)
     print((to_markdown if args.markdown else fmt)(table))
     wape_of = table.set_index("policy")["wape"]
     replayed, ran = wape_of[SETTINGS[0][0]], wape_of.get("as run: auto", np.nan)

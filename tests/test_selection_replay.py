@@ -1,0 +1,58 @@
+"""The replay's experiment rules (benchmarks/selection_replay.py), whose figures
+docs/selection.md cites."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+selection_replay = importlib.import_module("selection_replay")
+
+INNER = pd.Series(
+    {
+        "target_only": 0.300,
+        "source_only": 0.101,
+        "pooled": 0.100,
+        "boost_continue": 0.102,
+        "representation": 0.200,
+        "naive": 0.040,
+    }
+)
+
+
+def test_near_ties_prefer_the_candidate_that_adapts_least():
+    chosen = {"pooled": 0.6, "boost_continue": 0.4}
+    near_tie = selection_replay.near_tie
+    assert near_tie(chosen, INNER, 0.02, "only") == {"source_only": 1.0}
+    # into the blend in place of its lighter member
+    assert near_tie(chosen, INNER, 0.02, "blend") == {"pooled": 0.6, "source_only": 0.4}
+    equal = near_tie(chosen, INNER, 0.02, "equal")
+    assert equal == pytest.approx({"source_only": 1 / 3, "boost_continue": 1 / 3, "pooled": 1 / 3})
+    # a tolerance too small for a tie leaves the best alone; safe choices are never touched
+    assert near_tie(chosen, INNER, 0.001, "only") == {"pooled": 1.0}
+    safe = {"naive": 0.7, "target_only": 0.3}
+    assert near_tie(safe, INNER, 0.5, "only") is safe
+
+
+def test_a_lower_similarity_bar_waives_only_what_the_season_gap_allows():
+    def reason(corr: float, auc: float, gap: float) -> str:
+        return (
+            "guard: ...; the horizon holds a season the target never showed, but the sources "
+            "are not similar enough to waive the guard (source seasonal index 0.86-1.67 over "
+            f"the horizon, 0.91-1.06 over the target's 26 periods, season gap {gap:.3f} WAPE; "
+            f"domain AUC {auc:.2f}, seasonal correlation {corr:.2f})"
+        )
+
+    names = ["target_only", "source_only", "pooled", "boost_continue", "representation"]
+    waiver = selection_replay.lower_bar_waiver
+    # transfer lost 0.06 (0.100 against the naive 0.040) in the inner backtest
+    assert waiver(reason(0.15, 0.6, 0.10), INNER, names, 0.1) is not None
+    assert waiver(reason(0.15, 0.6, 0.10), INNER, names, 0.2) is None  # still not similar
+    assert waiver(reason(0.15, 0.9, 0.10), INNER, names, 0.1) is None  # the AUC bar holds
+    assert waiver(reason(0.15, 0.6, 0.05), INNER, names, 0.1) is None  # loss above the gap
+    assert waiver("guard: best transfer ...", INNER, names, 0.0) is None
