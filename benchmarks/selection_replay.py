@@ -61,10 +61,12 @@ def policy_weights(
     names: list[str],
     unseen: str | None = None,
     ranking: pd.Series | None = None,
+    gap: float = np.inf,
 ) -> dict[str, float]:
     """The weights `auto`'s default policy gives the candidates for one cell's inner scores
-    (``unseen``: the facts of a cell where the run waived the guard for an unseen season;
-    ``ranking``: the run's season ranking, with ``ranking = "season"``)."""
+    (``unseen``: the facts of a cell where the guard may be waived for an unseen season, with
+    the season's ``gap``: infinite, the run's waiver stands as recorded; ``ranking``: the run's
+    season ranking, with ``ranking = "season"``)."""
     same = twins(inner, names)
     scores = pd.DataFrame(
         {
@@ -75,8 +77,7 @@ def policy_weights(
     )
     if not (auto.params.guard and auto.params.season_check):
         unseen = None
-    # the run's waiver stands: it weighs inner scores against the season, not these settings
-    season = (True, unseen, np.inf) if unseen else None
+    season = (True, unseen, gap) if unseen else None
     chosen, weights, _ = auto.default_policy(scores, season, ranking)
     return dict(zip(chosen, weights, strict=True))
 
@@ -120,25 +121,31 @@ def near_tie(weights: dict[str, float], inner: pd.Series, tol: float, mode: str)
     return out
 
 
-def lower_bar_waiver(reason: str, inner: pd.Series, names: list[str], bar: float) -> str | None:
-    """Experiment: the unseen-season facts of a cell where the guard held only because the
-    sources failed the similarity test, if the seasonal-correlation bar were ``bar`` (the AUC
-    bar and the season-gap test as in ``auto``); ``None`` otherwise."""
+def lower_bar_waiver(reason: str, bar: float, auto: Auto) -> tuple[str, float] | None:
+    """Experiment: for a cell where the guard held only because the sources failed the
+    similarity test, the unseen-season facts and the season's gap if the seasonal-correlation
+    bar were ``bar`` (``auto``'s AUC bar unchanged); ``None`` otherwise. ``auto``'s policy then
+    weighs the gap against transfer's inner loss, as in a run."""
     if "not similar enough" not in reason:
         return None
     number = r"(-?[\d.]+|nan)"
     corr = float(re.search(rf"seasonal correlation {number}", reason).group(1))
     auc = float(re.search(rf"domain AUC {number}", reason).group(1))
     gap = float(re.search(r"season gap ([\d.]+)", reason).group(1))
-    transfer = inner[[n for n in names if n not in SAFE]].min()
-    loss = transfer - inner[list(SAFE)].min()
-    similar = not corr < bar and not auc > Auto().params.prior_max_auc
-    return "similarity bar lowered" if similar and loss < gap else None
+    if corr < bar or auc > auto.params.prior_max_auc:
+        return None
+    return "similarity bar lowered", gap
 
 
 def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
     """Weighted absolute percentage error of one cell."""
     return float(np.abs(forecast - actual).sum() / np.abs(actual).sum())
+
+
+def blend_wape(part: pd.DataFrame, weights: dict[str, float]) -> float:
+    """WAPE of one cell's recorded forecasts blended with ``weights``."""
+    blend = sum(w * part[n].to_numpy() for n, w in weights.items())
+    return wape(part["actual"].to_numpy(), blend)
 
 
 def replay(results: Path, history: int, experiments: bool = False) -> pd.DataFrame:
@@ -181,9 +188,7 @@ def replay(results: Path, history: int, experiments: bool = False) -> pd.DataFra
         auto = Auto({"candidates": names, **setting})
         for origin, inner, part, unseen, ranking, _ in recorded:
             weights = policy_weights(auto, inner, names, unseen, ranking)
-            blend = sum(w * part[n].to_numpy() for n, w in weights.items())
-            err = wape(part["actual"].to_numpy(), blend)
-            rows.append({"policy": label, "origin": origin, "wape": err})
+            rows.append({"policy": label, "origin": origin, "wape": blend_wape(part, weights)})
     # the guard's own limit: a perfect choice wherever it lets transfer through (it passes, or
     # the unseen-season check waives it)
     for margin in (0.02, 0.0):
@@ -204,17 +209,15 @@ def replay(results: Path, history: int, experiments: bool = False) -> pd.DataFra
                 for origin, inner, part, unseen, ranking, _ in recorded:
                     weights = policy_weights(auto, inner, names, unseen, ranking)
                     weights = near_tie(weights, inner, tol, mode)
-                    blend = sum(w * part[n].to_numpy() for n, w in weights.items())
-                    err = wape(part["actual"].to_numpy(), blend)
+                    err = blend_wape(part, weights)
                     rows.append({"policy": label, "origin": origin, "wape": err})
         for bar in (0.2, 0.1, 0.0):
             label = f"experiment: waiver's seasonal-correlation bar {bar}"
             for origin, inner, part, unseen, ranking, reason in recorded:
-                unseen = unseen or lower_bar_waiver(reason, inner, names, bar)
-                weights = policy_weights(auto, inner, names, unseen, ranking)
-                blend = sum(w * part[n].to_numpy() for n, w in weights.items())
-                err = wape(part["actual"].to_numpy(), blend)
-                rows.append({"policy": label, "origin": origin, "wape": err})
+                waiver = None if unseen else lower_bar_waiver(reason, bar, auto)
+                facts, gap = waiver or (unseen, np.inf)
+                weights = policy_weights(auto, inner, names, facts, ranking, gap)
+                rows.append({"policy": label, "origin": origin, "wape": blend_wape(part, weights)})
     for (origin, _), part in cells.items():
         actual = part["actual"].to_numpy()
         errs = {n: wape(actual, part[n].to_numpy()) for n in names}

@@ -49,10 +49,18 @@ def test_a_lower_similarity_bar_waives_only_what_the_season_gap_allows():
         )
 
     names = ["target_only", "source_only", "pooled", "boost_continue", "representation"]
+    auto = selection_replay.Auto({"candidates": names, "blend": 1})
     waiver = selection_replay.lower_bar_waiver
-    # transfer lost 0.06 (0.100 against the naive 0.040) in the inner backtest
-    assert waiver(reason(0.15, 0.6, 0.10), INNER, names, 0.1) is not None
-    assert waiver(reason(0.15, 0.6, 0.10), INNER, names, 0.2) is None  # still not similar
-    assert waiver(reason(0.15, 0.9, 0.10), INNER, names, 0.1) is None  # the AUC bar holds
-    assert waiver(reason(0.15, 0.6, 0.05), INNER, names, 0.1) is None  # loss above the gap
-    assert waiver("guard: best transfer ...", INNER, names, 0.0) is None
+    assert waiver(reason(0.15, 0.6, 0.10), 0.1, auto) == ("similarity bar lowered", 0.10)
+    assert waiver(reason(0.15, 0.6, 0.10), 0.2, auto) is None  # still not similar
+    assert waiver(reason(0.15, 0.9, 0.10), 0.1, auto) is None  # the AUC bar holds
+    assert waiver("guard: best transfer ...", 0.0, auto) is None
+
+    # auto's policy weighs the gap against transfer's inner loss (0.100 against the naive
+    # 0.040: 0.06): a gap of 0.10 waives the guard, one of 0.05 does not
+    def choice(gap: float) -> dict[str, float]:
+        facts, gap = waiver(reason(0.15, 0.6, gap), 0.1, auto)
+        return selection_replay.policy_weights(auto, INNER, names, facts, None, gap)
+
+    assert choice(0.10) == {"pooled": 1.0}
+    assert choice(0.05) == {"naive": 1.0}
