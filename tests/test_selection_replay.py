@@ -64,3 +64,17 @@ def test_a_lower_similarity_bar_waives_only_what_the_season_gap_allows():
 
     assert choice(0.10) == {"pooled": 1.0}
     assert choice(0.05) == {"naive": 1.0}
+
+
+def test_similarity_separation_counts_the_prior_rules_test():
+    sep = importlib.import_module("similarity_separation")
+    cells = sep.separation([0.0, 1.0], history=26, n_domains=10, n_targets=3)
+    # every origin (forecast + 3 evaluation) x 3 targets, per relatedness
+    assert cells.groupby("relatedness").size().to_dict() == {0.0: 12, 1.0: 12}
+    expected = (cells["season_corr"] >= 0.3) & (cells["domain_auc"] <= 0.8)
+    assert (cells["passes"] == expected).all()
+    table = sep.summary(cells)
+    assert table["passes"].sum() == cells["passes"].sum()
+    assert (table["corr_min"] <= table["corr_max"]).all()
+    share = cells.groupby("relatedness")["passes"].mean()
+    assert share[1.0] > share[0.0]
