@@ -253,6 +253,39 @@ def replay(results: Path, history: int, experiments: bool = False) -> pd.DataFra
     return table.reset_index()
 
 
+def agreement(selection: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
+    """Per origin: in how many cells the transfer candidate with the best inner score is also
+    the best at the origin, against chance (one in the number of transfer candidates).
+
+    ``selection`` is ``walmart_selection.csv`` (``inner_<name>`` columns), ``scores`` is
+    ``walmart_scores.csv``; cells where a candidate has no score are left out. It measures
+    what the inner backtest knows about the *ranking* of the transfer strategies for one
+    target, apart from the guard."""
+    names = [n for n in DEFAULT_CANDIDATES if n not in SAFE and f"inner_{n}" in selection.columns]
+    sel = selection.assign(origin=selection["origin"].astype(str).str[:10])
+    ok = scores[scores["status"] == "ok"] if "status" in scores else scores
+    outer = ok.assign(origin=ok["origin"].astype(str).str[:10]).pivot_table(
+        index=["origin", "target"], columns="strategy", values="wape"
+    )
+    inner = sel.set_index(["origin", "target"])[[f"inner_{n}" for n in names]]
+    inner.columns = names
+    both = inner.join(outer[names], rsuffix="_outer").dropna()
+    rows = []
+    for origin, part in both.groupby(level=0):
+        best_inner = part[names].idxmin(axis=1)
+        best_outer = part[[f"{n}_outer" for n in names]].idxmin(axis=1).str[: -len("_outer")]
+        rows.append(
+            {
+                "origin": origin,
+                "cells": len(part),
+                "inner best is outer best": float((best_inner == best_outer).mean()),
+                "chance": 1 / len(names),
+                "most often best at the origin": best_outer.value_counts().idxmax(),
+            }
+        )
+    return pd.DataFrame(rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", type=Path, help="output folder of walmart_cold_start.py")
@@ -268,6 +301,12 @@ def main() -> None:
     print((to_markdown if args.markdown else fmt)(table))
     wape_of = table.set_index("policy")["wape"]
     replayed, ran = wape_of[SETTINGS[0][0]], wape_of.get("as run: auto", np.nan)
+    sel = pd.read_csv(args.results / "walmart_selection.csv")
+    scores = pd.read_csv(args.results / "walmart_scores.csv")
+    keep = sel["history"] == args.history
+    agree = agreement(sel[keep], scores[scores["history"] == args.history])
+    print("\nhow often the inner backtest's best transfer candidate is the best at the origin:")
+    print((to_markdown if args.markdown else fmt)(agree))
     print(f"\ncheck: the replayed default scores {replayed:.5f}, the run's auto {ran:.5f}")
     if np.isfinite(ran) and abs(replayed - ran) > 1e-6:
         raise SystemExit("the replay does not reproduce the run's auto: do not trust the table")

@@ -78,3 +78,35 @@ def test_similarity_separation_counts_the_prior_rules_test():
     assert (table["corr_min"] <= table["corr_max"]).all()
     share = cells.groupby("relatedness")["passes"].mean()
     assert share[1.0] > share[0.0]
+
+
+def test_agreement_counts_cells_where_the_inner_best_transfer_wins_at_the_origin():
+    names = ["source_only", "pooled", "boost_continue", "representation"]
+    inner = {  # cell 1: pooled best inner; cell 2: source_only best inner
+        1: [0.05, 0.04, 0.06, 0.07],
+        2: [0.03, 0.04, 0.06, 0.07],
+    }
+    outer = {1: [0.06, 0.05, 0.09, 0.09], 2: [0.08, 0.05, 0.09, 0.09]}  # pooled wins both
+    selection = pd.DataFrame(
+        [
+            {
+                "target": t,
+                "origin": "2012-04-27",
+                **{f"inner_{n}": v for n, v in zip(names, s, strict=True)},
+            }
+            for t, s in inner.items()
+        ]
+    )
+    scores = pd.DataFrame(
+        [
+            {"target": t, "origin": "2012-04-27 00:00:00", "strategy": n, "wape": v, "status": "ok"}
+            for t, s in outer.items()
+            for n, v in zip(names, s, strict=True)
+        ]
+    )
+    table = selection_replay.agreement(selection, scores)
+    row = table.iloc[0]
+    assert row["cells"] == 2
+    assert row["inner best is outer best"] == 0.5
+    assert row["chance"] == 0.25
+    assert row["most often best at the origin"] == "pooled"
