@@ -148,12 +148,28 @@ def blend_wape(part: pd.DataFrame, weights: dict[str, float]) -> float:
     return wape(part["actual"].to_numpy(), blend)
 
 
-def replay(results: Path, history: int, experiments: bool = False) -> pd.DataFrame:
-    """Mean WAPE of each policy setting and hindsight reference, over all cells and per origin
-    (with ``experiments``, also of the rules docs/selection.md tried and did not adopt)."""
+def read_run(results: Path, others: Path | None = None) -> tuple[pd.DataFrame, ...]:
+    """``walmart_selection.csv``, ``walmart_forecasts.csv`` and ``walmart_scores.csv`` of a
+    run; with ``others``, the strategies other than ``auto`` (and the references) come from that
+    run instead: for an ``auto``-only run with other settings, replayed beside a full run of
+    the same folds and origins."""
     sel = pd.read_csv(results / "walmart_selection.csv")
     fc = pd.read_csv(results / "walmart_forecasts.csv")
     scores = pd.read_csv(results / "walmart_scores.csv")
+    if others is not None:
+        o_fc = pd.read_csv(others / "walmart_forecasts.csv")
+        o_sc = pd.read_csv(others / "walmart_scores.csv")
+        fc = pd.concat([o_fc[o_fc["strategy"] != "auto"], fc[fc["strategy"] == "auto"]])
+        scores = pd.concat([o_sc[o_sc["strategy"] != "auto"], scores[scores["strategy"] == "auto"]])
+    return sel, fc, scores
+
+
+def replay(
+    results: Path, history: int, experiments: bool = False, others: Path | None = None
+) -> pd.DataFrame:
+    """Mean WAPE of each policy setting and hindsight reference, over all cells and per origin
+    (with ``experiments``, also of the rules docs/selection.md tried and did not adopt)."""
+    sel, fc, scores = read_run(results, others)
     sel, fc = sel[sel["history"] == history], fc[fc["history"] == history]
     scores = scores[(scores["history"] == history) & (scores["status"] == "ok")]
     # auto's naive is the recent level, the naive_mean reference (not the last-value "naive")
@@ -290,6 +306,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("results", type=Path, help="output folder of walmart_cold_start.py")
     parser.add_argument("--history", type=int, default=26)
+    parser.add_argument(
+        "--others",
+        type=Path,
+        default=None,
+        help="a full run whose strategies other than auto are replayed beside RESULTS' auto",
+    )
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument(
         "--experiments",
@@ -297,12 +319,11 @@ def main() -> None:
         help="also replay the rules docs/selection.md tried and did not adopt",
     )
     args = parser.parse_args()
-    table = replay(args.results, args.history, args.experiments)
+    table = replay(args.results, args.history, args.experiments, args.others)
     print((to_markdown if args.markdown else fmt)(table))
     wape_of = table.set_index("policy")["wape"]
     replayed, ran = wape_of[SETTINGS[0][0]], wape_of.get("as run: auto", np.nan)
-    sel = pd.read_csv(args.results / "walmart_selection.csv")
-    scores = pd.read_csv(args.results / "walmart_scores.csv")
+    sel, _, scores = read_run(args.results, args.others)
     keep = sel["history"] == args.history
     agree = agreement(sel[keep], scores[scores["history"] == args.history])
     print("\nhow often the inner backtest's best transfer candidate is the best at the origin:")
