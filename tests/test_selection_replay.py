@@ -110,3 +110,24 @@ def test_agreement_counts_cells_where_the_inner_best_transfer_wins_at_the_origin
     assert row["inner best is outer best"] == 0.5
     assert row["chance"] == 0.25
     assert row["most often best at the origin"] == "pooled"
+
+
+def test_read_run_takes_auto_from_the_run_and_the_rest_from_others(tmp_path):
+    def write(folder: Path, strategies: dict[str, float]) -> None:
+        folder.mkdir()
+        rows = [{"strategy": s, "forecast": v, "wape": v} for s, v in strategies.items()]
+        pd.DataFrame(rows).to_csv(folder / "walmart_forecasts.csv", index=False)
+        pd.DataFrame(rows).to_csv(folder / "walmart_scores.csv", index=False)
+        pd.DataFrame([{"target": 1}]).to_csv(folder / "walmart_selection.csv", index=False)
+
+    write(tmp_path / "auto_only", {"auto": 0.5})
+    write(tmp_path / "full", {"auto": 0.9, "source_only": 0.1, "naive_mean": 0.2})
+    _, fc, scores = selection_replay.read_run(tmp_path / "auto_only", tmp_path / "full")
+    for frame in (fc, scores):
+        assert dict(zip(frame["strategy"], frame["wape"], strict=True)) == {
+            "auto": 0.5,
+            "source_only": 0.1,
+            "naive_mean": 0.2,
+        }
+    _, alone, _ = selection_replay.read_run(tmp_path / "auto_only")
+    assert alone["strategy"].tolist() == ["auto"]
