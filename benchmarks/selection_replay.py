@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 from walmart_cold_start import HOLIDAY_ORIGIN, fmt, to_markdown
 
-from transfercast.plugins.auto import DEFAULT_CANDIDATES, SAFE, Auto
+from transfercast.plugins.auto import DEFAULT_CANDIDATES, SAFE, Auto, similar_enough
 
 SETTINGS: list[tuple[str, dict]] = [
     ("auto default (blend 2, margin 0.02)", {}),
@@ -132,7 +132,7 @@ def lower_bar_waiver(reason: str, bar: float, auto: Auto) -> tuple[str, float] |
     corr = float(re.search(rf"seasonal correlation {number}", reason).group(1))
     auc = float(re.search(rf"domain AUC {number}", reason).group(1))
     gap = float(re.search(r"season gap ([\d.]+)", reason).group(1))
-    if corr < bar or auc > auto.params.prior_max_auc:
+    if not similar_enough(auc, corr, auto.params.model_copy(update={"prior_min_season_corr": bar})):
         return None
     return "similarity bar lowered", gap
 
@@ -164,12 +164,11 @@ def read_run(results: Path, others: Path | None = None) -> tuple[pd.DataFrame, .
     return sel, fc, scores
 
 
-def replay(
-    results: Path, history: int, experiments: bool = False, others: Path | None = None
-) -> pd.DataFrame:
-    """Mean WAPE of each policy setting and hindsight reference, over all cells and per origin
-    (with ``experiments``, also of the rules docs/selection.md tried and did not adopt)."""
-    sel, fc, scores = read_run(results, others)
+def replay(run: tuple[pd.DataFrame, ...], history: int, experiments: bool = False) -> pd.DataFrame:
+    """Mean WAPE of each policy setting and hindsight reference, over all cells and per origin,
+    for a run as :func:`read_run` returns it (with ``experiments``, also of the rules
+    docs/selection.md tried and did not adopt)."""
+    sel, fc, scores = run
     sel, fc = sel[sel["history"] == history], fc[fc["history"] == history]
     scores = scores[(scores["history"] == history) & (scores["status"] == "ok")]
     # auto's naive is the recent level, the naive_mean reference (not the last-value "naive")
@@ -180,9 +179,11 @@ def replay(
     )
     wide["actual"] = fc.groupby(["origin", "unique_id", "ds"])["actual"].first()
     cells = {key: part for key, part in wide.groupby(level=[0, 1])}
-    names = [n for n in DEFAULT_CANDIDATES if f"inner_{n}" in sel.columns]
     if "naive" not in wide.columns:
-        raise SystemExit(f"{results}: walmart_forecasts.csv lacks the naive_mean reference")
+        raise SystemExit(
+            "walmart_forecasts.csv (of the run, or of --others) lacks the naive_mean reference"
+        )
+    names = [n for n in DEFAULT_CANDIDATES if f"inner_{n}" in sel.columns]
 
     # (origin, inner scores, forecasts with actuals, unseen-season facts, season ranking) of
     # each cell, read once; the season test and the season ranking read the data, so the
@@ -285,11 +286,14 @@ def agreement(selection: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
     )
     inner = sel.set_index(["origin", "target"])[[f"inner_{n}" for n in names]]
     inner.columns = names
-    both = inner.join(outer[names], rsuffix="_outer").dropna()
+    outer = outer[names].reindex(inner.index)
+    scored = inner.notna().all(axis=1) & outer.notna().all(axis=1)
+    best = pd.DataFrame(
+        {"inner": inner[scored].idxmin(axis=1), "outer": outer[scored].idxmin(axis=1)}
+    )
     rows = []
-    for origin, part in both.groupby(level=0):
-        best_inner = part[names].idxmin(axis=1)
-        best_outer = part[[f"{n}_outer" for n in names]].idxmin(axis=1).str[: -len("_outer")]
+    for origin, part in best.groupby(level=0):
+        best_inner, best_outer = part["inner"], part["outer"]
         rows.append(
             {
                 "origin": origin,
@@ -319,11 +323,12 @@ def main() -> None:
         help="also replay the rules docs/selection.md tried and did not adopt",
     )
     args = parser.parse_args()
-    table = replay(args.results, args.history, args.experiments, args.others)
+    run = read_run(args.results, args.others)
+    table = replay(run, args.history, args.experiments)
     print((to_markdown if args.markdown else fmt)(table))
     wape_of = table.set_index("policy")["wape"]
     replayed, ran = wape_of[SETTINGS[0][0]], wape_of.get("as run: auto", np.nan)
-    sel, _, scores = read_run(args.results, args.others)
+    sel, _, scores = run
     keep = sel["history"] == args.history
     agree = agreement(sel[keep], scores[scores["history"] == args.history])
     print("\nhow often the inner backtest's best transfer candidate is the best at the origin:")

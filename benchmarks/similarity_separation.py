@@ -22,7 +22,7 @@ import pandas as pd
 import transfercast as tc
 from transfercast.config import parse_config
 from transfercast.datasets import synthetic_config, synthetic_sales
-from transfercast.plugins.auto import AutoParams
+from transfercast.plugins.auto import AutoParams, similar_enough
 from transfercast.similarity import similarity
 
 
@@ -45,8 +45,6 @@ def separation(relatedness: list[float], history: int, seed: int = 0, **sales: i
                 table = similarity(task, origin)
             for r in table.itertuples(index=False):
                 corr, auc = float(r.season_corr), float(r.domain_auc)
-                ok_corr = not pd.notna(corr) or corr >= bars.prior_min_season_corr
-                ok_auc = not pd.notna(auc) or auc <= bars.prior_max_auc
                 rows.append(
                     {
                         "relatedness": rel,
@@ -54,7 +52,7 @@ def separation(relatedness: list[float], history: int, seed: int = 0, **sales: i
                         "target": r.target,
                         "season_corr": corr,
                         "domain_auc": auc,
-                        "passes": bool(ok_corr and ok_auc),
+                        "passes": similar_enough(auc, corr, bars),
                     }
                 )
     return pd.DataFrame(rows)

@@ -145,6 +145,15 @@ class AutoParams(StrategyParams):
     )
 
 
+def similar_enough(auc: float, corr: float, params: AutoParams) -> bool:
+    """The prior rule's similarity test: a domain AUC at most ``prior_max_auc`` and a seasonal
+    correlation at least ``prior_min_season_corr``; a figure that cannot be measured (NaN)
+    does not count against the sources."""
+    ok_auc = not np.isfinite(auc) or auc <= params.prior_max_auc
+    ok_corr = not np.isfinite(corr) or corr >= params.prior_min_season_corr
+    return ok_auc and ok_corr
+
+
 class Naive(Strategy):
     """The recent level: every step forecast at the series' level (normalised ratio 1)."""
 
@@ -406,9 +415,9 @@ class Auto(Strategy):
         p = self.params
         sim = domain_similarity(tables, domain)
         auc, corr = sim.get("domain_auc", np.nan), sim.get("season_corr", np.nan)
-        ok_auc = not np.isfinite(auc) or auc <= p.prior_max_auc
-        ok_corr = not np.isfinite(corr) or corr >= p.prior_min_season_corr
-        return ok_auc and ok_corr, f"domain AUC {auc:.2f}, seasonal correlation {corr:.2f}"
+        return similar_enough(
+            auc, corr, p
+        ), f"domain AUC {auc:.2f}, seasonal correlation {corr:.2f}"
 
     def season_ranking(
         self, tables: OriginTables, domain: Any, names: list[str], cache: Any
