@@ -92,7 +92,7 @@ def unseen_facts(reason: str) -> str | None:
 
 def season_ranking(row: tuple, names: list[str]) -> pd.Series | None:
     """The run's season ranking of one cell (``season_<name>`` columns), ``None`` without."""
-    values = {n: getattr(row, f"season_{n}", np.nan) for n in names if n not in SAFE}
+    values = {n: getattr(row, f"season_{n}", np.nan) for n in [*names, "naive"]}
     ranking = pd.Series(values, dtype=float).dropna()
     return ranking if len(ranking) else None
 

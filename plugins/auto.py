@@ -396,14 +396,22 @@ class Auto(Strategy):
             pool = safe
             reason = f"no transfer candidate scored; {best_safe} has the lower inner {p.metric}"
         reason += note
-        if ranking is not None and pool is not safe:
+        k = p.blend
+        if ranking is not None:
             ranked = ranking.reindex(pool.index).dropna()
-            if len(ranked):
+            if pool is safe and len(ranked) == len(pool) > 1:
+                # the guard held: the safer one alone, as the sources show it
+                k = 1
+                reason += "; the safer one by the sources one season earlier: " + ", ".join(
+                    f"{n} {v:.3f}" for n, v in ranked.sort_values(kind="stable").items()
+                )
+                pool = ranked
+            elif pool is not safe and len(ranked):
                 pool = ranked
                 reason += "; ranked by the sources one season earlier: " + ", ".join(
                     f"{n} {v:.3f}" for n, v in ranked.sort_values(kind="stable").items()
                 )
-        top = pool.sort_values(kind="stable").iloc[: p.blend]
+        top = pool.sort_values(kind="stable").iloc[:k]
         if len(top) == 1:
             return [top.index[0]], [1.0], reason
         inv = 1.0 / np.maximum(top.to_numpy(float), 1e-9)
@@ -450,7 +458,7 @@ class Auto(Strategy):
             return None
         domains = pd.unique(panel.domains[src])
         folds = [f for f in np.array_split(np.arange(len(domains)), p.ranking_folds) if len(f)]
-        transfer = [n for n in names if n not in SAFE]
+        scored = [*names, "naive"]
         rows: list[dict[str, Any]] = []
         for fold in folds:
             in_fold = np.isin(panel.domains[src], domains[fold])
@@ -470,7 +478,7 @@ class Auto(Strategy):
             for dom in targets:
                 actuals = pseudo.actuals(dom)
                 history = cut.to_frame(targets[dom])
-                for name in transfer:
+                for name in scored:
                     metrics, _ = self.backtest(name, pseudo, dom, cache, actuals, history)
                     if p.metric in metrics:  # a candidate that failed is not ranked
                         rows.append({"strategy": name, p.metric: metrics[p.metric]})
@@ -563,9 +571,8 @@ class Auto(Strategy):
             row[f"inner_{name}"] = float(by_name.get(name, np.nan))
         ranking = getattr(self, "ranking_", None)
         if ranking is not None:  # ranking = season: each transfer candidate's score on it
-            for name in self.candidate_names():
-                if name not in SAFE:
-                    row[f"season_{name}"] = float(ranking.get(name, np.nan))
+            for name in [*self.candidate_names(), "naive"]:
+                row[f"season_{name}"] = float(ranking.get(name, np.nan))
         self.selection_ = pd.DataFrame([row])
         self.inner_scores_ = scores
         return self

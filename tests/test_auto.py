@@ -356,3 +356,31 @@ def test_season_ranking_comes_from_the_sources_alone_and_orders_the_blend():
         theirs = other.loc[other["origin"] == origin, columns].drop_duplicates()
         assert len(mine) == 1 and mine.notna().all(axis=None)
         pd.testing.assert_frame_equal(mine.reset_index(drop=True), theirs.reset_index(drop=True))
+
+
+def test_with_the_season_ranking_a_held_guard_keeps_the_safer_one_the_sources_show():
+    # inner: target_only narrowly ahead of naive, transfer loses; one season earlier on the
+    # sources the naive level did better than a model of a young store's own weeks
+    scores = pd.DataFrame(
+        {
+            "strategy": ["target_only", "source_only", "pooled", "naive"],
+            "wape": [0.09, 0.12, 0.14, 0.10],
+        }
+    )
+    ranking = pd.Series({"target_only": 0.11, "naive": 0.07, "source_only": 0.05, "pooled": 0.06})
+    auto = Auto({"ranking": "season"})
+    names, weights, reason = auto.default_policy(scores, None, ranking)
+    assert (names, weights) == (["naive"], [1.0])
+    assert reason.startswith("guard: best transfer source_only")
+    assert (
+        "the safer one by the sources one season earlier: naive 0.070, target_only 0.110" in reason
+    )
+    # the season ranking never lets transfer past the guard
+    assert not set(names) - {"target_only", "naive"}
+    # without season scores of the safe candidates the two are blended by their inner errors
+    names, weights, _ = auto.default_policy(scores, None, ranking.drop(["target_only", "naive"]))
+    assert names == ["target_only", "naive"] and weights[0] == pytest.approx(0.10 / 0.19)
+    # where transfer passes, the safe candidates' season scores change nothing
+    passing = scores.assign(wape=[0.20, 0.08, 0.09, 0.15])
+    names, _, _ = auto.default_policy(passing, None, ranking)
+    assert names == ["source_only", "pooled"]
