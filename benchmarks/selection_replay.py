@@ -148,20 +148,61 @@ def blend_wape(part: pd.DataFrame, weights: dict[str, float]) -> float:
     return wape(part["actual"].to_numpy(), blend)
 
 
-def read_run(results: Path, others: Path | None = None) -> tuple[pd.DataFrame, ...]:
+def read_run(
+    results: Path | list[Path], others: Path | list[Path] | None = None
+) -> tuple[pd.DataFrame, ...]:
     """``walmart_selection.csv``, ``walmart_forecasts.csv`` and ``walmart_scores.csv`` of a
-    run; with ``others``, the strategies other than ``auto`` (and the references) come from that
-    run instead: for an ``auto``-only run with other settings, replayed beside a full run of
-    the same folds and origins."""
-    sel = pd.read_csv(results / "walmart_selection.csv")
-    fc = pd.read_csv(results / "walmart_forecasts.csv")
-    scores = pd.read_csv(results / "walmart_scores.csv")
-    if others is not None:
-        o_fc = pd.read_csv(others / "walmart_forecasts.csv")
-        o_sc = pd.read_csv(others / "walmart_scores.csv")
+    run (several folders: their rows together, e.g. one origin per folder); with ``others``,
+    the strategies other than ``auto`` (and the references) come from those runs instead: for
+    an ``auto``-only run with other settings, replayed beside a full run of the same folds and
+    origins."""
+
+    def read(folders: Path | list[Path], name: str) -> pd.DataFrame:
+        folders = [folders] if isinstance(folders, Path) else folders
+        return pd.concat([pd.read_csv(f / name) for f in folders], ignore_index=True)
+
+    sel = read(results, "walmart_selection.csv")
+    fc = read(results, "walmart_forecasts.csv")
+    scores = read(results, "walmart_scores.csv")
+    if others:
+        o_fc = read(others, "walmart_forecasts.csv")
+        o_sc = read(others, "walmart_scores.csv")
         fc = pd.concat([o_fc[o_fc["strategy"] != "auto"], fc[fc["strategy"] == "auto"]])
         scores = pd.concat([o_sc[o_sc["strategy"] != "auto"], scores[scores["strategy"] == "auto"]])
     return sel, fc, scores
+
+
+def add_safe_season(
+    sel: pd.DataFrame, early: pd.DataFrame, history: int, season_length: int = 52
+) -> pd.DataFrame:
+    """``season_target_only`` and ``season_naive`` for the cells of a ``ranking = "season"``
+    run made before its season backtest scored the safe candidates: each is the mean WAPE of
+    that strategy over the *other* stores as targets one season before the cell's origin, read
+    from ``early`` (``walmart_scores.csv`` of a one-store run at those origins, with
+    ``target_only`` and the ``naive_mean`` reference; neither uses the sources, so a store's
+    score is the same whichever stores are its sources). Cells without a season ranking are
+    left alone."""
+    early = early[(early["history"] == history) & (early["status"] == "ok")]
+    early = early.assign(strategy=early["strategy"].replace({"naive_mean": "naive"}))
+    wide = early.pivot_table(index=["origin", "target"], columns="strategy", values="wape")
+    missing = {"target_only", "naive"} - set(wide.columns)
+    if missing:
+        raise SystemExit(f"--safe-season run lacks {', '.join(sorted(missing))}")
+    ranked = sel.filter(like="season_").notna().any(axis=1)
+    out = sel.copy()
+    for name in ("target_only", "naive"):
+        values = []
+        for r, has in zip(sel.itertuples(index=False), ranked, strict=True):
+            earlier = str((pd.Timestamp(r.origin) - pd.Timedelta(weeks=season_length)).date())
+            if not has:
+                values.append(np.nan)
+                continue
+            if earlier not in wide.index.get_level_values(0):
+                raise SystemExit(f"--safe-season run lacks the origin {earlier}")
+            others = wide.loc[earlier].drop(index=r.target, errors="ignore")
+            values.append(float(others[name].mean()))
+        out[f"season_{name}"] = values
+    return out
 
 
 def replay(run: tuple[pd.DataFrame, ...], history: int, experiments: bool = False) -> pd.DataFrame:
@@ -308,13 +349,23 @@ def agreement(selection: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("results", type=Path, help="output folder of walmart_cold_start.py")
+    parser.add_argument(
+        "results", type=Path, nargs="+", help="output folder(s) of walmart_cold_start.py"
+    )
     parser.add_argument("--history", type=int, default=26)
     parser.add_argument(
         "--others",
         type=Path,
+        nargs="+",
         default=None,
-        help="a full run whose strategies other than auto are replayed beside RESULTS' auto",
+        help="full run(s) whose strategies other than auto are replayed beside RESULTS' auto",
+    )
+    parser.add_argument(
+        "--safe-season",
+        type=Path,
+        default=None,
+        help="a one-store run of target_only and naive_mean one season before RESULTS' "
+        "origins: replays the safe pick of a ranking = season run made before that pick",
     )
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument(
@@ -324,6 +375,9 @@ def main() -> None:
     )
     args = parser.parse_args()
     run = read_run(args.results, args.others)
+    if args.safe_season is not None:
+        early = pd.read_csv(args.safe_season / "walmart_scores.csv")
+        run = (add_safe_season(run[0], early, args.history), *run[1:])
     table = replay(run, args.history, args.experiments)
     print((to_markdown if args.markdown else fmt)(table))
     wape_of = table.set_index("policy")["wape"]
@@ -334,7 +388,9 @@ def main() -> None:
     print("\nhow often the inner backtest's best transfer candidate is the best at the origin:")
     print((to_markdown if args.markdown else fmt)(agree))
     print(f"\ncheck: the replayed default scores {replayed:.5f}, the run's auto {ran:.5f}")
-    if np.isfinite(ran) and abs(replayed - ran) > 1e-6:
+    if args.safe_season is not None:
+        print("(with --safe-season the replayed default is the policy as it is now, not as run)")
+    elif np.isfinite(ran) and abs(replayed - ran) > 1e-6:
         raise SystemExit("the replay does not reproduce the run's auto: do not trust the table")
 
 

@@ -46,18 +46,24 @@ For one target domain at one (outer) origin:
    because single picks from a few inner weeks are noisy: see ``docs/selection.md`` for the
    figures behind that choice.
 
-6. ``ranking = "season"`` (opt-in, experimental) ranks and weights the transfer candidates that
-   the guard lets through by a different backtest: the *source* domains, in ``ranking_folds``
-   folds, take turns as new targets at the origin minus ``season_length`` periods, each cut to
-   the target's history length, with the other source domains as their sources. Everything it
-   reads lies before the origin. It answers "which strategy did best for a store this new at
-   this time of year", from many stores instead of the target's few weeks; the guard still
-   uses the target's own inner backtest. Computed once per origin and history length.
+6. ``ranking = "season"`` (opt-in) ranks and weights the transfer candidates that the guard
+   lets through by a different backtest: the *source* domains, in ``ranking_folds`` folds, take
+   turns as new targets at the origin minus ``season_length`` periods, each cut to the target's
+   history length, with the other source domains as their sources. Everything it reads lies
+   before the origin. It answers "which strategy did best for a store this new at this time of
+   year", from many stores instead of the target's few weeks. When the guard holds, the same
+   backtest names the safer of ``target_only`` and ``naive``, and that one is used alone: the
+   two differ in kind (a model of the target's own weeks, its recent level), which of them
+   suits a store this young at this time of year is what many stores show better than the
+   target's few inner weeks, and a blend keeps half of the worse one. The guard itself still
+   reads only the target's own inner backtest. Computed once per origin and history length;
+   where the sources' history does not reach one season back, the inner backtest ranks.
 
 The chosen strategy is then fitted on the outer origin's tables and ``predict`` delegates to
 it. ``selection_`` holds one row: ``target``, ``origin``, ``chosen``, ``reason``, ``weights``,
 ``inner_<candidate>`` (the mean inner score) for each candidate and, with ``ranking =
-"season"``, ``season_<candidate>`` (its score on the sources one season earlier).
+"season"``, ``season_<candidate>`` and ``season_naive`` (their scores on the sources one
+season earlier).
 """
 
 from __future__ import annotations
@@ -350,6 +356,7 @@ class Auto(Strategy):
         transfer = transfer.drop(list(twins))
         note = "".join(f"; {n} forecast as {t} in the inner backtest" for n, t in twins.items())
         best_safe = safe.idxmin()
+        safer = f"; {best_safe} is safer"
         if len(transfer):
             best = transfer.idxmin()
             # in WAPE whatever the metric: the unit of the unseen season's gap
@@ -379,7 +386,8 @@ class Auto(Strategy):
                 reason = (
                     f"guard: best transfer {best} inner {p.metric} {m[best]:.3f} does not beat "
                     + " and ".join(f"{s} {v:.3f}" for s, v in bars.items())
-                    + f" by {p.margin:.0%}; {best_safe} is safer"
+                    + f" by {p.margin:.0%}"
+                    + safer
                 )
                 if season is not None:
                     why = (
@@ -402,6 +410,7 @@ class Auto(Strategy):
             if pool is safe and len(ranked) == len(pool) > 1:
                 # the guard held: the safer one alone, as the sources show it
                 k = 1
+                reason = reason.replace(safer, "", 1)
                 reason += "; the safer one by the sources one season earlier: " + ", ".join(
                     f"{n} {v:.3f}" for n, v in ranked.sort_values(kind="stable").items()
                 )

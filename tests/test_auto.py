@@ -375,6 +375,7 @@ def test_with_the_season_ranking_a_held_guard_keeps_the_safer_one_the_sources_sh
     assert (
         "the safer one by the sources one season earlier: naive 0.070, target_only 0.110" in reason
     )
+    assert "target_only is safer" not in reason  # the inner backtest's pick is not claimed
     # the season ranking never lets transfer past the guard
     assert not set(names) - {"target_only", "naive"}
     # without season scores of the safe candidates the two are blended by their inner errors

@@ -131,3 +131,36 @@ def test_read_run_takes_auto_from_the_run_and_the_rest_from_others(tmp_path):
         }
     _, alone, _ = selection_replay.read_run(tmp_path / "auto_only")
     assert alone["strategy"].tolist() == ["auto"]
+
+
+def test_add_safe_season_reads_the_other_stores_one_season_earlier():
+    early = pd.DataFrame(
+        [
+            {
+                "history": 26,
+                "status": "ok",
+                "origin": "2011-04-29",
+                "target": t,
+                "strategy": s,
+                "wape": w,
+            }
+            for t, tw, nw in [(1, 0.10, 0.05), (2, 0.20, 0.07), (3, 0.30, 0.09)]
+            for s, w in [("target_only", tw), ("naive_mean", nw)]
+        ]
+    )
+    sel = pd.DataFrame(
+        {
+            "target": [1, 3, 2],
+            "origin": ["2012-04-27", "2012-04-27", "2012-04-27"],
+            "season_source_only": [0.04, 0.04, float("nan")],
+        }
+    )
+    out = selection_replay.add_safe_season(sel, early, 26)
+    # store 1's own scores stay out of its figure: the mean of stores 2 and 3
+    assert out.loc[0, "season_target_only"] == pytest.approx(0.25)
+    assert out.loc[0, "season_naive"] == pytest.approx(0.08)
+    assert out.loc[1, "season_target_only"] == pytest.approx(0.15)
+    # a cell without a season ranking (ranking = "target") gets none
+    assert pd.isna(out.loc[2, "season_target_only"]) and pd.isna(out.loc[2, "season_naive"])
+    with pytest.raises(SystemExit, match="lacks the origin 2011-01-28"):
+        selection_replay.add_safe_season(sel.assign(origin="2012-01-27"), early, 26)
