@@ -189,20 +189,18 @@ def add_safe_season(
     if missing:
         raise SystemExit(f"--safe-season run lacks {', '.join(sorted(missing))}")
     ranked = sel.filter(like="season_").notna().any(axis=1)
-    out = sel.copy()
-    for name in ("target_only", "naive"):
-        values = []
-        for r, has in zip(sel.itertuples(index=False), ranked, strict=True):
-            earlier = str((pd.Timestamp(r.origin) - pd.Timedelta(weeks=season_length)).date())
-            if not has:
-                values.append(np.nan)
-                continue
-            if earlier not in wide.index.get_level_values(0):
-                raise SystemExit(f"--safe-season run lacks the origin {earlier}")
-            others = wide.loc[earlier].drop(index=r.target, errors="ignore")
-            values.append(float(others[name].mean()))
-        out[f"season_{name}"] = values
-    return out
+    rows = []
+    for r, has in zip(sel.itertuples(index=False), ranked, strict=True):
+        earlier = str((pd.Timestamp(r.origin) - pd.Timedelta(weeks=season_length)).date())
+        if not has:
+            rows.append({})
+            continue
+        if earlier not in wide.index.get_level_values(0):
+            raise SystemExit(f"--safe-season run lacks the origin {earlier}")
+        others = wide.loc[earlier].drop(index=r.target, errors="ignore")
+        rows.append({f"season_{n}": others[n].mean() for n in ("target_only", "naive")})
+    add = pd.DataFrame(rows, index=sel.index, columns=["season_target_only", "season_naive"])
+    return sel.drop(columns=add.columns, errors="ignore").join(add)
 
 
 def replay(run: tuple[pd.DataFrame, ...], history: int, experiments: bool = False) -> pd.DataFrame:

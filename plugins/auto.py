@@ -357,6 +357,13 @@ class Auto(Strategy):
         note = "".join(f"; {n} forecast as {t} in the inner backtest" for n, t in twins.items())
         best_safe = safe.idxmin()
         safer = f"; {best_safe} is safer"
+        # with the season ranking, the sources one season earlier name the safer one, alone
+        by_season = ranking.reindex(safe.index).dropna() if ranking is not None else safe[:0]
+        if len(safe) > 1 and len(by_season) == len(safe):
+            safe = by_season.sort_values(kind="stable").iloc[:1]
+            safer = "; the safer one by the sources one season earlier: " + ", ".join(
+                f"{n} {v:.3f}" for n, v in by_season.sort_values(kind="stable").items()
+            )
         if len(transfer):
             best = transfer.idxmin()
             # in WAPE whatever the metric: the unit of the unseen season's gap
@@ -402,25 +409,18 @@ class Auto(Strategy):
                     )
         else:
             pool = safe
-            reason = f"no transfer candidate scored; {best_safe} has the lower inner {p.metric}"
+            reason = "no transfer candidate scored" + (
+                safer if len(safe) == 1 else f"; {best_safe} has the lower inner {p.metric}"
+            )
         reason += note
-        k = p.blend
-        if ranking is not None:
+        if ranking is not None and pool is not safe:
             ranked = ranking.reindex(pool.index).dropna()
-            if pool is safe and len(ranked) == len(pool) > 1:
-                # the guard held: the safer one alone, as the sources show it
-                k = 1
-                reason = reason.replace(safer, "", 1)
-                reason += "; the safer one by the sources one season earlier: " + ", ".join(
-                    f"{n} {v:.3f}" for n, v in ranked.sort_values(kind="stable").items()
-                )
-                pool = ranked
-            elif pool is not safe and len(ranked):
+            if len(ranked):
                 pool = ranked
                 reason += "; ranked by the sources one season earlier: " + ", ".join(
                     f"{n} {v:.3f}" for n, v in ranked.sort_values(kind="stable").items()
                 )
-        top = pool.sort_values(kind="stable").iloc[:k]
+        top = pool.sort_values(kind="stable").iloc[: p.blend]
         if len(top) == 1:
             return [top.index[0]], [1.0], reason
         inv = 1.0 / np.maximum(top.to_numpy(float), 1e-9)
@@ -579,7 +579,7 @@ class Auto(Strategy):
         for name in [*self.candidate_names(), "naive"]:
             row[f"inner_{name}"] = float(by_name.get(name, np.nan))
         ranking = getattr(self, "ranking_", None)
-        if ranking is not None:  # ranking = season: each transfer candidate's score on it
+        if ranking is not None:  # ranking = season: each candidate's score on it
             for name in [*self.candidate_names(), "naive"]:
                 row[f"season_{name}"] = float(ranking.get(name, np.nan))
         self.selection_ = pd.DataFrame([row])
