@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from pathlib import Path
 
 import pandas as pd
 
@@ -81,6 +82,8 @@ def main() -> None:
     args = ap.parse_args()
     global SAVE_DIR
     SAVE_DIR = args.save
+    if SAVE_DIR:
+        Path(SAVE_DIR).mkdir(parents=True, exist_ok=True)
     registered = set(tc.strategies())
     candidates = [c for c in args.candidates.split(",") if c in registered]
     rows = []

@@ -40,13 +40,14 @@ For one target domain at one (outer) origin:
    because a model fitted on so short a target history is less reliable than its recent level.
 5. ``blend = k`` (default 2; 1 keeps only the best) combines the k best candidates by inner
    score with weights proportional to their inverse inner errors: the transfer strategies that
-   passed the guard when any did, otherwise ``target_only`` and ``naive``. A candidate whose
+   passed the guard when any did, otherwise ``target_only`` and ``naive`` (with ``ranking =
+   "target"``; the season ranking keeps the safer of those two alone, step 6). A candidate whose
    inner forecasts equal a later candidate's (``source_only`` and a ``boost_continue`` that
    added no tree) counts once, as the later, more adaptive one. Blending two is the default
    because single picks from a few inner weeks are noisy: see ``docs/selection.md`` for the
    figures behind that choice.
 
-6. ``ranking = "season"`` (opt-in) ranks and weights the transfer candidates that the guard
+6. ``ranking = "season"`` (the default) ranks and weights the transfer candidates that the guard
    lets through by a different backtest: the *source* domains, in ``ranking_folds`` folds, take
    turns as new targets at the origin minus ``season_length`` periods, each cut to the target's
    history length, with the other source domains as their sources. Everything it reads lies
@@ -56,8 +57,11 @@ For one target domain at one (outer) origin:
    two differ in kind (a model of the target's own weeks, its recent level), which of them
    suits a store this young at this time of year is what many stores show better than the
    target's few inner weeks, and a blend keeps half of the worse one. The guard itself still
-   reads only the target's own inner backtest. Computed once per origin and history length;
-   where the sources' history does not reach one season back, the inner backtest ranks.
+   reads only the target's own inner backtest. Computed once per origin and history length.
+   Only source domains that had at least the target's history one season before the origin
+   take turns as targets (a younger one answers for a younger store: at 52 weeks before
+   Christmas, a store that has seen one Christmas against stores that have not); where none
+   had, the target's inner backtest ranks and the reason says so.
 
 The chosen strategy is then fitted on the outer origin's tables and ``predict`` delegates to
 it. ``selection_`` holds one row: ``target``, ``origin``, ``chosen``, ``reason``, ``weights``,
@@ -130,7 +134,7 @@ class AutoParams(StrategyParams):
         "its range over the target's observed weeks before the season counts as unseen",
     )
     ranking: Literal["target", "season"] = Field(
-        "target",
+        "season",
         description="what ranks the transfer candidates: the target's own inner backtest, or "
         "the source domains backtested as new targets one season earlier (see the module doc)",
     )
@@ -465,7 +469,14 @@ class Auto(Strategy):
         src = tables.data.source_rows
         if length < 1 or pidx < 0:
             return None
-        domains = pd.unique(panel.domains[src])
+        # only a source domain as old then as the target is now stands for it as a target; the
+        # younger ones are sources in every fold
+        seen = ~np.isnan(panel.Y[src, : pidx + 1])
+        born = np.where(seen.any(axis=1), seen.argmax(axis=1), pidx + 1)
+        starts = pd.Series(born).groupby(panel.domains[src], sort=False).min()
+        domains = starts.index[starts <= pidx + 1 - length].to_numpy()
+        if not len(domains):
+            return None
         folds = [f for f in np.array_split(np.arange(len(domains)), p.ranking_folds) if len(f)]
         scored = [*names, "naive"]
         rows: list[dict[str, Any]] = []
@@ -545,6 +556,11 @@ class Auto(Strategy):
         chosen, weights, reason = self.default_policy(
             scores, self.unseen_season(tables, domain), self.ranking_
         )
+        if self.params.ranking == "season" and self.ranking_ is None:
+            reason += (
+                "; ranked by the target's inner backtest: no source domain had the target's "
+                "history one season earlier"
+            )
         return chosen, weights, reason, scores
 
     # -- the strategy contract --------------------------------------------------------------------

@@ -36,6 +36,12 @@ def test_unrelated_targets_get_a_non_transfer_strategy(comparisons):
     assert len(sel) == 6
     assert _transfer_share(sel) < 0.5
     assert sel["reason"].str.startswith("guard").sum() >= 4
+    # by default (ranking = "season") a held guard keeps the safer one by the sources one
+    # season earlier, whatever the target's own inner backtest says
+    held = sel[sel["reason"].str.startswith("guard")]
+    safer = held[["season_target_only", "season_naive"]].idxmin(axis=1).str[len("season_") :]
+    assert (held["chosen"] == safer).all()
+    assert held["reason"].str.contains("the safer one by the sources one season earlier").all()
 
 
 def test_related_targets_get_a_transfer_strategy(comparisons):
@@ -57,8 +63,9 @@ def test_selection_table_columns_and_consistency(comparisons):
 
 
 def test_inner_tables_and_source_models_are_shared_by_all_targets(comparisons):
-    # per origin: one outer source model + one per inner origin (one here), not one per target
-    assert comparisons[1.0].source_fits == 2 * 2
+    # per origin: one outer source model, one per inner origin (one here) and one per fold of
+    # the season ranking's backtest (3), not one per target
+    assert comparisons[1.0].source_fits == 2 * (1 + 1 + 3)
 
 
 def test_auto_scores_equal_the_chosen_strategy():
@@ -157,9 +164,10 @@ def test_horizon_season_reads_the_sources_calendar_profile():
 
 
 def test_blend_weights_come_from_inner_errors():
-    # the guard rejects transfer (huge margin): target_only and naive are blended
+    # the guard rejects transfer (huge margin): target_only and naive are blended (with the
+    # target's own ranking; the season ranking keeps the safer one alone, tested below)
     model = tc.TransferForecaster(
-        "auto", candidates=CANDIDATES, blend=2, margin=0.95, season_check=False
+        "auto", candidates=CANDIDATES, blend=2, margin=0.95, season_check=False, ranking="target"
     )
     model.fit(small_task(1.0))
     fitted = model.fitted_["S06"]
@@ -304,10 +312,10 @@ def test_a_tie_neither_hides_the_adaptive_candidate_nor_wins_twice():
 
 def test_by_default_the_two_best_candidates_are_blended():
     assert Auto().params.blend == 2
-    # unrelated targets, default parameters: the guard keeps transfer out and blends the two
-    # safe candidates, with the better one weighted more
-    model = tc.TransferForecaster("auto", candidates=CANDIDATES).fit(small_task(0.0))
-    fitted = model.fitted_["S06"]
+    # unrelated targets, ranked by their own inner backtest: the guard keeps transfer out and
+    # blends the two safe candidates, with the better one weighted more
+    model = tc.TransferForecaster("auto", candidates=CANDIDATES, ranking="target")
+    fitted = model.fit(small_task(0.0)).fitted_["S06"]
     assert sorted(fitted.chosen_) == ["naive", "target_only"]
     sel = fitted.selection_.iloc[0]
     inner = [sel[f"inner_{n}"] for n in fitted.chosen_]
@@ -385,3 +393,50 @@ def test_with_the_season_ranking_a_held_guard_keeps_the_safer_one_the_sources_sh
     passing = scores.assign(wape=[0.20, 0.08, 0.09, 0.15])
     names, _, _ = auto.default_policy(passing, None, ranking)
     assert names == ["source_only", "pooled"]
+
+
+def _young_sources_task(young: set[str], since: str) -> tc.TransferTask:
+    """:func:`small_task` whose source stores in ``young`` open at ``since``."""
+    from transfercast.config import parse_config
+    from transfercast.datasets import synthetic_config
+
+    from .conftest import small_frame
+
+    frame = small_frame(1.0)
+    frame = frame[~(frame["store"].isin(young) & (frame["date"] < since))]
+    raw = synthetic_config(
+        "unused.csv", frame.attrs["targets"], horizon=8, target_history=13, windows=2
+    )
+    return tc.TransferTask.from_config(parse_config(raw), data=frame)
+
+
+def test_the_season_ranking_asks_only_sources_as_old_then_as_the_target_is_now(monkeypatch):
+    # origins 2020-12-25 and 2021-02-19, one season earlier 2019-12-27 and 2020-02-21; stores
+    # opened 2020-01-03 had no history then, or 8 weeks against the target's 13
+    young = {"S01", "S02", "S03"}
+    task = _young_sources_task(young, "2020-01-03")
+    asked: set[str] = set()
+    backtest = Auto.backtest
+
+    def spy(self, name, tables, domain, cache, actuals, history):
+        if tables.data.origin_idx < len(task.panel.times) - 52:  # the season backtest
+            asked.add(domain)
+        return backtest(self, name, tables, domain, cache, actuals, history)
+
+    monkeypatch.setattr(Auto, "backtest", spy)
+    params = {"auto": {"candidates": CANDIDATES}}
+    sel = tc.compare(task, ["auto"], params=params).selection
+    assert asked == {"S04", "S05"}  # the old sources; the young ones were sources only
+    assert sel["season_source_only"].notna().all()
+    # with every source that young, the target's own inner backtest ranks, and says so
+    task = _young_sources_task({"S01", "S02", "S03", "S04", "S05"}, "2020-01-03")
+    sel = tc.compare(task, ["auto"], params=params).selection
+    assert (
+        sel["reason"]
+        .str.endswith(
+            "ranked by the target's inner backtest: no source domain had the target's history one "
+            "season earlier"
+        )
+        .all()
+    )
+    assert "season_source_only" not in sel or sel["season_source_only"].isna().all()
