@@ -308,6 +308,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--histories", default=None, help="comma-separated weeks (default 13,26,52)")
     ap.add_argument("--origins", default=None, help="comma-separated dates")
     ap.add_argument("--folds", type=int, default=5)
+    ap.add_argument(
+        "--stores",
+        default=None,
+        help="comma-separated target stores to run (default: all); the others of their folds "
+        "become sources, so with --folds 45 these are cells of the one-store comparison",
+    )
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--auto", default="{}", help='auto parameters as JSON, e.g. {"blend": 1}')
     ap.add_argument("--quick", action="store_true", help="26 weeks of history, 2 origins")
@@ -331,14 +337,22 @@ def main(argv: list[str] | None = None) -> int:
     frame = load_walmart(args.data_dir, args.level)
     stores = sorted(frame["Store"].unique().tolist())
     folds = make_folds(stores, args.folds)
+    if args.stores:
+        try:
+            keep = {int(s) for s in args.stores.split(",")}
+        except ValueError:
+            ap.error(f"--stores: '{args.stores}' is not a comma-separated list of store numbers")
+        if unknown := keep - set(stores):
+            ap.error(f"--stores: no store {', '.join(map(str, sorted(unknown)))} in the data")
+        folds = [f for f in ([s for s in fold if s in keep] for fold in folds) if f]
     print(
         f"transfercast {tc.__version__}; strategies: {', '.join(names)}; references: "
         f"{', '.join(refs)}",
         flush=True,
     )
     print(
-        f"{len(stores)} stores in {len(folds)} folds; histories {histories}; origins "
-        f"{[str(o.date()) for o in origins]}; horizon {HORIZON}",
+        f"{sum(map(len, folds))} target stores in {len(folds)} folds; histories {histories}; "
+        f"origins {[str(o.date()) for o in origins]}; horizon {HORIZON}",
         flush=True,
     )
 
