@@ -69,10 +69,11 @@ class OriginTables:
         age = self.data.origin_idx - first + 1
         return age if age < 2 * self.spec.season_length else None
 
-    def history_start(self, rows: np.ndarray) -> int | None:
-        """Panel position of the first period, at or before the origin, in which any of the
-        series ``rows`` is observed; ``None`` when none is."""
-        Y = self.data.panel.Y[rows, : self.data.origin_idx + 1]
+    def history_start(self, rows: np.ndarray, until: int | None = None) -> int | None:
+        """Panel position of the first period, at or before the origin (or ``until``), in which
+        any of the series ``rows`` is observed; ``None`` when none is."""
+        end = self.data.origin_idx if until is None else until
+        Y = self.data.panel.Y[rows, : end + 1]
         seen = np.flatnonzero(~np.all(np.isnan(Y), axis=0))
         return int(seen.min()) if len(seen) else None
 

@@ -471,10 +471,14 @@ class Auto(Strategy):
             return None
         # only a source domain as old then as the target is now stands for it as a target; the
         # younger ones are sources in every fold
-        seen = ~np.isnan(panel.Y[src, : pidx + 1])
-        born = np.where(seen.any(axis=1), seen.argmax(axis=1), pidx + 1)
-        starts = pd.Series(born).groupby(panel.domains[src], sort=False).min()
-        domains = starts.index[starts <= pidx + 1 - length].to_numpy()
+        starts = {
+            d: tables.history_start(src[panel.domains[src] == d], until=pidx)
+            for d in pd.unique(panel.domains[src])
+        }
+        domains = np.array(
+            [d for d, s in starts.items() if s is not None and s <= pidx + 1 - length],
+            dtype=object,
+        )
         if not len(domains):
             return None
         folds = [f for f in np.array_split(np.arange(len(domains)), p.ranking_folds) if len(f)]
