@@ -168,7 +168,10 @@ class Encoder:
         cats = np.zeros((n, len(self.cat_columns)), dtype=np.int64)
         for j, c in enumerate(self.cat_columns):
             if c in X.columns:
-                codes = pd.Categorical(X[c].astype(object), categories=self.vocab[c]).codes
+                # values as the vocabulary spells them (strings); unknown and missing: -1
+                vals = X[c].astype(object)
+                vals = vals.where(vals.isna(), vals.astype(str))
+                codes = pd.Index(self.vocab[c], dtype=object).get_indexer(vals)
                 cats[:, j] = codes.astype(np.int64) + 1
         return num, cats
 

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -260,6 +261,20 @@ def test_save_and_load_round_trip(source_net, target, tmp_path):
         assert set(state.files) == set(s.net_.state_dict())
     loaded = L2SP.load(tmp_path, entries)
     close(loaded.predict(wide), s.predict(wide))
+
+
+def test_encoder_maps_categories_by_name_whatever_their_dtype():
+    """Codes follow the vocabulary's spelling: integer departments find their string entries,
+    unknown and missing values get index 0 (and no pandas deprecation warning is raised)."""
+    enc = l2sp_net.Encoder([], [], [], [], ["dept"], {"dept": ["1", "2", "7"]})
+    X = pd.DataFrame({"dept": pd.Series([7, 1, 99, None, 2], dtype=object)})
+    as_category = pd.DataFrame({"dept": pd.Categorical(["2", "x", None, "7"])})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        _, cats = enc.transform(X)
+        _, cats_c = enc.transform(as_category)
+    assert cats[:, 0].tolist() == [3, 1, 0, 0, 2]
+    assert cats_c[:, 0].tolist() == [2, 0, 0, 3]
 
 
 # -- in comparisons ---------------------------------------------------------------------------
