@@ -61,7 +61,8 @@ For one target domain at one (outer) origin:
    Only source domains that had at least the target's history one season before the origin
    take turns as targets (a younger one answers for a younger store: at 52 weeks before
    Christmas, a store that has seen one Christmas against stores that have not); where none
-   had, the target's inner backtest ranks and the reason says so.
+   had (or the data do not reach that far back, or no candidate could be scored there), the
+   target's inner backtest ranks and the reason says which.
 
 The chosen strategy is then fitted on the outer origin's tables and ``predict`` delegates to
 it. ``selection_`` holds one row: ``target``, ``origin``, ``chosen``, ``reason``, ``weights``,
@@ -445,8 +446,9 @@ class Auto(Strategy):
     ) -> pd.Series | None:
         """Mean score of each transfer candidate on the source domains backtested as new
         targets one season before the origin (``ranking = "season"``); ``None`` when off or
-        when the sources' history does not reach that far back."""
+        when no such backtest could be scored (``ranking_none_`` then says why)."""
         p = self.params
+        self.ranking_none_ = None
         if p.ranking != "season":
             return None
         first = history_start(tables, domain)
@@ -458,17 +460,21 @@ class Auto(Strategy):
         with lock:
             if length not in memo:
                 memo[length] = self._season_scores(tables, names, length, cache)
+        if isinstance(memo[length], str):
+            self.ranking_none_ = memo[length]
+            return None
         return memo[length]
 
     def _season_scores(
         self, tables: OriginTables, names: list[str], length: int, cache: Any
-    ) -> pd.Series | None:
+    ) -> pd.Series | str:
+        """The season scores, or why there are none."""
         p = self.params
         panel, outer = tables.data.panel, tables.data.origin_idx
         pidx = outer - tables.spec.season_length
         src = tables.data.source_rows
         if length < 1 or pidx < 0:
-            return None
+            return "the data do not reach one season before the origin"
         # only a source domain as old then as the target is now stands for it as a target; the
         # younger ones are sources in every fold
         starts = {
@@ -480,7 +486,7 @@ class Auto(Strategy):
             dtype=object,
         )
         if not len(domains):
-            return None
+            return "no source domain had the target's history one season earlier"
         folds = [f for f in np.array_split(np.arange(len(domains)), p.ranking_folds) if len(f)]
         scored = [*names, "naive"]
         rows: list[dict[str, Any]] = []
@@ -507,7 +513,7 @@ class Auto(Strategy):
                     if p.metric in metrics:  # a candidate that failed is not ranked
                         rows.append({"strategy": name, p.metric: metrics[p.metric]})
         if not rows:
-            return None
+            return "no candidate could be scored on the sources one season earlier"
         return pd.DataFrame(rows).groupby("strategy")[p.metric].mean()
 
     def unseen_season(self, tables: OriginTables, domain: Any) -> tuple[bool, str, float] | None:
@@ -561,10 +567,7 @@ class Auto(Strategy):
             scores, self.unseen_season(tables, domain), self.ranking_
         )
         if self.params.ranking == "season" and self.ranking_ is None:
-            reason += (
-                "; ranked by the target's inner backtest: no source domain had the target's "
-                "history one season earlier"
-            )
+            reason += f"; ranked by the target's inner backtest: {self.ranking_none_}"
         return chosen, weights, reason, scores
 
     # -- the strategy contract --------------------------------------------------------------------

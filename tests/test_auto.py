@@ -431,12 +431,32 @@ def test_the_season_ranking_asks_only_sources_as_old_then_as_the_target_is_now(m
     # with every source that young, the target's own inner backtest ranks, and says so
     task = _young_sources_task({"S01", "S02", "S03", "S04", "S05"}, "2020-01-03")
     sel = tc.compare(task, ["auto"], params=params).selection
+    # (the data start with those stores in 2020: at the first origin they do not reach back)
+    why = sel["reason"].str.extract(r"ranked by the target's inner backtest: (.*)$")[0]
+    assert sorted(set(why)) == [
+        "no source domain had the target's history one season earlier",
+        "the data do not reach one season before the origin",
+    ]
+    assert why.notna().all()
+    assert "season_source_only" not in sel or sel["season_source_only"].isna().all()
+
+
+def test_when_no_candidate_scores_on_the_sources_a_season_earlier_the_reason_says_so(monkeypatch):
+    task = _young_sources_task(set(), "2020-01-03")
+    backtest = Auto.backtest
+
+    def failing(self, name, tables, domain, cache, actuals, history):
+        if tables.data.origin_idx < len(task.panel.times) - 52:  # the season backtest
+            return {}, None
+        return backtest(self, name, tables, domain, cache, actuals, history)
+
+    monkeypatch.setattr(Auto, "backtest", failing)
+    sel = tc.compare(task, ["auto"], params={"auto": {"candidates": CANDIDATES}}).selection
     assert (
         sel["reason"]
         .str.endswith(
-            "ranked by the target's inner backtest: no source domain had the target's history one "
-            "season earlier"
+            "ranked by the target's inner backtest: no candidate could be scored on the sources "
+            "one season earlier"
         )
         .all()
     )
-    assert "season_source_only" not in sel or sel["season_source_only"].isna().all()
