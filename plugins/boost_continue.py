@@ -109,7 +109,7 @@ def _conform(X: pd.DataFrame, columns: list[str], categories: dict[str, list[str
             continue
         else:
             s = s.astype(object).astype(str).where(s.notna())
-        changed[col] = pd.Categorical(s, categories=cats)
+        changed[col] = pd.Categorical(s.where(s.isin(cats)), categories=cats)
     return out.assign(**changed) if changed else out
 
 
