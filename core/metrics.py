@@ -7,6 +7,8 @@ the model saw, then average over series.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 import numpy as np
 import pandas as pd
 from utilsforecast.losses import mase as _mase
@@ -15,12 +17,20 @@ from utilsforecast.losses import rmsse as _rmsse
 METRICS = ("wape", "mae", "rmse", "mase", "rmsse", "bias")
 
 
-def score(forecasts: pd.DataFrame, history: pd.DataFrame) -> dict[str, float]:
+def score(
+    forecasts: pd.DataFrame, history: pd.DataFrame, metrics: Iterable[str] = METRICS
+) -> dict[str, float]:
     """Metrics of ``forecasts`` (``unique_id``, ``ds``, ``forecast``, ``actual``) given the
     in-sample ``history`` (``unique_id``, ``ds``, ``y``) used for MASE/RMSSE scaling.
 
     ``bias`` is the mean error over the mean absolute actual (positive: over-forecast).
+    ``metrics`` names the ones wanted: the pooled ones always come (they cost nothing), MASE
+    and RMSSE only when named (they cost most of the time of a backtest's scoring).
     """
+    metrics = set(metrics)
+    unknown = metrics - set(METRICS)
+    if unknown:
+        raise ValueError(f"unknown metric(s) {sorted(unknown)}; known: {', '.join(METRICS)}")
     df = forecasts.dropna(subset=["actual"])
     if df.empty or df["forecast"].isna().all():
         return dict.fromkeys(METRICS, float("nan"))
@@ -32,15 +42,17 @@ def score(forecasts: pd.DataFrame, history: pd.DataFrame) -> dict[str, float]:
         "rmse": float(np.sqrt(np.mean(err**2))),
         "bias": float(err.mean() / np.abs(df["actual"]).mean()) if denom else float("nan"),
     }
+    scaled = [(name, fn) for name, fn in (("mase", _mase), ("rmsse", _rmsse)) if name in metrics]
+    if not scaled:
+        return out
     pred = df[["unique_id", "ds", "forecast", "actual"]].rename(columns={"actual": "y"})
     hist = history[["unique_id", "ds", "y"]].dropna()
     hist = hist[hist["unique_id"].isin(pred["unique_id"].unique())]
     if hist.groupby("unique_id").size().min() < 2 or hist.empty:
-        out["mase"] = out["rmsse"] = float("nan")
+        out.update({name: float("nan") for name, _ in scaled})
         return out
     with np.errstate(divide="ignore", invalid="ignore"):
-        m = _mase(pred, ["forecast"], 1, hist)["forecast"].replace([np.inf, -np.inf], np.nan)
-        r = _rmsse(pred, ["forecast"], 1, hist)["forecast"].replace([np.inf, -np.inf], np.nan)
-    out["mase"] = float(m.mean())
-    out["rmsse"] = float(r.mean())
+        for name, fn in scaled:
+            per_series = fn(pred, ["forecast"], 1, hist)["forecast"]
+            out[name] = float(per_series.replace([np.inf, -np.inf], np.nan).mean())
     return out

@@ -40,6 +40,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from pydantic import Field, field_validator
 
 import transfercast
@@ -133,14 +134,15 @@ class LeafEncoder:
         r = min(k + 8, d)
         omega = rng.standard_normal((d, r))
         # randomized PCA of the centred one-hot matrix M_c = M - 1 mu^T (never built)
-        Y = _onehot_matmul(cols, omega, d) - mu @ omega
+        M = _one_hot_matrix(cols, d)
+        Y = M @ omega - mu @ omega
         for _ in range(3):
             Q, _ = np.linalg.qr(Y)
-            Z = _onehot_rmatmul(cols, Q, d) - np.outer(mu, Q.sum(axis=0))
+            Z = M.T @ Q - np.outer(mu, Q.sum(axis=0))
             Q, _ = np.linalg.qr(Z)
-            Y = _onehot_matmul(cols, Q, d) - mu @ Q
+            Y = M @ Q - mu @ Q
         Q, _ = np.linalg.qr(Y)
-        B = (_onehot_rmatmul(cols, Q, d) - np.outer(mu, Q.sum(axis=0))).T
+        B = (M.T @ Q - np.outer(mu, Q.sum(axis=0))).T
         _, _, vt = np.linalg.svd(B, full_matrices=False)
         V = vt[: min(k, vt.shape[0])].T
         flip = np.sign(V[np.abs(V).argmax(axis=0), np.arange(V.shape[1])])
@@ -174,10 +176,7 @@ class LeafEncoder:
         offsets = np.r_[0, np.cumsum([len(v) for v in vocab])]
         V = np.asarray(self.state["components"], dtype=float)
         cols = _one_hot_columns(_leaf_matrix(model, X), vocab, offsets)
-        Vz = np.vstack([V, np.zeros((1, V.shape[1]))])  # index -1 (unseen leaf) reads zeros
-        out = np.zeros((len(X), V.shape[1]))
-        for t in range(cols.shape[1]):
-            out += Vz[cols[:, t]]
+        out = _one_hot_matrix(cols, V.shape[0]) @ V  # an unseen leaf (-1) adds nothing
         return out - np.asarray(self.state["shift"], dtype=float)
 
 
@@ -193,23 +192,14 @@ def _one_hot_columns(
     return cols
 
 
-def _onehot_matmul(cols: np.ndarray, W: np.ndarray, d: int) -> np.ndarray:
-    """``M @ W`` for the one-hot matrix ``M`` given by its column indices."""
-    Wz = np.vstack([W, np.zeros((1, W.shape[1]))])
-    out = np.zeros((cols.shape[0], W.shape[1]))
-    for t in range(cols.shape[1]):
-        out += Wz[cols[:, t]]
-    return out
+def _one_hot_matrix(cols: np.ndarray, d: int) -> sp.csr_matrix:
+    """The sparse ``(n, d)`` one-hot matrix whose row ``i`` has ones at ``cols[i]`` (-1: none).
 
-
-def _onehot_rmatmul(cols: np.ndarray, Y: np.ndarray, d: int) -> np.ndarray:
-    """``M.T @ Y`` for the one-hot matrix ``M`` given by its column indices."""
-    flat = cols.ravel()
-    ok = flat >= 0
-    rows = np.repeat(np.arange(cols.shape[0]), cols.shape[1])[ok]
-    return np.column_stack(
-        [np.bincount(flat[ok], weights=Y[rows, r], minlength=d) for r in range(Y.shape[1])]
-    )
+    Each row keeps its entries in tree order, so ``M @ W`` and ``M.T @ Y`` add the same terms
+    in the same order as a loop over the trees would."""
+    hit = cols >= 0
+    indptr = np.r_[0, np.cumsum(hit.sum(axis=1))]
+    return sp.csr_matrix((np.ones(int(indptr[-1])), cols[hit], indptr), shape=(len(cols), d))
 
 
 def _group_sums(model: GBM, X: pd.DataFrame, bounds: list[int]) -> np.ndarray:

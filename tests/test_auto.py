@@ -460,3 +460,16 @@ def test_when_no_candidate_scores_on_the_sources_a_season_earlier_the_reason_say
         )
         .all()
     )
+
+
+def test_ranking_by_mase_reads_mase_inner_scores(comparisons):
+    # the inner backtest scores MASE only when it ranks by it; the recorded inner scores are
+    # then MASE (the guard's unseen-season gap stays in WAPE)
+    task = small_task(1.0)
+    sel = tc.compare(task, ["auto"], params=_auto(metric="mase", ranking="target")).selection
+    wape = comparisons[1.0].selection.set_index(["target", "origin"])
+    sel = sel.set_index(["target", "origin"])
+    cols = [f"inner_{n}" for n in [*CANDIDATES, "naive"]]
+    assert sel[cols].notna().all().all()
+    assert (sel[cols] > 0).all().all()
+    assert not np.allclose(sel[cols].to_numpy(), wape.loc[sel.index, cols].to_numpy())

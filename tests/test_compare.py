@@ -121,3 +121,21 @@ def test_parallel_jobs_give_the_same_scores(task, comparison):
     a = comparison.scores[cols].sort_values(cols[:3]).reset_index(drop=True)
     b = par.scores[cols].sort_values(cols[:3]).reset_index(drop=True)
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_score_computes_the_scaled_metrics_only_when_asked():
+    from transfercast.metrics import METRICS, score
+
+    fc = pd.DataFrame(
+        {"unique_id": ["a", "a"], "ds": [3, 4], "forecast": [11.0, 9.0], "actual": [10.0, 10.0]}
+    )
+    hist = pd.DataFrame({"unique_id": ["a", "a", "a"], "ds": [0, 1, 2], "y": [8.0, 10.0, 12.0]})
+    full = score(fc, hist)
+    assert set(full) == set(METRICS)
+    assert full["wape"] == pytest.approx(0.1)
+    assert full["mase"] == pytest.approx(1.0 / 2.0)  # MAE 1 over the naive in-sample MAE 2
+    quick = score(fc, hist, {"wape", "mase"})
+    assert "rmsse" not in quick and quick["mase"] == full["mase"]
+    assert quick["wape"] == full["wape"]
+    with pytest.raises(ValueError, match="unknown metric.*'mape'"):
+        score(fc, hist, ["mape"])
