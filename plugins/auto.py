@@ -64,11 +64,20 @@ For one target domain at one (outer) origin:
    had (or the data do not reach that far back, or no candidate could be scored there), the
    target's inner backtest ranks and the reason says which.
 
+   ``ranking = "recent"`` runs the same backtest at the origin minus one horizon instead: the
+   source domains, cut to the target's history length, forecast the horizon that ends at the
+   origin. It trades the time of year for the sources' depth: one season earlier the sources
+   themselves had a season less history (on Walmart at the summer 2011 origin, 25 weeks
+   against 77), so the strategies that lean on a deep source model look worse there than they
+   are at the origin; one horizon earlier the sources are nearly as deep as at the origin, but
+   the horizon lies in another part of the year. The same backtest names the safer one when
+   the guard holds.
+
 The chosen strategy is then fitted on the outer origin's tables and ``predict`` delegates to
 it. ``selection_`` holds one row: ``target``, ``origin``, ``chosen``, ``reason``, ``weights``,
 ``inner_<candidate>`` (the mean inner score) for each candidate and, with ``ranking =
 "season"``, ``season_<candidate>`` and ``season_naive`` (their scores on the sources one
-season earlier).
+season earlier; with ``ranking = "recent"``, ``recent_<candidate>`` and ``recent_naive``).
 """
 
 from __future__ import annotations
@@ -134,13 +143,16 @@ class AutoParams(StrategyParams):
         description="how far (relative) the sources' seasonal index over the horizon may leave "
         "its range over the target's observed weeks before the season counts as unseen",
     )
-    ranking: Literal["target", "season"] = Field(
+    ranking: Literal["target", "season", "recent"] = Field(
         "season",
         description="what ranks the transfer candidates: the target's own inner backtest, or "
-        "the source domains backtested as new targets one season earlier (see the module doc)",
+        "the source domains backtested as new targets one season earlier (`season`) or over "
+        "the horizon just before the origin (`recent`; see the module doc)",
     )
     ranking_folds: int = Field(
-        3, ge=2, description="ranking = season: folds of source domains taking turns as targets"
+        3,
+        ge=2,
+        description="ranking = season or recent: folds of source domains taking turns as targets",
     )
     blend: int = Field(
         2,
@@ -154,6 +166,22 @@ class AutoParams(StrategyParams):
     prior_min_season_corr: float = Field(
         0.3, description="prior rule: smallest seasonal correlation to transfer"
     )
+
+
+# the rankings by source domains backtested as new targets: where their backtest stands and
+# how the reason names it
+SOURCE_RANKINGS: dict[str, dict[str, str]] = {
+    "season": {
+        "before": "one season before the origin",
+        "then": "one season earlier",
+        "by": "the sources one season earlier",
+    },
+    "recent": {
+        "before": "one horizon before the origin",
+        "then": "one horizon before the origin",
+        "by": "the sources over the horizon before the origin",
+    },
+}
 
 
 def similar_enough(auc: float, corr: float, params: AutoParams) -> bool:
@@ -368,7 +396,7 @@ class Auto(Strategy):
         by_season = ranking.reindex(safe.index).dropna() if ranking is not None else safe[:0]
         if len(safe) > 1 and len(by_season) == len(safe):
             safe = by_season.sort_values(kind="stable").iloc[:1]
-            safer = "; the safer one by the sources one season earlier: " + ", ".join(
+            safer = f"; the safer one by {self.ranked_by()}: " + ", ".join(
                 f"{n} {v:.3f}" for n, v in by_season.sort_values(kind="stable").items()
             )
         if len(transfer):
@@ -424,7 +452,7 @@ class Auto(Strategy):
             ranked = ranking.reindex(pool.index).dropna()
             if len(ranked):
                 pool = ranked
-                reason += "; ranked by the sources one season earlier: " + ", ".join(
+                reason += f"; ranked by {self.ranked_by()}: " + ", ".join(
                     f"{n} {v:.3f}" for n, v in ranked.sort_values(kind="stable").items()
                 )
         top = pool.sort_values(kind="stable").iloc[: p.blend]
@@ -443,6 +471,10 @@ class Auto(Strategy):
             auc, corr, p
         ), f"domain AUC {auc:.2f}, seasonal correlation {corr:.2f}"
 
+    def ranked_by(self) -> str:
+        """How reasons name the source ranking in use."""
+        return SOURCE_RANKINGS.get(self.params.ranking, SOURCE_RANKINGS["season"])["by"]
+
     def season_ranking(
         self, tables: OriginTables, domain: Any, names: list[str], cache: Any
     ) -> pd.Series | None:
@@ -451,14 +483,14 @@ class Auto(Strategy):
         when no such backtest could be scored (``ranking_none_`` then says why)."""
         p = self.params
         self.ranking_none_ = None
-        if p.ranking != "season":
+        if p.ranking not in SOURCE_RANKINGS:
             return None
         first = history_start(tables, domain)
         length = tables.data.origin_idx - first + 1 if first is not None else 0
         state = _inner_state(tables)
         with state["lock"]:
-            memo = state.setdefault("season", {})
-            lock = state["locks"].setdefault(("season", length), threading.Lock())
+            memo = state.setdefault(p.ranking, {})
+            lock = state["locks"].setdefault((p.ranking, length), threading.Lock())
         with lock:
             if length not in memo:
                 memo[length] = self._season_scores(tables, names, length, cache)
@@ -473,10 +505,11 @@ class Auto(Strategy):
         """The season scores, or why there are none."""
         p = self.params
         panel, outer = tables.data.panel, tables.data.origin_idx
-        pidx = outer - tables.spec.season_length
+        words = SOURCE_RANKINGS[p.ranking]
+        pidx = outer - (tables.spec.season_length if p.ranking == "season" else tables.horizon)
         src = tables.data.source_rows
         if length < 1 or pidx < 0:
-            return "the data do not reach one season before the origin"
+            return f"the data do not reach {words['before']}"
         # only a source domain as old then as the target is now stands for it as a target; the
         # younger ones are sources in every fold
         starts = {
@@ -488,7 +521,7 @@ class Auto(Strategy):
             dtype=object,
         )
         if not len(domains):
-            return "no source domain had the target's history one season earlier"
+            return f"no source domain had the target's history {words['then']}"
         folds = [f for f in np.array_split(np.arange(len(domains)), p.ranking_folds) if len(f)]
         scored = [*names, "naive"]
         rows: list[dict[str, Any]] = []
@@ -515,7 +548,7 @@ class Auto(Strategy):
                     if p.metric in metrics:  # a candidate that failed is not ranked
                         rows.append({"strategy": name, p.metric: metrics[p.metric]})
         if not rows:
-            return "no candidate could be scored on the sources one season earlier"
+            return f"no candidate could be scored on {words['by']}"
         return pd.DataFrame(rows).groupby("strategy")[p.metric].mean()
 
     def unseen_season(self, tables: OriginTables, domain: Any) -> tuple[bool, str, float] | None:
@@ -568,7 +601,7 @@ class Auto(Strategy):
         chosen, weights, reason = self.default_policy(
             scores, self.unseen_season(tables, domain), self.ranking_
         )
-        if self.params.ranking == "season" and self.ranking_ is None:
+        if self.params.ranking in SOURCE_RANKINGS and self.ranking_ is None:
             reason += f"; ranked by the target's inner backtest: {self.ranking_none_}"
         return chosen, weights, reason, scores
 
@@ -604,9 +637,9 @@ class Auto(Strategy):
         for name in [*self.candidate_names(), "naive"]:
             row[f"inner_{name}"] = float(by_name.get(name, np.nan))
         ranking = getattr(self, "ranking_", None)
-        if ranking is not None:  # ranking = season: each candidate's score on it
+        if ranking is not None:  # ranking = season or recent: each candidate's score on it
             for name in [*self.candidate_names(), "naive"]:
-                row[f"season_{name}"] = float(ranking.get(name, np.nan))
+                row[f"{self.params.ranking}_{name}"] = float(ranking.get(name, np.nan))
         self.selection_ = pd.DataFrame([row])
         self.inner_scores_ = scores
         return self

@@ -10,7 +10,7 @@ import pytest
 import transfercast as tc
 from transfercast.errors import ConfigError, TransfercastError
 from transfercast.evaluation import selection_regret
-from transfercast.plugins.auto import SAFE, Auto
+from transfercast.plugins.auto import SAFE, SOURCE_RANKINGS, Auto
 
 from .conftest import small_task
 
@@ -337,12 +337,13 @@ def test_the_guard_can_be_turned_off():
     assert "guard off: best transfer source_only inner wape 0.120" in reason
 
 
-def _ranking_text(reason: str) -> str:
-    return reason.split("ranked by the sources one season earlier: ")[1]
+def _ranking_text(reason: str, ranking: str = "season") -> str:
+    return reason.split(f"ranked by {SOURCE_RANKINGS[ranking]['by']}: ")[1]
 
 
-def test_season_ranking_comes_from_the_sources_alone_and_orders_the_blend():
-    params = {"candidates": ["target_only", "source_only", "pooled"], "ranking": "season"}
+@pytest.mark.parametrize("ranking", ["season", "recent"])
+def test_source_ranking_comes_from_the_sources_alone_and_orders_the_blend(ranking):
+    params = {"candidates": ["target_only", "source_only", "pooled"], "ranking": ranking}
     sels = {
         r: tc.compare(small_task(r), ["auto"], params={"auto": params}).selection
         for r in (0.0, 1.0)
@@ -351,7 +352,7 @@ def test_season_ranking_comes_from_the_sources_alone_and_orders_the_blend():
     ranked = related[related["reason"].str.contains("ranked by the sources")]
     assert len(ranked) >= 4  # transfer passed the guard (or it was waived) in most cells
     for origin, cells in ranked.groupby("origin"):
-        texts = {_ranking_text(r) for r in cells["reason"]}
+        texts = {_ranking_text(r, ranking) for r in cells["reason"]}
         assert len(texts) == 1  # one ranking per origin, shared by every target
         order = [part.split(" ")[0] for part in texts.pop().split(", ")]
         for chosen in cells["chosen"]:
@@ -359,7 +360,7 @@ def test_season_ranking_comes_from_the_sources_alone_and_orders_the_blend():
         # the targets' own data play no part: unrelated targets, same sources, same scores
         # (the reason lists only the candidates the guard let through, so compare the columns)
         other = sels[0.0]
-        columns = ["season_source_only", "season_pooled"]
+        columns = [f"{ranking}_source_only", f"{ranking}_pooled"]
         mine = cells[columns].drop_duplicates()
         theirs = other.loc[other["origin"] == origin, columns].drop_duplicates()
         assert len(mine) == 1 and mine.notna().all(axis=None)
