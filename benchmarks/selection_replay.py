@@ -163,17 +163,24 @@ def read_run(
 
     def read(folders: Path | list[Path], name: str) -> pd.DataFrame:
         folders = [folders] if isinstance(folders, Path) else folders
+        missing = [str(f / name) for f in folders if not (f / name).exists()]
+        if missing:
+            raise SystemExit(f"missing {', '.join(missing)}: rerun the benchmark that wrote it")
         return pd.concat([pd.read_csv(f / name) for f in folders], ignore_index=True)
 
     sel = read(results, "walmart_selection.csv")
-    fc = read(results, "walmart_forecasts.csv")
     scores = read(results, "walmart_scores.csv")
-    if others:
-        o_fc = read(others, "walmart_forecasts.csv")
-        o_sc = read(others, "walmart_scores.csv")
-        fc = pd.concat([o_fc[o_fc["strategy"] != "auto"], fc[fc["strategy"] == "auto"]])
-        scores = pd.concat([o_sc[o_sc["strategy"] != "auto"], scores[scores["strategy"] == "auto"]])
-    return sel, fc, scores
+    if not others:
+        return sel, read(results, "walmart_forecasts.csv"), scores
+    # the replay blends the other strategies' forecasts, so auto's own are not needed (they
+    # hold the actual sales and are not committed: only ``others`` must be run again)
+    o_fc = read(others, "walmart_forecasts.csv")
+    o_sc = read(others, "walmart_scores.csv")
+    scores = pd.concat([o_sc[o_sc["strategy"] != "auto"], scores[scores["strategy"] == "auto"]])
+    # only the origins of the replayed run (``others`` may hold more)
+    origins = set(sel["origin"].astype(str))
+    o_fc = o_fc[(o_fc["strategy"] != "auto") & o_fc["origin"].astype(str).isin(origins)]
+    return sel, o_fc, scores[scores["origin"].astype(str).str[:10].isin(origins)]
 
 
 def add_safe_season(
