@@ -113,24 +113,37 @@ def test_agreement_counts_cells_where_the_inner_best_transfer_wins_at_the_origin
 
 
 def test_read_run_takes_auto_from_the_run_and_the_rest_from_others(tmp_path):
-    def write(folder: Path, strategies: dict[str, float]) -> None:
+    def write(folder: Path, strategies: dict[str, float], forecasts: bool = True) -> None:
         folder.mkdir()
-        rows = [{"strategy": s, "forecast": v, "wape": v} for s, v in strategies.items()]
-        pd.DataFrame(rows).to_csv(folder / "walmart_forecasts.csv", index=False)
+        rows = [
+            {"strategy": s, "origin": o, "forecast": v, "wape": v}
+            for s, v in strategies.items()
+            for o in ("2011-10-28", "2012-04-27")
+        ]
+        if forecasts:
+            pd.DataFrame(rows).to_csv(folder / "walmart_forecasts.csv", index=False)
         pd.DataFrame(rows).to_csv(folder / "walmart_scores.csv", index=False)
-        pd.DataFrame([{"target": 1}]).to_csv(folder / "walmart_selection.csv", index=False)
+        sel = pd.DataFrame([{"target": 1, "origin": "2011-10-28"}])
+        sel.to_csv(folder / "walmart_selection.csv", index=False)
 
-    write(tmp_path / "auto_only", {"auto": 0.5})
+    # an auto-only run whose forecasts were not kept, beside a full run of more origins
+    write(tmp_path / "auto_only", {"auto": 0.5}, forecasts=False)
     write(tmp_path / "full", {"auto": 0.9, "source_only": 0.1, "naive_mean": 0.2})
     _, fc, scores = selection_replay.read_run(tmp_path / "auto_only", tmp_path / "full")
-    for frame in (fc, scores):
-        assert dict(zip(frame["strategy"], frame["wape"], strict=True)) == {
-            "auto": 0.5,
-            "source_only": 0.1,
-            "naive_mean": 0.2,
-        }
-    _, alone, _ = selection_replay.read_run(tmp_path / "auto_only")
-    assert alone["strategy"].tolist() == ["auto"]
+    assert set(fc["origin"]) == set(scores["origin"]) == {"2011-10-28"}
+    assert dict(zip(fc["strategy"], fc["wape"], strict=True)) == {
+        "source_only": 0.1,
+        "naive_mean": 0.2,
+    }
+    assert dict(zip(scores["strategy"], scores["wape"], strict=True)) == {
+        "auto": 0.5,
+        "source_only": 0.1,
+        "naive_mean": 0.2,
+    }
+    _, alone, _ = selection_replay.read_run(tmp_path / "full")
+    assert set(alone["strategy"]) == {"auto", "source_only", "naive_mean"}
+    with pytest.raises(SystemExit, match="auto_only/walmart_forecasts.csv: rerun"):
+        selection_replay.read_run(tmp_path / "auto_only")
 
 
 def test_add_safe_season_reads_the_other_stores_one_season_earlier():
