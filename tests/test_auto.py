@@ -349,6 +349,10 @@ def test_source_ranking_comes_from_the_sources_alone_and_orders_the_blend(rankin
         for r in (0.0, 1.0)
     }
     related = sels[1.0]
+    if ranking == "recent":  # the safe candidates are still scored one season earlier
+        assert "recent_target_only" not in related and "recent_naive" not in related
+        assert related[["season_target_only", "season_naive"]].notna().all(axis=None)
+        assert related["recent_source_only"].notna().all()
     ranked = related[related["reason"].str.contains("ranked by the sources")]
     assert len(ranked) >= 4  # transfer passed the guard (or it was waived) in most cells
     for origin, cells in ranked.groupby("origin"):
