@@ -91,14 +91,15 @@ def unseen_facts(reason: str) -> str | None:
 
 
 def season_ranking(row: tuple, names: list[str]) -> pd.Series | None:
-    """The run's source ranking of one cell (``season_<name>`` columns, or ``recent_<name>``
-    for a ``ranking = "recent"`` run), ``None`` without."""
-    for prefix in ("season", "recent"):
-        values = {n: getattr(row, f"{prefix}_{n}", np.nan) for n in [*names, "naive"]}
-        ranking = pd.Series(values, dtype=float).dropna()
-        if len(ranking):
-            return ranking
-    return None
+    """The run's source ranking of one cell, ``None`` without: ``season_<name>`` columns, and
+    for a ``ranking = "recent"`` run the ``recent_<name>`` columns of the transfer candidates
+    (its safe ones stay ``season_``)."""
+    values = {}
+    for n in [*names, "naive"]:
+        recent = getattr(row, f"recent_{n}", np.nan)
+        values[n] = recent if np.isfinite(recent) else getattr(row, f"season_{n}", np.nan)
+    ranking = pd.Series(values, dtype=float).dropna()
+    return ranking if len(ranking) else None
 
 
 # candidates from the one that adapts least to the target to the one that adapts most

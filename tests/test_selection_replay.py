@@ -177,3 +177,25 @@ def test_add_safe_season_reads_the_other_stores_one_season_earlier():
     assert pd.isna(out.loc[2, "season_target_only"]) and pd.isna(out.loc[2, "season_naive"])
     with pytest.raises(SystemExit, match="lacks the origin 2011-01-28"):
         selection_replay.add_safe_season(sel.assign(origin="2012-01-27"), early, 26)
+
+
+def test_season_ranking_reads_recent_transfer_scores_and_season_safe_ones():
+    row = pd.DataFrame(
+        [
+            {
+                "recent_source_only": 0.05,
+                "recent_pooled": 0.06,
+                "season_target_only": 0.11,
+                "season_naive": 0.07,
+            }
+        ]
+    ).itertuples(index=False)
+    ranking = selection_replay.season_ranking(next(row), ["target_only", "source_only", "pooled"])
+    assert ranking.to_dict() == {
+        "target_only": 0.11,
+        "source_only": 0.05,
+        "pooled": 0.06,
+        "naive": 0.07,
+    }
+    empty = next(pd.DataFrame([{"x": 1}]).itertuples(index=False))
+    assert selection_replay.season_ranking(empty, ["source_only"]) is None
