@@ -178,10 +178,22 @@ def read_run(
     o_fc = read(others, "walmart_forecasts.csv")
     o_sc = read(others, "walmart_scores.csv")
     scores = pd.concat([o_sc[o_sc["strategy"] != "auto"], scores[scores["strategy"] == "auto"]])
-    # only the origins of the replayed run (``others`` may hold more)
-    origins = set(sel["origin"].astype(str))
-    o_fc = o_fc[(o_fc["strategy"] != "auto") & o_fc["origin"].astype(str).isin(origins)]
-    return sel, o_fc, scores[scores["origin"].astype(str).str[:10].isin(origins)]
+    return sel, o_fc[o_fc["strategy"] != "auto"], scores
+
+
+def keep_cells(run: tuple[pd.DataFrame, ...], stores: set[int] | None = None) -> tuple:
+    """The run restricted to its selection's (origin, target) cells, and to ``stores`` when
+    given (``others`` may hold more origins and stores; store level: a series is a store)."""
+    sel, fc, scores = run
+    if stores is not None:
+        sel = sel[sel["target"].isin(stores)]
+    cells = set(zip(sel["origin"].astype(str).str[:10], sel["target"].astype(str), strict=True))
+
+    def mine(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+        keys = zip(frame["origin"].astype(str).str[:10], frame[column].astype(str), strict=True)
+        return frame[[key in cells for key in keys]]
+
+    return sel, mine(fc, "unique_id"), mine(scores, "target")
 
 
 def add_safe_season(
@@ -377,6 +389,12 @@ def main() -> None:
         help="a one-store run of target_only and naive_mean one season before RESULTS' "
         "origins: replays the safe pick of a ranking = season run made before that pick",
     )
+    parser.add_argument(
+        "--stores",
+        type=lambda text: {int(v) for v in text.split(",")},
+        default=None,
+        help="comma-separated store numbers: replay only their cells",
+    )
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument(
         "--experiments",
@@ -384,7 +402,7 @@ def main() -> None:
         help="also replay the rules docs/selection.md tried and did not adopt",
     )
     args = parser.parse_args()
-    run = read_run(args.results, args.others)
+    run = keep_cells(read_run(args.results, args.others), args.stores)
     if args.safe_season is not None:
         early = pd.read_csv(args.safe_season / "walmart_scores.csv")
         run = (add_safe_season(run[0], early, args.history), *run[1:])

@@ -116,21 +116,24 @@ def test_read_run_takes_auto_from_the_run_and_the_rest_from_others(tmp_path):
     def write(folder: Path, strategies: dict[str, float], forecasts: bool = True) -> None:
         folder.mkdir()
         rows = [
-            {"strategy": s, "origin": o, "forecast": v, "wape": v}
+            {"strategy": s, "origin": o, "target": t, "unique_id": t, "forecast": v, "wape": v}
             for s, v in strategies.items()
             for o in ("2011-10-28", "2012-04-27")
+            for t in (1, 2)
         ]
         if forecasts:
             pd.DataFrame(rows).to_csv(folder / "walmart_forecasts.csv", index=False)
         pd.DataFrame(rows).to_csv(folder / "walmart_scores.csv", index=False)
-        sel = pd.DataFrame([{"target": 1, "origin": "2011-10-28"}])
+        sel = pd.DataFrame([{"target": t, "origin": "2011-10-28"} for t in (1, 2)])
         sel.to_csv(folder / "walmart_selection.csv", index=False)
 
     # an auto-only run whose forecasts were not kept, beside a full run of more origins
     write(tmp_path / "auto_only", {"auto": 0.5}, forecasts=False)
     write(tmp_path / "full", {"auto": 0.9, "source_only": 0.1, "naive_mean": 0.2})
-    _, fc, scores = selection_replay.read_run(tmp_path / "auto_only", tmp_path / "full")
+    run = selection_replay.read_run(tmp_path / "auto_only", tmp_path / "full")
+    sel, fc, scores = selection_replay.keep_cells(run, stores={1})
     assert set(fc["origin"]) == set(scores["origin"]) == {"2011-10-28"}
+    assert set(sel["target"]) == set(fc["unique_id"]) == set(scores["target"]) == {1}
     assert dict(zip(fc["strategy"], fc["wape"], strict=True)) == {
         "source_only": 0.1,
         "naive_mean": 0.2,
@@ -142,6 +145,7 @@ def test_read_run_takes_auto_from_the_run_and_the_rest_from_others(tmp_path):
     }
     _, alone, _ = selection_replay.read_run(tmp_path / "full")
     assert set(alone["strategy"]) == {"auto", "source_only", "naive_mean"}
+    assert len(selection_replay.keep_cells(run)[1]) == 2 * 2  # both stores, one origin
     with pytest.raises(SystemExit, match="auto_only/walmart_forecasts.csv: rerun"):
         selection_replay.read_run(tmp_path / "auto_only")
 
