@@ -486,12 +486,13 @@ class Auto(Strategy):
         """The selection column of ``name``'s score on the source ranking."""
         return f"{'season' if name in SAFE else self.params.ranking}_{name}"
 
-    def season_ranking(
+    def source_ranking(
         self, tables: OriginTables, domain: Any, names: list[str], cache: Any
     ) -> pd.Series | None:
-        """Mean score of each transfer candidate on the source domains backtested as new
-        targets one season before the origin (``ranking = "season"``); ``None`` when off or
-        when no such backtest could be scored (``ranking_none_`` then says why)."""
+        """Mean score of each candidate on the source domains backtested as new targets
+        (``ranking = "season"`` or ``"recent"``); ``None`` when off or when no such backtest
+        could be scored (``ranking_none_`` then says why). Computed once per origin and target
+        history length."""
         p = self.params
         self.ranking_none_ = None
         if p.ranking not in SOURCE_RANKINGS:
@@ -503,25 +504,31 @@ class Auto(Strategy):
             memo = state.setdefault(p.ranking, {})
             lock = state["locks"].setdefault((p.ranking, length), threading.Lock())
         with lock:
-            if length not in memo and p.ranking == "season":
-                memo[length] = self._season_scores(tables, names, length, cache, "season")
-            elif length not in memo:
-                # the transfer candidates over the horizon before the origin; the safe ones,
-                # which need no source model, one season earlier
-                transfer = [n for n in names if n not in SAFE]
-                safe = [n for n in [*names, "naive"] if n in SAFE]
-                recent = self._season_scores(tables, names, length, cache, "recent", transfer)
-                season = self._season_scores(tables, names, length, cache, "season", safe)
-                if isinstance(recent, str) or isinstance(season, str):
-                    memo[length] = recent
-                else:
-                    memo[length] = pd.concat([recent, season])
+            if length not in memo:
+                memo[length] = self._ranking_scores(tables, names, length, cache)
         if isinstance(memo[length], str):
             self.ranking_none_ = memo[length]
             return None
         return memo[length]
 
-    def _season_scores(
+    def _ranking_scores(
+        self, tables: OriginTables, names: list[str], length: int, cache: Any
+    ) -> pd.Series | str:
+        """The scores :meth:`source_ranking` returns, or why there are none."""
+        if self.params.ranking == "season":
+            return self._source_scores(tables, names, length, cache, "season")
+        # recent: the transfer candidates over the horizon before the origin; the safe ones,
+        # which need no source model, one season earlier (without those, the safe pick falls
+        # back to the target's inner scores)
+        transfer = [n for n in names if n not in SAFE]
+        safe = [n for n in [*names, "naive"] if n in SAFE]
+        recent = self._source_scores(tables, names, length, cache, "recent", transfer)
+        season = self._source_scores(tables, names, length, cache, "season", safe)
+        if isinstance(recent, str) or isinstance(season, str):
+            return recent
+        return pd.concat([recent, season])
+
+    def _source_scores(
         self,
         tables: OriginTables,
         names: list[str],
@@ -627,7 +634,7 @@ class Auto(Strategy):
                     f"candidate; candidates: {', '.join([*names, 'naive'])}"
                 )
             return [picked], [1.0], "chosen by a transfercast_select_strategy plugin", scores
-        self.ranking_ = self.season_ranking(tables, domain, names, cache)
+        self.ranking_ = self.source_ranking(tables, domain, names, cache)
         chosen, weights, reason = self.default_policy(
             scores, self.unseen_season(tables, domain), self.ranking_
         )
