@@ -28,13 +28,7 @@ import numpy as np
 import pandas as pd
 from walmart_cold_start import HOLIDAY_ORIGIN, fmt, to_markdown
 
-from transfercast.plugins.auto import (
-    DEFAULT_CANDIDATES,
-    SAFE,
-    Auto,
-    combined_ranking,
-    similar_enough,
-)
+from transfercast.plugins.auto import DEFAULT_CANDIDATES, SAFE, Auto, similar_enough
 
 SETTINGS: list[tuple[str, dict]] = [
     ("auto default (blend 2, margin 0.02)", {}),
@@ -96,42 +90,16 @@ def unseen_facts(reason: str) -> str | None:
     return reason.split(mark, 1)[1].split("): ", 1)[0]
 
 
-def season_ranking(row: tuple, names: list[str], mode: str | None = None) -> pd.Series | None:
-    """The source ranking of one cell as ``auto`` with ``ranking = mode`` computes it from the
-    recorded ``season_<name>`` and ``recent_<name>`` columns (see
-    :func:`~transfercast.plugins.auto.combined_ranking`); ``None`` without any. ``mode`` by
-    default is the run's: ``recent`` where it recorded ``recent_`` scores, else ``season``."""
-    frame = pd.DataFrame(
-        {
-            b: {n: getattr(row, f"{b}_{n}", np.nan) for n in [*names, "naive"]}
-            for b in ("season", "recent")
-        },
-        dtype=float,
-    )
-    frame = frame.dropna(axis=1, how="all")
-    if frame.empty:
-        return None
-    if mode is None:
-        mode = "recent" if "recent" in frame.columns else "season"
-    ranking = combined_ranking(frame, mode)
+def season_ranking(row: tuple, names: list[str]) -> pd.Series | None:
+    """The run's source ranking of one cell, ``None`` without: ``season_<name>`` columns, and
+    for a ``ranking = "recent"`` run the ``recent_<name>`` columns of the transfer candidates
+    (its safe ones stay ``season_``)."""
+    values = {}
+    for n in [*names, "naive"]:
+        recent = getattr(row, f"recent_{n}", np.nan)
+        values[n] = recent if np.isfinite(recent) else getattr(row, f"season_{n}", np.nan)
+    ranking = pd.Series(values, dtype=float).dropna()
     return ranking if len(ranking) else None
-
-
-def add_scores(sel: pd.DataFrame, other: pd.DataFrame) -> pd.DataFrame:
-    """``sel`` with the ``season_`` and ``recent_`` columns of another run's selection of the
-    same cells that it lacks (e.g. a ``ranking = "recent"`` run beside a ``"season"`` one, to
-    replay ``ranking = "both"``)."""
-    keys = ["history", "origin", "target"]
-    extra = [
-        c for c in other.columns if c.startswith(("season_", "recent_")) and c not in sel.columns
-    ]
-    other = other[keys + extra].assign(origin=other["origin"].astype(str).str[:10])
-    out = sel.assign(origin=sel["origin"].astype(str).str[:10]).merge(other, on=keys, how="left")
-    missing = out[extra].isna().all(axis=1) if extra else pd.Series(False, index=out.index)
-    if missing.any():
-        r = out[missing].iloc[0]
-        raise SystemExit(f"--add-scores run lacks the cell origin {r.origin}, target {r.target}")
-    return out
 
 
 # candidates from the one that adapts least to the target to the one that adapts most
@@ -259,16 +227,10 @@ def add_safe_season(
     return sel.drop(columns=add.columns, errors="ignore").join(add)
 
 
-def replay(
-    run: tuple[pd.DataFrame, ...],
-    history: int,
-    experiments: bool = False,
-    ranking: str | None = None,
-) -> pd.DataFrame:
+def replay(run: tuple[pd.DataFrame, ...], history: int, experiments: bool = False) -> pd.DataFrame:
     """Mean WAPE of each policy setting and hindsight reference, over all cells and per origin,
     for a run as :func:`read_run` returns it (with ``experiments``, also of the rules
-    docs/selection.md tried and did not adopt; with ``ranking``, the source ranking computed
-    as ``auto`` with that ranking would, from the recorded backtest scores)."""
+    docs/selection.md tried and did not adopt)."""
     sel, fc, scores = run
     sel, fc = sel[sel["history"] == history], fc[fc["history"] == history]
     scores = scores[(scores["history"] == history) & (scores["status"] == "ok")]
@@ -295,7 +257,7 @@ def replay(
             pd.Series({n: getattr(r, f"inner_{n}") for n in [*names, "naive"]}),
             cells[(str(r.origin), r.target)],
             unseen_facts(str(r.reason)),
-            season_ranking(r, names, ranking),
+            season_ranking(r, names),
             str(r.reason),
         )
         for r in sel.itertuples(index=False)
@@ -433,20 +395,6 @@ def main() -> None:
         default=None,
         help="comma-separated store numbers: replay only their cells",
     )
-    parser.add_argument(
-        "--ranking",
-        choices=["season", "recent", "both"],
-        default=None,
-        help="replay this source ranking from the recorded season_ and recent_ scores "
-        "(default: the run's own)",
-    )
-    parser.add_argument(
-        "--add-scores",
-        type=Path,
-        nargs="+",
-        default=None,
-        help="run(s) of the same cells whose season_ and recent_ scores RESULTS lacks",
-    )
     parser.add_argument("--markdown", action="store_true")
     parser.add_argument(
         "--experiments",
@@ -458,12 +406,7 @@ def main() -> None:
     if args.safe_season is not None:
         early = pd.read_csv(args.safe_season / "walmart_scores.csv")
         run = (add_safe_season(run[0], early, args.history), *run[1:])
-    if args.add_scores:
-        other = pd.concat(
-            [pd.read_csv(f / "walmart_selection.csv") for f in args.add_scores], ignore_index=True
-        )
-        run = (add_scores(run[0], other), *run[1:])
-    table = replay(run, args.history, args.experiments, args.ranking)
+    table = replay(run, args.history, args.experiments)
     print((to_markdown if args.markdown else fmt)(table))
     wape_of = table.set_index("policy")["wape"]
     replayed, ran = wape_of[SETTINGS[0][0]], wape_of.get("as run: auto", np.nan)
@@ -475,8 +418,6 @@ def main() -> None:
     print(f"\ncheck: the replayed default scores {replayed:.5f}, the run's auto {ran:.5f}")
     if args.safe_season is not None:
         print("(with --safe-season the replayed default is the policy as it is now, not as run)")
-    elif args.ranking is not None:
-        print(f"(replayed with ranking = {args.ranking}, not necessarily the run's)")
     elif np.isfinite(ran) and abs(replayed - ran) > 1e-6:
         raise SystemExit("the replay does not reproduce the run's auto: do not trust the table")
 

@@ -77,20 +77,12 @@ For one target domain at one (outer) origin:
    data, unrelated targets: ``auto`` 1.135 x ``target_only``, against 0.83 x; see
    ``docs/selection.md``).
 
-   ``ranking = "both"`` runs both backtests and ranks (and weights) the transfer candidates by
-   the geometric mean of their two scores: each backtest misses the task in one known way (a
-   season shallower sources, another part of the year), and the geometric mean keeps either
-   one's scale (a Christmas horizon's errors) from outweighing the other. The safer one is
-   named one season earlier, as with ``recent``. Where only one of the backtests can be scored,
-   its scores rank alone.
-
 The chosen strategy is then fitted on the outer origin's tables and ``predict`` delegates to
 it. ``selection_`` holds one row: ``target``, ``origin``, ``chosen``, ``reason``, ``weights``,
 ``inner_<candidate>`` (the mean inner score) for each candidate and, with ``ranking =
 "season"``, ``season_<candidate>`` and ``season_naive`` (their scores on the sources one
 season earlier; with ``ranking = "recent"``, ``recent_<candidate>`` for the transfer
-candidates and ``season_target_only`` and ``season_naive``; with ``ranking = "both"``, the
-``season_`` columns of every candidate and the ``recent_`` columns of the transfer ones).
+candidates and ``season_target_only`` and ``season_naive``).
 """
 
 from __future__ import annotations
@@ -156,18 +148,16 @@ class AutoParams(StrategyParams):
         description="how far (relative) the sources' seasonal index over the horizon may leave "
         "its range over the target's observed weeks before the season counts as unseen",
     )
-    ranking: Literal["target", "season", "recent", "both"] = Field(
+    ranking: Literal["target", "season", "recent"] = Field(
         "season",
         description="what ranks the transfer candidates: the target's own inner backtest, or "
-        "the source domains backtested as new targets one season earlier (`season`), over "
-        "the horizon just before the origin (`recent`), or the geometric mean of the two "
-        "(`both`; see the module doc)",
+        "the source domains backtested as new targets one season earlier (`season`) or over "
+        "the horizon just before the origin (`recent`; see the module doc)",
     )
     ranking_folds: int = Field(
         3,
         ge=2,
-        description="ranking = season, recent or both: folds of source domains taking turns as "
-        "targets",
+        description="ranking = season or recent: folds of source domains taking turns as targets",
     )
     blend: int = Field(
         2,
@@ -196,33 +186,7 @@ SOURCE_RANKINGS: dict[str, dict[str, str]] = {
         "then": "one horizon before the origin",
         "by": "the sources over the horizon before the origin",
     },
-    "both": {
-        "before": "one season or one horizon before the origin",
-        "then": "one season or one horizon before the origin",
-        "by": "the sources one season earlier and over the horizon before the origin "
-        "(geometric mean)",
-    },
 }
-# the source backtests whose scores rank the transfer candidates, by ranking; the safe
-# candidates are always ranked by the season backtest (see the module doc)
-TRANSFER_BACKTESTS: dict[str, tuple[str, ...]] = {
-    "season": ("season",),
-    "recent": ("recent",),
-    "both": ("season", "recent"),
-}
-
-
-def combined_ranking(frame: pd.DataFrame, ranking: str) -> pd.Series:
-    """One score per candidate from the source backtests' scores (a column per backtest): for
-    a transfer candidate the geometric mean of its scores on the backtests ``ranking`` reads
-    (those it has), for a safe one its season score."""
-    values = frame[[c for c in TRANSFER_BACKTESTS[ranking] if c in frame.columns]]
-    one = values.bfill(axis=1).iloc[:, 0] if values.shape[1] else frame.iloc[:, 0] * np.nan
-    geometric = np.exp(np.log(values.clip(lower=1e-12)).mean(axis=1))
-    out = geometric.where(values.notna().sum(axis=1) > 1, one)
-    safe = frame.index.isin(SAFE)
-    out[safe] = frame["season"][safe] if "season" in frame.columns else np.nan
-    return out.dropna()
 
 
 def similar_enough(auc: float, corr: float, params: AutoParams) -> bool:
@@ -518,17 +482,19 @@ class Auto(Strategy):
         mode = "season" if safe else self.params.ranking
         return SOURCE_RANKINGS.get(mode, SOURCE_RANKINGS["season"])["by"]
 
+    def ranking_column(self, name: str) -> str:
+        """The selection column of ``name``'s score on the source ranking."""
+        return f"{'season' if name in SAFE else self.params.ranking}_{name}"
+
     def source_ranking(
         self, tables: OriginTables, domain: Any, names: list[str], cache: Any
     ) -> pd.Series | None:
-        """Score of each candidate on the source domains backtested as new targets (``ranking
-        = "season"``, ``"recent"`` or ``"both"``); ``None`` when off or when no such backtest
-        could be scored (``ranking_none_`` then says why). The scores of each backtest are kept
-        in ``ranking_frame_`` (one column per backtest). Computed once per origin and target
+        """Mean score of each candidate on the source domains backtested as new targets
+        (``ranking = "season"`` or ``"recent"``); ``None`` when off or when no such backtest
+        could be scored (``ranking_none_`` then says why). Computed once per origin and target
         history length."""
         p = self.params
         self.ranking_none_ = None
-        self.ranking_frame_ = None
         if p.ranking not in SOURCE_RANKINGS:
             return None
         first = history_start(tables, domain)
@@ -543,33 +509,24 @@ class Auto(Strategy):
         if isinstance(memo[length], str):
             self.ranking_none_ = memo[length]
             return None
-        self.ranking_frame_ = memo[length]
-        return combined_ranking(self.ranking_frame_, p.ranking)
+        return memo[length]
 
     def _ranking_scores(
         self, tables: OriginTables, names: list[str], length: int, cache: Any
-    ) -> pd.DataFrame | str:
-        """The scores of each source backtest the ranking reads (a column per backtest), or
-        why there are none."""
-        mode = self.params.ranking
-        if mode == "season":
-            season = self._source_scores(tables, names, length, cache, "season")
-            return season if isinstance(season, str) else season.to_frame("season")
-        # recent and both: the transfer candidates over the horizon before the origin; the
-        # safe ones, which need no source model, one season earlier (without those, the safe
-        # pick falls back to the target's inner scores); with both, the transfer candidates
-        # one season earlier too
+    ) -> pd.Series | str:
+        """The scores :meth:`source_ranking` returns, or why there are none."""
+        if self.params.ranking == "season":
+            return self._source_scores(tables, names, length, cache, "season")
+        # recent: the transfer candidates over the horizon before the origin; the safe ones,
+        # which need no source model, one season earlier (without those, the safe pick falls
+        # back to the target's inner scores)
         transfer = [n for n in names if n not in SAFE]
         safe = [n for n in [*names, "naive"] if n in SAFE]
         recent = self._source_scores(tables, names, length, cache, "recent", transfer)
-        scored = safe if mode == "recent" else None
-        season = self._source_scores(tables, names, length, cache, "season", scored)
-        parts = {
-            k: v for k, v in (("season", season), ("recent", recent)) if not isinstance(v, str)
-        }
-        if mode == "recent" and isinstance(recent, str):
+        season = self._source_scores(tables, names, length, cache, "season", safe)
+        if isinstance(recent, str) or isinstance(season, str):
             return recent
-        return pd.DataFrame(parts) if parts else season
+        return pd.concat([recent, season])
 
     def _source_scores(
         self,
@@ -716,13 +673,10 @@ class Auto(Strategy):
         by_name = scores.set_index("strategy")[metric] if len(scores) else pd.Series(dtype=float)
         for name in [*self.candidate_names(), "naive"]:
             row[f"inner_{name}"] = float(by_name.get(name, np.nan))
-        frame = getattr(self, "ranking_frame_", None)
-        if frame is not None:  # a source ranking: each candidate's score on each backtest
-            for backtest in frame.columns:
-                for name in [*self.candidate_names(), "naive"]:
-                    value = float(frame[backtest].get(name, np.nan))
-                    if backtest == "season" or np.isfinite(value):
-                        row[f"{backtest}_{name}"] = value
+        ranking = getattr(self, "ranking_", None)
+        if ranking is not None:  # ranking = season or recent: each candidate's score on it
+            for name in [*self.candidate_names(), "naive"]:
+                row[self.ranking_column(name)] = float(ranking.get(name, np.nan))
         self.selection_ = pd.DataFrame([row])
         self.inner_scores_ = scores
         return self

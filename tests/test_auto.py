@@ -10,7 +10,7 @@ import pytest
 import transfercast as tc
 from transfercast.errors import ConfigError, TransfercastError
 from transfercast.evaluation import selection_regret
-from transfercast.plugins.auto import SAFE, SOURCE_RANKINGS, Auto, combined_ranking
+from transfercast.plugins.auto import SAFE, SOURCE_RANKINGS, Auto
 
 from .conftest import small_task
 
@@ -341,7 +341,7 @@ def _ranking_text(reason: str, ranking: str = "season") -> str:
     return reason.split(f"ranked by {SOURCE_RANKINGS[ranking]['by']}: ")[1]
 
 
-@pytest.mark.parametrize("ranking", ["season", "recent", "both"])
+@pytest.mark.parametrize("ranking", ["season", "recent"])
 def test_source_ranking_comes_from_the_sources_alone_and_orders_the_blend(ranking):
     params = {"candidates": ["target_only", "source_only", "pooled"], "ranking": ranking}
     sels = {
@@ -349,12 +349,10 @@ def test_source_ranking_comes_from_the_sources_alone_and_orders_the_blend(rankin
         for r in (0.0, 1.0)
     }
     related = sels[1.0]
-    if ranking != "season":  # the safe candidates are still scored one season earlier
+    if ranking == "recent":  # the safe candidates are still scored one season earlier
         assert "recent_target_only" not in related and "recent_naive" not in related
         assert related[["season_target_only", "season_naive"]].notna().all(axis=None)
         assert related["recent_source_only"].notna().all()
-    if ranking == "both":  # and the transfer candidates on both backtests
-        assert related[["season_source_only", "season_pooled"]].notna().all(axis=None)
     ranked = related[related["reason"].str.contains("ranked by the sources")]
     assert len(ranked) >= 4  # transfer passed the guard (or it was waived) in most cells
     for origin, cells in ranked.groupby("origin"):
@@ -366,32 +364,11 @@ def test_source_ranking_comes_from_the_sources_alone_and_orders_the_blend(rankin
         # the targets' own data play no part: unrelated targets, same sources, same scores
         # (the reason lists only the candidates the guard let through, so compare the columns)
         other = sels[0.0]
-        backtests = ["season", "recent"] if ranking == "both" else [ranking]
-        columns = [f"{b}_{n}" for b in backtests for n in ("source_only", "pooled")]
+        columns = [f"{ranking}_source_only", f"{ranking}_pooled"]
         mine = cells[columns].drop_duplicates()
         theirs = other.loc[other["origin"] == origin, columns].drop_duplicates()
         assert len(mine) == 1 and mine.notna().all(axis=None)
         pd.testing.assert_frame_equal(mine.reset_index(drop=True), theirs.reset_index(drop=True))
-
-
-def test_both_rankings_combine_by_the_geometric_mean_and_the_safe_pick_stays_seasonal():
-    frame = pd.DataFrame(
-        {
-            "season": {"target_only": 0.2, "naive": 0.1, "source_only": 0.18, "pooled": 0.02},
-            "recent": {"target_only": np.nan, "naive": np.nan, "source_only": 0.02, "pooled": 0.08},
-        }
-    )
-    both = combined_ranking(frame, "both")
-    assert both["source_only"] == pytest.approx(0.06)  # sqrt(0.18 * 0.02)
-    assert both["pooled"] == pytest.approx(0.04)
-    assert both[["target_only", "naive"]].tolist() == [0.2, 0.1]
-    # a Christmas-sized season score does not outweigh the recent one, as a plain mean would
-    assert combined_ranking(frame, "season")["pooled"] == 0.02
-    recent = combined_ranking(frame, "recent")
-    assert recent["source_only"] == 0.02 and recent["naive"] == 0.1
-    # a backtest that could not be scored leaves the other alone
-    only_recent = combined_ranking(frame.drop(columns="season"), "both")
-    assert only_recent.to_dict() == {"source_only": 0.02, "pooled": 0.08}
 
 
 def test_with_the_season_ranking_a_held_guard_keeps_the_safer_one_the_sources_show():

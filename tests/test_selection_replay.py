@@ -203,38 +203,3 @@ def test_season_ranking_reads_recent_transfer_scores_and_season_safe_ones():
     }
     empty = next(pd.DataFrame([{"x": 1}]).itertuples(index=False))
     assert selection_replay.season_ranking(empty, ["source_only"]) is None
-
-
-def test_season_ranking_replays_a_chosen_ranking_from_both_backtests():
-    row = pd.DataFrame(
-        [
-            {
-                "season_source_only": 0.18,
-                "season_pooled": 0.02,
-                "recent_source_only": 0.02,
-                "recent_pooled": 0.08,
-                "season_target_only": 0.11,
-                "season_naive": 0.07,
-            }
-        ]
-    )
-    names = ["target_only", "source_only", "pooled"]
-    as_run = selection_replay.season_ranking(next(row.itertuples(index=False)), names)
-    assert as_run["pooled"] == 0.08  # recent_ columns recorded: the run ranked by recent
-    both = selection_replay.season_ranking(next(row.itertuples(index=False)), names, "both")
-    assert both["source_only"] == pytest.approx(0.06) and both["pooled"] == pytest.approx(0.04)
-    season = selection_replay.season_ranking(next(row.itertuples(index=False)), names, "season")
-    assert season["pooled"] == 0.02 and season["naive"] == 0.07
-
-
-def test_add_scores_joins_the_other_runs_backtest_scores_cell_by_cell():
-    keys = {"history": [26, 26], "origin": ["2011-07-29", "2011-07-29"], "target": [1, 2]}
-    sel = pd.DataFrame({**keys, "season_pooled": [0.1, 0.2]})
-    other = pd.DataFrame(
-        {**keys, "target": [2, 1], "recent_pooled": [0.4, 0.3], "season_pooled": [9.0, 9.0]}
-    )
-    out = selection_replay.add_scores(sel, other)
-    assert out["recent_pooled"].tolist() == [0.3, 0.4]
-    assert out["season_pooled"].tolist() == [0.1, 0.2]  # the run's own scores are kept
-    with pytest.raises(SystemExit, match="lacks the cell origin 2011-07-29, target 2"):
-        selection_replay.add_scores(sel, other.iloc[1:])
