@@ -416,8 +416,15 @@ def main() -> None:
     print("\nhow often the inner backtest's best transfer candidate is the best at the origin:")
     print((to_markdown if args.markdown else fmt)(agree))
     print(f"\ncheck: the replayed default scores {replayed:.5f}, the run's auto {ran:.5f}")
+    cells = table.set_index("policy")["cells"]
+    n_ran = cells.get("as run: auto", 0)
     if args.safe_season is not None:
         print("(with --safe-season the replayed default is the policy as it is now, not as run)")
+    elif n_ran != cells[SETTINGS[0][0]]:
+        print(
+            f"(the run's auto scores cover {n_ran} of the {cells[SETTINGS[0][0]]} cells: "
+            "check those with --stores)"
+        )
     elif np.isfinite(ran) and abs(replayed - ran) > 1e-6:
         raise SystemExit("the replay does not reproduce the run's auto: do not trust the table")
 
