@@ -478,3 +478,56 @@ def test_ranking_by_mase_reads_mase_inner_scores(comparisons):
     assert sel[cols].notna().all().all()
     assert (sel[cols] > 0).all().all()
     assert not np.allclose(sel[cols].to_numpy(), wape.loc[sel.index, cols].to_numpy())
+
+
+def test_the_guard_judges_the_blend_that_would_be_used_before_each_candidate():
+    # each transfer candidate alone loses to naive; the blend of the two the season ranking
+    # puts first would win by more than the margin in the inner backtest
+    scores = pd.DataFrame(
+        {
+            "strategy": ["target_only", "source_only", "pooled", "boost_continue", "naive"],
+            "wape": [0.30, 0.11, 0.12, 0.20, 0.10],
+        }
+    )
+    ranking = pd.Series({"source_only": 0.06, "pooled": 0.04, "boost_continue": 0.05})
+    asked = []
+
+    def blend_score(names, weights):
+        asked.append((names, weights))
+        return 0.09
+
+    auto = Auto({"ranking": "season"})
+    names, weights, reason = auto.default_policy(scores, None, ranking, blend_score)
+    assert asked == [(["pooled", "boost_continue"], pytest.approx([5 / 9, 4 / 9]))]
+    assert names == ["pooled", "boost_continue"] and weights == pytest.approx([5 / 9, 4 / 9])
+    assert (
+        "the blend of transfer candidates to be used (pooled+boost_continue) inner wape 0.090 "
+        "beats target_only 0.300 and naive 0.100 by more than 2%" in reason
+    )
+    assert auto.judged_ == ("pooled+boost_continue", 0.09)
+    # a blend within the margin of naive does not pass; the guard then holds as before
+    names, _, reason = auto.default_policy(scores, None, ranking, lambda n, w: 0.099)
+    assert set(names) <= {"target_only", "naive"} and "guard: best transfer" in reason
+    # no inner blend score (NaN): the candidates are judged one by one
+    names, _, _ = auto.default_policy(scores, None, ranking, lambda n, w: np.nan)
+    assert set(names) <= {"target_only", "naive"}
+
+
+def test_the_blend_inner_score_is_the_score_of_the_blended_inner_forecasts():
+    candidates = ["target_only", "source_only", "pooled"]
+    model = tc.TransferForecaster("auto", candidates=candidates, ranking="target")
+    fitted = model.fit(small_task(1.0)).fitted_["S06"]
+    runs = fitted.inner_runs_
+    assert runs and all({"source_only", "pooled"} <= set(frames) for frames, _ in runs)
+    wapes = []
+    for frames, _ in runs:
+        a, b = frames["source_only"], frames["pooled"]
+        blend = 0.25 * a["forecast"] + 0.75 * b["forecast"]
+        wapes.append(np.abs(blend - a["actual"]).sum() / np.abs(a["actual"]).sum())
+    got = fitted.blend_inner_score(["source_only", "pooled"], [0.25, 0.75])
+    assert got == pytest.approx(np.mean(wapes))
+    # one member: its own inner score
+    sel = fitted.selection_.iloc[0]
+    assert fitted.blend_inner_score(["pooled"], [1.0]) == pytest.approx(sel["inner_pooled"])
+    # the judged blend is recorded in the selection row
+    assert sel["blend_judged"] and np.isfinite(sel["inner_blend"])
