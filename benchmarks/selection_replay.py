@@ -32,7 +32,6 @@ from transfercast.plugins.auto import DEFAULT_CANDIDATES, SAFE, Auto, similar_en
 
 SETTINGS: list[tuple[str, dict]] = [
     ("auto default (blend 2, margin 0.02)", {}),
-    ("guard judges each candidate alone, not the blend", {"judge_blend": False}),
     ("season check off (the guard everywhere)", {"season_check": False}),
     ("blend 1", {"blend": 1}),
     ("blend 4", {"blend": 4}),
@@ -63,14 +62,11 @@ def policy_weights(
     unseen: str | None = None,
     ranking: pd.Series | None = None,
     gap: float = np.inf,
-    judged: tuple[str, float] | None = None,
 ) -> dict[str, float]:
     """The weights `auto`'s default policy gives the candidates for one cell's inner scores
     (``unseen``: the facts of a cell where the guard may be waived for an unseen season, with
     the season's ``gap``: infinite, the run's waiver stands as recorded; ``ranking``: the run's
-    season ranking, with ``ranking = "season"``; ``judged``: the blend the run's guard judged
-    and its inner score, from a run that recorded them (the inner score of another blend is
-    not known: the guard then judges the candidates one by one, as before that rule))."""
+    season ranking, with ``ranking = "season"``)."""
     same = twins(inner, names)
     scores = pd.DataFrame(
         {
@@ -82,25 +78,8 @@ def policy_weights(
     if not (auto.params.guard and auto.params.season_check):
         unseen = None
     season = (True, unseen, gap) if unseen else None
-    blend_score = None
-    if judged is not None:
-
-        def blend_score(members: list[str], _: list[float]) -> float:
-            if "+".join(members) == judged[0]:
-                return judged[1]
-            return float(inner.get(members[0], np.nan)) if len(members) == 1 else np.nan
-
-    chosen, weights, _ = auto.default_policy(scores, season, ranking, blend_score)
+    chosen, weights, _ = auto.default_policy(scores, season, ranking)
     return dict(zip(chosen, weights, strict=True))
-
-
-def judged_blend(row: tuple) -> tuple[str, float] | None:
-    """The blend a run's guard judged and its inner score; ``None`` for a run made before the
-    guard judged blends (no ``blend_judged`` column)."""
-    members = getattr(row, "blend_judged", np.nan)
-    if not isinstance(members, str) or not members:
-        return None
-    return members, float(getattr(row, "inner_blend", np.nan))
 
 
 def unseen_facts(reason: str) -> str | None:
@@ -280,28 +259,22 @@ def replay(run: tuple[pd.DataFrame, ...], history: int, experiments: bool = Fals
             unseen_facts(str(r.reason)),
             season_ranking(r, names),
             str(r.reason),
-            judged_blend(r),
         )
         for r in sel.itertuples(index=False)
     ]
     transfer = [n for n in names if n not in SAFE]
     rows: list[dict] = []
     for label, setting in SETTINGS:
-        # judge_blend (replay only): False judges the candidates one by one, as auto did
-        # before it judged the blend it would use
-        judge = setting.get("judge_blend", True)
-        params = {k: v for k, v in setting.items() if k != "judge_blend"}
-        auto = Auto({"candidates": names, **params})
-        for origin, inner, part, unseen, ranking, _, judged in recorded:
-            judged = judged if judge else None
-            weights = policy_weights(auto, inner, names, unseen, ranking, judged=judged)
+        auto = Auto({"candidates": names, **setting})
+        for origin, inner, part, unseen, ranking, _ in recorded:
+            weights = policy_weights(auto, inner, names, unseen, ranking)
             rows.append({"policy": label, "origin": origin, "wape": blend_wape(part, weights)})
     # the guard's own limit: a perfect choice wherever it lets transfer through (it passes, or
     # the unseen-season check waives it)
     for margin in (0.02, 0.0):
         auto = Auto({"candidates": names, "blend": 1, "margin": margin})
         label = f"hindsight: best transfer per cell where the guard (margin {margin}) lets it"
-        for origin, inner, part, unseen, _, _, _ in recorded:
+        for origin, inner, part, unseen, _, _ in recorded:
             actual = part["actual"].to_numpy()
             (pick,) = policy_weights(auto, inner, names, unseen)
             if pick not in SAFE:
@@ -313,17 +286,17 @@ def replay(run: tuple[pd.DataFrame, ...], history: int, experiments: bool = Fals
         for tol in (0.02, 0.05, 0.1, 0.2):
             for mode in ("only", "blend", "equal"):
                 label = f"experiment: near-ties within {tol:.0%}, simplest {mode}"
-                for origin, inner, part, unseen, ranking, _, judged in recorded:
-                    weights = policy_weights(auto, inner, names, unseen, ranking, judged=judged)
+                for origin, inner, part, unseen, ranking, _ in recorded:
+                    weights = policy_weights(auto, inner, names, unseen, ranking)
                     weights = near_tie(weights, inner, tol, mode)
                     err = blend_wape(part, weights)
                     rows.append({"policy": label, "origin": origin, "wape": err})
         for bar in (0.2, 0.1, 0.0):
             label = f"experiment: waiver's seasonal-correlation bar {bar}"
-            for origin, inner, part, unseen, ranking, reason, judged in recorded:
+            for origin, inner, part, unseen, ranking, reason in recorded:
                 waiver = None if unseen else lower_bar_waiver(reason, bar, auto)
                 facts, gap = waiver or (unseen, np.inf)
-                weights = policy_weights(auto, inner, names, facts, ranking, gap, judged)
+                weights = policy_weights(auto, inner, names, facts, ranking, gap)
                 rows.append({"policy": label, "origin": origin, "wape": blend_wape(part, weights)})
     for (origin, _), part in cells.items():
         actual = part["actual"].to_numpy()

@@ -11,16 +11,10 @@ For one target domain at one (outer) origin:
    between the inner and the outer origin. Inner tables and inner source models are the same
    for every target of an outer origin and are built once.
 2. **Plugin policy.** ``transfercast_select_strategy(target, scores)`` may choose instead.
-3. **Default policy with a negative-transfer guard.** The guard first judges the forecast
-   transfer would give: the blend of the ``blend`` best transfer candidates (by the ranking of
-   step 6) with their weights, its inner score taken from the blended inner forecasts. When
-   that score is lower than both the ``target_only`` and the naive score by more than
-   ``margin`` (relative), that blend is used. Otherwise each transfer candidate (anything but
-   ``target_only`` and ``naive``) is judged alone by the same test, and those that pass are
-   ranked and blended; when none does, the better of ``target_only`` and ``naive`` is chosen.
-   (A blend of two source-based forecasts errs less than either in the inner weeks as it does
-   at the origin; judging each alone kept transfer out of cells where the blend would have
-   won. See ``docs/selection.md``, "The guard judges the blend".) ``guard = false`` turns the guard off: the
+3. **Default policy with a negative-transfer guard.** A transfer strategy (anything but
+   ``target_only`` and ``naive``) is chosen only when its inner score is lower than both the
+   ``target_only`` and the naive score by more than ``margin`` (relative). Otherwise the better
+   of ``target_only`` and ``naive`` is chosen. ``guard = false`` turns the guard off: the
    transfer candidates are then ranked among themselves (for sources known to be related; on
    Walmart the guard costs about 0.003 WAPE, see ``docs/selection.md``).
 
@@ -95,7 +89,6 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Literal
 
@@ -337,12 +330,10 @@ class Auto(Strategy):
         cache: Any,
         actuals: pd.DataFrame,
         history: pd.DataFrame,
-    ) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    ) -> tuple[dict[str, Any], np.ndarray | None]:
         """One candidate fitted at an earlier origin and scored on what followed it: the
-        metrics and the forecasts beside the actuals (``unique_id``, ``ds``, ``forecast``,
-        ``actual``; NaN where none was observed), or ``{"error": ...}`` and ``None`` when it
-        failed (a candidate that fails is not chosen; a TransfercastError, a user error,
-        propagates)."""
+        metrics and the forecast values, or ``{"error": ...}`` and ``None`` when it failed (a
+        candidate that fails is not chosen; a TransfercastError, a user error, propagates)."""
         try:
             fc = fit_and_forecast(self.make(name), tables, domain, cache).forecasts
         except TransfercastError:
@@ -351,11 +342,8 @@ class Auto(Strategy):
             return {"error": f"{type(exc).__name__}: {exc}"}, None
         # the policy reads WAPE and the ranking metric: MASE and RMSSE only when asked for
         wanted = {"wape", self.params.metric}
-        merged = fc[["unique_id", "ds", "forecast"]].merge(
-            actuals, on=["unique_id", "ds"], how="left"
-        )
-        merged = merged.sort_values(["unique_id", "ds"], ignore_index=True)
-        return score(merged, history, wanted), merged
+        metrics = score(fc.merge(actuals, on=["unique_id", "ds"]), history, wanted)
+        return metrics, fc["forecast"].to_numpy(float)
 
     def inner_scores(
         self, tables: OriginTables, domain: Any, names: list[str], cache: Any
@@ -363,24 +351,19 @@ class Auto(Strategy):
         """Mean inner-backtest metrics per candidate (and ``naive``); NaN where a fit failed."""
         rows = []
         preds: dict[str, list[np.ndarray]] = {}
-        # per inner origin: each candidate's forecasts beside the actuals, and the history
-        self.inner_runs_: list[tuple[dict[str, pd.DataFrame], pd.DataFrame]] = []
         for idx in self.inner_indices(tables, domain):
             inner = inner_tables(tables, idx)
             if domain not in inner.data.target_rows:
                 continue
             actuals = inner.actuals(domain)
             history = inner.data.panel.to_frame(inner.data.target_rows[domain])
-            frames: dict[str, pd.DataFrame] = {}
             for name in [*names, "naive"]:
                 row = {"strategy": name, "inner_origin": inner.data.origin}
                 metrics, forecast = self.backtest(name, inner, domain, cache, actuals, history)
                 row.update(metrics)
                 if forecast is not None:
-                    preds.setdefault(name, []).append(forecast["forecast"].to_numpy(float))
-                    frames[name] = forecast
+                    preds.setdefault(name, []).append(forecast)
                 rows.append(row)
-            self.inner_runs_.append((frames, history))
         if not rows:
             return pd.DataFrame(columns=["strategy", "n_origins", self.params.metric])
         frame = pd.DataFrame(rows)
@@ -391,39 +374,18 @@ class Auto(Strategy):
         agg["same_as"] = pd.Series(twins, dtype=object).reindex(agg.index)
         return agg.reset_index()
 
-    def blend_inner_score(self, names: list[str], weights: list[float]) -> float:
-        """The inner score of the blend of ``names`` with ``weights`` (the mean over the inner
-        origins where every member forecast); NaN where there is none."""
-        values = []
-        for frames, history in getattr(self, "inner_runs_", []):
-            if not all(n in frames for n in names):
-                continue
-            keys = frames[names[0]][["unique_id", "ds"]]
-            if not all(frames[n][["unique_id", "ds"]].equals(keys) for n in names):
-                continue
-            blend = frames[names[0]].copy()
-            parts = [frames[n]["forecast"].to_numpy(float) for n in names]
-            blend["forecast"] = np.sum([w * f for w, f in zip(weights, parts, strict=True)], axis=0)
-            values.append(score(blend, history, {"wape", self.params.metric})[self.params.metric])
-        values = [v for v in values if np.isfinite(v)]
-        return float(np.mean(values)) if values else float("nan")
-
     # -- policies -------------------------------------------------------------------------------
     def default_policy(
         self,
         scores: pd.DataFrame,
         season: tuple[bool, str, float] | None = None,
         ranking: pd.Series | None = None,
-        blend_score: Callable[[list[str], list[float]], float] | None = None,
     ) -> tuple[list[str], list[float], str]:
         """The guarded choice: (names, weights, reason) from the inner scores. ``season`` is
         :meth:`unseen_season`'s answer (similar sources, facts, the season's cost to the safe
         strategies in WAPE): with similar sources and a transfer loss below that cost, an
-        unseen season waives the guard. ``blend_score`` gives the inner score of a blend
-        (names, weights): the guard then judges the blend of transfer candidates that would be
-        used, before it judges them one by one."""
+        unseen season waives the guard."""
         p = self.params
-        self.judged_: tuple[str, float] | None = None
         m = scores.set_index("strategy")[p.metric].dropna()
         if m.empty:
             return ["naive"], [1.0], "every candidate failed in the inner backtest"
@@ -450,11 +412,6 @@ class Auto(Strategy):
             bars = {s: m[s] for s in SAFE if s in m.index}
             beats = [all(t < (1 - p.margin) * v for v in bars.values()) for t in transfer]
             passed = transfer[beats]
-            judged = np.nan
-            if p.guard and blend_score is not None:
-                members, member_weights = self.top_blend(transfer, ranking)
-                judged = blend_score(members, member_weights)
-                self.judged_ = ("+".join(members), judged)
             if not p.guard:
                 pool = transfer
                 reason = f"guard off: best transfer {best} inner {p.metric} {m[best]:.3f}"
@@ -463,14 +420,6 @@ class Auto(Strategy):
                 reason = (
                     f"unseen season, guard waived ({season[1]}): best transfer {best} "
                     f"inner {p.metric} {m[best]:.3f}, {loss:+.3f} WAPE from the best safe one"
-                )
-            elif np.isfinite(judged) and all(judged < (1 - p.margin) * v for v in bars.values()):
-                pool = transfer
-                reason = (
-                    f"the blend of transfer candidates to be used ({self.judged_[0]}) inner "
-                    f"{p.metric} {judged:.3f} beats "
-                    + " and ".join(f"{s} {v:.3f}" for s, v in bars.items())
-                    + f" by more than {p.margin:.0%}"
                 )
             elif len(passed):
                 pool = passed
@@ -511,23 +460,12 @@ class Auto(Strategy):
                 reason += f"; ranked by {self.ranked_by()}: " + ", ".join(
                     f"{n} {v:.3f}" for n, v in ranked.sort_values(kind="stable").items()
                 )
-        names, weights = self.top_blend(pool)
-        if len(names) == 1:
-            return names, weights, reason
-        return names, weights, f"blend of top {len(names)} by inverse inner error; {reason}"
-
-    def top_blend(
-        self, pool: pd.Series, ranking: pd.Series | None = None
-    ) -> tuple[list[str], list[float]]:
-        """The ``blend`` best of ``pool`` (scores by name; ranked by ``ranking`` where it scores
-        any of them) and their weights, proportional to the inverse scores."""
-        if ranking is not None and len(ranking.reindex(pool.index).dropna()):
-            pool = ranking.reindex(pool.index).dropna()
-        top = pool.sort_values(kind="stable").iloc[: self.params.blend]
+        top = pool.sort_values(kind="stable").iloc[: p.blend]
         if len(top) == 1:
-            return [top.index[0]], [1.0]
+            return [top.index[0]], [1.0], reason
         inv = 1.0 / np.maximum(top.to_numpy(float), 1e-9)
-        return list(top.index), list(inv / inv.sum())
+        weights = list(inv / inv.sum())
+        return list(top.index), weights, f"blend of top {len(top)} by inverse inner error; {reason}"
 
     def sources_similar(self, tables: OriginTables, domain: Any) -> tuple[bool, str]:
         """The prior rule's similarity test of the sources against one target, and its facts."""
@@ -683,7 +621,6 @@ class Auto(Strategy):
     ) -> tuple[list[str], list[float], str, pd.DataFrame]:
         """Names and weights of the chosen strategies, the reason, and the inner scores."""
         names = self.candidate_names()
-        self.judged_ = None
         scores = self.inner_scores(tables, domain, names, cache)
         if scores.empty:
             name, reason = self.prior_rule(tables, domain, names)
@@ -699,7 +636,7 @@ class Auto(Strategy):
             return [picked], [1.0], "chosen by a transfercast_select_strategy plugin", scores
         self.ranking_ = self.source_ranking(tables, domain, names, cache)
         chosen, weights, reason = self.default_policy(
-            scores, self.unseen_season(tables, domain), self.ranking_, self.blend_inner_score
+            scores, self.unseen_season(tables, domain), self.ranking_
         )
         if self.params.ranking in SOURCE_RANKINGS and self.ranking_ is None:
             reason += f"; ranked by the target's inner backtest: {self.ranking_none_}"
@@ -736,9 +673,6 @@ class Auto(Strategy):
         by_name = scores.set_index("strategy")[metric] if len(scores) else pd.Series(dtype=float)
         for name in [*self.candidate_names(), "naive"]:
             row[f"inner_{name}"] = float(by_name.get(name, np.nan))
-        judged = getattr(self, "judged_", None)
-        row["blend_judged"] = judged[0] if judged else ""
-        row["inner_blend"] = judged[1] if judged else np.nan
         ranking = getattr(self, "ranking_", None)
         if ranking is not None:  # ranking = season or recent: each candidate's score on it
             for name in [*self.candidate_names(), "naive"]:

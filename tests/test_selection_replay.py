@@ -203,20 +203,3 @@ def test_season_ranking_reads_recent_transfer_scores_and_season_safe_ones():
     }
     empty = next(pd.DataFrame([{"x": 1}]).itertuples(index=False))
     assert selection_replay.season_ranking(empty, ["source_only"]) is None
-
-
-def test_the_replay_judges_the_blend_the_run_recorded_and_no_other():
-    names = ["target_only", "source_only", "pooled", "boost_continue", "representation"]
-    inner = INNER.copy()
-    inner["naive"] = 0.099  # every transfer candidate alone within 2% of naive or worse
-    ranking = pd.Series({"source_only": 0.05, "pooled": 0.06, "boost_continue": 0.07})
-    auto = selection_replay.Auto({"candidates": names})
-    weights = selection_replay.policy_weights
-    # the run's guard judged source_only+pooled at 0.090: it passes, and is used
-    got = weights(auto, inner, names, None, ranking, judged=("source_only+pooled", 0.090))
-    assert got == pytest.approx({"source_only": 6 / 11, "pooled": 5 / 11})
-    # a run without the record (or with blend 1 or another ranking the replay cannot score a
-    # blend it never judged): the candidates one by one, as before
-    assert set(weights(auto, inner, names, None, ranking)) <= {"target_only", "naive"}
-    other = ("pooled+boost_continue", 0.090)
-    assert set(weights(auto, inner, names, None, ranking, judged=other)) <= {"target_only", "naive"}
