@@ -29,6 +29,7 @@ import pandas as pd
 from walmart_cold_start import HOLIDAY_ORIGIN, fmt, to_markdown
 
 from transfercast.plugins.auto import DEFAULT_CANDIDATES, SAFE, Auto, similar_enough
+from transfercast.similarity import season_shown
 
 SETTINGS: list[tuple[str, dict]] = [
     ("auto default (blend 2, margin 0.02)", {}),
@@ -140,6 +141,36 @@ def lower_bar_waiver(reason: str, bar: float, auto: Auto) -> tuple[str, float] |
     if not similar_enough(auc, corr, auto.params.model_copy(update={"prior_min_season_corr": bar})):
         return None
     return "similarity bar lowered", gap
+
+
+FLAT_MARK = " (not counted: "
+
+
+def flat_weeks_rule(
+    reason: str, unseen: str | None, auto: Auto, count_flat: bool
+) -> tuple[str | None, float]:
+    """The unseen-season facts and gap of one cell under either rule for a seasonal correlation
+    measured over weeks where the sources' index hardly moves: ``count_flat`` counts it against
+    the sources (the rule before 2026-11-30), otherwise it is not counted (the rule since).
+    A run records the reason under its own rule; this replays the other. Returns the facts to
+    pass to :func:`policy_weights` (``None``: no waiver) and the season's gap (infinite: the
+    recorded waiver stands)."""
+    number = r"(-?[\d.]+|nan)"
+    if count_flat:
+        if unseen is None or FLAT_MARK not in unseen:
+            return unseen, np.inf
+        corr = float(re.search(rf"seasonal correlation {number}", unseen).group(1))
+        auc = float(re.search(rf"domain AUC {number}", unseen).group(1))
+        return (unseen if similar_enough(auc, corr, auto.params) else None), np.inf
+    if unseen is not None or "not similar enough" not in reason or FLAT_MARK in reason:
+        return unseen, np.inf
+    lo, hi = (float(v) for v in re.search(r"([\d.]+)-([\d.]+) over the target's", reason).groups())
+    auc = float(re.search(rf"domain AUC {number}", reason).group(1))
+    gap = float(re.search(r"season gap ([\d.]+)", reason).group(1))
+    shown = season_shown({"seen_range": (lo, hi)}, auto.params.season_tolerance)
+    if shown or not similar_enough(auc, np.nan, auto.params):
+        return None, np.inf
+    return "seasonal correlation not counted over flat weeks", gap
 
 
 def wape(actual: np.ndarray, forecast: np.ndarray) -> float:
@@ -268,6 +299,19 @@ def replay(run: tuple[pd.DataFrame, ...], history: int, experiments: bool = Fals
         auto = Auto({"candidates": names, **setting})
         for origin, inner, part, unseen, ranking, _ in recorded:
             weights = policy_weights(auto, inner, names, unseen, ranking)
+            rows.append({"policy": label, "origin": origin, "wape": blend_wape(part, weights)})
+    # the seasonal correlation over flat weeks, counted against the sources or not: the rule
+    # the run did not use
+    auto = Auto({"candidates": names})
+    for count_flat in (False, True):
+        label = (
+            "seasonal correlation over flat weeks counted (the rule before 2026-11-30)"
+            if count_flat
+            else "seasonal correlation over flat weeks not counted (the rule since 2026-11-30)"
+        )
+        for origin, inner, part, unseen, ranking, reason in recorded:
+            facts, gap = flat_weeks_rule(reason, unseen, auto, count_flat)
+            weights = policy_weights(auto, inner, names, facts, ranking, gap)
             rows.append({"policy": label, "origin": origin, "wape": blend_wape(part, weights)})
     # the guard's own limit: a perfect choice wherever it lets transfer through (it passes, or
     # the unseen-season check waives it)

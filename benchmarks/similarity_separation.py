@@ -5,9 +5,11 @@ response are their own; 1: the sources') the seasonal-profile correlation and th
 domain-classifier AUC of every target are measured at the forecast origin and at each
 evaluation origin, with the targets' history cut to ``--history`` weeks. Prints their range
 per relatedness and origin and how many targets pass the similarity test of ``auto``'s prior
-rule (``season_corr >= prior_min_season_corr`` and ``domain_auc <= prior_max_auc``): the test
-that decides for targets too young for an inner backtest and that the unseen-season waiver
-requires. A good test passes the related targets and fails the unrelated ones.
+rule (``season_corr >= prior_min_season_corr`` and ``domain_auc <= prior_max_auc``, the
+correlation not counted where ``season_shown`` is false): the test that decides for targets
+too young for an inner backtest and that the unseen-season waiver requires. A good test
+passes the related targets and fails the unrelated ones. ``flat`` counts the targets whose
+weeks hold no season by the sources' index.
 
     python benchmarks/similarity_separation.py --history 13
 """
@@ -45,6 +47,7 @@ def separation(relatedness: list[float], history: int, seed: int = 0, **sales: i
                 table = similarity(task, origin)
             for r in table.itertuples(index=False):
                 corr, auc = float(r.season_corr), float(r.domain_auc)
+                counted = corr if r.season_shown else float("nan")
                 rows.append(
                     {
                         "relatedness": rel,
@@ -52,7 +55,8 @@ def separation(relatedness: list[float], history: int, seed: int = 0, **sales: i
                         "target": r.target,
                         "season_corr": corr,
                         "domain_auc": auc,
-                        "passes": similar_enough(auc, corr, bars),
+                        "season_shown": bool(r.season_shown),
+                        "passes": similar_enough(auc, counted, bars),
                     }
                 )
     return pd.DataFrame(rows)
@@ -66,6 +70,7 @@ def summary(cells: pd.DataFrame) -> pd.DataFrame:
         corr_max=("season_corr", "max"),
         auc_min=("domain_auc", "min"),
         auc_max=("domain_auc", "max"),
+        flat=("season_shown", lambda v: int((~v).sum())),
         passes=("passes", "sum"),
         targets=("passes", "size"),
     )

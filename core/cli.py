@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 import warnings
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -305,11 +306,25 @@ def similarity_cmd(
     for col in shown:
         view.add_column(col, justify="left" if col in ("target", "drift_feature") else "right")
     for _, row in table.iterrows():
-        view.add_row(
-            *[f"{row[c]:.3f}" if isinstance(row[c], float) else str(row[c]) for c in shown]
-        )
+        view.add_row(*[similarity_cell(row, c) for c in shown])
     console.print(view)
+    if not table["season_shown"].all():
+        console.print(
+            "(season_corr): the sources' seasonal index hardly moves over the target's weeks, "
+            "so the correlation measures noise; auto's similarity test does not count it"
+        )
     console.print(f"similarity table written to {path}")
+
+
+def similarity_cell(row: Any, column: str) -> str:
+    """One cell of the terminal similarity table: floats to three decimals, a seasonal
+    correlation over weeks without a season (``season_shown`` false) in parentheses."""
+    value = row[column]
+    if not isinstance(value, float):
+        return str(value)
+    if column == "season_corr" and not row.get("season_shown", True):
+        return f"({value:.3f})"
+    return f"{value:.3f}"
 
 
 def pd_date(value) -> str:

@@ -175,7 +175,9 @@ def report_html(
         "separable; psi/ks: per-feature drift; season_corr: correlation of the weekly "
         "profiles; scale_ratio: target size over the median source; season_unseen: the "
         "horizon holds a season (by the sources' weekly index) the target never showed; "
-        "season_gap: the WAPE a forecast within the target's seen range must lose to it.</p>",
+        "season_gap: the WAPE a forecast within the target's seen range must lose to it; "
+        "season_shown: the sources' index moves over the target's weeks (where it does not, "
+        "season_corr measures noise).</p>",
         _table(similarity, "not computed"),
         "</body></html>",
     ]

@@ -23,6 +23,10 @@ For each target domain, measured on data cut at an origin (nothing after it is r
 - ``season_gap``: the WAPE that a forecast held within the range of the target's weeks must
   at least make over the horizon if the target follows the sources' seasonal index (0 when the
   horizon stays within that range).
+- ``season_shown``: whether the sources' seasonal index moves over the target's weeks (its
+  highest value there exceeds its lowest by more than twice ``SEASON_TOLERANCE``,
+  :func:`season_shown`). Where it does not, ``season_corr`` correlates noise, and ``auto``'s
+  similarity test does not count it.
 
 Plugins add columns through the ``transfercast_similarity`` hook.
 """
@@ -64,6 +68,7 @@ SIMILARITY_COLUMNS = [
     "scale_ratio",
     "season_unseen",
     "season_gap",
+    "season_shown",
 ]
 
 
@@ -274,7 +279,20 @@ def horizon_season(tables: OriginTables, domain: Any, tolerance: float) -> dict[
         f"{lo:.2f}-{hi:.2f} over the target's {len(target)} periods"
     )
     out["unseen"] = bool(index.max() > hi * (1 + tolerance) or index.min() < lo * (1 - tolerance))
+    out["seen_range"] = (lo, hi)
     return out
+
+
+def season_shown(season: dict[str, Any], tolerance: float) -> bool:
+    """Whether the sources' seasonal index moves over the target's observed weeks: its highest
+    value there exceeds its lowest by more than twice ``tolerance`` (relative). Where it does
+    not (a store that has lived through summer and autumn only), the target's weeks hold no
+    season to compare, and a correlation of its profile with the sources' measures noise.
+    ``season`` is :func:`horizon_season`'s answer; without seasonal evidence, ``True``."""
+    if "seen_range" not in season:
+        return True
+    lo, hi = season["seen_range"]
+    return bool(hi > lo * (1 + 2 * tolerance))
 
 
 def matched_source(tables: OriginTables, domain: Any) -> FeatureTable:
@@ -354,6 +372,7 @@ def similarity(
         row = domain_similarity(tables, dom)
         season = horizon_season(tables, dom, SEASON_TOLERANCE)
         row["season_unseen"], row["season_gap"] = season["unseen"], season["gap"]
+        row["season_shown"] = season_shown(season, SEASON_TOLERANCE)
         row.update(plugin_diagnostics(tables, dom, pm))
         rows.append(row)
     frame = pd.DataFrame(rows)

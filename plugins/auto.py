@@ -30,14 +30,19 @@ For one target domain at one (outer) origin:
    candidate lost to the best safe one in the inner backtest. If the sources pass the prior
    rule's similarity test (step 4) and the transfer loss is below the gap, the guard is waived
    for that target and origin and the transfer candidates are ranked among themselves; the
-   reason says ``unseen season`` and gives the figures. Otherwise (a source model that misfits
-   the weeks we can see by more than the season is worth) the guard holds and the reason says
-   why. ``season_check = false`` applies the guard everywhere.
+   reason says ``unseen season`` and gives the figures. The seasonal correlation of that test
+   counts only where the sources' index moves over the target's weeks (by more than twice
+   ``season_tolerance``, highest over lowest): over a store's flat summer weeks it measures
+   noise (:meth:`Auto.sources_similar`), and the domain AUC decides alone. Where the sources
+   fail the test, or a source model misfits the weeks we can see by more than the season is
+   worth, the guard holds and the reason says why. ``season_check = false`` applies the guard
+   everywhere.
 4. **Prior rule** when the target history allows no inner origin: the similarity diagnostics
    decide. If the seasonal profile correlation is at least ``prior_min_season_corr`` (or cannot
-   be measured) and the domain-classifier AUC is at most ``prior_max_auc`` (or cannot be
-   measured), the source is trusted and ``prior_transfer`` is chosen; otherwise ``naive``,
-   because a model fitted on so short a target history is less reliable than its recent level.
+   be measured, or the sources' index hardly moves over the target's weeks, as above) and the
+   domain-classifier AUC is at most ``prior_max_auc`` (or cannot be measured), the source is
+   trusted and ``prior_transfer`` is chosen; otherwise ``naive``, because a model fitted on so
+   short a target history is less reliable than its recent level.
 5. ``blend = k`` (default 2; 1 keeps only the best) combines the k best candidates by inner
    score with weights proportional to their inverse inner errors: the transfer strategies that
    passed the guard when any did, otherwise ``target_only`` and ``naive`` (with ``ranking =
@@ -101,7 +106,12 @@ from transfercast.errors import ConfigError, TransfercastError
 from transfercast.features import FeatureTable
 from transfercast.forecasting import OriginTables, fit_and_forecast
 from transfercast.metrics import score
-from transfercast.similarity import SEASON_TOLERANCE, domain_similarity, horizon_season
+from transfercast.similarity import (
+    SEASON_TOLERANCE,
+    domain_similarity,
+    horizon_season,
+    season_shown,
+)
 from transfercast.strategy import Strategy, StrategyParams
 from transfercast.task import OriginData
 
@@ -467,14 +477,30 @@ class Auto(Strategy):
         weights = list(inv / inv.sum())
         return list(top.index), weights, f"blend of top {len(top)} by inverse inner error; {reason}"
 
-    def sources_similar(self, tables: OriginTables, domain: Any) -> tuple[bool, str]:
-        """The prior rule's similarity test of the sources against one target, and its facts."""
+    def sources_similar(
+        self, tables: OriginTables, domain: Any, season: dict[str, Any] | None = None
+    ) -> tuple[bool, str]:
+        """The prior rule's similarity test of the sources against one target, and its facts.
+
+        The seasonal correlation counts only where the sources' seasonal index moves over the
+        target's weeks (:func:`~transfercast.similarity.season_shown`; ``season`` is
+        :func:`~transfercast.similarity.horizon_season`'s answer, computed when not given):
+        over weeks without a season it measures noise, and it then counts as a figure that
+        cannot be measured."""
         p = self.params
         sim = domain_similarity(tables, domain)
         auc, corr = sim.get("domain_auc", np.nan), sim.get("season_corr", np.nan)
-        return similar_enough(
-            auc, corr, p
-        ), f"domain AUC {auc:.2f}, seasonal correlation {corr:.2f}"
+        if season is None:
+            season = horizon_season(tables, domain, p.season_tolerance)
+        facts = f"domain AUC {auc:.2f}, seasonal correlation {corr:.2f}"
+        if np.isfinite(corr) and not season_shown(season, p.season_tolerance):
+            lo, hi = season["seen_range"]
+            facts += (
+                f" (not counted: the sources' seasonal index spans only {lo:.2f}-{hi:.2f} "
+                "over the target's weeks)"
+            )
+            corr = np.nan
+        return similar_enough(auc, corr, p), facts
 
     def ranked_by(self, safe: bool = False) -> str:
         """How reasons name the source ranking of the transfer candidates (``safe``: of the
@@ -598,7 +624,7 @@ class Auto(Strategy):
         season = horizon_season(tables, domain, p.season_tolerance)
         if not season["unseen"]:
             return None
-        similar, facts = self.sources_similar(tables, domain)
+        similar, facts = self.sources_similar(tables, domain, season)
         gap = season["gap"]
         return similar, f"{season['facts']}, season gap {gap:.3f} WAPE; {facts}", gap
 

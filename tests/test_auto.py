@@ -136,6 +136,52 @@ def test_in_an_unseen_season_a_clear_inner_loser_is_still_kept_out():
     assert names == ["target_only"] and "the sources are not similar enough" in reason
 
 
+def test_season_shown_needs_the_index_to_move_over_the_targets_weeks():
+    from transfercast.similarity import season_shown
+
+    # Walmart, a store opened in May at the 2011-09-09 origin: summer weeks, no season
+    assert not season_shown({"seen_range": (0.93, 1.06)}, 0.1)
+    # ... and at 2011-12-09, when its weeks hold Thanksgiving
+    assert season_shown({"seen_range": (0.90, 1.38)}, 0.1)
+    assert season_shown({"seen_range": (1.0, 1.21)}, 0.1)
+    assert not season_shown({"seen_range": (1.0, 1.19)}, 0.1)
+    # no seasonal evidence from the sources: nothing says the weeks were flat
+    assert season_shown({"unseen": False, "gap": 0.0, "facts": "none"}, 0.1)
+
+
+def test_a_seasonal_correlation_over_flat_weeks_does_not_count(monkeypatch):
+    import transfercast.plugins.auto as auto_module
+
+    # a target indistinguishable from the sources (AUC 0.45) whose profile correlates at -0.05
+    # with theirs over weeks where the sources' index hardly moves
+    monkeypatch.setattr(
+        auto_module,
+        "domain_similarity",
+        lambda tables, domain: {"domain_auc": 0.45, "season_corr": -0.05},
+    )
+    auto = Auto({})
+    flat = {"unseen": True, "gap": 0.04, "facts": "f", "seen_range": (0.93, 1.06)}
+    similar, facts = auto.sources_similar(None, "S1", flat)
+    assert similar
+    assert facts == (
+        "domain AUC 0.45, seasonal correlation -0.05 (not counted: the sources' seasonal "
+        "index spans only 0.93-1.06 over the target's weeks)"
+    )
+    # where the index moves over the target's weeks, the correlation counts against the sources
+    shown = {**flat, "seen_range": (0.90, 1.38)}
+    assert auto.sources_similar(None, "S1", shown) == (
+        False,
+        "domain AUC 0.45, seasonal correlation -0.05",
+    )
+    # the AUC still counts over flat weeks
+    monkeypatch.setattr(
+        auto_module,
+        "domain_similarity",
+        lambda tables, domain: {"domain_auc": 0.93, "season_corr": -0.05},
+    )
+    assert not auto.sources_similar(None, "S1", flat)[0]
+
+
 def test_horizon_season_reads_the_sources_calendar_profile():
     from transfercast.similarity import horizon_season, source_profiles
 
@@ -159,6 +205,7 @@ def test_horizon_season_reads_the_sources_calendar_profile():
     index = profile.reindex(future.isocalendar().week).dropna().to_numpy()
     gap = np.abs(index - np.clip(index, seen.min(), seen.max())).sum() / index.sum()
     assert season["gap"] == pytest.approx(gap)
+    assert season["seen_range"] == pytest.approx((seen.min(), seen.max()))
     # an infinite tolerance never calls a season unseen
     assert not horizon_season(tables, "S06", 1e9)["unseen"]
 

@@ -66,12 +66,45 @@ def test_a_lower_similarity_bar_waives_only_what_the_season_gap_allows():
     assert choice(0.05) == {"naive": 1.0}
 
 
+def test_the_flat_weeks_rule_replays_both_ways():
+    names = ["target_only", "source_only", "pooled", "boost_continue", "representation"]
+    auto = selection_replay.Auto({"candidates": names, "blend": 1})
+    rule = selection_replay.flat_weeks_rule
+
+    def held(seen: str, auc: float = 0.45) -> str:  # a reason recorded under the old rule
+        return (
+            "guard: ...; the horizon holds a season the target never showed, but the sources "
+            "are not similar enough to waive the guard (source seasonal index 0.90-1.37 over "
+            f"the horizon, {seen} over the target's 26 periods, season gap 0.037 WAPE; "
+            f"domain AUC {auc:.2f}, seasonal correlation -0.05)"
+        )
+
+    # replayed under the new rule: over flat weeks (0.93-1.06) the correlation no longer
+    # counts and the gap is weighed; over weeks that hold a season, or with a failed AUC, the
+    # guard holds as recorded
+    facts, gap = rule(held("0.93-1.06"), None, auto, count_flat=False)
+    assert facts == "seasonal correlation not counted over flat weeks" and gap == 0.037
+    assert rule(held("0.90-1.38"), None, auto, count_flat=False) == (None, float("inf"))
+    assert rule(held("0.93-1.06", auc=0.93), None, auto, count_flat=False)[0] is None
+    # a waiver recorded under the new rule, replayed under the old one: the correlation
+    # counts again and the guard holds; a waiver granted on a good correlation stands
+    new = (
+        "season gap 0.037 WAPE; domain AUC 0.45, seasonal correlation -0.05 (not counted: "
+        "the sources' seasonal index spans only 0.93-1.06 over the target's weeks)"
+    )
+    assert rule("...", new, auto, count_flat=True) == (None, float("inf"))
+    good = "season gap 0.037 WAPE; domain AUC 0.45, seasonal correlation 0.52"
+    assert rule("...", good, auto, count_flat=True) == (good, float("inf"))
+    assert rule("...", new, auto, count_flat=False) == (new, float("inf"))
+
+
 def test_similarity_separation_counts_the_prior_rules_test():
     sep = importlib.import_module("similarity_separation")
     cells = sep.separation([0.0, 1.0], history=26, n_domains=10, n_targets=3)
     # every origin (forecast + 3 evaluation) x 3 targets, per relatedness
     assert cells.groupby("relatedness").size().to_dict() == {0.0: 12, 1.0: 12}
-    expected = (cells["season_corr"] >= 0.3) & (cells["domain_auc"] <= 0.8)
+    corr_ok = (cells["season_corr"] >= 0.3) | ~cells["season_shown"]
+    expected = corr_ok & (cells["domain_auc"] <= 0.8)
     assert (cells["passes"] == expected).all()
     table = sep.summary(cells)
     assert table["passes"].sum() == cells["passes"].sum()

@@ -50,6 +50,7 @@ def test_season_unseen_flags_a_horizon_season_the_target_never_showed(tables):
     for table in tables.values():
         assert table["season_unseen"].dtype == bool and table["season_unseen"].all()
         assert (table["season_gap"] > 0).all()  # a forecast within the seen range misses it
+        assert table["season_shown"].dtype == bool
     from transfercast.config import parse_config
     from transfercast.datasets import synthetic_sales
 
@@ -61,6 +62,7 @@ def test_season_unseen_flags_a_horizon_season_the_target_never_showed(tables):
     table = similarity(task, task.evaluation_origins()[-1])
     assert not table["season_unseen"].any()  # more than a year of history has seen it all
     assert (table["season_gap"] == 0).all()
+    assert table["season_shown"].all()  # ... and the index moves over a year's weeks
 
 
 def test_seasonal_profile_separates_related_from_unrelated_targets(tables):
@@ -125,5 +127,16 @@ def test_similarity_command_writes_csv_and_prints_a_table(tmp_path):
     assert res.returncode == 0, res.stderr
     assert "season_corr" in res.stdout and "S07" in res.stdout
     table = pd.read_csv(tmp_path / "out" / "similarity.csv")
+    assert ("does not count it" in res.stdout) == (not table["season_shown"].all())
     assert list(table["target"]) == ["S06", "S07", "S08"]
     assert (pd.to_datetime(table["origin"]) == pd.Timestamp("2020-12-25")).all()
+
+
+def test_the_terminal_table_brackets_a_correlation_over_flat_weeks():
+    from transfercast.cli import similarity_cell
+
+    flat = pd.Series({"season_corr": -0.05, "season_shown": False, "target": 4})
+    assert similarity_cell(flat, "season_corr") == "(-0.050)"
+    shown = pd.Series({"season_corr": -0.05, "season_shown": True})
+    assert similarity_cell(shown, "season_corr") == "-0.050"
+    assert similarity_cell(flat, "target") == "4"
