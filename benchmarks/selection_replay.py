@@ -464,6 +464,10 @@ def main() -> None:
     n_ran = cells.get("as run: auto", 0)
     if args.safe_season is not None:
         print("(with --safe-season the replayed default is the policy as it is now, not as run)")
+    elif "blend_judged" in sel.columns:
+        # the run of the experiment reverted in 541ecdc (docs/selection.md): its auto is that
+        # rule, which the replay no longer has
+        print("(the run's auto had the guard judge the blend, a rule since reverted: no check)")
     elif n_ran != cells[SETTINGS[0][0]]:
         print(
             f"(the run's auto scores cover {n_ran} of the {cells[SETTINGS[0][0]]} cells: "

@@ -16,7 +16,7 @@ For one target domain at one (outer) origin:
    ``target_only`` and the naive score by more than ``margin`` (relative). Otherwise the better
    of ``target_only`` and ``naive`` is chosen. ``guard = false`` turns the guard off: the
    transfer candidates are then ranked among themselves (for sources known to be related; on
-   Walmart the guard costs about 0.003 WAPE, see ``docs/selection.md``).
+   Walmart the guard costs 0.001 to 0.002 WAPE, see ``docs/selection.md``).
 
    **Unseen season.** The guard trusts the inner backtest, and the inner backtest only knows the
    weeks the target has lived through. When the horizon holds a season the target never showed
