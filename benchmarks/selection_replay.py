@@ -127,6 +127,14 @@ def near_tie(weights: dict[str, float], inner: pd.Series, tol: float, mode: str)
     return out
 
 
+def similarity_figures(text: str) -> tuple[float, float]:
+    """The domain AUC and the seasonal correlation a recorded reason gives."""
+    number = r"(-?[\d.]+|nan)"
+    auc = float(re.search(rf"domain AUC {number}", text).group(1))
+    corr = float(re.search(rf"seasonal correlation {number}", text).group(1))
+    return auc, corr
+
+
 def lower_bar_waiver(reason: str, bar: float, auto: Auto) -> tuple[str, float] | None:
     """Experiment: for a cell where the guard held only because the sources failed the
     similarity test, the unseen-season facts and the season's gap if the seasonal-correlation
@@ -134,9 +142,7 @@ def lower_bar_waiver(reason: str, bar: float, auto: Auto) -> tuple[str, float] |
     weighs the gap against transfer's inner loss, as in a run."""
     if "not similar enough" not in reason:
         return None
-    number = r"(-?[\d.]+|nan)"
-    corr = float(re.search(rf"seasonal correlation {number}", reason).group(1))
-    auc = float(re.search(rf"domain AUC {number}", reason).group(1))
+    auc, corr = similarity_figures(reason)
     gap = float(re.search(r"season gap ([\d.]+)", reason).group(1))
     if not similar_enough(auc, corr, auto.params.model_copy(update={"prior_min_season_corr": bar})):
         return None
@@ -155,17 +161,15 @@ def flat_weeks_rule(
     A run records the reason under its own rule; this replays the other. Returns the facts to
     pass to :func:`policy_weights` (``None``: no waiver) and the season's gap (infinite: the
     recorded waiver stands)."""
-    number = r"(-?[\d.]+|nan)"
     if count_flat:
         if unseen is None or FLAT_MARK not in unseen:
             return unseen, np.inf
-        corr = float(re.search(rf"seasonal correlation {number}", unseen).group(1))
-        auc = float(re.search(rf"domain AUC {number}", unseen).group(1))
+        auc, corr = similarity_figures(unseen)
         return (unseen if similar_enough(auc, corr, auto.params) else None), np.inf
     if unseen is not None or "not similar enough" not in reason or FLAT_MARK in reason:
         return unseen, np.inf
     lo, hi = (float(v) for v in re.search(r"([\d.]+)-([\d.]+) over the target's", reason).groups())
-    auc = float(re.search(rf"domain AUC {number}", reason).group(1))
+    auc, _ = similarity_figures(reason)
     gap = float(re.search(r"season gap ([\d.]+)", reason).group(1))
     shown = season_shown({"seen_range": (lo, hi)}, auto.params.season_tolerance)
     if shown or not similar_enough(auc, np.nan, auto.params):
