@@ -27,24 +27,7 @@ dataset are ignored, so the whole data set can be given). Only strategies that r
 *model* alone can use it (``source_only``, ``boost_continue``); the strategies that read the
 source rows (``pooled``, ``representation``, ``l2sp``, ``auto``) raise a :class:`ConfigError`.
 
-Example::
-
-    from distributed import Client, LocalCluster
-
-    from transfercast import TransferTask
-    from transfercast.dask_source import fit_source_dask, forecast_with_source
-
-    task = TransferTask(
-        target_frame,  # the target domains only
-        series=["store", "dept"], time="date", target="sales", domain="store",
-        static=["store_type", "size"], known=["price", "promo", "is_holiday"],
-        targets=["S19", "S20"], horizon=13, require_sources=False,
-    )
-    origin = task.forecast_origin()
-    with LocalCluster() as cluster, Client(cluster) as client:
-        model = fit_source_dask("boost_continue", task, "sales.parquet/", origin, client)
-    forecaster = forecast_with_source("boost_continue", task, model)
-    forecaster.predict()  # a fitted TransferForecaster: predict(), write_bundle(...)
+A worked example is in ``docs/concepts.md`` (sources larger than memory).
 
 Every worker needs transfercast installed. The client process holds the target data and the
 fitted model, never the source rows; the workers hold the source feature rows while the model
