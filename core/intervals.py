@@ -1,0 +1,250 @@
+"""Quantile forecasts for cold-start targets, calibrated on source replays, and their scores.
+
+A new target has no past forecasts of its own to learn its errors from. The source replays
+(:mod:`transfercast.replay`) do: each replayed source domain was forecast as if it were new, at
+the same history length and horizon, so its errors show how wrong a cold-start forecast of
+this kind tends to be. :func:`calibrate` turns those errors into per-step quantiles of the
+*relative* error ``(actual - forecast) / level`` (``level`` is the series' recent level at the
+origin, the scale every strategy forecasts on); :meth:`Calibration.apply` adds them to a
+target's point forecast. Quantiles are sorted per row, so they never cross.
+
+:func:`quantile_scores` scores quantile forecasts: pinball loss per level, the scaled quantile
+loss (SQL, as fev-bench defines it: twice the mean pinball loss over levels and steps, over the
+series' in-sample seasonal-naive mean absolute error, averaged over series), the weighted
+quantile loss, and the coverage, relative width and Winkler score of each central interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: fewest replayed errors per (strategy, step) before neighbouring steps are pooled in
+MIN_SAMPLES = 50
+
+
+def qcol(tau: float) -> str:
+    """The forecasts column of quantile level ``tau``: ``q0.1``, ``q0.025``, ``q0.5``."""
+    return f"q{float(tau):g}"
+
+
+def check_quantiles(quantiles: Sequence[float]) -> list[float]:
+    """Sorted, distinct quantile levels strictly between 0 and 1; a ValueError names a bad one."""
+    out = []
+    for q in quantiles:
+        q = float(q)
+        if not 0.0 < q < 1.0 or math.isnan(q):
+            raise ValueError(f"quantile {q!r} is not strictly between 0 and 1")
+        out.append(q)
+    return sorted(set(out))
+
+
+def central_intervals(quantiles: Sequence[float]) -> list[tuple[float, float, int]]:
+    """The symmetric pairs ``(lo, hi, nominal %)`` among ``quantiles``: 0.1/0.9 -> 80 %."""
+    qs = check_quantiles(quantiles)
+    pairs = []
+    for lo in qs:
+        hi = round(1.0 - lo, 10)
+        if lo < 0.5 and any(abs(hi - q) < 1e-9 for q in qs):
+            pairs.append((lo, hi, int(round((hi - lo) * 100))))
+    return pairs
+
+
+def conformal_quantile(errors: np.ndarray, tau: float) -> float:
+    """The ``tau`` quantile of ``errors`` with the split-conformal finite-sample correction
+    (level ``ceil((n + 1) tau) / n`` above the median, ``floor((n + 1) tau) / n`` below), so
+    that the interval's coverage is at least nominal for exchangeable errors."""
+    e = np.sort(errors[np.isfinite(errors)])
+    n = len(e)
+    if n == 0:
+        return float("nan")
+    if tau >= 0.5:
+        k = min(math.ceil((n + 1) * tau), n)
+    else:
+        k = max(math.floor((n + 1) * tau), 1)
+    return float(e[k - 1])
+
+
+@dataclass
+class Calibration:
+    """Relative-error quantiles per strategy and horizon step, learnt from source replays.
+
+    ``table[strategy]`` is a ``[steps, len(quantiles)]`` array: row ``h - 1`` holds the
+    quantiles of ``(actual - forecast) / level`` at step ``h``. ``samples[strategy][h - 1]``
+    counts the replayed errors behind each row (after pooling neighbouring steps).
+    """
+
+    quantiles: list[float]
+    table: dict[str, np.ndarray] = field(default_factory=dict)
+    samples: dict[str, list[int]] = field(default_factory=dict)
+
+    def apply(
+        self,
+        forecasts: pd.DataFrame,
+        strategy: str,
+        level: np.ndarray,
+        step: np.ndarray,
+        floor: float | None = None,
+    ) -> pd.DataFrame:
+        """``forecasts`` with one column per quantile level added.
+
+        ``level`` and ``step`` are aligned with the rows of ``forecasts`` (each row's recent
+        level at the origin and its horizon step); ``floor`` (e.g. 0 for sales that are never
+        negative) bounds the quantiles from below. Raises KeyError naming the strategy when it
+        was not calibrated."""
+        if strategy not in self.table:
+            raise KeyError(
+                f"no replay calibration for strategy '{strategy}' "
+                f"(calibrated: {', '.join(sorted(self.table)) or 'none'})"
+            )
+        tab = self.table[strategy]
+        h = np.clip(np.asarray(step, dtype=int), 1, len(tab)) - 1
+        point = forecasts["forecast"].to_numpy(float)
+        q = point[:, None] + np.asarray(level, float)[:, None] * tab[h]
+        if floor is not None:
+            q = np.maximum(q, floor)
+        q = np.sort(q, axis=1)  # never crossing, even after the floor
+        out = forecasts.copy()
+        for k, tau in enumerate(self.quantiles):
+            out[qcol(tau)] = q[:, k]
+        return out
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (model bundles store it beside the model files)."""
+        return {
+            "quantiles": self.quantiles,
+            "table": {k: v.tolist() for k, v in self.table.items()},
+            "samples": self.samples,
+        }
+
+    @classmethod
+    def from_json(cls, blob: Mapping[str, Any]) -> Calibration:
+        """The calibration :meth:`to_json` wrote."""
+        return cls(
+            quantiles=[float(q) for q in blob["quantiles"]],
+            table={k: np.asarray(v, dtype=float) for k, v in blob["table"].items()},
+            samples={k: [int(n) for n in v] for k, v in blob.get("samples", {}).items()},
+        )
+
+
+def relative_errors(detail: pd.DataFrame) -> pd.Series:
+    """``(actual - forecast) / level`` of each replayed row; rows without an actual are NaN."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (detail["actual"] - detail["forecast"]) / detail["level"]
+
+
+def blend_detail(detail: pd.DataFrame, weights: Mapping[str, float], name: str) -> pd.DataFrame:
+    """The replayed rows of a weighted blend of candidates (as ``auto`` forecasts), named
+    ``name``: the blend's forecast is the weighted sum of the candidates' forecasts of the same
+    replayed series, cut and step."""
+    keys = [c for c in detail.columns if c not in ("candidate", "forecast")]
+    parts = []
+    for cand, w in weights.items():
+        if w <= 0:
+            continue
+        part = detail[detail["candidate"] == cand].copy()
+        part["forecast"] = part["forecast"] * w
+        parts.append(part)
+    if not parts:
+        raise ValueError("blend_detail: no candidate with a positive weight")
+    both = pd.concat(parts, ignore_index=True)
+    out = both.groupby(keys, as_index=False, dropna=False)["forecast"].sum()
+    out["candidate"] = name
+    return out
+
+
+def calibrate(
+    detail: pd.DataFrame,
+    quantiles: Sequence[float],
+    horizon: int,
+    min_samples: int = MIN_SAMPLES,
+) -> Calibration:
+    """Relative-error quantiles per candidate and step from a replay detail frame (columns
+    ``candidate``, ``h``, ``forecast``, ``actual``, ``level``).
+
+    A step with fewer than ``min_samples`` finite errors borrows those of the nearest steps
+    (one on each side, then two, ...) until it has enough or the whole horizon is pooled."""
+    qs = check_quantiles(quantiles)
+    err = relative_errors(detail)
+    cal = Calibration(qs)
+    for cand, rows in detail.assign(_e=err).groupby("candidate", sort=True):
+        by_step = [rows.loc[rows["h"] == h, "_e"].to_numpy(float) for h in range(1, horizon + 1)]
+        by_step = [e[np.isfinite(e)] for e in by_step]
+        tab = np.full((horizon, len(qs)), np.nan)
+        counts = []
+        for h in range(horizon):
+            width = 0
+            pool = by_step[h]
+            while len(pool) < min_samples and width < horizon:
+                width += 1
+                lo, hi = max(h - width, 0), min(h + width, horizon - 1)
+                pool = np.concatenate(by_step[lo : hi + 1])
+            counts.append(len(pool))
+            tab[h] = [conformal_quantile(pool, tau) for tau in qs]
+        cal.table[str(cand)] = np.sort(tab, axis=1)
+        cal.samples[str(cand)] = counts
+    return cal
+
+
+# -- scores -----------------------------------------------------------------------------------
+def pinball(actual: np.ndarray, q: np.ndarray, tau: float) -> np.ndarray:
+    """The pinball (quantile) loss of forecast ``q`` at level ``tau`` for each row."""
+    d = actual - q
+    return np.maximum(tau * d, (tau - 1.0) * d)
+
+
+def seasonal_error(history: pd.DataFrame, season: int) -> pd.Series:
+    """Each series' in-sample mean absolute ``season``-period difference (its seasonal-naive
+    error), falling back to the one-period difference where the history is shorter than
+    ``season + 1`` periods; ``history`` has ``unique_id``, ``ds``, ``y``."""
+    out = {}
+    for uid, g in history.dropna(subset=["y"]).sort_values("ds").groupby("unique_id"):
+        y = g["y"].to_numpy(float)
+        m = season if len(y) > season else 1
+        out[uid] = float(np.mean(np.abs(y[m:] - y[:-m]))) if len(y) > m else float("nan")
+    return pd.Series(out, dtype=float)
+
+
+def quantile_scores(
+    forecasts: pd.DataFrame,
+    history: pd.DataFrame,
+    quantiles: Sequence[float],
+    season: int = 1,
+) -> dict[str, float]:
+    """Quantile scores of one target domain's forecasts (``unique_id``, ``actual`` and one
+    ``q...`` column per level): ``sql``, ``wql``, ``pinball_q<level>`` (mean pinball loss over
+    the mean absolute actual) and, per central interval of nominal ``p`` %, ``coverage_<p>``
+    (share of actuals inside), ``width_<p>`` (mean width over the mean absolute actual) and
+    ``winkler_<p>`` (the Winkler interval score over the mean absolute actual)."""
+    qs = check_quantiles(quantiles)
+    df = forecasts.dropna(subset=["actual"])
+    out: dict[str, float] = {}
+    if df.empty:
+        return out
+    y = df["actual"].to_numpy(float)
+    scale = float(np.mean(np.abs(y))) or float("nan")
+    losses = np.stack([pinball(y, df[qcol(t)].to_numpy(float), t) for t in qs], axis=1)
+    for k, tau in enumerate(qs):
+        out[f"pinball_{qcol(tau)}"] = float(losses[:, k].mean() / scale)
+    out["wql"] = float(2 * losses.sum() / (len(qs) * np.abs(y).sum()))
+    per_series = pd.Series(2 * losses.mean(axis=1), index=df["unique_id"].to_numpy())
+    per_series = per_series.groupby(level=0).mean()
+    denom = seasonal_error(history, season).reindex(per_series.index)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = (per_series / denom).replace([np.inf, -np.inf], np.nan)
+    out["sql"] = float(ratio.mean()) if ratio.notna().any() else float("nan")
+    for lo, hi, pct in central_intervals(qs):
+        lq, hq = df[qcol(lo)].to_numpy(float), df[qcol(hi)].to_numpy(float)
+        alpha = lo + (1 - hi)
+        inside = (y >= lq) & (y <= hq)
+        width = hq - lq
+        penalty = (2 / alpha) * (np.maximum(lq - y, 0) + np.maximum(y - hq, 0))
+        out[f"coverage_{pct}"] = float(inside.mean())
+        out[f"width_{pct}"] = float(width.mean() / scale)
+        out[f"winkler_{pct}"] = float((width + penalty).mean() / scale)
+    return out

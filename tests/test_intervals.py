@@ -1,0 +1,155 @@
+"""Replay-calibrated quantiles and quantile scores (transfercast.intervals)."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from transfercast.intervals import (
+    Calibration,
+    blend_detail,
+    calibrate,
+    central_intervals,
+    check_quantiles,
+    conformal_quantile,
+    qcol,
+    quantile_scores,
+    seasonal_error,
+)
+
+QS = [0.025, 0.1, 0.5, 0.9, 0.975]
+
+
+def replay_detail(n: int, horizon: int, sd: float, seed: int, candidate: str = "c") -> pd.DataFrame:
+    """Replayed rows whose actual = forecast + level * N(0, sd * h)."""
+    rng = np.random.default_rng(seed)
+    h = np.tile(np.arange(1, horizon + 1), n)
+    level = rng.uniform(50, 500, len(h))
+    forecast = level * rng.uniform(0.8, 1.2, len(h))
+    actual = forecast + level * rng.normal(0, sd * h, len(h))
+    return pd.DataFrame(
+        {
+            "unique_id": np.repeat(np.arange(n), horizon),
+            "cut": 0,
+            "candidate": candidate,
+            "h": h,
+            "forecast": forecast,
+            "actual": actual,
+            "level": level,
+        }
+    )
+
+
+def test_quantile_levels_are_checked_and_named():
+    assert check_quantiles([0.9, 0.1, 0.5, 0.1]) == [0.1, 0.5, 0.9]
+    with pytest.raises(ValueError, match="quantile 1.0"):
+        check_quantiles([0.5, 1.0])
+    assert qcol(0.1) == "q0.1" and qcol(0.025) == "q0.025"
+    assert central_intervals(QS) == [(0.025, 0.975, 95), (0.1, 0.9, 80)]
+
+
+def test_conformal_quantile_is_conservative():
+    e = np.arange(1, 10, dtype=float)  # n = 9
+    assert conformal_quantile(e, 0.9) == 9.0  # ceil(10 * 0.9) = 9th
+    assert conformal_quantile(e, 0.1) == 1.0  # floor(10 * 0.1) = 1st
+    assert conformal_quantile(e, 0.5) == 5.0
+    assert np.isnan(conformal_quantile(np.array([np.nan]), 0.5))
+
+
+def test_coverage_on_fresh_errors_is_nominal():
+    """Calibrated on one sample of replayed errors, the intervals cover a fresh sample of the
+    same kind within 3 points of nominal, at every step."""
+    horizon = 4
+    cal = calibrate(replay_detail(600, horizon, 0.1, seed=1), QS, horizon)
+    fresh = replay_detail(3000, horizon, 0.1, seed=2)
+    out = cal.apply(fresh[["forecast"]], "c", fresh["level"].to_numpy(), fresh["h"].to_numpy())
+    y = fresh["actual"].to_numpy()
+    for lo, hi, pct in central_intervals(QS):
+        inside = (y >= out[qcol(lo)]) & (y <= out[qcol(hi)])
+        for h in range(1, horizon + 1):
+            cov = inside[fresh["h"].to_numpy() == h].mean()
+            assert abs(cov - pct / 100) < 0.03, (pct, h, cov)
+    # wider at later steps, as the errors are
+    width = cal.table["c"][:, -1] - cal.table["c"][:, 0]
+    assert np.all(np.diff(width) > 0)
+
+
+def test_quantiles_never_cross_even_with_a_floor():
+    cal = Calibration([0.1, 0.5, 0.9], {"c": np.array([[-0.5, -0.1, 0.3]])})
+    fc = pd.DataFrame({"forecast": [10.0, 0.5, 100.0]})
+    out = cal.apply(fc, "c", np.array([10.0, 10.0, 10.0]), np.array([1, 1, 1]), floor=0.0)
+    q = out[["q0.1", "q0.5", "q0.9"]].to_numpy()
+    assert np.all(np.diff(q, axis=1) >= 0)
+    assert q.min() >= 0.0
+    np.testing.assert_allclose(out["q0.9"], [13.0, 3.5, 103.0])
+    np.testing.assert_allclose(out["q0.1"], [5.0, 0.0, 95.0])
+    assert list(out["forecast"]) == [10.0, 0.5, 100.0]  # the point forecast stays
+
+
+def test_uncalibrated_strategy_is_named():
+    cal = Calibration([0.5], {"a": np.zeros((1, 1))})
+    with pytest.raises(KeyError, match="strategy 'b'.*calibrated: a"):
+        cal.apply(pd.DataFrame({"forecast": [1.0]}), "b", np.ones(1), np.ones(1, dtype=int))
+
+
+def test_sparse_steps_borrow_from_neighbours():
+    detail = replay_detail(30, 3, 0.1, seed=3)  # 30 errors per step
+    cal = calibrate(detail, [0.1, 0.9], 3, min_samples=50)
+    assert cal.samples["c"] == [60, 90, 60]
+    cal = calibrate(detail, [0.1, 0.9], 3, min_samples=10)
+    assert cal.samples["c"] == [30, 30, 30]
+
+
+def test_blend_detail_weights_the_candidates_forecasts():
+    a = replay_detail(5, 2, 0.1, seed=4, candidate="a")
+    b = a.assign(candidate="b", forecast=a["forecast"] * 2)
+    blend = blend_detail(pd.concat([a, b]), {"a": 0.25, "b": 0.75}, "auto")
+    merged = blend.merge(a, on=["unique_id", "cut", "h"], suffixes=("", "_a"))
+    np.testing.assert_allclose(merged["forecast"], merged["forecast_a"] * 1.75)
+    assert set(blend["candidate"]) == {"auto"}
+    np.testing.assert_allclose(merged["actual"], merged["actual_a"])
+
+
+def test_calibration_json_round_trip():
+    cal = calibrate(replay_detail(100, 2, 0.2, seed=5), QS, 2)
+    back = Calibration.from_json(json.loads(json.dumps(cal.to_json())))
+    assert back.quantiles == cal.quantiles
+    np.testing.assert_array_equal(back.table["c"], cal.table["c"])
+    assert back.samples == cal.samples
+
+
+def test_quantile_scores_by_hand():
+    history = pd.DataFrame(
+        {
+            "unique_id": "s",
+            "ds": pd.date_range("2020-01-03", periods=5, freq="W-FRI"),
+            "y": [10.0, 12.0, 11.0, 13.0, 12.0],
+        }
+    )  # one-step naive MAE: (2 + 1 + 2 + 1) / 4 = 1.5
+    fc = pd.DataFrame(
+        {
+            "unique_id": "s",
+            "actual": [10.0, 14.0],
+            "q0.1": [9.0, 9.0],
+            "q0.5": [11.0, 11.0],
+            "q0.9": [12.0, 13.0],
+        }
+    )
+    s = quantile_scores(fc, history, [0.1, 0.5, 0.9], season=1)
+    # pinball: row 1: 0.1*1, 0.5*1, 0.1*2 -> 0.1, 0.5, 0.2; row 2: 0.5, 1.5, 0.9
+    np.testing.assert_allclose(s["pinball_q0.5"], 1.0 / 12.0)
+    np.testing.assert_allclose(s["wql"], 2 * 3.7 / (3 * 24.0))
+    np.testing.assert_allclose(s["sql"], (2 * 3.7 / 6) / 1.5)
+    assert s["coverage_80"] == 0.5  # 10 inside [9, 12], 14 above 13
+    np.testing.assert_allclose(s["width_80"], 3.5 / 12.0)
+    np.testing.assert_allclose(s["winkler_80"], (3 + 4 + (2 / 0.2) * 1) / 2 / 12.0)
+
+
+def test_seasonal_error_uses_the_season_when_history_allows():
+    ds = pd.date_range("2020-01-01", periods=6, freq="MS")
+    hist = pd.DataFrame({"unique_id": "s", "ds": ds, "y": [1.0, 5.0, 2.0, 6.0, 3.0, 7.0]})
+    assert seasonal_error(hist, 2)["s"] == pytest.approx(1.0)  # |2-1|, |6-5|, |3-2|, |7-6|
+    assert seasonal_error(hist, 12)["s"] == pytest.approx(np.mean([4, 3, 4, 3, 4]))
