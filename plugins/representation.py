@@ -20,8 +20,9 @@ source rows only turn every row into *representations*:
 The target model (LightGBM or XGBoost, the regularised ``target`` role) is fitted on the
 target's own features plus the representations. With ``offset`` (default) it starts from the
 source prediction (``init_score`` / ``base_margin``) and learns a correction, so it can forecast
-peaks its short history never held. ``include_source_rows`` adds the source rows, weighted by
-``source_weight``, with an ``is_target`` indicator.
+peaks its short history never held. The source rows are not training rows of the target model:
+``include_source_rows = true`` is refused, because their representations would come from the
+source model and encoders fitted on those very rows (their own labels).
 
 No representation reads a row's own label: the encoders see only the source rows, which end at
 the origin. The fitted state is saved as native boosters, a torch ``state_dict`` (loaded with
@@ -32,6 +33,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import threading
 import warnings
 from collections import OrderedDict
@@ -75,8 +77,12 @@ class RepresentationParams(GBMParams):
     representations: list[Literal["prediction", "leaves", "embedding", "entities"]] = Field(
         default_factory=lambda: ["prediction", "leaves", "entities"]
     )
-    include_source_rows: bool = False
-    source_weight: float = Field(0.2, ge=0)
+    include_source_rows: bool = Field(
+        False, description="must be false: source rows as training rows would leak labels"
+    )
+    source_weight: float = Field(
+        0.2, ge=0, description="no effect (kept so that configs and saved models still load)"
+    )
     n_components: int = Field(4, ge=1, le=64)
     leaves_method: Literal["svd", "groups"] = "svd"
     offset: bool = True
@@ -88,6 +94,19 @@ class RepresentationParams(GBMParams):
         if not v:
             raise ValueError(f"choose at least one of {', '.join(REPRESENTATIONS)}")
         return list(dict.fromkeys(v))
+
+    @field_validator("include_source_rows")
+    @classmethod
+    def _no_source_rows(cls, v: bool) -> bool:
+        """Refuse source rows as training rows: on them every representation would be in-sample
+        (the source model, leaf PCA, network and entity profiles were fitted on their labels)."""
+        if v:
+            raise ValueError(
+                "true is not supported: on source rows the representations come from models "
+                "fitted on those same rows, so they would leak their labels; use the 'pooled' "
+                "strategy to train on source and target rows"
+            )
+        return v
 
 
 # -- leaves ----------------------------------------------------------------------------------
@@ -356,20 +375,42 @@ class EmbeddingEncoder:
 
     @staticmethod
     def _net(n_in: int, k: int) -> Any:
+        """The network, its weights left uninitialised (no draw from torch's global generator);
+        :meth:`_init` or a loaded ``state_dict`` sets them."""
         import torch
+        from torch.nn.utils import skip_init
 
         return torch.nn.Sequential(
-            torch.nn.Linear(n_in, 64),
+            skip_init(torch.nn.Linear, n_in, 64),
             torch.nn.ReLU(),
-            torch.nn.Linear(64, k),
+            skip_init(torch.nn.Linear, 64, k),
             torch.nn.Tanh(),
-            torch.nn.Linear(k, 1),
+            skip_init(torch.nn.Linear, k, 1),
         )
+
+    @staticmethod
+    def _init(net: Any, generator: Any) -> None:
+        """torch's default ``Linear`` initialisation (Kaiming-uniform weights, uniform biases in
+        ``±1/sqrt(fan_in)``), every number drawn from ``generator``."""
+        import torch
+
+        with torch.no_grad():
+            for layer in net:
+                if isinstance(layer, torch.nn.Linear):
+                    w = layer.weight
+                    torch.nn.init.kaiming_uniform_(w, a=math.sqrt(5), generator=generator)
+                    bound = 1 / math.sqrt(w.shape[1]) if w.shape[1] else 0.0
+                    layer.bias.uniform_(-bound, bound, generator=generator)
 
     @classmethod
     def fit(cls, source: FeatureTable, k: int, epochs: int, seed: int) -> EmbeddingEncoder:
-        import torch
+        """Train the network on the source rows for ``epochs`` epochs.
 
+        Deterministic for a ``seed``: the weights are drawn from a private
+        ``torch.Generator`` and the batch order from a NumPy generator, both seeded with
+        ``seed``. torch's global generator and thread setting are neither read for randomness
+        nor changed, so fits running in parallel threads, or next to other torch work, give
+        the same network as a fit run alone (with the same torch thread count)."""
         X = source.X
         numeric = [c for c in X.columns if c not in source.categorical]
         vals = X[numeric].to_numpy(float)
@@ -391,14 +432,7 @@ class EmbeddingEncoder:
         }
         inputs = cls._inputs(spec, X)
         spec["n_in"] = inputs.shape[1]
-        torch.manual_seed(seed)
-        previous = torch.get_num_threads()
-        torch.set_num_threads(threads())
-        try:
-            net = cls._train(spec, inputs, source, k, epochs, seed)
-        finally:
-            torch.set_num_threads(previous)
-        return cls(spec, net.eval())
+        return cls(spec, cls._train(spec, inputs, source, k, epochs, seed).eval())
 
     @classmethod
     def _train(
@@ -413,6 +447,7 @@ class EmbeddingEncoder:
         import torch
 
         net = cls._net(spec["n_in"], k)
+        cls._init(net, torch.Generator().manual_seed(int(seed)))
         y = np.nan_to_num(np.asarray(source.y, dtype=np.float32))
         w = np.asarray(
             source.weight if source.weight is not None else np.ones(len(y)), dtype=np.float32
@@ -544,11 +579,10 @@ class Representation(Strategy):
             cols.update(dict(zip(ent.columns(k), arr.T, strict=True)))
         return pd.DataFrame(cols, index=X.index)
 
-    def _design(self, table: FeatureTable, is_target: float) -> tuple[pd.DataFrame, np.ndarray]:
+    def _design(self, table: FeatureTable) -> tuple[pd.DataFrame, np.ndarray | None]:
+        """The target model's inputs (features and representations) and its offset, if any."""
         reps = self.representations(table)
         X = pd.concat([table.X, reps], axis=1)
-        if self.params.include_source_rows:
-            X["is_target"] = is_target
         base = (
             (
                 reps["rep_prediction"].to_numpy()
@@ -561,18 +595,13 @@ class Representation(Strategy):
         return X, base
 
     def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
+        """Fit the target model on the target rows only (features plus representations)."""
         p = self.params
-        X, base = self._design(target, 1.0)
-        y, w = target.y, target.weight
-        if p.include_source_rows and source is not None and p.source_weight > 0:
-            Xs, bs = self._design(source, 0.0)
-            X = pd.concat([Xs, X], ignore_index=True)
-            y = np.r_[source.y, y]
-            w = np.r_[source.weight * p.source_weight, w]
-            base = None if base is None else np.r_[bs, base]
+        X, base = self._design(target)
+        w = target.weight
         train = FeatureTable(
             X=X,
-            y=y,
+            y=target.y,
             keys=target.keys.iloc[:0],
             level=np.ones(len(X)),
             categorical=list(target.categorical),
@@ -583,7 +612,7 @@ class Representation(Strategy):
         )
 
     def predict(self, table: FeatureTable) -> np.ndarray:
-        X, base = self._design(table, 1.0)
+        X, base = self._design(table)
         if base is None:
             return self.model_.predict(X)
         if self.model_.engine == "lightgbm":

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pandas as pd
@@ -21,7 +23,7 @@ from transfercast.features import FeatureTable
 from transfercast.forecasting import OriginTables
 from transfercast.plugins import representation as rep
 from transfercast.plugins.baselines import SourceOnly
-from transfercast.plugins.representation import EntityEncoder, Representation
+from transfercast.plugins.representation import EmbeddingEncoder, EntityEncoder, Representation
 from transfercast.source_cache import SourceCache
 from transfercast.task import TransferTask
 
@@ -107,12 +109,94 @@ def test_representations_are_deterministic_and_ignore_target_values_after_the_or
 
 
 def test_a_row_s_own_label_never_feeds_its_representation(base):
+    """Refit from scratch (fresh encoders) with the target rows' labels scrambled: the encoders
+    must not learn from them, so every representation column of those rows is unchanged while
+    the target model, which does learn from them, changes its forecasts."""
     _, _, _, domain, fitted, tables = base
     target = tables.target(domain)
     scrambled = FeatureTable(
         target.X, target.y[::-1] * 7.0, target.keys, target.level, target.categorical, target.weight
     )
-    pd.testing.assert_frame_equal(fitted.representations(scrambled), fitted.representations(target))
+    rep._MEMO.clear()
+    refit = fitted.clone().transfer(fitted.source_model_, scrambled, tables.source)
+    for table in (target, prediction_table(tables, domain)):
+        pd.testing.assert_frame_equal(refit.representations(table), fitted.representations(table))
+    table = prediction_table(tables, domain)
+    assert not np.allclose(refit.predict(table), fitted.predict(table))
+
+
+def test_source_rows_as_training_rows_are_refused():
+    """On source rows every representation is in-sample (the source model and encoders were
+    fitted on their labels): the option is refused with a message naming the key."""
+    with pytest.raises(ConfigError, match=r"'include_source_rows'.*leak their labels.*pooled"):
+        Representation(include_source_rows=True)
+    assert Representation(include_source_rows=False, source_weight=0.5).params.source_weight == 0.5
+
+
+def _random_table(n: int = 1200) -> FeatureTable:
+    rng = np.random.default_rng(4)
+    X = pd.DataFrame(
+        {
+            "a": rng.normal(size=n),
+            "b": rng.normal(size=n),
+            "dept": pd.Categorical(rng.choice(["x", "y", "z"], n)),
+        }
+    )
+    y = 1 + 0.5 * X["a"].to_numpy() - 0.3 * (X["dept"] == "y").to_numpy() + rng.normal(0, 0.1, n)
+    return FeatureTable(X, y, pd.DataFrame(index=X.index), np.ones(n), ["dept"], np.ones(n))
+
+
+def test_embedding_fit_leaves_torch_global_state_alone(monkeypatch):
+    """The embedding network neither reseeds nor draws from torch's global generator, and does
+    not change torch's (process-wide) thread setting."""
+    import torch
+
+    table = _random_table()
+    torch.manual_seed(999)
+    state = torch.get_rng_state()
+    calls: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", lambda n: calls.append(n))
+    EmbeddingEncoder.fit(table, 3, 2, seed=5)
+    assert torch.equal(torch.get_rng_state(), state)
+    assert calls == []
+
+
+def test_embedding_fit_is_unaffected_by_other_torch_work(monkeypatch):
+    """Draws from torch's global generator in between (another thread's work) change nothing;
+    nor do two fits running in parallel threads next to a thread drawing random numbers."""
+    import torch
+
+    table = _random_table()
+    alone = EmbeddingEncoder.fit(table, 3, 2, seed=5).transform(table.X)
+    assert EmbeddingEncoder.fit(table, 3, 2, seed=6).transform(table.X).tolist() != alone.tolist()
+
+    real_net = EmbeddingEncoder._net
+
+    def net_after_other_work(n_in: int, k: int):
+        torch.rand(1000)  # another thread draws from the global generator at this moment
+        return real_net(n_in, k)
+
+    with monkeypatch.context() as m:
+        m.setattr(EmbeddingEncoder, "_net", staticmethod(net_after_other_work))
+        np.testing.assert_array_equal(
+            EmbeddingEncoder.fit(table, 3, 2, seed=5).transform(table.X), alone
+        )
+
+    done = threading.Event()
+
+    def other_work() -> None:
+        while not done.is_set():
+            torch.manual_seed(int(torch.rand(1).item() * 1000))
+            torch.randn(64, 64)
+
+    with ThreadPoolExecutor(3) as pool:
+        noise = pool.submit(other_work)
+        fits = [pool.submit(EmbeddingEncoder.fit, table, 3, 2, 5) for _ in range(2)]
+        outs = [f.result().transform(table.X) for f in fits]
+        done.set()
+        noise.result()
+    for out in outs:
+        np.testing.assert_array_equal(out, alone)
 
 
 def test_target_only_covariate_is_picked_up():
@@ -191,12 +275,9 @@ def test_save_and_load_give_the_same_forecasts_without_pickle(base, tmp_path):
 
 
 @pytest.mark.parametrize("engine", ["lightgbm", "xgboost"])
-def test_engines_leaf_methods_and_source_rows(base, engine):
+def test_engines_and_leaf_methods(base, engine):
     _, task, origin, domain, _, _ = base
-    variants = [
-        dict(leaves_method="groups"),
-        dict(leaves_method="svd", include_source_rows=True, source_weight=0.5, offset=False),
-    ]
+    variants = [dict(leaves_method="groups"), dict(leaves_method="svd", offset=False)]
     preds = []
     for extra in variants:
         fitted, tables = fit(
