@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -79,7 +81,9 @@ class Pooled(_OneModel):
 
     In a comparison (or any fit through the core) every target domain of an origin shares one
     pooled model, fitted on the sources plus all target domains' histories, each cut at that
-    origin: the same information, one fit per origin instead of one per target.
+    origin: the same information, one fit per origin instead of one per target. The shared
+    model is found in the core's cache by a fingerprint of exactly what it is fitted on (see
+    :meth:`shared_key`), never by the identity of a Python object.
     """
 
     name = "pooled"
@@ -93,9 +97,25 @@ class Pooled(_OneModel):
             self.model_ = self._fit(source, [target])
             return
         tables, cache = context["tables"], context["cache"]
-        key = (self.name, repr(sorted(self.get_params().items())), id(tables), source.fingerprint)
         targets = [tables.target(d) for d in tables.data.target_rows]
+        key = self.shared_key(source, list(tables.data.target_rows), targets)
         self.model_ = cache.shared(key, lambda: self._fit(source, targets))
+
+    def shared_key(
+        self, source: FeatureTable, domains: list[Any], targets: list[FeatureTable]
+    ) -> tuple[str, str, str]:
+        """The cache key of the pooled model: the strategy name, its parameters and a hash of
+        the training data — the source rows and every target domain's rows (features, labels
+        and weights, in fitting order). Two fits share a model only when they would fit the
+        same one."""
+        h = hashlib.sha256()
+        for dom, table in [("<source>", source), *zip(domains, targets, strict=True)]:
+            h.update(repr(dom).encode())
+            h.update(table.fingerprint.encode())
+            if table.weight is not None:
+                h.update(np.ascontiguousarray(table.weight, dtype=float).tobytes())
+        params = json.dumps(self.get_params(), sort_keys=True, default=str)
+        return (self.name, params, h.hexdigest())
 
     def _fit(self, source: FeatureTable, targets: list[FeatureTable]) -> GBM:
         p = self.params

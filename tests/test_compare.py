@@ -139,3 +139,37 @@ def test_score_computes_the_scaled_metrics_only_when_asked():
     assert quick["wape"] == full["wape"]
     with pytest.raises(ValueError, match="unknown metric.*'mape'"):
         score(fc, hist, ["mape"])
+
+
+def test_pooled_shared_model_follows_the_data_not_the_tables_object(monkeypatch):
+    """Two origins' tables with the same sources but different target histories, sharing one
+    cache. Even when the second tables object has the first one's ``id`` (as a freed object's
+    id can be reused), the second gets a pooled model fitted on its own target rows."""
+    from transfercast.config import parse_config
+    from transfercast.datasets import synthetic_config
+    from transfercast.forecasting import OriginTables, transfer_to
+    from transfercast.plugins import baselines
+    from transfercast.task import TransferTask
+
+    from .conftest import small_frame
+
+    monkeypatch.setattr(baselines, "id", lambda obj: 1, raising=False)  # every object, one id
+    frame = small_frame()
+    changed = frame.copy()
+    in_target = changed["store"].isin(frame.attrs["targets"])
+    changed.loc[in_target, "sales"] *= 3.0  # target history changed, sources the same
+    raw = synthetic_config(
+        "unused.csv", frame.attrs["targets"], horizon=8, target_history=13, windows=1
+    )
+    strategy = baselines.Pooled()
+    forecasts = {}
+    for label, frames in [("shared", [frame, changed]), ("fresh", [changed])]:
+        cache = SourceCache()  # one cache for the frames of a label: the last one is forecast
+        for data in frames:
+            task = TransferTask.from_config(parse_config(raw), data=data)
+            tables = OriginTables(task, task.at_origin(task.evaluation_origins()[0]), task.features)
+            domain = task.targets[0]
+            model = cache.get(strategy, tables.source)
+            fitted = transfer_to(strategy, model, tables, domain, tables.source, cache)
+            forecasts[label] = tables.forecast(fitted, domain)
+    pd.testing.assert_frame_equal(forecasts["shared"], forecasts["fresh"])
