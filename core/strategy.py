@@ -87,7 +87,31 @@ class Strategy:
     subclass validated from ``[strategies.NAME]``) and, when they need an optional extra,
     ``requires`` (importable module names) and ``extra`` (the pip extra that brings them).
     The first line of the class docstring is the description shown by ``transfercast plugins``.
+
+    **The core's context.** When the core fits a strategy for a target domain (``compare``,
+    ``run``, ``TransferForecaster``, and ``auto`` for its members), it fits a fresh
+    :meth:`clone` and sets its ``context_`` attribute *before* calling :meth:`transfer`, to a
+    dict with exactly these keys:
+
+    - ``"tables"``: the origin's :class:`~transfercast.forecasting.OriginTables`, every table
+      of that origin cut at it: ``tables.source``, ``tables.target(d)`` for each target domain
+      ``d`` in ``tables.data.target_rows``, ``tables.at(inner_idx)`` for an earlier (inner)
+      origin, ``tables.data.origin`` the origin's date;
+    - ``"domain"``: the target domain being fitted (a key of ``tables.data.target_rows``);
+    - ``"cache"``: the comparison's :class:`~transfercast.source_cache.SourceCache`, for source
+      models (``cache.get(strategy, source)``) and models shared by every target domain of the
+      origin (``cache.shared(key, build)``, the key a fingerprint of the data and parameters
+      the model is fitted on); ``None`` where the core has no cache to share through.
+
+    A strategy called directly (``strategy.transfer(...)`` outside the core) has no
+    ``context_``: read it with ``getattr(self, "context_", None)`` and fall back to the tables
+    passed to :meth:`transfer`, or refuse with an error saying to fit through the core. It is
+    runtime state, not part of the fitted model: :meth:`save` must not write it, and the core
+    drops it before a fitted strategy travels back from a remote worker.
     """
+
+    #: set by the core before :meth:`transfer`: ``{"tables", "domain", "cache"}`` (see above)
+    context_: dict[str, Any]
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[StrategyParams]] = StrategyParams

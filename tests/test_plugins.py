@@ -138,3 +138,38 @@ def test_misspelled_hook_is_reported(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
     pm = get_plugin_manager(["typo_plugin"])
     assert any("transfercast_register_strategy" in f.error for f in pm.failures)
+
+
+def test_strategy_receives_the_core_context_before_transfer(task):
+    """The documented contract: the core sets ``context_`` = {tables, domain, cache} on the
+    copy it fits, before ``transfer``, for every target domain and origin."""
+    import numpy as np
+
+    from transfercast.forecasting import OriginTables
+    from transfercast.source_cache import SourceCache
+
+    seen: list[tuple[dict, object]] = []
+
+    class Probe(transfercast.Strategy):
+        """Records the context it is given (a test strategy)."""
+
+        name = "probe"
+        uses_source_rows = False
+
+        def transfer(self, source_model, target, source=None):
+            seen.append((dict(self.context_), target))  # AttributeError if not set before
+            return super().transfer(source_model, target, source)
+
+        def predict(self, table):
+            return np.ones(len(table))
+
+    comp = transfercast.compare(task, [Probe()])
+    assert (comp.scores["status"] == "ok").all()
+    cells = set()
+    for context, target in seen:
+        assert set(context) == {"tables", "domain", "cache"}
+        tables, domain = context["tables"], context["domain"]
+        assert isinstance(tables, OriginTables) and isinstance(context["cache"], SourceCache)
+        assert domain in task.targets and target is tables.target(domain)
+        cells.add((domain, tables.data.origin))
+    assert cells == {(d, o) for d in task.targets for o in task.evaluation_origins()}
