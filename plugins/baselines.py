@@ -98,6 +98,9 @@ class Pooled(_OneModel):
             return
         tables, cache = context["tables"], context["cache"]
         targets = [tables.target(d) for d in tables.data.target_rows]
+        if cache is None:  # no cache to share through: the same model, fitted for this target
+            self.model_ = self._fit(source, targets)
+            return
         key = self.shared_key(source, list(tables.data.target_rows), targets)
         self.model_ = cache.shared(key, lambda: self._fit(source, targets))
 

@@ -163,13 +163,15 @@ def test_pooled_shared_model_follows_the_data_not_the_tables_object(monkeypatch)
     )
     strategy = baselines.Pooled()
     forecasts = {}
-    for label, frames in [("shared", [frame, changed]), ("fresh", [changed])]:
+    for label, frames in [("shared", [frame, changed]), ("fresh", [changed]), ("none", [changed])]:
         cache = SourceCache()  # one cache for the frames of a label: the last one is forecast
         for data in frames:
             task = TransferTask.from_config(parse_config(raw), data=data)
             tables = OriginTables(task, task.at_origin(task.evaluation_origins()[0]), task.features)
             domain = task.targets[0]
             model = cache.get(strategy, tables.source)
-            fitted = transfer_to(strategy, model, tables, domain, tables.source, cache)
+            shared = None if label == "none" else cache  # without a cache: the same model
+            fitted = transfer_to(strategy, model, tables, domain, tables.source, shared)
             forecasts[label] = tables.forecast(fitted, domain)
     pd.testing.assert_frame_equal(forecasts["shared"], forecasts["fresh"])
+    pd.testing.assert_frame_equal(forecasts["none"], forecasts["fresh"])
