@@ -5,10 +5,12 @@ Three modes, on LightGBM or XGBoost:
 - ``add_trees``: continue boosting from the source model on the target rows (LightGBM
   ``init_model``, XGBoost ``xgb_model``) with a smaller learning rate; the number of added trees
   is chosen on a time-ordered tail of the target history and may be zero (the source model);
-- ``refit_leaves``: keep every tree's structure and re-estimate its leaf values on the target
-  rows, blended with the source values by ``decay_rate`` (LightGBM ``Booster.refit``; XGBoost
-  ``refresh`` updater, blended here since XGBoost replaces the leaves);
-- ``refit_then_add``: both, in that order.
+- ``refit_leaves``: keep every tree's structure, re-estimate its leaf values on the target rows
+  (LightGBM ``Booster.refit`` with no decay; XGBoost ``refresh`` updater) and blend the two
+  models as ``decay_rate * F_source + (1 - decay_rate) * F_refit`` (leaf by leaf, which is the
+  same function since the trees are shared), the same meaning on both engines;
+- ``refit_then_add``: both, in that order; the number of added trees is chosen on the tail with
+  the leaves refitted on the rows before it, then added to the leaves refitted on every row.
 
 The fitted model is a weighted sum of raw margins of one or more native boosters
 (``F(x) = sum_k c_k * f_k(x)``, then the objective's inverse link). When the columns the added
@@ -22,6 +24,7 @@ value in every refit. See ``docs/strategies/boost_continue.md``.
 from __future__ import annotations
 
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -68,7 +71,8 @@ class BoostContinueParams(GBMParams):
         0.5,
         ge=0,
         le=1,
-        description="refit: weight of the source leaf value (1 keeps the source model)",
+        description="refit: weight d of the source model in d * source + (1 - d) * the "
+        "source trees fully refitted on the target (1 keeps the source model)",
     )
     exclude_columns: list[str] = Field(
         default_factory=list,
@@ -163,10 +167,20 @@ class BoostContinue(Strategy):
         if not len(target):  # no target rows yet (a brand-new store): the source model
             self.parts_ = parts
             return
-        if p.mode in ("refit_leaves", "refit_then_add"):
+        if p.mode == "refit_leaves":
             parts = self._refit(parts[0], target)
-        if p.mode in ("add_trees", "refit_then_add"):
+        elif p.mode == "add_trees":
             parts = self._add(parts, target)
+        else:
+            # the rounds are chosen on the tail with the leaves refitted on the rows before it
+            # (refitted on every row, the tail would be in-sample and favour fewer trees); the
+            # chosen count is then added to the leaves refitted on every row
+            source = parts[0]
+            parts = self._add(
+                self._refit(source, target),
+                target,
+                choose_from=lambda head: self._refit(source, head),
+            )
         self.parts_ = parts
 
     def _wrap(
@@ -211,11 +225,18 @@ class BoostContinue(Strategy):
         return params
 
     def _refit(self, part: _Part, target: FeatureTable) -> list[_Part]:
-        """Leaf values re-estimated on the target rows and blended with the source's: by the
-        global ``decay_rate``, or per leaf by ``kappa``; leaves no target row reaches keep their
-        source value (LightGBM would shrink them to ``decay * old``, XGBoost set them to 0)."""
+        """Leaf values re-estimated on the target rows and blended with the source's.
+
+        Both engines first refit every leaf fully on the target (``F_R``: LightGBM
+        ``Booster.refit`` with ``decay_rate = 0``, XGBoost's ``refresh`` updater), tree by tree
+        in boosting order; each leaf then becomes ``d * source + (1 - d) * refitted`` for the
+        global ``decay_rate`` ``d``, or ``(n * refitted + kappa * source) / (n + kappa)`` with
+        ``kappa`` for a leaf ``n`` target rows reach. The trees share their structure and
+        intercept, so the decay blend is the blend of functions ``d * F_S + (1 - d) * F_R`` on
+        the margin scale. Leaves no target row reaches keep their source value (both libraries
+        would set them to 0)."""
         p = self.params
-        if p.kappa is None and p.decay_rate >= 1.0:
+        if p.kappa is None and p.decay_rate >= 1.0:  # d * F_S + 0 * F_R is F_S
             return [part]
         model = part.model
         X = _conform(target.X, model.columns_, part.categories)
@@ -225,32 +246,24 @@ class BoostContinue(Strategy):
             booster = self._refit_xgboost(model, X, target)
         return [_Part(self._wrap(model, booster), 1.0, part.categories)]
 
-    def _blend(
-        self,
-        n: np.ndarray,
-        w_source: np.ndarray,
-        w_target: np.ndarray,
-        blended: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """New leaf values from the row counts ``n``, the source and the target-only values."""
+    def _blend(self, n: np.ndarray, w_source: np.ndarray, w_target: np.ndarray) -> np.ndarray:
+        """New leaf values from the row counts ``n``, the source and the fully refitted values."""
         p = self.params
         if p.kappa is not None:
             out = (n * w_target + p.kappa * w_source) / (n + p.kappa)
-        elif blended is not None:
-            out = blended
         else:
             out = p.decay_rate * w_source + (1 - p.decay_rate) * w_target
         return np.where(n > 0, out, w_source)
 
     def _refit_lightgbm(self, model: GBM, X: pd.DataFrame, target: FeatureTable) -> Any:
-        p = self.params
         src = model.booster_
         leaves = src.predict(X, pred_leaf=True, num_threads=threads(rows=len(X))).reshape(
             len(X), -1
         )
-        decay = 0.0 if p.kappa is not None else p.decay_rate  # kappa blends target-only values
+        # decay 0: the full refit F_R. LightGBM's own decay would blend tree by tree, each
+        # tree refitted on top of the already blended earlier ones (not a blend of functions)
         new = src.refit(
-            X, target.y, decay_rate=decay, weight=target.weight, num_threads=threads(rows=len(X))
+            X, target.y, decay_rate=0.0, weight=target.weight, num_threads=threads(rows=len(X))
         )
         info = src.dump_model(num_iteration=-1)["tree_info"]
         for t, tree in enumerate(info):
@@ -258,8 +271,7 @@ class BoostContinue(Strategy):
             n = np.bincount(leaves[:, t], minlength=k)
             w_s = np.array([src.get_leaf_output(t, j) for j in range(k)])
             w_r = np.array([new.get_leaf_output(t, j) for j in range(k)])
-            # LightGBM's refit already blended by the decay (tree by tree, as it boosts)
-            vals = self._blend(n, w_s, w_r, blended=None if p.kappa is not None else w_r)
+            vals = self._blend(n, w_s, w_r)
             for j in np.flatnonzero(vals != w_r):
                 new.set_leaf_output(t, int(j), float(vals[j]))
         return new
@@ -303,8 +315,15 @@ class BoostContinue(Strategy):
             pt.coef * _raw(pt.model, _conform(X, pt.model.columns_, pt.categories)) for pt in parts
         )
 
-    def _add(self, parts: list[_Part], target: FeatureTable) -> list[_Part]:
-        """Trees added on the target rows; how many is chosen on the time-ordered tail."""
+    def _add(
+        self,
+        parts: list[_Part],
+        target: FeatureTable,
+        choose_from: Callable[[FeatureTable], list[_Part]] | None = None,
+    ) -> list[_Part]:
+        """Trees added on the target rows to ``parts``; how many is chosen on the time-ordered
+        tail, starting from ``choose_from(rows before the tail)`` when given (a model fitted
+        without the tail), else from ``parts``."""
         p = self.params
         base = parts[0].model
         cols = [c for c in target.X.columns if c not in p.exclude_columns]
@@ -316,11 +335,12 @@ class BoostContinue(Strategy):
         if p.valid_periods and rounds:
             tail = target.time_tail(p.valid_periods)
             # a history too short to hold out a tail cannot justify any added tree
-            rounds = (
-                self._choose_rounds(parts, target.subset(~tail), target.subset(tail), native)
-                if (~tail).any()
-                else 0
-            )
+            if (~tail).any():
+                head = target.subset(~tail)
+                start = parts if choose_from is None else choose_from(head)
+                rounds = self._choose_rounds(start, head, target.subset(tail), native)
+            else:
+                rounds = 0
         self.rounds_ = rounds
         if rounds == 0:
             return parts

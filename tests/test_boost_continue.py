@@ -53,6 +53,10 @@ def wmse(table: FeatureTable, pred: np.ndarray) -> float:
     return float(np.sum(table.weight * (table.y - pred) ** 2) / np.sum(table.weight))
 
 
+def wmae(table: FeatureTable, pred: np.ndarray) -> float:
+    return float(np.sum(table.weight * np.abs(table.y - pred)) / np.sum(table.weight))
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_zero_added_rounds_is_the_source_model(sources, tables, target, engine):
     expected = source_forecast(sources, tables, target, engine)
@@ -63,11 +67,39 @@ def test_zero_added_rounds_is_the_source_model(sources, tables, target, engine):
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_refit_with_decay_one_is_the_source_model(sources, tables, target, engine):
-    s = fit(sources, tables, target, engine, mode="refit_leaves", decay_rate=1.0)
-    np.testing.assert_array_equal(
-        s.predict(target), source_forecast(sources, tables, target, engine)
-    )
+def test_decay_blends_the_source_and_the_full_refit(sources, tables, target, engine):
+    """``decay_rate = d`` is ``d * F_source + (1 - d) * F_refit`` on the margin scale (the
+    default objective's link is the identity), on both engines."""
+    src = source_forecast(sources, tables, target, engine)
+
+    def refit(d: float) -> np.ndarray:
+        return fit(sources, tables, target, engine, mode="refit_leaves", decay_rate=d).predict(
+            target
+        )
+
+    full = refit(0.0)
+    assert np.max(np.abs(full - src)) > 0.05  # the refit moves the forecasts
+    assert wmse(target, full) < 0.9 * wmse(target, src)
+    np.testing.assert_array_equal(refit(1.0), src)
+    for d in (0.3, 0.5):
+        np.testing.assert_allclose(refit(d), d * src + (1 - d) * full, rtol=0, atol=1e-5)
+
+
+def test_level_shift_take_up_agrees_across_engines(sources, tables, target):
+    """A target whose sales sit 5 above the source model's forecast: with decay ``d`` both
+    engines take up ``1 - d`` of the shift (LightGBM's own tree-by-tree decay took up ~100 %
+    at ``d = 0.5``)."""
+    take_up = {}
+    for engine in ENGINES:
+        src = source_forecast(sources, tables, target, engine)
+        t = target.subset(np.arange(len(target)))
+        t.y = src + 5.0
+        for d in (0.5, 0.8):
+            s = fit(sources, tables, t, engine, mode="refit_leaves", decay_rate=d)
+            take_up[engine, d] = float(np.mean(s.predict(t) - src) / 5.0)
+    for d in (0.5, 0.8):
+        assert take_up["lightgbm", d] == pytest.approx(1 - d, abs=0.02), take_up
+        assert take_up["xgboost", d] == pytest.approx(1 - d, abs=0.02), take_up
 
 
 @pytest.mark.parametrize("engine", ENGINES)
@@ -110,14 +142,55 @@ def test_kappa_refit_moves_between_source_and_target(sources, tables, target, en
 
 @pytest.mark.parametrize("engine", ENGINES)
 def test_early_stopping_chooses_rounds_on_the_tail(sources, tables, target, engine):
+    """The chosen count is the one whose model, fitted on the rows before the tail, has the
+    lowest level-weighted absolute error on the tail (computed here by refitting each count)."""
+    rounds = 25
+    settings = dict(mode="add_trees", learning_rate=0.3)
     s = fit(
-        sources, tables, target, engine, mode="add_trees", rounds=60, valid_periods=3, patience=5
+        sources, tables, target, engine, rounds=rounds, valid_periods=3, patience=rounds, **settings
     )
-    assert 0 <= s.rounds_ <= 60
+    tail = target.time_tail(3)
+    head, valid = target.subset(~tail), target.subset(tail)
+    errors = []
+    for k in range(rounds + 1):
+        pred = fit(sources, tables, head, engine, rounds=k, valid_periods=0, **settings)
+        errors.append(wmae(valid, pred.predict(valid)))
+    expected = int(np.argmin(errors))
+    assert 0 < expected < rounds, errors  # a real choice, neither bound
+    assert s.rounds_ == expected
     again = fit(
-        sources, tables, target, engine, mode="add_trees", rounds=60, valid_periods=3, patience=5
+        sources, tables, target, engine, rounds=rounds, valid_periods=3, patience=rounds, **settings
     )
     assert again.rounds_ == s.rounds_
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_refit_then_add_chooses_rounds_out_of_sample(sources, tables, target, engine, monkeypatch):
+    """The added rounds are chosen on the tail with the leaves refitted on the rows before it
+    only; the final model is the refit on every row plus that many trees added on every row."""
+    t = with_new_column_and_category(target)  # a column only the added trees can use
+    settings = dict(mode="refit_then_add", decay_rate=0.0, learning_rate=0.3, rounds=25)
+    tail = t.time_tail(2)
+    head = t.subset(~tail)
+    seen = []
+    choose = BoostContinue._choose_rounds
+
+    def spy(self, parts, train, valid, native):
+        seen.append(self._margin(parts, t.X))
+        return choose(self, parts, train, valid, native)
+
+    monkeypatch.setattr(BoostContinue, "_choose_rounds", spy)
+    s = fit(sources, tables, t, engine, valid_periods=2, patience=25, **settings)
+    monkeypatch.undo()
+    head_refit = fit(sources, tables, head, engine, mode="refit_leaves", decay_rate=0.0)
+    all_refit = fit(sources, tables, t, engine, mode="refit_leaves", decay_rate=0.0)
+    assert np.max(np.abs(head_refit.predict(t) - all_refit.predict(t))) > 1e-3
+    assert len(seen) == 1
+    np.testing.assert_allclose(seen[0], head_refit.predict(t), rtol=0, atol=1e-9)
+    assert s.rounds_ > 0
+    settings["rounds"] = s.rounds_
+    final = fit(sources, tables, t, engine, valid_periods=0, **settings)
+    np.testing.assert_array_equal(s.predict(t), final.predict(t))
 
 
 @pytest.mark.parametrize("engine", ENGINES)
