@@ -40,9 +40,15 @@ os.environ.setdefault("TRANSFERCAST_THREADS", "1")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+# The references live in references.py, shared with suite.py.
+from references import (  # noqa: E402
+    REFERENCES,
+    MLForecastReference,
+    reference_scores,
+)
+
 import transfercast as tc  # noqa: E402
 from transfercast.evaluation import compare  # noqa: E402
-from transfercast.metrics import score  # noqa: E402
 from transfercast.task import TransferTask  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
@@ -53,7 +59,6 @@ HOLIDAY_ORIGIN = "2011-10-28"
 ORIGINS = [HOLIDAY_ORIGIN, "2012-04-27", "2012-07-27"]
 HISTORIES = [13, 26, 52]
 HORIZON = 13
-REFERENCES = ["mlforecast_global", "naive", "naive_mean", "seasonal_naive"]
 
 
 def load_walmart(data_dir: Path, level: str = "store") -> pd.DataFrame:
@@ -98,141 +103,6 @@ def make_task(frame: pd.DataFrame, targets: list[int], history: int, level: str)
             known=["IsHoliday"],
             target_history=history,
         )
-
-
-# -- references ---------------------------------------------------------------------------------
-class MLForecastReference:
-    """A global LightGBM fitted with mlforecast on the source stores of one origin."""
-
-    def __init__(self, task: TransferTask, origin: pd.Timestamp, seed: int = 0):
-        import lightgbm as lgb
-        from mlforecast import MLForecast
-        from mlforecast.lag_transforms import RollingMean
-        from mlforecast.target_transforms import LocalStandardScaler
-
-        data = task.at_origin(origin)
-        self.static = self._static(task)
-        train = self._frame(data.panel, data.source_rows)
-        threads = int(os.environ.get("TRANSFERCAST_THREADS", "0")) or (os.cpu_count() or 1)
-        self.model = MLForecast(
-            models={
-                "lgbm": lgb.LGBMRegressor(
-                    n_estimators=300,
-                    learning_rate=0.05,
-                    num_leaves=31,
-                    verbose=-1,
-                    random_state=seed,
-                    n_jobs=threads,
-                )
-            },
-            freq="W-FRI",
-            lags=[1, 2, 3, 4, 8, 13, 26, 52],
-            lag_transforms={1: [RollingMean(4), RollingMean(13)]},
-            date_features=["week", "month"],
-            target_transforms=[LocalStandardScaler()],
-        )
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            self.model.fit(train, static_features=list(self.static.columns.drop("unique_id")))
-
-    @staticmethod
-    def _static(task: TransferTask) -> pd.DataFrame:
-        st = task.panel.static.copy()
-        st.insert(0, "unique_id", task.panel.ids)
-        st["Type"] = st["Type"].map({"A": 0, "B": 1, "C": 2}).astype(float)
-        st["Size"] = st["Size"].astype(float)
-        return st
-
-    def _frame(self, panel, rows: np.ndarray) -> pd.DataFrame:
-        long = panel.to_frame(rows).drop(columns=["domain"])
-        return long.merge(self.static, on="unique_id", how="left")
-
-    def forecast(self, data, rows: np.ndarray) -> pd.DataFrame:
-        new = self._frame(data.panel, rows)
-        o = data.origin_idx
-        uids = data.panel.ids[rows]
-        future = pd.DataFrame(
-            {
-                "unique_id": np.repeat(uids, HORIZON),
-                "ds": np.tile(data.panel.times[o + 1 : o + 1 + HORIZON], len(uids)),
-            }
-        )
-        hol = data.panel.known["IsHoliday"]
-        tidx = data.panel.times.get_indexer(future["ds"])
-        ridx = pd.Index(data.panel.ids).get_indexer(future["unique_id"])
-        future["IsHoliday"] = hol[ridx, tidx]
-        with warnings.catch_warnings():  # lag52 is missing for short histories, as intended
-            warnings.simplefilter("ignore")
-            out = self.model.predict(HORIZON, new_df=new, X_df=future)
-        return out.rename(columns={"lgbm": "forecast"})[["unique_id", "ds", "forecast"]]
-
-
-def simple_forecasts(data, rows: np.ndarray, kind: str) -> pd.DataFrame:
-    """Naive (last value), naive_mean (last 8 weeks) or seasonal naive (52 weeks back, falling
-    back to naive where the target history does not reach)."""
-    Y = data.panel.Y
-    o = data.origin_idx
-    steps = np.arange(1, HORIZON + 1)
-    frames = []
-    for r in rows:
-        hist = Y[r, : o + 1]
-        obs = hist[~np.isnan(hist)]
-        last = obs[-1] if len(obs) else np.nan
-        if kind == "naive":
-            fc = np.full(HORIZON, last)
-        elif kind == "naive_mean":
-            fc = np.full(HORIZON, obs[-8:].mean() if len(obs) else np.nan)
-        else:
-            back = o + steps - 52
-            fc = np.where(back >= 0, Y[r, np.clip(back, 0, None)], np.nan)
-            fc = np.where(np.isnan(fc), last, fc)
-        frames.append(
-            pd.DataFrame(
-                {"unique_id": data.panel.ids[r], "ds": data.panel.times[o + steps], "forecast": fc}
-            )
-        )
-    return pd.concat(frames, ignore_index=True)
-
-
-def reference_scores(
-    task: TransferTask,
-    origin: pd.Timestamp,
-    ml: MLForecastReference | None,
-    names: list[str],
-    forecasts: list[pd.DataFrame] | None = None,
-) -> list[dict]:
-    """Scores of the reference forecasts for every target store of ``task`` at ``origin``;
-    the forecasts themselves (with actuals) are appended to ``forecasts`` when given."""
-    data = task.at_origin(origin)
-    rows_out = []
-    for target, rows in data.target_rows.items():
-        history = data.panel.to_frame(rows)
-        actual = task.actuals(origin, rows)
-        for name in names:
-            start = time.perf_counter()
-            if name == "mlforecast_global":
-                if ml is None:
-                    continue
-                fc = ml.forecast(data, rows)
-            else:
-                fc = simple_forecasts(data, rows, name)
-            seconds = time.perf_counter() - start
-            fc = fc.merge(actual, on=["unique_id", "ds"], how="left")
-            if forecasts is not None:
-                forecasts.append(fc.assign(strategy=name, origin=origin))
-            rows_out.append(
-                {
-                    "target": target,
-                    "strategy": name,
-                    "origin": origin,
-                    **score(fc, history),
-                    "fit_seconds": np.nan,
-                    "predict_seconds": seconds,
-                    "status": "ok",
-                    "error": "",
-                }
-            )
-    return rows_out
 
 
 # -- summaries ----------------------------------------------------------------------------------
