@@ -22,8 +22,60 @@ Y = "y"
 DOMAIN = "domain"
 
 
+#: The largest magnitude the engines can hold: LightGBM, XGBoost and torch work in float32, so a
+#: larger finite value (or an infinite covariate) overflows to ``inf`` inside them.
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+#: A positive target value more than this many times its series' median positive value gets a
+#: warning naming it: it dominates the series' level and the models' squared-error fit.
+EXTREME_RATIO = 1e4
+
+
 class DataWarning(UserWarning):
     """A data problem that was repaired; the message counts the rows affected."""
+
+
+def _when(stamp: pd.Timestamp) -> str:
+    """A period for a message: the date, or the full timestamp when it has a time of day."""
+    return str(stamp.date()) if stamp == stamp.normalize() else str(stamp)
+
+
+def _refuse_unrepresentable(
+    values: pd.Series, uid: pd.Series, ds: pd.Series, what: str, source: str, *, inf: bool = True
+) -> None:
+    """Raise a :class:`DataError` naming the column, series and period of the first value beyond
+    the float32 range (with ``inf = False`` infinite values are left to the caller; NaN always
+    passes). ``what`` names the column (``column 'sales'``, ``known column 'price'``)."""
+    arr = values.to_numpy(dtype=float)
+    bad = np.abs(arr) > FLOAT32_MAX
+    if not inf:
+        bad &= np.isfinite(arr)
+    if not bad.any():
+        return
+    k = int(np.flatnonzero(bad)[0])
+    raise DataError(
+        f"{source}: {what} has a value the engines cannot represent (beyond float32, "
+        f"|x| > {FLOAT32_MAX:.3g}): {float(values.iloc[k]):g} for series {uid.iloc[k]!r} at "
+        f"{_when(ds.iloc[k])} ({int(bad.sum())} rows)"
+    )
+
+
+def _warn_extreme(y: pd.Series, uid: pd.Series, ds: pd.Series, target: str, source: str) -> None:
+    """Warn about positive target values more than :data:`EXTREME_RATIO` times their series'
+    median positive value, naming the largest; they are kept as they are."""
+    positive = y.where(y > 0)
+    ratio = (positive / positive.groupby(uid).transform("median")).to_numpy()
+    extreme = ratio > EXTREME_RATIO
+    if not extreme.any():
+        return
+    k = int(np.nanargmax(np.where(extreme, ratio, np.nan)))
+    warnings.warn(
+        f"{source}: column '{target}': {int(extreme.sum())} values more than {EXTREME_RATIO:g} "
+        f"times their series' median, largest {float(y.iloc[k]):g} for series {uid.iloc[k]!r} "
+        f"at {_when(ds.iloc[k])} ({ratio[k]:.3g} times); kept as they are, but such a value "
+        "dominates its series' level and the models' fit: check it",
+        DataWarning,
+        stacklevel=3,
+    )
 
 
 def read_table(path: str | Path) -> pd.DataFrame:
@@ -132,6 +184,9 @@ def standardize(
         first = out.loc[bad, target].iloc[0]
         raise DataError(f"{source}: column '{target}' is not numeric: value {first!r}")
     y = y.astype(float)
+    uid = series_ids(out, series)
+    # infinite sales are repaired below; a finite value beyond float32 is refused
+    _refuse_unrepresentable(y, uid, out[DS], f"column '{target}'", source, inf=False)
     inf = np.isinf(y.to_numpy())
     if inf.any():
         if not repair:
@@ -161,8 +216,9 @@ def standardize(
             stacklevel=2,
         )
         y = y.clip(lower=0)
+    _warn_extreme(y, uid, out[DS], target, source)
     out[Y] = y
-    out[UID] = series_ids(out, series)
+    out[UID] = uid
     dup = out.duplicated([UID, DS])
     if dup.any():
         row = out.loc[dup].iloc[0]
@@ -181,6 +237,8 @@ def standardize(
         if (varying > 1).any():
             uid = varying[varying > 1].index[0]
             raise DataError(f"{source}: static column '{col}' varies within series {uid!r}")
+        if pd.api.types.is_numeric_dtype(out[col]) and not pd.api.types.is_bool_dtype(out[col]):
+            _refuse_unrepresentable(out[col], out[UID], out[DS], f"static column '{col}'", source)
     for col in known:
         if not pd.api.types.is_numeric_dtype(out[col]) and not pd.api.types.is_bool_dtype(out[col]):
             coerced = pd.to_numeric(out[col], errors="coerce")
@@ -189,6 +247,7 @@ def standardize(
                 raise DataError(f"{source}: known column '{col}' is not numeric: value {first!r}")
             out[col] = coerced
         out[col] = out[col].astype(float)
+        _refuse_unrepresentable(out[col], out[UID], out[DS], f"known column '{col}'", source)
     return out.sort_values([UID, DS], kind="stable").reset_index(drop=True)
 
 

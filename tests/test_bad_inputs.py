@@ -7,13 +7,19 @@ output directory), or is repaired with a warning that counts the rows affected.
 from __future__ import annotations
 
 import re
+import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from transfercast.cli import to_toml
+from transfercast.config import parse_config
+from transfercast.data import DataWarning, standardize
 from transfercast.datasets import synthetic_config
+from transfercast.errors import DataError
+from transfercast.task import TransferTask
 
 from .clirun import invoke
 from .conftest import small_frame
@@ -93,6 +99,18 @@ def _shift_one_day(frame):
     return frame
 
 
+def _set(frame, col, values):
+    """``frame`` with ``frame.loc[idx, col] = v`` for each item of ``values`` (rows by index)."""
+    frame = frame.copy()
+    frame[col] = frame[col].astype(float)
+    for idx, v in values.items():
+        frame.loc[idx, col] = v
+    return frame
+
+
+# row 60 is source series 'S01|D1' at 2020-02-28; rows 240.. are store 'S03'
+S01_D1_2020_02_28 = 60
+
 ERRORS = {
     "empty file": dict(text="", patterns=[r"sales\.csv: the file is empty"]),
     "header only": dict(text="store,dept,date,sales\n", patterns=["the file has no rows"]),
@@ -118,6 +136,35 @@ ERRORS = {
     "non-numeric target": dict(
         frame=lambda f: _retype(f, "sales", {9: "12,5"}),
         patterns=["column 'sales' is not numeric: value '12,5'"],
+    ),
+    "sales beyond the float32 range": dict(
+        frame=lambda f: _set(f, "sales", {S01_D1_2020_02_28: 1e300, 61: -1e300}),
+        patterns=[
+            r"sales\.csv: column 'sales' has a value the engines cannot represent "
+            r"\(beyond float32, \|x\| > 3\.4e\+38\): 1e\+300 for series 'S01\|D1' "
+            r"at 2020-02-28 \(2 rows\)$"
+        ],
+    ),
+    "infinite known covariate": dict(
+        frame=lambda f: _set(f, "price", {S01_D1_2020_02_28: np.inf, 61: -np.inf}),
+        patterns=[
+            r"sales\.csv: known column 'price' has a value the engines cannot represent "
+            r"\(beyond float32.*\): inf for series 'S01\|D1' at 2020-02-28 \(2 rows\)$"
+        ],
+    ),
+    "known covariate beyond the float32 range": dict(
+        frame=lambda f: _set(f, "promo", {S01_D1_2020_02_28: 5e38}),
+        patterns=[
+            r"known column 'promo' has a value the engines cannot represent .*: 5e\+38 "
+            r"for series 'S01\|D1' at 2020-02-28 \(1 rows\)$"
+        ],
+    ),
+    "static covariate beyond the float32 range": dict(
+        frame=lambda f: f.assign(size=np.where(f["store"] == "S03", 1e39, f["size"])),
+        patterns=[
+            r"static column 'size' has a value the engines cannot represent .*: 1e\+39 "
+            r"for series 'S03\|D1' at 2019-01-04 \(240 rows\)$"
+        ],
     ),
     "target domain with no rows before the origin": dict(
         raw=raw_config(origin="2019-06-07"),
@@ -226,6 +273,62 @@ def test_repair_false_turns_repairs_into_errors(tmp_path):
     raw["data"]["repair"] = False
     config = setup(tmp_path, _nan_inf_negative(small_frame()), raw=raw)
     assert_error(invoke("run", config), tmp_path, "column 'sales' has 2 infinite values")
+
+
+def test_values_beyond_float32_are_refused_by_the_python_api_too():
+    frame = _set(small_frame(), "sales", {S01_D1_2020_02_28: 1e300})
+    raw = synthetic_config("unused.csv", TARGETS, horizon=6, target_history=13)
+    with pytest.raises(DataError) as err:
+        TransferTask.from_config(parse_config(raw), data=frame)
+    assert str(err.value) == (
+        "data: column 'sales' has a value the engines cannot represent (beyond float32, "
+        "|x| > 3.4e+38): 1e+300 for series 'S01|D1' at 2020-02-28 (1 rows)"
+    )
+    # the largest float32 itself is representable, and only warned about as extreme
+    fine = _set(small_frame(), "sales", {S01_D1_2020_02_28: float(np.finfo(np.float32).max)})
+    with pytest.warns(DataWarning, match="1 values more than 10000 times their series' median"):
+        TransferTask.from_config(parse_config(raw), data=fine)
+
+
+def test_an_extreme_sales_value_is_kept_with_a_warning_naming_it(tmp_path):
+    # 1e10 in a source series whose other weeks sell about 1e4: representable, but it dominates
+    # the series' level and the models' fit, so it must not pass silently
+    frame = _set(small_frame(), "sales", {S01_D1_2020_02_28: 1e10})
+    res = invoke("run", setup(tmp_path, frame))
+    assert res.code == 0, res.err
+    assert (
+        "column 'sales': 1 values more than 10000 times their series' median, largest 1e+10 "
+        "for series 'S01|D1' at 2020-02-28 (" in res.err
+    ), res.err
+    assert "check it" in res.err
+    fc = pd.read_csv(tmp_path / "out" / "forecasts.csv")
+    assert len(fc) == 3 * 2 * 6 and np.isfinite(fc["forecast"]).all()
+
+
+def test_real_sales_values_get_no_extreme_value_warning():
+    # the weekly Walmart departments (up to ~700k a week, with returns and near-zero weeks)
+    # are at most a few hundred times their series' median: far below the warning's bar
+    walmart = Path(__file__).resolve().parents[2] / "shared" / "data" / "walmart" / "train.csv.zip"
+    if walmart.exists():
+        frame = pd.read_csv(walmart)
+        series, target = ["Store", "Dept"], "Weekly_Sales"
+    else:  # a stand-in with the same traits: spikes 400x the median, returns, tiny weeks
+        frame = small_frame()
+        frame.loc[S01_D1_2020_02_28, "sales"] *= 400
+        frame.loc[[3, 70], "sales"] = [-500.0, 0.01]
+        series, target = ["store", "dept"], "sales"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        standardize(
+            frame,
+            series=series,
+            time=frame.columns[2],
+            target=target,
+            domain=series[0],
+            freq="W-FRI",
+            source="walmart",
+        )
+    assert not [w for w in caught if "times their series' median" in str(w.message)]
 
 
 def test_target_series_shorter_than_the_horizon_is_forecast_in_full(tmp_path):
