@@ -38,6 +38,7 @@ import transfercast as tc  # noqa: E402
 from transfercast.config import FeaturesConfig, parse_config  # noqa: E402
 from transfercast.datasets import synthetic_config, synthetic_sales  # noqa: E402
 from transfercast.engines import engine_params  # noqa: E402
+from transfercast.frequency import resolve_features  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 HORIZON = 13
@@ -85,7 +86,7 @@ class HandWritten:
     features (ratios to the recent level), ``lightgbm.train``, predict."""
 
     def __init__(self, frame: pd.DataFrame):
-        spec = FeaturesConfig()
+        spec = resolve_features(FeaturesConfig(), "W-FRI")
         self.lags, self.windows, self.lw = spec.lags, spec.windows, spec.level_window
         self.S, self.window = spec.season_length, spec.source_window
         f = frame.assign(uid=frame["store"].astype(str) + "|" + frame["dept"].astype(str))

@@ -310,7 +310,7 @@ def similarity_cmd(
     console.print(view)
     if not table["season_shown"].all():
         console.print(
-            "(season_corr): the sources' seasonal index hardly moves over the target's weeks, "
+            "(season_corr): the sources' seasonal index hardly moves over the target's periods, "
             "so the correlation measures noise; auto's similarity test does not count it"
         )
     console.print(f"similarity table written to {path}")
@@ -318,7 +318,7 @@ def similarity_cmd(
 
 def similarity_cell(row: Any, column: str) -> str:
     """One cell of the terminal similarity table: floats to three decimals, a seasonal
-    correlation over weeks without a season (``season_shown`` false) in parentheses."""
+    correlation over periods without a season (``season_shown`` false) in parentheses."""
     value = row[column]
     if not isinstance(value, float):
         return str(value)

@@ -96,27 +96,48 @@ class FeaturesConfig(_Section):
         description="direct: one row per origin and step, target divided by the recent level "
         "(default, favoured by the benchmarks); recursive: one-step model applied step by step",
     )
-    lags: list[int] = Field(
-        default_factory=lambda: [1, 2, 3, 4, 5, 6, 8, 13, 26, 52],
-        description="lags, as ratios to the recent level",
+    lags: list[int] | None = Field(
+        None,
+        description="lags, as ratios to the recent level (unset: derived from [data] freq)",
     )
-    windows: list[int] = Field(
-        default_factory=lambda: [4, 13, 26], description="rolling-mean windows, as ratios"
+    windows: list[int] | None = Field(
+        None, description="rolling-mean windows, as ratios (unset: derived from [data] freq)"
     )
-    level_window: int = Field(8, gt=0, description="periods in the recent level")
-    season_length: int = Field(
-        52, gt=1, description="periods in a year (for same-period-last-year)"
+    level_window: int | None = Field(
+        None, gt=0, description="periods in the recent level (unset: derived from [data] freq)"
     )
-    source_window: int = Field(
-        156, gt=0, description="source anchors used for training: the last N periods before origin"
+    season_length: int | None = Field(
+        None,
+        ge=1,
+        description="periods in a year, for same-period-last-year; 1: no within-year season "
+        "(unset: derived from [data] freq)",
     )
-    calendar: bool = Field(True, description="add week-of-year and month of the forecast period")
+    source_window: int | None = Field(
+        None,
+        gt=0,
+        description="source anchors used for training: the last N periods before origin "
+        "(unset: derived from [data] freq)",
+    )
+    calendar: bool = Field(
+        True,
+        description="add the calendar features of the forecast period that suit [data] freq "
+        "(day of week, week of year, month, quarter; none for yearly data)",
+    )
     young_sources: bool = Field(
         True,
         description="when the targets are young, train on each source row also as if its series "
         "were as young (4 periods up to the targets' age), so that models learn how new series "
         "behave in every season (see docs/concepts.md)",
     )
+
+    @field_validator("lags", "windows")
+    @classmethod
+    def _positive_periods(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None:
+            bad = [p for p in v if p < 1]
+            if bad:
+                raise ValueError(f"periods must be at least 1, got {bad[0]}")
+        return v
 
 
 class ExecutionConfig(_Section):

@@ -1,4 +1,4 @@
-"""Embedded data: a deterministic generator of multi-domain weekly sales.
+"""Embedded data: a deterministic generator of multi-domain sales at any supported frequency.
 
 The generator is honest about what transfer can and cannot do: ``relatedness`` in [0, 1] sets
 how much the target domains share the sources' structure (yearly seasonality, holiday peaks,
@@ -8,12 +8,18 @@ seasonality; at 0 the targets have their own, unrelated structure and transfer s
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from pandas.tseries.frequencies import to_offset
+
+from transfercast.frequency import frequency_defaults
 
 HOLIDAY_EFFECT = {"super_bowl": 0.06, "labor_day": 0.05, "thanksgiving": 0.55, "christmas": 0.35}
+#: Relative day-of-week effect (Monday first) of the daily data.
+DAY_OF_WEEK_EFFECT = np.array([-0.06, -0.08, -0.05, -0.02, 0.05, 0.12, 0.04])
 
 
 def _holiday_weeks(dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
@@ -31,12 +37,87 @@ def _holiday_weeks(dates: pd.DatetimeIndex) -> dict[str, np.ndarray]:
     return out
 
 
+def _pre_christmas(dates: pd.DatetimeIndex) -> np.ndarray:
+    """The week (ending Friday) before the Christmas week."""
+    return (dates.month == 12) & (dates.day >= 18) & (dates.day <= 24)
+
+
 def _profile(rng: np.random.Generator, woy: np.ndarray) -> np.ndarray:
-    """A random smooth yearly profile with mean about zero."""
+    """A random smooth yearly profile with mean about zero; ``woy`` is the position in the year
+    in weeks (1 to 52, fractions allowed)."""
     phase = rng.uniform(0, 2 * np.pi, 3)
     amp = rng.uniform([0.10, 0.04, 0.02], [0.20, 0.10, 0.05])
     x = 2 * np.pi * woy / 52.0
     return sum(a * np.sin((k + 1) * x + p) for k, (a, p) in enumerate(zip(amp, phase, strict=True)))
+
+
+@dataclass
+class _Calendar:
+    """What the generator needs to know about the periods: each period's position in the year
+    (weeks), holiday and pre-Christmas shares, years since the start, size relative to a week,
+    and how to average a per-day quantity over each period.
+
+    Weeks ending Friday are the periods themselves (the Walmart layout, kept exactly); any other
+    frequency is built from its days: a quantity is computed per day and averaged over the days
+    of each period, so that a month holds the share of its days that fall in a holiday week."""
+
+    woy: np.ndarray
+    holidays: dict[str, np.ndarray]
+    pre_xmas: np.ndarray
+    years: np.ndarray
+    weeks: np.ndarray | float
+    day_pos: np.ndarray | None = None
+    day_period: np.ndarray | None = None
+    counts: np.ndarray | None = None
+
+    def profile(self, rng: np.random.Generator) -> np.ndarray:
+        """A random yearly profile (:func:`_profile`), averaged over each period's days."""
+        if self.day_pos is None:
+            return _profile(rng, self.woy)
+        return self.mean(_profile(rng, self.day_pos))
+
+    def mean(self, per_day: np.ndarray) -> np.ndarray:
+        """A per-day quantity averaged over the days of each period."""
+        return np.bincount(self.day_period, weights=per_day) / self.counts
+
+
+def _calendar(dates: pd.DatetimeIndex, freq: str) -> _Calendar:
+    offset = to_offset(freq)
+    if isinstance(offset, pd.offsets.Week) and offset.weekday == 4:  # W-FRI: Walmart weeks
+        woy = dates.isocalendar().week.to_numpy(float)
+        years = np.arange(len(dates)) / 52.0
+        return _Calendar(woy, _holiday_weeks(dates), _pre_christmas(dates), years, 1.0)
+    starts = isinstance(offset, (pd.offsets.MonthBegin, pd.offsets.QuarterBegin))
+    starts |= isinstance(offset, pd.offsets.YearBegin)
+    one = pd.Timedelta(days=1)
+    if starts:  # a period runs from its label to the day before the next label
+        first, last = dates[0], dates[-1] + offset - one
+    else:  # a period ends on its label
+        first, last = dates[0] - offset + one, dates[-1]
+    days = pd.date_range(first, last, freq="D")
+    period = (dates.searchsorted(days, side="right") - 1) if starts else dates.searchsorted(days)
+    counts = np.bincount(period, minlength=len(dates)).astype(float)
+    friday = days + pd.to_timedelta((4 - days.dayofweek) % 7, unit="D")  # each day's week end
+    cal = _Calendar(
+        woy=np.zeros(len(dates)),
+        holidays={},
+        pre_xmas=np.zeros(len(dates)),
+        years=((dates - dates[0]).days / 365.25).to_numpy(float),
+        weeks=counts / 7.0,
+        day_pos=((days.dayofyear - 0.5) / 365.25 * 52.0).to_numpy(float),
+        day_period=period,
+        counts=counts,
+    )
+    cal.woy = cal.mean(cal.day_pos)
+    cal.holidays = {k: cal.mean(m.astype(float)) for k, m in _holiday_weeks(friday).items()}
+    cal.pre_xmas = cal.mean(_pre_christmas(friday).astype(float))
+    return cal
+
+
+def _has_holiday_flag(freq: str) -> bool:
+    """Whether an ``is_holiday`` column makes sense: periods of a week or shorter."""
+    defaults = frequency_defaults(freq)
+    return defaults is not None and defaults.name in ("daily", "weekly")
 
 
 def synthetic_sales(
@@ -49,30 +130,45 @@ def synthetic_sales(
     noise: float = 0.06,
     start: str = "2019-01-04",
     seed: int = 0,
+    freq: str = "W-FRI",
 ) -> pd.DataFrame:
-    """Weekly sales of ``n_domains`` stores x ``series_per_domain`` departments.
+    """Sales of ``n_domains`` stores x ``series_per_domain`` departments, one row per period of
+    ``freq`` (a pandas offset alias: daily, weekly with any anchor, monthly, quarterly or yearly).
 
     The last ``n_targets`` stores are the new (target) stores: they open ``target_periods``
-    weeks before the end of the data. Columns: ``store`` (the domain), ``dept``, ``date``
-    (weeks ending Friday), ``sales``, ``store_type``, ``size`` (static), ``price``, ``promo``,
+    periods before the end of the data. Columns: ``store`` (the domain), ``dept``, ``date``
+    (the period labels, from ``start`` on; weeks ending Friday by default), ``sales``,
+    ``store_type``, ``size`` (static), ``price``, ``promo`` and, for daily and weekly data,
     ``is_holiday`` (known in the future). ``frame.attrs["targets"]`` lists the target stores.
-    Same arguments, same frame.
+
+    Seasonality follows the calendar: a yearly profile by day of the year, averaged over each
+    period's days, holiday weeks (Super Bowl, Labor Day, Thanksgiving, Christmas) weighted by
+    the share of a period's days they cover, and for daily data a day-of-week pattern. A period's
+    sales scale with its length (a month sells about 4.3 weeks' worth). Yearly data hold no
+    within-year season, only trend and noise. With the default ``freq="W-FRI"`` the frame is the
+    Walmart-style weekly layout. Same arguments, same frame.
     """
     if not 0.0 <= relatedness <= 1.0:
         raise ValueError(f"relatedness must be in [0, 1], got {relatedness}")
     if n_targets >= n_domains:
         raise ValueError("n_targets must be smaller than n_domains")
+    defaults = frequency_defaults(freq)
+    if defaults is None:
+        raise ValueError(f"freq {freq!r} is not daily, weekly, monthly, quarterly or yearly")
     rng = np.random.default_rng(seed)
-    dates = pd.date_range(start, periods=n_periods, freq="W-FRI")
-    woy = dates.isocalendar().week.to_numpy(float)
-    t = np.arange(n_periods) / 52.0
-    hol = _holiday_weeks(dates)
+    dates = pd.date_range(start, periods=n_periods, freq=freq)
+    cal = _calendar(dates, freq)
+    t = cal.years
+    hol = cal.holidays
     is_holiday = np.zeros(n_periods, dtype=bool)
     for mask in hol.values():
-        is_holiday |= mask
-    pre_xmas = (dates.month == 12) & (dates.day >= 18) & (dates.day <= 24)
+        is_holiday |= mask > 0
+    pre_xmas = cal.pre_xmas
+    # periods of the weekly cycle a holiday shift of k weeks moves by
+    per_week = 1.0 if np.isscalar(cal.weeks) else 1.0 / float(np.mean(cal.weeks))
+    daily = defaults.name == "daily"
 
-    shared = _profile(rng, woy)
+    shared = cal.profile(rng)
     shared_hol = sum(HOLIDAY_EFFECT[k] * hol[k] for k in hol) + 0.4 * pre_xmas
     dept_amp = rng.uniform(0.6, 1.4, series_per_domain)
     dept_level = rng.lognormal(0, 0.5, series_per_domain)
@@ -89,10 +185,16 @@ def synthetic_sales(
         growth = srng.normal(0.03, 0.05)
         r = relatedness if is_target else 1.0
         # Sources differ a little among themselves; targets differ by (1 - relatedness).
-        own = _profile(srng, woy)
-        own_hol_weeks = np.roll(shared_hol, int(srng.integers(8, 40)))
-        profile = r * shared + (1 - r) * own + 0.15 * _profile(srng, woy) * r
+        own = cal.profile(srng)
+        own_hol_weeks = np.roll(shared_hol, round(int(srng.integers(8, 40)) * per_week))
+        profile = r * shared + (1 - r) * own + 0.15 * cal.profile(srng) * r
         holiday = r * shared_hol + (1 - r) * (-0.5 * shared_hol + own_hol_weeks)
+        if daily:  # the weekly cycle; an unrelated store peaks on other days
+            dow = r * DAY_OF_WEEK_EFFECT + (1 - r) * np.roll(DAY_OF_WEEK_EFFECT, 3)
+            holiday = (1 + holiday) * (1 + dow[dates.dayofweek]) - 1
+        # linear growth over the few years of the weekly layout; compounded over longer spans,
+        # so that decades of yearly data never turn negative
+        trend = (1 + growth * t) if cal.day_pos is None else np.exp(growth * t)
         size = int(level * srng.uniform(6, 9))
         stype = "A" if level > 30000 else ("B" if level > 12000 else "C")
         first = n_periods - target_periods if is_target else 0
@@ -112,25 +214,24 @@ def synthetic_sales(
                 * (1 + holiday)
                 * rel_price**elast
                 * (1 + lift * promo)
-                * (1 + growth * t)
+                * trend
                 * srng.lognormal(0, noise, n_periods)
+                * cal.weeks
             )
             sl = slice(first, n_periods)
-            rows.append(
-                pd.DataFrame(
-                    {
-                        "store": store,
-                        "dept": f"D{d + 1}",
-                        "date": dates[sl],
-                        "sales": np.round(y[sl], 2),
-                        "store_type": stype,
-                        "size": size,
-                        "price": np.round(base_price * rel_price[sl], 3),
-                        "promo": promo[sl].astype(int),
-                        "is_holiday": is_holiday[sl].astype(int),
-                    }
-                )
-            )
+            columns = {
+                "store": store,
+                "dept": f"D{d + 1}",
+                "date": dates[sl],
+                "sales": np.round(y[sl], 2),
+                "store_type": stype,
+                "size": size,
+                "price": np.round(base_price * rel_price[sl], 3),
+                "promo": promo[sl].astype(int),
+            }
+            if _has_holiday_flag(freq):
+                columns["is_holiday"] = is_holiday[sl].astype(int)
+            rows.append(pd.DataFrame(columns))
     frame = pd.concat(rows, ignore_index=True)
     frame.attrs["targets"] = targets
     return frame
@@ -145,18 +246,21 @@ def synthetic_config(
     windows: int = 3,
     candidates: list[str] | None = None,
     output_dir: str = "results",
+    freq: str = "W-FRI",
 ) -> dict[str, Any]:
-    """A config mapping (as TOML would give) for data made by :func:`synthetic_sales`."""
+    """A config mapping (as TOML would give) for data made by :func:`synthetic_sales` with the
+    same ``freq`` (the ``is_holiday`` column only for daily and weekly data)."""
+    known = ["price", "promo", "is_holiday"] if _has_holiday_flag(freq) else ["price", "promo"]
     cfg: dict[str, Any] = {
         "data": {
             "path": data_path,
             "series": ["store", "dept"],
             "time": "date",
             "target": "sales",
-            "freq": "W-FRI",
+            "freq": freq,
             "domain": "store",
             "static": ["store_type", "size"],
-            "known": ["price", "promo", "is_holiday"],
+            "known": known,
         },
         "task": {
             "targets": targets or ["S16", "S17", "S18", "S19", "S20"],

@@ -21,6 +21,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from transfercast.frequency import calendar_columns, calendar_values
 from transfercast.panel import Panel
 
 KEY_COLUMNS = ("unique_id", "domain", "anchor", "h", "ds")
@@ -114,22 +115,33 @@ class _Sums:
         self, i: np.ndarray, a: np.ndarray, w: int, first: np.ndarray | None = None
     ) -> tuple[np.ndarray, np.ndarray]:
         """Sum and count over periods ``(a - w, a]`` for each (row, anchor) pair, not reading
-        before ``first`` (per row) when given."""
+        before ``first`` (per row) when given. Periods outside the matrix count as missing: an
+        anchor before the first period (``a < 0``) gets an empty window, never one wrapped
+        around to the end of the data."""
         if self.rows is not None:
             i = np.searchsorted(self.rows, i)
-        hi = a + 1
-        lo = np.clip(hi - w, 0, None)
+        hi = np.clip(a + 1, 0, self.s.shape[1] - 1)
+        lo = np.clip(a + 1 - w, 0, None)
         if first is not None:
-            lo = np.minimum(np.maximum(lo, first), np.maximum(hi, 0))
+            lo = np.maximum(lo, first)
+        lo = np.minimum(lo, hi)
         return self.s[i, hi] - self.s[i, lo], self.c[i, hi] - self.c[i, lo]
 
 
 def _take(
-    arr: np.ndarray, i: np.ndarray, t: np.ndarray, first: np.ndarray | None = None
+    arr: np.ndarray,
+    i: np.ndarray,
+    t: np.ndarray,
+    first: np.ndarray | None = None,
+    last: np.ndarray | None = None,
 ) -> np.ndarray:
+    """``arr[i, t]`` per pair; NaN where ``t`` lies outside the matrix (a negative ``t`` never
+    wraps around), before ``first`` or after ``last`` when given."""
     ok = (t >= 0) & (t < arr.shape[1])
     if first is not None:
         ok &= t >= first
+    if last is not None:
+        ok &= t <= last
     out = np.full(len(i), np.nan)
     out[ok] = arr[i[ok], t[ok]]
     return out
@@ -154,6 +166,9 @@ class FeatureBuilder:
     known: list[str]
     categories: dict[str, list[str]] = field(default_factory=dict)
     min_level_obs: int = 4
+    #: the calendar feature columns (:func:`~transfercast.frequency.calendar_columns`); the
+    #: default is what a weekly builder had before frequencies were told apart
+    calendar_features: list[str] = field(default_factory=lambda: ["week", "month"])
 
     @classmethod
     def for_panel(cls, panel: Panel, spec, domain_column: str) -> FeatureBuilder:
@@ -184,7 +199,17 @@ class FeatureBuilder:
             known=list(panel.known),
             categories=categories,
             min_level_obs=min(4, spec.level_window),
+            calendar_features=list(calendar_columns(panel.freq)),
         )
+
+    @property
+    def age_window(self) -> int:
+        """Periods over which ``n_obs`` counts a series' history, and under which a target
+        counts as young (:attr:`~transfercast.forecasting.OriginTables.target_age`): two
+        seasons for seasonal data, the longest lag or window for data without a season."""
+        if self.season_length > 1:
+            return 2 * self.season_length
+        return max([*self.lags, *self.windows, self.level_window])
 
     # -- rows ----------------------------------------------------------------------------------
     def training_rows(
@@ -303,18 +328,20 @@ class FeatureBuilder:
                 s, c = sums.window(i, a, w, first)
                 cols[f"mean{w}"] = np.where(c >= max(1, w // 2), s / np.maximum(c, 1), np.nan) / lvl
             S = self.season_length
-            prev_lvl = self.level(panel, i, a - S, abs_sums, first) if len(a) else lvl
-            prev_lvl = np.where(a - S >= 0, prev_lvl, np.nan)
-            cols["sply"] = _take(Yabs, i, a + h - S, first) / prev_lvl
-            cols["growth"] = lvl / prev_lvl
+            if S > 1:  # same period last year; no such features without a within-year season
+                prev_lvl = self.level(panel, i, a - S, abs_sums, first) if len(a) else lvl
+                prev_lvl = np.where(a - S >= 0, prev_lvl, np.nan)
+                # a step beyond a season would read a period after the anchor: missing
+                cols["sply"] = _take(Yabs, i, a + h - S, first, last=a) / prev_lvl
+                cols["growth"] = lvl / prev_lvl
             cols["log_level"] = np.log1p(lvl)
-            _, nobs = sums.window(i, a, 2 * S, first)
+            _, nobs = sums.window(i, a, self.age_window, first)
             cols["n_obs"] = nobs.astype(float)
         t_pos = np.clip(a + h, 0, len(panel.times) - 1)
         ds = panel.times[t_pos]
         if self.calendar:  # per grid period once, then by position
-            cols["week"] = panel.times.isocalendar().week.to_numpy(float)[t_pos]
-            cols["month"] = panel.times.month.to_numpy(float)[t_pos]
+            for name in self.calendar_features:
+                cols[name] = calendar_values(panel.times, name)[t_pos]
         for col in self.known:
             arr = panel.known[col]
             cols[col] = _take(arr, i, a + h)

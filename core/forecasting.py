@@ -14,6 +14,7 @@ import pandas as pd
 from transfercast.config import FeaturesConfig
 from transfercast.errors import DataError
 from transfercast.features import FeatureBuilder, FeatureTable
+from transfercast.frequency import resolve_features
 from transfercast.panel import Panel
 from transfercast.source_cache import SourceCache
 from transfercast.strategy import Strategy
@@ -31,6 +32,7 @@ class OriginTables:
     builder: FeatureBuilder = field(init=False)
 
     def __post_init__(self) -> None:
+        self.spec = resolve_features(self.spec, self.task.freq)  # a no-op for a task's own spec
         self.builder = FeatureBuilder.for_panel(self.data.panel, self.spec, self.task.domain)
 
     @property
@@ -59,15 +61,16 @@ class OriginTables:
     @cached_property
     def target_age(self) -> int | None:
         """Periods from the oldest target series' first observation to the origin, when that
-        is short enough for history-length features to tell it apart (under two seasons);
-        ``None`` otherwise or without targets. The age up to which source rows are also shown
-        young (``[features] young_sources``)."""
+        is short enough for history-length features to tell it apart (shorter than the
+        builder's :attr:`~transfercast.features.FeatureBuilder.age_window`, two seasons for
+        seasonal data); ``None`` otherwise or without targets. The age up to which source rows
+        are also shown young (``[features] young_sources``)."""
         rows = [r for r in self.data.target_rows.values() if len(r)]
         first = self.history_start(np.concatenate(rows)) if rows else None
         if first is None:
             return None
         age = self.data.origin_idx - first + 1
-        return age if age < 2 * self.spec.season_length else None
+        return age if age < self.builder.age_window else None
 
     def history_start(self, rows: np.ndarray, until: int | None = None) -> int | None:
         """Panel position of the first period, at or before the origin (or ``until``), in which

@@ -172,11 +172,12 @@ def report_html(
         _table(regret, "auto was not part of this comparison"),
         "<h2>Source/target similarity</h2>",
         "<p class='note'>domain_auc: 0.5 = the domains cannot be told apart, 1 = fully "
-        "separable; psi/ks: per-feature drift; season_corr: correlation of the weekly "
-        "profiles; scale_ratio: target size over the median source; season_unseen: the "
-        "horizon holds a season (by the sources' weekly index) the target never showed; "
+        "separable; psi/ks: per-feature drift; season_corr: correlation of the seasonal "
+        "profiles (by week of year, month or quarter, as the frequency has it; none for "
+        "yearly data); scale_ratio: target size over the median source; season_unseen: the "
+        "horizon holds a season (by the sources' seasonal index) the target never showed; "
         "season_gap: the WAPE a forecast within the target's seen range must lose to it; "
-        "season_shown: the sources' index moves over the target's weeks (where it does not, "
+        "season_shown: the sources' index moves over the target's periods (where it does not, "
         "season_corr measures noise).</p>",
         _table(similarity, "not computed"),
         "</body></html>",

@@ -12,18 +12,20 @@ For each target domain, measured on data cut at an origin (nothing after it is r
   stability index (ten source-quantile bins) and the two-sample Kolmogorov-Smirnov statistic;
   ``drift_feature`` names the feature with the largest PSI. The per-feature values are in
   :func:`feature_drift`.
-- ``season_corr``: Pearson correlation between the target's weekly sales profile (domain total
-  over its mean, by week of year) and the mean profile of the source domains, over the weeks
-  the target has observed; NaN with fewer than ``MIN_SEASON_WEEKS`` weeks.
-- ``scale_ratio``: the target's mean weekly domain total over the median of the sources'.
+- ``season_corr``: Pearson correlation between the target's seasonal profile (domain total
+  over its mean, by position in the year: ISO week for daily and weekly data, month for monthly,
+  quarter for quarterly data) and the mean profile of the source domains, over the positions
+  the target has observed; NaN with fewer than ``MIN_SEASON_WEEKS`` positions (all four for
+  quarterly data) and always for yearly data, which has no within-year season.
+- ``scale_ratio``: the target's mean domain total per period over the median of the sources'.
 - ``season_unseen``: whether the horizon holds a season the target's history never showed, by
   the sources' seasonal index (:func:`horizon_season`, tolerance ``SEASON_TOLERANCE``); there
   the target's own level and models cannot know what is coming, and ``auto`` may waive its
   guard.
-- ``season_gap``: the WAPE that a forecast held within the range of the target's weeks must
+- ``season_gap``: the WAPE that a forecast held within the range of the target's periods must
   at least make over the horizon if the target follows the sources' seasonal index (0 when the
   horizon stays within that range).
-- ``season_shown``: whether the sources' seasonal index moves over the target's weeks (its
+- ``season_shown``: whether the sources' seasonal index moves over the target's periods (its
   highest value there exceeds its lowest by more than twice ``SEASON_TOLERANCE``,
   :func:`season_shown`). Where it does not, ``season_corr`` correlates noise, and ``auto``'s
   similarity test does not count it.
@@ -41,6 +43,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.features import FeatureTable
+from transfercast.frequency import season_position, season_positions
 
 if TYPE_CHECKING:
     from transfercast.forecasting import OriginTables
@@ -48,7 +51,7 @@ if TYPE_CHECKING:
 
 #: Feature columns never used for the domain classifier or the drift statistics: they identify
 #: a domain or its history length rather than describe its sales pattern.
-EXCLUDED = ("h", "log_level", "n_obs", "week", "month")
+EXCLUDED = ("h", "log_level", "n_obs", "dayofweek", "week", "month", "quarter")
 MIN_SEASON_WEEKS = 8
 #: Relative distance the sources' seasonal index over the horizon may lie outside its range over
 #: the target's weeks before the horizon's season counts as unseen.
@@ -192,7 +195,8 @@ def domain_auc(
 
 
 def _domain_totals(tables: OriginTables, rows: np.ndarray) -> pd.Series:
-    """The weekly domain total (sum over the rows' series) over the periods it is observed."""
+    """The domain total per period (sum over the rows' series) over the periods it is
+    observed."""
     panel = tables.data.panel
     Y = panel.Y[np.asarray(rows), : tables.data.origin_idx + 1]
     seen = ~np.all(np.isnan(Y), axis=0)
@@ -200,13 +204,26 @@ def _domain_totals(tables: OriginTables, rows: np.ndarray) -> pd.Series:
     return pd.Series(total[seen], index=panel.times[: tables.data.origin_idx + 1][seen])
 
 
-def _week(index: pd.DatetimeIndex) -> np.ndarray:
-    return index.isocalendar().week.to_numpy()
+def _position(tables: OriginTables, index: pd.DatetimeIndex) -> np.ndarray | None:
+    """Each period's position in the year (:func:`~transfercast.frequency.season_position`:
+    ISO week for daily and weekly data, month, quarter); ``None`` without a within-year season
+    (yearly data, or ``[features] season_length = 1``)."""
+    if tables.spec.season_length <= 1:
+        return None
+    return season_position(index, tables.data.panel.freq)
+
+
+def _min_positions(tables: OriginTables) -> int:
+    """Positions a season correlation needs: :data:`MIN_SEASON_WEEKS`, or every position of the
+    year when a year has fewer (4 quarters)."""
+    return min(MIN_SEASON_WEEKS, max(season_positions(tables.data.panel.freq), 2))
 
 
 def source_profiles(tables: OriginTables) -> tuple[pd.Series, list[float]]:
-    """The sources' mean seasonal index by week of year (each source domain's weekly total over
-    its mean, averaged) and each source domain's mean weekly total. The same for every target
+    """The sources' mean seasonal index by position in the year (week of year for daily and
+    weekly data, month, quarter; each source domain's total per period over its mean, averaged;
+    empty for data without a within-year season) and each source domain's mean total per
+    period. The same for every target
     of an origin: computed once and kept with the origin's tables."""
     memo = tables.__dict__.get("_source_profiles")
     if memo is None:
@@ -223,7 +240,9 @@ def _source_profiles(tables: OriginTables) -> tuple[pd.Series, list[float]]:
         if len(tot) < 2 or tot.mean() == 0:
             continue
         scales.append(float(tot.mean()))
-        profiles.append((tot / tot.mean()).groupby(_week(tot.index)).mean())
+        position = _position(tables, tot.index)
+        if position is not None:
+            profiles.append((tot / tot.mean()).groupby(position).mean())
     profile = pd.concat(profiles, axis=1).mean(axis=1) if profiles else pd.Series(dtype=float)
     return profile, scales
 
@@ -236,10 +255,11 @@ def season_and_scale(tables: OriginTables, domain: Any) -> dict[str, float]:
     out["scale_ratio"] = (
         float(target.mean() / np.median(scales)) if scales and len(target) else float("nan")
     )
-    if len(src_profile) and len(target) >= MIN_SEASON_WEEKS and target.mean() != 0:
-        tprof = (target / target.mean()).groupby(_week(target.index)).mean()
+    need = _min_positions(tables)
+    if len(src_profile) and len(target) >= need and target.mean() != 0:
+        tprof = (target / target.mean()).groupby(_position(tables, target.index)).mean()
         common = tprof.index.intersection(src_profile.index)
-        if len(common) >= MIN_SEASON_WEEKS and tprof[common].std() > 0:
+        if len(common) >= need and tprof[common].std() > 0:
             out["season_corr"] = float(np.corrcoef(tprof[common], src_profile[common])[0, 1])
     return out
 
@@ -248,27 +268,31 @@ def horizon_season(tables: OriginTables, domain: Any, tolerance: float) -> dict[
     """Does the forecast horizon hold a season the target's history never showed, and what
     does missing it cost?
 
-    The sources' seasonal index (:func:`source_profiles`) is read over the weeks of year of the
-    horizon and over those the target has observed. The season is ``unseen`` when the index over
-    the horizon leaves the range it spans over the target's weeks by more than ``tolerance``
-    (relative): a store opened in May has never seen the sources' Christmas peak, so neither its
-    recent level nor a model of its own history can forecast it, and an inner backtest on its
-    own weeks cannot tell how well anything does on it. ``gap`` is the WAPE that a forecast
-    held within that range must at least make over the horizon if the target follows the
-    sources' index: what the safe strategies lose to the season. Weeks the sources have not
-    observed give no evidence. Only the calendar of the horizon is read, never its values.
+    The sources' seasonal index (:func:`source_profiles`) is read over the positions in the
+    year (weeks, months, quarters) of the horizon and over those the target has observed. The
+    season is ``unseen`` when the index over the horizon leaves the range it spans over the
+    target's periods by more than ``tolerance`` (relative): a store opened in May has never seen
+    the sources' Christmas peak, so neither its recent level nor a model of its own history can
+    forecast it, and an inner backtest on its own periods cannot tell how well anything does on
+    it. ``gap`` is the WAPE that a forecast held within that range must at least make over the
+    horizon if the target follows the sources' index: what the safe strategies lose to the
+    season. Positions the sources have not observed give no evidence; data without a
+    within-year season (yearly) give none. Only the calendar of the horizon is read, never its
+    values.
     """
     panel, origin = tables.data.panel, tables.data.origin
     profile, _ = source_profiles(tables)
     target = _domain_totals(tables, tables.data.target_rows[domain])
     future = pd.date_range(origin, periods=tables.horizon + 1, freq=panel.freq)[1:]
-    seen = profile.reindex(np.unique(_week(target.index))).dropna()
-    ahead = profile.reindex(_week(future)).dropna()
     out: dict[str, Any] = {
         "unseen": False,
         "gap": 0.0,
         "facts": "no seasonal evidence from the sources",
     }
+    if not len(profile) or not len(target):
+        return out
+    seen = profile.reindex(np.unique(_position(tables, target.index))).dropna()
+    ahead = profile.reindex(_position(tables, future)).dropna()
     if not len(seen) or not len(ahead):
         return out
     lo, hi = float(seen.min()), float(seen.max())

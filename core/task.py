@@ -19,6 +19,7 @@ import pandas as pd
 from transfercast.config import Config, EvaluateConfig, FeaturesConfig
 from transfercast.data import DS, UID, DataWarning, Y, read_table, standardize
 from transfercast.errors import ConfigError, DataError, unknown_name
+from transfercast.frequency import resolve_features
 from transfercast.panel import Panel
 
 
@@ -83,7 +84,8 @@ class TransferTask:
         if self.horizon <= 0:
             raise DataError(f"[task] horizon must be positive, got {horizon}")
         self.target_history = target_history
-        self.features = features or FeaturesConfig()
+        # every period count the features use, with the defaults of the frequency filled in
+        self.features = resolve_features(features or FeaturesConfig(), freq)
         self.evaluate = evaluate or EvaluateConfig()
         self.source_name = source_name
         self.frame = standardize(

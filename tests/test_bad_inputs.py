@@ -363,6 +363,9 @@ def test_every_row_of_the_catalogue_is_a_test():
     ids = [i for i in ids if i not in ("test", "same")]
     names = set(ERRORS) | {n for n in globals() if n.startswith("test_")}
     names |= {"tests/test_bundle.py"}
+    from . import test_frequencies  # the rows on frequencies and short data are tested there
+
+    names |= set(test_frequencies.ERRORS) | {n for n in vars(test_frequencies) if n[:5] == "test_"}
     assert len(ids) >= 25
     assert [i for i in ids if i not in names] == []
     assert set(ERRORS) <= set(ids)  # and every error case is documented

@@ -1,0 +1,346 @@
+"""Every frequency: daily, weekly, monthly, quarterly and yearly panels run every strategy; the
+period counts derive from ``[data] freq``; short data degrade to missing features or stop with
+one line naming the setting (the "Frequencies and short data" rows of docs/bad-inputs.md)."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import transfercast as tc
+from transfercast.cli import to_toml
+from transfercast.config import FeaturesConfig, parse_config
+from transfercast.datasets import synthetic_config, synthetic_sales
+from transfercast.features import _Sums, _take
+from transfercast.forecasting import OriginTables
+from transfercast.frequency import frequency_defaults, resolve_features
+from transfercast.similarity import similarity, source_profiles
+from transfercast.task import TransferTask
+
+from .clirun import invoke
+
+STRATEGIES = ["target_only", "source_only", "pooled", "boost_continue", "representation", "l2sp"]
+#: Few trees and epochs: these tests check that every frequency runs, not accuracy.
+FAST: dict[str, dict] = {
+    "target_only": {"target_params": {"num_boost_round": 20}},
+    "source_only": {"source_params": {"num_boost_round": 20}},
+    "pooled": {"source_params": {"num_boost_round": 20}, "target_params": {"num_boost_round": 20}},
+    "boost_continue": {"source_params": {"num_boost_round": 20}, "rounds": 10},
+    "representation": {
+        "embedding_epochs": 1,
+        "source_params": {"num_boost_round": 20},
+        "target_params": {"num_boost_round": 20},
+    },
+    "l2sp": {"hidden": [8], "source_epochs": 1, "epochs": 2, "batch_size": 256},
+}
+#: One small panel per frequency: periods, target periods, horizon, target history.
+PANELS = {
+    "daily": ("D", 150, 60, 7, 28),
+    "weekly": ("W-SUN", 80, 30, 6, 13),
+    "monthly": ("ME", 48, 20, 4, 10),
+    "quarterly": ("QS", 28, 12, 2, 6),
+    "yearly": ("YE-DEC", 20, 10, 2, 6),
+}
+
+
+def frame_at(freq: str, n_periods: int, target_periods: int, **kw) -> pd.DataFrame:
+    kw = {"n_domains": 6, "series_per_domain": 1, "n_targets": 2, **kw}
+    return synthetic_sales(
+        n_periods=n_periods, target_periods=target_periods, freq=freq, seed=1, **kw
+    )
+
+
+def raw_config(frame: pd.DataFrame, freq: str, horizon: int, history: int, **kw) -> dict:
+    return synthetic_config(
+        "sales.csv",
+        frame.attrs["targets"],
+        horizon=horizon,
+        target_history=history,
+        windows=1,
+        freq=freq,
+        **kw,
+    )
+
+
+def task_at(name: str, **features) -> TransferTask:
+    freq, n, tp, horizon, history = PANELS[name]
+    frame = frame_at(freq, n, tp)
+    raw = raw_config(frame, freq, horizon, history)
+    raw["features"] = features
+    return TransferTask.from_config(parse_config(raw), data=frame)
+
+
+# -- the defaults ---------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("alias", "name"),
+    [
+        ("D", "daily"),
+        ("W", "weekly"),
+        ("W-FRI", "weekly"),
+        ("W-MON", "weekly"),
+        ("MS", "monthly"),
+        ("ME", "monthly"),
+        ("QS", "quarterly"),
+        ("QE-DEC", "quarterly"),
+        ("QS-FEB", "quarterly"),
+        ("YS", "yearly"),
+        ("YE-DEC", "yearly"),
+    ],
+)
+def test_every_alias_of_the_five_frequencies_has_defaults(alias, name):
+    assert frequency_defaults(alias).name == name
+
+
+def test_weekly_defaults_are_exactly_the_former_fixed_ones():
+    spec = resolve_features(FeaturesConfig(), "W-FRI")
+    assert spec.lags == [1, 2, 3, 4, 5, 6, 8, 13, 26, 52]
+    assert spec.windows == [4, 13, 26]
+    assert (spec.level_window, spec.season_length, spec.source_window) == (8, 52, 156)
+
+
+def test_defaults_follow_the_frequency_and_a_config_key_wins():
+    monthly = resolve_features(FeaturesConfig(), "MS")
+    assert monthly.season_length == 12 and max(monthly.lags) == 12
+    assert resolve_features(FeaturesConfig(), "QE").season_length == 4
+    assert resolve_features(FeaturesConfig(), "YE-DEC").season_length == 1
+    daily = resolve_features(FeaturesConfig(), "D")
+    assert daily.season_length == 364 and 7 in daily.lags
+    mine = resolve_features(FeaturesConfig(lags=[1, 2], season_length=6), "MS")
+    assert (mine.lags, mine.season_length, mine.windows) == ([1, 2], 6, [2, 6, 12])
+
+
+# -- the arithmetic never wraps a negative position around ----------------------------------------
+def test_windows_before_the_first_period_are_empty_not_wrapped():
+    rng = np.random.default_rng(0)
+    Y = rng.uniform(1, 2, (2, 12))
+    sums = _Sums(Y)
+    i = np.array([0, 0, 1, 1, 1])
+    a = np.array([-1, -48, -3, 2, 11])
+    s, c = sums.window(i, a, 4)
+    for k in range(len(i)):
+        lo, hi = max(a[k] - 3, 0), max(a[k] + 1, 0)
+        assert c[k] == hi - lo
+        np.testing.assert_allclose(s[k], Y[i[k], lo:hi].sum())
+    assert np.isnan(_take(Y, i, a - 1)[:3]).all()
+
+
+def test_same_period_last_year_never_reads_past_the_anchor():
+    # a season of 4 with a horizon of 6: steps 5 and 6 would read after the anchor
+    task = task_at("monthly", season_length=4)
+    task.horizon = 6
+    origin = task.evaluation_origins()[-1]
+    tables = OriginTables(task, task.at_origin(origin), task.features)
+    src = tables.source
+    h = src.keys["h"].to_numpy()
+    assert src.X.loc[h > 4, "sply"].isna().all()
+    assert src.X.loc[h <= 4, "sply"].notna().any()
+
+
+@pytest.mark.parametrize(
+    ("name", "calendar", "seasonal"),
+    [
+        ("daily", ["dayofweek", "week", "month"], True),
+        ("weekly", ["week", "month"], True),
+        ("monthly", ["month"], True),
+        ("quarterly", ["quarter"], True),
+        ("yearly", [], False),
+    ],
+)
+def test_calendar_and_seasonal_features_suit_the_frequency(name, calendar, seasonal):
+    task = task_at(name)
+    tables = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
+    cols = list(tables.source.X.columns)
+    assert [c for c in cols if c in ("dayofweek", "week", "month", "quarter")] == calendar
+    assert ("sply" in cols and "growth" in cols) == seasonal
+    assert f"lag{max(task.features.lags)}" in cols
+
+
+def test_the_seasonal_index_groups_by_the_position_in_the_year():
+    task = task_at("monthly")
+    tables = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
+    profile, _ = source_profiles(tables)
+    assert set(profile.index) == set(range(1, 13))  # months, not ISO weeks
+    task = task_at("quarterly")
+    tables = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
+    assert set(source_profiles(tables)[0].index) == {1, 2, 3, 4}
+
+
+def test_yearly_similarity_has_no_seasonal_index():
+    task = task_at("yearly")
+    table = similarity(task)
+    assert table["season_corr"].isna().all()
+    assert not table["season_unseen"].any() and (table["season_gap"] == 0).all()
+    assert table["scale_ratio"].notna().all()
+
+
+@pytest.mark.parametrize("name", ["monthly", "quarterly"])
+def test_a_related_target_has_a_finite_season_correlation(name):
+    freq, n, _, horizon, _ = PANELS[name]
+    frame = frame_at(freq, n, n // 2)
+    task = TransferTask.from_config(
+        parse_config(raw_config(frame, freq, horizon, n // 2)), data=frame
+    )
+    assert (similarity(task)["season_corr"] > 0.5).all()
+
+
+# -- every strategy at every frequency ------------------------------------------------------------
+@pytest.mark.parametrize("name", list(PANELS))
+def test_compare_runs_every_strategy_at_every_frequency(name):
+    task = task_at(name)
+    comp = tc.compare(task, STRATEGIES, params=FAST)
+    scores = comp.scores
+    assert (scores["status"] == "ok").all(), scores.loc[scores["status"] != "ok", "error"].tolist()
+    assert set(scores["strategy"]) == set(STRATEGIES)
+    assert np.isfinite(scores[["wape", "mae", "rmse"]].to_numpy(float)).all()
+    fc = comp.forecasts
+    assert set(fc["strategy"]) == set(STRATEGIES)
+    assert np.isfinite(fc["forecast"].to_numpy(float)).all()
+    freq = PANELS[name][0]
+    steps = pd.date_range(fc["origin"].min(), periods=task.horizon + 1, freq=freq)[1:]
+    first = fc[fc["origin"] == fc["origin"].min()]
+    assert set(pd.to_datetime(first["ds"])) == set(steps)  # forecasts on the frequency's grid
+
+
+def write_project(root: Path, frame: pd.DataFrame, raw: dict, params: dict | None = None) -> Path:
+    """``sales.csv`` and ``config.toml`` (output in ``out``; ``params`` as
+    ``[strategies.NAME]`` tables, nested tables inline) in ``root``."""
+    frame.to_csv(root / "sales.csv", index=False)
+    text = to_toml({**raw, "output": {"dir": "out"}})
+    for name, table in (params or {}).items():
+        text += f"\n[strategies.{name}]\n"
+        for key, value in table.items():
+            if isinstance(value, dict):
+                inner = ", ".join(f"{k} = {v!r}" for k, v in value.items())
+                text += f"{key} = {{ {inner} }}\n"
+            else:
+                text += to_toml({key: value})
+    (root / "config.toml").write_text(text)
+    return root / "config.toml"
+
+
+@pytest.mark.slow
+def test_an_annual_panel_of_46_domains_and_30_years_compares_every_strategy(tmp_path):
+    frame = synthetic_sales(
+        n_domains=46,
+        series_per_domain=1,
+        n_periods=30,
+        n_targets=5,
+        target_periods=30,
+        freq="YE-DEC",
+    )
+    raw = raw_config(frame, "YE-DEC", 5, 8)
+    raw["evaluate"]["windows"] = 2
+    raw["strategy"]["candidates"] = STRATEGIES
+    config = write_project(tmp_path, frame, raw, FAST)
+    res = invoke("compare", config)
+    assert res.code == 0, res.err
+    scores = pd.read_csv(tmp_path / "out" / "scores.csv")
+    assert (scores["status"] == "ok").all()
+    assert set(scores["strategy"]) == set(STRATEGIES)
+    assert np.isfinite(scores["wape"]).all()
+    forecasts = pd.read_csv(tmp_path / "out" / "forecasts.csv")
+    assert np.isfinite(forecasts["forecast"]).all()
+
+
+def test_run_similarity_and_predict_on_a_quarterly_panel(tmp_path):
+    freq, n, tp, horizon, history = PANELS["quarterly"]
+    frame = frame_at(freq, n, tp)
+    raw = raw_config(frame, freq, horizon, history)
+    raw["strategy"]["name"] = "pooled"
+    config = write_project(tmp_path, frame, raw, {"pooled": FAST["pooled"]})
+    res = invoke("run", config)
+    assert res.code == 0, res.err
+    run = pd.read_csv(tmp_path / "out" / "forecasts.csv")
+    assert len(run) == 2 * horizon and np.isfinite(run["forecast"]).all()
+    res = invoke("similarity", config)
+    assert res.code == 0, res.err
+    res = invoke(
+        "predict",
+        tmp_path / "out" / "model",
+        "--data",
+        tmp_path / "sales.csv",
+        "--output",
+        tmp_path / "predicted.csv",
+    )
+    assert res.code == 0, res.err
+    predicted = pd.read_csv(tmp_path / "predicted.csv")
+    np.testing.assert_allclose(predicted["forecast"], run["forecast"])
+
+
+# -- short data and settings a frequency cannot serve ---------------------------------------------
+def test_a_history_shorter_than_the_season_and_the_lags_forecasts_with_missing_features():
+    # quarterly, 3 periods of target history: no lag 4 or 8, no same quarter last year
+    task = task_at("quarterly")
+    task.target_history = 3
+    origin = task.evaluation_origins()[-1]
+    target = OriginTables(task, task.at_origin(origin), task.features).target(task.targets[0])
+    assert len(target) and target.X[["lag4", "lag8", "sply"]].isna().all().all()
+    comp = tc.compare(task, ["source_only", "target_only"], params=FAST)
+    assert (comp.scores["status"] == "ok").all()
+    assert np.isfinite(comp.forecasts["forecast"]).all()
+
+
+def test_a_season_longer_than_the_data_leaves_its_features_missing():
+    # the crash of issue 24: a 52-period season on 28 quarters indexed before the first period
+    task = task_at("quarterly", season_length=52, lags=[1, 2, 52], windows=[4, 60])
+    origin = task.evaluation_origins()[-1]
+    tables = OriginTables(task, task.at_origin(origin), task.features)
+    src = tables.source
+    assert src.X[["sply", "growth", "lag52", "mean60"]].isna().all().all()
+    assert src.X["lag1"].notna().any()
+    comp = tc.compare(task, ["source_only", "target_only"], params=FAST)
+    assert (comp.scores["status"] == "ok").all()
+    assert np.isfinite(comp.forecasts["forecast"]).all()
+
+
+#: The catalogue rows (docs/bad-inputs.md, "Frequencies and short data") that stop a run:
+#: case id -> (config change, message pattern).
+ERRORS = {
+    "frequency without defaults": (
+        {"data": {"freq": "2W-SUN"}},
+        r"\[data\] freq '2W-SUN' has no default \[features\] lags; set lags, windows, "
+        r"level_window, season_length, source_window in \[features\]",
+    ),
+    "lag of zero periods": (
+        {"features": {"lags": [0, 1]}},
+        r"\[features\] key 'lags': Value error, periods must be at least 1, got 0",
+    ),
+    "season length of zero": (
+        {"features": {"season_length": 0}},
+        r"\[features\] key 'season_length': Input should be greater than or equal to 1",
+    ),
+    "horizon longer than the yearly data": (
+        {"task": {"horizon": 40}},
+        r"\[task\] horizon 40 is longer than the data allows: the targets have 20 periods",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(ERRORS))
+def test_settings_the_data_cannot_serve_stop_with_one_line(tmp_path, case):
+    change, pattern = ERRORS[case]
+    freq, n, _, horizon, history = PANELS["yearly"]
+    frame = frame_at(freq, n, n)
+    raw = raw_config(frame, freq, horizon, history, candidates=["target_only"])
+    for section, values in change.items():
+        raw.setdefault(section, {}).update(values)
+    config = write_project(tmp_path, frame, raw)
+    res = invoke("compare", config)
+    assert res.code == 2, (res.code, res.err)
+    lines = [ln for ln in res.err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and "Traceback" not in res.err, res.err
+    assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_every_frequency_row_of_the_catalogue_is_a_case_here():
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "bad-inputs.md").read_text()
+    section = doc.split("## Frequencies and short data")[1].split("\n## ")[0]
+    rows = [ln for ln in section.splitlines() if ln.startswith("| ") and "---" not in ln][1:]
+    cases = {ln.rstrip(" |").rsplit("|", 1)[1].strip().strip("`") for ln in rows}
+    tests = {n for n in globals() if n.startswith("test_")}
+    assert cases and cases <= set(ERRORS) | tests, cases - set(ERRORS) - tests
+    assert set(ERRORS) <= cases
