@@ -6,7 +6,10 @@ Convolutional Networks", ICML 2018)::
 
 ``L`` is the weighted mean loss per row, ``w_S^0`` the source-trained weights of the parameters
 that have a source value and ``w_new`` the parameters that exist only for the target (weights of
-target-only inputs, a re-initialised head). The norms are sums over elements, as published.
+target-only inputs, embedding rows of categories no source row had, a re-initialised head; the
+bias of a new head is not penalised). The norms are sums over elements, as published. Adam
+descends ``L`` and each Adam step is followed by the penalty's proximal step
+``w_S <- w_S^0 + (w_S - w_S^0) / (1 + lr alpha)``, ``w_new <- w_new / (1 + lr beta)``.
 
 torch is an optional extra: this module imports without it (torch is imported inside the
 methods, through :mod:`transfercast.plugins.l2sp_net`), so ``transfercast plugins`` lists
@@ -35,14 +38,15 @@ class L2SPParams(StrategyParams):
     alpha: float = Field(
         0.01,
         ge=0,
-        description="L2-SP strength: pull toward the source "
-        "weights, `alpha/2 * sum (w - w0)^2` over parameters with a source value",
+        description="L2-SP strength: pull toward the source weights, `alpha/2 * sum (w - w0)^2` "
+        "over parameters with a source value, applied as a proximal step after each Adam step "
+        "(inf: the source network, 0: plain fine-tuning)",
     )
     beta: float = Field(
         0.01,
         ge=0,
-        description="weight decay `beta/2 * sum w^2` on parameters "
-        "new for the target (new input columns, a re-initialised head)",
+        description="weight decay `beta/2 * sum w^2` on parameters new for the target (new "
+        "input columns, new categories' embeddings, a re-initialised head but not its bias)",
     )
     hidden: list[int] = Field(
         default_factory=lambda: [128, 64],
@@ -73,8 +77,8 @@ class L2SPParams(StrategyParams):
     valid_periods: int = Field(
         4,
         ge=0,
-        description="the last periods of the target history "
-        "held out to choose the number of epochs (0: use `epochs`)",
+        description="the last periods of the target history held out to choose the number of "
+        "epochs (0: use `epochs`; a history no longer than this: the source network)",
     )
     freeze: int = Field(
         0,
@@ -165,16 +169,42 @@ class L2SP(Strategy):
         return l2sp_net.pretrain(source, self._net_spec(), self.params.seed)
 
     # -- steps 3 and 4 ------------------------------------------------------------------------
+    def _tail(self, target: FeatureTable) -> np.ndarray | None:
+        """The validation tail (a row mask) when the number of epochs is to be chosen on one:
+        ``valid_periods`` and ``epochs`` positive and target rows present; else ``None``. A
+        tail that covers every row (a history no longer than ``valid_periods``) is returned
+        as such: :meth:`fine_tune` then falls back to the source network."""
+        p = self.params
+        if not p.valid_periods or p.epochs <= 0 or not len(target):
+            return None
+        return target.time_tail(p.valid_periods)
+
     def adapt(self, source_model: Any, target: FeatureTable) -> None:
-        """Copy the source network and extend it for the target's new inputs and categories."""
+        """Copy the source network and extend it for the target's new inputs and categories.
+
+        Statistics fitted on the target (the standardisation of target-only columns; for
+        ``init = "scratch"`` the whole encoder and the head's starting bias) come from the rows
+        before the validation tail when one is held out."""
         from transfercast.plugins import l2sp_net
 
         p = self.params
-        if p.init == "scratch" or source_model is None:
+        tail = self._tail(target)
+        fit_rows = ~tail if tail is not None and (~tail).any() else None
+        self.source_head_ = None
+        self.from_source_ = not (p.init == "scratch" or source_model is None)
+        if not self.from_source_:
             device = l2sp_net.resolve_device(p.device)
             loss = l2sp_net.Loss(p.loss, p.huber_delta, p.tweedie_power)
+            fit_part = target if fit_rows is None else target.subset(fit_rows)
+            enc = l2sp_net.Encoder.fit(fit_part).extend(target)  # every category named
             net, enc, _ = l2sp_net.build(
-                target, hidden=p.hidden, dropout=p.dropout, loss=loss, seed=p.seed, device=device
+                fit_part,
+                hidden=p.hidden,
+                dropout=p.dropout,
+                loss=loss,
+                seed=p.seed,
+                device=device,
+                encoder=enc,
             )
             self.loss_ = loss
             self.reference_ = {n: w.detach().clone() for n, w in net.named_parameters()}
@@ -183,25 +213,36 @@ class L2SP(Strategy):
             }
         else:
             net, enc, self.reference_, self.source_mask_ = l2sp_net.adapt(
-                source_model, target, p.seed, p.reinit_head
+                source_model, target, p.seed, p.reinit_head, fit_rows
             )
             self.loss_ = source_model.loss
+            if p.reinit_head:  # the fallback of a history too short to validate on
+                self.source_head_ = {
+                    k: v.detach().clone() for k, v in source_model.net.head.state_dict().items()
+                }
         self.net_, self.encoder_ = net, enc
         self.initial_state_ = {k: v.detach().clone() for k, v in net.state_dict().items()}
 
     def penalty(self) -> Any:
-        """The L2-SP penalty of this fit (after :meth:`adapt`)."""
+        """The L2-SP penalty of this fit (after :meth:`adapt`); a head bias without a source
+        value is exempt (shrinking a bias toward 0 would shrink the forecast's level)."""
         from transfercast.plugins import l2sp_net
 
+        exempt = {"head.bias"} if not self.source_mask_["head.bias"].any() else set()
         return l2sp_net.L2SPPenalty(
-            self.reference_, self.source_mask_, self.params.alpha, self.params.beta
+            self.reference_, self.source_mask_, self.params.alpha, self.params.beta, exempt
         )
 
     def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
         """Fine-tune with the penalty. The number of epochs is chosen by early stopping on the
         rows whose forecast period lies in the last ``valid_periods`` periods of the target
         history (a time-ordered tail); the network is then fitted afresh, from the adapted
-        weights, on all target rows for that many epochs."""
+        weights, on all target rows for that many epochs.
+
+        A history with no rows before the tail (no more periods than ``valid_periods``) cannot
+        justify any epoch: the result is the source network (with ``reinit_head``, the source
+        head is put back). With ``init = "scratch"`` there is no source network to fall back
+        on, and all ``epochs`` run."""
         from transfercast.plugins import l2sp_net
 
         p = self.params
@@ -219,8 +260,13 @@ class L2SP(Strategy):
         )
         data = l2sp_net.Tensors.from_table(self.encoder_, target, device)
         epochs = p.epochs
-        tail = target.time_tail(p.valid_periods) if p.valid_periods and len(target) else None
-        if tail is not None and 0 < tail.sum() < len(target) and epochs > 0:
+        tail = self._tail(target)
+        self.short_history_ = tail is not None and not (~tail).any()
+        if self.short_history_ and self.from_source_:
+            epochs = 0  # the source network: nothing to choose the epochs on
+            if self.source_head_ is not None:
+                self.net_.head.load_state_dict(self.source_head_)
+        elif tail is not None and not self.short_history_:
             fit_rows = l2sp_net.Tensors.from_table(self.encoder_, target.subset(~tail), device)
             valid = l2sp_net.Tensors.from_table(self.encoder_, target.subset(tail), device)
             history = l2sp_net.train(

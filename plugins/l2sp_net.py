@@ -128,17 +128,24 @@ class Encoder:
         """Embedding rows per categorical column (unknown row included)."""
         return [len(self.vocab[c]) + 1 for c in self.cat_columns]
 
-    def extend(self, target: FeatureTable) -> Encoder:
-        """A copy that also encodes ``target``'s columns unknown here and its new categories."""
+    def extend(self, target: FeatureTable, fit_rows: np.ndarray | None = None) -> Encoder:
+        """A copy that also encodes ``target``'s columns unknown here and its new categories.
+
+        The means and deviations of target-only numeric columns are fitted on the rows
+        ``fit_rows`` (a boolean mask; all rows when ``None``), so that a held-out validation
+        tail does not shape its own inputs; categories are collected from every row.
+        """
         out = copy.deepcopy(self)
         X = target.X
+        if fit_rows is not None and len(fit_rows) != len(X):
+            raise ValueError(f"fit_rows has {len(fit_rows)} entries for {len(X)} target rows")
         known = {*out.numeric, *out.categorical, *out.extra_numeric, *out.extra_categorical}
         new = [c for c in X.columns if c not in known]
         new_cat = [
             c for c in new if c in target.categorical or isinstance(X[c].dtype, pd.CategoricalDtype)
         ]
         new_num = [c for c in new if c not in new_cat]
-        m, s = _stats(X, new_num)
+        m, s = _stats(X if fit_rows is None else X[np.asarray(fit_rows, dtype=bool)], new_num)
         out.extra_numeric += new_num
         out.extra_mean += m
         out.extra_std += s
@@ -322,7 +329,13 @@ class L2SPPenalty:
     over elements new for the target (sums over elements, as published; not per-tensor means).
 
     ``reference`` holds ``w0`` per parameter name and ``source_mask`` marks, element by element,
-    which entries have a source value (an extended input layer has both kinds).
+    which entries have a source value (an extended input layer has both kinds). Parameters named
+    in ``exempt`` carry no penalty (a new head's bias: a bias is not shrunk toward 0).
+
+    Training does not add the penalty to the loss's gradient (Adam would rescale it per
+    parameter, so that no alpha holds the weights): :func:`train` applies
+    :meth:`proximal_step` after each optimiser step. :meth:`__call__` and :meth:`gradient` give
+    the penalty's value and its closed-form gradient.
     """
 
     def __init__(
@@ -331,16 +344,18 @@ class L2SPPenalty:
         source_mask: dict[str, torch.Tensor],
         alpha: float,
         beta: float,
+        exempt: frozenset[str] | set[str] = frozenset(),
     ):
         self.reference = reference
         self.source_mask = source_mask
         self.alpha = float(alpha)
         self.beta = float(beta)
+        self.exempt = frozenset(exempt)
 
     def __call__(self, net: nn.Module) -> torch.Tensor:
         total = None
         for name, w in net.named_parameters():
-            if not w.requires_grad:
+            if not w.requires_grad or name in self.exempt:
                 continue
             m = self.source_mask[name]
             term = 0.5 * self.alpha * ((w - self.reference[name]) ** 2 * m).sum()
@@ -349,13 +364,36 @@ class L2SPPenalty:
         return total if total is not None else torch.zeros(())
 
     def gradient(self, net: nn.Module) -> dict[str, torch.Tensor]:
-        """The closed form: ``alpha (w - w0)`` on source elements, ``beta w`` on new ones."""
+        """The closed form: ``alpha (w - w0)`` on source elements, ``beta w`` on new ones, 0 on
+        exempt parameters."""
         out = {}
         for name, w in net.named_parameters():
             m = self.source_mask[name]
             w = w.detach()
+            if name in self.exempt:
+                out[name] = torch.zeros_like(w)
+                continue
             out[name] = torch.where(m, self.alpha * (w - self.reference[name]), self.beta * w)
         return out
+
+    @torch.no_grad()
+    def proximal_step(self, net: nn.Module, lr: float) -> None:
+        """Apply the penalty's proximal operator for a step of size ``lr`` in place:
+        ``w_S <- w_S^0 + (w_S - w_S^0) / (1 + lr alpha)`` and ``w_new <- w_new / (1 + lr beta)``,
+        the exact minimiser of ``penalty(v) + ||v - w||^2 / (2 lr)``. Parameters that do not
+        require gradients (frozen) and exempt ones are left alone; a zero strength changes
+        nothing, not even by rounding."""
+        shrink_s = 1.0 / (1.0 + lr * self.alpha)
+        shrink_new = 1.0 / (1.0 + lr * self.beta)
+        for name, w in net.named_parameters():
+            if not w.requires_grad or name in self.exempt:
+                continue
+            m = self.source_mask[name]
+            if self.alpha > 0 and m.any():
+                w0 = self.reference[name]
+                w.copy_(torch.where(m, w0 + (w - w0) * shrink_s, w))
+            if self.beta > 0 and not m.all():
+                w.copy_(torch.where(m, w, w * shrink_new))
 
 
 # -- data and training ------------------------------------------------------------------------
@@ -412,8 +450,12 @@ def train(
     patience: int = 0,
     cosine: bool = False,
 ) -> list[float]:
-    """Adam on the weighted mean loss (plus ``penalty``) for ``epochs`` passes over ``data``,
-    in batches sliced from a seeded permutation.
+    """Adam on the weighted mean loss for ``epochs`` passes over ``data``, in batches sliced
+    from a seeded permutation; with ``penalty``, each Adam step is followed by the penalty's
+    proximal step (:meth:`L2SPPenalty.proximal_step`, step size the current learning rate).
+    Adam sees only the loss's gradient, so the penalty's strength is not rescaled by Adam's
+    per-parameter step sizes: ``alpha -> inf`` keeps the source weights, ``alpha = 0`` and
+    ``beta = 0`` is plain Adam fine-tuning.
 
     ``trainable`` masks gradients element by element (frozen entries of a partly frozen
     tensor). With ``valid``, the loss on it is recorded after every epoch (the first entry is
@@ -431,7 +473,7 @@ def train(
         return history
     names = {id(p): n for n, p in net.named_parameters()}
     opt = torch.optim.Adam(params, lr=lr)
-    n, best, since = len(data), math.inf, 0
+    n, best, since = len(data), (history[0] if history else math.inf), 0
     for epoch in range(epochs):
         if cosine:
             for group in opt.param_groups:
@@ -442,8 +484,6 @@ def train(
             batch = data.take(perm[start : start + batch_size])
             opt.zero_grad(set_to_none=True)
             obj = weighted_loss(net, batch, loss, drop_gen)
-            if penalty is not None:
-                obj = obj + penalty(net)
             obj.backward()
             if trainable is not None:
                 for p in params:
@@ -451,6 +491,8 @@ def train(
                     if mask is not None and p.grad is not None:
                         p.grad.mul_(mask)
             opt.step()
+            if penalty is not None:
+                penalty.proximal_step(net, opt.param_groups[0]["lr"])
         net.eval()
         if valid is not None:
             history.append(_eval_loss(net, valid, loss))
@@ -490,6 +532,7 @@ class SourceNet:
     net: TabularNet
     encoder: Encoder
     loss: Loss
+    trained_rows: list[list[bool]] | None = None  # per embedding: rows that source rows used
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
         return predict(self.net, self.encoder, X, self.loss)
@@ -536,6 +579,7 @@ def pretrain(table: FeatureTable, spec: dict[str, Any], seed: int) -> SourceNet:
         seed=seed,
         cosine=True,
     )
+    trained: list[list[bool]] = []
     with torch.no_grad():
         for j, emb in enumerate(net.embeddings):
             seen = torch.zeros(emb.num_embeddings, dtype=torch.bool, device=device)
@@ -543,23 +587,31 @@ def pretrain(table: FeatureTable, spec: dict[str, Any], seed: int) -> SourceNet:
             seen[0] = False
             if seen.any():
                 emb.weight[~seen] = emb.weight[seen].mean(0)
+            trained.append(seen.cpu().tolist())
     net.eval()
     for p in net.parameters():
         p.requires_grad_(False)
-    return SourceNet(net, encoder, loss)
+    return SourceNet(net, encoder, loss, trained)
 
 
 def adapt(
-    source: SourceNet, target: FeatureTable, seed: int, reinit_head: bool
+    source: SourceNet,
+    target: FeatureTable,
+    seed: int,
+    reinit_head: bool,
+    fit_rows: np.ndarray | None = None,
 ) -> tuple[TabularNet, Encoder, dict[str, torch.Tensor], dict[str, torch.Tensor]]:
     """A copy of the source network shaped for ``target``, with ``w0`` and the source mask.
 
     Target-only numeric or categorical inputs extend the first layer with zero weight columns
-    (so the copy computes exactly the source function); new categories of known columns get
-    embedding rows equal to the mean of the source rows; ``reinit_head`` draws a new head
-    (new parameters, penalised by beta). Returns ``(net, encoder, reference, source_mask)``.
+    (so the copy computes exactly the source function; their standardisation is fitted on the
+    rows ``fit_rows``, see :meth:`Encoder.extend`); categories no source row had (new
+    categories of known columns, and known ones absent from the source rows) get embedding
+    rows equal to the mean of the trained source rows and count as new parameters (penalised
+    by beta, trainable under ``freeze``); ``reinit_head`` draws a new head (new parameters,
+    its bias started at the source head's). Returns ``(net, encoder, reference, source_mask)``.
     """
-    enc = source.encoder.extend(target)
+    enc = source.encoder.extend(target, fit_rows)
     old, device = source.net, next(source.net.parameters()).device
     config = network_config(enc, old.config["hidden"], old.config["dropout"])
     k = len(old.config["emb_dims"])
@@ -570,10 +622,17 @@ def adapt(
     net.to(device)
     mask = {n: torch.ones_like(p, dtype=torch.bool) for n, p in net.named_parameters()}
     with torch.no_grad():
-        for new_e, old_e in zip(net.embeddings, old.embeddings, strict=False):
+        for j, (new_e, old_e) in enumerate(zip(net.embeddings, old.embeddings, strict=False)):
             k = old_e.num_embeddings
             new_e.weight[:k] = old_e.weight
             new_e.weight[k:] = old_e.weight[0]  # the unknown row: mean of the source rows
+            new_rows = torch.ones(new_e.num_embeddings, dtype=torch.bool, device=device)
+            new_rows[:k] = False
+            if source.trained_rows is not None:
+                untrained = ~torch.tensor(source.trained_rows[j], dtype=torch.bool)
+                untrained[0] = False  # the unknown row keeps the source's answer
+                new_rows[:k] = untrained.to(device)
+            mask[f"embeddings.{j}.weight"][new_rows] = False
         for j in range(len(old.embeddings), len(net.embeddings)):
             mask[f"embeddings.{j}.weight"][:] = False
         w_old, w_new = old.layers[0].weight, net.layers[0].weight

@@ -1,12 +1,12 @@
-"""The ``l2sp`` strategy: the L2-SP penalty, structure adaptation, fine-tuning invariants,
-persistence and the optional torch dependency.
+"""The ``l2sp`` strategy with torch: the L2-SP penalty, structure adaptation, fine-tuning
+invariants and persistence (``tests/test_l2sp_without_torch.py`` covers the optional
+dependency; this module is skipped where torch is not installed).
 
 Set ``TRANSFERCAST_TEST_DEVICE=cuda`` to run the network tests on a GPU.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -16,17 +16,17 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
-from transfercast.cli import to_toml
-from transfercast.errors import ConfigError, MissingDependencyError
-from transfercast.forecasting import OriginTables
-from transfercast.plugin_manager import get_plugin_manager
-from transfercast.plugins import l2sp_net
-from transfercast.plugins.l2sp import L2SP
-from transfercast.source_cache import SourceCache
+torch = pytest.importorskip("torch")
 
-from .conftest import small_project
+from transfercast.cli import to_toml  # noqa: E402
+from transfercast.errors import ConfigError  # noqa: E402
+from transfercast.forecasting import OriginTables  # noqa: E402
+from transfercast.plugins import l2sp_net  # noqa: E402
+from transfercast.plugins.l2sp import L2SP  # noqa: E402
+from transfercast.source_cache import SourceCache  # noqa: E402
+
+from .conftest import small_project  # noqa: E402
 
 DEVICE = os.environ.get("TRANSFERCAST_TEST_DEVICE", "cpu")
 EXACT = DEVICE == "cpu"  # CUDA embedding backward uses atomics: equal up to rounding only
@@ -80,44 +80,6 @@ def widened(target):
     return out
 
 
-# -- the optional dependency ------------------------------------------------------------------
-def test_listed_and_named_extra_without_torch(monkeypatch):
-    monkeypatch.setitem(sys.modules, "torch", None)
-    assert importlib.util.find_spec("torch") is None
-    pm = get_plugin_manager(refresh=True)
-    entry = pm.registry.get("l2sp")
-    assert entry.plugin == "transfercast.plugins.l2sp" and "L2-SP" in entry.description
-    with pytest.raises(MissingDependencyError, match=r"transfercast\[torch\]"):
-        pm.registry.create("l2sp")
-
-
-def test_cli_without_torch_exits_2_naming_the_extra(tmp_path):
-    raw = small_project(tmp_path, horizon=4, windows=1)
-    (tmp_path / "config.toml").write_text(to_toml(raw))
-    code = (
-        "import sys; sys.modules['torch'] = None; from transfercast.cli import main; "
-        "sys.argv = ['transfercast'] + sys.argv[1:]; main()"
-    )
-    res = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            code,
-            "compare",
-            str(tmp_path / "config.toml"),
-            "--strategies",
-            "target_only,l2sp",
-            "--output",
-            str(tmp_path / "out"),
-        ],
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TRANSFERCAST_LOAD_PLUGINS": ""},
-    )
-    assert res.returncode == 2, res.stderr
-    assert "transfercast[torch]" in res.stderr and "Traceback" not in res.stderr
-
-
 def test_bad_parameters_name_the_key():
     with pytest.raises(ConfigError, match="freeze"):
         L2SP(hidden=[8], freeze=2)
@@ -142,13 +104,56 @@ def test_penalty_gradient_matches_closed_form(source_net, target):
     closed = pen.gradient(s.net_)
     expected = 0.0
     for name, p in s.net_.named_parameters():
-        torch.testing.assert_close(p.grad, closed[name], rtol=1e-5, atol=1e-7)
+        grad = torch.zeros_like(p) if p.grad is None else p.grad
+        torch.testing.assert_close(grad, closed[name], rtol=1e-5, atol=1e-7)
+        if name == "head.bias":  # a new head's bias is not shrunk toward 0
+            assert p.grad is None and not closed[name].any()
+            continue
         m, w0 = s.source_mask_[name], s.reference_[name]
         expected += 0.35 * ((p - w0)[m] ** 2).sum().item() + 0.15 * (p[~m] ** 2).sum().item()
     assert value.item() == pytest.approx(expected, rel=1e-5)  # sums over elements, not means
     masks = s.source_mask_
     assert not masks["head.weight"].any() and not masks["embeddings.2.weight"].any()
     assert 0 < masks["layers.0.weight"].float().mean() < 1
+
+
+def test_proximal_step_minimises_the_penalty_plus_the_distance(source_net, target):
+    """After ``proximal_step(lr)`` from ``w``, ``v`` solves ``grad penalty(v) + (v - w)/lr = 0``
+    (the proximal operator of the published penalty), element by element."""
+    s = L2SP({**SMALL, "alpha": 50.0, "beta": 20.0, "reinit_head": True})
+    s.adapt(source_net, widened(target))
+    gen = torch.Generator().manual_seed(5)
+    with torch.no_grad():
+        for p in s.net_.parameters():
+            p.add_(torch.randn(p.shape, generator=gen).to(p.device) * 0.1)
+    before = {n: p.detach().clone() for n, p in s.net_.named_parameters()}
+    pen, lr = s.penalty(), 0.01
+    pen.proximal_step(s.net_, lr)
+    closed = pen.gradient(s.net_)
+    for name, v in s.net_.named_parameters():
+        optimality = closed[name] + (v.detach() - before[name]) / lr
+        torch.testing.assert_close(optimality, torch.zeros_like(v), rtol=0, atol=2e-4)
+    assert not torch.equal(s.net_.layers[1].weight, before["layers.1.weight"])
+    torch.testing.assert_close(s.net_.head.bias.detach(), before["head.bias"], rtol=0, atol=0)
+
+
+def test_a_new_head_bias_is_not_shrunk_by_beta(source_net, target):
+    """With ``reinit_head`` and a huge beta the new head's weights go to 0; its bias is left to
+    the data, so the forecast keeps the label's level instead of collapsing to 0."""
+    s = fitted(
+        source_net,
+        target,
+        reinit_head=True,
+        alpha=0.0,
+        beta=1e6,
+        lr=0.05,
+        epochs=60,
+        valid_periods=0,
+    )
+    pred = s.predict(target)
+    level = float(np.median(target.y))
+    assert abs(float(np.median(pred)) - level) < 0.25 * abs(level)
+    assert s.net_.head.weight.detach().abs().max().item() < 1e-4
 
 
 # -- adapting the structure -------------------------------------------------------------------
@@ -179,6 +184,54 @@ def test_target_only_inputs_are_learned(source_net, target):
     assert (now[~m] != 0).any()  # the zero-initialised new columns moved
 
 
+@pytest.mark.parametrize("in_source_vocab", [False, True], ids=["new_name", "unused_category"])
+def test_categories_the_source_never_saw_learn_their_embedding(tables, target, in_source_vocab):
+    """A department no source row has (absent from the source vocabulary, or a category of the
+    source column that no source row uses) starts at the mean row and is a new weight: it
+    learns under ``freeze = 1``, while the source departments' rows stay frozen."""
+    source = tables.source
+    if in_source_vocab:
+        source = source.subset(np.arange(len(source)))
+        source.X = source.X.copy()
+        dept = source.X["dept"].astype(str)
+        source.X["dept"] = pd.Categorical(dept, categories=[*sorted(dept.unique()), "D9"])
+    src_net = L2SP(SMALL).fit_source(source)
+    assert ("D9" in src_net.encoder.vocab["dept"]) == in_source_vocab
+    s = fitted(
+        src_net, widened(target), freeze=1, alpha=0.0, beta=0.0, epochs=15, valid_periods=0, lr=1e-2
+    )
+    vocab = s.encoder_.vocab["dept"]
+    d9, seen = vocab.index("D9") + 1, [vocab.index(d) + 1 for d in ("D1", "D2")]
+    start, now = s.initial_state_["embeddings.0.weight"], s.net_.embeddings[0].weight.detach()
+    torch.testing.assert_close(start[d9], start[seen].mean(0))  # the mean source row
+    assert not torch.equal(now[d9], start[d9])  # learned
+    assert torch.equal(now[seen], start[seen])  # source rows frozen
+    assert torch.equal(now[0], start[0])  # the unknown row is the source's
+
+
+def test_target_statistics_come_from_the_rows_before_the_tail(source_net, target):
+    """Changing the validation tail's inputs and labels changes neither the standardisation of
+    a target-only column nor, for ``init = "scratch"``, the encoder and the starting bias."""
+    wide = widened(target)
+    tail = wide.time_tail(3)
+    assert 0 < tail.sum() < len(wide)
+    other = relabelled(wide, np.where(tail, wide.y * 10, wide.y))
+    other.X = wide.X.copy()
+    other.X["footfall"] = np.where(tail, 1e4, wide.X["footfall"])
+    a, b = (L2SP({**SMALL, "valid_periods": 3}) for _ in range(2))
+    a.adapt(source_net, wide)
+    b.adapt(source_net, other)
+    assert a.encoder_.extra_mean == b.encoder_.extra_mean
+    assert a.encoder_.extra_std == b.encoder_.extra_std
+    assert a.encoder_.extra_mean[0] == pytest.approx(wide.X["footfall"][~tail].mean())
+    sa, sb = (L2SP({**SMALL, "valid_periods": 3, "init": "scratch"}) for _ in range(2))
+    sa.adapt(None, wide)
+    sb.adapt(None, other)
+    assert sa.encoder_.to_json() == sb.encoder_.to_json()
+    assert torch.equal(sa.net_.head.bias, sb.net_.head.bias)
+    assert "D9" in sa.encoder_.vocab["dept"]  # categories of every row are still named
+
+
 # -- fine-tuning invariants -------------------------------------------------------------------
 def test_zero_epochs_gives_the_source_forecasts(source_net, target, tables, task):
     s = fitted(source_net, target, epochs=0)
@@ -189,15 +242,40 @@ def test_zero_epochs_gives_the_source_forecasts(source_net, target, tables, task
     close(s.predict(table), source_net.predict(table.X))
 
 
-def test_huge_alpha_keeps_the_source_weights(source_net, target):
-    lr = 1e-3
-    stiff = fitted(source_net, target, alpha=1e6, epochs=30, valid_periods=0, lr=lr)
-    loose = fitted(source_net, target, alpha=0.0, beta=0.0, epochs=30, valid_periods=0, lr=lr)
+def horizon_table(tables, task):
+    """The first target's forecast rows over the horizon (no labels)."""
+    rows = tables.builder.prediction_rows(
+        tables.data.target_rows[task.targets[0]], tables.data.origin_idx, task.horizon
+    )
+    return tables.builder.build(tables.data.panel, *rows, with_label=False)
+
+
+def test_huge_alpha_reproduces_the_source_forecasts(source_net, target, tables, task):
+    """alpha -> inf is the source network (epochs = 0) to 0.1 %, whatever the learning rate;
+    alpha = 0 fine-tunes away from it."""
+    table = horizon_table(tables, task)
+    f0 = fitted(source_net, target, epochs=0).predict(table)
     src = flat(source_net.net)
-    drift = max(np.abs(flat(stiff.net_)[n] - src[n]).max() for n in src)
-    free = max(np.abs(flat(loose.net_)[n] - src[n]).max() for n in src)
-    assert drift < 3 * lr  # Adam's steps are about lr; the penalty pulls each one back
-    assert free > 10 * drift
+    for lr in (1e-3, 1e-2):
+        stiff = fitted(source_net, target, alpha=1e9, epochs=20, valid_periods=0, lr=lr)
+        loose = fitted(source_net, target, alpha=0.0, epochs=20, valid_periods=0, lr=lr)
+        assert np.max(np.abs(stiff.predict(table) - f0) / np.abs(f0)) < 1e-3
+        assert np.max(np.abs(loose.predict(table) - f0) / np.abs(f0)) > 1e-2
+        drift = max(np.abs(flat(stiff.net_)[n] - src[n]).max() for n in src)
+        assert drift < 1e-5
+
+
+def test_alpha_orders_the_distance_from_the_source(source_net, target):
+    """A stronger alpha keeps the fine-tuned weights closer to the source weights."""
+    src = flat(source_net.net)
+
+    def distance(alpha: float) -> float:
+        s = fitted(source_net, target, alpha=alpha, epochs=30, valid_periods=0, lr=1e-2)
+        now = flat(s.net_)
+        return float(np.sqrt(sum(((now[n] - src[n]) ** 2).sum() for n in src)))
+
+    d = [distance(a) for a in (0.0, 10.0, 100.0, 1000.0)]
+    assert d[0] > d[1] > d[2] > d[3] > 0
 
 
 def test_no_penalty_equals_plain_fine_tuning(source_net, target):
@@ -222,10 +300,49 @@ def test_deterministic_for_a_seed(tables, target):
     assert not np.allclose(a.predict(target), c.predict(target))
 
 
-def test_early_stopping_on_the_target_tail(source_net, target):
-    s = fitted(source_net, target, epochs=40, patience=3, valid_periods=3)
-    assert len(s.valid_history_) <= 41
-    assert s.epochs_ == int(np.argmin(s.valid_history_))
+def relabelled(target, y):
+    """A copy of ``target`` with labels ``y``."""
+    out = target.subset(np.arange(len(target)))
+    out.y = np.asarray(y, dtype=float)
+    return out
+
+
+def test_early_stopping_chooses_the_epochs_on_the_target_tail(source_net, target):
+    """Rows before the tail that mislead (labels shifted by +3) while the tail agrees with the
+    source network: any epoch worsens the tail, so 0 epochs are chosen and the result is the
+    source network, after ``patience`` epochs without improvement. A shift shared by every row
+    is worth learning: epochs are chosen and the forecasts move toward it."""
+    src = source_net.predict(target.X)
+    tail = target.time_tail(3)
+    misled = relabelled(target, np.where(tail, src, src + 3.0))
+    s = fitted(source_net, misled, epochs=40, patience=3, valid_periods=3, alpha=0.0, beta=0.0)
+    assert s.epochs_ == 0 and len(s.valid_history_) == 1 + 3
+    close(s.predict(misled), src)
+    shifted = relabelled(target, src + 0.5)
+    t = fitted(
+        source_net, shifted, epochs=40, patience=3, valid_periods=3, alpha=0.0, beta=0.0, lr=1e-2
+    )
+    assert t.epochs_ > 0
+    assert np.mean(t.predict(shifted) - src) > 0.2
+
+
+def test_short_history_falls_back_to_the_source_network(source_net, target, tables, task):
+    """A target with no more periods than ``valid_periods`` has nothing to choose the epochs on:
+    the forecasts are the source network's (also with a re-drawn head), not ``epochs`` epochs
+    of unchecked fine-tuning; ``init = "scratch"`` has no source and trains all ``epochs``."""
+    short = target.subset(target.time_tail(3))
+    assert 0 < len(short) < len(target)
+    table = horizon_table(tables, task)
+    src = source_net.predict(table.X)
+    for reinit in (False, True):
+        s = fitted(source_net, short, epochs=50, valid_periods=4, reinit_head=reinit)
+        assert s.epochs_ == 0
+        close(s.predict(table), src)
+    shifted = relabelled(target, source_net.predict(target.X) + 0.5)
+    longer = fitted(source_net, shifted, epochs=50, valid_periods=4, lr=1e-2)
+    assert longer.epochs_ > 0  # the fallback applies only to the short history
+    scratch = fitted(None, short, init="scratch", epochs=7, valid_periods=4)
+    assert scratch.epochs_ == 7
 
 
 @pytest.mark.parametrize("loss", ["mse", "tweedie"])
