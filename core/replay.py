@@ -1,0 +1,423 @@
+"""Source replays: the source domains replay being new, to show what each strategy does for a
+target of a given history length at a given origin.
+
+At an origin, for a target history length ``n``, the source domains are split into ``folds``
+groups (a seeded shuffle). At each cut point, each group in turn is cut to its last ``n``
+periods of history and forecast over the horizon that follows the cut by every candidate (and
+the naive level), with the other groups as its sources. A group is forecast as one target
+domain, so each candidate is fitted ``folds x cuts`` times whatever the number of source
+domains; its losses are measured per replayed domain.
+
+**Cut points.** The first cut lies one horizon before the origin (its horizon ends at the
+origin); the second one season before the origin (``season_length`` periods, read off the
+origin's feature builder), so that the replay's horizon falls in the same part of the year as
+the target's; further cuts step back one horizon at a time from the first. A cut is used only
+when its horizon ends at or before the origin and some source domain had ``n`` periods of
+history at it. Everything a replay reads is therefore observed by the origin: the panel is
+cut at the cut point (known covariates one horizon later) and the actuals come from the
+origin's own data.
+
+The result (:class:`Replays`) holds the replay table (one row per replayed domain, cut and
+candidate: its WAPE and the domain's meta-features), the per-series detail (forecast, actual,
+level per step) and the meta-features of each replayed domain. It is built once per origin,
+history length and candidate set and kept on the origin's :class:`OriginTables`, so every
+target of the origin shares it. :func:`target_meta` gives a target the same meta-features.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import threading
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import sparse
+from scipy.optimize import linprog
+
+from transfercast.errors import TransfercastError
+from transfercast.features import FeatureTable
+from transfercast.forecasting import OriginTables, fit_and_forecast
+from transfercast.similarity import domain_auc, horizon_season, season_and_scale
+from transfercast.strategy import Strategy
+from transfercast.task import OriginData
+
+NAIVE = "naive"
+#: meta-features of a domain, in the replay table and in :func:`target_meta`
+META = [
+    "history",
+    "log_level",
+    "volatility",
+    "trend",
+    "season_history",
+    "season_horizon",
+    "season_corr",
+    "domain_auc",
+]
+TABLE_COLUMNS = ["origin", "n", "domain", "cut", "candidate", "wape", "fit_seconds", *META]
+DETAIL_COLUMNS = [
+    "domain",
+    "cut",
+    "candidate",
+    "unique_id",
+    "ds",
+    "step",
+    "forecast",
+    "actual",
+    "level",
+]
+
+
+class Naive(Strategy):
+    """The recent level: every step forecast at the series' level (normalised ratio 1)."""
+
+    name = NAIVE
+
+    def predict(self, table: FeatureTable) -> np.ndarray:
+        return np.ones(len(table))
+
+    def save(self, directory: Path) -> dict[str, Any]:
+        return {}
+
+    @classmethod
+    def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
+        return cls()
+
+
+@dataclass
+class Replays:
+    """The replays of one origin and history length (see the module doc)."""
+
+    table: pd.DataFrame
+    detail: pd.DataFrame
+    meta: pd.DataFrame
+    seconds: float
+
+    def losses(self) -> pd.DataFrame:
+        """WAPE by (domain, cut) row and candidate; candidates that failed anywhere dropped."""
+        wide = self.table.pivot_table(
+            index=["domain", "cut"], columns="candidate", values="wape", aggfunc="first"
+        )
+        return wide.dropna(axis=1, how="any")
+
+
+def history_length(tables: OriginTables, domain: Any) -> int:
+    """Periods from the target domain's first observed period to the origin."""
+    first = tables.history_start(tables.data.target_rows[domain])
+    return 0 if first is None else tables.data.origin_idx - first + 1
+
+
+def cut_points(tables: OriginTables, n: int, cuts: int) -> list[int]:
+    """Panel positions of up to ``cuts`` cut points (see the module doc), latest first."""
+    origin, horizon = tables.data.origin_idx, tables.horizon
+    season = int(tables.builder.season_length)
+    order = [origin - horizon, origin - season]
+    order += [origin - k * horizon for k in range(2, cuts + 2)]
+    src = tables.data.source_rows
+    out: list[int] = []
+    for c in dict.fromkeys(order):
+        if len(out) == cuts:
+            break
+        if c < n or c + horizon > origin or not len(src):
+            continue
+        first = tables.history_start(src, until=c)
+        if first is not None and first <= c + 1 - n:
+            out.append(c)
+    return out
+
+
+def _totals(panel: Any, rows: np.ndarray, end: int) -> np.ndarray:
+    """The domain total per period up to ``end``, over the periods it is observed."""
+    Y = panel.Y[np.asarray(rows), : end + 1]
+    seen = ~np.all(np.isnan(Y), axis=0)
+    return np.nansum(Y, axis=0)[seen]
+
+
+def domain_meta(
+    tables: OriginTables, domain: Any, target: FeatureTable, similarity: bool
+) -> dict[str, float]:
+    """Meta-features of one target domain of ``tables`` (``target``: its training rows)."""
+    panel, end = tables.data.panel, tables.data.origin_idx
+    tot = _totals(panel, tables.data.target_rows[domain], end)
+    out = dict.fromkeys(META, float("nan"))
+    out["history"] = float(len(tot))
+    if len(tot) and tot.mean() > 0:
+        out["log_level"] = float(np.log(tot.mean()))
+        logs = np.log(np.maximum(tot, 1e-9 * tot.mean()))
+        if len(tot) >= 3:
+            out["volatility"] = float(np.std(np.diff(logs)))
+            out["trend"] = float(np.polyfit(np.arange(len(logs)), logs, 1)[0])
+    season = horizon_season(tables, domain, 0.0)
+    if "seen_range" in season:
+        lo, hi = season["seen_range"]
+        out["season_history"] = float(hi / lo - 1) if lo > 0 else float("nan")
+        out["season_horizon"] = float(season["gap"])
+    out["season_corr"] = season_and_scale(tables, domain)["season_corr"]
+    if similarity and len(target) >= 4:
+        exclude = [*tables.builder.known, *tables.builder.static_numeric]
+        out["domain_auc"] = domain_auc(tables.source, target, exclude)
+    return out
+
+
+def target_meta(tables: OriginTables, domain: Any, similarity: bool = True) -> dict[str, float]:
+    """The meta-features of a target domain at the tables' origin, as the replays measure
+    them (``similarity``: the domain classifier's AUC too, the costly one)."""
+    return domain_meta(tables, domain, tables.target(domain), similarity)
+
+
+def _wape(forecast: np.ndarray, actual: np.ndarray) -> float:
+    ok = ~np.isnan(actual) & ~np.isnan(forecast)
+    denom = np.abs(actual[ok]).sum()
+    return float(np.abs(forecast[ok] - actual[ok]).sum() / denom) if denom else float("nan")
+
+
+def build_replays(
+    tables: OriginTables,
+    n: int,
+    candidates: dict[str, Strategy],
+    cache: Any,
+    folds: int = 2,
+    cuts: int = 2,
+    seed: int = 0,
+    similarity: bool = False,
+) -> Replays:
+    """Replay the source domains as new targets with ``n`` periods of history (uncached; see
+    :func:`replays`). ``candidates`` maps names to unfitted strategies; the naive level is
+    added. A candidate that fails on a group has no rows there (a user error propagates)."""
+    start = time.perf_counter()
+    panel, src = tables.data.panel, tables.data.source_rows
+    named = {**candidates, NAIVE: Naive()}
+    domains = np.array(sorted(pd.unique(panel.domains[src]), key=str), dtype=object)
+    order = domains[np.random.default_rng(seed).permutation(len(domains))]
+    groups = [g for g in np.array_split(order, folds) if len(g)]
+    rows, details, metas = [], [], []
+    for c in cut_points(tables, n, cuts):
+        when = panel.times[c]
+        for k, group in enumerate(groups):
+            in_group = np.isin(panel.domains[src], group)
+            mask = np.zeros(panel.n_series, dtype=bool)
+            mask[src[in_group]] = True
+            cut = panel.cut(c, tables.horizon, target_mask=mask, target_history=n)
+            has = ~np.all(np.isnan(cut.Y), axis=1)
+            # only a domain as old at the cut as the target is now stands for it
+            members = {}
+            for d in group:
+                r = src[in_group & (panel.domains[src] == d)]
+                first = tables.history_start(r, until=c)
+                if first is not None and first <= c + 1 - n and has[r].any():
+                    members[d] = r[has[r]]
+            sources = src[~in_group & has[src]]
+            if not members or not len(sources):
+                continue
+            key = ("replay", k)
+            data = OriginData(when, c, cut, sources, {key: np.concatenate(list(members.values()))})
+            fit = OriginTables(tables.task, data, tables.spec, parent=panel)
+            r, dd = _forecast_group(fit, key, named, cache)
+            rows += [{**x, "fit_seconds": x["fit_seconds"] / len(members)} for x in r]
+            details += dd
+            view = copy.copy(fit)  # the same cut, each replayed domain a target of its own
+            view.__dict__.pop("_targets", None)
+            view.__dict__.pop("_source_profiles", None)
+            view.data = replace(data, target_rows=members)
+            group_table = fit.target(key)
+            uid_domain = pd.Series(panel.domains, index=panel.ids)
+            uid_domain = uid_domain.reindex(group_table.keys["unique_id"]).to_numpy()
+            for d in members:
+                own = group_table.subset(uid_domain == d)
+                metas.append({"domain": d, "cut": when, **domain_meta(view, d, own, similarity)})
+    meta = pd.DataFrame(metas, columns=["domain", "cut", *META])
+    return _replays(tables, n, rows, details, meta, time.perf_counter() - start)
+
+
+def _forecast_group(
+    fit: OriginTables, key: Any, named: dict[str, Strategy], cache: Any
+) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
+    """Fit every candidate on the target ``key`` of ``fit`` and score it per domain."""
+    panel = fit.parent
+    actuals = fit.actuals(key)
+    series_domain = pd.Series(panel.domains, index=panel.ids)
+    c, when = fit.data.origin_idx, fit.data.origin
+    rows, details = [], []
+    for name, strategy in named.items():
+        try:
+            res = fit_and_forecast(strategy, fit, key, cache)
+        except TransfercastError:
+            raise
+        except Exception:  # noqa: BLE001 - a failed candidate has no replay rows
+            continue
+        fc = res.forecasts.merge(actuals, on=["unique_id", "ds"], how="inner")
+        fc = fc.dropna(subset=["actual"])
+        fc["domain"] = series_domain.reindex(fc["unique_id"]).to_numpy()
+        fc["candidate"], fc["cut"] = name, when
+        fc["step"] = panel.times.get_indexer(fc["ds"]) - c
+        details.append(fc)
+        for d, g in fc.groupby("domain", sort=False):
+            wape = _wape(g["forecast"].to_numpy(float), g["actual"].to_numpy(float))
+            rows.append(
+                {"domain": d, "cut": when, "candidate": name, "wape": wape}
+                | {"fit_seconds": res.fit_seconds}
+            )
+    return rows, details
+
+
+def _replays(
+    tables: OriginTables,
+    n: int,
+    rows: list[dict[str, Any]],
+    details: list[pd.DataFrame],
+    meta: pd.DataFrame,
+    seconds: float,
+) -> Replays:
+    detail = pd.concat(details, ignore_index=True) if details else pd.DataFrame()
+    if len(detail):
+        level = detail[detail["candidate"] == NAIVE][["cut", "unique_id", "ds", "forecast"]]
+        detail = detail.merge(level.rename(columns={"forecast": "level"}), how="left")
+        detail = detail[DETAIL_COLUMNS]
+    else:
+        detail = pd.DataFrame(columns=DETAIL_COLUMNS)
+    table = pd.DataFrame(rows, columns=["domain", "cut", "candidate", "wape", "fit_seconds"])
+    table = table.merge(meta, on=["domain", "cut"], how="left")
+    table.insert(0, "n", n)
+    table.insert(0, "origin", tables.data.origin)
+    return Replays(table[TABLE_COLUMNS], detail, meta, seconds)
+
+
+def inner_cut(tables: OriginTables) -> int:
+    """The inner cut of the targets' own backtest: half a horizon (rounded up) before the
+    origin."""
+    return tables.data.origin_idx - -(-tables.horizon // 2)
+
+
+def build_inner(tables: OriginTables, candidates: dict[str, Strategy], cache: Any) -> Replays:
+    """The target domains' own backtest, in the replays' form: every target is cut at
+    :func:`inner_cut` (the sources too) and forecast by every candidate and the naive level,
+    scored on its observed periods up to the origin. All targets are forecast as one target
+    domain, so each candidate is fitted once per origin; ``n`` is the number of inner periods
+    scored. Targets with no history at the inner cut have no rows."""
+    start = time.perf_counter()
+    panel, src, c = tables.data.panel, tables.data.source_rows, inner_cut(tables)
+    rows: list[dict[str, Any]] = []
+    details: list[pd.DataFrame] = []
+    if c >= 1:
+        cut = panel.cut(c, tables.horizon)
+        has = ~np.all(np.isnan(cut.Y), axis=1)
+        members = [r[has[r]] for r in tables.data.target_rows.values() if has[r].any()]
+        sources = src[has[src]]
+        if members and len(sources):
+            key = ("inner", 0)
+            data = OriginData(panel.times[c], c, cut, sources, {key: np.concatenate(members)})
+            fit = OriginTables(tables.task, data, tables.spec, parent=panel)
+            rows, details = _forecast_group(fit, key, {**candidates, NAIVE: Naive()}, cache)
+    meta = pd.DataFrame(columns=["domain", "cut", *META])
+    periods = tables.data.origin_idx - c
+    return _replays(tables, periods, rows, details, meta, time.perf_counter() - start)
+
+
+# -- learning weights from replays ----------------------------------------------------------
+def wide_detail(detail: pd.DataFrame, names: list[str]) -> pd.DataFrame:
+    """One row per (domain, cut, series, period) with each candidate's forecast and the actual;
+    rows where a candidate has no forecast are dropped."""
+    d = detail[detail["candidate"].isin(names)].dropna(subset=["actual", "forecast"])
+    idx = ["domain", "cut", "unique_id", "ds"]
+    wide = d.pivot_table(index=idx, columns="candidate", values="forecast", aggfunc="first")
+    wide = wide.reindex(columns=names).join(d.groupby(idx)["actual"].first())
+    return wide.dropna().reset_index()
+
+
+def stack_weights(parts: list[tuple[pd.DataFrame, float]], names: list[str]) -> pd.Series:
+    """Simplex weights of ``names`` minimising the sum over ``parts`` of share times the mean
+    over its (domain, cut) groups of the weighted forecast's WAPE: a linear program (the
+    absolute errors are auxiliary variables), solved exactly by HiGHS."""
+    F, y, c = [], [], []
+    for wide, share in parts:
+        if not len(wide) or share <= 0:
+            continue
+        denom = wide.groupby(["domain", "cut"])["actual"].transform(lambda a: np.abs(a).sum())
+        groups = wide.groupby(["domain", "cut"]).ngroups
+        F.append(wide[names].to_numpy(float))
+        y.append(wide["actual"].to_numpy(float))
+        c.append(share / (groups * np.maximum(denom.to_numpy(float), 1e-12)))
+    Fm, ym, cm = np.vstack(F), np.concatenate(y), np.concatenate(c)
+    n, k = Fm.shape
+    eye = sparse.identity(n, format="csr")
+    A = sparse.vstack([sparse.hstack([Fm, -eye]), sparse.hstack([-Fm, -eye])], format="csr")
+    res = linprog(
+        np.r_[np.zeros(k), cm],
+        A_ub=A,
+        b_ub=np.r_[ym, -ym],
+        A_eq=np.r_[np.ones(k), np.zeros(n)][None, :],
+        b_eq=[1.0],
+        bounds=[(0, None)] * (k + n),
+        method="highs",
+    )
+    if not res.success:
+        raise TransfercastError(f"auto: the stacking program failed: {res.message}")
+    w = np.where(res.x[:k] < 1e-6, 0.0, res.x[:k])
+    return pd.Series(w / w.sum(), index=names)
+
+
+def blended_wape(wide: pd.DataFrame, weights: pd.Series) -> float:
+    """Mean over (domain, cut) of the WAPE of the weighted forecast."""
+    f = wide[list(weights.index)].to_numpy(float) @ weights.to_numpy(float)
+    g = wide.assign(e=np.abs(f - wide["actual"]), a=wide["actual"].abs())
+    per = g.groupby(["domain", "cut"])[["e", "a"]].sum()
+    return float((per["e"] / per["a"]).mean())
+
+
+_lock = threading.Lock()
+
+
+def replays(
+    tables: OriginTables,
+    n: int,
+    candidates: dict[str, Strategy],
+    cache: Any,
+    folds: int = 2,
+    cuts: int = 2,
+    seed: int = 0,
+    similarity: bool = False,
+) -> Replays:
+    """:func:`build_replays`, built once per origin (kept on ``tables``) and per history
+    length, candidate set (names and parameters), folds, cuts, seed and ``similarity``."""
+    blob = json.dumps(
+        [n, folds, cuts, seed, similarity, _spec(candidates)], sort_keys=True, default=str
+    )
+    return _memo(
+        tables,
+        "_replays",
+        blob,
+        lambda: build_replays(tables, n, candidates, cache, folds, cuts, seed, similarity),
+    )
+
+
+def inner_backtest(tables: OriginTables, candidates: dict[str, Strategy], cache: Any) -> Replays:
+    """:func:`build_inner`, built once per origin (kept on ``tables``) and candidate set."""
+    blob = json.dumps(_spec(candidates), sort_keys=True, default=str)
+    return _memo(tables, "_inner", blob, lambda: build_inner(tables, candidates, cache))
+
+
+def _spec(candidates: dict[str, Strategy]) -> dict[str, Any]:
+    return {name: s.get_params() for name, s in sorted(candidates.items())}
+
+
+def _memo(tables: OriginTables, slot: str, blob: str, build: Any) -> Replays:
+    """``build()``, once per ``tables`` and stable key ``blob`` (a lock per key)."""
+    key = hashlib.sha256(blob.encode()).hexdigest()[:16]
+    with _lock:
+        memo = tables.__dict__.setdefault(slot, {})
+        locks = tables.__dict__.setdefault(f"{slot}_locks", {})
+        lock = locks.setdefault(key, threading.Lock())
+    with lock:
+        if key not in memo:
+            memo[key] = build()
+    return memo[key]
+
+
+def held_replays(tables: OriginTables) -> list[Replays]:
+    """The replays built so far at this origin (what ``compare`` writes to ``replays.csv``)."""
+    return list(tables.__dict__.get("_replays", {}).values())

@@ -1,0 +1,169 @@
+"""Source replays: cut points before the origin, leak-free replay tables, the detail that
+reproduces every loss, the shared cache, meta-features, the targets' own backtest and the
+stacking program."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import transfercast as tc
+from transfercast.forecasting import OriginTables
+from transfercast.replay import (
+    META,
+    NAIVE,
+    Replays,
+    build_inner,
+    cut_points,
+    history_length,
+    inner_backtest,
+    replays,
+    stack_weights,
+    target_meta,
+    wide_detail,
+)
+from transfercast.source_cache import SourceCache
+
+from .conftest import small_frame, small_task
+
+
+def _tables(task: tc.TransferTask) -> OriginTables:
+    origin = task.evaluation_origins()[-1]
+    return OriginTables(task, task.at_origin(origin), task.features)
+
+
+def _candidates() -> dict[str, tc.Strategy]:
+    registry = tc.get_plugin_manager().registry
+    return {n: registry.create(n, {}) for n in ("target_only", "source_only")}
+
+
+def _replay(tables: OriginTables, **kw) -> Replays:
+    n = history_length(tables, tables.task.targets[0])
+    return replays(tables, n, _candidates(), SourceCache(), **kw)
+
+
+@pytest.fixture(scope="module")
+def tables() -> OriginTables:
+    return _tables(small_task(1.0))
+
+
+@pytest.fixture(scope="module")
+def rep(tables) -> Replays:
+    return _replay(tables)
+
+
+def test_every_cut_horizon_ends_by_the_origin(tables, rep):
+    origin, horizon = tables.data.origin_idx, tables.horizon
+    cuts = cut_points(tables, 13, 3)
+    season = tables.builder.season_length
+    assert cuts[:2] == [origin - horizon, origin - season]
+    assert all(c + horizon <= origin for c in cut_points(tables, 13, 10))
+    assert set(rep.table["cut"]) == {tables.data.panel.times[c] for c in cuts[:2]}
+    assert rep.detail["ds"].max() <= tables.data.origin
+    assert (rep.detail["ds"] > rep.detail["cut"]).all()
+    assert rep.detail["step"].between(1, horizon).all()
+    # replayed domains are sources only, each replayed at every cut, by every candidate
+    assert set(rep.table["domain"]) <= set(tables.task.sources)
+    assert set(rep.table["candidate"]) == {"target_only", "source_only", NAIVE}
+    assert rep.table.groupby(["domain", "cut"]).size().eq(3).all()
+
+
+def test_the_replay_table_ignores_everything_after_the_origin(tables, rep):
+    frame = small_frame(1.0)
+    origin = tables.data.origin
+    for how in ("scrambled", "deleted"):
+        changed = frame.copy()
+        after = changed["date"] > origin
+        if how == "scrambled":
+            rng = np.random.default_rng(3)
+            changed.loc[after, "sales"] = rng.uniform(0, 1e6, after.sum())
+            changed.loc[after, "price"] = rng.uniform(0, 50, after.sum())
+        else:
+            changed = changed[~after]
+        task = small_task(1.0)
+        task2 = tc.TransferTask(
+            changed,
+            series=task.series,
+            time=task.time,
+            target=task.target,
+            domain=task.domain,
+            targets=task.targets,
+            horizon=task.horizon,
+            static=task.static,
+            known=task.known,
+            target_history=task.target_history,
+            freq=task.freq,
+        )
+        other = OriginTables(task2, task2.at_origin(origin), task2.features)
+        again = _replay(other)
+        cols = [c for c in rep.table.columns if c != "fit_seconds"]  # timings differ
+        pd.testing.assert_frame_equal(again.table[cols], rep.table[cols], rtol=1e-9)
+        pd.testing.assert_frame_equal(again.detail, rep.detail, check_exact=False, rtol=1e-9)
+
+
+def test_each_loss_is_the_wape_of_its_detail_and_naive_is_the_level(rep):
+    d = rep.detail
+    naive = d[d["candidate"] == NAIVE]
+    np.testing.assert_allclose(naive["forecast"], naive["level"])
+    assert d["level"].notna().all() and d["actual"].notna().all()
+    table = rep.table.set_index(["domain", "cut", "candidate"])["wape"]
+    for key, g in d.groupby(["domain", "cut", "candidate"]):
+        wape = np.abs(g["forecast"] - g["actual"]).sum() / np.abs(g["actual"]).sum()
+        assert table[key] == pytest.approx(wape)
+
+
+def test_replays_are_built_once_per_origin_and_history_length(tables, rep):
+    assert _replay(tables) is rep  # the same candidates, folds and cuts: the same object
+    assert _replay(tables, folds=3) is not rep
+    again = replays(tables, 13, _candidates(), SourceCache())
+    assert again is rep or history_length(tables, tables.task.targets[0]) != 13
+    # the cache is on the tables: another origin's tables start empty
+    assert not _tables(small_task(1.0)).__dict__.get("_replays")
+
+
+def test_the_grouping_follows_the_seed(tables, rep):
+    other = _replay(tables, seed=5)
+    assert set(other.table["domain"]) == set(rep.table["domain"])
+    assert not np.allclose(other.table["wape"].to_numpy(), rep.table["wape"].to_numpy())
+
+
+def test_meta_features_of_replayed_domains_and_targets(tables, rep):
+    assert list(rep.meta.columns) == ["domain", "cut", *META]
+    assert (rep.meta["history"] == 13).all()
+    assert rep.meta["log_level"].notna().all() and rep.meta["volatility"].gt(0).all()
+    assert rep.meta["domain_auc"].isna().all()  # similarity off by default (the costly one)
+    meta = target_meta(tables, tables.task.targets[0])
+    assert set(meta) == set(META)
+    assert meta["history"] == 13 and 0 <= meta["domain_auc"] <= 1
+    with_auc = _replay(tables, similarity=True)
+    assert with_auc.meta["domain_auc"].between(0, 1).all()
+
+
+def test_the_targets_own_backtest_reads_only_their_last_periods(tables):
+    own = build_inner(tables, _candidates(), SourceCache())
+    assert set(own.table["domain"]) == set(tables.task.targets)
+    assert own.detail["ds"].max() <= tables.data.origin
+    assert own.detail["ds"].min() > own.table["cut"].iloc[0]
+    assert own.table["n"].iloc[0] == -(-tables.horizon // 2)  # periods scored
+    assert inner_backtest(tables, _candidates(), SourceCache()) is inner_backtest(
+        tables, _candidates(), SourceCache()
+    )
+
+
+def test_stacking_recovers_an_exact_blend():
+    rng = np.random.default_rng(0)
+    rows = []
+    for dom in ("a", "b", "c"):
+        for t in range(6):
+            fa, fb, fc = rng.uniform(50, 150, 3)
+            actual = 0.3 * fa + 0.7 * fb
+            for name, f in (("x", fa), ("y", fb), ("z", fc)):
+                rows.append(
+                    {"domain": dom, "cut": 0, "candidate": name, "unique_id": dom, "ds": t}
+                    | {"forecast": f, "actual": actual}
+                )
+    wide = wide_detail(pd.DataFrame(rows), ["x", "y", "z"])
+    w = stack_weights([(wide, 1.0)], ["x", "y", "z"])
+    np.testing.assert_allclose(w.to_numpy(), [0.3, 0.7, 0.0], atol=1e-6)
+    assert (w >= 0).all() and w.sum() == pytest.approx(1.0)
