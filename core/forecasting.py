@@ -55,8 +55,22 @@ class OriginTables:
             window=self.spec.source_window,
             steps=self.steps,
         )
+        if not len(i) and len(self.data.source_rows):
+            raise DataError(self._too_short_for_sources())
         young = self.target_age if self.spec.young_sources else None
         return self.builder.source_table(self.data.panel, i, a, h, young)
+
+    def _too_short_for_sources(self) -> str:
+        """Why no source series yields a training row: the setting and the periods present."""
+        Y = self.data.panel.Y[self.data.source_rows, : self.data.origin_idx + 1]
+        most = int((~np.isnan(Y)).sum(axis=1).max())
+        need = self.builder.min_level_obs + 1
+        return (
+            f"the source series have at most {most} observed periods up to the origin "
+            f"{self.data.origin.date()}; a training row needs {need}: "
+            f"{self.builder.min_level_obs} in its recent level ([features] level_window = "
+            f"{self.builder.level_window}) and one to learn from"
+        )
 
     @cached_property
     def target_age(self) -> int | None:

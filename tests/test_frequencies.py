@@ -313,6 +313,11 @@ ERRORS = {
         {"features": {"season_length": 0}},
         r"\[features\] key 'season_length': Input should be greater than or equal to 1",
     ),
+    "data too short for any source training row": (
+        {"periods": 4, "task": {"horizon": 1, "target_history": 2}},
+        r"the source series have at most 3 observed periods up to the origin 2021-12-31; a "
+        r"training row needs 4: 3 in its recent level \(\[features\] level_window = 3\)",
+    ),
     "horizon longer than the yearly data": (
         {"task": {"horizon": 40}},
         r"\[task\] horizon 40 is longer than the data allows: the targets have 20 periods",
@@ -324,14 +329,16 @@ ERRORS = {
 def test_settings_the_data_cannot_serve_stop_with_one_line(tmp_path, case):
     change, pattern = ERRORS[case]
     freq, n, _, horizon, history = PANELS["yearly"]
+    change = dict(change)
+    n = change.pop("periods", n)
     frame = frame_at(freq, n, n)
-    raw = raw_config(frame, freq, horizon, history, candidates=["target_only"])
+    raw = raw_config(frame, freq, horizon, history, candidates=["target_only", "source_only"])
     for section, values in change.items():
         raw.setdefault(section, {}).update(values)
     config = write_project(tmp_path, frame, raw)
     res = invoke("compare", config)
     assert res.code == 2, (res.code, res.err)
-    lines = [ln for ln in res.err.splitlines() if ln.strip()]
+    lines = [ln for ln in res.err.splitlines() if ln.strip() and "━" not in ln]  # no progress
     assert len(lines) == 1 and "Traceback" not in res.err, res.err
     assert re.search(pattern, lines[0]), lines[0]
 
