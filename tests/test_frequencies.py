@@ -39,7 +39,7 @@ FAST: dict[str, dict] = {
 }
 #: One small panel per frequency: periods, target periods, horizon, target history.
 PANELS = {
-    "daily": ("D", 150, 60, 7, 28),
+    "daily": ("D", 110, 45, 7, 21),
     "weekly": ("W-SUN", 80, 30, 6, 13),
     "monthly": ("ME", 48, 20, 4, 10),
     "quarterly": ("QS", 28, 12, 2, 6),
