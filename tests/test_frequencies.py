@@ -305,6 +305,10 @@ ERRORS = {
         r"\[data\] freq '2W-SUN' has no default \[features\] lags; set lags, windows, "
         r"level_window, season_length, source_window in \[features\]",
     ),
+    "unknown frequency": (
+        {"data": {"freq": "fortnight"}},
+        r"\[data\] freq 'fortnight' is not a pandas offset alias",
+    ),
     "lag of zero periods": (
         {"features": {"lags": [0, 1]}},
         r"\[features\] key 'lags': Value error, periods must be at least 1, got 0",
@@ -341,6 +345,23 @@ def test_settings_the_data_cannot_serve_stop_with_one_line(tmp_path, case):
     lines = [ln for ln in res.err.splitlines() if ln.strip() and "━" not in ln]  # no progress
     assert len(lines) == 1 and "Traceback" not in res.err, res.err
     assert re.search(pattern, lines[0]), lines[0]
+
+
+def test_a_frequency_without_defaults_runs_with_every_period_key_set():
+    frame = frame_at("W-SUN", 80, 80).iloc[::2]  # every other week: a two-week grid
+    frame.attrs["targets"] = ["S05", "S06"]
+    raw = raw_config(frame, "2W-SUN", 3, 8)
+    raw["features"] = {
+        "lags": [1, 2, 26],
+        "windows": [2, 6],
+        "level_window": 4,
+        "season_length": 26,
+        "source_window": 40,
+    }
+    task = TransferTask.from_config(parse_config(raw), data=frame)
+    comp = tc.compare(task, ["source_only", "target_only"], params=FAST)
+    assert (comp.scores["status"] == "ok").all()
+    assert np.isfinite(comp.forecasts["forecast"]).all()
 
 
 def test_every_frequency_row_of_the_catalogue_is_a_case_here():
