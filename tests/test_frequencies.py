@@ -159,6 +159,22 @@ def test_calendar_and_seasonal_features_suit_the_frequency(name, calendar, seaso
     assert f"lag{max(task.features.lags)}" in cols
 
 
+def test_a_young_yearly_target_is_young_for_the_history_length_features():
+    # no season: young means shorter than the longest lag or window (10 years), not 2 periods
+    task = task_at("yearly")
+    tables = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
+    assert tables.builder.age_window == 10
+    assert tables.target_age == 6
+    i, _, _ = tables.builder.training_rows(
+        tables.data.panel,
+        tables.data.source_rows,
+        tables.data.origin_idx,
+        task.horizon,
+        window=task.features.source_window,
+    )
+    assert len(tables.source) > len(i)  # the source rows again, as young as the target
+
+
 def test_the_seasonal_index_groups_by_the_position_in_the_year():
     task = task_at("monthly")
     tables = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
