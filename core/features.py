@@ -21,7 +21,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
-from transfercast.frequency import calendar_columns, calendar_values
+from transfercast.frequency import calendar_columns, calendar_values, resolve_features
 from transfercast.panel import Panel
 
 KEY_COLUMNS = ("unique_id", "domain", "anchor", "h", "ds")
@@ -172,7 +172,9 @@ class FeatureBuilder:
 
     @classmethod
     def for_panel(cls, panel: Panel, spec, domain_column: str) -> FeatureBuilder:
-        """A builder for ``panel`` with the settings of a :class:`FeaturesConfig`."""
+        """A builder for ``panel`` with the settings of a :class:`FeaturesConfig`; settings it
+        leaves unset take the defaults of the panel's frequency."""
+        spec = resolve_features(spec, panel.freq)
         cat_keys = [c for c in panel.keys.columns if c != domain_column]
         static_num, static_cat = [], []
         for col in panel.static.columns:
