@@ -21,6 +21,7 @@ from transfercast.errors import DataError, TransfercastError
 from transfercast.forecasting import CellResult, OriginTables, fit_and_forecast
 from transfercast.metrics import METRICS, score
 from transfercast.plugin_manager import PluginManager, get_plugin_manager
+from transfercast.replay import held_replays
 from transfercast.source_cache import SourceCache
 from transfercast.strategy import Strategy
 from transfercast.task import TransferTask
@@ -46,6 +47,9 @@ class Comparison:
     selection: pd.DataFrame = field(default_factory=pd.DataFrame)
     source_fits: int = 0
     task: TransferTask | None = None
+    #: the source replays ``auto`` built (:mod:`transfercast.replay`), one row per origin,
+    #: history length, replayed domain, cut and candidate; empty without ``auto``
+    replays: pd.DataFrame = field(default_factory=pd.DataFrame)
 
     def leaderboard(self, baseline: str = "target_only") -> pd.DataFrame:
         """One row per strategy: mean and spread of each metric over targets and origins, the
@@ -211,6 +215,7 @@ def compare(
     rows: list[dict[str, Any]] = []
     frames: list[pd.DataFrame] = []
     selections: list[pd.DataFrame] = []
+    replayed: list[pd.DataFrame] = []
     total = len(origins) * len(task.targets) * len(chosen)
     done = 0
     skip = skip or set()
@@ -264,6 +269,7 @@ def compare(
                 selections.append(sel)
             if on_cell:
                 on_cell(row, fc, sel)
+        replayed += [r.table for r in held_replays(tables) if len(r.table)]
         cache.clear()
     scores = pd.DataFrame(rows, columns=SCORE_COLUMNS)
     forecasts = (
@@ -272,7 +278,8 @@ def compare(
         else pd.DataFrame(columns=["strategy", "origin", "unique_id", "ds", "forecast", "actual"])
     )
     selection = pd.concat(selections, ignore_index=True) if selections else pd.DataFrame()
-    return Comparison(scores, forecasts, selection, cache.fits, task)
+    replays = pd.concat(replayed, ignore_index=True) if replayed else pd.DataFrame()
+    return Comparison(scores, forecasts, selection, cache.fits, task, replays)
 
 
 def compare_config(

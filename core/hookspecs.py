@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
     import pandas as pd
 
@@ -55,13 +55,34 @@ def transfercast_similarity(source: pd.DataFrame, target: pd.DataFrame) -> dict[
 
 
 @hookspec(firstresult=True)
-def transfercast_select_strategy(target: Any, scores: pd.DataFrame) -> str | None:
-    """Choose the strategy for one target domain, replacing the default selection policy.
+def transfercast_select_strategy(
+    target: Any, replays: pd.DataFrame, meta: dict[str, float]
+) -> Mapping[str, float] | str | None:
+    """Weigh ``auto``'s candidates for one target domain, replacing its learned weights.
 
-    ``target`` is the target domain value; ``scores`` holds the inner-backtest scores of each
-    candidate on that target (columns ``strategy``, ``wape``, ``mae``, ...). Return the chosen
-    strategy name, or ``None`` to leave the decision to the next plugin and finally to the
-    default policy. The first non-``None`` answer wins.
+    ``target`` is the target domain value. ``replays`` is the replay table of the target's
+    origin and history length (:mod:`transfercast.replay`): one row per replayed source domain,
+    cut point and candidate, with columns ``origin``, ``n`` (history length), ``domain``,
+    ``cut``, ``candidate`` (``naive`` is the recent level), ``wape``, ``fit_seconds`` and the
+    domain's meta-features ``history``, ``log_level``, ``volatility``, ``trend``,
+    ``season_history``, ``season_horizon``, ``season_corr``, ``domain_auc``. ``meta`` holds the
+    target's own meta-features under the same names (``domain_auc`` is NaN unless ``auto``'s
+    ``method`` is ``"meta"``).
+
+    Return a mapping of candidate name to non-negative weight (normalised to sum to 1), a
+    single candidate name, or ``None`` to leave the decision to the next plugin and finally to
+    ``auto``'s ``method``. The first non-``None`` answer wins; a name that is not a candidate
+    is an error.
+
+    Example: trust the source model alone where the replays say it rarely loses::
+
+        @transfercast.hookimpl
+        def transfercast_select_strategy(target, replays, meta):
+            wape = replays.pivot_table(index=["domain", "cut"], columns="candidate",
+                                       values="wape")
+            if (wape["source_only"] <= wape.min(axis=1) * 1.05).mean() > 0.8:
+                return "source_only"
+            return None
     """
 
 

@@ -100,6 +100,31 @@ def per_target_table(scores: pd.DataFrame, metric: str = "wape") -> pd.DataFrame
     return table.reset_index()
 
 
+def replay_summary(replays: pd.DataFrame, selection: pd.DataFrame) -> pd.DataFrame:
+    """Per origin and history length: each candidate's mean replayed WAPE (``candidate``,
+    ``replayed_wape``, ``domain_cuts``) and the mean weight ``auto`` gave it over the targets
+    (0 where it was never chosen)."""
+    cols = ["origin", "n", "candidate", "replayed_wape", "domain_cuts", "mean_weight"]
+    if replays is None or not len(replays):
+        return pd.DataFrame(columns=cols)
+    out = (
+        replays.groupby(["origin", "n", "candidate"], sort=False)
+        .agg(replayed_wape=("wape", "mean"), domain_cuts=("wape", "count"))
+        .reset_index()
+    )
+    weights: dict[tuple[str, str], list[float]] = {}
+    for _, row in selection.iterrows() if len(selection) else []:
+        pairs = zip(str(row["chosen"]).split("+"), str(row["weights"]).split(";"), strict=False)
+        for name, w in pairs:
+            weights.setdefault((str(pd.Timestamp(row["origin"])), name), []).append(float(w))
+    targets = selection.groupby("origin").size() if len(selection) else pd.Series(dtype=int)
+    out["mean_weight"] = [
+        sum(weights.get((str(pd.Timestamp(o)), c), [])) / max(int(targets.get(o, 1)), 1)
+        for o, c in zip(out["origin"], out["candidate"], strict=True)
+    ]
+    return out[cols]
+
+
 def _table(frame: pd.DataFrame | None, empty: str) -> str:
     if frame is None or frame.empty:
         return f"<p class='empty'>{html.escape(empty)}</p>"
@@ -168,6 +193,12 @@ def report_html(
         _img(images["forecasts.png"], "forecasts"),
         "<h2>Strategy selection (auto)</h2>",
         _table(comp.selection, "auto was not part of this comparison"),
+        "<h2>Source replays (auto's evidence)</h2>",
+        "<p class='note'>The source domains replayed being new with the targets' history "
+        "length, before each origin: each candidate's mean replayed WAPE over the replayed "
+        "domain-cuts, and the mean weight auto gave it over the targets (replays.csv holds "
+        "every row).</p>",
+        _table(replay_summary(comp.replays, comp.selection), "no replays"),
         "<h2>Selection regret (auto against the best single strategy in hindsight)</h2>",
         _table(regret, "auto was not part of this comparison"),
         "<h2>Source/target similarity</h2>",

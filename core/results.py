@@ -25,11 +25,14 @@ def comparison_frames(comp: Comparison) -> dict[str, pd.DataFrame]:
     }
     if len(comp.selection):
         frames["selection.csv"] = comp.selection
+    if len(comp.replays):
+        frames["replays.csv"] = comp.replays
     return frames
 
 
 def write_comparison(comp: Comparison, directory: Path) -> list[Path]:
-    """Write ``scores.csv``, ``forecasts.csv``, ``leaderboard.csv`` (and ``selection.csv``)."""
+    """Write ``scores.csv``, ``forecasts.csv``, ``leaderboard.csv`` (and, with ``auto``,
+    ``selection.csv`` and ``replays.csv``)."""
     return [
         write_csv(frame, Path(directory) / name) for name, frame in comparison_frames(comp).items()
     ]

@@ -113,11 +113,14 @@ def test_report_holds_every_table(comparison):
     parser = _Collector()
     parser.feed(page)
     tables = parser.tables
-    assert len(tables) == 5
-    board, per_target, selection, regret, simtab = tables
+    assert len(tables) == 6
+    board, per_target, selection, replays, regret, simtab = tables
     assert set(board["strategy"]) == {"target_only", "source_only", "auto"}
     assert list(per_target["target"]) == ["S06", "S07", "S08"]
-    assert set(selection["chosen"]) <= {"target_only", "source_only", "naive"}
+    chosen = {name for c in selection["chosen"] for name in c.split("+")}
+    assert chosen <= {"target_only", "source_only", "naive"}
+    assert set(replays["candidate"]) == {"target_only", "source_only", "naive"}
+    assert "Source replays" in page
     assert (regret["regret"].astype(float) >= -1e-9).all()
     assert list(simtab["target"]) == ["S06", "S07", "S08"]
     assert re.search(r"<script", page) is None
