@@ -77,7 +77,7 @@ def main() -> None:
     ap.add_argument("--history", type=int, nargs="*", default=[13, 26])
     ap.add_argument("--candidates", default="target_only,source_only,pooled")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--auto", default="{}", help='auto parameters as JSON, e.g. {"blend": 2}')
+    ap.add_argument("--auto", default="{}", help='auto parameters as JSON, e.g. {"method": "meta"}')
     ap.add_argument("--save", default="", help="folder for per-cell scores and selections")
     args = ap.parse_args()
     global SAVE_DIR

@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
         "become sources, so with --folds 45 these are cells of the one-store comparison",
     )
     ap.add_argument("--jobs", type=int, default=1)
-    ap.add_argument("--auto", default="{}", help='auto parameters as JSON, e.g. {"blend": 1}')
+    ap.add_argument("--auto", default="{}", help='auto parameters as JSON, e.g. {"method": "meta"}')
     ap.add_argument("--quick", action="store_true", help="26 weeks of history, 2 origins")
     ap.add_argument("--output", type=Path, default=HERE / "results")
     ap.add_argument("--markdown", action="store_true", help="also print markdown tables")
