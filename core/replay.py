@@ -22,6 +22,8 @@ candidate: its WAPE and the domain's meta-features), the per-series detail (fore
 level per step) and the meta-features of each replayed domain. It is built once per origin,
 history length and candidate set and kept on the origin's :class:`OriginTables`, so every
 target of the origin shares it. :func:`target_meta` gives a target the same meta-features.
+:func:`build_inner` is the targets' own backtest in the same form, and :func:`stack_weights`
+the linear program that learns simplex weights from either.
 """
 
 from __future__ import annotations

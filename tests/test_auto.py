@@ -35,6 +35,12 @@ def comparisons():
     return {r: tc.compare(small_task(r), ["auto"], params=_params()) for r in (0.0, 1.0)}
 
 
+@pytest.fixture(scope="module")
+def model():
+    """``auto`` fitted on the related task through ``TransferForecaster``."""
+    return tc.TransferForecaster("auto", candidates=CANDIDATES).fit(small_task(1.0))
+
+
 def _weights(sel: pd.DataFrame) -> pd.DataFrame:
     """One row per selection, one column per candidate: its weight (0 when not chosen)."""
     rows = [
@@ -167,8 +173,7 @@ def test_auto_at_a_monthly_frequency():
     assert sorted(cuts) == [origin - pd.DateOffset(months=12), origin - pd.DateOffset(months=4)]
 
 
-def test_only_weighted_candidates_are_fitted_and_predict_is_their_blend(comparisons):
-    model = tc.TransferForecaster("auto", candidates=CANDIDATES).fit(small_task(1.0))
+def test_only_weighted_candidates_are_fitted_and_predict_is_their_blend(model):
     fitted = model.fitted_["S07"]
     assert [m.name for m in fitted.members_] == fitted.chosen_
     assert all(w > 0 for w in fitted.weights_)
@@ -192,8 +197,7 @@ def test_parameters_and_candidates():
     assert {"target_only", "source_only", "pooled", "boost_continue"} <= set(names)
 
 
-def test_a_fitted_auto_saves_and_loads_without_pickle(tmp_path):
-    model = tc.TransferForecaster("auto", candidates=CANDIDATES).fit(small_task(1.0))
+def test_a_fitted_auto_saves_and_loads_without_pickle(model, tmp_path):
     fitted = model.fitted_["S07"]
     entries = json.loads(json.dumps(fitted.save(tmp_path)))  # plain JSON manifest entries
     loaded = Auto.load(tmp_path, {"params": fitted.get_params(), **entries})
