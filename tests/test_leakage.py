@@ -1,6 +1,17 @@
-"""Nothing after the forecast origin may influence a forecast made at that origin."""
+"""Nothing after the forecast origin may influence a forecast made at that origin.
+
+Every registered strategy (each ``mode`` of a strategy that has one), and ``auto`` with its
+default candidates, forecasts at one origin from the data as it is and from the data with its
+future changed, in the source and the target domains alike: the target column after the origin
+scrambled, set to NaN, or (with the rows beyond the horizon deleted) removed. Known covariates
+are read over the horizon by definition, so they change only beyond ``origin + horizon``. The
+forecasts must not move (to within 1e-9 relative).
+"""
 
 from __future__ import annotations
+
+from functools import cache
+from typing import Any, Literal, get_args, get_origin
 
 import numpy as np
 import pandas as pd
@@ -9,77 +20,196 @@ import pytest
 import transfercast as tc
 from transfercast.config import parse_config
 from transfercast.datasets import synthetic_config
+from transfercast.errors import MissingDependencyError
+from transfercast.plugin_manager import get_plugin_manager
+from transfercast.strategy import GBMParams
 
 from .conftest import small_frame
 
-STRATEGIES = ["target_only", "source_only", "pooled"]
+HORIZON = 6
+KNOWN = ("price", "promo", "is_holiday")
+FUTURES = ["scrambled", "nan", "deleted"]
+#: small models, so that every strategy fits in a few seconds; a strategy without an entry (a
+#: future one) runs with its defaults, with these engine parameters when it takes them
+GBM = {
+    "source_params": {"num_boost_round": 12, "num_leaves": 7},
+    "target_params": {"num_boost_round": 8, "num_leaves": 7},
+}
+SMALL: dict[str, dict[str, Any]] = {
+    "boost_continue": {"rounds": 10, "patience": 3},
+    "l2sp": {"hidden": [8], "source_epochs": 1, "epochs": 3, "patience": 1, "batch_size": 256},
+    "representation": {
+        "representations": ["prediction", "leaves", "embedding", "entities"],
+        "embedding_epochs": 1,
+    },
+}
+
+
+def _cases() -> dict[str, tuple[str, dict[str, Any]]]:
+    """Every registered strategy but ``auto`` with small parameters, once per value of its
+    ``mode`` parameter when it has one; by id."""
+    registry = get_plugin_manager().registry
+    cases: dict[str, tuple[str, dict[str, Any]]] = {}
+    for name in tc.strategies():
+        if name == "auto":
+            continue
+        params_model = registry.get(name).cls.Params
+        params = {**(GBM if issubclass(params_model, GBMParams) else {}), **SMALL.get(name, {})}
+        mode = params_model.model_fields.get("mode")
+        if mode is not None and get_origin(mode.annotation) is Literal:
+            for m in get_args(mode.annotation):
+                cases[f"{name}[{m}]"] = (name, {**params, "mode": m})
+        else:
+            cases[name] = (name, params)
+    return cases
+
+
+CASES = _cases()
 
 
 def _task(frame: pd.DataFrame, formulation: str = "direct") -> tc.TransferTask:
-    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=6, target_history=13)
+    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=HORIZON, target_history=13)
     raw["features"] = {"formulation": formulation}
     return tc.TransferTask.from_config(parse_config(raw), data=frame)
 
 
-def _future_scrambled(frame: pd.DataFrame, origin: pd.Timestamp, horizon: int) -> pd.DataFrame:
-    """Every target value after the origin (source and target) replaced by noise, and the
-    known covariates scrambled beyond the horizon (inside it they are known by definition)."""
+def _change_future(frame: pd.DataFrame, origin: pd.Timestamp, how: str) -> pd.DataFrame:
+    """``frame`` with its future changed in every domain: the target after ``origin`` scrambled
+    (``how = "scrambled"``, the known covariates beyond the horizon too), NaN (``"nan"``, the
+    known covariates beyond the horizon too), or NaN up to the horizon's end with every row
+    beyond it deleted (``"deleted"``)."""
     out = frame.copy()
+    for col in KNOWN:
+        out[col] = out[col].astype(float)
     rng = np.random.default_rng(1)
     after = out["date"] > origin
-    out.loc[after, "sales"] = rng.uniform(0, 1e6, after.sum())
-    beyond = out["date"] > origin + horizon * pd.offsets.Week(weekday=4)
-    for col in ("price", "promo", "is_holiday"):
-        out[col] = out[col].astype(float)
-        out.loc[beyond, col] = rng.uniform(0, 50, beyond.sum())
+    beyond = out["date"] > origin + HORIZON * pd.tseries.frequencies.to_offset("W-FRI")
+    if how == "scrambled":
+        out.loc[after, "sales"] = rng.uniform(0, 1e6, after.sum())
+        for col in KNOWN:
+            out.loc[beyond, col] = rng.uniform(0, 50, beyond.sum())
+    elif how == "nan":
+        out.loc[after, "sales"] = np.nan
+        out.loc[beyond, list(KNOWN)] = np.nan
+    elif how == "deleted":
+        out.loc[after, "sales"] = np.nan
+        out = out[~beyond]
+    else:
+        raise ValueError(how)
     return out
 
 
-@pytest.mark.parametrize("formulation", ["direct", "recursive"])
-def test_future_values_change_no_forecast(formulation):
-    frame = small_frame()
-    task = _task(frame, formulation)
-    origins = task.evaluation_origins()
-    before = tc.compare(task, STRATEGIES, origins=origins).forecasts
-    for origin in origins:
-        scrambled = _task(_future_scrambled(frame, origin, task.horizon), formulation)
-        after = tc.compare(scrambled, STRATEGIES, origins=[origin]).forecasts
-        mine = before[before["origin"] == origin].reset_index(drop=True)
-        assert len(mine) == len(after) > 0
-        np.testing.assert_array_equal(mine["forecast"].to_numpy(), after["forecast"].to_numpy())
-        # the actuals did change: the check is not vacuous
-        assert not np.allclose(mine["actual"].to_numpy(), after["actual"].to_numpy())
+@pytest.fixture(scope="session")
+def frame() -> pd.DataFrame:
+    return small_frame()
 
 
-def test_run_forecast_ignores_rows_after_configured_origin():
-    frame = small_frame()
-    task = _task(frame)
-    origin = task.evaluation_origins()[0]
-    fc = tc.TransferForecaster("pooled").fit(task, origin=origin).predict()
-    scrambled = _task(_future_scrambled(frame, origin, task.horizon))
-    fc2 = tc.TransferForecaster("pooled").fit(scrambled, origin=origin).predict()
-    pd.testing.assert_frame_equal(fc, fc2)
+@pytest.fixture(scope="session")
+def origin(frame: pd.DataFrame) -> pd.Timestamp:
+    """The earliest evaluation origin: the most periods after it, in sources and targets."""
+    origin = _task(frame).evaluation_origins()[0]
+    assert (frame["date"] > origin + HORIZON * pd.offsets.Week(weekday=4)).any()
+    return origin
+
+
+def _rounds() -> list[dict[str, str]]:
+    """The cases in rounds of one case per strategy (strategy name -> case id), so that one
+    comparison runs a round and its strategies share their source models."""
+    rounds: list[dict[str, str]] = []
+    for case, (name, _) in CASES.items():
+        free = next((r for r in rounds if name not in r), None)
+        if free is None:
+            rounds.append(free := {})
+        free[name] = case
+    return rounds
+
+
+ROUNDS = _rounds()
+RECURSIVE = ["target_only", "source_only", "pooled"]
+
+
+def _auto_params() -> dict[str, Any]:
+    """``auto`` with its default candidates, each with small models, and one replay cut."""
+    small = {name: params for name, params in CASES.values()}  # the last mode of each
+    small["representation"] = {**small["representation"], "representations": ["prediction"]}
+    return {"auto": {"strategies": small, "cuts": 1}}
+
+
+@pytest.fixture(scope="session")
+def comparison(frame: pd.DataFrame, origin: pd.Timestamp):
+    """``comparison(future, run)``: the comparison at the origin on the data with ``future``
+    changed (``"present"``: unchanged), computed once per session. ``run`` is a round of
+    :data:`ROUNDS` (an int), ``"recursive"`` (:data:`RECURSIVE` with the recursive
+    formulation) or ``"auto"``."""
+
+    @cache
+    def run(future: str, which: int | str) -> tc.Comparison:
+        data = frame if future == "present" else _change_future(frame, origin, future)
+        if which == "auto":
+            names, params, formulation = ["auto"], _auto_params(), "direct"
+        elif which == "recursive":
+            names, params, formulation = RECURSIVE, dict.fromkeys(RECURSIVE, GBM), "recursive"
+        else:
+            cases = ROUNDS[int(which)]
+            names, formulation = list(cases), "direct"
+            params = {name: CASES[case][1] for name, case in cases.items()}
+        cmp = tc.compare(_task(data, formulation), names, params=params, origins=[origin])
+        failed = cmp.scores[cmp.scores["status"] != "ok"]
+        assert failed.empty, failed[["strategy", "target", "error"]].to_string()
+        assert len(cmp.forecasts) == len(names) * len(frame.attrs["targets"]) * 2 * HORIZON
+        return cmp
+
+    return run
+
+
+def _assert_same_forecasts(before: pd.DataFrame, after: pd.DataFrame) -> None:
+    """The same series and periods, forecasts equal to within 1e-9 relative, and actuals that
+    did change (or went missing), so that the check is not vacuous."""
+    key = ["strategy", "unique_id", "ds"]
+    before, after = (f.sort_values(key).reset_index(drop=True) for f in (before, after))
+    pd.testing.assert_frame_equal(before[key], after[key])
+    assert np.isfinite(before["forecast"]).all()
+    np.testing.assert_allclose(after["forecast"], before["forecast"], rtol=1e-9, atol=0)
+    assert not np.allclose(before["actual"], after["actual"], equal_nan=True)
+
+
+@pytest.mark.parametrize("future", FUTURES)
+@pytest.mark.parametrize("case", list(CASES))
+def test_no_strategy_reads_the_future(case, future, comparison):
+    name = CASES[case][0]
+    try:
+        get_plugin_manager().registry.get(name).cls.check_available()
+    except MissingDependencyError as exc:
+        pytest.skip(str(exc))
+    k = next(i for i, r in enumerate(ROUNDS) if r.get(name) == case)
+
+    def mine(cmp: tc.Comparison) -> pd.DataFrame:
+        return cmp.forecasts[cmp.forecasts["strategy"] == name]
+
+    _assert_same_forecasts(mine(comparison("present", k)), mine(comparison(future, k)))
+
+
+@pytest.mark.parametrize("future", FUTURES)
+def test_recursive_formulation_ignores_the_future(future, comparison):
+    before, after = comparison("present", "recursive"), comparison(future, "recursive")
+    _assert_same_forecasts(before.forecasts, after.forecasts)
+
+
+@pytest.mark.parametrize("future", FUTURES)
+def test_auto_choice_and_forecast_ignore_the_future(future, comparison):
+    # auto with its default candidates: its replays on the sources, its inner backtest on the
+    # target and every member it fits read nothing after the origin
+    before, after = comparison("present", "auto"), comparison(future, "auto")
+    _assert_same_forecasts(before.forecasts, after.forecasts)
+    assert len(before.selection) == len(after.selection) > 0
+    pd.testing.assert_frame_equal(before.selection, after.selection, check_exact=False, rtol=1e-9)
+
+
+@pytest.mark.parametrize("future", ["scrambled", "deleted"])
+def test_run_forecast_ignores_rows_after_configured_origin(future, frame, origin):
+    fc = tc.TransferForecaster("pooled", **GBM).fit(_task(frame), origin=origin).predict()
+    changed = _task(_change_future(frame, origin, future))
+    fc2 = tc.TransferForecaster("pooled", **GBM).fit(changed, origin=origin).predict()
+    pd.testing.assert_frame_equal(fc, fc2, check_exact=False, rtol=1e-9, atol=0)
     assert fc["date"].min() == origin + pd.offsets.Week(weekday=4)
-    assert len(fc) == len(frame.attrs["targets"]) * 2 * task.horizon
-
-
-@pytest.mark.parametrize("ranking", ["target", "season", "recent"])
-def test_auto_choice_and_forecast_ignore_the_future(ranking):
-    # auto's inner backtest, its guard, its unseen-season check and its source rankings read
-    # nothing after the origin (the recent one scores the sources up to the origin itself)
-    frame = small_frame()
-    task = _task(frame)
-    origin = task.evaluation_origins()[-1]
-    params = {
-        "auto": {"candidates": ["target_only", "source_only"], "blend": 2, "ranking": ranking}
-    }
-    before = tc.compare(task, ["auto"], params=params, origins=[origin])
-    scrambled = _task(_future_scrambled(frame, origin, task.horizon))
-    after = tc.compare(scrambled, ["auto"], params=params, origins=[origin])
-    pd.testing.assert_frame_equal(before.selection, after.selection)
-    if ranking != "target":
-        assert before.selection[f"{ranking}_source_only"].notna().all()
-    np.testing.assert_array_equal(
-        before.forecasts["forecast"].to_numpy(), after.forecasts["forecast"].to_numpy()
-    )
-    assert not np.allclose(before.forecasts["actual"], after.forecasts["actual"])
+    assert len(fc) == len(frame.attrs["targets"]) * 2 * HORIZON
