@@ -27,7 +27,7 @@ from transfercast.evaluation import compare
 from transfercast.plugins.l2sp import L2SP
 from transfercast.task import TransferTask
 
-ALPHAS = [1e-4, 1e-3, 1e-2, 3e-2, 1e-1, 3e-1, 1.0, 10.0, 100.0]
+ALPHAS = [0.1, 1.0, 10.0, 100.0, 300.0, 1e3, 3e3, 1e4, 1e5]
 FIGURE = Path(__file__).resolve().parents[1] / "docs" / "img" / "l2sp_alpha.png"
 
 

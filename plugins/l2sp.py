@@ -36,7 +36,7 @@ class L2SPParams(StrategyParams):
     """``[strategies.l2sp]``: the network, the pre-training and the L2-SP fine-tuning."""
 
     alpha: float = Field(
-        0.01,
+        1000.0,
         ge=0,
         description="L2-SP strength: pull toward the source weights, `alpha/2 * sum (w - w0)^2` "
         "over parameters with a source value, applied as a proximal step after each Adam step "
