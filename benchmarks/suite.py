@@ -25,8 +25,8 @@ transfercast strategy (not ``auto``, not a reference) and ``auto``'s ratio to it
 is the mean over scenarios. CSV files go to ``--output``; no file holds sales or forecasts.
 
 ``--quick`` runs a reduced suite, two scenarios at a time in child processes: Walmart at the
-holiday origin with one history, 4 new stores, 2 new departments (the departments carried by
-every store only) and 3 single stores; visnights and synthetic at 2 origins; the strategies
+holiday origin with one history, 4 new stores and 2 new departments (over 11 departments
+carried by every store), 3 single stores; visnights and synthetic at 2 origins; the strategies
 target_only, source_only, pooled, boost_continue and auto (whose candidates are then those
 four). The full run uses every registered strategy and leaves ``auto`` its defaults.
 
@@ -101,11 +101,14 @@ class Scenario:
 
 
 # -- Walmart ------------------------------------------------------------------------------------
+QUICK_DEPARTMENTS = 11
+
+
 @functools.lru_cache(maxsize=2)
-def walmart_frame(data_dir: Path, level: str, everywhere: bool = False) -> pd.DataFrame:
+def walmart_frame(data_dir: Path, level: str, everywhere: int = 0) -> pd.DataFrame:
     """Walmart at ``level`` ("store" or "dept"); for "dept", complete store x department series
-    only (every week of the data observed), and with ``everywhere`` only the departments with a
-    complete series in every store."""
+    only (every week of the data observed), and with ``everywhere`` > 0 only the first that
+    many departments (by number) with a complete series in every store."""
     if not (Path(data_dir) / "train.csv.zip").exists():
         raise Skip(f"Walmart data not found in {data_dir} (--data-dir or TRANSFERCAST_WALMART)")
     frame = load_walmart(Path(data_dir), level)
@@ -114,8 +117,9 @@ def walmart_frame(data_dir: Path, level: str, everywhere: bool = False) -> pd.Da
         n = frame.groupby(["Store", "Dept"])["Date"].transform("size")
         frame = frame[n == weeks].reset_index(drop=True)
         if everywhere:
-            stores = frame.groupby("Dept")["Store"].transform("nunique")
-            frame = frame[stores == frame["Store"].nunique()].reset_index(drop=True)
+            stores = frame.groupby("Dept")["Store"].nunique()
+            keep = sorted(stores[stores == frame["Store"].nunique()].index)[:everywhere]
+            frame = frame[frame["Dept"].isin(keep)].reset_index(drop=True)
     return frame
 
 
@@ -126,8 +130,8 @@ def walmart_origins(size: str) -> list[pd.Timestamp]:
 
 def walmart_stores_jobs(size: str, data_dir: Path) -> Iterator[Job]:
     """Folds of 9 new stores (5 folds), 13 and 26 weeks; reduced: 4 stores of the first fold
-    (the other 41 are the sources), 13 weeks, the departments carried by every store only."""
-    frame = walmart_frame(data_dir, "dept", everywhere=size != "full")
+    (the other 41 are the sources), 13 weeks, 11 of the departments carried by every store."""
+    frame = walmart_frame(data_dir, "dept", everywhere=0 if size == "full" else QUICK_DEPARTMENTS)
     folds = make_folds(sorted(frame["Store"].unique().tolist()), 5)
     folds = folds if size == "full" else [folds[0][:4]]
     histories = [13, 26] if size == "full" else [13]
@@ -157,8 +161,8 @@ def dept_line_task(frame: pd.DataFrame, targets: list[int], history: int) -> Tra
 
 def walmart_dept_line_jobs(size: str, data_dir: Path) -> Iterator[Job]:
     """The departments complete in every store, in 5 folds of 4 or 5, 13 and 26 weeks; reduced:
-    2 departments of the first fold, 13 weeks, the other such departments as sources."""
-    frame = walmart_frame(data_dir, "dept", everywhere=size != "full")
+    11 such departments, 2 of them new, 13 weeks."""
+    frame = walmart_frame(data_dir, "dept", everywhere=0 if size == "full" else QUICK_DEPARTMENTS)
     stores = frame["Store"].nunique()
     per_dept = frame.groupby("Dept")["Store"].nunique()
     everywhere = sorted(int(d) for d in per_dept[per_dept == stores].index)

