@@ -413,6 +413,24 @@ def summary_table(scores: pd.DataFrame, fixed: list[str]) -> pd.DataFrame:
     return table.rename_axis("scenario").reset_index()
 
 
+def auto_verdict(summary: pd.DataFrame, bar: float = 1.03) -> str:
+    """One line: ``auto``'s ratio to the best fixed strategy on the mean over scenarios, and
+    the scenarios where it is above ``bar`` times its best fixed strategy."""
+    if "auto_vs_best" not in summary or summary["auto_vs_best"].isna().all():
+        return "auto: not compared (no auto or no fixed strategy in the run)"
+    per = summary[summary["scenario"] != "mean"]
+    over = [
+        f"{r.scenario} ({r.auto_vs_best:.3f} x)"
+        for r in per.itertuples()
+        if r.auto_vs_best > bar or np.isnan(r.auto_vs_best)
+    ]
+    mean = summary.loc[summary["scenario"] == "mean", "auto_vs_best"].iloc[0]
+    return (
+        f"auto: {mean:.3f} x the best fixed strategy on the mean over scenarios; above "
+        f"{bar:.2f} x its scenario's best in {len(over)} of {len(per)}: {', '.join(over) or '-'}"
+    )
+
+
 def fmt(df: pd.DataFrame) -> str:
     """A plain-text table with 3 decimals."""
     return df.to_string(index=False, float_format=lambda v: f"{v:.3f}")
@@ -560,6 +578,7 @@ def main(argv: list[str] | None = None) -> int:
     summary = summary_table(scores, fixed)
     print("\nSummary: mean WAPE per scenario and strategy (cells every strategy scored)\n")
     print(fmt(summary))
+    print(f"\n{auto_verdict(summary)}")
     args.output.mkdir(parents=True, exist_ok=True)
     keep = ["scenario", *CELL_KEYS, "strategy", "wape", "mase", "rmsse", "bias"]
     keep += [c for c in QUANTILE_METRICS if c in scores]

@@ -127,6 +127,9 @@ def test_summary_uses_the_cells_every_strategy_scored_and_compares_means_over_sc
     # over scenarios: target_only 0.2, pooled 0.25, auto 0.175
     assert table.loc["mean", "best_fixed"] == "target_only"
     assert table.loc["mean", "auto_vs_best"] == pytest.approx(0.175 / 0.2)
+    verdict = suite.auto_verdict(table.reset_index())
+    assert verdict.startswith("auto: 0.875 x the best fixed strategy on the mean")
+    assert verdict.endswith("above 1.03 x its scenario's best in 1 of 2: b (2.000 x)")
     per = suite.scenario_table(scores[scores["scenario"] == "a"]).set_index("strategy")
     assert per.loc["auto", "failed"] == 1 and per.loc["auto", "cells"] == 2
     assert list(per.index) == ["auto", "pooled", "target_only"]  # sorted by mean WAPE
