@@ -83,12 +83,18 @@ class Skip(Exception):
 
 @dataclass
 class Job:
-    """One comparison of a scenario: a task (targets of one fold at one history) and origins."""
+    """One comparison of a scenario: a task (targets of one fold at one history), built when
+    first used, and its origins."""
 
-    task: TransferTask
+    build: Callable[[], TransferTask]
     origins: list[pd.Timestamp]
     fold: int
     history: int
+
+    @functools.cached_property
+    def task(self) -> TransferTask:
+        """The task, built on first use (a job of a fold that is not run builds nothing)."""
+        return self.build()
 
 
 @dataclass
@@ -137,7 +143,8 @@ def walmart_stores_jobs(size: str, data_dir: Path) -> Iterator[Job]:
     histories = [13, 26] if size == "full" else [13]
     for k, fold in enumerate(folds):
         for hist in histories:
-            yield Job(make_task(frame, fold, hist, "dept"), walmart_origins(size), k, hist)
+            build = functools.partial(make_task, frame, fold, hist, "dept")
+            yield Job(build, walmart_origins(size), k, hist)
 
 
 def dept_line_task(frame: pd.DataFrame, targets: list[int], history: int) -> TransferTask:
@@ -171,7 +178,8 @@ def walmart_dept_line_jobs(size: str, data_dir: Path) -> Iterator[Job]:
     histories = [13, 26] if size == "full" else [13]
     for k, fold in enumerate(folds):
         for hist in histories:
-            yield Job(dept_line_task(frame, fold, hist), walmart_origins(size), k, hist)
+            build = functools.partial(dept_line_task, frame, fold, hist)
+            yield Job(build, walmart_origins(size), k, hist)
 
 
 def walmart_store_totals_jobs(size: str, data_dir: Path) -> Iterator[Job]:
@@ -182,7 +190,8 @@ def walmart_store_totals_jobs(size: str, data_dir: Path) -> Iterator[Job]:
     histories = [13, 26, 52] if size == "full" else [26]
     for k, fold in enumerate(folds):
         for hist in histories:
-            yield Job(make_task(frame, fold, hist, "store"), walmart_origins(size), k, hist)
+            build = functools.partial(make_task, frame, fold, hist, "store")
+            yield Job(build, walmart_origins(size), k, hist)
 
 
 # -- visnights ----------------------------------------------------------------------------------
@@ -232,8 +241,8 @@ def visnights_jobs(size: str, data_dir: Path) -> Iterator[Job]:
     origins = {"full": VISNIGHTS_ORIGINS, "quick": VISNIGHTS_ORIGINS[1:], "tiny": ["2015-07-01"]}
     folds = folds[:1] if size == "tiny" else folds
     for k, fold in enumerate(folds):
-        task = visnights_task(frame, fold, 8)
-        yield Job(task, [pd.Timestamp(o) for o in origins[size]], k, 8)
+        build = functools.partial(visnights_task, frame, fold, 8)
+        yield Job(build, [pd.Timestamp(o) for o in origins[size]], k, 8)
 
 
 # -- synthetic ----------------------------------------------------------------------------------
@@ -264,7 +273,7 @@ def synthetic_jobs(relatedness: float) -> Callable[[str, Path], Iterator[Job]]:
                 )
             end = pd.Timestamp(frame["date"].max())
             origins = [end - pd.Timedelta(weeks=13 * k) for k in range(n_origins, 0, -1)]
-            yield Job(task, origins, seed, 13)
+            yield Job(functools.partial(lambda t: t, task), origins, seed, 13)
 
     return jobs
 
@@ -334,13 +343,17 @@ def run_scenario(
     params: dict[str, dict[str, Any]],
     refs: list[str],
     log: Callable[[str], None] = print,
+    fold: int | None = None,
 ) -> pd.DataFrame:
-    """Every cell of ``scenario``: transfercast strategies through ``compare`` and the
-    references (one mlforecast model per fold and origin, shared by the histories)."""
+    """Every cell of ``scenario`` (of its fold ``fold`` only, when given): transfercast
+    strategies through ``compare`` and the references (one mlforecast model per fold and
+    origin, shared by the histories)."""
     parts = []
     ml: dict[tuple[int, pd.Timestamp], MLForecastReference] = {}
     t0 = time.perf_counter()
     for job in scenario.jobs(size, data_dir):
+        if fold is not None and job.fold != fold:
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             comp = compare(job.task, strategies, params=params, origins=job.origins)
@@ -362,6 +375,8 @@ def run_scenario(
             f"  {scenario.name} fold {job.fold} history {job.history}: {len(part)} cells, "
             f"{time.perf_counter() - t0:.0f}s"
         )
+    if not parts:
+        raise Skip(f"no fold {fold}")
     out = pd.concat(parts, ignore_index=True)
     out["origin"] = pd.to_datetime(out["origin"])
     out["target"] = out["target"].astype(str)
@@ -449,8 +464,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--workers",
         type=int,
         default=None,
-        help="scenarios run side by side in child processes (default: 2 with --quick, else 1)",
+        help="child processes run side by side, one per scenario (per scenario and fold in the "
+        "full suite) (default: 2 with --quick, else 1)",
     )
+    ap.add_argument("--fold", type=int, default=None, help="run this fold only (child processes)")
     args = ap.parse_args(argv)
     args.size = args.size or ("quick" if args.quick else "full")
     args.workers = args.workers or (2 if args.size == "quick" else 1)
@@ -483,6 +500,7 @@ def run_here(
                 params,
                 refs,
                 log=lambda line: print(line, flush=True),
+                fold=args.fold,
             )
         except Skip as why:
             print(f"  skipped {name}: {why}", flush=True)
@@ -494,7 +512,10 @@ def run_here(
             continue
         seconds = time.perf_counter() - start
         frames.append(scores.assign(scenario=name))
-        timing.append({"scenario": name, "seconds": round(seconds, 1), "cells": len(scores)})
+        where = "all" if args.fold is None else args.fold
+        timing.append(
+            {"scenario": name, "fold": where, "seconds": round(seconds, 1), "cells": len(scores)}
+        )
         print(f"\n{name} ({scenario.description}), {seconds:.0f}s\n", flush=True)
         print(fmt(scenario_table(scores)), flush=True)
     return frames, timing, missing
@@ -503,41 +524,56 @@ def run_here(
 def run_in_children(
     names: list[str], args: argparse.Namespace
 ) -> tuple[list[pd.DataFrame], list[dict], list[str]]:
-    """Run each scenario in a child process of this script, ``args.workers`` at a time, each
-    writing its CSV files and its log under ``<output>/<scenario>``; a scenario's log is
-    printed when it ends."""
-    pending = list(names)
-    running: list[tuple[str, subprocess.Popen]] = []
-    frames, timing, missing = [], [], []
-    while pending or running:
-        while pending and len(running) < args.workers:
-            name = pending.pop(0)
-            part = args.output / name
+    """Run the scenarios in child processes of this script, ``args.workers`` at a time: one per
+    scenario, or in the full suite one per scenario and fold. Each writes its CSV files and its
+    log under ``<output>/<scenario>[/fold<k>]``; a log is printed when its child ends."""
+    units: list[tuple[str, int | None]] = []
+    missing: list[str] = []
+    for name in names:
+        if args.size != "full":
+            units.append((name, None))
+            continue
+        try:
+            folds = sorted({job.fold for job in SCENARIOS[name].jobs(args.size, args.data_dir)})
+        except Skip as why:
+            print(f"  skipped {name}: {why}", flush=True)
+            missing.append(name)
+            continue
+        units += [(name, k) for k in folds]
+    running: list[tuple[str, int | None, Path, subprocess.Popen]] = []
+    frames, timing = [], []
+    while units or running:
+        while units and len(running) < args.workers:
+            name, fold = units.pop(0)
+            part = args.output / name / (f"fold{fold}" if fold is not None else "")
             part.mkdir(parents=True, exist_ok=True)
             cmd = [sys.executable, str(Path(__file__).resolve()), "--scenarios", name]
             cmd += ["--size", args.size, "--references", args.references, "--workers", "1"]
             cmd += ["--data-dir", str(args.data_dir), "--output", str(part)]
             cmd += ["--strategies", args.strategies] if args.strategies else []
+            cmd += ["--fold", str(fold)] if fold is not None else []
             with open(part / "log.txt", "w") as log:
                 proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-            running.append((name, proc))
-        ended = [(name, proc) for name, proc in running if proc.poll() is not None]
+            running.append((name, fold, part, proc))
+        ended = [unit for unit in running if unit[3].poll() is not None]
         if not ended:
             time.sleep(0.5)
             continue
-        for name, proc in ended:
-            running.remove((name, proc))
-            part = args.output / name
+        for unit in ended:
+            running.remove(unit)
+            name, fold, part, proc = unit
             print((part / "log.txt").read_text().split("\nSummary:")[0].rstrip(), flush=True)
             if proc.returncode != 0 or not (part / "scores.csv").exists():
-                missing.append(name)
+                missing.append(name if fold is None else f"{name} fold {fold}")
                 continue
             scores = pd.read_csv(part / "scores.csv", parse_dates=["origin"], dtype={"target": str})
             frames.append(scores)
             timing += pd.read_csv(part / "timing.csv").to_dict("records")
     order = {name: k for k, name in enumerate(names)}
-    frames.sort(key=lambda f: order[f["scenario"].iloc[0]])
-    timing.sort(key=lambda t: order[t["scenario"]])
+    if frames:  # one frame per scenario, its folds together, in the order asked for
+        by_name = dict(list(pd.concat(frames, ignore_index=True).groupby("scenario", sort=False)))
+        frames = [by_name[n].reset_index(drop=True) for n in names if n in by_name]
+    timing.sort(key=lambda t: (order[t["scenario"]], str(t["fold"])))
     return frames, timing, missing
 
 
