@@ -269,7 +269,9 @@ def compare(
                 selections.append(sel)
             if on_cell:
                 on_cell(row, fc, sel)
-        replayed += [r.table for r in held_replays(tables) if len(r.table)]
+        held = held_replays(tables)
+        if len(held):
+            replayed.append(held)
         cache.clear()
     scores = pd.DataFrame(rows, columns=SCORE_COLUMNS)
     forecasts = (

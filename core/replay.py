@@ -19,11 +19,12 @@ origin's own data.
 
 The result (:class:`Replays`) holds the replay table (one row per replayed domain, cut and
 candidate: its WAPE and the domain's meta-features), the per-series detail (forecast, actual,
-level per step) and the meta-features of each replayed domain. It is built once per origin,
-history length and candidate set and kept on the origin's :class:`OriginTables`, so every
-target of the origin shares it. :func:`target_meta` gives a target the same meta-features.
-:func:`build_inner` is the targets' own backtest in the same form, and :func:`stack_weights`
-the linear program that learns simplex weights from either.
+level per step) and the meta-features of each replayed domain. Each candidate's replays are
+built once per origin, history length and parameters and kept on the origin's
+:class:`OriginTables`, so every target of the origin, ``auto`` and the prediction intervals of
+every strategy (:mod:`transfercast.intervals`) share them. :func:`target_meta` gives a target
+the same meta-features. :func:`build_inner` is the targets' own backtest in the same form, and
+:func:`stack_weights` the linear program that learns simplex weights from either.
 """
 
 from __future__ import annotations
@@ -178,29 +179,25 @@ def _wape(forecast: np.ndarray, actual: np.ndarray) -> float:
     return float(np.abs(forecast[ok] - actual[ok]).sum() / denom) if denom else float("nan")
 
 
-def build_replays(
-    tables: OriginTables,
-    n: int,
-    candidates: dict[str, Strategy],
-    cache: Any,
-    folds: int = 2,
-    cuts: int = 2,
-    seed: int = 0,
-    similarity: bool = False,
-) -> Replays:
-    """Replay the source domains as new targets with ``n`` periods of history (uncached; see
-    :func:`replays`). ``candidates`` maps names to unfitted strategies; the naive level is
-    added. A candidate that fails on a group has no rows there (a user error propagates)."""
+@dataclass
+class Layout:
+    """The replay groups of one origin and history length: per (cut, group), the cut tables
+    with the group as one target domain ``key``, and its members (domain -> series rows)."""
+
+    groups: list[tuple[OriginTables, Any, dict[Any, np.ndarray]]]
+    seconds: float
+
+
+def build_layout(tables: OriginTables, n: int, folds: int, cuts: int, seed: int) -> Layout:
+    """The cut tables every candidate's replays are fitted on (see the module doc)."""
     start = time.perf_counter()
     panel, src = tables.data.panel, tables.data.source_rows
-    named = {**candidates, NAIVE: Naive()}
     domains = np.array(sorted(pd.unique(panel.domains[src]), key=str), dtype=object)
     order = domains[np.random.default_rng(seed).permutation(len(domains))]
-    groups = [g for g in np.array_split(order, folds) if len(g)]
-    rows, details, metas = [], [], []
+    parts = [g for g in np.array_split(order, folds) if len(g)]
+    groups = []
     for c in cut_points(tables, n, cuts):
-        when = panel.times[c]
-        for k, group in enumerate(groups):
+        for k, group in enumerate(parts):
             in_group = np.isin(panel.domains[src], group)
             mask = np.zeros(panel.n_series, dtype=bool)
             mask[src[in_group]] = True
@@ -217,22 +214,70 @@ def build_replays(
             if not members or not len(sources):
                 continue
             key = ("replay", k)
-            data = OriginData(when, c, cut, sources, {key: np.concatenate(list(members.values()))})
-            fit = OriginTables(tables.task, data, tables.spec, parent=panel)
-            r, dd = _forecast_group(fit, key, named, cache)
-            rows += [{**x, "fit_seconds": x["fit_seconds"] / len(members)} for x in r]
-            details += dd
-            view = copy.copy(fit)  # the same cut, each replayed domain a target of its own
-            view.__dict__.pop("_targets", None)
-            view.__dict__.pop("_source_profiles", None)
-            view.data = replace(data, target_rows=members)
-            group_table = fit.target(key)
-            uid_domain = pd.Series(panel.domains, index=panel.ids)
-            uid_domain = uid_domain.reindex(group_table.keys["unique_id"]).to_numpy()
-            for d in members:
-                own = group_table.subset(uid_domain == d)
-                metas.append({"domain": d, "cut": when, **domain_meta(view, d, own, similarity)})
-    meta = pd.DataFrame(metas, columns=["domain", "cut", *META])
+            targets = {key: np.concatenate(list(members.values()))}
+            data = OriginData(panel.times[c], c, cut, sources, targets)
+            groups.append(
+                (OriginTables(tables.task, data, tables.spec, parent=panel), key, members)
+            )
+    return Layout(groups, time.perf_counter() - start)
+
+
+def layout_meta(layout: Layout, similarity: bool) -> pd.DataFrame:
+    """The meta-features of every replayed domain at every cut of ``layout``."""
+    metas = []
+    for fit, key, members in layout.groups:
+        panel = fit.parent
+        view = copy.copy(fit)  # the same cut, each replayed domain a target of its own
+        view.__dict__.pop("_targets", None)
+        view.__dict__.pop("_source_profiles", None)
+        view.data = replace(fit.data, target_rows=members)
+        group_table = fit.target(key)
+        uid_domain = pd.Series(panel.domains, index=panel.ids)
+        uid_domain = uid_domain.reindex(group_table.keys["unique_id"]).to_numpy()
+        for d in members:
+            own = group_table.subset(uid_domain == d)
+            metas.append(
+                {"domain": d, "cut": fit.data.origin, **domain_meta(view, d, own, similarity)}
+            )
+    return pd.DataFrame(metas, columns=["domain", "cut", *META])
+
+
+def replay_candidate(
+    layout: Layout, name: str, strategy: Strategy, cache: Any
+) -> tuple[list[dict[str, Any]], list[pd.DataFrame], float]:
+    """One candidate forecast on every group of ``layout``: its loss rows, detail frames and
+    seconds. A candidate that fails on a group has no rows there (a user error propagates)."""
+    start = time.perf_counter()
+    rows, details = [], []
+    for fit, key, members in layout.groups:
+        r, dd = _forecast_group(fit, key, {name: strategy}, cache)
+        rows += [{**x, "fit_seconds": x["fit_seconds"] / len(members)} for x in r]
+        details += dd
+    return rows, details, time.perf_counter() - start
+
+
+def build_replays(
+    tables: OriginTables,
+    n: int,
+    candidates: dict[str, Strategy],
+    cache: Any,
+    folds: int = 2,
+    cuts: int = 2,
+    seed: int = 0,
+    similarity: bool = False,
+) -> Replays:
+    """Replay the source domains as new targets with ``n`` periods of history, uncached (see
+    :func:`replays` for the cached form). ``candidates`` maps names to unfitted strategies;
+    the naive level is added."""
+    start = time.perf_counter()
+    layout = build_layout(tables, n, folds, cuts, seed)
+    rows: list[dict[str, Any]] = []
+    details: list[pd.DataFrame] = []
+    for name, strategy in {**candidates, NAIVE: Naive()}.items():
+        r, d, _ = replay_candidate(layout, name, strategy, cache)
+        rows += r
+        details += d
+    meta = layout_meta(layout, similarity)
     return _replays(tables, n, rows, details, meta, time.perf_counter() - start)
 
 
@@ -384,30 +429,54 @@ def replays(
     seed: int = 0,
     similarity: bool = False,
 ) -> Replays:
-    """:func:`build_replays`, built once per origin (kept on ``tables``) and per history
-    length, candidate set (names and parameters), folds, cuts, seed and ``similarity``."""
-    blob = json.dumps(
-        [n, folds, cuts, seed, similarity, _spec(candidates)], sort_keys=True, default=str
+    """:func:`build_replays`, kept on ``tables`` (so once per origin): the layout once per
+    history length, folds, cuts and seed, and each candidate's replays once per name and
+    parameters on it, so ``auto`` and the prediction intervals of every strategy share them."""
+    shape = [n, folds, cuts, seed]
+    full = _blob([*shape, similarity, _spec(candidates)])
+    with _lock:
+        held = tables.__dict__.setdefault("_replays", {})
+        if full in held:
+            return held[full]
+    layout = _memo(tables, "_layouts", _blob(shape), lambda: build_layout(tables, *shape))
+    rows: list[dict[str, Any]] = []
+    details: list[pd.DataFrame] = []
+    seconds = layout.seconds
+    for name, strategy in {**candidates, NAIVE: Naive()}.items():
+        blob = _blob([*shape, name, strategy.get_params()])
+        part = _memo(
+            tables,
+            "_candidates",
+            blob,
+            lambda name=name, strategy=strategy: replay_candidate(layout, name, strategy, cache),
+        )
+        rows += part[0]
+        details += part[1]
+        seconds += part[2]
+    meta = _memo(
+        tables, "_metas", _blob([*shape, similarity]), lambda: layout_meta(layout, similarity)
     )
-    return _memo(
-        tables,
-        "_replays",
-        blob,
-        lambda: build_replays(tables, n, candidates, cache, folds, cuts, seed, similarity),
-    )
+    rep = _replays(tables, n, rows, details, meta, seconds)
+    with _lock:
+        return held.setdefault(full, rep)
+
+
+def _blob(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
 
 
 def inner_backtest(tables: OriginTables, candidates: dict[str, Strategy], cache: Any) -> Replays:
     """:func:`build_inner`, built once per origin (kept on ``tables``) and candidate set."""
-    blob = json.dumps(_spec(candidates), sort_keys=True, default=str)
-    return _memo(tables, "_inner", blob, lambda: build_inner(tables, candidates, cache))
+    return _memo(
+        tables, "_inner", _blob(_spec(candidates)), lambda: build_inner(tables, candidates, cache)
+    )
 
 
 def _spec(candidates: dict[str, Strategy]) -> dict[str, Any]:
     return {name: s.get_params() for name, s in sorted(candidates.items())}
 
 
-def _memo(tables: OriginTables, slot: str, blob: str, build: Any) -> Replays:
+def _memo(tables: OriginTables, slot: str, blob: str, build: Any) -> Any:
     """``build()``, once per ``tables`` and stable key ``blob`` (a lock per key)."""
     key = hashlib.sha256(blob.encode()).hexdigest()[:16]
     with _lock:
@@ -420,6 +489,11 @@ def _memo(tables: OriginTables, slot: str, blob: str, build: Any) -> Replays:
     return memo[key]
 
 
-def held_replays(tables: OriginTables) -> list[Replays]:
-    """The replays built so far at this origin (what ``compare`` writes to ``replays.csv``)."""
-    return list(tables.__dict__.get("_replays", {}).values())
+def held_replays(tables: OriginTables) -> pd.DataFrame:
+    """The replay table of every candidate replayed so far at this origin, one row per history
+    length, replayed domain, cut and candidate (what ``compare`` writes to ``replays.csv``)."""
+    held = [r.table for r in tables.__dict__.get("_replays", {}).values() if len(r.table)]
+    if not held:
+        return pd.DataFrame(columns=TABLE_COLUMNS)
+    both = pd.concat(held, ignore_index=True)
+    return both.drop_duplicates(["n", "domain", "cut", "candidate"], ignore_index=True)
