@@ -19,6 +19,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,8 +30,9 @@ import pandas as pd
 import transfercast
 from transfercast.config import FeaturesConfig
 from transfercast.data import DS, UID, Y
-from transfercast.errors import DataError, TransfercastError
+from transfercast.errors import ConfigError, DataError, TransfercastError
 from transfercast.features import FeatureBuilder
+from transfercast.intervals import check_quantiles, qcol
 from transfercast.outputs import UMASK, write_text
 from transfercast.strategy import Strategy
 
@@ -103,14 +105,20 @@ def write_bundle(model: Any, directory: Path, plugins: list[str] | tuple[str, ..
             sub.mkdir()
             entries = strategy.save(sub)
             table = model.tables_.target(domain)
-            targets.append(
-                {
-                    "domain": str(domain),
-                    "dir": sub.name,
-                    "entries": _jsonable(entries),
-                    "feature_columns": {c: str(t) for c, t in table.X.dtypes.items()},
+            entry = {
+                "domain": str(domain),
+                "dir": sub.name,
+                "entries": _jsonable(entries),
+                "feature_columns": {c: str(t) for c, t in table.X.dtypes.items()},
+            }
+            intervals = getattr(model, "intervals_", {}).get(domain)
+            if intervals is not None:
+                entry["intervals"] = {
+                    "method": model.interval_method,
+                    "quantiles": list(model.quantiles),
+                    "state": _jsonable(intervals.to_json()),
                 }
-            )
+            targets.append(entry)
         strategy = model.strategy_
         user_cols = list(
             dict.fromkeys(
@@ -260,16 +268,20 @@ def predict_bundle(
     *,
     origin: Any = None,
     source_name: str = "data",
+    quantiles: Sequence[float] | None = None,
 ) -> pd.DataFrame:
     """Forecasts from new data with a loaded bundle, in `run`'s ``forecasts.csv`` columns.
 
     The origin defaults to the last observed period of the new data; the new data are cut there
     (with the bundle's cold-start truncation), features are built with the saved vocabularies
-    and each target domain is forecast by its loaded strategy.
+    and each target domain is forecast by its loaded strategy. A bundle written with quantiles
+    adds them with its stored calibration (``quantiles``: a subset of its levels; default all).
     """
     from transfercast.forecaster import to_user_columns
     from transfercast.forecasting import OriginTables
+    from transfercast.plugin_manager import get_plugin_manager
     from transfercast.task import TransferTask
+    from transfercast.uncertainty import add_quantiles, load_intervals
 
     d = bundle.data
     _check_columns(bundle, data, source_name)
@@ -302,10 +314,34 @@ def predict_bundle(
     when = task.forecast_origin()
     tables = OriginTables(task, task.at_origin(when), task.features)
     tables.builder = bundle.builder
+    levels = bundle_quantiles(bundle, quantiles)
     frames = []
     for target in bundle.manifest["targets"]:
         domain = next(t for t in task.targets if str(t) == target["domain"])
-        frames.append(tables.forecast(bundle.strategies[target["domain"]], domain))
+        fc = tables.forecast(bundle.strategies[target["domain"]], domain)
+        if levels:
+            spec = target["intervals"]
+            pm = get_plugin_manager(bundle.manifest.get("plugins", []))
+            model = load_intervals(spec["method"], spec["state"], pm)
+            fc = add_quantiles(model, spec["quantiles"], tables, domain, fc)
+        frames.append(fc)
     fc = pd.concat(frames, ignore_index=True)
     out = to_user_columns(task, fc)
-    return out[[*task.series, task.time, "forecast"]]
+    return out[[*task.series, task.time, "forecast", *(qcol(q) for q in levels)]]
+
+
+def bundle_quantiles(bundle: Bundle, wanted: Sequence[float] | None) -> list[float]:
+    """The quantile levels to forecast: ``wanted`` (each must be one the bundle's calibration
+    holds) or, by default, all the bundle's levels (none for a bundle without quantiles)."""
+    specs = [t.get("intervals") for t in bundle.manifest["targets"]]
+    have = sorted(set.intersection(*(set(s["quantiles"]) if s else set() for s in specs)))
+    if wanted is None:
+        return have
+    missing = [q for q in check_quantiles(wanted) if q not in have]
+    if missing:
+        held = ", ".join(qcol(q) for q in have) or "none"
+        raise ConfigError(
+            f"--quantiles: the bundle holds no calibration for {qcol(missing[0])} (it holds: "
+            f"{held}); run `transfercast run` with --quantiles including {missing[0]:g}"
+        )
+    return check_quantiles(wanted)

@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from transfercast.errors import TransfercastError
+from transfercast.errors import ConfigError, TransfercastError
 
 app = typer.Typer(
     help="Transfer learning for sales forecasting: compare and run transfer strategies.",
@@ -41,7 +41,26 @@ LEADERBOARD_COLUMNS = {  # column -> header; narrow enough for an 80-column term
     "wins": "wins",
     "failed": "failed",
     "wape_vs_target_only": "vs\ntarget_only",
+    "sql": "sql",
+    "coverage_80": "cover\n80%",
+    "coverage_95": "cover\n95%",
 }
+
+
+def quantiles_option(value: str | None, cfg) -> list[float]:
+    """``--quantiles 0.1,0.5,0.9`` (or the config's ``[forecast] quantiles`` when not given);
+    a bad level is one line naming the option and the value."""
+    from transfercast.intervals import check_quantiles
+
+    if value is None:
+        return list(cfg.forecast.quantiles) if cfg is not None else []
+    try:
+        return check_quantiles([float(v) for v in _split(value) or []])
+    except ValueError as exc:
+        raise ConfigError(f"--quantiles {value!r}: {exc}") from None
+
+
+QUANTILES_HELP = "comma-separated quantile levels, e.g. 0.1,0.5,0.9 (default: [forecast] quantiles)"
 
 
 def print_leaderboard(board, title: str = "Leaderboard") -> None:
@@ -92,6 +111,7 @@ def run_cmd(
         None, "--strategy", help="strategy (default: [strategy] name)"
     ),
     output: Path | None = typer.Option(None, "--output", help="output directory"),
+    quantiles: str | None = typer.Option(None, "--quantiles", help=QUANTILES_HELP),
 ) -> None:
     """Fit on all data up to the origin and write forecasts.csv."""
     from transfercast.bundle import write_bundle
@@ -101,6 +121,7 @@ def run_cmd(
     from transfercast.task import TransferTask
 
     cfg = load_config(config)
+    cfg.forecast.quantiles = quantiles_option(quantiles, cfg)
     name = strategy or cfg.strategy.name
     pm = config_plugin_manager(cfg)
     entry = pm.registry.get(name)
@@ -108,12 +129,21 @@ def run_cmd(
     task = TransferTask.from_config(cfg, require_sources=sources is None)
     pm.hook.transfercast_run_started(kind="run", config=cfg)
     if sources is not None:
+        if cfg.forecast.quantiles:
+            raise ConfigError(
+                "[forecast] quantiles cannot be combined with [data] sources yet: the source "
+                "replays that calibrate them need the source rows in memory"
+            )
         params = cfg.strategies.get(entry.name, {})
         model = run_with_dask_sources(cfg, pm.registry.create(entry.name, params), task, sources)
         forecasts = model.predict()
     else:
         model = TransferForecaster(
-            entry.name, plugins=cfg.plugins, **cfg.strategies.get(entry.name, {})
+            entry.name,
+            plugins=cfg.plugins,
+            quantiles=cfg.forecast.quantiles,
+            interval_method=cfg.forecast.method,
+            **cfg.strategies.get(entry.name, {}),
         )
         from transfercast.distributed import executor_for
 
@@ -169,6 +199,12 @@ def predict_cmd(
     origin: str | None = typer.Option(
         None, "--origin", help="forecast origin (default: the last observed period of --data)"
     ),
+    quantiles: str | None = typer.Option(
+        None,
+        "--quantiles",
+        help="comma-separated quantile levels, among those the bundle was calibrated for "
+        "(default: all of them)",
+    ),
 ) -> None:
     """Forecast from new data with a saved model bundle; write forecasts.csv."""
     from transfercast.bundle import load_bundle, predict_bundle
@@ -177,7 +213,10 @@ def predict_cmd(
 
     bundle = load_bundle(model_dir)
     frame = read_table(data)
-    forecasts = predict_bundle(bundle, frame, origin=origin, source_name=str(data))
+    levels = quantiles_option(quantiles, None) if quantiles is not None else None
+    forecasts = predict_bundle(
+        bundle, frame, origin=origin, source_name=str(data), quantiles=levels
+    )
     path = write_csv(forecasts, output)
     console.print(
         f"{len(forecasts)} forecasts with the '{bundle.manifest['strategy']['name']}' model "
@@ -215,7 +254,9 @@ def run_compare(
     task = TransferTask.from_config(cfg)
     origins = task.evaluation_origins(cfg.evaluate)
     chosen = resolve_strategies(names, cfg.strategies, pm)
-    store = CellStore(output, task, chosen, resume=resume)
+    fc = cfg.forecast
+    intervals = {"quantiles": fc.quantiles, "method": fc.method} if fc.quantiles else None
+    store = CellStore(output, task, chosen, resume=resume, intervals=intervals)
     skip = store.done() if resume else set()
     if skip:
         console.print(f"resuming: {len(skip)} cells already scored in {output}")
@@ -239,6 +280,8 @@ def run_compare(
             skip=skip,
             on_cell=store.add,
             executor=executor,
+            quantiles=fc.quantiles,
+            interval_method=fc.method,
         )
     comp = store.comparison(origins, [s.name for s in chosen], comp)
     write_comparison(comp, output)
@@ -343,11 +386,13 @@ def compare_cmd(
     resume: bool = typer.Option(
         False, "--resume", help="skip the cells already scored in the output directory"
     ),
+    quantiles: str | None = typer.Option(None, "--quantiles", help=QUANTILES_HELP),
 ) -> None:
     """Evaluate strategies at rolling origins; write scores, forecasts and the leaderboard."""
     from transfercast.config import load_config
 
     cfg = load_config(config)
+    cfg.forecast.quantiles = quantiles_option(quantiles, cfg)
     code = run_compare(cfg, _split(strategies), output or cfg.output_dir(), jobs, resume)
     raise typer.Exit(code)
 

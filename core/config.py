@@ -140,6 +140,27 @@ class FeaturesConfig(_Section):
         return v
 
 
+class ForecastConfig(_Section):
+    """``[forecast]``: quantile forecasts beside the point forecast."""
+
+    quantiles: list[float] = Field(
+        default_factory=list,
+        description="quantile levels to forecast, e.g. [0.1, 0.5, 0.9] (none: points only)",
+    )
+    method: str = Field(
+        "replay_conformal",
+        description="interval method: replay_conformal (errors of the source replays) or one "
+        "a plugin registers",
+    )
+
+    @field_validator("quantiles")
+    @classmethod
+    def _levels(cls, v: list[float]) -> list[float]:
+        from transfercast.intervals import check_quantiles
+
+        return check_quantiles(v)
+
+
 class ExecutionConfig(_Section):
     """``[execution]``: where the per-target work runs."""
 
@@ -169,6 +190,7 @@ class Config(_Section):
         default_factory=dict, description="per-strategy parameter tables"
     )
     features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
     base_dir: Path = Field(Path("."), exclude=True, description="the config file's folder")

@@ -8,6 +8,7 @@ other cells go on.
 
 from __future__ import annotations
 
+import time
 import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -19,12 +20,14 @@ import pandas as pd
 from transfercast.config import Config, EvaluateConfig
 from transfercast.errors import DataError, TransfercastError
 from transfercast.forecasting import CellResult, OriginTables, fit_and_forecast
+from transfercast.intervals import check_quantiles, quantile_scores
 from transfercast.metrics import METRICS, score
 from transfercast.plugin_manager import PluginManager, get_plugin_manager
 from transfercast.replay import held_replays
 from transfercast.source_cache import SourceCache
 from transfercast.strategy import Strategy
 from transfercast.task import TransferTask
+from transfercast.uncertainty import DEFAULT_METHOD, add_quantiles, calibrate_intervals
 
 SCORE_COLUMNS = [
     "target",
@@ -66,11 +69,18 @@ class Comparison:
         return bool((self.scores["status"] != "ok").any())
 
 
+def interval_columns(scores: pd.DataFrame) -> list[str]:
+    """The quantile-score columns of a scores table (present when quantiles were asked for)."""
+    prefixes = ("sql", "wql", "coverage_", "width_", "winkler_")
+    return [c for c in scores.columns if c.startswith(prefixes)]
+
+
 def leaderboard(scores: pd.DataFrame, baseline: str = "target_only") -> pd.DataFrame:
     """The leaderboard of a scores table (see :meth:`Comparison.leaderboard`)."""
     ok = scores[scores["status"] == "ok"]
     strategies = list(dict.fromkeys(scores["strategy"]))
-    agg = ok.groupby("strategy")[list(METRICS)].mean().reindex(strategies)
+    agg = ok.groupby("strategy")[[*METRICS, *interval_columns(scores)]].mean()
+    agg = agg.reindex(strategies)
     agg.insert(1, "wape_std", ok.groupby("strategy")["wape"].std().reindex(strategies))
     per_target = ok.groupby(["target", "strategy"])["wape"].mean().unstack("strategy")
     wins = per_target.idxmin(axis=1).value_counts() if len(per_target) else pd.Series(dtype=int)
@@ -143,12 +153,22 @@ def resolve_strategies(
     return out
 
 
+@dataclass(frozen=True)
+class Quantiles:
+    """The quantile forecasts a comparison asks for: the levels and the interval method."""
+
+    levels: tuple[float, ...]
+    method: str = DEFAULT_METHOD
+
+
 def _cell(
     strategy: Strategy,
     tables: OriginTables,
     target: Any,
     cache: SourceCache,
     history: pd.DataFrame,
+    quantiles: Quantiles | None = None,
+    pm: PluginManager | None = None,
 ) -> tuple[dict[str, Any], pd.DataFrame | None, CellResult | None]:
     row: dict[str, Any] = {
         "target": target,
@@ -157,6 +177,15 @@ def _cell(
     }
     try:
         result = fit_and_forecast(strategy, tables, target, cache)
+        if quantiles is not None:
+            start = time.perf_counter()
+            model = calibrate_intervals(
+                quantiles.method, quantiles.levels, result.strategy, tables, target, cache, pm
+            )
+            result.forecasts = add_quantiles(
+                model, quantiles.levels, tables, target, result.forecasts
+            )
+            row["interval_seconds"] = time.perf_counter() - start
     except Exception as exc:  # noqa: BLE001 - fault isolation: the cell fails, others go on
         if isinstance(exc, TransfercastError) and not isinstance(exc, DataError):
             raise  # a config or dependency problem concerns every cell: stop
@@ -171,6 +200,9 @@ def _cell(
         return row, None, None
     fc = result.forecasts.merge(tables.actuals(target), on=["unique_id", "ds"], how="left")
     row.update(score(fc, history))
+    if quantiles is not None:
+        season = int(tables.builder.season_length or 1)
+        row.update(quantile_scores(fc, history, quantiles.levels, season))
     row.update(
         fit_seconds=result.fit_seconds,
         predict_seconds=result.predict_seconds,
@@ -196,6 +228,8 @@ def compare(
     on_cell: Callable[[dict[str, Any], pd.DataFrame | None, pd.DataFrame | None], None]
     | None = None,
     executor: Any = None,
+    quantiles: Sequence[float] = (),
+    interval_method: str = DEFAULT_METHOD,
 ) -> Comparison:
     """Evaluate strategies on every target domain at every rolling origin.
 
@@ -203,10 +237,14 @@ def compare(
     names to parameter tables. ``origins`` default to the ``evaluate`` windows. ``skip`` holds
     ``(target, strategy, origin)`` cells already scored (``--resume``), and ``on_cell`` is told
     about every new cell as soon as it is scored: ``on_cell(row, forecasts, selection)`` (the
-    forecasts and the strategy's ``selection_`` are ``None`` when absent).
+    forecasts and the strategy's ``selection_`` are ``None`` when absent). ``quantiles``
+    (levels strictly between 0 and 1) adds quantile forecasts by ``interval_method``
+    (:mod:`transfercast.uncertainty`) and their scores (:func:`~transfercast.intervals.
+    quantile_scores`) to every cell.
     """
     pm = get_plugin_manager(plugins)
     chosen = resolve_strategies(strategies, params, pm)
+    wanted = Quantiles(tuple(check_quantiles(quantiles)), interval_method) if quantiles else None
     if origins is None:
         origins = task.evaluation_origins(evaluate)
     else:
@@ -241,7 +279,7 @@ def compare(
         def run(
             cell: tuple[Strategy, Any], tables: OriginTables = tables, histories=histories
         ) -> tuple[dict[str, Any], pd.DataFrame | None, Any]:
-            return _cell(cell[0], tables, cell[1], cache, histories[cell[1]])
+            return _cell(cell[0], tables, cell[1], cache, histories[cell[1]], wanted, pm)
 
         if executor is not None:
             results = executor(run, cells)
@@ -273,7 +311,8 @@ def compare(
         if len(held):
             replayed.append(held)
         cache.clear()
-    scores = pd.DataFrame(rows, columns=SCORE_COLUMNS)
+    extra = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in SCORE_COLUMNS]
+    scores = pd.DataFrame(rows, columns=[*SCORE_COLUMNS, *extra])
     forecasts = (
         pd.concat(frames, ignore_index=True)
         if frames
@@ -296,5 +335,6 @@ def compare_config(
         params=config.strategies,
         evaluate=config.evaluate,
         plugins=config.plugins,
-        **kwargs,
+        **{"quantiles": config.forecast.quantiles, "interval_method": config.forecast.method}
+        | kwargs,
     )

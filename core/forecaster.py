@@ -10,10 +10,12 @@ import pandas as pd
 
 from transfercast.errors import TransfercastError
 from transfercast.forecasting import OriginTables, fit_and_forecast
+from transfercast.intervals import check_quantiles
 from transfercast.plugin_manager import get_plugin_manager
 from transfercast.source_cache import SourceCache
 from transfercast.strategy import Strategy
 from transfercast.task import TransferTask
+from transfercast.uncertainty import DEFAULT_METHOD, add_quantiles, calibrate_intervals
 
 
 class TransferForecaster:
@@ -21,6 +23,9 @@ class TransferForecaster:
 
     ``strategy`` is a registered name or a :class:`Strategy` instance; ``params`` are that
     strategy's parameters (as in ``[strategies.NAME]``); ``horizon`` overrides the task's.
+    ``quantiles`` (levels strictly between 0 and 1) adds quantile forecasts by
+    ``interval_method`` (see :mod:`transfercast.uncertainty`); they travel with the model
+    bundle.
     """
 
     def __init__(
@@ -29,11 +34,15 @@ class TransferForecaster:
         horizon: int | None = None,
         *,
         plugins: Sequence[str] = (),
+        quantiles: Sequence[float] = (),
+        interval_method: str = DEFAULT_METHOD,
         **params: Any,
     ):
         self.strategy = strategy
         self.horizon = horizon
         self.plugins = tuple(plugins)
+        self.quantiles = check_quantiles(quantiles)
+        self.interval_method = interval_method
         self.params = params
 
     def get_params(self) -> dict[str, Any]:
@@ -42,6 +51,8 @@ class TransferForecaster:
             "strategy": self.strategy,
             "horizon": self.horizon,
             "plugins": self.plugins,
+            "quantiles": self.quantiles,
+            "interval_method": self.interval_method,
             **self.params,
         }
 
@@ -74,16 +85,26 @@ class TransferForecaster:
             results = executor(lambda d: fit_and_forecast(strategy, tables, d, cache), targets)
         else:
             results = [fit_and_forecast(strategy, tables, d, cache) for d in targets]
+        self.intervals_: dict[Any, Any] = {}
+        pm = get_plugin_manager(self.plugins) if self.quantiles else None
         for domain, result in zip(targets, results, strict=True):
             self.fitted_[domain] = result.strategy
             self.forecasts_[domain] = result.forecasts
+            if self.quantiles:
+                model = calibrate_intervals(
+                    self.interval_method, self.quantiles, result.strategy, tables, domain, cache, pm
+                )
+                self.intervals_[domain] = model
+                self.forecasts_[domain] = add_quantiles(
+                    model, self.quantiles, tables, domain, result.forecasts
+                )
         self.task_, self.origin_, self.tables_ = task, origin, tables
         self.strategy_ = strategy
         return self
 
     def predict(self) -> pd.DataFrame:
-        """Forecasts for every target series: the series key columns, the time column and
-        ``forecast``."""
+        """Forecasts for every target series: the series key columns, the time column,
+        ``forecast`` and, when quantiles were asked for, one ``q<level>`` column per level."""
         if not hasattr(self, "fitted_"):
             raise TransfercastError("TransferForecaster.predict called before fit")
         fc = pd.concat(self.forecasts_.values(), ignore_index=True)

@@ -86,6 +86,41 @@ def transfercast_select_strategy(
     """
 
 
+@hookspec(firstresult=True)
+def transfercast_intervals(
+    method: str,
+    quantiles: list[float],
+    strategy: Any,
+    tables: Any,
+    domain: Any,
+    cache: Any,
+) -> Any:
+    """Calibrate quantile forecasts of interval method ``method`` for one fitted strategy on
+    one target domain at one origin.
+
+    ``quantiles`` are sorted levels strictly between 0 and 1. ``strategy`` is the fitted
+    :class:`transfercast.Strategy`; ``tables`` the origin's
+    :class:`~transfercast.forecasting.OriginTables` (``tables.data`` is the panel cut at the
+    origin: nothing after it); ``domain`` the target domain value; ``cache`` the origin's
+    source-model cache (pass it to :func:`transfercast.replay.replays` to share replays).
+
+    Return ``None`` when ``method`` is not yours; otherwise an object with
+    ``apply(forecasts) -> DataFrame``, which receives ``unique_id``, ``ds``, ``forecast``,
+    ``level`` (the series' recent level at the origin) and ``step`` (1 to the horizon) and
+    returns them with one column per quantile, named by :func:`transfercast.intervals.qcol`
+    (``q0.1``); and ``to_json() -> dict`` (stored in model bundles and read back by
+    :func:`transfercast_load_intervals`). The core sorts the quantile columns per row, so they
+    never cross. The built-in method ``replay_conformal`` is implemented this way
+    (``transfercast.plugins.intervals``).
+    """
+
+
+@hookspec(firstresult=True)
+def transfercast_load_intervals(method: str, state: dict[str, Any]) -> Any:
+    """Rebuild the calibrated object of interval method ``method`` from the ``state`` its
+    ``to_json()`` wrote into a model bundle; return ``None`` when ``method`` is not yours."""
+
+
 @hookspec
 def transfercast_run_started(kind: str, config: Any) -> None:
     """Observe the start of a ``run`` or ``compare`` (``kind``) with its validated config.

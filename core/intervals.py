@@ -165,7 +165,7 @@ def calibrate(
     min_samples: int = MIN_SAMPLES,
 ) -> Calibration:
     """Relative-error quantiles per candidate and step from a replay detail frame (columns
-    ``candidate``, ``h``, ``forecast``, ``actual``, ``level``).
+    ``candidate``, ``step``, ``forecast``, ``actual``, ``level``).
 
     A step with fewer than ``min_samples`` finite errors borrows those of the nearest steps
     (one on each side, then two, ...) until it has enough or the whole horizon is pooled."""
@@ -173,7 +173,7 @@ def calibrate(
     err = relative_errors(detail)
     cal = Calibration(qs)
     for cand, rows in detail.assign(_e=err).groupby("candidate", sort=True):
-        by_step = [rows.loc[rows["h"] == h, "_e"].to_numpy(float) for h in range(1, horizon + 1)]
+        by_step = [rows.loc[rows["step"] == h, "_e"].to_numpy(float) for h in range(1, horizon + 1)]
         by_step = [e[np.isfinite(e)] for e in by_step]
         tab = np.full((horizon, len(qs)), np.nan)
         counts = []

@@ -32,6 +32,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "transfercast.plugins.l2sp",
     "transfercast.plugins.representation",
     "transfercast.plugins.auto",
+    "transfercast.plugins.intervals",
 )
 
 ENV_LOAD = "TRANSFERCAST_LOAD_PLUGINS"

@@ -1,10 +1,15 @@
-"""Comparison reports: ``leaderboard.png``, ``forecasts.png`` and a self-contained ``report.html``.
+"""Comparison reports: ``leaderboard.png``, ``forecasts.png``, ``weights.png`` and a
+self-contained ``report.html``.
 
-The HTML file holds everything a planner needs in one file that can be mailed around: the
-leaderboard, the per-target table, ``auto``'s selection and regret tables, the similarity table,
-and both plots embedded as base64 PNG ``data:`` URIs (no external file, script or stylesheet).
-Plots are drawn with matplotlib's object API (no pyplot state), so reports can be written from
-worker threads.
+The HTML file holds everything a planner needs in one file that can be mailed around, read top
+to bottom as a short story: the leaderboard (and the per-target table under it); what was
+chosen for each target and why (one sentence per target and a chart of ``auto``'s weights);
+the forecasts of the series that matter most (largest sales, largest error), with fan charts
+of the central intervals when the forecasts carry quantile columns; the summary of ``auto``'s
+source replays; the similarity diagnostics. Plots are embedded as base64 PNG ``data:`` URIs (no
+external file, script or stylesheet) and long text wraps, so the page reads at laptop width
+without sideways scrolling. Plots are drawn with matplotlib's object API (no pyplot state), so
+reports can be written from worker threads.
 """
 
 from __future__ import annotations
@@ -12,21 +17,55 @@ from __future__ import annotations
 import base64
 import html
 import io
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from transfercast.evaluation import Comparison, selection_regret
+from transfercast.evaluation import Comparison, interval_columns, selection_regret
+from transfercast.intervals import central_intervals, qcol
 from transfercast.outputs import write_bytes, write_csv, write_text
 
 MAX_SERIES = 4
+#: targets whose selection sentence shows before the rest fold away
+MAX_SENTENCES = 12
+#: text columns wrapped anywhere (a long reason never widens its table)
+LONG_TEXT = 60
+PALETTE = [
+    "#1f77b4",
+    "#ff7f0e",
+    "#2ca02c",
+    "#9467bd",
+    "#8c564b",
+    "#e377c2",
+    "#17becf",
+    "#bcbd22",
+    "#7f7f7f",
+    "#d62728",
+]
 
 
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
     return buf.getvalue()
+
+
+def _names(comp: Comparison) -> list[str]:
+    """Every strategy and ``auto`` candidate of a comparison, in a stable order (for colours)."""
+    names = [str(s) for s in dict.fromkeys(comp.scores.get("strategy", []))]
+    sel = comp.selection
+    if len(sel) and "chosen" in sel:
+        for chosen in sel["chosen"].astype(str):
+            names += chosen.split("+")
+        names += [c[len("replay_") :] for c in sel.columns if str(c).startswith("replay_")]
+    return list(dict.fromkeys(names))
+
+
+def colors(names: Iterable[str]) -> dict[str, str]:
+    """One colour per name, the same in every chart of a report."""
+    return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(dict.fromkeys(names))}
 
 
 def leaderboard_png(board: pd.DataFrame, metric: str = "wape") -> bytes:
@@ -48,10 +87,79 @@ def leaderboard_png(board: pd.DataFrame, metric: str = "wape") -> bytes:
     return _png(fig)
 
 
+def quantile_columns(frame: pd.DataFrame) -> dict[float, str]:
+    """The quantile columns of a forecasts frame (named by :func:`~transfercast.intervals.qcol`,
+    ``q0.1``, ``q0.9``), by level."""
+    found = {}
+    for col in frame.columns:
+        if not (isinstance(col, str) and col.startswith("q")):
+            continue
+        try:
+            tau = float(col[1:])
+        except ValueError:
+            continue
+        if 0.0 < tau < 1.0 and qcol(tau) == col:
+            found[tau] = col
+    return dict(sorted(found.items()))
+
+
+def forecast_intervals(frame: pd.DataFrame) -> list[tuple[str, str, int]]:
+    """The central intervals a forecasts frame can draw: ``(lo column, hi column, %)``, widest
+    first."""
+    cols = quantile_columns(frame)
+    pairs = central_intervals(list(cols)) if cols else []
+    return [(cols[lo], cols[hi], pct) for lo, hi, pct in sorted(pairs, key=lambda p: -p[2])]
+
+
+def series_that_matter(comp: Comparison, max_series: int = MAX_SERIES) -> list[tuple[str, str]]:
+    """Up to ``max_series`` series of the latest origin, each with why it is shown: by turns
+    the largest sales (sum of actuals over the horizon) and the largest error (WAPE, the mean
+    over strategies)."""
+    fc = comp.forecasts
+    if fc.empty:
+        return []
+    last = fc[fc["origin"] == fc["origin"].max()]
+    sales = (
+        last.drop_duplicates(["unique_id", "ds"])
+        .groupby("unique_id", sort=False)["actual"]
+        .sum()
+        .sort_values(ascending=False, kind="stable")
+    )
+    abs_err = (last["forecast"] - last["actual"]).abs()
+    per = (
+        last.assign(_e=abs_err, _a=last["actual"].abs())
+        .groupby(["unique_id", "strategy"], sort=False)[["_e", "_a"]]
+        .sum()
+    )
+    wape = (per["_e"] / per["_a"].where(per["_a"] > 0)).groupby(level=0, sort=False).mean()
+    wape = wape.dropna().sort_values(ascending=False, kind="stable")
+    why: dict[str, list[str]] = {}
+    rankings = [(list(sales.index), "largest sales"), (list(wape.index), "largest error")]
+    for rank in range(max(len(sales), len(wape))):
+        if len(why) >= max_series:
+            break
+        for ids, label in rankings:
+            if rank >= len(ids):
+                continue
+            nth = {0: "", 1: "2nd ", 2: "3rd "}.get(rank, f"{rank + 1}th ")
+            if ids[rank] in why:
+                why[ids[rank]].append(nth + label)
+            elif len(why) < max_series:
+                why[ids[rank]] = [nth + label]
+    for uid in list(dict.fromkeys(last["unique_id"])):
+        if len(why) >= max_series:
+            break
+        why.setdefault(uid, [])
+    return [(str(u), " and ".join(w) or "shown") for u, w in list(why.items())[:max_series]]
+
+
 def forecasts_png(comp: Comparison, max_series: int = MAX_SERIES) -> bytes:
-    """Actual versus forecast for a few target series at the latest origin, one line per
-    strategy, with the recent history the models saw."""
+    """Actual versus forecast for the series that matter most (:func:`series_that_matter`) at
+    the latest origin, one line per strategy, with the recent history the models saw. When the
+    forecasts carry quantile columns, each central interval is shaded around each strategy's
+    line (lighter for wider): a fan chart."""
     from matplotlib.figure import Figure
+    from matplotlib.patches import Patch
 
     fc = comp.forecasts
     if fc.empty:
@@ -60,43 +168,118 @@ def forecasts_png(comp: Comparison, max_series: int = MAX_SERIES) -> bytes:
         return _png(fig)
     origin = fc["origin"].max()
     last = fc[fc["origin"] == origin]
-    ids = list(dict.fromkeys(last["unique_id"]))[:max_series]
-    ncols = 2 if len(ids) > 1 else 1
-    nrows = int(np.ceil(len(ids) / ncols))
+    shown = series_that_matter(comp, max_series)
+    bands = forecast_intervals(last)
+    alphas = np.linspace(0.1, 0.25, len(bands)) if bands else []
+    palette = colors(_names(comp))
+    ncols = 2 if len(shown) > 1 else 1
+    nrows = int(np.ceil(len(shown) / ncols))
     fig = Figure(figsize=(6.5 * ncols, 3.2 * nrows))
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     task = comp.task
-    for ax, uid in zip(axes, ids, strict=False):
-        cell = last[last["unique_id"] == uid]
+    for ax, (uid, why) in zip(axes, shown, strict=False):
+        cell = last[last["unique_id"].astype(str) == uid]
         if task is not None:
-            hist = task.frame[(task.frame["unique_id"] == uid) & (task.frame["ds"] <= origin)]
+            frame = task.frame
+            hist = frame[(frame["unique_id"].astype(str) == uid) & (frame["ds"] <= origin)]
             hist = hist.tail(2 * task.horizon)
             ax.plot(hist["ds"], hist["y"], color="0.5", lw=1, label="history")
         act = cell.drop_duplicates("ds").sort_values("ds")
         ax.plot(act["ds"], act["actual"], color="black", lw=2, label="actual")
         for name, g in cell.groupby("strategy", sort=False):
             g = g.sort_values("ds")
+            color = palette.get(str(name))
+            for (lo, hi, _), alpha in zip(bands, alphas, strict=True):
+                lower, upper = g[lo].to_numpy(float), g[hi].to_numpy(float)
+                if np.isfinite(lower).any() and np.isfinite(upper).any():
+                    ax.fill_between(g["ds"], lower, upper, color=color, alpha=alpha, lw=0)
             ax.plot(
-                g["ds"], g["forecast"], lw=1.2, label=str(name), ls="--" if name == "auto" else "-"
+                g["ds"],
+                g["forecast"],
+                lw=1.2,
+                color=color,
+                label=str(name),
+                ls="--" if name == "auto" else "-",
             )
         ax.axvline(origin, color="0.7", ls=":")
-        ax.set_title(str(uid), fontsize=9)
+        ax.set_title(f"{uid} ({why})", fontsize=9)
         ax.tick_params(labelsize=7)
-    for ax in axes[len(ids) :]:
+    for ax in axes[len(shown) :]:
         ax.set_visible(False)
-    axes[0].legend(fontsize=7, loc="best")
+    handles, labels = axes[0].get_legend_handles_labels()
+    for (_, _, pct), alpha in zip(bands, alphas, strict=True):
+        handles.append(Patch(color="0.3", alpha=alpha, lw=0))
+        labels.append(f"{pct} % interval")
+    axes[0].legend(handles, labels, fontsize=7, loc="best")
     fig.suptitle(f"Forecasts from origin {pd.Timestamp(origin).date()}")
     return _png(fig)
 
 
+def latest_selection(selection: pd.DataFrame) -> pd.DataFrame:
+    """``auto``'s selection at each target's latest origin, one row per target."""
+    if selection is None or not len(selection) or "target" not in selection:
+        return pd.DataFrame()
+    sel = selection.sort_values("origin", kind="stable") if "origin" in selection else selection
+    return sel.drop_duplicates("target", keep="last").reset_index(drop=True)
+
+
+def _weights(row: pd.Series) -> list[tuple[str, float]]:
+    names = str(row.get("chosen", "")).split("+")
+    raw = str(row.get("weights", "")).split(";")
+    out = []
+    for i, name in enumerate(names):
+        try:
+            w = float(raw[i]) if len(raw) == len(names) else 1.0 / len(names)
+        except ValueError:
+            w = np.nan
+        if name:
+            out.append((name, w))
+    return out
+
+
+def weights_png(comp: Comparison) -> bytes | None:
+    """``auto``'s weights per target at its latest origin as horizontal stacked bars (one
+    colour per candidate); ``None`` when ``auto`` was not part of the comparison."""
+    from matplotlib.figure import Figure
+
+    sel = latest_selection(comp.selection)
+    if sel.empty:
+        return None
+    palette = colors(_names(comp))
+    rows = [(str(r["target"]), _weights(r)) for _, r in sel.iterrows()]
+    fig = Figure(figsize=(7, 0.32 * len(rows) + 1.3))
+    ax = fig.subplots()
+    seen: set[str] = set()
+    for y, (_, ws) in enumerate(rows):
+        left = 0.0
+        for name, w in ws:
+            if not np.isfinite(w) or w <= 0:
+                continue
+            label = None if name in seen else name
+            seen.add(name)
+            ax.barh(y, w, left=left, color=palette.get(name, "0.6"), label=label, height=0.7)
+            if w >= 0.12:
+                ax.text(left + w / 2, y, f"{w:.0%}", ha="center", va="center", fontsize=7)
+            left += w
+    ax.set_yticks(range(len(rows)), [t for t, _ in rows], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1)
+    ax.set_xlabel("weight in auto's forecast")
+    ax.set_title("auto's weights per target", fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    return _png(fig)
+
+
 def per_target_table(scores: pd.DataFrame, metric: str = "wape") -> pd.DataFrame:
-    """Mean ``metric`` per target (rows) and strategy (columns), with the best strategy."""
+    """Mean ``metric`` per target (rows; column ``target``) and strategy (columns), with the
+    best strategy."""
     ok = scores[scores["status"] == "ok"]
     if ok.empty:
         return pd.DataFrame()
     table = ok.pivot_table(index="target", columns="strategy", values=metric, aggfunc="mean")
     table = table[[s for s in dict.fromkeys(scores["strategy"]) if s in table.columns]]
     table["best"] = table.idxmin(axis=1)
+    table.columns.name = None  # else the columns' name heads an empty first column
     return table.reset_index()
 
 
@@ -125,16 +308,159 @@ def replay_summary(replays: pd.DataFrame, selection: pd.DataFrame) -> pd.DataFra
     return out[cols]
 
 
-def _table(frame: pd.DataFrame | None, empty: str) -> str:
+def choice_sentences(comp: Comparison) -> list[str]:
+    """One HTML sentence per target: what ``auto`` chose at the latest origin, why (its
+    reason) and how it turned out against the best single strategy in hindsight; without
+    ``auto``, which strategy had the lowest mean WAPE."""
+    esc = html.escape
+    sel = latest_selection(comp.selection)
+    if sel.empty:
+        table = per_target_table(comp.scores)
+        out = []
+        for _, row in table.iterrows() if len(table) else []:
+            ranked = row.drop(["target", "best"]).astype(float).dropna().sort_values()
+            if ranked.empty:
+                continue
+            text = f"<b>{esc(str(row['target']))}</b>: {esc(str(ranked.index[0]))} had the "
+            text += f"lowest mean WAPE, {ranked.iloc[0]:.3f}"
+            if len(ranked) > 1:
+                text += f", ahead of {esc(str(ranked.index[1]))} ({ranked.iloc[1]:.3f})"
+            out.append(text + ".")
+        return out
+    regret = selection_regret(comp.scores)
+    hindsight = {}
+    for _, r in regret.iterrows():
+        hindsight[(str(r["target"]), pd.Timestamp(r["origin"]))] = r
+    out = []
+    for _, row in sel.iterrows():
+        target = str(row["target"])
+        ws = [(n, w) for n, w in _weights(row) if not np.isfinite(w) or w > 0]
+        if len(ws) == 1:
+            chose = f"auto chose {esc(ws[0][0])}"
+        else:
+            named = [f"{esc(n)} ({w * 100:.0f} %)" if np.isfinite(w) else esc(n) for n, w in ws]
+            chose = "auto blended " + ", ".join(named[:-1]) + " and " + named[-1]
+        text = f"<b>{esc(target)}</b>: {chose}"
+        if "method" in row and pd.notna(row["method"]):
+            text += f" (method {esc(str(row['method']))})"
+        text += "."
+        if "reason" in row and pd.notna(row["reason"]) and str(row["reason"]):
+            reason = str(row["reason"])
+            text += f" <span class='why'>Why: {esc(reason[0].upper() + reason[1:])}.</span>"
+        key = (target, pd.Timestamp(row["origin"])) if "origin" in row else None
+        r = hindsight.get(key)
+        if r is not None:
+            if r["regret"] <= 1e-9:
+                text += (
+                    f" In hindsight its WAPE, {r['wape']:.3f}, matched or beat every single "
+                    f"strategy (best: {esc(str(r['best']))}, {r['best_wape']:.3f})."
+                )
+            else:
+                text += (
+                    f" In hindsight its WAPE was {r['wape']:.3f} against {r['best_wape']:.3f} "
+                    f"for the best single strategy, {esc(str(r['best']))}."
+                )
+        out.append(text)
+    return out
+
+
+def evidence_table(selection: pd.DataFrame) -> pd.DataFrame:
+    """``auto``'s evidence in long form, one row per target, origin and candidate: the weight
+    it got, its mean replayed WAPE and the target's own inner WAPE (narrow however many
+    candidates there are)."""
+    if selection is None or not len(selection):
+        return pd.DataFrame()
+    cands = [c[len("replay_") :] for c in selection.columns if str(c).startswith("replay_")]
+    rows = []
+    for _, row in selection.iterrows():
+        ws = dict(_weights(row))
+        for cand in cands or list(ws):
+            rows.append(
+                {
+                    "target": row["target"],
+                    "origin": row.get("origin"),
+                    "candidate": cand,
+                    "weight": ws.get(cand, 0.0),
+                    "replayed_wape": row.get(f"replay_{cand}", np.nan),
+                    "inner_wape": row.get(f"inner_{cand}", np.nan),
+                }
+            )
+    return pd.DataFrame(rows).dropna(axis=1, how="all")
+
+
+def meta_table(selection: pd.DataFrame) -> pd.DataFrame:
+    """The target meta-features ``auto`` saw (the selection's ``meta_*`` columns)."""
+    if selection is None or not len(selection):
+        return pd.DataFrame()
+    meta = [c for c in selection.columns if str(c).startswith("meta_")]
+    if not meta:
+        return pd.DataFrame()
+    keep = [c for c in ("target", "origin") if c in selection]
+    out = selection[keep + meta].rename(columns=lambda c: str(c).removeprefix("meta_"))
+    return out.dropna(axis=1, how="all")
+
+
+def _number(v: float) -> str:
+    if not np.isfinite(v):
+        return ""
+    if abs(v) >= 1000:
+        return f"{v:,.0f}"
+    if abs(v) >= 100:
+        return f"{v:.1f}"
+    return f"{v:.3f}"
+
+
+def _cell(v, long: bool, whole: bool = False) -> tuple[str, str]:
+    """A cell's text and class (``whole``: a float column whose values are all whole)."""
+    if v is None or (not isinstance(v, str) and pd.isna(v)):
+        return "", "num"
+    if isinstance(v, (bool, np.bool_)):
+        return str(bool(v)).lower(), "num"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v)), "num"
+    if isinstance(v, (float, np.floating)):
+        return (f"{v:,.0f}" if whole and np.isfinite(v) else _number(float(v))), "num"
+    if isinstance(v, pd.Timestamp):
+        return str(v.date()) if v == v.normalize() else str(v), "num"
+    return str(v), "long" if long else "text"
+
+
+def _header(name) -> str:
+    """A column header that may break after its underscores."""
+    return "_<wbr>".join(html.escape(part) for part in str(name).split("_"))
+
+
+def _table(frame: pd.DataFrame | None, empty: str, wide: bool = False) -> str:
+    """An HTML table: numbers right-aligned and unbroken, long text wrapped; ``wide`` (tables
+    whose columns plugins may add) puts it in a container that scrolls sideways, as a last
+    resort, instead of the page."""
     if frame is None or frame.empty:
         return f"<p class='empty'>{html.escape(empty)}</p>"
-    frame = frame.copy()
-    for col in frame.columns:
-        if pd.api.types.is_datetime64_any_dtype(frame[col]):
-            frame[col] = frame[col].dt.date
-    return frame.to_html(
-        index=False, float_format=lambda v: f"{v:.3f}", na_rep="", border=0, classes="t"
+    long = {
+        c
+        for c in frame.columns
+        if frame[c].dtype == object and frame[c].astype(str).str.len().max() > LONG_TEXT
+    }
+    whole = set()
+    for c in frame.columns:
+        if pd.api.types.is_float_dtype(frame[c]):
+            finite = frame[c].to_numpy(float)
+            finite = finite[np.isfinite(finite)]
+            if len(finite) and (finite == np.round(finite)).all():
+                whole.add(c)
+    head = "".join(
+        f"<th class='{'text' if frame[c].dtype == object else 'num'}'>{_header(c)}</th>"
+        for c in frame.columns
     )
+    body = []
+    for row in frame.itertuples(index=False):
+        cells = []
+        for col, v in zip(frame.columns, row, strict=True):
+            text, cls = _cell(v, col in long, col in whole)
+            cells.append(f"<td class='{cls}'>{html.escape(text)}</td>")
+        body.append("<tr>" + "".join(cells) + "</tr>")
+    table = f"<table class='t'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+    return f"<div class='wide'>{table}</div>" if wide else table
 
 
 def _img(png: bytes, alt: str) -> str:
@@ -142,14 +468,43 @@ def _img(png: bytes, alt: str) -> str:
     return f"<img alt='{html.escape(alt)}' src='data:image/png;base64,{data}'/>"
 
 
+def _details(summary: str, body: str) -> str:
+    return f"<details><summary>{html.escape(summary)}</summary>{body}</details>"
+
+
 CSS = """
-body{font-family:system-ui,sans-serif;margin:2em;max-width:1200px;color:#222}
-h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.6em;border-bottom:1px solid #ddd}
-table.t{border-collapse:collapse;font-size:0.85em}
-table.t th,table.t td{padding:3px 8px;border-bottom:1px solid #eee;text-align:right}
-table.t th{background:#f4f4f4}table.t td:first-child,table.t th:first-child{text-align:left}
-img{max-width:100%}.empty{color:#888}.note{color:#555;font-size:0.9em}
+*{box-sizing:border-box}
+body{font-family:system-ui,sans-serif;margin:0 auto;padding:1.5em 2em;max-width:1100px;
+color:#222;line-height:1.45}
+h1{font-size:1.5em}h2{font-size:1.15em;margin-top:1.8em;border-bottom:1px solid #ddd}
+h3{font-size:1em;margin:1.2em 0 0.4em}
+p,li{max-width:80ch;overflow-wrap:anywhere}
+table.t{border-collapse:collapse;font-size:0.85em;max-width:100%;table-layout:auto;
+margin:0.4em 0 0.8em}
+table.t th,table.t td{padding:3px 8px;border-bottom:1px solid #eee;vertical-align:top}
+table.t th{background:#f4f4f4;vertical-align:bottom;text-align:right}
+table.t th.text,table.t td.text{text-align:left}
+table.t td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
+table.t td.long{text-align:left;min-width:16em;max-width:40em;overflow-wrap:anywhere}
+.wide{max-width:100%;overflow-x:auto}
+img{display:block;max-width:100%;height:auto;margin:0.5em 0}
+ul.choice li{margin-bottom:0.5em}.why{color:#444}
+details{margin:0.6em 0}summary{cursor:pointer;color:#1f4e79}
+.empty{color:#888}.note{color:#555;font-size:0.9em}
 """
+
+
+def _images(comp: Comparison, images: dict[str, bytes] | None) -> dict[str, bytes]:
+    images = dict(images) if images is not None else {}
+    if "leaderboard.png" not in images:
+        images["leaderboard.png"] = leaderboard_png(comp.leaderboard())
+    if "forecasts.png" not in images:
+        images["forecasts.png"] = forecasts_png(comp)
+    if "weights.png" not in images:
+        weights = weights_png(comp)
+        if weights is not None:
+            images["weights.png"] = weights
+    return images
 
 
 def report_html(
@@ -158,16 +513,10 @@ def report_html(
     images: dict[str, bytes] | None = None,
     title: str = "transfercast comparison",
 ) -> str:
-    """The self-contained HTML report (plots embedded as base64 PNG)."""
-    images = (
-        images
-        if images is not None
-        else {
-            "leaderboard.png": leaderboard_png(comp.leaderboard()),
-            "forecasts.png": forecasts_png(comp),
-        }
-    )
-    regret = selection_regret(comp.scores)
+    """The self-contained HTML report (plots embedded as base64 PNG); ``images`` (by file name)
+    saves drawing the plots again."""
+    images = _images(comp, images)
+    esc = html.escape
     task = comp.task
     facts = ""
     if task is not None:
@@ -177,30 +526,96 @@ def report_html(
             f"{task.target_history or 'all'} periods, "
             f"{comp.scores['origin'].nunique()} origin(s)."
         )
+    board = comp.leaderboard()
+    qcols = interval_columns(board)
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
-        f"<h1>{html.escape(title)}</h1><p class='note'>{html.escape(facts)}</p>",
+        "<meta name='viewport' content='width=device-width, initial-scale=1'>",
+        f"<title>{esc(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{esc(title)}</h1><p class='note'>{esc(facts)}</p>",
+        # 1. the leaderboard
         "<h2>Leaderboard</h2>",
         "<p class='note'>Mean and spread of each metric over targets and origins; wins: targets "
         "on which the strategy has the lowest mean WAPE; wape_vs_target_only below 1 means "
         "transfer helped.</p>",
-        _table(comp.leaderboard(), "no scores"),
-        _img(images["leaderboard.png"], "leaderboard"),
-        "<h2>Per target (mean WAPE)</h2>",
+        _table(board.drop(columns=qcols), "no scores"),
+    ]
+    if qcols:
+        parts += [
+            "<h3>Quantile forecasts</h3>",
+            _table(board[["strategy", *qcols]], "no quantile scores", wide=True),
+        ]
+    parts += [
+        _img(images["leaderboard.png"], "leaderboard: mean WAPE per strategy"),
+        "<h3>Per target (mean WAPE)</h3>",
         _table(per_target_table(comp.scores), "no scores"),
-        "<h2>Forecasts</h2>",
-        _img(images["forecasts.png"], "forecasts"),
-        "<h2>Strategy selection (auto)</h2>",
-        _table(comp.selection, "auto was not part of this comparison"),
+    ]
+    # 2. what was chosen for each target, and why
+    sentences = choice_sentences(comp)
+    sel = latest_selection(comp.selection)
+    if sel.empty:
+        parts += [
+            "<h2>What was chosen for each target</h2>",
+            "<p class='note'>auto was not part of this comparison: the strategy with the "
+            "lowest mean WAPE per target, in hindsight.</p>",
+        ]
+    else:
+        origins = sorted({pd.Timestamp(o) for o in sel["origin"]}) if "origin" in sel else []
+        at = f" at origin {origins[-1].date()}" if len(origins) == 1 else " at its latest origin"
+        parts += [
+            "<h2>Strategy selection (auto): what was chosen for each target, and why</h2>",
+            f"<p class='note'>auto weighs its candidates per target from source replays{at}; "
+            "selection.csv holds every origin.</p>",
+        ]
+    if not sentences:
+        parts.append("<p class='empty'>no scores</p>")
+    else:
+        first, rest = sentences[:MAX_SENTENCES], sentences[MAX_SENTENCES:]
+        parts.append("<ul class='choice'>" + "".join(f"<li>{s}</li>" for s in first) + "</ul>")
+        if rest:
+            more = "<ul class='choice'>" + "".join(f"<li>{s}</li>" for s in rest) + "</ul>"
+            parts.append(_details(f"{len(rest)} more target(s)", more))
+    if "weights.png" in images:
+        parts.append(_img(images["weights.png"], "auto's weights per target"))
+    if len(comp.selection):
+        parts += [
+            "<h3>Selection regret (auto against the best single strategy in hindsight)</h3>",
+            _table(selection_regret(comp.scores), "auto was not scored"),
+            _details(
+                "auto's evidence per candidate: weight, mean replayed WAPE, inner WAPE",
+                _table(evidence_table(comp.selection), "no evidence"),
+            ),
+        ]
+        meta = meta_table(comp.selection)
+        if len(meta):
+            parts.append(
+                _details("the targets' meta-features auto saw", _table(meta, "", wide=True))
+            )
+    # 3. the forecasts of the series that matter
+    shown = series_that_matter(comp)
+    bands = forecast_intervals(comp.forecasts) if len(comp.forecasts) else []
+    pcts = sorted(p for _, _, p in bands)
+    shaded = " and ".join(f"{p} % interval" for p in pcts)
+    alt = "forecasts" + (f", fan charts: {shaded}" if pcts else "")
+    parts.append("<h2>Forecasts</h2>")
+    if shown:
+        listed = "; ".join(f"{esc(uid)} ({esc(why)})" for uid, why in shown)
+        parts.append(f"<p class='note'>The series that matter most at the latest origin: {listed}.")
+        if pcts:
+            parts.append(
+                f" Shaded around each strategy's line, lighter for wider, its central {shaded}."
+            )
+        parts.append("</p>")
+    parts.append(_img(images["forecasts.png"], alt))
+    # 4. the source replays
+    parts += [
         "<h2>Source replays (auto's evidence)</h2>",
         "<p class='note'>The source domains replayed being new with the targets' history "
         "length, before each origin: each candidate's mean replayed WAPE over the replayed "
         "domain-cuts, and the mean weight auto gave it over the targets (replays.csv holds "
         "every row).</p>",
         _table(replay_summary(comp.replays, comp.selection), "no replays"),
-        "<h2>Selection regret (auto against the best single strategy in hindsight)</h2>",
-        _table(regret, "auto was not part of this comparison"),
+        # 5. the similarity diagnostics
         "<h2>Source/target similarity</h2>",
         "<p class='note'>domain_auc: 0.5 = the domains cannot be told apart, 1 = fully "
         "separable; psi/ks: per-feature drift; season_corr: correlation of the seasonal "
@@ -210,7 +625,7 @@ def report_html(
         "season_gap: the WAPE a forecast within the target's seen range must lose to it; "
         "season_shown: the sources' index moves over the target's periods (where it does not, "
         "season_corr measures noise).</p>",
-        _table(similarity, "not computed"),
+        _table(similarity, "not computed", wide=True),
         "</body></html>",
     ]
     return "\n".join(parts)
@@ -220,12 +635,9 @@ def write_report(
     comp: Comparison, directory: Path, similarity: pd.DataFrame | None = None
 ) -> list[Path]:
     """Write ``leaderboard.png``, ``forecasts.png``, ``report.html`` and, when available,
-    ``regret.csv`` and ``similarity.csv`` into ``directory``."""
+    ``weights.png``, ``regret.csv`` and ``similarity.csv`` into ``directory``."""
     directory = Path(directory)
-    images = {
-        "leaderboard.png": leaderboard_png(comp.leaderboard()),
-        "forecasts.png": forecasts_png(comp),
-    }
+    images = _images(comp, None)
     paths = [write_bytes(data, directory / name) for name, data in images.items()]
     regret = selection_regret(comp.scores)
     if len(regret):

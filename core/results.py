@@ -39,6 +39,8 @@ def write_comparison(comp: Comparison, directory: Path) -> list[Path]:
 
 
 def write_forecasts(task: TransferTask, forecasts: pd.DataFrame, directory: Path) -> Path:
-    """Write `run`'s ``forecasts.csv``: the series key columns, the time column, ``forecast``."""
-    cols = [*task.series, task.time, "forecast"]
+    """Write `run`'s ``forecasts.csv``: the series key columns, the time column, ``forecast``
+    and the quantile columns (``q0.1``, ...) when there are any."""
+    quantiles = [c for c in forecasts.columns if c.startswith("q") and c[1:2].isdigit()]
+    cols = [*task.series, task.time, "forecast", *quantiles]
     return write_csv(forecasts[cols], Path(directory) / "forecasts.csv")

@@ -31,13 +31,15 @@ PROGRESS_DIR = ".progress"
 SETUP = "setup.json"
 
 
-def setup_fingerprint(task: TransferTask) -> str:
-    """A hash of everything that makes cells comparable: data, task settings and features."""
+def setup_fingerprint(task: TransferTask, intervals: Any = None) -> str:
+    """A hash of everything that makes cells comparable: data, task settings, features and the
+    quantile forecasts asked for (``intervals``: levels and method, or ``None``)."""
     h = hashlib.sha256(pd.util.hash_pandas_object(task.frame, index=False).to_numpy().tobytes())
     settings = {
         "columns": list(task.frame.columns),
         **task.settings(),
         "features": task.features.model_dump(),
+        **({"intervals": intervals} if intervals else {}),
     }
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return h.hexdigest()
@@ -83,11 +85,12 @@ class CellStore:
         strategies: Sequence[Strategy],
         *,
         resume: bool = False,
+        intervals: Any = None,
     ):
         self.directory = Path(output) / PROGRESS_DIR
         self.task = task
         self.setup = {
-            "fingerprint": setup_fingerprint(task),
+            "fingerprint": setup_fingerprint(task, intervals),
             "strategies": {s.name: params_hash(s) for s in strategies},
         }
         stale: set[str] = set()
@@ -129,7 +132,8 @@ class CellStore:
                 _write_parquet(frame.reset_index(drop=True), path)
             else:
                 path.unlink(missing_ok=True)
-        _write_parquet(pd.DataFrame([row], columns=SCORE_COLUMNS), Path(f"{stem}.scores.parquet"))
+        columns = [*SCORE_COLUMNS, *(k for k in row if k not in SCORE_COLUMNS)]
+        _write_parquet(pd.DataFrame([row], columns=columns), Path(f"{stem}.scores.parquet"))
 
     # -- reading -------------------------------------------------------------------------------
     def _rows(self) -> dict[tuple[str, str, str], pd.DataFrame]:

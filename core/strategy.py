@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from transfercast.errors import ConfigError, MissingDependencyError
@@ -211,6 +212,13 @@ class Strategy:
     def predict(self, table: FeatureTable) -> np.ndarray:
         """Forecast the normalised target for each row of ``table``."""
         raise NotImplementedError
+
+    def replayed_forecasts(self) -> pd.DataFrame | None:
+        """The source replays' forecasts of *this fitted* strategy, when it built them while
+        fitting (``auto``: its candidates' replays blended with its weights), in the replay
+        detail form of :mod:`transfercast.replay`; ``None`` (the default) lets the interval
+        calibration replay the strategy itself."""
+        return None
 
     # -- persistence (native formats and JSON, never pickle) ----------------------------------
     def save(self, directory: Path) -> dict[str, Any]:

@@ -37,6 +37,7 @@ import transfercast
 from transfercast.errors import ConfigError, TransfercastError
 from transfercast.features import FeatureTable
 from transfercast.forecasting import OriginTables
+from transfercast.intervals import blend_detail
 from transfercast.replay import (
     META,
     NAIVE,
@@ -252,6 +253,13 @@ class Auto(Strategy):
         self.selection_ = pd.DataFrame([row])
         self.replays_, self.inner_ = rep, own
         return self
+
+    def replayed_forecasts(self) -> pd.DataFrame | None:
+        """The replays' forecasts of this target's blend (its weights on the candidates')."""
+        if not hasattr(self, "replays_"):
+            return None
+        weights = dict(zip(self.chosen_, self.weights_, strict=True))
+        return blend_detail(self.replays_.detail, weights, self.name)
 
     def predict(self, table: FeatureTable) -> np.ndarray:
         preds = [w * m.predict(table) for m, w in zip(self.members_, self.weights_, strict=True)]

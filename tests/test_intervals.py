@@ -35,7 +35,7 @@ def replay_detail(n: int, horizon: int, sd: float, seed: int, candidate: str = "
             "unique_id": np.repeat(np.arange(n), horizon),
             "cut": 0,
             "candidate": candidate,
-            "h": h,
+            "step": h,
             "forecast": forecast,
             "actual": actual,
             "level": level,
@@ -65,12 +65,12 @@ def test_coverage_on_fresh_errors_is_nominal():
     horizon = 4
     cal = calibrate(replay_detail(600, horizon, 0.1, seed=1), QS, horizon)
     fresh = replay_detail(3000, horizon, 0.1, seed=2)
-    out = cal.apply(fresh[["forecast"]], "c", fresh["level"].to_numpy(), fresh["h"].to_numpy())
+    out = cal.apply(fresh[["forecast"]], "c", fresh["level"].to_numpy(), fresh["step"].to_numpy())
     y = fresh["actual"].to_numpy()
     for lo, hi, pct in central_intervals(QS):
         inside = (y >= out[qcol(lo)]) & (y <= out[qcol(hi)])
         for h in range(1, horizon + 1):
-            cov = inside[fresh["h"].to_numpy() == h].mean()
+            cov = inside[fresh["step"].to_numpy() == h].mean()
             assert abs(cov - pct / 100) < 0.03, (pct, h, cov)
     # wider at later steps, as the errors are
     width = cal.table["c"][:, -1] - cal.table["c"][:, 0]
@@ -107,7 +107,7 @@ def test_blend_detail_weights_the_candidates_forecasts():
     a = replay_detail(5, 2, 0.1, seed=4, candidate="a")
     b = a.assign(candidate="b", forecast=a["forecast"] * 2)
     blend = blend_detail(pd.concat([a, b]), {"a": 0.25, "b": 0.75}, "auto")
-    merged = blend.merge(a, on=["unique_id", "cut", "h"], suffixes=("", "_a"))
+    merged = blend.merge(a, on=["unique_id", "cut", "step"], suffixes=("", "_a"))
     np.testing.assert_allclose(merged["forecast"], merged["forecast_a"] * 1.75)
     assert set(blend["candidate"]) == {"auto"}
     np.testing.assert_allclose(merged["actual"], merged["actual_a"])

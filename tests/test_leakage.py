@@ -5,7 +5,8 @@ default candidates, forecasts at one origin from the data as it is and from the 
 future changed, in the source and the target domains alike: the target column after the origin
 scrambled, set to NaN, or (with the rows beyond the horizon deleted) removed. Known covariates
 are read over the horizon by definition, so they change only beyond ``origin + horizon``. The
-forecasts must not move (to within 1e-9 relative).
+forecasts must not move (to within 1e-9 relative), nor their quantiles: the recursive runs,
+``auto`` and ``run`` forecast quantiles too, calibrated on source replays.
 """
 
 from __future__ import annotations
@@ -126,6 +127,7 @@ def _rounds() -> list[dict[str, str]]:
 
 ROUNDS = _rounds()
 RECURSIVE = ["target_only", "source_only", "pooled"]
+QUANTILES = [0.05, 0.5, 0.95]
 
 
 def _auto_params() -> dict[str, Any]:
@@ -153,7 +155,9 @@ def comparison(frame: pd.DataFrame, origin: pd.Timestamp):
             cases = ROUNDS[int(which)]
             names, formulation = list(cases), "direct"
             params = {name: CASES[case][1] for name, case in cases.items()}
-        cmp = tc.compare(_task(data, formulation), names, params=params, origins=[origin])
+        qs = QUANTILES if which in ("auto", "recursive") else ()
+        task = _task(data, formulation)
+        cmp = tc.compare(task, names, params=params, origins=[origin], quantiles=qs)
         failed = cmp.scores[cmp.scores["status"] != "ok"]
         assert failed.empty, failed[["strategy", "target", "error"]].to_string()
         assert len(cmp.forecasts) == len(names) * len(frame.attrs["targets"]) * 2 * HORIZON
@@ -168,8 +172,11 @@ def _assert_same_forecasts(before: pd.DataFrame, after: pd.DataFrame) -> None:
     key = ["strategy", "unique_id", "ds"]
     before, after = (f.sort_values(key).reset_index(drop=True) for f in (before, after))
     pd.testing.assert_frame_equal(before[key], after[key])
-    assert np.isfinite(before["forecast"]).all()
-    np.testing.assert_allclose(after["forecast"], before["forecast"], rtol=1e-9, atol=0)
+    cols = ["forecast", *(c for c in before.columns if c.startswith("q"))]
+    assert set(cols) <= set(after.columns)
+    for col in cols:
+        assert np.isfinite(before[col]).all(), col
+        np.testing.assert_allclose(after[col], before[col], rtol=1e-9, atol=0, err_msg=col)
     assert not np.allclose(before["actual"], after["actual"], equal_nan=True)
 
 
@@ -207,9 +214,13 @@ def test_auto_choice_and_forecast_ignore_the_future(future, comparison):
 
 @pytest.mark.parametrize("future", ["scrambled", "deleted"])
 def test_run_forecast_ignores_rows_after_configured_origin(future, frame, origin):
-    fc = tc.TransferForecaster("pooled", **GBM).fit(_task(frame), origin=origin).predict()
-    changed = _task(_change_future(frame, origin, future))
-    fc2 = tc.TransferForecaster("pooled", **GBM).fit(changed, origin=origin).predict()
+    def fit(task: tc.TransferTask) -> pd.DataFrame:
+        model = tc.TransferForecaster("pooled", quantiles=QUANTILES, **GBM)
+        return model.fit(task, origin=origin).predict()
+
+    fc = fit(_task(frame))
+    fc2 = fit(_task(_change_future(frame, origin, future)))
+    assert list(fc.columns[-4:]) == ["forecast", "q0.05", "q0.5", "q0.95"]
     pd.testing.assert_frame_equal(fc, fc2, check_exact=False, rtol=1e-9, atol=0)
     assert fc["date"].min() == origin + pd.offsets.Week(weekday=4)
     assert len(fc) == len(frame.attrs["targets"]) * 2 * HORIZON

@@ -1,0 +1,108 @@
+"""Quantile forecasts of fitted strategies: an interval method, found through the
+``transfercast_intervals`` hook, is calibrated per (strategy, target domain, origin) and adds
+one column per quantile level to the point forecasts.
+
+The point forecast stays. The quantile columns are sorted per row (they never cross) and,
+when every observed value of the panel up to the origin is non-negative (sales), bounded
+below by 0. ``level`` (each series' recent level at the origin: the naive forecast) and
+``step`` (1 to the horizon) are what an interval method scales and indexes its errors by.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from transfercast.errors import ConfigError
+from transfercast.forecasting import OriginTables
+from transfercast.intervals import check_quantiles, qcol
+from transfercast.plugin_manager import PluginManager, get_plugin_manager
+from transfercast.replay import Naive
+from transfercast.strategy import Strategy
+
+DEFAULT_METHOD = "replay_conformal"
+
+
+def calibrate_intervals(
+    method: str,
+    quantiles: Sequence[float],
+    strategy: Strategy,
+    tables: OriginTables,
+    domain: Any,
+    cache: Any,
+    pm: PluginManager | None = None,
+) -> Any:
+    """The calibrated interval object of ``method`` for a fitted strategy on one target
+    domain; an unknown method is a :class:`ConfigError` naming ``[forecast] method``."""
+    pm = pm or get_plugin_manager()
+    model = pm.hook.transfercast_intervals(
+        method=method,
+        quantiles=check_quantiles(quantiles),
+        strategy=strategy,
+        tables=tables,
+        domain=domain,
+        cache=cache,
+    )
+    if model is None:
+        raise ConfigError(unknown_method(method, pm))
+    return model
+
+
+def load_intervals(method: str, state: dict[str, Any], pm: PluginManager | None = None) -> Any:
+    """The interval object of ``method`` that a model bundle stored as ``state``."""
+    pm = pm or get_plugin_manager()
+    model = pm.hook.transfercast_load_intervals(method=method, state=state)
+    if model is None:
+        raise ConfigError(unknown_method(method, pm))
+    return model
+
+
+def unknown_method(method: str, pm: PluginManager) -> str:
+    """The one-line error for an interval method no plugin implements."""
+    return (
+        f"[forecast] method: unknown interval method '{method}'; the built-in one is "
+        f"'{DEFAULT_METHOD}' (plugins add others through the transfercast_intervals hook)"
+    )
+
+
+def levels_and_steps(tables: OriginTables, domain: Any, forecasts: pd.DataFrame) -> pd.DataFrame:
+    """``forecasts`` (``unique_id``, ``ds``, ``forecast``) with ``level`` and ``step``."""
+    naive = tables.forecast(Naive(), domain).rename(columns={"forecast": "level"})
+    out = forecasts.merge(naive, on=["unique_id", "ds"], how="left")
+    out["step"] = tables.data.panel.times.get_indexer(out["ds"]) - tables.data.origin_idx
+    return out
+
+
+def floor(tables: OriginTables) -> float | None:
+    """0 when no observed value up to the origin is negative, else ``None`` (no bound)."""
+    Y = tables.data.panel.Y[:, : tables.data.origin_idx + 1]
+    return 0.0 if not np.any(Y[~np.isnan(Y)] < 0) else None
+
+
+def add_quantiles(
+    model: Any,
+    quantiles: Sequence[float],
+    tables: OriginTables,
+    domain: Any,
+    forecasts: pd.DataFrame,
+) -> pd.DataFrame:
+    """``forecasts`` of one target domain with a ``q<level>`` column per quantile level."""
+    qs = check_quantiles(quantiles)
+    cols = [qcol(q) for q in qs]
+    framed = levels_and_steps(tables, domain, forecasts[["unique_id", "ds", "forecast"]])
+    applied = model.apply(framed)
+    missing = [c for c in cols if c not in applied.columns]
+    if missing:
+        raise ConfigError(f"the interval method returned no column {missing[0]}")
+    q = applied[cols].to_numpy(float)
+    low = floor(tables)
+    if low is not None:
+        q = np.maximum(q, low)
+    q = np.sort(q, axis=1)  # NaN rows stay NaN (sorted last, all NaN together)
+    out = forecasts.copy()
+    for k, c in enumerate(cols):
+        out[c] = q[:, k]
+    return out
