@@ -72,8 +72,7 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 def threads(role: str = "source", rows: int | None = None) -> int:
     """Threads per model fit or prediction: ``TRANSFERCAST_THREADS`` when set; otherwise all
     cores for source models, and one for target models and small predictions, where thread
-    start-up costs more than it saves (measured: a 150-row target fit ran 20x slower on 2 busy
-    cores with 2 threads)."""
+    start-up costs more than it saves (figures: docs/benchmarks.md, Threads)."""
     env = int(os.environ.get("TRANSFERCAST_THREADS", "0"))
     if env:
         return env

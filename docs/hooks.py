@@ -4,6 +4,10 @@ Pages hold markers (HTML comments) that this hook replaces with generated markdo
 
 - ``<!-- transfercast:config-reference -->``: every config table and key, from the pydantic
   models in ``transfercast.config`` (type, default, the field's description);
+- ``<!-- transfercast:config-skeleton -->``: a TOML outline of the config file, one line per
+  top-level key and table, from the same models;
+- ``<!-- transfercast:frequency-defaults -->``: the ``[features]`` defaults of each frequency,
+  from ``transfercast.frequency``;
 - ``<!-- transfercast:cli-reference -->``: every command of the ``transfercast`` CLI with its
   usage, arguments and options, walked from the click command tree of the typer app;
 - ``<!-- transfercast:hook-reference -->``: every hook in ``transfercast.hookspecs`` with its
@@ -137,6 +141,38 @@ def config_reference() -> str:
     return "\n".join(out)
 
 
+def section_summary(model: type[BaseModel], name: str) -> str:
+    """A table's docstring summary without its ``[name]:`` prefix and final period."""
+    text = doc_first_paragraph(model).replace("`", "")
+    text = re.sub(rf"^\[{re.escape(name)}\]:\s*", "", " ".join(text.split()))
+    return text.rstrip(".")
+
+
+def config_skeleton() -> str:
+    """A TOML outline of the config file: the top-level keys with their defaults, then every
+    table with its one-line summary (and whether it is required)."""
+    from transfercast.config import Config
+
+    lines = []
+    for name, field in Config.model_fields.items():
+        if field.exclude or is_section(field.annotation) or toml_type(field.annotation) == "table":
+            continue  # a table: [strategies.NAME] is outlined below
+        lines.append(
+            (
+                f"{name} = {toml_value(field.get_default(call_default_factory=True))}",
+                field.description or "",
+            )
+        )
+    for name, field in Config.model_fields.items():
+        if is_section(field.annotation):
+            required = " (required)" if field.is_required() else ""
+            lines.append((f"[{name}]", section_summary(field.annotation, name) + required))
+    lines.append(("[strategies.NAME]", "the parameters of strategy NAME, one table per strategy"))
+    width = max(len(code) for code, _ in lines) + 2
+    body = "\n".join(f"{code:<{width}}# {comment}" if comment else code for code, comment in lines)
+    return f"```toml\n{body}\n```"
+
+
 def model_table_top(model: type[BaseModel]) -> str:
     """The top-level keys of the config that are not tables of their own."""
     rows = ["| key | type | default | description |", "|---|---|---|---|"]
@@ -146,6 +182,52 @@ def model_table_top(model: type[BaseModel]) -> str:
         rows.append(
             f"| `{name}` | {toml_type(field.annotation)} | {field_default(field)} | "
             f"{cell(field.description or '')} |"
+        )
+    return "\n".join(rows)
+
+
+# -- the defaults that follow [data] freq --------------------------------------------------------
+FREQ_EXAMPLES = {
+    "daily": ["D"],
+    "weekly": ["W-FRI", "W-SUN", "W"],
+    "monthly": ["MS", "ME"],
+    "quarterly": ["QS", "QE", "QE-MAR"],
+    "yearly": ["YS", "YE", "YE-DEC"],
+}
+CALENDAR_WORDS = {"dayofweek": "day of week", "week": "week of year"}
+
+
+def number_runs(values: Any) -> str:
+    """``1, 2, 3, 4, 8`` as ``1-4, 8``: runs of consecutive integers joined by a dash."""
+    runs: list[list[int]] = []
+    for v in sorted(int(x) for x in values):
+        if runs and v == runs[-1][-1] + 1:
+            runs[-1].append(v)
+        else:
+            runs.append([v])
+    return ", ".join(f"{r[0]}-{r[-1]}" if len(r) > 2 else ", ".join(map(str, r)) for r in runs)
+
+
+def frequency_defaults() -> str:
+    """The ``[features]`` defaults of each frequency (``transfercast.frequency``), one row per
+    frequency, with alias examples that resolve to it."""
+    from transfercast.frequency import frequency_defaults as defaults_of
+
+    rows = [
+        "| frequency | `freq` examples | `season_length` | `lags` | `windows` | `level_window` "
+        "| `source_window` | calendar features |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for name, aliases in FREQ_EXAMPLES.items():
+        found = {getattr(defaults_of(a), "name", None) for a in aliases}
+        if found != {name}:
+            raise ValueError(f"freq examples {aliases} resolve to {sorted(found)}, not {name}")
+        d = defaults_of(aliases[0])
+        calendar = ", ".join(CALENDAR_WORDS.get(c, c) for c in d.calendar) or "none"
+        examples = ", ".join(f"`{a}`" for a in aliases)
+        rows.append(
+            f"| {name} | {examples} | {d.season_length} | {number_runs(d.lags)} | "
+            f"{number_runs(d.windows)} | {d.level_window} | {d.source_window} | {calendar} |"
         )
     return "\n".join(rows)
 
@@ -341,6 +423,8 @@ def engine_defaults() -> str:
 # -- the mkdocs hook -----------------------------------------------------------------------------
 GENERATORS = {
     "config-reference": lambda arg: config_reference(),
+    "config-skeleton": lambda arg: config_skeleton(),
+    "frequency-defaults": lambda arg: frequency_defaults(),
     "cli-reference": lambda arg: cli_reference(),
     "hook-reference": lambda arg: hook_reference(),
     "strategies": lambda arg: strategies_table(),

@@ -105,6 +105,103 @@ def test_cli_reference_lists_every_command_and_option(gen):
     assert "| `--jobs` | integer | `1` |" in ref
 
 
+def section_of(ref: str, heading: str) -> str:
+    """The text of one ``## heading`` section of a generated reference."""
+    return ref.split(heading, 1)[1].split("\n## ", 1)[0]
+
+
+def test_config_reference_gives_every_key_its_default_in_its_own_table(gen):
+    """Every key of every table is a row of that table's section with its type and default,
+    and the reference pages hold the markers that generate them at build time."""
+    from transfercast.config import Config
+
+    ref = gen.config_reference()
+    for name, field in Config.model_fields.items():
+        model = field.annotation
+        if not gen.is_section(model):
+            continue
+        section = section_of(ref, f"## `[{name}]`")
+        for key, sub in model.model_fields.items():
+            if sub.exclude:
+                continue
+            row = f"| `{key}` | {gen.toml_type(sub.annotation)} | {gen.field_default(sub)} |"
+            assert row in section, f"[{name}] {key}: {row} not in its table"
+            if not sub.is_required():
+                default = sub.get_default(call_default_factory=True)
+                assert default is None or gen.toml_value(default) in row, (name, key, default)
+    top = section_of(ref, "## Top-level keys")
+    for key, field in Config.model_fields.items():
+        if not field.exclude and not gen.is_section(field.annotation):
+            assert f"| `{key}` |" in top and gen.field_default(field) in top, key
+    page = (DOCS / "configuration.md").read_text()
+    for marker in ("config-skeleton", "config-reference", "frequency-defaults"):
+        assert f"<!-- transfercast:{marker} -->" in page
+    assert "<!-- transfercast:cli-reference -->" in (DOCS / "cli.md").read_text()
+
+
+def test_config_skeleton_outlines_every_table(gen):
+    import tomllib
+
+    from transfercast.config import Config
+
+    skeleton = gen.config_skeleton()
+    assert skeleton.startswith("```toml\n") and skeleton.endswith("\n```")
+    body = skeleton.removeprefix("```toml\n").removesuffix("\n```")
+    raw = tomllib.loads(body)
+    assert raw["plugins"] == []
+    for name, field in Config.model_fields.items():
+        if gen.is_section(field.annotation):
+            line = next(x for x in body.splitlines() if x.startswith(f"[{name}] "))
+            assert ("(required)" in line) == field.is_required(), line
+    assert "[strategies.NAME]" in body
+
+
+def test_frequency_defaults_table_follows_the_code(gen):
+    from transfercast.frequency import frequency_defaults
+
+    table = gen.frequency_defaults()
+    weekly = frequency_defaults("W-FRI")
+    assert weekly.season_length == 52
+    row = next(x for x in table.splitlines() if x.startswith("| weekly |"))
+    assert row.split(" | ")[2:5] == ["52", "1-6, 8, 13, 26, 52", "4, 13, 26"]
+    for name, aliases in gen.FREQ_EXAMPLES.items():
+        d = frequency_defaults(aliases[0])
+        cells = next(x for x in table.splitlines() if x.startswith(f"| {name} |")).split(" | ")
+        assert cells[2] == str(d.season_length), name
+        assert cells[5:7] == [str(d.level_window), str(d.source_window)], name
+    assert gen.number_runs([1, 2, 3, 4, 8]) == "1-4, 8"
+    assert gen.number_runs([5, 10]) == "5, 10"
+    assert gen.number_runs([1, 2, 6]) == "1, 2, 6"
+    assert len(table.splitlines()) == 2 + len(gen.FREQ_EXAMPLES)
+
+
+def test_cli_reference_gives_every_option_its_default(gen):
+    import typer
+
+    from transfercast.cli import app
+
+    ref = gen.cli_reference()
+    group = typer.main.get_command(app)
+    for name, cmd in group.commands.items():
+        section = section_of(ref, f"## `transfercast {name}`")
+        for param in cmd.params:
+            if param.param_type_name == "argument":
+                label = f"`{param.name.upper()}`"
+            else:
+                label = ", ".join(f"`{o}`" for o in (*param.opts, *param.secondary_opts))
+            if param.required:
+                default = "**required**"
+            elif getattr(param, "is_flag", False):
+                default = f"`{str(bool(param.default)).lower()}`"
+            elif param.default is None:
+                default = "unset"
+            else:
+                default = f"`{param.default}`"
+            row = next((x for x in section.splitlines() if x.startswith(f"| {label} |")), None)
+            assert row is not None, (name, label)
+            assert row.split(" | ")[2] == default, (name, label, row)
+
+
 def test_strategy_parameter_tables(gen):
     table = gen.strategy_params("pooled")
     assert "`[strategies.pooled]`" in table
@@ -147,6 +244,7 @@ def test_mkdocs_build_strict(tmp_path):
     assert "ShrinkageBlend" in plugins  # the worked example, included from examples/
     config = (site / "configuration" / "index.html").read_text()
     assert "target_history" in config and "source_window" in config
+    assert "[strategies.NAME]" in config and "week of year, month" in config
     cli = (site / "cli" / "index.html").read_text()
     assert "transfercast compare [OPTIONS] CONFIG" in cli
     for page in site.rglob("*.html"):
@@ -181,3 +279,41 @@ def test_toml_examples_in_the_docs_are_valid(monkeypatch):
     finally:
         sys.modules.pop("transfercast_shrinkage", None)
     assert checked >= 5
+
+
+FIGURE = re.compile(
+    r"\b(?:WAPE|MASE|RMSSE)\b[^.\n]{0,20}?\b\d\.\d{2,}"  # "WAPE 0.116", "MASE of 1.54"
+    r"|\b\d\.\d{2,}\b[^.\n]{0,12}?\b(?:WAPE|MASE|RMSSE)\b"  # "0.116 WAPE"
+    r"|\b\d+(?:\.\d+)?\s?(?:x|times|%)\s(?:faster|slower|better|worse)\b",  # "1.8x faster"
+    flags=re.I,
+)
+
+
+def code_docstrings() -> list[tuple[str, str, str]]:
+    """(file, name, docstring) of every module, class and function in core/ and plugins/."""
+    import ast
+
+    out = []
+    for path in sorted([*(ROOT / "core").glob("*.py"), *(ROOT / "plugins").glob("*.py")]):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+                doc = ast.get_docstring(node, clean=False)
+                if doc:
+                    out.append((path.name, getattr(node, "name", "<module>"), doc))
+    return out
+
+
+def test_code_docstrings_say_what_code_does_not_what_it_scored():
+    """Module docstrings stay short (at most 40 lines) and no docstring in core/ or plugins/
+    quotes a benchmark figure: those go stale, and live in docs/benchmarks.md and
+    benchmarks/NOTES.md."""
+    docs = code_docstrings()
+    assert len(docs) > 100
+    for file, name, doc in docs:
+        if name == "<module>":
+            assert len(doc.splitlines()) <= 40, f"{file}: module docstring over 40 lines"
+        hit = FIGURE.search(doc)
+        assert hit is None, f"{file}:{name} quotes a benchmark figure: {hit.group(0)!r}"
+    assert FIGURE.search("auto scored 0.116 WAPE") and FIGURE.search("ran 1.8x faster")
+    assert not FIGURE.search("learning rate of the added trees (the source's default is 0.08)")
