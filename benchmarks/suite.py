@@ -18,8 +18,9 @@ Scenarios (``--scenarios`` picks some; each runs rolling origins, never random s
 
 Each scenario scores every strategy (``auto`` included) and the references of references.py
 (mlforecast global model, seasonal naive, naive mean) with WAPE and MASE per (fold, history,
-target domain, origin) cell. When the forecasts carry quantile columns (``q0.1``, ``q0.9``...)
-the cells also get SQL and coverage (:func:`quantile_metrics`). The summary holds one row per
+target domain, origin) cell. The strategies also forecast the quantiles of ``--quantiles``
+(default 0.1, 0.5, 0.9: the 80 % interval; ``--quantiles ""`` for points only), so the cells
+also get SQL and the interval's coverage (:func:`quantile_metrics`). The summary holds one row per
 scenario: each strategy's mean WAPE over the cells every strategy scored, the best fixed
 transfercast strategy (not ``auto``, not a reference) and ``auto``'s ratio to it; the last row
 is the mean over scenarios. CSV files go to ``--output``; no file holds sales or forecasts.
@@ -344,6 +345,7 @@ def run_scenario(
     refs: list[str],
     log: Callable[[str], None] = print,
     fold: int | None = None,
+    quantiles: list[float] | None = None,
 ) -> pd.DataFrame:
     """Every cell of ``scenario`` (of its fold ``fold`` only, when given): transfercast
     strategies through ``compare`` and the references (one mlforecast model per fold and
@@ -356,7 +358,9 @@ def run_scenario(
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            comp = compare(job.task, strategies, params=params, origins=job.origins)
+            comp = compare(
+                job.task, strategies, params=params, origins=job.origins, quantiles=quantiles or ()
+            )
         scores = comp.scores
         quant = quantile_metrics(comp, job.task)
         if len(quant):
@@ -459,6 +463,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--strategies", default=None, help="comma-separated (default: see above)")
     ap.add_argument("--references", default=",".join(REFERENCES))
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
+    ap.add_argument(
+        "--quantiles", default="0.1,0.5,0.9", help='quantile levels to forecast ("": none)'
+    )
     ap.add_argument("--output", type=Path, default=Path("/tmp/transfercast-suite"))
     ap.add_argument(
         "--workers",
@@ -470,6 +477,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--fold", type=int, default=None, help="run this fold only (child processes)")
     args = ap.parse_args(argv)
     args.size = args.size or ("quick" if args.quick else "full")
+    args.quantiles = [float(q) for q in args.quantiles.split(",") if q.strip()]
     args.workers = args.workers or (2 if args.size == "quick" else 1)
     unknown = [s for s in args.scenarios.split(",") if s and s not in SCENARIOS]
     if unknown:
@@ -501,6 +509,7 @@ def run_here(
                 refs,
                 log=lambda line: print(line, flush=True),
                 fold=args.fold,
+                quantiles=args.quantiles,
             )
         except Skip as why:
             print(f"  skipped {name}: {why}", flush=True)
@@ -550,6 +559,7 @@ def run_in_children(
             cmd = [sys.executable, str(Path(__file__).resolve()), "--scenarios", name]
             cmd += ["--size", args.size, "--references", args.references, "--workers", "1"]
             cmd += ["--data-dir", str(args.data_dir), "--output", str(part)]
+            cmd += ["--quantiles", ",".join(f"{q:g}" for q in args.quantiles)]
             cmd += ["--strategies", args.strategies] if args.strategies else []
             cmd += ["--fold", str(fold)] if fold is not None else []
             with open(part / "log.txt", "w") as log:

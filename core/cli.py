@@ -461,6 +461,17 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     err_console.print(f"warning: {message}", soft_wrap=True, markup=False, highlight=False)
 
 
+def _is_usage_error(exc: Exception) -> bool:
+    """Whether ``exc`` is a click usage error (a missing or bad option), from click itself or
+    from the copy of click that newer typer releases vendor as ``typer._click``."""
+    import click
+
+    if isinstance(exc, click.exceptions.ClickException):
+        return True
+    vendored = sys.modules.get("typer._click.exceptions")
+    return vendored is not None and isinstance(exc, vendored.ClickException)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors exit with status 2 and one line on stderr.
 
@@ -479,10 +490,8 @@ def main(argv: list[str] | None = None) -> None:
     except (typer.Abort, KeyboardInterrupt):
         err_console.print("aborted")
         sys.exit(130)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:  # click usage errors (click's own, or the copy newer typer vendors)
+        if _is_usage_error(exc):
             exc.show()
             sys.exit(2)
         raise

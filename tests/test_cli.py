@@ -100,3 +100,9 @@ def test_demo_runs_end_to_end(tmp_path):
     assert (tmp_path / "demo" / "config.toml").exists()
     board = pd.read_csv(tmp_path / "demo" / "results" / "leaderboard.csv")
     assert board["strategy"].iloc[0] == "source_only"  # relatedness 1: transfer wins
+
+
+def test_a_missing_required_option_is_a_usage_line_with_exit_status_2(tmp_path):
+    res = cli("predict", str(tmp_path / "model"))
+    assert res.returncode == 2
+    assert "Missing option '--data'" in res.stderr and "Traceback" not in res.stderr
