@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import base64
 import re
+import shutil
 import subprocess
 import sys
+from dataclasses import replace
 from html.parser import HTMLParser
 
 import numpy as np
@@ -14,7 +16,16 @@ import pytest
 
 import transfercast as tc
 from transfercast.cli import to_toml
-from transfercast.report import per_target_table, report_html, write_report
+from transfercast.evaluation import Comparison
+from transfercast.intervals import qcol
+from transfercast.report import (
+    choice_sentences,
+    forecasts_png,
+    per_target_table,
+    report_html,
+    series_that_matter,
+    write_report,
+)
 from transfercast.similarity import similarity
 
 from .conftest import small_project, small_task
@@ -81,16 +92,16 @@ def test_report_is_self_contained_and_every_image_decodes(comparison, tmp_path):
     comp, sim = comparison
     paths = write_report(comp, tmp_path, sim)
     names = {p.name for p in paths}
-    expected = {"leaderboard.png", "forecasts.png", "report.html", "similarity.csv", "regret.csv"}
-    assert expected <= names
+    expected = {"leaderboard.png", "forecasts.png", "weights.png", "report.html"}
+    assert expected | {"similarity.csv", "regret.csv"} <= names
     page = (tmp_path / "report.html").read_text()
     parser = _Collector()
     parser.feed(page)
-    assert len(parser.images) == 2 and not parser.external  # nothing to fetch
+    assert len(parser.images) == 3 and not parser.external  # nothing to fetch
     for src in parser.images:
         data = _decode(src)
         assert data.startswith(PNG) and len(data) > 5000
-    for name in ("leaderboard.png", "forecasts.png"):
+    for name in ("leaderboard.png", "forecasts.png", "weights.png"):
         assert (tmp_path / name).read_bytes().startswith(PNG)
     # the PNGs decode to real images of a plausible size
     from matplotlib.image import imread
@@ -99,31 +110,90 @@ def test_report_is_self_contained_and_every_image_decodes(comparison, tmp_path):
     assert img.shape[0] > 200 and img.shape[1] > 400
 
 
-def test_report_holds_every_table(comparison):
+def test_report_reads_as_a_story_and_holds_every_table(comparison):
     comp, sim = comparison
     page = report_html(comp, sim)
-    for heading in (
-        "Leaderboard",
+    # leaderboard, what was chosen and why, forecasts, source replays, similarity: in order
+    order = [
+        "<h2>Leaderboard",
         "Per target",
-        "Strategy selection",
+        "<h2>Strategy selection",
         "Selection regret",
-        "similarity",
-    ):
-        assert heading in page
+        "<h2>Forecasts",
+        "<h2>Source replays",
+        "<h2>Source/target similarity",
+    ]
+    at = [page.index(heading) for heading in order]
+    assert at == sorted(at)
     parser = _Collector()
     parser.feed(page)
     tables = parser.tables
-    assert len(tables) == 6
-    board, per_target, selection, replays, regret, simtab = tables
+    assert len(tables) == 7
+    board, per_target, regret, evidence, meta, replays, simtab = tables
     assert set(board["strategy"]) == {"target_only", "source_only", "auto"}
+    # the target is a labelled first column: no empty column left by the pivot's index name
+    assert list(per_target.columns) == ["target", "target_only", "source_only", "auto", "best"]
     assert list(per_target["target"]) == ["S06", "S07", "S08"]
-    chosen = {name for c in selection["chosen"] for name in c.split("+")}
-    assert chosen <= {"target_only", "source_only", "naive"}
-    assert set(replays["candidate"]) == {"target_only", "source_only", "naive"}
-    assert "Source replays" in page
+    assert all(v != "" for v in per_target.to_numpy().ravel())
     assert (regret["regret"].astype(float) >= -1e-9).all()
+    assert set(evidence["candidate"]) == {"target_only", "source_only", "naive"}
+    weights = evidence.assign(w=evidence["weight"].astype(float)).groupby("target")["w"].sum()
+    np.testing.assert_allclose(weights, 1.0, atol=2e-3)
+    assert list(meta["target"]) == ["S06", "S07", "S08"]
+    assert set(replays["candidate"]) == {"target_only", "source_only", "naive"}
     assert list(simtab["target"]) == ["S06", "S07", "S08"]
     assert re.search(r"<script", page) is None
+    # one sentence per target names what auto chose and carries its reason
+    sentences = choice_sentences(comp)
+    assert len(sentences) == 3
+    for sentence, (_, row) in zip(sentences, comp.selection.iterrows(), strict=True):
+        assert sentence.startswith(f"<b>{row['target']}</b>: auto ")
+        assert all(name in sentence for name in row["chosen"].split("+"))
+        assert "Why: " in sentence and "In hindsight" in sentence
+
+
+def test_without_auto_each_target_names_its_best_strategy(comparison):
+    comp, _ = comparison
+    scores = comp.scores[comp.scores["strategy"] != "auto"]
+    plain = Comparison(scores=scores, forecasts=comp.forecasts.iloc[:0], task=comp.task)
+    best = per_target_table(scores).set_index("target")["best"]
+    sentences = choice_sentences(plain)
+    assert [s.split("</b>")[0] for s in sentences] == [f"<b>{t}" for t in best.index]
+    assert all(
+        f": {best[t]} had the lowest mean WAPE" in s
+        for t, s in zip(best.index, sentences, strict=True)
+    )
+    page = report_html(plain, images={"leaderboard.png": PNG, "forecasts.png": PNG})
+    assert "auto was not part of this comparison" in page and "weights per target" not in page
+
+
+def test_the_forecast_chart_shows_the_series_that_matter(comparison):
+    comp, _ = comparison
+    shown = series_that_matter(comp, 4)
+    last = comp.forecasts[comp.forecasts["origin"] == comp.forecasts["origin"].max()]
+    sales = last.drop_duplicates(["unique_id", "ds"]).groupby("unique_id")["actual"].sum()
+    assert len(shown) == 4
+    assert shown[0] == (sales.idxmax(), shown[0][1]) and "largest sales" in shown[0][1]
+    assert any("largest error" in why for _, why in shown)
+    page = report_html(comp, images={"leaderboard.png": PNG, "forecasts.png": PNG})
+    assert f"{sales.idxmax()} ({shown[0][1]})" in page
+
+
+def test_quantile_columns_draw_fan_charts(comparison):
+    comp, _ = comparison
+    fc = comp.forecasts.copy()
+    for tau, z in ((0.1, -1.28), (0.9, 1.28), (0.025, -1.96), (0.975, 1.96)):
+        fc[qcol(tau)] = fc["forecast"] * (1 + 0.1 * z)
+    fan = replace(comp, forecasts=fc)
+    png = forecasts_png(fan)
+    assert png.startswith(PNG) and png != forecasts_png(comp)
+    page = report_html(fan, images={"leaderboard.png": PNG, "weights.png": PNG})
+    parser = _Collector()
+    parser.feed(page)
+    assert all(_decode(src).startswith(PNG) for src in parser.images)
+    assert "80 % interval" in page and "95 % interval" in page
+    assert "fan charts: 80 % interval and 95 % interval" in page  # the chart's alt text
+    assert "% interval" not in report_html(comp, images={"leaderboard.png": PNG})
 
 
 def test_per_target_table_names_the_best_strategy(comparison):
@@ -170,3 +240,61 @@ def test_compare_command_writes_the_report_and_a_narrow_leaderboard(tmp_path):
     parser = _Collector()
     parser.feed(page)
     assert all(_decode(src).startswith(PNG) for src in parser.images)
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+#: written into the page's body once it has loaded, with every <details> opened first
+PROBE = """<script>window.addEventListener('load', function () {
+  document.querySelectorAll('details').forEach(function (d) { d.open = true; });
+  var b = document.body, bad = [], scrolled = [];
+  document.querySelectorAll('img').forEach(function (img, i) {
+    if (!(img.complete && img.naturalWidth > 0)) bad.push(i);
+  });
+  document.querySelectorAll('.wide').forEach(function (w, i) {
+    if (w.scrollWidth > w.clientWidth) scrolled.push(i);
+  });
+  b.setAttribute('data-scroll-width', document.documentElement.scrollWidth);
+  b.setAttribute('data-images', document.images.length);
+  b.setAttribute('data-bad-images', bad.join(','));
+  b.setAttribute('data-scrolled-boxes', scrolled.join(','));
+});</script>"""
+
+
+def _measure(page: str, directory) -> dict[str, str]:
+    """Load ``page`` in headless Chromium at 1280 px width; the probe's measurements."""
+    probe = directory / "probe.html"
+    probe.write_text(page.replace("</body>", PROBE + "</body>"))
+    res = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            f"--user-data-dir={directory / 'profile'}",
+            "--window-size=1280,900",
+            "--virtual-time-budget=5000",
+            "--dump-dom",
+            probe.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    body = re.search(r"<body[^>]*>", res.stdout)
+    assert body and "data-scroll-width" in body.group(0), res.stderr[-2000:]
+    return dict(re.findall(r'data-([a-z-]+)="([^"]*)"', body.group(0)))
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium or chromium-browser binary on PATH")
+def test_report_reads_at_1280px_in_a_browser_without_sideways_scrolling(comparison, tmp_path):
+    comp, sim = comparison
+    write_report(comp, tmp_path, sim)
+    page = (tmp_path / "report.html").read_text()
+    got = _measure(page, tmp_path)
+    assert int(got["scroll-width"]) <= 1280, got  # the page does not scroll sideways
+    assert got["scrolled-boxes"] == "", got  # nor does any table in its own box
+    assert int(got["images"]) == 3 and got["bad-images"] == "", got  # every image decoded
+    # the probe sees a table that is too wide
+    wide = page.replace("<td class='text'>S06</td>", "<td><div style='width:3000px'></div></td>", 1)
+    assert wide != page
+    assert int(_measure(wide, tmp_path)["scroll-width"]) > 1280
