@@ -297,6 +297,7 @@ def predict_bundle(
         targets=d["targets"],
         horizon=d["horizon"],
         target_history=d["target_history"],
+        regime_start=d.get("regime_start"),
         features=bundle.features,
         origin=origin,
         source_name=source_name,

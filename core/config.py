@@ -7,6 +7,7 @@ valid one). Paths are relative to the config file.
 from __future__ import annotations
 
 import sys
+from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
@@ -68,6 +69,13 @@ class TaskConfig(_Section):
     )
     target_history: int | None = Field(
         None, gt=0, description="keep only the last N target periods before each origin"
+    )
+    regime_start: str | date | dict[str, str | date] | None = Field(
+        None,
+        description="a change of regime (see docs/regime-change.md): each target domain's "
+        "periods before this date become a source domain of its own, its old regime, and only "
+        "its periods from this date on are the target; one date, or a table of target domain "
+        "-> date",
     )
 
 

@@ -17,6 +17,8 @@ from pandas.tseries.frequencies import to_offset
 
 from transfercast.frequency import frequency_defaults
 
+#: The kinds of change of regime :func:`synthetic_sales` can add.
+CHANGES = ("level", "season", "price")
 HOLIDAY_EFFECT = {"super_bowl": 0.06, "labor_day": 0.05, "thanksgiving": 0.55, "christmas": 0.35}
 #: Relative day-of-week effect (Monday first) of the daily data.
 DAY_OF_WEEK_EFFECT = np.array([-0.06, -0.08, -0.05, -0.02, 0.05, 0.12, 0.04])
@@ -131,6 +133,10 @@ def synthetic_sales(
     start: str = "2019-01-04",
     seed: int = 0,
     freq: str = "W-FRI",
+    change_at: int | str | pd.Timestamp | None = None,
+    change: str = "level",
+    change_size: float = 0.3,
+    change_domains: str = "targets",
 ) -> pd.DataFrame:
     """Sales of ``n_domains`` stores x ``series_per_domain`` departments, one row per period of
     ``freq`` (a pandas offset alias: daily, weekly with any anchor, monthly, quarterly or yearly).
@@ -147,6 +153,20 @@ def synthetic_sales(
     sales scale with its length (a month sells about 4.3 weeks' worth). Yearly data hold no
     within-year season, only trend and noise. With the default ``freq="W-FRI"`` the frame is the
     Walmart-style weekly layout. Same arguments, same frame.
+
+    ``change_at`` (a period index or a date) adds a change of regime from that period on, in
+    the target stores (``change_domains="targets"``) or in every store (``"all"``), of the kind
+    ``change`` and size ``change_size``:
+
+    - ``"level"``: sales are multiplied by ``1 + change_size``;
+    - ``"season"``: the yearly profile becomes ``(1 - s) * old + s * new``, with ``s =
+      change_size`` (clipped to [0, 1]) and ``new`` a fresh random profile of the same kind
+      with twice the amplitude (holiday weeks stay as they were);
+    - ``"price"``: each department's price elasticity is multiplied by ``1 + change_size``, so
+      that prices and promotions move sales that much more (or less).
+
+    ``frame.attrs["change"]`` records it. Without ``change_at`` nothing changes: the frame is
+    the same, to the byte, as without these arguments.
     """
     if not 0.0 <= relatedness <= 1.0:
         raise ValueError(f"relatedness must be in [0, 1], got {relatedness}")
@@ -157,6 +177,7 @@ def synthetic_sales(
         raise ValueError(f"freq {freq!r} is not daily, weekly, monthly, quarterly or yearly")
     rng = np.random.default_rng(seed)
     dates = pd.date_range(start, periods=n_periods, freq=freq)
+    after = _change_mask(dates, change_at, change, change_size, change_domains)
     cal = _calendar(dates, freq)
     t = cal.years
     hol = cal.holidays
@@ -188,6 +209,12 @@ def synthetic_sales(
         own = cal.profile(srng)
         own_hol_weeks = np.roll(shared_hol, round(int(srng.integers(8, 40)) * per_week))
         profile = r * shared + (1 - r) * own + 0.15 * cal.profile(srng) * r
+        # the change of regime: its own generator, so that the other draws stay as they were
+        changed = after is not None and (is_target or change_domains == "all")
+        if changed and change == "season":
+            s = float(np.clip(change_size, 0.0, 1.0))
+            new = 2.0 * cal.profile(np.random.default_rng([seed, k, 1]))
+            profile = np.where(after, (1 - s) * profile + s * new, profile)
         holiday = r * shared_hol + (1 - r) * (-0.5 * shared_hol + own_hol_weeks)
         if daily:  # the weekly cycle; an unrelated store peaks on other days
             dow = r * DAY_OF_WEEK_EFFECT + (1 - r) * np.roll(DAY_OF_WEEK_EFFECT, 3)
@@ -201,6 +228,8 @@ def synthetic_sales(
         for d in range(series_per_domain):
             own_elast = srng.uniform(-0.5, 0.5)
             elast = r * dept_elast[d] + (1 - r) * own_elast
+            if changed and change == "price":
+                elast = np.where(after, elast * (1 + change_size), elast)
             lift = r * dept_lift[d] + (1 - r) * srng.uniform(-0.1, 0.05)
             amp = r * dept_amp[d] + (1 - r) * srng.uniform(0.6, 1.4)
             base_price = srng.uniform(2, 20)
@@ -218,6 +247,8 @@ def synthetic_sales(
                 * srng.lognormal(0, noise, n_periods)
                 * cal.weeks
             )
+            if changed and change == "level":
+                y = np.where(after, y * (1 + change_size), y)
             sl = slice(first, n_periods)
             columns = {
                 "store": store,
@@ -234,7 +265,42 @@ def synthetic_sales(
             rows.append(pd.DataFrame(columns))
     frame = pd.concat(rows, ignore_index=True)
     frame.attrs["targets"] = targets
+    if after is not None:
+        frame.attrs["change"] = {
+            "date": str(dates[int(np.argmax(after))].date()),
+            "kind": change,
+            "size": change_size,
+            "domains": change_domains,
+        }
     return frame
+
+
+def _change_mask(
+    dates: pd.DatetimeIndex,
+    change_at: int | str | pd.Timestamp | None,
+    change: str,
+    change_size: float,
+    domains: str,
+) -> np.ndarray | None:
+    """Which periods lie in the changed regime (from ``change_at`` on); ``None`` for no change."""
+    if change_at is None:
+        return None
+    if change not in CHANGES:
+        raise ValueError(f"change must be one of {', '.join(CHANGES)}, got {change!r}")
+    if domains not in ("targets", "all"):
+        raise ValueError(f"change_domains must be 'targets' or 'all', got {domains!r}")
+    if not np.isfinite(change_size) or (change == "level" and change_size <= -1):
+        raise ValueError(f"change_size {change_size} would make sales negative or undefined")
+    if isinstance(change_at, (int, np.integer)):
+        index = int(change_at)
+    else:
+        index = int(dates.searchsorted(pd.Timestamp(change_at)))
+    if not 0 < index < len(dates):
+        raise ValueError(
+            f"change_at {change_at!r} leaves no period before or after the change "
+            f"({dates[0].date()} to {dates[-1].date()})"
+        )
+    return np.arange(len(dates)) >= index
 
 
 def synthetic_config(

@@ -7,7 +7,7 @@ downstream receives data that ends at the origin.
 from __future__ import annotations
 
 import warnings
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import Config, EvaluateConfig, FeaturesConfig
-from transfercast.data import DS, UID, DataWarning, Y, read_table, standardize
+from transfercast.data import DOMAIN, DS, UID, DataWarning, Y, read_table, standardize
 from transfercast.errors import ConfigError, DataError, unknown_name
 from transfercast.frequency import resolve_features
 from transfercast.panel import Panel
@@ -32,6 +32,11 @@ def _match_domains(values: Sequence[Any], present: np.ndarray, key: str) -> list
             raise DataError(unknown_name(f"domain in [task] {key}", v, sorted(by_str)))
         out.append(by_str[str(v)])
     return out
+
+
+def _day(when: pd.Timestamp) -> str:
+    """A period for a message or a label: the date, or the full timestamp with a time of day."""
+    return str(when.date()) if when == when.normalize() else str(when)
 
 
 @dataclass
@@ -51,8 +56,10 @@ class TransferTask:
     ``data`` has one row per series and period. ``targets`` are the domain values to forecast;
     every other domain is a source unless ``sources`` lists them explicitly. ``target_history``
     keeps only the last N target periods before each origin, to simulate a cold start.
-    ``require_sources=False`` accepts data with target domains only (forecasting with a saved
-    model bundle, which needs no source rows).
+    ``regime_start`` (a date, or a mapping of target domain to date) marks a change of regime:
+    each target domain's periods before it become a source domain of its own (see
+    :meth:`_split_regimes`). ``require_sources=False`` accepts data with target domains only
+    (forecasting with a saved model bundle, which needs no source rows).
     """
 
     def __init__(
@@ -71,6 +78,7 @@ class TransferTask:
         known: Sequence[str] = (),
         origin: str | pd.Timestamp | None = None,
         target_history: int | None = None,
+        regime_start: Any = None,
         features: FeaturesConfig | None = None,
         evaluate: EvaluateConfig | None = None,
         repair: bool = True,
@@ -104,18 +112,114 @@ class TransferTask:
         if not len(targets):
             raise DataError("[task] targets is empty: name at least one target domain")
         self.targets = _match_domains(targets, present, "targets")
+        self.require_sources = require_sources  # False: forecasting with a saved model only
+        #: the start of the new regime of each target domain that has one; its old regime
+        #: is the source domain :attr:`old_regimes` names
+        self.regime_start: dict[Any, pd.Timestamp] = self._regime_starts(regime_start)
+        self.old_regimes: dict[Any, str] = self._split_regimes()
+        present = self.frame["domain"].unique()
         if sources:
             self.sources = _match_domains(sources, present, "sources")
             overlap = set(map(str, self.sources)) & set(map(str, self.targets))
             if overlap:
                 raise DataError(f"[task] domain {sorted(overlap)[0]!r} is both source and target")
+            listed = set(map(str, self.sources))
+            self.sources += [d for d in self.old_regimes.values() if d not in listed]
         else:
             self.sources = [d for d in present if str(d) not in set(map(str, self.targets))]
-        self.require_sources = require_sources  # False: forecasting with a saved model only
         if not self.sources and require_sources:
             raise DataError("[task] no source domains: every domain in the data is a target")
         self._drop_one_sided_columns()
         self.origin = None if origin is None else self._on_grid(origin, "[task] origin")
+        if self.origin is not None:
+            for dom in self.regime_start:
+                self._check_regime_before(dom, self.origin, "the origin")
+
+    # -- a change of regime ----------------------------------------------------------------------
+    def _regime_starts(self, regime_start: Any) -> dict[Any, pd.Timestamp]:
+        """``regime_start`` as a mapping of target domain to date (one date: every target)."""
+        if regime_start is None:
+            return {}
+        if isinstance(regime_start, Mapping):
+            by_str = {str(t): t for t in self.targets}
+            starts = {}
+            for key, when in regime_start.items():
+                if str(key) not in by_str:
+                    raise ConfigError(
+                        unknown_name("target domain in [task] regime_start", key, by_str)
+                    )
+                starts[by_str[str(key)]] = self._regime_date(when, f"[task] regime_start.{key}")
+            return starts
+        when = self._regime_date(regime_start, "[task] regime_start")
+        return dict.fromkeys(self.targets, when)
+
+    def _regime_date(self, when: Any, key: str) -> pd.Timestamp:
+        """A regime start as a timestamp inside the data's periods, or a one-line error."""
+        try:
+            ts = pd.Timestamp(when)
+        except (ValueError, TypeError):
+            ts = pd.NaT
+        if ts is pd.NaT:
+            raise ConfigError(f"{key} {when!r} is not a date")
+        first, last = self.frame[DS].min(), self.frame[DS].max()
+        # forecasting with a saved model, the new data may hold the new regime only
+        if self.require_sources and not first < ts <= last:
+            side = "after the last" if ts > last else "at or before the first"
+            raise ConfigError(
+                f"{key} {_day(ts)} is {side} period of the data ({_day(first)} to "
+                f"{_day(last)}): a regime start needs periods on both sides of it"
+            )
+        return ts
+
+    def _split_regimes(self) -> dict[Any, str]:
+        """Give each target domain's periods before its regime start to a source domain of its
+        own, ``"<domain> (before <date>)"``, as series of their own (``unique_id`` suffixed the
+        same way); the target keeps its periods from the regime start on. This relabels rows of
+        :attr:`frame` and moves no value in time, so nothing after an origin enters any table.
+        Returns the old regime's domain of each target domain that has one."""
+        self._regime_first: dict[Any, pd.Timestamp] = {}
+        if not self.regime_start:
+            return {}
+        frame = self.frame
+        domains = frame[DOMAIN].astype(object)
+        uids = frame[UID].astype(object)
+        old_regimes = {}
+        for dom, start in self.regime_start.items():
+            old = (domains.astype(str) == str(dom)).to_numpy() & (frame[DS] < start).to_numpy()
+            if not old.any():
+                if self.require_sources:
+                    warnings.warn(
+                        f"{self.source_name}: target domain {dom!r} has no period before "
+                        f"[task] regime_start {_day(start)}: it has no old regime",
+                        DataWarning,
+                        stacklevel=4,
+                    )
+                continue
+            label = f"{dom} (before {_day(start)})"
+            if (domains.astype(str) == label).any():
+                raise DataError(f"{self.source_name}: a domain is already named {label!r}")
+            domains[old] = label
+            uids[old] = uids[old] + f" (before {_day(start)})"
+            old_regimes[dom] = label
+        frame[DOMAIN], frame[UID] = domains, uids
+        self.frame = frame.sort_values([UID, DS], kind="stable").reset_index(drop=True)
+        observed = self.frame[self.frame[Y].notna()]
+        firsts = observed.groupby(observed[DOMAIN].astype(str))[DS].min()
+        #: the first observed period of each target domain's new regime (checks only)
+        self._regime_first = {d: firsts.get(str(d), pd.NaT) for d in self.regime_start}
+        return old_regimes
+
+    def _check_regime_before(self, dom: Any, origin: pd.Timestamp, what: str) -> None:
+        """A one-line error when ``dom``'s regime start leaves it no period up to ``origin``."""
+        start = self.regime_start.get(dom)
+        if start is None:
+            return
+        first = self._regime_first.get(dom, pd.NaT)
+        if first is pd.NaT or first > origin:
+            raise ConfigError(
+                f"[task] regime_start {_day(start)} leaves target domain {dom!r} no period "
+                f"up to {what} {_day(origin)}"
+            )
 
     def _drop_one_sided_columns(self) -> None:
         """A static or known column with no value in the target domains, or none in the source
@@ -154,6 +258,11 @@ class TransferTask:
                 "(source_only, boost_continue); compare and similarity need the sources in "
                 "[data] path"
             )
+        if config.data.sources is not None and config.task.regime_start is not None:
+            raise ConfigError(
+                "[task] regime_start cannot be used with [data] sources: the old regime of a "
+                "target would be a source domain outside the Parquet source dataset"
+            )
         source = "data"
         if data is None:
             path: Path = config.data_path()
@@ -174,6 +283,7 @@ class TransferTask:
             horizon=t.horizon,
             origin=t.origin,
             target_history=t.target_history,
+            regime_start=t.regime_start,
             features=config.features,
             evaluate=config.evaluate,
             repair=d.repair,
@@ -182,7 +292,9 @@ class TransferTask:
         )
 
     def settings(self) -> dict[str, Any]:
-        """The task's column roles, domains and cut, as plain JSON-ready values."""
+        """The task's column roles, domains and cut, as plain JSON-ready values (with
+        ``regime_start``, target domain -> date, only when the task has one)."""
+        regime = {str(d): _day(t) for d, t in self.regime_start.items()}
         return {
             "series": self.series,
             "time": self.time,
@@ -195,6 +307,7 @@ class TransferTask:
             "sources": [str(s) for s in self.sources],
             "horizon": self.horizon,
             "target_history": self.target_history,
+            **({"regime_start": regime} if regime else {}),
         }
 
     # -- the grid ------------------------------------------------------------------------------
@@ -242,9 +355,19 @@ class TransferTask:
         observed = ~np.isnan(self.panel.Y[tmask])
         last_target = int(np.flatnonzero(observed.any(axis=0)).max())
         first_target = int(np.flatnonzero(observed.any(axis=0)).min())
+        if self.regime_start:  # every target domain needs a period of its new regime
+            domains = self.panel.domains[tmask].astype(str)
+            firsts = [
+                int(np.flatnonzero(observed[domains == str(d)].any(axis=0)).min())
+                for d in self.targets
+                if observed[domains == str(d)].any()
+            ]
+            first_target = max(firsts, default=first_target)
         if evaluate.origins:
             origins = [self._on_grid(o, "[evaluate] origin") for o in evaluate.origins]
             for o in origins:
+                for dom in self.regime_start:
+                    self._check_regime_before(dom, o, "the [evaluate] origin")
                 idx = self.panel.index_of(o)
                 if idx < 0 or idx + self.horizon > last_target:
                     raise DataError(
@@ -260,6 +383,9 @@ class TransferTask:
         last = last_target - self.horizon
         idx = [last - k * step for k in range(evaluate.windows)]
         idx = [i for i in idx if i >= first_target]
+        if not idx and self.regime_start:
+            for dom in self.regime_start:
+                self._check_regime_before(dom, self.panel.times[max(last, 0)], "the last origin")
         if not idx:
             raise DataError(
                 f"[task] horizon {self.horizon} is longer than the data allows: the targets have "
@@ -277,6 +403,8 @@ class TransferTask:
         idx = self.panel.index_of(origin)
         if idx < 0:
             raise DataError(f"origin {pd.Timestamp(origin).date()} is outside the data")
+        for dom in self.regime_start:
+            self._check_regime_before(dom, pd.Timestamp(origin), "the origin")
         tmask = self.target_mask()
         panel = self.panel.cut(
             idx, self.horizon, target_mask=tmask, target_history=self.target_history

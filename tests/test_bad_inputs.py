@@ -205,6 +205,29 @@ ERRORS = {
         command="compare",
         patterns=["horizon 60 is longer than the data allows"],
     ),
+    "regime start after the data": dict(
+        raw=to_toml(raw_config(regime_start="2030-01-04")),
+        patterns=[
+            r"\[task\] regime_start 2030-01-04 is after the last period of the data "
+            r"\(2019-01-04 to 2021-04-16\)"
+        ],
+    ),
+    "regime start before the data": dict(
+        raw=to_toml(raw_config(regime_start="2018-06-01")),
+        command="compare",
+        patterns=[r"\[task\] regime_start 2018-06-01 is at or before the first period"],
+    ),
+    "regime start for a domain that is not a target": dict(
+        raw=to_toml(raw_config(regime_start={"S01": "2021-01-01"})),
+        patterns=[r"unknown target domain in \[task\] regime_start 'S01'", "valid: S06, S07"],
+    ),
+    "regime start after the origin": dict(
+        raw=to_toml(raw_config(regime_start="2021-01-01", origin="2020-12-25")),
+        patterns=[
+            r"\[task\] regime_start 2021-01-01 leaves target domain 'S06' no period up to "
+            r"the origin 2020-12-25"
+        ],
+    ),
 }
 
 

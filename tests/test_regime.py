@@ -1,0 +1,387 @@
+"""A change of regime (``[task] regime_start``, docs/regime-change.md) and the synthetic changes.
+
+The task splits each target domain at its regime start: the periods before become a source
+domain of their own (the old regime, series of their own), the periods from it on are the
+target. Checked here: the split itself, its config forms (one date, a TOML table per domain, a
+bare TOML date), its meeting with ``target_history`` and explicit ``sources``, that every table
+and forecast at an origin ignores everything after it (in the style of ``test_leakage.py``),
+that ``run`` and ``predict`` agree, and the generator's change of level, season and price
+response (and that without a change its frames are the bytes they were before).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import tomllib
+
+import transfercast as tc
+from transfercast.cli import to_toml
+from transfercast.config import parse_config
+from transfercast.data import DOMAIN, DS, UID
+from transfercast.datasets import synthetic_config, synthetic_sales
+from transfercast.errors import ConfigError
+from transfercast.forecasting import OriginTables
+from transfercast.similarity import similarity
+
+from .clirun import invoke
+
+HORIZON = 6
+CHANGE_AT = 100  # period index of the change: 2020-12-04
+START = "2020-12-04"
+KNOWN = ("price", "promo", "is_holiday")
+GBM = {
+    "source_params": {"num_boost_round": 12, "num_leaves": 7},
+    "target_params": {"num_boost_round": 8, "num_leaves": 7},
+}
+PARAMS = {
+    "target_only": GBM,
+    "source_only": GBM,
+    "pooled": GBM,
+    "boost_continue": {**GBM, "rounds": 10, "patience": 3},
+}
+
+
+def changed_frame(change: str = "level", size: float = 0.5, **kw) -> pd.DataFrame:
+    """8 stores x 2 departments over 120 weeks; the 2 targets have all of them and change at
+    week 100 (2020-12-04)."""
+    return synthetic_sales(
+        n_domains=8,
+        series_per_domain=2,
+        n_periods=120,
+        n_targets=2,
+        target_periods=120,
+        change_at=kw.pop("change_at", CHANGE_AT),
+        change=change,
+        change_size=size,
+        **kw,
+    )
+
+
+def regime_raw(frame: pd.DataFrame, **task) -> dict:
+    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=HORIZON, windows=2)
+    del raw["task"]["target_history"]
+    raw["task"]["regime_start"] = START
+    raw["task"].update(task)
+    raw["task"] = {k: v for k, v in raw["task"].items() if v is not None}
+    return raw
+
+
+def regime_task(frame: pd.DataFrame, **task) -> tc.TransferTask:
+    return tc.TransferTask.from_config(parse_config(regime_raw(frame, **task)), data=frame)
+
+
+@pytest.fixture(scope="module")
+def frame() -> pd.DataFrame:
+    return changed_frame()
+
+
+@pytest.fixture(scope="module")
+def task(frame) -> tc.TransferTask:
+    return regime_task(frame)
+
+
+# -- the synthetic changes -------------------------------------------------------------------------
+def _digest(frame: pd.DataFrame) -> str:
+    return hashlib.sha256(
+        pd.util.hash_pandas_object(frame, index=True).to_numpy().tobytes()
+    ).hexdigest()
+
+
+#: digests of frames made before the change arguments existed
+DIGESTS = [
+    (
+        dict(
+            n_domains=6, series_per_domain=2, n_periods=80, n_targets=2, target_periods=30, seed=3
+        ),
+        "b36f626060674969e0be06e94a3cf9e455597cd62b2c46b7347c337497310dd8",
+    ),
+    (
+        dict(
+            n_domains=5,
+            series_per_domain=2,
+            n_periods=40,
+            n_targets=1,
+            target_periods=20,
+            relatedness=0.5,
+            freq="MS",
+        ),
+        "8a56ed53284844b0e862aa768f91e40a092c7cf212afbaa369f9bd8458320338",
+    ),
+    (
+        dict(
+            n_domains=4, series_per_domain=1, n_periods=60, n_targets=1, target_periods=60, freq="D"
+        ),
+        "5beba30ced7694ed8f4636d0934153e7d8c2abcda8b48190b7b5ad983fe245dd",
+    ),
+]
+
+
+@pytest.mark.parametrize("kwargs,digest", DIGESTS)
+def test_synthetic_sales_without_a_change_are_the_frames_of_before(kwargs, digest):
+    frame = synthetic_sales(**kwargs)
+    assert _digest(frame) == digest
+    assert "change" not in frame.attrs
+
+
+def test_synthetic_changes_touch_the_changed_domains_after_the_date_only():
+    base = changed_frame(change_at=None)
+    after = pd.to_datetime(base["date"]) >= START
+    is_target = base["store"].isin(base.attrs["targets"])
+    for kind, size in [("level", 0.5), ("season", 1.0), ("price", 1.0)]:
+        frame = changed_frame(kind, size)
+        assert frame.attrs["change"] == {
+            "date": START,
+            "kind": kind,
+            "size": size,
+            "domains": "targets",
+        }
+        ratio = frame["sales"] / base["sales"]
+        assert np.allclose(ratio[~(after & is_target)], 1.0)
+        moved = ratio[after & is_target]
+        if kind == "level":
+            np.testing.assert_allclose(moved, 1.5, rtol=1e-3)
+        else:
+            assert (np.abs(moved - 1) > 0.05).mean() > 0.3, kind
+        # every store changes with change_domains="all"; the date can be given as a date
+        every = changed_frame(kind, size, change_at=START, change_domains="all")
+        assert np.allclose((every["sales"] / base["sales"])[~after], 1.0)
+        assert not np.allclose((every["sales"] / base["sales"])[after & ~is_target], 1.0)
+
+
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(change="trend"), "change must be one of level, season, price"),
+        (dict(change_domains="some"), "change_domains must be 'targets' or 'all'"),
+        (dict(change_at=0), "leaves no period before or after the change"),
+        (dict(change_at="2030-01-04"), "leaves no period before or after the change"),
+        (dict(change_size=-1.0), "would make sales negative"),
+    ],
+)
+def test_a_bad_synthetic_change_is_refused(kwargs, message):
+    args = {"change_at": 30, **kwargs}
+    with pytest.raises(ValueError, match=message):
+        synthetic_sales(n_domains=4, n_targets=1, n_periods=60, **args)
+
+
+# -- the split -------------------------------------------------------------------------------------
+def test_the_old_regime_is_a_source_domain_of_its_own(frame, task):
+    plain = tc.TransferTask.from_config(
+        parse_config(regime_raw(frame, regime_start=None)), data=frame
+    )
+    targets = frame.attrs["targets"]
+    assert task.targets == plain.targets == targets
+    assert task.old_regimes == {t: f"{t} (before {START})" for t in targets}
+    assert task.sources == [*plain.sources, *task.old_regimes.values()]
+    assert task.settings()["regime_start"] == dict.fromkeys(targets, START)
+    assert "regime_start" not in plain.settings()
+
+    f = task.frame
+    old = f[DOMAIN].isin(list(task.old_regimes.values()))
+    assert (f.loc[old, DS] < START).all() and old.sum() == 2 * 2 * CHANGE_AT
+    assert (f.loc[f[DOMAIN].isin(targets), DS] >= START).all()
+    assert f.loc[old, UID].str.endswith(f" (before {START})").all()
+    assert not set(f.loc[old, UID]) & set(f.loc[~old, UID])  # distinct series
+    # a relabelling: the same values at the same periods, the user's columns untouched
+    key = ["store", "dept", "date"]
+    a, b = (x.sort_values(key).reset_index(drop=True) for x in (f, plain.frame))
+    pd.testing.assert_frame_equal(a.drop(columns=[UID, DOMAIN]), b.drop(columns=[UID, DOMAIN]))
+    # the backtest origins leave each target at least one period of its new regime
+    assert min(task.evaluation_origins()) >= pd.Timestamp(START)
+
+
+def test_regime_start_per_target_domain_from_a_toml_table(frame):
+    text = to_toml(regime_raw(frame, regime_start=None)).replace(
+        "[task]", "[task]\nregime_start = { S08 = 2020-10-02 }"
+    )
+    raw = tomllib.loads(text)
+    assert str(raw["task"]["regime_start"]["S08"]) == "2020-10-02"  # a bare TOML date
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    assert task.old_regimes == {"S08": "S08 (before 2020-10-02)"}
+    assert (task.frame.loc[task.frame[DOMAIN] == "S07", DS].min()) == pd.Timestamp("2019-01-04")
+    assert task.frame.loc[task.frame[DOMAIN] == "S08", DS].min() == pd.Timestamp("2020-10-02")
+
+
+def test_the_target_history_is_the_shorter_of_the_two(frame, task):
+    origin = pd.Timestamp(START) + 11 * pd.offsets.Week(weekday=4)  # 12 periods of new regime
+    short = regime_task(frame, target_history=5)
+    long = regime_task(frame, target_history=40)
+    for t, expect in [(task, 12), (short, 5), (long, 12)]:
+        data = t.at_origin(origin)
+        rows = np.concatenate(list(data.target_rows.values()))
+        observed = ~np.isnan(data.panel.Y[rows])
+        assert (observed.sum(axis=1) == expect).all()
+        # the old regime keeps all its periods: target_history cuts target domains only
+        old = np.isin(data.panel.domains, list(t.old_regimes.values()))
+        assert (~np.isnan(data.panel.Y[old])).sum(axis=1).min() == CHANGE_AT
+
+
+def test_explicit_sources_keep_the_old_regime_and_can_be_the_old_regime_only(frame):
+    listed = regime_task(frame, sources=["S01", "S02"])
+    assert listed.sources == ["S01", "S02", "S07 (before 2020-12-04)", "S08 (before 2020-12-04)"]
+    only = regime_task(frame, targets=["S08"], sources=[f"S08 (before {START})"])
+    assert only.sources == [f"S08 (before {START})"]
+
+
+def test_similarity_with_the_old_regime_as_the_only_source_compares_the_regimes():
+    # the series-level diagnostics measure the change: the level shift in scale_ratio, the new
+    # seasonal profile in season_corr (the row-level ones compare rows of the same dates,
+    # which the two regimes never share)
+    def row(change: str, size: float) -> pd.Series:
+        task = regime_task(changed_frame(change, size), targets=["S08"], sources=[OLD])
+        return similarity(task).iloc[0]
+
+    OLD = f"S08 (before {START})"
+    same, shifted, season = row("level", 0.0), row("level", 0.5), row("season", 1.0)
+    assert shifted["scale_ratio"] / same["scale_ratio"] == pytest.approx(1.5, rel=1e-3)
+    assert season["season_corr"] < same["season_corr"] - 0.2
+    assert np.isnan(same["domain_auc"])
+
+
+def test_a_target_without_periods_before_the_regime_start_has_no_old_regime():
+    frame = changed_frame(change_at=None)
+    frame = frame[~((frame["store"] == "S07") & (pd.to_datetime(frame["date"]) < "2021-01-01"))]
+    with pytest.warns(UserWarning, match="target domain 'S07' has no period before"):
+        task = regime_task(frame)
+    assert task.old_regimes == {"S08": f"S08 (before {START})"}
+
+
+@pytest.mark.parametrize(
+    "task_keys,message",
+    [
+        (dict(regime_start="2030-01-04"), r"\[task\] regime_start 2030-01-04 is after the last"),
+        (dict(regime_start="2019-01-04"), "is at or before the first period of the data"),
+        (dict(regime_start="soon"), r"\[task\] regime_start 'soon' is not a date"),
+        (dict(regime_start={"S05": START}), r"unknown target domain in \[task\] regime_start"),
+        (dict(origin="2020-11-27"), r"leaves target domain 'S07' no period up to the origin"),
+    ],
+)
+def test_bad_regime_starts_are_one_line_errors(frame, task_keys, message):
+    with pytest.raises(ConfigError, match=message):
+        regime_task(frame, **task_keys)
+
+
+def test_an_evaluation_origin_before_the_regime_start_is_an_error(frame):
+    raw = regime_raw(frame)
+    raw["evaluate"] = {"origins": ["2020-11-27"]}
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    with pytest.raises(ConfigError, match="no period up to the \\[evaluate\\] origin 2020-11-27"):
+        task.evaluation_origins()
+    with pytest.raises(ConfigError, match="no period up to the origin 2020-11-27"):
+        task.at_origin(pd.Timestamp("2020-11-27"))
+
+
+# -- nothing after the origin ----------------------------------------------------------------------
+ORIGIN = pd.Timestamp(START) + 8 * pd.offsets.Week(weekday=4)  # 9 periods of new regime
+
+
+def _change_future(frame: pd.DataFrame, how: str) -> pd.DataFrame:
+    """``frame`` with its future changed in every domain (see ``test_leakage.py``)."""
+    out = frame.copy()
+    for col in KNOWN:
+        out[col] = out[col].astype(float)
+    rng = np.random.default_rng(1)
+    dates = pd.to_datetime(out["date"])
+    after, beyond = dates > ORIGIN, dates > ORIGIN + HORIZON * pd.offsets.Week(weekday=4)
+    if how == "scrambled":
+        out.loc[after, "sales"] = rng.uniform(0, 1e6, after.sum())
+        for col in KNOWN:
+            out.loc[beyond, col] = rng.uniform(0, 50, beyond.sum())
+    elif how == "nan":
+        out.loc[after, "sales"] = np.nan
+        out.loc[beyond, list(KNOWN)] = np.nan
+    else:  # deleted
+        out.loc[after, "sales"] = np.nan
+        out = out[~beyond]
+    return out
+
+
+STRATEGIES = ["target_only", "source_only", "pooled", "boost_continue", "auto"]
+
+
+@pytest.fixture(scope="module")
+def forecasts(frame):
+    """The comparison of :data:`STRATEGIES` at :data:`ORIGIN` per future, once per module."""
+    cache = {}
+    params = {
+        **PARAMS,
+        "auto": {"candidates": ["source_only", "pooled"], "strategies": PARAMS, "cuts": 1},
+    }
+
+    def get(future: str) -> pd.DataFrame:
+        if future not in cache:
+            data = frame if future == "present" else _change_future(frame, future)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                cmp = tc.compare(regime_task(data), STRATEGIES, params=params, origins=[ORIGIN])
+            bad = cmp.scores[cmp.scores["status"] != "ok"]
+            assert bad.empty, bad[["strategy", "target", "error"]].to_string()
+            assert len(cmp.forecasts) == len(STRATEGIES) * 2 * 2 * HORIZON
+            cache[future] = cmp.forecasts
+        return cache[future]
+
+    return get
+
+
+@pytest.mark.parametrize("future", ["scrambled", "nan", "deleted"])
+def test_no_forecast_on_a_regime_split_reads_the_future(future, forecasts):
+    key = ["strategy", "unique_id", "ds"]
+    before, after = (
+        f.sort_values(key).reset_index(drop=True) for f in (forecasts("present"), forecasts(future))
+    )
+    pd.testing.assert_frame_equal(before[key], after[key])
+    assert np.isfinite(before["forecast"]).all()
+    np.testing.assert_allclose(after["forecast"], before["forecast"], rtol=1e-9, atol=0)
+    assert not np.allclose(before["actual"], after["actual"], equal_nan=True)
+    assert set(before["unique_id"].str.split("|").str[0]) == {"S07", "S08"}  # new regime only
+
+
+def test_every_table_at_the_origin_ends_there(task):
+    data = task.at_origin(ORIGIN)
+    tables = OriginTables(task, data, task.features)
+    assert np.isnan(data.panel.Y[:, data.origin_idx + 1 :]).all()
+    old = np.isin(data.panel.domains, list(task.old_regimes.values()))
+    assert set(np.flatnonzero(old)) <= set(data.source_rows)
+    for table in [tables.source, *(tables.target(t) for t in task.targets)]:
+        assert (table.keys["ds"] <= ORIGIN).all()
+    src = tables.source.keys
+    old_rows = src["domain"].isin(list(task.old_regimes.values()))
+    assert old_rows.any() and (src.loc[old_rows, "ds"] < START).all()
+
+
+# -- the command line: run and predict agree -------------------------------------------------------
+def test_run_and_predict_with_a_regime_start(tmp_path, frame):
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    raw = regime_raw(frame, origin=str(ORIGIN.date()))
+    raw["strategy"] = {"name": "pooled"}
+    raw["output"] = {"dir": "out"}
+    small = "\n[strategies.pooled]\nsource_params = { num_boost_round = 40 }\n"
+    (tmp_path / "config.toml").write_text(to_toml(raw) + small)
+    res = invoke("run", tmp_path / "config.toml")
+    assert res.code == 0, res.err
+    run_fc = pd.read_csv(tmp_path / "out" / "forecasts.csv")
+    assert len(run_fc) == 2 * 2 * HORIZON and set(run_fc["store"]) == {"S07", "S08"}
+    # the bundle splits new data the same way; new data of the new regime alone need no split
+    targets = frame[frame["store"].isin(["S07", "S08"])]
+    recent = targets[pd.to_datetime(targets["date"]) >= START]
+    key = ["store", "dept", "date"]
+    run_fc = run_fc.sort_values(key).reset_index(drop=True)
+    for name, data in [("all", targets), ("recent", recent)]:
+        data.to_csv(tmp_path / f"{name}.csv", index=False)
+        out = tmp_path / f"pred_{name}.csv"
+        res = invoke(
+            "predict",
+            *(tmp_path / "out" / "model", "--data", tmp_path / f"{name}.csv"),
+            *("--output", out, "--origin", str(ORIGIN.date())),
+        )
+        assert res.code == 0, res.err
+        pred = pd.read_csv(out).sort_values(key).reset_index(drop=True)
+        pd.testing.assert_frame_equal(pred, run_fc, check_exact=False, rtol=1e-9)
+    res = invoke("similarity", tmp_path / "config.toml", "--output", tmp_path / "sim")
+    assert res.code == 0, res.err
+    assert (tmp_path / "sim" / "similarity.csv").exists()
