@@ -246,10 +246,11 @@ def _group_sums(model: GBM, X: pd.DataFrame, bounds: list[int]) -> np.ndarray:
 class EntityEncoder:
     """Per categorical column, an embedding of each value learned from the source rows.
 
-    A value's profile is its mean normalised sales per week of year (month, or horizon step,
-    when there is no week column) over the source rows; the profiles, centred, are compressed
-    by SVD. ``state[col]`` holds ``embeddings`` (value -> vector), the ``descriptors`` of known
-    values (means of numeric columns constant within each value) and their ``scale``.
+    A value's profile is its mean normalised sales per week of year (month, quarter, or horizon
+    step, whichever comes first of the columns present) over the source rows; the profiles,
+    centred, are compressed by SVD. ``state[col]`` holds ``embeddings`` (value -> vector), the
+    ``descriptors`` of known values (means of numeric columns constant within each value) and
+    their ``scale``.
     """
 
     def __init__(self, state: dict[str, dict[str, Any]]):
@@ -258,7 +259,7 @@ class EntityEncoder:
     @classmethod
     def fit(cls, source: FeatureTable, k: int) -> EntityEncoder:
         X, y = source.X, np.asarray(source.y, dtype=float)
-        bucket_col = next((c for c in ("week", "month", "h") if c in X.columns), None)
+        bucket_col = next((c for c in ("week", "month", "quarter", "h") if c in X.columns), None)
         numeric = [c for c in X.columns if c not in source.categorical]
         state: dict[str, dict[str, Any]] = {}
         for col in source.categorical:
