@@ -43,7 +43,7 @@ import pandas as pd
 from scipy import sparse
 from scipy.optimize import linprog
 
-from transfercast.errors import TransfercastError
+from transfercast.errors import DataError, TransfercastError
 from transfercast.features import FeatureTable
 from transfercast.forecasting import OriginTables, fit_and_forecast
 from transfercast.similarity import domain_auc, horizon_season, season_and_scale
@@ -293,6 +293,8 @@ def _forecast_group(
     for name, strategy in named.items():
         try:
             res = fit_and_forecast(strategy, fit, key, cache)
+        except DataError:  # too little data for this candidate here (a short target history)
+            continue
         except TransfercastError:
             raise
         except Exception:  # noqa: BLE001 - a failed candidate has no replay rows

@@ -341,6 +341,20 @@ def test_no_forecast_on_a_regime_split_reads_the_future(future, forecasts):
     assert set(before["unique_id"].str.split("|").str[0]) == {"S07", "S08"}  # new regime only
 
 
+def test_auto_runs_when_the_new_regime_is_too_short_for_a_candidate_to_backtest(frame):
+    # 8 periods since the change and a horizon of 12: auto's inner backtest cuts 6 periods
+    # before the origin, where target_only has too few periods to train; it is left out of
+    # the blend there instead of failing auto
+    task = regime_task(frame, horizon=12)
+    origin = pd.Timestamp(START) + 7 * pd.offsets.Week(weekday=4)
+    params = {"auto": {"candidates": ["target_only", "source_only"], "strategies": PARAMS}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cmp = tc.compare(task, ["auto"], params={**params}, origins=[origin])
+    assert (cmp.scores["status"] == "ok").all(), cmp.scores["error"].tolist()
+    assert np.isfinite(cmp.forecasts["forecast"]).all()
+
+
 def test_every_table_at_the_origin_ends_there(task):
     data = task.at_origin(ORIGIN)
     tables = OriginTables(task, data, task.features)
