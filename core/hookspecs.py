@@ -111,7 +111,11 @@ def transfercast_intervals(
     (``q0.1``); and ``to_json() -> dict`` (stored in model bundles and read back by
     :func:`transfercast_load_intervals`). The core sorts the quantile columns per row, so they
     never cross. The built-in method ``replay_conformal`` is implemented this way
-    (``transfercast.plugins.intervals``).
+    (``transfercast.plugins.intervals``). An object whose quantiles need the features of the
+    prediction rows may also have ``apply_tables(tables, domain, forecasts) -> DataFrame``
+    (``tables`` as above, at the origin being forecast: new data in ``predict``), which the
+    core then calls instead of ``apply``; the built-in method ``quantile``
+    (``transfercast.plugins.quantile_gbm``) does.
     """
 
 

@@ -33,6 +33,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "transfercast.plugins.representation",
     "transfercast.plugins.auto",
     "transfercast.plugins.intervals",
+    "transfercast.plugins.quantile_gbm",
 )
 
 ENV_LOAD = "TRANSFERCAST_LOAD_PLUGINS"

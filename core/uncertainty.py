@@ -6,6 +6,9 @@ The point forecast stays. The quantile columns are sorted per row (they never cr
 when every observed value of the panel up to the origin is non-negative (sales), bounded
 below by 0. ``level`` (each series' recent level at the origin: the naive forecast) and
 ``step`` (1 to the horizon) are what an interval method scales and indexes its errors by.
+A method whose quantiles depend on the features of the prediction rows (``quantile``: one
+gradient-boosting model per level) implements ``apply_tables(tables, domain, forecasts)``,
+which is called instead of ``apply(forecasts)`` when present.
 """
 
 from __future__ import annotations
@@ -63,8 +66,9 @@ def load_intervals(method: str, state: dict[str, Any], pm: PluginManager | None 
 def unknown_method(method: str, pm: PluginManager) -> str:
     """The one-line error for an interval method no plugin implements."""
     return (
-        f"[forecast] method: unknown interval method '{method}'; the built-in one is "
-        f"'{DEFAULT_METHOD}' (plugins add others through the transfercast_intervals hook)"
+        f"[forecast] method: unknown interval method '{method}'; the built-in ones are "
+        f"'{DEFAULT_METHOD}' and 'quantile' (plugins add others through the "
+        f"transfercast_intervals hook)"
     )
 
 
@@ -93,7 +97,8 @@ def add_quantiles(
     qs = check_quantiles(quantiles)
     cols = [qcol(q) for q in qs]
     framed = levels_and_steps(tables, domain, forecasts[["unique_id", "ds", "forecast"]])
-    applied = model.apply(framed)
+    apply_tables = getattr(model, "apply_tables", None)  # methods that need the features
+    applied = apply_tables(tables, domain, framed) if apply_tables else model.apply(framed)
     missing = [c for c in cols if c not in applied.columns]
     if missing:
         raise ConfigError(f"the interval method returned no column {missing[0]}")
