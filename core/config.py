@@ -157,8 +157,9 @@ class ForecastConfig(_Section):
     )
     method: str = Field(
         "replay_conformal",
-        description="interval method: replay_conformal (errors of the source replays) or one "
-        "a plugin registers",
+        description="interval method: replay_conformal (errors of the source replays), quantile "
+        "(the engines' quantile objectives; target_only, source_only, pooled) or one a plugin "
+        "registers",
     )
 
     @field_validator("quantiles")
