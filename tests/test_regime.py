@@ -399,3 +399,24 @@ def test_run_and_predict_with_a_regime_start(tmp_path, frame):
     res = invoke("similarity", tmp_path / "config.toml", "--output", tmp_path / "sim")
     assert res.code == 0, res.err
     assert (tmp_path / "sim" / "similarity.csv").exists()
+
+
+def test_the_worked_example_runs(tmp_path, capsys):
+    """``examples/regime_change.py`` (docs/regime-change.md), with two strategies."""
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "regime_change.py"
+    spec = importlib.util.spec_from_file_location("regime_change_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    boards = module.main(["--strategies", "source_only,pooled", "--output", str(tmp_path)])
+    assert list(boards) == ["regime split", "ignoring the change"]
+    for board in boards.values():
+        assert set(board["strategy"]) == {"source_only", "pooled"}
+        assert np.isfinite(board["wape"]).all()
+    out = capsys.readouterr().out
+    assert f"S07 (before {START})" in out and "S08: scale_ratio" in out
+    raw = tomllib.loads((tmp_path / "config.toml").read_text())
+    assert raw["task"]["regime_start"] == START
+    parse_config(raw)
