@@ -51,7 +51,13 @@ def mean_window(season: int) -> int:
 class MLForecastReference:
     """A global LightGBM fitted with mlforecast on the source series of one origin."""
 
-    def __init__(self, task: TransferTask, origin: pd.Timestamp, seed: int = 0):
+    def __init__(
+        self,
+        task: TransferTask,
+        origin: pd.Timestamp,
+        seed: int = 0,
+        prediction_intervals: Any = None,
+    ):
         import lightgbm as lgb
         from mlforecast import MLForecast
         from mlforecast.lag_transforms import RollingMean
@@ -85,7 +91,11 @@ class MLForecastReference:
         )
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            self.model.fit(train, static_features=list(self.static.columns.drop("unique_id")))
+            self.model.fit(
+                train,
+                static_features=list(self.static.columns.drop("unique_id")),
+                prediction_intervals=prediction_intervals,
+            )
 
     @staticmethod
     def _static(task: TransferTask) -> pd.DataFrame:
@@ -104,8 +114,16 @@ class MLForecastReference:
         long = panel.to_frame(rows).drop(columns=["domain"])
         return long.merge(self.static, on="unique_id", how="left")
 
-    def forecast(self, data: OriginData, rows: np.ndarray) -> pd.DataFrame:
-        """Forecasts (``unique_id``, ``ds``, ``forecast``) of ``rows`` from ``data``'s origin."""
+    def forecast(
+        self,
+        data: OriginData,
+        rows: np.ndarray,
+        level: list[int] | None = None,
+        transfer_conformal: str | None = None,
+    ) -> pd.DataFrame:
+        """Forecasts (``unique_id``, ``ds``, ``forecast``) of ``rows`` from ``data``'s origin;
+        with ``level`` (the model fitted with ``prediction_intervals``), mlforecast's conformal
+        intervals too, as quantile columns (``lo-80`` -> ``q0.1``) with ``q0.5`` the point."""
         h = self.horizon
         new = self._frame(data.panel, rows)
         o = data.origin_idx
@@ -122,8 +140,24 @@ class MLForecastReference:
             future[col] = arr[ridx, tidx]
         with warnings.catch_warnings():  # long lags are missing for short histories, as intended
             warnings.simplefilter("ignore")
-            out = self.model.predict(h, new_df=new, X_df=future if data.panel.known else None)
-        return out.rename(columns={"lgbm": "forecast"})[["unique_id", "ds", "forecast"]]
+            out = self.model.predict(
+                h,
+                new_df=new,
+                X_df=future if data.panel.known else None,
+                level=level,
+                transfer_conformal=transfer_conformal,
+            )
+        out = out.rename(columns={"lgbm": "forecast"})
+        cols = ["unique_id", "ds", "forecast"]
+        for lv in level or []:
+            lo, hi = (100 - lv) / 200, 1 - (100 - lv) / 200
+            out[f"q{lo:g}"] = out[f"lgbm-lo-{lv}"]
+            out[f"q{hi:g}"] = out[f"lgbm-hi-{lv}"]
+            cols += [f"q{lo:g}", f"q{hi:g}"]
+        if level:
+            out["q0.5"] = out["forecast"]
+            cols.append("q0.5")
+        return out[cols]
 
 
 def simple_forecasts(
