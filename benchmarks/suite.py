@@ -363,6 +363,7 @@ def run_scenario(
             )
         scores = comp.scores
         quant = quantile_metrics(comp, job.task)
+        quant = quant.drop(columns=[c for c in QUANTILE_METRICS if c in scores])  # compare's own
         if len(quant):
             scores = scores.merge(quant, on=["target", "strategy", "origin"], how="left")
         ref_rows: list[dict] = []
