@@ -64,6 +64,11 @@ def test_tiny_suite_runs_the_scenarios_and_auto_ratio_is_its_wape_over_the_best(
     )
     assert rc == 0
     assert sorted(p.name for p in tmp_path.iterdir() if p.is_dir()) == sorted(scenarios)
+    # the strategies forecast the suite's default quantiles: every cell of theirs has SQL and
+    # the 80 % interval's coverage
+    scores = pd.read_csv(tmp_path / "scores.csv")
+    mine = scores[scores["strategy"].isin([*fixed, "auto"])]
+    assert np.isfinite(mine["sql"]).all() and mine["coverage"].between(0, 1).all()
     summary = pd.read_csv(tmp_path / "summary.csv")
     assert list(summary["scenario"]) == [*scenarios, "mean"]
     strategies = [*fixed, "auto", *refs]
