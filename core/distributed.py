@@ -9,8 +9,9 @@ What travels, and its limits:
 - The feature tables of an origin and the source models fitted for it (the cells' shared
   state) are built and fitted on the client, then scattered once to every worker; each cell
   is a small task that names a strategy and a target. A worker never refits a source model
-  the client has fitted; a strategy that asks for a new one inside its cell (``auto``'s inner
-  backtests) fits it on the worker, and such fits are not counted in ``Comparison.source_fits``.
+  the client has fitted; a strategy that asks for a new one inside its cell (``auto``'s source
+  replays and inner backtest) fits it on the worker, and such fits are not counted in
+  ``Comparison.source_fits``.
 - On a threads-based ``LocalCluster`` (the default without ``address``) nothing is serialised.
   On a real cluster the shared state and the fitted strategies coming back are serialised by
   Dask (cloudpickle); every built-in strategy supports that (LightGBM and XGBoost boosters and

@@ -75,7 +75,8 @@ class RepresentationParams(GBMParams):
     """``[strategies.representation]``: which representations feed the target model."""
 
     representations: list[Literal["prediction", "leaves", "embedding", "entities"]] = Field(
-        default_factory=lambda: ["prediction", "leaves", "entities"]
+        default_factory=lambda: ["prediction", "leaves", "entities"],
+        description="the source representations added to the target's features",
     )
     include_source_rows: bool = Field(
         False, description="must be false: source rows as training rows would leak labels"
@@ -83,10 +84,18 @@ class RepresentationParams(GBMParams):
     source_weight: float = Field(
         0.2, ge=0, description="no effect (kept so that configs and saved models still load)"
     )
-    n_components: int = Field(4, ge=1, le=64)
-    leaves_method: Literal["svd", "groups"] = "svd"
-    offset: bool = True
-    embedding_epochs: int = Field(8, ge=1)
+    n_components: int = Field(
+        4, ge=1, le=64, description="width of leaves, embedding and each entities block"
+    )
+    leaves_method: Literal["svd", "groups"] = Field(
+        "svd",
+        description="svd: PCA of the leaf one-hot matrix; groups: leaf outputs summed per group "
+        "of consecutive trees",
+    )
+    offset: bool = Field(
+        True, description="start the target model from the source prediction (identity link)"
+    )
+    embedding_epochs: int = Field(8, ge=1, description="epochs of the embedding network")
 
     @field_validator("representations")
     @classmethod
