@@ -25,7 +25,7 @@ from transfercast.errors import MissingDependencyError
 from transfercast.plugin_manager import get_plugin_manager
 from transfercast.strategy import GBMParams
 
-from .conftest import small_frame
+from .conftest import change_future, small_frame
 
 HORIZON = 6
 KNOWN = ("price", "promo", "is_holiday")
@@ -75,29 +75,7 @@ def _task(frame: pd.DataFrame, formulation: str = "direct") -> tc.TransferTask:
 
 
 def _change_future(frame: pd.DataFrame, origin: pd.Timestamp, how: str) -> pd.DataFrame:
-    """``frame`` with its future changed in every domain: the target after ``origin`` scrambled
-    (``how = "scrambled"``, the known covariates beyond the horizon too), NaN (``"nan"``, the
-    known covariates beyond the horizon too), or NaN up to the horizon's end with every row
-    beyond it deleted (``"deleted"``)."""
-    out = frame.copy()
-    for col in KNOWN:
-        out[col] = out[col].astype(float)
-    rng = np.random.default_rng(1)
-    after = out["date"] > origin
-    beyond = out["date"] > origin + HORIZON * pd.tseries.frequencies.to_offset("W-FRI")
-    if how == "scrambled":
-        out.loc[after, "sales"] = rng.uniform(0, 1e6, after.sum())
-        for col in KNOWN:
-            out.loc[beyond, col] = rng.uniform(0, 50, beyond.sum())
-    elif how == "nan":
-        out.loc[after, "sales"] = np.nan
-        out.loc[beyond, list(KNOWN)] = np.nan
-    elif how == "deleted":
-        out.loc[after, "sales"] = np.nan
-        out = out[~beyond]
-    else:
-        raise ValueError(how)
-    return out
+    return change_future(frame, origin, how, HORIZON, KNOWN)
 
 
 @pytest.fixture(scope="session")

@@ -29,6 +29,7 @@ from transfercast.forecasting import OriginTables
 from transfercast.similarity import similarity
 
 from .clirun import invoke
+from .conftest import change_future
 
 HORIZON = 6
 CHANGE_AT = 100  # period index of the change: 2020-12-04
@@ -281,27 +282,6 @@ def test_an_evaluation_origin_before_the_regime_start_is_an_error(frame):
 ORIGIN = pd.Timestamp(START) + 8 * pd.offsets.Week(weekday=4)  # 9 periods of new regime
 
 
-def _change_future(frame: pd.DataFrame, how: str) -> pd.DataFrame:
-    """``frame`` with its future changed in every domain (see ``test_leakage.py``)."""
-    out = frame.copy()
-    for col in KNOWN:
-        out[col] = out[col].astype(float)
-    rng = np.random.default_rng(1)
-    dates = pd.to_datetime(out["date"])
-    after, beyond = dates > ORIGIN, dates > ORIGIN + HORIZON * pd.offsets.Week(weekday=4)
-    if how == "scrambled":
-        out.loc[after, "sales"] = rng.uniform(0, 1e6, after.sum())
-        for col in KNOWN:
-            out.loc[beyond, col] = rng.uniform(0, 50, beyond.sum())
-    elif how == "nan":
-        out.loc[after, "sales"] = np.nan
-        out.loc[beyond, list(KNOWN)] = np.nan
-    else:  # deleted
-        out.loc[after, "sales"] = np.nan
-        out = out[~beyond]
-    return out
-
-
 STRATEGIES = ["target_only", "source_only", "pooled", "boost_continue", "auto"]
 
 
@@ -316,7 +296,8 @@ def forecasts(frame):
 
     def get(future: str) -> pd.DataFrame:
         if future not in cache:
-            data = frame if future == "present" else _change_future(frame, future)
+            changed = future != "present"
+            data = change_future(frame, ORIGIN, future, HORIZON, KNOWN) if changed else frame
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
                 cmp = tc.compare(regime_task(data), STRATEGIES, params=params, origins=[ORIGIN])
