@@ -20,7 +20,7 @@ Each scenario scores every strategy (``auto`` included) and the references of re
 (mlforecast global model, seasonal naive, naive mean) with WAPE and MASE per (fold, history,
 target domain, origin) cell. The strategies also forecast the quantiles of ``--quantiles``
 (default 0.1, 0.5, 0.9: the 80 % interval; ``--quantiles ""`` for points only), so the cells
-also get SQL and the interval's coverage (:func:`quantile_metrics`). The summary holds one row per
+also get SQL and the interval's coverage (:func:`interval_metrics`). The summary holds one row per
 scenario: each strategy's mean WAPE over the cells every strategy scored, the best fixed
 transfercast strategy (not ``auto``, not a reference) and ``auto``'s ratio to it; the last row
 is the mean over scenarios. CSV files go to ``--output``; no file holds sales or forecasts.
@@ -293,47 +293,14 @@ SCENARIOS = {
 
 
 # -- scoring ------------------------------------------------------------------------------------
-def quantile_columns(forecasts: pd.DataFrame) -> list[float]:
-    """The quantile levels of the ``q<level>`` columns of a forecasts frame (none yet)."""
-    levels = []
-    for col in forecasts.columns:
-        try:
-            level = float(str(col)[1:]) if str(col).startswith("q") else np.nan
-        except ValueError:
-            continue
-        if 0 < level < 1:
-            levels.append(level)
-    return sorted(levels)
-
-
-def quantile_metrics(comp: Any, task: TransferTask) -> pd.DataFrame:
-    """SQL and coverage of the central interval per (target, strategy, origin) cell, from the
-    quantile columns of ``comp.forecasts``; an empty frame when it has none (point forecasts
-    only, as compare writes them today). Scored by :func:`transfercast.intervals.quantile_scores`
-    against each target's history at the origin."""
-    levels = quantile_columns(comp.forecasts)
-    if not levels:
-        return pd.DataFrame(columns=["target", "strategy", "origin", *QUANTILE_METRICS])
-    from transfercast.intervals import quantile_scores
-
-    domain_of = dict(zip(task.panel.ids, task.panel.domains, strict=True))
-    fc = comp.forecasts.assign(target=comp.forecasts["unique_id"].map(domain_of))
-    rows = []
-    for (target, strategy, origin), cell in fc.groupby(["target", "strategy", "origin"]):
-        data = task.at_origin(pd.Timestamp(origin))
-        history = data.panel.to_frame(data.target_rows[target])
-        qs = quantile_scores(cell, history, levels, int(task.features.season_length))
-        cover = [v for k, v in qs.items() if k.startswith("coverage_")]
-        rows.append(
-            {
-                "target": target,
-                "strategy": strategy,
-                "origin": pd.Timestamp(origin),
-                "sql": qs.get("sql", np.nan),
-                "coverage": cover[0] if cover else np.nan,
-            }
-        )
-    return pd.DataFrame(rows)
+def interval_metrics(scores: pd.DataFrame) -> pd.DataFrame:
+    """``scores`` (as ``compare`` scores quantile forecasts: ``sql``, ``coverage_<pct>``) with
+    ``coverage``, the coverage of the 80 % interval (or of the first central interval scored);
+    unchanged when the cells have no quantile scores."""
+    cols = [c for c in scores.columns if c.startswith("coverage_")]
+    if not cols:
+        return scores
+    return scores.assign(coverage=scores["coverage_80" if "coverage_80" in cols else cols[0]])
 
 
 def run_scenario(
@@ -361,11 +328,7 @@ def run_scenario(
             comp = compare(
                 job.task, strategies, params=params, origins=job.origins, quantiles=quantiles or ()
             )
-        scores = comp.scores
-        quant = quantile_metrics(comp, job.task)
-        quant = quant.drop(columns=[c for c in QUANTILE_METRICS if c in scores])  # compare's own
-        if len(quant):
-            scores = scores.merge(quant, on=["target", "strategy", "origin"], how="left")
+        scores = interval_metrics(comp.scores)
         ref_rows: list[dict] = []
         for origin in job.origins:
             if "mlforecast_global" in refs and (job.fold, origin) not in ml:

@@ -37,7 +37,7 @@ from walmart_config import DEFAULT_DATA, HERE  # noqa: E402
 from walmart_new_stores import load, make_task  # noqa: E402
 
 import transfercast as tc  # noqa: E402
-from transfercast.intervals import quantile_scores  # noqa: E402
+from transfercast.intervals import quantile_columns, quantile_scores  # noqa: E402
 
 ORIGINS = ["2011-09-30", "2011-10-28", "2012-04-27"]
 QS = [0.025, 0.1, 0.5, 0.9, 0.975]
@@ -58,7 +58,7 @@ def mlforecast_cells(task: tc.TransferTask, origin: pd.Timestamp) -> list[pd.Dat
     out = []
     for target, rows in data.target_rows.items():
         fc = ref.forecast(data, rows, level=[80, 95], transfer_conformal="scale_aligned")
-        q = sorted((c for c in fc.columns if c.startswith("q")), key=lambda c: float(c[1:]))
+        q = list(quantile_columns(fc).values())
         fc[q] = np.sort(np.maximum(fc[q].to_numpy(float), 0.0), axis=1)  # floored as ours are
         fc["target"] = target
         out.append(fc)

