@@ -351,6 +351,14 @@ def similarity_cmd(
     for _, row in table.iterrows():
         view.add_row(*[similarity_cell(row, c) for c in shown])
     console.print(view)
+    if "regime_level_ratio" in table:
+        regimes = Table(title="New regime against old regime (the target's periods before it)")
+        shown = ["target", "regime_start", *REGIME_SHOWN]
+        for col in shown:
+            regimes.add_column(col, justify="left" if col == "target" else "right")
+        for _, row in table[table["old_regime"].astype(str) != ""].iterrows():
+            regimes.add_row(*[similarity_cell(row, c) for c in shown])
+        console.print(regimes)
     if not table["season_shown"].all():
         console.print(
             "(season_corr): the sources' seasonal index hardly moves over the target's periods, "
@@ -359,10 +367,17 @@ def similarity_cmd(
     console.print(f"similarity table written to {path}")
 
 
+#: the regime columns of the terminal table (similarity.csv holds the old regime's name too)
+REGIME_SHOWN = ["regime_level_ratio", "regime_psi", "regime_ks", "regime_season_corr"]
+
+
 def similarity_cell(row: Any, column: str) -> str:
-    """One cell of the terminal similarity table: floats to three decimals, a seasonal
-    correlation over periods without a season (``season_shown`` false) in parentheses."""
+    """One cell of the terminal similarity table: floats to three decimals, a date as an ISO
+    date, a seasonal correlation over periods without a season (``season_shown`` false) in
+    parentheses."""
     value = row[column]
+    if column == "regime_start":
+        return pd_date(value)
     if not isinstance(value, float):
         return str(value)
     if column == "season_corr" and not row.get("season_shown", True):

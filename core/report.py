@@ -26,12 +26,15 @@ import pandas as pd
 from transfercast.evaluation import Comparison, interval_columns, selection_regret
 from transfercast.intervals import central_intervals, quantile_columns
 from transfercast.outputs import write_bytes, write_csv, write_text
+from transfercast.similarity import REGIME_COLUMNS
 
 MAX_SERIES = 4
 #: targets whose selection sentence shows before the rest fold away
 MAX_SENTENCES = 12
 #: text columns wrapped anywhere (a long reason never widens its table)
 LONG_TEXT = 60
+#: the colour of the regime-change marker
+REGIME_COLOR = "#8b0000"
 PALETTE = [
     "#1f77b4",
     "#ff7f0e",
@@ -137,11 +140,36 @@ def series_that_matter(comp: Comparison, max_series: int = MAX_SERIES) -> list[t
     return [(str(u), " and ".join(w) or "shown") for u, w in list(why.items())[:max_series]]
 
 
-def forecasts_png(comp: Comparison, max_series: int = MAX_SERIES) -> bytes:
-    """Actual versus forecast for the series that matter most (:func:`series_that_matter`) at
-    the latest origin, one line per strategy, with the recent history the models saw. When the
-    forecasts carry quantile columns, each central interval is shaded around each strategy's
-    line (lighter for wider): a fan chart."""
+def regime_changes(task) -> dict[str, tuple[pd.Timestamp, str]]:
+    """Each series of a target domain with a change of regime (``[task] regime_start``), by
+    ``unique_id``: the regime start and the ``unique_id`` of its old regime's series."""
+    if task is None or not getattr(task, "old_regimes", None):
+        return {}
+    keys = task.frame[["unique_id", "domain"]].drop_duplicates("unique_id")
+    out = {}
+    for dom, old in task.old_regimes.items():
+        suffix = str(old)[len(str(dom)) :]
+        for uid in keys.loc[keys["domain"].astype(str) == str(dom), "unique_id"]:
+            out[str(uid)] = (pd.Timestamp(task.regime_start[dom]), f"{uid}{suffix}")
+    return out
+
+
+def _history(task, uid: str, origin: pd.Timestamp, change) -> pd.DataFrame:
+    """The recent history of a series up to ``origin`` (two horizons); with a change of regime,
+    joined to its old regime's series and reaching back a horizon before the change."""
+    frame = task.frame
+    ids = frame["unique_id"].astype(str)
+    hist = frame[(ids == uid) & (frame["ds"] <= origin)]
+    n = 2 * task.horizon
+    if change is not None:
+        start, old = change
+        hist = pd.concat([frame[(ids == old) & (frame["ds"] <= origin)], hist]).sort_values("ds")
+        n = max(n, int((hist["ds"] >= start).sum()) + task.horizon)
+    return hist.tail(n)
+
+
+def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
+    """The matplotlib figure of :func:`forecasts_png`."""
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
@@ -149,7 +177,7 @@ def forecasts_png(comp: Comparison, max_series: int = MAX_SERIES) -> bytes:
     if fc.empty:
         fig = Figure(figsize=(6, 2))
         fig.text(0.5, 0.5, "no forecasts", ha="center")
-        return _png(fig)
+        return fig
     origin = fc["origin"].max()
     last = fc[fc["origin"] == origin]
     shown = series_that_matter(comp, max_series)
@@ -161,13 +189,25 @@ def forecasts_png(comp: Comparison, max_series: int = MAX_SERIES) -> bytes:
     fig = Figure(figsize=(6.5 * ncols, 3.2 * nrows))
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     task = comp.task
+    changes = regime_changes(task)
     for ax, (uid, why) in zip(axes, shown, strict=False):
         cell = last[last["unique_id"].astype(str) == uid]
         if task is not None:
-            frame = task.frame
-            hist = frame[(frame["unique_id"].astype(str) == uid) & (frame["ds"] <= origin)]
-            hist = hist.tail(2 * task.horizon)
+            hist = _history(task, uid, origin, changes.get(uid))
             ax.plot(hist["ds"], hist["y"], color="0.5", lw=1, label="history")
+        if uid in changes:
+            start = changes[uid][0]
+            ax.axvline(start, color=REGIME_COLOR, ls="--", lw=1.2, label="regime change")
+            ax.annotate(
+                "regime change",
+                xy=(start, 0.98),
+                xycoords=("data", "axes fraction"),
+                rotation=90,
+                va="top",
+                ha="right",
+                fontsize=7,
+                color=REGIME_COLOR,
+            )
         act = cell.drop_duplicates("ds").sort_values("ds")
         ax.plot(act["ds"], act["actual"], color="black", lw=2, label="actual")
         for name, g in cell.groupby("strategy", sort=False):
@@ -190,13 +230,27 @@ def forecasts_png(comp: Comparison, max_series: int = MAX_SERIES) -> bytes:
         ax.tick_params(labelsize=7)
     for ax in axes[len(shown) :]:
         ax.set_visible(False)
-    handles, labels = axes[0].get_legend_handles_labels()
+    legend: dict[str, object] = {}
+    for ax in axes[: len(shown)]:  # every chart's lines: one may hold what another lacks
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            legend.setdefault(label, handle)
+    handles, labels = list(legend.values()), list(legend)
     for (_, _, pct), alpha in zip(bands, alphas, strict=True):
         handles.append(Patch(color="0.3", alpha=alpha, lw=0))
         labels.append(f"{pct} % interval")
     axes[0].legend(handles, labels, fontsize=7, loc="best")
     fig.suptitle(f"Forecasts from origin {pd.Timestamp(origin).date()}")
-    return _png(fig)
+    return fig
+
+
+def forecasts_png(comp: Comparison, max_series: int = MAX_SERIES) -> bytes:
+    """Actual versus forecast for the series that matter most (:func:`series_that_matter`) at
+    the latest origin, one line per strategy, with the recent history the models saw. When the
+    forecasts carry quantile columns, each central interval is shaded around each strategy's
+    line (lighter for wider): a fan chart. A series whose target domain changed regime
+    (``[task] regime_start``) shows its old regime's last periods too, and a dashed vertical
+    line labelled "regime change" at the change."""
+    return _png(forecasts_figure(comp, max_series))
 
 
 def latest_selection(selection: pd.DataFrame) -> pd.DataFrame:
@@ -292,10 +346,38 @@ def replay_summary(replays: pd.DataFrame, selection: pd.DataFrame) -> pd.DataFra
     return out[cols]
 
 
-def choice_sentences(comp: Comparison) -> list[str]:
+def regime_sentence(task, target: str, similarity: pd.DataFrame | None = None) -> str:
+    """An HTML sentence on a target's change of regime (empty without one): when its regime
+    changed, that its old regime is a source domain of its own, and (from the ``similarity``
+    table) its new level against its old one."""
+    if task is None or not getattr(task, "old_regimes", None):
+        return ""
+    by_str = {str(d): d for d in task.old_regimes}
+    if target not in by_str:
+        return ""
+    dom = by_str[target]
+    day = pd.Timestamp(task.regime_start[dom]).date()
+    text = (
+        f" Its regime changed on {day}: its periods before then are its old regime, used as a "
+        f"source domain of its own ({html.escape(str(task.old_regimes[dom]))}), and its "
+        "history as a target starts at the change."
+    )
+    if similarity is not None and "regime_level_ratio" in similarity:
+        row = similarity[similarity["target"].astype(str) == target]
+        ratio = float(row["regime_level_ratio"].iloc[0]) if len(row) else np.nan
+        if np.isfinite(ratio):
+            text += (
+                f" Its new regime sells {ratio:.2f} times its old regime's level in the same "
+                "periods of the year before the change."
+            )
+    return text
+
+
+def choice_sentences(comp: Comparison, similarity: pd.DataFrame | None = None) -> list[str]:
     """One HTML sentence per target: what ``auto`` chose at the latest origin, why (its
     reason) and how it turned out against the best single strategy in hindsight; without
-    ``auto``, which strategy had the lowest mean WAPE."""
+    ``auto``, which strategy had the lowest mean WAPE. A target with a change of regime gets
+    :func:`regime_sentence` too."""
     esc = html.escape
     sel = latest_selection(comp.selection)
     if sel.empty:
@@ -309,7 +391,7 @@ def choice_sentences(comp: Comparison) -> list[str]:
             text += f"lowest mean WAPE, {ranked.iloc[0]:.3f}"
             if len(ranked) > 1:
                 text += f", ahead of {esc(str(ranked.index[1]))} ({ranked.iloc[1]:.3f})"
-            out.append(text + ".")
+            out.append(text + "." + regime_sentence(comp.task, str(row["target"]), similarity))
         return out
     regret = selection_regret(comp.scores)
     hindsight = {}
@@ -344,7 +426,7 @@ def choice_sentences(comp: Comparison) -> list[str]:
                     f" In hindsight its WAPE was {r['wape']:.3f} against {r['best_wape']:.3f} "
                     f"for the best single strategy, {esc(str(r['best']))}."
                 )
-        out.append(text)
+        out.append(text + regime_sentence(comp.task, target, similarity))
     return out
 
 
@@ -510,6 +592,13 @@ def report_html(
             f"{task.target_history or 'all'} periods, "
             f"{comp.scores['origin'].nunique()} origin(s)."
         )
+        if task.old_regimes:
+            starts = sorted({pd.Timestamp(t) for t in task.regime_start.values()})
+            facts += (
+                f" Regime change (regime_start) in {len(task.old_regimes)} target domain(s), "
+                f"from {', '.join(str(t.date()) for t in starts)}: their periods before it are "
+                "source domains of their own (old regimes)."
+            )
     board = comp.leaderboard()
     qcols = interval_columns(board)
     parts = [
@@ -535,7 +624,7 @@ def report_html(
         _table(per_target_table(comp.scores), "no scores"),
     ]
     # 2. what was chosen for each target, and why
-    sentences = choice_sentences(comp)
+    sentences = choice_sentences(comp, similarity)
     sel = latest_selection(comp.selection)
     if sel.empty:
         parts += [
@@ -589,6 +678,11 @@ def report_html(
             parts.append(
                 f" Shaded around each strategy's line, lighter for wider, its central {shaded}."
             )
+        if regime_changes(task):
+            parts.append(
+                " A dashed vertical line marks a target's regime change; the history before it "
+                "is the old regime, a source domain of its own."
+            )
         parts.append("</p>")
     parts.append(_img(images["forecasts.png"], alt))
     # 4. the source replays
@@ -609,10 +703,29 @@ def report_html(
         "season_gap: the WAPE a forecast within the target's seen range must lose to it; "
         "season_shown: the sources' index moves over the target's periods (where it does not, "
         "season_corr measures noise).</p>",
-        _table(similarity, "not computed", wide=True),
-        "</body></html>",
+        _table(_drop(similarity, REGIME_COLUMNS), "not computed", wide=True),
     ]
+    if similarity is not None and "regime_level_ratio" in similarity:
+        regimes = similarity[similarity["old_regime"].fillna("").astype(str) != ""]
+        parts += [
+            "<h3>New regime against old regime</h3>",
+            "<p class='note'>Each target with a regime change against its own old regime, on "
+            "measures that need no shared date: regime_level_ratio: the new regime's mean total "
+            "per period over the old regime's in the same weeks (months, quarters) of the year "
+            "before the change; regime_psi/regime_ks: distribution shift of the sales, each "
+            "series over its old-regime mean there; regime_season_corr: correlation of the two "
+            "regimes' seasonal profiles.</p>",
+            _table(regimes[["target", *REGIME_COLUMNS]], "no old regime", wide=True),
+        ]
+    parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _drop(frame: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame | None:
+    """``frame`` without those of ``columns`` it has."""
+    if frame is None:
+        return None
+    return frame.drop(columns=[c for c in columns if c in frame])
 
 
 def write_report(

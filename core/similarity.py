@@ -30,6 +30,21 @@ For each target domain, measured on data cut at an origin (nothing after it is r
   :func:`season_shown`). Where it does not, ``season_corr`` correlates noise, and ``auto``'s
   similarity test does not count it.
 
+With a change of regime (``[task] regime_start``), each target's new regime is also compared
+with its own old regime (:func:`regime_comparison`), on measures that need no shared dates:
+
+- ``regime_level_ratio``: the new regime's mean domain total per period over the old regime's,
+  on the periods of the year before the regime start at the positions in the year (weeks,
+  months, quarters) the new regime has covered: a year-over-year ratio of levels;
+- ``regime_psi`` / ``regime_ks``: PSI and KS statistic of the sales of the new regime against
+  those of the old regime over the same reference periods, each series divided by its own
+  old-regime mean there (a level shift moves the distribution, a change of shape spreads it);
+- ``regime_season_corr``: correlation of the new regime's seasonal profile with the old
+  regime's, over the positions in the year both cover (at least ``MIN_SEASON_WEEKS``).
+
+These columns (with ``regime_start`` and ``old_regime``) are present only when the task has a
+regime start; empty for a target without one.
+
 Plugins add columns through the ``transfercast_similarity`` hook.
 """
 
@@ -57,6 +72,8 @@ MIN_SEASON_WEEKS = 8
 #: the target's weeks before the horizon's season counts as unseen.
 SEASON_TOLERANCE = 0.1
 MAX_SOURCE_ROWS = 20_000
+#: PSI bins of the old-against-new regime comparison: its samples are a few periods per series
+REGIME_BINS = 5
 SIMILARITY_COLUMNS = [
     "target",
     "origin",
@@ -72,6 +89,15 @@ SIMILARITY_COLUMNS = [
     "season_unseen",
     "season_gap",
     "season_shown",
+]
+#: the columns comparing each target's new regime with its old one (:func:`regime_comparison`)
+REGIME_COLUMNS = [
+    "regime_start",
+    "old_regime",
+    "regime_level_ratio",
+    "regime_psi",
+    "regime_ks",
+    "regime_season_corr",
 ]
 
 
@@ -362,6 +388,67 @@ def domain_similarity(tables: OriginTables, domain: Any) -> dict[str, Any]:
     return row
 
 
+def regime_comparison(
+    tables: OriginTables, domain: Any, old: Any, start: pd.Timestamp
+) -> dict[str, float]:
+    """A target domain's new regime (its periods up to the origin) against its old regime, the
+    source domain ``old`` (named ``"<domain> (before <date>)"``) of its periods before
+    ``start``: the ``regime_*`` columns of the module docstring. The measures need no date
+    shared by the two regimes; each target series is paired with its old regime's series (the
+    same ``unique_id`` with the date suffix)."""
+    from scipy.stats import ks_2samp
+
+    panel = tables.data.panel
+    end = tables.data.origin_idx + 1
+    times = panel.times[:end]
+    out = dict.fromkeys(REGIME_COLUMNS[2:], float("nan"))
+    suffix = str(old)[len(str(domain)) :]
+    old_rows = {str(panel.ids[i]): i for i in np.flatnonzero(panel.domains == old)}
+    pairs = [
+        (old_rows[str(panel.ids[i]) + suffix], i)
+        for i in tables.data.target_rows[domain]
+        if str(panel.ids[i]) + suffix in old_rows
+    ]
+    if not pairs:
+        return out
+    Yo = panel.Y[[o for o, _ in pairs], :end]
+    Yn = panel.Y[[n for _, n in pairs], :end]
+    old_seen, new_seen = ~np.all(np.isnan(Yo), axis=0), ~np.all(np.isnan(Yn), axis=0)
+    if not old_seen.any() or not new_seen.any():
+        return out
+    # the reference: the old regime's year before the change, at the new regime's positions
+    ref = old_seen & (times >= start - pd.DateOffset(years=1))
+    position = _position(tables, times)
+    if position is not None and (ref & np.isin(position, position[new_seen])).any():
+        ref &= np.isin(position, position[new_seen])
+    if not ref.any():
+        ref = old_seen
+    old_level = np.nansum(Yo[:, ref], axis=0).mean()
+    if old_level > 0:
+        out["regime_level_ratio"] = float(np.nansum(Yn[:, new_seen], axis=0).mean() / old_level)
+    scale = np.nanmean(Yo[:, ref], axis=1)
+    ok = np.isfinite(scale) & (scale > 0)
+    a = (Yo[ok][:, ref] / scale[ok, None]).ravel()
+    b = (Yn[ok][:, new_seen] / scale[ok, None]).ravel()
+    a, b = a[~np.isnan(a)], b[~np.isnan(b)]
+    if len(a) >= 4 and len(b) >= 4:
+        out["regime_psi"] = psi(a, b, bins=REGIME_BINS)
+        out["regime_ks"] = float(ks_2samp(a, b).statistic)
+    # the seasonal profiles, each over the regime's own periods
+    need = _min_positions(tables)
+    if position is not None:
+        old_tot = np.nansum(Yo, axis=0)[old_seen]
+        new_tot = np.nansum(Yn, axis=0)[new_seen]
+        if old_tot.mean() > 0 and new_tot.mean() > 0:
+            oprof = pd.Series(old_tot / old_tot.mean()).groupby(position[old_seen]).mean()
+            nprof = pd.Series(new_tot / new_tot.mean()).groupby(position[new_seen]).mean()
+            common = nprof.index.intersection(oprof.index)
+            if len(common) >= need and nprof[common].std() > 0 and oprof[common].std() > 0:
+                corr = np.corrcoef(nprof[common], oprof[common])[0, 1]
+                out["regime_season_corr"] = float(corr)
+    return out
+
+
 def plugin_diagnostics(tables: OriginTables, domain: Any, pm: Any) -> dict[str, Any]:
     """The merged results of every ``transfercast_similarity`` hook implementation."""
     panel = tables.data.panel
@@ -397,8 +484,16 @@ def similarity(
         season = horizon_season(tables, dom, SEASON_TOLERANCE)
         row["season_unseen"], row["season_gap"] = season["unseen"], season["gap"]
         row["season_shown"] = season_shown(season, SEASON_TOLERANCE)
+        if task.old_regimes:
+            row["regime_start"] = task.regime_start.get(dom, pd.NaT)
+            row["old_regime"] = task.old_regimes.get(dom, "")
+            if dom in task.old_regimes:
+                row.update(
+                    regime_comparison(tables, dom, task.old_regimes[dom], task.regime_start[dom])
+                )
         row.update(plugin_diagnostics(tables, dom, pm))
         rows.append(row)
     frame = pd.DataFrame(rows)
-    extra = [c for c in frame.columns if c not in SIMILARITY_COLUMNS]
-    return frame[[*SIMILARITY_COLUMNS, *extra]]
+    first = [*SIMILARITY_COLUMNS, *(REGIME_COLUMNS if task.old_regimes else [])]
+    frame = frame.reindex(columns=[*first, *(c for c in frame.columns if c not in first)])
+    return frame
