@@ -26,7 +26,8 @@ from transfercast.data import DOMAIN, DS, UID
 from transfercast.datasets import synthetic_config, synthetic_sales
 from transfercast.errors import ConfigError
 from transfercast.forecasting import OriginTables
-from transfercast.similarity import similarity
+from transfercast.report import forecasts_figure, report_html
+from transfercast.similarity import REGIME_COLUMNS, similarity
 
 from .clirun import invoke
 from .conftest import change_future
@@ -245,6 +246,31 @@ def test_similarity_with_the_old_regime_as_the_only_source_compares_the_regimes(
     assert np.isnan(same["domain_auc"])
 
 
+def test_similarity_compares_each_target_new_regime_with_its_old_one(frame):
+    # sales x 1.3 from the change on: the new regime's level over the old regime's in the same
+    # weeks a year before moves by 1.3 exactly, from about 1 (the stores' own growth) to about
+    # 1.3, and the distribution of the sales scaled by the old level shifts clearly
+    none, shifted = (similarity(regime_task(changed_frame("level", size))) for size in (0.0, 0.3))
+    assert list(none.columns[-len(REGIME_COLUMNS) :]) == REGIME_COLUMNS
+    assert (none["regime_start"] == pd.Timestamp(START)).all()
+    assert list(none["old_regime"]) == [f"S07 (before {START})", f"S08 (before {START})"]
+    ratio = shifted["regime_level_ratio"] / none["regime_level_ratio"]
+    np.testing.assert_allclose(ratio, 1.3, rtol=1e-3)
+    np.testing.assert_allclose(none["regime_level_ratio"], 1.0, atol=0.1)
+    np.testing.assert_allclose(shifted["regime_level_ratio"], 1.3, atol=0.15)
+    assert (none["regime_ks"] < 0.3).all() and (shifted["regime_ks"] > 0.5).all()
+    assert (none["regime_psi"] < 0.5).all() and (shifted["regime_psi"] > 2.0).all()
+    assert (shifted["regime_ks"] - none["regime_ks"] > 0.3).all()
+    # the seasonal profiles of both regimes: the same season correlates
+    assert (none["regime_season_corr"] > 0.3).all()
+    np.testing.assert_allclose(none["regime_season_corr"], shifted["regime_season_corr"], rtol=1e-4)
+    # without a regime start, no regime columns
+    plain = tc.TransferTask.from_config(
+        parse_config(regime_raw(frame, regime_start=None)), data=frame
+    )
+    assert not set(REGIME_COLUMNS) & set(similarity(plain).columns)
+
+
 def test_a_target_without_periods_before_the_regime_start_has_no_old_regime():
     frame = changed_frame(change_at=None)
     frame = frame[~((frame["store"] == "S07") & (pd.to_datetime(frame["date"]) < "2021-01-01"))]
@@ -380,7 +406,48 @@ def test_run_and_predict_with_a_regime_start(tmp_path, frame):
         pd.testing.assert_frame_equal(pred, run_fc, check_exact=False, rtol=1e-9)
     res = invoke("similarity", tmp_path / "config.toml", "--output", tmp_path / "sim")
     assert res.code == 0, res.err
-    assert (tmp_path / "sim" / "similarity.csv").exists()
+    sim = pd.read_csv(tmp_path / "sim" / "similarity.csv")
+    assert sim["regime_level_ratio"].notna().all() and "New regime against old regime" in res.out
+
+
+# -- the report marks the change -------------------------------------------------------------------
+def _regime_lines(fig) -> list[list]:
+    """The x positions of the "regime change" lines of each visible chart of a figure."""
+    return [
+        [line.get_xdata()[0] for line in ax.get_lines() if line.get_label() == "regime change"]
+        for ax in fig.axes
+        if ax.get_visible()
+    ]
+
+
+def test_the_report_marks_the_regime_change(frame, task):
+    params = {"source_only": GBM}
+    comp = tc.compare(task, ["source_only"], origins=[ORIGIN], params=params)
+    fig = forecasts_figure(comp)
+    assert _regime_lines(fig) == [[pd.Timestamp(START)]] * 4  # every chart: S07 and S08 changed
+    for ax in fig.axes:
+        assert "regime change" in [t.get_text() for t in ax.texts]
+        history = next(line for line in ax.get_lines() if line.get_label() == "history")
+        assert min(history.get_xdata()) < pd.Timestamp(START)  # the old regime's last periods
+    images = dict.fromkeys(["leaderboard.png", "forecasts.png"], b"\x89PNG\r\n\x1a\n")
+    page = report_html(comp, similarity(task, ORIGIN), images=images)
+    for target in ("S07", "S08"):
+        assert (
+            f"<b>{target}</b>: source_only had the lowest mean WAPE" in page
+            and f"Its regime changed on {START}: its periods before then are its old regime, "
+            f"used as a source domain of its own ({target} (before {START}))"
+            in page
+        )
+    assert "A dashed vertical line marks a target's regime change" in page
+    assert "<h3>New regime against old regime</h3>" in page
+    # without a regime start: no marker, no sentence
+    plain = tc.TransferTask.from_config(
+        parse_config(regime_raw(frame, regime_start=None)), data=frame
+    )
+    comp = tc.compare(plain, ["source_only"], origins=[ORIGIN], params=params)
+    assert _regime_lines(forecasts_figure(comp)) == [[]] * 4
+    page = report_html(comp, similarity(plain, ORIGIN), images=images)
+    assert "regime change" not in page.lower() and "regime changed" not in page
 
 
 def test_the_worked_example_runs(tmp_path, capsys):
