@@ -30,20 +30,10 @@ For each target domain, measured on data cut at an origin (nothing after it is r
   :func:`season_shown`). Where it does not, ``season_corr`` correlates noise, and ``auto``'s
   similarity test does not count it.
 
-With a change of regime (``[task] regime_start``), each target's new regime is also compared
-with its own old regime (:func:`regime_comparison`), on measures that need no shared dates:
-
-- ``regime_level_ratio``: the new regime's mean domain total per period over the old regime's,
-  on the periods of the year before the regime start at the positions in the year (weeks,
-  months, quarters) the new regime has covered: a year-over-year ratio of levels;
-- ``regime_psi`` / ``regime_ks``: PSI and KS statistic of the sales of the new regime against
-  those of the old regime over the same reference periods, each series divided by its own
-  old-regime mean there (a level shift moves the distribution, a change of shape spreads it);
-- ``regime_season_corr``: correlation of the new regime's seasonal profile with the old
-  regime's, over the positions in the year both cover (at least ``MIN_SEASON_WEEKS``).
-
-These columns (with ``regime_start`` and ``old_regime``) are present only when the task has a
-regime start; empty for a target without one.
+With a change of regime (``[task] regime_start``), the ``regime_*`` columns compare each
+target's new regime with its own old regime on measures that need no shared date
+(:func:`regime_comparison`): the ratio of levels, PSI and KS of the sales scaled by the old
+level, and the correlation of the seasonal profiles.
 
 Plugins add columns through the ``transfercast_similarity`` hook.
 """
@@ -393,9 +383,24 @@ def regime_comparison(
 ) -> dict[str, float]:
     """A target domain's new regime (its periods up to the origin) against its old regime, the
     source domain ``old`` (named ``"<domain> (before <date>)"``) of its periods before
-    ``start``: the ``regime_*`` columns of the module docstring. The measures need no date
-    shared by the two regimes; each target series is paired with its old regime's series (the
-    same ``unique_id`` with the date suffix)."""
+    ``start``, on measures that need no date shared by the two regimes. Each target series is
+    paired with its old regime's series (the same ``unique_id`` with the date suffix); the
+    reference periods are the old regime's periods in the year before ``start`` at the positions
+    in the year (weeks, months, quarters) the new regime has covered.
+
+    - ``regime_level_ratio``: the new regime's mean domain total per period over the old
+      regime's on the reference periods: a year-over-year ratio of levels (the domain's own
+      growth is in it too);
+    - ``regime_psi`` / ``regime_ks``: PSI (:data:`REGIME_BINS` bins) and KS statistic of the
+      new regime's sales against the old regime's on the reference periods, each series
+      divided by its own old-regime mean there: a level shift moves the distribution, a change
+      of shape spreads it;
+    - ``regime_season_corr``: correlation of the new regime's seasonal profile with the old
+      regime's (each domain total over its regime's mean, by position in the year), over the
+      positions both cover (at least ``MIN_SEASON_WEEKS``, as ``season_corr``).
+
+    ``regime_start`` and ``old_regime`` come with them in :func:`similarity`'s table, whose
+    ``regime_*`` columns exist only when the task has a regime start."""
     from scipy.stats import ks_2samp
 
     panel = tables.data.panel
