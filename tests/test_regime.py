@@ -465,7 +465,7 @@ def test_the_worked_example_runs(tmp_path, capsys):
         assert set(board["strategy"]) == {"source_only", "pooled"}
         assert np.isfinite(board["wape"]).all()
     out = capsys.readouterr().out
-    assert f"S07 (before {START})" in out and "S08: scale_ratio" in out
+    assert f"S07 (before {START})" in out and "S08: regime_level_ratio" in out
     raw = tomllib.loads((tmp_path / "config.toml").read_text())
     assert raw["task"]["regime_start"] == START
     parse_config(raw)
