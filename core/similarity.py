@@ -384,16 +384,17 @@ def regime_comparison(
     """A target domain's new regime (its periods up to the origin) against its old regime, the
     source domain ``old`` (named ``"<domain> (before <date>)"``) of its periods before
     ``start``, on measures that need no date shared by the two regimes. Each target series is
-    paired with its old regime's series (the same ``unique_id`` with the date suffix); the
-    reference periods are the old regime's periods in the year before ``start`` at the positions
-    in the year (weeks, months, quarters) the new regime has covered.
+    paired with its old regime's series (the same ``unique_id`` with the date suffix). Both
+    regimes are read at the positions in the year (weeks, months, quarters) that the new regime
+    and the old regime's year before ``start`` both cover; the reference periods are the old
+    regime's periods there.
 
     - ``regime_level_ratio``: the new regime's mean domain total per period over the old
       regime's on the reference periods: a year-over-year ratio of levels (the domain's own
       growth is in it too);
     - ``regime_psi`` / ``regime_ks``: PSI (:data:`REGIME_BINS` bins) and KS statistic of the
-      new regime's sales against the old regime's on the reference periods, each series
-      divided by its own old-regime mean there: a level shift moves the distribution, a change
+      new regime's sales against the old regime's there, each series divided by its own
+      old-regime mean on the reference periods: a level shift moves the distribution, a change
       of shape spreads it;
     - ``regime_season_corr``: correlation of the new regime's seasonal profile with the old
       regime's (each domain total over its regime's mean, by position in the year), over the
@@ -421,20 +422,24 @@ def regime_comparison(
     old_seen, new_seen = ~np.all(np.isnan(Yo), axis=0), ~np.all(np.isnan(Yn), axis=0)
     if not old_seen.any() or not new_seen.any():
         return out
-    # the reference: the old regime's year before the change, at the new regime's positions
+    # the reference: the old regime's year before the change, at the positions in the year
+    # that both it and the new regime cover (all of the new regime's, after a whole year)
     ref = old_seen & (times >= start - pd.DateOffset(years=1))
-    position = _position(tables, times)
-    if position is not None and (ref & np.isin(position, position[new_seen])).any():
-        ref &= np.isin(position, position[new_seen])
     if not ref.any():
         ref = old_seen
+    new = new_seen.copy()
+    position = _position(tables, times)
+    if position is not None:
+        common = np.isin(position, np.intersect1d(position[ref], position[new_seen]))
+        if (ref & common).any():
+            ref, new = ref & common, new & common
     old_level = np.nansum(Yo[:, ref], axis=0).mean()
     if old_level > 0:
-        out["regime_level_ratio"] = float(np.nansum(Yn[:, new_seen], axis=0).mean() / old_level)
+        out["regime_level_ratio"] = float(np.nansum(Yn[:, new], axis=0).mean() / old_level)
     scale = np.nanmean(Yo[:, ref], axis=1)
     ok = np.isfinite(scale) & (scale > 0)
     a = (Yo[ok][:, ref] / scale[ok, None]).ravel()
-    b = (Yn[ok][:, new_seen] / scale[ok, None]).ravel()
+    b = (Yn[ok][:, new] / scale[ok, None]).ravel()
     a, b = a[~np.isnan(a)], b[~np.isnan(b)]
     if len(a) >= 4 and len(b) >= 4:
         out["regime_psi"] = psi(a, b, bins=REGIME_BINS)
