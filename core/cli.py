@@ -289,8 +289,13 @@ def run_compare(
     pm.hook.transfercast_run_finished(kind="compare", config=cfg, result=comp)
     print_leaderboard(comp.leaderboard())
     console.print(f"results written to {output}")
+    skipped = comp.scores[comp.scores["status"] == "skipped"]
+    if len(skipped):
+        console.print(
+            f"{len(skipped)} cells skipped (first: {skipped['error'].iloc[0]})", markup=False
+        )
     if comp.failed:
-        failed = comp.scores[comp.scores["status"] != "ok"]
+        failed = comp.scores[comp.scores["status"] == "failed"]
         err_console.print(
             f"{len(failed)} cells failed; see scores.csv (first: {failed['error'].iloc[0]})"
         )
@@ -352,10 +357,11 @@ def similarity_cmd(
         view.add_row(*[similarity_cell(row, c) for c in shown])
     console.print(view)
     if "regime_level_ratio" in table:
-        regimes = Table(title="New regime against old regime (the target's periods before it)")
+        regimes = Table(title="New regime against old regime (regime_* columns)")
         shown = ["target", "regime_start", *REGIME_SHOWN]
         for col in shown:
-            regimes.add_column(col, justify="left" if col == "target" else "right")
+            header = col if col == "regime_start" else col.removeprefix("regime_")
+            regimes.add_column(header, justify="left" if col == "target" else "right")
         for _, row in table[table["old_regime"].astype(str) != ""].iterrows():
             regimes.add_row(*[similarity_cell(row, c) for c in shown])
         console.print(regimes)
