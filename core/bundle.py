@@ -34,6 +34,7 @@ from transfercast.errors import ConfigError, DataError, TransfercastError
 from transfercast.features import FeatureBuilder
 from transfercast.intervals import check_quantiles, qcol
 from transfercast.outputs import UMASK, write_text
+from transfercast.prelaunch import LevelModel
 from transfercast.strategy import Strategy
 
 FORMAT_VERSION = 1
@@ -146,6 +147,7 @@ def write_bundle(model: Any, directory: Path, plugins: list[str] | tuple[str, ..
                 "first_period": _stamp(task.frame[DS].min()),
             },
             "targets": targets,
+            **_level_entry(model.tables_),
             "files": {
                 p.relative_to(tmp).as_posix(): sha256_file(p)
                 for p in sorted(tmp.rglob("*"))
@@ -160,6 +162,12 @@ def write_bundle(model: Any, directory: Path, plugins: list[str] | tuple[str, ..
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return directory
+
+
+def _level_entry(tables: Any) -> dict[str, Any]:
+    """The manifest entry of the level model of pre-launch targets (plain JSON), if any."""
+    model = tables.level_model
+    return {} if model is None else {"level_model": _jsonable(model.to_json())}
 
 
 def _swap_into_place(tmp: Path, directory: Path) -> None:
@@ -192,6 +200,12 @@ class Bundle:
     @property
     def data(self) -> dict[str, Any]:
         return self.manifest["data"]
+
+    @property
+    def level_model(self) -> LevelModel | None:
+        """The level model of the pre-launch targets it was fitted for; ``None`` without."""
+        state = self.manifest.get("level_model")
+        return None if state is None else LevelModel.from_json(state)
 
 
 def read_manifest(directory: Path) -> dict[str, Any]:
@@ -315,6 +329,15 @@ def predict_bundle(
     when = task.forecast_origin()
     tables = OriginTables(task, task.at_origin(when), task.features)
     tables.builder = bundle.builder
+    if len(tables.prelaunch):  # not selling yet: the level model it was fitted with
+        if bundle.level_model is None:
+            raise DataError(
+                f"{source_name}: target domain {tables.prelaunch_domain()!r} has no sales up "
+                f"to {when.date()}, and the model bundle was fitted while it had sales: it "
+                f"holds no level model for a forecast before launch; run `transfercast run` "
+                f"again"
+            )
+        tables.level_model = bundle.level_model
     levels = bundle_quantiles(bundle, quantiles)
     frames = []
     for target in bundle.manifest["targets"]:

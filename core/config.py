@@ -68,7 +68,10 @@ class TaskConfig(_Section):
         None, description="last observed period for `run` (default: the last period in the data)"
     )
     target_history: int | None = Field(
-        None, gt=0, description="keep only the last N target periods before each origin"
+        None,
+        ge=0,
+        description="keep only the last N target periods before each origin (0: forecast the "
+        "targets before they sell, see docs/pre-launch.md)",
     )
     regime_start: str | date | dict[str, str | date] | None = Field(
         None,

@@ -268,6 +268,12 @@ def _plan(task: TransferTask, origin: pd.Timestamp, name: str) -> tuple[_Plan, O
             f"{[str(s) for s in task.sources][:5]}"
         )
     tables = OriginTables(task, task.at_origin(origin), task.features)
+    if len(tables.prelaunch):
+        raise ConfigError(
+            f"target domain {tables.prelaunch_domain()!r} has no sales up to the origin: its "
+            f"level is estimated from the source series, which a Dask source model keeps out "
+            f"of memory; give the sources in [data] path for a pre-launch forecast"
+        )
     b = tables.builder
     plan = _Plan(
         series=list(task.series),

@@ -23,6 +23,11 @@ class DataError(TransfercastError):
     """The input data is missing, malformed or inconsistent with the config."""
 
 
+class HistoryRequired(DataError):
+    """A strategy needs the target's own history, and the target domain has none (pre-launch):
+    a comparison records the cell as ``skipped`` with this message."""
+
+
 class MissingDependencyError(TransfercastError):
     """A strategy needs an optional extra that is not installed."""
 

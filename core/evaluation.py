@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import Config, EvaluateConfig
-from transfercast.errors import DataError, TransfercastError
+from transfercast.errors import DataError, HistoryRequired, TransfercastError
 from transfercast.forecasting import CellResult, OriginTables, fit_and_forecast
 from transfercast.intervals import check_quantiles, quantile_scores
 from transfercast.metrics import METRICS, score
@@ -65,8 +65,9 @@ class Comparison:
 
     @property
     def failed(self) -> bool:
-        """Whether any cell failed."""
-        return bool((self.scores["status"] != "ok").any())
+        """Whether any cell failed (a ``skipped`` cell, a strategy that needs the history a
+        pre-launch target lacks, did not)."""
+        return bool((self.scores["status"] == "failed").any())
 
 
 def interval_columns(scores: pd.DataFrame) -> list[str]:
@@ -87,7 +88,7 @@ def leaderboard(scores: pd.DataFrame, baseline: str = "target_only") -> pd.DataF
     agg["wins"] = wins.reindex(strategies).fillna(0).astype(int)
     agg["cells"] = ok.groupby("strategy").size().reindex(strategies).fillna(0).astype(int)
     agg["failed"] = (
-        scores[scores["status"] != "ok"]
+        scores[scores["status"] == "failed"]
         .groupby("strategy")
         .size()
         .reindex(strategies)
@@ -190,6 +191,10 @@ def _cell(
                 pm,
             )
             row["interval_seconds"] = time.perf_counter() - start
+    except HistoryRequired as exc:  # a pre-launch target: the strategy cannot apply
+        row.update(dict.fromkeys(METRICS, np.nan))
+        row.update(fit_seconds=np.nan, predict_seconds=np.nan, status="skipped", error=str(exc))
+        return row, None, None
     except Exception as exc:  # noqa: BLE001 - fault isolation: the cell fails, others go on
         if isinstance(exc, TransfercastError) and not isinstance(exc, DataError):
             raise  # a config or dependency problem concerns every cell: stop

@@ -243,9 +243,13 @@ class FeatureBuilder:
         a: np.ndarray,
         h: np.ndarray,
         young_age: int | None = None,
+        prelaunch: bool = False,
     ) -> FeatureTable:
         """Labelled training rows of source series; with ``young_age``, every row a second time
-        as if its series had begun ``min_level_obs`` to ``young_age`` periods before the anchor.
+        as if its series had begun ``min_level_obs`` to ``young_age`` periods before the anchor;
+        with ``prelaunch``, every row once more as if its series began after the anchor: no lag,
+        window or history feature, its recent level given (as a pre-launch target's is, by the
+        level model of :mod:`transfercast.prelaunch`), the label the same.
 
         A source series is young only at the start of the data, so without the copies a model
         learns how young series behave from that one stretch of the calendar (and from the
@@ -256,26 +260,35 @@ class FeatureBuilder:
         """
         table = self.build(panel, i, a, h, with_label=True)
         lo = self.min_level_obs
-        if young_age is None or young_age < lo or not len(i):
+        copies, series = [table], [i]
+        if young_age is not None and young_age >= lo and len(i):
+            span = young_age - lo + 1
+            ids = pd.util.hash_array(panel.ids[i].astype(str).astype(object), categorize=True)
+            age = lo + ((ids % span).astype(np.int64) + a) % span
+            first = a - age + 1
+            observed = ~np.isnan(panel.Y)
+            start = np.where(observed.any(axis=1), observed.argmax(axis=1), panel.Y.shape[1])
+            keep = first > start[i]
+            # as for any training row: enough observations in the (shortened) level window
+            _, count = _Sums(panel.Y, i, absolute=True).window(i, a, self.level_window, first)
+            keep &= count >= lo
+            if keep.any():
+                copies.append(
+                    self.build(panel, i[keep], a[keep], h[keep], with_label=True, first=first[keep])
+                )
+                series.append(i[keep])
+        if prelaunch and len(i):
+            copies.append(
+                self.build(panel, i, a, h, with_label=True, first=a + 1, level=table.level)
+            )
+            series.append(i)
+        if len(copies) == 1:
             return table
-        span = young_age - lo + 1
-        ids = pd.util.hash_array(panel.ids[i].astype(str).astype(object), categorize=True)
-        age = lo + ((ids % span).astype(np.int64) + a) % span
-        first = a - age + 1
-        observed = ~np.isnan(panel.Y)
-        start = np.where(observed.any(axis=1), observed.argmax(axis=1), panel.Y.shape[1])
-        keep = first > start[i]
-        # as for any training row: enough observations in the (shortened) level window
-        _, count = _Sums(panel.Y, i, absolute=True).window(i, a, self.level_window, first)
-        keep &= count >= lo
-        if not keep.any():
-            return table
-        young = self.build(panel, i[keep], a[keep], h[keep], with_label=True, first=first[keep])
-        both = FeatureTable.concat([table, young])
+        both = FeatureTable.concat(copies)
         # each series' rows together (its originals, then its copies), in the order of the
         # series: the same order whether the rows are built at once or a partition at a time
-        series = np.concatenate([i, i[keep]])
-        both = both.subset(np.argsort(pd.Index(pd.unique(i)).get_indexer(series), kind="stable"))
+        order = pd.Index(pd.unique(i)).get_indexer(np.concatenate(series))
+        both = both.subset(np.argsort(order, kind="stable"))
         both.weight = both.level / np.nanmean(both.level)  # over all rows, as build() does
         return both
 
@@ -305,6 +318,13 @@ class FeatureBuilder:
             lvl = np.where(c > 0, s / np.maximum(c, 1), s_all / c_all)
         return np.where(lvl == 0, 1.0, lvl)
 
+    def observed_level(self, panel: Panel, i: np.ndarray, a: np.ndarray) -> np.ndarray:
+        """The recent level at each anchor where the level window holds enough observations
+        for a training row (``min_level_obs``); NaN elsewhere."""
+        sums = _Sums(panel.Y, i, absolute=True)
+        _, count = sums.window(i, a, self.level_window)
+        return np.where(count >= self.min_level_obs, self.level(panel, i, a, sums), np.nan)
+
     def build(
         self,
         panel: Panel,
@@ -314,14 +334,18 @@ class FeatureBuilder:
         *,
         with_label: bool,
         first: np.ndarray | None = None,
+        level: np.ndarray | None = None,
     ) -> FeatureTable:
         """The feature table for the given (series, anchor, step) triples; with ``first``, each
         row's features read no period before ``first`` (the row's series as if it began there;
-        the label is unaffected)."""
+        the label is unaffected); ``level`` (per row) is the recent level of rows that have
+        none of their own (no observed period), such as a pre-launch series'."""
         Yabs = panel.Y
         sums = _Sums(Yabs, i)
         abs_sums = _Sums(Yabs, i, absolute=True)  # shared by both level computations below
         lvl = self.level(panel, i, a, abs_sums, first)
+        if level is not None:
+            lvl = np.where(np.isnan(lvl), level, lvl)
         cols: dict[str, np.ndarray | pd.Categorical] = {"h": h.astype(float)}
         with np.errstate(invalid="ignore", divide="ignore"):
             for lag in self.lags:

@@ -12,10 +12,11 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import FeaturesConfig
-from transfercast.errors import DataError
+from transfercast.errors import DataError, HistoryRequired
 from transfercast.features import FeatureBuilder, FeatureTable
 from transfercast.frequency import resolve_features
 from transfercast.panel import Panel
+from transfercast.prelaunch import LevelModel
 from transfercast.source_cache import SourceCache
 from transfercast.strategy import Strategy
 from transfercast.task import OriginData, TransferTask
@@ -58,7 +59,8 @@ class OriginTables:
         if not len(i) and len(self.data.source_rows):
             raise DataError(self._too_short_for_sources())
         young = self.target_age if self.spec.young_sources else None
-        return self.builder.source_table(self.data.panel, i, a, h, young)
+        prelaunch = bool(len(self.prelaunch))
+        return self.builder.source_table(self.data.panel, i, a, h, young, prelaunch)
 
     def _too_short_for_sources(self) -> str:
         """Why no source series yields a training row: the setting and the periods present."""
@@ -93,6 +95,109 @@ class OriginTables:
         Y = self.data.panel.Y[rows, : end + 1]
         seen = np.flatnonzero(~np.all(np.isnan(Y), axis=0))
         return int(seen.min()) if len(seen) else None
+
+    # -- pre-launch targets -------------------------------------------------------------------
+    @cached_property
+    def prelaunch(self) -> np.ndarray:
+        """Panel rows of the target series with no observed period up to the origin: series
+        that have not sold yet, whose recent level :attr:`prior_level` estimates."""
+        rows = [r for r in self.data.target_rows.values() if len(r)]
+        if not rows:
+            return np.array([], dtype=int)
+        rows = np.concatenate(rows)
+        Y = self.data.panel.Y[rows, : self.data.origin_idx + 1]
+        return rows[np.all(np.isnan(Y), axis=1)]
+
+    def is_prelaunch(self, domain: Any) -> bool:
+        """Whether a target domain has no observed period up to the origin."""
+        return bool(np.isin(self.data.target_rows[domain], self.prelaunch).all())
+
+    def level_columns(self) -> tuple[list[str], list[str]]:
+        """The categorical and numeric per-series columns the level model reads: the series
+        keys other than the domain, and the static covariates."""
+        b = self.builder
+        return [*b.categorical_keys, *b.static_categorical], list(b.static_numeric)
+
+    def series_frame(self, rows: np.ndarray) -> pd.DataFrame:
+        """The key and static columns of the panel series ``rows``, one row each."""
+        panel = self.data.panel
+        both = pd.concat([panel.keys, panel.static], axis=1)
+        both = both.loc[:, ~both.columns.duplicated()]
+        return both.iloc[np.asarray(rows)].reset_index(drop=True)
+
+    def prelaunch_domain(self) -> Any:
+        """The first target domain with a pre-launch series (for messages)."""
+        pre = set(self.prelaunch.tolist())
+        return next(d for d, r in self.data.target_rows.items() if pre & set(r.tolist()))
+
+    @cached_property
+    def level_model(self) -> LevelModel | None:
+        """The level model of this origin's pre-launch series, fitted on the source series'
+        recent levels at the origin (:mod:`transfercast.prelaunch`); ``None`` without
+        pre-launch series. A model bundle sets the one it was fitted with."""
+        if not len(self.prelaunch):
+            return None
+        categorical, numeric = self.level_columns()
+        origin = self.data.origin.date()
+        if not categorical and not numeric:
+            raise DataError(
+                f"target domain {self.prelaunch_domain()!r} has no sales up to the origin "
+                f"{origin}: its level is estimated from the source domains by their static "
+                f"covariates and series keys, and the task has none; add [data] static "
+                f"columns (a store's type or size)"
+            )
+        src = self.data.source_rows
+        if not len(src):
+            raise DataError(
+                f"target domain {self.prelaunch_domain()!r} has no sales up to the origin "
+                f"{origin}, and there are no source series to estimate its level from"
+            )
+        b, panel = self.builder, self.data.panel
+        level = b.observed_level(panel, src, np.full(len(src), self.data.origin_idx))
+        return LevelModel.fit(self.series_frame(src), level, categorical, numeric)
+
+    @cached_property
+    def prior_level(self) -> np.ndarray:
+        """The estimated recent level of each pre-launch series (by panel row; NaN for every
+        other series)."""
+        out = np.full(self.data.panel.n_series, np.nan)
+        rows = self.prelaunch
+        if not len(rows):
+            return out
+        model = self.level_model
+        frame = self.series_frame(rows)
+        for col in [*model.categorical, *model.numeric]:
+            missing = frame[col].isna().to_numpy()
+            if missing.any():
+                k = rows[int(np.argmax(missing))]
+                dom = self.data.panel.domains[k]
+                raise DataError(
+                    f"pre-launch target domain {dom!r}: static column '{col}' has no value for "
+                    f"series {self.data.panel.ids[k]!r}; the level model that estimates a "
+                    f"pre-launch level from the source domains needs it"
+                )
+        out[rows] = model.predict(frame)
+        return out
+
+    def _prelaunch_view(
+        self, i: np.ndarray, a: np.ndarray
+    ) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """``first`` and ``level`` for :meth:`FeatureBuilder.build` of prediction rows: a
+        pre-launch series reads nothing up to its anchor and takes its estimated level."""
+        if not len(self.prelaunch):
+            return None, None
+        pre = np.isin(i, self.prelaunch)
+        if not pre.any():
+            return None, None
+        return np.where(pre, a + 1, 0), self.prior_level[i]
+
+    def prediction_table(self, rows: np.ndarray) -> FeatureTable:
+        """The (direct) prediction rows of the series ``rows`` over the horizon."""
+        i, a, h = self.builder.prediction_rows(rows, self.data.origin_idx, self.horizon)
+        first, level = self._prelaunch_view(i, a)
+        return self.builder.build(
+            self.data.panel, i, a, h, with_label=False, first=first, level=level
+        )
 
     def target(self, domain: Any) -> FeatureTable:
         """Training rows of one target domain (its truncated history only)."""
@@ -147,9 +252,7 @@ class OriginTables:
         rows = self.data.target_rows[domain]
         panel, origin = self.data.panel, self.data.origin_idx
         if self.spec.formulation == "direct":
-            table = self.builder.build(
-                panel, *self.builder.prediction_rows(rows, origin, self.horizon), with_label=False
-            )
+            table = self.prediction_table(rows)
             yhat = strategy.predict(table) * table.level
             return pd.DataFrame(
                 {"unique_id": table.keys["unique_id"], "ds": table.keys["ds"], "forecast": yhat}
@@ -160,8 +263,10 @@ class OriginTables:
         for step in range(1, self.horizon + 1):
             anchor = origin + step - 1
             i = np.asarray(rows)
+            a = np.full(len(i), anchor)
+            first, level = self._prelaunch_view(i, a)  # pre-launch: its own forecasts unread
             table = self.builder.build(
-                work, i, np.full(len(i), anchor), np.ones(len(i), dtype=int), with_label=False
+                work, i, a, np.ones(len(i), dtype=int), with_label=False, first=first, level=level
             )
             yhat = strategy.predict(table) * table.level
             work.Y[i, anchor + 1] = yhat
@@ -194,12 +299,18 @@ def transfer_to(
 ) -> Strategy:
     """A fresh copy of ``strategy`` transferred to one target domain; a data error names the
     strategy, the domain and the origin."""
+    if type(strategy).needs_history and tables.is_prelaunch(domain):
+        raise HistoryRequired(
+            f"strategy '{strategy.name}' needs the target's own sales history, and target "
+            f"domain {domain!r} has none up to the origin {tables.data.origin.date()} "
+            f"(pre-launch)"
+        )
     fitted = strategy.clone()
     fitted.context_ = {"tables": tables, "domain": domain, "cache": cache}
     try:
         fitted.transfer(source_model, tables.target(domain), source)
-    except DataError as exc:
-        raise DataError(
+    except DataError as exc:  # the same kind (HistoryRequired: a skipped cell)
+        raise type(exc)(
             f"strategy '{strategy.name}', target domain {domain!r} at origin "
             f"{tables.data.origin.date()}: {exc}"
         ) from None

@@ -123,6 +123,9 @@ class Strategy:
     #: (``target_only``), and lets the strategy run on a source model fitted on Dask from a
     #: Parquet dataset (``source_only``, ``boost_continue``; see ``transfercast.dask_source``)
     uses_source_rows: ClassVar[bool] = True
+    #: whether the strategy needs the target's own sales history (``target_only``): a
+    #: pre-launch target domain, with none, is then skipped with a one-line reason
+    needs_history: ClassVar[bool] = False
 
     def __init__(self, params: StrategyParams | dict[str, Any] | None = None, **kwargs: Any):
         self.check_available()
@@ -218,6 +221,12 @@ class Strategy:
         fitting (``auto``: its candidates' replays blended with its weights), in the replay
         detail form of :mod:`transfercast.replay`; ``None`` (the default) lets the interval
         calibration replay the strategy itself."""
+        return None
+
+    def backtest_forecasts(self) -> pd.DataFrame | None:
+        """The target's own backtest forecasts (:func:`transfercast.replay.build_inner`) of
+        *this fitted* strategy, when it built them while fitting, in the same form; ``None``
+        (the default) lets the interval calibration backtest the strategy itself."""
         return None
 
     # -- persistence (native formats and JSON, never pickle) ----------------------------------

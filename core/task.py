@@ -91,6 +91,8 @@ class TransferTask:
         self.horizon = int(horizon)
         if self.horizon <= 0:
             raise DataError(f"[task] horizon must be positive, got {horizon}")
+        if target_history is not None and int(target_history) < 0:
+            raise DataError(f"[task] target_history must be 0 or more, got {target_history}")
         self.target_history = target_history
         # every period count the features use, with the defaults of the frequency filled in
         self.features = resolve_features(features or FeaturesConfig(), freq)
@@ -221,10 +223,31 @@ class TransferTask:
                 f"up to {what} {_day(origin)}"
             )
 
+    def prelaunch_domains(self) -> list[Any]:
+        """The target domains forecast before they sell: every target with ``target_history =
+        0``, and any target domain without a single observed sale in the data."""
+        if self.target_history == 0:
+            return list(self.targets)
+        sold = set(self.frame.loc[self.frame[Y].notna(), DOMAIN].astype(str))
+        return [t for t in self.targets if str(t) not in sold]
+
     def _drop_one_sided_columns(self) -> None:
         """A static or known column with no value in the target domains, or none in the source
-        domains, shares nothing between them: it is dropped with a warning."""
+        domains, shares nothing between them: it is dropped with a warning. A pre-launch target
+        domain without a value in a static column is an error: its level is estimated from the
+        sources by the static columns."""
         is_target = self.frame["domain"].astype(str).isin(set(map(str, self.targets)))
+        domains = self.frame["domain"].astype(str)
+        for col in self.static if self.sources else ():
+            if col in self.series or self.frame.loc[~is_target, col].isna().all():
+                continue
+            for dom in self.prelaunch_domains():
+                if self.frame.loc[domains == str(dom), col].isna().all():
+                    raise DataError(
+                        f"{self.source_name}: static column '{col}' has no value in pre-launch "
+                        f"target domain {dom!r}; the level model that estimates a pre-launch "
+                        f"level from the source domains needs it"
+                    )
         for kind, cols in (("static", self.static), ("known", self.known)):
             for col in list(cols):
                 if col in self.series:
@@ -410,12 +433,16 @@ class TransferTask:
             idx, self.horizon, target_mask=tmask, target_history=self.target_history
         )
         has_history = ~np.all(np.isnan(panel.Y), axis=1)
+        prelaunch = set(map(str, self.prelaunch_domains()))
         targets: dict[Any, np.ndarray] = {}
         for dom in self.targets:
             rows = np.flatnonzero((panel.domains == dom) & has_history)
+            if not len(rows) and str(dom) in prelaunch:  # every series it will sell
+                rows = np.flatnonzero(panel.domains == dom)
             if not len(rows):
                 raise DataError(
-                    f"target domain {dom!r} has no rows before the origin {origin.date()}"
+                    f"target domain {dom!r} has no rows before the origin {origin.date()} "
+                    f"(for a forecast before it sells, set [task] target_history = 0)"
                 )
             targets[dom] = rows
         source_rows = np.flatnonzero(self.source_mask() & has_history)

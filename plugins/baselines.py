@@ -35,6 +35,7 @@ class TargetOnly(_OneModel):
     name = "target_only"
     Params = GBMParams
     uses_source_rows = False
+    needs_history = True
 
     def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
         p = self.params

@@ -26,6 +26,7 @@ import numpy as np
 from pydantic import Field, field_validator, model_validator
 
 import transfercast
+from transfercast.errors import HistoryRequired
 from transfercast.features import FeatureTable
 from transfercast.strategy import SourceSpec, Strategy, StrategyParams
 
@@ -261,7 +262,13 @@ class L2SP(Strategy):
         data = l2sp_net.Tensors.from_table(self.encoder_, target, device)
         epochs = p.epochs
         tail = self._tail(target)
-        self.short_history_ = tail is not None and not (~tail).any()
+        # no target rows (a pre-launch target) count as a history too short to fit on
+        self.short_history_ = (tail is not None and not (~tail).any()) or not len(target)
+        if not len(target) and not self.from_source_:
+            raise HistoryRequired(
+                "l2sp with init = 'scratch' fits its network on the target's own rows, and the "
+                "target has none"
+            )
         if self.short_history_ and self.from_source_:
             epochs = 0  # the source network: nothing to choose the epochs on
             if self.source_head_ is not None:

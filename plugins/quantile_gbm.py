@@ -203,13 +203,7 @@ class QuantileGBM:
         """``unique_id``, ``ds`` and one ``q<level>`` column per level, in sales units, for
         every series of ``domain`` over the horizon of ``tables``' origin."""
         check_direct(tables)
-        rows = tables.data.target_rows[domain]
-        b = tables.builder
-        table = b.build(
-            tables.data.panel,
-            *b.prediction_rows(rows, tables.data.origin_idx, tables.horizon),
-            with_label=False,
-        )
+        table = tables.prediction_table(tables.data.target_rows[domain])
         X = table.X.assign(is_target=1.0) if self.is_target else table.X
         out = pd.DataFrame({"unique_id": table.keys["unique_id"], "ds": table.keys["ds"]})
         for tau, model in zip(self.quantiles, self.models, strict=True):

@@ -47,7 +47,12 @@ from pydantic import Field, field_validator
 
 import transfercast
 from transfercast.engines import GBM, align_columns, threads
-from transfercast.errors import ConfigError, MissingDependencyError, TransfercastError
+from transfercast.errors import (
+    ConfigError,
+    HistoryRequired,
+    MissingDependencyError,
+    TransfercastError,
+)
 from transfercast.features import FeatureTable
 from transfercast.strategy import GBMParams, SourceSpec, Strategy
 
@@ -605,8 +610,19 @@ class Representation(Strategy):
         return X, base
 
     def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
-        """Fit the target model on the target rows only (features plus representations)."""
+        """Fit the target model on the target rows only (features plus representations). A
+        target with no rows (not yet selling) keeps the offset, the source prediction, alone;
+        without ``offset`` it has nothing to forecast from."""
         p = self.params
+        if not len(target):
+            if not p.offset:
+                raise HistoryRequired(
+                    "representation with offset = false fits its model on the target's own "
+                    "rows, and the target has none (set offset = true to start from the source "
+                    "prediction)"
+                )
+            self.model_ = None
+            return
         X, base = self._design(target)
         w = target.weight
         train = FeatureTable(
@@ -623,6 +639,8 @@ class Representation(Strategy):
 
     def predict(self, table: FeatureTable) -> np.ndarray:
         X, base = self._design(table)
+        if self.model_ is None:  # no target rows to fit on: the offset alone
+            return base
         if base is None:
             return self.model_.predict(X)
         if self.model_.engine == "lightgbm":
@@ -634,8 +652,9 @@ class Representation(Strategy):
         directory = Path(directory)
         entries: dict[str, Any] = {
             "source": self.source_model_.save(directory, "source"),
-            "target": self.model_.save(directory, "target"),
         }
+        if self.model_ is not None:
+            entries["target"] = self.model_.save(directory, "target")
         doc: dict[str, Any] = {"format": FORMAT, "params": self.get_params()}
         if "leaves" in self.encoders_:
             leaves = self.encoders_["leaves"]
@@ -660,7 +679,7 @@ class Representation(Strategy):
             raise TransfercastError(f"{directory}: not a {FORMAT} state file")
         obj = cls(manifest.get("params", doc["params"]))
         obj.source_model_ = GBM.load(directory, manifest["source"])
-        obj.model_ = GBM.load(directory, manifest["target"])
+        obj.model_ = GBM.load(directory, manifest["target"]) if "target" in manifest else None
         enc: dict[str, Any] = {}
         if "leaves" in doc:
             enc["leaves"] = LeafEncoder(doc["leaves"]["method"], doc["leaves"]["state"])
