@@ -203,13 +203,15 @@ def build_layout(tables: OriginTables, n: int, folds: int, cuts: int, seed: int)
             mask[src[in_group]] = True
             cut = panel.cut(c, tables.horizon, target_mask=mask, target_history=n)
             has = ~np.all(np.isnan(cut.Y), axis=1)
+            # n = 0: the series that had sold by the cut replay being pre-launch
+            live = has if n else ~np.all(np.isnan(panel.Y[:, : c + 1]), axis=1)
             # only a domain as old at the cut as the target is now stands for it
             members = {}
             for d in group:
                 r = src[in_group & (panel.domains[src] == d)]
                 first = tables.history_start(r, until=c)
-                if first is not None and first <= c + 1 - n and has[r].any():
-                    members[d] = r[has[r]]
+                if first is not None and first <= c + 1 - n and live[r].any():
+                    members[d] = r[live[r]]
             sources = src[~in_group & has[src]]
             if not members or not len(sources):
                 continue

@@ -226,7 +226,18 @@ class Auto(Strategy):
         cands = {n: self.make(n) for n in self.candidate_names() if n != NAIVE}
         own = inner_backtest(tables, cands, cache)
         meta = target_meta(tables, domain, similarity=self.params.method == "meta")
-        weights, reason, figures = self.weigh(rep, own, meta, domain, tables.horizon)
+        weighed, left_out = rep, []
+        if history_length(tables, domain) == 0:  # pre-launch: nothing of the target's own
+            left_out = [
+                n for n in self.candidate_names() if n == NAIVE or self.make(n).needs_history
+            ]
+            kept = ~rep.table["candidate"].isin(left_out)
+            weighed = Replays(rep.table[kept], rep.detail, rep.meta, rep.seconds)
+        weights, reason, figures = self.weigh(weighed, own, meta, domain, tables.horizon)
+        if left_out:
+            reason = (
+                f"pre-launch: {', '.join(left_out)} need the target's history, left out; {reason}"
+            )
         self.members_: list[Strategy] = []
         for name in weights.index:
             member = self.make(name)
