@@ -19,7 +19,7 @@ from transfercast.panel import Panel
 from transfercast.prelaunch import LevelModel
 from transfercast.source_cache import SourceCache
 from transfercast.strategy import Strategy
-from transfercast.task import OriginData, TransferTask
+from transfercast.task import OriginData, TransferTask, plain
 
 
 @dataclass
@@ -128,7 +128,7 @@ class OriginTables:
     def prelaunch_domain(self) -> Any:
         """The first target domain with a pre-launch series (for messages)."""
         pre = set(self.prelaunch.tolist())
-        return next(d for d, r in self.data.target_rows.items() if pre & set(r.tolist()))
+        return plain(next(d for d, r in self.data.target_rows.items() if pre & set(r.tolist())))
 
     @cached_property
     def level_model(self) -> LevelModel | None:
@@ -170,7 +170,7 @@ class OriginTables:
             missing = frame[col].isna().to_numpy()
             if missing.any():
                 k = rows[int(np.argmax(missing))]
-                dom = self.data.panel.domains[k]
+                dom = plain(self.data.panel.domains[k])
                 raise DataError(
                     f"pre-launch target domain {dom!r}: static column '{col}' has no value for "
                     f"series {self.data.panel.ids[k]!r}; the level model that estimates a "
@@ -302,7 +302,7 @@ def transfer_to(
     if type(strategy).needs_history and tables.is_prelaunch(domain):
         raise HistoryRequired(
             f"strategy '{strategy.name}' needs the target's own sales history, and target "
-            f"domain {domain!r} has none up to the origin {tables.data.origin.date()} "
+            f"domain {plain(domain)!r} has none up to the origin {tables.data.origin.date()} "
             f"(pre-launch)"
         )
     fitted = strategy.clone()

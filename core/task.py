@@ -34,6 +34,11 @@ def _match_domains(values: Sequence[Any], present: np.ndarray, key: str) -> list
     return out
 
 
+def plain(value: Any) -> Any:
+    """A NumPy scalar as the Python value it holds (``33``, not ``np.int64(33)``), for messages."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _day(when: pd.Timestamp) -> str:
     """A period for a message or a label: the date, or the full timestamp with a time of day."""
     return str(when.date()) if when == when.normalize() else str(when)
@@ -245,8 +250,8 @@ class TransferTask:
                 if self.frame.loc[domains == str(dom), col].isna().all():
                     raise DataError(
                         f"{self.source_name}: static column '{col}' has no value in pre-launch "
-                        f"target domain {dom!r}; the level model that estimates a pre-launch "
-                        f"level from the source domains needs it"
+                        f"target domain {plain(dom)!r}; the level model that estimates a "
+                        f"pre-launch level from the source domains needs it"
                     )
         for kind, cols in (("static", self.static), ("known", self.known)):
             for col in list(cols):

@@ -1,0 +1,223 @@
+"""Pre-launch forecasts (docs/pre-launch.md): targets with no sales history at all.
+
+The level model estimates a new series' level from the sources' static covariates and keys;
+``compare`` with ``target_history = 0`` forecasts every target, skipping the strategies that
+need the target's history with their reason; ``run``, ``predict`` and bundles take a target
+domain with no sales rows; ``auto`` replays the sources as pre-launch domains.
+"""
+
+from __future__ import annotations
+
+import json
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+import transfercast as tc
+from transfercast.cli import to_toml
+from transfercast.config import parse_config
+from transfercast.datasets import synthetic_config, synthetic_sales
+from transfercast.errors import HistoryRequired
+from transfercast.forecasting import OriginTables
+from transfercast.prelaunch import LevelModel
+
+from .clirun import invoke
+from .conftest import small_frame
+
+SMALL = {"source_params": {"num_boost_round": 40}, "target_params": {"num_boost_round": 20}}
+KNOWN = ["price", "promo", "is_holiday"]
+
+
+def _task(frame: pd.DataFrame, targets, horizon: int = 6, **task) -> tc.TransferTask:
+    raw = synthetic_config("unused.csv", list(targets), horizon=horizon, target_history=0)
+    raw["task"].update(task)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return tc.TransferTask.from_config(parse_config(raw), data=frame)
+
+
+@pytest.fixture(scope="module")
+def wide():
+    """20 stores x 3 departments, the last 5 new: enough sources for the level model."""
+    return synthetic_sales(n_periods=120, target_periods=52)
+
+
+@pytest.fixture(scope="module")
+def wide_tables(wide):
+    task = _task(wide, wide.attrs["targets"], horizon=8)
+    origin = task.evaluation_origins()[-1]
+    return task, OriginTables(task, task.at_origin(origin), task.features)
+
+
+def test_the_level_model_recovers_the_targets_level_and_its_scaling_with_size(wide_tables):
+    task, tables = wide_tables
+    rows = tables.prelaunch
+    assert len(rows) == 5 * 3  # every series of every target, none with history
+    assert set(tables.data.panel.domains[rows]) == set(task.targets)
+    estimate = tables.prior_level[rows]
+    # the true recent level at the origin, from the uncut data (for scoring only)
+    truth = task.panel.Y[rows, tables.data.origin_idx - 7 : tables.data.origin_idx + 1].mean(1)
+    ratio = estimate / truth
+    assert np.isfinite(estimate).all() and (estimate > 0).all()
+    assert np.median(np.abs(np.log(ratio))) < 0.25, ratio
+    # the source series' levels scale with size (sales = level x dept, size = level x U(6, 9)):
+    # so does the estimate, about in proportion
+    frame = tables.series_frame(rows)
+    doubled = tables.level_model.predict(frame.assign(size=frame["size"] * 2))
+    slope = np.log(doubled / tables.level_model.predict(frame)) / np.log(2)
+    assert 0.7 < float(np.median(slope)) < 1.3, slope
+    # only a prelaunch table's rows take the estimate; a source series keeps its own level
+    assert np.isnan(np.delete(tables.prior_level, rows)).all()
+
+
+def test_the_level_model_round_trips_through_json(wide_tables):
+    _, tables = wide_tables
+    model = tables.level_model
+    state = json.loads(json.dumps(model.to_json()))
+    frame = tables.series_frame(tables.prelaunch)
+    back = LevelModel.from_json(state)
+    np.testing.assert_allclose(back.predict(frame), model.predict(frame), rtol=1e-12)
+    # an unseen department contributes nothing: the estimate stays finite
+    assert np.isfinite(back.predict(frame.assign(dept="D99"))).all()
+
+
+def test_source_rows_are_also_shown_as_not_yet_launched(wide_tables):
+    _, tables = wide_tables
+    source = tables.source
+    copies = source.X["n_obs"] == 0
+    assert 0 < copies.sum() < len(source)
+    pre = source.X[copies]
+    assert pre["lag1"].isna().all() and pre["mean4"].isna().all() and pre["sply"].isna().all()
+    assert np.isfinite(pre["log_level"]).all()
+    # each copy keeps its original's label and level
+    key = ["unique_id", "anchor", "h"]
+    left = source.keys[copies.to_numpy()][key].assign(y=source.y[copies.to_numpy()])
+    right = source.keys[~copies.to_numpy()][key].assign(y=source.y[~copies.to_numpy()])
+    both = left.merge(right, on=key, suffixes=("_pre", ""))
+    assert len(both) == len(left)
+    np.testing.assert_allclose(both["y_pre"], both["y"])
+
+
+def test_compare_at_zero_history_forecasts_every_target_and_skips_target_only(wide):
+    targets = wide.attrs["targets"][:2]
+    task = _task(wide, targets, horizon=8)
+    origin = task.evaluation_origins()[-1]
+    names = ["target_only", "source_only", "pooled", "boost_continue", "representation"]
+    params = {n: SMALL for n in names if n != "boost_continue"}
+    comp = tc.compare(task, names, origins=[origin], params=params)
+    scores = comp.scores.set_index(["target", "strategy"])
+    for t in targets:
+        row = scores.loc[(t, "target_only")]
+        assert row["status"] == "skipped"
+        assert row["error"] == (
+            f"strategy 'target_only' needs the target's own sales history, and target domain "
+            f"'{t}' has none up to the origin {origin.date()} (pre-launch)"
+        )
+    ok = comp.scores[comp.scores["strategy"] != "target_only"]
+    assert (ok["status"] == "ok").all(), ok["error"].tolist()
+    assert ok["wape"].between(0, 0.5).all(), ok[["target", "strategy", "wape"]]
+    assert not comp.failed
+    assert np.isfinite(comp.forecasts["forecast"]).all()
+    assert len(comp.forecasts) == 4 * 2 * 3 * 8  # strategies x targets x depts x horizon
+    board = comp.leaderboard().set_index("strategy")
+    assert board.loc["target_only", "cells"] == 0 and board.loc["target_only", "failed"] == 0
+
+
+def test_auto_replays_being_pre_launch_and_leaves_out_what_needs_history(wide):
+    targets = wide.attrs["targets"][:1]
+    task = _task(wide, targets, horizon=8)
+    origin = task.evaluation_origins()[-1]
+    cands = ["target_only", "source_only", "pooled"]
+    auto = {"candidates": cands, "strategies": dict.fromkeys(cands, SMALL), "cuts": 1}
+    comp = tc.compare(task, ["auto"], origins=[origin], params={"auto": auto}, quantiles=[0.1, 0.9])
+    assert (comp.scores["status"] == "ok").all(), comp.scores["error"].tolist()
+    sel = comp.selection.iloc[0]
+    assert sel["reason"].startswith("pre-launch: target_only, naive need the target's history")
+    assert set(sel["chosen"].split("+")) <= {"source_only", "pooled"}
+    assert (comp.replays["n"] == 0).all()
+    replayed = set(comp.replays["candidate"])
+    assert {"source_only", "pooled", "naive"} <= replayed and "target_only" not in replayed
+    fc = comp.forecasts
+    assert np.isfinite(fc[["forecast", "q0.1", "q0.9"]]).all().all()
+    assert (fc["q0.1"] < fc["q0.9"]).all()
+
+
+def _new_store_project(root, strategy: str = "boost_continue") -> pd.DataFrame:
+    """Sales where S08 has no sales row: only its departments' covariates over the horizon."""
+    frame = small_frame()
+    dates = np.sort(frame["date"].unique())
+    origin = dates[-7]
+    frame.loc[frame["date"] > origin, "sales"] = np.nan  # the future, known covariates only
+    frame = frame[(frame["store"] != "S08") | (frame["date"] > origin)]
+    frame.to_csv(root / "sales.csv", index=False)
+    raw = synthetic_config("sales.csv", ["S07", "S08"], horizon=6, output_dir="out")
+    del raw["task"]["target_history"]
+    raw["strategy"]["name"] = strategy
+    raw["strategies"] = {strategy: {"rounds": 10}} if strategy == "boost_continue" else {}
+    (root / "config.toml").write_text(to_toml(raw))
+    return frame
+
+
+def test_run_predict_and_the_bundle_take_a_store_with_no_sales_rows(tmp_path):
+    frame = _new_store_project(tmp_path)
+    res = invoke("run", tmp_path / "config.toml", "--quantiles", "0.1,0.9")
+    assert res.code == 0, res.err
+    fc = pd.read_csv(tmp_path / "out" / "forecasts.csv")
+    new = fc[fc["store"] == "S08"]
+    assert len(new) == 2 * 6 and np.isfinite(new[["forecast", "q0.1", "q0.9"]]).all().all()
+    assert (new["forecast"] > 0).all()
+    manifest = json.loads((tmp_path / "out" / "model" / "manifest.json").read_text())
+    assert manifest["level_model"]["numeric"] == ["size"]
+    assert manifest["level_model"]["categorical"] == ["dept", "store_type"]
+    # predict from the targets' rows alone (no source row) reproduces run
+    frame[frame["store"].isin(["S07", "S08"])].to_csv(tmp_path / "new.csv", index=False)
+    res = invoke(
+        "predict", tmp_path / "out" / "model", "--data", tmp_path / "new.csv", "--output",
+        tmp_path / "pred.csv",
+    )  # fmt: skip
+    assert res.code == 0, res.err
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "pred.csv"), fc)
+
+
+def test_run_with_a_strategy_that_needs_history_is_one_line(tmp_path):
+    _new_store_project(tmp_path, "target_only")
+    res = invoke("run", tmp_path / "config.toml")
+    # the data's future rows are warned about; the error is the one line after
+    lines = res.err.strip().splitlines()
+    assert res.code == 2 and lines[-1].startswith("error: ") and "Traceback" not in res.err
+    assert "strategy 'target_only' needs the target's own sales history, and target domain " in (
+        res.err
+    )
+    assert "'S08' has none up to the origin 2021-03-05 (pre-launch)" in res.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_compare_config_at_zero_history_exits_0_and_reports_the_skips(tmp_path):
+    frame = small_frame()
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    raw = synthetic_config(
+        "sales.csv", frame.attrs["targets"], horizon=6, target_history=0, windows=1
+    )
+    raw["strategy"]["candidates"] = ["target_only", "source_only"]
+    raw["output"]["dir"] = "results"
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    res = invoke("compare", tmp_path / "config.toml")
+    assert res.code == 0, res.err
+    assert "3 cells skipped (first: strategy 'target_only' needs the target's own" in res.out
+    scores = pd.read_csv(tmp_path / "results" / "scores.csv")
+    assert sorted(scores["status"].unique()) == ["ok", "skipped"]
+
+
+def test_the_python_api_takes_zero_history_and_refuses_a_negative_one():
+    frame = small_frame()
+    task = _task(frame, frame.attrs["targets"])
+    assert task.target_history == 0 and task.prelaunch_domains() == ["S06", "S07", "S08"]
+    with pytest.raises(tc.TransfercastError, match="target_history must be 0 or more, got -1"):
+        tc.TransferTask(
+            frame, series=["store", "dept"], time="date", target="sales", domain="store",
+            targets=["S08"], horizon=6, target_history=-1,
+        )  # fmt: skip
+    with pytest.raises(HistoryRequired):
+        tc.TransferForecaster("target_only").fit(task)
