@@ -202,3 +202,37 @@ def test_run_forecast_ignores_rows_after_configured_origin(future, frame, origin
     pd.testing.assert_frame_equal(fc, fc2, check_exact=False, rtol=1e-9, atol=0)
     assert fc["date"].min() == origin + pd.offsets.Week(weekday=4)
     assert len(fc) == len(frame.attrs["targets"]) * 2 * HORIZON
+
+
+PRELAUNCH = ["source_only", "pooled", "boost_continue", "representation", "auto"]
+
+
+@pytest.fixture(scope="session")
+def prelaunch(frame: pd.DataFrame, origin: pd.Timestamp):
+    """``prelaunch(future)``: the comparison with no target history (``target_history = 0``)
+    on the data with ``future`` changed, once per session."""
+
+    @cache
+    def run(future: str) -> tc.Comparison:
+        data = frame if future == "present" else _change_future(frame, origin, future)
+        raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=HORIZON)
+        raw["task"]["target_history"] = 0
+        task = tc.TransferTask.from_config(parse_config(raw), data=data)
+        params = {n: p for n, p in CASES.values() if n in PRELAUNCH}  # the last mode of each
+        params["representation"] = {**params["representation"], "representations": ["prediction"]}
+        small = {n: CASES[n][1] for n in ("source_only", "pooled")}
+        params["auto"] = {"candidates": ["target_only", *small], "strategies": small, "cuts": 1}
+        cmp = tc.compare(task, PRELAUNCH, params=params, origins=[origin], quantiles=QUANTILES)
+        assert (cmp.scores["status"] == "ok").all(), cmp.scores["error"].tolist()
+        return cmp
+
+    return run
+
+
+@pytest.mark.parametrize("future", FUTURES)
+def test_pre_launch_forecasts_ignore_the_future(future, prelaunch):
+    # a target with no history: its level comes from the level model of the sources, cut at
+    # the origin; auto's replays cut the sources to no history at their cuts
+    before, after = prelaunch("present"), prelaunch(future)
+    _assert_same_forecasts(before.forecasts, after.forecasts)
+    pd.testing.assert_frame_equal(before.selection, after.selection, check_exact=False, rtol=1e-9)
