@@ -170,6 +170,24 @@ ERRORS = {
         raw=raw_config(origin="2019-06-07"),
         patterns=["target domain 'S06' has no rows before the origin 2019-06-07"],
     ),
+    "pre-launch target without a static covariate": dict(
+        frame=lambda f: f.assign(size=np.where(f["store"] == "S06", np.nan, f["size"])),
+        raw=raw_config(target_history=0),
+        patterns=[
+            r"sales.csv: static column 'size' has no value in pre-launch target domain 'S06'; "
+            r"the level model that estimates a pre-launch level from the source domains needs it"
+        ],
+    ),
+    "pre-launch target series without a static value": dict(
+        frame=lambda f: f.assign(
+            size=np.where((f["store"] == "S06") & (f["dept"] == "D2"), np.nan, f["size"])
+        ),
+        raw=raw_config(target_history=0),
+        patterns=[
+            r"pre-launch target domain 'S06': static column 'size' has no value for series "
+            r"'S06\|D2'; the level model"
+        ],
+    ),
     "target too short for a target-fitted strategy": dict(
         frame=lambda f: f[~f["store"].isin(TARGETS) | (pd.to_datetime(f["date"]) > "2021-03-26")],
         args=["--strategy", "target_only"],
@@ -385,7 +403,7 @@ def test_every_row_of_the_catalogue_is_a_test():
     ids = [line.rstrip(" |").rsplit("|", 1)[1].strip().strip("`") for line in rows]
     ids = [i for i in ids if i not in ("test", "same")]
     names = set(ERRORS) | {n for n in globals() if n.startswith("test_")}
-    names |= {"tests/test_bundle.py"}
+    names |= {"tests/test_bundle.py", "tests/test_prelaunch.py"}
     from . import test_frequencies  # the rows on frequencies and short data are tested there
 
     names |= set(test_frequencies.ERRORS) | {n for n in vars(test_frequencies) if n[:5] == "test_"}
