@@ -221,3 +221,25 @@ def test_the_python_api_takes_zero_history_and_refuses_a_negative_one():
         )  # fmt: skip
     with pytest.raises(HistoryRequired):
         tc.TransferForecaster("target_only").fit(task)
+
+
+def test_the_worked_example_runs(tmp_path, capsys):
+    """``examples/pre_launch.py`` (docs/pre-launch.md), with two strategies."""
+    import importlib.util
+    from pathlib import Path
+
+    import tomllib
+
+    path = Path(__file__).resolve().parents[1] / "examples" / "pre_launch.py"
+    spec = importlib.util.spec_from_file_location("pre_launch_example", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    table = module.main(["--strategies", "target_only,source_only", "--output", str(tmp_path)])
+    assert list(table.index) == [0, 4, 8]
+    assert np.isnan(table.loc[0, "target_only"]) and np.isfinite(table["source_only"]).all()
+    out = capsys.readouterr().out
+    assert "0 weeks: strategy 'target_only' needs the target's own sales history" in out
+    assert "S12 has not sold yet" in out
+    raw = tomllib.loads((tmp_path / "config.toml").read_text())
+    assert raw["task"]["target_history"] == 0
+    parse_config(raw)
