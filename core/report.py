@@ -589,7 +589,8 @@ def report_html(
         facts = (
             f"{len(task.targets)} target domain(s), {len(task.sources)} source domain(s), "
             f"horizon {task.horizon}, target history "
-            f"{task.target_history or 'all'} periods, "
+            f"{'all' if task.target_history is None else task.target_history} periods"
+            f"{' (before launch)' if task.target_history == 0 else ''}, "
             f"{comp.scores['origin'].nunique()} origin(s)."
         )
         if task.old_regimes:
