@@ -34,6 +34,7 @@ import hashlib
 import json
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -503,3 +504,60 @@ def held_replays(tables: OriginTables) -> pd.DataFrame:
         return pd.DataFrame(columns=TABLE_COLUMNS)
     both = pd.concat(held, ignore_index=True)
     return both.drop_duplicates(["n", "domain", "cut", "candidate"], ignore_index=True)
+
+
+# -- how much the replays stand for a target ------------------------------------------------
+def _relative_loss(detail: pd.DataFrame, candidate: str, steps: int) -> pd.Series:
+    """Per (domain, cut): log of ``candidate``'s WAPE over the naive level's, over steps
+    1 to ``steps``."""
+    d = detail[(detail["step"] <= steps) & detail["candidate"].isin([candidate, NAIVE])]
+    d = d.dropna(subset=["actual", "forecast"])
+    err = (d["forecast"] - d["actual"]).abs()
+    per = err.groupby([d["domain"], d["cut"], d["candidate"]]).sum().unstack("candidate")
+    if candidate not in per or NAIVE not in per:
+        return pd.Series(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = np.log(per[candidate] / per[NAIVE])
+    return ratio.replace([np.inf, -np.inf], np.nan).dropna()
+
+
+def replay_pvalue(replayed: pd.DataFrame, own: pd.DataFrame, candidate: str) -> float:
+    """How well the replayed domains stand for a target, judged on its own backtest: the
+    conformal p-value of the target's loss of ``candidate`` relative to the naive level (over
+    its own scored periods) among the replayed domain-cuts' losses over the same first steps.
+    Small when ``candidate`` does far worse against the naive level on the target than on any
+    replayed domain (the target is unlike the sources); 1 when there is no evidence."""
+    steps = int(own["step"].max()) if len(own) else 0
+    mine = _relative_loss(own, candidate, steps)
+    theirs = _relative_loss(replayed, candidate, steps)
+    if not len(mine) or not len(theirs):
+        return 1.0
+    worse = int((theirs.to_numpy() >= float(mine.iloc[0])).sum())
+    return (1 + worse) / (1 + len(theirs))
+
+
+def own_share(periods: int, horizon: int, pvalue: float, base: float | None = None) -> float:
+    """The weight of a target's own backtest against the replays: ``base`` (by default
+    ``p / (p + horizon)`` for its ``p`` scored periods), and the replays' remaining weight
+    scaled by ``min(1, 2 x pvalue)`` (:func:`replay_pvalue`), so replays that stand for the
+    target no better than the least typical of themselves hand their weight over to its own
+    periods."""
+    if periods <= 0:
+        return 0.0
+    base = periods / (periods + horizon) if base is None else base
+    return 1.0 - (1.0 - base) * min(1.0, 2.0 * pvalue)
+
+
+def nearest_rows(rep: Replays, losses: pd.DataFrame, meta: Mapping[str, float]) -> pd.Index:
+    """The replayed (domain, cut) rows nearest to a target by standardised meta-features: the
+    nearest third, at least three."""
+    m = rep.meta.set_index(["domain", "cut"]).reindex(losses.index)
+    cols = [c for c in META if m[c].notna().all() and np.isfinite(meta.get(c, np.nan))]
+    k = max(3, int(np.ceil(len(m) / 3)))
+    if not cols or len(m) <= k:
+        return losses.index
+    sd = m[cols].std().replace(0, 1).fillna(1)
+    z = (m[cols] - m[cols].mean()) / sd
+    t = (pd.Series({c: meta[c] for c in cols}) - m[cols].mean()) / sd
+    dist = np.sqrt(((z - t) ** 2).sum(axis=1)).to_numpy()
+    return losses.index[np.argsort(dist, kind="stable")[:k]]

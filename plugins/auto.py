@@ -1,31 +1,29 @@
 """``auto``: per-target candidate weights learned from source replays.
 
 For one target domain at one origin, the source domains replay being new with the target's
-history length (:mod:`transfercast.replay`: at ``cuts`` cut points before the origin, in
-``folds`` groups, each forecast by every candidate and the naive level with the other sources
-as its sources). The replays are built once per origin and history length and shared by every
-target. From the replay table:
+history length (:mod:`transfercast.replay`), every candidate and the naive level forecasting
+them; the replays are shared by every target of the origin. The target's own backtest (its
+last periods, forecast from the periods before) is a second body of evidence, weighted by
+:func:`transfercast.replay.own_share`: by its length, and more as the replays fail to stand for
+the target (:func:`transfercast.replay.replay_pvalue`).
 
-- ``method = "stack"`` (default): non-negative weights summing to 1 that minimise the mean
-  replayed WAPE of the weighted forecast over every replayed (domain, cut). The WAPE of a blend
-  is linear in the absolute errors, so this is a linear program, solved exactly
-  (:func:`scipy.optimize.linprog`, HiGHS).
-- ``method = "meta"``: the same program over the replayed (domain, cut) rows nearest to the
-  target by its meta-features (standardised over the replays; the nearest third, at least
-  three): a target unlike most sources is weighted as the replays of the domains like it were.
-- ``method = "select"``: the one candidate with the lowest mean replayed WAPE.
+- ``method = "stack"`` (default): non-negative weights summing to 1 that minimise the
+  evidence-weighted mean WAPE of the weighted forecast, a linear program
+  (:func:`transfercast.replay.stack_weights`);
+- ``method = "meta"``: the same over the replayed domain-cuts nearest to the target by
+  meta-features (the nearest third, at least three);
+- ``method = "select"``: the one candidate with the lowest evidence-weighted WAPE.
 
 ``target_only`` and ``naive`` are ordinary candidates. A ``transfercast_select_strategy`` plugin
 sees the replay table and the target's meta-features first and may return weights or a name.
-Only the candidates with a non-zero weight are then fitted on the target; ``predict`` is their
+Only candidates with a non-zero weight are fitted on the target; ``predict`` is their
 weighted sum. ``selection_`` holds one row: ``target``, ``origin``, ``method``, ``chosen``,
-``weights``, ``reason`` (every figure in it comes from the replays), ``replayed`` (the number
-of replayed domain-cuts) and ``replay_<candidate>``, each candidate's mean replayed WAPE.
+``weights``, ``reason`` (every figure in it comes from the evidence), ``replayed``,
+``replay_<candidate>`` and ``inner_<candidate>`` (mean replayed and own backtest WAPE).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,13 +37,15 @@ from transfercast.features import FeatureTable
 from transfercast.forecasting import OriginTables
 from transfercast.intervals import blend_detail
 from transfercast.replay import (
-    META,
     NAIVE,
     Naive,
     Replays,
     blended_wape,
     history_length,
     inner_backtest,
+    nearest_rows,
+    own_share,
+    replay_pvalue,
     replays,
     stack_weights,
     target_meta,
@@ -64,8 +64,8 @@ class AutoParams(StrategyParams):
     )
     method: Literal["stack", "meta", "select"] = Field(
         "stack",
-        description="stack: weights minimising the replayed WAPE; meta: the same over the "
-        "replays nearest to the target by meta-features; select: the best single candidate",
+        description="stack: weights minimising the evidence's WAPE; meta: the same "
+        "over the replays nearest by meta-features; select: the best single candidate",
     )
     folds: int = Field(2, ge=2, description="groups of source domains that replay in turn")
     cuts: int = Field(2, ge=1, description="cut points before the origin the replays use")
@@ -73,21 +73,6 @@ class AutoParams(StrategyParams):
         default_factory=dict, description="parameter tables of the candidates, by name"
     )
     seed: int = Field(0, description="seed of the replays' grouping of source domains")
-
-
-def nearest_rows(rep: Replays, losses: pd.DataFrame, meta: Mapping[str, float]) -> pd.Index:
-    """The replayed (domain, cut) rows nearest to a target by standardised meta-features: the
-    nearest third, at least three."""
-    m = rep.meta.set_index(["domain", "cut"]).reindex(losses.index)
-    cols = [c for c in META if m[c].notna().all() and np.isfinite(meta.get(c, np.nan))]
-    k = max(3, int(np.ceil(len(m) / 3)))
-    if not cols or len(m) <= k:
-        return losses.index
-    sd = m[cols].std().replace(0, 1).fillna(1)
-    z = (m[cols] - m[cols].mean()) / sd
-    t = (pd.Series({c: meta[c] for c in cols}) - m[cols].mean()) / sd
-    dist = np.sqrt(((z - t) ** 2).sum(axis=1)).to_numpy()
-    return losses.index[np.argsort(dist, kind="stable")[:k]]
 
 
 class Auto(Strategy):
@@ -151,19 +136,26 @@ class Auto(Strategy):
             target=domain, replays=rep.table.copy(), meta=dict(meta)
         )
         if answer is not None:
-            chosen = {answer: 1.0} if isinstance(answer, str) else dict(answer)
-            weights = pd.Series(chosen, dtype=float)
-            bad = [n for n in weights.index if n not in figures.index]
-            if bad or (weights < 0).any() or weights.sum() <= 0:
+            weights = pd.Series({answer: 1.0} if isinstance(answer, str) else answer, dtype=float)
+            if (
+                (~weights.index.isin(figures.index)).any()
+                or (weights < 0).any()
+                or weights.sum() <= 0
+            ):
                 raise TransfercastError(
                     f"transfercast_select_strategy returned {answer!r}: weights must be "
                     f"non-negative, on candidates: {', '.join(figures.index)}"
                 )
             weights = weights[weights > 0] / weights.sum()
             return weights, "chosen by a transfercast_select_strategy plugin", figures
-        # the target's own inner periods weigh against one horizon of replayed evidence
-        periods = int(own.detail[own.detail["domain"] == domain]["ds"].nunique())
-        share = periods / (periods + horizon) if len(losses) else 1.0
+        # the target's own inner periods weigh against one horizon of replayed evidence, and
+        # take over the replays' weight as far as the replays fail to stand for the target
+        mine_detail = own.detail[own.detail["domain"] == domain]
+        periods = int(mine_detail["ds"].nunique())
+        ranked = losses.drop(columns=NAIVE, errors="ignore").mean().sort_values(kind="stable")
+        lead = ranked.index[0] if len(ranked) else "-"  # the replays' own pick
+        pvalue = replay_pvalue(rep.detail, mine_detail, lead) if len(ranked) else 1.0
+        share = own_share(periods, horizon, pvalue) if len(losses) else 1.0
         names = [
             n
             for n in figures.index
@@ -186,7 +178,8 @@ class Auto(Strategy):
         predicted = (1 - share) * replay + share * inner
         best = predicted.idxmin()
         evidence = (
-            f"{p.method} over {shape} and the target's own {periods} periods (share {share:.2f})"
+            f"{p.method} over {shape} and the target's own {periods} periods (share "
+            f"{share:.2f}; replay p-value {pvalue:.2f} on {lead})"
         )
 
         def facts(n: str) -> str:
@@ -200,7 +193,7 @@ class Auto(Strategy):
             return pd.Series({best: 1.0}), reason, figures
         wide = wide_detail(rep.detail, names)
         wide = wide[pd.MultiIndex.from_frame(wide[["domain", "cut"]]).isin(rows)]
-        wide_own = wide_detail(own.detail[own.detail["domain"] == domain], names)
+        wide_own = wide_detail(mine_detail, names)
         w = stack_weights([(wide, 1 - share), (wide_own, share)], names)
         w = w[w > 0].sort_values(ascending=False, kind="stable")
         blend = [blended_wape(x, w) if len(x) else np.nan for x in (wide, wide_own)]
@@ -256,21 +249,28 @@ class Auto(Strategy):
             "reason": reason,
             "replayed": int(rep.losses().shape[0]),
         }
-        for name in figures.index:
-            row[f"replay_{name}"] = float(figures.loc[name, "replay"])
-        for name in figures.index:
-            row[f"inner_{name}"] = float(figures.loc[name, "inner"])
+        for col in ("replay", "inner"):
+            row.update({f"{col}_{n}": float(v) for n, v in figures[col].items()})
         row.update({f"meta_{k}": v for k, v in meta.items()})
         self.selection_ = pd.DataFrame([row])
         self.replays_, self.inner_ = rep, own
         return self
 
     def replayed_forecasts(self) -> pd.DataFrame | None:
-        """The replays' forecasts of this target's blend (its weights on the candidates')."""
-        if not hasattr(self, "replays_"):
+        """The replays' forecasts of this target's blend (its weights on the candidates'),
+        with the naive level's rows."""
+        return self._blend(getattr(self, "replays_", None))
+
+    def backtest_forecasts(self) -> pd.DataFrame | None:
+        """The target's own backtest forecasts of its blend, with the naive level's rows."""
+        return self._blend(getattr(self, "inner_", None))
+
+    def _blend(self, rep: Replays | None) -> pd.DataFrame | None:
+        if rep is None:
             return None
         weights = dict(zip(self.chosen_, self.weights_, strict=True))
-        return blend_detail(self.replays_.detail, weights, self.name)
+        naive = rep.detail[rep.detail["candidate"] == NAIVE]
+        return pd.concat([blend_detail(rep.detail, weights, self.name), naive], ignore_index=True)
 
     def predict(self, table: FeatureTable) -> np.ndarray:
         preds = [w * m.predict(table) for m, w in zip(self.members_, self.weights_, strict=True)]

@@ -17,8 +17,15 @@ import numpy as np
 import pandas as pd
 
 import transfercast
-from transfercast.intervals import Calibration, calibrate
-from transfercast.replay import history_length, replays
+from transfercast.intervals import Calibration, calibrate, relative_errors
+from transfercast.replay import (
+    NAIVE,
+    history_length,
+    inner_backtest,
+    own_share,
+    replay_pvalue,
+    replays,
+)
 
 METHOD = "replay_conformal"
 
@@ -45,14 +52,38 @@ class ReplayConformal:
         return cls(Calibration.from_json(state), state["strategy"])
 
 
-def replay_errors(strategy: Any, tables: Any, domain: Any, cache: Any) -> pd.DataFrame:
-    """The strategy's replayed forecasts at the target's origin and history length."""
-    own = strategy.replayed_forecasts()
-    if own is not None:
-        return own.assign(candidate=strategy.name)
-    n = history_length(tables, domain)
-    rep = replays(tables, n, {strategy.name: strategy.clone()}, cache)
-    return rep.detail[rep.detail["candidate"] == strategy.name]
+def evidence(
+    strategy: Any, tables: Any, domain: Any, cache: Any
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The strategy's replayed forecasts at the target's origin and history length, and its
+    forecasts in the target's own backtest, each with the naive level's rows."""
+    replayed, own = strategy.replayed_forecasts(), strategy.backtest_forecasts()
+    clone = {strategy.name: strategy.clone()}
+    if replayed is None:
+        n = history_length(tables, domain)
+        replayed = replays(tables, n, clone, cache).detail
+    if own is None:
+        own = inner_backtest(tables, clone, cache).detail
+    names = [strategy.name, NAIVE]
+    replayed = replayed[replayed["candidate"].isin(names)]
+    return replayed, own[(own["domain"] == domain) & own["candidate"].isin(names)]
+
+
+def own_scale(replayed: pd.DataFrame, own: pd.DataFrame, name: str, horizon: int) -> float:
+    """The factor on the replays' error quantiles from the target's own backtest: the ratio
+    of its mean absolute relative error to the replays' over the same first steps, raised to
+    the share the replays hand over to it (:func:`transfercast.replay.own_share` with base 0:
+    the backtest's models saw fewer periods than the target's, so its errors count only as
+    far as the replays fail to stand for the target)."""
+    mine = relative_errors(own[own["candidate"] == name]).abs().dropna()
+    steps = int(own["step"].max()) if len(mine) else 0
+    theirs = replayed[(replayed["candidate"] == name) & (replayed["step"] <= steps)]
+    theirs = relative_errors(theirs).abs().dropna()
+    if not len(mine) or not len(theirs) or theirs.mean() <= 0 or mine.mean() <= 0:
+        return 1.0
+    pvalue = replay_pvalue(replayed, own, name)
+    share = own_share(int(own["ds"].nunique()), horizon, pvalue, base=0.0)
+    return float((mine.mean() / theirs.mean()) ** share)
 
 
 @transfercast.hookimpl(trylast=True)
@@ -61,11 +92,12 @@ def transfercast_intervals(
 ) -> ReplayConformal | None:
     if method != METHOD:
         return None
-    detail = replay_errors(strategy, tables, domain, cache)
-    cal = calibrate(detail, quantiles, tables.horizon)
+    replayed, own = evidence(strategy, tables, domain, cache)
+    cal = calibrate(replayed[replayed["candidate"] == strategy.name], quantiles, tables.horizon)
     if strategy.name not in cal.table:  # no replay could be scored: no quantiles, not a guess
         cal.table[strategy.name] = np.full((tables.horizon, len(cal.quantiles)), np.nan)
         cal.samples[strategy.name] = [0] * tables.horizon
+    cal.table[strategy.name] *= own_scale(replayed, own, strategy.name, tables.horizon)
     return ReplayConformal(cal, strategy.name)
 
 

@@ -153,3 +153,36 @@ def test_seasonal_error_uses_the_season_when_history_allows():
     hist = pd.DataFrame({"unique_id": "s", "ds": ds, "y": [1.0, 5.0, 2.0, 6.0, 3.0, 7.0]})
     assert seasonal_error(hist, 2)["s"] == pytest.approx(1.0)  # |2-1|, |6-5|, |3-2|, |7-6|
     assert seasonal_error(hist, 12)["s"] == pytest.approx(np.mean([4, 3, 4, 3, 4]))
+
+
+def _with_naive(detail: pd.DataFrame, domain: str, naive_err: float) -> pd.DataFrame:
+    """``detail`` (candidate ``c``) with a domain column and the naive level's rows, whose
+    absolute error is ``naive_err`` times the level."""
+    d = detail.assign(domain=domain, ds=detail["step"])
+    naive = d.assign(candidate="naive")
+    naive["actual"] = naive["forecast"] + naive_err * naive["level"]
+    return pd.concat([d, naive], ignore_index=True)
+
+
+def test_own_backtest_widens_the_intervals_of_a_target_unlike_the_replays():
+    from transfercast.plugins.intervals import own_scale
+    from transfercast.replay import own_share
+
+    parts = [replay_detail(20, 13, 0.02, seed=k) for k in range(9)]
+    replayed = pd.concat(
+        [_with_naive(p, f"D{k}", 0.3) for k, p in enumerate(parts)], ignore_index=True
+    )
+    like = _with_naive(replay_detail(20, 7, 0.02, seed=99), "T", 0.3)
+    unlike = _with_naive(replay_detail(20, 7, 0.06, seed=99), "T", 0.3)
+    err = (replayed["actual"] - replayed["forecast"]).abs() / replayed["level"]
+    mine = (unlike["actual"] - unlike["forecast"]).abs() / unlike["level"]
+    keep = (replayed["candidate"] == "c") & (replayed["step"] <= 7)
+    ratio = mine[unlike["candidate"] == "c"].mean() / err[keep].mean()
+    # three times the replays' errors: worse than every replayed domain, p = 1 / 10
+    expected = ratio ** own_share(7, 13, 0.1, base=0.0)
+    assert own_scale(replayed, unlike, "c", 13) == pytest.approx(expected)
+    assert expected > 2.0
+    # errors like the replays': a typical target, the replays alone
+    assert own_scale(replayed, like, "c", 13) == 1.0
+    # no own backtest: the replays alone
+    assert own_scale(replayed, unlike.iloc[:0], "c", 13) == 1.0

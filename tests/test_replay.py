@@ -18,6 +18,8 @@ from transfercast.replay import (
     cut_points,
     history_length,
     inner_backtest,
+    own_share,
+    replay_pvalue,
     replays,
     stack_weights,
     target_meta,
@@ -167,3 +169,39 @@ def test_stacking_recovers_an_exact_blend():
     w = stack_weights([(wide, 1.0)], ["x", "y", "z"])
     np.testing.assert_allclose(w.to_numpy(), [0.3, 0.7, 0.0], atol=1e-6)
     assert (w >= 0).all() and w.sum() == pytest.approx(1.0)
+
+
+def _detail(domain: str, cut: str, cand_err: float, naive_err: float, steps: int) -> pd.DataFrame:
+    """Replay-form rows of one (domain, cut): a candidate and the naive level, one series,
+    with absolute errors ``cand_err`` and ``naive_err`` at every step on actuals of 10."""
+    rows = []
+    for name, err in (("source_only", cand_err), (NAIVE, naive_err)):
+        for h in range(1, steps + 1):
+            rows.append(
+                {"domain": domain, "cut": cut, "candidate": name, "unique_id": f"{domain}_a"}
+                | {"ds": h, "step": h, "forecast": 10 + err, "actual": 10.0, "level": 10.0}
+            )
+    return pd.DataFrame(rows)
+
+
+def test_replay_pvalue_ranks_the_target_among_the_replayed_domains():
+    # replayed domains: source_only's error a fifth to four fifths of the naive level's
+    replayed = pd.concat(
+        [_detail(f"D{k}", "c", 0.2 * k, 1.0, 13) for k in range(1, 5)], ignore_index=True
+    )
+    unlike = _detail("T", "i", 3.0, 1.0, 7)  # transfer three times worse than naive
+    typical = _detail("T", "i", 0.5, 1.0, 7)
+    assert replay_pvalue(replayed, unlike, "source_only") == pytest.approx(1 / 5)
+    assert replay_pvalue(replayed, typical, "source_only") == pytest.approx(3 / 5)
+    assert replay_pvalue(replayed, typical.iloc[:0], "source_only") == 1.0
+    # only the target's scored steps count: later replayed steps where transfer fails do not
+    late = _detail("D9", "c", 0.2, 1.0, 13)
+    late.loc[(late["candidate"] == "source_only") & (late["step"] > 7), "forecast"] = 40.0
+    assert replay_pvalue(late, typical, "source_only") == pytest.approx(1 / 2)
+
+
+def test_own_share_hands_the_replays_weight_over_as_the_pvalue_falls():
+    assert own_share(7, 13, 0.5) == pytest.approx(7 / 20)
+    assert own_share(7, 13, 0.9) == pytest.approx(7 / 20)
+    assert own_share(7, 13, 0.1) == pytest.approx(1 - 13 / 20 * 0.2)
+    assert own_share(0, 13, 0.01) == 0.0
