@@ -345,28 +345,46 @@ def inner_cut(tables: OriginTables) -> int:
     return tables.data.origin_idx - -(-tables.horizon // 2)
 
 
+def inner_fit(tables: OriginTables) -> tuple[OriginTables, Any] | None:
+    """The tables of the targets' own backtest (every target cut at :func:`inner_cut`, the
+    sources too, all targets as one target domain) and that domain's key; ``None`` when no
+    target or source has history at the inner cut."""
+    panel, src, c = tables.data.panel, tables.data.source_rows, inner_cut(tables)
+    if c < 1:
+        return None
+    cut = panel.cut(c, tables.horizon)
+    has = ~np.all(np.isnan(cut.Y), axis=1)
+    members = [r[has[r]] for r in tables.data.target_rows.values() if has[r].any()]
+    sources = src[has[src]]
+    if not members or not len(sources):
+        return None
+    key = ("inner", 0)
+    data = OriginData(panel.times[c], c, cut, sources, {key: np.concatenate(members)})
+    return OriginTables(tables.task, data, tables.spec, parent=panel), key
+
+
 def build_inner(tables: OriginTables, candidates: dict[str, Strategy], cache: Any) -> Replays:
     """The target domains' own backtest, in the replays' form: every target is cut at
     :func:`inner_cut` (the sources too) and forecast by every candidate and the naive level,
     scored on its observed periods up to the origin. All targets are forecast as one target
-    domain, so each candidate is fitted once per origin; ``n`` is the number of inner periods
-    scored. Targets with no history at the inner cut have no rows."""
+    domain, so each candidate is fitted once per origin (kept on ``tables`` per name and
+    parameters, like the replays); ``n`` is the number of inner periods scored. Targets with
+    no history at the inner cut have no rows."""
     start = time.perf_counter()
-    panel, src, c = tables.data.panel, tables.data.source_rows, inner_cut(tables)
+    fit = _memo(tables, "_inner_fit", "", lambda: inner_fit(tables))
     rows: list[dict[str, Any]] = []
     details: list[pd.DataFrame] = []
-    if c >= 1:
-        cut = panel.cut(c, tables.horizon)
-        has = ~np.all(np.isnan(cut.Y), axis=1)
-        members = [r[has[r]] for r in tables.data.target_rows.values() if has[r].any()]
-        sources = src[has[src]]
-        if members and len(sources):
-            key = ("inner", 0)
-            data = OriginData(panel.times[c], c, cut, sources, {key: np.concatenate(members)})
-            fit = OriginTables(tables.task, data, tables.spec, parent=panel)
-            rows, details = _forecast_group(fit, key, {**candidates, NAIVE: Naive()}, cache)
+    for name, strategy in ({**candidates, NAIVE: Naive()} if fit else {}).items():
+        part = _memo(
+            tables,
+            "_inner_candidates",
+            _blob([name, strategy.get_params()]),
+            lambda name=name, strategy=strategy: _forecast_group(*fit, {name: strategy}, cache),
+        )
+        rows += part[0]
+        details += part[1]
     meta = pd.DataFrame(columns=["domain", "cut", *META])
-    periods = tables.data.origin_idx - c
+    periods = tables.data.origin_idx - inner_cut(tables)
     return _replays(tables, periods, rows, details, meta, time.perf_counter() - start)
 
 

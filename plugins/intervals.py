@@ -1,7 +1,8 @@
 """The built-in interval method ``replay_conformal``: quantiles of the relative errors
 ``(actual - forecast) / level`` that the strategy made on the source domains replayed as new
 targets (:mod:`transfercast.replay`) at the target's history length, per horizon step, with
-the split-conformal correction (:func:`transfercast.intervals.calibrate`).
+the split-conformal correction (:func:`transfercast.intervals.calibrate`), scaled by the
+target's own backtest as far as the replays fail to stand for the target (:func:`own_scale`).
 
 The replays are those ``auto`` uses, shared through the origin's tables: a strategy already
 replayed for ``auto`` costs nothing more. A strategy that built its own replays while fitting

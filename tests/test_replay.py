@@ -151,6 +151,13 @@ def test_the_targets_own_backtest_reads_only_their_last_periods(tables):
     assert inner_backtest(tables, _candidates(), SourceCache()) is inner_backtest(
         tables, _candidates(), SourceCache()
     )
+    # each candidate is backtested once per origin, whatever set asks for it
+    one = build_inner(tables, {"source_only": _candidates()["source_only"]}, SourceCache())
+    assert len(tables.__dict__["_inner_candidates"]) == 3  # target_only, source_only, naive
+    mine = one.detail[one.detail["candidate"] == "source_only"].reset_index(drop=True)
+    pd.testing.assert_frame_equal(
+        mine, own.detail[own.detail["candidate"] == "source_only"].reset_index(drop=True)
+    )
 
 
 def test_stacking_recovers_an_exact_blend():
