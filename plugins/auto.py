@@ -137,11 +137,8 @@ class Auto(Strategy):
         )
         if answer is not None:
             weights = pd.Series({answer: 1.0} if isinstance(answer, str) else answer, dtype=float)
-            if (
-                (~weights.index.isin(figures.index)).any()
-                or (weights < 0).any()
-                or weights.sum() <= 0
-            ):
+            known = weights.index.isin(figures.index).all()
+            if not known or (weights < 0).any() or weights.sum() <= 0:
                 raise TransfercastError(
                     f"transfercast_select_strategy returned {answer!r}: weights must be "
                     f"non-negative, on candidates: {', '.join(figures.index)}"
@@ -156,18 +153,12 @@ class Auto(Strategy):
         lead = ranked.index[0] if len(ranked) else "-"  # the replays' own pick
         pvalue = replay_pvalue(rep.detail, mine_detail, lead) if len(ranked) else 1.0
         share = own_share(periods, horizon, pvalue) if len(losses) else 1.0
-        names = [
-            n
-            for n in figures.index
-            if (n in losses.columns or not len(losses)) and (n in mine.index or not periods)
-        ]
+        scored = [n for n in figures.index if n in losses.columns or not len(losses)]
+        names = [n for n in scored if n in mine.index or not periods]
         if not names or not (len(losses) or periods):
             return pd.Series({NAIVE: 1.0}), "no replay or inner backtest could be scored", figures
-        rows = losses.index
-        shape = (
-            f"{rows.get_level_values('domain').nunique()} replayed domains x "
-            f"{rows.get_level_values('cut').nunique()} cuts"
-        )
+        rows, levels = losses.index, losses.index.levels if len(losses) else [[], []]
+        shape = f"{len(levels[0])} replayed domains x {len(levels[1])} cuts"
         if p.method == "meta" and len(losses):
             rows = nearest_rows(rep, losses, meta)
             shape = (
@@ -282,11 +273,8 @@ class Auto(Strategy):
         for k, member in enumerate(self.members_):
             sub = Path(directory) / f"member{k}"
             sub.mkdir(parents=True, exist_ok=True)
-            entries = member.save(sub)
-            members.append(
-                {"name": member.name, "params": member.get_params(), "dir": sub.name}
-                | {"entries": entries}
-            )
+            entries = {"dir": sub.name, "entries": member.save(sub)}
+            members.append({"name": member.name, "params": member.get_params(), **entries})
         selection = self.selection_.iloc[0].astype(str).to_dict()
         return {"members": members, "weights": list(self.weights_), "selection": selection}
 
