@@ -16,6 +16,7 @@ from transfercast.datasets import synthetic_config, synthetic_sales
 from transfercast.errors import ConfigError, TransfercastError
 from transfercast.evaluation import selection_regret
 from transfercast.plugins.auto import Auto, AutoParams
+from transfercast.replay import own_share
 from transfercast.report import replay_summary, report_html
 from transfercast.results import write_comparison
 
@@ -65,6 +66,20 @@ def test_unrelated_targets_lean_on_their_own_forecasts_related_ones_on_transfer(
         for r, c in comparisons.items()
     }
     assert own[0.0] > 0.5 > own[1.0]
+
+
+def test_the_own_backtest_takes_over_where_the_replays_do_not_stand_for_the_target(comparisons):
+    evidence = {}
+    for r, comp in comparisons.items():
+        found = comp.selection["reason"].str.extract(
+            r"own (\d+) periods \(share ([\d.]+); replay p-value ([\d.]+) on"
+        )
+        periods, share, pvalue = (found[k].astype(float) for k in range(3))
+        for p_, s_, v_ in zip(periods, share, pvalue, strict=True):
+            assert s_ == pytest.approx(own_share(int(p_), 8, v_), abs=0.01)  # horizon 8
+        evidence[r] = (pvalue.mean(), share.mean())
+    assert evidence[0.0][0] < 0.2 < evidence[1.0][0]  # unlike the sources: rarely as bad
+    assert evidence[0.0][1] > 0.8 > evidence[1.0][1]
 
 
 def test_the_reasons_figures_are_the_replay_tables(comparisons):
