@@ -165,7 +165,7 @@ class Auto(Strategy):
                 f"the {len(rows)} of {len(losses)} replayed domain-cuts nearest by meta-features"
             )
         replay = losses.loc[rows, names].mean() if len(losses) else pd.Series(0.0, index=names)
-        inner = mine.reindex(names).fillna(0.0)
+        inner = mine.reindex(names).astype(float).fillna(0.0)
         predicted = (1 - share) * replay + share * inner
         best = predicted.idxmin()
         evidence = (
