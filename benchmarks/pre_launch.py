@@ -25,7 +25,6 @@ import argparse
 import os
 import sys
 import time
-import warnings
 from pathlib import Path
 
 os.environ.setdefault("TRANSFERCAST_THREADS", "1")
@@ -33,7 +32,7 @@ os.environ.setdefault("TRANSFERCAST_THREADS", "1")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from walmart_config import DEFAULT_DATA, HERE  # noqa: E402
-from walmart_new_stores import HORIZON, ORIGIN, TARGETS, load  # noqa: E402
+from walmart_new_stores import ORIGIN, TARGETS, load, make_task  # noqa: E402
 
 import transfercast as tc  # noqa: E402
 
@@ -50,22 +49,9 @@ def load_with_type(data_dir: Path) -> pd.DataFrame:
     return frame.merge(types, on="Store")
 
 
-def make_task(frame: pd.DataFrame, history: int) -> tc.TransferTask:
-    """The task of the protocol with ``history`` weeks of target history."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return tc.TransferTask(
-            frame,
-            series=["Store", "Dept"],
-            time="Date",
-            target="Weekly_Sales",
-            domain="Store",
-            targets=TARGETS,
-            horizon=HORIZON,
-            static=["Size", "Type"],
-            known=["IsHoliday"],
-            target_history=history,
-        )
+def task_at(frame: pd.DataFrame, history: int) -> tc.TransferTask:
+    """The task of the protocol with ``history`` weeks of target history (static Size, Type)."""
+    return make_task(frame, history, static=("Size", "Type"))
 
 
 def reference_forecasts(frame: pd.DataFrame) -> pd.DataFrame:
@@ -140,7 +126,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     scores, actuals = [], None
     for history in histories:
         start = time.perf_counter()
-        comp = tc.compare(make_task(frame, history), names, origins=[ORIGIN], jobs=args.jobs)
+        comp = tc.compare(task_at(frame, history), names, origins=[ORIGIN], jobs=args.jobs)
         comp.scores.assign(history=history).to_csv(out / f"scores_{history}.csv", index=False)
         scores.append(comp.scores.assign(history=history))
         if actuals is None and len(comp.forecasts):

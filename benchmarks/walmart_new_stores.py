@@ -49,8 +49,10 @@ def load(data_dir: Path) -> pd.DataFrame:
     return frame[["Store", "Dept", "Date", "Weekly_Sales", "Size", "IsHoliday"]]
 
 
-def make_task(frame: pd.DataFrame) -> tc.TransferTask:
-    """The task of the protocol above."""
+def make_task(
+    frame: pd.DataFrame, history: int = HISTORY, static: tuple[str, ...] = ("Size",)
+) -> tc.TransferTask:
+    """The task of the protocol above (``history`` weeks of target history)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return tc.TransferTask(
@@ -61,9 +63,9 @@ def make_task(frame: pd.DataFrame) -> tc.TransferTask:
             domain="Store",
             targets=TARGETS,
             horizon=HORIZON,
-            static=["Size"],
+            static=list(static),
             known=["IsHoliday"],
-            target_history=HISTORY,
+            target_history=history,
         )
 
 

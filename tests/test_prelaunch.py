@@ -225,15 +225,11 @@ def test_the_python_api_takes_zero_history_and_refuses_a_negative_one():
 
 def test_the_worked_example_runs(tmp_path, capsys):
     """``examples/pre_launch.py`` (docs/pre-launch.md), with two strategies."""
-    import importlib.util
-    from pathlib import Path
-
     import tomllib
 
-    path = Path(__file__).resolve().parents[1] / "examples" / "pre_launch.py"
-    spec = importlib.util.spec_from_file_location("pre_launch_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    from .test_examples import EXAMPLES, load_module
+
+    module = load_module(EXAMPLES / "pre_launch.py", "pre_launch_example")
     table = module.main(["--strategies", "target_only,source_only", "--output", str(tmp_path)])
     assert list(table.index) == [0, 4, 8]
     assert np.isnan(table.loc[0, "target_only"]) and np.isfinite(table["source_only"]).all()

@@ -452,13 +452,9 @@ def test_the_report_marks_the_regime_change(frame, task):
 
 def test_the_worked_example_runs(tmp_path, capsys):
     """``examples/regime_change.py`` (docs/regime-change.md), with two strategies."""
-    import importlib.util
-    from pathlib import Path
+    from .test_examples import EXAMPLES, load_module
 
-    path = Path(__file__).resolve().parents[1] / "examples" / "regime_change.py"
-    spec = importlib.util.spec_from_file_location("regime_change_example", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
+    module = load_module(EXAMPLES / "regime_change.py", "regime_change_example")
     boards = module.main(["--strategies", "source_only,pooled", "--output", str(tmp_path)])
     assert list(boards) == ["regime split", "ignoring the change"]
     for board in boards.values():
