@@ -317,3 +317,10 @@ def test_code_docstrings_say_what_code_does_not_what_it_scored():
         assert hit is None, f"{file}:{name} quotes a benchmark figure: {hit.group(0)!r}"
     assert FIGURE.search("auto scored 0.116 WAPE") and FIGURE.search("ran 1.8x faster")
     assert not FIGURE.search("learning rate of the added trees (the source's default is 0.08)")
+
+
+@pytest.mark.parametrize("page,limit", [("selection.md", 200), ("benchmarks.md", 250)])
+def test_the_long_pages_stay_readable(page, limit):
+    """The pages users read end to end stay short; experiment logs go to benchmarks/NOTES.md."""
+    lines = (DOCS / page).read_text().splitlines()
+    assert len(lines) <= limit, f"docs/{page} has {len(lines)} lines, more than {limit}"
