@@ -53,19 +53,29 @@ class ReplayConformal:
         return cls(Calibration.from_json(state), state["strategy"])
 
 
+def is_naive(detail: pd.DataFrame) -> pd.Series:
+    """Which rows of a replay detail frame are the naive level's."""
+    return detail["candidate"] == NAIVE
+
+
 def evidence(
     strategy: Any, tables: Any, domain: Any, cache: Any
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The strategy's replayed forecasts at the target's origin and history length, and its
     forecasts in the target's own backtest, each with the naive level's rows."""
     replayed, own = strategy.replayed_forecasts(), strategy.backtest_forecasts()
-    clone = {strategy.name: strategy.clone()}
+    clone, names = {strategy.name: strategy.clone()}, [strategy.name, NAIVE]
     if replayed is None:
         n = history_length(tables, domain)
         replayed = replays(tables, n, clone, cache).detail
+    else:  # the strategy's own rows stand for it, whatever it called them
+        replayed = replayed.assign(
+            candidate=replayed["candidate"].where(is_naive(replayed), names[0])
+        )
     if own is None:
         own = inner_backtest(tables, clone, cache).detail
-    names = [strategy.name, NAIVE]
+    else:
+        own = own.assign(candidate=own["candidate"].where(is_naive(own), names[0]))
     replayed = replayed[replayed["candidate"].isin(names)]
     return replayed, own[(own["domain"] == domain) & own["candidate"].isin(names)]
 

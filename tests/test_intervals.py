@@ -186,3 +186,26 @@ def test_own_backtest_widens_the_intervals_of_a_target_unlike_the_replays():
     assert own_scale(replayed, like, "c", 13) == 1.0
     # no own backtest: the replays alone
     assert own_scale(replayed, unlike.iloc[:0], "c", 13) == 1.0
+
+
+def test_a_strategys_own_replays_stand_for_it_whatever_it_calls_them():
+    from transfercast.plugins.intervals import evidence
+
+    rows = _with_naive(replay_detail(4, 13, 0.02, seed=1, candidate="blend of mine"), "T", 0.3)
+
+    class Own:
+        name = "mine"
+
+        def clone(self):
+            return self
+
+        def replayed_forecasts(self):
+            return rows
+
+        def backtest_forecasts(self):
+            return rows[rows["step"] <= 7]
+
+    replayed, own = evidence(Own(), None, "T", None)
+    assert sorted(replayed["candidate"].unique()) == ["mine", "naive"]
+    assert len(replayed) == len(rows) and (own["step"] <= 7).all()
+    assert (own["candidate"] == "mine").sum() == (rows["step"] <= 7).sum() // 2
