@@ -130,9 +130,10 @@ class GBM:
     ) -> GBM:
         """Fit on ``table`` (weights: the table's own when ``True``); returns self."""
         if not len(table):
-            from transfercast.errors import DataError
+            from transfercast.errors import DataError, HistoryRequired
 
-            raise DataError(
+            kind = HistoryRequired if self.role == "target" else DataError  # too young: skipped
+            raise kind(
                 f"no training rows for the {self.role} model: every series has fewer than a "
                 f"few observed periods before the origin (a zero-shot strategy such as "
                 f"source_only needs none)"

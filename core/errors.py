@@ -24,8 +24,9 @@ class DataError(TransfercastError):
 
 
 class HistoryRequired(DataError):
-    """A strategy needs the target's own history, and the target domain has none (pre-launch):
-    a comparison records the cell as ``skipped`` with this message."""
+    """A strategy needs the target's own history, and the target domain has none (pre-launch)
+    or too little for one training row: a comparison records the cell as ``skipped`` with this
+    message."""
 
 
 class MissingDependencyError(TransfercastError):

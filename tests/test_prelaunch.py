@@ -125,6 +125,17 @@ def test_compare_at_zero_history_forecasts_every_target_and_skips_target_only(wi
     assert board.loc["target_only", "cells"] == 0 and board.loc["target_only", "failed"] == 0
 
 
+def test_a_target_too_young_for_one_training_row_is_skipped_not_failed(wide):
+    targets = wide.attrs["targets"][:1]
+    task = _task(wide, targets, horizon=8, target_history=3)
+    origin = task.evaluation_origins()[-1]
+    comp = tc.compare(task, ["target_only", "source_only"], origins=[origin])
+    row = comp.scores.set_index("strategy").loc["target_only"]
+    assert row["status"] == "skipped" and "no training rows for the target model" in row["error"]
+    assert comp.scores.set_index("strategy").loc["source_only", "status"] == "ok"
+    assert not comp.failed
+
+
 def test_auto_replays_being_pre_launch_and_leaves_out_what_needs_history(wide):
     targets = wide.attrs["targets"][:1]
     task = _task(wide, targets, horizon=8)
