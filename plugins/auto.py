@@ -244,7 +244,7 @@ class Auto(Strategy):
             row.update({f"{col}_{n}": float(v) for n, v in figures[col].items()})
         row.update({f"meta_{k}": v for k, v in meta.items()})
         self.selection_ = pd.DataFrame([row])
-        self.replays_, self.inner_ = rep, own
+        self.replays_, self.inner_ = rep.detail, own.detail[own.detail["domain"] == domain]
         return self
 
     def replayed_forecasts(self) -> pd.DataFrame | None:
@@ -256,12 +256,12 @@ class Auto(Strategy):
         """The target's own backtest forecasts of its blend, with the naive level's rows."""
         return self._blend(getattr(self, "inner_", None))
 
-    def _blend(self, rep: Replays | None) -> pd.DataFrame | None:
-        if rep is None:
+    def _blend(self, detail: pd.DataFrame | None) -> pd.DataFrame | None:
+        if detail is None:
             return None
         weights = dict(zip(self.chosen_, self.weights_, strict=True))
-        naive = rep.detail[rep.detail["candidate"] == NAIVE]
-        return pd.concat([blend_detail(rep.detail, weights, self.name), naive], ignore_index=True)
+        naive = detail[detail["candidate"] == NAIVE]
+        return pd.concat([blend_detail(detail, weights, self.name), naive], ignore_index=True)
 
     def predict(self, table: FeatureTable) -> np.ndarray:
         preds = [w * m.predict(table) for m, w in zip(self.members_, self.weights_, strict=True)]
