@@ -41,7 +41,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy import sparse
 from scipy.optimize import linprog
 
 from transfercast.errors import DataError, TransfercastError
@@ -401,10 +400,14 @@ def wide_detail(detail: pd.DataFrame, names: list[str]) -> pd.DataFrame:
 
 def stack_weights(parts: list[tuple[pd.DataFrame, float]], names: list[str]) -> pd.Series:
     """Simplex weights of ``names`` minimising the sum over ``parts`` of share times the mean
-    over its (domain, cut) groups of the weighted forecast's WAPE: a linear program (the
-    absolute errors are auxiliary variables), solved exactly by HiGHS's interior-point method
-    with crossover (its dual simplex finds the same weights far more slowly on tens of
-    thousands of replayed rows)."""
+    over its (domain, cut) groups of the weighted forecast's WAPE.
+
+    The problem ``min_w sum_i c_i |F_i w - y_i|`` over the simplex is a linear program with a
+    row per replayed period; it is solved exactly through its dual, ``max_u -u.y + s`` subject
+    to ``s <= (F^T u)_j`` for every candidate ``j`` and ``|u_i| <= c_i``, which has one row per
+    candidate: HiGHS's simplex needs a basis of a few variables whatever the number of rows.
+    The weights are the dual values of the candidate rows (they sum to 1 by the dual's
+    stationarity in ``s``)."""
     F, y, c = [], [], []
     for wide, share in parts:
         if not len(wide) or share <= 0:
@@ -415,21 +418,18 @@ def stack_weights(parts: list[tuple[pd.DataFrame, float]], names: list[str]) -> 
         y.append(wide["actual"].to_numpy(float))
         c.append(share / (groups * np.maximum(denom.to_numpy(float), 1e-12)))
     Fm, ym, cm = np.vstack(F), np.concatenate(y), np.concatenate(c)
-    n, k = Fm.shape
-    eye = sparse.identity(n, format="csr")
-    A = sparse.vstack([sparse.hstack([Fm, -eye]), sparse.hstack([-Fm, -eye])], format="csr")
+    k = Fm.shape[1]
     res = linprog(
-        np.r_[np.zeros(k), cm],
-        A_ub=A,
-        b_ub=np.r_[ym, -ym],
-        A_eq=np.r_[np.ones(k), np.zeros(n)][None, :],
-        b_eq=[1.0],
-        bounds=[(0, None)] * (k + n),
-        method="highs-ipm",  # interior point, then crossover to the same optimal vertex
+        np.r_[ym, -1.0],
+        A_ub=np.hstack([-Fm.T, np.ones((k, 1))]),
+        b_ub=np.zeros(k),
+        bounds=[*zip(-cm, cm, strict=True), (None, None)],
+        method="highs",
     )
     if not res.success:
         raise TransfercastError(f"auto: the stacking program failed: {res.message}")
-    w = np.where(res.x[:k] < 1e-6, 0.0, res.x[:k])
+    w = np.clip(-np.asarray(res.ineqlin.marginals, float), 0.0, None)
+    w = np.where(w < 1e-6, 0.0, w)
     return pd.Series(w / w.sum(), index=names)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+from scipy.optimize import linprog
 
 import transfercast as tc
 from transfercast.forecasting import OriginTables
@@ -176,6 +177,50 @@ def test_stacking_recovers_an_exact_blend():
     w = stack_weights([(wide, 1.0)], ["x", "y", "z"])
     np.testing.assert_allclose(w.to_numpy(), [0.3, 0.7, 0.0], atol=1e-6)
     assert (w >= 0).all() and w.sum() == pytest.approx(1.0)
+
+
+def test_stacking_solves_the_primal_program_with_two_weighted_parts():
+    """The dual solve gives the weights of the primal least-absolute-error program (absolute
+    errors as auxiliary variables), with two parts of different shares and group sizes."""
+    rng = np.random.default_rng(1)
+    names = ["x", "y", "z", "v"]
+
+    def part(domains: int, periods: int) -> pd.DataFrame:
+        rows = []
+        for dom in range(domains):
+            for t in range(periods):
+                actual = rng.lognormal(4, 0.5)
+                fc = {
+                    n: actual * rng.lognormal(0.05 * k, 0.1 + 0.1 * k) for k, n in enumerate(names)
+                }
+                rows.append(
+                    {"domain": dom, "cut": 0, "unique_id": dom, "ds": t, "actual": actual, **fc}
+                )
+        return pd.DataFrame(rows)
+
+    parts = [(part(6, 40), 0.7), (part(1, 7), 0.3)]
+    w = stack_weights(parts, names)
+    F, y, c = [], [], []
+    for wide, share in parts:
+        denom = wide.groupby("domain")["actual"].transform(lambda a: a.abs().sum()).to_numpy()
+        F.append(wide[names].to_numpy())
+        y.append(wide["actual"].to_numpy())
+        c.append(share / (wide["domain"].nunique() * denom))
+    F, y, c = np.vstack(F), np.concatenate(y), np.concatenate(c)
+    n, k = F.shape
+    eye = np.eye(n)
+    primal = linprog(
+        np.r_[np.zeros(k), c],
+        A_ub=np.block([[F, -eye], [-F, -eye]]),
+        b_ub=np.r_[y, -y],
+        A_eq=np.r_[np.ones(k), np.zeros(n)][None, :],
+        b_eq=[1.0],
+        bounds=[(0, None)] * (k + n),
+    )
+    objective = float(c @ np.abs(F @ w.to_numpy() - y))
+    assert objective == pytest.approx(primal.fun, rel=1e-9)
+    np.testing.assert_allclose(w.to_numpy(), primal.x[:k], atol=1e-6)
+    assert (w > 0.1).sum() >= 2  # a mix, not a corner of the simplex
 
 
 def _detail(domain: str, cut: str, cand_err: float, naive_err: float, steps: int) -> pd.DataFrame:
