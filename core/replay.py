@@ -405,8 +405,8 @@ def stack_weights(parts: list[tuple[pd.DataFrame, float]], names: list[str]) -> 
     The problem ``min_w sum_i c_i |F_i w - y_i|`` over the simplex is a linear program with a
     row per replayed period; it is solved exactly through its dual, ``max_u -u.y + s`` subject
     to ``s <= (F^T u)_j`` for every candidate ``j`` and ``|u_i| <= c_i``, which has one row per
-    candidate: HiGHS's simplex needs a basis of a few variables whatever the number of rows.
-    The weights are the dual values of the candidate rows (they sum to 1 by the dual's
+    candidate: HiGHS's interior-point method then solves systems of that size whatever the
+    number of rows, and its crossover ends on an exact optimal vertex. The weights are the dual values of the candidate rows (they sum to 1 by the dual's
     stationarity in ``s``)."""
     F, y, c = [], [], []
     for wide, share in parts:
@@ -424,7 +424,7 @@ def stack_weights(parts: list[tuple[pd.DataFrame, float]], names: list[str]) -> 
         A_ub=np.hstack([-Fm.T, np.ones((k, 1))]),
         b_ub=np.zeros(k),
         bounds=[*zip(-cm, cm, strict=True), (None, None)],
-        method="highs",
+        method="highs-ipm",  # interior point, then crossover to an optimal vertex
     )
     if not res.success:
         raise TransfercastError(f"auto: the stacking program failed: {res.message}")
