@@ -101,6 +101,14 @@ class Replays:
     meta: pd.DataFrame
     seconds: float
 
+    def drop(self, candidates: Any = (), cuts: Any = ()) -> Replays:
+        """These replays without the table rows of ``candidates`` and any row at ``cuts``."""
+        if not len(candidates) and not len(cuts):
+            return self
+        t, d = self.table, self.detail
+        keep = ~t["candidate"].isin(list(candidates)) & ~t["cut"].isin(list(cuts))
+        return Replays(t[keep], d[~d["cut"].isin(list(cuts))], self.meta, self.seconds)
+
     def losses(self) -> pd.DataFrame:
         """WAPE by (domain, cut) row and candidate; candidates that failed anywhere dropped."""
         wide = self.table.pivot_table(
@@ -132,6 +140,32 @@ def cut_points(tables: OriginTables, n: int, cuts: int) -> list[int]:
         if first is not None and first <= c + 1 - n:
             out.append(c)
     return out
+
+
+def season_seen(tables: OriginTables, c: int) -> bool:
+    """Whether the source series had been observed one season before the horizon that follows
+    panel position ``c``, so that models fitted on them at ``c`` had seen that part of the
+    year (always true without a season)."""
+    season = int(tables.builder.season_length)
+    if season <= 1:
+        return True
+    first = tables.history_start(tables.data.source_rows, until=c)
+    return first is not None and first <= c + 1 - season
+
+
+def seasoned_replays(tables: OriginTables, rep: Replays) -> tuple[Replays, list[Any]]:
+    """The replays whose cut stands for the origin in what the source models had seen, and the
+    cuts left out: where the sources at the origin had seen the horizon's part of the year (one
+    season back), a cut whose sources had not (:func:`season_seen`) shows transfer at a
+    disadvantage the origin does not have. No cut is left out when that would leave none."""
+    cuts = [pd.Timestamp(c) for c in pd.unique(rep.table["cut"])] if len(rep.table) else []
+    if not season_seen(tables, tables.data.origin_idx):
+        return rep, []
+    times = tables.data.panel.times
+    dropped = [c for c in cuts if not season_seen(tables, int(times.get_loc(c)))]
+    if not dropped or len(dropped) == len(cuts):
+        return rep, []
+    return rep.drop(cuts=dropped), dropped
 
 
 def _totals(panel: Any, rows: np.ndarray, end: int) -> np.ndarray:
@@ -406,8 +440,8 @@ def stack_weights(parts: list[tuple[pd.DataFrame, float]], names: list[str]) -> 
     row per replayed period; it is solved exactly through its dual, ``max_u -u.y + s`` subject
     to ``s <= (F^T u)_j`` for every candidate ``j`` and ``|u_i| <= c_i``, which has one row per
     candidate: HiGHS's interior-point method then solves systems of that size whatever the
-    number of rows, and its crossover ends on an exact optimal vertex. The weights are the dual values of the candidate rows (they sum to 1 by the dual's
-    stationarity in ``s``)."""
+    number of rows, and its crossover ends on an exact optimal vertex. The weights are the
+    dual values of the candidate rows (they sum to 1 by the dual's stationarity in ``s``)."""
     F, y, c = [], [], []
     for wide, share in parts:
         if not len(wide) or share <= 0:

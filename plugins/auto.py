@@ -47,6 +47,7 @@ from transfercast.replay import (
     own_share,
     replay_pvalue,
     replays,
+    seasoned_replays,
     stack_weights,
     target_meta,
     wide_detail,
@@ -210,14 +211,16 @@ class Auto(Strategy):
         cands = {n: self.make(n) for n in self.candidate_names() if n != NAIVE}
         own = inner_backtest(tables, cands, cache)
         meta = target_meta(tables, domain, similarity=self.params.method == "meta")
-        weighed, left_out = rep, []
-        if history_length(tables, domain) == 0:  # pre-launch: nothing of the target's own
-            left_out = [
-                n for n in self.candidate_names() if n == NAIVE or self.make(n).needs_history
-            ]
-            kept = ~rep.table["candidate"].isin(left_out)
-            weighed = Replays(rep.table[kept], rep.detail, rep.meta, rep.seconds)
+        weighed, dropped = seasoned_replays(tables, rep)  # the intervals keep every cut
+        names = self.candidate_names() if history_length(tables, domain) == 0 else []
+        left_out = [n for n in names if n == NAIVE or self.make(n).needs_history]  # pre-launch
+        weighed = weighed.drop(candidates=left_out)
         weights, reason, figures = self.weigh(weighed, own, meta, domain, tables.horizon)
+        if dropped:
+            cuts = ", ".join(str(pd.Timestamp(c).date()) for c in dropped)
+            reason = (
+                f"cut {cuts} left out (its sources had not seen that part of the year); {reason}"
+            )
         if left_out:
             reason = (
                 f"pre-launch: {', '.join(left_out)} need the target's history, left out; {reason}"
@@ -238,7 +241,7 @@ class Auto(Strategy):
             "chosen": "+".join(self.chosen_),
             "weights": ";".join(f"{w:.3f}" for w in self.weights_),
             "reason": reason,
-            "replayed": int(rep.losses().shape[0]),
+            "replayed": int(weighed.losses().shape[0]),
         }
         for col in ("replay", "inner"):
             row.update({f"{col}_{n}": float(v) for n, v in figures[col].items()})

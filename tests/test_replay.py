@@ -10,6 +10,8 @@ import pytest
 from scipy.optimize import linprog
 
 import transfercast as tc
+from transfercast.config import parse_config
+from transfercast.datasets import synthetic_config
 from transfercast.forecasting import OriginTables
 from transfercast.replay import (
     META,
@@ -22,6 +24,8 @@ from transfercast.replay import (
     own_share,
     replay_pvalue,
     replays,
+    season_seen,
+    seasoned_replays,
     stack_weights,
     target_meta,
     wide_detail,
@@ -70,6 +74,34 @@ def test_every_cut_horizon_ends_by_the_origin(tables, rep):
     assert set(rep.table["domain"]) <= set(tables.task.sources)
     assert set(rep.table["candidate"]) == {"target_only", "source_only", NAIVE}
     assert rep.table.groupby(["domain", "cut"]).size().eq(3).all()
+
+
+def test_a_cut_whose_sources_had_not_seen_that_part_of_the_year_is_left_out_of_the_weights(
+    tables, rep
+):
+    """The same data starting 30 weeks later: at the origin the sources reach back over a year,
+    at the cut one season before it they do not, so that cut's replays (source models that never
+    saw the horizon's weeks) are left out of auto's weights; with the full data none is."""
+    assert seasoned_replays(tables, rep) == (rep, [])
+    frame = small_frame(1.0)
+    late = frame[frame["date"] >= sorted(frame["date"].unique())[30]].reset_index(drop=True)
+    raw = synthetic_config(
+        "unused.csv", frame.attrs["targets"], horizon=8, target_history=13, windows=1
+    )
+    short = _tables(tc.TransferTask.from_config(parse_config(raw), data=late))
+    origin, season = short.data.origin_idx, short.builder.season_length
+    assert season_seen(short, origin) and not season_seen(short, origin - season)
+    full = _replay(short)
+    kept, dropped = seasoned_replays(short, full)
+    times = short.data.panel.times
+    assert dropped == [times[origin - season]]
+    assert set(kept.table["cut"]) == set(kept.detail["cut"]) == {times[origin - 8]}
+    assert len(kept.table) == (full.table["cut"] == times[origin - 8]).sum()
+    params = {"auto": {"candidates": ["source_only"]}}
+    comp = tc.compare(short.task, ["auto"], params=params, origins=[short.data.origin])
+    cut = str(times[origin - season].date())
+    reason = comp.selection["reason"]
+    assert reason.str.startswith(f"cut {cut} left out (its sources had not seen").all()
 
 
 def test_the_replay_table_ignores_everything_after_the_origin(tables, rep):
