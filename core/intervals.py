@@ -4,9 +4,18 @@ A new target has no past forecasts of its own to learn its errors from. The sour
 (:mod:`transfercast.replay`) do: each replayed source domain was forecast as if it were new, at
 the same history length and horizon, so its errors show how wrong a cold-start forecast of
 this kind tends to be. :func:`calibrate` turns those errors into per-step quantiles of the
-*relative* error ``(actual - forecast) / level`` (``level`` is the series' recent level at the
-origin, the scale every strategy forecasts on); :meth:`Calibration.apply` adds them to a
-target's point forecast. Quantiles are sorted per row, so they never cross.
+*scaled* error ``(actual - forecast) / scale``; :meth:`Calibration.apply` adds them, times
+each row's scale, to a target's point forecast. Quantiles are sorted per row, so they never
+cross.
+
+**Scale.** ``scale = level x (volatility / typical volatility) ** gamma``: ``level`` is the
+series' recent level at the origin (the scale every strategy forecasts on), ``volatility`` its
+mean absolute period-on-period change over the history it had, relative to its level
+(:func:`history_volatility`). ``gamma = 0`` gives relative errors (one calibration for series
+of every size); ``gamma = 1`` gives errors in units of the series' own volatility (a calm
+series gets a narrow interval, an erratic one a wide one). :func:`learn_gamma` picks gamma on
+the replays themselves: calibrated on half of the replayed domains, which gamma gives the
+lowest pinball loss on the other half, and the other way round.
 
 :func:`quantile_scores` scores quantile forecasts: pinball loss per level, the scaled quantile
 loss (SQL, as fev-bench defines it: twice the mean pinball loss over levels and steps, over the
@@ -26,6 +35,8 @@ import pandas as pd
 
 #: fewest replayed errors per (strategy, step) before neighbouring steps are pooled in
 MIN_SAMPLES = 50
+#: the exponents of the volatility scale :func:`learn_gamma` chooses among
+GAMMAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 
 
 def qcol(tau: float) -> str:
@@ -86,18 +97,63 @@ def conformal_quantile(errors: np.ndarray, tau: float) -> float:
     return float(e[k - 1])
 
 
+@dataclass(frozen=True)
+class Scale:
+    """The scale of a row's error: ``level x (max(volatility, floor) / typical) ** gamma``; a
+    row without a volatility counts as typical. ``Scale()`` is the level alone."""
+
+    gamma: float = 0.0
+    floor: float = 0.0
+    typical: float = 1.0
+
+    def of(self, level: Any, volatility: Any = None) -> np.ndarray:
+        """The scale of each row."""
+        level = np.abs(np.asarray(level, dtype=float))
+        if self.gamma == 0.0 or volatility is None:
+            return level
+        v = np.maximum(np.asarray(volatility, dtype=float), self.floor)
+        v = np.where(np.isfinite(v) & (v > 0), v, self.typical)
+        return level * (v / self.typical) ** self.gamma
+
+    def to_json(self) -> list[float]:
+        return [self.gamma, self.floor, self.typical]
+
+
+def history_volatility(
+    Y: np.ndarray, rows: np.ndarray, cuts: np.ndarray, periods: int, level: np.ndarray
+) -> np.ndarray:
+    """Per row: the mean absolute change between consecutive observed values of series
+    ``rows`` (rows of the panel matrix ``Y``) over the ``periods`` periods up to and including
+    panel position ``cuts``, over ``level``; NaN with fewer than two observed values."""
+    rows, cuts = np.asarray(rows, dtype=int), np.asarray(cuts, dtype=int)
+    out = np.full(len(rows), np.nan)
+    memo: dict[tuple[int, int], float] = {}
+    for k, (r, c) in enumerate(zip(rows, cuts, strict=True)):
+        if r < 0 or c < 0:
+            continue
+        if (r, c) not in memo:
+            y = Y[r, max(c - periods + 1, 0) : c + 1]
+            y = y[~np.isnan(y)]
+            memo[(r, c)] = float(np.mean(np.abs(np.diff(y)))) if len(y) > 1 else np.nan
+        out[k] = memo[(r, c)]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return out / np.abs(np.asarray(level, dtype=float))
+
+
 @dataclass
 class Calibration:
     """Relative-error quantiles per strategy and horizon step, learnt from source replays.
 
     ``table[strategy]`` is a ``[steps, len(quantiles)]`` array: row ``h - 1`` holds the
-    quantiles of ``(actual - forecast) / level`` at step ``h``. ``samples[strategy][h - 1]``
+    quantiles of ``(actual - forecast) / scale`` at step ``h``. ``samples[strategy][h - 1]``
     counts the replayed errors behind each row (after pooling neighbouring steps).
+    ``volatility[strategy]`` is ``(gamma, floor, typical)`` of the scale (:class:`Scale`).
     """
 
     quantiles: list[float]
     table: dict[str, np.ndarray] = field(default_factory=dict)
     samples: dict[str, list[int]] = field(default_factory=dict)
+    volatility: dict[str, Scale] = field(default_factory=dict)
 
     def apply(
         self,
@@ -106,13 +162,15 @@ class Calibration:
         level: np.ndarray,
         step: np.ndarray,
         floor: float | None = None,
+        volatility: np.ndarray | None = None,
     ) -> pd.DataFrame:
         """``forecasts`` with one column per quantile level added.
 
-        ``level`` and ``step`` are aligned with the rows of ``forecasts`` (each row's recent
-        level at the origin and its horizon step); ``floor`` (e.g. 0 for sales that are never
-        negative) bounds the quantiles from below. Raises KeyError naming the strategy when it
-        was not calibrated."""
+        ``level``, ``step`` and ``volatility`` are aligned with the rows of ``forecasts``
+        (each row's recent level at the origin, its horizon step and its series' volatility,
+        :func:`history_volatility`; without it every series counts as typical); ``floor``
+        (e.g. 0 for sales that are never negative) bounds the quantiles from below. Raises
+        KeyError naming the strategy when it was not calibrated."""
         if strategy not in self.table:
             raise KeyError(
                 f"no replay calibration for strategy '{strategy}' "
@@ -121,7 +179,8 @@ class Calibration:
         tab = self.table[strategy]
         h = np.clip(np.asarray(step, dtype=int), 1, len(tab)) - 1
         point = forecasts["forecast"].to_numpy(float)
-        q = point[:, None] + np.asarray(level, float)[:, None] * tab[h]
+        scale = self.volatility.get(strategy, Scale()).of(level, volatility)
+        q = point[:, None] + scale[:, None] * tab[h]
         if floor is not None:
             q = np.maximum(q, floor)
         q = np.sort(q, axis=1)  # never crossing, even after the floor
@@ -136,6 +195,7 @@ class Calibration:
             "quantiles": self.quantiles,
             "table": {k: v.tolist() for k, v in self.table.items()},
             "samples": self.samples,
+            "volatility": {k: v.to_json() for k, v in self.volatility.items()},
         }
 
     @classmethod
@@ -145,6 +205,7 @@ class Calibration:
             quantiles=[float(q) for q in blob["quantiles"]],
             table={k: np.asarray(v, dtype=float) for k, v in blob["table"].items()},
             samples={k: [int(n) for n in v] for k, v in blob.get("samples", {}).items()},
+            volatility={k: Scale(*v) for k, v in blob.get("volatility", {}).items()},
         )
 
 
@@ -174,36 +235,89 @@ def blend_detail(detail: pd.DataFrame, weights: Mapping[str, float], name: str) 
     return out
 
 
+def _step_table(
+    err: np.ndarray, step: np.ndarray, qs: list[float], horizon: int, min_samples: int
+) -> tuple[np.ndarray, list[int]]:
+    """Per step, the conformal quantiles of ``err`` (neighbouring steps pooled while a step
+    holds fewer than ``min_samples`` finite errors) and the errors behind each row."""
+    by_step = [err[(step == h) & np.isfinite(err)] for h in range(1, horizon + 1)]
+    tab = np.full((horizon, len(qs)), np.nan)
+    counts = []
+    for h in range(horizon):
+        width, pool = 0, by_step[h]
+        while len(pool) < min_samples and width < horizon:
+            width += 1
+            lo, hi = max(h - width, 0), min(h + width, horizon - 1)
+            pool = np.concatenate(by_step[lo : hi + 1])
+        counts.append(len(pool))
+        tab[h] = [conformal_quantile(pool, tau) for tau in qs]
+    return np.sort(tab, axis=1), counts
+
+
+def learn_gamma(
+    detail: pd.DataFrame,
+    quantiles: Sequence[float],
+    horizon: int,
+    min_samples: int = MIN_SAMPLES,
+    gammas: Sequence[float] = GAMMAS,
+) -> Scale:
+    """The volatility scale (:class:`Scale`) whose quantiles, calibrated on half of the
+    replayed domains, give the lowest total pinball loss on the other half (both ways round;
+    ties go to the smaller gamma). ``Scale()`` without a ``volatility`` and ``domain`` column,
+    or with fewer than two domains."""
+    if "volatility" not in detail or "domain" not in detail:
+        return Scale()
+    v = detail["volatility"].to_numpy(float)
+    ok = np.isfinite(v) & (v > 0)
+    domains = np.array(sorted(pd.unique(detail["domain"].astype(str))), dtype=object)
+    if ok.sum() < 2 or len(domains) < 2:
+        return Scale()
+    floor, typical = float(np.quantile(v[ok], 0.05)), float(np.median(v[ok]))
+    np.random.default_rng(0).shuffle(domains)
+    first = detail["domain"].astype(str).isin(set(domains[::2])).to_numpy()
+    qs = check_quantiles(quantiles)
+    y, f = detail["actual"].to_numpy(float), detail["forecast"].to_numpy(float)
+    step, level = detail["step"].to_numpy(int), detail["level"].to_numpy(float)
+    best, best_loss = Scale(), np.inf
+    for g in gammas:
+        scale = Scale(float(g), floor, typical)
+        s = scale.of(level, v)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            err = (y - f) / s
+        loss = 0.0
+        for fit in (first, ~first):
+            tab, _ = _step_table(err[fit], step[fit], qs, horizon, min_samples)
+            test = ~fit & np.isfinite(y)
+            h = np.clip(step[test], 1, horizon) - 1
+            q = f[test, None] + s[test, None] * tab[h]
+            loss += float(np.nansum([pinball(y[test], q[:, k], t) for k, t in enumerate(qs)]))
+        if loss < best_loss:
+            best, best_loss = scale, loss
+    return best
+
+
 def calibrate(
     detail: pd.DataFrame,
     quantiles: Sequence[float],
     horizon: int,
     min_samples: int = MIN_SAMPLES,
 ) -> Calibration:
-    """Relative-error quantiles per candidate and step from a replay detail frame (columns
-    ``candidate``, ``step``, ``forecast``, ``actual``, ``level``).
+    """Scaled-error quantiles per candidate and step from a replay detail frame (columns
+    ``candidate``, ``step``, ``forecast``, ``actual``, ``level``; with ``domain`` and
+    ``volatility`` the scale's gamma is learnt, :func:`learn_gamma`, else it is 0).
 
     A step with fewer than ``min_samples`` finite errors borrows those of the nearest steps
     (one on each side, then two, ...) until it has enough or the whole horizon is pooled."""
     qs = check_quantiles(quantiles)
-    err = relative_errors(detail)
     cal = Calibration(qs)
-    for cand, rows in detail.assign(_e=err).groupby("candidate", sort=True):
-        by_step = [rows.loc[rows["step"] == h, "_e"].to_numpy(float) for h in range(1, horizon + 1)]
-        by_step = [e[np.isfinite(e)] for e in by_step]
-        tab = np.full((horizon, len(qs)), np.nan)
-        counts = []
-        for h in range(horizon):
-            width = 0
-            pool = by_step[h]
-            while len(pool) < min_samples and width < horizon:
-                width += 1
-                lo, hi = max(h - width, 0), min(h + width, horizon - 1)
-                pool = np.concatenate(by_step[lo : hi + 1])
-            counts.append(len(pool))
-            tab[h] = [conformal_quantile(pool, tau) for tau in qs]
-        cal.table[str(cand)] = np.sort(tab, axis=1)
-        cal.samples[str(cand)] = counts
+    for cand, rows in detail.groupby("candidate", sort=True):
+        scale = learn_gamma(rows, qs, horizon, min_samples)
+        vol = rows["volatility"].to_numpy(float) if "volatility" in rows else None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            err = (rows["actual"] - rows["forecast"]).to_numpy(float) / scale.of(rows["level"], vol)
+        tab, counts = _step_table(err, rows["step"].to_numpy(int), qs, horizon, min_samples)
+        cal.table[str(cand)], cal.samples[str(cand)] = tab, counts
+        cal.volatility[str(cand)] = scale
     return cal
 
 

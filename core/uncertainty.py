@@ -4,8 +4,9 @@ one column per quantile level to the point forecasts.
 
 The point forecast stays. The quantile columns are sorted per row (they never cross) and,
 when every observed value of the panel up to the origin is non-negative (sales), bounded
-below by 0. ``level`` (each series' recent level at the origin: the naive forecast) and
-``step`` (1 to the horizon) are what an interval method scales and indexes its errors by.
+below by 0. ``level`` (each series' recent level at the origin: the naive forecast),
+``volatility`` (its history's mean absolute change over that level) and ``step`` (1 to the
+horizon) are what an interval method scales and indexes its errors by.
 A method whose quantiles depend on the features of the prediction rows (``quantile``: one
 gradient-boosting model per level) implements ``apply_tables(tables, domain, forecasts)``,
 which is called instead of ``apply(forecasts)`` when present.
@@ -21,9 +22,9 @@ import pandas as pd
 
 from transfercast.errors import ConfigError
 from transfercast.forecasting import OriginTables
-from transfercast.intervals import check_quantiles, qcol
+from transfercast.intervals import check_quantiles, history_volatility, qcol
 from transfercast.plugin_manager import PluginManager, get_plugin_manager
-from transfercast.replay import Naive
+from transfercast.replay import Naive, history_length
 from transfercast.strategy import Strategy
 
 DEFAULT_METHOD = "replay_conformal"
@@ -73,10 +74,16 @@ def unknown_method(method: str, pm: PluginManager) -> str:
 
 
 def levels_and_steps(tables: OriginTables, domain: Any, forecasts: pd.DataFrame) -> pd.DataFrame:
-    """``forecasts`` (``unique_id``, ``ds``, ``forecast``) with ``level`` and ``step``."""
+    """``forecasts`` (``unique_id``, ``ds``, ``forecast``) with ``level``, ``step`` and
+    ``volatility`` (each series' over the target's history, :func:`history_volatility`)."""
     naive = tables.forecast(Naive(), domain).rename(columns={"forecast": "level"})
     out = forecasts.merge(naive, on=["unique_id", "ds"], how="left")
-    out["step"] = tables.data.panel.times.get_indexer(out["ds"]) - tables.data.origin_idx
+    panel, origin = tables.data.panel, tables.data.origin_idx
+    out["step"] = panel.times.get_indexer(out["ds"]) - origin
+    rows = pd.Index(panel.ids).get_indexer(out["unique_id"])
+    n = history_length(tables, domain)
+    level = out["level"].to_numpy(float)
+    out["volatility"] = history_volatility(panel.Y, rows, np.full(len(out), origin), n, level)
     return out
 
 

@@ -1,8 +1,10 @@
 """The built-in interval method ``replay_conformal``: quantiles of the relative errors
 ``(actual - forecast) / level`` that the strategy made on the source domains replayed as new
 targets (:mod:`transfercast.replay`) at the target's history length, per horizon step, with
-the split-conformal correction (:func:`transfercast.intervals.calibrate`), scaled by the
-target's own backtest as far as the replays fail to stand for the target (:func:`own_scale`).
+the split-conformal correction (:func:`transfercast.intervals.calibrate`). Errors are measured
+in units of each series' level times its history's volatility to a power learnt on the
+replays (:class:`transfercast.intervals.Scale`), and scaled by the target's own backtest as far
+as the replays fail to stand for the target (:func:`own_scale`).
 
 The replays are those ``auto`` uses, shared through the origin's tables: a strategy already
 replayed for ``auto`` costs nothing more. A strategy that built its own replays while fitting
@@ -18,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 import transfercast
-from transfercast.intervals import Calibration, calibrate, relative_errors
+from transfercast.intervals import Calibration, Scale, calibrate, history_volatility
 from transfercast.replay import (
     NAIVE,
     history_length,
@@ -40,9 +42,9 @@ class ReplayConformal:
 
     def apply(self, forecasts: pd.DataFrame) -> pd.DataFrame:
         """``forecasts`` (with ``level`` and ``step``) with one ``q<level>`` column per level."""
-        return self.calibration.apply(
-            forecasts, self.strategy, forecasts["level"].to_numpy(), forecasts["step"].to_numpy()
-        )
+        vol = forecasts["volatility"].to_numpy() if "volatility" in forecasts else None
+        level, step = forecasts["level"].to_numpy(), forecasts["step"].to_numpy()
+        return self.calibration.apply(forecasts, self.strategy, level, step, volatility=vol)
 
     def to_json(self) -> dict[str, Any]:
         """The calibration table, for the model bundle."""
@@ -80,16 +82,36 @@ def evidence(
     return replayed, own[(own["domain"] == domain) & own["candidate"].isin(names)]
 
 
-def own_scale(replayed: pd.DataFrame, own: pd.DataFrame, name: str, horizon: int) -> float:
+def with_volatility(detail: pd.DataFrame, tables: Any, periods: int) -> pd.DataFrame:
+    """``detail`` with each row's ``volatility``: its series' over the ``periods`` periods up
+    to its cut (:func:`transfercast.intervals.history_volatility`)."""
+    panel = tables.data.panel
+    rows = pd.Index(panel.ids).get_indexer(detail["unique_id"])
+    cuts = panel.times.get_indexer(pd.to_datetime(detail["cut"]))
+    vol = history_volatility(panel.Y, rows, cuts, periods, detail["level"].to_numpy(float))
+    return detail.assign(volatility=vol)
+
+
+def own_scale(
+    replayed: pd.DataFrame, own: pd.DataFrame, name: str, horizon: int, scale: Scale | None = None
+) -> float:
     """The factor on the replays' error quantiles from the target's own backtest: the ratio
-    of its mean absolute relative error to the replays' over the same first steps, raised to
-    the share the replays hand over to it (:func:`transfercast.replay.own_share` with base 0:
-    the backtest's models saw fewer periods than the target's, so its errors count only as
-    far as the replays fail to stand for the target)."""
-    mine = relative_errors(own[own["candidate"] == name]).abs().dropna()
+    of its mean absolute scaled error (by ``scale``, by default the level) to the replays'
+    over the same first steps, raised to the share the replays hand over to it
+    (:func:`transfercast.replay.own_share` with base 0: the backtest's models saw fewer periods
+    than the target's, so its errors count only as far as the replays fail to stand for the
+    target)."""
+    scale = scale or Scale()
+
+    def scaled(d: pd.DataFrame) -> pd.Series:
+        vol = d["volatility"].to_numpy(float) if "volatility" in d else None
+        with np.errstate(invalid="ignore", divide="ignore"):
+            e = (d["actual"] - d["forecast"]).abs() / scale.of(d["level"], vol)
+        return e.replace([np.inf, -np.inf], np.nan).dropna()
+
+    mine = scaled(own[own["candidate"] == name])
     steps = int(own["step"].max()) if len(mine) else 0
-    theirs = replayed[(replayed["candidate"] == name) & (replayed["step"] <= steps)]
-    theirs = relative_errors(theirs).abs().dropna()
+    theirs = scaled(replayed[(replayed["candidate"] == name) & (replayed["step"] <= steps)])
     if not len(mine) or not len(theirs) or theirs.mean() <= 0 or mine.mean() <= 0:
         return 1.0
     pvalue = replay_pvalue(replayed, own, name)
@@ -104,11 +126,14 @@ def transfercast_intervals(
     if method != METHOD:
         return None
     replayed, own = evidence(strategy, tables, domain, cache)
+    n = history_length(tables, domain)
+    replayed, own = with_volatility(replayed, tables, n), with_volatility(own, tables, n)
     cal = calibrate(replayed[replayed["candidate"] == strategy.name], quantiles, tables.horizon)
     if strategy.name not in cal.table:  # no replay could be scored: no quantiles, not a guess
         cal.table[strategy.name] = np.full((tables.horizon, len(cal.quantiles)), np.nan)
         cal.samples[strategy.name] = [0] * tables.horizon
-    cal.table[strategy.name] *= own_scale(replayed, own, strategy.name, tables.horizon)
+    scale = cal.volatility.get(strategy.name)
+    cal.table[strategy.name] *= own_scale(replayed, own, strategy.name, tables.horizon, scale)
     return ReplayConformal(cal, strategy.name)
 
 

@@ -10,11 +10,14 @@ import pytest
 
 from transfercast.intervals import (
     Calibration,
+    Scale,
     blend_detail,
     calibrate,
     central_intervals,
     check_quantiles,
     conformal_quantile,
+    history_volatility,
+    learn_gamma,
     qcol,
     quantile_scores,
     seasonal_error,
@@ -114,11 +117,70 @@ def test_blend_detail_weights_the_candidates_forecasts():
 
 
 def test_calibration_json_round_trip():
-    cal = calibrate(replay_detail(100, 2, 0.2, seed=5), QS, 2)
+    cal = calibrate(volatile_detail(40, 2, 1.0, seed=5), QS, 2)
+    assert cal.volatility["c"].gamma > 0
     back = Calibration.from_json(json.loads(json.dumps(cal.to_json())))
     assert back.quantiles == cal.quantiles
     np.testing.assert_array_equal(back.table["c"], cal.table["c"])
-    assert back.samples == cal.samples
+    assert back.samples == cal.samples and back.volatility == cal.volatility
+
+
+def volatile_detail(domains: int, horizon: int, power: float, seed: int) -> pd.DataFrame:
+    """Replayed rows of ``domains`` domains x 5 series whose relative error has a standard
+    deviation of their history's volatility (spread 0.02-0.5) to ``power``, times 0.5."""
+    rng = np.random.default_rng(seed)
+    series = domains * 5
+    vol = np.exp(rng.uniform(np.log(0.02), np.log(0.5), series))
+    level = rng.uniform(50, 500, series)
+    h = np.tile(np.arange(1, horizon + 1), series)
+    idx = np.repeat(np.arange(series), horizon)
+    forecast = level[idx] * rng.uniform(0.9, 1.1, len(h))
+    actual = forecast + level[idx] * rng.normal(0, 0.5 * vol[idx] ** power, len(h))
+    return pd.DataFrame(
+        {
+            "domain": [f"D{k // 5}" for k in idx],
+            "unique_id": idx,
+            "cut": 0,
+            "candidate": "c",
+            "step": h,
+            "forecast": forecast,
+            "actual": actual,
+            "level": level[idx],
+            "volatility": vol[idx],
+        }
+    )
+
+
+def test_the_volatility_scale_is_learnt_from_the_replays():
+    """Errors that grow with a series' volatility get gamma 1 and intervals that cover calm
+    and erratic series alike; errors that do not get gamma 0 (relative errors)."""
+    assert learn_gamma(volatile_detail(60, 3, 1.0, seed=1), QS, 3).gamma == 1.0
+    assert learn_gamma(volatile_detail(60, 3, 0.0, seed=1), QS, 3).gamma == 0.0
+    assert learn_gamma(volatile_detail(60, 3, 1.0, seed=1).drop(columns="volatility"), QS, 3) == (
+        Scale()
+    )
+    cal = calibrate(volatile_detail(60, 3, 1.0, seed=1), QS, 3)
+    fresh = volatile_detail(200, 3, 1.0, seed=2)
+    out = cal.apply(
+        fresh[["forecast"]], "c", fresh["level"], fresh["step"], volatility=fresh["volatility"]
+    )
+    inside = (fresh["actual"] >= out["q0.1"]) & (fresh["actual"] <= out["q0.9"])
+    calm = fresh["volatility"] < fresh["volatility"].median()
+    assert abs(inside[calm].mean() - 0.8) < 0.04 and abs(inside[~calm].mean() - 0.8) < 0.04
+    # relative errors alone cover the calm series too often and the erratic ones too rarely
+    flat = calibrate(volatile_detail(60, 3, 1.0, seed=1).drop(columns="volatility"), QS, 3)
+    out = flat.apply(fresh[["forecast"]], "c", fresh["level"], fresh["step"])
+    inside = (fresh["actual"] >= out["q0.1"]) & (fresh["actual"] <= out["q0.9"])
+    assert inside[calm].mean() > 0.9 and inside[~calm].mean() < 0.7
+
+
+def test_history_volatility_reads_only_the_periods_up_to_the_cut():
+    Y = np.array([[10.0, 12.0, np.nan, 9.0, 100.0], [5.0, 5.0, 5.0, 5.0, 5.0]])
+    # row 0, cut at position 3, 3 periods: 12, NaN, 9 -> |9 - 12| / level 2
+    out = history_volatility(Y, [0, 1, 0], [3, 3, 1], 3, np.array([2.0, 5.0, 1.0]))
+    np.testing.assert_allclose(out[:2], [1.5, 0.0])
+    assert out[2] == 2.0  # 10, 12 at positions 0-1
+    assert np.isnan(history_volatility(Y, [0], [0], 3, np.ones(1))[0])  # one value
 
 
 def test_quantile_scores_by_hand():
