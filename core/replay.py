@@ -6,7 +6,10 @@ groups (a seeded shuffle). At each cut point, each group in turn is cut to its l
 periods of history and forecast over the horizon that follows the cut by every candidate (and
 the naive level), with the other groups as its sources. A group is forecast as one target
 domain, so each candidate is fitted ``folds x cuts`` times whatever the number of source
-domains; its losses are measured per replayed domain.
+domains; its losses are measured per replayed domain. A candidate fitted on the target's rows
+alone (``target_only``: no source model, :func:`per_domain`) is fitted on each replayed domain
+alone, as on a real target: a group's rows would make it another model, and per domain its
+fits are as many rows in all.
 
 **Cut points.** The first cut lies one horizon before the origin (its horizon ends at the
 origin); the second one season before the origin (``season_length`` periods, read off the
@@ -258,15 +261,30 @@ def build_layout(tables: OriginTables, n: int, folds: int, cuts: int, seed: int)
     return Layout(groups, time.perf_counter() - start)
 
 
+def domain_view(fit: OriginTables, members: dict[Any, np.ndarray]) -> OriginTables:
+    """The cut tables of a replay group with each replayed domain a target of its own."""
+    view = copy.copy(fit)
+    view.__dict__.pop("_targets", None)
+    view.__dict__.pop("_source_profiles", None)
+    view.data = replace(fit.data, target_rows=members)
+    return view
+
+
+def per_domain(strategy: Strategy) -> bool:
+    """Whether ``strategy`` is replayed on each replayed domain alone rather than on its
+    group: a strategy fitted on the target's rows only (no source model, no source rows),
+    whose fit on a group of domains would be a different model at no saving."""
+    if isinstance(strategy, Naive):
+        return False
+    return strategy.source_spec() is None and not type(strategy).uses_source_rows
+
+
 def layout_meta(layout: Layout, similarity: bool) -> pd.DataFrame:
     """The meta-features of every replayed domain at every cut of ``layout``."""
     metas = []
     for fit, key, members in layout.groups:
         panel = fit.parent
-        view = copy.copy(fit)  # the same cut, each replayed domain a target of its own
-        view.__dict__.pop("_targets", None)
-        view.__dict__.pop("_source_profiles", None)
-        view.data = replace(fit.data, target_rows=members)
+        view = domain_view(fit, members)
         group_table = fit.target(key)
         uid_domain = pd.Series(panel.domains, index=panel.ids)
         uid_domain = uid_domain.reindex(group_table.keys["unique_id"]).to_numpy()
@@ -285,7 +303,15 @@ def replay_candidate(
     seconds. A candidate that fails on a group has no rows there (a user error propagates)."""
     start = time.perf_counter()
     rows, details = [], []
+    alone = per_domain(strategy)
     for fit, key, members in layout.groups:
+        if alone:
+            view = domain_view(fit, members)
+            for d in members:
+                r, dd = _forecast_group(view, d, {name: strategy}, cache)
+                rows += r
+                details += dd
+            continue
         r, dd = _forecast_group(fit, key, {name: strategy}, cache)
         rows += [{**x, "fit_seconds": x["fit_seconds"] / len(members)} for x in r]
         details += dd

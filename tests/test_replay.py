@@ -289,3 +289,17 @@ def test_own_share_hands_the_replays_weight_over_as_the_pvalue_falls():
     assert own_share(7, 13, 0.9) == pytest.approx(7 / 20)
     assert own_share(7, 13, 0.1) == pytest.approx(1 - 13 / 20 * 0.2)
     assert own_share(0, 13, 0.01) == 0.0
+
+
+def test_a_strategy_fitted_on_the_target_alone_is_replayed_on_each_domain_alone(tables, rep):
+    """target_only's replayed forecasts of a domain do not depend on which other domains
+    share its replay group (it is fitted on that domain alone, as on a real target), while
+    source_only's do (its sources are the other groups)."""
+    other = _replay(tables, seed=7)  # another grouping of the same source domains
+    keys = ["candidate", "cut", "unique_id", "ds"]
+    both = rep.detail.merge(other.detail, on=keys, suffixes=("", "_other"))
+    alone = both[both["candidate"] == "target_only"]
+    assert len(alone) == (rep.detail["candidate"] == "target_only").sum() > 0
+    np.testing.assert_allclose(alone["forecast"], alone["forecast_other"], rtol=1e-9)
+    grouped = both[both["candidate"] == "source_only"]
+    assert not np.allclose(grouped["forecast"], grouped["forecast_other"])
