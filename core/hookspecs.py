@@ -106,7 +106,8 @@ def transfercast_intervals(
 
     Return ``None`` when ``method`` is not yours; otherwise an object with
     ``apply(forecasts) -> DataFrame``, which receives ``unique_id``, ``ds``, ``forecast``,
-    ``level`` (the series' recent level at the origin) and ``step`` (1 to the horizon) and
+    ``level`` (the series' recent level at the origin), ``volatility`` (its history's mean
+    absolute period-on-period change over that level) and ``step`` (1 to the horizon) and
     returns them with one column per quantile, named by :func:`transfercast.intervals.qcol`
     (``q0.1``); and ``to_json() -> dict`` (stored in model bundles and read back by
     :func:`transfercast_load_intervals`). The core sorts the quantile columns per row, so they
