@@ -142,7 +142,7 @@ def history_volatility(
 
 @dataclass
 class Calibration:
-    """Relative-error quantiles per strategy and horizon step, learnt from source replays.
+    """Scaled-error quantiles per strategy and horizon step, learnt from source replays.
 
     ``table[strategy]`` is a ``[steps, len(quantiles)]`` array: row ``h - 1`` holds the
     quantiles of ``(actual - forecast) / scale`` at step ``h``. ``samples[strategy][h - 1]``
@@ -209,10 +209,15 @@ class Calibration:
         )
 
 
-def relative_errors(detail: pd.DataFrame) -> pd.Series:
-    """``(actual - forecast) / level`` of each replayed row; rows without an actual are NaN."""
+def scaled_errors(detail: pd.DataFrame, scale: Scale | None = None) -> pd.Series:
+    """``(actual - forecast) / scale`` of each row (``scale`` of its ``level`` and, if the
+    frame has one, ``volatility``; by default the level alone); NaN without an actual or a
+    scale."""
+    scale = scale or Scale()
+    vol = detail["volatility"].to_numpy(float) if "volatility" in detail else None
     with np.errstate(invalid="ignore", divide="ignore"):
-        return (detail["actual"] - detail["forecast"]) / detail["level"]
+        err = (detail["actual"] - detail["forecast"]) / scale.of(detail["level"], vol)
+    return err.replace([np.inf, -np.inf], np.nan)
 
 
 def blend_detail(detail: pd.DataFrame, weights: Mapping[str, float], name: str) -> pd.DataFrame:
@@ -281,9 +286,7 @@ def learn_gamma(
     best, best_loss = Scale(), np.inf
     for g in gammas:
         scale = Scale(float(g), floor, typical)
-        s = scale.of(level, v)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            err = (y - f) / s
+        s, err = scale.of(level, v), scaled_errors(detail, scale).to_numpy(float)
         loss = 0.0
         for fit in (first, ~first):
             tab, _ = _step_table(err[fit], step[fit], qs, horizon, min_samples)
@@ -312,9 +315,7 @@ def calibrate(
     cal = Calibration(qs)
     for cand, rows in detail.groupby("candidate", sort=True):
         scale = learn_gamma(rows, qs, horizon, min_samples)
-        vol = rows["volatility"].to_numpy(float) if "volatility" in rows else None
-        with np.errstate(invalid="ignore", divide="ignore"):
-            err = (rows["actual"] - rows["forecast"]).to_numpy(float) / scale.of(rows["level"], vol)
+        err = scaled_errors(rows, scale).to_numpy(float)
         tab, counts = _step_table(err, rows["step"].to_numpy(int), qs, horizon, min_samples)
         cal.table[str(cand)], cal.samples[str(cand)] = tab, counts
         cal.volatility[str(cand)] = scale

@@ -274,8 +274,6 @@ def per_domain(strategy: Strategy) -> bool:
     """Whether ``strategy`` is replayed on each replayed domain alone rather than on its
     group: a strategy fitted on the target's rows only (no source model, no source rows),
     whose fit on a group of domains would be a different model at no saving."""
-    if isinstance(strategy, Naive):
-        return False
     return strategy.source_spec() is None and not type(strategy).uses_source_rows
 
 

@@ -78,13 +78,19 @@ def levels_and_steps(tables: OriginTables, domain: Any, forecasts: pd.DataFrame)
     ``volatility`` (each series' over the target's history, :func:`history_volatility`)."""
     naive = tables.forecast(Naive(), domain).rename(columns={"forecast": "level"})
     out = forecasts.merge(naive, on=["unique_id", "ds"], how="left")
-    panel, origin = tables.data.panel, tables.data.origin_idx
-    out["step"] = panel.times.get_indexer(out["ds"]) - origin
-    rows = pd.Index(panel.ids).get_indexer(out["unique_id"])
+    panel = tables.data.panel
+    out["step"] = panel.times.get_indexer(out["ds"]) - tables.data.origin_idx
     n = history_length(tables, domain)
-    level = out["level"].to_numpy(float)
-    out["volatility"] = history_volatility(panel.Y, rows, np.full(len(out), origin), n, level)
-    return out
+    return with_volatility(out.assign(cut=tables.data.origin), panel, n).drop(columns="cut")
+
+
+def with_volatility(detail: pd.DataFrame, panel: Any, periods: int) -> pd.DataFrame:
+    """``detail`` (``unique_id``, ``cut``, ``level``) with each row's ``volatility``: its
+    series' over the ``periods`` periods up to its ``cut`` (:func:`history_volatility`)."""
+    rows = pd.Index(panel.ids).get_indexer(detail["unique_id"])
+    cuts = panel.times.get_indexer(pd.to_datetime(detail["cut"]))
+    vol = history_volatility(panel.Y, rows, cuts, periods, detail["level"].to_numpy(float))
+    return detail.assign(volatility=vol)
 
 
 def floor(tables: OriginTables) -> float | None:

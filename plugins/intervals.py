@@ -1,5 +1,5 @@
-"""The built-in interval method ``replay_conformal``: quantiles of the relative errors
-``(actual - forecast) / level`` that the strategy made on the source domains replayed as new
+"""The built-in interval method ``replay_conformal``: quantiles of the scaled errors
+``(actual - forecast) / scale`` that the strategy made on the source domains replayed as new
 targets (:mod:`transfercast.replay`) at the target's history length, per horizon step, with
 the split-conformal correction (:func:`transfercast.intervals.calibrate`). Errors are measured
 in units of each series' level times its history's volatility to a power learnt on the
@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 import transfercast
-from transfercast.intervals import Calibration, Scale, calibrate, history_volatility
+from transfercast.intervals import Calibration, Scale, calibrate, scaled_errors
 from transfercast.replay import (
     NAIVE,
     history_length,
@@ -29,6 +29,7 @@ from transfercast.replay import (
     replay_pvalue,
     replays,
 )
+from transfercast.uncertainty import with_volatility
 
 METHOD = "replay_conformal"
 
@@ -41,7 +42,8 @@ class ReplayConformal:
         self.strategy = strategy
 
     def apply(self, forecasts: pd.DataFrame) -> pd.DataFrame:
-        """``forecasts`` (with ``level`` and ``step``) with one ``q<level>`` column per level."""
+        """``forecasts`` (with ``level``, ``step`` and ``volatility``) with one ``q<level>``
+        column per level."""
         vol = forecasts["volatility"].to_numpy() if "volatility" in forecasts else None
         level, step = forecasts["level"].to_numpy(), forecasts["step"].to_numpy()
         return self.calibration.apply(forecasts, self.strategy, level, step, volatility=vol)
@@ -82,16 +84,6 @@ def evidence(
     return replayed, own[(own["domain"] == domain) & own["candidate"].isin(names)]
 
 
-def with_volatility(detail: pd.DataFrame, tables: Any, periods: int) -> pd.DataFrame:
-    """``detail`` with each row's ``volatility``: its series' over the ``periods`` periods up
-    to its cut (:func:`transfercast.intervals.history_volatility`)."""
-    panel = tables.data.panel
-    rows = pd.Index(panel.ids).get_indexer(detail["unique_id"])
-    cuts = panel.times.get_indexer(pd.to_datetime(detail["cut"]))
-    vol = history_volatility(panel.Y, rows, cuts, periods, detail["level"].to_numpy(float))
-    return detail.assign(volatility=vol)
-
-
 def own_scale(
     replayed: pd.DataFrame, own: pd.DataFrame, name: str, horizon: int, scale: Scale | None = None
 ) -> float:
@@ -101,17 +93,10 @@ def own_scale(
     (:func:`transfercast.replay.own_share` with base 0: the backtest's models saw fewer periods
     than the target's, so its errors count only as far as the replays fail to stand for the
     target)."""
-    scale = scale or Scale()
-
-    def scaled(d: pd.DataFrame) -> pd.Series:
-        vol = d["volatility"].to_numpy(float) if "volatility" in d else None
-        with np.errstate(invalid="ignore", divide="ignore"):
-            e = (d["actual"] - d["forecast"]).abs() / scale.of(d["level"], vol)
-        return e.replace([np.inf, -np.inf], np.nan).dropna()
-
-    mine = scaled(own[own["candidate"] == name])
+    mine = scaled_errors(own[own["candidate"] == name], scale).abs().dropna()
     steps = int(own["step"].max()) if len(mine) else 0
-    theirs = scaled(replayed[(replayed["candidate"] == name) & (replayed["step"] <= steps)])
+    theirs = replayed[(replayed["candidate"] == name) & (replayed["step"] <= steps)]
+    theirs = scaled_errors(theirs, scale).abs().dropna()
     if not len(mine) or not len(theirs) or theirs.mean() <= 0 or mine.mean() <= 0:
         return 1.0
     pvalue = replay_pvalue(replayed, own, name)
@@ -127,7 +112,8 @@ def transfercast_intervals(
         return None
     replayed, own = evidence(strategy, tables, domain, cache)
     n = history_length(tables, domain)
-    replayed, own = with_volatility(replayed, tables, n), with_volatility(own, tables, n)
+    panel = tables.data.panel
+    replayed, own = with_volatility(replayed, panel, n), with_volatility(own, panel, n)
     cal = calibrate(replayed[replayed["candidate"] == strategy.name], quantiles, tables.horizon)
     if strategy.name not in cal.table:  # no replay could be scored: no quantiles, not a guess
         cal.table[strategy.name] = np.full((tables.horizon, len(cal.quantiles)), np.nan)
