@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from scipy.optimize import linprog
+from scipy.stats import norm
 
 from transfercast.errors import DataError, TransfercastError
 from transfercast.features import FeatureTable
@@ -599,29 +600,42 @@ def _relative_loss(detail: pd.DataFrame, candidate: str, steps: int) -> pd.Serie
 
 def replay_pvalue(replayed: pd.DataFrame, own: pd.DataFrame, candidate: str) -> float:
     """How well the replayed domains stand for a target, judged on its own backtest: the
-    conformal p-value of the target's loss of ``candidate`` relative to the naive level (over
-    its own scored periods) among the replayed domain-cuts' losses over the same first steps.
-    Small when ``candidate`` does far worse against the naive level on the target than on any
-    replayed domain (the target is unlike the sources); 1 when there is no evidence."""
+    one-sided Gaussian tail probability of the target's log loss of ``candidate`` relative to
+    the naive level (over its own scored periods) among the replayed domain-cuts' log losses
+    over the same first steps (their mean and standard deviation). Small when ``candidate``
+    does far worse against the naive level on the target than on the replayed domains, and
+    smaller the farther the target lies beyond them (a rank could not tell a target far
+    outside the replays from one just past the least typical of them); 1 when there is no
+    evidence (no own backtest, or fewer than three replayed domain-cuts)."""
     steps = int(own["step"].max()) if len(own) else 0
     mine = _relative_loss(own, candidate, steps)
-    theirs = _relative_loss(replayed, candidate, steps)
-    if not len(mine) or not len(theirs):
+    theirs = _relative_loss(replayed, candidate, steps).to_numpy(float)
+    if not len(mine) or len(theirs) < 3:
         return 1.0
-    worse = int((theirs.to_numpy() >= float(mine.iloc[0])).sum())
-    return (1 + worse) / (1 + len(theirs))
+    x, mean, sd = float(mine.iloc[0]), float(theirs.mean()), float(theirs.std(ddof=1))
+    if not sd > 0:
+        return 1.0 if x <= mean else 0.0
+    return float(norm.sf((x - mean) / sd))
 
 
-def own_share(periods: int, horizon: int, pvalue: float, base: float | None = None) -> float:
-    """The weight of a target's own backtest against the replays: ``base`` (by default
-    ``p / (p + horizon)`` for its ``p`` scored periods), and the replays' remaining weight
-    scaled by ``min(1, 2 x pvalue)`` (:func:`replay_pvalue`), so replays that stand for the
-    target no better than the least typical of themselves hand their weight over to its own
-    periods."""
-    if periods <= 0:
+def replays_kept(pvalue: float) -> float:
+    """The share of its weight the replays' evidence keeps at ``pvalue``
+    (:func:`replay_pvalue`): ``min(1, -e p ln p)`` below ``p = 1/e``, else 1, the reciprocal
+    of the largest Bayes factor a p-value ``p`` can carry against the replays standing for the
+    target (the Sellke-Bayarri-Berger bound). A typical target keeps the replays whole."""
+    if pvalue >= 1.0 / np.e:
+        return 1.0
+    if pvalue <= 0.0:
         return 0.0
-    base = periods / (periods + horizon) if base is None else base
-    return 1.0 - (1.0 - base) * min(1.0, 2.0 * pvalue)
+    return float(min(1.0, -np.e * pvalue * np.log(pvalue)))
+
+
+def own_share(periods: int, pvalue: float) -> float:
+    """The weight of a target's own backtest (``periods`` scored periods) against the
+    replays: what the replays hand over, ``1 -`` :func:`replays_kept`. Its few periods count
+    only as far as they show the target unlike the replayed domains; where they do not, the
+    replays (many domains, whole horizons) decide alone."""
+    return 0.0 if periods <= 0 else 1.0 - replays_kept(pvalue)
 
 
 def nearest_rows(rep: Replays, losses: pd.DataFrame, meta: Mapping[str, float]) -> pd.Index:

@@ -4,8 +4,8 @@ For one target domain at one origin, the source domains replay being new with th
 history length (:mod:`transfercast.replay`), every candidate and the naive level forecasting
 them; the replays are shared by every target of the origin. The target's own backtest (its
 last periods, forecast from the periods before) is a second body of evidence, weighted by
-:func:`transfercast.replay.own_share`: by its length, and more as the replays fail to stand for
-the target (:func:`transfercast.replay.replay_pvalue`).
+:func:`transfercast.replay.own_share`: as far as the replays fail to stand for the target
+(:func:`transfercast.replay.replay_pvalue`).
 
 - ``method = "stack"`` (default): non-negative weights summing to 1 that minimise the
   evidence-weighted mean WAPE of the weighted forecast, a linear program
@@ -123,7 +123,7 @@ class Auto(Strategy):
         return replays(tables, n, cands, cache, p.folds, p.cuts, p.seed, similarity=meta)
 
     def weigh(
-        self, rep: Replays, own: Replays, meta: dict[str, float], domain: Any, horizon: int
+        self, rep: Replays, own: Replays, meta: dict[str, float], domain: Any
     ) -> tuple[pd.Series, str, pd.DataFrame]:
         """The weights by candidate, the reason, and each candidate's mean replayed WAPE
         (``replay``) and the target's own inner WAPE (``inner``)."""
@@ -146,14 +146,14 @@ class Auto(Strategy):
                 )
             weights = weights[weights > 0] / weights.sum()
             return weights, "chosen by a transfercast_select_strategy plugin", figures
-        # the target's own inner periods weigh against one horizon of replayed evidence, and
-        # take over the replays' weight as far as the replays fail to stand for the target
+        # the target's own inner periods take over the replays' weight as far as the replays
+        # fail to stand for the target
         mine_detail = own.detail[own.detail["domain"] == domain]
         periods = int(mine_detail["ds"].nunique())
         ranked = losses.drop(columns=NAIVE, errors="ignore").mean().sort_values(kind="stable")
         lead = ranked.index[0] if len(ranked) else "-"  # the replays' own pick
         pvalue = replay_pvalue(rep.detail, mine_detail, lead) if len(ranked) else 1.0
-        share = own_share(periods, horizon, pvalue) if len(losses) else 1.0
+        share = own_share(periods, pvalue) if len(losses) else 1.0
         scored = [n for n in figures.index if n in losses.columns or not len(losses)]
         names = [n for n in scored if n in mine.index or not periods]
         if not names or not (len(losses) or periods):
@@ -171,7 +171,7 @@ class Auto(Strategy):
         best = predicted.idxmin()
         evidence = (
             f"{p.method} over {shape} and the target's own {periods} periods (share "
-            f"{share:.2f}; replay p-value {pvalue:.2f} on {lead})"
+            f"{share:.2f}; replay p-value {pvalue:.3g} on {lead})"
         )
 
         def facts(n: str) -> str:
@@ -215,7 +215,7 @@ class Auto(Strategy):
         names = self.candidate_names() if history_length(tables, domain) == 0 else []
         left_out = [n for n in names if n == NAIVE or self.make(n).needs_history]  # pre-launch
         weighed = weighed.drop(candidates=left_out)
-        weights, reason, figures = self.weigh(weighed, own, meta, domain, tables.horizon)
+        weights, reason, figures = self.weigh(weighed, own, meta, domain)
         if dropped:
             cuts = ", ".join(str(pd.Timestamp(c).date()) for c in dropped)
             reason = (

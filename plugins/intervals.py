@@ -85,22 +85,20 @@ def evidence(
 
 
 def own_scale(
-    replayed: pd.DataFrame, own: pd.DataFrame, name: str, horizon: int, scale: Scale | None = None
+    replayed: pd.DataFrame, own: pd.DataFrame, name: str, scale: Scale | None = None
 ) -> float:
     """The factor on the replays' error quantiles from the target's own backtest: the ratio
     of its mean absolute scaled error (by ``scale``, by default the level) to the replays'
     over the same first steps, raised to the share the replays hand over to it
-    (:func:`transfercast.replay.own_share` with base 0: the backtest's models saw fewer periods
-    than the target's, so its errors count only as far as the replays fail to stand for the
-    target)."""
+    (:func:`transfercast.replay.own_share`: its errors count only as far as the replays fail
+    to stand for the target)."""
     mine = scaled_errors(own[own["candidate"] == name], scale).abs().dropna()
     steps = int(own["step"].max()) if len(mine) else 0
     theirs = replayed[(replayed["candidate"] == name) & (replayed["step"] <= steps)]
     theirs = scaled_errors(theirs, scale).abs().dropna()
     if not len(mine) or not len(theirs) or theirs.mean() <= 0 or mine.mean() <= 0:
         return 1.0
-    pvalue = replay_pvalue(replayed, own, name)
-    share = own_share(int(own["ds"].nunique()), horizon, pvalue, base=0.0)
+    share = own_share(int(own["ds"].nunique()), replay_pvalue(replayed, own, name))
     return float((mine.mean() / theirs.mean()) ** share)
 
 
@@ -119,7 +117,7 @@ def transfercast_intervals(
         cal.table[strategy.name] = np.full((tables.horizon, len(cal.quantiles)), np.nan)
         cal.samples[strategy.name] = [0] * tables.horizon
     scale = cal.volatility.get(strategy.name)
-    cal.table[strategy.name] *= own_scale(replayed, own, strategy.name, tables.horizon, scale)
+    cal.table[strategy.name] *= own_scale(replayed, own, strategy.name, scale)
     return ReplayConformal(cal, strategy.name)
 
 

@@ -228,7 +228,7 @@ def _with_naive(detail: pd.DataFrame, domain: str, naive_err: float) -> pd.DataF
 
 def test_own_backtest_widens_the_intervals_of_a_target_unlike_the_replays():
     from transfercast.plugins.intervals import own_scale
-    from transfercast.replay import own_share
+    from transfercast.replay import own_share, replay_pvalue
 
     parts = [replay_detail(20, 13, 0.02, seed=k) for k in range(9)]
     replayed = pd.concat(
@@ -240,14 +240,15 @@ def test_own_backtest_widens_the_intervals_of_a_target_unlike_the_replays():
     mine = (unlike["actual"] - unlike["forecast"]).abs() / unlike["level"]
     keep = (replayed["candidate"] == "c") & (replayed["step"] <= 7)
     ratio = mine[unlike["candidate"] == "c"].mean() / err[keep].mean()
-    # three times the replays' errors: worse than every replayed domain, p = 1 / 10
-    expected = ratio ** own_share(7, 13, 0.1, base=0.0)
-    assert own_scale(replayed, unlike, "c", 13) == pytest.approx(expected)
-    assert expected > 2.0
-    # errors like the replays': a typical target, the replays alone
-    assert own_scale(replayed, like, "c", 13) == 1.0
+    # three times the replays' errors, far beyond every replayed domain: its own errors count
+    share = own_share(7, replay_pvalue(replayed, unlike, "c"))
+    assert share > 0.99
+    assert own_scale(replayed, unlike, "c") == pytest.approx(ratio**share)
+    assert ratio**share > 2.0
+    # errors like the replays': a typical target, the replays (nearly) alone
+    assert own_scale(replayed, like, "c") == pytest.approx(1.0, abs=0.05)
     # no own backtest: the replays alone
-    assert own_scale(replayed, unlike.iloc[:0], "c", 13) == 1.0
+    assert own_scale(replayed, unlike.iloc[:0], "c") == 1.0
 
 
 def test_a_strategys_own_replays_stand_for_it_whatever_it_calls_them():

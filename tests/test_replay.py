@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from scipy.optimize import linprog
+from scipy.stats import norm
 
 import transfercast as tc
 from transfercast.config import parse_config
@@ -24,6 +25,7 @@ from transfercast.replay import (
     own_share,
     replay_pvalue,
     replays,
+    replays_kept,
     season_seen,
     seasoned_replays,
     stack_weights,
@@ -268,27 +270,42 @@ def _detail(domain: str, cut: str, cand_err: float, naive_err: float, steps: int
     return pd.DataFrame(rows)
 
 
-def test_replay_pvalue_ranks_the_target_among_the_replayed_domains():
+def test_replay_pvalue_is_the_gaussian_tail_of_the_target_among_the_replayed_domains():
     # replayed domains: source_only's error a fifth to four fifths of the naive level's
     replayed = pd.concat(
         [_detail(f"D{k}", "c", 0.2 * k, 1.0, 13) for k in range(1, 5)], ignore_index=True
     )
+    logs = np.log(0.2 * np.arange(1, 5))
+    mean, sd = logs.mean(), logs.std(ddof=1)
     unlike = _detail("T", "i", 3.0, 1.0, 7)  # transfer three times worse than naive
+    far = _detail("T", "i", 30.0, 1.0, 7)
     typical = _detail("T", "i", 0.5, 1.0, 7)
-    assert replay_pvalue(replayed, unlike, "source_only") == pytest.approx(1 / 5)
-    assert replay_pvalue(replayed, typical, "source_only") == pytest.approx(3 / 5)
+    p_unlike = replay_pvalue(replayed, unlike, "source_only")
+    assert p_unlike == pytest.approx(norm.sf((np.log(3.0) - mean) / sd))
+    assert replay_pvalue(replayed, typical, "source_only") == pytest.approx(
+        norm.sf((np.log(0.5) - mean) / sd)
+    )
+    # both lie beyond every replayed domain; the farther one is the less typical
+    assert replay_pvalue(replayed, far, "source_only") < p_unlike < 0.01
     assert replay_pvalue(replayed, typical.iloc[:0], "source_only") == 1.0
+    assert replay_pvalue(replayed[replayed["domain"] < "D3"], unlike, "source_only") == 1.0
     # only the target's scored steps count: later replayed steps where transfer fails do not
-    late = _detail("D9", "c", 0.2, 1.0, 13)
+    late = pd.concat([_detail(f"D{k}", "c", 0.2 * k, 1.0, 13) for k in range(1, 5)])
     late.loc[(late["candidate"] == "source_only") & (late["step"] > 7), "forecast"] = 40.0
-    assert replay_pvalue(late, typical, "source_only") == pytest.approx(1 / 2)
+    assert replay_pvalue(late, typical, "source_only") == pytest.approx(
+        replay_pvalue(replayed, typical, "source_only")
+    )
 
 
-def test_own_share_hands_the_replays_weight_over_as_the_pvalue_falls():
-    assert own_share(7, 13, 0.5) == pytest.approx(7 / 20)
-    assert own_share(7, 13, 0.9) == pytest.approx(7 / 20)
-    assert own_share(7, 13, 0.1) == pytest.approx(1 - 13 / 20 * 0.2)
-    assert own_share(0, 13, 0.01) == 0.0
+def test_own_share_is_what_the_replays_hand_over_at_the_pvalue():
+    assert own_share(7, 0.5) == 0.0  # a typical target: the replays decide alone
+    assert own_share(7, 1 / np.e) == 0.0
+    assert own_share(7, 0.1) == pytest.approx(1 + np.e * 0.1 * np.log(0.1))
+    assert own_share(7, 0.0) == 1.0  # unlike every replayed domain: its own periods decide
+    assert own_share(0, 0.0) == 0.0  # no own periods, nothing to hand over to
+    p = np.linspace(0.001, 0.99, 50)
+    assert np.all(np.diff([own_share(7, x) for x in p]) <= 1e-12)  # falls as p grows
+    assert replays_kept(0.01) == pytest.approx(-np.e * 0.01 * np.log(0.01))
 
 
 def test_a_strategy_fitted_on_the_target_alone_is_replayed_on_each_domain_alone(tables, rep):
