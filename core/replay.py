@@ -623,11 +623,9 @@ def replays_kept(pvalue: float) -> float:
     (:func:`replay_pvalue`): ``min(1, -e p ln p)`` below ``p = 1/e``, else 1, the reciprocal
     of the largest Bayes factor a p-value ``p`` can carry against the replays standing for the
     target (the Sellke-Bayarri-Berger bound). A typical target keeps the replays whole."""
-    if pvalue >= 1.0 / np.e:
+    if pvalue >= 1.0 / math.e:
         return 1.0
-    if pvalue <= 0.0:
-        return 0.0
-    return float(min(1.0, -np.e * pvalue * np.log(pvalue)))
+    return -math.e * pvalue * math.log(pvalue) if pvalue > 0.0 else 0.0  # at most 1 here
 
 
 def own_share(periods: int, pvalue: float) -> float:
