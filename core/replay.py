@@ -457,16 +457,20 @@ def wide_detail(detail: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return wide.dropna().reset_index()
 
 
-def stack_weights(parts: list[tuple[pd.DataFrame, float]], names: list[str]) -> pd.Series:
+def stack_weights(
+    parts: list[tuple[pd.DataFrame, float]], names: list[str], offset: Any = None
+) -> pd.Series:
     """Simplex weights of ``names`` minimising the sum over ``parts`` of share times the mean
-    over its (domain, cut) groups of the weighted forecast's WAPE.
+    over its (domain, cut) groups of the weighted forecast's WAPE, plus ``offset . w`` (a loss
+    per candidate added linearly; none by default).
 
     The problem ``min_w sum_i c_i |F_i w - y_i|`` over the simplex is a linear program with a
     row per replayed period; it is solved exactly through its dual, ``max_u -u.y + s`` subject
-    to ``s <= (F^T u)_j`` for every candidate ``j`` and ``|u_i| <= c_i``, which has one row per
-    candidate: HiGHS's interior-point method then solves systems of that size whatever the
-    number of rows, and its crossover ends on an exact optimal vertex. The weights are the
-    dual values of the candidate rows (they sum to 1 by the dual's stationarity in ``s``)."""
+    to ``s <= (F^T u)_j + offset_j`` for every candidate ``j`` and ``|u_i| <= c_i``, which has
+    one row per candidate: HiGHS's interior-point method then solves systems of that size
+    whatever the number of rows, and its crossover ends on an exact optimal vertex. The
+    weights are the dual values of the candidate rows (they sum to 1 by the dual's
+    stationarity in ``s``)."""
     F, y, c = [], [], []
     for wide, share in parts:
         if not len(wide) or share <= 0:
@@ -481,7 +485,7 @@ def stack_weights(parts: list[tuple[pd.DataFrame, float]], names: list[str]) -> 
     res = linprog(
         np.r_[ym, -1.0],
         A_ub=np.hstack([-Fm.T, np.ones((k, 1))]),
-        b_ub=np.zeros(k),
+        b_ub=np.zeros(k) if offset is None else np.asarray(offset, float),
         bounds=[*zip(-cm, cm, strict=True), (None, None)],
         method="highs-ipm",  # interior point, then crossover to an optimal vertex
     )
@@ -634,6 +638,19 @@ def own_share(periods: int, pvalue: float) -> float:
     only as far as they show the target unlike the replayed domains; where they do not, the
     replays (many domains, whole horizons) decide alone."""
     return 0.0 if periods <= 0 else 1.0 - replays_kept(pvalue)
+
+
+def season_floor(replay: pd.Series, meta: Mapping[str, float]) -> pd.Series:
+    """What the naive level's mean replayed WAPE (in ``replay``, by candidate) falls short of
+    the least WAPE a flat forecast makes over the target's horizon if the target follows the
+    sources' seasonal index (its ``season_horizon`` meta-feature, the season gap of
+    :func:`transfercast.similarity.horizon_season`); 0 for every other candidate. Replays
+    whose horizons hold no season like the target's cannot show the naive level missing it."""
+    gap = float(meta.get("season_horizon", np.nan))
+    floor = pd.Series(0.0, index=replay.index)
+    if NAIVE in floor.index and np.isfinite(gap):
+        floor[NAIVE] = max(0.0, gap - float(replay[NAIVE]))
+    return floor
 
 
 def nearest_rows(rep: Replays, losses: pd.DataFrame, meta: Mapping[str, float]) -> pd.Index:

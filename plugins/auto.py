@@ -47,6 +47,7 @@ from transfercast.replay import (
     own_share,
     replay_pvalue,
     replays,
+    season_floor,
     seasoned_replays,
     stack_weights,
     target_meta,
@@ -146,8 +147,7 @@ class Auto(Strategy):
                 )
             weights = weights[weights > 0] / weights.sum()
             return weights, "chosen by a transfercast_select_strategy plugin", figures
-        # the target's own inner periods take over the replays' weight as far as the replays
-        # fail to stand for the target
+        # the target's own backtest counts as far as the replays fail to stand for the target
         mine_detail = own.detail[own.detail["domain"] == domain]
         periods = int(mine_detail["ds"].nunique())
         ranked = losses.drop(columns=NAIVE, errors="ignore").mean().sort_values(kind="stable")
@@ -167,11 +167,13 @@ class Auto(Strategy):
             )
         replay = losses.loc[rows, names].mean() if len(losses) else pd.Series(0.0, index=names)
         inner = mine.reindex(names).astype(float).fillna(0.0)
-        predicted = (1 - share) * replay + share * inner
+        floor = (1 - share) * season_floor(replay, meta)  # replays blind to the season
+        predicted = (1 - share) * replay + share * inner + floor
         best = predicted.idxmin()
+        held = f"; naive held to the season gap {meta['season_horizon']:.3f}" if floor.any() else ""
         evidence = (
             f"{p.method} over {shape} and the target's own {periods} periods (share "
-            f"{share:.2f}; replay p-value {pvalue:.3g} on {lead})"
+            f"{share:.2f}; replay p-value {pvalue:.3g} on {lead}{held})"
         )
 
         def facts(n: str) -> str:
@@ -186,7 +188,7 @@ class Auto(Strategy):
         wide = wide_detail(rep.detail, names)
         wide = wide[pd.MultiIndex.from_frame(wide[["domain", "cut"]]).isin(rows)]
         wide_own = wide_detail(mine_detail, names)
-        w = stack_weights([(wide, 1 - share), (wide_own, share)], names)
+        w = stack_weights([(wide, 1 - share), (wide_own, share)], names, floor)
         w = w[w > 0].sort_values(ascending=False, kind="stable")
         blend = [blended_wape(x, w) if len(x) else np.nan for x in (wide, wide_own)]
         reason = (
@@ -216,15 +218,10 @@ class Auto(Strategy):
         left_out = [n for n in names if n == NAIVE or self.make(n).needs_history]  # pre-launch
         weighed = weighed.drop(candidates=left_out)
         weights, reason, figures = self.weigh(weighed, own, meta, domain)
-        if dropped:
-            cuts = ", ".join(str(pd.Timestamp(c).date()) for c in dropped)
-            reason = (
-                f"cut {cuts} left out (its sources had not seen that part of the year); {reason}"
-            )
-        if left_out:
-            reason = (
-                f"pre-launch: {', '.join(left_out)} need the target's history, left out; {reason}"
-            )
+        cuts = ", ".join(str(pd.Timestamp(c).date()) for c in dropped)
+        unseen = f"cut {cuts} left out (its sources had not seen that part of the year); "
+        young = f"pre-launch: {', '.join(left_out)} need the target's history, left out; "
+        reason = (young if left_out else "") + (unseen if dropped else "") + reason
         self.members_: list[Strategy] = []
         for name in weights.index:
             member = self.make(name)

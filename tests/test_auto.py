@@ -16,7 +16,7 @@ from transfercast.datasets import synthetic_config, synthetic_sales
 from transfercast.errors import ConfigError, TransfercastError
 from transfercast.evaluation import selection_regret
 from transfercast.plugins.auto import Auto, AutoParams
-from transfercast.replay import own_share
+from transfercast.replay import DETAIL_COLUMNS, TABLE_COLUMNS, Replays, own_share
 from transfercast.report import replay_summary, report_html
 from transfercast.results import write_comparison
 
@@ -159,6 +159,47 @@ def test_select_returns_one_candidate_and_meta_weighs_per_target():
         reason = fitted.selection_["reason"].iloc[0]
         assert "replayed domain-cuts nearest by meta-features" in reason
         assert 0 <= fitted.selection_["meta_domain_auc"].iloc[0] <= 1
+
+
+def _flat_season_replays(errors: dict[str, float]) -> Replays:
+    """Replays of four domains at one cut whose horizon holds no season: each candidate's
+    forecasts miss actuals of 100 by ``errors[name]`` per cent at every step."""
+    table, detail = [], []
+    for d in ("A", "B", "C", "D"):
+        for name, err in errors.items():
+            table.append({"domain": d, "cut": 0, "candidate": name, "wape": err / 100})
+            for t in range(1, 14):
+                detail.append(
+                    {"domain": d, "cut": 0, "candidate": name, "unique_id": d, "ds": t}
+                    | {"step": t, "forecast": 100.0 - err, "actual": 100.0, "level": 100.0}
+                )
+    return Replays(
+        pd.DataFrame(table).reindex(columns=TABLE_COLUMNS),
+        pd.DataFrame(detail, columns=DETAIL_COLUMNS),
+        pd.DataFrame(),
+        0.0,
+    )
+
+
+def test_the_naive_level_is_held_to_the_season_gap_the_replays_cannot_show():
+    """Replays whose horizons hold no season favour the naive level; where the sources'
+    seasonal index says a flat forecast must miss the target's horizon by at least 10 %, its
+    replayed 5 % counts as 10 % and the weight goes to the candidate that reads the season."""
+    auto = Auto(AutoParams(candidates=["source_only"]))
+    rep = _flat_season_replays({"source_only": 7.0, "naive": 5.0})
+    own = Replays(
+        pd.DataFrame(columns=TABLE_COLUMNS),
+        pd.DataFrame(columns=DETAIL_COLUMNS),
+        pd.DataFrame(),
+        0.0,
+    )
+    no_season, _, _ = auto.weigh(rep, own, {"season_horizon": 0.0}, "T")
+    assert no_season.to_dict() == pytest.approx({"naive": 1.0})
+    w, reason, _ = auto.weigh(rep, own, {"season_horizon": 0.10}, "T")
+    assert w.to_dict() == pytest.approx({"source_only": 1.0})
+    assert "naive held to the season gap 0.100" in reason
+    small, _, _ = auto.weigh(rep, own, {"season_horizon": 0.06}, "T")  # 6 % still beats 7 %
+    assert small.to_dict() == pytest.approx({"naive": 1.0})
 
 
 def test_auto_is_deterministic(comparisons):

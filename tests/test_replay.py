@@ -26,6 +26,7 @@ from transfercast.replay import (
     replay_pvalue,
     replays,
     replays_kept,
+    season_floor,
     season_seen,
     seasoned_replays,
     stack_weights,
@@ -255,6 +256,35 @@ def test_stacking_solves_the_primal_program_with_two_weighted_parts():
     assert objective == pytest.approx(primal.fun, rel=1e-9)
     np.testing.assert_allclose(w.to_numpy(), primal.x[:k], atol=1e-6)
     assert (w > 0.1).sum() >= 2  # a mix, not a corner of the simplex
+
+
+def test_an_offset_adds_a_linear_loss_to_the_stacking_program():
+    """Two candidates (and every blend of them) equally good on the rows: an offset against
+    one moves every weight to the other; an offset larger than the WAPE gap overturns a clear
+    winner."""
+    rows = []
+    for t in range(8):
+        for name, f in (("x", 92.0 - 4 * (t % 2)), ("y", 88.0 + 4 * (t % 2))):
+            rows.append(
+                {"domain": "a", "cut": 0, "candidate": name, "unique_id": "a", "ds": t}
+                | {"forecast": f, "actual": 100.0}
+            )
+    wide = wide_detail(pd.DataFrame(rows), ["x", "y"])
+    assert stack_weights([(wide, 1.0)], ["x", "y"], [0.05, 0.0])["y"] == pytest.approx(1.0)
+    assert stack_weights([(wide, 1.0)], ["x", "y"], [0.0, 0.05])["x"] == pytest.approx(1.0)
+    wide["y"] = wide["y"] - 20.0  # y now 0.2 worse in WAPE, every forecast below the actual
+    assert stack_weights([(wide, 1.0)], ["x", "y"])["x"] == pytest.approx(1.0)
+    assert stack_weights([(wide, 1.0)], ["x", "y"], [0.4, 0.0])["y"] == pytest.approx(1.0)
+
+
+def test_the_season_floor_lifts_the_naive_level_alone_to_the_season_gap():
+    replay = pd.Series({"source_only": 0.07, NAIVE: 0.05})
+    assert season_floor(replay, {"season_horizon": 0.12}).to_dict() == pytest.approx(
+        {"source_only": 0.0, NAIVE: 0.07}
+    )
+    assert season_floor(replay, {"season_horizon": 0.03}).eq(0).all()  # already above it
+    assert season_floor(replay, {"season_horizon": float("nan")}).eq(0).all()  # no evidence
+    assert season_floor(replay.drop(NAIVE), {"season_horizon": 0.12}).eq(0).all()
 
 
 def _detail(domain: str, cut: str, cand_err: float, naive_err: float, steps: int) -> pd.DataFrame:
