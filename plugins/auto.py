@@ -5,7 +5,8 @@ history length (:mod:`transfercast.replay`), every candidate and the naive level
 them; the replays are shared by every target of the origin. The target's own backtest (its
 last periods, forecast from the periods before) is a second body of evidence, weighted by
 :func:`transfercast.replay.own_share`: as far as the replays fail to stand for the target
-(:func:`transfercast.replay.replay_pvalue`).
+(:func:`transfercast.replay.replay_pvalue`). The naive level's replayed loss counts as at
+least the target's season gap (:func:`transfercast.replay.season_floor`).
 
 - ``method = "stack"`` (default): non-negative weights summing to 1 that minimise the
   evidence-weighted mean WAPE of the weighted forecast, a linear program
