@@ -29,11 +29,14 @@ is the mean over scenarios. CSV files go to ``--output``; no file holds sales or
 holiday origin with one history, 4 new stores and 2 new departments (over 11 departments
 carried by every store), 3 single stores; visnights and synthetic at 2 origins; the strategies
 target_only, source_only, pooled, boost_continue and auto (whose candidates are then those
-four). The full run uses every registered strategy and leaves ``auto`` its defaults.
+four). The full run uses every registered strategy and leaves ``auto`` its defaults; it runs
+in child processes, one unit (scenario, fold, history) each, ``--workers`` at a time, and each
+unit keeps its CSV files in its own folder, so ``--resume`` picks an interrupted run up where it
+stopped (the timing rows name the code revision of each unit).
 
     python benchmarks/suite.py --quick
     python benchmarks/suite.py --scenarios visnights,synthetic_related
-    python benchmarks/suite.py --output benchmarks/results/suite
+    python benchmarks/suite.py --workers 2 --resume --output benchmarks/results/suite/full
 """
 
 from __future__ import annotations
@@ -76,6 +79,42 @@ REFERENCES = ["mlforecast_global", "seasonal_naive", "naive_mean"]
 METRIC_COLUMNS = ["wape", "mase"]
 QUANTILE_METRICS = ["sql", "coverage"]
 CELL_KEYS = ["fold", "history", "target", "origin"]
+
+
+def code_revision() -> str:
+    """The git commit of the code that runs (``+`` when core, plugins or the benchmark scripts
+    differ from it), or the package version outside a git checkout: the timing rows carry it, so
+    units of a resumed run from different code can be told apart."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        head = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        dirty = subprocess.run(
+            [
+                "git",
+                "-C",
+                str(root),
+                "status",
+                "--porcelain",
+                "--",
+                "core",
+                "plugins",
+                "benchmarks/*.py",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return tc.__version__
+    return head + ("+" if dirty else "")
+
+
+REVISION = code_revision()
 
 
 class Skip(Exception):
@@ -313,15 +352,18 @@ def run_scenario(
     log: Callable[[str], None] = print,
     fold: int | None = None,
     quantiles: list[float] | None = None,
+    history: int | None = None,
 ) -> pd.DataFrame:
-    """Every cell of ``scenario`` (of its fold ``fold`` only, when given): transfercast
-    strategies through ``compare`` and the references (one mlforecast model per fold and
-    origin, shared by the histories)."""
+    """Every cell of ``scenario`` (of its fold ``fold`` and history ``history`` only, when
+    given): transfercast strategies through ``compare`` and the references (one mlforecast
+    model per fold and origin, shared by the histories)."""
     parts = []
     ml: dict[tuple[int, pd.Timestamp], MLForecastReference] = {}
     t0 = time.perf_counter()
     for job in scenario.jobs(size, data_dir):
         if fold is not None and job.fold != fold:
+            continue
+        if history is not None and job.history != history:
             continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -344,7 +386,7 @@ def run_scenario(
             f"{time.perf_counter() - t0:.0f}s"
         )
     if not parts:
-        raise Skip(f"no fold {fold}")
+        raise Skip(f"no fold {fold}" + (f" with history {history}" if history else ""))
     out = pd.concat(parts, ignore_index=True)
     out["origin"] = pd.to_datetime(out["origin"])
     out["target"] = out["target"].astype(str)
@@ -439,6 +481,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "full suite) (default: 2 with --quick, else 1)",
     )
     ap.add_argument("--fold", type=int, default=None, help="run this fold only (child processes)")
+    ap.add_argument(
+        "--history", type=int, default=None, help="run this history only (child processes)"
+    )
+    ap.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the units already finished in --output (their scores.csv) and run the rest",
+    )
     args = ap.parse_args(argv)
     args.size = args.size or ("quick" if args.quick else "full")
     args.quantiles = [float(q) for q in args.quantiles.split(",") if q.strip()]
@@ -474,6 +524,7 @@ def run_here(
                 log=lambda line: print(line, flush=True),
                 fold=args.fold,
                 quantiles=args.quantiles,
+                history=args.history,
             )
         except Skip as why:
             print(f"  skipped {name}: {why}", flush=True)
@@ -485,69 +536,119 @@ def run_here(
             continue
         seconds = time.perf_counter() - start
         frames.append(scores.assign(scenario=name))
-        where = "all" if args.fold is None else args.fold
         timing.append(
-            {"scenario": name, "fold": where, "seconds": round(seconds, 1), "cells": len(scores)}
+            {
+                "scenario": name,
+                "fold": "all" if args.fold is None else args.fold,
+                "history": "all" if args.history is None else args.history,
+                "seconds": round(seconds, 1),
+                "cells": len(scores),
+                "revision": REVISION,
+            }
         )
         print(f"\n{name} ({scenario.description}), {seconds:.0f}s\n", flush=True)
         print(fmt(scenario_table(scores)), flush=True)
     return frames, timing, missing
 
 
-def run_in_children(
-    names: list[str], args: argparse.Namespace
-) -> tuple[list[pd.DataFrame], list[dict], list[str]]:
-    """Run the scenarios in child processes of this script, ``args.workers`` at a time: one per
-    scenario, or in the full suite one per scenario and fold. Each writes its CSV files and its
-    log under ``<output>/<scenario>[/fold<k>]``; a log is printed when its child ends."""
-    units: list[tuple[str, int | None]] = []
+@dataclass
+class Unit:
+    """One child process's share of the suite and the folder its CSV files and log go to."""
+
+    scenario: str
+    fold: int | None
+    history: int | None
+    folder: Path
+
+    @property
+    def label(self) -> str:
+        """The unit as a reader names it."""
+        if self.fold is None:
+            return self.scenario
+        return f"{self.scenario} fold {self.fold} history {self.history}"
+
+    def done(self) -> bool:
+        """Whether an earlier run finished this unit (its scores.csv is written last)."""
+        return (self.folder / "scores.csv").exists() and (self.folder / "timing.csv").exists()
+
+    def command(self, args: argparse.Namespace) -> list[str]:
+        """The command line of the child process that runs this unit."""
+        cmd = [sys.executable, str(Path(__file__).resolve()), "--scenarios", self.scenario]
+        cmd += ["--size", args.size, "--references", args.references, "--workers", "1"]
+        cmd += ["--data-dir", str(args.data_dir), "--output", str(self.folder)]
+        cmd += ["--quantiles", ",".join(f"{q:g}" for q in args.quantiles)]
+        cmd += ["--strategies", args.strategies] if args.strategies else []
+        cmd += ["--fold", str(self.fold)] if self.fold is not None else []
+        cmd += ["--history", str(self.history)] if self.history is not None else []
+        return cmd
+
+
+def suite_units(names: list[str], args: argparse.Namespace) -> tuple[list[Unit], list[str]]:
+    """The child-process units of the scenarios ``names`` and the scenarios skipped: one per
+    scenario, or in the full suite one per scenario, fold and history."""
+    units: list[Unit] = []
     missing: list[str] = []
     for name in names:
         if args.size != "full":
-            units.append((name, None))
+            units.append(Unit(name, None, None, args.output / name))
             continue
         try:
-            folds = sorted({job.fold for job in SCENARIOS[name].jobs(args.size, args.data_dir)})
+            keys = sorted(
+                {(j.fold, j.history) for j in SCENARIOS[name].jobs(args.size, args.data_dir)}
+            )
         except Skip as why:
             print(f"  skipped {name}: {why}", flush=True)
             missing.append(name)
             continue
-        units += [(name, k) for k in folds]
-    running: list[tuple[str, int | None, Path, subprocess.Popen]] = []
-    frames, timing = [], []
+        units += [Unit(name, k, h, args.output / name / f"fold{k}-h{h}") for k, h in keys]
+    return units, missing
+
+
+def run_in_children(
+    names: list[str], args: argparse.Namespace
+) -> tuple[list[pd.DataFrame], list[dict], list[str]]:
+    """Run the units of the scenarios (:func:`suite_units`) in child processes of this script,
+    ``args.workers`` at a time. Each writes its CSV files and its log under its folder; a log is
+    printed when its child ends. With ``args.resume`` a unit finished by an earlier run is read
+    back instead of run again."""
+    units, missing = suite_units(names, args)
+    finished: list[Unit] = []
+    if args.resume:
+        finished = [u for u in units if u.done()]
+        units = [u for u in units if not u.done()]
+        if finished:
+            print(f"resumed: {len(finished)} unit(s) already in {args.output}", flush=True)
+    running: list[tuple[Unit, subprocess.Popen]] = []
     while units or running:
         while units and len(running) < args.workers:
-            name, fold = units.pop(0)
-            part = args.output / name / (f"fold{fold}" if fold is not None else "")
-            part.mkdir(parents=True, exist_ok=True)
-            cmd = [sys.executable, str(Path(__file__).resolve()), "--scenarios", name]
-            cmd += ["--size", args.size, "--references", args.references, "--workers", "1"]
-            cmd += ["--data-dir", str(args.data_dir), "--output", str(part)]
-            cmd += ["--quantiles", ",".join(f"{q:g}" for q in args.quantiles)]
-            cmd += ["--strategies", args.strategies] if args.strategies else []
-            cmd += ["--fold", str(fold)] if fold is not None else []
-            with open(part / "log.txt", "w") as log:
-                proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-            running.append((name, fold, part, proc))
-        ended = [unit for unit in running if unit[3].poll() is not None]
+            unit = units.pop(0)
+            unit.folder.mkdir(parents=True, exist_ok=True)
+            with open(unit.folder / "log.txt", "w") as log:
+                proc = subprocess.Popen(unit.command(args), stdout=log, stderr=subprocess.STDOUT)
+            running.append((unit, proc))
+        ended = [(u, p) for u, p in running if p.poll() is not None]
         if not ended:
             time.sleep(0.5)
             continue
-        for unit in ended:
-            running.remove(unit)
-            name, fold, part, proc = unit
-            print((part / "log.txt").read_text().split("\nSummary:")[0].rstrip(), flush=True)
-            if proc.returncode != 0 or not (part / "scores.csv").exists():
-                missing.append(name if fold is None else f"{name} fold {fold}")
-                continue
-            scores = pd.read_csv(part / "scores.csv", parse_dates=["origin"], dtype={"target": str})
-            frames.append(scores)
-            timing += pd.read_csv(part / "timing.csv").to_dict("records")
+        for unit, proc in ended:
+            running.remove((unit, proc))
+            print((unit.folder / "log.txt").read_text().split("\nSummary:")[0].rstrip(), flush=True)
+            if proc.returncode == 0 and unit.done():
+                finished.append(unit)
+            else:
+                missing.append(unit.label)
+    frames, timing = [], []
+    for unit in finished:
+        scores = pd.read_csv(
+            unit.folder / "scores.csv", parse_dates=["origin"], dtype={"target": str}
+        )
+        frames.append(scores)
+        timing += pd.read_csv(unit.folder / "timing.csv").to_dict("records")
     order = {name: k for k, name in enumerate(names)}
     if frames:  # one frame per scenario, its folds together, in the order asked for
         by_name = dict(list(pd.concat(frames, ignore_index=True).groupby("scenario", sort=False)))
         frames = [by_name[n].reset_index(drop=True) for n in names if n in by_name]
-    timing.sort(key=lambda t: (order[t["scenario"]], str(t["fold"])))
+    timing.sort(key=lambda t: (order[t["scenario"]], str(t["fold"]), str(t.get("history"))))
     return frames, timing, missing
 
 
@@ -572,7 +673,8 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     t0 = time.perf_counter()
-    if args.workers > 1 and len(names) > 1:
+    children = args.size == "full" or (args.workers > 1 and len(names) > 1)
+    if children and args.fold is None and args.history is None:
         frames, timing, missing = run_in_children(names, args)
     else:
         frames, timing, missing = run_here(names, args, strategies, params, refs)
@@ -592,17 +694,22 @@ def main(argv: list[str] | None = None) -> int:
     args.output.mkdir(parents=True, exist_ok=True)
     keep = ["scenario", *CELL_KEYS, "strategy", "wape", "mase", "rmsse", "bias"]
     keep += [c for c in QUANTILE_METRICS if c in scores]
-    scores[[*keep, "fit_seconds", "predict_seconds", "status", "error"]].to_csv(
-        args.output / "scores.csv", index=False
-    )
     tables.to_csv(args.output / "scenarios.csv", index=False)
     summary.to_csv(args.output / "summary.csv", index=False)
     pd.DataFrame(timing).to_csv(args.output / "timing.csv", index=False)
+    # scores.csv last, whole or not at all: a resumed run counts a unit with it as finished
+    partial = args.output / "scores.csv.part"
+    scores[[*keep, "fit_seconds", "predict_seconds", "status", "error"]].to_csv(
+        partial, index=False
+    )
+    os.replace(partial, args.output / "scores.csv")
     if missing:
         print(f"\nnot in the table (skipped or failed, see above): {', '.join(missing)}")
+    units = sum(t["seconds"] for t in timing)
     print(
         f"\n{len(scores)} cells, {elapsed:.0f}s ({elapsed / 60:.1f} min) with "
-        f"{args.workers} worker(s); CSV in {args.output}"
+        f"{args.workers} worker(s), {units:.0f}s ({units / 3600:.1f} h) of scenario runs; "
+        f"CSV in {args.output}"
     )
     return 0
 

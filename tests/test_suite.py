@@ -92,6 +92,31 @@ def test_tiny_suite_runs_the_scenarios_and_auto_ratio_is_its_wape_over_the_best(
     scores = pd.read_csv(tmp_path / "scores.csv")
     assert (scores["status"] == "ok").all()
     assert {"mae", "rmse"}.isdisjoint(scores.columns)  # nothing in sales units is written
+    timing = pd.read_csv(tmp_path / "timing.csv")
+    assert list(timing["scenario"]) == scenarios and timing["revision"].notna().all()
+
+
+def test_a_resumed_suite_runs_only_the_units_not_finished(tmp_path, capsys):
+    args = ["--size", "tiny", "--scenarios", "synthetic_related,synthetic_unrelated"]
+    args += ["--strategies", "target_only,source_only", "--references", "seasonal_naive"]
+    args += ["--output", str(tmp_path), "--workers", "2", "--resume"]
+    assert suite.main(args) == 0
+    first = pd.read_csv(tmp_path / "scores.csv")
+    capsys.readouterr()
+    # an interrupted unit leaves no scores.csv: only it runs again
+    (tmp_path / "synthetic_unrelated" / "scores.csv").unlink()
+    kept = (tmp_path / "synthetic_related" / "scores.csv").stat().st_mtime_ns
+    assert suite.main(args) == 0
+    out = capsys.readouterr().out
+    assert "resumed: 1 unit(s) already in" in out
+    assert "synthetic_unrelated (synthetic, relatedness 0)" in out
+    assert "synthetic_related (synthetic, relatedness 1)" not in out
+    assert (tmp_path / "synthetic_related" / "scores.csv").stat().st_mtime_ns == kept
+    again = pd.read_csv(tmp_path / "scores.csv")
+    pd.testing.assert_frame_equal(
+        first.drop(columns=["fit_seconds", "predict_seconds"]),
+        again.drop(columns=["fit_seconds", "predict_seconds"]),
+    )
 
 
 def cells(scenario: str, strategy: str, wapes: list[float]) -> pd.DataFrame:
