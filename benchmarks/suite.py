@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import os
 import subprocess
 import sys
@@ -585,12 +586,13 @@ class Unit:
 
 def suite_units(names: list[str], args: argparse.Namespace) -> tuple[list[Unit], list[str]]:
     """The child-process units of the scenarios ``names`` and the scenarios skipped: one per
-    scenario, or in the full suite one per scenario, fold and history."""
-    units: list[Unit] = []
+    scenario, or in the full suite one per scenario, fold and history, taken from the scenarios
+    in turn (so that a run stopped early holds some units of every scenario)."""
+    per: list[list[Unit]] = []
     missing: list[str] = []
     for name in names:
         if args.size != "full":
-            units.append(Unit(name, None, None, args.output / name))
+            per.append([Unit(name, None, None, args.output / name)])
             continue
         try:
             keys = sorted(
@@ -600,8 +602,9 @@ def suite_units(names: list[str], args: argparse.Namespace) -> tuple[list[Unit],
             print(f"  skipped {name}: {why}", flush=True)
             missing.append(name)
             continue
-        units += [Unit(name, k, h, args.output / name / f"fold{k}-h{h}") for k, h in keys]
-    return units, missing
+        per.append([Unit(name, k, h, args.output / name / f"fold{k}-h{h}") for k, h in keys])
+    turns = itertools.zip_longest(*per)
+    return [unit for turn in turns for unit in turn if unit is not None], missing
 
 
 def run_in_children(
