@@ -127,15 +127,20 @@ def history_volatility(
     panel position ``cuts``, over ``level``; NaN with fewer than two observed values."""
     rows, cuts = np.asarray(rows, dtype=int), np.asarray(cuts, dtype=int)
     out = np.full(len(rows), np.nan)
-    memo: dict[tuple[int, int], float] = {}
-    for k, (r, c) in enumerate(zip(rows, cuts, strict=True)):
-        if r < 0 or c < 0:
-            continue
-        if (r, c) not in memo:
-            y = Y[r, max(c - periods + 1, 0) : c + 1]
-            y = y[~np.isnan(y)]
-            memo[(r, c)] = float(np.mean(np.abs(np.diff(y)))) if len(y) > 1 else np.nan
-        out[k] = memo[(r, c)]
+    valid = (rows >= 0) & (cuts >= 0)
+    width = Y.shape[1] + 1
+    keys, where = np.unique(rows[valid] * width + cuts[valid], return_inverse=True)
+    # one window of ``periods`` positions per distinct (row, cut); positions before the panel
+    # read as unobserved
+    pos = (keys % width)[:, None] + np.arange(1 - periods, 1)[None, :]
+    window = np.where(pos >= 0, Y[(keys // width)[:, None], np.maximum(pos, 0)], np.nan)
+    # each observed value against the last observed one before it
+    before = pd.DataFrame(window).ffill(axis=1).to_numpy()[:, :-1]
+    step = np.abs(window[:, 1:] - before)
+    counted = ~np.isnan(step)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        per_pair = np.where(counted, step, 0.0).sum(axis=1) / counted.sum(axis=1)
+    out[valid] = per_pair[where.ravel()]
     with np.errstate(invalid="ignore", divide="ignore"):
         return out / np.abs(np.asarray(level, dtype=float))
 

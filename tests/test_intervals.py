@@ -183,6 +183,23 @@ def test_history_volatility_reads_only_the_periods_up_to_the_cut():
     assert np.isnan(history_volatility(Y, [0], [0], 3, np.ones(1))[0])  # one value
 
 
+def test_history_volatility_matches_the_definition_on_gappy_series():
+    rng = np.random.default_rng(3)
+    Y = rng.lognormal(3, 1, (40, 30))
+    Y[rng.random(Y.shape) < 0.3] = np.nan
+    rows, cuts = rng.integers(-1, 40, 500), rng.integers(-1, 30, 500)
+    level = rng.uniform(0.5, 2.0, 500)
+
+    def by_definition(r: int, c: int) -> float:
+        y = Y[r, max(c - 7, 0) : c + 1]
+        y = y[~np.isnan(y)]
+        return float(np.mean(np.abs(np.diff(y)))) if r >= 0 and c >= 0 and len(y) > 1 else np.nan
+
+    want = np.array([by_definition(r, c) for r, c in zip(rows, cuts, strict=True)]) / level
+    np.testing.assert_allclose(history_volatility(Y, rows, cuts, 8, level), want, rtol=1e-12)
+    assert np.isnan(want).any() and np.isfinite(want).sum() > 300  # both cases are exercised
+
+
 def test_quantile_scores_by_hand():
     history = pd.DataFrame(
         {
