@@ -30,9 +30,9 @@ holiday origin with one history, 4 new stores and 2 new departments (over 11 dep
 carried by every store), 3 single stores; visnights and synthetic at 2 origins; the strategies
 target_only, source_only, pooled, boost_continue and auto (whose candidates are then those
 four). The full run uses every registered strategy and leaves ``auto`` its defaults; it runs
-in child processes, one unit (scenario, fold, history) each, ``--workers`` at a time, and each
-unit keeps its CSV files in its own folder, so ``--resume`` picks an interrupted run up where it
-stopped (the timing rows name the code revision of each unit).
+in child processes, one unit (scenario, fold, history, origin) each, ``--workers`` at a time,
+and each unit keeps its CSV files in its own folder, so ``--resume`` picks an interrupted run up
+where it stopped (the timing rows name the code revision of each unit).
 
     python benchmarks/suite.py --quick
     python benchmarks/suite.py --scenarios visnights,synthetic_related
@@ -354,10 +354,11 @@ def run_scenario(
     fold: int | None = None,
     quantiles: list[float] | None = None,
     history: int | None = None,
+    origin: pd.Timestamp | None = None,
 ) -> pd.DataFrame:
-    """Every cell of ``scenario`` (of its fold ``fold`` and history ``history`` only, when
-    given): transfercast strategies through ``compare`` and the references (one mlforecast
-    model per fold and origin, shared by the histories)."""
+    """Every cell of ``scenario`` (of its fold ``fold``, history ``history`` and origin
+    ``origin`` only, when given): transfercast strategies through ``compare`` and the references
+    (one mlforecast model per fold and origin, shared by the histories)."""
     parts = []
     ml: dict[tuple[int, pd.Timestamp], MLForecastReference] = {}
     t0 = time.perf_counter()
@@ -366,18 +367,21 @@ def run_scenario(
             continue
         if history is not None and job.history != history:
             continue
+        origins = [o for o in job.origins if origin is None or o == origin]
+        if not origins:
+            continue
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             comp = compare(
-                job.task, strategies, params=params, origins=job.origins, quantiles=quantiles or ()
+                job.task, strategies, params=params, origins=origins, quantiles=quantiles or ()
             )
         scores = interval_metrics(comp.scores)
         ref_rows: list[dict] = []
-        for origin in job.origins:
-            if "mlforecast_global" in refs and (job.fold, origin) not in ml:
+        for at in origins:
+            if "mlforecast_global" in refs and (job.fold, at) not in ml:
                 ml = {key: m for key, m in ml.items() if key[0] == job.fold}
-                ml[(job.fold, origin)] = MLForecastReference(job.task, origin)
-            ref_rows += reference_scores(job.task, origin, ml.get((job.fold, origin)), refs)
+                ml[(job.fold, at)] = MLForecastReference(job.task, at)
+            ref_rows += reference_scores(job.task, at, ml.get((job.fold, at)), refs)
         part = pd.concat([scores, pd.DataFrame(ref_rows)], ignore_index=True)
         part.insert(0, "history", job.history)
         part.insert(0, "fold", job.fold)
@@ -387,7 +391,7 @@ def run_scenario(
             f"{time.perf_counter() - t0:.0f}s"
         )
     if not parts:
-        raise Skip(f"no fold {fold}" + (f" with history {history}" if history else ""))
+        raise Skip(f"no cell of fold {fold}, history {history}, origin {origin}")
     out = pd.concat(parts, ignore_index=True)
     out["origin"] = pd.to_datetime(out["origin"])
     out["target"] = out["target"].astype(str)
@@ -486,6 +490,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--history", type=int, default=None, help="run this history only (child processes)"
     )
     ap.add_argument(
+        "--origin", type=pd.Timestamp, default=None, help="run this origin only (child processes)"
+    )
+    ap.add_argument(
         "--resume",
         action="store_true",
         help="keep the units already finished in --output (their scores.csv) and run the rest",
@@ -526,6 +533,7 @@ def run_here(
                 fold=args.fold,
                 quantiles=args.quantiles,
                 history=args.history,
+                origin=args.origin,
             )
         except Skip as why:
             print(f"  skipped {name}: {why}", flush=True)
@@ -542,6 +550,7 @@ def run_here(
                 "scenario": name,
                 "fold": "all" if args.fold is None else args.fold,
                 "history": "all" if args.history is None else args.history,
+                "origin": "all" if args.origin is None else str(args.origin.date()),
                 "seconds": round(seconds, 1),
                 "cells": len(scores),
                 "revision": REVISION,
@@ -559,6 +568,7 @@ class Unit:
     scenario: str
     fold: int | None
     history: int | None
+    origin: pd.Timestamp | None
     folder: Path
 
     @property
@@ -566,7 +576,8 @@ class Unit:
         """The unit as a reader names it."""
         if self.fold is None:
             return self.scenario
-        return f"{self.scenario} fold {self.fold} history {self.history}"
+        when = f" origin {self.origin.date()}" if self.origin is not None else ""
+        return f"{self.scenario} fold {self.fold} history {self.history}{when}"
 
     def done(self) -> bool:
         """Whether an earlier run finished this unit (its scores.csv is written last)."""
@@ -581,28 +592,29 @@ class Unit:
         cmd += ["--strategies", args.strategies] if args.strategies else []
         cmd += ["--fold", str(self.fold)] if self.fold is not None else []
         cmd += ["--history", str(self.history)] if self.history is not None else []
+        cmd += ["--origin", str(self.origin.date())] if self.origin is not None else []
         return cmd
 
 
 def suite_units(names: list[str], args: argparse.Namespace) -> tuple[list[Unit], list[str]]:
     """The child-process units of the scenarios ``names`` and the scenarios skipped: one per
-    scenario, or in the full suite one per scenario, fold and history, taken from the scenarios
-    in turn (so that a run stopped early holds some units of every scenario)."""
+    scenario, or in the full suite one per scenario, fold, history and origin, taken from the
+    scenarios in turn (so that a run stopped early holds some units of every scenario)."""
     per: list[list[Unit]] = []
     missing: list[str] = []
     for name in names:
         if args.size != "full":
-            per.append([Unit(name, None, None, args.output / name)])
+            per.append([Unit(name, None, None, None, args.output / name)])
             continue
         try:
-            keys = sorted(
-                {(j.fold, j.history) for j in SCENARIOS[name].jobs(args.size, args.data_dir)}
-            )
+            jobs = SCENARIOS[name].jobs(args.size, args.data_dir)
+            keys = sorted({(j.fold, j.history, o) for j in jobs for o in j.origins})
         except Skip as why:
             print(f"  skipped {name}: {why}", flush=True)
             missing.append(name)
             continue
-        per.append([Unit(name, k, h, args.output / name / f"fold{k}-h{h}") for k, h in keys])
+        folder = args.output / name
+        per.append([Unit(name, k, h, o, folder / f"fold{k}-h{h}-{o.date()}") for k, h, o in keys])
     turns = itertools.zip_longest(*per)
     return [unit for turn in turns for unit in turn if unit is not None], missing
 
@@ -651,7 +663,8 @@ def run_in_children(
     if frames:  # one frame per scenario, its folds together, in the order asked for
         by_name = dict(list(pd.concat(frames, ignore_index=True).groupby("scenario", sort=False)))
         frames = [by_name[n].reset_index(drop=True) for n in names if n in by_name]
-    timing.sort(key=lambda t: (order[t["scenario"]], str(t["fold"]), str(t.get("history"))))
+    timing.sort(key=lambda t: tuple(str(t.get(k)) for k in ["fold", "history", "origin"]))
+    timing.sort(key=lambda t: order[t["scenario"]])
     return frames, timing, missing
 
 

@@ -96,6 +96,21 @@ def test_tiny_suite_runs_the_scenarios_and_auto_ratio_is_its_wape_over_the_best(
     assert list(timing["scenario"]) == scenarios and timing["revision"].notna().all()
 
 
+def test_the_full_suite_runs_one_unit_per_scenario_fold_history_and_origin(tmp_path):
+    args = suite.parse_args(["--output", str(tmp_path)])
+    units, missing = suite.suite_units(["synthetic_related", "synthetic_unrelated"], args)
+    assert not missing
+    # 2 data seeds x 3 origins each, the scenarios taken in turn
+    assert [u.scenario for u in units[:4]] == ["synthetic_related", "synthetic_unrelated"] * 2
+    assert len(units) == 12 and len({u.folder for u in units}) == 12
+    first = units[0]
+    assert (first.fold, first.history) == (0, 13) and first.origin is not None
+    assert first.folder.name == f"fold0-h13-{first.origin.date()}"
+    cmd = first.command(args)
+    assert cmd[cmd.index("--origin") + 1] == str(first.origin.date())
+    assert cmd[cmd.index("--output") + 1] == str(first.folder)
+
+
 def test_a_resumed_suite_runs_only_the_units_not_finished(tmp_path, capsys):
     args = ["--size", "tiny", "--scenarios", "synthetic_related,synthetic_unrelated"]
     args += ["--strategies", "target_only,source_only", "--references", "seasonal_naive"]
