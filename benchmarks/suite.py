@@ -86,30 +86,17 @@ def code_revision() -> str:
     """The git commit of the code that runs (``+`` when core, plugins or the benchmark scripts
     differ from it), or the package version outside a git checkout: the timing rows carry it, so
     units of a resumed run from different code can be told apart."""
-    root = Path(__file__).resolve().parents[1]
+    root = str(Path(__file__).resolve().parents[1])
+
+    def git(*argv: str) -> str:
+        done = subprocess.run(
+            ["git", "-C", root, *argv], capture_output=True, text=True, check=True
+        )
+        return done.stdout.strip()
+
     try:
-        head = subprocess.run(
-            ["git", "-C", str(root), "rev-parse", "--short", "HEAD"],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            [
-                "git",
-                "-C",
-                str(root),
-                "status",
-                "--porcelain",
-                "--",
-                "core",
-                "plugins",
-                "benchmarks/*.py",
-            ],
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        head = git("rev-parse", "--short", "HEAD")
+        dirty = git("status", "--porcelain", "--", "core", "plugins", "benchmarks/*.py")
     except (OSError, subprocess.CalledProcessError):
         return tc.__version__
     return head + ("+" if dirty else "")
@@ -358,7 +345,7 @@ def run_scenario(
 ) -> pd.DataFrame:
     """Every cell of ``scenario`` (of its fold ``fold``, history ``history`` and origin
     ``origin`` only, when given): transfercast strategies through ``compare`` and the references
-    (one mlforecast model per fold and origin, shared by the histories)."""
+    (one mlforecast model per fold and origin, shared by the histories this call runs)."""
     parts = []
     ml: dict[tuple[int, pd.Timestamp], MLForecastReference] = {}
     t0 = time.perf_counter()
