@@ -20,6 +20,13 @@ history at it. Everything a replay reads is therefore observed by the origin: th
 cut at the cut point (known covariates one horizon later) and the actuals come from the
 origin's own data.
 
+**Cost.** Each source model of a replay or of the targets' own backtest reads at most
+:data:`SOURCE_BUDGET` source periods (series times observed periods in the source window up to
+its cut): where the sources hold more, a seeded sample of whole source series, drawn across
+all source domains, stands for them (:func:`within_budget`). The replays and the backtest
+then cost at most five such fits per candidate whatever the size of the panel, and a panel
+within the budget is replayed whole.
+
 The result (:class:`Replays`) holds the replay table (one row per replayed domain, cut and
 candidate: its WAPE and the domain's meta-features), the per-series detail (forecast, actual,
 level per step) and the meta-features of each replayed domain. Each candidate's replays are
@@ -55,6 +62,9 @@ from transfercast.strategy import Strategy
 from transfercast.task import OriginData
 
 NAIVE = "naive"
+#: source periods (series x periods in the source window) one replay or backtest fit reads at
+#: most: beyond it, a seeded sample of whole source series (see the module doc, Cost)
+SOURCE_BUDGET = 25_000
 #: meta-features of a domain, in the replay table and in :func:`target_meta`
 META = [
     "history",
@@ -226,8 +236,34 @@ class Layout:
     seconds: float
 
 
-def build_layout(tables: OriginTables, n: int, folds: int, cuts: int, seed: int) -> Layout:
-    """The cut tables every candidate's replays are fitted on (see the module doc)."""
+def within_budget(
+    tables: OriginTables, sources: np.ndarray, c: int, seed: Any, budget: int | None
+) -> np.ndarray:
+    """``sources`` (row indices) if their observed periods in the source window up to period
+    ``c`` number at most ``budget``; otherwise a seeded random sample of them, in their order,
+    whose periods do (whole series, at least one)."""
+    if budget is None or not len(sources):
+        return sources
+    window = tables.spec.source_window or c + 1
+    Y = tables.data.panel.Y[sources, max(0, c + 1 - window) : c + 1]
+    cells = np.count_nonzero(~np.isnan(Y), axis=1)
+    if cells.sum() <= budget:
+        return sources
+    order = np.random.default_rng(seed).permutation(len(sources))
+    take = order[: max(1, int(np.searchsorted(np.cumsum(cells[order]), budget, "right")))]
+    return sources[np.sort(take)]
+
+
+def build_layout(
+    tables: OriginTables,
+    n: int,
+    folds: int,
+    cuts: int,
+    seed: int,
+    budget: int | None = SOURCE_BUDGET,
+) -> Layout:
+    """The cut tables every candidate's replays are fitted on (see the module doc); each
+    group's sources within ``budget`` periods (:func:`within_budget`)."""
     start = time.perf_counter()
     panel, src = tables.data.panel, tables.data.source_rows
     domains = np.array(sorted(pd.unique(panel.domains[src]), key=str), dtype=object)
@@ -250,7 +286,7 @@ def build_layout(tables: OriginTables, n: int, folds: int, cuts: int, seed: int)
                 first = tables.history_start(r, until=c)
                 if first is not None and first <= c + 1 - n and live[r].any():
                     members[d] = r[live[r]]
-            sources = src[~in_group & has[src]]
+            sources = within_budget(tables, src[~in_group & has[src]], c, [seed, c, k], budget)
             if not members or not len(sources):
                 continue
             key = ("replay", k)
@@ -403,17 +439,19 @@ def inner_cut(tables: OriginTables) -> int:
     return tables.data.origin_idx - -(-tables.horizon // 2)
 
 
-def inner_fit(tables: OriginTables) -> tuple[OriginTables, Any] | None:
+def inner_fit(
+    tables: OriginTables, budget: int | None = SOURCE_BUDGET
+) -> tuple[OriginTables, Any] | None:
     """The tables of the targets' own backtest (every target cut at :func:`inner_cut`, the
-    sources too, all targets as one target domain) and that domain's key; ``None`` when no
-    target or source has history at the inner cut."""
+    sources too, within ``budget`` periods, all targets as one target domain) and that
+    domain's key; ``None`` when no target or source has history at the inner cut."""
     panel, src, c = tables.data.panel, tables.data.source_rows, inner_cut(tables)
     if c < 1:
         return None
     cut = panel.cut(c, tables.horizon)
     has = ~np.all(np.isnan(cut.Y), axis=1)
     members = [r[has[r]] for r in tables.data.target_rows.values() if has[r].any()]
-    sources = src[has[src]]
+    sources = within_budget(tables, src[has[src]], c, [0, c], budget)
     if not members or not len(sources):
         return None
     key = ("inner", 0)
