@@ -22,14 +22,37 @@ from transfercast.strategy import Strategy
 from transfercast.task import OriginData, TransferTask, plain
 
 
+def thin_anchors(
+    i: np.ndarray, a: np.ndarray, h: np.ndarray, budget: int | None, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The training triples (series, anchor, step) of at most ``budget`` (series, anchor)
+    pairs: all of them within the budget, else a seeded random sample of the pairs, each with
+    all its steps, in their order."""
+    if budget is None or not len(i):
+        return i, a, h
+    key = i.astype(np.int64) * (int(a.max()) + 1) + a
+    pairs = np.unique(key)
+    if len(pairs) <= budget:
+        return i, a, h
+    chosen = np.random.default_rng(seed).choice(len(pairs), budget, replace=False)
+    keep = np.isin(key, pairs[chosen])
+    return i[keep], a[keep], h[keep]
+
+
 @dataclass
 class OriginTables:
-    """Feature tables of one origin; built once and shared by every strategy and target."""
+    """Feature tables of one origin; built once and shared by every strategy and target.
+
+    With ``source_budget``, the source table keeps at most that many (series, anchor) pairs, a
+    seeded sample over every source series and anchor (:func:`thin_anchors`): the cheaper
+    tables the source replays fit on.
+    """
 
     task: TransferTask
     data: OriginData
     spec: FeaturesConfig
     parent: Panel | None = None
+    source_budget: int | None = None
     builder: FeatureBuilder = field(init=False)
 
     def __post_init__(self) -> None:
@@ -56,6 +79,7 @@ class OriginTables:
             window=self.spec.source_window,
             steps=self.steps,
         )
+        i, a, h = thin_anchors(i, a, h, self.source_budget)
         if not len(i) and len(self.data.source_rows):
             raise DataError(self._too_short_for_sources())
         young = self.target_age if self.spec.young_sources else None
@@ -227,7 +251,7 @@ class OriginTables:
             self.data.source_rows[has[self.data.source_rows]],
             targets,
         )
-        return OriginTables(self.task, data, self.spec, parent=self.data.panel)
+        return OriginTables(self.task, data, self.spec, self.data.panel, self.source_budget)
 
     def actuals(self, domain: Any) -> pd.DataFrame:
         """Observed targets over this origin's horizon (``unique_id``, ``ds``, ``actual``).

@@ -20,12 +20,12 @@ history at it. Everything a replay reads is therefore observed by the origin: th
 cut at the cut point (known covariates one horizon later) and the actuals come from the
 origin's own data.
 
-**Cost.** Each source model of a replay or of the targets' own backtest reads at most
-:data:`SOURCE_BUDGET` source periods (series times observed periods in the source window up to
-its cut): where the sources hold more, a seeded sample of whole source series, drawn across
-all source domains, stands for them (:func:`within_budget`). The replays and the backtest
-then cost at most five such fits per candidate whatever the size of the panel, and a panel
-within the budget is replayed whole.
+**Cost.** Each source table of a replay or of the targets' own backtest holds at most
+:data:`SOURCE_BUDGET` (series, anchor) pairs, each with every horizon step: where the sources
+hold more, a seeded sample of the pairs over every source series and anchor stands for them
+(:func:`transfercast.forecasting.thin_anchors`), so the models still see every series and
+every part of the year. The replays and the backtest then cost at most five such fits per
+candidate whatever the size of the panel, and a panel within the budget is replayed whole.
 
 The result (:class:`Replays`) holds the replay table (one row per replayed domain, cut and
 candidate: its WAPE and the domain's meta-features), the per-series detail (forecast, actual,
@@ -62,8 +62,8 @@ from transfercast.strategy import Strategy
 from transfercast.task import OriginData
 
 NAIVE = "naive"
-#: source periods (series x periods in the source window) one replay or backtest fit reads at
-#: most: beyond it, a seeded sample of whole source series (see the module doc, Cost)
+#: (series, anchor) pairs of the source table one replay or backtest fit reads at most: beyond
+#: it, a seeded sample of them (see the module doc, Cost)
 SOURCE_BUDGET = 25_000
 #: meta-features of a domain, in the replay table and in :func:`target_meta`
 META = [
@@ -236,24 +236,6 @@ class Layout:
     seconds: float
 
 
-def within_budget(
-    tables: OriginTables, sources: np.ndarray, c: int, seed: Any, budget: int | None
-) -> np.ndarray:
-    """``sources`` (row indices) if their observed periods in the source window up to period
-    ``c`` number at most ``budget``; otherwise a seeded random sample of them, in their order,
-    whose periods do (whole series, at least one)."""
-    if budget is None or not len(sources):
-        return sources
-    window = tables.spec.source_window or c + 1
-    Y = tables.data.panel.Y[sources, max(0, c + 1 - window) : c + 1]
-    cells = np.count_nonzero(~np.isnan(Y), axis=1)
-    if cells.sum() <= budget:
-        return sources
-    order = np.random.default_rng(seed).permutation(len(sources))
-    take = order[: max(1, int(np.searchsorted(np.cumsum(cells[order]), budget, "right")))]
-    return sources[np.sort(take)]
-
-
 def build_layout(
     tables: OriginTables,
     n: int,
@@ -263,7 +245,7 @@ def build_layout(
     budget: int | None = SOURCE_BUDGET,
 ) -> Layout:
     """The cut tables every candidate's replays are fitted on (see the module doc); each
-    group's sources within ``budget`` periods (:func:`within_budget`)."""
+    group's source table within ``budget`` (series, anchor) pairs."""
     start = time.perf_counter()
     panel, src = tables.data.panel, tables.data.source_rows
     domains = np.array(sorted(pd.unique(panel.domains[src]), key=str), dtype=object)
@@ -286,14 +268,14 @@ def build_layout(
                 first = tables.history_start(r, until=c)
                 if first is not None and first <= c + 1 - n and live[r].any():
                     members[d] = r[live[r]]
-            sources = within_budget(tables, src[~in_group & has[src]], c, [seed, c, k], budget)
+            sources = src[~in_group & has[src]]
             if not members or not len(sources):
                 continue
             key = ("replay", k)
             targets = {key: np.concatenate(list(members.values()))}
             data = OriginData(panel.times[c], c, cut, sources, targets)
             groups.append(
-                (OriginTables(tables.task, data, tables.spec, parent=panel), key, members)
+                (OriginTables(tables.task, data, tables.spec, panel, budget), key, members)
             )
     return Layout(groups, time.perf_counter() - start)
 
@@ -443,20 +425,21 @@ def inner_fit(
     tables: OriginTables, budget: int | None = SOURCE_BUDGET
 ) -> tuple[OriginTables, Any] | None:
     """The tables of the targets' own backtest (every target cut at :func:`inner_cut`, the
-    sources too, within ``budget`` periods, all targets as one target domain) and that
-    domain's key; ``None`` when no target or source has history at the inner cut."""
+    sources too, their table within ``budget`` (series, anchor) pairs, all targets as one
+    target domain) and that domain's key; ``None`` when no target or source has history at
+    the inner cut."""
     panel, src, c = tables.data.panel, tables.data.source_rows, inner_cut(tables)
     if c < 1:
         return None
     cut = panel.cut(c, tables.horizon)
     has = ~np.all(np.isnan(cut.Y), axis=1)
     members = [r[has[r]] for r in tables.data.target_rows.values() if has[r].any()]
-    sources = within_budget(tables, src[has[src]], c, [0, c], budget)
+    sources = src[has[src]]
     if not members or not len(sources):
         return None
     key = ("inner", 0)
     data = OriginData(panel.times[c], c, cut, sources, {key: np.concatenate(members)})
-    return OriginTables(tables.task, data, tables.spec, parent=panel), key
+    return OriginTables(tables.task, data, tables.spec, panel, budget), key
 
 
 def build_inner(tables: OriginTables, candidates: dict[str, Strategy], cache: Any) -> Replays:

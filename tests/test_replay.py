@@ -23,6 +23,7 @@ from transfercast.replay import (
     cut_points,
     history_length,
     inner_backtest,
+    inner_fit,
     own_share,
     replay_pvalue,
     replays,
@@ -33,7 +34,6 @@ from transfercast.replay import (
     stack_weights,
     target_meta,
     wide_detail,
-    within_budget,
 )
 from transfercast.source_cache import SourceCache
 
@@ -198,32 +198,30 @@ def test_the_targets_own_backtest_reads_only_their_last_periods(tables):
     )
 
 
-def _periods(tables: OriginTables, rows: np.ndarray, c: int) -> int:
-    window = tables.spec.source_window
-    Y = tables.data.panel.Y[rows, max(0, c + 1 - window) : c + 1]
-    return int(np.count_nonzero(~np.isnan(Y)))
+def _pairs(table) -> int:
+    return len(table.keys[["unique_id", "anchor"]].drop_duplicates())
 
 
-def test_replay_source_models_read_a_sample_of_whole_series_within_the_budget(tables):
+def test_replay_source_tables_hold_a_sample_of_anchors_of_every_series_within_the_budget(tables):
     whole = build_layout(tables, 13, 2, 2, 0, budget=None)
-    budget = min(_periods(tables, f.data.source_rows, f.data.origin_idx) for f, *_ in whole.groups)
-    budget //= 2
+    budget = min(_pairs(f.source) for f, *_ in whole.groups) // 2
     layout = build_layout(tables, 13, 2, 2, 0, budget=budget)
     assert [g[1] for g in layout.groups] == [g[1] for g in whole.groups]
     for (fit, _, members), (full, _, same) in zip(layout.groups, whole.groups, strict=True):
-        c, src, every = fit.data.origin_idx, fit.data.source_rows, full.data.source_rows
         assert members.keys() == same.keys()  # the replayed domains are not sampled
-        assert 0 < _periods(tables, src, c) <= budget < _periods(tables, every, c)
-        assert set(src) < set(every) and np.all(np.diff(src) > 0)
+        assert _pairs(fit.source) == budget < _pairs(full.source)
+        # every series and every step of a kept anchor; the rows those of the whole table
+        assert set(fit.source.keys["unique_id"]) == set(full.source.keys["unique_id"])
+        steps = fit.source.keys.groupby(["unique_id", "anchor"])["h"].nunique()
+        assert steps.max() == tables.horizon
+        rows = fit.source.keys.merge(full.source.keys, how="left", indicator=True)
+        assert (rows["_merge"] == "both").all()
     again = build_layout(tables, 13, 2, 2, 0, budget=budget)
     for a, b in zip(layout.groups, again.groups, strict=True):
-        np.testing.assert_array_equal(a[0].data.source_rows, b[0].data.source_rows)
-    # within the budget every source is kept; beyond it, whole series across the domains
-    src, c = tables.data.source_rows, tables.data.origin_idx
-    np.testing.assert_array_equal(within_budget(tables, src, c, 0, _periods(tables, src, c)), src)
-    half = within_budget(tables, src, c, 0, _periods(tables, src, c) // 2)
-    assert len(set(tables.data.panel.domains[half])) > 2
-    assert not np.array_equal(half, src[: len(half)])
+        pd.testing.assert_frame_equal(a[0].source.keys, b[0].source.keys)
+    inner, _ = inner_fit(tables, budget=budget)
+    assert _pairs(inner.source) == budget
+    assert _pairs(inner_fit(tables, budget=10**9)[0].source) > budget
 
 
 def test_stacking_recovers_an_exact_blend():
