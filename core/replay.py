@@ -62,6 +62,7 @@ from transfercast.strategy import Strategy
 from transfercast.task import OriginData
 
 NAIVE = "naive"
+SNAIVE = "seasonal_naive"
 #: (series, anchor) pairs of the source table one replay or backtest fit reads at most: beyond
 #: it, a seeded sample of them (see the module doc, Cost)
 SOURCE_BUDGET = 25_000
@@ -104,6 +105,36 @@ class Naive(Strategy):
     @classmethod
     def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
         return cls()
+
+
+class SeasonalNaive(Naive):
+    """The same period one season back where the series' history holds it; the recent level
+    elsewhere (a history shorter than a season, a step beyond a season, a missing period)."""
+
+    name = SNAIVE
+    uses_source_rows = False
+    needs_history = True
+
+    def predict(self, table: FeatureTable) -> np.ndarray:
+        X = table.X
+        if "sply" not in X or "growth" not in X:  # data without a within-year season
+            return np.ones(len(table))
+        # sply is last season's period over last season's level, growth this level over that
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = X["sply"].to_numpy(float) / X["growth"].to_numpy(float)
+        return np.where(np.isfinite(ratio), ratio, 1.0)
+
+
+#: the model-free candidates ``auto`` weighs besides its configured ones
+BUILTIN: dict[str, type[Strategy]] = {SNAIVE: SeasonalNaive, NAIVE: Naive}
+
+
+def twins_of_naive(tables: OriginTables, n: int) -> list[str]:
+    """The model-free candidates that forecast just the naive level for a target of ``n``
+    periods of history: the seasonal naive where the data has no season or the history does
+    not hold one."""
+    season = int(tables.builder.season_length or 1)
+    return [] if season > 1 and n >= season else [SNAIVE]
 
 
 @dataclass

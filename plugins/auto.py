@@ -1,11 +1,11 @@
 """``auto``: per-target candidate weights learned from source replays.
 
 For one target domain at one origin, the source domains replay being new with the target's
-history length (:mod:`transfercast.replay`), every candidate and the naive level forecasting
-them; the replays are shared by every target of the origin. The target's own backtest (its
-last periods, forecast from the periods before) is a second body of evidence, weighted by
-:func:`transfercast.replay.own_share`: as far as the replays fail to stand for the target
-(:func:`transfercast.replay.replay_pvalue`). The naive level's replayed loss counts as at
+history length (:mod:`transfercast.replay`), every candidate, the seasonal naive and the naive
+level forecasting them; the replays are shared by every target of the origin. The target's own
+backtest (its last periods, forecast from the periods before) is a second body of evidence,
+weighted by :func:`transfercast.replay.own_share`: as far as the replays fail to stand for the
+target (:func:`transfercast.replay.replay_pvalue`). The naive level's replayed loss counts as at
 least the target's season gap (:func:`transfercast.replay.season_floor`).
 
 - ``method = "stack"`` (default): non-negative weights summing to 1 that minimise the
@@ -15,12 +15,13 @@ least the target's season gap (:func:`transfercast.replay.season_floor`).
   meta-features (the nearest third, at least three);
 - ``method = "select"``: the one candidate with the lowest evidence-weighted WAPE.
 
-``target_only`` and ``naive`` are ordinary candidates. A ``transfercast_select_strategy`` plugin
-sees the replay table and the target's meta-features first and may return weights or a name.
-Only candidates with a non-zero weight are fitted on the target; ``predict`` is their
-weighted sum. ``selection_`` holds one row: ``target``, ``origin``, ``method``, ``chosen``,
-``weights``, ``reason`` (every figure in it comes from the evidence), ``replayed``,
-``replay_<candidate>`` and ``inner_<candidate>`` (mean replayed and own backtest WAPE).
+``target_only``, ``seasonal_naive`` and ``naive`` are ordinary candidates. A
+``transfercast_select_strategy`` plugin sees the replay table and the target's meta-features
+first and may return weights or a name. Only candidates with a non-zero weight are fitted on the
+target; ``predict`` is their weighted sum. ``selection_`` holds one row: ``target``, ``origin``,
+``method``, ``chosen``, ``weights``, ``reason`` (every figure in it comes from the evidence),
+``replayed``, ``replay_<candidate>`` and ``inner_<candidate>`` (mean replayed and own backtest
+WAPE).
 """
 
 from __future__ import annotations
@@ -38,8 +39,8 @@ from transfercast.features import FeatureTable
 from transfercast.forecasting import OriginTables
 from transfercast.intervals import blend_detail
 from transfercast.replay import (
+    BUILTIN,
     NAIVE,
-    Naive,
     Replays,
     blended_wape,
     history_length,
@@ -52,11 +53,12 @@ from transfercast.replay import (
     seasoned_replays,
     stack_weights,
     target_meta,
+    twins_of_naive,
     wide_detail,
 )
 from transfercast.strategy import Strategy, StrategyParams
 
-__all__ = ["Auto", "AutoParams", "Naive"]
+__all__ = ["Auto", "AutoParams"]
 
 
 class AutoParams(StrategyParams):
@@ -88,12 +90,12 @@ class Auto(Strategy):
         return transfercast.get_plugin_manager().registry
 
     def candidate_names(self) -> list[str]:
-        """The candidates, ``naive`` last: the configured ones, or every registered strategy
-        but ``auto`` whose dependencies are installed."""
+        """The candidates, ``seasonal_naive`` and ``naive`` last: the configured ones, or every
+        registered strategy but ``auto`` whose dependencies are installed."""
         registry, p = self._registry(), self.params
         names = []
         for name in p.candidates or registry.names():
-            if name in (self.name, NAIVE):
+            if name == self.name or name in BUILTIN:
                 continue
             try:
                 entry = registry.get(name)
@@ -108,21 +110,20 @@ class Auto(Strategy):
                 except TransfercastError:
                     continue
             names.append(entry.name)
-        return [*dict.fromkeys(names), NAIVE]
+        return [*dict.fromkeys(names), *BUILTIN]
 
     def make(self, name: str) -> Strategy:
         """A candidate instance with its parameter table."""
-        if name == NAIVE:
-            return Naive()
+        if name in BUILTIN:
+            return BUILTIN[name]()
         return self._registry().create(name, self.params.strategies.get(name, {}))
 
     def replays_for(self, tables: OriginTables, domain: Any, cache: Any) -> Replays:
         """The shared replays of the target's origin and history length."""
-        p = self.params
-        cands = {n: self.make(n) for n in self.candidate_names() if n != NAIVE}
-        n = history_length(tables, domain)
-        meta = p.method == "meta"
-        return replays(tables, n, cands, cache, p.folds, p.cuts, p.seed, similarity=meta)
+        p, n = self.params, history_length(tables, domain)
+        twins = twins_of_naive(tables, n)  # they would replay the naive level again
+        cands = {c: self.make(c) for c in self.candidate_names() if c not in [NAIVE, *twins]}
+        return replays(tables, n, cands, cache, p.folds, p.cuts, p.seed, p.method == "meta")
 
     def weigh(
         self, rep: Replays, own: Replays, meta: dict[str, float], domain: Any
@@ -215,9 +216,11 @@ class Auto(Strategy):
         own = inner_backtest(tables, cands, cache)
         meta = target_meta(tables, domain, similarity=self.params.method == "meta")
         weighed, dropped = seasoned_replays(tables, rep)  # the intervals keep every cut
-        names = self.candidate_names() if history_length(tables, domain) == 0 else []
+        history = history_length(tables, domain)
+        twins = twins_of_naive(tables, history)
+        names = [] if history else [n for n in self.candidate_names() if n not in twins]
         left_out = [n for n in names if n == NAIVE or self.make(n).needs_history]  # pre-launch
-        weighed = weighed.drop(candidates=left_out)
+        weighed, own = weighed.drop(candidates=left_out), own.drop(candidates=twins)
         weights, reason, figures = self.weigh(weighed, own, meta, domain)
         cuts = ", ".join(str(pd.Timestamp(c).date()) for c in dropped)
         unseen = f"cut {cuts} left out (its sources had not seen that part of the year); "
@@ -249,8 +252,7 @@ class Auto(Strategy):
         return self
 
     def replayed_forecasts(self) -> pd.DataFrame | None:
-        """The replays' forecasts of this target's blend (its weights on the candidates'),
-        with the naive level's rows."""
+        """The replays' forecasts of this target's blend, with the naive level's rows."""
         return self._blend(getattr(self, "replays_", None))
 
     def backtest_forecasts(self) -> pd.DataFrame | None:
@@ -284,7 +286,7 @@ class Auto(Strategy):
         obj = cls(manifest["params"])
         obj.members_ = []
         for m in manifest["members"]:
-            klass = Naive if m["name"] == NAIVE else obj._registry().get(m["name"]).cls
+            klass = BUILTIN.get(m["name"]) or obj._registry().get(m["name"]).cls
             entries = {"params": m["params"], **m["entries"]}
             obj.members_.append(klass.load(Path(directory) / m["dir"], entries))
         obj.weights_ = [float(w) for w in manifest["weights"]]

@@ -311,3 +311,47 @@ def test_selection_regret_against_the_best_single_strategy():
     assert reg.loc["a", "best"] == "x" and reg.loc["a", "regret"] == pytest.approx(0.1)
     assert reg.loc["b", "regret"] == pytest.approx(0.0)
     assert selection_regret(scores[scores["strategy"] != "auto"]).empty
+
+
+def _monthly_task(target_history: int) -> tc.TransferTask:
+    frame = synthetic_sales(
+        n_domains=8, series_per_domain=2, n_periods=60, n_targets=2, target_periods=30, freq="MS"
+    )
+    raw = synthetic_config(
+        "unused.csv", frame.attrs["targets"], horizon=4, target_history=target_history, freq="MS"
+    )
+    return tc.TransferTask.from_config(parse_config(raw), data=frame)
+
+
+def test_the_seasonal_naive_is_a_candidate_where_the_targets_history_holds_a_season(tmp_path):
+    seen = {}
+
+    class Seasonal:
+        @tc.hookimpl
+        def transfercast_select_strategy(self, target, replays, meta):
+            seen[meta["history"]] = set(replays["candidate"])
+            return "seasonal_naive" if "seasonal_naive" in seen[meta["history"]] else None
+
+    pm = tc.get_plugin_manager()
+    pm.add_plugin(Seasonal(), "seasonal", "in-process")
+    try:
+        short = tc.TransferForecaster("auto", candidates=CANDIDATES).fit(_monthly_task(9))
+        model = tc.TransferForecaster("auto", candidates=CANDIDATES).fit(_monthly_task(14))
+    finally:
+        pm.pm.unregister(name="seasonal")
+    assert seen[9] == {"target_only", "source_only", "naive"}  # 9 months: no season to repeat
+    assert seen[14] == {"target_only", "source_only", "seasonal_naive", "naive"}
+    assert "seasonal_naive" not in short.fitted_["S07"].chosen_
+    fitted = model.fitted_["S07"]
+    assert fitted.chosen_ == ["seasonal_naive"]
+    assert np.isfinite(fitted.selection_["replay_seasonal_naive"].iloc[0])
+    # the forecast repeats the target's sales of twelve months before
+    panel, fc = model.tables_.data.panel, model.forecasts_["S07"]
+    assert fc["unique_id"].nunique() == 2
+    for uid, g in fc.groupby("unique_id"):
+        r = int(np.flatnonzero(panel.ids == uid)[0])
+        pos = panel.times.get_indexer(pd.DatetimeIndex(g["ds"]) - pd.DateOffset(months=12))
+        np.testing.assert_allclose(g["forecast"], panel.Y[r, pos])
+    entries = json.loads(json.dumps(fitted.save(tmp_path)))  # a bundle holds it without pickle
+    loaded = Auto.load(tmp_path, {"params": fitted.get_params(), **entries})
+    assert loaded.chosen_ == ["seasonal_naive"]

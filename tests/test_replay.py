@@ -17,7 +17,9 @@ from transfercast.forecasting import OriginTables
 from transfercast.replay import (
     META,
     NAIVE,
+    SNAIVE,
     Replays,
+    SeasonalNaive,
     build_inner,
     build_layout,
     cut_points,
@@ -33,6 +35,7 @@ from transfercast.replay import (
     seasoned_replays,
     stack_weights,
     target_meta,
+    twins_of_naive,
     wide_detail,
 )
 from transfercast.source_cache import SourceCache
@@ -378,3 +381,17 @@ def test_a_strategy_fitted_on_the_target_alone_is_replayed_on_each_domain_alone(
     np.testing.assert_allclose(alone["forecast"], alone["forecast_other"], rtol=1e-9)
     grouped = both[both["candidate"] == "source_only"]
     assert not np.allclose(grouped["forecast"], grouped["forecast_other"])
+
+
+def test_the_seasonal_naive_reads_the_period_a_season_back_where_the_history_holds_it(tables):
+    builder, panel, o = tables.builder, tables.data.panel, tables.data.origin_idx
+    season = int(builder.season_length)
+    row = int(tables.data.source_rows[0])
+    i, a, h = builder.prediction_rows(np.array([row]), o, 8)
+    whole = builder.build(panel, i, a, h, with_label=False)
+    forecast = SeasonalNaive().predict(whole) * whole.level
+    np.testing.assert_allclose(forecast, panel.Y[row, o + h - season])
+    # a history shorter than a season: the recent level, like the naive level
+    short = builder.build(panel, i, a, h, with_label=False, first=np.full(len(i), o - 20))
+    np.testing.assert_array_equal(SeasonalNaive().predict(short), 1.0)
+    assert twins_of_naive(tables, season) == [] and twins_of_naive(tables, 21) == [SNAIVE]
