@@ -248,3 +248,19 @@ def test_simple_references_follow_the_season_of_the_task():
     np.testing.assert_allclose(mean["forecast"], np.full(4, y[o - 3 : o + 1].mean()))
     assert references.default_lags(4) == [1, 2, 3, 4, 8]
     assert references.default_lags(52) == references.WEEKLY_LAGS
+
+
+BENCHMARKS = sorted((Path(__file__).resolve().parents[1] / "benchmarks").glob("*.py"))
+
+
+@pytest.mark.parametrize("path", BENCHMARKS, ids=[p.name for p in BENCHMARKS])
+def test_every_benchmark_script_imports_against_the_current_api(path):
+    """A script left behind by an API change fails here, not when someone runs it."""
+    spec = importlib.util.spec_from_file_location(f"_benchmark_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
+    try:
+        spec.loader.exec_module(module)  # their work runs under ``if __name__ == "__main__"``
+    finally:
+        del sys.modules[spec.name]
+    assert module.__doc__, f"{path.name} says what it measures in its module docstring"
