@@ -313,10 +313,14 @@ def test_selection_regret_against_the_best_single_strategy():
     assert selection_regret(scores[scores["strategy"] != "auto"]).empty
 
 
-def _monthly_task(target_history: int) -> tc.TransferTask:
-    frame = synthetic_sales(
+def _monthly_frame() -> pd.DataFrame:
+    return synthetic_sales(
         n_domains=8, series_per_domain=2, n_periods=60, n_targets=2, target_periods=30, freq="MS"
     )
+
+
+def _monthly_task(target_history: int, frame: pd.DataFrame | None = None) -> tc.TransferTask:
+    frame = _monthly_frame() if frame is None else frame
     raw = synthetic_config(
         "unused.csv", frame.attrs["targets"], horizon=4, target_history=target_history, freq="MS"
     )
@@ -355,3 +359,22 @@ def test_the_seasonal_naive_is_a_candidate_where_the_targets_history_holds_a_sea
     entries = json.loads(json.dumps(fitted.save(tmp_path)))  # a bundle holds it without pickle
     loaded = Auto.load(tmp_path, {"params": fitted.get_params(), **entries})
     assert loaded.chosen_ == ["seasonal_naive"]
+
+
+def test_auto_with_the_seasonal_naive_ignores_everything_after_the_origin():
+    frame = _monthly_frame()
+    origin = _monthly_task(14, frame).evaluation_origins()[0]
+    later = frame["date"] > origin
+    assert later.any()
+    scrambled = frame.copy()
+    scrambled.loc[later, "sales"] = np.random.default_rng(3).permutation(frame.loc[later, "sales"])
+    scrambled.attrs = frame.attrs
+    runs = [
+        tc.compare(_monthly_task(14, f), ["auto"], params=_params(), origins=[origin])
+        for f in (frame, scrambled)
+    ]
+    before, after = (r.forecasts.sort_values(["unique_id", "ds"]) for r in runs)
+    np.testing.assert_allclose(after["forecast"], before["forecast"], rtol=1e-9)
+    assert not np.allclose(after["actual"], before["actual"])
+    assert (runs[0].replays["candidate"] == "seasonal_naive").any()  # it was replayed
+    pd.testing.assert_frame_equal(runs[0].selection, runs[1].selection)
