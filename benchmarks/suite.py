@@ -570,6 +570,32 @@ class Unit:
         """Whether an earlier run finished this unit (its scores.csv is written last)."""
         return (self.folder / "scores.csv").exists() and (self.folder / "timing.csv").exists()
 
+    def claim(self) -> bool:
+        """Claim this unit for this process (its folder's ``.claim`` holds the process id);
+        ``False`` while another live process on this machine holds it. A claim left by a
+        process that has ended is taken over."""
+        path = self.folder / ".claim"
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for _ in range(2):
+            try:
+                fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                held = path.read_text().strip()
+                if not held.isdigit() or _alive(int(held)):  # empty: being written just now
+                    return False
+                path.unlink(missing_ok=True)
+                continue
+            with os.fdopen(fd, "w") as f:
+                f.write(str(os.getpid()))
+            return True
+        return False
+
+    def release(self) -> None:
+        """Give up this process's claim on the unit (a claim of another process stays)."""
+        path = self.folder / ".claim"
+        if path.exists() and path.read_text().strip() == str(os.getpid()):
+            path.unlink(missing_ok=True)
+
     def command(self, args: argparse.Namespace) -> list[str]:
         """The command line of the child process that runs this unit."""
         cmd = [sys.executable, str(Path(__file__).resolve()), "--scenarios", self.scenario]
@@ -581,6 +607,25 @@ class Unit:
         cmd += ["--history", str(self.history)] if self.history is not None else []
         cmd += ["--origin", str(self.origin.date())] if self.origin is not None else []
         return cmd
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def in_turn(units: list[Unit]) -> list[Unit]:
+    """The units taken from their scenarios in turn, each scenario's in their order."""
+    per: dict[str, list[Unit]] = {}
+    for unit in units:
+        per.setdefault(unit.scenario, []).append(unit)
+    return [u for turn in itertools.zip_longest(*per.values()) for u in turn if u is not None]
 
 
 def suite_units(names: list[str], args: argparse.Namespace) -> tuple[list[Unit], list[str]]:
@@ -602,8 +647,7 @@ def suite_units(names: list[str], args: argparse.Namespace) -> tuple[list[Unit],
             continue
         folder = args.output / name
         per.append([Unit(name, k, h, o, folder / f"fold{k}-h{h}-{o.date()}") for k, h, o in keys])
-    turns = itertools.zip_longest(*per)
-    return [unit for turn in turns for unit in turn if unit is not None], missing
+    return in_turn([u for units in per for u in units]), missing
 
 
 def run_in_children(
@@ -612,33 +656,49 @@ def run_in_children(
     """Run the units of the scenarios (:func:`suite_units`) in child processes of this script,
     ``args.workers`` at a time. Each writes its CSV files and its log under its folder; a log is
     printed when its child ends. With ``args.resume`` a unit finished by an earlier run is read
-    back instead of run again."""
+    back instead of run again, and a unit another live run has claimed (:meth:`Unit.claim`) is
+    left to it, so that several runs on one ``--output`` share the units out."""
     units, missing = suite_units(names, args)
     finished: list[Unit] = []
     if args.resume:
         finished = [u for u in units if u.done()]
-        units = [u for u in units if not u.done()]
+        units = in_turn([u for u in units if not u.done()])
         if finished:
             print(f"resumed: {len(finished)} unit(s) already in {args.output}", flush=True)
     running: list[tuple[Unit, subprocess.Popen]] = []
-    while units or running:
-        while units and len(running) < args.workers:
-            unit = units.pop(0)
-            unit.folder.mkdir(parents=True, exist_ok=True)
-            with open(unit.folder / "log.txt", "w") as log:
-                proc = subprocess.Popen(unit.command(args), stdout=log, stderr=subprocess.STDOUT)
-            running.append((unit, proc))
-        ended = [(u, p) for u, p in running if p.poll() is not None]
-        if not ended:
-            time.sleep(0.5)
-            continue
-        for unit, proc in ended:
-            running.remove((unit, proc))
-            print((unit.folder / "log.txt").read_text().split("\nSummary:")[0].rstrip(), flush=True)
-            if proc.returncode == 0 and unit.done():
-                finished.append(unit)
-            else:
-                missing.append(unit.label)
+    try:
+        while units or running:
+            while units and len(running) < args.workers:
+                unit = units.pop(0)
+                if args.resume and not unit.claim():
+                    missing.append(f"{unit.label} (another run)")
+                    continue
+                if args.resume and unit.done():  # another run finished it meanwhile
+                    unit.release()
+                    finished.append(unit)
+                    continue
+                unit.folder.mkdir(parents=True, exist_ok=True)
+                with open(unit.folder / "log.txt", "w") as log:
+                    cmd = unit.command(args)
+                    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+                running.append((unit, proc))
+            ended = [(u, p) for u, p in running if p.poll() is not None]
+            if not ended:
+                time.sleep(0.5)
+                continue
+            for unit, proc in ended:
+                running.remove((unit, proc))
+                unit.release()
+                log = (unit.folder / "log.txt").read_text()
+                print(log.split("\nSummary:")[0].rstrip(), flush=True)
+                if proc.returncode == 0 and unit.done():
+                    finished.append(unit)
+                else:
+                    missing.append(unit.label)
+    finally:
+        for unit, proc in running:  # interrupted: the children stop, the claims go
+            proc.kill()
+            unit.release()
     frames, timing = [], []
     for unit in finished:
         scores = pd.read_csv(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import os
+import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -264,3 +266,26 @@ def test_every_benchmark_script_imports_against_the_current_api(path):
     finally:
         del sys.modules[spec.name]
     assert module.__doc__, f"{path.name} says what it measures in its module docstring"
+
+
+def test_resumed_runs_on_one_output_leave_a_unit_claimed_by_a_live_run_to_it(tmp_path, capsys):
+    args = ["--size", "tiny", "--scenarios", "synthetic_related,synthetic_unrelated"]
+    args += ["--strategies", "target_only", "--references", "", "--quantiles", ""]
+    args += ["--output", str(tmp_path), "--workers", "2", "--resume"]
+    claim = tmp_path / "synthetic_unrelated" / ".claim"
+    claim.parent.mkdir(parents=True)
+    claim.write_text(str(os.getpid()))  # a live process holds it
+    assert suite.main(args) == 0
+    out = capsys.readouterr().out
+    assert "synthetic_unrelated (another run)" in out
+    assert not (tmp_path / "synthetic_unrelated" / "scores.csv").exists()
+    assert (tmp_path / "synthetic_related" / "scores.csv").exists()
+    assert claim.read_text() == str(os.getpid())  # the other run's claim stays
+    assert not (tmp_path / "synthetic_related" / ".claim").exists()  # its own are released
+    ended = subprocess.Popen([sys.executable, "-c", "pass"])
+    ended.wait()
+    claim.write_text(str(ended.pid))  # a run that died: its claim is taken over
+    assert suite.main(args) == 0
+    assert "(another run)" not in capsys.readouterr().out
+    assert (tmp_path / "synthetic_unrelated" / "scores.csv").exists()
+    assert not claim.exists()
