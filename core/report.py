@@ -433,7 +433,8 @@ def choice_sentences(comp: Comparison, similarity: pd.DataFrame | None = None) -
 def evidence_table(selection: pd.DataFrame) -> pd.DataFrame:
     """``auto``'s evidence in long form, one row per target, origin and candidate: the weight
     it got, its mean replayed WAPE and the target's own inner WAPE (narrow however many
-    candidates there are)."""
+    candidates there are); a candidate without weight or figures for a target (the seasonal
+    naive for a history shorter than a season) has no row."""
     if selection is None or not len(selection):
         return pd.DataFrame()
     cands = [c[len("replay_") :] for c in selection.columns if str(c).startswith("replay_")]
@@ -441,6 +442,9 @@ def evidence_table(selection: pd.DataFrame) -> pd.DataFrame:
     for _, row in selection.iterrows():
         ws = dict(_weights(row))
         for cand in cands or list(ws):
+            figures = [row.get(f"{k}_{cand}", np.nan) for k in ("replay", "inner")]
+            if cand not in ws and pd.isna(figures).all():
+                continue
             rows.append(
                 {
                     "target": row["target"],
