@@ -63,8 +63,9 @@ def transfercast_select_strategy(
     ``target`` is the target domain value. ``replays`` is the replay table of the target's
     origin and history length (:mod:`transfercast.replay`): one row per replayed source domain,
     cut point and candidate, with columns ``origin``, ``n`` (history length), ``domain``,
-    ``cut``, ``candidate`` (``naive`` is the recent level, ``seasonal_naive``, present where the
-    history holds a season, the same period a season back), ``wape``, ``fit_seconds`` and the
+    ``cut``, ``candidate`` (``naive`` is the recent level, ``last_value`` the last period's
+    value, ``seasonal_naive``, present where the history holds a season, the same period a
+    season back), ``wape``, ``fit_seconds`` and the
     domain's meta-features ``history``, ``log_level``, ``volatility``, ``trend``,
     ``season_history``, ``season_horizon``, ``season_corr``, ``domain_auc``. ``meta`` holds the
     target's own meta-features under the same names (``domain_auc`` is NaN unless ``auto``'s

@@ -63,6 +63,7 @@ from transfercast.task import OriginData
 
 NAIVE = "naive"
 SNAIVE = "seasonal_naive"
+LAST = "last_value"
 #: (series, anchor) pairs of the source table one replay or backtest fit reads at most: beyond
 #: it, a seeded sample of them (see the module doc, Cost)
 SOURCE_BUDGET = 25_000
@@ -125,8 +126,23 @@ class SeasonalNaive(Naive):
         return np.where(np.isfinite(ratio), ratio, 1.0)
 
 
+class LastValue(Naive):
+    """The last observed period's value at every step; the recent level where that period is
+    missing."""
+
+    name = LAST
+    uses_source_rows = False
+    needs_history = True
+
+    def predict(self, table: FeatureTable) -> np.ndarray:
+        if "lag1" not in table.X:  # lags configured without the last period
+            return np.ones(len(table))
+        last = table.X["lag1"].to_numpy(float)  # the last period over the recent level
+        return np.where(np.isfinite(last), last, 1.0)
+
+
 #: the model-free candidates ``auto`` weighs besides its configured ones
-BUILTIN: dict[str, type[Strategy]] = {SNAIVE: SeasonalNaive, NAIVE: Naive}
+BUILTIN: dict[str, type[Strategy]] = {SNAIVE: SeasonalNaive, LAST: LastValue, NAIVE: Naive}
 
 
 def twins_of_naive(tables: OriginTables, n: int) -> list[str]:
@@ -134,7 +150,8 @@ def twins_of_naive(tables: OriginTables, n: int) -> list[str]:
     periods of history: the seasonal naive where the data has no season or the history does
     not hold one."""
     season = int(tables.builder.season_length or 1)
-    return [] if season > 1 and n >= season else [SNAIVE]
+    twins = [] if season > 1 and n >= season else [SNAIVE]
+    return twins if 1 in tables.builder.lags else [*twins, LAST]
 
 
 @dataclass

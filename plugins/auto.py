@@ -1,11 +1,11 @@
 """``auto``: per-target candidate weights learned from source replays.
 
 For one target domain at one origin, the source domains replay being new with the target's
-history length (:mod:`transfercast.replay`), every candidate, the seasonal naive and the naive
-level forecasting them; the replays are shared by every target of the origin. The target's own
-backtest (its last periods, forecast from the periods before) is a second body of evidence,
-weighted by :func:`transfercast.replay.own_share`: as far as the replays fail to stand for the
-target (:func:`transfercast.replay.replay_pvalue`). The naive level's replayed loss counts as at
+history length (:mod:`transfercast.replay`), every candidate and the model-free ones forecasting
+them; the replays are shared by every target of the origin. The target's own backtest (its
+last periods, forecast from the periods before) is a second body of evidence, weighted by
+:func:`transfercast.replay.own_share`: as far as the replays fail to stand for the target
+(:func:`transfercast.replay.replay_pvalue`). The naive level's replayed loss counts as at
 least the target's season gap (:func:`transfercast.replay.season_floor`).
 
 - ``method = "stack"`` (default): non-negative weights summing to 1 that minimise the
@@ -15,7 +15,7 @@ least the target's season gap (:func:`transfercast.replay.season_floor`).
   meta-features (the nearest third, at least three);
 - ``method = "select"``: the one candidate with the lowest evidence-weighted WAPE.
 
-``target_only``, ``seasonal_naive`` and ``naive`` are ordinary candidates. A
+``target_only``, ``seasonal_naive``, ``last_value`` and ``naive`` are ordinary candidates. A
 ``transfercast_select_strategy`` plugin sees the replay table and the target's meta-features
 first and may return weights or a name. Only candidates with a non-zero weight are fitted on the
 target; ``predict`` is their weighted sum. ``selection_`` holds one row: ``target``, ``origin``,
@@ -90,8 +90,8 @@ class Auto(Strategy):
         return transfercast.get_plugin_manager().registry
 
     def candidate_names(self) -> list[str]:
-        """The candidates, ``seasonal_naive`` and ``naive`` last: the configured ones, or every
-        registered strategy but ``auto`` whose dependencies are installed."""
+        """The configured candidates (or every registered strategy but ``auto`` whose
+        dependencies are installed), then the model-free ones of ``replay.BUILTIN``."""
         registry, p = self._registry(), self.params
         names = []
         for name in p.candidates or registry.names():

@@ -23,6 +23,8 @@ from transfercast.results import write_comparison
 from .conftest import small_task
 
 CANDIDATES = ["target_only", "source_only"]
+#: the model-free candidates replayed beside them for 13 weeks of history (no season to repeat)
+BUILTIN_HERE = ["last_value", "naive"]
 SAFE = {"target_only", "naive"}
 
 
@@ -48,7 +50,7 @@ def _weights(sel: pd.DataFrame) -> pd.DataFrame:
         dict(zip(c.split("+"), map(float, w.split(";")), strict=True))
         for c, w in zip(sel["chosen"], sel["weights"], strict=True)
     ]
-    return pd.DataFrame(rows).reindex(columns=[*CANDIDATES, "naive"]).fillna(0.0)
+    return pd.DataFrame(rows).reindex(columns=[*CANDIDATES, *BUILTIN_HERE]).fillna(0.0)
 
 
 def test_weights_are_non_negative_and_sum_to_one(comparisons):
@@ -96,7 +98,8 @@ def test_the_reasons_figures_are_the_replay_tables(comparisons):
         replayed = comp.replays[comp.replays["origin"] == row["origin"]]
         assert int(shape.group(1)) == replayed["domain"].nunique()
         assert int(shape.group(2)) == replayed["cut"].nunique()
-        assert row["replayed"] == len(replayed) // 3  # three candidates per domain-cut
+        # each domain-cut: the candidates, the last value and the naive level
+        assert row["replayed"] == len(replayed) // (len(CANDIDATES) + 2)
 
 
 def test_replays_are_shared_by_every_target_of_an_origin(comparisons):
@@ -122,7 +125,7 @@ def test_a_hook_can_return_weights_or_a_name():
     finally:
         pm.pm.unregister(name="picker")
     assert {t for t, _, _ in seen} == {"S06", "S07", "S08"}
-    assert seen[0][1] == {"target_only", "source_only", "naive"} and seen[0][2] == 13
+    assert seen[0][1] == {"target_only", "source_only", *BUILTIN_HERE} and seen[0][2] == 13
     s06 = model.fitted_["S06"]
     assert dict(zip(s06.chosen_, s06.weights_, strict=True)) == pytest.approx(
         {"target_only": 0.25, "source_only": 0.75}
@@ -287,7 +290,7 @@ def test_compare_writes_replays_csv_and_the_report_summarises_them(comparisons, 
         "domain_auc",
     ]
     summary = replay_summary(comp.replays, comp.selection)
-    assert len(summary) == comp.replays["origin"].nunique() * 3
+    assert len(summary) == comp.replays["origin"].nunique() * (len(CANDIDATES) + 2)
     w = _weights(comp.selection).assign(origin=comp.selection["origin"].to_numpy())
     for _, row in summary.iterrows():
         expected = w[w["origin"] == row["origin"]][row["candidate"]].mean()
@@ -343,8 +346,9 @@ def test_the_seasonal_naive_is_a_candidate_where_the_targets_history_holds_a_sea
         model = tc.TransferForecaster("auto", candidates=CANDIDATES).fit(_monthly_task(14))
     finally:
         pm.pm.unregister(name="seasonal")
-    assert seen[9] == {"target_only", "source_only", "naive"}  # 9 months: no season to repeat
-    assert seen[14] == {"target_only", "source_only", "seasonal_naive", "naive"}
+    builtin = {"last_value", "naive"}
+    assert seen[9] == {"target_only", "source_only", *builtin}  # 9 months: no season to repeat
+    assert seen[14] == {"target_only", "source_only", "seasonal_naive", *builtin}
     assert "seasonal_naive" not in short.fitted_["S07"].chosen_
     fitted = model.fitted_["S07"]
     assert fitted.chosen_ == ["seasonal_naive"]
@@ -359,6 +363,32 @@ def test_the_seasonal_naive_is_a_candidate_where_the_targets_history_holds_a_sea
     entries = json.loads(json.dumps(fitted.save(tmp_path)))  # a bundle holds it without pickle
     loaded = Auto.load(tmp_path, {"params": fitted.get_params(), **entries})
     assert loaded.chosen_ == ["seasonal_naive"]
+
+
+def test_the_last_value_is_a_candidate_and_repeats_the_targets_last_period(tmp_path):
+    class Last:
+        @tc.hookimpl
+        def transfercast_select_strategy(self, target, replays, meta):
+            assert (replays["candidate"] == "last_value").any()  # it was replayed
+            return "last_value"
+
+    pm = tc.get_plugin_manager()
+    pm.add_plugin(Last(), "last", "in-process")
+    try:
+        model = tc.TransferForecaster("auto", candidates=CANDIDATES).fit(_monthly_task(9))
+    finally:
+        pm.pm.unregister(name="last")
+    fitted = model.fitted_["S07"]
+    assert fitted.chosen_ == ["last_value"]
+    assert np.isfinite(fitted.selection_["inner_last_value"].iloc[0])
+    panel, fc = model.tables_.data.panel, model.forecasts_["S07"]
+    origin = panel.times.get_loc(model.tables_.data.origin)
+    for uid, g in fc.groupby("unique_id"):
+        r = int(np.flatnonzero(panel.ids == uid)[0])
+        np.testing.assert_allclose(g["forecast"], panel.Y[r, origin])
+    entries = json.loads(json.dumps(fitted.save(tmp_path)))  # a bundle holds it without pickle
+    loaded = Auto.load(tmp_path, {"params": fitted.get_params(), **entries})
+    assert loaded.chosen_ == ["last_value"]
 
 
 def test_auto_with_the_seasonal_naive_ignores_everything_after_the_origin():
@@ -376,5 +406,6 @@ def test_auto_with_the_seasonal_naive_ignores_everything_after_the_origin():
     before, after = (r.forecasts.sort_values(["unique_id", "ds"]) for r in runs)
     np.testing.assert_allclose(after["forecast"], before["forecast"], rtol=1e-9)
     assert not np.allclose(after["actual"], before["actual"])
-    assert (runs[0].replays["candidate"] == "seasonal_naive").any()  # it was replayed
+    replayed = set(runs[0].replays["candidate"])
+    assert {"seasonal_naive", "last_value"} <= replayed  # the model-free candidates replayed
     pd.testing.assert_frame_equal(runs[0].selection, runs[1].selection)

@@ -145,7 +145,9 @@ def test_auto_replays_being_pre_launch_and_leaves_out_what_needs_history(wide):
     comp = tc.compare(task, ["auto"], origins=[origin], params={"auto": auto}, quantiles=[0.1, 0.9])
     assert (comp.scores["status"] == "ok").all(), comp.scores["error"].tolist()
     sel = comp.selection.iloc[0]
-    assert sel["reason"].startswith("pre-launch: target_only, naive need the target's history")
+    assert sel["reason"].startswith(
+        "pre-launch: target_only, last_value, naive need the target's history"
+    )
     assert set(sel["chosen"].split("+")) <= {"source_only", "pooled"}
     assert (comp.replays["n"] == 0).all()
     replayed = set(comp.replays["candidate"])

@@ -80,7 +80,8 @@ def test_auto_is_calibrated_on_its_own_blend_without_new_replays(comparisons):
     # auto's candidates were replayed for their own intervals already: its calibration is a
     # blend of those, so it costs (nearly) nothing
     assert s.loc["auto", "interval_seconds"].max() < 1.0
-    assert set(with_q.replays["candidate"]) == {"target_only", "source_only", "pooled", "naive"}
+    replayed = {"target_only", "source_only", "pooled", "last_value", "naive"}
+    assert set(with_q.replays["candidate"]) == replayed
 
 
 def _project(tmp_path, **forecast):

@@ -15,9 +15,11 @@ from transfercast.config import parse_config
 from transfercast.datasets import synthetic_config
 from transfercast.forecasting import OriginTables
 from transfercast.replay import (
+    LAST,
     META,
     NAIVE,
     SNAIVE,
+    LastValue,
     Replays,
     SeasonalNaive,
     build_inner,
@@ -395,3 +397,17 @@ def test_the_seasonal_naive_reads_the_period_a_season_back_where_the_history_hol
     short = builder.build(panel, i, a, h, with_label=False, first=np.full(len(i), o - 20))
     np.testing.assert_array_equal(SeasonalNaive().predict(short), 1.0)
     assert twins_of_naive(tables, season) == [] and twins_of_naive(tables, 21) == [SNAIVE]
+
+
+def test_the_last_value_repeats_the_last_observed_period_at_every_step(tables, monkeypatch):
+    builder, panel, o = tables.builder, tables.data.panel, tables.data.origin_idx
+    row = int(tables.data.source_rows[0])
+    i, a, h = builder.prediction_rows(np.array([row]), o, 8)
+    table = builder.build(panel, i, a, h, with_label=False)
+    assert np.isfinite(panel.Y[row, o])
+    np.testing.assert_allclose(LastValue().predict(table) * table.level, panel.Y[row, o])
+    # without a lag of one period the features cannot show the last value: the naive level
+    monkeypatch.setattr(builder, "lags", [lag for lag in builder.lags if lag != 1])
+    no_lag1 = builder.build(panel, i, a, h, with_label=False)
+    np.testing.assert_array_equal(LastValue().predict(no_lag1), 1.0)
+    assert LAST in twins_of_naive(tables, 21)

@@ -136,11 +136,11 @@ def test_report_reads_as_a_story_and_holds_every_table(comparison):
     assert list(per_target["target"]) == ["S06", "S07", "S08"]
     assert all(v != "" for v in per_target.to_numpy().ravel())
     assert (regret["regret"].astype(float) >= -1e-9).all()
-    assert set(evidence["candidate"]) == {"target_only", "source_only", "naive"}
+    assert set(evidence["candidate"]) == {"target_only", "source_only", "last_value", "naive"}
     weights = evidence.assign(w=evidence["weight"].astype(float)).groupby("target")["w"].sum()
     np.testing.assert_allclose(weights, 1.0, atol=2e-3)
     assert list(meta["target"]) == ["S06", "S07", "S08"]
-    assert set(replays["candidate"]) == {"target_only", "source_only", "naive"}
+    assert set(replays["candidate"]) == {"target_only", "source_only", "last_value", "naive"}
     assert list(simtab["target"]) == ["S06", "S07", "S08"]
     assert re.search(r"<script", page) is None
     # one sentence per target names what auto chose and carries its reason

@@ -289,3 +289,44 @@ def test_resumed_runs_on_one_output_leave_a_unit_claimed_by_a_live_run_to_it(tmp
     assert "(another run)" not in capsys.readouterr().out
     assert (tmp_path / "synthetic_unrelated" / "scores.csv").exists()
     assert not claim.exists()
+
+
+def test_a_rerun_replaces_one_strategys_rows_in_the_units_run_before_a_revision(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setattr(suite, "revision_contains", lambda revision, commit: revision != "old")
+    args = ["--size", "tiny", "--scenarios", "synthetic_related,synthetic_unrelated"]
+    args += ["--strategies", "target_only,source_only", "--references", "seasonal_naive"]
+    args += ["--quantiles", "", "--output", str(tmp_path), "--workers", "2", "--resume"]
+    assert suite.main(args) == 0
+    unit, other = tmp_path / "synthetic_unrelated", tmp_path / "synthetic_related"
+    first = pd.read_csv(unit / "scores.csv")
+    # the unit as if run by older code whose source_only scored differently
+    pd.read_csv(unit / "timing.csv").assign(revision="old").to_csv(unit / "timing.csv", index=False)
+    old = first.assign(wape=np.where(first["strategy"] == "source_only", 9.0, first["wape"]))
+    old.to_csv(unit / "scores.csv", index=False)
+    kept = (other / "scores.csv").stat().st_mtime_ns
+    rerun = [*args, "--rerun", "source_only", "--since", "abc1234"]
+    assert suite.main(rerun) == 0
+    after = pd.read_csv(unit / "scores.csv")
+    key = ["target", "origin", "strategy"]
+    after, first = (f.sort_values(key).reset_index(drop=True) for f in (after, first))
+    seconds = ["fit_seconds", "predict_seconds"]
+    pd.testing.assert_frame_equal(after.drop(columns=seconds), first.drop(columns=seconds))
+    assert set(first["strategy"]) == {"target_only", "source_only", "seasonal_naive"}
+    timing = pd.read_csv(unit / "timing.csv")
+    assert timing["rerun"].fillna("").tolist() == ["", "source_only"]
+    assert timing["revision"].iloc[-1] == suite.REVISION
+    assert "Rerun of source_only" in (unit / "log.txt").read_text()
+    assert not (unit / "rerun").exists()
+    assert (other / "scores.csv").stat().st_mtime_ns == kept  # run by code that had the change
+    # once rerun, the rows are from code after --since: nothing runs again
+    done = (unit / "scores.csv").stat().st_mtime_ns
+    assert suite.main(rerun) == 0
+    assert (unit / "scores.csv").stat().st_mtime_ns == done
+
+
+def test_a_rerun_needs_resume_and_a_revision():
+    with pytest.raises(SystemExit) as exc:
+        suite.parse_args(["--rerun", "auto", "--resume"])
+    assert exc.value.code == 2
