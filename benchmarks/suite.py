@@ -32,7 +32,7 @@ target_only, source_only, pooled, boost_continue and auto (whose candidates are 
 four). The full run uses every registered strategy and leaves ``auto`` its defaults; it runs
 in child processes, one unit (scenario, fold, history, origin) each, ``--workers`` at a time,
 and each unit keeps its CSV files in its own folder, so ``--resume`` picks an interrupted run up
-where it stopped (the timing rows name the code revision of each unit).
+where it stopped; ``--rerun S --since REV`` reruns strategies S in the units run before REV.
 
     python benchmarks/suite.py --quick
     python benchmarks/suite.py --scenarios visnights,synthetic_related
@@ -45,6 +45,7 @@ import argparse
 import functools
 import itertools
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -103,6 +104,17 @@ def code_revision() -> str:
 
 
 REVISION = code_revision()
+
+
+def revision_contains(revision: str, commit: str) -> bool:
+    """Whether the code at ``revision`` (a commit; a trailing ``+``, uncommitted changes on it,
+    is read as the commit) includes ``commit``; ``False`` outside a git checkout."""
+    root = str(Path(__file__).resolve().parents[1])
+    argv = ["git", "-C", root, "merge-base", "--is-ancestor", commit, revision.rstrip("+")]
+    try:
+        return subprocess.run(argv, capture_output=True).returncode == 0
+    except OSError:
+        return False
 
 
 class Skip(Exception):
@@ -484,6 +496,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help="keep the units already finished in --output (their scores.csv) and run the rest",
     )
+    ap.add_argument(
+        "--rerun",
+        default="",
+        help="with --resume and --since: comma-separated strategies to run again in the finished "
+        "units whose rows of them came from code before --since; their rows are replaced",
+    )
+    ap.add_argument("--since", default="", help="a git revision (with --rerun)")
     args = ap.parse_args(argv)
     args.size = args.size or ("quick" if args.quick else "full")
     args.quantiles = [float(q) for q in args.quantiles.split(",") if q.strip()]
@@ -491,6 +510,11 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     unknown = [s for s in args.scenarios.split(",") if s and s not in SCENARIOS]
     if unknown:
         ap.error(f"--scenarios: unknown {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    args.rerun = [s for s in args.rerun.split(",") if s]
+    if args.rerun and not (args.resume and args.since):
+        ap.error("--rerun needs --resume and --since")
+    if args.rerun and not revision_contains("HEAD", args.since):
+        ap.error(f"--since: {args.since!r} is not a commit of this checkout's history")
     return args
 
 
@@ -570,6 +594,40 @@ class Unit:
         """Whether an earlier run finished this unit (its scores.csv is written last)."""
         return (self.folder / "scores.csv").exists() and (self.folder / "timing.csv").exists()
 
+    def revision_of(self, strategies: list[str]) -> str:
+        """The code revision that wrote this finished unit's rows of ``strategies``: that of
+        their last rerun (:meth:`splice`), else the unit's."""
+        timing = pd.read_csv(self.folder / "timing.csv", dtype=str).fillna("")
+        if "rerun" in timing:
+            reruns = timing[timing["rerun"].map(lambda r: set(strategies) <= set(r.split(",")))]
+            if len(reruns):
+                return str(reruns["revision"].iloc[-1])
+        return str(timing["revision"].iloc[0])
+
+    def splice(self, strategies: list[str]) -> None:
+        """Replace this unit's rows of ``strategies`` by those of its rerun (in ``rerun/``),
+        note the rerun in ``timing.csv`` and ``log.txt``, and remove ``rerun/``."""
+        rerun, read = self.folder / "rerun", {"parse_dates": ["origin"], "dtype": {"target": str}}
+        old = pd.read_csv(self.folder / "scores.csv", **read)
+        new = pd.read_csv(rerun / "scores.csv", **read).reindex(columns=old.columns)
+        scores = pd.concat([old[~old["strategy"].isin(strategies)], new], ignore_index=True)
+        timing = pd.read_csv(self.folder / "timing.csv")
+        timing = pd.concat(
+            [timing, pd.read_csv(rerun / "timing.csv").assign(rerun=",".join(strategies))]
+        )
+        fixed = [n for n in scores["strategy"].unique() if n not in REFERENCES and n != "auto"]
+        scenario_table(scores).assign(scenario=self.scenario).to_csv(
+            self.folder / "scenarios.csv", index=False
+        )
+        summary_table(scores, fixed).to_csv(self.folder / "summary.csv", index=False)
+        partial = self.folder / "scores.csv.part"
+        scores.to_csv(partial, index=False)
+        os.replace(partial, self.folder / "scores.csv")
+        timing.to_csv(self.folder / "timing.csv", index=False)
+        with open(self.folder / "log.txt", "a") as log:
+            log.write(f"\n\nRerun of {', '.join(strategies)}:\n{(rerun / 'log.txt').read_text()}")
+        shutil.rmtree(rerun)
+
     def claim(self) -> bool:
         """Claim this unit for this process (its folder's ``.claim`` holds the process id);
         ``False`` while another live process on this machine holds it. A claim left by a
@@ -596,17 +654,27 @@ class Unit:
         if path.exists() and path.read_text().strip() == str(os.getpid()):
             path.unlink(missing_ok=True)
 
-    def command(self, args: argparse.Namespace) -> list[str]:
-        """The command line of the child process that runs this unit."""
+    def command(self, args: argparse.Namespace, rerun: list[str] | None = None) -> list[str]:
+        """The command line of the child process that runs this unit; with ``rerun``, that
+        runs those strategies alone (no reference) into ``rerun/``."""
+        refs = "" if rerun else args.references
+        out = self.folder / "rerun" if rerun else self.folder
         cmd = [sys.executable, str(Path(__file__).resolve()), "--scenarios", self.scenario]
-        cmd += ["--size", args.size, "--references", args.references, "--workers", "1"]
-        cmd += ["--data-dir", str(args.data_dir), "--output", str(self.folder)]
+        cmd += ["--size", args.size, "--references", refs, "--workers", "1"]
+        cmd += ["--data-dir", str(args.data_dir), "--output", str(out)]
         cmd += ["--quantiles", ",".join(f"{q:g}" for q in args.quantiles)]
-        cmd += ["--strategies", args.strategies] if args.strategies else []
+        strategies = ",".join(rerun) if rerun else args.strategies
+        cmd += ["--strategies", strategies] if strategies else []
         cmd += ["--fold", str(self.fold)] if self.fold is not None else []
         cmd += ["--history", str(self.history)] if self.history is not None else []
         cmd += ["--origin", str(self.origin.date())] if self.origin is not None else []
         return cmd
+
+
+def stale(unit: Unit, args: argparse.Namespace) -> bool:
+    """Whether a finished unit's rows of the ``--rerun`` strategies came from code before
+    ``--since``."""
+    return bool(args.rerun) and not revision_contains(unit.revision_of(args.rerun), args.since)
 
 
 def _alive(pid: int) -> bool:
@@ -662,10 +730,10 @@ def run_in_children(
     finished: list[Unit] = []
     if args.resume:
         finished = [u for u in units if u.done()]
-        units = in_turn([u for u in units if not u.done()])
+        units = in_turn([u for u in units if not u.done() or stale(u, args)])
         if finished:
             print(f"resumed: {len(finished)} unit(s) already in {args.output}", flush=True)
-    running: list[tuple[Unit, subprocess.Popen]] = []
+    running: list[tuple[Unit, subprocess.Popen, list[str]]] = []
     try:
         while units or running:
             while units and len(running) < args.workers:
@@ -673,30 +741,39 @@ def run_in_children(
                 if args.resume and not unit.claim():
                     missing.append(f"{unit.label} (another run)")
                     continue
-                if args.resume and unit.done():  # another run finished it meanwhile
+                rerun = args.rerun if unit.done() else []
+                if args.resume and unit.done() and not stale(unit, args):  # done meanwhile
                     unit.release()
                     finished.append(unit)
                     continue
-                unit.folder.mkdir(parents=True, exist_ok=True)
-                with open(unit.folder / "log.txt", "w") as log:
-                    cmd = unit.command(args)
+                folder = unit.folder / "rerun" if rerun else unit.folder
+                folder.mkdir(parents=True, exist_ok=True)
+                with open(folder / "log.txt", "w") as log:
+                    cmd = unit.command(args, rerun)
                     proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
-                running.append((unit, proc))
-            ended = [(u, p) for u, p in running if p.poll() is not None]
+                running.append((unit, proc, rerun))
+            ended = [(u, p, r) for u, p, r in running if p.poll() is not None]
             if not ended:
                 time.sleep(0.5)
                 continue
-            for unit, proc in ended:
-                running.remove((unit, proc))
-                unit.release()
-                log = (unit.folder / "log.txt").read_text()
+            for unit, proc, rerun in ended:
+                running.remove((unit, proc, rerun))
+                folder = unit.folder / "rerun" if rerun else unit.folder
+                log = (folder / "log.txt").read_text()
                 print(log.split("\nSummary:")[0].rstrip(), flush=True)
+                if rerun and proc.returncode == 0 and (folder / "scores.csv").exists():
+                    unit.splice(rerun)
+                elif rerun:
+                    missing.append(f"{unit.label} (rerun of {', '.join(rerun)} failed)")
+                unit.release()
+                if rerun:
+                    continue  # a finished unit: already counted
                 if proc.returncode == 0 and unit.done():
                     finished.append(unit)
                 else:
                     missing.append(unit.label)
     finally:
-        for unit, proc in running:  # interrupted: the children stop, the claims go
+        for unit, proc, _ in running:  # interrupted: the children stop, the claims go
             proc.kill()
             unit.release()
     frames, timing = [], []
@@ -739,6 +816,13 @@ def main(argv: list[str] | None = None) -> int:
     children = args.size == "full" or (args.workers > 1 and len(names) > 1)
     if children and args.fold is None and args.history is None:
         frames, timing, missing = run_in_children(names, args)
+    elif args.rerun:
+        print(
+            "--rerun: only units run in child processes (the full suite, --workers 2 with two "
+            "or more scenarios) can be rerun",
+            file=sys.stderr,
+        )
+        return 2
     else:
         frames, timing, missing = run_here(names, args, strategies, params, refs)
     elapsed = time.perf_counter() - t0
@@ -769,9 +853,11 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         print(f"\nnot in the table (skipped or failed, see above): {', '.join(missing)}")
     units = sum(t["seconds"] for t in timing)
+    reruns = sum(t["seconds"] for t in timing if isinstance(t.get("rerun"), str))
+    again = f" ({reruns:.0f}s of them reruns)" if reruns else ""
     print(
         f"\n{len(scores)} cells, {elapsed:.0f}s ({elapsed / 60:.1f} min) with "
-        f"{args.workers} worker(s), {units:.0f}s ({units / 3600:.1f} h) of scenario runs; "
+        f"{args.workers} worker(s), {units:.0f}s ({units / 3600:.1f} h) of scenario runs{again}; "
         f"CSV in {args.output}"
     )
     return 0
