@@ -607,7 +607,13 @@ class Unit:
     def splice(self, strategies: list[str]) -> None:
         """Replace this unit's rows of ``strategies`` by those of its rerun (in ``rerun/``),
         note the rerun in ``timing.csv`` and ``log.txt``, and remove ``rerun/``."""
-        rerun, read = self.folder / "rerun", {"parse_dates": ["origin"], "dtype": {"target": str}}
+        rerun = self.folder / "rerun"
+        # round_trip: the rows kept are written back with the very values they were read with
+        read = {
+            "parse_dates": ["origin"],
+            "dtype": {"target": str},
+            "float_precision": "round_trip",
+        }
         old = pd.read_csv(self.folder / "scores.csv", **read)
         new = pd.read_csv(rerun / "scores.csv", **read).reindex(columns=old.columns)
         scores = pd.concat([old[~old["strategy"].isin(strategies)], new], ignore_index=True)
