@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import numpy as np
 import pandas as pd
@@ -25,6 +27,19 @@ from .conftest import small_task
 CANDIDATES = ["target_only", "source_only"]
 #: the model-free candidates replayed beside them for 13 weeks of history (no season to repeat)
 BUILTIN_HERE = ["last_value", "naive"]
+
+
+@contextmanager
+def _plugin(plugin: object) -> Iterator[None]:
+    """``plugin`` registered with transfercast for the duration of the block."""
+    pm = tc.get_plugin_manager()
+    pm.add_plugin(plugin, type(plugin).__name__, "in-process")
+    try:
+        yield
+    finally:
+        pm.pm.unregister(name=type(plugin).__name__)
+
+
 SAFE = {"target_only", "naive"}
 
 
@@ -118,12 +133,8 @@ def test_a_hook_can_return_weights_or_a_name():
             seen.append((target, set(replays["candidate"]), meta["history"]))
             return {"target_only": 1.0, "source_only": 3.0} if target == "S06" else "naive"
 
-    pm = tc.get_plugin_manager()
-    pm.add_plugin(Picker(), "picker", "in-process")
-    try:
+    with _plugin(Picker()):
         model = tc.TransferForecaster("auto", candidates=CANDIDATES).fit(small_task(1.0))
-    finally:
-        pm.pm.unregister(name="picker")
     assert {t for t, _, _ in seen} == {"S06", "S07", "S08"}
     assert seen[0][1] == {"target_only", "source_only", *BUILTIN_HERE} and seen[0][2] == 13
     s06 = model.fitted_["S06"]
@@ -140,13 +151,9 @@ def test_a_hook_answer_that_is_not_a_candidate_is_an_error():
         def transfercast_select_strategy(self, target, replays, meta):
             return {"no_such_strategy": 1.0}
 
-    pm = tc.get_plugin_manager()
-    pm.add_plugin(Bad(), "bad-picker", "in-process")
-    try:
+    with _plugin(Bad()):
         with pytest.raises(TransfercastError, match="no_such_strategy"):
             tc.TransferForecaster("auto", candidates=CANDIDATES).fit(small_task(1.0))
-    finally:
-        pm.pm.unregister(name="bad-picker")
 
 
 def test_select_returns_one_candidate_and_meta_weighs_per_target():
@@ -339,13 +346,9 @@ def test_the_seasonal_naive_is_a_candidate_where_the_targets_history_holds_a_sea
             seen[meta["history"]] = set(replays["candidate"])
             return "seasonal_naive" if "seasonal_naive" in seen[meta["history"]] else None
 
-    pm = tc.get_plugin_manager()
-    pm.add_plugin(Seasonal(), "seasonal", "in-process")
-    try:
+    with _plugin(Seasonal()):
         short = tc.TransferForecaster("auto", candidates=CANDIDATES).fit(_monthly_task(9))
         model = tc.TransferForecaster("auto", candidates=CANDIDATES).fit(_monthly_task(14))
-    finally:
-        pm.pm.unregister(name="seasonal")
     builtin = {"last_value", "naive"}
     assert seen[9] == {"target_only", "source_only", *builtin}  # 9 months: no season to repeat
     assert seen[14] == {"target_only", "source_only", "seasonal_naive", *builtin}
@@ -372,12 +375,8 @@ def test_the_last_value_is_a_candidate_and_repeats_the_targets_last_period(tmp_p
             assert (replays["candidate"] == "last_value").any()  # it was replayed
             return "last_value"
 
-    pm = tc.get_plugin_manager()
-    pm.add_plugin(Last(), "last", "in-process")
-    try:
+    with _plugin(Last()):
         model = tc.TransferForecaster("auto", candidates=CANDIDATES).fit(_monthly_task(9))
-    finally:
-        pm.pm.unregister(name="last")
     fitted = model.fitted_["S07"]
     assert fitted.chosen_ == ["last_value"]
     assert np.isfinite(fitted.selection_["inner_last_value"].iloc[0])
