@@ -65,9 +65,9 @@ def transfercast_select_strategy(
     cut point and candidate, with columns ``origin``, ``n`` (history length), ``domain``,
     ``cut``, ``candidate`` (``naive`` is the recent level, ``last_value`` the last period's
     value, ``seasonal_naive``, present where the history holds a season, the same period a
-    season back), ``wape``, ``fit_seconds`` and the
-    domain's meta-features ``history``, ``log_level``, ``volatility``, ``trend``,
-    ``season_history``, ``season_horizon``, ``season_corr``, ``domain_auc``. ``meta`` holds the
+    season back), ``wape``, ``fit_seconds`` and the domain's meta-features ``history``,
+    ``log_level``, ``volatility``, ``trend``, ``season_history``, ``season_horizon``,
+    ``season_corr``, ``domain_auc``. ``meta`` holds the
     target's own meta-features under the same names (``domain_auc`` is NaN unless ``auto``'s
     ``method`` is ``"meta"``).
 

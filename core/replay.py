@@ -108,13 +108,18 @@ class Naive(Strategy):
         return cls()
 
 
-class SeasonalNaive(Naive):
+class _FromHistory(Naive):
+    """A model-free forecast read from the series' own past periods (none before launch)."""
+
+    uses_source_rows = False
+    needs_history = True
+
+
+class SeasonalNaive(_FromHistory):
     """The same period one season back where the series' history holds it; the recent level
     elsewhere (a history shorter than a season, a step beyond a season, a missing period)."""
 
     name = SNAIVE
-    uses_source_rows = False
-    needs_history = True
 
     def predict(self, table: FeatureTable) -> np.ndarray:
         X = table.X
@@ -126,13 +131,11 @@ class SeasonalNaive(Naive):
         return np.where(np.isfinite(ratio), ratio, 1.0)
 
 
-class LastValue(Naive):
+class LastValue(_FromHistory):
     """The last observed period's value at every step; the recent level where that period is
     missing."""
 
     name = LAST
-    uses_source_rows = False
-    needs_history = True
 
     def predict(self, table: FeatureTable) -> np.ndarray:
         if "lag1" not in table.X:  # lags configured without the last period
