@@ -3,11 +3,12 @@
 Scenarios (``--scenarios`` picks some; each runs rolling origins, never random splits):
 
 - ``walmart_stores``: new stores, product series. Walmart store x department series (complete
-  ones only; static Type and Size, known IsHoliday), stores as domains, folds of 9 new stores,
-  13 and 26 weeks of history, origins 2011-10-28 (horizon over the holidays), 2012-04-27,
-  2012-07-27; horizon 13.
+  ones only; static Type and Size, known IsHoliday), stores as domains, folds of 9 new stores
+  (the first 2 of 5 in the full suite), 13 and 26 weeks of history, origins 2011-10-28
+  (horizon over the holidays), 2012-04-27, 2012-07-27; horizon 13.
 - ``walmart_dept_line``: new product line. The same series with departments as domains: a
-  department carried by every store is new (13 or 26 weeks), the other departments are sources.
+  department carried by every store is new (13 or 26 weeks), the other departments are sources
+  (the first 2 of 5 folds in the full suite).
 - ``walmart_store_totals``: new store, store totals. The one-store-at-a-time protocol of
   ``walmart_cold_start.py --folds 45`` (histories 13, 26, 52).
 - ``visnights``: new regions, quarterly demand. Visitor nights of 20 Australian regions,
@@ -81,6 +82,9 @@ REFERENCES = ["mlforecast_global", "seasonal_naive", "naive_mean"]
 METRIC_COLUMNS = ["wape", "mase"]
 QUANTILE_METRICS = ["sql", "coverage"]
 CELL_KEYS = ["fold", "history", "target", "origin"]
+#: Folds (of 5) the full suite runs in the two Walmart store x department scenarios: each unit
+#: costs about 15 core-minutes and 10 GB, so all five would take about 15 core-hours of the two.
+WALMART_FULL_FOLDS = 2
 
 
 def code_revision() -> str:
@@ -175,11 +179,12 @@ def walmart_origins(size: str) -> list[pd.Timestamp]:
 
 
 def walmart_stores_jobs(size: str, data_dir: Path) -> Iterator[Job]:
-    """Folds of 9 new stores (5 folds), 13 and 26 weeks; reduced: 4 stores of the first fold
-    (the other 41 are the sources), 13 weeks, 11 of the departments carried by every store."""
+    """Folds of 9 new stores (the first ``WALMART_FULL_FOLDS`` of 5 run), 13 and 26 weeks;
+    reduced: 4 stores of the first fold (the other 41 are the sources), 13 weeks, 11 of the
+    departments carried by every store."""
     frame = walmart_frame(data_dir, "dept", everywhere=0 if size == "full" else QUICK_DEPARTMENTS)
     folds = make_folds(sorted(frame["Store"].unique().tolist()), 5)
-    folds = folds if size == "full" else [folds[0][:4]]
+    folds = folds[:WALMART_FULL_FOLDS] if size == "full" else [folds[0][:4]]
     histories = [13, 26] if size == "full" else [13]
     for k, fold in enumerate(folds):
         for hist in histories:
@@ -207,14 +212,15 @@ def dept_line_task(frame: pd.DataFrame, targets: list[int], history: int) -> Tra
 
 
 def walmart_dept_line_jobs(size: str, data_dir: Path) -> Iterator[Job]:
-    """The departments complete in every store, in 5 folds of 4 or 5, 13 and 26 weeks; reduced:
-    11 such departments, 2 of them new, 13 weeks."""
+    """The departments complete in every store, in 5 folds of 4 or 5 (the first
+    ``WALMART_FULL_FOLDS`` run), 13 and 26 weeks; reduced: 11 such departments, 2 of them new,
+    13 weeks."""
     frame = walmart_frame(data_dir, "dept", everywhere=0 if size == "full" else QUICK_DEPARTMENTS)
     stores = frame["Store"].nunique()
     per_dept = frame.groupby("Dept")["Store"].nunique()
     everywhere = sorted(int(d) for d in per_dept[per_dept == stores].index)
     folds = make_folds(everywhere, 5)
-    folds = folds if size == "full" else [folds[0][:2]]
+    folds = folds[:WALMART_FULL_FOLDS] if size == "full" else [folds[0][:2]]
     histories = [13, 26] if size == "full" else [13]
     for k, fold in enumerate(folds):
         for hist in histories:
