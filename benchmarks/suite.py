@@ -509,6 +509,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "units whose rows of them came from code before --since; their rows are replaced",
     )
     ap.add_argument("--since", default="", help="a git revision (with --rerun)")
+    ap.add_argument(
+        "--summarise",
+        action="store_true",
+        help="print and write the table of the units finished in --output and run nothing (a "
+        "run in progress or stopped early); with --rerun and --since, count the units whose "
+        "rows of those strategies came from code before --since",
+    )
     args = ap.parse_args(argv)
     args.size = args.size or ("quick" if args.quick else "full")
     args.quantiles = [float(q) for q in args.quantiles.split(",") if q.strip()]
@@ -517,8 +524,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     if unknown:
         ap.error(f"--scenarios: unknown {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
     args.rerun = [s for s in args.rerun.split(",") if s]
-    if args.rerun and not (args.resume and args.since):
-        ap.error("--rerun needs --resume and --since")
+    if args.rerun and not ((args.resume or args.summarise) and args.since):
+        ap.error("--rerun needs --resume (or --summarise) and --since")
+    args.resume = args.resume or args.summarise
     if args.rerun and not revision_contains("HEAD", args.since):
         ap.error(f"--since: {args.since!r} is not a commit of this checkout's history")
     return args
@@ -745,6 +753,18 @@ def run_in_children(
         units = in_turn([u for u in units if not u.done() or stale(u, args)])
         if finished:
             print(f"resumed: {len(finished)} unit(s) already in {args.output}", flush=True)
+    if args.summarise:
+        old = sum(u in units for u in finished)
+        print(
+            f"summarised: {len(finished)} of {len(finished) + len(units) - old} unit(s) finished"
+            + (
+                f", {old} of them with {', '.join(args.rerun)} from before {args.since}"
+                if old
+                else ""
+            ),
+            flush=True,
+        )
+        units = []
     running: list[tuple[Unit, subprocess.Popen, list[str]]] = []
     try:
         while units or running:
@@ -826,7 +846,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     t0 = time.perf_counter()
     children = args.size == "full" or (args.workers > 1 and len(names) > 1)
-    if children and args.fold is None and args.history is None:
+    if (children or args.summarise) and args.fold is None and args.history is None:
         frames, timing, missing = run_in_children(names, args)
     elif args.rerun:
         print(

@@ -134,6 +134,15 @@ def test_a_resumed_suite_runs_only_the_units_not_finished(tmp_path, capsys):
         first.drop(columns=["fit_seconds", "predict_seconds"]),
         again.drop(columns=["fit_seconds", "predict_seconds"]),
     )
+    # --summarise tables the finished units and runs none of the others
+    (tmp_path / "synthetic_unrelated" / "scores.csv").unlink()
+    assert suite.main([*args, "--summarise"]) == 0
+    out = capsys.readouterr().out
+    assert "summarised: 1 of 2 unit(s) finished" in out
+    assert "synthetic_unrelated (synthetic" not in out
+    assert not (tmp_path / "synthetic_unrelated" / "scores.csv").exists()
+    table = pd.read_csv(tmp_path / "summary.csv")
+    assert table["scenario"].tolist() == ["synthetic_related", "mean"]
 
 
 def cells(scenario: str, strategy: str, wapes: list[float]) -> pd.DataFrame:
