@@ -513,8 +513,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--summarise",
         action="store_true",
         help="print and write the table of the units finished in --output and run nothing (a "
-        "run in progress or stopped early); with --rerun and --since, count the units whose "
-        "rows of those strategies came from code before --since",
+        "run in progress or stopped early); with --rerun and --since, of the units whose rows "
+        "of those strategies came from code at or after --since",
     )
     args = ap.parse_args(argv)
     args.size = args.size or ("quick" if args.quick else "full")
@@ -754,14 +754,13 @@ def run_in_children(
         if finished:
             print(f"resumed: {len(finished)} unit(s) already in {args.output}", flush=True)
     if args.summarise:
-        old = sum(u in units for u in finished)
+        old = [u for u in finished if u in units]
+        total = len(finished) + len(units) - len(old)
+        finished = [u for u in finished if u not in old]
         print(
-            f"summarised: {len(finished)} of {len(finished) + len(units) - old} unit(s) finished"
-            + (
-                f", {old} of them with {', '.join(args.rerun)} from before {args.since}"
-                if old
-                else ""
-            ),
+            f"summarised: the {len(finished)} of {total} unit(s) finished"
+            + (f" with {', '.join(args.rerun)} at or after {args.since}" if args.rerun else "")
+            + (f" ({len(old)} more with {', '.join(args.rerun)} from before it)" if old else ""),
             flush=True,
         )
         units = []

@@ -138,7 +138,7 @@ def test_a_resumed_suite_runs_only_the_units_not_finished(tmp_path, capsys):
     (tmp_path / "synthetic_unrelated" / "scores.csv").unlink()
     assert suite.main([*args, "--summarise"]) == 0
     out = capsys.readouterr().out
-    assert "summarised: 1 of 2 unit(s) finished" in out
+    assert "summarised: the 1 of 2 unit(s) finished" in out
     assert "synthetic_unrelated (synthetic" not in out
     assert not (tmp_path / "synthetic_unrelated" / "scores.csv").exists()
     table = pd.read_csv(tmp_path / "summary.csv")
@@ -301,7 +301,7 @@ def test_resumed_runs_on_one_output_leave_a_unit_claimed_by_a_live_run_to_it(tmp
 
 
 def test_a_rerun_replaces_one_strategys_rows_in_the_units_run_before_a_revision(
-    tmp_path, monkeypatch
+    tmp_path, monkeypatch, capsys
 ):
     monkeypatch.setattr(suite, "revision_contains", lambda revision, commit: revision != "old")
     args = ["--size", "tiny", "--scenarios", "synthetic_related,synthetic_unrelated"]
@@ -318,6 +318,16 @@ def test_a_rerun_replaces_one_strategys_rows_in_the_units_run_before_a_revision(
     old.to_csv(unit / "scores.csv", index=False)
     old.to_csv(unit / "old.csv", index=False)
     kept = (other / "scores.csv").stat().st_mtime_ns
+    # --summarise tables only the units whose rows of source_only are from after the revision
+    capsys.readouterr()
+    assert suite.main([*args, "--summarise", "--rerun", "source_only", "--since", "abc1234"]) == 0
+    out = capsys.readouterr().out
+    assert "the 1 of 2 unit(s) finished with source_only at or after abc1234 (1 more" in out
+    assert pd.read_csv(tmp_path / "summary.csv")["scenario"].tolist() == [
+        "synthetic_related",
+        "mean",
+    ]
+    assert pd.read_csv(unit / "scores.csv")["wape"].max() == 9.0  # nothing was rerun
     rerun = [*args, "--rerun", "source_only", "--since", "abc1234"]
     assert suite.main(rerun) == 0
     after = pd.read_csv(unit / "scores.csv", float_precision="round_trip")
