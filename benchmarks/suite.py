@@ -83,7 +83,7 @@ METRIC_COLUMNS = ["wape", "mase"]
 QUANTILE_METRICS = ["sql", "coverage"]
 CELL_KEYS = ["fold", "history", "target", "origin"]
 #: Folds (of 5) the full suite runs in the two Walmart store x department scenarios: each unit
-#: costs about 15 core-minutes and 10 GB, so all five would take about 15 core-hours of the two.
+#: costs about 15 core-minutes and 10 GB, and all five folds would add about 15 core-hours.
 WALMART_FULL_FOLDS = 2
 
 
