@@ -33,7 +33,8 @@ target_only, source_only, pooled, boost_continue and auto (whose candidates are 
 four). The full run uses every registered strategy and leaves ``auto`` its defaults; it runs
 in child processes, one unit (scenario, fold, history, origin) each, ``--workers`` at a time,
 and each unit keeps its CSV files in its own folder, so ``--resume`` picks an interrupted run up
-where it stopped; ``--rerun S --since REV`` reruns strategies S in the units run before REV.
+where it stopped; ``--rerun S --since REV`` reruns strategies S in the units run before REV
+(``--match`` narrows the units by folder name).
 
     python benchmarks/suite.py --quick
     python benchmarks/suite.py --scenarios visnights,synthetic_related
@@ -43,6 +44,7 @@ where it stopped; ``--rerun S --since REV`` reruns strategies S in the units run
 from __future__ import annotations
 
 import argparse
+import fnmatch
 import functools
 import itertools
 import os
@@ -510,6 +512,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     ap.add_argument("--since", default="", help="a git revision (with --rerun)")
     ap.add_argument(
+        "--match",
+        default="*",
+        help="the full suite's units whose folder name matches this pattern only, e.g. "
+        "'fold*-h52-2011-10-28' (shell-style; with --rerun, to rerun just the units a change "
+        "touches)",
+    )
+    ap.add_argument(
         "--summarise",
         action="store_true",
         help="print and write the table of the units finished in --output and run nothing (a "
@@ -734,7 +743,8 @@ def suite_units(names: list[str], args: argparse.Namespace) -> tuple[list[Unit],
             missing.append(name)
             continue
         folder = args.output / name
-        per.append([Unit(name, k, h, o, folder / f"fold{k}-h{h}-{o.date()}") for k, h, o in keys])
+        units = [Unit(name, k, h, o, folder / f"fold{k}-h{h}-{o.date()}") for k, h, o in keys]
+        per.append([u for u in units if fnmatch.fnmatchcase(u.folder.name, args.match)])
     return in_turn([u for units in per for u in units]), missing
 
 

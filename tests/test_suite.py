@@ -111,6 +111,12 @@ def test_the_full_suite_runs_one_unit_per_scenario_fold_history_and_origin(tmp_p
     cmd = first.command(args)
     assert cmd[cmd.index("--origin") + 1] == str(first.origin.date())
     assert cmd[cmd.index("--output") + 1] == str(first.folder)
+    # --match keeps the units whose folder name matches, e.g. one origin's
+    origin = str(units[-1].origin.date())
+    args = suite.parse_args(["--output", str(tmp_path), "--match", f"fold*-h13-{origin}"])
+    some, _ = suite.suite_units(["synthetic_related", "synthetic_unrelated"], args)
+    assert [u.folder for u in some] == [u.folder for u in units if str(u.origin.date()) == origin]
+    assert len(some) == 4
 
 
 def test_a_resumed_suite_runs_only_the_units_not_finished(tmp_path, capsys):
