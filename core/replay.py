@@ -151,9 +151,9 @@ BUILTIN: dict[str, type[Strategy]] = {SNAIVE: SeasonalNaive, LAST: LastValue, NA
 def twins_of_naive(tables: OriginTables, n: int) -> list[str]:
     """The model-free candidates that forecast just the naive level for a target of ``n``
     periods of history: the seasonal naive where the data has no season or the history does
-    not hold one."""
+    not hold one and a period more (last season's level reads the period before it)."""
     season = int(tables.builder.season_length or 1)
-    twins = [] if season > 1 and n >= season else [SNAIVE]
+    twins = [] if season > 1 and n > season else [SNAIVE]
     return twins if 1 in tables.builder.lags else [*twins, LAST]
 
 

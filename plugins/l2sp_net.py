@@ -25,6 +25,7 @@ from torch import nn
 from transfercast.features import FeatureTable
 
 CLIP = 10.0  # standardised inputs are clipped to [-CLIP, CLIP]
+POSITIONS = ("week", "month", "quarter")  # calendar columns that place a row in the year
 LOG_CLIP = 15.0  # the tweedie log-mean is clipped to [-LOG_CLIP, LOG_CLIP]
 
 
@@ -72,6 +73,11 @@ class Encoder:
     every column that had missing values in the source. Categorical columns map to embedding
     indices by *name* through ``vocab`` (index 0: unknown or missing). ``extra_*`` columns are
     target-only inputs added by :meth:`extend` (standardised with the target's statistics).
+
+    A column with missing values is read as missing at a part of the year (the row's
+    ``position`` column: the week, month or quarter calendar feature) where no source row held
+    a value of it (``cover``): last season's sales, for one, exist only from a year into the
+    data, and a network that never saw them beside a holiday's inputs would extrapolate there.
     """
 
     numeric: list[str]
@@ -86,6 +92,8 @@ class Encoder:
     extra_categorical: list[str] = field(default_factory=list)
     lo: list[float | None] | None = None  # source range per numeric column (None: unbounded)
     hi: list[float | None] | None = None
+    position: str | None = None  # the calendar column that places a row in the year
+    cover: dict[str, list[float]] | None = None  # per indicator column: positions with values
 
     @classmethod
     def fit(cls, table: FeatureTable) -> Encoder:
@@ -110,7 +118,27 @@ class Encoder:
             float(arr[seen[:, j], j].max()) if seen[:, j].any() else None
             for j in range(len(numeric))
         ]
-        return cls(numeric, mean, std, indicators, categorical, vocab, lo=lo, hi=hi)
+        position = next((c for c in POSITIONS if c in numeric), None)
+        cover = None
+        if position is not None:
+            pos = X[position].to_numpy(float)
+            cover = {
+                c: np.unique(pos[seen[:, numeric.index(c)]]).tolist()
+                for c in indicators
+                if c != position
+            }
+        return cls(
+            numeric,
+            mean,
+            std,
+            indicators,
+            categorical,
+            vocab,
+            lo=lo,
+            hi=hi,
+            position=position,
+            cover=cover,
+        )
 
     @property
     def n_numeric_base(self) -> int:
@@ -162,6 +190,10 @@ class Encoder:
         """``(numeric float32 [n, n_numeric], category indices int64 [n, n_categorical])``."""
         n = len(X)
         raw = _numeric_block(X, self.numeric, n)
+        if self.cover and self.position in X.columns:
+            pos = X[self.position].to_numpy(float)
+            for c, seen in self.cover.items():
+                raw[~np.isin(pos, seen), self.numeric.index(c)] = np.nan
         if self.lo is not None and self.hi is not None:
             lo = np.array([-np.inf if v is None else v for v in self.lo])
             hi = np.array([np.inf if v is None else v for v in self.hi])

@@ -21,6 +21,7 @@ torch = pytest.importorskip("torch")
 
 from transfercast.cli import to_toml  # noqa: E402
 from transfercast.errors import ConfigError  # noqa: E402
+from transfercast.features import FeatureTable  # noqa: E402
 from transfercast.forecasting import OriginTables  # noqa: E402
 from transfercast.plugins import l2sp_net  # noqa: E402
 from transfercast.plugins.l2sp import L2SP  # noqa: E402
@@ -392,6 +393,30 @@ def test_encoder_maps_categories_by_name_whatever_their_dtype():
         _, cats_c = enc.transform(as_category)
     assert cats[:, 0].tolist() == [3, 1, 0, 0, 2]
     assert cats_c[:, 0].tolist() == [2, 0, 0, 3]
+
+
+def test_an_input_never_held_at_a_part_of_the_year_is_read_as_missing():
+    """Last season's sales absent from every source row in weeks 40-52 (the data's first year)
+    are read as missing in those weeks at the target too, and as they are elsewhere; the record
+    survives the encoder's JSON, and an encoder saved without one changes nothing."""
+    weeks = np.tile(np.arange(1.0, 53.0), 3)
+    lag52 = np.where(weeks >= 40, np.nan, np.linspace(0.5, 1.5, len(weeks)))
+    X = pd.DataFrame({"lag52": lag52, "week": weeks})
+    source = FeatureTable(
+        X=X, y=np.ones(len(X)), keys=pd.DataFrame(index=X.index), level=np.ones(len(X))
+    )
+    enc = l2sp_net.Encoder.fit(source)
+    assert enc.position == "week" and enc.cover == {"lag52": list(np.arange(1.0, 40.0))}
+    target = pd.DataFrame({"lag52": [1.2, 1.2, np.nan], "week": [10.0, 45.0, 45.0]})
+    num, _ = enc.transform(target)
+    value, indicator = enc.numeric.index("lag52"), len(enc.numeric)
+    assert num[0, indicator] == 0.0 and num[0, value] != 0.0  # week 10: held, read as it is
+    assert num[1, indicator] == 1.0 and num[1, value] == 0.0  # week 45: never held, missing
+    np.testing.assert_array_equal(num[1], num[2])
+    again = l2sp_net.Encoder.from_json(json.loads(json.dumps(enc.to_json())))
+    np.testing.assert_array_equal(again.transform(target)[0], num)
+    old = {k: v for k, v in enc.to_json().items() if k not in ("position", "cover")}
+    assert l2sp_net.Encoder.from_json(old).transform(target)[0][1, indicator] == 0.0
 
 
 # -- in comparisons ---------------------------------------------------------------------------

@@ -396,7 +396,14 @@ def test_the_seasonal_naive_reads_the_period_a_season_back_where_the_history_hol
     # a history shorter than a season: the recent level, like the naive level
     short = builder.build(panel, i, a, h, with_label=False, first=np.full(len(i), o - 20))
     np.testing.assert_array_equal(SeasonalNaive().predict(short), 1.0)
-    assert twins_of_naive(tables, season) == [] and twins_of_naive(tables, 21) == [SNAIVE]
+    # exactly a season: last season's level needs the period before it, so the naive level
+    # again (a twin of it); one period more, last season's own periods
+    for n, twin in ((season, True), (season + 1, False)):
+        first = np.full(len(i), o - n + 1)
+        held = builder.build(panel, i, a, h, with_label=False, first=first)
+        assert bool(np.all(SeasonalNaive().predict(held) == 1.0)) is twin, n
+        assert (SNAIVE in twins_of_naive(tables, n)) is twin, n
+    assert twins_of_naive(tables, 21) == [SNAIVE]
 
 
 def test_the_last_value_repeats_the_last_observed_period_at_every_step(tables, monkeypatch):
