@@ -833,6 +833,15 @@ def run_in_children(
     return frames, timing, missing
 
 
+def strategy_params(args: argparse.Namespace, strategies: list[str]) -> dict[str, dict]:
+    """The strategies' parameter tables: ``auto`` as shipped in the full suite (a unit rerun
+    with ``--strategies l2sp,auto`` too), over the run's other strategies in a reduced one."""
+    fixed = [s for s in strategies if s != "auto"]
+    if "auto" not in strategies or args.size == "full":
+        return {}
+    return {"auto": {"candidates": fixed}}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     if args.strategies:
@@ -842,9 +851,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         strategies = list(QUICK_STRATEGIES)
     fixed = [s for s in strategies if s != "auto"]
-    reduced = args.size != "full" or args.strategies
-    # auto as shipped in the full run; over the strategies of the run when that list is reduced
-    params = {"auto": {"candidates": fixed}} if "auto" in strategies and reduced else {}
+    params = strategy_params(args, strategies)
     refs = [r for r in args.references.split(",") if r]
     names = [s for s in args.scenarios.split(",") if s]
     print(

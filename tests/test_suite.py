@@ -361,6 +361,16 @@ def test_a_rerun_replaces_one_strategys_rows_in_the_units_run_before_a_revision(
     assert (unit / "scores.csv").stat().st_mtime_ns == done
 
 
+def test_auto_keeps_its_defaults_in_the_full_suite_whatever_strategies_run_beside_it():
+    """A full-suite unit rerun with ``--strategies l2sp,auto`` weighs every candidate, as the
+    unit's first run did; a reduced suite weighs the strategies it runs."""
+    full = suite.parse_args(["--strategies", "l2sp,auto"])
+    assert suite.strategy_params(full, ["l2sp", "auto"]) == {}
+    quick = suite.parse_args(["--quick", "--strategies", "pooled,auto"])
+    assert suite.strategy_params(quick, ["pooled", "auto"]) == {"auto": {"candidates": ["pooled"]}}
+    assert suite.strategy_params(quick, ["pooled"]) == {}
+
+
 def test_a_rerun_needs_resume_and_a_revision():
     with pytest.raises(SystemExit) as exc:
         suite.parse_args(["--rerun", "auto", "--resume"])
