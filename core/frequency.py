@@ -167,6 +167,10 @@ def calendar_values(times: pd.DatetimeIndex, column: str) -> np.ndarray:
     raise ValueError(f"unknown calendar feature {column!r}")
 
 
+#: the calendar columns that place a period in the year, and their positions per year
+POSITIONS = {"week": 52, "month": 12, "quarter": 4}
+
+
 def season_position(times: pd.DatetimeIndex, freq: str) -> np.ndarray | None:
     """Each period's position in the year by which a seasonal index groups periods: the ISO
     week for daily and weekly data (a daily panel's weekly cycle averages out within a week),
@@ -185,4 +189,4 @@ def season_positions(freq: str) -> int:
     defaults = frequency_defaults(freq)
     if defaults is None or defaults.position is None:
         return 0
-    return {"week": 52, "month": 12, "quarter": 4}[defaults.position]
+    return POSITIONS[defaults.position]

@@ -23,9 +23,9 @@ import torch
 from torch import nn
 
 from transfercast.features import FeatureTable
+from transfercast.frequency import POSITIONS
 
 CLIP = 10.0  # standardised inputs are clipped to [-CLIP, CLIP]
-POSITIONS = ("week", "month", "quarter")  # calendar columns that place a row in the year
 LOG_CLIP = 15.0  # the tweedie log-mean is clipped to [-LOG_CLIP, LOG_CLIP]
 
 
