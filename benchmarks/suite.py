@@ -18,23 +18,22 @@ Scenarios (``--scenarios`` picks some; each runs rolling origins, never random s
   relatedness 1 and 0.
 
 Each scenario scores every strategy (``auto`` included) and the references of references.py
-(mlforecast global model, seasonal naive, naive mean) with WAPE and MASE per (fold, history,
-target domain, origin) cell. The strategies also forecast the quantiles of ``--quantiles``
-(default 0.1, 0.5, 0.9: the 80 % interval; ``--quantiles ""`` for points only), so the cells
-also get SQL and the interval's coverage (:func:`interval_metrics`). The summary holds one row per
-scenario: each strategy's mean WAPE over the cells every strategy scored, the best fixed
-transfercast strategy (not ``auto``, not a reference) and ``auto``'s ratio to it; the last row
-is the mean over scenarios. CSV files go to ``--output``; no file holds sales or forecasts.
+(mlforecast global model, seasonal naive, naive mean) with WAPE and MASE per cell. The
+strategies also forecast the quantiles of ``--quantiles`` (default 0.1, 0.5, 0.9: the 80 %
+interval; ``--quantiles ""`` for points only), so the cells also get SQL and the interval's
+coverage (:func:`interval_metrics`). The summary holds one row per scenario: each strategy's
+mean WAPE over the cells every strategy scored, the best fixed transfercast strategy (not
+``auto``, not a reference) and ``auto``'s ratio to it; the last row is the mean over scenarios.
+CSV files go to ``--output``; no file holds sales or forecasts.
 
 ``--quick`` runs a reduced suite, two scenarios at a time in child processes: Walmart at the
-holiday origin with one history, 4 new stores and 2 new departments (over 11 departments
-carried by every store), 3 single stores; visnights and synthetic at 2 origins; the strategies
+holiday origin with one history, 4 new stores and 2 new departments (over 11 departments carried
+by every store), 3 single stores; visnights and synthetic at 2 origins; the strategies
 target_only, source_only, pooled, boost_continue and auto (whose candidates are then those
-four). The full run uses every registered strategy and leaves ``auto`` its defaults; it runs
-in child processes, one unit (scenario, fold, history, origin) each, ``--workers`` at a time,
-and each unit keeps its CSV files in its own folder, so ``--resume`` picks an interrupted run up
-where it stopped; ``--rerun S --since REV`` reruns strategies S in the units run before REV
-(``--match`` narrows the units by folder name).
+four). The full run uses every registered strategy and leaves ``auto`` its defaults; it runs in
+child processes, one unit (scenario, fold, history, origin) each, ``--workers`` at a time, and
+each unit keeps its CSV files in its own folder, so ``--resume`` picks an interrupted run up
+where it stopped; ``--rerun S --since REV`` reruns strategies S in the units run before REV.
 
     python benchmarks/suite.py --quick
     python benchmarks/suite.py --scenarios visnights,synthetic_related

@@ -3,6 +3,7 @@ are declared, the reference pages are generated from them, and the site builds w
 
 from __future__ import annotations
 
+import ast
 import importlib.util
 import inspect
 import os
@@ -291,7 +292,6 @@ FIGURE = re.compile(
 
 def code_docstrings() -> list[tuple[str, str, str]]:
     """(file, name, docstring) of every module, class and function in core/ and plugins/."""
-    import ast
 
     out = []
     for path in sorted([*(ROOT / "core").glob("*.py"), *(ROOT / "plugins").glob("*.py")]):
@@ -315,6 +315,9 @@ def test_code_docstrings_say_what_code_does_not_what_it_scored():
             assert len(doc.splitlines()) <= 40, f"{file}: module docstring over 40 lines"
         hit = FIGURE.search(doc)
         assert hit is None, f"{file}:{name} quotes a benchmark figure: {hit.group(0)!r}"
+    for path in sorted((ROOT / "benchmarks").glob("*.py")):  # the scripts' docstrings too
+        doc = ast.get_docstring(ast.parse(path.read_text()), clean=False) or ""
+        assert len(doc.splitlines()) <= 40, f"{path.name}: module docstring over 40 lines"
     assert FIGURE.search("auto scored 0.116 WAPE") and FIGURE.search("ran 1.8x faster")
     assert not FIGURE.search("learning rate of the added trees (the source's default is 0.08)")
 
