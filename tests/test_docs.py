@@ -292,7 +292,6 @@ FIGURE = re.compile(
 
 def code_docstrings() -> list[tuple[str, str, str]]:
     """(file, name, docstring) of every module, class and function in core/ and plugins/."""
-
     out = []
     for path in sorted([*(ROOT / "core").glob("*.py"), *(ROOT / "plugins").glob("*.py")]):
         tree = ast.parse(path.read_text())
