@@ -3,9 +3,11 @@
 Synthetic data (``transfercast.datasets.synthetic_sales``: 12 stores x 2 departments, 157 weeks,
 the last 3 stores are the targets and have all 157 weeks) with a change in the target stores 26
 weeks before the end: a level shift (sales x 1.5), a seasonal change (the yearly profile
-replaced by a new one of twice the amplitude) or a price-response change (price elasticities x
-2). The forecast origin lies 8 or 13 weeks after the change; horizon 13 weeks; every seed is
-one data set (a new draw of stores, departments and noise).
+replaced by a new one of twice the amplitude), a price-response change (price elasticities x
+2) or a change of format (the store converted to format Y, whose season the format-Y sources
+show; the static column ``format`` changes at the regime start). The forecast origin lies 8
+or 13 weeks after the change; horizon 13 weeks; every seed is one data set (a new draw of
+stores, departments and noise).
 
 Each strategy runs with ``regime_start`` at the change (the target's old regime a source domain
 of its own, the target the weeks since the change), and two references:
@@ -13,7 +15,9 @@ of its own, the target the weeks since the change), and two references:
 - "new regime only": ``target_only`` on the weeks since the change (the split's target_only);
 - "ignore the change": no split, the target's whole history (``target_history`` unset), each
   fixed strategy; the reference is the best of them (``ignore[target_only]``, one model on the
-  whole history, is shown too).
+  whole history, is shown too). A static column cannot change within a series without the
+  split, so for a change of format the target keeps its old format ("X") over its whole
+  history, as if nothing had happened (``--ignore-format new`` gives it the new one instead).
 
 Prints mean WAPE (over targets and seeds) per kind x history x strategy, and whether the best
 transfer strategy (source_only, pooled, boost_continue with the split) and ``auto`` beat both
@@ -41,7 +45,7 @@ from transfercast.datasets import synthetic_config, synthetic_sales  # noqa: E40
 N_PERIODS = 157
 CHANGE_AT = N_PERIODS - 26  # week index of the change
 HORIZON = 13
-SIZES = {"level": 0.5, "season": 1.0, "price": 1.0}
+SIZES = {"level": 0.5, "season": 1.0, "price": 1.0, "format": 1.0}
 FIXED = ["target_only", "source_only", "pooled", "boost_continue"]
 TRANSFER = ["source_only", "pooled", "boost_continue"]
 BAR = 0.8  # at least 20 % below both references
@@ -62,14 +66,21 @@ def make_data(kind: str, seed: int, domains: str) -> pd.DataFrame:
     )
 
 
-def scores(frame: pd.DataFrame, history: int, split: bool, strategies: list[str]) -> pd.Series:
+def scores(
+    frame: pd.DataFrame, history: int, split: bool, strategies: list[str], ignore_format: str
+) -> pd.Series:
     """Mean WAPE per strategy at the origin ``history`` weeks after the change."""
     change = pd.Timestamp(frame.attrs["change"]["date"])
     origin = change + (history - 1) * pd.offsets.Week(weekday=4)
     raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=HORIZON)
     del raw["task"]["target_history"]  # ignore: the whole history; split: since the change
+    if "format" in frame.columns:
+        raw["data"]["static"].append("format")
     if split:
         raw["task"]["regime_start"] = str(change.date())
+    elif "format" in frame.columns:  # one format per series without the split
+        pick = "first" if ignore_format == "old" else "last"
+        frame = frame.assign(format=frame.groupby("store")["format"].transform(pick))
     task = tc.TransferTask.from_config(parse_config(raw), data=frame)
     params = {"auto": {"candidates": FIXED}}
     cmp = tc.compare(task, strategies, params=params, origins=[origin])
@@ -79,7 +90,7 @@ def scores(frame: pd.DataFrame, history: int, split: bool, strategies: list[str]
     return cmp.scores.set_index(["strategy", "target"])["wape"]
 
 
-def run(kinds, histories, seeds, domains, with_auto: bool) -> pd.DataFrame:
+def run(kinds, histories, seeds, domains, with_auto: bool, ignore_format: str) -> pd.DataFrame:
     """Mean WAPE: rows kind x history, columns the strategies and references."""
     split_names = [*FIXED, "auto"] if with_auto else FIXED
     rows = []
@@ -89,8 +100,8 @@ def run(kinds, histories, seeds, domains, with_auto: bool) -> pd.DataFrame:
             cells = []
             for seed in seeds:
                 frame = make_data(kind, seed, domains)
-                split = scores(frame, history, True, split_names)
-                ignore = scores(frame, history, False, FIXED)
+                split = scores(frame, history, True, split_names, ignore_format)
+                ignore = scores(frame, history, False, FIXED, ignore_format)
                 ignore.index = ignore.index.set_levels(
                     [f"ignore[{s}]" for s in ignore.index.levels[0]], level=0
                 )
@@ -125,13 +136,19 @@ def verdict(table: pd.DataFrame, with_auto: bool) -> pd.DataFrame:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--kinds", default="level,season,price")
+    parser.add_argument("--kinds", default="level,season,price,format")
     parser.add_argument("--histories", default="8,13")
     parser.add_argument("--seeds", default="1,2,3")
     parser.add_argument(
         "--domains", default="targets", choices=["targets", "all"], help="stores that change"
     )
     parser.add_argument("--no-auto", action="store_true", help="leave auto out (faster)")
+    parser.add_argument(
+        "--ignore-format",
+        default="old",
+        choices=["old", "new"],
+        help="the format a changed store holds over its whole history when the change is ignored",
+    )
     args = parser.parse_args()
     start = time.perf_counter()
     with_auto = not args.no_auto
@@ -143,6 +160,7 @@ def main() -> None:
             [int(s) for s in args.seeds.split(",")],
             args.domains,
             with_auto,
+            args.ignore_format,
         )
     seconds = table.pop("seconds")
     pd.set_option("display.width", 200)

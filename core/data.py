@@ -152,11 +152,14 @@ def standardize(
     known: Sequence[str] = (),
     source: str = "data",
     repair: bool = True,
+    static_per_series: bool = True,
 ) -> pd.DataFrame:
     """Validate the user's table and return it with the standard columns added.
 
     Adds ``unique_id`` (the series key joined by ``|``), ``ds`` (parsed periods), ``y`` (the
-    numeric target) and ``domain``; keeps the user's key, static and known columns.
+    numeric target) and ``domain``; keeps the user's key, static and known columns. With
+    ``static_per_series=False`` a static column may vary within a series (the caller checks it
+    with :func:`check_static` once a change of regime has split the series).
     """
     needed = [*series, time, target, domain, *static, *known]
     cols = list(frame.columns)
@@ -232,11 +235,9 @@ def standardize(
     if (per_series > 1).any():
         uid = per_series[per_series > 1].index[0]
         raise DataError(f"{source}: series {uid!r} has more than one value in column '{domain}'")
+    if static_per_series:
+        check_static(out, static, source)
     for col in static:
-        varying = out.groupby(UID)[col].nunique(dropna=False)
-        if (varying > 1).any():
-            uid = varying[varying > 1].index[0]
-            raise DataError(f"{source}: static column '{col}' varies within series {uid!r}")
         if pd.api.types.is_numeric_dtype(out[col]) and not pd.api.types.is_bool_dtype(out[col]):
             _refuse_unrepresentable(out[col], out[UID], out[DS], f"static column '{col}'", source)
     for col in known:
@@ -249,6 +250,16 @@ def standardize(
         out[col] = out[col].astype(float)
         _refuse_unrepresentable(out[col], out[UID], out[DS], f"known column '{col}'", source)
     return out.sort_values([UID, DS], kind="stable").reset_index(drop=True)
+
+
+def check_static(frame: pd.DataFrame, static: Sequence[str], source: str, hint: str = "") -> None:
+    """A one-line error naming the column and series where a static column takes more than one
+    value within a series (``hint`` ends the message)."""
+    for col in static:
+        varying = frame.groupby(UID)[col].nunique(dropna=False)
+        if (varying > 1).any():
+            uid = varying[varying > 1].index[0]
+            raise DataError(f"{source}: static column '{col}' varies within series {uid!r}{hint}")
 
 
 def _check_gaps_and_zeros(

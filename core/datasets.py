@@ -18,7 +18,7 @@ from pandas.tseries.frequencies import to_offset
 from transfercast.frequency import frequency_defaults
 
 #: The kinds of change of regime :func:`synthetic_sales` can add.
-CHANGES = ("level", "season", "price")
+CHANGES = ("level", "season", "price", "format")
 HOLIDAY_EFFECT = {"super_bowl": 0.06, "labor_day": 0.05, "thanksgiving": 0.55, "christmas": 0.35}
 #: Relative day-of-week effect (Monday first) of the daily data.
 DAY_OF_WEEK_EFFECT = np.array([-0.06, -0.08, -0.05, -0.02, 0.05, 0.12, 0.04])
@@ -163,7 +163,12 @@ def synthetic_sales(
       change_size`` (clipped to [0, 1]) and ``new`` a fresh random profile of the same kind
       with twice the amplitude (holiday weeks stay as they were);
     - ``"price"``: each department's price elasticity is multiplied by ``1 + change_size``, so
-      that prices and promotions move sales that much more (or less).
+      that prices and promotions move sales that much more (or less);
+    - ``"format"``: the store is converted to another format. The frame gains a static column
+      ``format``: every other source store is of format ``"Y"`` all along, the rest ``"X"``;
+      format Y has a yearly profile of its own (drawn as the shared one, twice its amplitude).
+      A changed store is ``"X"`` before the change and ``"Y"`` from it on, its profile becoming
+      ``(1 - s) * old + s * its format-Y profile``: a new season that the format-Y sources show.
 
     ``frame.attrs["change"]`` records it. Without ``change_at`` nothing changes: the frame is
     the same, to the byte, as without these arguments.
@@ -190,6 +195,8 @@ def synthetic_sales(
     daily = defaults.name == "daily"
 
     shared = cal.profile(rng)
+    # format Y's yearly profile: its own generator, so that the other draws stay as they were
+    shared_y = 2.0 * cal.profile(np.random.default_rng([seed, 2**20])) if change == "format" else 0
     shared_hol = sum(HOLIDAY_EFFECT[k] * hol[k] for k in hol) + 0.4 * pre_xmas
     dept_amp = rng.uniform(0.6, 1.4, series_per_domain)
     dept_level = rng.lognormal(0, 0.5, series_per_domain)
@@ -208,9 +215,19 @@ def synthetic_sales(
         # Sources differ a little among themselves; targets differ by (1 - relatedness).
         own = cal.profile(srng)
         own_hol_weeks = np.roll(shared_hol, round(int(srng.integers(8, 40)) * per_week))
-        profile = r * shared + (1 - r) * own + 0.15 * cal.profile(srng) * r
+        noise_profile = 0.15 * cal.profile(srng) * r
+        profile = r * shared + (1 - r) * own + noise_profile
         # the change of regime: its own generator, so that the other draws stay as they were
         changed = after is not None and (is_target or change_domains == "all")
+        fmt = None
+        if after is not None and change == "format":
+            profile_y = r * shared_y + (1 - r) * own + noise_profile
+            fmt = np.where(after, "Y", "X") if changed else ("Y" if k % 2 else "X")
+            if changed:
+                s = float(np.clip(change_size, 0.0, 1.0))
+                profile = np.where(after, (1 - s) * profile + s * profile_y, profile)
+            elif fmt == "Y":
+                profile = profile_y
         if changed and change == "season":
             s = float(np.clip(change_size, 0.0, 1.0))
             new = 2.0 * cal.profile(np.random.default_rng([seed, k, 1]))
@@ -262,6 +279,8 @@ def synthetic_sales(
             }
             if _has_holiday_flag(freq):
                 columns["is_holiday"] = is_holiday[sl].astype(int)
+            if fmt is not None:
+                columns["format"] = fmt[sl] if isinstance(fmt, np.ndarray) else fmt
             rows.append(pd.DataFrame(columns))
     frame = pd.concat(rows, ignore_index=True)
     frame.attrs["targets"] = targets

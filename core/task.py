@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import Config, EvaluateConfig, FeaturesConfig
-from transfercast.data import DOMAIN, DS, UID, DataWarning, Y, read_table, standardize
+from transfercast.data import DOMAIN, DS, UID, DataWarning, Y, check_static, read_table, standardize
 from transfercast.errors import ConfigError, DataError, unknown_name
 from transfercast.frequency import resolve_features
 from transfercast.panel import Panel
@@ -63,8 +63,9 @@ class TransferTask:
     keeps only the last N target periods before each origin, to simulate a cold start.
     ``regime_start`` (a date, or a mapping of target domain to date) marks a change of regime:
     each target domain's periods before it become a source domain of its own (see
-    :meth:`_split_regimes`). ``require_sources=False`` accepts data with target domains only
-    (forecasting with a saved model bundle, which needs no source rows).
+    :meth:`_split_regimes`), and a static column may then change value at the regime start (a
+    remodelled store's new size or format). ``require_sources=False`` accepts data with target
+    domains only (forecasting with a saved model bundle, which needs no source rows).
     """
 
     def __init__(
@@ -114,6 +115,7 @@ class TransferTask:
             known=self.known,
             source=source_name,
             repair=repair,
+            static_per_series=regime_start is None,  # checked per regime after the split
         )
         present = self.frame["domain"].unique()
         if not len(targets):
@@ -124,6 +126,9 @@ class TransferTask:
         #: is the source domain :attr:`old_regimes` names
         self.regime_start: dict[Any, pd.Timestamp] = self._regime_starts(regime_start)
         self.old_regimes: dict[Any, str] = self._split_regimes()
+        if regime_start is not None:
+            hint = " (a static column may change only at [task] regime_start)"
+            check_static(self.frame, self.static, source_name, hint)
         present = self.frame["domain"].unique()
         if sources:
             self.sources = _match_domains(sources, present, "sources")

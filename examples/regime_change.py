@@ -2,10 +2,13 @@
 
     python examples/regime_change.py                        # a level shift (sales x 1.5)
     python examples/regime_change.py --change season        # or price: a new price response
+    python examples/regime_change.py --change format        # converted to another format
     transfercast compare runs/regime_change/config.toml     # the same task from the CLI
 
 Synthetic weekly sales (``transfercast.datasets.synthetic_sales``): 8 stores x 2 departments
-over 120 weeks; stores S07 and S08 change on 2020-12-04, 20 weeks before the end of the data.
+over 120 weeks; stores S07 and S08 change on 2020-12-04, 20 weeks before the end of the data
+(with ``--change format`` they are converted to format Y, the format of every other source
+store: the static column ``format`` changes at the regime start).
 The script writes ``sales.csv`` and a ``config.toml`` with ``[task] regime_start`` to
 ``--output``, then backtests the strategies twice at the same origins (8 and 14 weeks after
 the change): with the regime split, where each store's weeks before the change are a source
@@ -29,7 +32,7 @@ from transfercast.datasets import synthetic_config, synthetic_sales
 from transfercast.similarity import similarity
 
 CHANGE = "2020-12-04"
-SIZES = {"level": 0.5, "season": 1.0, "price": 1.0}
+SIZES = {"level": 0.5, "season": 1.0, "price": 1.0, "format": 1.0}
 
 
 def make_data(change: str) -> pd.DataFrame:
@@ -46,11 +49,14 @@ def make_data(change: str) -> pd.DataFrame:
     )
 
 
-def make_config(targets: list[str]) -> dict:
+def make_config(frame: pd.DataFrame) -> dict:
     """The task: horizon 6 weeks, 2 backtest origins, the change at ``regime_start``."""
+    targets = frame.attrs["targets"]
     raw = synthetic_config("sales.csv", targets, horizon=6, windows=2, output_dir="results")
     del raw["task"]["target_history"]  # the regime start alone sets the target's history
     raw["task"]["regime_start"] = CHANGE
+    if "format" in frame.columns:  # a static column that changes at the regime start
+        raw["data"]["static"].append("format")
     return raw
 
 
@@ -64,8 +70,7 @@ def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
     strategies = args.strategies.split(",")
 
     frame = make_data(args.change)
-    targets = frame.attrs["targets"]
-    raw = make_config(targets)
+    raw = make_config(frame)
     args.output.mkdir(parents=True, exist_ok=True)
     frame.to_csv(args.output / "sales.csv", index=False)
     (args.output / "config.toml").write_text(to_toml(raw))
@@ -74,6 +79,8 @@ def main(argv: list[str] | None = None) -> dict[str, pd.DataFrame]:
     print(f"sources: {', '.join(map(str, split.sources))}")
     origins = split.evaluation_origins()
     ignore_raw = {**raw, "task": {k: v for k, v in raw["task"].items() if k != "regime_start"}}
+    if "format" in frame.columns:  # without the split a store keeps its old format throughout
+        frame = frame.assign(format=frame.groupby("store")["format"].transform("first"))
     ignore = tc.TransferTask.from_config(parse_config(ignore_raw), data=frame)
     boards = {}
     for name, task in [("regime split", split), ("ignoring the change", ignore)]:

@@ -111,6 +111,15 @@ def _set(frame, col, values):
 # row 60 is source series 'S01|D1' at 2020-02-28; rows 240.. are store 'S03'
 S01_D1_2020_02_28 = 60
 
+
+def _restyle(frame, store, date):
+    """``frame`` with store ``store``'s ``store_type`` set to "Z" from ``date`` on."""
+    frame = frame.copy()
+    after = (frame["store"] == store) & (pd.to_datetime(frame["date"]) >= date)
+    frame.loc[after, "store_type"] = "Z"
+    return frame
+
+
 ERRORS = {
     "empty file": dict(text="", patterns=[r"sales\.csv: the file is empty"]),
     "header only": dict(text="store,dept,date,sales\n", patterns=["the file has no rows"]),
@@ -238,6 +247,18 @@ ERRORS = {
     "regime start for a domain that is not a target": dict(
         raw=to_toml(raw_config(regime_start={"S01": "2021-01-01"})),
         patterns=[r"unknown target domain in \[task\] regime_start 'S01'", "valid: S06, S07"],
+    ),
+    "static covariate that changes within a series": dict(
+        frame=lambda f: _restyle(f, "S01", "2020-02-28"),
+        patterns=[r"sales\.csv: static column 'store_type' varies within series 'S01\|D1'$"],
+    ),
+    "static covariate that changes after the regime start": dict(
+        frame=lambda f: _restyle(f, "S06", "2021-02-05"),
+        raw=to_toml(raw_config(regime_start="2021-01-01")),
+        patterns=[
+            r"sales\.csv: static column 'store_type' varies within series 'S06\|D1' "
+            r"\(a static column may change only at \[task\] regime_start\)$"
+        ],
     ),
     "regime start after the origin": dict(
         raw=to_toml(raw_config(regime_start="2021-01-01", origin="2020-12-25")),

@@ -156,10 +156,37 @@ def test_synthetic_changes_touch_the_changed_domains_after_the_date_only():
         assert not np.allclose((every["sales"] / base["sales"])[after & ~is_target], 1.0)
 
 
+def test_a_format_change_gives_the_targets_the_season_of_the_format_y_sources():
+    base = changed_frame(change_at=None)
+    frame = changed_frame("format", 1.0, change_at=40)  # 80 weeks of the new format
+    after = pd.to_datetime(frame["date"]) >= frame.attrs["change"]["date"]
+    is_target = frame["store"].isin(frame.attrs["targets"])
+    formats = frame.groupby("store")["format"].agg(lambda x: "".join(sorted(set(x))))
+    assert list(formats) == ["X", "Y", "X", "Y", "X", "Y", "XY", "XY"]
+    assert (frame.loc[is_target & after, "format"] == "Y").all()
+    assert (frame.loc[is_target & ~after, "format"] == "X").all()
+    # format X stores and the targets before the change sell as without a change
+    ratio = frame["sales"] / base["sales"]
+    x_source = frame["format"].eq("X") & ~is_target
+    assert np.allclose(ratio[x_source | (is_target & ~after)], 1.0)
+    assert not np.allclose(ratio[frame["format"].eq("Y") & ~is_target], 1.0)
+
+    # after the change, the targets' weekly profile follows the format Y stores, not the X ones
+    def profile(rows: pd.Series) -> pd.Series:
+        sub = frame[rows & after]
+        scaled = sub["sales"] / sub.groupby(["store", "dept"])["sales"].transform("mean")
+        return scaled.groupby(sub["date"]).mean()
+
+    target = profile(is_target)
+    y_corr = target.corr(profile(frame["format"].eq("Y") & ~is_target))
+    x_corr = target.corr(profile(x_source))
+    assert y_corr > 0.6 and y_corr > x_corr + 0.5, (y_corr, x_corr)
+
+
 @pytest.mark.parametrize(
     "kwargs,message",
     [
-        (dict(change="trend"), "change must be one of level, season, price"),
+        (dict(change="trend"), "change must be one of level, season, price, format"),
         (dict(change_domains="some"), "change_domains must be 'targets' or 'all'"),
         (dict(change_at=0), "leaves no period before or after the change"),
         (dict(change_at="2030-01-04"), "leaves no period before or after the change"),
@@ -196,6 +223,28 @@ def test_the_old_regime_is_a_source_domain_of_its_own(frame, task):
     pd.testing.assert_frame_equal(a.drop(columns=[UID, DOMAIN]), b.drop(columns=[UID, DOMAIN]))
     # the backtest origins leave each target at least one period of its new regime
     assert min(task.evaluation_origins()) >= pd.Timestamp(START)
+
+
+def test_a_static_column_may_change_at_the_regime_start():
+    # a store converted to format Y: its old regime keeps format X, its new regime is format Y,
+    # and the transfer strategies read the new format for the target's forecasts
+    frame = changed_frame("format", 1.0)
+    raw = regime_raw(frame)
+    raw["data"]["static"].append("format")
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    formats = task.frame.groupby(DOMAIN)["format"].agg(lambda x: "".join(sorted(set(x))))
+    assert formats[f"S07 (before {START})"] == "X" and formats["S07"] == "Y"
+    origin = pd.Timestamp(START) + 9 * pd.offsets.Week(weekday=4)
+    data = task.at_origin(origin)
+    rows = np.concatenate(list(data.target_rows.values()))
+    assert (data.panel.static["format"].to_numpy()[rows] == "Y").all()
+    # the same new regime read as format X forecasts otherwise
+    relabelled = frame.assign(
+        format=frame["format"].where(~frame["store"].isin(frame.attrs["targets"]), "X")
+    )
+    as_x = tc.TransferTask.from_config(parse_config(raw), data=relabelled)
+    y_fc, x_fc = (tc.compare(t, ["source_only"], origins=[origin]).forecasts for t in (task, as_x))
+    assert not np.allclose(y_fc["forecast"], x_fc["forecast"], rtol=0.01)
 
 
 def test_regime_start_per_target_domain_from_a_toml_table(frame):
@@ -377,9 +426,14 @@ def test_every_table_at_the_origin_ends_there(task):
 
 
 # -- the command line: run and predict agree -------------------------------------------------------
-def test_run_and_predict_with_a_regime_start(tmp_path, frame):
+@pytest.mark.parametrize("change", ["level", "format"])
+def test_run_and_predict_with_a_regime_start(tmp_path, frame, change):
+    # with a change of format, the static column `format` changes at the regime start
+    frame = frame if change == "level" else changed_frame("format", 1.0)
     frame.to_csv(tmp_path / "sales.csv", index=False)
     raw = regime_raw(frame, origin=str(ORIGIN.date()))
+    if change == "format":
+        raw["data"]["static"].append("format")
     raw["strategy"] = {"name": "pooled"}
     raw["output"] = {"dir": "out"}
     small = "\n[strategies.pooled]\nsource_params = { num_boost_round = 40 }\n"
@@ -450,12 +504,14 @@ def test_the_report_marks_the_regime_change(frame, task):
     assert "regime change" not in page.lower() and "regime changed" not in page
 
 
-def test_the_worked_example_runs(tmp_path, capsys):
+@pytest.mark.parametrize("change", ["level", "format"])
+def test_the_worked_example_runs(tmp_path, capsys, change):
     """``examples/regime_change.py`` (docs/regime-change.md), with two strategies."""
     from .test_examples import EXAMPLES, load_module
 
     module = load_module(EXAMPLES / "regime_change.py", "regime_change_example")
-    boards = module.main(["--strategies", "source_only,pooled", "--output", str(tmp_path)])
+    argv = ["--strategies", "source_only,pooled", "--output", str(tmp_path), "--change", change]
+    boards = module.main(argv)
     assert list(boards) == ["regime split", "ignoring the change"]
     for board in boards.values():
         assert set(board["strategy"]) == {"source_only", "pooled"}
@@ -465,3 +521,7 @@ def test_the_worked_example_runs(tmp_path, capsys):
     raw = tomllib.loads((tmp_path / "config.toml").read_text())
     assert raw["task"]["regime_start"] == START
     parse_config(raw)
+    if change == "format":  # the new format's season is known from the format-Y sources
+        assert "format" in raw["data"]["static"]
+        split, ignore = (b["wape"].min() for b in boards.values())
+        assert split < 0.8 * ignore, (split, ignore)
