@@ -294,9 +294,9 @@ def horizon_season(tables: OriginTables, domain: Any, tolerance: float) -> dict[
     horizon if the target follows the sources' index: what the safe strategies lose to the
     season. ``flat`` is the WAPE of a forecast held at the index's mean over the target's
     level window (its last ``level_window`` periods): what the recent level itself makes if the
-    target follows the index. Positions the sources have not observed give no evidence; data without a
-    within-year season (yearly) give none. Only the calendar of the horizon is read, never its
-    values.
+    target follows the index. Positions the sources have not observed give no evidence; data
+    without a within-year season (yearly) give none. Only the calendar of the horizon is read,
+    never its values.
     """
     panel, origin = tables.data.panel, tables.data.origin
     profile, _ = source_profiles(tables)
