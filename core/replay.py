@@ -259,6 +259,7 @@ def domain_meta(
         lo, hi = season["seen_range"]
         out["season_history"] = float(hi / lo - 1) if lo > 0 else float("nan")
         out["season_horizon"] = float(season["gap"])
+        out["season_flat"] = float(season.get("flat", season["gap"]))
     out["season_corr"] = season_and_scale(tables, domain)["season_corr"]
     if similarity and len(target) >= 4:
         exclude = [*tables.builder.known, *tables.builder.static_numeric]
@@ -718,7 +719,7 @@ def season_floor(replay: pd.Series, meta: Mapping[str, float]) -> pd.Series:
     sources' seasonal index (its ``season_horizon`` meta-feature, the season gap of
     :func:`transfercast.similarity.horizon_season`); 0 for every other candidate. Replays
     whose horizons hold no season like the target's cannot show the naive level missing it."""
-    gap = float(meta.get("season_horizon", np.nan))
+    gap = float(meta.get("season_flat", meta.get("season_horizon", np.nan)))
     floor = pd.Series(0.0, index=replay.index)
     if NAIVE in floor.index and np.isfinite(gap):
         floor[NAIVE] = max(0.0, gap - float(replay[NAIVE]))

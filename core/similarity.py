@@ -292,9 +292,11 @@ def horizon_season(tables: OriginTables, domain: Any, tolerance: float) -> dict[
     forecast it, and an inner backtest on its own periods cannot tell how well anything does on
     it. ``gap`` is the WAPE that a forecast held within that range must at least make over the
     horizon if the target follows the sources' index: what the safe strategies lose to the
-    season. Positions the sources have not observed give no evidence; data without a
-    within-year season (yearly) give none. Only the calendar of the horizon is read, never its
-    values.
+    season. ``flat`` is the WAPE of a forecast held at the index's mean over the target's
+    level window (its last ``level_window`` periods): what the recent level itself makes if the
+    target follows the index. Positions the sources have not observed give no evidence; data
+    without a within-year season (yearly) give none. Only the calendar of the horizon is read,
+    never its values.
     """
     panel, origin = tables.data.panel, tables.data.origin
     profile, _ = source_profiles(tables)
@@ -320,6 +322,12 @@ def horizon_season(tables: OriginTables, domain: Any, tolerance: float) -> dict[
     )
     out["unseen"] = bool(index.max() > hi * (1 + tolerance) or index.min() < lo * (1 - tolerance))
     out["seen_range"] = (lo, hi)
+    # the recent level's own miss: flat at the index over the target's level window
+    recent = target.index[-tables.builder.level_window :]
+    window = profile.reindex(_position(tables, recent)).dropna()
+    if len(window):
+        level = float(window.mean())
+        out["flat"] = float(np.abs(index - level).sum() / np.abs(index).sum())
     return out
 
 

@@ -318,6 +318,9 @@ def test_the_season_floor_lifts_the_naive_level_alone_to_the_season_gap():
     assert season_floor(replay, {"season_horizon": 0.03}).eq(0).all()  # already above it
     assert season_floor(replay, {"season_horizon": float("nan")}).eq(0).all()  # no evidence
     assert season_floor(replay.drop(NAIVE), {"season_horizon": 0.12}).eq(0).all()
+    # the recent level's own miss, where known, replaces the gap (it is never below it)
+    both = {"season_horizon": 0.0, "season_flat": 0.09}
+    assert season_floor(replay, both).to_dict() == pytest.approx({"source_only": 0.0, NAIVE: 0.04})
 
 
 def _detail(domain: str, cut: str, cand_err: float, naive_err: float, steps: int) -> pd.DataFrame:

@@ -140,3 +140,33 @@ def test_the_terminal_table_brackets_a_correlation_over_flat_weeks():
     shown = pd.Series({"season_corr": -0.05, "season_shown": True})
     assert similarity_cell(shown, "season_corr") == "-0.050"
     assert similarity_cell(flat, "target") == "4"
+
+
+def test_the_recent_level_misses_a_season_its_level_window_does_not_hold():
+    """With more than a year of history the season gap is 0 (every position seen), but a
+    forecast held at the index over the level window still misses the horizon's season:
+    ``flat`` is that miss, never below the gap, computed from the calendar and the sources."""
+    from transfercast.config import parse_config
+    from transfercast.datasets import synthetic_sales
+    from transfercast.forecasting import OriginTables
+    from transfercast.similarity import horizon_season, source_profiles
+
+    frame = synthetic_sales(
+        n_domains=8, series_per_domain=2, n_periods=120, n_targets=3, target_periods=100
+    )
+    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=8, target_history=80)
+    task = transfercast.TransferTask.from_config(parse_config(raw), data=frame)
+    origin = task.evaluation_origins()[-1]
+    tables = OriginTables(task, task.at_origin(origin), task.features)
+    profile, _ = source_profiles(tables)
+    for domain in frame.attrs["targets"]:
+        season = horizon_season(tables, domain, 0.0)
+        assert season["gap"] == 0 and season["flat"] > 0
+        # by hand: the index over the horizon against its mean over the last level_window weeks
+        weeks = lambda d: d.isocalendar().week.to_numpy()  # noqa: E731
+        future = pd.date_range(origin, periods=9, freq=frame["date"].dt.freq or "W-FRI")[1:]
+        dates = pd.DatetimeIndex(sorted(frame.loc[frame["store"] == domain, "date"].unique()))
+        dates = dates[dates <= origin][-tables.builder.level_window :]
+        ahead = profile.reindex(weeks(future)).to_numpy(float)
+        level = profile.reindex(weeks(dates)).mean()
+        assert season["flat"] == pytest.approx(np.abs(ahead - level).sum() / np.abs(ahead).sum())
