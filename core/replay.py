@@ -78,6 +78,9 @@ META = [
     "season_corr",
     "domain_auc",
 ]
+#: a target's meta-features beside :data:`META` that the naive level's floor reads
+#: (:func:`season_floor`); the meta method does not match on it
+FLOOR_META = ["season_flat"]
 TABLE_COLUMNS = ["origin", "n", "domain", "cut", "candidate", "wape", "fit_seconds", *META]
 DETAIL_COLUMNS = [
     "domain",
@@ -246,7 +249,7 @@ def domain_meta(
     """Meta-features of one target domain of ``tables`` (``target``: its training rows)."""
     panel, end = tables.data.panel, tables.data.origin_idx
     tot = _totals(panel, tables.data.target_rows[domain], end)
-    out = dict.fromkeys(META, float("nan"))
+    out = dict.fromkeys([*META, *FLOOR_META], float("nan"))
     out["history"] = float(len(tot))
     if len(tot) and tot.mean() > 0:
         out["log_level"] = float(np.log(tot.mean()))

@@ -15,6 +15,7 @@ from transfercast.config import parse_config
 from transfercast.datasets import synthetic_config
 from transfercast.forecasting import OriginTables
 from transfercast.replay import (
+    FLOOR_META,
     LAST,
     META,
     NAIVE,
@@ -179,7 +180,8 @@ def test_meta_features_of_replayed_domains_and_targets(tables, rep):
     assert rep.meta["log_level"].notna().all() and rep.meta["volatility"].gt(0).all()
     assert rep.meta["domain_auc"].isna().all()  # similarity off by default (the costly one)
     meta = target_meta(tables, tables.task.targets[0])
-    assert set(meta) == set(META)
+    assert set(meta) == {*META, *FLOOR_META}
+    assert meta["season_flat"] >= meta["season_horizon"] >= 0  # the floor's two measures
     assert meta["history"] == 13 and 0 <= meta["domain_auc"] <= 1
     with_auc = _replay(tables, similarity=True)
     assert with_auc.meta["domain_auc"].between(0, 1).all()
