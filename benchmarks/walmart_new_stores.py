@@ -10,6 +10,7 @@ candidates run on their own (each with its feature tables and source models)::
     TRANSFERCAST_WALMART=/path/to/walmart python benchmarks/walmart_new_stores.py
     python benchmarks/walmart_new_stores.py --strategies target_only,source_only,auto \\
         --auto '{"candidates": ["target_only", "source_only"]}' --output /tmp/wns
+    python benchmarks/walmart_new_stores.py --origin 2012-04-27 --output /tmp/wns-2012
 
 The per-cell scores, ``auto``'s selection and its replays are written to ``--output`` (outside
 the repository: they hold figures from the Walmart data's actual sales).
@@ -78,6 +79,7 @@ def main() -> None:
     ap.add_argument("--auto", default="{}", help="auto's parameters as JSON")
     ap.add_argument("--output", type=Path, default=Path("/tmp/walmart_new_stores"))
     ap.add_argument("--jobs", type=int, default=1)
+    ap.add_argument("--origin", default=ORIGIN, help=f"forecast origin (default {ORIGIN})")
     args = ap.parse_args()
     out = args.output.resolve()
     if HERE.parent in out.parents:
@@ -96,7 +98,7 @@ def main() -> None:
         if not group or (label == "auto" and "auto" not in names):
             continue
         t0 = time.perf_counter()
-        runs.append(tc.compare(task, group, params=params, origins=[ORIGIN], jobs=args.jobs))
+        runs.append(tc.compare(task, group, params=params, origins=[args.origin], jobs=args.jobs))
         walls[label] = time.perf_counter() - t0
     wall = time.perf_counter() - start
     scores = pd.concat([c.scores for c in runs], ignore_index=True)

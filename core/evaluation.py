@@ -268,7 +268,7 @@ def compare(
     skip = skip or set()
     for origin in origins:
         data = task.at_origin(origin)
-        tables = OriginTables(task, data, task.features)
+        tables = OriginTables(task, data, task.features, intervals=wanted is not None)
         cells = [
             (s, t)
             for t in task.targets

@@ -74,7 +74,9 @@ class TransferForecaster:
             task.__dict__.pop("panel", None)
         origin = pd.Timestamp(origin) if origin is not None else task.forecast_origin()
         strategy = self._make_strategy()
-        tables = OriginTables(task, task.at_origin(origin), task.features)
+        tables = OriginTables(
+            task, task.at_origin(origin), task.features, intervals=bool(self.quantiles)
+        )
         cache = SourceCache()
         self.fitted_: dict[Any, Strategy] = {}
         self.forecasts_: dict[Any, pd.DataFrame] = {}

@@ -45,7 +45,8 @@ class OriginTables:
 
     With ``source_budget``, the source table keeps at most that many (series, anchor) pairs, a
     seeded sample over every source series and anchor (:func:`thin_anchors`): the cheaper
-    tables the source replays fit on.
+    tables the source replays fit on. ``intervals``: prediction intervals will be asked of the
+    strategies fitted on these tables (``auto`` then replays the cuts only they read).
     """
 
     task: TransferTask
@@ -53,6 +54,7 @@ class OriginTables:
     spec: FeaturesConfig
     parent: Panel | None = None
     source_budget: int | None = None
+    intervals: bool = False
     builder: FeatureBuilder = field(init=False)
 
     def __post_init__(self) -> None:

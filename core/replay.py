@@ -25,7 +25,9 @@ origin's own data.
 hold more, a seeded sample of the pairs over every source series and anchor stands for them
 (:func:`transfercast.forecasting.thin_anchors`), so the models still see every series and
 every part of the year. The replays and the backtest then cost at most five such fits per
-candidate whatever the size of the panel, and a panel within the budget is replayed whole.
+candidate whatever the size of the panel, and a panel within the budget is replayed whole. A
+cut that weights leave out (:func:`seasoned_cuts`) is fitted only where prediction intervals,
+which read every cut, are asked for (:func:`weighed_replays`).
 
 The result (:class:`Replays`) holds the replay table (one row per replayed domain, cut and
 candidate: its WAPE and the domain's meta-features), the per-series detail (forecast, actual,
@@ -221,19 +223,30 @@ def season_seen(tables: OriginTables, c: int) -> bool:
     return first is not None and first <= c + 1 - season
 
 
-def seasoned_replays(tables: OriginTables, rep: Replays) -> tuple[Replays, list[Any]]:
-    """The replays whose cut stands for the origin in what the source models had seen, and the
-    cuts left out: where the sources at the origin had seen the horizon's part of the year (one
-    season back), a cut whose sources had not (:func:`season_seen`) shows transfer at a
-    disadvantage the origin does not have. No cut is left out when that would leave none."""
-    cuts = [pd.Timestamp(c) for c in pd.unique(rep.table["cut"])] if len(rep.table) else []
+def seasoned_cuts(tables: OriginTables, cuts: list[int]) -> tuple[list[int], list[int]]:
+    """Of the cut positions ``cuts``, those that stand for the origin in what the source models
+    had seen, and those left out: where the sources at the origin had seen the horizon's part
+    of the year (one season back), a cut whose sources had not (:func:`season_seen`) shows
+    transfer at a disadvantage the origin does not have. No cut is left out when that would
+    leave none."""
     if not season_seen(tables, tables.data.origin_idx):
-        return rep, []
-    times = tables.data.panel.times
-    dropped = [c for c in cuts if not season_seen(tables, int(times.get_loc(c)))]
+        return list(cuts), []
+    dropped = [c for c in cuts if not season_seen(tables, c)]
     if not dropped or len(dropped) == len(cuts):
+        return list(cuts), []
+    return [c for c in cuts if c not in dropped], dropped
+
+
+def seasoned_replays(tables: OriginTables, rep: Replays) -> tuple[Replays, list[Any]]:
+    """The replays at the cuts :func:`seasoned_cuts` keeps, and the cuts it leaves out (as
+    times), among the cuts ``rep`` holds."""
+    times = tables.data.panel.times
+    held = [pd.Timestamp(c) for c in pd.unique(rep.table["cut"])] if len(rep.table) else []
+    _, dropped = seasoned_cuts(tables, [int(times.get_loc(c)) for c in held])
+    if not dropped:
         return rep, []
-    return rep.drop(cuts=dropped), dropped
+    left_out = [times[c] for c in dropped]
+    return rep.drop(cuts=left_out), left_out
 
 
 def _totals(panel: Any, rows: np.ndarray, end: int) -> np.ndarray:
@@ -289,6 +302,14 @@ class Layout:
 
     groups: list[tuple[OriginTables, Any, dict[Any, np.ndarray]]]
     seconds: float
+
+    def cuts(self) -> list[int]:
+        """The panel positions of the cuts that hold a group, latest first."""
+        return list(dict.fromkeys(fit.data.origin_idx for fit, _, _ in self.groups))
+
+    def at(self, cut: int) -> Layout:
+        """The groups of one cut."""
+        return Layout([g for g in self.groups if g[0].data.origin_idx == cut], 0.0)
 
 
 def build_layout(
@@ -592,37 +613,75 @@ def replays(
     cuts: int = 2,
     seed: int = 0,
     similarity: bool = False,
+    only: list[int] | None = None,
 ) -> Replays:
     """:func:`build_replays`, kept on ``tables`` (so once per origin): the layout once per
-    history length, folds, cuts and seed, and each candidate's replays once per name and
-    parameters on it, so ``auto`` and the prediction intervals of every strategy share them."""
+    history length, folds, cuts and seed, and each candidate's replays at each cut once per
+    name and parameters on it, so ``auto`` and the prediction intervals of every strategy share
+    them. ``only``: the panel positions of the cuts to replay (default: every cut), so a cut
+    nobody reads is not fitted, and one asked for later is fitted then."""
     shape = [n, folds, cuts, seed]
-    full = _blob([*shape, similarity, _spec(candidates)])
+    wanted = None if only is None else sorted(int(c) for c in only)
+    full = _blob([*shape, similarity, _spec(candidates), wanted])
     with _lock:
         held = tables.__dict__.setdefault("_replays", {})
         if full in held:
             return held[full]
     layout = _memo(tables, "_layouts", _blob(shape), lambda: build_layout(tables, *shape))
+    at = [c for c in layout.cuts() if wanted is None or c in wanted]
     rows: list[dict[str, Any]] = []
     details: list[pd.DataFrame] = []
     seconds = layout.seconds
     for name, strategy in {**candidates, NAIVE: Naive()}.items():
-        blob = _blob([*shape, name, strategy.get_params()])
-        part = _memo(
+        for c in at:
+            blob = _blob([*shape, name, strategy.get_params(), c])
+            part = _memo(
+                tables,
+                "_candidates",
+                blob,
+                lambda name=name, strategy=strategy, c=c: replay_candidate(
+                    layout.at(c), name, strategy, cache
+                ),
+            )
+            rows += part[0]
+            details += part[1]
+            seconds += part[2]
+    metas = [
+        _memo(
             tables,
-            "_candidates",
-            blob,
-            lambda name=name, strategy=strategy: replay_candidate(layout, name, strategy, cache),
+            "_metas",
+            _blob([*shape, similarity, c]),
+            lambda c=c: layout_meta(layout.at(c), similarity),
         )
-        rows += part[0]
-        details += part[1]
-        seconds += part[2]
-    meta = _memo(
-        tables, "_metas", _blob([*shape, similarity]), lambda: layout_meta(layout, similarity)
-    )
+        for c in at
+    ]
+    meta = pd.concat(metas, ignore_index=True) if metas else layout_meta(Layout([], 0.0), False)
     rep = _replays(tables, n, rows, details, meta, seconds)
     with _lock:
         return held.setdefault(full, rep)
+
+
+def weighed_replays(
+    tables: OriginTables,
+    n: int,
+    candidates: dict[str, Strategy],
+    cache: Any,
+    folds: int = 2,
+    cuts: int = 2,
+    seed: int = 0,
+    similarity: bool = False,
+) -> tuple[Replays, Replays, list[Any]]:
+    """:func:`replays`, those of them that weights read (:func:`seasoned_replays`) and the cuts
+    these leave out (as times). A left-out cut is replayed only where prediction intervals will
+    read it (``tables.intervals``); where the kept cuts replay nothing, every cut is kept."""
+    args = (tables, n, candidates, cache, folds, cuts, seed, similarity)
+    kept, dropped = seasoned_cuts(tables, cut_points(tables, n, cuts))
+    if dropped and not tables.intervals:
+        rep = replays(*args, only=kept)
+        if len(rep.table):
+            return rep, rep, [tables.data.panel.times[c] for c in dropped]
+    rep = replays(*args)
+    return rep, *seasoned_replays(tables, rep)
 
 
 def _blob(value: Any) -> str:

@@ -48,12 +48,11 @@ from transfercast.replay import (
     nearest_rows,
     own_share,
     replay_pvalue,
-    replays,
     season_floor,
-    seasoned_replays,
     stack_weights,
     target_meta,
     twins_of_naive,
+    weighed_replays,
     wide_detail,
 )
 from transfercast.strategy import Strategy, StrategyParams
@@ -118,12 +117,13 @@ class Auto(Strategy):
             return BUILTIN[name]()
         return self._registry().create(name, self.params.strategies.get(name, {}))
 
-    def replays_for(self, tables: OriginTables, domain: Any, cache: Any) -> Replays:
-        """The shared replays of the target's origin and history length."""
+    def replays_for(self, tables: OriginTables, domain: Any, cache: Any) -> tuple[Any, ...]:
+        """The target's shared replays, those its weights read and the cuts they leave out."""
         p, n = self.params, history_length(tables, domain)
         twins = twins_of_naive(tables, n)  # they would replay the naive level again
         cands = {c: self.make(c) for c in self.candidate_names() if c not in [NAIVE, *twins]}
-        return replays(tables, n, cands, cache, p.folds, p.cuts, p.seed, p.method == "meta")
+        args = (p.folds, p.cuts, p.seed, p.method == "meta")
+        return weighed_replays(tables, n, cands, cache, *args)
 
     def weigh(
         self, rep: Replays, own: Replays, meta: dict[str, float], domain: Any
@@ -211,11 +211,10 @@ class Auto(Strategy):
                 "auto needs the origin's tables: fit it through compare, run or TransferForecaster"
             )
         tables, domain, cache = context["tables"], context["domain"], context["cache"]
-        rep = self.replays_for(tables, domain, cache)
+        rep, weighed, dropped = self.replays_for(tables, domain, cache)  # intervals: every cut
         cands = {n: self.make(n) for n in self.candidate_names() if n != NAIVE}
         own = inner_backtest(tables, cands, cache)
         meta = target_meta(tables, domain, similarity=self.params.method == "meta")
-        weighed, dropped = seasoned_replays(tables, rep)  # the intervals keep every cut
         history = history_length(tables, domain)
         twins = twins_of_naive(tables, history)
         names = [] if history else [n for n in self.candidate_names() if n not in twins]

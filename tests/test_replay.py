@@ -87,6 +87,17 @@ def test_every_cut_horizon_ends_by_the_origin(tables, rep):
     assert rep.table.groupby(["domain", "cut"]).size().eq(3).all()
 
 
+def _late_task() -> tc.TransferTask:
+    """The small task's data from week 30 on: a year of source history at the origin, less
+    than one at the cut one season before it."""
+    frame = small_frame(1.0)
+    late = frame[frame["date"] >= sorted(frame["date"].unique())[30]].reset_index(drop=True)
+    raw = synthetic_config(
+        "unused.csv", frame.attrs["targets"], horizon=8, target_history=13, windows=1
+    )
+    return tc.TransferTask.from_config(parse_config(raw), data=late)
+
+
 def test_a_cut_whose_sources_had_not_seen_that_part_of_the_year_is_left_out_of_the_weights(
     tables, rep
 ):
@@ -94,12 +105,7 @@ def test_a_cut_whose_sources_had_not_seen_that_part_of_the_year_is_left_out_of_t
     at the cut one season before it they do not, so that cut's replays (source models that never
     saw the horizon's weeks) are left out of auto's weights; with the full data none is."""
     assert seasoned_replays(tables, rep) == (rep, [])
-    frame = small_frame(1.0)
-    late = frame[frame["date"] >= sorted(frame["date"].unique())[30]].reset_index(drop=True)
-    raw = synthetic_config(
-        "unused.csv", frame.attrs["targets"], horizon=8, target_history=13, windows=1
-    )
-    short = _tables(tc.TransferTask.from_config(parse_config(raw), data=late))
+    short = _tables(_late_task())
     origin, season = short.data.origin_idx, short.builder.season_length
     assert season_seen(short, origin) and not season_seen(short, origin - season)
     full = _replay(short)
@@ -423,3 +429,24 @@ def test_the_last_value_repeats_the_last_observed_period_at_every_step(tables, m
     no_lag1 = builder.build(panel, i, a, h, with_label=False)
     np.testing.assert_array_equal(LastValue().predict(no_lag1), 1.0)
     assert LAST in twins_of_naive(tables, 21)
+
+
+def test_a_cut_left_out_of_the_weights_is_replayed_only_for_prediction_intervals():
+    """Without intervals, auto does not fit the cut its weights leave out; with them, that cut
+    is replayed (the intervals read every cut) and auto's forecasts are the same."""
+    task = _late_task()
+    origin = task.evaluation_origins()[-1]
+    short = _tables(task)
+    season = short.builder.season_length
+    kept, left_out = (short.data.panel.times[short.data.origin_idx - k] for k in (8, season))
+    params = {"auto": {"candidates": ["source_only", "target_only"]}}
+    plain = tc.compare(task, ["auto"], params=params, origins=[origin])
+    assert set(plain.replays["cut"]) == {kept}
+    assert plain.selection["reason"].str.contains(f"cut {left_out.date()} left out").all()
+    both = tc.compare(task, ["auto"], params=params, origins=[origin], quantiles=[0.1, 0.9])
+    assert set(both.replays["cut"]) == {kept, left_out}
+    pd.testing.assert_frame_equal(both.selection, plain.selection)
+    np.testing.assert_allclose(both.forecasts["forecast"], plain.forecasts["forecast"])
+    rows = ["domain", "cut", "candidate", "wape"]
+    at_kept = both.replays[both.replays["cut"] == kept][rows].reset_index(drop=True)
+    pd.testing.assert_frame_equal(at_kept, plain.replays[rows].reset_index(drop=True))
