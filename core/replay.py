@@ -662,25 +662,19 @@ def replays(
 
 
 def weighed_replays(
-    tables: OriginTables,
-    n: int,
-    candidates: dict[str, Strategy],
-    cache: Any,
-    folds: int = 2,
-    cuts: int = 2,
-    seed: int = 0,
-    similarity: bool = False,
+    tables: OriginTables, n: int, candidates: dict[str, Strategy], cache: Any, **shape: Any
 ) -> tuple[Replays, Replays, list[Any]]:
-    """:func:`replays`, those of them that weights read (:func:`seasoned_replays`) and the cuts
-    these leave out (as times). A left-out cut is replayed only where prediction intervals will
-    read it (``tables.intervals``); where the kept cuts replay nothing, every cut is kept."""
-    args = (tables, n, candidates, cache, folds, cuts, seed, similarity)
-    kept, dropped = seasoned_cuts(tables, cut_points(tables, n, cuts))
+    """:func:`replays` (``shape``: its ``folds``, ``cuts``, ``seed`` and ``similarity``), those
+    of them that weights read (:func:`seasoned_replays`) and the cuts these leave out (as
+    times). A left-out cut is replayed only where prediction intervals will read it
+    (``tables.intervals``); where the kept cuts replay nothing, every cut is kept."""
+    args = (tables, n, candidates, cache)
+    kept, dropped = seasoned_cuts(tables, cut_points(tables, n, shape.get("cuts", 2)))
     if dropped and not tables.intervals:
-        rep = replays(*args, only=kept)
+        rep = replays(*args, **shape, only=kept)
         if len(rep.table):
             return rep, rep, [tables.data.panel.times[c] for c in dropped]
-    rep = replays(*args)
+    rep = replays(*args, **shape)
     return rep, *seasoned_replays(tables, rep)
 
 

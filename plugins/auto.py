@@ -122,8 +122,8 @@ class Auto(Strategy):
         p, n = self.params, history_length(tables, domain)
         twins = twins_of_naive(tables, n)  # they would replay the naive level again
         cands = {c: self.make(c) for c in self.candidate_names() if c not in [NAIVE, *twins]}
-        args = (p.folds, p.cuts, p.seed, p.method == "meta")
-        return weighed_replays(tables, n, cands, cache, *args)
+        shape = {"folds": p.folds, "cuts": p.cuts, "seed": p.seed, "similarity": p.method == "meta"}
+        return weighed_replays(tables, n, cands, cache, **shape)
 
     def weigh(
         self, rep: Replays, own: Replays, meta: dict[str, float], domain: Any
