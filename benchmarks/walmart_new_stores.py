@@ -11,9 +11,11 @@ candidates run on their own (each with its feature tables and source models)::
     python benchmarks/walmart_new_stores.py --strategies target_only,source_only,auto \\
         --auto '{"candidates": ["target_only", "source_only"]}' --output /tmp/wns
     python benchmarks/walmart_new_stores.py --origin 2012-04-27 --output /tmp/wns-2012
+    python benchmarks/walmart_new_stores.py --strategies l2sp --params '{"l2sp": {"members": 3}}'
 
-The per-cell scores, ``auto``'s selection and its replays are written to ``--output`` (outside
-the repository: they hold figures from the Walmart data's actual sales).
+The per-cell scores, the forecasts, ``auto``'s selection and its replays are written to
+``--output`` (outside the repository: they hold figures from the Walmart data's actual sales);
+``benchmarks/combination_bound.py`` reads the forecasts.
 """
 
 from __future__ import annotations
@@ -77,6 +79,9 @@ def main() -> None:
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
     ap.add_argument("--strategies", default="", help="comma-separated (default: all registered)")
     ap.add_argument("--auto", default="{}", help="auto's parameters as JSON")
+    ap.add_argument(
+        "--params", default="{}", help='strategies\' parameters as JSON: {"l2sp": {"members": 3}}'
+    )
     ap.add_argument("--output", type=Path, default=Path("/tmp/walmart_new_stores"))
     ap.add_argument("--jobs", type=int, default=1)
     ap.add_argument("--origin", default=ORIGIN, help=f"forecast origin (default {ORIGIN})")
@@ -86,7 +91,7 @@ def main() -> None:
         sys.exit("--output must lie outside the repository (the Walmart data is not committed)")
     names = [s for s in args.strategies.split(",") if s] or tc.strategies()
     task = make_task(load(args.data_dir))
-    params = {"auto": json.loads(args.auto)}
+    params = json.loads(args.params) | {"auto": json.loads(args.auto)}
     start = time.perf_counter()
     runs, walls = [], {}
     # auto runs on its own, after its candidates, so neither reuses the other's source models:
@@ -104,8 +109,10 @@ def main() -> None:
     scores = pd.concat([c.scores for c in runs], ignore_index=True)
     selection = pd.concat([c.selection for c in runs], ignore_index=True)
     replays = pd.concat([c.replays for c in runs], ignore_index=True)
+    forecasts = pd.concat([c.forecasts for c in runs], ignore_index=True)
     out.mkdir(parents=True, exist_ok=True)
     scores.to_csv(out / "scores.csv", index=False)
+    forecasts.to_csv(out / "forecasts.csv", index=False)
     selection.to_csv(out / "selection.csv", index=False)
     replays.to_csv(out / "replays.csv", index=False)
     ok = scores[scores["status"] == "ok"]

@@ -111,6 +111,12 @@ class L2SPParams(StrategyParams):
         "a warning when CUDA is absent)",
     )
     seed: int = Field(0, description="seed of initialisation, batch order and dropout")
+    members: int = Field(
+        1,
+        ge=1,
+        description="networks pre-trained and fine-tuned with the seeds `seed`, `seed + 1`, "
+        "...; the forecast is their mean (each costs as much as one network)",
+    )
 
     @field_validator("hidden")
     @classmethod
@@ -146,7 +152,10 @@ class L2SP(Strategy):
         p = self.params
         if p.init == "scratch":
             return None
-        return SourceSpec("l2sp_net", "torch", self._net_spec(), p.seed)
+        spec = self._net_spec()
+        if p.members > 1:  # one network keeps the key it always had
+            spec["members"] = p.members
+        return SourceSpec("l2sp_net", "torch", spec, p.seed)
 
     def _net_spec(self) -> dict[str, Any]:
         p = self.params
@@ -164,10 +173,24 @@ class L2SP(Strategy):
 
     def fit_source(self, source: FeatureTable) -> Any:
         """Pre-train the network on the source rows (shared by configurations with the same
-        :meth:`source_spec`: the fine-tuning keys are not part of it)."""
+        :meth:`source_spec`: the fine-tuning keys are not part of it); with ``members``, a
+        list of networks, one per member's seed."""
         from transfercast.plugins import l2sp_net
 
-        return l2sp_net.pretrain(source, self._net_spec(), self.params.seed)
+        p = self.params
+        if p.members > 1:
+            return [
+                l2sp_net.pretrain(source, self._net_spec(), p.seed + k) for k in range(p.members)
+            ]
+        return l2sp_net.pretrain(source, self._net_spec(), p.seed)
+
+    def _members(self) -> list[L2SP]:
+        """One single-network ``l2sp`` per member, with the member's seed."""
+        p = self.params
+        return [
+            type(self)(self.get_params() | {"members": 1, "seed": p.seed + k})
+            for k in range(p.members)
+        ]
 
     # -- steps 3 and 4 ------------------------------------------------------------------------
     def _tail(self, target: FeatureTable) -> np.ndarray | None:
@@ -189,6 +212,11 @@ class L2SP(Strategy):
         from transfercast.plugins import l2sp_net
 
         p = self.params
+        if p.members > 1:  # each member adapts its own source network (none for `scratch`)
+            self.members_ = self._members()
+            for k, member in enumerate(self.members_):
+                member.adapt(None if source_model is None else source_model[k], target)
+            return
         tail = self._tail(target)
         fit_rows = ~tail if tail is not None and (~tail).any() else None
         self.source_head_ = None
@@ -247,6 +275,11 @@ class L2SP(Strategy):
         from transfercast.plugins import l2sp_net
 
         p = self.params
+        if p.members > 1:
+            for member in self.members_:
+                member.fine_tune(target, source)
+            self.epochs_ = [m.epochs_ for m in self.members_]
+            return
         l2sp_net.apply_threads()
         device = next(self.net_.parameters()).device
         trainable = l2sp_net.trainable_masks(self.net_, p.freeze, self.source_mask_)
@@ -287,25 +320,42 @@ class L2SP(Strategy):
         self.net_.eval()
 
     def predict(self, table: FeatureTable) -> np.ndarray:
+        """The network's forecast of the normalised target; with ``members``, the members'
+        mean."""
         from transfercast.plugins import l2sp_net
 
+        if self.params.members > 1:
+            return np.mean([m.predict(table) for m in self.members_], axis=0)
         return l2sp_net.predict(self.net_, self.encoder_, table.X, self.loss_)
 
     # -- persistence --------------------------------------------------------------------------
     def save(self, directory: Path) -> dict[str, Any]:
         """Write ``<name>.npz`` (the network's state dict as arrays) and ``<name>.json``
-        (architecture, encoder, loss, parameters and lineage)."""
-        from transfercast.plugins import l2sp_net
-
+        (architecture, encoder, loss, parameters and lineage); with ``members``, one
+        ``<name>-<k>.npz`` per member and their descriptions in the one ``<name>.json``."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        weights, manifest = f"{self.name}.npz", f"{self.name}.json"
-        l2sp_net.save_weights(self.net_, directory / weights)
+        manifest = f"{self.name}.json"
+        doc: dict[str, Any] = {"format": FORMAT, "strategy": self.name, "params": self.get_params()}
+        if self.params.members > 1:
+            weights = [f"{self.name}-{k}.npz" for k in range(self.params.members)]
+            doc["members"] = [
+                m._write(directory / w) for m, w in zip(self.members_, weights, strict=True)
+            ]
+        else:
+            weights = [f"{self.name}.npz"]
+            doc |= self._write(directory / weights[0])
+        (directory / manifest).write_text(json.dumps(doc, indent=1))
+        files = weights if len(weights) > 1 else weights[0]
+        return {"weights": files, "manifest": manifest, "params": self.get_params()}
+
+    def _write(self, path: Path) -> dict[str, Any]:
+        """Write one network's weights to ``path``; return its description for the JSON."""
+        from transfercast.plugins import l2sp_net
+
+        l2sp_net.save_weights(self.net_, path)
         spec = self.source_spec()
-        doc = {
-            "format": FORMAT,
-            "strategy": self.name,
-            "params": self.get_params(),
+        return {
             "network": self.net_.config,
             "encoder": self.encoder_.to_json(),
             "loss": {
@@ -318,26 +368,37 @@ class L2SP(Strategy):
                 "epochs": int(getattr(self, "epochs_", 0)),
             },
         }
-        (directory / manifest).write_text(json.dumps(doc, indent=1))
-        return {"weights": weights, "manifest": manifest, "params": self.get_params()}
 
     @classmethod
     def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
         """Rebuild a fitted ``l2sp`` from :meth:`save`'s files (weights read as plain arrays,
         without pickle)."""
-        from transfercast.plugins import l2sp_net
-
         directory = Path(directory)
         doc = json.loads((directory / manifest.get("manifest", f"{cls.name}.json")).read_text())
         obj = cls(manifest.get("params", doc["params"]))
-        device = l2sp_net.resolve_device(obj.params.device)
-        net = l2sp_net.TabularNet(doc["network"])
-        l2sp_net.load_weights(net, directory / manifest.get("weights", f"{cls.name}.npz"))
-        obj.net_ = net.to(device).eval()
-        obj.encoder_ = l2sp_net.Encoder.from_json(doc["encoder"])
-        obj.loss_ = l2sp_net.Loss(**doc["loss"])
-        obj.epochs_ = doc["lineage"]["epochs"]
+        weights = manifest.get("weights", f"{cls.name}.npz")
+        weights = [weights] if isinstance(weights, str) else weights
+        if "members" in doc:
+            obj.members_ = []
+            for member, w in zip(obj._members(), weights, strict=True):
+                member._read(directory / w, doc["members"][len(obj.members_)])
+                obj.members_.append(member)
+            obj.epochs_ = [m.epochs_ for m in obj.members_]
+        else:
+            obj._read(directory / weights[0], doc)
         return obj
+
+    def _read(self, path: Path, doc: dict[str, Any]) -> None:
+        """Load one network from its weights at ``path`` and its description ``doc``."""
+        from transfercast.plugins import l2sp_net
+
+        device = l2sp_net.resolve_device(self.params.device)
+        net = l2sp_net.TabularNet(doc["network"])
+        l2sp_net.load_weights(net, path)
+        self.net_ = net.to(device).eval()
+        self.encoder_ = l2sp_net.Encoder.from_json(doc["encoder"])
+        self.loss_ = l2sp_net.Loss(**doc["loss"])
+        self.epochs_ = doc["lineage"]["epochs"]
 
 
 @transfercast.hookimpl

@@ -88,6 +88,8 @@ def test_bad_parameters_name_the_key():
         L2SP(device="tpu")
     with pytest.raises(ConfigError, match="loss"):
         L2SP(loss="poisson")
+    with pytest.raises(ConfigError, match="members"):
+        L2SP(members=0)
 
 
 # -- the penalty ------------------------------------------------------------------------------
@@ -301,6 +303,27 @@ def test_deterministic_for_a_seed(tables, target):
     assert not np.allclose(a.predict(target), c.predict(target))
 
 
+@pytest.fixture(scope="module")
+def two_members(tables, target) -> L2SP:
+    s = L2SP({**SMALL, "members": 2, "seed": 3})
+    return s.transfer(s.fit_source(tables.source), target)
+
+
+def test_members_forecast_the_mean_of_the_networks_of_their_seeds(tables, target, two_members):
+    """``members = 2`` with seed 3 is the mean of the single networks of seeds 3 and 4, each
+    pre-trained and fine-tuned as on its own; one member keeps the source key it had."""
+    singles = []
+    for seed in (3, 4):
+        one = L2SP({**SMALL, "seed": seed})
+        singles.append(one.transfer(one.fit_source(tables.source), target).predict(target))
+    assert not np.allclose(singles[0], singles[1])
+    close(two_members.predict(target), (singles[0] + singles[1]) / 2)
+    assert two_members.epochs_ == [m.epochs_ for m in two_members.members_]
+    spec = L2SP({**SMALL, "members": 1}).source_spec()
+    assert "members" not in spec.params and spec.key() == L2SP(SMALL).source_spec().key()
+    assert L2SP({**SMALL, "members": 2}).source_spec().key() != spec.key()
+
+
 def relabelled(target, y):
     """A copy of ``target`` with labels ``y``."""
     out = target.subset(np.arange(len(target)))
@@ -379,6 +402,18 @@ def test_save_and_load_round_trip(source_net, target, tmp_path):
         assert set(state.files) == set(s.net_.state_dict())
     loaded = L2SP.load(tmp_path, entries)
     close(loaded.predict(wide), s.predict(wide))
+
+
+def test_members_save_one_weights_file_each_and_load_to_the_same_forecast(
+    two_members, target, tmp_path
+):
+    entries = two_members.save(tmp_path)
+    assert entries["weights"] == ["l2sp-0.npz", "l2sp-1.npz"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["l2sp-0.npz", "l2sp-1.npz", "l2sp.json"]
+    doc = json.loads((tmp_path / "l2sp.json").read_text())
+    assert doc["params"]["members"] == 2 and len(doc["members"]) == 2
+    loaded = L2SP.load(tmp_path, entries)
+    close(loaded.predict(target), two_members.predict(target))
 
 
 def test_encoder_maps_categories_by_name_whatever_their_dtype():
@@ -466,3 +501,24 @@ def test_cli_compare_with_l2sp(tmp_path):
     scores = pd.read_csv(tmp_path / "out" / "scores.csv")
     assert set(scores["strategy"]) == {"target_only", "l2sp"}
     assert (scores["status"] == "ok").all() and scores["wape"].notna().all()
+
+
+def test_a_bundle_of_several_members_predicts_what_run_forecast(tmp_path):
+    """`run` with `members = 2` writes both networks into the bundle, and `predict` from it
+    gives `run`'s forecasts."""
+    from .clirun import invoke
+
+    raw = small_project(tmp_path, horizon=4, target_history=13, windows=1, output_dir="out")
+    raw["strategy"]["name"] = "l2sp"
+    raw["strategies"] = {"l2sp": {**SMALL, "members": 2}}
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    res = invoke("run", tmp_path / "config.toml")
+    assert res.code == 0, res.err
+    model = tmp_path / "out" / "model"
+    weights = sorted(p.name for p in model.rglob("*.npz"))
+    assert weights == ["l2sp-0.npz"] * 3 + ["l2sp-1.npz"] * 3  # three target domains
+    res = invoke("predict", model, "--data", tmp_path / "sales.csv", "--output", tmp_path / "p.csv")
+    assert res.code == 0, res.err
+    pd.testing.assert_frame_equal(
+        pd.read_csv(tmp_path / "p.csv"), pd.read_csv(tmp_path / "out" / "forecasts.csv")
+    )

@@ -375,3 +375,24 @@ def test_a_rerun_needs_resume_and_a_revision():
     with pytest.raises(SystemExit) as exc:
         suite.parse_args(["--rerun", "auto", "--resume"])
     assert exc.value.code == 2
+
+
+def test_the_combination_bound_finds_weights_that_cancel_two_biases(tmp_path, capsys, monkeypatch):
+    """Two strategies, one 10 % high and one 10 % low everywhere: each scores 0.10, their mean
+    is exact, so the best weights in hindsight (0.5 each) score 0."""
+    bound = importlib.import_module("combination_bound")
+    rows = []
+    for store in ("A", "B"):
+        for t in range(4):
+            actual = 100.0 + 10 * t
+            for name, factor in (("high", 1.1), ("low", 0.9)):
+                rows.append((name, "2020-01-03", f"{store}|1", t, actual * factor, actual))
+    cols = ["strategy", "origin", "unique_id", "ds", "forecast", "actual"]
+    pd.DataFrame(rows, columns=cols).to_csv(tmp_path / "forecasts.csv", index=False)
+    monkeypatch.setattr(sys, "argv", ["combination_bound.py", str(tmp_path / "forecasts.csv")])
+    bound.main()
+    out = capsys.readouterr().out
+    assert "2 cells (target x origin), 8 forecasts" in out
+    assert "high 0.1000" in out and "the best single strategy per cell 0.1000" in out
+    assert "the best weights per cell       0.0000" in out
+    assert "the best weights for all cells  0.0000 (high 0.50, low 0.50)" in out
