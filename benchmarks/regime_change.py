@@ -25,6 +25,7 @@ references by at least 20 % (the issue's bar).
 
     TRANSFERCAST_THREADS=1 python benchmarks/regime_change.py            # ~8 min on 2 cores
     python benchmarks/regime_change.py --kinds level --histories 8 --seeds 1
+    python benchmarks/regime_change.py --floor --seeds 1,2,3,4,5,6,7,8,9   # the noise's WAPE
 """
 
 from __future__ import annotations
@@ -51,7 +52,7 @@ TRANSFER = ["source_only", "pooled", "boost_continue"]
 BAR = 0.8  # at least 20 % below both references
 
 
-def make_data(kind: str, seed: int, domains: str) -> pd.DataFrame:
+def make_data(kind: str, seed: int, domains: str, noise: float = 0.06) -> pd.DataFrame:
     return synthetic_sales(
         n_domains=12,
         series_per_domain=2,
@@ -63,7 +64,29 @@ def make_data(kind: str, seed: int, domains: str) -> pd.DataFrame:
         change=kind,
         change_size=SIZES[kind],
         change_domains=domains,
+        noise=noise,
     )
+
+
+def noise_floor(kinds, histories, seeds, domains) -> pd.Series:
+    """Mean WAPE over targets and seeds of the sales drawn without noise (the same draws
+    otherwise) against the benchmark's sales, over the horizon after each origin: what no
+    forecast beats on average."""
+    out = {}
+    for kind in kinds:
+        for history in histories:
+            cells = []
+            for seed in seeds:
+                noisy, clean = make_data(kind, seed, domains), make_data(kind, seed, domains, 0.0)
+                dates = pd.Index(sorted(noisy["date"].unique()))
+                horizon = dates[CHANGE_AT + history : CHANGE_AT + history + HORIZON]
+                rows = noisy["date"].isin(horizon) & noisy["store"].isin(noisy.attrs["targets"])
+                err = (noisy["sales"] - clean["sales"]).abs()[rows]
+                sums = pd.DataFrame({"e": err, "a": noisy["sales"].abs()[rows]})
+                per = sums.groupby(noisy["store"][rows]).sum()
+                cells.append((per["e"] / per["a"]).mean())
+            out[(kind, history)] = sum(cells) / len(cells)
+    return pd.Series(out, name="noise_floor")
 
 
 def scores(
@@ -144,24 +167,25 @@ def main() -> None:
     )
     parser.add_argument("--no-auto", action="store_true", help="leave auto out (faster)")
     parser.add_argument(
+        "--floor", action="store_true", help="print only the WAPE of the noise (seconds)"
+    )
+    parser.add_argument(
         "--ignore-format",
         default="old",
         choices=["old", "new"],
         help="the format a changed store holds over its whole history when the change is ignored",
     )
     args = parser.parse_args()
+    kinds, histories = args.kinds.split(","), [int(h) for h in args.histories.split(",")]
+    seeds = [int(s) for s in args.seeds.split(",")]
+    if args.floor:
+        print(noise_floor(kinds, histories, seeds, args.domains).round(4).to_string())
+        return
     start = time.perf_counter()
     with_auto = not args.no_auto
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        table = run(
-            args.kinds.split(","),
-            [int(h) for h in args.histories.split(",")],
-            [int(s) for s in args.seeds.split(",")],
-            args.domains,
-            with_auto,
-            args.ignore_format,
-        )
+        table = run(kinds, histories, seeds, args.domains, with_auto, args.ignore_format)
     seconds = table.pop("seconds")
     pd.set_option("display.width", 200)
     print(f"\nmean WAPE over 3 targets x {len(args.seeds.split(','))} seeds, horizon {HORIZON}")

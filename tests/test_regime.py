@@ -156,6 +156,15 @@ def test_synthetic_changes_touch_the_changed_domains_after_the_date_only():
         assert not np.allclose((every["sales"] / base["sales"])[after & ~is_target], 1.0)
 
 
+def test_synthetic_sales_without_noise_differ_only_by_the_noise():
+    """``noise = 0`` keeps every other draw (prices, promotions, stores, the change), so the
+    noiseless sales are the noisy ones' expected path: what `regime_change.py --floor` reads."""
+    noisy, clean = changed_frame("level", 0.5), changed_frame("level", 0.5, noise=0.0)
+    pd.testing.assert_frame_equal(noisy.drop(columns="sales"), clean.drop(columns="sales"))
+    log_ratio = np.log(noisy["sales"] / clean["sales"])
+    assert abs(log_ratio.mean()) < 0.01 and 0.05 < log_ratio.std() < 0.07  # lognormal(0, 0.06)
+
+
 def test_a_format_change_gives_the_targets_the_season_of_the_format_y_sources():
     base = changed_frame(change_at=None)
     frame = changed_frame("format", 1.0, change_at=40)  # 80 weeks of the new format
