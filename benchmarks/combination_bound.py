@@ -21,27 +21,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import minimize
+
+from transfercast.replay import blended_wape, stack_weights
 
 
-def wape_by_cell(pred: np.ndarray, actual: np.ndarray, cell: np.ndarray) -> float:
-    """Mean over cells of sum |pred - actual| / sum |actual|."""
-    frame = pd.DataFrame({"e": np.abs(pred - actual), "a": np.abs(actual), "cell": cell})
-    sums = frame.groupby("cell")[["e", "a"]].sum()
-    return float((sums["e"] / sums["a"]).mean())
-
-
-def best_weights(X: np.ndarray, actual: np.ndarray, cell: np.ndarray) -> tuple[float, np.ndarray]:
-    """The least mean WAPE of ``X @ w`` over weights on the simplex (softmax parameters,
-    Nelder-Mead from equal weights) and those weights."""
-
-    def loss(z: np.ndarray) -> float:
-        w = np.exp(z - z.max())
-        return wape_by_cell(X @ (w / w.sum()), actual, cell)
-
-    res = minimize(loss, np.zeros(X.shape[1]), method="Nelder-Mead", options={"maxiter": 4000})
-    w = np.exp(res.x - res.x.max())
-    return float(res.fun), w / w.sum()
+def best_weights(wide: pd.DataFrame, names: list[str]) -> tuple[float, pd.Series]:
+    """The least mean WAPE over ``wide``'s (domain, cut) groups of a simplex-weighted blend of
+    the ``names`` columns, and those weights (``auto``'s stacking program, exact)."""
+    weights = stack_weights([(wide, 1.0)], names)
+    return blended_wape(wide, weights), weights
 
 
 def main() -> None:
@@ -53,22 +41,22 @@ def main() -> None:
     f["domain"] = f["unique_id"].astype(str).str.split(args.separator, regex=False).str[0]
     f["cell"] = f["domain"] + " @ " + f["origin"].astype(str)
     wide = f.pivot_table(index=["cell", "unique_id", "ds"], columns="strategy", values="forecast")
-    wide = wide.dropna()
+    names = [str(c) for c in wide.columns]
+    wide = wide.dropna().reset_index()
     actual = f.drop_duplicates(["cell", "unique_id", "ds"]).set_index(["cell", "unique_id", "ds"])
-    y = actual["actual"].reindex(wide.index).to_numpy(float)
-    cell = wide.index.get_level_values("cell").to_numpy()
-    names = list(wide.columns)
-    X = wide.to_numpy(float)
-    print(f"{len(np.unique(cell))} cells (target x origin), {len(y)} forecasts\n")
-    for k, name in sorted(enumerate(names), key=lambda kn: wape_by_cell(X[:, kn[0]], y, cell)):
-        print(f"{name:>24} {wape_by_cell(X[:, k], y, cell):.4f}")
-    glob, w = best_weights(X, y, cell)
-    weights = ", ".join(f"{n} {v:.2f}" for n, v in zip(names, w, strict=True) if v >= 0.005)
-    select, per_cell = [], []
-    for c in np.unique(cell):
-        m = cell == c
-        select.append(min(wape_by_cell(X[m, k], y[m], cell[m]) for k in range(len(names))))
-        per_cell.append(best_weights(X[m], y[m], cell[m])[0])
+    keys = pd.MultiIndex.from_frame(wide[["cell", "unique_id", "ds"]])
+    wide["actual"] = actual["actual"].reindex(keys).to_numpy(float)
+    wide = wide.assign(domain=wide["cell"], cut=0)  # the groups blended_wape averages over
+    print(f"{wide['cell'].nunique()} cells (target x origin), {len(wide)} forecasts\n")
+    single = {n: blended_wape(wide, pd.Series({n: 1.0})) for n in names}
+    for name, value in sorted(single.items(), key=lambda kv: kv[1]):
+        print(f"{name:>24} {value:.4f}")
+    glob, w = best_weights(wide, names)
+    weights = ", ".join(f"{n} {v:.2f}" for n, v in w.items() if v >= 0.005)
+    per_cell = [best_weights(g, names)[0] for _, g in wide.groupby("cell")]
+    select = [
+        min(blended_wape(g, pd.Series({n: 1.0})) for n in names) for _, g in wide.groupby("cell")
+    ]
     print(f"\nin hindsight: the best single strategy per cell {np.mean(select):.4f}")
     print(f"in hindsight: the best weights for all cells  {glob:.4f} ({weights})")
     print(f"in hindsight: the best weights per cell       {np.mean(per_cell):.4f}")

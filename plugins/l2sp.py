@@ -379,10 +379,9 @@ class L2SP(Strategy):
         weights = manifest.get("weights", f"{cls.name}.npz")
         weights = [weights] if isinstance(weights, str) else weights
         if "members" in doc:
-            obj.members_ = []
-            for member, w in zip(obj._members(), weights, strict=True):
-                member._read(directory / w, doc["members"][len(obj.members_)])
-                obj.members_.append(member)
+            obj.members_ = obj._members()
+            for member, w, part in zip(obj.members_, weights, doc["members"], strict=True):
+                member._read(directory / w, part)
             obj.epochs_ = [m.epochs_ for m in obj.members_]
         else:
             obj._read(directory / weights[0], doc)
