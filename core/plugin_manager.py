@@ -28,6 +28,7 @@ from transfercast.registry import PluginFailure, Registry
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "transfercast.plugins.baselines",
+    "transfercast.plugins.analog",
     "transfercast.plugins.boost_continue",
     "transfercast.plugins.l2sp",
     "transfercast.plugins.representation",

@@ -126,6 +126,10 @@ class Strategy:
     #: whether the strategy needs the target's own sales history (``target_only``): a
     #: pre-launch target domain, with none, is then skipped with a one-line reason
     needs_history: ClassVar[bool] = False
+    #: whether ``auto`` weighs the strategy when its ``candidates`` are not configured; a
+    #: strategy that ``auto``'s replays have not been shown to profit from opts out (it can
+    #: still be named in ``[strategies.auto] candidates``)
+    auto_default: ClassVar[bool] = True
 
     def __init__(self, params: StrategyParams | dict[str, Any] | None = None, **kwargs: Any):
         self.check_available()

@@ -64,7 +64,7 @@ class AutoParams(StrategyParams):
     """``auto``: its candidates, how weights are learned from the replays, the replays' shape."""
 
     candidates: list[str] | None = Field(
-        None, description="strategies to weigh (default: every registered one except auto)"
+        None, description="strategies to weigh (default: every registered one but auto, analog)"
     )
     method: Literal["stack", "meta", "select"] = Field(
         "stack",
@@ -89,8 +89,8 @@ class Auto(Strategy):
         return transfercast.get_plugin_manager().registry
 
     def candidate_names(self) -> list[str]:
-        """The configured candidates (or every registered strategy but ``auto`` whose
-        dependencies are installed), then the model-free ones of ``replay.BUILTIN``."""
+        """The configured candidates (or every registered strategy but ``auto`` that is installed
+        and ``auto_default``), then the model-free ones of ``replay.BUILTIN``."""
         registry, p = self._registry(), self.params
         names = []
         for name in p.candidates or registry.names():
@@ -108,7 +108,8 @@ class Auto(Strategy):
                     entry.cls.check_available()
                 except TransfercastError:
                     continue
-            names.append(entry.name)
+            if p.candidates is not None or entry.cls.auto_default:
+                names.append(entry.name)
         return [*dict.fromkeys(names), *BUILTIN]
 
     def make(self, name: str) -> Strategy:

@@ -264,6 +264,9 @@ def test_parameters_and_candidates():
     names = Auto().candidate_names()
     assert "auto" not in names and names[-1] == "naive"
     assert {"target_only", "source_only", "pooled", "boost_continue"} <= set(names)
+    # a strategy that opts out (auto_default = False) is weighed only when named
+    assert "analog" not in names
+    assert "analog" in Auto(candidates=["analog", "pooled"]).candidate_names()
 
 
 def test_a_fitted_auto_saves_and_loads_without_pickle(model, tmp_path):
