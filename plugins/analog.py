@@ -144,7 +144,7 @@ class Analog(Strategy):
 
     def save(self, directory: Path) -> dict[str, Any]:
         p = self.profile_
-        np.savez(directory / "analog.npz", ratio=p.ratio, times=p.times.asi8)
+        np.savez(directory / "analog.npz", ratio=p.ratio, times=p.times.as_unit("ns").asi8)
         (directory / "analog.json").write_text(
             json.dumps(
                 {"groups": p.groups, "freq": p.freq, "season": p.season, "keys": self.key_columns_}
