@@ -114,7 +114,10 @@ def _labels(frame: pd.DataFrame, columns: list[str]) -> np.ndarray:
     """One label per row: its values of ``columns`` joined (one shared label without any)."""
     if not columns:
         return np.full(len(frame), "", dtype=object)
-    return frame[columns].astype(str).agg(SEP.join, axis=1).to_numpy(dtype=object)
+    label = frame[columns[0]].astype(str)
+    for col in columns[1:]:  # column-wise string sums, not a Python join per row
+        label = label + SEP + frame[col].astype(str)
+    return label.to_numpy(dtype=object)
 
 
 class Analog(Strategy):
