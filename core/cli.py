@@ -35,12 +35,13 @@ def _split(value: str | None) -> list[str] | None:
 LEADERBOARD_COLUMNS = {  # column -> header; narrow enough for an 80-column terminal
     "strategy": "strategy",
     "wape": "wape",
-    "wape_std": "wape\nstd",
+    "wape_gap": "gap to\nleader",
+    "wape_gap_se": "gap\ns.e.",
     "mase": "mase",
     "bias": "bias",
     "wins": "wins",
-    "failed": "failed",
-    "wape_vs_target_only": "vs\ntarget_only",
+    "failed": "failed",  # shown only when a cell failed
+    "wape_vs_target_only": "vs\ntarget\nonly",
     "sql": "sql",
     "coverage_80": "cover\n80%",
     "coverage_95": "cover\n95%",
@@ -64,11 +65,16 @@ QUANTILES_HELP = "comma-separated quantile levels, e.g. 0.1,0.5,0.9 (default: [f
 
 
 def print_leaderboard(board, title: str = "Leaderboard") -> None:
-    """Print the main leaderboard columns as a rich table (all of them are in leaderboard.csv)."""
+    """Print the main leaderboard columns as a rich table (all of them, ``wape_std`` included,
+    are in leaderboard.csv): mean WAPE, the paired gap to the leader and its standard error,
+    MASE, bias, wins, failed cells (when any), WAPE relative to ``target_only``, and the
+    interval scores when quantiles were asked for."""
     from rich import box
 
     cols = [c for c in LEADERBOARD_COLUMNS if c in board.columns]
-    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False)
+    if "failed" in cols and not board["failed"].any():
+        cols.remove("failed")
+    table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
     for col in cols:
         left = col == "strategy"
         justify = "left" if left else "right"
@@ -77,7 +83,10 @@ def print_leaderboard(board, title: str = "Leaderboard") -> None:
         cells = []
         for col in cols:
             v = row[col]
-            cells.append(f"{v:.3f}" if isinstance(v, float) else str(v))
+            if isinstance(v, float):
+                cells.append("-" if v != v else f"{v:.3f}")  # NaN: nothing to show
+            else:
+                cells.append(str(v))
         table.add_row(*cells)
     console.print(table)
 

@@ -56,7 +56,8 @@ class Comparison:
 
     def leaderboard(self, baseline: str = "target_only") -> pd.DataFrame:
         """One row per strategy: mean and spread of each metric over targets and origins, the
-        number of targets on which it was best, and its WAPE relative to ``baseline``."""
+        number of targets on which it was best, its WAPE relative to ``baseline``, and its
+        paired WAPE gap to the leader with a standard error (:func:`gap_to_leader`)."""
         return leaderboard(self.scores, baseline)
 
     def regret(self, strategy: str = "auto", metric: str = "wape") -> pd.DataFrame:
@@ -106,7 +107,26 @@ def leaderboard(scores: pd.DataFrame, baseline: str = "target_only") -> pd.DataF
     else:
         agg[f"wape_vs_{baseline}"] = np.nan
     out = agg.sort_values("wape", na_position="last").reset_index()
-    return out.rename(columns={"index": "strategy"})
+    out = out.rename(columns={"index": "strategy"})
+    gap = gap_to_leader(ok, out["strategy"].iloc[0]) if len(ok) else pd.DataFrame()
+    for col in ("wape_gap", "wape_gap_se"):
+        out[col] = out["strategy"].map(gap[col]) if col in gap else np.nan
+    return out
+
+
+def gap_to_leader(ok: pd.DataFrame, leader: str) -> pd.DataFrame:
+    """Per strategy, paired with ``leader`` over the (target, origin) cells both scored: the
+    mean of its WAPE minus the leader's (``wape_gap``) and that mean's standard error
+    (``wape_gap_se``; missing for the leader and with fewer than two shared cells). A gap
+    within about two standard errors of 0 is not evidence that the leader is better."""
+    wide = ok.pivot_table(index=["target", "origin"], columns="strategy", values="wape")
+    if leader not in wide.columns:
+        return pd.DataFrame(columns=["wape_gap", "wape_gap_se"])
+    diff = wide.sub(wide[leader], axis=0)
+    n = diff.notna().sum()
+    se = diff.std(ddof=1) / np.sqrt(n)
+    se = se.where((n >= 2) & (se.index != leader))
+    return pd.DataFrame({"wape_gap": diff.mean(), "wape_gap_se": se})
 
 
 def selection_regret(

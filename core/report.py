@@ -615,7 +615,8 @@ def report_html(
         "<h2>Leaderboard</h2>",
         "<p class='note'>Mean and spread of each metric over targets and origins; wins: targets "
         "on which the strategy has the lowest mean WAPE; wape_vs_target_only below 1 means "
-        "transfer helped.</p>",
+        "transfer helped; wape_gap (paired, over the cells both scored) within about two "
+        "wape_gap_se of 0 means the leader's lead is within the noise.</p>",
         _table(board.drop(columns=qcols), "no scores"),
     ]
     if qcols:

@@ -68,7 +68,11 @@ def test_compare_writes_scores_forecasts_leaderboard(project):
     assert list(fc.columns) == ["store", "dept", "date", "strategy", "origin", "forecast", "actual"]
     board = pd.read_csv(out / "leaderboard.csv")
     assert set(board["strategy"]) == {"target_only", "source_only", "pooled"}
-    assert {"wape", "wins", "wape_vs_target_only"} <= set(board.columns)
+    assert {"wape", "wins", "wape_vs_target_only", "wape_gap", "wape_gap_se"} <= set(board.columns)
+    # the printed table: the leader's row shows a zero gap and no standard error
+    leader_row = next(line for line in res.stdout.splitlines() if board["strategy"][0] in line)
+    assert "0.000" in leader_row.split() and "-" in leader_row.split()
+    assert "leader" in res.stdout and "…" not in res.stdout  # fits 80 columns uncut
 
 
 def test_compare_uses_config_candidates(project):

@@ -77,6 +77,37 @@ def test_leaderboard(comparison):
     assert board.set_index("strategy").loc["pooled", "wape_vs_target_only"] == pytest.approx(manual)
 
 
+def test_leaderboard_gap_to_leader_is_paired_over_shared_cells(comparison):
+    board = comparison.leaderboard().set_index("strategy")
+    leader = board.index[0]
+    assert board.loc[leader, "wape_gap"] == 0 and np.isnan(board.loc[leader, "wape_gap_se"])
+    scores = comparison.scores
+    wide = scores.pivot_table(index=["target", "origin"], columns="strategy", values="wape")
+    for name in board.index[1:]:
+        diff = (wide[name] - wide[leader]).dropna()
+        assert board.loc[name, "wape_gap"] == pytest.approx(diff.mean())
+        assert board.loc[name, "wape_gap_se"] == pytest.approx(diff.std() / np.sqrt(len(diff)))
+        assert board.loc[name, "wape_gap"] > 0  # sorted by mean WAPE over the same cells
+
+
+def test_leaderboard_gap_uses_only_the_cells_both_scored():
+    from transfercast.evaluation import leaderboard
+
+    rows = [
+        ("A", "o1", "lead", 0.10), ("A", "o1", "other", 0.15),
+        ("B", "o1", "lead", 0.20), ("B", "o1", "other", 0.22),
+        ("C", "o1", "lead", 0.05),  # the other strategy failed here
+        ("C", "o1", "other", np.nan),
+    ]  # fmt: skip
+    scores = pd.DataFrame(rows, columns=["target", "origin", "strategy", "wape"])
+    scores["status"] = np.where(scores["wape"].isna(), "failed", "ok")
+    for col in ("mae", "rmse", "mase", "rmsse", "bias"):
+        scores[col] = 0.0
+    board = leaderboard(scores).set_index("strategy")
+    assert board.loc["other", "wape_gap"] == pytest.approx(0.035)  # (0.05 + 0.02) / 2, not C
+    assert board.loc["other", "wape_gap_se"] == pytest.approx(np.std([0.05, 0.02], ddof=1) / 2**0.5)
+
+
 def test_failing_strategy_is_isolated(task):
     from transfercast.plugins.baselines import SourceOnly
 
