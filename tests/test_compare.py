@@ -206,3 +206,18 @@ def test_pooled_shared_model_follows_the_data_not_the_tables_object(monkeypatch)
             forecasts[label] = tables.forecast(fitted, domain)
     pd.testing.assert_frame_equal(forecasts["shared"], forecasts["fresh"])
     pd.testing.assert_frame_equal(forecasts["none"], forecasts["fresh"])
+
+
+def test_tied_with_leader_names_the_strategies_within_two_standard_errors():
+    from transfercast.cli import tied_with_leader
+
+    board = pd.DataFrame(
+        {
+            "strategy": ["lead", "close", "far", "edge"],
+            "wape": [0.10, 0.101, 0.15, 0.104],
+            "wape_gap": [0.0, 0.001, 0.05, 0.004],
+            "wape_gap_se": [np.nan, 0.002, 0.004, 0.002],
+        }
+    )
+    assert tied_with_leader(board) == ["close", "edge"]  # 0.004 <= 2 x 0.002; 0.05 > 0.008
+    assert tied_with_leader(board.drop(columns=["wape_gap", "wape_gap_se"])) == []
