@@ -22,6 +22,7 @@ Run::
 from __future__ import annotations
 
 import argparse
+import os
 import time
 from pathlib import Path
 
@@ -33,6 +34,8 @@ from transfercast.evaluation import compare
 from transfercast.plugins.baselines import SourceOnly, TargetOnly
 from transfercast.plugins.boost_continue import BoostContinue
 from transfercast.task import TransferTask
+
+os.environ.setdefault("TRANSFERCAST_THREADS", "1")  # the documented figures ran on one thread
 
 FIGURE = Path(__file__).resolve().parents[1] / "docs" / "img" / "boost_continue_history.png"
 MODES = ["add_trees", "refit_leaves", "refit_then_add"]
