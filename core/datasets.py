@@ -137,6 +137,8 @@ def synthetic_sales(
     change: str = "level",
     change_size: float = 0.3,
     change_domains: str = "targets",
+    source_launches: int = 0,
+    launch_ramp: float = 0.0,
 ) -> pd.DataFrame:
     """Sales of ``n_domains`` stores x ``series_per_domain`` departments, one row per period of
     ``freq`` (a pandas offset alias: daily, weekly with any anchor, monthly, quarterly or yearly).
@@ -172,11 +174,23 @@ def synthetic_sales(
 
     ``frame.attrs["change"]`` records it. Without ``change_at`` nothing changes: the frame is
     the same, to the byte, as without these arguments.
+
+    ``source_launches`` source stores (the last ones before the targets) open during the data,
+    at periods spread evenly over its middle half, so that the sources show how new stores
+    sold; ``launch_ramp`` makes every store that opens during the data (those and the targets)
+    sell ``1 - launch_ramp * exp(-age / 6)`` times its usual sales at ``age`` periods after
+    opening (positive: a slow start; negative: an opening rush). ``frame.attrs["launches"]``
+    maps each source store that opens to its first date. With neither, the frame is the same as
+    without these arguments.
     """
     if not 0.0 <= relatedness <= 1.0:
         raise ValueError(f"relatedness must be in [0, 1], got {relatedness}")
     if n_targets >= n_domains:
         raise ValueError("n_targets must be smaller than n_domains")
+    if not 0 <= source_launches < n_domains - n_targets:
+        raise ValueError("source_launches must leave at least one source store open all along")
+    if not launch_ramp < 1.0:
+        raise ValueError(f"launch_ramp {launch_ramp} would make sales negative")
     defaults = frequency_defaults(freq)
     if defaults is None:
         raise ValueError(f"freq {freq!r} is not daily, weekly, monthly, quarterly or yearly")
@@ -206,6 +220,13 @@ def synthetic_sales(
     rows = []
     stores = [f"S{k + 1:02d}" for k in range(n_domains)]
     targets = stores[n_domains - n_targets :]
+    launched = stores[n_domains - n_targets - source_launches : n_domains - n_targets]
+    opens = {
+        s: int(n_periods * (0.25 + 0.5 * j / max(1, source_launches - 1)))
+        if source_launches > 1
+        else n_periods // 2
+        for j, s in enumerate(launched)
+    }
     for k, store in enumerate(stores):
         is_target = store in targets
         srng = np.random.default_rng([seed, k])
@@ -241,7 +262,11 @@ def synthetic_sales(
         trend = (1 + growth * t) if cal.day_pos is None else np.exp(growth * t)
         size = int(level * srng.uniform(6, 9))
         stype = "A" if level > 30000 else ("B" if level > 12000 else "C")
-        first = n_periods - target_periods if is_target else 0
+        first = n_periods - target_periods if is_target else opens.get(store, 0)
+        ramp = 1.0
+        if launch_ramp and (is_target or store in opens):
+            age = np.maximum(np.arange(n_periods) - first, 0)
+            ramp = 1 - launch_ramp * np.exp(-age / 6)
         for d in range(series_per_domain):
             own_elast = srng.uniform(-0.5, 0.5)
             elast = r * dept_elast[d] + (1 - r) * own_elast
@@ -266,6 +291,7 @@ def synthetic_sales(
             )
             if changed and change == "level":
                 y = np.where(after, y * (1 + change_size), y)
+            y = y * ramp
             sl = slice(first, n_periods)
             columns = {
                 "store": store,
@@ -284,6 +310,8 @@ def synthetic_sales(
             rows.append(pd.DataFrame(columns))
     frame = pd.concat(rows, ignore_index=True)
     frame.attrs["targets"] = targets
+    if opens:
+        frame.attrs["launches"] = {s: str(dates[k].date()) for s, k in opens.items()}
     if after is not None:
         frame.attrs["change"] = {
             "date": str(dates[int(np.argmax(after))].date()),

@@ -159,8 +159,9 @@ class OriginTables:
     @cached_property
     def level_model(self) -> LevelModel | None:
         """The level model of this origin's pre-launch series, fitted on the source series'
-        recent levels at the origin (:mod:`transfercast.prelaunch`); ``None`` without
-        pre-launch series. A model bundle sets the one it was fitted with."""
+        recent levels at the origin and their opening levels where the data show them open
+        (:meth:`opening_levels`, :mod:`transfercast.prelaunch`); ``None`` without pre-launch
+        series. A model bundle sets the one it was fitted with."""
         if not len(self.prelaunch):
             return None
         categorical, numeric = self.level_columns()
@@ -180,7 +181,35 @@ class OriginTables:
             )
         b, panel = self.builder, self.data.panel
         level = b.observed_level(panel, src, np.full(len(src), self.data.origin_idx))
-        return LevelModel.fit(self.series_frame(src), level, categorical, numeric)
+        opening = self.opening_levels(src)
+        return LevelModel.fit(self.series_frame(src), level, categorical, numeric, opening)
+
+    def opening_levels(self, rows: np.ndarray) -> np.ndarray:
+        """Each series' level over its first ``level_window`` periods, where the data show it
+        open (its first observed period comes after the data's first one, and that window lies
+        at or before the origin), carried to the origin: times the ratio of the levels at the
+        origin to those at the window's end of the series observed from the data's first
+        period, so that the season and the market's growth in between do not count as the
+        opening's. NaN elsewhere."""
+        panel, b = self.data.panel, self.builder
+        rows = np.asarray(rows)
+        observed = ~np.isnan(panel.Y[rows])
+        first = np.where(observed.any(axis=1), observed.argmax(axis=1), -1)
+        anchor = first + b.level_window - 1
+        ok = (first > 0) & (anchor <= self.data.origin_idx)
+        out = np.full(len(rows), np.nan)
+        mature = rows[first == 0]
+        if not ok.any() or not len(mature):
+            return out
+        at_origin = b.observed_level(panel, mature, np.full(len(mature), self.data.origin_idx))
+        for a in np.unique(anchor[ok]):
+            then = b.observed_level(panel, mature, np.full(len(mature), a))
+            both = np.isfinite(then) & np.isfinite(at_origin)
+            if both.any() and then[both].sum() > 0:
+                k = ok & (anchor == a)
+                ratio = at_origin[both].sum() / then[both].sum()
+                out[k] = b.observed_level(panel, rows[k], anchor[k]) * ratio
+        return out
 
     @cached_property
     def prior_level(self) -> np.ndarray:

@@ -9,6 +9,13 @@ series), fitted with scikit-learn's :class:`~sklearn.linear_model.PoissonRegress
 source series' recent levels at the origin, so that errors weigh by volume as WAPE does. The
 strategies then forecast the ratio of sales to that level, as for any series.
 
+Where the data show source series opening (their first sales after the data's first period,
+with a full level window of sales by the origin), their level over their first periods enters
+the fit too, as rows of their own marked by an ``opening`` indicator: its coefficient is how
+much a series sells in its first periods against what a series like it sells at the origin
+(a slow start or an opening rush), learnt from those series, and a pre-launch level is
+predicted with it. Without such series the model has no indicator and nothing changes.
+
 Why a hand-written design matrix: the one-hot and interaction columns must be rebuilt from a
 model bundle without pickle; the model travels as JSON (:meth:`LevelModel.to_json`).
 """
@@ -55,6 +62,10 @@ class LevelModel:
     coef: list[float] | None = None
     unit: float = 1.0
     series: int = 0
+    #: whether the fit had source series' opening levels (the last coefficient is their
+    #: indicator's, and :meth:`predict` gives opening levels), and how many
+    opening: bool = False
+    opening_series: int = 0
 
     # -- design ------------------------------------------------------------------------------
     def _numeric(self, frame: pd.DataFrame, col: str) -> np.ndarray:
@@ -86,17 +97,29 @@ class LevelModel:
     # -- fitting and prediction --------------------------------------------------------------
     @classmethod
     def fit(
-        cls, frame: pd.DataFrame, level: np.ndarray, categorical: list[str], numeric: list[str]
+        cls,
+        frame: pd.DataFrame,
+        level: np.ndarray,
+        categorical: list[str],
+        numeric: list[str],
+        opening: np.ndarray | None = None,
     ) -> LevelModel:
         """Fit on one row per source series (``frame``: its key and static columns) and its
-        recent level; a series without a level (NaN) is left out."""
+        recent level; a series without a level (NaN) is left out. ``opening`` (per series, NaN
+        where unknown) is each series' level over its first periods, where the data show it
+        open."""
         from sklearn.exceptions import ConvergenceWarning
         from sklearn.linear_model import PoissonRegressor
 
-        ok = np.isfinite(level) & (level >= 0)
+        level = np.asarray(level, float)
+        opening = np.full(len(level), np.nan) if opening is None else np.asarray(opening, float)
+        valid = np.ones(len(frame), dtype=bool)
         for col in numeric:
-            ok &= np.isfinite(frame[col].to_numpy(float))
-        frame, level = frame.loc[ok].reset_index(drop=True), np.asarray(level, float)[ok]
+            valid &= np.isfinite(frame[col].to_numpy(float))
+        opened = valid & np.isfinite(opening) & (opening >= 0)
+        ok = valid & np.isfinite(level) & (level >= 0)
+        opening_frame, opening = frame.loc[opened].reset_index(drop=True), opening[opened]
+        frame, level = frame.loc[ok].reset_index(drop=True), level[ok]
         if len(frame) < 2 or not level.sum() > 0:
             raise DataError(
                 f"a pre-launch target's level is estimated from the source series, but only "
@@ -128,8 +151,14 @@ class LevelModel:
             scale,
             unit=float(level.mean()),
             series=len(frame),
+            opening=bool(len(opening)),
+            opening_series=len(opening),
         )
         X = model.design(frame)
+        if model.opening:  # the opening rows, marked by an indicator column
+            X = np.vstack([X, model.design(opening_frame)])
+            X = np.hstack([X, np.r_[np.zeros(len(frame)), np.ones(len(opening))][:, None]])
+            level = np.r_[level, opening]
         glm = PoissonRegressor(alpha=ALPHA, max_iter=1000)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
@@ -141,8 +170,11 @@ class LevelModel:
         return model
 
     def predict(self, frame: pd.DataFrame) -> np.ndarray:
-        """The estimated level of each series (row) of ``frame``."""
+        """The estimated level of each series (row) of ``frame``: its level over its first
+        periods when the model was fitted with opening levels, its recent level otherwise."""
         X = self.design(frame)
+        if self.opening:
+            X = np.hstack([X, np.ones((len(frame), 1))])
         eta = self.intercept + (X @ np.asarray(self.coef, float) if X.shape[1] else 0.0)
         return self.unit * np.exp(eta)
 

@@ -252,3 +252,123 @@ def test_the_worked_example_runs(tmp_path, capsys):
     raw = tomllib.loads((tmp_path / "config.toml").read_text())
     assert raw["task"]["target_history"] == 0
     parse_config(raw)
+
+
+# -- source series that opened during the data: the level over their first periods ----------
+
+
+def test_synthetic_sales_opens_source_stores_during_the_data_with_a_ramp():
+    base = synthetic_sales(n_domains=8, series_per_domain=2, n_targets=2, seed=3)
+    same = synthetic_sales(n_domains=8, series_per_domain=2, n_targets=2, seed=3, launch_ramp=0.0)
+    assert base.equals(same) and "launches" not in base.attrs
+    ramped = synthetic_sales(
+        n_domains=8, series_per_domain=2, n_targets=2, seed=3, source_launches=2, launch_ramp=0.5
+    )
+    launches = ramped.attrs["launches"]
+    assert list(launches) == ["S05", "S06"]  # the last sources before the targets
+    firsts = ramped.groupby("store")["date"].min()
+    for store, day in launches.items():
+        assert str(firsts[store].date()) == day
+    # a store sells 1 - 0.5 exp(-age / 6) of its usual sales `age` periods after opening
+    key = ["store", "dept", "date"]
+    both = ramped.merge(base, on=key, suffixes=("", "_base"))
+    s05 = both[both["store"] == "S05"].sort_values("date")
+    age = (s05["date"] - pd.Timestamp(launches["S05"])).dt.days.to_numpy() // 7
+    expected = s05["sales_base"].to_numpy() * (1 - 0.5 * np.exp(-age / 6))
+    np.testing.assert_allclose(s05["sales"], expected, rtol=1e-3, atol=0.01)
+    s01 = both[both["store"] == "S01"]  # open all along: unchanged
+    np.testing.assert_array_equal(s01["sales"], s01["sales_base"])
+    with pytest.raises(ValueError, match="source_launches"):
+        synthetic_sales(n_domains=8, n_targets=2, source_launches=6)
+
+
+def test_the_level_model_learns_the_opening_ratio_from_the_series_that_opened():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"dept": rng.choice(["D1", "D2"], 60), "size": rng.uniform(1, 5, 60)})
+    level = 100 * frame["size"].to_numpy() * np.where(frame["dept"] == "D1", 1.0, 2.0)
+    opening = np.full(60, np.nan)
+    opening[:20] = 0.6 * level[:20]  # a third opened during the data, at 0.6 of their level
+    model = LevelModel.fit(frame, level, ["dept"], ["size"], opening)
+    assert model.opening and model.opening_series == 20
+    assert np.exp(model.coef[-1]) == pytest.approx(0.6, rel=0.02)
+    plain = LevelModel.fit(frame, level, ["dept"], ["size"])
+    assert not plain.opening and len(plain.coef) == len(model.coef) - 1
+    new = pd.DataFrame({"dept": ["D1", "D2"], "size": [2.0, 3.0]})
+    np.testing.assert_allclose(model.predict(new), 0.6 * plain.predict(new), rtol=0.03)
+    back = LevelModel.from_json(json.loads(json.dumps(model.to_json())))
+    np.testing.assert_allclose(back.predict(new), model.predict(new), rtol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def launched():
+    """16 stores x 2 departments, 3 sources open during the data with a slow start, 3 new."""
+    return synthetic_sales(
+        n_domains=16, series_per_domain=2, n_targets=3, n_periods=130, target_periods=26,
+        source_launches=3, launch_ramp=0.5, seed=2,
+    )  # fmt: skip
+
+
+def test_opening_levels_are_each_opened_series_first_window_carried_to_the_origin(launched):
+    task = _task(launched, launched.attrs["targets"], horizon=8)
+    origin = task.evaluation_origins()[-1]
+    tables = OriginTables(task, task.at_origin(origin), task.features)
+    panel, b = tables.data.panel, tables.builder
+    src = tables.data.source_rows
+    opening = tables.opening_levels(src)
+    opened = np.isin(panel.domains[src], list(launched.attrs["launches"]))
+    assert np.isfinite(opening[opened]).all() and np.isnan(opening[~opened]).all()
+    # by hand for the first opened series: the mean of its first 8 weeks, times the ratio of
+    # the levels, at the origin to at the end of that window, of the series open all along
+    k = int(np.flatnonzero(opened)[0])
+    y = panel.Y[src[k]]
+    first = int(np.argmax(~np.isnan(y)))
+    W, o = b.level_window, tables.data.origin_idx
+    mature = src[~opened]
+    now = np.nanmean(panel.Y[mature, o - W + 1 : o + 1], axis=1).sum()
+    then = np.nanmean(panel.Y[mature, first : first + W], axis=1).sum()
+    assert opening[k] == pytest.approx(np.mean(y[first : first + W]) * now / then, rel=1e-9)
+    # an origin before a store's first window ends: no opening level for it yet
+    late = min(pd.Timestamp(d) for d in launched.attrs["launches"].values())
+    early = OriginTables(task, task.at_origin(late + pd.Timedelta(weeks=3)), task.features)
+    assert np.isnan(early.opening_levels(early.data.source_rows)).all()
+
+
+def test_a_pre_launch_level_carries_the_slow_start_the_opened_sources_show(launched):
+    task = _task(launched, launched.attrs["targets"], horizon=8)
+    origin = task.evaluation_origins()[-1]
+    tables = OriginTables(task, task.at_origin(origin), task.features)
+    model = tables.level_model
+    assert model.opening and model.opening_series == 3 * 2
+    # sales at 1 - 0.5 exp(-age / 6): 0.68 of the usual over the first 8 weeks on average
+    assert 0.5 < np.exp(model.coef[-1]) < 0.85
+    # against the same fit without the opened series' first weeks: lower, by about that ratio
+    src = tables.data.source_rows
+    level = tables.builder.observed_level(
+        tables.data.panel, src, np.full(len(src), tables.data.origin_idx)
+    )
+    plain = LevelModel.fit(tables.series_frame(src), level, *tables.level_columns())
+    frame = tables.series_frame(tables.prelaunch)
+    ratio = model.predict(frame) / plain.predict(frame)
+    assert np.all(ratio < 0.9) and np.median(ratio) == pytest.approx(
+        np.exp(model.coef[-1]), rel=0.1
+    )
+
+
+@pytest.mark.parametrize("how", ["scrambled", "nan"])
+def test_opening_levels_and_the_level_model_read_nothing_after_the_origin(launched, how):
+    from .conftest import change_future
+
+    # an origin between the second and the third store's opening: the third opens after it
+    opens = sorted(pd.Timestamp(d) for d in launched.attrs["launches"].values())
+    origin = opens[1] + pd.Timedelta(weeks=12)
+    assert origin < opens[2]
+
+    def levels(frame):
+        task = _task(frame, launched.attrs["targets"], horizon=8)
+        tables = OriginTables(task, task.at_origin(origin), task.features)
+        return tables.opening_levels(tables.data.source_rows), tables.prior_level
+
+    (o1, p1), (o2, p2) = levels(launched), levels(change_future(launched, origin, how, 8))
+    assert np.isfinite(o1).sum() == 2 * 2  # the two stores open by then, two series each
+    np.testing.assert_array_equal(o1, o2)
+    np.testing.assert_array_equal(p1, p2)
