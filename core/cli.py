@@ -89,19 +89,12 @@ def print_leaderboard(board, title: str = "Leaderboard") -> None:
                 cells.append(str(v))
         table.add_row(*cells)
     console.print(table)
+    from transfercast.evaluation import tied_with_leader
+
     tied = tied_with_leader(board)
     if tied:
         leader = board["strategy"].iloc[0]
         console.print(f"no clear difference from {leader} (gap under 2 s.e.): {', '.join(tied)}")
-
-
-def tied_with_leader(board) -> list[str]:
-    """The strategies whose paired WAPE gap to the leader is within two of its standard
-    errors: the ones the backtest cannot tell apart from the leader."""
-    if "wape_gap_se" not in board.columns:
-        return []
-    rest = board.iloc[1:]
-    return list(rest.loc[rest["wape_gap"] <= 2 * rest["wape_gap_se"], "strategy"])
 
 
 @app.command("plugins")

@@ -114,6 +114,15 @@ def leaderboard(scores: pd.DataFrame, baseline: str = "target_only") -> pd.DataF
     return out
 
 
+def tied_with_leader(board: pd.DataFrame) -> list[str]:
+    """The strategies whose paired WAPE gap to the leader is within two of its standard
+    errors: the ones the backtest cannot tell apart from the leader."""
+    if "wape_gap_se" not in board.columns:
+        return []
+    rest = board.iloc[1:]
+    return list(rest.loc[rest["wape_gap"] <= 2 * rest["wape_gap_se"], "strategy"])
+
+
 def gap_to_leader(ok: pd.DataFrame, leader: str) -> pd.DataFrame:
     """Per strategy, paired with ``leader`` over the (target, origin) cells both scored: the
     mean of its WAPE minus the leader's (``wape_gap``) and that mean's standard error

@@ -23,7 +23,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from transfercast.evaluation import Comparison, interval_columns, selection_regret
+from transfercast.evaluation import (
+    Comparison,
+    interval_columns,
+    selection_regret,
+    tied_with_leader,
+)
 from transfercast.intervals import central_intervals, quantile_columns
 from transfercast.outputs import write_bytes, write_csv, write_text
 from transfercast.similarity import REGIME_COLUMNS
@@ -619,6 +624,12 @@ def report_html(
         "wape_gap_se of 0 means the leader's lead is within the noise.</p>",
         _table(board.drop(columns=qcols), "no scores"),
     ]
+    tied = tied_with_leader(board)
+    if tied:
+        parts.append(
+            f"<p class='note'>No clear difference from {esc(board['strategy'].iloc[0])} "
+            f"(gap under two standard errors): {esc(', '.join(tied))}.</p>"
+        )
     if qcols:
         parts += [
             "<h3>Quantile forecasts</h3>",

@@ -73,7 +73,7 @@ def test_compare_writes_scores_forecasts_leaderboard(project):
     leader_row = next(line for line in res.stdout.splitlines() if board["strategy"][0] in line)
     assert "0.000" in leader_row.split() and "-" in leader_row.split()
     assert "leader" in res.stdout and "…" not in res.stdout  # fits 80 columns uncut
-    from transfercast.cli import tied_with_leader
+    from transfercast.evaluation import tied_with_leader
 
     tied = tied_with_leader(board)
     assert ("no clear difference from" in res.stdout) == bool(tied)

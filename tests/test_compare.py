@@ -209,7 +209,7 @@ def test_pooled_shared_model_follows_the_data_not_the_tables_object(monkeypatch)
 
 
 def test_tied_with_leader_names_the_strategies_within_two_standard_errors():
-    from transfercast.cli import tied_with_leader
+    from transfercast.evaluation import tied_with_leader
 
     board = pd.DataFrame(
         {

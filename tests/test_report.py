@@ -131,6 +131,13 @@ def test_report_reads_as_a_story_and_holds_every_table(comparison):
     assert len(tables) == 7
     board, per_target, regret, evidence, meta, replays, simtab = tables
     assert set(board["strategy"]) == {"target_only", "source_only", "auto"}
+    assert {"wape_gap", "wape_gap_se"} <= set(board.columns)
+    # the strategies the backtest cannot tell from the leader are named under the table
+    from transfercast.evaluation import tied_with_leader
+
+    tied = tied_with_leader(comp.leaderboard())
+    assert ("No clear difference from" in page) == bool(tied)
+    assert all(name in page.split("No clear difference from")[-1] for name in tied)
     # the target is a labelled first column: no empty column left by the pivot's index name
     assert list(per_target.columns) == ["target", "target_only", "source_only", "auto", "best"]
     assert list(per_target["target"]) == ["S06", "S07", "S08"]
