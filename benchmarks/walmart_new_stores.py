@@ -35,6 +35,7 @@ import pandas as pd  # noqa: E402
 from walmart_config import DEFAULT_DATA, HERE  # noqa: E402
 
 import transfercast as tc  # noqa: E402
+from transfercast.evaluation import gap_to_leader  # noqa: E402
 
 TARGETS = [33, 4, 1, 21, 13, 12, 2, 25]
 ORIGIN = "2011-09-30"
@@ -119,8 +120,13 @@ def main() -> None:
     table = ok.groupby("strategy").agg(
         wape=("wape", "mean"), fit_seconds=("fit_seconds", "sum"), cells=("wape", "size")
     )
+    table = table.sort_values("wape")
+    # each strategy's WAPE against the best's, paired over the stores, and its standard error
+    if len(table):
+        gap = gap_to_leader(ok, table.index[0])
+        table[["wape_gap", "wape_gap_se"]] = gap.reindex(table.index)
     failed = scores[scores["status"] != "ok"]
-    print(table.sort_values("wape").round(4).to_string())
+    print(table.round(4).to_string())
     if len(failed):
         print(f"\nfailed cells: {len(failed)}; first: {failed['error'].iloc[0]}")
     if "auto" in walls and "candidates" in walls:
