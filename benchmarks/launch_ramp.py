@@ -33,7 +33,7 @@ os.environ.setdefault("TRANSFERCAST_THREADS", "1")  # the documented figures ran
 KNOWN = ["price", "promo", "is_holiday"]
 
 
-def _without(self: OriginTables, rows: np.ndarray) -> np.ndarray:
+def _without(self: OriginTables, rows: np.ndarray, level: np.ndarray | None = None) -> np.ndarray:
     return np.full(len(rows), np.nan)
 
 
@@ -71,6 +71,9 @@ def main() -> None:
                     s = cell(ramp, seed, opening)
                     rows.append(s.assign(ramp=ramp, seed=seed, opening=opening))
     scores = pd.concat(rows, ignore_index=True)
+    failed = scores[scores["status"] != "ok"]
+    if len(failed):
+        raise RuntimeError(f"{len(failed)} cells failed; first: {failed['error'].iloc[0]}")
     table = scores.pivot_table(
         index=["ramp", "seed", "target"], columns="opening", values=["wape", "bias"]
     )

@@ -221,12 +221,8 @@ def synthetic_sales(
     stores = [f"S{k + 1:02d}" for k in range(n_domains)]
     targets = stores[n_domains - n_targets :]
     launched = stores[n_domains - n_targets - source_launches : n_domains - n_targets]
-    opens = {
-        s: int(n_periods * (0.25 + 0.5 * j / max(1, source_launches - 1)))
-        if source_launches > 1
-        else n_periods // 2
-        for j, s in enumerate(launched)
-    }
+    spread = np.linspace(0.25, 0.75, source_launches) if source_launches > 1 else [0.5]
+    opens = {s: int(n_periods * f) for s, f in zip(launched, spread, strict=False)}
     for k, store in enumerate(stores):
         is_target = store in targets
         srng = np.random.default_rng([seed, k])

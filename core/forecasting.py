@@ -181,34 +181,37 @@ class OriginTables:
             )
         b, panel = self.builder, self.data.panel
         level = b.observed_level(panel, src, np.full(len(src), self.data.origin_idx))
-        opening = self.opening_levels(src)
+        opening = self.opening_levels(src, level)
         return LevelModel.fit(self.series_frame(src), level, categorical, numeric, opening)
 
-    def opening_levels(self, rows: np.ndarray) -> np.ndarray:
+    def opening_levels(self, rows: np.ndarray, level: np.ndarray | None = None) -> np.ndarray:
         """Each series' level over its first ``level_window`` periods, where the data show it
         open (its first observed period comes after the data's first one, and that window lies
         at or before the origin), carried to the origin: times the ratio of the levels at the
         origin to those at the window's end of the series observed from the data's first
         period, so that the season and the market's growth in between do not count as the
-        opening's. NaN elsewhere."""
-        panel, b = self.data.panel, self.builder
+        opening's. NaN elsewhere. ``level``: the series' levels at the origin, when known."""
+        panel, b, origin = self.data.panel, self.builder, self.data.origin_idx
         rows = np.asarray(rows)
         observed = ~np.isnan(panel.Y[rows])
         first = np.where(observed.any(axis=1), observed.argmax(axis=1), -1)
         anchor = first + b.level_window - 1
-        ok = (first > 0) & (anchor <= self.data.origin_idx)
+        ok = (first > 0) & (anchor <= origin)
+        mature = first == 0
         out = np.full(len(rows), np.nan)
-        mature = rows[first == 0]
-        if not ok.any() or not len(mature):
+        if not ok.any() or not mature.any():
             return out
-        at_origin = b.observed_level(panel, mature, np.full(len(mature), self.data.origin_idx))
+        if level is None:
+            level = b.observed_level(panel, rows, np.full(len(rows), origin))
+        at_origin = np.asarray(level, float)[mature]
+        ratio = {}  # per window end: the mature series' summed level at the origin over then
         for a in np.unique(anchor[ok]):
-            then = b.observed_level(panel, mature, np.full(len(mature), a))
+            then = b.observed_level(panel, rows[mature], np.full(int(mature.sum()), a))
             both = np.isfinite(then) & np.isfinite(at_origin)
             if both.any() and then[both].sum() > 0:
-                k = ok & (anchor == a)
-                ratio = at_origin[both].sum() / then[both].sum()
-                out[k] = b.observed_level(panel, rows[k], anchor[k]) * ratio
+                ratio[a] = at_origin[both].sum() / then[both].sum()
+        scale = np.array([ratio.get(a, np.nan) for a in anchor[ok]])
+        out[ok] = b.observed_level(panel, rows[ok], anchor[ok]) * scale
         return out
 
     @cached_property

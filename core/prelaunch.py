@@ -62,10 +62,14 @@ class LevelModel:
     coef: list[float] | None = None
     unit: float = 1.0
     series: int = 0
-    #: whether the fit had source series' opening levels (the last coefficient is their
-    #: indicator's, and :meth:`predict` gives opening levels), and how many
-    opening: bool = False
+    #: how many source series' opening levels the fit had (the last coefficient is then
+    #: their indicator's)
     opening_series: int = 0
+
+    @property
+    def opening(self) -> bool:
+        """Whether the fit had opening levels, so that :meth:`predict` gives opening levels."""
+        return self.opening_series > 0
 
     # -- design ------------------------------------------------------------------------------
     def _numeric(self, frame: pd.DataFrame, col: str) -> np.ndarray:
@@ -151,7 +155,6 @@ class LevelModel:
             scale,
             unit=float(level.mean()),
             series=len(frame),
-            opening=bool(len(opening)),
             opening_series=len(opening),
         )
         X = model.design(frame)
