@@ -26,6 +26,7 @@ references by at least 20 % (the issue's bar).
     TRANSFERCAST_THREADS=1 python benchmarks/regime_change.py            # ~8 min on 2 cores
     python benchmarks/regime_change.py --kinds level --histories 8 --seeds 1
     python benchmarks/regime_change.py --floor --seeds 1,2,3,4,5,6,7,8,9   # the noise's WAPE
+    python benchmarks/regime_change.py --extra recalibrate   # one more strategy everywhere
 """
 
 from __future__ import annotations
@@ -167,6 +168,12 @@ def main() -> None:
     )
     parser.add_argument("--no-auto", action="store_true", help="leave auto out (faster)")
     parser.add_argument(
+        "--extra",
+        default="",
+        help="comma-separated strategies run beside the fixed ones: with the split (a transfer "
+        "strategy), without it (an 'ignore' reference) and among auto's candidates",
+    )
+    parser.add_argument(
         "--floor", action="store_true", help="print only the WAPE of the noise (seconds)"
     )
     parser.add_argument(
@@ -178,6 +185,9 @@ def main() -> None:
     args = parser.parse_args()
     kinds, histories = args.kinds.split(","), [int(h) for h in args.histories.split(",")]
     seeds = [int(s) for s in args.seeds.split(",")]
+    extra = [s for s in args.extra.split(",") if s]
+    FIXED.extend(extra)
+    TRANSFER.extend(extra)
     if args.floor:
         print(noise_floor(kinds, histories, seeds, args.domains).round(4).to_string())
         return

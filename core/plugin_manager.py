@@ -29,6 +29,7 @@ from transfercast.registry import PluginFailure, Registry
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "transfercast.plugins.baselines",
     "transfercast.plugins.analog",
+    "transfercast.plugins.recalibrate",
     "transfercast.plugins.boost_continue",
     "transfercast.plugins.l2sp",
     "transfercast.plugins.representation",

@@ -215,6 +215,15 @@ ERRORS = {
         extra="",
         patterns=[r"\[strategies.source_only\]: unknown key 'engin' \(did you mean 'engine'\?\)"],
     ),
+    "unknown covariate to recalibrate": dict(
+        raw=to_toml({**raw_config(), "strategy": {"name": "recalibrate"}})
+        + "\n[strategies.recalibrate]\ncovariates = ['discount']\n",
+        extra="",
+        patterns=[
+            r"\[strategies.recalibrate\] covariates: 'discount' is not a known covariate; "
+            r"valid: price, promo, is_holiday$"
+        ],
+    ),
     "plugin module that does not import": dict(
         raw=to_toml({**raw_config(), "plugins": ["tc_no_such_plugin"]}),
         patterns=["plugin module 'tc_no_such_plugin'", "ModuleNotFoundError"],
