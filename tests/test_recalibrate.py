@@ -14,12 +14,13 @@ import pytest
 
 import transfercast as tc
 from transfercast.config import parse_config
-from transfercast.datasets import synthetic_config, synthetic_sales
+from transfercast.datasets import synthetic_config
 from transfercast.errors import ConfigError
 from transfercast.features import FeatureTable
 from transfercast.plugins.recalibrate import Recalibrate, covariate_changes, covariate_kinds
 
 from .conftest import small_task
+from .test_regime import changed_frame
 
 GBM = {"source_params": {"num_boost_round": 30, "num_leaves": 7}}
 
@@ -106,27 +107,17 @@ def test_an_unknown_covariate_is_named():
 
 
 def test_a_doubled_price_response_is_learnt_from_the_new_regime():
-    """The target stores' price elasticities double 26 weeks before the end; fitted on the 20
+    """The target stores' price elasticities double 20 weeks before the end; fitted on the 14
     weeks since, the correction's price coefficient is negative (sales fall further when the
     price rises than the sources taught), so that a promotion week (the price at 0.8 of the
     window's) gets a larger lift than the source model gives it, and the forecast beats the
     source model's. The holiday flag, the same in every store, is left out by default."""
-    frame = synthetic_sales(
-        n_domains=10,
-        series_per_domain=2,
-        n_periods=130,
-        n_targets=2,
-        target_periods=130,
-        change_at=104,
-        change="price",
-        change_size=1.0,
-        seed=3,
-    )
+    frame = changed_frame("price", 1.0, seed=3)
     raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=6, windows=1)
     del raw["task"]["target_history"]
     raw["task"]["regime_start"] = str(pd.Timestamp(frame.attrs["change"]["date"]).date())
     task = tc.TransferTask.from_config(parse_config(raw), data=frame)
-    origin = pd.Timestamp(frame.attrs["change"]["date"]) + pd.Timedelta(weeks=19)
+    origin = pd.Timestamp(frame.attrs["change"]["date"]) + pd.Timedelta(weeks=13)
     cmp = tc.compare(
         task,
         ["source_only", "recalibrate"],
