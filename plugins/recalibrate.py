@@ -6,7 +6,10 @@ its change at the forecast period against its mean over the level window: for a 
 covariate with more than two values (a price) the log of that ratio, for the others (flags,
 counts) the difference. ``b`` is a ridge regression of the log ratio of the target's sales to
 the source model's forecast on ``z`` over the target's labelled rows (weighted by their level,
-as the models' losses are; log ratios clipped to +-``CLIP``), shrunk towards 0 by ``penalty``.
+as the models' losses are; log ratios clipped to +-``CLIP``), shrunk towards 0 by ``penalty``:
+by default the penalty (or no correction at all) that best predicts each of the target's
+periods when that period is left out of the fit, so that a target whose response is the
+sources' keeps the source model.
 So the shape, season and level come from the sources, and only how strongly the target's sales
 answer its prices, promotions and holidays is learnt from its few periods: a market more
 sensitive to price than the sources, a changed price policy. With no rows (before launch) or no
@@ -42,11 +45,12 @@ CLIP = 1.5  # log ratios and corrections beyond a factor of exp(1.5) = 4.5 are c
 class RecalibrateParams(GBMParams):
     """``[strategies.recalibrate]``: the source model and the ridge fit on the target's rows."""
 
-    penalty: float = Field(
-        0.3,
+    penalty: float | None = Field(
+        None,
         ge=0,
         description="ridge penalty on the correction's coefficients, in units of weighted target "
-        "rows (0: least squares; larger: closer to `source_only`)",
+        "rows (0: least squares; larger: closer to `source_only`); default: chosen per target "
+        "from 0.1 to 100 or no correction, by leaving each of its periods out in turn",
     )
     covariates: list[str] | None = Field(
         None,
@@ -90,6 +94,34 @@ def covariate_changes(X: pd.DataFrame, kinds: dict[str, str]) -> np.ndarray:
     return np.column_stack(cols) if cols else np.zeros((len(X), 0))
 
 
+#: the penalties tried when ``penalty`` is chosen from the target's rows (inf: no correction)
+GRID = (0.1, 0.3, 1.0, 3.0, 10.0, 30.0, 100.0, np.inf)
+
+
+def chosen_penalty(z: np.ndarray, r: np.ndarray, w: np.ndarray, ds: np.ndarray) -> float:
+    """The penalty of :data:`GRID` whose fits predict the log ratios ``r`` of each label period
+    best when that period is left out of the fit (weighted squared error summed over the
+    periods); inf (no correction) with fewer than three periods."""
+    periods = np.unique(ds)
+    if len(periods) < 3:
+        return np.inf
+    G = z.T @ (z * w[:, None])
+    c = z.T @ (w * r)
+    err = np.zeros(len(GRID))
+    for p in periods:
+        k = ds == p
+        Gk = z[k].T @ (z[k] * w[k][:, None])
+        ck = z[k].T @ (w[k] * r[k])
+        for j, lam in enumerate(GRID):
+            if np.isfinite(lam):
+                b = np.linalg.lstsq(G - Gk + lam * np.eye(len(c)), c - ck, rcond=None)[0]
+                res = r[k] - z[k] @ b
+            else:
+                res = r[k]
+            err[j] += np.sum(w[k] * res**2)
+    return float(GRID[int(np.argmin(err))])
+
+
 class Recalibrate(Strategy):
     """The source model with its response to known covariates refitted on the target's rows."""
 
@@ -116,6 +148,7 @@ class Recalibrate(Strategy):
             )
         self.kinds_ = covariate_kinds(target.X, names)
         self.coef_ = np.zeros(len(names))
+        self.penalty_: float | None = None  # None: nothing was fitted
         if not len(target) or not names:
             return
         pred = self.source_model_.predict(target.X)
@@ -126,7 +159,14 @@ class Recalibrate(Strategy):
         r = np.clip(np.log(y[ok]) - np.log(pred[ok]), -CLIP, CLIP)
         z = covariate_changes(target.X, self.kinds_)[ok]
         w = target.level[ok] / np.nanmean(target.level[ok])
-        gram = z.T @ (z * w[:, None]) + self.params.penalty * np.eye(z.shape[1])
+        ds = target.keys["ds"].to_numpy()[ok]
+        penalty = self.params.penalty
+        if penalty is None:
+            penalty = chosen_penalty(z, r, w, ds)
+        self.penalty_ = penalty
+        if not np.isfinite(penalty):
+            return
+        gram = z.T @ (z * w[:, None]) + penalty * np.eye(z.shape[1])
         self.coef_ = np.linalg.lstsq(gram, z.T @ (w * r), rcond=None)[0]
 
     def correction(self, table: FeatureTable) -> np.ndarray:
@@ -138,7 +178,13 @@ class Recalibrate(Strategy):
         return self.source_model_.predict(table.X) * self.correction(table)
 
     def save(self, directory: Path) -> dict[str, Any]:
-        state = {"format": FORMAT, "kinds": self.kinds_, "coef": self.coef_.tolist()}
+        penalty = getattr(self, "penalty_", None)
+        state = {
+            "format": FORMAT,
+            "kinds": self.kinds_,
+            "coef": self.coef_.tolist(),
+            "penalty": None if penalty is None or not np.isfinite(penalty) else penalty,
+        }
         (directory / "recalibrate.json").write_text(json.dumps(state, indent=1))
         return {"model": self.source_model_.save(directory, "source"), "state": "recalibrate.json"}
 
@@ -148,6 +194,7 @@ class Recalibrate(Strategy):
         obj.source_model_ = GBM.load(directory, manifest["model"])
         state = json.loads((directory / manifest["state"]).read_text())
         obj.kinds_, obj.coef_ = dict(state["kinds"]), np.asarray(state["coef"], float)
+        obj.penalty_ = state.get("penalty")
         return obj
 
 

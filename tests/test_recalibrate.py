@@ -42,7 +42,8 @@ def _table(price: np.ndarray, price_before: np.ndarray, promo_delta: np.ndarray,
         }
     )
     n = len(X)
-    return FeatureTable(X=X, y=y, keys=pd.DataFrame(index=range(n)), level=np.full(n, 10.0))
+    keys = pd.DataFrame({"ds": pd.date_range("2021-01-01", periods=n, freq="D")})
+    return FeatureTable(X=X, y=y, keys=keys, level=np.full(n, 10.0))
 
 
 def test_covariate_changes_are_log_price_ratios_and_flag_differences():
@@ -77,6 +78,32 @@ def test_the_ridge_fit_recovers_a_response_and_the_penalty_shrinks_it():
     model.source_model_ = _Flat()
     model.fine_tune(table, None)
     np.testing.assert_allclose(model.predict(table), y, rtol=1e-9)
+
+
+def test_the_penalty_chosen_by_leaving_periods_out_follows_the_evidence():
+    """A response that is there is fitted with a small penalty; residuals that are noise alone
+    mostly get no correction at all (an infinite penalty: the source model's forecast)."""
+
+    def draw(seed: int, response: float):
+        rng = np.random.default_rng(seed)
+        before = rng.uniform(5, 15, 60)
+        price = before * np.exp(rng.normal(0, 0.2, 60))
+        promo = rng.choice([0.875, -0.125], 60)
+        log_y = response * np.log(price / before) + rng.normal(0, 0.3, 60)
+        return _table(price, before, promo, np.exp(log_y))
+
+    def fitted(table: FeatureTable) -> Recalibrate:
+        model = Recalibrate(covariates=["price", "promo"])
+        model.source_model_ = _Flat()
+        model.fine_tune(table, None)
+        return model
+
+    signal = [fitted(draw(seed, -1.5)) for seed in range(20)]
+    assert all(m.penalty_ <= 3.0 for m in signal)
+    assert -1.7 < np.median([m.coef_[0] for m in signal]) < -1.2
+    noise = [fitted(draw(seed, 0.0)) for seed in range(20)]
+    assert sum(m.penalty_ == np.inf for m in noise) >= 9  # 12 of these 20
+    assert all(np.all(m.coef_ == 0) for m in noise if m.penalty_ == np.inf)
 
 
 def test_without_covariates_it_is_source_only():
