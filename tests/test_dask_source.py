@@ -1,5 +1,5 @@
 """Sources larger than memory: the source model fitted on a Parquet dataset with Dask equals the
-in-memory one, and source_only / boost_continue forecast from it."""
+in-memory one, and source_only / recalibrate / boost_continue forecast from it."""
 
 from __future__ import annotations
 
@@ -165,7 +165,7 @@ def test_source_model_equals_the_in_memory_one(setup, datasets, client, lgb_mode
         )
 
 
-@pytest.mark.parametrize("name", ["source_only", "boost_continue"])
+@pytest.mark.parametrize("name", ["source_only", "recalibrate", "boost_continue"])
 def test_strategies_forecast_from_the_dask_source_model(setup, lgb_model, name, tmp_path):
     forecaster = forecast_with_source(name, setup["task"], lgb_model)
     fc = forecaster.predict()
