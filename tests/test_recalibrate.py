@@ -17,7 +17,12 @@ from transfercast.config import parse_config
 from transfercast.datasets import synthetic_config
 from transfercast.errors import ConfigError
 from transfercast.features import FeatureTable
-from transfercast.plugins.recalibrate import Recalibrate, covariate_changes, covariate_kinds
+from transfercast.plugins.recalibrate import (
+    Recalibrate,
+    covariate_changes,
+    covariate_kinds,
+    varies_within_periods,
+)
 
 from .conftest import small_task
 from .test_regime import changed_frame
@@ -55,6 +60,18 @@ def test_covariate_changes_are_log_price_ratios_and_flag_differences():
     z = covariate_changes(table.X, kinds)
     np.testing.assert_allclose(z[:, 0], np.log([0.8, 1.0, 1.25]))
     np.testing.assert_allclose(z[:, 1], [0.875, 0.0, -0.125])
+
+
+def test_default_covariates_are_those_that_differ_between_series_in_a_period():
+    """A flag the same for every series at each period (a holiday) is left out by default; one
+    that differs in a single period (a promotion) is kept; one series alone keeps nothing."""
+    ds = pd.to_datetime(["2021-01-01", "2021-01-01", "2021-01-08", "2021-01-08"])
+    X = pd.DataFrame({"holiday": [1.0, 1.0, 0.0, 0.0], "promo": [0.0, 0.0, 1.0, 0.0]})
+    table = FeatureTable(X=X, y=None, keys=pd.DataFrame({"ds": ds}), level=np.ones(4))
+    assert not varies_within_periods(table, "holiday")
+    assert varies_within_periods(table, "promo")
+    one_series = table.subset(np.array([True, False, True, False]))
+    assert not varies_within_periods(one_series, "promo")
 
 
 def test_the_ridge_fit_recovers_a_response_and_the_penalty_shrinks_it():
