@@ -1,25 +1,25 @@
 """``recalibrate``: the source model, its response to the known covariates recalibrated on the
 target's own rows.
 
-The forecast is the source model's times ``exp(z . b)``. ``z`` holds, for each known covariate,
-its change at the forecast period against its mean over the level window: for a positive
-covariate with more than two values (a price) the log of that ratio, for the others (flags,
-counts) the difference. ``b`` is a ridge regression of the log ratio of the target's sales to
-the source model's forecast on ``z`` over the target's labelled rows (weighted by their level,
-as the models' losses are; log ratios clipped to +-``CLIP``), shrunk towards 0 by ``penalty``:
-by default the penalty (or no correction at all) that best predicts each of the target's
-periods when that period is left out of the fit, so that a target whose response is the
-sources' keeps the source model.
-So the shape, season and level come from the sources, and only how strongly the target's sales
-answer its prices, promotions and holidays is learnt from its few periods: a market more
-sensitive to price than the sources, a changed price policy. With no rows (before launch) or no
-covariate, ``b`` is 0 and the forecast is ``source_only``'s.
+The forecast is the source model's times ``exp(z . b)``. ``z`` holds, for each recalibrated
+known covariate, its change at the forecast period against its mean over the level window: for
+a positive covariate with more than two values (a price) the log of that ratio, for the others
+(flags, counts) the difference. ``b`` is a ridge regression of the log ratio of the target's
+sales to the source model's forecast (clipped to +-``CLIP``) on ``z`` over the target's
+labelled rows, weighted by their level as the models' losses are. Its penalty is by default the
+one of :data:`GRID` (or no correction at all) whose fits best predict each of the target's
+periods when that period is left out, so that a target whose response is the sources' mostly
+keeps the source model.
 
-By default only covariates that differ between the target's series in some period are
-recalibrated (prices, promotions): their response shows in contrasts between series of the same
-period. A covariate the same for every series at every period (a holiday flag) moves with the
-period's own shocks, and its one or two occurrences in a short history say little about the
-others.
+So the shape, season and level come from the sources, and only how strongly the target's sales
+answer its prices and promotions is learnt from its few periods: a market more sensitive to
+price than the sources, a changed price policy. With no rows (before launch) or no covariate,
+``b`` is 0 and the forecast is ``source_only``'s.
+
+By default the covariates are those that differ between the target's series in some period
+(prices, promotions): their response shows in contrasts between series of the same period. A
+covariate the same for every series at every period (a holiday flag) moves with the period's
+own shocks, and its one or two occurrences in a short history say little about the others.
 """
 
 from __future__ import annotations
