@@ -2,6 +2,7 @@
 
     python examples/regime_change.py                        # a level shift (sales x 1.5)
     python examples/regime_change.py --change season        # or price: a new price response
+    python examples/regime_change.py --change price --strategies source_only,pooled,recalibrate
     python examples/regime_change.py --change format        # converted to another format
     transfercast compare runs/regime_change/config.toml     # the same task from the CLI
 
