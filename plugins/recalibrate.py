@@ -33,10 +33,10 @@ import pandas as pd
 from pydantic import Field
 
 import transfercast
-from transfercast.engines import GBM
 from transfercast.errors import ConfigError
 from transfercast.features import FeatureTable
-from transfercast.strategy import GBMParams, SourceSpec, Strategy
+from transfercast.plugins.baselines import SourceOnly
+from transfercast.strategy import GBMParams, Strategy
 
 FORMAT = "transfercast-recalibrate/1"
 CLIP = 1.5  # log ratios and corrections beyond a factor of exp(1.5) = 4.5 are clipped
@@ -122,17 +122,12 @@ def chosen_penalty(z: np.ndarray, r: np.ndarray, w: np.ndarray, ds: np.ndarray) 
     return float(GRID[int(np.argmin(err))])
 
 
-class Recalibrate(Strategy):
+class Recalibrate(SourceOnly):
     """The source model with its response to known covariates refitted on the target's rows."""
 
     name = "recalibrate"
     Params = RecalibrateParams
-    uses_source_rows = False  # the source model alone (so it can be fitted with Dask)
     auto_default = False  # weighed by auto only where its candidates name it
-
-    def source_spec(self) -> SourceSpec:
-        p = self.params
-        return SourceSpec("gbm", p.engine, p.source_params, p.seed)
 
     def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
         known = [c[: -len("_delta")] for c in target.X.columns if c.endswith("_delta")]
@@ -178,7 +173,7 @@ class Recalibrate(Strategy):
         return self.source_model_.predict(table.X) * self.correction(table)
 
     def save(self, directory: Path) -> dict[str, Any]:
-        penalty = getattr(self, "penalty_", None)
+        penalty = self.penalty_
         state = {
             "format": FORMAT,
             "kinds": self.kinds_,
@@ -186,12 +181,11 @@ class Recalibrate(Strategy):
             "penalty": None if penalty is None or not np.isfinite(penalty) else penalty,
         }
         (directory / "recalibrate.json").write_text(json.dumps(state, indent=1))
-        return {"model": self.source_model_.save(directory, "source"), "state": "recalibrate.json"}
+        return {**super().save(directory), "state": "recalibrate.json"}
 
     @classmethod
     def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
-        obj = cls(manifest["params"])
-        obj.source_model_ = GBM.load(directory, manifest["model"])
+        obj = super().load(directory, manifest)
         state = json.loads((directory / manifest["state"]).read_text())
         obj.kinds_, obj.coef_ = dict(state["kinds"]), np.asarray(state["coef"], float)
         obj.penalty_ = state.get("penalty")
