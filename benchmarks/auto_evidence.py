@@ -26,15 +26,7 @@ import numpy as np
 import pandas as pd
 
 import transfercast.plugins.auto as auto_plugin
-from transfercast.replay import (
-    BUILTIN,
-    NAIVE,
-    own_share,
-    replay_pvalue,
-    season_floor,
-    stack_weights,
-    wide_detail,
-)
+from transfercast.replay import BUILTIN, Replays
 
 FLAT = ("naive", "last_value")
 
@@ -84,22 +76,25 @@ def _wape(detail: pd.DataFrame) -> pd.DataFrame:
     return (s.e / s.a).unstack("candidate")
 
 
+def _evidence(detail: pd.DataFrame) -> Replays:
+    """A :class:`Replays` from dumped detail: its table is each (domain, cut, candidate)'s WAPE."""
+    g = detail.assign(e=(detail.forecast - detail.actual).abs(), a=detail.actual.abs())
+    s = g.groupby(["domain", "cut", "candidate"])[["e", "a"]].sum()
+    table = (s.e / s.a).rename("wape").reset_index()
+    return Replays(table, detail, pd.DataFrame(), 0.0)
+
+
 def weights(rep: pd.DataFrame, own: pd.DataFrame, meta: dict, variant: str) -> pd.Series:
-    """auto's weights from one cell's evidence (``default``), or an alternative's."""
-    losses = _wape(rep).dropna(axis=1, how="any")
-    mine = _wape(own).iloc[0]
-    lead = losses.drop(columns=NAIVE, errors="ignore").mean().sort_values(kind="stable").index[0]
-    share = own_share(int(own["ds"].nunique()), replay_pvalue(rep, own, lead))
-    names = [n for n in losses.columns if n in mine.index]
+    """The weights ``auto.weigh`` gives one cell's evidence (``default``), the best single
+    candidate (``select``), or the stack without the flat forecasts (``noflat``)."""
+    replays, backtest = _evidence(rep), _evidence(own)
     if variant == "noflat":
-        names = [n for n in names if n not in FLAT]
-    replay = losses[names].mean()
-    floor = (1 - share) * season_floor(replay, meta)
-    if variant == "select":
-        return pd.Series({((1 - share) * replay + share * mine[names] + floor).idxmin(): 1.0})
-    parts = [(wide_detail(rep, names), 1 - share), (wide_detail(own, names), share)]
-    w = stack_weights(parts, names, floor)
-    return w[w > 0]
+        replays, backtest = replays.drop(candidates=FLAT), backtest.drop(candidates=FLAT)
+    method = "select" if variant == "select" else "stack"
+    w, _, _ = auto_plugin.Auto({"method": method}).weigh(
+        replays, backtest, meta, own["domain"].iloc[0]
+    )
+    return w
 
 
 def emulate(folder: Path, runs: list[Path], variants: list[str]) -> pd.DataFrame:
