@@ -770,17 +770,18 @@ def own_share(periods: int, pvalue: float) -> float:
 
 
 def season_floor(replay: pd.Series, meta: Mapping[str, float]) -> pd.Series:
-    """What the naive level's mean replayed WAPE (in ``replay``, by candidate) falls short of
-    the WAPE its own flat forecast makes over the target's horizon if the target follows the
-    sources' seasonal index (the ``season_flat`` meta-feature, ``flat`` of
-    :func:`transfercast.similarity.horizon_season`; without it, the season gap
-    ``season_horizon``, the least WAPE any flat forecast makes there); 0 for every other
-    candidate. Replays whose horizons hold no season like the target's cannot show the naive
-    level missing it."""
+    """What each flat forecast's (``naive``'s and ``last_value``'s) mean replayed WAPE (in
+    ``replay``, by candidate) falls short of the WAPE a flat forecast makes over the target's
+    horizon if the target follows the sources' seasonal index (the ``season_flat``
+    meta-feature, ``flat`` of :func:`transfercast.similarity.horizon_season`; without it, the
+    season gap ``season_horizon``, the least WAPE any flat forecast makes there); 0 for every
+    other candidate. Replays whose horizons hold no season like the target's cannot show a
+    flat forecast missing it, whichever level it holds."""
     gap = float(meta.get("season_flat", meta.get("season_horizon", np.nan)))
     floor = pd.Series(0.0, index=replay.index)
-    if NAIVE in floor.index and np.isfinite(gap):
-        floor[NAIVE] = max(0.0, gap - float(replay[NAIVE]))
+    if np.isfinite(gap):
+        for name in floor.index.intersection([NAIVE, LAST]):
+            floor[name] = max(0.0, gap - float(replay[name]))
     return floor
 
 

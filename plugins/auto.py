@@ -5,8 +5,8 @@ history length (:mod:`transfercast.replay`), every candidate and the model-free 
 them; the replays are shared by every target of the origin. The target's own backtest (its
 last periods, forecast from the periods before) is a second body of evidence, weighted by
 :func:`transfercast.replay.own_share`: as far as the replays fail to stand for the target
-(:func:`transfercast.replay.replay_pvalue`). The naive level's replayed loss counts as at
-least its own miss of the season (:func:`transfercast.replay.season_floor`).
+(:func:`transfercast.replay.replay_pvalue`). The flat forecasts' replayed losses count as at
+least their miss of the season (:func:`transfercast.replay.season_floor`).
 
 - ``method = "stack"`` (default): non-negative weights summing to 1 that minimise the
   evidence-weighted mean WAPE of the weighted forecast, a linear program
@@ -173,7 +173,7 @@ class Auto(Strategy):
         floor = (1 - share) * season_floor(replay, meta)  # replays blind to the season
         predicted = (1 - share) * replay + share * inner + floor
         best = predicted.idxmin()
-        held = "; naive held to its season miss (meta_season_flat)" * bool(floor.any())
+        held = "; flat forecasts held to their season miss (meta_season_flat)" * bool(floor.any())
         evidence = (
             f"{p.method} over {shape} and the target's own {periods} periods (share "
             f"{share:.2f}; replay p-value {pvalue:.3g} on {lead}{held})"

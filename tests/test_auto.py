@@ -207,7 +207,7 @@ def test_the_naive_level_is_held_to_the_season_gap_the_replays_cannot_show():
     assert no_season.to_dict() == pytest.approx({"naive": 1.0})
     w, reason, _ = auto.weigh(rep, own, {"season_horizon": 0.10}, "T")
     assert w.to_dict() == pytest.approx({"source_only": 1.0})
-    assert "naive held to its season miss" in reason
+    assert "flat forecasts held to their season miss" in reason
     # a year of history leaves no gap, but the recent level's own miss still holds it
     w, _, _ = auto.weigh(rep, own, {"season_horizon": 0.0, "season_flat": 0.10}, "T")
     assert w.to_dict() == pytest.approx({"source_only": 1.0})

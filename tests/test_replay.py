@@ -329,6 +329,11 @@ def test_the_season_floor_lifts_the_naive_level_alone_to_the_season_gap():
     # the recent level's own miss, where known, replaces the gap (it is never below it)
     both = {"season_horizon": 0.0, "season_flat": 0.09}
     assert season_floor(replay, both).to_dict() == pytest.approx({"source_only": 0.0, NAIVE: 0.04})
+    # the last value is as flat as the naive level: the same floor holds it
+    flat = pd.Series({"source_only": 0.07, NAIVE: 0.05, LAST: 0.02})
+    assert season_floor(flat, both).to_dict() == pytest.approx(
+        {"source_only": 0.0, NAIVE: 0.04, LAST: 0.07}
+    )
 
 
 def _detail(domain: str, cut: str, cand_err: float, naive_err: float, steps: int) -> pd.DataFrame:
