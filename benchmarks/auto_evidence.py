@@ -70,12 +70,6 @@ def dump(folder: Path, argv: list[str]) -> int:
     return walmart_cold_start.main(argv)
 
 
-def _wape(detail: pd.DataFrame) -> pd.DataFrame:
-    g = detail.assign(e=(detail.forecast - detail.actual).abs(), a=detail.actual.abs())
-    s = g.groupby(["domain", "cut", "candidate"])[["e", "a"]].sum()
-    return (s.e / s.a).unstack("candidate")
-
-
 def _evidence(detail: pd.DataFrame) -> Replays:
     """A :class:`Replays` from dumped detail: its table is each (domain, cut, candidate)'s WAPE."""
     g = detail.assign(e=(detail.forecast - detail.actual).abs(), a=detail.actual.abs())

@@ -318,7 +318,7 @@ def test_an_offset_adds_a_linear_loss_to_the_stacking_program():
     assert stack_weights([(wide, 1.0)], ["x", "y"], [0.4, 0.0])["y"] == pytest.approx(1.0)
 
 
-def test_the_season_floor_lifts_the_naive_level_alone_to_the_season_gap():
+def test_the_season_floor_lifts_the_flat_forecasts_alone_to_the_season_gap():
     replay = pd.Series({"source_only": 0.07, NAIVE: 0.05})
     assert season_floor(replay, {"season_horizon": 0.12}).to_dict() == pytest.approx(
         {"source_only": 0.0, NAIVE: 0.07}
