@@ -13,6 +13,7 @@ from typing import Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -61,7 +62,10 @@ def quantiles_option(value: str | None, cfg) -> list[float]:
         raise ConfigError(f"--quantiles {value!r}: {exc}") from None
 
 
-QUANTILES_HELP = "comma-separated quantile levels, e.g. 0.1,0.5,0.9 (default: [forecast] quantiles)"
+# help texts are rich markup: a literal "[" is written "\\["
+QUANTILES_HELP = (
+    "comma-separated quantile levels, e.g. 0.1,0.5,0.9 (default: \\[forecast] quantiles)"
+)
 
 
 def print_leaderboard(board, title: str = "Leaderboard") -> None:
@@ -86,7 +90,7 @@ def print_leaderboard(board, title: str = "Leaderboard") -> None:
             if isinstance(v, float):
                 cells.append("-" if v != v else f"{v:.3f}")  # NaN: nothing to show
             else:
-                cells.append(str(v))
+                cells.append(escape(str(v)))
         table.add_row(*cells)
     console.print(table)
     from transfercast.evaluation import tied_with_leader
@@ -94,7 +98,8 @@ def print_leaderboard(board, title: str = "Leaderboard") -> None:
     tied = tied_with_leader(board)
     if tied:
         leader = board["strategy"].iloc[0]
-        console.print(f"no clear difference from {leader} (gap under 2 s.e.): {', '.join(tied)}")
+        text = f"no clear difference from {leader} (gap under 2 s.e.): {', '.join(tied)}"
+        console.print(text, markup=False)
 
 
 @app.command("plugins")
@@ -111,19 +116,18 @@ def plugins_cmd(
     for col in ("name", "plugin", "source", "description"):
         table.add_column(col)
     for entry in pm.registry.entries.values():
-        table.add_row(entry.name, entry.plugin, entry.source, entry.description)
+        table.add_row(*map(escape, (entry.name, entry.plugin, entry.source, entry.description)))
     console.print(table)
     for f in pm.failures:
-        console.print(
-            f"[red]plugin failed[/red] {f.plugin} ({f.source}): {f.error}", soft_wrap=True
-        )
+        failure = escape(f"{f.plugin} ({f.source}): {f.error}")
+        console.print(f"[red]plugin failed[/red] {failure}", soft_wrap=True)
 
 
 @app.command("run")
 def run_cmd(
     config: Path = typer.Argument(..., help="TOML config file"),
     strategy: str | None = typer.Option(
-        None, "--strategy", help="strategy (default: [strategy] name)"
+        None, "--strategy", help="strategy (default: \\[strategy] name)"
     ),
     output: Path | None = typer.Option(None, "--output", help="output directory"),
     quantiles: str | None = typer.Option(None, "--quantiles", help=QUANTILES_HELP),
@@ -167,13 +171,15 @@ def run_cmd(
     out = output or cfg.output_dir()
     path = write_forecasts(task, forecasts, out)
     pm.hook.transfercast_run_finished(kind="run", config=cfg, result=forecasts)
-    console.print(f"{len(forecasts)} forecasts from {model.origin_.date()} written to {path}")
+    console.print(
+        f"{len(forecasts)} forecasts from {model.origin_.date()} written to {path}", markup=False
+    )
     try:
         bundle = write_bundle(model, out / "model", plugins=cfg.plugins)
     except NotImplementedError as exc:
         err_console.print(f"warning: no model bundle written: {exc}", soft_wrap=True, markup=False)
     else:
-        console.print(f"model bundle written to {bundle}")
+        console.print(f"model bundle written to {bundle}", markup=False)
 
 
 def run_with_dask_sources(cfg, strategy, task, sources: Path):
@@ -235,7 +241,8 @@ def predict_cmd(
     path = write_csv(forecasts, output)
     console.print(
         f"{len(forecasts)} forecasts with the '{bundle.manifest['strategy']['name']}' model "
-        f"written to {path}"
+        f"written to {path}",
+        markup=False,
     )
 
 
@@ -274,7 +281,7 @@ def run_compare(
     store = CellStore(output, task, chosen, resume=resume, intervals=intervals)
     skip = store.done() if resume else set()
     if skip:
-        console.print(f"resuming: {len(skip)} cells already scored in {output}")
+        console.print(f"resuming: {len(skip)} cells already scored in {output}", markup=False)
     pm.hook.transfercast_run_started(kind="compare", config=cfg)
     from transfercast.distributed import executor_for
 
@@ -303,7 +310,7 @@ def run_compare(
     write_compare_report(comp, task, origins[-1], cfg.plugins, output)
     pm.hook.transfercast_run_finished(kind="compare", config=cfg, result=comp)
     print_leaderboard(comp.leaderboard())
-    console.print(f"results written to {output}")
+    console.print(f"results written to {output}", markup=False)
     skipped = comp.scores[comp.scores["status"] == "skipped"]
     if len(skipped):
         console.print(
@@ -312,7 +319,9 @@ def run_compare(
     if comp.failed:
         failed = comp.scores[comp.scores["status"] == "failed"]
         err_console.print(
-            f"{len(failed)} cells failed; see scores.csv (first: {failed['error'].iloc[0]})"
+            f"{len(failed)} cells failed; see scores.csv (first: {failed['error'].iloc[0]})",
+            markup=False,
+            soft_wrap=True,
         )
         return 1
     return 0
@@ -339,7 +348,7 @@ def write_compare_report(comp, task, origin, plugins, output: Path) -> None:
 def similarity_cmd(
     config: Path = typer.Argument(..., help="TOML config file"),
     origin: str | None = typer.Option(
-        None, "--origin", help="cut the data here (default: [task] origin or the last period)"
+        None, "--origin", help="cut the data here (default: \\[task] origin or the last period)"
     ),
     output: Path | None = typer.Option(None, "--output", help="output directory"),
 ) -> None:
@@ -385,7 +394,7 @@ def similarity_cmd(
             "(season_corr): the sources' seasonal index hardly moves over the target's periods, "
             "so the correlation measures noise; auto's similarity test does not count it"
         )
-    console.print(f"similarity table written to {path}")
+    console.print(f"similarity table written to {path}", markup=False)
 
 
 #: the regime columns of the terminal table (similarity.csv holds the old regime's name too)
@@ -400,7 +409,7 @@ def similarity_cell(row: Any, column: str) -> str:
     if column == "regime_start":
         return pd_date(value)
     if not isinstance(value, float):
-        return str(value)
+        return escape(str(value))
     if column == "season_corr" and not row.get("season_shown", True):
         return f"({value:.3f})"
     return f"{value:.3f}"
@@ -454,7 +463,8 @@ def demo_cmd(
     write_text(to_toml(raw), output / "config.toml")
     console.print(
         f"synthetic data (relatedness {relatedness}) and config written to {output}; "
-        f"comparing strategies on targets {', '.join(frame.attrs['targets'])}"
+        f"comparing strategies on targets {', '.join(frame.attrs['targets'])}",
+        markup=False,
     )
     raise typer.Exit(run_compare(cfg, _split(strategies), output / "results", jobs))
 
@@ -489,7 +499,7 @@ def _register_plugin_commands() -> None:
     try:
         get_plugin_manager().hook.transfercast_register_commands(cli=app)
     except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the CLI
-        err_console.print(f"[red]plugin commands failed:[/red] {exc}")
+        err_console.print(f"[red]plugin commands failed:[/red] {escape(str(exc))}")
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

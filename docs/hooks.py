@@ -281,7 +281,7 @@ def cli_param_row(param: Any) -> str:
         default = "unset"
     else:
         default = f"`{param.default}`"
-    help_text = cell(getattr(param, "help", "") or "")
+    help_text = cell((getattr(param, "help", "") or "").replace("\\[", "["))  # rich escapes
     return f"| {label} | {cli_param_type(param)} | {default} | {help_text} |"
 
 

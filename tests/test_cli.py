@@ -114,3 +114,19 @@ def test_a_missing_required_option_is_a_usage_line_with_exit_status_2(tmp_path):
     res = cli("predict", str(tmp_path / "model"))
     assert res.returncode == 2
     assert "Missing option '--data'" in res.stderr and "Traceback" not in res.stderr
+
+
+@pytest.mark.parametrize(
+    ("command", "text"),
+    [
+        ("run", "(default: [strategy] name)"),
+        ("run", "(default: [forecast] quantiles)"),
+        ("compare", "(default: [forecast] quantiles)"),
+        ("similarity", "(default: [task] origin or the last period)"),
+    ],
+)
+def test_help_names_the_config_sections_it_defaults_to(command, text):
+    """Rich markup would swallow a bare ``[section]`` in a help text."""
+    done = cli(command, "--help")
+    assert done.returncode == 0, done.stderr
+    assert text in " ".join(done.stdout.split()), done.stdout

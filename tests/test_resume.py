@@ -212,7 +212,7 @@ class _FailsOnS07(Strategy):
 
     def fine_tune(self, target, source):
         if type(self).broken and self.context_["domain"] == "S07":
-            raise RuntimeError("flaky broke on S07")
+            raise RuntimeError("flaky broke on S07 ([strategies.flaky])")
         self.mean_ = float(np.nanmean(target.y))
 
     def predict(self, table):
@@ -243,7 +243,7 @@ def test_failed_cell_is_recorded_exit_1_and_rerun_on_resume(tmp_path, monkeypatc
     try:
         res = invoke(*args)
         assert res.code == 1
-        assert "2 cells failed" in res.err and "flaky broke on S07" in res.err
+        assert "2 cells failed" in res.err and "flaky broke on S07 ([strategies.flaky])" in res.err
         scores = pd.read_csv(tmp_path / "out" / "scores.csv")
         bad = scores[scores["status"] == "failed"]
         assert set(bad["target"]) == {"S07"} and set(bad["strategy"]) == {"flaky"}
