@@ -64,3 +64,17 @@ def test_plugin_example_registers_and_predicts(tmp_path, monkeypatch, task):
         )
     finally:
         sys.modules.pop("my_strategies", None)
+
+
+def test_getting_started_python_examples_run(monkeypatch):
+    """docs/getting-started.md's scripted comparison and forecast, as written (from the
+    repository root, where its example data lie)."""
+    page = (README.parent / "docs" / "getting-started.md").read_text()
+    code = "\n".join(re.findall(r"```python\n(.*?)```", page, flags=re.S))
+    monkeypatch.chdir(README.parent)
+    namespace: dict = {}
+    exec(compile(code, "getting-started", "exec"), namespace)
+    board = namespace["comparison"].leaderboard()
+    assert set(board["strategy"]) == {"target_only", "source_only", "pooled"}
+    forecast = namespace["forecast"]
+    assert forecast["forecast"].notna().all() and len(forecast) == 2 * 2 * 8  # stores x depts x h
