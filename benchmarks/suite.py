@@ -77,6 +77,11 @@ from transfercast.evaluation import compare  # noqa: E402
 from transfercast.task import TransferTask  # noqa: E402
 
 SIZES = ("full", "quick", "tiny")
+#: read_csv keywords that read floats back exactly as written: pandas 3 does by default and
+#: deprecates the keyword, pandas 2 needs the round-trip parser
+ROUND_TRIP: dict[str, str] = (
+    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+)
 WALMART_ORIGINS = [HOLIDAY_ORIGIN, "2012-04-27", "2012-07-27"]
 QUICK_STRATEGIES = ["target_only", "source_only", "pooled", "boost_continue", "auto"]
 REFERENCES = ["mlforecast_global", "seasonal_naive", "naive_mean"]
@@ -630,12 +635,8 @@ class Unit:
         """Replace this unit's rows of ``strategies`` by those of its rerun (in ``rerun/``),
         note the rerun in ``timing.csv`` and ``log.txt``, and remove ``rerun/``."""
         rerun = self.folder / "rerun"
-        # round_trip: the rows kept are written back with the very values they were read with
-        read = {
-            "parse_dates": ["origin"],
-            "dtype": {"target": str},
-            "float_precision": "round_trip",
-        }
+        # the rows kept are written back with the very values they were read with
+        read = {"parse_dates": ["origin"], "dtype": {"target": str}, **ROUND_TRIP}
         old = pd.read_csv(self.folder / "scores.csv", **read)
         new = pd.read_csv(rerun / "scores.csv", **read).reindex(columns=old.columns)
         scores = pd.concat([old[~old["strategy"].isin(strategies)], new], ignore_index=True)

@@ -99,14 +99,14 @@ def _calendar(dates: pd.DatetimeIndex, freq: str) -> _Calendar:
     days = pd.date_range(first, last, freq="D")
     period = (dates.searchsorted(days, side="right") - 1) if starts else dates.searchsorted(days)
     counts = np.bincount(period, minlength=len(dates)).astype(float)
-    friday = days + pd.to_timedelta((4 - days.dayofweek) % 7, unit="D")  # each day's week end
+    friday = days + pd.to_timedelta((4 - days.day_of_week) % 7, unit="D")  # each day's week end
     cal = _Calendar(
         woy=np.zeros(len(dates)),
         holidays={},
         pre_xmas=np.zeros(len(dates)),
         years=((dates - dates[0]).days / 365.25).to_numpy(float),
         weeks=counts / 7.0,
-        day_pos=((days.dayofyear - 0.5) / 365.25 * 52.0).to_numpy(float),
+        day_pos=((days.day_of_year - 0.5) / 365.25 * 52.0).to_numpy(float),
         day_period=period,
         counts=counts,
     )
@@ -252,7 +252,7 @@ def synthetic_sales(
         holiday = r * shared_hol + (1 - r) * (-0.5 * shared_hol + own_hol_weeks)
         if daily:  # the weekly cycle; an unrelated store peaks on other days
             dow = r * DAY_OF_WEEK_EFFECT + (1 - r) * np.roll(DAY_OF_WEEK_EFFECT, 3)
-            holiday = (1 + holiday) * (1 + dow[dates.dayofweek]) - 1
+            holiday = (1 + holiday) * (1 + dow[dates.day_of_week]) - 1
         # linear growth over the few years of the weekly layout; compounded over longer spans,
         # so that decades of yearly data never turn negative
         trend = (1 + growth * t) if cal.day_pos is None else np.exp(growth * t)

@@ -162,7 +162,9 @@ def calendar_values(times: pd.DatetimeIndex, column: str) -> np.ndarray:
     each period, as floats."""
     if column == "week":
         return times.isocalendar().week.to_numpy(float)
-    if column in ("dayofweek", "month", "quarter"):
+    if column == "dayofweek":
+        return np.asarray(times.day_of_week, dtype=float)
+    if column in ("month", "quarter"):
         return np.asarray(getattr(times, column), dtype=float)
     raise ValueError(f"unknown calendar feature {column!r}")
 

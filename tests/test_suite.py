@@ -336,7 +336,7 @@ def test_a_rerun_replaces_one_strategys_rows_in_the_units_run_before_a_revision(
     assert pd.read_csv(unit / "scores.csv")["wape"].max() == 9.0  # nothing was rerun
     rerun = [*args, "--rerun", "source_only", "--since", "abc1234"]
     assert suite.main(rerun) == 0
-    after = pd.read_csv(unit / "scores.csv", float_precision="round_trip")
+    after = pd.read_csv(unit / "scores.csv", **suite.ROUND_TRIP)
     key = ["target", "origin", "strategy"]
     after, first = (f.sort_values(key).reset_index(drop=True) for f in (after, first))
     seconds = ["fit_seconds", "predict_seconds"]
@@ -344,7 +344,7 @@ def test_a_rerun_replaces_one_strategys_rows_in_the_units_run_before_a_revision(
         after.drop(columns=[*seconds, "mase"]), first.drop(columns=[*seconds, "mase"])
     )
     # the rows not rerun are written back with exactly the values they had
-    exact = pd.read_csv(unit / "old.csv", float_precision="round_trip")
+    exact = pd.read_csv(unit / "old.csv", **suite.ROUND_TRIP)
     exact = exact[exact["strategy"] != "source_only"].sort_values(key).reset_index(drop=True)
     kept_rows = after[after["strategy"] != "source_only"].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept_rows, exact, check_exact=True)
