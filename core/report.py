@@ -15,9 +15,10 @@ reports can be written from worker threads.
 from __future__ import annotations
 
 import base64
+import functools
 import html
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +55,20 @@ PALETTE = [
 ]
 
 
+def _literal_text(draw: Callable) -> Callable:
+    """``draw`` with its texts shown as written: a ``$`` in a series or strategy name does not
+    start a formula."""
+
+    @functools.wraps(draw)
+    def wrapper(*args, **kwargs):
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return draw(*args, **kwargs)
+
+    return wrapper
+
+
 def _png(fig) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
@@ -76,6 +91,7 @@ def colors(names: Iterable[str]) -> dict[str, str]:
     return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(dict.fromkeys(names))}
 
 
+@_literal_text
 def leaderboard_png(board: pd.DataFrame, metric: str = "wape") -> bytes:
     """A horizontal bar chart of each strategy's mean ``metric`` with its standard deviation."""
     from matplotlib.figure import Figure
@@ -173,6 +189,7 @@ def _history(task, uid: str, origin: pd.Timestamp, change) -> pd.DataFrame:
     return hist.tail(n)
 
 
+@_literal_text
 def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
     """The matplotlib figure of :func:`forecasts_png`."""
     from matplotlib.figure import Figure
@@ -280,6 +297,7 @@ def _weights(row: pd.Series) -> list[tuple[str, float]]:
     return out
 
 
+@_literal_text
 def weights_png(comp: Comparison) -> bytes | None:
     """``auto``'s weights per target at its latest origin as horizontal stacked bars (one
     colour per candidate); ``None`` when ``auto`` was not part of the comparison."""

@@ -20,7 +20,9 @@ from transfercast.evaluation import Comparison
 from transfercast.intervals import qcol
 from transfercast.report import (
     choice_sentences,
+    forecasts_figure,
     forecasts_png,
+    leaderboard_png,
     per_target_table,
     report_html,
     series_that_matter,
@@ -201,6 +203,21 @@ def test_quantile_columns_draw_fan_charts(comparison):
     assert "80 % interval" in page and "95 % interval" in page
     assert "fan charts: 80 % interval and 95 % interval" in page  # the chart's alt text
     assert "% interval" not in report_html(comp, images={"leaderboard.png": PNG})
+
+
+def test_names_with_dollar_signs_are_drawn_as_written(comparison):
+    """A '$' in a strategy name is text, not the start of a formula, in every chart."""
+    from matplotlib.text import Text
+
+    comp, _ = comparison
+    name = "src $5 and $6 off"
+    fc = comp.forecasts.replace({"strategy": {"source_only": name}})
+    fig = forecasts_figure(replace(comp, forecasts=fc))
+    texts = [t for t in fig.findobj(Text) if t.get_text()]
+    assert name in [t.get_text() for t in texts]
+    assert not any(t.get_parse_math() for t in texts)
+    board = comp.leaderboard().replace({"strategy": {"source_only": name}})
+    assert leaderboard_png(board).startswith(PNG)
 
 
 def test_per_target_table_names_the_best_strategy(comparison):
