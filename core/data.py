@@ -102,6 +102,22 @@ def read_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def _refuse_ambiguous_ids(frame: pd.DataFrame, series: Sequence[str], source: str) -> None:
+    """Raise a :class:`DataError` when two different series keys read as the same
+    ``unique_id`` (a key value holding the ``|`` that joins them)."""
+    if len(series) < 2:
+        return
+    keys = frame[list(series)].astype(str).drop_duplicates()
+    ids = series_ids(keys, series)
+    clash = ids[ids.duplicated(keep=False)]
+    if len(clash):
+        a, b = keys.loc[clash.index[clash == clash.iloc[0]][:2]].itertuples(index=False)
+        raise DataError(
+            f"{source}: series keys {tuple(a)} and {tuple(b)} both read {clash.iloc[0]!r}: "
+            f"a value in columns {', '.join(series)} contains '|'"
+        )
+
+
 def series_ids(frame: pd.DataFrame, series: Sequence[str]) -> pd.Series:
     """The ``unique_id`` of each row: the series key columns as text, joined by ``|``."""
     key = frame[list(series)].astype(str)
@@ -188,6 +204,7 @@ def standardize(
         raise DataError(f"{source}: column '{target}' is not numeric: value {first!r}")
     y = y.astype(float)
     uid = series_ids(out, series)
+    _refuse_ambiguous_ids(out, series, source)
     # infinite sales are repaired below; a finite value beyond float32 is refused
     _refuse_unrepresentable(y, uid, out[DS], f"column '{target}'", source, inf=False)
     inf = np.isinf(y.to_numpy())

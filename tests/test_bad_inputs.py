@@ -120,6 +120,17 @@ def _restyle(frame, store, date):
     return frame
 
 
+def _alike_keys(frame):
+    """``frame`` with series S02|D1 renamed to store 'S02|D1', dept 'Z' and S02|D2 to store
+    'S02', dept 'D1|Z': two keys that both join to 'S02|D1|Z'."""
+    frame = frame.copy()
+    one = (frame["store"] == "S02") & (frame["dept"] == "D1")
+    two = (frame["store"] == "S02") & (frame["dept"] == "D2")
+    frame.loc[one, ["store", "dept"]] = ["S02|D1", "Z"]
+    frame.loc[two, ["store", "dept"]] = ["S02", "D1|Z"]
+    return frame
+
+
 ERRORS = {
     "empty file": dict(text="", patterns=[r"sales\.csv: the file is empty"]),
     "header only": dict(text="store,dept,date,sales\n", patterns=["the file has no rows"]),
@@ -138,6 +149,10 @@ ERRORS = {
     "duplicate series/period rows": dict(
         frame=lambda f: pd.concat([f, f.iloc[[5, 6]]]),
         patterns=["duplicate rows for series 'S01|D1'", "2 duplicates"],
+    ),
+    "series keys that read alike": dict(
+        frame=_alike_keys,
+        patterns=["both read 'S02|D1|Z'", "columns store, dept contains '|'"],
     ),
     "irregular periods": dict(
         frame=_shift_one_day, patterns=["irregular periods", "not on the 'W-FRI' grid"]
