@@ -260,7 +260,8 @@ def load_bundle(directory: Path) -> Bundle:
 
 
 def _check_columns(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:
-    """New data must have the training columns, numeric where they were numeric."""
+    """New data must have the training columns, numeric where they were numeric, and rows
+    of every target domain the model forecasts."""
     for col, dtype in bundle.data["columns"].items():
         if col not in frame.columns or col == bundle.data["time"]:
             continue  # a missing column is reported by the data validation, with the closest
@@ -273,6 +274,15 @@ def _check_columns(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:
             raise DataError(
                 f"{source}: column '{col}' has dtype {frame[col].dtype}, but the model was "
                 f"trained with {dtype}"
+            )
+    domain = bundle.data["domain"]
+    if domain in frame.columns:
+        present = set(map(str, frame[domain].dropna().unique()))
+        absent = [t for t in bundle.data["targets"] if str(t) not in present]
+        if absent:
+            raise DataError(
+                f"{source}: column '{domain}' has no rows of the model's target domain "
+                f"{absent[0]!r}; the model forecasts " + ", ".join(map(str, bundle.data["targets"]))
             )
 
 

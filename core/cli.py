@@ -172,14 +172,16 @@ def run_cmd(
     path = write_forecasts(task, forecasts, out)
     pm.hook.transfercast_run_finished(kind="run", config=cfg, result=forecasts)
     console.print(
-        f"{len(forecasts)} forecasts from {model.origin_.date()} written to {path}", markup=False
+        f"{len(forecasts)} forecasts from {model.origin_.date()} written to {path}",
+        markup=False,
+        soft_wrap=True,
     )
     try:
         bundle = write_bundle(model, out / "model", plugins=cfg.plugins)
     except NotImplementedError as exc:
         err_console.print(f"warning: no model bundle written: {exc}", soft_wrap=True, markup=False)
     else:
-        console.print(f"model bundle written to {bundle}", markup=False)
+        console.print(f"model bundle written to {bundle}", markup=False, soft_wrap=True)
 
 
 def run_with_dask_sources(cfg, strategy, task, sources: Path):
@@ -243,6 +245,7 @@ def predict_cmd(
         f"{len(forecasts)} forecasts with the '{bundle.manifest['strategy']['name']}' model "
         f"written to {path}",
         markup=False,
+        soft_wrap=True,
     )
 
 
@@ -310,7 +313,7 @@ def run_compare(
     write_compare_report(comp, task, origins[-1], cfg.plugins, output)
     pm.hook.transfercast_run_finished(kind="compare", config=cfg, result=comp)
     print_leaderboard(comp.leaderboard())
-    console.print(f"results written to {output}", markup=False)
+    console.print(f"results written to {output}", markup=False, soft_wrap=True)
     skipped = comp.scores[comp.scores["status"] == "skipped"]
     if len(skipped):
         console.print(
@@ -394,7 +397,7 @@ def similarity_cmd(
             "(season_corr): the sources' seasonal index hardly moves over the target's periods, "
             "so the correlation measures noise; auto's similarity test does not count it"
         )
-    console.print(f"similarity table written to {path}", markup=False)
+    console.print(f"similarity table written to {path}", markup=False, soft_wrap=True)
 
 
 #: the regime columns of the terminal table (similarity.csv holds the old regime's name too)

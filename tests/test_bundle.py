@@ -163,6 +163,19 @@ def test_predict_refuses_a_changed_column_type(project, tmp_path):
     assert res.code == 2 and "column 'size'" in res.err and "int64" in res.err
 
 
+def test_predict_names_a_target_domain_missing_from_the_new_data(project, tmp_path):
+    frame = small_frame()
+    frame = frame[frame["store"] != "S07"]
+    frame.to_csv(tmp_path / "no_s07.csv", index=False)
+    out = tmp_path / "p.csv"
+    res = invoke(
+        "predict", project / "out" / "model", "--data", tmp_path / "no_s07.csv", "--output", out
+    )
+    assert res.code == 2 and not out.exists()
+    assert "no_s07.csv: column 'store' has no rows of the model's target domain 'S07'" in res.err
+    assert "the model forecasts S06, S07, S08" in res.err and len(res.err.strip().splitlines()) == 1
+
+
 class _Unsaveable(Strategy):
     """Target-only model that cannot be saved."""
 
