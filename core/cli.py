@@ -267,11 +267,12 @@ def run_compare(
 
     Every finished cell is stored under ``<output>/.progress`` at once; ``resume`` skips the
     cells stored by an earlier, interrupted or shorter, run (see :mod:`transfercast.resume`)."""
-    from transfercast.evaluation import compare, resolve_strategies
+    from transfercast.evaluation import check_jobs, compare, resolve_strategies
     from transfercast.results import write_comparison
     from transfercast.resume import CellStore
     from transfercast.task import TransferTask
 
+    check_jobs(jobs)
     pm = config_plugin_manager(cfg)
     names = strategies or cfg.strategy.candidates or None
     for n in names or []:

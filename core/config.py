@@ -180,6 +180,13 @@ class ExecutionConfig(_Section):
     jobs: int = Field(1, description="parallel workers for the local backend (-1: all cores)")
     address: str | None = Field(None, description="dask scheduler address (none: a LocalCluster)")
 
+    @field_validator("jobs")
+    @classmethod
+    def _jobs(cls, v: int) -> int:
+        if v == 0:
+            raise ValueError("0 workers: give a number of workers, or -1 for all cores")
+        return v
+
 
 class OutputConfig(_Section):
     """``[output]``: where results go."""

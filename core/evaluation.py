@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import Config, EvaluateConfig
-from transfercast.errors import DataError, HistoryRequired, TransfercastError
+from transfercast.errors import ConfigError, DataError, HistoryRequired, TransfercastError
 from transfercast.forecasting import CellResult, OriginTables, fit_and_forecast
 from transfercast.intervals import check_quantiles, quantile_scores
 from transfercast.metrics import METRICS, score
@@ -252,6 +252,12 @@ def _cell(
     return row, fc, result
 
 
+def check_jobs(jobs: int) -> None:
+    """Raise a :class:`ConfigError` for a worker count that means nothing (0)."""
+    if jobs == 0:
+        raise ConfigError("jobs 0: give the number of parallel workers, or -1 for all cores")
+
+
 def compare(
     task: TransferTask,
     strategies: Sequence[str | Strategy] | None = None,
@@ -280,6 +286,7 @@ def compare(
     (:mod:`transfercast.uncertainty`) and their scores (:func:`~transfercast.intervals.
     quantile_scores`) to every cell.
     """
+    check_jobs(jobs)
     pm = get_plugin_manager(plugins)
     chosen = resolve_strategies(strategies, params, pm)
     wanted = Quantiles(tuple(check_quantiles(quantiles)), interval_method) if quantiles else None

@@ -224,6 +224,16 @@ ERRORS = {
     "wrong config type": dict(
         raw=to_toml(raw_config(horizon="six")), patterns=[r"\[task\] key 'horizon'", "'six'"]
     ),
+    "no workers in the config": dict(
+        raw=to_toml({**raw_config(), "execution": {"jobs": 0}}),
+        command="compare",
+        patterns=[r"\[execution\] key 'jobs'", "or -1 for all cores"],
+    ),
+    "no workers on the command line": dict(
+        command="compare",
+        args=["--jobs", "0"],
+        patterns=["jobs 0: give the number of parallel workers, or -1 for all cores"],
+    ),
     "malformed config": dict(raw="[data\npath = 'sales.csv'\n", patterns=["not valid TOML"]),
     "unknown strategy parameter": dict(
         raw=to_toml(raw_config()) + "\n[strategies.source_only]\nengin = 'xgboost'\n",
