@@ -13,9 +13,9 @@ from typing import Any
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from transfercast.errors import ConfigError, TransfercastError
 
@@ -25,8 +25,9 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-console = Console()
-err_console = Console(stderr=True)
+# no markup: names, paths and error text print as written (a "[section]" stays in them)
+console = Console(markup=False)
+err_console = Console(stderr=True, markup=False)
 
 
 def _split(value: str | None) -> list[str] | None:
@@ -90,7 +91,7 @@ def print_leaderboard(board, title: str = "Leaderboard") -> None:
             if isinstance(v, float):
                 cells.append("-" if v != v else f"{v:.3f}")  # NaN: nothing to show
             else:
-                cells.append(escape(str(v)))
+                cells.append(str(v))
         table.add_row(*cells)
     console.print(table)
     from transfercast.evaluation import tied_with_leader
@@ -99,7 +100,7 @@ def print_leaderboard(board, title: str = "Leaderboard") -> None:
     if tied:
         leader = board["strategy"].iloc[0]
         text = f"no clear difference from {leader} (gap under 2 s.e.): {', '.join(tied)}"
-        console.print(text, markup=False)
+        console.print(text)
 
 
 @app.command("plugins")
@@ -116,11 +117,11 @@ def plugins_cmd(
     for col in ("name", "plugin", "source", "description"):
         table.add_column(col)
     for entry in pm.registry.entries.values():
-        table.add_row(*map(escape, (entry.name, entry.plugin, entry.source, entry.description)))
+        table.add_row(entry.name, entry.plugin, entry.source, entry.description)
     console.print(table)
     for f in pm.failures:
-        failure = escape(f"{f.plugin} ({f.source}): {f.error}")
-        console.print(f"[red]plugin failed[/red] {failure}", soft_wrap=True)
+        failure = f"{f.plugin} ({f.source}): {f.error}"
+        console.print(Text("plugin failed", style="red"), failure, soft_wrap=True)
 
 
 @app.command("run")
@@ -173,15 +174,14 @@ def run_cmd(
     pm.hook.transfercast_run_finished(kind="run", config=cfg, result=forecasts)
     console.print(
         f"{len(forecasts)} forecasts from {model.origin_.date()} written to {path}",
-        markup=False,
         soft_wrap=True,
     )
     try:
         bundle = write_bundle(model, out / "model", plugins=cfg.plugins)
     except NotImplementedError as exc:
-        err_console.print(f"warning: no model bundle written: {exc}", soft_wrap=True, markup=False)
+        err_console.print(f"warning: no model bundle written: {exc}", soft_wrap=True)
     else:
-        console.print(f"model bundle written to {bundle}", markup=False, soft_wrap=True)
+        console.print(f"model bundle written to {bundle}", soft_wrap=True)
 
 
 def run_with_dask_sources(cfg, strategy, task, sources: Path):
@@ -244,7 +244,6 @@ def predict_cmd(
     console.print(
         f"{len(forecasts)} forecasts with the '{bundle.manifest['strategy']['name']}' model "
         f"written to {path}",
-        markup=False,
         soft_wrap=True,
     )
 
@@ -285,7 +284,7 @@ def run_compare(
     store = CellStore(output, task, chosen, resume=resume, intervals=intervals)
     skip = store.done() if resume else set()
     if skip:
-        console.print(f"resuming: {len(skip)} cells already scored in {output}", markup=False)
+        console.print(f"resuming: {len(skip)} cells already scored in {output}")
     pm.hook.transfercast_run_started(kind="compare", config=cfg)
     from transfercast.distributed import executor_for
 
@@ -314,17 +313,14 @@ def run_compare(
     write_compare_report(comp, task, origins[-1], cfg.plugins, output)
     pm.hook.transfercast_run_finished(kind="compare", config=cfg, result=comp)
     print_leaderboard(comp.leaderboard())
-    console.print(f"results written to {output}", markup=False, soft_wrap=True)
+    console.print(f"results written to {output}", soft_wrap=True)
     skipped = comp.scores[comp.scores["status"] == "skipped"]
     if len(skipped):
-        console.print(
-            f"{len(skipped)} cells skipped (first: {skipped['error'].iloc[0]})", markup=False
-        )
+        console.print(f"{len(skipped)} cells skipped (first: {skipped['error'].iloc[0]})")
     if comp.failed:
         failed = comp.scores[comp.scores["status"] == "failed"]
         err_console.print(
             f"{len(failed)} cells failed; see scores.csv (first: {failed['error'].iloc[0]})",
-            markup=False,
             soft_wrap=True,
         )
         return 1
@@ -340,12 +336,12 @@ def write_compare_report(comp, task, origin, plugins, output: Path) -> None:
     try:
         sim = similarity(task, origin, plugins=plugins)
     except Exception as exc:  # noqa: BLE001 - diagnostics are optional in a report
-        err_console.print(f"warning: similarity diagnostics failed: {exc}", markup=False)
+        err_console.print(f"warning: similarity diagnostics failed: {exc}")
         sim = None
     try:
         write_report(comp, output, sim)
     except Exception as exc:  # noqa: BLE001
-        err_console.print(f"warning: report not written: {exc}", markup=False)
+        err_console.print(f"warning: report not written: {exc}")
 
 
 @app.command("similarity")
@@ -398,7 +394,7 @@ def similarity_cmd(
             "(season_corr): the sources' seasonal index hardly moves over the target's periods, "
             "so the correlation measures noise; auto's similarity test does not count it"
         )
-    console.print(f"similarity table written to {path}", markup=False, soft_wrap=True)
+    console.print(f"similarity table written to {path}", soft_wrap=True)
 
 
 #: the regime columns of the terminal table (similarity.csv holds the old regime's name too)
@@ -413,7 +409,7 @@ def similarity_cell(row: Any, column: str) -> str:
     if column == "regime_start":
         return pd_date(value)
     if not isinstance(value, float):
-        return escape(str(value))
+        return str(value)
     if column == "season_corr" and not row.get("season_shown", True):
         return f"({value:.3f})"
     return f"{value:.3f}"
@@ -468,7 +464,6 @@ def demo_cmd(
     console.print(
         f"synthetic data (relatedness {relatedness}) and config written to {output}; "
         f"comparing strategies on targets {', '.join(frame.attrs['targets'])}",
-        markup=False,
     )
     raise typer.Exit(run_compare(cfg, _split(strategies), output / "results", jobs))
 
@@ -503,12 +498,12 @@ def _register_plugin_commands() -> None:
     try:
         get_plugin_manager().hook.transfercast_register_commands(cli=app)
     except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the CLI
-        err_console.print(f"[red]plugin commands failed:[/red] {escape(str(exc))}")
+        err_console.print(Text("plugin commands failed:", style="red"), str(exc))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
     """Warnings (data repairs above all) as one line on stderr."""
-    err_console.print(f"warning: {message}", soft_wrap=True, markup=False, highlight=False)
+    err_console.print(f"warning: {message}", soft_wrap=True, highlight=False)
 
 
 def _is_usage_error(exc: Exception) -> bool:
@@ -533,7 +528,7 @@ def main(argv: list[str] | None = None) -> None:
             warnings.showwarning = _show_warning
             code = app(args=argv, standalone_mode=False)
     except TransfercastError as exc:
-        err_console.print(f"error: {exc}", soft_wrap=True, markup=False, highlight=False)
+        err_console.print(f"error: {exc}", soft_wrap=True, highlight=False)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -130,3 +130,21 @@ def test_help_names_the_config_sections_it_defaults_to(command, text):
     done = cli(command, "--help")
     assert done.returncode == 0, done.stderr
     assert text in " ".join(done.stdout.split()), done.stdout
+
+
+def test_plugins_lists_a_failed_plugin_with_its_error_as_written(monkeypatch):
+    """An installed plugin that failed is listed in red with its error, brackets and all."""
+    from types import SimpleNamespace
+
+    import transfercast.plugin_manager as manager
+
+    from .clirun import invoke
+
+    failure = SimpleNamespace(
+        plugin="tc_gpu", source="entry point", error="install 'transfercast[torch]'"
+    )
+    fake = SimpleNamespace(registry=SimpleNamespace(entries={}), failures=[failure])
+    monkeypatch.setattr(manager, "get_plugin_manager", lambda extra=(): fake)
+    res = invoke("plugins")
+    assert res.code == 0, res.err
+    assert "plugin failed tc_gpu (entry point): install 'transfercast[torch]'" in res.out
