@@ -260,8 +260,7 @@ def load_bundle(directory: Path) -> Bundle:
 
 
 def _check_columns(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:
-    """New data must have the training columns, numeric where they were numeric, and rows
-    of every target domain the model forecasts."""
+    """New data must have the training columns, numeric where they were numeric."""
     for col, dtype in bundle.data["columns"].items():
         if col not in frame.columns or col == bundle.data["time"]:
             continue  # a missing column is reported by the data validation, with the closest
@@ -275,6 +274,10 @@ def _check_columns(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:
                 f"{source}: column '{col}' has dtype {frame[col].dtype}, but the model was "
                 f"trained with {dtype}"
             )
+
+
+def _check_targets(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:
+    """New data must hold rows of every target domain the model forecasts."""
     domain = bundle.data["domain"]
     if domain in frame.columns:
         present = set(map(str, frame[domain].dropna().unique()))
@@ -309,6 +312,7 @@ def predict_bundle(
 
     d = bundle.data
     _check_columns(bundle, data, source_name)
+    _check_targets(bundle, data, source_name)
     task = TransferTask(
         data,
         series=d["series"],
