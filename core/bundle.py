@@ -305,7 +305,7 @@ def predict_bundle(
     adds them with its stored calibration (``quantiles``: a subset of its levels; default all).
     """
     from transfercast.forecaster import to_user_columns
-    from transfercast.forecasting import OriginTables
+    from transfercast.forecasting import OriginTables, one_sided_columns
     from transfercast.plugin_manager import get_plugin_manager
     from transfercast.task import TransferTask
     from transfercast.uncertainty import add_quantiles, load_intervals
@@ -331,17 +331,16 @@ def predict_bundle(
         source_name=source_name,
         require_sources=False,
     )
-    b = bundle.builder
-    lost = [c for c in b.known if c not in task.known] + [
-        c for c in [*b.static_numeric, *b.static_categorical] if c not in task.static
+    when = task.forecast_origin()
+    tables = OriginTables(task, task.at_origin(when), task.features, dropped=())
+    lost = [
+        c for c, side in one_sided_columns(bundle.builder, tables.data).items() if side == "target"
     ]
     if lost:
         raise DataError(
             f"{source_name}: column '{lost[0]}' has no values in the target "
             f"domains, but the model was trained with it"
         )
-    when = task.forecast_origin()
-    tables = OriginTables(task, task.at_origin(when), task.features)
     tables.builder = bundle.builder
     if len(tables.prelaunch):  # not selling yet: the level model it was fitted with
         if bundle.level_model is None:

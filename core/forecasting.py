@@ -4,7 +4,8 @@ one strategy for one target domain, in the direct or the recursive formulation."
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+import warnings
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from typing import Any
 
@@ -12,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import FeaturesConfig
+from transfercast.data import DataWarning
 from transfercast.errors import DataError, HistoryRequired
 from transfercast.features import FeatureBuilder, FeatureTable
 from transfercast.frequency import resolve_features
@@ -39,6 +41,40 @@ def thin_anchors(
     return i[keep], a[keep], h[keep]
 
 
+def one_sided_columns(builder: FeatureBuilder, data: OriginData) -> dict[str, str]:
+    """The static and known columns ``builder`` reads that have no value in the target series
+    of ``data`` or none in its source series (known covariates up to the horizon, as the panel
+    is cut), each with the side (``"target"``, ``"source"``) that has none."""
+    panel = data.panel
+    sides = {"target": [r for r in data.target_rows.values()], "source": [data.source_rows]}
+    out = {}
+    for col in [*builder.static_numeric, *builder.static_categorical, *builder.known]:
+        for side, parts in sides.items():
+            rows = np.concatenate(parts) if parts else np.array([], dtype=int)
+            if not len(rows):
+                continue
+            if col in builder.known:
+                empty = bool(np.isnan(panel.known[col][rows]).all())
+            else:
+                empty = bool(panel.static[col].iloc[rows].isna().all())
+            if empty:
+                out[col] = side
+                break
+    return out
+
+
+def without_columns(builder: FeatureBuilder, columns: tuple[str, ...]) -> FeatureBuilder:
+    """``builder`` without the static and known ``columns``."""
+    if not columns:
+        return builder
+    return replace(
+        builder,
+        known=[c for c in builder.known if c not in columns],
+        static_numeric=[c for c in builder.static_numeric if c not in columns],
+        static_categorical=[c for c in builder.static_categorical if c not in columns],
+    )
+
+
 @dataclass
 class OriginTables:
     """Feature tables of one origin; built once and shared by every strategy and target.
@@ -47,6 +83,11 @@ class OriginTables:
     seeded sample over every source series and anchor (:func:`thin_anchors`): the cheaper
     tables the source replays fit on. ``intervals``: prediction intervals will be asked of the
     strategies fitted on these tables (``auto`` then replays the cuts only they read).
+
+    A static or known column without a value in the target series, or in the source series, of
+    this origin's data (cut at it) shares nothing between them and is left out of the features,
+    with a warning (:func:`one_sided_columns`). ``dropped`` gives that choice instead: the tables
+    of a replay or an inner backtest take their origin's.
     """
 
     task: TransferTask
@@ -55,11 +96,25 @@ class OriginTables:
     parent: Panel | None = None
     source_budget: int | None = None
     intervals: bool = False
+    dropped: tuple[str, ...] | None = None
     builder: FeatureBuilder = field(init=False)
 
     def __post_init__(self) -> None:
         self.spec = resolve_features(self.spec, self.task.freq)  # a no-op for a task's own spec
-        self.builder = FeatureBuilder.for_panel(self.data.panel, self.spec, self.task.domain)
+        builder = FeatureBuilder.for_panel(self.data.panel, self.spec, self.task.domain)
+        if self.dropped is None:
+            empty = one_sided_columns(builder, self.data) if len(self.data.source_rows) else {}
+            for col, side in empty.items():
+                kind = "known" if col in builder.known else "static"
+                warnings.warn(
+                    f"{self.task.source_name}: {kind} column '{col}' has no values in the "
+                    f"{side} domains at origin {self.data.origin.date()}; left out of the "
+                    f"features there, as source and target share nothing through it",
+                    DataWarning,
+                    stacklevel=3,
+                )
+            self.dropped = tuple(empty)
+        self.builder = without_columns(builder, self.dropped)
 
     @property
     def horizon(self) -> int:
@@ -285,7 +340,9 @@ class OriginTables:
             self.data.source_rows[has[self.data.source_rows]],
             targets,
         )
-        return OriginTables(self.task, data, self.spec, self.data.panel, self.source_budget)
+        return OriginTables(
+            self.task, data, self.spec, self.data.panel, self.source_budget, dropped=self.dropped
+        )
 
     def actuals(self, domain: Any) -> pd.DataFrame:
         """Observed targets over this origin's horizon (``unique_id``, ``ds``, ``actual``).

@@ -351,7 +351,13 @@ def build_layout(
             targets = {key: np.concatenate(list(members.values()))}
             data = OriginData(panel.times[c], c, cut, sources, targets)
             groups.append(
-                (OriginTables(tables.task, data, tables.spec, panel, budget), key, members)
+                (
+                    OriginTables(
+                        tables.task, data, tables.spec, panel, budget, dropped=tables.dropped
+                    ),
+                    key,
+                    members,
+                )
             )
     return Layout(groups, time.perf_counter() - start)
 
@@ -515,7 +521,8 @@ def inner_fit(
         return None
     key = ("inner", 0)
     data = OriginData(panel.times[c], c, cut, sources, {key: np.concatenate(members)})
-    return OriginTables(tables.task, data, tables.spec, panel, budget), key
+    tables = OriginTables(tables.task, data, tables.spec, panel, budget, dropped=tables.dropped)
+    return tables, key
 
 
 def build_inner(tables: OriginTables, candidates: dict[str, Strategy], cache: Any) -> Replays:

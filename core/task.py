@@ -141,7 +141,7 @@ class TransferTask:
             self.sources = [d for d in present if str(d) not in set(map(str, self.targets))]
         if not self.sources and require_sources:
             raise DataError("[task] no source domains: every domain in the data is a target")
-        self._drop_one_sided_columns()
+        self._check_prelaunch_static()
         self.origin = None if origin is None else self._on_grid(origin, "[task] origin")
         if self.origin is not None:
             for dom in self.regime_start:
@@ -234,20 +234,22 @@ class TransferTask:
             )
 
     def prelaunch_domains(self) -> list[Any]:
-        """The target domains forecast before they sell: every target with ``target_history =
-        0``, and any target domain without a single observed sale in the data."""
+        """The target domains forecast before they sell at every origin: every target with
+        ``target_history = 0``, and any target domain without a single observed sale in the
+        data. With ``target_history`` unset, a target domain is also forecast before it sells at
+        an origin before its first sale (:meth:`at_origin`)."""
         if self.target_history == 0:
             return list(self.targets)
         sold = set(self.frame.loc[self.frame[Y].notna(), DOMAIN].astype(str))
         return [t for t in self.targets if str(t) not in sold]
 
-    def _drop_one_sided_columns(self) -> None:
-        """A static or known column with no value in the target domains, or none in the source
-        domains, shares nothing between them: it is dropped with a warning. A pre-launch target
-        domain without a value in a static column is an error: its level is estimated from the
-        sources by the static columns."""
-        is_target = self.frame["domain"].astype(str).isin(set(map(str, self.targets)))
+    def _check_prelaunch_static(self) -> None:
+        """A target domain forecast before it sells at every origin without a value in a static
+        column the sources have is an error: its level is estimated from the sources by the
+        static columns. (Which columns the features read is decided at each origin, on the data
+        cut there: :class:`~transfercast.forecasting.OriginTables`.)"""
         domains = self.frame["domain"].astype(str)
+        is_target = domains.isin(set(map(str, self.targets)))
         for col in self.static if self.sources else ():
             if col in self.series or self.frame.loc[~is_target, col].isna().all():
                 continue
@@ -258,24 +260,6 @@ class TransferTask:
                         f"target domain {plain(dom)!r}; the level model that estimates a "
                         f"pre-launch level from the source domains needs it"
                     )
-        for kind, cols in (("static", self.static), ("known", self.known)):
-            for col in list(cols):
-                if col in self.series:
-                    continue
-                empty = [
-                    side
-                    for side, rows in (("target", is_target), ("source", ~is_target))
-                    if rows.any() and self.frame.loc[rows, col].isna().all()
-                ]
-                if empty and self.sources:
-                    warnings.warn(
-                        f"{self.source_name}: {kind} column '{col}' has no values in the "
-                        f"{' and '.join(empty)} domains ({int(self.frame[col].isna().sum())} "
-                        f"rows); dropped, as source and target share nothing through it",
-                        DataWarning,
-                        stacklevel=3,
-                    )
-                    cols.remove(col)
 
     @classmethod
     def from_config(
@@ -363,6 +347,12 @@ class TransferTask:
             raise DataError(f"{what} {when!r} is not a date") from None
         if not pd.tseries.frequencies.to_offset(self.freq).is_on_offset(ts):
             raise DataError(f"{what} {ts.date()} is not on the '{self.freq}' grid")
+        last = self.frame[DS].max()
+        if ts > last:
+            raise DataError(
+                f"{what} {ts.date()} is after the last period of the data ({last.date()}): "
+                f"the forecast dates and known covariates after it are not on the grid"
+            )
         return ts
 
     @property
@@ -434,8 +424,11 @@ class TransferTask:
     def at_origin(self, origin: pd.Timestamp) -> OriginData:
         """The data cut at ``origin`` (with the cold-start truncation of target histories)."""
         idx = self.panel.index_of(origin)
-        if idx < 0:
-            raise DataError(f"origin {pd.Timestamp(origin).date()} is outside the data")
+        if idx < 0 or pd.Timestamp(origin) > self.frame[DS].max():
+            raise DataError(
+                f"origin {pd.Timestamp(origin).date()} is outside the data "
+                f"({self.frame[DS].min().date()} to {self.frame[DS].max().date()})"
+            )
         for dom in self.regime_start:
             self._check_regime_before(dom, pd.Timestamp(origin), "the origin")
         tmask = self.target_mask()
@@ -443,17 +436,23 @@ class TransferTask:
             idx, self.horizon, target_mask=tmask, target_history=self.target_history
         )
         has_history = ~np.all(np.isnan(panel.Y), axis=1)
-        prelaunch = set(map(str, self.prelaunch_domains()))
         targets: dict[Any, np.ndarray] = {}
         for dom in self.targets:
             rows = np.flatnonzero((panel.domains == dom) & has_history)
-            if not len(rows) and str(dom) in prelaunch:  # every series it will sell
+            # judged on the cut panel: whether a domain is pre-launch at an origin never
+            # depends on what it sold after it
+            if self.target_history != 0 and not len(rows):
+                warnings.warn(
+                    f"{self.source_name}: target domain {plain(dom)!r} has no sales up to the "
+                    f"origin {origin.date()}: it is forecast before launch, its level "
+                    f"estimated from the source domains",
+                    DataWarning,
+                    stacklevel=2,
+                )
+            if self.target_history == 0 or not len(rows):  # every series it will sell
                 rows = np.flatnonzero(panel.domains == dom)
             if not len(rows):
-                raise DataError(
-                    f"target domain {dom!r} has no rows before the origin {origin.date()} "
-                    f"(for a forecast before it sells, set [task] target_history = 0)"
-                )
+                raise DataError(f"target domain {plain(dom)!r} has no series up to the horizon")
             targets[dom] = rows
         source_rows = np.flatnonzero(self.source_mask() & has_history)
         if not len(source_rows) and self.require_sources:

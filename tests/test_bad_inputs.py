@@ -190,9 +190,11 @@ ERRORS = {
             r"for series 'S03\|D1' at 2019-01-04 \(240 rows\)$"
         ],
     ),
-    "target domain with no rows before the origin": dict(
-        raw=raw_config(origin="2019-06-07"),
-        patterns=["target domain 'S06' has no rows before the origin 2019-06-07"],
+    "origin after the data": dict(
+        raw=raw_config(origin="2021-05-14"),
+        patterns=[
+            r"\[task\] origin 2021-05-14 is after the last period of the data \(2021-04-16\)"
+        ],
     ),
     "pre-launch target without a static covariate": dict(
         frame=lambda f: f.assign(size=np.where(f["store"] == "S06", np.nan, f["size"])),
@@ -442,12 +444,27 @@ def test_source_and_target_sharing_no_covariate_drop_it(tmp_path):
     res = invoke("run", setup(tmp_path, _target_without_prices(small_frame())))
     assert res.code == 0, res.err
     assert re.search(
-        r"known column 'price' has no values in the target domains \(240 rows\); "
-        r"dropped",
+        r"known column 'price' has no values in the target domains at origin 2021-04-16; "
+        r"left out of the features there",
         res.err,
     ), res.err
-    manifest = (tmp_path / "out" / "model" / "manifest.json").read_text()
-    assert '"price"' not in manifest.split('"known"')[1].split("]")[0]
+    import json
+
+    manifest = json.loads((tmp_path / "out" / "model" / "manifest.json").read_text())
+    assert "price" in manifest["data"]["known"]
+    assert manifest["features"]["builder"]["known"] == ["promo", "is_holiday"]
+
+
+def test_target_without_sales_up_to_the_origin_is_forecast_before_launch(tmp_path):
+    res = invoke("run", setup(tmp_path, raw=raw_config(origin="2019-06-07")))
+    assert res.code == 0, res.err
+    assert (
+        "target domain 'S06' has no sales up to the origin 2019-06-07: it is forecast before "
+        "launch, its level estimated from the source domains" in res.err
+    ), res.err
+    fc = pd.read_csv(tmp_path / "out" / "forecasts.csv")
+    assert set(fc["store"]) == set(TARGETS) and len(fc) == len(TARGETS) * 2 * 6
+    assert np.isfinite(fc["forecast"]).all() and (fc["forecast"] > 0).all()
 
 
 def test_every_row_of_the_catalogue_is_a_test():

@@ -20,6 +20,7 @@ import pytest
 
 import transfercast as tc
 from transfercast.config import parse_config
+from transfercast.data import DataWarning
 from transfercast.datasets import synthetic_config
 from transfercast.errors import MissingDependencyError
 from transfercast.plugin_manager import get_plugin_manager
@@ -236,3 +237,38 @@ def test_pre_launch_forecasts_ignore_the_future(future, prelaunch):
     before, after = prelaunch("present"), prelaunch(future)
     _assert_same_forecasts(before.forecasts, after.forecasts)
     pd.testing.assert_frame_equal(before.selection, after.selection, check_exact=False, rtol=1e-9)
+
+
+def _forecast(frame: pd.DataFrame, origin: pd.Timestamp, history: int | None) -> pd.DataFrame:
+    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=HORIZON)
+    raw["task"]["target_history"] = history
+    if history is None:
+        del raw["task"]["target_history"]
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    with pytest.warns(DataWarning):
+        return tc.TransferForecaster("pooled", **GBM).fit(task, origin=origin).predict()
+
+
+@pytest.mark.parametrize("future", FUTURES)
+def test_a_target_that_sells_only_after_the_origin_is_forecast_the_same(future, frame, origin):
+    # whether a target is forecast before launch at an origin is judged on the data cut there:
+    # the sales it made after the origin neither change its forecast nor turn it into an error
+    target = frame.attrs["targets"][0]
+    late = frame.assign(
+        sales=frame["sales"].where((frame["store"] != target) | (frame["date"] > origin))
+    )
+    before = _forecast(late, origin, None)
+    after = _forecast(_change_future(late, origin, future), origin, None)
+    pd.testing.assert_frame_equal(before, after, check_exact=False, rtol=1e-9, atol=0)
+    assert set(before["store"]) == set(frame.attrs["targets"])
+
+
+def test_a_covariate_left_out_is_chosen_on_data_up_to_the_horizon(frame, origin):
+    # a known column without target values up to the horizon is left out at that origin,
+    # whatever the target's values beyond the horizon
+    beyond = frame["date"] > origin + HORIZON * pd.offsets.Week(weekday=4)
+    target = frame["store"].isin(frame.attrs["targets"])
+    base = frame.assign(promo=frame["promo"].astype(float).where(~target | beyond))
+    blank = base.assign(promo=base["promo"].where(~target))
+    before, after = _forecast(base, origin, 13), _forecast(blank, origin, 13)
+    pd.testing.assert_frame_equal(before, after, check_exact=False, rtol=1e-9, atol=0)
