@@ -33,7 +33,7 @@ class DataConfig(_Section):
         None,
         description="Parquet dataset of the source domains, too large for memory: `path` then "
         "holds the target domains only and `run` fits the source model on Dask (source_only, "
-        "boost_continue)",
+        "boost_continue, recalibrate)",
     )
     series: list[str] = Field(description="column(s) that identify one series")
     time: str = Field(description="the period column")
@@ -67,6 +67,17 @@ class TaskConfig(_Section):
     origin: str | None = Field(
         None, description="last observed period for `run` (default: the last period in the data)"
     )
+
+    @field_validator("targets", "sources", mode="before")
+    @classmethod
+    def _one_or_many(cls, v: Any) -> Any:
+        return v if isinstance(v, list) else [v]
+
+    @field_validator("origin", mode="before")
+    @classmethod
+    def _date_as_text(cls, v: Any) -> Any:
+        return v.isoformat() if isinstance(v, date) else v
+
     target_history: int | None = Field(
         None,
         ge=0,
@@ -86,6 +97,14 @@ class EvaluateConfig(_Section):
     """``[evaluate]``: the rolling origins of a backtest."""
 
     origins: list[str] = Field(default_factory=list, description="explicit evaluation origins")
+
+    @field_validator("origins", mode="before")
+    @classmethod
+    def _dates_as_text(cls, v: Any) -> Any:
+        return (
+            [d.isoformat() if isinstance(d, date) else d for d in v] if isinstance(v, list) else v
+        )
+
     windows: int = Field(3, gt=0, description="the last N origins that leave a full horizon")
     step: int | None = Field(None, gt=0, description="periods between origins (default: horizon)")
 
@@ -256,7 +275,9 @@ def parse_config(
     try:
         cfg = Config(**raw)
     except ValidationError as exc:
-        err = exc.errors()[0]
+        errors = exc.errors()
+        # a misspelt key is read as unknown and its right spelling as missing: name the first
+        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
         loc = err["loc"]
         section = ".".join(str(p) for p in loc[:-1])
         key = str(loc[-1]) if loc else "?"

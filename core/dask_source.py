@@ -24,8 +24,9 @@ parameters); on several, LightGBM and XGBoost train data-parallel and the trees 
 The ``task`` holds the target domains only (``TransferTask(..., require_sources=False)``); every
 domain of the Parquet dataset that is not a target is a source (rows of target domains in the
 dataset are ignored, so the whole data set can be given). Only strategies that read the source
-*model* alone can use it (``source_only``, ``boost_continue``); the strategies that read the
-source rows (``pooled``, ``representation``, ``l2sp``, ``auto``) raise a :class:`ConfigError`.
+*model* alone can use it (``source_only``, ``boost_continue``, ``recalibrate``); the strategies
+that read the source rows (``pooled``, ``representation``, ``l2sp``, ``auto``) raise a
+:class:`ConfigError`.
 
 A worked example is in ``docs/concepts.md`` (sources larger than memory).
 
@@ -139,7 +140,7 @@ def check_strategy(strategy: Strategy | str) -> Strategy:
     if why:
         raise ConfigError(
             f"strategy '{strategy.name}' cannot use a source model fitted with Dask: {why} "
-            f"(source_only and boost_continue can)"
+            f"(source_only, boost_continue and recalibrate can)"
         )
     return strategy
 

@@ -25,11 +25,15 @@ from transfercast.panel import Panel
 
 def _match_domains(values: Sequence[Any], present: np.ndarray, key: str) -> list[Any]:
     """Map config values (TOML gives ints or strings) onto the domain values in the data."""
+    if np.isscalar(values):
+        values = [values]  # one domain
     by_str = {str(v): v for v in present}
     out = []
     for v in values:
         if str(v) not in by_str:
             raise DataError(unknown_name(f"domain in [task] {key}", v, sorted(by_str)))
+        if by_str[str(v)] in out:
+            raise DataError(f"[task] {key} lists domain {plain(by_str[str(v)])!r} twice")
         out.append(by_str[str(v)])
     return out
 
@@ -118,9 +122,9 @@ class TransferTask:
             static_per_series=regime_start is None,  # checked per regime after the split
         )
         present = self.frame["domain"].unique()
-        if not len(targets):
-            raise DataError("[task] targets is empty: name at least one target domain")
         self.targets = _match_domains(targets, present, "targets")
+        if not self.targets:
+            raise DataError("[task] targets is empty: name at least one target domain")
         self.require_sources = require_sources  # False: forecasting with a saved model only
         #: the start of the new regime of each target domain that has one; its old regime
         #: is the source domain :attr:`old_regimes` names
@@ -272,8 +276,8 @@ class TransferTask:
         if config.data.sources is not None and require_sources:
             raise ConfigError(
                 "[data] sources: a Parquet source dataset is used by `transfercast run` only "
-                "(source_only, boost_continue); compare and similarity need the sources in "
-                "[data] path"
+                "(source_only, boost_continue, recalibrate); compare and similarity need the "
+                "sources in [data] path"
             )
         if config.data.sources is not None and config.task.regime_start is not None:
             raise ConfigError(
@@ -388,11 +392,19 @@ class TransferTask:
             first_target = max(firsts, default=first_target)
         if evaluate.origins:
             origins = [self._on_grid(o, "[evaluate] origin") for o in evaluate.origins]
+            twice = next((o for k, o in enumerate(origins) if o in origins[:k]), None)
+            if twice is not None:
+                raise DataError(f"[evaluate] origins lists {twice.date()} twice")
             for o in origins:
                 for dom in self.regime_start:
                     self._check_regime_before(dom, o, "the [evaluate] origin")
                 idx = self.panel.index_of(o)
-                if idx < 0 or idx + self.horizon > last_target:
+                if idx < 0:
+                    raise DataError(
+                        f"[evaluate] origin {o.date()} is before the first period of the data "
+                        f"({self.panel.times[0].date()})"
+                    )
+                if idx + self.horizon > last_target:
                     raise DataError(
                         f"[evaluate] origin {o.date()} leaves less than the horizon of "
                         f"{self.horizon} periods of target actuals"
@@ -451,6 +463,8 @@ class TransferTask:
                 )
             if self.target_history == 0 or not len(rows):  # every series it will sell
                 rows = np.flatnonzero(panel.domains == dom)
+            else:
+                self._warn_unsold_series(panel, dom, rows, origin)
             if not len(rows):
                 raise DataError(f"target domain {plain(dom)!r} has no series up to the horizon")
             targets[dom] = rows
@@ -458,6 +472,21 @@ class TransferTask:
         if not len(source_rows) and self.require_sources:
             raise DataError(f"the source domains have no rows before the origin {origin.date()}")
         return OriginData(pd.Timestamp(origin), idx, panel, source_rows, targets)
+
+    def _warn_unsold_series(
+        self, panel: Panel, dom: Any, rows: np.ndarray, origin: pd.Timestamp
+    ) -> None:
+        """Warn that the series of a selling target domain without a sale up to ``origin`` (a
+        product not launched yet in a store that sells) get no forecast there."""
+        new = np.setdiff1d(np.flatnonzero(panel.domains == dom), rows)
+        if len(new):
+            warnings.warn(
+                f"{self.source_name}: target domain {plain(dom)!r} has {len(new)} series with "
+                f"no sales up to the origin {origin.date()} (first {panel.ids[new[0]]!r}); "
+                f"they are not forecast there",
+                DataWarning,
+                stacklevel=3,
+            )
 
     def actuals(self, origin: pd.Timestamp, rows: np.ndarray) -> pd.DataFrame:
         """Observed targets of ``rows`` over the horizon after ``origin`` (for scoring only)."""

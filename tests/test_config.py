@@ -57,3 +57,15 @@ def test_not_toml(tmp_path):
     (tmp_path / "bad.toml").write_text("[data\npath=")
     with pytest.raises(ConfigError, match="bad.toml: not valid TOML"):
         load_config(tmp_path / "bad.toml")
+
+
+def test_bare_toml_dates_are_read_as_origins():
+    import tomllib
+
+    raw = synthetic_config("sales.csv", ["S05"])
+    raw["task"].update(tomllib.loads('targets = "S05"\norigin = 2020-12-11\n'))
+    raw["evaluate"] = tomllib.loads("origins = [2020-12-11, 2020-12-18]\n")
+    cfg = parse_config(raw)
+    assert cfg.task.targets == ["S05"]
+    assert cfg.task.origin == "2020-12-11"
+    assert cfg.evaluate.origins == ["2020-12-11", "2020-12-18"]
