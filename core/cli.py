@@ -63,6 +63,30 @@ def quantiles_option(value: str | None, cfg) -> list[float]:
         raise ConfigError(f"--quantiles {value!r}: {exc}") from None
 
 
+def origin_option(value: str | None) -> str | None:
+    """``--origin``, checked to be a date (one line naming the option and the value); returned
+    as given."""
+    import pandas as pd
+
+    if value is None:
+        return None
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError, OverflowError):
+        ts = pd.NaT
+    if pd.isna(ts):
+        raise ConfigError(f"--origin {value!r} is not a date; give one such as 2021-03-26")
+    return value
+
+
+def check_threads() -> None:
+    """A ``TRANSFERCAST_THREADS`` that is not a number of threads stops a command before it
+    reads anything (one line naming the variable and its value)."""
+    from transfercast.engines import env_threads
+
+    env_threads()
+
+
 # help texts are rich markup: a literal "[" is written "\\["
 QUANTILES_HELP = (
     "comma-separated quantile levels, e.g. 0.1,0.5,0.9 (default: \\[forecast] quantiles)"
@@ -137,14 +161,18 @@ def run_cmd(
     from transfercast.bundle import write_bundle
     from transfercast.config import load_config
     from transfercast.forecaster import TransferForecaster
+    from transfercast.outputs import check_output_dir
     from transfercast.results import write_forecasts
     from transfercast.task import TransferTask
 
+    check_threads()
     cfg = load_config(config)
     cfg.forecast.quantiles = quantiles_option(quantiles, cfg)
     name = strategy or cfg.strategy.name
     pm = config_plugin_manager(cfg)
     entry = pm.registry.get(name)
+    out = output or cfg.output_dir()
+    check_output_dir(out, files=["forecasts.csv"], folders=["model"])
     sources = cfg.sources_path()
     task = TransferTask.from_config(cfg, require_sources=sources is None)
     pm.hook.transfercast_run_started(kind="run", config=cfg)
@@ -169,7 +197,6 @@ def run_cmd(
 
         with executor_for(cfg.execution) as executor:
             forecasts = model.fit(task, executor=executor).predict()
-    out = output or cfg.output_dir()
     path = write_forecasts(task, forecasts, out)
     pm.hook.transfercast_run_finished(kind="run", config=cfg, result=forecasts)
     console.print(
@@ -218,7 +245,9 @@ def config_plugin_manager(cfg):
 def predict_cmd(
     model_dir: Path = typer.Argument(..., help="a model bundle written by `run` (<output>/model)"),
     data: Path = typer.Option(..., "--data", help="CSV or Parquet file with the same columns"),
-    output: Path = typer.Option(Path("forecasts.csv"), "--output", help="forecasts file to write"),
+    output: Path = typer.Option(
+        Path("forecasts.csv"), "--output", help="forecasts file to write (.csv or .parquet)"
+    ),
     origin: str | None = typer.Option(
         None, "--origin", help="forecast origin (default: the last observed period of --data)"
     ),
@@ -232,20 +261,42 @@ def predict_cmd(
     """Forecast from new data with a saved model bundle; write forecasts.csv."""
     from transfercast.bundle import load_bundle, predict_bundle
     from transfercast.data import read_table
-    from transfercast.outputs import write_csv
+    from transfercast.outputs import check_output_file, write_table
 
+    check_threads()
+    check_output_file(output)
+    check_not_input(output, data)
+    origin_option(origin)
+    levels = quantiles_option(quantiles, None) if quantiles is not None else None
     bundle = load_bundle(model_dir)
     frame = read_table(data)
-    levels = quantiles_option(quantiles, None) if quantiles is not None else None
     forecasts = predict_bundle(
         bundle, frame, origin=origin, source_name=str(data), quantiles=levels
     )
-    path = write_csv(forecasts, output)
+    path = write_table(forecasts, output)
     console.print(
         f"{len(forecasts)} forecasts with the '{bundle.manifest['strategy']['name']}' model "
         f"written to {path}",
         soft_wrap=True,
     )
+
+
+def check_not_input(output: Path, data: Path) -> None:
+    """Refuse an ``--output`` that is the ``--data`` file (or lies in a ``--data`` folder of
+    Parquet files): the forecasts would overwrite the data they came from."""
+    import os
+
+    try:
+        same = output.exists() and data.exists() and os.path.samefile(output, data)
+    except OSError:
+        same = False
+    same = same or output.resolve() == data.resolve()
+    if same or (data.is_dir() and output.resolve().is_relative_to(data.resolve())):
+        where = "is" if same else "is inside"
+        raise TransfercastError(
+            f"--output {output} {where} the --data {data}: writing the forecasts would "
+            f"overwrite the data; choose another --output"
+        )
 
 
 def _progress() -> Progress:
@@ -267,11 +318,14 @@ def run_compare(
     Every finished cell is stored under ``<output>/.progress`` at once; ``resume`` skips the
     cells stored by an earlier, interrupted or shorter, run (see :mod:`transfercast.resume`)."""
     from transfercast.evaluation import check_jobs, compare, resolve_strategies
-    from transfercast.results import write_comparison
-    from transfercast.resume import CellStore
+    from transfercast.outputs import check_output_dir
+    from transfercast.results import COMPARISON_FILES, write_comparison
+    from transfercast.resume import PREVIOUS_DIR, PROGRESS_DIR, CellStore
     from transfercast.task import TransferTask
 
+    check_threads()
     check_jobs(jobs)
+    check_output_dir(output, files=COMPARISON_FILES, folders=[PROGRESS_DIR, PREVIOUS_DIR])
     pm = config_plugin_manager(cfg)
     names = strategies or cfg.strategy.candidates or None
     for n in names or []:
@@ -288,26 +342,36 @@ def run_compare(
     pm.hook.transfercast_run_started(kind="compare", config=cfg)
     from transfercast.distributed import executor_for
 
-    with executor_for(cfg.execution) as executor, _progress() as bar:
-        job = bar.add_task("compare", total=None)
+    try:
+        with executor_for(cfg.execution) as executor, _progress() as bar:
+            job = bar.add_task("compare", total=None)
 
-        def tick(done: int, total: int) -> None:
-            bar.update(job, completed=done, total=total)
+            def tick(done: int, total: int) -> None:
+                bar.update(job, completed=done, total=total)
 
-        comp = compare(
-            task,
-            chosen,
-            params=cfg.strategies,
-            origins=origins,
-            jobs=jobs if jobs != 1 else cfg.execution.jobs,
-            plugins=cfg.plugins,
-            progress=tick,
-            skip=skip,
-            on_cell=store.add,
-            executor=executor,
-            quantiles=fc.quantiles,
-            interval_method=fc.method,
-        )
+            try:
+                comp = compare(
+                    task,
+                    chosen,
+                    params=cfg.strategies,
+                    origins=origins,
+                    jobs=jobs if jobs != 1 else cfg.execution.jobs,
+                    plugins=cfg.plugins,
+                    progress=tick,
+                    skip=skip,
+                    on_cell=store.add,
+                    executor=executor,
+                    quantiles=fc.quantiles,
+                    interval_method=fc.method,
+                )
+            except TransfercastError:
+                bar.live.transient = True  # the error is the one line on stderr
+                raise
+    except TransfercastError:
+        store.discard()  # a user error: the output directory is left as it was
+        raise
+    finally:
+        store.commit()  # done, or interrupted: the cells stored stay for --resume
     comp = store.comparison(origins, [s.name for s in chosen], comp)
     write_comparison(comp, output)
     write_compare_report(comp, task, origins[-1], cfg.plugins, output)
@@ -354,15 +418,18 @@ def similarity_cmd(
 ) -> None:
     """Source/target similarity diagnostics per target domain; writes similarity.csv."""
     from transfercast.config import load_config
-    from transfercast.outputs import write_csv
+    from transfercast.outputs import check_output_dir, write_csv
     from transfercast.similarity import similarity
     from transfercast.task import TransferTask
 
+    check_threads()
+    origin_option(origin)
     cfg = load_config(config)
     config_plugin_manager(cfg)
+    out = output or cfg.output_dir()
+    check_output_dir(out, files=["similarity.csv"])
     task = TransferTask.from_config(cfg)
     table = similarity(task, origin, plugins=cfg.plugins)
-    out = output or cfg.output_dir()
     path = write_csv(table, Path(out) / "similarity.csv")
     view = Table(title=f"Similarity at {pd_date(table['origin'].iloc[0])}")
     shown = [
@@ -452,10 +519,12 @@ def demo_cmd(
     """Write synthetic data and a config, then compare every strategy on them."""
     from transfercast.config import parse_config
     from transfercast.datasets import synthetic_config, synthetic_sales
-    from transfercast.outputs import write_csv, write_text
+    from transfercast.outputs import check_output_dir, write_csv, write_text
 
     if not 0 <= relatedness <= 1:
         raise TransfercastError(f"--relatedness must be in [0, 1], got {relatedness}")
+    check_threads()
+    check_output_dir(output, files=["sales.csv", "config.toml"], folders=["results"])
     frame = synthetic_sales(relatedness=relatedness)
     raw = synthetic_config("sales.csv", frame.attrs["targets"], output_dir="results")
     cfg = parse_config(raw, source="demo", base_dir=output.resolve())

@@ -7,6 +7,7 @@ affected (see the bad-input catalogue in the docs).
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -126,34 +127,168 @@ def series_ids(frame: pd.DataFrame, series: Sequence[str]) -> pd.Series:
     return key.iloc[:, 0].str.cat([key[c] for c in key.columns[1:]], sep="|")
 
 
+#: A date written day and month first, in either order (``04/01/2019``, ``4.1.19``,
+#: ``04-01-2019``), with an optional time after it: groups day-or-month, separator,
+#: day-or-month, year, rest.
+_DAY_MONTH = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?=$|[\sT])(.*)$", re.S)
+
+
+def _day_month_order(text: pd.Series, rows: np.ndarray, column: str, source: str) -> pd.Series:
+    """``text`` (distinct dates written ``dd/mm/yyyy`` or ``mm/dd/yyyy``, ``rows`` rows each)
+    rewritten as ISO dates, the whole column read in one order: the one that reads every value;
+    where both do and they differ, the dates are ambiguous and refused."""
+    parts = text.str.extract(_DAY_MONTH)
+    year = parts[3].astype(int)
+    year = year.where(parts[3].str.len() == 4, year + np.where(year < 69, 2000, 1900))
+    readings = {}
+    for order, (day, month) in {"day-first": (0, 2), "month-first": (2, 0)}.items():
+        iso = (
+            year.astype(str).str.zfill(4)
+            + "-"
+            + parts[month].str.zfill(2)
+            + "-"
+            + parts[day].str.zfill(2)
+            + parts[4]
+        )
+        bad = pd.to_datetime(iso, errors="coerce", format="mixed").isna().to_numpy()
+        readings[order] = (iso, bad)
+    (first, (iso_a, bad_a)), (second, (iso_b, bad_b)) = readings.items()
+    if bad_a.any() and bad_b.any():  # neither reads every value: the one that reads more
+        return iso_a if rows[bad_a].sum() <= rows[bad_b].sum() else iso_b
+    if bad_a.any() or bad_b.any():
+        return iso_b if bad_a.any() else iso_a
+    differ = (iso_a != iso_b).to_numpy()
+    if differ.any():
+        raise DataError(
+            f"{source}: column '{column}' has ambiguous dates: {text[differ].iloc[0]!r} reads "
+            f"{first} or {second}, and every value reads both ways "
+            f"({int(rows[differ].sum())} rows differ); write ISO dates (YYYY-MM-DD)"
+        )
+    return iso_a
+
+
+def _years(values: pd.Series, rows: np.ndarray, column: str, source: str) -> pd.Series:
+    """Numbers (``2019``, ``2019.0``; distinct values, ``rows`` rows each) read as 1 January
+    of that year; any other number, one outside 1000..9999 or with a fraction, is refused."""
+    numbers = pd.to_numeric(values.astype(object), errors="coerce")
+    bad = ~((numbers >= 1000) & (numbers <= 9999) & (numbers == np.floor(numbers))).to_numpy()
+    if bad.any():
+        raise DataError(
+            f"{source}: column '{column}' has a number that is not a year (1000..9999): "
+            f"{values[bad].tolist()[0]!r} ({int(rows[bad].sum())} rows); write dates as "
+            "YYYY-MM-DD, or years as 4-digit numbers"
+        )
+    return pd.to_datetime(numbers.astype(int).astype(str), format="%Y")
+
+
+def _parse_distinct(values: pd.Series, rows: np.ndarray, column: str, source: str) -> pd.Series:
+    """Distinct values of a time column (``rows`` rows each, no missing value) as timestamps,
+    read in one format for the whole column: numbers and 4-digit text as years, day/month
+    dates in the one order that reads every value (ambiguous ones refused), the rest (ISO
+    text above all) as pandas reads it."""
+    kind = pd.api.types.infer_dtype(values, skipna=True)
+    if kind == "boolean":
+        raise DataError(
+            f"{source}: column '{column}' holds true/false values, not dates: {values.iloc[0]!r}"
+        )
+    if kind in ("integer", "floating", "mixed-integer-float", "decimal"):
+        return _years(values, rows, column, source)
+    text = values.astype(str)
+    if text.str.fullmatch(r"\s*\d{4}\s*").all():
+        return _years(text, rows, column, source)
+    # day and month first (not 19-01-04, which may be a 2-digit year first)
+    day_month = text.str.match(_DAY_MONTH) & ~text.str.match(r"\s*\d{1,2}-\d{1,2}-\d{2}\b")
+    if day_month.any():
+        text = text.copy()
+        order = _day_month_order(text[day_month], rows[day_month.to_numpy()], column, source)
+        text[day_month] = order
+    mixed_tz = f"{source}: column '{column}' mixes time zones; use one time zone"
+    with warnings.catch_warnings():  # pandas warns (later raises) on mixed offsets
+        warnings.simplefilter("ignore", FutureWarning)
+        try:
+            parsed = pd.to_datetime(text, errors="coerce", format="mixed")
+        except (ValueError, TypeError) as exc:
+            if "zone" in str(exc) or "offset" in str(exc):
+                raise DataError(mixed_tz) from None
+            raise DataError(f"{source}: column '{column}' cannot be parsed: {exc}") from None
+    bad = parsed.isna().to_numpy()
+    if bad.any():
+        raise DataError(
+            f"{source}: column '{column}' has an unparseable date {values[bad].iloc[0]!r} "
+            f"({int(rows[bad].sum())} rows)"
+        )
+    if parsed.dtype == object:  # mixed offsets give python datetimes with tzinfo
+        raise DataError(mixed_tz)
+    return parsed
+
+
 def _parse_times(values: pd.Series, column: str, source: str) -> pd.Series:
+    """The time column read as timestamps (time-zone-aware ones converted to UTC, made naive);
+    text and numbers are read in one format for the whole column (see :func:`_parse_distinct`)."""
     if pd.api.types.is_datetime64_any_dtype(values):
         parsed = values
     else:
-        mixed_tz = f"{source}: column '{column}' mixes time zones; use one time zone"
-        with warnings.catch_warnings():  # pandas warns (later raises) on mixed offsets
-            warnings.simplefilter("ignore", FutureWarning)
-            try:
-                parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-            except (ValueError, TypeError) as exc:
-                if "zone" in str(exc) or "offset" in str(exc):
-                    raise DataError(mixed_tz) from None
-                raise DataError(f"{source}: column '{column}' cannot be parsed: {exc}") from None
-        bad = parsed.isna() & values.notna()
         if values.isna().any():
             row = int(np.flatnonzero(values.isna().to_numpy())[0])
             raise DataError(f"{source}: column '{column}' has an empty date (row {row + 2})")
-        if bad.any():
-            first = values[bad].iloc[0]
-            raise DataError(
-                f"{source}: column '{column}' has an unparseable date {first!r} "
-                f"({int(bad.sum())} rows)"
-            )
-        if parsed.dtype == object:  # mixed offsets give python datetimes with tzinfo
-            raise DataError(mixed_tz)
+        codes, distinct = pd.factorize(values)  # each distinct value read once, in row order
+        rows = np.bincount(codes, minlength=len(distinct))
+        read = _parse_distinct(pd.Series(distinct, dtype=object), rows, column, source)
+        parsed = pd.Series(read.to_numpy()[codes], index=values.index, dtype=read.dtype)
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
     return parsed
+
+
+def _sub_daily(offset: pd.DateOffset) -> bool:
+    """Whether periods of ``offset`` are shorter than a day (hours, minutes, business hours)."""
+    if isinstance(offset, pd.offsets.Tick):
+        return offset.nanos < pd.Timedelta(days=1).value
+    return isinstance(offset, (pd.offsets.BusinessHour, pd.offsets.CustomBusinessHour))
+
+
+def _refuse_time_of_day(
+    raw: pd.Series, ds: pd.Series, column: str, freq: str, offset: pd.DateOffset, source: str
+) -> None:
+    """A one-line error naming the first value with a time of day other than midnight (its
+    reading in UTC where that differs) and the row count, for daily or coarser periods."""
+    if _sub_daily(offset):
+        return
+    clock = (ds != ds.dt.normalize()).to_numpy()
+    if not clock.any():
+        return
+    k = int(np.flatnonzero(clock)[0])
+    value, stamp = raw.iloc[k], ds.iloc[k]
+    try:  # a time in a zone ahead of UTC: name its reading there
+        aware = pd.Timestamp(value).tzinfo is not None
+    except (ValueError, TypeError):
+        aware = False
+    utc = f", {stamp} in UTC," if aware else ""
+    raise DataError(
+        f"{source}: column '{column}' has a time of day other than midnight: {str(value)!r}{utc} "
+        f"in {int(clock.sum())} rows; [data] freq '{freq}' periods are dates: write them without "
+        "a time"
+    )
+
+
+def _refuse_empty_keys(
+    frame: pd.DataFrame, series: Sequence[str], domain: str, source: str
+) -> None:
+    """A one-line error naming the first series key or domain column with an empty value (a
+    missing value or blank text), the first CSV row and the row count."""
+    for col in dict.fromkeys([*series, domain]):
+        values = frame[col]
+        empty = values.isna()
+        if values.dtype == object:
+            blank = [v for v in pd.unique(values) if isinstance(v, str) and not v.strip()]
+            empty |= values.isin(blank)
+        if empty.any():
+            row = int(np.flatnonzero(empty.to_numpy())[0])
+            what = "series key" if col in series else "domain"
+            raise DataError(
+                f"{source}: column '{col}' has an empty {what} value in {int(empty.sum())} rows "
+                f"(first: row {row + 2})"
+            )
 
 
 def standardize(
@@ -183,11 +318,13 @@ def standardize(
         if col not in frame.columns:
             raise DataError(f"{source}: missing column '{col}'{closest(col, cols)}")
     out = frame[list(dict.fromkeys(needed))].copy()
+    _refuse_empty_keys(out, series, domain, source)
     out[DS] = _parse_times(out[time], time, source)
     try:
         offset = pd.tseries.frequencies.to_offset(freq)
     except ValueError:
         raise DataError(f"{source}: [data] freq '{freq}' is not a pandas frequency alias") from None
+    _refuse_time_of_day(out[time], out[DS], time, freq, offset, source)
     periods = out[DS].drop_duplicates()  # each distinct period checked once
     off_dates = periods[~periods.map(offset.is_on_offset).astype(bool)]
     off_grid = out[DS].isin(off_dates)

@@ -69,11 +69,28 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
 }
 
 
+def env_threads() -> int:
+    """``TRANSFERCAST_THREADS`` as a number of threads, 0 when unset, empty or 0 (the
+    defaults); any other value than a whole number of 0 or more is a :class:`ConfigError`
+    naming the variable and the value."""
+    text = os.environ.get("TRANSFERCAST_THREADS", "").strip()
+    try:
+        value = int(text) if text else 0
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise ConfigError(
+            f"environment variable TRANSFERCAST_THREADS={text!r}: give a whole number of threads "
+            f"per model fit, such as 4 (0 or unset: the defaults)"
+        )
+    return value
+
+
 def threads(role: str = "source", rows: int | None = None) -> int:
     """Threads per model fit or prediction: ``TRANSFERCAST_THREADS`` when set; otherwise all
     cores for source models, and one for target models and small predictions, where thread
     start-up costs more than it saves (figures: docs/benchmarks.md, Threads)."""
-    env = int(os.environ.get("TRANSFERCAST_THREADS", "0"))
+    env = env_threads()
     if env:
         return env
     if role == "target" or (rows is not None and rows < 20_000):

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import pandas as pd
+
+from transfercast.errors import TransfercastError
 
 
 def _read_umask() -> int:
@@ -49,3 +51,85 @@ def write_text(text: str, path: Path) -> Path:
 def write_bytes(data: bytes, path: Path) -> Path:
     """Write a binary file atomically."""
     return atomic_write(path, lambda tmp: tmp.write_bytes(data))
+
+
+class OutputError(TransfercastError):
+    """An output path that cannot be written (a file where a folder is needed, or the reverse,
+    a folder without write permission): refused before anything is computed or written."""
+
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists() or candidate.is_symlink():
+            return candidate
+    return Path(".")
+
+
+def check_output_dir(
+    directory: Path,
+    files: Iterable[str] = (),
+    folders: Iterable[str] = (),
+    what: str = "output directory",
+) -> None:
+    """Raise an :class:`OutputError` unless ``directory`` can hold a command's output: it (or
+    the nearest folder above it that exists, when it does not) must be a writable folder, each
+    of ``files`` in it must not be a folder, and each of ``folders`` in it must not be a file.
+    Nothing is created."""
+    directory = Path(directory)
+    base = _nearest_existing(directory)
+    if not base.is_dir():
+        kind = "a file" if base.is_file() else "not a folder"
+        where = "" if base == directory else f" ({base} is {kind})"
+        culprit = f"is {kind}" if base == directory else "cannot be created"
+        raise OutputError(f"{what} {directory} {culprit}{where}; choose another --output")
+    if not os.access(base, os.W_OK | os.X_OK):
+        raise OutputError(f"{what} {directory}: {base} is not writable; choose another --output")
+    for name in files:
+        if (directory / name).is_dir():
+            raise OutputError(
+                f"{what} {directory}: {name} in it is a folder, where a file is written; "
+                f"remove it or choose another --output"
+            )
+    for name in folders:
+        path = directory / name
+        if (path.exists() or path.is_symlink()) and not path.is_dir():
+            raise OutputError(
+                f"{what} {directory}: {name} in it is a file, where a folder is written; "
+                f"remove it or choose another --output"
+            )
+
+
+#: the file types :func:`write_table` writes, by suffix
+TABLE_FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+
+
+def table_format(path: Path, option: str = "--output") -> str:
+    """``"csv"`` or ``"parquet"`` by the suffix of ``path`` (as for input files: ``.csv``,
+    ``.txt``, ``.parquet``, ``.pq``); another suffix is an :class:`OutputError`."""
+    fmt = TABLE_FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        suffix = Path(path).suffix or "none"
+        raise OutputError(
+            f"{option} {path}: unsupported file type '{suffix}' (use .csv or .parquet)"
+        )
+    return fmt
+
+
+def check_output_file(path: Path, option: str = "--output") -> str:
+    """Raise an :class:`OutputError` unless a table can be written to ``path``: not a folder,
+    a supported suffix (:func:`table_format`, returned), a folder above it that is one or can
+    be created. Nothing is created."""
+    path = Path(path)
+    if path.is_dir():
+        raise OutputError(f"{option} {path} is a folder; give a file name, such as forecasts.csv")
+    fmt = table_format(path, option)
+    check_output_dir(path.parent, what=f"{option} {path}: folder")
+    return fmt
+
+
+def write_table(frame: pd.DataFrame, path: Path) -> Path:
+    """Write a table atomically, as CSV or Parquet by the suffix of ``path``
+    (:func:`table_format`)."""
+    if table_format(path) == "parquet":
+        return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    return write_csv(frame, path)

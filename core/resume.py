@@ -7,6 +7,10 @@ builds the final tables from the store, in the order of an uninterrupted run, so
 same files. ``setup.json`` holds a fingerprint of the data, task and features and a hash of each
 strategy's parameters: resuming after the data changed is refused, and a strategy whose
 parameters changed is run again.
+
+A comparison stopped by a user error (exit status 2) leaves the output directory as it was: the
+store is made only when the first cell is done, and what it replaces is kept aside until the run
+ends (see :class:`CellStore`).
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,7 +33,9 @@ from transfercast.strategy import Strategy
 from transfercast.task import TransferTask
 
 PROGRESS_DIR = ".progress"
+PREVIOUS_DIR = ".progress.previous"  # what a running comparison replaced, until it ends
 SETUP = "setup.json"
+CELL_FILES = ("scores", "forecasts", "selection")  # <stem>.<name>.parquet of a cell
 
 
 def setup_fingerprint(task: TransferTask, intervals: Any = None) -> str:
@@ -74,8 +81,14 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
 class CellStore:
     """The on-disk store of finished cells of one comparison output directory.
 
-    ``resume=False`` starts afresh (any earlier store is removed); ``resume=True`` keeps the
+    ``resume=False`` starts afresh (any earlier store is replaced); ``resume=True`` keeps the
     cells whose setup and strategy parameters still match.
+
+    Nothing on disk changes until the first cell is stored (:meth:`open`), so a run stopped by
+    an error before that leaves the output directory as it was. After that, the store it
+    replaces (or, resuming, the cells it replaces) is kept aside in ``.progress.previous``
+    until the run ends: :meth:`commit` drops it, :meth:`discard` (a run stopped by a user
+    error) puts it back and removes what this run added, folders included.
     """
 
     def __init__(
@@ -88,12 +101,17 @@ class CellStore:
         intervals: Any = None,
     ):
         self.directory = Path(output) / PROGRESS_DIR
+        self.previous = Path(output) / PREVIOUS_DIR
         self.task = task
         self.setup = {
             "fingerprint": setup_fingerprint(task, intervals),
             "strategies": {s.name: params_hash(s) for s in strategies},
         }
-        stale: set[str] = set()
+        self.resuming = False  # an earlier store of the same setup is continued
+        self.stale: set[str] = set()  # strategies whose parameters changed: run again
+        self._opened = False
+        self._created: Path | None = None  # the highest folder that open() created
+        self._added: set[str] = set()  # file stems of the cells stored by this run
         if resume and (self.directory / SETUP).is_file():
             old = json.loads((self.directory / SETUP).read_text())
             if old.get("fingerprint") != self.setup["fingerprint"]:
@@ -102,19 +120,80 @@ class CellStore:
                     f"that wrote it; drop --resume or choose another --output"
                 )
             old_params = old.get("strategies", {})
-            stale = {n for n, h in self.setup["strategies"].items() if old_params.get(n, h) != h}
+            self.stale = {
+                n for n, h in self.setup["strategies"].items() if old_params.get(n, h) != h
+            }
             merged = {**old_params, **self.setup["strategies"]}
             self.setup = {**self.setup, "strategies": merged}
-        elif self.directory.exists():
-            shutil.rmtree(self.directory)
+            self.resuming = True
+
+    # -- the store's life ----------------------------------------------------------------------
+    def open(self) -> None:
+        """Make the store on disk (called by the first :meth:`add`): a fresh one, the earlier
+        one set aside; or, resuming, the earlier one with the cells of strategies whose
+        parameters changed set aside."""
+        if self._opened:
+            return
+        missing = [p for p in (self.directory, *self.directory.parents) if not p.exists()]
+        self._created = missing[-1] if missing else None
+        if self.previous.exists():  # left by a run killed before it ended
+            shutil.rmtree(self.previous)
+        if not self.resuming and self.directory.exists():
+            self.directory.rename(self.previous)
         self.directory.mkdir(parents=True, exist_ok=True)
+        self._opened = True
         for tmp in self.directory.glob(".*.tmp"):  # left by a run killed while writing
             tmp.unlink(missing_ok=True)
-        for name in stale:  # parameters changed: that strategy's cells are run again
+        if self.resuming:
+            self._set_aside(self.directory / SETUP, copy=True)  # replaced below, atomically
             for path in self.directory.glob("*.scores.parquet"):
-                if pd.read_parquet(path, columns=["strategy"])["strategy"].iloc[0] == name:
-                    path.unlink()
+                if pd.read_parquet(path, columns=["strategy"])["strategy"].iloc[0] in self.stale:
+                    self._set_aside(path)  # parameters changed: that cell is run again
         write_text(json.dumps(self.setup, indent=2) + "\n", self.directory / SETUP)
+
+    def _set_aside(self, path: Path, copy: bool = False) -> None:
+        """Move (or copy) ``path`` of the store to ``.progress.previous``, once: the version
+        from before this run."""
+        if path.exists() and not (self.previous / path.name).exists():
+            self.previous.mkdir(exist_ok=True)
+            if copy:
+                shutil.copy2(path, self.previous / path.name)
+            else:
+                os.replace(path, self.previous / path.name)
+
+    def commit(self) -> None:
+        """The run ended (or was interrupted): drop what :meth:`open` set aside; the cells
+        stored stay for ``--resume``."""
+        shutil.rmtree(self.previous, ignore_errors=True)
+        self._added.clear()
+
+    def discard(self) -> None:
+        """The run stopped on a user error: put the output directory back as it was."""
+        if not self._opened:
+            return
+        if not self.resuming:
+            shutil.rmtree(self.directory, ignore_errors=True)
+            if self.previous.exists():
+                self.previous.rename(self.directory)
+        else:
+            for stem in self._added:
+                for suffix in CELL_FILES:
+                    Path(f"{self.directory / stem}.{suffix}.parquet").unlink(missing_ok=True)
+            if self.previous.exists():
+                for path in self.previous.iterdir():
+                    os.replace(path, self.directory / path.name)
+                self.previous.rmdir()
+        if self._created is not None:  # folders this run created, when they are empty
+            for folder in (self.directory, *self.directory.parents):
+                if folder.exists():
+                    try:
+                        folder.rmdir()
+                    except OSError:
+                        break
+                if folder == self._created:
+                    break
+        self._opened = False
+        self._added.clear()
 
     # -- writing -------------------------------------------------------------------------------
     def add(
@@ -124,8 +203,13 @@ class CellStore:
         selection: pd.DataFrame | None = None,
     ) -> None:
         """Store one finished cell (the ``on_cell`` callback of :func:`compare`)."""
+        self.open()
         key = cell_key(row["target"], row["strategy"], row["origin"])
         stem = self.directory / _file_stem(key)
+        if self.resuming and stem.name not in self._added:  # a failed cell run again
+            for suffix in CELL_FILES:
+                self._set_aside(Path(f"{stem}.{suffix}.parquet"))
+        self._added.add(stem.name)
         for suffix, frame in (("forecasts", forecasts), ("selection", selection)):
             path = Path(f"{stem}.{suffix}.parquet")
             if frame is not None and len(frame):
@@ -137,10 +221,14 @@ class CellStore:
 
     # -- reading -------------------------------------------------------------------------------
     def _rows(self) -> dict[tuple[str, str, str], pd.DataFrame]:
+        if not self._opened and not self.resuming:
+            return {}  # the cells on disk are an earlier run's, replaced by this one
         out = {}
         for path in self.directory.glob("*.scores.parquet"):
             row = pd.read_parquet(path)
             r = row.iloc[0]
+            if not self._opened and r["strategy"] in self.stale:
+                continue  # its parameters changed: run again
             out[cell_key(r["target"], r["strategy"], r["origin"])] = row
         return out
 

@@ -64,7 +64,7 @@ class AutoParams(StrategyParams):
     """``auto``: its candidates, how weights are learned from the replays, the replays' shape."""
 
     candidates: list[str] | None = Field(
-        None, description="strategies to weigh (default: every registered one but auto, analog, recalibrate)"
+        None, description="strategies to weigh (default: all but auto, analog, recalibrate)"
     )
     method: Literal["stack", "meta", "select"] = Field(
         "stack",

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import math
-import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +21,7 @@ import pandas as pd
 import torch
 from torch import nn
 
+from transfercast.engines import env_threads
 from transfercast.features import FeatureTable
 from transfercast.frequency import POSITIONS
 
@@ -46,7 +46,7 @@ def load_weights(module: torch.nn.Module, path: Path) -> torch.nn.Module:
 def apply_threads() -> None:
     """Use ``TRANSFERCAST_THREADS`` torch threads when that variable is set; otherwise leave
     torch's own setting (``torch.set_num_threads``) alone."""
-    n = int(os.environ.get("TRANSFERCAST_THREADS", "0") or 0)
+    n = env_threads()
     if n and torch.get_num_threads() != n:
         torch.set_num_threads(n)
 

@@ -17,7 +17,7 @@ import pytest
 from transfercast.cli import to_toml
 from transfercast.config import parse_config
 from transfercast.data import DataWarning, standardize
-from transfercast.datasets import synthetic_config
+from transfercast.datasets import synthetic_config, synthetic_sales
 from transfercast.errors import DataError
 from transfercast.task import TransferTask
 
@@ -108,6 +108,11 @@ def _set(frame, col, values):
     return frame
 
 
+def _day_month(frame, fmt):
+    """``frame`` with its dates written as text in ``fmt`` (``"%d/%m/%Y"``)."""
+    return frame.assign(date=pd.to_datetime(frame["date"]).dt.strftime(fmt))
+
+
 # row 60 is source series 'S01|D1' at 2020-02-28; rows 240.. are store 'S03'
 S01_D1_2020_02_28 = 60
 
@@ -146,6 +151,30 @@ ERRORS = {
         frame=lambda f: _retype(f, "date", {3: None}), patterns=["column 'date' has an empty date"]
     ),
     "mixed time zones": dict(frame=_mixed_tz, patterns=["column 'date' mixes time zones"]),
+    "ambiguous day/month dates": dict(
+        frame=lambda f: _day_month(f[pd.to_datetime(f["date"]).dt.day <= 12], "%d/%m/%Y"),
+        patterns=[
+            r"column 'date' has ambiguous dates: '04/01/2019' reads day-first or month-first",
+            r"write ISO dates \(YYYY-MM-DD\)$",
+        ],
+    ),
+    "time column of numbers that are not years": dict(
+        frame=lambda f: f.assign(date=pd.to_datetime(f["date"]).dt.strftime("%Y%m%d").astype(int)),
+        patterns=[r"column 'date' has a number that is not a year \(1000\.\.9999\): 20190104 \("],
+    ),
+    "date with a time of day": dict(
+        frame=lambda f: pd.concat([f, _retype(f.iloc[[5]], "date", {5: "2019-02-08 12:00"})]),
+        patterns=[
+            r"column 'date' has a time of day other than midnight: '2019-02-08 12:00' in 1 rows; "
+            r"\[data\] freq 'W-FRI' periods are dates"
+        ],
+    ),
+    "empty series key": dict(
+        frame=lambda f: _retype(f, "store", {3: None}),
+        patterns=[
+            r"sales\.csv: column 'store' has an empty series key value in 1 rows \(first: row 5\)$"
+        ],
+    ),
     "duplicate series/period rows": dict(
         frame=lambda f: pd.concat([f, f.iloc[[5, 6]]]),
         patterns=["duplicate rows for series 'S01|D1'", "2 duplicates"],
@@ -223,6 +252,27 @@ ERRORS = {
         raw=to_toml({**raw_config(), "task": {**raw_config()["task"], "horizn": 6}}),
         patterns=[r"unknown \[task\] key 'horizn' \(did you mean 'horizon'\?\)"],
     ),
+    "misspelt required config key": dict(
+        raw=to_toml(
+            {
+                **raw_config(),
+                "task": {
+                    **{k: v for k, v in raw_config()["task"].items() if k != "horizon"},
+                    "horizn": 6,
+                },
+            }
+        ),
+        patterns=[r"unknown \[task\] key 'horizn' \(did you mean 'horizon'\?\)"],
+    ),
+    "target listed twice": dict(
+        raw=to_toml(raw_config(targets=["S06", "S06"])),
+        patterns=[r"\[task\] targets lists domain 'S06' twice"],
+    ),
+    "evaluation origin listed twice": dict(
+        raw=to_toml({**raw_config(), "evaluate": {"origins": ["2021-01-29", "2021-01-29"]}}),
+        command="compare",
+        patterns=[r"\[evaluate\] origins lists 2021-01-29 twice"],
+    ),
     "wrong config type": dict(
         raw=to_toml(raw_config(horizon="six")), patterns=[r"\[task\] key 'horizon'", "'six'"]
     ),
@@ -262,6 +312,11 @@ ERRORS = {
     "unknown strategy": dict(
         args=["--strategy", "sorce_only"],
         patterns=["unknown strategy 'sorce_only'", "did you mean 'source_only'"],
+    ),
+    "origin that is not a date": dict(
+        command="similarity",
+        args=["--origin", "notadate"],
+        patterns=[r"^error: --origin 'notadate' is not a date; give one such as 2021-03-26$"],
     ),
     "horizon longer than the data allows": dict(
         raw=to_toml(raw_config(horizon=60)),
@@ -429,6 +484,39 @@ def test_real_sales_values_get_no_extreme_value_warning():
     assert not [w for w in caught if "times their series' median" in str(w.message)]
 
 
+def _standardize(frame, time="date", freq="W-FRI"):
+    return standardize(
+        frame, series=["store", "dept"], time=time, target="sales", domain="store", freq=freq
+    )
+
+
+def test_day_and_month_first_dates_are_read_in_one_order():
+    # daily dates over more than a year: a day-first date with a day of 12 or less also reads
+    # month-first, so only one order reads every value, and the whole column is read in it
+    frame = synthetic_sales(
+        n_domains=6, series_per_domain=2, n_targets=2, n_periods=400, freq="D", target_periods=120
+    )
+    truth = pd.to_datetime(frame["date"])
+    for fmt in ["%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d/%m/%y", "%Y-%m-%d"]:
+        out = _standardize(_day_month(frame, fmt), freq="D")
+        read = out["ds"].to_numpy()
+        assert (read == pd.to_datetime(out["date"], format=fmt).to_numpy()).all(), fmt
+        assert sorted(read) == sorted(truth.to_numpy()), fmt
+
+
+def test_integer_years_are_read_as_years():
+    years = np.tile(np.arange(1990, 2021), 2)
+    frame = pd.DataFrame(
+        {"store": np.repeat(["A", "B"], 31), "dept": "D1", "year": years, "sales": 1.0}
+    )
+    for column in [years, years.astype(float), years.astype(str)]:
+        out = _standardize(frame.assign(year=column), time="year", freq="YS")
+        assert (out["ds"] == pd.to_datetime(out["year"].astype(int).astype(str))).all()
+        assert out["ds"].min() == pd.Timestamp("1990-01-01")
+    with pytest.raises(DataError, match=r"column 'year' has a number that is not a year .*: 12 "):
+        _standardize(frame.assign(year=np.arange(62) + 12), time="year", freq="YS")
+
+
 def test_target_series_shorter_than_the_horizon_is_forecast_in_full(tmp_path):
     frame = small_frame()
     short = (frame["store"] == "S08") & (frame["dept"] == "D1")
@@ -455,6 +543,20 @@ def test_source_and_target_sharing_no_covariate_drop_it(tmp_path):
     assert manifest["features"]["builder"]["known"] == ["promo", "is_holiday"]
 
 
+def test_unsold_series_of_a_selling_target_is_named(tmp_path):
+    frame = small_frame()
+    late = (frame["store"] == "S06") & (frame["dept"] == "D2")
+    frame = frame[~late | (pd.to_datetime(frame["date"]) > "2021-03-05")]
+    res = invoke("run", setup(tmp_path, frame, raw=raw_config(origin="2021-03-05")))
+    assert res.code == 0, res.err
+    assert (
+        "target domain 'S06' has 1 series with no sales up to the origin 2021-03-05 (first "
+        "'S06|D2'); they are not forecast there" in res.err
+    ), res.err
+    fc = pd.read_csv(tmp_path / "out" / "forecasts.csv")
+    assert len(fc) == (len(TARGETS) * 2 - 1) * 6
+
+
 def test_target_without_sales_up_to_the_origin_is_forecast_before_launch(tmp_path):
     res = invoke("run", setup(tmp_path, raw=raw_config(origin="2019-06-07")))
     assert res.code == 0, res.err
@@ -465,6 +567,97 @@ def test_target_without_sales_up_to_the_origin_is_forecast_before_launch(tmp_pat
     fc = pd.read_csv(tmp_path / "out" / "forecasts.csv")
     assert set(fc["store"]) == set(TARGETS) and len(fc) == len(TARGETS) * 2 * 6
     assert np.isfinite(fc["forecast"]).all() and (fc["forecast"] > 0).all()
+
+
+UNWRITABLE_OUTPUTS = {  # a file or folder in the way of an output -> the error it gets
+    "out": r"output directory \S*out is a file; choose another --output$",
+    "out/forecasts.csv/": r"\S*out: forecasts\.csv in it is a folder, where a file is written",
+    "out/model": r"\S*out: model in it is a file, where a folder is written",
+    "out/scores.csv/": r"\S*out: scores\.csv in it is a folder",
+    "out/.progress": r"\S*out: \.progress in it is a file",
+    "out/similarity.csv/": r"\S*out: similarity\.csv in it is a folder",
+}
+
+
+@pytest.mark.parametrize(
+    ("command", "path"),
+    [
+        ("run", "out"),
+        ("compare", "out"),
+        ("similarity", "out"),
+        ("run", "out/forecasts.csv/"),
+        ("run", "out/model"),
+        ("compare", "out/scores.csv/"),
+        ("compare", "out/.progress"),
+        ("similarity", "out/similarity.csv/"),
+    ],
+)
+def test_an_output_path_that_cannot_be_written_is_refused_before_the_data_is_read(
+    command, path, tmp_path, monkeypatch
+):
+    config = setup(tmp_path)
+
+    def unread(*args, **kwargs):
+        raise AssertionError("the data was read before the output path was checked")
+
+    monkeypatch.setattr(TransferTask, "from_config", unread)
+    target = tmp_path / path
+    if path.endswith("/"):
+        target.mkdir(parents=True)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("mine\n")
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    res = invoke(command, config)
+    assert res.code == 2, res.err
+    assert len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err, res.err
+    assert re.search(UNWRITABLE_OUTPUTS[path], res.err.strip()), res.err
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
+    assert target.is_dir() or target.read_text() == "mine\n"
+
+
+def test_predict_refuses_an_output_that_is_a_folder_its_data_or_an_unknown_type(tmp_path):
+    res = invoke("run", setup(tmp_path), "--strategy", "source_only")
+    assert res.code == 0, res.err
+    model, data = tmp_path / "out" / "model", tmp_path / "sales.csv"
+    saved = data.read_bytes()
+    (tmp_path / "link.csv").symlink_to(data)
+    cases = {
+        tmp_path / "out": r"--output \S*out is a folder; give a file name, such as forecasts\.csv$",
+        "": r"--output \. is a folder",  # the current folder
+        data: r"--output \S*sales\.csv is the --data \S*sales\.csv: writing the forecasts would "
+        r"overwrite the data; choose another --output$",
+        tmp_path / "link.csv": r"--output \S*link\.csv is the --data",
+        tmp_path / "f.xlsx": r"--output \S*f\.xlsx: unsupported file type '\.xlsx' "
+        r"\(use \.csv or \.parquet\)$",
+        data / "f.csv": r"--output \S*f\.csv: folder \S*sales\.csv is a file",
+    }
+    for output, pattern in cases.items():
+        res = invoke("predict", model, "--data", data, "--output", output)
+        assert res.code == 2, (output, res.err)
+        assert len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err, res.err
+        assert re.search(pattern, res.err.strip()), (pattern, res.err)
+    assert data.read_bytes() == saved
+    assert not (tmp_path / "f.xlsx").exists()
+    # a .parquet output is a Parquet file, with the rows and columns of the CSV one
+    for name in ("fc.csv", "fc.parquet"):
+        res = invoke("predict", model, "--data", data, "--output", tmp_path / name)
+        assert res.code == 0, res.err
+    csv, parquet = pd.read_csv(tmp_path / "fc.csv"), pd.read_parquet(tmp_path / "fc.parquet")
+    assert list(parquet.columns) == list(csv.columns) and len(parquet) == len(csv) == 3 * 2 * 6
+    np.testing.assert_allclose(parquet["forecast"], csv["forecast"])
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "1.5"])
+def test_a_thread_count_that_is_not_a_number_is_refused(value, tmp_path, monkeypatch):
+    monkeypatch.setenv("TRANSFERCAST_THREADS", value)
+    for command in ("run", "compare"):
+        assert_error(
+            invoke(command, setup(tmp_path)),
+            tmp_path,
+            rf"^error: environment variable TRANSFERCAST_THREADS='{re.escape(value)}': give a "
+            r"whole number of threads per model fit, such as 4 \(0 or unset: the defaults\)$",
+        )
 
 
 def test_every_row_of_the_catalogue_is_a_test():

@@ -148,3 +148,27 @@ def test_plugins_lists_a_failed_plugin_with_its_error_as_written(monkeypatch):
     res = invoke("plugins")
     assert res.code == 0, res.err
     assert "plugin failed tc_gpu (entry point): install 'transfercast[torch]'" in res.out
+
+
+def test_compare_removes_the_result_files_of_an_earlier_comparison_it_does_not_write(project):
+    """selection.csv, replays.csv, regret.csv and weights.png come with `auto`: a comparison
+    without it into the same folder removes an earlier one's, and nothing else."""
+    out = project / "again"
+    out.mkdir()
+    earlier = ["selection.csv", "replays.csv", "regret.csv", "weights.png", "scores.csv"]
+    for name in [*earlier, "notes.txt", "selection.csv.bak"]:
+        (out / name).write_text("from an earlier run\n")
+    res = cli(
+        "compare",
+        str(project / "config.toml"),
+        "--output",
+        str(out),
+        "--strategies",
+        "target_only,source_only",
+    )
+    assert res.returncode == 0, res.stderr
+    for name in earlier[:4]:
+        assert not (out / name).exists(), name
+    assert set(pd.read_csv(out / "scores.csv")["strategy"]) == {"target_only", "source_only"}
+    assert (out / "notes.txt").read_text() == (out / "selection.csv.bak").read_text()
+    assert (out / "notes.txt").read_text() == "from an earlier run\n"

@@ -306,3 +306,122 @@ def test_every_output_file_goes_through_atomic_write():
             if writer.search(line) and "atomic_write(" not in line:
                 found.append(f"{path.name}:{n}: {line.strip()}")
     assert found == []
+
+
+def _cell_row(strategy: str, origin: str = "2021-01-01") -> dict:
+    return {
+        "target": "S06",
+        "strategy": strategy,
+        "origin": pd.Timestamp(origin),
+        "status": "ok",
+        "error": "",
+    }
+
+
+def _snapshot(root) -> dict[str, bytes]:
+    """Every file under ``root`` (hidden ones included) with its bytes."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file()
+    }
+
+
+def test_a_cell_store_changes_nothing_before_its_first_cell_and_discard_restores_it(tmp_path):
+    task = small_task()
+    strategies = [TargetOnly(), SourceOnly()]
+    out = tmp_path / "out"
+    first = CellStore(out, task, strategies)
+    for name in ("target_only", "source_only"):
+        first.add(_cell_row(name), None)
+    first.commit()
+    before = _snapshot(tmp_path)
+
+    # afresh over it: nothing changes on disk before the first cell; discard puts it all back
+    again = CellStore(out, task, strategies)
+    assert _snapshot(tmp_path) == before and again.done() == set()
+    again.add(_cell_row("target_only", "2021-02-05"), None)
+    assert _snapshot(tmp_path) != before
+    again.discard()
+    assert _snapshot(tmp_path) == before
+
+    # resuming with changed parameters: the changed strategy's cells are set aside, and put back
+    params = [TargetOnly(), SourceOnly(seed=1)]
+    changed = CellStore(out, task, params, resume=True)
+    assert _snapshot(tmp_path) == before
+    assert changed.done() == {("S06", "target_only", "2021-01-01")}
+    changed.add(_cell_row("source_only"), None)  # the stale cell, run again
+    changed.add(_cell_row("target_only", "2021-02-05"), None)  # a new cell
+    assert len(CellStore(out, task, params, resume=True).done()) == 3
+    changed.discard()
+    assert _snapshot(tmp_path) == before
+
+    # in a folder that did not exist: discard removes every folder the store created
+    new = CellStore(tmp_path / "a" / "b", task, strategies)
+    new.add(_cell_row("target_only"), None)
+    new.discard()
+    assert not (tmp_path / "a").exists()
+
+    # commit keeps this run's store and drops the one it replaced
+    last = CellStore(out, task, strategies)
+    last.add(_cell_row("target_only", "2021-02-05"), None)
+    last.commit()
+    assert [p.name for p in out.iterdir()] == [".progress"]
+    assert CellStore(out, task, strategies, resume=True).done() == {
+        ("S06", "target_only", "2021-02-05")
+    }
+
+
+class _Picky(Strategy):
+    """The target's mean; a user error (ConfigError) on the target domain ``fails_on``."""
+
+    name = "picky"
+    fails_on = "S07"
+
+    def fine_tune(self, target, source):
+        if self.context_["domain"] == type(self).fails_on:
+            raise ConfigError(f"[strategies.picky] cannot forecast {type(self).fails_on}")
+        self.mean_ = float(np.nanmean(target.y))
+
+    def predict(self, table):
+        return np.full(len(table), self.mean_)
+
+
+def test_a_compare_stopped_by_a_user_error_leaves_the_output_directory_as_it_was(
+    tmp_path, monkeypatch
+):
+    """A failing compare into the folder of an earlier one keeps that run's files and cells
+    (its `--resume` still works); into a new folder it creates nothing."""
+    monkeypatch.setattr(cli, "write_compare_report", lambda *a, **k: None)  # not under test
+    module = types.ModuleType("tc_test_picky")
+
+    @transfercast.hookimpl
+    def transfercast_register_strategies(register):
+        register(_Picky)
+
+    module.transfercast_register_strategies = transfercast_register_strategies
+    register_module(module)
+    raw = small_project(tmp_path, horizon=6, target_history=13, windows=2, output_dir="out")
+    raw["plugins"] = ["tc_test_picky"]
+    (tmp_path / "config.toml").write_text(to_toml(raw) + SMALL_MODELS.split("[features]")[0])
+    config, out = tmp_path / "config.toml", tmp_path / "out"
+    res = invoke("compare", config, "--strategies", "target_only")
+    assert res.code == 0, res.err
+    before = _snapshot(out)
+    assert ".progress/setup.json" in before and "scores.csv" in before
+    try:
+        # S06 fails at the first cell; S07 after the cells of S06 were stored
+        for fails_on in ("S06", "S07"):
+            _Picky.fails_on = fails_on
+            res = invoke("compare", config, "--strategies", "target_only,picky")
+            assert res.code == 2, res.err
+            assert res.err.strip() == f"error: [strategies.picky] cannot forecast {fails_on}"
+            assert _snapshot(out) == before
+            fresh = tmp_path / "fresh" / "out"
+            res = invoke("compare", config, "--strategies", "picky", "--output", fresh)
+            assert res.code == 2 and not (tmp_path / "fresh").exists(), res.err
+    finally:
+        _Picky.fails_on = "S07"
+    res = invoke("compare", config, "--strategies", "target_only", "--resume")
+    assert res.code == 0, res.err
+    assert "resuming: 6 cells already scored" in res.out
