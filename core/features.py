@@ -147,6 +147,27 @@ def _take(
     return out
 
 
+def _reads_as_numbers(values: pd.Series, observed: np.ndarray) -> bool:
+    """Whether a static column is numeric: its values in the ``observed`` series (those with
+    history at the origin) are all numbers or text that reads as one, and not true/false. Judged
+    on those series alone, so a series that appears after an origin cannot change it."""
+    if pd.api.types.is_bool_dtype(values):
+        return False
+    seen = values[observed].dropna()
+    if not len(seen):
+        return pd.api.types.is_numeric_dtype(values)
+    if pd.api.types.is_numeric_dtype(seen.dtype):
+        return True
+    if pd.api.types.infer_dtype(seen, skipna=True) == "boolean":
+        return False
+    return bool(pd.to_numeric(seen, errors="coerce").notna().all())
+
+
+def numeric_static(values: pd.Series) -> np.ndarray:
+    """A numeric static column as floats; a value that reads as no number is missing."""
+    return pd.to_numeric(values, errors="coerce").to_numpy(float)
+
+
 @dataclass
 class FeatureBuilder:
     """Builds feature tables from a panel with fixed columns and category vocabularies.
@@ -176,15 +197,13 @@ class FeatureBuilder:
         leaves unset take the defaults of the panel's frequency."""
         spec = resolve_features(spec, panel.freq)
         cat_keys = [c for c in panel.keys.columns if c != domain_column]
+        observed = ~np.all(np.isnan(panel.Y), axis=1)
         static_num, static_cat = [], []
         for col in panel.static.columns:
             if col in cat_keys or col == domain_column:
                 continue
-            is_num = pd.api.types.is_numeric_dtype(panel.static[col]) and not (
-                pd.api.types.is_bool_dtype(panel.static[col])
-            )
+            is_num = _reads_as_numbers(panel.static[col], observed)
             (static_num if is_num else static_cat).append(col)
-        observed = ~np.all(np.isnan(panel.Y), axis=1)
         categories = {}
         for col in [*cat_keys, *static_cat]:
             source = panel.keys[col] if col in panel.keys.columns else panel.static[col]
@@ -375,7 +394,7 @@ class FeatureBuilder:
             with np.errstate(invalid="ignore", divide="ignore"):
                 cols[f"{col}_delta"] = cols[col] - np.where(kc > 0, ks / np.maximum(kc, 1), np.nan)
         for col in self.static_numeric:
-            cols[col] = panel.static[col].to_numpy(float)[i]
+            cols[col] = numeric_static(panel.static[col])[i]
         for col in [*self.categorical_keys, *self.static_categorical]:
             source = panel.keys[col] if col in panel.keys.columns else panel.static[col]
             # codes per series once (unknown values: -1, i.e. missing), then by row

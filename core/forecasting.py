@@ -15,7 +15,7 @@ import pandas as pd
 from transfercast.config import FeaturesConfig
 from transfercast.data import DataWarning
 from transfercast.errors import DataError, HistoryRequired
-from transfercast.features import FeatureBuilder, FeatureTable
+from transfercast.features import FeatureBuilder, FeatureTable, numeric_static
 from transfercast.frequency import resolve_features
 from transfercast.panel import Panel
 from transfercast.prelaunch import LevelModel
@@ -203,8 +203,10 @@ class OriginTables:
         """The key and static columns of the panel series ``rows``, one row each."""
         panel = self.data.panel
         both = pd.concat([panel.keys, panel.static], axis=1)
-        both = both.loc[:, ~both.columns.duplicated()]
-        return both.iloc[np.asarray(rows)].reset_index(drop=True)
+        both = both.loc[:, ~both.columns.duplicated()].iloc[np.asarray(rows)]
+        for col in self.builder.static_numeric:  # as the features read them
+            both[col] = numeric_static(both[col])
+        return both.reset_index(drop=True)
 
     def prelaunch_domain(self) -> Any:
         """The first target domain with a pre-launch series (for messages)."""

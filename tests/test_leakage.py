@@ -11,6 +11,7 @@ forecasts must not move (to within 1e-9 relative), nor their quantiles: the recu
 
 from __future__ import annotations
 
+import contextlib
 from functools import cache
 from typing import Any, Literal, get_args, get_origin
 
@@ -239,13 +240,15 @@ def test_pre_launch_forecasts_ignore_the_future(future, prelaunch):
     pd.testing.assert_frame_equal(before.selection, after.selection, check_exact=False, rtol=1e-9)
 
 
-def _forecast(frame: pd.DataFrame, origin: pd.Timestamp, history: int | None) -> pd.DataFrame:
+def _forecast(
+    frame: pd.DataFrame, origin: pd.Timestamp, history: int | None, warns: bool = True
+) -> pd.DataFrame:
     raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=HORIZON)
     raw["task"]["target_history"] = history
     if history is None:
         del raw["task"]["target_history"]
     task = tc.TransferTask.from_config(parse_config(raw), data=frame)
-    with pytest.warns(DataWarning):
+    with pytest.warns(DataWarning) if warns else contextlib.nullcontext():
         return tc.TransferForecaster("pooled", **GBM).fit(task, origin=origin).predict()
 
 
@@ -271,4 +274,23 @@ def test_a_covariate_left_out_is_chosen_on_data_up_to_the_horizon(frame, origin)
     base = frame.assign(promo=frame["promo"].astype(float).where(~target | beyond))
     blank = base.assign(promo=base["promo"].where(~target))
     before, after = _forecast(base, origin, 13), _forecast(blank, origin, 13)
+    pd.testing.assert_frame_equal(before, after, check_exact=False, rtol=1e-9, atol=0)
+
+
+def test_a_static_column_kind_is_chosen_on_series_seen_by_the_origin(frame, origin):
+    # a source series that appears only after the origin, with text in the numeric column
+    # `size`, neither turns `size` categorical nor moves any forecast at the origin
+    from transfercast.forecasting import OriginTables
+
+    late = frame[(frame["store"] == "S01") & (frame["dept"] == "D1") & (frame["date"] > origin)]
+    late = late.assign(dept="D9", size="unknown")
+    more = pd.concat([frame, late], ignore_index=True)
+    more.attrs = frame.attrs
+    assert more["size"].dtype == object
+    for data in (frame, more):
+        task = _task(data)
+        builder = OriginTables(task, task.at_origin(origin), task.features).builder
+        assert builder.static_numeric == ["size"]
+    before = _forecast(frame, origin, 13, warns=False)
+    after = _forecast(more, origin, 13, warns=False)
     pd.testing.assert_frame_equal(before, after, check_exact=False, rtol=1e-9, atol=0)
