@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -68,6 +69,8 @@ def _jsonable(value: Any) -> Any:
         return {str(k): _jsonable(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
+    if isinstance(value, np.bool_):
+        return bool(value)
     if isinstance(value, (np.integer,)):
         return int(value)
     if isinstance(value, (np.floating,)):
@@ -75,6 +78,18 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, (pd.Timestamp, Path)):
         return str(value)
     return value
+
+
+def _plugin_folders(plugins: list[str]) -> dict[str, str]:
+    """The folder each plugin module was imported from (a hint for ``predict``'s error when it
+    cannot be imported there; loading a bundle never adds it to the import path)."""
+    folders = {}
+    for name in plugins:
+        file = getattr(sys.modules.get(name), "__file__", None)
+        if file:
+            path = Path(file).resolve()
+            folders[name] = str(path.parent.parent if path.name == "__init__.py" else path.parent)
+    return folders
 
 
 def _stamp(when: Any) -> str:
@@ -88,15 +103,62 @@ def _manifest_digest(manifest: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
 
-def write_bundle(model: Any, directory: Path, plugins: list[str] | tuple[str, ...] = ()) -> Path:
+def _not_json(value: Any, where: str = "") -> str | None:
+    """Where in ``value`` the first thing JSON cannot hold is, and what it is; ``None`` if all
+    of it can be written as JSON."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            found = _not_json(v, f"{where}[{k!r}]")
+            if found:
+                return found
+        return None
+    if isinstance(value, list):
+        for i, v in enumerate(value):
+            found = _not_json(v, f"{where}[{i}]")
+            if found:
+                return found
+        return None
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return None
+    return f"{where or 'it'} is a {type(value).__module__}.{type(value).__qualname__}"
+
+
+def saved_entries(strategy: Strategy, entries: Any) -> dict[str, Any]:
+    """What ``strategy.save`` returned, as JSON: it must be a dict of JSON values (NumPy
+    scalars, dates and paths are converted). Anything else is a one-line error naming the
+    strategy, raised before the bundle is put in place."""
+    if not isinstance(entries, dict):
+        raise TransfercastError(
+            f"strategy '{strategy.name}' ({type(strategy).__module__}): save() returned "
+            f"{type(entries).__name__}, not a dict; return the entries load() reads back"
+        )
+    entries = _jsonable(entries)
+    found = _not_json(entries)
+    if found:
+        raise TransfercastError(
+            f"strategy '{strategy.name}' ({type(strategy).__module__}): save() returned a "
+            f"value JSON cannot hold: {found}; return numbers, strings, lists and dicts "
+            f"(write arrays to files in the folder save() gets)"
+        )
+    return entries
+
+
+def write_bundle(
+    model: Any, directory: Path, plugins: list[str] | tuple[str, ...] | None = None
+) -> Path:
     """Write the bundle of a fitted :class:`TransferForecaster` into ``directory``.
 
-    The bundle is assembled in a temporary sibling folder and renamed into place, so an
-    interrupted write never leaves a partial bundle under the final name. Raises
-    ``NotImplementedError`` when the strategy cannot be saved (nothing is written then).
+    ``plugins``: the plugin modules that loading the bundle imports, added to the model's own
+    (``TransferForecaster(plugins=...)``). The bundle is assembled in a temporary sibling folder
+    and renamed into place, so an interrupted write never leaves a partial bundle under the
+    final name, and a failed one leaves nothing (not even the folders made for it). Raises
+    ``NotImplementedError`` when the strategy cannot be saved, and a :class:`TransfercastError`
+    naming the strategy when what its ``save`` returned is not a dict of JSON values.
     """
     task = model.task_
+    plugins = list(dict.fromkeys([*getattr(model, "plugins", ()), *(plugins or ())]))
     directory = Path(directory)
+    made = [p for p in [directory.parent, *directory.parent.parents] if not p.exists()]
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
     try:
@@ -104,12 +166,12 @@ def write_bundle(model: Any, directory: Path, plugins: list[str] | tuple[str, ..
         for k, (domain, strategy) in enumerate(model.fitted_.items()):
             sub = tmp / f"target{k}"
             sub.mkdir()
-            entries = strategy.save(sub)
+            entries = saved_entries(strategy, strategy.save(sub))
             table = model.tables_.target(domain)
             entry = {
                 "domain": str(domain),
                 "dir": sub.name,
-                "entries": _jsonable(entries),
+                "entries": entries,
                 "feature_columns": {c: str(t) for c, t in table.X.dtypes.items()},
             }
             intervals = getattr(model, "intervals_", {}).get(domain)
@@ -131,6 +193,7 @@ def write_bundle(model: Any, directory: Path, plugins: list[str] | tuple[str, ..
             "transfercast_version": transfercast.__version__,
             "strategy": {"name": strategy.name, "params": _jsonable(strategy.get_params())},
             "plugins": list(plugins),
+            "plugin_folders": _plugin_folders(plugins),
             "features": {
                 "config": _jsonable(task.features.model_dump()),
                 "builder": _jsonable(dataclasses.asdict(model.tables_.builder)),
@@ -160,6 +223,11 @@ def write_bundle(model: Any, directory: Path, plugins: list[str] | tuple[str, ..
         _swap_into_place(tmp, directory)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        for folder in made:  # deepest first; only the empty folders made here
+            try:
+                folder.rmdir()
+            except OSError:
+                break
         raise
     return directory
 
@@ -241,14 +309,34 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 
 
 def load_bundle(directory: Path) -> Bundle:
-    """Verify a bundle and load its strategies (through each strategy's ``load``)."""
-    from transfercast.plugin_manager import get_plugin_manager
+    """Verify a bundle and load its strategies (through each strategy's ``load``); a plugin
+    module it records that cannot be imported is a :class:`BundleError` naming it."""
+    from transfercast.plugin_manager import PluginLoadError, get_plugin_manager
 
     directory = Path(directory)
     manifest = read_manifest(directory)
-    entry = get_plugin_manager(manifest.get("plugins", [])).registry.get(
-        manifest["strategy"]["name"]
-    )
+    plugins = manifest.get("plugins", [])
+    try:
+        pm = get_plugin_manager(plugins)  # active while loading: auto's members are looked up
+    except PluginLoadError as exc:
+        folder = manifest.get("plugin_folders", {}).get(exc.module)
+        was = f" (it was imported from {folder} when the model was written)" if folder else ""
+        how = (
+            f"cannot be imported{was}; put the folder that holds it on PYTHONPATH, or install it"
+            if exc.reason.startswith("ModuleNotFoundError")
+            else f"failed to load: {exc.reason}"
+        )
+        raise BundleError(
+            f"{directory}: the model needs plugin module '{exc.module}', which {how}"
+        ) from None
+    name = manifest["strategy"]["name"]
+    try:
+        entry = pm.registry.get(name)
+    except TransfercastError as exc:
+        raise BundleError(
+            f"{directory}: the model's strategy is not registered here ({exc}); install the "
+            f"plugin that provides it"
+        ) from None
     params = manifest["strategy"]["params"]
     strategies = {}
     for target in manifest["targets"]:

@@ -197,16 +197,20 @@ def run_cmd(
 
         with executor_for(cfg.execution) as executor:
             forecasts = model.fit(task, executor=executor).predict()
+    # the bundle first: a strategy whose save() returns what no bundle can hold stops the run
+    # (one line naming it) before anything is written
+    try:
+        bundle = write_bundle(model, out / "model", plugins=cfg.plugins)
+    except NotImplementedError as exc:
+        bundle, unsaved = None, exc
     path = write_forecasts(task, forecasts, out)
     pm.hook.transfercast_run_finished(kind="run", config=cfg, result=forecasts)
     console.print(
         f"{len(forecasts)} forecasts from {model.origin_.date()} written to {path}",
         soft_wrap=True,
     )
-    try:
-        bundle = write_bundle(model, out / "model", plugins=cfg.plugins)
-    except NotImplementedError as exc:
-        err_console.print(f"warning: no model bundle written: {exc}", soft_wrap=True)
+    if bundle is None:
+        err_console.print(f"warning: no model bundle written: {unsaved}", soft_wrap=True)
     else:
         console.print(f"model bundle written to {bundle}", soft_wrap=True)
 
@@ -228,17 +232,11 @@ def run_with_dask_sources(cfg, strategy, task, sources: Path):
 
 def config_plugin_manager(cfg):
     """The plugin manager for a config; a module named in its ``plugins`` that fails to import
-    or register is a user error."""
+    or register is a user error (:func:`~transfercast.plugin_manager.get_plugin_manager` raises
+    it, naming the module and the reason)."""
     from transfercast.plugin_manager import get_plugin_manager
 
-    pm = get_plugin_manager(cfg.plugins)
-    for failure in pm.failures:
-        if failure.source == "config" or failure.plugin in cfg.plugins:
-            raise TransfercastError(
-                f"plugin module '{failure.plugin}' from the config key 'plugins' failed to load: "
-                f"{failure.error}"
-            )
-    return pm
+    return get_plugin_manager(cfg.plugins)
 
 
 @app.command("predict")

@@ -57,7 +57,8 @@ class Comparison:
     def leaderboard(self, baseline: str = "target_only") -> pd.DataFrame:
         """One row per strategy: mean and spread of each metric over targets and origins, the
         number of targets on which it was best, its WAPE relative to ``baseline``, and its
-        paired WAPE gap to the leader with a standard error (:func:`gap_to_leader`)."""
+        paired WAPE gap to the leader with a standard error (:func:`gap_to_leader`). Sorted by
+        mean WAPE, the strategies that scored every cell first."""
         return leaderboard(self.scores, baseline)
 
     def regret(self, strategy: str = "auto", metric: str = "wape") -> pd.DataFrame:
@@ -84,9 +85,7 @@ def leaderboard(scores: pd.DataFrame, baseline: str = "target_only") -> pd.DataF
     agg = ok.groupby("strategy")[[*METRICS, *interval_columns(scores)]].mean()
     agg = agg.reindex(strategies)
     agg.insert(1, "wape_std", ok.groupby("strategy")["wape"].std().reindex(strategies))
-    per_target = ok.groupby(["target", "strategy"])["wape"].mean().unstack("strategy")
-    wins = per_target.idxmin(axis=1).value_counts() if len(per_target) else pd.Series(dtype=int)
-    agg["wins"] = wins.reindex(strategies).fillna(0).astype(int)
+    agg["wins"] = _wins(ok).reindex(strategies).fillna(0).astype(int)
     agg["cells"] = ok.groupby("strategy").size().reindex(strategies).fillna(0).astype(int)
     agg["failed"] = (
         scores[scores["status"] == "failed"]
@@ -106,12 +105,25 @@ def leaderboard(scores: pd.DataFrame, baseline: str = "target_only") -> pd.DataF
         agg[f"wape_vs_{baseline}"] = pd.Series(rel)
     else:
         agg[f"wape_vs_{baseline}"] = np.nan
-    out = agg.sort_values("wape", na_position="last").reset_index()
-    out = out.rename(columns={"index": "strategy"})
+    # a strategy that scored fewer cells (skipped or failed the others) ranks after those that
+    # scored them all: its mean WAPE is over other, perhaps easier, cells
+    agg["_short"] = agg["cells"] < agg["cells"].max()
+    out = agg.sort_values(["_short", "wape"], na_position="last").drop(columns="_short")
+    out = out.reset_index().rename(columns={"index": "strategy"})
     gap = gap_to_leader(ok, out["strategy"].iloc[0]) if len(ok) else pd.DataFrame()
     for col in ("wape_gap", "wape_gap_se"):
         out[col] = out["strategy"].map(gap[col]) if col in gap else np.nan
     return out
+
+
+def _wins(ok: pd.DataFrame) -> pd.Series:
+    """Per strategy, the number of targets on which its mean WAPE was the lowest, over the
+    cells (target, origin) every strategy scored (all of its cells when there are none such)."""
+    wide = ok.pivot_table(index=["target", "origin"], columns="strategy", values="wape")
+    shared = wide.dropna(how="any")
+    per_target = (shared if len(shared) else wide).groupby(level="target").mean()
+    per_target = per_target.dropna(how="all")  # a target whose actuals were all zero
+    return per_target.idxmin(axis=1).value_counts() if len(per_target) else pd.Series(dtype=int)
 
 
 def tied_with_leader(board: pd.DataFrame) -> list[str]:
@@ -167,19 +179,32 @@ def resolve_strategies(
     params: dict[str, dict[str, Any]] | None,
     pm: PluginManager,
 ) -> list[Strategy]:
-    """Strategy instances for names (default: every registered strategy), with parameters."""
-    params = params or {}
+    """Strategy instances for names (``None``: every registered strategy), with parameters
+    (tables keyed by a strategy's name or one of its aliases)."""
     registry = pm.registry
-    for key in params:
-        registry.get(key)  # an unknown [strategies.NAME] table is an error
-    names = list(names) if names else registry.names()
+    by_name: dict[str, dict[str, Any]] = {}
+    for key, table in (params or {}).items():
+        name = registry.get(key).name  # an unknown [strategies.NAME] table is an error
+        if name in by_name:
+            raise ConfigError(f"[strategies.{key}]: strategy '{name}' has two parameter tables")
+        by_name[name] = table
+    if names is not None and not len(names):
+        raise ConfigError("no strategies to compare: name at least one")
+    names = list(names) if names is not None else registry.names()
     out: list[Strategy] = []
     for item in names:
         if isinstance(item, Strategy):
             out.append(item)
         else:
             entry = registry.get(item)
-            out.append(entry.cls(params.get(entry.name, {})))
+            out.append(entry.cls(by_name.get(entry.name, {})))
+    seen = [s.name for s in out]
+    twice = next((n for k, n in enumerate(seen) if n in seen[:k]), None)
+    if twice is not None:
+        raise ConfigError(
+            f"strategy '{twice}' is listed twice: its cells would be scored as one strategy "
+            f"(to compare two settings, give one a name of its own: a subclass with `name`)"
+        )
     return out
 
 
@@ -236,7 +261,8 @@ def _cell(
             error=f"{type(exc).__name__}: {exc} ({last.filename.split('/')[-1]}:{last.lineno})",
         )
         return row, None, None
-    fc = result.forecasts.merge(tables.actuals(target), on=["unique_id", "ds"], how="left")
+    actuals = tables.task.actuals(tables.data.origin, tables.data.target_rows[target])
+    fc = result.forecasts.merge(actuals, on=["unique_id", "ds"], how="left")
     row.update(score(fc, history))
     if quantiles is not None:
         season = int(tables.builder.season_length or 1)
@@ -292,8 +318,8 @@ def compare(
     wanted = Quantiles(tuple(check_quantiles(quantiles)), interval_method) if quantiles else None
     if origins is None:
         origins = task.evaluation_origins(evaluate)
-    else:
-        origins = [pd.Timestamp(o) for o in origins]
+    else:  # on the grid, within the data, none twice; the horizon may run past the actuals
+        origins = task.check_origins(origins)
     cache = SourceCache()
     rows: list[dict[str, Any]] = []
     frames: list[pd.DataFrame] = []
@@ -319,7 +345,9 @@ def compare(
                 s.source_spec() is not None or type(s).uses_source_rows
             ):
                 cache.get(s, tables.source)
-        histories = {t: data.panel.to_frame(data.target_rows[t]) for t in task.targets}
+        histories = {
+            t: data.panel.history_frame(data.target_rows[t], data.origin_idx) for t in task.targets
+        }
 
         def run(
             cell: tuple[Strategy, Any], tables: OriginTables = tables, histories=histories

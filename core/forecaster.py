@@ -56,10 +56,12 @@ class TransferForecaster:
             **self.params,
         }
 
-    def _make_strategy(self) -> Strategy:
+    def _make_strategy(self, pm: Any) -> Strategy:
+        """The strategy to fit: a copy of an instance given (the caller's is never changed),
+        with ``params`` set, or a new one of the registered name."""
         if isinstance(self.strategy, Strategy):
-            return self.strategy.set_params(**self.params) if self.params else self.strategy
-        return get_plugin_manager(self.plugins).registry.create(self.strategy, self.params)
+            return self.strategy.clone().set_params(**self.params) if self.params else self.strategy
+        return pm.registry.create(self.strategy, self.params)
 
     def fit(
         self, task: TransferTask, origin: Any = None, *, executor: Any = None
@@ -73,7 +75,9 @@ class TransferForecaster:
             task.horizon = int(self.horizon)
             task.__dict__.pop("panel", None)
         origin = pd.Timestamp(origin) if origin is not None else task.forecast_origin()
-        strategy = self._make_strategy()
+        # the plugins' manager, checked and active while fitting (auto looks candidates up in it)
+        pm = get_plugin_manager(self.plugins)
+        strategy = self._make_strategy(pm)
         tables = OriginTables(
             task, task.at_origin(origin), task.features, intervals=bool(self.quantiles)
         )
@@ -88,7 +92,6 @@ class TransferForecaster:
         else:
             results = [fit_and_forecast(strategy, tables, d, cache) for d in targets]
         self.intervals_: dict[Any, Any] = {}
-        pm = get_plugin_manager(self.plugins) if self.quantiles else None
         for domain, result in zip(targets, results, strict=True):
             self.fitted_[domain] = result.strategy
             self.forecasts_[domain] = result.forecasts

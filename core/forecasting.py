@@ -349,10 +349,15 @@ class OriginTables:
     def actuals(self, domain: Any) -> pd.DataFrame:
         """Observed targets over this origin's horizon (``unique_id``, ``ds``, ``actual``).
 
-        For an inner origin they come from the parent origin's panel, never from later data."""
+        Only for an inner origin or a replay, from the parent origin's panel, never from later
+        data: the actuals after an outer origin are the scorer's (:meth:`TransferTask.actuals`),
+        out of a strategy's reach."""
         rows = self.data.target_rows[domain]
         if self.parent is None:
-            return self.task.actuals(self.data.origin, rows)
+            raise DataError(
+                f"the actuals after the origin {self.data.origin.date()} are not readable from "
+                f"its tables: a forecast made there must not see them"
+            )
         idx = self.data.origin_idx
         t = np.arange(idx + 1, min(idx + 1 + self.horizon, len(self.parent.times)))
         i, tt = (g.ravel() for g in np.meshgrid(rows, t, indexing="ij"))
@@ -365,12 +370,15 @@ class OriginTables:
         )
 
     def forecast(self, strategy: Strategy, domain: Any) -> pd.DataFrame:
-        """Forecasts of a fitted strategy for every series of a target domain."""
+        """Forecasts of a fitted strategy for every series of a target domain; what its
+        ``predict`` returns is checked (:func:`~transfercast.strategy.check_prediction`)."""
+        from transfercast.strategy import check_prediction
+
         rows = self.data.target_rows[domain]
         panel, origin = self.data.panel, self.data.origin_idx
         if self.spec.formulation == "direct":
             table = self.prediction_table(rows)
-            yhat = strategy.predict(table) * table.level
+            yhat = check_prediction(strategy, strategy.predict(table), len(table)) * table.level
             return pd.DataFrame(
                 {"unique_id": table.keys["unique_id"], "ds": table.keys["ds"], "forecast": yhat}
             )
@@ -385,7 +393,7 @@ class OriginTables:
             table = self.builder.build(
                 work, i, a, np.ones(len(i), dtype=int), with_label=False, first=first, level=level
             )
-            yhat = strategy.predict(table) * table.level
+            yhat = check_prediction(strategy, strategy.predict(table), len(table)) * table.level
             work.Y[i, anchor + 1] = yhat
             frames.append(
                 pd.DataFrame(

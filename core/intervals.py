@@ -26,7 +26,7 @@ quantile loss, and the coverage, relative width and Winkler score of each centra
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -60,11 +60,26 @@ def quantile_columns(frame: pd.DataFrame) -> dict[float, str]:
     return dict(sorted(found.items()))
 
 
-def check_quantiles(quantiles: Sequence[float]) -> list[float]:
-    """Sorted, distinct quantile levels strictly between 0 and 1; a ValueError names a bad one."""
+def check_quantiles(quantiles: Sequence[float] | float | None) -> list[float]:
+    """Sorted, distinct quantile levels strictly between 0 and 1; a ValueError names a bad one.
+
+    ``quantiles`` is a sequence of levels, or one level (``0.9`` is ``[0.9]``); ``None`` is
+    none."""
+    if quantiles is None:
+        return []
+    if isinstance(quantiles, (str, bytes)):
+        raise ValueError(
+            f"quantiles {quantiles!r}: give the levels as numbers (a list such as "
+            f"[0.1, 0.9], or one number), not a string"
+        )
+    if not isinstance(quantiles, Iterable) or getattr(quantiles, "ndim", None) == 0:
+        quantiles = [quantiles]  # one level
     out = []
     for q in quantiles:
-        q = float(q)
+        try:
+            q = float(q)
+        except (TypeError, ValueError):
+            raise ValueError(f"quantile {q!r} is not a number between 0 and 1") from None
         if not 0.0 < q < 1.0 or math.isnan(q):
             raise ValueError(f"quantile {q!r} is not strictly between 0 and 1")
         out.append(q)
@@ -339,10 +354,12 @@ def seasonal_error(history: pd.DataFrame, season: int) -> pd.Series:
     error), falling back to the one-period difference where the history is shorter than
     ``season + 1`` periods; ``history`` has ``unique_id``, ``ds``, ``y``."""
     out = {}
-    for uid, g in history.dropna(subset=["y"]).sort_values("ds").groupby("unique_id"):
-        y = g["y"].to_numpy(float)
+    for uid, g in history.sort_values("ds").groupby("unique_id"):
+        y = g["y"].to_numpy(float)  # on the grid: a missing period is NaN
         m = season if len(y) > season else 1
-        out[uid] = float(np.mean(np.abs(y[m:] - y[:-m]))) if len(y) > m else float("nan")
+        d = np.abs(y[m:] - y[:-m])
+        d = d[np.isfinite(d)]
+        out[uid] = float(np.mean(d)) if len(d) else float("nan")
     return pd.Series(out, dtype=float)
 
 

@@ -46,11 +46,16 @@ def score(
     if not scaled:
         return out
     pred = df[["unique_id", "ds", "forecast", "actual"]].rename(columns={"actual": "y"})
-    hist = history[["unique_id", "ds", "y"]].dropna()
-    hist = hist[hist["unique_id"].isin(pred["unique_id"].unique())]
-    if hist.groupby("unique_id").size().min() < 2 or hist.empty:
+    # a missing period stays NaN in the history, so that no difference spans a gap; a series
+    # with fewer than two observed periods has no scale and is left out of the mean
+    hist = history[["unique_id", "ds", "y"]]
+    counts = hist.dropna().groupby("unique_id").size()
+    scalable = counts.index[counts >= 2].intersection(pred["unique_id"].unique())
+    if not len(scalable):
         out.update({name: float("nan") for name, _ in scaled})
         return out
+    hist = hist[hist["unique_id"].isin(scalable)]
+    pred = pred[pred["unique_id"].isin(scalable)]
     with np.errstate(divide="ignore", invalid="ignore"):
         for name, fn in scaled:
             per_series = fn(pred, ["forecast"], 1, hist)["forecast"]

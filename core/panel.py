@@ -98,6 +98,17 @@ class Panel:
             known[col] = arr
         return replace(self, Y=Ycut, known=known)
 
+    def history_frame(self, rows: np.ndarray, end: int) -> pd.DataFrame:
+        """Each series of ``rows`` on the grid from its first observed period to ``end``
+        (``unique_id``, ``ds``, ``y``), a missing period as NaN: the history that scales its
+        errors, with a gap kept where the data have one."""
+        rows = np.asarray(rows)
+        sub = self.Y[rows, : end + 1]
+        seen = ~np.isnan(sub)
+        first = np.where(seen.any(axis=1), seen.argmax(axis=1), sub.shape[1])
+        i, t = np.nonzero(np.arange(sub.shape[1])[None, :] >= first[:, None])
+        return pd.DataFrame({UID: self.ids[rows][i], DS: self.times[t], Y: sub[i, t]})
+
     def to_frame(self, rows: np.ndarray | None = None) -> pd.DataFrame:
         """The observed values as a long frame (``unique_id``, ``ds``, ``y``, ``domain``)."""
         rows = np.arange(self.n_series) if rows is None else np.asarray(rows)

@@ -8,6 +8,16 @@ register is recorded with its name, source and reason, and never takes the other
 ``TRANSFERCAST_LOAD_PLUGINS`` chooses which installed (entry-point) plugins load: unset means
 all, an empty string means none, otherwise a comma-separated list of entry-point names. This
 keeps test runs hermetic.
+
+A module named explicitly (the config key ``plugins``, or the ``plugins`` argument of
+``compare``, ``TransferForecaster`` and the modules a model bundle records) that fails is an
+error: :func:`get_plugin_manager` raises :class:`PluginLoadError` naming it and the reason.
+Installed plugins that fail are only listed (``transfercast plugins``).
+
+The manager of the latest :func:`get_plugin_manager` call is the *active* one
+(:func:`active_manager`): strategies that look other strategies up while they are
+fitted or loaded (``auto``'s candidates and members) use it, so they see the strategies of the
+plugin modules the run named.
 """
 
 from __future__ import annotations
@@ -23,7 +33,7 @@ from typing import Any
 import pluggy
 
 from transfercast import hookspecs
-from transfercast.errors import TransfercastError
+from transfercast.errors import ConfigError, TransfercastError, closest
 from transfercast.registry import PluginFailure, Registry
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
@@ -41,6 +51,19 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
 ENV_LOAD = "TRANSFERCAST_LOAD_PLUGINS"
 
 
+class PluginLoadError(ConfigError):
+    """A plugin module named explicitly (``plugins``) failed to import or to register."""
+
+    def __init__(self, module: str, reason: str):
+        self.module, self.reason = module, reason
+        super().__init__(f"plugin module '{module}' named in 'plugins' failed to load: {reason}")
+
+
+def one_line(text: str) -> str:
+    """An error text on one line (pluggy's validation errors span several)."""
+    return "; ".join(line.strip() for line in str(text).splitlines() if line.strip())
+
+
 class PluginManager:
     """A pluggy manager plus the strategy registry built from its plugins."""
 
@@ -49,16 +72,20 @@ class PluginManager:
         self.pm.add_hookspecs(hookspecs)
         self.sources: dict[str, str] = {}
         self.failures: list[PluginFailure] = []
+        self.modules: tuple[str, ...] = tuple(dict.fromkeys(extra_modules))
         for name in DEFAULT_PLUGINS:
             self._add_module(name, "builtin")
         self._load_entry_points()
-        for name in extra_modules:
+        for name in self.modules:
             self._add_module(name, "config")
-        try:
-            self.pm.check_pending()
-        except pluggy.PluginValidationError as exc:
-            self.failures.append(PluginFailure(str(exc.plugin), "?", str(exc)))
+        self._check_pending()
         self.registry = self._build_registry()
+
+    def check_modules(self) -> None:
+        """Raise :class:`PluginLoadError` for the first explicitly named module that failed."""
+        for failure in self.failures:
+            if failure.plugin in self.modules:
+                raise PluginLoadError(failure.plugin, failure.error)
 
     # -- loading ------------------------------------------------------------------------------
     def _add_module(self, name: str, source: str) -> None:
@@ -67,7 +94,7 @@ class PluginManager:
         try:
             module = importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
-            self.failures.append(PluginFailure(name, source, f"{type(exc).__name__}: {exc}"))
+            self._fail(name, source, exc)
             return
         if self.pm.is_registered(module):  # installed and also named in the config
             return
@@ -82,9 +109,7 @@ class PluginManager:
             try:
                 plugin = ep.load()
             except Exception as exc:  # noqa: BLE001
-                self.failures.append(
-                    PluginFailure(ep.name, "entry point", f"{type(exc).__name__}: {exc}")
-                )
+                self._fail(ep.name, "entry point", exc)
                 continue
             self.add_plugin(plugin, ep.name, "entry point")
 
@@ -93,9 +118,40 @@ class PluginManager:
         try:
             self.pm.register(plugin, name=name)
         except Exception as exc:  # noqa: BLE001
-            self.failures.append(PluginFailure(name, source, f"{type(exc).__name__}: {exc}"))
+            self._fail(name, source, exc)
             return
         self.sources[name] = source
+
+    def _fail(self, name: str, source: str, exc: BaseException | str) -> None:
+        text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+        self.failures.append(PluginFailure(name, source, one_line(text)))
+
+    def _check_pending(self) -> None:
+        """A plugin implementing a hook that no spec declares (a misspelt hook name) fails
+        under its own name and source, and is unregistered; every such plugin is reported."""
+        specs = [n for n in vars(self.pm.hook) if not n.startswith("_")]
+        specs = [n for n in specs if getattr(self.pm.hook, n).has_spec()]
+        for _ in range(len(self.pm.get_plugins()) + 1):
+            try:
+                self.pm.check_pending()
+                return
+            except pluggy.PluginValidationError as exc:
+                plugin = exc.plugin
+                name = self.pm.get_name(plugin) or str(plugin)
+                hooks = [
+                    h
+                    for h in vars(self.pm.hook)
+                    if not h.startswith("_")
+                    and not getattr(self.pm.hook, h).has_spec()
+                    and any(i.plugin is plugin for i in getattr(self.pm.hook, h).get_hookimpls())
+                ]
+                hook = hooks[0] if hooks else "?"
+                self._fail(
+                    name,
+                    self.sources.pop(name, "?"),
+                    f"PluginValidationError: unknown hook '{hook}'{closest(hook, specs)}",
+                )
+                self.pm.unregister(plugin)
 
     def _build_registry(self) -> Registry:
         registry = Registry(failures=self.failures)
@@ -109,7 +165,7 @@ class PluginManager:
             try:
                 impl.function(register=register)
             except Exception as exc:  # noqa: BLE001
-                self.failures.append(PluginFailure(name, source, f"{type(exc).__name__}: {exc}"))
+                self._fail(name, source, exc)
         return registry
 
     @property
@@ -119,21 +175,43 @@ class PluginManager:
 
 
 _cache: dict[tuple[str, ...], PluginManager] = {}
+_active: list[PluginManager] = []  # the manager of the latest get_plugin_manager call
 
 
 def get_plugin_manager(
     extra_modules: Iterable[str] = (), *, refresh: bool = False
 ) -> PluginManager:
-    """The plugin manager for a set of extra (config) plugin modules, built once and cached."""
-    key = (os.environ.get(ENV_LOAD, "\0"), *extra_modules)
+    """The plugin manager for a set of extra (config) plugin modules, built once and cached.
+
+    A module of ``extra_modules`` that fails to import or to register raises
+    :class:`PluginLoadError` naming it and the reason (installed plugins that fail are only
+    recorded in ``failures``); such a manager is not kept, so a later call tries again. The
+    manager returned becomes the active one."""
+    modules = tuple(extra_modules)
+    key = (os.environ.get(ENV_LOAD, "\0"), *modules)
     if refresh or key not in _cache:
-        _cache[key] = PluginManager(extra_modules)
-    return _cache[key]
+        _cache[key] = PluginManager(modules)
+    pm = _cache[key]
+    try:
+        pm.check_modules()
+    except PluginLoadError:
+        del _cache[key]  # built again next time: the import path may have been fixed meanwhile
+        raise
+    _active[:] = [pm]
+    return pm
+
+
+def active_manager() -> PluginManager:
+    """The manager of the latest :func:`get_plugin_manager` call (``compare``, ``run``,
+    ``TransferForecaster.fit`` and ``load_bundle`` make one for the plugin modules they were
+    given); without one, the manager of the built-ins and installed plugins."""
+    return _active[0] if _active else get_plugin_manager()
 
 
 def clear_plugin_cache() -> None:
     """Forget cached managers (tests that register plugins in-process call this)."""
     _cache.clear()
+    _active.clear()
 
 
 def register_module(module: ModuleType | Any, name: str | None = None) -> None:

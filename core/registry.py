@@ -9,8 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from transfercast.errors import TransfercastError, unknown_name
-from transfercast.strategy import Strategy
+from transfercast.errors import ConfigError, TransfercastError, unknown_name
+from transfercast.strategy import Strategy, check_params_class
 
 
 @dataclass
@@ -48,7 +48,9 @@ class Registry:
     def register(
         self, cls: type[Strategy], *, plugin: str, source: str, aliases: tuple[str, ...] = ()
     ) -> None:
-        """Add a strategy class; refuse a bad class or a name taken by another plugin."""
+        """Add a strategy class; refuse a bad class (not a :class:`Strategy`, an invalid name,
+        ``Params`` not a :class:`~transfercast.StrategyParams` subclass) or a name taken by
+        another plugin."""
         if not (isinstance(cls, type) and issubclass(cls, Strategy)):
             raise TransfercastError(
                 f"plugin '{plugin}' registered {cls!r}, which is not a transfercast.Strategy"
@@ -57,6 +59,10 @@ class Registry:
             raise TransfercastError(
                 f"plugin '{plugin}' registered {cls.__name__} with an invalid name {cls.name!r}"
             )
+        try:
+            check_params_class(cls)  # a dataclass or plain pydantic model would fail every run
+        except ConfigError as exc:
+            raise ConfigError(f"plugin '{plugin}' registered {exc}") from None
         for name in (cls.name, *aliases):
             owner = self.entries.get(self.aliases.get(name, name))
             if owner is not None:
@@ -72,7 +78,11 @@ class Registry:
         """The entry for a name or alias; an unknown name lists the valid ones."""
         key = self.aliases.get(name, name)
         if key not in self.entries:
-            raise TransfercastError(unknown_name("strategy", name, self.names()))
+            message = unknown_name("strategy", name, self.names())
+            if self.failures:  # the strategy may be one a failed plugin would have registered
+                failed = "; ".join(f"'{f.plugin}': {f.error}" for f in self.failures)
+                message += f" (plugins that failed to load: {failed})"
+            raise TransfercastError(message)
         return self.entries[key]
 
     def names(self) -> list[str]:

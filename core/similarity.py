@@ -35,12 +35,12 @@ target's new regime with its own old regime on measures that need no shared date
 (:func:`regime_comparison`): the ratio of levels, PSI and KS of the sales scaled by the old
 level, and the correlation of the seasonal profiles.
 
-Plugins add columns through the ``transfercast_similarity`` hook.
+Plugins add columns through the ``transfercast_similarity`` hook (:func:`plugin_diagnostics`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -468,14 +468,57 @@ def regime_comparison(
 
 
 def plugin_diagnostics(tables: OriginTables, domain: Any, pm: Any) -> dict[str, Any]:
-    """The merged results of every ``transfercast_similarity`` hook implementation."""
+    """The merged results of every ``transfercast_similarity`` hook implementation.
+
+    Each must return ``None`` or a mapping of *new* column names (strings, none of the built-in
+    :data:`SIMILARITY_COLUMNS` and :data:`REGIME_COLUMNS`, none another plugin returned) to
+    scalar values (a number, string, bool, date or ``None``). A result that breaks this, or a
+    hook that raises, is a :class:`~transfercast.strategy.PluginError` naming the plugin."""
+    from transfercast.strategy import PluginError
+
     panel = tables.data.panel
     source = panel.to_frame(tables.data.source_rows)
     target = panel.to_frame(tables.data.target_rows[domain])
+    reserved = set(SIMILARITY_COLUMNS) | set(REGIME_COLUMNS)
     out: dict[str, Any] = {}
-    for result in pm.hook.transfercast_similarity(source=source, target=target):
-        if result:
-            out.update(result)
+    owner: dict[str, str] = {}
+    impls = pm.hook.transfercast_similarity.get_hookimpls()
+    for impl in reversed(impls):  # pluggy's call order: the last registered first
+        if getattr(impl, "hookwrapper", False) or getattr(impl, "wrapper", False):
+            continue
+        name = f"similarity plugin '{impl.plugin_name}'"
+        try:
+            result = impl.function(source=source, target=target)
+        except Exception as exc:  # noqa: BLE001 - one line naming the plugin
+            raise PluginError(
+                f"{name} raised {type(exc).__name__}: {exc} (target domain {domain!r})"
+            ) from exc
+        if result is None:
+            continue
+        if not isinstance(result, Mapping):
+            raise PluginError(
+                f"{name} returned {type(result).__name__}; it must return a mapping of new "
+                f"column names to values (a dict), or None"
+            )
+        for key, value in result.items():
+            if not isinstance(key, str) or not key:
+                raise PluginError(f"{name} returned the column name {key!r}; names are strings")
+            if key in reserved:
+                raise PluginError(
+                    f"{name} returned the column '{key}', a built-in column of the similarity "
+                    f"table; name its columns otherwise"
+                )
+            if key in owner:
+                raise PluginError(
+                    f"{name} returned the column '{key}', which {owner[key]} returned too"
+                )
+            if not pd.api.types.is_scalar(value):
+                raise PluginError(
+                    f"{name} returned {type(value).__name__} for column '{key}'; a value must "
+                    f"be a scalar (a number, string, bool, date or None)"
+                )
+            owner[key] = name
+            out[key] = value
     return out
 
 

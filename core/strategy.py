@@ -30,8 +30,16 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from transfercast.errors import ConfigError, MissingDependencyError
+from transfercast.errors import ConfigError, DataError, MissingDependencyError
 from transfercast.features import FeatureTable
+
+
+class PluginError(DataError):
+    """A plugin broke its contract with the core: a strategy's ``predict``, an interval
+    method's ``apply`` or a similarity hook returned something the core cannot use, or raised.
+    The message names the plugin (or strategy, or method) and what was wrong. A
+    :class:`DataError`: a comparison records the cell as ``failed`` and goes on, and the command
+    line prints the one line and exits with status 2."""
 
 
 class StrategyParams(BaseModel):
@@ -145,6 +153,7 @@ class Strategy:
     @classmethod
     def validate_params(cls, raw: dict[str, Any]) -> StrategyParams:
         """Validate a parameter table; errors name the strategy and the offending key."""
+        check_params_class(cls)
         try:
             return cls.Params(**raw)
         except ValidationError as exc:
@@ -217,8 +226,15 @@ class Strategy:
         return self
 
     def predict(self, table: FeatureTable) -> np.ndarray:
-        """Forecast the normalised target for each row of ``table``."""
-        raise NotImplementedError
+        """Forecast the normalised target for each row of ``table``: one finite number per
+        row, in the rows' order (a 1-d array, list or Series of ``len(table)`` numbers; a
+        Series is read by position, its index ignored). The core checks it
+        (:func:`check_prediction`) and multiplies it by ``table.level``."""
+        raise NotImplementedError(
+            f"strategy '{self.name}' ({type(self).__name__}) does not implement "
+            f"predict(table); a strategy must define it and return one number per row of "
+            f"the table, on the normalised scale"
+        )
 
     def replayed_forecasts(self) -> pd.DataFrame | None:
         """The source replays' forecasts of *this fitted* strategy, when it built them while
@@ -248,6 +264,79 @@ class Strategy:
         :meth:`save` returned, plus ``"params"`` (the strategy's validated parameters) unless
         ``save`` returned that key itself. The bundle's checksums are verified before this."""
         raise NotImplementedError(f"strategy '{cls.name}' cannot be loaded")
+
+
+def check_params_class(cls: type[Strategy]) -> None:
+    """Refuse a strategy class whose ``Params`` is not a :class:`StrategyParams` subclass
+    that forbids unknown keys (a dataclass, a plain pydantic model): its parameter tables
+    could not be validated, and a misspelt key would be silently ignored."""
+    params = getattr(cls, "Params", None)
+    what = f"strategy '{getattr(cls, 'name', '') or cls.__name__}' ({cls.__name__})"
+    if not (isinstance(params, type) and issubclass(params, StrategyParams)):
+        raise ConfigError(
+            f"{what}: Params must be a subclass of transfercast.StrategyParams (a pydantic "
+            f"model that forbids unknown keys), not {params!r}"
+        )
+    if params.model_config.get("extra") != "forbid":
+        raise ConfigError(
+            f"{what}: Params {params.__name__} must forbid unknown keys (keep "
+            f"transfercast.StrategyParams' model_config extra='forbid'), so that a misspelt "
+            f"key in [strategies.{cls.name}] is an error"
+        )
+
+
+def check_prediction(strategy: Strategy, values: Any, n_rows: int) -> np.ndarray:
+    """``values``, what ``strategy.predict`` returned for a table of ``n_rows`` rows, as a
+    float 1-d array; a :class:`PluginError` names the strategy and what is wrong (not numbers,
+    not one per row, NaN or infinite values). A Series is read by position."""
+    where = f"strategy '{strategy.name}' predict"
+    if isinstance(values, pd.Series):  # by position: its index means nothing to the core
+        numeric = pd.api.types.is_numeric_dtype(values.dtype)
+        if numeric and not pd.api.types.is_bool_dtype(values.dtype):
+            values = values.to_numpy(dtype=float, na_value=np.nan)
+        else:
+            values = values.to_numpy()
+    elif isinstance(values, pd.DataFrame):
+        raise PluginError(
+            f"{where} returned a DataFrame of shape {values.shape}; it must return one number "
+            f"per row (a 1-d array or a Series)"
+        )
+    if values is None:
+        raise PluginError(f"{where} returned None; it must return one number per row")
+    try:
+        arr = np.asarray(values)
+    except (ValueError, TypeError) as exc:  # ragged nested lists
+        raise PluginError(f"{where} returned {type(values).__name__}, not numbers: {exc}") from None
+    if arr.dtype.kind not in "iufO":
+        raise PluginError(
+            f"{where} returned values of dtype {arr.dtype} ({type(values).__name__}); it must "
+            f"return numbers"
+        )
+    if arr.dtype.kind == "O":
+        try:
+            if any(isinstance(v, (str, bytes)) for v in arr.ravel()):
+                raise TypeError("strings")
+            arr = arr.astype(float)
+        except (ValueError, TypeError):
+            raise PluginError(
+                f"{where} returned {type(values).__name__} of non-numeric values; it must "
+                f"return numbers"
+            ) from None
+    if arr.ndim != 1:
+        raise PluginError(
+            f"{where} returned an array of shape {arr.shape} for {n_rows} rows; it must "
+            f"return a 1-d array of one number per row"
+        )
+    if len(arr) != n_rows:
+        raise PluginError(f"{where} returned {len(arr)} values for {n_rows} rows")
+    arr = arr.astype(float, copy=False)
+    bad = ~np.isfinite(arr)
+    if bad.any():
+        raise PluginError(
+            f"{where} returned {int(bad.sum())} NaN or infinite values of {n_rows} (the first "
+            f"at row {int(np.argmax(bad))}); every forecast must be a finite number"
+        )
+    return arr
 
 
 def fit_source_gbm(spec: SourceSpec, source: FeatureTable) -> Any:

@@ -391,29 +391,14 @@ class TransferTask:
             ]
             first_target = max(firsts, default=first_target)
         if evaluate.origins:
-            origins = [self._on_grid(o, "[evaluate] origin") for o in evaluate.origins]
-            twice = next((o for k, o in enumerate(origins) if o in origins[:k]), None)
-            if twice is not None:
-                raise DataError(f"[evaluate] origins lists {twice.date()} twice")
+            origins = self.check_origins(evaluate.origins, "[evaluate] origin")
             for o in origins:
-                for dom in self.regime_start:
-                    self._check_regime_before(dom, o, "the [evaluate] origin")
-                idx = self.panel.index_of(o)
-                if idx < 0:
-                    raise DataError(
-                        f"[evaluate] origin {o.date()} is before the first period of the data "
-                        f"({self.panel.times[0].date()})"
-                    )
-                if idx + self.horizon > last_target:
+                if self.panel.index_of(o) + self.horizon > last_target:
                     raise DataError(
                         f"[evaluate] origin {o.date()} leaves less than the horizon of "
                         f"{self.horizon} periods of target actuals"
                     )
-                if idx < first_target:
-                    raise DataError(
-                        f"[evaluate] origin {o.date()}: the targets have no rows before it"
-                    )
-            return sorted(origins)
+            return origins  # one before a target's first sale: pre-launch there
         step = evaluate.step or self.horizon
         last = last_target - self.horizon
         idx = [last - k * step for k in range(evaluate.windows)]
@@ -428,6 +413,23 @@ class TransferTask:
                 f"period of history plus the horizon"
             )
         return sorted(self.panel.times[i] for i in idx)
+
+    def check_origins(self, origins: Sequence[Any], what: str = "origin") -> list[pd.Timestamp]:
+        """``origins`` as sorted timestamps, each on the grid within the data and leaving every
+        regime-changed target a period of its new regime; one listed twice is an error."""
+        out = [self._on_grid(o, what) for o in origins]
+        twice = next((o for k, o in enumerate(out) if o in out[:k]), None)
+        if twice is not None:
+            raise DataError(f"{what}s lists {twice.date()} twice")
+        first = self.frame[DS].min()
+        for o in out:
+            if o < first:
+                raise DataError(
+                    f"{what} {o.date()} is before the first period of the data ({first.date()})"
+                )
+            for dom in self.regime_start:
+                self._check_regime_before(dom, o, f"the {what}")
+        return sorted(out)
 
     def forecast_origin(self) -> pd.Timestamp:
         """The origin for `run`: the configured one or the last observed period."""

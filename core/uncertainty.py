@@ -25,7 +25,7 @@ from transfercast.forecasting import OriginTables
 from transfercast.intervals import check_quantiles, history_volatility, qcol
 from transfercast.plugin_manager import PluginManager, get_plugin_manager
 from transfercast.replay import Naive, history_length
-from transfercast.strategy import Strategy
+from transfercast.strategy import PluginError, Strategy
 
 DEFAULT_METHOD = "replay_conformal"
 
@@ -99,23 +99,27 @@ def floor(tables: OriginTables) -> float | None:
     return 0.0 if not np.any(Y[~np.isnan(Y)] < 0) else None
 
 
+KEYS = ["unique_id", "ds"]
+
+
 def add_quantiles(
     model: Any,
     quantiles: Sequence[float],
     tables: OriginTables,
     domain: Any,
     forecasts: pd.DataFrame,
+    method: str | None = None,
 ) -> pd.DataFrame:
-    """``forecasts`` of one target domain with a ``q<level>`` column per quantile level."""
+    """``forecasts`` of one target domain with a ``q<level>`` column per quantile level.
+
+    The interval object's output is matched to the forecasts by ``unique_id`` and ``ds``, not
+    by position (:func:`aligned_quantiles`); ``method`` names it in errors."""
     qs = check_quantiles(quantiles)
     cols = [qcol(q) for q in qs]
     framed = levels_and_steps(tables, domain, forecasts[["unique_id", "ds", "forecast"]])
     apply_tables = getattr(model, "apply_tables", None)  # methods that need the features
     applied = apply_tables(tables, domain, framed) if apply_tables else model.apply(framed)
-    missing = [c for c in cols if c not in applied.columns]
-    if missing:
-        raise ConfigError(f"the interval method returned no column {missing[0]}")
-    q = applied[cols].to_numpy(float)
+    q = aligned_quantiles(applied, forecasts, cols, method_label(model, method))
     low = floor(tables)
     if low is not None:
         q = np.maximum(q, low)
@@ -124,6 +128,55 @@ def add_quantiles(
     for k, c in enumerate(cols):
         out[c] = q[:, k]
     return out
+
+
+def method_label(model: Any, method: str | None) -> str:
+    """How errors name an interval method: its name, else its object's class."""
+    return f"interval method '{method}'" if method else f"interval method {type(model).__name__}"
+
+
+def aligned_quantiles(
+    applied: Any, forecasts: pd.DataFrame, cols: list[str], label: str
+) -> np.ndarray:
+    """The quantile columns ``cols`` of an interval method's output ``applied``, one row per
+    row of ``forecasts``, matched by ``unique_id`` and ``ds`` (the method may return its rows
+    in any order). Every forecast row must appear exactly once: a :class:`PluginError` naming
+    the method says which does not; a missing quantile column is a :class:`ConfigError`."""
+    if not isinstance(applied, pd.DataFrame):
+        raise PluginError(f"{label} returned {type(applied).__name__}, not a DataFrame")
+    missing = [c for c in cols if c not in applied.columns]
+    if missing:
+        raise ConfigError(f"the {label} returned no column {missing[0]}")
+    lost = [k for k in KEYS if k not in applied.columns]
+    if lost:
+        raise PluginError(
+            f"{label} returned no column '{lost[0]}'; it must keep the unique_id and ds of "
+            f"the forecasts it was given, which match its quantiles to them"
+        )
+    part = applied[[*KEYS, *cols]]
+    dup = part.duplicated(KEYS)
+    if dup.any():
+        uid, ds = part.loc[dup, KEYS].iloc[0]
+        raise PluginError(
+            f"{label} returned {int(dup.sum())} duplicate rows (unique_id {uid!r}, ds {ds}); "
+            f"it must return one row per forecast row"
+        )
+    try:
+        merged = forecasts[KEYS].merge(part, on=KEYS, how="left", indicator=True)
+    except (ValueError, TypeError) as exc:  # keys of other types than the forecasts'
+        raise PluginError(f"{label} returned unique_id or ds that do not match: {exc}") from None
+    absent = (merged["_merge"] == "left_only").to_numpy()
+    if absent.any():
+        uid, ds = merged.loc[absent, KEYS].iloc[0]
+        raise PluginError(
+            f"{label} returned no row for {int(absent.sum())} of {len(forecasts)} forecast rows "
+            f"(the first: unique_id {uid!r}, ds {pd.Timestamp(ds).date()}); it must return "
+            f"every row it was given"
+        )
+    try:
+        return merged[cols].to_numpy(float)
+    except (ValueError, TypeError) as exc:
+        raise PluginError(f"{label} returned quantiles that are not numbers: {exc}") from None
 
 
 def forecast_quantiles(
@@ -140,4 +193,4 @@ def forecast_quantiles(
     (:func:`calibrate_intervals`) and add its quantiles to the domain's ``forecasts``
     (:func:`add_quantiles`): the calibrated object and the forecasts."""
     model = calibrate_intervals(method, quantiles, strategy, tables, domain, cache, pm)
-    return model, add_quantiles(model, quantiles, tables, domain, forecasts)
+    return model, add_quantiles(model, quantiles, tables, domain, forecasts, method)

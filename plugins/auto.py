@@ -86,7 +86,7 @@ class Auto(Strategy):
     Params = AutoParams
 
     def _registry(self) -> Any:
-        return transfercast.get_plugin_manager().registry
+        return transfercast.plugin_manager.active_manager().registry
 
     def candidate_names(self) -> list[str]:
         """The configured candidates (or every registered strategy but ``auto`` that is installed
@@ -137,7 +137,7 @@ class Auto(Strategy):
         figures = pd.DataFrame({"replay": losses.mean(), "inner": mine}).reindex(
             self.candidate_names()
         )
-        answer = transfercast.get_plugin_manager().hook.transfercast_select_strategy(
+        answer = transfercast.plugin_manager.active_manager().hook.transfercast_select_strategy(
             target=domain, replays=rep.table.copy(), meta=dict(meta)
         )
         if answer is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import types
 
@@ -204,6 +205,124 @@ def test_run_without_saveable_strategy_warns_and_writes_forecasts(tmp_path):
     assert (tmp_path / "out" / "forecasts.csv").exists()
     assert not (tmp_path / "out" / "model").exists()
     assert [p.name for p in (tmp_path / "out").iterdir()] == ["forecasts.csv"]
+
+
+class _BadSave(_Unsaveable):
+    """Target-only mean whose save() returns what no bundle can hold (set by the test)."""
+
+    name = "badsave"
+    returns: object = None
+
+    def save(self, directory):
+        (directory / "mean.json").write_text(json.dumps({"mean": self.mean_}))
+        return type(self).returns
+
+
+def _register_bad_save(returns):
+    module = types.ModuleType("tc_test_badsave")
+
+    @transfercast.hookimpl
+    def transfercast_register_strategies(register):
+        register(type("BadSave", (_BadSave,), {"returns": returns, "__doc__": "bad save"}))
+
+    module.transfercast_register_strategies = transfercast_register_strategies
+    register_module(module)
+
+
+@pytest.mark.parametrize(
+    "returns, message",
+    [
+        (None, r"save\(\) returned NoneType, not a dict"),
+        ({"mean": np.arange(3)}, r"save\(\) returned a value JSON cannot hold: \['mean'\] is a "),
+    ],
+    ids=["None", "array"],
+)
+def test_a_save_that_returns_no_json_dict_stops_run_before_anything_is_written(
+    returns, message, tmp_path
+):
+    _register_bad_save(returns)
+    config = write_project(tmp_path, "badsave", plugins=["tc_test_badsave"])
+    res = invoke("run", config)
+    assert res.code == 2, res.err
+    line = res.err.strip()
+    assert len(line.splitlines()) == 1 and "Traceback" not in res.err, res.err
+    assert "strategy 'badsave'" in line and re.search(message, line), line
+    assert not (tmp_path / "out").exists()  # neither forecasts.csv nor a bundle
+
+
+def test_write_bundle_checks_what_save_returned_and_leaves_nothing(tmp_path):
+    from transfercast.bundle import write_bundle
+    from transfercast.errors import TransfercastError
+
+    from .conftest import small_task
+
+    _register_bad_save({"ok": 1.5, "nested": [{"bad": {1, 2}}]})
+    model = transfercast.TransferForecaster("badsave", plugins=["tc_test_badsave"])
+    model.fit(small_task())
+    with pytest.raises(TransfercastError, match=r"'badsave'.*\['nested'\]\[0\]\['bad'\] is a "):
+        write_bundle(model, tmp_path / "a" / "b" / "model")
+    assert list(tmp_path.iterdir()) == []  # not even the folders made for it
+
+
+PLUGIN_BESIDE = """
+import numpy as np
+import transfercast
+
+
+class Mean(transfercast.Strategy):
+    '''The target's mean (a saveable test strategy).'''
+
+    name = "beside_mean"
+    uses_source_rows = False
+
+    def fine_tune(self, target, source):
+        self.mean_ = float(np.nanmean(target.y))
+
+    def predict(self, table):
+        return np.full(len(table), self.mean_)
+
+    def save(self, directory):
+        return {"mean": self.mean_}
+
+    @classmethod
+    def load(cls, directory, manifest):
+        obj = cls(manifest["params"])
+        obj.mean_ = manifest["mean"]
+        return obj
+
+
+@transfercast.hookimpl
+def transfercast_register_strategies(register):
+    register(Mean)
+"""
+
+
+def test_predict_names_a_plugin_module_it_cannot_import(tmp_path, monkeypatch):
+    """A plugin module beside the config is found by `run`; `predict`, run elsewhere, says
+    which module it needs, where it was, and to put it on PYTHONPATH."""
+    import sys
+
+    from transfercast.plugin_manager import clear_plugin_cache
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # run adds the config's folder
+    (tmp_path / "tc_test_beside.py").write_text(PLUGIN_BESIDE)
+    config = write_project(tmp_path, "beside_mean", plugins=["tc_test_beside"])
+    res = invoke("run", config)
+    assert res.code == 0, res.err
+    sys.path.remove(str(tmp_path))
+    sys.modules.pop("tc_test_beside")
+    clear_plugin_cache()
+    args = ["predict", tmp_path / "out" / "model", "--data", tmp_path / "sales.csv"]
+    res = invoke(*args, "--output", tmp_path / "p.csv")
+    assert res.code == 2, res.err
+    assert res.err.strip().splitlines() == [
+        f"error: {tmp_path / 'out' / 'model'}: the model needs plugin module 'tc_test_beside', "
+        f"which cannot be imported (it was imported from {tmp_path.resolve()} when the model "
+        f"was written); put the folder that holds it on PYTHONPATH, or install it"
+    ]
+    monkeypatch.syspath_prepend(str(tmp_path))
+    res = invoke(*args, "--output", tmp_path / "p.csv")
+    assert res.code == 0, res.err
 
 
 def test_rewriting_a_bundle_replaces_it_whole(project, tmp_path):

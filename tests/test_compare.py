@@ -39,8 +39,9 @@ def test_source_model_fitted_once_per_engine_and_origin(monkeypatch):
 
     # two engines: one source model per engine and origin, shared by both targets
     from transfercast.plugins.baselines import SourceOnly
+    from transfercast.plugins.boost_continue import BoostContinue
 
-    both = [SourceOnly(engine="lightgbm"), SourceOnly(engine="xgboost")]
+    both = [SourceOnly(engine="lightgbm"), BoostContinue(engine="xgboost")]
     comp2 = tc.compare(task, both)
     assert comp2.source_fits == 2 * n_origins
 
@@ -106,6 +107,39 @@ def test_leaderboard_gap_uses_only_the_cells_both_scored():
     board = leaderboard(scores).set_index("strategy")
     assert board.loc["other", "wape_gap"] == pytest.approx(0.035)  # (0.05 + 0.02) / 2, not C
     assert board.loc["other", "wape_gap_se"] == pytest.approx(np.std([0.05, 0.02], ddof=1) / 2**0.5)
+
+
+def test_leaderboard_ranks_a_strategy_that_skipped_cells_after_those_that_scored_them():
+    import warnings
+
+    from transfercast.evaluation import leaderboard
+
+    rows = [
+        ("T1", "o1", "full", 0.5, "ok"), ("T1", "o2", "full", 0.9, "ok"),
+        ("T1", "o1", "part", 0.6, "ok"), ("T1", "o2", "part", np.nan, "skipped"),
+        ("T2", "o1", "full", np.nan, "ok"), ("T2", "o1", "part", np.nan, "ok"),  # all zero
+    ]  # fmt: skip
+    scores = pd.DataFrame(rows, columns=["target", "origin", "strategy", "wape", "status"])
+    for col in ("mae", "rmse", "mase", "rmsse", "bias"):
+        scores[col] = 0.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # no all-missing row reaches idxmin
+        board = leaderboard(scores)
+    # "part" has the lower mean (0.6 over its one cell against 0.7 over two) but skipped a cell
+    assert list(board["strategy"]) == ["full", "part"]
+    board = board.set_index("strategy")
+    assert board.loc["full", "wins"] == 1 and board.loc["part", "wins"] == 0  # on the shared cell
+    assert board.loc["part", "wape_gap"] == pytest.approx(0.1)
+
+
+def test_a_strategy_listed_twice_or_none_is_refused(task):
+    from transfercast.errors import ConfigError
+    from transfercast.plugins.baselines import SourceOnly
+
+    with pytest.raises(ConfigError, match="strategy 'source_only' is listed twice"):
+        tc.compare(task, [SourceOnly(engine="lightgbm"), SourceOnly(engine="xgboost")])
+    with pytest.raises(ConfigError, match="no strategies to compare"):
+        tc.compare(task, [])
 
 
 def test_failing_strategy_is_isolated(task):

@@ -294,3 +294,18 @@ def test_a_static_column_kind_is_chosen_on_series_seen_by_the_origin(frame, orig
     before = _forecast(frame, origin, 13, warns=False)
     after = _forecast(more, origin, 13, warns=False)
     pd.testing.assert_frame_equal(before, after, check_exact=False, rtol=1e-9, atol=0)
+
+
+def test_an_origin_tables_actuals_are_out_of_a_strategy_reach(frame, origin):
+    # the tables a strategy gets (through context_) refuse the actuals after their origin;
+    # an inner origin's come from the outer origin's cut panel
+    from transfercast.errors import DataError
+    from transfercast.forecasting import OriginTables
+
+    task = _task(frame)
+    tables = OriginTables(task, task.at_origin(origin), task.features)
+    target = frame.attrs["targets"][0]
+    with pytest.raises(DataError, match="not readable from its tables"):
+        tables.actuals(target)
+    inner = tables.at(tables.data.origin_idx - HORIZON)
+    assert inner.actuals(target)["ds"].max() <= origin

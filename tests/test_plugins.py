@@ -5,13 +5,14 @@ from __future__ import annotations
 import textwrap
 from importlib.metadata import EntryPoint
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 import transfercast
 from transfercast import plugin_manager
 from transfercast.cli import app
-from transfercast.errors import TransfercastError
+from transfercast.errors import ConfigError, TransfercastError
 from transfercast.plugin_manager import PluginManager, get_plugin_manager
 
 PLUGIN = '''
@@ -83,7 +84,7 @@ def test_config_plugin_appears_and_runs_in_compare(plugin_dir, task):
 
 
 def test_broken_plugin_reported_while_builtins_work(plugin_dir):
-    pm = get_plugin_manager(["broken_plugin", "no_such_plugin_module"])
+    pm = PluginManager(["broken_plugin", "no_such_plugin_module"])
     failures = {f.plugin: f for f in pm.failures}
     assert "boom while registering" in failures["broken_plugin"].error
     assert failures["no_such_plugin_module"].source == "config"
@@ -92,7 +93,7 @@ def test_broken_plugin_reported_while_builtins_work(plugin_dir):
 
 
 def test_duplicate_name_refused_naming_both_plugins(plugin_dir):
-    pm = get_plugin_manager(["dupe_plugin"])
+    pm = PluginManager(["dupe_plugin"])
     error = {f.plugin: f.error for f in pm.failures}["dupe_plugin"]
     assert (
         "'pooled'" in error and "dupe_plugin" in error and "transfercast.plugins.baselines" in error
@@ -136,8 +137,14 @@ def test_misspelled_hook_is_reported(tmp_path, monkeypatch):
     """)
     )
     monkeypatch.syspath_prepend(str(tmp_path))
-    pm = get_plugin_manager(["typo_plugin"])
-    assert any("transfercast_register_strategy" in f.error for f in pm.failures)
+    pm = PluginManager(["typo_plugin"])
+    failure = next(f for f in pm.failures if "transfercast_register_strategy" in f.error)
+    # under the module's own name and source (not "<module ...> (?)"), with the closest hook
+    assert (failure.plugin, failure.source) == ("typo_plugin", "config")
+    assert "did you mean 'transfercast_register_strategies'" in failure.error
+    assert "\n" not in failure.error
+    with pytest.raises(ConfigError, match="plugin module 'typo_plugin' named in 'plugins'"):
+        get_plugin_manager(["typo_plugin"])
 
 
 def test_strategy_receives_the_core_context_before_transfer(task):
@@ -173,3 +180,122 @@ def test_strategy_receives_the_core_context_before_transfer(task):
         assert domain in task.targets and target is tables.target(domain)
         cells.add((domain, tables.data.origin))
     assert cells == {(d, o) for d in task.targets for o in task.evaluation_origins()}
+
+
+def test_a_failing_plugins_module_is_an_error_of_the_python_api(plugin_dir, task):
+    """A module named in ``plugins`` that does not import, or registers a name a built-in
+    has, stops compare and TransferForecaster with an error naming it and the reason."""
+    with pytest.raises(ConfigError, match=r"'no_such_plugin_module'.*ModuleNotFoundError"):
+        transfercast.compare(task, ["source_only"], plugins=["no_such_plugin_module"])
+    with pytest.raises(ConfigError, match=r"'dupe_plugin'.*'pooled'.*already registered"):
+        transfercast.compare(task, ["pooled"], plugins=["dupe_plugin"])
+    with pytest.raises(ConfigError, match="'broken_plugin'.*boom while registering"):
+        transfercast.TransferForecaster("source_only", plugins=["broken_plugin"]).fit(task)
+
+
+def test_a_failing_installed_plugin_is_listed_and_never_stops_a_run(plugin_dir, monkeypatch):
+    ep = EntryPoint(name="broken", value="broken_plugin", group="transfercast")
+    monkeypatch.setattr(plugin_manager, "entry_points", lambda group: [ep])
+    monkeypatch.setenv("TRANSFERCAST_LOAD_PLUGINS", "broken")
+    plugin_manager.clear_plugin_cache()
+    pm = get_plugin_manager()  # no error: installed plugins are not named by the run
+    assert [(f.plugin, f.source) for f in pm.failures] == [("broken", "entry point")]
+    assert "half" in get_plugin_manager(["half_plugin"]).registry.names()
+    result = CliRunner().invoke(app, ["plugins"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0 and "boom while registering" in result.output
+
+
+@pytest.mark.parametrize("command", ["compare", "plugins"])
+def test_a_plugins_module_with_a_misspelt_hook_stops_the_cli(command, tmp_path):
+    from transfercast.cli import to_toml
+
+    from .clirun import invoke
+    from .conftest import small_project
+
+    (tmp_path / "tc_test_typo_hook.py").write_text(  # beside the config
+        "import transfercast\n\n@transfercast.hookimpl\n"
+        "def transfercast_register_strategy(register):\n    pass\n"
+    )
+    raw = small_project(tmp_path, windows=1, output_dir="out")
+    (tmp_path / "config.toml").write_text(to_toml({"plugins": ["tc_test_typo_hook"], **raw}))
+    args = ["--config"] if command == "plugins" else []
+    res = invoke(command, *args, tmp_path / "config.toml")
+    assert res.code == 2, res.out
+    assert res.err.strip().splitlines() == [
+        "error: plugin module 'tc_test_typo_hook' named in 'plugins' failed to load: "
+        "PluginValidationError: unknown hook 'transfercast_register_strategy' (did you mean "
+        "'transfercast_register_strategies'?)"
+    ]
+    assert not (tmp_path / "out").exists()
+
+
+SAVEABLE = """
+import json
+import numpy as np
+import transfercast
+
+
+class Level(transfercast.Strategy):
+    '''The target's mean normalised sales (a saveable test strategy).'''
+
+    name = "{name}"
+    uses_source_rows = False
+
+    def fine_tune(self, target, source):
+        self.c_ = float(np.nanmean(target.y))
+
+    def predict(self, table):
+        return np.full(len(table), self.c_)
+
+    def save(self, directory):
+        (directory / "c.json").write_text(json.dumps({{"c": self.c_}}))
+        return {{"file": "c.json"}}
+
+    @classmethod
+    def load(cls, directory, manifest):
+        obj = cls(manifest["params"])
+        obj.c_ = json.loads((directory / manifest["file"]).read_text())["c"]
+        return obj
+
+
+@transfercast.hookimpl
+def transfercast_register_strategies(register):
+    register(Level)
+"""
+
+
+def test_auto_weighs_and_reloads_a_strategy_of_a_plugins_module(tmp_path, monkeypatch, task):
+    """``auto`` looks its candidates, its select hooks and, in a bundle, its members up in the
+    plugin modules the run named (config key or ``plugins`` argument)."""
+    from transfercast.bundle import load_bundle, predict_bundle, write_bundle
+    from transfercast.plugins.auto import Auto
+
+    (tmp_path / "tc_test_level.py").write_text(
+        SAVEABLE.format(name="level")
+        + "\n\n@transfercast.hookimpl\n"
+        + "def transfercast_select_strategy(target, replays, meta):\n    return 'level'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    get_plugin_manager(["tc_test_level"])
+    assert "level" in Auto().candidate_names()  # auto_default: weighed without candidates
+    get_plugin_manager()
+    assert "level" not in Auto().candidate_names()  # not in a run that does not name it
+    params = {"candidates": ["source_only", "level"], "cuts": 1}
+    comp = transfercast.compare(task, ["auto"], params={"auto": params}, plugins=["tc_test_level"])
+    assert (comp.scores["status"] == "ok").all(), comp.scores["error"].tolist()
+    assert set(comp.selection["chosen"]) == {"level"}  # the module's select hook was asked
+    model = transfercast.TransferForecaster("auto", plugins=["tc_test_level"], **params).fit(task)
+    write_bundle(model, tmp_path / "model")  # records the forecaster's plugins
+    get_plugin_manager()  # another run in between: loading uses the bundle's plugins
+    bundle = load_bundle(tmp_path / "model")
+    assert bundle.manifest["plugins"] == ["tc_test_level"]
+    assert [m.name for m in bundle.strategies[task.targets[0]].members_] == ["level"]
+    got = predict_bundle(bundle, task.frame)
+    np.testing.assert_allclose(got["forecast"], model.predict()["forecast"])
+
+
+def test_a_strategy_instance_given_with_params_is_not_changed(task):
+    mine = get_plugin_manager().registry.create("target_only", {"seed": 1})
+    model = transfercast.TransferForecaster(mine, seed=7).fit(task)
+    assert mine.params.seed == 1
+    assert model.strategy_.params.seed == 7 and model.strategy_ is not mine
