@@ -384,6 +384,7 @@ def predict_bundle(
     origin: Any = None,
     source_name: str = "data",
     quantiles: Sequence[float] | None = None,
+    origin_name: str = "origin",
 ) -> pd.DataFrame:
     """Forecasts from new data with a loaded bundle, in `run`'s ``forecasts.csv`` columns.
 
@@ -391,6 +392,7 @@ def predict_bundle(
     (with the bundle's cold-start truncation), features are built with the saved vocabularies
     and each target domain is forecast by its loaded strategy. A bundle written with quantiles
     adds them with its stored calibration (``quantiles``: a subset of its levels; default all).
+    Errors about the origin name it as ``origin_name`` (the command line's ``--origin``).
     """
     from transfercast.forecaster import to_user_columns
     from transfercast.forecasting import OriginTables, one_sided_columns
@@ -415,10 +417,11 @@ def predict_bundle(
         target_history=d["target_history"],
         regime_start=d.get("regime_start"),
         features=bundle.features,
-        origin=origin,
         source_name=source_name,
         require_sources=False,
     )
+    if origin is not None:
+        task.set_origin(origin, origin_name)
     when = task.forecast_origin()
     tables = OriginTables(task, task.at_origin(when), task.features, dropped=())
     lost = [

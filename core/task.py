@@ -146,10 +146,16 @@ class TransferTask:
         if not self.sources and require_sources:
             raise DataError("[task] no source domains: every domain in the data is a target")
         self._check_prelaunch_static()
-        self.origin = None if origin is None else self._on_grid(origin, "[task] origin")
-        if self.origin is not None:
-            for dom in self.regime_start:
-                self._check_regime_before(dom, self.origin, "the origin")
+        self.origin: pd.Timestamp | None = None
+        if origin is not None:
+            self.set_origin(origin)
+
+    def set_origin(self, when: Any, what: str = "[task] origin") -> None:
+        """Forecast from ``when`` (a date on the data's grid, at or before its last period, after
+        every regime start); an error names it as ``what`` (the key or option it came from)."""
+        self.origin = self._on_grid(when, what)
+        for dom in self.regime_start:
+            self._check_regime_before(dom, self.origin, "the origin")
 
     # -- a change of regime ----------------------------------------------------------------------
     def _regime_starts(self, regime_start: Any) -> dict[Any, pd.Timestamp]:

@@ -14,6 +14,7 @@ import pytest
 import transfercast
 from transfercast.bundle import FORMAT_VERSION, BundleError, load_bundle, predict_bundle
 from transfercast.cli import to_toml
+from transfercast.errors import DataError
 from transfercast.plugin_manager import register_module
 from transfercast.strategy import Strategy
 
@@ -175,6 +176,16 @@ def test_predict_names_a_target_domain_missing_from_the_new_data(project, tmp_pa
     assert res.code == 2 and not out.exists()
     assert "no_s07.csv: column 'store' has no rows of the model's target domain 'S07'" in res.err
     assert "the model forecasts S06, S07, S08" in res.err and len(res.err.strip().splitlines()) == 1
+
+
+def test_predict_names_its_origin_option_when_the_origin_is_off_the_grid(project, tmp_path):
+    out = tmp_path / "p.csv"
+    model, data = project / "out" / "model", project / "sales.csv"
+    res = invoke("predict", model, "--data", data, "--origin", "2012-03-03", "--output", out)
+    assert res.code == 2 and not out.exists()
+    assert res.err.strip().splitlines() == ["error: --origin 2012-03-03 is not on the 'W-FRI' grid"]
+    with pytest.raises(DataError, match=r"^origin 2012-03-03 is not on the 'W-FRI' grid$"):
+        predict_bundle(load_bundle(model), pd.read_csv(data), origin="2012-03-03")
 
 
 class _Unsaveable(Strategy):
