@@ -435,11 +435,12 @@ def predict_bundle(
     tables.builder = bundle.builder
     if len(tables.prelaunch):  # not selling yet: the level model it was fitted with
         if bundle.level_model is None:
+            first = tables.data.panel.ids[tables.prelaunch[0]]
             raise DataError(
-                f"{source_name}: target domain {tables.prelaunch_domain()!r} has no sales up "
-                f"to {when.date()}, and the model bundle was fitted while it had sales: it "
-                f"holds no level model for a forecast before launch; run `transfercast run` "
-                f"again"
+                f"{source_name}: series {first!r} of target domain "
+                f"{tables.prelaunch_domain()!r} has no sales up to {when.date()}, and the model "
+                f"bundle was fitted while every target series had sales: it holds no level "
+                f"model for a forecast before launch; run `transfercast run` again"
             )
         tables.level_model = bundle.level_model
     levels = bundle_quantiles(bundle, quantiles)

@@ -269,7 +269,12 @@ def predict_cmd(
     bundle = load_bundle(model_dir)
     frame = read_table(data)
     forecasts = predict_bundle(
-        bundle, frame, origin=origin, source_name=str(data), quantiles=levels, origin_name="--origin"
+        bundle,
+        frame,
+        origin=origin,
+        source_name=str(data),
+        quantiles=levels,
+        origin_name="--origin",
     )
     path = write_table(forecasts, output)
     console.print(

@@ -287,9 +287,9 @@ class OriginTables:
                 k = rows[int(np.argmax(missing))]
                 dom = plain(self.data.panel.domains[k])
                 raise DataError(
-                    f"pre-launch target domain {dom!r}: static column '{col}' has no value for "
-                    f"series {self.data.panel.ids[k]!r}; the level model that estimates a "
-                    f"pre-launch level from the source domains needs it"
+                    f"target domain {dom!r}: static column '{col}' has no value for series "
+                    f"{self.data.panel.ids[k]!r}, which has no sales up to the origin; the level "
+                    f"model that estimates a pre-launch level from the source domains needs it"
                 )
         out[rows] = model.predict(frame)
         return out

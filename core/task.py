@@ -471,8 +471,8 @@ class TransferTask:
                 )
             if self.target_history == 0 or not len(rows):  # every series it will sell
                 rows = np.flatnonzero(panel.domains == dom)
-            else:
-                self._warn_unsold_series(panel, dom, rows, origin)
+            elif self._warn_unsold_series(panel, dom, rows, origin):
+                rows = np.flatnonzero(panel.domains == dom)  # the unsold ones before launch
             if not len(rows):
                 raise DataError(f"target domain {plain(dom)!r} has no series up to the horizon")
             targets[dom] = rows
@@ -483,18 +483,20 @@ class TransferTask:
 
     def _warn_unsold_series(
         self, panel: Panel, dom: Any, rows: np.ndarray, origin: pd.Timestamp
-    ) -> None:
-        """Warn that the series of a selling target domain without a sale up to ``origin`` (a
-        product not launched yet in a store that sells) get no forecast there."""
+    ) -> bool:
+        """Warn about the series of a selling target domain without a sale up to ``origin`` (a
+        product not launched yet in a store that sells), which are forecast before launch as
+        a pre-launch domain's series are; whether there are any."""
         new = np.setdiff1d(np.flatnonzero(panel.domains == dom), rows)
         if len(new):
             warnings.warn(
                 f"{self.source_name}: target domain {plain(dom)!r} has {len(new)} series with "
-                f"no sales up to the origin {origin.date()} (first {panel.ids[new[0]]!r}); "
-                f"they are not forecast there",
+                f"no sales up to the origin {origin.date()} (first {panel.ids[new[0]]!r}): "
+                f"forecast before launch, their level estimated from the source domains",
                 DataWarning,
                 stacklevel=3,
             )
+        return bool(len(new))
 
     def actuals(self, origin: pd.Timestamp, rows: np.ndarray) -> pd.DataFrame:
         """Observed targets of ``rows`` over the horizon after ``origin`` (for scoring only)."""

@@ -239,8 +239,8 @@ ERRORS = {
         ),
         raw=raw_config(target_history=0),
         patterns=[
-            r"pre-launch target domain 'S06': static column 'size' has no value for series "
-            r"'S06\|D2'; the level model"
+            r"target domain 'S06': static column 'size' has no value for series 'S06\|D2', "
+            r"which has no sales up to the origin; the level model"
         ],
     ),
     "target too short for a target-fitted strategy": dict(
@@ -543,18 +543,40 @@ def test_source_and_target_sharing_no_covariate_drop_it(tmp_path):
     assert manifest["features"]["builder"]["known"] == ["promo", "is_holiday"]
 
 
-def test_unsold_series_of_a_selling_target_is_named(tmp_path):
+def test_unsold_series_of_a_selling_target_is_forecast_before_launch(tmp_path):
     frame = small_frame()
     late = (frame["store"] == "S06") & (frame["dept"] == "D2")
-    frame = frame[~late | (pd.to_datetime(frame["date"]) > "2021-03-05")]
+    after = pd.to_datetime(frame["date"]) > "2021-03-05"
+    actual = frame.loc[late & after, "sales"].head(6).mean()
+    frame = frame[~late | after]
     res = invoke("run", setup(tmp_path, frame, raw=raw_config(origin="2021-03-05")))
     assert res.code == 0, res.err
     assert (
         "target domain 'S06' has 1 series with no sales up to the origin 2021-03-05 (first "
-        "'S06|D2'); they are not forecast there" in res.err
+        "'S06|D2'): forecast before launch, their level estimated from the source domains"
+        in res.err
     ), res.err
     fc = pd.read_csv(tmp_path / "out" / "forecasts.csv")
-    assert len(fc) == (len(TARGETS) * 2 - 1) * 6
+    assert len(fc) == len(TARGETS) * 2 * 6  # every series, the unsold one included
+    new = fc[(fc["store"] == "S06") & (fc["dept"] == "D2")]
+    assert len(new) == 6 and np.isfinite(new["forecast"]).all()
+    assert 0.7 < new["forecast"].mean() / actual < 1.4  # the level model's estimate
+    # the bundle holds the level model: predict on the same data forecasts the same
+    out = tmp_path / "p.csv"
+    res = invoke(
+        "predict",
+        tmp_path / "out" / "model",
+        "--data",
+        tmp_path / "sales.csv",
+        "--origin",
+        "2021-03-05",
+        "--output",
+        out,
+    )
+    assert res.code == 0, res.err
+    again = pd.read_csv(out)
+    again = again[(again["store"] == "S06") & (again["dept"] == "D2")]
+    np.testing.assert_allclose(again["forecast"], new["forecast"], rtol=1e-9)
 
 
 def test_target_without_sales_up_to_the_origin_is_forecast_before_launch(tmp_path):

@@ -18,6 +18,7 @@ import pytest
 import transfercast as tc
 from transfercast.cli import to_toml
 from transfercast.config import parse_config
+from transfercast.data import DataWarning
 from transfercast.datasets import synthetic_config, synthetic_sales
 from transfercast.errors import HistoryRequired
 from transfercast.forecasting import OriginTables
@@ -372,3 +373,29 @@ def test_opening_levels_and_the_level_model_read_nothing_after_the_origin(launch
     assert np.isfinite(o1).sum() == 2 * 2  # the two stores open by then, two series each
     np.testing.assert_array_equal(o1, o2)
     np.testing.assert_array_equal(p1, p2)
+
+
+def test_an_unsold_series_of_a_selling_target_is_forecast_from_what_precedes_the_origin():
+    """A department opening after the origin in a store that sells gets a forecast, and its
+    sales after the origin (when it opens, how much it sells) change no forecast there."""
+    frame = small_frame()
+    late = ((frame["store"] == "S06") & (frame["dept"] == "D2")).to_numpy()
+    after = (pd.to_datetime(frame["date"]) > "2021-03-05").to_numpy()
+    raw = synthetic_config("x.csv", ["S06", "S07", "S08"], horizon=6, target_history=13)
+    raw["task"]["origin"] = "2021-03-05"
+    raw["strategies"] = {"pooled": {"source_params": {"num_boost_round": 20}}}
+
+    def forecast(data: pd.DataFrame) -> pd.DataFrame:
+        task = tc.TransferTask.from_config(parse_config(raw), data=data)
+        with pytest.warns(DataWarning, match="'S06' has 1 series with no sales up to"):
+            return tc.TransferForecaster("pooled").fit(task).predict()
+
+    opens = frame[~late | after]
+    other = opens.copy()
+    moved = (other["store"] == "S06") & (other["dept"] == "D2")
+    other.loc[moved, "sales"] = other.loc[moved, "sales"].to_numpy()[::-1] * 3
+    first = other.index[moved][:3]
+    other.loc[first, "sales"] = np.nan  # it opens three weeks later
+    a, b = forecast(opens), forecast(other)
+    assert len(a) == 3 * 2 * 6 and a["forecast"].notna().all()
+    np.testing.assert_allclose(a["forecast"], b["forecast"], rtol=1e-12)
