@@ -395,7 +395,7 @@ def predict_bundle(
     Errors about the origin name it as ``origin_name`` (the command line's ``--origin``).
     """
     from transfercast.forecaster import to_user_columns
-    from transfercast.forecasting import OriginTables, one_sided_columns
+    from transfercast.forecasting import OriginTables, one_sided_columns, warn_unknown_future
     from transfercast.plugin_manager import get_plugin_manager
     from transfercast.task import TransferTask
     from transfercast.uncertainty import add_quantiles, load_intervals
@@ -455,6 +455,7 @@ def predict_bundle(
             fc = add_quantiles(model, spec["quantiles"], tables, domain, fc)
         frames.append(fc)
     fc = pd.concat(frames, ignore_index=True)
+    warn_unknown_future(tables, source_name)
     out = to_user_columns(task, fc)
     return out[[*task.series, task.time, "forecast", *(qcol(q) for q in levels)]]
 

@@ -432,6 +432,8 @@ def similarity_cmd(
     out = output or cfg.output_dir()
     check_output_dir(out, files=["similarity.csv"])
     task = TransferTask.from_config(cfg)
+    if origin is not None:  # on the grid, within the data: named as the option it came from
+        origin = task.check_origins([origin], "--origin")[0]
     table = similarity(task, origin, plugins=cfg.plugins)
     path = write_csv(table, Path(out) / "similarity.csv")
     view = Table(title=f"Similarity at {pd_date(table['origin'].iloc[0])}")

@@ -38,7 +38,11 @@ class DataConfig(_Section):
     series: list[str] = Field(description="column(s) that identify one series")
     time: str = Field(description="the period column")
     target: str = Field(description="the sales column to forecast")
-    freq: str = Field("W-FRI", description="pandas offset alias of the periods")
+    freq: str = Field(
+        "W-FRI",
+        description="pandas offset alias of the periods (the aliases pandas deprecated, M, Q, "
+        "A and Y, read as ME, QE, YE)",
+    )
     domain: str = Field(description="the column whose values are the domains")
     static: list[str] = Field(default_factory=list, description="columns constant per series")
     known: list[str] = Field(
@@ -54,6 +58,14 @@ class DataConfig(_Section):
     @classmethod
     def _one_or_many(cls, v: Any) -> Any:
         return [v] if isinstance(v, str) else v
+
+    @field_validator("freq")
+    @classmethod
+    def _current_alias(cls, v: str) -> str:
+        # "M", "Q", "A": pandas' current spelling, read once here, not warned about at each use
+        from transfercast.frequency import current_alias
+
+        return current_alias(v)
 
 
 class TaskConfig(_Section):

@@ -225,7 +225,13 @@ def _parse_distinct(values: pd.Series, rows: np.ndarray, column: str, source: st
 def _parse_times(values: pd.Series, column: str, source: str) -> pd.Series:
     """The time column read as timestamps (time-zone-aware ones converted to UTC, made naive);
     text and numbers are read in one format for the whole column (see :func:`_parse_distinct`)."""
-    if pd.api.types.is_datetime64_any_dtype(values):
+    if pd.api.types.is_datetime64_any_dtype(values):  # Parquet or a DataFrame: no header line
+        if values.isna().any():  # NaT would pass for a time of day other than midnight
+            row = int(np.flatnonzero(values.isna().to_numpy())[0])
+            raise DataError(
+                f"{source}: column '{column}' has an empty date (row {row + 1} of the table, "
+                f"{int(values.isna().sum())} rows)"
+            )
         parsed = values
     else:
         if values.isna().any():
@@ -291,6 +297,46 @@ def _refuse_empty_keys(
             )
 
 
+def _refuse_internal_names(
+    series: Sequence[str],
+    time: str,
+    target: str,
+    domain: str,
+    static: Sequence[str],
+    known: Sequence[str],
+    source: str,
+) -> None:
+    """A one-line error naming a configured column whose name is one of the columns added to the
+    table (``unique_id``, ``ds``, ``y``, ``domain``) in another role: it would be overwritten by
+    them (a static column ``domain`` by the domain values) or clash with them when the output
+    files get the user's columns back. ``ds``, ``y`` and ``domain`` may name the time, target
+    and domain columns (the long format of Nixtla's libraries), ``unique_id`` nothing."""
+    allowed = {UID: None, DS: time, Y: target, DOMAIN: domain}
+    roles = [
+        *(("series", c) for c in series),
+        ("time", time),
+        ("target", target),
+        ("domain", domain),
+        *(("static", c) for c in static),
+        *(("known", c) for c in known),
+    ]
+    for role, col in roles:
+        if col in allowed and col != allowed[col]:
+            if col == UID:
+                why = "it is the name of the series id that transfercast adds to the table"
+            else:
+                why = f"transfercast adds a column '{col}' to the table (its {_INTERNAL[col]})"
+            other = "series_id" if col == UID else f"{role}_{col}"
+            raise DataError(
+                f"{source}: [data] {role} column '{col}': {why}; rename it in the file and in "
+                f"the config ('{other}', say)"
+            )
+
+
+#: what the columns transfercast adds to the table hold, for messages
+_INTERNAL = {DS: "parsed periods", Y: "numeric sales", DOMAIN: "domain of each row"}
+
+
 def standardize(
     frame: pd.DataFrame,
     *,
@@ -317,6 +363,7 @@ def standardize(
     for col in dict.fromkeys(needed):
         if col not in frame.columns:
             raise DataError(f"{source}: missing column '{col}'{closest(col, cols)}")
+    _refuse_internal_names(series, time, target, domain, static, known, source)
     out = frame[list(dict.fromkeys(needed))].copy()
     _refuse_empty_keys(out, series, domain, source)
     out[DS] = _parse_times(out[time], time, source)
@@ -384,7 +431,9 @@ def standardize(
             f"({int(dup.sum())} duplicates in columns {', '.join(series)} + '{time}')"
         )
     _check_gaps_and_zeros(out, freq, time, target, source, repair)
-    out[DOMAIN] = out[domain]
+    # Python scalars, not NumPy ones: a domain of a numeric column is named 5 in a message or a
+    # table, not np.int64(5)
+    out[DOMAIN] = out[domain].astype(object)
     per_series = out.groupby(UID)[DOMAIN].nunique()
     if (per_series > 1).any():
         uid = per_series[per_series > 1].index[0]
@@ -416,6 +465,23 @@ def check_static(frame: pd.DataFrame, static: Sequence[str], source: str, hint: 
             raise DataError(f"{source}: static column '{col}' varies within series {uid!r}{hint}")
 
 
+def _coarser_hint(out: pd.DataFrame, freq: str, span: pd.DataFrame) -> str:
+    """When most periods inside the series' spans are missing and the dates present lie on a
+    grid of their own (monthly dates read with ``[data] freq = "D"``), a hint naming it: such
+    a panel is not one with gaps but one whose ``freq`` is finer than its dates."""
+    spans = span["max"] - span["min"] + 1
+    if spans.sum() < 2 * span["size"].sum():  # at least half the periods present: gaps
+        return ""
+    dates = pd.DatetimeIndex(np.sort(out[DS].unique()))
+    inferred = pd.infer_freq(dates) if len(dates) >= 3 else None
+    if inferred is None or inferred == freq:
+        return ""
+    return (
+        f"; most periods are missing and the dates lie on the '{inferred}' grid: check "
+        f"[data] freq '{freq}'"
+    )
+
+
 def _check_gaps_and_zeros(
     out: pd.DataFrame, freq: str, time: str, target: str, source: str, repair: bool
 ) -> None:
@@ -435,7 +501,7 @@ def _check_gaps_and_zeros(
             )
         warnings.warn(
             f"{source}: column '{time}': {missing} periods missing inside {int((gaps > 0).sum())} "
-            f"series (first: {first!r}) left as missing values",
+            f"series (first: {first!r}) left as missing values{_coarser_hint(out, freq, span)}",
             DataWarning,
             stacklevel=3,
         )

@@ -18,7 +18,15 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import Config, EvaluateConfig
-from transfercast.errors import ConfigError, DataError, HistoryRequired, TransfercastError
+from transfercast.errors import (
+    ConfigError,
+    DataError,
+    HistoryRequired,
+    TransfercastError,
+    closest,
+    unknown_name,
+)
+from transfercast.forecaster import plugin_modules
 from transfercast.forecasting import CellResult, OriginTables, fit_and_forecast
 from transfercast.intervals import check_quantiles, quantile_scores
 from transfercast.metrics import METRICS, score
@@ -54,15 +62,33 @@ class Comparison:
     #: history length, replayed domain, cut and candidate; empty without ``auto``
     replays: pd.DataFrame = field(default_factory=pd.DataFrame)
 
-    def leaderboard(self, baseline: str = "target_only") -> pd.DataFrame:
+    def leaderboard(self, baseline: str | None = None) -> pd.DataFrame:
         """One row per strategy: mean and spread of each metric over targets and origins, the
         number of targets on which it was best, its WAPE relative to ``baseline``, and its
         paired WAPE gap to the leader with a standard error (:func:`gap_to_leader`). Sorted by
-        mean WAPE, the strategies that scored every cell first."""
+        mean WAPE, the strategies that scored every cell first.
+
+        ``baseline`` defaults to ``target_only`` (``wape_vs_target_only``, missing when it was
+        not compared); a baseline named here that was not compared is a :class:`ConfigError`."""
+        if baseline is None:
+            return leaderboard(self.scores)
+        compared = list(dict.fromkeys(self.scores["strategy"]))
+        if baseline not in compared:
+            raise ConfigError(
+                f"leaderboard: baseline {baseline!r} is not in this comparison"
+                f"{closest(str(baseline), compared)}; compared: {', '.join(compared)}"
+            )
         return leaderboard(self.scores, baseline)
 
     def regret(self, strategy: str = "auto", metric: str = "wape") -> pd.DataFrame:
-        """``strategy``'s selection regret per target and origin (see :func:`selection_regret`)."""
+        """``strategy``'s selection regret per target and origin (see :func:`selection_regret`).
+        A strategy this comparison did not compare is a :class:`ConfigError` naming it."""
+        compared = list(dict.fromkeys(self.scores["strategy"]))
+        if strategy not in compared:
+            raise ConfigError(
+                f"regret: strategy {strategy!r} is not in this comparison"
+                f"{closest(str(strategy), compared)}; compared: {', '.join(compared)}"
+            )
         return selection_regret(self.scores, strategy, metric)
 
     @property
@@ -74,7 +100,7 @@ class Comparison:
 
 def interval_columns(scores: pd.DataFrame) -> list[str]:
     """The quantile-score columns of a scores table (present when quantiles were asked for)."""
-    prefixes = ("sql", "wql", "coverage_", "width_", "winkler_")
+    prefixes = ("sql", "wql", "pinball_", "coverage_", "width_", "winkler_")
     return [c for c in scores.columns if c.startswith(prefixes)]
 
 
@@ -157,8 +183,23 @@ def selection_regret(
     hindsight and its error, and the regret (the difference; 0 when the selector hit the best).
 
     Columns ``target``, ``origin``, ``{metric}``, ``best``, ``best_{metric}``, ``regret``,
-    ``regret_ratio``; empty when ``strategy`` has no scored cell."""
+    ``regret_ratio``; empty when ``strategy`` has no scored cell. ``metric`` is an error
+    score where lower is better (``wape``, ``mae``, ``rmse``, ``mase``, ``rmsse``, and with
+    quantiles ``sql``, ``wql``, ``pinball_q...``, ``winkler_...``); a :class:`ConfigError`
+    names any other."""
     cols = ["target", "origin", metric, "best", f"best_{metric}", "regret", "regret_ratio"]
+    # errors where lower is better: bias (signed), coverage and width rank nothing
+    valid = [m for m in METRICS if m != "bias"]
+    valid += [
+        c for c in interval_columns(scores) if c.startswith(("sql", "wql", "pinball_", "winkler_"))
+    ]
+    if metric not in valid:
+        if metric in scores.columns:
+            raise ConfigError(
+                f"metric {metric!r} cannot rank strategies for regret (lower is not better); "
+                f"use one of: {', '.join(valid)}"
+            )
+        raise ConfigError(unknown_name("metric for regret", metric, valid))
     ok = scores[(scores["status"] == "ok") & scores[metric].notna()]
     mine = ok[ok["strategy"] == strategy].set_index(["target", "origin"])[metric]
     others = ok[ok["strategy"] != strategy]
@@ -182,6 +223,8 @@ def resolve_strategies(
     """Strategy instances for names (``None``: every registered strategy), with parameters
     (tables keyed by a strategy's name or one of its aliases)."""
     registry = pm.registry
+    if isinstance(names, (str, Strategy)):
+        names = [names]  # one strategy, not the letters of its name
     by_name: dict[str, dict[str, Any]] = {}
     for key, table in (params or {}).items():
         name = registry.get(key).name  # an unknown [strategies.NAME] table is an error
@@ -303,8 +346,10 @@ def compare(
 ) -> Comparison:
     """Evaluate strategies on every target domain at every rolling origin.
 
-    ``strategies`` are names or instances (default: all registered); ``params`` maps strategy
-    names to parameter tables. ``origins`` default to the ``evaluate`` windows. ``skip`` holds
+    ``strategies`` are names or instances (default: all registered; one name alone is one
+    strategy); ``params`` maps strategy names to parameter tables; ``plugins`` names plugin
+    modules to load (one name alone is one module). ``origins`` (dates, or one
+    date) default to the ``evaluate`` windows. ``skip`` holds
     ``(target, strategy, origin)`` cells already scored (``--resume``), and ``on_cell`` is told
     about every new cell as soon as it is scored: ``on_cell(row, forecasts, selection)`` (the
     forecasts and the strategy's ``selection_`` are ``None`` when absent). ``quantiles``
@@ -312,14 +357,24 @@ def compare(
     (:mod:`transfercast.uncertainty`) and their scores (:func:`~transfercast.intervals.
     quantile_scores`) to every cell.
     """
+    if not isinstance(task, TransferTask):
+        raise ConfigError(
+            f"compare: task must be a transfercast.TransferTask (built with TransferTask(data, "
+            f"...) or TransferTask.from_config(load_config(path))), not {type(task).__name__}"
+        )
     check_jobs(jobs)
-    pm = get_plugin_manager(plugins)
+    pm = get_plugin_manager(plugin_modules(plugins))
     chosen = resolve_strategies(strategies, params, pm)
-    wanted = Quantiles(tuple(check_quantiles(quantiles)), interval_method) if quantiles else None
+    levels = tuple(check_quantiles(quantiles))  # a list, an array or one level
+    wanted = Quantiles(levels, interval_method) if levels else None
     if origins is None:
         origins = task.evaluation_origins(evaluate)
     else:  # on the grid, within the data, none twice; the horizon may run past the actuals
-        origins = task.check_origins(origins)
+        if isinstance(origins, (str, pd.Timestamp, np.datetime64)) or not hasattr(
+            origins, "__iter__"
+        ):
+            origins = [origins]  # one origin, not the characters of a date
+        origins = task.check_origins(list(origins))
     cache = SourceCache()
     rows: list[dict[str, Any]] = []
     frames: list[pd.DataFrame] = []

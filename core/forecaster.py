@@ -8,8 +8,8 @@ from typing import Any
 
 import pandas as pd
 
-from transfercast.errors import TransfercastError
-from transfercast.forecasting import OriginTables, fit_and_forecast
+from transfercast.errors import ConfigError, TransfercastError
+from transfercast.forecasting import OriginTables, fit_and_forecast, warn_unknown_future
 from transfercast.intervals import check_quantiles
 from transfercast.plugin_manager import get_plugin_manager
 from transfercast.source_cache import SourceCache
@@ -25,7 +25,7 @@ class TransferForecaster:
     strategy's parameters (as in ``[strategies.NAME]``); ``horizon`` overrides the task's.
     ``quantiles`` (levels strictly between 0 and 1) adds quantile forecasts by
     ``interval_method`` (see :mod:`transfercast.uncertainty`); they travel with the model
-    bundle.
+    bundle. ``get_params`` / ``set_params`` work as in scikit-learn.
     """
 
     def __init__(
@@ -39,14 +39,15 @@ class TransferForecaster:
         **params: Any,
     ):
         self.strategy = strategy
-        self.horizon = horizon
-        self.plugins = tuple(plugins)
+        self.horizon = check_horizon(horizon)
+        self.plugins = plugin_modules(plugins)
         self.quantiles = check_quantiles(quantiles)
         self.interval_method = interval_method
         self.params = params
 
-    def get_params(self) -> dict[str, Any]:
-        """Constructor parameters, scikit-learn style."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """Constructor parameters, scikit-learn style (``deep`` is accepted and ignored: no
+        parameter is itself an estimator)."""
         return {
             "strategy": self.strategy,
             "horizon": self.horizon,
@@ -55,6 +56,24 @@ class TransferForecaster:
             "interval_method": self.interval_method,
             **self.params,
         }
+
+    def set_params(self, **params: Any) -> TransferForecaster:
+        """Change constructor parameters, scikit-learn style; returns self. Any key other than
+        ``strategy``, ``horizon``, ``plugins``, ``quantiles`` and ``interval_method`` is a
+        parameter of the strategy (validated when it is fitted). A fitted model keeps its
+        forecasts until it is fitted again."""
+        if "strategy" in params:
+            self.strategy = params.pop("strategy")
+        if "horizon" in params:
+            self.horizon = check_horizon(params.pop("horizon"))
+        if "plugins" in params:
+            self.plugins = plugin_modules(params.pop("plugins"))
+        if "quantiles" in params:
+            self.quantiles = check_quantiles(params.pop("quantiles"))
+        if "interval_method" in params:
+            self.interval_method = params.pop("interval_method")
+        self.params = {**self.params, **params}
+        return self
 
     def _make_strategy(self, pm: Any) -> Strategy:
         """The strategy to fit: a copy of an instance given (the caller's is never changed),
@@ -70,11 +89,18 @@ class TransferForecaster:
 
         ``executor(run, domains)`` runs the per-target work elsewhere (see
         :func:`transfercast.distributed.dask_executor`); by default it runs here, in turn."""
+        if not isinstance(task, TransferTask):
+            raise ConfigError(
+                f"TransferForecaster.fit: task must be a transfercast.TransferTask (built with "
+                f"TransferTask(data, ...) or TransferTask.from_config(load_config(path))), not "
+                f"{type(task).__name__}"
+            )
         if self.horizon is not None and self.horizon != task.horizon:
             task = copy.copy(task)
             task.horizon = int(self.horizon)
             task.__dict__.pop("panel", None)
-        origin = pd.Timestamp(origin) if origin is not None else task.forecast_origin()
+        # a date on the grid, within the data: anything else is one line naming it
+        origin = task.check_origins([origin])[0] if origin is not None else task.forecast_origin()
         # the plugins' manager, checked and active while fitting (auto looks candidates up in it)
         pm = get_plugin_manager(self.plugins)
         strategy = self._make_strategy(pm)
@@ -108,6 +134,7 @@ class TransferForecaster:
                 )
         self.task_, self.origin_, self.tables_ = task, origin, tables
         self.strategy_ = strategy
+        warn_unknown_future(tables, task.source_name)  # after the fit: an error comes alone
         return self
 
     def predict(self) -> pd.DataFrame:
@@ -117,6 +144,29 @@ class TransferForecaster:
             raise TransfercastError("TransferForecaster.predict called before fit")
         fc = pd.concat(self.forecasts_.values(), ignore_index=True)
         return to_user_columns(self.task_, fc)
+
+
+def plugin_modules(plugins: Sequence[str] | str) -> tuple[str, ...]:
+    """Plugin module names as a tuple: one name alone is one module, not its letters."""
+    return (plugins,) if isinstance(plugins, str) else tuple(plugins)
+
+
+def check_horizon(horizon: Any) -> int | None:
+    """``horizon`` as a positive whole number of periods (``None``: the task's); anything else
+    is a :class:`ConfigError` naming the value."""
+    if horizon is None:
+        return None
+    try:
+        value = int(horizon)
+        whole = not isinstance(horizon, bool) and value == float(horizon)
+    except (TypeError, ValueError):
+        whole = False
+    if not whole or value <= 0:
+        raise ConfigError(
+            f"horizon {horizon!r}: give the number of periods to forecast, a whole number of "
+            f"1 or more (or None for the task's horizon)"
+        )
+    return value
 
 
 def to_user_columns(task: TransferTask, frame: pd.DataFrame) -> pd.DataFrame:

@@ -75,6 +75,30 @@ def without_columns(builder: FeatureBuilder, columns: tuple[str, ...]) -> Featur
     )
 
 
+def warn_unknown_future(tables: OriginTables, source: str) -> None:
+    """One warning naming the known columns without a value at some of the periods the target
+    series are forecast for (a forecast past the data without the planned prices or
+    promotions), with how many: the forecasts read those values as missing."""
+    panel, origin = tables.data.panel, tables.data.origin_idx
+    rows = [r for r in tables.data.target_rows.values() if len(r)]
+    steps = np.arange(origin + 1, min(origin + 1 + tables.horizon, len(panel.times)))
+    if not rows or not len(steps):
+        return
+    cells = np.ix_(np.concatenate(rows), steps)
+    gaps = {c: int(np.isnan(panel.known[c][cells]).sum()) for c in tables.builder.known}
+    gaps = {c: n for c, n in gaps.items() if n}
+    if gaps:
+        total = len(cells[0]) * len(steps)
+        listed = ", ".join(f"'{c}' ({n} of {total})" for c, n in gaps.items())
+        warnings.warn(
+            f"{source}: known columns without a value at forecast periods of the target series "
+            f"after the origin {tables.data.origin.date()}: {listed}; the forecasts read them as "
+            f"missing there (give the planned values in rows after the last sale)",
+            DataWarning,
+            stacklevel=3,
+        )
+
+
 @dataclass
 class OriginTables:
     """Feature tables of one origin; built once and shared by every strategy and target.

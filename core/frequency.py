@@ -19,6 +19,7 @@ The mapping is written here because neither pandas nor utilsforecast / mlforecas
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -110,6 +111,22 @@ _BY_OFFSET: tuple[tuple[tuple[type, ...], FrequencyDefaults], ...] = (
     ((pd.offsets.YearBegin, pd.offsets.YearEnd), YEARLY),
 )
 SUPPORTED = "D, W (any anchor), MS/ME, QS/QE (any anchor), YS/YE (any anchor)"
+
+
+def current_alias(freq: str) -> str:
+    """pandas' current spelling of an alias it has deprecated (``"M"`` is ``"ME"``, ``"Q"``
+    ``"QE-DEC"``, ``"A"`` and ``"Y"`` ``"YE-DEC"``, ``"H"`` ``"h"``): read through the old one,
+    every date range and grid check would repeat pandas' deprecation warning. Any other alias,
+    known or not, comes back as given (an unknown one is refused where it is read)."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            offset = to_offset(freq)
+        except (ValueError, TypeError):
+            return freq
+    if any(issubclass(w.category, FutureWarning) for w in caught):
+        return offset.freqstr
+    return freq
 
 
 def frequency_defaults(freq: str) -> FrequencyDefaults | None:

@@ -55,7 +55,7 @@ class Panel:
             known_arrays[col] = arr
         first = frame.groupby(codes, sort=True).head(1)
         key_cols = list(dict.fromkeys([*series, *static]))
-        per_series = first[[*key_cols, DOMAIN]].reset_index(drop=True)
+        per_series = first[list(dict.fromkeys([*key_cols, DOMAIN]))].reset_index(drop=True)
         return cls(
             ids=np.asarray(ids, dtype=object),
             domains=per_series[DOMAIN].to_numpy(object),

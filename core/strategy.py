@@ -28,7 +28,7 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from transfercast.errors import ConfigError, DataError, MissingDependencyError
 from transfercast.features import FeatureTable
@@ -64,6 +64,47 @@ class GBMParams(StrategyParams):
         description="engine parameters of the target model, over the (smaller) target defaults",
     )
     seed: int = Field(0, description="random seed of the models")
+
+    @model_validator(mode="after")
+    def _known_engine_keys(self) -> GBMParams:
+        """A misspelt LightGBM parameter (the library ignores it) or a round count that is not
+        a whole number of 1 or more is an error naming the table and the key."""
+        for table in ("source_params", "target_params"):
+            problem = engine_param_problem(self.engine, getattr(self, table))
+            if problem:
+                raise ValueError(f"{table}: {problem}")
+        return self
+
+
+def engine_param_problem(engine: str, params: dict[str, Any]) -> str | None:
+    """What is wrong with a table of engine parameters, or ``None``: a key LightGBM does not
+    know (with the closest one), or a ``num_boost_round`` / ``early_stopping_rounds`` that is
+    not a whole number of 1 or more. XGBoost's keys are not checked here (it warns of unused
+    ones itself)."""
+    from transfercast.errors import closest
+
+    for key in ("num_boost_round", "early_stopping_rounds"):
+        value = params.get(key)
+        whole = isinstance(value, int) and not isinstance(value, bool)
+        if key in params and not (whole and value >= 1):
+            return f"{key} must be a whole number of 1 or more, got {value!r}"
+    if engine != "lightgbm":
+        return None
+    try:
+        from lightgbm.basic import _ConfigAliases
+
+        aliases = _ConfigAliases._get_all_param_aliases()
+    except Exception:  # noqa: BLE001 - an older or absent LightGBM: nothing to check against
+        return None
+    known = set(aliases) | {a for names in aliases.values() for a in names}
+    known |= {"num_boost_round", "early_stopping_rounds", "verbose"}
+    for key in params:
+        if key not in known:
+            return (
+                f"unknown LightGBM parameter '{key}'{closest(key, sorted(known))} (see "
+                f"LightGBM's parameter list)"
+            )
+    return None
 
 
 @dataclass(frozen=True)
@@ -163,11 +204,19 @@ class Strategy:
                 from transfercast.errors import closest
 
                 valid = list(cls.Params.model_fields)
+                if not valid:
+                    raise ConfigError(
+                        f"[strategies.{cls.name}]: unknown key '{loc}'; strategy "
+                        f"'{cls.name}' takes no parameters"
+                    ) from None
                 raise ConfigError(
                     f"[strategies.{cls.name}]: unknown key '{loc}'{closest(loc, valid)}; "
                     f"valid: {', '.join(valid)}"
                 ) from None
-            raise ConfigError(f"[strategies.{cls.name}] key '{loc}': {err['msg']}") from None
+            msg = err["msg"].removeprefix("Value error, ")
+            if not err["loc"]:  # a check across keys (a model validator): no one key to name
+                raise ConfigError(f"[strategies.{cls.name}]: {msg}") from None
+            raise ConfigError(f"[strategies.{cls.name}] key '{loc}': {msg}") from None
 
     @classmethod
     def check_available(cls) -> None:

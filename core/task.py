@@ -19,7 +19,7 @@ import pandas as pd
 from transfercast.config import Config, EvaluateConfig, FeaturesConfig
 from transfercast.data import DOMAIN, DS, UID, DataWarning, Y, check_static, read_table, standardize
 from transfercast.errors import ConfigError, DataError, unknown_name
-from transfercast.frequency import resolve_features
+from transfercast.frequency import calendar_columns, resolve_features
 from transfercast.panel import Panel
 
 
@@ -46,6 +46,17 @@ def plain(value: Any) -> Any:
 def _day(when: pd.Timestamp) -> str:
     """A period for a message or a label: the date, or the full timestamp with a time of day."""
     return str(when.date()) if when == when.normalize() else str(when)
+
+
+def whole_number(value: Any, what: str, least: int) -> int:
+    """``value`` as an int of at least ``least``; a one-line error names ``what`` otherwise
+    (a fraction, text or a bool is not a whole number)."""
+    ok = isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_))
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value, ok = int(value), True
+    if not ok or int(value) < least:
+        raise DataError(f"{what} must be a whole number of {least} or more, got {value!r}")
+    return int(value)
 
 
 @dataclass
@@ -98,14 +109,15 @@ class TransferTask:
         self.series = [series] if isinstance(series, str) else list(series)
         self.time, self.target, self.domain, self.freq = time, target, domain, freq
         self.static, self.known = list(static), list(known)
-        self.horizon = int(horizon)
-        if self.horizon <= 0:
-            raise DataError(f"[task] horizon must be positive, got {horizon}")
-        if target_history is not None and int(target_history) < 0:
-            raise DataError(f"[task] target_history must be 0 or more, got {target_history}")
-        self.target_history = target_history
+        self.horizon = whole_number(horizon, "[task] horizon", 1)
+        self.target_history = (
+            None
+            if target_history is None
+            else whole_number(target_history, "[task] target_history", 0)
+        )
         # every period count the features use, with the defaults of the frequency filled in
         self.features = resolve_features(features or FeaturesConfig(), freq)
+        self._refuse_feature_names(source_name)
         self.evaluate = evaluate or EvaluateConfig()
         self.source_name = source_name
         self.frame = standardize(
@@ -149,6 +161,28 @@ class TransferTask:
         self.origin: pd.Timestamp | None = None
         if origin is not None:
             self.set_origin(origin)
+
+    def _refuse_feature_names(self, source: str) -> None:
+        """A one-line error naming a series key, static or known column whose name is that of a
+        feature the task builds (``h``, ``lag1``, ``week``, ``price_delta``, ...): the feature
+        would overwrite the column's values, or the column the feature's."""
+        f = self.features
+        built = {"h": "the forecast step", "log_level": "the recent level", "n_obs": "the age"}
+        built |= {f"lag{k}": "a lag" for k in f.lags} | {f"mean{w}": "a window" for w in f.windows}
+        if (f.season_length or 1) > 1:
+            built |= {"sply": "the same period last season", "growth": "the year's growth"}
+        if f.calendar:
+            built |= {c: "a calendar feature" for c in calendar_columns(self.freq)}
+        built |= {f"{c}_delta": f"known column '{c}' against its recent mean" for c in self.known}
+        keys = [c for c in self.series if c != self.domain]
+        roles = [("series key", keys), ("static", self.static), ("known", self.known)]
+        for role, columns in roles:
+            for col in columns:
+                if col in built:
+                    raise DataError(
+                        f"{source}: {role} column '{col}' has the name of a feature transfercast "
+                        f"builds ({built[col]}); rename the column"
+                    )
 
     def set_origin(self, when: Any, what: str = "[task] origin") -> None:
         """Forecast from ``when`` (a date on the data's grid, at or before its last period, after
@@ -279,6 +313,12 @@ class TransferTask:
 
         ``require_sources=False`` accepts target domains only: with ``[data] sources`` (a
         Parquet dataset fitted on Dask by ``transfercast run``) that is the only way."""
+        if not isinstance(config, Config):
+            raise ConfigError(
+                f"TransferTask.from_config takes a Config, not {type(config).__name__}; read a "
+                f"file with transfercast.load_config(path) or a dict with "
+                f"transfercast.config.parse_config(raw)"
+            )
         if config.data.sources is not None and require_sources:
             raise ConfigError(
                 "[data] sources: a Parquet source dataset is used by `transfercast run` only "
@@ -355,6 +395,10 @@ class TransferTask:
             ts = pd.Timestamp(when)
         except (ValueError, TypeError):
             raise DataError(f"{what} {when!r} is not a date") from None
+        if ts is pd.NaT:
+            raise DataError(f"{what} {when!r} is not a date")
+        if ts.tzinfo is not None:  # the periods are local dates without a time zone
+            ts = ts.tz_localize(None)
         if not pd.tseries.frequencies.to_offset(self.freq).is_on_offset(ts):
             raise DataError(f"{what} {ts.date()} is not on the '{self.freq}' grid")
         last = self.frame[DS].max()

@@ -35,6 +35,7 @@ from pydantic import Field
 
 import transfercast
 from transfercast.engines import GBM, engine_params, threads
+from transfercast.errors import ConfigError, unknown_name
 from transfercast.features import FeatureTable
 from transfercast.strategy import GBMParams, SourceSpec, Strategy
 
@@ -76,8 +77,9 @@ class BoostContinueParams(GBMParams):
     )
     exclude_columns: list[str] = Field(
         default_factory=list,
-        description="columns the added trees may not split on (for example calendar columns "
-        "whose target-history values do not cover the horizon); the source trees keep them",
+        description="feature columns the added trees may not split on (for example calendar "
+        "columns whose target-history values do not cover the horizon); the source trees keep "
+        "them; a name that is no feature column is an error",
     )
     kappa: float | None = Field(
         None,
@@ -164,6 +166,7 @@ class BoostContinue(Strategy):
         src_cats = _categories((source if source is not None else target).X, src.categorical_)
         parts = [_Part(self._wrap(src, _copy_booster(src)), 1.0, src_cats)]
         self.rounds_ = 0
+        self._check_excluded(target)
         if not len(target):  # no target rows yet (a brand-new store): the source model
             self.parts_ = parts
             return
@@ -245,6 +248,21 @@ class BoostContinue(Strategy):
         else:
             booster = self._refit_xgboost(model, X, target)
         return [_Part(self._wrap(model, booster), 1.0, part.categories)]
+
+    def _check_excluded(self, target: FeatureTable) -> None:
+        """A name in ``exclude_columns`` that is no feature column (a misspelling) is a
+        :class:`ConfigError` naming it and the closest column; a column the core left out of
+        the features at this origin (no values on one side) is not."""
+        context = getattr(self, "context_", None) or {}
+        dropped = tuple(getattr(context.get("tables"), "dropped", None) or ())
+        columns = list(target.X.columns)
+        for name in self.params.exclude_columns:
+            if name in columns or any(name == d or name.startswith(f"{d}_") for d in dropped):
+                continue
+            raise ConfigError(
+                f"[strategies.{self.name}] key 'exclude_columns': "
+                + unknown_name("feature column", name, columns)
+            )
 
     def _blend(self, n: np.ndarray, w_source: np.ndarray, w_target: np.ndarray) -> np.ndarray:
         """New leaf values from the row counts ``n``, the source and the fully refitted values."""

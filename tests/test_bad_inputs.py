@@ -18,7 +18,8 @@ from transfercast.cli import to_toml
 from transfercast.config import parse_config
 from transfercast.data import DataWarning, standardize
 from transfercast.datasets import synthetic_config, synthetic_sales
-from transfercast.errors import DataError
+from transfercast.errors import DataError, TransfercastError
+from transfercast.forecaster import TransferForecaster
 from transfercast.task import TransferTask
 
 from .clirun import invoke
@@ -44,6 +45,13 @@ def raw_config(**task) -> dict:
     )
     raw["strategy"]["name"] = "source_only"
     raw["task"].update(task)
+    return raw
+
+
+def _with_data(**data) -> dict:
+    """:func:`raw_config` with ``[data]`` keys changed."""
+    raw = raw_config()
+    raw["data"].update(data)
     return raw
 
 
@@ -175,6 +183,32 @@ ERRORS = {
             r"sales\.csv: column 'store' has an empty series key value in 1 rows \(first: row 5\)$"
         ],
     ),
+    "a series key column named unique_id": dict(
+        frame=lambda f: f.rename(columns={"dept": "unique_id"}),
+        raw=to_toml(_with_data(series=["store", "unique_id"])),
+        command="compare",
+        patterns=[
+            r"sales\.csv: \[data\] series column 'unique_id': it is the name of the series id "
+            r"that transfercast adds to the table; rename it in the file and in the config "
+            r"\('series_id', say\)$"
+        ],
+    ),
+    "a known column named as a feature": dict(
+        frame=lambda f: f.rename(columns={"price": "week"}),
+        raw=to_toml(_with_data(known=["week", "promo", "is_holiday"])),
+        patterns=[
+            r"sales\.csv: known column 'week' has the name of a feature transfercast builds "
+            r"\(a calendar feature\); rename the column$"
+        ],
+    ),
+    "a static column named domain": dict(
+        frame=lambda f: f.rename(columns={"store_type": "domain"}),
+        raw=to_toml(_with_data(static=["domain", "size"])),
+        patterns=[
+            r"sales\.csv: \[data\] static column 'domain': transfercast adds a column 'domain' "
+            r"to the table \(its domain of each row\); rename it"
+        ],
+    ),
     "duplicate series/period rows": dict(
         frame=lambda f: pd.concat([f, f.iloc[[5, 6]]]),
         patterns=["duplicate rows for series 'S01|D1'", "2 duplicates"],
@@ -291,6 +325,24 @@ ERRORS = {
         raw=to_toml(raw_config()) + "\n[strategies.source_only]\nengin = 'xgboost'\n",
         extra="",
         patterns=[r"\[strategies.source_only\]: unknown key 'engin' \(did you mean 'engine'\?\)"],
+    ),
+    "misspelt engine parameter": dict(
+        raw=to_toml(raw_config())
+        + "\n[strategies.source_only]\nsource_params = { num_leave = 7 }\n",
+        extra="",
+        patterns=[
+            r"\[strategies.source_only\]: source_params: unknown LightGBM parameter 'num_leave' "
+            r"\(did you mean 'num_leaves'\?\)"
+        ],
+    ),
+    "round count that is not a whole number": dict(
+        raw=to_toml(raw_config())
+        + "\n[strategies.source_only]\nsource_params = { num_boost_round = -5 }\n",
+        extra="",
+        patterns=[
+            r"\[strategies.source_only\]: source_params: num_boost_round must be a whole number "
+            r"of 1 or more, got -5"
+        ],
     ),
     "unknown covariate to recalibrate": dict(
         raw=to_toml({**raw_config(), "strategy": {"name": "recalibrate"}})
@@ -487,6 +539,24 @@ def test_real_sales_values_get_no_extreme_value_warning():
 def _standardize(frame, time="date", freq="W-FRI"):
     return standardize(
         frame, series=["store", "dept"], time=time, target="sales", domain="store", freq=freq
+    )
+
+
+def test_an_empty_date_in_a_datetime_column_is_named_as_such(tmp_path):
+    # a Parquet file's datetime column with a NaT was "a time of day other than midnight: 'NaT'"
+    frame = small_frame()
+    frame["date"] = pd.to_datetime(frame["date"])
+    frame.loc[7, "date"] = pd.NaT
+    frame.to_parquet(tmp_path / "sales.parquet")
+    raw = raw_config()
+    raw["data"]["path"] = "sales.parquet"
+    config = setup(tmp_path, raw=raw)
+    res = invoke("compare", config)
+    assert_error(
+        res,
+        tmp_path,
+        r"^error: .*sales\.parquet: column 'date' has an empty date "
+        r"\(row 8 of the table, 1 rows\)$",
     )
 
 
@@ -697,3 +767,64 @@ def test_every_row_of_the_catalogue_is_a_test():
     assert len(ids) >= 25
     assert [i for i in ids if i not in names] == []
     assert set(ERRORS) <= set(ids)  # and every error case is documented
+
+
+def test_task_counts_are_whole_numbers():
+    frame = small_frame()
+    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store")
+    for key, value in [("horizon", 2.5), ("horizon", "abc"), ("horizon", True), ("horizon", 0)]:
+        with pytest.raises(DataError, match=rf"^\[task\] {key} must be a whole number of 1 or "):
+            TransferTask(frame, **kw, targets=TARGETS, **{key: value})
+    with pytest.raises(DataError, match=r"target_history must be a whole number of 0 or more"):
+        TransferTask(frame, **kw, targets=TARGETS, horizon=6, target_history=8.5)
+    task = TransferTask(frame, **kw, targets=TARGETS, horizon=6.0, target_history=np.int64(8))
+    assert (task.horizon, task.target_history) == (6, 8)
+    assert isinstance(task.target_history, int)
+
+
+def test_a_time_zone_on_the_origin_is_dropped_and_from_config_wants_a_config():
+    frame = small_frame()
+    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store")
+    task = TransferTask(
+        frame, **kw, targets=TARGETS, horizon=6, origin=pd.Timestamp("2021-03-05", tz="UTC")
+    )
+    assert task.origin == pd.Timestamp("2021-03-05") and task.origin.tzinfo is None
+    with pytest.raises(TransfercastError, match="takes a Config, not str; read a file with"):
+        TransferTask.from_config("config.toml")
+
+
+def test_a_forecast_past_the_data_without_planned_known_values_is_warned():
+    frame = small_frame()
+    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store")
+    kw |= dict(targets=TARGETS, horizon=6, known=["price", "promo"], static=["size"])
+    params = {"source_params": {"num_boost_round": 10}}
+    with pytest.warns(DataWarning) as caught:
+        tc_forecast(TransferTask(frame, **kw), params)
+    texts = [str(w.message) for w in caught if "known columns" in str(w.message)]
+    assert texts == [
+        "data: known columns without a value at forecast periods of the target series after "
+        "the origin 2021-04-16: 'price' (36 of 36), 'promo' (36 of 36); the forecasts read them "
+        "as missing there (give the planned values in rows after the last sale)"
+    ]
+    with warnings.catch_warnings():  # an origin inside the data: the values are there
+        warnings.simplefilter("error", DataWarning)
+        tc_forecast(TransferTask(frame, **kw, origin="2021-03-05"), params)
+
+
+def tc_forecast(task, params):
+    return TransferForecaster("source_only", **params).fit(task).predict()
+
+
+def test_a_domain_column_named_domain_may_be_a_series_key():
+    """The long format many users have: the domain column called ``domain`` and part of the
+    series key (it was taken twice, and every origin computation failed)."""
+    frame = small_frame().rename(columns={"store": "domain"})
+    task = TransferTask(
+        frame, series=["domain", "dept"], time="date", target="sales", domain="domain",
+        targets=TARGETS, horizon=6, target_history=13,
+    )  # fmt: skip
+    assert list(task.panel.domains[:2]) == ["S01", "S01"]
+    assert len(task.evaluation_origins()) == 3
+    fc = tc_forecast(task, {"source_params": {"num_boost_round": 10}})
+    assert list(fc.columns[:3]) == ["domain", "dept", "date"]
+    assert sorted(fc["domain"].unique()) == TARGETS

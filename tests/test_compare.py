@@ -255,3 +255,128 @@ def test_tied_with_leader_names_the_strategies_within_two_standard_errors():
     )
     assert tied_with_leader(board) == ["close", "edge"]  # 0.004 <= 2 x 0.002; 0.05 > 0.008
     assert tied_with_leader(board.drop(columns=["wape_gap", "wape_gap_se"])) == []
+
+
+FAST = {"source_params": {"num_boost_round": 20}}
+
+
+def test_compare_takes_one_name_one_origin_and_an_array_of_quantiles(task):
+    """One strategy name is one strategy (not its letters), one date is one origin (not its
+    characters), and quantile levels may be a NumPy array."""
+    origin = task.evaluation_origins()[-1]
+    comp = tc.compare(
+        task,
+        "source_only",
+        params={"source_only": FAST},
+        origins=str(origin.date()),
+        quantiles=np.array([0.1, 0.9]),
+    )
+    assert set(comp.scores["strategy"]) == {"source_only"}
+    assert set(comp.scores["origin"]) == {origin}
+    assert (comp.scores["status"] == "ok").all()
+    assert {"q0.1", "q0.9"} <= set(comp.forecasts.columns)
+
+
+def test_compare_and_fit_refuse_what_is_not_a_task(task):
+    frame = task.frame
+    with pytest.raises(tc.TransfercastError, match="compare: task must be a .*not DataFrame"):
+        tc.compare(frame, ["source_only"])
+    with pytest.raises(tc.TransfercastError, match="fit: task must be a .*not DataFrame"):
+        tc.TransferForecaster("source_only").fit(frame)
+
+
+def test_regret_names_an_unknown_strategy_or_metric(comparison):
+    reg = comparison.regret("pooled")
+    assert len(reg) == len(comparison.scores) // 3  # one row per target and origin
+    with pytest.raises(tc.TransfercastError, match="strategy 'auto' is not in this comparison"):
+        comparison.regret()  # auto was not compared: not an empty table
+    with pytest.raises(tc.TransfercastError, match="'wapee' \\(did you mean 'wape'\\?\\)"):
+        comparison.regret("pooled", "wapee")  # not a KeyError
+    with pytest.raises(tc.TransfercastError, match="metric 'bias' cannot rank"):
+        comparison.regret("pooled", "bias")  # signed: its minimum is no best
+
+
+def test_leaderboard_names_a_baseline_that_was_not_compared(comparison):
+    board = comparison.leaderboard("source_only").set_index("strategy")
+    assert board.loc["source_only", "wape_vs_source_only"] == pytest.approx(1.0)
+    with pytest.raises(tc.TransfercastError, match="baseline 'target_ony' is not in this comp"):
+        comparison.leaderboard("target_ony")  # not a column of NaN
+    assert "wape_vs_target_only" in comparison.leaderboard().columns
+
+
+@pytest.mark.parametrize("horizon", [0, -2, 2.5, "abc", True])
+def test_forecaster_horizon_must_be_a_positive_whole_number(horizon):
+    with pytest.raises(tc.TransfercastError, match=f"horizon {horizon!r}: give the number"):
+        tc.TransferForecaster("pooled", horizon=horizon)
+
+
+def test_forecaster_fit_names_a_bad_origin(task):
+    model = tc.TransferForecaster("source_only", **FAST)
+    cases = {
+        "2020-12-10": "origin 2020-12-10 is not on the 'W-FRI' grid",
+        "foo": "origin 'foo' is not a date",
+        "2030-12-13": "origin 2030-12-13 is after the last period of the data",
+    }
+    for origin, message in cases.items():
+        with pytest.raises(tc.TransfercastError, match=message):
+            model.fit(task, origin=origin)
+    origin = task.evaluation_origins()[-1]
+    assert model.fit(task, origin=str(origin.date())).origin_ == origin
+
+
+def test_forecaster_get_and_set_params():
+    model = tc.TransferForecaster("pooled", target_weight=3.0)
+    assert model.set_params(target_weight=2.0, horizon=4, quantiles=[0.9, 0.1]) is model
+    params = model.get_params(deep=False)
+    assert params["target_weight"] == 2.0 and params["horizon"] == 4
+    assert params["quantiles"] == [0.1, 0.9] and params["strategy"] == "pooled"
+    with pytest.raises(tc.TransfercastError, match="horizon 0"):
+        model.set_params(horizon=0)
+
+
+def test_strategy_parameter_errors_read_as_one_plain_line():
+    from pydantic import model_validator
+
+    from transfercast.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=r"unknown key 'foo'; strategy 'analog' takes no param"):
+        tc.get_plugin_manager().registry.create("analog", {"foo": 1})
+
+    class Params(tc.StrategyParams):
+        low: int = 0
+        high: int = 1
+
+        @model_validator(mode="after")
+        def _order(self):
+            if self.low > self.high:
+                raise ValueError("low must not exceed high")
+            return self
+
+    class Checked(tc.Strategy):
+        name = "checked"
+
+    Checked.Params = Params
+    # a check across keys names no key ('?'), and pydantic's "Value error, " is not shown
+    with pytest.raises(ConfigError) as info:
+        Checked(low=2, high=1)
+    assert str(info.value) == "[strategies.checked]: low must not exceed high"
+
+
+def test_boost_continue_names_a_misspelt_excluded_column(task):
+    model = tc.TransferForecaster(
+        "boost_continue", exclude_columns=["weeek"], rounds=5, valid_periods=0, **FAST
+    )
+    with pytest.raises(tc.TransfercastError, match=r"unknown feature column 'weeek' \(did you"):
+        model.fit(task)
+    model.set_params(exclude_columns=["week", "month"]).fit(task)
+    assert not {"week", "month"} & set(model.fitted_[task.targets[0]].added_columns_)
+
+
+def test_one_plugin_module_named_alone_is_one_module_not_its_letters(task):
+    match = "plugin module 'tc_no_such_plugin' named in 'plugins' failed to load"
+    with pytest.raises(tc.TransfercastError, match=match):
+        tc.compare(task, ["source_only"], plugins="tc_no_such_plugin")
+    model = tc.TransferForecaster("source_only", plugins="tc_no_such_plugin")
+    assert model.get_params()["plugins"] == ("tc_no_such_plugin",)
+    with pytest.raises(tc.TransfercastError, match=match):
+        model.fit(task)

@@ -328,3 +328,31 @@ def test_the_long_pages_stay_readable(page, limit):
     """The pages users read end to end stay short; experiment logs go to benchmarks/NOTES.md."""
     lines = (DOCS / page).read_text().splitlines()
     assert len(lines) <= limit, f"docs/{page} has {len(lines)} lines, more than {limit}"
+
+
+NO_EFFECT = re.compile(r"`(source_params|target_params)` has\s+no\s+effect\s+on\s+`(\w+)`")
+
+
+def test_strategy_pages_say_which_engine_parameters_a_strategy_ignores(task):
+    """The generated parameter tables list `source_params` and `target_params` for every
+    gradient-boosting strategy; the pages say which one a strategy has no model for, and
+    setting it indeed changes nothing."""
+    import numpy as np
+
+    import transfercast as tc
+
+    said = set()
+    for page in sorted((DOCS / "strategies").glob("*.md")):
+        said |= {(name, key) for key, name in NO_EFFECT.findall(page.read_text())}
+    assert said == {
+        ("target_only", "source_params"),
+        ("source_only", "target_params"),
+        ("pooled", "target_params"),
+        ("recalibrate", "target_params"),
+    }
+    drastic = {"num_boost_round": 3, "learning_rate": 0.5}
+    for name, key in sorted(said):
+        base = {} if name == "target_only" else {"source_params": {"num_boost_round": 20}}
+        plain = tc.TransferForecaster(name, **base).fit(task).predict()["forecast"]
+        changed = tc.TransferForecaster(name, **{**base, key: drastic}).fit(task).predict()
+        np.testing.assert_allclose(changed["forecast"], plain, err_msg=f"{name} {key}")

@@ -233,3 +233,22 @@ def test_plugin_guide_test_code_passes(plugin_site: Path, monkeypatch):
             test()
     finally:
         sys.modules.pop("transfercast_shrinkage", None)
+
+
+def test_getting_started_script_is_the_config_comparison(compared, monkeypatch):
+    """docs/getting-started.md calls its Python comparison "the same comparison without a
+    config file": the same origins and scores as ``transfercast compare`` on the example."""
+    page = (ROOT / "docs" / "getting-started.md").read_text()
+    code = page.split("## Compare from Python", 1)[1]
+    code = re.findall(r"```python\n(.*?)```", code, flags=re.S)[0]
+    monkeypatch.chdir(ROOT)
+    namespace: dict = {}
+    exec(compile(code, "getting-started", "exec"), namespace)
+    scores = namespace["comparison"].scores
+    from_config = pd.read_csv(compared[1] / "scores.csv")
+    assert sorted(scores["origin"].astype(str).str[:10].unique()) == sorted(
+        from_config["origin"].astype(str).str[:10].unique()
+    )
+    board = namespace["comparison"].leaderboard().set_index("strategy")
+    config_board = pd.read_csv(compared[1] / "leaderboard.csv").set_index("strategy")
+    assert np.allclose(board.loc[CANDIDATES, "wape"], config_board.loc[CANDIDATES, "wape"])

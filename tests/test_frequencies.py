@@ -287,6 +287,80 @@ def test_run_similarity_and_predict_on_a_quarterly_panel(tmp_path):
     np.testing.assert_allclose(predicted["forecast"], run["forecast"])
 
 
+@pytest.mark.parametrize(("alias", "current"), [("M", "ME"), ("Q", "QE-DEC"), ("A", "YE-DEC")])
+def test_an_alias_pandas_deprecated_is_read_as_its_current_spelling(tmp_path, alias, current):
+    # "M" used to print pandas' deprecation warning at every date range and grid check: dozens
+    # of identical lines on stderr for one run, and in the model bundle
+    freq = {"M": "ME", "Q": "QE-DEC", "A": "YE-DEC"}[alias]
+    frame = frame_at(freq, 24, 12)
+    raw = raw_config(frame, freq, 2, 6)
+    raw["data"]["freq"] = alias
+    raw["strategy"]["name"] = "source_only"
+    config = write_project(tmp_path, frame, raw, {"source_only": FAST["source_only"]})
+    assert parse_config(raw).data.freq == current
+    res = invoke("run", config)
+    assert res.code == 0, res.err
+    assert "deprecated" not in res.err, res.err
+    run = pd.read_csv(tmp_path / "out" / "forecasts.csv")
+    last = pd.Timestamp(frame["date"].max())
+    steps = pd.date_range(last, periods=3, freq=freq)[1:]
+    assert set(pd.to_datetime(run["date"])) == set(steps)  # on the grid the data are on
+    manifest = (tmp_path / "out" / "model" / "manifest.json").read_text()
+    assert f'"freq": "{current}"' in manifest
+
+
+def test_similarity_names_an_origin_off_the_grid_as_such(tmp_path):
+    # a quarterly --origin between two quarters was "outside the data (2019-.. to 2025-..)"
+    freq, n, tp, horizon, history = PANELS["quarterly"]
+    frame = frame_at(freq, n, tp)
+    config = write_project(tmp_path, frame, raw_config(frame, freq, horizon, history))
+    inside = pd.Timestamp(frame["date"].max()) - pd.DateOffset(months=2)
+    res = invoke("similarity", config, "--origin", inside.date())
+    assert res.code == 2, res.err
+    assert res.err.strip() == f"error: --origin {inside.date()} is not on the 'QS' grid"
+    res = invoke("similarity", config, "--origin", "2090-01-01")
+    assert res.code == 2 and "--origin 2090-01-01 is after the last period" in res.err, res.err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_numeric_domain_is_named_as_written_in_messages(tmp_path):
+    # stores 1..6 as numbers: the skipped cells' reason said "target domain np.int64(5)"
+    freq, n, tp, horizon, _ = PANELS["monthly"]
+    frame = frame_at(freq, n, 3)
+    frame["store"] = frame["store"].str[1:].astype(int)
+    raw = raw_config(frame, freq, 2, None, candidates=["target_only"])
+    raw["task"]["targets"] = [5, 6]
+    raw["task"].pop("target_history")
+    config = write_project(tmp_path, frame, raw, {"target_only": FAST["target_only"]})
+    res = invoke("compare", config)
+    assert res.code == 0, res.err
+    scores = pd.read_csv(tmp_path / "out" / "scores.csv")
+    assert (scores["status"] == "skipped").any()
+    assert scores["error"].dropna().str.contains("target domain 5 at origin").any()
+    assert not scores["error"].dropna().str.contains("np.int64").any()
+    assert "np.int64" not in res.out + res.err
+
+
+def test_monthly_dates_read_as_daily_get_a_hint_at_the_frequency():
+    # "MS" dates with [data] freq = "D": 29 of 30 days of each series "missing", and the warning
+    # counted them as gaps without a word on why
+    from transfercast.data import DataWarning, standardize
+
+    frame = frame_at("MS", 24, 24)
+    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store")
+    with pytest.warns(DataWarning) as caught:
+        standardize(frame, freq="D", **kw)
+    text = " ".join(str(w.message) for w in caught)
+    assert "most periods are missing and the dates lie on the 'MS' grid: check [data] freq 'D'" in (
+        text
+    )
+    gappy = frame.drop(index=[3, 4])  # real gaps in monthly data: no hint
+    with pytest.warns(DataWarning) as caught:
+        standardize(gappy, freq="MS", **kw)
+    assert "2 periods missing" in str(caught[0].message)
+    assert "check [data] freq" not in str(caught[0].message)
+
+
 # -- short data and settings a frequency cannot serve ---------------------------------------------
 def test_a_history_shorter_than_the_season_and_the_lags_forecasts_with_missing_features():
     # quarterly, 3 periods of target history: no lag 4 or 8, no same quarter last year

@@ -54,6 +54,13 @@ def test_scores_and_leaderboard_carry_the_quantile_scores(comparisons):
     assert s["coverage_95"].ge(s["coverage_80"]).all()
     board = with_q.leaderboard()
     assert {"sql", "coverage_80", "coverage_95"} <= set(board.columns)
+    # every quantile score of the scores table, as docs/uncertainty.md lists them
+    pinball = [f"pinball_q{q:g}" for q in QS]
+    assert set(pinball) <= set(board.columns)
+    means = s[s["status"] == "ok"].groupby("strategy")[pinball].mean()
+    pd.testing.assert_frame_equal(
+        board.set_index("strategy")[pinball].loc[means.index], means, check_names=False
+    )
     # coverage is the share of actuals inside the interval, recomputed from the forecasts
     fc = with_q.forecasts.dropna(subset=["actual"])
     per = fc.assign(inside=(fc["actual"] >= fc["q0.1"]) & (fc["actual"] <= fc["q0.9"]))
