@@ -170,13 +170,16 @@ class OriginTables:
     def _too_short_for_sources(self) -> str:
         """Why no source series yields a training row: the setting and the periods present."""
         Y = self.data.panel.Y[self.data.source_rows, : self.data.origin_idx + 1]
-        most = int((~np.isnan(Y)).sum(axis=1).max())
-        need = self.builder.min_level_obs + 1
+        observed = (~np.isnan(Y)).astype(int)
+        most = int(observed.sum(axis=1).max()) if observed.size else 0
+        w, lo = self.builder.level_window, self.builder.min_level_obs
+        cum = np.cumsum(np.pad(observed, ((0, 0), (1, 0))), axis=1)
+        dense = int((cum[:, w:] - cum[:, :-w]).max()) if cum.shape[1] > w else most
         return (
-            f"the source series have at most {most} observed periods up to the origin "
-            f"{self.data.origin.date()}; a training row needs {need}: "
-            f"{self.builder.min_level_obs} in its recent level ([features] level_window = "
-            f"{self.builder.level_window}) and one to learn from"
+            f"no source series has a training row up to the origin {self.data.origin.date()}: "
+            f"a row needs {lo} observed periods within its recent level window ([features] "
+            f"level_window = {w} periods) and one to learn from after it; the source series "
+            f"have at most {dense} observed in any {w} consecutive periods ({most} in all)"
         )
 
     @cached_property
@@ -460,7 +463,7 @@ def transfer_to(
         fitted.transfer(source_model, tables.target(domain), source)
     except DataError as exc:  # the same kind (HistoryRequired: a skipped cell)
         raise type(exc)(
-            f"strategy '{strategy.name}', target domain {domain!r} at origin "
+            f"strategy '{strategy.name}', target domain {plain(domain)!r} at origin "
             f"{tables.data.origin.date()}: {exc}"
         ) from None
     return fitted

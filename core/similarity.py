@@ -475,6 +475,7 @@ def plugin_diagnostics(tables: OriginTables, domain: Any, pm: Any) -> dict[str, 
     scalar values (a number, string, bool, date or ``None``). A result that breaks this, or a
     hook that raises, is a :class:`~transfercast.strategy.PluginError` naming the plugin."""
     from transfercast.strategy import PluginError
+    from transfercast.task import plain
 
     panel = tables.data.panel
     source = panel.to_frame(tables.data.source_rows)
@@ -491,7 +492,7 @@ def plugin_diagnostics(tables: OriginTables, domain: Any, pm: Any) -> dict[str, 
             result = impl.function(source=source, target=target)
         except Exception as exc:  # noqa: BLE001 - one line naming the plugin
             raise PluginError(
-                f"{name} raised {type(exc).__name__}: {exc} (target domain {domain!r})"
+                f"{name} raised {type(exc).__name__}: {exc} (target domain {plain(domain)!r})"
             ) from exc
         if result is None:
             continue

@@ -19,7 +19,7 @@ import pandas as pd
 from transfercast.config import Config, EvaluateConfig, FeaturesConfig
 from transfercast.data import DOMAIN, DS, UID, DataWarning, Y, check_static, read_table, standardize
 from transfercast.errors import ConfigError, DataError, unknown_name
-from transfercast.frequency import calendar_columns, resolve_features
+from transfercast.frequency import calendar_columns, current_alias, resolve_features
 from transfercast.panel import Panel
 
 
@@ -107,6 +107,7 @@ class TransferTask:
         require_sources: bool = True,
     ):
         self.series = [series] if isinstance(series, str) else list(series)
+        freq = current_alias(freq)  # "M" is "ME": pandas would warn at every date range
         self.time, self.target, self.domain, self.freq = time, target, domain, freq
         self.static, self.known = list(static), list(known)
         self.horizon = whole_number(horizon, "[task] horizon", 1)
@@ -245,7 +246,7 @@ class TransferTask:
             if not old.any():
                 if self.require_sources:
                     warnings.warn(
-                        f"{self.source_name}: target domain {dom!r} has no period before "
+                        f"{self.source_name}: target domain {plain(dom)!r} has no period before "
                         f"[task] regime_start {_day(start)}: it has no old regime",
                         DataWarning,
                         stacklevel=4,
@@ -273,7 +274,7 @@ class TransferTask:
         first = self._regime_first.get(dom, pd.NaT)
         if first is pd.NaT or first > origin:
             raise ConfigError(
-                f"[task] regime_start {_day(start)} leaves target domain {dom!r} no period "
+                f"[task] regime_start {_day(start)} leaves target domain {plain(dom)!r} no period "
                 f"up to {what} {_day(origin)}"
             )
 

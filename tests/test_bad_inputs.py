@@ -828,3 +828,24 @@ def test_a_domain_column_named_domain_may_be_a_series_key():
     fc = tc_forecast(task, {"source_params": {"num_boost_round": 10}})
     assert list(fc.columns[:3]) == ["domain", "dept", "date"]
     assert sorted(fc["domain"].unique()) == TARGETS
+
+
+def test_empty_sales_after_the_last_sale_are_planned_periods_not_missing_values(tmp_path):
+    """Rows after a series' last sale with an empty sales cell hold the planned known values
+    of the forecast horizon: no 'missing values' warning, no known-value warning, and `run`
+    forecasts those very periods with those values."""
+    frame = small_frame()
+    dates = pd.to_datetime(frame["date"])
+    last = dates.max()
+    future = frame[dates > last - pd.Timedelta(weeks=6)].copy()
+    future["date"] = (pd.to_datetime(future["date"]) + pd.Timedelta(weeks=6)).dt.date.astype(str)
+    future["sales"] = np.nan
+    frame.loc[dates == dates.min(), "sales"] = np.nan  # one real gap per series at the start
+    both = pd.concat([frame, future], ignore_index=True)
+    res = invoke("run", setup(tmp_path, both))
+    assert res.code == 0, res.err
+    gaps = int((dates == dates.min()).sum())  # the series observed from the first period
+    assert f"column 'sales': {gaps} missing values left out" in res.err  # the real gaps only
+    assert "known columns without a value" not in res.err
+    fc = pd.read_csv(tmp_path / "out" / "forecasts.csv")
+    assert sorted(fc["date"].unique()) == sorted(future["date"].unique())

@@ -5,6 +5,7 @@ one line naming the setting (the "Frequencies and short data" rows of docs/bad-i
 from __future__ import annotations
 
 import re
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -409,8 +410,10 @@ ERRORS = {
     ),
     "data too short for any source training row": (
         {"periods": 4, "task": {"horizon": 1, "target_history": 2}},
-        r"the source series have at most 3 observed periods up to the origin 2021-12-31; a "
-        r"training row needs 4: 3 in its recent level \(\[features\] level_window = 3\)",
+        r"no source series has a training row up to the origin 2021-12-31: a row needs 3 "
+        r"observed periods within its recent level window \(\[features\] level_window = 3 "
+        r"periods\) and one to learn from after it; the source series have at most 3 observed "
+        r"in any 3 consecutive periods \(3 in all\)",
     ),
     "horizon longer than the yearly data": (
         {"task": {"horizon": 40}},
@@ -462,3 +465,16 @@ def test_every_frequency_row_of_the_catalogue_is_a_case_here():
     tests = {n for n in globals() if n.startswith("test_")}
     assert cases and cases <= set(ERRORS) | tests, cases - set(ERRORS) - tests
     assert set(ERRORS) <= cases
+
+
+def test_the_python_api_reads_a_deprecated_alias_as_its_current_spelling():
+    frame = synthetic_sales(
+        n_domains=6, series_per_domain=2, n_targets=2, n_periods=60, target_periods=24, freq="ME"
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # pandas' deprecation of "M"
+        task = tc.TransferTask(
+            frame, series=["store", "dept"], time="date", target="sales", domain="store",
+            targets=frame.attrs["targets"], horizon=3, freq="M",
+        )  # fmt: skip
+        assert task.freq == "ME" and len(task.evaluation_origins()) >= 1
