@@ -106,7 +106,8 @@ def interval_columns(scores: pd.DataFrame) -> list[str]:
 
 def leaderboard(scores: pd.DataFrame, baseline: str = "target_only") -> pd.DataFrame:
     """The leaderboard of a scores table (see :meth:`Comparison.leaderboard`)."""
-    ok = scores[scores["status"] == "ok"]
+    # a cell without a single actual after its origin (the data end there) has no score
+    ok = scores[(scores["status"] == "ok") & scores["wape"].notna()]
     strategies = list(dict.fromkeys(scores["strategy"]))
     agg = ok.groupby("strategy")[[*METRICS, *interval_columns(scores)]].mean()
     agg = agg.reindex(strategies)

@@ -380,3 +380,16 @@ def test_one_plugin_module_named_alone_is_one_module_not_its_letters(task):
     assert model.get_params()["plugins"] == ("tc_no_such_plugin",)
     with pytest.raises(tc.TransfercastError, match=match):
         model.fit(task)
+
+
+def test_a_cell_without_actuals_after_its_origin_is_not_counted_as_scored():
+    task = small_task(targets=["S07", "S08"])
+    last = task.last_observed
+    early = task.evaluation_origins()[-1]
+    comp = tc.compare(task, ["source_only"], origins=[early, last])
+    at_last = comp.scores[comp.scores["origin"] == last]
+    assert len(at_last) == 2 and at_last["wape"].isna().all()  # nothing to score there
+    board = comp.leaderboard()
+    assert board["cells"].tolist() == [2]  # the two cells of the earlier origin only
+    mine = comp.scores[comp.scores["origin"] == early]["wape"].mean()
+    assert board["wape"].iloc[0] == pytest.approx(mine)
