@@ -231,8 +231,10 @@ class OriginTables:
         panel = self.data.panel
         both = pd.concat([panel.keys, panel.static], axis=1)
         both = both.loc[:, ~both.columns.duplicated()].iloc[np.asarray(rows)]
-        for col in self.builder.static_numeric:  # as the features read them
-            both[col] = numeric_static(both[col])
+        for col in self.builder.static_numeric:  # as the features read them (numbers stay)
+            kind = both[col].dtype
+            if not pd.api.types.is_numeric_dtype(kind) or pd.api.types.is_bool_dtype(kind):
+                both[col] = numeric_static(both[col])
         return both.reset_index(drop=True)
 
     def prelaunch_domain(self) -> Any:
