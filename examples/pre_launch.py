@@ -9,7 +9,7 @@ target_history = 0`` to ``--output``, then
 
 1. backtests the strategies with 0, 4 and 8 weeks of the new stores' history at the same
    origins, and prints mean WAPE per strategy and history (``target_only`` is skipped at 0
-   weeks: it needs the store's own sales);
+   weeks, as it needs the store's own sales, and at 4, too few for one training row);
 2. forecasts a store that has not sold anything yet (its rows hold only the horizon's prices,
    promotions and holidays) with ``TransferForecaster``, and prints the level the sources gave
    it next to its size.
