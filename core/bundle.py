@@ -152,8 +152,10 @@ def write_bundle(
     (``TransferForecaster(plugins=...)``). The bundle is assembled in a temporary sibling folder
     and renamed into place, so an interrupted write never leaves a partial bundle under the
     final name, and a failed one leaves nothing (not even the folders made for it). Raises
-    ``NotImplementedError`` when the strategy cannot be saved, and a :class:`TransfercastError`
-    naming the strategy when what its ``save`` returned is not a dict of JSON values.
+    ``NotImplementedError`` when the strategy cannot be saved (a bundle an earlier fit left in
+    ``directory`` is then removed: it would not be the model of this fit's forecasts), and a
+    :class:`TransfercastError` naming the strategy when what its ``save`` returned is not a
+    dict of JSON values (an earlier bundle then stays as it was).
     """
     task = model.task_
     plugins = list(dict.fromkeys([*getattr(model, "plugins", ()), *(plugins or ())]))
@@ -221,15 +223,24 @@ def write_bundle(
         write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", tmp / MANIFEST)
         os.chmod(tmp, 0o777 & ~UMASK)  # mkdtemp makes 0700
         _swap_into_place(tmp, directory)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         for folder in made:  # deepest first; only the empty folders made here
             try:
                 folder.rmdir()
             except OSError:
                 break
+        if isinstance(exc, NotImplementedError) and (directory / MANIFEST).is_file():
+            _remove_bundle(directory)  # an earlier run's model: it would outlive its forecasts
         raise
     return directory
+
+
+def _remove_bundle(directory: Path) -> None:
+    """Remove the bundle in ``directory``: renamed aside first, so that it goes whole."""
+    old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".old", dir=directory.parent))
+    os.replace(directory, old / "bundle")
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def _level_entry(tables: Any) -> dict[str, Any]:

@@ -464,7 +464,7 @@ def similarity_cmd(
     if not table["season_shown"].all():
         console.print(
             "(season_corr): the sources' seasonal index hardly moves over the target's periods, "
-            "so the correlation measures noise; auto's similarity test does not count it"
+            "so the correlation measures noise there, not how alike the seasons are"
         )
     console.print(f"similarity table written to {path}", soft_wrap=True)
 

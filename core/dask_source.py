@@ -40,6 +40,7 @@ from __future__ import annotations
 import os
 import warnings
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -152,7 +153,12 @@ def _read(sources: Any, task: TransferTask) -> dd.DataFrame:
     if isinstance(sources, (str, os.PathLike)):
         if not os.path.exists(sources):
             raise DataError(f"source data not found: {sources}")
-        frame = dd.read_parquet(str(sources))
+        try:
+            frame = dd.read_parquet(str(sources))
+        except Exception as exc:  # an empty folder, files that are not Parquet: one line
+            raise DataError(
+                f"{sources}: cannot read it as a Parquet dataset: {_reason(exc)}"
+            ) from None
     else:
         frame = sources
     needed = list(
@@ -167,6 +173,33 @@ def _read(sources: Any, task: TransferTask) -> dd.DataFrame:
     frame = frame[needed]
     targets = [str(t) for t in task.targets]
     return frame[~frame[task.domain].astype(str).isin(targets)]
+
+
+def _reason(exc: BaseException) -> str:
+    """The last line of an exception's message (Dask wraps the reader's own message in an
+    explanation of its own), without Dask's ``Original Message:`` prefix."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    last = lines[-1] if lines else type(exc).__name__
+    return last.removeprefix("Original Message:").strip()
+
+
+def _unreadable_file(sources: Any) -> str | None:
+    """The first file of a Parquet dataset (a path) whose footer cannot be read, relative to
+    the dataset; ``None`` when every one can (or ``sources`` is not a path)."""
+    if not isinstance(sources, (str, os.PathLike)):
+        return None
+    import pyarrow.parquet as pq
+
+    root = Path(sources)
+    files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    for path in files:
+        if path.suffix.lower() not in (".parquet", ".parq", ".pq") and path != root:
+            continue
+        try:
+            pq.read_schema(path)
+        except Exception:
+            return path.name if path == root else path.relative_to(root).as_posix()
+    return None
 
 
 def _name(sources: Any) -> str:
@@ -311,7 +344,15 @@ def source_rows_dask(
     from dask import delayed
 
     parts = raw.to_delayed()
-    stats = client.gather(client.compute([delayed(_partition_stats)(p, plan) for p in parts]))
+    try:
+        stats = client.gather(client.compute([delayed(_partition_stats)(p, plan) for p in parts]))
+    except Exception as exc:  # a file of the dataset that is not Parquet: name it
+        bad = _unreadable_file(sources)
+        if bad is None:
+            raise
+        raise DataError(
+            f"{sources}: {bad} in it cannot be read as Parquet: {_reason(exc)}"
+        ) from None
     stats = [s for s in stats if s["rows"]]
     if not stats or not any(s["observed"] for s in stats):
         raise DataError(f"the source domains have no rows before the origin {origin.date()}")

@@ -27,6 +27,7 @@ What travels, and its limits:
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -108,6 +109,10 @@ def dask_client(
         threads_per_worker=threads_per_worker,
         processes=processes,
         dashboard_address=":0",
+        # a task's error reaches the caller, which reports it in one line: the workers'
+        # own log records (the error with its traceback, the cancelled tasks) would add
+        # lines of their own to stderr
+        silence_logs=logging.CRITICAL,
     )
     client = distributed.Client(cluster)
     try:

@@ -600,6 +600,18 @@ def stack_weights(
     return pd.Series(w / w.sum(), index=names)
 
 
+def weight_text(weights: Any, decimals: int = 3) -> str:
+    """Weights summing to 1 as ``selection.csv`` writes them (``0.620;0.380``): rounded to
+    ``decimals`` so that the printed ones sum to 1 too (the largest remainders round up)."""
+    w = np.asarray(list(weights), dtype=float)
+    unit = 10**decimals
+    units = np.floor(w * unit + 1e-9)
+    short = int(round(unit * w.sum() - units.sum()))
+    order = np.argsort(-(w * unit - units), kind="stable")
+    units[order[: max(short, 0)]] += 1
+    return ";".join(f"{u / unit:.{decimals}f}" for u in units)
+
+
 def blended_wape(wide: pd.DataFrame, weights: pd.Series) -> float:
     """Mean over (domain, cut) of the WAPE of the weighted forecast."""
     f = wide[list(weights.index)].to_numpy(float) @ weights.to_numpy(float)
@@ -715,12 +727,20 @@ def _memo(tables: OriginTables, slot: str, blob: str, build: Any) -> Any:
 
 def held_replays(tables: OriginTables) -> pd.DataFrame:
     """The replay table of every candidate replayed so far at this origin, one row per history
-    length, replayed domain, cut and candidate (what ``compare`` writes to ``replays.csv``)."""
+    length, replayed domain, cut and candidate (what ``compare`` writes to ``replays.csv``),
+    with ``left_out``: whether the row's cut is one that weights leave out
+    (:func:`seasoned_replays`; replayed only for prediction intervals)."""
     held = [r.table for r in tables.__dict__.get("_replays", {}).values() if len(r.table)]
     if not held:
-        return pd.DataFrame(columns=TABLE_COLUMNS)
+        return pd.DataFrame(columns=[*TABLE_COLUMNS, "left_out"])
     both = pd.concat(held, ignore_index=True)
-    return both.drop_duplicates(["n", "domain", "cut", "candidate"], ignore_index=True)
+    both = both.drop_duplicates(["n", "domain", "cut", "candidate"], ignore_index=True)
+    times, both["left_out"] = tables.data.panel.times, False
+    for rows in both.groupby("n").groups.values():
+        cuts = [int(times.get_loc(pd.Timestamp(c))) for c in pd.unique(both.loc[rows, "cut"])]
+        dropped = [times[c] for c in seasoned_cuts(tables, cuts)[1]]
+        both.loc[rows, "left_out"] = both.loc[rows, "cut"].isin(dropped).to_numpy()
+    return both
 
 
 # -- how much the replays stand for a target ------------------------------------------------

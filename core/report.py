@@ -105,7 +105,9 @@ def leaderboard_png(board: pd.DataFrame, metric: str = "wape") -> bytes:
     ax.barh(board["strategy"].astype(str), board[metric], xerr=err, color=colors, capsize=3)
     for y, v in enumerate(board[metric]):
         ax.text(v, y, f" {v:.3f}", va="bottom", fontsize=8)
-    ax.set_xlabel(f"mean {metric.upper()} over targets and origins (bars: one standard deviation)")
+    ax.set_xlabel(
+        f"mean {metric.upper()} over targets and origins (whiskers: ± one standard deviation)"
+    )
     ax.set_title("Leaderboard")
     ax.grid(axis="x", alpha=0.3)
     return _png(fig)
@@ -261,6 +263,9 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
         handles.append(Patch(color="0.3", alpha=alpha, lw=0))
         labels.append(f"{pct} % interval")
     axes[0].legend(handles, labels, fontsize=7, loc="best")
+    if task is not None:  # every chart's values are the task's target column
+        for ax in axes[::ncols][:nrows]:
+            ax.set_ylabel(str(task.target), fontsize=8)
     fig.suptitle(f"Forecasts from origin {pd.Timestamp(origin).date()}")
     return fig
 
@@ -297,6 +302,15 @@ def _weights(row: pd.Series) -> list[tuple[str, float]]:
     return out
 
 
+def _at_origin(sel: pd.DataFrame) -> str:
+    """Which origin a latest selection (:func:`latest_selection`) is at: ``at origin <date>``
+    when all its targets share one, else ``at each target's latest origin``."""
+    origins = sorted({pd.Timestamp(o) for o in sel["origin"]}) if "origin" in sel else []
+    if len(origins) == 1:
+        return f"at origin {origins[0].date()}"
+    return "at each target's latest origin"
+
+
 @_literal_text
 def weights_png(comp: Comparison) -> bytes | None:
     """``auto``'s weights per target at its latest origin as horizontal stacked bars (one
@@ -326,7 +340,7 @@ def weights_png(comp: Comparison) -> bytes | None:
     ax.invert_yaxis()
     ax.set_xlim(0, 1)
     ax.set_xlabel("weight in auto's forecast")
-    ax.set_title("auto's weights per target", fontsize=10)
+    ax.set_title(f"auto's weights per target {_at_origin(sel)}", fontsize=10)
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     return _png(fig)
 
@@ -345,27 +359,47 @@ def per_target_table(scores: pd.DataFrame, metric: str = "wape") -> pd.DataFrame
 
 
 def replay_summary(replays: pd.DataFrame, selection: pd.DataFrame) -> pd.DataFrame:
-    """Per origin and history length: each candidate's mean replayed WAPE (``candidate``,
-    ``replayed_wape``, ``domain_cuts``) and the mean weight ``auto`` gave it over the targets
-    (0 where it was never chosen)."""
+    """Per origin and history length: each candidate's mean replayed WAPE over the replayed
+    domain-cuts that ``auto``'s weights read (``candidate``, ``replayed_wape``,
+    ``domain_cuts``; a cut left out of the weights, replayed for prediction intervals only,
+    is not counted, as in ``selection.csv``'s ``replay_<candidate>``) and the mean weight
+    ``auto`` gave it over the targets of that origin and history length (0 where it was never
+    chosen; missing for a strategy that was not one of ``auto``'s candidates there, replayed
+    for its prediction intervals, and without ``auto``)."""
     cols = ["origin", "n", "candidate", "replayed_wape", "domain_cuts", "mean_weight"]
     if replays is None or not len(replays):
         return pd.DataFrame(columns=cols)
+    if "left_out" in replays:
+        kept = replays[~replays["left_out"].fillna(False).astype(bool)]
+        replays = kept if len(kept) else replays
     out = (
         replays.groupby(["origin", "n", "candidate"], sort=False)
         .agg(replayed_wape=("wape", "mean"), domain_cuts=("wape", "count"))
         .reset_index()
     )
-    weights: dict[tuple[str, str], list[float]] = {}
+    selection = selection if selection is not None else pd.DataFrame()
+    by_n = "n" in selection
+
+    def key(origin, n) -> tuple[str, int | None]:
+        return str(pd.Timestamp(origin)), int(n) if by_n and pd.notna(n) else None
+
+    weights: dict[tuple[str, int | None], dict[str, float]] = {}
+    targets: dict[tuple[str, int | None], int] = {}
+    candidates: dict[tuple[str, int | None], set[str]] = {}
     for _, row in selection.iterrows() if len(selection) else []:
-        pairs = zip(str(row["chosen"]).split("+"), str(row["weights"]).split(";"), strict=False)
-        for name, w in pairs:
-            weights.setdefault((str(pd.Timestamp(row["origin"])), name), []).append(float(w))
-    targets = selection.groupby("origin").size() if len(selection) else pd.Series(dtype=int)
-    out["mean_weight"] = [
-        sum(weights.get((str(pd.Timestamp(o)), c), [])) / max(int(targets.get(o, 1)), 1)
-        for o, c in zip(out["origin"], out["candidate"], strict=True)
-    ]
+        k = key(row["origin"], row["n"] if by_n else 0)
+        targets[k] = targets.get(k, 0) + 1
+        named = {c[len("replay_") :] for c in row.index if str(c).startswith("replay_")}
+        candidates.setdefault(k, set()).update(n for n in named if pd.notna(row[f"replay_{n}"]))
+        for name, w in _weights(row):
+            weights.setdefault(k, {})[name] = weights.get(k, {}).get(name, 0.0) + w
+    mean = []
+    for o, n, c in zip(out["origin"], out["n"], out["candidate"], strict=True):
+        k = key(o, n)
+        chosen = weights.get(k, {})
+        known = candidates.get(k, set()) | set(chosen)
+        mean.append(chosen.get(c, 0.0) / targets[k] if k in targets and c in known else np.nan)
+    out["mean_weight"] = mean
     return out[cols]
 
 
@@ -427,7 +461,7 @@ def choice_sentences(comp: Comparison, similarity: pd.DataFrame | None = None) -
         if len(ws) == 1:
             chose = f"auto chose {esc(ws[0][0])}"
         else:
-            named = [f"{esc(n)} ({w * 100:.0f} %)" if np.isfinite(w) else esc(n) for n, w in ws]
+            named = [f"{esc(n)} ({esc(_percent(w))})" if np.isfinite(w) else esc(n) for n, w in ws]
             chose = "auto blended " + ", ".join(named[:-1]) + " and " + named[-1]
         text = f"<b>{esc(target)}</b>: {chose}"
         if "method" in row and pd.notna(row["method"]):
@@ -439,18 +473,34 @@ def choice_sentences(comp: Comparison, similarity: pd.DataFrame | None = None) -
         key = (target, pd.Timestamp(row["origin"])) if "origin" in row else None
         r = hindsight.get(key)
         if r is not None:
+            mine, best = _distinct(r["wape"], r["best_wape"])
             if r["regret"] <= 1e-9:
                 text += (
-                    f" In hindsight its WAPE, {r['wape']:.3f}, matched or beat every single "
-                    f"strategy (best: {esc(str(r['best']))}, {r['best_wape']:.3f})."
+                    f" In hindsight its WAPE, {mine}, matched or beat every single "
+                    f"strategy (best: {esc(str(r['best']))}, {best})."
                 )
             else:
                 text += (
-                    f" In hindsight its WAPE was {r['wape']:.3f} against {r['best_wape']:.3f} "
+                    f" In hindsight its WAPE was {mine} against {best} "
                     f"for the best single strategy, {esc(str(r['best']))}."
                 )
         out.append(text + regime_sentence(comp.task, target, similarity))
     return out
+
+
+def _percent(w: float) -> str:
+    """A weight as a whole percentage; a weight under half a percent as ``<1 %``, not 0."""
+    return "<1 %" if 0 < w < 0.005 else f"{w * 100:.0f} %"
+
+
+def _distinct(a: float, b: float) -> tuple[str, str]:
+    """``a`` and ``b`` to three decimals, or as many more (up to six) as tell them apart: a
+    WAPE worse than the best never reads as equal to it."""
+    for digits in range(3, 7):
+        x, y = f"{a:.{digits}f}", f"{b:.{digits}f}"
+        if x != y or a == b:
+            break
+    return x, y
 
 
 def evidence_table(selection: pd.DataFrame) -> pd.DataFrame:
@@ -494,8 +544,13 @@ def meta_table(selection: pd.DataFrame) -> pd.DataFrame:
 
 
 def _number(v: float) -> str:
+    """A table's number: three decimals below 100, fewer above; one that three decimals would
+    show as 0 (a gap or regret of 0.0002) with two significant digits, so it never reads as
+    an exact 0."""
     if not np.isfinite(v):
         return ""
+    if v != 0 and abs(v) < 0.0005:
+        return f"{v:.2g}"
     if abs(v) >= 1000:
         return f"{v:,.0f}"
     if abs(v) >= 100:
@@ -639,7 +694,9 @@ def report_html(
         "<p class='note'>Mean and spread of each metric over targets and origins; wins: targets "
         "on which the strategy has the lowest mean WAPE; wape_vs_target_only below 1 means "
         "transfer helped; wape_gap (paired, over the cells both scored) within about two "
-        "wape_gap_se of 0 means the leader's lead is within the noise.</p>",
+        "wape_gap_se of 0 means the leader's lead is within the noise. An empty cell has no "
+        "figure: wape_gap_se for the leader itself and over fewer than two shared cells, "
+        "wape_vs_target_only when target_only was not compared.</p>",
         _table(board.drop(columns=qcols), "no scores"),
     ]
     tied = tied_with_leader(board)
@@ -668,11 +725,10 @@ def report_html(
             "lowest mean WAPE per target, in hindsight.</p>",
         ]
     else:
-        origins = sorted({pd.Timestamp(o) for o in sel["origin"]}) if "origin" in sel else []
-        at = f" at origin {origins[-1].date()}" if len(origins) == 1 else " at its latest origin"
         parts += [
             "<h2>Strategy selection (auto): what was chosen for each target, and why</h2>",
-            f"<p class='note'>auto weighs its candidates per target from source replays{at}; "
+            f"<p class='note'>auto weighs its candidates per target from source replays "
+            f"{esc(_at_origin(sel))}; "
             "selection.csv holds every origin.</p>",
         ]
     if not sentences:
@@ -721,13 +777,34 @@ def report_html(
         parts.append("</p>")
     parts.append(_img(images["forecasts.png"], alt))
     # 4. the source replays
+    summary = replay_summary(comp.replays, comp.selection)
+    if len(comp.selection):
+        parts += [
+            "<h2>Source replays (auto's evidence)</h2>",
+            "<p class='note'>The source domains replayed being new with the targets' history "
+            "length, before each origin: each candidate's mean replayed WAPE over the replayed "
+            "domain-cuts auto's weights read, and the mean weight auto gave it over the targets "
+            "of that origin and history length (empty for a strategy that was not one of "
+            "auto's candidates, replayed for its prediction intervals; replays.csv holds every "
+            "row).</p>",
+        ]
+    elif not len(summary):
+        parts.append("<h2>Source replays</h2>")
+    else:
+        summary = summary.drop(columns="mean_weight")
+        parts += [
+            "<h2>Source replays (the prediction intervals' evidence)</h2>",
+            "<p class='note'>The source domains replayed being new with the targets' history "
+            "length, before each origin, to calibrate the prediction intervals: each "
+            "strategy's mean replayed WAPE over the replayed domain-cuts (replays.csv holds "
+            "every row).</p>",
+        ]
     parts += [
-        "<h2>Source replays (auto's evidence)</h2>",
-        "<p class='note'>The source domains replayed being new with the targets' history "
-        "length, before each origin: each candidate's mean replayed WAPE over the replayed "
-        "domain-cuts, and the mean weight auto gave it over the targets (replays.csv holds "
-        "every row).</p>",
-        _table(replay_summary(comp.replays, comp.selection), "no replays"),
+        _table(
+            summary,
+            "no replays"
+            + ("" if len(comp.selection) else ": neither auto nor prediction intervals ran"),
+        ),
         # 5. the similarity diagnostics
         "<h2>Source/target similarity</h2>",
         "<p class='note'>domain_auc: 0.5 = the domains cannot be told apart, 1 = fully "
@@ -737,7 +814,9 @@ def report_html(
         "horizon holds a season (by the sources' seasonal index) the target never showed; "
         "season_gap: the WAPE a forecast within the target's seen range must lose to it; "
         "season_shown: the sources' index moves over the target's periods (where it does not, "
-        "season_corr measures noise).</p>",
+        "season_corr measures noise). An empty cell could not be measured: season_corr needs "
+        "the target to have sold in several periods of the year (8 weeks or months, all 4 "
+        "quarters), domain_auc and psi/ks at least 4 training rows of the target.</p>",
         _table(_drop(similarity, REGIME_COLUMNS), "not computed", wide=True),
     ]
     if similarity is not None and "regime_level_ratio" in similarity:

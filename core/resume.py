@@ -29,6 +29,7 @@ import pandas as pd
 from transfercast.errors import ConfigError
 from transfercast.evaluation import SCORE_COLUMNS, Comparison
 from transfercast.outputs import atomic_write, write_text
+from transfercast.replay import TABLE_COLUMNS
 from transfercast.strategy import Strategy
 from transfercast.task import TransferTask
 
@@ -36,6 +37,7 @@ PROGRESS_DIR = ".progress"
 PREVIOUS_DIR = ".progress.previous"  # what a running comparison replaced, until it ends
 SETUP = "setup.json"
 CELL_FILES = ("scores", "forecasts", "selection")  # <stem>.<name>.parquet of a cell
+REPLAY_KEYS = ["n", "domain", "cut", "candidate"]  # a row of an origin's replays table
 
 
 def setup_fingerprint(task: TransferTask, intervals: Any = None) -> str:
@@ -74,6 +76,21 @@ def _file_stem(key: tuple[str, str, str]) -> str:
     return hashlib.sha1("\0".join(key).encode()).hexdigest()[:20]
 
 
+def _replays_path(directory: Path, origin: Any) -> Path:
+    """Where the store keeps the source replays of one origin (``replays.csv``'s rows)."""
+    return directory / f"replays.{pd.Timestamp(origin).date()}.parquet"
+
+
+def _uses_replays(selection: Path) -> bool:
+    """Whether a cell's stored selection comes from source replays (``auto``'s
+    ``replay_<candidate>`` columns): its origin's replays belong to the comparison."""
+    if not selection.is_file():
+        return False
+    import pyarrow.parquet as pq
+
+    return any(str(c).startswith("replay_") for c in pq.read_schema(selection).names)
+
+
 def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
@@ -108,6 +125,9 @@ class CellStore:
             "strategies": {s.name: params_hash(s) for s in strategies},
         }
         self.resuming = False  # an earlier store of the same setup is continued
+        # quantile forecasts are calibrated on source replays: then every cell replays
+        self.every_cell_replays = bool(intervals)
+        self._ran: set[str] = set()  # the origins of the cells stored by this run
         self.stale: set[str] = set()  # strategies whose parameters changed: run again
         self._opened = False
         self._created: Path | None = None  # the highest folder that open() created
@@ -149,6 +169,9 @@ class CellStore:
             for path in self.directory.glob("*.scores.parquet"):
                 if pd.read_parquet(path, columns=["strategy"])["strategy"].iloc[0] in self.stale:
                     self._set_aside(path)  # parameters changed: that cell is run again
+            if self.stale:  # the replays may come from a strategy run again: made again too
+                for path in self.directory.glob("replays.*.parquet"):
+                    self._set_aside(path)
         write_text(json.dumps(self.setup, indent=2) + "\n", self.directory / SETUP)
 
     def _set_aside(self, path: Path, copy: bool = False) -> None:
@@ -210,6 +233,7 @@ class CellStore:
             for suffix in CELL_FILES:
                 self._set_aside(Path(f"{stem}.{suffix}.parquet"))
         self._added.add(stem.name)
+        self._ran.add(key[2])
         for suffix, frame in (("forecasts", forecasts), ("selection", selection)):
             path = Path(f"{stem}.{suffix}.parquet")
             if frame is not None and len(frame):
@@ -233,8 +257,50 @@ class CellStore:
         return out
 
     def done(self) -> set[tuple[str, str, str]]:
-        """Keys of the cells scored successfully (failed cells are run again on resume)."""
-        return {k for k, row in self._rows().items() if row["status"].iloc[0] == "ok"}
+        """Keys of the cells scored successfully (failed cells are run again on resume), less
+        those whose selection came from source replays that the store does not hold (a run
+        interrupted before it ended keeps no replays): they are run again, so that
+        ``replays.csv`` holds every origin's replays, as after an uninterrupted run."""
+        out = set()
+        for key, row in self._rows().items():
+            if row["status"].iloc[0] != "ok":
+                continue
+            if not _replays_path(self.directory, key[2]).is_file() and (
+                self.every_cell_replays
+                or _uses_replays(Path(f"{self.directory / _file_stem(key)}.selection.parquet"))
+            ):
+                continue
+            out.add(key)
+        return out
+
+    def add_replays(self, origin: Any, rows: pd.DataFrame | None) -> None:
+        """Store the source replays of one origin (``replays.csv``'s rows; none is stored as
+        an empty table: the origin's replays are complete). Rows already stored for the
+        origin that ``rows`` do not replace (same history length, domain, cut and candidate)
+        are kept after them."""
+        path = _replays_path(self.directory, origin)
+        rows = pd.DataFrame(columns=TABLE_COLUMNS) if rows is None or not len(rows) else rows
+        if path.is_file():
+            stored = pd.read_parquet(path)
+            if len(stored):
+                rows = pd.concat([rows, stored], ignore_index=True) if len(rows) else stored
+                rows = rows.drop_duplicates(REPLAY_KEYS, ignore_index=True)
+        _write_parquet(rows.reset_index(drop=True), path)
+
+    def replays(self, origins: Sequence[pd.Timestamp], fresh: pd.DataFrame | None) -> pd.DataFrame:
+        """Store the source replays this run made (``fresh``: ``replays.csv``'s rows, of the
+        origins whose replaying cells ran), and return those of every origin in the store, in
+        the order of ``origins`` (an uninterrupted run's ``replays.csv``)."""
+        if not self._opened and not self.resuming:  # the store is an earlier run's
+            return fresh if fresh is not None else pd.DataFrame()
+        fresh = pd.DataFrame(columns=TABLE_COLUMNS) if fresh is None or not len(fresh) else fresh
+        made = {str(pd.Timestamp(o).date()): rows for o, rows in fresh.groupby("origin")}
+        for origin in sorted(self._ran | set(made)):  # the origins whose cells ran
+            self.add_replays(origin, made.get(origin))
+        self._ran.clear()
+        paths = [_replays_path(self.directory, o) for o in origins]
+        frames = [f for f in (pd.read_parquet(p) for p in paths if p.is_file()) if len(f)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
     def comparison(
         self,
@@ -272,8 +338,9 @@ class CellStore:
             )
         )
         sel = pd.concat(selections, ignore_index=True) if selections else pd.DataFrame()
+        replays = self.replays(origins, None if fresh is None else fresh.replays)
         if fresh is not None:
             return dataclasses.replace(
-                fresh, scores=table, forecasts=fc, selection=sel, task=self.task
+                fresh, scores=table, forecasts=fc, selection=sel, task=self.task, replays=replays
             )
-        return Comparison(table, fc, sel, 0, self.task)
+        return Comparison(table, fc, sel, 0, self.task, replays)

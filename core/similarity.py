@@ -20,15 +20,15 @@ For each target domain, measured on data cut at an origin (nothing after it is r
 - ``scale_ratio``: the target's mean domain total per period over the median of the sources'.
 - ``season_unseen``: whether the horizon holds a season the target's history never showed, by
   the sources' seasonal index (:func:`horizon_season`, tolerance ``SEASON_TOLERANCE``); there
-  the target's own level and models cannot know what is coming, and ``auto`` may waive its
-  guard.
+  the target's own level and models cannot know what is coming (``auto`` holds its flat
+  forecasts to their miss of that season, :func:`transfercast.replay.season_floor`).
 - ``season_gap``: the WAPE that a forecast held within the range of the target's periods must
   at least make over the horizon if the target follows the sources' seasonal index (0 when the
   horizon stays within that range).
 - ``season_shown``: whether the sources' seasonal index moves over the target's periods (its
   highest value there exceeds its lowest by more than twice ``SEASON_TOLERANCE``,
-  :func:`season_shown`). Where it does not, ``season_corr`` correlates noise, and ``auto``'s
-  similarity test does not count it.
+  :func:`season_shown`). Where it does not, ``season_corr`` correlates noise (``auto``'s
+  ``meta`` method still matches on it as a meta-feature).
 
 With a change of regime (``[task] regime_start``), the ``regime_*`` columns compare each
 target's new regime with its own old regime on measures that need no shared date
@@ -267,7 +267,7 @@ def season_and_scale(tables: OriginTables, domain: Any) -> dict[str, float]:
     """``season_corr`` and ``scale_ratio`` of one target domain against the sources."""
     target = _domain_totals(tables, tables.data.target_rows[domain])
     src_profile, scales = source_profiles(tables)
-    out = {"target_periods": float(len(target)), "season_corr": float("nan")}
+    out = {"target_periods": len(target), "season_corr": float("nan")}
     out["scale_ratio"] = (
         float(target.mean() / np.median(scales)) if scales and len(target) else float("nan")
     )

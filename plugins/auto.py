@@ -19,9 +19,9 @@ least their miss of the season (:func:`transfercast.replay.season_floor`).
 ``transfercast_select_strategy`` plugin sees the replay table and the target's meta-features
 first and may return weights or a name. Only candidates with a non-zero weight are fitted on the
 target; ``predict`` is their weighted sum. ``selection_`` holds one row: ``target``, ``origin``,
-``method``, ``chosen``, ``weights``, ``reason`` (every figure in it comes from the evidence),
-``replayed``, ``replay_<candidate>`` and ``inner_<candidate>`` (mean replayed and own backtest
-WAPE).
+``method``, ``chosen``, ``weights``, ``reason`` (its figures all come from the evidence),
+``replayed``, ``n`` (the history length replayed), ``replay_<candidate>`` and
+``inner_<candidate>`` (mean replayed and own backtest WAPE).
 """
 
 from __future__ import annotations
@@ -53,6 +53,7 @@ from transfercast.replay import (
     target_meta,
     twins_of_naive,
     weighed_replays,
+    weight_text,
     wide_detail,
 )
 from transfercast.strategy import Strategy, StrategyParams
@@ -174,10 +175,8 @@ class Auto(Strategy):
         predicted = (1 - share) * replay + share * inner + floor
         best = predicted.idxmin()
         held = "; flat forecasts held to their season miss (meta_season_flat)" * bool(floor.any())
-        evidence = (
-            f"{p.method} over {shape} and the target's own {periods} periods (share "
-            f"{share:.2f}; replay p-value {pvalue:.3g} on {lead}{held})"
-        )
+        evidence = f"{p.method} over {shape} and the target's own {periods} periods (share "
+        evidence += f"{share:.2f}; replay p-value {pvalue:.3g} on {lead}{held})"
 
         def facts(n: str) -> str:
             return f"{n} {replay[n]:.3f} / {inner[n]:.3f}" if periods else f"{n} {replay[n]:.3f}"
@@ -240,9 +239,10 @@ class Auto(Strategy):
             "origin": tables.data.origin,
             "method": self.params.method,
             "chosen": "+".join(self.chosen_),
-            "weights": ";".join(f"{w:.3f}" for w in self.weights_),
+            "weights": weight_text(self.weights_),
             "reason": reason,
             "replayed": int(weighed.losses().shape[0]),
+            "n": history,
         }
         for col in ("replay", "inner"):
             row.update({f"{col}_{n}": float(v) for n, v in figures[col].items()})

@@ -16,7 +16,7 @@ import transfercast as tc
 from transfercast.config import parse_config
 from transfercast.datasets import synthetic_config, synthetic_sales
 from transfercast.errors import ConfigError, TransfercastError
-from transfercast.evaluation import selection_regret
+from transfercast.evaluation import Comparison, selection_regret
 from transfercast.plugins.auto import Auto, AutoParams
 from transfercast.replay import DETAIL_COLUMNS, TABLE_COLUMNS, Replays, own_share
 from transfercast.report import replay_summary, report_html
@@ -73,7 +73,7 @@ def test_weights_are_non_negative_and_sum_to_one(comparisons):
         w = _weights(comp.selection)
         assert len(w) == 6
         assert (w >= 0).all().all()
-        np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=2e-3)  # printed to 3 decimals
+        np.testing.assert_allclose(w.sum(axis=1), 1.0, atol=1e-9)  # printed so they sum to 1
         assert (comp.scores["status"] == "ok").all()
 
 
@@ -301,7 +301,9 @@ def test_compare_writes_replays_csv_and_the_report_summarises_them(comparisons, 
         "season_horizon",
         "season_corr",
         "domain_auc",
+        "left_out",
     ]
+    assert not written["left_out"].any()  # every cut of these origins is in the weights
     summary = replay_summary(comp.replays, comp.selection)
     assert len(summary) == comp.replays["origin"].nunique() * (len(CANDIDATES) + 2)
     w = _weights(comp.selection).assign(origin=comp.selection["origin"].to_numpy())
@@ -414,3 +416,42 @@ def test_auto_with_the_seasonal_naive_ignores_everything_after_the_origin():
     replayed = set(runs[0].replays["candidate"])
     assert {"seasonal_naive", "last_value"} <= replayed  # the model-free candidates replayed
     pd.testing.assert_frame_equal(runs[0].selection, runs[1].selection)
+
+
+def test_the_replay_summary_weighs_each_history_length_by_its_own_targets():
+    """Targets of one origin with different history lengths have replays of their own: each
+    length's row holds the mean weight of its own targets; a strategy replayed only for its
+    prediction intervals (not a candidate) has no weight, and without auto none has."""
+    origin = pd.Timestamp("2021-01-01")
+    replays = pd.DataFrame(
+        [
+            {"origin": origin, "n": n, "domain": d, "cut": origin, "candidate": c, "wape": 0.1}
+            for n in (10, 20)
+            for d in ("a", "b")
+            for c in ("source_only", "target_only", "pooled")
+        ]
+    )
+    selection = pd.DataFrame(
+        {
+            "target": ["T1", "T2", "T3"],
+            "origin": origin,
+            "chosen": ["source_only", "target_only", "source_only+target_only"],
+            "weights": ["1.000", "1.000", "0.250;0.750"],
+            "n": [10, 20, 20],
+            "replay_source_only": 0.1,
+            "replay_target_only": 0.1,
+        }
+    )
+    summary = replay_summary(replays, selection).set_index(["n", "candidate"])["mean_weight"]
+    assert summary[(10, "source_only")] == 1.0 and summary[(10, "target_only")] == 0.0
+    assert summary[(20, "source_only")] == pytest.approx(0.125)
+    assert summary[(20, "target_only")] == pytest.approx(0.875)
+    assert summary.xs("pooled", level="candidate").isna().all()
+    images = {"leaderboard.png": b"", "forecasts.png": b""}
+    from transfercast.evaluation import SCORE_COLUMNS
+
+    scores = pd.DataFrame(columns=SCORE_COLUMNS)
+    plain = Comparison(scores, pd.DataFrame(), replays=replays)
+    page = report_html(plain, images=images)
+    assert "prediction intervals' evidence" in page and "mean weight auto gave" not in page
+    assert "mean_<wbr>weight" not in page

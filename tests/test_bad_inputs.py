@@ -760,7 +760,10 @@ def test_every_row_of_the_catalogue_is_a_test():
     ids = [line.rstrip(" |").rsplit("|", 1)[1].strip().strip("`") for line in rows]
     ids = [i for i in ids if i not in ("test", "same")]
     names = set(ERRORS) | {n for n in globals() if n.startswith("test_")}
-    names |= {f"tests/test_{m}.py" for m in ("bundle", "prelaunch", "plugins", "plugin_contract")}
+    names |= {
+        f"tests/test_{m}.py"
+        for m in ("bundle", "prelaunch", "plugins", "plugin_contract", "resume", "dask_source")
+    }
     from . import test_frequencies  # the rows on frequencies and short data are tested there
 
     names |= set(test_frequencies.ERRORS) | {n for n in vars(test_frequencies) if n[:5] == "test_"}

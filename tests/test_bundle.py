@@ -374,3 +374,25 @@ def test_every_registered_strategy_round_trips_through_a_bundle(name, tmp_path):
     assert not [f for f in files if f.endswith((".pkl", ".pickle", ".joblib"))]
     got = predict_bundle(load_bundle(tmp_path / "model"), frame)
     np.testing.assert_array_equal(got["forecast"].to_numpy(), model.predict()["forecast"])
+
+
+def test_a_run_that_cannot_save_its_model_removes_the_earlier_runs_bundle(tmp_path):
+    """A weekly `run` into the folder of last week's: when this week's strategy cannot be
+    saved, last week's model/ must not stay beside this week's forecasts.csv (a `predict`
+    with it would forecast with another model than the forecasts came from)."""
+    module = types.ModuleType("tc_test_unsaveable")
+
+    @transfercast.hookimpl
+    def transfercast_register_strategies(register):
+        register(_Unsaveable)
+
+    module.transfercast_register_strategies = transfercast_register_strategies
+    register_module(module)
+    config = write_project(tmp_path, "unsaveable", plugins=["tc_test_unsaveable"])
+    res = invoke("run", config, "--strategy", "source_only")
+    assert res.code == 0, res.err
+    assert (tmp_path / "out" / "model" / "manifest.json").is_file()
+    res = invoke("run", config)
+    assert res.code == 0, res.err
+    assert "no model bundle written" in res.err
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["forecasts.csv"]

@@ -249,3 +249,47 @@ def test_run_command_fits_the_source_model_from_a_parquet_dataset(datasets, tmp_
     (tmp_path / "missing.toml").write_text(to_toml(raw))
     res = invoke("run", tmp_path / "missing.toml")
     assert res.code == 2 and "[data] sources" in res.err and "missing.parquet" in res.err
+
+
+def test_a_sources_dataset_that_is_not_parquet_is_one_line_naming_it(datasets, tmp_path):
+    """``[data] sources``: a folder without Parquet files, and one with a file that is not
+    Parquet, stop `run` with exit status 2 and one line on stderr naming the folder (and the
+    file), before anything is written; the Dask workers' own log records add no line."""
+    import os
+    import shutil
+    import subprocess
+    import sys
+
+    from transfercast.cli import to_toml
+
+    frame = small_frame()
+    targets = frame.attrs["targets"]
+    frame[frame["store"].isin(targets)].to_csv(tmp_path / "targets.csv", index=False)
+    raw = synthetic_config("targets.csv", targets, horizon=8, target_history=13, output_dir="o")
+    raw["strategy"] = {"name": "source_only"}
+    raw["strategies"] = {"source_only": {"engine": "lightgbm"}}
+    (tmp_path / "empty").mkdir()
+    shutil.copytree(datasets["by_store"], tmp_path / "bad")
+    victim = sorted((tmp_path / "bad").rglob("*.parquet"))[-1]
+    victim.write_text("not parquet")
+    cases = {
+        "empty": "empty: cannot read it as a Parquet dataset: No files satisfy",
+        "bad": f"bad: {victim.relative_to(tmp_path / 'bad').as_posix()} in it cannot be read "
+        f"as Parquet: Parquet magic bytes not found",
+    }
+    for name, message in cases.items():
+        raw["data"]["sources"] = name
+        raw["output"]["dir"] = f"out_{name}"
+        (tmp_path / f"{name}.toml").write_text(to_toml(raw))
+        env = {**os.environ, "TRANSFERCAST_LOAD_PLUGINS": "", "TRANSFERCAST_THREADS": "1"}
+        res = subprocess.run(
+            [sys.executable, "-m", "transfercast.cli", "run", str(tmp_path / f"{name}.toml")],
+            capture_output=True,
+            text=True,
+            env=env,
+            cwd=tmp_path,
+        )
+        lines = [x for x in res.stderr.splitlines() if x and not x.startswith("warning:")]
+        assert res.returncode == 2, res.stderr
+        assert len(lines) == 1 and message in lines[0], res.stderr
+        assert not (tmp_path / f"out_{name}").exists()

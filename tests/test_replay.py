@@ -455,3 +455,28 @@ def test_a_cut_left_out_of_the_weights_is_replayed_only_for_prediction_intervals
     rows = ["domain", "cut", "candidate", "wape"]
     at_kept = both.replays[both.replays["cut"] == kept][rows].reset_index(drop=True)
     pd.testing.assert_frame_equal(at_kept, plain.replays[rows].reset_index(drop=True))
+    # replays.csv marks the cut the weights leave out, and the report's summary, like
+    # selection.csv's replay_<candidate>, averages the cuts the weights read
+    assert not plain.replays["left_out"].any()
+    assert both.replays["left_out"].tolist() == (both.replays["cut"] == left_out).tolist()
+    from transfercast.report import replay_summary
+
+    assert set(both.selection["n"]) == set(both.replays["n"])  # the n of the target's replays
+    summary = replay_summary(both.replays, both.selection).set_index("candidate")
+    row = both.selection.iloc[0]
+    for name in ("source_only", "target_only", NAIVE):
+        assert summary.loc[name, "replayed_wape"] == pytest.approx(row[f"replay_{name}"])
+        assert summary.loc[name, "domain_cuts"] == row["replayed"]
+
+
+def test_printed_weights_sum_to_one():
+    """selection.csv's weights, rounded to three decimals, still sum to 1 (three thirds do not
+    print as 0.333 each)."""
+    from transfercast.replay import weight_text
+
+    for weights in ([1 / 3] * 3, [0.6485, 0.3325, 0.019], [1.0], [0.2, 0.2, 0.2, 0.2, 0.2]):
+        text = weight_text(weights)
+        printed = [float(w) for w in text.split(";")]
+        assert sum(printed) == pytest.approx(1.0, abs=1e-12)
+        np.testing.assert_allclose(printed, weights, atol=1e-3)
+    assert weight_text([1 / 3] * 3) == "0.334;0.333;0.333"

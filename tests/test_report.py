@@ -325,3 +325,57 @@ def test_report_reads_at_1280px_in_a_browser_without_sideways_scrolling(comparis
     wide = page.replace("<td class='text'>S06</td>", "<td><div style='width:3000px'></div></td>", 1)
     assert wide != page
     assert int(_measure(wide, tmp_path)["scroll-width"]) > 1280
+
+
+def test_a_wape_worse_than_the_best_never_reads_as_equal_to_it(comparison):
+    """auto a hair behind the best single strategy: the sentence shows digits enough to tell
+    the two apart, and a table shows a tiny gap with significant digits, never as 0.000."""
+    from transfercast.report import _table
+
+    comp, _ = comparison
+    scores = comp.scores.copy()
+    others = scores[scores["strategy"] != "auto"]
+    best = others.groupby(["target", "origin"])["wape"].min()
+    mine = scores["strategy"] == "auto"
+    keys = list(zip(scores.loc[mine, "target"], scores.loc[mine, "origin"], strict=True))
+    scores.loc[mine, "wape"] = [best[k] + 0.0002 for k in keys]
+    sentences = choice_sentences(replace(comp, scores=scores))
+    for sentence in sentences:
+        found = re.search(r"its WAPE was ([\d.]+) against ([\d.]+)", sentence)
+        assert found and found.group(1) != found.group(2)
+    assert "0.00019" in _table(pd.DataFrame({"regret": [0.00019, 0.5]}), "")
+
+
+def test_every_chart_says_what_it_draws(comparison, monkeypatch):
+    """The weights chart names the origin its weights are at, the forecast chart's values are
+    the target column, and the leaderboard's whiskers (not its bars) are the spread."""
+    import transfercast.report as report
+
+    comp, _ = comparison
+    monkeypatch.setattr(report, "_png", lambda fig: fig)
+    origin = pd.Timestamp(comp.selection["origin"].max()).date()
+    weights = report.weights_png(comp)
+    assert weights.axes[0].get_title() == f"auto's weights per target at origin {origin}"
+    forecasts = forecasts_figure(comp)
+    assert forecasts.axes[0].get_ylabel() == comp.task.target
+    board = report.leaderboard_png(comp.leaderboard())
+    assert "whiskers: ± one standard deviation" in board.axes[0].get_xlabel()
+
+
+def test_the_empty_cells_of_the_leaderboard_and_similarity_tables_are_explained(comparison):
+    comp, sim = comparison
+    page = report_html(comp, sim, images={"leaderboard.png": PNG, "forecasts.png": PNG})
+    parser = _Collector()
+    parser.feed(page)
+    board = parser.tables[0]
+    assert board.loc[0, "wape_gap_se"] == ""  # the leader's own gap has no standard error
+    assert "wape_gap_se for the leader itself" in page
+    assert "An empty cell could not be measured: season_corr needs" in page
+
+
+def test_a_small_weight_reads_as_under_one_percent_not_zero(comparison):
+    comp, _ = comparison
+    sel = comp.selection.copy()
+    sel["chosen"], sel["weights"] = "source_only+target_only", "0.997;0.003"
+    sentences = choice_sentences(replace(comp, selection=sel))
+    assert all("source_only (100 %) and target_only (&lt;1 %)" in s for s in sentences)

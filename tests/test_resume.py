@@ -24,7 +24,7 @@ from transfercast.evaluation import compare_config
 from transfercast.plugin_manager import register_module
 from transfercast.plugins.baselines import SourceOnly, TargetOnly
 from transfercast.results import write_comparison
-from transfercast.resume import CellStore
+from transfercast.resume import CellStore, cell_key
 from transfercast.strategy import Strategy
 
 from .clirun import invoke
@@ -425,3 +425,84 @@ def test_a_compare_stopped_by_a_user_error_leaves_the_output_directory_as_it_was
     res = invoke("compare", config, "--strategies", "target_only", "--resume")
     assert res.code == 0, res.err
     assert "resuming: 6 cells already scored" in res.out
+
+
+def test_a_resumed_comparison_with_auto_writes_every_origins_replays(tmp_path):
+    """A comparison killed after auto's cells of the first origin: the resumed run writes the
+    replays of both origins, as the uninterrupted run does (they were lost with the killed
+    process, and the skipped auto cells did not make them again)."""
+    from transfercast.evaluation import compare, resolve_strategies
+
+    task = small_task()
+    small = {"source_params": {"num_boost_round": 20}}
+    params = {
+        "source_only": small,
+        "auto": {
+            "candidates": ["source_only", "target_only"],
+            "strategies": {"source_only": small},
+        },
+    }
+    names = ["source_only", "auto"]
+    origins = task.evaluation_origins()
+    full = compare(task, names, params=params, origins=origins)
+    assert full.replays["origin"].nunique() == 2
+
+    chosen = resolve_strategies(names, params, transfercast.get_plugin_manager())
+    killed = CellStore(tmp_path, task, chosen)
+    compare(task, chosen, origins=origins[:1], on_cell=killed.add)
+    killed.commit()  # killed here: comparison() never ran
+
+    store = CellStore(tmp_path, task, chosen, resume=True)
+    skip = store.done()
+    assert skip == {(str(t), "source_only", str(origins[0].date())) for t in task.targets}
+    fresh = compare(task, chosen, origins=origins, skip=skip, on_cell=store.add)
+    store.commit()
+    got = store.comparison(origins, names, fresh)
+    drop = ["fit_seconds"]
+    pd.testing.assert_frame_equal(
+        got.replays.drop(columns=drop), full.replays.drop(columns=drop), check_dtype=False
+    )
+    pd.testing.assert_frame_equal(
+        got.scores.drop(columns=TIMING), full.scores.drop(columns=TIMING), check_dtype=False
+    )
+    # a later resume (nothing left to run) still has both origins' replays
+    again = CellStore(tmp_path, task, chosen, resume=True)
+    cells = zip(full.scores["target"], full.scores["strategy"], full.scores["origin"], strict=True)
+    assert again.done() == {cell_key(t, s, o) for t, s, o in cells}
+    pd.testing.assert_frame_equal(
+        again.comparison(origins, names).replays.drop(columns=drop),
+        full.replays.drop(columns=drop),
+        check_dtype=False,
+    )
+
+
+def test_a_resumed_comparison_with_quantiles_writes_every_origins_replays(tmp_path):
+    """Quantile forecasts are calibrated on source replays at every cell: a comparison killed
+    after its first origin, resumed, writes the replays of both origins."""
+    from transfercast.evaluation import compare, resolve_strategies
+
+    task = small_task()
+    params = {"source_only": {"source_params": {"num_boost_round": 20}}}
+    kw = {"quantiles": [0.1, 0.9]}
+    origins = task.evaluation_origins()
+    full = compare(task, ["source_only"], params=params, origins=origins, **kw)
+    assert full.replays["origin"].nunique() == 2
+
+    chosen = resolve_strategies(["source_only"], params, transfercast.get_plugin_manager())
+    intervals = {"quantiles": kw["quantiles"], "method": "replay_conformal"}
+    killed = CellStore(tmp_path, task, chosen, intervals=intervals)
+    compare(task, chosen, origins=origins[:1], on_cell=killed.add, **kw)
+    killed.commit()  # killed here: comparison() never ran
+
+    store = CellStore(tmp_path, task, chosen, resume=True, intervals=intervals)
+    assert store.done() == set()  # the first origin's replays were lost: run again
+    fresh = compare(task, chosen, origins=origins, skip=store.done(), on_cell=store.add, **kw)
+    store.commit()
+    got = store.comparison(origins, ["source_only"], fresh)
+    pd.testing.assert_frame_equal(
+        got.replays.drop(columns="fit_seconds"),
+        full.replays.drop(columns="fit_seconds"),
+        check_dtype=False,
+    )
+    again = CellStore(tmp_path, task, chosen, resume=True, intervals=intervals)
+    assert len(again.done()) == len(full.scores)  # now every cell is kept

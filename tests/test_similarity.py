@@ -42,6 +42,7 @@ def test_table_has_one_row_per_target_and_the_documented_columns(tables):
     assert (table[["psi_mean", "ks_mean", "scale_ratio"]] >= 0).all().all()
     assert table["ks_max"].le(1).all()
     assert (table["target_periods"] == 13).all()  # the cold-start cut is honoured
+    assert table["target_periods"].dtype.kind == "i"  # a count of periods: 13, never 13.0
 
 
 def test_season_unseen_flags_a_horizon_season_the_target_never_showed(tables):
