@@ -26,6 +26,7 @@ from transfercast.replay import (
     build_inner,
     build_layout,
     cut_points,
+    held_replays,
     history_length,
     inner_backtest,
     inner_fit,
@@ -480,3 +481,26 @@ def test_printed_weights_sum_to_one():
         assert sum(printed) == pytest.approx(1.0, abs=1e-12)
         np.testing.assert_allclose(printed, weights, atol=1e-3)
     assert weight_text([1 / 3] * 3) == "0.334;0.333;0.333"
+
+
+def test_the_replay_table_written_is_the_same_whatever_order_the_replays_ran_in():
+    """A strategy's own replays (for its intervals) and auto's replays of it with other
+    parameters share (n, domain, cut, candidate): the row replays.csv keeps must not depend on
+    which ran first (a resumed comparison, other jobs)."""
+    registry = tc.get_plugin_manager().registry
+    small = {"source_params": {"num_boost_round": 10}}
+    one = {"source_only": registry.create("source_only", small)}
+    other = {"source_only": registry.create("source_only", {})}
+    task = small_task(1.0)
+    n = None
+    written = []
+    for order in ((one, other), (other, one)):
+        tables = _tables(task)
+        n = n or history_length(tables, task.targets[0])
+        for candidates in order:
+            replays(tables, n, candidates, SourceCache(), cuts=1)
+        written.append(held_replays(tables))
+    mine = written[0][written[0]["candidate"] == "source_only"]
+    assert len(mine) and mine["wape"].notna().all()
+    a, b = (w.drop(columns="fit_seconds") for w in written)  # timings differ, nothing else
+    pd.testing.assert_frame_equal(a, b)
