@@ -6,6 +6,7 @@ import json
 import re
 import shutil
 import types
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -14,6 +15,7 @@ import pytest
 import transfercast
 from transfercast.bundle import FORMAT_VERSION, BundleError, load_bundle, predict_bundle
 from transfercast.cli import to_toml
+from transfercast.data import DataWarning
 from transfercast.errors import DataError
 from transfercast.plugin_manager import register_module
 from transfercast.strategy import Strategy
@@ -176,6 +178,21 @@ def test_predict_names_a_target_domain_missing_from_the_new_data(project, tmp_pa
     assert res.code == 2 and not out.exists()
     assert "no_s07.csv: column 'store' has no rows of the model's target domain 'S07'" in res.err
     assert "the model forecasts S06, S07, S08" in res.err and len(res.err.strip().splitlines()) == 1
+
+
+def test_predict_warns_of_a_category_the_model_never_saw(project):
+    bundle = load_bundle(project / "out" / "model")
+    targets = small_frame()
+    targets = targets[targets["store"].isin(["S06", "S07", "S08"])]
+    new = targets[(targets["store"] == "S06") & (targets["dept"] == "D2")].assign(dept="D3")
+    with pytest.warns(DataWarning, match=r"column 'dept' holds 'D3' in the target series, which"):
+        fc = predict_bundle(bundle, pd.concat([targets, new], ignore_index=True))
+    d3 = fc[fc["dept"] == "D3"]
+    assert len(d3) == 6 and np.isfinite(d3["forecast"]).all()
+    with warnings.catch_warnings(record=True) as caught:  # the model's own categories
+        warnings.simplefilter("always")
+        predict_bundle(bundle, targets)
+    assert not [w for w in caught if "never saw" in str(w.message)]
 
 
 def test_predict_names_its_origin_option_when_the_origin_is_off_the_grid(project, tmp_path):
