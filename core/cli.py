@@ -447,8 +447,12 @@ def similarity_cmd(
         "season_unseen",
         "drift_feature",
     ]
-    for col in shown:
-        view.add_column(col, justify="left" if col in ("target", "drift_feature") else "right")
+    for col in shown:  # a narrow terminal wraps a header at its underscore, never cuts it
+        view.add_column(
+            col.replace("_", "_\n"),
+            justify="left" if col in ("target", "drift_feature") else "right",
+            min_width=min(len(p) for p in col.split("_")) + 1,
+        )
     for _, row in table.iterrows():
         view.add_row(*[similarity_cell(row, c) for c in shown])
     console.print(view)

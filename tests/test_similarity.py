@@ -126,11 +126,32 @@ def test_similarity_command_writes_csv_and_prints_a_table(tmp_path):
         env={**__import__("os").environ, "TRANSFERCAST_LOAD_PLUGINS": "", "COLUMNS": "120"},
     )
     assert res.returncode == 0, res.stderr
-    assert "season_corr" in res.stdout and "S07" in res.stdout
+    assert "season_" in res.stdout and "corr" in res.stdout and "S07" in res.stdout
+    assert "…" not in res.stdout  # no header cut short
     table = pd.read_csv(tmp_path / "out" / "similarity.csv")
-    assert ("does not count it" in res.stdout) == (not table["season_shown"].all())
+    assert ("not how alike the seasons are" in res.stdout) == (not table["season_shown"].all())
     assert list(table["target"]) == ["S06", "S07", "S08"]
     assert (pd.to_datetime(table["origin"]) == pd.Timestamp("2020-12-25")).all()
+
+
+def test_the_similarity_table_fits_an_80_column_terminal_without_cutting_headers(tmp_path):
+    frame = small_frame(1.0)
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=8, target_history=13)
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    env = {**__import__("os").environ, "TRANSFERCAST_LOAD_PLUGINS": "", "COLUMNS": "80"}
+    res = subprocess.run(
+        [sys.executable, "-m", "transfercast.cli", "similarity", str(tmp_path / "config.toml")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert res.returncode == 0, res.stderr
+    assert "…" not in res.stdout
+    table = [line for line in res.stdout.splitlines() if line[:1] in "┏┃┡│└"]
+    assert len(table) >= 6 and max(len(line) for line in table) <= 80
+    for part in ("domain_", "auc", "season_", "unseen", "drift_", "feature"):
+        assert part in res.stdout, part
 
 
 def test_the_terminal_table_brackets_a_correlation_over_flat_weeks():
