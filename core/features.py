@@ -42,6 +42,9 @@ class FeatureTable:
     level: np.ndarray
     categorical: list[str] = field(default_factory=list)
     weight: np.ndarray | None = None
+    #: rows whose recent level is zero (every observed period of the window sold nothing):
+    #: ``level`` is 1 there, so that ratios stay finite
+    zero_level: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.X)
@@ -60,6 +63,7 @@ class FeatureTable:
             level=self.level[mask],
             categorical=list(self.categorical),
             weight=None if self.weight is None else self.weight[mask],
+            zero_level=None if self.zero_level is None else self.zero_level[mask],
         )
 
     @staticmethod
@@ -74,6 +78,9 @@ class FeatureTable:
             weight=None
             if any(t.weight is None for t in tables)
             else np.concatenate([t.weight for t in tables]),
+            zero_level=None
+            if any(t.zero_level is None for t in tables)
+            else np.concatenate([t.zero_level for t in tables]),
         )
 
     def time_tail(self, periods: int) -> np.ndarray:
@@ -330,12 +337,23 @@ class FeatureBuilder:
         """The series' recent level at each anchor: mean absolute target over the level window,
         falling back to the whole history; 1 for an all-zero history; NaN with no history.
         ``sums`` are the cumulative sums of ``|panel.Y|`` when the caller already has them."""
+        lvl = self.raw_level(panel, i, a, sums, first)
+        return np.where(lvl == 0, 1.0, lvl)
+
+    def raw_level(
+        self,
+        panel: Panel,
+        i: np.ndarray,
+        a: np.ndarray,
+        sums: _Sums | None = None,
+        first: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """:meth:`level` without its floor: 0 where the periods it averages sold nothing."""
         sums = _Sums(panel.Y, i, absolute=True) if sums is None else sums
         s, c = sums.window(i, a, self.level_window, first)
         s_all, c_all = sums.window(i, a, a.max() + 1 if len(a) else 1, first)
         with np.errstate(invalid="ignore", divide="ignore"):
-            lvl = np.where(c > 0, s / np.maximum(c, 1), s_all / c_all)
-        return np.where(lvl == 0, 1.0, lvl)
+            return np.where(c > 0, s / np.maximum(c, 1), s_all / c_all)
 
     def observed_level(self, panel: Panel, i: np.ndarray, a: np.ndarray) -> np.ndarray:
         """The recent level at each anchor where the level window holds enough observations
@@ -362,7 +380,9 @@ class FeatureBuilder:
         Yabs = panel.Y
         sums = _Sums(Yabs, i)
         abs_sums = _Sums(Yabs, i, absolute=True)  # shared by both level computations below
-        lvl = self.level(panel, i, a, abs_sums, first)
+        raw = self.raw_level(panel, i, a, abs_sums, first)
+        zero = raw == 0
+        lvl = np.where(zero, 1.0, raw)
         if level is not None:
             lvl = np.where(np.isnan(lvl), level, lvl)
         cols: dict[str, np.ndarray | pd.Categorical] = {"h": h.astype(float)}
@@ -423,4 +443,5 @@ class FeatureBuilder:
             level=lvl,
             categorical=[*self.categorical_keys, *self.static_categorical],
             weight=weight,
+            zero_level=zero,
         )

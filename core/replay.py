@@ -97,13 +97,29 @@ DETAIL_COLUMNS = [
 ]
 
 
+def naive_ratio(table: FeatureTable) -> np.ndarray:
+    """The naive level on the normalised scale: 1, or 0 where the recent level is zero (the
+    level the table scales by is 1 there)."""
+    if table.zero_level is None:
+        return np.ones(len(table))
+    return np.where(table.zero_level, 0.0, 1.0)
+
+
+def scale_of(naive: pd.Series) -> pd.Series:
+    """The level that scales a series' errors, from its naive-level forecasts: the forecast,
+    or 1 where it is 0 (the level of a series whose recent periods sold nothing, as the
+    feature tables set it)."""
+    return naive.where(naive != 0, 1.0)
+
+
 class Naive(Strategy):
-    """The recent level: every step forecast at the series' level (normalised ratio 1)."""
+    """The recent level: every step forecast at the series' level (normalised ratio 1; 0 for
+    a series whose recent periods sold nothing)."""
 
     name = NAIVE
 
     def predict(self, table: FeatureTable) -> np.ndarray:
-        return np.ones(len(table))
+        return naive_ratio(table)
 
     def save(self, directory: Path) -> dict[str, Any]:
         return {}
@@ -129,11 +145,11 @@ class SeasonalNaive(_FromHistory):
     def predict(self, table: FeatureTable) -> np.ndarray:
         X = table.X
         if "sply" not in X or "growth" not in X:  # data without a within-year season
-            return np.ones(len(table))
+            return naive_ratio(table)
         # sply is last season's period over last season's level, growth this level over that
         with np.errstate(invalid="ignore", divide="ignore"):
             ratio = X["sply"].to_numpy(float) / X["growth"].to_numpy(float)
-        return np.where(np.isfinite(ratio), ratio, 1.0)
+        return np.where(np.isfinite(ratio), ratio, naive_ratio(table))
 
 
 class LastValue(_FromHistory):
@@ -144,9 +160,9 @@ class LastValue(_FromHistory):
 
     def predict(self, table: FeatureTable) -> np.ndarray:
         if "lag1" not in table.X:  # lags configured without the last period
-            return np.ones(len(table))
+            return naive_ratio(table)
         last = table.X["lag1"].to_numpy(float)  # the last period over the recent level
-        return np.where(np.isfinite(last), last, 1.0)
+        return np.where(np.isfinite(last), last, naive_ratio(table))
 
 
 #: the model-free candidates ``auto`` weighs besides its configured ones
@@ -486,6 +502,7 @@ def _replays(
     detail = pd.concat(details, ignore_index=True) if details else pd.DataFrame()
     if len(detail):
         level = detail[detail["candidate"] == NAIVE][["cut", "unique_id", "ds", "forecast"]]
+        level = level.assign(forecast=scale_of(level["forecast"]))
         detail = detail.merge(level.rename(columns={"forecast": "level"}), how="left")
         detail = detail[DETAIL_COLUMNS]
     else:

@@ -24,7 +24,7 @@ from transfercast.errors import ConfigError
 from transfercast.forecasting import OriginTables
 from transfercast.intervals import check_quantiles, history_volatility, qcol
 from transfercast.plugin_manager import PluginManager, get_plugin_manager
-from transfercast.replay import Naive, history_length
+from transfercast.replay import Naive, history_length, scale_of
 from transfercast.strategy import PluginError, Strategy
 
 DEFAULT_METHOD = "replay_conformal"
@@ -76,7 +76,8 @@ def unknown_method(method: str, pm: PluginManager) -> str:
 def levels_and_steps(tables: OriginTables, domain: Any, forecasts: pd.DataFrame) -> pd.DataFrame:
     """``forecasts`` (``unique_id``, ``ds``, ``forecast``) with ``level``, ``step`` and
     ``volatility`` (each series' over the target's history, :func:`history_volatility`)."""
-    naive = tables.forecast(Naive(), domain).rename(columns={"forecast": "level"})
+    naive = tables.forecast(Naive(), domain)
+    naive = naive.assign(forecast=scale_of(naive["forecast"])).rename(columns={"forecast": "level"})
     out = forecasts.merge(naive, on=["unique_id", "ds"], how="left")
     panel = tables.data.panel
     out["step"] = panel.times.get_indexer(out["ds"]) - tables.data.origin_idx

@@ -504,3 +504,28 @@ def test_the_replay_table_written_is_the_same_whatever_order_the_replays_ran_in(
     assert len(mine) and mine["wape"].notna().all()
     a, b = (w.drop(columns="fit_seconds") for w in written)  # timings differ, nothing else
     pd.testing.assert_frame_equal(a, b)
+
+
+def test_the_naive_level_of_a_series_that_sold_nothing_recently_is_zero():
+    """A series whose last periods before the origin sold nothing: the naive level forecasts
+    0 (the tables scale by 1 there), the last value 0, and the interval scale stays 1."""
+    from transfercast.replay import LastValue, Naive
+    from transfercast.uncertainty import levels_and_steps
+
+    frame = small_frame()
+    task = small_task(1.0)
+    origin = task.evaluation_origins()[-1]
+    dates = pd.to_datetime(frame["date"])
+    quiet = (frame["store"] == "S07") & (frame["dept"] == "D1")
+    quiet &= (dates > origin - pd.Timedelta(weeks=10)) & (dates <= origin)
+    frame.loc[quiet, "sales"] = 0.0
+    raw = synthetic_config("x.csv", ["S06", "S07", "S08"], horizon=6, target_history=13)
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    tables = OriginTables(task, task.at_origin(origin), task.features)
+    naive = tables.forecast(Naive(), "S07").set_index("unique_id")["forecast"]
+    assert (naive.loc["S07|D1"] == 0).all() and (naive.loc["S07|D2"] > 100).all()
+    last = tables.forecast(LastValue(), "S07").set_index("unique_id")["forecast"]
+    assert (last.loc["S07|D1"] == 0).all()
+    framed = levels_and_steps(tables, "S07", tables.forecast(Naive(), "S07"))
+    scale = framed.set_index("unique_id")["level"]
+    assert (scale.loc["S07|D1"] == 1).all() and np.isfinite(framed["volatility"]).all()
