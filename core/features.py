@@ -333,27 +333,18 @@ class FeatureBuilder:
         a: np.ndarray,
         sums: _Sums | None = None,
         first: np.ndarray | None = None,
+        floor: bool = True,
     ) -> np.ndarray:
         """The series' recent level at each anchor: mean absolute target over the level window,
-        falling back to the whole history; 1 for an all-zero history; NaN with no history.
-        ``sums`` are the cumulative sums of ``|panel.Y|`` when the caller already has them."""
-        lvl = self.raw_level(panel, i, a, sums, first)
-        return np.where(lvl == 0, 1.0, lvl)
-
-    def raw_level(
-        self,
-        panel: Panel,
-        i: np.ndarray,
-        a: np.ndarray,
-        sums: _Sums | None = None,
-        first: np.ndarray | None = None,
-    ) -> np.ndarray:
-        """:meth:`level` without its floor: 0 where the periods it averages sold nothing."""
+        falling back to the whole history; 1 for an all-zero history (0 with ``floor=False``);
+        NaN with no history. ``sums`` are the cumulative sums of ``|panel.Y|`` when the caller
+        already has them."""
         sums = _Sums(panel.Y, i, absolute=True) if sums is None else sums
         s, c = sums.window(i, a, self.level_window, first)
         s_all, c_all = sums.window(i, a, a.max() + 1 if len(a) else 1, first)
         with np.errstate(invalid="ignore", divide="ignore"):
-            return np.where(c > 0, s / np.maximum(c, 1), s_all / c_all)
+            lvl = np.where(c > 0, s / np.maximum(c, 1), s_all / c_all)
+        return np.where(lvl == 0, 1.0, lvl) if floor else lvl
 
     def observed_level(self, panel: Panel, i: np.ndarray, a: np.ndarray) -> np.ndarray:
         """The recent level at each anchor where the level window holds enough observations
@@ -380,7 +371,7 @@ class FeatureBuilder:
         Yabs = panel.Y
         sums = _Sums(Yabs, i)
         abs_sums = _Sums(Yabs, i, absolute=True)  # shared by both level computations below
-        raw = self.raw_level(panel, i, a, abs_sums, first)
+        raw = self.level(panel, i, a, abs_sums, first, floor=False)
         zero = raw == 0
         lvl = np.where(zero, 1.0, raw)
         if level is not None:
