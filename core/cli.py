@@ -603,6 +603,10 @@ def main(argv: list[str] | None = None) -> None:
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
+            # a library's deprecation notice about another library's code (dask calling
+            # pandas) says nothing to the user; those about this package's own calls still show
+            for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+                warnings.filterwarnings("ignore", category=category, module=r"(?!transfercast)")
             warnings.showwarning = _show_warning
             code = app(args=argv, standalone_mode=False)
     except TransfercastError as exc:

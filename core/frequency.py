@@ -19,6 +19,7 @@ The mapping is written here because neither pandas nor utilsforecast / mlforecas
 
 from __future__ import annotations
 
+import re
 import warnings
 from dataclasses import dataclass
 
@@ -113,19 +114,30 @@ _BY_OFFSET: tuple[tuple[tuple[type, ...], FrequencyDefaults], ...] = (
 SUPPORTED = "D, W (any anchor), MS/ME, QS/QE (any anchor), YS/YE (any anchor)"
 
 
+#: the aliases pandas 2.2 deprecated and pandas 3 removed, by their current spelling
+_RENAMED = {
+    "M": "ME", "BM": "BME", "SM": "SME", "CBM": "CBME", "Q": "QE", "BQ": "BQE", "A": "YE",
+    "Y": "YE", "BA": "BYE", "BY": "BYE", "H": "h", "BH": "bh", "CBH": "cbh", "T": "min",
+    "S": "s", "L": "ms", "U": "us", "N": "ns",
+}  # fmt: skip
+_ALIAS = re.compile(r"^(\d*)([A-Za-z]+)(-[A-Za-z]+)?$")
+
+
 def current_alias(freq: str) -> str:
-    """pandas' current spelling of an alias it has deprecated (``"M"`` is ``"ME"``, ``"Q"``
-    ``"QE-DEC"``, ``"A"`` and ``"Y"`` ``"YE-DEC"``, ``"H"`` ``"h"``): read through the old one,
-    every date range and grid check would repeat pandas' deprecation warning. Any other alias,
-    known or not, comes back as given (an unknown one is refused where it is read)."""
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    """pandas' current spelling of an alias it has deprecated or removed (``"M"`` is ``"ME"``,
+    ``"Q"`` ``"QE-DEC"``, ``"A"`` and ``"Y"`` ``"YE-DEC"``, ``"H"`` ``"h"``), so that a config
+    reads the same under pandas 2 (where the old one warns at every date range and grid check)
+    and pandas 3 (where it is gone). Any other alias, known or not, comes back as given (an
+    unknown one is refused where it is read)."""
+    found = _ALIAS.match(str(freq))
+    if found and found.group(2) in _RENAMED:
+        n, base, anchor = found.group(1), _RENAMED[found.group(2)], found.group(3) or ""
         try:
-            offset = to_offset(freq)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", FutureWarning)
+                return to_offset(f"{n}{base}{anchor}").freqstr
         except (ValueError, TypeError):
             return freq
-    if any(issubclass(w.category, FutureWarning) for w in caught):
-        return offset.freqstr
     return freq
 
 
