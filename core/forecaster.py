@@ -8,13 +8,13 @@ from typing import Any
 
 import pandas as pd
 
-from transfercast.errors import ConfigError, TransfercastError
+from transfercast.errors import ConfigError, DataError, TransfercastError
 from transfercast.forecasting import OriginTables, fit_and_forecast, warn_unknown_future
 from transfercast.intervals import check_quantiles
 from transfercast.plugin_manager import get_plugin_manager
 from transfercast.source_cache import SourceCache
 from transfercast.strategy import Strategy
-from transfercast.task import TransferTask
+from transfercast.task import TransferTask, whole_number
 from transfercast.uncertainty import DEFAULT_METHOD, forecast_quantiles
 
 
@@ -157,16 +157,12 @@ def check_horizon(horizon: Any) -> int | None:
     if horizon is None:
         return None
     try:
-        value = int(horizon)
-        whole = not isinstance(horizon, bool) and value == float(horizon)
-    except (TypeError, ValueError):
-        whole = False
-    if not whole or value <= 0:
+        return whole_number(horizon, "horizon", 1)
+    except DataError:
         raise ConfigError(
             f"horizon {horizon!r}: give the number of periods to forecast, a whole number of "
             f"1 or more (or None for the task's horizon)"
-        )
-    return value
+        ) from None
 
 
 def to_user_columns(task: TransferTask, frame: pd.DataFrame) -> pd.DataFrame:

@@ -514,10 +514,13 @@ class TransferTask:
                     DataWarning,
                     stacklevel=2,
                 )
-            if self.target_history == 0 or not len(rows):  # every series it will sell
+            # every series it will sell; those without a sale yet are forecast before launch
+            if (
+                self.target_history == 0
+                or not len(rows)
+                or self._warn_unsold_series(panel, dom, rows, origin)
+            ):
                 rows = np.flatnonzero(panel.domains == dom)
-            elif self._warn_unsold_series(panel, dom, rows, origin):
-                rows = np.flatnonzero(panel.domains == dom)  # the unsold ones before launch
             if not len(rows):
                 raise DataError(f"target domain {plain(dom)!r} has no series up to the horizon")
             targets[dom] = rows

@@ -217,7 +217,8 @@ class _Unsaveable(Strategy):
         return np.full(len(table), self.mean_)
 
 
-def test_run_without_saveable_strategy_warns_and_writes_forecasts(tmp_path):
+def _unsaveable_project(tmp_path):
+    """A project whose config names a plugin module registering :class:`_Unsaveable`."""
     module = types.ModuleType("tc_test_unsaveable")
 
     @transfercast.hookimpl
@@ -226,7 +227,11 @@ def test_run_without_saveable_strategy_warns_and_writes_forecasts(tmp_path):
 
     module.transfercast_register_strategies = transfercast_register_strategies
     register_module(module)
-    config = write_project(tmp_path, "unsaveable", plugins=["tc_test_unsaveable"])
+    return write_project(tmp_path, "unsaveable", plugins=["tc_test_unsaveable"])
+
+
+def test_run_without_saveable_strategy_warns_and_writes_forecasts(tmp_path):
+    config = _unsaveable_project(tmp_path)
     res = invoke("run", config)
     assert res.code == 0, res.err
     assert "no model bundle written" in res.err and "cannot be saved" in res.err
@@ -397,15 +402,7 @@ def test_a_run_that_cannot_save_its_model_removes_the_earlier_runs_bundle(tmp_pa
     """A weekly `run` into the folder of last week's: when this week's strategy cannot be
     saved, last week's model/ must not stay beside this week's forecasts.csv (a `predict`
     with it would forecast with another model than the forecasts came from)."""
-    module = types.ModuleType("tc_test_unsaveable")
-
-    @transfercast.hookimpl
-    def transfercast_register_strategies(register):
-        register(_Unsaveable)
-
-    module.transfercast_register_strategies = transfercast_register_strategies
-    register_module(module)
-    config = write_project(tmp_path, "unsaveable", plugins=["tc_test_unsaveable"])
+    config = _unsaveable_project(tmp_path)
     res = invoke("run", config, "--strategy", "source_only")
     assert res.code == 0, res.err
     assert (tmp_path / "out" / "model" / "manifest.json").is_file()
