@@ -19,9 +19,11 @@ state ends with ``_``, ``get_params`` / ``set_params`` work.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -77,19 +79,23 @@ class GBMParams(StrategyParams):
 
 
 def engine_param_problem(engine: str, params: dict[str, Any]) -> str | None:
-    """What is wrong with a table of engine parameters, or ``None``: a key LightGBM does not
+    """What is wrong with a table of engine parameters, or ``None``: a key the engine does not
     know (with the closest one), or a ``num_boost_round`` / ``early_stopping_rounds`` that is
-    not a whole number of 1 or more. XGBoost's keys are not checked here (it warns of unused
-    ones itself)."""
-    from transfercast.errors import closest
-
+    not a whole number of 1 or more."""
     for key in ("num_boost_round", "early_stopping_rounds"):
         value = params.get(key)
         whole = isinstance(value, int) and not isinstance(value, bool)
         if key in params and not (whole and value >= 1):
             return f"{key} must be a whole number of 1 or more, got {value!r}"
-    if engine != "lightgbm":
-        return None
+    if engine == "lightgbm":
+        return _lightgbm_unknown(params)
+    return _xgboost_unused(json.dumps(params, sort_keys=True, default=str))
+
+
+def _lightgbm_unknown(params: dict[str, Any]) -> str | None:
+    """The first key LightGBM's own alias table does not hold, as a message."""
+    from transfercast.errors import closest
+
     try:
         from lightgbm.basic import _ConfigAliases
 
@@ -105,6 +111,63 @@ def engine_param_problem(engine: str, params: dict[str, Any]) -> str | None:
                 f"LightGBM's parameter list)"
             )
     return None
+
+
+@functools.lru_cache(maxsize=64)
+def _xgboost_unused(params_json: str) -> str | None:
+    """The first key XGBoost reports as unused when it trains one round on four rows with the
+    parameters (a JSON object), as a message. Parameters it cannot train with are left to the
+    fit."""
+    import warnings
+
+    from transfercast.errors import closest
+
+    try:
+        import xgboost as xgb
+    except ImportError:
+        return None
+    rounds = ("num_boost_round", "early_stopping_rounds")
+    probe = {k: v for k, v in json.loads(params_json).items() if k not in rounds}
+    probe.setdefault("nthread", 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            xgb.train(probe, xgb.DMatrix(np.ones((4, 1)), label=np.ones(4)), 1)
+        except Exception:  # noqa: BLE001 - e.g. a device not present here: the fit will say
+            return None
+    for warning in caught:
+        found = re.search(r"Parameters: \{(.*?)\}.*not (?:be )?used", str(warning.message), re.S)
+        if found:
+            key = re.findall(r'"([^"]+)"', found.group(1))[0]
+            known = [name for name in _xgboost_names() if name != key]
+            return (
+                f"unknown XGBoost parameter '{key}'{closest(key, known)} (see XGBoost's "
+                f"parameter list)"
+            )
+    return None
+
+
+@functools.cache
+def _xgboost_names() -> tuple[str, ...]:
+    """The parameter names of XGBoost's learner (read from a trained booster's configuration)
+    and of its scikit-learn wrapper, for the closest-name hint."""
+    import xgboost as xgb
+
+    names: set[str] = set(xgb.XGBRegressor().get_params())
+    booster = xgb.train({"nthread": 1}, xgb.DMatrix(np.ones((4, 1)), label=np.ones(4)), 1)
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not isinstance(value, dict | list):
+                    names.add(key)
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(booster.save_config()))
+    return tuple(sorted(names))
 
 
 @dataclass(frozen=True)

@@ -335,6 +335,15 @@ ERRORS = {
             r"\(did you mean 'num_leaves'\?\)"
         ],
     ),
+    "misspelt XGBoost parameter": dict(
+        raw=to_toml(raw_config())
+        + "\n[strategies.source_only]\nengine = 'xgboost'\ntarget_params = { max_dept = 3 }\n",
+        extra="",
+        patterns=[
+            r"\[strategies.source_only\]: target_params: unknown XGBoost parameter 'max_dept' "
+            r"\(did you mean 'max_depth'\?\)"
+        ],
+    ),
     "round count that is not a whole number": dict(
         raw=to_toml(raw_config())
         + "\n[strategies.source_only]\nsource_params = { num_boost_round = -5 }\n",
