@@ -40,7 +40,8 @@ def calibrate_intervals(
     pm: PluginManager | None = None,
 ) -> Any:
     """The calibrated interval object of ``method`` for a fitted strategy on one target
-    domain; an unknown method is a :class:`ConfigError` naming ``[forecast] method``."""
+    domain; an unknown method is a :class:`ConfigError` naming ``[forecast] method`` and
+    ``interval_method``."""
     pm = pm or get_plugin_manager()
     model = pm.hook.transfercast_intervals(
         method=method,
@@ -67,7 +68,8 @@ def load_intervals(method: str, state: dict[str, Any], pm: PluginManager | None 
 def unknown_method(method: str, pm: PluginManager) -> str:
     """The one-line error for an interval method no plugin implements."""
     return (
-        f"[forecast] method: unknown interval method '{method}'; the built-in ones are "
+        f"unknown interval method '{method}' ([forecast] method; interval_method in Python): "
+        f"the built-in ones are "
         f"'{DEFAULT_METHOD}' and 'quantile' (plugins add others through the "
         f"transfercast_intervals hook)"
     )

@@ -335,6 +335,13 @@ ERRORS = {
             r"\(did you mean 'num_leaves'\?\)"
         ],
     ),
+    "unknown interval method": dict(
+        raw=to_toml({**raw_config(), "forecast": {"quantiles": [0.1, 0.9], "method": "bootstrap"}}),
+        patterns=[
+            r"unknown interval method 'bootstrap' \(\[forecast\] method; interval_method in "
+            r"Python\): the built-in ones are 'replay_conformal' and 'quantile'"
+        ],
+    ),
     "misspelt XGBoost parameter": dict(
         raw=to_toml(raw_config())
         + "\n[strategies.source_only]\nengine = 'xgboost'\ntarget_params = { max_dept = 3 }\n",

@@ -142,7 +142,7 @@ def test_quantiles_option_overrides_the_config_and_bad_levels_are_named(tmp_path
     bad = _project(tmp_path, quantiles=[0.5], method="bootstrap")
     res = invoke("run", bad)
     assert res.code == 2
-    assert "[forecast] method: unknown interval method 'bootstrap'" in res.err
+    assert "unknown interval method 'bootstrap' ([forecast] method; interval_method in" in res.err
 
 
 PLUGIN = '''
