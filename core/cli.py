@@ -363,6 +363,7 @@ def run_compare(
                     progress=tick,
                     skip=skip,
                     on_cell=store.add,
+                    on_origin=store.add_replays,
                     executor=executor,
                     quantiles=fc.quantiles,
                     interval_method=fc.method,

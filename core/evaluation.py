@@ -341,6 +341,7 @@ def compare(
     skip: set[tuple[str, str, str]] | None = None,
     on_cell: Callable[[dict[str, Any], pd.DataFrame | None, pd.DataFrame | None], None]
     | None = None,
+    on_origin: Callable[[pd.Timestamp, pd.DataFrame], None] | None = None,
     executor: Any = None,
     quantiles: Sequence[float] = (),
     interval_method: str = DEFAULT_METHOD,
@@ -353,7 +354,9 @@ def compare(
     date) default to the ``evaluate`` windows. ``skip`` holds
     ``(target, strategy, origin)`` cells already scored (``--resume``), and ``on_cell`` is told
     about every new cell as soon as it is scored: ``on_cell(row, forecasts, selection)`` (the
-    forecasts and the strategy's ``selection_`` are ``None`` when absent). ``quantiles``
+    forecasts and the strategy's ``selection_`` are ``None`` when absent); ``on_origin`` is told
+    the source replays of every origin once its cells are done: ``on_origin(origin, replays)``
+    (``replays.csv``'s rows of that origin, possibly none). ``quantiles``
     (levels strictly between 0 and 1) adds quantile forecasts by ``interval_method``
     (:mod:`transfercast.uncertainty`) and their scores (:func:`~transfercast.intervals.
     quantile_scores`) to every cell.
@@ -439,6 +442,8 @@ def compare(
         held = held_replays(tables)
         if len(held):
             replayed.append(held)
+        if on_origin:
+            on_origin(data.origin, held)
         cache.clear()
     extra = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in SCORE_COLUMNS]
     scores = pd.DataFrame(rows, columns=[*SCORE_COLUMNS, *extra])

@@ -259,7 +259,7 @@ class CellStore:
     def done(self) -> set[tuple[str, str, str]]:
         """Keys of the cells scored successfully (failed cells are run again on resume), less
         those whose selection came from source replays that the store does not hold (a run
-        interrupted before it ended keeps no replays): they are run again, so that
+        interrupted before their origin ended kept none of its replays): they are run again, so that
         ``replays.csv`` holds every origin's replays, as after an uninterrupted run."""
         out = set()
         for key, row in self._rows().items():
@@ -275,9 +275,11 @@ class CellStore:
 
     def add_replays(self, origin: Any, rows: pd.DataFrame | None) -> None:
         """Store the source replays of one origin (``replays.csv``'s rows; none is stored as
-        an empty table: the origin's replays are complete). Rows already stored for the
-        origin that ``rows`` do not replace (same history length, domain, cut and candidate)
-        are kept after them."""
+        an empty table: the origin's replays are complete); the ``on_origin`` callback of
+        :func:`compare`, so that a run killed later keeps the finished origins'. Rows already
+        stored for the origin that ``rows`` do not replace (same history length, domain, cut
+        and candidate) are kept after them."""
+        self.open()
         path = _replays_path(self.directory, origin)
         rows = pd.DataFrame(columns=TABLE_COLUMNS) if rows is None or not len(rows) else rows
         if path.is_file():

@@ -448,25 +448,39 @@ def test_a_resumed_comparison_with_auto_writes_every_origins_replays(tmp_path):
     assert full.replays["origin"].nunique() == 2
 
     chosen = resolve_strategies(names, params, transfercast.get_plugin_manager())
-    killed = CellStore(tmp_path, task, chosen)
-    compare(task, chosen, origins=origins[:1], on_cell=killed.add)
-    killed.commit()  # killed here: comparison() never ran
-
-    store = CellStore(tmp_path, task, chosen, resume=True)
-    skip = store.done()
-    assert skip == {(str(t), "source_only", str(origins[0].date())) for t in task.targets}
-    fresh = compare(task, chosen, origins=origins, skip=skip, on_cell=store.add)
-    store.commit()
-    got = store.comparison(origins, names, fresh)
+    first = {(str(t), n, str(origins[0].date())) for t in task.targets for n in names}
     drop = ["fit_seconds"]
-    pd.testing.assert_frame_equal(
-        got.replays.drop(columns=drop), full.replays.drop(columns=drop), check_dtype=False
-    )
+    for keep_origin in (False, True):  # killed before / after the first origin's end
+        directory = tmp_path / str(keep_origin)
+        killed = CellStore(directory, task, chosen)
+        compare(
+            task,
+            chosen,
+            origins=origins[:1],
+            on_cell=killed.add,
+            on_origin=killed.add_replays if keep_origin else None,
+        )
+        killed.commit()  # killed here: comparison() never ran
+
+        store = CellStore(directory, task, chosen, resume=True)
+        skip = store.done()
+        if keep_origin:  # the finished origin kept its replays: none of its cells runs again
+            assert skip == first
+        else:
+            assert skip == {k for k in first if k[1] == "source_only"}
+        fresh = compare(
+            task, chosen, origins=origins, skip=skip, on_cell=store.add, on_origin=store.add_replays
+        )
+        store.commit()
+        got = store.comparison(origins, names, fresh)
+        pd.testing.assert_frame_equal(
+            got.replays.drop(columns=drop), full.replays.drop(columns=drop), check_dtype=False
+        )
     pd.testing.assert_frame_equal(
         got.scores.drop(columns=TIMING), full.scores.drop(columns=TIMING), check_dtype=False
     )
     # a later resume (nothing left to run) still has both origins' replays
-    again = CellStore(tmp_path, task, chosen, resume=True)
+    again = CellStore(directory, task, chosen, resume=True)
     cells = zip(full.scores["target"], full.scores["strategy"], full.scores["origin"], strict=True)
     assert again.done() == {cell_key(t, s, o) for t, s, o in cells}
     pd.testing.assert_frame_equal(
