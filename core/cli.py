@@ -132,10 +132,9 @@ def plugins_cmd(
     config: Path | None = typer.Option(None, "--config", help="also load the config's plugins"),
 ) -> None:
     """List registered strategies: name, plugin, source and description."""
-    from transfercast.config import load_config
     from transfercast.plugin_manager import get_plugin_manager
 
-    extra = load_config(config).plugins if config else []
+    extra = _load_config(config).plugins if config else []
     pm = get_plugin_manager(extra)
     table = Table(title="Strategies")
     for col in ("name", "plugin", "source", "description"):
@@ -159,14 +158,13 @@ def run_cmd(
 ) -> None:
     """Fit on all data up to the origin and write forecasts.csv."""
     from transfercast.bundle import write_bundle
-    from transfercast.config import load_config
     from transfercast.forecaster import TransferForecaster
     from transfercast.outputs import check_output_dir
     from transfercast.results import write_forecasts
     from transfercast.task import TransferTask
 
     check_threads()
-    cfg = load_config(config)
+    cfg = _load_config(config)
     cfg.forecast.quantiles = quantiles_option(quantiles, cfg)
     name = strategy or cfg.strategy.name
     pm = config_plugin_manager(cfg)
@@ -421,14 +419,13 @@ def similarity_cmd(
     output: Path | None = typer.Option(None, "--output", help="output directory"),
 ) -> None:
     """Source/target similarity diagnostics per target domain; writes similarity.csv."""
-    from transfercast.config import load_config
     from transfercast.outputs import check_output_dir, write_csv
     from transfercast.similarity import similarity
     from transfercast.task import TransferTask
 
     check_threads()
     origin_option(origin)
-    cfg = load_config(config)
+    cfg = _load_config(config)
     config_plugin_manager(cfg)
     out = output or cfg.output_dir()
     check_output_dir(out, files=["similarity.csv"])
@@ -511,9 +508,8 @@ def compare_cmd(
     quantiles: str | None = typer.Option(None, "--quantiles", help=QUANTILES_HELP),
 ) -> None:
     """Evaluate strategies at rolling origins; write scores, forecasts and the leaderboard."""
-    from transfercast.config import load_config
 
-    cfg = load_config(config)
+    cfg = _load_config(config)
     cfg.forecast.quantiles = quantiles_option(quantiles, cfg)
     code = run_compare(cfg, _split(strategies), output or cfg.output_dir(), jobs, resume)
     raise typer.Exit(code)
@@ -596,11 +592,25 @@ def _is_usage_error(exc: Exception) -> bool:
     return vendored is not None and isinstance(exc, vendored.ClickException)
 
 
+_CONFIG_FILE: list[str] = []  # the config file this command read, for errors that lack it
+
+
+def _load_config(path: Path) -> Any:
+    """The validated config at ``path``, remembered for the errors of its ``[strategies.*]``
+    tables (validated later, when the strategies are made)."""
+    from transfercast.config import load_config
+
+    cfg = load_config(path)
+    _CONFIG_FILE[:] = [str(path)]
+    return cfg
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors exit with status 2 and one line on stderr.
 
     ``argv`` defaults to the process arguments (tests pass their own)."""
     _register_plugin_commands()
+    _CONFIG_FILE.clear()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
@@ -611,7 +621,10 @@ def main(argv: list[str] | None = None) -> None:
             warnings.showwarning = _show_warning
             code = app(args=argv, standalone_mode=False)
     except TransfercastError as exc:
-        err_console.print(f"error: {exc}", soft_wrap=True, highlight=False)
+        message = str(exc)
+        if message.startswith("[strategies.") and _CONFIG_FILE:
+            message = f"{_CONFIG_FILE[0]}: {message}"
+        err_console.print(f"error: {message}", soft_wrap=True, highlight=False)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -324,7 +324,10 @@ ERRORS = {
     "unknown strategy parameter": dict(
         raw=to_toml(raw_config()) + "\n[strategies.source_only]\nengin = 'xgboost'\n",
         extra="",
-        patterns=[r"\[strategies.source_only\]: unknown key 'engin' \(did you mean 'engine'\?\)"],
+        patterns=[
+            r"config\.toml: \[strategies.source_only\]: unknown key 'engin' \(did you mean "
+            r"'engine'\?\)"
+        ],
     ),
     "misspelt engine parameter": dict(
         raw=to_toml(raw_config())
