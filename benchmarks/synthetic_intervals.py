@@ -9,6 +9,14 @@ their mean relative width, mean WAPE and mean SQL::
 
     python benchmarks/synthetic_intervals.py
     python benchmarks/synthetic_intervals.py --relatedness 1 --seeds 0
+
+``--unsold``: a department of every new store (the first) has not sold up to each origin (a
+product about to open in a store that sells); prints the same figures for the series that sold
+and for those forecast before launch, by ``target_only``, ``source_only`` and ``pooled``, each
+origin compared on its own data. ``--no-launch`` calibrates those series like the others (on
+the replays at the store's history length), as before the launch calibration::
+
+    python benchmarks/synthetic_intervals.py --unsold --relatedness 1
 """
 
 from __future__ import annotations
@@ -16,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
+import warnings
 
 import pandas as pd
 
@@ -37,6 +46,30 @@ def forecasts(relatedness: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame
     params = {"auto": {"candidates": CANDIDATES}}
     comp = tc.compare(task, [*CANDIDATES, "auto"], params=params, quantiles=QS)
     return comp.forecasts, comp.scores
+
+
+def unsold_forecasts(relatedness: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """As :func:`forecasts`, with the first department of every new store unsold up to each
+    origin; the forecasts' ``strategy`` says ``<name> unsold`` for that department's rows."""
+    frame = synthetic_sales(relatedness=relatedness, seed=seed)
+    targets, dept = frame.attrs["targets"], sorted(frame["dept"].unique())[0]
+    raw = synthetic_config("unused.csv", targets, target_history=13, windows=3)
+    origins = tc.TransferTask.from_config(parse_config(raw), data=frame).evaluation_origins()
+    fcs, scs = [], []
+    for origin in origins:
+        cut = frame.copy()
+        late = cut["store"].isin(targets) & (cut["dept"] == dept) & (cut["date"] <= origin)
+        cut.loc[late, "sales"] = float("nan")
+        with warnings.catch_warnings():  # the unsold series, as intended
+            warnings.simplefilter("ignore")
+            task = tc.TransferTask.from_config(parse_config(raw), data=cut)
+            comp = tc.compare(task, CANDIDATES, origins=[origin], quantiles=QS)
+        fc = comp.forecasts
+        keys = task.key_frame().set_index("unique_id")["dept"]
+        unsold = fc["unique_id"].map(keys).eq(dept)  # every row is a target's
+        fcs.append(fc.assign(strategy=fc["strategy"] + unsold.map({True: " unsold", False: ""})))
+        scs.append(comp.scores)
+    return pd.concat(fcs, ignore_index=True), pd.concat(scs, ignore_index=True)
 
 
 def summary(fc: pd.DataFrame, scores: pd.DataFrame) -> pd.DataFrame:
@@ -69,10 +102,17 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--relatedness", type=float, nargs="*", default=[1.0, 0.0])
     ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4, 5])
+    ap.add_argument("--unsold", action="store_true", help="a department unsold up to each origin")
+    ap.add_argument("--no-launch", action="store_true", help="no launch calibration (before)")
     args = ap.parse_args()
+    if args.no_launch:
+        import transfercast.plugins.intervals as replay_conformal
+
+        replay_conformal.launch_calibration = lambda *a, **k: None
     start = time.perf_counter()
     for rel in args.relatedness:
-        runs = [forecasts(rel, seed) for seed in args.seeds]
+        run = unsold_forecasts if args.unsold else forecasts
+        runs = [run(rel, seed) for seed in args.seeds]
         fc = pd.concat([r[0] for r in runs], ignore_index=True)
         sc = pd.concat([r[1] for r in runs], ignore_index=True)
         print(f"\nrelatedness {rel:g}, seeds {args.seeds}")

@@ -109,7 +109,8 @@ def transfercast_intervals(
     Return ``None`` when ``method`` is not yours; otherwise an object with
     ``apply(forecasts) -> DataFrame``, which receives ``unique_id``, ``ds``, ``forecast``,
     ``level`` (the series' recent level at the origin), ``volatility`` (its history's mean
-    absolute period-on-period change over that level) and ``step`` (1 to the horizon) and
+    absolute period-on-period change over that level), ``step`` (1 to the horizon) and
+    ``observed`` (periods of the series observed up to the origin: 0 before launch) and
     returns them with one column per quantile, named by :func:`transfercast.intervals.qcol`
     (``q0.1``); and ``to_json() -> dict`` (stored in model bundles and read back by
     :func:`transfercast_load_intervals`). The core sorts the quantile columns per row, so they
@@ -147,4 +148,6 @@ def transfercast_register_commands(cli: Any) -> None:
     """Add sub-commands to the ``transfercast`` command line.
 
     ``cli`` is the :class:`typer.Typer` application; decorate functions with ``@cli.command()``.
+    Only installed (entry-point) plugins add commands: the command line is built before any
+    config is read, so a module named in a config's ``plugins`` list cannot.
     """

@@ -76,13 +76,17 @@ def unknown_method(method: str, pm: PluginManager) -> str:
 
 
 def levels_and_steps(tables: OriginTables, domain: Any, forecasts: pd.DataFrame) -> pd.DataFrame:
-    """``forecasts`` (``unique_id``, ``ds``, ``forecast``) with ``level``, ``step`` and
-    ``volatility`` (each series' over the target's history, :func:`history_volatility`)."""
+    """``forecasts`` (``unique_id``, ``ds``, ``forecast``) with ``level``, ``step``,
+    ``volatility`` (each series' over the target's history, :func:`history_volatility`) and
+    ``observed`` (how many periods of its series were observed up to the origin: 0 for a
+    series forecast before launch)."""
     naive = tables.forecast(Naive(), domain)
     naive = naive.assign(forecast=scale_of(naive["forecast"])).rename(columns={"forecast": "level"})
     out = forecasts.merge(naive, on=["unique_id", "ds"], how="left")
     panel = tables.data.panel
     out["step"] = panel.times.get_indexer(out["ds"]) - tables.data.origin_idx
+    seen = (~np.isnan(panel.Y[:, : tables.data.origin_idx + 1])).sum(axis=1)
+    out["observed"] = seen[pd.Index(panel.ids).get_indexer(out["unique_id"])]
     n = history_length(tables, domain)
     return with_volatility(out.assign(cut=tables.data.origin), panel, n).drop(columns="cut")
 

@@ -6,6 +6,10 @@ in units of each series' level times its history's volatility to a power learnt 
 replays (:class:`transfercast.intervals.Scale`), and scaled by the target's own backtest as far
 as the replays fail to stand for the target (:func:`own_scale`).
 
+A series of a selling target that has not sold up to the origin (forecast before launch, its
+level estimated by the level model) is calibrated on the replays at history 0 instead, where
+the replayed domains are forecast before launch too (:func:`launch_calibration`).
+
 The replays are those ``auto`` uses, shared through the origin's tables: a strategy already
 replayed for ``auto`` costs nothing more. A strategy that built its own replays while fitting
 (:meth:`transfercast.Strategy.replayed_forecasts`, e.g. ``auto``'s blend) is calibrated on
@@ -20,7 +24,14 @@ import numpy as np
 import pandas as pd
 
 import transfercast
-from transfercast.intervals import Calibration, Scale, calibrate, scaled_errors
+from transfercast.intervals import (
+    Calibration,
+    Scale,
+    blend_detail,
+    calibrate,
+    qcol,
+    scaled_errors,
+)
 from transfercast.replay import (
     NAIVE,
     history_length,
@@ -35,26 +46,39 @@ METHOD = "replay_conformal"
 
 
 class ReplayConformal:
-    """Calibrated quantiles of one strategy's relative errors, applied to a target's forecasts."""
+    """Calibrated quantiles of one strategy's relative errors, applied to a target's forecasts;
+    ``launch`` (if any) calibrates the rows of series forecast before launch."""
 
-    def __init__(self, calibration: Calibration, strategy: str):
+    def __init__(self, calibration: Calibration, strategy: str, launch: Calibration | None = None):
         self.calibration = calibration
         self.strategy = strategy
+        self.launch = launch
 
     def apply(self, forecasts: pd.DataFrame) -> pd.DataFrame:
-        """``forecasts`` (with ``level``, ``step`` and ``volatility``) with one ``q<level>``
-        column per level."""
+        """``forecasts`` (with ``level``, ``step``, ``volatility`` and ``observed``) with one
+        ``q<level>`` column per level: rows of a series with no observed period by the
+        launch calibration where there is one."""
         vol = forecasts["volatility"].to_numpy() if "volatility" in forecasts else None
         level, step = forecasts["level"].to_numpy(), forecasts["step"].to_numpy()
-        return self.calibration.apply(forecasts, self.strategy, level, step, volatility=vol)
+        out = self.calibration.apply(forecasts, self.strategy, level, step, volatility=vol)
+        if self.launch is None or "observed" not in forecasts:
+            return out
+        new = (forecasts["observed"] == 0).to_numpy()
+        if new.any():
+            launched = self.launch.apply(forecasts[new], self.strategy, level[new], step[new])
+            cols = [qcol(q) for q in self.launch.quantiles]
+            out.loc[new, cols] = launched[cols].to_numpy()
+        return out
 
     def to_json(self) -> dict[str, Any]:
-        """The calibration table, for the model bundle."""
-        return {"strategy": self.strategy, **self.calibration.to_json()}
+        """The calibration tables, for the model bundle."""
+        launch = {"launch": self.launch.to_json()} if self.launch is not None else {}
+        return {"strategy": self.strategy, **self.calibration.to_json(), **launch}
 
     @classmethod
     def from_json(cls, state: dict[str, Any]) -> ReplayConformal:
-        return cls(Calibration.from_json(state), state["strategy"])
+        launch = Calibration.from_json(state["launch"]) if "launch" in state else None
+        return cls(Calibration.from_json(state), state["strategy"], launch)
 
 
 def is_naive(detail: pd.DataFrame) -> pd.Series:
@@ -118,7 +142,39 @@ def transfercast_intervals(
         cal.samples[strategy.name] = [0] * tables.horizon
     scale = cal.volatility.get(strategy.name)
     cal.table[strategy.name] *= own_scale(replayed, own, strategy.name, scale)
-    return ReplayConformal(cal, strategy.name)
+    launch = launch_calibration(strategy, tables, domain, cache, quantiles) if n else None
+    return ReplayConformal(cal, strategy.name, launch)
+
+
+def launch_calibration(
+    strategy: Any, tables: Any, domain: Any, cache: Any, quantiles: list[float]
+) -> Calibration | None:
+    """The calibration of a selling target's series that have not sold up to the origin, from
+    the replays at history 0 (every replayed domain forecast before launch); ``None`` when the
+    target has no such series. A blend of members (``auto``: ``members_`` and ``weights_``)
+    is calibrated on the same blend of its members' replays. A strategy (or member) that
+    cannot forecast before launch (``target_only``) stands on the naive level's replays there:
+    the level model's forecast, which its forecast of such a series is scaled by. No scored
+    replay gives NaN quantiles, not a guess."""
+    panel, rows = tables.data.panel, tables.data.target_rows[domain]
+    if np.isnan(panel.Y[rows, : tables.data.origin_idx + 1]).all(axis=1).sum() == 0:
+        return None
+    members = getattr(strategy, "members_", None)
+    weights = getattr(strategy, "weights_", None)
+    blend = members is not None and weights is not None
+    named = {m.name: m.clone() for m in members} if blend else {strategy.name: strategy.clone()}
+    detail = replays(tables, 0, named, cache).detail
+    naive = detail[is_naive(detail)]
+    missing = [name for name in named if name not in set(detail["candidate"])]
+    detail = pd.concat([detail, *(naive.assign(candidate=name) for name in missing)])
+    if blend:
+        detail = blend_detail(detail, dict(zip(named, weights, strict=True)), strategy.name)
+    detail = detail[detail["candidate"] == strategy.name]
+    cal = calibrate(detail.drop(columns="volatility", errors="ignore"), quantiles, tables.horizon)
+    if strategy.name not in cal.table:
+        cal.table[strategy.name] = np.full((tables.horizon, len(cal.quantiles)), np.nan)
+        cal.samples[strategy.name] = [0] * tables.horizon
+    return cal
 
 
 @transfercast.hookimpl(trylast=True)

@@ -376,8 +376,9 @@ def test_opening_levels_and_the_level_model_read_nothing_after_the_origin(launch
 
 
 def test_an_unsold_series_of_a_selling_target_is_forecast_from_what_precedes_the_origin():
-    """A department opening after the origin in a store that sells gets a forecast, and its
-    sales after the origin (when it opens, how much it sells) change no forecast there."""
+    """A department opening after the origin in a store that sells gets a forecast and
+    quantiles calibrated on the replays before launch, and its sales after the origin (when it
+    opens, how much it sells) change neither there."""
     frame = small_frame()
     late = ((frame["store"] == "S06") & (frame["dept"] == "D2")).to_numpy()
     after = (pd.to_datetime(frame["date"]) > "2021-03-05").to_numpy()
@@ -388,7 +389,11 @@ def test_an_unsold_series_of_a_selling_target_is_forecast_from_what_precedes_the
     def forecast(data: pd.DataFrame) -> pd.DataFrame:
         task = tc.TransferTask.from_config(parse_config(raw), data=data)
         with pytest.warns(DataWarning, match="'S06' has 1 series with no sales up to"):
-            return tc.TransferForecaster("pooled").fit(task).predict()
+            model = tc.TransferForecaster("pooled", quantiles=[0.1, 0.9]).fit(task)
+        # only S06 has a series forecast before launch: only its intervals have a launch table
+        assert model.intervals_["S06"].launch is not None
+        assert model.intervals_["S07"].launch is None
+        return model.predict()
 
     opens = frame[~late | after]
     other = opens.copy()
@@ -398,4 +403,57 @@ def test_an_unsold_series_of_a_selling_target_is_forecast_from_what_precedes_the
     other.loc[first, "sales"] = np.nan  # it opens three weeks later
     a, b = forecast(opens), forecast(other)
     assert len(a) == 3 * 2 * 6 and a["forecast"].notna().all()
-    np.testing.assert_allclose(a["forecast"], b["forecast"], rtol=1e-12)
+    cols = ["forecast", "q0.1", "q0.9"]
+    np.testing.assert_allclose(a[cols], b[cols], rtol=1e-12)
+    assert np.isfinite(a[cols]).all().all() and (a["q0.1"] < a["q0.9"]).all()
+
+
+def test_a_series_forecast_before_launch_takes_the_launch_calibration():
+    """Rows of a series with no observed period take the quantiles of the launch table, the
+    others those of the replays at the target's history length; both survive the bundle's
+    JSON."""
+    from transfercast.intervals import Calibration
+    from transfercast.plugins.intervals import ReplayConformal
+
+    narrow = Calibration([0.1, 0.9], table={"s": np.array([[-0.1, 0.1], [-0.2, 0.2]])})
+    wide = Calibration([0.1, 0.9], table={"s": np.array([[-0.5, 0.6], [-0.7, 0.8]])})
+    model = ReplayConformal(narrow, "s", launch=wide)
+    rows = pd.DataFrame(
+        {
+            "unique_id": ["a", "a", "b", "b"],
+            "ds": pd.to_datetime(["2021-01-01", "2021-01-08"] * 2),
+            "forecast": [100.0, 100.0, 50.0, 50.0],
+            "level": [100.0, 100.0, 40.0, 40.0],
+            "step": [1, 2, 1, 2],
+            "observed": [13, 13, 0, 0],
+        }
+    )
+    for m in (model, ReplayConformal.from_json(json.loads(json.dumps(model.to_json())))):
+        out = m.apply(rows)
+        np.testing.assert_allclose(out["q0.1"], [90.0, 80.0, 50 - 0.5 * 40, 50 - 0.7 * 40])
+        np.testing.assert_allclose(out["q0.9"], [110.0, 120.0, 50 + 0.6 * 40, 50 + 0.8 * 40])
+    without = ReplayConformal(narrow, "s").apply(rows)  # no launch table: the one calibration
+    np.testing.assert_allclose(without["q0.9"], [110.0, 120.0, 54.0, 58.0])
+
+
+def test_run_and_predict_give_an_unsold_series_the_same_launch_quantiles(tmp_path):
+    frame = _new_store_project(tmp_path)
+    origin = frame.loc[frame["sales"].notna(), "date"].max()
+    unsold = (frame["store"] == "S07") & (frame["dept"] == "D1") & (frame["date"] <= origin)
+    frame = frame[~unsold]
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    res = invoke("run", tmp_path / "config.toml", "--quantiles", "0.1,0.9")
+    assert res.code == 0, res.err
+    assert "'S07' has 1 series with no sales up to" in res.err
+    manifest = json.loads((tmp_path / "out" / "model" / "manifest.json").read_text())
+    by_domain = {t["domain"]: t["intervals"]["state"] for t in manifest["targets"]}
+    assert "launch" in by_domain["S07"] and "launch" not in by_domain["S08"]
+    fc = pd.read_csv(tmp_path / "out" / "forecasts.csv")
+    new = fc[(fc["store"] == "S07") & (fc["dept"] == "D1")]
+    assert len(new) == 6 and np.isfinite(new[["forecast", "q0.1", "q0.9"]]).all().all()
+    res = invoke(
+        "predict", tmp_path / "out" / "model", "--data", tmp_path / "sales.csv", "--output",
+        tmp_path / "pred.csv",
+    )  # fmt: skip
+    assert res.code == 0, res.err
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "pred.csv"), fc)
