@@ -81,19 +81,28 @@ def check_quantiles(quantiles: Sequence[float] | float | None) -> list[float]:
         except (TypeError, ValueError):
             raise ValueError(f"quantile {q!r} is not a number between 0 and 1") from None
         if not 0.0 < q < 1.0 or math.isnan(q):
-            raise ValueError(f"quantile {q!r} is not strictly between 0 and 1")
+            hint = f" (levels are fractions: {q / 100:g} for {q:g} %)" if 1 < q < 100 else ""
+            raise ValueError(f"quantile {q!r} is not strictly between 0 and 1{hint}")
         out.append(q)
-    return sorted(set(out))
+    out = sorted(set(out))
+    for a, b in zip(out, out[1:], strict=False):
+        if qcol(a) == qcol(b):
+            raise ValueError(
+                f"quantiles {a!r} and {b!r} both make the column {qcol(a)}: give levels that "
+                f"differ in their first six significant digits"
+            )
+    return out
 
 
-def central_intervals(quantiles: Sequence[float]) -> list[tuple[float, float, int]]:
-    """The symmetric pairs ``(lo, hi, nominal %)`` among ``quantiles``: 0.1/0.9 -> 80 %."""
+def central_intervals(quantiles: Sequence[float]) -> list[tuple[float, float, str]]:
+    """The symmetric pairs ``(lo, hi, nominal %)`` among ``quantiles``: 0.1/0.9 -> ``"80"``,
+    0.0025/0.9975 -> ``"99.5"`` (the label of the ``coverage_<p>`` columns)."""
     qs = check_quantiles(quantiles)
     pairs = []
     for lo in qs:
         hi = round(1.0 - lo, 10)
         if lo < 0.5 and any(abs(hi - q) < 1e-9 for q in qs):
-            pairs.append((lo, hi, int(round((hi - lo) * 100))))
+            pairs.append((lo, hi, f"{round((hi - lo) * 100, 4):g}"))
     return pairs
 
 
@@ -373,7 +382,9 @@ def quantile_scores(
     ``q...`` column per level): ``sql``, ``wql``, ``pinball_q<level>`` (mean pinball loss over
     the mean absolute actual) and, per central interval of nominal ``p`` %, ``coverage_<p>``
     (share of actuals inside), ``width_<p>`` (mean width over the mean absolute actual) and
-    ``winkler_<p>`` (the Winkler interval score over the mean absolute actual)."""
+    ``winkler_<p>`` (the Winkler interval score over the mean absolute actual). Rows without
+    quantiles (NaN: nothing calibrated them) make every score NaN, the coverage too, not a
+    miss."""
     qs = check_quantiles(quantiles)
     df = forecasts.dropna(subset=["actual"])
     out: dict[str, float] = {}
@@ -397,7 +408,8 @@ def quantile_scores(
         inside = (y >= lq) & (y <= hq)
         width = hq - lq
         penalty = (2 / alpha) * (np.maximum(lq - y, 0) + np.maximum(y - hq, 0))
-        out[f"coverage_{pct}"] = float(inside.mean())
+        known = bool(np.isfinite(lq).all() and np.isfinite(hq).all())  # else no coverage
+        out[f"coverage_{pct}"] = float(inside.mean()) if known else float("nan")
         out[f"width_{pct}"] = float(width.mean() / scale)
         out[f"winkler_{pct}"] = float((width + penalty).mean() / scale)
     return out

@@ -106,10 +106,10 @@ def naive_ratio(table: FeatureTable) -> np.ndarray:
 
 
 def scale_of(naive: pd.Series) -> pd.Series:
-    """The level that scales a series' errors, from its naive-level forecasts: the forecast,
-    or 1 where it is 0 (the level of a series whose recent periods sold nothing, as the
-    feature tables set it)."""
-    return naive.where(naive != 0, 1.0)
+    """The level that scales a replayed series' errors, from its naive-level forecasts: the
+    forecast, or NaN where it is 0 (a series whose recent periods sold nothing has no level
+    to measure its errors against; its rows calibrate no interval)."""
+    return naive.where(naive != 0)
 
 
 class Naive(Strategy):

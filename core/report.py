@@ -113,12 +113,13 @@ def leaderboard_png(board: pd.DataFrame, metric: str = "wape") -> bytes:
     return _png(fig)
 
 
-def forecast_intervals(frame: pd.DataFrame) -> list[tuple[str, str, int]]:
+def forecast_intervals(frame: pd.DataFrame) -> list[tuple[str, str, str]]:
     """The central intervals a forecasts frame can draw: ``(lo column, hi column, %)``, widest
     first."""
     cols = quantile_columns(frame)
     pairs = central_intervals(list(cols)) if cols else []
-    return [(cols[lo], cols[hi], pct) for lo, hi, pct in sorted(pairs, key=lambda p: -p[2])]
+    widest = sorted(pairs, key=lambda p: -float(p[2]))
+    return [(cols[lo], cols[hi], pct) for lo, hi, pct in widest]
 
 
 def series_that_matter(comp: Comparison, max_series: int = MAX_SERIES) -> list[tuple[str, str]]:
@@ -758,7 +759,7 @@ def report_html(
     # 3. the forecasts of the series that matter
     shown = series_that_matter(comp)
     bands = forecast_intervals(comp.forecasts) if len(comp.forecasts) else []
-    pcts = sorted(p for _, _, p in bands)
+    pcts = sorted((p for _, _, p in bands), key=float)
     shaded = " and ".join(f"{p} % interval" for p in pcts)
     alt = "forecasts" + (f", fan charts: {shaded}" if pcts else "")
     parts.append("<h2>Forecasts</h2>")

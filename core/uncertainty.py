@@ -14,18 +14,21 @@ which is called instead of ``apply(forecasts)`` when present.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from transfercast.data import DataWarning
 from transfercast.errors import ConfigError
 from transfercast.forecasting import OriginTables
 from transfercast.intervals import check_quantiles, history_volatility, qcol
 from transfercast.plugin_manager import PluginManager, get_plugin_manager
-from transfercast.replay import Naive, history_length, scale_of
+from transfercast.replay import Naive, history_length
 from transfercast.strategy import PluginError, Strategy
+from transfercast.task import plain
 
 DEFAULT_METHOD = "replay_conformal"
 
@@ -79,14 +82,31 @@ def levels_and_steps(tables: OriginTables, domain: Any, forecasts: pd.DataFrame)
     """``forecasts`` (``unique_id``, ``ds``, ``forecast``) with ``level``, ``step``,
     ``volatility`` (each series' over the target's history, :func:`history_volatility`) and
     ``observed`` (how many periods of its series were observed up to the origin: 0 for a
-    series forecast before launch)."""
-    naive = tables.forecast(Naive(), domain)
-    naive = naive.assign(forecast=scale_of(naive["forecast"])).rename(columns={"forecast": "level"})
+    series forecast before launch). ``level`` is the naive level's forecast, or for a series
+    whose recent periods sold nothing (level 0) its mean absolute sales over its history, with
+    a :class:`~transfercast.data.DataWarning`."""
+    naive = tables.forecast(Naive(), domain).rename(columns={"forecast": "level"})
     out = forecasts.merge(naive, on=["unique_id", "ds"], how="left")
-    panel = tables.data.panel
-    out["step"] = panel.times.get_indexer(out["ds"]) - tables.data.origin_idx
-    seen = (~np.isnan(panel.Y[:, : tables.data.origin_idx + 1])).sum(axis=1)
-    out["observed"] = seen[pd.Index(panel.ids).get_indexer(out["unique_id"])]
+    panel, origin = tables.data.panel, tables.data.origin_idx
+    out["step"] = panel.times.get_indexer(out["ds"]) - origin
+    past = panel.Y[:, : origin + 1]
+    seen = (~np.isnan(past)).sum(axis=1)
+    rows = pd.Index(panel.ids).get_indexer(out["unique_id"])
+    out["observed"] = seen[rows]
+    zero = (out["level"] == 0).to_numpy()
+    if zero.any():  # sold nothing lately: no level; its mean sales over its history stand in
+        with np.errstate(invalid="ignore", divide="ignore"):
+            typical = np.nansum(np.abs(past), axis=1) / seen
+        out.loc[zero, "level"] = np.nan_to_num(typical[rows[zero]])
+        quiet = out.loc[zero, "unique_id"].unique()
+        warnings.warn(
+            f"target domain {plain(domain)!r}: {len(quiet)} series sold nothing in the "
+            f"periods before the origin {tables.data.origin.date()} (first {quiet[0]!r}): "
+            f"their quantiles are scaled by their mean sales over their history, and "
+            f"calibrated on replayed series that were selling",
+            DataWarning,
+            stacklevel=3,
+        )
     n = history_length(tables, domain)
     return with_volatility(out.assign(cut=tables.data.origin), panel, n).drop(columns="cut")
 

@@ -18,12 +18,14 @@ those. A third-party strategy gets intervals without any code of its own.
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 import transfercast
+from transfercast.data import DataWarning
 from transfercast.intervals import (
     Calibration,
     Scale,
@@ -40,6 +42,7 @@ from transfercast.replay import (
     replay_pvalue,
     replays,
 )
+from transfercast.task import plain
 from transfercast.uncertainty import with_volatility
 
 METHOD = "replay_conformal"
@@ -138,8 +141,7 @@ def transfercast_intervals(
     replayed, own = with_volatility(replayed, panel, n), with_volatility(own, panel, n)
     cal = calibrate(replayed[replayed["candidate"] == strategy.name], quantiles, tables.horizon)
     if strategy.name not in cal.table:  # no replay could be scored: no quantiles, not a guess
-        cal.table[strategy.name] = np.full((tables.horizon, len(cal.quantiles)), np.nan)
-        cal.samples[strategy.name] = [0] * tables.horizon
+        uncalibrated(cal, strategy.name, tables, domain, n)
     scale = cal.volatility.get(strategy.name)
     cal.table[strategy.name] *= own_scale(replayed, own, strategy.name, scale)
     launch = launch_calibration(strategy, tables, domain, cache, quantiles) if n else None
@@ -172,9 +174,23 @@ def launch_calibration(
     detail = detail[detail["candidate"] == strategy.name]
     cal = calibrate(detail.drop(columns="volatility", errors="ignore"), quantiles, tables.horizon)
     if strategy.name not in cal.table:
-        cal.table[strategy.name] = np.full((tables.horizon, len(cal.quantiles)), np.nan)
-        cal.samples[strategy.name] = [0] * tables.horizon
+        uncalibrated(cal, strategy.name, tables, domain, 0)
     return cal
+
+
+def uncalibrated(cal: Calibration, name: str, tables: Any, domain: Any, n: int) -> None:
+    """Give ``cal`` NaN quantiles for ``name`` (no replay at history ``n`` could be scored)
+    and warn, naming the target domain, the history and the strategy."""
+    cal.table[name] = np.full((tables.horizon, len(cal.quantiles)), np.nan)
+    cal.samples[name] = [0] * tables.horizon
+    warnings.warn(
+        f"target domain {plain(domain)!r}: no source replay at {n} periods of history could "
+        f"be scored at the origin {tables.data.origin.date()} (a replayed source needs {n} "
+        f"periods before a cut point and {tables.horizon} after it, before the origin): the "
+        f"quantiles of '{name}' are NaN",
+        DataWarning,
+        stacklevel=2,
+    )
 
 
 @transfercast.hookimpl(trylast=True)

@@ -51,7 +51,13 @@ def test_quantile_levels_are_checked_and_named():
     with pytest.raises(ValueError, match="quantile 1.0"):
         check_quantiles([0.5, 1.0])
     assert qcol(0.1) == "q0.1" and qcol(0.025) == "q0.025"
-    assert central_intervals(QS) == [(0.025, 0.975, 95), (0.1, 0.9, 80)]
+    assert central_intervals(QS) == [(0.025, 0.975, "95"), (0.1, 0.9, "80")]
+    # labels keep the nominal level's decimals: 99.5 % and 99.9 % are two intervals
+    assert [p for *_, p in central_intervals([0.0005, 0.0025, 0.9975, 0.9995])] == ["99.9", "99.5"]
+    with pytest.raises(ValueError, match=r"levels are fractions: 0.9 for 90 %"):
+        check_quantiles([90])
+    with pytest.raises(ValueError, match=r"quantiles 0.9 and 0.9000001 both make the column q0.9"):
+        check_quantiles([0.9, 0.9000001])
 
 
 def test_conformal_quantile_is_conservative():
@@ -74,7 +80,7 @@ def test_coverage_on_fresh_errors_is_nominal():
         inside = (y >= out[qcol(lo)]) & (y <= out[qcol(hi)])
         for h in range(1, horizon + 1):
             cov = inside[fresh["step"].to_numpy() == h].mean()
-            assert abs(cov - pct / 100) < 0.03, (pct, h, cov)
+            assert abs(cov - float(pct) / 100) < 0.03, (pct, h, cov)
     # wider at later steps, as the errors are
     width = cal.table["c"][:, -1] - cal.table["c"][:, 0]
     assert np.all(np.diff(width) > 0)
@@ -225,6 +231,30 @@ def test_quantile_scores_by_hand():
     assert s["coverage_80"] == 0.5  # 10 inside [9, 12], 14 above 13
     np.testing.assert_allclose(s["width_80"], 3.5 / 12.0)
     np.testing.assert_allclose(s["winkler_80"], (3 + 4 + (2 / 0.2) * 1) / 2 / 12.0)
+    # a row nothing calibrated (NaN quantiles) is not a miss: no coverage, not 0.5
+    s = quantile_scores(fc.assign(**{"q0.1": [9.0, np.nan]}), history, [0.1, 0.5, 0.9])
+    assert np.isnan(s["coverage_80"]) and np.isnan(s["width_80"])
+
+
+def test_sources_too_short_for_any_replay_give_nan_quantiles_with_a_warning():
+    import transfercast as tc
+    from transfercast.data import DataWarning
+    from transfercast.datasets import synthetic_sales
+
+    sales = synthetic_sales(
+        n_domains=6, series_per_domain=2, n_periods=40, n_targets=2, target_periods=36, seed=3
+    )
+    task = tc.TransferTask(
+        sales, series=["store", "dept"], time="date", target="sales", domain="store",
+        targets=sales.attrs["targets"], horizon=4, static=["store_type", "size"],
+    )  # fmt: skip
+    params = {"source_only": {"source_params": {"num_boost_round": 10}}}
+    origin = task.evaluation_origins()[-1]
+    with pytest.warns(DataWarning, match=r"'S05': no source replay at 32 periods of history"):
+        comp = tc.compare(task, "source_only", params=params, origins=origin, quantiles=[0.1, 0.9])
+    assert comp.forecasts[["q0.1", "q0.9"]].isna().all().all()
+    assert comp.forecasts["forecast"].notna().all()
+    assert comp.scores["status"].eq("ok").all() and comp.scores["coverage_80"].isna().all()
 
 
 def test_seasonal_error_uses_the_season_when_history_allows():

@@ -12,8 +12,10 @@ from scipy.stats import norm
 
 import transfercast as tc
 from transfercast.config import parse_config
+from transfercast.data import DataWarning
 from transfercast.datasets import synthetic_config
 from transfercast.forecasting import OriginTables
+from transfercast.intervals import scaled_errors
 from transfercast.replay import (
     FLOOR_META,
     LAST,
@@ -508,7 +510,9 @@ def test_the_replay_table_written_is_the_same_whatever_order_the_replays_ran_in(
 
 def test_the_naive_level_of_a_series_that_sold_nothing_recently_is_zero():
     """A series whose last periods before the origin sold nothing: the naive level forecasts
-    0 (the tables scale by 1 there), the last value 0, and the interval scale stays 1."""
+    0 (the tables scale by 1 there), the last value 0; its interval scale is its mean absolute
+    sales over its history, with a warning, and a replayed series like it calibrates no
+    interval (its errors have no level to be measured against)."""
     from transfercast.replay import LastValue, Naive
     from transfercast.uncertainty import levels_and_steps
 
@@ -526,6 +530,24 @@ def test_the_naive_level_of_a_series_that_sold_nothing_recently_is_zero():
     assert (naive.loc["S07|D1"] == 0).all() and (naive.loc["S07|D2"] > 100).all()
     last = tables.forecast(LastValue(), "S07").set_index("unique_id")["forecast"]
     assert (last.loc["S07|D1"] == 0).all()
-    framed = levels_and_steps(tables, "S07", tables.forecast(Naive(), "S07"))
+    with pytest.warns(DataWarning, match=r"'S07': 1 series sold nothing .*first 'S07\|D1'"):
+        framed = levels_and_steps(tables, "S07", tables.forecast(Naive(), "S07"))
     scale = framed.set_index("unique_id")["level"]
-    assert (scale.loc["S07|D1"] == 1).all() and np.isfinite(framed["volatility"]).all()
+    panel = tables.data.panel
+    past = panel.Y[list(panel.ids).index("S07|D1"), : tables.data.origin_idx + 1]
+    typical = np.nanmean(np.abs(past))
+    assert typical > 100 and np.allclose(scale.loc["S07|D1"], typical)
+    assert (scale.loc["S07|D2"] > 100).all() and np.isfinite(framed["volatility"]).all()
+
+    # a source series that sold nothing before a replay cut: NaN level, no scaled error there
+    cut = tables.data.panel.times[cut_points(tables, 13, 1)[0]]
+    quiet = (frame["store"] == "S01") & (frame["dept"] == "D1")
+    quiet &= (dates > cut - pd.Timedelta(weeks=10)) & (dates <= cut)
+    frame.loc[quiet, "sales"] = 0.0
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    tables = OriginTables(task, task.at_origin(origin), task.features)
+    detail = replays(tables, 13, {}, SourceCache(), cuts=1).detail
+    closed = detail["unique_id"] == "S01|D1"
+    assert closed.any() and detail.loc[closed, "level"].isna().all()
+    assert detail.loc[~closed, "level"].gt(0).all()
+    assert scaled_errors(detail[closed]).isna().all()
