@@ -17,6 +17,10 @@ origin compared on its own data. ``--no-launch`` calibrates those series like th
 the replays at the store's history length), as before the launch calibration::
 
     python benchmarks/synthetic_intervals.py --unsold --relatedness 1
+
+``--method quantile``: the engines' quantile objectives instead (``auto`` left out)::
+
+    python benchmarks/synthetic_intervals.py --method quantile --seeds 0 1 2
 """
 
 from __future__ import annotations
@@ -38,13 +42,17 @@ QS = [0.025, 0.1, 0.5, 0.9, 0.975]
 CANDIDATES = ["target_only", "source_only", "pooled"]
 
 
-def forecasts(relatedness: float, seed: int) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """The forecasts (with quantiles and actuals) and scores of one comparison."""
+def forecasts(
+    relatedness: float, seed: int, method: str = "replay_conformal"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The forecasts (with quantiles and actuals) and scores of one comparison (``auto`` only
+    with ``replay_conformal``: the ``quantile`` method refuses it)."""
     frame = synthetic_sales(relatedness=relatedness, seed=seed)
     raw = synthetic_config("unused.csv", frame.attrs["targets"], target_history=13, windows=3)
     task = tc.TransferTask.from_config(parse_config(raw), data=frame)
     params = {"auto": {"candidates": CANDIDATES}}
-    comp = tc.compare(task, [*CANDIDATES, "auto"], params=params, quantiles=QS)
+    names = [*CANDIDATES, "auto"] if method == "replay_conformal" else CANDIDATES
+    comp = tc.compare(task, names, params=params, quantiles=QS, interval_method=method)
     return comp.forecasts, comp.scores
 
 
@@ -104,6 +112,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="*", default=[0, 1, 2, 3, 4, 5])
     ap.add_argument("--unsold", action="store_true", help="a department unsold up to each origin")
     ap.add_argument("--no-launch", action="store_true", help="no launch calibration (before)")
+    ap.add_argument("--method", default="replay_conformal", help="replay_conformal or quantile")
     args = ap.parse_args()
     if args.no_launch:
         import transfercast.plugins.intervals as replay_conformal
@@ -111,8 +120,10 @@ def main() -> None:
         replay_conformal.launch_calibration = lambda *a, **k: None
     start = time.perf_counter()
     for rel in args.relatedness:
-        run = unsold_forecasts if args.unsold else forecasts
-        runs = [run(rel, seed) for seed in args.seeds]
+        if args.unsold:
+            runs = [unsold_forecasts(rel, seed) for seed in args.seeds]
+        else:
+            runs = [forecasts(rel, seed, args.method) for seed in args.seeds]
         fc = pd.concat([r[0] for r in runs], ignore_index=True)
         sc = pd.concat([r[1] for r in runs], ignore_index=True)
         print(f"\nrelatedness {rel:g}, seeds {args.seeds}")

@@ -104,6 +104,20 @@ class TaskConfig(_Section):
         "-> date",
     )
 
+    @field_validator("regime_start", mode="before")
+    @classmethod
+    def _one_date_or_a_table(cls, value: Any) -> Any:
+        """A date, text, or a table of them; anything else is one error naming the forms."""
+        fine = (str, date)
+        if value is None or isinstance(value, fine):
+            return value
+        if isinstance(value, dict) and all(isinstance(v, fine) for v in value.values()):
+            return value
+        raise ValueError(
+            "give a date (YYYY-MM-DD) or a table of target domain = date, such as "
+            "{ S07 = 2021-03-05 }"
+        )
+
 
 class EvaluateConfig(_Section):
     """``[evaluate]``: the rolling origins of a backtest."""
@@ -300,7 +314,8 @@ def parse_config(
             raise ConfigError(f"{source}: unknown {where}{hint}") from None
         if err["type"] == "missing":
             raise ConfigError(f"{source}: missing required {where}") from None
-        raise ConfigError(f"{source}: {where}: {err['msg']} (got {err.get('input')!r})") from None
+        msg = err["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{source}: {where}: {msg} (got {err.get('input')!r})") from None
     if base_dir is not None:
         cfg.base_dir = base_dir
     return cfg

@@ -94,6 +94,13 @@ def check_quantiles(quantiles: Sequence[float] | float | None) -> list[float]:
     return out
 
 
+def errors_needed(tau: float) -> int:
+    """The fewest errors whose conformal ``tau`` quantile is not simply the most extreme one:
+    ``ceil((n + 1) tau) <= n`` (39 for 0.975 and 0.025, 9 for 0.9 and 0.1)."""
+    t = max(tau, 1 - tau)
+    return math.ceil(t / (1 - t) - 1e-9)
+
+
 def central_intervals(quantiles: Sequence[float]) -> list[tuple[float, float, str]]:
     """The symmetric pairs ``(lo, hi, nominal %)`` among ``quantiles``: 0.1/0.9 -> ``"80"``,
     0.0025/0.9975 -> ``"99.5"`` (the label of the ``coverage_<p>`` columns)."""
@@ -109,7 +116,9 @@ def central_intervals(quantiles: Sequence[float]) -> list[tuple[float, float, st
 def conformal_quantile(errors: np.ndarray, tau: float) -> float:
     """The ``tau`` quantile of ``errors`` with the split-conformal finite-sample correction
     (level ``ceil((n + 1) tau) / n`` above the median, ``floor((n + 1) tau) / n`` below), so
-    that the interval's coverage is at least nominal for exchangeable errors."""
+    that the interval's coverage is at least nominal for exchangeable errors when there are
+    enough of them (:func:`errors_needed`); with fewer, the most extreme error stands in and
+    the coverage of the interval it bounds is about ``(n - 1) / (n + 1)`` at most."""
     e = np.sort(errors[np.isfinite(errors)])
     n = len(e)
     if n == 0:

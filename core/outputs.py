@@ -108,7 +108,12 @@ def table_format(path: Path, option: str = "--output") -> str:
     ``.txt``, ``.parquet``, ``.pq``); another suffix is an :class:`OutputError`."""
     fmt = TABLE_FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
-        suffix = Path(path).suffix or "none"
+        suffix = Path(path).suffix
+        if not suffix:  # a folder name, as `run --output` takes
+            raise OutputError(
+                f"{option} {path}: give a file name ending in .csv or .parquet (this option is "
+                f"the forecasts file, not a folder)"
+            )
         raise OutputError(
             f"{option} {path}: unsupported file type '{suffix}' (use .csv or .parquet)"
         )

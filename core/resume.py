@@ -54,6 +54,14 @@ def setup_fingerprint(task: TransferTask, intervals: Any = None) -> str:
     return h.hexdigest()
 
 
+def _intervals_text(intervals: Any) -> str:
+    """How a resume error names a run's quantile settings."""
+    if not intervals:
+        return "no quantiles"
+    levels = ",".join(f"{q:g}" for q in intervals["quantiles"])
+    return f"quantiles {levels} by {intervals['method']}"
+
+
 def params_hash(strategy: Strategy) -> str:
     """A hash of a strategy's class and parameters."""
     blob = json.dumps(
@@ -123,6 +131,7 @@ class CellStore:
         self.setup = {
             "fingerprint": setup_fingerprint(task, intervals),
             "strategies": {s.name: params_hash(s) for s in strategies},
+            "intervals": intervals,
         }
         self.resuming = False  # an earlier store of the same setup is continued
         # quantile forecasts are calibrated on source replays: then every cell replays
@@ -135,9 +144,13 @@ class CellStore:
         if resume and (self.directory / SETUP).is_file():
             old = json.loads((self.directory / SETUP).read_text())
             if old.get("fingerprint") != self.setup["fingerprint"]:
+                what = "the data, task or features differ"
+                if "intervals" in old and old["intervals"] != intervals:
+                    then, now = _intervals_text(old["intervals"]), _intervals_text(intervals)
+                    what = f"the quantiles or interval method differ ({then} then, {now} now)"
                 raise ConfigError(
-                    f"cannot resume in {output}: the data, task or features differ from the run "
-                    f"that wrote it; drop --resume or choose another --output"
+                    f"cannot resume in {output}: {what} from the run that wrote it; drop "
+                    f"--resume or choose another --output"
                 )
             old_params = old.get("strategies", {})
             self.stale = {

@@ -6,6 +6,7 @@ downstream receives data that ends at the origin.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -211,13 +212,19 @@ class TransferTask:
         return dict.fromkeys(self.targets, when)
 
     def _regime_date(self, when: Any, key: str) -> pd.Timestamp:
-        """A regime start as a timestamp inside the data's periods, or a one-line error."""
+        """A regime start as a timestamp inside the data's periods, or a one-line error. Text
+        must be an ISO date (``YYYY-MM-DD``): ``04/12/2020`` could be either day."""
         try:
             ts = pd.Timestamp(when)
         except (ValueError, TypeError):
             ts = pd.NaT
-        if ts is pd.NaT:
+        if ts is pd.NaT or isinstance(when, bool | int | float):
             raise ConfigError(f"{key} {when!r} is not a date")
+        if isinstance(when, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}([ T].*)?", when.strip()):
+            raise ConfigError(
+                f"{key} {when!r}: write the date as YYYY-MM-DD (a TOML date, or text such as "
+                f"'{ts.date()}' if that is the day meant)"
+            )
         first, last = self.frame[DS].min(), self.frame[DS].max()
         # forecasting with a saved model, the new data may hold the new regime only
         if self.require_sources and not first < ts <= last:
@@ -240,17 +247,18 @@ class TransferTask:
         frame = self.frame
         domains = frame[DOMAIN].astype(object)
         uids = frame[UID].astype(object)
-        old_regimes = {}
+        old_regimes, unsplit = {}, []
         for dom, start in self.regime_start.items():
             old = (domains.astype(str) == str(dom)).to_numpy() & (frame[DS] < start).to_numpy()
             if not old.any():
-                if self.require_sources:
+                if self.require_sources:  # (new data for a saved model may hold no old regime)
                     warnings.warn(
                         f"{self.source_name}: target domain {plain(dom)!r} has no period before "
                         f"[task] regime_start {_day(start)}: it has no old regime",
                         DataWarning,
                         stacklevel=4,
                     )
+                    unsplit.append(dom)
                 continue
             label = f"{dom} (before {_day(start)})"
             if (domains.astype(str) == label).any():
@@ -260,9 +268,11 @@ class TransferTask:
             old_regimes[dom] = label
         frame[DOMAIN], frame[UID] = domains, uids
         self.frame = frame.sort_values([UID, DS], kind="stable").reset_index(drop=True)
-        observed = self.frame[self.frame[Y].notna()]
-        firsts = observed.groupby(observed[DOMAIN].astype(str))[DS].min()
-        #: the first observed period of each target domain's new regime (checks only)
+        for dom in unsplit:  # a target that begins after its regime start is not split
+            del self.regime_start[dom]
+        firsts = self.frame.groupby(self.frame[DOMAIN].astype(str))[DS].min()
+        #: the first period of each target domain's new regime, sold or not (checks only: one
+        #: without a sale up to an origin is forecast before launch there)
         self._regime_first = {d: firsts.get(str(d), pd.NaT) for d in self.regime_start}
         return old_regimes
 
@@ -433,11 +443,11 @@ class TransferTask:
         observed = ~np.isnan(self.panel.Y[tmask])
         last_target = int(np.flatnonzero(observed.any(axis=0)).max())
         first_target = int(np.flatnonzero(observed.any(axis=0)).min())
-        if self.regime_start:  # every target domain needs a period of its new regime
+        if self.old_regimes:  # every split target domain needs a period of its new regime
             domains = self.panel.domains[tmask].astype(str)
             firsts = [
                 int(np.flatnonzero(observed[domains == str(d)].any(axis=0)).min())
-                for d in self.targets
+                for d in self.old_regimes
                 if observed[domains == str(d)].any()
             ]
             first_target = max(firsts, default=first_target)

@@ -31,6 +31,7 @@ from transfercast.intervals import (
     Scale,
     blend_detail,
     calibrate,
+    errors_needed,
     qcol,
     scaled_errors,
 )
@@ -142,6 +143,8 @@ def transfercast_intervals(
     cal = calibrate(replayed[replayed["candidate"] == strategy.name], quantiles, tables.horizon)
     if strategy.name not in cal.table:  # no replay could be scored: no quantiles, not a guess
         uncalibrated(cal, strategy.name, tables, domain, n)
+    else:
+        few_errors(cal, strategy.name, domain)
     scale = cal.volatility.get(strategy.name)
     cal.table[strategy.name] *= own_scale(replayed, own, strategy.name, scale)
     launch = launch_calibration(strategy, tables, domain, cache, quantiles) if n else None
@@ -176,6 +179,22 @@ def launch_calibration(
     if strategy.name not in cal.table:
         uncalibrated(cal, strategy.name, tables, domain, 0)
     return cal
+
+
+def few_errors(cal: Calibration, name: str, domain: Any) -> None:
+    """Warn when the outermost quantile levels rest on fewer replayed errors than their
+    conformal correction needs (:func:`transfercast.intervals.errors_needed`)."""
+    outer = min(cal.quantiles, key=lambda t: 1 - max(t, 1 - t))
+    need, have = errors_needed(outer), min(cal.samples.get(name, [0]))
+    if 0 < have < need:
+        warnings.warn(
+            f"target domain {plain(domain)!r}: the quantile {outer:g} of '{name}' rests on "
+            f"{have} replayed errors, fewer than the {need} its conformal correction needs: "
+            f"the most extreme error stands in, and the interval it bounds covers less than "
+            f"its nominal level (more source domains, or a shorter horizon, give more)",
+            DataWarning,
+            stacklevel=3,
+        )
 
 
 def uncalibrated(cal: Calibration, name: str, tables: Any, domain: Any, n: int) -> None:

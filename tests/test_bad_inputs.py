@@ -406,6 +406,20 @@ ERRORS = {
         command="compare",
         patterns=[r"\[task\] regime_start 2018-06-01 is at or before the first period"],
     ),
+    "regime start written day first": dict(
+        raw=to_toml(raw_config(regime_start="04/12/2020")),
+        patterns=[
+            r"\[task\] regime_start '04/12/2020': write the date as YYYY-MM-DD \(a TOML date, "
+            r"or text such as '2020-04-12' if that is the day meant\)"
+        ],
+    ),
+    "regime start of another type": dict(
+        raw=to_toml(raw_config(regime_start=20201204)),
+        patterns=[
+            r"config\.toml: \[task\] key 'regime_start': give a date \(YYYY-MM-DD\) or a table "
+            r"of target domain = date"
+        ],
+    ),
     "regime start for a domain that is not a target": dict(
         raw=to_toml(raw_config(regime_start={"S01": "2021-01-01"})),
         patterns=[r"unknown target domain in \[task\] regime_start 'S01'", "valid: S06, S07"],
@@ -742,6 +756,8 @@ def test_predict_refuses_an_output_that_is_a_folder_its_data_or_an_unknown_type(
         tmp_path / "f.xlsx": r"--output \S*f\.xlsx: unsupported file type '\.xlsx' "
         r"\(use \.csv or \.parquet\)$",
         data / "f.csv": r"--output \S*f\.csv: folder \S*sales\.csv is a file",
+        tmp_path / "new": r"--output \S*new: give a file name ending in \.csv or \.parquet \(this "
+        r"option is the forecasts file, not a folder\)$",
     }
     for output, pattern in cases.items():
         res = invoke("predict", model, "--data", data, "--output", output)

@@ -402,7 +402,7 @@ ERRORS = {
     ),
     "lag of zero periods": (
         {"features": {"lags": [0, 1]}},
-        r"\[features\] key 'lags': Value error, periods must be at least 1, got 0",
+        r"\[features\] key 'lags': periods must be at least 1, got 0",
     ),
     "season length of zero": (
         {"features": {"season_length": 0}},

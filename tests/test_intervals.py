@@ -319,3 +319,24 @@ def test_a_strategys_own_replays_stand_for_it_whatever_it_calls_them():
     assert sorted(replayed["candidate"].unique()) == ["mine", "naive"]
     assert len(replayed) == len(rows) and (own["step"] <= 7).all()
     assert (own["candidate"] == "mine").sum() == (rows["step"] <= 7).sum() // 2
+
+
+def test_an_interval_on_too_few_replayed_errors_is_warned_about():
+    """A 95 % interval needs 39 errors per step before its conformal bounds are more than the
+    extreme errors; with 8 the warning says so, with 50 it is quiet."""
+    import warnings
+
+    from transfercast.data import DataWarning
+    from transfercast.intervals import errors_needed
+    from transfercast.plugins.intervals import few_errors
+
+    assert [errors_needed(t) for t in (0.975, 0.025, 0.9, 0.1)] == [39, 39, 9, 9]
+    e = np.arange(1.0, 9.0)  # 8 errors: the 0.975 quantile is the largest
+    assert conformal_quantile(e, 0.975) == 8.0 and conformal_quantile(e, 0.025) == 1.0
+    cal = Calibration([0.025, 0.5, 0.975], samples={"c": [8, 8]})
+    with pytest.warns(DataWarning, match=r"'S1': the quantile 0.025 of 'c' rests on 8 replayed"):
+        few_errors(cal, "c", "S1")
+    cal.samples["c"] = [50, 50]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        few_errors(cal, "c", "S1")

@@ -335,6 +335,29 @@ def test_a_target_without_periods_before_the_regime_start_has_no_old_regime():
     with pytest.warns(UserWarning, match="target domain 'S07' has no period before"):
         task = regime_task(frame)
     assert task.old_regimes == {"S08": f"S08 (before {START})"}
+    assert list(task.regime_start) == ["S08"]  # S07 is not split: no regime check applies
+    # S08's split does not wait for S07's opening: its backtest starts at S08's regime start
+    many = regime_task(frame, regime_start={"S08": START}, origin=None)
+    origins = many.evaluation_origins(many.evaluate.model_copy(update={"windows": 6}))
+    assert len(origins) == 3 and pd.Timestamp(START) <= min(origins) < pd.Timestamp("2021-01-01")
+    # an origin before S07's first row: S07 is forecast before launch, the regime kept for S08
+    with pytest.warns(UserWarning):
+        early = regime_task(frame, origin="2020-12-25")
+    fc = tc.TransferForecaster("source_only", **GBM).fit(early).predict()
+    assert fc.loc[fc["store"] == "S07", "forecast"].notna().sum() == 2 * HORIZON
+
+
+def test_a_target_without_a_sale_since_its_regime_start_is_forecast_before_launch(frame):
+    """S08 has its rows since the change but sold nothing (closed for a refit): its old regime
+    is a source and its new one is forecast before launch, not refused."""
+    closed = frame.copy()
+    shut = (closed["store"] == "S08") & (pd.to_datetime(closed["date"]) >= START)
+    closed.loc[shut, "sales"] = np.nan
+    task = regime_task(closed, origin="2021-01-01")
+    assert task.old_regimes["S08"] == f"S08 (before {START})"
+    with pytest.warns(UserWarning, match="'S08' has no sales up to the origin 2021-01-01"):
+        fc = tc.TransferForecaster("source_only", **GBM).fit(task).predict()
+    assert fc.loc[fc["store"] == "S08", "forecast"].notna().sum() == 2 * HORIZON
 
 
 @pytest.mark.parametrize(

@@ -199,8 +199,15 @@ def test_resume_refuses_changed_data_and_reruns_changed_params(tmp_path):
         ("S06", "target_only", "2021-01-01")
     }
     other = small_task(target_history=12)
-    with pytest.raises(ConfigError, match="cannot resume .* drop --resume"):
+    with pytest.raises(ConfigError, match="cannot resume .*: the data, task or features differ"):
         CellStore(tmp_path, other, strategies, resume=True)
+    intervals = {"quantiles": [0.1, 0.9], "method": "replay_conformal"}
+    with pytest.raises(
+        ConfigError,
+        match=r"the quantiles or interval method differ \(no quantiles then, quantiles 0.1,0.9 by "
+        r"replay_conformal now\) from the run .* drop --resume",
+    ):
+        CellStore(tmp_path, task, strategies, resume=True, intervals=intervals)
     assert CellStore(tmp_path, other, strategies).done() == set()  # without --resume: afresh
 
 
