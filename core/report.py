@@ -348,15 +348,27 @@ def weights_png(comp: Comparison) -> bytes | None:
 
 def per_target_table(scores: pd.DataFrame, metric: str = "wape") -> pd.DataFrame:
     """Mean ``metric`` per target (rows; column ``target``) and strategy (columns), with the
-    best strategy."""
-    ok = scores[scores["status"] == "ok"]
+    best strategy: the lowest mean among the strategies that scored the most origins of that
+    target (a strategy skipped at some origins is not ranked on a mean of the others)."""
+    ok = scores[scores["status"] == "ok"].dropna(subset=[metric])
     if ok.empty:
         return pd.DataFrame()
     table = ok.pivot_table(index="target", columns="strategy", values=metric, aggfunc="mean")
-    table = table[[s for s in dict.fromkeys(scores["strategy"]) if s in table.columns]]
-    table["best"] = table.idxmin(axis=1)
+    cells = ok.pivot_table(index="target", columns="strategy", values=metric, aggfunc="count")
+    order = [s for s in dict.fromkeys(scores["strategy"]) if s in table.columns]
+    table, cells = table[order], cells.reindex(columns=order).fillna(0)
+    table["best"] = table.where(cells.eq(cells.max(axis=1), axis=0)).idxmin(axis=1)
     table.columns.name = None  # else the columns' name heads an empty first column
     return table.reset_index()
+
+
+def ranked_strategies(scores: pd.DataFrame, target: str, metric: str = "wape") -> pd.DataFrame:
+    """The strategies scored on ``target``: ``mean`` ``metric`` and ``cells`` (origins
+    scored), those with the most cells first, each group by its mean."""
+    ok = scores[(scores["status"] == "ok") & (scores["target"].astype(str) == target)]
+    ok = ok.dropna(subset=[metric])
+    out = ok.groupby("strategy", sort=False)[metric].agg(mean="mean", cells="count")
+    return out.sort_values(["cells", "mean"], ascending=[False, True])
 
 
 def replay_summary(replays: pd.DataFrame, selection: pd.DataFrame) -> pd.DataFrame:
@@ -439,17 +451,19 @@ def choice_sentences(comp: Comparison, similarity: pd.DataFrame | None = None) -
     esc = html.escape
     sel = latest_selection(comp.selection)
     if sel.empty:
-        table = per_target_table(comp.scores)
         out = []
-        for _, row in table.iterrows() if len(table) else []:
-            ranked = row.drop(["target", "best"]).astype(float).dropna().sort_values()
+        for target in dict.fromkeys(comp.scores["target"].astype(str)):
+            ranked = ranked_strategies(comp.scores, target)
             if ranked.empty:
                 continue
-            text = f"<b>{esc(str(row['target']))}</b>: {esc(str(ranked.index[0]))} had the "
-            text += f"lowest mean WAPE, {ranked.iloc[0]:.3f}"
+            best, most = ranked.index[0], int(ranked["cells"].iloc[0])
+            text = f"<b>{esc(target)}</b>: {esc(str(best))} had the lowest mean WAPE, "
+            text += f"{ranked['mean'].iloc[0]:.3f}"
             if len(ranked) > 1:
-                text += f", ahead of {esc(str(ranked.index[1]))} ({ranked.iloc[1]:.3f})"
-            out.append(text + "." + regime_sentence(comp.task, str(row["target"]), similarity))
+                second, cells = ranked.index[1], int(ranked["cells"].iloc[1])
+                text += f", ahead of {esc(str(second))} ({ranked['mean'].iloc[1]:.3f}"
+                text += f", over {cells} of the {most} origins)" if cells < most else ")"
+            out.append(text + "." + regime_sentence(comp.task, target, similarity))
         return out
     regret = selection_regret(comp.scores)
     hindsight = {}

@@ -379,3 +379,24 @@ def test_a_small_weight_reads_as_under_one_percent_not_zero(comparison):
     sel["chosen"], sel["weights"] = "source_only+target_only", "0.997;0.003"
     sentences = choice_sentences(replace(comp, selection=sel))
     assert all("source_only (100 %) and target_only (&lt;1 %)" in s for s in sentences)
+
+
+def test_a_strategy_skipped_at_an_origin_is_not_ranked_on_the_others_mean():
+    """S08: source_only scored both origins (0.144, 0.050), target_only only the second
+    (0.065, its first skipped): source_only is best though target_only's one mean is lower."""
+    scores = pd.DataFrame(
+        {
+            "target": ["S08"] * 4,
+            "strategy": ["source_only", "target_only"] * 2,
+            "origin": pd.to_datetime(["2021-01-22"] * 2 + ["2021-03-05"] * 2),
+            "status": ["ok", "skipped", "ok", "ok"],
+            "wape": [0.144, np.nan, 0.050, 0.065],
+        }
+    )
+    assert per_target_table(scores).set_index("target").loc["S08", "best"] == "source_only"
+    plain = Comparison(scores=scores, forecasts=pd.DataFrame())
+    (sentence,) = choice_sentences(plain)
+    assert sentence == (
+        "<b>S08</b>: source_only had the lowest mean WAPE, 0.097, ahead of target_only (0.065, "
+        "over 1 of the 2 origins)."
+    )
