@@ -20,7 +20,6 @@ import os
 import shutil
 import sys
 import tempfile
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ import pandas as pd
 
 import transfercast
 from transfercast.config import FeaturesConfig
-from transfercast.data import DS, UID, DataWarning, Y
+from transfercast.data import DS, UID, Y
 from transfercast.errors import ConfigError, DataError, TransfercastError
 from transfercast.features import FeatureBuilder
 from transfercast.intervals import check_quantiles, qcol
@@ -407,7 +406,12 @@ def predict_bundle(
     Errors about the origin name it as ``origin_name`` (the command line's ``--origin``).
     """
     from transfercast.forecaster import to_user_columns
-    from transfercast.forecasting import OriginTables, one_sided_columns, warn_unknown_future
+    from transfercast.forecasting import (
+        OriginTables,
+        one_sided_columns,
+        warn_unknown_future,
+        warn_unseen_categories,
+    )
     from transfercast.plugin_manager import get_plugin_manager
     from transfercast.task import TransferTask
     from transfercast.uncertainty import add_quantiles, load_intervals
@@ -445,7 +449,7 @@ def predict_bundle(
             f"domains, but the model was trained with it"
         )
     tables.builder = bundle.builder
-    _warn_unseen_categories(tables, source_name)
+    warn_unseen_categories(tables, source_name, saved=True)
     if len(tables.prelaunch):  # not selling yet: the level model it was fitted with
         if bundle.level_model is None:
             first = tables.data.panel.ids[tables.prelaunch[0]]
@@ -471,25 +475,6 @@ def predict_bundle(
     warn_unknown_future(tables, source_name)
     out = to_user_columns(task, fc)
     return out[[*task.series, task.time, "forecast", *(qcol(q) for q in levels)]]
-
-
-def _warn_unseen_categories(tables: Any, source_name: str) -> None:
-    """Warn, per categorical key or static column, when a target series holds a value the
-    model never saw (a new department): its models read it as unknown."""
-    b, panel = tables.builder, tables.data.panel
-    rows = np.concatenate([r for r in tables.data.target_rows.values() if len(r)] or [[]])
-    rows = rows.astype(int)
-    for col in [*b.categorical_keys, *b.static_categorical]:
-        values = (panel.keys[col] if col in panel.keys.columns else panel.static[col]).astype(str)
-        new = sorted(set(values.iloc[rows]) - set(b.categories.get(col, [])))
-        if new:
-            warnings.warn(
-                f"{source_name}: column '{col}' holds {', '.join(repr(v) for v in new[:3])}"
-                f"{' ...' if len(new) > 3 else ''} in the target series, which the model never "
-                f"saw; it reads them as unknown (run `transfercast run` again to learn them)",
-                DataWarning,
-                stacklevel=3,
-            )
 
 
 def bundle_quantiles(bundle: Bundle, wanted: Sequence[float] | None) -> list[float]:

@@ -9,7 +9,12 @@ from typing import Any
 import pandas as pd
 
 from transfercast.errors import ConfigError, DataError, TransfercastError
-from transfercast.forecasting import OriginTables, fit_and_forecast, warn_unknown_future
+from transfercast.forecasting import (
+    OriginTables,
+    fit_and_forecast,
+    warn_unknown_future,
+    warn_unseen_categories,
+)
 from transfercast.intervals import check_quantiles
 from transfercast.plugin_manager import get_plugin_manager
 from transfercast.source_cache import SourceCache
@@ -135,6 +140,7 @@ class TransferForecaster:
         self.task_, self.origin_, self.tables_ = task, origin, tables
         self.strategy_ = strategy
         warn_unknown_future(tables, task.source_name)  # after the fit: an error comes alone
+        warn_unseen_categories(tables, task.source_name)
         return self
 
     def predict(self) -> pd.DataFrame:

@@ -75,6 +75,34 @@ def without_columns(builder: FeatureBuilder, columns: tuple[str, ...]) -> Featur
     )
 
 
+def warn_unseen_categories(tables: OriginTables, source: str, saved: bool = False) -> None:
+    """Warn, per categorical key or static column, when a target series holds a value no
+    series the models learnt from had (a new department): they read it as unknown. ``saved``:
+    the models are a bundle's, fitted earlier (a new `run` may learn the value, where series
+    with sales have it now)."""
+    b, panel = tables.builder, tables.data.panel
+    rows = np.concatenate([r for r in tables.data.target_rows.values() if len(r)] or [[]])
+    rows = rows.astype(int)
+    for col in [*b.categorical_keys, *b.static_categorical]:
+        values = (panel.keys[col] if col in panel.keys.columns else panel.static[col]).astype(str)
+        new = sorted(set(values.iloc[rows]) - set(b.categories.get(col, [])))
+        if new:
+            shown = f"{', '.join(repr(v) for v in new[:3])}{' ...' if len(new) > 3 else ''}"
+            whose = "the model never saw" if saved else "no series with sales has"
+            advice = (
+                " (run `transfercast run` again to learn them where series with sales have "
+                "them now)"
+                if saved
+                else ""
+            )
+            warnings.warn(
+                f"{source}: column '{col}' holds {shown} in the target series, which {whose}; "
+                f"the models read them as unknown{advice}",
+                DataWarning,
+                stacklevel=3,
+            )
+
+
 def warn_unknown_future(tables: OriginTables, source: str) -> None:
     """One warning naming the known columns without a value at some of the periods the target
     series are forecast for (a forecast past the data without the planned prices or

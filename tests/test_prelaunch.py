@@ -457,3 +457,23 @@ def test_run_and_predict_give_an_unsold_series_the_same_launch_quantiles(tmp_pat
     )  # fmt: skip
     assert res.code == 0, res.err
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "pred.csv"), fc)
+
+
+def test_fitting_warns_of_a_category_no_series_with_sales_has():
+    """A department about to open in S06 that no store has sold: the fit says its models read
+    'D3' as unknown (predict on the bundle would say the same, later)."""
+    frame = small_frame()
+    late = (frame["store"] == "S06") & (frame["dept"] == "D2")
+    new = frame[late].assign(dept="D3")
+    new.loc[pd.to_datetime(new["date"]) <= "2021-03-05", "sales"] = np.nan
+    raw = synthetic_config("x.csv", ["S06", "S07", "S08"], horizon=6, target_history=13)
+    raw["task"]["origin"] = "2021-03-05"
+    task = tc.TransferTask.from_config(parse_config(raw), data=pd.concat([frame, new]))
+    with pytest.warns(DataWarning) as caught:
+        fc = tc.TransferForecaster("source_only", **SMALL).fit(task).predict()
+    said = [str(w.message) for w in caught if "holds 'D3'" in str(w.message)]
+    assert said == [
+        "data: column 'dept' holds 'D3' in the target series, which no series with sales has; "
+        "the models read them as unknown"
+    ]
+    assert fc.loc[fc["dept"] == "D3", "forecast"].notna().sum() == 6
