@@ -27,7 +27,12 @@ from transfercast.errors import (
     unknown_name,
 )
 from transfercast.forecaster import plugin_modules
-from transfercast.forecasting import CellResult, OriginTables, fit_and_forecast
+from transfercast.forecasting import (
+    CellResult,
+    OriginTables,
+    fit_and_forecast,
+    warn_level_extrapolated,
+)
 from transfercast.intervals import check_quantiles, quantile_scores
 from transfercast.metrics import METRICS, score
 from transfercast.plugin_manager import PluginManager, get_plugin_manager
@@ -390,6 +395,7 @@ def compare(
     for origin in origins:
         data = task.at_origin(origin)
         tables = OriginTables(task, data, task.features, intervals=wanted is not None)
+        warn_level_extrapolated(tables, task.source_name)
         cells = [
             (s, t)
             for t in task.targets

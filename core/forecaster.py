@@ -12,6 +12,7 @@ from transfercast.errors import ConfigError, DataError, TransfercastError
 from transfercast.forecasting import (
     OriginTables,
     fit_and_forecast,
+    warn_level_extrapolated,
     warn_unknown_future,
     warn_unseen_categories,
 )
@@ -141,6 +142,7 @@ class TransferForecaster:
         self.strategy_ = strategy
         warn_unknown_future(tables, task.source_name)  # after the fit: an error comes alone
         warn_unseen_categories(tables, task.source_name)
+        warn_level_extrapolated(tables, task.source_name)
         return self
 
     def predict(self) -> pd.DataFrame:

@@ -75,6 +75,43 @@ def without_columns(builder: FeatureBuilder, columns: tuple[str, ...]) -> Featur
     )
 
 
+def warn_level_extrapolated(tables: OriginTables, source: str) -> None:
+    """Warn when a series forecast before launch has a numeric static value (a store's size)
+    outside the range of the source series of its kind (the same values in every categorical
+    static column, a store type): its estimated level extrapolates the level model's slope,
+    which the source domains cannot check. One warning per target domain."""
+    rows, src = tables.prelaunch, tables.data.source_rows
+    b = tables.builder
+    if not len(rows) or not len(src) or not b.static_numeric:
+        return
+    frame, peers = tables.series_frame(rows), tables.series_frame(src)
+    kinds, warned = list(b.static_categorical), set()
+    panel = tables.data.panel
+    for col in b.static_numeric:
+        for k, row in frame.iterrows():
+            domain = plain(panel.domains[rows[k]])
+            if domain in warned:
+                continue
+            same = np.ones(len(peers), dtype=bool)
+            for kind in kinds:
+                same &= (peers[kind].astype(str) == str(row[kind])).to_numpy()
+            values = peers.loc[same, col].to_numpy(float)
+            values = values[np.isfinite(values)]
+            v = float(row[col])
+            if not len(values) or not np.isfinite(v) or values.min() <= v <= values.max():
+                continue
+            of = ", ".join(f"{kind} {row[kind]!r}" for kind in kinds) or "every source"
+            warned.add(domain)
+            warnings.warn(
+                f"{source}: target domain {domain!r} is forecast before "
+                f"launch with {col} {v:g}, outside the {col} of the source series of its kind "
+                f"({of}: {values.min():g} to {values.max():g}): its level is extrapolated by "
+                f"the level model's slope; compare it with the levels of similar sources",
+                DataWarning,
+                stacklevel=3,
+            )
+
+
 def warn_unseen_categories(tables: OriginTables, source: str, saved: bool = False) -> None:
     """Warn, per categorical key or static column, when a target series holds a value no
     series the models learnt from had (a new department): they read it as unknown. ``saved``:
