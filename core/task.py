@@ -464,6 +464,15 @@ class TransferTask:
         last = last_target - self.horizon
         idx = [last - k * step for k in range(evaluate.windows)]
         idx = [i for i in idx if i >= first_target]
+        if idx and len(idx) < evaluate.windows:
+            why = "of its new regime" if self.old_regimes else "of history"
+            warnings.warn(
+                f"{self.source_name}: [evaluate] windows = {evaluate.windows}, but only "
+                f"{len(idx)} origins leave every target a period {why} before them (the first: "
+                f"{_day(self.panel.times[min(idx)])}); the backtest has {len(idx)}",
+                DataWarning,
+                stacklevel=2,
+            )
         if not idx and self.regime_start:
             for dom in self.regime_start:
                 self._check_regime_before(dom, self.panel.times[max(last, 0)], "the last origin")

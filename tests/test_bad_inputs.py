@@ -501,7 +501,10 @@ def test_nan_infinite_and_negative_targets_are_repaired(tmp_path):
 def test_all_zero_series_and_missing_periods_are_repaired(tmp_path):
     res = invoke("run", setup(tmp_path, _zero_and_gaps(small_frame())))
     assert res.code == 0, res.err
-    assert "1 series with only zero sales (120 rows), first 'S02|D1'; kept" in res.err
+    assert (
+        "1 series with only zero sales (120 rows), first 'S02|D1'; kept as they are (for a "
+        "series not launched yet, leave its sales empty" in res.err
+    )
     assert "column 'date': 3 periods missing inside 1 series (first: 'S01|D1')" in res.err
     assert len(pd.read_csv(tmp_path / "out" / "forecasts.csv")) == 3 * 2 * 6
 
@@ -797,7 +800,15 @@ def test_every_row_of_the_catalogue_is_a_test():
     names = set(ERRORS) | {n for n in globals() if n.startswith("test_")}
     names |= {
         f"tests/test_{m}.py"
-        for m in ("bundle", "prelaunch", "plugins", "plugin_contract", "resume", "dask_source")
+        for m in (
+            "bundle",
+            "prelaunch",
+            "plugins",
+            "plugin_contract",
+            "regime",
+            "resume",
+            "dask_source",
+        )
     }
     from . import test_frequencies  # the rows on frequencies and short data are tested there
 

@@ -338,7 +338,10 @@ def test_a_target_without_periods_before_the_regime_start_has_no_old_regime():
     assert list(task.regime_start) == ["S08"]  # S07 is not split: no regime check applies
     # S08's split does not wait for S07's opening: its backtest starts at S08's regime start
     many = regime_task(frame, regime_start={"S08": START}, origin=None)
-    origins = many.evaluation_origins(many.evaluate.model_copy(update={"windows": 6}))
+    six = many.evaluate.model_copy(update={"windows": 6})
+    said = r"windows = 6, but only 3 origins leave every target a period of its new regime"
+    with pytest.warns(UserWarning, match=said + r" before them \(the first: 2020-12-11\)"):
+        origins = many.evaluation_origins(six)
     assert len(origins) == 3 and pd.Timestamp(START) <= min(origins) < pd.Timestamp("2021-01-01")
     # an origin before S07's first row: S07 is forecast before launch, the regime kept for S08
     with pytest.warns(UserWarning):
