@@ -178,6 +178,18 @@ def regime_changes(task) -> dict[str, tuple[pd.Timestamp, str]]:
     return out
 
 
+def _first_read(task, origin: pd.Timestamp) -> pd.Timestamp:
+    """The first period of a target's own history the models read at ``origin``: the last
+    ``[task] target_history`` periods (none at 0; all without one)."""
+    n = getattr(task, "target_history", None)
+    if n is None:
+        return pd.Timestamp.min
+    if n == 0:
+        return pd.Timestamp.max
+    times = task.panel.times
+    return times[max(times.get_loc(pd.Timestamp(origin)) - n + 1, 0)]
+
+
 def _history(task, uid: str, origin: pd.Timestamp, change) -> pd.DataFrame:
     """The recent history of a series up to ``origin`` (two horizons); with a change of regime,
     joined to its old regime's series and reaching back a horizon before the change."""
@@ -219,7 +231,13 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
         cell = last[last["unique_id"].astype(str) == uid]
         if task is not None:
             hist = _history(task, uid, origin, changes.get(uid))
-            ax.plot(hist["ds"], hist["y"], color="0.5", lw=1, label="history")
+            start = _first_read(task, origin)
+            hidden = (hist["unique_id"].astype(str) == uid) & (hist["ds"] < start)
+            if hidden.any():  # cut by [task] target_history: the models never read these
+                h = hist[hidden]
+                ax.plot(h["ds"], h["y"], color="0.75", lw=1, ls=":", label="history not read")
+            h = hist[~hidden]
+            ax.plot(h["ds"], h["y"], color="0.5", lw=1, label="history")
         if uid in changes:
             start = changes[uid][0]
             ax.axvline(start, color=REGIME_COLOR, ls="--", lw=1.2, label="regime change")
@@ -427,10 +445,14 @@ def regime_sentence(task, target: str, similarity: pd.DataFrame | None = None) -
         return ""
     dom = by_str[target]
     day = pd.Timestamp(task.regime_start[dom]).date()
+    n = getattr(task, "target_history", None)
+    read = "" if n is None else f" (the models read at most its last {n} periods)"
+    if n == 0:
+        read = " (forecast before launch: the models read none of it)"
     text = (
         f" Its regime changed on {day}: its periods before then are its old regime, used as a "
         f"source domain of its own ({html.escape(str(task.old_regimes[dom]))}), and its "
-        "history as a target starts at the change."
+        f"history as a target starts at the change{read}."
     )
     if similarity is not None and "regime_level_ratio" in similarity:
         row = similarity[similarity["target"].astype(str) == target]

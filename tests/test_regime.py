@@ -537,6 +537,18 @@ def test_the_report_marks_the_regime_change(frame, task):
     assert _regime_lines(forecasts_figure(comp)) == [[]] * 4
     page = report_html(comp, similarity(plain, ORIGIN), images=images)
     assert "regime change" not in page.lower() and "regime changed" not in page
+    # with target_history 4: the earlier weeks of the new regime are drawn as not read
+    short = regime_task(frame, target_history=4)
+    comp = tc.compare(short, ["source_only"], origins=[ORIGIN], params=params)
+    first = short.panel.times[short.panel.times.get_loc(pd.Timestamp(ORIGIN)) - 3]
+    for ax in forecasts_figure(comp).axes:
+        lines = {line.get_label(): line for line in ax.get_lines()}
+        unread = pd.to_datetime(lines["history not read"].get_xdata())
+        assert pd.Timestamp(START) <= unread.min() and unread.max() < first
+        read = pd.to_datetime(lines["history"].get_xdata())
+        assert first in read and not read[(read >= START) & (read < first)].size
+    page = report_html(comp, similarity(short, ORIGIN), images=images)
+    assert "history as a target starts at the change (the models read at most its last 4" in page
 
 
 @pytest.mark.parametrize("change", ["level", "format"])
