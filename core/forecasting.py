@@ -463,8 +463,16 @@ class OriginTables:
             }
         )
 
+    @cached_property
+    def floor(self) -> float:
+        """The lowest value a forecast may take: 0 when no observed value up to the origin is
+        negative (sales), else no bound (``-inf``)."""
+        Y = self.data.panel.Y[:, : self.data.origin_idx + 1]
+        return 0.0 if not np.any(Y[~np.isnan(Y)] < 0) else -np.inf
+
     def forecast(self, strategy: Strategy, domain: Any) -> pd.DataFrame:
-        """Forecasts of a fitted strategy for every series of a target domain; what its
+        """Forecasts of a fitted strategy for every series of a target domain, bounded below
+        by :attr:`floor` (no negative sales forecast where none was observed); what its
         ``predict`` returns is checked (:func:`~transfercast.strategy.check_prediction`)."""
         from transfercast.strategy import check_prediction
 
@@ -473,6 +481,7 @@ class OriginTables:
         if self.spec.formulation == "direct":
             table = self.prediction_table(rows)
             yhat = check_prediction(strategy, strategy.predict(table), len(table)) * table.level
+            yhat = np.maximum(yhat, self.floor)
             return pd.DataFrame(
                 {"unique_id": table.keys["unique_id"], "ds": table.keys["ds"], "forecast": yhat}
             )
@@ -488,6 +497,7 @@ class OriginTables:
                 work, i, a, np.ones(len(i), dtype=int), with_label=False, first=first, level=level
             )
             yhat = check_prediction(strategy, strategy.predict(table), len(table)) * table.level
+            yhat = np.maximum(yhat, self.floor)
             work.Y[i, anchor + 1] = yhat
             frames.append(
                 pd.DataFrame(

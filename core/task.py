@@ -283,9 +283,11 @@ class TransferTask:
             return
         first = self._regime_first.get(dom, pd.NaT)
         if first is pd.NaT or first > origin:
+            # new data for a saved model: the regime start is the model's, from its run's config
+            key = "[task] regime_start" if self.require_sources else "the model's regime_start"
             raise ConfigError(
-                f"[task] regime_start {_day(start)} leaves target domain {plain(dom)!r} no period "
-                f"up to {what} {_day(origin)}"
+                f"{key} {_day(start)} leaves target domain {plain(dom)!r} no period up to "
+                f"{what} {_day(origin)}"
             )
 
     def prelaunch_domains(self) -> list[Any]:

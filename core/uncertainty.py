@@ -122,8 +122,7 @@ def with_volatility(detail: pd.DataFrame, panel: Any, periods: int) -> pd.DataFr
 
 def floor(tables: OriginTables) -> float | None:
     """0 when no observed value up to the origin is negative, else ``None`` (no bound)."""
-    Y = tables.data.panel.Y[:, : tables.data.origin_idx + 1]
-    return 0.0 if not np.any(Y[~np.isnan(Y)] < 0) else None
+    return None if np.isinf(tables.floor) else tables.floor
 
 
 KEYS = ["unique_id", "ds"]

@@ -393,3 +393,26 @@ def test_a_cell_without_actuals_after_its_origin_is_not_counted_as_scored():
     assert board["cells"].tolist() == [2]  # the two cells of the earlier origin only
     mine = comp.scores[comp.scores["origin"] == early]["wape"].mean()
     assert board["wape"].iloc[0] == pytest.approx(mine)
+
+
+class _Below(tc.Strategy):
+    """Forecasts minus half of every series' level (a negative forecast)."""
+
+    name = "below"
+
+    def fine_tune(self, target, source):
+        pass
+
+    def predict(self, table):
+        return np.full(len(table), -0.5)
+
+
+def test_no_negative_forecast_where_no_negative_sales_were_observed():
+    """Sales are never negative (a negative value is repaired to 0 or refused): a strategy's
+    negative forecast is floored at 0, in every cell and in run."""
+    task = small_task()
+    origin = task.evaluation_origins()[-1]
+    fc = tc.compare(task, [_Below()], origins=origin).forecasts
+    assert len(fc) and (fc["forecast"] == 0).all()
+    with pytest.warns(UserWarning, match="known columns without a value"):  # past the data
+        assert (tc.TransferForecaster(_Below()).fit(task).predict()["forecast"] == 0).all()

@@ -493,6 +493,14 @@ def test_run_and_predict_with_a_regime_start(tmp_path, frame, change):
         assert res.code == 0, res.err
         pred = pd.read_csv(out).sort_values(key).reset_index(drop=True)
         pd.testing.assert_frame_equal(pred, run_fc, check_exact=False, rtol=1e-9)
+    res = invoke(  # an origin before the model's regime start: no config to name
+        "predict",
+        *(tmp_path / "out" / "model", "--data", tmp_path / "all.csv"),
+        *("--output", tmp_path / "early.csv", "--origin", "2020-11-27"),
+    )
+    assert res.code == 2 and "error: the model's regime_start 2020-12-04 leaves target domain" in (
+        res.err
+    )
     res = invoke("similarity", tmp_path / "config.toml", "--output", tmp_path / "sim")
     assert res.code == 0, res.err
     sim = pd.read_csv(tmp_path / "sim" / "similarity.csv")
