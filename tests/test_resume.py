@@ -422,7 +422,8 @@ def test_a_compare_stopped_by_a_user_error_leaves_the_output_directory_as_it_was
             _Picky.fails_on = fails_on
             res = invoke("compare", config, "--strategies", "target_only,picky")
             assert res.code == 2, res.err
-            assert res.err.strip() == f"error: [strategies.picky] cannot forecast {fails_on}"
+            said = f"error: {config}: [strategies.picky] cannot forecast {fails_on}"
+            assert res.err.strip() == said
             assert _snapshot(out) == before
             fresh = tmp_path / "fresh" / "out"
             res = invoke("compare", config, "--strategies", "picky", "--output", fresh)
