@@ -30,6 +30,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from typing import Any
 
 from transfercast.errors import ConfigError, MissingDependencyError
@@ -48,15 +49,28 @@ def _require_distributed() -> Any:
     return distributed
 
 
-def _call(run: Callable[[Any], Any], cell: Any, remote: bool) -> Any:
-    """Run one cell on a worker. On a remote worker, drop the fitted strategy's back-reference
-    to the shared tables (``context_``) so that only the cell's own results travel back."""
+def _detach(strategy: Any) -> None:
+    """Drop a fitted strategy's back-reference to the shared tables (``context_``), and its
+    members' (``auto``'s ``members_``), so that only the cell's own results travel back."""
+    strategy.__dict__.pop("context_", None)
+    for member in getattr(strategy, "members_", None) or ():
+        _detach(member)
+
+
+def _call(run: Callable[[Any], Any], cell: Any, remote: bool) -> tuple[Any, dict[Any, Any]]:
+    """Run one cell on a worker: its result and, on a remote worker, the source replays its
+    copy of the shared tables (``run.tables``, where the function has them) holds, without
+    their per-series detail (for ``replays.csv``, which the client writes)."""
     out = run(cell)
+    if not remote:
+        return out, {}
     result = out[-1] if isinstance(out, tuple) else out
     strategy = getattr(result, "strategy", None)
-    if remote and strategy is not None:
-        strategy.__dict__.pop("context_", None)
-    return out
+    if strategy is not None:
+        _detach(strategy)
+    tables = getattr(run, "tables", None)
+    made = tables.__dict__.get("_replays", {}) if tables is not None else {}
+    return out, {k: replace(v, detail=v.detail.iloc[:0]) for k, v in made.items()}
 
 
 def dask_executor(client: Any) -> Executor:
@@ -73,9 +87,15 @@ def dask_executor(client: Any) -> Executor:
             _call, [shared] * len(cells), list(cells), [remote] * len(cells), pure=False
         )
         try:
-            return client.gather(futures)
+            results = client.gather(futures)
         finally:
             client.cancel([*futures, shared])
+        tables = getattr(run, "tables", None)
+        if tables is not None:  # the replays the workers made, for the client's replays.csv
+            remote_replays = tables.__dict__.setdefault("_remote_replays", {})
+            for _, made in results:
+                remote_replays.update(made)
+        return [out for out, _ in results]
 
     return execute
 

@@ -419,6 +419,8 @@ def compare(
         ) -> tuple[dict[str, Any], pd.DataFrame | None, Any]:
             return _cell(cell[0], tables, cell[1], cache, histories[cell[1]], wanted, pm)
 
+        run.tables = tables  # type: ignore[attr-defined]  # a Dask executor returns replays to it
+
         if executor is not None:
             results = executor(run, cells)
         elif jobs != 1 and len(cells) > 1:

@@ -750,7 +750,8 @@ def held_replays(tables: OriginTables) -> pd.DataFrame:
     # in the order of their keys, not of their making: where two replays of one candidate
     # with other parameters meet (a strategy's own for its intervals, auto's of it), the row
     # kept is the same however the cells ran (a resumed comparison, other jobs)
-    kept = tables.__dict__.get("_replays", {})
+    # with the replays that remote workers made on their copies of the tables (a Dask cluster)
+    kept = {**tables.__dict__.get("_remote_replays", {}), **tables.__dict__.get("_replays", {})}
     held = [kept[k].table for k in sorted(kept) if len(kept[k].table)]
     if not held:
         return pd.DataFrame(columns=[*TABLE_COLUMNS, "left_out"])

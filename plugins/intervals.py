@@ -183,15 +183,16 @@ def launch_calibration(
 
 def few_errors(cal: Calibration, name: str, domain: Any) -> None:
     """Warn when the outermost quantile levels rest on fewer replayed errors than their
-    conformal correction needs (:func:`transfercast.intervals.errors_needed`)."""
+    conformal correction needs (:func:`transfercast.intervals.errors_needed`); one text per
+    strategy and level, so that a comparison says it once."""
     outer = min(cal.quantiles, key=lambda t: 1 - max(t, 1 - t))
     need, have = errors_needed(outer), min(cal.samples.get(name, [0]))
     if 0 < have < need:
         warnings.warn(
-            f"target domain {plain(domain)!r}: the quantile {outer:g} of '{name}' rests on "
-            f"{have} replayed errors, fewer than the {need} its conformal correction needs: "
-            f"the most extreme error stands in, and the interval it bounds covers less than "
-            f"its nominal level (more source domains, or a shorter horizon, give more)",
+            f"the quantile {outer:g} of '{name}' rests on fewer replayed errors than the {need} "
+            f"its conformal correction needs (target domain {plain(domain)!r} and any like "
+            f"it): the most extreme error stands in, and the interval it bounds covers less "
+            f"than its nominal level (more source domains, or a shorter horizon, give more)",
             DataWarning,
             stacklevel=3,
         )

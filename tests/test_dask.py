@@ -80,6 +80,23 @@ def test_process_worker_equals_local(local, process_client, monkeypatch):
     _same(local, comp)
 
 
+def test_auto_and_its_replays_come_back_from_a_process_worker(process_client, monkeypatch):
+    """``auto`` (whose fitted members hold the worker's tables) crosses back, and the replays
+    made on the worker reach ``replays.csv`` as in a local run."""
+    monkeypatch.setenv("TRANSFERCAST_THREADS", "1")
+    small = {"source_params": {"num_boost_round": 20}}
+    auto = {"candidates": ["source_only", "target_only"], "strategies": {"source_only": small}}
+    kw = dict(params={"source_only": small, "auto": auto}, quantiles=[0.1, 0.9])
+    here = compare(_task(), ["source_only", "auto"], **kw)
+    there = compare(_task(), ["source_only", "auto"], executor=dask_executor(process_client), **kw)
+    assert (there.scores["status"] == "ok").all()
+    _same(here, there)
+    assert len(here.replays) and set(here.replays["candidate"]) >= {"source_only", "target_only"}
+    pd.testing.assert_frame_equal(
+        there.replays.drop(columns="fit_seconds"), here.replays.drop(columns="fit_seconds")
+    )
+
+
 def test_execution_config_dask_backend(local, monkeypatch):
     """``[execution] backend = "dask"`` (no address: a LocalCluster) gives the local scores."""
     monkeypatch.setenv("TRANSFERCAST_THREADS", "1")
