@@ -144,7 +144,7 @@ def transfercast_intervals(
     if strategy.name not in cal.table:  # no replay could be scored: no quantiles, not a guess
         uncalibrated(cal, strategy.name, tables, domain, n)
     else:
-        few_errors(cal, strategy.name, domain)
+        few_errors(cal, strategy.name)
     scale = cal.volatility.get(strategy.name)
     cal.table[strategy.name] *= own_scale(replayed, own, strategy.name, scale)
     launch = launch_calibration(strategy, tables, domain, cache, quantiles) if n else None
@@ -181,7 +181,7 @@ def launch_calibration(
     return cal
 
 
-def few_errors(cal: Calibration, name: str, domain: Any) -> None:
+def few_errors(cal: Calibration, name: str) -> None:
     """Warn when the outermost quantile levels rest on fewer replayed errors than their
     conformal correction needs (:func:`transfercast.intervals.errors_needed`); one text per
     strategy and level, so that a comparison says it once."""
@@ -190,9 +190,9 @@ def few_errors(cal: Calibration, name: str, domain: Any) -> None:
     if 0 < have < need:
         warnings.warn(
             f"the quantile {outer:g} of '{name}' rests on fewer replayed errors than the {need} "
-            f"its conformal correction needs (target domain {plain(domain)!r} and any like "
-            f"it): the most extreme error stands in, and the interval it bounds covers less "
-            f"than its nominal level (more source domains, or a shorter horizon, give more)",
+            f"its conformal correction needs: the most extreme error stands in, and the "
+            f"interval it bounds covers less than its nominal level (more source domains, or a "
+            f"shorter horizon, give more)",
             DataWarning,
             stacklevel=3,
         )
