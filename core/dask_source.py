@@ -51,7 +51,12 @@ from transfercast.engines import GBM, engine_params
 from transfercast.errors import ConfigError, DataError, closest
 from transfercast.features import FeatureBuilder, FeatureTable
 from transfercast.forecaster import TransferForecaster
-from transfercast.forecasting import OriginTables, transfer_to
+from transfercast.forecasting import (
+    OriginTables,
+    transfer_to,
+    warn_unknown_future,
+    warn_unseen_categories,
+)
 from transfercast.panel import Panel
 from transfercast.strategy import Strategy
 from transfercast.task import TransferTask
@@ -317,7 +322,7 @@ def _plan(task: TransferTask, origin: pd.Timestamp, name: str) -> tuple[_Plan, O
         freq=task.freq,
         static=list(task.static),
         known=list(task.known),
-        repair=True,
+        repair=task.repair,
         name=name,
         origin=pd.Timestamp(origin),
         horizon=task.horizon,
@@ -521,6 +526,8 @@ def forecast_with_source(
         forecaster.forecasts_[domain] = tables.forecast(fitted, domain)
     forecaster.task_, forecaster.origin_, forecaster.tables_ = task, origin, tables
     forecaster.strategy_ = strategy
+    warn_unknown_future(tables, task.source_name)  # as an in-memory fit warns
+    warn_unseen_categories(tables, task.source_name)
     return forecaster
 
 

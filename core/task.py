@@ -122,6 +122,7 @@ class TransferTask:
         self._refuse_feature_names(source_name)
         self.evaluate = evaluate or EvaluateConfig()
         self.source_name = source_name
+        self.repair = repair  # read again for a source dataset on Dask (the same repairs)
         self.frame = standardize(
             data,
             series=self.series,

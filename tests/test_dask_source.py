@@ -212,6 +212,8 @@ def test_the_strategy_must_ask_for_the_model_given(setup, lgb_model):
 def test_run_command_fits_the_source_model_from_a_parquet_dataset(datasets, tmp_path):
     """``[data] sources``: `transfercast run` reads the targets from ``path`` and fits the
     source model on a local Dask cluster; forecasts equal an in-memory run on all the data."""
+    import shutil
+
     from tests.clirun import invoke
     from transfercast.cli import to_toml
 
@@ -227,9 +229,13 @@ def test_run_command_fits_the_source_model_from_a_parquet_dataset(datasets, tmp_
     raw["output"]["dir"] = "dask"
     (tmp_path / "dask.toml").write_text(to_toml(raw))
 
-    assert invoke("run", tmp_path / "memory.toml").code == 0
+    mem_res = invoke("run", tmp_path / "memory.toml")
+    assert mem_res.code == 0
     res = invoke("run", tmp_path / "dask.toml")
     assert res.code == 0, res.err
+    # the same warnings as in memory: the horizon runs past the data without planned prices
+    said = "known columns without a value at forecast periods of the target series"
+    assert said in mem_res.err and said in res.err
     keys = ["store", "dept", "date"]
     mem = pd.read_csv(tmp_path / "mem" / "forecasts.csv").sort_values(keys)
     dsk = pd.read_csv(tmp_path / "dask" / "forecasts.csv").sort_values(keys)
@@ -245,6 +251,18 @@ def test_run_command_fits_the_source_model_from_a_parquet_dataset(datasets, tmp_
     (tmp_path / "pooled.toml").write_text(to_toml(raw))
     res = invoke("run", tmp_path / "pooled.toml")
     assert res.code == 2 and "strategy 'pooled' cannot use a source model" in res.err
+    # [data] repair = false holds for the sources dataset too: a negative sale stops the run
+    negative = tmp_path / "negative"
+    shutil.copytree(datasets["by_store"], negative)
+    part = pd.read_parquet(negative / "part0.parquet")
+    part.loc[part.index[3], "sales"] = -5.0
+    part.to_parquet(negative / "part0.parquet", index=False)
+    raw["strategy"] = {"name": "source_only"}
+    raw["data"].update(sources=str(negative), repair=False)
+    (tmp_path / "strict.toml").write_text(to_toml(raw))
+    res = invoke("run", tmp_path / "strict.toml")
+    assert res.code == 2 and "negative values" in res.err and "Traceback" not in res.err
+    del raw["data"]["repair"]
     raw["data"]["sources"] = "missing.parquet"
     (tmp_path / "missing.toml").write_text(to_toml(raw))
     res = invoke("run", tmp_path / "missing.toml")
