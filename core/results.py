@@ -47,34 +47,18 @@ COMPARISON_FILES = (
 )
 
 
-def stale_comparison_files(comp: Comparison) -> set[str]:
-    """The files of :data:`COMPARISON_FILES` that only some comparisons write (those with
-    ``auto``), less those ``comp`` writes: a file of an earlier comparison in the same folder
-    by one of these names is stale."""
-    from transfercast.evaluation import selection_regret
-    from transfercast.report import latest_selection
-
-    written = set(comparison_frames(comp))
-    if len(selection_regret(comp.scores)):
-        written.add("regret.csv")
-    if not latest_selection(comp.selection).empty:
-        written.add("weights.png")
-    return {"selection.csv", "replays.csv", "regret.csv", "weights.png"} - written
-
-
 def write_comparison(comp: Comparison, directory: Path) -> list[Path]:
     """Write ``scores.csv``, ``forecasts.csv``, ``leaderboard.csv`` (and, with ``auto``,
-    ``selection.csv`` and ``replays.csv``), and remove the files an earlier comparison wrote
-    into ``directory`` that this one does not (``selection.csv``, ``replays.csv``,
-    ``regret.csv``, ``weights.png`` of a comparison with ``auto``, say): the folder never mixes
-    two runs' results. Other files in it are never touched."""
+    ``selection.csv`` and ``replays.csv``), first removing every file of
+    :data:`COMPARISON_FILES` an earlier comparison wrote into ``directory`` (its report and
+    charts too, which the caller writes next): the folder never mixes two runs' results, even
+    when the writing is interrupted. Other files in it are never touched."""
     directory = Path(directory)
-    paths = [write_csv(frame, directory / name) for name, frame in comparison_frames(comp).items()]
-    for name in sorted(stale_comparison_files(comp)):
-        stale = directory / name
-        if stale.is_file() or stale.is_symlink():
-            stale.unlink()
-    return paths
+    for name in COMPARISON_FILES:
+        earlier = directory / name
+        if earlier.is_file() or earlier.is_symlink():
+            earlier.unlink()
+    return [write_csv(frame, directory / name) for name, frame in comparison_frames(comp).items()]
 
 
 def write_forecasts(task: TransferTask, forecasts: pd.DataFrame, directory: Path) -> Path:

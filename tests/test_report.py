@@ -400,3 +400,17 @@ def test_a_strategy_skipped_at_an_origin_is_not_ranked_on_the_others_mean():
         "<b>S08</b>: source_only had the lowest mean WAPE, 0.097, ahead of target_only (0.065, "
         "over 1 of the 2 origins)."
     )
+
+
+def test_writing_a_comparison_first_removes_every_earlier_result_file(comparison, tmp_path):
+    """The report and charts of an earlier run go before the new tables are written, so a run
+    interrupted between its tables and its report leaves no earlier report beside them."""
+    from transfercast.results import COMPARISON_FILES, write_comparison
+
+    comp, _ = comparison
+    for name in [*COMPARISON_FILES, "notes.txt"]:
+        (tmp_path / name).write_text("from an earlier run\n")
+    written = {p.name for p in write_comparison(comp, tmp_path)}
+    left = {p.name for p in tmp_path.iterdir()}
+    assert left == written | {"notes.txt"} and "report.html" not in left
+    assert "scores.csv" in written and (tmp_path / "notes.txt").read_text() == "from an earlier run\n"
