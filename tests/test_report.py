@@ -413,4 +413,5 @@ def test_writing_a_comparison_first_removes_every_earlier_result_file(comparison
     written = {p.name for p in write_comparison(comp, tmp_path)}
     left = {p.name for p in tmp_path.iterdir()}
     assert left == written | {"notes.txt"} and "report.html" not in left
-    assert "scores.csv" in written and (tmp_path / "notes.txt").read_text() == "from an earlier run\n"
+    assert "scores.csv" in written
+    assert (tmp_path / "notes.txt").read_text() == "from an earlier run\n"
