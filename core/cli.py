@@ -191,9 +191,10 @@ def run_cmd(
             interval_method=cfg.forecast.method,
             **cfg.strategies.get(entry.name, {}),
         )
-        from transfercast.distributed import executor_for
+        from transfercast.distributed import executor_for, local_executor
 
-        with executor_for(cfg.execution) as executor:
+        with executor_for(cfg.execution) as executor:  # Dask, else [execution] jobs threads
+            executor = executor or local_executor(cfg.execution.jobs)
             forecasts = model.fit(task, executor=executor).predict()
     # the bundle first: a strategy whose save() returns what no bundle can hold stops the run
     # (one line naming it) before anything is written
@@ -312,7 +313,7 @@ def _progress() -> Progress:
 
 
 def run_compare(
-    cfg, strategies: list[str] | None, output: Path, jobs: int, resume: bool = False
+    cfg, strategies: list[str] | None, output: Path, jobs: int | None, resume: bool = False
 ) -> int:
     """Run a comparison from a validated config, write its files, print the leaderboard.
 
@@ -325,6 +326,7 @@ def run_compare(
     from transfercast.task import TransferTask
 
     check_threads()
+    jobs = cfg.execution.jobs if jobs is None else jobs  # --jobs, else [execution] jobs
     check_jobs(jobs)
     check_output_dir(output, files=COMPARISON_FILES, folders=[PROGRESS_DIR, PREVIOUS_DIR])
     pm = config_plugin_manager(cfg)
@@ -356,7 +358,7 @@ def run_compare(
                     chosen,
                     params=cfg.strategies,
                     origins=origins,
-                    jobs=jobs if jobs != 1 else cfg.execution.jobs,
+                    jobs=jobs,
                     plugins=cfg.plugins,
                     progress=tick,
                     skip=skip,
@@ -501,7 +503,9 @@ def compare_cmd(
     config: Path = typer.Argument(..., help="TOML config file"),
     strategies: str | None = typer.Option(None, "--strategies", help="comma-separated names"),
     output: Path | None = typer.Option(None, "--output", help="output directory"),
-    jobs: int = typer.Option(1, "--jobs", help="parallel workers (-1: all cores)"),
+    jobs: int | None = typer.Option(
+        None, "--jobs", help="parallel workers (-1: all cores; default: [execution] jobs)"
+    ),
     resume: bool = typer.Option(
         False, "--resume", help="skip the cells already scored in the output directory"
     ),

@@ -11,7 +11,14 @@ from datetime import date
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from transfercast.errors import ConfigError, closest
 
@@ -222,8 +229,15 @@ class ExecutionConfig(_Section):
     """``[execution]``: where the per-target work runs."""
 
     backend: Literal["local", "dask"] = Field("local", description="local (joblib) or dask")
-    jobs: int = Field(1, description="parallel workers for the local backend (-1: all cores)")
-    address: str | None = Field(None, description="dask scheduler address (none: a LocalCluster)")
+    jobs: int = Field(
+        1,
+        description="parallel workers for the local backend: compare's cells, run's target "
+        "domains (-1: all cores)",
+    )
+    address: str | None = Field(
+        None,
+        description='dask scheduler address; selects backend = "dask" (none: a LocalCluster)',
+    )
 
     @field_validator("jobs")
     @classmethod
@@ -231,6 +245,19 @@ class ExecutionConfig(_Section):
         if v == 0:
             raise ValueError("0 workers: give a number of workers, or -1 for all cores")
         return v
+
+    @model_validator(mode="after")
+    def _address_means_dask(self) -> ExecutionConfig:
+        """An ``address`` is a Dask scheduler's: it selects ``backend = "dask"`` unless the
+        backend is set to ``"local"``, which is an error (the address would go unused)."""
+        if self.address and self.backend == "local":
+            if "backend" in self.model_fields_set:
+                raise ValueError(
+                    f"address {self.address!r} is a Dask scheduler's, and backend is 'local': "
+                    f'set backend = "dask" (or drop the address)'
+                )
+            self.backend = "dask"
+        return self
 
 
 class OutputConfig(_Section):

@@ -302,9 +302,9 @@ def _plan(task: TransferTask, origin: pd.Timestamp, name: str) -> tuple[_Plan, O
     """The plan before the statistics pass, and the target tables at ``origin``."""
     if task.sources:
         raise ConfigError(
-            f"the task for a Dask source model must hold the target domains only "
-            f"(TransferTask(..., require_sources=False)); it also holds source domains "
-            f"{[str(s) for s in task.sources][:5]}"
+            f"the data for a Dask source model must hold the target domains only ([data] path "
+            f"with [data] sources; TransferTask(..., require_sources=False) in Python); it also "
+            f"holds source domains {[str(s) for s in task.sources][:5]}"
         )
     tables = OriginTables(task, task.at_origin(origin), task.features)
     if len(tables.prelaunch):

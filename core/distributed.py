@@ -115,7 +115,7 @@ def dask_client(
     if address:
         try:
             client = distributed.Client(address, timeout=timeout)
-        except (OSError, TimeoutError) as exc:
+        except (OSError, TimeoutError, ValueError) as exc:  # ValueError: a malformed address
             raise ConfigError(
                 f"[execution] address {address!r}: cannot reach the Dask scheduler ({exc})"
             ) from None
@@ -140,6 +140,20 @@ def dask_client(
     finally:
         client.close()
         cluster.close()
+
+
+def local_executor(jobs: int) -> Executor | None:
+    """An ``executor(run, cells)`` that runs the cells on ``jobs`` threads of this process
+    (joblib; -1: every core), or ``None`` for one job (in turn, no executor)."""
+    if jobs == 1:
+        return None
+
+    def execute(run: Callable[[Any], Any], cells: Sequence[Any]) -> list[Any]:
+        from joblib import Parallel, delayed
+
+        return list(Parallel(n_jobs=jobs, prefer="threads")(delayed(run)(c) for c in cells))
+
+    return execute
 
 
 @contextmanager

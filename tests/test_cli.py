@@ -172,3 +172,59 @@ def test_compare_removes_the_result_files_of_an_earlier_comparison_it_does_not_w
     assert set(pd.read_csv(out / "scores.csv")["strategy"]) == {"target_only", "source_only"}
     assert (out / "notes.txt").read_text() == (out / "selection.csv.bak").read_text()
     assert (out / "notes.txt").read_text() == "from an earlier run\n"
+
+
+@pytest.mark.parametrize("option,expected", [((), 2), (("--jobs", "1"), 1), (("--jobs", "3"), 3)])
+def test_jobs_on_the_command_line_overrides_the_config(tmp_path, monkeypatch, option, expected):
+    """``[execution] jobs = 2``; ``--jobs 1`` runs the cells one at a time (it read as "not
+    given" before), no ``--jobs`` takes the config's 2."""
+    import transfercast.evaluation as evaluation
+
+    from .clirun import invoke
+
+    raw = small_project(tmp_path, horizon=6, target_history=13, windows=1, output_dir="out")
+    raw["execution"] = {"jobs": 2}
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    seen = []
+
+    def spy(*args, **kwargs):
+        seen.append(kwargs["jobs"])
+        raise evaluation.ConfigError("stopped here")
+
+    monkeypatch.setattr(evaluation, "compare", spy)
+    res = invoke("compare", tmp_path / "config.toml", "--strategies", "target_only", *option)
+    assert res.code == 2 and "stopped here" in res.err and seen == [expected]
+
+
+def test_run_fits_the_target_domains_on_execution_jobs_threads(tmp_path, monkeypatch):
+    """``[execution] jobs = 2``: `run` fits its target domains on two threads, with the
+    forecasts of one job."""
+    import transfercast.distributed as distributed
+
+    from .clirun import invoke
+
+    raw = small_project(tmp_path, horizon=6, target_history=13, windows=1, output_dir="one")
+    raw["strategy"]["name"] = "source_only"
+    (tmp_path / "one.toml").write_text(to_toml(raw))
+    raw["execution"], raw["output"]["dir"] = {"jobs": 2}, "two"
+    (tmp_path / "two.toml").write_text(to_toml(raw))
+    ran = []
+    made = distributed.local_executor
+
+    def counted(jobs):
+        execute = made(jobs)
+        if execute is None:
+            return None
+
+        def wrapped(run, cells):
+            ran.append(len(cells))
+            return execute(run, cells)
+
+        return wrapped
+
+    monkeypatch.setattr(distributed, "local_executor", counted)
+    for name in ("one", "two"):
+        assert invoke("run", tmp_path / f"{name}.toml").code == 0
+    assert ran == [len(raw["task"]["targets"])]  # only the run with two jobs used threads
+    one, two = (pd.read_csv(tmp_path / n / "forecasts.csv") for n in ("one", "two"))
+    pd.testing.assert_frame_equal(one, two)

@@ -119,6 +119,18 @@ def test_unreachable_scheduler_is_a_config_error():
     with pytest.raises(ConfigError, match=r"\[execution\] address"):
         with dask_client("tcp://127.0.0.1:9", timeout="1s"):
             pass
+    with pytest.raises(ConfigError, match=r"\[execution\] address 'notaurl': cannot reach"):
+        with dask_client("notaurl", timeout="1s"):  # no port: dask's ValueError
+            pass
+
+
+def test_an_address_selects_dask_and_refuses_the_local_backend():
+    raw = synthetic_config()
+    raw["execution"] = {"address": "tcp://127.0.0.1:9"}
+    assert parse_config(raw).execution.backend == "dask"
+    raw["execution"]["backend"] = "local"
+    with pytest.raises(ConfigError, match=r"address 'tcp://127.0.0.1:9' is a Dask scheduler's, "):
+        parse_config(raw)
 
 
 def test_forecaster_fit_on_dask_equals_local(process_client, monkeypatch):
