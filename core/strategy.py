@@ -65,7 +65,7 @@ class GBMParams(StrategyParams):
         default_factory=dict,
         description="engine parameters of the target model, over the (smaller) target defaults",
     )
-    seed: int = Field(0, description="random seed of the models")
+    seed: int = Field(0, ge=0, lt=2**31, description="random seed of the models")
 
     @model_validator(mode="after")
     def _known_engine_keys(self) -> GBMParams:
@@ -78,15 +78,27 @@ class GBMParams(StrategyParams):
         return self
 
 
+#: early-stopping keys of the engines (LightGBM's aliases too): these models hold out no rows
+EARLY_STOPPING = (
+    "early_stopping_rounds", "early_stopping_round", "early_stopping", "n_iter_no_change"
+)  # fmt: skip
+
+
 def engine_param_problem(engine: str, params: dict[str, Any]) -> str | None:
     """What is wrong with a table of engine parameters, or ``None``: a key the engine does not
-    know (with the closest one), or a ``num_boost_round`` / ``early_stopping_rounds`` that is
-    not a whole number of 1 or more."""
-    for key in ("num_boost_round", "early_stopping_rounds"):
-        value = params.get(key)
-        whole = isinstance(value, int) and not isinstance(value, bool)
-        if key in params and not (whole and value >= 1):
-            return f"{key} must be a whole number of 1 or more, got {value!r}"
+    know (with the closest one), a ``num_boost_round`` that is not a whole number of 1 or
+    more, or an early-stopping key (no strategy holds rows out of these models to stop on)."""
+    value = params.get("num_boost_round")
+    whole = isinstance(value, int) and not isinstance(value, bool)
+    if "num_boost_round" in params and not (whole and value >= 1):
+        return f"num_boost_round must be a whole number of 1 or more, got {value!r}"
+    early = next((k for k in params if k in EARLY_STOPPING), None)
+    if early:
+        return (
+            f"{early} would have no effect: these models hold out no rows to stop on (set "
+            f"num_boost_round; boost_continue stops its added trees by patience on "
+            f"valid_periods)"
+        )
     if engine == "lightgbm":
         return _lightgbm_unknown(params)
     return _xgboost_unused(json.dumps(params, sort_keys=True, default=str))
@@ -279,7 +291,8 @@ class Strategy:
             msg = err["msg"].removeprefix("Value error, ")
             if not err["loc"]:  # a check across keys (a model validator): no one key to name
                 raise ConfigError(f"[strategies.{cls.name}]: {msg}") from None
-            raise ConfigError(f"[strategies.{cls.name}] key '{loc}': {msg}") from None
+            got = f" (got {err['input']!r})" if "input" in err else ""
+            raise ConfigError(f"[strategies.{cls.name}] key '{loc}': {msg}{got}") from None
 
     @classmethod
     def check_available(cls) -> None:

@@ -77,7 +77,7 @@ class AutoParams(StrategyParams):
     strategies: dict[str, dict[str, Any]] = Field(
         default_factory=dict, description="parameter tables of the candidates, by name"
     )
-    seed: int = Field(0, description="seed of the replays' grouping of source domains")
+    seed: int = Field(0, ge=0, lt=2**31, description="seed of the replays' grouping of domains")
 
 
 class Auto(Strategy):

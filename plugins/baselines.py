@@ -73,7 +73,10 @@ class PooledParams(GBMParams):
     """``pooled``: one model on source and target rows; target rows weighted up."""
 
     target_weight: float = Field(
-        5.0, gt=0, description="weight of a target row relative to a source row in the fit"
+        5.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="weight of a target row relative to a source row in the fit",
     )
 
 

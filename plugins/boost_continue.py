@@ -31,7 +31,7 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import Field
+from pydantic import Field, model_validator
 
 import transfercast
 from transfercast.engines import GBM, engine_params, threads
@@ -84,9 +84,33 @@ class BoostContinueParams(GBMParams):
     kappa: float | None = Field(
         None,
         gt=0,
+        allow_inf_nan=False,
         description="refit: per-leaf shrinkage toward the source, (n*w_target + kappa*w_source)"
         "/(n + kappa) for a leaf reached by n target rows; replaces decay_rate when set",
     )
+
+    @model_validator(mode="after")
+    def _target_params_it_sets(self) -> BoostContinueParams:
+        """A ``target_params`` key this strategy sets itself (the added trees' learning rate
+        and count, and the source's objective they continue) is an error naming its own key."""
+        for key in self.target_params:
+            owner = next((k for k, names in SET_HERE.items() if key in names), None)
+            if owner:
+                raise ValueError(f"target_params: {key} is set by {owner}, not target_params")
+        return self
+
+
+#: the target-model keys ``boost_continue`` sets itself, by what sets them (LightGBM's aliases)
+SET_HERE = {
+    "[strategies.boost_continue] learning_rate": ("learning_rate", "eta", "shrinkage_rate"),
+    "[strategies.boost_continue] rounds (and patience)": (
+        "num_boost_round", "num_iterations", "num_iteration", "n_estimators", "num_trees",
+        "num_tree", "num_round", "num_rounds", "nrounds", "n_iter", "max_iter",
+    ),
+    "the source model (its objective, which the added trees continue)": (
+        "objective", "objective_type", "app", "application", "loss",
+    ),
+}  # fmt: skip
 
 
 @dataclass

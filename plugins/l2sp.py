@@ -55,10 +55,13 @@ class L2SPParams(StrategyParams):
         description="sizes of the hidden layers of the MLP body",
     )
     dropout: float = Field(0.0, ge=0, lt=1, description="dropout after each hidden layer")
-    lr: float = Field(1e-3, gt=0, description="Adam learning rate of the fine-tuning")
+    lr: float = Field(
+        1e-3, gt=0, allow_inf_nan=False, description="Adam learning rate of the fine-tuning"
+    )
     source_lr: float = Field(
         2e-3,
         gt=0,
+        allow_inf_nan=False,
         description="Adam learning rate of the pre-training (cosine-decayed over `source_epochs`)",
     )
     batch_size: int = Field(512, ge=1, description="rows per batch (pre-training and fine-tuning)")
@@ -110,7 +113,9 @@ class L2SPParams(StrategyParams):
         description="`cpu`, `cuda` or `cuda:N` (falls back to cpu with "
         "a warning when CUDA is absent)",
     )
-    seed: int = Field(0, description="seed of initialisation, batch order and dropout")
+    seed: int = Field(
+        0, ge=0, lt=2**31, description="seed of initialisation, batch order and dropout"
+    )
     members: int = Field(
         1,
         ge=1,

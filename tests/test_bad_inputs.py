@@ -354,6 +354,30 @@ ERRORS = {
             r"\(did you mean 'max_depth'\?\)"
         ],
     ),
+    "early stopping in engine parameters": dict(
+        raw=to_toml(raw_config())
+        + "\n[strategies.source_only]\ntarget_params = { early_stopping_rounds = 5 }\n",
+        extra="",
+        patterns=[
+            r"\[strategies.source_only\]: target_params: early_stopping_rounds would have no "
+            r"effect: these models hold out no rows to stop on"
+        ],
+    ),
+    "boost_continue target_params it sets itself": dict(
+        raw=to_toml({**raw_config(), "strategy": {"name": "boost_continue"}})
+        + "\n[strategies.boost_continue]\ntarget_params = { learning_rate = 0.5 }\n",
+        extra="",
+        patterns=[
+            r"\[strategies.boost_continue\]: target_params: learning_rate is set by "
+            r"\[strategies.boost_continue\] learning_rate, not target_params"
+        ],
+    ),
+    "infinite strategy parameter": dict(
+        raw=to_toml({**raw_config(), "strategy": {"name": "pooled"}})
+        + "\n[strategies.pooled]\ntarget_weight = inf\n",
+        extra="",
+        patterns=[r"\[strategies.pooled\] key 'target_weight': .*finite.* \(got inf\)"],
+    ),
     "round count that is not a whole number": dict(
         raw=to_toml(raw_config())
         + "\n[strategies.source_only]\nsource_params = { num_boost_round = -5 }\n",

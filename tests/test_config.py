@@ -69,3 +69,20 @@ def test_bare_toml_dates_are_read_as_origins():
     assert cfg.task.targets == ["S05"]
     assert cfg.task.origin == "2020-12-11"
     assert cfg.evaluate.origins == ["2020-12-11", "2020-12-18"]
+
+
+@pytest.mark.parametrize(
+    "name,params,message",
+    [
+        ("representation", {"seed": -1}, r"key 'seed': .*greater than or equal to 0 \(got -1\)"),
+        ("auto", {"seed": 2**64}, r"key 'seed': .*less than 2147483648"),
+        ("boost_continue", {"mode": "refit_leaves", "kappa": float("inf")}, r"'kappa': .*finite"),
+    ],
+)
+def test_seeds_and_rates_out_of_range_are_errors_with_the_value(name, params, message):
+    """A seed numpy or torch cannot take, and an infinite rate or weight, are refused by the
+    parameter check, naming the key (before, a traceback from numpy, torch or the engine)."""
+    import transfercast as tc
+
+    with pytest.raises(ConfigError, match=message):
+        tc.get_plugin_manager().registry.get(name).cls.validate_params(params)

@@ -39,7 +39,8 @@ GBM = {
     "target_params": {"num_boost_round": 8, "num_leaves": 7},
 }
 SMALL: dict[str, dict[str, Any]] = {
-    "boost_continue": {"rounds": 10, "patience": 3},
+    # its added trees: its own rounds and patience (target_params may not set their count)
+    "boost_continue": {"rounds": 10, "patience": 3, "target_params": {"num_leaves": 7}},
     "l2sp": {"hidden": [8], "source_epochs": 1, "epochs": 3, "patience": 1, "batch_size": 256},
     "representation": {
         "representations": ["prediction", "leaves", "embedding", "entities"],

@@ -44,7 +44,12 @@ PARAMS = {
     "target_only": GBM,
     "source_only": GBM,
     "pooled": GBM,
-    "boost_continue": {**GBM, "rounds": 10, "patience": 3},
+    "boost_continue": {  # its added trees' count is its own `rounds`, not target_params'
+        "source_params": GBM["source_params"],
+        "target_params": {"num_leaves": 7},
+        "rounds": 10,
+        "patience": 3,
+    },
 }
 
 
