@@ -158,6 +158,7 @@ def run_cmd(
 ) -> None:
     """Fit on all data up to the origin and write forecasts.csv."""
     from transfercast.bundle import write_bundle
+    from transfercast.evaluation import resolve_strategies
     from transfercast.forecaster import TransferForecaster
     from transfercast.outputs import check_output_dir
     from transfercast.results import write_forecasts
@@ -168,7 +169,9 @@ def run_cmd(
     cfg.forecast.quantiles = quantiles_option(quantiles, cfg)
     name = strategy or cfg.strategy.name
     pm = config_plugin_manager(cfg)
-    entry = pm.registry.get(name)
+    # every [strategies.NAME] table checked as compare checks them; the one for this strategy
+    # found under its name or an alias
+    (chosen,) = resolve_strategies([name], cfg.strategies, pm)
     out = output or cfg.output_dir()
     check_output_dir(out, files=["forecasts.csv"], folders=["model"])
     sources = cfg.sources_path()
@@ -180,16 +183,14 @@ def run_cmd(
                 "[forecast] quantiles cannot be combined with [data] sources yet: the source "
                 "replays that calibrate them need the source rows in memory"
             )
-        params = cfg.strategies.get(entry.name, {})
-        model = run_with_dask_sources(cfg, pm.registry.create(entry.name, params), task, sources)
+        model = run_with_dask_sources(cfg, chosen, task, sources)
         forecasts = model.predict()
     else:
         model = TransferForecaster(
-            entry.name,
+            chosen,
             plugins=cfg.plugins,
             quantiles=cfg.forecast.quantiles,
             interval_method=cfg.forecast.method,
-            **cfg.strategies.get(entry.name, {}),
         )
         from transfercast.distributed import executor_for, local_executor
 

@@ -227,16 +227,20 @@ def resolve_strategies(
     pm: PluginManager,
 ) -> list[Strategy]:
     """Strategy instances for names (``None``: every registered strategy), with parameters
-    (tables keyed by a strategy's name or one of its aliases)."""
+    (tables keyed by a strategy's name or one of its aliases; every table is validated, also
+    those of strategies not named)."""
     registry = pm.registry
     if isinstance(names, (str, Strategy)):
         names = [names]  # one strategy, not the letters of its name
     by_name: dict[str, dict[str, Any]] = {}
     for key, table in (params or {}).items():
-        name = registry.get(key).name  # an unknown [strategies.NAME] table is an error
-        if name in by_name:
-            raise ConfigError(f"[strategies.{key}]: strategy '{name}' has two parameter tables")
-        by_name[name] = table
+        entry = registry.get(key)  # an unknown [strategies.NAME] table is an error
+        if entry.name in by_name:
+            raise ConfigError(
+                f"[strategies.{key}]: strategy '{entry.name}' has two parameter tables"
+            )
+        entry.cls.validate_params(table)  # every table, used now or not: a bad one is an error
+        by_name[entry.name] = table
     if names is not None and not len(names):
         raise ConfigError("no strategies to compare: name at least one")
     names = list(names) if names is not None else registry.names()

@@ -354,6 +354,16 @@ ERRORS = {
             r"\(did you mean 'max_depth'\?\)"
         ],
     ),
+    "misspelt strategy table in run": dict(
+        raw=to_toml(raw_config()) + "\n[strategies.poolde]\ntarget_weight = 50.0\n",
+        extra="",
+        patterns=[r"unknown strategy 'poolde' \(did you mean 'pooled'\?\)"],
+    ),
+    "bad table of a strategy not run": dict(
+        raw=to_toml(raw_config()) + "\n[strategies.pooled]\ntarget_weight = -1.0\n",
+        extra="",
+        patterns=[r"\[strategies.pooled\] key 'target_weight': .* \(got -1.0\)"],
+    ),
     "early stopping in engine parameters": dict(
         raw=to_toml(raw_config())
         + "\n[strategies.source_only]\ntarget_params = { early_stopping_rounds = 5 }\n",
