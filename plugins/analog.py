@@ -89,14 +89,18 @@ class AnalogProfile:
         1 (the recent level). Raises when an anchor needs periods past the profile's end."""
         seasons = np.ceil(steps / self.season).astype(int)
         t = np.full(len(steps), -1)
+        end = len(self.times)  # the profile's origin, one period after its last anchor
         for k in np.unique(seasons):
             rows = seasons == k
             back = anchors[rows].shift(-int(k) * self.season, freq=self.freq)
             t[rows] = self.times.get_indexer(back)
-            late = back > self.times[-1]
+            # an anchor past the profile, or a ratio that reads a period after its origin (never
+            # computed: NaN there is not "no record")
+            late = (back > self.times[-1]) | ((t[rows] >= 0) & (t[rows] + steps[rows] > end))
             if late.any():
+                origin = self.times.shift(1, freq=self.freq)[-1]
                 raise DataError(
-                    f"analog's seasonal ratios end at {self.times[-1].date()}; forecasting from "
+                    f"analog's seasonal ratios were fitted at {origin.date()}; forecasting from "
                     f"{anchors[rows][late].max().date()} needs them later: fit it again there"
                 )
         g = pd.Index(self.groups).get_indexer(labels)

@@ -91,10 +91,17 @@ def test_an_unknown_group_or_a_missing_ratio_falls_back_to_all_sources():
 
 
 def test_forecasting_from_beyond_the_saved_ratios_is_refused():
-    profile = _profile()
+    profile = _profile()  # anchors 2020-01-01 .. 2021-10-01: fitted at 2022-01-01
+    A = np.array(["A"], dtype=object)
     late = pd.DatetimeIndex([profile.times[-1] + pd.DateOffset(years=2)])
-    with pytest.raises(DataError, match=r"end at 2021-10-01; forecasting from 2023-10-01"):
-        profile.lookup(np.array(["A"], dtype=object), late, np.array([1]))
+    with pytest.raises(DataError, match=r"fitted at 2022-01-01; forecasting from 2023-10-01"):
+        profile.lookup(A, late, np.array([1]))
+    # one quarter after its origin: step 3 reads 2022-01-01 (the origin), step 4 2022-04-01,
+    # a ratio the fit never had (before, it fell back to 1: the bare level)
+    later = pd.DatetimeIndex(["2022-04-01"])
+    assert profile.lookup(A, later, np.array([3]))[0] == profile.ratio[0, 5, 2]
+    with pytest.raises(DataError, match=r"fitted at 2022-01-01; forecasting from 2022-04-01"):
+        profile.lookup(A, later, np.array([4]))
 
 
 def test_outside_the_core_it_says_how_to_fit_it(task):
