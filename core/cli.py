@@ -399,11 +399,14 @@ def run_compare(
 def write_compare_report(comp, task, origin, plugins, output: Path) -> None:
     """Write the similarity table (at the latest origin), the plots and ``report.html``; a
     failure here is reported as a warning, never loses the comparison's files."""
+    from transfercast.data import DataWarning
     from transfercast.report import write_report
     from transfercast.similarity import similarity
 
     try:
-        sim = similarity(task, origin, plugins=plugins)
+        with warnings.catch_warnings():  # the comparison said them already, at this origin
+            warnings.simplefilter("ignore", DataWarning)
+            sim = similarity(task, origin, plugins=plugins)
     except Exception as exc:  # noqa: BLE001 - diagnostics are optional in a report
         err_console.print(f"warning: similarity diagnostics failed: {exc}")
         sim = None

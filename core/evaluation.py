@@ -32,6 +32,7 @@ from transfercast.forecasting import (
     OriginTables,
     fit_and_forecast,
     warn_level_extrapolated,
+    warn_unseen_categories,
 )
 from transfercast.intervals import check_quantiles, quantile_scores
 from transfercast.metrics import METRICS, score
@@ -400,6 +401,7 @@ def compare(
         data = task.at_origin(origin)
         tables = OriginTables(task, data, task.features, intervals=wanted is not None)
         warn_level_extrapolated(tables, task.source_name)
+        warn_unseen_categories(tables, task.source_name)
         cells = [
             (s, t)
             for t in task.targets

@@ -102,8 +102,10 @@ def warn_level_extrapolated(tables: OriginTables, source: str) -> None:
                 continue
             of = ", ".join(f"{kind} {row[kind]!r}" for kind in kinds) or "every source"
             warned.add(domain)
+            whole = tables.is_prelaunch(panel.domains[rows[k]])
+            who = "" if whole else f" (its series {panel.ids[rows[k]]!r}, not sold yet)"
             warnings.warn(
-                f"{source}: target domain {domain!r} is forecast before "
+                f"{source}: target domain {domain!r}{who} is forecast before "
                 f"launch with {col} {v:g}, outside the {col} of the source series of its kind "
                 f"({of}: {values.min():g} to {values.max():g}): its level is extrapolated by "
                 f"the level model's slope; compare it with the levels of similar sources",

@@ -529,10 +529,11 @@ class TransferTask:
             # judged on the cut panel: whether a domain is pre-launch at an origin never
             # depends on what it sold after it
             if self.target_history != 0 and not len(rows):
+                within, hidden = self._sold_before(np.flatnonzero(panel.domains == dom), idx)
                 warnings.warn(
-                    f"{self.source_name}: target domain {plain(dom)!r} has no sales up to the "
-                    f"origin {origin.date()}: it is forecast before launch, its level "
-                    f"estimated from the source domains",
+                    f"{self.source_name}: target domain {plain(dom)!r} has no sales "
+                    f"{within}up to the origin {origin.date()}{hidden}: it is forecast before "
+                    f"launch, its level estimated from the source domains",
                     DataWarning,
                     stacklevel=2,
                 )
@@ -559,14 +560,28 @@ class TransferTask:
         a pre-launch domain's series are; whether there are any."""
         new = np.setdiff1d(np.flatnonzero(panel.domains == dom), rows)
         if len(new):
+            within, hidden = self._sold_before(new, self.panel.index_of(origin))
             warnings.warn(
                 f"{self.source_name}: target domain {plain(dom)!r} has {len(new)} series with "
-                f"no sales up to the origin {origin.date()} (first {panel.ids[new[0]]!r}): "
-                f"forecast before launch, their level estimated from the source domains",
+                f"no sales {within}up to the origin {origin.date()} (first "
+                f"{panel.ids[new[0]]!r}){hidden}: forecast before launch, their level estimated "
+                f"from the source domains",
                 DataWarning,
                 stacklevel=3,
             )
         return bool(len(new))
+
+    def _sold_before(self, rows: np.ndarray, idx: int) -> tuple[str, str]:
+        """How a warning says that series ``rows`` have no sales up to panel position ``idx``:
+        within ``[task] target_history`` when one of them sold before it (then a note that it
+        hides those sales), else nothing to add."""
+        if not self.target_history:
+            return "", ""
+        earlier = self.panel.Y[rows, : max(idx + 1 - self.target_history, 0)]
+        if np.isnan(earlier).all():
+            return "", ""
+        n = self.target_history
+        return f"in the last {n} periods ", f", having sold before ([task] target_history = {n})"
 
     def actuals(self, origin: pd.Timestamp, rows: np.ndarray) -> pd.DataFrame:
         """Observed targets of ``rows`` over the horizon after ``origin`` (for scoring only)."""

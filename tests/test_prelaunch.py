@@ -493,3 +493,19 @@ def test_a_pre_launch_size_outside_its_kind_among_the_sources_is_warned_about():
                       rf"outside the size of the source series of its kind \(store_type "
                       rf"'{kind}': {low} to \d+\): its level is extrapolated"):  # fmt: skip
         tc.TransferForecaster("source_only", **SMALL).fit(task)
+
+
+def test_a_series_that_sold_only_before_the_target_history_is_named_so():
+    """S06 D2 sold, then nothing in the 13 periods target_history keeps: the warning says it
+    sold before them, not that it never sold."""
+    frame = small_frame()
+    dates = pd.to_datetime(frame["date"])
+    quiet = (frame["store"] == "S06") & (frame["dept"] == "D2")
+    quiet &= (dates > pd.Timestamp("2021-03-05") - pd.Timedelta(weeks=13)) & (dates <= "2021-03-05")
+    frame.loc[quiet, "sales"] = np.nan
+    raw = synthetic_config("x.csv", ["S06", "S07", "S08"], horizon=6, target_history=13)
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    with pytest.warns(DataWarning, match=r"'S06' has 1 series with no sales in the last 13 "
+                      r"periods up to the origin 2021-03-05 \(first 'S06\|D2'\), having sold "
+                      r"before \(\[task\] target_history = 13\)"):  # fmt: skip
+        task.at_origin(pd.Timestamp("2021-03-05"))
