@@ -460,8 +460,11 @@ def standardize(
 
 def check_static(frame: pd.DataFrame, static: Sequence[str], source: str, hint: str = "") -> None:
     """A one-line error naming the column and series where a static column takes more than one
-    value within a series (``hint`` ends the message)."""
+    value within a series (``hint`` ends the message). A series' empty cells of a static
+    column (the planned rows of its future, say) take its one value, in place."""
     for col in static:
+        if frame[col].isna().any():
+            frame[col] = frame[col].fillna(frame.groupby(UID)[col].transform("first"))
         varying = frame.groupby(UID)[col].nunique(dropna=False)
         if (varying > 1).any():
             uid = varying[varying > 1].index[0]

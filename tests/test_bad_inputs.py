@@ -580,6 +580,22 @@ def test_an_extreme_sales_value_is_kept_with_a_warning_naming_it(tmp_path):
     assert len(fc) == 3 * 2 * 6 and np.isfinite(fc["forecast"]).all()
 
 
+def test_empty_static_cells_of_a_series_take_its_value(tmp_path):
+    """Planned rows with the known covariates filled and the static ones left empty: the
+    series' one value fills them (before: "varies within series"), the same forecasts."""
+    frame = small_frame()
+    for name in ("full", "blank"):
+        (tmp_path / name).mkdir()
+    res = invoke("run", setup(tmp_path / "full", frame))
+    assert res.code == 0, res.err
+    last = frame.groupby(["store", "dept"]).tail(3).index
+    frame.loc[last, ["store_type", "size"]] = np.nan
+    res = invoke("run", setup(tmp_path / "blank", frame))
+    assert res.code == 0 and "varies within" not in res.err, res.err
+    full, blank = (pd.read_csv(tmp_path / n / "out" / "forecasts.csv") for n in ("full", "blank"))
+    pd.testing.assert_frame_equal(full, blank)
+
+
 def test_real_sales_values_get_no_extreme_value_warning():
     # the weekly Walmart departments (up to ~700k a week, with returns and near-zero weeks)
     # are at most a few hundred times their series' median: far below the warning's bar
