@@ -134,37 +134,53 @@ _DAY_MONTH = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?=$|[\sT]
 
 
 def _day_month_order(text: pd.Series, rows: np.ndarray, column: str, source: str) -> pd.Series:
-    """``text`` (distinct dates written ``dd/mm/yyyy`` or ``mm/dd/yyyy``, ``rows`` rows each)
-    rewritten as ISO dates, the whole column read in one order: the one that reads every value;
-    where both do and they differ, the dates are ambiguous and refused."""
+    """``text`` (distinct dates written ``dd/mm/yyyy`` or ``mm/dd/yyyy``; with a 2-digit last
+    field also ``yy/mm/dd``; any of ``/ . -``, ``rows`` rows each) rewritten as ISO dates, the
+    whole column read in one order: the one that reads every value. Where several do and they
+    differ, the one whose dates span the shortest time by far (a year-first reading of daily
+    dates spans decades); else the dates are ambiguous and refused."""
     parts = text.str.extract(_DAY_MONTH)
-    year = parts[3].astype(int)
-    year = year.where(parts[3].str.len() == 4, year + np.where(year < 69, 2000, 1900))
+
+    def century(field: pd.Series) -> pd.Series:
+        n = field.astype(int)
+        return n.where(field.str.len() == 4, n + np.where(n < 69, 2000, 1900))
+
+    fields = {"day-first": (3, 2, 0), "month-first": (3, 0, 2)}  # (year, month, day) fields
+    if (parts[3].str.len() == 2).all():
+        fields["year-first"] = (0, 2, 3)
     readings = {}
-    for order, (day, month) in {"day-first": (0, 2), "month-first": (2, 0)}.items():
+    for order, (y, m, d) in fields.items():
         iso = (
-            year.astype(str).str.zfill(4)
+            century(parts[y]).astype(str).str.zfill(4)
             + "-"
-            + parts[month].str.zfill(2)
+            + parts[m].str.zfill(2)
             + "-"
-            + parts[day].str.zfill(2)
+            + parts[d].str.zfill(2)
             + parts[4]
         )
-        bad = pd.to_datetime(iso, errors="coerce", format="mixed").isna().to_numpy()
-        readings[order] = (iso, bad)
-    (first, (iso_a, bad_a)), (second, (iso_b, bad_b)) = readings.items()
-    if bad_a.any() and bad_b.any():  # neither reads every value: the one that reads more
-        return iso_a if rows[bad_a].sum() <= rows[bad_b].sum() else iso_b
-    if bad_a.any() or bad_b.any():
-        return iso_b if bad_a.any() else iso_a
+        parsed = pd.to_datetime(iso, errors="coerce", format="mixed")
+        readings[order] = (iso, parsed)
+    whole = {o: r for o, r in readings.items() if r[1].notna().all()}
+    if not whole:  # none reads every value: the one that reads the most rows
+        best = min(readings, key=lambda o: rows[readings[o][1].isna().to_numpy()].sum())
+        return readings[best][0]
+    distinct = {}
+    for order, (iso, parsed) in whole.items():
+        if not any((iso == other).all() for other, _ in distinct.values()):
+            distinct[order] = (iso, parsed)
+    if len(distinct) == 1:
+        return next(iter(distinct.values()))[0]
+    spans = {o: p.max() - p.min() for o, (_, p) in distinct.items()}
+    shortest = sorted(spans, key=spans.get)
+    if spans[shortest[0]] * 4 < spans[shortest[1]]:
+        return distinct[shortest[0]][0]
+    (first, (iso_a, _)), (second, (iso_b, _)) = list(distinct.items())[:2]
     differ = (iso_a != iso_b).to_numpy()
-    if differ.any():
-        raise DataError(
-            f"{source}: column '{column}' has ambiguous dates: {text[differ].iloc[0]!r} reads "
-            f"{first} or {second}, and every value reads both ways "
-            f"({int(rows[differ].sum())} rows differ); write ISO dates (YYYY-MM-DD)"
-        )
-    return iso_a
+    raise DataError(
+        f"{source}: column '{column}' has ambiguous dates: {text[differ].iloc[0]!r} reads "
+        f"{first} or {second}, and every value reads both ways "
+        f"({int(rows[differ].sum())} rows differ); write ISO dates (YYYY-MM-DD)"
+    )
 
 
 def _years(values: pd.Series, rows: np.ndarray, column: str, source: str) -> pd.Series:
@@ -196,8 +212,8 @@ def _parse_distinct(values: pd.Series, rows: np.ndarray, column: str, source: st
     text = values.astype(str)
     if text.str.fullmatch(r"\s*\d{4}\s*").all():
         return _years(text, rows, column, source)
-    # day and month first (not 19-01-04, which may be a 2-digit year first)
-    day_month = text.str.match(_DAY_MONTH) & ~text.str.match(r"\s*\d{1,2}-\d{1,2}-\d{2}\b")
+    # day or month first, or a 2-digit year first (19-01-04): one order for the column
+    day_month = text.str.match(_DAY_MONTH)
     if day_month.any():
         text = text.copy()
         order = _day_month_order(text[day_month], rows[day_month.to_numpy()], column, source)

@@ -653,7 +653,10 @@ def test_day_and_month_first_dates_are_read_in_one_order():
         n_domains=6, series_per_domain=2, n_targets=2, n_periods=400, freq="D", target_periods=120
     )
     truth = pd.to_datetime(frame["date"])
-    for fmt in ["%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d/%m/%y", "%Y-%m-%d"]:
+    # 2-digit years: day, month or year first, with any separator (dd-mm-yy and yy/mm/dd
+    # were read value by value, some days as months)
+    formats = ["%d/%m/%Y", "%m/%d/%Y", "%d.%m.%Y", "%d/%m/%y", "%Y-%m-%d"]
+    for fmt in [*formats, "%d-%m-%y", "%m-%d-%y", "%y-%m-%d", "%y/%m/%d"]:
         out = _standardize(_day_month(frame, fmt), freq="D")
         read = out["ds"].to_numpy()
         assert (read == pd.to_datetime(out["date"], format=fmt).to_numpy()).all(), fmt
