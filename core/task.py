@@ -505,8 +505,14 @@ class TransferTask:
         return sorted(out)
 
     def forecast_origin(self) -> pd.Timestamp:
-        """The origin for `run`: the configured one or the last observed period."""
-        return self.origin if self.origin is not None else self.last_observed
+        """The origin for `run`: the configured one, or the targets' last sale (the last
+        observed period of any series where no target has sold: before launch). Sources that
+        sell on after the targets stop do not move it past the targets' last sale."""
+        if self.origin is not None:
+            return self.origin
+        sold = self.frame[self.frame[Y].notna()]
+        mine = sold[sold[DOMAIN].astype(str).isin(set(map(str, self.targets)))]
+        return mine[DS].max() if len(mine) else self.last_observed
 
     def at_origin(self, origin: pd.Timestamp) -> OriginData:
         """The data cut at ``origin`` (with the cold-start truncation of target histories)."""

@@ -228,3 +228,21 @@ def test_run_fits_the_target_domains_on_execution_jobs_threads(tmp_path, monkeyp
     assert ran == [len(raw["task"]["targets"])]  # only the run with two jobs used threads
     one, two = (pd.read_csv(tmp_path / n / "forecasts.csv") for n in ("one", "two"))
     pd.testing.assert_frame_equal(one, two)
+
+
+def test_run_forecasts_from_the_targets_last_sale_when_the_sources_run_on(tmp_path):
+    """The targets' data end 4 weeks before the sources': run forecasts the weeks after the
+    targets' last sale (it forecast from the sources' last week, skipping those 4)."""
+    from .clirun import invoke
+
+    raw = small_project(tmp_path, horizon=6, target_history=13, windows=1, output_dir="out")
+    frame = pd.read_csv(tmp_path / raw["data"]["path"], parse_dates=["date"])
+    end = frame["date"].max() - pd.Timedelta(weeks=4)
+    frame = frame[~frame["store"].isin(raw["task"]["targets"]) | (frame["date"] <= end)]
+    frame.to_csv(tmp_path / raw["data"]["path"], index=False)
+    raw["strategy"]["name"] = "source_only"
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    res = invoke("run", tmp_path / "config.toml")
+    assert res.code == 0, res.err
+    fc = pd.read_csv(tmp_path / "out" / "forecasts.csv", parse_dates=["date"])
+    assert fc["date"].min() == end + pd.Timedelta(weeks=1)
