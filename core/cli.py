@@ -420,7 +420,9 @@ def write_compare_report(comp, task, origin, plugins, output: Path) -> None:
 def similarity_cmd(
     config: Path = typer.Argument(..., help="TOML config file"),
     origin: str | None = typer.Option(
-        None, "--origin", help="cut the data here (default: \\[task] origin or the last period)"
+        None,
+        "--origin",
+        help="cut the data here (default: \\[task] origin or the targets' last sale)",
     ),
     output: Path | None = typer.Option(None, "--output", help="output directory"),
 ) -> None:
