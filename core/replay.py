@@ -578,6 +578,31 @@ def wide_detail(detail: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return wide.dropna().reset_index()
 
 
+def hook_weights(answer: Any, candidates: list[str]) -> pd.Series:
+    """The weights a ``transfercast_select_strategy`` answer gives (a candidate's name, or a
+    mapping of candidates to weights), normalised to sum to 1; an answer that is neither, names
+    something not among ``candidates`` (those open to this target), or holds a weight that is
+    not a finite non-negative number (or only zeros) is one :class:`TransfercastError`."""
+    said = f"transfercast_select_strategy returned {answer!r}"
+    if isinstance(answer, str):
+        answer = {answer: 1.0}
+    if not isinstance(answer, Mapping):
+        raise TransfercastError(f"{said}: return a candidate's name or a mapping of weights")
+    unknown = [str(k) for k in answer if k not in candidates]
+    if unknown:
+        raise TransfercastError(
+            f"{said}: '{unknown[0]}' is not a candidate for this target; candidates: "
+            f"{', '.join(candidates)}"
+        )
+    try:
+        weights = pd.Series(dict(answer), dtype=float)
+    except (TypeError, ValueError):
+        weights = pd.Series([np.nan])
+    if not np.isfinite(weights).all() or (weights < 0).any() or weights.sum() <= 0:
+        raise TransfercastError(f"{said}: weights must be finite numbers, >= 0, not all 0")
+    return weights[weights > 0] / weights.sum()
+
+
 def stack_weights(
     parts: list[tuple[pd.DataFrame, float]], names: list[str], offset: Any = None
 ) -> pd.Series:

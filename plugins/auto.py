@@ -9,8 +9,7 @@ last periods, forecast from the periods before) is a second body of evidence, we
 least their miss of the season (:func:`transfercast.replay.season_floor`).
 
 - ``method = "stack"`` (default): non-negative weights summing to 1 that minimise the
-  evidence-weighted mean WAPE of the weighted forecast, a linear program
-  (:func:`transfercast.replay.stack_weights`);
+  evidence-weighted mean WAPE of the blend (:func:`transfercast.replay.stack_weights`);
 - ``method = "meta"``: the same over the replayed domain-cuts nearest to the target by
   meta-features (the nearest third, at least three);
 - ``method = "select"``: the one candidate with the lowest evidence-weighted WAPE.
@@ -18,10 +17,8 @@ least their miss of the season (:func:`transfercast.replay.season_floor`).
 ``target_only``, ``seasonal_naive``, ``last_value`` and ``naive`` are ordinary candidates. A
 ``transfercast_select_strategy`` plugin sees the replay table and the target's meta-features
 first and may return weights or a name. Only candidates with a non-zero weight are fitted on the
-target; ``predict`` is their weighted sum. ``selection_`` holds one row: ``target``, ``origin``,
-``method``, ``chosen``, ``weights``, ``reason`` (its figures all come from the evidence),
-``replayed``, ``n`` (the history length replayed), ``replay_<candidate>`` and
-``inner_<candidate>`` (mean replayed and own backtest WAPE).
+target; ``predict`` is their weighted sum. ``selection_`` holds one row (docs/selection.md):
+``reason``'s figures all come from the evidence.
 """
 
 from __future__ import annotations
@@ -34,7 +31,7 @@ import pandas as pd
 from pydantic import Field
 
 import transfercast
-from transfercast.errors import ConfigError, TransfercastError
+from transfercast.errors import ConfigError, TransfercastError, unknown_name
 from transfercast.features import FeatureTable
 from transfercast.forecasting import OriginTables
 from transfercast.intervals import blend_detail
@@ -44,6 +41,7 @@ from transfercast.replay import (
     Replays,
     blended_wape,
     history_length,
+    hook_weights,
     inner_backtest,
     nearest_rows,
     own_share,
@@ -65,7 +63,7 @@ class AutoParams(StrategyParams):
     """``auto``: its candidates, how weights are learned from the replays, the replays' shape."""
 
     candidates: list[str] | None = Field(
-        None, description="strategies to weigh (default: all but auto, analog, recalibrate)"
+        None, min_length=1, description="strategies weighed (default: all but auto, analog, ...)"
     )
     method: Literal["stack", "meta", "select"] = Field(
         "stack",
@@ -93,6 +91,10 @@ class Auto(Strategy):
         """The configured candidates (or every registered strategy but ``auto`` that is installed
         and ``auto_default``), then the model-free ones of ``replay.BUILTIN``."""
         registry, p = self._registry(), self.params
+        bad = sorted(set(p.strategies) - set(BUILTIN) - set(registry.names()))
+        if bad:  # a misspelt table would leave its candidate at its defaults
+            valid = p.candidates or registry.names()
+            raise ConfigError(unknown_name("[strategies.auto] strategies table", bad[0], valid))
         names = []
         for name in p.candidates or registry.names():
             if name == self.name or name in BUILTIN:
@@ -114,10 +116,14 @@ class Auto(Strategy):
         return [*dict.fromkeys(names), *BUILTIN]
 
     def make(self, name: str) -> Strategy:
-        """A candidate instance with its parameter table."""
+        """A candidate instance with its parameter table (an error names the table's path)."""
         if name in BUILTIN:
             return BUILTIN[name]()
-        return self._registry().create(name, self.params.strategies.get(name, {}))
+        try:
+            return self._registry().create(name, self.params.strategies.get(name, {}))
+        except ConfigError as exc:
+            here = f"[strategies.auto.strategies.{name}]"
+            raise ConfigError(str(exc).replace(f"[strategies.{name}]", here)) from None
 
     def replays_for(self, tables: OriginTables, domain: Any, cache: Any) -> tuple[Any, ...]:
         """The target's shared replays, those its weights read and the cuts they leave out."""
@@ -141,15 +147,9 @@ class Auto(Strategy):
         answer = transfercast.plugin_manager.active_manager().hook.transfercast_select_strategy(
             target=domain, replays=rep.table.copy(), meta=dict(meta)
         )
-        if answer is not None:
-            weights = pd.Series({answer: 1.0} if isinstance(answer, str) else answer, dtype=float)
-            known = weights.index.isin(figures.index).all()
-            if not known or (weights < 0).any() or weights.sum() <= 0:
-                raise TransfercastError(
-                    f"transfercast_select_strategy returned {answer!r}: weights must be "
-                    f"non-negative, on candidates: {', '.join(figures.index)}"
-                )
-            weights = weights[weights > 0] / weights.sum()
+        if answer is not None:  # among the candidates replayed for this target (pre-launch: less)
+            open_here = set(rep.table["candidate"]) if len(rep.table) else set(figures.index)
+            weights = hook_weights(answer, [n for n in figures.index if n in open_here])
             return weights, "chosen by a transfercast_select_strategy plugin", figures
         # the target's own backtest counts as far as the replays fail to stand for the target
         mine_detail = own.detail[own.detail["domain"] == domain]

@@ -455,3 +455,46 @@ def test_the_replay_summary_weighs_each_history_length_by_its_own_targets():
     page = report_html(plain, images=images)
     assert "prediction intervals' evidence" in page and "mean weight auto gave" not in page
     assert "mean_<wbr>weight" not in page
+
+
+@pytest.mark.parametrize(
+    "answer,message",
+    [
+        ({"source_only": float("nan"), "pooled": 1}, "weights must be finite numbers"),
+        ({"source_only": float("inf"), "pooled": 1}, "weights must be finite numbers"),
+        ({"pooled": "high"}, "weights must be finite numbers"),
+        (["pooled"], "return a candidate's name or a mapping of weights"),
+        ("bogus", "'bogus' is not a candidate for this target; candidates: source_only, pooled"),
+        ({"pooled": 0.0}, "not all 0"),
+    ],
+)
+def test_a_hook_answer_is_checked_before_it_weighs(answer, message):
+    """A NaN weight was dropped silently, an infinite one failed every cell, a list or text
+    weight failed in pandas; each is now one error naming the hook."""
+    from transfercast.replay import hook_weights
+
+    assert hook_weights({"source_only": 3, "pooled": 1}, ["source_only", "pooled"]).to_dict() == {
+        "source_only": 0.75,
+        "pooled": 0.25,
+    }
+    said = r"transfercast_select_strategy returned .*" + message
+    with pytest.raises(TransfercastError, match=said):
+        hook_weights(answer, ["source_only", "pooled"])
+
+
+def test_auto_refuses_no_candidates_and_a_misspelt_candidate_table():
+    """``candidates = []`` weighed every registered strategy (analog, recalibrate too); a
+    misspelt ``[strategies.auto.strategies.poled]`` left pooled at its defaults; an error in
+    a candidate's table named ``[strategies.pooled]``, a table the config does not have."""
+    from transfercast.errors import ConfigError
+
+    auto = tc.get_plugin_manager().registry.get("auto").cls
+    with pytest.raises(ConfigError, match=r"key 'candidates'"):
+        auto.validate_params({"candidates": []})
+    task = small_task(1.0)
+    poled = {"candidates": CANDIDATES, "strategies": {"poled": {"target_weight": 2.0}}}
+    with pytest.raises(ConfigError, match=r"unknown \[strategies.auto\] strategies table 'poled'"):
+        tc.TransferForecaster("auto", **poled).fit(task)
+    typo = {"candidates": CANDIDATES, "strategies": {"source_only": {"source_parms": {}}}}
+    with pytest.raises(ConfigError, match=r"\[strategies.auto.strategies.source_only\]: unknown"):
+        tc.TransferForecaster("auto", **typo).fit(task)

@@ -104,7 +104,7 @@ def test_cli_reference_lists_every_command_and_option(gen):
             assert f"`{label}`" in ref.split(f"## `transfercast {name}`")[1], (name, label)
     assert "transfercast compare [OPTIONS] CONFIG" in ref
     assert "| `--jobs` | integer | `1` |" in ref
-    assert "(default: [task] origin or the last period)" in ref  # rich's escape taken out
+    assert "(default: [task] origin or the targets' last sale)" in ref  # rich's escape taken out
     assert "\\[" not in ref
 
 
