@@ -450,6 +450,8 @@ def standardize(
             f"({int(dup.sum())} duplicates in columns {', '.join(series)} + '{time}')"
         )
     _check_gaps_and_zeros(out, freq, time, target, source, repair)
+    for col in static:
+        _warn_mostly_numbers(out[col], col, source)
     # Python scalars, not NumPy ones: a domain of a numeric column is named 5 in a message or a
     # table, not np.int64(5)
     out[DOMAIN] = out[domain].astype(object)
@@ -472,6 +474,28 @@ def standardize(
         out[col] = out[col].astype(float)
         _refuse_unrepresentable(out[col], out[UID], out[DS], f"known column '{col}'", source)
     return out.sort_values([UID, DS], kind="stable").reset_index(drop=True)
+
+
+def _warn_mostly_numbers(values: pd.Series, column: str, source: str) -> None:
+    """Warn when a static column of text holds numbers in most of its distinct values and
+    text in the others (``151,315``, ``unknown``): it is read as categories, not as a number."""
+    if pd.api.types.is_numeric_dtype(values) or pd.api.types.is_bool_dtype(values):
+        return
+    distinct = pd.Series(values.dropna().unique())
+    text = distinct.astype(str).str.strip()
+    plain = pd.to_numeric(text, errors="coerce").notna()
+    # 151,315: a number with thousands separators, which reads as text
+    numbers = plain | pd.to_numeric(text.str.replace(",", ""), errors="coerce").notna()
+    if plain.all() or numbers.sum() * 2 < len(distinct):
+        return
+    text = distinct[~plain.to_numpy()]
+    warnings.warn(
+        f"{source}: static column '{column}' holds numbers in {int(numbers.sum())} of its "
+        f"{len(distinct)} values, but also text (first {text.iloc[0]!r}): it is read as "
+        f"categories; if it is a number, write every value as a plain number",
+        DataWarning,
+        stacklevel=3,
+    )
 
 
 def check_static(frame: pd.DataFrame, static: Sequence[str], source: str, hint: str = "") -> None:

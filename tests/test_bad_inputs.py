@@ -951,3 +951,23 @@ def test_empty_sales_after_the_last_sale_are_planned_periods_not_missing_values(
     assert "known columns without a value" not in res.err
     fc = pd.read_csv(tmp_path / "out" / "forecasts.csv")
     assert sorted(fc["date"].unique()) == sorted(future["date"].unique())
+
+
+@pytest.mark.parametrize("text", [{"S03": "unknown"}, "thousands"])
+def test_a_numeric_static_column_with_text_is_warned_about(text):
+    """Sizes written 151,315 or one 'unknown': the column reads as categories (the level
+    model and the features lose the number), said in a warning naming the first text."""
+    frame = small_frame()
+    size = frame["size"].astype(str)
+    if text == "thousands":
+        size = frame["size"].map(lambda v: f"{v:,}")
+        first = size.iloc[0]
+    else:
+        size[frame["store"] == "S03"] = "unknown"
+        first = "unknown"
+    said = rf"static column 'size' holds numbers in \d+ of its \d+ values, but also text "
+    with pytest.warns(DataWarning, match=said + rf"\(first '{first}'\): it is read as categories"):
+        standardize(
+            frame.assign(size=size), series=["store", "dept"], time="date", target="sales",
+            domain="store", freq="W-FRI", static=["store_type", "size"],
+        )  # fmt: skip
