@@ -965,7 +965,7 @@ def test_a_numeric_static_column_with_text_is_warned_about(text):
     else:
         size[frame["store"] == "S03"] = "unknown"
         first = "unknown"
-    said = rf"static column 'size' holds numbers in \d+ of its \d+ values, but also text "
+    said = r"static column 'size' holds numbers in \d+ of its \d+ values, but also text "
     with pytest.warns(DataWarning, match=said + rf"\(first '{first}'\): it is read as categories"):
         standardize(
             frame.assign(size=size), series=["store", "dept"], time="date", target="sales",
