@@ -267,7 +267,7 @@ def predict_cmd(
     origin_option(origin)
     levels = quantiles_option(quantiles, None) if quantiles is not None else None
     bundle = load_bundle(model_dir)
-    frame = read_table(data)
+    frame = read_table(data, [*bundle.data["series"], bundle.data["domain"]])
     forecasts = predict_bundle(
         bundle,
         frame,

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from pandas._libs.parsers import STR_NA_VALUES
 
 from transfercast.errors import DataError, closest
 
@@ -79,8 +80,10 @@ def _warn_extreme(y: pd.Series, uid: pd.Series, ds: pd.Series, target: str, sour
     )
 
 
-def read_table(path: str | Path) -> pd.DataFrame:
-    """Read a CSV or Parquet file; a missing, empty or unreadable file is a :class:`DataError`."""
+def read_table(path: str | Path, text_columns: Sequence[str] = ()) -> pd.DataFrame:
+    """Read a CSV or Parquet file; a missing, empty or unreadable file is a :class:`DataError`.
+    In a CSV file's ``text_columns`` (series keys, the domain) only an empty cell is missing:
+    ``NA`` (North America) and ``null`` are values there."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"data file not found: {path}")
@@ -89,7 +92,15 @@ def read_table(path: str | Path) -> pd.DataFrame:
         if path.suffix.lower() in (".parquet", ".pq") or path.is_dir():
             frame = pd.read_parquet(path)
         elif suffix.endswith((".csv", ".csv.gz", ".csv.zip", ".txt")):
-            frame = pd.read_csv(path)
+            header = pd.read_csv(path, nrows=0).columns
+            keep = {c: [""] for c in text_columns if c in header}
+            na = {c: keep.get(c, sorted(STR_NA_VALUES)) for c in header}
+            frame = pd.read_csv(path, keep_default_na=False, na_values=na)
+            if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
+                raise DataError(
+                    f"{path}: reads as one column {str(frame.columns[0])[:60]!r}: the file is "
+                    f"separated by ';'; save it with commas"
+                )
         else:
             raise DataError(f"{path}: unsupported file type '{path.suffix}' (use .csv or .parquet)")
     except pd.errors.EmptyDataError:

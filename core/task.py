@@ -347,7 +347,7 @@ class TransferTask:
         source = "data"
         if data is None:
             path: Path = config.data_path()
-            data = read_table(path)
+            data = read_table(path, [*config.data.series, config.data.domain])
             source = str(path)
         d, t = config.data, config.task
         return cls(

@@ -147,6 +147,10 @@ def _alike_keys(frame):
 ERRORS = {
     "empty file": dict(text="", patterns=[r"sales\.csv: the file is empty"]),
     "header only": dict(text="store,dept,date,sales\n", patterns=["the file has no rows"]),
+    "semicolon-separated file": dict(
+        text="store;dept;date;sales\nS01;D1;2020-01-03;5\n",
+        patterns=[r"sales\.csv: reads as one column 'store;dept;date;sales': the file is"],
+    ),
     "missing column": dict(
         frame=lambda f: f.rename(columns={"sales": "sale"}),
         patterns=["missing column 'sales'", "did you mean 'sale'"],
@@ -971,3 +975,16 @@ def test_a_numeric_static_column_with_text_is_warned_about(text):
             frame.assign(size=size), series=["store", "dept"], time="date", target="sales",
             domain="store", freq="W-FRI", static=["store_type", "size"],
         )  # fmt: skip
+
+
+def test_a_key_value_na_is_a_value_not_a_missing_cell(tmp_path):
+    """Stores keyed 'NA' (North America) and 'null': in key and domain columns only an empty
+    cell is missing, so both stay series of their own (before: "empty series key value")."""
+    frame = small_frame()
+    frame["store"] = frame["store"].replace({"S01": "NA", "S02": "null"})
+    res = invoke("run", setup(tmp_path, frame))
+    assert res.code == 0, res.err
+    from transfercast.data import read_table
+
+    stores = set(read_table(tmp_path / "sales.csv", ["store", "dept"])["store"])
+    assert {"NA", "null"} <= stores

@@ -122,7 +122,7 @@ def test_a_missing_required_option_is_a_usage_line_with_exit_status_2(tmp_path):
         ("run", "(default: [strategy] name)"),
         ("run", "(default: [forecast] quantiles)"),
         ("compare", "(default: [forecast] quantiles)"),
-        ("similarity", "(default: [task] origin or the last period)"),
+        ("similarity", "(default: [task] origin or the targets' last sale)"),
     ],
 )
 def test_help_names_the_config_sections_it_defaults_to(command, text):
