@@ -434,6 +434,15 @@ def replay_summary(replays: pd.DataFrame, selection: pd.DataFrame) -> pd.DataFra
     return out[cols]
 
 
+def _no_regret(scores: pd.DataFrame) -> str:
+    """Why a comparison has no selection regret: no single strategy beside ``auto``, or
+    ``auto`` scored no cell."""
+    ok = scores[scores["status"] == "ok"]
+    if (ok["strategy"] == "auto").any():
+        return "no single strategy was compared beside auto: nothing to measure it against"
+    return "auto was not scored"
+
+
 def regime_sentence(task, target: str, similarity: pd.DataFrame | None = None) -> str:
     """An HTML sentence on a target's change of regime (empty without one): when its regime
     changed, that its old regime is a source domain of its own, and (from the ``similarity``
@@ -781,7 +790,7 @@ def report_html(
     if len(comp.selection):
         parts += [
             "<h3>Selection regret (auto against the best single strategy in hindsight)</h3>",
-            _table(selection_regret(comp.scores), "auto was not scored"),
+            _table(selection_regret(comp.scores), _no_regret(comp.scores)),
             _details(
                 "auto's evidence per candidate: weight, mean replayed WAPE, inner WAPE",
                 _table(evidence_table(comp.selection), "no evidence"),

@@ -415,3 +415,14 @@ def test_writing_a_comparison_first_removes_every_earlier_result_file(comparison
     assert left == written | {"notes.txt"} and "report.html" not in left
     assert "scores.csv" in written
     assert (tmp_path / "notes.txt").read_text() == "from an earlier run\n"
+
+
+def test_auto_alone_is_scored_and_the_report_says_why_there_is_no_regret(comparison):
+    """auto compared alone: no single strategy to measure it against (it read "auto was not
+    scored", which was untrue)."""
+    comp, _ = comparison
+    alone = comp.scores[comp.scores["strategy"] == "auto"]
+    plain = Comparison(scores=alone, forecasts=comp.forecasts.iloc[:0], selection=comp.selection)
+    page = report_html(plain, images={"leaderboard.png": PNG})
+    assert "no single strategy was compared beside auto" in page
+    assert "auto was not scored" not in page
