@@ -249,9 +249,19 @@ def _parse_distinct(values: pd.Series, rows: np.ndarray, column: str, source: st
     return parsed
 
 
-def _parse_times(values: pd.Series, column: str, source: str) -> pd.Series:
+def _parse_times(values: pd.Series, column: str, source: str, freq: str = "D") -> pd.Series:
     """The time column read as timestamps (time-zone-aware ones converted to UTC, made naive);
-    text and numbers are read in one format for the whole column (see :func:`_parse_distinct`)."""
+    text and numbers are read in one format for the whole column (see :func:`_parse_distinct`);
+    pandas periods as the date ``freq`` labels them by (the end of a month for ``ME``, its
+    start for ``MS``, a week's last day for ``W-FRI``)."""
+    if isinstance(values.dtype, pd.PeriodDtype):
+        try:
+            offset = pd.tseries.frequencies.to_offset(freq)
+        except ValueError:
+            offset = None
+        ends = (pd.offsets.MonthEnd, pd.offsets.QuarterEnd, pd.offsets.YearEnd, pd.offsets.Week)
+        how = "end" if isinstance(offset, ends) else "start"
+        values = values.dt.to_timestamp(how=how).dt.normalize()
     if pd.api.types.is_datetime64_any_dtype(values):  # Parquet or a DataFrame: no header line
         if values.isna().any():  # NaT would pass for a time of day other than midnight
             row = int(np.flatnonzero(values.isna().to_numpy())[0])
@@ -393,7 +403,7 @@ def standardize(
     _refuse_internal_names(series, time, target, domain, static, known, source)
     out = frame[list(dict.fromkeys(needed))].copy()
     _refuse_empty_keys(out, series, domain, source)
-    out[DS] = _parse_times(out[time], time, source)
+    out[DS] = _parse_times(out[time], time, source, freq)
     try:
         offset = pd.tseries.frequencies.to_offset(freq)
     except ValueError:

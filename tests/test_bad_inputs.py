@@ -988,3 +988,22 @@ def test_a_key_value_na_is_a_value_not_a_missing_cell(tmp_path):
 
     stores = set(read_table(tmp_path / "sales.csv", ["store", "dept"])["store"])
     assert {"NA", "null"} <= stores
+
+
+@pytest.mark.parametrize(
+    "period,freq,first",
+    [("M", "ME", "2019-01-31"), ("M", "MS", "2019-01-01"), ("Q", "QE", "2019-03-31"),
+     ("W-FRI", "W-FRI", "2019-01-04")],
+)  # fmt: skip
+def test_a_column_of_pandas_periods_is_read_on_the_grid_of_freq(period, freq, first):
+    """A DataFrame's Period column (visnights' quarters, say) is read as the date ``freq``
+    labels each period by; it was refused as off the grid, or as unparseable."""
+    per = pd.period_range("2019-01-01", periods=6, freq=period)
+    frame = pd.DataFrame(
+        {"store": np.repeat(["A", "B"], 6), "dept": "D", "sales": 1.0,
+         "t": pd.Series(list(per) * 2, dtype=per.dtype)}
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the all-equal sales' warnings
+        out = _standardize(frame, time="t", freq=freq)
+    assert out["ds"].min() == pd.Timestamp(first) and out["ds"].nunique() == 6
