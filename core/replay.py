@@ -47,6 +47,7 @@ import json
 import math
 import threading
 import time
+import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -56,6 +57,7 @@ import numpy as np
 import pandas as pd
 from scipy.optimize import linprog
 
+from transfercast.data import DataWarning
 from transfercast.errors import DataError, TransfercastError
 from transfercast.features import FeatureTable
 from transfercast.forecasting import OriginTables, fit_and_forecast
@@ -474,7 +476,14 @@ def _forecast_group(
             continue
         except TransfercastError:
             raise
-        except Exception:  # noqa: BLE001 - a failed candidate has no replay rows
+        except Exception as exc:  # noqa: BLE001 - a failed candidate has no replay rows
+            warnings.warn(
+                f"'{name}' failed on the source replays at the cut {when.date()} "
+                f"({type(exc).__name__}: {exc}): it has no replay rows there, and auto leaves "
+                f"it out of its weights",
+                DataWarning,
+                stacklevel=2,
+            )
             continue
         fc = res.forecasts.merge(actuals, on=["unique_id", "ds"], how="inner")
         fc = fc.dropna(subset=["actual"])

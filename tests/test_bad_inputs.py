@@ -863,6 +863,7 @@ def test_every_row_of_the_catalogue_is_a_test():
             "plugins",
             "plugin_contract",
             "regime",
+            "replay",
             "resume",
             "dask_source",
         )

@@ -551,3 +551,24 @@ def test_the_naive_level_of_a_series_that_sold_nothing_recently_is_zero():
     assert closed.any() and detail.loc[closed, "level"].isna().all()
     assert detail.loc[~closed, "level"].gt(0).all()
     assert scaled_errors(detail[closed]).isna().all()
+
+
+class _Broken(tc.Strategy):
+    """A candidate whose fit raises on every replayed domain."""
+
+    name = "broken"
+
+    def fine_tune(self, target, source):
+        raise ZeroDivisionError("no rows to divide by")
+
+    def predict(self, table):
+        return np.ones(len(table))
+
+
+def test_a_candidate_that_fails_on_the_replays_is_named_in_a_warning():
+    """It was left out of auto's weights without a word anywhere."""
+    tables = _tables(small_task(1.0))
+    said = r"'broken' failed on the source replays at the cut \S+ \(ZeroDivisionError: no rows "
+    with pytest.warns(DataWarning, match=said + r"to divide by\): it has no replay rows"):
+        rep = replays(tables, 13, {"broken": _Broken()}, SourceCache(), cuts=1)
+    assert "broken" not in set(rep.table["candidate"])
