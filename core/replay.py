@@ -781,12 +781,14 @@ def held_replays(tables: OriginTables) -> pd.DataFrame:
     length, replayed domain, cut and candidate (what ``compare`` writes to ``replays.csv``),
     with ``left_out``: whether the row's cut is one that weights leave out
     (:func:`seasoned_replays`; replayed only for prediction intervals)."""
-    # in the order of their keys, not of their making: where two replays of one candidate
-    # with other parameters meet (a strategy's own for its intervals, auto's of it), the row
-    # kept is the same however the cells ran (a resumed comparison, other jobs)
-    # with the replays that remote workers made on their copies of the tables (a Dask cluster)
+    # not in the order of their making: where two replays of one candidate with other
+    # parameters meet (a strategy's own for its intervals, auto's of it), the row kept is that
+    # of the replays of the most candidates (auto's, whose selection.csv reads them), then by
+    # key, however the cells ran (a resumed comparison, other jobs); with the replays that
+    # remote workers made on their copies of the tables (a Dask cluster)
     kept = {**tables.__dict__.get("_remote_replays", {}), **tables.__dict__.get("_replays", {})}
-    held = [kept[k].table for k in sorted(kept) if len(kept[k].table)]
+    order = sorted(kept, key=lambda k: (-kept[k].table["candidate"].nunique(), k))
+    held = [kept[k].table for k in order if len(kept[k].table)]
     if not held:
         return pd.DataFrame(columns=[*TABLE_COLUMNS, "left_out"])
     both = pd.concat(held, ignore_index=True)

@@ -506,6 +506,17 @@ def test_the_replay_table_written_is_the_same_whatever_order_the_replays_ran_in(
     assert len(mine) and mine["wape"].notna().all()
     a, b = (w.drop(columns="fit_seconds") for w in written)  # timings differ, nothing else
     pd.testing.assert_frame_equal(a, b)
+    # beside auto's replays (more candidates), its rows are kept, whichever parameters each
+    # has: selection.csv reads them
+    target_only = {"target_only": registry.create("target_only", {})}
+    for mine, its in ((one, other), (other, one)):
+        tables = _tables(task)
+        replays(tables, n, its, SourceCache(), cuts=1)  # a strategy's own, for its intervals
+        auto = replays(tables, n, {**mine, **target_only}, SourceCache(), cuts=1)
+        held = held_replays(tables)
+        kept = held[held["candidate"] == "source_only"].set_index(["domain", "cut"])["wape"]
+        theirs = auto.table[auto.table["candidate"] == "source_only"].set_index(["domain", "cut"])
+        pd.testing.assert_series_equal(kept.sort_index(), theirs["wape"].sort_index())
 
 
 def test_the_naive_level_of_a_series_that_sold_nothing_recently_is_zero():
