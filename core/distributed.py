@@ -58,9 +58,12 @@ def _detach(strategy: Any) -> None:
 
 
 def _call(run: Callable[[Any], Any], cell: Any, remote: bool) -> tuple[Any, dict[Any, Any]]:
-    """Run one cell on a worker: its result and, on a remote worker, the source replays its
-    copy of the shared tables (``run.tables``, where the function has them) holds, without
-    their per-series detail (for ``replays.csv``, which the client writes)."""
+    """Run one cell on a worker: its result and, on a remote worker, the source replays it
+    made on the worker's copy of the shared tables (``run.tables``, where the function has
+    them), without their per-series detail (for ``replays.csv``, which the client writes)."""
+    tables = getattr(run, "tables", None) if remote else None
+    made = (lambda: tables.__dict__.get("_replays", {})) if tables is not None else dict
+    before = set(made())
     out = run(cell)
     if not remote:
         return out, {}
@@ -68,9 +71,9 @@ def _call(run: Callable[[Any], Any], cell: Any, remote: bool) -> tuple[Any, dict
     strategy = getattr(result, "strategy", None)
     if strategy is not None:
         _detach(strategy)
-    tables = getattr(run, "tables", None)
-    made = tables.__dict__.get("_replays", {}) if tables is not None else {}
-    return out, {k: replace(v, detail=v.detail.iloc[:0]) for k, v in made.items()}
+    # only the replays this cell made: the worker's earlier cells sent theirs
+    new = {k: v for k, v in made().items() if k not in before}
+    return out, {k: replace(v, detail=v.detail.iloc[:0]) for k, v in new.items()}
 
 
 def dask_executor(client: Any) -> Executor:

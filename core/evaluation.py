@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import Config, EvaluateConfig
+from transfercast.distributed import local_executor
 from transfercast.errors import (
     ConfigError,
     DataError,
@@ -427,12 +428,12 @@ def compare(
 
         run.tables = tables  # type: ignore[attr-defined]  # a Dask executor returns replays to it
 
-        if executor is not None:
-            results = executor(run, cells)
-        elif jobs != 1 and len(cells) > 1:
-            from joblib import Parallel, delayed
-
-            results = Parallel(n_jobs=jobs, prefer="threads")(delayed(run)(c) for c in cells)
+        parallel = executor or (local_executor(jobs) if len(cells) > 1 else None)
+        if parallel is not None:
+            results = parallel(run, cells)
+            done += len(cells)
+            if progress:
+                progress(done, total)
         else:
             results = []
             for c in cells:
@@ -440,10 +441,6 @@ def compare(
                 done += 1
                 if progress:
                     progress(done, total)
-        if executor is not None or (jobs != 1 and len(cells) > 1):
-            done += len(cells)
-            if progress:
-                progress(done, total)
         for row, fc, result in results:
             rows.append(row)
             if fc is not None:

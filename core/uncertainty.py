@@ -120,11 +120,6 @@ def with_volatility(detail: pd.DataFrame, panel: Any, periods: int) -> pd.DataFr
     return detail.assign(volatility=vol)
 
 
-def floor(tables: OriginTables) -> float | None:
-    """0 when no observed value up to the origin is negative, else ``None`` (no bound)."""
-    return None if np.isinf(tables.floor) else tables.floor
-
-
 KEYS = ["unique_id", "ds"]
 
 
@@ -146,9 +141,7 @@ def add_quantiles(
     apply_tables = getattr(model, "apply_tables", None)  # methods that need the features
     applied = apply_tables(tables, domain, framed) if apply_tables else model.apply(framed)
     q = aligned_quantiles(applied, forecasts, cols, method_label(model, method))
-    low = floor(tables)
-    if low is not None:
-        q = np.maximum(q, low)
+    q = np.maximum(q, tables.floor)  # the point forecasts' floor (-inf: none)
     q = np.sort(q, axis=1)  # NaN rows stay NaN (sorted last, all NaN together)
     out = forecasts.copy()
     for k, c in enumerate(cols):

@@ -161,8 +161,7 @@ def launch_calibration(
     cannot forecast before launch (``target_only``) stands on the naive level's replays there:
     the level model's forecast, which its forecast of such a series is scaled by. No scored
     replay gives NaN quantiles, not a guess."""
-    panel, rows = tables.data.panel, tables.data.target_rows[domain]
-    if np.isnan(panel.Y[rows, : tables.data.origin_idx + 1]).all(axis=1).sum() == 0:
+    if not np.isin(tables.data.target_rows[domain], tables.prelaunch).any():
         return None
     members = getattr(strategy, "members_", None)
     weights = getattr(strategy, "weights_", None)
