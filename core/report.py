@@ -372,10 +372,8 @@ def per_target_table(scores: pd.DataFrame, metric: str = "wape") -> pd.DataFrame
     if ok.empty:
         return pd.DataFrame()
     table = ok.pivot_table(index="target", columns="strategy", values=metric, aggfunc="mean")
-    cells = ok.pivot_table(index="target", columns="strategy", values=metric, aggfunc="count")
-    order = [s for s in dict.fromkeys(scores["strategy"]) if s in table.columns]
-    table, cells = table[order], cells.reindex(columns=order).fillna(0)
-    table["best"] = table.where(cells.eq(cells.max(axis=1), axis=0)).idxmin(axis=1)
+    table = table[[s for s in dict.fromkeys(scores["strategy"]) if s in table.columns]]
+    table["best"] = [ranked_strategies(ok, str(t), metric).index[0] for t in table.index]
     table.columns.name = None  # else the columns' name heads an empty first column
     return table.reset_index()
 
