@@ -78,10 +78,16 @@ class GBMParams(StrategyParams):
         return self
 
 
-#: early-stopping keys of the engines (LightGBM's aliases too): these models hold out no rows
-EARLY_STOPPING = (
-    "early_stopping_rounds", "early_stopping_round", "early_stopping", "n_iter_no_change"
-)  # fmt: skip
+@functools.cache
+def lightgbm_aliases(name: str) -> frozenset[str]:
+    """``name`` and its aliases in LightGBM's own parameter table (``name`` alone where that
+    table cannot be read)."""
+    try:
+        from lightgbm.basic import _ConfigAliases
+
+        return frozenset(_ConfigAliases.get(name)) | {name}
+    except Exception:  # noqa: BLE001 - an older or absent LightGBM
+        return frozenset({name})
 
 
 def engine_param_problem(engine: str, params: dict[str, Any]) -> str | None:
@@ -92,7 +98,8 @@ def engine_param_problem(engine: str, params: dict[str, Any]) -> str | None:
     whole = isinstance(value, int) and not isinstance(value, bool)
     if "num_boost_round" in params and not (whole and value >= 1):
         return f"num_boost_round must be a whole number of 1 or more, got {value!r}"
-    early = next((k for k in params if k in EARLY_STOPPING), None)
+    # early stopping (XGBoost's name is LightGBM's alias): these models hold out no rows
+    early = next((k for k in params if k in lightgbm_aliases("early_stopping_round")), None)
     if early:
         return (
             f"{early} would have no effect: these models hold out no rows to stop on (set "
@@ -138,8 +145,7 @@ def _xgboost_unused(params_json: str) -> str | None:
         import xgboost as xgb
     except ImportError:
         return None
-    rounds = ("num_boost_round", "early_stopping_rounds")
-    probe = {k: v for k, v in json.loads(params_json).items() if k not in rounds}
+    probe = {k: v for k, v in json.loads(params_json).items() if k != "num_boost_round"}
     probe.setdefault("nthread", 1)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -37,7 +37,7 @@ import transfercast
 from transfercast.engines import GBM, engine_params, threads
 from transfercast.errors import ConfigError, unknown_name
 from transfercast.features import FeatureTable
-from transfercast.strategy import GBMParams, SourceSpec, Strategy
+from transfercast.strategy import GBMParams, SourceSpec, Strategy, lightgbm_aliases
 
 FORMAT = "transfercast-boost_continue/1"
 #: objectives whose raw margin is a log (inverse link: exp) or a logit (inverse link: sigmoid)
@@ -93,24 +93,18 @@ class BoostContinueParams(GBMParams):
     def _target_params_it_sets(self) -> BoostContinueParams:
         """A ``target_params`` key this strategy sets itself (the added trees' learning rate
         and count, and the source's objective they continue) is an error naming its own key."""
+        owners = {  # by what sets them; each key with its LightGBM aliases (eta is one)
+            "[strategies.boost_continue] learning_rate": lightgbm_aliases("learning_rate"),
+            "[strategies.boost_continue] rounds (and patience)": lightgbm_aliases("num_iterations"),
+            "the source model (its objective, which the added trees continue)": lightgbm_aliases(
+                "objective"
+            ),
+        }
         for key in self.target_params:
-            owner = next((k for k, names in SET_HERE.items() if key in names), None)
+            owner = next((k for k, names in owners.items() if key in names), None)
             if owner:
                 raise ValueError(f"target_params: {key} is set by {owner}, not target_params")
         return self
-
-
-#: the target-model keys ``boost_continue`` sets itself, by what sets them (LightGBM's aliases)
-SET_HERE = {
-    "[strategies.boost_continue] learning_rate": ("learning_rate", "eta", "shrinkage_rate"),
-    "[strategies.boost_continue] rounds (and patience)": (
-        "num_boost_round", "num_iterations", "num_iteration", "n_estimators", "num_trees",
-        "num_tree", "num_round", "num_rounds", "nrounds", "n_iter", "max_iter",
-    ),
-    "the source model (its objective, which the added trees continue)": (
-        "objective", "objective_type", "app", "application", "loss",
-    ),
-}  # fmt: skip
 
 
 @dataclass
