@@ -334,6 +334,18 @@ def _refuse_empty_keys(
             )
 
 
+def whole_numbers_as_int(values: pd.Series) -> pd.Series:
+    """A float key column whose values are all whole numbers (store ``5.0``, from a Parquet
+    file or a CSV written from a float column) as integers, so that the domain is named ``5``
+    and ``[task] targets = [5]`` finds it; any other column unchanged."""
+    if not pd.api.types.is_float_dtype(values):
+        return values
+    v = values.to_numpy(dtype=float)
+    if not (np.isfinite(v).all() and (v == np.round(v)).all() and (np.abs(v) < 2**53).all()):
+        return values
+    return values.astype("int64")
+
+
 def _refuse_internal_names(
     series: Sequence[str],
     time: str,
@@ -403,6 +415,8 @@ def standardize(
     _refuse_internal_names(series, time, target, domain, static, known, source)
     out = frame[list(dict.fromkeys(needed))].copy()
     _refuse_empty_keys(out, series, domain, source)
+    for col in dict.fromkeys([*series, domain]):
+        out[col] = whole_numbers_as_int(out[col])
     out[DS] = _parse_times(out[time], time, source, freq)
     try:
         offset = pd.tseries.frequencies.to_offset(freq)

@@ -31,6 +31,8 @@ def _match_domains(values: Sequence[Any], present: np.ndarray, key: str) -> list
     by_str = {str(v): v for v in present}
     out = []
     for v in values:
+        if isinstance(v, float) and v.is_integer() and str(v) not in by_str:
+            v = int(v)  # targets = [5.0] for store 5
         if str(v) not in by_str:
             raise DataError(unknown_name(f"domain in [task] {key}", v, sorted(by_str)))
         if by_str[str(v)] in out:

@@ -1008,3 +1008,19 @@ def test_a_column_of_pandas_periods_is_read_on_the_grid_of_freq(period, freq, fi
         warnings.simplefilter("ignore")  # the all-equal sales' warnings
         out = _standardize(frame, time="t", freq=freq)
     assert out["ds"].min() == pd.Timestamp(first) and out["ds"].nunique() == 6
+
+
+@pytest.mark.parametrize("targets", [[6, 7, 8], [6.0, 7.0, 8.0]])
+def test_a_whole_number_float_key_column_names_domains_as_integers(tmp_path, targets):
+    """Stores keyed 1.0 .. 8.0 (a float column in a CSV written from Parquet) are stores 1 .. 8:
+    ``targets = [6, 7, 8]`` (or ``[6.0, ...]``) finds them and the outputs name store 6, not
+    6.0 (before: "unknown domain 6", and series named '6.0|D1')."""
+    frame = small_frame()
+    frame["store"] = frame["store"].str[1:].astype(float)
+    raw = raw_config()
+    raw["task"]["targets"] = targets
+    res = invoke("run", setup(tmp_path, frame, raw=raw))
+    assert res.code == 0, res.err
+    text = (tmp_path / "out" / "forecasts.csv").read_text().splitlines()
+    assert text[0].startswith("store,dept,")
+    assert {line.split(",")[0] for line in text[1:]} == {"6", "7", "8"}
