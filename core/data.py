@@ -229,28 +229,58 @@ def _parse_distinct(values: pd.Series, rows: np.ndarray, column: str, source: st
         text = text.copy()
         order = _day_month_order(text[day_month], rows[day_month.to_numpy()], column, source)
         text[day_month] = order
-    mixed_tz = f"{source}: column '{column}' mixes time zones; use one time zone"
     with warnings.catch_warnings():  # pandas warns (later raises) on mixed offsets
         warnings.simplefilter("ignore", FutureWarning)
         try:
             parsed = pd.to_datetime(text, errors="coerce", format="mixed")
         except (ValueError, TypeError) as exc:
-            if "zone" in str(exc) or "offset" in str(exc):
-                raise DataError(mixed_tz) from None
-            raise DataError(f"{source}: column '{column}' cannot be parsed: {exc}") from None
+            if "zone" not in str(exc) and "offset" not in str(exc):
+                raise DataError(f"{source}: column '{column}' cannot be parsed: {exc}") from None
+            parsed = pd.Series(text.map(_stamp).to_numpy(), index=text.index, dtype=object)
     bad = parsed.isna().to_numpy()
     if bad.any():
         raise DataError(
             f"{source}: column '{column}' has an unparseable date {values[bad].iloc[0]!r} "
             f"({int(rows[bad].sum())} rows)"
         )
-    if parsed.dtype == object:  # mixed offsets give python datetimes with tzinfo
-        raise DataError(mixed_tz)
+    if parsed.dtype == object:  # several UTC offsets (a summer time): Timestamps, one each
+        parsed = pd.Series([pd.Timestamp(v) for v in parsed], index=parsed.index, dtype=object)
+        if len({v.tzinfo is None for v in parsed}) > 1:
+            raise DataError(
+                f"{source}: column '{column}' mixes dates with and without a time zone; write "
+                "them all one way"
+            )
     return parsed
 
 
+def _stamp(value: str) -> pd.Timestamp:
+    """One date read alone (NaT when it does not read)."""
+    try:
+        return pd.Timestamp(value)
+    except (ValueError, TypeError):
+        return pd.NaT
+
+
+def _wall_or_utc(parsed: pd.Series, freq: str) -> pd.Series:
+    """Time-zone-aware periods made naive: for daily and coarser periods the date where they
+    were written (``2020-03-27T00:00+01:00`` is 27 March, whatever its offset), for shorter
+    ones the time in UTC; naive ones unchanged."""
+    try:
+        daily = not _sub_daily(pd.tseries.frequencies.to_offset(freq))
+    except ValueError:  # standardize names the bad freq
+        daily = False
+    if parsed.dtype == object:  # several offsets
+        stamps = [v.tz_localize(None) if daily else v.tz_convert("UTC").tz_localize(None)
+                  for v in parsed]  # fmt: skip
+        return pd.Series(pd.to_datetime(stamps), index=parsed.index)
+    if getattr(parsed.dt, "tz", None) is None:
+        return parsed
+    return (parsed if daily else parsed.dt.tz_convert("UTC")).dt.tz_localize(None)
+
+
 def _parse_times(values: pd.Series, column: str, source: str, freq: str = "D") -> pd.Series:
-    """The time column read as timestamps (time-zone-aware ones converted to UTC, made naive);
+    """The time column read as timestamps (time-zone-aware ones made naive, see
+    :func:`_wall_or_utc`);
     text and numbers are read in one format for the whole column (see :func:`_parse_distinct`);
     pandas periods as the date ``freq`` labels them by (the end of a month for ``ME``, its
     start for ``MS``, a week's last day for ``W-FRI``)."""
@@ -278,9 +308,7 @@ def _parse_times(values: pd.Series, column: str, source: str, freq: str = "D") -
         rows = np.bincount(codes, minlength=len(distinct))
         read = _parse_distinct(pd.Series(distinct, dtype=object), rows, column, source)
         parsed = pd.Series(read.to_numpy()[codes], index=values.index, dtype=read.dtype)
-    if getattr(parsed.dt, "tz", None) is not None:
-        parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-    return parsed
+    return _wall_or_utc(parsed, freq)
 
 
 def _sub_daily(offset: pd.DateOffset) -> bool:
@@ -301,14 +329,9 @@ def _refuse_time_of_day(
     if not clock.any():
         return
     k = int(np.flatnonzero(clock)[0])
-    value, stamp = raw.iloc[k], ds.iloc[k]
-    try:  # a time in a zone ahead of UTC: name its reading there
-        aware = pd.Timestamp(value).tzinfo is not None
-    except (ValueError, TypeError):
-        aware = False
-    utc = f", {stamp} in UTC," if aware else ""
+    value = raw.iloc[k]
     raise DataError(
-        f"{source}: column '{column}' has a time of day other than midnight: {str(value)!r}{utc} "
+        f"{source}: column '{column}' has a time of day other than midnight: {str(value)!r} "
         f"in {int(clock.sum())} rows; [data] freq '{freq}' periods are dates: write them without "
         "a time"
     )

@@ -92,10 +92,10 @@ def _retype(frame, col, values):
 
 # -- clear errors: exit 2 and one line -------------------------------------------------------------
 def _mixed_tz(frame):
+    """Dates with and without a time zone: the first ten rows with one."""
     stamps = pd.to_datetime(frame["date"])
     text = [
-        d.strftime("%Y-%m-%dT%H:%M:%S") + ("+05:00" if k < 10 else "+00:00")
-        for k, d in enumerate(stamps)
+        d.strftime("%Y-%m-%d") + ("T00:00:00+05:00" if k < 10 else "") for k, d in enumerate(stamps)
     ]
     return frame.assign(date=text)
 
@@ -162,7 +162,10 @@ ERRORS = {
     "empty date": dict(
         frame=lambda f: _retype(f, "date", {3: None}), patterns=["column 'date' has an empty date"]
     ),
-    "mixed time zones": dict(frame=_mixed_tz, patterns=["column 'date' mixes time zones"]),
+    "dates with and without a time zone": dict(
+        frame=_mixed_tz,
+        patterns=["column 'date' mixes dates with and without a time zone; write them all one way"],
+    ),
     "ambiguous day/month dates": dict(
         frame=lambda f: _day_month(f[pd.to_datetime(f["date"]).dt.day <= 12], "%d/%m/%Y"),
         patterns=[
@@ -1024,3 +1027,26 @@ def test_a_whole_number_float_key_column_names_domains_as_integers(tmp_path, tar
     text = (tmp_path / "out" / "forecasts.csv").read_text().splitlines()
     assert text[0].startswith("store,dept,")
     assert {line.split(",")[0] for line in text[1:]} == {"6", "7", "8"}
+
+
+@pytest.mark.parametrize("zone", ["Europe/Berlin", "+05:00"])
+def test_dates_with_a_utc_offset_are_read_as_the_dates_written(tmp_path, zone):
+    """Weekly dates written at local midnight with their UTC offset, one offset (``+05:00``) or
+    two (Berlin's winter and summer time) are the dates written (before: "mixes time zones",
+    or a time of day "in UTC" the evening before); the forecasts are those of plain dates."""
+    frame = small_frame()
+    stamps = pd.to_datetime(frame["date"])
+    if zone.startswith("+"):
+        text = stamps.dt.strftime("%Y-%m-%dT00:00:00") + zone
+    else:
+        text = stamps.dt.tz_localize(zone).map(lambda d: d.isoformat())
+    assert text.str[-6:].nunique() == (2 if zone == "Europe/Berlin" else 1)
+    (tmp_path / "zone").mkdir()
+    (tmp_path / "plain").mkdir()
+    res = invoke("run", setup(tmp_path / "zone", frame.assign(date=text)))
+    assert res.code == 0, res.err
+    res = invoke("run", setup(tmp_path / "plain", frame))
+    assert res.code == 0, res.err
+    zoned = pd.read_csv(tmp_path / "zone" / "out" / "forecasts.csv")
+    plain = pd.read_csv(tmp_path / "plain" / "out" / "forecasts.csv")
+    pd.testing.assert_frame_equal(zoned, plain)
