@@ -587,8 +587,16 @@ def _register_plugin_commands() -> None:
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
-    """Warnings (data repairs above all) as one line on stderr."""
-    err_console.print(f"warning: {message}", soft_wrap=True, highlight=False)
+    """Warnings (data repairs above all) as one line on stderr, each text once per command
+    (the same warning comes from every strategy and cell that meets it)."""
+    text = str(message)
+    if text in _SHOWN:
+        return
+    _SHOWN.add(text)
+    err_console.print(f"warning: {text}", soft_wrap=True, highlight=False)
+
+
+_SHOWN: set[str] = set()  # the warnings this command printed
 
 
 def _is_usage_error(exc: Exception) -> bool:
@@ -621,6 +629,7 @@ def main(argv: list[str] | None = None) -> None:
     ``argv`` defaults to the process arguments (tests pass their own)."""
     _register_plugin_commands()
     _CONFIG_FILE.clear()
+    _SHOWN.clear()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import Config, EvaluateConfig
+from transfercast.data import DataWarning
 from transfercast.distributed import local_executor
 from transfercast.errors import (
     ConfigError,
@@ -41,7 +43,7 @@ from transfercast.plugin_manager import PluginManager, get_plugin_manager
 from transfercast.replay import held_replays
 from transfercast.source_cache import SourceCache
 from transfercast.strategy import Strategy
-from transfercast.task import TransferTask
+from transfercast.task import TransferTask, plain
 from transfercast.uncertainty import DEFAULT_METHOD, forecast_quantiles
 
 SCORE_COLUMNS = [
@@ -333,6 +335,23 @@ def _cell(
     return row, fc, result
 
 
+def warn_unsold_cells(scores: pd.DataFrame) -> None:
+    """Warn, once, of the target-origin cells that sold nothing over their horizon: WAPE and
+    bias are undefined there, so the leaderboard's means leave them out."""
+    unsold = scores[(scores["status"] == "ok") & scores["wape"].isna() & scores["mae"].notna()]
+    cells = unsold[["target", "origin"]].drop_duplicates()
+    if not len(cells):
+        return
+    target, origin = cells.iloc[0]
+    warnings.warn(
+        f"{len(cells)} target-origin cells sold nothing over their horizon (first: target "
+        f"{plain(target)!r} after {pd.Timestamp(origin).date()}): WAPE and bias are undefined "
+        f"there and the leaderboard leaves them out; their MAE and RMSE are in the scores",
+        DataWarning,
+        stacklevel=3,
+    )
+
+
 def check_jobs(jobs: int) -> None:
     """Raise a :class:`ConfigError` for a worker count that means nothing (0)."""
     if jobs == 0:
@@ -458,6 +477,7 @@ def compare(
         cache.clear()
     extra = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in SCORE_COLUMNS]
     scores = pd.DataFrame(rows, columns=[*SCORE_COLUMNS, *extra])
+    warn_unsold_cells(scores)
     forecasts = (
         pd.concat(frames, ignore_index=True)
         if frames

@@ -15,6 +15,7 @@ few vectorised cumulative sums over the panel matrix.
 from __future__ import annotations
 
 import hashlib
+import warnings
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -43,7 +44,7 @@ class FeatureTable:
     categorical: list[str] = field(default_factory=list)
     weight: np.ndarray | None = None
     #: rows whose recent level is zero (every observed period of the window sold nothing):
-    #: ``level`` is 1 there, so that ratios stay finite
+    #: ``level`` is the series' scale there (:meth:`FeatureBuilder.quiet_level`)
     zero_level: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -336,22 +337,87 @@ class FeatureBuilder:
         floor: bool = True,
     ) -> np.ndarray:
         """The series' recent level at each anchor: mean absolute target over the level window,
-        falling back to the whole history; 1 for an all-zero history (0 with ``floor=False``);
-        NaN with no history. ``sums`` are the cumulative sums of ``|panel.Y|`` when the caller
-        already has them."""
+        falling back to the whole history where the window holds no observation; NaN with no
+        history. A zero level (nothing sold lately) is, with ``floor``, replaced by the series'
+        scale (:meth:`quiet_level`), so that ratios to it stay finite and free of the sales
+        unit. ``sums`` are the cumulative sums of ``|panel.Y|`` over rows ``i`` when the
+        caller already has them."""
         sums = _Sums(panel.Y, i, absolute=True) if sums is None else sums
         s, c = sums.window(i, a, self.level_window, first)
         s_all, c_all = sums.window(i, a, a.max() + 1 if len(a) else 1, first)
         with np.errstate(invalid="ignore", divide="ignore"):
             lvl = np.where(c > 0, s / np.maximum(c, 1), s_all / c_all)
-        return np.where(lvl == 0, 1.0, lvl) if floor else lvl
+        return self.fill_quiet(panel, i, a, lvl, sums, first) if floor else lvl
+
+    def fill_quiet(
+        self,
+        panel: Panel,
+        i: np.ndarray,
+        a: np.ndarray,
+        lvl: np.ndarray,
+        sums: _Sums,
+        first: np.ndarray | None = None,
+    ) -> np.ndarray:
+        """``lvl`` (:meth:`level` without ``floor``) with each zero replaced by the series'
+        mean absolute target over its whole history up to the anchor, or where that is zero
+        too (it never sold) by :meth:`quiet_level`."""
+        zero = lvl == 0
+        if not zero.any():
+            return lvl
+        s_all, c_all = sums.window(i, a, a.max() + 1 if len(a) else 1, first)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            history = s_all / c_all
+        lvl = np.where(zero & (history > 0), history, lvl)
+        never = np.flatnonzero(lvl == 0)
+        if len(never):
+            sub = None if first is None else np.asarray(first)[never]
+            lvl[never] = self.quiet_level(panel, i[never], a[never], sub)
+        return lvl
+
+    def quiet_level(
+        self, panel: Panel, i: np.ndarray, a: np.ndarray, first: np.ndarray | None = None
+    ) -> np.ndarray:
+        """The scale of series that have sold nothing up to their anchor: the mean recent level
+        of the series of their domain that sold in the level window then, else of every selling
+        series of the panel then, else 1 (nothing in the panel sold yet). Read no period after
+        the anchor, nor before ``first`` (per row) when given."""
+        out = np.ones(len(i))
+        dom = pd.factorize(pd.Series(panel.domains[i], dtype=object))[0]
+        f = np.full(len(i), -1) if first is None else np.asarray(first)
+        groups = pd.DataFrame({"d": dom, "f": f}).groupby(["d", "f"]).indices
+        every = np.arange(panel.n_series)
+        for (_, start), idx in groups.items():
+            anchors, back = np.unique(a[idx], return_inverse=True)
+            mean = np.full(len(anchors), np.nan)
+            for members in (np.flatnonzero(panel.domains == panel.domains[i[idx[0]]]), every):
+                todo = np.isnan(mean)
+                if not todo.any():
+                    break
+                mean[todo] = self._mean_selling(panel, members, anchors[todo], start)
+            out[idx] = np.nan_to_num(mean, nan=1.0)[back]
+        return out
+
+    def _mean_selling(
+        self, panel: Panel, rows: np.ndarray, anchors: np.ndarray, start: int
+    ) -> np.ndarray:
+        """Per anchor, the mean positive recent level of series ``rows`` (NaN where none sold
+        in its level window), reading no period before ``start`` (unless negative)."""
+        ii, aa = np.repeat(rows, len(anchors)), np.tile(anchors, len(rows))
+        first = None if start < 0 else np.full(len(ii), start)
+        lvl = self.level(panel, ii, aa, first=first, floor=False).reshape(len(rows), len(anchors))
+        selling = np.where(np.isfinite(lvl) & (lvl > 0), lvl, np.nan)
+        with warnings.catch_warnings():  # an anchor where none sold: NaN
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return np.nanmean(selling, axis=0)
 
     def observed_level(self, panel: Panel, i: np.ndarray, a: np.ndarray) -> np.ndarray:
         """The recent level at each anchor where the level window holds enough observations
-        for a training row (``min_level_obs``); NaN elsewhere."""
+        (``min_level_obs``) and some sales; NaN elsewhere (a series that sold nothing lately
+        shows no level to learn one from)."""
         sums = _Sums(panel.Y, i, absolute=True)
         _, count = sums.window(i, a, self.level_window)
-        return np.where(count >= self.min_level_obs, self.level(panel, i, a, sums), np.nan)
+        lvl = self.level(panel, i, a, sums, floor=False)
+        return np.where((count >= self.min_level_obs) & (lvl > 0), lvl, np.nan)
 
     def build(
         self,
@@ -372,8 +438,8 @@ class FeatureBuilder:
         sums = _Sums(Yabs, i)
         abs_sums = _Sums(Yabs, i, absolute=True)  # shared by both level computations below
         raw = self.level(panel, i, a, abs_sums, first, floor=False)
-        zero = raw == 0
-        lvl = np.where(zero, 1.0, raw)
+        zero = raw == 0  # nothing sold lately: the naive level forecasts 0 there
+        lvl = self.fill_quiet(panel, i, a, raw, abs_sums, first)
         if level is not None:
             lvl = np.where(np.isnan(lvl), level, lvl)
         cols: dict[str, np.ndarray | pd.Categorical] = {"h": h.astype(float)}

@@ -404,7 +404,8 @@ def quantile_scores(
     losses = np.stack([pinball(y, df[qcol(t)].to_numpy(float), t) for t in qs], axis=1)
     for k, tau in enumerate(qs):
         out[f"pinball_{qcol(tau)}"] = float(losses[:, k].mean() / scale)
-    out["wql"] = float(2 * losses.sum() / (len(qs) * np.abs(y).sum()))
+    total = float(np.abs(y).sum())  # 0 where nothing sold over the horizon: no wql
+    out["wql"] = float(2 * losses.sum() / (len(qs) * total)) if total else float("nan")
     per_series = pd.Series(2 * losses.mean(axis=1), index=df["unique_id"].to_numpy())
     per_series = per_series.groupby(level=0).mean()
     denom = seasonal_error(history, season).reindex(per_series.index)

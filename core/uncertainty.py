@@ -83,8 +83,10 @@ def levels_and_steps(tables: OriginTables, domain: Any, forecasts: pd.DataFrame)
     ``volatility`` (each series' over the target's history, :func:`history_volatility`) and
     ``observed`` (how many periods of its series were observed up to the origin: 0 for a
     series forecast before launch). ``level`` is the naive level's forecast, or for a series
-    whose recent periods sold nothing (level 0) its mean absolute sales over its history, with
-    a :class:`~transfercast.data.DataWarning`."""
+    whose recent periods sold nothing (level 0) the scale its features are read on (its mean
+    absolute sales over its history, see :meth:`FeatureBuilder.level
+    <transfercast.features.FeatureBuilder.level>`), with a
+    :class:`~transfercast.data.DataWarning`."""
     naive = tables.forecast(Naive(), domain).rename(columns={"forecast": "level"})
     out = forecasts.merge(naive, on=["unique_id", "ds"], how="left")
     panel, origin = tables.data.panel, tables.data.origin_idx
@@ -94,16 +96,16 @@ def levels_and_steps(tables: OriginTables, domain: Any, forecasts: pd.DataFrame)
     rows = pd.Index(panel.ids).get_indexer(out["unique_id"])
     out["observed"] = seen[rows]
     zero = (out["level"] == 0).to_numpy()
-    if zero.any():  # sold nothing lately: no level; its mean sales over its history stand in
-        with np.errstate(invalid="ignore", divide="ignore"):
-            typical = np.nansum(np.abs(past), axis=1) / seen
-        out.loc[zero, "level"] = np.nan_to_num(typical[rows[zero]])
+    if zero.any():  # sold nothing lately: no recent level; the series' scale stands in
+        k = rows[zero]
+        out.loc[zero, "level"] = tables.builder.level(panel, k, np.full(len(k), origin))
         quiet = out.loc[zero, "unique_id"].unique()
         warnings.warn(
             f"target domain {plain(domain)!r}: {len(quiet)} series sold nothing in the "
             f"periods before the origin {tables.data.origin.date()} (first {quiet[0]!r}): "
-            f"their quantiles are scaled by their mean sales over their history, and "
-            f"calibrated on replayed series that were selling",
+            f"their quantiles are scaled by their mean sales over their history (by the mean "
+            f"level of the domain's selling series where they never sold), and calibrated on "
+            f"replayed series that were selling",
             DataWarning,
             stacklevel=3,
         )

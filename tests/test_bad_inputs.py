@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+import transfercast as tc
 from transfercast.cli import to_toml
 from transfercast.config import parse_config
 from transfercast.data import DataWarning, standardize
@@ -1050,3 +1051,51 @@ def test_dates_with_a_utc_offset_are_read_as_the_dates_written(tmp_path, zone):
     zoned = pd.read_csv(tmp_path / "zone" / "out" / "forecasts.csv")
     plain = pd.read_csv(tmp_path / "plain" / "out" / "forecasts.csv")
     pd.testing.assert_frame_equal(zoned, plain)
+
+
+def test_a_target_that_sold_nothing_over_the_horizon_is_named_not_a_numpy_warning():
+    """Store S07 sells nothing over the last horizon: its cell has no WAPE, so the leaderboard
+    leaves it out, and a warning says so once (before: silently, after numpy's bare "divide
+    by zero encountered in scalar divide" from an infinite wql)."""
+    frame = small_frame()
+    raw = raw_config(target_history=13)
+    raw["evaluate"]["windows"] = 1
+    raw["strategies"] = {"source_only": {"source_params": {"num_boost_round": 20}}}
+    task = TransferTask.from_config(parse_config(raw), data=frame)
+    origin = task.evaluation_origins()[-1]
+    dates = pd.to_datetime(frame["date"])
+    frame.loc[(frame["store"] == "S07") & (dates > origin), "sales"] = 0.0
+    task = TransferTask.from_config(parse_config(raw), data=frame)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        comp = tc.compare(task, ["source_only"], quantiles=[0.1, 0.9])
+    said = [str(w.message) for w in caught if "sold nothing over their horizon" in str(w.message)]
+    assert said == [
+        f"1 target-origin cells sold nothing over their horizon (first: target 'S07' after "
+        f"{origin.date()}): WAPE and bias are undefined there and the leaderboard leaves them "
+        f"out; their MAE and RMSE are in the scores"
+    ]
+    assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
+    cell = comp.scores[(comp.scores["target"] == "S07") & (comp.scores["origin"] == origin)]
+    assert cell["wape"].isna().all() and cell["wql"].isna().all() and (cell["mae"] > 0).all()
+    board = comp.leaderboard().set_index("strategy")
+    assert board.loc["source_only", "cells"] == len(comp.scores) - 1
+
+
+def test_the_command_line_prints_each_warning_once(tmp_path):
+    """A target series that sold nothing lately meets every strategy's intervals: its warning
+    is printed once, not once per strategy."""
+    frame = small_frame()
+    raw = raw_config()
+    raw["evaluate"]["windows"] = 1
+    raw["forecast"] = {"quantiles": [0.1, 0.9]}
+    raw["strategy"]["candidates"] = ["target_only", "source_only"]
+    task = TransferTask.from_config(parse_config(raw), data=frame)
+    origin = task.evaluation_origins()[-1]
+    dates = pd.to_datetime(frame["date"])
+    quiet = (frame["store"] == "S07") & (frame["dept"] == "D1")
+    frame.loc[quiet & (dates > origin - pd.Timedelta(weeks=10)) & (dates <= origin), "sales"] = 0
+    res = invoke("compare", setup(tmp_path, frame, raw=raw))
+    assert res.code == 0, res.err
+    said = [line for line in res.err.splitlines() if "sold nothing in the periods" in line]
+    assert len(said) == 1, res.err

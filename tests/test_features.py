@@ -107,3 +107,73 @@ def test_no_young_copies_for_targets_with_two_seasons_of_history():
     plain = _tables(task, season_length=13, young_sources=False)
     assert tables.target_age is None
     pd.testing.assert_frame_equal(tables.source.X, plain.source.X)
+
+
+def _intermittent(frame: pd.DataFrame, keep: float = 0.25, seed: int = 0) -> pd.DataFrame:
+    """``frame`` with most weeks' sales set to 0 (each week kept with probability ``keep``)."""
+    rng = np.random.default_rng(seed)
+    return frame.assign(sales=frame["sales"] * (rng.random(len(frame)) < keep))
+
+
+def test_a_series_that_sold_nothing_lately_is_scaled_by_its_history_not_one_sales_unit():
+    """A source series with 10 quiet weeks before the origin: its rows are scaled by its mean
+    absolute sales over its history (before: by 1, one sales unit, so its labels were sales);
+    a target series that never sold in its history by the mean level of its domain's selling
+    series (never by 1)."""
+    import transfercast as tc
+    from transfercast.config import parse_config
+    from transfercast.datasets import synthetic_config
+
+    from .conftest import small_frame
+
+    frame = small_frame()
+    task = small_task(1.0)
+    origin = task.evaluation_origins()[-1]
+    dates = pd.to_datetime(frame["date"])
+    quiet = (frame["store"] == "S01") & (frame["dept"] == "D1")
+    frame.loc[quiet & (dates > origin - pd.Timedelta(weeks=10)) & (dates <= origin), "sales"] = 0
+    never = (frame["store"] == "S07") & (frame["dept"] == "D1")
+    frame.loc[never & (dates <= origin), "sales"] = 0.0
+    raw = synthetic_config("x.csv", ["S06", "S07", "S08"], horizon=6, target_history=13)
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    tables = OriginTables(task, task.at_origin(origin), task.features)
+    panel, c = tables.data.panel, tables.data.origin_idx
+    src = tables.source
+    last = (src.keys["unique_id"] == "S01|D1") & (src.keys["anchor"] == panel.times[c - 1])
+    assert last.any() and src.zero_level[last.to_numpy()].all()
+    row = list(panel.ids).index("S01|D1")
+    history = np.nanmean(np.abs(panel.Y[row, :c]))
+    levels = src.level[last.to_numpy()]  # the row, and its copy as a young series
+    assert history > 100 and np.isclose(levels[0], history) and (levels > 100).all()
+    target = tables.prediction_table(tables.data.target_rows["S07"])
+    mine = (target.keys["unique_id"] == "S07|D1").to_numpy()
+    other = target.level[~mine][0]  # S07|D2's recent level, the domain's one selling series
+    assert target.zero_level[mine].all() and np.allclose(target.level[mine], other)
+    np.testing.assert_allclose(target.y if target.y is not None else 0, 0)
+
+
+def test_forecasts_of_intermittent_sales_do_not_depend_on_the_sales_unit():
+    """Sales mostly zero (a quarter of the weeks sell): the same data in another unit (x 2**-10,
+    exact in binary) gives the same forecasts in that unit. Before, a series that sold nothing
+    in its level window was scaled by one sales unit, so its labels changed with the unit."""
+    import transfercast as tc
+    from transfercast.config import parse_config
+    from transfercast.datasets import synthetic_config
+
+    from .conftest import small_frame
+
+    frame = _intermittent(small_frame())
+    raw = synthetic_config("x.csv", ["S06", "S07", "S08"], horizon=6, target_history=13)
+    raw["strategies"] = {"source_only": {"source_params": {"num_boost_round": 30}}}
+    out = {}
+    for unit in (1.0, 2.0**-10):
+        task = tc.TransferTask.from_config(
+            parse_config(raw), data=frame.assign(sales=frame["sales"] * unit)
+        )
+        origin = task.evaluation_origins()[-1]
+        tables = OriginTables(task, task.at_origin(origin), task.features)
+        assert tables.source.zero_level.any()  # the case at stake is in the data
+        model = tc.TransferForecaster("source_only", source_params={"num_boost_round": 30})
+        out[unit] = model.fit(task, origin=origin).predict()["forecast"].to_numpy() / unit
+    assert out[1.0].sum() > 0
+    np.testing.assert_allclose(out[2.0**-10], out[1.0], rtol=1e-9)

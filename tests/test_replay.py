@@ -521,9 +521,9 @@ def test_the_replay_table_written_is_the_same_whatever_order_the_replays_ran_in(
 
 def test_the_naive_level_of_a_series_that_sold_nothing_recently_is_zero():
     """A series whose last periods before the origin sold nothing: the naive level forecasts
-    0 (the tables scale by 1 there), the last value 0; its interval scale is its mean absolute
-    sales over its history, with a warning, and a replayed series like it calibrates no
-    interval (its errors have no level to be measured against)."""
+    0 (the tables scale by its history there), the last value 0; its interval scale is its
+    mean absolute sales over its history, with a warning, and a replayed series like it
+    calibrates no interval (its errors have no level to be measured against)."""
     from transfercast.replay import LastValue, Naive
     from transfercast.uncertainty import levels_and_steps
 
@@ -562,6 +562,28 @@ def test_the_naive_level_of_a_series_that_sold_nothing_recently_is_zero():
     assert closed.any() and detail.loc[closed, "level"].isna().all()
     assert detail.loc[~closed, "level"].gt(0).all()
     assert scaled_errors(detail[closed]).isna().all()
+
+
+def test_a_target_series_that_never_sold_gets_an_interval_of_its_domain_s_scale():
+    """A series of a selling target domain recorded with zero sales over its whole history
+    (13 weeks): its intervals are scaled by the mean level of the domain's selling series
+    (before: by its mean sales, 0, so q0.1 = q0.9 = a forecast that is not 0), with the
+    warning saying so."""
+    frame = small_frame()
+    dates = pd.to_datetime(frame["date"])
+    never = (frame["store"] == "S07") & (frame["dept"] == "D1")
+    frame.loc[never & (dates <= dates.max() - pd.Timedelta(weeks=6)), "sales"] = 0.0
+    raw = synthetic_config("x.csv", ["S06", "S07", "S08"], horizon=6, target_history=13)
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    origin = task.evaluation_origins()[-1]
+    model = tc.TransferForecaster("source_only", quantiles=[0.1, 0.9])
+    with pytest.warns(DataWarning, match=r"where they never sold"):
+        fc = model.fit(task, origin=origin).predict()
+    mine = fc[(fc["store"] == "S07") & (fc["dept"] == "D1")]
+    other = fc[(fc["store"] == "S07") & (fc["dept"] == "D2")]
+    assert len(mine) == 6 and (mine["q0.9"] - mine["q0.1"] > 0).all()
+    width = (mine["q0.9"] - mine["q0.1"]).mean() / (other["q0.9"] - other["q0.1"]).mean()
+    assert 0.2 < width < 5  # the domain's scale, not 0 and not one sales unit
 
 
 class _Broken(tc.Strategy):
