@@ -586,6 +586,18 @@ def _coarser_hint(out: pd.DataFrame, freq: str, span: pd.DataFrame) -> str:
     )
 
 
+def _zero_hint(gaps: pd.Series, span: pd.DataFrame) -> str:
+    """When a tenth or more of the periods inside the series' spans are missing, a hint that
+    a file of sales transactions leaves out the periods without a sale: read as missing, they
+    leave the level and the scores to the periods that sold."""
+    if gaps.sum() < 0.1 * (span["max"] - span["min"] + 1).sum():
+        return ""
+    return (
+        f" ({gaps.sum() / (span['max'] - span['min'] + 1).sum():.0%} of the periods inside "
+        "the series): if a missing period means no sale, write it with 0"
+    )
+
+
 def _check_gaps_and_zeros(
     out: pd.DataFrame, freq: str, time: str, target: str, source: str, repair: bool
 ) -> None:
@@ -605,7 +617,8 @@ def _check_gaps_and_zeros(
             )
         warnings.warn(
             f"{source}: column '{time}': {missing} periods missing inside {int((gaps > 0).sum())} "
-            f"series (first: {first!r}) left as missing values{_coarser_hint(out, freq, span)}",
+            f"series (first: {first!r}) left as missing values"
+            f"{_coarser_hint(out, freq, span) or _zero_hint(gaps, span)}",
             DataWarning,
             stacklevel=3,
         )

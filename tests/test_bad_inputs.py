@@ -1099,3 +1099,23 @@ def test_the_command_line_prints_each_warning_once(tmp_path):
     assert res.code == 0, res.err
     said = [line for line in res.err.splitlines() if "sold nothing in the periods" in line]
     assert len(said) == 1, res.err
+
+
+def test_many_missing_periods_hint_that_absent_rows_may_be_zero_sales():
+    """Sales exported as transactions (no row for a week without a sale): most periods are
+    missing inside the series, and the warning says that a missing period meaning no sale
+    is written with 0 (before: no hint; the level and the scores read only the selling weeks)."""
+    frame = small_frame()
+    rng = np.random.default_rng(0)
+    keep = (rng.random(len(frame)) < 0.5) | frame["date"].isin(frame["date"].iloc[[0, -1]])
+    with pytest.warns(DataWarning) as caught:
+        standardize(
+            frame[keep], series=["store", "dept"], time="date", target="sales",
+            domain="store", freq="W-FRI",
+        )  # fmt: skip
+    said = [str(w.message) for w in caught if "periods missing inside" in str(w.message)]
+    assert len(said) == 1 and re.search(
+        r"left as missing values \(\d\d% of the periods inside the series\): if a missing "
+        r"period means no sale, write it with 0$",
+        said[0],
+    ), said
