@@ -554,6 +554,7 @@ class TransferTask:
                 rows = np.flatnonzero(panel.domains == dom)
             if not len(rows):
                 raise DataError(f"target domain {plain(dom)!r} has no series up to the horizon")
+            self._warn_stopped_series(panel, dom, rows, idx)
             targets[dom] = rows
         source_rows = np.flatnonzero(self.source_mask() & has_history)
         if not len(source_rows) and self.require_sources:
@@ -578,6 +579,23 @@ class TransferTask:
                 stacklevel=3,
             )
         return bool(len(new))
+
+    def _warn_stopped_series(self, panel: Panel, dom: Any, rows: np.ndarray, idx: int) -> None:
+        """Warn about target series with sales before the level window but no row within it
+        (the last ``level_window`` periods up to position ``idx``): a product delisted, or
+        periods not exported; they are forecast at their mean over their history."""
+        w = int(self.features.level_window)
+        seen = ~np.isnan(panel.Y[rows, : idx + 1])
+        stopped = rows[seen.any(axis=1) & ~seen[:, max(idx + 1 - w, 0) :].any(axis=1)]
+        if len(stopped):
+            warnings.warn(
+                f"{self.source_name}: target domain {plain(dom)!r} has {len(stopped)} series "
+                f"with no row in the {w} periods up to the origin {panel.times[idx].date()} "
+                f"(first {panel.ids[stopped[0]]!r}): forecast at their mean over their history; "
+                f"if they stopped selling, leave them out of the targets' data",
+                DataWarning,
+                stacklevel=3,
+            )
 
     def _sold_before(self, rows: np.ndarray, idx: int) -> tuple[str, str]:
         """How a warning says that series ``rows`` have no sales up to panel position ``idx``:

@@ -1119,3 +1119,22 @@ def test_many_missing_periods_hint_that_absent_rows_may_be_zero_sales():
         r"period means no sale, write it with 0$",
         said[0],
     ), said
+
+
+def test_a_target_series_whose_rows_stopped_is_named():
+    """A target series with no row in the level window before the origin (a delisted
+    product): a warning names it and says how it is forecast (before: nothing said)."""
+    frame = small_frame()
+    dates = pd.to_datetime(frame["date"])
+    gone = (frame["store"] == "S07") & (frame["dept"] == "D1")
+    frame = frame[~(gone & (dates > dates.max() - pd.Timedelta(weeks=10)))]
+    raw = synthetic_config("unused.csv", TARGETS, horizon=6)
+    task = TransferTask.from_config(parse_config(raw), data=frame)
+    with pytest.warns(DataWarning) as caught:
+        task.at_origin(task.forecast_origin())
+    said = [str(w.message) for w in caught if "no row in the" in str(w.message)]
+    assert said == [
+        f"data: target domain 'S07' has 1 series with no row in the 8 periods up to the origin "
+        f"{pd.Timestamp(task.forecast_origin()).date()} (first 'S07|D1'): forecast at their "
+        f"mean over their history; if they stopped selling, leave them out of the targets' data"
+    ]
