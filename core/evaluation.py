@@ -154,12 +154,17 @@ def leaderboard(scores: pd.DataFrame, baseline: str = "target_only") -> pd.DataF
 
 def _wins(ok: pd.DataFrame) -> pd.Series:
     """Per strategy, the number of targets on which its mean WAPE was the lowest, over the
-    cells (target, origin) every strategy scored (all of its cells when there are none such)."""
+    cells (target, origin) every strategy scored (all of its cells when there are none such);
+    strategies tied for the lowest (the same forecasts) each count the target."""
     wide = ok.pivot_table(index=["target", "origin"], columns="strategy", values="wape")
     shared = wide.dropna(how="any")
     per_target = (shared if len(shared) else wide).groupby(level="target").mean()
     per_target = per_target.dropna(how="all")  # a target whose actuals were all zero
-    return per_target.idxmin(axis=1).value_counts() if len(per_target) else pd.Series(dtype=int)
+    if not len(per_target):
+        return pd.Series(dtype=int)
+    best = per_target.min(axis=1)
+    tied = per_target.sub(best, axis=0).abs().le(1e-12 * best.abs().clip(lower=1e-300), axis=0)
+    return tied.sum(axis=0).astype(int)
 
 
 def tied_with_leader(board: pd.DataFrame) -> list[str]:

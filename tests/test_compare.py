@@ -132,6 +132,23 @@ def test_leaderboard_ranks_a_strategy_that_skipped_cells_after_those_that_scored
     assert board.loc["part", "wape_gap"] == pytest.approx(0.1)
 
 
+def test_strategies_tied_on_a_target_each_count_its_win():
+    """Before launch ``pooled`` has no target rows and forecasts as ``source_only`` does: both
+    are best on T1 and each counts the win (before: the alphabetically first took it)."""
+    from transfercast.evaluation import leaderboard
+
+    rows = [
+        ("T1", "o1", "source_only", 0.4), ("T1", "o1", "pooled", 0.4), ("T1", "o1", "x", 0.5),
+        ("T2", "o1", "source_only", 0.3), ("T2", "o1", "pooled", 0.3), ("T2", "o1", "x", 0.2),
+    ]  # fmt: skip
+    scores = pd.DataFrame(rows, columns=["target", "origin", "strategy", "wape"])
+    scores["status"] = "ok"
+    for col in ("mae", "rmse", "mase", "rmsse", "bias"):
+        scores[col] = 0.0
+    wins = leaderboard(scores).set_index("strategy")["wins"]
+    assert wins.to_dict() == {"x": 1, "pooled": 1, "source_only": 1}
+
+
 def test_a_strategy_listed_twice_or_none_is_refused(task):
     from transfercast.errors import ConfigError
     from transfercast.plugins.baselines import SourceOnly
