@@ -454,8 +454,9 @@ class BoostContinue(Strategy):
         import xgboost as xgb
 
         params["eval_metric"] = "mae"
-        if not native:
-            params["base_score"] = 0.0  # a fresh model on top of the margin, not a continuation
+        if not native:  # a fresh model on top of the margin, not a continuation: the base
+            # score (in the objective's output space) is the one whose margin is 0
+            params["base_score"] = self._inverse_link(np.zeros(1))[0]
         dtrain = xgb.DMatrix(
             Xt, train.y, weight=train.weight, base_margin=init, enable_categorical=True
         )

@@ -280,6 +280,24 @@ def test_excluded_columns_are_not_used_by_the_added_trees(sources, tables, targe
     np.testing.assert_array_equal(on, off)
 
 
+@pytest.mark.parametrize("objective", ["count:poisson", "reg:tweedie"])
+def test_added_trees_on_a_log_link_source_start_from_its_forecasts(tables, target, objective):
+    """XGBoost with a log-link objective and trees added as a booster of their own (excluded
+    columns): the forecasts start from the source model's, as with squared error (before:
+    every forecast 0, the new booster's base score 0 being a margin of log 0)."""
+    src = SourceOnly(engine="xgboost", source_params={"objective": objective})
+    model = src.fit_source(tables.source)
+    base = src.transfer(model, target).predict(target)
+    s = BoostContinue(
+        engine="xgboost", source_params={"objective": objective}, rounds=5, valid_periods=0,
+        learning_rate=0.01, exclude_columns=["week"],
+    ).transfer(model, target, tables.source)  # fmt: skip
+    assert s.rounds_ == 5 and "week" not in s.parts_[-1].model.columns_
+    pred = s.predict(target)
+    assert np.isfinite(pred).all() and base.mean() > 0.5
+    np.testing.assert_allclose(pred, base, rtol=0.1)
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 def test_covariate_missing_in_the_source_rows_is_used_natively(tables, target, engine):
     """The feature-table form of a target-only covariate: a column all missing in the source."""
