@@ -8,6 +8,7 @@ formats (LightGBM text, XGBoost JSON), never pickled.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -104,13 +105,32 @@ def engine_params(engine: str, role: str, overrides: dict[str, Any], seed: int) 
         from transfercast.errors import unknown_name
 
         raise ConfigError(unknown_name("engine", engine, ENGINES))
+    if engine == "lightgbm":  # an alias (eta) replaces its default's main name (learning_rate)
+        main = _lightgbm_main_names()
+        overrides = {
+            (k if k == "num_boost_round" else main.get(k, k)): v for k, v in overrides.items()
+        }
     params = {**DEFAULTS[engine][role], **overrides}
     if engine == "lightgbm":
         params.update(seed=seed, verbose=-1, num_threads=threads(role), deterministic=True)
         params.setdefault("force_row_wise", True)
     else:
-        params.update(seed=seed, nthread=threads(role), tree_method="hist")
+        params.update(seed=seed, nthread=threads(role))
+        params.setdefault("tree_method", "hist")
     return params
+
+
+@functools.cache
+def _lightgbm_main_names() -> dict[str, str]:
+    """Each LightGBM parameter alias (``eta``, ``subsample``) with its main name, from
+    LightGBM's own table (empty where it cannot be read)."""
+    try:
+        from lightgbm.basic import _ConfigAliases
+
+        table = _ConfigAliases._get_all_param_aliases()
+    except Exception:  # noqa: BLE001 - an older or absent LightGBM
+        return {}
+    return {alias: name for name, aliases in table.items() for alias in aliases}
 
 
 class GBM:

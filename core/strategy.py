@@ -19,9 +19,11 @@ state ends with ``_``, ``get_params`` / ``set_params`` work.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import importlib.util
+import io
 import json
 import re
 from dataclasses import dataclass, field
@@ -106,9 +108,50 @@ def engine_param_problem(engine: str, params: dict[str, Any]) -> str | None:
             f"num_boost_round; boost_continue stops its added trees by patience on "
             f"valid_periods)"
         )
+    seeds = lightgbm_aliases("seed") | {"random_state"}
+    threads = lightgbm_aliases("num_threads") | {"nthread", "n_jobs"}
+    for key in params:
+        if key in seeds:
+            return f"{key} is the strategy's own: set the key seed of its table, not {key} here"
+        if key in threads:
+            return f"{key}: the engines' threads are set by the TRANSFERCAST_THREADS variable"
     if engine == "lightgbm":
-        return _lightgbm_unknown(params)
+        return _lightgbm_unknown(params) or _lightgbm_refused(
+            json.dumps(params, sort_keys=True, default=str)
+        )
     return _xgboost_unused(json.dumps(params, sort_keys=True, default=str))
+
+
+@functools.lru_cache(maxsize=64)
+def _lightgbm_refused(params_json: str) -> str | None:
+    """LightGBM's own complaint, as a message, when it cannot train one round on four rows
+    with the parameters (a JSON object): a value of the wrong type or out of range, an
+    unknown objective."""
+    try:
+        import lightgbm as lgb
+    except ImportError:
+        return None
+    probe = {k: v for k, v in json.loads(params_json).items() if k != "num_boost_round"}
+    probe.update(verbose=-1, num_threads=1)
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # LightGBM prints its fatal errors
+            data = lgb.Dataset(np.arange(8.0).reshape(8, 1), label=np.ones(8), params=probe)
+            lgb.train(probe, data, 1)
+    except lgb.basic.LightGBMError as exc:
+        text = _first_line(str(exc))
+        if re.search(r"device|opencl|cuda|gpu", text, re.I):  # not here: the fit will say
+            return None
+        return f"LightGBM refuses the parameters: {text}"
+    except Exception:  # noqa: BLE001 - the fit will say
+        return None
+    return None
+
+
+def _first_line(message: str) -> str:
+    """An engine's error as one line: its first line without a log prefix such as
+    ``[10:12:13] /src/learner.cc:123:``."""
+    line = message.strip().splitlines()[0] if message.strip() else message
+    return re.sub(r"^\[[\d:]+\]\s+\S+:\d+:\s*", "", line).strip()
 
 
 def _lightgbm_unknown(params: dict[str, Any]) -> str | None:
@@ -134,9 +177,10 @@ def _lightgbm_unknown(params: dict[str, Any]) -> str | None:
 
 @functools.lru_cache(maxsize=64)
 def _xgboost_unused(params_json: str) -> str | None:
-    """The first key XGBoost reports as unused when it trains one round on four rows with the
-    parameters (a JSON object), as a message. Parameters it cannot train with are left to the
-    fit."""
+    """The first key XGBoost reports as unused when it trains one round on eight rows with the
+    parameters (a JSON object), or its complaint when it cannot (a value of the wrong type or
+    out of range, an unknown objective), as a message; a device it cannot find here is left
+    to the fit."""
     import warnings
 
     from transfercast.errors import closest
@@ -150,8 +194,13 @@ def _xgboost_unused(params_json: str) -> str | None:
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            xgb.train(probe, xgb.DMatrix(np.ones((4, 1)), label=np.ones(4)), 1)
-        except Exception:  # noqa: BLE001 - e.g. a device not present here: the fit will say
+            xgb.train(probe, xgb.DMatrix(np.arange(8.0).reshape(8, 1), label=np.ones(8)), 1)
+        except xgb.core.XGBoostError as exc:
+            text = _first_line(str(exc))
+            if re.search(r"device|cuda|gpu", text, re.I):  # not here: the fit will say
+                return None
+            return f"XGBoost refuses the parameters: {text}"
+        except Exception:  # noqa: BLE001 - the fit will say
             return None
     for warning in caught:
         found = re.search(r"Parameters: \{(.*?)\}.*not (?:be )?used", str(warning.message), re.S)

@@ -362,6 +362,45 @@ ERRORS = {
             r"\(did you mean 'max_depth'\?\)"
         ],
     ),
+    "engine parameter of the wrong type": dict(
+        raw=to_toml(raw_config())
+        + "\n[strategies.source_only]\nsource_params = { num_leaves = 'six' }\n",
+        extra="",
+        patterns=[
+            r"\[strategies.source_only\]: source_params: LightGBM refuses the parameters: "
+            r"Parameter num_leaves should be of type int, got \"six\""
+        ],
+    ),
+    "XGBoost parameter out of range": dict(
+        raw=to_toml(raw_config())
+        + "\n[strategies.source_only]\nengine = 'xgboost'\nsource_params = { subsample = 1.5 }\n",
+        extra="",
+        patterns=[
+            r"\[strategies.source_only\]: source_params: XGBoost refuses the parameters: value "
+            r"1.5 for Parameter subsample exceed bound \[0,1\]"
+        ],
+    ),
+    "misspelt XGBoost objective": dict(
+        raw=to_toml(raw_config())
+        + "\n[strategies.source_only]\nengine = 'xgboost'\n"
+        + "source_params = { objective = 'reg:squarederor' }\n",
+        extra="",
+        patterns=[r"XGBoost refuses the parameters: Unknown objective function: `reg:squarederor`"],
+    ),
+    "a seed in an engine table": dict(
+        raw=to_toml(raw_config())
+        + "\n[strategies.source_only]\nsource_params = { random_state = 5 }\n",
+        extra="",
+        patterns=[
+            r"source_params: random_state is the strategy's own: set the key seed of its table"
+        ],
+    ),
+    "threads in an engine table": dict(
+        raw=to_toml(raw_config())
+        + "\n[strategies.source_only]\nengine = 'xgboost'\nsource_params = { nthread = 2 }\n",
+        extra="",
+        patterns=[r"nthread: the engines' threads are set by the TRANSFERCAST_THREADS variable"],
+    ),
     "misspelt strategy table in run": dict(
         raw=to_toml(raw_config()) + "\n[strategies.poolde]\ntarget_weight = 50.0\n",
         extra="",
@@ -1138,3 +1177,28 @@ def test_a_target_series_whose_rows_stopped_is_named():
         f"{pd.Timestamp(task.forecast_origin()).date()} (first 'S07|D1'): forecast at their "
         f"mean over their history; if they stopped selling, leave them out of the targets' data"
     ]
+
+
+def test_an_engine_alias_replaces_the_default_it_names():
+    """LightGBM's aliases (``eta``, ``subsample``, ``min_child_samples``) set the parameter
+    they name (before: the default stayed under the main name, which LightGBM prefers, so the
+    alias was ignored); XGBoost's ``tree_method`` is the user's when given."""
+    from transfercast.engines import engine_params
+
+    p = engine_params("lightgbm", "source", {"eta": 0.5, "subsample": 0.3,
+                                             "min_child_samples": 50}, 0)  # fmt: skip
+    assert p["learning_rate"] == 0.5 and p["bagging_fraction"] == 0.3
+    assert p["min_data_in_leaf"] == 50 and not {"eta", "subsample", "min_child_samples"} & set(p)
+    assert engine_params("xgboost", "source", {"tree_method": "approx"}, 0)["tree_method"] == (
+        "approx"
+    )
+    assert engine_params("xgboost", "source", {}, 0)["tree_method"] == "hist"
+    frame = small_frame()
+    raw = synthetic_config("unused.csv", TARGETS, horizon=6)
+    task = TransferTask.from_config(parse_config(raw), data=frame)
+    fc = {
+        name: TransferForecaster("source_only", source_params=params).fit(task).predict()
+        for name, params in [("main", {"learning_rate": 0.5}), ("alias", {"eta": 0.5}), ("", {})]
+    }
+    np.testing.assert_allclose(fc["alias"]["forecast"], fc["main"]["forecast"])
+    assert not np.allclose(fc["alias"]["forecast"], fc[""]["forecast"])
