@@ -149,6 +149,16 @@ def _raw(model: GBM, X: pd.DataFrame) -> np.ndarray:
     return np.asarray(model.booster_.predict(dm, output_margin=True), float)
 
 
+def reseed_xgboost(seed: int) -> None:
+    """Set XGBoost's process-wide random generator, which the row and column sampling of a
+    continued booster draw from and its own ``seed`` does not reset, by one fresh fit with
+    ``seed`` on two rows: the continuation then samples alike whatever was fitted before it
+    in the process."""
+    import xgboost as xgb
+
+    xgb.train({"seed": seed, "nthread": 1}, xgb.DMatrix(np.zeros((2, 1)), label=np.zeros(2)), 1)
+
+
 def _copy_booster(model: GBM) -> Any:
     """A private copy of a native booster (the cached source model is never mutated)."""
     if model.engine == "lightgbm":
@@ -232,8 +242,8 @@ class BoostContinue(Strategy):
         params["learning_rate" if engine == "lightgbm" else "eta"] = p.learning_rate
         params["objective"] = self.objective_  # the added trees continue the source's margin
         params.pop("eta" if engine == "lightgbm" else "learning_rate", None)
-        # no row or column sampling unless asked: a continued XGBoost booster would otherwise
-        # keep the source's sampling, drawn from a process-wide random state
+        # no row or column sampling unless asked (a continued XGBoost booster would otherwise
+        # keep the source's); where asked, reseed_xgboost makes it the same in every run
         for key in (
             ("subsample", "colsample_bytree")
             if engine == "xgboost"
@@ -328,6 +338,7 @@ class BoostContinue(Strategy):
         params.update(process_type="update", updater="refresh", refresh_leaf=1)
         with warnings.catch_warnings():  # "updater given, tree_method ignored": intended
             warnings.simplefilter("ignore", UserWarning)
+            reseed_xgboost(int(params.get("seed", 0)))
             refreshed = xgb.train(
                 params, dm, num_boost_round=src.num_boosted_rounds(), xgb_model=src.copy()
             )
@@ -472,6 +483,8 @@ class BoostContinue(Strategy):
                 "early_stopping_rounds": patience,
                 "verbose_eval": False,
             }
+        if native:
+            reseed_xgboost(int(params.get("seed", 0)))
         booster = xgb.train(
             params,
             dtrain,
