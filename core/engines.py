@@ -223,7 +223,9 @@ class GBM:
             return self.booster_.predict(X, num_threads=threads(rows=len(X)))
         import xgboost as xgb
 
-        dm = xgb.DMatrix(X, enable_categorical=True, base_margin=raw_margin)
+        n = threads(rows=len(X))
+        dm = xgb.DMatrix(X, enable_categorical=True, base_margin=raw_margin, nthread=n)
+        self.booster_.set_param({"nthread": n})  # a loaded booster would take every core
         return self.booster_.predict(dm)
 
     def save(self, directory: Path, stem: str) -> dict[str, Any]:

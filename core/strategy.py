@@ -206,6 +206,8 @@ def _xgboost_unused(params_json: str) -> str | None:
         found = re.search(r"Parameters: \{(.*?)\}.*not (?:be )?used", str(warning.message), re.S)
         if found:
             key = re.findall(r'"([^"]+)"', found.group(1))[0]
+            if key in lightgbm_aliases("num_iterations"):  # n_estimators, num_round, ...
+                return f"unknown XGBoost parameter '{key}': the number of trees is num_boost_round"
             known = [name for name in _xgboost_names() if name != key]
             return (
                 f"unknown XGBoost parameter '{key}'{closest(key, known)} (see XGBoost's "

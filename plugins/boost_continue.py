@@ -145,7 +145,9 @@ def _raw(model: GBM, X: pd.DataFrame) -> np.ndarray:
         )
     import xgboost as xgb
 
-    dm = xgb.DMatrix(X, enable_categorical=True)
+    n = threads(rows=len(X))
+    dm = xgb.DMatrix(X, enable_categorical=True, nthread=n)
+    model.booster_.set_param({"nthread": n})  # a loaded booster would take every core
     return np.asarray(model.booster_.predict(dm, output_margin=True), float)
 
 

@@ -401,6 +401,14 @@ ERRORS = {
         extra="",
         patterns=[r"nthread: the engines' threads are set by the TRANSFERCAST_THREADS variable"],
     ),
+    "n_estimators under XGBoost": dict(
+        raw=to_toml(raw_config())
+        + "\n[strategies.source_only]\nengine = 'xgboost'\nsource_params = { n_estimators = 50 }\n",
+        extra="",
+        patterns=[
+            r"unknown XGBoost parameter 'n_estimators': the number of trees is num_boost_round"
+        ],
+    ),
     "misspelt strategy table in run": dict(
         raw=to_toml(raw_config()) + "\n[strategies.poolde]\ntarget_weight = 50.0\n",
         extra="",

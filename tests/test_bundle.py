@@ -410,3 +410,20 @@ def test_a_run_that_cannot_save_its_model_removes_the_earlier_runs_bundle(tmp_pa
     assert res.code == 0, res.err
     assert "no model bundle written" in res.err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["forecasts.csv"]
+
+
+def test_a_loaded_xgboost_model_predicts_on_transfercast_threads(tmp_path, monkeypatch, task):
+    """A saved XGBoost booster, loaded again, predicts on ``TRANSFERCAST_THREADS`` threads
+    (before: its stored setting, 0, every core of the machine)."""
+    from transfercast.engines import GBM
+    from transfercast.forecasting import OriginTables
+
+    tables = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
+    table = tables.target(task.targets[0])
+    model = GBM("xgboost", "target", {"num_boost_round": 5}).fit(table)
+    entry = model.save(tmp_path, "m")
+    loaded = GBM.load(tmp_path, entry)
+    monkeypatch.setenv("TRANSFERCAST_THREADS", "1")
+    np.testing.assert_allclose(loaded.predict(table.X), model.predict(table.X))
+    config = json.loads(loaded.booster_.save_config())
+    assert config["learner"]["generic_param"]["nthread"] == "1"
