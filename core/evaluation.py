@@ -260,6 +260,7 @@ def resolve_strategies(
         else:
             entry = registry.get(item)
             out.append(entry.cls(by_name.get(entry.name, {})))
+    _warn_tables_auto_does_not_read(out, by_name)
     seen = [s.name for s in out]
     twice = next((n for k, n in enumerate(seen) if n in seen[:k]), None)
     if twice is not None:
@@ -268,6 +269,28 @@ def resolve_strategies(
             f"(to compare two settings, give one a name of its own: a subclass with `name`)"
         )
     return out
+
+
+def _warn_tables_auto_does_not_read(
+    strategies: list[Strategy], tables: dict[str, dict[str, Any]]
+) -> None:
+    """Warn where a ``[strategies.X]`` table sets a candidate X of ``auto`` that ``auto`` fits
+    with its own table (``[strategies.auto.strategies.X]``, or X's defaults)."""
+    for strategy in strategies:
+        own = getattr(strategy.params, "strategies", None)
+        names = getattr(strategy, "candidate_names", None)
+        if strategy.name != "auto" or own is None or names is None:
+            continue
+        unread = [n for n in names() if tables.get(n) and n not in own]
+        if unread:
+            warnings.warn(
+                f"[strategies.{unread[0]}] is not read by auto: its candidate "
+                f"'{unread[0]}' takes [strategies.auto.strategies.{unread[0]}] (absent: the "
+                f"defaults); copy the table there to use it"
+                + (f" (also {', '.join(unread[1:])})" if len(unread) > 1 else ""),
+                DataWarning,
+                stacklevel=3,
+            )
 
 
 @dataclass(frozen=True)

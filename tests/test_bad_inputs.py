@@ -1210,3 +1210,29 @@ def test_an_engine_alias_replaces_the_default_it_names():
     }
     np.testing.assert_allclose(fc["alias"]["forecast"], fc["main"]["forecast"])
     assert not np.allclose(fc["alias"]["forecast"], fc[""]["forecast"])
+
+
+def test_a_candidate_table_auto_does_not_read_is_named():
+    """``[strategies.source_only] engine = "xgboost"`` beside ``auto``: auto's candidate
+    source_only takes ``[strategies.auto.strategies.source_only]``, so a warning says the
+    top-level table is not read there (before: auto fitted LightGBM without a word)."""
+    from transfercast.evaluation import resolve_strategies
+    from transfercast.plugin_manager import get_plugin_manager
+
+    params = {
+        "source_only": {"engine": "xgboost"},
+        "auto": {"candidates": ["source_only", "pooled"]},
+    }
+    pm = get_plugin_manager()
+    with pytest.warns(DataWarning) as caught:
+        resolve_strategies(["auto", "source_only"], params, pm)
+    said = [str(w.message) for w in caught if "not read by auto" in str(w.message)]
+    assert said == [
+        "[strategies.source_only] is not read by auto: its candidate 'source_only' takes "
+        "[strategies.auto.strategies.source_only] (absent: the defaults); copy the table "
+        "there to use it"
+    ]
+    params["auto"]["strategies"] = {"source_only": {"engine": "xgboost"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        resolve_strategies(["auto", "source_only"], params, pm)
