@@ -466,10 +466,14 @@ class FeatureBuilder:
                 cols[name] = calendar_values(panel.times, name)[t_pos]
         for col in self.known:
             arr = panel.known[col]
-            cols[col] = _take(arr, i, a + h)
             ks, kc = _Sums(arr, i).window(i, a, self.level_window, first)
             with np.errstate(invalid="ignore", divide="ignore"):
-                cols[f"{col}_delta"] = cols[col] - np.where(kc > 0, ks / np.maximum(kc, 1), np.nan)
+                recent = np.where(kc > 0, ks / np.maximum(kc, 1), np.nan)
+            value = _take(arr, i, a + h)
+            if not with_label:  # a forecast period without its planned value: as of late
+                value = np.where(np.isnan(value), recent, value)
+            cols[col] = value
+            cols[f"{col}_delta"] = value - recent
         for col in self.static_numeric:
             cols[col] = numeric_static(panel.static[col])[i]
         for col in [*self.categorical_keys, *self.static_categorical]:

@@ -145,7 +145,7 @@ def warn_unseen_categories(tables: OriginTables, source: str, saved: bool = Fals
 def warn_unknown_future(tables: OriginTables, source: str) -> None:
     """One warning naming the known columns without a value at some of the periods the target
     series are forecast for (a forecast past the data without the planned prices or
-    promotions), with how many: the forecasts read those values as missing."""
+    promotions), with how many: the forecasts take the series' recent mean there."""
     panel, origin = tables.data.panel, tables.data.origin_idx
     rows = [r for r in tables.data.target_rows.values() if len(r)]
     steps = np.arange(origin + 1, min(origin + 1 + tables.horizon, len(panel.times)))
@@ -159,8 +159,9 @@ def warn_unknown_future(tables: OriginTables, source: str) -> None:
         listed = ", ".join(f"'{c}' ({n} of {total})" for c, n in gaps.items())
         warnings.warn(
             f"{source}: known columns without a value at forecast periods of the target series "
-            f"after the origin {tables.data.origin.date()}: {listed}; the forecasts read them as "
-            f"missing there (give the planned values in rows after the last sale)",
+            f"after the origin {tables.data.origin.date()}: {listed}; the forecasts take each "
+            f"series' mean over its last {tables.builder.level_window} periods there (give the "
+            f"planned values in rows after the last sale)",
             DataWarning,
             stacklevel=3,
         )
