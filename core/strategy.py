@@ -115,11 +115,38 @@ def engine_param_problem(engine: str, params: dict[str, Any]) -> str | None:
             return f"{key} is the strategy's own: set the key seed of its table, not {key} here"
         if key in threads:
             return f"{key}: the engines' threads are set by the TRANSFERCAST_THREADS variable"
+    method = params.get("tree_method", "hist")
+    if engine == "xgboost" and method not in ("hist", "approx", "auto"):
+        return (
+            f"tree_method {method!r} cannot split the categorical columns every feature table "
+            f"holds (series keys, calendar); use 'hist' (the default) or 'approx'"
+        )
+    # the probes train on one column: leave them the keys that need the table's columns
+    probe = {k: v for k, v in params.items() if k not in _per_feature()}
     if engine == "lightgbm":
         return _lightgbm_unknown(params) or _lightgbm_refused(
-            json.dumps(params, sort_keys=True, default=str)
+            json.dumps(probe, sort_keys=True, default=str)
         )
-    return _xgboost_unused(json.dumps(params, sort_keys=True, default=str))
+    return _xgboost_unused(json.dumps(probe, sort_keys=True, default=str))
+
+
+@functools.cache
+def _per_feature() -> frozenset[str]:
+    """Engine parameters with one entry per feature column (their LightGBM aliases too), which
+    a one-column probe cannot judge."""
+    names = (
+        "monotone_constraints",
+        "interaction_constraints",
+        "feature_contri",
+        "max_bin_by_feature",
+        "forcedsplits_filename",
+        "forcedbins_filename",
+        "cegb_penalty_feature_lazy",
+        "cegb_penalty_feature_coupled",
+        "categorical_feature",
+        "ignore_column",
+    )
+    return frozenset({"feature_weights"} | {a for n in names for a in lightgbm_aliases(n)})
 
 
 @functools.lru_cache(maxsize=64)
@@ -134,7 +161,7 @@ def _lightgbm_refused(params_json: str) -> str | None:
     probe = {k: v for k, v in json.loads(params_json).items() if k != "num_boost_round"}
     probe.update(verbose=-1, num_threads=1)
     try:
-        with contextlib.redirect_stdout(io.StringIO()):  # LightGBM prints its fatal errors
+        with _quiet():  # LightGBM prints its fatal errors
             data = lgb.Dataset(np.arange(8.0).reshape(8, 1), label=np.ones(8), params=probe)
             lgb.train(probe, data, 1)
     except lgb.basic.LightGBMError as exc:
@@ -145,6 +172,32 @@ def _lightgbm_refused(params_json: str) -> str | None:
     except Exception:  # noqa: BLE001 - the fit will say
         return None
     return None
+
+
+@contextlib.contextmanager
+def _quiet() -> Any:
+    """Silence standard output and error, Python's and the C libraries' alike."""
+    import os
+    import sys
+
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = []
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in (1, 2):
+            try:
+                saved.append((fd, os.dup(fd)))
+                os.dup2(null, fd)
+            except OSError:  # no such descriptor (an embedded interpreter): leave it
+                pass
+        with contextlib.redirect_stdout(io.StringIO()):
+            yield
+    finally:
+        for fd, copy in saved:
+            os.dup2(copy, fd)
+            os.close(copy)
+        os.close(null)
 
 
 def _first_line(message: str) -> str:
