@@ -20,6 +20,7 @@ import os
 import shutil
 import sys
 import tempfile
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +31,7 @@ import pandas as pd
 
 import transfercast
 from transfercast.config import FeaturesConfig
-from transfercast.data import DS, UID, Y
+from transfercast.data import DS, UID, DataWarning, Y
 from transfercast.errors import ConfigError, DataError, TransfercastError
 from transfercast.features import FeatureBuilder
 from transfercast.intervals import check_quantiles, qcol
@@ -40,6 +41,12 @@ from transfercast.strategy import Strategy
 
 FORMAT_VERSION = 1
 MANIFEST = "manifest.json"
+#: How the features a model reads are computed, bumped when their meaning changes (a bundle of
+#: an earlier revision still loads, with a warning that its forecasts can differ from its run):
+#: 2 (2026-12-06): a series that sold nothing over its level window is scaled by its history
+#: (by its domain's selling series where it never sold), not by one sales unit; a planned
+#: covariate missing at a forecast period is the series' mean over its level window.
+FEATURES_REVISION = 2
 
 
 class BundleError(TransfercastError):
@@ -192,6 +199,7 @@ def write_bundle(
         )
         manifest: dict[str, Any] = {
             "format_version": FORMAT_VERSION,
+            "features_revision": FEATURES_REVISION,
             "transfercast_version": transfercast.__version__,
             "strategy": {"name": strategy.name, "params": _jsonable(strategy.get_params())},
             "plugins": list(plugins),
@@ -307,6 +315,16 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         )
     if manifest.get("manifest_sha256") != _manifest_digest(manifest):
         raise BundleError(f"{path}: checksum mismatch; the manifest was modified or is corrupt")
+    revision = manifest.get("features_revision", 1)
+    if isinstance(revision, int) and revision < FEATURES_REVISION:
+        warnings.warn(
+            f"{directory}: written with features revision {revision} (transfercast "
+            f"{manifest.get('transfercast_version', '?')}); this transfercast computes revision "
+            f"{FEATURES_REVISION}, so its forecasts can differ from those of the run that wrote "
+            f"it (see FEATURES_REVISION in transfercast.bundle): run again to refresh it",
+            DataWarning,
+            stacklevel=3,
+        )
     for name, digest in manifest["files"].items():
         file = directory / name
         if not file.is_file():

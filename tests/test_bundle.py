@@ -25,6 +25,7 @@ from .conftest import small_frame, small_project
 
 MANIFEST_KEYS = {
     "format_version",
+    "features_revision",
     "transfercast_version",
     "strategy",
     "features",
@@ -427,3 +428,22 @@ def test_a_loaded_xgboost_model_predicts_on_transfercast_threads(tmp_path, monke
     np.testing.assert_allclose(loaded.predict(table.X), model.predict(table.X))
     config = json.loads(loaded.booster_.save_config())
     assert config["learner"]["generic_param"]["nthread"] == "1"
+
+
+def test_a_bundle_of_an_earlier_features_revision_loads_with_a_warning(project, tmp_path):
+    """A bundle written before the features changed meaning (no ``features_revision``) still
+    loads and predicts, with a warning that its forecasts can differ from its run's."""
+    from transfercast.bundle import FEATURES_REVISION, _manifest_digest
+
+    model = tmp_path / "model"
+    shutil.copytree(project / "out" / "model", model)
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert manifest["features_revision"] == FEATURES_REVISION
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)
+        load_bundle(model)  # the current revision: no warning
+    del manifest["features_revision"]
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.warns(DataWarning, match=r"written with features revision 1 .* run again"):
+        load_bundle(model)
