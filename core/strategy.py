@@ -165,10 +165,7 @@ def _lightgbm_refused(params_json: str) -> str | None:
             data = lgb.Dataset(np.arange(8.0).reshape(8, 1), label=np.ones(8), params=probe)
             lgb.train(probe, data, 1)
     except lgb.basic.LightGBMError as exc:
-        text = _first_line(str(exc))
-        if re.search(r"device|opencl|cuda|gpu", text, re.I):  # not here: the fit will say
-            return None
-        return f"LightGBM refuses the parameters: {text}"
+        return _refusal("LightGBM", exc)
     except Exception:  # noqa: BLE001 - the fit will say
         return None
     return None
@@ -198,6 +195,15 @@ def _quiet() -> Any:
             os.dup2(copy, fd)
             os.close(copy)
         os.close(null)
+
+
+def _refusal(engine: str, exc: Exception) -> str | None:
+    """An engine's refusal of a probe's parameters as a message; ``None`` where it concerns a
+    device not present here (the fit, on the machine that has it, will say)."""
+    text = _first_line(str(exc))
+    if re.search(r"device|opencl|cuda|gpu", text, re.I):
+        return None
+    return f"{engine} refuses the parameters: {text}"
 
 
 def _first_line(message: str) -> str:
@@ -249,10 +255,7 @@ def _xgboost_unused(params_json: str) -> str | None:
         try:
             xgb.train(probe, xgb.DMatrix(np.arange(8.0).reshape(8, 1), label=np.ones(8)), 1)
         except xgb.core.XGBoostError as exc:
-            text = _first_line(str(exc))
-            if re.search(r"device|cuda|gpu", text, re.I):  # not here: the fit will say
-                return None
-            return f"XGBoost refuses the parameters: {text}"
+            return _refusal("XGBoost", exc)
         except Exception:  # noqa: BLE001 - the fit will say
             return None
     for warning in caught:

@@ -145,6 +145,12 @@ def _alike_keys(frame):
     return frame
 
 
+def _source_table(line: str, engine: str = "lightgbm") -> str:
+    """The config with a ``[strategies.source_only]`` table holding ``line`` (and the engine)."""
+    chosen = "engine = 'xgboost'\n" if engine == "xgboost" else ""
+    return to_toml(raw_config()) + f"\n[strategies.source_only]\n{chosen}{line}\n"
+
+
 ERRORS = {
     "empty file": dict(text="", patterns=[r"sales\.csv: the file is empty"]),
     "header only": dict(text="store,dept,date,sales\n", patterns=["the file has no rows"]),
@@ -363,8 +369,7 @@ ERRORS = {
         ],
     ),
     "engine parameter of the wrong type": dict(
-        raw=to_toml(raw_config())
-        + "\n[strategies.source_only]\nsource_params = { num_leaves = 'six' }\n",
+        raw=_source_table("source_params = { num_leaves = 'six' }"),
         extra="",
         patterns=[
             r"\[strategies.source_only\]: source_params: LightGBM refuses the parameters: "
@@ -372,8 +377,7 @@ ERRORS = {
         ],
     ),
     "XGBoost parameter out of range": dict(
-        raw=to_toml(raw_config())
-        + "\n[strategies.source_only]\nengine = 'xgboost'\nsource_params = { subsample = 1.5 }\n",
+        raw=_source_table("source_params = { subsample = 1.5 }", "xgboost"),
         extra="",
         patterns=[
             r"\[strategies.source_only\]: source_params: XGBoost refuses the parameters: value "
@@ -381,38 +385,31 @@ ERRORS = {
         ],
     ),
     "misspelt XGBoost objective": dict(
-        raw=to_toml(raw_config())
-        + "\n[strategies.source_only]\nengine = 'xgboost'\n"
-        + "source_params = { objective = 'reg:squarederor' }\n",
+        raw=_source_table("source_params = { objective = 'reg:squarederor' }", "xgboost"),
         extra="",
         patterns=[r"XGBoost refuses the parameters: Unknown objective function: `reg:squarederor`"],
     ),
     "a seed in an engine table": dict(
-        raw=to_toml(raw_config())
-        + "\n[strategies.source_only]\nsource_params = { random_state = 5 }\n",
+        raw=_source_table("source_params = { random_state = 5 }"),
         extra="",
         patterns=[
             r"source_params: random_state is the strategy's own: set the key seed of its table"
         ],
     ),
     "threads in an engine table": dict(
-        raw=to_toml(raw_config())
-        + "\n[strategies.source_only]\nengine = 'xgboost'\nsource_params = { nthread = 2 }\n",
+        raw=_source_table("source_params = { nthread = 2 }", "xgboost"),
         extra="",
         patterns=[r"nthread: the engines' threads are set by the TRANSFERCAST_THREADS variable"],
     ),
     "n_estimators under XGBoost": dict(
-        raw=to_toml(raw_config())
-        + "\n[strategies.source_only]\nengine = 'xgboost'\nsource_params = { n_estimators = 50 }\n",
+        raw=_source_table("source_params = { n_estimators = 50 }", "xgboost"),
         extra="",
         patterns=[
             r"unknown XGBoost parameter 'n_estimators': the number of trees is num_boost_round"
         ],
     ),
     "XGBoost tree_method exact": dict(
-        raw=to_toml(raw_config())
-        + "\n[strategies.source_only]\nengine = 'xgboost'\n"
-        + "source_params = { tree_method = 'exact' }\n",
+        raw=_source_table("source_params = { tree_method = 'exact' }", "xgboost"),
         extra="",
         patterns=[r"tree_method 'exact' cannot split the categorical columns every feature table"],
     ),
