@@ -577,7 +577,11 @@ def _coarser_hint(out: pd.DataFrame, freq: str, span: pd.DataFrame) -> str:
     if spans.sum() < 2 * span["size"].sum():  # at least half the periods present: gaps
         return ""
     dates = pd.DatetimeIndex(np.sort(out[DS].unique()))
-    inferred = pd.infer_freq(dates) if len(dates) >= 3 else None
+    with warnings.catch_warnings():  # pandas 3.1 announces an offset for the string it returns
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        inferred = pd.infer_freq(dates) if len(dates) >= 3 else None
+    inferred = getattr(inferred, "freqstr", inferred)
     if inferred is None or inferred == freq:
         return ""
     return (
