@@ -2,8 +2,10 @@
 
 A row describes one series ``i``, one *anchor* period ``a`` (the last period whose target may be
 read) and one step ``h``; its label is the target at ``a + h`` divided by the series' recent
-level at ``a``. Every feature reads the target only at or before ``a`` and known covariates at
-``a + h``, so a row built at the forecast origin cannot see the future.
+level at ``a`` (for a series that sold nothing lately, its mean over its history, or where it
+never sold the mean level of its domain's selling series at ``a``). Every feature reads targets
+only at or before ``a`` and known covariates at ``a + h`` (a forecast period without its planned
+value: the series' recent mean), so a row built at the forecast origin cannot see the future.
 
 Why hand-written: mlforecast builds lag features for a *recursive* model (or one model per step
 for its direct mode) on one series table; transfer needs one table per domain with identical
