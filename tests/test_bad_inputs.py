@@ -145,10 +145,17 @@ def _alike_keys(frame):
     return frame
 
 
+def _with_table(name: str, body: str, run: str | None = None) -> str:
+    """The config (``[strategy] name = run`` when given) with a ``[strategies.NAME]`` table
+    holding ``body``."""
+    raw = raw_config() if run is None else {**raw_config(), "strategy": {"name": run}}
+    return to_toml(raw) + f"\n[strategies.{name}]\n{body}\n"
+
+
 def _source_table(line: str, engine: str = "lightgbm") -> str:
     """The config with a ``[strategies.source_only]`` table holding ``line`` (and the engine)."""
     chosen = "engine = 'xgboost'\n" if engine == "xgboost" else ""
-    return to_toml(raw_config()) + f"\n[strategies.source_only]\n{chosen}{line}\n"
+    return _with_table("source_only", chosen + line)
 
 
 ERRORS = {
@@ -336,7 +343,7 @@ ERRORS = {
     ),
     "malformed config": dict(raw="[data\npath = 'sales.csv'\n", patterns=["not valid TOML"]),
     "unknown strategy parameter": dict(
-        raw=to_toml(raw_config()) + "\n[strategies.source_only]\nengin = 'xgboost'\n",
+        raw=_with_table("source_only", "engin = 'xgboost'"),
         extra="",
         patterns=[
             r"config\.toml: \[strategies.source_only\]: unknown key 'engin' \(did you mean "
@@ -344,8 +351,7 @@ ERRORS = {
         ],
     ),
     "misspelt engine parameter": dict(
-        raw=to_toml(raw_config())
-        + "\n[strategies.source_only]\nsource_params = { num_leave = 7 }\n",
+        raw=_source_table("source_params = { num_leave = 7 }"),
         extra="",
         patterns=[
             r"\[strategies.source_only\]: source_params: unknown LightGBM parameter 'num_leave' "
@@ -360,8 +366,7 @@ ERRORS = {
         ],
     ),
     "misspelt XGBoost parameter": dict(
-        raw=to_toml(raw_config())
-        + "\n[strategies.source_only]\nengine = 'xgboost'\ntarget_params = { max_dept = 3 }\n",
+        raw=_source_table("target_params = { max_dept = 3 }", "xgboost"),
         extra="",
         patterns=[
             r"\[strategies.source_only\]: target_params: unknown XGBoost parameter 'max_dept' "
@@ -414,18 +419,17 @@ ERRORS = {
         patterns=[r"tree_method 'exact' cannot split the categorical columns every feature table"],
     ),
     "misspelt strategy table in run": dict(
-        raw=to_toml(raw_config()) + "\n[strategies.poolde]\ntarget_weight = 50.0\n",
+        raw=_with_table("poolde", "target_weight = 50.0"),
         extra="",
         patterns=[r"unknown strategy 'poolde' \(did you mean 'pooled'\?\)"],
     ),
     "bad table of a strategy not run": dict(
-        raw=to_toml(raw_config()) + "\n[strategies.pooled]\ntarget_weight = -1.0\n",
+        raw=_with_table("pooled", "target_weight = -1.0"),
         extra="",
         patterns=[r"\[strategies.pooled\] key 'target_weight': .* \(got -1.0\)"],
     ),
     "early stopping in engine parameters": dict(
-        raw=to_toml(raw_config())
-        + "\n[strategies.source_only]\ntarget_params = { early_stopping_rounds = 5 }\n",
+        raw=_source_table("target_params = { early_stopping_rounds = 5 }"),
         extra="",
         patterns=[
             r"\[strategies.source_only\]: target_params: early_stopping_rounds would have no "
@@ -433,8 +437,9 @@ ERRORS = {
         ],
     ),
     "boost_continue target_params it sets itself": dict(
-        raw=to_toml({**raw_config(), "strategy": {"name": "boost_continue"}})
-        + "\n[strategies.boost_continue]\ntarget_params = { learning_rate = 0.5 }\n",
+        raw=_with_table(
+            "boost_continue", "target_params = { learning_rate = 0.5 }", "boost_continue"
+        ),
         extra="",
         patterns=[
             r"\[strategies.boost_continue\]: target_params: learning_rate is set by "
@@ -442,14 +447,12 @@ ERRORS = {
         ],
     ),
     "infinite strategy parameter": dict(
-        raw=to_toml({**raw_config(), "strategy": {"name": "pooled"}})
-        + "\n[strategies.pooled]\ntarget_weight = inf\n",
+        raw=_with_table("pooled", "target_weight = inf", "pooled"),
         extra="",
         patterns=[r"\[strategies.pooled\] key 'target_weight': .*finite.* \(got inf\)"],
     ),
     "round count that is not a whole number": dict(
-        raw=to_toml(raw_config())
-        + "\n[strategies.source_only]\nsource_params = { num_boost_round = -5 }\n",
+        raw=_source_table("source_params = { num_boost_round = -5 }"),
         extra="",
         patterns=[
             r"\[strategies.source_only\]: source_params: num_boost_round must be a whole number "
@@ -457,8 +460,7 @@ ERRORS = {
         ],
     ),
     "unknown covariate to recalibrate": dict(
-        raw=to_toml({**raw_config(), "strategy": {"name": "recalibrate"}})
-        + "\n[strategies.recalibrate]\ncovariates = ['discount']\n",
+        raw=_with_table("recalibrate", "covariates = ['discount']", "recalibrate"),
         extra="",
         patterns=[
             r"\[strategies.recalibrate\] covariates: 'discount' is not a known covariate; "
