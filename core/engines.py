@@ -121,16 +121,34 @@ def engine_params(engine: str, role: str, overrides: dict[str, Any], seed: int) 
 
 
 @functools.cache
-def _lightgbm_main_names() -> dict[str, str]:
-    """Each LightGBM parameter alias (``eta``, ``subsample``) with its main name, from
-    LightGBM's own table (empty where it cannot be read)."""
+def lightgbm_alias_table() -> dict[str, frozenset[str]]:
+    """LightGBM's own parameter table: each main name with its aliases, itself included (empty
+    where it cannot be read, an older or absent LightGBM)."""
     try:
         from lightgbm.basic import _ConfigAliases
 
         table = _ConfigAliases._get_all_param_aliases()
     except Exception:  # noqa: BLE001 - an older or absent LightGBM
         return {}
-    return {alias: name for name, aliases in table.items() for alias in aliases}
+    return {name: frozenset([name, *aliases]) for name, aliases in table.items()}
+
+
+@functools.cache
+def _lightgbm_main_names() -> dict[str, str]:
+    """Each LightGBM parameter alias (``eta``, ``subsample``) with its main name."""
+    return {a: name for name, aliases in lightgbm_alias_table().items() for a in aliases}
+
+
+def xgboost_predict(booster: Any, X: pd.DataFrame, **kwargs: Any) -> np.ndarray:
+    """An XGBoost booster's predictions for ``X`` on :func:`threads` threads (a loaded booster
+    would take every core); ``base_margin`` goes to the matrix, other keywords to ``predict``."""
+    import xgboost as xgb
+
+    n = threads(rows=len(X))
+    margin = kwargs.pop("base_margin", None)
+    dm = xgb.DMatrix(X, enable_categorical=True, base_margin=margin, nthread=n)
+    booster.set_param({"nthread": n})
+    return booster.predict(dm, **kwargs)
 
 
 class GBM:
@@ -221,12 +239,7 @@ class GBM:
         X = align_columns(X, self.columns_)
         if self.engine == "lightgbm":
             return self.booster_.predict(X, num_threads=threads(rows=len(X)))
-        import xgboost as xgb
-
-        n = threads(rows=len(X))
-        dm = xgb.DMatrix(X, enable_categorical=True, base_margin=raw_margin, nthread=n)
-        self.booster_.set_param({"nthread": n})  # a loaded booster would take every core
-        return self.booster_.predict(dm)
+        return xgboost_predict(self.booster_, X, base_margin=raw_margin)
 
     def save(self, directory: Path, stem: str) -> dict[str, Any]:
         """Write the booster in its native format; return the manifest entry."""

@@ -34,6 +34,7 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from transfercast.engines import lightgbm_alias_table
 from transfercast.errors import ConfigError, DataError, MissingDependencyError
 from transfercast.features import FeatureTable
 
@@ -84,12 +85,7 @@ class GBMParams(StrategyParams):
 def lightgbm_aliases(name: str) -> frozenset[str]:
     """``name`` and its aliases in LightGBM's own parameter table (``name`` alone where that
     table cannot be read)."""
-    try:
-        from lightgbm.basic import _ConfigAliases
-
-        return frozenset(_ConfigAliases.get(name)) | {name}
-    except Exception:  # noqa: BLE001 - an older or absent LightGBM
-        return frozenset({name})
+    return lightgbm_alias_table().get(name, frozenset()) | {name}
 
 
 def engine_param_problem(engine: str, params: dict[str, Any]) -> str | None:
@@ -217,13 +213,10 @@ def _lightgbm_unknown(params: dict[str, Any]) -> str | None:
     """The first key LightGBM's own alias table does not hold, as a message."""
     from transfercast.errors import closest
 
-    try:
-        from lightgbm.basic import _ConfigAliases
-
-        aliases = _ConfigAliases._get_all_param_aliases()
-    except Exception:  # noqa: BLE001 - an older or absent LightGBM: nothing to check against
+    aliases = lightgbm_alias_table()
+    if not aliases:  # an older or absent LightGBM: nothing to check against
         return None
-    known = set(aliases) | {a for names in aliases.values() for a in names}
+    known = {a for names in aliases.values() for a in names}
     known |= {"num_boost_round", "early_stopping_rounds", "verbose"}
     for key in params:
         if key not in known:

@@ -34,7 +34,7 @@ import pandas as pd
 from pydantic import Field, model_validator
 
 import transfercast
-from transfercast.engines import GBM, engine_params, threads
+from transfercast.engines import GBM, engine_params, threads, xgboost_predict
 from transfercast.errors import ConfigError, unknown_name
 from transfercast.features import FeatureTable
 from transfercast.strategy import GBMParams, SourceSpec, Strategy, lightgbm_aliases
@@ -143,12 +143,7 @@ def _raw(model: GBM, X: pd.DataFrame) -> np.ndarray:
         return np.asarray(
             model.booster_.predict(X, raw_score=True, num_threads=threads(rows=len(X))), float
         )
-    import xgboost as xgb
-
-    n = threads(rows=len(X))
-    dm = xgb.DMatrix(X, enable_categorical=True, nthread=n)
-    model.booster_.set_param({"nthread": n})  # a loaded booster would take every core
-    return np.asarray(model.booster_.predict(dm, output_margin=True), float)
+    return np.asarray(xgboost_predict(model.booster_, X, output_margin=True), float)
 
 
 def reseed_xgboost(seed: int) -> None:
