@@ -264,6 +264,11 @@ def predict_cmd(
     check_threads()
     check_output_file(output)
     check_not_input(output, data)
+    if output.resolve().is_relative_to(model_dir.resolve()):
+        raise TransfercastError(
+            f"--output {output} is inside the model bundle {model_dir}: writing the forecasts "
+            f"there could overwrite the saved models; choose another --output"
+        )
     origin_option(origin)
     levels = quantiles_option(quantiles, None) if quantiles is not None else None
     bundle = load_bundle(model_dir)
@@ -510,7 +515,7 @@ def compare_cmd(
     strategies: str | None = typer.Option(None, "--strategies", help="comma-separated names"),
     output: Path | None = typer.Option(None, "--output", help="output directory"),
     jobs: int | None = typer.Option(
-        None, "--jobs", help="parallel workers (-1: all cores; default: [execution] jobs)"
+        None, "--jobs", help="parallel workers (-1: all cores; default: \\[execution] jobs)"
     ),
     resume: bool = typer.Option(
         False, "--resume", help="skip the cells already scored in the output directory"
@@ -535,6 +540,7 @@ def demo_cmd(
     """Write synthetic data and a config, then compare every strategy on them."""
     from transfercast.config import parse_config
     from transfercast.datasets import synthetic_config, synthetic_sales
+    from transfercast.evaluation import check_jobs
     from transfercast.outputs import check_output_dir, write_csv, write_text
 
     if not 0 <= relatedness <= 1:
@@ -544,6 +550,10 @@ def demo_cmd(
     frame = synthetic_sales(relatedness=relatedness)
     raw = synthetic_config("sales.csv", frame.attrs["targets"], output_dir="results")
     cfg = parse_config(raw, source="demo", base_dir=output.resolve())
+    check_jobs(jobs)  # the options are checked before anything is written
+    pm = config_plugin_manager(cfg)
+    for name in _split(strategies) or []:
+        pm.registry.get(name)
     write_csv(frame, output / "sales.csv")
     write_text(to_toml(raw), output / "config.toml")
     console.print(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import (
     BaseModel,
@@ -28,7 +28,34 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 
-class _Section(BaseModel):
+def _takes_numbers_not_bools(annotation: Any) -> bool:
+    """Whether a field typed ``annotation`` holds numbers and not true/false."""
+    leaves, stack = set(), [annotation]
+    while stack:
+        ann = stack.pop()
+        args = get_args(ann)
+        stack.extend(args) if args else leaves.add(ann)
+    return bool(leaves & {int, float}) and bool not in leaves
+
+
+class NumbersNotBools(BaseModel):
+    """A pydantic model whose number fields refuse ``true``/``false`` (pydantic reads them as
+    1 and 0, so ``horizon = true`` would forecast one period without a word)."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_bools_for_numbers(cls, value: Any, info: Any) -> Any:
+        field = cls.model_fields.get(info.field_name) if info.field_name else None
+        if (
+            isinstance(value, bool)
+            and field is not None
+            and _takes_numbers_not_bools(field.annotation)
+        ):
+            raise ValueError("give a number, not true or false")
+        return value
+
+
+class _Section(NumbersNotBools):
     model_config = ConfigDict(extra="forbid", protected_namespaces=())
 
 

@@ -405,6 +405,47 @@ def _refuse_internal_names(
             )
 
 
+def _refuse_role_clashes(
+    series: Sequence[str],
+    time: str,
+    target: str,
+    domain: str,
+    static: Sequence[str],
+    known: Sequence[str],
+    source: str,
+) -> None:
+    """A one-line error for a column list that is empty where it must not be, names a column
+    twice, or gives the sales or period column a second role (the sales as a known covariate
+    would hand every model the answer)."""
+    if not series:
+        raise DataError(f"{source}: [data] series is empty: name the column(s) of a series' key")
+    for role, cols in (("series", series), ("static", static), ("known", known)):
+        twice = [c for c in dict.fromkeys(cols) if list(cols).count(c) > 1]
+        if twice:
+            raise DataError(f"{source}: [data] {role} names column '{twice[0]}' twice")
+    roles = [
+        *(("series", c) for c in series),
+        ("domain", domain),
+        *(("static", c) for c in static),
+        *(("known", c) for c in known),
+    ]
+    for special, what in ((target, "target (the sales)"), (time, "time (the periods)")):
+        for role, col in roles:
+            if col == special:
+                raise DataError(
+                    f"{source}: [data] {role} column '{col}' is also the {what} column: a "
+                    f"column has one role"
+                )
+    if target == time:
+        raise DataError(f"{source}: [data] target and time are the same column '{time}'")
+    both = [c for c in static if c in known]
+    if both:
+        raise DataError(
+            f"{source}: [data] column '{both[0]}' is both static and known: static columns are "
+            f"constant per series, known ones vary over time; list it once"
+        )
+
+
 #: what the columns transfercast adds to the table hold, for messages
 _INTERNAL = {DS: "parsed periods", Y: "numeric sales", DOMAIN: "domain of each row"}
 
@@ -430,6 +471,7 @@ def standardize(
     ``static_per_series=False`` a static column may vary within a series (the caller checks it
     with :func:`check_static` once a change of regime has split the series).
     """
+    _refuse_role_clashes(series, time, target, domain, static, known, source)
     needed = [*series, time, target, domain, *static, *known]
     cols = list(frame.columns)
     for col in dict.fromkeys(needed):

@@ -65,6 +65,20 @@ def _nearest_existing(path: Path) -> Path:
     return Path(".")
 
 
+def _writable(folder: Path) -> bool:
+    """Whether a file can be made in ``folder``: tried with a file removed at once, since
+    permission bits do not tell for root, read-only file systems or /proc."""
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return False
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".transfercast-probe-", dir=folder)
+    except OSError:
+        return False
+    os.close(fd)
+    os.unlink(probe)
+    return True
+
+
 def check_output_dir(
     directory: Path,
     files: Iterable[str] = (),
@@ -74,7 +88,7 @@ def check_output_dir(
     """Raise an :class:`OutputError` unless ``directory`` can hold a command's output: it (or
     the nearest folder above it that exists, when it does not) must be a writable folder, each
     of ``files`` in it must not be a folder, and each of ``folders`` in it must not be a file.
-    Nothing is created."""
+    Nothing is left behind (a probe file is made and removed)."""
     directory = Path(directory)
     base = _nearest_existing(directory)
     if not base.is_dir():
@@ -82,7 +96,7 @@ def check_output_dir(
         where = "" if base == directory else f" ({base} is {kind})"
         culprit = f"is {kind}" if base == directory else "cannot be created"
         raise OutputError(f"{what} {directory} {culprit}{where}; choose another --output")
-    if not os.access(base, os.W_OK | os.X_OK):
+    if not _writable(base):
         raise OutputError(f"{what} {directory}: {base} is not writable; choose another --output")
     for name in files:
         if (directory / name).is_dir():

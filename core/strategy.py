@@ -32,8 +32,9 @@ from typing import Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import ConfigDict, Field, ValidationError, model_validator
 
+from transfercast.config import NumbersNotBools
 from transfercast.engines import lightgbm_alias_table
 from transfercast.errors import ConfigError, DataError, MissingDependencyError
 from transfercast.features import FeatureTable
@@ -47,7 +48,7 @@ class PluginError(DataError):
     line prints the one line and exits with status 2."""
 
 
-class StrategyParams(BaseModel):
+class StrategyParams(NumbersNotBools):
     """Base of every strategy's parameter model; unknown keys are errors."""
 
     model_config = ConfigDict(extra="forbid", protected_namespaces=())

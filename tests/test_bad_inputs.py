@@ -230,6 +230,29 @@ ERRORS = {
             r"to the table \(its domain of each row\); rename it"
         ],
     ),
+    "no series key column": dict(
+        raw=to_toml(_with_data(series=[])),
+        patterns=[r"sales\.csv: \[data\] series is empty: name the column\(s\) of a series' key$"],
+    ),
+    "a series key column named twice": dict(
+        raw=to_toml(_with_data(series=["store", "dept", "store"])),
+        patterns=[r"sales\.csv: \[data\] series names column 'store' twice$"],
+    ),
+    "the sales as a known covariate": dict(
+        raw=to_toml(_with_data(known=["price", "sales"])),
+        patterns=[
+            r"sales\.csv: \[data\] known column 'sales' is also the target \(the sales\) column: "
+            r"a column has one role$"
+        ],
+    ),
+    "a column both static and known": dict(
+        raw=to_toml(_with_data(known=["price", "size"])),
+        patterns=[r"sales\.csv: \[data\] column 'size' is both static and known"],
+    ),
+    "a number given as true": dict(
+        raw=to_toml(raw_config(horizon=True)),
+        patterns=[r"\[task\] key 'horizon': give a number, not true or false \(got True\)$"],
+    ),
     "duplicate series/period rows": dict(
         frame=lambda f: pd.concat([f, f.iloc[[5, 6]]]),
         patterns=["duplicate rows for series 'S01|D1'", "2 duplicates"],
@@ -858,6 +881,19 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_the_data_is_rea
     assert target.is_dir() or target.read_text() == "mine\n"
 
 
+def test_an_output_folder_no_file_can_be_made_in_is_refused_though_root_may_write_anywhere(
+    tmp_path,
+):
+    """Permission bits do not stop root; a folder of /proc refuses every new file all the same."""
+    config = setup(tmp_path)
+    res = invoke("compare", config, "--output", "/proc/transfercast-out")
+    assert res.code == 2, res.err
+    assert re.search(
+        r"output directory /proc/transfercast-out: /proc is not writable; choose another --output$",
+        res.err.strip(),
+    ), res.err
+
+
 def test_predict_refuses_an_output_that_is_a_folder_its_data_or_an_unknown_type(tmp_path):
     res = invoke("run", setup(tmp_path), "--strategy", "source_only")
     assert res.code == 0, res.err
@@ -875,13 +911,18 @@ def test_predict_refuses_an_output_that_is_a_folder_its_data_or_an_unknown_type(
         data / "f.csv": r"--output \S*f\.csv: folder \S*sales\.csv is a file",
         tmp_path / "new": r"--output \S*new: give a file name ending in \.csv or \.parquet \(this "
         r"option is the forecasts file, not a folder\)$",
+        # a LightGBM model file ends in .txt, which --output reads as a CSV file
+        next(model.rglob("*.txt")): r"--output \S*\.txt is inside the model bundle \S*model: "
+        r"writing the forecasts there could overwrite the saved models; choose another --output$",
     }
+    saved_model = {p: p.read_bytes() for p in model.rglob("*") if p.is_file()}
     for output, pattern in cases.items():
         res = invoke("predict", model, "--data", data, "--output", output)
         assert res.code == 2, (output, res.err)
         assert len(res.err.strip().splitlines()) == 1 and "Traceback" not in res.err, res.err
         assert re.search(pattern, res.err.strip()), (pattern, res.err)
     assert data.read_bytes() == saved
+    assert {p: p.read_bytes() for p in model.rglob("*") if p.is_file()} == saved_model
     assert not (tmp_path / "f.xlsx").exists()
     # a .parquet output is a Parquet file, with the rows and columns of the CSV one
     for name in ("fc.csv", "fc.parquet"):

@@ -102,6 +102,20 @@ def test_unknown_strategy_exit_2_without_output(project):
     assert not out.exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--strategies", "pooledd"], "unknown strategy 'pooledd' (did you mean 'pooled'?)"),
+        (["--jobs", "0"], "jobs 0: give the number of parallel workers"),
+    ],
+)
+def test_demo_with_a_bad_option_writes_nothing(tmp_path, args, message):
+    out = tmp_path / "demo"
+    res = cli("demo", "--output", str(out), *args)
+    assert res.returncode == 2 and message in res.stderr, res.stderr
+    assert not out.exists()
+
+
 def test_demo_runs_end_to_end(tmp_path):
     res = cli("demo", "--output", str(tmp_path / "demo"), "--strategies", "target_only,source_only")
     assert res.returncode == 0, res.stderr
@@ -122,6 +136,7 @@ def test_a_missing_required_option_is_a_usage_line_with_exit_status_2(tmp_path):
         ("run", "(default: [strategy] name)"),
         ("run", "(default: [forecast] quantiles)"),
         ("compare", "(default: [forecast] quantiles)"),
+        ("compare", "(-1: all cores; default: [execution] jobs)"),
         ("similarity", "(default: [task] origin or the targets' last sale)"),
     ],
 )
