@@ -173,7 +173,7 @@ def run_cmd(
     # found under its name or an alias
     (chosen,) = resolve_strategies([name], cfg.strategies, pm)
     out = output or cfg.output_dir()
-    check_output_dir(out, files=["forecasts.csv"], folders=["model"])
+    check_output_dir(out, files=["forecasts.csv"], folders=["model"], inputs=_inputs(cfg))
     sources = cfg.sources_path()
     task = TransferTask.from_config(cfg, require_sources=sources is None)
     pm.hook.transfercast_run_started(kind="run", config=cfg)
@@ -289,6 +289,13 @@ def predict_cmd(
     )
 
 
+def _inputs(cfg) -> list[Path]:
+    """The data files a config reads (``[data] path`` and ``sources``), resolved."""
+    paths = [cfg.data_path() if cfg.data.path is not None else None]
+    paths.append(cfg.data.sources and cfg.base_dir / cfg.data.sources)
+    return [p for p in paths if p is not None]
+
+
 def check_not_input(output: Path, data: Path) -> None:
     """Refuse an ``--output`` that is the ``--data`` file (or lies in a ``--data`` folder of
     Parquet files): the forecasts would overwrite the data they came from."""
@@ -334,7 +341,12 @@ def run_compare(
     check_threads()
     jobs = cfg.execution.jobs if jobs is None else jobs  # --jobs, else [execution] jobs
     check_jobs(jobs)
-    check_output_dir(output, files=COMPARISON_FILES, folders=[PROGRESS_DIR, PREVIOUS_DIR])
+    check_output_dir(
+        output,
+        files=COMPARISON_FILES,
+        folders=[PROGRESS_DIR, PREVIOUS_DIR],
+        inputs=_inputs(cfg),
+    )
     pm = config_plugin_manager(cfg)
     names = strategies or cfg.strategy.candidates or None
     for n in names or []:
@@ -441,7 +453,7 @@ def similarity_cmd(
     cfg = _load_config(config)
     config_plugin_manager(cfg)
     out = output or cfg.output_dir()
-    check_output_dir(out, files=["similarity.csv"])
+    check_output_dir(out, files=["similarity.csv"], inputs=_inputs(cfg))
     task = TransferTask.from_config(cfg)
     if origin is not None:  # on the grid, within the data: named as the option it came from
         origin = task.check_origins([origin], "--origin")[0]
@@ -547,6 +559,7 @@ def demo_cmd(
         raise TransfercastError(f"--relatedness must be in [0, 1], got {relatedness}")
     check_threads()
     check_output_dir(output, files=["sales.csv", "config.toml"], folders=["results"])
+    _refuse_overwriting_a_project(output)
     frame = synthetic_sales(relatedness=relatedness)
     raw = synthetic_config("sales.csv", frame.attrs["targets"], output_dir="results")
     cfg = parse_config(raw, source="demo", base_dir=output.resolve())
@@ -555,12 +568,29 @@ def demo_cmd(
     for name in _split(strategies) or []:
         pm.registry.get(name)
     write_csv(frame, output / "sales.csv")
-    write_text(to_toml(raw), output / "config.toml")
+    write_text(DEMO_MARK + to_toml(raw), output / "config.toml")
     console.print(
         f"synthetic data (relatedness {relatedness}) and config written to {output}; "
         f"comparing strategies on targets {', '.join(frame.attrs['targets'])}",
     )
     raise typer.Exit(run_compare(cfg, _split(strategies), output / "results", jobs))
+
+
+#: the first line of the config a demo writes: a demo may overwrite its own files, no others
+DEMO_MARK = "# written by `transfercast demo`: rerunning it overwrites this folder's files\n"
+
+
+def _refuse_overwriting_a_project(output: Path) -> None:
+    """Refuse a ``demo --output`` folder whose ``sales.csv`` or ``config.toml`` a demo did not
+    write (the user's own project): the demo would overwrite them."""
+    config = output / "config.toml"
+    ours = config.is_file() and config.read_text(errors="replace").startswith(DEMO_MARK)
+    for name in ("config.toml", "sales.csv"):
+        if (output / name).exists() and not ours:
+            raise TransfercastError(
+                f"demo --output {output}: {name} there was not written by a demo, and the demo "
+                f"would overwrite it; choose another --output"
+            )
 
 
 def to_toml(raw: dict) -> str:

@@ -84,11 +84,14 @@ def check_output_dir(
     files: Iterable[str] = (),
     folders: Iterable[str] = (),
     what: str = "output directory",
+    inputs: Iterable[Path | None] = (),
 ) -> None:
     """Raise an :class:`OutputError` unless ``directory`` can hold a command's output: it (or
     the nearest folder above it that exists, when it does not) must be a writable folder, each
     of ``files`` in it must not be a folder, and each of ``folders`` in it must not be a file.
-    Nothing is left behind (a probe file is made and removed)."""
+    None of ``inputs`` (the files the command reads) may be one of ``files`` or lie in one of
+    ``folders``: writing it would overwrite the data. Nothing is left behind (a probe file is
+    made and removed)."""
     directory = Path(directory)
     base = _nearest_existing(directory)
     if not base.is_dir():
@@ -103,6 +106,19 @@ def check_output_dir(
             raise OutputError(
                 f"{what} {directory}: {name} in it is a folder, where a file is written; "
                 f"remove it or choose another --output"
+            )
+    files, folders = list(files), list(folders)
+    for given in inputs:
+        if given is None:
+            continue
+        read = Path(given).resolve()
+        hit = next((n for n in files if (directory / n).resolve() == read), None) or next(
+            (n for n in folders if read.is_relative_to((directory / n).resolve())), None
+        )
+        if hit is not None:
+            raise OutputError(
+                f"{what} {directory}: {hit} in it is where the command writes, and the data "
+                f"{given} is there: writing it would overwrite the data; choose another --output"
             )
     for name in folders:
         path = directory / name

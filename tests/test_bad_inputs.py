@@ -881,6 +881,38 @@ def test_an_output_path_that_cannot_be_written_is_refused_before_the_data_is_rea
     assert target.is_dir() or target.read_text() == "mine\n"
 
 
+@pytest.mark.parametrize(
+    ("command", "written"), [("run", "forecasts.csv"), ("compare", "scores.csv")]
+)
+def test_data_where_the_command_writes_its_output_is_refused(command, written, tmp_path):
+    """``[data] path = "forecasts.csv"`` beside ``[output] dir = "."`` would overwrite the data."""
+    small_frame().to_csv(tmp_path / written, index=False)
+    raw = raw_config()
+    raw["data"]["path"] = written
+    raw["output"]["dir"] = "."
+    (tmp_path / "config.toml").write_text(to_toml(raw) + SMALL)
+    saved = (tmp_path / written).read_bytes()
+    res = invoke(command, tmp_path / "config.toml")
+    assert res.code == 2, res.err
+    assert re.search(
+        rf"output directory \S+: {written} in it is where the command writes, and the data "
+        rf"\S*{written} is there: writing it would overwrite the data; choose another --output$",
+        res.err.strip(),
+    ), res.err
+    assert (tmp_path / written).read_bytes() == saved
+
+
+def test_demo_refuses_a_folder_holding_a_project_it_did_not_write(tmp_path):
+    (tmp_path / "config.toml").write_text("[data]\n")
+    (tmp_path / "sales.csv").write_text("mine\n")
+    res = invoke("demo", "--output", tmp_path, "--strategies", "pooled")
+    assert res.code == 2, res.err
+    assert "config.toml there was not written by a demo" in res.err, res.err
+    assert (tmp_path / "config.toml").read_text() == "[data]\n"
+    assert (tmp_path / "sales.csv").read_text() == "mine\n"
+    assert not (tmp_path / "results").exists()
+
+
 def test_an_output_folder_no_file_can_be_made_in_is_refused_though_root_may_write_anywhere(
     tmp_path,
 ):

@@ -122,6 +122,11 @@ def test_demo_runs_end_to_end(tmp_path):
     assert (tmp_path / "demo" / "config.toml").exists()
     board = pd.read_csv(tmp_path / "demo" / "results" / "leaderboard.csv")
     assert board["strategy"].iloc[0] == "source_only"  # relatedness 1: transfer wins
+    # a demo may write over its own files: run again into the same folder
+    res = cli("demo", "--output", str(tmp_path / "demo"), "--strategies", "target_only")
+    assert res.returncode == 0, res.stderr
+    board = pd.read_csv(tmp_path / "demo" / "results" / "leaderboard.csv")
+    assert list(board["strategy"]) == ["target_only"]
 
 
 def test_a_missing_required_option_is_a_usage_line_with_exit_status_2(tmp_path):
