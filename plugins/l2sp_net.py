@@ -457,6 +457,12 @@ class Tensors:
     def take(self, idx: torch.Tensor) -> Tensors:
         return Tensors(self.num[idx], self.cats[idx], self.y[idx], self.w[idx])
 
+    def rows(self, start: int, end: int) -> Tensors:
+        """Rows ``start`` to ``end`` as views (no copy)."""
+        return Tensors(
+            self.num[start:end], self.cats[start:end], self.y[start:end], self.w[start:end]
+        )
+
     def mean_y(self) -> float:
         return float((self.y * self.w).sum() / self.w.sum()) if len(self) else 1.0
 
@@ -512,8 +518,9 @@ def train(
                 group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * epoch / epochs))
         net.train()
         perm = torch.randperm(n, generator=gen).to(dev)
+        shuffled = data.take(perm)  # one gather per epoch; the batches are views of it
         for start in range(0, n, batch_size):
-            batch = data.take(perm[start : start + batch_size])
+            batch = shuffled.rows(start, start + batch_size)
             opt.zero_grad(set_to_none=True)
             obj = weighted_loss(net, batch, loss, drop_gen)
             obj.backward()

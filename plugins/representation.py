@@ -44,6 +44,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from pydantic import Field, field_validator
+from threadpoolctl import threadpool_limits
 
 import transfercast
 from transfercast.engines import GBM, align_columns, threads
@@ -154,6 +155,13 @@ class LeafEncoder:
     @classmethod
     def fit(cls, model: GBM, source: FeatureTable, k: int, seed: int) -> LeafEncoder:
         """Fit on source rows (``svd``: at most 20,000 of them, drawn with ``seed``)."""
+        # the QRs of a few tall, thin matrices: one BLAS thread is several times faster than
+        # one per core, and gives the same numbers
+        with threadpool_limits(1, user_api="blas"):
+            return cls._fit_svd(model, source, k, seed)
+
+    @classmethod
+    def _fit_svd(cls, model: GBM, source: FeatureTable, k: int, seed: int) -> LeafEncoder:
         rng = np.random.default_rng(seed)
         rows = np.arange(len(source))
         if len(rows) > 20_000:
