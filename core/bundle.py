@@ -167,6 +167,7 @@ def write_bundle(
     task = model.task_
     plugins = list(dict.fromkeys([*getattr(model, "plugins", ()), *(plugins or ())]))
     directory = Path(directory)
+    check_replaceable(directory)
     made = [p for p in [directory.parent, *directory.parent.parents] if not p.exists()]
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
@@ -242,6 +243,21 @@ def write_bundle(
             _remove_bundle(directory)  # an earlier run's model: it would outlive its forecasts
         raise
     return directory
+
+
+def check_replaceable(directory: Path, what: str = "") -> None:
+    """Raise a :class:`BundleError` when ``directory`` holds something other than a bundle (a
+    file, or a folder with files and no manifest): writing the bundle would replace it."""
+    directory = Path(directory)
+    if not (directory.exists() or directory.is_symlink()):
+        return
+    if directory.is_dir() and ((directory / MANIFEST).is_file() or not any(directory.iterdir())):
+        return
+    raise BundleError(
+        f"{what}{directory} holds files that are not a transfercast model bundle (no "
+        f"{MANIFEST}), and the bundle would replace them; remove them or choose another "
+        f"--output"
+    )
 
 
 def _remove_bundle(directory: Path) -> None:

@@ -157,7 +157,7 @@ def run_cmd(
     quantiles: str | None = typer.Option(None, "--quantiles", help=QUANTILES_HELP),
 ) -> None:
     """Fit on all data up to the origin and write forecasts.csv."""
-    from transfercast.bundle import write_bundle
+    from transfercast.bundle import check_replaceable, write_bundle
     from transfercast.evaluation import resolve_strategies
     from transfercast.forecaster import TransferForecaster
     from transfercast.outputs import check_output_dir
@@ -174,6 +174,7 @@ def run_cmd(
     (chosen,) = resolve_strategies([name], cfg.strategies, pm)
     out = output or cfg.output_dir()
     check_output_dir(out, files=["forecasts.csv"], folders=["model"], inputs=_inputs(cfg))
+    check_replaceable(out / "model", what=f"output directory {out}: ")
     sources = cfg.sources_path()
     task = TransferTask.from_config(cfg, require_sources=sources is None)
     pm.hook.transfercast_run_started(kind="run", config=cfg)

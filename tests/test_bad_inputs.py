@@ -913,6 +913,38 @@ def test_demo_refuses_a_folder_holding_a_project_it_did_not_write(tmp_path):
     assert not (tmp_path / "results").exists()
 
 
+def test_a_model_folder_that_is_not_a_bundle_is_never_replaced(tmp_path):
+    """``run`` writes its bundle to ``<output>/model``; a folder of the user's files there stays."""
+    config = setup(tmp_path)
+    notes = tmp_path / "out" / "model" / "my_notes.txt"
+    notes.parent.mkdir(parents=True)
+    notes.write_text("important\n")
+    res = invoke("run", config)
+    assert res.code == 2, res.err
+    assert re.search(
+        r"output directory \S*out: \S*model holds files that are not a transfercast model bundle "
+        r"\(no manifest\.json\), and the bundle would replace them; remove them or choose another "
+        r"--output$",
+        res.err.strip(),
+    ), res.err
+    assert notes.read_text() == "important\n"
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["model"]
+    # a bundle an earlier run wrote is replaced, as before
+    notes.unlink()
+    assert invoke("run", config).code == 0
+    assert invoke("run", config).code == 0
+    assert (tmp_path / "out" / "model" / "manifest.json").is_file()
+    # and so does the Python API's writer
+    from transfercast.bundle import BundleError, write_bundle
+
+    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store")
+    task = TransferTask(small_frame(), **kw, targets=TARGETS, horizon=2, target_history=8)
+    model = TransferForecaster("target_only", target_params={"num_boost_round": 5}).fit(task)
+    with pytest.raises(BundleError, match=r"holds files that are not a transfercast model bundle"):
+        write_bundle(model, notes.parent.parent)
+    assert (tmp_path / "out" / "forecasts.csv").is_file()
+
+
 def test_an_output_folder_no_file_can_be_made_in_is_refused_though_root_may_write_anywhere(
     tmp_path,
 ):
