@@ -234,10 +234,16 @@ def run_with_dask_sources(cfg, strategy, task, sources: Path):
 def config_plugin_manager(cfg):
     """The plugin manager for a config; a module named in its ``plugins`` that fails to import
     or register is a user error (:func:`~transfercast.plugin_manager.get_plugin_manager` raises
-    it, naming the module and the reason)."""
+    it, naming the module and the reason), and so is a ``[strategy] name`` it does not register,
+    whichever command reads the config."""
     from transfercast.plugin_manager import get_plugin_manager
 
-    return get_plugin_manager(cfg.plugins)
+    pm = get_plugin_manager(cfg.plugins)
+    try:
+        pm.registry.get(cfg.strategy.name)
+    except TransfercastError as exc:
+        raise ConfigError(f"[strategy] name: {exc}") from None
+    return pm
 
 
 @app.command("predict")
@@ -316,6 +322,8 @@ def check_not_input(output: Path, data: Path) -> None:
 
 
 def _progress() -> Progress:
+    """The progress bar of a comparison on stderr; none where stderr is not a terminal (a log
+    file or a pipe gets the one-line errors and warnings without a bar's last frame)."""
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -323,6 +331,7 @@ def _progress() -> Progress:
         TimeElapsedColumn(),
         console=err_console,
         transient=False,
+        disable=not err_console.is_terminal,
     )
 
 
@@ -392,6 +401,15 @@ def run_compare(
                 raise
     except TransfercastError:
         store.discard()  # a user error: the output directory is left as it was
+        raise
+    except KeyboardInterrupt:
+        kept = len(store.done())
+        err_console.print(
+            f"aborted: {kept} finished cells kept in {output}; rerun the command with --resume "
+            f"to go on from them",
+            soft_wrap=True,
+        )
+        _SHOWN.add(ABORTED)
         raise
     finally:
         store.commit()  # done, or interrupted: the cells stored stay for --resume
@@ -638,6 +656,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 _SHOWN: set[str] = set()  # the warnings this command printed
+ABORTED = "\0aborted"  # in _SHOWN once an interrupted command said what it kept
 
 
 def _is_usage_error(exc: Exception) -> bool:
@@ -682,20 +701,21 @@ def main(argv: list[str] | None = None) -> None:
             code = app(args=argv, standalone_mode=False)
     except TransfercastError as exc:
         message = str(exc)
-        if message.startswith("[strategies.") and _CONFIG_FILE:
+        if message.startswith(("[strategies.", "[strategy] ")) and _CONFIG_FILE:
             message = f"{_CONFIG_FILE[0]}: {message}"
         err_console.print(f"error: {message}", soft_wrap=True, highlight=False)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
     except (typer.Abort, KeyboardInterrupt):
-        err_console.print("aborted")
-        sys.exit(130)
+        code = 130
     except Exception as exc:  # click usage errors (click's own, or the copy newer typer vendors)
         if _is_usage_error(exc):
             exc.show()
             sys.exit(2)
         raise
+    if code == 130 and ABORTED not in _SHOWN:  # typer returns 130 for an interrupt it caught
+        err_console.print("aborted")
     if isinstance(code, int) and code:  # click returns typer.Exit's code when not standalone
         sys.exit(code)
 

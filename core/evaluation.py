@@ -261,6 +261,9 @@ def resolve_strategies(
             entry = registry.get(item)
             out.append(entry.cls(by_name.get(entry.name, {})))
     _warn_tables_auto_does_not_read(out, by_name)
+    for name, table in by_name.items():  # a composite's members too, run now or not
+        chosen = next((s for s in out if s.name == name), None)
+        _check_members(chosen or registry.get(name).cls(table))
     seen = [s.name for s in out]
     twice = next((n for k, n in enumerate(seen) if n in seen[:k]), None)
     if twice is not None:
@@ -269,6 +272,16 @@ def resolve_strategies(
             f"(to compare two settings, give one a name of its own: a subclass with `name`)"
         )
     return out
+
+
+def _check_members(strategy: Strategy) -> None:
+    """Make each member of a strategy that combines others (``auto``: its ``candidate_names``
+    and ``make``), so that an unknown candidate or a bad table of one is an error now, whether
+    the strategy runs or not."""
+    names, make = getattr(strategy, "candidate_names", None), getattr(strategy, "make", None)
+    if callable(names) and callable(make):
+        for name in names():
+            make(name)
 
 
 def _warn_tables_auto_does_not_read(
@@ -475,20 +488,7 @@ def compare(
 
         run.tables = tables  # type: ignore[attr-defined]  # a Dask executor returns replays to it
 
-        parallel = executor or (local_executor(jobs) if len(cells) > 1 else None)
-        if parallel is not None:
-            results = parallel(run, cells)
-            done += len(cells)
-            if progress:
-                progress(done, total)
-        else:
-            results = []
-            for c in cells:
-                results.append(run(c))
-                done += 1
-                if progress:
-                    progress(done, total)
-        for row, fc, result in results:
+        def record(row: dict[str, Any], fc: pd.DataFrame | None, result: Any) -> None:
             rows.append(row)
             if fc is not None:
                 frames.append(fc)
@@ -497,6 +497,20 @@ def compare(
                 selections.append(sel)
             if on_cell:
                 on_cell(row, fc, sel)
+
+        parallel = executor or (local_executor(jobs) if len(cells) > 1 else None)
+        if parallel is not None:
+            for out in parallel(run, cells):
+                record(*out)
+            done += len(cells)
+            if progress:
+                progress(done, total)
+        else:  # each cell stored as it ends: an interrupted run keeps every finished cell
+            for c in cells:
+                record(*run(c))
+                done += 1
+                if progress:
+                    progress(done, total)
         held = held_replays(tables)
         if len(held):
             replayed.append(held)

@@ -6,8 +6,8 @@ then the modules named in the config key ``plugins``. A plugin that fails to imp
 register is recorded with its name, source and reason, and never takes the others down.
 
 ``TRANSFERCAST_LOAD_PLUGINS`` chooses which installed (entry-point) plugins load: unset means
-all, an empty string means none, otherwise a comma-separated list of entry-point names. This
-keeps test runs hermetic.
+all, an empty string means none, otherwise a comma-separated list of entry-point names (a name
+no installed package registers is recorded as a failed plugin). This keeps test runs hermetic.
 
 A module named explicitly (the config key ``plugins``, or the ``plugins`` argument of
 ``compare``, ``TransferForecaster`` and the modules a model bundle records) that fails is an
@@ -103,7 +103,16 @@ class PluginManager:
     def _load_entry_points(self) -> None:
         wanted = os.environ.get(ENV_LOAD)
         allowed = None if wanted is None else {w.strip() for w in wanted.split(",") if w.strip()}
-        for ep in entry_points(group="transfercast"):
+        installed = list(entry_points(group="transfercast"))
+        for name in sorted((allowed or set()) - {ep.name for ep in installed}):
+            have = ", ".join(sorted(ep.name for ep in installed)) or "none"
+            self._fail(
+                name,
+                "entry point",
+                f"{ENV_LOAD} names it, and no installed package "
+                f"registers a transfercast plugin of that name (installed: {have})",
+            )
+        for ep in installed:
             if allowed is not None and ep.name not in allowed:
                 continue
             try:

@@ -70,7 +70,8 @@ def setup(tmp_path, frame=None, raw=None, text=None, extra=SMALL):
 def assert_error(res, tmp_path, *patterns):
     assert res.code == 2, (res.code, res.err)
     line = res.err.strip()
-    assert len(line.splitlines()) == 1 and "Traceback" not in res.err, res.err
+    # one line, and nothing before it (not a progress bar's blank last frame)
+    assert res.err.count("\n") == 1 and "Traceback" not in res.err, res.err
     for p in patterns:
         assert re.search(p, line), (p, line)
     assert not (tmp_path / "out").exists()
@@ -388,6 +389,11 @@ ERRORS = {
             r"Python\): the built-in ones are 'replay_conformal' and 'quantile'"
         ],
     ),
+    "unknown interval method in a comparison": dict(
+        raw=to_toml({**raw_config(), "forecast": {"quantiles": [0.1, 0.9], "method": "bootstrap"}}),
+        command="compare",
+        patterns=[r"^error: unknown interval method 'bootstrap'"],
+    ),
     "misspelt XGBoost parameter": dict(
         raw=_source_table("target_params = { max_dept = 3 }", "xgboost"),
         extra="",
@@ -450,6 +456,26 @@ ERRORS = {
         raw=_with_table("pooled", "target_weight = -1.0"),
         extra="",
         patterns=[r"\[strategies.pooled\] key 'target_weight': .* \(got -1.0\)"],
+    ),
+    "bad candidate table of auto not run": dict(
+        raw=_with_table("auto.strategies.pooled", "target_weigth = 1.0"),
+        extra="",
+        patterns=[
+            r"config\.toml: \[strategies\.auto\.strategies\.pooled\]: unknown key 'target_weigth' "
+            r"\(did you mean 'target_weight'\?\)"
+        ],
+    ),
+    "unknown candidate of auto not run": dict(
+        raw=_with_table("auto", 'candidates = ["pooled", "bogus"]'),
+        extra="",
+        patterns=[r"\[strategies\.auto\] candidates: unknown strategy 'bogus'"],
+    ),
+    "misspelt strategy name read by compare": dict(
+        raw=to_toml({**raw_config(), "strategy": {"name": "poold"}}),
+        command="compare",
+        patterns=[
+            r"config\.toml: \[strategy\] name: unknown strategy 'poold' \(did you mean 'pooled'\?\)"
+        ],
     ),
     "early stopping in engine parameters": dict(
         raw=_source_table("target_params = { early_stopping_rounds = 5 }"),

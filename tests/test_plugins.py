@@ -205,6 +205,23 @@ def test_a_failing_installed_plugin_is_listed_and_never_stops_a_run(plugin_dir, 
     assert result.exit_code == 0 and "boom while registering" in result.output
 
 
+def test_a_plugin_name_in_load_plugins_that_nothing_installs_is_named_as_failed(monkeypatch):
+    ep = EntryPoint(name="broken", value="broken_plugin", group="transfercast")
+    monkeypatch.setattr(plugin_manager, "entry_points", lambda group: [ep])
+    monkeypatch.setenv("TRANSFERCAST_LOAD_PLUGINS", "shrinkag")
+    plugin_manager.clear_plugin_cache()
+    pm = get_plugin_manager()
+    assert [(f.plugin, f.source) for f in pm.failures] == [("shrinkag", "entry point")]
+    with pytest.raises(
+        TransfercastError,
+        match=r"unknown strategy 'shrinkage_blend'.*'shrinkag': TRANSFERCAST_LOAD_PLUGINS names "
+        r"it, and no installed package registers a transfercast plugin of that name "
+        r"\(installed: broken\)",
+    ):
+        pm.registry.get("shrinkage_blend")
+    plugin_manager.clear_plugin_cache()
+
+
 @pytest.mark.parametrize("command", ["compare", "plugins"])
 def test_a_plugins_module_with_a_misspelt_hook_stops_the_cli(command, tmp_path):
     from transfercast.cli import to_toml

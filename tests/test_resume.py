@@ -4,6 +4,7 @@ the same tables; a strategy that fails on one target is recorded and the exit st
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -277,6 +278,52 @@ def test_failed_cell_is_recorded_exit_1_and_rerun_on_resume(tmp_path, monkeypatc
         )
     finally:
         _FailsOnS07.broken = True
+
+
+class _InterruptedOnS07(_FailsOnS07):
+    """The target's mean; a Ctrl-C (KeyboardInterrupt) on target S07."""
+
+    name = "interrupted"
+
+    def fine_tune(self, target, source):
+        if type(self).broken and self.context_["domain"] == "S07":
+            raise KeyboardInterrupt
+        self.mean_ = float(np.nanmean(target.y))
+
+
+def test_an_interrupted_compare_says_what_it_kept_and_how_to_go_on(tmp_path, monkeypatch):
+    monkeypatch.setattr(cli, "write_compare_report", lambda *a, **k: None)  # not under test
+    module = types.ModuleType("tc_test_interrupted")
+
+    @transfercast.hookimpl
+    def transfercast_register_strategies(register):
+        register(_InterruptedOnS07)
+
+    module.transfercast_register_strategies = transfercast_register_strategies
+    register_module(module)
+    raw = small_project(tmp_path, horizon=6, target_history=13, windows=2, output_dir="out")
+    raw["plugins"] = ["tc_test_interrupted"]
+    (tmp_path / "config.toml").write_text(to_toml(raw) + SMALL_MODELS.split("[features]")[0])
+    args = ["compare", tmp_path / "config.toml", "--strategies", "target_only,interrupted"]
+    _InterruptedOnS07.broken = True
+    try:
+        res = invoke(*args)
+        assert res.code == 130, res.err
+        match = re.fullmatch(
+            r"aborted: (\d+) finished cells kept in \S*out; rerun the command with --resume to "
+            r"go on from them\n",
+            res.err,
+        )
+        assert match, res.err
+        kept = int(match.group(1))
+        assert kept >= 1  # the cells before S07's, each stored as it ended
+        _InterruptedOnS07.broken = False
+        res = invoke(*args, "--resume")
+        assert res.code == 0, res.err
+        assert f"resuming: {kept} cells already scored" in res.out
+        assert len(pd.read_csv(tmp_path / "out" / "scores.csv")) == 12
+    finally:
+        _InterruptedOnS07.broken = True
 
 
 def test_an_interrupted_write_leaves_the_old_file(tmp_path):
