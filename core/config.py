@@ -56,15 +56,21 @@ class NumbersNotBools(BaseModel):
 
 
 class _Section(NumbersNotBools):
-    model_config = ConfigDict(extra="forbid", protected_namespaces=())
+    """A config table: unknown keys and loose types (``horizon = "8"``, ``windows = 2.0``) are
+    errors; paths are read from text."""
+
+    model_config = ConfigDict(extra="forbid", protected_namespaces=(), strict=True)
 
 
 class DataConfig(_Section):
     """``[data]``: where the long-format sales table is and what its columns mean."""
 
-    path: Path | None = Field(None, description="CSV or Parquet file, relative to the config file")
+    path: Path | None = Field(
+        None, strict=False, description="CSV or Parquet file, relative to the config file"
+    )
     sources: Path | None = Field(
         None,
+        strict=False,
         description="Parquet dataset of the source domains, too large for memory: `path` then "
         "holds the target domains only and `run` fits the source model on Dask (source_only, "
         "boost_continue, recalibrate)",
@@ -290,7 +296,9 @@ class ExecutionConfig(_Section):
 class OutputConfig(_Section):
     """``[output]``: where results go."""
 
-    dir: Path = Field(Path("runs/latest"), description="output directory, relative to the config")
+    dir: Path = Field(
+        Path("runs/latest"), strict=False, description="output directory, relative to the config"
+    )
 
 
 class Config(_Section):
@@ -311,13 +319,15 @@ class Config(_Section):
     forecast: ForecastConfig = Field(default_factory=ForecastConfig)
     execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
     output: OutputConfig = Field(default_factory=OutputConfig)
-    base_dir: Path = Field(Path("."), exclude=True, description="the config file's folder")
+    base_dir: Path = Field(
+        Path("."), strict=False, exclude=True, description="the config file's folder"
+    )
 
     def data_path(self) -> Path:
         """The data file, resolved against the config file's folder."""
         if self.data.path is None:
             raise ConfigError("[data] key 'path' is required to read data from a file")
-        path = self.data.path
+        path = self.data.path.expanduser()
         return path if path.is_absolute() else self.base_dir / path
 
     def sources_path(self) -> Path | None:
@@ -325,6 +335,7 @@ class Config(_Section):
         path = self.data.sources
         if path is None:
             return None
+        path = path.expanduser()
         path = path if path.is_absolute() else self.base_dir / path
         if not path.exists():
             raise ConfigError(f"[data] sources: {path} does not exist")
@@ -332,7 +343,7 @@ class Config(_Section):
 
     def output_dir(self) -> Path:
         """The output directory, resolved against the config file's folder."""
-        out = self.output.dir
+        out = self.output.dir.expanduser()
         return out if out.is_absolute() else self.base_dir / out
 
 
@@ -365,7 +376,16 @@ def parse_config(
         if err["type"] == "extra_forbidden":
             model = _model_for(loc)
             hint = closest(key, model.model_fields) if model else ""
+            if section == "strategy" and not hint:
+                hint = f" (a strategy's parameters go in a table [strategies.{key}])"
+            elif section and key in Config.model_fields and not hint:
+                hint = f" (top-level key '{key}' must come before the first [table])"
             raise ConfigError(f"{source}: unknown {where}{hint}") from None
+        if loc == ("strategies", loc[-1]) and len(loc) == 2 and err["type"] == "dict_type":
+            raise ConfigError(
+                f"{source}: [strategies] key '{key}': [strategies] holds one table per "
+                f"strategy ([strategies.NAME]); the strategy to run is [strategy] {key}"
+            ) from None
         if err["type"] == "missing":
             raise ConfigError(f"{source}: missing required {where}") from None
         msg = err["msg"].removeprefix("Value error, ")
@@ -381,7 +401,7 @@ def load_config(path: str | Path) -> Config:
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
     try:
-        raw = tomllib.loads(path.read_text())
+        raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is no error
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     cfg = parse_config(raw, source=str(path), base_dir=path.resolve().parent)

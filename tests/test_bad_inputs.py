@@ -250,6 +250,38 @@ ERRORS = {
         raw=to_toml(_with_data(known=["price", "size"])),
         patterns=[r"sales\.csv: \[data\] column 'size' is both static and known"],
     ),
+    "a number given as text": dict(
+        raw=to_toml(raw_config(horizon="8")),
+        patterns=[r"\[task\] key 'horizon': Input should be a valid integer \(got '8'\)$"],
+    ),
+    "a whole number given as a decimal": dict(
+        raw=to_toml({**raw_config(), "evaluate": {"windows": 2.0}}),
+        command="compare",
+        patterns=[r"\[evaluate\] key 'windows': Input should be a valid integer \(got 2\.0\)$"],
+    ),
+    "a strategy's parameters under [strategy]": dict(
+        raw=to_toml(raw_config()) + "\n[strategy.pooled]\ntarget_weight = 5.0\n",
+        patterns=[
+            r"unknown \[strategy\] key 'pooled' \(a strategy's parameters go in a table "
+            r"\[strategies\.pooled\]\)$"
+        ],
+    ),
+    "the strategy to run under [strategies]": dict(
+        raw=to_toml(raw_config()) + '\n[strategies]\nname = "pooled"\n',
+        extra="",
+        patterns=[
+            r"\[strategies\] key 'name': \[strategies\] holds one table per strategy "
+            r"\(\[strategies\.NAME\]\); the strategy to run is \[strategy\] name$"
+        ],
+    ),
+    "a top-level key after a table": dict(
+        raw=to_toml(raw_config()) + '\nplugins = ["my_plugin"]\n',
+        extra="",
+        patterns=[
+            r"unknown \[output\] key 'plugins' \(top-level key 'plugins' must come before the "
+            r"first \[table\]\)$"
+        ],
+    ),
     "a number given as true": dict(
         raw=to_toml(raw_config(horizon=True)),
         patterns=[r"\[task\] key 'horizon': give a number, not true or false \(got True\)$"],
@@ -1062,6 +1094,21 @@ def test_every_row_of_the_catalogue_is_a_test():
     assert len(ids) >= 25
     assert [i for i in ids if i not in names] == []
     assert set(ERRORS) <= set(ids)  # and every error case is documented
+
+
+def test_a_config_with_a_byte_order_mark_and_home_paths_is_read(tmp_path, monkeypatch):
+    from transfercast.config import load_config
+
+    monkeypatch.setenv("HOME", str(tmp_path))
+    raw = raw_config()
+    raw["data"]["path"] = "~/sales.csv"
+    raw["output"]["dir"] = "~/out"
+    (tmp_path / "proj").mkdir()
+    path = tmp_path / "proj" / "config.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + to_toml(raw).encode())
+    cfg = load_config(path)
+    assert cfg.data_path() == tmp_path / "sales.csv"
+    assert cfg.output_dir() == tmp_path / "out"
 
 
 def test_task_counts_are_whole_numbers():
