@@ -316,7 +316,11 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     directory = Path(directory)
     path = directory / MANIFEST
     if not path.is_file():
-        raise BundleError(f"{directory}: not a transfercast model bundle (no {MANIFEST})")
+        if not directory.exists():
+            raise BundleError(f"{directory}: no such folder; give the model folder `run` wrote")
+        inner = directory / "model"
+        hint = f" (did you mean {inner}?)" if (inner / MANIFEST).is_file() else ""
+        raise BundleError(f"{directory}: not a transfercast model bundle (no {MANIFEST}){hint}")
     try:
         manifest = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError) as exc:

@@ -6,7 +6,9 @@ nothing is written before the input has been validated, and files are written at
 
 from __future__ import annotations
 
+import os
 import sys
+import traceback
 import warnings
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,25 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        import transfercast
+
+        console.print(f"transfercast {transfercast.__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _options(
+    version: bool = typer.Option(
+        False, "--version", callback=_print_version, is_eager=True, help="print the version"
+    ),
+) -> None:
+    """Transfer learning for sales forecasting: compare and run transfer strategies."""
+
+
 # no markup: names, paths and error text print as written (a "[section]" stays in them)
 console = Console(markup=False)
 err_console = Console(stderr=True, markup=False)
@@ -198,6 +219,14 @@ def run_cmd(
         with executor_for(cfg.execution) as executor:  # Dask, else [execution] jobs threads
             executor = executor or local_executor(cfg.execution.jobs)
             forecasts = model.fit(task, executor=executor).predict()
+        hidden = task.hidden_history(model.origin_)
+        if hidden:
+            console.print(
+                f"note: [task] target_history = {task.target_history} kept the targets' last "
+                f"{task.target_history} periods and left {hidden} earlier ones unread (a cold "
+                f"start played back); remove it to forecast from all of their history",
+                soft_wrap=True,
+            )
     # the bundle first: a strategy whose save() returns what no bundle can hold stops the run
     # (one line naming it) before anything is written
     try:
@@ -306,8 +335,6 @@ def _inputs(cfg) -> list[Path]:
 def check_not_input(output: Path, data: Path) -> None:
     """Refuse an ``--output`` that is the ``--data`` file (or lies in a ``--data`` folder of
     Parquet files): the forecasts would overwrite the data they came from."""
-    import os
-
     try:
         same = output.exists() and data.exists() and os.path.samefile(output, data)
     except OSError:
@@ -367,7 +394,8 @@ def run_compare(
     fc = cfg.forecast
     intervals = {"quantiles": fc.quantiles, "method": fc.method} if fc.quantiles else None
     store = CellStore(output, task, chosen, resume=resume, intervals=intervals)
-    skip = store.done() if resume else set()
+    ran = {s.name for s in chosen}
+    skip = {k for k in store.done() if k[1] in ran} if resume else set()
     if skip:
         console.print(f"resuming: {len(skip)} cells already scored in {output}")
     pm.hook.transfercast_run_started(kind="compare", config=cfg)
@@ -670,6 +698,9 @@ def _is_usage_error(exc: Exception) -> bool:
     return vendored is not None and isinstance(exc, vendored.ClickException)
 
 
+#: set, a crash of a command (a plugin's bug, say) shows its traceback, not one line
+TRACEBACK_ENV = "TRANSFERCAST_TRACEBACK"
+
 _CONFIG_FILE: list[str] = []  # the config file this command read, for errors that lack it
 
 
@@ -713,7 +744,16 @@ def main(argv: list[str] | None = None) -> None:
         if _is_usage_error(exc):
             exc.show()
             sys.exit(2)
-        raise
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        err_console.print(
+            f"error: {type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno}); "
+            f"{TRACEBACK_ENV}=1 shows the traceback",
+            soft_wrap=True,
+            highlight=False,
+        )
+        sys.exit(1)
     if code == 130 and ABORTED not in _SHOWN:  # typer returns 130 for an interrupt it caught
         err_console.print("aborted")
     if isinstance(code, int) and code:  # click returns typer.Exit's code when not standalone

@@ -174,6 +174,18 @@ class EvaluateConfig(_Section):
     windows: int = Field(3, gt=0, description="the last N origins that leave a full horizon")
     step: int | None = Field(None, gt=0, description="periods between origins (default: horizon)")
 
+    @model_validator(mode="after")
+    def _origins_or_windows(self) -> EvaluateConfig:
+        """Explicit origins and the rolling windows are two ways to place the origins: given
+        together, the windows would go unread."""
+        both = sorted({"windows", "step"} & self.model_fields_set)
+        if self.origins and both:
+            raise ValueError(
+                f"origins are given, so {' and '.join(both)} would go unread: keep one way of "
+                f"placing the origins"
+            )
+        return self
+
 
 class StrategyConfig(_Section):
     """``[strategy]``: the strategy for `run` and the candidates for `compare`."""
@@ -389,6 +401,8 @@ def parse_config(
         if err["type"] == "missing":
             raise ConfigError(f"{source}: missing required {where}") from None
         msg = err["msg"].removeprefix("Value error, ")
+        if len(loc) == 1 and _model_for((*loc, "")) is not None:  # a check of a whole table
+            raise ConfigError(f"{source}: [{key}]: {msg}") from None
         raise ConfigError(f"{source}: {where}: {msg} (got {err.get('input')!r})") from None
     if base_dir is not None:
         cfg.base_dir = base_dir

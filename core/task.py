@@ -609,6 +609,15 @@ class TransferTask:
         n = self.target_history
         return f"in the last {n} periods ", f", having sold before ([task] target_history = {n})"
 
+    def hidden_history(self, origin: pd.Timestamp) -> int:
+        """How many observed target periods up to ``origin`` lie before ``[task]
+        target_history``'s cut (the most of any target series): what a forecast leaves unread."""
+        if not self.target_history:
+            return 0
+        idx = self.panel.index_of(origin)
+        earlier = self.panel.Y[self.target_mask(), : max(idx + 1 - self.target_history, 0)]
+        return int((~np.isnan(earlier)).sum(axis=1).max(initial=0))
+
     def actuals(self, origin: pd.Timestamp, rows: np.ndarray) -> pd.DataFrame:
         """Observed targets of ``rows`` over the horizon after ``origin`` (for scoring only)."""
         idx = self.panel.index_of(origin)

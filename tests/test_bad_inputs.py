@@ -282,6 +282,14 @@ ERRORS = {
             r"first \[table\]\)$"
         ],
     ),
+    "evaluation origins and windows together": dict(
+        raw=to_toml({**raw_config(), "evaluate": {"origins": ["2021-01-29"], "windows": 2}}),
+        command="compare",
+        patterns=[
+            r"config\.toml: \[evaluate\]: origins are given, so windows would go unread: keep "
+            r"one way of placing the origins$"
+        ],
+    ),
     "a number given as true": dict(
         raw=to_toml(raw_config(horizon=True)),
         patterns=[r"\[task\] key 'horizon': give a number, not true or false \(got True\)$"],
@@ -1109,6 +1117,51 @@ def test_a_config_with_a_byte_order_mark_and_home_paths_is_read(tmp_path, monkey
     cfg = load_config(path)
     assert cfg.data_path() == tmp_path / "sales.csv"
     assert cfg.output_dir() == tmp_path / "out"
+
+
+def test_predict_names_the_model_folder_of_a_run_folder(tmp_path):
+    res = invoke("run", setup(tmp_path), "--strategy", "source_only")
+    assert res.code == 0, res.err
+    data = tmp_path / "sales.csv"
+    res = invoke("predict", tmp_path / "out", "--data", data, "--output", tmp_path / "f.csv")
+    assert res.code == 2 and res.err.count("\n") == 1, res.err
+    assert re.search(
+        r"out: not a transfercast model bundle \(no manifest\.json\) "
+        r"\(did you mean \S*out/model\?\)$",
+        res.err.strip(),
+    ), res.err
+    res = invoke("predict", tmp_path / "nowhere", "--data", data, "--output", tmp_path / "f.csv")
+    assert re.search(
+        r"nowhere: no such folder; give the model folder `run` wrote$", res.err.strip()
+    )
+    assert not (tmp_path / "f.csv").exists()
+
+
+def test_a_crash_inside_a_command_is_one_line_with_exit_status_1(tmp_path, monkeypatch):
+    """A bug (a plugin's, say) is no bad input: exit status 1, one line naming the exception and
+    where it was raised; ``TRANSFERCAST_TRACEBACK=1`` lets the traceback through."""
+    import transfercast.similarity
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("the diagnostics broke")
+
+    monkeypatch.setattr(transfercast.similarity, "similarity", broken)
+    config = setup(tmp_path)
+    res = invoke("similarity", config)
+    assert res.code == 1, res.err
+    assert re.fullmatch(
+        r"error: RuntimeError: the diagnostics broke \(test_bad_inputs\.py:\d+\); "
+        r"TRANSFERCAST_TRACEBACK=1 shows the traceback\n",
+        res.err,
+    ), res.err
+    monkeypatch.setenv("TRANSFERCAST_TRACEBACK", "1")
+    with pytest.raises(RuntimeError, match="the diagnostics broke"):
+        invoke("similarity", config)
+
+
+def test_version_prints_the_package_version():
+    res = invoke("--version")
+    assert res.code == 0 and res.out == f"transfercast {tc.__version__}\n", res.out
 
 
 def test_task_counts_are_whole_numbers():

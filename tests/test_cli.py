@@ -47,6 +47,11 @@ def test_run_writes_forecasts(project):
     assert set(fc["store"]) == {"S06", "S07", "S08"}
     assert fc.groupby(["store", "dept"]).size().eq(6).all()
     assert pd.to_datetime(fc["date"]).min() > pd.Timestamp(small_frame()["date"].max())
+    # the targets' 40 weeks, of which [task] target_history = 13 keeps the last 13
+    assert (
+        "note: [task] target_history = 13 kept the targets' last 13 periods and left 27 earlier "
+        "ones unread" in " ".join(res.stdout.split())
+    ), res.stdout
 
 
 def test_compare_writes_scores_forecasts_leaderboard(project):
