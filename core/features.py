@@ -286,7 +286,16 @@ class FeatureBuilder:
         copies show young series in every season. Each row's age is fixed by its series id and
         anchor, so the same row gets the same age at every origin and in every process; copies
         that would equal their original (the series is that young anyway) are left out.
+
+        A series that sold nothing up to the last labelled period (a store that closed, or never
+        opened, with its sales written as 0) gives no rows: it shows no shape to learn, and its
+        zero labels would teach the models that domains like it sell nothing.
         """
+        if len(i):
+            last = int((a + h).max())
+            sold = np.nansum(np.abs(panel.Y[:, : last + 1]), axis=1) > 0
+            keep = sold[i]
+            i, a, h = i[keep], a[keep], h[keep]
         table = self.build(panel, i, a, h, with_label=True)
         lo = self.min_level_obs
         copies, series = [table], [i]
@@ -458,7 +467,9 @@ class FeatureBuilder:
                 # a step beyond a season would read a period after the anchor: missing
                 cols["sply"] = _take(Yabs, i, a + h - S, first, last=a) / prev_lvl
                 cols["growth"] = lvl / prev_lvl
-            cols["log_level"] = np.log1p(lvl)
+            # the log, not log1p: a change of sales unit shifts it, and a network's
+            # standardised input stays the same (log1p bends near one unit)
+            cols["log_level"] = np.log(np.where(lvl > 0, lvl, np.nan))
             _, nobs = sums.window(i, a, self.age_window, first)
             cols["n_obs"] = nobs.astype(float)
         t_pos = np.clip(a + h, 0, len(panel.times) - 1)

@@ -101,11 +101,14 @@ class Pooled(_OneModel):
             self.model_ = self._fit(source, [target])
             return
         tables, cache = context["tables"], context["cache"]
-        targets = [tables.target(d) for d in tables.data.target_rows]
+        # the target domains in a fixed order, not as [task] targets lists them: the model's
+        # rows, and so its trees, do not depend on that order
+        domains = sorted(tables.data.target_rows, key=str)
+        targets = [tables.target(d) for d in domains]
         if cache is None:  # no cache to share through: the same model, fitted for this target
             self.model_ = self._fit(source, targets)
             return
-        key = self.shared_key(source, list(tables.data.target_rows), targets)
+        key = self.shared_key(source, domains, targets)
         self.model_ = cache.shared(key, lambda: self._fit(source, targets))
 
     def shared_key(

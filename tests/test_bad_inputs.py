@@ -686,8 +686,9 @@ def test_all_zero_series_and_missing_periods_are_repaired(tmp_path):
     res = invoke("run", setup(tmp_path, _zero_and_gaps(small_frame())))
     assert res.code == 0, res.err
     assert (
-        "1 series with only zero sales (120 rows), first 'S02|D1'; kept as they are (for a "
-        "series not launched yet, leave its sales empty" in res.err
+        "1 series with only zero sales (120 rows), first 'S02|D1'; kept as they are, and no "
+        "model trains on a source series while it has sold nothing (for a series not launched "
+        "yet, leave its sales empty" in res.err
     )
     assert "column 'date': 3 periods missing inside 1 series (first: 'S01|D1')" in res.err
     assert len(pd.read_csv(tmp_path / "out" / "forecasts.csv")) == 3 * 2 * 6

@@ -433,3 +433,17 @@ def test_no_negative_forecast_where_no_negative_sales_were_observed():
     assert len(fc) and (fc["forecast"] == 0).all()
     with pytest.warns(UserWarning, match="known columns without a value"):  # past the data
         assert (tc.TransferForecaster(_Below()).fit(task).predict()["forecast"] == 0).all()
+
+
+def test_forecasts_do_not_depend_on_the_order_the_targets_are_listed_in():
+    """``pooled`` fits one model on the sources and every target: its rows, and so its trees,
+    follow the target domains in a fixed order, not the order ``[task] targets`` lists them."""
+    params = {"pooled": {"source_params": {"num_boost_round": 30}}}
+    out = []
+    for targets in (["S06", "S07", "S08"], ["S08", "S06", "S07"]):
+        task = small_task(targets=targets)
+        origin = task.evaluation_origins()[-1]
+        result = tc.compare(task, ["pooled"], params=params, origins=[origin])
+        fc = result.forecasts.sort_values(["unique_id", "ds"])
+        out.append(fc["forecast"].to_numpy())
+    np.testing.assert_array_equal(out[0], out[1])

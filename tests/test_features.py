@@ -6,6 +6,7 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from transfercast.forecasting import OriginTables
 
@@ -177,3 +178,27 @@ def test_forecasts_of_intermittent_sales_do_not_depend_on_the_sales_unit():
         out[unit] = model.fit(task, origin=origin).predict()["forecast"].to_numpy() / unit
     assert out[1.0].sum() > 0
     np.testing.assert_allclose(out[2.0**-10], out[1.0], rtol=1e-9)
+
+
+def test_network_forecasts_do_not_depend_on_the_sales_unit():
+    """``l2sp``'s inputs are standardised, and ``log_level`` (the log of the level) moves by a
+    constant under a change of unit: the same data in another unit (x 2**-12, small sales near
+    one unit and below) gives the same forecasts in that unit. With log1p, they differed."""
+    pytest.importorskip("torch")
+    import transfercast as tc
+    from transfercast.config import parse_config
+    from transfercast.datasets import synthetic_config
+
+    from .conftest import small_frame
+
+    frame = small_frame()
+    raw = synthetic_config("x.csv", ["S06", "S07", "S08"], horizon=6, target_history=13)
+    out = {}
+    for unit in (1.0, 2.0**-12):
+        task = tc.TransferTask.from_config(
+            parse_config(raw), data=frame.assign(sales=frame["sales"] * unit)
+        )
+        model = tc.TransferForecaster("l2sp", source_epochs=2, epochs=10, hidden=[16])
+        out[unit] = model.fit(task).predict()["forecast"].to_numpy() / unit
+    assert out[1.0].min() > 0
+    np.testing.assert_allclose(out[2.0**-12], out[1.0], rtol=1e-4)

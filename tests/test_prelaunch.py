@@ -101,6 +101,22 @@ def test_source_rows_are_also_shown_as_not_yet_launched(wide_tables):
     np.testing.assert_allclose(both["y_pre"], both["y"])
 
 
+def test_a_closed_source_store_does_not_pull_a_new_stores_forecast_to_zero():
+    """S01, the source store nearest in size to the new S06, sold nothing (its sales written as
+    0): it gives the models no rows, so S06's pre-launch forecast stays near the one without
+    it. When its zero labels trained the models, the forecast fell to a twentieth."""
+    frame = small_frame()
+    closed = frame.assign(sales=frame["sales"].where(frame["store"] != "S01", 0.0))
+    means = {}
+    for name, data in (("open", frame), ("closed", closed)):
+        model = tc.TransferForecaster("source_only", source_params=SMALL["source_params"])
+        means[name] = model.fit(_task(data, ["S06"])).predict()["forecast"].mean()
+    assert means["closed"] > 0.8 * means["open"], means
+    task = _task(closed, ["S06"])
+    tables = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
+    assert not tables.source.keys["unique_id"].str.startswith("S01|").any()
+
+
 def test_compare_at_zero_history_forecasts_every_target_and_skips_target_only(wide):
     targets = wide.attrs["targets"][:2]
     task = _task(wide, targets, horizon=8)
