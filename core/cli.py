@@ -325,6 +325,23 @@ def predict_cmd(
     )
 
 
+def _refuse_foreign_results(output: Path, files: tuple[str, ...], progress: str) -> None:
+    """Refuse an output folder holding files named like a comparison's (``scores.csv``,
+    ``report.html``, ...) that no comparison or run of transfercast wrote (no ``.progress``
+    store, no model bundle): ``compare`` replaces or removes its files, and these are the
+    user's."""
+    from transfercast.bundle import MANIFEST
+
+    if (output / progress).is_dir() or (output / "model" / MANIFEST).is_file():
+        return
+    found = [name for name in files if (output / name).exists()]
+    if found:
+        raise TransfercastError(
+            f"output directory {output} holds {', '.join(found)}, which compare replaces or "
+            f"removes, and no comparison or run wrote them; choose another --output or move them"
+        )
+
+
 def _inputs(cfg) -> list[Path]:
     """The data files a config reads (``[data] path`` and ``sources``), resolved."""
     paths = [cfg.data_path() if cfg.data.path is not None else None]
@@ -384,6 +401,7 @@ def run_compare(
         folders=[PROGRESS_DIR, PREVIOUS_DIR],
         inputs=_inputs(cfg),
     )
+    _refuse_foreign_results(output, COMPARISON_FILES, PROGRESS_DIR)
     pm = config_plugin_manager(cfg)
     names = strategies or cfg.strategy.candidates or None
     for n in names or []:

@@ -420,5 +420,7 @@ def load_config(path: str | Path) -> Config:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     cfg = parse_config(raw, source=str(path), base_dir=path.resolve().parent)
     if cfg.plugins and str(cfg.base_dir) not in sys.path:
-        sys.path.insert(0, str(cfg.base_dir))  # plugin modules may sit beside the config
+        # plugin modules may sit beside the config; after the installed packages, so that a
+        # project file named like a library (matplotlib.py) does not replace it
+        sys.path.append(str(cfg.base_dir))
     return cfg

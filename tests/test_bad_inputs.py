@@ -1165,6 +1165,25 @@ def test_version_prints_the_package_version():
     assert res.code == 0 and res.out == f"transfercast {tc.__version__}\n", res.out
 
 
+def test_compare_never_removes_files_named_like_its_own_that_it_did_not_write(tmp_path):
+    """A folder that held no comparison (no .progress store, no bundle) and holds a user's
+    selection.csv: compare would remove it (it writes none without auto), so it stops first."""
+    config = setup(tmp_path)
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "selection.csv").write_text("mine\n")
+    (mine / "report.html").write_text("<p>mine</p>\n")
+    res = invoke("compare", config, "--output", mine, "--strategies", "target_only")
+    assert res.code == 2 and res.err.count("\n") == 1, res.err
+    assert re.search(
+        r"output directory \S*mine holds selection\.csv, report\.html, which compare replaces or "
+        r"removes, and no comparison or run wrote them; choose another --output or move them$",
+        res.err.strip(),
+    ), res.err
+    assert sorted(p.name for p in mine.iterdir()) == ["report.html", "selection.csv"]
+    assert (mine / "selection.csv").read_text() == "mine\n"
+
+
 def test_task_counts_are_whole_numbers():
     frame = small_frame()
     kw = dict(series=["store", "dept"], time="date", target="sales", domain="store")

@@ -179,7 +179,7 @@ def test_compare_removes_the_result_files_of_an_earlier_comparison_it_does_not_w
     """selection.csv, replays.csv, regret.csv and weights.png come with `auto`: a comparison
     without it into the same folder removes an earlier one's, and nothing else."""
     out = project / "again"
-    out.mkdir()
+    (out / ".progress").mkdir(parents=True)  # an earlier comparison's store of cells
     earlier = ["selection.csv", "replays.csv", "regret.csv", "weights.png", "scores.csv"]
     for name in [*earlier, "notes.txt", "selection.csv.bak"]:
         (out / name).write_text("from an earlier run\n")

@@ -316,3 +316,29 @@ def test_a_strategy_instance_given_with_params_is_not_changed(task):
     model = transfercast.TransferForecaster(mine, seed=7).fit(task)
     assert mine.params.seed == 1
     assert model.strategy_.params.seed == 7 and model.strategy_ is not mine
+
+
+def test_a_project_file_named_like_a_library_does_not_replace_it(tmp_path, monkeypatch):
+    """The config's folder goes on the import path after the installed packages: a user's
+    ``colorsys.py`` beside the config leaves the standard library's module in charge."""
+    import sys
+
+    from transfercast.cli import to_toml
+    from transfercast.config import load_config
+
+    from .conftest import small_project
+
+    (tmp_path / "colorsys.py").write_text("SHADOW = True\n")
+    (tmp_path / "tc_test_beside.py").write_text("VALUE = 1\n")
+    raw = small_project(tmp_path, horizon=2, target_history=8, windows=1, output_dir="out")
+    raw["plugins"] = ["tc_test_beside"]
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "colorsys", raising=False)
+    load_config(tmp_path / "config.toml")
+    import colorsys
+
+    import tc_test_beside
+
+    assert not hasattr(colorsys, "SHADOW") and tc_test_beside.VALUE == 1
+    sys.modules.pop("tc_test_beside", None)
