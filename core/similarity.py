@@ -40,6 +40,7 @@ Plugins add columns through the ``transfercast_similarity`` hook (:func:`plugin_
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from transfercast.data import DataWarning
 from transfercast.features import FeatureTable
 from transfercast.frequency import season_position, season_positions
 
@@ -523,6 +525,33 @@ def plugin_diagnostics(tables: OriginTables, domain: Any, pm: Any) -> dict[str, 
     return out
 
 
+def _warn_empty(frame: pd.DataFrame, tables: OriginTables) -> None:
+    """One warning naming the target domains too young at the tables' origin for the drift
+    diagnostics (4 training rows) or ``season_corr`` (enough periods to read a season), which
+    are then left empty."""
+    need = _min_positions(tables)
+    short = {
+        "drift (domain_auc, psi, ks: needs 4 training rows)": [
+            d for d in frame["target"] if len(tables.target(d)) < 4
+        ],
+        f"season_corr (needs {need} periods)": frame.loc[
+            frame["target_periods"] < need, "target"
+        ].tolist(),
+    }
+    parts = [
+        f"{', '.join(repr(d) for d in domains)} too young for {what}"
+        for what, domains in short.items()
+        if domains
+    ]
+    if parts:
+        warnings.warn(
+            f"similarity at {pd.Timestamp(tables.data.origin).date()}: {'; '.join(parts)}; "
+            f"left empty",
+            DataWarning,
+            stacklevel=3,
+        )
+
+
 def similarity(
     task: TransferTask,
     origin: Any = None,
@@ -556,6 +585,7 @@ def similarity(
         row.update(plugin_diagnostics(tables, dom, pm))
         rows.append(row)
     frame = pd.DataFrame(rows)
+    _warn_empty(frame, tables)
     first = [*SIMILARITY_COLUMNS, *(REGIME_COLUMNS if task.old_regimes else [])]
     frame = frame.reindex(columns=[*first, *(c for c in frame.columns if c not in first)])
     return frame

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -192,3 +193,24 @@ def test_the_recent_level_misses_a_season_its_level_window_does_not_hold():
         ahead = profile.reindex(weeks(future)).to_numpy(float)
         level = profile.reindex(weeks(dates)).mean()
         assert season["flat"] == pytest.approx(np.abs(ahead - level).sum() / np.abs(ahead).sum())
+
+
+def test_a_target_too_young_for_a_diagnostic_is_named_in_a_warning():
+    """3 periods of history: no drift diagnostics (they need 4 training rows) and no seasonal
+    correlation; the table leaves them empty and one warning says whose and why."""
+    from transfercast.data import DataWarning
+
+    task = small_task(target_history=3)
+    origin = task.evaluation_origins()[-1]
+    with pytest.warns(DataWarning) as caught:
+        table = similarity(task, origin)
+    assert table["domain_auc"].isna().all() and table["season_corr"].isna().all()
+    text = [str(w.message) for w in caught if "too young" in str(w.message)]
+    assert text == [
+        f"similarity at {origin.date()}: 'S06', 'S07', 'S08' too young for drift (domain_auc, "
+        f"psi, ks: needs 4 training rows); 'S06', 'S07', 'S08' too young for season_corr "
+        f"(needs 8 periods); left empty"
+    ]
+    with warnings.catch_warnings():  # enough history: no such warning
+        warnings.simplefilter("error", DataWarning)
+        similarity(small_task(), origin)
