@@ -467,7 +467,9 @@ def run_compare(
     console.print(f"results written to {output}", soft_wrap=True)
     skipped = comp.scores[comp.scores["status"] == "skipped"]
     if len(skipped):
-        console.print(f"{len(skipped)} cells skipped (first: {skipped['error'].iloc[0]})")
+        console.print(
+            f"{len(skipped)} cells skipped (first: {skipped['error'].iloc[0]})", soft_wrap=True
+        )
     if comp.failed:
         failed = comp.scores[comp.scores["status"] == "failed"]
         err_console.print(

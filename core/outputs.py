@@ -107,6 +107,15 @@ def check_output_dir(
                 f"{what} {directory}: {name} in it is a folder, where a file is written; "
                 f"remove it or choose another --output"
             )
+        if (directory / name).is_file():
+            try:  # opened to append, nothing written: a file another program locks refuses
+                with open(directory / name, "ab"):
+                    pass
+            except OSError as exc:
+                raise OutputError(
+                    f"{what} {directory}: {name} in it cannot be written ({exc.strerror}); close "
+                    f"the program that holds it, or choose another --output"
+                ) from None
     files, folders = list(files), list(folders)
     for given in inputs:
         if given is None:

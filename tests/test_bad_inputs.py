@@ -1184,6 +1184,37 @@ def test_compare_never_removes_files_named_like_its_own_that_it_did_not_write(tm
     assert (mine / "selection.csv").read_text() == "mine\n"
 
 
+def test_an_output_file_another_program_holds_is_refused_before_anything_is_written(
+    tmp_path, monkeypatch
+):
+    """forecasts.csv open in a spreadsheet that locks it (Windows), or made immutable: opening it
+    to append fails, and run stops before it fits or writes anything (its new model would
+    otherwise stand beside the old forecasts)."""
+    import builtins
+
+    import transfercast.outputs
+
+    config = setup(tmp_path)
+    assert invoke("run", config, "--strategy", "source_only").code == 0
+    locked = tmp_path / "out" / "forecasts.csv"
+    before = {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()}
+
+    def refusing(file, mode="r", *args, **kwargs):
+        if Path(file) == locked and mode != "r":
+            raise PermissionError(13, "Permission denied", str(file))
+        return builtins.open(file, mode, *args, **kwargs)
+
+    monkeypatch.setattr(transfercast.outputs, "open", refusing, raising=False)
+    res = invoke("run", config, "--strategy", "target_only")
+    assert res.code == 2 and res.err.count("\n") == 1, res.err
+    assert re.search(
+        r"output directory \S*out: forecasts\.csv in it cannot be written \(Permission denied\); "
+        r"close the program that holds it, or choose another --output$",
+        res.err.strip(),
+    ), res.err
+    assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == before
+
+
 def test_task_counts_are_whole_numbers():
     frame = small_frame()
     kw = dict(series=["store", "dept"], time="date", target="sales", domain="store")
