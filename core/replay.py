@@ -377,6 +377,18 @@ def build_layout(
                     members,
                 )
             )
+    if not groups and len(src):
+        why = (
+            "one source domain, and a replayed domain needs others as its sources"
+            if len(domains) < 2
+            else f"no source domain had {n} periods of history at a cut before it"
+        )
+        warnings.warn(
+            f"no source replays at {tables.data.origin.date()}: {why}; auto's weights and "
+            f"replay intervals have no replayed evidence there",
+            DataWarning,
+            stacklevel=2,
+        )
     return Layout(groups, time.perf_counter() - start)
 
 

@@ -555,6 +555,7 @@ class TransferTask:
             if not len(rows):
                 raise DataError(f"target domain {plain(dom)!r} has no series up to the horizon")
             self._warn_stopped_series(panel, dom, rows, idx)
+            self._warn_stale_domain(panel, dom, rows, idx)
             targets[dom] = rows
         source_rows = np.flatnonzero(self.source_mask() & has_history)
         if not len(source_rows) and self.require_sources:
@@ -593,6 +594,25 @@ class TransferTask:
                 f"with no row in the {w} periods up to the origin {panel.times[idx].date()} "
                 f"(first {panel.ids[stopped[0]]!r}): forecast at their mean over their history; "
                 f"if they stopped selling, leave them out of the targets' data",
+                DataWarning,
+                stacklevel=3,
+            )
+
+    def _warn_stale_domain(self, panel: Panel, dom: Any, rows: np.ndarray, idx: int) -> None:
+        """Warn about a target domain whose rows end a few periods before the origin (fewer than
+        the level window: more is the stopped series' warning): those periods are neither in
+        its history nor forecast, as its forecasts start after the origin."""
+        seen = ~np.isnan(panel.Y[rows, : idx + 1])
+        if not seen.any():
+            return
+        last = int(np.flatnonzero(seen.any(axis=0)).max())
+        if 0 < idx - last < int(self.features.level_window):
+            warnings.warn(
+                f"{self.source_name}: target domain {plain(dom)!r} has no rows in the "
+                f"{idx - last} periods up to the origin {panel.times[idx].date()} (its last: "
+                f"{panel.times[last].date()}): they are neither in its history nor forecast, "
+                f"as its forecasts start after the origin; give those periods' sales, or "
+                f"forecast it from its own last period",
                 DataWarning,
                 stacklevel=3,
             )

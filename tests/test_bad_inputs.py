@@ -1215,6 +1215,23 @@ def test_an_output_file_another_program_holds_is_refused_before_anything_is_writ
     assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == before
 
 
+def test_a_target_domain_whose_rows_end_before_the_origin_is_named(tmp_path):
+    """S06's last 3 weeks are missing (an export that lags the others): its forecasts start
+    after the shared origin, so those weeks would be neither history nor forecast unnoticed."""
+    frame = small_frame()
+    last = frame["date"].max()
+    frame = frame[~((frame["store"] == "S06") & (frame["date"] > last - pd.Timedelta(weeks=3)))]
+    res = invoke("run", setup(tmp_path, frame), "--strategy", "source_only")
+    assert res.code == 0, res.err
+    assert (
+        "target domain 'S06' has no rows in the 3 periods up to the origin "
+        f"{pd.Timestamp(last).date()} (its last: "
+        f"{(pd.Timestamp(last) - pd.Timedelta(weeks=3)).date()}): they are neither in its history "
+        "nor forecast" in " ".join(res.err.split())
+    ), res.err
+    assert "'S07' has no rows" not in res.err
+
+
 def test_task_counts_are_whole_numbers():
     frame = small_frame()
     kw = dict(series=["store", "dept"], time="date", target="sales", domain="store")

@@ -605,3 +605,22 @@ def test_a_candidate_that_fails_on_the_replays_is_named_in_a_warning():
     with pytest.warns(DataWarning, match=said + r"to divide by\): it has no replay rows"):
         rep = replays(tables, 13, {"broken": _Broken()}, SourceCache(), cuts=1)
     assert "broken" not in set(rep.table["candidate"])
+
+
+def test_auto_with_one_source_domain_says_it_has_no_replays():
+    """One source domain cannot replay being new (a replayed domain needs others as its
+    sources): auto weighs without replays, and a warning says so rather than only selection_."""
+    from transfercast.plugins.auto import Auto
+
+    task = small_task(sources=["S01"], targets=["S06"])
+    auto = Auto(
+        {
+            "candidates": ["target_only", "source_only"],
+            "strategies": {"source_only": {"source_params": {"num_boost_round": 20}}},
+        }
+    )
+    with pytest.warns(
+        DataWarning, match=r"no source replays at \d{4}-\d\d-\d\d: one source domain"
+    ):
+        forecast = tc.TransferForecaster(auto).fit(task).predict()
+    assert np.isfinite(forecast["forecast"]).all() and len(forecast) == 2 * 8
