@@ -412,6 +412,7 @@ def run_compare(
     fc = cfg.forecast
     intervals = {"quantiles": fc.quantiles, "method": fc.method} if fc.quantiles else None
     store = CellStore(output, task, chosen, resume=resume, intervals=intervals)
+    _COMPARING.append(True)
     ran = {s.name for s in chosen}
     skip = {k for k in store.done() if k[1] in ran} if resume else set()
     if skip:
@@ -722,6 +723,7 @@ def _is_usage_error(exc: Exception) -> bool:
 TRACEBACK_ENV = "TRANSFERCAST_TRACEBACK"
 
 _CONFIG_FILE: list[str] = []  # the config file this command read, for errors that lack it
+_COMPARING: list[bool] = []  # set once a comparison stores cells, for a crash's error line
 
 
 def _load_config(path: Path) -> Any:
@@ -741,6 +743,7 @@ def main(argv: list[str] | None = None) -> None:
     _register_plugin_commands()
     _CONFIG_FILE.clear()
     _SHOWN.clear()
+    _COMPARING.clear()
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("default")
@@ -767,9 +770,13 @@ def main(argv: list[str] | None = None) -> None:
         if os.environ.get(TRACEBACK_ENV):
             raise
         last = traceback.extract_tb(exc.__traceback__)[-1]
+        if isinstance(exc, OSError) and exc.filename:  # a full disk, a file another holds
+            what = f"{exc.filename}: {exc.strerror}"
+        else:
+            what = f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"
+        kept = " (the finished cells are kept: --resume goes on from them)" if _COMPARING else ""
         err_console.print(
-            f"error: {type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno}); "
-            f"{TRACEBACK_ENV}=1 shows the traceback",
+            f"error: {what}{kept}; {TRACEBACK_ENV}=1 shows the traceback",
             soft_wrap=True,
             highlight=False,
         )

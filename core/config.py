@@ -245,6 +245,9 @@ class FeaturesConfig(_Section):
             bad = [p for p in v if p < 1]
             if bad:
                 raise ValueError(f"periods must be at least 1, got {bad[0]}")
+            twice = [p for k, p in enumerate(v) if p in v[:k]]
+            if twice:
+                raise ValueError(f"lists {twice[0]} twice")
         return v
 
 

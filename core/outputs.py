@@ -167,7 +167,7 @@ def check_output_file(path: Path, option: str = "--output") -> str:
     if path.is_dir():
         raise OutputError(f"{option} {path} is a folder; give a file name, such as forecasts.csv")
     fmt = table_format(path, option)
-    check_output_dir(path.parent, what=f"{option} {path}: folder")
+    check_output_dir(path.parent, files=[path.name], what=f"{option} {path}: folder")
     return fmt
 
 

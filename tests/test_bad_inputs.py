@@ -290,6 +290,11 @@ ERRORS = {
             r"one way of placing the origins$"
         ],
     ),
+    "a lag listed twice": dict(
+        raw=to_toml({**raw_config(), "features": {"lags": [1, 2, 2]}}),
+        extra="",
+        patterns=[r"\[features\] key 'lags': lists 2 twice \(got \[1, 2, 2\]\)$"],
+    ),
     "a number given as true": dict(
         raw=to_toml(raw_config(horizon=True)),
         patterns=[r"\[task\] key 'horizon': give a number, not true or false \(got True\)$"],
@@ -1155,8 +1160,18 @@ def test_a_crash_inside_a_command_is_one_line_with_exit_status_1(tmp_path, monke
         r"TRANSFERCAST_TRACEBACK=1 shows the traceback\n",
         res.err,
     ), res.err
+
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device", "/data/out/similarity.csv")
+
+    monkeypatch.setattr(transfercast.similarity, "similarity", full)
+    res = invoke("similarity", config)
+    assert res.code == 1 and res.err == (
+        "error: /data/out/similarity.csv: No space left on device; TRANSFERCAST_TRACEBACK=1 "
+        "shows the traceback\n"
+    ), res.err
     monkeypatch.setenv("TRANSFERCAST_TRACEBACK", "1")
-    with pytest.raises(RuntimeError, match="the diagnostics broke"):
+    with pytest.raises(OSError, match="No space left"):
         invoke("similarity", config)
 
 
@@ -1212,6 +1227,12 @@ def test_an_output_file_another_program_holds_is_refused_before_anything_is_writ
         r"close the program that holds it, or choose another --output$",
         res.err.strip(),
     ), res.err
+    assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == before
+    # predict's --output too
+    res = invoke(
+        "predict", tmp_path / "out" / "model", "--data", tmp_path / "sales.csv", "--output", locked
+    )
+    assert res.code == 2 and "forecasts.csv in it cannot be written" in res.err, res.err
     assert {p: p.read_bytes() for p in (tmp_path / "out").rglob("*") if p.is_file()} == before
 
 
