@@ -89,6 +89,28 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _needed_plugins(model: Any, plugins: list[str]) -> list[str]:
+    """The plugin modules of ``plugins`` that loading the model needs: those that registered
+    its strategy or one of its members (``auto``'s), and, with quantiles from a method other
+    than the built-in ones, those implementing interval methods. A module a config named but
+    the model does not use is left out, so the bundle loads where that module is absent."""
+    from transfercast.plugin_manager import get_plugin_manager
+
+    pm = get_plugin_manager(plugins)
+    names = set()
+    for strategy in getattr(model, "fitted_", {}).values():
+        names.add(strategy.name)
+        names.update(m.name for m in getattr(strategy, "members_", []))
+    entries = pm.registry.entries
+    needed = {entries[n].plugin for n in names if n in entries}
+    method = getattr(model, "interval_method", None)
+    if getattr(model, "quantiles", None) and method not in ("replay_conformal", "quantile"):
+        needed.update(
+            impl.plugin_name for impl in pm.pm.hook.transfercast_intervals.get_hookimpls()
+        )
+    return [p for p in plugins if p in needed]
+
+
 def _plugin_folders(plugins: list[str]) -> dict[str, str]:
     """The folder each plugin module was imported from (a hint for ``predict``'s error when it
     cannot be imported there; loading a bundle never adds it to the import path)."""
@@ -167,7 +189,9 @@ def write_bundle(
     dict of JSON values (an earlier bundle then stays as it was).
     """
     task = model.task_
-    plugins = list(dict.fromkeys([*getattr(model, "plugins", ()), *(plugins or ())]))
+    plugins = _needed_plugins(
+        model, list(dict.fromkeys([*getattr(model, "plugins", ()), *(plugins or ())]))
+    )
     directory = Path(directory)
     check_replaceable(directory)
     made = [p for p in [directory.parent, *directory.parent.parents] if not p.exists()]

@@ -360,6 +360,27 @@ def test_predict_names_a_plugin_module_it_cannot_import(tmp_path, monkeypatch):
     assert res.code == 0, res.err
 
 
+def test_a_plugin_module_the_model_does_not_use_is_not_needed_to_load_it(tmp_path, monkeypatch):
+    """The config names a plugin module, the model is a built-in strategy's: the bundle records
+    no plugin, and loads where that module cannot be imported."""
+    import sys
+
+    from transfercast.plugin_manager import clear_plugin_cache
+
+    monkeypatch.setattr(sys, "path", list(sys.path))  # run adds the config's folder
+    (tmp_path / "tc_test_beside.py").write_text(PLUGIN_BESIDE)
+    config = write_project(tmp_path, "source_only", plugins=["tc_test_beside"])
+    res = invoke("run", config)
+    assert res.code == 0, res.err
+    assert load_bundle(tmp_path / "out" / "model").manifest["plugins"] == []
+    sys.path.remove(str(tmp_path))
+    sys.modules.pop("tc_test_beside")
+    clear_plugin_cache()
+    args = ["predict", tmp_path / "out" / "model", "--data", tmp_path / "sales.csv"]
+    res = invoke(*args, "--output", tmp_path / "p.csv")
+    assert res.code == 0, res.err
+
+
 def test_rewriting_a_bundle_replaces_it_whole(project, tmp_path):
     out = tmp_path / "again"
     for _ in range(2):
