@@ -370,28 +370,15 @@ def whole_numbers_as_int(values: pd.Series) -> pd.Series:
 
 
 def _refuse_internal_names(
-    series: Sequence[str],
-    time: str,
-    target: str,
-    domain: str,
-    static: Sequence[str],
-    known: Sequence[str],
-    source: str,
+    roles: list[tuple[str, str]], time: str, target: str, domain: str, source: str
 ) -> None:
     """A one-line error naming a configured column whose name is one of the columns added to the
     table (``unique_id``, ``ds``, ``y``, ``domain``) in another role: it would be overwritten by
     them (a static column ``domain`` by the domain values) or clash with them when the output
     files get the user's columns back. ``ds``, ``y`` and ``domain`` may name the time, target
-    and domain columns (the long format of Nixtla's libraries), ``unique_id`` nothing."""
+    and domain columns (the long format of Nixtla's libraries), ``unique_id`` nothing.
+    ``roles`` pairs each configured column with its role."""
     allowed = {UID: None, DS: time, Y: target, DOMAIN: domain}
-    roles = [
-        *(("series", c) for c in series),
-        ("time", time),
-        ("target", target),
-        ("domain", domain),
-        *(("static", c) for c in static),
-        *(("known", c) for c in known),
-    ]
     for role, col in roles:
         if col in allowed and col != allowed[col]:
             if col == UID:
@@ -416,7 +403,7 @@ def _refuse_role_clashes(
 ) -> None:
     """A one-line error for a column list that is empty where it must not be, names a column
     twice, or gives the sales or period column a second role (the sales as a known covariate
-    would hand every model the answer)."""
+    would hand every model the answer), or names a column like one transfercast adds."""
     if not series:
         raise DataError(f"{source}: [data] series is empty: name the column(s) of a series' key")
     for role, cols in (("series", series), ("static", static), ("known", known)):
@@ -444,6 +431,8 @@ def _refuse_role_clashes(
             f"{source}: [data] column '{both[0]}' is both static and known: static columns are "
             f"constant per series, known ones vary over time; list it once"
         )
+    roles += [("time", time), ("target", target)]
+    _refuse_internal_names(roles, time, target, domain, source)
 
 
 #: what the columns transfercast adds to the table hold, for messages
@@ -477,7 +466,6 @@ def standardize(
     for col in dict.fromkeys(needed):
         if col not in frame.columns:
             raise DataError(f"{source}: missing column '{col}'{closest(col, cols)}")
-    _refuse_internal_names(series, time, target, domain, static, known, source)
     out = frame[list(dict.fromkeys(needed))].copy()
     _refuse_empty_keys(out, series, domain, source)
     for col in dict.fromkeys([*series, domain]):
