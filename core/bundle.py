@@ -46,9 +46,7 @@ MANIFEST = "manifest.json"
 #: 2 (2026-12-06): a series that sold nothing over its level window is scaled by its history
 #: (by its domain's selling series where it never sold), not by one sales unit; a planned
 #: covariate missing at a forecast period is the series' mean over its level window.
-#: 3 (2026-12-06): ``log_level`` is the log of the recent level, not log1p (missing at a level
-#: of 0), so the neural strategies' inputs do not depend on the sales unit.
-FEATURES_REVISION = 3
+FEATURES_REVISION = 2
 
 
 class BundleError(TransfercastError):

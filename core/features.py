@@ -467,9 +467,9 @@ class FeatureBuilder:
                 # a step beyond a season would read a period after the anchor: missing
                 cols["sply"] = _take(Yabs, i, a + h - S, first, last=a) / prev_lvl
                 cols["growth"] = lvl / prev_lvl
-            # the log, not log1p: a change of sales unit shifts it, and a network's
-            # standardised input stays the same (log1p bends near one unit)
-            cols["log_level"] = np.log(np.where(lvl > 0, lvl, np.nan))
+            # log1p, which the trees read alike in any unit (a log would cross 0, where
+            # LightGBM always places a bin edge); the networks read the log (unit_free)
+            cols["log_level"] = np.log1p(lvl)
             _, nobs = sums.window(i, a, self.age_window, first)
             cols["n_obs"] = nobs.astype(float)
         t_pos = np.clip(a + h, 0, len(panel.times) - 1)
@@ -519,3 +519,16 @@ class FeatureBuilder:
             weight=weight,
             zero_level=zero,
         )
+
+
+def unit_free(X: pd.DataFrame) -> pd.DataFrame:
+    """The feature frame ``X`` as networks read it: ``log_level`` as the log of the recent
+    level rather than its log1p (missing at a level of 0). A change of sales unit moves the log
+    by a constant, which a network's standardised input does not see; log1p bends near one
+    unit. (The features hold log1p: trees read any monotone form alike, and a log would cross
+    0, where LightGBM places a bin edge whatever the data.)"""
+    if "log_level" not in X.columns:
+        return X
+    level = np.expm1(X["log_level"].to_numpy(float))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return X.assign(log_level=np.log(np.where(level > 0, level, np.nan)))

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from transfercast.engines import env_threads
-from transfercast.features import FeatureTable
+from transfercast.features import FeatureTable, unit_free
 from transfercast.frequency import POSITIONS
 
 CLIP = 10.0  # standardised inputs are clipped to [-CLIP, CLIP]
@@ -94,11 +94,12 @@ class Encoder:
     hi: list[float | None] | None = None
     position: str | None = None  # the calendar column that places a row in the year
     cover: dict[str, list[float]] | None = None  # per indicator column: positions with values
+    level_log: bool = False  # log_level read as the log of the level (False: bundles before)
 
     @classmethod
     def fit(cls, table: FeatureTable) -> Encoder:
         """Statistics and vocabularies of ``table`` (the source rows)."""
-        X = table.X
+        X = unit_free(table.X)
         categorical = [
             c
             for c in X.columns
@@ -138,6 +139,7 @@ class Encoder:
             hi=hi,
             position=position,
             cover=cover,
+            level_log=True,
         )
 
     @property
@@ -188,6 +190,7 @@ class Encoder:
 
     def transform(self, X: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
         """``(numeric float32 [n, n_numeric], category indices int64 [n, n_categorical])``."""
+        X = unit_free(X) if self.level_log else X
         n = len(X)
         raw = _numeric_block(X, self.numeric, n)
         if self.cover and self.position in X.columns:

@@ -54,7 +54,7 @@ from transfercast.errors import (
     MissingDependencyError,
     TransfercastError,
 )
-from transfercast.features import FeatureTable
+from transfercast.features import FeatureTable, unit_free
 from transfercast.strategy import GBMParams, SourceSpec, Strategy
 
 FORMAT = "transfercast-representation/1"
@@ -380,6 +380,7 @@ class EmbeddingEncoder:
 
     @staticmethod
     def _inputs(spec: dict[str, Any], X: pd.DataFrame) -> np.ndarray:
+        X = unit_free(X) if spec.get("level_log") else X  # bundles before it: log1p
         parts = []
         for c, m, s in zip(spec["numeric"], spec["mean"], spec["std"], strict=True):
             v = (X[c].to_numpy(float) - m) / s if c in X.columns else np.full(len(X), np.nan)
@@ -434,7 +435,7 @@ class EmbeddingEncoder:
         ``seed``. torch's global generator and thread setting are neither read for randomness
         nor changed, so fits running in parallel threads, or next to other torch work, give
         the same network as a fit run alone (with the same torch thread count)."""
-        X = source.X
+        X = unit_free(source.X)
         numeric = [c for c in X.columns if c not in source.categorical]
         vals = X[numeric].to_numpy(float)
         with warnings.catch_warnings():  # all-missing columns: mean 0, std 1
@@ -452,8 +453,9 @@ class EmbeddingEncoder:
                 if c in X.columns
             },
             "k": k,
+            "level_log": True,
         }
-        inputs = cls._inputs(spec, X)
+        inputs = cls._inputs(spec, source.X)
         spec["n_in"] = inputs.shape[1]
         return cls(spec, cls._train(spec, inputs, source, k, epochs, seed).eval())
 
