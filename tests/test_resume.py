@@ -212,6 +212,22 @@ def test_resume_refuses_changed_data_and_reruns_changed_params(tmp_path):
     assert CellStore(tmp_path, other, strategies).done() == set()  # without --resume: afresh
 
 
+def _plugin_project(tmp_path, cls: type, module_name: str) -> None:
+    """``config.toml`` in ``tmp_path``: the small project, its ``plugins`` a module
+    ``module_name`` (made here) that registers ``cls``."""
+    module = types.ModuleType(module_name)
+
+    @transfercast.hookimpl
+    def transfercast_register_strategies(register):
+        register(cls)
+
+    module.transfercast_register_strategies = transfercast_register_strategies
+    register_module(module)
+    raw = small_project(tmp_path, horizon=6, target_history=13, windows=2, output_dir="out")
+    raw["plugins"] = [module_name]
+    (tmp_path / "config.toml").write_text(to_toml(raw) + SMALL_MODELS.split("[features]")[0])
+
+
 class _FailsOnS07(Strategy):
     """The target's mean, except that it raises on target S07 while ``broken`` is set."""
 
@@ -229,23 +245,7 @@ class _FailsOnS07(Strategy):
 
 def test_failed_cell_is_recorded_exit_1_and_rerun_on_resume(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "write_compare_report", lambda *a, **k: None)  # not under test
-    module = types.ModuleType("tc_test_flaky")
-
-    @transfercast.hookimpl
-    def transfercast_register_strategies(register):
-        register(_FailsOnS07)
-
-    module.transfercast_register_strategies = transfercast_register_strategies
-    register_module(module)
-    raw = small_project(
-        tmp_path,
-        horizon=6,
-        target_history=13,
-        windows=2,
-        output_dir="out",
-    )
-    raw["plugins"] = ["tc_test_flaky"]
-    (tmp_path / "config.toml").write_text(to_toml(raw) + SMALL_MODELS.split("[features]")[0])
+    _plugin_project(tmp_path, _FailsOnS07, "tc_test_flaky")
     args = ["compare", tmp_path / "config.toml", "--strategies", "flaky,target_only"]
     _FailsOnS07.broken = True
     try:
@@ -293,17 +293,7 @@ class _InterruptedOnS07(_FailsOnS07):
 
 def test_an_interrupted_compare_says_what_it_kept_and_how_to_go_on(tmp_path, monkeypatch):
     monkeypatch.setattr(cli, "write_compare_report", lambda *a, **k: None)  # not under test
-    module = types.ModuleType("tc_test_interrupted")
-
-    @transfercast.hookimpl
-    def transfercast_register_strategies(register):
-        register(_InterruptedOnS07)
-
-    module.transfercast_register_strategies = transfercast_register_strategies
-    register_module(module)
-    raw = small_project(tmp_path, horizon=6, target_history=13, windows=2, output_dir="out")
-    raw["plugins"] = ["tc_test_interrupted"]
-    (tmp_path / "config.toml").write_text(to_toml(raw) + SMALL_MODELS.split("[features]")[0])
+    _plugin_project(tmp_path, _InterruptedOnS07, "tc_test_interrupted")
     args = ["compare", tmp_path / "config.toml", "--strategies", "target_only,interrupted"]
     _InterruptedOnS07.broken = True
     try:
@@ -447,17 +437,7 @@ def test_a_compare_stopped_by_a_user_error_leaves_the_output_directory_as_it_was
     """A failing compare into the folder of an earlier one keeps that run's files and cells
     (its `--resume` still works); into a new folder it creates nothing."""
     monkeypatch.setattr(cli, "write_compare_report", lambda *a, **k: None)  # not under test
-    module = types.ModuleType("tc_test_picky")
-
-    @transfercast.hookimpl
-    def transfercast_register_strategies(register):
-        register(_Picky)
-
-    module.transfercast_register_strategies = transfercast_register_strategies
-    register_module(module)
-    raw = small_project(tmp_path, horizon=6, target_history=13, windows=2, output_dir="out")
-    raw["plugins"] = ["tc_test_picky"]
-    (tmp_path / "config.toml").write_text(to_toml(raw) + SMALL_MODELS.split("[features]")[0])
+    _plugin_project(tmp_path, _Picky, "tc_test_picky")
     config, out = tmp_path / "config.toml", tmp_path / "out"
     res = invoke("compare", config, "--strategies", "target_only")
     assert res.code == 0, res.err
