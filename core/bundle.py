@@ -89,9 +89,9 @@ def _jsonable(value: Any) -> Any:
 
 def _needed_plugins(model: Any, plugins: list[str]) -> list[str]:
     """The plugin modules of ``plugins`` that loading the model needs: those that registered
-    its strategy or one of its members (``auto``'s), and, with quantiles from a method other
-    than the built-in ones, those implementing interval methods. A module a config named but
-    the model does not use is left out, so the bundle loads where that module is absent."""
+    its strategy or one of its members (``auto``'s), and, with quantiles, those that load
+    interval methods. A module a config named but the model does not use is left out, so the
+    bundle loads where that module is absent."""
     from transfercast.plugin_manager import get_plugin_manager
 
     pm = get_plugin_manager(plugins)
@@ -101,11 +101,9 @@ def _needed_plugins(model: Any, plugins: list[str]) -> list[str]:
         names.update(m.name for m in getattr(strategy, "members_", []))
     entries = pm.registry.entries
     needed = {entries[n].plugin for n in names if n in entries}
-    method = getattr(model, "interval_method", None)
-    if getattr(model, "quantiles", None) and method not in ("replay_conformal", "quantile"):
-        needed.update(
-            impl.plugin_name for impl in pm.pm.hook.transfercast_intervals.get_hookimpls()
-        )
+    if getattr(model, "quantiles", None):
+        hook = pm.hook.transfercast_load_intervals
+        needed.update(impl.plugin_name for impl in hook.get_hookimpls())
     return [p for p in plugins if p in needed]
 
 

@@ -344,9 +344,7 @@ def _refuse_foreign_results(output: Path, files: tuple[str, ...], progress: str)
 
 def _inputs(cfg) -> list[Path]:
     """The data files a config reads (``[data] path`` and ``sources``), resolved."""
-    paths = [cfg.data_path() if cfg.data.path is not None else None]
-    paths.append(cfg.data.sources and cfg.base_dir / cfg.data.sources)
-    return [p for p in paths if p is not None]
+    return [cfg.resolve(p) for p in (cfg.data.path, cfg.data.sources) if p is not None]
 
 
 def check_not_input(output: Path, data: Path) -> None:

@@ -338,28 +338,31 @@ class Config(_Section):
         Path("."), strict=False, exclude=True, description="the config file's folder"
     )
 
+    def resolve(self, path: Path) -> Path:
+        """A path of the config: ``~`` is the home folder, a relative path is relative to the
+        config file's folder."""
+        path = Path(path).expanduser()
+        return path if path.is_absolute() else self.base_dir / path
+
     def data_path(self) -> Path:
         """The data file, resolved against the config file's folder."""
         if self.data.path is None:
             raise ConfigError("[data] key 'path' is required to read data from a file")
-        path = self.data.path.expanduser()
-        return path if path.is_absolute() else self.base_dir / path
+        return self.resolve(self.data.path)
 
     def sources_path(self) -> Path | None:
         """The ``[data] sources`` Parquet dataset, resolved against the config file's folder."""
         path = self.data.sources
         if path is None:
             return None
-        path = path.expanduser()
-        path = path if path.is_absolute() else self.base_dir / path
+        path = self.resolve(path)
         if not path.exists():
             raise ConfigError(f"[data] sources: {path} does not exist")
         return path
 
     def output_dir(self) -> Path:
         """The output directory, resolved against the config file's folder."""
-        out = self.output.dir.expanduser()
-        return out if out.is_absolute() else self.base_dir / out
+        return self.resolve(self.output.dir)
 
 
 def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:

@@ -554,8 +554,7 @@ class TransferTask:
                 rows = np.flatnonzero(panel.domains == dom)
             if not len(rows):
                 raise DataError(f"target domain {plain(dom)!r} has no series up to the horizon")
-            self._warn_stopped_series(panel, dom, rows, idx)
-            self._warn_stale_domain(panel, dom, rows, idx)
+            self._warn_stopped(panel, dom, rows, idx)
             targets[dom] = rows
         source_rows = np.flatnonzero(self.source_mask() & has_history)
         if not len(source_rows) and self.require_sources:
@@ -581,10 +580,12 @@ class TransferTask:
             )
         return bool(len(new))
 
-    def _warn_stopped_series(self, panel: Panel, dom: Any, rows: np.ndarray, idx: int) -> None:
+    def _warn_stopped(self, panel: Panel, dom: Any, rows: np.ndarray, idx: int) -> None:
         """Warn about target series with sales before the level window but no row within it
-        (the last ``level_window`` periods up to position ``idx``): a product delisted, or
-        periods not exported; they are forecast at their mean over their history."""
+        (the last ``level_window`` periods up to position ``idx``: a product delisted, or
+        periods not exported; they are forecast at their mean over their history), and about a
+        target domain whose rows end fewer periods than that before the origin (those periods
+        are neither in its history nor forecast, as its forecasts start after the origin)."""
         w = int(self.features.level_window)
         seen = ~np.isnan(panel.Y[rows, : idx + 1])
         stopped = rows[seen.any(axis=1) & ~seen[:, max(idx + 1 - w, 0) :].any(axis=1)]
@@ -597,16 +598,10 @@ class TransferTask:
                 DataWarning,
                 stacklevel=3,
             )
-
-    def _warn_stale_domain(self, panel: Panel, dom: Any, rows: np.ndarray, idx: int) -> None:
-        """Warn about a target domain whose rows end a few periods before the origin (fewer than
-        the level window: more is the stopped series' warning): those periods are neither in
-        its history nor forecast, as its forecasts start after the origin."""
-        seen = ~np.isnan(panel.Y[rows, : idx + 1])
         if not seen.any():
             return
         last = int(np.flatnonzero(seen.any(axis=0)).max())
-        if 0 < idx - last < int(self.features.level_window):
+        if 0 < idx - last < w:
             warnings.warn(
                 f"{self.source_name}: target domain {plain(dom)!r} has no rows in the "
                 f"{idx - last} periods up to the origin {panel.times[idx].date()} (its last: "
@@ -617,14 +612,17 @@ class TransferTask:
                 stacklevel=3,
             )
 
+    def _before_cut(self, rows: np.ndarray, idx: int) -> np.ndarray:
+        """The sales of ``rows`` before ``[task] target_history``'s cut at position ``idx``."""
+        return self.panel.Y[rows, : max(idx + 1 - self.target_history, 0)]
+
     def _sold_before(self, rows: np.ndarray, idx: int) -> tuple[str, str]:
         """How a warning says that series ``rows`` have no sales up to panel position ``idx``:
         within ``[task] target_history`` when one of them sold before it (then a note that it
         hides those sales), else nothing to add."""
         if not self.target_history:
             return "", ""
-        earlier = self.panel.Y[rows, : max(idx + 1 - self.target_history, 0)]
-        if np.isnan(earlier).all():
+        if np.isnan(self._before_cut(rows, idx)).all():
             return "", ""
         n = self.target_history
         return f"in the last {n} periods ", f", having sold before ([task] target_history = {n})"
@@ -634,8 +632,7 @@ class TransferTask:
         target_history``'s cut (the most of any target series): what a forecast leaves unread."""
         if not self.target_history:
             return 0
-        idx = self.panel.index_of(origin)
-        earlier = self.panel.Y[self.target_mask(), : max(idx + 1 - self.target_history, 0)]
+        earlier = self._before_cut(self.target_mask(), self.panel.index_of(origin))
         return int((~np.isnan(earlier)).sum(axis=1).max(initial=0))
 
     def actuals(self, origin: pd.Timestamp, rows: np.ndarray) -> pd.DataFrame:
