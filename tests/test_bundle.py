@@ -332,23 +332,29 @@ def transfercast_register_strategies(register):
 """
 
 
-def test_predict_names_a_plugin_module_it_cannot_import(tmp_path, monkeypatch):
-    """A plugin module beside the config is found by `run`; `predict`, run elsewhere, says
-    which module it needs, where it was, and to put it on PYTHONPATH."""
+def _run_then_forget_the_plugin_beside(tmp_path, monkeypatch, strategy: str) -> list:
+    """`run` with ``strategy`` and a config naming the plugin module beside it; then that
+    module is no longer importable (as where `predict` runs elsewhere). The `predict` command."""
     import sys
 
     from transfercast.plugin_manager import clear_plugin_cache
 
     monkeypatch.setattr(sys, "path", list(sys.path))  # run adds the config's folder
     (tmp_path / "tc_test_beside.py").write_text(PLUGIN_BESIDE)
-    config = write_project(tmp_path, "beside_mean", plugins=["tc_test_beside"])
-    res = invoke("run", config)
+    res = invoke("run", write_project(tmp_path, strategy, plugins=["tc_test_beside"]))
     assert res.code == 0, res.err
     sys.path.remove(str(tmp_path))
     sys.modules.pop("tc_test_beside")
     clear_plugin_cache()
-    args = ["predict", tmp_path / "out" / "model", "--data", tmp_path / "sales.csv"]
-    res = invoke(*args, "--output", tmp_path / "p.csv")
+    model = tmp_path / "out" / "model"
+    return ["predict", model, "--data", tmp_path / "sales.csv", "--output", tmp_path / "p.csv"]
+
+
+def test_predict_names_a_plugin_module_it_cannot_import(tmp_path, monkeypatch):
+    """A plugin module beside the config is found by `run`; `predict`, run elsewhere, says
+    which module it needs, where it was, and to put it on PYTHONPATH."""
+    args = _run_then_forget_the_plugin_beside(tmp_path, monkeypatch, "beside_mean")
+    res = invoke(*args)
     assert res.code == 2, res.err
     assert res.err.strip().splitlines() == [
         f"error: {tmp_path / 'out' / 'model'}: the model needs plugin module 'tc_test_beside', "
@@ -356,28 +362,16 @@ def test_predict_names_a_plugin_module_it_cannot_import(tmp_path, monkeypatch):
         f"was written); put the folder that holds it on PYTHONPATH, or install it"
     ]
     monkeypatch.syspath_prepend(str(tmp_path))
-    res = invoke(*args, "--output", tmp_path / "p.csv")
+    res = invoke(*args)
     assert res.code == 0, res.err
 
 
 def test_a_plugin_module_the_model_does_not_use_is_not_needed_to_load_it(tmp_path, monkeypatch):
     """The config names a plugin module, the model is a built-in strategy's: the bundle records
     no plugin, and loads where that module cannot be imported."""
-    import sys
-
-    from transfercast.plugin_manager import clear_plugin_cache
-
-    monkeypatch.setattr(sys, "path", list(sys.path))  # run adds the config's folder
-    (tmp_path / "tc_test_beside.py").write_text(PLUGIN_BESIDE)
-    config = write_project(tmp_path, "source_only", plugins=["tc_test_beside"])
-    res = invoke("run", config)
-    assert res.code == 0, res.err
+    args = _run_then_forget_the_plugin_beside(tmp_path, monkeypatch, "source_only")
     assert load_bundle(tmp_path / "out" / "model").manifest["plugins"] == []
-    sys.path.remove(str(tmp_path))
-    sys.modules.pop("tc_test_beside")
-    clear_plugin_cache()
-    args = ["predict", tmp_path / "out" / "model", "--data", tmp_path / "sales.csv"]
-    res = invoke(*args, "--output", tmp_path / "p.csv")
+    res = invoke(*args)
     assert res.code == 0, res.err
 
 
