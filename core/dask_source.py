@@ -37,6 +37,8 @@ is fitted (LightGBM and XGBoost train from memory).
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import warnings
 from dataclasses import dataclass, field, replace
@@ -460,7 +462,9 @@ def fit_source_dask(
 
         params.pop("num_threads", None)  # LightGBM uses each worker's threads
         est = lgb.DaskLGBMRegressor(client=client, n_estimators=rounds, **params)
-        with warnings.catch_warnings():  # the estimator's own n_jobs=None: nothing to ignore
+        # LightGBM prints "Finding random open ports for workers" on stdout, which is the
+        # command line's output; its warnings go through `warnings` and are kept
+        with warnings.catch_warnings(), contextlib.redirect_stdout(io.StringIO()):
             warnings.filterwarnings("ignore", "Parameter n_jobs will be ignored")
             est.fit(X, y, sample_weight=w, categorical_feature=rows.categorical or "auto")
         model.booster_ = est.to_local().booster_

@@ -233,6 +233,7 @@ def test_run_command_fits_the_source_model_from_a_parquet_dataset(datasets, tmp_
     assert mem_res.code == 0
     res = invoke("run", tmp_path / "dask.toml")
     assert res.code == 0, res.err
+    assert "random open ports" not in res.out  # LightGBM's own print stays off the output
     # the same warnings as in memory: the horizon runs past the data without planned prices
     said = "known columns without a value at forecast periods of the target series"
     assert said in mem_res.err and said in res.err
