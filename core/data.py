@@ -462,10 +462,15 @@ def standardize(
     """
     _refuse_role_clashes(series, time, target, domain, static, known, source)
     needed = [*series, time, target, domain, *static, *known]
+    roles = {**{c: "a known" for c in known}, **{c: "a static" for c in static}}
+    roles.update({domain: "the domain", target: "the target", time: "the time"})
+    roles.update({c: "a series" for c in series})
     cols = list(frame.columns)
     for col in dict.fromkeys(needed):
         if col not in frame.columns:
-            raise DataError(f"{source}: missing column '{col}'{closest(col, cols)}")
+            raise DataError(
+                f"{source}: missing column '{col}', {roles[col]} column{closest(col, cols)}"
+            )
     out = frame[list(dict.fromkeys(needed))].copy()
     _refuse_empty_keys(out, series, domain, source)
     for col in dict.fromkeys([*series, domain]):

@@ -168,7 +168,7 @@ ERRORS = {
     ),
     "missing column": dict(
         frame=lambda f: f.rename(columns={"sales": "sale"}),
-        patterns=["missing column 'sales'", "did you mean 'sale'"],
+        patterns=["missing column 'sales', the target column", "did you mean 'sale'"],
     ),
     "unparseable date": dict(
         frame=lambda f: _retype(f, "date", {3: "2020-13-45"}),
