@@ -25,6 +25,7 @@ from transfercast.errors import (
     ConfigError,
     DataError,
     HistoryRequired,
+    MissingDependencyError,
     TransfercastError,
     closest,
     unknown_name,
@@ -252,7 +253,7 @@ def resolve_strategies(
         by_name[entry.name] = table
     if names is not None and not len(names):
         raise ConfigError("no strategies to compare: name at least one")
-    names = list(names) if names is not None else registry.names()
+    names = list(names) if names is not None else _installed(registry)
     out: list[Strategy] = []
     for item in names:
         if isinstance(item, Strategy):
@@ -272,6 +273,21 @@ def resolve_strategies(
             f"(to compare two settings, give one a name of its own: a subclass with `name`)"
         )
     return out
+
+
+def _installed(registry: Any) -> list[str]:
+    """Every registered strategy whose requirements are installed; a warning names each
+    strategy left out and the extra that brings it (``None`` means every strategy, and a
+    missing optional extra should not stop the others)."""
+    names = []
+    for name in registry.names():
+        try:
+            registry.get(name).cls.check_available()
+        except MissingDependencyError as exc:
+            warnings.warn(f"{exc}; left out of the strategies compared", DataWarning, stacklevel=3)
+            continue
+        names.append(name)
+    return names
 
 
 def _check_members(strategy: Strategy) -> None:
@@ -459,26 +475,26 @@ def compare(
     done = 0
     skip = skip or set()
     for origin in origins:
-        data = task.at_origin(origin)
-        tables = OriginTables(task, data, task.features, intervals=wanted is not None)
-        warn_level_extrapolated(tables, task.source_name)
-        warn_unseen_categories(tables, task.source_name)
+        data = task.at_origin(origin, absent="skip")  # a target not there yet: no cells
         cells = [
             (s, t)
-            for t in task.targets
+            for t in data.target_rows
             for s in chosen
             if (str(t), s.name, str(pd.Timestamp(origin).date())) not in skip
         ]
         done += total // len(origins) - len(cells)
         if not cells:
             continue
+        tables = OriginTables(task, data, task.features, intervals=wanted is not None)
+        warn_level_extrapolated(tables, task.source_name)
+        warn_unseen_categories(tables, task.source_name)
         for s in chosen:  # source models first, once each, before the cells run in parallel
             if any(c[0] is s for c in cells) and (
                 s.source_spec() is not None or type(s).uses_source_rows
             ):
                 cache.get(s, tables.source)
         histories = {
-            t: data.panel.history_frame(data.target_rows[t], data.origin_idx) for t in task.targets
+            t: data.panel.history_frame(r, data.origin_idx) for t, r in data.target_rows.items()
         }
 
         def run(

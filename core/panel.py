@@ -27,6 +27,8 @@ class Panel:
     known: dict[str, np.ndarray] = field(default_factory=dict)
     static: pd.DataFrame = field(default_factory=pd.DataFrame)
     freq: str = "W-FRI"
+    #: each series' first period with a row in the data (a sale or a planned row), by position
+    start: np.ndarray | None = None
 
     @classmethod
     def from_frame(
@@ -53,6 +55,8 @@ class Panel:
             arr = np.full((n, T), np.nan)
             arr[codes, t_idx] = frame[col].to_numpy(float)
             known_arrays[col] = arr
+        start = np.full(n, T, dtype=np.int64)
+        np.minimum.at(start, codes, t_idx)
         first = frame.groupby(codes, sort=True).head(1)
         key_cols = list(dict.fromkeys([*series, *static]))
         per_series = first[list(dict.fromkeys([*key_cols, DOMAIN]))].reset_index(drop=True)
@@ -65,11 +69,19 @@ class Panel:
             known=known_arrays,
             static=per_series[list(static)],
             freq=freq,
+            start=start,
         )
 
     @property
     def n_series(self) -> int:
         return len(self.ids)
+
+    def existing(self, end: int) -> np.ndarray:
+        """Whether each series has a row in the data at or before position ``end``: a series
+        whose first row lies after it does not exist yet there."""
+        if self.start is None:
+            return np.ones(self.n_series, dtype=bool)
+        return self.start <= end
 
     def index_of(self, when: pd.Timestamp) -> int:
         """The grid position of a period; ``-1`` when it is not on the grid."""

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -516,8 +516,14 @@ class TransferTask:
         mine = sold[sold[DOMAIN].astype(str).isin(set(map(str, self.targets)))]
         return mine[DS].max() if len(mine) else self.last_observed
 
-    def at_origin(self, origin: pd.Timestamp) -> OriginData:
-        """The data cut at ``origin`` (with the cold-start truncation of target histories)."""
+    def at_origin(
+        self, origin: pd.Timestamp, absent: Literal["error", "skip"] = "error"
+    ) -> OriginData:
+        """The data cut at ``origin`` (with the cold-start truncation of target histories).
+
+        A series exists at ``origin`` once it has a row up to the end of the horizon. A target
+        domain with none is an error, or with ``absent="skip"`` (a backtest's early origin) left
+        out of ``target_rows`` with a warning."""
         idx = self.panel.index_of(origin)
         if idx < 0 or pd.Timestamp(origin) > self.frame[DS].max():
             raise DataError(
@@ -531,13 +537,27 @@ class TransferTask:
             idx, self.horizon, target_mask=tmask, target_history=self.target_history
         )
         has_history = ~np.all(np.isnan(panel.Y), axis=1)
+        # a series whose first row lies after the horizon does not exist at this origin
+        exists = panel.existing(idx + self.horizon)
         targets: dict[Any, np.ndarray] = {}
         for dom in self.targets:
-            rows = np.flatnonzero((panel.domains == dom) & has_history)
+            present = np.flatnonzero((panel.domains == dom) & exists)
+            if not len(present):
+                why = (
+                    f"target domain {plain(dom)!r} has no row up to the end of the horizon of "
+                    f"the origin {origin.date()}"
+                )
+                if absent == "error":
+                    raise DataError(why)
+                warnings.warn(
+                    f"{self.source_name}: {why}: left out at that origin", DataWarning, stacklevel=2
+                )
+                continue
+            rows = present[has_history[present]]
             # judged on the cut panel: whether a domain is pre-launch at an origin never
             # depends on what it sold after it
             if self.target_history != 0 and not len(rows):
-                within, hidden = self._sold_before(np.flatnonzero(panel.domains == dom), idx)
+                within, hidden = self._sold_before(present, idx)
                 warnings.warn(
                     f"{self.source_name}: target domain {plain(dom)!r} has no sales "
                     f"{within}up to the origin {origin.date()}{hidden}: it is forecast before "
@@ -549,11 +569,9 @@ class TransferTask:
             if (
                 self.target_history == 0
                 or not len(rows)
-                or self._warn_unsold_series(panel, dom, rows, origin)
+                or self._warn_unsold_series(panel, dom, rows, origin, present)
             ):
-                rows = np.flatnonzero(panel.domains == dom)
-            if not len(rows):
-                raise DataError(f"target domain {plain(dom)!r} has no series up to the horizon")
+                rows = present
             self._warn_stopped(panel, dom, rows, idx)
             targets[dom] = rows
         source_rows = np.flatnonzero(self.source_mask() & has_history)
@@ -562,12 +580,13 @@ class TransferTask:
         return OriginData(pd.Timestamp(origin), idx, panel, source_rows, targets)
 
     def _warn_unsold_series(
-        self, panel: Panel, dom: Any, rows: np.ndarray, origin: pd.Timestamp
+        self, panel: Panel, dom: Any, rows: np.ndarray, origin: pd.Timestamp, present: np.ndarray
     ) -> bool:
-        """Warn about the series of a selling target domain without a sale up to ``origin`` (a
-        product not launched yet in a store that sells), which are forecast before launch as
-        a pre-launch domain's series are; whether there are any."""
-        new = np.setdiff1d(np.flatnonzero(panel.domains == dom), rows)
+        """Warn about the series of a selling target domain without a sale up to ``origin`` but
+        with a row by the end of the horizon (a product not launched yet in a store that
+        sells), which are forecast before launch as a pre-launch domain's series are; whether
+        there are any."""
+        new = np.setdiff1d(present, rows)
         if len(new):
             within, hidden = self._sold_before(new, self.panel.index_of(origin))
             warnings.warn(

@@ -35,6 +35,20 @@ def test_listed_and_named_extra_without_torch(no_torch):
         pm.registry.create("l2sp")
 
 
+def test_every_strategy_means_every_installed_one_without_torch(no_torch):
+    # no names (the demo, a config without candidates): l2sp is left out with a warning
+    # naming the extra, and the other strategies run
+    from transfercast.data import DataWarning
+    from transfercast.evaluation import resolve_strategies
+
+    pm = get_plugin_manager(refresh=True)
+    with pytest.warns(DataWarning, match=r"'l2sp' needs torch.*left out of the strategies"):
+        names = [s.name for s in resolve_strategies(None, None, pm)]
+    assert "l2sp" not in names and {"target_only", "pooled", "auto"} <= set(names)
+    with pytest.raises(MissingDependencyError):  # named, it is an error
+        resolve_strategies(["l2sp"], None, pm)
+
+
 def test_cli_without_torch_exits_2_naming_the_extra(tmp_path):
     raw = small_project(tmp_path, horizon=4, windows=1)
     (tmp_path / "config.toml").write_text(to_toml(raw))

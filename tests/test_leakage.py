@@ -23,7 +23,7 @@ import transfercast as tc
 from transfercast.config import parse_config
 from transfercast.data import DataWarning
 from transfercast.datasets import synthetic_config
-from transfercast.errors import MissingDependencyError
+from transfercast.errors import DataError, MissingDependencyError
 from transfercast.plugin_manager import get_plugin_manager
 from transfercast.strategy import GBMParams
 
@@ -265,6 +265,48 @@ def test_a_target_that_sells_only_after_the_origin_is_forecast_the_same(future, 
     after = _forecast(_change_future(late, origin, future), origin, None)
     pd.testing.assert_frame_equal(before, after, check_exact=False, rtol=1e-9, atol=0)
     assert set(before["store"]) == set(frame.attrs["targets"])
+
+
+@pytest.mark.parametrize("history", [13, 0])
+def test_a_target_series_that_starts_after_the_horizon_does_not_exist_at_the_origin(
+    history, frame, origin
+):
+    # a department that a target store opens months after the horizon: its rows are all
+    # after origin + horizon, so at the origin it is neither forecast (before launch) nor
+    # able to move the other series' forecasts (through the pre-launch rows it would add)
+    target = frame.attrs["targets"][0]
+    beyond = frame["date"] > origin + (HORIZON + 10) * pd.offsets.Week(weekday=4)
+    late = frame[beyond & (frame["store"] == target) & (frame["dept"] == "D1")]
+    more = pd.concat([frame, late.assign(dept="D9")], ignore_index=True)
+    more.attrs = frame.attrs
+    before = _forecast(frame, origin, history, warns=history == 0)
+    after = _forecast(more, origin, history, warns=history == 0)
+    pd.testing.assert_frame_equal(before, after, check_exact=False, rtol=1e-9, atol=0)
+
+
+@pytest.mark.parametrize("future", ["scrambled", "nan"])
+def test_a_target_domain_that_starts_after_the_horizon_has_no_cell_at_the_origin(
+    future, frame, origin
+):
+    # a store listed as a target that opens after the origin's horizon: a backtest leaves it
+    # out at that origin (it does not exist yet), and the other targets' forecasts there do
+    # not depend on what it sells later
+    late_store = frame.attrs["targets"][0]
+    opens = origin + (HORIZON + 10) * pd.offsets.Week(weekday=4)
+    late = frame[(frame["store"] != late_store) | (frame["date"] > opens)]
+    late.attrs = frame.attrs
+
+    def run(data: pd.DataFrame) -> tc.Comparison:
+        with pytest.warns(DataWarning, match=f"target domain '{late_store}' has no row up to"):
+            return tc.compare(_task(data), ["pooled"], params={"pooled": GBM}, origins=[origin])
+
+    before, after = run(late), run(_change_future(late, origin, future))
+    assert late_store not in set(before.scores["target"])
+    assert set(before.scores["target"]) == set(frame.attrs["targets"]) - {late_store}
+    _assert_same_forecasts(before.forecasts, after.forecasts)
+    # a forecast at that origin (`run` with `[task] origin`) has nothing to give it: an error
+    with pytest.raises(DataError, match=f"'{late_store}' has no row up to the end of the hor"):
+        tc.TransferForecaster("pooled", **GBM).fit(_task(late), origin=origin)
 
 
 def test_a_covariate_left_out_is_chosen_on_data_up_to_the_horizon(frame, origin):

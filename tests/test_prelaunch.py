@@ -346,7 +346,7 @@ def test_opening_levels_are_each_opened_series_first_window_carried_to_the_origi
     assert opening[k] == pytest.approx(np.mean(y[first : first + W]) * now / then, rel=1e-9)
     # an origin before a store's first window ends: no opening level for it yet
     late = min(pd.Timestamp(d) for d in launched.attrs["launches"].values())
-    early = OriginTables(task, task.at_origin(late + pd.Timedelta(weeks=3)), task.features)
+    early = OriginTables(task, task.at_origin(late + pd.Timedelta(weeks=3), "skip"), task.features)
     assert np.isnan(early.opening_levels(early.data.source_rows)).all()
 
 
@@ -382,7 +382,7 @@ def test_opening_levels_and_the_level_model_read_nothing_after_the_origin(launch
 
     def levels(frame):
         task = _task(frame, launched.attrs["targets"], horizon=8)
-        tables = OriginTables(task, task.at_origin(origin), task.features)
+        tables = OriginTables(task, task.at_origin(origin, "skip"), task.features)
         return tables.opening_levels(tables.data.source_rows), tables.prior_level
 
     (o1, p1), (o2, p2) = levels(launched), levels(change_future(launched, origin, how, 8))
