@@ -358,15 +358,21 @@ def _refuse_empty_keys(
 
 
 def whole_numbers_as_int(values: pd.Series) -> pd.Series:
-    """A float key column whose values are all whole numbers (store ``5.0``, from a Parquet
-    file or a CSV written from a float column) as integers, so that the domain is named ``5``
-    and ``[task] targets = [5]`` finds it; any other column unchanged."""
+    """A float key column's whole numbers (store ``5.0``, from a Parquet file or a CSV written
+    from a float column) as integers, so that the domain is named ``5`` and ``[task] targets =
+    [5]`` finds it; value by value, so that one value (``2.5``, in rows of any date) never
+    changes how the others are named. Any other column unchanged."""
     if not pd.api.types.is_float_dtype(values):
         return values
     v = values.to_numpy(dtype=float)
-    if not (np.isfinite(v).all() and (v == np.round(v)).all() and (np.abs(v) < 2**53).all()):
+    whole = np.isfinite(v) & (v == np.round(v)) & (np.abs(v) < 2**53)
+    if whole.all():
+        return values.astype("int64")
+    if not whole.any():
         return values
-    return values.astype("int64")
+    out = values.astype(object)
+    out[whole] = [int(x) for x in v[whole]]
+    return out
 
 
 def _refuse_internal_names(

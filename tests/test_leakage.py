@@ -309,6 +309,24 @@ def test_a_target_domain_that_starts_after_the_horizon_has_no_cell_at_the_origin
         tc.TransferForecaster("pooled", **GBM).fit(_task(late), origin=origin)
 
 
+def test_a_key_value_in_rows_after_the_horizon_does_not_rename_the_other_series(frame, origin):
+    # departments coded as numbers (1.0, 2.0, as a float column reads): a source series coded
+    # 2.5 whose rows all lie after the horizon neither turns the others' ids into '1.0' nor
+    # moves any forecast at the origin (the young sources' ages are drawn from the ids)
+    coded = frame.assign(dept=frame["dept"].map({"D1": 1.0, "D2": 2.0}))
+    coded.attrs = frame.attrs
+    beyond = coded["date"] > origin + (HORIZON + 1) * pd.offsets.Week(weekday=4)
+    late = coded[beyond & (coded["store"] == "S01") & (coded["dept"] == 1.0)]
+    more = pd.concat([coded, late.assign(dept=2.5)], ignore_index=True)
+    more.attrs = frame.attrs
+    before = _forecast(coded, origin, 13, warns=False)
+    after = _forecast(more, origin, 13, warns=False)
+    assert set(before["dept"]) == set(after["dept"]) == {1, 2}
+    pd.testing.assert_frame_equal(
+        before, after, check_dtype=False, check_exact=False, rtol=1e-9, atol=0
+    )
+
+
 def test_a_covariate_left_out_is_chosen_on_data_up_to_the_horizon(frame, origin):
     # a known column without target values up to the horizon is left out at that origin,
     # whatever the target's values beyond the horizon
