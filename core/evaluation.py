@@ -116,10 +116,13 @@ def interval_columns(scores: pd.DataFrame) -> list[str]:
 
 def leaderboard(scores: pd.DataFrame, baseline: str = "target_only") -> pd.DataFrame:
     """The leaderboard of a scores table (see :meth:`Comparison.leaderboard`)."""
-    # a cell without a single actual after its origin (the data end there) has no score
-    ok = scores[(scores["status"] == "ok") & scores["wape"].notna()]
+    # each metric is averaged over the cells where it is defined: a cell that sold nothing
+    # over its horizon has no WAPE, bias or wql, but its MAE, RMSE, MASE and coverage count;
+    # the WAPE columns (spread, wins, cells, ratio, gap) are over the cells with a WAPE
+    scored = scores[scores["status"] == "ok"]
+    ok = scored[scored["wape"].notna()]
     strategies = list(dict.fromkeys(scores["strategy"]))
-    agg = ok.groupby("strategy")[[*METRICS, *interval_columns(scores)]].mean()
+    agg = scored.groupby("strategy")[[*METRICS, *interval_columns(scores)]].mean()
     agg = agg.reindex(strategies)
     agg.insert(1, "wape_std", ok.groupby("strategy")["wape"].std().reindex(strategies))
     agg["wins"] = _wins(ok).reindex(strategies).fillna(0).astype(int)
@@ -394,7 +397,7 @@ def _cell(
 
 def warn_unsold_cells(scores: pd.DataFrame) -> None:
     """Warn, once, of the target-origin cells that sold nothing over their horizon: WAPE and
-    bias are undefined there, so the leaderboard's means leave them out."""
+    bias are undefined there, so the leaderboard's WAPE columns leave them out."""
     unsold = scores[(scores["status"] == "ok") & scores["wape"].isna() & scores["mae"].notna()]
     cells = unsold[["target", "origin"]].drop_duplicates()
     if not len(cells):
@@ -403,7 +406,8 @@ def warn_unsold_cells(scores: pd.DataFrame) -> None:
     warnings.warn(
         f"{len(cells)} target-origin cells sold nothing over their horizon (first: target "
         f"{plain(target)!r} after {pd.Timestamp(origin).date()}): WAPE and bias are undefined "
-        f"there and the leaderboard leaves them out; their MAE and RMSE are in the scores",
+        f"there and the leaderboard's WAPE columns leave them out; their MAE, RMSE and MASE "
+        f"count in the leaderboard's means",
         DataWarning,
         stacklevel=3,
     )

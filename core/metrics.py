@@ -47,7 +47,8 @@ def score(
         return out
     pred = df[["unique_id", "ds", "forecast", "actual"]].rename(columns={"actual": "y"})
     # a missing period stays NaN in the history, so that no difference spans a gap; a series
-    # with fewer than two observed periods has no scale and is left out of the mean
+    # with fewer than two observed periods, or whose history never changed (flat, or all zero:
+    # its naive error is 0), has no scale and is left out of the mean
     hist = history[["unique_id", "ds", "y"]]
     counts = hist.dropna().groupby("unique_id").size()
     scalable = counts.index[counts >= 2].intersection(pred["unique_id"].unique())

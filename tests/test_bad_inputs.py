@@ -1457,14 +1457,18 @@ def test_a_target_that_sold_nothing_over_the_horizon_is_named_not_a_numpy_warnin
     said = [str(w.message) for w in caught if "sold nothing over their horizon" in str(w.message)]
     assert said == [
         f"1 target-origin cells sold nothing over their horizon (first: target 'S07' after "
-        f"{origin.date()}): WAPE and bias are undefined there and the leaderboard leaves them "
-        f"out; their MAE and RMSE are in the scores"
+        f"{origin.date()}): WAPE and bias are undefined there and the leaderboard's WAPE "
+        f"columns leave them out; their MAE, RMSE and MASE count in the leaderboard's means"
     ]
     assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
     cell = comp.scores[(comp.scores["target"] == "S07") & (comp.scores["origin"] == origin)]
     assert cell["wape"].isna().all() and cell["wql"].isna().all() and (cell["mae"] > 0).all()
     board = comp.leaderboard().set_index("strategy")
     assert board.loc["source_only", "cells"] == len(comp.scores) - 1
+    # the other metrics average every cell, the one that sold nothing too (an over-forecast
+    # of a closed store is an error the leaderboard shows)
+    assert board.loc["source_only", "mae"] == pytest.approx(comp.scores["mae"].mean())
+    assert board.loc["source_only", "wape"] == pytest.approx(comp.scores["wape"].mean())
 
 
 def test_the_command_line_prints_each_warning_once(tmp_path):
