@@ -407,6 +407,9 @@ class Strategy:
         missing = [m for m in cls.requires if importlib.util.find_spec(m) is None]
         if missing:
             extra = f"pip install 'transfercast[{cls.extra}]'" if cls.extra else "pip install"
+            if "torch" in missing:  # a plain install resolves to the CUDA build, gigabytes
+                extra += " (on a machine without a GPU, first the CPU build: pip install torch "
+                extra += "--index-url https://download.pytorch.org/whl/cpu)"
             raise MissingDependencyError(
                 f"strategy '{cls.name}' needs {', '.join(missing)}, which is not installed; "
                 f"install it with: {extra}"
