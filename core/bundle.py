@@ -15,8 +15,10 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import importlib.metadata
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -244,6 +246,7 @@ def write_bundle(
             },
             "targets": targets,
             **_level_entry(model.tables_),
+            "engines": _engines(tmp),
             "files": {
                 p.relative_to(tmp).as_posix(): sha256_file(p)
                 for p in sorted(tmp.rglob("*"))
@@ -265,6 +268,43 @@ def write_bundle(
             _remove_bundle(directory)  # an earlier run's model: it would outlive its forecasts
         raise
     return directory
+
+
+#: the model files each engine writes, by suffix
+ENGINE_FILES = {"lightgbm": ".lgb.txt", "xgboost": ".xgb.json"}
+
+
+def _engines(folder: Path) -> dict[str, str]:
+    """The version of each engine whose model files ``folder`` holds."""
+    names = [p.name for p in folder.rglob("*") if p.is_file()]
+    return {
+        engine: importlib.metadata.version(engine)
+        for engine, suffix in ENGINE_FILES.items()
+        if any(n.endswith(suffix) for n in names)
+    }
+
+
+def _release(version: str) -> tuple[int, int]:
+    """The (major, minor) release of a version string: the level at which model formats move."""
+    parts = [int(x) for x in re.findall(r"\d+", version)[:2]]
+    return (parts + [0, 0])[0], (parts + [0, 0])[1]
+
+
+def _check_engines(directory: Path, manifest: dict[str, Any]) -> None:
+    """Refuse a bundle whose model files an older engine than the one that wrote them would
+    read: XGBoost before 3.1 reads a newer model's base score as 0.5 without a word, and an
+    older LightGBM fails on a newer model file with an error that does not say why."""
+    for engine, written in (manifest.get("engines") or {}).items():
+        try:
+            here = importlib.metadata.version(engine)
+        except importlib.metadata.PackageNotFoundError:
+            continue  # loading the model says which engine is missing
+        if _release(here) < _release(str(written)):
+            raise BundleError(
+                f"{directory}: the model files were written by {engine} {written}, and this "
+                f"environment has {engine} {here}, which can misread them; upgrade it: "
+                f"pip install '{engine}>={written}'"
+            )
 
 
 def check_replaceable(directory: Path, what: str = "") -> None:
@@ -367,6 +407,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             DataWarning,
             stacklevel=3,
         )
+    _check_engines(directory, manifest)
     for name, digest in manifest["files"].items():
         file = directory / name
         if not file.is_file():

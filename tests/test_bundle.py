@@ -462,3 +462,29 @@ def test_a_bundle_of_an_earlier_features_revision_loads_with_a_warning(project, 
     (model / "manifest.json").write_text(json.dumps(manifest))
     with pytest.warns(DataWarning, match=r"written with features revision 1 .* run again"):
         load_bundle(model)
+
+
+def test_a_bundle_written_by_a_newer_engine_is_refused_naming_it(project, tmp_path):
+    """The manifest records the engine versions of the model files; an older engine would
+    misread them (XGBoost 3.0 reads 3.1's base score as 0.5: forecasts at a third), so loading
+    stops with one line naming the engine and the version to install."""
+    import importlib.metadata
+
+    from transfercast.bundle import _manifest_digest
+
+    model = tmp_path / "model"
+    shutil.copytree(project / "out" / "model", model)
+    manifest = json.loads((model / "manifest.json").read_text())
+    [(engine, version)] = manifest["engines"].items()  # the engine of the project's model
+    assert version == importlib.metadata.version(engine)
+    manifest["engines"] = {engine: "99.1.0"}
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=rf"written by {engine} 99\.1\.0, and this environment"):
+        load_bundle(model)
+    # a bundle written before engines were recorded, or by an older engine, loads
+    for engines in (None, {engine: "2.0.0"}):
+        manifest["engines"] = engines
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
+        (model / "manifest.json").write_text(json.dumps(manifest))
+        load_bundle(model)
