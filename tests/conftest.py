@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-import pandas as pd
 import pytest
 
 from transfercast.config import parse_config
@@ -49,38 +47,6 @@ def small_task(relatedness: float = 1.0, **task_overrides) -> TransferTask:
     raw["task"].update(task_overrides)
     cfg = parse_config(raw)
     return TransferTask.from_config(cfg, data=frame)
-
-
-def change_future(
-    frame: pd.DataFrame,
-    origin: pd.Timestamp,
-    how: str,
-    horizon: int,
-    known: tuple[str, ...] = ("price", "promo", "is_holiday"),
-) -> pd.DataFrame:
-    """``frame`` with its future changed in every domain: the target after ``origin`` scrambled
-    (``how = "scrambled"``, the known covariates beyond the horizon too), NaN (``"nan"``, the
-    known covariates beyond the horizon too), or NaN up to the horizon's end with every row
-    beyond it deleted (``"deleted"``); weekly (W-FRI) synthetic data, ``horizon`` periods."""
-    out = frame.copy()
-    for col in known:
-        out[col] = out[col].astype(float)
-    rng = np.random.default_rng(1)
-    after = out["date"] > origin
-    beyond = out["date"] > origin + horizon * pd.tseries.frequencies.to_offset("W-FRI")
-    if how == "scrambled":
-        out.loc[after, "sales"] = rng.uniform(0, 1e6, after.sum())
-        for col in known:
-            out.loc[beyond, col] = rng.uniform(0, 50, beyond.sum())
-    elif how == "nan":
-        out.loc[after, "sales"] = np.nan
-        out.loc[beyond, list(known)] = np.nan
-    elif how == "deleted":
-        out.loc[after, "sales"] = np.nan
-        out = out[~beyond]
-    else:
-        raise ValueError(how)
-    return out
 
 
 @pytest.fixture(scope="session")

@@ -227,7 +227,7 @@ def test_plugin_guide_test_code_passes(plugin_site: Path, monkeypatch):
     namespace: dict = {}
     exec(compile(code, "docs/plugins.md", "exec"), namespace)
     tests = [f for name, f in namespace.items() if name.startswith("test_")]
-    assert len(tests) == 2
+    assert len(tests) == 3
     try:
         for test in tests:
             test()

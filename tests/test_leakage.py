@@ -26,8 +26,9 @@ from transfercast.datasets import synthetic_config
 from transfercast.errors import DataError, MissingDependencyError
 from transfercast.plugin_manager import get_plugin_manager
 from transfercast.strategy import GBMParams
+from transfercast.testing import change_future
 
-from .conftest import change_future, small_frame
+from .conftest import small_frame
 
 HORIZON = 6
 KNOWN = ("price", "promo", "is_holiday")

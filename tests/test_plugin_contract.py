@@ -404,3 +404,26 @@ def test_one_quantile_level_may_be_a_number():
         check_quantiles("0.1,0.9")
     with pytest.raises(ValueError, match="quantile 'x' is not a number"):
         check_quantiles([0.1, "x"])
+
+
+# -- the lookahead check strategy authors run ----------------------------------------------------
+class Oracle(tc.Strategy):
+    """Reads the uncut panel behind its context's tables: the actual sales after the origin."""
+
+    name = "oracle"
+    uses_source_rows = False
+
+    def predict(self, table):
+        panel = self.context_["tables"].task.panel
+        rows = pd.Index(panel.ids).get_indexer(table.keys["unique_id"])
+        return panel.Y[rows, panel.times.get_indexer(table.keys["ds"])] / table.level
+
+
+def test_check_no_lookahead_names_a_strategy_that_reads_the_future(plugin):
+    from transfercast.testing import check_no_lookahead
+
+    module = plugin("oracle_plugin", transfercast_register_strategies=strategies(Oracle, Rowwise))
+    with pytest.raises(AssertionError, match=r"'oracle' reads the data after the origin .* with "):
+        check_no_lookahead("oracle", plugins=[module], futures=["scrambled"])
+    check_no_lookahead("rowwise", plugins=[module])  # reads nothing it should not: passes
+    check_no_lookahead("target_only", {"target_params": {"num_boost_round": 5}})

@@ -373,7 +373,7 @@ def test_a_pre_launch_level_carries_the_slow_start_the_opened_sources_show(launc
 
 @pytest.mark.parametrize("how", ["scrambled", "nan"])
 def test_opening_levels_and_the_level_model_read_nothing_after_the_origin(launched, how):
-    from .conftest import change_future
+    from transfercast.testing import change_future
 
     # an origin between the second and the third store's opening: the third opens after it
     opens = sorted(pd.Timestamp(d) for d in launched.attrs["launches"].values())

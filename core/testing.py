@@ -1,0 +1,114 @@
+"""Checks for strategy authors, to run in their own tests.
+
+:func:`check_no_lookahead` is the test transfercast runs on its own strategies: forecast at one
+origin from a small synthetic panel as it is, then from the same panel with everything after
+the origin changed (sales scrambled, set to missing, or deleted beyond the horizon, and the
+known covariates beyond the horizon with them), and require the same forecasts. A strategy that
+reads what it should not (the uncut task behind ``context_["tables"]``, a cache keyed on
+something other than its inputs) fails it, named, with the first forecast that moved.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+#: how :func:`change_future` changes what follows an origin
+FUTURES = ("scrambled", "nan", "deleted")
+#: the known covariates of :func:`transfercast.datasets.synthetic_sales`
+SYNTHETIC_KNOWN = ("price", "promo", "is_holiday")
+
+
+def change_future(
+    frame: pd.DataFrame,
+    origin: pd.Timestamp,
+    how: str,
+    horizon: int,
+    known: Sequence[str] = SYNTHETIC_KNOWN,
+    *,
+    time: str = "date",
+    target: str = "sales",
+    freq: str = "W-FRI",
+) -> pd.DataFrame:
+    """``frame`` with what follows ``origin`` changed: the target after it scrambled
+    (``how="scrambled"``, the ``known`` columns beyond ``origin + horizon`` periods too), missing
+    (``"nan"``, likewise), or missing up to the horizon's end with every row beyond it deleted
+    (``"deleted"``). The known columns within the horizon stay: they are planned values, read
+    by design."""
+    out = frame.copy()
+    for col in known:
+        out[col] = out[col].astype(float)
+    rng = np.random.default_rng(1)
+    dates = pd.to_datetime(out[time])
+    after = dates > origin
+    beyond = dates > origin + horizon * pd.tseries.frequencies.to_offset(freq)
+    if how == "scrambled":
+        out.loc[after, target] = rng.uniform(0, 1e6, after.sum())
+        for col in known:
+            out.loc[beyond, col] = rng.uniform(0, 50, beyond.sum())
+    elif how == "nan":
+        out.loc[after, target] = np.nan
+        out.loc[beyond, list(known)] = np.nan
+    elif how == "deleted":
+        out.loc[after, target] = np.nan
+        out = out[~beyond]
+    else:
+        raise ValueError(f"how={how!r}: one of {', '.join(FUTURES)}")
+    return out
+
+
+def check_no_lookahead(
+    strategy: str,
+    params: dict[str, Any] | None = None,
+    *,
+    plugins: Sequence[str] = (),
+    futures: Sequence[str] = FUTURES,
+    rtol: float = 1e-9,
+) -> None:
+    """Raise ``AssertionError`` when ``strategy``'s forecasts (with ``params``; its module named
+    in ``plugins`` when it is not installed) at an origin move with the data after that origin,
+    or when it fails there. Uses a synthetic panel of 8 stores x 2 departments, 3 of them
+    targets with 13 weeks of history, horizon 6: a few seconds for a small model."""
+    from transfercast.config import parse_config
+    from transfercast.datasets import synthetic_config, synthetic_sales
+    from transfercast.evaluation import compare
+    from transfercast.task import TransferTask
+
+    frame = synthetic_sales(
+        n_domains=8, series_per_domain=2, n_periods=120, n_targets=3, target_periods=40
+    )
+    horizon = 6
+    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=horizon, target_history=13)
+
+    def forecasts(data: pd.DataFrame, origin: pd.Timestamp) -> pd.Series:
+        task = TransferTask.from_config(parse_config(raw), data=data)
+        comp = compare(
+            task, [strategy], params={strategy: params or {}}, origins=[origin], plugins=plugins
+        )
+        bad = comp.scores[comp.scores["status"] != "ok"]
+        if len(bad):
+            raise AssertionError(f"strategy {strategy!r} failed: {bad['error'].iloc[0]}")
+        keys = ["unique_id", "ds"]
+        return comp.forecasts.sort_values(keys).set_index(keys)["forecast"]
+
+    task = TransferTask.from_config(parse_config(raw), data=frame)
+    origin = task.evaluation_origins()[0]
+    before = forecasts(frame, origin)
+    for how in futures:
+        after = forecasts(change_future(frame, origin, how, horizon), origin)
+        after = after.reindex(before.index)
+        moved = ~np.isclose(after.to_numpy(), before.to_numpy(), rtol=rtol, atol=0)
+        if moved.any():
+            (uid, ds), was, now = (
+                before.index[moved][0],
+                before[moved].iloc[0],
+                after[moved].iloc[0],
+            )
+            raise AssertionError(
+                f"strategy {strategy!r} reads the data after the origin {origin.date()}: with "
+                f"them {how}, its forecast of {uid} for {pd.Timestamp(ds).date()} moved from "
+                f"{was:.6g} to {now:.6g} ({int(moved.sum())} of {len(moved)} forecasts moved)"
+            )
