@@ -296,39 +296,57 @@ class FeatureBuilder:
             sold = np.nansum(np.abs(panel.Y[:, : last + 1]), axis=1) > 0
             keep = sold[i]
             i, a, h = i[keep], a[keep], h[keep]
-        table = self.build(panel, i, a, h, with_label=True)
-        lo = self.min_level_obs
-        copies, series = [table], [i]
-        if young_age is not None and young_age >= lo and len(i):
-            span = young_age - lo + 1
-            ids = pd.util.hash_array(panel.ids[i].astype(str).astype(object), categorize=True)
-            age = lo + ((ids % span).astype(np.int64) + a) % span
-            first = a - age + 1
-            observed = ~np.isnan(panel.Y)
-            start = np.where(observed.any(axis=1), observed.argmax(axis=1), panel.Y.shape[1])
-            keep = first > start[i]
-            # as for any training row: enough observations in the (shortened) level window
-            _, count = _Sums(panel.Y, i, absolute=True).window(i, a, self.level_window, first)
-            keep &= count >= lo
-            if keep.any():
+        young = self._young(panel, i, a, young_age)
+        if prelaunch and len(i):
+            table = self.build(panel, i, a, h, with_label=True)
+            copies, series = [table], [i]
+            if young is not None:
+                keep, first = young
                 copies.append(
                     self.build(panel, i[keep], a[keep], h[keep], with_label=True, first=first[keep])
                 )
                 series.append(i[keep])
-        if prelaunch and len(i):
             copies.append(
                 self.build(panel, i, a, h, with_label=True, first=a + 1, level=table.level)
             )
             series.append(i)
-        if len(copies) == 1:
-            return table
-        both = FeatureTable.concat(copies)
-        # each series' rows together (its originals, then its copies), in the order of the
-        # series: the same order whether the rows are built at once or a partition at a time
-        order = pd.Index(pd.unique(i)).get_indexer(np.concatenate(series))
-        both = both.subset(np.argsort(order, kind="stable"))
-        both.weight = both.level / np.nanmean(both.level)  # over all rows, as build() does
-        return both
+            both = FeatureTable.concat(copies)
+            # each series' rows together (its originals, then its copies), in the order of the
+            # series: the same order whether the rows are built at once or a partition at a time
+            order = pd.Index(pd.unique(i)).get_indexer(np.concatenate(series))
+            both = both.subset(np.argsort(order, kind="stable"))
+            both.weight = both.level / np.nanmean(both.level)  # over all rows, as build() does
+            return both
+        if young is None:
+            return self.build(panel, i, a, h, with_label=True)
+        # the originals (read from the first period: first = 0) and the young copies in one
+        # build, in the order above: no concatenated and reordered copies of the table
+        keep, first = young
+        rows = [np.concatenate([x, x[keep]]) for x in (i, a, h)]
+        start = np.concatenate([np.zeros(len(i), dtype=first.dtype), first[keep]])
+        order = np.argsort(pd.Index(pd.unique(i)).get_indexer(rows[0]), kind="stable")
+        i2, a2, h2 = (x[order] for x in rows)
+        return self.build(panel, i2, a2, h2, with_label=True, first=start[order])
+
+    def _young(
+        self, panel: Panel, i: np.ndarray, a: np.ndarray, young_age: int | None
+    ) -> tuple[np.ndarray, np.ndarray] | None:
+        """The rows that get a young copy (a mask) and each row's first period as a young
+        series (see :meth:`source_table`); ``None`` when no row does."""
+        lo = self.min_level_obs
+        if young_age is None or young_age < lo or not len(i):
+            return None
+        span = young_age - lo + 1
+        ids = pd.util.hash_array(panel.ids[i].astype(str).astype(object), categorize=True)
+        age = lo + ((ids % span).astype(np.int64) + a) % span
+        first = a - age + 1
+        observed = ~np.isnan(panel.Y)
+        start = np.where(observed.any(axis=1), observed.argmax(axis=1), panel.Y.shape[1])
+        keep = first > start[i]
+        # as for any training row: enough observations in the (shortened) level window
+        _, count = _Sums(panel.Y, i, absolute=True).window(i, a, self.level_window, first)
+        keep &= count >= lo
+        return (keep, first) if keep.any() else None
 
     def prediction_rows(
         self, series: np.ndarray, origin: int, horizon: int

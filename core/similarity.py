@@ -349,17 +349,24 @@ def matched_source(tables: OriginTables, domain: Any) -> FeatureTable:
     """Source training rows built as if the sources had the target's (short) history: source
     values before the target's first observed period are hidden. Features that depend on the
     history length (long lags, windows, the level over few periods) then have the same
-    distribution in both domains, and only real differences remain."""
+    distribution in both domains, and only real differences remain. Targets whose history
+    starts in the same period (a cold start's targets) share one table: the last one built is
+    kept with ``tables``."""
     panel = tables.data.panel
     outer = tables.data.origin_idx
     first = tables.history_start(tables.data.target_rows[domain]) or 0
+    kept = tables.__dict__.get("_matched_source")
+    if kept is not None and kept[0] == first:
+        return kept[1]
     Y = panel.Y.copy()
     Y[:, :first] = np.nan
     cut = replace(panel, Y=Y)
     i, a, h = tables.builder.training_rows(
         cut, tables.data.source_rows, outer, tables.horizon, steps=tables.steps
     )
-    return tables.builder.build(cut, i, a, h, with_label=True)
+    table = tables.builder.build(cut, i, a, h, with_label=True)
+    tables.__dict__["_matched_source"] = (first, table)
+    return table
 
 
 def domain_similarity(tables: OriginTables, domain: Any) -> dict[str, Any]:
