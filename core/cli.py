@@ -40,7 +40,12 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _options(
     version: bool = typer.Option(
-        False, "--version", callback=_print_version, is_eager=True, help="print the version"
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        metavar="",  # a flag: no `<bool>` value in the help
+        help="print the version",
     ),
 ) -> None:
     """Transfer learning for sales forecasting: compare and run transfer strategies."""
@@ -596,7 +601,10 @@ def compare_cmd(
         None, "--jobs", help="parallel workers (-1: all cores; default: \\[execution] jobs)"
     ),
     resume: bool = typer.Option(
-        False, "--resume", help="skip the cells already scored in the output directory"
+        False,
+        "--resume",
+        metavar="",  # a flag: no `<bool>` value in the help
+        help="skip the cells already scored in the output directory",
     ),
     quantiles: str | None = typer.Option(None, "--quantiles", help=QUANTILES_HELP),
 ) -> None:

@@ -157,6 +157,14 @@ def test_help_names_the_config_sections_it_defaults_to(command, text):
     assert text in " ".join(done.stdout.split()), done.stdout
 
 
+def test_help_shows_flags_without_a_value():
+    # typer shows a boolean option as `--resume <bool>`, which reads as taking a value
+    # (`--resume true` then reads `true` as the config file)
+    done = cli("compare", "--help")
+    line = next(x for x in done.stdout.splitlines() if "--resume" in x)
+    assert "<bool>" not in line and "skip the cells already scored" in line, line
+
+
 def test_plugins_lists_a_failed_plugin_with_its_error_as_written(monkeypatch):
     """An installed plugin that failed is listed in red with its error, brackets and all."""
     from types import SimpleNamespace
