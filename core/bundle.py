@@ -540,6 +540,16 @@ def predict_bundle(
     if origin is not None:
         task.set_origin(origin, origin_name)
     when = task.forecast_origin()
+    fitted = pd.Timestamp(bundle.manifest["origin"])
+    if when < fitted:  # its models learnt from the sales they would forecast
+        said = (
+            f"{origin_name} {when.date()}" if origin is not None else f"the data end {when.date()}"
+        )
+        raise DataError(
+            f"{source_name}: {said}, before the model's origin {fitted.date()}: it was fitted on "
+            f"sales after that, the ones it would forecast; give a later origin, or fit a model "
+            f"at that origin ([task] origin)"
+        )
     tables = OriginTables(task, task.at_origin(when), task.features, dropped=())
     lost = [
         c for c, side in one_sided_columns(bundle.builder, tables.data).items() if side == "target"

@@ -221,6 +221,7 @@ def _partition_stats(part: pd.DataFrame, plan: _Plan) -> dict[str, Any]:
         warnings.simplefilter("ignore")
         frame = plan.standardize(part)
     seen = frame[Y].notna() & (frame[DS] <= plan.origin)
+    upto = frame[DS] <= plan.origin + plan.horizon * pd.tseries.frequencies.to_offset(plan.freq)
     ids = np.sort(frame[UID].astype(str).unique())
     return {
         "rows": len(frame),
@@ -229,7 +230,11 @@ def _partition_stats(part: pd.DataFrame, plan: _Plan) -> dict[str, Any]:
         "last": frame[DS].max(),
         "observed": bool(seen.any()),
         "categories": {c: set(frame.loc[seen, c].astype(str)) for c in plan.categorical},
-        "has_values": {c: bool(frame[c].notna().any()) for c in [*plan.static, *plan.known]},
+        # read up to the horizon's end, as the in-memory cut does: a column whose values all
+        # lie after it has none at this origin
+        "has_values": {
+            c: bool(frame.loc[upto, c].notna().any()) for c in [*plan.static, *plan.known]
+        },
     }
 
 

@@ -107,10 +107,12 @@ def test_predict_needs_only_the_target_rows_and_follows_the_new_data(project):
     full = predict_bundle(bundle, frame)
     only = predict_bundle(bundle, targets)
     pd.testing.assert_frame_equal(full, only)
-    # new data ending 4 weeks earlier: the origin follows it, the forecasts change
-    early = targets[pd.to_datetime(targets["date"]) <= "2021-03-19"]
-    fc = predict_bundle(bundle, early)
-    assert pd.to_datetime(fc["date"]).min() == pd.Timestamp("2021-03-26")
+    # new data a week longer: the origin follows them, and the first week is forecast no more
+    week = pd.offsets.Week(weekday=4)
+    dates = pd.to_datetime(targets["date"])
+    more = targets[dates == dates.max()].assign(date=(dates.max() + week).date(), sales=1000.0)
+    fc = predict_bundle(bundle, pd.concat([targets, more], ignore_index=True))
+    assert pd.to_datetime(fc["date"]).min() == dates.max() + 2 * week
     assert len(fc) == 3 * 2 * 6 and np.isfinite(fc["forecast"]).all()
 
 
@@ -204,6 +206,26 @@ def test_predict_names_its_origin_option_when_the_origin_is_off_the_grid(project
     assert res.err.strip().splitlines() == ["error: --origin 2012-03-03 is not on the 'W-FRI' grid"]
     with pytest.raises(DataError, match=r"^origin 2012-03-03 is not on the 'W-FRI' grid$"):
         predict_bundle(load_bundle(model), pd.read_csv(data), origin="2012-03-03")
+
+
+def test_predict_refuses_an_origin_before_the_models_own(project, tmp_path):
+    # the models were fitted on the sales up to their origin: forecasting from an earlier one
+    # would forecast sales they learnt from
+    model, data = project / "out" / "model", project / "sales.csv"
+    fitted = pd.Timestamp(json.loads((model / "manifest.json").read_text())["origin"])
+    early = (fitted - pd.offsets.Week(2, weekday=4)).date()
+    out = tmp_path / "p.csv"
+    res = invoke("predict", model, "--data", data, "--origin", str(early), "--output", out)
+    assert res.code == 2 and not out.exists()
+    assert res.err == (
+        f"error: {data}: --origin {early}, before the model's origin {fitted.date()}: it was "
+        f"fitted on sales after that, the ones it would forecast; give a later origin, or fit a "
+        f"model at that origin ([task] origin)\n"
+    ), res.err
+    frame = pd.read_csv(data)
+    cut = frame[pd.to_datetime(frame["date"]) <= pd.Timestamp(early)]
+    with pytest.raises(DataError, match=rf"the data end {early}, before the model's origin"):
+        predict_bundle(load_bundle(model), cut)
 
 
 class _Unsaveable(Strategy):

@@ -312,3 +312,19 @@ def test_a_sources_dataset_that_is_not_parquet_is_one_line_naming_it(datasets, t
         assert res.returncode == 2, res.stderr
         assert len(lines) == 1 and message in lines[0], res.stderr
         assert not (tmp_path / f"out_{name}").exists()
+
+
+def test_a_column_with_values_only_after_the_horizon_is_left_out_as_in_memory(
+    setup, client, tmp_path
+):
+    # sources whose promotions are known only after the first origin's horizon: at that origin
+    # the column has no source value, so it is left out (in memory it is: the cut panel)
+    frame, targets = setup["frame"], setup["frame"].attrs["targets"]
+    origin = setup["full"].evaluation_origins()[0]
+    src = frame[~frame["store"].isin(targets)].assign(promo=np.nan)
+    later = pd.to_datetime(src["date"]) > origin + 8 * pd.offsets.Week(weekday=4)
+    src.loc[later, "promo"] = 1.0
+    src.to_parquet(tmp_path / "sources.parquet", index=False)
+    rows = source_rows_dask(setup["task"], tmp_path / "sources.parquet", origin, client)
+    assert "promo" not in rows.columns and "promo_delta" not in rows.columns
+    assert "price" in rows.columns
