@@ -5,8 +5,8 @@ row, forecasts and selection, each file written atomically, the scores row last:
 as done only once its scores file exists). ``compare --resume`` skips the cells found there and
 builds the final tables from the store, in the order of an uninterrupted run, so both give the
 same files. ``setup.json`` holds a fingerprint of the data, task and features and a hash of each
-strategy's parameters: resuming after the data changed is refused, and a strategy whose
-parameters changed is run again.
+strategy's parameters, and the transfercast version that wrote them: resuming after the data
+or the version changed is refused, and a strategy whose parameters changed is run again.
 
 A comparison stopped by a user error (exit status 2) leaves the output directory as it was: the
 store is made only when the first cell is done, and what it replaces is kept aside until the run
@@ -52,6 +52,14 @@ def setup_fingerprint(task: TransferTask, intervals: Any = None) -> str:
     }
     h.update(json.dumps(settings, sort_keys=True, default=str).encode())
     return h.hexdigest()
+
+
+def writer() -> str:
+    """The transfercast version and features revision that score cells now, as text."""
+    import transfercast
+    from transfercast.bundle import FEATURES_REVISION
+
+    return f"transfercast {transfercast.__version__} (features revision {FEATURES_REVISION})"
 
 
 def _intervals_text(intervals: Any) -> str:
@@ -129,6 +137,7 @@ class CellStore:
         self.previous = Path(output) / PREVIOUS_DIR
         self.task = task
         self.setup = {
+            "transfercast": writer(),
             "fingerprint": setup_fingerprint(task, intervals),
             "strategies": {s.name: params_hash(s) for s in strategies},
             "intervals": intervals,
@@ -143,6 +152,13 @@ class CellStore:
         self._added: set[str] = set()  # file stems of the cells stored by this run
         if resume and (self.directory / SETUP).is_file():
             old = json.loads((self.directory / SETUP).read_text())
+            if old.get("transfercast") != self.setup["transfercast"]:
+                then = old.get("transfercast") or "an earlier transfercast, which recorded none"
+                raise ConfigError(
+                    f"cannot resume in {output}: its cells were written by {then}, this is "
+                    f"{self.setup['transfercast']}, and they would be mixed; drop --resume or "
+                    f"choose another --output"
+                )
             if old.get("fingerprint") != self.setup["fingerprint"]:
                 what = "the data, task or features differ"
                 if "intervals" in old and old["intervals"] != intervals:

@@ -3,6 +3,7 @@ the same tables; a strategy that fails on one target is recorded and the exit st
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -209,6 +210,18 @@ def test_resume_refuses_changed_data_and_reruns_changed_params(tmp_path):
         r"replay_conformal now\) from the run .* drop --resume",
     ):
         CellStore(tmp_path, task, strategies, resume=True, intervals=intervals)
+    # cells written by another transfercast version (or one that recorded none): not mixed
+    setup = tmp_path / ".progress" / "setup.json"
+    written = json.loads(setup.read_text())
+    assert written["transfercast"].startswith(f"transfercast {transfercast.__version__} (")
+    for then in ("transfercast 0.0.1 (features revision 1)", None):
+        setup.write_text(json.dumps({**written, "transfercast": then}))
+        with pytest.raises(
+            ConfigError,
+            match=r"its cells were written by (transfercast 0\.0\.1 "
+            r"\(features revision 1\)|an earlier transfercast, which recorded none)",
+        ):
+            CellStore(tmp_path, task, strategies, resume=True)
     assert CellStore(tmp_path, other, strategies).done() == set()  # without --resume: afresh
 
 
