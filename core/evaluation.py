@@ -493,9 +493,7 @@ def compare(
         warn_level_extrapolated(tables, task.source_name)
         warn_unseen_categories(tables, task.source_name)
         for s in chosen:  # source models first, once each, before the cells run in parallel
-            if any(c[0] is s for c in cells) and (
-                s.source_spec() is not None or type(s).uses_source_rows
-            ):
+            if any(c[0] is s for c in cells) and s.reads_source_table():
                 cache.get(s, tables.source)
         histories = {
             t: data.panel.history_frame(r, data.origin_idx) for t, r in data.target_rows.items()

@@ -118,7 +118,7 @@ class TransferForecaster:
         self.forecasts_: dict[Any, pd.DataFrame] = {}
         targets = list(task.targets)
         if executor is not None:
-            if strategy.source_spec() is not None or type(strategy).uses_source_rows:
+            if strategy.reads_source_table():
                 cache.get(strategy, tables.source)  # once, on this side, before targets run
             results = executor(lambda d: fit_and_forecast(strategy, tables, d, cache), targets)
         else:

@@ -553,8 +553,7 @@ def fit_and_forecast(
     strategy: Strategy, tables: OriginTables, domain: Any, cache: SourceCache
 ) -> CellResult:
     """Fit a fresh copy of ``strategy`` for one target domain and forecast its horizon."""
-    needs_source = strategy.source_spec() is not None or type(strategy).uses_source_rows
-    source = tables.source if needs_source else None  # built once per origin, on first use
+    source = tables.source if strategy.reads_source_table() else None  # once per origin
     source_model = cache.get(strategy, source) if source is not None else None  # not timed
     start = time.perf_counter()
     fitted = transfer_to(strategy, source_model, tables, domain, source, cache)

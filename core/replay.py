@@ -119,6 +119,7 @@ class Naive(Strategy):
     a series whose recent periods sold nothing)."""
 
     name = NAIVE
+    uses_source_rows = False
 
     def predict(self, table: FeatureTable) -> np.ndarray:
         return naive_ratio(table)
@@ -405,7 +406,7 @@ def per_domain(strategy: Strategy) -> bool:
     """Whether ``strategy`` is replayed on each replayed domain alone rather than on its
     group: a strategy fitted on the target's rows only (no source model, no source rows),
     whose fit on a group of domains would be a different model at no saving."""
-    return strategy.source_spec() is None and not type(strategy).uses_source_rows
+    return not strategy.reads_source_table()
 
 
 def layout_meta(layout: Layout, similarity: bool) -> pd.DataFrame:

@@ -352,7 +352,8 @@ class Strategy:
     #: whether ``fine_tune`` reads the source rows beyond the fitted source model. ``False``
     #: lets the core skip building them when no source model is needed either
     #: (``target_only``), and lets the strategy run on a source model fitted on Dask from a
-    #: Parquet dataset (``source_only``, ``boost_continue``; see ``transfercast.dask_source``)
+    #: Parquet dataset (``source_only``, ``boost_continue``; see ``transfercast.dask_source``).
+    #: :meth:`reads_source_table` answers for an instance (``auto``: for its candidates)
     uses_source_rows: ClassVar[bool] = True
     #: whether the strategy needs the target's own sales history (``target_only``): a
     #: pre-launch target domain, with none, is then skipped with a one-line reason
@@ -437,6 +438,12 @@ class Strategy:
     def source_spec(self) -> SourceSpec | None:
         """The source model this strategy needs, or ``None`` when it uses none."""
         return None
+
+    def reads_source_table(self) -> bool:
+        """Whether fitting reads the origin's source feature table: to fit its source model,
+        or as rows (``uses_source_rows``). The core builds the table only for strategies that
+        do; a strategy that combines others answers for its members."""
+        return self.source_spec() is not None or type(self).uses_source_rows
 
     def fit_source(self, source: FeatureTable) -> Any:
         """Fit the base model on the source rows (step 1). The core caches the result."""

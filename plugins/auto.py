@@ -2,23 +2,19 @@
 
 For one target domain at one origin, the source domains replay being new with the target's
 history length (:mod:`transfercast.replay`), every candidate and the model-free ones forecasting
-them; the replays are shared by every target of the origin. The target's own backtest (its
-last periods, forecast from the periods before) is a second body of evidence, weighted by
-:func:`transfercast.replay.own_share`: as far as the replays fail to stand for the target
-(:func:`transfercast.replay.replay_pvalue`). The flat forecasts' replayed losses count as at
-least their miss of the season (:func:`transfercast.replay.season_floor`).
-
-- ``method = "stack"`` (default): non-negative weights summing to 1 that minimise the
-  evidence-weighted mean WAPE of the blend (:func:`transfercast.replay.stack_weights`);
-- ``method = "meta"``: the same over the replayed domain-cuts nearest to the target by
-  meta-features (the nearest third, at least three);
-- ``method = "select"``: the one candidate with the lowest evidence-weighted WAPE.
-
-``target_only``, ``seasonal_naive``, ``last_value`` and ``naive`` are ordinary candidates. A
-``transfercast_select_strategy`` plugin sees the replay table and the target's meta-features
-first and may return weights or a name. Only candidates with a non-zero weight are fitted on the
-target; ``predict`` is their weighted sum. ``selection_`` holds one row (docs/selection.md):
-``reason``'s figures all come from the evidence.
+them; the replays are shared by every target of the origin. The target's own backtest (its last
+periods, forecast from the periods before) is a second body of evidence, weighted by
+:func:`~transfercast.replay.own_share` as far as the replays fail to stand for the target
+(:func:`~transfercast.replay.replay_pvalue`). Flat forecasts' replayed losses count at least
+their miss of the season (:func:`~transfercast.replay.season_floor`). ``method``: ``"stack"``
+(default) fits non-negative weights summing to 1 that minimise the evidence-weighted WAPE of the
+blend (:func:`~transfercast.replay.stack_weights`); ``"meta"`` the same over the nearest third
+(at least three) of the replayed domain-cuts by meta-features; ``"select"`` the one candidate
+with the lowest evidence-weighted WAPE. ``target_only``, ``seasonal_naive``, ``last_value`` and
+``naive`` are ordinary candidates. A ``transfercast_select_strategy`` plugin sees the replay
+table and the target's meta-features first and may return weights or a name. Only candidates
+with a non-zero weight are fitted; ``predict`` is their weighted sum; ``selection_`` holds one
+row (docs/selection.md), ``reason``'s figures all from the evidence.
 """
 
 from __future__ import annotations
@@ -86,6 +82,10 @@ class Auto(Strategy):
 
     def _registry(self) -> Any:
         return transfercast.plugin_manager.active_manager().registry
+
+    def reads_source_table(self) -> bool:
+        """Whether a candidate reads the source table: only then is it built."""
+        return any(self.make(n).reads_source_table() for n in self.candidate_names())
 
     def candidate_names(self) -> list[str]:
         """The configured candidates (or every registered strategy but ``auto`` that is installed
@@ -165,10 +165,8 @@ class Auto(Strategy):
         rows, levels = losses.index, losses.index.levels if len(losses) else [[], []]
         shape = f"{len(levels[0])} replayed domains x {len(levels[1])} cuts"
         if p.method == "meta" and len(losses):
-            rows = nearest_rows(rep, losses, meta)
-            shape = (
-                f"the {len(rows)} of {len(losses)} replayed domain-cuts nearest by meta-features"
-            )
+            rows, total = nearest_rows(rep, losses, meta), len(losses)
+            shape = f"the {len(rows)} of {total} replayed domain-cuts nearest by meta-features"
         replay = losses.loc[rows, names].mean() if len(losses) else pd.Series(0.0, index=names)
         inner = mine.reindex(names).astype(float).fillna(0.0)
         floor = (1 - share) * season_floor(replay, meta)  # replays blind to the season
@@ -231,7 +229,8 @@ class Auto(Strategy):
             model = cache.get(member, tables.source) if member.source_spec() else None
             fitted = member.clone()
             fitted.context_ = {"tables": tables, "domain": domain, "cache": cache}
-            fitted.transfer(model, tables.target(domain), tables.source)
+            rows = tables.source if member.reads_source_table() else None  # built only if read
+            fitted.transfer(model, tables.target(domain), rows)
             self.members_.append(fitted)
         self.chosen_, self.weights_ = list(weights.index), [float(w) for w in weights]
         row: dict[str, Any] = {

@@ -498,3 +498,21 @@ def test_auto_refuses_no_candidates_and_a_misspelt_candidate_table():
     typo = {"candidates": CANDIDATES, "strategies": {"source_only": {"source_parms": {}}}}
     with pytest.raises(ConfigError, match=r"\[strategies.auto.strategies.source_only\]: unknown"):
         tc.TransferForecaster("auto", **typo).fit(task)
+
+
+def test_the_source_table_is_built_only_when_a_candidate_reads_it():
+    # candidates without a source model or source rows: the source feature table (the largest
+    # object of a run) is never built, for auto, its replays or its members
+    from transfercast.plugin_manager import get_plugin_manager
+
+    registry = get_plugin_manager().registry
+    reads = {n: registry.create(n).reads_source_table() for n in ("target_only", "analog")}
+    assert reads == {"target_only": False, "analog": False}
+    assert registry.create("source_only").reads_source_table()
+    assert Auto().reads_source_table()  # its default candidates include source strategies
+    assert not Auto(candidates=["target_only", "analog"]).reads_source_table()
+    task = small_task()
+    light = tc.TransferForecaster("auto", candidates=["target_only", "analog"], cuts=1)
+    light.fit(task)
+    assert "source" not in light.tables_.__dict__  # a cached property never computed
+    assert np.isfinite(light.predict()["forecast"]).all()
