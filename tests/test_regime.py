@@ -28,9 +28,9 @@ from transfercast.errors import ConfigError
 from transfercast.forecasting import OriginTables
 from transfercast.report import forecasts_figure, report_html
 from transfercast.similarity import REGIME_COLUMNS, similarity
+from transfercast.testing import change_future
 
 from .clirun import invoke
-from .conftest import change_future
 
 HORIZON = 6
 CHANGE_AT = 100  # period index of the change: 2020-12-04
