@@ -145,11 +145,16 @@ def feature_drift(
 ) -> pd.DataFrame:
     """PSI and KS statistic of every shared feature (columns ``feature``, ``psi``, ``ks``),
     each on the rows where the feature is observed."""
+    s, t = _frames(source, target)
+    return _drift(s, t, shared_features(source, target, exclude))
+
+
+def _drift(s: pd.DataFrame, t: pd.DataFrame, shared: list[str]) -> pd.DataFrame:
+    """:func:`feature_drift` on the rows of :func:`_frames` and the ``shared`` features."""
     from scipy.stats import ks_2samp
 
-    s, t = _frames(source, target)
     rows = []
-    for col in [*shared_features(source, target, exclude), "ratio"]:
+    for col in [*shared, "ratio"]:
         a, b = s[col].to_numpy(float), t[col].to_numpy(float)
         a, b = a[~np.isnan(a)], b[~np.isnan(b)]
         ks = float(ks_2samp(a, b).statistic) if len(a) and len(b) else float("nan")
@@ -169,12 +174,19 @@ def domain_auc(
     Only features observed on at least 90% of the target rows are used, and rows with a missing
     value are dropped: a short target history leaves long lags missing, and the classifier must
     not learn the domain from that missingness."""
+    s, t = _frames(source, target)
+    return _auc(s, t, shared_features(source, target, exclude), folds, seed)
+
+
+def _auc(
+    s: pd.DataFrame, t: pd.DataFrame, shared: list[str], folds: int = 4, seed: int = 0
+) -> float:
+    """:func:`domain_auc` on the rows of :func:`_frames` and the ``shared`` features."""
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.metrics import roc_auc_score
     from threadpoolctl import threadpool_limits
 
-    s, t = _frames(source, target)
-    cols = [c for c in shared_features(source, target, exclude) if t[c].notna().mean() >= 0.9]
+    cols = [c for c in shared if t[c].notna().mean() >= 0.9]
     cols.append("ratio")
     s, t = s.dropna(subset=cols), t.dropna(subset=cols)
     X = pd.concat([s[cols], t[cols]], ignore_index=True).to_numpy(float)
@@ -377,9 +389,10 @@ def domain_similarity(tables: OriginTables, domain: Any) -> dict[str, Any]:
     row.update(season_and_scale(tables, domain))
     # absolute covariates and static numerics identify a store; their relative forms stay
     exclude = [*tables.builder.known, *tables.builder.static_numeric]
-    if len(target) >= 4:
-        drift = feature_drift(source, target, exclude)
-        row["domain_auc"] = domain_auc(source, target, exclude)
+    if len(target) >= 4:  # the compared rows and features once, for both measures
+        (s, t), shared = _frames(source, target), shared_features(source, target, exclude)
+        drift = _drift(s, t, shared)
+        row["domain_auc"] = _auc(s, t, shared)
         row["psi_mean"] = float(drift["psi"].mean())
         row["psi_max"] = float(drift["psi"].max())
         row["ks_mean"] = float(drift["ks"].mean())
