@@ -55,7 +55,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from scipy.optimize import linprog
 
 from transfercast.data import DataWarning
 from transfercast.errors import DataError, TransfercastError
@@ -639,6 +638,8 @@ def stack_weights(
     whatever the number of rows, and its crossover ends on an exact optimal vertex. The
     weights are the dual values of the candidate rows (they sum to 1 by the dual's
     stationarity in ``s``)."""
+    from scipy.optimize import linprog  # slow to import: only where weights are fitted
+
     F, y, c = [], [], []
     for wide, share in parts:
         if not len(wide) or share <= 0:
