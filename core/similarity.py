@@ -49,6 +49,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.data import DataWarning
+from transfercast.errors import DataError
 from transfercast.features import FeatureTable
 from transfercast.frequency import season_position, season_positions
 
@@ -587,10 +588,16 @@ def similarity(
     from transfercast.plugin_manager import get_plugin_manager
 
     origin = pd.Timestamp(origin) if origin is not None else task.forecast_origin()
-    tables = OriginTables(task, task.at_origin(origin), task.features)
+    data = task.at_origin(origin, absent="skip")  # a target not there yet: no row
+    present = [d for d in (targets or task.targets) if d in data.target_rows]
+    if not present:
+        raise DataError(
+            f"no target domain has a row up to the horizon of the origin {origin.date()}"
+        )
+    tables = OriginTables(task, data, task.features)
     pm = get_plugin_manager(plugins)
     rows = []
-    for dom in targets or task.targets:
+    for dom in present:
         row = domain_similarity(tables, dom)
         season = horizon_season(tables, dom, SEASON_TOLERANCE)
         row["season_unseen"], row["season_gap"] = season["unseen"], season["gap"]

@@ -214,3 +214,26 @@ def test_a_target_too_young_for_a_diagnostic_is_named_in_a_warning():
     with warnings.catch_warnings():  # enough history: no such warning
         warnings.simplefilter("error", DataWarning)
         similarity(small_task(), origin)
+
+
+def test_a_target_without_a_row_up_to_the_horizon_has_no_row_and_warns():
+    # a target store that opens after the origin's horizon does not exist there: the others
+    # get their rows, as a comparison's report needs; none at all is a one-line error
+    from transfercast.config import parse_config
+    from transfercast.data import DataWarning
+    from transfercast.errors import DataError
+
+    frame = small_frame()
+    targets = frame.attrs["targets"]
+    task = small_task()
+    origin = task.evaluation_origins()[0]
+    opens = origin + 10 * pd.offsets.Week(weekday=4)
+    late = frame[(frame["store"] != targets[0]) | (frame["date"] > opens)]
+    raw = synthetic_config("unused.csv", targets, horizon=8, target_history=13)
+    late_task = transfercast.TransferTask.from_config(parse_config(raw), data=late)
+    with pytest.warns(DataWarning, match=f"target domain '{targets[0]}' has no row up to"):
+        table = similarity(late_task, origin)
+    assert list(table["target"]) == targets[1:]
+    with pytest.raises(DataError, match="no target domain has a row up to the horizon"):
+        with pytest.warns(DataWarning):
+            similarity(late_task, origin, targets=[targets[0]])
