@@ -83,7 +83,8 @@ def _warn_extreme(y: pd.Series, uid: pd.Series, ds: pd.Series, target: str, sour
 def read_table(path: str | Path, text_columns: Sequence[str] = ()) -> pd.DataFrame:
     """Read a CSV or Parquet file; a missing, empty or unreadable file is a :class:`DataError`.
     In a CSV file's ``text_columns`` (series keys, the domain) only an empty cell is missing:
-    ``NA`` (North America) and ``null`` are values there."""
+    ``NA`` (North America) and ``null`` are values there; and each value is read by itself
+    (:func:`key_values`), so that no row, of any date, changes how another is read."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"data file not found: {path}")
@@ -95,7 +96,10 @@ def read_table(path: str | Path, text_columns: Sequence[str] = ()) -> pd.DataFra
             header = pd.read_csv(path, nrows=0).columns
             keep = {c: [""] for c in text_columns if c in header}
             na = {c: keep.get(c, sorted(STR_NA_VALUES)) for c in header}
-            frame = pd.read_csv(path, keep_default_na=False, na_values=na)
+            text = {c: str for c in text_columns if c in header}
+            frame = pd.read_csv(path, keep_default_na=False, na_values=na, dtype=text)
+            for col in text:
+                frame[col] = key_values(frame[col])
             if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
                 raise DataError(
                     f"{path}: reads as one column {str(frame.columns[0])[:60]!r}: the file is "
@@ -112,6 +116,21 @@ def read_table(path: str | Path, text_columns: Sequence[str] = ()) -> pd.DataFra
     if frame.empty:
         raise DataError(f"{path}: the file has no rows")
     return frame
+
+
+#: a whole number as a CSV cell holds it (``5``, ``-3``, ``5.0``); ``05`` is a code, not 5
+_WHOLE = r"-?(?:0|[1-9]\d*)(?:\.0*)?"
+
+
+def key_values(text: pd.Series) -> pd.Series:
+    """A key column read as text, value by value: a whole number (``5``, ``5.0``) as the text
+    of its integer, any other value (``05``, ``X9``, ``2.5``) as written; integers when every
+    value is a whole number. A value reads the same whatever the other rows hold, so the
+    series ids never depend on rows after an origin."""
+    filled = text.fillna("")  # an empty cell: refused later, as a missing key
+    whole = filled.str.fullmatch(_WHOLE).to_numpy(dtype=bool)
+    canon = text.where(~whole, filled.str.replace(r"\.0*$", "", regex=True))
+    return canon.astype("int64") if len(text) and whole.all() else canon
 
 
 def _refuse_ambiguous_ids(frame: pd.DataFrame, series: Sequence[str], source: str) -> None:

@@ -328,6 +328,27 @@ def test_a_key_value_in_rows_after_the_horizon_does_not_rename_the_other_series(
     )
 
 
+def test_a_csv_code_in_rows_after_the_horizon_does_not_retype_the_keys(frame, origin, tmp_path):
+    # department codes written 01, 02 in a CSV file: a later code X9, in rows after the
+    # horizon, neither turns them into 1, 2 (or back) nor moves a forecast at the origin
+    from transfercast.data import read_table
+
+    coded = frame.assign(dept=frame["dept"].map({"D1": "01", "D2": "02"}))
+    beyond = coded["date"] > origin + (HORIZON + 1) * pd.offsets.Week(weekday=4)
+    late = coded[beyond & (coded["store"] == "S01") & (coded["dept"] == "01")]
+    coded.to_csv(tmp_path / "codes.csv", index=False)
+    pd.concat([coded, late.assign(dept="X9")]).to_csv(tmp_path / "more.csv", index=False)
+    before, after = (
+        read_table(tmp_path / f"{name}.csv", ["store", "dept"]) for name in ("codes", "more")
+    )
+    assert set(before["dept"]) == {"01", "02"} and set(after["dept"]) == {"01", "02", "X9"}
+    for data in (before, after):
+        data.attrs = frame.attrs
+    pd.testing.assert_frame_equal(
+        _forecast(before, origin, 13, warns=False), _forecast(after, origin, 13, warns=False)
+    )
+
+
 def test_a_covariate_left_out_is_chosen_on_data_up_to_the_horizon(frame, origin):
     # a known column without target values up to the horizon is left out at that origin,
     # whatever the target's values beyond the horizon
