@@ -7,7 +7,6 @@ affected (see the bad-input catalogue in the docs).
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -118,8 +117,9 @@ def read_table(path: str | Path, text_columns: Sequence[str] = ()) -> pd.DataFra
     return frame
 
 
-#: a whole number as a CSV cell holds it (``5``, ``-3``, ``5.0``); ``05`` is a code, not 5
-_WHOLE = r"-?(?:0|[1-9]\d*)(?:\.0*)?"
+#: a whole number as a CSV cell holds it (``5``, ``-3``, `` 5.0``), within int64; ``05`` is a
+#: code, not 5
+_WHOLE = r"\s*-?(?:0|[1-9]\d{0,17})(?:\.0*)?\s*"
 
 
 def key_values(text: pd.Series) -> pd.Series:
@@ -129,7 +129,7 @@ def key_values(text: pd.Series) -> pd.Series:
     series ids never depend on rows after an origin."""
     filled = text.fillna("")  # an empty cell: refused later, as a missing key
     whole = filled.str.fullmatch(_WHOLE).to_numpy(dtype=bool)
-    canon = text.where(~whole, filled.str.replace(r"\.0*$", "", regex=True))
+    canon = text.where(~whole, filled.str.strip().str.replace(r"\.0*$", "", regex=True))
     return canon.astype("int64") if len(text) and whole.all() else canon
 
 
@@ -160,7 +160,8 @@ def series_ids(frame: pd.DataFrame, series: Sequence[str]) -> pd.Series:
 #: A date written day and month first, in either order (``04/01/2019``, ``4.1.19``,
 #: ``04-01-2019``), with an optional time after it: groups day-or-month, separator,
 #: day-or-month, year, rest.
-_DAY_MONTH = re.compile(r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?=$|[\sT])(.*)$", re.S)
+#: (no regex flags: pandas 3.0's ``str.match`` refuses any, so the rest is ``[\s\S]*``)
+_DAY_MONTH = r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?=$|[\sT])([\s\S]*)$"
 
 
 def _day_month_order(text: pd.Series, rows: np.ndarray, column: str, source: str) -> pd.Series:

@@ -478,8 +478,10 @@ def compare(
     total = len(origins) * len(task.targets) * len(chosen)
     done = 0
     skip = skip or set()
+    present = False  # whether any target domain exists at any origin
     for origin in origins:
         data = task.at_origin(origin, absent="skip")  # a target not there yet: no cells
+        present = present or bool(data.target_rows)
         cells = [
             (s, t)
             for t in data.target_rows
@@ -535,6 +537,11 @@ def compare(
         if on_origin:
             on_origin(data.origin, held)
         cache.clear()
+    if not present:
+        raise DataError(
+            f"no target domain has a row up to the end of the horizon at any origin "
+            f"({', '.join(str(pd.Timestamp(o).date()) for o in origins)})"
+        )
     extra = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in SCORE_COLUMNS]
     scores = pd.DataFrame(rows, columns=[*SCORE_COLUMNS, *extra])
     warn_unsold_cells(scores)

@@ -54,12 +54,16 @@ def setup_fingerprint(task: TransferTask, intervals: Any = None) -> str:
     return h.hexdigest()
 
 
-def writer() -> str:
-    """The transfercast version and features revision that score cells now, as text."""
-    import transfercast
-    from transfercast.bundle import FEATURES_REVISION
+#: raised with every change that moves a forecast or a score, so that ``--resume`` never mixes
+#: cells scored before it with cells scored after (2: 2026-12-06, the leak fixes of that day)
+RESULTS_REVISION = 2
 
-    return f"transfercast {transfercast.__version__} (features revision {FEATURES_REVISION})"
+
+def writer() -> str:
+    """The transfercast version and results revision that score cells now, as text."""
+    import transfercast
+
+    return f"transfercast {transfercast.__version__} (results revision {RESULTS_REVISION})"
 
 
 def _intervals_text(intervals: Any) -> str:

@@ -588,6 +588,10 @@ def similarity(
     from transfercast.plugin_manager import get_plugin_manager
 
     origin = pd.Timestamp(origin) if origin is not None else task.forecast_origin()
+    if targets is not None:  # named: target domains of the task, matched as the config's
+        from transfercast.task import _match_domains
+
+        targets = _match_domains(list(targets), np.asarray(task.targets, dtype=object), "targets")
     data = task.at_origin(origin, absent="skip")  # a target not there yet: no row
     present = [d for d in (targets or task.targets) if d in data.target_rows]
     if not present:

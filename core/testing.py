@@ -88,7 +88,7 @@ def check_no_lookahead(
         comp = compare(
             task, [strategy], params={strategy: params or {}}, origins=[origin], plugins=plugins
         )
-        bad = comp.scores[comp.scores["status"] != "ok"]
+        bad = comp.scores[comp.scores["status"] == "failed"]
         if len(bad):
             raise AssertionError(f"strategy {strategy!r} failed: {bad['error'].iloc[0]}")
         keys = ["unique_id", "ds"]
@@ -100,7 +100,7 @@ def check_no_lookahead(
     for how in futures:
         after = forecasts(change_future(frame, origin, how, horizon), origin)
         after = after.reindex(before.index)
-        moved = ~np.isclose(after.to_numpy(), before.to_numpy(), rtol=rtol, atol=0)
+        moved = ~np.isclose(after.to_numpy(), before.to_numpy(), rtol=rtol, atol=0, equal_nan=True)
         if moved.any():
             (uid, ds), was, now = (
                 before.index[moved][0],

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pytest
 
 import transfercast as tc
 from transfercast.data import read_table
@@ -68,3 +69,21 @@ def test_sources_default_to_every_other_domain():
     fc = tc.TransferForecaster("source_only").fit(task).predict()
     assert list(fc.columns) == ["store", "date", "forecast"]
     assert len(fc) == 2 * 4 and pd.api.types.is_datetime64_any_dtype(fc["date"])
+
+
+@pytest.mark.parametrize(
+    ("cells", "read"),
+    [
+        (["1", " 2 ", "5.0"], [1, 2, 5]),  # whole numbers: integers, as pandas reads them
+        (["01", "02"], ["01", "02"]),  # codes with a leading zero: as written
+        ([" 1", "1", "X9"], ["1", "1", "X9"]),  # the same value, however spaced, is one value
+        (["12345678901234567890", "1"], ["12345678901234567890", "1"]),  # beyond int64: text
+        (["1", "2.5"], ["1", "2.5"]),
+    ],
+)
+def test_csv_key_values_are_read_value_by_value(cells, read):
+    from transfercast.data import key_values
+
+    got = key_values(pd.Series(cells, dtype=object))
+    assert got.tolist() == read
+    assert pd.api.types.is_integer_dtype(got) == all(isinstance(v, int) for v in read)

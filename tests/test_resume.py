@@ -214,12 +214,12 @@ def test_resume_refuses_changed_data_and_reruns_changed_params(tmp_path):
     setup = tmp_path / ".progress" / "setup.json"
     written = json.loads(setup.read_text())
     assert written["transfercast"].startswith(f"transfercast {transfercast.__version__} (")
-    for then in ("transfercast 0.0.1 (features revision 1)", None):
+    for then in ("transfercast 0.1.0 (results revision 1)", None):
         setup.write_text(json.dumps({**written, "transfercast": then}))
         with pytest.raises(
             ConfigError,
-            match=r"its cells were written by (transfercast 0\.0\.1 "
-            r"\(features revision 1\)|an earlier transfercast, which recorded none)",
+            match=r"its cells were written by (transfercast 0\.1\.0 "
+            r"\(results revision 1\)|an earlier transfercast, which recorded none)",
         ):
             CellStore(tmp_path, task, strategies, resume=True)
     assert CellStore(tmp_path, other, strategies).done() == set()  # without --resume: afresh

@@ -237,3 +237,11 @@ def test_a_target_without_a_row_up_to_the_horizon_has_no_row_and_warns():
     with pytest.raises(DataError, match="no target domain has a row up to the horizon"):
         with pytest.warns(DataWarning):
             similarity(late_task, origin, targets=[targets[0]])
+    with pytest.raises(DataError, match=r"unknown domain in \[task\] targets 'S99'"):
+        similarity(late_task, origin, targets=["S99"])
+    # a comparison at origins where no target exists yet: one line, not an empty result
+    none_yet = frame[~frame["store"].isin(targets) | (frame["date"] > opens)]
+    none_task = transfercast.TransferTask.from_config(parse_config(raw), data=none_yet)
+    with pytest.raises(DataError, match="no target domain has a row up to the end of the hor"):
+        with pytest.warns(DataWarning):
+            transfercast.compare(none_task, ["target_only"], origins=[origin])
