@@ -246,7 +246,7 @@ def write_bundle(
             },
             "targets": targets,
             **_level_entry(model.tables_),
-            "engines": _engines(tmp),
+            "engines": _engines(tmp, targets),
             "files": {
                 p.relative_to(tmp).as_posix(): sha256_file(p)
                 for p in sorted(tmp.rglob("*"))
@@ -274,14 +274,24 @@ def write_bundle(
 ENGINE_FILES = {"lightgbm": ".lgb.txt", "xgboost": ".xgb.json"}
 
 
-def _engines(folder: Path) -> dict[str, str]:
-    """The version of each engine whose model files ``folder`` holds."""
+def _engines(folder: Path, entries: Any = None) -> dict[str, str]:
+    """The version of each engine whose model files ``folder`` holds, or whose boosters the
+    manifest ``entries`` hold as text (an interval model's state: ``engine`` and ``booster``)."""
     names = [p.name for p in folder.rglob("*") if p.is_file()]
-    return {
-        engine: importlib.metadata.version(engine)
-        for engine, suffix in ENGINE_FILES.items()
-        if any(n.endswith(suffix) for n in names)
-    }
+    used = {e for e, suffix in ENGINE_FILES.items() if any(n.endswith(suffix) for n in names)}
+
+    def walk(value: Any) -> None:
+        if isinstance(value, dict):
+            if value.get("engine") in ENGINE_FILES and "booster" in value:
+                used.add(value["engine"])
+            for v in value.values():
+                walk(v)
+        elif isinstance(value, list):
+            for v in value:
+                walk(v)
+
+    walk(entries)
+    return {engine: importlib.metadata.version(engine) for engine in sorted(used)}
 
 
 def _release(version: str) -> tuple[int, int]:

@@ -154,6 +154,16 @@ def test_run_and_predict_give_the_same_quantiles(tmp_path, name, engine):
     assert [m["engine"] for m in models] == [engine] * 3
     assert all(isinstance(m["booster"], str) for m in models)  # native format, as text
     assert QuantileGBM.from_json(spec["state"]).is_target == (name == "pooled")
+    # the engine of boosters held as text in the manifest is recorded too (an older engine
+    # would misread them): with no model file at all, from the interval state alone
+    import importlib.metadata
+
+    from transfercast.bundle import _engines
+
+    assert manifest["engines"][engine] == importlib.metadata.version(engine)
+    assert _engines(tmp_path / "no_such_folder", manifest["targets"]) == {
+        engine: importlib.metadata.version(engine)
+    }
     out = tmp_path / "p.csv"
     res = invoke("predict", tmp_path / "out" / "model", "--data", tmp_path / "sales.csv",
                  "--output", out)  # fmt: skip
