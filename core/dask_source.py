@@ -253,6 +253,7 @@ def _on_grid(panel: Panel, times: pd.DatetimeIndex) -> Panel:
         times=times,
         Y=widen(panel.Y),
         known={c: widen(a) for c, a in panel.known.items()},
+        start=None if panel.start is None else panel.start + start,  # positions on the grid
     )
 
 

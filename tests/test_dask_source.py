@@ -328,3 +328,13 @@ def test_a_column_with_values_only_after_the_horizon_is_left_out_as_in_memory(
     rows = source_rows_dask(setup["task"], tmp_path / "sources.parquet", origin, client)
     assert "promo" not in rows.columns and "promo_delta" not in rows.columns
     assert "price" in rows.columns
+
+
+def test_a_partition_panel_on_the_global_grid_keeps_each_series_first_row(setup):
+    # a partition's panel starts later than the global grid: its series' first rows move with it
+    from transfercast.dask_source import _on_grid
+
+    panel = setup["full"].panel
+    times = pd.date_range(end=panel.times[-1], periods=len(panel.times) + 5, freq=panel.freq)
+    wide = _on_grid(panel, times)
+    np.testing.assert_array_equal(wide.times[wide.start], panel.times[panel.start])
