@@ -282,14 +282,15 @@ def _installed(registry: Any) -> list[str]:
     """Every registered strategy whose requirements are installed; a warning names each
     strategy left out and the extra that brings it (``None`` means every strategy, and a
     missing optional extra should not stop the others)."""
-    names = []
+    names = registry.installed()
     for name in registry.names():
-        try:
-            registry.get(name).cls.check_available()
-        except MissingDependencyError as exc:
-            warnings.warn(f"{exc}; left out of the strategies compared", DataWarning, stacklevel=3)
-            continue
-        names.append(name)
+        if name not in names:
+            try:
+                registry.get(name).cls.check_available()
+            except MissingDependencyError as exc:
+                warnings.warn(
+                    f"{exc}; left out of the strategies compared", DataWarning, stacklevel=3
+                )
     return names
 
 

@@ -89,6 +89,17 @@ class Registry:
         """Registered strategy names, in registration order."""
         return list(self.entries)
 
+    def installed(self) -> list[str]:
+        """The registered strategies whose optional requirements are installed, in order."""
+        out = []
+        for name, entry in self.entries.items():
+            try:
+                entry.cls.check_available()
+            except TransfercastError:
+                continue
+            out.append(name)
+        return out
+
     def create(self, name: str, params: dict[str, Any] | None = None) -> Strategy:
         """A new strategy instance with validated parameters."""
         return self.get(name).cls(params or {})

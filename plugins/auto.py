@@ -96,7 +96,7 @@ class Auto(Strategy):
             valid = p.candidates or registry.names()
             raise ConfigError(unknown_name("[strategies.auto] strategies table", bad[0], valid))
         names = []
-        for name in p.candidates or registry.names():
+        for name in p.candidates or registry.installed():  # by default, those installed
             if name == self.name or name in BUILTIN:
                 continue
             try:
@@ -106,11 +106,6 @@ class Auto(Strategy):
                     f"[strategies.auto] candidates: unknown strategy '{name}'; "
                     f"valid: {', '.join(registry.names())}"
                 ) from None
-            if p.candidates is None:
-                try:
-                    entry.cls.check_available()
-                except TransfercastError:
-                    continue
             if p.candidates is not None or entry.cls.auto_default:
                 names.append(entry.name)
         return [*dict.fromkeys(names), *BUILTIN]
