@@ -296,8 +296,8 @@ def _engines(folder: Path, entries: Any = None) -> dict[str, str]:
 
 def _release(version: str) -> tuple[int, int]:
     """The (major, minor) release of a version string: the level at which model formats move."""
-    parts = [int(x) for x in re.findall(r"\d+", version)[:2]]
-    return (parts + [0, 0])[0], (parts + [0, 0])[1]
+    major, minor = ([int(x) for x in re.findall(r"\d+", version)[:2]] + [0, 0])[:2]
+    return major, minor
 
 
 def _check_engines(directory: Path, manifest: dict[str, Any]) -> None:

@@ -5,8 +5,9 @@ row, forecasts and selection, each file written atomically, the scores row last:
 as done only once its scores file exists). ``compare --resume`` skips the cells found there and
 builds the final tables from the store, in the order of an uninterrupted run, so both give the
 same files. ``setup.json`` holds a fingerprint of the data, task and features and a hash of each
-strategy's parameters, and the transfercast version that wrote them: resuming after the data
-or the version changed is refused, and a strategy whose parameters changed is run again.
+strategy's parameters, and the version and results revision that wrote them: resuming after
+the data or either of those changed is refused, and a strategy whose parameters changed is run
+again.
 
 A comparison stopped by a user error (exit status 2) leaves the output directory as it was: the
 store is made only when the first cell is done, and what it replaces is kept aside until the run
