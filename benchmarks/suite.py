@@ -77,10 +77,12 @@ from transfercast.evaluation import compare  # noqa: E402
 from transfercast.task import TransferTask  # noqa: E402
 
 SIZES = ("full", "quick", "tiny")
-#: read_csv keywords that read floats back exactly as written: pandas 3 does by default and
-#: deprecates the keyword, pandas 2 needs the round-trip parser
+#: read_csv keywords that read floats back exactly as written: pandas 3.1 does by default and
+#: deprecates the keyword, pandas 2 and 3.0 need the round-trip parser
 ROUND_TRIP: dict[str, str] = (
-    {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
+    {"float_precision": "round_trip"}
+    if tuple(int(p) for p in pd.__version__.split(".")[:2]) < (3, 1)
+    else {}
 )
 WALMART_ORIGINS = [HOLIDAY_ORIGIN, "2012-04-27", "2012-07-27"]
 QUICK_STRATEGIES = ["target_only", "source_only", "pooled", "boost_continue", "auto"]
