@@ -285,7 +285,9 @@ def predict_cmd(
     model_dir: Path = typer.Argument(..., help="a model bundle written by `run` (<output>/model)"),
     data: Path = typer.Option(..., "--data", help="CSV or Parquet file with the same columns"),
     output: Path = typer.Option(
-        Path("forecasts.csv"), "--output", help="forecasts file to write (.csv or .parquet)"
+        Path("forecasts.csv"),
+        "--output",
+        help="forecasts file to write (.csv, .csv.gz or .parquet)",
     ),
     origin: str | None = typer.Option(
         None, "--origin", help="forecast origin (default: the last observed period of --data)"

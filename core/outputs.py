@@ -138,23 +138,31 @@ def check_output_dir(
             )
 
 
-#: the file types :func:`write_table` writes, by suffix
-TABLE_FORMATS = {".csv": "csv", ".txt": "csv", ".parquet": "parquet", ".pq": "parquet"}
+#: the file types :func:`write_table` writes, by suffix (``.csv.gz``: gzip-compressed CSV)
+TABLE_FORMATS = {
+    ".csv": "csv",
+    ".txt": "csv",
+    ".csv.gz": "csv.gz",
+    ".parquet": "parquet",
+    ".pq": "parquet",
+}
 
 
 def table_format(path: Path, option: str = "--output") -> str:
-    """``"csv"`` or ``"parquet"`` by the suffix of ``path`` (as for input files: ``.csv``,
-    ``.txt``, ``.parquet``, ``.pq``); another suffix is an :class:`OutputError`."""
-    fmt = TABLE_FORMATS.get(Path(path).suffix.lower())
+    """``"csv"``, ``"csv.gz"`` or ``"parquet"`` by the suffix of ``path`` (as for input files:
+    ``.csv``, ``.txt``, ``.csv.gz``, ``.parquet``, ``.pq``); another suffix is an
+    :class:`OutputError`."""
+    name = Path(path).name.lower()
+    fmt = next((f for suffix, f in TABLE_FORMATS.items() if name.endswith(suffix)), None)
     if fmt is None:
         suffix = Path(path).suffix
         if not suffix:  # a folder name, as `run --output` takes
             raise OutputError(
-                f"{option} {path}: give a file name ending in .csv or .parquet (this option is "
-                f"the forecasts file, not a folder)"
+                f"{option} {path}: give a file name ending in .csv, .csv.gz or .parquet (this "
+                f"option is the forecasts file, not a folder)"
             )
         raise OutputError(
-            f"{option} {path}: unsupported file type '{suffix}' (use .csv or .parquet)"
+            f"{option} {path}: unsupported file type '{suffix}' (use .csv, .csv.gz or .parquet)"
         )
     return fmt
 
@@ -174,6 +182,9 @@ def check_output_file(path: Path, option: str = "--output") -> str:
 def write_table(frame: pd.DataFrame, path: Path) -> Path:
     """Write a table atomically, as CSV or Parquet by the suffix of ``path``
     (:func:`table_format`)."""
-    if table_format(path) == "parquet":
+    fmt = table_format(path)
+    if fmt == "parquet":
         return atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
+    if fmt == "csv.gz":  # the temporary file's suffix says nothing: compression is named
+        return atomic_write(path, lambda tmp: frame.to_csv(tmp, index=False, compression="gzip"))
     return write_csv(frame, path)

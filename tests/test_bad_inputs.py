@@ -1044,10 +1044,12 @@ def test_predict_refuses_an_output_that_is_a_folder_its_data_or_an_unknown_type(
         r"overwrite the data; choose another --output$",
         tmp_path / "link.csv": r"--output \S*link\.csv is the --data",
         tmp_path / "f.xlsx": r"--output \S*f\.xlsx: unsupported file type '\.xlsx' "
-        r"\(use \.csv or \.parquet\)$",
+        r"\(use \.csv, \.csv\.gz or \.parquet\)$",
+        tmp_path / "f.gz": r"--output \S*f\.gz: unsupported file type '\.gz'",  # not a CSV
         data / "f.csv": r"--output \S*f\.csv: folder \S*sales\.csv is a file",
-        tmp_path / "new": r"--output \S*new: give a file name ending in \.csv or \.parquet \(this "
-        r"option is the forecasts file, not a folder\)$",
+        tmp_path
+        / "new": r"--output \S*new: give a file name ending in \.csv, \.csv\.gz or \.parquet "
+        r"\(this option is the forecasts file, not a folder\)$",
         # a LightGBM model file ends in .txt, which --output reads as a CSV file
         next(model.rglob("*.txt")): r"--output \S*\.txt is inside the model bundle \S*model: "
         r"writing the forecasts there could overwrite the saved models; choose another --output$",

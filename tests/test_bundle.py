@@ -98,6 +98,14 @@ def test_predict_on_the_training_data_reproduces_run(project):
     pred = pd.read_csv(project / "pred.csv")
     assert list(pred.columns) == list(run_fc.columns) == ["store", "dept", "date", "forecast"]
     pd.testing.assert_frame_equal(pred, run_fc)
+    # the same forecasts gzip-compressed, as the data reader reads them
+    gz = project / "pred.csv.gz"
+    res = invoke(
+        "predict", project / "out" / "model", "--data", project / "sales.csv", "--output", gz
+    )
+    assert res.code == 0, res.err
+    assert gz.read_bytes()[:2] == b"\x1f\x8b"  # the gzip magic number
+    pd.testing.assert_frame_equal(pd.read_csv(gz), run_fc)
 
 
 def test_predict_needs_only_the_target_rows_and_follows_the_new_data(project):
