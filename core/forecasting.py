@@ -425,11 +425,11 @@ class OriginTables:
             out[dom] = self.builder.build(self.data.panel, i, a, h, with_label=True)
         return out
 
-    def at(self, inner_idx: int, horizon: int | None = None) -> OriginTables:
+    def at(self, inner_idx: int) -> OriginTables:
         """The tables of an earlier (inner) origin, cut from *this* origin's data, so that an
-        inner backtest sees neither the future nor the target history dropped at this origin."""
-        horizon = horizon or self.horizon
-        panel = self.data.panel.cut(inner_idx, horizon)
+        inner backtest sees neither the future nor the target history dropped at this origin.
+        Their horizon is the task's, as every table of the task."""
+        panel = self.data.panel.cut(inner_idx, self.horizon)
         has = ~np.all(np.isnan(panel.Y), axis=1)
         targets = {d: r[has[r]] for d, r in self.data.target_rows.items() if has[r].any()}
         data = OriginData(

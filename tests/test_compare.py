@@ -109,6 +109,22 @@ def test_leaderboard_gap_uses_only_the_cells_both_scored():
     assert board.loc["other", "wape_gap_se"] == pytest.approx(np.std([0.05, 0.02], ddof=1) / 2**0.5)
 
 
+def test_wape_vs_baseline_is_paired_over_the_cells_both_scored():
+    from transfercast.evaluation import leaderboard
+
+    rows = [
+        ("A", "o1", "target_only", 0.20), ("A", "o1", "x", 0.10),
+        ("B", "o1", "target_only", 0.40), ("B", "o1", "x", 0.20),
+        ("C", "o1", "target_only", np.nan), ("C", "o1", "x", 0.90),  # the baseline failed on C
+    ]  # fmt: skip
+    scores = pd.DataFrame(rows, columns=["target", "origin", "strategy", "wape"])
+    scores["status"] = np.where(scores["wape"].isna(), "failed", "ok")
+    for col in ("mae", "rmse", "mase", "rmsse", "bias"):
+        scores[col] = 0.0
+    board = leaderboard(scores).set_index("strategy")
+    assert board.loc["x", "wape_vs_target_only"] == pytest.approx(0.5)  # (0.1+0.2)/(0.2+0.4)
+
+
 def test_leaderboard_ranks_a_strategy_that_skipped_cells_after_those_that_scored_them():
     import warnings
 
@@ -447,3 +463,60 @@ def test_forecasts_do_not_depend_on_the_order_the_targets_are_listed_in():
         fc = result.forecasts.sort_values(["unique_id", "ds"])
         out.append(fc["forecast"].to_numpy())
     np.testing.assert_array_equal(out[0], out[1])
+
+
+def test_mase_is_scaled_by_the_history_the_forecast_saw(task):
+    """With ``[task] target_history = 13`` the target periods before the cut scale nothing."""
+    from transfercast.metrics import score
+
+    origin = task.evaluation_origins()[-1]
+    comp = tc.compare(task, ["source_only"], origins=[origin])
+    data = task.at_origin(origin)
+    rows = data.target_rows["S06"]
+    cell = comp.forecasts[comp.forecasts["unique_id"].isin(task.panel.ids[rows])]
+    want = score(cell, data.panel.history_frame(rows, data.origin_idx))["mase"]
+    got = comp.scores.set_index("target").loc["S06", "mase"]
+    assert got == pytest.approx(want, rel=1e-12)
+
+
+class _Lag1:
+    """A stand-in fitted strategy: each step forecasts the value at its anchor (lag 1)."""
+
+    name = "lag1"
+
+    def predict(self, table):
+        return table.X["lag1"].to_numpy()
+
+
+def test_recursive_forecast_feeds_each_step_the_forecast_before_it(task):
+    from transfercast.forecasting import OriginTables
+
+    spec = task.features.model_copy(update={"formulation": "recursive"})
+    tables = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), spec)
+    rows = tables.data.target_rows["S06"]
+    fc = tables.forecast(_Lag1(), "S06")
+    last = tables.data.panel.Y[rows, tables.data.origin_idx]  # observed at the origin
+    got = fc["forecast"].to_numpy().reshape(len(rows), task.horizon)
+    np.testing.assert_allclose(got, np.repeat(last[:, None], task.horizon, axis=1))
+
+
+class _Negative:
+    name = "negative"
+
+    def predict(self, table):
+        return -np.ones(len(table))
+
+
+def test_sales_forecasts_are_floored_at_zero_even_where_a_period_sold_nothing():
+    from transfercast.config import parse_config
+    from transfercast.datasets import synthetic_config
+    from transfercast.forecasting import OriginTables
+
+    from .conftest import small_frame
+
+    frame = small_frame()
+    frame.loc[frame.index[:5], "sales"] = 0.0  # a source series sold nothing some weeks
+    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=8, target_history=13)
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    tables = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
+    assert (tables.forecast(_Negative(), "S06")["forecast"] == 0).all()

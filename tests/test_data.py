@@ -87,3 +87,38 @@ def test_csv_key_values_are_read_value_by_value(cells, read):
     got = key_values(pd.Series(cells, dtype=object))
     assert got.tolist() == read
     assert pd.api.types.is_integer_dtype(got) == all(isinstance(v, int) for v in read)
+
+
+def test_negative_sales_are_repaired_to_zero_not_only_warned():
+    from transfercast.data import DataWarning, standardize
+
+    frame = small_frame()
+    frame.loc[frame.index[3], "sales"] = -5.0  # a return
+    with pytest.warns(DataWarning, match="1 negative values"):
+        out = standardize(
+            frame,
+            series=["store", "dept"],
+            time="date",
+            target="sales",
+            domain="store",
+            freq="W-FRI",
+        )
+    assert out["y"].min() == 0.0
+    assert (out["y"] == 0).sum() == (frame["sales"] <= 0).sum()
+
+
+def test_a_series_in_two_domains_is_refused():
+    """Taken as it came, the series would be the domain of its first row: a target series filed
+    once under a source store would train the source models on its whole history."""
+    from transfercast.data import standardize
+    from transfercast.errors import DataError
+
+    frame = small_frame()
+    frame["sid"] = frame["store"] + "-" + frame["dept"]
+    frame.loc[frame.index[0], "store"] = "S02"  # one row of S01-D1 filed under another store
+    with pytest.raises(
+        DataError, match="series 'S01-D1' has more than one value in column 'store'"
+    ):
+        standardize(
+            frame, series=["sid"], time="date", target="sales", domain="store", freq="W-FRI"
+        )

@@ -8,7 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from transfercast.config import FeaturesConfig
+from transfercast.features import FeatureBuilder
 from transfercast.forecasting import OriginTables
+from transfercast.panel import Panel
 
 from .conftest import small_task
 
@@ -202,3 +205,70 @@ def test_network_forecasts_do_not_depend_on_the_sales_unit():
         out[unit] = model.fit(task).predict()["forecast"].to_numpy() / unit
     assert out[1.0].min() > 0
     np.testing.assert_allclose(out[2.0**-12], out[1.0], rtol=1e-4)
+
+
+#: a hand-made series: 2, 4, ... with a gap at period 5 and none observed after period 10
+SPEC = FeaturesConfig(lags=[1, 2], windows=[2], level_window=3, season_length=4, calendar=False)
+
+
+def _hand_panel() -> Panel:
+    Y = np.array([[2.0, 4, 6, 8, 10, np.nan, 14, 16, 18, 20, 22, np.nan]])
+    return Panel(
+        ids=np.array(["s0"], dtype=object),
+        domains=np.array(["A"], dtype=object),
+        keys=pd.DataFrame({"dept": ["D0"]}),
+        times=pd.date_range("2020-01-03", periods=12, freq="W-FRI"),
+        Y=Y,
+        known={"price": np.arange(12, dtype=float)[None, :] * 10},  # 0, 10, 20, ...
+        static=pd.DataFrame(index=range(1)),
+    )
+
+
+def test_features_read_the_periods_their_names_say():
+    panel = _hand_panel()
+    b = FeatureBuilder.for_panel(panel, SPEC, "domain")
+    t = b.build(panel, np.array([0, 0]), np.array([7, 7]), np.array([1, 2]), with_label=True)
+    level = (14 + 16) / 2  # mean |y| over the observed periods of the window (a - 3, a]
+    np.testing.assert_allclose(t.level, level)
+    np.testing.assert_allclose(t.X["lag1"], 16 / level)  # y at the anchor
+    np.testing.assert_allclose(t.X["lag2"], 14 / level)  # one period before it
+    np.testing.assert_allclose(t.X["mean2"], 15 / level)
+    # y[a + h - 4] over the level a season before: (4 + 6 + 8) / 3; step 2 reads the gap
+    np.testing.assert_allclose(t.X["sply"], [10 / 6, np.nan])
+    np.testing.assert_allclose(t.X["price"], [80, 90])  # the known value at the forecast period
+    np.testing.assert_allclose(t.y, np.array([18, 20]) / level)
+
+
+def test_same_period_last_season_never_reads_after_the_anchor():
+    panel = _hand_panel()
+    b = FeatureBuilder.for_panel(panel, SPEC, "domain")
+    # step 5 with a season of 4: the same period last season is a + 1, after the anchor
+    t = b.build(panel, np.array([0]), np.array([7]), np.array([5]), with_label=True)
+    assert np.isnan(t.X["sply"]).all()
+
+
+def test_a_training_row_needs_min_level_obs_observations_in_its_level_window():
+    panel = _hand_panel()  # level_window 3, so min_level_obs 3
+    b = FeatureBuilder.for_panel(panel, SPEC, "domain")
+    i, a, h = b.training_rows(panel, np.array([0]), origin=9, horizon=2)
+    # anchors with 3 observations in (a - 3, a], a label observed (not at 5) by the origin
+    assert sorted(zip(a.tolist(), h.tolist(), strict=True)) == [
+        (2, 1),
+        (2, 2),
+        (3, 1),
+        (4, 2),
+        (8, 1),
+    ]
+
+
+def test_history_features_count_two_seasons(task):
+    tables = _tables(task)
+    assert tables.builder.age_window == 2 * 52  # weekly: n_obs counts two years
+    assert tables.target_age == 13  # 13 weeks of target history: young against two seasons
+
+
+def test_training_rows_are_weighted_by_their_level(task):
+    tables = _tables(task)
+    for table in (tables.source, tables.target("S06")):
+        assert table.level.std() > 0  # series of different sizes
+        np.testing.assert_allclose(table.weight, table.level / table.level.mean())

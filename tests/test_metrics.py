@@ -52,3 +52,47 @@ def test_history_frame_keeps_gaps_from_each_series_first_period():
     a, b = (hist.loc[hist["unique_id"] == u, "y"].to_numpy() for u in ("a", "b"))
     np.testing.assert_array_equal(a, [1.0, np.nan, 3.0])  # from its first period, gap kept
     np.testing.assert_array_equal(b, [2.0, 2.0, 2.0, np.nan])  # up to the origin only
+
+
+#: six weeks of history and three forecast weeks
+NINE = pd.date_range("2020-01-03", periods=9, freq="W-FRI")
+RISING = pd.DataFrame({"unique_id": "a", "ds": NINE[:6], "y": [1.0, 2, 3, 4, 5, 6]})
+
+
+def test_pooled_metrics_match_their_definitions():
+    # errors -1, -3, 0 on actuals 8, 11, 9: an under-forecast
+    fc = pd.DataFrame(
+        {"unique_id": "a", "ds": NINE[6:], "forecast": [7.0, 8.0, 9.0], "actual": [8.0, 11.0, 9.0]}
+    )
+    out = score(fc, RISING)
+    assert out["wape"] == pytest.approx(4 / 28)
+    assert out["mae"] == pytest.approx(4 / 3)
+    assert out["rmse"] == pytest.approx(np.sqrt(10 / 3))
+    assert out["bias"] == pytest.approx((-4 / 3) / (28 / 3))  # negative: an under-forecast
+    assert out["mase"] == pytest.approx(4 / 3)  # the naive one-step error is 1
+
+
+def test_mase_is_the_mean_of_the_series_scaled_errors():
+    hist = pd.concat([RISING.assign(unique_id=u) for u in "abc"])  # naive one-step errors 1
+    errors = {"a": 1.0, "b": 1.0, "c": 4.0}
+    fc = pd.concat(
+        [
+            pd.DataFrame({"unique_id": u, "ds": NINE[6:], "forecast": 10 + e, "actual": 10.0})
+            for u, e in errors.items()
+        ]
+    )
+    assert score(fc, hist)["mase"] == pytest.approx(2.0)  # the mean of 1, 1, 4, not the median
+
+
+def test_a_period_without_an_actual_is_left_out_of_the_scores():
+    fc = pd.DataFrame(
+        {
+            "unique_id": "a",
+            "ds": NINE[6:],
+            "forecast": [7.0, 8.0, 9.0],
+            "actual": [8.0, np.nan, 9.0],
+        }
+    )
+    out = score(fc, RISING)
+    assert out["mae"] == pytest.approx(0.5) and out["wape"] == pytest.approx(1 / 17)
+    assert out["mase"] == pytest.approx(0.5)

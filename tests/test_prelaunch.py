@@ -495,19 +495,22 @@ def test_fitting_warns_of_a_category_no_series_with_sales_has():
     assert fc.loc[fc["dept"] == "D3", "forecast"].notna().sum() == 6
 
 
-def test_a_pre_launch_size_outside_its_kind_among_the_sources_is_warned_about():
-    """S08 forecast before launch with a size below every source store of its type: the level
-    model extrapolates its size slope, and the fit says so, naming the size and the range."""
+@pytest.mark.parametrize("side", ["below", "above"])
+def test_a_pre_launch_size_outside_its_kind_among_the_sources_is_warned_about(side):
+    """S08 forecast before launch with a size below (above) every source store of its type:
+    the level model extrapolates its size slope, and the fit says so, naming the size and the
+    range."""
     frame = small_frame()
     kind = frame.loc[frame["store"] == "S08", "store_type"].iloc[0]
     peers = frame[(frame["store_type"] == kind) & ~frame["store"].isin(["S06", "S07", "S08"])]
-    low = int(peers["size"].min())
-    frame.loc[frame["store"] == "S08", "size"] = low // 2
+    low, high = int(peers["size"].min()), int(peers["size"].max())
+    size = low // 2 if side == "below" else high * 2
+    frame.loc[frame["store"] == "S08", "size"] = size
     raw = synthetic_config("x.csv", ["S06", "S07", "S08"], horizon=6, target_history=0)
     task = tc.TransferTask.from_config(parse_config(raw), data=frame)
-    with pytest.warns(DataWarning, match=rf"'S08' is forecast before launch with size {low // 2}, "
+    with pytest.warns(DataWarning, match=rf"'S08' is forecast before launch with size {size}, "
                       rf"outside the size of the source series of its kind \(store_type "
-                      rf"'{kind}': {low} to \d+\): its level is extrapolated"):  # fmt: skip
+                      rf"'{kind}': {low} to {high}\): its level is extrapolated"):  # fmt: skip
         tc.TransferForecaster("source_only", **SMALL).fit(task)
 
 

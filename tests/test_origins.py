@@ -1,0 +1,123 @@
+"""What an origin holds: the horizon it scores, where the rolling origins fall, which series
+exist there, and what its tables read (category vocabularies, an inner origin's actuals, a
+first sale at the origin)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from transfercast.config import parse_config
+from transfercast.data import DataWarning
+from transfercast.datasets import synthetic_config
+from transfercast.errors import DataError
+from transfercast.forecasting import OriginTables
+from transfercast.task import TransferTask
+
+from .conftest import small_frame
+
+WEEK = pd.offsets.Week(weekday=4)
+
+
+def _with(rows: pd.DataFrame | None = None, frame: pd.DataFrame | None = None):
+    """The small task (horizon 8, 13 weeks of target history) with ``rows`` added, and its
+    first evaluation origin (that of the data without them)."""
+    frame = small_frame() if frame is None else frame
+    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=8, target_history=13)
+    origin = TransferTask.from_config(parse_config(raw), data=frame).evaluation_origins()[0]
+    more = frame if rows is None else pd.concat([frame, rows], ignore_index=True)
+    return TransferTask.from_config(parse_config(raw), data=more), origin
+
+
+def _series(frame, store, dept, since):
+    return frame[(frame["store"] == store) & (frame["dept"] == dept) & (frame["date"] >= since)]
+
+
+def test_actuals_are_the_sales_of_every_step_of_the_horizon(task):
+    origin = task.evaluation_origins()[0]
+    rows = task.at_origin(origin).target_rows["S06"]
+    act = task.actuals(origin, rows)
+    idx = task.panel.index_of(origin)
+    steps = np.arange(idx + 1, idx + 1 + task.horizon)
+    assert len(act) == len(rows) * task.horizon
+    assert list(act["ds"].iloc[: task.horizon]) == list(task.panel.times[steps])
+    want = task.panel.Y[np.repeat(rows, task.horizon), np.tile(steps, len(rows))]
+    np.testing.assert_array_equal(act["actual"].to_numpy(), want)
+
+
+def test_the_last_origin_leaves_exactly_one_horizon_of_target_actuals(task):
+    origins = task.evaluation_origins()
+    Y = task.panel.Y[task.target_mask()]
+    last = int(np.flatnonzero((~np.isnan(Y)).any(axis=0)).max())
+    assert task.panel.index_of(origins[-1]) == last - task.horizon
+    step = task.evaluate.step or task.horizon
+    gaps = np.diff([task.panel.index_of(o) for o in origins]).tolist()
+    assert gaps == [step] * (len(origins) - 1)
+
+
+def test_a_configured_origin_may_leave_exactly_one_horizon_of_actuals(task):
+    last = task.evaluation_origins()[-1]
+    assert task.evaluation_origins(task.evaluate.model_copy(update={"origins": [last]})) == [last]
+    later = task.evaluate.model_copy(update={"origins": [last + WEEK]})
+    with pytest.raises(DataError, match="leaves less than the horizon"):
+        task.evaluation_origins(later)
+
+
+@pytest.mark.parametrize("after, exists", [(0, True), (1, False)])
+def test_a_target_series_exists_from_a_first_row_at_the_horizon_end(after, exists):
+    frame = small_frame()
+    task, origin = _with(frame=frame)
+    first = origin + (8 + after) * WEEK  # the horizon's last period (+ after)
+    target = frame.attrs["targets"][0]
+    task, _ = _with(_series(frame, target, "D1", first).assign(dept="D9"), frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DataWarning)  # D9 is forecast before launch
+        data = task.at_origin(origin)
+    assert (f"{target}|D9" in set(task.panel.ids[data.target_rows[target]])) is exists
+
+
+def test_source_rows_are_the_source_series_with_sales_up_to_the_origin():
+    frame = small_frame()
+    _, origin = _with(frame=frame)
+    soon = origin + 2 * WEEK  # a source department opening within the horizon
+    task, _ = _with(_series(frame, "S01", "D1", soon).assign(dept="D7"), frame)
+    ids = set(task.panel.ids[task.at_origin(origin).source_rows])
+    assert "S01|D7" not in ids and "S01|D1" in ids
+
+
+def test_category_vocabularies_come_from_series_with_history_at_the_origin():
+    frame = small_frame()
+    _, origin = _with(frame=frame)
+    opens = origin + 20 * WEEK  # a department opened after the horizon, sorting first
+    task, _ = _with(_series(frame, "S01", "D1", opens + WEEK).assign(dept="A0"), frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tables = OriginTables(task, task.at_origin(origin), task.features)
+    assert tables.builder.categories["dept"] == ["D1", "D2"]
+
+
+def test_an_inner_origins_actuals_end_at_the_outer_origin(task):
+    origin = task.evaluation_origins()[0]
+    tables = OriginTables(task, task.at_origin(origin), task.features)
+    inner = tables.at(tables.data.origin_idx - 2)  # its horizon runs past the outer origin
+    assert inner.horizon == task.horizon
+    act = inner.actuals("S06")
+    assert len(act) == task.horizon * len(tables.data.target_rows["S06"])
+    assert act.loc[act["ds"] <= origin, "actual"].notna().all()
+    assert act.loc[act["ds"] > origin, "actual"].isna().all()  # never the data after it
+
+
+def test_a_target_whose_first_sale_is_at_the_origin_is_not_pre_launch():
+    frame = small_frame()
+    _, origin = _with(frame=frame)
+    target = frame.attrs["targets"][0]
+    frame.loc[(frame["store"] == target) & (frame["date"] < origin), "sales"] = np.nan
+    task, _ = _with(frame=frame)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        tables = OriginTables(task, task.at_origin(origin), task.features)
+    assert not tables.is_prelaunch(target)  # it sold at the origin: its own level counts
+    assert len(tables.prelaunch) == 0
