@@ -17,11 +17,13 @@ from transfercast.datasets import synthetic_config
 from transfercast.forecasting import OriginTables
 from transfercast.intervals import scaled_errors
 from transfercast.replay import (
+    DETAIL_COLUMNS,
     FLOOR_META,
     LAST,
     META,
     NAIVE,
     SNAIVE,
+    TABLE_COLUMNS,
     LastValue,
     Replays,
     SeasonalNaive,
@@ -31,6 +33,7 @@ from transfercast.replay import (
     held_replays,
     history_length,
     inner_backtest,
+    inner_cut,
     inner_fit,
     own_share,
     replay_pvalue,
@@ -38,6 +41,7 @@ from transfercast.replay import (
     replays_kept,
     season_floor,
     season_seen,
+    seasoned_cuts,
     seasoned_replays,
     stack_weights,
     target_meta,
@@ -90,11 +94,11 @@ def test_every_cut_horizon_ends_by_the_origin(tables, rep):
     assert rep.table.groupby(["domain", "cut"]).size().eq(3).all()
 
 
-def _late_task() -> tc.TransferTask:
-    """The small task's data from week 30 on: a year of source history at the origin, less
-    than one at the cut one season before it."""
+def _late_task(week: int = 30) -> tc.TransferTask:
+    """The small task's data from ``week`` on: from week 30, a year of source history at the
+    origin, less than one at the cut one season before it."""
     frame = small_frame(1.0)
-    late = frame[frame["date"] >= sorted(frame["date"].unique())[30]].reset_index(drop=True)
+    late = frame[frame["date"] >= sorted(frame["date"].unique())[week]].reset_index(drop=True)
     raw = synthetic_config(
         "unused.csv", frame.attrs["targets"], horizon=8, target_history=13, windows=1
     )
@@ -624,3 +628,85 @@ def test_auto_with_one_source_domain_says_it_has_no_replays():
     ):
         forecast = tc.TransferForecaster(auto).fit(task).predict()
     assert np.isfinite(forecast["forecast"]).all() and len(forecast) == 2 * 8
+
+
+def _task(frame: pd.DataFrame, horizon: int = 8, **features) -> tc.TransferTask:
+    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=horizon, target_history=13)
+    if features:
+        raw["features"] = features
+    return tc.TransferTask.from_config(parse_config(raw), data=frame)
+
+
+def test_no_replay_horizon_runs_past_the_origin_when_the_season_is_shorter_than_the_horizon():
+    """With a season of 4 and a horizon of 8, the cut one season back would end its horizon
+    four periods after the origin: it is not a cut."""
+    tables = _tables(_task(small_frame(1.0), season_length=4))
+    origin = tables.data.origin_idx
+    cuts = cut_points(tables, 13, 3)
+    assert cuts == [origin - 8, origin - 16, origin - 24]
+    assert all(c + tables.horizon <= origin for c in cuts)
+
+
+def test_a_replayed_domain_had_as_many_periods_at_its_cut_as_the_target_has():
+    """Two source stores open 20 weeks after the others: at a history one period longer than
+    they had at the first cut they are not replayed; the others are."""
+    frame = small_frame(1.0)
+    dates = sorted(frame["date"].unique())
+    frame = frame[~(frame["store"].isin(["S01", "S02"]) & (frame["date"] < dates[20]))]
+    tables = _tables(_task(frame))
+    c = tables.data.origin_idx - 8
+    n = c + 1 - 20 + 1  # S01 and S02 had n - 1 periods at the cut
+    layout = build_layout(tables, n, 2, 1, 0)
+    replayed = {d for _, _, members in layout.groups for d in members}
+    assert replayed and not replayed & {"S01", "S02"}
+    for fit, _, members in layout.groups:
+        cut = fit.data.origin_idx
+        for rows in members.values():
+            assert tables.history_start(rows, until=cut) <= cut + 1 - n
+
+
+def test_a_replayed_domain_is_never_among_its_own_sources(tables):
+    layout = build_layout(tables, 13, 2, 2, 0)
+    assert layout.groups
+    for fit, _, members in layout.groups:
+        replayed = np.concatenate(list(members.values()))
+        assert not np.isin(fit.data.source_rows, replayed).any()
+        domains = set(fit.parent.domains[fit.data.source_rows])
+        assert domains and not domains & set(members)
+
+
+def test_a_candidate_without_a_loss_on_some_replayed_domain_cut_is_left_out_of_the_losses():
+    """A candidate that failed on a replay group is not weighed on the cuts it did score."""
+    table = pd.DataFrame(
+        {"domain": ["A", "A", "B", "B"], "cut": 0, "candidate": ["x", "y", "x", "z"]}
+        | {"wape": [0.3, 0.1, 0.2, 0.4]}
+    ).reindex(columns=TABLE_COLUMNS)
+    rep = Replays(table, pd.DataFrame(columns=DETAIL_COLUMNS), pd.DataFrame(), 0.0)
+    assert list(rep.losses().columns) == ["x"]
+    assert rep.losses()["x"].tolist() == [0.3, 0.2]
+
+
+def test_a_season_is_seen_from_one_full_season_of_source_history():
+    tables = _tables(_late_task())
+    season, o = int(tables.builder.season_length), tables.data.origin_idx
+    assert tables.history_start(tables.data.source_rows) == 0
+    seen = [c for c in range(o + 1) if season_seen(tables, c)]
+    assert seen == list(range(season - 1, o + 1))
+
+
+def test_no_cut_is_left_out_when_that_would_leave_none():
+    """From week 56, the sources had seen a season at the origin but at neither cut: leaving
+    both out would leave no replays, so both are kept."""
+    tables = _tables(_late_task(56))
+    o = tables.data.origin_idx
+    assert season_seen(tables, o) and not season_seen(tables, o - 8)
+    cuts = cut_points(tables, 13, 2)
+    assert cuts == [o - 8, o - 16] and not any(season_seen(tables, c) for c in cuts)
+    assert seasoned_cuts(tables, cuts) == (cuts, [])
+
+
+def test_the_inner_cut_is_half_an_odd_horizon_rounded_up_before_the_origin():
+    tables = _tables(_task(small_frame(1.0), horizon=7))
+    assert inner_cut(tables) == tables.data.origin_idx - 4
+    own = build_inner(tables, {}, SourceCache())
+    assert own.table["n"].iloc[0] == 4 and own.detail["step"].max() == 4
