@@ -171,14 +171,14 @@ def test_select_returns_one_candidate_and_meta_weighs_per_target():
         assert 0 <= fitted.selection_["meta_domain_auc"].iloc[0] <= 1
 
 
-def _flat_season_replays(errors: dict[str, float]) -> Replays:
-    """Replays of four domains at one cut whose horizon holds no season: each candidate's
-    forecasts miss actuals of 100 by ``errors[name]`` per cent at every step."""
+def _replays_of(errors: dict[str, dict[str, float]], steps: int, meta=None) -> Replays:
+    """Replays (or an own backtest) of the domains in ``errors`` at one cut: each candidate's
+    forecasts miss actuals of 100 by ``errors[domain][candidate]`` per cent at every step."""
     table, detail = [], []
-    for d in ("A", "B", "C", "D"):
-        for name, err in errors.items():
+    for d, by_name in errors.items():
+        for name, err in by_name.items():
             table.append({"domain": d, "cut": 0, "candidate": name, "wape": err / 100})
-            for t in range(1, 14):
+            for t in range(1, steps + 1):
                 detail.append(
                     {"domain": d, "cut": 0, "candidate": name, "unique_id": d, "ds": t}
                     | {"step": t, "forecast": 100.0 - err, "actual": 100.0, "level": 100.0}
@@ -186,9 +186,116 @@ def _flat_season_replays(errors: dict[str, float]) -> Replays:
     return Replays(
         pd.DataFrame(table).reindex(columns=TABLE_COLUMNS),
         pd.DataFrame(detail, columns=DETAIL_COLUMNS),
-        pd.DataFrame(),
+        pd.DataFrame(meta if meta is not None else []),
         0.0,
     )
+
+
+def _flat_season_replays(errors: dict[str, float]) -> Replays:
+    """Replays of four domains at one cut whose horizon holds no season: each candidate's
+    forecasts miss actuals of 100 by ``errors[name]`` per cent at every step."""
+    return _replays_of(dict.fromkeys("ABCD", errors), 13)
+
+
+NO_OWN = Replays(
+    pd.DataFrame(columns=TABLE_COLUMNS), pd.DataFrame(columns=DETAIL_COLUMNS), pd.DataFrame(), 0.0
+)
+
+
+def test_meta_weighs_the_replayed_domains_nearest_the_target_by_meta_features():
+    """Nine replayed domains: the three whose level is like the target's are forecast exactly
+    by source_only and 20 % low by the naive level, the six others the other way. ``meta``
+    learns on the nearest third; the stack on all nine."""
+    from transfercast.replay import META
+
+    errors, meta = {}, []
+    for k, d in enumerate("ABCDEFGHI"):
+        near = k < 3
+        errors[d] = {"source_only": 0.0 if near else 20.0, "naive": 20.0 if near else 0.0}
+        level = {"log_level": 0.0 if near else 5.0 + k}
+        meta.append({"domain": d, "cut": 0, **dict.fromkeys(META, 1.0), **level})
+    rep = _replays_of(errors, 8, meta)
+    target = {"history": 1.0, "log_level": 0.0}  # no season evidence: no floor
+    w, reason, _ = Auto(AutoParams(candidates=["source_only"], method="meta")).weigh(
+        rep, NO_OWN, target, "T"
+    )
+    assert w.to_dict() == pytest.approx({"source_only": 1.0})
+    assert "the 3 of 9 replayed domain-cuts nearest" in reason
+    stack = Auto(AutoParams(candidates=["source_only"]))
+    assert stack.weigh(rep, NO_OWN, target, "T")[0].to_dict() == pytest.approx({"naive": 1.0})
+
+
+#: replays favouring source_only (4-6 % against the naive level's 20 %)
+FAVOUR_SOURCE = {
+    d: {"source_only": e, "naive": 20.0} for d, e in zip("ABCD", (4, 5, 6, 5), strict=True)
+}
+
+
+def test_a_targets_own_backtest_evidence_is_its_own_not_another_targets():
+    """The own backtest holds every target of the origin; T's weights read T's rows only (T is
+    unlike the replays, so its own periods decide: the naive level), never U's."""
+    rep = _replays_of(FAVOUR_SOURCE, 8)
+    own = _replays_of(
+        {"U": {"source_only": 1.0, "naive": 100.0}, "T": {"source_only": 60.0, "naive": 2.0}}, 4
+    )
+    for method in ("select", "stack"):
+        auto = Auto(AutoParams(candidates=["source_only"], method=method))
+        w, reason, figures = auto.weigh(rep, own, {}, "T")
+        assert w.to_dict() == pytest.approx({"naive": 1.0}, abs=1e-6), (method, reason)
+        assert figures.loc["naive", "inner"] == pytest.approx(0.02)
+
+
+def test_a_candidate_missing_from_the_targets_own_backtest_is_not_weighed():
+    """A candidate that failed in the target's own backtest has no inner WAPE there, not 0."""
+    errors = {d: {**e, "target_only": e["source_only"] + 1} for d, e in FAVOUR_SOURCE.items()}
+    own = _replays_of({"T": {"source_only": 10.0, "naive": 20.0}}, 4)  # target_only failed
+    auto = Auto(AutoParams(candidates=["source_only", "target_only"], method="select"))
+    w, reason, _ = auto.weigh(_replays_of(errors, 8), own, {}, "T")
+    assert w.to_dict() == {"source_only": 1.0}, reason
+
+
+def test_replay_pvalue_when_every_replayed_domain_cut_has_the_same_relative_loss():
+    """With no spread among the replays, a target worse than all of them gets p = 0 (its own
+    periods decide) and one like them p = 1."""
+    from transfercast.replay import replay_pvalue
+
+    rep = _replays_of(dict.fromkeys("ABCD", {"source_only": 5.0, "naive": 20.0}), 8).detail
+    worse = _replays_of({"T": {"source_only": 60.0, "naive": 2.0}}, 4).detail
+    alike = _replays_of({"T": {"source_only": 5.0, "naive": 20.0}}, 4).detail
+    assert replay_pvalue(rep, worse, "source_only") == 0.0
+    assert replay_pvalue(rep, alike, "source_only") == 1.0
+
+
+def test_autos_seed_regroups_its_replays():
+    from transfercast.forecasting import OriginTables
+    from transfercast.source_cache import SourceCache
+
+    task = small_task(1.0)
+    tables = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
+    keys = ["domain", "cut", "candidate"]
+    tabs = [
+        Auto(candidates=["source_only"], seed=s)
+        .replays_for(tables, "S06", SourceCache())[0]
+        .table.sort_values(keys)
+        .reset_index(drop=True)
+        for s in (0, 5)
+    ]
+    pd.testing.assert_frame_equal(tabs[0][keys], tabs[1][keys])
+    wapes = [t[t["candidate"] == "source_only"]["wape"].to_numpy() for t in tabs]
+    assert not np.allclose(wapes[0], wapes[1])
+
+
+def test_a_targets_interval_evidence_is_its_own_backtest_only():
+    from transfercast.plugins.intervals import evidence
+    from transfercast.source_cache import SourceCache
+
+    model = tc.TransferForecaster("auto", candidates=["target_only"]).fit(small_task(1.0))
+    plain = tc.get_plugin_manager().registry.create("target_only", {})
+    for domain, fitted in model.fitted_.items():
+        assert set(fitted.backtest_forecasts()["domain"]) == {domain}
+        for strategy in (fitted, plain):
+            _, own = evidence(strategy, model.tables_, domain, SourceCache())
+            assert len(own) and set(own["domain"]) == {domain}
 
 
 def test_the_naive_level_is_held_to_the_season_gap_the_replays_cannot_show():
