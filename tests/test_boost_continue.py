@@ -424,3 +424,22 @@ def test_run_bundle_predicts_the_same_forecasts(tmp_path):
     assert res.code == 0, res.err
     a, b = pd.read_csv(out / "forecasts.csv"), pd.read_csv(tmp_path / "p.csv")
     np.testing.assert_allclose(b["forecast"], a["forecast"], rtol=1e-12)
+
+
+def test_leaves_no_target_row_reaches_keep_their_source_value(sources, tables, target):
+    """LightGBM's refit sets a leaf no row reaches to 0; a refit of the source leaves keeps it
+    at the source value, so the few target weeks shrink only the leaves they visit."""
+    from transfercast.plugins.boost_continue import _conform
+
+    s = fit(sources, tables, target, "lightgbm", mode="refit_leaves", decay_rate=0.5)
+    src, part = sources["lightgbm"].booster_, s.parts_[0]
+    new = part.model.booster_
+    X = _conform(target.X, part.model.columns_, part.categories)
+    leaves = src.predict(X, pred_leaf=True).reshape(len(X), -1)
+    untouched = 0
+    for t, tree in enumerate(src.dump_model()["tree_info"]):
+        reached = set(leaves[:, t].tolist())
+        for j in set(range(int(tree["num_leaves"]))) - reached:
+            untouched += 1
+            assert new.get_leaf_output(t, j) == src.get_leaf_output(t, j), (t, j)
+    assert untouched > 0

@@ -512,9 +512,35 @@ def test_a_bundle_written_by_a_newer_engine_is_refused_naming_it(project, tmp_pa
     (model / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(BundleError, match=rf"written by {engine} 99\.1\.0, and this environment"):
         load_bundle(model)
-    # a bundle written before engines were recorded, or by an older engine, loads
-    for engines in (None, {engine: "2.0.0"}):
+    # a newer minor release is refused too (XGBoost 3.0 against 3.1 is one)
+    major, minor = (int(x) for x in version.split(".")[:2])
+    manifest["engines"] = {engine: f"{major}.{minor + 1}.0"}
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=rf"written by {engine} {major}\.{minor + 1}\.0"):
+        load_bundle(model)
+    # a bundle written before engines were recorded, by an older engine, or by a newer patch
+    # release of this one, loads
+    for engines in (None, {engine: "2.0.0"}, {engine: f"{major}.{minor}.99"}):
         manifest["engines"] = engines
         manifest["manifest_sha256"] = _manifest_digest(manifest)
         (model / "manifest.json").write_text(json.dumps(manifest))
         load_bundle(model)
+
+
+def test_the_training_data_fingerprint_reads_the_rows_up_to_the_origin_only():
+    """The manifest's fingerprint of the training data: whatever follows the origin, the
+    same; a changed sale at the origin changes it."""
+    from transfercast.bundle import data_fingerprint
+    from transfercast.data import DS, Y
+
+    from .conftest import small_task
+
+    task = small_task(1.0)
+    origin, frame = task.evaluation_origins()[-1], task.frame
+    fp = data_fingerprint(frame, origin, list(task.known))
+    later, now = frame.copy(), frame.copy()
+    later.loc[later[DS] > origin, Y] += 1.0
+    now.loc[now[DS] == origin, Y] += 1.0
+    assert data_fingerprint(later, origin, list(task.known)) == fp
+    assert data_fingerprint(now, origin, list(task.known)) != fp

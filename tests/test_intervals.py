@@ -341,3 +341,84 @@ def test_an_interval_on_too_few_replayed_errors_is_warned_about():
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         few_errors(cal, "c")
+
+
+def test_learn_gamma_scores_each_gamma_on_the_half_it_was_not_calibrated_on(monkeypatch):
+    """Calibrated on one half of the replayed domains, scored on the other: two domains of
+    10 and 6 rows tell the halves apart."""
+    import transfercast.intervals as iv
+
+    detail = volatile_detail(2, 2, 1.0, seed=0)
+    detail = detail[~((detail["domain"] == "D1") & (detail["unique_id"] > 7))]
+    calls = []
+    table, pinball = iv._step_table, iv.pinball
+    monkeypatch.setattr(
+        iv, "_step_table", lambda e, *a: calls.append(("fit", len(e))) or table(e, *a)
+    )
+    monkeypatch.setattr(
+        iv, "pinball", lambda y, q, t: calls.append(("test", len(y))) or pinball(y, q, t)
+    )
+    learn_gamma(detail, [0.1, 0.9], 2, min_samples=1, gammas=(0.0,))
+    fits = [k for k, (what, _) in enumerate(calls) if what == "fit"]
+    assert len(fits) == 2 and {calls[k][1] for k in fits} == {10, 6}
+    for k in fits:
+        assert calls[k + 1] == ("test", len(detail) - calls[k][1])
+
+
+def test_coverage_counts_an_actual_on_the_interval_bound_as_inside():
+    """Sales of 0 under a lower quantile floored at 0 are inside the interval."""
+    fc = pd.DataFrame(
+        {"unique_id": "a", "actual": [0.0, 5.0, 10.0, 12.0]}
+        | {"q0.1": [0.0, 0.0, 1.0, 1.0], "q0.9": [4.0, 6.0, 10.0, 11.0]}
+    )
+    history = pd.DataFrame({"unique_id": "a", "ds": range(4), "y": [1.0, 3.0, 2.0, 5.0]})
+    assert quantile_scores(fc, history, [0.1, 0.9])["coverage_80"] == 0.75
+
+
+def test_a_step_short_of_errors_pools_as_far_as_the_whole_horizon():
+    """Ten errors per step, fifty needed: every step pools the whole horizon."""
+    cal = calibrate(replay_detail(10, 5, 0.1, seed=3), [0.1, 0.9], 5, min_samples=50)
+    assert cal.samples["c"] == [50] * 5
+
+
+def test_an_almost_constant_series_gets_the_interval_of_the_replays_calmest_series():
+    """The volatility scale is floored at the replays' 5 % volatility: a series whose history
+    barely moved gets no interval of width about 0."""
+    detail = volatile_detail(60, 3, 1.0, seed=1)
+    cal = calibrate(detail, QS, 3)
+    assert cal.volatility["c"].gamma > 0
+    calm = float(np.quantile(detail["volatility"], 0.05))
+    out = cal.apply(
+        pd.DataFrame({"forecast": [100.0, 100.0]}),
+        "c",
+        np.array([100.0, 100.0]),
+        np.array([1, 1]),
+        volatility=np.array([1e-9, calm]),
+    )
+    width = (out["q0.9"] - out["q0.1"]).to_numpy()
+    assert width[0] > 0 and width[0] == pytest.approx(width[1])
+
+
+def test_a_targets_forecast_rows_index_the_calibration_from_step_one():
+    """The period after the origin reads the replays' step 1, and so on to the horizon."""
+    from transfercast.forecasting import OriginTables
+    from transfercast.plugins.intervals import ReplayConformal
+    from transfercast.replay import Naive
+    from transfercast.uncertainty import add_quantiles, levels_and_steps
+
+    from .conftest import small_task
+
+    task = small_task(1.0)
+    tables = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
+    fc = tables.forecast(Naive(), "S06")
+    framed = levels_and_steps(tables, "S06", fc)
+    first = framed.groupby("unique_id")["ds"].transform("min")
+    assert (framed.loc[framed["ds"] == first, "step"] == 1).all()
+    assert sorted(framed["step"].unique()) == list(range(1, tables.horizon + 1))
+    # the quantile is the forecast plus the level times its step's row: row h - 1 holds h / 100
+    table = (np.arange(1, tables.horizon + 1) / 100.0)[:, None]
+    out = add_quantiles(
+        ReplayConformal(Calibration([0.9], {"naive": table}), "naive"), [0.9], tables, "S06", fc
+    )
+    relative = (out["q0.9"] - out["forecast"]) / framed["level"]
+    np.testing.assert_allclose(relative, framed["step"] / 100)

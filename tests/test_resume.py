@@ -568,3 +568,21 @@ def test_a_resumed_comparison_with_quantiles_writes_every_origins_replays(tmp_pa
     )
     again = CellStore(tmp_path, task, chosen, resume=True, intervals=intervals)
     assert len(again.done()) == len(full.scores)  # now every cell is kept
+
+
+def test_resuming_with_changed_parameters_sets_the_stored_replays_aside(tmp_path):
+    """Replays stored under the old parameters (of a candidate the new run may not even weigh)
+    never reach the resumed run's replays.csv."""
+    from transfercast.replay import TABLE_COLUMNS
+
+    task, origin = small_task(), pd.Timestamp("2021-01-01")
+    store = CellStore(tmp_path, task, [SourceOnly()])
+    store.add(_cell_row("source_only"), None)
+    row = {"origin": origin, "n": 13, "domain": "S01", "cut": origin, "candidate": "source_only"}
+    store.add_replays(origin, pd.DataFrame([row | {"wape": 0.1}]).reindex(columns=TABLE_COLUMNS))
+    store.commit()
+    assert len(CellStore(tmp_path, task, [SourceOnly()], resume=True).replays([origin], None))
+    again = CellStore(tmp_path, task, [SourceOnly(seed=1)], resume=True)
+    assert again.done() == set()
+    again.add(_cell_row("source_only"), None)
+    assert again.replays([origin], None).empty
