@@ -422,3 +422,22 @@ def test_a_targets_forecast_rows_index_the_calibration_from_step_one():
     )
     relative = (out["q0.9"] - out["forecast"]) / framed["level"]
     np.testing.assert_allclose(relative, framed["step"] / 100)
+
+
+def test_a_strategys_intervals_are_calibrated_on_replays_at_the_targets_history_length():
+    import transfercast as tc
+    from transfercast.forecasting import OriginTables
+    from transfercast.plugins.intervals import evidence
+    from transfercast.replay import history_length, replays
+    from transfercast.source_cache import SourceCache
+
+    from .conftest import small_task
+
+    task = small_task(1.0)
+    tables = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
+    strategy = tc.get_plugin_manager().registry.create("target_only", {})
+    replayed, _ = evidence(strategy, tables, "S06", SourceCache())
+    n = history_length(tables, "S06")
+    want = replays(tables, n, {"target_only": strategy.clone()}, SourceCache()).detail
+    want = want[want["candidate"].isin(["target_only", "naive"])]
+    pd.testing.assert_frame_equal(replayed.reset_index(drop=True), want.reset_index(drop=True))

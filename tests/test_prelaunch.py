@@ -528,3 +528,13 @@ def test_a_series_that_sold_only_before_the_target_history_is_named_so():
                       r"periods up to the origin 2021-03-05 \(first 'S06\|D2'\), having sold "
                       r"before \(\[task\] target_history = 13\)"):  # fmt: skip
         task.at_origin(pd.Timestamp("2021-03-05"))
+
+
+def test_a_source_series_with_a_negative_level_is_left_out_of_the_level_model():
+    """Net returns give a negative recent level, which the Poisson fit cannot take."""
+    frame = pd.DataFrame({"dept": ["a", "a", "b", "b", "b"], "size": [1.0, 2.0, 3.0, 4.0, 5.0]})
+    level = np.array([10.0, 20.0, 30.0, 40.0, -5.0])
+    model = LevelModel.fit(frame, level, ["dept"], ["size"])
+    alone = LevelModel.fit(frame.iloc[:4], level[:4], ["dept"], ["size"])
+    assert model.series == 4
+    np.testing.assert_allclose(model.predict(frame), alone.predict(frame))

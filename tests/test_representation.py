@@ -355,3 +355,23 @@ def test_cli_compare_with_representation(tmp_path):
     scores = pd.read_csv(tmp_path / "out" / "scores.csv")
     assert set(scores["strategy"]) == {"source_only", "representation"}
     assert (scores["status"] == "ok").all() and scores["wape"].notna().all()
+
+
+def test_representation_encoders_are_those_of_the_source_table_they_were_given():
+    """The encoders are kept for the process: a fit at a later origin leaves an earlier
+    origin's forecasts as they were alone (its encoders never read the later sales)."""
+    from .conftest import small_task
+
+    task = small_task(1.0)
+    early, late = task.evaluation_origins()[0], task.evaluation_origins()[-1]
+    params = {"representations": ["prediction", "leaves", "entities"]}
+
+    def forecast(origin):
+        model = transfercast.TransferForecaster("representation", **params)
+        return model.fit(task, origin=origin).predict()
+
+    rep._MEMO.clear()
+    alone = forecast(early)
+    rep._MEMO.clear()
+    forecast(late)
+    pd.testing.assert_frame_equal(forecast(early), alone)

@@ -245,3 +245,18 @@ def test_a_target_without_a_row_up_to_the_horizon_has_no_row_and_warns():
     with pytest.raises(DataError, match="no target domain has a row up to the end of the hor"):
         with pytest.warns(DataWarning):
             transfercast.compare(none_task, ["target_only"], origins=[origin])
+
+
+def test_matched_source_rows_see_no_more_history_than_the_target():
+    """The sources compared with a young target are cut to its history, so no feature tells
+    them apart by history length alone."""
+    from transfercast.forecasting import OriginTables
+    from transfercast.similarity import matched_source
+
+    task = small_task(1.0)
+    tables = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
+    target = tables.target("S06")
+    assert "sply" in target.X and target.X["sply"].isna().all()
+    matched = matched_source(tables, "S06")
+    assert len(matched) and matched.X["sply"].isna().all()
+    assert tables.source.X["sply"].notna().any()  # the unmatched sources have it
