@@ -94,11 +94,13 @@ class FeatureTable:
 
     @cached_property
     def fingerprint(self) -> str:
-        """A hash of the rows and labels: the data part of the source-model cache key."""
+        """A hash of the rows, labels and row weights (what a model is fitted on): the data
+        part of the source-model cache key."""
         h = hashlib.sha256()
         h.update(pd.util.hash_pandas_object(self.X, index=False).to_numpy().tobytes())
-        if self.y is not None:
-            h.update(np.ascontiguousarray(self.y).tobytes())
+        for part in (self.y, self.weight):
+            if part is not None:
+                h.update(np.ascontiguousarray(part).tobytes())
         h.update(",".join(self.X.columns).encode())
         return h.hexdigest()[:16]
 

@@ -121,9 +121,7 @@ class Pooled(_OneModel):
         h = hashlib.sha256()
         for dom, table in [("<source>", source), *zip(domains, targets, strict=True)]:
             h.update(repr(dom).encode())
-            h.update(table.fingerprint.encode())
-            if table.weight is not None:
-                h.update(np.ascontiguousarray(table.weight, dtype=float).tobytes())
+            h.update(table.fingerprint.encode())  # features, labels and weights
         params = json.dumps(self.get_params(), sort_keys=True, default=str)
         return (self.name, params, h.hexdigest())
 

@@ -29,7 +29,6 @@ model natively (LightGBM text, XGBoost JSON) as a string inside the calibration'
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 
@@ -104,14 +103,6 @@ def fit_models(
     ]
 
 
-def fingerprint(table: FeatureTable) -> str:
-    """The rows, labels and weights of a training table, hashed."""
-    h = hashlib.sha256(table.fingerprint.encode())
-    if table.weight is not None:
-        h.update(np.ascontiguousarray(table.weight, dtype=float).tobytes())
-    return h.hexdigest()
-
-
 def shared(cache: Any, key: tuple[Any, ...], build: Any) -> Any:
     """``build()`` through the origin's cache when there is one."""
     return build() if cache is None else cache.shared(key, build)
@@ -127,7 +118,7 @@ def fit_for(strategy: Any, quantiles: list[float], tables: Any, domain: Any, cac
     if strategy.name == "source_only":
         source = tables.source
         spec = json.dumps([p.engine, p.source_params, p.seed], sort_keys=True, default=str)
-        key = (METHOD, "source_only", spec, levels, fingerprint(source))
+        key = (METHOD, "source_only", spec, levels, source.fingerprint)
         return shared(
             cache,
             key,
