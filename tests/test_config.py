@@ -86,3 +86,36 @@ def test_seeds_and_rates_out_of_range_are_errors_with_the_value(name, params, me
 
     with pytest.raises(ConfigError, match=message):
         tc.get_plugin_manager().registry.get(name).cls.validate_params(params)
+
+
+@pytest.mark.parametrize(
+    "section, key, value",
+    [
+        ("task", "horizon", 0),
+        ("evaluate", "windows", 0),
+        ("evaluate", "step", 0),
+        ("features", "level_window", 0),
+        ("features", "source_window", 0),
+        ("features", "season_length", 0),
+        ("features", "lags", [0, 1]),  # lag 0 would be the label of the first step: a leak
+        ("features", "windows", [4, 4]),
+        ("execution", "jobs", 0),
+    ],
+)
+def test_out_of_range_counts_are_config_errors_naming_the_key(section, key, value):
+    raw = synthetic_config("sales.csv", ["S07"], horizon=8)
+    raw[section] = {**raw.get(section, {}), key: value}
+    with pytest.raises(ConfigError, match=rf"\[{section}\] key '{key}'"):
+        parse_config(raw, source="config.toml")
+
+
+def test_defaults_of_the_sections():
+    full = synthetic_config("sales.csv", ["S07"], horizon=8)
+    raw = {k: v for k, v in full.items() if k in ("data", "task")}
+    raw["data"] = {k: v for k, v in raw["data"].items() if k not in ("freq", "repair")}
+    cfg = parse_config(raw)
+    assert cfg.data.freq == "W-FRI" and cfg.data.repair is True
+    assert cfg.evaluate.windows == 3 and cfg.evaluate.step is None
+    assert cfg.strategy.name == "auto"
+    assert cfg.execution.backend == "local" and cfg.execution.jobs == 1
+    assert cfg.features.formulation == "direct"
