@@ -121,3 +121,24 @@ def test_a_pre_launch_target_gets_the_level_models_level_times_the_ratio():
     scores = result.scores
     assert len(scores) and scores["wape"].notna().all()
     assert (result.forecasts["forecast"] > 0).all()
+
+
+def test_the_analog_profile_key_follows_the_source_sales_and_the_origin():
+    """Two origins, or one origin over other source sales, never share a profile."""
+    from transfercast.plugins.analog import _key
+
+    def tables(frame, origin_index=0):
+        raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=8)
+        task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+        origin = task.evaluation_origins()[origin_index]
+        return OriginTables(task, task.at_origin(origin), task.features)
+
+    frame = small_frame()
+    base = tables(frame)
+    assert _key(base) == _key(tables(frame))  # the same data: one profile
+    assert _key(base) != _key(tables(frame, 1))
+    changed = frame.copy()
+    sources = ~changed["store"].isin(frame.attrs["targets"])
+    changed.loc[sources, "sales"] *= np.where(changed.loc[sources, "dept"] == "D1", 2.0, 1.0)
+    changed.attrs = frame.attrs
+    assert _key(tables(changed)) != _key(base)

@@ -522,3 +522,59 @@ def test_a_bundle_of_several_members_predicts_what_run_forecast(tmp_path):
     pd.testing.assert_frame_equal(
         pd.read_csv(tmp_path / "p.csv"), pd.read_csv(tmp_path / "out" / "forecasts.csv")
     )
+
+
+def test_each_seed_gets_its_own_source_network(tables):
+    """The source network is pre-trained with the strategy's seed: configurations that differ
+    in seed never share it through the cache."""
+    cache = SourceCache()
+    a = cache.get(L2SP({**SMALL, "seed": 0}), tables.source)
+    b = cache.get(L2SP({**SMALL, "seed": 1}), tables.source)
+    assert a is not b and cache.fits == 2
+    assert not np.allclose(a.predict(tables.source.X[:50]), b.predict(tables.source.X[:50]))
+
+
+def test_dropout_is_part_of_the_pre_training(tables):
+    src = tables.source
+    plain = L2SP({**SMALL, "dropout": 0.0}).fit_source(src)
+    dropped = L2SP({**SMALL, "dropout": 0.5}).fit_source(src)
+    assert not np.allclose(plain.predict(src.X[:50]), dropped.predict(src.X[:50]))
+    cache = SourceCache()
+    first = cache.get(L2SP({**SMALL, "dropout": 0.0}), src)
+    assert cache.get(L2SP({**SMALL, "dropout": 0.5}), src) is not first
+
+
+def test_freeze_keeps_every_source_weight_of_the_frozen_blocks(source_net, target):
+    """``freeze = 2`` (of two hidden layers): every source entry of the embeddings and both
+    linear layers, biases included, stays at its source value; the head learns."""
+    s = fitted(
+        source_net, target, freeze=2, alpha=0.0, beta=0.0, epochs=10, valid_periods=0, lr=1e-2
+    )
+    start = s.initial_state_
+    for name, w in s.net_.named_parameters():
+        if name.startswith(("embeddings.", "layers.")):
+            m = s.source_mask_[name]
+            assert torch.equal(w.detach()[m], start[name][m]), name
+    assert not torch.equal(s.net_.head.weight.detach(), start["head.weight"])
+
+
+def test_the_seed_orders_the_fine_tuning_batches(source_net, target):
+    """One source network, seeds 0 and 1: the batch order, the only random part here (no
+    dropout, no new parameters), and so the fine-tuned network differ."""
+    a, b = (
+        fitted(source_net, target, seed=k, batch_size=16, epochs=3, valid_periods=0, alpha=0.0)
+        for k in (0, 1)
+    )
+    assert not np.allclose(a.predict(target), b.predict(target))
+
+
+def test_a_new_head_is_drawn_by_the_seed_from_the_source_heads_bias(source_net, target):
+    """``reinit_head`` draws new head weights with the seed, but the bias starts at the source
+    head's (the forecast's level), as a new parameter (no source value, exempt from beta)."""
+    a, b = (L2SP({**SMALL, "seed": k, "reinit_head": True}) for k in (0, 1))
+    a.adapt(source_net, target)
+    b.adapt(source_net, target)
+    assert not torch.equal(a.net_.head.weight, b.net_.head.weight)
+    assert torch.equal(a.net_.head.bias.detach(), source_net.net.head.bias.detach())
+    assert not torch.equal(a.net_.head.weight.detach(), source_net.net.head.weight.detach())
+    assert not a.source_mask_["head.bias"].any() and "head.bias" in a.penalty().exempt

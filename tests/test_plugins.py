@@ -342,3 +342,78 @@ def test_a_project_file_named_like_a_library_does_not_replace_it(tmp_path, monke
 
     assert not hasattr(colorsys, "SHADOW") and tc_test_beside.VALUE == 1
     sys.modules.pop("tc_test_beside", None)
+
+
+def _named(name: str) -> type[transfercast.Strategy]:
+    return type(f"S_{name}", (transfercast.Strategy,), {"name": name, "__doc__": f"{name}."})
+
+
+def test_a_name_or_alias_already_taken_as_an_alias_is_refused():
+    """Aliases resolve first: a strategy named like another's alias would be unreachable."""
+    from transfercast.registry import Registry
+
+    reg = Registry()
+    reg.register(_named("alpha"), plugin="p1", source="in-process", aliases=("al",))
+    taken = r"'al' from plugin '{}' is already registered by plugin 'p1'"
+    with pytest.raises(TransfercastError, match=taken.format("p2")):
+        reg.register(_named("al"), plugin="p2", source="in-process")
+    with pytest.raises(TransfercastError, match=taken.format("p3")):
+        reg.register(_named("gamma"), plugin="p3", source="in-process", aliases=("al",))
+    assert reg.get("al").cls.name == "alpha" and reg.names() == ["alpha"]
+
+
+@pytest.mark.parametrize("bad", ["", "two words", "dash-name", "dot.name"])
+def test_a_name_no_strategy_table_can_hold_is_refused(bad):
+    from transfercast.registry import Registry
+
+    with pytest.raises(TransfercastError, match="invalid name"):
+        Registry().register(_named(bad), plugin="p", source="in-process")
+
+
+def test_clone_keeps_the_parameters_and_drops_the_fitted_state():
+    from transfercast.plugins.baselines import SourceOnly
+
+    s = SourceOnly(source_params={"num_boost_round": 7}, seed=3, engine="xgboost")
+    s.model_ = object()
+    c = s.clone()
+    assert type(c) is SourceOnly and c is not s
+    assert c.get_params() == s.get_params() and c.params.seed == 3
+    assert not hasattr(c, "model_")
+    c.set_params(seed=4)
+    assert s.params.seed == 3 and c.get_params()["source_params"] == {"num_boost_round": 7}
+
+
+@pytest.mark.parametrize("rounds", [0, -1, 2.5, True])
+@pytest.mark.parametrize("table", ["source_params", "target_params"])
+def test_a_round_count_below_one_is_refused_naming_the_key(rounds, table):
+    from transfercast.plugins.baselines import SourceOnly
+
+    with pytest.raises(ConfigError, match=rf"{table}: num_boost_round must be a whole number"):
+        SourceOnly({table: {"num_boost_round": rounds}})
+
+
+def test_the_manager_follows_the_load_plugins_variable(monkeypatch):
+    """Within one process, another TRANSFERCAST_LOAD_PLUGINS gives a manager built for it."""
+    monkeypatch.setenv(plugin_manager.ENV_LOAD, "")
+    a = get_plugin_manager()
+    monkeypatch.setenv(plugin_manager.ENV_LOAD, "tc_nothing_installs_this")
+    b = get_plugin_manager()
+    assert b is not a
+    assert any(f.plugin == "tc_nothing_installs_this" for f in b.failures)
+    assert not any(f.plugin == "tc_nothing_installs_this" for f in a.failures)
+
+
+def test_a_plugins_module_that_failed_is_tried_again(tmp_path, monkeypatch):
+    import importlib
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    with pytest.raises(plugin_manager.PluginLoadError, match="tc_retry_late"):
+        get_plugin_manager(["tc_retry_late"])
+    (tmp_path / "tc_retry_late.py").write_text(
+        "import transfercast\nfrom transfercast.plugins.baselines import SourceOnly\n\n"
+        "class Late(SourceOnly):\n    '''Late.'''\n    name = 'late'\n\n"
+        "@transfercast.hookimpl\ndef transfercast_register_strategies(register):\n"
+        "    register(Late)\n"
+    )
+    importlib.invalidate_caches()
+    assert "late" in get_plugin_manager(["tc_retry_late"]).registry.names()

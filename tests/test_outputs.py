@@ -1,0 +1,42 @@
+"""Output files: written whole (atomically), with the usual permissions, in the format their
+name says."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import stat
+
+import pandas as pd
+import pytest
+
+from transfercast.outputs import UMASK, OutputError, table_format, write_table, write_text
+
+
+def test_output_files_get_the_usual_permissions(tmp_path):
+    """Not mkstemp's 0600: a shared run folder's readers can read the forecasts."""
+    path = write_text("x", tmp_path / "out.txt")
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~UMASK
+
+
+@pytest.mark.parametrize(
+    "name, fmt",
+    [("f.csv", "csv"), ("F.TXT", "csv"), ("f.csv.gz", "csv.gz"), ("f.parquet", "parquet")],
+)
+def test_a_table_is_written_in_the_format_its_name_says(tmp_path, name, fmt):
+    frame = pd.DataFrame({"store": ["S01", "S02"], "forecast": [1.5, 2.25]})
+    assert table_format(tmp_path / name) == fmt
+    path = write_table(frame, tmp_path / name)
+    if fmt == "parquet":
+        back = pd.read_parquet(path)
+    else:
+        opener = gzip.open if fmt == "csv.gz" else open
+        with opener(path, "rt") as f:
+            back = pd.read_csv(f)
+    pd.testing.assert_frame_equal(back, frame)
+    assert [p.name for p in tmp_path.iterdir()] == [name]  # no temporary file left
+
+
+def test_a_compressed_name_other_than_csv_gz_is_refused(tmp_path):
+    with pytest.raises(OutputError, match=r"unsupported file type '\.gz'"):
+        table_format(tmp_path / "f.json.gz")
