@@ -169,3 +169,35 @@ def test_run_and_predict_give_the_same_quantiles(tmp_path, name, engine):
                  "--output", out)  # fmt: skip
     assert res.code == 0, res.err
     pd.testing.assert_frame_equal(pd.read_csv(out), ran, check_exact=False, rtol=1e-9)
+
+
+FAST = {"source_params": {"num_boost_round": 5}}
+
+
+@pytest.fixture(scope="module")
+def two_origins(task):
+    origins = task.evaluation_origins()[:2]
+    return [OriginTables(task, task.at_origin(o), task.features) for o in origins]
+
+
+def test_source_only_quantile_models_follow_rows_seed_and_levels(two_origins, task):
+    """Shared by the targets of one origin, never across source rows, seeds or levels."""
+    from transfercast.plugins.baselines import SourceOnly
+    from transfercast.plugins.quantile_gbm import fit_for
+
+    t1, t2 = two_origins
+    d, cache = task.targets[0], SourceCache()
+    a = fit_for(SourceOnly(FAST), [0.1, 0.9], t1, d, cache)
+    assert fit_for(SourceOnly(FAST), [0.1, 0.9], t1, d, cache) is a
+    assert fit_for(SourceOnly(FAST), [0.1, 0.9], t2, d, cache) is not a
+    assert fit_for(SourceOnly({**FAST, "seed": 1}), [0.1, 0.9], t1, d, cache) is not a
+    assert fit_for(SourceOnly(FAST), [0.2, 0.8], t1, d, cache) is not a
+
+
+def test_pooled_quantile_models_follow_the_levels(two_origins, task):
+    from transfercast.plugins.baselines import Pooled
+    from transfercast.plugins.quantile_gbm import fit_for
+
+    t1, d, cache = two_origins[0], task.targets[0], SourceCache()
+    a = fit_for(Pooled(FAST), [0.1, 0.9], t1, d, cache)
+    assert fit_for(Pooled(FAST), [0.2, 0.8], t1, d, cache) is not a
