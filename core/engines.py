@@ -179,7 +179,6 @@ class GBM:
         table: FeatureTable,
         *,
         weight: np.ndarray | None | bool = True,
-        valid: FeatureTable | None = None,
         init_model: Any = None,
         init_score: np.ndarray | None = None,
     ) -> GBM:
@@ -195,7 +194,7 @@ class GBM:
             )
         params = self.resolved_params()
         rounds = int(params.pop("num_boost_round"))
-        early = params.pop("early_stopping_rounds", None)
+        params.pop("early_stopping_rounds", None)  # a fixed number of rounds: no validation rows
         w = table.weight if weight is True else (None if weight is False else weight)
         self.columns_ = list(table.X.columns)
         self.categorical_ = list(table.categorical)
@@ -210,28 +209,14 @@ class GBM:
                 categorical_feature=self.categorical_ or "auto",
                 free_raw_data=False,
             )
-            kwargs: dict[str, Any] = {}
-            if valid is not None and len(valid):
-                dvalid = lgb.Dataset(valid.X[self.columns_], valid.y, reference=dtrain)
-                kwargs["valid_sets"] = [dvalid]
-                if early:
-                    kwargs["callbacks"] = [lgb.early_stopping(int(early), verbose=False)]
-            self.booster_ = lgb.train(params, dtrain, rounds, init_model=init_model, **kwargs)
+            self.booster_ = lgb.train(params, dtrain, rounds, init_model=init_model)
         else:
             import xgboost as xgb
 
             dtrain = xgb.DMatrix(
                 table.X, table.y, weight=w, enable_categorical=True, base_margin=init_score
             )
-            kwargs = {}
-            if valid is not None and len(valid) and early:
-                dvalid = xgb.DMatrix(valid.X[self.columns_], valid.y, enable_categorical=True)
-                kwargs.update(
-                    evals=[(dvalid, "valid")], early_stopping_rounds=int(early), verbose_eval=False
-                )
-            self.booster_ = xgb.train(
-                params, dtrain, num_boost_round=rounds, xgb_model=init_model, **kwargs
-            )
+            self.booster_ = xgb.train(params, dtrain, num_boost_round=rounds, xgb_model=init_model)
         return self
 
     def predict(self, X: pd.DataFrame, *, raw_margin: np.ndarray | None = None) -> np.ndarray:

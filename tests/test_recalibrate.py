@@ -18,6 +18,7 @@ from transfercast.datasets import synthetic_config
 from transfercast.errors import ConfigError
 from transfercast.features import FeatureTable
 from transfercast.plugins.recalibrate import (
+    CLIP,
     Recalibrate,
     covariate_changes,
     covariate_kinds,
@@ -176,3 +177,52 @@ def test_a_doubled_price_response_is_learnt_from_the_new_regime():
         assert strategy.kinds_ == {"price": "log", "promo": "diff"}
         promotion_week = np.exp(strategy.coef_ @ [np.log(0.8), 0.875])
         assert promotion_week > 1.1
+
+
+def _coef(table, penalty: float = 0.0) -> np.ndarray:
+    model = Recalibrate(penalty=penalty, covariates=["price", "promo"])
+    model.source_model_ = _Flat()
+    model.fine_tune(table, None)
+    return model.coef_
+
+
+def _response(n: int = 200):
+    """Prices around their earlier level and promotions, with sales of elasticity -1.5 and a
+    promotion lift of exp(0.4)."""
+    rng = np.random.default_rng(0)
+    before = rng.uniform(5, 15, n)
+    price = before * np.exp(rng.normal(0, 0.2, n))
+    promo = rng.choice([0.875, -0.125], n)
+    return price, before, promo, np.exp(-1.5 * np.log(price / before) + 0.4 * promo)
+
+
+def test_rows_without_sales_do_not_pull_the_correction_down():
+    """A log ratio needs sales: rows that sold nothing are left out of the fit, not read as
+    the largest fall the clip allows."""
+    price, before, promo, y = _response()
+    zeroed = y.copy()
+    zeroed[::4] = 0.0
+    kept = np.arange(len(y)) % 4 != 0
+    np.testing.assert_allclose(
+        _coef(_table(price, before, promo, zeroed)),
+        _coef(_table(price[kept], before[kept], promo[kept], y[kept])),
+    )
+
+
+def test_log_ratios_beyond_the_clip_count_as_the_clip():
+    price, before, promo, y = _response()
+    wild, at_clip = y.copy(), y.copy()
+    wild[7], at_clip[7] = np.exp(6.0), np.exp(CLIP)
+    np.testing.assert_allclose(
+        _coef(_table(price, before, promo, wild)), _coef(_table(price, before, promo, at_clip))
+    )
+
+
+def test_the_correction_factor_is_clipped():
+    price, before, promo, y = _response()
+    model = Recalibrate(penalty=0.0, covariates=["price", "promo"])
+    model.source_model_ = _Flat()
+    model.fine_tune(_table(price, before, promo, y), None)
+    model.coef_ = np.array([50.0, -50.0])  # a wild fit
+    factor = model.correction(_table(price, before, promo))
+    assert np.exp(-CLIP) - 1e-12 <= factor.min() and factor.max() <= np.exp(CLIP) + 1e-12

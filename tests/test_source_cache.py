@@ -66,3 +66,19 @@ def test_the_data_fingerprint_covers_labels_weights_and_columns(two_origins):
         copy = t.subset(np.arange(len(t)))
         change(copy)
         assert copy.fingerprint != t.fingerprint, what
+
+
+def test_the_pooled_key_follows_the_parameters_and_the_weights(two_origins):
+    """Two ``pooled`` configurations, or tables equal but for their weights, never share the
+    one model ``pooled`` fits for every target of an origin."""
+    from transfercast.plugins.baselines import Pooled
+
+    t = two_origins[0]
+    domains = sorted(t.data.target_rows, key=str)
+    targets = [t.target(d) for d in domains]
+    key = Pooled(FAST).shared_key(t.source, domains, targets)
+    assert Pooled(FAST).shared_key(t.source, domains, targets) == key
+    assert Pooled({**FAST, "target_weight": 2.0}).shared_key(t.source, domains, targets) != key
+    heavier = [x.subset(np.arange(len(x))) for x in targets]
+    heavier[0].weight = np.asarray(targets[0].weight, dtype=float) * 2.0
+    assert Pooled(FAST).shared_key(t.source, domains, heavier) != key
