@@ -91,37 +91,36 @@ def test_leaderboard_gap_to_leader_is_paired_over_shared_cells(comparison):
         assert board.loc[name, "wape_gap"] > 0  # sorted by mean WAPE over the same cells
 
 
-def test_leaderboard_gap_uses_only_the_cells_both_scored():
+def _board(rows: list[tuple]) -> pd.DataFrame:
+    """The leaderboard of (target, origin, strategy, WAPE) cells, a missing WAPE failed."""
     from transfercast.evaluation import leaderboard
 
+    scores = pd.DataFrame(rows, columns=["target", "origin", "strategy", "wape"])
+    scores["status"] = np.where(scores["wape"].isna(), "failed", "ok")
+    for col in ("mae", "rmse", "mase", "rmsse", "bias"):
+        scores[col] = 0.0
+    return leaderboard(scores).set_index("strategy")
+
+
+def test_leaderboard_gap_uses_only_the_cells_both_scored():
     rows = [
         ("A", "o1", "lead", 0.10), ("A", "o1", "other", 0.15),
         ("B", "o1", "lead", 0.20), ("B", "o1", "other", 0.22),
         ("C", "o1", "lead", 0.05),  # the other strategy failed here
         ("C", "o1", "other", np.nan),
     ]  # fmt: skip
-    scores = pd.DataFrame(rows, columns=["target", "origin", "strategy", "wape"])
-    scores["status"] = np.where(scores["wape"].isna(), "failed", "ok")
-    for col in ("mae", "rmse", "mase", "rmsse", "bias"):
-        scores[col] = 0.0
-    board = leaderboard(scores).set_index("strategy")
+    board = _board(rows)
     assert board.loc["other", "wape_gap"] == pytest.approx(0.035)  # (0.05 + 0.02) / 2, not C
     assert board.loc["other", "wape_gap_se"] == pytest.approx(np.std([0.05, 0.02], ddof=1) / 2**0.5)
 
 
 def test_wape_vs_baseline_is_paired_over_the_cells_both_scored():
-    from transfercast.evaluation import leaderboard
-
     rows = [
         ("A", "o1", "target_only", 0.20), ("A", "o1", "x", 0.10),
         ("B", "o1", "target_only", 0.40), ("B", "o1", "x", 0.20),
         ("C", "o1", "target_only", np.nan), ("C", "o1", "x", 0.90),  # the baseline failed on C
     ]  # fmt: skip
-    scores = pd.DataFrame(rows, columns=["target", "origin", "strategy", "wape"])
-    scores["status"] = np.where(scores["wape"].isna(), "failed", "ok")
-    for col in ("mae", "rmse", "mase", "rmsse", "bias"):
-        scores[col] = 0.0
-    board = leaderboard(scores).set_index("strategy")
+    board = _board(rows)
     assert board.loc["x", "wape_vs_target_only"] == pytest.approx(0.5)  # (0.1+0.2)/(0.2+0.4)
 
 
