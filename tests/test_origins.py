@@ -22,14 +22,16 @@ from .conftest import small_frame
 WEEK = pd.offsets.Week(weekday=4)
 
 
-def _with(rows: pd.DataFrame | None = None, frame: pd.DataFrame | None = None):
-    """The small task (horizon 8, 13 weeks of target history) with ``rows`` added, and its
-    first evaluation origin (that of the data without them)."""
-    frame = small_frame() if frame is None else frame
+def _task(frame: pd.DataFrame, *more: pd.DataFrame) -> TransferTask:
+    """The small task (horizon 8, 13 weeks of target history) on ``frame`` and ``more`` rows."""
     raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=8, target_history=13)
-    origin = TransferTask.from_config(parse_config(raw), data=frame).evaluation_origins()[0]
-    more = frame if rows is None else pd.concat([frame, rows], ignore_index=True)
-    return TransferTask.from_config(parse_config(raw), data=more), origin
+    data = pd.concat([frame, *more], ignore_index=True) if more else frame
+    return TransferTask.from_config(parse_config(raw), data=data)
+
+
+def _origin(frame: pd.DataFrame) -> pd.Timestamp:
+    """The first evaluation origin of ``frame`` (before any rows are added to it)."""
+    return _task(frame).evaluation_origins()[0]
 
 
 def _series(frame, store, dept, since):
@@ -69,10 +71,10 @@ def test_a_configured_origin_may_leave_exactly_one_horizon_of_actuals(task):
 @pytest.mark.parametrize("after, exists", [(0, True), (1, False)])
 def test_a_target_series_exists_from_a_first_row_at_the_horizon_end(after, exists):
     frame = small_frame()
-    task, origin = _with(frame=frame)
+    origin = _origin(frame)
     first = origin + (8 + after) * WEEK  # the horizon's last period (+ after)
     target = frame.attrs["targets"][0]
-    task, _ = _with(_series(frame, target, "D1", first).assign(dept="D9"), frame)
+    task = _task(frame, _series(frame, target, "D1", first).assign(dept="D9"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DataWarning)  # D9 is forecast before launch
         data = task.at_origin(origin)
@@ -81,18 +83,18 @@ def test_a_target_series_exists_from_a_first_row_at_the_horizon_end(after, exist
 
 def test_source_rows_are_the_source_series_with_sales_up_to_the_origin():
     frame = small_frame()
-    _, origin = _with(frame=frame)
+    origin = _origin(frame)
     soon = origin + 2 * WEEK  # a source department opening within the horizon
-    task, _ = _with(_series(frame, "S01", "D1", soon).assign(dept="D7"), frame)
+    task = _task(frame, _series(frame, "S01", "D1", soon).assign(dept="D7"))
     ids = set(task.panel.ids[task.at_origin(origin).source_rows])
     assert "S01|D7" not in ids and "S01|D1" in ids
 
 
 def test_category_vocabularies_come_from_series_with_history_at_the_origin():
     frame = small_frame()
-    _, origin = _with(frame=frame)
+    origin = _origin(frame)
     opens = origin + 20 * WEEK  # a department opened after the horizon, sorting first
-    task, _ = _with(_series(frame, "S01", "D1", opens + WEEK).assign(dept="A0"), frame)
+    task = _task(frame, _series(frame, "S01", "D1", opens + WEEK).assign(dept="A0"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tables = OriginTables(task, task.at_origin(origin), task.features)
@@ -112,10 +114,10 @@ def test_an_inner_origins_actuals_end_at_the_outer_origin(task):
 
 def test_a_target_whose_first_sale_is_at_the_origin_is_not_pre_launch():
     frame = small_frame()
-    _, origin = _with(frame=frame)
+    origin = _origin(frame)
     target = frame.attrs["targets"][0]
     frame.loc[(frame["store"] == target) & (frame["date"] < origin), "sales"] = np.nan
-    task, _ = _with(frame=frame)
+    task = _task(frame)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         tables = OriginTables(task, task.at_origin(origin), task.features)
