@@ -25,7 +25,6 @@ from transfercast.errors import (
     ConfigError,
     DataError,
     HistoryRequired,
-    MissingDependencyError,
     TransfercastError,
     closest,
     unknown_name,
@@ -282,16 +281,10 @@ def _installed(registry: Any) -> list[str]:
     """Every registered strategy whose requirements are installed; a warning names each
     strategy left out and the extra that brings it (``None`` means every strategy, and a
     missing optional extra should not stop the others)."""
-    names = registry.installed()
-    for name in registry.names():
-        if name not in names:
-            try:
-                registry.get(name).cls.check_available()
-            except MissingDependencyError as exc:
-                warnings.warn(
-                    f"{exc}; left out of the strategies compared", DataWarning, stacklevel=3
-                )
-    return names
+    missing = registry.missing()
+    for exc in missing.values():
+        warnings.warn(f"{exc}; left out of the strategies compared", DataWarning, stacklevel=3)
+    return [name for name in registry.names() if name not in missing]
 
 
 def _check_members(strategy: Strategy) -> None:

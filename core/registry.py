@@ -89,16 +89,21 @@ class Registry:
         """Registered strategy names, in registration order."""
         return list(self.entries)
 
-    def installed(self) -> list[str]:
-        """The registered strategies whose optional requirements are installed, in order."""
-        out = []
+    def missing(self) -> dict[str, TransfercastError]:
+        """The registered strategies whose optional requirements are not installed, each with
+        the error that names the extra to install, in registration order."""
+        out = {}
         for name, entry in self.entries.items():
             try:
                 entry.cls.check_available()
-            except TransfercastError:
-                continue
-            out.append(name)
+            except TransfercastError as exc:
+                out[name] = exc
         return out
+
+    def installed(self) -> list[str]:
+        """The registered strategies whose optional requirements are installed, in order."""
+        missing = self.missing()
+        return [name for name in self.entries if name not in missing]
 
     def create(self, name: str, params: dict[str, Any] | None = None) -> Strategy:
         """A new strategy instance with validated parameters."""
