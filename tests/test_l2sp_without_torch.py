@@ -9,6 +9,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 
 import pytest
 
@@ -21,10 +22,20 @@ from .conftest import small_project
 
 
 @pytest.fixture
-def no_torch(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make ``import torch`` fail and ``find_spec("torch")`` return ``None``."""
+def no_torch(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Make ``import torch`` fail and ``find_spec("torch")`` return ``None``. The cached
+    engine parameter checks are cleared afterwards: read while ``sys.modules["torch"]`` is ``None``
+    (which scipy, under LightGBM, cannot take, unlike a torch truly absent) they come back
+    empty, and the later tests of the same process would check no engine parameter."""
+    from transfercast import engines, strategy
+
+    caches = [f for m in (engines, strategy) for f in vars(m).values() if hasattr(f, "cache_clear")]
     monkeypatch.setitem(sys.modules, "torch", None)
     assert importlib.util.find_spec("torch") is None
+    yield
+    monkeypatch.undo()
+    for cached in caches:
+        cached.cache_clear()
 
 
 def test_listed_and_named_extra_without_torch(no_torch):
