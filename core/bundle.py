@@ -8,7 +8,9 @@ The manifest records the format version, the transfercast version, the strategy 
 parameters, the feature specification (the ``[features]`` table and the builder's category
 vocabularies), the data columns and their dtypes, the origin, a fingerprint of the training
 data and the SHA-256 of every file. Loading refuses a bundle whose files do not match their
-checksums or whose format is newer than this code.
+checksums or whose format is newer than this code. Files with the same bytes (a pooled or a
+source model every target domain shares) are hard links to one copy where the file system
+allows it, so a bundle grows with its distinct models, not with its target domains.
 """
 
 from __future__ import annotations
@@ -216,6 +218,7 @@ def write_bundle(
                     "state": _jsonable(intervals.to_json()),
                 }
             targets.append(entry)
+        _link_duplicates(tmp)
         strategy = model.strategy_
         user_cols = list(
             dict.fromkeys(
@@ -330,6 +333,23 @@ def check_replaceable(directory: Path, what: str = "") -> None:
         f"{MANIFEST}), and the bundle would replace them; remove them or choose another "
         f"--output"
     )
+
+
+def _link_duplicates(folder: Path) -> None:
+    """Replace each file under ``folder`` whose bytes an earlier one holds by a hard link to
+    it (kept as a copy where the file system cannot link)."""
+    first: dict[tuple[int, str], Path] = {}
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        key = (path.stat().st_size, sha256_file(path))
+        if key not in first:
+            first[key] = path
+            continue
+        spare = path.with_name(path.name + ".link")
+        try:
+            os.link(first[key], spare)
+        except OSError:
+            continue
+        os.replace(spare, path)
 
 
 def _remove_bundle(directory: Path) -> None:

@@ -84,6 +84,15 @@ def test_run_writes_a_bundle_with_manifest_and_checksums(project):
     assert leftovers == []
 
 
+def test_a_model_every_target_domain_shares_is_stored_once(project):
+    # the pooled model is one model for the three targets: one file, linked from each folder
+    model = project / "out" / "model"
+    files = sorted(p for p in model.rglob("*") if p.is_file() and p.name != "manifest.json")
+    assert [p.parent.name for p in files] == ["target0", "target1", "target2"]
+    assert len({p.stat().st_ino for p in files}) == 1
+    assert files[0].stat().st_nlink == 3
+
+
 def test_predict_on_the_training_data_reproduces_run(project):
     res = invoke(
         "predict",
