@@ -589,9 +589,9 @@ def similarity(
 
     origin = pd.Timestamp(origin) if origin is not None else task.forecast_origin()
     if targets is not None:  # named: target domains of the task, matched as the config's
-        from transfercast.task import _match_domains
+        from transfercast.task import match_domains
 
-        targets = _match_domains(list(targets), np.asarray(task.targets, dtype=object), "targets")
+        targets = match_domains(list(targets), np.asarray(task.targets, dtype=object), "targets")
     data = task.at_origin(origin, absent="skip")  # a target not there yet: no row
     present = [d for d in (targets or task.targets) if d in data.target_rows]
     if not present:

@@ -24,8 +24,9 @@ from transfercast.frequency import calendar_columns, current_alias, resolve_feat
 from transfercast.panel import Panel
 
 
-def _match_domains(values: Sequence[Any], present: np.ndarray, key: str) -> list[Any]:
-    """Map config values (TOML gives ints or strings) onto the domain values in the data."""
+def match_domains(values: Sequence[Any], present: np.ndarray, key: str) -> list[Any]:
+    """The domain values in the data that config values name (TOML gives ints or strings),
+    in order; a value naming no domain, or one named twice, is a :class:`DataError`."""
     if np.isscalar(values):
         values = [values]  # one domain
     by_str = {str(v): v for v in present}
@@ -139,7 +140,7 @@ class TransferTask:
             static_per_series=regime_start is None,  # checked per regime after the split
         )
         present = self.frame["domain"].unique()
-        self.targets = _match_domains(targets, present, "targets")
+        self.targets = match_domains(targets, present, "targets")
         if not self.targets:
             raise DataError("[task] targets is empty: name at least one target domain")
         self.require_sources = require_sources  # False: forecasting with a saved model only
@@ -152,7 +153,7 @@ class TransferTask:
             check_static(self.frame, self.static, source_name, hint)
         present = self.frame["domain"].unique()
         if sources:
-            self.sources = _match_domains(sources, present, "sources")
+            self.sources = match_domains(sources, present, "sources")
             overlap = set(map(str, self.sources)) & set(map(str, self.targets))
             if overlap:
                 raise DataError(f"[task] domain {sorted(overlap)[0]!r} is both source and target")
