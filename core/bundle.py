@@ -68,7 +68,8 @@ def sha256_file(path: Path) -> str:
 
 def data_fingerprint(frame: pd.DataFrame, origin: pd.Timestamp, columns: list[str]) -> str:
     """A hash of the standardised rows at or before ``origin`` (series, period, target and
-    ``columns``): equal data gives an equal fingerprint."""
+    ``columns``: the manifest's covers the static and known covariates): equal data gives an
+    equal fingerprint."""
     rows = frame.loc[frame[DS] <= origin, [UID, DS, Y, *columns]].reset_index(drop=True)
     h = hashlib.sha256(pd.util.hash_pandas_object(rows, index=False).to_numpy().tobytes())
     h.update(",".join(rows.columns).encode())
@@ -242,7 +243,9 @@ def write_bundle(
             },
             "origin": _stamp(model.origin_),
             "training_data": {
-                "fingerprint": data_fingerprint(task.frame, model.origin_, task.known),
+                "fingerprint": data_fingerprint(
+                    task.frame, model.origin_, list(dict.fromkeys([*task.static, *task.known]))
+                ),
                 "rows": int((task.frame[DS] <= model.origin_).sum()),
                 "series": int(task.frame[UID].nunique()),
                 "first_period": _stamp(task.frame[DS].min()),

@@ -553,3 +553,29 @@ def test_the_training_data_fingerprint_reads_the_rows_up_to_the_origin_only():
     now.loc[now[DS] == origin, Y] += 1.0
     assert data_fingerprint(later, origin, list(task.known)) == fp
     assert data_fingerprint(now, origin, list(task.known)) != fp
+    priced = frame.copy()
+    priced.loc[priced[DS] == origin, "price"] += 1.0
+    assert data_fingerprint(priced, origin, list(task.known)) != fp
+
+
+def test_the_manifest_fingerprint_covers_the_static_and_known_covariates(tmp_path):
+    """A bundle fitted on data whose store sizes (static) or prices (known) differ records a
+    different training-data fingerprint."""
+    root = tmp_path / "a"
+    root.mkdir()
+    config = write_project(root, "source_only")
+
+    def fingerprint(change=None):
+        frame = pd.read_csv(root / "sales.csv")
+        if change is not None:
+            frame = change(frame)
+            frame.to_csv(root / "sales.csv", index=False)
+        res = invoke("run", config, "--output", tmp_path / "out")
+        assert res.code == 0, res.err
+        manifest = json.loads((tmp_path / "out" / "model" / "manifest.json").read_text())
+        return manifest["training_data"]["fingerprint"]
+
+    first = fingerprint()
+    sized = fingerprint(lambda f: f.assign(size=f["size"] + 1))
+    assert sized != first
+    assert fingerprint(lambda f: f.assign(price=f["price"] * 1.01)) != sized
