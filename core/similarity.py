@@ -51,7 +51,7 @@ import pandas as pd
 from transfercast.data import DataWarning
 from transfercast.errors import DataError
 from transfercast.features import FeatureTable
-from transfercast.frequency import season_position, season_positions
+from transfercast.frequency import frequency_defaults, season_position, season_positions
 
 if TYPE_CHECKING:
     from transfercast.forecasting import OriginTables
@@ -248,6 +248,22 @@ def _min_positions(tables: OriginTables) -> int:
     """Positions a season correlation needs: :data:`MIN_SEASON_WEEKS`, or every position of the
     year when a year has fewer (4 quarters)."""
     return min(MIN_SEASON_WEEKS, max(season_positions(tables.data.panel.freq), 2))
+
+
+def _position_name(tables: OriginTables) -> str:
+    """What a position in the year is, in words: ``weeks``, ``months``, ``quarters``."""
+    defaults = frequency_defaults(tables.data.panel.freq)
+    position = None if defaults is None else defaults.position
+    return f"{position}s" if position else "periods"
+
+
+def _season_short(tables: OriginTables, domain: Any) -> bool:
+    """Whether a target domain's history holds too few positions in the year (weeks of daily
+    data, not days) for a season correlation."""
+    target = _domain_totals(tables, tables.data.target_rows[domain])
+    position = _position(tables, target.index)
+    held = len(target) if position is None else len(np.unique(position))
+    return held < _min_positions(tables)
 
 
 def source_profiles(tables: OriginTables) -> tuple[pd.Series, list[float]]:
@@ -555,9 +571,9 @@ def _warn_empty(frame: pd.DataFrame, tables: OriginTables) -> None:
         "drift (domain_auc, psi, ks: needs 4 training rows)": [
             d for d in frame["target"] if len(tables.target(d)) < 4
         ],
-        f"season_corr (needs {need} periods)": frame.loc[
-            frame["target_periods"] < need, "target"
-        ].tolist(),
+        f"season_corr (needs {need} {_position_name(tables)})": [
+            d for d in frame["target"] if _season_short(tables, d)
+        ],
     }
     parts = [
         f"{', '.join(repr(d) for d in domains)} too young for {what}"

@@ -16,12 +16,15 @@ import pytest
 
 import transfercast as tc
 from transfercast.cli import to_toml
-from transfercast.evaluation import Comparison
+from transfercast.evaluation import Comparison, selection_regret
 from transfercast.intervals import qcol
 from transfercast.report import (
     choice_sentences,
+    evidence_table,
+    forecast_intervals,
     forecasts_figure,
     forecasts_png,
+    latest_selection,
     leaderboard_png,
     per_target_table,
     report_html,
@@ -426,3 +429,219 @@ def test_auto_alone_is_scored_and_the_report_says_why_there_is_no_regret(compari
     page = report_html(plain, images={"leaderboard.png": PNG})
     assert "no single strategy was compared beside auto" in page
     assert "auto was not scored" not in page
+
+
+# the figures and sentences a reader takes at their word
+IMAGES = {"leaderboard.png": PNG, "forecasts.png": PNG, "weights.png": PNG}
+
+
+def _figures(monkeypatch):
+    import transfercast.report as report
+
+    monkeypatch.setattr(report, "_png", lambda fig: fig)
+    return report
+
+
+def _two_origins(comp):
+    """The comparison with a copy of its forecasts and selection at an earlier origin, where
+    the ranking of sales is reversed and auto chose target_only alone."""
+    fc = comp.forecasts
+    early = fc.assign(origin=fc["origin"] - pd.Timedelta(weeks=8))
+    rank = fc.groupby("unique_id")["actual"].transform("sum").rank(method="dense")
+    early["actual"] = 1e6 / rank  # the smallest series now sells the most
+    sel = comp.selection
+    early_sel = sel.assign(
+        origin=sel["origin"] - pd.Timedelta(weeks=8), chosen="target_only", weights="1.000"
+    )
+    return replace(
+        comp,
+        forecasts=pd.concat([early, fc], ignore_index=True),
+        selection=pd.concat([sel, early_sel], ignore_index=True),
+    )
+
+
+def test_the_leaderboard_chart_puts_the_best_strategy_on_top(comparison, monkeypatch):
+    report = _figures(monkeypatch)
+    comp, _ = comparison
+    board = comp.leaderboard()
+    ax = report.leaderboard_png(board).axes[0]
+    top = max(ax.patches, key=lambda p: p.get_y())
+    assert top.get_width() == pytest.approx(board["wape"].min())
+
+
+def test_fan_chart_intervals_come_widest_first(comparison):
+    comp, _ = comparison
+    fc = comp.forecasts.copy()
+    from transfercast.intervals import qcol
+
+    for tau in (0.1, 0.9, 0.025, 0.975):
+        fc[qcol(tau)] = fc["forecast"]
+    assert [pct for _, _, pct in forecast_intervals(fc)] == ["95", "80"]
+
+
+def test_the_largest_error_series_has_the_highest_mean_wape_over_strategies(comparison):
+    comp, _ = comparison
+    last = comp.forecasts[comp.forecasts["origin"] == comp.forecasts["origin"].max()]
+    per = (
+        last.assign(e=(last["forecast"] - last["actual"]).abs(), a=last["actual"].abs())
+        .groupby(["unique_id", "strategy"])[["e", "a"]]
+        .sum()
+    )
+    wape = (per["e"] / per["a"]).groupby(level=0).mean()
+    shown = dict(series_that_matter(comp, 4))
+    assert re.search(r"(^| and )largest error", shown[wape.idxmax()])
+
+
+def test_the_report_shows_the_latest_origin(comparison, monkeypatch):
+    comp, _ = comparison
+    both = _two_origins(comp)
+    latest = comp.forecasts["origin"].max()
+    last = comp.forecasts[comp.forecasts["origin"] == latest]
+    sales = last.drop_duplicates(["unique_id", "ds"]).groupby("unique_id")["actual"].sum()
+    assert series_that_matter(both, 4)[0][0] == sales.idxmax()
+    fig = forecasts_figure(both)
+    assert fig._suptitle.get_text() == f"Forecasts from origin {pd.Timestamp(latest).date()}"
+    assert (latest_selection(both.selection)["origin"] == latest).all()
+    sentences = choice_sentences(both)
+    assert sentences[1].startswith("<b>S07</b>: auto chose source_only")
+
+
+def test_the_history_line_stops_at_the_origin(comparison):
+    comp, _ = comparison
+    origin = comp.forecasts["origin"].max()
+    for ax in forecasts_figure(comp).axes:
+        if not ax.get_visible():
+            continue
+        hist = next(line for line in ax.get_lines() if line.get_label() == "history")
+        assert pd.to_datetime(hist.get_xdata()).max() <= origin
+
+
+def test_the_weights_chart_stacks_each_targets_weights_to_one(comparison, monkeypatch):
+    report = _figures(monkeypatch)
+    comp, _ = comparison
+    ax = report.weights_png(comp).axes[0]
+    rights = pd.Series([p.get_x() + p.get_width() for p in ax.patches])
+    rows = pd.Series([round(p.get_y() + p.get_height() / 2) for p in ax.patches])
+    np.testing.assert_allclose(rights.groupby(rows).max(), 1.0, atol=2e-3)
+
+
+def test_the_per_target_table_shows_the_mean_over_origins():
+    scores = pd.DataFrame(
+        {
+            "target": ["S08"] * 4,
+            "strategy": ["source_only", "target_only"] * 2,
+            "origin": pd.to_datetime(["2021-01-22"] * 2 + ["2021-03-05"] * 2),
+            "status": ["ok"] * 4,
+            "wape": [0.144, 0.2, 0.050, 0.065],
+        }
+    )
+    row = per_target_table(scores).set_index("target").loc["S08"]
+    assert row["source_only"] == pytest.approx(0.097) and row["target_only"] == pytest.approx(
+        0.1325
+    )
+
+
+def test_hindsight_sentences_say_matched_only_at_zero_regret_and_name_the_right_wape(
+    comparison,
+):
+    comp, _ = comparison
+    regret = selection_regret(comp.scores).set_index("target")
+    for sentence in choice_sentences(comp):
+        target = re.match(r"<b>(\w+)</b>", sentence).group(1)
+        r = regret.loc[target]
+        assert ("matched or beat every single strategy" in sentence) == (r["regret"] <= 1e-9)
+        if r["regret"] > 1e-9:
+            assert f"its WAPE was {r['wape']:.3f} against {r['best_wape']:.3f}" in sentence
+
+
+def test_a_zero_weight_candidate_is_not_named_as_blended(comparison):
+    comp, _ = comparison
+    sel = comp.selection.assign(chosen="source_only+target_only", weights="1.000;0.000")
+    for sentence in choice_sentences(replace(comp, selection=sel)):
+        assert "auto chose source_only (" in sentence and "blended" not in sentence
+
+
+def test_the_evidence_table_keeps_replayed_and_inner_wape_apart(comparison):
+    comp, _ = comparison
+    ev = evidence_table(comp.selection).set_index(["target", "candidate"])
+    for _, row in comp.selection.iterrows():
+        for cand in ("target_only", "source_only"):
+            got = ev.loc[(row["target"], cand)]
+            assert got["replayed_wape"] == pytest.approx(row[f"replay_{cand}"])
+            assert got["inner_wape"] == pytest.approx(row[f"inner_{cand}"])
+
+
+def test_the_report_header_counts_targets_sources_and_origins(comparison):
+    comp, sim = comparison
+    page = report_html(comp, sim, images=IMAGES)
+    assert "3 target domain(s), 5 source domain(s), horizon 8" in page
+    assert ", 1 origin(s)." in page
+
+
+def test_every_targets_sentence_is_in_the_page_when_some_fold_away(comparison, monkeypatch):
+    import transfercast.report as report
+
+    comp, sim = comparison
+    monkeypatch.setattr(report, "MAX_SENTENCES", 2)
+    page = report_html(comp, sim, images=IMAGES)
+    assert "1 more target(s)" in page
+    assert all(f"<li><b>{t}</b>: auto " in page for t in ("S06", "S07", "S08"))
+
+
+def test_a_runner_up_scored_at_every_origin_gets_no_origin_count(comparison):
+    comp, _ = comparison
+    scores = comp.scores[comp.scores["strategy"] != "auto"]
+    plain = Comparison(scores=scores, forecasts=comp.forecasts.iloc[:0], task=comp.task)
+    assert not any(" origins)" in s for s in choice_sentences(plain))
+
+
+def test_the_regime_columns_have_their_own_table_of_changed_targets_only(comparison):
+    from transfercast.similarity import REGIME_COLUMNS
+
+    from .test_report import _Collector
+
+    comp, sim = comparison
+    sim = sim.assign(
+        regime_start=pd.Timestamp("2020-12-04"),
+        old_regime=["", "S07 (before 2020-12-04)", ""],
+        regime_level_ratio=[np.nan, 1.3, np.nan],
+        regime_psi=[np.nan, 2.0, np.nan],
+        regime_ks=[np.nan, 0.5, np.nan],
+        regime_season_corr=[np.nan, 0.9, np.nan],
+    )
+    page = report_html(comp, sim, images=IMAGES)
+    parser = _Collector()
+    parser.feed(page)
+    simtab, regimes = parser.tables[-2:]
+    assert not set(REGIME_COLUMNS) & set(simtab.columns)
+    assert list(regimes["target"]) == ["S07"]
+
+
+def test_the_regime_sentence_gives_the_new_level_over_the_old():
+    from types import SimpleNamespace
+
+    from transfercast.report import regime_sentence
+
+    task = SimpleNamespace(
+        old_regimes={"S07": "S07 (before 2020-12-04)"},
+        regime_start={"S07": pd.Timestamp("2020-12-04")},
+        target_history=None,
+    )
+    sim = pd.DataFrame({"target": ["S07"], "regime_level_ratio": [1.3]})
+    assert "Its new regime sells 1.30 times its old regime's level" in regime_sentence(
+        task, "S07", sim
+    )
+
+
+def test_a_negative_regret_reads_negative_in_the_report(comparison):
+    from .test_report import _Collector
+
+    comp, _ = comparison
+    scores = comp.scores.copy()
+    best = scores[scores["strategy"] != "auto"].groupby("target")["wape"].min()
+    mine = scores["strategy"] == "auto"
+    scores.loc[mine, "wape"] = scores.loc[mine, "target"].map(best) - 0.01
+    parser = _Collector()
+    parser.feed(report_html(replace(comp, scores=scores), images=IMAGES))
+    regret = next(t for t in parser.tables if "regret" in t.columns)
+    np.testing.assert_allclose(regret["regret"].astype(float), -0.01, atol=1e-6)

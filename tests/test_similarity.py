@@ -209,7 +209,7 @@ def test_a_target_too_young_for_a_diagnostic_is_named_in_a_warning():
     assert text == [
         f"similarity at {origin.date()}: 'S06', 'S07', 'S08' too young for drift (domain_auc, "
         f"psi, ks: needs 4 training rows); 'S06', 'S07', 'S08' too young for season_corr "
-        f"(needs 8 periods); left empty"
+        f"(needs 8 weeks); left empty"
     ]
     with warnings.catch_warnings():  # enough history: no such warning
         warnings.simplefilter("error", DataWarning)
@@ -260,3 +260,208 @@ def test_matched_source_rows_see_no_more_history_than_the_target():
     matched = matched_source(tables, "S06")
     assert len(matched) and matched.X["sply"].isna().all()
     assert tables.source.X["sply"].notna().any()  # the unmatched sources have it
+
+
+def _two_domains(shift_f=0.0, shift_ratio=0.0, n_dates=12, per_date=20, seed=0):
+    rng = np.random.default_rng(seed)
+    dates = pd.date_range("2020-01-03", periods=n_dates, freq="W-FRI")
+
+    def frame(n, fs, rs):
+        anchor = np.repeat(dates, n)
+        return pd.DataFrame(
+            {
+                "f": rng.normal(fs, 1, len(anchor)),
+                "ratio": rng.normal(rs, 1, len(anchor)),
+                "_anchor": anchor,
+            }
+        )
+
+    return frame(3 * per_date, 0.0, 0.0), frame(per_date, shift_f, shift_ratio)
+
+
+def _by_hand(frame, sources, target, origin, periods=13):
+    """season_corr and scale_ratio computed from the frame by ISO week."""
+    frame = frame[pd.to_datetime(frame["date"]) <= origin]
+    tot = frame.groupby(["store", "date"])["sales"].sum()
+    src = [tot.loc[s] for s in sources]
+    tgt = tot.loc[target].iloc[-periods:]
+    week = lambda s: pd.to_datetime(s.index).isocalendar().week.to_numpy()  # noqa: E731
+    prof = pd.concat([(s / s.mean()).groupby(week(s)).mean() for s in src], axis=1).mean(axis=1)
+    tprof = (tgt / tgt.mean()).groupby(week(tgt)).mean()
+    common = tprof.index.intersection(prof.index)
+    corr = np.corrcoef(tprof[common], prof[common])[0, 1]
+    return corr, tgt.mean() / np.median([s.mean() for s in src])
+
+
+def test_domain_auc_is_high_for_separable_domains_and_reads_the_label():
+    from transfercast.similarity import _auc
+
+    s, t = _two_domains(shift_f=4.0)
+    assert _auc(s, t, ["f"]) > 0.95  # a shifted feature: separable, not below 0.5
+    s, t = _two_domains(shift_ratio=4.0)
+    assert _auc(s, t, ["f"]) > 0.95  # only the label differs: the label is compared
+
+
+def test_domain_auc_skips_a_feature_the_target_mostly_lacks():
+    from transfercast.similarity import _auc
+
+    s, t = _two_domains()
+    s = s.assign(g=0.0)
+    t = t.assign(g=np.where(np.arange(len(t)) % 2, 10.0, np.nan))  # half missing, far off
+    assert _auc(s, t, ["f", "g"]) < 0.7
+
+
+def test_domain_auc_folds_are_contiguous_blocks_of_anchor_dates(monkeypatch):
+    import sklearn.ensemble
+
+    from transfercast.similarity import _auc
+
+    seen = []
+
+    class Spy(sklearn.ensemble.HistGradientBoostingClassifier):
+        def fit(self, X, y):
+            self.train_ = X[:, 0]
+            return super().fit(X, y)
+
+        def predict_proba(self, X):
+            seen.append((self.train_, X[:, 0]))
+            return super().predict_proba(X)
+
+    monkeypatch.setattr(sklearn.ensemble, "HistGradientBoostingClassifier", Spy)
+    s, t = _two_domains()
+    s["f"], t["f"] = (
+        s["_anchor"].dt.dayofyear.astype(float),
+        t["_anchor"].dt.dayofyear.astype(float),
+    )
+    _auc(s, t, ["f"])
+    assert len(seen) == 4
+    for train, test in seen:  # no training date inside a test fold's span of dates
+        assert not ((train >= test.min()) & (train <= test.max())).any()
+
+
+def test_season_corr_and_scale_ratio_match_a_computation_by_hand(tables):
+    task = small_task(1.0)
+    origin = task.evaluation_origins()[-1]
+    table = tables[1.0].set_index("target")
+    for target in task.targets:
+        corr, scale = _by_hand(small_frame(1.0), task.sources, target, origin)
+        assert table.loc[target, "season_corr"] == pytest.approx(corr, rel=1e-6)
+        assert table.loc[target, "scale_ratio"] == pytest.approx(scale, rel=1e-6)
+
+
+def test_source_profile_is_a_mean_of_indices_around_one():
+    from transfercast.forecasting import OriginTables
+    from transfercast.similarity import source_profiles
+
+    task = small_task(1.0)
+    tables = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
+    profile, _ = source_profiles(tables)
+    assert profile.mean() == pytest.approx(1.0, abs=0.1)
+
+
+def test_a_horizon_trough_below_the_seen_range_is_unseen_and_its_gap_is_relative(
+    monkeypatch,
+):
+    import transfercast.similarity as sim
+    from transfercast.forecasting import OriginTables
+
+    task = small_task(1.0)
+    origin = task.evaluation_origins()[-1]
+    tables = OriginTables(task, task.at_origin(origin), task.features)
+    future = pd.date_range(origin, periods=9, freq="W-FRI")[1:]
+    weeks = future.isocalendar().week.to_numpy()
+    profile = pd.Series(1.0, index=np.arange(1, 54))
+    profile[weeks] = 0.5  # the horizon sells half of anything the target has seen
+    monkeypatch.setattr(sim, "source_profiles", lambda tables: (profile, [1.0]))
+    season = sim.horizon_season(tables, "S06", 0.1)
+    assert season["unseen"] and season["gap"] == pytest.approx(1.0)
+
+
+def test_season_shown_needs_twice_the_tolerance_and_defaults_to_true():
+    from transfercast.similarity import season_shown
+
+    assert not season_shown({"seen_range": (1.0, 1.15)}, 0.1)
+    assert season_shown({"seen_range": (1.0, 1.25)}, 0.1)
+    assert season_shown({"unseen": False, "gap": 0.0}, 0.1)
+
+
+def test_the_drift_columns_summarise_the_feature_drift_of_the_matched_rows(tables):
+
+    from transfercast.forecasting import OriginTables
+    from transfercast.similarity import feature_drift, matched_source
+
+    task = small_task(1.0)
+    t = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
+    table = tables[1.0].set_index("target")
+    for target in task.targets:
+        exclude = [*t.builder.known, *t.builder.static_numeric]
+        drift = feature_drift(matched_source(t, target), t.target(target), exclude)
+        assert "ratio" in set(drift["feature"])
+        row = table.loc[target]
+        assert row["psi_mean"] == pytest.approx(drift["psi"].mean())
+        assert row["psi_max"] == pytest.approx(drift["psi"].max())
+        assert row["ks_mean"] == pytest.approx(drift["ks"].mean())
+        assert row["ks_max"] == pytest.approx(drift["ks"].max())
+        assert row["drift_feature"] == drift.loc[drift["psi"].idxmax(), "feature"]
+        assert not set(t.builder.known) & set(drift["feature"])
+
+
+def test_season_corr_needs_eight_periods():
+    from transfercast.similarity import similarity
+
+    task = small_task(1.0, target_history=7)
+    with pytest.warns(UserWarning, match="too young for season_corr"):
+        table = similarity(task, task.evaluation_origins()[-1])
+    assert table["season_corr"].isna().all()
+
+
+def test_source_rows_cover_every_anchor_date_of_the_target():
+    from transfercast.forecasting import OriginTables
+    from transfercast.similarity import _frames
+
+    task = small_task(1.0)
+    t = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
+    s, tg = _frames(t.source, t.target("S06"))
+    assert set(tg["_anchor"]) <= set(s["_anchor"])
+
+
+def test_daily_season_corr_needs_eight_weeks_not_eight_days():
+    from transfercast.similarity import similarity
+
+    from .test_frequencies import task_at
+
+    task = task_at("daily")  # 21 days of target history: 3 or 4 ISO weeks
+    with pytest.warns(UserWarning, match=r"too young for season_corr \(needs 8 weeks\)"):
+        table = similarity(task, task.evaluation_origins()[-1])
+    assert (table["target_periods"] >= 8).all() and table["season_corr"].isna().all()
+
+
+def test_matched_source_rows_count_the_same_history_as_the_targets():
+    from transfercast.forecasting import OriginTables
+    from transfercast.similarity import matched_source
+
+    task = small_task(1.0)
+    t = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
+    target, matched = t.target("S06"), matched_source(t, "S06")
+    assert matched.X["n_obs"].max() == target.X["n_obs"].max()
+    assert matched.X["n_obs"].min() == target.X["n_obs"].min()
+
+
+def test_the_regime_level_ratio_reads_the_old_regimes_year_before_the_change():
+    from transfercast.similarity import similarity
+
+    from .test_regime import START, changed_frame, regime_task
+
+    frame = changed_frame("level", 0.0)
+    task = regime_task(frame)
+    origin = task.forecast_origin()
+    table = similarity(task, origin).set_index("target")
+    dates = pd.to_datetime(frame["date"])
+    for target in table.index:
+        tot = frame[frame["store"] == target].groupby(dates)["sales"].sum()
+        new = tot[(tot.index >= START) & (tot.index <= origin)]
+        old = tot[(tot.index < START) & (tot.index >= pd.Timestamp(START) - pd.DateOffset(years=1))]
+        weeks = lambda s: s.index.isocalendar().week  # noqa: E731
+        old, new = old[weeks(old).isin(weeks(new))], new[weeks(new).isin(weeks(old))]
+        expected = new.mean() / old.mean()
+        assert table.loc[target, "regime_level_ratio"] == pytest.approx(expected, rel=1e-6)
