@@ -49,6 +49,15 @@ def small_task(relatedness: float = 1.0, **task_overrides) -> TransferTask:
     return TransferTask.from_config(cfg, data=frame)
 
 
+def task_on(frame, **features) -> TransferTask:
+    """:func:`small_task`'s task over another ``frame``, with ``[features]`` overrides."""
+    raw = synthetic_config(
+        "unused.csv", small_frame().attrs["targets"], horizon=8, target_history=13, windows=2
+    )
+    raw.setdefault("features", {}).update(features)
+    return TransferTask.from_config(parse_config(raw), data=frame)
+
+
 @pytest.fixture(scope="session")
 def task() -> TransferTask:
     return small_task()

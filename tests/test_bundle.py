@@ -579,3 +579,71 @@ def test_the_manifest_fingerprint_covers_the_static_and_known_covariates(tmp_pat
     sized = fingerprint(lambda f: f.assign(size=f["size"] + 1))
     assert sized != first
     assert fingerprint(lambda f: f.assign(price=f["price"] * 1.01)) != sized
+
+
+@pytest.fixture(scope="module")
+def lgb_bundle(project, tmp_path_factory):
+    """A LightGBM bundle (source_only: native ``.lgb.txt`` model files)."""
+    out = tmp_path_factory.mktemp("lgb") / "out"
+    res = invoke("run", project / "config.toml", "--strategy", "source_only", "--output", out)
+    assert res.code == 0, res.err
+    return out / "model"
+
+
+def _copy_model(project, tmp_path):
+    model = tmp_path / "model"
+    shutil.copytree(project / "out" / "model", model)
+    return model, json.loads((model / "manifest.json").read_text())
+
+
+def test_a_manifest_stripped_of_its_checksum_is_refused(project, tmp_path):
+    """Removing ``manifest_sha256`` must not turn the manifest check off."""
+    model, manifest = _copy_model(project, tmp_path)
+    del manifest["manifest_sha256"]
+    manifest["strategy"]["params"]["target_weight"] = 50.0
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="manifest was modified"):
+        load_bundle(model)
+
+
+def test_a_tampered_target_entry_of_the_manifest_is_refused(project, tmp_path):
+    """Every part of the manifest is under its checksum, the per-target entries too."""
+    model, manifest = _copy_model(project, tmp_path)
+    manifest["targets"][0]["domain"], manifest["targets"][1]["domain"] = (
+        manifest["targets"][1]["domain"],
+        manifest["targets"][0]["domain"],
+    )
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match="manifest was modified"):
+        load_bundle(model)
+
+
+def test_predict_refuses_an_origin_one_period_before_the_models_own(project):
+    """One period before the model's origin is already a forecast of sales it learnt."""
+    bundle = load_bundle(project / "out" / "model")
+    frame = pd.read_csv(project / "sales.csv")
+    early = bundle.origin - pd.offsets.Week(1, weekday=4)
+    cut = frame[pd.to_datetime(frame["date"]) <= early]
+    with pytest.raises(DataError, match="before the model's origin"):
+        predict_bundle(bundle, cut)
+
+
+def test_a_tampered_lightgbm_model_file_is_refused(lgb_bundle, tmp_path):
+    """The LightGBM text model files are checksummed and verified like the others."""
+    model = tmp_path / "model"
+    shutil.copytree(lgb_bundle, model)
+    victim = next(model.rglob("*.lgb.txt"))
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert victim.relative_to(model).as_posix() in manifest["files"]
+    victim.write_bytes(victim.read_bytes().replace(b"0", b"1", 1))
+    with pytest.raises(BundleError, match="checksum mismatch"):
+        load_bundle(model)
+
+
+def test_predict_refuses_a_known_covariate_that_is_no_longer_numeric(project):
+    """Every numeric training column is checked, the known covariates too (price)."""
+    frame = small_frame()
+    frame["price"] = frame["price"].map("{:.2f} EUR".format)
+    wrong = "column 'price' has dtype object, but the model was trained with float64"
+    with pytest.raises(DataError, match=wrong):
+        predict_bundle(load_bundle(project / "out" / "model"), frame)

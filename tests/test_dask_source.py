@@ -20,7 +20,7 @@ from transfercast.dask_source import (
 )
 from transfercast.datasets import synthetic_config
 from transfercast.engines import GBM
-from transfercast.errors import ConfigError
+from transfercast.errors import ConfigError, DataError
 from transfercast.forecaster import TransferForecaster
 from transfercast.forecasting import OriginTables
 from transfercast.plugin_manager import get_plugin_manager
@@ -338,3 +338,128 @@ def test_a_partition_panel_on_the_global_grid_keeps_each_series_first_row(setup)
     times = pd.date_range(end=panel.times[-1], periods=len(panel.times) + 5, freq=panel.freq)
     wide = _on_grid(panel, times)
     np.testing.assert_array_equal(wide.times[wide.start], panel.times[panel.start])
+
+
+def test_the_vocabulary_holds_a_category_only_the_targets_have(setup, datasets, client):
+    """Codes equal the in-memory ones, whose vocabulary is over the source and the target
+    series: a department only the targets sell (D3) is in it, as in memory."""
+    from transfercast.dask_source import source_rows_dask as rows_of
+
+    frame = setup["only_targets"].copy()
+    frame["dept"] = frame["dept"].replace({"D2": "D3"})
+    cfg = parse_config(synthetic_config(
+        "unused.csv", setup["frame"].attrs["targets"], horizon=8, target_history=13, windows=2
+    ))  # fmt: skip
+    task = TransferTask.from_config(cfg, data=frame, require_sources=False)
+    rows = rows_of(task, datasets["by_store"], setup["origin"], client)
+    assert rows.builder.categories["dept"] == ["D1", "D2", "D3"]
+
+
+def test_a_column_with_values_from_the_horizons_last_period_is_kept(setup, client, tmp_path):
+    """The statistics pass reads up to the horizon's end inclusive, as the in-memory cut:
+    promotions known from the last forecast period on are values at this origin."""
+    from transfercast.dask_source import source_rows_dask as rows_of
+
+    frame, targets = setup["frame"], setup["frame"].attrs["targets"]
+    origin = setup["full"].evaluation_origins()[0]
+    src = frame[~frame["store"].isin(targets)].assign(promo=np.nan)
+    src.loc[pd.to_datetime(src["date"]) >= origin + 8 * pd.offsets.Week(weekday=4), "promo"] = 1.0
+    src.to_parquet(tmp_path / "sources.parquet", index=False)
+    rows = rows_of(setup["task"], tmp_path / "sources.parquet", origin, client)
+    assert "promo" in rows.columns
+
+
+def test_a_category_first_sold_at_the_origin_is_in_the_vocabulary_as_in_memory(
+    setup, client, tmp_path
+):
+    """The vocabulary is over the series observed up to the origin inclusive: a source
+    department whose one sale is at the origin (D9) has a code, as in memory."""
+    from transfercast.dask_source import source_rows_dask as rows_of
+
+    frame, targets, origin = setup["frame"], setup["frame"].attrs["targets"], setup["origin"]
+    src = frame[~frame["store"].isin(targets)]
+    one = (src["store"] == src["store"].iloc[0]) & (src["dept"] == "D1")
+    new = src[one & (pd.to_datetime(src["date"]) == origin)].assign(dept="D9")
+    pd.concat([src, new]).to_parquet(tmp_path / "sources.parquet", index=False)
+    rows = rows_of(setup["task"], tmp_path / "sources.parquet", origin, client)
+    full = TransferTask.from_config(
+        parse_config(synthetic_config("u.csv", targets, horizon=8, target_history=13, windows=2)),
+        data=pd.concat([frame, new], ignore_index=True),
+    )
+    memory = OriginTables(full, full.at_origin(origin), full.features).builder.categories
+    assert "D9" in memory["dept"]
+    assert rows.builder.categories["dept"] == memory["dept"]
+
+
+def test_a_series_split_across_two_sorted_files_is_gathered_into_one_partition(
+    setup, client, tmp_path
+):
+    """Files sorted by series whose boundary cuts one series in two (the first file ends
+    with the first half of S02|D1, the second starts with its second half) still give every
+    series in one partition, and the in-memory rows."""
+    from transfercast.dask_source import KEYS
+    from transfercast.dask_source import source_rows_dask as rows_of
+
+    frame, targets = setup["frame"], setup["frame"].attrs["targets"]
+    src = frame[~frame["store"].isin(targets)].sort_values(["store", "dept", "date"])
+    src = src.reset_index(drop=True)
+    split = src.index[(src["store"] == "S02") & (src["dept"] == "D1")][30]
+    (tmp_path / "ds").mkdir()
+    src.iloc[:split].to_parquet(tmp_path / "ds" / "part0.parquet", index=False)
+    src.iloc[split:].to_parquet(tmp_path / "ds" / "part1.parquet", index=False)
+    rows = rows_of(setup["task"], tmp_path / "ds", setup["origin"], client)
+    per_part = rows.frame[KEYS[0]].map_partitions(lambda s: pd.Series(s.unique())).compute()
+    assert not per_part.duplicated().any()
+    assert len(rows.frame.compute()) == len(setup["tables"].source.y)
+
+
+def test_a_column_without_values_in_the_targets_is_left_out_as_in_memory(setup, datasets, client):
+    """A known covariate the target domains never have (all NaN there) is dropped with a
+    warning, as the in-memory task drops it, though the sources have it."""
+    from transfercast.dask_source import source_rows_dask as rows_of
+    from transfercast.data import DataWarning
+
+    frame = setup["only_targets"].assign(price=np.nan)
+    cfg = parse_config(synthetic_config(
+        "u.csv", setup["frame"].attrs["targets"], horizon=8, target_history=13, windows=2
+    ))  # fmt: skip
+    task = TransferTask.from_config(cfg, data=frame, require_sources=False)
+    with pytest.warns(DataWarning, match="column 'price' has no values"):
+        rows = rows_of(task, datasets["by_store"], setup["origin"], client)
+    assert "price" not in rows.columns and "promo" in rows.columns
+
+
+def test_forecast_with_source_refuses_an_origin_before_the_source_models(setup, lgb_model):
+    """The source model saw the sales after an earlier origin: forecasting from it leaks."""
+    from transfercast.dask_source import forecast_with_source
+
+    early = setup["origin"] - pd.offsets.Week(1, weekday=4)
+    with pytest.raises(DataError, match="before the source model's origin"):
+        forecast_with_source("source_only", setup["task"], lgb_model, origin=early)
+
+
+def test_forecast_with_source_reads_the_targets_with_the_source_models_codes(setup, lgb_model):
+    """Target rows are coded with the source model's vocabularies, not with those of the
+    target data alone (here the targets sell department D1 only: D1 must keep D1's code and
+    the target tables must know D2 as the source model does)."""
+    from transfercast.dask_source import forecast_with_source
+
+    frame = setup["only_targets"]
+    frame = frame[frame["dept"] == "D1"]
+    cfg = parse_config(synthetic_config(
+        "u.csv", setup["frame"].attrs["targets"], horizon=8, target_history=13, windows=2
+    ))  # fmt: skip
+    task = TransferTask.from_config(cfg, data=frame, require_sources=False)
+    forecaster = forecast_with_source("source_only", task, lgb_model)
+    assert forecaster.tables_.builder.categories == lgb_model.categories_
+
+
+def test_the_strategy_must_ask_for_the_source_params_of_the_model_given(setup, lgb_model):
+    """Same engine and seed, other source_params: another source model, refused."""
+    from transfercast.dask_source import forecast_with_source
+
+    other = get_plugin_manager().registry.create(
+        "boost_continue", {"source_params": {"num_boost_round": 7}}
+    )
+    with pytest.raises(ConfigError, match="another source model"):
+        forecast_with_source(other, setup["task"], lgb_model)

@@ -25,7 +25,7 @@ from transfercast.forecasting import OriginTables
 from transfercast.prelaunch import LevelModel
 
 from .clirun import invoke
-from .conftest import small_frame
+from .conftest import small_frame, small_task, task_on
 
 SMALL = {"source_params": {"num_boost_round": 40}, "target_params": {"num_boost_round": 20}}
 KNOWN = ["price", "promo", "is_holiday"]
@@ -538,3 +538,90 @@ def test_a_source_series_with_a_negative_level_is_left_out_of_the_level_model():
     alone = LevelModel.fit(frame.iloc[:4], level[:4], ["dept"], ["size"])
     assert model.series == 4
     np.testing.assert_allclose(model.predict(frame), alone.predict(frame))
+
+
+def _level_frame(n=60, seed=0):
+    rng = np.random.default_rng(seed)
+    frame = pd.DataFrame({
+        "dept": rng.choice(["D1", "D2"], n), "kind": rng.choice(["A", "B"], n),
+        "size": rng.uniform(1, 5, n),
+    })  # fmt: skip
+    both = (frame["dept"] == "D2") & (frame["kind"] == "B")
+    return frame, 100 * frame["size"].to_numpy() * np.where(both, 3.0, 1.0)
+
+
+def test_the_level_model_learns_a_pair_of_keys_together():
+    """A level that only one department of one store type has (D2 in B stores) is learnt
+    through the pair's column, which no sum of the two keys' effects can give."""
+    frame, level = _level_frame()
+    model = LevelModel.fit(frame, level, ["dept", "kind"], ["size"])
+    new = pd.DataFrame({"dept": ["D1", "D2", "D1", "D2"], "kind": ["A", "A", "B", "B"],
+                        "size": [2.0] * 4})  # fmt: skip
+    np.testing.assert_allclose(model.predict(new), [200, 200, 200, 600], rtol=0.05)
+
+
+def test_a_numeric_covariate_equal_in_every_source_gives_finite_levels():
+    """A static covariate with one value over the sources (sd 0) is not divided by 0."""
+    frame, level = _level_frame()
+    frame["size"] = 3.0
+    model = LevelModel.fit(frame, level, ["dept", "kind"], ["size"])
+    assert np.isfinite(model.predict(frame)).all()
+
+
+def test_a_numeric_covariate_with_a_zero_is_not_taken_on_the_log_scale():
+    """Log scale only when positive in every source series: a zero would be -inf."""
+    frame, level = _level_frame()
+    frame.loc[0, "size"] = 0.0
+    model = LevelModel.fit(frame, level, ["dept", "kind"], ["size"])
+    assert model.log_numeric == [] and np.isfinite(model.predict(frame)).all()
+
+
+def test_a_negative_opening_level_is_left_out_of_the_fit():
+    """An opening level below zero (returns) is left out, as a negative recent level is."""
+    frame, level = _level_frame()
+    opening = np.full(len(level), np.nan)
+    opening[:10] = 0.6 * level[:10]
+    opening[10] = -5.0
+    model = LevelModel.fit(frame, level, ["dept"], ["size"], opening)
+    assert model.opening_series == 10
+
+
+def test_a_series_whose_first_sale_is_at_the_origin_is_not_pre_launch():
+    """A sale at the origin itself is history: the series is not estimated as one that
+    has not sold yet (the pre-launch cut includes the origin period)."""
+    from transfercast.forecasting import OriginTables
+
+    origin = small_task().evaluation_origins()[-1]
+    frame = small_frame()
+    late = (frame["store"] == "S06") & (frame["dept"] == "D1")
+    frame = frame[~(late & (pd.to_datetime(frame["date"]) < origin))]
+    task = task_on(frame)
+    tables = OriginTables(task, task.at_origin(origin), task.features)
+    ids = list(tables.data.panel.ids[tables.prelaunch])
+    assert "S06|D1" not in ids and ids == []
+
+
+def test_the_level_model_is_fitted_on_the_level_window_ending_at_the_origin(wide_tables):
+    """The sources' recent levels are their mean over the level window that ends at the
+    origin (not one period later, which the cut panel would shorten to W - 1 periods)."""
+    task, tables = wide_tables
+    panel, o, W = tables.data.panel, tables.data.origin_idx, tables.builder.level_window
+    by_hand = np.nanmean(panel.Y[tables.data.source_rows, o - W + 1 : o + 1], axis=1)
+    ok = np.isfinite(by_hand) & (by_hand >= 0)
+    assert tables.level_model.unit == pytest.approx(by_hand[ok].mean(), rel=1e-12)
+
+
+def test_an_opening_window_ending_after_the_origin_gives_no_opening_level(launched):
+    """A store's opening level needs its whole first window at or before the origin: at
+    one period short there is none; at the window's last period there is."""
+    task = _task(launched, launched.attrs["targets"], horizon=8)
+    last = task.evaluation_origins()[-1]
+    W = OriginTables(task, task.at_origin(last), task.features).builder.level_window
+    first = min(pd.Timestamp(d) for d in launched.attrs["launches"].values())
+
+    def opening(origin):
+        tables = OriginTables(task, task.at_origin(origin, "skip"), task.features)
+        return tables.opening_levels(tables.data.source_rows)
+
+    assert np.isfinite(opening(first + pd.Timedelta(weeks=W - 1))).sum() == 2
+    assert np.isnan(opening(first + pd.Timedelta(weeks=W - 2))).all()

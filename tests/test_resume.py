@@ -30,7 +30,7 @@ from transfercast.resume import CellStore, cell_key
 from transfercast.strategy import Strategy
 
 from .clirun import invoke
-from .conftest import small_project, small_task
+from .conftest import small_frame, small_project, small_task, task_on
 
 SLOW_PLUGIN = textwrap.dedent(
     '''
@@ -586,3 +586,91 @@ def test_resuming_with_changed_parameters_sets_the_stored_replays_aside(tmp_path
     assert again.done() == set()
     again.add(_cell_row("source_only"), None)
     assert again.replays([origin], None).empty
+
+
+def test_resume_refuses_a_change_in_any_row_of_the_data(tmp_path):
+    """A change to one sale, wherever it is (here the last row), is changed data."""
+    store = CellStore(tmp_path, task_on(small_frame()), [TargetOnly()])
+    store.add(_cell_row("target_only"), None)
+    store.commit()
+    frame = small_frame()
+    frame.loc[frame.index[-1], "sales"] += 1.0
+    with pytest.raises(ConfigError, match="the data, task or features differ"):
+        CellStore(tmp_path, task_on(frame), [TargetOnly()], resume=True)
+
+
+def test_resume_refuses_changed_features(tmp_path):
+    """Cells scored with other [features] (lags) are not reused."""
+    store = CellStore(tmp_path, task_on(small_frame()), [TargetOnly()])
+    store.add(_cell_row("target_only"), None)
+    store.commit()
+    with pytest.raises(ConfigError, match="the data, task or features differ"):
+        CellStore(tmp_path, task_on(small_frame(), lags=[1, 2]), [TargetOnly()], resume=True)
+
+
+def test_resume_refuses_a_store_whose_setup_names_no_writer(tmp_path):
+    """A setup.json without the ``transfercast`` key at all (written before it was
+    recorded) is another writer's, as one that records None is."""
+    task = small_task()
+    store = CellStore(tmp_path, task, [TargetOnly()])
+    store.add(_cell_row("target_only"), None)
+    store.commit()
+    setup = tmp_path / ".progress" / "setup.json"
+    written = json.loads(setup.read_text())
+    del written["transfercast"]
+    setup.write_text(json.dumps(written))
+    with pytest.raises(ConfigError, match="an earlier transfercast, which recorded none"):
+        CellStore(tmp_path, task, [TargetOnly()], resume=True)
+
+
+def test_replays_stored_again_for_an_origin_replace_the_stored_ones(tmp_path):
+    """A cell run again stores its origin's replays again: the new rows replace the
+    stored ones of the same (n, domain, cut, candidate), which stay only where not replaced."""
+    from transfercast.replay import TABLE_COLUMNS
+
+    def rows(wape, candidates):
+        return pd.DataFrame([
+            {**dict.fromkeys(TABLE_COLUMNS), "origin": "2021-01-01", "n": 1, "domain": "S01",
+             "cut": "2020-06-05", "candidate": c, "wape": wape}
+            for c in candidates
+        ])  # fmt: skip
+
+    store = CellStore(tmp_path, small_task(), [TargetOnly()])
+    store.add_replays("2021-01-01", rows(0.5, ["pooled", "source_only"]))
+    store.add_replays("2021-01-01", rows(0.2, ["pooled"]))
+    got = store.replays([pd.Timestamp("2021-01-01")], None).set_index("candidate")["wape"]
+    assert got.to_dict() == {"pooled": 0.2, "source_only": 0.5}
+
+
+def test_a_stale_cell_not_yet_run_again_is_not_reused_by_the_next_resume(tmp_path):
+    """Resumed with changed parameters and stopped before the changed strategy's cell ran
+    again: the next resume must still run it (its stored scores are the old parameters')."""
+    from transfercast.plugins.baselines import SourceOnly
+
+    task = small_task()
+    first = CellStore(tmp_path, task, [TargetOnly(), SourceOnly()])
+    first.add(_cell_row("source_only"), None)
+    first.commit()
+    changed = [TargetOnly(), SourceOnly(seed=1)]
+    resumed = CellStore(tmp_path, task, changed, resume=True)
+    resumed.add(_cell_row("target_only"), None)  # then the run is interrupted
+    resumed.commit()
+    assert CellStore(tmp_path, task, changed, resume=True).done() == {
+        ("S06", "target_only", "2021-01-01")
+    }
+
+
+def test_discard_puts_back_a_failed_cell_that_was_run_again(tmp_path):
+    """Resuming runs a failed cell again; a user error later in that run must leave the
+    store as it was, the failed cell's files included."""
+    task = small_task()
+    first = CellStore(tmp_path, task, [TargetOnly()])
+    first.add({**_cell_row("target_only"), "status": "failed", "error": "boom"}, None)
+    first.commit()
+    store = tmp_path / ".progress"
+    before = {p.name: p.read_bytes() for p in store.iterdir()}
+    again = CellStore(tmp_path, task, [TargetOnly()], resume=True)
+    assert again.done() == set()
+    again.add(_cell_row("target_only"), None)  # the failed cell, run again
+    again.discard()  # then a user error stops the run
+    assert {p.name: p.read_bytes() for p in store.iterdir()} == before
