@@ -1618,3 +1618,159 @@ def test_per_feature_engine_parameters_are_left_to_the_fit(engine):
     if engine == "xgboost":
         table = {"monotone_constraints": "(" + ",".join(["0"] * 29) + ")"}
     assert engine_param_problem(engine, table) is None
+
+
+def _unread(monkeypatch):
+    def unread(*args, **kwargs):
+        raise AssertionError("the data was read before the command checked its input")
+
+    monkeypatch.setattr(TransferTask, "from_config", unread)
+
+
+def test_demo_takes_relatedness_0_and_refuses_below(tmp_path):
+    """``--relatedness 0`` (unrelated sources) is in range, below it is not; ``--jobs 0``
+    stops the demo before it writes."""
+    out = tmp_path / "demo"
+    res = invoke("demo", "--output", out, "--relatedness", "0", "--jobs", "0")
+    assert res.code == 2 and "jobs 0: give the number of parallel workers" in res.err, res.err
+    res = invoke("demo", "--output", out, "--relatedness", "-0.1")
+    assert res.code == 2 and "--relatedness must be in [0, 1], got -0.1" in res.err, res.err
+    assert not out.exists()
+
+
+def test_demo_refuses_an_output_that_is_a_file(tmp_path):
+    """A file as ``demo --output``: one line, exit status 2, the file kept."""
+    (tmp_path / "demo").write_text("mine\n")
+    res = invoke("demo", "--output", tmp_path / "demo")
+    assert res.code == 2 and res.err.count("\n") == 1, res.err
+    assert re.search(r"output directory \S*demo is a file; choose another --output$", res.err)
+    assert (tmp_path / "demo").read_text() == "mine\n"
+
+
+def test_predict_refuses_an_output_inside_a_data_folder_of_parquet_files(tmp_path):
+    """``predict --output`` inside a ``--data`` folder of Parquet files is refused: the
+    forecasts would be read as data next time."""
+    assert invoke("run", setup(tmp_path), "--strategy", "source_only").code == 0
+    data = tmp_path / "parts"
+    data.mkdir()
+    small_frame().to_parquet(data / "part-0.parquet", index=False)
+    res = invoke(
+        "predict", tmp_path / "out" / "model", "--data", data, "--output", data / "fc.parquet"
+    )
+    assert res.code == 2 and res.err.count("\n") == 1, res.err
+    assert re.search(r"--output \S*fc\.parquet is inside the --data \S*parts:", res.err)
+    assert sorted(p.name for p in data.iterdir()) == ["part-0.parquet"]
+
+
+def test_compare_refuses_a_users_similarity_csv(tmp_path, monkeypatch):
+    """A user's ``similarity.csv`` in the output folder is refused before the data is
+    read: compare's report would replace it."""
+    config = setup(tmp_path)
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "similarity.csv").write_text("mine\n")
+    _unread(monkeypatch)
+    res = invoke("compare", config, "--strategies", "target_only")
+    assert res.code == 2 and res.err.count("\n") == 1, res.err
+    assert "holds similarity.csv, which compare replaces" in res.err
+    assert (tmp_path / "out" / "similarity.csv").read_text() == "mine\n"
+
+
+def test_strategies_option_ignores_empty_names(tmp_path, monkeypatch):
+    """``--strategies target_only, ,`` (trailing commas) is ``target_only``."""
+    import transfercast.evaluation as evaluation
+
+    seen = []
+
+    def spy(task, chosen, **kwargs):
+        seen.append([s.name for s in chosen])
+        raise evaluation.ConfigError("stopped here")
+
+    monkeypatch.setattr(evaluation, "compare", spy)
+    res = invoke("compare", setup(tmp_path), "--strategies", "target_only, ,")
+    assert res.code == 2 and "stopped here" in res.err and seen == [["target_only"]], res.err
+
+
+def test_each_command_prints_its_own_warnings_again(tmp_path):
+    """A warning printed by one call of main() (a test, a notebook) is printed by the next
+    call too."""
+    config = setup(tmp_path, _nan_inf_negative(small_frame()))
+    for output in ("a", "b"):
+        res = invoke("similarity", config, "--output", tmp_path / output)
+        assert res.code == 0, res.err
+        assert "column 'sales': 2 infinite values treated as missing" in res.err, res.err
+
+
+def test_the_leaderboard_shows_a_failed_column_only_when_a_cell_failed(capsys):
+    """The printed leaderboard has a "failed" column only when there are failed cells."""
+    from transfercast.cli import print_leaderboard
+
+    board = pd.DataFrame(
+        {"strategy": ["a", "b"], "wape": [0.1, 0.2], "wins": [2, 0], "failed": [0, 0]}
+    )
+    print_leaderboard(board)
+    assert "failed" not in capsys.readouterr().out
+    print_leaderboard(board.assign(failed=[0, 2]))
+    assert "failed" in capsys.readouterr().out
+
+
+def test_compare_checks_the_strategy_names_before_reading_the_data(tmp_path, monkeypatch):
+    """An unknown ``--strategies`` name is named before the data is read (a large data file
+    is not loaded to report a typo)."""
+    config = setup(tmp_path)
+    _unread(monkeypatch)
+    assert_error(
+        invoke("compare", config, "--strategies", "target_only,sorce_only"),
+        tmp_path,
+        r"^error: unknown strategy 'sorce_only' \(did you mean 'source_only'\?\)",
+    )
+
+
+def test_a_crash_inside_compare_says_the_finished_cells_are_kept(tmp_path, monkeypatch):
+    """A compare that crashes (a plugin's bug) points to ``--resume``."""
+    import transfercast.evaluation as evaluation
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("a plugin broke")
+
+    monkeypatch.setattr(evaluation, "compare", broken)
+    res = invoke("compare", setup(tmp_path), "--strategies", "target_only")
+    assert res.code == 1 and res.err.count("\n") == 1, res.err
+    assert re.search(
+        r"^error: RuntimeError: a plugin broke \(test_\w+\.py:\d+\) \(the finished cells are "
+        r"kept: --resume goes on from them\); TRANSFERCAST_TRACEBACK=1 shows the traceback$",
+        res.err.strip(),
+    ), res.err
+
+
+def test_demo_refuses_a_folder_holding_only_a_users_sales_csv(tmp_path):
+    """``demo`` refuses a folder holding a ``sales.csv`` it did not write, even without a
+    ``config.toml``: the user's file is kept."""
+    (tmp_path / "sales.csv").write_text("mine\n")
+    res = invoke("demo", "--output", tmp_path, "--strategies", "pooled")
+    assert res.code == 2 and res.err.count("\n") == 1, res.err
+    assert "sales.csv there was not written by a demo" in res.err, res.err
+    assert (tmp_path / "sales.csv").read_text() == "mine\n"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sales.csv"]
+
+
+def test_predict_checks_its_origin_option_before_reading_the_bundle(tmp_path):
+    """A bad ``--origin`` is named first, before the bundle and the data are read."""
+    res = invoke(
+        "predict", tmp_path / "nowhere", "--data", tmp_path / "sales.csv",
+        "--output", tmp_path / "f.csv", "--origin", "2021-13-45",
+    )  # fmt: skip
+    assert res.code == 2, res.err
+    assert res.err == "error: --origin '2021-13-45' is not a date; give one such as 2021-03-26\n"
+
+
+def test_a_finished_comparison_leaves_no_set_aside_store(tmp_path, monkeypatch):
+    """The earlier run's cells, set aside while a comparison runs, are removed when it
+    ends."""
+    from transfercast import cli
+
+    monkeypatch.setattr(cli, "write_compare_report", lambda *a, **k: None)  # not under test
+    config = setup(tmp_path)
+    for _ in range(2):
+        assert invoke("compare", config, "--strategies", "target_only").code == 0
+    assert (tmp_path / "out" / ".progress").is_dir()
+    assert not (tmp_path / "out" / ".progress.previous").exists()
