@@ -330,8 +330,8 @@ def test_domain_auc_folds_are_contiguous_blocks_of_anchor_dates(monkeypatch):
     monkeypatch.setattr(sklearn.ensemble, "HistGradientBoostingClassifier", Spy)
     s, t = _two_domains()
     s["f"], t["f"] = (
-        s["_anchor"].dt.dayofyear.astype(float),
-        t["_anchor"].dt.dayofyear.astype(float),
+        s["_anchor"].dt.day_of_year.astype(float),
+        t["_anchor"].dt.day_of_year.astype(float),
     )
     _auc(s, t, ["f"])
     assert len(seen) == 4
