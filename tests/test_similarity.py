@@ -465,3 +465,29 @@ def test_the_regime_level_ratio_reads_the_old_regimes_year_before_the_change():
         old, new = old[weeks(old).isin(weeks(new))], new[weeks(new).isin(weeks(old))]
         expected = new.mean() / old.mean()
         assert table.loc[target, "regime_level_ratio"] == pytest.approx(expected, rel=1e-6)
+
+
+def test_shared_features_keep_a_feature_constant_on_one_side_only():
+    """A feature constant in the target (a promotion a young target never ran) but varying in
+    the sources is drift the diagnostics must see; one constant on both sides, one too rarely
+    observed, a categorical column and a missing one are left out."""
+    from transfercast.features import FeatureTable
+    from transfercast.similarity import shared_features
+
+    def table(**cols):
+        X = pd.DataFrame(cols)
+        n = len(X)
+        keys = pd.DataFrame({"anchor": pd.date_range("2021-01-01", periods=n, freq="W-FRI")})
+        return FeatureTable(X=X, y=np.ones(n), keys=keys, level=np.ones(n), categorical=["dept"])
+
+    n = 12
+    varying = np.arange(n, dtype=float)
+    source = table(
+        promo=varying % 2,
+        flat=np.ones(n),
+        rare=np.r_[varying[:9], [np.nan] * 3],
+        dept=np.zeros(n),
+        lag_ratio_1=varying,
+    )
+    target = table(promo=np.zeros(n), flat=np.ones(n), rare=varying, dept=np.ones(n))
+    assert shared_features(source, target) == ["promo"]
