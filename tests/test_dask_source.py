@@ -463,3 +463,33 @@ def test_the_strategy_must_ask_for_the_source_params_of_the_model_given(setup, l
     )
     with pytest.raises(ConfigError, match="another source model"):
         forecast_with_source(other, setup["task"], lgb_model)
+
+
+def test_rows_equal_the_in_memory_ones_when_the_targets_started_before_the_sources(
+    client, tmp_path
+):
+    """Source rows equal the in-memory ones when the sources' files begin 20 weeks after the
+    targets' rows (the global grid then starts with the targets)."""
+    frame = small_frame()
+    targets = frame.attrs["targets"]
+    late = pd.to_datetime(frame["date"]) < pd.to_datetime(frame["date"]).min() + pd.Timedelta(
+        weeks=20
+    )
+    frame = frame[frame["store"].isin(targets) | ~late].reset_index(drop=True)
+    cfg = parse_config(
+        synthetic_config("unused.csv", targets, horizon=8, target_history=13, windows=2)
+    )
+    full = TransferTask.from_config(cfg, data=frame)
+    origin = full.evaluation_origins()[-1]
+    ref = OriginTables(full, full.at_origin(origin), full.features).source
+    only = TransferTask.from_config(
+        cfg, data=frame[frame["store"].isin(targets)], require_sources=False
+    )
+    frame[~frame["store"].isin(targets)].to_parquet(tmp_path / "part0.parquet", index=False)
+    got = source_rows_dask(only, tmp_path, origin, client).frame.compute()
+    expected = _reference(ref)
+    assert len(got) == len(expected)
+    np.testing.assert_array_equal(got[KEYS[1]], expected[KEYS[1]])
+    for col in ref.X.columns:
+        if col not in ref.categorical:
+            np.testing.assert_array_equal(got[col].to_numpy(float), expected[col], err_msg=col)
