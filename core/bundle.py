@@ -219,7 +219,7 @@ def write_bundle(
                     "state": _jsonable(intervals.to_json()),
                 }
             targets.append(entry)
-        _link_duplicates(tmp)
+        digests = _link_duplicates(tmp)
         strategy = model.strategy_
         user_cols = list(
             dict.fromkeys(
@@ -253,11 +253,7 @@ def write_bundle(
             "targets": targets,
             **_level_entry(model.tables_),
             "engines": _engines(tmp, targets),
-            "files": {
-                p.relative_to(tmp).as_posix(): sha256_file(p)
-                for p in sorted(tmp.rglob("*"))
-                if p.is_file()
-            },
+            "files": digests,
         }
         manifest["manifest_sha256"] = _manifest_digest(manifest)
         write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", tmp / MANIFEST)
@@ -338,21 +334,24 @@ def check_replaceable(directory: Path, what: str = "") -> None:
     )
 
 
-def _link_duplicates(folder: Path) -> None:
+def _link_duplicates(folder: Path) -> dict[str, str]:
     """Replace each file under ``folder`` whose bytes an earlier one holds by a hard link to
-    it (kept as a copy where the file system cannot link)."""
-    first: dict[tuple[int, str], Path] = {}
+    it (kept as a copy where the file system cannot link); return each file's SHA-256 by its
+    path relative to ``folder``."""
+    digests: dict[str, str] = {}
+    first: dict[str, Path] = {}
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        key = (path.stat().st_size, sha256_file(path))
-        if key not in first:
-            first[key] = path
+        digest = digests[path.relative_to(folder).as_posix()] = sha256_file(path)
+        if digest not in first:
+            first[digest] = path
             continue
         spare = path.with_name(path.name + ".link")
         try:
-            os.link(first[key], spare)
+            os.link(first[digest], spare)
         except OSError:
             continue
         os.replace(spare, path)
+    return digests
 
 
 def _remove_bundle(directory: Path) -> None:

@@ -257,13 +257,11 @@ def _position_name(tables: OriginTables) -> str:
     return f"{position}s" if position else "periods"
 
 
-def _season_short(tables: OriginTables, domain: Any) -> bool:
-    """Whether a target domain's history holds too few positions in the year (weeks of daily
-    data, not days) for a season correlation."""
-    target = _domain_totals(tables, tables.data.target_rows[domain])
-    position = _position(tables, target.index)
-    held = len(target) if position is None else len(np.unique(position))
-    return held < _min_positions(tables)
+def _positions_held(tables: OriginTables, totals: pd.Series) -> int:
+    """How many positions in the year (weeks of daily data, not days) a domain's totals per
+    period cover; their number of periods without a within-year season."""
+    position = _position(tables, totals.index)
+    return len(totals) if position is None else len(np.unique(position))
 
 
 def source_profiles(tables: OriginTables) -> tuple[pd.Series, list[float]]:
@@ -303,7 +301,7 @@ def season_and_scale(tables: OriginTables, domain: Any) -> dict[str, float]:
         float(target.mean() / np.median(scales)) if scales and len(target) else float("nan")
     )
     need = _min_positions(tables)
-    if len(src_profile) and len(target) >= need and target.mean() != 0:
+    if len(src_profile) and _positions_held(tables, target) >= need and target.mean() != 0:
         tprof = (target / target.mean()).groupby(_position(tables, target.index)).mean()
         common = tprof.index.intersection(src_profile.index)
         if len(common) >= need and tprof[common].std() > 0:
@@ -572,7 +570,9 @@ def _warn_empty(frame: pd.DataFrame, tables: OriginTables) -> None:
             d for d in frame["target"] if len(tables.target(d)) < 4
         ],
         f"season_corr (needs {need} {_position_name(tables)})": [
-            d for d in frame["target"] if _season_short(tables, d)
+            d
+            for d in frame["target"]
+            if _positions_held(tables, _domain_totals(tables, tables.data.target_rows[d])) < need
         ],
     }
     parts = [
