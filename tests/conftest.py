@@ -38,22 +38,21 @@ def small_project(root, relatedness: float = 1.0, **settings) -> dict:
     return synthetic_config("sales.csv", frame.attrs["targets"], **settings)
 
 
+def _small_config(targets) -> dict:
+    return synthetic_config("unused.csv", targets, horizon=8, target_history=13, windows=2)
+
+
 def small_task(relatedness: float = 1.0, **task_overrides) -> TransferTask:
     """A TransferTask over :func:`small_frame` with horizon 8 and 13 periods of target history."""
     frame = small_frame(relatedness)
-    raw = synthetic_config(
-        "unused.csv", frame.attrs["targets"], horizon=8, target_history=13, windows=2
-    )
+    raw = _small_config(frame.attrs["targets"])
     raw["task"].update(task_overrides)
-    cfg = parse_config(raw)
-    return TransferTask.from_config(cfg, data=frame)
+    return TransferTask.from_config(parse_config(raw), data=frame)
 
 
 def task_on(frame, **features) -> TransferTask:
     """:func:`small_task`'s task over another ``frame``, with ``[features]`` overrides."""
-    raw = synthetic_config(
-        "unused.csv", small_frame().attrs["targets"], horizon=8, target_history=13, windows=2
-    )
+    raw = _small_config(small_frame().attrs["targets"])
     raw.setdefault("features", {}).update(features)
     return TransferTask.from_config(parse_config(raw), data=frame)
 

@@ -352,10 +352,8 @@ def test_a_wape_worse_than_the_best_never_reads_as_equal_to_it(comparison):
 def test_every_chart_says_what_it_draws(comparison, monkeypatch):
     """The weights chart names the origin its weights are at, the forecast chart's values are
     the target column, and the leaderboard's whiskers (not its bars) are the spread."""
-    import transfercast.report as report
-
+    report = _figures(monkeypatch)
     comp, _ = comparison
-    monkeypatch.setattr(report, "_png", lambda fig: fig)
     origin = pd.Timestamp(comp.selection["origin"].max()).date()
     weights = report.weights_png(comp)
     assert weights.axes[0].get_title() == f"auto's weights per target at origin {origin}"
