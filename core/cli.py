@@ -448,6 +448,7 @@ def run_compare(
                     quantiles=fc.quantiles,
                     interval_method=fc.method,
                 )
+                _refuse_nothing_scored(comp.scores)
             except TransfercastError:
                 bar.live.transient = True  # the error is the one line on stderr
                 raise
@@ -484,6 +485,16 @@ def run_compare(
         )
         return 1
     return 0
+
+
+def _refuse_nothing_scored(scores) -> None:
+    """Stop with a config error when every cell of the run was skipped: no strategy could
+    forecast a target (those that need the target's history, before launch)."""
+    if len(scores) and (scores["status"] == "skipped").all():
+        raise ConfigError(
+            f"nothing to compare: every cell was skipped (first: {scores['error'].iloc[0]}); "
+            "add a strategy that forecasts from the sources, e.g. source_only"
+        )
 
 
 def write_compare_report(comp, task, origin, plugins, output: Path) -> None:

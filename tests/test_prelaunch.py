@@ -240,6 +240,23 @@ def test_compare_config_at_zero_history_exits_0_and_reports_the_skips(tmp_path):
     assert sorted(scores["status"].unique()) == ["ok", "skipped"]
 
 
+def test_compare_where_every_cell_is_skipped_exits_2_and_writes_nothing(tmp_path):
+    frame = small_frame()
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    raw = synthetic_config(
+        "sales.csv", frame.attrs["targets"], horizon=6, target_history=0, windows=1
+    )
+    raw["strategy"]["candidates"] = ["target_only"]
+    raw["output"]["dir"] = "results"
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    res = invoke("compare", tmp_path / "config.toml")
+    lines = res.err.strip().splitlines()
+    assert res.code == 2 and lines[-1].startswith("error: nothing to compare: every cell was ")
+    assert "skipped (first: strategy 'target_only' needs the target's own sales" in lines[-1]
+    assert lines[-1].endswith("add a strategy that forecasts from the sources, e.g. source_only")
+    assert not (tmp_path / "results").exists()
+
+
 def test_the_python_api_takes_zero_history_and_refuses_a_negative_one():
     frame = small_frame()
     task = _task(frame, frame.attrs["targets"])
