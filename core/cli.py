@@ -802,6 +802,13 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(1)
     if code == 130 and ABORTED not in _SHOWN:  # typer returns 130 for an interrupt it caught
         err_console.print("aborted")
+    if code == 130 and argv is None:  # the process's own command, interrupted
+        # a fit on another thread (a Dask worker's LightGBM or torch) may still be running:
+        # the interpreter's teardown would abort on it ("terminate called ..."), so leave now;
+        # every file was closed when the command unwound
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(130)
     if isinstance(code, int) and code:  # click returns typer.Exit's code when not standalone
         sys.exit(code)
 

@@ -276,7 +276,7 @@ class ForecastConfig(_Section):
 class ExecutionConfig(_Section):
     """``[execution]``: where the per-target work runs."""
 
-    backend: Literal["local", "dask"] = Field("local", description="local (joblib) or dask")
+    backend: Literal["local", "dask"] = Field("local", description="local (threads) or dask")
     jobs: int = Field(
         1,
         description="parallel workers for the local backend: compare's cells, run's target "

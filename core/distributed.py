@@ -28,14 +28,15 @@ What travels, and its limits:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import os
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from typing import Any
 
 from transfercast.errors import ConfigError, MissingDependencyError
 
-Executor = Callable[[Callable[[Any], Any], Sequence[Any]], list[Any]]
+Executor = Callable[[Callable[[Any], Any], Sequence[Any]], Iterable[Any]]
 
 
 def _require_distributed() -> Any:
@@ -78,27 +79,27 @@ def _call(run: Callable[[Any], Any], cell: Any, remote: bool) -> tuple[Any, dict
 
 def dask_executor(client: Any) -> Executor:
     """An ``executor(run, cells)`` for :func:`transfercast.compare` and
-    :meth:`TransferForecaster.fit` that runs each cell as a Dask task on ``client`` and returns
-    the results in the order of ``cells``."""
+    :meth:`TransferForecaster.fit` that runs each cell as a Dask task on ``client`` and yields
+    the results in the order of ``cells``, each as soon as it and those before it are done (an
+    interrupted comparison keeps the cells it has recorded)."""
 
-    def execute(run: Callable[[Any], Any], cells: Sequence[Any]) -> list[Any]:
+    def execute(run: Callable[[Any], Any], cells: Sequence[Any]) -> Iterator[Any]:
         if not cells:
-            return []
+            return
         remote = not str(client.scheduler.address).startswith("inproc://")
         shared = client.scatter(run, broadcast=True, hash=False)
         futures = client.map(
             _call, [shared] * len(cells), list(cells), [remote] * len(cells), pure=False
         )
+        tables = getattr(run, "tables", None)
+        remote_replays = tables.__dict__.setdefault("_remote_replays", {}) if tables else {}
         try:
-            results = client.gather(futures)
+            for future in futures:
+                out, made = future.result()
+                remote_replays.update(made)  # the workers' replays, for the client's replays.csv
+                yield out
         finally:
             client.cancel([*futures, shared])
-        tables = getattr(run, "tables", None)
-        if tables is not None:  # the replays the workers made, for the client's replays.csv
-            remote_replays = tables.__dict__.setdefault("_remote_replays", {})
-            for _, made in results:
-                remote_replays.update(made)
-        return [out for out, _ in results]
 
     return execute
 
@@ -146,22 +147,30 @@ def dask_client(
 
 
 def local_executor(jobs: int) -> Executor | None:
-    """An ``executor(run, cells)`` that runs the cells on ``jobs`` threads of this process
-    (joblib; -1: every core), or ``None`` for one job (in turn, no executor)."""
+    """An ``executor(run, cells)`` that runs the cells on ``jobs`` threads of this process (-1:
+    every core; -2: all but one, ...) and yields their results in the order of ``cells``, each as
+    soon as it and those before it are done, or ``None`` for one job (in turn, no executor)."""
     if jobs == 1:
         return None
+    workers = jobs if jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + jobs)
 
-    def execute(run: Callable[[Any], Any], cells: Sequence[Any]) -> list[Any]:
-        from joblib import Parallel, delayed
+    def execute(run: Callable[[Any], Any], cells: Sequence[Any]) -> Iterator[Any]:
+        from concurrent.futures import ThreadPoolExecutor
 
-        return list(Parallel(n_jobs=jobs, prefer="threads")(delayed(run)(c) for c in cells))
+        pool = ThreadPoolExecutor(max_workers=workers)
+        try:
+            futures = [pool.submit(run, c) for c in cells]
+            for future in futures:
+                yield future.result()
+        finally:  # a failed cell or an interrupt: no cell not yet begun starts
+            pool.shutdown(wait=False, cancel_futures=True)
 
     return execute
 
 
 @contextmanager
 def executor_for(execution: Any) -> Iterator[Executor | None]:
-    """The executor an ``[execution]`` config asks for: ``None`` for the local backend (joblib
+    """The executor an ``[execution]`` config asks for: ``None`` for the local backend (threads
     with ``jobs``), a Dask executor for ``backend = "dask"``."""
     if execution is None or execution.backend == "local":
         yield None

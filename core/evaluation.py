@@ -513,18 +513,14 @@ def compare(
                 on_cell(row, fc, sel)
 
         parallel = executor or (local_executor(jobs) if len(cells) > 1 else None)
-        if parallel is not None:
-            for out in parallel(run, cells):
-                record(*out)
-            done += len(cells)
+        # each cell recorded as it ends, in the order of the cells: an interrupted run keeps
+        # every finished cell before the first unfinished one
+        outs = parallel(run, cells) if parallel is not None else map(run, cells)
+        for out in outs:
+            record(*out)
+            done += 1
             if progress:
                 progress(done, total)
-        else:  # each cell stored as it ends: an interrupted run keeps every finished cell
-            for c in cells:
-                record(*run(c))
-                done += 1
-                if progress:
-                    progress(done, total)
         held = held_replays(tables)
         if len(held):
             replayed.append(held)

@@ -120,7 +120,9 @@ class TransferForecaster:
         if executor is not None:
             if strategy.reads_source_table():
                 cache.get(strategy, tables.source)  # once, on this side, before targets run
-            results = executor(lambda d: fit_and_forecast(strategy, tables, d, cache), targets)
+            results = list(
+                executor(lambda d: fit_and_forecast(strategy, tables, d, cache), targets)
+            )
         else:
             results = [fit_and_forecast(strategy, tables, d, cache) for d in targets]
         self.intervals_: dict[Any, Any] = {}

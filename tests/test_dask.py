@@ -143,3 +143,21 @@ def test_forecaster_fit_on_dask_equals_local(process_client, monkeypatch):
     ex = dask_executor(process_client)
     got = TransferForecaster("source_only").fit(task, executor=ex).predict()
     pd.testing.assert_frame_equal(want, got)
+
+
+def test_the_dask_executor_hands_each_cell_on_in_order_before_a_later_one_fails():
+    """Cells finished before a failing one reach the caller first (compare stores them, so an
+    interrupted or stopped run keeps them), and the results keep the order of the cells."""
+
+    def run(cell):
+        if cell == 3:
+            raise ConfigError("cell 3 stops the run")
+        return cell * 10
+
+    got = []
+    with dask_client(threads_per_worker=1) as client:
+        with pytest.raises(ConfigError, match="cell 3 stops the run"):
+            for out in dask_executor(client)(run, [1, 2, 3, 4]):
+                got.append(out)
+        assert list(dask_executor(client)(run, [2, 1, 4])) == [20, 10, 40]
+    assert got == [10, 20]
