@@ -38,6 +38,7 @@ from transfercast.config import FeaturesConfig
 from transfercast.data import DS, UID, DataWarning, Y
 from transfercast.errors import ConfigError, DataError, TransfercastError
 from transfercast.features import FeatureBuilder
+from transfercast.forecaster import plugin_modules
 from transfercast.intervals import check_quantiles, qcol
 from transfercast.outputs import UMASK, write_text
 from transfercast.prelaunch import LevelModel
@@ -106,7 +107,7 @@ def _needed_plugins(model: Any, plugins: list[str]) -> list[str]:
         names.update(m.name for m in getattr(strategy, "members_", []))
     entries = pm.registry.entries
     needed = {entries[n].plugin for n in names if n in entries}
-    if getattr(model, "quantiles", None):
+    if getattr(model, "intervals_", None):  # the fit's quantiles
         hook = pm.hook.transfercast_load_intervals
         needed.update(impl.plugin_name for impl in hook.get_hookimpls())
     return [p for p in plugins if p in needed]
@@ -191,7 +192,7 @@ def write_bundle(
     """
     task = model.task_
     plugins = _needed_plugins(
-        model, list(dict.fromkeys([*getattr(model, "plugins", ()), *(plugins or ())]))
+        model, list(dict.fromkeys([*plugin_modules(model.plugins), *(plugins or ())]))
     )
     directory = Path(directory)
     check_replaceable(directory)
@@ -214,8 +215,8 @@ def write_bundle(
             intervals = getattr(model, "intervals_", {}).get(domain)
             if intervals is not None:
                 entry["intervals"] = {
-                    "method": model.interval_method,
-                    "quantiles": list(model.quantiles),
+                    "method": model.interval_method_,
+                    "quantiles": list(model.quantiles_),
                     "state": _jsonable(intervals.to_json()),
                 }
             targets.append(entry)

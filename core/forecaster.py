@@ -44,12 +44,23 @@ class TransferForecaster:
         interval_method: str = DEFAULT_METHOD,
         **params: Any,
     ):
+        # stored as given (scikit-learn's ``clone`` checks that), checked at once
         self.strategy = strategy
-        self.horizon = check_horizon(horizon)
-        self.plugins = plugin_modules(plugins)
-        self.quantiles = check_quantiles(quantiles)
+        self.horizon = horizon
+        self.plugins = plugins
+        self.quantiles = quantiles
         self.interval_method = interval_method
         self.params = params
+        self._checked()
+
+    def _checked(self) -> tuple[int | None, tuple[str, ...], list[float]]:
+        """The horizon, plugin modules and quantile levels, checked (a bad one is one
+        :class:`ConfigError` naming it)."""
+        return (
+            check_horizon(self.horizon),
+            plugin_modules(self.plugins),
+            check_quantiles(self.quantiles),
+        )
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Constructor parameters, scikit-learn style (``deep`` is accepted and ignored: no
@@ -68,17 +79,18 @@ class TransferForecaster:
         ``strategy``, ``horizon``, ``plugins``, ``quantiles`` and ``interval_method`` is a
         parameter of the strategy (validated when it is fitted). A fitted model keeps its
         forecasts until it is fitted again."""
-        if "strategy" in params:
-            self.strategy = params.pop("strategy")
-        if "horizon" in params:
-            self.horizon = check_horizon(params.pop("horizon"))
-        if "plugins" in params:
-            self.plugins = plugin_modules(params.pop("plugins"))
-        if "quantiles" in params:
-            self.quantiles = check_quantiles(params.pop("quantiles"))
-        if "interval_method" in params:
-            self.interval_method = params.pop("interval_method")
+        names = ("strategy", "horizon", "plugins", "quantiles", "interval_method", "params")
+        before = {n: getattr(self, n) for n in names}
+        for name in names[:-1]:
+            if name in params:
+                setattr(self, name, params.pop(name))
         self.params = {**self.params, **params}
+        try:
+            self._checked()
+        except Exception:  # a bad value: the forecaster stays as it was
+            for name, value in before.items():
+                setattr(self, name, value)
+            raise
         return self
 
     def _make_strategy(self, pm: Any) -> Strategy:
@@ -101,21 +113,18 @@ class TransferForecaster:
                 f"TransferTask(data, ...) or TransferTask.from_config(load_config(path))), not "
                 f"{type(task).__name__}"
             )
-        if self.horizon is not None and self.horizon != task.horizon:
+        horizon, plugins, levels = self._checked()
+        if horizon is not None and horizon != task.horizon:
             task = copy.copy(task)
-            task.horizon = int(self.horizon)
+            task.horizon = horizon
             task.__dict__.pop("panel", None)
         # a date on the grid, within the data: anything else is one line naming it
         origin = task.check_origins([origin])[0] if origin is not None else task.forecast_origin()
         # the plugins' manager, checked and active while fitting (auto looks candidates up in it)
-        pm = get_plugin_manager(self.plugins)
+        pm = get_plugin_manager(plugins)
         strategy = self._make_strategy(pm)
-        tables = OriginTables(
-            task, task.at_origin(origin), task.features, intervals=bool(self.quantiles)
-        )
+        tables = OriginTables(task, task.at_origin(origin), task.features, intervals=bool(levels))
         cache = SourceCache()
-        self.fitted_: dict[Any, Strategy] = {}
-        self.forecasts_: dict[Any, pd.DataFrame] = {}
         targets = list(task.targets)
         if executor is not None:
             if strategy.reads_source_table():
@@ -125,14 +134,15 @@ class TransferForecaster:
             )
         else:
             results = [fit_and_forecast(strategy, tables, d, cache) for d in targets]
-        self.intervals_: dict[Any, Any] = {}
+        fitted: dict[Any, Strategy] = {}
+        forecasts: dict[Any, pd.DataFrame] = {}
+        intervals: dict[Any, Any] = {}
         for domain, result in zip(targets, results, strict=True):
-            self.fitted_[domain] = result.strategy
-            self.forecasts_[domain] = result.forecasts
-            if self.quantiles:
-                self.intervals_[domain], self.forecasts_[domain] = forecast_quantiles(
+            fitted[domain], forecasts[domain] = result.strategy, result.forecasts
+            if levels:
+                intervals[domain], forecasts[domain] = forecast_quantiles(
                     self.interval_method,
-                    self.quantiles,
+                    levels,
                     result.strategy,
                     tables,
                     domain,
@@ -140,8 +150,14 @@ class TransferForecaster:
                     result.forecasts,
                     pm,
                 )
+        # the fit's state at once: a fit that fails or is interrupted leaves the previous one
+        self.fitted_, self.forecasts_, self.intervals_ = fitted, forecasts, intervals
         self.task_, self.origin_, self.tables_ = task, origin, tables
-        self.strategy_ = strategy
+        self.strategy_, self.quantiles_, self.interval_method_ = (
+            strategy,
+            levels,
+            self.interval_method,
+        )
         warn_unknown_future(tables, task.source_name)  # after the fit: an error comes alone
         warn_unseen_categories(tables, task.source_name)
         warn_level_extrapolated(tables, task.source_name)

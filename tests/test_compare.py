@@ -361,9 +361,56 @@ def test_forecaster_get_and_set_params():
     assert model.set_params(target_weight=2.0, horizon=4, quantiles=[0.9, 0.1]) is model
     params = model.get_params(deep=False)
     assert params["target_weight"] == 2.0 and params["horizon"] == 4
-    assert params["quantiles"] == [0.1, 0.9] and params["strategy"] == "pooled"
+    assert params["quantiles"] == [0.9, 0.1] and params["strategy"] == "pooled"  # as given
     with pytest.raises(tc.TransfercastError, match="horizon 0"):
-        model.set_params(horizon=0)
+        model.set_params(horizon=0, target_weight=9.0)
+    assert model.get_params(deep=False) == params  # a bad value changes nothing
+    with pytest.raises(ValueError, match="quantile 1.5 is not strictly between 0 and 1"):
+        tc.TransferForecaster("pooled", quantiles=[1.5])
+    with pytest.raises(ValueError, match="quantile 1.5 is not strictly between 0 and 1"):
+        model.set_params(quantiles=[1.5])
+
+
+def test_scikit_learn_clone_copies_a_forecaster_unfitted(task):
+    from sklearn.base import clone
+
+    model = tc.TransferForecaster(
+        "source_only", horizon=4, quantiles=[0.1, 0.9], plugins=[], **FAST
+    )
+    copy = clone(model)
+    assert copy is not model and copy.get_params() == model.get_params()
+    assert not hasattr(copy, "fitted_")
+    fc = copy.fit(task).predict()
+    assert list(fc.columns[-3:]) == ["forecast", "q0.1", "q0.9"]
+    assert fc.groupby(["store", "dept"]).size().eq(4).all()
+
+
+def test_a_failed_refit_keeps_the_previous_fit(task, monkeypatch):
+    """A fit that raises (or is interrupted) part-way leaves the forecaster as it was."""
+    import transfercast.forecaster as forecaster
+
+    model = tc.TransferForecaster("source_only", quantiles=[0.1, 0.9], **FAST).fit(task)
+    before, origin = model.predict(), model.origin_
+    made = forecaster.forecast_quantiles
+    calls = []
+
+    def breaks_on_the_second_target(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return made(*args, **kwargs)
+
+    monkeypatch.setattr(forecaster, "forecast_quantiles", breaks_on_the_second_target)
+    with pytest.raises(KeyboardInterrupt):
+        model.fit(task, origin=task.evaluation_origins()[0])
+    assert model.origin_ == origin
+    pd.testing.assert_frame_equal(model.predict(), before)
+    fresh = tc.TransferForecaster("source_only", **FAST)
+    monkeypatch.setattr(forecaster, "fit_and_forecast", lambda *a, **k: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        fresh.fit(task)
+    with pytest.raises(tc.TransfercastError, match="predict called before fit"):
+        fresh.predict()
 
 
 def test_strategy_parameter_errors_read_as_one_plain_line():
@@ -409,7 +456,7 @@ def test_one_plugin_module_named_alone_is_one_module_not_its_letters(task):
     with pytest.raises(tc.TransfercastError, match=match):
         tc.compare(task, ["source_only"], plugins="tc_no_such_plugin")
     model = tc.TransferForecaster("source_only", plugins="tc_no_such_plugin")
-    assert model.get_params()["plugins"] == ("tc_no_such_plugin",)
+    assert model.get_params()["plugins"] == "tc_no_such_plugin"  # as given
     with pytest.raises(tc.TransfercastError, match=match):
         model.fit(task)
 
