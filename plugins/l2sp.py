@@ -285,7 +285,6 @@ class L2SP(Strategy):
                 member.fine_tune(target, source)
             self.epochs_ = [m.epochs_ for m in self.members_]
             return
-        l2sp_net.apply_threads()
         device = next(self.net_.parameters()).device
         trainable = l2sp_net.trainable_masks(self.net_, p.freeze, self.source_mask_)
         penalty = self.penalty()

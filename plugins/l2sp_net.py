@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import copy
 import math
+import threading
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -43,12 +46,32 @@ def load_weights(module: torch.nn.Module, path: Path) -> torch.nn.Module:
     return module
 
 
-def apply_threads() -> None:
-    """Use ``TRANSFERCAST_THREADS`` torch threads when that variable is set; otherwise leave
-    torch's own setting (``torch.set_num_threads``) alone."""
+_SCOPE = {"depth": 0, "threads": 0, "rng": None}
+_SCOPE_LOCK = threading.Lock()
+
+
+@contextmanager
+def torch_scope() -> Iterator[None]:
+    """The torch work of a fit or a forecast (also a decorator): with ``TRANSFERCAST_THREADS``
+    set, that many torch threads; when the outermost scope of the process ends, torch's thread
+    count and its global random state are as before it began (building a module draws from
+    that state; every weight is then drawn again from the fit's own generator)."""
     n = env_threads()
-    if n and torch.get_num_threads() != n:
-        torch.set_num_threads(n)
+    with _SCOPE_LOCK:
+        if _SCOPE["depth"] == 0:
+            _SCOPE["threads"], _SCOPE["rng"] = torch.get_num_threads(), torch.get_rng_state()
+            if n and n != _SCOPE["threads"]:
+                torch.set_num_threads(n)
+        _SCOPE["depth"] += 1
+    try:
+        yield
+    finally:
+        with _SCOPE_LOCK:
+            _SCOPE["depth"] -= 1
+            if _SCOPE["depth"] == 0:
+                if torch.get_num_threads() != _SCOPE["threads"]:
+                    torch.set_num_threads(_SCOPE["threads"])
+                torch.set_rng_state(_SCOPE["rng"])
 
 
 def resolve_device(name: str) -> torch.device:
@@ -476,6 +499,7 @@ def weighted_loss(net: TabularNet, data: Tensors, loss: Loss, generator=None) ->
     return (per_row * data.w).sum() / data.w.sum().clamp(min=1e-12)
 
 
+@torch_scope()
 def train(
     net: TabularNet,
     data: Tensors,
@@ -553,6 +577,7 @@ def _eval_loss(net: TabularNet, data: Tensors, loss: Loss) -> float:
         return float(weighted_loss(net, data, loss))
 
 
+@torch_scope()
 def predict(net: TabularNet, encoder: Encoder, X: pd.DataFrame, loss: Loss) -> np.ndarray:
     """Predictions of the label for the rows of ``X`` (float64, on the CPU)."""
     device = next(net.parameters()).device
@@ -580,6 +605,7 @@ class SourceNet:
         return predict(self.net, self.encoder, X, self.loss)
 
 
+@torch_scope()
 def build(
     table: FeatureTable,
     *,
@@ -599,13 +625,13 @@ def build(
     return net, encoder, Tensors(*(t.to(device) for t in data.__dict__.values()))
 
 
+@torch_scope()
 def pretrain(table: FeatureTable, spec: dict[str, Any], seed: int) -> SourceNet:
     """Fit a network on the source rows (cosine-decayed Adam for ``source_epochs``).
 
     Embedding rows of categories absent from the source rows (and the unknown row) are set to
     the mean of the trained rows: the source network's answer for a category it never saw.
     """
-    apply_threads()
     device = resolve_device(spec["device"])
     loss = Loss(spec["loss"], spec["huber_delta"], spec["tweedie_power"])
     net, encoder, data = build(
@@ -636,6 +662,7 @@ def pretrain(table: FeatureTable, spec: dict[str, Any], seed: int) -> SourceNet:
     return SourceNet(net, encoder, loss, trained)
 
 
+@torch_scope()
 def adapt(
     source: SourceNet,
     target: FeatureTable,

@@ -303,6 +303,36 @@ def test_deterministic_for_a_seed(tables, target):
     assert not np.allclose(a.predict(target), c.predict(target))
 
 
+def test_a_fit_leaves_torchs_threads_and_random_state_as_it_found_them(tables, target, monkeypatch):
+    """The user's own torch code in the same process draws the same numbers, on as many
+    threads, whether or not an l2sp fit ran in between; inside the fit TRANSFERCAST_THREADS
+    holds."""
+    from transfercast.plugins import l2sp_net
+
+    threads = torch.get_num_threads()
+    other = 1 if threads != 1 else 2
+    torch.set_num_threads(other)
+    monkeypatch.setenv("TRANSFERCAST_THREADS", "3")
+    seen = []
+    made = l2sp_net.weighted_loss  # each training batch of the source and the target
+
+    def watched(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return made(*args, **kwargs)
+
+    monkeypatch.setattr(l2sp_net, "weighted_loss", watched)
+    try:
+        torch.manual_seed(123)
+        want = torch.rand(3)
+        torch.manual_seed(123)
+        model = L2SP(SMALL).transfer(L2SP(SMALL).fit_source(tables.source), target)
+        model.predict(target)
+        assert torch.equal(torch.rand(3), want)
+        assert torch.get_num_threads() == other and seen and set(seen) == {3}
+    finally:
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def two_members(tables, target) -> L2SP:
     s = L2SP({**SMALL, "members": 2, "seed": 3})
