@@ -425,8 +425,31 @@ def load_config(path: str | Path) -> Config:
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
     cfg = parse_config(raw, source=str(path), base_dir=path.resolve().parent)
-    if cfg.plugins and str(cfg.base_dir) not in sys.path:
-        # plugin modules may sit beside the config; after the installed packages, so that a
-        # project file named like a library (matplotlib.py) does not replace it
-        sys.path.append(str(cfg.base_dir))
+    if cfg.plugins:
+        use_plugin_folder(Path(cfg.base_dir), cfg.plugins)
     return cfg
+
+
+_PLUGIN_FOLDERS: list[str] = []  # the folder load_config last put on the import path
+
+
+def use_plugin_folder(folder: Path, plugins: list[str]) -> None:
+    """Make the plugin modules beside a config importable: its folder goes on the import path
+    (after the installed packages, so that a project file named like a library, matplotlib.py,
+    does not replace it) in place of the folder an earlier config put there, and a module of
+    ``plugins`` imported before from another file, while this folder holds one of that name
+    (two projects in one notebook, each with its ``strategies.py``), is imported again."""
+    here = str(folder)
+    for old in _PLUGIN_FOLDERS:
+        if old != here and old in sys.path:
+            sys.path.remove(old)
+    _PLUGIN_FOLDERS[:] = [here]
+    if here not in sys.path:
+        sys.path.append(here)
+    for name in plugins:
+        top = name.split(".")[0]
+        mine = [folder / f"{top}.py", folder / top / "__init__.py"]
+        file = getattr(sys.modules.get(top), "__file__", None)
+        if file and any(m.is_file() for m in mine) and Path(file).resolve() not in mine:
+            for key in [k for k in sys.modules if k == top or k.startswith(f"{top}.")]:
+                del sys.modules[key]

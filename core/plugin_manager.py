@@ -81,6 +81,28 @@ class PluginManager:
         self._check_pending()
         self.registry = self._build_registry()
 
+    def stale(self) -> bool:
+        """Whether a named module changed since this manager was built: imported again (another
+        config's module of that name), reloaded, or a strategy class it registered redefined
+        (a notebook cell run again); the manager is then built again."""
+        for name in self.modules:
+            plugin = self.pm.get_plugin(name)
+            if plugin is None:  # failed to load: check_modules says so
+                continue
+            if sys.modules.get(name) is not plugin:  # imported again, or to be
+                return True
+            for caller in self.pm.get_hookcallers(plugin) or []:
+                for impl in caller.get_hookimpls():
+                    fn = impl.function
+                    if impl.plugin is plugin and getattr(plugin, fn.__name__, fn) is not fn:
+                        return True
+        for entry in self.registry.entries.values():
+            if entry.plugin in self.modules:
+                home = sys.modules.get(entry.cls.__module__)
+                if getattr(home, entry.cls.__qualname__, entry.cls) is not entry.cls:
+                    return True
+        return False
+
     def check_modules(self) -> None:
         """Raise :class:`PluginLoadError` for the first explicitly named module that failed."""
         for failure in self.failures:
@@ -198,7 +220,7 @@ def get_plugin_manager(
     manager returned becomes the active one."""
     modules = tuple(extra_modules)
     key = (os.environ.get(ENV_LOAD, "\0"), *modules)
-    if refresh or key not in _cache:
+    if refresh or key not in _cache or _cache[key].stale():
         _cache[key] = PluginManager(modules)
     pm = _cache[key]
     try:

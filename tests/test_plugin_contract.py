@@ -395,7 +395,8 @@ def test_the_cli_prints_a_broken_similarity_hook_on_one_line(tmp_path, plugin):
 
 # -- 6. quantile levels ---------------------------------------------------------------------
 def test_one_quantile_level_may_be_a_number():
-    assert tc.TransferForecaster("source_only", quantiles=0.9).quantiles == [0.9]
+    model = tc.TransferForecaster("source_only", quantiles=0.9)
+    assert model.quantiles == 0.9 and check_quantiles(model.quantiles) == [0.9]  # as given
     assert check_quantiles(np.float32(0.5)) == [0.5]
     assert check_quantiles(None) == []
     with pytest.raises(ValueError, match="not strictly between 0 and 1"):

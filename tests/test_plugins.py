@@ -417,3 +417,76 @@ def test_a_plugins_module_that_failed_is_tried_again(tmp_path, monkeypatch):
     )
     importlib.invalidate_caches()
     assert "late" in get_plugin_manager(["tc_retry_late"]).registry.names()
+
+
+def test_two_projects_with_a_plugins_module_of_one_name_each_get_their_own(tmp_path, monkeypatch):
+    """In one process (a notebook), project B's ``tc_test_strats.py`` is B's, though project
+    A's file of that name was imported first; only the latest config's folder stays on the
+    import path."""
+    import sys
+
+    from transfercast.cli import to_toml
+    from transfercast.config import load_config
+
+    from .conftest import small_project
+
+    monkeypatch.setattr(sys, "path", list(sys.path))
+    monkeypatch.delitem(sys.modules, "tc_test_strats", raising=False)
+    configs = {}
+    for project, weight in (("a", 0.7), ("b", 0.0)):
+        folder = tmp_path / project
+        folder.mkdir()
+        (folder / "tc_test_strats.py").write_text(
+            PLUGIN.format(name="half").replace("0.5", str(weight))
+        )
+        raw = small_project(folder, horizon=2, target_history=8, windows=1, output_dir="out")
+        raw["plugins"] = ["tc_test_strats"]
+        (folder / "config.toml").write_text(to_toml(raw))
+        configs[project] = folder / "config.toml"
+    try:
+        for project, weight in (("a", 0.7), ("b", 0.0), ("a", 0.7)):
+            cfg = load_config(configs[project])
+            made = get_plugin_manager(cfg.plugins).registry.create("half", {})
+            assert made.params.weight == weight, project
+            assert sys.modules["tc_test_strats"].__file__ == str(
+                configs[project].parent / "tc_test_strats.py"
+            )
+            assert str(tmp_path / ("b" if project == "a" else "a")) not in sys.path
+    finally:
+        sys.modules.pop("tc_test_strats", None)
+
+
+def test_a_plugin_reloaded_or_redefined_in_the_session_is_the_one_used(tmp_path, monkeypatch):
+    """A notebook edits its plugin file and reloads it, or runs the cell defining the class
+    again: the next fit uses the new class, not the cached one."""
+    import importlib
+    import sys
+    import types
+
+    monkeypatch.syspath_prepend(str(tmp_path))
+    path = tmp_path / "tc_test_edited.py"
+    path.write_text(PLUGIN.format(name="half"))
+    importlib.invalidate_caches()
+    try:
+        assert (
+            get_plugin_manager(["tc_test_edited"]).registry.create("half", {}).params.weight == 0.5
+        )
+        path.write_text(PLUGIN.format(name="half").replace("0.5", "0.25"))
+        importlib.reload(sys.modules["tc_test_edited"])
+        assert (
+            get_plugin_manager(["tc_test_edited"]).registry.create("half", {}).params.weight == 0.25
+        )
+    finally:
+        sys.modules.pop("tc_test_edited", None)
+
+    module = types.ModuleType("tc_test_cells")  # a notebook's in-process plugin module
+    exec(PLUGIN.format(name="half"), module.__dict__)
+    plugin_manager.register_module(module)
+    try:
+        first = get_plugin_manager(["tc_test_cells"]).registry.get("half").cls
+        exec(PLUGIN.format(name="half"), module.__dict__)  # the class's cell run again
+        again = get_plugin_manager(["tc_test_cells"]).registry.get("half").cls
+        assert again is module.Half and again is not first
+        assert get_plugin_manager(["tc_test_cells"]) is get_plugin_manager(["tc_test_cells"])
+    finally:
+        sys.modules.pop("tc_test_cells", None)
