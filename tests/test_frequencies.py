@@ -333,12 +333,11 @@ def test_a_numeric_domain_is_named_as_written_in_messages(tmp_path):
     raw["task"]["targets"] = [5, 6]
     raw["task"].pop("target_history")
     config = write_project(tmp_path, frame, raw, {"target_only": FAST["target_only"]})
-    res = invoke("compare", config)
-    assert res.code == 0, res.err
-    scores = pd.read_csv(tmp_path / "out" / "scores.csv")
-    assert (scores["status"] == "skipped").any()
-    assert scores["error"].dropna().str.contains("target domain 5 at origin").any()
-    assert not scores["error"].dropna().str.contains("np.int64").any()
+    res = invoke("compare", config)  # every cell skipped: the error quotes the first reason
+    assert res.code == 2, res.err
+    assert "every cell was skipped (first: strategy 'target_only', target domain 5 at origin" in (
+        res.err
+    )
     assert "np.int64" not in res.out + res.err
 
 
