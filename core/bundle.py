@@ -25,7 +25,7 @@ import shutil
 import sys
 import tempfile
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,7 @@ from transfercast.errors import ConfigError, DataError, TransfercastError
 from transfercast.features import FeatureBuilder
 from transfercast.forecaster import plugin_modules
 from transfercast.intervals import check_quantiles, qcol
-from transfercast.outputs import UMASK, write_text
+from transfercast.outputs import UMASK, deferred_interrupt, write_text
 from transfercast.prelaunch import LevelModel
 from transfercast.strategy import Strategy
 
@@ -177,14 +177,19 @@ def saved_entries(strategy: Strategy, entries: Any) -> dict[str, Any]:
 
 
 def write_bundle(
-    model: Any, directory: Path, plugins: list[str] | tuple[str, ...] | None = None
+    model: Any,
+    directory: Path,
+    plugins: list[str] | tuple[str, ...] | None = None,
+    then: Callable[[], Any] | None = None,
 ) -> Path:
     """Write the bundle of a fitted :class:`TransferForecaster` into ``directory``.
 
     ``plugins``: the plugin modules that loading the bundle imports, added to the model's own
     (``TransferForecaster(plugins=...)``). The bundle is assembled in a temporary sibling folder
     and renamed into place, so an interrupted write never leaves a partial bundle under the
-    final name, and a failed one leaves nothing (not even the folders made for it). Raises
+    final name, and a failed one leaves nothing (not even the folders made for it). ``then``
+    runs right after the rename, with it, a Ctrl-C held until both are done (``run`` writes
+    the forecasts there: never a new bundle beside the old forecasts). Raises
     ``NotImplementedError`` when the strategy cannot be saved (a bundle an earlier fit left in
     ``directory`` is then removed: it would not be the model of this fit's forecasts), and a
     :class:`TransfercastError` naming the strategy when what its ``save`` returned is not a
@@ -259,7 +264,10 @@ def write_bundle(
         manifest["manifest_sha256"] = _manifest_digest(manifest)
         write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", tmp / MANIFEST)
         os.chmod(tmp, 0o777 & ~UMASK)  # mkdtemp makes 0700
-        _swap_into_place(tmp, directory)
+        with deferred_interrupt():
+            _swap_into_place(tmp, directory)
+            if then is not None:
+                then()
     except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         for folder in made:  # deepest first; only the empty folders made here

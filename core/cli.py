@@ -7,6 +7,7 @@ nothing is written before the input has been validated, and files are written at
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import traceback
 import warnings
@@ -234,11 +235,17 @@ def run_cmd(
             )
     # the bundle first: a strategy whose save() returns what no bundle can hold stops the run
     # (one line naming it) before anything is written
-    try:
-        bundle = write_bundle(model, out / "model", plugins=cfg.plugins)
+    written: list[Path] = []
+    try:  # the forecasts are written with the bundle's rename, an interrupt held till both
+        bundle = write_bundle(
+            model,
+            out / "model",
+            plugins=cfg.plugins,
+            then=lambda: _commit_forecasts(task, forecasts, out, written),
+        )
     except NotImplementedError as exc:
         bundle, unsaved = None, exc
-    path = write_forecasts(task, forecasts, out)
+    path = written[0] if written else write_forecasts(task, forecasts, out)
     pm.hook.transfercast_run_finished(kind="run", config=cfg, result=forecasts)
     console.print(
         f"{len(forecasts)} forecasts from {model.origin_.date()} written to {path}",
@@ -248,6 +255,18 @@ def run_cmd(
         err_console.print(f"warning: no model bundle written: {unsaved}", soft_wrap=True)
     else:
         console.print(f"model bundle written to {bundle}", soft_wrap=True)
+
+
+def _commit_forecasts(task, forecasts, out: Path, written: list[Path]) -> None:
+    """Write ``forecasts.csv`` beside the bundle just renamed into place; where that fails,
+    an earlier run's file goes too (it would not be the new bundle's forecasts)."""
+    from transfercast.results import write_forecasts
+
+    try:
+        written.append(write_forecasts(task, forecasts, out))
+    except BaseException:
+        (out / "forecasts.csv").unlink(missing_ok=True)
+        raise
 
 
 def run_with_dask_sources(cfg, strategy, task, sources: Path):
@@ -456,19 +475,17 @@ def run_compare(
         store.discard()  # a user error: the output directory is left as it was
         raise
     except KeyboardInterrupt:
-        kept = len(store.done())
-        err_console.print(
-            f"aborted: {kept} finished cells kept in {output}; rerun the command with --resume "
-            f"to go on from them",
-            soft_wrap=True,
-        )
-        _SHOWN.add(ABORTED)
+        _say_aborted(store, output)
         raise
     finally:
         store.commit()  # done, or interrupted: the cells stored stay for --resume
-    comp = store.comparison(origins, [s.name for s in chosen], comp)
-    write_comparison(comp, output)
-    write_compare_report(comp, task, origins[-1], cfg.plugins, output)
+    try:
+        comp = store.comparison(origins, [s.name for s in chosen], comp)
+        write_comparison(comp, output)
+        write_compare_report(comp, task, origins[-1], cfg.plugins, output)
+    except KeyboardInterrupt:  # every cell is stored: --resume writes the tables
+        _say_aborted(store, output)
+        raise
     pm.hook.transfercast_run_finished(kind="compare", config=cfg, result=comp)
     print_leaderboard(comp.leaderboard())
     console.print(f"results written to {output}", soft_wrap=True)
@@ -485,6 +502,16 @@ def run_compare(
         )
         return 1
     return 0
+
+
+def _say_aborted(store, output: Path) -> None:
+    """The one line of an interrupted comparison: the cells kept and how to go on."""
+    err_console.print(
+        f"aborted: {len(store.done())} finished cells kept in {output}; rerun the command with "
+        f"--resume to go on from them",
+        soft_wrap=True,
+    )
+    _SHOWN.add(ABORTED)
 
 
 def _refuse_nothing_scored(scores) -> None:
@@ -648,9 +675,14 @@ def demo_cmd(
     check_output_dir(output, files=["sales.csv", "config.toml"], folders=["results"])
     _refuse_overwriting_a_project(output)
     frame = synthetic_sales(relatedness=relatedness)
-    raw = synthetic_config("sales.csv", frame.attrs["targets"], output_dir="results")
-    cfg = parse_config(raw, source="demo", base_dir=output.resolve())
     check_jobs(jobs)  # the options are checked before anything is written
+    # the config says what this demo compares, so that `compare config.toml --resume` goes on
+    raw = synthetic_config(
+        "sales.csv", frame.attrs["targets"], output_dir="results", candidates=_split(strategies)
+    )
+    if jobs != 1:
+        raw["execution"] = {"jobs": jobs}
+    cfg = parse_config(raw, source="demo", base_dir=output.resolve())
     pm = config_plugin_manager(cfg)
     for name in _split(strategies) or []:
         pm.registry.get(name)
@@ -755,10 +787,21 @@ def _load_config(path: Path) -> Any:
     return cfg
 
 
+_TERMINATED: list[bool] = []  # set when a SIGTERM stopped the process's own command
+
+
+def _on_sigterm(_signum: int, _frame: Any) -> None:
+    """A SIGTERM stops the command as a Ctrl-C does (files cleaned up, cells kept)."""
+    _TERMINATED.append(True)
+    raise KeyboardInterrupt
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: user errors exit with status 2 and one line on stderr.
 
     ``argv`` defaults to the process arguments (tests pass their own)."""
+    if argv is None:  # the process's own command: a SIGTERM unwinds it like a Ctrl-C
+        signal.signal(signal.SIGTERM, _on_sigterm)
     _register_plugin_commands()
     _CONFIG_FILE.clear()
     _SHOWN.clear()
@@ -808,7 +851,7 @@ def main(argv: list[str] | None = None) -> None:
         # every file was closed when the command unwound
         sys.stdout.flush()
         sys.stderr.flush()
-        os._exit(130)
+        os._exit(143 if _TERMINATED else 130)
     if isinstance(code, int) and code:  # click returns typer.Exit's code when not standalone
         sys.exit(code)
 

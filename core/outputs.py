@@ -4,8 +4,11 @@ so an interrupted run never leaves a half-written file under its final name."""
 from __future__ import annotations
 
 import os
+import signal
 import tempfile
-from collections.abc import Callable, Iterable
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -36,6 +39,26 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+@contextmanager
+def deferred_interrupt() -> Iterator[None]:
+    """Within: a Ctrl-C (SIGINT) or SIGTERM waits for the block to end, then takes effect as
+    it would have (a few renames that must happen together: a bundle and its forecasts). Off
+    the main thread, where no signal handler can be set, nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught: list[int] = []
+    kinds = (signal.SIGINT, signal.SIGTERM)
+    before = {k: signal.signal(k, lambda signum, _frame: caught.append(signum)) for k in kinds}
+    try:
+        yield
+    finally:
+        for kind, handler in before.items():
+            signal.signal(kind, handler)
+        if caught:
+            signal.raise_signal(caught[0])  # handled now as it would have been then
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> Path:

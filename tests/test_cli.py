@@ -128,8 +128,18 @@ def test_demo_runs_end_to_end(tmp_path):
     board = pd.read_csv(tmp_path / "demo" / "results" / "leaderboard.csv")
     assert board["strategy"].iloc[0] == "source_only"  # relatedness 1: transfer wins
     # a demo may write over its own files: run again into the same folder
-    res = cli("demo", "--output", str(tmp_path / "demo"), "--strategies", "target_only")
+    res = cli(
+        "demo", "--output", str(tmp_path / "demo"), "--strategies", "target_only", "--jobs", "2"
+    )
     assert res.returncode == 0, res.stderr
+    board = pd.read_csv(tmp_path / "demo" / "results" / "leaderboard.csv")
+    assert list(board["strategy"]) == ["target_only"]
+    # the config records what the demo compared: the documented --resume goes on with it
+    config = (tmp_path / "demo" / "config.toml").read_text()
+    assert 'candidates = ["target_only"]' in config and "jobs = 2" in config
+    res = cli("compare", str(tmp_path / "demo" / "config.toml"), "--resume")
+    assert res.returncode == 0, res.stderr
+    assert "resuming: 15 cells already scored" in res.stdout
     board = pd.read_csv(tmp_path / "demo" / "results" / "leaderboard.csv")
     assert list(board["strategy"]) == ["target_only"]
 

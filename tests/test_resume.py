@@ -334,6 +334,70 @@ def test_an_interrupted_compare_says_what_it_kept_and_how_to_go_on(tmp_path, mon
         _InterruptedOnS07.broken = True
 
 
+def test_a_terminated_compare_stops_as_an_interrupted_one(project):
+    """SIGTERM (a job scheduler, ``kill``): the same one line and kept cells as a Ctrl-C, exit
+    status 143, and no temporary file or folder left behind."""
+    out = project / "termed"
+    proc = _compare(project, out)
+    deadline = time.time() + 120
+    while len(list((out / ".progress").glob("*.scores.parquet"))) < 3:
+        assert proc.poll() is None, "compare finished before it could be stopped"
+        assert time.time() < deadline
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == 143, err
+    kept = re.fullmatch(
+        r"aborted: (\d+) finished cells kept in \S+; rerun the command with "
+        r"--resume to go on from them\n",
+        err,
+    )
+    assert kept and int(kept.group(1)) >= 3, err
+    assert int(kept.group(1)) == len(list((out / ".progress").glob("*.scores.parquet")))
+    assert [p.name for p in out.iterdir()] == [".progress"]
+    assert not list((out / ".progress").glob("*.tmp"))
+
+
+def test_a_ctrl_c_while_the_results_are_written_says_what_is_kept(tmp_path, monkeypatch):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli, "write_compare_report", interrupted)
+    raw = small_project(tmp_path, horizon=4, target_history=13, windows=1, output_dir="out")
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    res = invoke("compare", tmp_path / "config.toml", "--strategies", "target_only")
+    assert res.code == 130
+    assert res.err == (
+        f"aborted: 3 finished cells kept in {tmp_path / 'out'}; rerun the command with "
+        f"--resume to go on from them\n"
+    )
+
+
+def test_a_ctrl_c_during_runs_bundle_swap_waits_for_its_forecasts(tmp_path, monkeypatch):
+    """Never a new model/ beside the previous run's forecasts.csv: an interrupt that comes
+    while the bundle is renamed into place takes effect once the forecasts are written."""
+    from transfercast import bundle
+
+    raw = small_project(tmp_path, horizon=4, target_history=13, windows=1, output_dir="out")
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    assert invoke("run", tmp_path / "config.toml", "--strategy", "target_only").code == 0
+    old = (tmp_path / "out" / "forecasts.csv").read_text()
+    swap = bundle._swap_into_place
+
+    def interrupted_swap(tmp, directory):
+        swap(tmp, directory)
+        signal.raise_signal(signal.SIGINT)  # a Ctrl-C right after the rename
+
+    monkeypatch.setattr(bundle, "_swap_into_place", interrupted_swap)
+    res = invoke("run", tmp_path / "config.toml", "--strategy", "source_only")
+    assert res.code == 130
+    manifest = json.loads((tmp_path / "out" / "model" / "manifest.json").read_text())
+    assert manifest["strategy"]["name"] == "source_only"
+    new = (tmp_path / "out" / "forecasts.csv").read_text()
+    assert new != old
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["forecasts.csv", "model"]
+
+
 def test_an_interrupted_write_leaves_the_old_file(tmp_path):
     from transfercast.outputs import atomic_write, write_text
 
