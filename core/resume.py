@@ -29,13 +29,14 @@ import pandas as pd
 
 from transfercast.errors import ConfigError
 from transfercast.evaluation import SCORE_COLUMNS, Comparison
-from transfercast.outputs import atomic_write, write_text
+from transfercast.outputs import UMASK, atomic_write, write_text
 from transfercast.replay import TABLE_COLUMNS
 from transfercast.strategy import Strategy
 from transfercast.task import TransferTask
 
 PROGRESS_DIR = ".progress"
 PREVIOUS_DIR = ".progress.previous"  # what a running comparison replaced, until it ends
+LOCK_FILE = ".progress.lock"  # the process id of the comparison writing the folder
 SETUP = "setup.json"
 CELL_FILES = ("scores", "forecasts", "selection")  # <stem>.<name>.parquet of a cell
 REPLAY_KEYS = ["n", "domain", "cut", "candidate"]  # a row of an origin's replays table
@@ -140,6 +141,8 @@ class CellStore:
     ):
         self.directory = Path(output) / PROGRESS_DIR
         self.previous = Path(output) / PREVIOUS_DIR
+        self.lock = Path(output) / LOCK_FILE
+        self._check_free()
         self.task = task
         self.setup = {
             "transfercast": writer(),
@@ -182,6 +185,48 @@ class CellStore:
             self.resuming = True
 
     # -- the store's life ----------------------------------------------------------------------
+    def _holder(self) -> int | None:
+        """The process id of another running command that holds the output directory."""
+        try:
+            pid = int(self.lock.read_text().strip() or 0)
+        except (OSError, ValueError):
+            return None
+        if pid <= 0 or pid == os.getpid():
+            return None
+        try:
+            os.kill(pid, 0)  # signal 0: only whether the process exists
+        except ProcessLookupError:
+            return None  # left by a killed run
+        except OSError:  # another user's process, alive
+            pass
+        return pid
+
+    def _check_free(self) -> None:
+        """Refuse an output directory another running ``compare`` writes into (their cells
+        and tables would mix)."""
+        pid = self._holder()
+        if pid is not None:
+            raise ConfigError(
+                f"output directory {self.lock.parent} is in use by another transfercast "
+                f"compare (process {pid}); wait for it to end or choose another --output"
+            )
+
+    def _take_lock(self) -> None:
+        self.lock.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~UMASK)
+        except FileExistsError:
+            self._check_free()  # a live holder is refused; a killed run's lock is taken over
+            fd = os.open(self.lock, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o666 & ~UMASK)
+        try:
+            os.write(fd, f"{os.getpid()}\n".encode())
+        finally:
+            os.close(fd)
+
+    def _release_lock(self) -> None:
+        if self._opened and self._holder() is None:
+            self.lock.unlink(missing_ok=True)
+
     def open(self) -> None:
         """Make the store on disk (called by the first :meth:`add`): a fresh one, the earlier
         one set aside; or, resuming, the earlier one with the cells of strategies whose
@@ -190,6 +235,7 @@ class CellStore:
             return
         missing = [p for p in (self.directory, *self.directory.parents) if not p.exists()]
         self._created = missing[-1] if missing else None
+        self._take_lock()
         if self.previous.exists():  # left by a run killed before it ended
             shutil.rmtree(self.previous)
         if not self.resuming and self.directory.exists():
@@ -223,11 +269,13 @@ class CellStore:
         stored stay for ``--resume``."""
         shutil.rmtree(self.previous, ignore_errors=True)
         self._added.clear()
+        self._release_lock()
 
     def discard(self) -> None:
         """The run stopped on a user error: put the output directory back as it was."""
         if not self._opened:
             return
+        self._release_lock()
         if not self.resuming:
             shutil.rmtree(self.directory, ignore_errors=True)
             if self.previous.exists():

@@ -398,6 +398,34 @@ def test_a_ctrl_c_during_runs_bundle_swap_waits_for_its_forecasts(tmp_path, monk
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["forecasts.csv", "model"]
 
 
+def test_a_folder_another_running_compare_writes_into_is_refused(tmp_path, monkeypatch):
+    """Two comparisons into one folder would mix their cells; a killed run's lock is taken
+    over."""
+    monkeypatch.setattr(cli, "write_compare_report", lambda *a, **k: None)  # not under test
+    raw = small_project(tmp_path, horizon=4, target_history=13, windows=1, output_dir="out")
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / ".progress.lock").write_text(f"{os.getppid()}\n")  # a live process, not this one
+    res = invoke("compare", tmp_path / "config.toml", "--strategies", "target_only")
+    assert res.code == 2
+    assert res.err == (
+        f"error: output directory {out} is in use by another transfercast compare (process "
+        f"{os.getppid()}); wait for it to end or choose another --output\n"
+    )
+    assert [p.name for p in out.iterdir()] == [".progress.lock"]
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    (out / ".progress.lock").write_text(gone.stdout)  # a process that has ended
+    res = invoke("compare", tmp_path / "config.toml", "--strategies", "target_only")
+    assert res.code == 0, res.err
+    assert not (out / ".progress.lock").exists() and (out / "scores.csv").is_file()
+
+
 def test_an_interrupted_write_leaves_the_old_file(tmp_path):
     from transfercast.outputs import atomic_write, write_text
 
