@@ -55,15 +55,20 @@ PALETTE = [
 ]
 
 
-def _literal_text(draw: Callable) -> Callable:
-    """``draw`` with its texts shown as written: a ``$`` in a series or strategy name does not
-    start a formula."""
+def _own_style(draw: Callable) -> Callable:
+    """``draw`` in matplotlib's default style, whatever style the session set (the same
+    comparison draws the same charts), with its texts shown as written: a ``$`` in a series or
+    strategy name does not start a formula."""
 
     @functools.wraps(draw)
     def wrapper(*args, **kwargs):
         import matplotlib
+        import matplotlib.style
 
-        with matplotlib.rc_context({"text.parse_math": False}):
+        with (
+            matplotlib.style.context("default"),
+            matplotlib.rc_context({"text.parse_math": False}),
+        ):
             return draw(*args, **kwargs)
 
     return wrapper
@@ -91,7 +96,7 @@ def colors(names: Iterable[str]) -> dict[str, str]:
     return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(dict.fromkeys(names))}
 
 
-@_literal_text
+@_own_style
 def leaderboard_png(board: pd.DataFrame, metric: str = "wape") -> bytes:
     """A horizontal bar chart of each strategy's mean ``metric`` with its standard deviation."""
     from matplotlib.figure import Figure
@@ -204,7 +209,7 @@ def _history(task, uid: str, origin: pd.Timestamp, change) -> pd.DataFrame:
     return hist.tail(n)
 
 
-@_literal_text
+@_own_style
 def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
     """The matplotlib figure of :func:`forecasts_png`."""
     from matplotlib.figure import Figure
@@ -289,6 +294,7 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
     return fig
 
 
+@_own_style
 def forecasts_png(comp: Comparison, max_series: int = MAX_SERIES) -> bytes:
     """Actual versus forecast for the series that matter most (:func:`series_that_matter`) at
     the latest origin, one line per strategy, with the recent history the models saw. When the
@@ -330,7 +336,7 @@ def _at_origin(sel: pd.DataFrame) -> str:
     return "at each target's latest origin"
 
 
-@_literal_text
+@_own_style
 def weights_png(comp: Comparison) -> bytes | None:
     """``auto``'s weights per target at its latest origin as horizontal stacked bars (one
     colour per candidate); ``None`` when ``auto`` was not part of the comparison."""

@@ -643,3 +643,24 @@ def test_a_negative_regret_reads_negative_in_the_report(comparison):
     parser.feed(report_html(replace(comp, scores=scores), images=IMAGES))
     regret = next(t for t in parser.tables if "regret" in t.columns)
     np.testing.assert_allclose(regret["regret"].astype(float), -0.01, atol=1e-6)
+
+
+def test_the_charts_do_not_follow_the_sessions_matplotlib_style(comparison):
+    """A notebook that set a style (``plt.style.use("ggplot")``) gets the same report charts."""
+    import matplotlib
+
+    from transfercast.report import weights_png
+
+    comp, _ = comparison
+    drawn = [
+        leaderboard_png(comp.leaderboard()),
+        forecasts_png(comp),
+        weights_png(comp),
+    ]
+    with matplotlib.rc_context({"axes.facecolor": "#ff0000", "lines.linewidth": 7.0}):
+        again = [
+            leaderboard_png(comp.leaderboard()),
+            forecasts_png(comp),
+            weights_png(comp),
+        ]
+    assert again == drawn
