@@ -123,6 +123,17 @@ def _compare(root, out, *extra) -> subprocess.Popen:
     )
 
 
+def _compare_until_cells(root, out, cells: int) -> subprocess.Popen:
+    """A ``compare`` process into ``out``, returned once it has stored ``cells`` cells."""
+    proc = _compare(root, out)
+    deadline = time.time() + 120
+    while len(list((out / ".progress").glob("*.scores.parquet"))) < cells:
+        assert proc.poll() is None, "compare finished before it could be stopped"
+        assert time.time() < deadline
+        time.sleep(0.02)
+    return proc
+
+
 def _tables(out) -> dict[str, pd.DataFrame]:
     return {
         name: pd.read_csv(out / name) for name in ("scores.csv", "forecasts.csv", "leaderboard.csv")
@@ -137,12 +148,7 @@ def test_killed_compare_is_completed_by_resume(project, monkeypatch):
     expected = _tables(full)
     assert len(expected["scores.csv"]) == 3 * 2 * 2
 
-    proc = _compare(project, killed)
-    deadline = time.time() + 120
-    while len(list((killed / ".progress").glob("*.scores.parquet"))) < 3:
-        assert proc.poll() is None, "compare finished before it could be killed"
-        assert time.time() < deadline
-        time.sleep(0.02)
+    proc = _compare_until_cells(project, killed, 3)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     assert proc.returncode == -signal.SIGKILL
@@ -338,12 +344,7 @@ def test_a_terminated_compare_stops_as_an_interrupted_one(project):
     """SIGTERM (a job scheduler, ``kill``): the same one line and kept cells as a Ctrl-C, exit
     status 143, and no temporary file or folder left behind."""
     out = project / "termed"
-    proc = _compare(project, out)
-    deadline = time.time() + 120
-    while len(list((out / ".progress").glob("*.scores.parquet"))) < 3:
-        assert proc.poll() is None, "compare finished before it could be stopped"
-        assert time.time() < deadline
-        time.sleep(0.02)
+    proc = _compare_until_cells(project, out, 3)
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=60)
     assert proc.returncode == 143, err
