@@ -188,7 +188,6 @@ def run_cmd(
     from transfercast.evaluation import resolve_strategies
     from transfercast.forecaster import TransferForecaster
     from transfercast.outputs import check_output_dir
-    from transfercast.results import write_forecasts
     from transfercast.task import TransferTask
 
     check_threads()
@@ -233,19 +232,18 @@ def run_cmd(
                 f"start played back); remove it to forecast from all of their history",
                 soft_wrap=True,
             )
+
     # the bundle first: a strategy whose save() returns what no bundle can hold stops the run
     # (one line naming it) before anything is written
-    written: list[Path] = []
-    try:  # the forecasts are written with the bundle's rename, an interrupt held till both
-        bundle = write_bundle(
-            model,
-            out / "model",
-            plugins=cfg.plugins,
-            then=lambda: _commit_forecasts(task, forecasts, out, written),
-        )
-    except NotImplementedError as exc:
+    def commit() -> None:  # with the bundle's rename, an interrupt held till both are done
+        _commit_forecasts(task, forecasts, out)
+
+    try:
+        bundle = write_bundle(model, out / "model", plugins=cfg.plugins, then=commit)
+    except NotImplementedError as exc:  # no bundle: the forecasts alone
         bundle, unsaved = None, exc
-    path = written[0] if written else write_forecasts(task, forecasts, out)
+        commit()
+    path = out / "forecasts.csv"
     pm.hook.transfercast_run_finished(kind="run", config=cfg, result=forecasts)
     console.print(
         f"{len(forecasts)} forecasts from {model.origin_.date()} written to {path}",
@@ -257,13 +255,13 @@ def run_cmd(
         console.print(f"model bundle written to {bundle}", soft_wrap=True)
 
 
-def _commit_forecasts(task, forecasts, out: Path, written: list[Path]) -> None:
+def _commit_forecasts(task, forecasts, out: Path) -> None:
     """Write ``forecasts.csv`` beside the bundle just renamed into place; where that fails,
     an earlier run's file goes too (it would not be the new bundle's forecasts)."""
     from transfercast.results import write_forecasts
 
     try:
-        written.append(write_forecasts(task, forecasts, out))
+        write_forecasts(task, forecasts, out)
     except BaseException:
         (out / "forecasts.csv").unlink(missing_ok=True)
         raise

@@ -54,8 +54,8 @@ class TransferForecaster:
         self._checked()
 
     def _checked(self) -> tuple[int | None, tuple[str, ...], list[float]]:
-        """The horizon, plugin modules and quantile levels, checked (a bad one is one
-        :class:`ConfigError` naming it)."""
+        """The horizon, plugin modules and quantile levels, checked (a bad horizon is a
+        :class:`ConfigError`, a bad level a ``ValueError``, each naming the value)."""
         return (
             check_horizon(self.horizon),
             plugin_modules(self.plugins),
