@@ -12,17 +12,41 @@ import sys
 import traceback
 import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
+from typer.core import TyperCommand, TyperGroup
 
 from transfercast.errors import ConfigError, TransfercastError
 
+if TYPE_CHECKING:
+    import click
+
+
+class _HelpFlag:
+    """Shows ``--help`` as the flag it is: newer typer prints it as ``--help <bool>``."""
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        option = super().get_help_option(ctx)  # type: ignore[misc]
+        if option is not None:
+            option.metavar = ""
+        return option
+
+
+class _Group(_HelpFlag, TyperGroup):
+    pass
+
+
+class _Command(_HelpFlag, TyperCommand):
+    pass
+
+
 app = typer.Typer(
+    cls=_Group,
     help="Transfer learning for sales forecasting: compare and run transfer strategies.",
     no_args_is_help=True,
     add_completion=False,
@@ -154,7 +178,7 @@ def print_leaderboard(board, title: str = "Leaderboard") -> None:
         console.print(text)
 
 
-@app.command("plugins")
+@app.command("plugins", cls=_Command)
 def plugins_cmd(
     config: Path | None = typer.Option(None, "--config", help="also load the config's plugins"),
 ) -> None:
@@ -174,7 +198,7 @@ def plugins_cmd(
         console.print(Text("plugin failed", style="red"), failure, soft_wrap=True)
 
 
-@app.command("run")
+@app.command("run", cls=_Command)
 def run_cmd(
     config: Path = typer.Argument(..., help="TOML config file"),
     strategy: str | None = typer.Option(
@@ -297,7 +321,7 @@ def config_plugin_manager(cfg):
     return pm
 
 
-@app.command("predict")
+@app.command("predict", cls=_Command)
 def predict_cmd(
     model_dir: Path = typer.Argument(..., help="a model bundle written by `run` (<output>/model)"),
     data: Path = typer.Option(..., "--data", help="CSV or Parquet file with the same columns"),
@@ -542,7 +566,7 @@ def write_compare_report(comp, task, origin, plugins, output: Path) -> None:
         err_console.print(f"warning: report not written: {exc}")
 
 
-@app.command("similarity")
+@app.command("similarity", cls=_Command)
 def similarity_cmd(
     config: Path = typer.Argument(..., help="TOML config file"),
     origin: str | None = typer.Option(
@@ -630,7 +654,7 @@ def pd_date(value) -> str:
     return str(pd.Timestamp(value).date())
 
 
-@app.command("compare")
+@app.command("compare", cls=_Command)
 def compare_cmd(
     config: Path = typer.Argument(..., help="TOML config file"),
     strategies: str | None = typer.Option(None, "--strategies", help="comma-separated names"),
@@ -654,7 +678,7 @@ def compare_cmd(
     raise typer.Exit(code)
 
 
-@app.command("demo")
+@app.command("demo", cls=_Command)
 def demo_cmd(
     output: Path = typer.Option(Path("transfercast-demo"), "--output", help="output directory"),
     relatedness: float = typer.Option(1.0, "--relatedness", help="0 (unrelated) .. 1 (same)"),
