@@ -16,9 +16,9 @@ origin); the second one season before the origin (``season_length`` periods, rea
 origin's feature builder), so that the replay's horizon falls in the same part of the year as
 the target's; further cuts step back one horizon at a time from the first. A cut is used only
 when its horizon ends at or before the origin and some source domain had ``n`` periods of
-history at it. Everything a replay reads is therefore observed by the origin: the panel is
-cut at the cut point (known covariates one horizon later) and the actuals come from the
-origin's own data.
+history at it (a target as old as the sources is replayed younger: :func:`replay_history`).
+Everything a replay reads is therefore observed by the origin: the panel is cut at the cut
+point (known covariates one horizon later) and the actuals come from the origin's own data.
 
 **Cost.** Each source table of a replay or of the targets' own backtest holds at most
 :data:`SOURCE_BUDGET` (series, anchor) pairs, each with every horizon step: where the sources
@@ -211,15 +211,40 @@ def history_length(tables: OriginTables, domain: Any) -> int:
     return 0 if first is None else tables.data.origin_idx - first + 1
 
 
-def cut_points(tables: OriginTables, n: int, cuts: int) -> list[int]:
-    """Panel positions of up to ``cuts`` cut points (see the module doc), latest first."""
+def replay_history(tables: OriginTables, domain: Any, cuts: int = 2) -> int:
+    """The history length the sources replay for ``domain``: its own (:func:`history_length`);
+    where no source had that much at any cut point (a target as old as the sources, forecast
+    on all of its history), the longest at which the sources hold as many cut points as at any
+    shorter one, so that such a target is replayed younger rather than not at all."""
+    n = history_length(tables, domain)
+    if n == 0 or cut_points(tables, n, cuts):
+        return n
+    src = tables.data.source_rows
+    longest = []  # per candidate cut: the longest history the sources had at it
+    for c in _cut_order(tables, cuts):
+        first = tables.history_start(src, until=c) if len(src) else None
+        if first is not None and c + tables.horizon <= tables.data.origin_idx:
+            longest.append(min(c, c + 1 - first))
+    longest = sorted((m for m in longest if m >= 1), reverse=True)
+    if not longest:
+        return n
+    return longest[min(cuts, len(longest)) - 1]
+
+
+def _cut_order(tables: OriginTables, cuts: int) -> list[int]:
+    """The candidate cut positions in the order :func:`cut_points` tries them."""
     origin, horizon = tables.data.origin_idx, tables.horizon
     season = int(tables.builder.season_length)
     order = [origin - horizon, origin - season]
-    order += [origin - k * horizon for k in range(2, cuts + 2)]
+    return list(dict.fromkeys(order + [origin - k * horizon for k in range(2, cuts + 2)]))
+
+
+def cut_points(tables: OriginTables, n: int, cuts: int) -> list[int]:
+    """Panel positions of up to ``cuts`` cut points (see the module doc), latest first."""
+    origin, horizon = tables.data.origin_idx, tables.horizon
     src = tables.data.source_rows
     out: list[int] = []
-    for c in dict.fromkeys(order):
+    for c in _cut_order(tables, cuts):
         if len(out) == cuts:
             break
         if c < n or c + horizon > origin or not len(src):
@@ -384,8 +409,8 @@ def build_layout(
             else f"no source domain had {n} periods of history at a cut before it"
         )
         warnings.warn(
-            f"no source replays at {tables.data.origin.date()}: {why}; auto's weights and "
-            f"replay intervals have no replayed evidence there",
+            f"no source replays at {tables.data.origin.date()}: {why}; weights learnt from "
+            f"replays (auto) and replay intervals have no replayed evidence there",
             DataWarning,
             stacklevel=2,
         )

@@ -26,7 +26,7 @@ from transfercast.errors import ConfigError
 from transfercast.forecasting import OriginTables
 from transfercast.intervals import check_quantiles, history_volatility, qcol
 from transfercast.plugin_manager import PluginManager, get_plugin_manager
-from transfercast.replay import Naive, history_length
+from transfercast.replay import Naive, replay_history
 from transfercast.strategy import PluginError, Strategy
 from transfercast.task import plain
 
@@ -109,7 +109,7 @@ def levels_and_steps(tables: OriginTables, domain: Any, forecasts: pd.DataFrame)
             DataWarning,
             stacklevel=3,
         )
-    n = history_length(tables, domain)
+    n = replay_history(tables, domain)
     return with_volatility(out.assign(cut=tables.data.origin), panel, n).drop(columns="cut")
 
 

@@ -36,11 +36,11 @@ from transfercast.replay import (
     NAIVE,
     Replays,
     blended_wape,
-    history_length,
     hook_weights,
     inner_backtest,
     nearest_rows,
     own_share,
+    replay_history,
     replay_pvalue,
     season_floor,
     stack_weights,
@@ -122,7 +122,7 @@ class Auto(Strategy):
 
     def replays_for(self, tables: OriginTables, domain: Any, cache: Any) -> tuple[Any, ...]:
         """The target's shared replays, those its weights read and the cuts they leave out."""
-        p, n = self.params, history_length(tables, domain)
+        p, n = self.params, replay_history(tables, domain, self.params.cuts)
         twins = twins_of_naive(tables, n)  # they would replay the naive level again
         cands = {c: self.make(c) for c in self.candidate_names() if c not in [NAIVE, *twins]}
         shape = {"folds": p.folds, "cuts": p.cuts, "seed": p.seed, "similarity": p.method == "meta"}
@@ -208,7 +208,7 @@ class Auto(Strategy):
         cands = {n: self.make(n) for n in self.candidate_names() if n != NAIVE}
         own = inner_backtest(tables, cands, cache)
         meta = target_meta(tables, domain, similarity=self.params.method == "meta")
-        history = history_length(tables, domain)
+        history = replay_history(tables, domain, self.params.cuts)
         twins = twins_of_naive(tables, history)
         names = [] if history else [n for n in self.candidate_names() if n not in twins]
         left_out = [n for n in names if n == NAIVE or self.make(n).needs_history]  # pre-launch

@@ -37,9 +37,9 @@ from transfercast.intervals import (
 )
 from transfercast.replay import (
     NAIVE,
-    history_length,
     inner_backtest,
     own_share,
+    replay_history,
     replay_pvalue,
     replays,
 )
@@ -98,7 +98,7 @@ def evidence(
     replayed, own = strategy.replayed_forecasts(), strategy.backtest_forecasts()
     clone, names = {strategy.name: strategy.clone()}, [strategy.name, NAIVE]
     if replayed is None:
-        n = history_length(tables, domain)
+        n = replay_history(tables, domain)
         replayed = replays(tables, n, clone, cache).detail
     else:  # the strategy's own rows stand for it, whatever it called them
         replayed = replayed.assign(
@@ -137,7 +137,7 @@ def transfercast_intervals(
     if method != METHOD:
         return None
     replayed, own = evidence(strategy, tables, domain, cache)
-    n = history_length(tables, domain)
+    n = replay_history(tables, domain)
     panel = tables.data.panel
     replayed, own = with_volatility(replayed, panel, n), with_volatility(own, panel, n)
     cal = calibrate(replayed[replayed["candidate"] == strategy.name], quantiles, tables.horizon)
@@ -202,11 +202,17 @@ def uncalibrated(cal: Calibration, name: str, tables: Any, domain: Any, n: int) 
     and warn, naming the target domain, the history and the strategy."""
     cal.table[name] = np.full((tables.horizon, len(cal.quantiles)), np.nan)
     cal.samples[name] = [0] * tables.horizon
+    panel, src = tables.data.panel, tables.data.source_rows
+    why = (
+        "one source domain: a replayed domain needs others as its sources"
+        if len(pd.unique(panel.domains[src])) < 2
+        else f"a replayed source needs {n} periods before a cut point and {tables.horizon} "
+        f"after it, before the origin"
+    )
     warnings.warn(
         f"target domain {plain(domain)!r}: no source replay at {n} periods of history could "
-        f"be scored at the origin {tables.data.origin.date()} (a replayed source needs {n} "
-        f"periods before a cut point and {tables.horizon} after it, before the origin): the "
-        f"quantiles of '{name}' are NaN",
+        f"be scored at the origin {tables.data.origin.date()} ({why}): the quantiles of "
+        f"'{name}' are NaN",
         DataWarning,
         stacklevel=2,
     )

@@ -4,6 +4,8 @@ stacking program."""
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -13,7 +15,7 @@ from scipy.stats import norm
 import transfercast as tc
 from transfercast.config import parse_config
 from transfercast.data import DataWarning
-from transfercast.datasets import synthetic_config
+from transfercast.datasets import synthetic_config, synthetic_sales
 from transfercast.forecasting import OriginTables
 from transfercast.intervals import scaled_errors
 from transfercast.replay import (
@@ -36,6 +38,7 @@ from transfercast.replay import (
     inner_cut,
     inner_fit,
     own_share,
+    replay_history,
     replay_pvalue,
     replays,
     replays_kept,
@@ -710,3 +713,52 @@ def test_the_inner_cut_is_half_an_odd_horizon_rounded_up_before_the_origin():
     assert inner_cut(tables) == tables.data.origin_idx - 4
     own = build_inner(tables, {}, SourceCache())
     assert own.table["n"].iloc[0] == 4 and own.detail["step"].max() == 4
+
+
+def _as_old_as_the_sources() -> tc.TransferTask:
+    """Two target stores with every period the sources have, forecast on all of their
+    history (no ``target_history``), as a real forecast is."""
+    frame = synthetic_sales(
+        n_domains=8, series_per_domain=2, n_periods=120, n_targets=2, target_periods=120, seed=0
+    )
+    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=8, windows=1)
+    del raw["task"]["target_history"]
+    return tc.TransferTask.from_config(parse_config(raw), data=frame)
+
+
+def test_a_target_as_old_as_the_sources_is_replayed_at_the_longest_history_they_allow():
+    """No source was 112 periods old one horizon before the origin: the replays take the
+    longest history at which the sources hold two cuts (two horizons back: 95 periods), not
+    none; the cut a season back would need a shorter one."""
+    tables = _tables(_as_old_as_the_sources())
+    target, origin, h = tables.task.targets[0], tables.data.origin_idx, tables.horizon
+    n = history_length(tables, target)
+    assert n == origin + 1 == 112 and cut_points(tables, n, 2) == []
+    capped = replay_history(tables, target)
+    assert capped == origin - 2 * h == 95
+    assert cut_points(tables, capped, 2) == [origin - h, origin - 2 * h]
+    assert cut_points(tables, capped + 1, 2) == [origin - h]
+    assert replay_history(tables, target, cuts=1) == origin - h  # one cut: one horizon back
+    rep = replays(tables, capped, _candidates(), SourceCache())
+    assert rep.table["domain"].nunique() == 6 and rep.table["n"].eq(95).all()
+    # a young target keeps its own history: the cap leaves it alone
+    young = _tables(small_task())
+    assert replay_history(young, young.task.targets[0]) == 13
+
+
+def test_a_forecast_on_all_of_a_targets_history_gets_replay_intervals_and_auto_replays():
+    """A real forecast (no target_history) of targets as old as the sources: every quantile is
+    a number and ``auto`` weighs on replayed domains, without a 'no source replays' warning."""
+    task = _as_old_as_the_sources()
+    small = {"source_params": {"num_boost_round": 30}}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message="no source replays", category=DataWarning)
+        fc = tc.TransferForecaster("pooled", quantiles=[0.1, 0.9], **small).fit(task).predict()
+        assert fc[["q0.1", "q0.9"]].notna().all().all() and len(fc) == 2 * 2 * 8
+        assert (fc["q0.9"] > fc["q0.1"]).all()
+        auto = {"candidates": ["target_only", "pooled"], "strategies": {"pooled": small}}
+        model = tc.TransferForecaster("auto", **auto).fit(task)
+    for strategy in model.fitted_.values():
+        row = strategy.selection_.iloc[0]
+        assert "stack over 6 replayed domains x 2 cuts" in row["reason"], row["reason"]
+        assert row["n"] == 119 - 2 * 8  # the origin is the last of 120 periods
