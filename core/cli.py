@@ -81,6 +81,9 @@ console = Console(markup=False)
 err_console = Console(stderr=True, markup=False)
 
 
+OUTPUT_HELP = "output directory (default: \\[output] dir)"
+
+
 def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
@@ -204,7 +207,7 @@ def run_cmd(
     strategy: str | None = typer.Option(
         None, "--strategy", help="strategy (default: \\[strategy] name)"
     ),
-    output: Path | None = typer.Option(None, "--output", help="output directory"),
+    output: Path | None = typer.Option(None, "--output", help=OUTPUT_HELP),
     quantiles: str | None = typer.Option(None, "--quantiles", help=QUANTILES_HELP),
 ) -> None:
     """Fit on all data up to the origin and write forecasts.csv."""
@@ -574,7 +577,7 @@ def similarity_cmd(
         "--origin",
         help="cut the data here (default: \\[task] origin or the targets' last sale)",
     ),
-    output: Path | None = typer.Option(None, "--output", help="output directory"),
+    output: Path | None = typer.Option(None, "--output", help=OUTPUT_HELP),
 ) -> None:
     """Source/target similarity diagnostics per target domain; writes similarity.csv."""
     from transfercast.outputs import check_output_dir, write_csv
@@ -658,7 +661,7 @@ def pd_date(value) -> str:
 def compare_cmd(
     config: Path = typer.Argument(..., help="TOML config file"),
     strategies: str | None = typer.Option(None, "--strategies", help="comma-separated names"),
-    output: Path | None = typer.Option(None, "--output", help="output directory"),
+    output: Path | None = typer.Option(None, "--output", help=OUTPUT_HELP),
     jobs: int | None = typer.Option(
         None, "--jobs", help="parallel workers (-1: all cores; default: \\[execution] jobs)"
     ),

@@ -242,6 +242,10 @@ def cli_reference() -> str:
 
     group = typer.main.get_command(app)
     out = [cell(group.help or ""), ""]
+    options = [p for p in group.params if not getattr(p, "hidden", False)]
+    if options:  # the options of ``transfercast`` itself, such as --version
+        out += ["| name | type | default | description |", "|---|---|---|---|"]
+        out += [cli_param_row(p) for p in options] + [""]
     for name in sorted(group.commands):
         cmd = group.commands[name]
         if cmd.hidden:

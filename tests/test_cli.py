@@ -158,6 +158,9 @@ def test_a_missing_required_option_is_a_usage_line_with_exit_status_2(tmp_path):
         ("compare", "(default: [forecast] quantiles)"),
         ("compare", "(-1: all cores; default: [execution] jobs)"),
         ("similarity", "(default: [task] origin or the targets' last sale)"),
+        ("run", "output directory (default: [output] dir)"),
+        ("compare", "output directory (default: [output] dir)"),
+        ("similarity", "output directory (default: [output] dir)"),
     ],
 )
 def test_help_names_the_config_sections_it_defaults_to(command, text):

@@ -493,3 +493,24 @@ def test_rows_equal_the_in_memory_ones_when_the_targets_started_before_the_sourc
     for col in ref.X.columns:
         if col not in ref.categorical:
             np.testing.assert_array_equal(got[col].to_numpy(float), expected[col], err_msg=col)
+
+
+def test_run_with_sources_and_quantiles_is_one_line_and_writes_nothing(datasets, tmp_path):
+    """``[data] sources`` with ``[forecast] quantiles``: the replays that calibrate quantiles
+    need the source rows in memory, so `run` stops with one line and writes nothing."""
+    from tests.clirun import invoke
+    from transfercast.cli import to_toml
+
+    frame = small_frame()
+    targets = frame.attrs["targets"]
+    frame[frame["store"].isin(targets)].to_csv(tmp_path / "targets.csv", index=False)
+    raw = synthetic_config("targets.csv", targets, horizon=8, target_history=13, output_dir="o")
+    raw["strategy"] = {"name": "source_only"}
+    raw["data"]["sources"] = str(datasets["by_store"])
+    raw["forecast"] = {"quantiles": [0.1, 0.9]}
+    (tmp_path / "q.toml").write_text(to_toml(raw))
+    res = invoke("run", tmp_path / "q.toml")
+    lines = [x for x in res.err.splitlines() if x and not x.startswith("warning:")]
+    assert res.code == 2 and len(lines) == 1, res.err
+    assert "[forecast] quantiles cannot be combined with [data] sources yet" in lines[0]
+    assert not (tmp_path / "o").exists()

@@ -103,6 +103,8 @@ def test_cli_reference_lists_every_command_and_option(gen):
             label = param.name.upper() if param.param_type_name == "argument" else param.opts[0]
             assert f"`{label}`" in ref.split(f"## `transfercast {name}`")[1], (name, label)
     assert "transfercast compare [OPTIONS] CONFIG" in ref
+    # the options of ``transfercast`` itself come before the first command
+    assert "| `--version` | flag | `false` | print the version |" in ref.split("## ")[0]
     assert "| `--jobs` | integer | `1` |" in ref
     assert "(default: [task] origin or the targets' last sale)" in ref  # rich's escape taken out
     assert "\\[" not in ref
