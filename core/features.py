@@ -30,6 +30,11 @@ from transfercast.panel import Panel
 KEY_COLUMNS = ("unique_id", "domain", "anchor", "h", "ds")
 
 
+def min_level_obs(level_window: int) -> int:
+    """Observed periods a row's recent level window needs for the row to be a training row."""
+    return min(4, int(level_window))
+
+
 @dataclass
 class FeatureTable:
     """Features ``X``, normalised label ``y``, row ``keys`` and the ``level`` that scales them.
@@ -231,7 +236,7 @@ class FeatureBuilder:
             static_categorical=static_cat,
             known=list(panel.known),
             categories=categories,
-            min_level_obs=min(4, spec.level_window),
+            min_level_obs=min_level_obs(spec.level_window),
             calendar_features=list(calendar_columns(panel.freq)),
         )
 

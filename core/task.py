@@ -20,6 +20,7 @@ import pandas as pd
 from transfercast.config import Config, EvaluateConfig, FeaturesConfig
 from transfercast.data import DOMAIN, DS, UID, DataWarning, Y, check_static, read_table, standardize
 from transfercast.errors import ConfigError, DataError, unknown_name
+from transfercast.features import min_level_obs
 from transfercast.frequency import calendar_columns, current_alias, resolve_features
 from transfercast.panel import Panel
 
@@ -470,12 +471,16 @@ class TransferTask:
         last = last_target - self.horizon
         idx = [last - k * step for k in range(evaluate.windows)]
         idx = [i for i in idx if i >= first_target]
+        # and where the sources can train (where they cannot at any, fitting says why)
+        first_source = self._first_source_origin() or 0
+        idx = [i for i in idx if i >= first_source] or idx
         if idx and len(idx) < evaluate.windows:
             why = "of its new regime" if self.old_regimes else "of history"
             warnings.warn(
                 f"{self.source_name}: [evaluate] windows = {evaluate.windows}, but only "
-                f"{len(idx)} origins leave every target a period {why} before them (the first: "
-                f"{_day(self.panel.times[min(idx)])}); the backtest has {len(idx)}",
+                f"{len(idx)} origins leave every target a period {why} and the sources a "
+                f"training row before them (the first: {_day(self.panel.times[min(idx)])}); "
+                f"the backtest has {len(idx)}",
                 DataWarning,
                 stacklevel=2,
             )
@@ -489,6 +494,21 @@ class TransferTask:
                 f"period of history plus the horizon"
             )
         return sorted(self.panel.times[i] for i in idx)
+
+    def _first_source_origin(self) -> int | None:
+        """Panel position of the first origin at which some source series has a training row
+        (enough observed periods in its level window, and one after it); ``None`` without
+        source rows in memory."""
+        rows = np.flatnonzero(self.source_mask())
+        if not len(rows):
+            return None
+        w = int(self.features.level_window)
+        seen = ~np.isnan(self.panel.Y[rows])
+        cum = np.cumsum(np.pad(seen, ((0, 0), (1, 0))).astype(int), axis=1)
+        at = np.arange(seen.shape[1])
+        counts = cum[:, at + 1] - cum[:, np.maximum(at + 1 - w, 0)]
+        ready = np.flatnonzero((counts >= min_level_obs(w)).any(axis=0))
+        return int(ready[0]) + 1 if len(ready) else None
 
     def check_origins(self, origins: Sequence[Any], what: str = "origin") -> list[pd.Timestamp]:
         """``origins`` as sorted timestamps, each on the grid within the data and leaving every

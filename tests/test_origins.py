@@ -12,7 +12,7 @@ import pytest
 
 from transfercast.config import parse_config
 from transfercast.data import DataWarning
-from transfercast.datasets import synthetic_config
+from transfercast.datasets import synthetic_config, synthetic_sales
 from transfercast.errors import DataError
 from transfercast.forecasting import OriginTables
 from transfercast.task import TransferTask
@@ -123,3 +123,22 @@ def test_a_target_whose_first_sale_is_at_the_origin_is_not_pre_launch():
         tables = OriginTables(task, task.at_origin(origin), task.features)
     assert not tables.is_prelaunch(target)  # it sold at the origin: its own level counts
     assert len(tables.prelaunch) == 0
+
+
+def test_rolling_origins_start_where_the_sources_have_a_training_row():
+    """Sources and targets that begin together (a panel read whole): more windows than the
+    data allow are capped at the origins where the sources can train, with a warning, not
+    stopped at the first origin before that; every origin left can be fitted."""
+    frame = synthetic_sales(
+        n_domains=5, series_per_domain=1, n_periods=40, n_targets=2, target_periods=40, seed=1
+    )
+    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=4, windows=40)
+    raw["evaluate"]["step"] = 1
+    task = TransferTask.from_config(parse_config(raw), data=frame)
+    with pytest.warns(DataWarning, match=r"windows = 40, but only 32 origins .* sources a train"):
+        origins = task.evaluation_origins()
+    # level window 8 (weekly): 4 observed periods by position 3, a label at position 4
+    assert origins[0] == frame["date"].min() + 4 * WEEK and len(origins) == 32
+    for origin in origins[:2]:
+        tables = OriginTables(task, task.at_origin(origin), task.features)
+        assert len(tables.source.X) > 0

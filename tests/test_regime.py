@@ -345,7 +345,10 @@ def test_a_target_without_periods_before_the_regime_start_has_no_old_regime():
     many = regime_task(frame, regime_start={"S08": START}, origin=None)
     six = many.evaluate.model_copy(update={"windows": 6})
     said = r"windows = 6, but only 3 origins leave every target a period of its new regime"
-    with pytest.warns(UserWarning, match=said + r" before them \(the first: 2020-12-11\)"):
+    with pytest.warns(
+        UserWarning,
+        match=said + r" and the sources a training row before them \(the first: 2020-12-11\)",
+    ):
         origins = many.evaluation_origins(six)
     assert len(origins) == 3 and pd.Timestamp(START) <= min(origins) < pd.Timestamp("2021-01-01")
     # an origin before S07's first row: S07 is forecast before launch, the regime kept for S08
