@@ -243,6 +243,8 @@ def _parse_distinct(values: pd.Series, rows: np.ndarray, column: str, source: st
     text = values.astype(str)
     if text.str.fullmatch(r"\s*\d{4}\s*").all():
         return _years(text, rows, column, source)
+    # R's yearquarter as written out ("1998 Q1", tsibble / fpp3): pandas reads "1998Q1"
+    text = text.str.replace(r"^\s*(\d{4})\s+(Q[1-4])\s*$", r"\1\2", regex=True)
     # day or month first, or a 2-digit year first (19-01-04): one order for the column
     day_month = text.str.match(_DAY_MONTH)
     if day_month.any():
@@ -261,7 +263,7 @@ def _parse_distinct(values: pd.Series, rows: np.ndarray, column: str, source: st
     if bad.any():
         raise DataError(
             f"{source}: column '{column}' has an unparseable date {values[bad].iloc[0]!r} "
-            f"({int(rows[bad].sum())} rows)"
+            f"({int(rows[bad].sum())} rows): write dates as YYYY-MM-DD"
         )
     if parsed.dtype == object:  # several UTC offsets (a summer time): Timestamps, one each
         parsed = pd.Series([pd.Timestamp(v) for v in parsed], index=parsed.index, dtype=object)
@@ -512,9 +514,16 @@ def standardize(
     off_grid = out[DS].isin(off_dates)
     if off_grid.any():
         first = out.loc[off_grid, DS].iloc[0]
+        inferred = inferred_grid(out[DS])
+        hint = (
+            f"; the dates lie on the '{inferred}' grid: set [data] freq = '{inferred}' (freq= in "
+            "Python)"
+            if inferred
+            else ""
+        )
         raise DataError(
             f"{source}: column '{time}' has irregular periods: {first.date()} is not on the "
-            f"'{freq}' grid ({int(off_grid.sum())} rows)"
+            f"'{freq}' grid ({int(off_grid.sum())} rows){hint}"
         )
     y = pd.to_numeric(out[target], errors="coerce")
     bad = y.isna() & out[target].notna()
@@ -637,18 +646,27 @@ def _coarser_hint(out: pd.DataFrame, freq: str, span: pd.DataFrame) -> str:
     spans = span["max"] - span["min"] + 1
     if spans.sum() < 2 * span["size"].sum():  # at least half the periods present: gaps
         return ""
-    dates = pd.DatetimeIndex(np.sort(out[DS].unique()))
-    with warnings.catch_warnings():  # pandas 3.1 announces an offset for the string it returns
-        warnings.simplefilter("ignore", FutureWarning)
-        warnings.simplefilter("ignore", DeprecationWarning)
-        inferred = pd.infer_freq(dates) if len(dates) >= 3 else None
-    inferred = getattr(inferred, "freqstr", inferred)
+    inferred = inferred_grid(out[DS])
     if inferred is None or inferred == freq:
         return ""
     return (
         f"; most periods are missing and the dates lie on the '{inferred}' grid: check "
         f"[data] freq '{freq}'"
     )
+
+
+def inferred_grid(times: pd.Series) -> str | None:
+    """The pandas frequency alias of the grid the distinct ``times`` lie on (pandas'
+    ``infer_freq``), or ``None`` where they lie on none or are fewer than three."""
+    dates = pd.DatetimeIndex(np.sort(times.unique()))
+    with warnings.catch_warnings():  # pandas 3.1 announces an offset for the string it returns
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            inferred = pd.infer_freq(dates) if len(dates) >= 3 else None
+        except (TypeError, ValueError):
+            inferred = None
+    return getattr(inferred, "freqstr", inferred)
 
 
 def _zero_hint(gaps: pd.Series, span: pd.DataFrame) -> str:

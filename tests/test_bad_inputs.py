@@ -819,6 +819,20 @@ def test_day_and_month_first_dates_are_read_in_one_order():
         assert sorted(read) == sorted(truth.to_numpy()), fmt
 
 
+def test_quarters_written_as_r_writes_them_are_read_as_quarters():
+    """tsibble's yearquarter as text ("1998 Q1", fpp3's data sets) reads as "1998Q1" does."""
+    quarters = pd.period_range("1998Q1", periods=12, freq="Q")
+    frame = pd.DataFrame(
+        {"store": np.repeat(["A", "B"], 12), "dept": "D1", "sales": 1.0,
+         "quarter": np.tile([f"{q.year} Q{q.quarter}" for q in quarters], 2)}
+    )  # fmt: skip
+    out = _standardize(frame, time="quarter", freq="QS")
+    assert sorted(out["ds"].unique()) == list(quarters.to_timestamp())
+    bad = frame.assign(quarter=frame["quarter"].str.replace("Q1", "Q5"))
+    with pytest.raises(DataError, match=r"unparseable date .1998 Q5' \(6 rows\): write dates"):
+        _standardize(bad, time="quarter", freq="QS")
+
+
 def test_integer_years_are_read_as_years():
     years = np.tile(np.arange(1990, 2021), 2)
     frame = pd.DataFrame(

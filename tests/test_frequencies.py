@@ -395,6 +395,11 @@ ERRORS = {
         r"\[data\] freq '2W-SUN' has no default \[features\] lags; set lags, windows, "
         r"level_window, season_length, source_window in \[features\]",
     ),
+    "dates on a grid with another anchor": (
+        {"data": {"freq": "YS-JUL"}},
+        r"is not on the 'YS-JUL' grid \(\d+ rows\); the dates lie on the 'YE-DEC' grid: set "
+        r"\[data\] freq = 'YE-DEC' \(freq= in Python\)$",
+    ),
     "unknown frequency": (
         {"data": {"freq": "fortnight"}},
         r"\[data\] freq 'fortnight' is not a pandas offset alias",
