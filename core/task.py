@@ -638,6 +638,18 @@ class TransferTask:
                 DataWarning,
                 stacklevel=3,
             )
+        recent = panel.Y[rows, max(idx + 1 - w, 0) : idx + 1]
+        quiet = rows[(~np.isnan(recent)).any(axis=1) & (np.nan_to_num(recent) == 0).all(axis=1)]
+        if len(quiet):
+            warnings.warn(
+                f"{self.source_name}: target domain {plain(dom)!r} has {len(quiet)} series that "
+                f"sold nothing in the {w} periods up to the origin {panel.times[idx].date()} "
+                f"(first {panel.ids[quiet[0]]!r}): forecast on the scale of their mean sales "
+                f"over their history (of the domain's selling series where they never sold), "
+                f"as after a pause; if they stopped selling, leave them out of the targets' data",
+                DataWarning,
+                stacklevel=3,
+            )
         if not seen.any():
             return
         last = int(np.flatnonzero(seen.any(axis=0)).max())

@@ -1545,6 +1545,32 @@ def test_a_target_series_whose_rows_stopped_is_named():
     ]
 
 
+def test_a_target_series_that_sold_nothing_lately_is_named():
+    """A target series whose last ``level_window`` periods are zero (a pause, or a product
+    that stopped selling): a warning names it and says on what scale it is forecast (before:
+    nothing said, and the forecast at its old level read as a mistake); a series with one
+    sale in the window is not named."""
+    frame = small_frame()
+    dates = pd.to_datetime(frame["date"])
+    recent = dates > dates.max() - pd.Timedelta(weeks=10)
+    frame.loc[(frame["store"] == "S07") & (frame["dept"] == "D1") & recent, "sales"] = 0.0
+    some = (frame["store"] == "S08") & (frame["dept"] == "D1") & recent
+    frame.loc[some, "sales"] = 0.0
+    frame.loc[frame.index[some][-3], "sales"] = 5000.0
+    raw = synthetic_config("unused.csv", TARGETS, horizon=6)
+    task = TransferTask.from_config(parse_config(raw), data=frame)
+    with pytest.warns(DataWarning) as caught:
+        task.at_origin(task.forecast_origin())
+    said = [str(w.message) for w in caught if "sold nothing in the" in str(w.message)]
+    assert said == [
+        f"data: target domain 'S07' has 1 series that sold nothing in the 8 periods up to the "
+        f"origin {pd.Timestamp(task.forecast_origin()).date()} (first 'S07|D1'): forecast on "
+        f"the scale of their mean sales over their history (of the domain's selling series "
+        f"where they never sold), as after a pause; if they stopped selling, leave them out of "
+        f"the targets' data"
+    ]
+
+
 def test_an_engine_alias_replaces_the_default_it_names():
     """LightGBM's aliases (``eta``, ``subsample``, ``min_child_samples``) set the parameter
     they name (before: the default stayed under the main name, which LightGBM prefers, so the
