@@ -87,6 +87,11 @@ def read_table(path: str | Path, text_columns: Sequence[str] = ()) -> pd.DataFra
     path = Path(path)
     if not path.exists():
         raise DataError(f"data file not found: {path}")
+    if path.is_dir() and not any(path.rglob("*.parquet")) and not any(path.rglob("*.pq")):
+        raise DataError(
+            f"{path}: is a folder without Parquet files; name a .csv or .parquet file, or a "
+            f"folder of Parquet files"
+        )
     suffix = "".join(path.suffixes[-2:]).lower()
     try:
         if path.suffix.lower() in (".parquet", ".pq") or path.is_dir():

@@ -656,6 +656,11 @@ def test_missing_data_file_and_config(tmp_path):
     config = setup(tmp_path)
     (tmp_path / "sales.csv").unlink()
     assert_error(invoke("run", config), tmp_path, "data file not found")
+    (tmp_path / "sales.csv").mkdir()  # a folder of the data's name, with a CSV file in it
+    (tmp_path / "sales.csv" / "part.csv").write_text("store,dept\n")
+    assert_error(
+        invoke("run", config), tmp_path, r"sales\.csv: is a folder without Parquet files; name a"
+    )
 
 
 # -- documented repairs: exit 0 and a warning that counts the rows ---------------------------------
