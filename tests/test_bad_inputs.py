@@ -1538,16 +1538,23 @@ def test_a_target_series_whose_rows_stopped_is_named():
     dates = pd.to_datetime(frame["date"])
     gone = (frame["store"] == "S07") & (frame["dept"] == "D1")
     frame = frame[~(gone & (dates > dates.max() - pd.Timedelta(weeks=10)))]
+    origin, said = _warned_at_the_forecast_origin(frame, "no row in the")
+    assert said == [
+        f"data: target domain 'S07' has 1 series with no row in the 8 periods up to the origin "
+        f"{origin.date()} (first 'S07|D1'): forecast at their "
+        f"mean over their history; if they stopped selling, leave them out of the targets' data"
+    ]
+
+
+def _warned_at_the_forecast_origin(frame: pd.DataFrame, fragment: str):
+    """The forecast origin of the small task on ``frame``, and the warnings holding
+    ``fragment`` that cutting the data there gives."""
     raw = synthetic_config("unused.csv", TARGETS, horizon=6)
     task = TransferTask.from_config(parse_config(raw), data=frame)
     with pytest.warns(DataWarning) as caught:
         task.at_origin(task.forecast_origin())
-    said = [str(w.message) for w in caught if "no row in the" in str(w.message)]
-    assert said == [
-        f"data: target domain 'S07' has 1 series with no row in the 8 periods up to the origin "
-        f"{pd.Timestamp(task.forecast_origin()).date()} (first 'S07|D1'): forecast at their "
-        f"mean over their history; if they stopped selling, leave them out of the targets' data"
-    ]
+    said = [str(w.message) for w in caught if fragment in str(w.message)]
+    return pd.Timestamp(task.forecast_origin()), said
 
 
 def test_a_target_series_that_sold_nothing_lately_is_named():
@@ -1562,14 +1569,10 @@ def test_a_target_series_that_sold_nothing_lately_is_named():
     some = (frame["store"] == "S08") & (frame["dept"] == "D1") & recent
     frame.loc[some, "sales"] = 0.0
     frame.loc[frame.index[some][-3], "sales"] = 5000.0
-    raw = synthetic_config("unused.csv", TARGETS, horizon=6)
-    task = TransferTask.from_config(parse_config(raw), data=frame)
-    with pytest.warns(DataWarning) as caught:
-        task.at_origin(task.forecast_origin())
-    said = [str(w.message) for w in caught if "sold nothing in the" in str(w.message)]
+    origin, said = _warned_at_the_forecast_origin(frame, "sold nothing in the")
     assert said == [
         f"data: target domain 'S07' has 1 series that sold nothing in the 8 periods up to the "
-        f"origin {pd.Timestamp(task.forecast_origin()).date()} (first 'S07|D1'): forecast on "
+        f"origin {origin.date()} (first 'S07|D1'): forecast on "
         f"the scale of their mean sales over their history (of the domain's selling series "
         f"where they never sold), as after a pause; if they stopped selling, leave them out of "
         f"the targets' data"
