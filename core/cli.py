@@ -147,11 +147,12 @@ QUANTILES_HELP = (
 )
 
 
-def print_leaderboard(board, title: str = "Leaderboard") -> None:
+def print_leaderboard(board, title: str = "Leaderboard", same: Any = ()) -> None:
     """Print the main leaderboard columns as a rich table (all of them, ``wape_std`` included,
     are in leaderboard.csv): mean WAPE, the paired gap to the leader and its standard error,
     MASE, bias, wins, failed cells (when any), WAPE relative to ``target_only``, and the
-    interval scores when quantiles were asked for."""
+    interval scores when quantiles were asked for; then the strategies the backtest cannot
+    tell from the leader, and each group of strategies with the ``same`` forecasts."""
     from rich import box
 
     cols = [c for c in LEADERBOARD_COLUMNS if c in board.columns]
@@ -179,6 +180,8 @@ def print_leaderboard(board, title: str = "Leaderboard") -> None:
         leader = board["strategy"].iloc[0]
         text = f"no clear difference from {leader} (gap under 2 s.e.): {', '.join(tied)}"
         console.print(text)
+    for group in same:
+        console.print(f"the same forecasts in every cell: {', '.join(group)}")
 
 
 @app.command("plugins", cls=_Command)
@@ -435,7 +438,7 @@ def run_compare(
 
     Every finished cell is stored under ``<output>/.progress`` at once; ``resume`` skips the
     cells stored by an earlier, interrupted or shorter, run (see :mod:`transfercast.resume`)."""
-    from transfercast.evaluation import check_jobs, compare, resolve_strategies
+    from transfercast.evaluation import check_jobs, compare, resolve_strategies, same_forecasts
     from transfercast.outputs import check_output_dir
     from transfercast.results import COMPARISON_FILES, write_comparison
     from transfercast.resume import PREVIOUS_DIR, PROGRESS_DIR, CellStore
@@ -512,7 +515,7 @@ def run_compare(
         _say_aborted(store, output)
         raise
     pm.hook.transfercast_run_finished(kind="compare", config=cfg, result=comp)
-    print_leaderboard(comp.leaderboard())
+    print_leaderboard(comp.leaderboard(), same=same_forecasts(comp.forecasts))
     console.print(f"results written to {output}", soft_wrap=True)
     skipped = comp.scores[comp.scores["status"] == "skipped"]
     if len(skipped):

@@ -179,6 +179,28 @@ def tied_with_leader(board: pd.DataFrame) -> list[str]:
     return list(rest.loc[rest["wape_gap"] <= 2 * rest["wape_gap_se"], "strategy"])
 
 
+def same_forecasts(forecasts: pd.DataFrame) -> list[list[str]]:
+    """Groups of two or more strategies whose point forecasts are the same (to 1e-9 of their
+    size) in every row, over the same rows: a strategy that added nothing to another (such as
+    ``boost_continue`` choosing no tree over ``source_only``), so that their equal scores are
+    one forecast, not two. Strategies in the order they first appear."""
+    if not len(forecasts) or "strategy" not in forecasts.columns:
+        return []
+    keys = [c for c in ("origin", "unique_id", "ds") if c in forecasts.columns]
+    wide = forecasts.pivot_table(index=keys, columns="strategy", values="forecast", aggfunc="first")
+    names = [n for n in dict.fromkeys(forecasts["strategy"]) if n in wide.columns]
+    groups: list[list[str]] = []
+    for name in names:
+        for group in groups:
+            a, b = wide[group[0]], wide[name]
+            if a.isna().equals(b.isna()) and np.allclose(a.dropna(), b.dropna(), rtol=1e-9, atol=0):
+                group.append(name)
+                break
+        else:
+            groups.append([name])
+    return [g for g in groups if len(g) > 1]
+
+
 def gap_to_leader(ok: pd.DataFrame, leader: str) -> pd.DataFrame:
     """Per strategy, paired with ``leader`` over the (target, origin) cells both scored: the
     mean of its WAPE minus the leader's (``wape_gap``) and that mean's standard error

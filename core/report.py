@@ -27,6 +27,7 @@ import pandas as pd
 from transfercast.evaluation import (
     Comparison,
     interval_columns,
+    same_forecasts,
     selection_regret,
     tied_with_leader,
 )
@@ -754,6 +755,11 @@ def report_html(
         parts.append(
             f"<p class='note'>No clear difference from {esc(board['strategy'].iloc[0])} "
             f"(gap under two standard errors): {esc(', '.join(tied))}.</p>"
+        )
+    for group in same_forecasts(comp.forecasts):
+        parts.append(
+            f"<p class='note'>The same forecasts in every cell (one forecast, not "
+            f"{len(group)}): {esc(', '.join(group))}.</p>"
         )
     if qcols:
         parts += [

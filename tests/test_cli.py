@@ -299,3 +299,23 @@ def test_run_forecasts_from_the_targets_last_sale_when_the_sources_run_on(tmp_pa
     assert res.code == 0, res.err
     fc = pd.read_csv(tmp_path / "out" / "forecasts.csv", parse_dates=["date"])
     assert fc["date"].min() == end + pd.Timedelta(weeks=1)
+
+
+def test_compare_says_which_strategies_gave_the_same_forecasts(tmp_path):
+    """On 6 weeks of history boost_continue adds no tree to source_only: the leaderboard
+    says the two are one forecast, and a strategy that differs is not named."""
+    from .clirun import invoke
+
+    raw = small_project(tmp_path, horizon=6, target_history=6, windows=1, output_dir="out")
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    res = invoke(
+        "compare", tmp_path / "config.toml", "--strategies", "source_only,boost_continue,pooled"
+    )
+    assert res.code == 0, res.err
+    said = [x for x in res.out.splitlines() if x.startswith("the same forecasts")]
+    assert said == ["the same forecasts in every cell: source_only, boost_continue"], res.out
+    report = (tmp_path / "out" / "report.html").read_text()
+    assert (
+        "The same forecasts in every cell (one forecast, not 2): source_only, boost_continue"
+        in report
+    )

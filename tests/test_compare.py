@@ -566,3 +566,24 @@ def test_sales_forecasts_are_floored_at_zero_even_where_a_period_sold_nothing():
     task = tc.TransferTask.from_config(parse_config(raw), data=frame)
     tables = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
     assert (tables.forecast(_Negative(), "S06")["forecast"] == 0).all()
+
+
+def test_strategies_with_the_same_forecasts_are_grouped_and_others_are_not():
+    """Equal forecasts in every row are one forecast: grouped in order of appearance; a
+    strategy that differs in one row, or lacks a row (a failed cell), is not in the group."""
+    from transfercast.evaluation import same_forecasts
+
+    rows = pd.DataFrame({"origin": "2021-01-01", "unique_id": ["a", "a", "b"], "ds": [1, 2, 1]})
+    value = np.array([10.0, 20.0, 30.0])
+    frames = {
+        "source_only": value,
+        "boost_continue": value * (1 + 1e-12),  # the same to rounding
+        "pooled": value + [0, 0, 0.5],
+        "representation": value.copy(),
+    }
+    fc = pd.concat([rows.assign(strategy=k, forecast=v) for k, v in frames.items()])
+    assert same_forecasts(fc) == [["source_only", "boost_continue", "representation"]]
+    # a strategy missing a row (its cell failed) is not the same forecast
+    short = fc[~((fc["strategy"] == "representation") & (fc["unique_id"] == "b"))]
+    assert same_forecasts(short) == [["source_only", "boost_continue"]]
+    assert same_forecasts(fc[fc["strategy"] == "pooled"]) == []
