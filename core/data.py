@@ -606,6 +606,16 @@ def standardize(
             out[col] = coerced
         out[col] = out[col].astype(float)
         _refuse_unrepresentable(out[col], out[UID], out[DS], f"known column '{col}'", source)
+        missing = out[col].isna() & out[Y].notna()  # in the history, beside a sale
+        if missing.any():
+            first = out.loc[missing].sort_values(DS).iloc[0]
+            warnings.warn(
+                f"{source}: known column '{col}': {int(missing.sum())} missing values in rows "
+                f"with sales (first {first[UID]!r} at {_when(first[DS])}); the models read them "
+                f"as missing (give the value where it is known)",
+                DataWarning,
+                stacklevel=2,
+            )
     return out.sort_values([UID, DS], kind="stable").reset_index(drop=True)
 
 

@@ -704,6 +704,21 @@ def test_all_zero_series_and_missing_periods_are_repaired(tmp_path):
     assert len(pd.read_csv(tmp_path / "out" / "forecasts.csv")) == 3 * 2 * 6
 
 
+def test_a_known_column_missing_beside_sales_is_counted_and_named(tmp_path):
+    """Prices missing in weeks that sold: a warning counts them and names the first (before:
+    read as missing in silence); the planned rows after the last sale are not counted."""
+    frame = small_frame()
+    holes = frame.index[(frame["store"] == "S03") & (frame["dept"] == "D2")][[4, 9, 30]]
+    frame.loc[holes, "price"] = np.nan
+    res = invoke("run", setup(tmp_path, frame))
+    assert res.code == 0, res.err
+    first = pd.Timestamp(frame.loc[holes[0], "date"]).date()
+    assert (
+        f"known column 'price': 3 missing values in rows with sales (first 'S03|D2' at "
+        f"{first}); the models read them as missing (give the value where it is known)"
+    ) in res.err, res.err
+
+
 def test_repair_false_turns_repairs_into_errors(tmp_path):
     raw = raw_config()
     raw["data"]["repair"] = False

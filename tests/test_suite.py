@@ -122,7 +122,7 @@ def test_the_full_suite_runs_one_unit_per_scenario_fold_history_and_origin(tmp_p
 def test_a_resumed_suite_runs_only_the_units_not_finished(tmp_path, capsys):
     args = ["--size", "tiny", "--scenarios", "synthetic_related,synthetic_unrelated"]
     args += ["--strategies", "target_only,source_only", "--references", "seasonal_naive"]
-    args += ["--output", str(tmp_path), "--workers", "2", "--resume"]
+    args += ["--quantiles", "", "--output", str(tmp_path), "--workers", "2", "--resume"]
     assert suite.main(args) == 0
     first = pd.read_csv(tmp_path / "scores.csv")
     capsys.readouterr()
