@@ -510,6 +510,7 @@ def test_cuda_matches_cpu(tables, target):
     np.testing.assert_allclose(gpu.predict(target), cpu.predict(target), rtol=0.05, atol=0.05)
 
 
+@pytest.mark.slow
 def test_cli_compare_with_l2sp(tmp_path):
     raw = small_project(
         tmp_path,

