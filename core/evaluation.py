@@ -184,9 +184,9 @@ def same_forecasts(forecasts: pd.DataFrame) -> list[list[str]]:
     size) in every row, over the same rows: a strategy that added nothing to another (such as
     ``boost_continue`` choosing no tree over ``source_only``), so that their equal scores are
     one forecast, not two. Strategies in the order they first appear."""
-    if not len(forecasts) or "strategy" not in forecasts.columns:
+    if not len(forecasts):
         return []
-    keys = [c for c in ("origin", "unique_id", "ds") if c in forecasts.columns]
+    keys = ["origin", "unique_id", "ds"]
     wide = forecasts.pivot_table(index=keys, columns="strategy", values="forecast", aggfunc="first")
     names = [n for n in dict.fromkeys(forecasts["strategy"]) if n in wide.columns]
     groups: list[list[str]] = []

@@ -35,6 +35,15 @@ def min_level_obs(level_window: int) -> int:
     return min(4, int(level_window))
 
 
+def observed_in_window(Y: np.ndarray, window: int) -> np.ndarray:
+    """Per row of ``Y`` and period: how many of the ``window`` periods up to and including it
+    are observed (not NaN)."""
+    seen = ~np.isnan(Y)
+    cum = np.cumsum(np.pad(seen, ((0, 0), (1, 0))).astype(int), axis=1)
+    at = np.arange(seen.shape[1])
+    return cum[:, at + 1] - cum[:, np.maximum(at + 1 - int(window), 0)]
+
+
 @dataclass
 class FeatureTable:
     """Features ``X``, normalised label ``y``, row ``keys`` and the ``level`` that scales them.

@@ -15,7 +15,7 @@ import pandas as pd
 from transfercast.config import FeaturesConfig
 from transfercast.data import DataWarning
 from transfercast.errors import DataError, HistoryRequired
-from transfercast.features import FeatureBuilder, FeatureTable, numeric_static
+from transfercast.features import FeatureBuilder, FeatureTable, numeric_static, observed_in_window
 from transfercast.frequency import resolve_features
 from transfercast.panel import Panel
 from transfercast.prelaunch import LevelModel
@@ -238,11 +238,9 @@ class OriginTables:
     def _too_short_for_sources(self) -> str:
         """Why no source series yields a training row: the setting and the periods present."""
         Y = self.data.panel.Y[self.data.source_rows, : self.data.origin_idx + 1]
-        observed = (~np.isnan(Y)).astype(int)
-        most = int(observed.sum(axis=1).max()) if observed.size else 0
+        most = int((~np.isnan(Y)).sum(axis=1).max()) if Y.size else 0
         w, lo = self.builder.level_window, self.builder.min_level_obs
-        cum = np.cumsum(np.pad(observed, ((0, 0), (1, 0))), axis=1)
-        dense = int((cum[:, w:] - cum[:, :-w]).max()) if cum.shape[1] > w else most
+        dense = int(observed_in_window(Y, w).max()) if Y.size else 0
         return (
             f"no source series has a training row up to the origin {self.data.origin.date()}: "
             f"a row needs {lo} observed periods within its recent level window ([features] "

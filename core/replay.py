@@ -219,16 +219,8 @@ def replay_history(tables: OriginTables, domain: Any, cuts: int = 2) -> int:
     n = history_length(tables, domain)
     if n == 0 or cut_points(tables, n, cuts):
         return n
-    src = tables.data.source_rows
-    longest = []  # per candidate cut: the longest history the sources had at it
-    for c in _cut_order(tables, cuts):
-        first = tables.history_start(src, until=c) if len(src) else None
-        if first is not None and c + tables.horizon <= tables.data.origin_idx:
-            longest.append(min(c, c + 1 - first))
-    longest = sorted((m for m in longest if m >= 1), reverse=True)
-    if not longest:
-        return n
-    return longest[min(cuts, len(longest)) - 1]
+    held = sorted(m for c in _cut_order(tables, cuts) if (m := _capacity(tables, c)) >= 1)
+    return held[-min(cuts, len(held))] if held else n
 
 
 def _cut_order(tables: OriginTables, cuts: int) -> list[int]:
@@ -239,20 +231,21 @@ def _cut_order(tables: OriginTables, cuts: int) -> list[int]:
     return list(dict.fromkeys(order + [origin - k * horizon for k in range(2, cuts + 2)]))
 
 
+def _capacity(tables: OriginTables, c: int) -> int:
+    """The longest target history panel position ``c`` can be a cut point for: the periods
+    some source domain had up to it (and at most ``c``); -1 where its horizon would run past
+    the origin or no source had begun."""
+    src = tables.data.source_rows
+    if c + tables.horizon > tables.data.origin_idx or not len(src):
+        return -1
+    first = tables.history_start(src, until=c)
+    return -1 if first is None else min(c, c + 1 - first)
+
+
 def cut_points(tables: OriginTables, n: int, cuts: int) -> list[int]:
     """Panel positions of up to ``cuts`` cut points (see the module doc), latest first."""
-    origin, horizon = tables.data.origin_idx, tables.horizon
-    src = tables.data.source_rows
-    out: list[int] = []
-    for c in _cut_order(tables, cuts):
-        if len(out) == cuts:
-            break
-        if c < n or c + horizon > origin or not len(src):
-            continue
-        first = tables.history_start(src, until=c)
-        if first is not None and first <= c + 1 - n:
-            out.append(c)
-    return out
+    held = [c for c in _cut_order(tables, cuts) if _capacity(tables, c) >= n]
+    return held[:cuts]
 
 
 def season_seen(tables: OriginTables, c: int) -> bool:

@@ -20,7 +20,7 @@ import pandas as pd
 from transfercast.config import Config, EvaluateConfig, FeaturesConfig
 from transfercast.data import DOMAIN, DS, UID, DataWarning, Y, check_static, read_table, standardize
 from transfercast.errors import ConfigError, DataError, unknown_name
-from transfercast.features import min_level_obs
+from transfercast.features import min_level_obs, observed_in_window
 from transfercast.frequency import calendar_columns, current_alias, resolve_features
 from transfercast.panel import Panel
 
@@ -503,10 +503,7 @@ class TransferTask:
         if not len(rows):
             return None
         w = int(self.features.level_window)
-        seen = ~np.isnan(self.panel.Y[rows])
-        cum = np.cumsum(np.pad(seen, ((0, 0), (1, 0))).astype(int), axis=1)
-        at = np.arange(seen.shape[1])
-        counts = cum[:, at + 1] - cum[:, np.maximum(at + 1 - w, 0)]
+        counts = observed_in_window(self.panel.Y[rows], w)
         ready = np.flatnonzero((counts >= min_level_obs(w)).any(axis=0))
         return int(ready[0]) + 1 if len(ready) else None
 
@@ -623,7 +620,8 @@ class TransferTask:
     def _warn_stopped(self, panel: Panel, dom: Any, rows: np.ndarray, idx: int) -> None:
         """Warn about target series with sales before the level window but no row within it
         (the last ``level_window`` periods up to position ``idx``: a product delisted, or
-        periods not exported; they are forecast at their mean over their history), and about a
+        periods not exported; they are forecast at their mean over their history), about those
+        whose rows there are all zero (a pause: forecast on that same scale), and about a
         target domain whose rows end fewer periods than that before the origin (those periods
         are neither in its history nor forecast, as its forecasts start after the origin)."""
         w = int(self.features.level_window)
