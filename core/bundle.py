@@ -35,7 +35,7 @@ import pandas as pd
 
 import transfercast
 from transfercast.config import FeaturesConfig
-from transfercast.data import DS, UID, DataWarning, Y
+from transfercast.data import DOMAIN, DS, UID, DataWarning, Y, whole_numbers_as_int
 from transfercast.errors import ConfigError, DataError, TransfercastError
 from transfercast.features import FeatureBuilder
 from transfercast.forecaster import plugin_modules
@@ -211,9 +211,12 @@ def write_bundle(
             sub.mkdir()
             entries = saved_entries(strategy, strategy.save(sub))
             table = model.tables_.target(domain)
+            sold = task.frame[DS][(task.frame[DOMAIN] == domain) & task.frame[Y].notna()]
             entry = {
                 "domain": str(domain),
                 "dir": sub.name,
+                # how far back its history went: new data that lack it are named at predict
+                "first_sale": _stamp(sold.min()) if len(sold) else None,
                 "entries": entries,
                 "feature_columns": {c: str(t) for c, t in table.X.dtypes.items()},
             }
@@ -501,7 +504,8 @@ def load_bundle(directory: Path) -> Bundle:
 
 
 def _check_columns(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:
-    """New data must have the training columns, numeric where they were numeric."""
+    """New data must have the training columns, with values that read as numbers where the
+    training values were numbers (text such as ``"151"`` reads as the number, as in a fit)."""
     for col, dtype in bundle.data["columns"].items():
         if col not in frame.columns or col == bundle.data["time"]:
             continue  # a missing column is reported by the data validation, with the closest
@@ -510,18 +514,22 @@ def _check_columns(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:
         except TypeError:
             continue
         was_numeric = pd.api.types.is_numeric_dtype(was) and not pd.api.types.is_bool_dtype(was)
-        if was_numeric and not pd.api.types.is_numeric_dtype(frame[col]):
+        if not was_numeric or pd.api.types.is_numeric_dtype(frame[col]):
+            continue
+        distinct = pd.Series(pd.unique(frame[col].dropna()), dtype=object)
+        bad = distinct[pd.to_numeric(distinct.astype(str), errors="coerce").isna()]
+        if len(bad):
             raise DataError(
-                f"{source}: column '{col}' has dtype {frame[col].dtype}, but the model was "
-                f"trained with {dtype}"
+                f"{source}: column '{col}' is not numeric: value {bad.iloc[0]!r} (the model was "
+                f"trained with numbers, {dtype})"
             )
 
 
 def _check_targets(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:
     """New data must hold rows of every target domain the model forecasts."""
     domain = bundle.data["domain"]
-    if domain in frame.columns:
-        present = set(map(str, frame[domain].dropna().unique()))
+    if domain in frame.columns:  # named as the data validation names them (5.0 as 5)
+        present = set(map(str, whole_numbers_as_int(frame[domain].dropna()).unique()))
         absent = [t for t in bundle.data["targets"] if str(t) not in present]
         if absent:
             raise DataError(
@@ -545,7 +553,9 @@ def predict_bundle(
     (with the bundle's cold-start truncation), features are built with the saved vocabularies
     and each target domain is forecast by its loaded strategy. A bundle written with quantiles
     adds them with its stored calibration (``quantiles``: a subset of its levels; default all).
-    Errors about the origin name it as ``origin_name`` (the command line's ``--origin``).
+    Errors about the origin name it as ``origin_name`` (the command line's ``--origin``). The
+    origin is in ``attrs["origin"]`` (YYYY-MM-DD). Warns when the data do not give the model
+    what its fit read (see :func:`_warn_stale`).
     """
     from transfercast.forecaster import to_user_columns
     from transfercast.forecasting import (
@@ -559,6 +569,7 @@ def predict_bundle(
     from transfercast.uncertainty import add_quantiles, load_intervals
 
     d = bundle.data
+    levels = bundle_quantiles(bundle, quantiles)
     _check_columns(bundle, data, source_name)
     _check_targets(bundle, data, source_name)
     task = TransferTask(
@@ -612,7 +623,6 @@ def predict_bundle(
                 f"model for a forecast before launch; run `transfercast run` again"
             )
         tables.level_model = bundle.level_model
-    levels = bundle_quantiles(bundle, quantiles)
     frames = []
     for target in bundle.manifest["targets"]:
         domain = next(t for t in task.targets if str(t) == target["domain"])
@@ -626,7 +636,66 @@ def predict_bundle(
     fc = pd.concat(frames, ignore_index=True)
     warn_unknown_future(tables, source_name)
     out = to_user_columns(task, fc)
-    return out[[*task.series, task.time, "forecast", *(qcol(q) for q in levels)]]
+    out = out[[*task.series, task.time, "forecast", *(qcol(q) for q in levels)]]
+    out.attrs["origin"] = str(when.date())  # JSON-ready: Parquet writes attrs
+    _warn_stale(bundle, task, when, source_name)
+    return out
+
+
+def _warn_stale(bundle: Bundle, task: Any, when: pd.Timestamp, source: str) -> None:
+    """Warn when new data do not give a bundle what its fit read: domains it neither forecasts
+    nor learnt from (they are not forecast), target history cut short (only the new periods
+    given), an origin more than a horizon past the model's own, or history the bundle's
+    ``target_history`` leaves unread."""
+    d, fitted = bundle.data, pd.Timestamp(bundle.manifest["origin"])
+    known = {*map(str, d["targets"]), *map(str, d.get("sources", []))}
+    other = sorted({str(v) for v in task.frame[DOMAIN]} - known) if "sources" in d else []
+    if other:
+        warnings.warn(
+            f"{source}: column '{d['domain']}' holds {len(other)} domain"
+            f"{'s' if len(other) > 1 else ''} the model neither forecasts nor learnt from "
+            f"(first {other[0]!r}), left out; to forecast them, add them to [task] targets and "
+            f"run `transfercast run`",
+            DataWarning,
+            stacklevel=3,
+        )
+    keep = task.target_history or 0
+    periods = pd.date_range(end=when, periods=max(keep, 1), freq=task.freq)
+    for target in bundle.manifest["targets"]:
+        first = target.get("first_sale")
+        mine = task.frame[(task.frame[DOMAIN].astype(str) == target["domain"])]
+        sold = mine[DS][mine[Y].notna() & (mine[DS] <= when)]
+        if first is None or not len(sold):
+            continue
+        wanted = max(pd.Timestamp(first), periods[0]) if keep else first
+        if sold.min() > pd.Timestamp(wanted):
+            warnings.warn(
+                f"{source}: target domain {target['domain']!r} has sales from "
+                f"{sold.min().date()} on, but a forecast at {when.date()} reads them from "
+                f"{pd.Timestamp(wanted).date()} on, as the model's fit did: its lags and recent "
+                f"level lack the periods between; give the whole history with the new periods",
+                DataWarning,
+                stacklevel=3,
+            )
+    age = len(pd.date_range(fitted, when, freq=task.freq)) - 1
+    if age > task.horizon:
+        warnings.warn(
+            f"{source}: the model was fitted at {fitted.date()}, {age} periods before the origin "
+            f"{when.date()} (its horizon: {task.horizon}): it has learnt nothing from the "
+            f"periods since; run `transfercast run` to fit it on them",
+            DataWarning,
+            stacklevel=3,
+        )
+    hidden = task.hidden_history(when)
+    if hidden:
+        warnings.warn(
+            f"{source}: the model's [task] target_history = {task.target_history} keeps the "
+            f"targets' last {task.target_history} periods and leaves {hidden} earlier ones "
+            f"unread (a cold start played back); fit without it to forecast from all of their "
+            f"history",
+            DataWarning,
+            stacklevel=3,
+        )
 
 
 def bundle_quantiles(bundle: Bundle, wanted: Sequence[float] | None) -> list[float]:

@@ -371,10 +371,11 @@ def predict_cmd(
         quantiles=levels,
         origin_name="--origin",
     )
+    when = forecasts.attrs.pop("origin")
     path = write_table(forecasts, output)
     console.print(
-        f"{len(forecasts)} forecasts with the '{bundle.manifest['strategy']['name']}' model "
-        f"written to {path}",
+        f"{len(forecasts)} forecasts from {when} with the "
+        f"'{bundle.manifest['strategy']['name']}' model written to {path}",
         soft_wrap=True,
     )
 

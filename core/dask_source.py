@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from transfercast.data import DS, UID, DataWarning, Y, series_ids, standardize
+from transfercast.data import DS, UID, DataWarning, Y, category_text, series_ids, standardize
 from transfercast.engines import GBM, engine_params
 from transfercast.errors import ConfigError, DataError, closest
 from transfercast.features import FeatureBuilder, FeatureTable
@@ -229,7 +229,9 @@ def _partition_stats(part: pd.DataFrame, plan: _Plan) -> dict[str, Any]:
         "first": frame[DS].min(),
         "last": frame[DS].max(),
         "observed": bool(seen.any()),
-        "categories": {c: set(frame.loc[seen, c].astype(str)) for c in plan.categorical},
+        "categories": {
+            c: set(category_text(frame.loc[seen, c])) - {None} for c in plan.categorical
+        },
         # read up to the horizon's end, as the in-memory cut does: a column whose values all
         # lie after it has none at this origin
         "has_values": {

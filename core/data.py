@@ -311,6 +311,14 @@ def _parse_times(values: pd.Series, column: str, source: str, freq: str = "D") -
     text and numbers are read in one format for the whole column (see :func:`_parse_distinct`);
     pandas periods as the date ``freq`` labels them by (the end of a month for ``ME``, its
     start for ``MS``, a week's last day for ``W-FRI``)."""
+    if isinstance(values.dtype, pd.ArrowDtype):  # pyarrow dates and timestamps: NumPy ones
+        import pyarrow as pa
+
+        kind = values.dtype.pyarrow_dtype
+        if pa.types.is_date(kind):
+            values = pd.to_datetime(values.astype(object))
+        elif pa.types.is_timestamp(kind):
+            values = values.astype(pd.DatetimeTZDtype("ns", kind.tz) if kind.tz else "M8[ns]")
     if isinstance(values.dtype, pd.PeriodDtype):
         try:
             offset = pd.tseries.frequencies.to_offset(freq)
@@ -372,8 +380,8 @@ def _refuse_empty_keys(
     for col in dict.fromkeys([*series, domain]):
         values = frame[col]
         empty = values.isna()
-        if values.dtype == object:
-            blank = [v for v in pd.unique(values) if isinstance(v, str) and not v.strip()]
+        if not pd.api.types.is_numeric_dtype(values):  # text of any dtype, or categories
+            blank = [v for v in pd.unique(values.dropna()) if isinstance(v, str) and not v.strip()]
             empty |= values.isin(blank)
         if empty.any():
             row = int(np.flatnonzero(empty.to_numpy())[0])
@@ -498,11 +506,22 @@ def standardize(
     roles = {**{c: "a known" for c in known}, **{c: "a static" for c in static}}
     roles.update({domain: "the domain", target: "the target", time: "the time"})
     roles.update({c: "a series" for c in series})
+    if isinstance(frame.columns, pd.MultiIndex):
+        raise DataError(
+            f"{source}: the column names have {frame.columns.nlevels} levels (a MultiIndex); "
+            f"give one name per column (frame.columns = ['_'.join(map(str, c)) for c in "
+            f"frame.columns])"
+        )
     cols = list(frame.columns)
     for col in dict.fromkeys(needed):
         if col not in frame.columns:
             raise DataError(
                 f"{source}: missing column '{col}', {roles[col]} column{closest(col, cols)}"
+            )
+        if cols.count(col) > 1:
+            raise DataError(
+                f"{source}: column '{col}' appears {cols.count(col)} times; give each column "
+                f"one name of its own"
             )
     out = frame[list(dict.fromkeys(needed))].copy()
     _refuse_empty_keys(out, series, domain, source)
@@ -639,6 +658,12 @@ def _warn_mostly_numbers(values: pd.Series, column: str, source: str) -> None:
         DataWarning,
         stacklevel=3,
     )
+
+
+def category_text(values: pd.Series) -> np.ndarray:
+    """Category values as text, whatever their dtype (object, ``category``, ``string``,
+    pyarrow); a missing value stays missing (``None``), not a label such as ``'nan'``."""
+    return np.where(values.isna(), None, values.astype(str)).astype(object)
 
 
 def check_static(frame: pd.DataFrame, static: Sequence[str], source: str, hint: str = "") -> None:

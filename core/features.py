@@ -24,6 +24,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from transfercast.data import category_text
 from transfercast.frequency import calendar_columns, calendar_values, resolve_features
 from transfercast.panel import Panel
 
@@ -233,7 +234,8 @@ class FeatureBuilder:
         categories = {}
         for col in [*cat_keys, *static_cat]:
             source = panel.keys[col] if col in panel.keys.columns else panel.static[col]
-            categories[col] = sorted(source[observed].astype(str).unique().tolist())
+            # a missing value is no category: the models read it as missing
+            categories[col] = sorted(set(category_text(source[observed])) - {None})
         return cls(
             lags=list(spec.lags),
             windows=list(spec.windows),
@@ -526,7 +528,7 @@ class FeatureBuilder:
         for col in [*self.categorical_keys, *self.static_categorical]:
             source = panel.keys[col] if col in panel.keys.columns else panel.static[col]
             # codes per series once (unknown values: -1, i.e. missing), then by row
-            codes = pd.Index(self.categories[col]).get_indexer(source.astype(str))
+            codes = pd.Index(self.categories[col]).get_indexer(category_text(source))
             cols[col] = pd.Categorical.from_codes(codes[i], categories=self.categories[col])
         X = pd.DataFrame(cols)
         keys = pd.DataFrame(

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import FeaturesConfig
-from transfercast.data import DataWarning
+from transfercast.data import DataWarning, category_text
 from transfercast.errors import DataError, HistoryRequired
 from transfercast.features import FeatureBuilder, FeatureTable, numeric_static, observed_in_window
 from transfercast.frequency import resolve_features
@@ -123,8 +123,8 @@ def warn_unseen_categories(tables: OriginTables, source: str, saved: bool = Fals
     rows = np.concatenate([r for r in tables.data.target_rows.values() if len(r)] or [[]])
     rows = rows.astype(int)
     for col in [*b.categorical_keys, *b.static_categorical]:
-        values = (panel.keys[col] if col in panel.keys.columns else panel.static[col]).astype(str)
-        new = sorted(set(values.iloc[rows]) - set(b.categories.get(col, [])))
+        values = category_text(panel.keys[col] if col in panel.keys.columns else panel.static[col])
+        new = sorted(set(values[rows]) - set(b.categories.get(col, [])) - {None})
         if new:
             shown = f"{', '.join(repr(v) for v in new[:3])}{' ...' if len(new) > 3 else ''}"
             whose = "the model never saw" if saved else "no series with sales has"

@@ -30,15 +30,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from transfercast.data import category_text
 from transfercast.errors import DataError
 
 #: the L2 penalty of the Poisson fit (on standardised numeric covariates and 0/1 indicators)
 ALPHA = 1e-4
-
-
-def _text(values: pd.Series) -> np.ndarray:
-    """Category values as text; missing values stay missing."""
-    return np.where(values.isna(), None, values.astype(str)).astype(object)
 
 
 @dataclass
@@ -83,12 +79,15 @@ class LevelModel:
         """The model's input matrix for one row per series of ``frame``."""
         blocks = []
         for col in self.categorical:
-            values = _text(frame[col])
+            values = category_text(frame[col])
             blocks.append(values[:, None] == np.asarray(self.categories[col], dtype=object))
         for a, b in self.pairs:
             key = f"{a}*{b}"
             values = np.array(
-                [f"{x}\x1f{y}" for x, y in zip(_text(frame[a]), _text(frame[b]), strict=True)],
+                [
+                    f"{x}\x1f{y}"
+                    for x, y in zip(category_text(frame[a]), category_text(frame[b]), strict=True)
+                ],
                 dtype=object,
             )
             blocks.append(values[:, None] == np.asarray(self.combos[key], dtype=object))
@@ -129,11 +128,14 @@ class LevelModel:
                 f"a pre-launch target's level is estimated from the source series, but only "
                 f"{len(frame)} source series have a recent level at the origin"
             )
-        categories = {c: sorted(set(_text(frame[c])) - {None}) for c in categorical}
+        categories = {c: sorted(set(category_text(frame[c])) - {None}) for c in categorical}
         pairs = [list(p) for p in combinations(categorical, 2)]
         combos = {}
         for a, b in pairs:
-            seen = {f"{x}\x1f{y}" for x, y in zip(_text(frame[a]), _text(frame[b]), strict=True)}
+            seen = {
+                f"{x}\x1f{y}"
+                for x, y in zip(category_text(frame[a]), category_text(frame[b]), strict=True)
+            }
             combos[f"{a}*{b}"] = sorted(seen)
         log_numeric, center, scale = [], {}, {}
         for col in numeric:

@@ -75,6 +75,34 @@ class OriginData:
     target_rows: dict[Any, np.ndarray]
 
 
+class SeriesNotes:
+    """Warnings about series of target domains at one origin, each said once for every domain
+    it concerns (a panel of many target domains gets one line, not one per domain)."""
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.notes: dict[str, list[tuple[Any, int, str]]] = {}
+
+    def add(self, template: str, dom: Any, count: int, first: str) -> None:
+        """Note ``count`` series of target domain ``dom`` (the first: ``first``); ``template``
+        holds ``{subject}`` (who has how many series) and ``{first}``."""
+        self.notes.setdefault(template, []).append((dom, count, first))
+
+    def warn(self, stacklevel: int = 2) -> None:
+        """Issue one :class:`DataWarning` per template."""
+        for template, items in self.notes.items():
+            doms = [plain(d) for d, _, _ in items]
+            n = sum(c for _, c, _ in items)
+            if len(doms) == 1:
+                subject = f"target domain {doms[0]!r} has {n} series"
+            else:
+                named = ", ".join(map(repr, doms[:3]))
+                more = f" and {len(doms) - 3} more" if len(doms) > 3 else ""
+                subject = f"target domains {named}{more} have {n} series"
+            text = template.format(subject=subject, first=items[0][2])
+            warnings.warn(f"{self.source}: {text}", DataWarning, stacklevel=stacklevel + 1)
+
+
 class TransferTask:
     """A long-format sales table plus the roles of its columns and domains.
 
@@ -558,6 +586,7 @@ class TransferTask:
         # a series whose first row lies after the horizon does not exist at this origin
         exists = panel.existing(idx + self.horizon)
         targets: dict[Any, np.ndarray] = {}
+        notes = SeriesNotes(self.source_name)
         for dom in self.targets:
             present = np.flatnonzero((panel.domains == dom) & exists)
             if not len(present):
@@ -587,80 +616,131 @@ class TransferTask:
             if (
                 self.target_history == 0
                 or not len(rows)
-                or self._warn_unsold_series(panel, dom, rows, origin, present)
+                or self._warn_unsold_series(panel, dom, rows, origin, present, notes)
             ):
                 rows = present
-            self._warn_stopped(panel, dom, rows, idx)
+            self._warn_stopped(panel, dom, rows, idx, notes)
             targets[dom] = rows
+        notes.warn()
         source_rows = np.flatnonzero(self.source_mask() & has_history)
         if not len(source_rows) and self.require_sources:
             raise DataError(f"the source domains have no rows before the origin {origin.date()}")
         return OriginData(pd.Timestamp(origin), idx, panel, source_rows, targets)
 
     def _warn_unsold_series(
-        self, panel: Panel, dom: Any, rows: np.ndarray, origin: pd.Timestamp, present: np.ndarray
+        self,
+        panel: Panel,
+        dom: Any,
+        rows: np.ndarray,
+        origin: pd.Timestamp,
+        present: np.ndarray,
+        notes: SeriesNotes,
     ) -> bool:
-        """Warn about the series of a selling target domain without a sale up to ``origin`` but
-        with a row by the end of the horizon (a product not launched yet in a store that
-        sells), which are forecast before launch as a pre-launch domain's series are; whether
-        there are any."""
+        """Note the series of a selling target domain without a sale up to ``origin`` but with
+        a row by the end of the horizon (a product not launched yet in a store that sells),
+        which are forecast before launch as a pre-launch domain's series are; whether there
+        are any."""
         new = np.setdiff1d(present, rows)
         if len(new):
             within, hidden = self._sold_before(new, self.panel.index_of(origin))
-            warnings.warn(
-                f"{self.source_name}: target domain {plain(dom)!r} has {len(new)} series with "
-                f"no sales {within}up to the origin {origin.date()} (first "
-                f"{panel.ids[new[0]]!r}){hidden}: forecast before launch, their level estimated "
-                f"from the source domains",
-                DataWarning,
-                stacklevel=3,
+            notes.add(
+                f"{{subject}} with no sales {within}up to the origin {origin.date()} (first "
+                f"{{first}}){hidden}: forecast before launch, their level estimated from the "
+                f"source domains",
+                dom,
+                len(new),
+                repr(panel.ids[new[0]]),
             )
         return bool(len(new))
 
-    def _warn_stopped(self, panel: Panel, dom: Any, rows: np.ndarray, idx: int) -> None:
-        """Warn about target series with sales before the level window but no row within it
-        (the last ``level_window`` periods up to position ``idx``: a product delisted, or
-        periods not exported; they are forecast at their mean over their history), about those
-        whose rows there are all zero (a pause: forecast on that same scale), and about a
-        target domain whose rows end fewer periods than that before the origin (those periods
-        are neither in its history nor forecast, as its forecasts start after the origin)."""
+    def _warn_stopped(
+        self, panel: Panel, dom: Any, rows: np.ndarray, idx: int, notes: SeriesNotes
+    ) -> None:
+        """Note target series with sales before the level window but no row within it (the
+        last ``level_window`` periods up to position ``idx``: a product delisted, or periods
+        not exported; they are forecast at their mean over their history), those whose rows
+        there are all zero (a pause: forecast on that same scale) and those whose rows end
+        before their domain's last period there; warn about a target domain whose rows end
+        fewer periods than that before the origin (those periods are neither in its history
+        nor forecast, as its forecasts start after the origin) and about a closure."""
         w = int(self.features.level_window)
+        at = f"up to the origin {panel.times[idx].date()}"
         seen = ~np.isnan(panel.Y[rows, : idx + 1])
         stopped = rows[seen.any(axis=1) & ~seen[:, max(idx + 1 - w, 0) :].any(axis=1)]
         if len(stopped):
-            warnings.warn(
-                f"{self.source_name}: target domain {plain(dom)!r} has {len(stopped)} series "
-                f"with no row in the {w} periods up to the origin {panel.times[idx].date()} "
-                f"(first {panel.ids[stopped[0]]!r}): forecast at their mean over their history; "
-                f"if they stopped selling, leave them out of the targets' data",
-                DataWarning,
-                stacklevel=3,
+            notes.add(
+                f"{{subject}} with no row in the {w} periods {at} (first {{first}}): forecast "
+                f"at their mean over their history; if they stopped selling, leave them out of "
+                f"the targets' data",
+                dom,
+                len(stopped),
+                repr(panel.ids[stopped[0]]),
             )
         recent = panel.Y[rows, max(idx + 1 - w, 0) : idx + 1]
         quiet = rows[(~np.isnan(recent)).any(axis=1) & (np.nan_to_num(recent) == 0).all(axis=1)]
         if len(quiet):
-            warnings.warn(
-                f"{self.source_name}: target domain {plain(dom)!r} has {len(quiet)} series that "
-                f"sold nothing in the {w} periods up to the origin {panel.times[idx].date()} "
-                f"(first {panel.ids[quiet[0]]!r}): forecast on the scale of their mean sales "
-                f"over their history (of the domain's selling series where they never sold), "
-                f"as after a pause; if they stopped selling, leave them out of the targets' data",
-                DataWarning,
-                stacklevel=3,
+            notes.add(
+                f"{{subject}} that sold nothing in the {w} periods {at} (first {{first}}): "
+                f"forecast on the scale of their mean sales over their history (of the domain's "
+                f"selling series where they never sold), as after a pause; if they stopped "
+                f"selling, leave them out of the targets' data",
+                dom,
+                len(quiet),
+                repr(panel.ids[quiet[0]]),
             )
         if not seen.any():
             return
+        self._warn_closed(panel, dom, rows, idx)
         last = int(np.flatnonzero(seen.any(axis=0)).max())
+        ends = np.array([np.flatnonzero(r).max(initial=-1) for r in seen])
+        lag = (ends >= 0) & (ends < last) & (idx - ends < w)
+        if lag.any():
+            notes.add(
+                f"{{subject}} whose rows end before their domain's last period {at} (first "
+                f"{{first}}): those periods are neither in their history nor forecast, as their "
+                f"forecasts start after the origin; give those periods' sales (0 where nothing "
+                f"sold)",
+                dom,
+                int(lag.sum()),
+                f"{panel.ids[rows[lag][0]]!r}, its last: {panel.times[ends[lag][0]].date()}",
+            )
         if 0 < idx - last < w:
             warnings.warn(
                 f"{self.source_name}: target domain {plain(dom)!r} has no rows in the "
-                f"{idx - last} periods up to the origin {panel.times[idx].date()} (its last: "
+                f"{idx - last} periods {at} (its last: "
                 f"{panel.times[last].date()}): they are neither in its history nor forecast, "
                 f"as its forecasts start after the origin; give those periods' sales, or "
                 f"forecast it from its own last period",
                 DataWarning,
                 stacklevel=3,
             )
+
+    def _warn_closed(self, panel: Panel, dom: Any, rows: np.ndarray, idx: int) -> None:
+        """Warn about periods of the level window up to position ``idx`` in which no series of
+        a target domain of several series sold anything although the domain sold in every
+        period before (a closed store, or an export of zeros): its recent level reads them as
+        sales of 0."""
+        if len(rows) < 2:  # one series: a period without a sale is no sign of a closure
+            return
+        start = max(idx + 1 - int(self.features.level_window), 0)
+        y = panel.Y[rows, : idx + 1]
+        observed = (~np.isnan(y)).any(axis=0)
+        total = np.nansum(y, axis=0)
+        zero = observed & (total == 0)
+        closed = np.flatnonzero(zero[start:]) + start
+        sold = observed[start:] & (total[start:] > 0)
+        if not len(closed) or zero[:start].any() or not sold.any():
+            return
+        more = f" and {len(closed) - 1} more" if len(closed) > 1 else ""
+        warnings.warn(
+            f"{self.source_name}: target domain {plain(dom)!r} sold nothing in any of its "
+            f"{len(rows)} series at {panel.times[closed[0]].date()}{more} (of the "
+            f"{idx + 1 - start} periods up to the origin {panel.times[idx].date()}), having sold "
+            f"in every period before: its recent level reads them as sales of 0; if it was "
+            f"closed, leave those rows out",
+            DataWarning,
+            stacklevel=4,
+        )
 
     def _before_cut(self, rows: np.ndarray, idx: int) -> np.ndarray:
         """The sales of ``rows`` before ``[task] target_history``'s cut at position ``idx``."""

@@ -1141,9 +1141,11 @@ def test_every_row_of_the_catalogue_is_a_test():
             "l2sp_without_torch",
         )
     }
-    from . import test_frequencies  # the rows on frequencies and short data are tested there
+    from . import test_bundle, test_data, test_frequencies  # rows tested there, by name
 
-    names |= set(test_frequencies.ERRORS) | {n for n in vars(test_frequencies) if n[:5] == "test_"}
+    names |= set(test_frequencies.ERRORS)
+    for module in (test_bundle, test_data, test_frequencies):
+        names |= {n for n in vars(module) if n[:5] == "test_"}
     assert len(ids) >= 25
     assert [i for i in ids if i not in names] == []
     assert set(ERRORS) <= set(ids)  # and every error case is documented
@@ -1559,6 +1561,63 @@ def test_a_target_series_whose_rows_stopped_is_named():
         f"{origin.date()} (first 'S07|D1'): forecast at their "
         f"mean over their history; if they stopped selling, leave them out of the targets' data"
     ]
+
+
+def test_series_notes_of_several_target_domains_are_one_warning():
+    """The same note about series of several target domains is one line naming them (a
+    panel of 40 target stores read 95 warnings at one origin before, one per store)."""
+    frame = small_frame()
+    dates = pd.to_datetime(frame["date"])
+    gone = frame["store"].isin(["S07", "S08"]) & (frame["dept"] == "D1")
+    frame = frame[~(gone & (dates > dates.max() - pd.Timedelta(weeks=10)))]
+    origin, said = _warned_at_the_forecast_origin(frame, "no row in the")
+    assert said == [
+        f"data: target domains 'S07', 'S08' have 2 series with no row in the 8 periods up to "
+        f"the origin {origin.date()} (first 'S07|D1'): forecast at their mean over their "
+        f"history; if they stopped selling, leave them out of the targets' data"
+    ]
+
+
+def test_a_target_series_whose_last_rows_are_late_is_named():
+    """One target series without its last 2 weeks while its store has them (a late export):
+    those weeks are neither its history nor forecast; a warning names it (before: nothing)."""
+    frame = small_frame()
+    dates = pd.to_datetime(frame["date"])
+    late = (frame["store"] == "S07") & (frame["dept"] == "D2")
+    frame = frame[~(late & (dates > dates.max() - pd.Timedelta(weeks=2)))]
+    origin, said = _warned_at_the_forecast_origin(frame, "whose rows end before")
+    its_last = (origin - pd.Timedelta(weeks=2)).date()
+    assert said == [
+        f"data: target domain 'S07' has 1 series whose rows end before their domain's last "
+        f"period up to the origin {origin.date()} (first 'S07|D2', its last: {its_last}): "
+        f"those periods are neither in their history nor forecast, as their forecasts start "
+        f"after the origin; give those periods' sales (0 where nothing sold)"
+    ]
+
+
+def test_a_target_store_that_sold_nothing_in_a_recent_week_is_named():
+    """Every series of a target store at 0 in one recent week, having sold every week before
+    (a closure, or an export of zeros): its recent level reads the 0s as sales, and a warning
+    says so (before: forecasts fell by 30-50 % in silence); a store whose zero weeks are usual
+    is not named."""
+    frame = small_frame()
+    dates = pd.to_datetime(frame["date"])
+    week = dates.max() - pd.Timedelta(weeks=3)
+    frame.loc[(frame["store"] == "S07") & (dates == week), "sales"] = 0.0
+    origin, said = _warned_at_the_forecast_origin(frame, "sold nothing in any")
+    assert said == [
+        f"data: target domain 'S07' sold nothing in any of its 2 series at {week.date()} (of "
+        f"the 8 periods up to the origin {origin.date()}), having sold in every period before: "
+        f"its recent level reads them as sales of 0; if it was closed, leave those rows out"
+    ]
+    # a zero week before the level window too (in its 13 weeks read): how it sells
+    frame.loc[(frame["store"] == "S07") & (dates == week - pd.Timedelta(weeks=6)), "sales"] = 0
+    raw = synthetic_config("unused.csv", TARGETS, horizon=6)
+    task = TransferTask.from_config(parse_config(raw), data=frame)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        task.at_origin(task.forecast_origin())
+    assert not [w for w in caught if "sold nothing in any" in str(w.message)]
 
 
 def _warned_at_the_forecast_origin(frame: pd.DataFrame, fragment: str):

@@ -133,6 +133,52 @@ def test_predict_needs_only_the_target_rows_and_follows_the_new_data(project):
     assert len(fc) == 3 * 2 * 6 and np.isfinite(fc["forecast"]).all()
 
 
+def _predict_warnings(bundle, frame) -> list[str]:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        predict_bundle(bundle, frame)
+    return [" ".join(str(w.message).split()) for w in caught]
+
+
+def test_predict_names_what_the_new_data_do_not_give_the_model(project):
+    """A weekly cycle's slips are named (before: forecasts in silence): only the new weeks
+    given (lags and levels read from one period), a store the model neither forecasts nor
+    learnt from (not forecast), data that ran past the model by more than a horizon, and the
+    cold-start cut the model's config keeps applying."""
+    bundle = load_bundle(project / "out" / "model")
+    frame = small_frame()
+    dates = pd.to_datetime(frame["date"])
+    last = dates.max()
+    cut = "the model's [task] target_history = 13 keeps the targets' last 13 periods and leaves"
+    said = [w for w in _predict_warnings(bundle, frame) if "known columns without" not in w]
+    assert len(said) == 1 and cut in said[0], said
+    # only the last two weeks
+    said = _predict_warnings(bundle, frame[dates > last - pd.Timedelta(weeks=2)])
+    start = (last - pd.Timedelta(weeks=12)).date()
+    assert (
+        f"data: target domain 'S06' has sales from {(last - pd.Timedelta(weeks=1)).date()} on, "
+        f"but a forecast at {last.date()} reads them from {start} on, as the model's fit did: "
+        f"its lags and recent level lack the periods between; give the whole history with the "
+        f"new periods" in said
+    ), said
+    # a new store beside them
+    new = frame[frame["store"] == "S06"].assign(store="S09")
+    said = _predict_warnings(bundle, pd.concat([frame, new], ignore_index=True))
+    assert (
+        "data: column 'store' holds 1 domain the model neither forecasts nor learnt from "
+        "(first 'S09'), left out; to forecast them, add them to [task] targets and run "
+        "`transfercast run`" in said
+    ), said
+    # eight weeks later, the model fitted on none of them (horizon 6)
+    later = frame.assign(date=(dates + pd.Timedelta(weeks=8)).dt.date)
+    said = _predict_warnings(bundle, later)
+    assert (
+        f"data: the model was fitted at {last.date()}, 8 periods before the origin "
+        f"{(last + pd.Timedelta(weeks=8)).date()} (its horizon: 6): it has learnt nothing from "
+        f"the periods since; run `transfercast run` to fit it on them" in said
+    ), said
+
+
 def test_tampered_model_file_is_refused(project, tmp_path):
     model = tmp_path / "model"
     shutil.copytree(project / "out" / "model", model)
@@ -185,6 +231,26 @@ def test_predict_refuses_a_changed_column_type(project, tmp_path):
         tmp_path / "p.csv",
     )
     assert res.code == 2 and "column 'size'" in res.err and "int64" in res.err
+
+
+def test_a_bundle_reads_float_store_ids_as_its_fit_did(tmp_path):
+    """Store ids 6.0 (a Parquet float column) are store 6 for a bundle as for a fit (before:
+    "no rows of the model's target domain '6'" on the data the model was fitted on)."""
+    from transfercast.bundle import write_bundle
+
+    frame = small_frame()
+    frame["store"] = frame["store"].str[1:].astype(int)
+    task = transfercast.TransferTask(
+        frame.assign(store=frame["store"].astype(float)),
+        series=["store", "dept"], time="date", target="sales", domain="store",
+        targets=[6, 7, 8], horizon=6, target_history=13,
+    )  # fmt: skip
+    model = transfercast.TransferForecaster("target_only", target_params={"num_boost_round": 5})
+    write_bundle(model.fit(task), tmp_path / "model")
+    bundle = load_bundle(tmp_path / "model")
+    got = predict_bundle(bundle, frame.assign(store=frame["store"].astype(float)))
+    pd.testing.assert_frame_equal(got, predict_bundle(bundle, frame), check_dtype=False)
+    assert sorted(got["store"].unique()) == [6, 7, 8]
 
 
 def test_predict_names_a_target_domain_missing_from_the_new_data(project, tmp_path):
@@ -641,9 +707,22 @@ def test_a_tampered_lightgbm_model_file_is_refused(lgb_bundle, tmp_path):
 
 
 def test_predict_refuses_a_known_covariate_that_is_no_longer_numeric(project):
-    """Every numeric training column is checked, the known covariates too (price)."""
+    """Every numeric training column is checked, the known covariates too (price), by its
+    values: numbers written as text, or store ids as floats (a Parquet file's), forecast as
+    the numbers do, as in a fit (before: refused by their dtype, and float store ids read as
+    missing target domains)."""
     frame = small_frame()
+    bundle = load_bundle(project / "out" / "model")
+    expected = predict_bundle(bundle, frame)
+    as_text = frame.assign(
+        price=frame["price"].map(repr),
+        size=frame["size"].map(str),
+        sales=frame["sales"].astype(object),
+    )
+    pd.testing.assert_frame_equal(predict_bundle(bundle, as_text), expected)
     frame["price"] = frame["price"].map("{:.2f} EUR".format)
-    wrong = r"column 'price' has dtype (object|str), but the model was trained with float64"
+    wrong = (
+        r"column 'price' is not numeric: value '[\d.]+ EUR' \(the model was trained with numbers"
+    )
     with pytest.raises(DataError, match=wrong):
-        predict_bundle(load_bundle(project / "out" / "model"), frame)
+        predict_bundle(bundle, frame)

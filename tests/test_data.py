@@ -122,3 +122,75 @@ def test_a_series_in_two_domains_is_refused():
         standardize(
             frame, series=["sid"], time="date", target="sales", domain="store", freq="W-FRI"
         )
+
+
+KW = dict(series=["store", "dept"], time="date", target="sales", domain="store", horizon=6)
+
+
+def test_a_missing_static_value_reads_as_missing_in_every_dtype(tmp_path):
+    """A static text column empty for some stores forecasts alike whether it is held as
+    object, ``category`` or ``string`` (before: pandas 3 crashed at the fit, and a bundle
+    read the gap as 'None', 'nan' or '<NA>' by dtype, so it forecast differently and warned
+    of a category 'nan' the model never saw)."""
+    import warnings
+
+    from transfercast.bundle import load_bundle, predict_bundle, write_bundle
+
+    frame = small_frame()
+    regions = {"S01": "north", "S02": None, "S06": "north", "S07": None}
+    frame["region"] = frame["store"].map(regions).astype(object)
+    kw = dict(KW, targets=["S06", "S07", "S08"], static=["region"], target_history=13)
+    pooled = tc.TransferForecaster("pooled", target_weight=3.0)
+    model = pooled.fit(tc.TransferTask(frame, **kw))
+    assert model.tables_.builder.categories["region"] == ["north"]
+    write_bundle(model, tmp_path / "model")
+    bundle = load_bundle(tmp_path / "model")
+    expected = predict_bundle(bundle, frame)
+    for dtype in ["category", "string"]:
+        held = frame.assign(region=frame["region"].astype(dtype))
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            got = predict_bundle(bundle, held)
+        pd.testing.assert_frame_equal(got, expected)
+        assert not [w for w in caught if "region" in str(w.message)], dtype
+        refit = tc.TransferForecaster("pooled", target_weight=3.0).fit(tc.TransferTask(held, **kw))
+        np.testing.assert_allclose(refit.predict()["forecast"], model.predict()["forecast"])
+
+
+@pytest.mark.parametrize("dtype", ["object", "string", "category"])
+def test_a_blank_series_key_is_refused_in_every_text_dtype(dtype):
+    """A blank department (" ") is an error whatever the column's dtype (before: only for
+    object columns; as ``string`` or ``category``, and in pandas 3 for every CSV, it made a
+    series 'S01| ' of its own)."""
+    frame = small_frame()
+    frame.loc[5, "dept"] = " "
+    frame["dept"] = frame["dept"].astype(dtype)
+    with pytest.raises(tc.TransfercastError, match=r"column 'dept' has an empty series key"):
+        tc.TransferTask(frame, **KW, targets=["S08"])
+
+
+def test_pyarrow_dates_and_timestamps_read_as_dates():
+    """Dates held by pyarrow (``read_csv(engine="pyarrow", dtype_backend="pyarrow")``) read
+    as the same periods as NumPy dates (before: pandas 3 raised NotImplementedError)."""
+    import pyarrow as pa
+
+    frame = small_frame()
+    expected = tc.TransferTask(frame, **KW, targets=["S08"]).frame["ds"]
+    for kind in [pa.date32(), pa.timestamp("us"), pa.timestamp("ms", tz="UTC")]:
+        held = frame.assign(date=frame["date"].astype(pd.ArrowDtype(kind)))
+        got = tc.TransferTask(held, **KW, targets=["S08"]).frame["ds"]
+        pd.testing.assert_series_equal(got.astype("M8[ns]"), expected.astype("M8[ns]"))
+
+
+def test_a_column_named_twice_or_multi_level_names_are_one_line_errors():
+    """A needed column named twice (a merge's copy renamed back) and columns of several
+    levels (a pivot's) name what is wrong (before: TypeError, AttributeError or KeyError
+    tracebacks from the validation)."""
+    frame = small_frame()
+    twice = pd.concat([frame, frame[["price"]]], axis=1)
+    with pytest.raises(tc.TransfercastError, match=r"^data: column 'price' appears 2 times"):
+        tc.TransferTask(twice, **KW, targets=["S08"], known=["price"])
+    levels = frame.copy()
+    levels.columns = pd.MultiIndex.from_arrays([levels.columns, ["x"] * levels.shape[1]])
+    with pytest.raises(tc.TransfercastError, match=r"^data: the column names have 2 levels"):
+        tc.TransferTask(levels, **KW, targets=["S08"])
