@@ -549,14 +549,26 @@ def standardize(
             f"{source}: column '{time}' has irregular periods: {first.date()} is not on the "
             f"'{freq}' grid ({int(off_grid.sum())} rows){hint}"
         )
-    y = pd.to_numeric(out[target], errors="coerce")
-    bad = y.isna() & out[target].notna()
+    raw = out[target]
+    if not pd.api.types.is_numeric_dtype(raw):  # text: a blank cell is an empty one, as in a CSV
+        raw = raw.where(~raw.astype(str).str.strip().eq("") | raw.isna())
+    y = pd.to_numeric(raw, errors="coerce")
+    bad = y.isna() & raw.notna()
     if bad.any():
         first = out.loc[bad, target].iloc[0]
         raise DataError(f"{source}: column '{target}' is not numeric: value {first!r}")
     y = y.astype(float)
     uid = series_ids(out, series)
     _refuse_ambiguous_ids(out, series, source)
+    # before any warning: a repeated period is an error whatever else the rows hold
+    dup = pd.DataFrame({UID: uid.to_numpy(), DS: out[DS].to_numpy()}).duplicated()
+    if dup.any():
+        row = out.loc[dup.to_numpy()].iloc[0]
+        raise DataError(
+            f"{source}: duplicate rows for series {uid[dup.to_numpy()].iloc[0]!r} at "
+            f"{row[DS].date()} ({int(dup.sum())} duplicates in columns {', '.join(series)} + "
+            f"'{time}')"
+        )
     # infinite sales are repaired below; a finite value beyond float32 is refused
     _refuse_unrepresentable(y, uid, out[DS], f"column '{target}'", source, inf=False)
     inf = np.isinf(y.to_numpy())
@@ -594,13 +606,6 @@ def standardize(
     _warn_extreme(y, uid, out[DS], target, source)
     out[Y] = y
     out[UID] = uid
-    dup = out.duplicated([UID, DS])
-    if dup.any():
-        row = out.loc[dup].iloc[0]
-        raise DataError(
-            f"{source}: duplicate rows for series {row[UID]!r} at {row[DS].date()} "
-            f"({int(dup.sum())} duplicates in columns {', '.join(series)} + '{time}')"
-        )
     _check_gaps_and_zeros(out, freq, time, target, source, repair)
     for col in static:
         _warn_mostly_numbers(out[col], col, source)
@@ -617,6 +622,13 @@ def standardize(
         if pd.api.types.is_numeric_dtype(out[col]) and not pd.api.types.is_bool_dtype(out[col]):
             _refuse_unrepresentable(out[col], out[UID], out[DS], f"static column '{col}'", source)
     for col in known:
+        if pd.api.types.is_datetime64_any_dtype(out[col]) or pd.api.types.is_timedelta64_dtype(
+            out[col]
+        ):
+            raise DataError(
+                f"{source}: known column '{col}' holds dates or durations ({out[col].dtype}); "
+                f"give numbers (days since an event, say)"
+            )
         if not pd.api.types.is_numeric_dtype(out[col]) and not pd.api.types.is_bool_dtype(out[col]):
             coerced = pd.to_numeric(out[col], errors="coerce")
             if (coerced.isna() & out[col].notna()).any():

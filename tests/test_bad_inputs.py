@@ -303,6 +303,10 @@ ERRORS = {
         frame=lambda f: pd.concat([f, f.iloc[[5, 6]]]),
         patterns=["duplicate rows for series 'S01|D1'", "2 duplicates"],
     ),
+    "duplicate rows over planned rows": dict(  # actuals appended, the planned rows left in
+        frame=lambda f: pd.concat([f, f[f["date"] == f["date"].max()].assign(sales=np.nan)]),
+        patterns=[r"^error: \S*sales.csv: duplicate rows for series 'S01\|D1' at "],
+    ),
     "series keys that read alike": dict(
         frame=_alike_keys,
         patterns=["both read 'S02|D1|Z'", "columns store, dept contains '|'"],

@@ -194,3 +194,19 @@ def test_a_column_named_twice_or_multi_level_names_are_one_line_errors():
     levels.columns = pd.MultiIndex.from_arrays([levels.columns, ["x"] * levels.shape[1]])
     with pytest.raises(tc.TransfercastError, match=r"^data: the column names have 2 levels"):
         tc.TransferTask(levels, **KW, targets=["S08"])
+
+
+def test_blank_sales_text_is_empty_and_a_date_known_column_is_refused():
+    """Sales held as text read a blank cell as an empty one, as a CSV's (before: "not
+    numeric: value ''"); a known column of dates is refused by name (before: read as
+    nanoseconds, about 1.6e18)."""
+    frame = small_frame()
+    as_text = frame.assign(sales=frame["sales"].map(repr).astype(object))
+    as_text.loc[[3, 4], "sales"] = ["", " "]
+    task = tc.TransferTask(as_text, **KW, targets=["S08"])
+    expected = tc.TransferTask(frame.assign(sales=frame["sales"].where(~frame.index.isin([3, 4]))),
+                               **KW, targets=["S08"])  # fmt: skip
+    np.testing.assert_array_equal(task.panel.Y, expected.panel.Y)
+    dated = frame.assign(opened=pd.Timestamp("2020-01-01"))
+    with pytest.raises(tc.TransfercastError, match=r"^data: known column 'opened' holds dates"):
+        tc.TransferTask(dated, **KW, targets=["S08"], known=["opened"])
