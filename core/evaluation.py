@@ -429,6 +429,28 @@ def warn_unsold_cells(scores: pd.DataFrame) -> None:
     )
 
 
+def warn_unscored_periods(forecasts: pd.DataFrame, last: pd.Timestamp) -> None:
+    """Warn, once, of the forecast periods up to ``last`` (the data's last period) without an
+    actual (no row, or an empty sales cell): the scores leave them out, which flatters a
+    forecast of sales where a sparse export writes no row for a period without a sale."""
+    if not len(forecasts):
+        return
+    cells = forecasts.drop_duplicates(["origin", "unique_id", "ds"])
+    missing = cells[cells["actual"].isna() & (cells["ds"] <= last)]
+    if not len(missing):
+        return
+    first = missing.sort_values(["origin", "unique_id", "ds"]).iloc[0]
+    warnings.warn(
+        f"{len(missing)} of {len(cells)} forecast periods of the target series "
+        f"({100 * len(missing) / len(cells):.0f} %) have no actual in the data (no row, or an "
+        f"empty sales cell; first {first['unique_id']!r} at {pd.Timestamp(first['ds']).date()})"
+        f" and are left out of the scores; if a missing row means no sale, write it with 0 so "
+        f"that the scores count those periods",
+        DataWarning,
+        stacklevel=3,
+    )
+
+
 def check_jobs(jobs: int) -> None:
     """Raise a :class:`ConfigError` for a worker count that means nothing (0)."""
     if jobs == 0:
@@ -562,6 +584,7 @@ def compare(
         if frames
         else pd.DataFrame(columns=["strategy", "origin", "unique_id", "ds", "forecast", "actual"])
     )
+    warn_unscored_periods(forecasts, task.last_observed)
     selection = pd.concat(selections, ignore_index=True) if selections else pd.DataFrame()
     replays = pd.concat(replayed, ignore_index=True) if replayed else pd.DataFrame()
     return Comparison(scores, forecasts, selection, cache.fits, task, replays)

@@ -749,13 +749,17 @@ class TransferTask:
     def _sold_before(self, rows: np.ndarray, idx: int) -> tuple[str, str]:
         """How a warning says that series ``rows`` have no sales up to panel position ``idx``:
         within ``[task] target_history`` when one of them sold before it (then a note that it
-        hides those sales), else nothing to add."""
+        hides those sales, for some or all of them), else nothing to add."""
         if not self.target_history:
             return "", ""
-        if np.isnan(self._before_cut(rows, idx)).all():
+        sold = ~np.isnan(self._before_cut(rows, idx)).all(axis=1)
+        if not sold.any():
             return "", ""
-        n = self.target_history
-        return f"in the last {n} periods ", f", having sold before ([task] target_history = {n})"
+        n, who = self.target_history, "" if sold.all() else " some of them"
+        return (
+            f"in the last {n} periods ",
+            f",{who} having sold before ([task] target_history = {n})",
+        )
 
     def hidden_history(self, origin: pd.Timestamp) -> int:
         """How many observed target periods up to ``origin`` lie before ``[task]

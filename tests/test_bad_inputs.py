@@ -1900,3 +1900,54 @@ def test_a_finished_comparison_leaves_no_set_aside_store(tmp_path, monkeypatch):
         assert invoke("compare", config, "--strategies", "target_only").code == 0
     assert (tmp_path / "out" / ".progress").is_dir()
     assert not (tmp_path / "out" / ".progress.previous").exists()
+
+
+def test_forecast_periods_without_an_actual_are_counted_and_named():
+    """A sparse export (no row for a week without a sale) leaves forecast periods without an
+    actual; the scores leave them out, and one warning says how many and what to do (before:
+    nothing, and WAPE on such data read 0.02-0.06 lower than with the zeros written)."""
+    frame = small_frame()
+    dates = pd.to_datetime(frame["date"])
+    series = (frame["store"] == "S07") & (frame["dept"] == "D1")
+    gone = series & (dates > dates.max() - pd.Timedelta(weeks=20)) & (frame.index % 3 == 0)
+    task = TransferTask(
+        frame[~gone], series=["store", "dept"], time="date", target="sales", domain="store",
+        targets=TARGETS, horizon=6, target_history=13,
+    )  # fmt: skip
+    with pytest.warns(DataWarning) as caught:
+        small = {"target_only": {"target_params": {"num_boost_round": 5}}}
+        comp = tc.compare(task, ["target_only"], params=small)
+    said = [str(w.message) for w in caught if "no actual" in str(w.message)]
+    n, total = int(comp.forecasts["actual"].isna().sum()), len(comp.forecasts)
+    assert n > 0 and said == [
+        f"{n} of {total} forecast periods of the target series ({100 * n / total:.0f} %) have "
+        f"no actual in the data (no row, or an empty sales cell; first 'S07|D1' at "
+        f"{comp.forecasts.loc[comp.forecasts['actual'].isna(), 'ds'].min().date()}) and are left "
+        f"out of the scores; if a missing row means no sale, write it with 0 so that the scores "
+        f"count those periods"
+    ]
+
+
+def test_unsold_series_say_whether_some_or_all_sold_before_the_cut():
+    """Series of a selling target store without a sale in its last ``target_history``
+    periods: the note says "some of them" sold before when one did and one never did (before:
+    "having sold before" for all of them)."""
+    frame = small_frame()
+    dates = pd.to_datetime(frame["date"])
+    last = dates.max()
+    d1 = (frame["store"] == "S07") & (frame["dept"] == "D1")
+    frame.loc[d1 & (dates > last - pd.Timedelta(weeks=14)), "sales"] = np.nan
+    new = frame[(frame["store"] == "S07") & (frame["dept"] == "D2") & (dates == last)]
+    frame = pd.concat([frame, new.assign(dept="D3", sales=np.nan)], ignore_index=True)
+    raw = synthetic_config("unused.csv", TARGETS, horizon=6)
+    task = TransferTask.from_config(parse_config(raw), data=frame)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        task.at_origin(last - pd.Timedelta(weeks=1))
+    said = [str(w.message) for w in caught if "with no sales in the last" in str(w.message)]
+    assert said == [
+        f"data: target domain 'S07' has 2 series with no sales in the last 13 periods up to "
+        f"the origin {(last - pd.Timedelta(weeks=1)).date()} (first 'S07|D1'), some of them "
+        f"having sold before ([task] target_history = 13): forecast before launch, their level "
+        f"estimated from the source domains"
+    ], [str(w.message) for w in caught]
