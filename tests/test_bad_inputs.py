@@ -1552,33 +1552,27 @@ def test_many_missing_periods_hint_that_absent_rows_may_be_zero_sales():
     ), said
 
 
-def test_a_target_series_whose_rows_stopped_is_named():
+@pytest.mark.parametrize(
+    "stores, subject",
+    [
+        (["S07"], "target domain 'S07' has 1 series"),
+        (["S07", "S08"], "target domains 'S07', 'S08' have 2 series"),
+    ],
+)
+def test_a_target_series_whose_rows_stopped_is_named(stores, subject):
     """A target series with no row in the level window before the origin (a delisted
-    product): a warning names it and says how it is forecast (before: nothing said)."""
+    product): a warning names it and says how it is forecast (before: nothing said). The
+    same note about several target domains is one line naming them (a panel of 40 target
+    stores read 95 warnings at one origin before, one per store and kind)."""
     frame = small_frame()
     dates = pd.to_datetime(frame["date"])
-    gone = (frame["store"] == "S07") & (frame["dept"] == "D1")
+    gone = frame["store"].isin(stores) & (frame["dept"] == "D1")
     frame = frame[~(gone & (dates > dates.max() - pd.Timedelta(weeks=10)))]
     origin, said = _warned_at_the_forecast_origin(frame, "no row in the")
     assert said == [
-        f"data: target domain 'S07' has 1 series with no row in the 8 periods up to the origin "
-        f"{origin.date()} (first 'S07|D1'): forecast at their "
-        f"mean over their history; if they stopped selling, leave them out of the targets' data"
-    ]
-
-
-def test_series_notes_of_several_target_domains_are_one_warning():
-    """The same note about series of several target domains is one line naming them (a
-    panel of 40 target stores read 95 warnings at one origin before, one per store)."""
-    frame = small_frame()
-    dates = pd.to_datetime(frame["date"])
-    gone = frame["store"].isin(["S07", "S08"]) & (frame["dept"] == "D1")
-    frame = frame[~(gone & (dates > dates.max() - pd.Timedelta(weeks=10)))]
-    origin, said = _warned_at_the_forecast_origin(frame, "no row in the")
-    assert said == [
-        f"data: target domains 'S07', 'S08' have 2 series with no row in the 8 periods up to "
-        f"the origin {origin.date()} (first 'S07|D1'): forecast at their mean over their "
-        f"history; if they stopped selling, leave them out of the targets' data"
+        f"data: {subject} with no row in the 8 periods up to the origin {origin.date()} "
+        f"(first 'S07|D1'): forecast at their mean over their history; if they stopped "
+        f"selling, leave them out of the targets' data"
     ]
 
 
