@@ -659,20 +659,23 @@ def _warn_stale(bundle: Bundle, task: Any, when: pd.Timestamp, source: str) -> N
             DataWarning,
             stacklevel=3,
         )
-    keep = task.target_history or 0
-    periods = pd.date_range(end=when, periods=max(keep, 1), freq=task.freq)
+    b = bundle.builder  # the most periods up to the origin any feature reads
+    season = b.season_length if b.season_length > 1 else 0  # a year back: `sply`, `growth`
+    reach = max([*b.lags, *b.windows, b.level_window + season])
+    keep = min(task.target_history or reach, reach)
+    periods = pd.date_range(end=when, periods=keep, freq=task.freq)
     for target in bundle.manifest["targets"]:
         first = target.get("first_sale")
         mine = task.frame[(task.frame[DOMAIN].astype(str) == target["domain"])]
         sold = mine[DS][mine[Y].notna() & (mine[DS] <= when)]
         if first is None or not len(sold):
             continue
-        wanted = max(pd.Timestamp(first), periods[0]) if keep else first
-        if sold.min() > pd.Timestamp(wanted):
+        wanted = max(pd.Timestamp(first), periods[0])
+        if sold.min() > wanted:
             warnings.warn(
                 f"{source}: target domain {target['domain']!r} has sales from "
                 f"{sold.min().date()} on, but a forecast at {when.date()} reads them from "
-                f"{pd.Timestamp(wanted).date()} on, as the model's fit did: its lags and recent "
+                f"{wanted.date()} on, as the model's fit did: its lags and recent "
                 f"level lack the periods between; give the whole history with the new periods",
                 DataWarning,
                 stacklevel=3,

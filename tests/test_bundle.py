@@ -161,6 +161,9 @@ def test_predict_names_what_the_new_data_do_not_give_the_model(project):
         f"its lags and recent level lack the periods between; give the whole history with the "
         f"new periods" in said
     ), said
+    # the 13 weeks the model reads are all it needs
+    said = _predict_warnings(bundle, frame[dates > last - pd.Timedelta(weeks=13)])
+    assert not [w for w in said if "has sales from" in w], said
     # a new store beside them
     new = frame[frame["store"] == "S06"].assign(store="S09")
     said = _predict_warnings(bundle, pd.concat([frame, new], ignore_index=True))
