@@ -93,8 +93,9 @@ def warn_level_extrapolated(tables: OriginTables, source: str) -> None:
             if domain in warned:
                 continue
             same = np.ones(len(peers), dtype=bool)
-            for kind in kinds:
-                same &= (peers[kind].astype(str) == str(row[kind])).to_numpy()
+            for kind in kinds:  # a missing value matches a missing one, in any dtype
+                mine = category_text(pd.Series([row[kind]], dtype=object))[0]
+                same &= category_text(peers[kind]) == mine
             values = peers.loc[same, col].to_numpy(float)
             values = values[np.isfinite(values)]
             v = float(row[col])
@@ -103,7 +104,9 @@ def warn_level_extrapolated(tables: OriginTables, source: str) -> None:
             of = ", ".join(f"{kind} {row[kind]!r}" for kind in kinds) or "every source"
             warned.add(domain)
             whole = tables.is_prelaunch(panel.domains[rows[k]])
-            who = "" if whole else f" (its series {panel.ids[rows[k]]!r}, not sold yet)"
+            within, _ = tables.task.unsold_note(rows[k : k + 1], tables.data.origin_idx)
+            quiet = within.strip() or "yet"  # within [task] target_history, if it sold before
+            who = "" if whole else f" (its series {panel.ids[rows[k]]!r}, with no sales {quiet})"
             warnings.warn(
                 f"{source}: target domain {domain!r}{who} is forecast before "
                 f"launch with {col} {v:g}, outside the {col} of the source series of its kind "

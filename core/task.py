@@ -604,7 +604,7 @@ class TransferTask:
             # judged on the cut panel: whether a domain is pre-launch at an origin never
             # depends on what it sold after it
             if self.target_history != 0 and not len(rows):
-                within, hidden = self._sold_before(present, idx)
+                within, hidden = self.unsold_note(present, idx)
                 warnings.warn(
                     f"{self.source_name}: target domain {plain(dom)!r} has no sales "
                     f"{within}up to the origin {origin.date()}{hidden}: it is forecast before "
@@ -642,7 +642,7 @@ class TransferTask:
         are any."""
         new = np.setdiff1d(present, rows)
         if len(new):
-            within, hidden = self._sold_before(new, self.panel.index_of(origin))
+            within, hidden = self.unsold_note(new, self.panel.index_of(origin))
             notes.add(
                 f"{{subject}} with no sales {within}up to the origin {origin.date()} (first "
                 f"{{first}}){hidden}: forecast before launch, their level estimated from the "
@@ -746,7 +746,7 @@ class TransferTask:
         """The sales of ``rows`` before ``[task] target_history``'s cut at position ``idx``."""
         return self.panel.Y[rows, : max(idx + 1 - self.target_history, 0)]
 
-    def _sold_before(self, rows: np.ndarray, idx: int) -> tuple[str, str]:
+    def unsold_note(self, rows: np.ndarray, idx: int) -> tuple[str, str]:
         """How a warning says that series ``rows`` have no sales up to panel position ``idx``:
         within ``[task] target_history`` when one of them sold before it (then a note that it
         hides those sales, for some or all of them), else nothing to add."""

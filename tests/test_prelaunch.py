@@ -531,6 +531,25 @@ def test_a_pre_launch_size_outside_its_kind_among_the_sources_is_warned_about(si
         tc.TransferForecaster("source_only", **SMALL).fit(task)
 
 
+def test_a_pre_launch_series_of_a_selling_store_says_when_it_sold():
+    """S08's D2 sold, then nothing in the 13 periods ``target_history`` keeps, and S08's size
+    lies outside its kind: the warning names the series "with no sales in the last 13
+    periods" (before: "not sold yet", which it had)."""
+    frame = small_frame()
+    kind = frame.loc[frame["store"] == "S08", "store_type"].iloc[0]
+    peers = frame[(frame["store_type"] == kind) & ~frame["store"].isin(["S06", "S07", "S08"])]
+    frame.loc[frame["store"] == "S08", "size"] = int(peers["size"].max()) * 2
+    dates = pd.to_datetime(frame["date"])
+    d2 = (frame["store"] == "S08") & (frame["dept"] == "D2")
+    frame.loc[d2 & (dates > dates.max() - pd.Timedelta(weeks=14)), "sales"] = np.nan
+    frame = frame[~d2 | (dates <= dates.max() - pd.Timedelta(weeks=14)) | (dates == dates.max())]
+    raw = synthetic_config("x.csv", ["S06", "S07", "S08"], horizon=6, target_history=13)
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    with pytest.warns(DataWarning, match=r"'S08' \(its series 'S08\|D2', with no sales in the "
+                      r"last 13 periods\) is forecast before launch with size"):  # fmt: skip
+        tc.TransferForecaster("source_only", **SMALL).fit(task)
+
+
 def test_a_series_that_sold_only_before_the_target_history_is_named_so():
     """S06 D2 sold, then nothing in the 13 periods target_history keeps: the warning says it
     sold before them, not that it never sold."""
