@@ -35,7 +35,15 @@ import pandas as pd
 
 import transfercast
 from transfercast.config import FeaturesConfig
-from transfercast.data import DOMAIN, DS, UID, DataWarning, Y, whole_numbers_as_int
+from transfercast.data import (
+    DOMAIN,
+    DS,
+    UID,
+    DataWarning,
+    Y,
+    refuse_ambiguous_columns,
+    whole_numbers_as_int,
+)
 from transfercast.errors import ConfigError, DataError, TransfercastError
 from transfercast.features import FeatureBuilder
 from transfercast.forecaster import plugin_modules
@@ -258,6 +266,8 @@ def write_bundle(
                 "rows": int((task.frame[DS] <= model.origin_).sum()),
                 "series": int(task.frame[UID].nunique()),
                 "first_period": _stamp(task.frame[DS].min()),
+                # every domain of the fit's data, those [task] sources left out too
+                "domains": sorted({str(v) for v in task.frame[DOMAIN]}),
             },
             "targets": targets,
             **_level_entry(model.tables_),
@@ -516,8 +526,9 @@ def _check_columns(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:
         was_numeric = pd.api.types.is_numeric_dtype(was) and not pd.api.types.is_bool_dtype(was)
         if not was_numeric or pd.api.types.is_numeric_dtype(frame[col]):
             continue
-        distinct = pd.Series(pd.unique(frame[col].dropna()), dtype=object)
-        bad = distinct[pd.to_numeric(distinct.astype(str), errors="coerce").isna()]
+        distinct = pd.Series(pd.unique(frame[col].dropna()), dtype=object).astype(str)
+        distinct = distinct[distinct.str.strip() != ""]  # a blank cell is an empty one
+        bad = distinct[pd.to_numeric(distinct, errors="coerce").isna()]
         if len(bad):
             raise DataError(
                 f"{source}: column '{col}' is not numeric: value {bad.iloc[0]!r} (the model was "
@@ -570,6 +581,7 @@ def predict_bundle(
 
     d = bundle.data
     levels = bundle_quantiles(bundle, quantiles)
+    refuse_ambiguous_columns(data, list(d["columns"]), source_name)
     _check_columns(bundle, data, source_name)
     _check_targets(bundle, data, source_name)
     task = TransferTask(
@@ -648,8 +660,9 @@ def _warn_stale(bundle: Bundle, task: Any, when: pd.Timestamp, source: str) -> N
     given), an origin more than a horizon past the model's own, or history the bundle's
     ``target_history`` leaves unread."""
     d, fitted = bundle.data, pd.Timestamp(bundle.manifest["origin"])
-    known = {*map(str, d["targets"]), *map(str, d.get("sources", []))}
-    other = sorted({str(v) for v in task.frame[DOMAIN]} - known) if "sources" in d else []
+    fit = bundle.manifest["training_data"].get("domains")  # none in bundles before 2026-12-07
+    known = {*map(str, d["targets"]), *map(str, d["sources"]), *(fit or [])}
+    other = sorted({str(v) for v in task.frame[DOMAIN]} - known) if fit is not None else []
     if other:
         warnings.warn(
             f"{source}: column '{d['domain']}' holds {len(other)} domain"
@@ -661,7 +674,7 @@ def _warn_stale(bundle: Bundle, task: Any, when: pd.Timestamp, source: str) -> N
         )
     b = bundle.builder  # the most periods up to the origin any feature reads
     season = b.season_length if b.season_length > 1 else 0  # a year back: `sply`, `growth`
-    reach = max([*b.lags, *b.windows, b.level_window + season])
+    reach = max([*b.lags, *b.windows, b.level_window + season, b.age_window])  # age: n_obs
     keep = min(task.target_history or reach, reach)
     periods = pd.date_range(end=when, periods=keep, freq=task.freq)
     for target in bundle.manifest["targets"]:

@@ -506,22 +506,12 @@ def standardize(
     roles = {**{c: "a known" for c in known}, **{c: "a static" for c in static}}
     roles.update({domain: "the domain", target: "the target", time: "the time"})
     roles.update({c: "a series" for c in series})
-    if isinstance(frame.columns, pd.MultiIndex):
-        raise DataError(
-            f"{source}: the column names have {frame.columns.nlevels} levels (a MultiIndex); "
-            f"give one name per column (frame.columns = ['_'.join(map(str, c)) for c in "
-            f"frame.columns])"
-        )
+    refuse_ambiguous_columns(frame, needed, source)
     cols = list(frame.columns)
     for col in dict.fromkeys(needed):
         if col not in frame.columns:
             raise DataError(
                 f"{source}: missing column '{col}', {roles[col]} column{closest(col, cols)}"
-            )
-        if cols.count(col) > 1:
-            raise DataError(
-                f"{source}: column '{col}' appears {cols.count(col)} times; give each column "
-                f"one name of its own"
             )
     out = frame[list(dict.fromkeys(needed))].copy()
     _refuse_empty_keys(out, series, domain, source)
@@ -622,9 +612,7 @@ def standardize(
         if pd.api.types.is_numeric_dtype(out[col]) and not pd.api.types.is_bool_dtype(out[col]):
             _refuse_unrepresentable(out[col], out[UID], out[DS], f"static column '{col}'", source)
     for col in known:
-        if pd.api.types.is_datetime64_any_dtype(out[col]) or pd.api.types.is_timedelta64_dtype(
-            out[col]
-        ):
+        if _temporal(out[col]):
             raise DataError(
                 f"{source}: known column '{col}' holds dates or durations ({out[col].dtype}); "
                 f"give numbers (days since an event, say)"
@@ -669,6 +657,37 @@ def _warn_mostly_numbers(values: pd.Series, column: str, source: str) -> None:
         f"categories; if it is a number, write every value as a plain number",
         DataWarning,
         stacklevel=3,
+    )
+
+
+def refuse_ambiguous_columns(frame: pd.DataFrame, needed: Sequence[str], source: str) -> None:
+    """A one-line error for column names of several levels (a pivot's ``MultiIndex``) or a
+    ``needed`` column named twice (a merge's copy renamed back)."""
+    if isinstance(frame.columns, pd.MultiIndex):
+        raise DataError(
+            f"{source}: the column names have {frame.columns.nlevels} levels (a MultiIndex); "
+            f"give one name per column (frame.columns = ['_'.join(map(str, c)) for c in "
+            f"frame.columns])"
+        )
+    cols = list(frame.columns)
+    for col in dict.fromkeys(needed):
+        if cols.count(col) > 1:
+            raise DataError(
+                f"{source}: column '{col}' appears {cols.count(col)} times; give each column "
+                f"one name of its own"
+            )
+
+
+def _temporal(values: pd.Series) -> bool:
+    """Whether ``values`` hold dates, times, periods or durations, in any dtype."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.ArrowDtype):
+        import pyarrow as pa
+
+        kind = dtype.pyarrow_dtype
+        return bool(pa.types.is_temporal(kind))
+    return isinstance(dtype, pd.PeriodDtype) or bool(
+        pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype)
     )
 
 

@@ -429,6 +429,11 @@ def warn_unsold_cells(scores: pd.DataFrame) -> None:
     )
 
 
+def _share(part: float) -> str:
+    """A share as a whole percentage, or "under 1 %" (never a misleading "0 %")."""
+    return f"{100 * part:.0f} %" if part >= 0.01 else "under 1 %"
+
+
 def warn_unscored_periods(forecasts: pd.DataFrame, last: pd.Timestamp) -> None:
     """Warn, once, of the forecast periods up to ``last`` (the data's last period) without an
     actual (no row, or an empty sales cell): the scores leave them out, which flatters a
@@ -442,7 +447,7 @@ def warn_unscored_periods(forecasts: pd.DataFrame, last: pd.Timestamp) -> None:
     first = missing.sort_values(["origin", "unique_id", "ds"]).iloc[0]
     warnings.warn(
         f"{len(missing)} of {len(cells)} forecast periods of the target series "
-        f"({100 * len(missing) / len(cells):.0f} %) have no actual in the data (no row, or an "
+        f"({_share(len(missing) / len(cells))}) have no actual in the data (no row, or an "
         f"empty sales cell; first {first['unique_id']!r} at {pd.Timestamp(first['ds']).date()})"
         f" and are left out of the scores; if a missing row means no sale, write it with 0 so "
         f"that the scores count those periods",

@@ -716,25 +716,31 @@ class TransferTask:
             )
 
     def _warn_closed(self, panel: Panel, dom: Any, rows: np.ndarray, idx: int) -> None:
-        """Warn about periods of the level window up to position ``idx`` in which no series of
-        a target domain of several series sold anything although the domain sold in every
-        period before (a closed store, or an export of zeros): its recent level reads them as
+        """Warn about periods of the level window up to position ``idx`` in which every series
+        of a target domain that has rows in that window (two or more) has a row, and sold
+        nothing, although the domain sold in some period before and in no period before did it
+        sell nothing (a closed store, or an export of zeros): its recent level reads them as
         sales of 0."""
-        if len(rows) < 2:  # one series: a period without a sale is no sign of a closure
-            return
         start = max(idx + 1 - int(self.features.level_window), 0)
         y = panel.Y[rows, : idx + 1]
+        active = ~np.isnan(y[:, start:]).all(axis=1)  # the series with rows in the window
+        if active.sum() < 2:  # one series: a period without a sale is no sign of a closure
+            return
+        y = y[active]
         observed = (~np.isnan(y)).any(axis=0)
         total = np.nansum(y, axis=0)
         zero = observed & (total == 0)
-        closed = np.flatnonzero(zero[start:]) + start
-        sold = observed[start:] & (total[start:] > 0)
-        if not len(closed) or zero[:start].any() or not sold.any():
+        every = (~np.isnan(y[:, start:])).all(axis=0)  # each active series has a row
+        closed = np.flatnonzero(zero[start:] & every) + start
+        if not len(closed) or zero[:start].any():
+            return
+        before = observed[: closed[0]] & (total[: closed[0]] > 0)
+        if not before.any():  # nothing sold before it: an opening, not a closure
             return
         more = f" and {len(closed) - 1} more" if len(closed) > 1 else ""
         warnings.warn(
             f"{self.source_name}: target domain {plain(dom)!r} sold nothing in any of its "
-            f"{len(rows)} series at {panel.times[closed[0]].date()}{more} (of the "
+            f"{int(active.sum())} series at {panel.times[closed[0]].date()}{more} (of the "
             f"{idx + 1 - start} periods up to the origin {panel.times[idx].date()}), having sold "
             f"in every period before: its recent level reads them as sales of 0; if it was "
             f"closed, leave those rows out",

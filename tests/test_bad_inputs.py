@@ -1610,12 +1610,28 @@ def test_a_target_store_that_sold_nothing_in_a_recent_week_is_named():
     ]
     # a zero week before the level window too (in its 13 weeks read): how it sells
     frame.loc[(frame["store"] == "S07") & (dates == week - pd.Timedelta(weeks=6)), "sales"] = 0
+    assert _closures(frame) == []
+    # a store with one series left in the window, or one whose first week sold nothing
+    frame = small_frame()
+    s07 = frame["store"] == "S07"
+    stopped = s07 & (frame["dept"] == "D1") & (dates > week - pd.Timedelta(weeks=4))
+    one = frame[~stopped].copy()
+    one.loc[(one["store"] == "S07") & (pd.to_datetime(one["date"]) == week), "sales"] = 0.0
+    assert _closures(one) == []
+    opening = frame.copy()
+    first = dates[frame["store"] == "S08"].min()
+    opening.loc[(frame["store"] == "S08") & (dates == first), "sales"] = 0.0
+    assert _closures(opening, origin=first + pd.Timedelta(weeks=3)) == []
+
+
+def _closures(frame: pd.DataFrame, origin: pd.Timestamp | None = None) -> list[str]:
+    """The closure warnings cutting the small task on ``frame`` at ``origin`` gives."""
     raw = synthetic_config("unused.csv", TARGETS, horizon=6)
     task = TransferTask.from_config(parse_config(raw), data=frame)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        task.at_origin(task.forecast_origin())
-    assert not [w for w in caught if "sold nothing in any" in str(w.message)]
+        task.at_origin(origin if origin is not None else task.forecast_origin())
+    return [str(w.message) for w in caught if "sold nothing in any" in str(w.message)]
 
 
 def _warned_at_the_forecast_origin(frame: pd.DataFrame, fragment: str):

@@ -16,6 +16,7 @@ import transfercast
 from transfercast.bundle import FORMAT_VERSION, BundleError, load_bundle, predict_bundle
 from transfercast.cli import to_toml
 from transfercast.data import DataWarning
+from transfercast.datasets import synthetic_sales
 from transfercast.errors import DataError
 from transfercast.plugin_manager import register_module
 from transfercast.strategy import Strategy
@@ -234,6 +235,29 @@ def test_predict_refuses_a_changed_column_type(project, tmp_path):
         tmp_path / "p.csv",
     )
     assert res.code == 2 and "column 'size'" in res.err and "int64" in res.err
+
+
+def test_predict_warns_of_history_cut_within_what_its_features_read(tmp_path):
+    """A model fitted on targets' whole history (no ``target_history``): data trimmed to 80
+    weeks lack part of the two years its ``n_obs`` counts (forecasts moved by up to 5.8 %),
+    and predict says so; 110 weeks give all it reads. A store that ``[task] sources`` left out
+    of the fit is no new store to predict."""
+    from transfercast.bundle import write_bundle
+
+    frame = synthetic_sales(n_domains=5, series_per_domain=2, n_periods=130, n_targets=1,
+                            target_periods=120, seed=3)  # fmt: skip
+    task = transfercast.TransferTask(
+        frame, series=["store", "dept"], time="date", target="sales", domain="store",
+        targets=["S05"], sources=["S01", "S02", "S03"], horizon=6,
+    )  # fmt: skip
+    model = transfercast.TransferForecaster("target_only", target_params={"num_boost_round": 5})
+    write_bundle(model.fit(task), tmp_path / "model")
+    bundle = load_bundle(tmp_path / "model")
+    dates = pd.to_datetime(frame["date"])
+    for weeks, warned in [(80, True), (110, False)]:
+        said = _predict_warnings(bundle, frame[dates > dates.max() - pd.Timedelta(weeks=weeks)])
+        assert bool([w for w in said if "has sales from" in w]) is warned, (weeks, said)
+        assert not [w for w in said if "neither forecasts nor learnt" in w], said
 
 
 def test_a_bundle_reads_float_store_ids_as_its_fit_did(tmp_path):
@@ -723,6 +747,14 @@ def test_predict_refuses_a_known_covariate_that_is_no_longer_numeric(project):
         sales=frame["sales"].astype(object),
     )
     pd.testing.assert_frame_equal(predict_bundle(bundle, as_text), expected)
+    # a blank sales cell is an empty one, as in a fit
+    blank, empty = as_text.copy(), frame.copy()
+    blank.loc[7, "sales"], empty.loc[7, "sales"] = " ", np.nan
+    pd.testing.assert_frame_equal(predict_bundle(bundle, blank), predict_bundle(bundle, empty))
+    # a column named twice: named as in a fit (before: "not numeric: value 'price'")
+    twice = pd.concat([frame, frame[["price"]]], axis=1)
+    with pytest.raises(DataError, match=r"column 'price' appears 2 times"):
+        predict_bundle(bundle, twice)
     frame["price"] = frame["price"].map("{:.2f} EUR".format)
     wrong = (
         r"column 'price' is not numeric: value '[\d.]+ EUR' \(the model was trained with numbers"

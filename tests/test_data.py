@@ -207,6 +207,15 @@ def test_blank_sales_text_is_empty_and_a_date_known_column_is_refused():
     expected = tc.TransferTask(frame.assign(sales=frame["sales"].where(~frame.index.isin([3, 4]))),
                                **KW, targets=["S08"])  # fmt: skip
     np.testing.assert_array_equal(task.panel.Y, expected.panel.Y)
-    dated = frame.assign(opened=pd.Timestamp("2020-01-01"))
-    with pytest.raises(tc.TransfercastError, match=r"^data: known column 'opened' holds dates"):
-        tc.TransferTask(dated, **KW, targets=["S08"], known=["opened"])
+    import pyarrow as pa
+
+    opened = pd.Series(pd.Timestamp("2020-01-01"), index=frame.index)
+    for held in [
+        opened,
+        opened.dt.to_period("W-FRI"),
+        opened - pd.Timestamp("2019-01-01"),
+        opened.astype(pd.ArrowDtype(pa.timestamp("us"))),
+        opened.astype(pd.ArrowDtype(pa.date32())),
+    ]:
+        with pytest.raises(tc.TransfercastError, match=r"^data: known column 'opened' holds da"):
+            tc.TransferTask(frame.assign(opened=held), **KW, targets=["S08"], known=["opened"])
