@@ -41,6 +41,7 @@ from transfercast.data import (
     UID,
     DataWarning,
     Y,
+    as_numbers,
     refuse_ambiguous_columns,
     whole_numbers_as_int,
 )
@@ -212,6 +213,9 @@ def write_bundle(
     made = [p for p in [directory.parent, *directory.parent.parents] if not p.exists()]
     directory.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
+    # how far back each target's history went: new data that lack it are named at predict
+    sold = task.frame[task.frame[Y].notna()]
+    first_sales = sold.groupby(sold[DOMAIN].astype(str))[DS].min()
     try:
         targets = []
         for k, (domain, strategy) in enumerate(model.fitted_.items()):
@@ -219,12 +223,11 @@ def write_bundle(
             sub.mkdir()
             entries = saved_entries(strategy, strategy.save(sub))
             table = model.tables_.target(domain)
-            sold = task.frame[DS][(task.frame[DOMAIN] == domain) & task.frame[Y].notna()]
+            first = first_sales.get(str(domain))
             entry = {
                 "domain": str(domain),
                 "dir": sub.name,
-                # how far back its history went: new data that lack it are named at predict
-                "first_sale": _stamp(sold.min()) if len(sold) else None,
+                "first_sale": None if first is None else _stamp(first),
                 "entries": entries,
                 "feature_columns": {c: str(t) for c, t in table.X.dtypes.items()},
             }
@@ -524,15 +527,13 @@ def _check_columns(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:
         except TypeError:
             continue
         was_numeric = pd.api.types.is_numeric_dtype(was) and not pd.api.types.is_bool_dtype(was)
-        if not was_numeric or pd.api.types.is_numeric_dtype(frame[col]):
+        if not was_numeric:
             continue
-        distinct = pd.Series(pd.unique(frame[col].dropna()), dtype=object).astype(str)
-        distinct = distinct[distinct.str.strip() != ""]  # a blank cell is an empty one
-        bad = distinct[pd.to_numeric(distinct, errors="coerce").isna()]
-        if len(bad):
+        _, bad = as_numbers(frame[col])
+        if bad is not None:
             raise DataError(
-                f"{source}: column '{col}' is not numeric: value {bad.iloc[0]!r} (the model was "
-                f"trained with numbers, {dtype})"
+                f"{source}: column '{col}' is not numeric: value {bad!r} (the model was trained "
+                f"with numbers, {dtype})"
             )
 
 
@@ -677,17 +678,17 @@ def _warn_stale(bundle: Bundle, task: Any, when: pd.Timestamp, source: str) -> N
     reach = max([*b.lags, *b.windows, b.level_window + season, b.age_window])  # age: n_obs
     keep = min(task.target_history or reach, reach)
     periods = pd.date_range(end=when, periods=keep, freq=task.freq)
+    frame = task.frame[task.frame[Y].notna() & (task.frame[DS] <= when)]
+    starts = frame.groupby(frame[DOMAIN].astype(str))[DS].min()
     for target in bundle.manifest["targets"]:
-        first = target.get("first_sale")
-        mine = task.frame[(task.frame[DOMAIN].astype(str) == target["domain"])]
-        sold = mine[DS][mine[Y].notna() & (mine[DS] <= when)]
-        if first is None or not len(sold):
+        first, start = target.get("first_sale"), starts.get(target["domain"])
+        if first is None or start is None:
             continue
         wanted = max(pd.Timestamp(first), periods[0])
-        if sold.min() > wanted:
+        if start > wanted:
             warnings.warn(
                 f"{source}: target domain {target['domain']!r} has sales from "
-                f"{sold.min().date()} on, but a forecast at {when.date()} reads them from "
+                f"{start.date()} on, but a forecast at {when.date()} reads them from "
                 f"{wanted.date()} on, as the model's fit did: its lags and recent "
                 f"level lack the periods between; give the whole history with the new periods",
                 DataWarning,

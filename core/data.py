@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -539,13 +540,8 @@ def standardize(
             f"{source}: column '{time}' has irregular periods: {first.date()} is not on the "
             f"'{freq}' grid ({int(off_grid.sum())} rows){hint}"
         )
-    raw = out[target]
-    if not pd.api.types.is_numeric_dtype(raw):  # text: a blank cell is an empty one, as in a CSV
-        raw = raw.where(~raw.astype(str).str.strip().eq("") | raw.isna())
-    y = pd.to_numeric(raw, errors="coerce")
-    bad = y.isna() & raw.notna()
-    if bad.any():
-        first = out.loc[bad, target].iloc[0]
+    y, first = as_numbers(out[target])
+    if first is not None:
         raise DataError(f"{source}: column '{target}' is not numeric: value {first!r}")
     y = y.astype(float)
     uid = series_ids(out, series)
@@ -617,12 +613,10 @@ def standardize(
                 f"{source}: known column '{col}' holds dates or durations ({out[col].dtype}); "
                 f"give numbers (days since an event, say)"
             )
-        if not pd.api.types.is_numeric_dtype(out[col]) and not pd.api.types.is_bool_dtype(out[col]):
-            coerced = pd.to_numeric(out[col], errors="coerce")
-            if (coerced.isna() & out[col].notna()).any():
-                first = out.loc[coerced.isna() & out[col].notna(), col].iloc[0]
+        if not pd.api.types.is_bool_dtype(out[col]):
+            out[col], first = as_numbers(out[col])
+            if first is not None:
                 raise DataError(f"{source}: known column '{col}' is not numeric: value {first!r}")
-            out[col] = coerced
         out[col] = out[col].astype(float)
         _refuse_unrepresentable(out[col], out[UID], out[DS], f"known column '{col}'", source)
         missing = out[col].isna() & out[Y].notna()  # in the history, beside a sale
@@ -658,6 +652,18 @@ def _warn_mostly_numbers(values: pd.Series, column: str, source: str) -> None:
         DataWarning,
         stacklevel=3,
     )
+
+
+def as_numbers(values: pd.Series) -> tuple[pd.Series, Any]:
+    """``values`` read as numbers (text such as ``"151"`` as the number, a blank text cell as an
+    empty one, as in a CSV), and the first value that reads as no number (``None`` if none)."""
+    if pd.api.types.is_numeric_dtype(values):
+        return values, None
+    raw = values.astype(object)
+    raw = raw.where(~raw.astype(str).str.strip().eq("") | raw.isna())
+    numbers = pd.to_numeric(raw, errors="coerce")
+    bad = numbers.isna() & raw.notna()
+    return numbers, (raw[bad].iloc[0] if bad.any() else None)
 
 
 def refuse_ambiguous_columns(frame: pd.DataFrame, needed: Sequence[str], source: str) -> None:

@@ -86,6 +86,7 @@ def warn_level_extrapolated(tables: OriginTables, source: str) -> None:
         return
     frame, peers = tables.series_frame(rows), tables.series_frame(src)
     kinds, warned = list(b.static_categorical), set()
+    kind_of = {kind: category_text(peers[kind]) for kind in kinds}  # missing matches missing
     panel = tables.data.panel
     for col in b.static_numeric:
         for k, row in frame.iterrows():
@@ -93,9 +94,8 @@ def warn_level_extrapolated(tables: OriginTables, source: str) -> None:
             if domain in warned:
                 continue
             same = np.ones(len(peers), dtype=bool)
-            for kind in kinds:  # a missing value matches a missing one, in any dtype
-                mine = category_text(pd.Series([row[kind]], dtype=object))[0]
-                same &= category_text(peers[kind]) == mine
+            for kind in kinds:
+                same &= kind_of[kind] == category_text(pd.Series([row[kind]], dtype=object))[0]
             values = peers.loc[same, col].to_numpy(float)
             values = values[np.isfinite(values)]
             v = float(row[col])

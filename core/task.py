@@ -692,7 +692,7 @@ class TransferTask:
             return
         self._warn_closed(panel, dom, rows, idx)
         last = int(np.flatnonzero(seen.any(axis=0)).max())
-        ends = np.array([np.flatnonzero(r).max(initial=-1) for r in seen])
+        ends = np.where(seen.any(axis=1), seen.shape[1] - 1 - seen[:, ::-1].argmax(axis=1), -1)
         lag = (ends >= 0) & (ends < last) & (idx - ends < w)
         if lag.any():
             notes.add(
