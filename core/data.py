@@ -788,9 +788,9 @@ def _check_gaps_and_zeros(
         rows = int(out[UID].isin(zero).sum())
         warnings.warn(
             f"{source}: column '{target}': {len(zero)} series with only zero sales ({rows} rows), "
-            f"first {zero[0]!r}; kept as they are, and no model trains on a source series "
-            f"while it has sold nothing (for a series not launched yet, leave its sales empty, "
-            f"not 0: it is then forecast before launch)",
+            f"first {zero[0]!r}; kept as they are: the models learn from them what series that "
+            f"never sold go on to sell, unless their whole domain sold nothing (for a series not "
+            f"launched yet, leave its sales empty, not 0: it is then forecast before launch)",
             DataWarning,
             stacklevel=3,
         )

@@ -3,7 +3,8 @@
 A row describes one series ``i``, one *anchor* period ``a`` (the last period whose target may be
 read) and one step ``h``; its label is the target at ``a + h`` divided by the series' recent
 level at ``a`` (for a series that sold nothing lately, its mean over its history, or where it
-never sold the mean level of its domain's selling series at ``a``). Every feature reads targets
+never sold the mean level of its domain's selling series at ``a``, its ``log_level`` then
+missing: that scale is not its own). Every feature reads targets
 only at or before ``a`` and known covariates at ``a + h`` (a forecast period without its planned
 value: the series' recent mean), so a row built at the forecast origin cannot see the future.
 
@@ -305,14 +306,20 @@ class FeatureBuilder:
         anchor, so the same row gets the same age at every origin and in every process; copies
         that would equal their original (the series is that young anyway) are left out.
 
-        A series that sold nothing up to the last labelled period (a store that closed, or never
-        opened, with its sales written as 0) gives no rows: it shows no shape to learn, and its
-        zero labels would teach the models that domains like it sell nothing.
+        A domain none of whose series sold anything up to the last labelled period (a store
+        that closed, or never opened, with its sales written as 0) gives no rows: its zero
+        labels would teach the models that domains like it sell nothing. A series of a selling
+        domain that never sold (a department that sells nothing in that store) does give rows,
+        read on its domain's scale with ``log_level`` missing: what such series go on to sell is
+        what a target series that sold nothing in its history is forecast from. It gives no
+        pre-launch copy: a pre-launch target's level is the level model's estimate for a series
+        that sells.
         """
         if len(i):
             last = int((a + h).max())
             sold = np.nansum(np.abs(panel.Y[:, : last + 1]), axis=1) > 0
-            keep = sold[i]
+            dom = pd.factorize(pd.Series(panel.domains, dtype=object))[0]
+            keep = (np.bincount(dom, weights=sold) > 0)[dom[i]]
             i, a, h = i[keep], a[keep], h[keep]
         young = self._young(panel, i, a, young_age)
         if prelaunch and len(i):
@@ -324,10 +331,20 @@ class FeatureBuilder:
                     self.build(panel, i[keep], a[keep], h[keep], with_label=True, first=first[keep])
                 )
                 series.append(i[keep])
+            # as a pre-launch target: a level of its own (the level model's), not its domain's
+            own = ~unsold_rows(table)
             copies.append(
-                self.build(panel, i, a, h, with_label=True, first=a + 1, level=table.level)
+                self.build(
+                    panel,
+                    i[own],
+                    a[own],
+                    h[own],
+                    with_label=True,
+                    first=a[own] + 1,
+                    level=table.level[own],
+                )
             )
-            series.append(i)
+            series.append(i[own])
             both = FeatureTable.concat(copies)
             # each series' rows together (its originals, then its copies), in the order of the
             # series: the same order whether the rows are built at once or a partition at a time
@@ -487,6 +504,9 @@ class FeatureBuilder:
         raw = self.level(panel, i, a, abs_sums, first, floor=False)
         zero = raw == 0  # nothing sold lately: the naive level forecasts 0 there
         lvl = self.fill_quiet(panel, i, a, raw, abs_sums, first)
+        # no sale in the whole history read: the level is the domain's scale, not the series'
+        s_all, _ = abs_sums.window(i, a, a.max() + 1 if len(a) else 1, first)
+        unsold = zero & (s_all == 0)
         if level is not None:
             lvl = np.where(np.isnan(lvl), level, lvl)
         cols: dict[str, np.ndarray | pd.Categorical] = {"h": h.astype(float)}
@@ -505,7 +525,7 @@ class FeatureBuilder:
                 cols["growth"] = lvl / prev_lvl
             # log1p, which the trees read alike in any unit (a log would cross 0, where
             # LightGBM always places a bin edge); the networks read the log (unit_free)
-            cols["log_level"] = np.log1p(lvl)
+            cols["log_level"] = np.where(unsold, np.nan, np.log1p(lvl))
             _, nobs = sums.window(i, a, self.age_window, first)
             cols["n_obs"] = nobs.astype(float)
         t_pos = np.clip(a + h, 0, len(panel.times) - 1)
@@ -555,6 +575,15 @@ class FeatureBuilder:
             weight=weight,
             zero_level=zero,
         )
+
+
+def unsold_rows(table: FeatureTable) -> np.ndarray:
+    """Rows of ``table`` whose series sold nothing in the whole history the row reads: their
+    level is their domain's scale (:meth:`FeatureBuilder.quiet_level`), not their own, and
+    their ``log_level`` is missing."""
+    if table.zero_level is None or "log_level" not in table.X.columns:
+        return np.zeros(len(table), dtype=bool)
+    return table.zero_level & np.isnan(table.X["log_level"].to_numpy(float))
 
 
 def unit_free(X: pd.DataFrame) -> pd.DataFrame:

@@ -681,9 +681,9 @@ class TransferTask:
         if len(quiet):
             notes.add(
                 f"{{subject}} that sold nothing in the {w} periods {at} (first {{first}}): "
-                f"forecast on the scale of their mean sales over their history (of the domain's "
-                f"selling series where they never sold), as after a pause; if they stopped "
-                f"selling, leave them out of the targets' data",
+                f"forecast on the scale of their mean sales over their history, as after a pause "
+                f"(where they never sold, at what source series that sold nothing went on to "
+                f"sell); if they stopped selling, leave them out of the targets' data",
                 dom,
                 len(quiet),
                 repr(panel.ids[quiet[0]]),

@@ -6,8 +6,9 @@ counterparts in the source domains showed one season earlier: for the step ``h``
 length), summed over the source series that share the target series' key outside the domain
 (the same department in other stores, the same product in other markets). Where no source
 series shares the key, every source series counts; where the sources saw no such period, the
-forecast is the recent level. A step beyond one season reads the season before that, so that
-nothing after the origin is ever read; data without a season use the horizon as ``S``.
+forecast is the recent level; a series that sold nothing in its history is forecast at 0. A
+step beyond one season reads the season before that, so that nothing after the origin is ever
+read; data without a season use the horizon as ``S``.
 
 It fits no model: the ratios are sums over the source panel cut at the origin, computed once
 per origin and shared by every target domain (through the core's cache). A target without
@@ -27,7 +28,7 @@ import scipy.sparse as sp
 
 import transfercast
 from transfercast.errors import DataError
-from transfercast.features import FeatureTable
+from transfercast.features import FeatureTable, unsold_rows
 from transfercast.strategy import Strategy, StrategyParams
 
 SEP = "\x1f"  # joins the key values of a group into one label
@@ -147,7 +148,9 @@ class Analog(Strategy):
     def predict(self, table: FeatureTable) -> np.ndarray:
         labels = _labels(table.X, self.key_columns_)
         anchors = pd.DatetimeIndex(table.keys["anchor"])
-        return self.profile_.lookup(labels, anchors, table.keys["h"].to_numpy(int))
+        ratio = self.profile_.lookup(labels, anchors, table.keys["h"].to_numpy(int))
+        # a series that sold nothing in its history: its own level, 0, times any ratio
+        return np.where(unsold_rows(table), 0.0, ratio)
 
     def save(self, directory: Path) -> dict[str, Any]:
         p = self.profile_

@@ -700,9 +700,9 @@ def test_all_zero_series_and_missing_periods_are_repaired(tmp_path):
     res = invoke("run", setup(tmp_path, _zero_and_gaps(small_frame())))
     assert res.code == 0, res.err
     assert (
-        "1 series with only zero sales (120 rows), first 'S02|D1'; kept as they are, and no "
-        "model trains on a source series while it has sold nothing (for a series not launched "
-        "yet, leave its sales empty" in res.err
+        "1 series with only zero sales (120 rows), first 'S02|D1'; kept as they are: the models "
+        "learn from them what series that never sold go on to sell, unless their whole domain "
+        "sold nothing (for a series not launched yet, leave its sales empty" in res.err
     )
     assert "column 'date': 3 periods missing inside 1 series (first: 'S01|D1')" in res.err
     assert len(pd.read_csv(tmp_path / "out" / "forecasts.csv")) == 3 * 2 * 6
@@ -1661,9 +1661,9 @@ def test_a_target_series_that_sold_nothing_lately_is_named():
     assert said == [
         f"data: target domain 'S07' has 1 series that sold nothing in the 8 periods up to the "
         f"origin {origin.date()} (first 'S07|D1'): forecast on "
-        f"the scale of their mean sales over their history (of the domain's selling series "
-        f"where they never sold), as after a pause; if they stopped selling, leave them out of "
-        f"the targets' data"
+        f"the scale of their mean sales over their history, as after a pause (where they never "
+        f"sold, at what source series that sold nothing went on to sell); if they stopped "
+        f"selling, leave them out of the targets' data"
     ]
 
 

@@ -13,7 +13,7 @@ from transfercast.features import FeatureBuilder
 from transfercast.forecasting import OriginTables
 from transfercast.panel import Panel
 
-from .conftest import small_task
+from .conftest import small_task, task_on
 
 
 def test_short_target_history_gives_missing_long_lags_not_dropped_rows(task):
@@ -154,6 +154,57 @@ def test_a_series_that_sold_nothing_lately_is_scaled_by_its_history_not_one_sale
     other = target.level[~mine][0]  # S07|D2's recent level, the domain's one selling series
     assert target.zero_level[mine].all() and np.allclose(target.level[mine], other)
     np.testing.assert_allclose(target.y if target.y is not None else 0, 0)
+    # the domain's scale is not the series' own: log_level is missing there, not the domain's
+    log_level = target.X["log_level"].to_numpy()
+    assert np.isnan(log_level[mine]).all() and np.isfinite(log_level[~mine]).all()
+    # the row's own level is its history's; its young copy sold nothing in the weeks it shows
+    assert np.isfinite(src.X["log_level"].to_numpy()[last.to_numpy()][0])
+
+
+def _unsold_department(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a third department, D3, whose every week sold 0 in every store."""
+    d3 = frame[frame["dept"] == "D1"].assign(dept="D3", sales=0.0)
+    return pd.concat([frame, d3], ignore_index=True)
+
+
+def test_a_department_that_never_sold_is_forecast_at_what_such_series_sell():
+    """A department with rows of zero sales in every store: the target store's forecasts for it
+    are what the sources' series that sold nothing went on to sell (nothing), not its store's
+    scale times a ratio learnt on selling series. Before, such source series trained no model
+    and the target's was read on its store's mean level as a selling series: `source_only`
+    forecast it at about a selling department's sales (141,051 against D2's 141,644), `analog`
+    at its store's level times D1's ratios."""
+    import transfercast as tc
+    from transfercast.config import parse_config
+    from transfercast.datasets import synthetic_config
+
+    from .conftest import small_frame
+
+    frame = _unsold_department(small_frame())
+    raw = synthetic_config("x.csv", ["S06", "S07", "S08"], horizon=6, target_history=13)
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    origin = task.evaluation_origins()[-1]
+    tables = OriginTables(task, task.at_origin(origin), task.features)
+    trained = set(tables.source.keys["unique_id"])
+    assert "S01|D3" in trained  # a source series that sold nothing, in a store that sells
+    for name in ("source_only", "pooled", "analog"):
+        fc = tc.TransferForecaster(name).fit(task, origin=origin).predict()
+        per_dept = fc.groupby("dept")["forecast"].sum()
+        assert per_dept["D3"] < 0.02 * per_dept["D1"], (name, per_dept.to_dict())
+    assert per_dept["D3"] == 0  # analog: the series' own level, 0, times its ratio
+
+
+def test_a_store_that_sold_nothing_trains_no_model():
+    """A source store whose every series sold 0 (closed, its weeks written as 0) gives no
+    training rows, while a never-selling series of a selling store does."""
+    from .conftest import small_frame
+
+    frame = _unsold_department(small_frame())
+    frame.loc[frame["store"] == "S02", "sales"] = 0.0
+    task = task_on(frame)
+    tables = OriginTables(task, task.at_origin(task.evaluation_origins()[-1]), task.features)
+    stores = set(tables.source.keys["domain"])
+    assert "S02" not in stores and {"S01", "S03"} <= stores
 
 
 def test_forecasts_of_intermittent_sales_do_not_depend_on_the_sales_unit():
