@@ -119,15 +119,29 @@ def warn_level_extrapolated(tables: OriginTables, source: str) -> None:
 
 def warn_unseen_categories(tables: OriginTables, source: str, saved: bool = False) -> None:
     """Warn, per categorical key or static column, when a target series holds a value no
-    series the models learnt from had (a new department): they read it as unknown. ``saved``:
-    the models are a bundle's, fitted earlier (a new `run` may learn the value, where series
-    with sales have it now)."""
+    series the models learnt from had (a new department): they read it as unknown; and when
+    only target series with sales have it: a model of the sources alone reads it as unknown.
+    ``saved``: the models are a bundle's, fitted earlier (a new `run` may learn the value,
+    where series with sales have it now)."""
     b, panel = tables.builder, tables.data.panel
     rows = np.concatenate([r for r in tables.data.target_rows.values() if len(r)] or [[]])
     rows = rows.astype(int)
+    src = np.asarray(tables.data.source_rows, dtype=int)
+    if len(src) and not saved:  # the source series with sales up to the origin
+        src = src[~np.isnan(panel.Y[src, : tables.data.origin_idx + 1]).all(axis=1)]
     for col in [*b.categorical_keys, *b.static_categorical]:
         values = category_text(panel.keys[col] if col in panel.keys.columns else panel.static[col])
         new = sorted(set(values[rows]) - set(b.categories.get(col, [])) - {None})
+        own = sorted(set(values[rows]) - set(values[src]) - set(new) - {None})
+        if own and len(src) and not saved:
+            shown = f"{', '.join(repr(v) for v in own[:3])}{' ...' if len(own) > 3 else ''}"
+            warnings.warn(
+                f"{source}: column '{col}' holds {shown} in the target series, which no source "
+                f"series with sales has: models fitted on the sources alone (source_only) read "
+                f"them as unknown, the others learn them from the targets' own rows only",
+                DataWarning,
+                stacklevel=3,
+            )
         if new:
             shown = f"{', '.join(repr(v) for v in new[:3])}{' ...' if len(new) > 3 else ''}"
             whose = "the model never saw" if saved else "no series with sales has"

@@ -512,6 +512,26 @@ def test_fitting_warns_of_a_category_no_series_with_sales_has():
     assert fc.loc[fc["dept"] == "D3", "forecast"].notna().sum() == 6
 
 
+def test_fitting_warns_of_a_category_only_the_targets_have_sold():
+    """A department that only S06 has, with sales in its history: the vocabulary counts it (a
+    target series sold it), so the warning above stays silent, but no source series has it, and
+    a model of the sources alone reads it as unknown: the fit says so (before: nothing)."""
+    frame = small_frame()
+    only = (frame["store"] == "S06") & (frame["dept"] == "D2")
+    frame.loc[only, "dept"] = "D9"
+    raw = synthetic_config("x.csv", ["S06", "S07", "S08"], horizon=6, target_history=13)
+    raw["task"]["origin"] = "2021-03-05"
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    with pytest.warns(DataWarning) as caught:
+        tc.TransferForecaster("source_only", **SMALL).fit(task).predict()
+    said = [str(w.message) for w in caught if "'D9'" in str(w.message)]
+    assert said == [
+        "data: column 'dept' holds 'D9' in the target series, which no source series with "
+        "sales has: models fitted on the sources alone (source_only) read them as unknown, the "
+        "others learn them from the targets' own rows only"
+    ]
+
+
 @pytest.mark.parametrize("side", ["below", "above"])
 def test_a_pre_launch_size_outside_its_kind_among_the_sources_is_warned_about(side):
     """S08 forecast before launch with a size below (above) every source store of its type:
