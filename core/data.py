@@ -7,6 +7,7 @@ affected (see the bad-input catalogue in the docs).
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -306,6 +307,15 @@ def _wall_or_utc(parsed: pd.Series, freq: str) -> pd.Series:
     return (parsed if daily else parsed.dt.tz_convert("UTC")).dt.tz_localize(None)
 
 
+def _row(position: int, source: str) -> str:
+    """How a message names the row at ``position`` (from 0) of the data read from ``source``:
+    its line in a CSV file (the header is line 1), else its place in the table (a DataFrame or
+    a Parquet file)."""
+    if re.search(r"\.(csv|txt)(\.\w+)?$", str(source), re.IGNORECASE):
+        return f"row {position + 2}"
+    return f"row {position + 1} of the table"
+
+
 def _parse_times(values: pd.Series, column: str, source: str, freq: str = "D") -> pd.Series:
     """The time column read as timestamps (time-zone-aware ones made naive, see
     :func:`_wall_or_utc`);
@@ -339,7 +349,7 @@ def _parse_times(values: pd.Series, column: str, source: str, freq: str = "D") -
     else:
         if values.isna().any():
             row = int(np.flatnonzero(values.isna().to_numpy())[0])
-            raise DataError(f"{source}: column '{column}' has an empty date (row {row + 2})")
+            raise DataError(f"{source}: column '{column}' has an empty date ({_row(row, source)})")
         codes, distinct = pd.factorize(values)  # each distinct value read once, in row order
         rows = np.bincount(codes, minlength=len(distinct))
         read = _parse_distinct(pd.Series(distinct, dtype=object), rows, column, source)
@@ -389,7 +399,7 @@ def _refuse_empty_keys(
             what = "series key" if col in series else "domain"
             raise DataError(
                 f"{source}: column '{col}' has an empty {what} value in {int(empty.sum())} rows "
-                f"(first: row {row + 2})"
+                f"(first: {_row(row, source)})"
             )
 
 

@@ -169,6 +169,24 @@ def test_a_blank_series_key_is_refused_in_every_text_dtype(dtype):
         tc.TransferTask(frame, **KW, targets=["S08"])
 
 
+def test_a_row_of_a_data_frame_is_named_by_its_place_not_a_csv_line(tmp_path):
+    """An empty key or date at position 5 of a DataFrame is "row 6 of the table"; in a CSV file,
+    the same row is line 7 (the header is line 1). Before, a DataFrame's row was named as the
+    CSV line it would have been."""
+    frame = small_frame()
+    frame.loc[5, "dept"] = None
+    with pytest.raises(tc.TransfercastError, match=r"\(first: row 6 of the table\)$"):
+        tc.TransferTask(frame, **KW, targets=["S08"])
+    frame = small_frame().astype({"date": object})
+    frame.loc[5, "date"] = None
+    with pytest.raises(tc.TransfercastError, match=r"has an empty date \(row 6 of the table\)$"):
+        tc.TransferTask(frame, **KW, targets=["S08"])
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    with pytest.raises(tc.TransfercastError, match=r"sales\.csv: .* empty date \(row 7\)$"):
+        tc.TransferTask(read_table(tmp_path / "sales.csv"), **KW, targets=["S08"],
+                        source_name="sales.csv")  # fmt: skip
+
+
 def test_pyarrow_dates_and_timestamps_read_as_dates():
     """Dates held by pyarrow (``read_csv(engine="pyarrow", dtype_backend="pyarrow")``) read
     as the same periods as NumPy dates (before: pandas 3 raised NotImplementedError)."""
