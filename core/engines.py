@@ -227,14 +227,17 @@ class GBM:
         return xgboost_predict(self.booster_, X, base_margin=raw_margin)
 
     def save(self, directory: Path, stem: str) -> dict[str, Any]:
-        """Write the booster in its native format; return the manifest entry."""
+        """Write the booster in its native format; return the manifest entry. The engine
+        serialises it and Python writes the file (the same bytes as the engine's own
+        ``save_model``), so that a failed write (a full disk) is an ``OSError`` naming the file,
+        not the engine's own log line before its error."""
         directory.mkdir(parents=True, exist_ok=True)
         if self.engine == "lightgbm":
             name = f"{stem}.lgb.txt"
-            self.booster_.save_model(str(directory / name))
+            (directory / name).write_text(self.booster_.model_to_string(), encoding="utf-8")
         else:
             name = f"{stem}.xgb.json"
-            self.booster_.save_model(str(directory / name))
+            (directory / name).write_bytes(bytes(self.booster_.save_raw(raw_format="json")))
         return {
             "engine": self.engine,
             "role": self.role,

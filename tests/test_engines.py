@@ -56,3 +56,34 @@ def test_predict_aligns_columns_by_name(source, engine):
     gone = X.columns[1]
     aligned = align_columns(X.drop(columns=[gone]), list(X.columns))
     assert list(aligned.columns) == list(X.columns) and aligned[gone].isna().all()
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_model_file_is_the_engines_own_format_written_by_python(
+    source, engine, tmp_path, monkeypatch
+):
+    """The saved file has the bytes of the engine's own ``save_model`` and loads back to the
+    same predictions; the engine never opens the file itself, so that a failed write (a full
+    disk) is one ``OSError`` naming the file (before: LightGBM printed its own ``[Fatal]`` line
+    first)."""
+    import lightgbm as lgb
+    import xgboost as xgb
+
+    model = GBM(engine, "source", {"num_boost_round": 20}).fit(source)
+    entry = model.save(tmp_path, "m")
+    own = tmp_path / f"own_{entry['file']}"  # the suffix picks XGBoost's format
+    model.booster_.save_model(str(own))
+    assert (tmp_path / entry["file"]).read_bytes() == own.read_bytes()
+    X = source.X.iloc[:200]
+    np.testing.assert_array_equal(GBM.load(tmp_path, entry).predict(X), model.predict(X))
+
+    def refused(*args, **kwargs):
+        raise AssertionError("the engine wrote the file itself")
+
+    monkeypatch.setattr(lgb.Booster, "save_model", refused)
+    monkeypatch.setattr(xgb.Booster, "save_model", refused)
+    blocked = tmp_path / "file"
+    blocked.write_text("")  # a file where the folder would be: the write fails in Python
+    with pytest.raises(OSError) as err:
+        model.save(blocked, "m")
+    assert str(blocked) in str(err.value)
