@@ -229,15 +229,17 @@ class GBM:
     def save(self, directory: Path, stem: str) -> dict[str, Any]:
         """Write the booster in its native format; return the manifest entry. The engine
         serialises it and Python writes the file (the same bytes as the engine's own
-        ``save_model``), so that a failed write (a full disk) is an ``OSError`` naming the file,
-        not the engine's own log line before its error."""
+        ``save_model``), so that a failed write (a full disk) is an error naming the file, not
+        the engine's own log line before its error."""
+        from transfercast.outputs import write_bytes, write_text
+
         directory.mkdir(parents=True, exist_ok=True)
         if self.engine == "lightgbm":
             name = f"{stem}.lgb.txt"
-            (directory / name).write_text(self.booster_.model_to_string(), encoding="utf-8")
+            write_text(self.booster_.model_to_string(), directory / name)
         else:
             name = f"{stem}.xgb.json"
-            (directory / name).write_bytes(bytes(self.booster_.save_raw(raw_format="json")))
+            write_bytes(bytes(self.booster_.save_raw(raw_format="json")), directory / name)
         return {
             "engine": self.engine,
             "role": self.role,

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from transfercast.engines import GBM, align_columns, engine_params, threads
+from transfercast.errors import TransfercastError
 from transfercast.forecasting import OriginTables
 
 ENGINES = ["lightgbm", "xgboost"]
@@ -82,8 +83,10 @@ def test_a_model_file_is_the_engines_own_format_written_by_python(
 
     monkeypatch.setattr(lgb.Booster, "save_model", refused)
     monkeypatch.setattr(xgb.Booster, "save_model", refused)
-    blocked = tmp_path / "file"
-    blocked.write_text("")  # a file where the folder would be: the write fails in Python
-    with pytest.raises(OSError) as err:
-        model.save(blocked, "m")
-    assert str(blocked) in str(err.value)
+    model.save(tmp_path / "again", "m")
+    assert (tmp_path / "again" / entry["file"]).read_bytes() == own.read_bytes()
+    clash = tmp_path / "clash" / entry["file"]
+    clash.mkdir(parents=True)  # a folder where the file goes: the write fails
+    with pytest.raises((OSError, TransfercastError)) as err:
+        model.save(clash.parent, "m")
+    assert entry["file"] in str(err.value)
