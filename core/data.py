@@ -7,7 +7,6 @@ affected (see the bad-input catalogue in the docs).
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -35,6 +34,10 @@ EXTREME_RATIO = 1e4
 
 class DataWarning(UserWarning):
     """A data problem that was repaired; the message counts the rows affected."""
+
+
+#: the file names read as CSV (a compressed CSV too)
+CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.zip", ".txt")
 
 
 def _when(stamp: pd.Timestamp) -> str:
@@ -98,7 +101,7 @@ def read_table(path: str | Path, text_columns: Sequence[str] = ()) -> pd.DataFra
     try:
         if path.suffix.lower() in (".parquet", ".pq") or path.is_dir():
             frame = pd.read_parquet(path)
-        elif suffix.endswith((".csv", ".csv.gz", ".csv.zip", ".txt")):
+        elif suffix.endswith(CSV_SUFFIXES):
             header = pd.read_csv(path, nrows=0).columns
             keep = {c: [""] for c in text_columns if c in header}
             na = {c: keep.get(c, sorted(STR_NA_VALUES)) for c in header}
@@ -311,7 +314,7 @@ def _row(position: int, source: str) -> str:
     """How a message names the row at ``position`` (from 0) of the data read from ``source``:
     its line in a CSV file (the header is line 1), else its place in the table (a DataFrame or
     a Parquet file)."""
-    if re.search(r"\.(csv|txt)(\.\w+)?$", str(source), re.IGNORECASE):
+    if str(source).lower().endswith(CSV_SUFFIXES):
         return f"row {position + 2}"
     return f"row {position + 1} of the table"
 

@@ -18,6 +18,7 @@ import pandas as pd
 
 from transfercast.errors import ConfigError
 from transfercast.features import FeatureTable
+from transfercast.outputs import write_bytes, write_text
 
 ENGINES = ("lightgbm", "xgboost")
 
@@ -231,8 +232,6 @@ class GBM:
         serialises it and Python writes the file (the same bytes as the engine's own
         ``save_model``), so that a failed write (a full disk) is an error naming the file, not
         the engine's own log line before its error."""
-        from transfercast.outputs import write_bytes, write_text
-
         directory.mkdir(parents=True, exist_ok=True)
         if self.engine == "lightgbm":
             name = f"{stem}.lgb.txt"

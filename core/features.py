@@ -505,8 +505,10 @@ class FeatureBuilder:
         zero = raw == 0  # nothing sold lately: the naive level forecasts 0 there
         lvl = self.fill_quiet(panel, i, a, raw, abs_sums, first)
         # no sale in the whole history read: the level is the domain's scale, not the series'
-        s_all, _ = abs_sums.window(i, a, a.max() + 1 if len(a) else 1, first)
-        unsold = zero & (s_all == 0)
+        unsold = zero.copy()
+        if zero.any():
+            s_all, _ = abs_sums.window(i, a, a.max() + 1, first)
+            unsold &= s_all == 0
         if level is not None:
             lvl = np.where(np.isnan(lvl), level, lvl)
         cols: dict[str, np.ndarray | pd.Categorical] = {"h": h.astype(float)}

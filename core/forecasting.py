@@ -117,6 +117,11 @@ def warn_level_extrapolated(tables: OriginTables, source: str) -> None:
             )
 
 
+def _shown(values: list) -> str:
+    """The first three of ``values`` for a message, with "..." when there are more."""
+    return f"{', '.join(repr(v) for v in values[:3])}{' ...' if len(values) > 3 else ''}"
+
+
 def warn_unseen_categories(tables: OriginTables, source: str, saved: bool = False) -> None:
     """Warn, per categorical key or static column, when a target series holds a value no
     series the models learnt from had (a new department): they read it as unknown; and when
@@ -134,16 +139,15 @@ def warn_unseen_categories(tables: OriginTables, source: str, saved: bool = Fals
         new = sorted(set(values[rows]) - set(b.categories.get(col, [])) - {None})
         own = sorted(set(values[rows]) - set(values[src]) - set(new) - {None})
         if own and len(src) and not saved:
-            shown = f"{', '.join(repr(v) for v in own[:3])}{' ...' if len(own) > 3 else ''}"
             warnings.warn(
-                f"{source}: column '{col}' holds {shown} in the target series, which no source "
-                f"series with sales has: models fitted on the sources alone (source_only) read "
-                f"them as unknown, the others learn them from the targets' own rows only",
+                f"{source}: column '{col}' holds {_shown(own)} in the target series, which no "
+                f"source series with sales has: models fitted on the sources alone (source_only) "
+                f"read them as unknown, the others learn them from the targets' own rows only",
                 DataWarning,
                 stacklevel=3,
             )
         if new:
-            shown = f"{', '.join(repr(v) for v in new[:3])}{' ...' if len(new) > 3 else ''}"
+            shown = _shown(new)
             whose = "the model never saw" if saved else "no series with sales has"
             advice = (
                 " (run `transfercast run` again to learn them where series with sales have "
