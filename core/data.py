@@ -250,7 +250,9 @@ def _parse_distinct(values: pd.Series, rows: np.ndarray, column: str, source: st
         )
     if kind in ("integer", "floating", "mixed-integer-float", "decimal"):
         return _years(values, rows, column, source)
-    text = values.astype(str)
+    # Python strings (object dtype): pyarrow's regex engine, which pandas' string dtype uses
+    # (pandas 3, or 2.x with future.infer_string), refuses the back-reference of _DAY_MONTH
+    text = values.astype(str).astype(object)
     if text.str.fullmatch(r"\s*\d{4}\s*").all():
         return _years(text, rows, column, source)
     # R's yearquarter as written out ("1998 Q1", tsibble / fpp3): pandas reads "1998Q1"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -198,6 +200,24 @@ def test_pyarrow_dates_and_timestamps_read_as_dates():
         held = frame.assign(date=frame["date"].astype(pd.ArrowDtype(kind)))
         got = tc.TransferTask(held, **KW, targets=["S08"]).frame["ds"]
         pd.testing.assert_series_equal(got.astype("M8[ns]"), expected.astype("M8[ns]"))
+
+
+def test_day_first_dates_in_pandas_string_dtype_read_as_dates():
+    """Dates written day first read the same whether pandas holds text as Python strings or in
+    its pyarrow-backed string dtype (pandas 3's default, 2.x's ``future.infer_string``), whose
+    regex engine refuses a back-reference (before: ``ArrowInvalid`` under pandas 2.3)."""
+    frame = small_frame()
+    expected = tc.TransferTask(frame, **KW, targets=["S08"]).frame["ds"]
+    written = frame.assign(date=frame["date"].dt.strftime("%d/%m/%Y"))
+    strings = (
+        pd.option_context("future.infer_string", True)
+        if int(pd.__version__.split(".")[0]) < 3
+        else contextlib.nullcontext()
+    )
+    with strings:
+        held = written.assign(date=written["date"].astype("str"))
+        got = tc.TransferTask(held, **KW, targets=["S08"]).frame["ds"]
+    pd.testing.assert_series_equal(got, expected)
 
 
 def test_a_column_named_twice_or_multi_level_names_are_one_line_errors():
