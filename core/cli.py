@@ -88,7 +88,7 @@ def _split(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-LEADERBOARD_COLUMNS = {  # column -> header; narrow enough for an 80-column terminal
+LEADERBOARD_COLUMNS = {  # column -> header (NARROW_DROP: the first to go on a narrow terminal)
     "strategy": "strategy",
     "wape": "wape",
     "wape_gap": "gap to\nleader",
@@ -147,22 +147,18 @@ QUANTILES_HELP = (
 )
 
 
-def print_leaderboard(board, title: str = "Leaderboard", same: Any = ()) -> None:
-    """Print the main leaderboard columns as a rich table (all of them, ``wape_std`` included,
-    are in leaderboard.csv): mean WAPE, the paired gap to the leader and its standard error,
-    MASE, bias, wins, failed cells (when any), WAPE relative to ``target_only``, and the
-    interval scores when quantiles were asked for; then the strategies the backtest cannot
-    tell from the leader, and each group of strategies with the ``same`` forecasts."""
+#: leaderboard columns left out, in this order, while the table is wider than the terminal
+NARROW_DROP = ("coverage_95", "sql", "bias", "mase", "wape_vs_target_only", "coverage_80")
+
+
+def _leaderboard_table(board, cols: list[str], title: str) -> Table:
     from rich import box
 
-    cols = [c for c in LEADERBOARD_COLUMNS if c in board.columns]
-    if "failed" in cols and not board["failed"].any():
-        cols.remove("failed")
     table = Table(title=title, box=box.SIMPLE_HEAD, show_edge=False, collapse_padding=True)
     for col in cols:
         left = col == "strategy"
         justify = "left" if left else "right"
-        table.add_column(LEADERBOARD_COLUMNS[col], justify=justify, no_wrap=left)
+        table.add_column(LEADERBOARD_COLUMNS[col], justify=justify, no_wrap=True)
     for _, row in board.iterrows():
         cells = []
         for col in cols:
@@ -172,7 +168,42 @@ def print_leaderboard(board, title: str = "Leaderboard", same: Any = ()) -> None
             else:
                 cells.append(str(v))
         table.add_row(*cells)
-    console.print(table)
+    return table
+
+
+def print_leaderboard(board, title: str = "Leaderboard", same: Any = ()) -> None:
+    """Print the main leaderboard columns as a rich table (all of them, ``wape_std`` included,
+    are in leaderboard.csv): mean WAPE, the paired gap to the leader and its standard error,
+    MASE, bias, wins, failed cells (when any), WAPE relative to ``target_only``, and the
+    interval scores when quantiles were asked for; then the strategies the backtest cannot
+    tell from the leader, and each group of strategies with the ``same`` forecasts. A terminal
+    too narrow for the table gets it without the columns of :data:`NARROW_DROP` it cannot
+    hold, named below it; output that is no terminal (a file, a pipe) gets every column."""
+    cols = [c for c in LEADERBOARD_COLUMNS if c in board.columns]
+    if "failed" in cols and not board["failed"].any():
+        cols.remove("failed")
+    table = _leaderboard_table(board, cols, title)
+
+    def width(table: Table) -> int:  # its natural width, unconstrained by the console's
+        return console.measure(table, options=console.options.update(max_width=10_000)).maximum
+
+    if not console.is_terminal:  # a file or a pipe: nothing to fit, every figure whole
+        wide = Console(file=console.file, width=max(console.width, width(table)), markup=False)
+        wide.print(table)
+    else:
+        left_out = []
+        for col in NARROW_DROP:
+            if width(table) <= console.width:
+                break
+            if col in cols:
+                cols.remove(col)
+                left_out.append(col)
+                table = _leaderboard_table(board, cols, title)
+        console.print(table)
+        if left_out:
+            console.print(
+                f"left out for the terminal's width (in leaderboard.csv): {', '.join(left_out)}"
+            )
     from transfercast.evaluation import tied_with_leader
 
     tied = tied_with_leader(board)

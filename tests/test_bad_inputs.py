@@ -1849,6 +1849,39 @@ def test_the_leaderboard_shows_a_failed_column_only_when_a_cell_failed(capsys):
     assert "failed" in capsys.readouterr().out
 
 
+def test_the_leaderboard_shows_whole_figures_on_a_narrow_terminal_and_in_a_pipe(monkeypatch):
+    """An 80-column terminal gets the columns that fit, every figure whole, and a line naming
+    those left out; a pipe or a file (rich's 80 columns by default) gets every column (before:
+    both showed "0.1…" for WAPE once the failed and interval columns were in)."""
+    import io
+
+    from rich.console import Console
+
+    from transfercast import cli
+
+    board = pd.DataFrame(
+        {
+            "strategy": ["auto", "representation"],
+            **{c: [0.105, 0.13] for c in ("wape", "wape_gap", "wape_gap_se", "mase")},
+            **{c: [-0.012, 0.437] for c in ("bias", "wape_vs_target_only", "sql")},
+            **{"wins": [2, 0], "failed": [0, 1], "coverage_80": [0.797, 0.7]},
+            "coverage_95": [0.951, 0.9],
+        }
+    )
+    for terminal in (True, False):
+        buf = io.StringIO()
+        console = Console(file=buf, width=80, force_terminal=terminal, color_system=None)
+        monkeypatch.setattr(cli, "console", console)
+        cli.print_leaderboard(board)
+        out = buf.getvalue()
+        assert "…" not in out and "0.105" in out and "representation" in out, out
+        if terminal:
+            assert max(map(len, out.splitlines())) <= 80, out
+            assert "left out for the terminal's width (in leaderboard.csv): coverage_95" in out
+        else:
+            assert "0.951" in out and "-0.012" in out and "left out" not in out, out
+
+
 def test_compare_checks_the_strategy_names_before_reading_the_data(tmp_path, monkeypatch):
     """An unknown ``--strategies`` name is named before the data is read (a large data file
     is not loaded to report a typo)."""
