@@ -527,7 +527,8 @@ def run_compare(
                     quantiles=fc.quantiles,
                     interval_method=fc.method,
                 )
-                _refuse_nothing_scored(comp.scores)
+                if not skip:  # a resumed run keeps the cells scored before
+                    _refuse_nothing_scored(comp.scores)
             except TransfercastError:
                 bar.live.transient = True  # the error is the one line on stderr
                 raise

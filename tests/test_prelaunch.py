@@ -238,6 +238,13 @@ def test_compare_config_at_zero_history_exits_0_and_reports_the_skips(tmp_path):
     assert "3 cells skipped (first: strategy 'target_only' needs the target's own" in res.out
     scores = pd.read_csv(tmp_path / "results" / "scores.csv")
     assert sorted(scores["status"].unique()) == ["ok", "skipped"]
+    board = (tmp_path / "results" / "leaderboard.csv").read_text()
+    # resumed when finished: the skipped cells run again and skip again, the scored ones stay
+    # (before: "nothing to compare", exit 2, as if no cell had been scored)
+    res = invoke("compare", tmp_path / "config.toml", "--resume")
+    assert res.code == 0, res.err
+    assert "resuming: 3 cells already scored" in res.out, res.out
+    assert (tmp_path / "results" / "leaderboard.csv").read_text() == board
 
 
 def test_compare_where_every_cell_is_skipped_exits_2_and_writes_nothing(tmp_path):
