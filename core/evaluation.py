@@ -156,18 +156,24 @@ def leaderboard(scores: pd.DataFrame, baseline: str = "target_only") -> pd.DataF
 
 
 def _wins(ok: pd.DataFrame) -> pd.Series:
-    """Per strategy, the number of targets on which its mean WAPE was the lowest, over the
-    cells (target, origin) every strategy scored (all of its cells when there are none such);
-    strategies tied for the lowest (the same forecasts) each count the target."""
-    wide = ok.pivot_table(index=["target", "origin"], columns="strategy", values="wape")
-    shared = wide.dropna(how="any")
-    per_target = (shared if len(shared) else wide).groupby(level="target").mean()
-    per_target = per_target.dropna(how="all")  # a target whose actuals were all zero
-    if not len(per_target):
+    """Per strategy, the number of targets it leads (:func:`target_leaders`: the lowest mean
+    WAPE among the strategies that scored the most cells of the target; tied strategies each
+    count the target)."""
+    stats = ok.groupby(["target", "strategy"], sort=False)["wape"].agg(mean="mean", cells="count")
+    if not len(stats):
         return pd.Series(dtype=int)
-    best = per_target.min(axis=1)
-    tied = per_target.sub(best, axis=0).abs().le(1e-12 * best.abs().clip(lower=1e-300), axis=0)
-    return tied.sum(axis=0).astype(int)
+    top = stats.groupby(level="target", group_keys=False).apply(target_leaders)
+    return top.index.get_level_values("strategy").value_counts()
+
+
+def target_leaders(ranked: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``ranked`` (one target's strategies, with their ``mean`` WAPE and
+    ``cells`` scored) that lead it: among the strategies that scored the most cells (one
+    that failed or was skipped at some origins is not ranked on a mean of the others), those
+    whose mean is the lowest, to rounding (the same forecasts)."""
+    top = ranked[ranked["cells"] == ranked["cells"].max()]
+    best = top["mean"].min()
+    return top[(top["mean"] - best).abs() <= 1e-12 * max(abs(best), 1e-300)]
 
 
 def tied_with_leader(board: pd.DataFrame) -> list[str]:

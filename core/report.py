@@ -29,6 +29,7 @@ from transfercast.evaluation import (
     interval_columns,
     same_forecasts,
     selection_regret,
+    target_leaders,
     tied_with_leader,
 )
 from transfercast.intervals import central_intervals, quantile_columns
@@ -373,14 +374,17 @@ def weights_png(comp: Comparison) -> bytes | None:
 
 def per_target_table(scores: pd.DataFrame, metric: str = "wape") -> pd.DataFrame:
     """Mean ``metric`` per target (rows; column ``target``) and strategy (columns), with the
-    best strategy: the lowest mean among the strategies that scored the most origins of that
-    target (a strategy skipped at some origins is not ranked on a mean of the others)."""
+    best strategies (:func:`~transfercast.evaluation.target_leaders`: the lowest mean among
+    those that scored the most origins of that target; tied ones joined by ``", "``), the
+    rule of the leaderboard's ``wins``."""
     ok = scores[scores["status"] == "ok"].dropna(subset=[metric])
     if ok.empty:
         return pd.DataFrame()
     table = ok.pivot_table(index="target", columns="strategy", values=metric, aggfunc="mean")
     table = table[[s for s in dict.fromkeys(scores["strategy"]) if s in table.columns]]
-    table["best"] = [ranked_strategies(ok, str(t), metric).index[0] for t in table.index]
+    table["best"] = [
+        ", ".join(target_leaders(ranked_strategies(ok, str(t), metric)).index) for t in table.index
+    ]
     table.columns.name = None  # else the columns' name heads an empty first column
     return table.reset_index()
 
@@ -492,12 +496,15 @@ def choice_sentences(comp: Comparison, similarity: pd.DataFrame | None = None) -
             ranked = ranked_strategies(comp.scores, target)
             if ranked.empty:
                 continue
-            best, most = ranked.index[0], int(ranked["cells"].iloc[0])
-            text = f"<b>{esc(target)}</b>: {esc(str(best))} had the lowest mean WAPE, "
+            leaders, most = target_leaders(ranked), int(ranked["cells"].iloc[0])
+            names = " and ".join(esc(str(n)) for n in leaders.index)
+            tied = " (the same)" if len(leaders) > 1 else ""
+            text = f"<b>{esc(target)}</b>: {names} had the lowest mean WAPE{tied}, "
             text += f"{ranked['mean'].iloc[0]:.3f}"
-            if len(ranked) > 1:
-                second, cells = ranked.index[1], int(ranked["cells"].iloc[1])
-                text += f", ahead of {esc(str(second))} ({ranked['mean'].iloc[1]:.3f}"
+            if len(ranked) > len(leaders):
+                k = len(leaders)
+                second, cells = ranked.index[k], int(ranked["cells"].iloc[k])
+                text += f", ahead of {esc(str(second))} ({ranked['mean'].iloc[k]:.3f}"
                 text += f", over {cells} of the {most} origins)" if cells < most else ")"
             out.append(text + "." + regime_sentence(comp.task, target, similarity))
         return out

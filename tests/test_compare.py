@@ -164,6 +164,33 @@ def test_strategies_tied_on_a_target_each_count_its_win():
     assert wins.to_dict() == {"x": 1, "pooled": 1, "source_only": 1}
 
 
+def test_a_failed_cell_of_one_strategy_does_not_change_who_leads_the_target():
+    """c failed T1's second origin: a leads T1 over both origins (0.105 against b's 0.110),
+    in the leaderboard's wins, the report's per-target table and its sentence alike (before:
+    wins judged T1 on the one origin every strategy scored, where a and b tie, and b won too);
+    on T2, a and b tie and both are named."""
+    from transfercast.evaluation import Comparison, leaderboard
+    from transfercast.report import choice_sentences, per_target_table
+
+    rows = [
+        ("T1", "o1", "a", 0.10, "ok"), ("T1", "o1", "b", 0.10, "ok"), ("T1", "o1", "c", 0.2, "ok"),
+        ("T1", "o2", "a", 0.11, "ok"), ("T1", "o2", "b", 0.12, "ok"),
+        ("T1", "o2", "c", np.nan, "failed"),
+        ("T2", "o1", "a", 0.3, "ok"), ("T2", "o1", "b", 0.3, "ok"), ("T2", "o1", "c", 0.4, "ok"),
+    ]  # fmt: skip
+    scores = pd.DataFrame(rows, columns=["target", "origin", "strategy", "wape", "status"])
+    for col in ("mae", "rmse", "mase", "rmsse", "bias"):
+        scores[col] = 0.0
+    wins = leaderboard(scores).set_index("strategy")["wins"]
+    assert wins.to_dict() == {"a": 2, "b": 1, "c": 0}
+    best = per_target_table(scores).set_index("target")["best"]
+    assert best.to_dict() == {"T1": "a", "T2": "a, b"}
+    one, two = choice_sentences(Comparison(scores=scores, forecasts=pd.DataFrame()))
+    assert one.startswith("<b>T1</b>: a had the lowest mean WAPE, 0.105, ahead of b (0.110)")
+    assert two.startswith("<b>T2</b>: a and b had the lowest mean WAPE (the same), 0.300, ")
+    assert "ahead of c (0.400)" in two
+
+
 def test_a_strategy_listed_twice_or_none_is_refused(task):
     from transfercast.errors import ConfigError
     from transfercast.plugins.baselines import SourceOnly
