@@ -6,6 +6,7 @@ downstream receives data that ends at the origin.
 
 from __future__ import annotations
 
+import calendar
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -620,6 +621,7 @@ class TransferTask:
             ):
                 rows = present
             self._warn_stopped(panel, dom, rows, idx, notes)
+            self._warn_closed_weekdays(panel, dom, rows, idx, notes)
             targets[dom] = rows
         notes.warn()
         source_rows = np.flatnonzero(self.source_mask() & has_history)
@@ -714,6 +716,34 @@ class TransferTask:
                 DataWarning,
                 stacklevel=3,
             )
+
+    def _warn_closed_weekdays(
+        self, panel: Panel, dom: Any, rows: np.ndarray, idx: int, notes: SeriesNotes
+    ) -> None:
+        """Daily data: note target series with four weeks of history or more up to position
+        ``idx`` but no row on a day of the week the horizon holds (a store closed on Sundays
+        whose closed days were not written): those days are forecast like the days it opens."""
+        if pd.tseries.frequencies.to_offset(self.freq) != pd.offsets.Day():
+            return
+        seen = ~np.isnan(panel.Y[rows, : idx + 1])
+        long = seen.any(axis=1) & (idx - seen.argmax(axis=1) >= 27)
+        if not long.any():
+            return
+        days = panel.times[: idx + 1].dayofweek.to_numpy()
+        ahead = pd.date_range(panel.times[idx], periods=self.horizon + 1, freq="D")[1:]
+        for day in sorted(set(ahead.dayofweek)):
+            never = rows[long & ~seen[:, days == day].any(axis=1)]
+            if len(never):
+                name = calendar.day_name[day]
+                notes.add(
+                    f"{{subject}} with no row on any {name} in four weeks or more of history "
+                    f"up to the origin {panel.times[idx].date()} (first {{first}}), and "
+                    f"forecast on {name}s like the days they sold; if closed on {name}s, "
+                    f"write those days with 0",
+                    dom,
+                    len(never),
+                    repr(panel.ids[never[0]]),
+                )
 
     def _warn_closed(self, panel: Panel, dom: Any, rows: np.ndarray, idx: int) -> None:
         """Warn about periods of the level window up to position ``idx`` in which every series

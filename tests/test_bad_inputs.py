@@ -1593,6 +1593,35 @@ def test_a_target_series_whose_last_rows_are_late_is_named():
     ]
 
 
+def test_a_daily_target_series_without_rows_on_a_weekday_is_named():
+    """Daily data: a target series with no row on any Sunday in its history (a store closed
+    on Sundays, its closed days not written) is forecast on Sundays like the days it sells; a
+    warning says so and what to write (before: nothing, and 11 % of a 28-day forecast fell
+    on closed days). Written with 0, the Sundays are history, and nothing is said."""
+    frame = synthetic_sales(
+        n_domains=6, series_per_domain=2, n_targets=2, n_periods=120, freq="D", target_periods=60
+    )
+    frame["date"] = pd.to_datetime(frame["date"])
+    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store",
+              targets=["S05", "S06"], horizon=14, freq="D")  # fmt: skip
+    sunday = (frame["store"] == "S06") & (frame["date"].dt.dayofweek == 6)
+    zeros = frame.assign(sales=frame["sales"].where(~sunday, 0.0))
+    for data, named in ((frame[~sunday], True), (zeros, False)):
+        task = TransferTask(data, **kw)
+        origin = task.forecast_origin()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            task.at_origin(origin)
+        said = [str(w.message) for w in caught if "no row on any" in str(w.message)]
+        expected = (
+            f"data: target domain 'S06' has 2 series with no row on any Sunday in four weeks or "
+            f"more of history up to the origin {pd.Timestamp(origin).date()} (first 'S06|D1'), "
+            f"and forecast on Sundays like the days they sold; if closed on Sundays, write "
+            f"those days with 0"
+        )
+        assert said == ([expected] if named else []), said
+
+
 def test_a_target_store_that_sold_nothing_in_a_recent_week_is_named():
     """Every series of a target store at 0 in one recent week, having sold every week before
     (a closure, or an export of zeros): its recent level reads the 0s as sales, and a warning
