@@ -550,6 +550,29 @@ def _check_targets(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:
             )
 
 
+def _task(data: pd.DataFrame, d: dict[str, Any], bundle: Bundle, source_name: str):
+    """The task of ``data`` with the roles, periods and features the bundle was fitted with."""
+    from transfercast.task import TransferTask
+
+    return TransferTask(
+        data,
+        series=d["series"],
+        time=d["time"],
+        target=d["target"],
+        domain=d["domain"],
+        freq=d["freq"],
+        static=d["static"],
+        known=d["known"],
+        targets=d["targets"],
+        horizon=d["horizon"],
+        target_history=d["target_history"],
+        regime_start=d.get("regime_start"),
+        features=bundle.features,
+        source_name=source_name,
+        require_sources=False,
+    )
+
+
 def predict_bundle(
     bundle: Bundle,
     data: pd.DataFrame,
@@ -577,7 +600,6 @@ def predict_bundle(
         warn_unseen_categories,
     )
     from transfercast.plugin_manager import get_plugin_manager
-    from transfercast.task import TransferTask
     from transfercast.uncertainty import add_quantiles, load_intervals
 
     d = bundle.data
@@ -585,23 +607,15 @@ def predict_bundle(
     refuse_ambiguous_columns(data, list(d["columns"]), source_name)
     _check_columns(bundle, data, source_name)
     _check_targets(bundle, data, source_name)
-    task = TransferTask(
-        data,
-        series=d["series"],
-        time=d["time"],
-        target=d["target"],
-        domain=d["domain"],
-        freq=d["freq"],
-        static=d["static"],
-        known=d["known"],
-        targets=d["targets"],
-        horizon=d["horizon"],
-        target_history=d["target_history"],
-        regime_start=d.get("regime_start"),
-        features=bundle.features,
-        source_name=source_name,
-        require_sources=False,
-    )
+    try:
+        task = _task(data, d, bundle, source_name)
+    except DataError as exc:  # predict takes no [data] freq: the model's grid is the one
+        head, advice, _ = str(exc).partition(": set [data] freq = ")
+        if not advice:
+            raise
+        raise DataError(
+            f"{head}, but the model's periods are '{d['freq']}': date the rows on its grid"
+        ) from None
     if origin is not None:
         task.set_origin(origin, origin_name)
     when = task.forecast_origin()

@@ -307,7 +307,7 @@ def run_cmd(
     path = out / "forecasts.csv"
     pm.hook.transfercast_run_finished(kind="run", config=cfg, result=forecasts)
     console.print(
-        f"{len(forecasts)} forecasts from {model.origin_.date()} written to {path}",
+        f"{len(forecasts)} forecasts after the origin {model.origin_.date()} written to {path}",
         soft_wrap=True,
     )
     if bundle is None:
@@ -405,7 +405,7 @@ def predict_cmd(
     when = forecasts.attrs.pop("origin")
     path = write_table(forecasts, output)
     console.print(
-        f"{len(forecasts)} forecasts from {when} with the "
+        f"{len(forecasts)} forecasts after the origin {when} with the "
         f"'{bundle.manifest['strategy']['name']}' model written to {path}",
         soft_wrap=True,
     )

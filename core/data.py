@@ -544,6 +544,7 @@ def standardize(
     off_grid = out[DS].isin(off_dates)
     if off_grid.any():
         first = out.loc[off_grid, DS].iloc[0]
+        off = series_ids(out.loc[off_grid], series)
         inferred = inferred_grid(out[DS])
         hint = (
             f"; the dates lie on the '{inferred}' grid: set [data] freq = '{inferred}' (freq= in "
@@ -553,7 +554,8 @@ def standardize(
         )
         raise DataError(
             f"{source}: column '{time}' has irregular periods: {first.date()} is not on the "
-            f"'{freq}' grid ({int(off_grid.sum())} rows){hint}"
+            f"'{freq}' grid ({int(off_grid.sum())} rows of {off.nunique()} series, first "
+            f"{off.iloc[0]!r}){hint}"
         )
     y, first = as_numbers(out[target])
     if first is not None:
@@ -758,7 +760,34 @@ def inferred_grid(times: pd.Series) -> str | None:
             inferred = pd.infer_freq(dates) if len(dates) >= 3 else None
         except (TypeError, ValueError):
             inferred = None
-    return getattr(inferred, "freqstr", inferred)
+    inferred = getattr(inferred, "freqstr", inferred)
+    if inferred is None:
+        return _common_grid(dates)
+    for plain in ("QS", "QE"):  # calendar quarters: "QS", not infer_freq's "QS-OCT"
+        if inferred.startswith(f"{plain}-") and _on_grid(dates, plain):
+            return plain
+    return inferred
+
+
+def _on_grid(dates: pd.DatetimeIndex, alias: str) -> bool:
+    offset = pd.tseries.frequencies.to_offset(alias)
+    return bool(all(offset.is_on_offset(d) for d in dates))
+
+
+def _common_grid(dates: pd.DatetimeIndex) -> str | None:
+    """Where ``dates`` skip periods (days or weeks no series has, such as holidays), the
+    coarsest grid they all lie on whose step is their most common spacing; else ``None``."""
+    if len(dates) < 3:
+        return None
+    step = pd.Series(dates[1:] - dates[:-1]).mode().iloc[0]
+    if step == pd.Timedelta(days=1):  # and most days there: not weekly dates on two weekdays
+        return "D" if len(dates) >= 0.5 * ((dates[-1] - dates[0]).days + 1) else None
+    if step == pd.Timedelta(days=7):
+        alias = f"W-{dates[0].day_name()[:3].upper()}"
+        return alias if _on_grid(dates, alias) else None
+    if pd.Timedelta(days=28) <= step <= pd.Timedelta(days=31):
+        return next((a for a in ("MS", "ME") if _on_grid(dates, a)), None)
+    return None
 
 
 def _zero_hint(gaps: pd.Series, span: pd.DataFrame) -> str:

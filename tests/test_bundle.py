@@ -308,6 +308,31 @@ def test_predict_warns_of_a_category_the_model_never_saw(project):
     assert not [w for w in caught if "never saw" in str(w.message)]
 
 
+def test_predict_dates_off_the_models_grid_ask_for_its_grid_and_say_when_it_forecasts(
+    project, tmp_path
+):
+    """New data dated a day later than the model's weekly grid: the error names the model's
+    periods, not a ``[data] freq`` that predict cannot take (before: "set [data] freq"); on
+    its grid, predict says the origin its forecasts come after (before: "forecasts from" the
+    origin, the period before the first forecast)."""
+    model, data = project / "out" / "model", pd.read_csv(project / "sales.csv")
+    moved = data.assign(date=(pd.to_datetime(data["date"]) + pd.Timedelta(days=1)).astype(str))
+    moved.to_csv(tmp_path / "moved.csv", index=False)
+    out = tmp_path / "p.csv"
+    res = invoke("predict", model, "--data", tmp_path / "moved.csv", "--output", out)
+    assert res.code == 2 and not out.exists()
+    (line,) = res.err.strip().splitlines()
+    assert line.endswith(
+        "; the dates lie on the 'W-SAT' grid, but the model's periods are 'W-FRI': date the "
+        "rows on its grid"
+    ), line
+    res = invoke("predict", model, "--data", project / "sales.csv", "--output", out)
+    assert res.code == 0, res.err
+    first = pd.read_csv(out)["date"].min()
+    origin = (pd.Timestamp(first) - pd.Timedelta(weeks=1)).date()
+    assert f"forecasts after the origin {origin} with the" in res.out, res.out
+
+
 def test_predict_names_its_origin_option_when_the_origin_is_off_the_grid(project, tmp_path):
     out = tmp_path / "p.csv"
     model, data = project / "out" / "model", project / "sales.csv"

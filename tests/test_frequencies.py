@@ -341,6 +341,31 @@ def test_a_numeric_domain_is_named_as_written_in_messages(tmp_path):
     assert "np.int64" not in res.out + res.err
 
 
+def test_dates_off_the_grid_are_named_with_their_series_and_the_grid_they_lie_on():
+    """The error for dates off ``[data] freq`` names the first series holding them and the
+    grid the dates lie on: daily data whose holidays no store has ("D"; before: no hint, as
+    pandas infers no grid with gaps), calendar quarters ("QS", before: "QS-OCT"); weekly data
+    dated on two weekdays gets no daily hint."""
+    from transfercast.data import DataError, standardize
+
+    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store")
+    daily = frame_at("D", 60, 60)
+    daily = daily[~pd.to_datetime(daily["date"]).isin(pd.to_datetime(["2020-01-10", "2020-01-25"]))]
+    with pytest.raises(DataError, match=r"the dates lie on the 'D' grid: set \[data\] freq = 'D'"):
+        standardize(daily, freq="W-FRI", **kw)
+    quarters = frame_at("QS", 12, 12)
+    said = r"\(\d+ rows of 6 series, first 'S01\|D1'\); the dates lie on the 'QS' grid: set "
+    with pytest.raises(DataError, match=said + r"\[data\] freq = 'QS'"):
+        standardize(quarters, freq="QE", **kw)
+    weekly = frame_at("W-SUN", 20, 20)
+    dates = pd.to_datetime(weekly["date"])
+    weekly["date"] = dates.where(weekly["store"] != "S03", dates + pd.Timedelta(days=1))
+    with pytest.raises(DataError) as caught:
+        standardize(weekly, freq="W-SUN", **kw)
+    said = str(caught.value)
+    assert re.search(r"is not on the 'W-SUN' grid \(20 rows of 1 series, first 'S03\|D1'\)$", said)
+
+
 def test_monthly_dates_read_as_daily_get_a_hint_at_the_frequency():
     # "MS" dates with [data] freq = "D": 29 of 30 days of each series "missing", and the warning
     # counted them as gaps without a word on why
@@ -397,7 +422,8 @@ ERRORS = {
     ),
     "dates on a grid with another anchor": (
         {"data": {"freq": "YS-JUL"}},
-        r"is not on the 'YS-JUL' grid \(\d+ rows\); the dates lie on the 'YE-DEC' grid: set "
+        r"is not on the 'YS-JUL' grid \(\d+ rows of \d+ series, first '\w+\|\w+'\); the dates lie "
+        r"on the 'YE-DEC' grid: set "
         r"\[data\] freq = 'YE-DEC' \(freq= in Python\)$",
     ),
     "unknown frequency": (
