@@ -428,8 +428,9 @@ def warn_unsold_cells(scores: pd.DataFrame) -> None:
     warnings.warn(
         f"{len(cells)} target-origin cells sold nothing over their horizon (first: target "
         f"{plain(target)!r} after {pd.Timestamp(origin).date()}): WAPE and bias are undefined "
-        f"there and the leaderboard's WAPE columns leave them out; their MAE, RMSE and MASE "
-        f"count in the leaderboard's means",
+        f"there and the leaderboard's WAPE columns leave them out, as do the interval scores "
+        f"scaled by the sales; their MAE, RMSE, MASE, RMSSE, coverage and sql count in the "
+        f"leaderboard's means",
         DataWarning,
         stacklevel=3,
     )

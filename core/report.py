@@ -652,7 +652,9 @@ def _table(frame: pd.DataFrame | None, empty: str, wide: bool = False) -> str:
         if pd.api.types.is_float_dtype(frame[c]):
             finite = frame[c].to_numpy(float)
             finite = finite[np.isfinite(finite)]
-            if len(finite) and (finite == np.round(finite)).all():
+            # counts held as floats (a missing value among them); a column of 0s and 1s is a
+            # weight, a ratio or a gap that happens to be whole, shown as the others are
+            if len(finite) and (finite == np.round(finite)).all() and np.abs(finite).max() >= 2:
                 whole.add(c)
     head = "".join(
         f"<th class='{'text' if frame[c].dtype == object else 'num'}'>{_header(c)}</th>"
@@ -754,7 +756,8 @@ def report_html(
         "transfer helped; wape_gap (paired, over the cells both scored) within about two "
         "wape_gap_se of 0 means the leader's lead is within the noise. An empty cell has no "
         "figure: wape_gap_se for the leader itself and over fewer than two shared cells, "
-        "wape_vs_target_only when target_only was not compared.</p>",
+        "wape_vs_target_only when target_only scored none of the strategy's cells (it was not "
+        "compared, or was skipped before launch).</p>",
         _table(board.drop(columns=qcols), "no scores"),
     ]
     tied = tied_with_leader(board)
@@ -847,9 +850,9 @@ def report_html(
             "<p class='note'>The source domains replayed being new with the targets' history "
             "length, before each origin: each candidate's mean replayed WAPE over the replayed "
             "domain-cuts auto's weights read, and the mean weight auto gave it over the targets "
-            "of that origin and history length (empty for a strategy that was not one of "
-            "auto's candidates, replayed for its prediction intervals; replays.csv holds every "
-            "row).</p>",
+            "of that origin and history length (empty for a strategy auto did not weigh there: "
+            "one replayed for the prediction intervals only, or one that needs the target's "
+            "history, before launch; replays.csv holds every row).</p>",
         ]
     elif not len(summary):
         parts.append("<h2>Source replays</h2>")

@@ -174,11 +174,11 @@ class Auto(Strategy):
         def facts(n: str) -> str:
             return f"{n} {replay[n]:.3f} / {inner[n]:.3f}" if periods else f"{n} {replay[n]:.3f}"
 
+        label = "replayed / inner WAPE" if periods else "replayed WAPE"  # no inner before launch
+
         if p.method == "select":
             ranked = predicted.sort_values(kind="stable")
-            reason = f"{evidence}: replayed / inner WAPE " + ", ".join(
-                facts(n) for n in ranked.index[:3]
-            )
+            reason = f"{evidence}: {label} " + ", ".join(facts(n) for n in ranked.index[:3])
             return pd.Series({best: 1.0}), reason, figures
         wide = wide_detail(rep.detail, names)
         wide = wide[pd.MultiIndex.from_frame(wide[["domain", "cut"]]).isin(rows)]
@@ -186,10 +186,11 @@ class Auto(Strategy):
         w = stack_weights([(wide, 1 - share), (wide_own, share)], names, floor)
         w = w[w > 0].sort_values(ascending=False, kind="stable")
         blend = [blended_wape(x, w) if len(x) else np.nan for x in (wide, wide_own)]
+        blended = " / ".join(f"{b:.3f}" for b in blend[: 1 + bool(periods)])
         reason = (
             f"{evidence}: "
             + ", ".join(f"{n} {v:.2f}" for n, v in w.items())
-            + f"; replayed / inner WAPE {blend[0]:.3f} / {blend[1]:.3f} against best single "
+            + f"; {label} {blended} against best single "
             + facts(best)
         )
         return w, reason, figures

@@ -1500,11 +1500,14 @@ def test_a_target_that_sold_nothing_over_the_horizon_is_named_not_a_numpy_warnin
     assert said == [
         f"1 target-origin cells sold nothing over their horizon (first: target 'S07' after "
         f"{origin.date()}): WAPE and bias are undefined there and the leaderboard's WAPE "
-        f"columns leave them out; their MAE, RMSE and MASE count in the leaderboard's means"
+        f"columns leave them out, as do the interval scores scaled by the sales; their MAE, RMSE, "
+        f"MASE, RMSSE, coverage and sql count in the leaderboard's means"
     ]
     assert not [w for w in caught if issubclass(w.category, RuntimeWarning)]
     cell = comp.scores[(comp.scores["target"] == "S07") & (comp.scores["origin"] == origin)]
     assert cell["wape"].isna().all() and cell["wql"].isna().all() and (cell["mae"] > 0).all()
+    said = ["rmse", "mase", "rmsse", "coverage_80", "sql"]  # the warning's list
+    assert cell[said].notna().all().all() and cell[["width_80", "pinball_q0.1"]].isna().all().all()
     board = comp.leaderboard().set_index("strategy")
     assert board.loc["source_only", "cells"] == len(comp.scores) - 1
     # the other metrics average every cell, the one that sold nothing too (an over-forecast

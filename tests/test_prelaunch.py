@@ -9,6 +9,7 @@ domain with no sales rows; ``auto`` replays the sources as pre-launch domains.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 
 import numpy as np
@@ -166,6 +167,9 @@ def test_auto_replays_being_pre_launch_and_leaves_out_what_needs_history(wide):
         "pre-launch: target_only, last_value, naive need the target's history"
     )
     assert set(sel["chosen"].split("+")) <= {"source_only", "pooled"}
+    # no own periods: the replayed WAPE alone, no "/ nan" for an inner one (before: "0.344 / nan")
+    assert "nan" not in sel["reason"] and "inner" not in sel["reason"], sel["reason"]
+    assert re.search(r"; replayed WAPE \d\.\d{3} against best single \w+ \d\.\d{3}$", sel["reason"])
     assert (comp.replays["n"] == 0).all()
     replayed = set(comp.replays["candidate"])
     assert {"source_only", "pooled", "naive"} <= replayed and "target_only" not in replayed

@@ -667,3 +667,16 @@ def test_the_charts_do_not_follow_the_sessions_matplotlib_style(comparison):
             weights_png(comp),
         ]
     assert again == drawn
+
+
+def test_a_float_column_keeps_its_decimals_when_its_values_happen_to_be_whole():
+    """A gap of 0 and a weight of 1 (before launch, every strategy the same) print as 0.000 and
+    1.000, as in any other report (before: 0 and 1); counts held as floats print whole."""
+    from transfercast.report import _table
+
+    frame = pd.DataFrame(
+        {"strategy": ["a", "b"], "wape_gap": [0.0, 0.0], "weight": [1.0, 0.0],
+         "cells": [12.0, np.nan], "wape": [0.1234, 0.2]}
+    )  # fmt: skip
+    cells = re.findall(r"<td[^>]*>([^<]*)</td>", _table(frame, ""))
+    assert cells == ["a", "0.000", "1.000", "12", "0.123", "b", "0.000", "0.000", "", "0.200"]
