@@ -38,6 +38,7 @@ from transfercast.registry import PluginFailure, Registry
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
     "transfercast.plugins.baselines",
+    "transfercast.plugins.references",
     "transfercast.plugins.analog",
     "transfercast.plugins.recalibrate",
     "transfercast.plugins.boost_continue",

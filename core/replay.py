@@ -114,8 +114,9 @@ def scale_of(naive: pd.Series) -> pd.Series:
 
 
 class Naive(Strategy):
-    """The recent level: every step forecast at the series' level (normalised ratio 1; 0 for
-    a series whose recent periods sold nothing)."""
+    """Reference: every step at the series' recent level (its mean over the level window).
+
+    The normalised ratio 1, or 0 for a series whose recent periods sold nothing."""
 
     name = NAIVE
     uses_source_rows = False
@@ -139,8 +140,10 @@ class _FromHistory(Naive):
 
 
 class SeasonalNaive(_FromHistory):
-    """The same period one season back where the series' history holds it; the recent level
-    elsewhere (a history shorter than a season, a step beyond a season, a missing period)."""
+    """Reference: the same period one season back, or the recent level where none is held.
+
+    The recent level stands in where the series' history does not hold that period (a history
+    shorter than a season, a step beyond a season, a missing period)."""
 
     name = SNAIVE
 
@@ -155,8 +158,7 @@ class SeasonalNaive(_FromHistory):
 
 
 class LastValue(_FromHistory):
-    """The last observed period's value at every step; the recent level where that period is
-    missing."""
+    """Reference: every step at the last observed period's value (the recent level if none)."""
 
     name = LAST
 

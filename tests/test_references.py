@@ -1,0 +1,63 @@
+"""The model-free references as strategies: each forecast is read from the target series' own
+history, as its name says, and ranks on the leaderboard beside the transfer strategies."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+import transfercast as tc
+from transfercast.datasets import synthetic_sales
+
+SEASON = 52  # weekly data: a season of 52 weeks
+
+
+@pytest.fixture(scope="module")
+def fitted():
+    frame = synthetic_sales(n_periods=120, target_periods=70, seed=3)
+    frame["date"] = pd.to_datetime(frame["date"])
+    task = tc.TransferTask(
+        frame, series=["store", "dept"], time="date", target="sales", domain="store",
+        targets=frame.attrs["targets"][:2], horizon=6,
+    )  # fmt: skip
+    origin = task.forecast_origin()
+    history = frame[frame["date"] <= origin].pivot_table(
+        index="date", columns=["store", "dept"], values="sales"
+    )
+    out = {}
+    for name in ("naive", "last_value", "seasonal_naive"):
+        fc = tc.TransferForecaster(name).fit(task).predict()
+        out[name] = fc.set_index(["store", "dept", "date"])["forecast"]
+    return out, history, origin
+
+
+def _expected(history: pd.DataFrame, origin, name: str, key, step: int) -> float:
+    series = history[key]
+    if name == "naive":
+        return float(series.iloc[-8:].mean())  # the recent level: level_window = 8 weeks
+    if name == "last_value":
+        return float(series.loc[origin])
+    return float(series.loc[origin + pd.Timedelta(weeks=step - SEASON)])
+
+
+@pytest.mark.parametrize("name", ["naive", "last_value", "seasonal_naive"])
+def test_each_reference_forecasts_what_its_name_says(fitted, name):
+    forecasts, history, origin = fitted
+    fc = forecasts[name]
+    assert len(fc) == 2 * 3 * 6  # 2 target stores x 3 departments x 6 weeks
+    for (store, dept, date), value in fc.items():
+        step = (date - origin) // pd.Timedelta(weeks=1)
+        expected = _expected(history, origin, name, (store, dept), step)
+        assert value == pytest.approx(expected, rel=1e-9), (name, store, dept, date)
+
+
+def test_auto_weighs_the_same_three_whether_named_among_its_candidates_or_not():
+    """``auto`` adds the references as built-in candidates once, after the configured ones,
+    whether or not they are named (naming them neither repeats nor reorders them)."""
+    from transfercast.plugins.auto import Auto
+
+    assert {"naive", "last_value", "seasonal_naive"} <= set(tc.strategies())
+    builtin = ["seasonal_naive", "last_value", "naive"]
+    named = Auto({"candidates": ["source_only", "naive", "seasonal_naive"]})
+    assert named.candidate_names() == ["source_only", *builtin]
+    assert Auto({"candidates": ["source_only"]}).candidate_names() == ["source_only", *builtin]
