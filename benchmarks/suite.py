@@ -74,6 +74,7 @@ import transfercast as tc  # noqa: E402
 from transfercast.config import FeaturesConfig  # noqa: E402
 from transfercast.datasets import synthetic_sales  # noqa: E402
 from transfercast.evaluation import compare  # noqa: E402
+from transfercast.replay import BUILTIN  # noqa: E402
 from transfercast.task import TransferTask  # noqa: E402
 
 SIZES = ("full", "quick", "tiny")
@@ -844,17 +845,30 @@ def strategy_params(args: argparse.Namespace, strategies: list[str]) -> dict[str
     return {"auto": {"candidates": fixed}}
 
 
+def run_strategies(args: argparse.Namespace) -> list[str]:
+    """``--strategies``, or the size's default: every registered strategy in the full suite but
+    the model-free ones, for which the suite's own references stand in."""
+    if args.strategies:
+        return [s for s in args.strategies.split(",") if s]
+    if args.size == "full":
+        return [s for s in tc.strategies() if s not in BUILTIN]
+    return list(QUICK_STRATEGIES)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.strategies:
-        strategies = [s for s in args.strategies.split(",") if s]
-    elif args.size == "full":
-        strategies = tc.strategies()
-    else:
-        strategies = list(QUICK_STRATEGIES)
+    strategies = run_strategies(args)
     fixed = [s for s in strategies if s != "auto"]
     params = strategy_params(args, strategies)
     refs = [r for r in args.references.split(",") if r]
+    clash = sorted(set(refs) & set(strategies))
+    if clash:  # one name would hold two forecasts' scores
+        print(
+            f"--strategies {clash[0]} is also a --references name: drop it from one of them "
+            f'(--references "" runs none)',
+            file=sys.stderr,
+        )
+        return 2
     names = [s for s in args.scenarios.split(",") if s]
     print(
         f"transfercast {tc.__version__}; suite size {args.size}; strategies: "

@@ -375,6 +375,17 @@ def test_auto_keeps_its_defaults_in_the_full_suite_whatever_strategies_run_besid
     assert suite.strategy_params(quick, ["pooled"]) == {}
 
 
+def test_the_suites_references_and_the_model_free_strategies_never_share_a_name(capsys):
+    """The full suite runs every registered strategy but ``naive``, ``last_value`` and
+    ``seasonal_naive``, whose place its references hold; a strategy named as a reference too
+    is refused (one name would hold the scores of two forecasts)."""
+    full = suite.run_strategies(suite.parse_args([]))
+    assert "source_only" in full and not {"naive", "last_value", "seasonal_naive"} & set(full)
+    argv = ["--quick", "--scenarios", "visnights", "--strategies", "source_only,seasonal_naive"]
+    assert suite.main(argv) == 2
+    assert "--strategies seasonal_naive is also a --references name" in capsys.readouterr().err
+
+
 def test_a_rerun_needs_resume_and_a_revision():
     with pytest.raises(SystemExit) as exc:
         suite.parse_args(["--rerun", "auto", "--resume"])
