@@ -27,6 +27,28 @@ from transfercast.metrics import score
 from transfercast.task import OriginData, TransferTask
 
 REFERENCES = ["mlforecast_global", "naive", "naive_mean", "seasonal_naive"]
+#: transfercast's registered model-free strategies, for which these references stand in the
+#: benchmark tables (``naive`` there is the recent level, here the last value)
+MODEL_FREE = ("naive", "last_value", "seasonal_naive")
+
+
+def fitted_strategies(names: list[str]) -> list[str]:
+    """``names`` less the model-free strategies: the benchmarks' default strategy list."""
+    return [n for n in names if n not in MODEL_FREE]
+
+
+def name_clash(strategies: list[str], refs: list[str]) -> str | None:
+    """The one-line refusal of a strategy named as a reference too (one name would hold the
+    scores of two forecasts), or ``None``."""
+    clash = sorted(set(strategies) & set(refs))
+    if not clash:
+        return None
+    return (
+        f"--strategies {clash[0]} is also a --references name: drop it from one of them "
+        '(--references "" runs none)'
+    )
+
+
 WEEKLY_LAGS = [1, 2, 3, 4, 8, 13, 26, 52]
 
 

@@ -61,7 +61,13 @@ os.environ.setdefault("TRANSFERCAST_THREADS", "1")
 
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
-from references import MLForecastReference, reference_scores  # noqa: E402
+from references import (  # noqa: E402
+    MODEL_FREE,
+    MLForecastReference,
+    fitted_strategies,
+    name_clash,
+    reference_scores,
+)
 from walmart_cold_start import (  # noqa: E402
     DEFAULT_DATA,
     HOLIDAY_ORIGIN,
@@ -74,7 +80,6 @@ import transfercast as tc  # noqa: E402
 from transfercast.config import FeaturesConfig  # noqa: E402
 from transfercast.datasets import synthetic_sales  # noqa: E402
 from transfercast.evaluation import compare  # noqa: E402
-from transfercast.replay import BUILTIN  # noqa: E402
 from transfercast.task import TransferTask  # noqa: E402
 
 SIZES = ("full", "quick", "tiny")
@@ -647,7 +652,9 @@ class Unit:
         timing = pd.concat(
             [timing, pd.read_csv(rerun / "timing.csv").assign(rerun=",".join(strategies))]
         )
-        fixed = [n for n in scores["strategy"].unique() if n not in REFERENCES and n != "auto"]
+        fixed = [
+            n for n in scores["strategy"].unique() if n not in (*REFERENCES, *MODEL_FREE, "auto")
+        ]
         scenario_table(scores).assign(scenario=self.scenario).to_csv(
             self.folder / "scenarios.csv", index=False
         )
@@ -851,23 +858,18 @@ def run_strategies(args: argparse.Namespace) -> list[str]:
     if args.strategies:
         return [s for s in args.strategies.split(",") if s]
     if args.size == "full":
-        return [s for s in tc.strategies() if s not in BUILTIN]
+        return fitted_strategies(tc.strategies())
     return list(QUICK_STRATEGIES)
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     strategies = run_strategies(args)
-    fixed = [s for s in strategies if s != "auto"]
+    fixed = [s for s in strategies if s not in (*MODEL_FREE, "auto")]  # the best fixed: a model
     params = strategy_params(args, strategies)
     refs = [r for r in args.references.split(",") if r]
-    clash = sorted(set(refs) & set(strategies))
-    if clash:  # one name would hold two forecasts' scores
-        print(
-            f"--strategies {clash[0]} is also a --references name: drop it from one of them "
-            f'(--references "" runs none)',
-            file=sys.stderr,
-        )
+    if clash := name_clash(strategies, refs):
+        print(clash, file=sys.stderr)
         return 2
     names = [s for s in args.scenarios.split(",") if s]
     print(

@@ -44,6 +44,8 @@ import pandas as pd  # noqa: E402
 from references import (  # noqa: E402
     REFERENCES,
     MLForecastReference,
+    fitted_strategies,
+    name_clash,
     reference_scores,
 )
 
@@ -202,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         else ([HOLIDAY_ORIGIN, "2012-04-27"] if args.quick else ORIGINS)
     )
     origins = [pd.Timestamp(o) for o in origins]
-    names = args.strategies.split(",") if args.strategies else tc.strategies()
+    names = args.strategies.split(",") if args.strategies else fitted_strategies(tc.strategies())
     refs = [r for r in args.references.split(",") if r]
+    if clash := name_clash(names, refs):
+        ap.error(clash)
     frame = load_walmart(args.data_dir, args.level)
     stores = sorted(frame["Store"].unique().tolist())
     folds = make_folds(stores, args.folds)
