@@ -781,7 +781,9 @@ def _common_grid(dates: pd.DatetimeIndex) -> str | None:
         return None
     step = pd.Series(dates[1:] - dates[:-1]).mode().iloc[0]
     if step == pd.Timedelta(days=1):  # and most days there: not weekly dates on two weekdays
-        return "D" if len(dates) >= 0.5 * ((dates[-1] - dates[0]).days + 1) else None
+        if len(dates) < 0.5 * ((dates[-1] - dates[0]).days + 1):
+            return None
+        return "B" if (dates.dayofweek < 5).all() and len(dates) > 10 else "D"
     if step == pd.Timedelta(days=7):
         alias = f"W-{dates[0].day_name()[:3].upper()}"
         return alias if _on_grid(dates, alias) else None

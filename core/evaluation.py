@@ -156,24 +156,20 @@ def leaderboard(scores: pd.DataFrame, baseline: str = "target_only") -> pd.DataF
 
 
 def _wins(ok: pd.DataFrame) -> pd.Series:
-    """Per strategy, the number of targets it leads (:func:`target_leaders`: the lowest mean
-    WAPE among the strategies that scored the most cells of the target; tied strategies each
-    count the target)."""
+    """Per strategy, the number of targets it leads (:func:`target_leaders`; tied strategies
+    each count the target)."""
     stats = ok.groupby(["target", "strategy"], sort=False)["wape"].agg(mean="mean", cells="count")
-    if not len(stats):
-        return pd.Series(dtype=int)
-    top = stats.groupby(level="target", group_keys=False).apply(target_leaders)
-    return top.index.get_level_values("strategy").value_counts()
+    return target_leaders(stats.reset_index())["strategy"].value_counts()
 
 
-def target_leaders(ranked: pd.DataFrame) -> pd.DataFrame:
-    """The rows of ``ranked`` (one target's strategies, with their ``mean`` WAPE and
-    ``cells`` scored) that lead it: among the strategies that scored the most cells (one
-    that failed or was skipped at some origins is not ranked on a mean of the others), those
-    whose mean is the lowest, to rounding (the same forecasts)."""
-    top = ranked[ranked["cells"] == ranked["cells"].max()]
-    best = top["mean"].min()
-    return top[(top["mean"] - best).abs() <= 1e-12 * max(abs(best), 1e-300)]
+def target_leaders(stats: pd.DataFrame) -> pd.DataFrame:
+    """The rows of ``stats`` (one per ``target`` and ``strategy``, with its ``mean`` WAPE and
+    the ``cells`` it scored) that lead their target: among the strategies that scored the most
+    cells of it (one that failed or was skipped at some origins is not ranked on a mean of the
+    others), those whose mean is the lowest, to rounding (the same forecasts)."""
+    top = stats[stats["cells"] == stats.groupby("target")["cells"].transform("max")]
+    best = top.groupby("target")["mean"].transform("min")
+    return top[(top["mean"] - best).abs() <= 1e-12 * best.abs().clip(lower=1e-300)]
 
 
 def tied_with_leader(board: pd.DataFrame) -> list[str]:

@@ -383,10 +383,15 @@ def per_target_table(scores: pd.DataFrame, metric: str = "wape") -> pd.DataFrame
     table = ok.pivot_table(index="target", columns="strategy", values=metric, aggfunc="mean")
     table = table[[s for s in dict.fromkeys(scores["strategy"]) if s in table.columns]]
     table["best"] = [
-        ", ".join(target_leaders(ranked_strategies(ok, str(t), metric)).index) for t in table.index
+        ", ".join(_leaders(ranked_strategies(ok, str(t), metric))) for t in table.index
     ]
     table.columns.name = None  # else the columns' name heads an empty first column
     return table.reset_index()
+
+
+def _leaders(ranked: pd.DataFrame) -> list[str]:
+    """The strategies that lead one target's :func:`ranked_strategies`, in its order."""
+    return list(target_leaders(ranked.reset_index().assign(target=0))["strategy"])
 
 
 def ranked_strategies(scores: pd.DataFrame, target: str, metric: str = "wape") -> pd.DataFrame:
@@ -496,8 +501,8 @@ def choice_sentences(comp: Comparison, similarity: pd.DataFrame | None = None) -
             ranked = ranked_strategies(comp.scores, target)
             if ranked.empty:
                 continue
-            leaders, most = target_leaders(ranked), int(ranked["cells"].iloc[0])
-            names = " and ".join(esc(str(n)) for n in leaders.index)
+            leaders, most = _leaders(ranked), int(ranked["cells"].iloc[0])
+            names = " and ".join(esc(str(n)) for n in leaders)
             tied = " (the same)" if len(leaders) > 1 else ""
             text = f"<b>{esc(target)}</b>: {names} had the lowest mean WAPE{tied}, "
             text += f"{ranked['mean'].iloc[0]:.3f}"
@@ -636,6 +641,10 @@ def _header(name) -> str:
     return "_<wbr>".join(html.escape(part) for part in str(name).split("_"))
 
 
+#: columns of the report's tables that count (cells, targets, periods): printed whole
+COUNT_COLUMNS = {"cells", "failed", "wins", "replayed", "n", "history", "domain_cuts"}
+
+
 def _table(frame: pd.DataFrame | None, empty: str, wide: bool = False) -> str:
     """An HTML table: numbers right-aligned and unbroken, long text wrapped; ``wide`` (tables
     whose columns plugins may add) puts it in a container that scrolls sideways, as a last
@@ -652,9 +661,10 @@ def _table(frame: pd.DataFrame | None, empty: str, wide: bool = False) -> str:
         if pd.api.types.is_float_dtype(frame[c]):
             finite = frame[c].to_numpy(float)
             finite = finite[np.isfinite(finite)]
-            # counts held as floats (a missing value among them); a column of 0s and 1s is a
-            # weight, a ratio or a gap that happens to be whole, shown as the others are
-            if len(finite) and (finite == np.round(finite)).all() and np.abs(finite).max() >= 2:
+            # counts held as floats (a missing value among them): by name, or by values of 2
+            # and more; a column of 0s and 1s is else a weight, a ratio or a gap, kept decimal
+            count = str(c).removeprefix("meta_") in COUNT_COLUMNS or np.abs(finite).max() >= 2
+            if len(finite) and (finite == np.round(finite)).all() and count:
                 whole.add(c)
     head = "".join(
         f"<th class='{'text' if frame[c].dtype == object else 'num'}'>{_header(c)}</th>"

@@ -588,6 +588,7 @@ class TransferTask:
         exists = panel.existing(idx + self.horizon)
         targets: dict[Any, np.ndarray] = {}
         notes = SeriesNotes(self.source_name)
+        week = self._weekdays(panel, idx)
         for dom in self.targets:
             present = np.flatnonzero((panel.domains == dom) & exists)
             if not len(present):
@@ -621,7 +622,7 @@ class TransferTask:
             ):
                 rows = present
             self._warn_stopped(panel, dom, rows, idx, notes)
-            self._warn_closed_weekdays(panel, dom, rows, idx, notes)
+            self._warn_closed_weekdays(panel, dom, rows, idx, notes, week)
             targets[dom] = rows
         notes.warn()
         source_rows = np.flatnonzero(self.source_mask() & has_history)
@@ -717,33 +718,52 @@ class TransferTask:
                 stacklevel=3,
             )
 
-    def _warn_closed_weekdays(
-        self, panel: Panel, dom: Any, rows: np.ndarray, idx: int, notes: SeriesNotes
-    ) -> None:
-        """Daily data: note target series with four weeks of history or more up to position
-        ``idx`` but no row on a day of the week the horizon holds (a store closed on Sundays
-        whose closed days were not written): those days are forecast like the days it opens."""
+    def _weekdays(self, panel: Panel, idx: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """Daily data: each period's day of the week up to position ``idx`` (one-hot, periods
+        x 7) and the days of the week the horizon after it holds; ``None`` for other data."""
         if pd.tseries.frequencies.to_offset(self.freq) != pd.offsets.Day():
+            return None
+        days = panel.times[: idx + 1].dayofweek.to_numpy()
+        ahead = pd.date_range(panel.times[idx], periods=self.horizon + 1, freq="D")[1:]
+        return (days[:, None] == np.arange(7)).astype(np.float32), np.unique(ahead.dayofweek)
+
+    def _warn_closed_weekdays(
+        self,
+        panel: Panel,
+        dom: Any,
+        rows: np.ndarray,
+        idx: int,
+        notes: SeriesNotes,
+        week: tuple[np.ndarray, np.ndarray] | None,
+    ) -> None:
+        """Daily data (``week``: :meth:`_weekdays`): note target series with four weeks of
+        history or more up to position ``idx`` but no row on some days of the week the horizon
+        holds (a store closed on Sundays whose closed days were not written), one note per set
+        of such days: those days are forecast like the days it opens."""
+        if week is None:
             return
+        onehot, ahead = week
         seen = ~np.isnan(panel.Y[rows, : idx + 1])
         long = seen.any(axis=1) & (idx - seen.argmax(axis=1) >= 27)
         if not long.any():
             return
-        days = panel.times[: idx + 1].dayofweek.to_numpy()
-        ahead = pd.date_range(panel.times[idx], periods=self.horizon + 1, freq="D")[1:]
-        for day in sorted(set(ahead.dayofweek)):
-            never = rows[long & ~seen[:, days == day].any(axis=1)]
-            if len(never):
-                name = calendar.day_name[day]
-                notes.add(
-                    f"{{subject}} with no row on any {name} in four weeks or more of history "
-                    f"up to the origin {panel.times[idx].date()} (first {{first}}), and "
-                    f"forecast on {name}s like the days they sold; if closed on {name}s, "
-                    f"write those days with 0",
-                    dom,
-                    len(never),
-                    repr(panel.ids[never[0]]),
-                )
+        never = (seen[long].astype(np.float32) @ onehot)[:, ahead] == 0
+        named = never.any(axis=1)
+        if not named.any():
+            return
+        sets, which = np.unique(never[named], axis=0, return_inverse=True)
+        members = rows[long][named]
+        for k, days in enumerate(sets):
+            first = members[np.flatnonzero(which.ravel() == k)]
+            names = " or ".join(calendar.day_name[d] for d in ahead[days])
+            notes.add(
+                f"{{subject}} with no row on any {names} in four weeks or more of history up "
+                f"to the origin {panel.times[idx].date()} (first {{first}}), and forecast on "
+                f"those days like the days they sold; if closed then, write those days with 0",
+                dom,
+                len(first),
+                repr(panel.ids[first[0]]),
+            )
 
     def _warn_closed(self, panel: Panel, dom: Any, rows: np.ndarray, idx: int) -> None:
         """Warn about periods of the level window up to position ``idx`` in which every series

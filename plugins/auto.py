@@ -217,7 +217,9 @@ class Auto(Strategy):
         weights, reason, figures = self.weigh(weighed, own, meta, domain)
         cuts = ", ".join(str(pd.Timestamp(c).date()) for c in dropped)
         unseen = f"cut {cuts} left out (its sources had not seen that part of the year); "
-        young = f"pre-launch: {', '.join(left_out)} need the target's history, left out; "
+        needs = ", ".join(n for n in left_out if n != NAIVE)
+        young = f"pre-launch: {needs} need the target's history, naive is the estimated level: "
+        young += "left out; "
         reason = (young if left_out else "") + (unseen if dropped else "") + reason
         self.members_: list[Strategy] = []
         for name in weights.index:

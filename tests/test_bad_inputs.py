@@ -1597,32 +1597,40 @@ def test_a_target_series_whose_last_rows_are_late_is_named():
 
 
 def test_a_daily_target_series_without_rows_on_a_weekday_is_named():
-    """Daily data: a target series with no row on any Sunday in its history (a store closed
-    on Sundays, its closed days not written) is forecast on Sundays like the days it sells; a
-    warning says so and what to write (before: nothing, and 11 % of a 28-day forecast fell
-    on closed days). Written with 0, the Sundays are history, and nothing is said."""
+    """Daily data: target series with no row on any Sunday in their history (a store closed on
+    Sundays, its closed days not written) are forecast on Sundays like the days they sell; a
+    warning says so and what to write, one line per set of such days (before: nothing, and 11 %
+    of a 28-day forecast fell on closed days). Written with 0, the Sundays are history, and
+    nothing is said."""
     frame = synthetic_sales(
         n_domains=6, series_per_domain=2, n_targets=2, n_periods=120, freq="D", target_periods=60
     )
     frame["date"] = pd.to_datetime(frame["date"])
     kw = dict(series=["store", "dept"], time="date", target="sales", domain="store",
               targets=["S05", "S06"], horizon=14, freq="D")  # fmt: skip
-    sunday = (frame["store"] == "S06") & (frame["date"].dt.dayofweek == 6)
-    zeros = frame.assign(sales=frame["sales"].where(~sunday, 0.0))
-    for data, named in ((frame[~sunday], True), (zeros, False)):
+    day = frame["date"].dt.dayofweek
+    sunday = frame["store"].isin(["S05", "S06"]) & (day == 6)
+    weekend = (frame["store"] == "S05") & (frame["dept"] == "D1") & (day == 5)
+    zeros = frame.assign(sales=frame["sales"].where(~(sunday | weekend), 0.0))
+    for data, named in ((frame[~(sunday | weekend)], True), (zeros, False)):
         task = TransferTask(data, **kw)
-        origin = task.forecast_origin()
+        origin = pd.Timestamp(task.forecast_origin()).date()
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            task.at_origin(origin)
-        said = [str(w.message) for w in caught if "no row on any" in str(w.message)]
-        expected = (
-            f"data: target domain 'S06' has 2 series with no row on any Sunday in four weeks or "
-            f"more of history up to the origin {pd.Timestamp(origin).date()} (first 'S06|D1'), "
-            f"and forecast on Sundays like the days they sold; if closed on Sundays, write "
-            f"those days with 0"
+            task.at_origin(task.forecast_origin())
+        said = sorted(str(w.message) for w in caught if "no row on any" in str(w.message))
+        tail = (
+            f"in four weeks or more of history up to the origin {origin} (first 'S0{{}}|D{{}}'), "
+            f"and forecast on those days like the days they sold; if closed then, write those "
+            f"days with 0"
         )
-        assert said == ([expected] if named else []), said
+        expected = [
+            "data: target domain 'S05' has 1 series with no row on any Saturday or Sunday "
+            + tail.format(5, 1),
+            "data: target domains 'S05', 'S06' have 3 series with no row on any Sunday "
+            + tail.format(5, 2),
+        ]
+        assert said == (expected if named else []), said
 
 
 def test_a_target_store_that_sold_nothing_in_a_recent_week_is_named():

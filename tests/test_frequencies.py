@@ -353,6 +353,9 @@ def test_dates_off_the_grid_are_named_with_their_series_and_the_grid_they_lie_on
     daily = daily[~pd.to_datetime(daily["date"]).isin(pd.to_datetime(["2020-01-10", "2020-01-25"]))]
     with pytest.raises(DataError, match=r"the dates lie on the 'D' grid: set \[data\] freq = 'D'"):
         standardize(daily, freq="W-FRI", **kw)
+    business = daily[pd.to_datetime(daily["date"]).dt.dayofweek < 5]  # weekdays only: 'B'
+    with pytest.raises(DataError, match=r"the dates lie on the 'B' grid: set \[data\] freq = 'B'"):
+        standardize(business, freq="W-FRI", **kw)
     quarters = frame_at("QS", 12, 12)
     said = r"\(\d+ rows of 6 series, first 'S01\|D1'\); the dates lie on the 'QS' grid: set "
     with pytest.raises(DataError, match=said + r"\[data\] freq = 'QS'"):

@@ -164,7 +164,8 @@ def test_auto_replays_being_pre_launch_and_leaves_out_what_needs_history(wide):
     assert (comp.scores["status"] == "ok").all(), comp.scores["error"].tolist()
     sel = comp.selection.iloc[0]
     assert sel["reason"].startswith(
-        "pre-launch: target_only, last_value, naive need the target's history"
+        "pre-launch: target_only, last_value need the target's history, naive is the estimated "
+        "level: left out; "
     )
     assert set(sel["chosen"].split("+")) <= {"source_only", "pooled"}
     # no own periods: the replayed WAPE alone, no "/ nan" for an inner one (before: "0.344 / nan")
