@@ -663,8 +663,9 @@ def _table(frame: pd.DataFrame | None, empty: str, wide: bool = False) -> str:
             finite = finite[np.isfinite(finite)]
             # counts held as floats (a missing value among them): by name, or by values of 2
             # and more; a column of 0s and 1s is else a weight, a ratio or a gap, kept decimal
-            count = str(c).removeprefix("meta_") in COUNT_COLUMNS or np.abs(finite).max() >= 2
-            if len(finite) and (finite == np.round(finite)).all() and count:
+            if not len(finite) or (finite != np.round(finite)).any():
+                continue
+            if str(c).removeprefix("meta_") in COUNT_COLUMNS or np.abs(finite).max() >= 2:
                 whole.add(c)
     head = "".join(
         f"<th class='{'text' if frame[c].dtype == object else 'num'}'>{_header(c)}</th>"
