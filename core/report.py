@@ -99,22 +99,32 @@ def colors(names: Iterable[str]) -> dict[str, str]:
 
 
 @_own_style
-def leaderboard_png(board: pd.DataFrame, metric: str = "wape") -> bytes:
-    """A horizontal bar chart of each strategy's mean ``metric`` with its standard deviation."""
+def leaderboard_png(
+    board: pd.DataFrame, metric: str = "wape", palette: dict[str, str] | None = None
+) -> bytes:
+    """A horizontal bar chart of each strategy's mean ``metric``, in the report's colours
+    (``palette``), the best on top; for WAPE, whiskers of two standard errors of each
+    strategy's paired gap to the leader, and the leader's value as a dotted line: a whisker
+    that reaches it is no clear difference."""
     from matplotlib.figure import Figure
 
     board = board.dropna(subset=[metric]).sort_values(metric, ascending=False)
     fig = Figure(figsize=(7, 0.5 * max(len(board), 2) + 1.2))
     ax = fig.subplots()
-    std = board.get(f"{metric}_std")
-    err = None if std is None else std.fillna(0).to_numpy()
-    colors = ["#d62728" if s == "target_only" else "#1f77b4" for s in board["strategy"]]
-    ax.barh(board["strategy"].astype(str), board[metric], xerr=err, color=colors, capsize=3)
-    for y, v in enumerate(board[metric]):
-        ax.text(v, y, f" {v:.3f}", va="bottom", fontsize=8)
-    ax.set_xlabel(
-        f"mean {metric.upper()} over targets and origins (whiskers: ± one standard deviation)"
-    )
+    se = board.get(f"{metric}_gap_se")
+    err = np.zeros(len(board)) if se is None else 2 * se.fillna(0).to_numpy(float)
+    palette = palette or colors(board["strategy"].astype(str))
+    names = board["strategy"].astype(str)
+    shade = [palette.get(n, PALETTE[0]) for n in names]
+    ax.barh(names, board[metric], xerr=err if err.any() else None, color=shade, capsize=3)
+    for y, (v, e) in enumerate(zip(board[metric], err, strict=True)):
+        ax.text(v + e, y, f" {v:.3f}", va="center", fontsize=8)
+    said = f"mean {metric.upper()} over targets and origins"
+    if err.any():
+        ax.axvline(board[metric].min(), color="#555", linestyle=":", linewidth=1)
+        said += "; whiskers: ± 2 s.e. of the paired gap to the leader (dotted)"
+    ax.set_xlabel(said, fontsize=8)
+    ax.set_xlim(0, float((board[metric] + err).max()) * 1.18 if len(board) else 1)
     ax.set_title("Leaderboard")
     ax.grid(axis="x", alpha=0.3)
     return _png(fig)
@@ -230,7 +240,7 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
     palette = colors(_names(comp))
     ncols = 2 if len(shown) > 1 else 1
     nrows = int(np.ceil(len(shown) / ncols))
-    fig = Figure(figsize=(6.5 * ncols, 3.2 * nrows))
+    fig = Figure(figsize=(6.5 * ncols + 1.4, 3.2 * nrows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     task = comp.task
     changes = regime_changes(task)
@@ -241,10 +251,13 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
             start = _first_read(task, origin)
             hidden = (hist["unique_id"].astype(str) == uid) & (hist["ds"] < start)
             if hidden.any():  # cut by [task] target_history: the models never read these
-                h = hist[hidden]
+                # up to the first period read, so that the two lines meet without a gap
+                upto = hidden | hidden.shift(1, fill_value=False)
+                h = hist[upto & (hist["unique_id"].astype(str) == uid)]
                 ax.plot(h["ds"], h["y"], color="0.75", lw=1, ls=":", label="history not read")
             h = hist[~hidden]
-            ax.plot(h["ds"], h["y"], color="0.5", lw=1, label="history")
+            if len(h):  # before launch nothing was read: no empty "history" line
+                ax.plot(h["ds"], h["y"], color="0.5", lw=1, label="history")
         if uid in changes:
             start = changes[uid][0]
             ax.axvline(start, color=REGIME_COLOR, ls="--", lw=1.2, label="regime change")
@@ -258,8 +271,8 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
                 fontsize=7,
                 color=REGIME_COLOR,
             )
-        act = cell.drop_duplicates("ds").sort_values("ds")
-        ax.plot(act["ds"], act["actual"], color="black", lw=2, label="actual")
+        act = cell.drop_duplicates("ds").sort_values("ds")  # on top of the forecasts
+        ax.plot(act["ds"], act["actual"], color="black", lw=2, label="actual", zorder=5)
         for name, g in cell.groupby("strategy", sort=False):
             g = g.sort_values("ds")
             color = palette.get(str(name))
@@ -288,7 +301,8 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
     for (_, _, pct), alpha in zip(bands, alphas, strict=True):
         handles.append(Patch(color="0.3", alpha=alpha, lw=0))
         labels.append(f"{pct} % interval")
-    axes[0].legend(handles, labels, fontsize=7, loc="best")
+    # one legend for the figure, beside the charts: never over a line
+    fig.legend(handles, labels, fontsize=7, loc="outside right upper")
     if task is not None:  # every chart's values are the task's target column
         for ax in axes[::ncols][:nrows]:
             ax.set_ylabel(str(task.target), fontsize=8)
@@ -716,7 +730,9 @@ details{margin:0.6em 0}summary{cursor:pointer;color:#1f4e79}
 def _images(comp: Comparison, images: dict[str, bytes] | None) -> dict[str, bytes]:
     images = dict(images) if images is not None else {}
     if "leaderboard.png" not in images:
-        images["leaderboard.png"] = leaderboard_png(comp.leaderboard())
+        images["leaderboard.png"] = leaderboard_png(
+            comp.leaderboard(), palette=colors(_names(comp))
+        )
     if "forecasts.png" not in images:
         images["forecasts.png"] = forecasts_png(comp)
     if "weights.png" not in images:

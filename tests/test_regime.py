@@ -560,7 +560,8 @@ def test_the_report_marks_the_regime_change(frame, task):
     for ax in forecasts_figure(comp).axes:
         lines = {line.get_label(): line for line in ax.get_lines()}
         unread = pd.to_datetime(lines["history not read"].get_xdata())
-        assert pd.Timestamp(START) <= unread.min() and unread.max() < first
+        # the dotted line runs to the first period read, where the read history starts
+        assert pd.Timestamp(START) <= unread.min() and unread.max() == first
         read = pd.to_datetime(lines["history"].get_xdata())
         assert first in read and not read[(read >= START) & (read < first)].size
     page = report_html(comp, similarity(short, ORIGIN), images=images)

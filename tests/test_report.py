@@ -10,6 +10,7 @@ import sys
 from dataclasses import replace
 from html.parser import HTMLParser
 
+import matplotlib.colors
 import numpy as np
 import pandas as pd
 import pytest
@@ -20,6 +21,7 @@ from transfercast.evaluation import Comparison, selection_regret
 from transfercast.intervals import qcol
 from transfercast.report import (
     choice_sentences,
+    colors,
     evidence_table,
     forecast_intervals,
     forecasts_figure,
@@ -354,7 +356,9 @@ def test_a_wape_worse_than_the_best_never_reads_as_equal_to_it(comparison):
 
 def test_every_chart_says_what_it_draws(comparison, monkeypatch):
     """The weights chart names the origin its weights are at, the forecast chart's values are
-    the target column, and the leaderboard's whiskers (not its bars) are the spread."""
+    the target column, and the leaderboard's whiskers are the paired gap's two standard errors
+    (what "no clear difference" reads; before: one unpaired standard deviation, which made a
+    strategy clearly behind look tied), each bar in its strategy's colour of the report."""
     report = _figures(monkeypatch)
     comp, _ = comparison
     origin = pd.Timestamp(comp.selection["origin"].max()).date()
@@ -362,8 +366,25 @@ def test_every_chart_says_what_it_draws(comparison, monkeypatch):
     assert weights.axes[0].get_title() == f"auto's weights per target at origin {origin}"
     forecasts = forecasts_figure(comp)
     assert forecasts.axes[0].get_ylabel() == comp.task.target
-    board = report.leaderboard_png(comp.leaderboard())
-    assert "whiskers: ± one standard deviation" in board.axes[0].get_xlabel()
+    # one legend beside the charts, none over a chart; the actual drawn over the forecasts
+    assert len(forecasts.legends) == 1 and all(ax.get_legend() is None for ax in forecasts.axes)
+    for ax in [ax for ax in forecasts.axes if ax.get_visible()]:
+        lines = {line.get_label(): line.get_zorder() for line in ax.get_lines()}
+        assert lines["actual"] > max(z for k, z in lines.items() if k != "actual")
+    table = comp.leaderboard()
+    palette = colors(table["strategy"])
+    board = report.leaderboard_png(table, palette=palette)
+    ax = board.axes[0]
+    assert "whiskers: ± 2 s.e. of the paired gap to the leader" in ax.get_xlabel()
+    bars = sorted(ax.patches, key=lambda p: -p.get_y())  # the best on top
+    ranked = table.dropna(subset=["wape"]).sort_values("wape")
+    for bar, (_, row) in zip(bars, ranked.iterrows(), strict=True):
+        assert bar.get_width() == pytest.approx(row["wape"])
+        assert matplotlib.colors.to_hex(bar.get_facecolor()) == palette[row["strategy"]]
+    (whiskers,) = [c for c in ax.collections if len(c.get_segments()) == len(bars)]
+    spans = sorted(abs(seg[1][0] - seg[0][0]) for seg in whiskers.get_segments())
+    expected = sorted(4 * ranked["wape_gap_se"].fillna(0).to_numpy())
+    np.testing.assert_allclose(spans, expected)
 
 
 def test_the_empty_cells_of_the_leaderboard_and_similarity_tables_are_explained(comparison):
