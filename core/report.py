@@ -554,15 +554,29 @@ def choice_sentences(comp: Comparison, similarity: pd.DataFrame | None = None) -
             if r["regret"] <= 1e-9:
                 text += (
                     f" In hindsight its WAPE, {mine}, matched or beat every single "
-                    f"strategy (best: {esc(str(r['best']))}, {best})."
+                    f"strategy compared (best: {esc(str(r['best']))}, {best})."
                 )
             else:
                 text += (
                     f" In hindsight its WAPE was {mine} against {best} "
-                    f"for the best single strategy, {esc(str(r['best']))}."
+                    f"for the best single strategy compared, {esc(str(r['best']))}."
                 )
         out.append(text + regime_sentence(comp.task, target, similarity))
     return out
+
+
+def _unscored_candidates(comp: Comparison) -> str:
+    """The note naming ``auto``'s candidates that the comparison did not score on their own
+    (weighed, but not in the leaderboard nor in "every single strategy compared"), or ""."""
+    sel, scored = comp.selection, set(comp.scores.get("strategy", []))
+    cands = [str(c)[len("replay_") :] for c in sel.columns if str(c).startswith("replay_")]
+    unscored = [c for c in cands if c not in scored]
+    if not unscored:
+        return ""
+    return (
+        f"its candidates {', '.join(unscored)} were weighed but not compared on their own, so "
+        "the hindsight figures below cover the strategies of the leaderboard only; "
+    )
 
 
 def _percent(w: float) -> str:
@@ -821,7 +835,7 @@ def report_html(
         parts += [
             "<h2>Strategy selection (auto): what was chosen for each target, and why</h2>",
             f"<p class='note'>auto weighs its candidates per target from source replays "
-            f"{esc(_at_origin(sel))}; "
+            f"{esc(_at_origin(sel))}; {esc(_unscored_candidates(comp))}"
             "selection.csv holds every origin.</p>",
         ]
     if not sentences:

@@ -2,16 +2,41 @@
 recent level (``naive``), the last period (``last_value``) and the same period a season back
 (``seasonal_naive``). Each forecasts from the target series' own history alone, with no model
 and no source; a transfer strategy that does not beat them on a backtest adds nothing.
-``auto`` weighs them already, as built-in candidates (:data:`transfercast.replay.BUILTIN`)."""
+``auto`` weighs them already, as built-in candidates (:data:`transfercast.replay.BUILTIN`);
+the registered ``seasonal_naive`` also says when no target history holds a season to read."""
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
+
 import transfercast
+from transfercast.data import DataWarning
+from transfercast.features import FeatureTable
 from transfercast.replay import LastValue, Naive, SeasonalNaive
+
+
+class SeasonalNaiveReference(SeasonalNaive):
+    """Reference: the same period one season back, or the recent level where none is held."""
+
+    def predict(self, table: FeatureTable) -> np.ndarray:
+        out = super().predict(table)
+        X = table.X
+        held = "sply" in X and np.isfinite(X["sply"].to_numpy(float)).any()
+        if len(table) and not held:
+            warnings.warn(
+                "seasonal_naive: no target series holds the period a season before a forecast "
+                "step (its history is shorter than a season and a period, or the data has no "
+                "season): it forecasts the recent level, as naive does",
+                DataWarning,
+                stacklevel=2,
+            )
+        return out
 
 
 @transfercast.hookimpl
 def transfercast_register_strategies(register) -> None:
     register(Naive)
     register(LastValue)
-    register(SeasonalNaive)
+    register(SeasonalNaiveReference)

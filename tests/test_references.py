@@ -61,3 +61,25 @@ def test_auto_weighs_the_same_three_whether_named_among_its_candidates_or_not():
     named = Auto({"candidates": ["source_only", "naive", "seasonal_naive"]})
     assert named.candidate_names() == ["source_only", *builtin]
     assert Auto({"candidates": ["source_only"]}).candidate_names() == ["source_only", *builtin]
+
+
+def test_seasonal_naive_says_when_no_history_holds_a_season():
+    """With fewer periods of target history than a season and one more, ``seasonal_naive`` is
+    the recent level: it says so (before: a flat line a planner read as a seasonal benchmark);
+    with a season held, nothing is said."""
+    import warnings
+
+    from transfercast.data import DataWarning
+
+    frame = synthetic_sales(n_periods=120, target_periods=70, seed=3)
+    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store",
+              targets=frame.attrs["targets"][:1], horizon=6)  # fmt: skip
+    for history, said in ((13, True), (None, False)):
+        task = tc.TransferTask(frame, **kw, target_history=history)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            fc = tc.TransferForecaster("seasonal_naive").fit(task).predict()
+        notes = [w for w in caught if "seasonal_naive: no target series holds" in str(w.message)]
+        assert bool(notes) == said and all(w.category is DataWarning for w in notes)
+        flat = fc.groupby(["store", "dept"])["forecast"].nunique().eq(1).all()
+        assert flat == said  # the recent level: one value per series

@@ -571,7 +571,9 @@ def test_hindsight_sentences_say_matched_only_at_zero_regret_and_name_the_right_
     for sentence in choice_sentences(comp):
         target = re.match(r"<b>(\w+)</b>", sentence).group(1)
         r = regret.loc[target]
-        assert ("matched or beat every single strategy" in sentence) == (r["regret"] <= 1e-9)
+        assert ("matched or beat every single strategy compared" in sentence) == (
+            r["regret"] <= 1e-9
+        )
         if r["regret"] > 1e-9:
             assert f"its WAPE was {r['wape']:.3f} against {r['best_wape']:.3f}" in sentence
 
@@ -704,3 +706,26 @@ def test_a_float_column_keeps_its_decimals_when_its_values_happen_to_be_whole():
         *("a", "0.000", "1.000", "12", "0", "0.123"),
         *("b", "0.000", "0.000", "", "0", "0.200"),
     ]
+
+
+def test_the_selection_note_names_the_candidates_auto_weighed_but_the_run_did_not_score(
+    comparison,
+):
+    """auto weighs the model-free references besides target_only and source_only; none of
+    them was compared on its own, so the note says the hindsight figures cover the
+    leaderboard's strategies only (before: "matched or beat every single strategy" read as
+    covering strategies no cell scored)."""
+    comp, sim = comparison
+    page = report_html(comp, sim, images={"leaderboard.png": PNG, "forecasts.png": PNG})
+    cands = [c[len("replay_") :] for c in comp.selection.columns if c.startswith("replay_")]
+    unscored = [c for c in cands if c not in {"target_only", "source_only", "auto"}]
+    assert unscored and set(unscored) <= {"seasonal_naive", "last_value", "naive"}
+    assert (
+        f"its candidates {', '.join(unscored)} were weighed but not compared on their own, so "
+        "the hindsight figures below cover the strategies of the leaderboard only;" in page
+    )
+    only_scored = replace(
+        comp, selection=comp.selection.drop(columns=[f"replay_{c}" for c in unscored])
+    )
+    page = report_html(only_scored, sim, images={"leaderboard.png": PNG, "forecasts.png": PNG})
+    assert "were weighed but not compared" not in page
