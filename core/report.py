@@ -20,6 +20,7 @@ import html
 import io
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -35,6 +36,9 @@ from transfercast.evaluation import (
 from transfercast.intervals import central_intervals, quantile_columns
 from transfercast.outputs import write_bytes, write_csv, write_text
 from transfercast.similarity import REGIME_COLUMNS
+
+if TYPE_CHECKING:
+    from transfercast.task import TransferTask
 
 MAX_SERIES = 4
 #: targets whose selection sentence shows before the rest fold away
@@ -565,6 +569,17 @@ def choice_sentences(comp: Comparison, similarity: pd.DataFrame | None = None) -
     return out
 
 
+def _history_said(task: TransferTask) -> str:
+    """The target history of the report's header: all periods, the last N, none (before
+    launch), or those since a regime change."""
+    if task.target_history == 0:
+        return "0 periods (before launch)"
+    since = " since the regime change" if task.old_regimes else ""
+    if task.target_history is None:
+        return f"all periods{since}"
+    return f"{task.target_history} periods{since and f' at most,{since}'}"
+
+
 def _unscored_candidates(comp: Comparison) -> str:
     """The note naming ``auto``'s candidates that the comparison did not score on their own
     (weighed, but not in the leaderboard nor in "every single strategy compared"), or ""."""
@@ -771,9 +786,7 @@ def report_html(
     if task is not None:
         facts = (
             f"{len(task.targets)} target domain(s), {len(task.sources)} source domain(s), "
-            f"horizon {task.horizon}, target history "
-            f"{'all' if task.target_history is None else task.target_history} periods"
-            f"{' (before launch)' if task.target_history == 0 else ''}, "
+            f"horizon {task.horizon}, target history {_history_said(task)}, "
             f"{comp.scores['origin'].nunique()} origin(s)."
         )
         if task.old_regimes:
@@ -792,13 +805,18 @@ def report_html(
         f"<h1>{esc(title)}</h1><p class='note'>{esc(facts)}</p>",
         # 1. the leaderboard
         "<h2>Leaderboard</h2>",
-        "<p class='note'>Mean and spread of each metric over targets and origins; wins: targets "
-        "on which the strategy has the lowest mean WAPE; wape_vs_target_only below 1 means "
-        "transfer helped; wape_gap (paired, over the cells both scored) within about two "
-        "wape_gap_se of 0 means the leader's lead is within the noise. An empty cell has no "
-        "figure: wape_gap_se for the leader itself and over fewer than two shared cells, "
-        "wape_vs_target_only when target_only scored none of the strategy's cells (it was not "
-        "compared, or was skipped before launch).</p>",
+        "<p class='note'>Mean and spread of each metric over targets and origins. WAPE: the "
+        "absolute errors over a target's series and steps divided by its sales (0.10: off by "
+        "a tenth); MAE and RMSE in sales units; MASE and RMSSE: errors over the one-step naive "
+        "error of the history the model saw (below 1: better than repeating the last period); "
+        "bias: positive means over-forecasting. wins: targets on which the strategy has the "
+        "lowest mean WAPE of those that scored all the target's cells; wape_vs_target_only "
+        "below 1 means transfer helped; wape_gap (paired, over the cells both scored) within "
+        "about two wape_gap_se of 0 means the leader's lead is within the noise. An empty cell "
+        "has no figure: wape_gap_se for the leader itself and over fewer than two shared "
+        "cells, wape_vs_target_only when target_only scored none of the strategy's cells (it "
+        "was not compared, or was skipped before launch), MASE, RMSSE and sql before launch "
+        "(no history to scale by).</p>",
         _table(board.drop(columns=qcols), "no scores"),
     ]
     tied = tied_with_leader(board)

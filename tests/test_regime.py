@@ -545,6 +545,7 @@ def test_the_report_marks_the_regime_change(frame, task):
         )
     assert "A dashed vertical line marks a target's regime change" in page
     assert "<h3>New regime against old regime</h3>" in page
+    assert "target history all periods since the regime change," in page  # not "all periods"
     # without a regime start: no marker, no sentence
     plain = tc.TransferTask.from_config(
         parse_config(regime_raw(frame, regime_start=None)), data=frame
@@ -566,6 +567,7 @@ def test_the_report_marks_the_regime_change(frame, task):
         assert first in read and not read[(read >= START) & (read < first)].size
     page = report_html(comp, similarity(short, ORIGIN), images=images)
     assert "history as a target starts at the change (the models read at most its last 4" in page
+    assert "target history 4 periods at most, since the regime change," in page
 
 
 @pytest.mark.parametrize("change", ["level", "format"])
