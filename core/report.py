@@ -27,6 +27,7 @@ import pandas as pd
 
 from transfercast.evaluation import (
     Comparison,
+    gap_to_leader,
     interval_columns,
     same_forecasts,
     selection_regret,
@@ -529,6 +530,7 @@ def choice_sentences(comp: Comparison, similarity: pd.DataFrame | None = None) -
                 second, cells = ranked.index[k], int(ranked["cells"].iloc[k])
                 text += f", ahead of {esc(str(second))} ({ranked['mean'].iloc[k]:.3f}"
                 text += f", over {cells} of the {most} origins)" if cells < most else ")"
+                text += _within_noise(comp.scores, target, leaders[0], str(second))
             out.append(text + "." + regime_sentence(comp.task, target, similarity))
         return out
     regret = selection_regret(comp.scores)
@@ -567,6 +569,18 @@ def choice_sentences(comp: Comparison, similarity: pd.DataFrame | None = None) -
                 )
         out.append(text + regime_sentence(comp.task, target, similarity))
     return out
+
+
+def _within_noise(scores: pd.DataFrame, target: str, leader: str, other: str) -> str:
+    """ ", no clear difference ..." where ``other``'s paired WAPE gap to ``leader`` over the
+    target's origins is under two standard errors (the leaderboard's rule), else ""."""
+    ok = scores[(scores["status"] == "ok") & (scores["target"].astype(str) == target)]
+    gap = gap_to_leader(ok.dropna(subset=["wape"]), leader)
+    if other not in gap.index or not np.isfinite(gap.loc[other, "wape_gap_se"]):
+        return ""
+    if gap.loc[other, "wape_gap"] > 2 * gap.loc[other, "wape_gap_se"]:
+        return ""
+    return ": no clear difference on this target (gap under two standard errors)"
 
 
 def _history_said(task: TransferTask) -> str:

@@ -729,3 +729,23 @@ def test_the_selection_note_names_the_candidates_auto_weighed_but_the_run_did_no
     )
     page = report_html(only_scored, sim, images={"leaderboard.png": PNG, "forecasts.png": PNG})
     assert "were weighed but not compared" not in page
+
+
+def test_a_target_won_within_the_noise_says_so():
+    """T1: a leads b by 0.003 over three origins whose gaps scatter more than that: the
+    sentence says there is no clear difference (the leaderboard's rule of two standard errors);
+    T2: b is behind at every origin, and nothing is added (before: a winner named in both)."""
+    rows = [
+        ("T1", o, s, w)
+        for o, wa, wb in [("o1", 0.10, 0.105), ("o2", 0.12, 0.118), ("o3", 0.11, 0.116)]
+        for s, w in (("a", wa), ("b", wb))
+    ] + [("T2", o, s, w) for o in ("o1", "o2", "o3") for s, w in (("a", 0.1), ("b", 0.2))]
+    scores = pd.DataFrame(rows, columns=["target", "origin", "strategy", "wape"]).assign(
+        status="ok"
+    )
+    one, two = choice_sentences(Comparison(scores=scores, forecasts=pd.DataFrame()))
+    assert one == (
+        "<b>T1</b>: a had the lowest mean WAPE, 0.110, ahead of b (0.113): no clear difference "
+        "on this target (gap under two standard errors)."
+    )
+    assert two == "<b>T2</b>: a had the lowest mean WAPE, 0.100, ahead of b (0.200)."
