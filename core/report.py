@@ -241,7 +241,8 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
     last = fc[fc["origin"] == origin]
     shown = series_that_matter(comp, max_series)
     bands = forecast_intervals(last)
-    alphas = np.linspace(0.1, 0.25, len(bands)) if bands else []
+    alphas = np.linspace(0.12, 0.3, len(bands)) if bands else []
+    banded = _banded(comp) if bands else None  # one fan: overlapping ones blend into mud
     palette = colors(_names(comp))
     ncols = 2 if len(shown) > 1 else 1
     nrows = int(np.ceil(len(shown) / ncols))
@@ -283,7 +284,8 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
             color = palette.get(str(name))
             for (lo, hi, _), alpha in zip(bands, alphas, strict=True):
                 lower, upper = g[lo].to_numpy(float), g[hi].to_numpy(float)
-                if np.isfinite(lower).any() and np.isfinite(upper).any():
+                fan = name == banded and np.isfinite(lower).any() and np.isfinite(upper).any()
+                if fan:
                     ax.fill_between(g["ds"], lower, upper, color=color, alpha=alpha, lw=0)
             ax.plot(
                 g["ds"],
@@ -304,8 +306,8 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
             legend.setdefault(label, handle)
     handles, labels = list(legend.values()), list(legend)
     for (_, _, pct), alpha in zip(bands, alphas, strict=True):
-        handles.append(Patch(color="0.3", alpha=alpha, lw=0))
-        labels.append(f"{pct} % interval")
+        handles.append(Patch(color=palette.get(str(banded), "0.3"), alpha=alpha, lw=0))
+        labels.append(f"{pct} % interval ({banded})")
     # one legend for the figure, beside the charts: never over a line
     fig.legend(handles, labels, fontsize=7, loc="outside right upper")
     if task is not None:  # every chart's values are the task's target column
@@ -315,14 +317,25 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
     return fig
 
 
+def _banded(comp: Comparison) -> str | None:
+    """The strategy whose intervals the forecast charts shade: ``auto`` where it ran, else the
+    leaderboard's leader."""
+    names = [str(n) for n in dict.fromkeys(comp.forecasts["strategy"])]
+    if "auto" in names:
+        return "auto"
+    board = comp.leaderboard().dropna(subset=["wape"])
+    leaders = [str(n) for n in board["strategy"] if str(n) in names]
+    return leaders[0] if leaders else (names[0] if names else None)
+
+
 @_own_style
 def forecasts_png(comp: Comparison, max_series: int = MAX_SERIES) -> bytes:
     """Actual versus forecast for the series that matter most (:func:`series_that_matter`) at
     the latest origin, one line per strategy, with the recent history the models saw. When the
-    forecasts carry quantile columns, each central interval is shaded around each strategy's
-    line (lighter for wider): a fan chart. A series whose target domain changed regime
-    (``[task] regime_start``) shows its old regime's last periods too, and a dashed vertical
-    line labelled "regime change" at the change."""
+    forecasts carry quantile columns, each central interval of one strategy (:func:`_banded`)
+    is shaded around its line (lighter for wider): a fan chart. A series whose target domain
+    changed regime (``[task] regime_start``) shows its old regime's last periods too, and a
+    dashed vertical line labelled "regime change" at the change."""
     return _png(forecasts_figure(comp, max_series))
 
 

@@ -19,6 +19,7 @@ import transfercast as tc
 from transfercast.cli import to_toml
 from transfercast.evaluation import Comparison, selection_regret
 from transfercast.intervals import qcol
+from transfercast.report import _names as _report_names
 from transfercast.report import (
     choice_sentences,
     colors,
@@ -201,6 +202,18 @@ def test_quantile_columns_draw_fan_charts(comparison):
     fan = replace(comp, forecasts=fc)
     png = forecasts_png(fan)
     assert png.startswith(PNG) and png != forecasts_png(comp)
+    # one strategy's fans (auto's), not one per strategy blending into colours no line has
+    fig = forecasts_figure(fan)
+    auto = colors(_report_names(fan))["auto"]
+    shades = {
+        matplotlib.colors.to_hex(c.get_facecolor()[0][:3])
+        for ax in fig.axes
+        for c in ax.collections
+        if len(c.get_paths())
+    }
+    assert shades == {auto}
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    assert "80 % interval (auto)" in labels and "95 % interval (auto)" in labels
     page = report_html(fan, images={"leaderboard.png": PNG, "weights.png": PNG})
     parser = _Collector()
     parser.feed(page)
