@@ -489,6 +489,23 @@ def _no_regret(scores: pd.DataFrame) -> str:
     return "auto was not scored"
 
 
+def season_sentence(target: str, similarity: pd.DataFrame | None = None) -> str:
+    """An HTML sentence when the ``similarity`` table (at the latest origin) finds that the
+    target's horizon holds a part of the year its history never showed (``season_unseen``),
+    with the least WAPE a forecast held within its history's range makes there; else ""."""
+    if similarity is None or "season_unseen" not in similarity:
+        return ""
+    row = similarity[similarity["target"].astype(str) == target]
+    if not len(row) or not bool(row["season_unseen"].iloc[0]):
+        return ""
+    gap = float(row["season_gap"].iloc[0]) if "season_gap" in row else np.nan
+    least = f" (a forecast held within its history's range makes at least {gap:.3f} WAPE there)"
+    return (
+        " At the latest origin its horizon holds a part of the year its history never showed"
+        f"{least if np.isfinite(gap) else ''}: what the sources sold then is the only guide."
+    )
+
+
 def regime_sentence(task, target: str, similarity: pd.DataFrame | None = None) -> str:
     """An HTML sentence on a target's change of regime (empty without one): when its regime
     changed, that its old regime is a source domain of its own, and (from the ``similarity``
@@ -544,7 +561,8 @@ def choice_sentences(comp: Comparison, similarity: pd.DataFrame | None = None) -
                 text += f", ahead of {esc(str(second))} ({ranked['mean'].iloc[k]:.3f}"
                 text += f", over {cells} of the {most} origins)" if cells < most else ")"
                 text += _within_noise(comp.scores, target, leaders[0], str(second))
-            out.append(text + "." + regime_sentence(comp.task, target, similarity))
+            said = regime_sentence(comp.task, target, similarity)
+            out.append(text + "." + said + season_sentence(target, similarity))
         return out
     regret = selection_regret(comp.scores)
     hindsight = {}
@@ -580,7 +598,8 @@ def choice_sentences(comp: Comparison, similarity: pd.DataFrame | None = None) -
                     f" In hindsight its WAPE was {mine} against {best} "
                     f"for the best single strategy compared, {esc(str(r['best']))}."
                 )
-        out.append(text + regime_sentence(comp.task, target, similarity))
+        said = regime_sentence(comp.task, target, similarity)
+        out.append(text + said + season_sentence(target, similarity))
     return out
 
 

@@ -762,3 +762,21 @@ def test_a_target_won_within_the_noise_says_so():
         "on this target (gap under two standard errors)."
     )
     assert two == "<b>T2</b>: a had the lowest mean WAPE, 0.100, ahead of b (0.200)."
+
+
+def test_a_horizon_in_a_part_of_the_year_the_target_never_showed_is_said_in_its_sentence():
+    """The similarity table's ``season_unseen`` (before: only in the raw table at the end of
+    the page) is a sentence of the target's choice, with the least WAPE it implies."""
+    rows = [(t, "o1", s, w) for t in ("T1", "T2") for s, w in (("a", 0.1), ("b", 0.2))]
+    scores = pd.DataFrame(rows, columns=["target", "origin", "strategy", "wape"])
+    sim = pd.DataFrame(
+        {"target": ["T1", "T2"], "season_unseen": [True, False], "season_gap": [0.123, 0.0]}
+    )
+    comp = Comparison(scores=scores.assign(status="ok"), forecasts=pd.DataFrame())
+    one, two = choice_sentences(comp, sim)
+    assert one.endswith(
+        "At the latest origin its horizon holds a part of the year its history never showed (a "
+        "forecast held within its history's range makes at least 0.123 WAPE there): what the "
+        "sources sold then is the only guide."
+    )
+    assert "never showed" not in two and "never showed" not in choice_sentences(comp)[0]
