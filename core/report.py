@@ -863,7 +863,7 @@ def report_html(
         "cells, wape_vs_target_only when target_only scored none of the strategy's cells (it "
         "was not compared, or was skipped before launch), MASE, RMSSE and sql before launch "
         "(no history to scale by).</p>",
-        _table(board.drop(columns=qcols), "no scores"),
+        _table(board.drop(columns=qcols), "no scores", wide=True),  # plugins add metrics
     ]
     tied = tied_with_leader(board)
     if tied:
@@ -953,7 +953,7 @@ def report_html(
         parts += [
             "<h2>Source replays (auto's evidence)</h2>",
             "<p class='note'>The source domains replayed being new with the targets' history "
-            "length, before each origin: each candidate's mean replayed WAPE over the replayed "
+            "length (n), before each origin: each candidate's mean replayed WAPE over the replayed "
             "domain-cuts auto's weights read, and the mean weight auto gave it over the targets "
             "of that origin and history length (empty for a strategy auto did not weigh there: "
             "one replayed for the prediction intervals only, or one that needs the target's "
@@ -966,9 +966,10 @@ def report_html(
         parts += [
             "<h2>Source replays (the prediction intervals' evidence)</h2>",
             "<p class='note'>The source domains replayed being new with the targets' history "
-            "length, before each origin, to calibrate the prediction intervals: each "
-            "strategy's mean replayed WAPE over the replayed domain-cuts (replays.csv holds "
-            "every row).</p>",
+            "length (n), before each origin, to calibrate the prediction intervals: each "
+            "strategy's mean replayed WAPE over the replayed domain-cuts, and the naive level's, "
+            "the scale the intervals are measured on, compared or not (replays.csv holds every "
+            "row).</p>",
         ]
     parts += [
         _table(
