@@ -204,6 +204,11 @@ def write_bundle(
     :class:`TransfercastError` naming the strategy when what its ``save`` returned is not a
     dict of JSON values (an earlier bundle then stays as it was).
     """
+    if getattr(model, "task_", None) is None:  # not a fitted TransferForecaster
+        raise BundleError(
+            f"{directory}: write_bundle takes a fitted TransferForecaster; got an unfitted "
+            f"{type(model).__name__} (call .fit(task) first)"
+        )
     task = model.task_
     plugins = _needed_plugins(
         model, list(dict.fromkeys([*plugin_modules(model.plugins), *(plugins or ())]))
@@ -574,7 +579,7 @@ def _task(data: pd.DataFrame, d: dict[str, Any], bundle: Bundle, source_name: st
 
 
 def predict_bundle(
-    bundle: Bundle,
+    bundle: Bundle | str | Path,
     data: pd.DataFrame,
     *,
     origin: Any = None,
@@ -590,8 +595,11 @@ def predict_bundle(
     adds them with its stored calibration (``quantiles``: a subset of its levels; default all).
     Errors about the origin name it as ``origin_name`` (the command line's ``--origin``). The
     origin is in ``attrs["origin"]`` (YYYY-MM-DD). Warns when the data do not give the model
-    what its fit read (see :func:`_warn_stale`).
+    what its fit read (see :func:`_warn_stale`). ``bundle`` may be the bundle's folder: it is
+    loaded first (:func:`load_bundle`).
     """
+    if not isinstance(bundle, Bundle):
+        bundle = load_bundle(Path(bundle))
     from transfercast.forecaster import to_user_columns
     from transfercast.forecasting import (
         OriginTables,

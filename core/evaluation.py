@@ -413,6 +413,26 @@ def _cell(
     return row, fc, result
 
 
+def _warn_short_horizons(task: TransferTask, origins: Sequence[pd.Timestamp]) -> None:
+    """Warn of each origin given to :func:`compare` whose horizon runs past the targets' last
+    actual: those periods are forecast but not scored (the config's ``[evaluate] origins``
+    refuses such an origin; an origin's scores then cover fewer periods than the others')."""
+    observed = ~np.isnan(task.panel.Y[task.target_mask()])
+    seen = np.flatnonzero(observed.any(axis=0))
+    last = int(seen.max()) if len(seen) else -1
+    for origin in origins:
+        beyond = task.panel.index_of(origin) + task.horizon - last
+        if beyond > 0:
+            scored = max(task.horizon - beyond, 0)
+            warnings.warn(
+                f"origin {origin.date()}: {scored} of its {task.horizon} forecast periods have "
+                f"target actuals (the last: {task.panel.times[last].date()}); the rest are "
+                "forecast, not scored",
+                DataWarning,
+                stacklevel=3,
+            )
+
+
 def warn_unsold_cells(scores: pd.DataFrame) -> None:
     """Warn, once, of the target-origin cells that sold nothing over their horizon: WAPE and
     bias are undefined there, so the leaderboard's WAPE columns leave them out."""
@@ -460,7 +480,10 @@ def warn_unscored_periods(forecasts: pd.DataFrame, last: pd.Timestamp) -> None:
 
 
 def check_jobs(jobs: int) -> None:
-    """Raise a :class:`ConfigError` for a worker count that means nothing (0)."""
+    """Raise a :class:`ConfigError` for a worker count that means nothing (0, or no whole
+    number)."""
+    if isinstance(jobs, bool) or not isinstance(jobs, (int, np.integer)):
+        raise ConfigError(f"jobs {jobs!r}: give a whole number of parallel workers, or -1 for all")
     if jobs == 0:
         raise ConfigError("jobs 0: give the number of parallel workers, or -1 for all cores")
 
@@ -516,6 +539,7 @@ def compare(
         ):
             origins = [origins]  # one origin, not the characters of a date
         origins = task.check_origins(list(origins))
+        _warn_short_horizons(task, origins)
     cache = SourceCache()
     rows: list[dict[str, Any]] = []
     frames: list[pd.DataFrame] = []

@@ -82,6 +82,8 @@ def transfercast_select_strategy(
         def transfercast_select_strategy(target, replays, meta):
             wape = replays.pivot_table(index=["domain", "cut"], columns="candidate",
                                        values="wape")
+            if "source_only" not in wape:  # not among this run's candidates
+                return None
             if (wape["source_only"] <= wape.min(axis=1) * 1.05).mean() > 0.8:
                 return "source_only"
             return None

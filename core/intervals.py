@@ -33,6 +33,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from transfercast.errors import ConfigError
+
 #: fewest replayed errors per (strategy, step) before neighbouring steps are pooled in
 MIN_SAMPLES = 50
 #: the exponents of the volatility scale :func:`learn_gamma` chooses among
@@ -60,15 +62,21 @@ def quantile_columns(frame: pd.DataFrame) -> dict[float, str]:
     return dict(sorted(found.items()))
 
 
+class QuantileError(ConfigError, ValueError):
+    """A quantile level that is not a number strictly between 0 and 1: a
+    :class:`~transfercast.errors.ConfigError`, and a ``ValueError`` for pydantic's validators."""
+
+
 def check_quantiles(quantiles: Sequence[float] | float | None) -> list[float]:
-    """Sorted, distinct quantile levels strictly between 0 and 1; a ValueError names a bad one.
+    """Sorted, distinct quantile levels strictly between 0 and 1; a :class:`QuantileError`
+    names a bad one.
 
     ``quantiles`` is a sequence of levels, or one level (``0.9`` is ``[0.9]``); ``None`` is
     none."""
     if quantiles is None:
         return []
     if isinstance(quantiles, (str, bytes)):
-        raise ValueError(
+        raise QuantileError(
             f"quantiles {quantiles!r}: give the levels as numbers (a list such as "
             f"[0.1, 0.9], or one number), not a string"
         )
@@ -79,15 +87,15 @@ def check_quantiles(quantiles: Sequence[float] | float | None) -> list[float]:
         try:
             q = float(q)
         except (TypeError, ValueError):
-            raise ValueError(f"quantile {q!r} is not a number between 0 and 1") from None
+            raise QuantileError(f"quantile {q!r} is not a number between 0 and 1") from None
         if not 0.0 < q < 1.0 or math.isnan(q):
             hint = f" (levels are fractions: {q / 100:g} for {q:g} %)" if 1 < q < 100 else ""
-            raise ValueError(f"quantile {q!r} is not strictly between 0 and 1{hint}")
+            raise QuantileError(f"quantile {q!r} is not strictly between 0 and 1{hint}")
         out.append(q)
     out = sorted(set(out))
     for a, b in zip(out, out[1:], strict=False):
         if qcol(a) == qcol(b):
-            raise ValueError(
+            raise QuantileError(
                 f"quantiles {a!r} and {b!r} both make the column {qcol(a)}: give levels that "
                 f"differ in their first six significant digits"
             )

@@ -140,10 +140,17 @@ class TransferTask:
         source_name: str = "data",
         require_sources: bool = True,
     ):
+        if not isinstance(data, pd.DataFrame):  # a path, a dict: one line, not an AttributeError
+            raise DataError(
+                f"{source_name}: the data must be a pandas DataFrame, got {type(data).__name__}; "
+                "read a CSV or Parquet file with transfercast.data.read_table(path)"
+            )
         self.series = [series] if isinstance(series, str) else list(series)
         freq = current_alias(freq)  # "M" is "ME": pandas would warn at every date range
         self.time, self.target, self.domain, self.freq = time, target, domain, freq
-        self.static, self.known = list(static), list(known)
+        # one column named alone is one column, not its letters
+        self.static = [static] if isinstance(static, str) else list(static)
+        self.known = [known] if isinstance(known, str) else list(known)
         self.horizon = whole_number(horizon, "[task] horizon", 1)
         self.target_history = (
             None

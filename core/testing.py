@@ -4,8 +4,10 @@
 origin from a small synthetic panel as it is, then from the same panel with everything after
 the origin changed (sales scrambled, set to missing, or deleted beyond the horizon, and the
 known covariates beyond the horizon with them), and require the same forecasts. A strategy that
-reads what it should not (the uncut task behind ``context_["tables"]``, a cache keyed on
-something other than its inputs) fails it, named, with the first forecast that moved.
+reads what it should not (the uncut task behind ``context_["tables"]``, a table built from the
+whole data) fails it, named, with the first forecast that moved. A cache that returns the same
+stale model for both runs hides its staleness from this check: key caches on the data and
+parameters they are built from (``FeatureTable.fingerprint``).
 """
 
 from __future__ import annotations

@@ -786,3 +786,24 @@ def test_predict_refuses_a_known_covariate_that_is_no_longer_numeric(project):
     )
     with pytest.raises(DataError, match=wrong):
         predict_bundle(bundle, frame)
+
+
+def test_a_bundle_written_and_read_from_python_by_its_folder_name(tmp_path, monkeypatch):
+    """docs/getting-started.md's route: ``write_bundle(model, "my_model")`` then
+    ``predict_bundle("my_model", data)`` gives the fit's forecasts (before: a folder name
+    where the loaded bundle goes was an AttributeError); an unfitted forecaster is one line."""
+    from transfercast.bundle import write_bundle
+    from transfercast.forecaster import TransferForecaster
+    from transfercast.task import TransferTask
+
+    monkeypatch.chdir(tmp_path)
+    frame = small_frame()
+    task = TransferTask(frame, series=["store", "dept"], time="date", target="sales",
+                        domain="store", targets=["S08"], horizon=4)  # fmt: skip
+    model = TransferForecaster("source_only", source_params={"num_boost_round": 20}).fit(task)
+    write_bundle(model, "my_model")
+    again = predict_bundle("my_model", frame)
+    np.testing.assert_allclose(again["forecast"], model.predict()["forecast"], rtol=1e-12)
+    with pytest.raises(BundleError, match=r"write_bundle takes a fitted TransferForecaster"):
+        write_bundle(TransferForecaster("source_only"), "other")
+    assert not (tmp_path / "other").exists()

@@ -614,3 +614,49 @@ def test_strategies_with_the_same_forecasts_are_grouped_and_others_are_not():
     short = fc[~((fc["strategy"] == "representation") & (fc["unique_id"] == "b"))]
     assert same_forecasts(short) == [["source_only", "boost_continue"]]
     assert same_forecasts(fc[fc["strategy"] == "pooled"]) == []
+
+
+def test_an_origin_whose_horizon_runs_past_the_actuals_is_named():
+    """``compare(origins=...)`` forecasts a horizon that runs past the targets' last actual,
+    and says how many of its periods are scored (before: silent, and a last-period origin gave
+    a leaderboard of NaN with every cell "ok"); a full horizon says nothing."""
+    import warnings
+
+    from transfercast.data import DataWarning
+
+    task = small_task()
+    times = task.panel.times
+    last = task.frame.loc[task.frame["y"].notna(), "ds"].max()
+    full = times[times.get_loc(last) - task.horizon]
+    part = times[times.get_loc(last) - 2]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        comp = tc.compare(task, ["source_only"], origins=[full, part, last])
+    said = [str(w.message) for w in caught if "forecast periods have" in str(w.message)]
+    assert said == [
+        f"origin {d.date()}: {k} of its {task.horizon} forecast periods have target actuals "
+        f"(the last: {last.date()}); the rest are forecast, not scored"
+        for d, k in ((part, 2), (last, 0))
+    ]
+    assert all(
+        w.category is DataWarning for w in caught if "forecast periods have" in str(w.message)
+    )
+    assert comp.scores.loc[comp.scores["origin"] == last, "wape"].isna().all()  # none scored
+
+
+def test_wrong_types_from_python_are_one_transfercast_error_each():
+    """A path where a DataFrame goes, a text number of jobs and quantiles given in percent
+    stop with a TransfercastError naming the value (before: AttributeError, TypeError and a
+    plain ValueError, which ``except tc.TransfercastError`` missed)."""
+    task = small_task()
+    with pytest.raises(
+        tc.TransfercastError, match=r"^data: the data must be a pandas DataFrame, got str; "
+    ):
+        tc.TransferTask("sales.csv", series="store", time="date", target="sales",
+                        domain="store", targets=["S08"], horizon=4)  # fmt: skip
+    with pytest.raises(tc.TransfercastError, match=r"^jobs '2': give a whole number of parallel"):
+        tc.compare(task, ["source_only"], jobs="2")
+    with pytest.raises(tc.TransfercastError, match=r"levels are fractions: 0\.1 for 10 %"):
+        tc.compare(task, ["source_only"], quantiles=[10, 90])
+    with pytest.raises(tc.TransfercastError, match=r"levels are fractions"):
+        tc.TransferForecaster("source_only", quantiles=[10]).fit(task)

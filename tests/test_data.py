@@ -257,3 +257,13 @@ def test_blank_sales_text_is_empty_and_a_date_known_column_is_refused():
     ]:
         with pytest.raises(tc.TransfercastError, match=r"^data: known column 'opened' holds da"):
             tc.TransferTask(frame.assign(opened=held), **KW, targets=["S08"], known=["opened"])
+
+
+def test_one_static_or_known_column_named_alone_is_that_column():
+    """``static="store_type"`` and ``known="price"`` are those columns, as ``series="store"``
+    is (before: "missing column 'p'", the name read as its letters)."""
+    frame = small_frame()
+    alone = tc.TransferTask(frame, **KW, targets=["S08"], static="store_type", known="price")
+    listed = tc.TransferTask(frame, **KW, targets=["S08"], static=["store_type"], known=["price"])
+    assert (alone.static, alone.known) == (["store_type"], ["price"])
+    np.testing.assert_array_equal(alone.panel.known["price"], listed.panel.known["price"])

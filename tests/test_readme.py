@@ -6,6 +6,7 @@ import re
 import sys
 from pathlib import Path
 
+import numpy as np
 import tomllib
 
 import transfercast as tc
@@ -66,15 +67,20 @@ def test_plugin_example_registers_and_predicts(tmp_path, monkeypatch, task):
         sys.modules.pop("my_strategies", None)
 
 
-def test_getting_started_python_examples_run(monkeypatch):
-    """docs/getting-started.md's scripted comparison and forecast, as written (from the
-    repository root, where its example data lie)."""
+def test_getting_started_python_examples_run(monkeypatch, tmp_path):
+    """docs/getting-started.md's scripted comparison, forecast and bundle, as written (from a
+    folder that holds the repository's examples, as its root does; the bundle is written
+    there, not into the checkout)."""
     page = (README.parent / "docs" / "getting-started.md").read_text()
     code = "\n".join(re.findall(r"```python\n(.*?)```", page, flags=re.S))
-    monkeypatch.chdir(README.parent)
+    (tmp_path / "examples").symlink_to(README.parent / "examples")
+    monkeypatch.chdir(tmp_path)
     namespace: dict = {}
     exec(compile(code, "getting-started", "exec"), namespace)
     board = namespace["comparison"].leaderboard()
     assert set(board["strategy"]) == {"target_only", "source_only", "pooled"}
-    forecast = namespace["forecast"]
+    forecast = namespace["forecast"]  # the bundle's, as the fit's
     assert forecast["forecast"].notna().all() and len(forecast) == 2 * 2 * 8  # stores x depts x h
+    assert (tmp_path / "my_model" / "manifest.json").is_file()
+    fitted = namespace["model"].predict()["forecast"].to_numpy()
+    assert np.allclose(forecast["forecast"].to_numpy(), fitted, rtol=1e-12)
