@@ -591,11 +591,16 @@ def write_compare_report(comp, task, origin, plugins, output: Path) -> None:
     from transfercast.data import DataWarning
     from transfercast.report import write_report
     from transfercast.similarity import similarity
+    from transfercast.strategy import PluginError
 
     try:
         with warnings.catch_warnings():  # the comparison said them already, at this origin
             warnings.simplefilter("ignore", DataWarning)
-            sim = similarity(task, origin, plugins=plugins)
+            try:
+                sim = similarity(task, origin, plugins=plugins)
+            except PluginError as exc:  # a plugin's columns are lost, not the built-in ones
+                err_console.print(f"warning: {exc}; similarity.csv is written without them")
+                sim = similarity(task, origin, plugins=plugins, hooks=False)
     except Exception as exc:  # noqa: BLE001 - diagnostics are optional in a report
         err_console.print(f"warning: similarity diagnostics failed: {exc}")
         sim = None

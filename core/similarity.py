@@ -595,10 +595,12 @@ def similarity(
     *,
     targets: Sequence[Any] | None = None,
     plugins: Sequence[str] = (),
+    hooks: bool = True,
 ) -> pd.DataFrame:
     """The similarity table: one row per target domain (see the module docstring).
 
-    ``origin`` defaults to the task's forecast origin; ``targets`` to all target domains.
+    ``origin`` defaults to the task's forecast origin; ``targets`` to all target domains;
+    ``hooks=False`` leaves out the ``transfercast_similarity`` plugins' columns.
     """
     from transfercast.forecasting import OriginTables
     from transfercast.plugin_manager import get_plugin_manager
@@ -629,7 +631,8 @@ def similarity(
                 row.update(
                     regime_comparison(tables, dom, task.old_regimes[dom], task.regime_start[dom])
                 )
-        row.update(plugin_diagnostics(tables, dom, pm))
+        if hooks:
+            row.update(plugin_diagnostics(tables, dom, pm))
         rows.append(row)
     frame = pd.DataFrame(rows)
     _warn_empty(frame, tables)

@@ -359,6 +359,27 @@ def test_a_similarity_hook_that_raises_is_named(task, plugin):
         similarity(task, plugins=[mod])
 
 
+def test_compare_keeps_the_built_in_similarity_columns_when_a_plugin_raises(
+    task, plugin, tmp_path, capsys
+):
+    """``compare``'s report writes similarity.csv without the raising plugin's columns and
+    says so (before: the whole table, built-in columns included, was dropped)."""
+    from transfercast import cli
+
+    def transfercast_similarity(source, target):
+        raise RuntimeError("boom")
+
+    mod = plugin("contract_sim_report", transfercast_similarity=transfercast_similarity)
+    comp = tc.compare(task, ["target_only"], origins=task.evaluation_origins()[-1:])
+    origin = comp.scores["origin"].max()
+    cli.write_compare_report(comp, task, origin, [mod], tmp_path)
+    table = pd.read_csv(tmp_path / "similarity.csv")
+    assert {"target", "domain_auc", "season_corr"} <= set(table.columns)
+    err = capsys.readouterr().err
+    assert "warning: similarity plugin 'contract_sim_report' raised RuntimeError: boom" in err
+    assert "similarity.csv is written without them" in err
+
+
 def test_two_similarity_plugins_may_not_claim_one_column(task, plugin):
     first = plugin("contract_sim_a", transfercast_similarity=lambda source, target: {"x": 1})
     second = plugin("contract_sim_b", transfercast_similarity=lambda source, target: {"x": 2})
