@@ -619,12 +619,36 @@ def wide_detail(detail: pd.DataFrame, names: list[str]) -> pd.DataFrame:
     return wide.dropna().reset_index()
 
 
-def hook_weights(answer: Any, candidates: list[str]) -> pd.Series:
+def select_answer(pm: Any, **kwargs: Any) -> tuple[Any, str | None]:
+    """The first answer that is not ``None`` of the ``transfercast_select_strategy`` plugins,
+    in pluggy's call order, and the plugin that gave it (``(None, None)`` without one); a hook
+    that raises is a :class:`~transfercast.strategy.PluginError` naming its plugin."""
+    from transfercast.strategy import PluginError
+
+    for impl in reversed(pm.hook.transfercast_select_strategy.get_hookimpls()):
+        if getattr(impl, "hookwrapper", False) or getattr(impl, "wrapper", False):
+            continue
+        try:
+            answer = impl.function(**{k: kwargs[k] for k in impl.argnames if k in kwargs})
+        except Exception as exc:  # noqa: BLE001 - one line naming the plugin
+            raise PluginError(
+                f"transfercast_select_strategy plugin '{impl.plugin_name}' raised "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
+        if answer is not None:
+            return answer, impl.plugin_name
+    return None, None
+
+
+def hook_weights(answer: Any, candidates: list[str], plugin: str | None = None) -> pd.Series:
     """The weights a ``transfercast_select_strategy`` answer gives (a candidate's name, or a
     mapping of candidates to weights), normalised to sum to 1; an answer that is neither, names
     something not among ``candidates`` (those open to this target), or holds a weight that is
-    not a finite non-negative number (or only zeros) is one :class:`TransfercastError`."""
-    said = f"transfercast_select_strategy returned {answer!r}"
+    not a finite non-negative number (or only zeros) is one :class:`TransfercastError` naming
+    the ``plugin``."""
+    said = (
+        f"transfercast_select_strategy{f' plugin {plugin!r}' if plugin else ''} returned {answer!r}"
+    )
     if isinstance(answer, str):
         answer = {answer: 1.0}
     if not isinstance(answer, Mapping):

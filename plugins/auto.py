@@ -43,6 +43,7 @@ from transfercast.replay import (
     replay_history,
     replay_pvalue,
     season_floor,
+    select_answer,
     stack_weights,
     target_meta,
     twins_of_naive,
@@ -139,13 +140,12 @@ class Auto(Strategy):
         figures = pd.DataFrame({"replay": losses.mean(), "inner": mine}).reindex(
             self.candidate_names()
         )
-        answer = transfercast.plugin_manager.active_manager().hook.transfercast_select_strategy(
-            target=domain, replays=rep.table.copy(), meta=dict(meta)
-        )
+        pm = transfercast.plugin_manager.active_manager()
+        answer, by = select_answer(pm, target=domain, replays=rep.table.copy(), meta=dict(meta))
         if answer is not None:  # among the candidates replayed for this target (pre-launch: less)
             open_here = set(rep.table["candidate"]) if len(rep.table) else set(figures.index)
-            weights = hook_weights(answer, [n for n in figures.index if n in open_here])
-            return weights, "chosen by a transfercast_select_strategy plugin", figures
+            weights = hook_weights(answer, [n for n in figures.index if n in open_here], by)
+            return weights, f"chosen by the transfercast_select_strategy plugin '{by}'", figures
         # the target's own backtest counts as far as the replays fail to stand for the target
         mine_detail = own.detail[own.detail["domain"] == domain]
         periods = int(mine_detail["ds"].nunique())

@@ -142,7 +142,8 @@ def test_a_hook_can_return_weights_or_a_name():
         {"target_only": 0.25, "source_only": 0.75}
     )
     assert model.fitted_["S07"].chosen_ == ["naive"]
-    assert "plugin" in s06.selection_["reason"].iloc[0]
+    reason = s06.selection_["reason"].iloc[0]
+    assert reason == "chosen by the transfercast_select_strategy plugin 'Picker'"
 
 
 def test_a_hook_answer_that_is_not_a_candidate_is_an_error():
@@ -151,8 +152,24 @@ def test_a_hook_answer_that_is_not_a_candidate_is_an_error():
         def transfercast_select_strategy(self, target, replays, meta):
             return {"no_such_strategy": 1.0}
 
+    said = r"transfercast_select_strategy plugin 'Bad' returned \{'no_such_strategy': 1.0\}"
     with _plugin(Bad()):
-        with pytest.raises(TransfercastError, match="no_such_strategy"):
+        with pytest.raises(TransfercastError, match=said):
+            tc.TransferForecaster("auto", candidates=CANDIDATES).fit(small_task(1.0))
+
+
+def test_a_hook_that_raises_is_named():
+    """A select hook's own error names the plugin (before: a pandas KeyError and file)."""
+    from transfercast.strategy import PluginError
+
+    class Boom:
+        @tc.hookimpl
+        def transfercast_select_strategy(self, target, replays, meta):
+            return {} if replays["no_such_column"] is None else None
+
+    said = r": transfercast_select_strategy plugin 'Boom' raised KeyError: 'no_such_column'$"
+    with _plugin(Boom()):
+        with pytest.raises(PluginError, match=said):
             tc.TransferForecaster("auto", candidates=CANDIDATES).fit(small_task(1.0))
 
 
