@@ -122,6 +122,16 @@ def _needed_plugins(model: Any, plugins: list[str]) -> list[str]:
     return [p for p in plugins if p in needed]
 
 
+def _provider(name: str, plugins: list[str]) -> dict[str, str] | None:
+    """The plugin that registered strategy ``name`` and how it was found (``source``: built
+    in, a module of the config's ``plugins``, an installed package's entry point), for
+    ``predict``'s error where it is missing."""
+    from transfercast.plugin_manager import get_plugin_manager
+
+    entry = get_plugin_manager(plugins).registry.entries.get(name)
+    return None if entry is None else {"plugin": entry.plugin, "source": entry.source}
+
+
 def _plugin_folders(plugins: list[str]) -> dict[str, str]:
     """The folder each plugin module was imported from (a hint for ``predict``'s error when it
     cannot be imported there; loading a bundle never adds it to the import path)."""
@@ -255,7 +265,11 @@ def write_bundle(
             "format_version": FORMAT_VERSION,
             "features_revision": FEATURES_REVISION,
             "transfercast_version": transfercast.__version__,
-            "strategy": {"name": strategy.name, "params": _jsonable(strategy.get_params())},
+            "strategy": {
+                "name": strategy.name,
+                "params": _jsonable(strategy.get_params()),
+                "provider": _provider(strategy.name, plugins),
+            },
             "plugins": list(plugins),
             "plugin_folders": _plugin_folders(plugins),
             "features": {
@@ -485,7 +499,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 def load_bundle(directory: Path) -> Bundle:
     """Verify a bundle and load its strategies (through each strategy's ``load``); a plugin
     module it records that cannot be imported is a :class:`BundleError` naming it."""
-    from transfercast.plugin_manager import PluginLoadError, get_plugin_manager
+    from transfercast.plugin_manager import ENV_LOAD, PluginLoadError, get_plugin_manager
 
     directory = Path(directory)
     manifest = read_manifest(directory)
@@ -507,9 +521,15 @@ def load_bundle(directory: Path) -> Bundle:
     try:
         entry = pm.registry.get(name)
     except TransfercastError as exc:
+        by = manifest["strategy"].get("provider") or {}  # none in bundles before 2026-12-07
+        how = "install the plugin that provides it"
+        if by.get("source") == "entry point":
+            how = (
+                f"install the package that registers the transfercast entry point "
+                f"'{by['plugin']}' (and let {ENV_LOAD} name it, where set)"
+            )
         raise BundleError(
-            f"{directory}: the model's strategy is not registered here ({exc}); install the "
-            f"plugin that provides it"
+            f"{directory}: the model's strategy '{name}' is not registered here ({exc}); {how}"
         ) from None
     params = manifest["strategy"]["params"]
     strategies = {}

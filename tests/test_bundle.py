@@ -655,6 +655,32 @@ def test_a_bundle_written_by_a_newer_engine_is_refused_naming_it(project, tmp_pa
         load_bundle(model)
 
 
+def test_a_bundle_names_the_package_whose_entry_point_gave_a_missing_strategy(project, tmp_path):
+    """The manifest records which plugin registered the strategy and how: a strategy of an
+    installed package's entry point, missing where the bundle is read, names that entry point
+    (before: "install the plugin that provides it", and nothing recorded which)."""
+    from transfercast.bundle import _manifest_digest
+
+    model = tmp_path / "model"
+    shutil.copytree(project / "out" / "model", model)
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert manifest["strategy"]["provider"] == {
+        "plugin": "transfercast.plugins.baselines",
+        "source": "builtin",
+    }
+    manifest["strategy"].update(
+        name="shrink_to_seasonal", provider={"plugin": "acme_forecasts", "source": "entry point"}
+    )
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    said = (
+        r"the model's strategy 'shrink_to_seasonal' is not registered here \(.*\); install the "
+        r"package that registers the transfercast entry point 'acme_forecasts'"
+    )
+    with pytest.raises(BundleError, match=said):
+        load_bundle(model)
+
+
 def test_the_training_data_fingerprint_reads_the_rows_up_to_the_origin_only():
     """The manifest's fingerprint of the training data: whatever follows the origin, the
     same; a changed sale at the origin changes it."""
