@@ -27,6 +27,7 @@ import os
 import sys
 from collections.abc import Iterable
 from importlib.metadata import entry_points
+from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -105,10 +106,19 @@ class PluginManager:
         return False
 
     def check_modules(self) -> None:
-        """Raise :class:`PluginLoadError` for the first explicitly named module that failed."""
+        """Raise :class:`PluginLoadError` for the first explicitly named module that failed; a
+        module not found at all gets the nearest module name beside the config, if any."""
         for failure in self.failures:
             if failure.plugin in self.modules:
-                raise PluginLoadError(failure.plugin, failure.error)
+                reason = failure.error
+                if reason.startswith(f"ModuleNotFoundError: No module named '{failure.plugin}'"):
+                    from transfercast.config import _PLUGIN_FOLDERS
+
+                    beside = [f.stem for d in _PLUGIN_FOLDERS for f in Path(d).glob("*.py")]
+                    where = f" beside the config ({_PLUGIN_FOLDERS[0]})" if _PLUGIN_FOLDERS else ""
+                    reason += f"; no such module{where} or on the import path"
+                    reason += closest(failure.plugin, beside)
+                raise PluginLoadError(failure.plugin, reason)
 
     # -- loading ------------------------------------------------------------------------------
     def _add_module(self, name: str, source: str) -> None:

@@ -1596,6 +1596,21 @@ def test_a_target_series_whose_last_rows_are_late_is_named():
     ]
 
 
+def test_a_misspelt_plugin_module_beside_the_config_is_suggested(tmp_path):
+    """A plugin module named with a typo: the error says where it looked and the module beside
+    the config with the nearest name (before: only Python's "No module named")."""
+    config = setup(tmp_path, raw=to_toml({**raw_config(), "plugins": ["tc_shrink_seasonl"]}))
+    (tmp_path / "tc_shrink_seasonal.py").write_text("import transfercast\n")
+    assert_error(
+        invoke("compare", config, "--strategies", "source_only"),
+        tmp_path,
+        r"plugin module 'tc_shrink_seasonl' named in 'plugins' failed to load: "
+        r"ModuleNotFoundError: No module named 'tc_shrink_seasonl'; no such module beside the "
+        rf"config \({re.escape(str(tmp_path))}\) or on the import path \(did you mean "
+        r"'tc_shrink_seasonal'\?\)$",
+    )
+
+
 def test_a_daily_target_series_without_rows_on_a_weekday_is_named():
     """Daily data: target series with no row on any Sunday in their history (a store closed on
     Sundays, its closed days not written) are forecast on Sundays like the days they sell; a
