@@ -28,7 +28,7 @@ os.environ.setdefault("TRANSFERCAST_THREADS", "2")
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 from walmart_config import DEFAULT_DATA  # noqa: E402
-from walmart_new_stores import HORIZON, TARGETS  # noqa: E402
+from walmart_new_stores import make_task  # noqa: E402
 
 import transfercast as tc  # noqa: E402
 
@@ -90,20 +90,9 @@ def main() -> None:
     ap.add_argument("--raw", action="store_true", help="keep the export without its zero weeks")
     args = ap.parse_args()
     frame = load(args.data_dir, zeros=not args.raw)
+    task = make_task(frame, args.history)  # the new-stores protocol's task
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        task = tc.TransferTask(
-            frame,
-            series=["Store", "Dept"],
-            time="Date",
-            target="Weekly_Sales",
-            domain="Store",
-            targets=TARGETS,
-            horizon=HORIZON,
-            static=["Size"],
-            known=["IsHoliday"],
-            target_history=args.history,
-        )
         start = time.perf_counter()
         result = tc.compare(
             task, strategies=args.strategies.split(","), origins=args.origins.split(",")
