@@ -25,7 +25,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
@@ -218,6 +218,24 @@ class PluginManager:
 
 _cache: dict[tuple[str, ...], PluginManager] = {}
 _active: list[PluginManager] = []  # the manager of the latest get_plugin_manager call
+
+
+def each_answer(hook: Any, label: str, where: str = "", **kwargs: Any) -> Iterator[tuple[str, Any]]:
+    """Call each implementation of ``hook`` (a pluggy hook caller), in pluggy's call order and
+    with the keyword arguments it takes, and yield ``(plugin name, result)``; one that raises
+    is a :class:`~transfercast.strategy.PluginError` ``"{label} 'name' raised ...{where}"``."""
+    from transfercast.strategy import PluginError
+
+    for impl in reversed(hook.get_hookimpls()):  # pluggy's call order: the last registered first
+        if getattr(impl, "hookwrapper", False) or getattr(impl, "wrapper", False):
+            continue
+        try:
+            result = impl.function(**{k: kwargs[k] for k in impl.argnames if k in kwargs})
+        except Exception as exc:  # noqa: BLE001 - one line naming the plugin
+            raise PluginError(
+                f"{label} '{impl.plugin_name}' raised {type(exc).__name__}: {exc}{where}"
+            ) from exc
+        yield impl.plugin_name, result
 
 
 def get_plugin_manager(

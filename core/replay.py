@@ -623,20 +623,12 @@ def select_answer(pm: Any, **kwargs: Any) -> tuple[Any, str | None]:
     """The first answer that is not ``None`` of the ``transfercast_select_strategy`` plugins,
     in pluggy's call order, and the plugin that gave it (``(None, None)`` without one); a hook
     that raises is a :class:`~transfercast.strategy.PluginError` naming its plugin."""
-    from transfercast.strategy import PluginError
+    from transfercast.plugin_manager import each_answer
 
-    for impl in reversed(pm.hook.transfercast_select_strategy.get_hookimpls()):
-        if getattr(impl, "hookwrapper", False) or getattr(impl, "wrapper", False):
-            continue
-        try:
-            answer = impl.function(**{k: kwargs[k] for k in impl.argnames if k in kwargs})
-        except Exception as exc:  # noqa: BLE001 - one line naming the plugin
-            raise PluginError(
-                f"transfercast_select_strategy plugin '{impl.plugin_name}' raised "
-                f"{type(exc).__name__}: {exc}"
-            ) from exc
+    hook, label = pm.hook.transfercast_select_strategy, "transfercast_select_strategy plugin"
+    for plugin, answer in each_answer(hook, label, **kwargs):
         if answer is not None:
-            return answer, impl.plugin_name
+            return answer, plugin
     return None, None
 
 

@@ -282,10 +282,9 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
         for name, g in cell.groupby("strategy", sort=False):
             g = g.sort_values("ds")
             color = palette.get(str(name))
-            for (lo, hi, _), alpha in zip(bands, alphas, strict=True):
+            for (lo, hi, _), alpha in zip(bands if name == banded else [], alphas, strict=False):
                 lower, upper = g[lo].to_numpy(float), g[hi].to_numpy(float)
-                fan = name == banded and np.isfinite(lower).any() and np.isfinite(upper).any()
-                if fan:
+                if np.isfinite(lower).any() and np.isfinite(upper).any():
                     ax.fill_between(g["ds"], lower, upper, color=color, alpha=alpha, lw=0)
             ax.plot(
                 g["ds"],
@@ -604,8 +603,8 @@ def choice_sentences(comp: Comparison, similarity: pd.DataFrame | None = None) -
 
 
 def _within_noise(scores: pd.DataFrame, target: str, leader: str, other: str) -> str:
-    """ ", no clear difference ..." where ``other``'s paired WAPE gap to ``leader`` over the
-    target's origins is under two standard errors (the leaderboard's rule), else ""."""
+    """``": no clear difference ..."`` where ``other``'s paired WAPE gap to ``leader`` over
+    the target's origins is under two standard errors (the leaderboard's rule), else ``""``."""
     ok = scores[(scores["status"] == "ok") & (scores["target"].astype(str) == target)]
     gap = gap_to_leader(ok.dropna(subset=["wape"]), leader)
     if other not in gap.index or not np.isfinite(gap.loc[other, "wape_gap_se"]):
@@ -623,7 +622,7 @@ def _history_said(task: TransferTask) -> str:
     since = " since the regime change" if task.old_regimes else ""
     if task.target_history is None:
         return f"all periods{since}"
-    return f"{task.target_history} periods{since and f' at most,{since}'}"
+    return f"{task.target_history} periods" + (f" at most,{since}" if since else "")
 
 
 def _unscored_candidates(comp: Comparison) -> str:

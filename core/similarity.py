@@ -511,6 +511,7 @@ def plugin_diagnostics(tables: OriginTables, domain: Any, pm: Any) -> dict[str, 
     :data:`SIMILARITY_COLUMNS` and :data:`REGIME_COLUMNS`, none another plugin returned) to
     scalar values (a number, string, bool, date or ``None``). A result that breaks this, or a
     hook that raises, is a :class:`~transfercast.strategy.PluginError` naming the plugin."""
+    from transfercast.plugin_manager import each_answer
     from transfercast.strategy import PluginError
     from transfercast.task import plain
 
@@ -520,17 +521,15 @@ def plugin_diagnostics(tables: OriginTables, domain: Any, pm: Any) -> dict[str, 
     reserved = set(SIMILARITY_COLUMNS) | set(REGIME_COLUMNS)
     out: dict[str, Any] = {}
     owner: dict[str, str] = {}
-    impls = pm.hook.transfercast_similarity.get_hookimpls()
-    for impl in reversed(impls):  # pluggy's call order: the last registered first
-        if getattr(impl, "hookwrapper", False) or getattr(impl, "wrapper", False):
-            continue
-        name = f"similarity plugin '{impl.plugin_name}'"
-        try:
-            result = impl.function(source=source, target=target)
-        except Exception as exc:  # noqa: BLE001 - one line naming the plugin
-            raise PluginError(
-                f"{name} raised {type(exc).__name__}: {exc} (target domain {plain(domain)!r})"
-            ) from exc
+    answers = each_answer(
+        pm.hook.transfercast_similarity,
+        "similarity plugin",
+        f" (target domain {plain(domain)!r})",
+        source=source,
+        target=target,
+    )
+    for plugin, result in answers:
+        name = f"similarity plugin '{plugin}'"
         if result is None:
             continue
         if not isinstance(result, Mapping):
