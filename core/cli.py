@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-import traceback
 import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +20,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
-from transfercast.errors import ConfigError, TransfercastError
+from transfercast.errors import ConfigError, TransfercastError, raised_at
 
 if TYPE_CHECKING:
     import click
@@ -897,11 +896,10 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         if os.environ.get(TRACEBACK_ENV):
             raise
-        last = traceback.extract_tb(exc.__traceback__)[-1]
         if isinstance(exc, OSError) and exc.filename:  # a full disk, a file another holds
             what = f"{exc.filename}: {exc.strerror}"
         else:
-            what = f"{type(exc).__name__}: {exc} ({Path(last.filename).name}:{last.lineno})"
+            what = f"{type(exc).__name__}: {exc}{raised_at(exc)}"
         kept = " (the finished cells are kept: --resume goes on from them)" if _COMPARING else ""
         err_console.print(
             f"error: {what}{kept}; {TRACEBACK_ENV}=1 shows the traceback",

@@ -8,7 +8,9 @@ a traceback. Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import difflib
+import traceback
 from collections.abc import Iterable
+from pathlib import Path
 
 
 class TransfercastError(Exception):
@@ -44,3 +46,14 @@ def unknown_name(kind: str, name: object, valid: Iterable[object]) -> str:
     valid = [str(v) for v in valid]
     shown = ", ".join(valid[:12]) + (", ..." if len(valid) > 12 else "")
     return f"unknown {kind} '{name}'{closest(str(name), valid)}; valid: {shown}"
+
+
+def raised_at(exc: BaseException, skip: int = 0) -> str:
+    """Return `` (file.py:LINE)`` for the last line of Python code that raised ``exc``, or an
+    empty string; the first ``skip`` frames (the caller's own) and the import machinery's are
+    passed over, so a plugin module that fails while it is imported is named with its line."""
+    frames = traceback.extract_tb(exc.__traceback__)[skip:]
+    frames = [f for f in frames if not f.filename.startswith("<") and "importlib" not in f.filename]
+    if not frames:
+        return ""
+    return f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})"

@@ -9,7 +9,6 @@ other cells go on.
 from __future__ import annotations
 
 import time
-import traceback
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -27,6 +26,7 @@ from transfercast.errors import (
     HistoryRequired,
     TransfercastError,
     closest,
+    raised_at,
     unknown_name,
 )
 from transfercast.forecaster import plugin_modules
@@ -387,13 +387,12 @@ def _cell(
     except Exception as exc:  # noqa: BLE001 - fault isolation: the cell fails, others go on
         if isinstance(exc, TransfercastError) and not isinstance(exc, DataError):
             raise  # a config or dependency problem concerns every cell: stop
-        last = traceback.extract_tb(exc.__traceback__)[-1]
         row.update(dict.fromkeys(METRICS, np.nan))
         row.update(
             fit_seconds=np.nan,
             predict_seconds=np.nan,
             status="failed",
-            error=f"{type(exc).__name__}: {exc} ({last.filename.split('/')[-1]}:{last.lineno})",
+            error=f"{type(exc).__name__}: {exc}{raised_at(exc)}",
         )
         return row, None, None
     actuals = tables.task.actuals(tables.data.origin, tables.data.target_rows[target])

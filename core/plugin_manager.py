@@ -34,7 +34,7 @@ from typing import Any
 import pluggy
 
 from transfercast import hookspecs
-from transfercast.errors import ConfigError, TransfercastError, closest
+from transfercast.errors import ConfigError, TransfercastError, closest, raised_at
 from transfercast.registry import PluginFailure, Registry
 
 DEFAULT_PLUGINS: tuple[str, ...] = (
@@ -127,7 +127,7 @@ class PluginManager:
         try:
             module = importlib.import_module(name)
         except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
-            self._fail(name, source, exc)
+            self._fail(name, source, exc, raised_at(exc, skip=1))
             return
         if self.pm.is_registered(module):  # installed and also named in the config
             return
@@ -151,7 +151,7 @@ class PluginManager:
             try:
                 plugin = ep.load()
             except Exception as exc:  # noqa: BLE001
-                self._fail(ep.name, "entry point", exc)
+                self._fail(ep.name, "entry point", exc, raised_at(exc, skip=1))
                 continue
             self.add_plugin(plugin, ep.name, "entry point")
 
@@ -164,8 +164,8 @@ class PluginManager:
             return
         self.sources[name] = source
 
-    def _fail(self, name: str, source: str, exc: BaseException | str) -> None:
-        text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}"
+    def _fail(self, name: str, source: str, exc: BaseException | str, where: str = "") -> None:
+        text = exc if isinstance(exc, str) else f"{type(exc).__name__}: {exc}{where}"
         self.failures.append(PluginFailure(name, source, one_line(text)))
 
     def _check_pending(self) -> None:

@@ -246,6 +246,37 @@ def test_a_plugins_module_with_a_misspelt_hook_stops_the_cli(command, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        (
+            "import transfercast\n\nlevel = undefined_level * 2\n",
+            "NameError: name 'undefined_level' is not defined (tc_test_broken_body.py:3)",
+        ),
+        (
+            "import transfercast\nimport tc_no_such_dependency\n",
+            "ModuleNotFoundError: No module "
+            "named 'tc_no_such_dependency' (tc_test_broken_body.py:2)",
+        ),
+    ],
+)
+def test_a_plugin_module_failing_as_it_is_imported_is_named_with_its_line(body, reason, tmp_path):
+    from transfercast.cli import to_toml
+
+    from .clirun import invoke
+    from .conftest import small_project
+
+    (tmp_path / "tc_test_broken_body.py").write_text(body)  # beside the config
+    raw = small_project(tmp_path, windows=1, output_dir="out")
+    (tmp_path / "config.toml").write_text(to_toml({"plugins": ["tc_test_broken_body"], **raw}))
+    res = invoke("compare", tmp_path / "config.toml")
+    assert res.code == 2, res.out
+    assert res.err.strip().splitlines() == [
+        "error: plugin module 'tc_test_broken_body' named in 'plugins' failed to load: " + reason
+    ]
+    assert not (tmp_path / "out").exists()
+
+
 SAVEABLE = """
 import json
 import numpy as np
