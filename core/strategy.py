@@ -347,6 +347,9 @@ class Strategy:
 
     name: ClassVar[str] = ""
     Params: ClassVar[type[StrategyParams]] = StrategyParams
+    #: the validated parameters, an instance of ``Params``; a subclass annotates it with its own
+    #: class (``params: MyParams``) so that a type checker knows ``self.params.weight``
+    params: StrategyParams
     requires: ClassVar[tuple[str, ...]] = ()
     extra: ClassVar[str | None] = None
     #: whether ``fine_tune`` reads the source rows beyond the fitted source model. ``False``

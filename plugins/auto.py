@@ -80,6 +80,7 @@ class Auto(Strategy):
 
     name = "auto"
     Params = AutoParams
+    params: AutoParams
 
     def _registry(self) -> Any:
         return transfercast.plugin_manager.active_manager().registry

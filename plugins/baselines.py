@@ -34,6 +34,7 @@ class TargetOnly(_OneModel):
 
     name = "target_only"
     Params = GBMParams
+    params: GBMParams
     uses_source_rows = False
     needs_history = True
 
@@ -50,6 +51,7 @@ class SourceOnly(Strategy):
 
     name = "source_only"
     Params = GBMParams
+    params: GBMParams
     uses_source_rows = False  # the source model alone (so it can be fitted with Dask)
 
     def source_spec(self) -> SourceSpec:
@@ -92,6 +94,7 @@ class Pooled(_OneModel):
 
     name = "pooled"
     Params = PooledParams
+    params: PooledParams
 
     def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
         if source is None:

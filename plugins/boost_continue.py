@@ -174,6 +174,7 @@ class BoostContinue(Strategy):
 
     name = "boost_continue"
     Params = BoostContinueParams
+    params: BoostContinueParams
     #: the source model alone: of the source rows, ``fine_tune`` reads only the category lists,
     #: which the target rows share (so the source model can be fitted with Dask)
     uses_source_rows = False

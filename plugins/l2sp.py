@@ -149,6 +149,7 @@ class L2SP(Strategy):
 
     name = "l2sp"
     Params = L2SPParams
+    params: L2SPParams
     requires = ("torch",)
     extra = "torch"
 

@@ -127,6 +127,7 @@ class Recalibrate(SourceOnly):
 
     name = "recalibrate"
     Params = RecalibrateParams
+    params: RecalibrateParams
     auto_default = False  # weighed by auto only where its candidates name it
 
     def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:

@@ -548,6 +548,7 @@ class Representation(Strategy):
 
     name = "representation"
     Params = RepresentationParams
+    params: RepresentationParams
 
     def __init__(self, params: Any = None, **kwargs: Any):
         super().__init__(params, **kwargs)

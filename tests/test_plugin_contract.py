@@ -449,3 +449,26 @@ def test_check_no_lookahead_names_a_strategy_that_reads_the_future(plugin):
         check_no_lookahead("oracle", plugins=[module], futures=["scrambled"])
     check_no_lookahead("rowwise", plugins=[module])  # reads nothing it should not: passes
     check_no_lookahead("target_only", {"target_params": {"num_boost_round": 5}})
+
+
+def test_each_shipped_strategy_types_its_params_as_its_params_class():
+    """``self.params`` is typed with the class that validates it, so that a plugin author's type
+    checker reads the shipped strategies (and the example plugin) as the docs show."""
+    import typing
+    from pathlib import Path
+
+    from transfercast.plugin_manager import get_plugin_manager
+
+    example = str(Path(__file__).parents[1] / "examples" / "custom_plugin")
+    sys.path.insert(0, example)
+    try:
+        import transfercast_shrinkage
+    finally:
+        sys.path.remove(example)
+    classes = [e.cls for e in get_plugin_manager().registry.entries.values()]
+    classes.append(transfercast_shrinkage.ShrinkageBlend)
+    wrong = {
+        c.__name__: c.Params for c in classes if typing.get_type_hints(c)["params"] is not c.Params
+    }
+    assert wrong == {}
+    assert len(classes) >= 12

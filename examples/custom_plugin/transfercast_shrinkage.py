@@ -38,6 +38,7 @@ class ShrinkageBlend(Strategy):
 
     name = "shrinkage_blend"
     Params = ShrinkageParams
+    params: ShrinkageParams  # self.params, typed for your type checker
 
     def source_spec(self) -> SourceSpec:
         """The same source model as ``source_only``: the core fits it once for both."""
