@@ -29,8 +29,6 @@ from transfercast.data import category_text
 from transfercast.frequency import calendar_columns, calendar_values, resolve_features
 from transfercast.panel import Panel
 
-KEY_COLUMNS = ("unique_id", "domain", "anchor", "h", "ds")
-
 
 def min_level_obs(level_window: int) -> int:
     """Observed periods a row's recent level window needs for the row to be a training row."""

@@ -467,31 +467,6 @@ def replay_candidate(
     return rows, details, time.perf_counter() - start
 
 
-def build_replays(
-    tables: OriginTables,
-    n: int,
-    candidates: dict[str, Strategy],
-    cache: Any,
-    folds: int = 2,
-    cuts: int = 2,
-    seed: int = 0,
-    similarity: bool = False,
-) -> Replays:
-    """Replay the source domains as new targets with ``n`` periods of history, uncached (see
-    :func:`replays` for the cached form). ``candidates`` maps names to unfitted strategies;
-    the naive level is added."""
-    start = time.perf_counter()
-    layout = build_layout(tables, n, folds, cuts, seed)
-    rows: list[dict[str, Any]] = []
-    details: list[pd.DataFrame] = []
-    for name, strategy in {**candidates, NAIVE: Naive()}.items():
-        r, d, _ = replay_candidate(layout, name, strategy, cache)
-        rows += r
-        details += d
-    meta = layout_meta(layout, similarity)
-    return _replays(tables, n, rows, details, meta, time.perf_counter() - start)
-
-
 def _forecast_group(
     fit: OriginTables, key: Any, named: dict[str, Strategy], cache: Any
 ) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
@@ -735,7 +710,8 @@ def replays(
     similarity: bool = False,
     only: list[int] | None = None,
 ) -> Replays:
-    """:func:`build_replays`, kept on ``tables`` (so once per origin): the layout once per
+    """The source replays with ``n`` periods of history (the naive level added to
+    ``candidates``), kept on ``tables`` (so once per origin): the layout once per
     history length, folds, cuts and seed, and each candidate's replays at each cut once per
     name and parameters on it, so ``auto`` and the prediction intervals of every strategy share
     them. ``only``: the panel positions of the cuts to replay (default: every cut), so a cut
