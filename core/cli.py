@@ -542,7 +542,7 @@ def run_compare(
     try:
         comp = store.comparison(origins, [s.name for s in chosen], comp)
         write_comparison(comp, output)
-        write_compare_report(comp, task, origins[-1], cfg.plugins, output)
+        write_compare_report(comp, origins[-1], cfg.plugins, output)
     except KeyboardInterrupt:  # every cell is stored: --resume writes the tables
         _say_aborted(store, output)
         raise
@@ -584,29 +584,12 @@ def _refuse_nothing_scored(scores) -> None:
         )
 
 
-def write_compare_report(comp, task, origin, plugins, output: Path) -> None:
+def write_compare_report(comp, origin, plugins, output: Path) -> None:
     """Write the similarity table (at the latest origin), the plots and ``report.html``; a
     failure here is reported as a warning, never loses the comparison's files."""
-    from transfercast.data import DataWarning
-    from transfercast.report import write_report
-    from transfercast.similarity import similarity
-    from transfercast.strategy import PluginError
+    from transfercast.report import write_compare_report as write
 
-    try:
-        with warnings.catch_warnings():  # the comparison said them already, at this origin
-            warnings.simplefilter("ignore", DataWarning)
-            try:
-                sim = similarity(task, origin, plugins=plugins)
-            except PluginError as exc:  # a plugin's columns are lost, not the built-in ones
-                err_console.print(f"warning: {exc}; similarity.csv is written without them")
-                sim = similarity(task, origin, plugins=plugins, hooks=False)
-    except Exception as exc:  # noqa: BLE001 - diagnostics are optional in a report
-        err_console.print(f"warning: similarity diagnostics failed: {exc}")
-        sim = None
-    try:
-        write_report(comp, output, sim)
-    except Exception as exc:  # noqa: BLE001
-        err_console.print(f"warning: report not written: {exc}")
+    write(comp, output, origin, plugins)
 
 
 @app.command("similarity", cls=_Command)

@@ -12,6 +12,7 @@ import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,6 +71,28 @@ class Comparison:
     #: the source replays ``auto`` built (:mod:`transfercast.replay`), one row per origin,
     #: history length, replayed domain, cut and candidate; empty without ``auto``
     replays: pd.DataFrame = field(default_factory=pd.DataFrame)
+    #: the plugin modules the comparison loaded (their similarity hooks feed its report)
+    plugins: tuple[str, ...] = ()
+
+    def write(self, directory: str | Path, report: bool = True) -> list[Path]:
+        """Write into ``directory`` (made when missing) the files ``transfercast compare``
+        writes: ``scores.csv``, ``forecasts.csv``, ``leaderboard.csv`` (with ``auto``,
+        ``selection.csv`` and ``replays.csv``) and, with ``report``, ``report.html``, its
+        charts, ``regret.csv`` and ``similarity.csv`` (the diagnostics at the latest origin).
+        The files an earlier comparison wrote there are replaced; other files are never
+        touched. A folder that cannot hold them is an :class:`~transfercast.outputs.OutputError`
+        before anything is written. Returns the paths written."""
+        from transfercast.outputs import check_output_dir
+        from transfercast.report import write_compare_report
+        from transfercast.results import COMPARISON_FILES, write_comparison
+
+        directory = Path(directory)
+        check_output_dir(
+            directory, files=COMPARISON_FILES, what="folder", remedy="choose another folder"
+        )
+        directory.mkdir(parents=True, exist_ok=True)
+        paths = write_comparison(self, directory)
+        return paths + (write_compare_report(self, directory) if report else [])
 
     def leaderboard(self, baseline: str | None = None) -> pd.DataFrame:
         """One row per strategy: mean and spread of each metric over targets and origins, the
@@ -618,7 +641,8 @@ def compare(
     warn_unscored_periods(forecasts, task.last_observed)
     selection = pd.concat(selections, ignore_index=True) if selections else pd.DataFrame()
     replays = pd.concat(replayed, ignore_index=True) if replayed else pd.DataFrame()
-    return Comparison(scores, forecasts, selection, cache.fits, task, replays)
+    modules = tuple(plugin_modules(plugins))
+    return Comparison(scores, forecasts, selection, cache.fits, task, replays, modules)
 
 
 def compare_config(

@@ -107,6 +107,7 @@ def check_output_dir(
     files: Iterable[str] = (),
     folders: Iterable[str] = (),
     what: str = "output directory",
+    remedy: str = "choose another --output",
     inputs: Iterable[Path | None] = (),
 ) -> None:
     """Raise an :class:`OutputError` unless ``directory`` can hold a command's output: it (or
@@ -114,21 +115,21 @@ def check_output_dir(
     of ``files`` in it must not be a folder, and each of ``folders`` in it must not be a file.
     None of ``inputs`` (the files the command reads) may be one of ``files`` or lie in one of
     ``folders``: writing it would overwrite the data. Nothing is left behind (a probe file is
-    made and removed)."""
+    made and removed). ``remedy`` ends each message (the Python API: another folder)."""
     directory = Path(directory)
     base = _nearest_existing(directory)
     if not base.is_dir():
         kind = "a file" if base.is_file() else "not a folder"
         where = "" if base == directory else f" ({base} is {kind})"
         culprit = f"is {kind}" if base == directory else "cannot be created"
-        raise OutputError(f"{what} {directory} {culprit}{where}; choose another --output")
+        raise OutputError(f"{what} {directory} {culprit}{where}; {remedy}")
     if not _writable(base):
-        raise OutputError(f"{what} {directory}: {base} is not writable; choose another --output")
+        raise OutputError(f"{what} {directory}: {base} is not writable; {remedy}")
     for name in files:
         if (directory / name).is_dir():
             raise OutputError(
                 f"{what} {directory}: {name} in it is a folder, where a file is written; "
-                f"remove it or choose another --output"
+                f"remove it or {remedy}"
             )
         if (directory / name).is_file():
             try:  # opened to append, nothing written: a file another program locks refuses
@@ -137,7 +138,7 @@ def check_output_dir(
             except OSError as exc:
                 raise OutputError(
                     f"{what} {directory}: {name} in it cannot be written ({exc.strerror}); close "
-                    f"the program that holds it, or choose another --output"
+                    f"the program that holds it, or {remedy}"
                 ) from None
     files, folders = list(files), list(folders)
     for given in inputs:
@@ -150,14 +151,14 @@ def check_output_dir(
         if hit is not None:
             raise OutputError(
                 f"{what} {directory}: {hit} in it is where the command writes, and the data "
-                f"{given} is there: writing it would overwrite the data; choose another --output"
+                f"{given} is there: writing it would overwrite the data; {remedy}"
             )
     for name in folders:
         path = directory / name
         if (path.exists() or path.is_symlink()) and not path.is_dir():
             raise OutputError(
                 f"{what} {directory}: {name} in it is a file, where a folder is written; "
-                f"remove it or choose another --output"
+                f"remove it or {remedy}"
             )
 
 

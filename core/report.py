@@ -18,9 +18,9 @@ import base64
 import functools
 import html
 import io
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -1011,6 +1011,43 @@ def _drop(frame: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame | None
     if frame is None:
         return None
     return frame.drop(columns=[c for c in columns if c in frame])
+
+
+def write_compare_report(
+    comp: Comparison,
+    directory: Path,
+    origin: Any = None,
+    plugins: Sequence[str] | None = None,
+) -> list[Path]:
+    """Write what :func:`write_report` writes, with ``similarity.csv`` from the diagnostics at
+    ``origin`` (default: the comparison's latest) and the similarity hooks of ``plugins``
+    (default: the modules the comparison loaded). The comparison's own tables are written
+    already: a failure here is a warning, never an error, and loses nothing."""
+    import warnings
+
+    from transfercast.data import DataWarning
+    from transfercast.similarity import similarity
+    from transfercast.strategy import PluginError
+
+    plugins = comp.plugins if plugins is None else plugins
+    sim = None
+    if comp.task is not None and len(comp.scores):
+        origin = pd.Timestamp(comp.scores["origin"].max() if origin is None else origin)
+        try:
+            with warnings.catch_warnings():  # the comparison said them already, at this origin
+                warnings.simplefilter("ignore", DataWarning)
+                try:
+                    sim = similarity(comp.task, origin, plugins=plugins)
+                except PluginError as exc:  # a plugin's columns are lost, not the built-in ones
+                    warnings.warn(f"{exc}; similarity.csv is written without them", stacklevel=2)
+                    sim = similarity(comp.task, origin, plugins=plugins, hooks=False)
+        except Exception as exc:  # noqa: BLE001 - diagnostics are optional in a report
+            warnings.warn(f"similarity diagnostics failed: {exc}", stacklevel=2)
+    try:
+        return write_report(comp, directory, sim)
+    except Exception as exc:  # noqa: BLE001
+        warnings.warn(f"report not written: {exc}", stacklevel=2)
+        return []
 
 
 def write_report(

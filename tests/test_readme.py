@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import tomllib
 
 import transfercast as tc
@@ -82,5 +83,8 @@ def test_getting_started_python_examples_run(monkeypatch, tmp_path):
     forecast = namespace["forecast"]  # the bundle's, as the fit's
     assert forecast["forecast"].notna().all() and len(forecast) == 2 * 2 * 8  # stores x depts x h
     assert (tmp_path / "my_model" / "manifest.json").is_file()
+    written = pd.read_csv(tmp_path / "my_comparison" / "leaderboard.csv")
+    assert written["strategy"].tolist() == board["strategy"].tolist()
+    assert (tmp_path / "my_comparison" / "report.html").is_file()
     fitted = namespace["model"].predict()["forecast"].to_numpy()
     assert np.allclose(forecast["forecast"].to_numpy(), fitted, rtol=1e-12)

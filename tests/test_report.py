@@ -455,6 +455,82 @@ def test_writing_a_comparison_first_removes_every_earlier_result_file(comparison
     assert (tmp_path / "notes.txt").read_text() == "from an earlier run\n"
 
 
+def test_a_comparison_in_a_script_writes_what_the_compare_command_writes(comparison, tmp_path):
+    """``Comparison.write``: the tables, the report and its charts, the similarity diagnostics
+    at the latest origin; an earlier run's files replaced, the user's own kept."""
+    comp, sim = comparison
+    out = tmp_path / "made" / "here"
+    (tmp_path / "made").mkdir()
+    (tmp_path / "made" / "here").mkdir()
+    (out / "weights.png").write_bytes(b"from an earlier run")
+    (out / "notes.txt").write_text("mine\n")
+    written = {p.name for p in comp.write(out)}
+    assert {
+        "scores.csv",
+        "forecasts.csv",
+        "leaderboard.csv",
+        "selection.csv",
+        "replays.csv",
+    } < written
+    assert {"report.html", "leaderboard.png", "forecasts.png", "similarity.csv"} < written
+    assert {p.name for p in out.iterdir()} == written | {"notes.txt"}
+    assert (out / "notes.txt").read_text() == "mine\n"
+    assert (out / "weights.png").read_bytes().startswith(PNG)  # auto's weights, drawn anew
+    scores = pd.read_csv(out / "scores.csv")
+    assert scores["wape"].tolist() == pytest.approx(comp.scores["wape"].tolist())
+    table = pd.read_csv(out / "similarity.csv")
+    assert table["domain_auc"].tolist() == pytest.approx(sim["domain_auc"].tolist())
+    assert "source_only" in (out / "report.html").read_text()
+    plain = tmp_path / "tables"
+    assert (
+        {p.name for p in comp.write(plain, report=False)}
+        == {p.name for p in plain.iterdir()}
+        == written
+        - {
+            "report.html",
+            "leaderboard.png",
+            "forecasts.png",
+            "weights.png",
+            "similarity.csv",
+            "regret.csv",
+        }
+    )
+
+
+def test_a_comparison_written_to_a_file_is_refused_before_anything_is_written(comparison, tmp_path):
+    from transfercast.outputs import OutputError
+
+    comp, _ = comparison
+    (tmp_path / "results").write_text("a file\n")
+    with pytest.raises(OutputError, match=r"^folder .*results is a file; choose another folder$"):
+        comp.write(tmp_path / "results")
+    (tmp_path / "out").mkdir()
+    (tmp_path / "out" / "report.html").mkdir()
+    with pytest.raises(
+        OutputError, match=r"report.html in it is a folder, .*choose another folder"
+    ):
+        comp.write(tmp_path / "out")
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["report.html"]
+
+
+def test_compare_keeps_its_tables_and_says_so_when_the_report_fails(tmp_path, monkeypatch):
+    from transfercast import report
+
+    from .clirun import invoke
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no fonts")
+
+    monkeypatch.setattr(report, "write_report", broken)
+    raw = small_project(tmp_path, horizon=4, target_history=13, windows=1, output_dir="out")
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    res = invoke("compare", tmp_path / "config.toml", "--strategies", "target_only")
+    assert res.code == 0, res.err
+    assert "warning: report not written: no fonts" in res.err.splitlines()
+    assert {p.name for p in (tmp_path / "out").iterdir()} >= {"scores.csv", "leaderboard.csv"}
+    assert not (tmp_path / "out" / "report.html").exists()
+
+
 def test_auto_alone_is_scored_and_the_report_says_why_there_is_no_regret(comparison):
     """auto compared alone: no single strategy to measure it against (it read "auto was not
     scored", which was untrue)."""
