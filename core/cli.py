@@ -504,7 +504,8 @@ def run_compare(
     from transfercast.distributed import executor_for
 
     try:
-        with executor_for(cfg.execution) as executor, _progress() as bar:
+        execution = cfg.execution.model_copy(update={"jobs": jobs})  # --jobs: Dask's too
+        with executor_for(execution) as executor, _progress() as bar:
             job = bar.add_task("compare", total=None)
 
             def tick(done: int, total: int) -> None:
@@ -603,6 +604,7 @@ def similarity_cmd(
     output: Path | None = typer.Option(None, "--output", help=OUTPUT_HELP),
 ) -> None:
     """Source/target similarity diagnostics per target domain; writes similarity.csv."""
+    from transfercast.evaluation import resolve_strategies
     from transfercast.outputs import check_output_dir, write_csv
     from transfercast.similarity import similarity
     from transfercast.task import TransferTask
@@ -610,7 +612,9 @@ def similarity_cmd(
     check_threads()
     origin_option(origin)
     cfg = _load_config(config)
-    config_plugin_manager(cfg)
+    pm = config_plugin_manager(cfg)
+    if cfg.strategies:  # a misspelt key stops this command as it stops the others
+        resolve_strategies(list(cfg.strategies), cfg.strategies, pm)
     out = output or cfg.output_dir()
     check_output_dir(out, files=["similarity.csv"], inputs=_inputs(cfg))
     task = TransferTask.from_config(cfg)
@@ -686,7 +690,10 @@ def compare_cmd(
     strategies: str | None = typer.Option(None, "--strategies", help="comma-separated names"),
     output: Path | None = typer.Option(None, "--output", help=OUTPUT_HELP),
     jobs: int | None = typer.Option(
-        None, "--jobs", help="parallel workers (-1: all cores; default: \\[execution] jobs)"
+        None,
+        "--jobs",
+        help="parallel workers (-1: all cores; with the dask backend, threads per worker of its "
+        "LocalCluster; default: \\[execution] jobs)",
     ),
     resume: bool = typer.Option(
         False,

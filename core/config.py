@@ -66,14 +66,17 @@ class DataConfig(_Section):
     """``[data]``: where the long-format sales table is and what its columns mean."""
 
     path: Path | None = Field(
-        None, strict=False, description="CSV or Parquet file, relative to the config file"
+        None,
+        strict=False,
+        description="CSV or Parquet file, relative to the config file (required by the command "
+        "line; from Python, `TransferTask.from_config(cfg, data=frame)` replaces it)",
     )
     sources: Path | None = Field(
         None,
         strict=False,
         description="Parquet dataset of the source domains, too large for memory: `path` then "
         "holds the target domains only and `run` fits the source model on Dask (source_only, "
-        "boost_continue, recalibrate)",
+        "boost_continue, recalibrate); compare and similarity refuse it",
     )
     series: list[str] = Field(description="column(s) that identify one series")
     time: str = Field(description="the period column")
@@ -81,7 +84,7 @@ class DataConfig(_Section):
     freq: str = Field(
         "W-FRI",
         description="pandas offset alias of the periods (the aliases pandas deprecated, M, Q, "
-        "A and Y, read as ME, QE, YE)",
+        "A and Y, read as ME, QE-DEC, YE-DEC)",
     )
     domain: str = Field(description="the column whose values are the domains")
     static: list[str] = Field(default_factory=list, description="columns constant per series")
@@ -117,7 +120,9 @@ class TaskConfig(_Section):
     )
     horizon: int = Field(gt=0, description="periods to forecast")
     origin: str | None = Field(
-        None, description="last observed period for `run` (default: the last period in the data)"
+        None,
+        description="last observed period for `run`, a date (default: the targets' last sale; "
+        "before launch, the last period in the data)",
     )
 
     @field_validator("targets", "sources", mode="before")
@@ -192,7 +197,9 @@ class StrategyConfig(_Section):
 
     name: str = Field("auto", description="the strategy for `run`")
     candidates: list[str] = Field(
-        default_factory=list, description="strategies for `compare` (default: all registered)"
+        default_factory=list,
+        description="strategies for `compare` (default: every registered one whose "
+        "dependencies are installed)",
     )
 
 
@@ -279,8 +286,9 @@ class ExecutionConfig(_Section):
     backend: Literal["local", "dask"] = Field("local", description="local (threads) or dask")
     jobs: int = Field(
         1,
-        description="parallel workers for the local backend: compare's cells, run's target "
-        "domains (-1: all cores)",
+        description="parallel workers of the local backend (compare's cells, run's target "
+        'domains); with backend = "dask" and no address, threads per worker of its '
+        "LocalCluster; -1: all cores, -2: all but one, ...",
     )
     address: str | None = Field(
         None,

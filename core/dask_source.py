@@ -158,10 +158,10 @@ def _read(sources: Any, task: TransferTask) -> dd.DataFrame:
     import dask.dataframe as dd
 
     if isinstance(sources, (str, os.PathLike)):
-        if not os.path.exists(sources):
+        if not os.path.exists(Path(sources)):  # "sources.parquet/" names a file too
             raise DataError(f"source data not found: {sources}")
         try:
-            frame = dd.read_parquet(str(sources))
+            frame = dd.read_parquet(str(Path(sources)))
         except Exception as exc:  # an empty folder, files that are not Parquet: one line
             raise DataError(
                 f"{sources}: cannot read it as a Parquet dataset: {_reason(exc)}"

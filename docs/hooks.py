@@ -52,6 +52,8 @@ def toml_type(annotation: Any) -> str:
     if origin in (list, tuple, set):
         inner = toml_type(args[0]) if args else "any"
         plain = inner in ("string", "integer", "float", "boolean", "path")
+        if inner.startswith("one of "):  # a list of names: each one of these
+            return f"list, each {inner}"
         return f"list of {inner}s" if plain else "list"
     if origin is dict or annotation is dict:
         return "table"
@@ -93,15 +95,38 @@ def cell(text: str) -> str:
     return text.replace("<", "&lt;").replace(">", "&gt;")
 
 
-def model_table(model: type[BaseModel]) -> str:
-    """A key | type | default | description table of a pydantic model's fields."""
-    rows = ["| key | type | default | description |", "|---|---|---|---|"]
+def field_range(field: Any) -> str:
+    """The bounds a pydantic field enforces (``> 0``, ``≤ 1``, at least one item, finite) as a
+    table cell; ``-`` for none."""
+    signs = (("gt", ">"), ("ge", "≥"), ("lt", "<"), ("le", "≤"))
+    out = [
+        f"{sign} {getattr(m, a)}"
+        for m in field.metadata
+        for a, sign in signs
+        if getattr(m, a, None) is not None
+    ]
+    out += [
+        f"at least {m.min_length} item{'s' if m.min_length > 1 else ''}"
+        for m in field.metadata
+        if getattr(m, "min_length", None)
+    ]
+    out += ["finite" for m in field.metadata if getattr(m, "allow_inf_nan", None) is False]
+    return cell(", ".join(out)) if out else "-"
+
+
+def model_table(model: type[BaseModel], sections: bool = True) -> str:
+    """A key | type | default | allowed | description table of a pydantic model's fields
+    (``sections=False``: without the fields that are tables of their own)."""
+    rows = [
+        "| key | type | default | allowed | description |",
+        "|---|---|---|---|---|",
+    ]
     for name, field in model.model_fields.items():
-        if field.exclude:
+        if field.exclude or (not sections and is_section(field.annotation)):
             continue
         rows.append(
             f"| `{name}` | {toml_type(field.annotation)} | {field_default(field)} | "
-            f"{cell(field.description or '')} |"
+            f"{field_range(field)} | {cell(field.description or '')} |"
         )
     return "\n".join(rows)
 
@@ -122,7 +147,7 @@ def config_reference() -> str:
     """Markdown for every table and key of the config file."""
     from transfercast.config import Config
 
-    out = ["## Top-level keys", "", model_table_top(Config), ""]
+    out = ["## Top-level keys", "", model_table(Config, sections=False), ""]
     for name, field in Config.model_fields.items():
         if not is_section(field.annotation):
             continue
@@ -171,19 +196,6 @@ def config_skeleton() -> str:
     width = max(len(code) for code, _ in lines) + 2
     body = "\n".join(f"{code:<{width}}# {comment}" if comment else code for code, comment in lines)
     return f"```toml\n{body}\n```"
-
-
-def model_table_top(model: type[BaseModel]) -> str:
-    """The top-level keys of the config that are not tables of their own."""
-    rows = ["| key | type | default | description |", "|---|---|---|---|"]
-    for name, field in model.model_fields.items():
-        if field.exclude or is_section(field.annotation):
-            continue
-        rows.append(
-            f"| `{name}` | {toml_type(field.annotation)} | {field_default(field)} | "
-            f"{cell(field.description or '')} |"
-        )
-    return "\n".join(rows)
 
 
 # -- the defaults that follow [data] freq --------------------------------------------------------

@@ -60,7 +60,9 @@ class AutoParams(StrategyParams):
     """``auto``: its candidates, how weights are learned from the replays, the replays' shape."""
 
     candidates: list[str] | None = Field(
-        None, min_length=1, description="strategies weighed (default: all but auto, analog, ...)"
+        None,
+        min_length=1,
+        description="strategies weighed (default: all installed but auto, analog, recalibrate)",
     )
     method: Literal["stack", "meta", "select"] = Field(
         "stack",

@@ -423,6 +423,15 @@ ERRORS = {
             r"'engine'\?\)"
         ],
     ),
+    "unknown strategy parameter in similarity": dict(
+        command="similarity",
+        raw=_with_table("pooled", "target_wieght = 2.0"),
+        extra="",
+        patterns=[
+            r"config\.toml: \[strategies.pooled\]: unknown key 'target_wieght' \(did you mean "
+            r"'target_weight'\?\)"
+        ],
+    ),
     "misspelt engine parameter": dict(
         raw=_source_table("source_params = { num_leave = 7 }"),
         extra="",

@@ -161,3 +161,30 @@ def test_the_dask_executor_hands_each_cell_on_in_order_before_a_later_one_fails(
                 got.append(out)
         assert list(dask_executor(client)(run, [2, 1, 4])) == [20, 10, 40]
     assert got == [10, 20]
+
+
+def test_the_jobs_option_of_compare_sets_the_dask_clusters_threads(tmp_path, monkeypatch):
+    """``compare --jobs N`` with ``backend = "dask"`` is the LocalCluster's threads per worker,
+    as ``[execution] jobs`` is (it was dropped there)."""
+    import contextlib
+
+    from transfercast import distributed
+    from transfercast.cli import to_toml
+
+    from .clirun import invoke
+    from .conftest import small_project
+
+    seen = []
+
+    @contextlib.contextmanager
+    def recording(execution):
+        seen.append((execution.backend, execution.jobs))
+        yield None  # the cells then run locally: only the settings are under test
+
+    monkeypatch.setattr(distributed, "executor_for", recording)
+    raw = small_project(tmp_path, windows=1, output_dir="out")
+    raw["execution"] = {"backend": "dask", "jobs": 1}
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    res = invoke("compare", tmp_path / "config.toml", "--strategies", "target_only", "--jobs", "3")
+    assert res.code == 0, res.err
+    assert seen == [("dask", 3)]

@@ -514,3 +514,18 @@ def test_run_with_sources_and_quantiles_is_one_line_and_writes_nothing(datasets,
     assert res.code == 2 and len(lines) == 1, res.err
     assert "[forecast] quantiles cannot be combined with [data] sources yet" in lines[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_one_parquet_file_is_read_named_with_a_trailing_slash_and_a_missing_one_is_named(
+    setup, tmp_path
+):
+    from transfercast.dask_source import _read
+
+    frame, targets = setup["frame"], setup["frame"].attrs["targets"]
+    path = tmp_path / "sources.parquet"
+    frame[~frame["store"].isin(targets)].to_parquet(path, index=False)
+    as_file = _read(path, setup["task"]).compute()
+    as_folder = _read(f"{path}/", setup["task"]).compute()
+    assert len(as_folder) == len(as_file) == (~frame["store"].isin(targets)).sum()
+    with pytest.raises(DataError, match=r"^source data not found: .*nowhere\.parquet$"):
+        _read(tmp_path / "nowhere.parquet", setup["task"])

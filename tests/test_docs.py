@@ -210,7 +210,9 @@ def test_cli_reference_gives_every_option_its_default(gen):
 def test_strategy_parameter_tables(gen):
     table = gen.strategy_params("pooled")
     assert "`[strategies.pooled]`" in table
-    assert "| `target_weight` | float | `5.0` |" in table
+    assert "| `target_weight` | float | `5.0` | &gt; 0, finite |" in table  # the bounds it enforces
+    assert "| `folds` | integer | `2` | ≥ 2 |" in gen.strategy_params("auto")
+    assert "| `horizon` | integer | **required** | &gt; 0 |" in gen.config_reference()
     assert '| `engine` | one of `"lightgbm"`, `"xgboost"` | `"lightgbm"` |' in table
     with pytest.raises(Exception, match="nope"):
         gen.strategy_params("nope")

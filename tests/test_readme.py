@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ import tomllib
 
 import transfercast as tc
 from transfercast.config import parse_config
+from transfercast.evaluation import resolve_strategies
 from transfercast.plugin_manager import get_plugin_manager
 
 README = Path(__file__).resolve().parents[1] / "README.md"
@@ -48,6 +50,11 @@ def test_config_example_is_valid():
         registry.get(name)
     for name, params in cfg.strategies.items():
         registry.create(name, params)
+    with warnings.catch_warnings():  # every table is read: none is left to auto's defaults
+        warnings.simplefilter("error")
+        chosen = resolve_strategies(cfg.strategy.candidates, cfg.strategies, get_plugin_manager())
+    auto = next(s for s in chosen if s.name == "auto")
+    assert auto.make("boost_continue").params.learning_rate == 0.02
 
 
 def test_plugin_example_registers_and_predicts(tmp_path, monkeypatch, task):
