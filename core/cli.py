@@ -543,7 +543,7 @@ def run_compare(
     try:
         comp = store.comparison(origins, [s.name for s in chosen], comp)
         write_comparison(comp, output)
-        write_compare_report(comp, origins[-1], cfg.plugins, output)
+        write_compare_report(comp, output, origins[-1], cfg.plugins)
     except KeyboardInterrupt:  # every cell is stored: --resume writes the tables
         _say_aborted(store, output)
         raise
@@ -585,12 +585,12 @@ def _refuse_nothing_scored(scores) -> None:
         )
 
 
-def write_compare_report(comp, origin, plugins, output: Path) -> None:
+def write_compare_report(comp, output: Path, origin, plugins) -> None:
     """Write the similarity table (at the latest origin), the plots and ``report.html``; a
     failure here is reported as a warning, never loses the comparison's files."""
     from transfercast.report import write_compare_report as write
 
-    write(comp, output, origin, plugins)
+    write(comp, output, origin, plugins)  # the same arguments, as the command's step to patch
 
 
 @app.command("similarity", cls=_Command)

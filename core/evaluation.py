@@ -439,9 +439,7 @@ def _warn_short_horizons(task: TransferTask, origins: Sequence[pd.Timestamp]) ->
     """Warn of each origin given to :func:`compare` whose horizon runs past the targets' last
     actual: those periods are forecast but not scored (the config's ``[evaluate] origins``
     refuses such an origin; an origin's scores then cover fewer periods than the others')."""
-    observed = ~np.isnan(task.panel.Y[task.target_mask()])
-    seen = np.flatnonzero(observed.any(axis=0))
-    last = int(seen.max()) if len(seen) else -1
+    last = task.last_target_index(scored=True)
     for origin in origins:
         beyond = task.panel.index_of(origin) + task.horizon - last
         if beyond > 0:

@@ -246,8 +246,8 @@ def get_plugin_manager(
     A module of ``extra_modules`` that fails to import or to register raises
     :class:`PluginLoadError` naming it and the reason (installed plugins that fail are only
     recorded in ``failures``); such a manager is not kept, so a later call tries again. The
-    manager returned becomes the active one."""
-    modules = tuple(extra_modules)
+    manager returned becomes the active one. One module name alone is one module."""
+    modules = (extra_modules,) if isinstance(extra_modules, str) else tuple(extra_modules)
     key = (os.environ.get(ENV_LOAD, "\0"), *modules)
     if refresh or key not in _cache or _cache[key].stale():
         _cache[key] = PluginManager(modules)

@@ -604,7 +604,10 @@ def similarity(
     from transfercast.forecasting import OriginTables
     from transfercast.plugin_manager import get_plugin_manager
 
-    origin = pd.Timestamp(origin) if origin is not None else task.forecast_origin()
+    if origin is None:
+        origin = task.forecast_origin()
+    else:  # on the grid, within the data: a date off the grid is named as such
+        origin = task.check_origins([origin])[0]
     if targets is not None:  # named: target domains of the task, matched as the config's
         from transfercast.task import match_domains
 

@@ -468,6 +468,18 @@ class TransferTask:
         """The last period with an observed target."""
         return self.frame.loc[self.frame[Y].notna(), DS].max()
 
+    def last_target_index(self, scored: bool = False) -> int | None:
+        """The panel position of the targets' last observed sale; ``None`` where no target
+        domain has sold (before launch), a :class:`DataError` then with ``scored`` (a backtest,
+        which scores against the targets' sales)."""
+        seen = np.flatnonzero((~np.isnan(self.panel.Y[self.target_mask()])).any(axis=0))
+        if scored and not len(seen):
+            raise DataError(
+                "no target domain has a sale in the data: a backtest scores forecasts against "
+                "the targets' sales (`run` forecasts targets that have not sold yet)"
+            )
+        return int(seen.max()) if len(seen) else None
+
     def target_mask(self) -> np.ndarray:
         """Which panel rows belong to target domains."""
         tset = set(map(str, self.targets))
@@ -484,7 +496,7 @@ class TransferTask:
         evaluate = evaluate or self.evaluate
         tmask = self.target_mask()
         observed = ~np.isnan(self.panel.Y[tmask])
-        last_target = int(np.flatnonzero(observed.any(axis=0)).max())
+        last_target = self.last_target_index(scored=True)
         first_target = int(np.flatnonzero(observed.any(axis=0)).min())
         if self.old_regimes:  # every split target domain needs a period of its new regime
             domains = self.panel.domains[tmask].astype(str)

@@ -229,6 +229,25 @@ def test_run_with_a_strategy_that_needs_history_is_one_line(tmp_path):
     assert not (tmp_path / "out").exists()
 
 
+def test_a_backtest_of_targets_that_never_sold_is_one_line_naming_why(tmp_path):
+    """Only S08, which has no sales row, as the target: ``run`` forecasts it; ``compare`` has
+    nothing to score against and says so (it raised NumPy's zero-size ValueError)."""
+    frame = _new_store_project(tmp_path)
+    raw = synthetic_config("sales.csv", ["S08"], horizon=6, output_dir="out")
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    res = invoke("compare", tmp_path / "config.toml", "--strategies", "source_only")
+    assert res.code == 2 and "Traceback" not in res.err
+    assert res.err.strip().splitlines()[-1] == (
+        "error: no target domain has a sale in the data: a backtest scores forecasts against the "
+        "targets' sales (`run` forecasts targets that have not sold yet)"
+    )
+    assert not (tmp_path / "out").exists()
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    origin = np.sort(frame["date"].unique())[-12]
+    with pytest.raises(tc.TransfercastError, match="^no target domain has a sale in the data"):
+        tc.compare(task, ["source_only"], origins=[origin])  # given origins: the same check
+
+
 def test_compare_config_at_zero_history_exits_0_and_reports_the_skips(tmp_path):
     frame = small_frame()
     frame.to_csv(tmp_path / "sales.csv", index=False)

@@ -13,6 +13,7 @@ import pytest
 import transfercast
 from transfercast.cli import to_toml
 from transfercast.datasets import synthetic_config
+from transfercast.errors import DataError
 from transfercast.similarity import SIMILARITY_COLUMNS, psi, similarity
 
 from .conftest import small_frame, small_task
@@ -491,3 +492,20 @@ def test_shared_features_keep_a_feature_constant_on_one_side_only():
     )
     target = table(promo=np.zeros(n), flat=np.ones(n), rare=varying, dept=np.ones(n))
     assert shared_features(source, target) == ["promo"]
+
+
+def test_an_origin_off_the_grid_is_named_so_and_one_plugin_module_is_one_module():
+    """``similarity`` checks its origin as ``compare`` does (a date a day off the weekly grid
+    read as "outside the data"), and takes one plugin module name as ``compare`` does (it
+    loaded each of its letters)."""
+    task = small_task(1.0)
+    origin = task.evaluation_origins()[-1]
+    with pytest.raises(
+        DataError,
+        match=rf"^origin {(origin + pd.Timedelta(days=1)).date()} is "
+        r"not on the 'W-FRI' grid",
+    ):
+        similarity(task, origin + pd.Timedelta(days=1))
+    named = similarity(task, origin, targets=["S06"], plugins="transfercast.plugins.baselines")
+    plain = similarity(task, origin, targets=["S06"])
+    pd.testing.assert_frame_equal(named, plain)
