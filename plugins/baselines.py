@@ -82,6 +82,25 @@ class PooledParams(GBMParams):
     )
 
 
+def pooled_domains(tables: Any) -> list[Any]:
+    """The target domains of an origin's tables in the pooled model's order, a fixed one (not
+    the order [task] targets lists them in): its rows, and so its trees, do not depend on it."""
+    return sorted(tables.data.target_rows, key=str)
+
+
+def pooled_rows(
+    source: FeatureTable, targets: list[FeatureTable], target_weight: float
+) -> tuple[FeatureTable, np.ndarray]:
+    """The pooled model's training rows and weights: the source rows then every (non-empty)
+    target domain's rows, ``is_target`` 0 or 1, target rows weighted up by ``target_weight``."""
+    targets = [t for t in targets if len(t)]
+    both = FeatureTable.concat([source, *targets])
+    n_target = sum(len(t) for t in targets)
+    both.X["is_target"] = np.r_[np.zeros(len(source)), np.ones(n_target)]
+    w = np.concatenate([source.weight, *(t.weight * target_weight for t in targets)])
+    return both, w
+
+
 class Pooled(_OneModel):
     """One model on source and target rows together, with a domain indicator and target weight.
 
@@ -104,9 +123,7 @@ class Pooled(_OneModel):
             self.model_ = self._fit(source, [target])
             return
         tables, cache = context["tables"], context["cache"]
-        # the target domains in a fixed order, not as [task] targets lists them: the model's
-        # rows, and so its trees, do not depend on that order
-        domains = sorted(tables.data.target_rows, key=str)
+        domains = pooled_domains(tables)
         targets = [tables.target(d) for d in domains]
         if cache is None:  # no cache to share through: the same model, fitted for this target
             self.model_ = self._fit(source, targets)
@@ -130,11 +147,7 @@ class Pooled(_OneModel):
 
     def _fit(self, source: FeatureTable, targets: list[FeatureTable]) -> GBM:
         p = self.params
-        targets = [t for t in targets if len(t)]
-        both = FeatureTable.concat([source, *targets])
-        n_target = sum(len(t) for t in targets)
-        both.X["is_target"] = np.r_[np.zeros(len(source)), np.ones(n_target)]
-        w = np.concatenate([source.weight, *(t.weight * p.target_weight for t in targets)])
+        both, w = pooled_rows(source, targets, p.target_weight)
         return GBM(p.engine, "source", p.source_params, p.seed).fit(both, weight=w)
 
     def predict(self, table: FeatureTable) -> np.ndarray:

@@ -40,6 +40,7 @@ from transfercast.engines import GBM
 from transfercast.errors import ConfigError
 from transfercast.features import FeatureTable
 from transfercast.intervals import qcol
+from transfercast.plugins.baselines import pooled_domains, pooled_rows
 
 METHOD = "quantile"
 #: the strategies whose point model this method can mirror
@@ -70,19 +71,6 @@ def check_direct(tables: Any) -> None:
             f'(it is "{tables.spec.formulation}"); use method = "replay_conformal" with '
             f"the recursive formulation"
         )
-
-
-def pooled_rows(
-    source: FeatureTable, targets: list[FeatureTable], target_weight: float
-) -> tuple[FeatureTable, np.ndarray]:
-    """The pooled model's training rows and weights, as ``pooled`` builds them: the source rows
-    then every (non-empty) target domain's rows, ``is_target`` 0 or 1, target rows weighted up."""
-    targets = [t for t in targets if len(t)]
-    both = FeatureTable.concat([source, *targets])
-    n_target = sum(len(t) for t in targets)
-    both.X["is_target"] = np.r_[np.zeros(len(source)), np.ones(n_target)]
-    w = np.concatenate([source.weight, *(t.weight * target_weight for t in targets)])
-    return both, w
 
 
 def fit_models(
@@ -126,7 +114,7 @@ def fit_for(strategy: Any, quantiles: list[float], tables: Any, domain: Any, cac
         )
     # pooled: the sources and every target domain of the origin, as the point model (shared)
     source = tables.source
-    domains = list(tables.data.target_rows)
+    domains = pooled_domains(tables)
     targets = [tables.target(d) for d in domains]
     key = (METHOD, *strategy.shared_key(source, domains, targets), levels)
 

@@ -526,15 +526,23 @@ def test_no_negative_forecast_where_no_negative_sales_were_observed():
 
 def test_forecasts_do_not_depend_on_the_order_the_targets_are_listed_in():
     """``pooled`` fits one model on the sources and every target: its rows, and so its trees,
-    follow the target domains in a fixed order, not the order ``[task] targets`` lists them."""
+    follow the target domains in a fixed order, not the order ``[task] targets`` lists them;
+    so do its quantile models (interval method ``quantile``), which take the same rows."""
     params = {"pooled": {"source_params": {"num_boost_round": 30}}}
     out = []
     for targets in (["S06", "S07", "S08"], ["S08", "S06", "S07"]):
         task = small_task(targets=targets)
         origin = task.evaluation_origins()[-1]
-        result = tc.compare(task, ["pooled"], params=params, origins=[origin])
+        result = tc.compare(
+            task,
+            ["pooled"],
+            params=params,
+            origins=[origin],
+            quantiles=[0.1, 0.9],
+            interval_method="quantile",
+        )
         fc = result.forecasts.sort_values(["unique_id", "ds"])
-        out.append(fc["forecast"].to_numpy())
+        out.append(fc[["forecast", "q0.1", "q0.9"]].to_numpy())
     np.testing.assert_array_equal(out[0], out[1])
 
 
