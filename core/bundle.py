@@ -609,7 +609,7 @@ def predict_bundle(
 ) -> pd.DataFrame:
     """Forecasts from new data with a loaded bundle, in `run`'s ``forecasts.csv`` columns.
 
-    The origin defaults to the last observed period of the new data; the new data are cut there
+    The origin defaults to the targets' last sale in the new data; the new data are cut there
     (with the bundle's cold-start truncation), features are built with the saved vocabularies
     and each target domain is forecast by its loaded strategy. A bundle written with quantiles
     adds them with its stored calibration (``quantiles``: a subset of its levels; default all).

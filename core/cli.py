@@ -367,7 +367,7 @@ def predict_cmd(
         help="forecasts file to write (.csv, .csv.gz or .parquet)",
     ),
     origin: str | None = typer.Option(
-        None, "--origin", help="forecast origin (default: the last observed period of --data)"
+        None, "--origin", help="forecast origin (default: the targets' last sale in --data)"
     ),
     quantiles: str | None = typer.Option(
         None,

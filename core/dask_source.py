@@ -131,12 +131,13 @@ class SourceRows:
 
 
 def check_strategy(strategy: Strategy | str) -> Strategy:
-    """``strategy`` (an instance or a registered name) when it can use a source model fitted
-    with Dask; a :class:`ConfigError` naming it otherwise."""
+    """``strategy`` (an instance, or a name registered with the active plugin manager: the
+    latest ``get_plugin_manager`` call's, config plugins included) when it can use a source
+    model fitted with Dask; a :class:`ConfigError` naming it otherwise."""
     if isinstance(strategy, str):
-        from transfercast.plugin_manager import get_plugin_manager
+        from transfercast.plugin_manager import active_manager
 
-        strategy = get_plugin_manager().registry.create(strategy)
+        strategy = active_manager().registry.create(strategy)
     cls, spec = type(strategy), strategy.source_spec()
     why = None
     if cls.uses_source_rows:

@@ -180,10 +180,11 @@ class GBM:
         table: FeatureTable,
         *,
         weight: np.ndarray | None | bool = True,
-        init_model: Any = None,
         init_score: np.ndarray | None = None,
     ) -> GBM:
-        """Fit on ``table`` (weights: the table's own when ``True``); returns self."""
+        """Fit on ``table`` (weights: the table's own when ``True``), each row's boosting
+        starting from ``init_score`` when given (the margin the trees are added to: pass it
+        again to :meth:`predict`); returns self."""
         if not len(table):
             from transfercast.errors import DataError, HistoryRequired
 
@@ -210,21 +211,25 @@ class GBM:
                 categorical_feature=self.categorical_ or "auto",
                 free_raw_data=False,
             )
-            self.booster_ = lgb.train(params, dtrain, rounds, init_model=init_model)
+            self.booster_ = lgb.train(params, dtrain, rounds)
         else:
             import xgboost as xgb
 
             dtrain = xgb.DMatrix(
                 table.X, table.y, weight=w, enable_categorical=True, base_margin=init_score
             )
-            self.booster_ = xgb.train(params, dtrain, num_boost_round=rounds, xgb_model=init_model)
+            self.booster_ = xgb.train(params, dtrain, num_boost_round=rounds)
         return self
 
     def predict(self, X: pd.DataFrame, *, raw_margin: np.ndarray | None = None) -> np.ndarray:
-        """Predictions for ``X`` (columns aligned by name to the training columns)."""
+        """Predictions for ``X`` (columns aligned by name to the training columns), from the
+        ``raw_margin`` of each row for a model fitted with an ``init_score`` (LightGBM's
+        trees hold none of it, XGBoost's take it as the base margin; the toolkit's models
+        use the identity link, on which the margin adds to the prediction)."""
         X = align_columns(X, self.columns_)
         if self.engine == "lightgbm":
-            return self.booster_.predict(X, num_threads=threads(rows=len(X)))
+            out = self.booster_.predict(X, num_threads=threads(rows=len(X)))
+            return out if raw_margin is None else out + np.asarray(raw_margin, float)
         return xgboost_predict(self.booster_, X, base_margin=raw_margin)
 
     def save(self, directory: Path, stem: str) -> dict[str, Any]:

@@ -528,11 +528,15 @@ def compare(
 ) -> Comparison:
     """Evaluate strategies on every target domain at every rolling origin.
 
-    ``strategies`` are names or instances (default: all registered; one name alone is one
-    strategy); ``params`` maps strategy names to parameter tables; ``plugins`` names plugin
-    modules to load (one name alone is one module). ``origins`` (dates, or one
-    date) default to the ``evaluate`` windows. ``skip`` holds
-    ``(target, strategy, origin)`` cells already scored (``--resume``), and ``on_cell`` is told
+    ``strategies`` are names or instances (default: every registered one whose dependencies
+    are installed; one name alone is one strategy); ``params`` maps strategy names to parameter
+    tables; ``plugins`` names plugin modules to load (one name alone is one module).
+    ``origins`` (dates, or one date) default to the ``evaluate`` windows. ``jobs`` cells run at
+    once in threads (-1: every core), unless ``executor(run, cells)`` runs them elsewhere
+    (:func:`~transfercast.distributed.dask_executor`); ``progress(done, total)`` is told the
+    count of cells done. ``skip`` holds the cells already scored (``--resume``), each as
+    ``(str(target), strategy name, "YYYY-MM-DD")`` (:func:`transfercast.resume.cell_key`);
+    ``on_cell`` is told
     about every new cell as soon as it is scored: ``on_cell(row, forecasts, selection)`` (the
     forecasts and the strategy's ``selection_`` are ``None`` when absent); ``on_origin`` is told
     the source replays of every origin once its cells are done: ``on_origin(origin, replays)``

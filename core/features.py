@@ -60,7 +60,8 @@ class FeatureTable:
     categorical: list[str] = field(default_factory=list)
     weight: np.ndarray | None = None
     #: rows whose recent level is zero (every observed period of the window sold nothing):
-    #: ``level`` is the series' scale there (:meth:`FeatureBuilder.quiet_level`)
+    #: ``level`` is the series' mean absolute sales over its history there, or where it never
+    #: sold its domain's scale (:meth:`FeatureBuilder.fill_quiet`)
     zero_level: np.ndarray | None = None
 
     def __len__(self) -> int:
@@ -400,10 +401,11 @@ class FeatureBuilder:
     ) -> np.ndarray:
         """The series' recent level at each anchor: mean absolute target over the level window,
         falling back to the whole history where the window holds no observation; NaN with no
-        history. A zero level (nothing sold lately) is, with ``floor``, replaced by the series'
-        scale (:meth:`quiet_level`), so that ratios to it stay finite and free of the sales
-        unit. ``sums`` are the cumulative sums of ``|panel.Y|`` over rows ``i`` when the
-        caller already has them."""
+        history. A zero level (nothing sold lately) is, with ``floor``, replaced as
+        :meth:`fill_quiet` says, so that ratios to it stay finite and free of the sales unit.
+        ``sums`` are the cumulative sums of ``|panel.Y|`` over rows ``i`` when the caller
+        already has them; ``first`` the first panel position each row may read (a series
+        cut to the target history), none: its whole past."""
         sums = _Sums(panel.Y, i, absolute=True) if sums is None else sums
         s, c = sums.window(i, a, self.level_window, first)
         s_all, c_all = sums.window(i, a, a.max() + 1 if len(a) else 1, first)

@@ -103,7 +103,8 @@ class TransferForecaster:
     def fit(
         self, task: TransferTask, origin: Any = None, *, executor: Any = None
     ) -> TransferForecaster:
-        """Fit on all data up to ``origin`` (default: the task's origin or last period).
+        """Fit on all data up to ``origin`` (default: the task's origin, else the targets' last
+        sale; before launch, the last period of the data).
 
         ``executor(run, domains)`` runs the per-target work elsewhere (see
         :func:`transfercast.distributed.dask_executor`); by default it runs here, in turn."""

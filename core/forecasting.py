@@ -533,11 +533,10 @@ class OriginTables:
 class CellResult:
     """One strategy on one target domain at one origin."""
 
-    strategy: Strategy | None
-    forecasts: pd.DataFrame | None
+    strategy: Strategy
+    forecasts: pd.DataFrame
     fit_seconds: float
     predict_seconds: float
-    error: str | None = None
 
 
 def transfer_to(

@@ -100,7 +100,8 @@ DETAIL_COLUMNS = [
 
 def naive_ratio(table: FeatureTable) -> np.ndarray:
     """The naive level on the normalised scale: 1, or 0 where the recent level is zero (the
-    level the table scales by is 1 there)."""
+    table then scales by a stand-in level, :meth:`~transfercast.features.FeatureBuilder.
+    fill_quiet`, and the naive forecast is the zero the series sold lately)."""
     if table.zero_level is None:
         return np.ones(len(table))
     return np.where(table.zero_level, 0.0, 1.0)

@@ -55,7 +55,7 @@ def calibrate_intervals(
         cache=cache,
     )
     if model is None:
-        raise ConfigError(unknown_method(method, pm))
+        raise ConfigError(unknown_method(method))
     return model
 
 
@@ -64,11 +64,11 @@ def load_intervals(method: str, state: dict[str, Any], pm: PluginManager | None 
     pm = pm or get_plugin_manager()
     model = pm.hook.transfercast_load_intervals(method=method, state=state)
     if model is None:
-        raise ConfigError(unknown_method(method, pm))
+        raise ConfigError(unknown_method(method))
     return model
 
 
-def unknown_method(method: str, pm: PluginManager) -> str:
+def unknown_method(method: str) -> str:
     """The one-line error for an interval method no plugin implements."""
     return (
         f"unknown interval method '{method}' ([forecast] method; interval_method in Python): "
@@ -80,7 +80,8 @@ def unknown_method(method: str, pm: PluginManager) -> str:
 
 def levels_and_steps(tables: OriginTables, domain: Any, forecasts: pd.DataFrame) -> pd.DataFrame:
     """``forecasts`` (``unique_id``, ``ds``, ``forecast``) with ``level``, ``step``,
-    ``volatility`` (each series' over the target's history, :func:`history_volatility`) and
+    ``volatility`` (each series' over the replays' history length up to the origin,
+    :func:`~transfercast.replay.replay_history`, :func:`history_volatility`) and
     ``observed`` (how many periods of its series were observed up to the origin: 0 for a
     series forecast before launch). ``level`` is the naive level's forecast, or for a series
     whose recent periods sold nothing (level 0) the scale its features are read on (its mean

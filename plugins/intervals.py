@@ -10,10 +10,12 @@ A series of a selling target that has not sold up to the origin (forecast before
 level estimated by the level model) is calibrated on the replays at history 0 instead, where
 the replayed domains are forecast before launch too (:func:`launch_calibration`).
 
-The replays are those ``auto`` uses, shared through the origin's tables: a strategy already
-replayed for ``auto`` costs nothing more. A strategy that built its own replays while fitting
-(:meth:`transfercast.Strategy.replayed_forecasts`, e.g. ``auto``'s blend) is calibrated on
-those. A third-party strategy gets intervals without any code of its own.
+The replays are those ``auto`` uses with its default shape (``folds``, ``cuts`` and ``seed``),
+shared through the origin's tables: a strategy already replayed for such an ``auto`` costs
+nothing more (an ``auto`` configured with another shape replays apart from them). A
+strategy that built its own replays while fitting (:meth:`transfercast.Strategy.
+replayed_forecasts`, e.g. ``auto``'s blend) is calibrated on those. A third-party strategy
+gets intervals without any code of its own.
 """
 
 from __future__ import annotations

@@ -652,10 +652,6 @@ class Representation(Strategy):
         X, base = self._design(table)
         if self.model_ is None:  # no target rows to fit on: the offset alone
             return base
-        if base is None:
-            return self.model_.predict(X)
-        if self.model_.engine == "lightgbm":
-            return base + self.model_.predict(X)
         return self.model_.predict(X, raw_margin=base)
 
     # -- persistence ----------------------------------------------------------------------------
