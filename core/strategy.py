@@ -71,6 +71,11 @@ class GBMParams(StrategyParams):
     )
     seed: int = Field(0, ge=0, lt=2**31, description="random seed of the models")
 
+    def source_spec(self) -> SourceSpec:
+        """The standard gradient-boosting source model of these parameters: strategies whose
+        parameters give equal specs share one fitted source model (``source_only``'s)."""
+        return SourceSpec("gbm", self.engine, self.source_params, self.seed)
+
     @model_validator(mode="after")
     def _known_engine_keys(self) -> GBMParams:
         """A misspelt LightGBM parameter (the library ignores it) or a round count that is not

@@ -55,8 +55,7 @@ class SourceOnly(Strategy):
     uses_source_rows = False  # the source model alone (so it can be fitted with Dask)
 
     def source_spec(self) -> SourceSpec:
-        p = self.params
-        return SourceSpec("gbm", p.engine, p.source_params, p.seed)
+        return self.params.source_spec()
 
     def predict(self, table: FeatureTable) -> np.ndarray:
         return self.source_model_.predict(table.X)

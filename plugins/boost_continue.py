@@ -180,8 +180,7 @@ class BoostContinue(Strategy):
     uses_source_rows = False
 
     def source_spec(self) -> SourceSpec:
-        p = self.params
-        return SourceSpec("gbm", p.engine, p.source_params, p.seed)
+        return self.params.source_spec()
 
     # -- fitting --------------------------------------------------------------------------------
     def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:

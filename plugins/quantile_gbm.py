@@ -105,8 +105,7 @@ def fit_for(strategy: Any, quantiles: list[float], tables: Any, domain: Any, cac
         return fit_models(p.engine, "target", p.target_params, p.seed, quantiles, table)
     if strategy.name == "source_only":
         source = tables.source
-        spec = json.dumps([p.engine, p.source_params, p.seed], sort_keys=True, default=str)
-        key = (METHOD, "source_only", spec, levels, source.fingerprint)
+        key = (METHOD, "source_only", p.source_spec().key(), levels, source.fingerprint)
         return shared(
             cache,
             key,

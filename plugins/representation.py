@@ -506,7 +506,7 @@ def _fit_encoders(model: GBM, source: FeatureTable, p: RepresentationParams) -> 
     """The encoders of the chosen representations, fitted on ``source``; each is memoised per
     source data and the parameters it depends on, so the targets of one origin (and variants of
     the strategy) share them."""
-    spec = SourceSpec("gbm", p.engine, p.source_params, p.seed).key()
+    spec = p.source_spec().key()
     k = p.n_components
     makers = {
         "leaves": (
@@ -567,8 +567,7 @@ class Representation(Strategy):
 
     def source_spec(self) -> SourceSpec:
         """Same spec as ``source_only``: both share one fitted source model."""
-        p = self.params
-        return SourceSpec("gbm", p.engine, p.source_params, p.seed)
+        return self.params.source_spec()
 
     def transfer(
         self, source_model: Any, target: FeatureTable, source: FeatureTable | None = None
