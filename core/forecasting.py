@@ -474,16 +474,7 @@ class OriginTables:
                 f"the actuals after the origin {self.data.origin.date()} are not readable from "
                 f"its tables: a forecast made there must not see them"
             )
-        idx = self.data.origin_idx
-        t = np.arange(idx + 1, min(idx + 1 + self.horizon, len(self.parent.times)))
-        i, tt = (g.ravel() for g in np.meshgrid(rows, t, indexing="ij"))
-        return pd.DataFrame(
-            {
-                "unique_id": self.parent.ids[i],
-                "ds": self.parent.times[tt],
-                "actual": self.parent.Y[i, tt],
-            }
-        )
+        return self.parent.horizon_frame(rows, self.data.origin_idx, self.horizon)
 
     @cached_property
     def floor(self) -> float:

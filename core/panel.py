@@ -121,6 +121,21 @@ class Panel:
         i, t = np.nonzero(np.arange(sub.shape[1])[None, :] >= first[:, None])
         return pd.DataFrame({UID: self.ids[rows][i], DS: self.times[t], Y: sub[i, t]})
 
+    def totals(self, rows: np.ndarray, end: int) -> pd.Series:
+        """The total of ``rows`` per period up to ``end``, over the periods any of them is
+        observed (indexed by period)."""
+        Y = self.Y[np.asarray(rows), : end + 1]
+        seen = ~np.all(np.isnan(Y), axis=0)
+        return pd.Series(np.nansum(Y, axis=0)[seen], index=self.times[: end + 1][seen])
+
+    def horizon_frame(self, rows: np.ndarray, origin_idx: int, horizon: int) -> pd.DataFrame:
+        """The values of ``rows`` over the ``horizon`` periods after ``origin_idx`` that the
+        panel holds (``unique_id``, ``ds``, ``actual``; NaN where unobserved): the actuals a
+        forecast made there is scored against."""
+        t = np.arange(origin_idx + 1, min(origin_idx + 1 + horizon, len(self.times)))
+        i, tt = (g.ravel() for g in np.meshgrid(rows, t, indexing="ij"))
+        return pd.DataFrame({UID: self.ids[i], DS: self.times[tt], "actual": self.Y[i, tt]})
+
     def to_frame(self, rows: np.ndarray | None = None) -> pd.DataFrame:
         """The observed values as a long frame (``unique_id``, ``ds``, ``y``, ``domain``)."""
         rows = np.arange(self.n_series) if rows is None else np.asarray(rows)

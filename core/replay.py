@@ -288,19 +288,12 @@ def seasoned_replays(tables: OriginTables, rep: Replays) -> tuple[Replays, list[
     return rep.drop(cuts=left_out), left_out
 
 
-def _totals(panel: Any, rows: np.ndarray, end: int) -> np.ndarray:
-    """The domain total per period up to ``end``, over the periods it is observed."""
-    Y = panel.Y[np.asarray(rows), : end + 1]
-    seen = ~np.all(np.isnan(Y), axis=0)
-    return np.nansum(Y, axis=0)[seen]
-
-
 def domain_meta(
     tables: OriginTables, domain: Any, target: FeatureTable, similarity: bool
 ) -> dict[str, float]:
     """Meta-features of one target domain of ``tables`` (``target``: its training rows)."""
     panel, end = tables.data.panel, tables.data.origin_idx
-    tot = _totals(panel, tables.data.target_rows[domain], end)
+    tot = panel.totals(tables.data.target_rows[domain], end).to_numpy()
     out = dict.fromkeys([*META, *FLOOR_META], float("nan"))
     out["history"] = float(len(tot))
     if len(tot) and tot.mean() > 0:

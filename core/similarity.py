@@ -225,14 +225,9 @@ def _auc(
     return float(roc_auc_score(y[ok], oof[ok]))
 
 
-def _domain_totals(tables: OriginTables, rows: np.ndarray) -> pd.Series:
-    """The domain total per period (sum over the rows' series) over the periods it is
-    observed."""
-    panel = tables.data.panel
-    Y = panel.Y[np.asarray(rows), : tables.data.origin_idx + 1]
-    seen = ~np.all(np.isnan(Y), axis=0)
-    total = np.nansum(Y, axis=0)
-    return pd.Series(total[seen], index=panel.times[: tables.data.origin_idx + 1][seen])
+def _totals(tables: OriginTables, rows: np.ndarray) -> pd.Series:
+    """The total of ``rows`` per period up to the origin, over the periods it is observed."""
+    return tables.data.panel.totals(rows, tables.data.origin_idx)
 
 
 def _position(tables: OriginTables, index: pd.DatetimeIndex) -> np.ndarray | None:
@@ -281,7 +276,7 @@ def _source_profiles(tables: OriginTables) -> tuple[pd.Series, list[float]]:
     src_rows = tables.data.source_rows
     profiles, scales = [], []
     for dom in pd.unique(panel.domains[src_rows]):
-        tot = _domain_totals(tables, src_rows[panel.domains[src_rows] == dom])
+        tot = _totals(tables, src_rows[panel.domains[src_rows] == dom])
         if len(tot) < 2 or tot.mean() == 0:
             continue
         scales.append(float(tot.mean()))
@@ -294,7 +289,7 @@ def _source_profiles(tables: OriginTables) -> tuple[pd.Series, list[float]]:
 
 def season_and_scale(tables: OriginTables, domain: Any) -> dict[str, float]:
     """``season_corr`` and ``scale_ratio`` of one target domain against the sources."""
-    target = _domain_totals(tables, tables.data.target_rows[domain])
+    target = _totals(tables, tables.data.target_rows[domain])
     src_profile, scales = source_profiles(tables)
     out = {"target_periods": len(target), "season_corr": float("nan")}
     out["scale_ratio"] = (
@@ -329,7 +324,7 @@ def horizon_season(tables: OriginTables, domain: Any, tolerance: float) -> dict[
     """
     panel, origin = tables.data.panel, tables.data.origin
     profile, _ = source_profiles(tables)
-    target = _domain_totals(tables, tables.data.target_rows[domain])
+    target = _totals(tables, tables.data.target_rows[domain])
     future = pd.date_range(origin, periods=tables.horizon + 1, freq=panel.freq)[1:]
     out: dict[str, Any] = {
         "unseen": False,
@@ -571,7 +566,7 @@ def _warn_empty(frame: pd.DataFrame, tables: OriginTables) -> None:
         f"season_corr (needs {need} {_position_name(tables)})": [
             d
             for d in frame["target"]
-            if _positions_held(tables, _domain_totals(tables, tables.data.target_rows[d])) < need
+            if _positions_held(tables, _totals(tables, tables.data.target_rows[d])) < need
         ],
     }
     parts = [

@@ -846,12 +846,7 @@ class TransferTask:
 
     def actuals(self, origin: pd.Timestamp, rows: np.ndarray) -> pd.DataFrame:
         """Observed targets of ``rows`` over the horizon after ``origin`` (for scoring only)."""
-        idx = self.panel.index_of(origin)
-        t = np.arange(idx + 1, min(idx + 1 + self.horizon, len(self.panel.times)))
-        i, tt = (g.ravel() for g in np.meshgrid(rows, t, indexing="ij"))
-        return pd.DataFrame(
-            {UID: self.panel.ids[i], DS: self.panel.times[tt], "actual": self.panel.Y[i, tt]}
-        )
+        return self.panel.horizon_frame(rows, self.panel.index_of(origin), self.horizon)
 
     def key_frame(self) -> pd.DataFrame:
         """The user's series key columns for each ``unique_id``."""
