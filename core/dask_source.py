@@ -11,15 +11,21 @@ How it matches the in-memory path:
 - one pass over the dataset first computes what is global across series: the time grid, the
   category vocabularies (over the source and the target series observed at the origin, so that
   codes equal the in-memory ones) and which static or known columns have values;
-- the dataset is sorted on the series id, so that every series lies in one partition (Dask
-  shuffles only when the partitions are not already sorted and disjoint) and the rows come in
-  the in-memory order;
+- the dataset is sorted on the domain, so that every domain lies in one partition (Dask
+  shuffles only when the partitions are not already sorted and disjoint): the rows read what
+  is domain-wide (a domain that never sold gives none; a series that never sold is read on its
+  domain's scale) as in memory, and where the domain is the first series column they come in
+  the in-memory order. One domain must fit in a worker's memory;
 - each partition is cut at the origin and turned into feature rows, labels and levels by
   :class:`~transfercast.panel.Panel` and :class:`~transfercast.features.FeatureBuilder`; the
   weights are the levels divided by their mean over the whole dataset, as in memory.
 
 On one worker the model equals the in-memory one (same rows in the same order, same
-parameters); on several, LightGBM and XGBoost train data-parallel and the trees differ a little.
+parameters) where the domain is the first series column; otherwise the rows are the same in
+another order, and bagging draws other rows. On several workers LightGBM and XGBoost train
+data-parallel and the trees differ a little. A source domain none of whose series sold in the
+level window before some anchor reads the fallback scale (the mean of every selling series)
+over its own partition's series, where in memory it reads every source series.
 
 The ``task`` holds the target domains only (``TransferTask(..., require_sources=False)``); every
 domain of the Parquet dataset that is not a target is a source (rows of target domains in the
@@ -48,7 +54,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from transfercast.data import DS, UID, DataWarning, Y, category_text, series_ids, standardize
+from transfercast.data import DS, DataWarning, Y, category_text, standardize
 from transfercast.engines import GBM, engine_params
 from transfercast.errors import ConfigError, DataError, closest
 from transfercast.features import FeatureBuilder, FeatureTable
@@ -174,6 +180,10 @@ def _read(sources: Any, task: TransferTask) -> dd.DataFrame:
             [*task.series, task.time, task.target, task.domain, *task.static, *task.known]
         )
     )
+    lacking = _file_without(sources, needed)  # the dataset's columns are its first file's
+    if lacking is not None and lacking[2]:
+        name, col, others = lacking
+        raise DataError(f"{sources}: {name} in it has no column '{col}', which others have")
     cols = list(frame.columns)
     for col in needed:
         if col not in cols:
@@ -210,6 +220,33 @@ def _unreadable_file(sources: Any) -> str | None:
     return None
 
 
+def _file_without(sources: Any, needed: list[str]) -> tuple[str, str, bool] | None:
+    """The first file of a Parquet dataset (a path) without one of the ``needed`` columns (a
+    Hive partition key in its path counts as a column), that column, and whether another file
+    has it; ``None`` when every file has them all (or ``sources`` is not a folder). Reads the
+    files' footers only."""
+    if not isinstance(sources, (str, os.PathLike)) or not Path(sources).is_dir():
+        return None
+    import pyarrow.parquet as pq
+
+    root = Path(sources)
+    files: list[tuple[str, set[str]]] = []
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        if path.suffix.lower() not in (".parquet", ".parq", ".pq"):
+            continue
+        rel = path.relative_to(root)
+        try:
+            names = set(pq.read_schema(path).names)
+        except Exception:  # noqa: BLE001 - an unreadable file is named by the reading pass
+            continue
+        files.append((rel.as_posix(), names | {p.split("=", 1)[0] for p in rel.parts if "=" in p}))
+    for name, names in files:
+        missing = next((c for c in needed if c not in names), None)
+        if missing is not None:
+            return name, missing, any(missing in other for _, other in files)
+    return None
+
+
 def _name(sources: Any) -> str:
     return str(sources) if isinstance(sources, (str, os.PathLike)) else "source data"
 
@@ -218,15 +255,20 @@ def _partition_stats(part: pd.DataFrame, plan: _Plan) -> dict[str, Any]:
     """What one partition contributes to the global statistics."""
     if part.empty:
         return {"rows": 0}
-    with warnings.catch_warnings():  # reported once, by the pass that builds the rows
-        warnings.simplefilter("ignore")
+    with warnings.catch_warnings(record=True) as said:  # summed over partitions by the client
+        warnings.simplefilter("always")
         frame = plan.standardize(part)
     seen = frame[Y].notna() & (frame[DS] <= plan.origin)
     upto = frame[DS] <= plan.origin + plan.horizon * pd.tseries.frequencies.to_offset(plan.freq)
-    ids = np.sort(frame[UID].astype(str).unique())
+    doms = np.sort(_domain_keys(part, plan).unique())
     return {
         "rows": len(frame),
-        "ids": (ids[0], ids[-1], ids[np.linspace(0, len(ids) - 1, SAMPLE).astype(int)].tolist()),
+        "warnings": [(w.category, str(w.message)) for w in said],
+        "domains": (
+            doms[0],
+            doms[-1],
+            doms[np.linspace(0, len(doms) - 1, SAMPLE).astype(int)].tolist(),
+        ),
         "first": frame[DS].min(),
         "last": frame[DS].max(),
         "observed": bool(seen.any()),
@@ -239,6 +281,39 @@ def _partition_stats(part: pd.DataFrame, plan: _Plan) -> dict[str, Any]:
             c: bool(frame.loc[upto, c].notna().any()) for c in [*plan.static, *plan.known]
         },
     }
+
+
+def _summed_warnings(stats: list[dict[str, Any]], name: str) -> list[tuple[type, str]]:
+    """The partitions' data warnings as the whole dataset's: texts that differ only in their
+    counts and the series they name (``3 negative values``, ``2 negative values``) as the first
+    such text with each count summed, in the order they first came. Quoted names and the
+    ``(first ...)`` part are left as the first text has them."""
+    import re
+
+    def counts(body: str) -> tuple[list[str], str]:
+        """The body's parts (quoted ones at odd positions) before ``(first``, and the rest."""
+        cut = re.search(r" \(first ", body)
+        head, tail = (body[: cut.start()], body[cut.start() :]) if cut else (body, "")
+        return re.split(r"('[^']*')", head), tail
+
+    prefix = f"{name}: "
+    sums: dict[tuple[type, str], list[Any]] = {}
+    for stat in stats:
+        for category, text in stat.get("warnings", []):
+            body = text.removeprefix(prefix)
+            parts, _ = counts(body)
+            plain = parts[::2]
+            numbers = [int(n) for part in plain for n in re.findall(r"\d+", part)]
+            shape = "'.'".join(re.sub(r"\d+", "#", part) for part in plain)
+            entry = sums.setdefault((category, shape), [np.zeros(len(numbers), int), body])
+            entry[0] += numbers
+    out = []
+    for (category, _), (total, body) in sums.items():
+        parts, tail = counts(body)
+        left = iter(total.tolist())
+        parts[::2] = [re.sub(r"\d+", lambda _, n=left: str(next(n)), p) for p in parts[::2]]
+        out.append((category, prefix + "".join(parts) + tail))
+    return out
 
 
 def _on_grid(panel: Panel, times: pd.DatetimeIndex) -> Panel:
@@ -274,9 +349,11 @@ def _partition_rows(part: pd.DataFrame, plan: _Plan) -> pd.DataFrame:
     """The feature rows of the whole series of one partition, as in memory."""
     if part.empty:
         return plan.meta.copy()
-    if part.index.name == "__uid":  # shuffled on the series id
+    if part.index.name == "__dom":  # shuffled on the domain
         part = part.reset_index(drop=True)
-    frame = plan.standardize(part)
+    with warnings.catch_warnings():  # said once, summed, after the statistics pass
+        warnings.simplefilter("ignore")
+        frame = plan.standardize(part)
     panel = Panel.from_frame(
         frame, series=plan.series, static=plan.static, known=plan.known, freq=plan.freq
     )
@@ -290,23 +367,33 @@ def _partition_rows(part: pd.DataFrame, plan: _Plan) -> pd.DataFrame:
     return _as_frame(table)[list(plan.meta.columns)]
 
 
-def _by_series(raw: dd.DataFrame, plan: _Plan, stats: list[dict[str, Any]]) -> dd.DataFrame:
-    """``raw`` with every series in one partition and the partitions in the order of the
-    series ids (the in-memory order). Partitions already sorted and disjoint are kept as they
-    are; otherwise the rows are shuffled on the series id, with partition boundaries taken from
-    the ids sampled in the statistics pass (explicit boundaries: Dask computes nothing while it
-    builds the graph)."""
-    bounds = [s["ids"] for s in stats if s["rows"]]
+def _domain_keys(frame: pd.DataFrame, plan: _Plan) -> pd.Series:
+    """Each row's domain as the text the rows are partitioned on: the domain's text, followed by
+    the series ids' separator where the domain is the first series column (then the domains in
+    the order of their keys hold the series in the order of their ids, the in-memory order)."""
+    key = frame[plan.domain].astype(str)
+    return key + "|" if plan.series[0] == plan.domain and len(plan.series) > 1 else key
+
+
+def _by_domain(raw: dd.DataFrame, plan: _Plan, stats: list[dict[str, Any]]) -> dd.DataFrame:
+    """``raw`` with every domain in one partition and the partitions in the order of the
+    domains' keys: the feature rows read domain-wide quantities (a domain that never sold
+    gives none; a series that never sold is read on its domain's selling series' scale), which
+    a domain split across partitions would read on a part of it. Partitions already sorted and
+    disjoint are kept as they are; otherwise the rows are shuffled on the domain, with
+    partition boundaries taken from the domains sampled in the statistics pass (explicit
+    boundaries: Dask computes nothing while it builds the graph)."""
+    bounds = [s["domains"] for s in stats if s["rows"]]
     if all(hi < nxt[0] for (_, hi, _), nxt in zip(bounds[:-1], bounds[1:], strict=True)):
         return raw
-    ids = sorted(set().union(*(b[2] for b in bounds)))
+    keys = sorted(set().union(*(b[2] for b in bounds)))
     n = len(bounds)
-    cuts = [ids[int(k)] for k in np.linspace(0, len(ids) - 1, n + 1)[1:-1]]
+    cuts = [keys[int(k)] for k in np.linspace(0, len(keys) - 1, n + 1)[1:-1]]
     divisions = sorted({min(b[0] for b in bounds), *cuts, max(b[1] for b in bounds)})
     if len(divisions) < 2:
         divisions = divisions * 2
-    keyed = raw.assign(__uid=raw[plan.series].map_partitions(series_ids, plan.series))
-    return keyed.set_index("__uid", divisions=divisions)
+    keyed = raw.assign(__dom=raw.map_partitions(_domain_keys, plan, meta=(plan.domain, object)))
+    return keyed.set_index("__dom", divisions=divisions)
 
 
 def _plan(task: TransferTask, origin: pd.Timestamp, name: str) -> tuple[_Plan, OriginTables]:
@@ -319,10 +406,13 @@ def _plan(task: TransferTask, origin: pd.Timestamp, name: str) -> tuple[_Plan, O
         )
     tables = OriginTables(task, task.at_origin(origin), task.features)
     if len(tables.prelaunch):
+        series = tables.data.panel.ids[tables.prelaunch]
+        more = f" (and {len(series) - 1} more)" if len(series) > 1 else ""
         raise ConfigError(
-            f"target domain {tables.prelaunch_domain()!r} has no sales up to the origin: its "
-            f"level is estimated from the source series, which a Dask source model keeps out "
-            f"of memory; give the sources in [data] path for a pre-launch forecast"
+            f"target series {series[0]!r}{more} of domain {tables.prelaunch_domain()!r} has no "
+            f"sale up to the origin (not launched yet): its level is estimated from the source "
+            f"series, which a Dask source model keeps out of memory; give the sources in "
+            f"[data] path for a pre-launch forecast, or leave the series out"
         )
     b = tables.builder
     plan = _Plan(
@@ -370,6 +460,8 @@ def source_rows_dask(
             f"{sources}: {bad} in it cannot be read as Parquet: {_reason(exc)}"
         ) from None
     stats = [s for s in stats if s["rows"]]
+    for category, text in _summed_warnings(stats, _name(sources)):
+        warnings.warn(text, category, stacklevel=2)
     if not stats or not any(s["observed"] for s in stats):
         raise DataError(f"the source domains have no rows before the origin {origin.date()}")
 
@@ -417,7 +509,7 @@ def source_rows_dask(
     plan = replace(plan, times=times, origin_idx=origin_idx, builder=builder, meta=meta)
 
     rows = client.persist(
-        _by_series(raw, plan, stats).map_partitions(_partition_rows, plan, meta=meta)
+        _by_domain(raw, plan, stats).map_partitions(_partition_rows, plan, meta=meta)
     )
     sizes = client.compute(rows.map_partitions(len), sync=True).tolist()
     keep = [k for k, n in enumerate(sizes) if n]

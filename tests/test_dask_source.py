@@ -3,6 +3,8 @@ in-memory one, and source_only / recalibrate / boost_continue forecast from it."
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -529,3 +531,90 @@ def test_one_parquet_file_is_read_named_with_a_trailing_slash_and_a_missing_one_
     assert len(as_folder) == len(as_file) == (~frame["store"].isin(targets)).sum()
     with pytest.raises(DataError, match=r"^source data not found: .*nowhere\.parquet$"):
         _read(tmp_path / "nowhere.parquet", setup["task"])
+
+
+@pytest.mark.parametrize("layout", ["one file per series", "split by time"])
+def test_a_department_not_yet_open_in_some_stores_is_read_on_its_stores_scale(
+    client, tmp_path, layout
+):
+    """A series that has sold nothing yet is read on the scale of its domain's selling series.
+    Its domain's other series must then be in its partition: the rows are partitioned by
+    domain, not series (by series id, a file per series gave it a scale of 1 sales unit and
+    forecasts a thousand times too high; a time split, other scales)."""
+    frame = small_frame()
+    targets = frame.attrs["targets"]
+    dates = np.sort(frame["date"].unique())
+    late = (frame["dept"] == frame["dept"].max()) & (frame["date"] < dates[len(dates) // 2])
+    frame.loc[late & ~frame["store"].isin(targets[:1]), "sales"] = 0.0  # opens half-way
+    cfg = parse_config(synthetic_config("unused.csv", targets, horizon=8, target_history=13))
+    full = TransferTask.from_config(cfg, data=frame)
+    only = TransferTask.from_config(
+        cfg, data=frame[frame["store"].isin(targets)], require_sources=False
+    )
+    origin = full.evaluation_origins()[-1]
+    src = frame[~frame["store"].isin(targets)]
+    if layout == "one file per series":
+        parts = [p for _, p in src.groupby(["store", "dept"])]
+    else:
+        parts = [src[src["date"].isin(d)] for d in np.array_split(dates, 3)]
+    for k, part in enumerate(parts):
+        part.to_parquet(tmp_path / f"part{k:02d}.parquet", index=False)
+    model = fit_source_dask("source_only", only, tmp_path, origin, client)
+    got = forecast_with_source("source_only", only, model).predict()
+    want = TransferForecaster("source_only").fit(full, origin).predict()
+    both = got.merge(want, on=["store", "dept", "date"], suffixes=("", "_mem"))
+    assert len(both) == len(got) == len(want)
+    np.testing.assert_allclose(both["forecast"], both["forecast_mem"], rtol=RTOL["lightgbm"])
+
+
+def test_a_target_series_not_yet_launched_is_refused_naming_it(setup, client):
+    """Its level would come from the level model, fitted on the source series in memory."""
+    frame, origin = setup["only_targets"], setup["origin"]
+    store, dept = frame.attrs.get("targets", setup["task"].targets)[0], frame["dept"].max()
+    new = (frame["store"] == store) & (frame["dept"] == dept) & (frame["date"] <= origin)
+    cfg = parse_config(
+        synthetic_config("unused.csv", setup["task"].targets, horizon=8, target_history=13)
+    )
+    task = TransferTask.from_config(cfg, data=frame[~new], require_sources=False)
+    with pytest.raises(
+        ConfigError,
+        match=rf"^target series '{store}\|{dept}' of domain '{store}' has no sale up to the "
+        r"origin \(not launched yet\): .*give the sources in \[data\] path",
+    ):
+        fit_source_dask("source_only", task, "unused.parquet", origin, client)
+
+
+def test_a_file_without_a_column_the_others_have_is_named(setup, client, tmp_path):
+    """The dataset's columns are its first file's: a later file without one was a KeyError in
+    the workers (exit 1, no file named). A Hive partition key in the path is a column."""
+    frame, targets = setup["frame"], setup["frame"].attrs["targets"]
+    src = frame[~frame["store"].isin(targets)]
+    for k, (store, part) in enumerate(src.groupby("store")):
+        part = part.drop(columns="promo") if k == 2 else part
+        (tmp_path / "flat").mkdir(exist_ok=True)
+        part.to_parquet(tmp_path / "flat" / f"part{k}.parquet", index=False)
+        (tmp_path / "hive" / f"store={store}").mkdir(parents=True)
+        part.drop(columns="store").to_parquet(tmp_path / "hive" / f"store={store}" / "a.parquet")
+    with pytest.raises(
+        DataError, match=r"flat: part2\.parquet in it has no column 'promo', which others have$"
+    ):
+        source_rows_dask(setup["task"], tmp_path / "flat", setup["origin"], client)
+    with pytest.raises(DataError, match=r"hive: store=S0\d/a\.parquet in it has no column 'promo'"):
+        source_rows_dask(setup["task"], tmp_path / "hive", setup["origin"], client)
+
+
+def test_the_partitions_data_warnings_are_said_once_with_the_datasets_counts(
+    setup, client, tmp_path
+):
+    """Each partition repairs its rows; the warnings sum their counts (one line per kind, as
+    in memory), not one line per partition with its own count."""
+    frame, targets = setup["frame"], setup["frame"].attrs["targets"]
+    src = frame[~frame["store"].isin(targets)].reset_index(drop=True)
+    src.loc[[5, 300, 301, 450, 451, 452], "sales"] = -3.0
+    for k, (_, part) in enumerate(src.groupby("store")):
+        part.to_parquet(tmp_path / f"part{k}.parquet", index=False)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        source_rows_dask(setup["task"], tmp_path, setup["origin"], client)
+    negative = [str(w.message) for w in said if "negative values" in str(w.message)]
+    assert negative == [f"{tmp_path}: column 'sales': 6 negative values (returns) set to 0"]
