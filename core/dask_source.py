@@ -34,11 +34,9 @@ dataset are ignored, so the whole data set can be given). Only strategies that r
 that read the source rows (``pooled``, ``representation``, ``l2sp``, ``auto``) raise a
 :class:`ConfigError`.
 
-A worked example is in ``docs/concepts.md`` (sources larger than memory).
-
-Every worker needs transfercast installed. The client process holds the target data and the
-fitted model, never the source rows; the workers hold the source feature rows while the model
-is fitted (LightGBM and XGBoost train from memory).
+A worked example is in ``docs/concepts.md`` (sources larger than memory). Every worker needs
+transfercast installed. The client process holds the target data and the fitted model, never
+the source rows; the workers hold the source feature rows while the model is fitted.
 """
 
 from __future__ import annotations

@@ -157,7 +157,7 @@ def test_a_missing_required_option_is_a_usage_line_with_exit_status_2(tmp_path):
         ("run", "(default: [strategy] name)"),
         ("run", "(default: [forecast] quantiles)"),
         ("compare", "(default: [forecast] quantiles)"),
-        ("compare", "(-1: all cores; default: [execution] jobs)"),
+        ("compare", "LocalCluster; default: [execution] jobs)"),
         ("similarity", "(default: [task] origin or the targets' last sale)"),
         ("run", "output directory (default: [output] dir)"),
         ("compare", "output directory (default: [output] dir)"),
