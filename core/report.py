@@ -191,10 +191,12 @@ def regime_changes(task) -> dict[str, tuple[pd.Timestamp, str]]:
     ``unique_id``: the regime start and the ``unique_id`` of its old regime's series."""
     if task is None or not getattr(task, "old_regimes", None):
         return {}
+    from transfercast.task import old_regime_suffix
+
     keys = task.frame[["unique_id", "domain"]].drop_duplicates("unique_id")
     out = {}
-    for dom, old in task.old_regimes.items():
-        suffix = str(old)[len(str(dom)) :]
+    for dom in task.old_regimes:
+        suffix = old_regime_suffix(task.regime_start[dom])
         for uid in keys.loc[keys["domain"].astype(str) == str(dom), "unique_id"]:
             out[str(uid)] = (pd.Timestamp(task.regime_start[dom]), f"{uid}{suffix}")
     return out

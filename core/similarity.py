@@ -448,7 +448,9 @@ def regime_comparison(
     end = tables.data.origin_idx + 1
     times = panel.times[:end]
     out = dict.fromkeys(REGIME_COLUMNS[2:], float("nan"))
-    suffix = str(old)[len(str(domain)) :]
+    from transfercast.task import old_regime_suffix
+
+    suffix = old_regime_suffix(start)
     old_rows = {str(panel.ids[i]): i for i in np.flatnonzero(panel.domains == old)}
     pairs = [
         (old_rows[str(panel.ids[i]) + suffix], i)

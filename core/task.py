@@ -54,6 +54,12 @@ def _day(when: pd.Timestamp) -> str:
     return str(when.date()) if when == when.normalize() else str(when)
 
 
+def old_regime_suffix(start: pd.Timestamp) -> str:
+    """What names a target's old regime after ``start``: its domain and each series' id with
+    this appended (``"S06 (before 2021-03-05)"``)."""
+    return f" (before {_day(start)})"
+
+
 def whole_number(value: Any, what: str, least: int) -> int:
     """``value`` as an int of at least ``least``; a one-line error names ``what`` otherwise
     (a fraction, text or a bool is not a whole number)."""
@@ -301,11 +307,11 @@ class TransferTask:
                     )
                     unsplit.append(dom)
                 continue
-            label = f"{dom} (before {_day(start)})"
+            label = f"{dom}{old_regime_suffix(start)}"
             if (domains.astype(str) == label).any():
                 raise DataError(f"{self.source_name}: a domain is already named {label!r}")
             domains[old] = label
-            uids[old] = uids[old] + f" (before {_day(start)})"
+            uids[old] = uids[old] + old_regime_suffix(start)
             old_regimes[dom] = label
         frame[DOMAIN], frame[UID] = domains, uids
         self.frame = frame.sort_values([UID, DS], kind="stable").reset_index(drop=True)
