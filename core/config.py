@@ -7,9 +7,10 @@ valid one). Paths are relative to the config file.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 
 from pydantic import (
     BaseModel,
@@ -385,6 +386,37 @@ def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     return model
 
 
+def config_error(exc: ValidationError, source: str, within: tuple[str, ...] = ()) -> ConfigError:
+    """The one-line error for a config that failed validation: ``source`` and the offending
+    key, read in the table ``within`` (a section validated on its own)."""
+    errors = exc.errors()
+    # a misspelt key is read as unknown and its right spelling as missing: name the first
+    err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
+    loc = (*within, *err["loc"])
+    section = ".".join(str(p) for p in loc[:-1])
+    key = str(loc[-1]) if loc else "?"
+    where = f"[{section}] key '{key}'" if section else f"key '{key}'"
+    if err["type"] == "extra_forbidden":
+        model = _model_for(loc)
+        hint = closest(key, model.model_fields) if model else ""
+        if section == "strategy" and not hint:
+            hint = f" (a strategy's parameters go in a table [strategies.{key}])"
+        elif section and key in Config.model_fields and not hint:
+            hint = f" (top-level key '{key}' must come before the first [table])"
+        return ConfigError(f"{source}: unknown {where}{hint}")
+    if loc == ("strategies", loc[-1]) and len(loc) == 2 and err["type"] == "dict_type":
+        return ConfigError(
+            f"{source}: [strategies] key '{key}': [strategies] holds one table per "
+            f"strategy ([strategies.NAME]); the strategy to run is [strategy] {key}"
+        )
+    if err["type"] == "missing":
+        return ConfigError(f"{source}: missing required {where}")
+    msg = err["msg"].removeprefix("Value error, ")
+    if len(loc) == 1 and _model_for((*loc, "")) is not None:  # a check of a whole table
+        return ConfigError(f"{source}: [{key}]: {msg}")
+    return ConfigError(f"{source}: {where}: {msg} (got {err.get('input')!r})")
+
+
 def parse_config(
     raw: dict[str, Any], source: str = "config", base_dir: Path | None = None
 ) -> Config:
@@ -392,35 +424,32 @@ def parse_config(
     try:
         cfg = Config(**raw)
     except ValidationError as exc:
-        errors = exc.errors()
-        # a misspelt key is read as unknown and its right spelling as missing: name the first
-        err = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])
-        loc = err["loc"]
-        section = ".".join(str(p) for p in loc[:-1])
-        key = str(loc[-1]) if loc else "?"
-        where = f"[{section}] key '{key}'" if section else f"key '{key}'"
-        if err["type"] == "extra_forbidden":
-            model = _model_for(loc)
-            hint = closest(key, model.model_fields) if model else ""
-            if section == "strategy" and not hint:
-                hint = f" (a strategy's parameters go in a table [strategies.{key}])"
-            elif section and key in Config.model_fields and not hint:
-                hint = f" (top-level key '{key}' must come before the first [table])"
-            raise ConfigError(f"{source}: unknown {where}{hint}") from None
-        if loc == ("strategies", loc[-1]) and len(loc) == 2 and err["type"] == "dict_type":
-            raise ConfigError(
-                f"{source}: [strategies] key '{key}': [strategies] holds one table per "
-                f"strategy ([strategies.NAME]); the strategy to run is [strategy] {key}"
-            ) from None
-        if err["type"] == "missing":
-            raise ConfigError(f"{source}: missing required {where}") from None
-        msg = err["msg"].removeprefix("Value error, ")
-        if len(loc) == 1 and _model_for((*loc, "")) is not None:  # a check of a whole table
-            raise ConfigError(f"{source}: [{key}]: {msg}") from None
-        raise ConfigError(f"{source}: {where}: {msg} (got {err.get('input')!r})") from None
+        raise config_error(exc, source) from None
     if base_dir is not None:
         cfg.base_dir = base_dir
     return cfg
+
+
+_S = TypeVar("_S", bound=BaseModel)
+
+
+def config_section(model: type[_S], value: Any, name: str, source: str) -> _S:
+    """``value`` as the config table ``[name]`` (a ``model``): ``None`` gives its defaults, a
+    mapping is validated (a bad key is a :class:`ConfigError` naming it, as in a config
+    file); anything else but a ``model`` is a :class:`ConfigError`."""
+    if value is None:
+        return model()
+    if isinstance(value, model):
+        return value
+    if isinstance(value, Mapping):
+        try:
+            return model(**value)
+        except ValidationError as exc:
+            raise config_error(exc, source, (name,)) from None
+    raise ConfigError(
+        f"{source}: {name} must be a mapping of [{name}] keys (or a {model.__name__}), not "
+        f"{type(value).__name__}"
+    )
 
 
 def load_config(path: str | Path) -> Config:

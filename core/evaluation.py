@@ -44,7 +44,7 @@ from transfercast.plugin_manager import PluginManager, get_plugin_manager
 from transfercast.replay import held_replays
 from transfercast.source_cache import SourceCache
 from transfercast.strategy import Strategy
-from transfercast.task import TransferTask, plain
+from transfercast.task import TransferTask, origin_text, plain
 from transfercast.uncertainty import DEFAULT_METHOD, forecast_quantiles
 
 SCORE_COLUMNS = [
@@ -535,7 +535,8 @@ def compare(
     once in threads (-1: every core), unless ``executor(run, cells)`` runs them elsewhere
     (:func:`~transfercast.distributed.dask_executor`); ``progress(done, total)`` is told the
     count of cells done. ``skip`` holds the cells already scored (``--resume``), each as
-    ``(str(target), strategy name, "YYYY-MM-DD")`` (:func:`transfercast.resume.cell_key`);
+    ``(str(target), strategy name, origin_text(origin))`` (:func:`transfercast.resume.
+    cell_key`: the origin's date, with its time of day in hourly data);
     ``on_cell`` is told
     about every new cell as soon as it is scored: ``on_cell(row, forecasts, selection)`` (the
     forecasts and the strategy's ``selection_`` are ``None`` when absent); ``on_origin`` is told
@@ -580,7 +581,7 @@ def compare(
             (s, t)
             for t in data.target_rows
             for s in chosen
-            if (str(t), s.name, str(pd.Timestamp(origin).date())) not in skip
+            if (str(t), s.name, origin_text(origin)) not in skip
         ]
         done += total // len(origins) - len(cells)
         if not cells:

@@ -32,7 +32,7 @@ from transfercast.evaluation import SCORE_COLUMNS, Comparison
 from transfercast.outputs import UMASK, atomic_write, write_text
 from transfercast.replay import TABLE_COLUMNS
 from transfercast.strategy import Strategy
-from transfercast.task import TransferTask
+from transfercast.task import TransferTask, origin_text
 
 PROGRESS_DIR = ".progress"
 PREVIOUS_DIR = ".progress.previous"  # what a running comparison replaced, until it ends
@@ -92,7 +92,7 @@ def params_hash(strategy: Strategy) -> str:
 
 def cell_key(target: Any, strategy: str, origin: Any) -> tuple[str, str, str]:
     """The key of a cell, as :func:`transfercast.compare` takes it in ``skip``."""
-    return str(target), str(strategy), str(pd.Timestamp(origin).date())
+    return str(target), str(strategy), origin_text(origin)
 
 
 def _file_stem(key: tuple[str, str, str]) -> str:
@@ -101,7 +101,7 @@ def _file_stem(key: tuple[str, str, str]) -> str:
 
 def _replays_path(directory: Path, origin: Any) -> Path:
     """Where the store keeps the source replays of one origin (``replays.csv``'s rows)."""
-    return directory / f"replays.{pd.Timestamp(origin).date()}.parquet"
+    return directory / f"replays.{origin_text(origin)}.parquet"
 
 
 def _uses_replays(selection: Path) -> bool:
@@ -154,7 +154,7 @@ class CellStore:
         self.resuming = False  # an earlier store of the same setup is continued
         # quantile forecasts are calibrated on source replays: then every cell replays
         self.every_cell_replays = bool(intervals)
-        self._ran: set[str] = set()  # the origins of the cells stored by this run
+        self._ran: set[pd.Timestamp] = set()  # the origins of the cells stored by this run
         self.stale: set[str] = set()  # strategies whose parameters changed: run again
         self._opened = False
         self._created: Path | None = None  # the highest folder that open() created
@@ -316,7 +316,7 @@ class CellStore:
             for suffix in CELL_FILES:
                 self._set_aside(Path(f"{stem}.{suffix}.parquet"))
         self._added.add(stem.name)
-        self._ran.add(key[2])
+        self._ran.add(pd.Timestamp(row["origin"]))
         for suffix, frame in (("forecasts", forecasts), ("selection", selection)):
             path = Path(f"{stem}.{suffix}.parquet")
             if frame is not None and len(frame):
@@ -379,7 +379,7 @@ class CellStore:
         if not self._opened and not self.resuming:  # the store is an earlier run's
             return fresh if fresh is not None else pd.DataFrame()
         fresh = pd.DataFrame(columns=TABLE_COLUMNS) if fresh is None or not len(fresh) else fresh
-        made = {str(pd.Timestamp(o).date()): rows for o, rows in fresh.groupby("origin")}
+        made = {pd.Timestamp(o): rows for o, rows in fresh.groupby("origin")}
         for origin in sorted(self._ran | set(made)):  # the origins whose cells ran
             self.add_replays(origin, made.get(origin))
         self._ran.clear()

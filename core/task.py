@@ -18,7 +18,7 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from transfercast.config import Config, EvaluateConfig, FeaturesConfig
+from transfercast.config import Config, EvaluateConfig, FeaturesConfig, config_section
 from transfercast.data import DOMAIN, DS, UID, DataWarning, Y, check_static, read_table, standardize
 from transfercast.errors import ConfigError, DataError, unknown_name
 from transfercast.features import min_level_obs, observed_in_window
@@ -52,6 +52,13 @@ def plain(value: Any) -> Any:
 def _day(when: pd.Timestamp) -> str:
     """A period for a message or a label: the date, or the full timestamp with a time of day."""
     return str(when.date()) if when == when.normalize() else str(when)
+
+
+def origin_text(origin: Any) -> str:
+    """An origin as cell keys and file names hold it: its date, with the time of day where it
+    has one (hourly data: two origins of one day are two cells)."""
+    when = pd.Timestamp(origin)
+    return str(when.date()) if when == when.normalize() else when.strftime("%Y-%m-%dT%H-%M-%S")
 
 
 def old_regime_suffix(start: pd.Timestamp) -> str:
@@ -140,8 +147,8 @@ class TransferTask:
         origin: str | pd.Timestamp | None = None,
         target_history: int | None = None,
         regime_start: Any = None,
-        features: FeaturesConfig | None = None,
-        evaluate: EvaluateConfig | None = None,
+        features: FeaturesConfig | Mapping[str, Any] | None = None,
+        evaluate: EvaluateConfig | Mapping[str, Any] | None = None,
         repair: bool = True,
         source_name: str = "data",
         require_sources: bool = True,
@@ -164,9 +171,10 @@ class TransferTask:
             else whole_number(target_history, "[task] target_history", 0)
         )
         # every period count the features use, with the defaults of the frequency filled in
-        self.features = resolve_features(features or FeaturesConfig(), freq)
+        features = config_section(FeaturesConfig, features, "features", source_name)
+        self.features = resolve_features(features, freq)
         self._refuse_feature_names(source_name)
-        self.evaluate = evaluate or EvaluateConfig()
+        self.evaluate = config_section(EvaluateConfig, evaluate, "evaluate", source_name)
         self.source_name = source_name
         self.repair = repair  # read again for a source dataset on Dask (the same repairs)
         self.frame = standardize(

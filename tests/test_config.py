@@ -119,3 +119,24 @@ def test_defaults_of_the_sections():
     assert cfg.strategy.name == "auto"
     assert cfg.execution.backend == "local" and cfg.execution.jobs == 1
     assert cfg.features.formulation == "direct"
+
+
+def test_a_task_takes_its_features_and_evaluate_tables_as_mappings():
+    """``TransferTask(features={...})`` was an AttributeError; a mapping is validated as the
+    config file's table, and a bad key is named as there."""
+    from tests.conftest import small_frame
+    from transfercast.task import TransferTask
+
+    frame = small_frame()
+    kwargs = dict(
+        series=["store", "dept"], time="date", target="sales", domain="store",
+        targets=frame.attrs["targets"], horizon=4,
+    )  # fmt: skip
+    task = TransferTask(frame, features={"lags": [1, 2]}, evaluate={"windows": 2}, **kwargs)
+    assert task.features.lags == [1, 2] and task.evaluate.windows == 2
+    with pytest.raises(ConfigError, match=r"^data: unknown \[features\] key 'lag' \(did you mean"):
+        TransferTask(frame, features={"lag": [1]}, **kwargs)
+    with pytest.raises(ConfigError, match=r"^data: \[evaluate\] key 'windows': .*\(got 0\)$"):
+        TransferTask(frame, evaluate={"windows": 0}, **kwargs)
+    with pytest.raises(ConfigError, match=r"^data: features must be a mapping of \[features\]"):
+        TransferTask(frame, features=[1, 2], **kwargs)

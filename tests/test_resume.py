@@ -772,3 +772,34 @@ def test_discard_puts_back_a_failed_cell_that_was_run_again(tmp_path):
     again.add(_cell_row("target_only"), None)  # the failed cell, run again
     again.discard()  # then a user error stops the run
     assert {p.name: p.read_bytes() for p in store.iterdir()} == before
+
+
+def test_hourly_origins_of_one_day_are_cells_of_their_own(tmp_path, monkeypatch):
+    """Cells were keyed by the origin's date: three hourly origins of one day were stored as
+    one, and a resumed run kept a third of them."""
+    from transfercast.datasets import synthetic_config, synthetic_sales
+
+    frame = synthetic_sales(
+        n_domains=5, series_per_domain=2, n_periods=200, n_targets=2, target_periods=80, freq="D"
+    )
+    hours = (frame["date"] - frame["date"].min()).dt.days
+    frame["date"] = pd.Timestamp("2024-03-01") + pd.to_timedelta(hours, unit="h")
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=6, target_history=48)
+    raw["data"]["freq"] = "h"
+    raw["features"] = {
+        "lags": [1, 24], "windows": [24], "level_window": 24, "season_length": 24,
+        "source_window": 120, "calendar": False,
+    }  # fmt: skip
+    raw["evaluate"] = {"windows": 3, "step": 1}
+    raw["output"] = {"dir": "out"}
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    monkeypatch.setattr(cli, "write_compare_report", lambda *a, **k: None)  # not under test
+    args = ["compare", tmp_path / "config.toml", "--strategies", "target_only,source_only"]
+    assert (res := invoke(*args)).code == 0, res.err
+    first = pd.read_csv(tmp_path / "out" / "scores.csv")
+    assert len(first) == 3 * 2 * 2 and first["origin"].nunique() == 3
+    assert (res := invoke(*args, "--resume")).code == 0, res.err
+    assert "resuming: 12 cells already scored" in res.out
+    again = pd.read_csv(tmp_path / "out" / "scores.csv")
+    pd.testing.assert_frame_equal(again.drop(columns=TIMING), first.drop(columns=TIMING))
