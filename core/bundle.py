@@ -484,8 +484,10 @@ def read_manifest(directory: Path) -> dict[str, Any]:
             stacklevel=3,
         )
     _check_engines(directory, manifest)
+    for target in manifest.get("targets", []):
+        _inside(directory, str(target.get("dir", "")))
     for name, digest in manifest["files"].items():
-        file = directory / name
+        file = _inside(directory, name)
         if not file.is_file():
             raise BundleError(f"{directory}: bundle file '{name}' is missing")
         if sha256_file(file) != digest:
@@ -494,6 +496,18 @@ def read_manifest(directory: Path) -> dict[str, Any]:
                 f"corrupt, refusing to load it"
             )
     return manifest
+
+
+def _inside(directory: Path, name: str) -> Path:
+    """``directory / name``, a :class:`BundleError` where the name leads out of the bundle (an
+    absolute path, ``..``): a bundle reads its own files only."""
+    path = directory / name
+    root = directory.resolve()
+    if Path(name).is_absolute() or not path.resolve().is_relative_to(root):
+        raise BundleError(
+            f"{directory}: bundle file '{name}' lies outside the bundle; refusing to load it"
+        )
+    return path
 
 
 def load_bundle(directory: Path) -> Bundle:

@@ -762,6 +762,24 @@ def test_a_tampered_target_entry_of_the_manifest_is_refused(project, tmp_path):
         load_bundle(model)
 
 
+@pytest.mark.parametrize("where", ["files", "dir"])
+def test_a_manifest_naming_a_file_outside_the_bundle_is_refused(project, tmp_path, where):
+    """A bundle reads its own files only: a name with ``..`` (or an absolute one) is refused,
+    its checksum recomputed or not."""
+    from transfercast.bundle import _manifest_digest
+
+    model, manifest = _copy_model(project, tmp_path)
+    (tmp_path / "elsewhere.txt").write_text("not the bundle's\n")
+    if where == "files":
+        manifest["files"]["../elsewhere.txt"] = "0" * 64
+    else:
+        manifest["targets"][0]["dir"] = "../.."
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=r"bundle file '\.\./.*' lies outside the bundle"):
+        load_bundle(model)
+
+
 def test_predict_refuses_an_origin_one_period_before_the_models_own(project):
     """One period before the model's origin is already a forecast of sales it learnt."""
     bundle = load_bundle(project / "out" / "model")
