@@ -29,7 +29,7 @@ from pydantic import Field
 import transfercast
 from transfercast.errors import ConfigError, TransfercastError, unknown_name
 from transfercast.features import FeatureTable
-from transfercast.forecasting import OriginTables
+from transfercast.forecasting import OriginTables, transfer_to
 from transfercast.intervals import blend_detail
 from transfercast.replay import (
     BUILTIN,
@@ -225,14 +225,11 @@ class Auto(Strategy):
         young += "left out; "
         reason = (young if left_out else "") + (unseen if dropped else "") + reason
         self.members_: list[Strategy] = []
-        for name in weights.index:
+        for name in weights.index:  # each member fitted as a cell of its own would be
             member = self.make(name)
-            model = cache.get(member, tables.source) if member.source_spec() else None
-            fitted = member.clone()
-            fitted.context_ = {"tables": tables, "domain": domain, "cache": cache}
             rows = tables.source if member.reads_source_table() else None  # built only if read
-            fitted.transfer(model, tables.target(domain), rows)
-            self.members_.append(fitted)
+            model = cache.get(member, rows) if rows is not None else None
+            self.members_.append(transfer_to(member, model, tables, domain, rows, cache))
         self.chosen_, self.weights_ = list(weights.index), [float(w) for w in weights]
         row: dict[str, Any] = {
             "target": domain,
