@@ -459,7 +459,12 @@ class OriginTables:
             targets,
         )
         return OriginTables(
-            self.task, data, self.spec, self.data.panel, self.source_budget, dropped=self.dropped
+            self.task,
+            data,
+            self.spec,
+            parent=self.data.panel,
+            source_budget=self.source_budget,
+            dropped=self.dropped,
         )
 
     def actuals(self, domain: Any) -> pd.DataFrame:

@@ -385,7 +385,12 @@ def build_layout(
             groups.append(
                 (
                     OriginTables(
-                        tables.task, data, tables.spec, panel, budget, dropped=tables.dropped
+                        tables.task,
+                        data,
+                        tables.spec,
+                        parent=panel,
+                        source_budget=budget,
+                        dropped=tables.dropped,
                     ),
                     key,
                     members,
@@ -548,7 +553,9 @@ def inner_fit(
         return None
     key = ("inner", 0)
     data = OriginData(panel.times[c], c, cut, sources, {key: np.concatenate(members)})
-    tables = OriginTables(tables.task, data, tables.spec, panel, budget, dropped=tables.dropped)
+    tables = OriginTables(
+        tables.task, data, tables.spec, parent=panel, source_budget=budget, dropped=tables.dropped
+    )
     return tables, key
 
 
