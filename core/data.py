@@ -540,7 +540,11 @@ def standardize(
         raise DataError(f"{source}: [data] freq '{freq}' is not a pandas frequency alias") from None
     _refuse_time_of_day(out[time], out[DS], time, freq, offset, source)
     periods = out[DS].drop_duplicates()  # each distinct period checked once
-    off_dates = periods[~periods.map(offset.is_on_offset).astype(bool)]
+    on = periods.map(offset.is_on_offset).astype(bool)
+    if on.all() and len(periods):  # an hour is "on" at 05:30, a 2-week step on either Friday:
+        grid = pd.date_range(periods.min(), periods.max(), freq=offset)  # the first period's grid
+        on = periods.isin(grid)
+    off_dates = periods[~on]
     off_grid = out[DS].isin(off_dates)
     if off_grid.any():
         first = out.loc[off_grid, DS].iloc[0]
@@ -553,7 +557,7 @@ def standardize(
             else ""
         )
         raise DataError(
-            f"{source}: column '{time}' has irregular periods: {first.date()} is not on the "
+            f"{source}: column '{time}' has irregular periods: {_when(first)} is not on the "
             f"'{freq}' grid ({int(off_grid.sum())} rows of {off.nunique()} series, first "
             f"{off.iloc[0]!r}){hint}"
         )

@@ -47,6 +47,8 @@ class Panel:
             times = pd.date_range(times[0], periods=len(times) + extend, freq=freq)
         codes, ids = pd.factorize(frame[UID], sort=True)
         t_idx = times.get_indexer(frame[DS])
+        if (t_idx < 0).any():  # standardize refuses such rows: never write one into the last period
+            raise ValueError(f"periods off the '{freq}' grid: {frame[DS][t_idx < 0].iloc[0]}")
         n, T = len(ids), len(times)
         Ymat = np.full((n, T), np.nan)
         Ymat[codes, t_idx] = frame[Y].to_numpy(float)

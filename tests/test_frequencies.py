@@ -369,6 +369,35 @@ def test_dates_off_the_grid_are_named_with_their_series_and_the_grid_they_lie_on
     assert re.search(r"is not on the 'W-SUN' grid \(20 rows of 1 series, first 'S03\|D1'\)$", said)
 
 
+def test_dates_between_the_periods_of_an_hourly_or_two_weekly_grid_are_refused():
+    """pandas reads 05:30 as on an hourly offset and either Friday as on a two-week one: such
+    rows were taken in and written into the grid's last period (the last forecast's price,
+    a fake origin) or crashed the panel. The grid runs from the data's first period."""
+    from transfercast.data import DataError, standardize
+
+    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store")
+    hourly = frame_at("D", 60, 60)
+    days = (pd.to_datetime(hourly["date"]) - pd.to_datetime(hourly["date"]).min()).dt.days
+    hourly["date"] = pd.Timestamp("2024-03-01") + pd.to_timedelta(days, unit="h")
+    standardize(hourly, freq="h", **kw)  # on the grid: taken
+    hourly.loc[hourly.index[7], "date"] = hourly["date"].iloc[7] + pd.Timedelta(minutes=30)
+    with pytest.raises(DataError, match=r"2024-03-01 07:30:00 is not on the 'h' grid \(1 rows"):
+        standardize(hourly, freq="h", **kw)
+    weekly = frame_at("W-FRI", 40, 40)
+    dates = pd.to_datetime(weekly["date"])
+    every_other = weekly[((dates - dates.min()).dt.days // 7) % 2 == 0].copy()
+    standardize(every_other, freq="2W-FRI", **kw)
+    every_other["date"] = pd.to_datetime(every_other["date"]).where(
+        every_other["store"] != "S03", pd.to_datetime(every_other["date"]) + pd.Timedelta(weeks=1)
+    )
+    with pytest.raises(
+        DataError,
+        match=r"is not on the '2W-FRI' grid \(\d+ rows of 1 series, "
+        r"first 'S03\|D1'\)",
+    ):
+        standardize(every_other, freq="2W-FRI", **kw)
+
+
 def test_monthly_dates_read_as_daily_get_a_hint_at_the_frequency():
     # "MS" dates with [data] freq = "D": 29 of 30 days of each series "missing", and the warning
     # counted them as gaps without a word on why
