@@ -467,12 +467,15 @@ class TransferTask:
             raise DataError(f"{what} {when!r} is not a date")
         if ts.tzinfo is not None:  # the periods are local dates without a time zone
             ts = ts.tz_localize(None)
-        if not pd.tseries.frequencies.to_offset(self.freq).is_on_offset(ts):
-            raise DataError(f"{what} {ts.date()} is not on the '{self.freq}' grid")
+        grid = self.panel.times  # (an hour is "on" an hourly offset at 05:30: read the grid)
+        if not pd.tseries.frequencies.to_offset(self.freq).is_on_offset(ts) or (
+            grid[0] <= ts <= grid[-1] and grid.get_indexer([ts])[0] < 0
+        ):
+            raise DataError(f"{what} {_day(ts)} is not on the '{self.freq}' grid")
         last = self.frame[DS].max()
         if ts > last:
             raise DataError(
-                f"{what} {ts.date()} is after the last period of the data ({last.date()}): "
+                f"{what} {_day(ts)} is after the last period of the data ({_day(last)}): "
                 f"the forecast dates and known covariates after it are not on the grid"
             )
         return ts
@@ -605,10 +608,14 @@ class TransferTask:
         domain with none is an error, or with ``absent="skip"`` (a backtest's early origin) left
         out of ``target_rows`` with a warning."""
         idx = self.panel.index_of(origin)
-        if idx < 0 or pd.Timestamp(origin) > self.frame[DS].max():
+        first, last = self.frame[DS].min(), self.frame[DS].max()
+        if idx < 0 or pd.Timestamp(origin) > last:
+            inside = first <= pd.Timestamp(origin) <= last
             raise DataError(
-                f"origin {pd.Timestamp(origin).date()} is outside the data "
-                f"({self.frame[DS].min().date()} to {self.frame[DS].max().date()})"
+                f"origin {_day(pd.Timestamp(origin))} is not on the '{self.freq}' grid"
+                if inside
+                else f"origin {_day(pd.Timestamp(origin))} is outside the data ({_day(first)} "
+                f"to {_day(last)})"
             )
         for dom in self.regime_start:
             self._check_regime_before(dom, pd.Timestamp(origin), "the origin")

@@ -398,6 +398,23 @@ def test_dates_between_the_periods_of_an_hourly_or_two_weekly_grid_are_refused()
         standardize(every_other, freq="2W-FRI", **kw)
 
 
+def test_an_hourly_origin_between_two_hours_is_named_off_the_grid():
+    """It was "outside the data (2024-03-01 to ...)", a range that holds it."""
+    frame = frame_at("D", 60, 60)
+    days = (pd.to_datetime(frame["date"]) - pd.to_datetime(frame["date"]).min()).dt.days
+    frame["date"] = pd.Timestamp("2024-03-01") + pd.to_timedelta(days, unit="h")
+    features = {"lags": [1, 24], "windows": [24], "level_window": 24, "season_length": 24}
+    task = TransferTask(
+        frame, series=["store", "dept"], time="date", target="sales", domain="store",
+        targets=["S05"], horizon=6, freq="h", features={**features, "source_window": 30},
+    )  # fmt: skip
+    for call in (lambda: task.check_origins(["2024-03-02 05:30"]),
+                 lambda: task.at_origin(pd.Timestamp("2024-03-02 05:30"))):  # fmt: skip
+        with pytest.raises(tc.TransfercastError, match=r"^origin 2024-03-02 05:30:00 is not on "
+                           r"the 'h' grid$"):  # fmt: skip
+            call()
+
+
 def test_monthly_dates_read_as_daily_get_a_hint_at_the_frequency():
     # "MS" dates with [data] freq = "D": 29 of 30 days of each series "missing", and the warning
     # counted them as gaps without a word on why
