@@ -42,6 +42,7 @@ from transfercast.data import (
     DataWarning,
     Y,
     as_numbers,
+    period_text,
     refuse_ambiguous_columns,
     whole_numbers_as_int,
 )
@@ -628,9 +629,9 @@ def predict_bundle(
     and each target domain is forecast by its loaded strategy. A bundle written with quantiles
     adds them with its stored calibration (``quantiles``: a subset of its levels; default all).
     Errors about the origin name it as ``origin_name`` (the command line's ``--origin``). The
-    origin is in ``attrs["origin"]`` (YYYY-MM-DD). Warns when the data do not give the model
-    what its fit read (see :func:`_warn_stale`). ``bundle`` may be the bundle's folder: it is
-    loaded first (:func:`load_bundle`).
+    origin is in ``attrs["origin"]`` (YYYY-MM-DD, with the time of day in hourly data). Warns
+    when the data do not give the model what its fit read (see :func:`_warn_stale`).
+    ``bundle`` may be the bundle's folder: it is loaded first (:func:`load_bundle`).
     """
     if not isinstance(bundle, Bundle):
         bundle = load_bundle(Path(bundle))
@@ -664,10 +665,13 @@ def predict_bundle(
     fitted = pd.Timestamp(bundle.manifest["origin"])
     if when < fitted:  # its models learnt from the sales they would forecast
         said = (
-            f"{origin_name} {when.date()}" if origin is not None else f"the data end {when.date()}"
+            f"{origin_name} {period_text(when)}"
+            if origin is not None
+            else f"the data end {period_text(when)}"
         )
         raise DataError(
-            f"{source_name}: {said}, before the model's origin {fitted.date()}: it was fitted on "
+            f"{source_name}: {said}, before the model's origin {period_text(fitted)}: it was "
+            f"fitted on "
             f"sales after that, the ones it would forecast; give a later origin, or fit a model "
             f"at that origin ([task] origin)"
         )
@@ -687,7 +691,8 @@ def predict_bundle(
             first = tables.data.panel.ids[tables.prelaunch[0]]
             raise DataError(
                 f"{source_name}: series {first!r} of target domain "
-                f"{tables.prelaunch_domain()!r} has no sales up to {when.date()}, and the model "
+                f"{tables.prelaunch_domain()!r} has no sales up to {period_text(when)}, and the "
+                f"model "
                 f"bundle was fitted while every target series had sales: it holds no level "
                 f"model for a forecast before launch; run `transfercast run` again"
             )
@@ -706,7 +711,7 @@ def predict_bundle(
     warn_unknown_future(tables, source_name)
     out = to_user_columns(task, fc)
     out = out[[*task.series, task.time, "forecast", *(qcol(q) for q in levels)]]
-    out.attrs["origin"] = str(when.date())  # JSON-ready: Parquet writes attrs
+    out.attrs["origin"] = period_text(when)  # JSON-ready: Parquet writes attrs
     _warn_stale(bundle, task, when, source_name)
     return out
 
@@ -744,8 +749,8 @@ def _warn_stale(bundle: Bundle, task: Any, when: pd.Timestamp, source: str) -> N
         if start > wanted:
             warnings.warn(
                 f"{source}: target domain {target['domain']!r} has sales from "
-                f"{start.date()} on, but a forecast at {when.date()} reads them from "
-                f"{wanted.date()} on, as the model's fit did: its lags and recent "
+                f"{period_text(start)} on, but a forecast at {period_text(when)} reads them from "
+                f"{period_text(wanted)} on, as the model's fit did: its lags and recent "
                 f"level lack the periods between; give the whole history with the new periods",
                 DataWarning,
                 stacklevel=3,
@@ -753,8 +758,9 @@ def _warn_stale(bundle: Bundle, task: Any, when: pd.Timestamp, source: str) -> N
     age = len(pd.date_range(fitted, when, freq=task.freq)) - 1
     if age > task.horizon:
         warnings.warn(
-            f"{source}: the model was fitted at {fitted.date()}, {age} periods before the origin "
-            f"{when.date()} (its horizon: {task.horizon}): it has learnt nothing from the "
+            f"{source}: the model was fitted at {period_text(fitted)}, {age} periods before the "
+            f"origin "
+            f"{period_text(when)} (its horizon: {task.horizon}): it has learnt nothing from the "
             f"periods since; run `transfercast run` to fit it on them",
             DataWarning,
             stacklevel=3,

@@ -20,6 +20,7 @@ from rich.table import Table
 from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
+from transfercast.data import period_text
 from transfercast.errors import ConfigError, TransfercastError, raised_at
 
 if TYPE_CHECKING:
@@ -306,7 +307,8 @@ def run_cmd(
     path = out / "forecasts.csv"
     pm.hook.transfercast_run_finished(kind="run", config=cfg, result=forecasts)
     console.print(
-        f"{len(forecasts)} forecasts after the origin {model.origin_.date()} written to {path}",
+        f"{len(forecasts)} forecasts after the origin {period_text(model.origin_)} written to "
+        f"{path}",
         soft_wrap=True,
     )
     if bundle is None:
@@ -678,10 +680,10 @@ def similarity_cell(row: Any, column: str) -> str:
 
 
 def pd_date(value) -> str:
-    """A timestamp as an ISO date."""
-    import pandas as pd
+    """A timestamp as an ISO date, with its time of day where it has one."""
+    from transfercast.data import period_text
 
-    return str(pd.Timestamp(value).date())
+    return period_text(value)
 
 
 @app.command("compare", cls=_Command)

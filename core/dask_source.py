@@ -52,7 +52,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from transfercast.data import DS, DataWarning, Y, category_text, standardize
+from transfercast.data import DS, DataWarning, Y, category_text, period_text, standardize
 from transfercast.engines import GBM, engine_params
 from transfercast.errors import ConfigError, DataError, closest
 from transfercast.features import FeatureBuilder, FeatureTable
@@ -461,7 +461,7 @@ def source_rows_dask(
     for category, text in _summed_warnings(stats, _name(sources)):
         warnings.warn(text, category, stacklevel=2)
     if not stats or not any(s["observed"] for s in stats):
-        raise DataError(f"the source domains have no rows before the origin {origin.date()}")
+        raise DataError(f"the source domains have no rows before the origin {period_text(origin)}")
 
     # the global grid, as Panel.from_frame makes it over sources and targets together
     first = min(min(s["first"] for s in stats), task.frame[DS].min())
@@ -470,7 +470,7 @@ def source_rows_dask(
     times = pd.date_range(times[0], periods=len(times) + task.horizon, freq=task.freq)
     origin_idx = int(times.get_indexer([origin])[0])
     if origin_idx < 0:
-        raise DataError(f"origin {origin.date()} is outside the data")
+        raise DataError(f"origin {period_text(origin)} is outside the data")
 
     # static or known columns without values on one side are dropped, as TransferTask does
     dropped = []
@@ -513,7 +513,7 @@ def source_rows_dask(
     keep = [k for k, n in enumerate(sizes) if n]
     if not keep:
         raise DataError(
-            f"no training rows for the source model at {origin.date()}: every source series "
+            f"no training rows for the source model at {period_text(origin)}: every source series "
             f"has fewer than a few observed periods before the origin"
         )
     rows = rows.partitions[keep]
@@ -609,8 +609,8 @@ def forecast_with_source(
     origin = source_model.origin_ if origin is None else pd.Timestamp(origin)
     if origin < source_model.origin_:
         raise DataError(
-            f"origin {origin.date()} is before the source model's origin "
-            f"{source_model.origin_.date()}: the source model saw data after it"
+            f"origin {period_text(origin)} is before the source model's origin "
+            f"{period_text(source_model.origin_)}: the source model saw data after it"
         )
     tables = OriginTables(task, task.at_origin(origin), task.features)
     b, cols = tables.builder, set(source_model.columns_)

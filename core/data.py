@@ -40,8 +40,10 @@ class DataWarning(UserWarning):
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.zip", ".txt")
 
 
-def _when(stamp: pd.Timestamp) -> str:
-    """A period for a message: the date, or the full timestamp when it has a time of day."""
+def period_text(stamp: Any) -> str:
+    """A period for a message or a label: the date, or the full timestamp when it has a time
+    of day (hourly data)."""
+    stamp = pd.Timestamp(stamp)
     return str(stamp.date()) if stamp == stamp.normalize() else str(stamp)
 
 
@@ -61,7 +63,7 @@ def _refuse_unrepresentable(
     raise DataError(
         f"{source}: {what} has a value the engines cannot represent (beyond float32, "
         f"|x| > {FLOAT32_MAX:.3g}): {float(values.iloc[k]):g} for series {uid.iloc[k]!r} at "
-        f"{_when(ds.iloc[k])} ({int(bad.sum())} rows)"
+        f"{period_text(ds.iloc[k])} ({int(bad.sum())} rows)"
     )
 
 
@@ -77,7 +79,7 @@ def _warn_extreme(y: pd.Series, uid: pd.Series, ds: pd.Series, target: str, sour
     warnings.warn(
         f"{source}: column '{target}': {int(extreme.sum())} values more than {EXTREME_RATIO:g} "
         f"times their series' median, largest {float(y.iloc[k]):g} for series {uid.iloc[k]!r} "
-        f"at {_when(ds.iloc[k])} ({ratio[k]:.3g} times); kept as they are, but such a value "
+        f"at {period_text(ds.iloc[k])} ({ratio[k]:.3g} times); kept as they are, but such a value "
         "dominates its series' level and the models' fit: check it",
         DataWarning,
         stacklevel=3,
@@ -557,7 +559,7 @@ def standardize(
             else ""
         )
         raise DataError(
-            f"{source}: column '{time}' has irregular periods: {_when(first)} is not on the "
+            f"{source}: column '{time}' has irregular periods: {period_text(first)} is not on the "
             f"'{freq}' grid ({int(off_grid.sum())} rows of {off.nunique()} series, first "
             f"{off.iloc[0]!r}){hint}"
         )
@@ -573,7 +575,7 @@ def standardize(
         row = out.loc[dup.to_numpy()].iloc[0]
         raise DataError(
             f"{source}: duplicate rows for series {uid[dup.to_numpy()].iloc[0]!r} at "
-            f"{row[DS].date()} ({int(dup.sum())} duplicates in columns {', '.join(series)} + "
+            f"{period_text(row[DS])} ({int(dup.sum())} duplicates in columns {', '.join(series)} + "
             f"'{time}')"
         )
     # infinite sales are repaired below; a finite value beyond float32 is refused
@@ -645,7 +647,8 @@ def standardize(
             first = out.loc[missing].sort_values(DS).iloc[0]
             warnings.warn(
                 f"{source}: known column '{col}': {int(missing.sum())} missing values in rows "
-                f"with sales (first {first[UID]!r} at {_when(first[DS])}); the models read them "
+                f"with sales (first {first[UID]!r} at {period_text(first[DS])}); the models read "
+                f"them "
                 f"as missing (give the value where it is known)",
                 DataWarning,
                 stacklevel=2,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
+from transfercast.data import period_text
 from transfercast.frequency import frequency_defaults
 
 #: The kinds of change of regime :func:`synthetic_sales` can add.
@@ -341,7 +342,7 @@ def _change_mask(
     if not 0 < index < len(dates):
         raise ValueError(
             f"change_at {change_at!r} leaves no period before or after the change "
-            f"({dates[0].date()} to {dates[-1].date()})"
+            f"({period_text(dates[0])} to {period_text(dates[-1])})"
         )
     return np.arange(len(dates)) >= index
 

@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import Config, EvaluateConfig
-from transfercast.data import DataWarning
+from transfercast.data import DataWarning, period_text
 from transfercast.distributed import local_executor
 from transfercast.errors import (
     ConfigError,
@@ -445,8 +445,9 @@ def _warn_short_horizons(task: TransferTask, origins: Sequence[pd.Timestamp]) ->
         if beyond > 0:
             scored = max(task.horizon - beyond, 0)
             warnings.warn(
-                f"origin {origin.date()}: {scored} of its {task.horizon} forecast periods have "
-                f"target actuals (the last: {task.panel.times[last].date()}); the rest are "
+                f"origin {period_text(origin)}: {scored} of its {task.horizon} forecast periods "
+                f"have "
+                f"target actuals (the last: {period_text(task.panel.times[last])}); the rest are "
                 "forecast, not scored",
                 DataWarning,
                 stacklevel=3,
@@ -463,7 +464,8 @@ def warn_unsold_cells(scores: pd.DataFrame) -> None:
     target, origin = cells.iloc[0]
     warnings.warn(
         f"{len(cells)} target-origin cells sold nothing over their horizon (first: target "
-        f"{plain(target)!r} after {pd.Timestamp(origin).date()}): WAPE and bias are undefined "
+        f"{plain(target)!r} after {period_text(pd.Timestamp(origin))}): WAPE and bias are "
+        f"undefined "
         f"there and the leaderboard's WAPE columns leave them out, as do the interval scores "
         f"scaled by the sales; their MAE, RMSE, MASE, RMSSE, coverage and sql count in the "
         f"leaderboard's means",
@@ -491,7 +493,8 @@ def warn_unscored_periods(forecasts: pd.DataFrame, last: pd.Timestamp) -> None:
     warnings.warn(
         f"{len(missing)} of {len(cells)} forecast periods of the target series "
         f"({_share(len(missing) / len(cells))}) have no actual in the data (no row, or an "
-        f"empty sales cell; first {first['unique_id']!r} at {pd.Timestamp(first['ds']).date()})"
+        f"empty sales cell; first {first['unique_id']!r} at "
+        f"{period_text(pd.Timestamp(first['ds']))})"
         f" and are left out of the scores; if a missing row means no sale, write it with 0 so "
         f"that the scores count those periods",
         DataWarning,
@@ -631,7 +634,7 @@ def compare(
     if not present:
         raise DataError(
             f"no target domain has a row up to the end of the horizon at any origin "
-            f"({', '.join(str(pd.Timestamp(o).date()) for o in origins)})"
+            f"({', '.join(period_text(o) for o in origins)})"
         )
     extra = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in SCORE_COLUMNS]
     scores = pd.DataFrame(rows, columns=[*SCORE_COLUMNS, *extra])

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import FeaturesConfig
-from transfercast.data import DataWarning, category_text
+from transfercast.data import DataWarning, category_text, period_text
 from transfercast.errors import DataError, HistoryRequired
 from transfercast.features import FeatureBuilder, FeatureTable, numeric_static, observed_in_window
 from transfercast.frequency import resolve_features
@@ -180,7 +180,8 @@ def warn_unknown_future(tables: OriginTables, source: str) -> None:
         listed = ", ".join(f"'{c}' ({n} of {total})" for c, n in gaps.items())
         warnings.warn(
             f"{source}: known columns without a value at forecast periods of the target series "
-            f"after the origin {tables.data.origin.date()}: {listed}; the forecasts take each "
+            f"after the origin {period_text(tables.data.origin)}: {listed}; the forecasts take "
+            f"each "
             f"series' mean over its last {tables.builder.level_window} periods there (give the "
             f"planned values in rows after the last sale)",
             DataWarning,
@@ -221,7 +222,7 @@ class OriginTables:
                 kind = "known" if col in builder.known else "static"
                 warnings.warn(
                     f"{self.task.source_name}: {kind} column '{col}' has no values in the "
-                    f"{side} domains at origin {self.data.origin.date()}; left out of the "
+                    f"{side} domains at origin {period_text(self.data.origin)}; left out of the "
                     f"features there, as source and target share nothing through it",
                     DataWarning,
                     stacklevel=3,
@@ -263,7 +264,8 @@ class OriginTables:
         w, lo = self.builder.level_window, self.builder.min_level_obs
         dense = int(observed_in_window(Y, w).max()) if Y.size else 0
         return (
-            f"no source series has a training row up to the origin {self.data.origin.date()}: "
+            f"no source series has a training row up to the origin "
+            f"{period_text(self.data.origin)}: "
             f"a row needs {lo} observed periods within its recent level window ([features] "
             f"level_window = {w} periods) and one to learn from after it; the source series "
             f"have at most {dense} observed in any {w} consecutive periods ({most} in all)"
@@ -338,7 +340,7 @@ class OriginTables:
         if not len(self.prelaunch):
             return None
         categorical, numeric = self.level_columns()
-        origin = self.data.origin.date()
+        origin = period_text(self.data.origin)
         if not categorical and not numeric:
             raise DataError(
                 f"target domain {self.prelaunch_domain()!r} has no sales up to the origin "
@@ -476,7 +478,8 @@ class OriginTables:
         rows = self.data.target_rows[domain]
         if self.parent is None:
             raise DataError(
-                f"the actuals after the origin {self.data.origin.date()} are not readable from "
+                f"the actuals after the origin {period_text(self.data.origin)} are not readable "
+                f"from "
                 f"its tables: a forecast made there must not see them"
             )
         return self.parent.horizon_frame(rows, self.data.origin_idx, self.horizon)
@@ -548,7 +551,7 @@ def transfer_to(
     if type(strategy).needs_history and tables.is_prelaunch(domain):
         raise HistoryRequired(
             f"strategy '{strategy.name}' needs the target's own sales history, and target "
-            f"domain {plain(domain)!r} has none up to the origin {tables.data.origin.date()} "
+            f"domain {plain(domain)!r} has none up to the origin {period_text(tables.data.origin)} "
             f"(pre-launch)"
         )
     fitted = strategy.clone()
@@ -558,7 +561,7 @@ def transfer_to(
     except DataError as exc:  # the same kind (HistoryRequired: a skipped cell)
         raise type(exc)(
             f"strategy '{strategy.name}', target domain {plain(domain)!r} at origin "
-            f"{tables.data.origin.date()}: {exc}"
+            f"{period_text(tables.data.origin)}: {exc}"
         ) from None
     return fitted
 

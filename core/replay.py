@@ -56,7 +56,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from transfercast.data import DataWarning
+from transfercast.data import DataWarning, period_text
 from transfercast.errors import DataError, TransfercastError
 from transfercast.features import FeatureTable
 from transfercast.forecasting import OriginTables, fit_and_forecast
@@ -403,7 +403,7 @@ def build_layout(
             else f"no source domain had {n} periods of history at a cut before it"
         )
         warnings.warn(
-            f"no source replays at {tables.data.origin.date()}: {why}; weights learnt from "
+            f"no source replays at {period_text(tables.data.origin)}: {why}; weights learnt from "
             f"replays (auto) and replay intervals have no replayed evidence there",
             DataWarning,
             stacklevel=2,
@@ -484,7 +484,7 @@ def _forecast_group(
             raise
         except Exception as exc:  # noqa: BLE001 - a failed candidate has no replay rows
             warnings.warn(
-                f"'{name}' failed on the source replays at the cut {when.date()} "
+                f"'{name}' failed on the source replays at the cut {period_text(when)} "
                 f"({type(exc).__name__}: {exc}): it has no replay rows there, and auto leaves "
                 f"it out of its weights",
                 DataWarning,

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from transfercast.data import period_text
 from transfercast.evaluation import (
     Comparison,
     gap_to_leader,
@@ -314,7 +315,7 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
     if task is not None:  # every chart's values are the task's target column
         for ax in axes[::ncols][:nrows]:
             ax.set_ylabel(str(task.target), fontsize=8)
-    fig.suptitle(f"Forecasts from origin {pd.Timestamp(origin).date()}")
+    fig.suptitle(f"Forecasts from origin {period_text(pd.Timestamp(origin))}")
     return fig
 
 
@@ -367,7 +368,7 @@ def _at_origin(sel: pd.DataFrame) -> str:
     when all its targets share one, else ``at each target's latest origin``."""
     origins = sorted({pd.Timestamp(o) for o in sel["origin"]}) if "origin" in sel else []
     if len(origins) == 1:
-        return f"at origin {origins[0].date()}"
+        return f"at origin {period_text(origins[0])}"
     return "at each target's latest origin"
 
 
@@ -517,7 +518,7 @@ def regime_sentence(task, target: str, similarity: pd.DataFrame | None = None) -
     if target not in by_str:
         return ""
     dom = by_str[target]
-    day = pd.Timestamp(task.regime_start[dom]).date()
+    day = period_text(task.regime_start[dom])
     n = getattr(task, "target_history", None)
     read = "" if n is None else f" (the models read at most its last {n} periods)"
     if n == 0:
@@ -840,7 +841,7 @@ def report_html(
             starts = sorted({pd.Timestamp(t) for t in task.regime_start.values()})
             facts += (
                 f" Regime change (regime_start) in {len(task.old_regimes)} target domain(s), "
-                f"from {', '.join(str(t.date()) for t in starts)}: their periods before it are "
+                f"from {', '.join(period_text(t) for t in starts)}: their periods before it are "
                 "source domains of their own (old regimes)."
             )
     board = comp.leaderboard()

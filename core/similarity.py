@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from transfercast.data import DataWarning
+from transfercast.data import DataWarning, period_text
 from transfercast.errors import DataError
 from transfercast.features import FeatureTable
 from transfercast.frequency import frequency_defaults, season_position, season_positions
@@ -578,7 +578,7 @@ def _warn_empty(frame: pd.DataFrame, tables: OriginTables) -> None:
     ]
     if parts:
         warnings.warn(
-            f"similarity at {pd.Timestamp(tables.data.origin).date()}: {'; '.join(parts)}; "
+            f"similarity at {period_text(pd.Timestamp(tables.data.origin))}: {'; '.join(parts)}; "
             f"left empty",
             DataWarning,
             stacklevel=3,
@@ -613,7 +613,7 @@ def similarity(
     present = [d for d in (targets or task.targets) if d in data.target_rows]
     if not present:
         raise DataError(
-            f"no target domain has a row up to the horizon of the origin {origin.date()}"
+            f"no target domain has a row up to the horizon of the origin {period_text(origin)}"
         )
     tables = OriginTables(task, data, task.features)
     pm = get_plugin_manager(plugins)

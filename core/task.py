@@ -19,7 +19,17 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import Config, EvaluateConfig, FeaturesConfig, config_section
-from transfercast.data import DOMAIN, DS, UID, DataWarning, Y, check_static, read_table, standardize
+from transfercast.data import (
+    DOMAIN,
+    DS,
+    UID,
+    DataWarning,
+    Y,
+    check_static,
+    period_text,
+    read_table,
+    standardize,
+)
 from transfercast.errors import ConfigError, DataError, unknown_name
 from transfercast.features import min_level_obs, observed_in_window
 from transfercast.frequency import calendar_columns, current_alias, resolve_features
@@ -49,11 +59,6 @@ def plain(value: Any) -> Any:
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _day(when: pd.Timestamp) -> str:
-    """A period for a message or a label: the date, or the full timestamp with a time of day."""
-    return str(when.date()) if when == when.normalize() else str(when)
-
-
 def origin_text(origin: Any) -> str:
     """An origin as cell keys and file names hold it: its date, with the time of day where it
     has one (hourly data: two origins of one day are two cells)."""
@@ -64,7 +69,7 @@ def origin_text(origin: Any) -> str:
 def old_regime_suffix(start: pd.Timestamp) -> str:
     """What names a target's old regime after ``start``: its domain and each series' id with
     this appended (``"S06 (before 2021-03-05)"``)."""
-    return f" (before {_day(start)})"
+    return f" (before {period_text(start)})"
 
 
 def whole_number(value: Any, what: str, least: int) -> int:
@@ -278,15 +283,15 @@ class TransferTask:
         if isinstance(when, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}([ T].*)?", when.strip()):
             raise ConfigError(
                 f"{key} {when!r}: write the date as YYYY-MM-DD (a TOML date, or text such as "
-                f"'{ts.date()}' if that is the day meant)"
+                f"'{period_text(ts)}' if that is the day meant)"
             )
         first, last = self.frame[DS].min(), self.frame[DS].max()
         # forecasting with a saved model, the new data may hold the new regime only
         if self.require_sources and not first < ts <= last:
             side = "after the last" if ts > last else "at or before the first"
             raise ConfigError(
-                f"{key} {_day(ts)} is {side} period of the data ({_day(first)} to "
-                f"{_day(last)}): a regime start needs periods on both sides of it"
+                f"{key} {period_text(ts)} is {side} period of the data ({period_text(first)} to "
+                f"{period_text(last)}): a regime start needs periods on both sides of it"
             )
         return ts
 
@@ -309,7 +314,7 @@ class TransferTask:
                 if self.require_sources:  # (new data for a saved model may hold no old regime)
                     warnings.warn(
                         f"{self.source_name}: target domain {plain(dom)!r} has no period before "
-                        f"[task] regime_start {_day(start)}: it has no old regime",
+                        f"[task] regime_start {period_text(start)}: it has no old regime",
                         DataWarning,
                         stacklevel=4,
                     )
@@ -341,8 +346,8 @@ class TransferTask:
             # new data for a saved model: the regime start is the model's, from its run's config
             key = "[task] regime_start" if self.require_sources else "the model's regime_start"
             raise ConfigError(
-                f"{key} {_day(start)} leaves target domain {plain(dom)!r} no period up to "
-                f"{what} {_day(origin)}"
+                f"{key} {period_text(start)} leaves target domain {plain(dom)!r} no period up to "
+                f"{what} {period_text(origin)}"
             )
 
     def prelaunch_domains(self) -> list[Any]:
@@ -429,7 +434,7 @@ class TransferTask:
     def settings(self) -> dict[str, Any]:
         """The task's column roles, domains and cut, as plain JSON-ready values (with
         ``regime_start``, target domain -> date, only when the task has one)."""
-        regime = {str(d): _day(t) for d, t in self.regime_start.items()}
+        regime = {str(d): period_text(t) for d, t in self.regime_start.items()}
         return {
             "series": self.series,
             "time": self.time,
@@ -471,11 +476,12 @@ class TransferTask:
         if not pd.tseries.frequencies.to_offset(self.freq).is_on_offset(ts) or (
             grid[0] <= ts <= grid[-1] and grid.get_indexer([ts])[0] < 0
         ):
-            raise DataError(f"{what} {_day(ts)} is not on the '{self.freq}' grid")
+            raise DataError(f"{what} {period_text(ts)} is not on the '{self.freq}' grid")
         last = self.frame[DS].max()
         if ts > last:
             raise DataError(
-                f"{what} {_day(ts)} is after the last period of the data ({_day(last)}): "
+                f"{what} {period_text(ts)} is after the last period of the data "
+                f"({period_text(last)}): "
                 f"the forecast dates and known covariates after it are not on the grid"
             )
         return ts
@@ -528,7 +534,7 @@ class TransferTask:
             for o in origins:
                 if self.panel.index_of(o) + self.horizon > last_target:
                     raise DataError(
-                        f"[evaluate] origin {o.date()} leaves less than the horizon of "
+                        f"[evaluate] origin {period_text(o)} leaves less than the horizon of "
                         f"{self.horizon} periods of target actuals"
                     )
             return origins  # one before a target's first sale: pre-launch there
@@ -544,7 +550,7 @@ class TransferTask:
             warnings.warn(
                 f"{self.source_name}: [evaluate] windows = {evaluate.windows}, but only "
                 f"{len(idx)} origins leave every target a period {why} and the sources a "
-                f"training row before them (the first: {_day(self.panel.times[min(idx)])}); "
+                f"training row before them (the first: {period_text(self.panel.times[min(idx)])}); "
                 f"the backtest has {len(idx)}",
                 DataWarning,
                 stacklevel=2,
@@ -578,12 +584,13 @@ class TransferTask:
         out = [self._on_grid(o, what) for o in origins]
         twice = next((o for k, o in enumerate(out) if o in out[:k]), None)
         if twice is not None:
-            raise DataError(f"{what}s lists {twice.date()} twice")
+            raise DataError(f"{what}s lists {period_text(twice)} twice")
         first = self.frame[DS].min()
         for o in out:
             if o < first:
                 raise DataError(
-                    f"{what} {o.date()} is before the first period of the data ({first.date()})"
+                    f"{what} {period_text(o)} is before the first period of the data "
+                    f"({period_text(first)})"
                 )
             for dom in self.regime_start:
                 self._check_regime_before(dom, o, f"the {what}")
@@ -612,10 +619,11 @@ class TransferTask:
         if idx < 0 or pd.Timestamp(origin) > last:
             inside = first <= pd.Timestamp(origin) <= last
             raise DataError(
-                f"origin {_day(pd.Timestamp(origin))} is not on the '{self.freq}' grid"
+                f"origin {period_text(pd.Timestamp(origin))} is not on the '{self.freq}' grid"
                 if inside
-                else f"origin {_day(pd.Timestamp(origin))} is outside the data ({_day(first)} "
-                f"to {_day(last)})"
+                else f"origin {period_text(pd.Timestamp(origin))} is outside the data "
+                f"({period_text(first)} "
+                f"to {period_text(last)})"
             )
         for dom in self.regime_start:
             self._check_regime_before(dom, pd.Timestamp(origin), "the origin")
@@ -634,7 +642,7 @@ class TransferTask:
             if not len(present):
                 why = (
                     f"target domain {plain(dom)!r} has no row up to the end of the horizon of "
-                    f"the origin {origin.date()}"
+                    f"the origin {period_text(origin)}"
                 )
                 if absent == "error":
                     raise DataError(why)
@@ -649,7 +657,8 @@ class TransferTask:
                 within, hidden = self.unsold_note(present, idx)
                 warnings.warn(
                     f"{self.source_name}: target domain {plain(dom)!r} has no sales "
-                    f"{within}up to the origin {origin.date()}{hidden}: it is forecast before "
+                    f"{within}up to the origin {period_text(origin)}{hidden}: it is forecast "
+                    f"before "
                     f"launch, its level estimated from the source domains",
                     DataWarning,
                     stacklevel=2,
@@ -667,7 +676,9 @@ class TransferTask:
         notes.warn()
         source_rows = np.flatnonzero(self.source_mask() & has_history)
         if not len(source_rows) and self.require_sources:
-            raise DataError(f"the source domains have no rows before the origin {origin.date()}")
+            raise DataError(
+                f"the source domains have no rows before the origin {period_text(origin)}"
+            )
         return OriginData(pd.Timestamp(origin), idx, panel, source_rows, targets)
 
     def _warn_unsold_series(
@@ -687,7 +698,7 @@ class TransferTask:
         if len(new):
             within, hidden = self.unsold_note(new, self.panel.index_of(origin))
             notes.add(
-                f"{{subject}} with no sales {within}up to the origin {origin.date()} (first "
+                f"{{subject}} with no sales {within}up to the origin {period_text(origin)} (first "
                 f"{{first}}){hidden}: forecast before launch, their level estimated from the "
                 f"source domains",
                 dom,
@@ -707,7 +718,7 @@ class TransferTask:
         fewer periods than that before the origin (those periods are neither in its history
         nor forecast, as its forecasts start after the origin) and about a closure."""
         w = int(self.features.level_window)
-        at = f"up to the origin {panel.times[idx].date()}"
+        at = f"up to the origin {period_text(panel.times[idx])}"
         seen = ~np.isnan(panel.Y[rows, : idx + 1])
         stopped = rows[seen.any(axis=1) & ~seen[:, max(idx + 1 - w, 0) :].any(axis=1)]
         if len(stopped):
@@ -745,13 +756,13 @@ class TransferTask:
                 f"sold)",
                 dom,
                 int(lag.sum()),
-                f"{panel.ids[rows[lag][0]]!r}, its last: {panel.times[ends[lag][0]].date()}",
+                f"{panel.ids[rows[lag][0]]!r}, its last: {period_text(panel.times[ends[lag][0]])}",
             )
         if 0 < idx - last < w:
             warnings.warn(
                 f"{self.source_name}: target domain {plain(dom)!r} has no rows in the "
                 f"{idx - last} periods {at} (its last: "
-                f"{panel.times[last].date()}): they are neither in its history nor forecast, "
+                f"{period_text(panel.times[last])}): they are neither in its history nor forecast, "
                 f"as its forecasts start after the origin; give those periods' sales, or "
                 f"forecast it from its own last period",
                 DataWarning,
@@ -798,7 +809,7 @@ class TransferTask:
             names = " or ".join(calendar.day_name[d] for d in ahead[days])
             notes.add(
                 f"{{subject}} with no row on any {names} in four weeks or more of history up "
-                f"to the origin {panel.times[idx].date()} (first {{first}}), and forecast on "
+                f"to the origin {period_text(panel.times[idx])} (first {{first}}), and forecast on "
                 f"those days like the days they sold; if closed then, write those days with 0",
                 dom,
                 len(first),
@@ -830,8 +841,9 @@ class TransferTask:
         more = f" and {len(closed) - 1} more" if len(closed) > 1 else ""
         warnings.warn(
             f"{self.source_name}: target domain {plain(dom)!r} sold nothing in any of its "
-            f"{int(active.sum())} series at {panel.times[closed[0]].date()}{more} (of the "
-            f"{idx + 1 - start} periods up to the origin {panel.times[idx].date()}), having sold "
+            f"{int(active.sum())} series at {period_text(panel.times[closed[0]])}{more} (of the "
+            f"{idx + 1 - start} periods up to the origin {period_text(panel.times[idx])}), having "
+            f"sold "
             f"in every period before: its recent level reads them as sales of 0; if it was "
             f"closed, leave those rows out",
             DataWarning,

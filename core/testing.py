@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from transfercast.data import period_text
+
 #: how :func:`change_future` changes what follows an origin
 FUTURES = ("scrambled", "nan", "deleted")
 #: the known covariates of :func:`transfercast.datasets.synthetic_sales`
@@ -110,7 +112,8 @@ def check_no_lookahead(
                 after[moved].iloc[0],
             )
             raise AssertionError(
-                f"strategy {strategy!r} reads the data after the origin {origin.date()}: with "
-                f"them {how}, its forecast of {uid} for {pd.Timestamp(ds).date()} moved from "
+                f"strategy {strategy!r} reads the data after the origin {period_text(origin)}: "
+                f"with "
+                f"them {how}, its forecast of {uid} for {period_text(pd.Timestamp(ds))} moved from "
                 f"{was:.6g} to {now:.6g} ({int(moved.sum())} of {len(moved)} forecasts moved)"
             )

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from transfercast.data import DataWarning
+from transfercast.data import DataWarning, period_text
 from transfercast.errors import ConfigError
 from transfercast.forecasting import OriginTables
 from transfercast.intervals import check_quantiles, history_volatility, qcol
@@ -103,7 +103,7 @@ def levels_and_steps(tables: OriginTables, domain: Any, forecasts: pd.DataFrame)
         quiet = out.loc[zero, "unique_id"].unique()
         warnings.warn(
             f"target domain {plain(domain)!r}: {len(quiet)} series sold nothing in the "
-            f"periods before the origin {tables.data.origin.date()} (first {quiet[0]!r}): "
+            f"periods before the origin {period_text(tables.data.origin)} (first {quiet[0]!r}): "
             f"their quantiles are scaled by their mean sales over their history (by the mean "
             f"level of the domain's selling series where they never sold), and calibrated on "
             f"replayed series that were selling",
@@ -192,7 +192,7 @@ def aligned_quantiles(
         uid, ds = merged.loc[absent, KEYS].iloc[0]
         raise PluginError(
             f"{label} returned no row for {int(absent.sum())} of {len(forecasts)} forecast rows "
-            f"(the first: unique_id {uid!r}, ds {pd.Timestamp(ds).date()}); it must return "
+            f"(the first: unique_id {uid!r}, ds {period_text(pd.Timestamp(ds))}); it must return "
             f"every row it was given"
         )
     try:

@@ -27,6 +27,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 import transfercast
+from transfercast.data import period_text
 from transfercast.errors import DataError
 from transfercast.features import FeatureTable, unsold_rows
 from transfercast.strategy import Strategy, StrategyParams
@@ -101,8 +102,9 @@ class AnalogProfile:
             if late.any():
                 origin = self.times.shift(1, freq=self.freq)[-1]
                 raise DataError(
-                    f"analog's seasonal ratios were fitted at {origin.date()}; forecasting from "
-                    f"{anchors[rows][late].max().date()} needs them later: fit it again there"
+                    f"analog's seasonal ratios were fitted at {period_text(origin)}; forecasting "
+                    f"from "
+                    f"{period_text(anchors[rows][late].max())} needs them later: fit it again there"
                 )
         g = pd.Index(self.groups).get_indexer(labels)
         g = np.where(g < 0, len(self.groups) - 1, g)

@@ -27,6 +27,7 @@ import pandas as pd
 from pydantic import Field
 
 import transfercast
+from transfercast.data import period_text
 from transfercast.errors import ConfigError, TransfercastError, unknown_name
 from transfercast.features import FeatureTable
 from transfercast.forecasting import OriginTables, transfer_to
@@ -218,7 +219,7 @@ class Auto(Strategy):
         left_out = [n for n in names if n == NAIVE or self.make(n).needs_history]  # pre-launch
         weighed, own = weighed.drop(candidates=left_out), own.drop(candidates=twins)
         weights, reason, figures = self.weigh(weighed, own, meta, domain)
-        cuts = ", ".join(str(pd.Timestamp(c).date()) for c in dropped)
+        cuts = ", ".join(period_text(c) for c in dropped)
         unseen = f"cut {cuts} left out (its sources had not seen that part of the year); "
         needs = ", ".join(n for n in left_out if n != NAIVE)
         young = f"pre-launch: {needs} need the target's history, naive is the estimated level: "

@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 
 import transfercast
-from transfercast.data import DataWarning
+from transfercast.data import DataWarning, period_text
 from transfercast.intervals import (
     Calibration,
     Scale,
@@ -213,7 +213,7 @@ def uncalibrated(cal: Calibration, name: str, tables: Any, domain: Any, n: int) 
     )
     warnings.warn(
         f"target domain {plain(domain)!r}: no source replay at {n} periods of history could "
-        f"be scored at the origin {tables.data.origin.date()} ({why}): the quantiles of "
+        f"be scored at the origin {period_text(tables.data.origin)} ({why}): the quantiles of "
         f"'{name}' are NaN",
         DataWarning,
         stacklevel=2,
