@@ -153,12 +153,15 @@ class TaskConfig(_Section):
     @field_validator("regime_start", mode="before")
     @classmethod
     def _one_date_or_a_table(cls, value: Any) -> Any:
-        """A date, text, or a table of them; anything else is one error naming the forms."""
-        fine = (str, date)
-        if value is None or isinstance(value, fine):
+        """A date, text, or a table of them, as text (a TOML date-time keeps its time of day);
+        anything else is one error naming the forms."""
+        fine = (str, date)  # (a datetime is a date)
+        if value is None or isinstance(value, str):
             return value
+        if isinstance(value, date):
+            return value.isoformat()
         if isinstance(value, dict) and all(isinstance(v, fine) for v in value.values()):
-            return value
+            return {k: v.isoformat() if isinstance(v, date) else v for k, v in value.items()}
         raise ValueError(
             "give a date (YYYY-MM-DD) or a table of target domain = date, such as "
             "{ S07 = 2021-03-05 }"

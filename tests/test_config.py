@@ -140,3 +140,14 @@ def test_a_task_takes_its_features_and_evaluate_tables_as_mappings():
         TransferTask(frame, evaluate={"windows": 0}, **kwargs)
     with pytest.raises(ConfigError, match=r"^data: features must be a mapping of \[features\]"):
         TransferTask(frame, features=[1, 2], **kwargs)
+
+
+def test_a_toml_date_time_is_a_regime_start_with_its_time_of_day():
+    """Hourly data: ``regime_start = 2024-03-09T08:00:00`` was refused ("key 'str'")."""
+    import tomllib
+
+    raw = synthetic_config("x.csv", ["S05"], horizon=4)
+    raw["task"]["regime_start"] = tomllib.loads("a = 2024-03-09T08:00:00")["a"]
+    assert parse_config(raw).task.regime_start == "2024-03-09T08:00:00"
+    raw["task"]["regime_start"] = tomllib.loads("a = { S05 = 2024-03-09 }")["a"]
+    assert parse_config(raw).task.regime_start == {"S05": "2024-03-09"}
