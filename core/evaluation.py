@@ -8,9 +8,10 @@ other cells go on.
 
 from __future__ import annotations
 
+import contextlib
 import time
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -435,6 +436,22 @@ def _cell(
     return row, fc, result
 
 
+@contextlib.contextmanager
+def _each_warning_once() -> Iterator[None]:
+    """Say each warning raised inside once (by category and text), in the order first raised,
+    when the block ends: every cell of a comparison raises the same ones, and a
+    ``catch_warnings`` in a cell resets the registry that would say them once."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        yield
+    seen: set[tuple[type, str]] = set()
+    for w in said:
+        key = (w.category, str(w.message))
+        if key not in seen:
+            seen.add(key)
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+
+
 def _warn_short_horizons(task: TransferTask, origins: Sequence[pd.Timestamp]) -> None:
     """Warn of each origin given to :func:`compare` whose horizon runs past the targets' last
     actual: those periods are forecast but not scored (the config's ``[evaluate] origins``
@@ -577,60 +594,62 @@ def compare(
     done = 0
     skip = skip or set()
     present = False  # whether any target domain exists at any origin
-    for origin in origins:
-        data = task.at_origin(origin, absent="skip")  # a target not there yet: no cells
-        present = present or bool(data.target_rows)
-        cells = [
-            (s, t)
-            for t in data.target_rows
-            for s in chosen
-            if (str(t), s.name, origin_text(origin)) not in skip
-        ]
-        done += total // len(origins) - len(cells)
-        if not cells:
-            continue
-        tables = OriginTables(task, data, task.features, intervals=wanted is not None)
-        warn_level_extrapolated(tables, task.source_name)
-        warn_unseen_categories(tables, task.source_name)
-        for s in chosen:  # source models first, once each, before the cells run in parallel
-            if any(c[0] is s for c in cells) and s.reads_source_table():
-                cache.get(s, tables.source)
-        histories = {
-            t: data.panel.history_frame(r, data.origin_idx) for t, r in data.target_rows.items()
-        }
+    with _each_warning_once():  # the cells raise the same warnings again and again
+        for origin in origins:
+            data = task.at_origin(origin, absent="skip")  # a target not there yet: no cells
+            present = present or bool(data.target_rows)
+            cells = [
+                (s, t)
+                for t in data.target_rows
+                for s in chosen
+                if (str(t), s.name, origin_text(origin)) not in skip
+            ]
+            done += total // len(origins) - len(cells)
+            if not cells:
+                continue
+            tables = OriginTables(task, data, task.features, intervals=wanted is not None)
+            warn_level_extrapolated(tables, task.source_name)
+            warn_unseen_categories(tables, task.source_name)
+            for s in chosen:  # source models first, once each, before the cells run in parallel
+                if any(c[0] is s for c in cells) and s.reads_source_table():
+                    cache.get(s, tables.source)
+            histories = {
+                t: data.panel.history_frame(r, data.origin_idx) for t, r in data.target_rows.items()
+            }
 
-        def run(
-            cell: tuple[Strategy, Any], tables: OriginTables = tables, histories=histories
-        ) -> tuple[dict[str, Any], pd.DataFrame | None, Any]:
-            return _cell(cell[0], tables, cell[1], cache, histories[cell[1]], wanted, pm)
+            def run(
+                cell: tuple[Strategy, Any], tables: OriginTables = tables, histories=histories
+            ) -> tuple[dict[str, Any], pd.DataFrame | None, Any]:
+                return _cell(cell[0], tables, cell[1], cache, histories[cell[1]], wanted, pm)
 
-        run.tables = tables  # type: ignore[attr-defined]  # a Dask executor returns replays to it
+            run.tables = tables  # type: ignore[attr-defined]  # a Dask executor returns replays to it
 
-        def record(row: dict[str, Any], fc: pd.DataFrame | None, result: Any) -> None:
-            rows.append(row)
-            if fc is not None:
-                frames.append(fc)
-            sel = getattr(getattr(result, "strategy", None), "selection_", None)
-            if sel is not None:
-                selections.append(sel)
-            if on_cell:
-                on_cell(row, fc, sel)
+            def record(row: dict[str, Any], fc: pd.DataFrame | None, result: Any) -> None:
+                rows.append(row)
+                if fc is not None:
+                    frames.append(fc)
+                sel = getattr(getattr(result, "strategy", None), "selection_", None)
+                if sel is not None:
+                    selections.append(sel)
+                if on_cell:
+                    on_cell(row, fc, sel)
 
-        parallel = executor or (local_executor(jobs) if len(cells) > 1 else None)
-        # each cell recorded as it ends, in the order of the cells: an interrupted run keeps
-        # every finished cell before the first unfinished one
-        outs = parallel(run, cells) if parallel is not None else map(run, cells)
-        for out in outs:
-            record(*out)
-            done += 1
-            if progress:
-                progress(done, total)
-        held = held_replays(tables)
-        if len(held):
-            replayed.append(held)
-        if on_origin:
-            on_origin(data.origin, held)
-        cache.clear()
+            parallel = executor or (local_executor(jobs) if len(cells) > 1 else None)
+            # each cell recorded as it ends, in the order of the cells: an interrupted run keeps
+            # every finished cell before the first unfinished one
+            outs = parallel(run, cells) if parallel is not None else map(run, cells)
+            for out in outs:
+                record(*out)
+                done += 1
+                if progress:
+                    progress(done, total)
+            held = held_replays(tables)
+            if len(held):
+                replayed.append(held)
+            if on_origin:
+                on_origin(data.origin, held)
+            cache.clear()
+
     if not present:
         raise DataError(
             f"no target domain has a row up to the end of the horizon at any origin "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -668,3 +670,17 @@ def test_wrong_types_from_python_are_one_transfercast_error_each():
         tc.compare(task, ["source_only"], quantiles=[10, 90])
     with pytest.raises(tc.TransfercastError, match=r"levels are fractions"):
         tc.TransferForecaster("source_only", quantiles=[10]).fit(task)
+
+
+def test_a_warning_every_cell_raises_is_said_once_per_comparison(task):
+    """Each cell's ``catch_warnings`` reset the registry that says a warning once: a Python
+    comparison repeated the same text for every cell (six here)."""
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("default")
+        tc.compare(task, ["seasonal_naive", "target_only"])
+    texts = [str(w.message) for w in said if "seasonal_naive" in str(w.message)]
+    assert len(texts) == 1 and texts[0].startswith("seasonal_naive: no target series holds")
+    with warnings.catch_warnings():  # a filter the user set still applies
+        warnings.simplefilter("error")
+        with pytest.raises(UserWarning, match="^seasonal_naive: no target series holds"):
+            tc.compare(task, ["seasonal_naive"])
