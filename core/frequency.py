@@ -181,14 +181,31 @@ def resolve_features(spec: FeaturesConfig, freq: str) -> FeaturesConfig:
 
 
 def calendar_columns(freq: str) -> tuple[str, ...]:
-    """The calendar feature columns of a frequency; none for a frequency without defaults."""
+    """The calendar feature columns of a frequency: its defaults', else by the kind of period
+    (hours and minutes: hour of day and day of week; business days: day of week and week;
+    multiples of a day or a week: week and month; of a month: month; none for others)."""
     defaults = frequency_defaults(freq)
-    return defaults.calendar if defaults is not None else ()
+    if defaults is not None:
+        return defaults.calendar
+    offset = to_offset(freq)
+    if isinstance(offset, pd.offsets.Tick) and offset.nanos < pd.Timedelta(days=1).value:
+        return ("hour", "dayofweek")
+    if isinstance(offset, (pd.offsets.BusinessHour, pd.offsets.CustomBusinessHour)):
+        return ("hour", "dayofweek")
+    if isinstance(offset, (pd.offsets.BusinessDay, pd.offsets.CustomBusinessDay)):
+        return ("dayofweek", "week")
+    if isinstance(offset, (pd.offsets.Day, pd.offsets.Week)):
+        return ("week", "month")
+    if isinstance(offset, (pd.offsets.MonthBegin, pd.offsets.MonthEnd)):
+        return ("month",)
+    return ()
 
 
 def calendar_values(times: pd.DatetimeIndex, column: str) -> np.ndarray:
-    """One calendar feature (``dayofweek``, ``week`` = ISO week, ``month``, ``quarter``) of
-    each period, as floats."""
+    """One calendar feature (``hour``, ``dayofweek``, ``week`` = ISO week, ``month``,
+    ``quarter``) of each period, as floats."""
+    if column == "hour":
+        return np.asarray(times.hour, dtype=float)
     if column == "week":
         return times.isocalendar().week.to_numpy(float)
     if column == "dayofweek":

@@ -415,6 +415,30 @@ def test_an_hourly_origin_between_two_hours_is_named_off_the_grid():
             call()
 
 
+def test_hourly_data_get_the_hour_and_the_day_of_week_as_calendar_features():
+    """A frequency without defaults had no calendar features: hourly sales had none of their
+    daily cycle but what the lags carry. The values are the forecast period's."""
+    from transfercast.frequency import calendar_columns
+
+    assert calendar_columns("B") == ("dayofweek", "week")
+    assert calendar_columns("2W-FRI") == ("week", "month")
+    frame = frame_at("D", 60, 60)
+    days = (pd.to_datetime(frame["date"]) - pd.to_datetime(frame["date"]).min()).dt.days
+    frame["date"] = pd.Timestamp("2024-03-01") + pd.to_timedelta(days, unit="h")
+    features = {"lags": [1, 24], "windows": [24], "level_window": 24, "season_length": 24}
+    task = TransferTask(
+        frame, series=["store", "dept"], time="date", target="sales", domain="store",
+        targets=["S05"], horizon=6, freq="h", features={**features, "source_window": 30},
+    )  # fmt: skip
+    origin = task.evaluation_origins()[-1]
+    tables = OriginTables(task, task.at_origin(origin), task.features)
+    table = tables.source
+    when = pd.DatetimeIndex(table.keys["ds"])
+    np.testing.assert_array_equal(table.X["hour"], when.hour)
+    np.testing.assert_array_equal(table.X["dayofweek"], when.dayofweek)
+    assert "week" not in table.X
+
+
 def test_monthly_dates_read_as_daily_get_a_hint_at_the_frequency():
     # "MS" dates with [data] freq = "D": 29 of 30 days of each series "missing", and the warning
     # counted them as gaps without a word on why
