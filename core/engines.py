@@ -115,6 +115,8 @@ def engine_params(engine: str, role: str, overrides: dict[str, Any], seed: int) 
     if engine == "lightgbm":
         params.update(seed=seed, verbose=-1, num_threads=threads(role), deterministic=True)
         params.setdefault("force_row_wise", True)
+        if float(params.get("bagging_fraction", 1.0)) < 1.0:  # LightGBM bags only with a freq
+            params.setdefault("bagging_freq", 1)
     else:
         params.update(seed=seed, nthread=threads(role))
         params.setdefault("tree_method", "hist")

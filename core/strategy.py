@@ -118,6 +118,11 @@ def engine_param_problem(engine: str, params: dict[str, Any]) -> str | None:
         if key in threads:
             return f"{key}: the engines' threads are set by the TRANSFERCAST_THREADS variable"
     method = params.get("tree_method", "hist")
+    if engine == "xgboost" and params.get("booster") == "gblinear":
+        return (
+            "booster 'gblinear' fits no trees, which the feature tables' categorical columns "
+            "and every strategy's leaves need; use 'gbtree' (the default) or 'dart'"
+        )
     if engine == "xgboost" and method not in ("hist", "approx", "auto"):
         return (
             f"tree_method {method!r} cannot split the categorical columns every feature table "

@@ -14,8 +14,10 @@ Three modes, on LightGBM or XGBoost:
 
 The fitted model is a weighted sum of raw margins of one or more native boosters
 (``F(x) = sum_k c_k * f_k(x)``, then the objective's inverse link). When the columns the added
-trees may use and the category vocabularies equal the source's, continuation is native (one
-booster); otherwise the added trees are a separate booster fitted from the source margin
+trees may use and the category vocabularies equal the source's, LightGBM's continuation is
+native (one booster); otherwise, and always with XGBoost (whose continued booster would train
+the added trees with the source's settings), the added trees are a separate booster fitted from
+the source margin
 (``init_score`` / ``base_margin``), so target-only columns and new categories are used and never
 shift the codes the source trees read. Leaves that no target row reaches keep their source
 value in every refit. See ``docs/strategies/boost_continue.md``.
@@ -43,6 +45,12 @@ FORMAT = "transfercast-boost_continue/1"
 #: objectives whose raw margin is a log (inverse link: exp) or a logit (inverse link: sigmoid)
 _LOG_LINK = {"poisson", "tweedie", "gamma", "count:poisson", "reg:tweedie", "reg:gamma"}
 _LOGIT_LINK = {"binary", "cross_entropy", "reg:logistic", "binary:logistic"}
+#: the settings of an objective that the added trees take from the source model with it (the
+#: variance power of a Tweedie loss, the quantile or Huber parameter)
+_OBJECTIVE_KEYS = {
+    "lightgbm": ("tweedie_variance_power", "alpha", "fair_c", "poisson_max_delta_step"),
+    "xgboost": ("tweedie_variance_power", "huber_slope", "quantile_alpha"),
+}
 
 
 class BoostContinueParams(GBMParams):
@@ -104,6 +112,16 @@ class BoostContinueParams(GBMParams):
             owner = next((k for k, names in owners.items() if key in names), None)
             if owner:
                 raise ValueError(f"target_params: {key} is set by {owner}, not target_params")
+        if (
+            self.engine == "xgboost"
+            and self.mode != "add_trees"
+            and self.source_params.get("booster") == "dart"
+        ):
+            raise ValueError(
+                f"mode {self.mode!r} refits the leaves of the source trees, which an XGBoost "
+                f"'dart' booster holds with weights of its own; use mode 'add_trees' or the "
+                f"'gbtree' booster"
+            )
         return self
 
 
@@ -186,7 +204,11 @@ class BoostContinue(Strategy):
     def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
         p = self.params
         src: GBM = self.source_model_
-        self.objective_ = str(src.resolved_params().get("objective", ""))
+        resolved = src.resolved_params()
+        self.objective_ = str(resolved.get("objective", ""))
+        self.objective_params_ = {
+            k: resolved[k] for k in _OBJECTIVE_KEYS.get(src.engine, ()) if k in resolved
+        }
         # the vocabularies the source trees were fitted with (the source rows' dtypes)
         src_cats = _categories((source if source is not None else target).X, src.categorical_)
         parts = [_Part(self._wrap(src, _copy_booster(src)), 1.0, src_cats)]
@@ -238,6 +260,8 @@ class BoostContinue(Strategy):
         params.pop("early_stopping_rounds", None)
         params["learning_rate" if engine == "lightgbm" else "eta"] = p.learning_rate
         params["objective"] = self.objective_  # the added trees continue the source's margin
+        for key, value in getattr(self, "objective_params_", {}).items():  # with its settings
+            params.setdefault(key, value)
         params.pop("eta" if engine == "lightgbm" else "learning_rate", None)
         # no row or column sampling unless asked (a continued XGBoost booster would otherwise
         # keep the source's); where asked, reseed_xgboost makes it the same in every run
@@ -373,7 +397,14 @@ class BoostContinue(Strategy):
         cols = [c for c in target.X.columns if c not in p.exclude_columns]
         cat_cols = [c for c in target.categorical if c in cols]
         cats = _categories(target.X, cat_cols)
-        native = len(parts) == 1 and cols == base.columns_ and cats == parts[0].categories
+        # a continued XGBoost booster keeps the source's training settings (alpha, gamma, ...)
+        # for the added trees: XGBoost's trees are added on the source margin instead
+        native = (
+            base.engine == "lightgbm"
+            and len(parts) == 1
+            and cols == base.columns_
+            and cats == parts[0].categories
+        )
         self.added_columns_ = cols
         rounds = p.rounds
         if p.valid_periods and rounds:

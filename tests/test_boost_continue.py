@@ -318,7 +318,7 @@ def test_added_trees_on_a_log_link_source_start_from_its_forecasts(tables, targe
 
 
 @pytest.mark.parametrize("engine", ENGINES)
-def test_covariate_missing_in_the_source_rows_is_used_natively(tables, target, engine):
+def test_covariate_missing_in_the_source_rows_is_used_by_the_added_trees(tables, target, engine):
     """The feature-table form of a target-only covariate: a column all missing in the source."""
     rng = np.random.default_rng(2)
     source = tables.source.subset(np.arange(4000))
@@ -331,7 +331,8 @@ def test_covariate_missing_in_the_source_rows_is_used_natively(tables, target, e
     s = BoostContinue(engine=engine, rounds=80, valid_periods=0, learning_rate=0.1).transfer(
         src, t, source
     )
-    assert len(s.parts_) == 1  # one continued booster
+    # LightGBM continues its booster; XGBoost adds a booster of its own on the source margin
+    assert len(s.parts_) == (1 if engine == "lightgbm" else 2)
     on = s.predict(FeatureTable(t.X.assign(local_event=1.0), None, t.keys, t.level, t.categorical))
     off = s.predict(FeatureTable(t.X.assign(local_event=0.0), None, t.keys, t.level, t.categorical))
     assert np.mean(on - off) > 0.15
@@ -416,7 +417,8 @@ def test_run_bundle_predicts_the_same_forecasts(tmp_path):
     out = tmp_path / "out"
     assert invoke("run", tmp_path / "config.toml", "--output", out).code == 0
     assert sorted(p.name for p in (out / "model" / "target0").iterdir()) == [
-        "boost_continue_part0.xgb.json"
+        "boost_continue_part0.xgb.json",  # the refitted source trees
+        "boost_continue_part1.xgb.json",  # the added trees, on their margin
     ]
     res = invoke(
         "predict", out / "model", "--data", tmp_path / "sales.csv", "--output", tmp_path / "p.csv"
@@ -443,3 +445,31 @@ def test_leaves_no_target_row_reaches_keep_their_source_value(sources, tables, t
             untouched += 1
             assert new.get_leaf_output(t, j) == src.get_leaf_output(t, j), (t, j)
     assert untouched > 0
+
+
+def test_xgboosts_added_trees_take_their_own_settings_and_the_sources_objective(tables, target):
+    """A continued XGBoost booster trained the added trees with the source's settings (here
+    ``alpha = 5``, an L1 penalty on leaves); both engines' added trees lost the objective's own
+    settings (a Tweedie power of 1.2 became the default 1.5)."""
+    src_params = {"alpha": 5.0, "objective": "reg:tweedie", "tweedie_variance_power": 1.2}
+    src = SourceOnly(engine="xgboost", source_params=src_params)
+    s = BoostContinue(
+        engine="xgboost", source_params=src_params, rounds=5, valid_periods=0
+    ).transfer(src.fit_source(tables.source), target, tables.source)
+    config = json.loads(s.parts_[-1].model.booster_.save_config())["learner"]
+    assert config["gradient_booster"]["tree_train_param"]["alpha"] == "0"
+    tweedie = config["objective"]["tweedie_regression_param"]["tweedie_variance_power"]
+    assert float(tweedie) == pytest.approx(1.2)
+    lgb_params = {"objective": "tweedie", "tweedie_variance_power": 1.2}
+    src = SourceOnly(engine="lightgbm", source_params=lgb_params)
+    s = BoostContinue(
+        engine="lightgbm", source_params=lgb_params, rounds=5, valid_periods=0
+    ).transfer(src.fit_source(tables.source), target, tables.source)
+    assert "[tweedie_variance_power: 1.2]" in s.parts_[-1].model.booster_.model_to_string()
+
+
+def test_an_xgboost_dart_source_refuses_the_refit_modes_and_gblinear_is_refused():
+    with pytest.raises(ConfigError, match="mode 'refit_leaves' refits the leaves .* 'dart'"):
+        BoostContinue(engine="xgboost", mode="refit_leaves", source_params={"booster": "dart"})
+    with pytest.raises(ConfigError, match="booster 'gblinear' fits no trees"):
+        SourceOnly(engine="xgboost", source_params={"booster": "gblinear"})

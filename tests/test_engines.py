@@ -90,3 +90,14 @@ def test_a_model_file_is_the_engines_own_format_written_by_python(
     with pytest.raises((OSError, TransfercastError)) as err:
         model.save(clash.parent, "m")
     assert entry["file"] in str(err.value)
+
+
+def test_a_lightgbm_row_sample_bags_the_rows():
+    """LightGBM bags only with a bagging frequency, which the target defaults lack: a
+    ``subsample`` (``bagging_fraction``) in ``target_params`` changed nothing."""
+    from transfercast.engines import engine_params
+
+    assert engine_params("lightgbm", "target", {"subsample": 0.5}, 0)["bagging_freq"] == 1
+    assert "bagging_freq" not in engine_params("lightgbm", "target", {}, 0)
+    kept = engine_params("lightgbm", "target", {"bagging_fraction": 0.5, "bagging_freq": 3}, 0)
+    assert kept["bagging_freq"] == 3
