@@ -172,18 +172,23 @@ def warn_unknown_future(tables: OriginTables, source: str) -> None:
     steps = np.arange(origin + 1, min(origin + 1 + tables.horizon, len(panel.times)))
     if not rows or not len(steps):
         return
-    cells = np.ix_(np.concatenate(rows), steps)
-    gaps = {c: int(np.isnan(panel.known[c][cells]).sum()) for c in tables.builder.known}
-    gaps = {c: n for c, n in gaps.items() if n}
+    series = np.concatenate(rows)
+    cells = np.ix_(series, steps)
+    gaps = {c: np.isnan(panel.known[c][cells]) for c in tables.builder.known}
+    gaps = {c: gap for c, gap in gaps.items() if gap.any()}
     if gaps:
         total = len(cells[0]) * len(steps)
-        listed = ", ".join(f"'{c}' ({n} of {total})" for c, n in gaps.items())
+        first_col, gap = next(iter(gaps.items()))
+        r, t = np.argwhere(gap)[0]
+        listed = ", ".join(f"'{c}' ({int(g.sum())} of {total})" for c, g in gaps.items())
         warnings.warn(
             f"{source}: known columns without a value at forecast periods of the target series "
-            f"after the origin {period_text(tables.data.origin)}: {listed}; the forecasts take "
-            f"each "
-            f"series' mean over its last {tables.builder.level_window} periods there (give the "
-            f"planned values in rows after the last sale)",
+            f"after the origin {period_text(tables.data.origin)}: {listed}, first "
+            f"'{first_col}' of {panel.ids[series[r]]!r} at {period_text(panel.times[steps[t]])}; "
+            f"the forecasts take each series' mean over its last "
+            f"{tables.builder.level_window} periods there (its usual value for a 0/1 column "
+            f"such as a promotion flag: give 0 where there is none planned; give the planned "
+            f"values in rows after the last sale)",
             DataWarning,
             stacklevel=3,
         )

@@ -59,7 +59,8 @@ def setup_fingerprint(task: TransferTask, intervals: Any = None) -> str:
 #: raised with every change that moves a forecast or a score, so that ``--resume`` never mixes
 #: cells scored before it with cells scored after (2: 2026-12-06, the leak fixes of that day; 3:
 #: 2026-12-07, the quantile models of `pooled` fitted on the target domains in a fixed order;
-#: 4: 2026-12-07, XGBoost's added trees on the source margin with settings of their own)
+#: 4: 2026-12-07, XGBoost's added trees on the source margin with settings of their own; a 0/1
+#: known column without its planned value at its usual value)
 RESULTS_REVISION = 4
 
 
