@@ -763,7 +763,8 @@ class TransferTask:
                 f"{self.source_name}: target domain {plain(dom)!r} has no rows in the "
                 f"{idx - last} periods {at} (its last: "
                 f"{period_text(panel.times[last])}): they are neither in its history nor forecast, "
-                f"as its forecasts start after the origin; give those periods' sales, or "
+                f"as its forecasts start after the origin; give those periods' sales (0 where it "
+                f"sold nothing; a store that closed for good: leave it out of the targets), or "
                 f"forecast it from its own last period",
                 DataWarning,
                 stacklevel=3,
