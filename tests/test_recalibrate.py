@@ -127,7 +127,8 @@ def test_the_penalty_chosen_by_leaving_periods_out_follows_the_evidence():
 def test_without_covariates_it_is_source_only():
     """``covariates = []`` gives the source model's forecasts to the bit; with the default
     covariates the forecasts move where the horizon's prices and promotions differ from the
-    level window's, and stay where the covariates are unknown (beyond the data)."""
+    level window's, and stay where a price is unknown (beyond the data, read as its recent
+    mean; a promotion flag reads as its usual value there, which can differ from the mean)."""
     task = small_task()
     origin = task.evaluation_origins()[-1]
 
@@ -139,7 +140,11 @@ def test_without_covariates_it_is_source_only():
     np.testing.assert_array_equal(forecast("recalibrate", covariates=[]), base)
     moved = np.abs(forecast("recalibrate") / base - 1)
     assert moved.max() > 0.02
-    unknown = tc.TransferForecaster(strategy="recalibrate", **GBM).fit(task).predict()
+    unknown = (
+        tc.TransferForecaster(strategy="recalibrate", covariates=["price"], **GBM)
+        .fit(task)
+        .predict()
+    )
     plain = tc.TransferForecaster(strategy="source_only", **GBM).fit(task).predict()
     np.testing.assert_allclose(unknown["forecast"], plain["forecast"], rtol=1e-12)
 
