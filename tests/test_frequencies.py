@@ -398,16 +398,21 @@ def test_dates_between_the_periods_of_an_hourly_or_two_weekly_grid_are_refused()
         standardize(every_other, freq="2W-FRI", **kw)
 
 
-def test_an_hourly_origin_between_two_hours_is_named_off_the_grid():
-    """It was "outside the data (2024-03-01 to ...)", a range that holds it."""
+def hourly_task() -> TransferTask:
+    """The daily test panel read as hourly: day k is hour k from 2024-03-01 00:00."""
     frame = frame_at("D", 60, 60)
     days = (pd.to_datetime(frame["date"]) - pd.to_datetime(frame["date"]).min()).dt.days
     frame["date"] = pd.Timestamp("2024-03-01") + pd.to_timedelta(days, unit="h")
     features = {"lags": [1, 24], "windows": [24], "level_window": 24, "season_length": 24}
-    task = TransferTask(
+    return TransferTask(
         frame, series=["store", "dept"], time="date", target="sales", domain="store",
         targets=["S05"], horizon=6, freq="h", features={**features, "source_window": 30},
     )  # fmt: skip
+
+
+def test_an_hourly_origin_between_two_hours_is_named_off_the_grid():
+    """It was "outside the data (2024-03-01 to ...)", a range that holds it."""
+    task = hourly_task()
     for call in (lambda: task.check_origins(["2024-03-02 05:30"]),
                  lambda: task.at_origin(pd.Timestamp("2024-03-02 05:30"))):  # fmt: skip
         with pytest.raises(tc.TransfercastError, match=r"^origin 2024-03-02 05:30:00 is not on "
@@ -422,14 +427,7 @@ def test_hourly_data_get_the_hour_and_the_day_of_week_as_calendar_features():
 
     assert calendar_columns("B") == ("dayofweek", "week")
     assert calendar_columns("2W-FRI") == ("week", "month")
-    frame = frame_at("D", 60, 60)
-    days = (pd.to_datetime(frame["date"]) - pd.to_datetime(frame["date"]).min()).dt.days
-    frame["date"] = pd.Timestamp("2024-03-01") + pd.to_timedelta(days, unit="h")
-    features = {"lags": [1, 24], "windows": [24], "level_window": 24, "season_length": 24}
-    task = TransferTask(
-        frame, series=["store", "dept"], time="date", target="sales", domain="store",
-        targets=["S05"], horizon=6, freq="h", features={**features, "source_window": 30},
-    )  # fmt: skip
+    task = hourly_task()
     origin = task.evaluation_origins()[-1]
     tables = OriginTables(task, task.at_origin(origin), task.features)
     table = tables.source
