@@ -82,13 +82,21 @@ def fit_models(
     table: FeatureTable,
     weight: np.ndarray | bool = True,
 ) -> list[GBM]:
-    """One model per quantile level on ``table`` (``weight``: the table's own when ``True``)."""
+    """One model per quantile level on ``table`` (``weight``: the table's own when ``True``);
+    the settings of the point model's own objective (a Tweedie power) are left out with it."""
+    params = {k: v for k, v in params.items() if k not in _OBJECTIVE_SETTINGS}
     return [
         GBM(engine, role, {**params, **quantile_objective(engine, tau)}, seed).fit(
             table, weight=weight
         )
         for tau in quantiles
     ]
+
+
+#: settings that belong to another objective than the quantile loss (XGBoost says so on stderr)
+_OBJECTIVE_SETTINGS = frozenset(
+    {"tweedie_variance_power", "huber_slope", "huber_delta", "fair_c", "poisson_max_delta_step"}
+)
 
 
 def shared(cache: Any, key: tuple[Any, ...], build: Any) -> Any:

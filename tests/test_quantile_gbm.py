@@ -201,3 +201,23 @@ def test_pooled_quantile_models_follow_the_levels(two_origins, task):
     t1, d, cache = two_origins[0], task.targets[0], SourceCache()
     a = fit_for(Pooled(FAST), [0.1, 0.9], t1, d, cache)
     assert fit_for(Pooled(FAST), [0.2, 0.8], t1, d, cache) is not a
+
+
+def test_a_tweedie_point_model_gives_quantile_models_without_its_power(task, capfd):
+    """The quantile models replace the objective: its Tweedie power went with the parameters,
+    and XGBoost warned "Parameters: { tweedie_variance_power } are not used"."""
+    import warnings
+
+    from transfercast.plugins.quantile_gbm import fit_models
+
+    origin = task.evaluation_origins()[-1]
+    table = OriginTables(task, task.at_origin(origin), task.features).source
+    params = {"objective": "reg:tweedie", "tweedie_variance_power": 1.2, "num_boost_round": 5}
+    capfd.readouterr()
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        models = fit_models("xgboost", "source", params, 0, [0.5], table)
+    assert not [w for w in said if "not used" in str(w.message)]
+    assert "not used" not in capfd.readouterr().err
+    config = json.loads(models[0].booster_.save_config())["learner"]["objective"]
+    assert config["name"] == "reg:quantileerror"
