@@ -819,6 +819,21 @@ def _images(comp: Comparison, images: dict[str, bytes] | None) -> dict[str, byte
     return images
 
 
+def unscored_cells(scores: pd.DataFrame) -> str:
+    """The cells a comparison did not score, per strategy and status with the first reason
+    (``target_only skipped in 3 cells (first: ...)``); empty when every cell scored."""
+    if "status" not in scores:
+        return ""
+    out = []
+    for (name, status), cells in scores[scores["status"] != "ok"].groupby(
+        ["strategy", "status"], sort=False
+    ):
+        n = len(cells)
+        first = str(cells["error"].iloc[0]) if "error" in cells else ""
+        out.append(f"{name} {status} in {n} cell{'s' if n > 1 else ''} (first: {first})")
+    return "; ".join(out)
+
+
 def report_html(
     comp: Comparison,
     similarity: pd.DataFrame | None = None,
@@ -878,6 +893,9 @@ def report_html(
             f"<p class='note'>The same forecasts in every cell (one forecast, not "
             f"{len(group)}): {esc(', '.join(group))}.</p>"
         )
+    unscored = unscored_cells(comp.scores)
+    if unscored:
+        parts.append(f"<p class='note'>Cells not scored: {esc(unscored)}.</p>")
     if qcols:
         parts += [
             "<h3>Quantile forecasts</h3>",

@@ -856,3 +856,25 @@ def test_a_horizon_in_a_part_of_the_year_the_target_never_showed_is_said_in_its_
         "sources sold then is the only guide."
     )
     assert "never showed" not in two and "never showed" not in choice_sentences(comp)[0]
+
+
+def test_the_report_names_the_cells_it_did_not_score(comparison):
+    """A skipped or failed cell was in scores.csv only: the leaderboard's means leave it out,
+    and a reader of the page could not tell."""
+    from transfercast.report import unscored_cells
+
+    comp, _ = comparison
+    assert unscored_cells(comp.scores) == ""
+    scores = comp.scores.copy()
+    rows = scores.index[scores["strategy"] == "target_only"]
+    scores.loc[rows, "status"] = "skipped"
+    scores.loc[rows, "error"] = "strategy 'target_only' needs the target's own sales history"
+    scores.loc[rows, "wape"] = np.nan
+    said = unscored_cells(scores)
+    n = len(rows)
+    assert said == (
+        f"target_only skipped in {n} cell{'s' if n > 1 else ''} (first: strategy "
+        "'target_only' needs the target's own sales history)"
+    )
+    page = report_html(replace(comp, scores=scores), images={"leaderboard.png": PNG})
+    assert "Cells not scored: target_only skipped in" in page
