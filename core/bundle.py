@@ -374,8 +374,7 @@ def check_replaceable(directory: Path, what: str = "") -> None:
         return
     raise BundleError(
         f"{what}{directory} holds files that are not a transfercast model bundle (no "
-        f"{MANIFEST}), and the bundle would replace them; remove them or choose another "
-        f"--output"
+        f"{MANIFEST}), and the bundle would replace them; remove them or choose another --output"
     )
 
 
@@ -671,9 +670,8 @@ def predict_bundle(
         )
         raise DataError(
             f"{source_name}: {said}, before the model's origin {period_text(fitted)}: it was "
-            f"fitted on "
-            f"sales after that, the ones it would forecast; give a later origin, or fit a model "
-            f"at that origin ([task] origin)"
+            f"fitted on sales after that, the ones it would forecast; give a later origin, or "
+            f"fit a model at that origin ([task] origin)"
         )
     tables = OriginTables(task, task.at_origin(when), task.features, dropped=())
     lost = [
@@ -692,8 +690,7 @@ def predict_bundle(
             raise DataError(
                 f"{source_name}: series {first!r} of target domain "
                 f"{tables.prelaunch_domain()!r} has no sales up to {period_text(when)}, and the "
-                f"model "
-                f"bundle was fitted while every target series had sales: it holds no level "
+                f"model bundle was fitted while every target series had sales: it holds no level "
                 f"model for a forecast before launch; run `transfercast run` again"
             )
         tables.level_model = bundle.level_model
@@ -759,9 +756,8 @@ def _warn_stale(bundle: Bundle, task: Any, when: pd.Timestamp, source: str) -> N
     if age > task.horizon:
         warnings.warn(
             f"{source}: the model was fitted at {period_text(fitted)}, {age} periods before the "
-            f"origin "
-            f"{period_text(when)} (its horizon: {task.horizon}): it has learnt nothing from the "
-            f"periods since; run `transfercast run` to fit it on them",
+            f"origin {period_text(when)} (its horizon: {task.horizon}): it has learnt nothing "
+            f"from the periods since; run `transfercast run` to fit it on them",
             DataWarning,
             stacklevel=3,
         )

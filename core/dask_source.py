@@ -180,7 +180,7 @@ def _read(sources: Any, task: TransferTask) -> dd.DataFrame:
     )
     lacking = _file_without(sources, needed)  # the dataset's columns are its first file's
     if lacking is not None and lacking[2]:
-        name, col, others = lacking
+        name, col, _ = lacking
         raise DataError(f"{sources}: {name} in it has no column '{col}', which others have")
     cols = list(frame.columns)
     for col in needed:
@@ -199,45 +199,45 @@ def _reason(exc: BaseException) -> str:
     return last.removeprefix("Original Message:").strip()
 
 
-def _unreadable_file(sources: Any) -> str | None:
-    """The first file of a Parquet dataset (a path) whose footer cannot be read, relative to
-    the dataset; ``None`` when every one can (or ``sources`` is not a path)."""
+def _schemas(sources: Any) -> list[tuple[str, list[str] | None]]:
+    """Each Parquet file of a dataset (a path) with its column names (``None``: its footer
+    cannot be read), named relative to the dataset, in order; none for a Dask DataFrame.
+    Reads the footers only."""
     if not isinstance(sources, (str, os.PathLike)):
-        return None
+        return []
     import pyarrow.parquet as pq
 
     root = Path(sources)
     files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file())
+    out: list[tuple[str, list[str] | None]] = []
     for path in files:
         if path.suffix.lower() not in (".parquet", ".parq", ".pq") and path != root:
             continue
+        name = path.name if path == root else path.relative_to(root).as_posix()
         try:
-            pq.read_schema(path)
-        except Exception:
-            return path.name if path == root else path.relative_to(root).as_posix()
-    return None
+            out.append((name, pq.read_schema(path).names))
+        except Exception:  # noqa: BLE001 - named by the caller
+            out.append((name, None))
+    return out
+
+
+def _unreadable_file(sources: Any) -> str | None:
+    """The first file of a Parquet dataset (a path) whose footer cannot be read, relative to
+    the dataset; ``None`` when every one can (or ``sources`` is not a path)."""
+    return next((name for name, names in _schemas(sources) if names is None), None)
 
 
 def _file_without(sources: Any, needed: list[str]) -> tuple[str, str, bool] | None:
     """The first file of a Parquet dataset (a path) without one of the ``needed`` columns (a
     Hive partition key in its path counts as a column), that column, and whether another file
-    has it; ``None`` when every file has them all (or ``sources`` is not a folder). Reads the
-    files' footers only."""
+    has it; ``None`` when every file has them all (or ``sources`` is not a folder)."""
     if not isinstance(sources, (str, os.PathLike)) or not Path(sources).is_dir():
         return None
-    import pyarrow.parquet as pq
-
-    root = Path(sources)
-    files: list[tuple[str, set[str]]] = []
-    for path in sorted(p for p in root.rglob("*") if p.is_file()):
-        if path.suffix.lower() not in (".parquet", ".parq", ".pq"):
-            continue
-        rel = path.relative_to(root)
-        try:
-            names = set(pq.read_schema(path).names)
-        except Exception:  # noqa: BLE001 - an unreadable file is named by the reading pass
-            continue
-        files.append((rel.as_posix(), names | {p.split("=", 1)[0] for p in rel.parts if "=" in p}))
+    files = [
+        (name, {*names, *(p.split("=", 1)[0] for p in name.split("/") if "=" in p)})
+        for name, names in _schemas(sources)
+        if names is not None  # an unreadable file is named by the reading pass
+    ]
     for name, names in files:
         missing = next((c for c in needed if c not in names), None)
         if missing is not None:

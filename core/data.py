@@ -302,7 +302,7 @@ def _wall_or_utc(parsed: pd.Series, freq: str) -> pd.Series:
     were written (``2020-03-27T00:00+01:00`` is 27 March, whatever its offset), for shorter
     ones the time in UTC; naive ones unchanged."""
     try:
-        daily = not _sub_daily(pd.tseries.frequencies.to_offset(freq))
+        daily = not sub_daily(pd.tseries.frequencies.to_offset(freq))
     except ValueError:  # standardize names the bad freq
         daily = False
     if parsed.dtype == object:  # several offsets
@@ -364,7 +364,7 @@ def _parse_times(values: pd.Series, column: str, source: str, freq: str = "D") -
     return _wall_or_utc(parsed, freq)
 
 
-def _sub_daily(offset: pd.DateOffset) -> bool:
+def sub_daily(offset: pd.DateOffset) -> bool:
     """Whether periods of ``offset`` are shorter than a day (hours, minutes, business hours)."""
     if isinstance(offset, pd.offsets.Tick):
         return offset.nanos < pd.Timedelta(days=1).value
@@ -376,7 +376,7 @@ def _refuse_time_of_day(
 ) -> None:
     """A one-line error naming the first value with a time of day other than midnight (its
     reading in UTC where that differs) and the row count, for daily or coarser periods."""
-    if _sub_daily(offset):
+    if sub_daily(offset):
         return
     clock = (ds != ds.dt.normalize()).to_numpy()
     if not clock.any():
@@ -648,8 +648,7 @@ def standardize(
             warnings.warn(
                 f"{source}: known column '{col}': {int(missing.sum())} missing values in rows "
                 f"with sales (first {first[UID]!r} at {period_text(first[DS])}); the models read "
-                f"them "
-                f"as missing (give the value where it is known)",
+                f"them as missing (give the value where it is known)",
                 DataWarning,
                 stacklevel=2,
             )

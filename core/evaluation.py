@@ -463,9 +463,8 @@ def _warn_short_horizons(task: TransferTask, origins: Sequence[pd.Timestamp]) ->
             scored = max(task.horizon - beyond, 0)
             warnings.warn(
                 f"origin {period_text(origin)}: {scored} of its {task.horizon} forecast periods "
-                f"have "
-                f"target actuals (the last: {period_text(task.panel.times[last])}); the rest are "
-                "forecast, not scored",
+                f"have target actuals (the last: {period_text(task.panel.times[last])}); the "
+                "rest are forecast, not scored",
                 DataWarning,
                 stacklevel=3,
             )
@@ -481,8 +480,7 @@ def warn_unsold_cells(scores: pd.DataFrame) -> None:
     target, origin = cells.iloc[0]
     warnings.warn(
         f"{len(cells)} target-origin cells sold nothing over their horizon (first: target "
-        f"{plain(target)!r} after {period_text(pd.Timestamp(origin))}): WAPE and bias are "
-        f"undefined "
+        f"{plain(target)!r} after {period_text(origin)}): WAPE and bias are undefined "
         f"there and the leaderboard's WAPE columns leave them out, as do the interval scores "
         f"scaled by the sales; their MAE, RMSE, MASE, RMSSE, coverage and sql count in the "
         f"leaderboard's means",
@@ -511,7 +509,7 @@ def warn_unscored_periods(forecasts: pd.DataFrame, last: pd.Timestamp) -> None:
         f"{len(missing)} of {len(cells)} forecast periods of the target series "
         f"({_share(len(missing) / len(cells))}) have no actual in the data (no row, or an "
         f"empty sales cell; first {first['unique_id']!r} at "
-        f"{period_text(pd.Timestamp(first['ds']))})"
+        f"{period_text(first['ds'])})"
         f" and are left out of the scores; if a missing row means no sale, write it with 0 so "
         f"that the scores count those periods",
         DataWarning,

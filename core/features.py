@@ -541,10 +541,11 @@ class FeatureBuilder:
             with np.errstate(invalid="ignore", divide="ignore"):
                 recent = np.where(kc > 0, ks / np.maximum(kc, 1), np.nan)
             value = _take(arr, i, a + h)
-            if not with_label:  # a forecast period without its planned value: as of late,
-                # a 0/1 flag (a promotion) its usual value then, not a share of one
+            gap = np.isnan(value)
+            if not with_label and gap.any():  # a forecast period without its planned value:
+                # as of late, a 0/1 flag (a promotion) its usual value then, not a share of one
                 flag = bool(np.all((arr == 0) | (arr == 1) | np.isnan(arr)))
-                value = np.where(np.isnan(value), np.round(recent) if flag else recent, value)
+                value = np.where(gap, np.round(recent) if flag else recent, value)
             cols[col] = value
             cols[f"{col}_delta"] = value - recent
         for col in self.static_numeric:

@@ -484,8 +484,7 @@ class OriginTables:
         if self.parent is None:
             raise DataError(
                 f"the actuals after the origin {period_text(self.data.origin)} are not readable "
-                f"from "
-                f"its tables: a forecast made there must not see them"
+                f"from its tables: a forecast made there must not see them"
             )
         return self.parent.horizon_frame(rows, self.data.origin_idx, self.horizon)
 

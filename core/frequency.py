@@ -28,6 +28,7 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from transfercast.config import FeaturesConfig
+from transfercast.data import sub_daily
 from transfercast.errors import ConfigError
 
 #: The keys of ``[features]`` that default to a value derived from the frequency.
@@ -188,9 +189,7 @@ def calendar_columns(freq: str) -> tuple[str, ...]:
     if defaults is not None:
         return defaults.calendar
     offset = to_offset(freq)
-    if isinstance(offset, pd.offsets.Tick) and offset.nanos < pd.Timedelta(days=1).value:
-        return ("hour", "dayofweek")
-    if isinstance(offset, (pd.offsets.BusinessHour, pd.offsets.CustomBusinessHour)):
+    if sub_daily(offset):
         return ("hour", "dayofweek")
     if isinstance(offset, (pd.offsets.BusinessDay, pd.offsets.CustomBusinessDay)):
         return ("dayofweek", "week")

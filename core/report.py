@@ -18,6 +18,7 @@ import base64
 import functools
 import html
 import io
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -315,7 +316,7 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
     if task is not None:  # every chart's values are the task's target column
         for ax in axes[::ncols][:nrows]:
             ax.set_ylabel(str(task.target), fontsize=8)
-    fig.suptitle(f"Forecasts from origin {period_text(pd.Timestamp(origin))}")
+    fig.suptitle(f"Forecasts from origin {period_text(origin)}")
     return fig
 
 
@@ -723,7 +724,7 @@ def _cell(v, long: bool, whole: bool = False) -> tuple[str, str]:
     if isinstance(v, (float, np.floating)):
         return (f"{v:,.0f}" if whole and np.isfinite(v) else _number(float(v))), "num"
     if isinstance(v, pd.Timestamp):
-        return str(v.date()) if v == v.normalize() else str(v), "num"
+        return period_text(v), "num"
     return str(v), "long" if long else "text"
 
 
@@ -1044,8 +1045,6 @@ def write_compare_report(
     ``origin`` (default: the comparison's latest) and the similarity hooks of ``plugins``
     (default: the modules the comparison loaded). The comparison's own tables are written
     already: a failure here is a warning, never an error, and loses nothing."""
-    import warnings
-
     from transfercast.data import DataWarning
     from transfercast.similarity import similarity
     from transfercast.strategy import PluginError

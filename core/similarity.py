@@ -578,8 +578,7 @@ def _warn_empty(frame: pd.DataFrame, tables: OriginTables) -> None:
     ]
     if parts:
         warnings.warn(
-            f"similarity at {period_text(pd.Timestamp(tables.data.origin))}: {'; '.join(parts)}; "
-            f"left empty",
+            f"similarity at {period_text(tables.data.origin)}: {'; '.join(parts)}; left empty",
             DataWarning,
             stacklevel=3,
         )

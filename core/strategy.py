@@ -107,8 +107,7 @@ def engine_param_problem(engine: str, params: dict[str, Any]) -> str | None:
     if early:
         return (
             f"{early} would have no effect: these models hold out no rows to stop on (set "
-            f"num_boost_round; boost_continue stops its added trees by patience on "
-            f"valid_periods)"
+            f"num_boost_round; boost_continue stops its added trees by patience on valid_periods)"
         )
     seeds = lightgbm_aliases("seed") | {"random_state"}
     threads = lightgbm_aliases("num_threads") | {"nthread", "n_jobs"}

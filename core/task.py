@@ -619,10 +619,9 @@ class TransferTask:
         if idx < 0 or pd.Timestamp(origin) > last:
             inside = first <= pd.Timestamp(origin) <= last
             raise DataError(
-                f"origin {period_text(pd.Timestamp(origin))} is not on the '{self.freq}' grid"
+                f"origin {period_text(origin)} is not on the '{self.freq}' grid"
                 if inside
-                else f"origin {period_text(pd.Timestamp(origin))} is outside the data "
-                f"({period_text(first)} "
+                else f"origin {period_text(origin)} is outside the data ({period_text(first)} "
                 f"to {period_text(last)})"
             )
         for dom in self.regime_start:
@@ -658,8 +657,7 @@ class TransferTask:
                 warnings.warn(
                     f"{self.source_name}: target domain {plain(dom)!r} has no sales "
                     f"{within}up to the origin {period_text(origin)}{hidden}: it is forecast "
-                    f"before "
-                    f"launch, its level estimated from the source domains",
+                    f"before launch, its level estimated from the source domains",
                     DataWarning,
                     stacklevel=2,
                 )
@@ -844,8 +842,7 @@ class TransferTask:
             f"{self.source_name}: target domain {plain(dom)!r} sold nothing in any of its "
             f"{int(active.sum())} series at {period_text(panel.times[closed[0]])}{more} (of the "
             f"{idx + 1 - start} periods up to the origin {period_text(panel.times[idx])}), having "
-            f"sold "
-            f"in every period before: its recent level reads them as sales of 0; if it was "
+            f"sold in every period before: its recent level reads them as sales of 0; if it was "
             f"closed, leave those rows out",
             DataWarning,
             stacklevel=4,

@@ -113,7 +113,6 @@ def check_no_lookahead(
             )
             raise AssertionError(
                 f"strategy {strategy!r} reads the data after the origin {period_text(origin)}: "
-                f"with "
-                f"them {how}, its forecast of {uid} for {period_text(pd.Timestamp(ds))} moved from "
+                f"with them {how}, its forecast of {uid} for {period_text(ds)} moved from "
                 f"{was:.6g} to {now:.6g} ({int(moved.sum())} of {len(moved)} forecasts moved)"
             )

@@ -192,7 +192,7 @@ def aligned_quantiles(
         uid, ds = merged.loc[absent, KEYS].iloc[0]
         raise PluginError(
             f"{label} returned no row for {int(absent.sum())} of {len(forecasts)} forecast rows "
-            f"(the first: unique_id {uid!r}, ds {period_text(pd.Timestamp(ds))}); it must return "
+            f"(the first: unique_id {uid!r}, ds {period_text(ds)}); it must return "
             f"every row it was given"
         )
     try:

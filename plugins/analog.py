@@ -103,8 +103,8 @@ class AnalogProfile:
                 origin = self.times.shift(1, freq=self.freq)[-1]
                 raise DataError(
                     f"analog's seasonal ratios were fitted at {period_text(origin)}; forecasting "
-                    f"from "
-                    f"{period_text(anchors[rows][late].max())} needs them later: fit it again there"
+                    f"from {period_text(anchors[rows][late].max())} needs them later: fit it "
+                    f"again there"
                 )
         g = pd.Index(self.groups).get_indexer(labels)
         g = np.where(g < 0, len(self.groups) - 1, g)

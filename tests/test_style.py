@@ -39,7 +39,6 @@ def test_periods_in_messages_keep_their_time_of_day():
         "core/data.py": 1,  # period_text
         "core/task.py": 1,  # origin_text
         "core/bundle.py": 1,  # _stamp (the manifest's ISO form)
-        "core/report.py": 1,  # a table cell
         "core/datasets.py": 2,  # the synthetic data's launch dates (daily or coarser)
     }
     found = {}
