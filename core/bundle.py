@@ -126,7 +126,7 @@ def _needed_plugins(model: Any, plugins: list[str]) -> list[str]:
 def _provider(name: str, plugins: list[str]) -> dict[str, str] | None:
     """The plugin that registered strategy ``name`` and how it was found (``source``: built
     in, a module of the config's ``plugins``, an installed package's entry point), for
-    ``predict``'s error where it is missing."""
+    ``predict``'s error where it is missing or another entry point registers the name."""
     from transfercast.plugin_manager import get_plugin_manager
 
     entry = get_plugin_manager(plugins).registry.entries.get(name)
@@ -545,6 +545,13 @@ def load_bundle(directory: Path) -> Bundle:
         raise BundleError(
             f"{directory}: the model's strategy '{name}' is not registered here ({exc}); {how}"
         ) from None
+    by = manifest["strategy"].get("provider") or {}
+    if by.get("source") == "entry point" and entry.plugin != by.get("plugin"):
+        raise BundleError(
+            f"{directory}: the model's strategy '{name}' was written by the entry point "
+            f"'{by.get('plugin')}', but here '{name}' is registered by plugin '{entry.plugin}' "
+            f"({entry.source}); install '{by.get('plugin')}' alone, or let {ENV_LOAD} name it"
+        )
     params = manifest["strategy"]["params"]
     strategies = {}
     for target in manifest["targets"]:

@@ -21,7 +21,7 @@ from rich.text import Text
 from typer.core import TyperCommand, TyperGroup
 
 from transfercast.data import period_text
-from transfercast.errors import ConfigError, TransfercastError, raised_at
+from transfercast.errors import ConfigError, TransfercastError, one_line, raised_at
 
 if TYPE_CHECKING:
     import click
@@ -558,9 +558,11 @@ def run_compare(
             f"{len(skipped)} cells skipped (first: {skipped['error'].iloc[0]})", soft_wrap=True
         )
     if comp.failed:
-        failed = comp.scores[comp.scores["status"] == "failed"]
+        first = comp.scores[comp.scores["status"] == "failed"].iloc[0]
+        at = f"target {one_line(first['target'])!r} at {period_text(first['origin'])}"
         err_console.print(
-            f"{len(failed)} cells failed; see scores.csv (first: {failed['error'].iloc[0]})",
+            f"{int((comp.scores['status'] == 'failed').sum())} cells failed; see scores.csv "
+            f"(first: {first['strategy']}, {at}: {first['error']})",
             soft_wrap=True,
         )
         return 1

@@ -281,10 +281,12 @@ def _parse_distinct(values: pd.Series, rows: np.ndarray, column: str, source: st
         )
     if parsed.dtype == object:  # several UTC offsets (a summer time): Timestamps, one each
         parsed = pd.Series([pd.Timestamp(v) for v in parsed], index=parsed.index, dtype=object)
-        if len({v.tzinfo is None for v in parsed}) > 1:
+        naive = np.array([v.tzinfo is None for v in parsed])
+        if naive.any() and not naive.all():
+            one, other = values[naive].iloc[0], values[~naive].iloc[0]
             raise DataError(
-                f"{source}: column '{column}' mixes dates with and without a time zone; write "
-                "them all one way"
+                f"{source}: column '{column}' mixes dates with and without a time zone ({one!r}, "
+                f"{other!r}); write them all one way"
             )
     return parsed
 
@@ -297,17 +299,31 @@ def _stamp(value: str) -> pd.Timestamp:
         return pd.NaT
 
 
+def _daily(freq: str) -> bool:
+    """Whether periods of ``freq`` are a day or longer (a bad freq reads as shorter: standardize
+    names it)."""
+    try:
+        return not sub_daily(pd.tseries.frequencies.to_offset(freq))
+    except ValueError:
+        return False
+
+
+def naive_time(stamp: pd.Timestamp, freq: str) -> pd.Timestamp:
+    """A timestamp as the data's periods read it (see :func:`_wall_or_utc`): one with a time
+    zone made naive, for daily and coarser periods at the date where it was written, for shorter
+    ones at its time in UTC."""
+    if stamp.tzinfo is None:
+        return stamp
+    return stamp.tz_localize(None) if _daily(freq) else stamp.tz_convert("UTC").tz_localize(None)
+
+
 def _wall_or_utc(parsed: pd.Series, freq: str) -> pd.Series:
     """Time-zone-aware periods made naive: for daily and coarser periods the date where they
     were written (``2020-03-27T00:00+01:00`` is 27 March, whatever its offset), for shorter
     ones the time in UTC; naive ones unchanged."""
-    try:
-        daily = not sub_daily(pd.tseries.frequencies.to_offset(freq))
-    except ValueError:  # standardize names the bad freq
-        daily = False
+    daily = _daily(freq)
     if parsed.dtype == object:  # several offsets
-        stamps = [v.tz_localize(None) if daily else v.tz_convert("UTC").tz_localize(None)
-                  for v in parsed]  # fmt: skip
+        stamps = [naive_time(v, freq) for v in parsed]
         return pd.Series(pd.to_datetime(stamps), index=parsed.index)
     if getattr(parsed.dt, "tz", None) is None:
         return parsed
@@ -344,7 +360,9 @@ def _parse_times(values: pd.Series, column: str, source: str, freq: str = "D") -
             offset = None
         ends = (pd.offsets.MonthEnd, pd.offsets.QuarterEnd, pd.offsets.YearEnd, pd.offsets.Week)
         how = "end" if isinstance(offset, ends) else "start"
-        values = values.dt.to_timestamp(how=how).dt.normalize()
+        values = values.dt.to_timestamp(how=how)
+        if _daily(freq):  # a week's or month's end: its day, not its last nanosecond
+            values = values.dt.normalize()
     if pd.api.types.is_datetime64_any_dtype(values):  # Parquet or a DataFrame: no header line
         if values.isna().any():  # NaT would pass for a time of day other than midnight
             row = int(np.flatnonzero(values.isna().to_numpy())[0])
@@ -573,10 +591,15 @@ def standardize(
     dup = pd.DataFrame({UID: uid.to_numpy(), DS: out[DS].to_numpy()}).duplicated()
     if dup.any():
         row = out.loc[dup.to_numpy()].iloc[0]
+        first = uid[dup.to_numpy()].iloc[0]
+        written = out.loc[(uid == first).to_numpy() & (out[DS] == row[DS]).to_numpy(), time]
+        spellings = list(dict.fromkeys(str(v) for v in written))
+        how = f"; written {' and '.join(repr(v) for v in spellings[:2])}" * (len(spellings) > 1)
+        if len(spellings) == 1 and sub_daily(offset):  # a local clock time that came twice
+            how = "; if summer time ended then, write the times with their UTC offset"
         raise DataError(
-            f"{source}: duplicate rows for series {uid[dup.to_numpy()].iloc[0]!r} at "
-            f"{period_text(row[DS])} ({int(dup.sum())} duplicates in columns {', '.join(series)} + "
-            f"'{time}')"
+            f"{source}: duplicate rows for series {first!r} at {period_text(row[DS])} "
+            f"({int(dup.sum())} duplicates in columns {', '.join(series)} + '{time}'){how}"
         )
     # infinite sales are repaired below; a finite value beyond float32 is refused
     _refuse_unrepresentable(y, uid, out[DS], f"column '{target}'", source, inf=False)

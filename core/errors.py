@@ -41,19 +41,37 @@ def closest(name: str, valid: Iterable[str]) -> str:
     return f" (did you mean '{match[0]}'?)" if match else ""
 
 
+def one_line(value: object) -> str:
+    """``value`` as text on one line: line breaks written ``\\n`` (a key holding one)."""
+    return str(value).replace("\r", "\\r").replace("\n", "\\n")
+
+
 def unknown_name(kind: str, name: object, valid: Iterable[object]) -> str:
-    """A one-line message for an unknown name, with the closest valid one and the valid set."""
+    """A one-line message for an unknown name, with the closest valid one and the valid set
+    (its first 40: every strategy a few plugins add)."""
     valid = [str(v) for v in valid]
-    shown = ", ".join(valid[:12]) + (", ..." if len(valid) > 12 else "")
-    return f"unknown {kind} '{name}'{closest(str(name), valid)}; valid: {shown}"
+    shown = ", ".join(one_line(v) for v in valid[:40]) + (", ..." if len(valid) > 40 else "")
+    return f"unknown {kind} '{one_line(name)}'{one_line(closest(str(name), valid))}; valid: {shown}"
+
+
+#: packages whose frames a message passes over for the caller's line that led into them
+LIBRARIES = frozenset(
+    "pandas numpy scipy sklearn lightgbm xgboost torch pyarrow pydantic pluggy dask distributed".split()
+)
 
 
 def raised_at(exc: BaseException, skip: int = 0) -> str:
     """Return `` (file.py:LINE)`` for the last line of Python code that raised ``exc``, or an
     empty string; the first ``skip`` frames (the caller's own) and the import machinery's are
-    passed over, so a plugin module that fails while it is imported is named with its line."""
+    passed over, so a plugin module that fails while it is imported is named with its line.
+    Where a library (:data:`LIBRARIES`) raised, the last line outside it that called it comes
+    first: `` (my_plugin.py:24, in base.py:3819)``."""
     frames = traceback.extract_tb(exc.__traceback__)[skip:]
     frames = [f for f in frames if not f.filename.startswith("<") and "importlib" not in f.filename]
     if not frames:
         return ""
-    return f" ({Path(frames[-1].filename).name}:{frames[-1].lineno})"
+    last = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}"
+    ours = [f for f in frames if not LIBRARIES & set(Path(f.filename).parts)]
+    if not ours or ours[-1] is frames[-1]:
+        return f" ({last})"
+    return f" ({Path(ours[-1].filename).name}:{ours[-1].lineno}, in {last})"

@@ -294,7 +294,10 @@ def resolve_strategies(
         names = [names]  # one strategy, not the letters of its name
     by_name: dict[str, dict[str, Any]] = {}
     for key, table in (params or {}).items():
-        entry = registry.get(key)  # an unknown [strategies.NAME] table is an error
+        try:
+            entry = registry.get(key)  # an unknown [strategies.NAME] table is an error
+        except TransfercastError as exc:
+            raise ConfigError(f"[strategies.{key}]: {exc}") from None
         if entry.name in by_name:
             raise ConfigError(
                 f"[strategies.{key}]: strategy '{entry.name}' has two parameter tables"

@@ -201,12 +201,15 @@ class PluginManager:
             name = impl.plugin_name
             source = self.sources.get(name, "in-process")
 
+            before = (dict(registry.entries), dict(registry.aliases))
+
             def register(cls: Any, aliases: tuple[str, ...] = (), _n=name, _s=source) -> None:
                 registry.register(cls, plugin=_n, source=_s, aliases=tuple(aliases))
 
             try:
                 impl.function(register=register)
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:  # noqa: BLE001 - all of a plugin's strategies or none
+                registry.entries, registry.aliases = before
                 self._fail(name, source, exc)
         return registry
 

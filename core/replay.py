@@ -61,7 +61,7 @@ from transfercast.errors import DataError, TransfercastError
 from transfercast.features import FeatureTable
 from transfercast.forecasting import OriginTables, fit_and_forecast
 from transfercast.similarity import domain_auc, horizon_season, season_and_scale
-from transfercast.strategy import Strategy
+from transfercast.strategy import PluginError, Strategy
 from transfercast.task import OriginData
 
 NAIVE = "naive"
@@ -476,17 +476,22 @@ def _forecast_group(
     c, when = fit.data.origin_idx, fit.data.origin
     rows, details = [], []
     for name, strategy in named.items():
+        failed: Exception | None = None
         try:
             res = fit_and_forecast(strategy, fit, key, cache)
+        except PluginError as exc:  # its plugin broke the contract (a predict's length, NaN)
+            failed = exc
         except DataError:  # too little data for this candidate here (a short target history)
             continue
         except TransfercastError:
             raise
         except Exception as exc:  # noqa: BLE001 - a failed candidate has no replay rows
+            failed = exc
+        if failed is not None:
             warnings.warn(
                 f"'{name}' failed on the source replays at the cut {period_text(when)} "
-                f"({type(exc).__name__}: {exc}): it has no replay rows there, and auto leaves "
-                f"it out of its weights",
+                f"({type(failed).__name__}: {failed}): it has no replay rows there, and auto "
+                f"leaves it out of its weights",
                 DataWarning,
                 stacklevel=2,
             )

@@ -484,7 +484,7 @@ class Strategy:
         row, in the rows' order (a 1-d array, list or Series of ``len(table)`` numbers; a
         Series is read by position, its index ignored). The core checks it
         (:func:`check_prediction`) and multiplies it by ``table.level``."""
-        raise NotImplementedError(
+        raise PluginError(  # a contract broken like a bad predict's: one line, exit status 2
             f"strategy '{self.name}' ({type(self).__name__}) does not implement "
             f"predict(table); a strategy must define it and return one number per row of "
             f"the table, on the normalised scale"

@@ -26,6 +26,7 @@ from transfercast.data import (
     DataWarning,
     Y,
     check_static,
+    naive_time,
     period_text,
     read_table,
     standardize,
@@ -285,6 +286,7 @@ class TransferTask:
                 f"{key} {when!r}: write the date as YYYY-MM-DD (a TOML date, or text such as "
                 f"'{period_text(ts)}' if that is the day meant)"
             )
+        ts = naive_time(ts, self.freq)  # as the time column is read
         first, last = self.frame[DS].min(), self.frame[DS].max()
         # forecasting with a saved model, the new data may hold the new regime only
         if self.require_sources and not first < ts <= last:
@@ -293,6 +295,8 @@ class TransferTask:
                 f"{key} {period_text(ts)} is {side} period of the data ({period_text(first)} to "
                 f"{period_text(last)}): a regime start needs periods on both sides of it"
             )
+        if first < ts <= last:  # the period it falls in: one name however it is written
+            ts = self.frame.loc[self.frame[DS] >= ts, DS].min()
         return ts
 
     def _split_regimes(self) -> dict[Any, str]:
@@ -470,8 +474,7 @@ class TransferTask:
             raise DataError(f"{what} {when!r} is not a date") from None
         if ts is pd.NaT:
             raise DataError(f"{what} {when!r} is not a date")
-        if ts.tzinfo is not None:  # the periods are local dates without a time zone
-            ts = ts.tz_localize(None)
+        ts = naive_time(ts, self.freq)  # as the time column is read
         grid = self.panel.times  # (an hour is "on" an hourly offset at 05:30: read the grid)
         if not pd.tseries.frequencies.to_offset(self.freq).is_on_offset(ts) or (
             grid[0] <= ts <= grid[-1] and grid.get_indexer([ts])[0] < 0

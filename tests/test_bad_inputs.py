@@ -179,7 +179,10 @@ ERRORS = {
     ),
     "dates with and without a time zone": dict(
         frame=_mixed_tz,
-        patterns=["column 'date' mixes dates with and without a time zone; write them all one way"],
+        patterns=[
+            r"column 'date' mixes dates with and without a time zone \('2019-03-15', "
+            r"'2019-01-04T00:00:00\+05:00'\); write them all one way$"
+        ],
     ),
     "ambiguous day/month dates": dict(
         frame=lambda f: _day_month(f[pd.to_datetime(f["date"]).dt.day <= 12], "%d/%m/%Y"),
@@ -508,7 +511,8 @@ ERRORS = {
     "misspelt strategy table in run": dict(
         raw=_with_table("poolde", "target_weight = 50.0"),
         extra="",
-        patterns=[r"unknown strategy 'poolde' \(did you mean 'pooled'\?\)"],
+        patterns=[r"config\.toml: \[strategies\.poolde\]: unknown strategy 'poolde' \(did you "
+                  r"mean 'pooled'\?\)"],
     ),
     "bad table of a strategy not run": dict(
         raw=_with_table("pooled", "target_weight = -1.0"),

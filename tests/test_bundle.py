@@ -679,6 +679,17 @@ def test_a_bundle_names_the_package_whose_entry_point_gave_a_missing_strategy(pr
     )
     with pytest.raises(BundleError, match=said):
         load_bundle(model)
+    # the name registered here by another plugin: its class would read the files (a second
+    # package registering the name loaded them and forecast 2.5 x off, exit status 0)
+    manifest["strategy"]["name"] = "source_only"
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    said = (
+        r"the model's strategy 'source_only' was written by the entry point 'acme_forecasts', "
+        r"but here 'source_only' is registered by plugin 'transfercast.plugins.baselines'"
+    )
+    with pytest.raises(BundleError, match=said):
+        load_bundle(model)
 
 
 def test_the_training_data_fingerprint_reads_the_rows_up_to_the_origin_only():

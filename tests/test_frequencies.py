@@ -15,6 +15,7 @@ import pytest
 import transfercast as tc
 from transfercast.cli import to_toml
 from transfercast.config import FeaturesConfig, parse_config
+from transfercast.data import DataError, standardize
 from transfercast.datasets import synthetic_config, synthetic_sales
 from transfercast.features import _Sums, _take
 from transfercast.forecasting import OriginTables
@@ -346,7 +347,6 @@ def test_dates_off_the_grid_are_named_with_their_series_and_the_grid_they_lie_on
     grid the dates lie on: daily data whose holidays no store has ("D"; before: no hint, as
     pandas infers no grid with gaps), calendar quarters ("QS", before: "QS-OCT"); weekly data
     dated on two weekdays gets no daily hint."""
-    from transfercast.data import DataError, standardize
 
     kw = dict(series=["store", "dept"], time="date", target="sales", domain="store")
     daily = frame_at("D", 60, 60)
@@ -373,7 +373,6 @@ def test_dates_between_the_periods_of_an_hourly_or_two_weekly_grid_are_refused()
     """pandas reads 05:30 as on an hourly offset and either Friday as on a two-week one: such
     rows were taken in and written into the grid's last period (the last forecast's price,
     a fake origin) or crashed the panel. The grid runs from the data's first period."""
-    from transfercast.data import DataError, standardize
 
     kw = dict(series=["store", "dept"], time="date", target="sales", domain="store")
     hourly = frame_at("D", 60, 60)
@@ -579,3 +578,39 @@ def test_the_python_api_reads_a_deprecated_alias_as_its_current_spelling():
             targets=frame.attrs["targets"], horizon=3, freq="M",
         )  # fmt: skip
         assert task.freq == "ME" and len(task.evaluation_origins()) >= 1
+
+
+def test_an_hourly_origin_with_a_utc_offset_is_that_instant_in_utc():
+    """Hourly periods are read in UTC; an origin with an offset kept its clock time and lost the
+    offset (12:00+02:00 read as 12:00 UTC, two hours after the one meant)."""
+    task = hourly_task()
+    task.set_origin("2024-03-02T12:00:00+02:00")
+    assert task.origin == pd.Timestamp("2024-03-02 10:00")
+    assert task.check_origins(["2024-03-02T12:00:00+02:00"]) == [pd.Timestamp("2024-03-02 10:00")]
+
+
+def test_an_hourly_period_column_keeps_its_hours():
+    """``Period[h]`` values were read at midnight of their day: every hour a duplicate."""
+    frame = pd.DataFrame(
+        {"store": "S1", "dept": "D1", "sales": np.arange(30.0),
+         "date": pd.period_range("2024-03-01 00:00", periods=30, freq="h")}
+    )  # fmt: skip
+    out = standardize(frame, series=["store", "dept"], time="date", target="sales",
+                      domain="store", freq="h")  # fmt: skip
+    assert list(out["ds"]) == list(pd.date_range("2024-03-01", periods=30, freq="h"))
+
+
+def test_a_repeated_hour_or_two_spellings_of_a_date_are_named_in_the_duplicate_error():
+    frame = frame_at("D", 40, 40)
+    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store")
+    text = frame.assign(date=pd.to_datetime(frame["date"]).dt.strftime("%Y-%m-%d"))
+    late = text[pd.to_datetime(text["date"]).dt.day > 12].iloc[[0]]  # reads one way only
+    other = late.assign(date=pd.to_datetime(late["date"]).dt.strftime("%d.%m.%Y"))
+    with pytest.raises(DataError, match=r"written '\d{4}-\d\d-\d\d' and '\d\d\.\d\d\.\d{4}'$"):
+        standardize(pd.concat([text, other]), freq="D", **kw)
+    days = (pd.to_datetime(text["date"]) - pd.to_datetime(text["date"]).min()).dt.days
+    hours = text.assign(date=pd.Timestamp("2026-10-25") + pd.to_timedelta(days, unit="h"))
+    twice = pd.concat([hours, hours.iloc[[2]]])
+    with pytest.raises(DataError, match=r"if summer time ended then, write the times with their "
+                       r"UTC offset$"):  # fmt: skip
+        standardize(twice, freq="h", **kw)

@@ -142,6 +142,22 @@ def test_a_bad_prediction_fails_the_cell_naming_the_strategy(task, plugin, name)
     assert name not in set(comp.forecasts["strategy"])
 
 
+def test_auto_says_when_it_leaves_out_a_candidate_whose_predict_breaks_the_contract(task, plugin):
+    """A raising candidate was named; one returning too few values or NaN (a PluginError, which
+    is a DataError) was taken for a target with too little data and dropped without a word."""
+    short = returning("one_value", lambda t: np.array([1.0]))
+    mod = plugin("contract_auto", transfercast_register_strategies=strategies(Rowwise, short))
+    params = {"auto": {"candidates": ["rowwise", "one_value"]}}
+    with pytest.warns(UserWarning) as said:
+        comp = tc.compare(task, ["auto"], params=params, plugins=[mod])
+    assert (comp.scores["status"] == "ok").all(), comp.scores["error"]
+    assert any(
+        "'one_value' failed on the source replays" in str(w.message)
+        and "PluginError: strategy 'one_value' predict returned 1 values" in str(w.message)
+        for w in said
+    ), [str(w.message) for w in said]
+
+
 def test_a_series_or_list_is_read_by_position(task, plugin):
     reversed_series = returning(
         "series", lambda t: pd.Series(np.linspace(0.8, 1.2, len(t)), index=np.arange(len(t))[::-1])
@@ -192,7 +208,7 @@ def test_a_missing_predict_is_named(task, plugin):
     mod = plugin("contract_no_predict", transfercast_register_strategies=strategies(NoPredict))
     comp = tc.compare(task, ["no_predict"], plugins=[mod])
     for error in failures(comp, "no_predict"):
-        assert error.startswith("NotImplementedError: strategy 'no_predict' (NoPredict)")
+        assert error.startswith("PluginError: strategy 'no_predict' (NoPredict)")
         assert "does not implement predict(table)" in error
 
 

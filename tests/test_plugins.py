@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from importlib.metadata import EntryPoint
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
@@ -90,6 +92,20 @@ def test_broken_plugin_reported_while_builtins_work(plugin_dir):
     assert failures["no_such_plugin_module"].source == "config"
     assert "ModuleNotFoundError" in failures["no_such_plugin_module"].error
     assert "target_only" in pm.registry.names()
+
+
+def test_a_plugin_failing_halfway_through_registering_registers_none_of_its_strategies(
+    plugin_dir,
+):
+    """Its first strategies stayed registered, though the plugin was listed as failed, and
+    took the name from a later plugin that registers it whole."""
+    (plugin_dir / "halfway_plugin.py").write_text(
+        PLUGIN.format(name="half").replace("    register(Half)", "    register(Half)\n"
+                                            "    raise RuntimeError('halfway')")
+    )  # fmt: skip
+    pm = PluginManager(["halfway_plugin", "half_plugin"])
+    assert "halfway" in {f.plugin: f.error for f in pm.failures}["halfway_plugin"]
+    assert pm.registry.get("half").plugin == "half_plugin"
 
 
 def test_duplicate_name_refused_naming_both_plugins(plugin_dir):
@@ -521,3 +537,28 @@ def test_a_plugin_reloaded_or_redefined_in_the_session_is_the_one_used(tmp_path,
         assert get_plugin_manager(["tc_test_cells"]) is get_plugin_manager(["tc_test_cells"])
     finally:
         sys.modules.pop("tc_test_cells", None)
+
+
+def test_an_error_inside_a_library_names_the_line_of_the_code_that_called_it():
+    """A plugin's KeyError raised inside pandas was named at pandas' own line (base.py), which
+    says nothing of the plugin."""
+    from transfercast.errors import raised_at
+
+    def plugin_code():
+        return pd.DataFrame({"a": [1]})["promo_depth"]
+
+    try:
+        plugin_code()
+    except KeyError as exc:
+        where = raised_at(exc)
+    line = plugin_code.__code__.co_firstlineno + 1
+    assert re.fullmatch(rf" \(test_plugins\.py:{line}, in \w+\.py:\d+\)", where), where
+
+
+def test_unknown_names_list_every_plugins_strategy_on_one_line():
+    from transfercast.errors import unknown_name
+
+    valid = [f"builtin{k}" for k in range(14)] + ["my_plugin_strategy"]
+    message = unknown_name("strategy", "new\nstore", valid)
+    assert "\n" not in message and "'new\\nstore'" in message
+    assert message.endswith("builtin13, my_plugin_strategy")

@@ -591,3 +591,15 @@ def test_the_worked_example_runs(tmp_path, capsys, change):
         assert "format" in raw["data"]["static"]
         split, ignore = (b["wape"].min() for b in boards.values())
         assert split < 0.8 * ignore, (split, ignore)
+
+
+def test_a_regime_start_with_an_offset_or_inside_a_week_is_the_period_that_holds_it(frame):
+    """A start with a UTC offset crashed (a tz-aware date against naive periods); one written
+    mid-week named the old regime after the day written, so two spellings of one split gave
+    differently named sources and different forecasts."""
+    names = set()
+    for when in ("2020-12-04T00:00:00+01:00", "2020-12-02", "2020-12-04T00:00:00Z", START):
+        task = regime_task(frame, regime_start=when)
+        assert set(task.regime_start.values()) == {pd.Timestamp(START)}
+        names.add(tuple(sorted(map(str, task.sources))))
+    assert len(names) == 1
