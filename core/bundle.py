@@ -564,9 +564,12 @@ def load_bundle(directory: Path) -> Bundle:
 
 def _check_columns(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:
     """New data must have the training columns, with values that read as numbers where the
-    training values were numbers (text such as ``"151"`` reads as the number, as in a fit)."""
+    training values were numbers (text such as ``"151"`` reads as the number, as in a fit).
+    Series keys and the domain are codes: a new store ``N1`` beside stores ``1``-``45`` is one
+    more category."""
+    codes = {bundle.data["time"], bundle.data["domain"], *bundle.data["series"]}
     for col, dtype in bundle.data["columns"].items():
-        if col not in frame.columns or col == bundle.data["time"]:
+        if col not in frame.columns or col in codes:
             continue  # a missing column is reported by the data validation, with the closest
         try:
             was = pd.api.types.pandas_dtype(dtype)

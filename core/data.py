@@ -510,6 +510,35 @@ def _refuse_role_clashes(
         )
     roles += [("time", time), ("target", target)]
     _refuse_internal_names(roles, time, target, domain, source)
+    for role, col in [*(("series", c) for c in series), ("time", time)]:
+        _refuse_output_name(role, col, source)
+
+
+#: the columns the forecasts frames and files hold beside the series keys and the time column
+OUTPUT_COLUMNS = {
+    "strategy": "the strategy",
+    "origin": "the forecast origin",
+    "forecast": "the forecast",
+    "actual": "the actual sales",
+}
+
+
+def _refuse_output_name(role: str, col: str, source: str) -> None:
+    """A one-line error for a series key or time column named like a column the forecasts
+    (frames and files) hold beside it (:data:`OUTPUT_COLUMNS`, a quantile's ``q0.1``): the
+    files would hold two columns of the name, or the frame could not be built."""
+    what = OUTPUT_COLUMNS.get(col)
+    if what is None and str(col).startswith("q"):
+        try:
+            float(str(col)[1:])
+            what = "a quantile forecast"
+        except ValueError:
+            pass
+    if what is not None:
+        raise DataError(
+            f"{source}: [data] {role} column '{col}': the forecasts hold a column '{col}' ("
+            f"{what}) beside it; rename it in the file and in the config ('{role}_{col}', say)"
+        )
 
 
 #: what the columns transfercast adds to the table hold, for messages
@@ -603,10 +632,18 @@ def standardize(
         )
     # infinite sales are repaired below; a finite value beyond float32 is refused
     _refuse_unrepresentable(y, uid, out[DS], f"column '{target}'", source, inf=False)
+
+    def first_of(bad: np.ndarray) -> str:  # where the first bad value lies, and what it is
+        k = int(np.flatnonzero(bad)[0])
+        value = "" if np.isnan(y.iloc[k]) else f" {float(y.iloc[k])!r}"
+        return f" (first{value} for series {uid.iloc[k]!r} at {period_text(out[DS].iloc[k])})"
+
     inf = np.isinf(y.to_numpy())
     if inf.any():
         if not repair:
-            raise DataError(f"{source}: column '{target}' has {int(inf.sum())} infinite values")
+            raise DataError(
+                f"{source}: column '{target}' has {int(inf.sum())} infinite values{first_of(inf)}"
+            )
         warnings.warn(
             f"{source}: column '{target}': {int(inf.sum())} infinite values treated as missing",
             DataWarning,
@@ -616,10 +653,13 @@ def standardize(
     # an empty sales cell after a series' last sale is a planned period (the known covariates
     # of a forecast horizon, a series not launched yet), not a missing value
     last_sale = out[DS].where(y.notna()).groupby(np.asarray(uid)).transform("max")
-    nan = int((y.isna() & (out[DS] <= last_sale)).sum())
+    missing = (y.isna() & (out[DS] <= last_sale)).to_numpy()
+    nan = int(missing.sum())
     if nan:
         if not repair:
-            raise DataError(f"{source}: column '{target}' has {nan} missing values")
+            raise DataError(
+                f"{source}: column '{target}' has {nan} missing values{first_of(missing)}"
+            )
         warnings.warn(
             f"{source}: column '{target}': {nan} missing values left out of training and scoring",
             DataWarning,
@@ -628,7 +668,10 @@ def standardize(
     negative = int((y < 0).sum())
     if negative:
         if not repair:
-            raise DataError(f"{source}: column '{target}' has {negative} negative values")
+            raise DataError(
+                f"{source}: column '{target}' has {negative} negative values"
+                f"{first_of((y < 0).to_numpy())}"
+            )
         warnings.warn(
             f"{source}: column '{target}': {negative} negative values (returns) set to 0",
             DataWarning,

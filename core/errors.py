@@ -56,7 +56,8 @@ def unknown_name(kind: str, name: object, valid: Iterable[object]) -> str:
 
 #: packages whose frames a message passes over for the caller's line that led into them
 LIBRARIES = frozenset(
-    "pandas numpy scipy sklearn lightgbm xgboost torch pyarrow pydantic pluggy dask distributed".split()
+    ("pandas", "numpy", "scipy", "sklearn", "lightgbm", "xgboost", "torch", "pyarrow")
+    + ("pydantic", "pluggy", "dask", "distributed")
 )
 
 

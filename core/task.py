@@ -67,6 +67,10 @@ def origin_text(origin: Any) -> str:
     return str(when.date()) if when == when.normalize() else when.strftime("%Y-%m-%dT%H-%M-%S")
 
 
+#: characters LightGBM (JSON's) or XGBoost refuse in a feature name, each with a stand-in
+ENGINE_FORBIDDEN = {'"': "'", ",": ";", ":": "-", "[": "(", "]": ")", "{": "(", "}": ")", "<": "lt"}
+
+
 def old_regime_suffix(start: pd.Timestamp) -> str:
     """What names a target's old regime after ``start``: its domain and each series' id with
     this appended (``"S06 (before 2021-03-05)"``)."""
@@ -245,6 +249,14 @@ class TransferTask:
                     raise DataError(
                         f"{source}: {role} column '{col}' has the name of a feature transfercast "
                         f"builds ({built[col]}); rename the column"
+                    )
+                bad = [c for c in dict.fromkeys(str(col)) if c in ENGINE_FORBIDDEN]
+                if bad:
+                    fixed = str(col).translate(str.maketrans(ENGINE_FORBIDDEN))
+                    raise DataError(
+                        f"{source}: {role} column '{col}': the boosting engines (LightGBM, "
+                        f"XGBoost) refuse {' '.join(bad)} in a feature's name; rename the column "
+                        f"('{fixed}', say)"
                     )
 
     def set_origin(self, when: Any, what: str = "[task] origin") -> None:

@@ -226,12 +226,38 @@ ERRORS = {
             r"\(a calendar feature\); rename the column$"
         ],
     ),
+    "a known column name the boosting engines refuse": dict(
+        frame=lambda f: f.rename(columns={"price": "price [EUR]"}),
+        raw=to_toml(_with_data(known=["price [EUR]", "promo", "is_holiday"])),
+        patterns=[
+            r"sales\.csv: known column 'price \[EUR\]': the boosting engines \(LightGBM, XGBoost\) "
+            r"refuse \[ \] in a feature's name; rename the column \('price \(EUR\)', say\)$"
+        ],
+    ),
     "a static column named domain": dict(
         frame=lambda f: f.rename(columns={"store_type": "domain"}),
         raw=to_toml(_with_data(static=["domain", "size"])),
         patterns=[
             r"sales\.csv: \[data\] static column 'domain': transfercast adds a column 'domain' "
             r"to the table \(its domain of each row\); rename it"
+        ],
+    ),
+    "a series key or time column named like an output column": dict(
+        frame=lambda f: f.rename(columns={"dept": "origin"}),
+        raw=to_toml(_with_data(series=["store", "origin"])),
+        command="compare",
+        patterns=[
+            r"sales\.csv: \[data\] series column 'origin': the forecasts hold a column 'origin' "
+            r"\(the forecast origin\) beside it; rename it in the file and in the config "
+            r"\('series_origin', say\)$"
+        ],
+    ),
+    "a time column named like a quantile column": dict(
+        frame=lambda f: f.rename(columns={"date": "q0.9"}),
+        raw=to_toml(_with_data(time="q0.9")),
+        patterns=[
+            r"sales\.csv: \[data\] time column 'q0\.9': the forecasts hold a column "
+            r"'q0\.9' \(a quantile forecast\)"
         ],
     ),
     "no series key column": dict(
@@ -511,8 +537,10 @@ ERRORS = {
     "misspelt strategy table in run": dict(
         raw=_with_table("poolde", "target_weight = 50.0"),
         extra="",
-        patterns=[r"config\.toml: \[strategies\.poolde\]: unknown strategy 'poolde' \(did you "
-                  r"mean 'pooled'\?\)"],
+        patterns=[
+            r"config\.toml: \[strategies\.poolde\]: unknown strategy 'poolde' \(did you "
+            r"mean 'pooled'\?\)"
+        ],
     ),
     "bad table of a strategy not run": dict(
         raw=_with_table("pooled", "target_weight = -1.0"),
@@ -739,8 +767,23 @@ def test_a_known_column_missing_beside_sales_is_counted_and_named(tmp_path):
 def test_repair_false_turns_repairs_into_errors(tmp_path):
     raw = raw_config()
     raw["data"]["repair"] = False
-    config = setup(tmp_path, _nan_inf_negative(small_frame()), raw=raw)
-    assert_error(invoke("run", config), tmp_path, "column 'sales' has 2 infinite values")
+    frame = _nan_inf_negative(small_frame())
+    config = setup(tmp_path, frame, raw=raw)
+    at = pd.Timestamp(frame.loc[20, "date"]).date()
+    assert_error(
+        invoke("run", config),
+        tmp_path,
+        rf"column 'sales' has 2 infinite values \(first inf for series 'S01\|D1' at {at}\)$",
+    )
+    frame["sales"] = frame["sales"].replace(np.inf, 1.0)
+    config = setup(tmp_path, frame, raw=raw)
+    at = pd.Timestamp(frame.loc[3, "date"]).date()
+    said = rf"has 3 missing values \(first for series 'S01\|D1' at {at}\)$"
+    assert_error(invoke("run", config), tmp_path, said)
+    config = setup(tmp_path, frame.fillna({"sales": 1.0}), raw=raw)
+    at = pd.Timestamp(frame.loc[30, "date"]).date()
+    said = rf"has 4 negative values \(first -12\.5 for series 'S01\|D1' at {at}\)$"
+    assert_error(invoke("run", config), tmp_path, said)
 
 
 def test_values_beyond_float32_are_refused_by_the_python_api_too():

@@ -278,6 +278,17 @@ def test_a_bundle_reads_float_store_ids_as_its_fit_did(tmp_path):
     got = predict_bundle(bundle, frame.assign(store=frame["store"].astype(float)))
     pd.testing.assert_frame_equal(got, predict_bundle(bundle, frame), check_dtype=False)
     assert sorted(got["store"].unique()) == [6, 7, 8]
+    # a key column of numbers at the fit takes a new code as one more category (before: "not
+    # numeric: value 'A1' (the model was trained with numbers)")
+    frame["dept"] = frame["dept"].str[1:].astype(int)
+    write_bundle(model.fit(task.__class__(
+        frame, series=["store", "dept"], time="date", target="sales", domain="store",
+        targets=[6, 7, 8], horizon=6, target_history=13,
+    )), tmp_path / "coded")  # fmt: skip
+    new = frame[(frame["store"] == 6) & (frame["dept"] == 2)].assign(dept="A1")
+    with pytest.warns(DataWarning, match=r"column 'dept' holds 'A1' in the target series"):
+        fc = predict_bundle(load_bundle(tmp_path / "coded"), pd.concat([frame, new]))
+    assert np.isfinite(fc.loc[fc["dept"].astype(str) == "A1", "forecast"]).sum() == 6
 
 
 def test_predict_names_a_target_domain_missing_from_the_new_data(project, tmp_path):
