@@ -194,12 +194,26 @@ class Calibration:
     quantiles of ``(actual - forecast) / scale`` at step ``h``. ``samples[strategy][h - 1]``
     counts the replayed errors behind each row (after pooling neighbouring steps).
     ``volatility[strategy]`` is ``(gamma, floor, typical)`` of the scale (:class:`Scale`).
+    ``center[strategy]`` holds each step's median scaled error, about which :meth:`widen`
+    scales the quantiles.
     """
 
     quantiles: list[float]
     table: dict[str, np.ndarray] = field(default_factory=dict)
     samples: dict[str, list[int]] = field(default_factory=dict)
     volatility: dict[str, Scale] = field(default_factory=dict)
+    center: dict[str, np.ndarray] = field(default_factory=dict)
+
+    def widen(self, strategy: str, factor: float) -> None:
+        """Scale ``strategy``'s quantiles' distances from each step's median scaled error by
+        ``factor``: the spread grows or shrinks, the median stays (scaling the quantiles
+        themselves would move a median below the forecast further below it)."""
+        mid = self.center.get(strategy)
+        tab = self.table[strategy]
+        if mid is None:  # (a calibration read from a bundle, or written by hand)
+            self.table[strategy] = tab * factor
+        else:
+            self.table[strategy] = mid[:, None] + factor * (tab - mid[:, None])
 
     def apply(
         self,
@@ -362,8 +376,10 @@ def calibrate(
     for cand, rows in detail.groupby("candidate", sort=True):
         scale = learn_gamma(rows, qs, horizon, min_samples)
         err = scaled_errors(rows, scale).to_numpy(float)
-        tab, counts = _step_table(err, rows["step"].to_numpy(int), qs, horizon, min_samples)
+        steps = rows["step"].to_numpy(int)
+        tab, counts = _step_table(err, steps, qs, horizon, min_samples)
         cal.table[str(cand)], cal.samples[str(cand)] = tab, counts
+        cal.center[str(cand)] = _step_table(err, steps, [0.5], horizon, min_samples)[0][:, 0]
         cal.volatility[str(cand)] = scale
     return cal
 

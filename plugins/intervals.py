@@ -148,7 +148,7 @@ def transfercast_intervals(
     else:
         few_errors(cal, strategy.name)
     scale = cal.volatility.get(strategy.name)
-    cal.table[strategy.name] *= own_scale(replayed, own, strategy.name, scale)
+    cal.widen(strategy.name, own_scale(replayed, own, strategy.name, scale))
     launch = launch_calibration(strategy, tables, domain, cache, quantiles) if n else None
     return ReplayConformal(cal, strategy.name, launch)
 

@@ -442,3 +442,19 @@ def test_a_strategys_intervals_are_calibrated_on_replays_at_the_targets_history_
     want = replays(tables, n, {"target_only": strategy.clone()}, SourceCache()).detail
     want = want[want["candidate"].isin(["target_only", "naive"])]
     pd.testing.assert_frame_equal(replayed.reset_index(drop=True), want.reset_index(drop=True))
+
+
+def test_widening_for_the_targets_own_errors_keeps_the_median_where_the_replays_put_it():
+    """The own backtest's factor multiplied the scaled-error quantiles themselves: one zero
+    week in one target series (factor 3.3) moved its store's q0.5 from 0.87 to 0.57 of the
+    forecast and q0.1 to 0.02. The spread about each step's median grows instead."""
+    detail = replay_detail(60, 3, 0.05, seed=2)
+    detail["actual"] -= 0.15 * detail["level"]  # the forecasts run high: a median offset
+    cal = calibrate(detail, [0.1, 0.5, 0.9], 3)
+    before = cal.table["c"].copy()
+    assert (before[:, 1] < -0.1).all()
+    cal.widen("c", 3.0)
+    np.testing.assert_allclose(cal.table["c"][:, 1], before[:, 1])
+    np.testing.assert_allclose(
+        cal.table["c"] - cal.table["c"][:, [1]], 3.0 * (before - before[:, [1]])
+    )
