@@ -228,7 +228,8 @@ def plugins_cmd(
     for col in ("name", "plugin", "source", "description"):
         table.add_column(col)
     for entry in pm.registry.entries.values():
-        table.add_row(entry.name, entry.plugin, entry.source, entry.description)
+        also = f" (also {', '.join(entry.aliases)})" if entry.aliases else ""
+        table.add_row(entry.name + also, entry.plugin, entry.source, entry.description)
     console.print(table)
     for f in pm.failures:
         failure = f"{f.plugin} ({f.source}): {f.error}"

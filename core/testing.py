@@ -1,6 +1,8 @@
 """Checks for strategy authors, to run in their own tests.
 
-:func:`check_no_lookahead` is the test transfercast runs on its own strategies: forecast at one
+:func:`check_round_trip` fits a strategy, writes its model bundle, reads it back and requires
+the same forecasts from it. :func:`check_no_lookahead` is the test transfercast runs on its own
+strategies: forecast at one
 origin from a small synthetic panel as it is, then from the same panel with everything after
 the origin changed (sales scrambled, set to missing, or deleted beyond the horizon, and the
 known covariates beyond the horizon with them), and require the same forecasts. A strategy that
@@ -12,7 +14,10 @@ parameters they are built from (``FeatureTable.fingerprint``).
 
 from __future__ import annotations
 
+import tempfile
+import warnings
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -64,6 +69,61 @@ def change_future(
     return out
 
 
+def _small_panel() -> tuple[pd.DataFrame, dict[str, Any], int]:
+    """The checks' synthetic panel (8 stores x 2 departments, 3 targets with 13 weeks of
+    history), its config and its horizon."""
+    from transfercast.datasets import synthetic_config, synthetic_sales
+
+    frame = synthetic_sales(
+        n_domains=8, series_per_domain=2, n_periods=120, n_targets=3, target_periods=40
+    )
+    horizon = 6
+    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=horizon, target_history=13)
+    return frame, raw, horizon
+
+
+def check_round_trip(
+    strategy: str,
+    params: dict[str, Any] | None = None,
+    *,
+    plugins: Sequence[str] = (),
+    rtol: float = 1e-9,
+) -> None:
+    """Raise ``AssertionError`` when ``strategy`` (with ``params``; its module named in
+    ``plugins`` when it is not installed), fitted on a small synthetic panel, cannot be written
+    as a model bundle and read back (``save`` and ``load``), or when the bundle's forecasts
+    differ from the fitted model's."""
+    from transfercast.bundle import load_bundle, predict_bundle, write_bundle
+    from transfercast.config import parse_config
+    from transfercast.data import DataWarning
+    from transfercast.forecaster import TransferForecaster
+    from transfercast.task import TransferTask
+
+    frame, raw, _ = _small_panel()
+    task = TransferTask.from_config(parse_config(raw), data=frame)
+    with warnings.catch_warnings():  # about the checks' own panel, not the strategy
+        warnings.simplefilter("ignore", DataWarning)
+        model = TransferForecaster(strategy, plugins=list(plugins), **(params or {})).fit(task)
+        fitted = model.predict()
+        with tempfile.TemporaryDirectory() as folder:
+            try:
+                write_bundle(model, Path(folder) / "model")
+                loaded = predict_bundle(load_bundle(Path(folder) / "model"), frame)
+            except NotImplementedError as exc:
+                raise AssertionError(f"strategy {strategy!r}: {exc}") from None
+    keys = [c for c in fitted.columns if c != "forecast"]
+    both = fitted.merge(loaded, on=keys, how="left", suffixes=("", "_loaded"))
+    moved = ~np.isclose(both["forecast_loaded"], both["forecast"], rtol=rtol, atol=0)
+    if moved.any():
+        row = both[moved].iloc[0]
+        raise AssertionError(
+            f"strategy {strategy!r}: read back from its bundle, it forecasts "
+            f"{row['forecast_loaded']:.6g} where the fitted model forecast "
+            f"{row['forecast']:.6g} ({int(moved.sum())} of "
+            f"{len(moved)} forecasts differ)"
+        )
+
+
 def check_no_lookahead(
     strategy: str,
     params: dict[str, Any] | None = None,
@@ -77,21 +137,20 @@ def check_no_lookahead(
     or when it fails there. Uses a synthetic panel of 8 stores x 2 departments, 3 of them
     targets with 13 weeks of history, horizon 6: a few seconds for a small model."""
     from transfercast.config import parse_config
-    from transfercast.datasets import synthetic_config, synthetic_sales
+    from transfercast.data import DataWarning
     from transfercast.evaluation import compare
     from transfercast.task import TransferTask
 
-    frame = synthetic_sales(
-        n_domains=8, series_per_domain=2, n_periods=120, n_targets=3, target_periods=40
-    )
-    horizon = 6
-    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=horizon, target_history=13)
+    frame, raw, horizon = _small_panel()
 
     def forecasts(data: pd.DataFrame, origin: pd.Timestamp) -> pd.Series:
-        task = TransferTask.from_config(parse_config(raw), data=data)
-        comp = compare(
-            task, [strategy], params={strategy: params or {}}, origins=[origin], plugins=plugins
-        )
+        with warnings.catch_warnings():  # about the checks' own panel, not the strategy
+            warnings.simplefilter("ignore", DataWarning)
+            task = TransferTask.from_config(parse_config(raw), data=data)
+            comp = compare(
+                task, [strategy], params={strategy: params or {}}, origins=[origin],
+                plugins=plugins,
+            )  # fmt: skip
         bad = comp.scores[comp.scores["status"] == "failed"]
         if len(bad):
             raise AssertionError(f"strategy {strategy!r} failed: {bad['error'].iloc[0]}")

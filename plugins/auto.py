@@ -63,7 +63,8 @@ class AutoParams(StrategyParams):
     candidates: list[str] | None = Field(
         None,
         min_length=1,
-        description="strategies weighed (default: all installed but auto, analog, recalibrate)",
+        description="strategies weighed (default: all installed but auto, analog, "
+        "recalibrate), with naive, last_value and seasonal_naive always",
     )
     method: Literal["stack", "meta", "select"] = Field(
         "stack",

@@ -489,3 +489,32 @@ def test_each_shipped_strategy_types_its_params_as_its_params_class():
     }
     assert wrong == {}
     assert len(classes) >= 12
+
+
+class Forgetful(Rowwise):
+    """Saves nothing of its forecasts' shape: read back, it forecasts flat."""
+
+    name = "forgetful"
+
+    def save(self, directory):
+        return {}
+
+    @classmethod
+    def load(cls, directory, manifest):
+        obj = cls(manifest["params"])
+        obj.predict = lambda table: np.ones(len(table))
+        return obj
+
+
+def test_check_round_trip_names_a_strategy_whose_bundle_forecasts_otherwise(plugin):
+    """The plugin docs asked authors for a save/load round trip and gave them no way to run
+    one; the check fits, writes the bundle, reads it back and compares the forecasts."""
+    from transfercast.testing import check_round_trip
+
+    module = plugin("trip_plugin", transfercast_register_strategies=strategies(Forgetful, Rowwise))
+    with pytest.raises(AssertionError, match=r"'forgetful': read back from its bundle, it "
+                       r"forecasts [\d.]+ where the fitted model forecast"):  # fmt: skip
+        check_round_trip("forgetful", plugins=[module])
+    with pytest.raises(AssertionError, match=r"'rowwise': strategy 'rowwise' cannot be saved"):
+        check_round_trip("rowwise", plugins=[module])
+    check_round_trip("pooled", {"target_params": {"num_boost_round": 5}})

@@ -135,6 +135,19 @@ def test_entry_point_plugin_listed_by_cli(plugin_dir, monkeypatch):
     assert "entry point" in line and "Average of the source" in line
 
 
+def test_the_cli_lists_a_strategys_aliases(plugin_dir, monkeypatch):
+    (plugin_dir / "alias_plugin.py").write_text(
+        PLUGIN.format(name="half").replace("register(Half)", "register(Half, aliases=('flat',))")
+    )
+    ep = EntryPoint(name="aliased", value="alias_plugin", group="transfercast")
+    monkeypatch.setattr(plugin_manager, "entry_points", lambda group: [ep])
+    monkeypatch.setenv("TRANSFERCAST_LOAD_PLUGINS", "aliased")
+    plugin_manager.clear_plugin_cache()
+    result = CliRunner().invoke(app, ["plugins"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0, result.output
+    assert "│ half (also flat) " in result.output
+
+
 def test_env_var_blocks_entry_points(plugin_dir, monkeypatch):
     ep = EntryPoint(name="half", value="half_plugin", group="transfercast")
     monkeypatch.setattr(plugin_manager, "entry_points", lambda group: [ep])
