@@ -528,10 +528,9 @@ def _refuse_output_name(role: str, col: str, source: str) -> None:
     (frames and files) hold beside it (:data:`OUTPUT_COLUMNS`, a quantile's ``q0.1``): the
     files would hold two columns of the name, or the frame could not be built."""
     what = OUTPUT_COLUMNS.get(col)
-    if what is None and str(col).startswith("q"):
+    if what is None and str(col).startswith("q"):  # a level's column: q0.1, q.5 (not q1)
         try:
-            float(str(col)[1:])
-            what = "a quantile forecast"
+            what = "a quantile forecast" if 0.0 < float(str(col)[1:]) < 1.0 else None
         except ValueError:
             pass
     if what is not None:

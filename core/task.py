@@ -745,7 +745,17 @@ class TransferTask:
             )
         recent = panel.Y[rows, max(idx + 1 - w, 0) : idx + 1]
         quiet = rows[(~np.isnan(recent)).any(axis=1) & (np.nan_to_num(recent) == 0).all(axis=1)]
-        if len(quiet):
+        if seen.any() and not np.nansum(np.abs(panel.Y[rows, : idx + 1])):
+            warnings.warn(  # no sale of its own to scale by: not a pause of some of its series
+                f"{self.source_name}: target domain {plain(dom)!r} sold nothing in any period "
+                f"{at} ({int(seen.any(axis=0).sum())} periods of 0): its series are forecast "
+                f"on the scale of the sources' selling series; if it has not opened yet, leave "
+                f"its rows of 0 out (it is then forecast before launch), and if it is closed, "
+                f"leave it out of the targets",
+                DataWarning,
+                stacklevel=4,
+            )
+        elif len(quiet):
             notes.add(
                 f"{{subject}} that sold nothing in the {w} periods {at} (first {{first}}): "
                 f"forecast on the scale of their mean sales over their history, as after a pause "

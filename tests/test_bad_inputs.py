@@ -1779,6 +1779,23 @@ def test_a_target_series_that_sold_nothing_lately_is_named():
     ]
 
 
+def test_a_target_domain_that_never_sold_is_named_with_what_to_do():
+    """Every series of a target store at 0 over its whole history: the note said they were
+    forecast "as after a pause", at what never-selling source series went on to sell, where no
+    source series had never sold (source_only forecast it at 15,440 a week)."""
+    frame = small_frame()
+    frame.loc[frame["store"] == "S07", "sales"] = 0.0
+    origin, said = _warned_at_the_forecast_origin(frame, "sold nothing in any period")
+    assert said == [  # (the task keeps the targets' last 13 periods: a cold start)
+        f"data: target domain 'S07' sold nothing in any period up to the origin {origin.date()} "
+        f"(13 periods of 0): its series are forecast on the scale of the sources' selling "
+        f"series; if it has not opened yet, leave its rows of 0 out (it is then forecast before "
+        f"launch), and if it is closed, leave it out of the targets"
+    ]
+    _, paused = _warned_at_the_forecast_origin(frame, "as after a pause")
+    assert not [w for w in paused if "'S07'" in w]
+
+
 def test_an_engine_alias_replaces_the_default_it_names():
     """LightGBM's aliases (``eta``, ``subsample``, ``min_child_samples``) set the parameter
     they name (before: the default stayed under the main name, which LightGBM prefers, so the
