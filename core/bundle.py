@@ -44,6 +44,7 @@ from transfercast.data import (
     as_numbers,
     period_text,
     refuse_ambiguous_columns,
+    refuse_output_names,
     whole_numbers_as_int,
 )
 from transfercast.errors import ConfigError, DataError, TransfercastError
@@ -661,6 +662,7 @@ def predict_bundle(
     _check_targets(bundle, data, source_name)
     try:
         task = _task(data, d, bundle, source_name)
+        refuse_output_names(task.series, task.time, source_name, ("forecast",))
     except DataError as exc:  # predict takes no [data] freq: the model's grid is the one
         head, advice, _ = str(exc).partition(": set [data] freq = ")
         if not advice:

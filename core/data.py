@@ -308,6 +308,22 @@ def _daily(freq: str) -> bool:
         return False
 
 
+def has_zone(values: pd.Series) -> bool:
+    """Whether a time column's values carry a time zone or UTC offset (its first value decides:
+    :func:`standardize` refuses a column that mixes both)."""
+    dtype = values.dtype
+    if isinstance(dtype, pd.DatetimeTZDtype):
+        return True
+    if isinstance(dtype, pd.ArrowDtype):
+        return bool(getattr(dtype.pyarrow_dtype, "tz", None))
+    if pd.api.types.is_datetime64_dtype(dtype) or not len(values.dropna()):
+        return False
+    first = values.dropna().iloc[0]
+    if isinstance(first, str):
+        first = _stamp(first)
+    return getattr(first, "tzinfo", None) is not None
+
+
 def naive_time(stamp: pd.Timestamp, freq: str) -> pd.Timestamp:
     """A timestamp as the data's periods read it (see :func:`_wall_or_utc`): one with a time
     zone made naive, for daily and coarser periods at the date where it was written, for shorter
@@ -510,11 +526,10 @@ def _refuse_role_clashes(
         )
     roles += [("time", time), ("target", target)]
     _refuse_internal_names(roles, time, target, domain, source)
-    for role, col in [*(("series", c) for c in series), ("time", time)]:
-        _refuse_output_name(role, col, source)
 
 
-#: the columns the forecasts frames and files hold beside the series keys and the time column
+#: the columns ``compare``'s forecasts hold beside the series keys and the time column (``run``'s
+#: and ``predict``'s: ``forecast`` and the quantiles' ``q0.1``, ...)
 OUTPUT_COLUMNS = {
     "strategy": "the strategy",
     "origin": "the forecast origin",
@@ -523,21 +538,26 @@ OUTPUT_COLUMNS = {
 }
 
 
-def _refuse_output_name(role: str, col: str, source: str) -> None:
+def refuse_output_names(
+    series: Sequence[str], time: str, source: str, names: Sequence[str] = tuple(OUTPUT_COLUMNS)
+) -> None:
     """A one-line error for a series key or time column named like a column the forecasts
-    (frames and files) hold beside it (:data:`OUTPUT_COLUMNS`, a quantile's ``q0.1``): the
-    files would hold two columns of the name, or the frame could not be built."""
-    what = OUTPUT_COLUMNS.get(col)
-    if what is None and str(col).startswith("q"):  # a level's column: q0.1, q.5 (not q1)
-        try:
-            what = "a quantile forecast" if 0.0 < float(str(col)[1:]) < 1.0 else None
-        except ValueError:
-            pass
-    if what is not None:
-        raise DataError(
-            f"{source}: [data] {role} column '{col}': the forecasts hold a column '{col}' ("
-            f"{what}) beside it; rename it in the file and in the config ('{role}_{col}', say)"
-        )
+    hold beside it (``names`` of :data:`OUTPUT_COLUMNS`, a quantile's ``q0.1``): the files
+    would hold two columns of the name, or the frame could not be built. Called before
+    anything is fitted by the commands that write those columns."""
+    for role, col in [*(("series", c) for c in series), ("time", time)]:
+        what = OUTPUT_COLUMNS.get(col) if col in names else None
+        if what is None and str(col).startswith("q"):  # a level's column: q0.1, q.5 (not q1)
+            try:
+                what = "a quantile forecast" if 0.0 < float(str(col)[1:]) < 1.0 else None
+            except ValueError:
+                pass
+        if what is not None:
+            raise DataError(
+                f"{source}: [data] {role} column '{col}': the forecasts hold a column '{col}' "
+                f"({what}) beside it; rename it in the file and in the config ('{role}_{col}', "
+                f"say)"
+            )
 
 
 #: what the columns transfercast adds to the table hold, for messages

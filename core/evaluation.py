@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import Config, EvaluateConfig
-from transfercast.data import DataWarning, period_text
+from transfercast.data import DataWarning, period_text, refuse_output_names
 from transfercast.distributed import local_executor
 from transfercast.errors import (
     ConfigError,
@@ -573,6 +573,7 @@ def compare(
             f"...) or TransferTask.from_config(load_config(path))), not {type(task).__name__}"
         )
     check_jobs(jobs)
+    refuse_output_names(task.series, task.time, task.source_name)  # before any cell is fitted
     pm = get_plugin_manager(plugin_modules(plugins))
     chosen = resolve_strategies(strategies, params, pm)
     levels = tuple(check_quantiles(quantiles))  # a list, an array or one level

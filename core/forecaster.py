@@ -8,6 +8,7 @@ from typing import Any
 
 import pandas as pd
 
+from transfercast.data import refuse_output_names
 from transfercast.errors import ConfigError, DataError, TransfercastError
 from transfercast.forecasting import (
     OriginTables,
@@ -115,6 +116,7 @@ class TransferForecaster:
                 f"{type(task).__name__}"
             )
         horizon, plugins, levels = self._checked()
+        refuse_output_names(task.series, task.time, task.source_name, ("forecast",))
         if horizon is not None and horizon != task.horizon:
             task = copy.copy(task)
             task.horizon = horizon

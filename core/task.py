@@ -26,12 +26,13 @@ from transfercast.data import (
     DataWarning,
     Y,
     check_static,
+    has_zone,
     naive_time,
     period_text,
     read_table,
     standardize,
 )
-from transfercast.errors import ConfigError, DataError, unknown_name
+from transfercast.errors import ConfigError, DataError, one_line, unknown_name
 from transfercast.features import min_level_obs, observed_in_window
 from transfercast.frequency import calendar_columns, current_alias, resolve_features
 from transfercast.panel import Panel
@@ -69,6 +70,7 @@ def origin_text(origin: Any) -> str:
 
 #: characters LightGBM (JSON's) or XGBoost refuse in a feature name, each with a stand-in
 ENGINE_FORBIDDEN = {'"': "'", ",": ";", ":": "-", "[": "(", "]": ")", "{": "(", "}": ")", "<": "lt"}
+ENGINE_FORBIDDEN |= {"\n": " ", "\r": " ", "\t": " "}  # (LightGBM: wrong size of feature names)
 
 
 def old_regime_suffix(start: pd.Timestamp) -> str:
@@ -183,10 +185,14 @@ class TransferTask:
         # every period count the features use, with the defaults of the frequency filled in
         features = config_section(FeaturesConfig, features, "features", source_name)
         self.features = resolve_features(features, freq)
+        self.require_sources = require_sources  # False: forecasting with a saved model only
         self._refuse_feature_names(source_name)
         self.evaluate = config_section(EvaluateConfig, evaluate, "evaluate", source_name)
         self.source_name = source_name
         self.repair = repair  # read again for a source dataset on Dask (the same repairs)
+        #: whether the time column's values carry a UTC offset (an origin with one reads as
+        #: UTC only then: on hourly data without offsets it would move by the offset)
+        self.zoned = time in data.columns and has_zone(data[time])
         self.frame = standardize(
             data,
             series=self.series,
@@ -204,7 +210,6 @@ class TransferTask:
         self.targets = match_domains(targets, present, "targets")
         if not self.targets:
             raise DataError("[task] targets is empty: name at least one target domain")
-        self.require_sources = require_sources  # False: forecasting with a saved model only
         #: the start of the new regime of each target domain that has one; its old regime
         #: is the source domain :attr:`old_regimes` names
         self.regime_start: dict[Any, pd.Timestamp] = self._regime_starts(regime_start)
@@ -251,13 +256,23 @@ class TransferTask:
                         f"builds ({built[col]}); rename the column"
                     )
                 bad = [c for c in dict.fromkeys(str(col)) if c in ENGINE_FORBIDDEN]
-                if bad:
+                if bad and self.require_sources:  # (a saved model fitted with it fits no engine)
                     fixed = str(col).translate(str.maketrans(ENGINE_FORBIDDEN))
+                    shown = " ".join(repr(c)[1:-1] for c in bad)
                     raise DataError(
-                        f"{source}: {role} column '{col}': the boosting engines (LightGBM, "
-                        f"XGBoost) refuse {' '.join(bad)} in a feature's name; rename the column "
-                        f"('{fixed}', say)"
+                        f"{source}: {role} column '{one_line(col)}': the boosting engines "
+                        f"(LightGBM, XGBoost) refuse {shown} in a feature's name; rename the "
+                        f"column ('{fixed}', say)"
                     )
+        names = [*keys, *self.static, *self.known, *(f"{c}_delta" for c in self.known)]
+        seen: dict[str, str] = {}
+        for col in names:  # LightGBM writes a space as _: two such names are one feature
+            other = seen.setdefault(str(col).replace(" ", "_"), str(col))
+            if other != str(col) and self.require_sources:
+                raise DataError(
+                    f"{source}: columns '{other}' and '{col}' name one feature for LightGBM, "
+                    f"which writes a space as _; rename one of them"
+                )
 
     def set_origin(self, when: Any, what: str = "[task] origin") -> None:
         """Forecast from ``when`` (a date on the data's grid, at or before its last period, after
@@ -298,7 +313,7 @@ class TransferTask:
                 f"{key} {when!r}: write the date as YYYY-MM-DD (a TOML date, or text such as "
                 f"'{period_text(ts)}' if that is the day meant)"
             )
-        ts = naive_time(ts, self.freq)  # as the time column is read
+        ts = self._naive(ts, key, when)
         first, last = self.frame[DS].min(), self.frame[DS].max()
         # forecasting with a saved model, the new data may hold the new regime only
         if self.require_sources and not first < ts <= last:
@@ -310,6 +325,21 @@ class TransferTask:
         if first < ts <= last:  # the period it falls in: one name however it is written
             ts = self.frame.loc[self.frame[DS] >= ts, DS].min()
         return ts
+
+    def _naive(self, ts: pd.Timestamp, what: str, when: Any) -> pd.Timestamp:
+        """``ts`` as the time column is read (:func:`~transfercast.data.naive_time`); an
+        hourly one with a UTC offset where the column's times have none is an error naming
+        ``what``: in which zone they are is not known."""
+        if (
+            ts.tzinfo is not None
+            and not self.zoned
+            and naive_time(ts, self.freq) != ts.tz_localize(None)
+        ):
+            raise DataError(
+                f"{what} {when!r} has a UTC offset, and the times in column '{self.time}' have "
+                f"none: write it as they are written"
+            )
+        return naive_time(ts, self.freq)
 
     def _split_regimes(self) -> dict[Any, str]:
         """Give each target domain's periods before its regime start to a source domain of its
@@ -486,7 +516,7 @@ class TransferTask:
             raise DataError(f"{what} {when!r} is not a date") from None
         if ts is pd.NaT:
             raise DataError(f"{what} {when!r} is not a date")
-        ts = naive_time(ts, self.freq)  # as the time column is read
+        ts = self._naive(ts, what, when)
         grid = self.panel.times  # (an hour is "on" an hourly offset at 05:30: read the grid)
         if not pd.tseries.frequencies.to_offset(self.freq).is_on_offset(ts) or (
             grid[0] <= ts <= grid[-1] and grid.get_indexer([ts])[0] < 0

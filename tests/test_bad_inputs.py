@@ -1779,6 +1779,24 @@ def test_a_target_series_that_sold_nothing_lately_is_named():
     ]
 
 
+def test_column_names_lightgbm_would_merge_or_miscount_are_refused_but_not_by_predict():
+    """``price eur`` beside ``price_eur`` (LightGBM writes spaces as _: "appears more than one
+    time") and a header with a line break (LightGBM: "wrong size of feature_names"), each one
+    line; a saved model's task (``require_sources=False``) fits no engine and is not refused."""
+    frame = small_frame()
+    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store",
+              targets=TARGETS, horizon=4)  # fmt: skip
+    both = frame.assign(price_eur=frame["price"]).rename(columns={"price": "price eur"})
+    said = r"^data: columns 'price eur' and 'price_eur' name one feature for LightGBM, which "
+    with pytest.raises(DataError, match=said + r"writes a space as _; rename one of them$"):
+        TransferTask(both, known=["price eur", "price_eur"], **kw)
+    broken = frame.rename(columns={"price": "price\n(EUR)"})
+    with pytest.raises(DataError, match=r"known column 'price\\n\(EUR\)': the boosting engines "
+                       r"\(LightGBM, XGBoost\) refuse \\n in a feature's name"):  # fmt: skip
+        TransferTask(broken, known=["price\n(EUR)"], **kw)
+    TransferTask(broken, known=["price\n(EUR)"], require_sources=False, **kw)
+
+
 def test_a_target_domain_that_never_sold_is_named_with_what_to_do():
     """Every series of a target store at 0 over its whole history: the note said they were
     forecast "as after a pause", at what never-selling source series went on to sell, where no

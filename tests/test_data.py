@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import transfercast as tc
-from transfercast.data import read_table, standardize
+from transfercast.data import read_table
 from transfercast.errors import DataError
 
 from .conftest import small_frame
@@ -270,12 +270,15 @@ def test_one_static_or_known_column_named_alone_is_that_column():
     np.testing.assert_array_equal(alone.panel.known["price"], listed.panel.known["price"])
 
 
-def test_only_a_quantile_levels_name_is_refused_for_a_key_column():
-    """``q0.1`` is a quantile column of the forecasts; ``q1`` (a quarter, say) is not."""
-    frame = pd.DataFrame({"store": ["a"] * 3, "date": ["2020-01-03", "2020-01-10", "2020-01-17"],
-                          "sales": [1.0, 2.0, 3.0]})  # fmt: skip
-    kw = dict(time="date", target="sales", domain="store", freq="W-FRI")
-    out = standardize(frame.assign(q1="x"), series=["store", "q1"], **kw)
-    assert list(out["q1"]) == ["x"] * 3
+def test_only_the_output_columns_a_command_writes_are_refused_as_key_names():
+    """``q0.1`` is a quantile column of the forecasts, ``q1`` (a quarter, say) is not; a key
+    ``origin`` clashes with ``compare``'s forecasts only (a model fitted with one before the
+    check came in still forecasts)."""
+    from transfercast.data import refuse_output_names
+
+    refuse_output_names(["store", "q1", "q10", "qnan"], "date", "data")
+    refuse_output_names(["store", "origin", "actual"], "date", "data", ("forecast",))
     with pytest.raises(DataError, match=r"series column 'q0\.5': the forecasts hold a column"):
-        standardize(frame.assign(**{"q0.5": "x"}), series=["store", "q0.5"], **kw)
+        refuse_output_names(["store", "q0.5"], "date", "data", ("forecast",))
+    with pytest.raises(DataError, match=r"^data: \[data\] time column 'origin': the forecasts"):
+        refuse_output_names(["store"], "origin", "data")

@@ -581,12 +581,25 @@ def test_the_python_api_reads_a_deprecated_alias_as_its_current_spelling():
 
 
 def test_an_hourly_origin_with_a_utc_offset_is_that_instant_in_utc():
-    """Hourly periods are read in UTC; an origin with an offset kept its clock time and lost the
-    offset (12:00+02:00 read as 12:00 UTC, two hours after the one meant)."""
-    task = hourly_task()
+    """Hourly periods with offsets are read in UTC; an origin with an offset kept its clock
+    time and lost the offset (12:00+02:00 read as 12:00 UTC, two hours after the one meant).
+    Where the times have no offset, in which zone they are is not known: an error."""
+    naive = hourly_task()
+    frame = naive.frame[["store", "dept", "sales", "date"]].assign(
+        date=lambda f: pd.to_datetime(f["date"]).dt.tz_localize("UTC")
+    )
+    task = TransferTask(
+        frame, series=["store", "dept"], time="date", target="sales", domain="store",
+        targets=["S05"], horizon=6, freq="h", features=naive.features,
+    )  # fmt: skip
     task.set_origin("2024-03-02T12:00:00+02:00")
     assert task.origin == pd.Timestamp("2024-03-02 10:00")
     assert task.check_origins(["2024-03-02T12:00:00+02:00"]) == [pd.Timestamp("2024-03-02 10:00")]
+    said = r"^origin '2024-03-02T12:00:00\+02:00' has a UTC offset, and the times in column "
+    with pytest.raises(DataError, match=said + r"'date' have none: write it as they are written$"):
+        naive.set_origin("2024-03-02T12:00:00+02:00", "origin")
+    naive.set_origin("2024-03-02T12:00:00Z")  # UTC: the same clock time either way
+    assert naive.origin == pd.Timestamp("2024-03-02 12:00")
 
 
 def test_an_hourly_period_column_keeps_its_hours():
