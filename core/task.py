@@ -190,9 +190,6 @@ class TransferTask:
         self.evaluate = config_section(EvaluateConfig, evaluate, "evaluate", source_name)
         self.source_name = source_name
         self.repair = repair  # read again for a source dataset on Dask (the same repairs)
-        #: whether the time column's values carry a UTC offset (an origin with one reads as
-        #: UTC only then: on hourly data without offsets it would move by the offset)
-        self.zoned = time in data.columns and has_zone(data[time])
         self.frame = standardize(
             data,
             series=self.series,
@@ -206,6 +203,9 @@ class TransferTask:
             repair=repair,
             static_per_series=regime_start is None,  # checked per regime after the split
         )
+        #: whether the time column's values carry a UTC offset (an origin with one reads as
+        #: UTC only then: on hourly data without offsets it would move by the offset)
+        self.zoned = has_zone(data[time])
         present = self.frame["domain"].unique()
         self.targets = match_domains(targets, present, "targets")
         if not self.targets:
