@@ -125,13 +125,48 @@ def _needed_plugins(model: Any, plugins: list[str]) -> list[str]:
 
 
 def _provider(name: str, plugins: list[str]) -> dict[str, str] | None:
-    """The plugin that registered strategy ``name`` and how it was found (``source``: built
-    in, a module of the config's ``plugins``, an installed package's entry point), for
-    ``predict``'s error where it is missing or another entry point registers the name."""
+    """:func:`provider_of` strategy ``name`` as the manager of ``plugins`` registers it."""
     from transfercast.plugin_manager import get_plugin_manager
 
-    entry = get_plugin_manager(plugins).registry.entries.get(name)
-    return None if entry is None else {"plugin": entry.plugin, "source": entry.source}
+    return provider_of(get_plugin_manager(plugins).registry.entries.get(name))
+
+
+def _class_path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def provider_of(entry: Any) -> dict[str, str] | None:
+    """The plugin that registered a strategy (a registry entry), how it was found (``source``:
+    built in, a module of the config's ``plugins``, an installed package's entry point) and its
+    class, for ``predict``'s error where it is missing or another class has the name."""
+    if entry is None:
+        return None
+    return {"plugin": entry.plugin, "source": entry.source, "class": _class_path(entry.cls)}
+
+
+def check_provider(entry: Any, provider: dict[str, str] | None, directory: Path) -> type:
+    """The class registered here under a saved model's strategy name (``entry``'s), or a
+    :class:`BundleError` when it is not the class that wrote the model (``provider``,
+    :func:`provider_of`): another plugin's class of that name would read the files. Built-ins
+    are not checked (their modules may move between releases); bundles without the class
+    (before 2026-12-07) are checked by entry point name."""
+    from transfercast.plugin_manager import ENV_LOAD
+
+    by = provider or {}
+    if by.get("source") in (None, "builtin"):
+        return entry.cls
+    if by.get("class"):
+        same = by["class"] == _class_path(entry.cls)
+    else:
+        same = by.get("source") != "entry point" or entry.plugin == by.get("plugin")
+    if not same:
+        raise BundleError(
+            f"{directory}: the model's strategy '{entry.name}' was written by "
+            f"{by.get('class') or 'the class'} of the {by['source']} '{by.get('plugin')}', but "
+            f"here '{entry.name}' is {_class_path(entry.cls)} of plugin '{entry.plugin}' "
+            f"({entry.source}); install '{by.get('plugin')}' alone, or let {ENV_LOAD} name it"
+        )
+    return entry.cls
 
 
 def _plugin_folders(plugins: list[str]) -> dict[str, str]:
@@ -546,13 +581,7 @@ def load_bundle(directory: Path) -> Bundle:
         raise BundleError(
             f"{directory}: the model's strategy '{name}' is not registered here ({exc}); {how}"
         ) from None
-    by = manifest["strategy"].get("provider") or {}
-    if by.get("source") == "entry point" and entry.plugin != by.get("plugin"):
-        raise BundleError(
-            f"{directory}: the model's strategy '{name}' was written by the entry point "
-            f"'{by.get('plugin')}', but here '{name}' is registered by plugin '{entry.plugin}' "
-            f"({entry.source}); install '{by.get('plugin')}' alone, or let {ENV_LOAD} name it"
-        )
+    check_provider(entry, manifest["strategy"].get("provider"), directory)
     params = manifest["strategy"]["params"]
     strategies = {}
     for target in manifest["targets"]:

@@ -27,6 +27,7 @@ import pandas as pd
 from pydantic import Field
 
 import transfercast
+from transfercast.bundle import check_provider, provider_of
 from transfercast.data import period_text
 from transfercast.errors import ConfigError, TransfercastError, unknown_name
 from transfercast.features import FeatureTable
@@ -180,7 +181,6 @@ class Auto(Strategy):
             return f"{n} {replay[n]:.3f} / {inner[n]:.3f}" if periods else f"{n} {replay[n]:.3f}"
 
         label = "replayed / inner WAPE" if periods else "replayed WAPE"  # no inner before launch
-
         if p.method == "select":
             ranked = predicted.sort_values(kind="stable")
             reason = f"{evidence}: {label} " + ", ".join(facts(n) for n in ranked.index[:3])
@@ -222,9 +222,8 @@ class Auto(Strategy):
         weights, reason, figures = self.weigh(weighed, own, meta, domain)
         cuts = ", ".join(period_text(c) for c in dropped)
         unseen = f"cut {cuts} left out (its sources had not seen that part of the year); "
-        needs = ", ".join(n for n in left_out if n != NAIVE)
-        young = f"pre-launch: {needs} need the target's history, naive is the estimated level: "
-        young += "left out; "
+        young = "pre-launch: " + ", ".join(n for n in left_out if n != NAIVE)
+        young += " need the target's history, naive is the estimated level: left out; "
         reason = (young if left_out else "") + (unseen if dropped else "") + reason
         self.members_: list[Strategy] = []
         for name in weights.index:  # each member fitted as a cell of its own would be
@@ -273,10 +272,10 @@ class Auto(Strategy):
         """Each member's files in ``member<k>/``; the choice and weights in the manifest."""
         members = []
         for k, member in enumerate(self.members_):
-            sub = Path(directory) / f"member{k}"
-            sub.mkdir(parents=True, exist_ok=True)
+            (sub := Path(directory) / f"member{k}").mkdir(parents=True, exist_ok=True)
             entries = {"dir": sub.name, "entries": member.save(sub)}
-            members.append({"name": member.name, "params": member.get_params(), **entries})
+            by = {"provider": provider_of(self._registry().entries.get(member.name))}
+            members.append({"name": member.name, "params": member.get_params(), **entries, **by})
         selection = self.selection_.iloc[0].astype(str).to_dict()
         return {"members": members, "weights": list(self.weights_), "selection": selection}
 
@@ -285,7 +284,9 @@ class Auto(Strategy):
         obj = cls(manifest["params"])
         obj.members_ = []
         for m in manifest["members"]:
-            klass = BUILTIN.get(m["name"]) or obj._registry().get(m["name"]).cls
+            klass = BUILTIN.get(m["name"]) or check_provider(  # not another plugin's class
+                obj._registry().get(m["name"]), m.get("provider"), directory
+            )
             entries = {"params": m["params"], **m["entries"]}
             obj.members_.append(klass.load(Path(directory) / m["dir"], entries))
         obj.weights_ = [float(w) for w in manifest["weights"]]

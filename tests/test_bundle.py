@@ -678,29 +678,54 @@ def test_a_bundle_names_the_package_whose_entry_point_gave_a_missing_strategy(pr
     assert manifest["strategy"]["provider"] == {
         "plugin": "transfercast.plugins.baselines",
         "source": "builtin",
+        "class": "transfercast.plugins.baselines.Pooled",
     }
-    manifest["strategy"].update(
+    name = manifest["strategy"]["name"]
+
+    def written_by(**change):
+        manifest["strategy"].update(change)
+        manifest["manifest_sha256"] = _manifest_digest(manifest)
+        (model / "manifest.json").write_text(json.dumps(manifest))
+
+    written_by(
         name="shrink_to_seasonal", provider={"plugin": "acme_forecasts", "source": "entry point"}
     )
-    manifest["manifest_sha256"] = _manifest_digest(manifest)
-    (model / "manifest.json").write_text(json.dumps(manifest))
     said = (
         r"the model's strategy 'shrink_to_seasonal' is not registered here \(.*\); install the "
         r"package that registers the transfercast entry point 'acme_forecasts'"
     )
     with pytest.raises(BundleError, match=said):
         load_bundle(model)
-    # the name registered here by another plugin: its class would read the files (a second
+    # the name registered here by another plugin's class, which would read the files (a second
     # package registering the name loaded them and forecast 2.5 x off, exit status 0)
-    manifest["strategy"]["name"] = "source_only"
-    manifest["manifest_sha256"] = _manifest_digest(manifest)
-    (model / "manifest.json").write_text(json.dumps(manifest))
+    acme = {"plugin": "acme_forecasts", "source": "entry point", "class": "acme_forecasts.Pooled"}
+    written_by(name=name, provider=acme)
     said = (
-        r"the model's strategy 'source_only' was written by the entry point 'acme_forecasts', "
-        r"but here 'source_only' is registered by plugin 'transfercast.plugins.baselines'"
+        r"the model's strategy 'pooled' was written by acme_forecasts\.Pooled of the entry point "
+        r"'acme_forecasts', but here 'pooled' is transfercast\.plugins\.baselines\.Pooled of "
+        r"plugin 'transfercast\.plugins\.baselines' \(builtin\)"
     )
     with pytest.raises(BundleError, match=said):
         load_bundle(model)
+    # before the class was recorded, the entry point's name decides
+    written_by(provider={"plugin": "acme_forecasts", "source": "entry point"})
+    with pytest.raises(BundleError, match=r"written by the class of the entry point 'acme_fore"):
+        load_bundle(model)
+    # the same class under a renamed entry point (a package's upgrade) loads
+    written_by(provider={**acme, "class": "transfercast.plugins.baselines.Pooled"})
+    load_bundle(model)
+
+
+def test_an_auto_bundle_refuses_a_member_another_plugins_class_now_has_the_name_of(tmp_path):
+    """Only the bundle's own strategy was checked: an auto member of a name another package now
+    registers was loaded into that class (3 x off, no message)."""
+    from transfercast.plugins.auto import Auto
+
+    transfercast.get_plugin_manager()
+    acme = {"plugin": "acme", "source": "entry point", "class": "acme.Pooled"}
+    member = {"name": "pooled", "params": {}, "dir": "member0", "entries": {}, "provider": acme}
+    with pytest.raises(BundleError, match=r"strategy 'pooled' was written by acme\.Pooled of the"):
+        Auto.load(tmp_path, {"params": {}, "members": [member], "weights": [1.0]})
 
 
 def test_the_training_data_fingerprint_reads_the_rows_up_to_the_origin_only():
