@@ -601,6 +601,7 @@ def standardize(
     _refuse_empty_keys(out, series, domain, source)
     for col in dict.fromkeys([*series, domain]):
         out[col] = whole_numbers_as_int(out[col])
+    written = out[time].copy()  # as the user wrote them (a time column named ds is replaced)
     out[DS] = _parse_times(out[time], time, source, freq)
     try:
         offset = pd.tseries.frequencies.to_offset(freq)
@@ -640,10 +641,12 @@ def standardize(
     if dup.any():
         row = out.loc[dup.to_numpy()].iloc[0]
         first = uid[dup.to_numpy()].iloc[0]
-        written = out.loc[(uid == first).to_numpy() & (out[DS] == row[DS]).to_numpy(), time]
-        spellings = list(dict.fromkeys(str(v) for v in written))
+        both = written[(uid == first).to_numpy() & (out[DS] == row[DS]).to_numpy()]
+        spellings = list(dict.fromkeys(str(v) for v in both))
         how = f"; written {' and '.join(repr(v) for v in spellings[:2])}" * (len(spellings) > 1)
-        if len(spellings) == 1 and sub_daily(offset):  # a local clock time that came twice
+        at = pd.Timestamp(row[DS])
+        autumn_night = at.month in (3, 4, 10, 11) and at.hour <= 3  # when clocks go back
+        if len(spellings) == 1 and sub_daily(offset) and autumn_night and not has_zone(written):
             how = "; if summer time ended then, write the times with their UTC offset"
         raise DataError(
             f"{source}: duplicate rows for series {first!r} at {period_text(row[DS])} "

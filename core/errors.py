@@ -8,6 +8,8 @@ a traceback. Anything else is a bug and keeps its traceback.
 from __future__ import annotations
 
 import difflib
+import sys
+import sysconfig
 import traceback
 from collections.abc import Iterable
 from pathlib import Path
@@ -61,18 +63,33 @@ LIBRARIES = frozenset(
 )
 
 
+def _in_library(filename: str) -> bool:
+    """Whether a frame's file is the standard library's or one of :data:`LIBRARIES`' (its
+    top-level package as imported: the first folder below the import path it lies under)."""
+    path = Path(filename).resolve()
+    stdlib = Path(sysconfig.get_paths()["stdlib"]).resolve()
+    if stdlib in path.parents and "site-packages" not in path.parts:
+        return True
+    roots = [Path(p).resolve() for p in sys.path if p]
+    under = [r for r in roots if r in path.parents]
+    if not under:
+        return False
+    top = path.relative_to(max(under, key=lambda r: len(r.parts))).parts[0]
+    return top in LIBRARIES
+
+
 def raised_at(exc: BaseException, skip: int = 0) -> str:
     """Return `` (file.py:LINE)`` for the last line of Python code that raised ``exc``, or an
     empty string; the first ``skip`` frames (the caller's own) and the import machinery's are
     passed over, so a plugin module that fails while it is imported is named with its line.
-    Where a library (:data:`LIBRARIES`) raised, the last line outside it that called it comes
-    first: `` (my_plugin.py:24, in base.py:3819)``."""
+    Where a library raised (the standard library, :data:`LIBRARIES`), the last line outside it
+    that called it comes first: `` (my_plugin.py:24, in base.py:3819)``."""
     frames = traceback.extract_tb(exc.__traceback__)[skip:]
     frames = [f for f in frames if not f.filename.startswith("<") and "importlib" not in f.filename]
     if not frames:
         return ""
     last = f"{Path(frames[-1].filename).name}:{frames[-1].lineno}"
-    ours = [f for f in frames if not LIBRARIES & set(Path(f.filename).parts)]
+    ours = [f for f in frames if not _in_library(f.filename)]
     if not ours or ours[-1] is frames[-1]:
         return f" ({last})"
     return f" ({Path(ours[-1].filename).name}:{ours[-1].lineno}, in {last})"

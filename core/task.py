@@ -322,7 +322,7 @@ class TransferTask:
                 f"{key} {period_text(ts)} is {side} period of the data ({period_text(first)} to "
                 f"{period_text(last)}): a regime start needs periods on both sides of it"
             )
-        if first < ts <= last:  # the period it falls in: one name however it is written
+        if first < ts <= last:  # the first period of the new regime: one name however written
             ts = self.frame.loc[self.frame[DS] >= ts, DS].min()
         return ts
 

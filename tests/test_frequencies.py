@@ -627,3 +627,10 @@ def test_a_repeated_hour_or_two_spellings_of_a_date_are_named_in_the_duplicate_e
     with pytest.raises(DataError, match=r"if summer time ended then, write the times with their "
                        r"UTC offset$"):  # fmt: skip
         standardize(twice, freq="h", **kw)
+    march = hours.assign(date=hours["date"] - pd.Timedelta(days=238))  # 1 March, no clock change
+    with pytest.raises(DataError, match=r"\+ 'date'\)$"):
+        standardize(pd.concat([march, march.iloc[[5]]]), freq="h", **kw)
+    # a time column named ds (Nixtla's long format) keeps the spellings the user wrote
+    named_ds = pd.concat([text, other]).rename(columns={"date": "ds"})
+    with pytest.raises(DataError, match=r"written '\d{4}-\d\d-\d\d' and '\d\d\.\d\d\.\d{4}'$"):
+        standardize(named_ds, freq="D", **{**kw, "time": "ds"})

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import textwrap
 from importlib.metadata import EntryPoint
@@ -565,6 +566,16 @@ def test_an_error_inside_a_library_names_the_line_of_the_code_that_called_it():
     except KeyError as exc:
         where = raised_at(exc)
     line = plugin_code.__code__.co_firstlineno + 1
+    assert re.fullmatch(rf" \(test_plugins\.py:{line}, in \w+\.py:\d+\)", where), where
+
+    def reads_json():  # the standard library is a library too
+        return json.loads("{")
+
+    try:
+        reads_json()
+    except ValueError as exc:
+        where = raised_at(exc)
+    line = reads_json.__code__.co_firstlineno + 1
     assert re.fullmatch(rf" \(test_plugins\.py:{line}, in \w+\.py:\d+\)", where), where
 
 

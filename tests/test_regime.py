@@ -593,7 +593,7 @@ def test_the_worked_example_runs(tmp_path, capsys, change):
         assert split < 0.8 * ignore, (split, ignore)
 
 
-def test_a_regime_start_with_an_offset_or_inside_a_week_is_the_period_that_holds_it(frame):
+def test_a_regime_start_with_an_offset_or_inside_a_week_is_its_first_new_period(frame):
     """A start with a UTC offset crashed (a tz-aware date against naive periods); one written
     mid-week named the old regime after the day written, so two spellings of one split gave
     differently named sources and different forecasts."""
