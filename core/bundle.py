@@ -678,6 +678,7 @@ def predict_bundle(
     from transfercast.forecasting import (
         OriginTables,
         one_sided_columns,
+        warn_level_extrapolated,
         warn_unknown_future,
         warn_unseen_categories,
     )
@@ -735,6 +736,7 @@ def predict_bundle(
                 f"model for a forecast before launch; run `transfercast run` again"
             )
         tables.level_model = bundle.level_model
+        warn_level_extrapolated(tables, source_name)  # where the data hold the sources, as run
     frames = []
     for target in bundle.manifest["targets"]:
         domain = next(t for t in task.targets if str(t) == target["domain"])

@@ -413,6 +413,18 @@ def predict_cmd(
     )
 
 
+def _written_by_similarity(path: Path) -> bool:
+    """Whether a ``similarity.csv`` has the header ``transfercast similarity`` writes."""
+    from transfercast.similarity import SIMILARITY_COLUMNS
+
+    try:
+        with open(path, encoding="utf-8") as f:
+            header = f.readline().strip().split(",")
+    except (OSError, UnicodeDecodeError):
+        return False
+    return header[: len(SIMILARITY_COLUMNS)] == SIMILARITY_COLUMNS
+
+
 def _refuse_foreign_results(output: Path, files: tuple[str, ...], progress: str) -> None:
     """Refuse an output folder holding files named like a comparison's (``scores.csv``,
     ``report.html``, ...) that no comparison or run of transfercast wrote (no ``.progress``
@@ -423,6 +435,8 @@ def _refuse_foreign_results(output: Path, files: tuple[str, ...], progress: str)
     if (output / progress).is_dir() or (output / "model" / MANIFEST).is_file():
         return
     found = [name for name in files if (output / name).exists()]
+    if found == ["similarity.csv"] and _written_by_similarity(output / "similarity.csv"):
+        return  # `transfercast similarity` wrote it (the docs' order: similarity, then compare)
     if found:
         raise TransfercastError(
             f"output directory {output} holds {', '.join(found)}, which compare replaces or "

@@ -351,7 +351,7 @@ class OriginTables:
                 f"target domain {self.prelaunch_domain()!r} has no sales up to the origin "
                 f"{origin}: its level is estimated from the source domains by their static "
                 f"covariates and series keys, and the task has none; add [data] static "
-                f"columns (a store's type or size)"
+                f"columns (a store's type or size, a product's category or price)"
             )
         src = self.data.source_rows
         if not len(src):

@@ -633,7 +633,11 @@ def _unscored_candidates(comp: Comparison) -> str:
     """The note naming ``auto``'s candidates that the comparison did not score on their own
     (weighed, but not in the leaderboard nor in "every single strategy compared"), or ""."""
     sel, scored = comp.selection, set(comp.scores.get("strategy", []))
-    cands = [str(c)[len("replay_") :] for c in sel.columns if str(c).startswith("replay_")]
+    cands = [  # those with a replayed figure somewhere (before launch, some have none)
+        str(c)[len("replay_") :]
+        for c in sel.columns
+        if str(c).startswith("replay_") and pd.to_numeric(sel[c], errors="coerce").notna().any()
+    ]
     unscored = [c for c in cands if c not in scored]
     if not unscored:
         return ""

@@ -586,7 +586,9 @@ class TransferTask:
         step = evaluate.step or self.horizon
         last = last_target - self.horizon
         idx = [last - k * step for k in range(evaluate.windows)]
-        idx = [i for i in idx if i >= first_target]
+        # a backtest before launch (target_history = 0) may start one before the first sale
+        prelaunch = self.target_history == 0 and not self.old_regimes
+        idx = [i for i in idx if i >= max(first_target - prelaunch, 0)]
         # and where the sources can train (where they cannot at any, fitting says why)
         first_source = self._first_source_origin() or 0
         idx = [i for i in idx if i >= first_source] or idx
@@ -606,8 +608,12 @@ class TransferTask:
         if not idx:
             raise DataError(
                 f"[task] horizon {self.horizon} is longer than the data allows: the targets have "
-                f"{last_target - first_target + 1} periods, and a backtest needs at least one "
-                f"period of history plus the horizon"
+                f"{last_target - first_target + 1} periods, and a backtest needs "
+                + (
+                    "the horizon"
+                    if prelaunch
+                    else "at least one period of history plus the horizon"
+                )
             )
         return sorted(self.panel.times[i] for i in idx)
 
@@ -924,8 +930,9 @@ class TransferTask:
 
     def hidden_history(self, origin: pd.Timestamp) -> int:
         """How many observed target periods up to ``origin`` lie before ``[task]
-        target_history``'s cut (the most of any target series): what a forecast leaves unread."""
-        if not self.target_history:
+        target_history``'s cut (the most of any target series): what a forecast leaves unread
+        (all of them at ``target_history = 0``: a forecast before launch played back)."""
+        if self.target_history is None:
             return 0
         earlier = self._before_cut(self.target_mask(), self.panel.index_of(origin))
         return int((~np.isnan(earlier)).sum(axis=1).max(initial=0))

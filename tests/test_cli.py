@@ -10,6 +10,7 @@ import pytest
 
 from transfercast.cli import to_toml
 
+from .clirun import invoke
 from .conftest import small_frame, small_project
 
 
@@ -166,7 +167,6 @@ def test_a_missing_required_option_is_a_usage_line_with_exit_status_2(tmp_path):
 )
 def test_help_names_the_config_sections_it_defaults_to(command, text):
     """Rich markup would swallow a bare ``[section]`` in a help text."""
-    from .clirun import invoke
 
     done = invoke(command, "--help")
     assert done.code == 0, done.err
@@ -177,7 +177,6 @@ def test_help_names_the_config_sections_it_defaults_to(command, text):
 def test_help_shows_flags_without_a_value(command):
     # typer shows a boolean option as `--resume <bool>`, which reads as taking a value
     # (`--resume true` then reads `true` as the config file); newer typer does so for --help
-    from .clirun import invoke
 
     done = invoke(*command, "--help")
     lines = done.out.splitlines()
@@ -196,7 +195,6 @@ def test_plugins_lists_a_failed_plugin_with_its_error_as_written(monkeypatch):
 
     import transfercast.plugin_manager as manager
 
-    from .clirun import invoke
 
     failure = SimpleNamespace(
         plugin="tc_gpu", source="entry point", error="install 'transfercast[torch]'"
@@ -238,7 +236,6 @@ def test_jobs_on_the_command_line_overrides_the_config(tmp_path, monkeypatch, op
     given" before), no ``--jobs`` takes the config's 2."""
     import transfercast.evaluation as evaluation
 
-    from .clirun import invoke
 
     raw = small_project(tmp_path, horizon=6, target_history=13, windows=1, output_dir="out")
     raw["execution"] = {"jobs": 2}
@@ -259,7 +256,6 @@ def test_run_fits_the_target_domains_on_execution_jobs_threads(tmp_path, monkeyp
     forecasts of one job."""
     import transfercast.distributed as distributed
 
-    from .clirun import invoke
 
     raw = small_project(tmp_path, horizon=6, target_history=13, windows=1, output_dir="one")
     raw["strategy"]["name"] = "source_only"
@@ -291,7 +287,6 @@ def test_run_fits_the_target_domains_on_execution_jobs_threads(tmp_path, monkeyp
 def test_run_forecasts_from_the_targets_last_sale_when_the_sources_run_on(tmp_path):
     """The targets' data end 4 weeks before the sources': run forecasts the weeks after the
     targets' last sale (it forecast from the sources' last week, skipping those 4)."""
-    from .clirun import invoke
 
     raw = small_project(tmp_path, horizon=6, target_history=13, windows=1, output_dir="out")
     frame = pd.read_csv(tmp_path / raw["data"]["path"], parse_dates=["date"])
@@ -309,7 +304,6 @@ def test_run_forecasts_from_the_targets_last_sale_when_the_sources_run_on(tmp_pa
 def test_compare_says_which_strategies_gave_the_same_forecasts(tmp_path):
     """On 6 weeks of history boost_continue adds no tree to source_only: the leaderboard
     says the two are one forecast, and a strategy that differs is not named."""
-    from .clirun import invoke
 
     raw = small_project(tmp_path, horizon=6, target_history=6, windows=1, output_dir="out")
     (tmp_path / "config.toml").write_text(to_toml(raw))
@@ -324,3 +318,19 @@ def test_compare_says_which_strategies_gave_the_same_forecasts(tmp_path):
         "The same forecasts in every cell (one forecast, not 2): source_only, boost_continue"
         in report
     )
+
+
+def test_compare_after_similarity_into_the_same_folder_takes_its_similarity_csv(project):
+    """The docs' order (similarity, then compare, both into [output] dir) stopped compare:
+    "holds similarity.csv, ..., and no comparison or run wrote them". A similarity.csv of the
+    user's own is still refused."""
+    out = project / "sim_then_cmp"
+    sim = invoke("similarity", project / "config.toml", "--output", out)
+    assert sim.code == 0, sim.err
+    res = invoke("compare", project / "config.toml", "--output", out, "--strategies", "naive")
+    assert res.code == 0, res.err
+    mine = project / "mine"
+    mine.mkdir()
+    (mine / "similarity.csv").write_text("store,note\nS01,keep me\n")
+    res = invoke("compare", project / "config.toml", "--output", mine, "--strategies", "naive")
+    assert res.code == 2 and "holds similarity.csv" in res.err

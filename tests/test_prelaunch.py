@@ -712,3 +712,36 @@ def test_an_opening_window_ending_after_the_origin_gives_no_opening_level(launch
 
     assert np.isfinite(opening(first + pd.Timedelta(weeks=W - 1))).sum() == 2
     assert np.isnan(opening(first + pd.Timedelta(weeks=W - 2))).all()
+
+
+def test_predict_warns_of_a_pre_launch_size_outside_the_sources_as_run_does(tmp_path):
+    """``run`` warned that a store forecast before launch with a size outside its kind's range
+    is extrapolated; ``predict`` on the same data did not, and the level moved 10 x."""
+    frame = _new_store_project(tmp_path)
+    res = invoke("run", tmp_path / "config.toml")
+    assert res.code == 0, res.err
+    kind = frame.loc[frame["store"] == "S08", "store_type"].iloc[0]
+    peers = frame[(frame["store_type"] == kind) & ~frame["store"].isin(["S07", "S08"])]
+    frame.loc[frame["store"] == "S08", "size"] = int(peers["size"].max()) * 10
+    frame.to_csv(tmp_path / "big.csv", index=False)
+    res = invoke(
+        "predict", tmp_path / "out" / "model", "--data", tmp_path / "big.csv", "--output",
+        tmp_path / "pred.csv",
+    )  # fmt: skip
+    assert res.code == 0, res.err
+    assert "'S08' is forecast before launch with size" in res.err, res.err
+
+
+def test_a_backtest_before_launch_finds_its_origin_and_run_says_what_zero_history_hides():
+    """With ``target_history = 0`` the automatic origins asked the targets for a period of
+    history (an origin one before the first sale, accepted when listed, was refused); and a
+    forecast at 0 history did not say how many periods of sales it leaves unread."""
+    frame = synthetic_sales(n_domains=6, series_per_domain=2, n_periods=80, n_targets=1,
+                            target_periods=8)  # fmt: skip
+    task = tc.TransferTask(
+        frame, series=["store", "dept"], time="date", target="sales", domain="store",
+        targets=frame.attrs["targets"], horizon=8, target_history=0, static=["store_type", "size"],
+    )  # fmt: skip
+    first = pd.to_datetime(frame.loc[frame["store"] == frame.attrs["targets"][0], "date"]).min()
+    assert task.evaluation_origins() == [first - pd.Timedelta(weeks=1)]
+    assert task.hidden_history(pd.Timestamp(frame["date"].max())) == 8

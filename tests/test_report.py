@@ -806,7 +806,8 @@ def test_the_selection_note_names_the_candidates_auto_weighed_but_the_run_did_no
     covering strategies no cell scored)."""
     comp, sim = comparison
     page = report_html(comp, sim, images={"leaderboard.png": PNG, "forecasts.png": PNG})
-    cands = [c[len("replay_") :] for c in comp.selection.columns if c.startswith("replay_")]
+    sel = comp.selection
+    cands = [c[7:] for c in sel.columns if c.startswith("replay_") and sel[c].notna().any()]
     unscored = [c for c in cands if c not in {"target_only", "source_only", "auto"}]
     assert unscored and set(unscored) <= {"seasonal_naive", "last_value", "naive"}
     assert (
@@ -818,6 +819,11 @@ def test_the_selection_note_names_the_candidates_auto_weighed_but_the_run_did_no
     )
     page = report_html(only_scored, sim, images={"leaderboard.png": PNG, "forecasts.png": PNG})
     assert "were weighed but not compared" not in page
+    # a candidate without a replayed figure anywhere (before launch) was left out, not weighed
+    assert len(unscored) > 1, unscored
+    blank = replace(comp, selection=sel.assign(**{f"replay_{unscored[0]}": np.nan}))
+    page = report_html(blank, sim, images={"leaderboard.png": PNG, "forecasts.png": PNG})
+    assert f"its candidates {', '.join(unscored[1:])} were weighed but" in page
 
 
 def test_a_target_won_within_the_noise_says_so():
