@@ -195,7 +195,6 @@ def test_plugins_lists_a_failed_plugin_with_its_error_as_written(monkeypatch):
 
     import transfercast.plugin_manager as manager
 
-
     failure = SimpleNamespace(
         plugin="tc_gpu", source="entry point", error="install 'transfercast[torch]'"
     )
@@ -236,7 +235,6 @@ def test_jobs_on_the_command_line_overrides_the_config(tmp_path, monkeypatch, op
     given" before), no ``--jobs`` takes the config's 2."""
     import transfercast.evaluation as evaluation
 
-
     raw = small_project(tmp_path, horizon=6, target_history=13, windows=1, output_dir="out")
     raw["execution"] = {"jobs": 2}
     (tmp_path / "config.toml").write_text(to_toml(raw))
@@ -255,7 +253,6 @@ def test_run_fits_the_target_domains_on_execution_jobs_threads(tmp_path, monkeyp
     """``[execution] jobs = 2``: `run` fits its target domains on two threads, with the
     forecasts of one job."""
     import transfercast.distributed as distributed
-
 
     raw = small_project(tmp_path, horizon=6, target_history=13, windows=1, output_dir="one")
     raw["strategy"]["name"] = "source_only"
