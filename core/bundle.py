@@ -646,6 +646,7 @@ def _task(data: pd.DataFrame, d: dict[str, Any], bundle: Bundle, source_name: st
         horizon=d["horizon"],
         target_history=d["target_history"],
         regime_start=d.get("regime_start"),
+        timezone=d.get("timezone"),
         features=bundle.features,
         source_name=source_name,
         require_sources=False,

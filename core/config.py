@@ -97,6 +97,12 @@ class DataConfig(_Section):
         description="repair fixable data problems (missing periods, NaN targets) with a warning "
         "instead of failing",
     )
+    timezone: str | None = Field(
+        None,
+        description="hourly and shorter periods: the time zone (e.g. Europe/Berlin) whose clock "
+        "times the hour and weekday features read, that times without an offset are in, and "
+        "that output files write times in (with their offset); default: UTC",
+    )
 
     @field_validator("series", mode="before")
     @classmethod

@@ -102,6 +102,7 @@ class _Plan:
     origin_idx: int = -1
     builder: FeatureBuilder | None = None
     meta: pd.DataFrame = field(default_factory=pd.DataFrame)
+    timezone: str | None = None  # [data] timezone: the zone of naive hourly times
 
     def standardize(self, part: pd.DataFrame) -> pd.DataFrame:
         return standardize(
@@ -115,6 +116,7 @@ class _Plan:
             known=self.known,
             source=self.name,
             repair=self.repair,
+            timezone=self.timezone,
         )
 
 
@@ -422,6 +424,7 @@ def _plan(task: TransferTask, origin: pd.Timestamp, name: str) -> tuple[_Plan, O
         static=list(task.static),
         known=list(task.known),
         repair=task.repair,
+        timezone=task.timezone,
         name=name,
         origin=pd.Timestamp(origin),
         horizon=task.horizon,

@@ -324,13 +324,39 @@ def has_zone(values: pd.Series) -> bool:
     return getattr(first, "tzinfo", None) is not None
 
 
-def naive_time(stamp: pd.Timestamp, freq: str) -> pd.Timestamp:
+def naive_time(stamp: pd.Timestamp, freq: str, timezone: str | None = None) -> pd.Timestamp:
     """A timestamp as the data's periods read it (see :func:`_wall_or_utc`): one with a time
     zone made naive, for daily and coarser periods at the date where it was written, for shorter
-    ones at its time in UTC."""
+    ones at its time in UTC; a naive one of shorter periods with a ``timezone`` is that zone's
+    clock time (:func:`local_to_utc`)."""
     if stamp.tzinfo is None:
+        if timezone and not _daily(freq):
+            return local_to_utc(pd.Series([stamp]), timezone, "time", "data").iloc[0]
         return stamp
     return stamp.tz_localize(None) if _daily(freq) else stamp.tz_convert("UTC").tz_localize(None)
+
+
+def local_to_utc(clock: pd.Series, timezone: str, column: str, source: str) -> pd.Series:
+    """Naive clock times of ``timezone`` as naive UTC times; a time that a daylight-saving
+    change makes occur twice or never there is a one-line error naming it."""
+    at = clock.dt.tz_localize(timezone, ambiguous="NaT", nonexistent="NaT")
+    bad = at.isna().to_numpy() & clock.notna().to_numpy()
+    if bad.any():
+        raise DataError(
+            f"{source}: column '{column}' has {period_text(clock[bad].iloc[0])}, a clock time "
+            f"that occurs twice or never in {timezone} (a daylight-saving change): write the "
+            f"times with their UTC offset ({int(bad.sum())} rows)"
+        )
+    return at.dt.tz_convert("UTC").dt.tz_localize(None)
+
+
+def to_local(times: pd.Series | pd.DatetimeIndex, timezone: str | None) -> Any:
+    """Naive UTC times as ``timezone``'s times with their offset (unchanged without one)."""
+    if not timezone:
+        return times
+    if isinstance(times, pd.DatetimeIndex):
+        return times.tz_localize("UTC").tz_convert(timezone)
+    return times.dt.tz_localize("UTC").dt.tz_convert(timezone)
 
 
 def _wall_or_utc(parsed: pd.Series, freq: str) -> pd.Series:
@@ -355,9 +381,12 @@ def _row(position: int, source: str) -> str:
     return f"row {position + 1} of the table"
 
 
-def _parse_times(values: pd.Series, column: str, source: str, freq: str = "D") -> pd.Series:
+def _parse_times(
+    values: pd.Series, column: str, source: str, freq: str = "D", timezone: str | None = None
+) -> pd.Series:
     """The time column read as timestamps (time-zone-aware ones made naive, see
-    :func:`_wall_or_utc`);
+    :func:`_wall_or_utc`; naive ones of shorter-than-daily periods with a ``timezone`` read as
+    its clock times, :func:`local_to_utc`);
     text and numbers are read in one format for the whole column (see :func:`_parse_distinct`);
     pandas periods as the date ``freq`` labels them by (the end of a month for ``ME``, its
     start for ``MS``, a week's last day for ``W-FRI``)."""
@@ -395,6 +424,9 @@ def _parse_times(values: pd.Series, column: str, source: str, freq: str = "D") -
         rows = np.bincount(codes, minlength=len(distinct))
         read = _parse_distinct(pd.Series(distinct, dtype=object), rows, column, source)
         parsed = pd.Series(read.to_numpy()[codes], index=values.index, dtype=read.dtype)
+    naive = parsed.dtype != object and getattr(parsed.dt, "tz", None) is None
+    if timezone and naive and not _daily(freq):
+        return local_to_utc(parsed, timezone, column, source)
     return _wall_or_utc(parsed, freq)
 
 
@@ -577,13 +609,15 @@ def standardize(
     source: str = "data",
     repair: bool = True,
     static_per_series: bool = True,
+    timezone: str | None = None,
 ) -> pd.DataFrame:
     """Validate the user's table and return it with the standard columns added.
 
     Adds ``unique_id`` (the series key joined by ``|``), ``ds`` (parsed periods), ``y`` (the
     numeric target) and ``domain``; keeps the user's key, static and known columns. With
     ``static_per_series=False`` a static column may vary within a series (the caller checks it
-    with :func:`check_static` once a change of regime has split the series).
+    with :func:`check_static` once a change of regime has split the series). ``timezone``: the
+    zone of naive times of hourly and shorter periods (they are kept in UTC).
     """
     _refuse_role_clashes(series, time, target, domain, static, known, source)
     needed = [*series, time, target, domain, *static, *known]
@@ -602,7 +636,7 @@ def standardize(
     for col in dict.fromkeys([*series, domain]):
         out[col] = whole_numbers_as_int(out[col])
     written = out[time].copy()  # as the user wrote them (a time column named ds is replaced)
-    out[DS] = _parse_times(out[time], time, source, freq)
+    out[DS] = _parse_times(out[time], time, source, freq, timezone)
     try:
         offset = pd.tseries.frequencies.to_offset(freq)
     except ValueError:

@@ -217,11 +217,17 @@ class FeatureBuilder:
     #: the calendar feature columns (:func:`~transfercast.frequency.calendar_columns`); the
     #: default is what a weekly builder had before frequencies were told apart
     calendar_features: list[str] = field(default_factory=lambda: ["week", "month"])
+    #: the zone whose clock times the calendar features of hourly and shorter periods read
+    #: (``[data] timezone``); ``None``: UTC
+    timezone: str | None = None
 
     @classmethod
-    def for_panel(cls, panel: Panel, spec, domain_column: str) -> FeatureBuilder:
+    def for_panel(
+        cls, panel: Panel, spec, domain_column: str, timezone: str | None = None
+    ) -> FeatureBuilder:
         """A builder for ``panel`` with the settings of a :class:`FeaturesConfig`; settings it
-        leaves unset take the defaults of the panel's frequency."""
+        leaves unset take the defaults of the panel's frequency. ``timezone``: see
+        :attr:`timezone`."""
         spec = resolve_features(spec, panel.freq)
         cat_keys = [c for c in panel.keys.columns if c != domain_column]
         observed = ~np.all(np.isnan(panel.Y), axis=1)
@@ -249,6 +255,7 @@ class FeatureBuilder:
             categories=categories,
             min_level_obs=min_level_obs(spec.level_window),
             calendar_features=list(calendar_columns(panel.freq)),
+            timezone=timezone,
         )
 
     @property
@@ -534,7 +541,7 @@ class FeatureBuilder:
         ds = panel.times[t_pos]
         if self.calendar:  # per grid period once, then by position
             for name in self.calendar_features:
-                cols[name] = calendar_values(panel.times, name)[t_pos]
+                cols[name] = calendar_values(panel.times, name, self.timezone)[t_pos]
         for col in self.known:
             arr = panel.known[col]
             ks, kc = _Sums(arr, i).window(i, a, self.level_window, first)

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from transfercast.data import refuse_output_names
+from transfercast.data import refuse_output_names, to_local
 from transfercast.errors import ConfigError, DataError, TransfercastError
 from transfercast.forecasting import (
     OriginTables,
@@ -180,6 +180,18 @@ def plugin_modules(plugins: Sequence[str] | str) -> tuple[str, ...]:
     return (plugins,) if isinstance(plugins, str) else tuple(plugins)
 
 
+def in_zone(frame: pd.DataFrame, task: TransferTask, columns: list[str]) -> pd.DataFrame:
+    """``frame`` with its ``columns`` and ``origin`` column (naive UTC times) as the times of
+    the task's ``[data] timezone``, with their offset; unchanged without one."""
+    zone = getattr(task, "timezone", None)
+    if not zone:
+        return frame
+    out = frame.copy()
+    for col in [c for c in dict.fromkeys([*columns, "origin"]) if c in out.columns]:
+        out[col] = to_local(pd.to_datetime(out[col]), zone)
+    return out
+
+
 def check_horizon(horizon: Any) -> int | None:
     """``horizon`` as a positive whole number of periods (``None``: the task's); anything else
     is a :class:`ConfigError` naming the value."""
@@ -195,10 +207,11 @@ def check_horizon(horizon: Any) -> int | None:
 
 
 def to_user_columns(task: TransferTask, frame: pd.DataFrame) -> pd.DataFrame:
-    """Replace ``unique_id``/``ds`` by the user's series key columns and time column."""
+    """Replace ``unique_id``/``ds`` by the user's series key columns and time column (with a
+    ``[data] timezone``, its times and the origins' in that zone, with their offset)."""
     keys = task.key_frame()
     out = frame.merge(keys, on="unique_id", how="left")
-    out = out.rename(columns={"ds": task.time})
+    out = in_zone(out.rename(columns={"ds": task.time}), task, [task.time])
     front = [*task.series, task.time]
     rest = [c for c in out.columns if c not in front and c != "unique_id"]
     return out[front + rest].reset_index(drop=True)

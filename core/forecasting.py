@@ -220,7 +220,9 @@ class OriginTables:
 
     def __post_init__(self) -> None:
         self.spec = resolve_features(self.spec, self.task.freq)  # a no-op for a task's own spec
-        builder = FeatureBuilder.for_panel(self.data.panel, self.spec, self.task.domain)
+        builder = FeatureBuilder.for_panel(
+            self.data.panel, self.spec, self.task.domain, getattr(self.task, "timezone", None)
+        )
         if self.dropped is None:
             empty = one_sided_columns(builder, self.data) if len(self.data.source_rows) else {}
             for col, side in empty.items():

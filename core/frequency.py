@@ -200,9 +200,14 @@ def calendar_columns(freq: str) -> tuple[str, ...]:
     return ()
 
 
-def calendar_values(times: pd.DatetimeIndex, column: str) -> np.ndarray:
+def calendar_values(
+    times: pd.DatetimeIndex, column: str, timezone: str | None = None
+) -> np.ndarray:
     """One calendar feature (``hour``, ``dayofweek``, ``week`` = ISO week, ``month``,
-    ``quarter``) of each period, as floats."""
+    ``quarter``) of each period, as floats; with ``timezone``, of the naive UTC ``times`` read
+    as that zone's clock times (a shop's opening hours are local)."""
+    if timezone:
+        times = times.tz_localize("UTC").tz_convert(timezone)
     if column == "hour":
         return np.asarray(times.hour, dtype=float)
     if column == "week":

@@ -7,7 +7,7 @@ from pathlib import Path
 import pandas as pd
 
 from transfercast.evaluation import Comparison
-from transfercast.forecaster import to_user_columns
+from transfercast.forecaster import in_zone, to_user_columns
 from transfercast.intervals import quantile_columns
 from transfercast.outputs import write_csv
 from transfercast.task import TransferTask
@@ -20,14 +20,14 @@ def comparison_frames(comp: Comparison) -> dict[str, pd.DataFrame]:
     if task is not None and len(forecasts):
         forecasts = to_user_columns(task, forecasts)
     frames = {
-        "scores.csv": comp.scores,
+        "scores.csv": in_zone(comp.scores, task, []),
         "forecasts.csv": forecasts,
         "leaderboard.csv": comp.leaderboard(),
     }
     if len(comp.selection):
-        frames["selection.csv"] = comp.selection
+        frames["selection.csv"] = in_zone(comp.selection, task, [])
     if len(comp.replays):
-        frames["replays.csv"] = comp.replays
+        frames["replays.csv"] = in_zone(comp.replays, task, ["cut"])
     return frames
 
 

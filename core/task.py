@@ -31,8 +31,9 @@ from transfercast.data import (
     period_text,
     read_table,
     standardize,
+    sub_daily,
 )
-from transfercast.errors import ConfigError, DataError, one_line, unknown_name
+from transfercast.errors import ConfigError, DataError, closest, one_line, unknown_name
 from transfercast.features import min_level_obs, observed_in_window
 from transfercast.frequency import calendar_columns, current_alias, resolve_features
 from transfercast.panel import Panel
@@ -71,6 +72,33 @@ def origin_text(origin: Any) -> str:
 #: characters LightGBM (JSON's) or XGBoost refuse in a feature name, each with a stand-in
 ENGINE_FORBIDDEN = {'"': "'", ",": ";", ":": "-", "[": "(", "]": ")", "{": "(", "}": ")", "<": "lt"}
 ENGINE_FORBIDDEN |= {"\n": " ", "\r": " ", "\t": " "}  # (LightGBM: wrong size of feature names)
+
+
+def check_timezone(timezone: str | None, freq: str) -> str | None:
+    """``timezone`` if it names a time zone of the tz database and ``freq``'s periods are shorter
+    than a day (a date has no clock time to place in a zone); else a one-line error."""
+    if timezone is None:
+        return None
+    import zoneinfo
+
+    try:
+        zoneinfo.ZoneInfo(str(timezone))
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        near = closest(str(timezone), zoneinfo.available_timezones())
+        raise ConfigError(
+            f"[data] timezone {timezone!r} is not a time zone{near} (a name of the tz database, "
+            f"such as 'Europe/Berlin')"
+        ) from None
+    try:
+        daily = not sub_daily(pd.tseries.frequencies.to_offset(freq))
+    except ValueError:  # the data's check names a bad freq
+        daily = False
+    if daily:
+        raise ConfigError(
+            f"[data] timezone {timezone!r}: '{freq}' periods are dates, which no time zone moves; "
+            f"it applies to hourly and shorter periods"
+        )
+    return str(timezone)
 
 
 def old_regime_suffix(start: pd.Timestamp) -> str:
@@ -164,6 +192,7 @@ class TransferTask:
         repair: bool = True,
         source_name: str = "data",
         require_sources: bool = True,
+        timezone: str | None = None,
     ):
         if not isinstance(data, pd.DataFrame):  # a path, a dict: one line, not an AttributeError
             raise DataError(
@@ -173,6 +202,8 @@ class TransferTask:
         self.series = [series] if isinstance(series, str) else list(series)
         freq = current_alias(freq)  # "M" is "ME": pandas would warn at every date range
         self.time, self.target, self.domain, self.freq = time, target, domain, freq
+        #: the zone of hourly periods' clock times (``[data] timezone``); the periods are UTC
+        self.timezone = check_timezone(timezone, freq)
         # one column named alone is one column, not its letters
         self.static = [static] if isinstance(static, str) else list(static)
         self.known = [known] if isinstance(known, str) else list(known)
@@ -202,10 +233,11 @@ class TransferTask:
             source=source_name,
             repair=repair,
             static_per_series=regime_start is None,  # checked per regime after the split
+            timezone=self.timezone,
         )
         #: whether the time column's values carry a UTC offset (an origin with one reads as
         #: UTC only then: on hourly data without offsets it would move by the offset)
-        self.zoned = has_zone(data[time])
+        self.zoned = has_zone(data[time]) or self.timezone is not None
         present = self.frame["domain"].unique()
         self.targets = match_domains(targets, present, "targets")
         if not self.targets:
@@ -339,7 +371,7 @@ class TransferTask:
                 f"{what} {when!r} has a UTC offset, and the times in column '{self.time}' have "
                 f"none: write it as they are written"
             )
-        return naive_time(ts, self.freq)
+        return naive_time(ts, self.freq, self.timezone)
 
     def _split_regimes(self) -> dict[Any, str]:
         """Give each target domain's periods before its regime start to a source domain of its
@@ -475,6 +507,7 @@ class TransferTask:
             repair=d.repair,
             source_name=source,
             require_sources=require_sources,
+            timezone=d.timezone,
         )
 
     def settings(self) -> dict[str, Any]:
@@ -494,6 +527,7 @@ class TransferTask:
             "horizon": self.horizon,
             "target_history": self.target_history,
             **({"regime_start": regime} if regime else {}),
+            **({"timezone": self.timezone} if self.timezone else {}),
         }
 
     # -- the grid ------------------------------------------------------------------------------
