@@ -78,8 +78,14 @@ class TransferForecaster:
     def set_params(self, **params: Any) -> TransferForecaster:
         """Change constructor parameters, scikit-learn style; returns self. Any key other than
         ``strategy``, ``horizon``, ``plugins``, ``quantiles`` and ``interval_method`` is a
-        parameter of the strategy (validated when it is fitted). A fitted model keeps its
+        parameter of the strategy (validated when it is fitted) and stays until replaced: for
+        another strategy with other parameters, make a new forecaster. A fitted model keeps its
         forecasts until it is fitted again."""
+        if "params" in params:  # it would be taken for a strategy parameter named so
+            raise ConfigError(
+                "set_params: 'params' is no parameter; give the strategy's parameters as "
+                "keywords (set_params(target_weight=5.0)), or make a new TransferForecaster"
+            )
         names = ("strategy", "horizon", "plugins", "quantiles", "interval_method", "params")
         before = {n: getattr(self, n) for n in names}
         for name in names[:-1]:

@@ -433,9 +433,13 @@ class Strategy:
         """The one-line description: the first line of the class docstring."""
         return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
 
-    def get_params(self) -> dict[str, Any]:
-        """The validated parameters as a plain dict."""
+    def get_params(self, deep: bool = True) -> dict[str, Any]:
+        """The validated parameters as a plain dict (``deep``, scikit-learn's, is ignored)."""
         return self.params.model_dump()
+
+    def __sklearn_clone__(self) -> Strategy:
+        """scikit-learn's ``clone``: an unfitted copy with the same parameters."""
+        return self.clone()
 
     def set_params(self, **params: Any) -> Strategy:
         """Update parameters (validated again); returns self."""

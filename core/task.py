@@ -238,6 +238,14 @@ class TransferTask:
         #: whether the time column's values carry a UTC offset (an origin with one reads as
         #: UTC only then: on hourly data without offsets it would move by the offset)
         self.zoned = has_zone(data[time]) or self.timezone is not None
+        if UID in data.columns and UID not in [*self.series, *self.static, *self.known]:
+            warnings.warn(  # a Nixtla frame's own id: joins on it would match nothing
+                f"{source_name}: column '{UID}' is not read: each series is named by its "
+                f"[data] series columns joined by '|' ({' | '.join(self.series)}); join the "
+                f"outputs on those columns",
+                DataWarning,
+                stacklevel=2,
+            )
         present = self.frame["domain"].unique()
         self.targets = match_domains(targets, present, "targets")
         if not self.targets:
