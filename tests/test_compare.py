@@ -9,7 +9,6 @@ import pandas as pd
 import pytest
 
 import transfercast as tc
-from transfercast.data import DataWarning
 from transfercast.evaluation import SCORE_COLUMNS
 from transfercast.source_cache import SourceCache
 
@@ -278,7 +277,6 @@ def test_pooled_shared_model_follows_the_data_not_the_tables_object(monkeypatch)
     from transfercast.plugins import baselines
     from transfercast.task import TransferTask
 
-
     monkeypatch.setattr(baselines, "id", lambda obj: 1, raising=False)  # every object, one id
     frame = small_frame()
     changed = frame.copy()
@@ -425,16 +423,6 @@ def test_scikit_learn_clone_copies_a_forecaster_of_a_strategy_instance_and_param
     assert copy.strategy.get_params() == pooled.get_params()
     with pytest.raises(tc.TransfercastError, match=r"^set_params: 'params' is no parameter"):
         tc.TransferForecaster("pooled").set_params(params={})
-
-
-def test_a_frames_own_unique_id_column_is_said_to_be_unread():
-    """A Nixtla frame's ``unique_id`` was dropped without a word, and joins on it matched
-    nothing: the outputs name series ``S05|D1``."""
-    frame = small_frame().assign(unique_id=lambda f: f["store"] + "_" + f["dept"])
-    said = r"column 'unique_id' is not read: each series is named by its \[data\] series "
-    with pytest.warns(DataWarning, match=said + r"columns joined by '\|' \(store \| dept\)"):
-        tc.TransferTask(frame, series=["store", "dept"], time="date", target="sales",
-                        domain="store", targets=["S06"], horizon=4)  # fmt: skip
 
 
 def test_a_failed_refit_keeps_the_previous_fit(task, monkeypatch):
@@ -617,7 +605,6 @@ def test_sales_forecasts_are_floored_at_zero_even_where_a_period_sold_nothing():
     from transfercast.config import parse_config
     from transfercast.datasets import synthetic_config
     from transfercast.forecasting import OriginTables
-
 
     frame = small_frame()
     frame.loc[frame.index[:5], "sales"] = 0.0  # a source series sold nothing some weeks

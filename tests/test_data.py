@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 import transfercast as tc
-from transfercast.data import read_table
+from transfercast.data import DataWarning, read_table
 from transfercast.errors import DataError
 
 from .conftest import small_frame
@@ -282,3 +282,13 @@ def test_only_the_output_columns_a_command_writes_are_refused_as_key_names():
         refuse_output_names(["store", "q0.5"], "date", "data", ("forecast",))
     with pytest.raises(DataError, match=r"^data: \[data\] time column 'origin': the forecasts"):
         refuse_output_names(["store"], "origin", "data")
+
+
+def test_a_frames_own_unique_id_column_is_said_to_be_unread():
+    """A Nixtla frame's ``unique_id`` was dropped without a word, and joins on it matched
+    nothing: the outputs name series ``S05|D1``."""
+    frame = small_frame().assign(unique_id=lambda f: f["store"] + "_" + f["dept"])
+    said = r"column 'unique_id' is not read: each series is named by its \[data\] series "
+    with pytest.warns(DataWarning, match=said + r"columns joined by '\|' \(store \| dept\)"):
+        tc.TransferTask(frame, series=["store", "dept"], time="date", target="sales",
+                        domain="store", targets=["S06"], horizon=4)  # fmt: skip
