@@ -125,14 +125,20 @@ def test_unknown_strategy_suggests_closest():
         get_plugin_manager().registry.get("poled")
 
 
-def test_entry_point_plugin_listed_by_cli(plugin_dir, monkeypatch):
-    ep = EntryPoint(name="half", value="half_plugin", group="transfercast")
+def _listed(monkeypatch, name: str, module: str) -> str:
+    """``transfercast plugins``' output with one installed entry point, ``name`` = ``module``."""
+    ep = EntryPoint(name=name, value=module, group="transfercast")
     monkeypatch.setattr(plugin_manager, "entry_points", lambda group: [ep])
-    monkeypatch.setenv("TRANSFERCAST_LOAD_PLUGINS", "half")
+    monkeypatch.setenv("TRANSFERCAST_LOAD_PLUGINS", name)
     plugin_manager.clear_plugin_cache()
     result = CliRunner().invoke(app, ["plugins"], env={"COLUMNS": "200"})
     assert result.exit_code == 0, result.output
-    line = next(ln for ln in result.output.splitlines() if "│ half " in ln)
+    return result.output
+
+
+def test_entry_point_plugin_listed_by_cli(plugin_dir, monkeypatch):
+    output = _listed(monkeypatch, "half", "half_plugin")
+    line = next(ln for ln in output.splitlines() if "│ half " in ln)
     assert "entry point" in line and "Average of the source" in line
 
 
@@ -140,13 +146,7 @@ def test_the_cli_lists_a_strategys_aliases(plugin_dir, monkeypatch):
     (plugin_dir / "alias_plugin.py").write_text(
         PLUGIN.format(name="half").replace("register(Half)", "register(Half, aliases=('flat',))")
     )
-    ep = EntryPoint(name="aliased", value="alias_plugin", group="transfercast")
-    monkeypatch.setattr(plugin_manager, "entry_points", lambda group: [ep])
-    monkeypatch.setenv("TRANSFERCAST_LOAD_PLUGINS", "aliased")
-    plugin_manager.clear_plugin_cache()
-    result = CliRunner().invoke(app, ["plugins"], env={"COLUMNS": "200"})
-    assert result.exit_code == 0, result.output
-    assert "│ half (also flat) " in result.output
+    assert "│ half (also flat) " in _listed(monkeypatch, "aliased", "alias_plugin")
 
 
 def test_env_var_blocks_entry_points(plugin_dir, monkeypatch):
