@@ -561,22 +561,16 @@ def test_an_error_inside_a_library_names_the_line_of_the_code_that_called_it():
     def plugin_code():
         return pd.DataFrame({"a": [1]})["promo_depth"]
 
-    try:
-        plugin_code()
-    except KeyError as exc:
-        where = raised_at(exc)
-    line = plugin_code.__code__.co_firstlineno + 1
-    assert re.fullmatch(rf" \(test_plugins\.py:{line}, in \w+\.py:\d+\)", where), where
-
     def reads_json():  # the standard library is a library too
         return json.loads("{")
 
-    try:
-        reads_json()
-    except ValueError as exc:
-        where = raised_at(exc)
-    line = reads_json.__code__.co_firstlineno + 1
-    assert re.fullmatch(rf" \(test_plugins\.py:{line}, in \w+\.py:\d+\)", where), where
+    for code in (plugin_code, reads_json):
+        try:
+            code()
+        except (KeyError, ValueError) as exc:
+            where = raised_at(exc)
+        line = code.__code__.co_firstlineno + 1
+        assert re.fullmatch(rf" \(test_plugins\.py:{line}, in \w+\.py:\d+\)", where), where
 
 
 def test_unknown_names_list_every_plugins_strategy_on_one_line():
