@@ -359,6 +359,13 @@ def to_local(times: pd.Series | pd.DatetimeIndex, timezone: str | None) -> Any:
     return times.dt.tz_localize("UTC").dt.tz_convert(timezone)
 
 
+def read_periods(
+    values: pd.Series, column: str, source: str, freq: str, timezone: str | None = None
+) -> pd.Series:
+    """A column of dates or times read as :func:`standardize` reads the time column."""
+    return _parse_times(values, column, source, freq, timezone)
+
+
 def _wall_or_utc(parsed: pd.Series, freq: str) -> pd.Series:
     """Time-zone-aware periods made naive: for daily and coarser periods the date where they
     were written (``2020-03-27T00:00+01:00`` is 27 March, whatever its offset), for shorter

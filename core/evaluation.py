@@ -95,6 +95,17 @@ class Comparison:
         paths = write_comparison(self, directory)
         return paths + (write_compare_report(self, directory) if report else [])
 
+    def add(self, name: str, forecasts: pd.DataFrame) -> Comparison:
+        """This comparison with another model's forecasts scored beside its strategies as
+        ``name`` (a model of another library backtested at the same origins): ``forecasts``
+        holds the task's series key columns, its time column, ``origin`` and ``forecast`` for
+        every series and period the comparison scored (the columns of ``forecasts.csv``). Each
+        cell is scored as the strategies' are, on the same actuals, MASE on the history the
+        task keeps at the origin; a missing forecast is a one-line error naming it."""
+        from transfercast.external import add_forecasts
+
+        return add_forecasts(self, name, forecasts)
+
     def leaderboard(self, baseline: str | None = None) -> pd.DataFrame:
         """One row per strategy: mean and spread of each metric over targets and origins, the
         number of targets on which it was best, its WAPE relative to ``baseline``, and its

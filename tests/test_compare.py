@@ -693,3 +693,26 @@ def test_a_warning_every_cell_raises_is_said_once_per_comparison(task):
         warnings.simplefilter("error")
         with pytest.raises(UserWarning, match="^seasonal_naive: no target series holds"):
             tc.compare(task, ["seasonal_naive"])
+
+
+def test_another_models_forecasts_are_scored_beside_the_strategies(task):
+    """A model of another library backtested at the same origins joins the leaderboard: the
+    pooled forecasts given back as 'copy' score exactly as pooled, MASE included."""
+    from transfercast.forecaster import to_user_columns
+
+    comp = tc.compare(task, ["target_only", "pooled"], params={"pooled": FAST})
+    mine = to_user_columns(task, comp.forecasts[comp.forecasts["strategy"] == "pooled"])
+    both = comp.add("copy", mine.drop(columns=["strategy", "actual"]))
+    board = both.leaderboard().set_index("strategy")
+    cols = ["wape", "mase", "rmse", "bias", "cells"]
+    pd.testing.assert_series_equal(board.loc["copy", cols], board.loc["pooled", cols],
+                                   check_names=False)  # fmt: skip
+    assert len(both.forecasts) == len(comp.forecasts) + len(mine)
+    assert "copy" not in set(comp.scores["strategy"])  # the comparison itself is unchanged
+    with pytest.raises(tc.TransfercastError, match=r"^forecasts of 'short': no finite forecast "
+                       r"of series '\S+' at \d{4}-\d\d-\d\d from the origin"):  # fmt: skip
+        comp.add("short", mine.iloc[1:].drop(columns=["strategy", "actual"]))
+    with pytest.raises(tc.TransfercastError, match=r"missing column 'origin'"):
+        comp.add("bare", mine.drop(columns=["origin"]))
+    with pytest.raises(tc.TransfercastError, match=r"already has a strategy 'pooled'"):
+        comp.add("pooled", mine)

@@ -1,0 +1,104 @@
+"""Forecasts of another model scored beside a comparison's strategies.
+
+A model of another library (mlforecast, statsforecast, a planner's spreadsheet), backtested at
+the same origins as a :class:`~transfercast.evaluation.Comparison`, joins its leaderboard through
+:meth:`~transfercast.evaluation.Comparison.add`: each cell (target domain and origin) is scored
+on the same periods and actuals, with MASE scaled by the same history the task keeps at the
+origin, so that its figures read like the strategies'.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pandas as pd
+
+from transfercast.data import DS, UID, period_text, read_periods
+from transfercast.errors import ConfigError, DataError
+from transfercast.metrics import METRICS, score
+
+if TYPE_CHECKING:
+    from transfercast.evaluation import Comparison
+
+#: the columns a model's forecasts need beside the task's series key and time columns
+NEEDED = ("origin", "forecast")
+
+
+def _keyed(comp: Comparison, forecasts: pd.DataFrame, name: str) -> pd.DataFrame:
+    """``forecasts`` with ``unique_id``, ``ds`` and ``origin`` as the comparison names them."""
+    task = comp.task
+    assert task is not None
+    cols = [*task.series, task.time, *NEEDED]
+    missing = [c for c in cols if c not in forecasts.columns]
+    if missing:
+        raise DataError(
+            f"forecasts of '{name}': missing column '{missing[0]}' (they need the series key "
+            f"columns, the time column, origin and forecast: {', '.join(cols)})"
+        )
+    keys = task.key_frame()
+    text = {c: keys[c].astype(str) for c in task.series}
+    ids = pd.Series(keys[UID].to_numpy(), index=pd.MultiIndex.from_frame(pd.DataFrame(text)))
+    at = pd.MultiIndex.from_frame(forecasts[task.series].astype(str))
+    uid = ids.reindex(at).to_numpy()
+    if pd.isna(uid).any():
+        k = int(np.flatnonzero(pd.isna(uid))[0])
+        raise DataError(f"forecasts of '{name}': no series {at[k]!r} in the task's data")
+    where = f"forecasts of '{name}'"
+    return pd.DataFrame(
+        {
+            UID: uid,
+            DS: read_periods(forecasts[task.time], task.time, where, task.freq, task.timezone),
+            "origin": read_periods(forecasts["origin"], "origin", where, task.freq, task.timezone),
+            "forecast": pd.to_numeric(forecasts["forecast"], errors="coerce").to_numpy(float),
+        }
+    )
+
+
+def add_forecasts(comp: Comparison, name: str, forecasts: pd.DataFrame) -> Comparison:
+    """``comp`` with ``forecasts`` scored as strategy ``name`` (see
+    :meth:`~transfercast.evaluation.Comparison.add`)."""
+    from dataclasses import replace
+
+    if comp.task is None:
+        raise ConfigError("Comparison.add needs the comparison's task (compare() keeps it)")
+    if name in set(comp.scores["strategy"]):
+        raise ConfigError(f"Comparison.add: the comparison already has a strategy '{name}'")
+    task, theirs = comp.task, _keyed(comp, forecasts, name)
+    if theirs[[UID, DS, "origin"]].duplicated().any():
+        row = theirs[theirs[[UID, DS, "origin"]].duplicated()].iloc[0]
+        raise DataError(
+            f"forecasts of '{name}': series {row[UID]!r} at {period_text(row[DS])} is forecast "
+            f"twice from the origin {period_text(row['origin'])}"
+        )
+    cells = comp.forecasts[["origin", UID, DS, "actual"]].drop_duplicates([UID, DS, "origin"])
+    both = cells.merge(theirs, on=[UID, DS, "origin"], how="left")
+    lost = both["forecast"].isna().to_numpy()
+    if lost.any():
+        row = both[lost].iloc[0]
+        raise DataError(
+            f"forecasts of '{name}': no finite forecast of series {row[UID]!r} at "
+            f"{period_text(row[DS])} from the origin {period_text(row['origin'])} "
+            f"({int(lost.sum())} of the comparison's {len(both)} periods); give every period "
+            f"it scored"
+        )
+    domain = pd.Series(task.panel.domains, index=task.panel.ids)
+    both["target"] = domain.reindex(both[UID]).to_numpy()
+    rows = []
+    for origin, at_origin in both.groupby("origin", sort=True):
+        with warnings.catch_warnings():  # the comparison said them already
+            warnings.simplefilter("ignore")
+            data = task.at_origin(pd.Timestamp(origin), absent="skip")
+        for target, cell in at_origin.groupby("target", sort=False):
+            key = next(t for t in data.target_rows if str(t) == str(target))
+            history = data.panel.history_frame(data.target_rows[key], data.origin_idx)
+            row: dict[str, Any] = {"target": key, "strategy": name, "origin": origin}
+            row.update(score(cell, history, METRICS))
+            row.update(fit_seconds=np.nan, predict_seconds=np.nan, status="ok", error="")
+            rows.append(row)
+    scores = pd.concat([comp.scores, pd.DataFrame(rows)], ignore_index=True)
+    added = both.drop(columns="target").assign(strategy=name)
+    added = added.reindex(columns=comp.forecasts.columns)  # no quantiles: NaN
+    forecasts_all = pd.concat([comp.forecasts, added], ignore_index=True)
+    return replace(comp, scores=scores, forecasts=forecasts_all)
