@@ -63,6 +63,19 @@ class TransferForecaster:
             check_quantiles(self.quantiles),
         )
 
+    def __repr__(self) -> str:
+        """The constructor call, scikit-learn style: the strategy and the parameters given."""
+        unset = {
+            "strategy": lambda v: True,  # shown first, without its name
+            "horizon": lambda v: v is None,
+            "plugins": lambda v: not len(v),
+            "quantiles": lambda v: not len(v),
+            "interval_method": lambda v: v == DEFAULT_METHOD,
+        }
+        params = self.get_params().items()
+        given = [f"{k}={v!r}" for k, v in params if not unset.get(k, lambda v: False)(v)]
+        return f"TransferForecaster({', '.join([repr(self.strategy), *given])})"
+
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """Constructor parameters, scikit-learn style (``deep`` is accepted and ignored: no
         parameter is itself an estimator)."""

@@ -385,6 +385,10 @@ def test_forecaster_fit_names_a_bad_origin(task):
 
 def test_forecaster_get_and_set_params():
     model = tc.TransferForecaster("pooled", target_weight=3.0)
+    assert repr(model) == "TransferForecaster('pooled', target_weight=3.0)"
+    assert repr(tc.TransferForecaster("naive", horizon=4, quantiles=[0.1])) == (
+        "TransferForecaster('naive', horizon=4, quantiles=[0.1])"
+    )
     assert model.set_params(target_weight=2.0, horizon=4, quantiles=[0.9, 0.1]) is model
     params = model.get_params(deep=False)
     assert params["target_weight"] == 2.0 and params["horizon"] == 4
