@@ -624,6 +624,7 @@ def similarity_cmd(
 ) -> None:
     """Source/target similarity diagnostics per target domain; writes similarity.csv."""
     from transfercast.evaluation import resolve_strategies
+    from transfercast.forecaster import in_zone
     from transfercast.outputs import check_output_dir, write_csv
     from transfercast.similarity import similarity
     from transfercast.task import TransferTask
@@ -640,7 +641,7 @@ def similarity_cmd(
     if origin is not None:  # on the grid, within the data: named as the option it came from
         origin = task.check_origins([origin], "--origin")[0]
     table = similarity(task, origin, plugins=cfg.plugins)
-    path = write_csv(table, Path(out) / "similarity.csv")
+    path = write_csv(in_zone(table, task, []), Path(out) / "similarity.csv")
     view = Table(title=f"Similarity at {pd_date(table['origin'].iloc[0])}")
     shown = [
         "target",

@@ -100,8 +100,9 @@ class DataConfig(_Section):
     timezone: str | None = Field(
         None,
         description="hourly and shorter periods: the time zone (e.g. Europe/Berlin) whose clock "
-        "times the hour and weekday features read, that times without an offset are in, and "
-        "that output files write times in (with their offset); default: UTC",
+        "times the hour and weekday features read, that the data's times without an offset are "
+        "in, and that output files write times in (with their offset); origins are UTC unless "
+        "written with their offset; default: UTC",
     )
 
     @field_validator("series", mode="before")

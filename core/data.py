@@ -324,14 +324,11 @@ def has_zone(values: pd.Series) -> bool:
     return getattr(first, "tzinfo", None) is not None
 
 
-def naive_time(stamp: pd.Timestamp, freq: str, timezone: str | None = None) -> pd.Timestamp:
+def naive_time(stamp: pd.Timestamp, freq: str) -> pd.Timestamp:
     """A timestamp as the data's periods read it (see :func:`_wall_or_utc`): one with a time
     zone made naive, for daily and coarser periods at the date where it was written, for shorter
-    ones at its time in UTC; a naive one of shorter periods with a ``timezone`` is that zone's
-    clock time (:func:`local_to_utc`)."""
+    ones at its time in UTC."""
     if stamp.tzinfo is None:
-        if timezone and not _daily(freq):
-            return local_to_utc(pd.Series([stamp]), timezone, "time", "data").iloc[0]
         return stamp
     return stamp.tz_localize(None) if _daily(freq) else stamp.tz_convert("UTC").tz_localize(None)
 

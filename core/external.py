@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from transfercast.data import DS, UID, period_text, read_periods
+from transfercast.data import DS, UID, period_text, read_periods, whole_numbers_as_int
 from transfercast.errors import ConfigError, DataError
 from transfercast.metrics import METRICS, score
 
@@ -38,9 +38,10 @@ def _keyed(comp: Comparison, forecasts: pd.DataFrame, name: str) -> pd.DataFrame
             f"columns, the time column, origin and forecast: {', '.join(cols)})"
         )
     keys = task.key_frame()
-    text = {c: keys[c].astype(str) for c in task.series}
+    text = {c: whole_numbers_as_int(keys[c]).astype(str) for c in task.series}
     ids = pd.Series(keys[UID].to_numpy(), index=pd.MultiIndex.from_frame(pd.DataFrame(text)))
-    at = pd.MultiIndex.from_frame(forecasts[task.series].astype(str))
+    given = {c: whole_numbers_as_int(forecasts[c]).astype(str) for c in task.series}  # 1.0 is 1
+    at = pd.MultiIndex.from_frame(pd.DataFrame(given))
     uid = ids.reindex(at).to_numpy()
     if pd.isna(uid).any():
         k = int(np.flatnonzero(pd.isna(uid))[0])
@@ -63,6 +64,8 @@ def add_forecasts(comp: Comparison, name: str, forecasts: pd.DataFrame) -> Compa
 
     if comp.task is None:
         raise ConfigError("Comparison.add needs the comparison's task (compare() keeps it)")
+    if not isinstance(name, str) or not name:
+        raise ConfigError(f"Comparison.add: name the model with text, not {name!r}")
     if name in set(comp.scores["strategy"]):
         raise ConfigError(f"Comparison.add: the comparison already has a strategy '{name}'")
     task, theirs = comp.task, _keyed(comp, forecasts, name)
@@ -74,7 +77,7 @@ def add_forecasts(comp: Comparison, name: str, forecasts: pd.DataFrame) -> Compa
         )
     cells = comp.forecasts[["origin", UID, DS, "actual"]].drop_duplicates([UID, DS, "origin"])
     both = cells.merge(theirs, on=[UID, DS, "origin"], how="left")
-    lost = both["forecast"].isna().to_numpy()
+    lost = ~np.isfinite(both["forecast"].to_numpy(float))  # missing, NaN or infinite
     if lost.any():
         row = both[lost].iloc[0]
         raise DataError(

@@ -57,6 +57,11 @@ class TransferForecaster:
     def _checked(self) -> tuple[int | None, tuple[str, ...], list[float]]:
         """The horizon, plugin modules and quantile levels, checked (a bad horizon is a
         :class:`ConfigError`, a bad level a ``ValueError``, each naming the value)."""
+        if "params" in self.params:  # it would be taken for a strategy parameter named so
+            raise ConfigError(
+                "TransferForecaster: 'params' is no parameter; give the strategy's parameters "
+                "as keywords (TransferForecaster('pooled', target_weight=5.0))"
+            )
         return (
             check_horizon(self.horizon),
             plugin_modules(self.plugins),
@@ -94,11 +99,6 @@ class TransferForecaster:
         parameter of the strategy (validated when it is fitted) and stays until replaced: for
         another strategy with other parameters, make a new forecaster. A fitted model keeps its
         forecasts until it is fitted again."""
-        if "params" in params:  # it would be taken for a strategy parameter named so
-            raise ConfigError(
-                "set_params: 'params' is no parameter; give the strategy's parameters as "
-                "keywords (set_params(target_weight=5.0)), or make a new TransferForecaster"
-            )
         names = ("strategy", "horizon", "plugins", "quantiles", "interval_method", "params")
         before = {n: getattr(self, n) for n in names}
         for name in names[:-1]:

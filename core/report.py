@@ -36,6 +36,7 @@ from transfercast.evaluation import (
     target_leaders,
     tied_with_leader,
 )
+from transfercast.forecaster import in_zone
 from transfercast.intervals import central_intervals, quantile_columns
 from transfercast.outputs import write_bytes, write_csv, write_text
 from transfercast.similarity import REGIME_COLUMNS
@@ -1086,6 +1087,7 @@ def write_report(
     if len(regret):
         paths.append(write_csv(regret, directory / "regret.csv"))
     if similarity is not None and len(similarity):
-        paths.append(write_csv(similarity, directory / "similarity.csv"))
+        zoned = in_zone(similarity, comp.task, []) if comp.task is not None else similarity
+        paths.append(write_csv(zoned, directory / "similarity.csv"))
     paths.append(write_text(report_html(comp, similarity, images), directory / "report.html"))
     return paths

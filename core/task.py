@@ -367,9 +367,11 @@ class TransferTask:
         return ts
 
     def _naive(self, ts: pd.Timestamp, what: str, when: Any) -> pd.Timestamp:
-        """``ts`` as the time column is read (:func:`~transfercast.data.naive_time`); an
-        hourly one with a UTC offset where the column's times have none is an error naming
-        ``what``: in which zone they are is not known."""
+        """``ts`` on the periods' clock (:func:`~transfercast.data.naive_time`): with a UTC
+        offset, hourly, the instant in UTC; without one, as it is, the periods' own time (the
+        task's origins are such times, and give them back so: with ``[data] timezone``, an origin
+        without an offset is UTC). An hourly one with an offset where the column's times have
+        none is an error naming ``what``: in which zone they are is not known."""
         if (
             ts.tzinfo is not None
             and not self.zoned
@@ -379,7 +381,7 @@ class TransferTask:
                 f"{what} {when!r} has a UTC offset, and the times in column '{self.time}' have "
                 f"none: write it as they are written"
             )
-        return naive_time(ts, self.freq, self.timezone)
+        return naive_time(ts, self.freq)
 
     def _split_regimes(self) -> dict[Any, str]:
         """Give each target domain's periods before its regime start to a source domain of its

@@ -425,8 +425,14 @@ def test_scikit_learn_clone_copies_a_forecaster_of_a_strategy_instance_and_param
     copy = clone(tc.TransferForecaster(pooled))
     assert copy.strategy is not pooled and type(copy.strategy) is type(pooled)
     assert copy.strategy.get_params() == pooled.get_params()
-    with pytest.raises(tc.TransfercastError, match=r"^set_params: 'params' is no parameter"):
-        tc.TransferForecaster("pooled").set_params(params={})
+    for make in (lambda: tc.TransferForecaster("pooled").set_params(params={}),
+                 lambda: tc.TransferForecaster("pooled", params={})):  # fmt: skip
+        with pytest.raises(tc.TransfercastError, match=r"^TransferForecaster: 'params' is no "):
+            make()
+    model = tc.TransferForecaster("pooled", target_weight=2.0)
+    with pytest.raises(tc.TransfercastError):
+        model.set_params(params={})
+    assert model.get_params()["target_weight"] == 2.0 and "params" not in model.get_params()
 
 
 def test_a_failed_refit_keeps_the_previous_fit(task, monkeypatch):
@@ -720,3 +726,9 @@ def test_another_models_forecasts_are_scored_beside_the_strategies(task):
         comp.add("bare", mine.drop(columns=["origin"]))
     with pytest.raises(tc.TransfercastError, match=r"already has a strategy 'pooled'"):
         comp.add("pooled", mine)
+    inf = mine.drop(columns=["strategy", "actual"]).assign(forecast=lambda f: f["forecast"] * 1.1)
+    inf.loc[inf.index[0], "forecast"] = np.inf
+    with pytest.raises(tc.TransfercastError, match=r"no finite forecast of series"):
+        comp.add("infinite", inf)
+    with pytest.raises(tc.TransfercastError, match=r"name the model with text, not 7"):
+        comp.add(7, inf)

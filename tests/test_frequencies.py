@@ -675,8 +675,10 @@ def test_a_timezone_reads_local_hours_and_writes_the_forecasts_in_it(tmp_path):
     model = tc.TransferForecaster("source_only", source_params={"num_boost_round": 5}).fit(task)
     fc = model.predict()
     assert str(fc["time"].dt.tz) == "Europe/Berlin" and len(fc) == 8 * 6 // 4
-    task.set_origin("2026-04-05 12:00")  # a clock time of the zone: 10:00 UTC
+    task.set_origin("2026-04-05T12:00+02:00")  # with its offset: 10:00 UTC
     assert task.origin == pd.Timestamp("2026-04-05 10:00")
+    origins = task.evaluation_origins()  # the task's own times (UTC) read back as they are
+    assert task.check_origins(origins) == origins
 
 
 def test_a_timezone_names_a_bad_zone_daily_periods_and_a_clock_time_it_repeats():
@@ -714,3 +716,26 @@ def test_run_and_predict_write_and_read_times_in_the_configs_timezone(tmp_path):
                  "--output", tmp_path / "p.csv")  # fmt: skip
     assert res.code == 0, res.err
     assert (tmp_path / "p.csv").read_text() == (tmp_path / "out" / "forecasts.csv").read_text()
+
+
+def test_compare_with_a_timezone_scores_its_origins_and_resumes(tmp_path):
+    """compare converted its own (UTC) origins again as Berlin clock times: the cells were
+    stored under origins 1-2 hours off, and scores.csv and forecasts.csv came out empty with
+    exit status 0."""
+    frame = berlin_hours()
+    raw = {
+        "data": {"path": "sales.csv", "series": ["store", "dept"], "time": "time",
+                 "target": "sales", "domain": "store", "freq": "h", "timezone": "Europe/Berlin"},
+        "task": {"targets": ["S3"], "horizon": 6, "target_history": 48},
+        "features": BERLIN["features"],
+        "evaluate": {"windows": 2, "step": 24},
+    }  # fmt: skip
+    config = write_project(tmp_path, frame, raw)
+    for extra in ([], ["--resume"]):
+        res = invoke("compare", config, "--strategies", "naive,last_value", *extra)
+        assert res.code == 0, res.err
+        scores = pd.read_csv(tmp_path / "out" / "scores.csv")
+        assert len(scores) == 2 * 2 and (scores["status"] == "ok").all()
+        assert scores["origin"].str.endswith("+02:00").all()
+        forecasts = pd.read_csv(tmp_path / "out" / "forecasts.csv")
+        assert len(forecasts) == 2 * 2 * 2 * 6 and forecasts["time"].str.endswith("+02:00").all()
