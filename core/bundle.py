@@ -808,10 +808,8 @@ def _warn_stale(bundle: Bundle, task: Any, when: pd.Timestamp, source: str) -> N
     hidden = task.hidden_history(when)
     if hidden:
         warnings.warn(
-            f"{source}: the model's [task] target_history = {task.target_history} keeps the "
-            f"targets' last {task.target_history} periods and leaves {hidden} earlier ones "
-            f"unread (a cold start played back); fit without it to forecast from all of their "
-            f"history",
+            f"{source}: the model's {task.hidden_text(hidden)}; fit without it to forecast "
+            f"from all of their history",
             DataWarning,
             stacklevel=3,
         )

@@ -289,9 +289,8 @@ def run_cmd(
         hidden = task.hidden_history(model.origin_)
         if hidden:
             console.print(
-                f"note: [task] target_history = {task.target_history} kept the targets' last "
-                f"{task.target_history} periods and left {hidden} earlier ones unread (a cold "
-                f"start played back); remove it to forecast from all of their history",
+                f"note: {task.hidden_text(hidden, past=True)}; remove it to forecast from all "
+                f"of their history",
                 soft_wrap=True,
             )
 

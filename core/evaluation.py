@@ -101,7 +101,8 @@ class Comparison:
         holds the task's series key columns, its time column, ``origin`` and ``forecast`` for
         every series and period the comparison scored (the columns of ``forecasts.csv``). Each
         cell is scored as the strategies' are, on the same actuals, MASE on the history the
-        task keeps at the origin; a missing forecast is a one-line error naming it."""
+        task keeps at the origin, and counts in the hindsight figures (``regret.csv``) too; a
+        missing forecast is a one-line error naming it. Times are read as the data's are."""
         from transfercast.external import add_forecasts
 
         return add_forecasts(self, name, forecasts)

@@ -51,7 +51,8 @@ def _keyed(comp: Comparison, forecasts: pd.DataFrame, name: str) -> pd.DataFrame
         {
             UID: uid,
             DS: read_periods(forecasts[task.time], task.time, where, task.freq, task.timezone),
-            "origin": read_periods(forecasts["origin"], "origin", where, task.freq, task.timezone),
+            # an origin without an offset is the periods' own (UTC) clock, as the task reads one
+            "origin": read_periods(forecasts["origin"], "origin", where, task.freq),
             "forecast": pd.to_numeric(forecasts["forecast"], errors="coerce").to_numpy(float),
         }
     )

@@ -637,10 +637,11 @@ class TransferTask:
         first_source = self._first_source_origin() or 0
         idx = [i for i in idx if i >= first_source] or idx
         if idx and len(idx) < evaluate.windows:
-            why = "of its new regime" if self.old_regimes else "of history"
+            why = "a period of its new regime" if self.old_regimes else "a period of history"
+            why = "its horizon of actuals" if prelaunch else why  # (before launch: no history)
             warnings.warn(
                 f"{self.source_name}: [evaluate] windows = {evaluate.windows}, but only "
-                f"{len(idx)} origins leave every target a period {why} and the sources a "
+                f"{len(idx)} origins leave every target {why} and the sources a "
                 f"training row before them (the first: {period_text(self.panel.times[min(idx)])}); "
                 f"the backtest has {len(idx)}",
                 DataWarning,
@@ -980,6 +981,21 @@ class TransferTask:
             return 0
         earlier = self._before_cut(self.target_mask(), self.panel.index_of(origin))
         return int((~np.isnan(earlier)).sum(axis=1).max(initial=0))
+
+    def hidden_text(self, hidden: int, past: bool = False) -> str:
+        """What ``[task] target_history`` does to the ``hidden`` target periods it leaves
+        unread, for a note (``past``: of a finished run)."""
+        keep, leave = ("kept", "left") if past else ("keeps", "leaves")
+        if self.target_history == 0:
+            return (
+                f"[task] target_history = 0 forecasts the targets before launch and {leave} "
+                f"their {hidden} periods of sales unread (a launch played back)"
+            )
+        n = self.target_history
+        return (
+            f"[task] target_history = {n} {keep} the targets' last {n} periods and {leave} "
+            f"{hidden} earlier ones unread (a cold start played back)"
+        )
 
     def actuals(self, origin: pd.Timestamp, rows: np.ndarray) -> pd.DataFrame:
         """Observed targets of ``rows`` over the horizon after ``origin`` (for scoring only)."""

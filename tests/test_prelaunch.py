@@ -745,3 +745,7 @@ def test_a_backtest_before_launch_finds_its_origin_and_run_says_what_zero_histor
     first = pd.to_datetime(frame.loc[frame["store"] == frame.attrs["targets"][0], "date"]).min()
     assert task.evaluation_origins() == [first - pd.Timedelta(weeks=1)]
     assert task.hidden_history(pd.Timestamp(frame["date"].max())) == 8
+    assert task.hidden_text(8, past=True) == (
+        "[task] target_history = 0 forecasts the targets before launch and left their 8 periods "
+        "of sales unread (a launch played back)"
+    )
