@@ -442,9 +442,15 @@ def _remove_bundle(directory: Path) -> None:
 
 
 def _level_entry(tables: Any) -> dict[str, Any]:
-    """The manifest entry of the level model of pre-launch targets (plain JSON), if any."""
+    """The manifest entries of the level model of pre-launch targets (plain JSON), if any, and
+    of the source series' static values it is checked against (``level_peers``)."""
+    from transfercast.forecasting import level_peers
+
     model = tables.level_model
-    return {} if model is None else {"level_model": _jsonable(model.to_json())}
+    if model is None:
+        return {}
+    peers = level_peers(tables).to_dict(orient="list")
+    return {"level_model": _jsonable(model.to_json()), "level_peers": _jsonable(peers)}
 
 
 def _swap_into_place(tmp: Path, directory: Path) -> None:
@@ -737,7 +743,9 @@ def predict_bundle(
                 f"model for a forecast before launch; run `transfercast run` again"
             )
         tables.level_model = bundle.level_model
-        warn_level_extrapolated(tables, source_name)  # where the data hold the sources, as run
+        saved = bundle.manifest.get("level_peers")  # (none in bundles before 2026-12-07)
+        peers = pd.DataFrame(saved) if saved and not len(tables.data.source_rows) else None
+        warn_level_extrapolated(tables, source_name, peers)  # as run warned
     frames = []
     for target in bundle.manifest["targets"]:
         domain = next(t for t in task.targets if str(t) == target["domain"])

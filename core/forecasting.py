@@ -75,16 +75,30 @@ def without_columns(builder: FeatureBuilder, columns: tuple[str, ...]) -> Featur
     )
 
 
-def warn_level_extrapolated(tables: OriginTables, source: str) -> None:
+def level_peers(tables: OriginTables) -> pd.DataFrame:
+    """The static columns of the source series (one row each) that
+    :func:`warn_level_extrapolated` compares a pre-launch series with (a bundle keeps them:
+    ``predict`` needs only the target rows)."""
+    b = tables.builder
+    frame = tables.series_frame(tables.data.source_rows)
+    return frame[[*b.static_categorical, *b.static_numeric]].reset_index(drop=True)
+
+
+def warn_level_extrapolated(
+    tables: OriginTables, source: str, peers: pd.DataFrame | None = None
+) -> None:
     """Warn when a series forecast before launch has a numeric static value (a store's size)
     outside the range of the source series of its kind (the same values in every categorical
     static column, a store type): its estimated level extrapolates the level model's slope,
-    which the source domains cannot check. One warning per target domain."""
+    which the source domains cannot check. One warning per target domain. ``peers``: the
+    sources' :func:`level_peers` where the tables hold no source series (a bundle's)."""
     rows, src = tables.prelaunch, tables.data.source_rows
     b = tables.builder
-    if not len(rows) or not len(src) or not b.static_numeric:
+    if peers is None:
+        peers = tables.series_frame(src) if len(src) else None
+    if not len(rows) or peers is None or not len(peers) or not b.static_numeric:
         return
-    frame, peers = tables.series_frame(rows), tables.series_frame(src)
+    frame = tables.series_frame(rows)
     kinds, warned = list(b.static_categorical), set()
     kind_of = {kind: category_text(peers[kind]) for kind in kinds}  # missing matches missing
     panel = tables.data.panel

@@ -716,14 +716,16 @@ def test_an_opening_window_ending_after_the_origin_gives_no_opening_level(launch
 
 def test_predict_warns_of_a_pre_launch_size_outside_the_sources_as_run_does(tmp_path):
     """``run`` warned that a store forecast before launch with a size outside its kind's range
-    is extrapolated; ``predict`` on the same data did not, and the level moved 10 x."""
+    is extrapolated; ``predict`` on the same data did not, and the level moved 10 x (it warns
+    from the targets' rows alone: the bundle keeps the sources' static values)."""
     frame = _new_store_project(tmp_path)
     res = invoke("run", tmp_path / "config.toml")
     assert res.code == 0, res.err
     kind = frame.loc[frame["store"] == "S08", "store_type"].iloc[0]
     peers = frame[(frame["store_type"] == kind) & ~frame["store"].isin(["S07", "S08"])]
     frame.loc[frame["store"] == "S08", "size"] = int(peers["size"].max()) * 10
-    frame.to_csv(tmp_path / "big.csv", index=False)
+    # the targets' rows alone, as predict needs: the bundle keeps the sources' sizes
+    frame[frame["store"].isin(["S07", "S08"])].to_csv(tmp_path / "big.csv", index=False)
     res = invoke(
         "predict", tmp_path / "out" / "model", "--data", tmp_path / "big.csv", "--output",
         tmp_path / "pred.csv",
