@@ -98,8 +98,9 @@ class Comparison:
     def add(self, name: str, forecasts: pd.DataFrame) -> Comparison:
         """This comparison with another model's forecasts scored beside its strategies as
         ``name`` (a model of another library backtested at the same origins): ``forecasts``
-        holds the task's series key columns, its time column, ``origin`` and ``forecast`` for
-        every series and period the comparison scored (the columns of ``forecasts.csv``). Each
+        holds the task's series key columns, its time column, ``origin`` and ``forecast`` (and
+        quantile columns ``q0.1``, ..., scored as the strategies' are) for every series and
+        period the comparison scored (the columns of ``forecasts.csv``). Each
         cell is scored as the strategies' are, on the same actuals, MASE on the history the
         task keeps at the origin, and counts in the hindsight figures (``regret.csv``) too; a
         missing forecast is a one-line error naming it. Times are read as the data's are."""

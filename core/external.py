@@ -17,6 +17,7 @@ import pandas as pd
 
 from transfercast.data import DS, UID, period_text, read_periods, whole_numbers_as_int
 from transfercast.errors import ConfigError, DataError
+from transfercast.intervals import quantile_columns, quantile_scores
 from transfercast.metrics import METRICS, score
 
 if TYPE_CHECKING:
@@ -47,7 +48,7 @@ def _keyed(comp: Comparison, forecasts: pd.DataFrame, name: str) -> pd.DataFrame
         k = int(np.flatnonzero(pd.isna(uid))[0])
         raise DataError(f"forecasts of '{name}': no series {at[k]!r} in the task's data")
     where = f"forecasts of '{name}'"
-    return pd.DataFrame(
+    out = pd.DataFrame(
         {
             UID: uid,
             DS: read_periods(forecasts[task.time], task.time, where, task.freq, task.timezone),
@@ -56,6 +57,9 @@ def _keyed(comp: Comparison, forecasts: pd.DataFrame, name: str) -> pd.DataFrame
             "forecast": pd.to_numeric(forecasts["forecast"], errors="coerce").to_numpy(float),
         }
     )
+    for col in quantile_columns(forecasts).values():  # scored as the strategies' quantiles
+        out[col] = pd.to_numeric(forecasts[col], errors="coerce").to_numpy(float)
+    return out
 
 
 def add_forecasts(comp: Comparison, name: str, forecasts: pd.DataFrame) -> Comparison:
@@ -87,6 +91,8 @@ def add_forecasts(comp: Comparison, name: str, forecasts: pd.DataFrame) -> Compa
             f"({int(lost.sum())} of the comparison's {len(both)} periods); give every period "
             f"it scored"
         )
+    levels = sorted(quantile_columns(theirs))
+    season = int(task.features.season_length or 1)
     domain = pd.Series(task.panel.domains, index=task.panel.ids)
     both["target"] = domain.reindex(both[UID]).to_numpy()
     rows = []
@@ -99,6 +105,8 @@ def add_forecasts(comp: Comparison, name: str, forecasts: pd.DataFrame) -> Compa
             history = data.panel.history_frame(data.target_rows[key], data.origin_idx)
             row: dict[str, Any] = {"target": key, "strategy": name, "origin": origin}
             row.update(score(cell, history, METRICS))
+            if levels:
+                row.update(quantile_scores(cell, history, levels, season))
             row.update(fit_seconds=np.nan, predict_seconds=np.nan, status="ok", error="")
             rows.append(row)
     scores = pd.concat([comp.scores, pd.DataFrame(rows)], ignore_index=True)

@@ -710,11 +710,12 @@ def test_another_models_forecasts_are_scored_beside_the_strategies(task):
     pooled forecasts given back as 'copy' score exactly as pooled, MASE included."""
     from transfercast.forecaster import to_user_columns
 
-    comp = tc.compare(task, ["target_only", "pooled"], params={"pooled": FAST})
+    comp = tc.compare(task, ["target_only", "pooled"], params={"pooled": FAST},
+                      quantiles=[0.1, 0.9])  # fmt: skip
     mine = to_user_columns(task, comp.forecasts[comp.forecasts["strategy"] == "pooled"])
     both = comp.add("copy", mine.drop(columns=["strategy", "actual"]))
     board = both.leaderboard().set_index("strategy")
-    cols = ["wape", "mase", "rmse", "bias", "cells"]
+    cols = ["wape", "mase", "rmse", "bias", "cells", "sql", "coverage_80"]
     pd.testing.assert_series_equal(board.loc["copy", cols], board.loc["pooled", cols],
                                    check_names=False)  # fmt: skip
     assert len(both.forecasts) == len(comp.forecasts) + len(mine)
