@@ -299,7 +299,7 @@ def _stamp(value: str) -> pd.Timestamp:
         return pd.NaT
 
 
-def _daily(freq: str) -> bool:
+def daily_periods(freq: str) -> bool:
     """Whether periods of ``freq`` are a day or longer (a bad freq reads as shorter: standardize
     names it)."""
     try:
@@ -330,7 +330,9 @@ def naive_time(stamp: pd.Timestamp, freq: str) -> pd.Timestamp:
     ones at its time in UTC."""
     if stamp.tzinfo is None:
         return stamp
-    return stamp.tz_localize(None) if _daily(freq) else stamp.tz_convert("UTC").tz_localize(None)
+    if daily_periods(freq):
+        return stamp.tz_localize(None)
+    return stamp.tz_convert("UTC").tz_localize(None)
 
 
 def local_to_utc(clock: pd.Series, timezone: str, column: str, source: str) -> pd.Series:
@@ -347,15 +349,6 @@ def local_to_utc(clock: pd.Series, timezone: str, column: str, source: str) -> p
     return at.dt.tz_convert("UTC").dt.tz_localize(None)
 
 
-def to_local(times: pd.Series | pd.DatetimeIndex, timezone: str | None) -> Any:
-    """Naive UTC times as ``timezone``'s times with their offset (unchanged without one)."""
-    if not timezone:
-        return times
-    if isinstance(times, pd.DatetimeIndex):
-        return times.tz_localize("UTC").tz_convert(timezone)
-    return times.dt.tz_localize("UTC").dt.tz_convert(timezone)
-
-
 def read_periods(
     values: pd.Series, column: str, source: str, freq: str, timezone: str | None = None
 ) -> pd.Series:
@@ -367,7 +360,7 @@ def _wall_or_utc(parsed: pd.Series, freq: str) -> pd.Series:
     """Time-zone-aware periods made naive: for daily and coarser periods the date where they
     were written (``2020-03-27T00:00+01:00`` is 27 March, whatever its offset), for shorter
     ones the time in UTC; naive ones unchanged."""
-    daily = _daily(freq)
+    daily = daily_periods(freq)
     if parsed.dtype == object:  # several offsets
         stamps = [naive_time(v, freq) for v in parsed]
         return pd.Series(pd.to_datetime(stamps), index=parsed.index)
@@ -410,7 +403,7 @@ def _parse_times(
         ends = (pd.offsets.MonthEnd, pd.offsets.QuarterEnd, pd.offsets.YearEnd, pd.offsets.Week)
         how = "end" if isinstance(offset, ends) else "start"
         values = values.dt.to_timestamp(how=how)
-        if _daily(freq):  # a week's or month's end: its day, not its last nanosecond
+        if daily_periods(freq):  # a week's or month's end: its day, not its last nanosecond
             values = values.dt.normalize()
     if pd.api.types.is_datetime64_any_dtype(values):  # Parquet or a DataFrame: no header line
         if values.isna().any():  # NaT would pass for a time of day other than midnight
@@ -429,7 +422,7 @@ def _parse_times(
         read = _parse_distinct(pd.Series(distinct, dtype=object), rows, column, source)
         parsed = pd.Series(read.to_numpy()[codes], index=values.index, dtype=read.dtype)
     naive = parsed.dtype != object and getattr(parsed.dt, "tz", None) is None
-    if timezone and naive and not _daily(freq):
+    if timezone and naive and not daily_periods(freq):
         return local_to_utc(parsed, timezone, column, source)
     return _wall_or_utc(parsed, freq)
 

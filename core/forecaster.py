@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from transfercast.data import refuse_output_names, to_local
+from transfercast.data import refuse_output_names
 from transfercast.errors import ConfigError, DataError, TransfercastError
 from transfercast.forecasting import (
     OriginTables,
@@ -199,15 +199,15 @@ def plugin_modules(plugins: Sequence[str] | str) -> tuple[str, ...]:
     return (plugins,) if isinstance(plugins, str) else tuple(plugins)
 
 
-def in_zone(frame: pd.DataFrame, task: TransferTask, columns: list[str]) -> pd.DataFrame:
+def in_zone(frame: pd.DataFrame, task: TransferTask | None, columns: list[str]) -> pd.DataFrame:
     """``frame`` with its ``columns`` and ``origin`` column (naive UTC times) as the times of
-    the task's ``[data] timezone``, with their offset; unchanged without one."""
+    the task's ``[data] timezone``, with their offset; unchanged without one (or a task)."""
     zone = getattr(task, "timezone", None)
     if not zone:
         return frame
     out = frame.copy()
     for col in [c for c in dict.fromkeys([*columns, "origin"]) if c in out.columns]:
-        out[col] = to_local(pd.to_datetime(out[col]), zone)
+        out[col] = pd.to_datetime(out[col]).dt.tz_localize("UTC").dt.tz_convert(zone)
     return out
 
 

@@ -208,12 +208,9 @@ class Calibration:
         """Scale ``strategy``'s quantiles' distances from each step's median scaled error by
         ``factor``: the spread grows or shrinks, the median stays (scaling the quantiles
         themselves would move a median below the forecast further below it)."""
-        mid = self.center.get(strategy)
-        tab = self.table[strategy]
-        if mid is None:  # (a calibration read from a bundle, or written by hand)
-            self.table[strategy] = tab * factor
-        else:
-            self.table[strategy] = mid[:, None] + factor * (tab - mid[:, None])
+        tab = self.table[strategy]  # (no center, uncalibrated or written by hand: about 0)
+        mid = self.center.get(strategy, np.zeros(len(tab)))[:, None]
+        self.table[strategy] = mid + factor * (tab - mid)
 
     def apply(
         self,
@@ -376,10 +373,10 @@ def calibrate(
     for cand, rows in detail.groupby("candidate", sort=True):
         scale = learn_gamma(rows, qs, horizon, min_samples)
         err = scaled_errors(rows, scale).to_numpy(float)
-        steps = rows["step"].to_numpy(int)
-        tab, counts = _step_table(err, steps, qs, horizon, min_samples)
-        cal.table[str(cand)], cal.samples[str(cand)] = tab, counts
-        cal.center[str(cand)] = _step_table(err, steps, [0.5], horizon, min_samples)[0][:, 0]
+        levels = sorted({*qs, 0.5})  # the median too, in one pass over the steps
+        tab, counts = _step_table(err, rows["step"].to_numpy(int), levels, horizon, min_samples)
+        cal.table[str(cand)] = tab[:, [levels.index(q) for q in qs]]
+        cal.samples[str(cand)], cal.center[str(cand)] = counts, tab[:, levels.index(0.5)]
         cal.volatility[str(cand)] = scale
     return cal
 

@@ -1085,10 +1085,8 @@ def write_report(
     paths = [write_bytes(data, directory / name) for name, data in images.items()]
     regret = selection_regret(comp.scores)
     if len(regret):
-        zoned = in_zone(regret, comp.task, []) if comp.task is not None else regret
-        paths.append(write_csv(zoned, directory / "regret.csv"))
+        paths.append(write_csv(in_zone(regret, comp.task, []), directory / "regret.csv"))
     if similarity is not None and len(similarity):
-        zoned = in_zone(similarity, comp.task, []) if comp.task is not None else similarity
-        paths.append(write_csv(zoned, directory / "similarity.csv"))
+        paths.append(write_csv(in_zone(similarity, comp.task, []), directory / "similarity.csv"))
     paths.append(write_text(report_html(comp, similarity, images), directory / "report.html"))
     return paths

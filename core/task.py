@@ -26,12 +26,12 @@ from transfercast.data import (
     DataWarning,
     Y,
     check_static,
+    daily_periods,
     has_zone,
     naive_time,
     period_text,
     read_table,
     standardize,
-    sub_daily,
 )
 from transfercast.errors import ConfigError, DataError, closest, one_line, unknown_name
 from transfercast.features import min_level_obs, observed_in_window
@@ -89,11 +89,7 @@ def check_timezone(timezone: str | None, freq: str) -> str | None:
             f"[data] timezone {timezone!r} is not a time zone{near} (a name of the tz database, "
             f"such as 'Europe/Berlin')"
         ) from None
-    try:
-        daily = not sub_daily(pd.tseries.frequencies.to_offset(freq))
-    except ValueError:  # the data's check names a bad freq
-        daily = False
-    if daily:
+    if daily_periods(freq):
         raise ConfigError(
             f"[data] timezone {timezone!r}: '{freq}' periods are dates, which no time zone moves; "
             f"it applies to hourly and shorter periods"
