@@ -68,13 +68,12 @@ def mlforecast_cells(task: tc.TransferTask, origin: pd.Timestamp) -> list[pd.Dat
 def cell_table(fc: pd.DataFrame, task: tc.TransferTask, origin: pd.Timestamp) -> pd.DataFrame:
     """Scores per target domain of one strategy's quantile forecasts (with ``actual``)."""
     data = task.at_origin(origin)
-    season = int(task.features.season_length)
     rows = []
     for target, trows in data.target_rows.items():
         uids = set(data.panel.ids[trows])
         mine = fc[fc["unique_id"].isin(uids)]
         history = data.panel.to_frame(trows)
-        s = quantile_scores(mine, history, QS, season)
+        s = quantile_scores(mine, history, QS)
         e = np.abs(mine["forecast"] - mine["actual"]).sum() / np.abs(mine["actual"]).sum()
         rows.append({"target": target, "wape": e, "rows": mine["actual"].notna().sum(), **s})
     return pd.DataFrame(rows)

@@ -439,8 +439,7 @@ def _cell(
     fc = result.forecasts.merge(actuals, on=["unique_id", "ds"], how="left")
     row.update(score(fc, history))
     if quantiles is not None:
-        season = int(tables.builder.season_length or 1)
-        row.update(quantile_scores(fc, history, quantiles.levels, season))
+        row.update(quantile_scores(fc, history, quantiles.levels))
     row.update(
         fit_seconds=result.fit_seconds,
         predict_seconds=result.predict_seconds,

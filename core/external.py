@@ -62,6 +62,31 @@ def _keyed(comp: Comparison, forecasts: pd.DataFrame, name: str) -> pd.DataFrame
     return out
 
 
+def _check_quantiles(both: pd.DataFrame, levels: list[float], name: str) -> None:
+    """Refuse a missing or non-finite quantile on a scored period, and quantiles that cross
+    (a lower level above a higher one): they would score on fewer periods, or give a negative
+    interval width."""
+    cols = [quantile_columns(both)[t] for t in levels]
+    values = both[cols].to_numpy(float)
+    bad = ~np.isfinite(values)
+    crossed = np.zeros_like(bad)
+    crossed[:, :-1] = (values[:, :-1] > values[:, 1:]) & ~bad.any(axis=1, keepdims=True)
+    for flags in (bad, crossed):
+        rows = flags.any(axis=1)
+        if not rows.any():
+            continue
+        k = int(np.flatnonzero(rows)[0])
+        j = int(np.flatnonzero(flags[k])[0])
+        what = f"no finite {cols[j]}" if flags is bad else f"{cols[j]} above {cols[j + 1]}"
+        row = both.iloc[k]
+        raise DataError(
+            f"forecasts of '{name}': {what} for series {row[UID]!r} at {period_text(row[DS])} "
+            f"from the origin {period_text(row['origin'])} ({int(rows.sum())} of the "
+            f"comparison's {len(both)} periods); give every level at every period it scored, "
+            f"in increasing order"
+        )
+
+
 def add_forecasts(comp: Comparison, name: str, forecasts: pd.DataFrame) -> Comparison:
     """``comp`` with ``forecasts`` scored as strategy ``name`` (see
     :meth:`~transfercast.evaluation.Comparison.add`)."""
@@ -92,7 +117,7 @@ def add_forecasts(comp: Comparison, name: str, forecasts: pd.DataFrame) -> Compa
             f"it scored"
         )
     levels = sorted(quantile_columns(theirs))
-    season = int(task.features.season_length or 1)
+    _check_quantiles(both, levels, name)
     domain = pd.Series(task.panel.domains, index=task.panel.ids)
     both["target"] = domain.reindex(both[UID]).to_numpy()
     rows = []
@@ -106,7 +131,7 @@ def add_forecasts(comp: Comparison, name: str, forecasts: pd.DataFrame) -> Compa
             row: dict[str, Any] = {"target": key, "strategy": name, "origin": origin}
             row.update(score(cell, history, METRICS))
             if levels:
-                row.update(quantile_scores(cell, history, levels, season))
+                row.update(quantile_scores(cell, history, levels))
             row.update(fit_seconds=np.nan, predict_seconds=np.nan, status="ok", error="")
             rows.append(row)
     scores = pd.concat([comp.scores, pd.DataFrame(rows)], ignore_index=True)

@@ -19,8 +19,10 @@ lowest pinball loss on the other half, and the other way round.
 
 :func:`quantile_scores` scores quantile forecasts: pinball loss per level, the scaled quantile
 loss (SQL, as fev-bench defines it: twice the mean pinball loss over levels and steps, over the
-series' in-sample seasonal-naive mean absolute error, averaged over series), the weighted
-quantile loss, and the coverage, relative width and Winkler score of each central interval.
+series' in-sample naive mean absolute error, averaged over series; by default the one-step
+naive error that scales MASE, so that SQL of a median equal to the point forecast is its MASE
+whatever the history's length), the weighted quantile loss, and the coverage, relative width
+and Winkler score of each central interval.
 """
 
 from __future__ import annotations
@@ -409,7 +411,8 @@ def quantile_scores(
     season: int = 1,
 ) -> dict[str, float]:
     """Quantile scores of one target domain's forecasts (``unique_id``, ``actual`` and one
-    ``q...`` column per level): ``sql``, ``wql``, ``pinball_q<level>`` (mean pinball loss over
+    ``q...`` column per level): ``sql`` (scaled by the ``season``-period naive error, see
+    :func:`seasonal_error`), ``wql``, ``pinball_q<level>`` (mean pinball loss over
     the mean absolute actual) and, per central interval of nominal ``p`` %, ``coverage_<p>``
     (share of actuals inside), ``width_<p>`` (mean width over the mean absolute actual) and
     ``winkler_<p>`` (the Winkler interval score over the mean absolute actual). Rows without
@@ -432,7 +435,8 @@ def quantile_scores(
     denom = seasonal_error(history, season).reindex(per_series.index)
     with np.errstate(divide="ignore", invalid="ignore"):
         ratio = (per_series / denom).replace([np.inf, -np.inf], np.nan)
-    out["sql"] = float(ratio.mean()) if ratio.notna().any() else float("nan")
+    scored = ratio.notna().any() and np.isfinite(losses).all()  # a missing quantile: no SQL
+    out["sql"] = float(ratio.mean()) if scored else float("nan")
     for lo, hi, pct in central_intervals(qs):
         lq, hq = df[qcol(lo)].to_numpy(float), df[qcol(hi)].to_numpy(float)
         alpha = lo + (1 - hi)

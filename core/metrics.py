@@ -25,14 +25,15 @@ def score(
 
     ``bias`` is the mean error over the mean absolute actual (positive: over-forecast).
     ``metrics`` names the ones wanted: the pooled ones always come (they cost nothing), MASE
-    and RMSSE only when named (they cost most of the time of a backtest's scoring).
+    and RMSSE only when named (they cost most of the time of a backtest's scoring). A missing
+    or infinite forecast on a row with an actual makes every metric NaN.
     """
     metrics = set(metrics)
     unknown = metrics - set(METRICS)
     if unknown:
         raise ValueError(f"unknown metric(s) {sorted(unknown)}; known: {', '.join(METRICS)}")
     df = forecasts.dropna(subset=["actual"])
-    if df.empty or df["forecast"].isna().all():
+    if df.empty or not np.isfinite(df["forecast"].to_numpy(float)).all():
         return dict.fromkeys(METRICS, float("nan"))
     err = df["forecast"].to_numpy() - df["actual"].to_numpy()
     denom = np.abs(df["actual"].to_numpy()).sum()
@@ -49,7 +50,7 @@ def score(
     # a missing period stays NaN in the history, so that no difference spans a gap; a series
     # with fewer than two observed periods, or whose history never changed (flat, or all zero:
     # its naive error is 0), has no scale and is left out of the mean
-    hist = history[["unique_id", "ds", "y"]]
+    hist = history[["unique_id", "ds", "y"]].sort_values(["unique_id", "ds"])
     counts = hist.dropna().groupby("unique_id").size()
     scalable = counts.index[counts >= 2].intersection(pred["unique_id"].unique())
     if not len(scalable):

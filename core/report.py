@@ -51,18 +51,23 @@ MAX_SENTENCES = 12
 LONG_TEXT = 60
 #: the colour of the regime-change marker
 REGIME_COLOR = "#8b0000"
+#: Paul Tol's "muted" scheme, whose colours stay apart under red-green colour blindness, the
+#: light ones last
 PALETTE = [
-    "#1f77b4",
-    "#ff7f0e",
-    "#2ca02c",
-    "#9467bd",
-    "#8c564b",
-    "#e377c2",
-    "#17becf",
-    "#bcbd22",
-    "#7f7f7f",
-    "#d62728",
+    "#332288",
+    "#cc6677",
+    "#117733",
+    "#882255",
+    "#44aa99",
+    "#999933",
+    "#aa4499",
+    "#88ccee",
+    "#ddcc77",
 ]
+#: line styles and bar hatches, a second cue beside the colour; as their count (4) and the
+#: palette's (9) share no factor, the first 36 names each get their own pair
+STYLES = ["-", "--", "-.", ":"]
+HATCHES = ["", "//", "..", "xx"]
 
 
 def _own_style(draw: Callable) -> Callable:
@@ -91,19 +96,27 @@ def _png(fig) -> bytes:
 
 
 def _names(comp: Comparison) -> list[str]:
-    """Every strategy and ``auto`` candidate of a comparison, in a stable order (for colours)."""
+    """Every strategy and ``auto`` candidate of a comparison, in a stable order (for colours):
+    ``auto`` first, so that the forecast the report is about gets the first, darkest colour
+    and a solid line."""
     names = [str(s) for s in dict.fromkeys(comp.scores.get("strategy", []))]
     sel = comp.selection
     if len(sel) and "chosen" in sel:
         for chosen in sel["chosen"].astype(str):
             names += chosen.split("+")
         names += [c[len("replay_") :] for c in sel.columns if str(c).startswith("replay_")]
-    return list(dict.fromkeys(names))
+    return sorted(dict.fromkeys(names), key=lambda n: n != "auto")
 
 
 def colors(names: Iterable[str]) -> dict[str, str]:
     """One colour per name, the same in every chart of a report."""
     return {n: PALETTE[i % len(PALETTE)] for i, n in enumerate(dict.fromkeys(names))}
+
+
+def styles(names: Iterable[str], cues: Sequence[str] = STYLES) -> dict[str, str]:
+    """One line style (or, with ``cues=HATCHES``, bar hatch) per name, in the order of
+    :func:`colors`: with its colour, a pair no other of the first 36 names has."""
+    return {n: cues[i % len(cues)] for i, n in enumerate(dict.fromkeys(names))}
 
 
 @_own_style
@@ -248,10 +261,11 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
     bands = forecast_intervals(last)
     alphas = np.linspace(0.12, 0.3, len(bands)) if bands else []
     banded = _banded(comp) if bands else None  # one fan: overlapping ones blend into mud
-    palette = colors(_names(comp))
+    palette, lines = colors(_names(comp)), styles(_names(comp))
     ncols = 2 if len(shown) > 1 else 1
     nrows = int(np.ceil(len(shown) / ncols))
-    fig = Figure(figsize=(6.5 * ncols + 1.4, 3.2 * nrows), layout="constrained")
+    # narrow enough that the page shows it near its own size: 8-point text stays legible
+    fig = Figure(figsize=(5.2 * ncols + 1.8, 3.0 * nrows), layout="constrained")
     axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     task = comp.task
     changes = regime_changes(task)
@@ -279,7 +293,7 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
                 rotation=90,
                 va="top",
                 ha="right",
-                fontsize=7,
+                fontsize=8,
                 color=REGIME_COLOR,
             )
         act = cell.drop_duplicates("ds").sort_values("ds")  # on top of the forecasts
@@ -294,14 +308,14 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
             ax.plot(
                 g["ds"],
                 g["forecast"],
-                lw=1.2,
+                lw=1.8 if name == "auto" else 1.2,
                 color=color,
                 label=str(name),
-                ls="--" if name == "auto" else "-",
+                ls=lines.get(str(name), "-"),
             )
         ax.axvline(origin, color="0.7", ls=":")
         ax.set_title(f"{uid} ({why})", fontsize=9)
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=8)
     for ax in axes[len(shown) :]:
         ax.set_visible(False)
     legend: dict[str, object] = {}
@@ -313,7 +327,7 @@ def forecasts_figure(comp: Comparison, max_series: int = MAX_SERIES):
         handles.append(Patch(color=palette.get(str(banded), "0.3"), alpha=alpha, lw=0))
         labels.append(f"{pct} % interval ({banded})")
     # one legend for the figure, beside the charts: never over a line
-    fig.legend(handles, labels, fontsize=7, loc="outside right upper")
+    fig.legend(handles, labels, fontsize=8, loc="outside right upper")
     if task is not None:  # every chart's values are the task's target column
         for ax in axes[::ncols][:nrows]:
             ax.set_ylabel(str(task.target), fontsize=8)
@@ -383,7 +397,7 @@ def weights_png(comp: Comparison) -> bytes | None:
     sel = latest_selection(comp.selection)
     if sel.empty:
         return None
-    palette = colors(_names(comp))
+    palette, hatches = colors(_names(comp)), styles(_names(comp), HATCHES)
     rows = [(str(r["target"]), _weights(r)) for _, r in sel.iterrows()]
     fig = Figure(figsize=(7, 0.32 * len(rows) + 1.3))
     ax = fig.subplots()
@@ -395,9 +409,15 @@ def weights_png(comp: Comparison) -> bytes | None:
                 continue
             label = None if name in seen else name
             seen.add(name)
-            ax.barh(y, w, left=left, color=palette.get(name, "0.6"), label=label, height=0.7)
+            ax.barh(
+                y, w, left=left, color=palette.get(name, "0.6"), label=label, height=0.7,
+                hatch=hatches.get(name, ""), edgecolor="white", lw=0.5,
+            )  # fmt: skip
             if w >= 0.12:
-                ax.text(left + w / 2, y, f"{w:.0%}", ha="center", va="center", fontsize=7)
+                ax.text(
+                    left + w / 2, y, f"{w:.0%}", ha="center", va="center", fontsize=7,
+                    bbox={"boxstyle": "round,pad=0.15", "fc": "white", "ec": "none", "alpha": 0.8},
+                )  # fmt: skip
             left += w
     ax.set_yticks(range(len(rows)), [t for t, _ in rows], fontsize=8)
     ax.invert_yaxis()
@@ -765,15 +785,16 @@ def _table(frame: pd.DataFrame | None, empty: str, wide: bool = False) -> str:
             if str(c).removeprefix("meta_") in COUNT_COLUMNS or np.abs(finite).max() >= 2:
                 whole.add(c)
     head = "".join(
-        f"<th class='{'text' if frame[c].dtype == object else 'num'}'>{_header(c)}</th>"
+        f"<th scope='col' class='{'text' if frame[c].dtype == object else 'num'}'>{_header(c)}</th>"
         for c in frame.columns
     )
     body = []
     for row in frame.itertuples(index=False):
         cells = []
-        for col, v in zip(frame.columns, row, strict=True):
+        for k, (col, v) in enumerate(zip(frame.columns, row, strict=True)):
             text, cls = _cell(v, col in long, col in whole)
-            cells.append(f"<td class='{cls}'>{html.escape(text)}</td>")
+            tag = "th scope='row'" if k == 0 else "td"  # what the row is about: its header
+            cells.append(f"<{tag} class='{cls}'>{html.escape(text)}</{tag.split()[0]}>")
         body.append("<tr>" + "".join(cells) + "</tr>")
     table = f"<table class='t'><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
     return f"<div class='wide'>{table}</div>" if wide else table
@@ -798,7 +819,8 @@ p,li{max-width:80ch;overflow-wrap:anywhere}
 table.t{border-collapse:collapse;font-size:0.85em;max-width:100%;table-layout:auto;
 margin:0.4em 0 0.8em}
 table.t th,table.t td{padding:3px 8px;border-bottom:1px solid #eee;vertical-align:top}
-table.t th{background:#f4f4f4;vertical-align:bottom;text-align:right}
+table.t thead th{background:#f4f4f4;vertical-align:bottom;text-align:right}
+table.t tbody th{font-weight:normal}
 table.t th.text,table.t td.text{text-align:left}
 table.t td.num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}
 table.t td.long{text-align:left;min-width:16em;max-width:40em;overflow-wrap:anywhere}
@@ -806,7 +828,15 @@ table.t td.long{text-align:left;min-width:16em;max-width:40em;overflow-wrap:anyw
 img{display:block;max-width:100%;height:auto;margin:0.5em 0}
 ul.choice li{margin-bottom:0.5em}.why{color:#444}
 details{margin:0.6em 0}summary{cursor:pointer;color:#1f4e79}
-.empty{color:#888}.note{color:#555;font-size:0.9em}
+.empty{color:#666}.note{color:#555;font-size:0.9em}
+@media print{
+body{max-width:none;padding:0;font-size:10pt}
+.wide{overflow:visible}
+table.t{font-size:7pt}table.t th,table.t td{padding:1px 3px}
+h2,h3{break-after:avoid}img,tr{break-inside:avoid}
+details::details-content{content-visibility:visible;display:block}
+summary{color:#222}
+}
 """
 
 
@@ -844,11 +874,13 @@ def report_html(
     comp: Comparison,
     similarity: pd.DataFrame | None = None,
     images: dict[str, bytes] | None = None,
-    title: str = "transfercast comparison",
+    title: str | None = None,
 ) -> str:
     """The self-contained HTML report (plots embedded as base64 PNG); ``images`` (by file name)
-    saves drawing the plots again."""
+    saves drawing the plots again; ``title`` defaults to one naming the targets and origins,
+    so that reports open side by side can be told apart."""
     images = _images(comp, images)
+    title = title or _title(comp)
     esc = html.escape
     task = comp.task
     facts = ""
@@ -902,11 +934,15 @@ def report_html(
     unscored = unscored_cells(comp.scores)
     if unscored:
         parts.append(f"<p class='note'>Cells not scored: {esc(unscored)}.</p>")
-    if qcols:
+    if qcols:  # the scores of the whole forecast, then each level's: two narrow tables
+        levels = [c for c in qcols if c.startswith("pinball_")]
+        whole = [c for c in qcols if c not in levels]
         parts += [
             "<h3>Quantile forecasts</h3>",
-            _table(board[["strategy", *qcols]], "no quantile scores", wide=True),
+            _table(board[["strategy", *whole]], "no quantile scores", wide=True),
         ]
+        if levels:
+            parts.append(_table(board[["strategy", *levels]], "", wide=True))
     parts += [
         _img(images["leaderboard.png"], "leaderboard: mean WAPE per strategy"),
         "<h3>Per target (mean WAPE)</h3>",
@@ -957,14 +993,19 @@ def report_html(
     bands = forecast_intervals(comp.forecasts) if len(comp.forecasts) else []
     pcts = sorted((p for _, _, p in bands), key=float)
     shaded = " and ".join(f"{p} % interval" for p in pcts)
-    alt = "forecasts" + (f", fan charts: {shaded}" if pcts else "")
+    banded = _banded(comp) if pcts else None
+    alt = "forecasts of the latest origin against the actual sales: " + ", ".join(
+        uid for uid, _ in shown
+    )
+    alt += f"; fan charts of {banded}'s {shaded}" if pcts else ""
     parts.append("<h2>Forecasts</h2>")
     if shown:
         listed = "; ".join(f"{esc(uid)} ({esc(why)})" for uid, why in shown)
         parts.append(f"<p class='note'>The series that matter most at the latest origin: {listed}.")
         if pcts:
             parts.append(
-                f" Shaded around each strategy's line, lighter for wider, its central {shaded}."
+                f" Shaded around {esc(str(banded))}'s line (auto's where it ran, else the "
+                f"leader's), lighter for wider, its central {shaded}."
             )
         if regime_changes(task):
             parts.append(
@@ -1031,6 +1072,18 @@ def report_html(
         ]
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _title(comp: Comparison) -> str:
+    """``transfercast comparison: <up to 3 targets> at <origins>``."""
+    targets = [str(t) for t in dict.fromkeys(comp.scores.get("target", []))]
+    said = ", ".join(targets[:3]) + (f" and {len(targets) - 3} more" if len(targets) > 3 else "")
+    origins = sorted({pd.Timestamp(o) for o in comp.scores.get("origin", [])})
+    if origins:
+        span = period_text(origins[0])
+        span += f" to {period_text(origins[-1])}" if len(origins) > 1 else ""
+        said += f" at {span}"
+    return f"transfercast comparison: {said}" if targets else "transfercast comparison"
 
 
 def _drop(frame: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame | None:

@@ -163,8 +163,8 @@ class Auto(Strategy):
         names = [n for n in scored if n in mine.index or not periods]
         if not names or not (len(losses) or periods):
             return pd.Series({NAIVE: 1.0}), "no replay or inner backtest could be scored", figures
-        rows, levels = losses.index, losses.index.levels if len(losses) else [[], []]
-        shape = f"{len(levels[0])} replayed domains x {len(levels[1])} cuts"
+        rows = losses.index  # a domain may miss a cut: its periods end before it (old regimes)
+        shape = f"{len(rows)} replayed domain-cuts ({len(set(rows.get_level_values(0)))} domains)"
         if p.method == "meta" and len(losses):
             rows, total = nearest_rows(rep, losses, meta), len(losses)
             shape = f"the {len(rows)} of {total} replayed domain-cuts nearest by meta-features"

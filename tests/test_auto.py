@@ -109,12 +109,11 @@ def test_the_reasons_figures_are_the_replay_tables(comparisons):
         name = m.group(1)
         assert float(m.group(2)) == pytest.approx(row[f"replay_{name}"], abs=5e-4)
         assert float(m.group(3)) == pytest.approx(row[f"inner_{name}"], abs=5e-4)
-        shape = re.search(r"over (\d+) replayed domains x (\d+) cuts", row["reason"])
+        shape = re.search(r"over (\d+) replayed domain-cuts \((\d+) domains\)", row["reason"])
         replayed = comp.replays[comp.replays["origin"] == row["origin"]]
-        assert int(shape.group(1)) == replayed["domain"].nunique()
-        assert int(shape.group(2)) == replayed["cut"].nunique()
+        assert int(shape.group(2)) == replayed["domain"].nunique()
         # each domain-cut: the candidates, the last value and the naive level
-        assert row["replayed"] == len(replayed) // (len(CANDIDATES) + 2)
+        assert row["replayed"] == int(shape.group(1)) == len(replayed) // (len(CANDIDATES) + 2)
 
 
 def test_replays_are_shared_by_every_target_of_an_origin(comparisons):

@@ -733,3 +733,27 @@ def test_another_models_forecasts_are_scored_beside_the_strategies(task):
         comp.add("infinite", inf)
     with pytest.raises(tc.TransfercastError, match=r"name the model with text, not 7"):
         comp.add(7, inf)
+    given = mine.drop(columns=["strategy", "actual"])
+    holed = given.copy()
+    holed.loc[holed.index[2], "q0.9"] = np.nan
+    said = r"^forecasts of 'holed': no finite q0\.9 for series '\S+' at \d{4}-\d\d-\d\d from "
+    with pytest.raises(tc.TransfercastError, match=said + r"the origin \S+ \(1 of the "):
+        comp.add("holed", holed)
+    crossed = given.assign(**{"q0.1": given["q0.9"] + 1.0})
+    with pytest.raises(tc.TransfercastError, match=r"^forecasts of 'crossed': q0\.1 above q0\.9 "
+                       r"for series"):  # fmt: skip
+        comp.add("crossed", crossed)
+
+
+def test_sql_of_a_median_equal_to_the_forecast_is_its_mase_past_a_season_of_history():
+    """SQL is scaled like MASE by the one-step naive error, so it does not jump to the seasonal
+    naive error once a history holds a season and one period (53 weeks here: 60 and more)."""
+    from transfercast.forecaster import to_user_columns
+
+    task = small_task(targets=["S01", "S02"], target_history=None)
+    comp = tc.compare(task, ["last_value"])
+    mine = to_user_columns(task, comp.forecasts).drop(columns=["strategy", "actual"])
+    scores = comp.add("median", mine.assign(**{"q0.5": mine["forecast"]})).scores
+    median = scores[scores["strategy"] == "median"]
+    assert len(median) == 4 and median["mase"].notna().all()
+    np.testing.assert_allclose(median["sql"], median["mase"], rtol=1e-12)

@@ -234,6 +234,7 @@ def test_quantile_scores_by_hand():
     # a row nothing calibrated (NaN quantiles) is not a miss: no coverage, not 0.5
     s = quantile_scores(fc.assign(**{"q0.1": [9.0, np.nan]}), history, [0.1, 0.5, 0.9])
     assert np.isnan(s["coverage_80"]) and np.isnan(s["width_80"])
+    assert np.isnan(s["sql"]) and np.isnan(s["wql"])  # not scored on the other row alone
 
 
 def test_sources_that_cannot_replay_give_nan_quantiles_with_a_warning():

@@ -96,3 +96,13 @@ def test_a_period_without_an_actual_is_left_out_of_the_scores():
     out = score(fc, RISING)
     assert out["mae"] == pytest.approx(0.5) and out["wape"] == pytest.approx(1 / 17)
     assert out["mase"] == pytest.approx(0.5)
+
+
+def test_an_unsorted_history_scales_as_the_sorted_one_and_a_missing_forecast_scores_nothing():
+    hist = pd.DataFrame({"unique_id": "a", "ds": WEEKS[:6], "y": [1.0, 2, 4, 7, 11, 16]})
+    fc = _forecasts("a", [18, 20], [22, 29])
+    want = score(fc, hist)
+    assert want["mase"] == pytest.approx(6.5 / 3.0)  # errors 4, 9 over the steps 1, 2, 3, 4, 5
+    assert score(fc, hist.iloc[::-1])["mase"] == pytest.approx(want["mase"])
+    holed = fc.assign(forecast=[18.0, np.nan])
+    assert all(np.isnan(v) for v in score(holed, hist).values())  # not MASE on one row

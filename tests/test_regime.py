@@ -12,6 +12,7 @@ response (and that without a change its frames are the bytes they were before).
 from __future__ import annotations
 
 import hashlib
+import re
 import warnings
 
 import numpy as np
@@ -453,6 +454,22 @@ def test_auto_runs_when_the_new_regime_is_too_short_for_a_candidate_to_backtest(
         cmp = tc.compare(task, ["auto"], params={**params}, origins=[origin])
     assert (cmp.scores["status"] == "ok").all(), cmp.scores["error"].tolist()
     assert np.isfinite(cmp.forecasts["forecast"]).all()
+
+
+def test_autos_reason_counts_the_domain_cuts_replayed_where_old_regimes_miss_a_cut(frame):
+    """The old regimes end at the change, before the later cut (4 weeks before the origin, 8
+    weeks into the new regime): the reason counts the domain-cuts replayed, not every domain
+    at every cut."""
+    params = {"auto": {"candidates": ["source_only"], "strategies": PARAMS}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        cmp = tc.compare(regime_task(frame, horizon=4), ["auto"], params=params, origins=[ORIGIN])
+    cuts = cmp.replays.drop_duplicates(["domain", "cut"])
+    assert len(cuts) < cuts["domain"].nunique() * cuts["cut"].nunique()
+    for _, row in cmp.selection.iterrows():
+        said = re.search(r"over (\d+) replayed domain-cuts \((\d+) domains\)", row["reason"])
+        assert (int(said.group(1)), int(said.group(2))) == (len(cuts), cuts["domain"].nunique())
+        assert row["replayed"] == len(cuts)
 
 
 def test_every_table_at_the_origin_ends_there(task):

@@ -760,5 +760,5 @@ def test_a_forecast_on_all_of_a_targets_history_gets_replay_intervals_and_auto_r
         model = tc.TransferForecaster("auto", **auto).fit(task)
     for strategy in model.fitted_.values():
         row = strategy.selection_.iloc[0]
-        assert "stack over 6 replayed domains x 2 cuts" in row["reason"], row["reason"]
+        assert "stack over 12 replayed domain-cuts (6 domains)" in row["reason"], row["reason"]
         assert row["n"] == 119 - 2 * 8  # the origin is the last of 120 periods

@@ -219,7 +219,9 @@ def test_quantile_columns_draw_fan_charts(comparison):
     parser.feed(page)
     assert all(_decode(src).startswith(PNG) for src in parser.images)
     assert "80 % interval" in page and "95 % interval" in page
-    assert "fan charts: 80 % interval and 95 % interval" in page  # the chart's alt text
+    # the chart's alt text names the series and whose fans; the note too
+    assert "fan charts of auto&#x27;s 80 % interval and 95 % interval'" in page
+    assert "Shaded around auto's line" in page and "each strategy's line" not in page
     assert "% interval" not in report_html(comp, images={"leaderboard.png": PNG})
 
 
@@ -343,7 +345,9 @@ def test_report_reads_at_1280px_in_a_browser_without_sideways_scrolling(comparis
     assert got["scrolled-boxes"] == "", got  # nor does any table in its own box
     assert int(got["images"]) == 3 and got["bad-images"] == "", got  # every image decoded
     # the probe sees a table that is too wide
-    wide = page.replace("<td class='text'>S06</td>", "<td><div style='width:3000px'></div></td>", 1)
+    wide = page.replace(
+        "<th scope='row' class='text'>S06</th>", "<td><div style='width:3000px'></div></td>", 1
+    )
     assert wide != page
     assert int(_measure(wide, tmp_path)["scroll-width"]) > 1280
 
@@ -790,7 +794,8 @@ def test_a_float_column_keeps_its_decimals_when_its_values_happen_to_be_whole():
         {"strategy": ["a", "b"], "wape_gap": [0.0, 0.0], "weight": [1.0, 0.0],
          "cells": [12.0, np.nan], "meta_history": [0.0, 0.0], "wape": [0.1234, 0.2]}
     )  # fmt: skip
-    cells = re.findall(r"<td[^>]*>([^<]*)</td>", _table(frame, ""))
+    body = _table(frame, "").split("<tbody>")[1]
+    cells = re.findall(r"<t[dh][^>]*>([^<]*)</t[dh]>", body)  # the first column: row headers
     assert cells == [
         *("a", "0.000", "1.000", "12", "0", "0.123"),
         *("b", "0.000", "0.000", "", "0", "0.200"),
@@ -884,3 +889,47 @@ def test_the_report_names_the_cells_it_did_not_score(comparison):
     )
     page = report_html(replace(comp, scores=scores), images={"leaderboard.png": PNG})
     assert "Cells not scored: target_only skipped in" in page
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """CIE Lab (D65) of linear-RGB rows."""
+    to_xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722],
+                       [0.0193, 0.1192, 0.9505]])  # fmt: skip
+    xyz = rgb @ to_xyz.T / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > 0.008856, np.cbrt(xyz), 7.787 * xyz + 16 / 116)
+    return np.stack([116 * f[:, 1] - 16, 500 * (f[:, 0] - f[:, 1]), 200 * (f[:, 1] - f[:, 2])], 1)
+
+
+def test_the_report_colours_stay_apart_under_colour_blindness_with_a_line_style_besides():
+    """Every two colours of the palette differ by at least 15 (CIE76) as protanopes and
+    deuteranopes see them (Machado et al. 2009, full severity); tab10's orange and green came
+    to 4.6. The first 36 strategies each get a colour and line style no other has."""
+    from transfercast.report import HATCHES, PALETTE, STYLES, styles
+
+    srgb = np.array([[int(h[i : i + 2], 16) / 255 for i in (1, 3, 5)] for h in PALETTE])
+    linear = np.where(srgb <= 0.04045, srgb / 12.92, ((srgb + 0.055) / 1.055) ** 2.4)
+    seen = {
+        "protan": [[0.152286, 1.052583, -0.204868], [0.114503, 0.786281, 0.099216],
+                   [-0.003882, -0.048116, 1.051998]],
+        "deutan": [[0.367322, 0.860646, -0.227968], [0.280085, 0.672501, 0.047413],
+                   [-0.011820, 0.042940, 0.968881]],
+    }  # fmt: skip
+    for kind, m in seen.items():
+        lab = _lab(np.clip(linear @ np.array(m).T, 0, 1))
+        gaps = np.linalg.norm(lab[:, None] - lab[None], axis=2)[np.triu_indices(len(PALETTE), 1)]
+        assert gaps.min() >= 15, (kind, gaps.min())
+    names = [f"s{i}" for i in range(36)]
+    pairs = {(colors(names)[n], styles(names)[n]) for n in names}
+    assert len(pairs) == 36 and len(set(styles(names, HATCHES).values())) == len(STYLES)
+
+
+def test_a_printed_report_unfolds_its_wide_tables_and_folded_parts(comparison):
+    """Print (or save as PDF) cut the scrolling tables at the page edge and left the folded
+    evidence out: the print rules undo both."""
+    comp, sim = comparison
+    page = report_html(comp, sim, images={"leaderboard.png": PNG, "forecasts.png": PNG})
+    rules = re.search(r"@media print\{(.*?)\n\}", page, re.S)
+    assert rules and ".wide{overflow:visible}" in rules.group(1)
+    assert "details::details-content{content-visibility:visible" in rules.group(1)
+    title = re.search(r"<title>([^<]*)</title>", page).group(1)
+    assert title.startswith("transfercast comparison: S06, S07, S08 at ")  # told apart in tabs

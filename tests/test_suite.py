@@ -210,9 +210,8 @@ def test_quantile_columns_give_sql_and_coverage_and_point_forecasts_give_none():
     assert "coverage" not in suite.interval_metrics(point)
     inside = fc.assign(**{"q0.1": fc["actual"] - 1.0, "q0.9": fc["actual"] + 1.0})
     outside = fc.assign(**{"q0.1": fc["actual"] + 1.0, "q0.9": fc["actual"] + 2.0})
-    season = int(task.features.season_length)
     rows = [
-        {"strategy": name, **quantile_scores(frame, history, [0.1, 0.9], season)}
+        {"strategy": name, **quantile_scores(frame, history, [0.1, 0.9])}
         for name, frame in (("good", inside), ("bad", outside))
     ]
     out = suite.interval_metrics(pd.DataFrame(rows)).set_index("strategy")
