@@ -438,13 +438,15 @@ def scenario_table(scores: pd.DataFrame) -> pd.DataFrame:
 
 def summary_table(scores: pd.DataFrame, fixed: list[str]) -> pd.DataFrame:
     """One row per scenario: each strategy's mean WAPE over the cells that every strategy
-    scored, the best fixed strategy among ``fixed``, ``auto``'s ratio to it, and the cells
-    used; the last row, ``mean``, averages the scenarios and compares the averages."""
-    rows = {}
+    scored, the best fixed strategy among ``fixed``, ``auto``'s ratio to it and the standard
+    error of their paired gap (``auto_gap_se``, over the target domains' mean gaps: cells of one
+    target share its quirks), and the cells used; the last row, ``mean``, averages the
+    scenarios and compares the averages."""
+    rows, wides = {}, {}
     for name, part in scores.groupby("scenario", sort=False):
         ok = part[part["status"] == "ok"]
         wide = ok.pivot_table(index=CELL_KEYS, columns="strategy", values="wape", aggfunc="mean")
-        wide = wide.reindex(columns=list(dict.fromkeys(part["strategy"]))).dropna()
+        wides[name] = wide = wide.reindex(columns=list(dict.fromkeys(part["strategy"]))).dropna()
         means = wide.mean()
         means["cells"] = len(wide)
         rows[name] = means
@@ -458,6 +460,12 @@ def summary_table(scores: pd.DataFrame, fixed: list[str]) -> pd.DataFrame:
         table["best_fixed"] = table[cands].idxmin(axis=1)
         best = table[cands].min(axis=1, skipna=False)
         table["auto_vs_best"] = table["auto"] / best if "auto" in table else np.nan
+        table["auto_gap_se"] = np.nan
+        for name, wide in wides.items():
+            if "auto" in wide and pd.notna(table.loc[name, "best_fixed"]):
+                gap = wide["auto"] - wide[table.loc[name, "best_fixed"]]
+                per = gap.groupby(level="target").mean()
+                table.loc[name, "auto_gap_se"] = per.std(ddof=1) / np.sqrt(len(per))
     table["cells"] = table["cells"].astype(int)
     return table.rename_axis("scenario").reset_index()
 
@@ -474,10 +482,16 @@ def auto_verdict(summary: pd.DataFrame, bar: float = 1.03) -> str:
         if r.auto_vs_best > bar or np.isnan(r.auto_vs_best)
     ]
     mean = summary.loc[summary["scenario"] == "mean", "auto_vs_best"].iloc[0]
-    return (
+    said = (
         f"auto: {mean:.3f} x the best fixed strategy on the mean over scenarios; above "
         f"{bar:.2f} x its scenario's best in {len(over)} of {len(per)}: {', '.join(over) or '-'}"
     )
+    if "auto_gap_se" in per:  # a gap beyond two standard errors: a difference, not noise
+        best = per.apply(lambda r: r[r["best_fixed"]] if pd.notna(r["best_fixed"]) else np.nan, 1)
+        gap = per["auto"] - best
+        clear = per.loc[gap.abs() > 2 * per["auto_gap_se"], "scenario"]
+        said += f"; beyond two s.e. of it in {len(clear)}: {', '.join(clear) or '-'}"
+    return said
 
 
 def fmt(df: pd.DataFrame) -> str:

@@ -1,8 +1,10 @@
 """Model bundles: what `transfercast run` leaves in ``<output>/model/`` and `predict` reads back.
 
 A bundle is a folder with ``manifest.json`` and, per target domain, the files written by the
-fitted strategy's :meth:`Strategy.save` (native LightGBM text, XGBoost JSON, torch state dicts
-loaded with ``weights_only=True``): nothing is pickled, so loading a bundle never runs code.
+fitted strategy's :meth:`Strategy.save` (native LightGBM text, XGBoost JSON, network weights
+as NumPy arrays read without pickle): loading a bundle runs no code of its files (the plugin
+modules it names are imported). A strategy's ``load`` reads its files through
+:func:`read_bundle_file`, which hands over the bytes the manifest's checksum vouches for.
 
 The manifest records the format version, the transfercast version, the strategy and its
 parameters, the feature specification (the ``[features]`` table and the builder's category
@@ -26,6 +28,7 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,6 +70,40 @@ FEATURES_REVISION = 2
 
 class BundleError(TransfercastError):
     """A model bundle is missing, corrupt, tampered with or too new."""
+
+
+#: while :func:`load_bundle` loads strategies: the bundle's folder and its files' checksums
+_LOADING: ContextVar[tuple[Path, dict[str, str]] | None] = ContextVar("_LOADING", default=None)
+
+
+def read_bundle_file(directory: Path, name: str) -> bytes:
+    """The bytes of file ``name`` of a strategy's folder ``directory`` in a bundle being
+    loaded, checked against the manifest: a name leading out of the bundle, a file the
+    manifest does not list, or bytes that no longer match its checksum (damage, or another
+    `run` writing the same folder while it was read) is a :class:`BundleError`. Outside
+    :func:`load_bundle` (a strategy's ``load`` called directly) only a name leading out of
+    ``directory`` is refused."""
+    loading = _LOADING.get()
+    if loading is None:
+        return _inside(Path(directory), name).read_bytes()
+    root, files = loading
+    key = Path(os.path.relpath(os.path.normpath(Path(directory) / name), root)).as_posix()
+    if Path(name).is_absolute() or key.startswith("../"):
+        raise BundleError(
+            f"{root}: bundle file '{name}' lies outside the bundle; refusing to load it"
+        )
+    if key not in files:
+        raise BundleError(
+            f"{root}: bundle file '{key}' is not listed in the manifest's checksums; refusing "
+            f"to load it"
+        )
+    data = _inside(root, key).read_bytes()
+    if hashlib.sha256(data).hexdigest() != files[key]:
+        raise BundleError(
+            f"{root}: checksum mismatch for '{key}'; the bundle was modified or is corrupt (or "
+            f"another run wrote it while it was read), refusing to load it"
+        )
+    return data
 
 
 def sha256_file(path: Path) -> str:
@@ -502,12 +539,14 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         hint = f" (did you mean {inner}?)" if (inner / MANIFEST).is_file() else ""
         raise BundleError(f"{directory}: not a transfercast model bundle (no {MANIFEST}){hint}")
     try:
-        manifest = json.loads(path.read_text())
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise BundleError(f"{path}: not valid JSON ({exc})") from None
     version = manifest.get("format_version") if isinstance(manifest, dict) else None
-    if not isinstance(version, int):
+    if version is None:
         raise BundleError(f"{path}: no format_version; not a transfercast model bundle")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise BundleError(f"{path}: format_version {version!r} is not a bundle format version")
     if version > FORMAT_VERSION:
         raise BundleError(
             f"{directory}: bundle format version {version} is newer than this transfercast "
@@ -515,6 +554,7 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         )
     if manifest.get("manifest_sha256") != _manifest_digest(manifest):
         raise BundleError(f"{path}: checksum mismatch; the manifest was modified or is corrupt")
+    _check_shape(path, manifest)
     revision = manifest.get("features_revision", 1)
     if isinstance(revision, int) and revision < FEATURES_REVISION:
         warnings.warn(
@@ -538,6 +578,28 @@ def read_manifest(directory: Path) -> dict[str, Any]:
                 f"corrupt, refusing to load it"
             )
     return manifest
+
+
+#: the manifest's tables every bundle has, each with the type of its value
+MANIFEST_TABLES = {
+    "files": dict, "targets": list, "strategy": dict, "data": dict, "features": dict,
+    "origin": str, "training_data": dict,
+}  # fmt: skip
+
+
+def _check_shape(path: Path, manifest: dict[str, Any]) -> None:
+    """A :class:`BundleError` naming ``manifest.json`` and the key where a table is missing or
+    of the wrong type, or a target domain is listed twice (a manifest edited and re-signed)."""
+    for key, kind in MANIFEST_TABLES.items():
+        if not isinstance(manifest.get(key), kind):
+            got = "missing" if key not in manifest else f"of type {type(manifest[key]).__name__}"
+            raise BundleError(f"{path}: key '{key}' is {got}, not of type {kind.__name__}")
+    domains = [str(t.get("domain")) if isinstance(t, dict) else None for t in manifest["targets"]]
+    if None in domains:
+        raise BundleError(f"{path}: key 'targets' holds an entry that is not a table")
+    twice = sorted({d for d in domains if domains.count(d) > 1})
+    if twice:
+        raise BundleError(f"{path}: key 'targets' lists target domain '{twice[0]}' twice")
 
 
 def _inside(directory: Path, name: str) -> Path:
@@ -590,9 +652,13 @@ def load_bundle(directory: Path) -> Bundle:
     check_provider(entry, manifest["strategy"].get("provider"), directory)
     params = manifest["strategy"]["params"]
     strategies = {}
-    for target in manifest["targets"]:
-        entries = {"params": params, **target["entries"]}
-        strategies[target["domain"]] = entry.cls.load(directory / target["dir"], entries)
+    loading = _LOADING.set((directory, manifest["files"]))
+    try:
+        for target in manifest["targets"]:
+            entries = {"params": params, **target["entries"]}
+            strategies[target["domain"]] = entry.cls.load(directory / target["dir"], entries)
+    finally:
+        _LOADING.reset(loading)
     builder = FeatureBuilder(**manifest["features"]["builder"])
     features = FeaturesConfig(**manifest["features"]["config"])
     return Bundle(directory, manifest, builder, features, strategies)

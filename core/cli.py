@@ -130,6 +130,9 @@ def origin_option(value: str | None) -> str | None:
         ts = pd.NaT
     if pd.isna(ts):
         raise ConfigError(f"--origin {value!r} is not a date; give one such as 2021-03-26")
+    from transfercast.data import refuse_unordered_date
+
+    refuse_unordered_date(value, ts, "--origin", ConfigError)
     return value
 
 
@@ -204,13 +207,19 @@ def print_leaderboard(board, title: str = "Leaderboard", same: Any = ()) -> None
             console.print(
                 f"left out for the terminal's width (in leaderboard.csv): {', '.join(left_out)}"
             )
-    from transfercast.evaluation import tied_with_leader
+    from transfercast.evaluation import tied_with_leader, unmeasured
 
+    leader = board["strategy"].iloc[0] if len(board) else ""
     tied = tied_with_leader(board)
     if tied:
-        leader = board["strategy"].iloc[0]
-        text = f"no clear difference from {leader} (gap under 2 s.e.): {', '.join(tied)}"
-        console.print(text)
+        text = f"no clear difference from {leader} (gap within its 95 % interval): "
+        console.print(text + ", ".join(tied))
+    alone = unmeasured(board)
+    if alone:
+        console.print(
+            f"one cell shared with {leader}, no standard error: the backtest cannot tell "
+            f"{', '.join(alone)} from it"
+        )
     for group in same:
         console.print(f"the same forecasts in every cell: {', '.join(group)}")
 
@@ -394,7 +403,7 @@ def predict_cmd(
     origin_option(origin)
     levels = quantiles_option(quantiles, None) if quantiles is not None else None
     bundle = load_bundle(model_dir)
-    frame = read_table(data, [*bundle.data["series"], bundle.data["domain"]])
+    frame = read_table(data, [*bundle.data["series"], bundle.data["domain"]], bundle.data["target"])
     forecasts = predict_bundle(
         bundle,
         frame,
@@ -876,6 +885,9 @@ def main(argv: list[str] | None = None) -> None:
     ``argv`` defaults to the process arguments (tests pass their own)."""
     if argv is None:  # the process's own command: a SIGTERM unwinds it like a Ctrl-C
         signal.signal(signal.SIGTERM, _on_sigterm)
+    for stream in (sys.stdout, sys.stderr):  # a name the terminal's encoding lacks: '?', no crash
+        if hasattr(stream, "reconfigure"):
+            stream.reconfigure(errors="replace")
     _register_plugin_commands()
     _CONFIG_FILE.clear()
     _SHOWN.clear()

@@ -471,6 +471,10 @@ def load_config(path: str | Path) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is no error
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        from transfercast.data import not_utf8
+
+        raise ConfigError(f"{path}: {not_utf8(path.read_bytes(), exc)}") from None
     cfg = parse_config(raw, source=str(path), base_dir=path.resolve().parent)
     if cfg.plugins:
         use_plugin_folder(Path(cfg.base_dir), cfg.plugins)

@@ -7,6 +7,7 @@ affected (see the bad-input catalogue in the docs).
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -86,11 +87,47 @@ def _warn_extreme(y: pd.Series, uid: pd.Series, ds: pd.Series, target: str, sour
     )
 
 
-def read_table(path: str | Path, text_columns: Sequence[str] = ()) -> pd.DataFrame:
+def refuse_unordered_date(when: Any, ts: pd.Timestamp, key: str, error: type[Exception]) -> None:
+    """Raise ``error`` naming ``key`` when ``when`` is text that is not an ISO date
+    (``YYYY-MM-DD``, a time after it allowed): ``05.06.2021`` reads as 6 May, which a writer of
+    day-first dates did not mean. ``ts`` is how it was read."""
+    if isinstance(when, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}([ T].*)?", when.strip()):
+        raise error(
+            f"{key} {when!r}: write the date as YYYY-MM-DD (a TOML date, or text such as "
+            f"'{period_text(ts)}' if that is the day meant)"
+        )
+
+
+def not_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
+    """Why a file's bytes ``raw`` did not decode as UTF-8 (``exc``), in words a spreadsheet
+    user can act on: UTF-16 (Excel's "Unicode text"), or the first byte that is not UTF-8,
+    its line and that line as Windows' cp1252 reads it."""
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "is UTF-16 text (Excel's 'Unicode text'): save it as UTF-8 (Excel: 'CSV UTF-8')"
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        exc = err
+    at = exc.start
+    begin = raw.rfind(b"\n", 0, at) + 1
+    end = raw.find(b"\n", at)
+    line = raw[begin : end if end >= 0 else len(raw)].decode("cp1252", errors="replace").strip()
+    number = raw.count(b"\n", 0, at) + 1
+    return (
+        f"is not UTF-8 text: byte 0x{raw[at]:02x} on line {number} "
+        f"({line[:60]!r} in Windows' cp1252); save it as UTF-8 (Excel: 'CSV UTF-8')"
+    )
+
+
+def read_table(
+    path: str | Path, text_columns: Sequence[str] = (), target: str | None = None
+) -> pd.DataFrame:
     """Read a CSV or Parquet file; a missing, empty or unreadable file is a :class:`DataError`.
     In a CSV file's ``text_columns`` (series keys, the domain) only an empty cell is missing:
     ``NA`` (North America) and ``null`` are values there; and each value is read by itself
-    (:func:`key_values`), so that no row, of any date, changes how another is read."""
+    (:func:`key_values`), so that no row, of any date, changes how another is read. A CSV
+    file's ``target`` column that looks like whole numbers grouped by ``.`` (``1.219`` for
+    1219) gets a warning (:func:`_warn_grouped_thousands`)."""
     path = Path(path)
     if not path.exists():
         raise DataError(f"data file not found: {path}")
@@ -105,6 +142,17 @@ def read_table(path: str | Path, text_columns: Sequence[str] = ()) -> pd.DataFra
             frame = pd.read_parquet(path)
         elif suffix.endswith(CSV_SUFFIXES):
             header = pd.read_csv(path, nrows=0).columns
+            first = str(header[0]) if len(header) == 1 else ""
+            if first.startswith("sep="):
+                raise DataError(
+                    f"{path}: the first line {first!r} is Excel's separator hint, not a header: "
+                    f"delete that line (and save the file with commas)"
+                )
+            if "\t" in first:
+                raise DataError(
+                    f"{path}: reads as one column {first[:60]!r}: the file is separated by "
+                    f"tabs; save it with commas"
+                )
             keep = {c: [""] for c in text_columns if c in header}
             na = {c: keep.get(c, sorted(STR_NA_VALUES)) for c in header}
             text = {c: str for c in text_columns if c in header}
@@ -116,17 +164,46 @@ def read_table(path: str | Path, text_columns: Sequence[str] = ()) -> pd.DataFra
                     f"{path}: reads as one column {str(frame.columns[0])[:60]!r}: the file is "
                     f"separated by ';'; save it with commas"
                 )
+            if target in frame.columns and pd.api.types.is_float_dtype(frame[target]):
+                _warn_grouped_thousands(path, target, frame[target])
         else:
             raise DataError(f"{path}: unsupported file type '{path.suffix}' (use .csv or .parquet)")
     except pd.errors.EmptyDataError:
         raise DataError(f"{path}: the file is empty") from None
     except DataError:
         raise
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: {not_utf8(path.read_bytes(), exc)}") from None
     except Exception as exc:  # noqa: BLE001 - a parser's error becomes one line
         raise DataError(f"{path}: cannot be read: {type(exc).__name__}: {exc}") from None
     if frame.empty:
         raise DataError(f"{path}: the file has no rows")
     return frame
+
+
+def _warn_grouped_thousands(path: Path, col: str, values: pd.Series) -> None:
+    """Warn where every value of ``col`` written with a ``.`` has groups of three digits after
+    it (``1.219``, ``12.345.678``) and no value written without one reaches 1000: whole
+    numbers with ``.`` between their thousands, as German exports write them, that read as
+    1000 times too small. The file's text is read again only when the numbers allow it."""
+    v = values.to_numpy(float)
+    v = np.abs(v[np.isfinite(v)])
+    part = v != np.round(v)
+    milli = v[part] * 1000
+    if not part.any() or (v >= 1000).any() or not np.allclose(milli, np.round(milli)):
+        return
+    text = pd.read_csv(path, usecols=[col], dtype=str, keep_default_na=False)[col].str.strip()
+    dotted = text[text.str.contains(".", regex=False)]
+    if dotted.empty or not dotted.str.fullmatch(r"-?[1-9]\d{0,2}(?:\.\d{3})+").all():
+        return
+    warnings.warn(
+        f"{path}: column '{col}': every value written with a '.' has three digits after it "
+        f"({len(dotted)} values, first {dotted.iloc[0]!r}, read as {float(dotted.iloc[0]):g}) and "
+        f"none written without one reaches 1000: if these are whole numbers with '.' between "
+        f"the thousands, they read 1000 times too small; export them without separators",
+        DataWarning,
+        stacklevel=3,
+    )
 
 
 #: a whole number as a CSV cell holds it (``5``, ``-3``, `` 5.0``), within int64; ``05`` is a

@@ -259,17 +259,19 @@ class GBM:
     @classmethod
     def load(cls, directory: Path, entry: dict[str, Any]) -> GBM:
         """Rebuild a model from :meth:`save`'s manifest entry and file."""
+        from transfercast.bundle import read_bundle_file
+
         model = cls(entry["engine"], entry["role"], entry.get("params"), entry.get("seed", 0))
-        path = str(directory / entry["file"])
+        raw = read_bundle_file(directory, entry["file"])  # the bytes the checksum vouches for
         if model.engine == "lightgbm":
             import lightgbm as lgb
 
-            model.booster_ = lgb.Booster(model_file=path)
+            model.booster_ = lgb.Booster(model_str=raw.decode("utf-8"))
         else:
             import xgboost as xgb
 
             model.booster_ = xgb.Booster()
-            model.booster_.load_model(path)
+            model.booster_.load_model(bytearray(raw))
         model.columns_ = list(entry["columns"])
         model.categorical_ = list(entry["categorical"])
         return model

@@ -209,13 +209,41 @@ def target_leaders(stats: pd.DataFrame) -> pd.DataFrame:
     return top[(top["mean"] - best).abs() <= 1e-12 * best.abs().clip(lower=1e-300)]
 
 
+def noise_band(se: Any, cells: Any) -> np.ndarray:
+    """Half the width of the 95 % interval of a mean gap with standard error ``se`` over
+    ``cells`` paired cells: ``se`` times Student's t quantile with ``cells - 1`` degrees of
+    freedom (12.7 at 2 cells, 2.26 at 10, 2.05 at 30); NaN below two cells."""
+    from scipy.stats import t
+
+    n = np.asarray(cells, float)
+    with np.errstate(invalid="ignore"):
+        q = t.ppf(0.975, np.where(n >= 2, n - 1, np.nan))
+    return np.asarray(se, float) * q
+
+
+def shared_cells(board: pd.DataFrame) -> pd.Series:
+    """Per leaderboard row, the cells its gap to the leader is paired over: its own, at most
+    the leader's."""
+    cells = board["cells"].astype(float)
+    return cells.clip(upper=cells.iloc[0]) if len(cells) else cells
+
+
 def tied_with_leader(board: pd.DataFrame) -> list[str]:
-    """The strategies whose paired WAPE gap to the leader is within two of its standard
-    errors: the ones the backtest cannot tell apart from the leader."""
+    """The strategies whose paired WAPE gap to the leader lies within its 95 % interval
+    (:func:`noise_band`): the ones the backtest cannot tell apart from the leader."""
+    if "wape_gap_se" not in board.columns or "cells" not in board.columns:
+        return []
+    band = noise_band(board["wape_gap_se"], shared_cells(board))
+    return list(board["strategy"][1:][(board["wape_gap"] <= band)[1:]])
+
+
+def unmeasured(board: pd.DataFrame) -> list[str]:
+    """The strategies ranked behind the leader on fewer than two shared cells: no standard
+    error, so the backtest says nothing about whether they differ."""
     if "wape_gap_se" not in board.columns:
         return []
     rest = board.iloc[1:]
-    return list(rest.loc[rest["wape_gap"] <= 2 * rest["wape_gap_se"], "strategy"])
+    return list(rest.loc[rest["wape_gap"].notna() & rest["wape_gap_se"].isna(), "strategy"])
 
 
 def same_forecasts(forecasts: pd.DataFrame) -> list[list[str]]:
@@ -244,7 +272,7 @@ def gap_to_leader(ok: pd.DataFrame, leader: str) -> pd.DataFrame:
     """Per strategy, paired with ``leader`` over the (target, origin) cells both scored: the
     mean of its WAPE minus the leader's (``wape_gap``) and that mean's standard error
     (``wape_gap_se``; missing for the leader and with fewer than two shared cells). A gap
-    within about two standard errors of 0 is not evidence that the leader is better."""
+    within its 95 % interval (:func:`noise_band`) is not evidence that the leader is better."""
     wide = ok.pivot_table(index=["target", "origin"], columns="strategy", values="wape")
     if leader not in wide.columns:
         return pd.DataFrame(columns=["wape_gap", "wape_gap_se"])

@@ -67,8 +67,8 @@ def write_csv(frame: pd.DataFrame, path: Path) -> Path:
 
 
 def write_text(text: str, path: Path) -> Path:
-    """Write a text file atomically."""
-    return atomic_write(path, lambda tmp: tmp.write_text(text))
+    """Write a text file atomically, in UTF-8 whatever the locale (the report declares it)."""
+    return atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
 
 
 def write_bytes(data: bytes, path: Path) -> Path:

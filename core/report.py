@@ -31,10 +31,13 @@ from transfercast.evaluation import (
     Comparison,
     gap_to_leader,
     interval_columns,
+    noise_band,
     same_forecasts,
     selection_regret,
+    shared_cells,
     target_leaders,
     tied_with_leader,
+    unmeasured,
 )
 from transfercast.forecaster import in_zone
 from transfercast.intervals import central_intervals, quantile_columns
@@ -124,16 +127,18 @@ def leaderboard_png(
     board: pd.DataFrame, metric: str = "wape", palette: dict[str, str] | None = None
 ) -> bytes:
     """A horizontal bar chart of each strategy's mean ``metric``, in the report's colours
-    (``palette``), the best on top; for WAPE, whiskers of two standard errors of each
-    strategy's paired gap to the leader, and the leader's value as a dotted line: a whisker
-    that reaches it is no clear difference."""
+    (``palette``), the best on top; for WAPE, whiskers of the 95 % interval of each
+    strategy's paired gap to the leader (:func:`~transfercast.evaluation.noise_band`), and
+    the leader's value as a dotted line: a whisker that reaches it is no clear difference."""
     from matplotlib.figure import Figure
 
+    se = board.get(f"{metric}_gap_se")
+    if se is not None and "cells" in board:  # the leaderboard's order: the leader first
+        board = board.assign(_band=noise_band(se, shared_cells(board)))
     board = board.dropna(subset=[metric]).sort_values(metric, ascending=False)
     fig = Figure(figsize=(7, 0.5 * max(len(board), 2) + 1.2))
     ax = fig.subplots()
-    se = board.get(f"{metric}_gap_se")
-    err = np.zeros(len(board)) if se is None else 2 * se.fillna(0).to_numpy(float)
+    err = np.nan_to_num(board.get("_band", pd.Series(0.0, index=board.index)).to_numpy(float))
     palette = palette or colors(board["strategy"].astype(str))
     names = board["strategy"].astype(str)
     shade = [palette.get(n, PALETTE[0]) for n in names]
@@ -143,7 +148,7 @@ def leaderboard_png(
     said = f"mean {metric.upper()} over targets and origins"
     if err.any():
         ax.axvline(board[metric].min(), color="#555", linestyle=":", linewidth=1)
-        said += "; whiskers: ± 2 s.e. of the paired gap to the leader (dotted)"
+        said += "; whiskers: 95 % interval of the paired gap to the leader (dotted)"
     ax.set_xlabel(said, fontsize=8)
     ax.set_xlim(0, float((board[metric] + err).max()) * 1.18 if len(board) else 1)
     ax.set_title("Leaderboard")
@@ -629,14 +634,21 @@ def choice_sentences(comp: Comparison, similarity: pd.DataFrame | None = None) -
 
 def _within_noise(scores: pd.DataFrame, target: str, leader: str, other: str) -> str:
     """``": no clear difference ..."`` where ``other``'s paired WAPE gap to ``leader`` over
-    the target's origins is under two standard errors (the leaderboard's rule), else ``""``."""
+    the target's origins lies within its 95 % interval (the leaderboard's rule), ``": one
+    origin, ..."`` where a single origin gives no interval, else ``""``."""
     ok = scores[(scores["status"] == "ok") & (scores["target"].astype(str) == target)]
-    gap = gap_to_leader(ok.dropna(subset=["wape"]), leader)
-    if other not in gap.index or not np.isfinite(gap.loc[other, "wape_gap_se"]):
+    ok = ok.dropna(subset=["wape"])
+    gap = gap_to_leader(ok, leader)
+    if other not in gap.index:
         return ""
-    if gap.loc[other, "wape_gap"] > 2 * gap.loc[other, "wape_gap_se"]:
+    both = ok[ok["strategy"].isin([leader, other])].groupby("origin")["strategy"].nunique()
+    cells = int((both == 2).sum())
+    if cells < 2:
+        return ": one origin, so no telling whether the difference is more than noise"
+    band = float(noise_band(gap.loc[other, "wape_gap_se"], cells))
+    if gap.loc[other, "wape_gap"] > band:
         return ""
-    return ": no clear difference on this target (gap under two standard errors)"
+    return ": no clear difference on this target (gap within its 95 % interval)"
 
 
 def _history_said(task: TransferTask) -> str:
@@ -920,11 +932,16 @@ def report_html(
         "(no history to scale by).</p>",
         _table(board.drop(columns=qcols), "no scores", wide=True),  # plugins add metrics
     ]
-    tied = tied_with_leader(board)
+    tied, alone = tied_with_leader(board), unmeasured(board)
     if tied:
         parts.append(
             f"<p class='note'>No clear difference from {esc(board['strategy'].iloc[0])} "
-            f"(gap under two standard errors): {esc(', '.join(tied))}.</p>"
+            f"(gap within its 95 % interval): {esc(', '.join(tied))}.</p>"
+        )
+    if alone:
+        parts.append(
+            f"<p class='note'>One cell shared with {esc(board['strategy'].iloc[0])}, no "
+            f"standard error: the backtest cannot tell {esc(', '.join(alone))} from it.</p>"
         )
     for group in same_forecasts(comp.forecasts):
         parts.append(

@@ -7,7 +7,7 @@ downstream receives data that ends at the origin.
 from __future__ import annotations
 
 import calendar
-import re
+import unicodedata
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ from transfercast.data import (
     naive_time,
     period_text,
     read_table,
+    refuse_unordered_date,
     standardize,
 )
 from transfercast.errors import ConfigError, DataError, closest, one_line, unknown_name
@@ -41,14 +42,19 @@ from transfercast.panel import Panel
 
 def match_domains(values: Sequence[Any], present: np.ndarray, key: str) -> list[Any]:
     """The domain values in the data that config values name (TOML gives ints or strings),
-    in order; a value naming no domain, or one named twice, is a :class:`DataError`."""
+    in order; a value naming no domain, or one named twice, is a :class:`DataError`. A name
+    written in another Unicode form (``Zürich`` with a combining diaeresis, as macOS tools
+    write it) names the same domain."""
     if np.isscalar(values):
         values = [values]  # one domain
     by_str = {str(v): v for v in present}
+    by_form = {unicodedata.normalize("NFC", k): v for k, v in by_str.items()}
     out = []
     for v in values:
         if isinstance(v, float) and v.is_integer() and str(v) not in by_str:
             v = int(v)  # targets = [5.0] for store 5
+        if str(v) not in by_str and unicodedata.normalize("NFC", str(v)) in by_form:
+            v = by_form[unicodedata.normalize("NFC", str(v))]
         if str(v) not in by_str:
             raise DataError(unknown_name(f"domain in [task] {key}", v, sorted(by_str)))
         if by_str[str(v)] in out:
@@ -344,11 +350,7 @@ class TransferTask:
             ts = pd.NaT
         if ts is pd.NaT or isinstance(when, bool | int | float):
             raise ConfigError(f"{key} {when!r} is not a date")
-        if isinstance(when, str) and not re.fullmatch(r"\d{4}-\d{2}-\d{2}([ T].*)?", when.strip()):
-            raise ConfigError(
-                f"{key} {when!r}: write the date as YYYY-MM-DD (a TOML date, or text such as "
-                f"'{period_text(ts)}' if that is the day meant)"
-            )
+        refuse_unordered_date(when, ts, key, ConfigError)
         ts = self._naive(ts, key, when)
         first, last = self.frame[DS].min(), self.frame[DS].max()
         # forecasting with a saved model, the new data may hold the new regime only
@@ -490,7 +492,7 @@ class TransferTask:
         source = "data"
         if data is None:
             path: Path = config.data_path()
-            data = read_table(path, [*config.data.series, config.data.domain])
+            data = read_table(path, [*config.data.series, config.data.domain], config.data.target)
             source = str(path)
         d, t = config.data, config.task
         return cls(
@@ -556,6 +558,7 @@ class TransferTask:
             raise DataError(f"{what} {when!r} is not a date") from None
         if ts is pd.NaT:
             raise DataError(f"{what} {when!r} is not a date")
+        refuse_unordered_date(when, ts, what, DataError)
         ts = self._naive(ts, what, when)
         grid = self.panel.times  # (an hour is "on" an hourly offset at 05:30: read the grid)
         if not pd.tseries.frequencies.to_offset(self.freq).is_on_offset(ts) or (

@@ -18,6 +18,7 @@ history (pre-launch) gets the level the core's level model gives it.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -160,15 +161,19 @@ class Analog(Strategy):
         (directory / "analog.json").write_text(
             json.dumps(
                 {"groups": p.groups, "freq": p.freq, "season": p.season, "keys": self.key_columns_}
-            )
+            ),
+            encoding="utf-8",
         )
         return {"ratios": "analog.npz", "profile": "analog.json"}
 
     @classmethod
     def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
         obj = cls(manifest["params"])
-        meta = json.loads((directory / manifest["profile"]).read_text())
-        with np.load(directory / manifest["ratios"], allow_pickle=False) as arrays:
+        from transfercast.bundle import read_bundle_file
+
+        meta = json.loads(read_bundle_file(directory, manifest["profile"]))
+        ratios = io.BytesIO(read_bundle_file(directory, manifest["ratios"]))
+        with np.load(ratios, allow_pickle=False) as arrays:
             times = pd.DatetimeIndex(arrays["times"].astype("datetime64[ns]"))
             ratio = arrays["ratio"]
         obj.profile_ = AnalogProfile(meta["groups"], times, ratio, meta["freq"], meta["season"])

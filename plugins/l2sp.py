@@ -350,7 +350,7 @@ class L2SP(Strategy):
         else:
             weights = [f"{self.name}.npz"]
             doc |= self._write(directory / weights[0])
-        (directory / manifest).write_text(json.dumps(doc, indent=1))
+        (directory / manifest).write_text(json.dumps(doc, indent=1), encoding="utf-8")
         files = weights if len(weights) > 1 else weights[0]
         return {"weights": files, "manifest": manifest, "params": self.get_params()}
 
@@ -379,26 +379,29 @@ class L2SP(Strategy):
         """Rebuild a fitted ``l2sp`` from :meth:`save`'s files (weights read as plain arrays,
         without pickle)."""
         directory = Path(directory)
-        doc = json.loads((directory / manifest.get("manifest", f"{cls.name}.json")).read_text())
+        from transfercast.bundle import read_bundle_file
+
+        doc = json.loads(read_bundle_file(directory, manifest.get("manifest", f"{cls.name}.json")))
         obj = cls(manifest.get("params", doc["params"]))
         weights = manifest.get("weights", f"{cls.name}.npz")
         weights = [weights] if isinstance(weights, str) else weights
         if "members" in doc:
             obj.members_ = obj._members()
             for member, w, part in zip(obj.members_, weights, doc["members"], strict=True):
-                member._read(directory / w, part)
+                member._read(read_bundle_file(directory, w), part)
             obj.epochs_ = [m.epochs_ for m in obj.members_]
         else:
-            obj._read(directory / weights[0], doc)
+            obj._read(read_bundle_file(directory, weights[0]), doc)
         return obj
 
-    def _read(self, path: Path, doc: dict[str, Any]) -> None:
-        """Load one network from its weights at ``path`` and its description ``doc``."""
+    def _read(self, weights: bytes, doc: dict[str, Any]) -> None:
+        """Load one network from its ``weights`` (a NumPy archive's bytes) and its description
+        ``doc``."""
         from transfercast.plugins import l2sp_net
 
         device = l2sp_net.resolve_device(self.params.device)
         net = l2sp_net.TabularNet(doc["network"])
-        l2sp_net.load_weights(net, path)
+        l2sp_net.load_weights(net, weights)
         self.net_ = net.to(device).eval()
         self.encoder_ = l2sp_net.Encoder.from_json(doc["encoder"])
         self.loss_ = l2sp_net.Loss(**doc["loss"])

@@ -10,6 +10,7 @@ to run in parallel threads, which share torch's global generator.
 from __future__ import annotations
 
 import copy
+import io
 import math
 import threading
 import warnings
@@ -39,9 +40,12 @@ def save_weights(module: torch.nn.Module, path: Path) -> None:
         np.savez(fh, **state)
 
 
-def load_weights(module: torch.nn.Module, path: Path) -> torch.nn.Module:
-    """Load :func:`save_weights` arrays into ``module`` (no pickle: object arrays refused)."""
-    with np.load(path, allow_pickle=False) as arrays:
+def load_weights(module: torch.nn.Module, source: Path | bytes) -> torch.nn.Module:
+    """Load :func:`save_weights` arrays (a file, or its bytes) into ``module`` (no pickle:
+    object arrays refused)."""
+    with np.load(
+        io.BytesIO(source) if isinstance(source, bytes) else source, allow_pickle=False
+    ) as arrays:
         module.load_state_dict({k: torch.from_numpy(arrays[k].copy()) for k in arrays.files})
     return module
 

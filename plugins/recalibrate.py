@@ -187,7 +187,9 @@ class Recalibrate(SourceOnly):
     @classmethod
     def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
         obj = super().load(directory, manifest)
-        state = json.loads((directory / manifest["state"]).read_text())
+        from transfercast.bundle import read_bundle_file
+
+        state = json.loads(read_bundle_file(directory, manifest["state"]))
         obj.kinds_, obj.coef_ = dict(state["kinds"]), np.asarray(state["coef"], float)
         obj.penalty_ = state.get("penalty")
         return obj

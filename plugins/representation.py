@@ -25,8 +25,8 @@ peaks its short history never held. The source rows are not training rows of the
 source model and encoders fitted on those very rows (their own labels).
 
 No representation reads a row's own label: the encoders see only the source rows, which end at
-the origin. The fitted state is saved as native boosters, a torch ``state_dict`` (loaded with
-``weights_only=True``) and one JSON file; nothing is pickled.
+the origin. The fitted state is saved as native boosters, the embedding network's weights as NumPy arrays
+(read without pickle) and one JSON file; nothing is pickled.
 """
 
 from __future__ import annotations
@@ -680,7 +680,9 @@ class Representation(Strategy):
     @classmethod
     def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
         directory = Path(directory)
-        doc = json.loads((directory / manifest["state"]).read_text())
+        from transfercast.bundle import read_bundle_file
+
+        doc = json.loads(read_bundle_file(directory, manifest["state"]))
         if doc.get("format") != FORMAT:
             raise TransfercastError(f"{directory}: not a {FORMAT} state file")
         obj = cls(manifest.get("params", doc["params"]))
@@ -697,7 +699,7 @@ class Representation(Strategy):
             spec = doc["embedding"]["spec"]
             net = load_weights(
                 EmbeddingEncoder._net(spec["n_in"], spec["k"]),
-                directory / doc["embedding"]["weights"],
+                read_bundle_file(directory, doc["embedding"]["weights"]),
             )
             enc["embedding"] = EmbeddingEncoder(spec, net.eval())
         obj.encoders_ = enc

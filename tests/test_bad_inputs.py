@@ -58,7 +58,9 @@ def _with_data(**data) -> dict:
 
 def setup(tmp_path, frame=None, raw=None, text=None, extra=SMALL):
     """Write sales.csv (a frame, or raw ``text``) and config.toml; return the config path."""
-    if text is not None:
+    if isinstance(text, bytes):  # a file in another encoding
+        (tmp_path / "sales.csv").write_bytes(text)
+    elif text is not None:
         (tmp_path / "sales.csv").write_text(text)
     else:
         (frame if frame is not None else small_frame()).to_csv(tmp_path / "sales.csv", index=False)
@@ -165,6 +167,37 @@ ERRORS = {
     "semicolon-separated file": dict(
         text="store;dept;date;sales\nS01;D1;2020-01-03;5\n",
         patterns=[r"sales\.csv: reads as one column 'store;dept;date;sales': the file is"],
+    ),
+    "tab-separated file": dict(
+        text="store\tdept\tdate\tsales\nS01\tD1\t2020-01-03\t5\n",
+        patterns=[r"sales\.csv: reads as one column .*: the file is separated by tabs; save it"],
+    ),
+    "Excel's separator hint line": dict(
+        text="sep=;\nstore;dept;date;sales\nS01;D1;2020-01-03;5\nS01;D1;2020-01-10;6\n",
+        patterns=[r"sales\.csv: the first line 'sep=;' is Excel's separator hint, not a header"],
+    ),
+    "file not in UTF-8 (cp1252)": dict(
+        text="store,dept,date,sales\nK\u00f6ln,D1,2020-01-03,5\n".encode("cp1252"),
+        patterns=[
+            r"sales\.csv: is not UTF-8 text: byte 0xf6 on line 2 \('K\u00f6ln,D1,2020-01-03,5' "
+            r"in Windows' cp1252\); save it as UTF-8 \(Excel: 'CSV UTF-8'\)$"
+        ],
+    ),
+    "file in UTF-16 (Excel's Unicode text)": dict(
+        text="store\tdept\tdate\tsales\nS01\tD1\t2020-01-03\t5\n".encode("utf-16"),
+        patterns=[r"sales\.csv: is UTF-16 text \(Excel's 'Unicode text'\): save it as UTF-8"],
+    ),
+    "an origin written day-first": dict(
+        raw=raw_config(origin="25.12.2020"),
+        patterns=[
+            r"\[task\] origin '25\.12\.2020': write the date as YYYY-MM-DD \(a TOML date, or "
+            r"text such as '2020-12-25' if that is the day meant\)$"
+        ],
+    ),
+    "--origin written day-first": dict(
+        command="similarity",
+        args=["--origin", "25/12/2020"],
+        patterns=[r"--origin '25/12/2020': write the date as YYYY-MM-DD \(a TOML date, or text"],
     ),
     "missing column": dict(
         frame=lambda f: f.rename(columns={"sales": "sale"}),
@@ -695,6 +728,32 @@ def test_bad_input_is_a_clear_error(case, tmp_path):
     assert_error(res, tmp_path, *spec["patterns"])
 
 
+def test_a_domain_named_in_another_unicode_form_is_the_same_domain():
+    """macOS tools write a combining diaeresis (NFD); a config typed elsewhere the composed
+    letter (NFC): the same store, not "unknown domain 'Zürich' (did you mean 'Zürich'?)"."""
+    from transfercast.task import match_domains
+
+    present = np.array(["Z\u00fcrich", "K\u00f6ln", "S01"], dtype=object)
+    assert match_domains(["Zu\u0308rich", "S01"], present, "targets") == ["Z\u00fcrich", "S01"]
+    nfd = np.array(["Ko\u0308ln", "S01"], dtype=object)
+    assert match_domains(["K\u00f6ln"], nfd, "targets") == ["Ko\u0308ln"]
+    with pytest.raises(DataError, match="unknown domain"):
+        match_domains(["Koln"], nfd, "targets")
+
+
+def test_a_config_file_not_in_utf8_is_a_clear_error(tmp_path):
+    """Notepad's "ANSI" (cp1252): exit 2 naming the file, the byte and its line (before: an
+    internal UnicodeDecodeError, exit 1)."""
+    config = setup(tmp_path)
+    text = config.read_text().replace('targets = ["S06"', '# K\u00f6ln\ntargets = ["S06"')
+    config.write_bytes(text.encode("cp1252"))
+    line = 1 + text[: text.index("K\u00f6ln")].count("\n")
+    assert_error(
+        invoke("run", config), tmp_path,
+        rf"config\.toml: is not UTF-8 text: byte 0xf6 on line {line} \('# K\u00f6ln' in Windows'",
+    )  # fmt: skip
+
+
 def test_missing_data_file_and_config(tmp_path):
     res = invoke("run", tmp_path / "nope.toml")
     assert_error(res, tmp_path, "config file not found")
@@ -814,6 +873,27 @@ def test_an_extreme_sales_value_is_kept_with_a_warning_naming_it(tmp_path):
     assert "check it" in res.err
     fc = pd.read_csv(tmp_path / "out" / "forecasts.csv")
     assert len(fc) == 3 * 2 * 6 and np.isfinite(fc["forecast"]).all()
+
+
+def test_whole_sales_grouped_by_dots_are_warned_about(tmp_path):
+    """A German export writes 1219 as 1.219 and 710 as 710: read as 1.219, a thousandth of the
+    sales. A warning names the column and the first such value; decimals written otherwise
+    (1.25, 0.500) are no such sign and say nothing."""
+    frame = small_frame()
+    sales = (frame["sales"] / 20).round().astype(int)  # about 100 to 3000 a week
+    grouped = sales.map(lambda v: f"{v:,}".replace(",", "."))
+    res = invoke("run", setup(tmp_path, frame.assign(sales=grouped)))
+    assert res.code == 0, res.err
+    first = grouped[grouped.str.contains(".", regex=False)].iloc[0]
+    assert (
+        f"sales.csv: column 'sales': every value written with a '.' has three digits after it "
+        f"({grouped.str.contains('.', regex=False).sum()} values, first '{first}', read as "
+        f"{float(first):g}) and none written without one reaches 1000" in res.err
+    ), res.err
+    for other in (sales / 4, (sales % 1000) + 0.5):  # quarters; thousands cut, halves
+        (tmp_path / "out").rename(tmp_path / f"out{len(list(tmp_path.glob('out*')))}")
+        res = invoke("run", setup(tmp_path, frame.assign(sales=other)))
+        assert res.code == 0 and "three digits after it" not in res.err, res.err
 
 
 def test_empty_static_cells_of_a_series_take_its_value(tmp_path):

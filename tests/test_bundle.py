@@ -827,6 +827,76 @@ def test_a_manifest_naming_a_file_outside_the_bundle_is_refused(project, tmp_pat
         load_bundle(model)
 
 
+@pytest.mark.parametrize("how", ["outside", "unlisted"])
+def test_a_file_a_strategy_names_must_be_a_listed_file_of_the_bundle(project, tmp_path, how):
+    """The file names in a strategy's own entries are read through the manifest's checksums:
+    one leading out of the bundle, or one the checksums leave out, is refused, the manifest's
+    own checksum recomputed (before: the foreign model was loaded and forecast with)."""
+    from transfercast.bundle import _manifest_digest
+
+    model, manifest = _copy_model(project, tmp_path)
+    entry = manifest["targets"][0]["entries"]["model"]
+    own = f"{manifest['targets'][0]['dir']}/{entry['file']}"
+    if how == "outside":
+        shutil.copy(model / own, tmp_path / "foreign.xgb.json")
+        entry["file"] = "../../foreign.xgb.json"
+        said = r"bundle file '\.\./\.\./foreign\.xgb\.json' lies outside the bundle"
+    else:
+        del manifest["files"][own]
+        said = rf"bundle file '{own}' is not listed in the manifest's checksums"
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=said):
+        load_bundle(model)
+
+
+@pytest.mark.parametrize(
+    "edit, said",
+    [
+        (lambda m: m.pop("files"), r"manifest\.json: key 'files' is missing, not of type dict$"),
+        (lambda m: m.update(origin=5), r"key 'origin' is of type int, not of type str$"),
+        (lambda m: m.update(format_version=True), r"format_version True is not a bundle format"),
+        (lambda m: m["targets"].append(dict(m["targets"][0])), r"lists target domain '\w+' twice"),
+    ],
+    ids=["files deleted", "origin a number", "format_version true", "a target twice"],
+)
+def test_a_resigned_manifest_of_the_wrong_shape_is_a_line_naming_the_key(
+    project, tmp_path, edit, said
+):
+    """Edited and re-signed, a manifest whose tables are missing or of the wrong type is one
+    line naming manifest.json and the key (before: a KeyError, exit 1; a target listed twice
+    was forecast twice and another not at all)."""
+    from transfercast.bundle import _manifest_digest
+
+    model, manifest = _copy_model(project, tmp_path)
+    edit(manifest)
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(BundleError, match=said):
+        load_bundle(model)
+
+
+def test_a_model_file_changed_after_the_bundle_was_verified_is_refused(project, tmp_path):
+    """`run` into the same folder while `predict` loads it: each file's bytes are checked as
+    they are loaded, not only when the manifest was read (before: the old manifest's columns
+    with the new boosters, a forecast of neither)."""
+    import transfercast.bundle as bundle_module
+
+    model, manifest = _copy_model(project, tmp_path)
+    victim = model / next(n for n in manifest["files"] if n.endswith(".xgb.json"))
+    verified = bundle_module.read_manifest
+
+    def then_rewritten(directory):
+        out = verified(directory)
+        victim.write_bytes(victim.read_bytes().replace(b"0", b"1", 1))  # the other run's file
+        return out
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bundle_module, "read_manifest", then_rewritten)
+        with pytest.raises(BundleError, match=r"checksum mismatch for .*another run wrote it"):
+            load_bundle(model)
+
+
 def test_predict_refuses_an_origin_one_period_before_the_models_own(project):
     """One period before the model's origin is already a forecast of sales it learnt."""
     bundle = load_bundle(project / "out" / "model")

@@ -301,18 +301,24 @@ def test_pooled_shared_model_follows_the_data_not_the_tables_object(monkeypatch)
     pd.testing.assert_frame_equal(forecasts["none"], forecasts["fresh"])
 
 
-def test_tied_with_leader_names_the_strategies_within_two_standard_errors():
-    from transfercast.evaluation import tied_with_leader
+def test_tied_with_leader_names_the_strategies_within_the_95_percent_interval_of_their_gap():
+    """The interval is Student's t over the shared cells, not two standard errors whatever
+    their number: over 2 cells a gap of 5 s.e. is no evidence (t quantile 12.7)."""
+    from transfercast.evaluation import noise_band, tied_with_leader, unmeasured
 
     board = pd.DataFrame(
         {
-            "strategy": ["lead", "close", "far", "edge"],
-            "wape": [0.10, 0.101, 0.15, 0.104],
-            "wape_gap": [0.0, 0.001, 0.05, 0.004],
-            "wape_gap_se": [np.nan, 0.002, 0.004, 0.002],
+            "strategy": ["lead", "close", "far", "edge", "few", "one"],
+            "wape": [0.10, 0.101, 0.15, 0.104, 0.11, 0.2],
+            "wape_gap": [0.0, 0.001, 0.05, 0.0044, 0.01, 0.1],
+            "wape_gap_se": [np.nan, 0.002, 0.004, 0.002, 0.002, np.nan],
+            "cells": [30, 30, 30, 30, 2, 1],
         }
     )
-    assert tied_with_leader(board) == ["close", "edge"]  # 0.004 <= 2 x 0.002; 0.05 > 0.008
+    # 30 cells: t 2.045, the band 0.00409; 2 cells (few): 12.7 x 0.002 = 0.0254 > 0.01
+    assert noise_band(0.002, 30) == pytest.approx(0.002 * 2.0452, rel=1e-4)
+    assert tied_with_leader(board) == ["close", "few"]  # edge: 0.0044 > 0.00409
+    assert unmeasured(board) == ["one"]
     assert tied_with_leader(board.drop(columns=["wape_gap", "wape_gap_se"])) == []
 
 

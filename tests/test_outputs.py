@@ -40,3 +40,29 @@ def test_a_table_is_written_in_the_format_its_name_says(tmp_path, name, fmt):
 def test_a_compressed_name_other_than_csv_gz_is_refused(tmp_path):
     with pytest.raises(OutputError, match=r"unsupported file type '\.gz'"):
         table_format(tmp_path / "f.json.gz")
+
+
+def test_text_outputs_and_messages_do_not_depend_on_the_locale(tmp_path):
+    """Under an ASCII locale (LC_ALL=C without UTF-8 mode, as a bare container or an old
+    Windows console has it) the report, manifests and model files are still UTF-8, as the
+    report declares, and a message naming a file the terminal cannot spell prints with '?'
+    (before: exit 1 on a UnicodeEncodeError, and report.html written in the locale's encoding)."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0"}
+    env.pop("PYTHONUTF8", None)
+    target = tmp_path / "report.html"
+    text = "Z\\u00fcrich \\u20ac \\u0141\\u00f3d\\u017a"  # escaped: the -c line is ASCII
+    code = "from pathlib import Path; from transfercast.outputs import write_text; "
+    code += f"write_text('{text}', Path({str(target)!r}))"
+    res = subprocess.run([sys.executable, "-X", "utf8=0", "-c", code], env=env,
+                         capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert res.returncode == 0, res.stderr
+    assert target.read_bytes() == "Z\u00fcrich \u20ac \u0141\u00f3d\u017a".encode()
+    res = subprocess.run(
+        [sys.executable, "-X", "utf8=0", "-m", "transfercast", "run", "n\u00f6pe.toml"],
+        env=env, capture_output=True, cwd=tmp_path, timeout=120,
+    )  # fmt: skip
+    assert res.returncode == 2 and b"config file not found: n" in res.stderr, res.stderr
+    assert b"Traceback" not in res.stderr and b"UnicodeEncodeError" not in res.stderr

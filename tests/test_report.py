@@ -373,7 +373,7 @@ def test_a_wape_worse_than_the_best_never_reads_as_equal_to_it(comparison):
 
 def test_every_chart_says_what_it_draws(comparison, monkeypatch):
     """The weights chart names the origin its weights are at, the forecast chart's values are
-    the target column, and the leaderboard's whiskers are the paired gap's two standard errors
+    the target column, and the leaderboard's whiskers are the paired gap's 95 % interval
     (what "no clear difference" reads; before: one unpaired standard deviation, which made a
     strategy clearly behind look tied), each bar in its strategy's colour of the report."""
     report = _figures(monkeypatch)
@@ -392,7 +392,7 @@ def test_every_chart_says_what_it_draws(comparison, monkeypatch):
     palette = colors(table["strategy"])
     board = report.leaderboard_png(table, palette=palette)
     ax = board.axes[0]
-    assert "whiskers: ± 2 s.e. of the paired gap to the leader" in ax.get_xlabel()
+    assert "whiskers: 95 % interval of the paired gap to the leader" in ax.get_xlabel()
     bars = sorted(ax.patches, key=lambda p: -p.get_y())  # the best on top
     ranked = table.dropna(subset=["wape"]).sort_values("wape")
     for bar, (_, row) in zip(bars, ranked.iterrows(), strict=True):
@@ -400,7 +400,11 @@ def test_every_chart_says_what_it_draws(comparison, monkeypatch):
         assert matplotlib.colors.to_hex(bar.get_facecolor()) == palette[row["strategy"]]
     (whiskers,) = [c for c in ax.collections if len(c.get_segments()) == len(bars)]
     spans = sorted(abs(seg[1][0] - seg[0][0]) for seg in whiskers.get_segments())
-    expected = sorted(4 * ranked["wape_gap_se"].fillna(0).to_numpy())
+    from transfercast.evaluation import noise_band, shared_cells
+
+    band = pd.Series(noise_band(table["wape_gap_se"], shared_cells(table)), index=table.index)
+    expected = sorted(2 * band.reindex(ranked.index).fillna(0).to_numpy())
+    assert max(expected) > 0
     np.testing.assert_allclose(spans, expected)
 
 
@@ -833,7 +837,7 @@ def test_the_selection_note_names_the_candidates_auto_weighed_but_the_run_did_no
 
 def test_a_target_won_within_the_noise_says_so():
     """T1: a leads b by 0.003 over three origins whose gaps scatter more than that: the
-    sentence says there is no clear difference (the leaderboard's rule of two standard errors);
+    sentence says there is no clear difference (the leaderboard's rule: its 95 % interval);
     T2: b is behind at every origin, and nothing is added (before: a winner named in both)."""
     rows = [
         ("T1", o, s, w)
@@ -846,9 +850,14 @@ def test_a_target_won_within_the_noise_says_so():
     one, two = choice_sentences(Comparison(scores=scores, forecasts=pd.DataFrame()))
     assert one == (
         "<b>T1</b>: a had the lowest mean WAPE, 0.110, ahead of b (0.113): no clear difference "
-        "on this target (gap under two standard errors)."
+        "on this target (gap within its 95 % interval)."
     )
     assert two == "<b>T2</b>: a had the lowest mean WAPE, 0.100, ahead of b (0.200)."
+    # one origin: no interval, and the sentence says so rather than name a clear winner
+    (once,) = choice_sentences(Comparison(scores=scores[scores["origin"] == "o1"].iloc[:2],
+                                          forecasts=pd.DataFrame()))  # fmt: skip
+    assert once.endswith("ahead of b (0.105): one origin, so no telling whether the difference "
+                         "is more than noise.")  # fmt: skip
 
 
 def test_a_horizon_in_a_part_of_the_year_the_target_never_showed_is_said_in_its_sentence():

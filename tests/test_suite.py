@@ -193,7 +193,11 @@ def test_summary_uses_the_cells_every_strategy_scored_and_compares_means_over_sc
     assert table.loc["mean", "auto_vs_best"] == pytest.approx(0.175 / 0.2)
     verdict = suite.auto_verdict(table.reset_index())
     assert verdict.startswith("auto: 0.875 x the best fixed strategy on the mean")
-    assert verdict.endswith("above 1.03 x its scenario's best in 1 of 2: b (2.000 x)")
+    assert "above 1.03 x its scenario's best in 1 of 2: b (2.000 x)" in verdict
+    # b: auto 0.1 behind target_only on each of 3 targets: s.e. 0, a clear difference; a: the
+    # gaps over the two targets both scored, 0.0 and -0.1, s.e. 0.05, so -0.05 is noise
+    assert table.loc["a", "auto_gap_se"] == pytest.approx(0.05)
+    assert verdict.endswith("; beyond two s.e. of it in 1: b")
     per = suite.scenario_table(scores[scores["scenario"] == "a"]).set_index("strategy")
     assert per.loc["auto", "failed"] == 1 and per.loc["auto", "cells"] == 2
     assert list(per.index) == ["auto", "pooled", "target_only"]  # sorted by mean WAPE
