@@ -25,8 +25,8 @@ peaks its short history never held. The source rows are not training rows of the
 source model and encoders fitted on those very rows (their own labels).
 
 No representation reads a row's own label: the encoders see only the source rows, which end at
-the origin. The fitted state is saved as native boosters, the embedding network's weights as NumPy arrays
-(read without pickle) and one JSON file; nothing is pickled.
+the origin. The fitted state is saved as native boosters, the embedding network's weights as
+NumPy arrays (read without pickle) and one JSON file; nothing is pickled.
 """
 
 from __future__ import annotations
