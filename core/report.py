@@ -434,7 +434,8 @@ def weights_png(comp: Comparison) -> bytes | None:
 
 
 def per_target_table(scores: pd.DataFrame, metric: str = "wape") -> pd.DataFrame:
-    """Mean ``metric`` per target (rows; column ``target``) and strategy (columns), with the
+    """Mean ``metric`` per target (rows, in the targets' order; column ``target``) and strategy
+    (columns), with the
     best strategies (:func:`~transfercast.evaluation.target_leaders`: the lowest mean among
     those that scored the most origins of that target; tied ones joined by ``", "``), the
     rule of the leaderboard's ``wins``."""
@@ -443,6 +444,7 @@ def per_target_table(scores: pd.DataFrame, metric: str = "wape") -> pd.DataFrame
         return pd.DataFrame()
     table = ok.pivot_table(index="target", columns="strategy", values=metric, aggfunc="mean")
     table = table[[s for s in dict.fromkeys(scores["strategy"]) if s in table.columns]]
+    table = table.reindex([t for t in dict.fromkeys(ok["target"]) if t in table.index])
     table["best"] = [
         ", ".join(_leaders(ranked_strategies(ok, str(t), metric))) for t in table.index
     ]

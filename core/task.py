@@ -138,14 +138,30 @@ class SeriesNotes:
     def __init__(self, source: str) -> None:
         self.source = source
         self.notes: dict[str, list[tuple[Any, int, str]]] = {}
+        self.domains: dict[str, list[Any]] = {}
 
     def add(self, template: str, dom: Any, count: int, first: str) -> None:
         """Note ``count`` series of target domain ``dom`` (the first: ``first``); ``template``
         holds ``{subject}`` (who has how many series) and ``{first}``."""
         self.notes.setdefault(template, []).append((dom, count, first))
 
+    def add_domain(self, template: str, dom: Any) -> None:
+        """Note target domain ``dom`` as a whole; ``template`` holds ``{subject}`` (the
+        domains named), ``{has}`` and ``{its}`` (``has``/``have``, ``its``/``their``)."""
+        self.domains.setdefault(template, []).append(dom)
+
     def warn(self, stacklevel: int = 2) -> None:
         """Issue one :class:`DataWarning` per template."""
+        for template, doms in self.domains.items():
+            named = ", ".join(repr(plain(d)) for d in doms[:3])
+            more = f" and {len(doms) - 3} more" if len(doms) > 3 else ""
+            many = len(doms) > 1
+            text = template.format(
+                subject=f"target domain{'s' * many} {named}{more}",
+                has="have" if many else "has",
+                its="their" if many else "its",
+            )
+            warnings.warn(f"{self.source}: {text}", DataWarning, stacklevel=stacklevel + 1)
         for template, items in self.notes.items():
             doms = [plain(d) for d, _, _ in items]
             n = sum(c for _, c, _ in items)
@@ -826,14 +842,12 @@ class TransferTask:
         recent = panel.Y[rows, max(idx + 1 - w, 0) : idx + 1]
         quiet = rows[(~np.isnan(recent)).any(axis=1) & (np.nan_to_num(recent) == 0).all(axis=1)]
         if seen.any() and not np.nansum(np.abs(panel.Y[rows, : idx + 1])):
-            warnings.warn(  # no sale of its own to scale by: not a pause of some of its series
-                f"{self.source_name}: target domain {plain(dom)!r} sold nothing in any period "
-                f"{at} ({int(seen.any(axis=0).sum())} periods of 0): its series are forecast "
-                f"on the scale of the sources' selling series; if it has not opened yet, leave "
-                f"its rows of 0 out (it is then forecast before launch), and if it is closed, "
-                f"leave it out of the targets",
-                DataWarning,
-                stacklevel=4,
+            notes.add_domain(  # no sale of its own to scale by: not a pause of some of its series
+                f"{{subject}} sold nothing in any period {at} ({int(seen.any(axis=0).sum())} "
+                f"periods of 0): {{its}} series are forecast on the scale of the sources' selling "
+                f"series; if it has not opened yet, leave its rows of 0 out (it is then forecast "
+                f"before launch), and if it is closed, leave it out of the targets",
+                dom,
             )
         elif len(quiet):
             notes.add(
@@ -862,15 +876,13 @@ class TransferTask:
                 f"{panel.ids[rows[lag][0]]!r}, its last: {period_text(panel.times[ends[lag][0]])}",
             )
         if 0 < idx - last < w:
-            warnings.warn(
-                f"{self.source_name}: target domain {plain(dom)!r} has no rows in the "
-                f"{idx - last} periods {at} (its last: "
-                f"{period_text(panel.times[last])}): they are neither in its history nor forecast, "
-                f"as its forecasts start after the origin; give those periods' sales (0 where it "
-                f"sold nothing; a store that closed for good: leave it out of the targets), or "
-                f"forecast it from its own last period",
-                DataWarning,
-                stacklevel=3,
+            notes.add_domain(
+                f"{{subject}} {{has}} no rows in the {idx - last} periods {at} ({{its}} last: "
+                f"{period_text(panel.times[last])}): they are neither in {{its}} history nor "
+                f"forecast, as {{its}} forecasts start after the origin; give those periods' "
+                f"sales (0 where it sold nothing; a store that closed for good: leave it out of "
+                f"the targets), or forecast it from its own last period",
+                dom,
             )
 
     def _weekdays(self, panel: Panel, idx: int) -> tuple[np.ndarray, np.ndarray] | None:

@@ -1440,6 +1440,18 @@ def test_a_target_domain_whose_rows_end_before_the_origin_is_named(tmp_path):
         "nor forecast" in " ".join(res.err.split())
     ), res.err
     assert "'S07' has no rows" not in res.err
+    # S06 and S07 lag alike (some of a consultancy's clients sent their latest sales, S08's
+    # did): one line naming them, not one per store
+    frame = small_frame()
+    late = frame["store"].isin(["S06", "S07"]) & (frame["date"] > last - pd.Timedelta(weeks=3))
+    frame = frame[~late]
+    (tmp_path / "out").rename(tmp_path / "first")
+    res = invoke("run", setup(tmp_path, frame), "--strategy", "source_only")
+    assert res.code == 0, res.err
+    said = " ".join(res.err.split())
+    assert said.count("no rows in the 3 periods") == 1, res.err
+    assert "target domains 'S06', 'S07' have no rows in the 3 periods" in said, res.err
+    assert "(their last: " in said and "neither in their history nor forecast" in said
 
 
 def test_task_counts_are_whole_numbers():

@@ -658,6 +658,9 @@ def test_the_per_target_table_shows_the_mean_over_origins():
     assert row["source_only"] == pytest.approx(0.097) and row["target_only"] == pytest.approx(
         0.1325
     )
+    # the targets in their own order, not as text sorts them (S100 before S11)
+    many = pd.concat([scores.assign(target=t) for t in ("S11", "S100", "S12", "S9")])
+    assert list(per_target_table(many)["target"]) == ["S11", "S100", "S12", "S9"]
 
 
 def test_hindsight_sentences_say_matched_only_at_zero_regret_and_name_the_right_wape(
