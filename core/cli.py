@@ -844,10 +844,13 @@ ABORTED = "\0aborted"  # in _SHOWN once an interrupted command said what it kept
 
 def _is_usage_error(exc: Exception) -> bool:
     """Whether ``exc`` is a click usage error (a missing or bad option), from click itself or
-    from the copy of click that newer typer releases vendor as ``typer._click``."""
-    import click
-
-    if isinstance(exc, click.exceptions.ClickException):
+    from the copy of click that newer typer releases vendor as ``typer._click`` (and install
+    without click itself)."""
+    try:
+        import click
+    except ImportError:
+        click = None
+    if click is not None and isinstance(exc, click.exceptions.ClickException):
         return True
     vendored = sys.modules.get("typer._click.exceptions")
     return vendored is not None and isinstance(exc, vendored.ClickException)

@@ -10,7 +10,7 @@ import sys
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
-from typing import Any, Literal, TypeVar, get_args
+from typing import Any, Literal, TypeVar, get_args, get_origin
 
 from pydantic import (
     BaseModel,
@@ -389,7 +389,8 @@ def _model_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
     for part in loc[:-1]:
         field = model.model_fields.get(str(part))
         ann = getattr(field, "annotation", None) if field else None
-        if isinstance(ann, type) and issubclass(ann, BaseModel):
+        # get_origin: on Python 3.10 ``list[str]`` passes isinstance(..., type)
+        if isinstance(ann, type) and get_origin(ann) is None and issubclass(ann, BaseModel):
             model = ann
         else:
             return None

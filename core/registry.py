@@ -7,7 +7,7 @@ Plugins hand strategy classes to the core through the ``register`` callback of
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, get_origin
 
 from transfercast.errors import ConfigError, TransfercastError, unknown_name
 from transfercast.strategy import Strategy, check_params_class
@@ -51,7 +51,7 @@ class Registry:
         """Add a strategy class; refuse a bad class (not a :class:`Strategy`, an invalid name,
         ``Params`` not a :class:`~transfercast.StrategyParams` subclass) or a name taken by
         another plugin."""
-        if not (isinstance(cls, type) and issubclass(cls, Strategy)):
+        if not (isinstance(cls, type) and get_origin(cls) is None and issubclass(cls, Strategy)):
             raise TransfercastError(
                 f"plugin '{plugin}' registered {cls!r}, which is not a transfercast.Strategy"
             )

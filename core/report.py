@@ -646,7 +646,9 @@ def _within_noise(scores: pd.DataFrame, target: str, leader: str, other: str) ->
     both = ok[ok["strategy"].isin([leader, other])].groupby("origin")["strategy"].nunique()
     cells = int((both == 2).sum())
     if cells < 2:
-        return ": one origin, so no telling whether the difference is more than noise"
+        return (
+            ": one origin scored by both, so no telling whether the difference is more than noise"
+        )
     band = float(noise_band(gap.loc[other, "wape_gap_se"], cells))
     if gap.loc[other, "wape_gap"] > band:
         return ""

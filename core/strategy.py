@@ -28,7 +28,7 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Literal, get_origin
 
 import numpy as np
 import pandas as pd
@@ -530,7 +530,8 @@ def check_params_class(cls: type[Strategy]) -> None:
     could not be validated, and a misspelt key would be silently ignored."""
     params = getattr(cls, "Params", None)
     what = f"strategy '{getattr(cls, 'name', '') or cls.__name__}' ({cls.__name__})"
-    if not (isinstance(params, type) and issubclass(params, StrategyParams)):
+    is_class = isinstance(params, type) and get_origin(params) is None  # not list[str] (3.10)
+    if not (is_class and issubclass(params, StrategyParams)):
         raise ConfigError(
             f"{what}: Params must be a subclass of transfercast.StrategyParams (a pydantic "
             f"model that forbids unknown keys), not {params!r}"

@@ -31,7 +31,7 @@ import textwrap
 import types
 import typing
 from pathlib import Path
-from typing import Any
+from typing import Any, get_origin
 
 from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
@@ -133,7 +133,12 @@ def model_table(model: type[BaseModel], sections: bool = True) -> str:
 
 def is_section(annotation: Any) -> bool:
     """Whether a config field is a table of its own (a pydantic model)."""
-    return isinstance(annotation, type) and issubclass(annotation, BaseModel)
+    # get_origin: on Python 3.10 ``list[str]`` passes isinstance(..., type)
+    return (
+        isinstance(annotation, type)
+        and get_origin(annotation) is None
+        and issubclass(annotation, BaseModel)
+    )
 
 
 def doc_first_paragraph(obj: Any) -> str:

@@ -152,6 +152,20 @@ def test_a_missing_required_option_is_a_usage_line_with_exit_status_2(tmp_path):
     assert "Missing option '--data'" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_a_usage_error_stays_a_usage_line_where_click_itself_is_not_installed(tmp_path):
+    """typer 0.26 and later vendor click and no longer install it: the check for a usage
+    error must not import it (before: ModuleNotFoundError, exit 1)."""
+    import subprocess
+
+    code = (
+        "import sys; sys.modules['click'] = None\n"  # `import click` now raises ImportError
+        "from transfercast.cli import _is_usage_error\n"
+        "print(_is_usage_error(ValueError('not a usage error')))"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and res.stdout.strip() == "False", res.stderr
+
+
 @pytest.mark.parametrize(
     ("command", "text"),
     [

@@ -60,7 +60,7 @@ def test_not_toml(tmp_path):
 
 
 def test_bare_toml_dates_are_read_as_origins():
-    import tomllib
+    from transfercast.config import tomllib  # tomli on Python 3.10
 
     raw = synthetic_config("sales.csv", ["S05"])
     raw["task"].update(tomllib.loads('targets = "S05"\norigin = 2020-12-11\n'))
@@ -144,7 +144,7 @@ def test_a_task_takes_its_features_and_evaluate_tables_as_mappings():
 
 def test_a_toml_date_time_is_a_regime_start_with_its_time_of_day():
     """Hourly data: ``regime_start = 2024-03-09T08:00:00`` was refused ("key 'str'")."""
-    import tomllib
+    from transfercast.config import tomllib  # tomli on Python 3.10
 
     raw = synthetic_config("x.csv", ["S05"], horizon=4)
     raw["task"]["regime_start"] = tomllib.loads("a = 2024-03-09T08:00:00")["a"]

@@ -145,9 +145,10 @@ def test_config_reference_gives_every_key_its_default_in_its_own_table(gen):
 
 
 def test_config_skeleton_outlines_every_table(gen):
-    import tomllib
-
-    from transfercast.config import Config
+    from transfercast.config import (
+        Config,
+        tomllib,  # tomli on Python 3.10
+    )
 
     skeleton = gen.config_skeleton()
     assert skeleton.startswith("```toml\n") and skeleton.endswith("\n```")
@@ -262,9 +263,10 @@ def test_toml_examples_in_the_docs_are_valid(monkeypatch):
     """Every TOML block of the docs parses, every full config validates, and every strategy name
     and `[strategies.NAME]` table in them is accepted by the registry (the example plugin's
     module made importable for the plugin guide)."""
-    import tomllib
-
-    from transfercast.config import parse_config
+    from transfercast.config import (
+        parse_config,
+        tomllib,  # tomli on Python 3.10
+    )
     from transfercast.plugin_manager import get_plugin_manager
 
     monkeypatch.syspath_prepend(str(ROOT / "examples" / "custom_plugin"))

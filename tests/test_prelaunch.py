@@ -303,7 +303,7 @@ def test_the_python_api_takes_zero_history_and_refuses_a_negative_one():
 
 def test_the_worked_example_runs(tmp_path, capsys):
     """``examples/pre_launch.py`` (docs/pre-launch.md), with two strategies."""
-    import tomllib
+    from transfercast.config import tomllib  # tomli on Python 3.10
 
     from .test_examples import EXAMPLES, load_module
 

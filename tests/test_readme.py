@@ -9,10 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import tomllib
 
 import transfercast as tc
-from transfercast.config import parse_config
+from transfercast.config import (
+    parse_config,
+    tomllib,  # tomli on Python 3.10
+)
 from transfercast.evaluation import resolve_strategies
 from transfercast.plugin_manager import get_plugin_manager
 

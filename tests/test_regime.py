@@ -18,11 +18,13 @@ import warnings
 import numpy as np
 import pandas as pd
 import pytest
-import tomllib
 
 import transfercast as tc
 from transfercast.cli import to_toml
-from transfercast.config import parse_config
+from transfercast.config import (
+    parse_config,
+    tomllib,  # tomli on Python 3.10
+)
 from transfercast.data import DOMAIN, DS, UID
 from transfercast.datasets import synthetic_config, synthetic_sales
 from transfercast.errors import ConfigError
