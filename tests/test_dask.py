@@ -14,6 +14,8 @@ from transfercast.errors import ConfigError
 from transfercast.evaluation import compare
 from transfercast.task import TransferTask
 
+pytest.importorskip("distributed")  # the dask extra
+
 STRATEGIES = ["target_only", "source_only"]
 METRIC_COLUMNS = [
     "target",
