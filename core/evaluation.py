@@ -26,6 +26,7 @@ from transfercast.errors import (
     ConfigError,
     DataError,
     HistoryRequired,
+    MissingDependencyError,
     TransfercastError,
     closest,
     raised_at,
@@ -358,7 +359,12 @@ def resolve_strategies(
     _warn_tables_auto_does_not_read(out, by_name)
     for name, table in by_name.items():  # a composite's members too, run now or not
         chosen = next((s for s in out if s.name == name), None)
-        _check_members(chosen or registry.get(name).cls(table))
+        if chosen is None:
+            try:
+                chosen = registry.get(name).cls(table)
+            except MissingDependencyError:  # a table of a strategy not run, its extra missing
+                continue
+        _check_members(chosen)
     seen = [s.name for s in out]
     twice = next((n for k, n in enumerate(seen) if n in seen[:k]), None)
     if twice is not None:

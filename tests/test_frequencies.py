@@ -4,6 +4,7 @@ one line naming the setting (the "Frequencies and short data" rows of docs/bad-i
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import warnings
 from pathlib import Path
@@ -26,6 +27,8 @@ from transfercast.task import TransferTask
 from .clirun import invoke
 
 STRATEGIES = ["target_only", "source_only", "pooled", "boost_continue", "representation", "l2sp"]
+if importlib.util.find_spec("torch") is None:  # l2sp needs the torch extra
+    STRATEGIES.remove("l2sp")
 #: Few trees and epochs: these tests check that every frequency runs, not accuracy.
 FAST: dict[str, dict] = {
     "target_only": {"target_params": {"num_boost_round": 20}},

@@ -90,3 +90,17 @@ def test_cli_without_torch_exits_2_naming_the_extra(tmp_path):
 def test_creating_the_strategy_without_torch_names_the_extra(no_torch):
     with pytest.raises(MissingDependencyError, match=r"transfercast\[torch\]"):
         L2SP(alpha=0.1)
+
+
+def test_a_config_with_an_l2sp_table_compares_other_strategies_without_torch(no_torch):
+    """A shared config keeps its [strategies.l2sp] table; on a machine without torch, comparing
+    other strategies must not fail on that table (before: MissingDependencyError while the
+    unused table's members were checked)."""
+    from transfercast.evaluation import resolve_strategies
+
+    pm = get_plugin_manager(refresh=True)
+    params = {"l2sp": {"epochs": 3}, "pooled": {"target_weight": 2.0}}
+    names = [s.name for s in resolve_strategies(["target_only", "pooled"], params, pm)]
+    assert names == ["target_only", "pooled"]
+    with pytest.raises(MissingDependencyError):  # named, it is still an error
+        resolve_strategies(["l2sp"], params, pm)

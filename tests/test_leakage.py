@@ -12,6 +12,7 @@ forecasts must not move (to within 1e-9 relative), nor their quantiles: the recu
 from __future__ import annotations
 
 import contextlib
+import importlib.util
 from functools import cache
 from typing import Any, Literal, get_args, get_origin
 
@@ -55,11 +56,14 @@ def _cases() -> dict[str, tuple[str, dict[str, Any]]]:
     ``mode`` parameter when it has one; by id."""
     registry = get_plugin_manager().registry
     cases: dict[str, tuple[str, dict[str, Any]]] = {}
+    torch = importlib.util.find_spec("torch") is not None  # l2sp and the embedding need it
     for name in tc.strategies():
-        if name == "auto":
+        if name == "auto" or (name == "l2sp" and not torch):
             continue
         params_model = registry.get(name).cls.Params
         params = {**(GBM if issubclass(params_model, GBMParams) else {}), **SMALL.get(name, {})}
+        if not torch and "representations" in params:
+            params["representations"] = [r for r in params["representations"] if r != "embedding"]
         mode = params_model.model_fields.get("mode")
         if mode is not None and get_origin(mode.annotation) is Literal:
             for m in get_args(mode.annotation):

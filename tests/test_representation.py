@@ -3,6 +3,7 @@ unseen categories, persistence and the command line."""
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import subprocess
 import sys
@@ -29,7 +30,8 @@ from transfercast.task import TransferTask
 
 from .conftest import small_frame, small_project
 
-ALL = ["prediction", "leaves", "embedding", "entities"]
+HAS_TORCH = importlib.util.find_spec("torch") is not None  # the embedding needs the torch extra
+ALL = ["prediction", "leaves", *(["embedding"] * HAS_TORCH), "entities"]
 FAST = {"embedding_epochs": 2, "source_params": {"num_boost_round": 60}}
 
 
@@ -81,7 +83,7 @@ def test_representation_columns_are_named_and_finite(base):
     expected = [
         "rep_prediction",
         *[f"rep_leaf{j}" for j in range(k)],
-        *[f"rep_emb{j}" for j in range(k)],
+        *[f"rep_emb{j}" for j in range(k) if HAS_TORCH],
         *[f"ent_{c}_{j}" for c in ("dept", "store_type") for j in range(k)],
     ]
     assert list(cols.columns) == expected
@@ -149,7 +151,7 @@ def _random_table(n: int = 1200) -> FeatureTable:
 def test_embedding_fit_leaves_torch_global_state_alone(monkeypatch):
     """The embedding network neither reseeds nor draws from torch's global generator, and does
     not change torch's (process-wide) thread setting."""
-    import torch
+    torch = pytest.importorskip("torch")
 
     table = _random_table()
     torch.manual_seed(999)
@@ -164,7 +166,7 @@ def test_embedding_fit_leaves_torch_global_state_alone(monkeypatch):
 def test_embedding_fit_is_unaffected_by_other_torch_work(monkeypatch):
     """Draws from torch's global generator in between (another thread's work) change nothing;
     nor do two fits running in parallel threads next to a thread drawing random numbers."""
-    import torch
+    torch = pytest.importorskip("torch")
 
     table = _random_table()
     alone = EmbeddingEncoder.fit(table, 3, 2, seed=5).transform(table.X)
@@ -267,7 +269,7 @@ def test_save_and_load_give_the_same_forecasts_without_pickle(base, tmp_path):
     assert not [p for p in tmp_path.iterdir() if p.suffix in {".pkl", ".pickle", ".joblib"}]
     doc = json.loads((tmp_path / entries["state"]).read_text())
     assert isinstance(doc["leaves"]["state"]["components"], list)
-    assert set(doc) >= {"leaves", "entities", "embedding"}
+    assert set(doc) >= {"leaves", "entities", *(["embedding"] * HAS_TORCH)}
     loaded = Representation.load(tmp_path, {"params": fitted.get_params(), **entries})
     table = prediction_table(tables, domain)
     pd.testing.assert_frame_equal(loaded.representations(table), fitted.representations(table))
