@@ -188,7 +188,7 @@ def leaderboard(scores: pd.DataFrame, baseline: str = "target_only") -> pd.DataF
     out = agg.sort_values(["_short", "wape"], na_position="last").drop(columns="_short")
     out = out.reset_index().rename(columns={"index": "strategy"})
     gap = gap_to_leader(ok, out["strategy"].iloc[0]) if len(ok) else pd.DataFrame()
-    for col in ("wape_gap", "wape_gap_se"):
+    for col in ("wape_gap", "wape_gap_se", "wape_gap_cells"):
         out[col] = out["strategy"].map(gap[col]) if col in gap else np.nan
     return out
 
@@ -223,8 +223,10 @@ def noise_band(se: Any, cells: Any) -> np.ndarray:
 
 
 def shared_cells(board: pd.DataFrame) -> pd.Series:
-    """Per leaderboard row, the cells its gap to the leader is paired over: its own, at most
-    the leader's."""
+    """Per leaderboard row, the cells its gap to the leader is paired over:
+    ``wape_gap_cells``, or in a board without it, its own cells, at most the leader's."""
+    if "wape_gap_cells" in board:
+        return board["wape_gap_cells"].astype(float)
     cells = board["cells"].astype(float)
     return cells.clip(upper=cells.iloc[0]) if len(cells) else cells
 
@@ -232,7 +234,7 @@ def shared_cells(board: pd.DataFrame) -> pd.Series:
 def tied_with_leader(board: pd.DataFrame) -> list[str]:
     """The strategies whose paired WAPE gap to the leader lies within its 95 % interval
     (:func:`noise_band`): the ones the backtest cannot tell apart from the leader."""
-    if "wape_gap_se" not in board.columns or "cells" not in board.columns:
+    if "wape_gap_se" not in board.columns or not {"cells", "wape_gap_cells"} & set(board):
         return []
     band = noise_band(board["wape_gap_se"], shared_cells(board))
     return list(board["strategy"][1:][(board["wape_gap"] <= band)[1:]])
@@ -271,17 +273,18 @@ def same_forecasts(forecasts: pd.DataFrame) -> list[list[str]]:
 
 def gap_to_leader(ok: pd.DataFrame, leader: str) -> pd.DataFrame:
     """Per strategy, paired with ``leader`` over the (target, origin) cells both scored: the
-    mean of its WAPE minus the leader's (``wape_gap``) and that mean's standard error
-    (``wape_gap_se``; missing for the leader and with fewer than two shared cells). A gap
-    within its 95 % interval (:func:`noise_band`) is not evidence that the leader is better."""
+    mean of its WAPE minus the leader's (``wape_gap``), that mean's standard error
+    (``wape_gap_se``; missing for the leader and with fewer than two shared cells) and the
+    cells it is over (``wape_gap_cells``). A gap within its 95 % interval (:func:`noise_band`)
+    is not evidence that the leader is better."""
     wide = ok.pivot_table(index=["target", "origin"], columns="strategy", values="wape")
     if leader not in wide.columns:
-        return pd.DataFrame(columns=["wape_gap", "wape_gap_se"])
+        return pd.DataFrame(columns=["wape_gap", "wape_gap_se", "wape_gap_cells"])
     diff = wide.sub(wide[leader], axis=0)
     n = diff.notna().sum()
     se = diff.std(ddof=1) / np.sqrt(n)
     se = se.where((n >= 2) & (se.index != leader))
-    return pd.DataFrame({"wape_gap": diff.mean(), "wape_gap_se": se})
+    return pd.DataFrame({"wape_gap": diff.mean(), "wape_gap_se": se, "wape_gap_cells": n})
 
 
 def selection_regret(

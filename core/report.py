@@ -643,12 +643,10 @@ def _within_noise(scores: pd.DataFrame, target: str, leader: str, other: str) ->
     gap = gap_to_leader(ok, leader)
     if other not in gap.index:
         return ""
-    both = ok[ok["strategy"].isin([leader, other])].groupby("origin")["strategy"].nunique()
-    cells = int((both == 2).sum())
+    cells = int(gap.loc[other, "wape_gap_cells"])
     if cells < 2:
-        return (
-            ": one origin scored by both, so no telling whether the difference is more than noise"
-        )
+        shared = "one origin scored by both" if cells else "no origin scored by both"
+        return f": {shared}, so no telling whether the difference is more than noise"
     band = float(noise_band(gap.loc[other, "wape_gap_se"], cells))
     if gap.loc[other, "wape_gap"] > band:
         return ""
@@ -775,7 +773,9 @@ def _header(name) -> str:
 
 
 #: columns of the report's tables that count (cells, targets, periods): printed whole
-COUNT_COLUMNS = {"cells", "failed", "wins", "replayed", "n", "history", "domain_cuts"}
+COUNT_COLUMNS = {
+    "cells", "failed", "wins", "replayed", "n", "history", "domain_cuts", "wape_gap_cells"
+}  # fmt: skip
 
 
 def _table(frame: pd.DataFrame | None, empty: str, wide: bool = False) -> str:
@@ -928,8 +928,9 @@ def report_html(
         "error of the history the model saw (below 1: better than repeating the last period); "
         "bias: positive means over-forecasting. wins: targets on which the strategy has the "
         "lowest mean WAPE of those that scored all the target's cells; wape_vs_target_only "
-        "below 1 means transfer helped; wape_gap (paired, over the cells both scored) within "
-        "about two wape_gap_se of 0 means the leader's lead is within the noise. An empty cell "
+        "below 1 means transfer helped; wape_gap (paired, over the wape_gap_cells both scored) "
+        "within its 95 % interval (Student's t: 12.7 wape_gap_se at 2 cells, 2.26 at 10) means "
+        "the leader's lead is within the noise. An empty cell "
         "has no figure: wape_gap_se for the leader itself and over fewer than two shared "
         "cells, wape_vs_target_only when target_only scored none of the strategy's cells (it "
         "was not compared, or was skipped before launch), MASE, RMSSE and sql before launch "

@@ -60,8 +60,9 @@ def setup_fingerprint(task: TransferTask, intervals: Any = None) -> str:
 #: cells scored before it with cells scored after (2: 2026-12-06, the leak fixes of that day; 3:
 #: 2026-12-07, the quantile models of `pooled` fitted on the target domains in a fixed order;
 #: 4: 2026-12-07, XGBoost's added trees on the source margin with settings of their own; a 0/1
-#: known column without its planned value at its usual value)
-RESULTS_REVISION = 4
+#: known column without its planned value at its usual value; 5: 2026-12-07, SQL scaled by the
+#: one-step naive error at every history length, no SQL where a quantile is missing)
+RESULTS_REVISION = 5
 
 
 def writer() -> str:

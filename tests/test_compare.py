@@ -763,3 +763,24 @@ def test_sql_of_a_median_equal_to_the_forecast_is_its_mase_past_a_season_of_hist
     median = scores[scores["strategy"] == "median"]
     assert len(median) == 4 and median["mase"].notna().all()
     np.testing.assert_allclose(median["sql"], median["mase"], rtol=1e-12)
+
+
+def test_the_gaps_interval_counts_the_cells_both_strategies_scored():
+    """a and b each scored 4 of 6 cells, but only 2 of them together: the gap's interval is
+    Student's t with 1 degree of freedom (12.7 s.e.), not with 3 (3.18 s.e.), so a gap of 5
+    s.e. is a tie; the leaderboard says over how many cells (before: the smaller count)."""
+    from transfercast.evaluation import leaderboard, tied_with_leader
+
+    cells = [(t, o) for t in ("T1", "T2", "T3") for o in ("o1", "o2")]
+    a = [0.10, 0.11, 0.12, 0.13, np.nan, np.nan]  # failed the last two
+    b = [np.nan, np.nan, 0.13, 0.145, 0.2, 0.2]  # failed the first two
+    rows = [
+        {"target": t, "origin": o, "strategy": s, "wape": w, "mae": w, "rmse": w, "mase": w,
+         "rmsse": w, "bias": 0.0, "status": "ok" if np.isfinite(w) else "failed"}
+        for s, ws in (("a", a), ("b", b)) for (t, o), w in zip(cells, ws, strict=True)
+    ]  # fmt: skip
+    board = leaderboard(pd.DataFrame(rows)).set_index("strategy")
+    assert board.loc["b", "cells"] == 4 and board.loc["b", "wape_gap_cells"] == 2
+    gap, se = board.loc["b", "wape_gap"], board.loc["b", "wape_gap_se"]
+    assert gap == pytest.approx(0.0125) and gap / se == pytest.approx(5.0)
+    assert tied_with_leader(board.reset_index()) == ["b"]
