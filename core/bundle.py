@@ -45,6 +45,7 @@ from transfercast.data import (
     DataWarning,
     Y,
     as_numbers,
+    name_form,
     period_text,
     refuse_ambiguous_columns,
     refuse_output_names,
@@ -87,8 +88,9 @@ def read_bundle_file(directory: Path, name: str) -> bytes:
     if loading is None:
         return _inside(Path(directory), name).read_bytes()
     root, files = loading
-    key = Path(os.path.relpath(os.path.normpath(Path(directory) / name), root)).as_posix()
-    if Path(name).is_absolute() or key.startswith("../"):
+    # both resolved: a bundle reached through a symlinked folder, a load that resolved its own
+    key = Path(os.path.relpath((Path(directory) / name).resolve(), root.resolve())).as_posix()
+    if Path(name).is_absolute() or key == ".." or key.startswith("../"):
         raise BundleError(
             f"{root}: bundle file '{name}' lies outside the bundle; refusing to load it"
         )
@@ -97,7 +99,13 @@ def read_bundle_file(directory: Path, name: str) -> bytes:
             f"{root}: bundle file '{key}' is not listed in the manifest's checksums; refusing "
             f"to load it"
         )
-    data = _inside(root, key).read_bytes()
+    try:
+        data = _inside(root, key).read_bytes()
+    except OSError as exc:  # gone since the manifest was read: another run replaced the bundle
+        raise BundleError(
+            f"{root}: bundle file '{key}' could not be read ({exc.strerror}); the bundle was "
+            f"modified while it was read, refusing to load it"
+        ) from None
     if hashlib.sha256(data).hexdigest() != files[key]:
         raise BundleError(
             f"{root}: checksum mismatch for '{key}'; the bundle was modified or is corrupt (or "
@@ -580,26 +588,51 @@ def read_manifest(directory: Path) -> dict[str, Any]:
     return manifest
 
 
-#: the manifest's tables every bundle has, each with the type of its value
-MANIFEST_TABLES = {
+#: the manifest's keys every bundle has (``a.b``: key ``b`` of table ``a``), each with the
+#: type of its value; and those of each entry of ``targets``
+MANIFEST_KEYS = {
     "files": dict, "targets": list, "strategy": dict, "data": dict, "features": dict,
-    "origin": str, "training_data": dict,
+    "origin": str, "training_data": dict, "strategy.name": str, "strategy.params": dict,
+    "features.builder": dict, "features.config": dict, "data.series": list, "data.time": str,
+    "data.target": str, "data.domain": str, "data.freq": str, "data.static": list,
+    "data.known": list, "data.targets": list, "data.sources": list, "data.horizon": int,
+    "data.columns": dict,
 }  # fmt: skip
+TARGET_KEYS = {"domain": object, "dir": str, "entries": dict}
 
 
 def _check_shape(path: Path, manifest: dict[str, Any]) -> None:
-    """A :class:`BundleError` naming ``manifest.json`` and the key where a table is missing or
-    of the wrong type, or a target domain is listed twice (a manifest edited and re-signed)."""
-    for key, kind in MANIFEST_TABLES.items():
-        if not isinstance(manifest.get(key), kind):
-            got = "missing" if key not in manifest else f"of type {type(manifest[key]).__name__}"
+    """A :class:`BundleError` naming ``manifest.json`` and the key where a key is missing or
+    of the wrong type, a target entry lacks one, no target is listed, or a target domain is
+    listed twice or is not one of ``data.targets`` (a manifest edited and re-signed)."""
+    for key, kind in MANIFEST_KEYS.items():
+        table, _, inner = key.rpartition(".")
+        holder = manifest[table] if table else manifest
+        value = holder.get(inner, _MISSING)
+        if value is _MISSING or not isinstance(value, kind) or isinstance(value, bool):
+            got = "missing" if value is _MISSING else f"of type {type(value).__name__}"
             raise BundleError(f"{path}: key '{key}' is {got}, not of type {kind.__name__}")
-    domains = [str(t.get("domain")) if isinstance(t, dict) else None for t in manifest["targets"]]
-    if None in domains:
-        raise BundleError(f"{path}: key 'targets' holds an entry that is not a table")
-    twice = sorted({d for d in domains if domains.count(d) > 1})
-    if twice:
-        raise BundleError(f"{path}: key 'targets' lists target domain '{twice[0]}' twice")
+    if not manifest["targets"]:
+        raise BundleError(f"{path}: key 'targets' lists no target domain")
+    fitted = {str(t) for t in manifest["data"]["targets"]}
+    seen: set[str] = set()
+    for k, target in enumerate(manifest["targets"]):
+        for key, kind in TARGET_KEYS.items():
+            value = target.get(key, _MISSING) if isinstance(target, dict) else _MISSING
+            if value is _MISSING or not isinstance(value, kind):
+                raise BundleError(f"{path}: key 'targets[{k}].{key}' is missing or of a wrong type")
+        domain = str(target["domain"])
+        if domain in seen:
+            raise BundleError(f"{path}: key 'targets' lists target domain '{domain}' twice")
+        if domain not in fitted:
+            raise BundleError(
+                f"{path}: key 'targets[{k}].domain' names '{domain}', which is not one of "
+                f"data.targets"
+            )
+        seen.add(domain)
+
+
+_MISSING = object()
 
 
 def _inside(directory: Path, name: str) -> Path:
@@ -688,6 +721,25 @@ def _check_columns(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:
             )
 
 
+def _respelled_domains(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with each domain name written in another Unicode form than the model's (NFD
+    ``Zürich`` for NFC) written as the model wrote it; ``frame`` itself when none is."""
+    domain = bundle.data["domain"]
+    if domain not in frame.columns or frame[domain].dtype.kind in "iufb":
+        return frame
+    names = [*bundle.data["targets"], *bundle.data["sources"]]
+    model = {name_form(t): t for t in names if isinstance(t, str)}
+    values = pd.Series(frame[domain].dropna().unique())
+    renames = {
+        v: model[name_form(v)]
+        for v in values
+        if isinstance(v, str) and v not in model.values() and name_form(v) in model
+    }
+    if not renames:
+        return frame
+    return frame.assign(**{domain: frame[domain].replace(renames)})
+
+
 def _check_targets(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:
     """New data must hold rows of every target domain the model forecasts."""
     domain = bundle.data["domain"]
@@ -762,6 +814,7 @@ def predict_bundle(
     levels = bundle_quantiles(bundle, quantiles)
     refuse_ambiguous_columns(data, list(d["columns"]), source_name)
     _check_columns(bundle, data, source_name)
+    data = _respelled_domains(bundle, data)
     _check_targets(bundle, data, source_name)
     try:
         task = _task(data, d, bundle, source_name)

@@ -856,6 +856,9 @@ def _is_usage_error(exc: Exception) -> bool:
     return vendored is not None and isinstance(exc, vendored.ClickException)
 
 
+#: the encodings of a C or POSIX locale without UTF-8 mode
+ASCII_NAMES = {"ascii", "ansi_x3.4-1968", "us-ascii"}
+
 #: set, a crash of a command (a plugin's bug, say) shows its traceback, not one line
 TRACEBACK_ENV = "TRANSFERCAST_TRACEBACK"
 
@@ -920,6 +923,15 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         if os.environ.get(TRACEBACK_ENV):
             raise
+        if isinstance(exc, UnicodeEncodeError) and exc.encoding.lower() in ASCII_NAMES:
+            bad = exc.object[exc.start : exc.end]
+            err_console.print(  # a file name under LC_ALL=C: the user's to fix, not a crash
+                f"error: {exc.object!r} holds {bad!r}, which this system's text encoding "
+                f"({exc.encoding}) cannot write: use a UTF-8 locale (export LANG=C.UTF-8)",
+                soft_wrap=True,
+                highlight=False,
+            )
+            sys.exit(2)
         if isinstance(exc, OSError) and exc.filename:  # a full disk, a file another holds
             what = f"{exc.filename}: {exc.strerror}"
         else:

@@ -8,6 +8,7 @@ affected (see the bad-input catalogue in the docs).
 from __future__ import annotations
 
 import re
+import unicodedata
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -87,6 +88,12 @@ def _warn_extreme(y: pd.Series, uid: pd.Series, ds: pd.Series, target: str, sour
     )
 
 
+def name_form(value: Any) -> str:
+    """A name as text in one Unicode form (NFC): ``Zürich`` written with a combining
+    diaeresis, as macOS tools write it, and with the composed letter are one name."""
+    return unicodedata.normalize("NFC", str(value))
+
+
 def refuse_unordered_date(when: Any, ts: pd.Timestamp, key: str, error: type[Exception]) -> None:
     """Raise ``error`` naming ``key`` when ``when`` is text that is not an ISO date
     (``YYYY-MM-DD``, a time after it allowed): ``05.06.2021`` reads as 6 May, which a writer of
@@ -96,6 +103,23 @@ def refuse_unordered_date(when: Any, ts: pd.Timestamp, key: str, error: type[Exc
             f"{key} {when!r}: write the date as YYYY-MM-DD (a TOML date, or text such as "
             f"'{period_text(ts)}' if that is the day meant)"
         )
+
+
+def _text_bytes(path: Path) -> bytes:
+    """The bytes of a (possibly compressed: ``.gz``, ``.bz2``, ``.xz``, ``.zip``) text file."""
+    import bz2
+    import gzip
+    import lzma
+    import zipfile
+
+    opener = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}.get(path.suffix.lower())
+    if opener is not None:
+        with opener(path, "rb") as fh:
+            return fh.read()
+    if path.suffix.lower() == ".zip":
+        with zipfile.ZipFile(path) as zf:
+            return zf.read(zf.namelist()[0])
+    return path.read_bytes()
 
 
 def not_utf8(raw: bytes, exc: UnicodeDecodeError) -> str:
@@ -142,13 +166,14 @@ def read_table(
             frame = pd.read_parquet(path)
         elif suffix.endswith(CSV_SUFFIXES):
             header = pd.read_csv(path, nrows=0).columns
-            first = str(header[0]) if len(header) == 1 else ""
-            if first.startswith("sep="):
+            first = str(header[0]) if len(header) else ""
+            if first.startswith("sep=") and len(header) <= 2:  # sep=; or sep=, (two "columns")
+                first += "," * (len(header) - 1)  # the line as written
                 raise DataError(
                     f"{path}: the first line {first!r} is Excel's separator hint, not a header: "
                     f"delete that line (and save the file with commas)"
                 )
-            if "\t" in first:
+            if "\t" in first and len(header) == 1:
                 raise DataError(
                     f"{path}: reads as one column {first[:60]!r}: the file is separated by "
                     f"tabs; save it with commas"
@@ -173,7 +198,7 @@ def read_table(
     except DataError:
         raise
     except UnicodeDecodeError as exc:
-        raise DataError(f"{path}: {not_utf8(path.read_bytes(), exc)}") from None
+        raise DataError(f"{path}: {not_utf8(_text_bytes(path), exc)}") from None
     except Exception as exc:  # noqa: BLE001 - a parser's error becomes one line
         raise DataError(f"{path}: cannot be read: {type(exc).__name__}: {exc}") from None
     if frame.empty:

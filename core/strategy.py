@@ -511,16 +511,19 @@ class Strategy:
     def save(self, directory: Path) -> dict[str, Any]:
         """Write the fitted model files into ``directory``; return manifest entries.
 
-        Native or weights-only formats only (LightGBM text, XGBoost JSON, torch state dicts),
-        never pickle; the entries must be JSON-serialisable. ``transfercast run`` calls this once
-        per target domain, each time with its own empty folder of the model bundle."""
+        Native formats and plain arrays only (LightGBM text, XGBoost JSON, JSON, NumPy archives
+        of weights), never pickle; the entries must be JSON-serialisable. ``transfercast run``
+        calls this once per target domain, each time with its own empty folder of the model
+        bundle."""
         raise NotImplementedError(f"strategy '{self.name}' cannot be saved")
 
     @classmethod
     def load(cls, directory: Path, manifest: dict[str, Any]) -> Strategy:
         """Rebuild a fitted strategy from ``directory`` and its manifest entries: the dict
         :meth:`save` returned, plus ``"params"`` (the strategy's validated parameters) unless
-        ``save`` returned that key itself. The bundle's checksums are verified before this."""
+        ``save`` returned that key itself. Read each file with
+        :func:`transfercast.bundle.read_bundle_file` (or ``GBM.load``): the bytes the bundle's
+        checksums vouch for, read once."""
         raise NotImplementedError(f"strategy '{cls.name}' cannot be loaded")
 
 

@@ -7,7 +7,6 @@ downstream receives data that ends at the origin.
 from __future__ import annotations
 
 import calendar
-import unicodedata
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from transfercast.data import (
     daily_periods,
     has_zone,
     naive_time,
+    name_form,
     period_text,
     read_table,
     refuse_unordered_date,
@@ -48,13 +48,13 @@ def match_domains(values: Sequence[Any], present: np.ndarray, key: str) -> list[
     if np.isscalar(values):
         values = [values]  # one domain
     by_str = {str(v): v for v in present}
-    by_form = {unicodedata.normalize("NFC", k): v for k, v in by_str.items()}
+    by_form = {name_form(k): v for k, v in by_str.items()}
     out = []
     for v in values:
         if isinstance(v, float) and v.is_integer() and str(v) not in by_str:
             v = int(v)  # targets = [5.0] for store 5
-        if str(v) not in by_str and unicodedata.normalize("NFC", str(v)) in by_form:
-            v = by_form[unicodedata.normalize("NFC", str(v))]
+        if str(v) not in by_str and name_form(v) in by_form:
+            v = by_form[name_form(v)]
         if str(v) not in by_str:
             raise DataError(unknown_name(f"domain in [task] {key}", v, sorted(by_str)))
         if by_str[str(v)] in out:
@@ -147,7 +147,8 @@ class SeriesNotes:
 
     def add_domain(self, template: str, dom: Any) -> None:
         """Note target domain ``dom`` as a whole; ``template`` holds ``{subject}`` (the
-        domains named), ``{has}`` and ``{its}`` (``has``/``have``, ``its``/``their``)."""
+        domains named) and ``{has}``, ``{is}``, ``{it}``, ``{them}``, ``{its}`` (said of one
+        domain or of several)."""
         self.domains.setdefault(template, []).append(dom)
 
     def warn(self, stacklevel: int = 2) -> None:
@@ -160,6 +161,9 @@ class SeriesNotes:
                 subject=f"target domain{'s' * many} {named}{more}",
                 has="have" if many else "has",
                 its="their" if many else "its",
+                it="they" if many else "it",
+                them="them" if many else "it",
+                **{"is": "are" if many else "is"},
             )
             warnings.warn(f"{self.source}: {text}", DataWarning, stacklevel=stacklevel + 1)
         for template, items in self.notes.items():
@@ -346,13 +350,16 @@ class TransferTask:
             return {}
         if isinstance(regime_start, Mapping):
             by_str = {str(t): t for t in self.targets}
+            by_form = {name_form(t): t for t in self.targets}  # either Unicode form of a name
             starts = {}
             for key, when in regime_start.items():
-                if str(key) not in by_str:
+                if name_form(key) not in by_form:
                     raise ConfigError(
                         unknown_name("target domain in [task] regime_start", key, by_str)
                     )
-                starts[by_str[str(key)]] = self._regime_date(when, f"[task] regime_start.{key}")
+                starts[by_form[name_form(key)]] = self._regime_date(
+                    when, f"[task] regime_start.{key}"
+                )
             return starts
         when = self._regime_date(regime_start, "[task] regime_start")
         return dict.fromkeys(self.targets, when)
@@ -845,8 +852,9 @@ class TransferTask:
             notes.add_domain(  # no sale of its own to scale by: not a pause of some of its series
                 f"{{subject}} sold nothing in any period {at} ({int(seen.any(axis=0).sum())} "
                 f"periods of 0): {{its}} series are forecast on the scale of the sources' selling "
-                f"series; if it has not opened yet, leave its rows of 0 out (it is then forecast "
-                f"before launch), and if it is closed, leave it out of the targets",
+                f"series; if {{it}} {{has}} not opened yet, leave {{its}} rows of 0 out ({{it}} "
+                f"{{is}} then forecast before launch), and if {{it}} {{is}} closed, leave {{them}} "
+                f"out of the targets",
                 dom,
             )
         elif len(quiet):
@@ -880,8 +888,8 @@ class TransferTask:
                 f"{{subject}} {{has}} no rows in the {idx - last} periods {at} ({{its}} last: "
                 f"{period_text(panel.times[last])}): they are neither in {{its}} history nor "
                 f"forecast, as {{its}} forecasts start after the origin; give those periods' "
-                f"sales (0 where it sold nothing; a store that closed for good: leave it out of "
-                f"the targets), or forecast it from its own last period",
+                f"sales (0 where {{it}} sold nothing; a store that closed for good: leave it out "
+                f"of the targets), or forecast {{them}} from {{its}} own last period",
                 dom,
             )
 

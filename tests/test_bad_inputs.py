@@ -176,6 +176,10 @@ ERRORS = {
         text="sep=;\nstore;dept;date;sales\nS01;D1;2020-01-03;5\nS01;D1;2020-01-10;6\n",
         patterns=[r"sales\.csv: the first line 'sep=;' is Excel's separator hint, not a header"],
     ),
+    "Excel's separator hint line, commas": dict(
+        text="sep=,\nstore,dept,date,sales\nS01,D1,2020-01-03,5\n",
+        patterns=[r"sales\.csv: the first line 'sep=,' is Excel's separator hint, not a header"],
+    ),
     "file not in UTF-8 (cp1252)": dict(
         text="store,dept,date,sales\nK\u00f6ln,D1,2020-01-03,5\n".encode("cp1252"),
         patterns=[
@@ -728,7 +732,7 @@ def test_bad_input_is_a_clear_error(case, tmp_path):
     assert_error(res, tmp_path, *spec["patterns"])
 
 
-def test_a_domain_named_in_another_unicode_form_is_the_same_domain():
+def test_a_domain_named_in_another_unicode_form_is_the_same_domain(tmp_path):
     """macOS tools write a combining diaeresis (NFD); a config typed elsewhere the composed
     letter (NFC): the same store, not "unknown domain 'Zürich' (did you mean 'Zürich'?)"."""
     from transfercast.task import match_domains
@@ -739,6 +743,19 @@ def test_a_domain_named_in_another_unicode_form_is_the_same_domain():
     assert match_domains(["K\u00f6ln"], nfd, "targets") == ["Ko\u0308ln"]
     with pytest.raises(DataError, match="unknown domain"):
         match_domains(["Koln"], nfd, "targets")
+    # a regime start keyed by the name in the other form, and new data for a saved model
+    frame = small_frame().replace({"store": {"S06": "Z\u00fcrich"}})
+    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store", horizon=6)
+    nfd = {"Zu\u0308rich": "2021-01-01"}
+    task = TransferTask(frame, **kw, targets=["Zu\u0308rich"], regime_start=nfd)
+    assert list(task.regime_start) == ["Z\u00fcrich"]
+    model = TransferForecaster("target_only", target_params={"num_boost_round": 5})
+    model.fit(TransferTask(frame, **kw, targets=["Z\u00fcrich"]))
+    from transfercast.bundle import load_bundle, predict_bundle, write_bundle
+
+    bundle = load_bundle(write_bundle(model, tmp_path / "model"))
+    nfd_frame = frame.replace({"store": {"Z\u00fcrich": "Zu\u0308rich"}})
+    pd.testing.assert_frame_equal(predict_bundle(bundle, nfd_frame), predict_bundle(bundle, frame))
 
 
 def test_a_config_file_not_in_utf8_is_a_clear_error(tmp_path):

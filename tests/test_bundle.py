@@ -165,7 +165,7 @@ def test_predict_names_what_the_new_data_do_not_give_the_model(project):
     assert sum("have sales from" in w for w in said) == 1, said
     # the 13 weeks the model reads are all it needs
     said = _predict_warnings(bundle, frame[dates > last - pd.Timedelta(weeks=13)])
-    assert not [w for w in said if "has sales from" in w], said
+    assert not [w for w in said if "sales from" in w], said
     # a new store beside them
     new = frame[frame["store"] == "S06"].assign(store="S09")
     said = _predict_warnings(bundle, pd.concat([frame, new], ignore_index=True))
@@ -858,8 +858,21 @@ def test_a_file_a_strategy_names_must_be_a_listed_file_of_the_bundle(project, tm
         (lambda m: m.update(origin=5), r"key 'origin' is of type int, not of type str$"),
         (lambda m: m.update(format_version=True), r"format_version True is not a bundle format"),
         (lambda m: m["targets"].append(dict(m["targets"][0])), r"lists target domain '\w+' twice"),
+        (lambda m: m["strategy"].pop("params"), r"key 'strategy\.params' is missing"),
+        (lambda m: m["targets"][0].pop("entries"), r"key 'targets\[0\]\.entries' is missing"),
+        (lambda m: m["targets"][0].update(domain="S99"), r"names 'S99', which is not one of"),
+        (lambda m: m.update(targets=[]), r"key 'targets' lists no target domain"),
     ],
-    ids=["files deleted", "origin a number", "format_version true", "a target twice"],
+    ids=[
+        "files deleted",
+        "origin a number",
+        "format_version true",
+        "a target twice",
+        "strategy params deleted",
+        "target entries deleted",
+        "an unknown target",
+        "no target",
+    ],  # fmt: skip
 )
 def test_a_resigned_manifest_of_the_wrong_shape_is_a_line_naming_the_key(
     project, tmp_path, edit, said
@@ -885,6 +898,7 @@ def test_a_model_file_changed_after_the_bundle_was_verified_is_refused(project, 
 
     model, manifest = _copy_model(project, tmp_path)
     victim = model / next(n for n in manifest["files"] if n.endswith(".xgb.json"))
+    original = victim.read_bytes()
     verified = bundle_module.read_manifest
 
     def then_rewritten(directory):
@@ -896,6 +910,36 @@ def test_a_model_file_changed_after_the_bundle_was_verified_is_refused(project, 
         mp.setattr(bundle_module, "read_manifest", then_rewritten)
         with pytest.raises(BundleError, match=r"checksum mismatch for .*another run wrote it"):
             load_bundle(model)
+
+    victim.write_bytes(original)
+
+    def then_removed(directory):  # another run's bundle holds no file of that name
+        out = verified(directory)
+        victim.unlink()
+        return out
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(bundle_module, "read_manifest", then_removed)
+        with pytest.raises(BundleError, match=r"could not be read .*modified while it was read"):
+            load_bundle(model)
+
+
+def test_a_bundle_file_is_named_alike_through_a_symlinked_folder(project, tmp_path):
+    """A bundle reached through a symlinked folder: a strategy that resolved its own folder
+    and one that did not read the same listed file (before: 'lies outside the bundle')."""
+    from transfercast.bundle import _LOADING, read_bundle_file
+
+    model, manifest = _copy_model(project, tmp_path)
+    link = tmp_path / "link"
+    link.symlink_to(model, target_is_directory=True)
+    name = next(n for n in manifest["files"] if n.endswith(".xgb.json"))
+    folder, file = name.rsplit("/", 1)
+    token = _LOADING.set((link, manifest["files"]))
+    try:
+        for directory in (link / folder, (link / folder).resolve()):
+            assert read_bundle_file(directory, file) == (model / name).read_bytes()
+    finally:
+        _LOADING.reset(token)
 
 
 def test_predict_refuses_an_origin_one_period_before_the_models_own(project):

@@ -292,3 +292,13 @@ def test_a_frames_own_unique_id_column_is_said_to_be_unread():
     with pytest.warns(DataWarning, match=said + r"columns joined by '\|' \(store \| dept\)"):
         tc.TransferTask(frame, series=["store", "dept"], time="date", target="sales",
                         domain="store", targets=["S06"], horizon=4)  # fmt: skip
+
+
+def test_a_compressed_file_not_in_utf8_is_named_by_its_text_not_its_compressed_bytes(tmp_path):
+    import gzip
+
+    text = "store,dept,date,sales\nK\u00f6ln,D1,2020-01-03,5\n".encode("cp1252")
+    path = tmp_path / "sales.csv.gz"
+    path.write_bytes(gzip.compress(text))
+    with pytest.raises(DataError, match=r"byte 0xf6 on line 2 \('K\u00f6ln,D1,2020-01-03,5' in "):
+        read_table(path)

@@ -66,3 +66,28 @@ def test_text_outputs_and_messages_do_not_depend_on_the_locale(tmp_path):
     )  # fmt: skip
     assert res.returncode == 2 and b"config file not found: n" in res.stderr, res.stderr
     assert b"Traceback" not in res.stderr and b"UnicodeEncodeError" not in res.stderr
+
+
+def test_a_non_ascii_output_folder_under_an_ascii_locale_is_a_line_saying_what_to_do(tmp_path):
+    """The file system's encoding under LC_ALL=C cannot spell 'Ergebnisse_ü': exit 2 with one
+    line naming the path and the fix (before: an internal UnicodeEncodeError, exit 1)."""
+    import subprocess
+    import sys
+
+    from transfercast.cli import to_toml
+
+    from .conftest import small_project
+
+    raw = small_project(tmp_path, output_dir="Ergebnisse_\u00fc", horizon=4, target_history=13)
+    raw["strategy"]["name"] = "last_value"
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONCOERCECLOCALE": "0"}
+    env.pop("PYTHONUTF8", None)
+    res = subprocess.run(
+        [sys.executable, "-X", "utf8=0", "-m", "transfercast", "run", "config.toml"],
+        env=env, capture_output=True, text=True, cwd=tmp_path, timeout=300,
+    )  # fmt: skip
+    assert res.returncode == 2, res.stderr
+    lines = [ln for ln in res.stderr.splitlines() if ln.startswith("error:")]
+    assert len(lines) == 1 and "Ergebnisse_" in lines[0], res.stderr
+    assert lines[0].endswith("cannot write: use a UTF-8 locale (export LANG=C.UTF-8)"), res.stderr
