@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -134,6 +135,20 @@ def _compare_until_cells(root, out, cells: int) -> subprocess.Popen:
     return proc
 
 
+def _stopped_after_cells(root, out, cells: int, sig: int) -> tuple[subprocess.Popen, str]:
+    """A ``compare`` into ``out`` sent ``sig`` once it stored ``cells`` cells, and its stderr.
+    On a busy machine this process may be scheduled again only after the comparison finished
+    (its 12 cells take about a second): then it tries again, up to three times."""
+    for _ in range(3):
+        proc = _compare_until_cells(root, out, cells)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=60)
+        if proc.returncode != 0:
+            return proc, err
+        shutil.rmtree(out)  # finished before the signal came: nothing was stopped
+    raise AssertionError(f"compare finished before {signal.Signals(sig).name} three times")
+
+
 def _tables(out) -> dict[str, pd.DataFrame]:
     return {
         name: pd.read_csv(out / name) for name in ("scores.csv", "forecasts.csv", "leaderboard.csv")
@@ -148,9 +163,7 @@ def test_killed_compare_is_completed_by_resume(project, monkeypatch):
     expected = _tables(full)
     assert len(expected["scores.csv"]) == 3 * 2 * 2
 
-    proc = _compare_until_cells(project, killed, 3)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=30)
+    proc, _ = _stopped_after_cells(project, killed, 3, signal.SIGKILL)
     assert proc.returncode == -signal.SIGKILL
     assert not (killed / "scores.csv").exists()  # nothing final before the end
     done = list((killed / ".progress").glob("*.scores.parquet"))
@@ -344,9 +357,7 @@ def test_a_terminated_compare_stops_as_an_interrupted_one(project):
     """SIGTERM (a job scheduler, ``kill``): the same one line and kept cells as a Ctrl-C, exit
     status 143, and no temporary file or folder left behind."""
     out = project / "termed"
-    proc = _compare_until_cells(project, out, 3)
-    proc.send_signal(signal.SIGTERM)
-    _, err = proc.communicate(timeout=60)
+    proc, err = _stopped_after_cells(project, out, 3, signal.SIGTERM)
     assert proc.returncode == 143, err
     kept = re.fullmatch(
         r"aborted: (\d+) finished cells kept in \S+; rerun the command with "
