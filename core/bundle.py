@@ -722,22 +722,25 @@ def _check_columns(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:
 
 
 def _respelled_domains(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with each domain name written in another Unicode form than the model's (NFD
-    ``Zürich`` for NFC) written as the model wrote it; ``frame`` itself when none is."""
+    """``frame`` with each domain name, and each value of a categorical column the model
+    knows, written in another Unicode form than the model's (NFD ``Zürich`` for NFC) written
+    as the model wrote it; ``frame`` itself when none is."""
     domain = bundle.data["domain"]
-    if domain not in frame.columns or frame[domain].dtype.kind in "iufb":
-        return frame
-    names = [*bundle.data["targets"], *bundle.data["sources"]]
-    model = {name_form(t): t for t in names if isinstance(t, str)}
-    values = pd.Series(frame[domain].dropna().unique())
-    renames = {
-        v: model[name_form(v)]
-        for v in values
-        if isinstance(v, str) and v not in model.values() and name_form(v) in model
-    }
-    if not renames:
-        return frame
-    return frame.assign(**{domain: frame[domain].replace(renames)})
+    known = {domain: [*bundle.data["targets"], *bundle.data["sources"]]}
+    known.update(bundle.builder.categories)
+    changed = {}
+    for col, names in known.items():
+        if col not in frame.columns or frame[col].dtype.kind in "iufbmM":
+            continue
+        model = {name_form(t): t for t in names if isinstance(t, str)}
+        renames = {
+            v: model[name_form(v)]
+            for v in frame[col].dropna().unique()
+            if isinstance(v, str) and v not in model.values() and name_form(v) in model
+        }
+        if renames:
+            changed[col] = frame[col].astype(object).replace(renames)
+    return frame.assign(**changed) if changed else frame
 
 
 def _check_targets(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:

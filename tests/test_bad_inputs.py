@@ -744,18 +744,23 @@ def test_a_domain_named_in_another_unicode_form_is_the_same_domain(tmp_path):
     with pytest.raises(DataError, match="unknown domain"):
         match_domains(["Koln"], nfd, "targets")
     # a regime start keyed by the name in the other form, and new data for a saved model
-    frame = small_frame().replace({"store": {"S06": "Z\u00fcrich"}})
+    nfc = {"store": {"S06": "Z\u00fcrich"}, "dept": {"D1": "B\u00e4ckerei"}}
+    frame = small_frame().replace(nfc)
     kw = dict(series=["store", "dept"], time="date", target="sales", domain="store", horizon=6)
-    nfd = {"Zu\u0308rich": "2021-01-01"}
-    task = TransferTask(frame, **kw, targets=["Zu\u0308rich"], regime_start=nfd)
+    task = TransferTask(
+        frame, **kw, targets=["Zu\u0308rich"], regime_start={"Zu\u0308rich": "2021-01-01"}
+    )
     assert list(task.regime_start) == ["Z\u00fcrich"]
     model = TransferForecaster("target_only", target_params={"num_boost_round": 5})
     model.fit(TransferTask(frame, **kw, targets=["Z\u00fcrich"]))
     from transfercast.bundle import load_bundle, predict_bundle, write_bundle
 
     bundle = load_bundle(write_bundle(model, tmp_path / "model"))
-    nfd_frame = frame.replace({"store": {"Z\u00fcrich": "Zu\u0308rich"}})
-    pd.testing.assert_frame_equal(predict_bundle(bundle, nfd_frame), predict_bundle(bundle, frame))
+    nfd = {"store": {"Z\u00fcrich": "Zu\u0308rich"}, "dept": {"B\u00e4ckerei": "Ba\u0308ckerei"}}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DataWarning)  # not a department the model never saw
+        got = predict_bundle(bundle, frame.replace(nfd))
+    pd.testing.assert_frame_equal(got, predict_bundle(bundle, frame))
 
 
 def test_a_config_file_not_in_utf8_is_a_clear_error(tmp_path):
