@@ -733,10 +733,11 @@ def _respelled_domains(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
         if col not in frame.columns or frame[col].dtype.kind in "iufbmM":
             continue
         model = {name_form(t): t for t in names if isinstance(t, str)}
-        renames = {
+        present = set(frame[col].dropna().unique())
+        renames = {  # not where the model's own spelling is there too: two names, as in `run`
             v: model[name_form(v)]
-            for v in frame[col].dropna().unique()
-            if isinstance(v, str) and v not in model.values() and name_form(v) in model
+            for v in present
+            if isinstance(v, str) and name_form(v) in model and model[name_form(v)] not in present
         }
         if renames:
             changed[col] = frame[col].astype(object).replace(renames)

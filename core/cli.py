@@ -923,7 +923,8 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         if os.environ.get(TRACEBACK_ENV):
             raise
-        if isinstance(exc, UnicodeEncodeError) and exc.encoding.lower() in ASCII_NAMES:
+        ascii = sys.getfilesystemencoding() in ASCII_NAMES  # LC_ALL=C without UTF-8 mode
+        if isinstance(exc, UnicodeEncodeError) and ascii and exc.encoding.lower() in ASCII_NAMES:
             bad = exc.object[exc.start : exc.end]
             err_console.print(  # a file name under LC_ALL=C: the user's to fix, not a crash
                 f"error: {exc.object!r} holds {bad!r}, which this system's text encoding "

@@ -190,6 +190,7 @@ def leaderboard(scores: pd.DataFrame, baseline: str = "target_only") -> pd.DataF
     gap = gap_to_leader(ok, out["strategy"].iloc[0]) if len(ok) else pd.DataFrame()
     for col in ("wape_gap", "wape_gap_se", "wape_gap_cells"):
         out[col] = out["strategy"].map(gap[col]) if col in gap else np.nan
+    out["wape_gap_cells"] = out["wape_gap_cells"].astype("Int64")  # a count, blank where none
     return out
 
 

@@ -353,13 +353,12 @@ class TransferTask:
             by_form = {name_form(t): t for t in self.targets}  # either Unicode form of a name
             starts = {}
             for key, when in regime_start.items():
-                if name_form(key) not in by_form:
+                dom = by_str.get(str(key), by_form.get(name_form(key)))  # the exact name first
+                if dom is None:
                     raise ConfigError(
                         unknown_name("target domain in [task] regime_start", key, by_str)
                     )
-                starts[by_form[name_form(key)]] = self._regime_date(
-                    when, f"[task] regime_start.{key}"
-                )
+                starts[dom] = self._regime_date(when, f"[task] regime_start.{key}")
             return starts
         when = self._regime_date(regime_start, "[task] regime_start")
         return dict.fromkeys(self.targets, when)

@@ -751,6 +751,15 @@ def test_a_domain_named_in_another_unicode_form_is_the_same_domain(tmp_path):
         frame, **kw, targets=["Zu\u0308rich"], regime_start={"Zu\u0308rich": "2021-01-01"}
     )
     assert list(task.regime_start) == ["Z\u00fcrich"]
+    # a file that holds both spellings as two stores: each key names its own, exactly
+    both = frame.replace({"store": {"S07": "Zu\u0308rich"}})
+    task = TransferTask(
+        both,
+        **kw,
+        targets=["Z\u00fcrich", "Zu\u0308rich"],
+        regime_start={"Z\u00fcrich": "2021-01-01"},
+    )
+    assert list(task.regime_start) == ["Z\u00fcrich"]
     model = TransferForecaster("target_only", target_params={"num_boost_round": 5})
     model.fit(TransferTask(frame, **kw, targets=["Z\u00fcrich"]))
     from transfercast.bundle import load_bundle, predict_bundle, write_bundle
