@@ -739,8 +739,11 @@ def _respelled_domains(bundle: Bundle, frame: pd.DataFrame) -> pd.DataFrame:
             for v in present
             if isinstance(v, str) and name_form(v) in model and model[name_form(v)] not in present
         }
-        if renames:
-            changed[col] = frame[col].astype(object).replace(renames)
+        if renames:  # a text column keeps its dtype; a categorical one's new names are text
+            values = frame[col]
+            if isinstance(values.dtype, pd.CategoricalDtype):
+                values = values.astype(object)
+            changed[col] = values.replace(renames)
     return frame.assign(**changed) if changed else frame
 
 
