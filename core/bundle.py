@@ -916,25 +916,23 @@ def _warn_stale(bundle: Bundle, task: Any, when: pd.Timestamp, source: str) -> N
     periods = pd.date_range(end=when, periods=keep, freq=task.freq)
     frame = task.frame[task.frame[Y].notna() & (task.frame[DS] <= when)]
     starts = frame.groupby(frame[DOMAIN].astype(str))[DS].min()
-    short: dict[tuple[pd.Timestamp, pd.Timestamp], list[str]] = {}  # one line per cut
+    from transfercast.task import SeriesNotes
+
+    notes = SeriesNotes(source)  # one line for the targets cut alike
     for target in bundle.manifest["targets"]:
         first, start = target.get("first_sale"), starts.get(target["domain"])
         if first is None or start is None:
             continue
         wanted = max(pd.Timestamp(first), periods[0])
         if start > wanted:
-            short.setdefault((start, wanted), []).append(target["domain"])
-    for (start, wanted), doms in short.items():
-        named = ", ".join(map(repr, doms[:3])) + (f" and {len(doms) - 3} more" * (len(doms) > 3))
-        warnings.warn(
-            f"{source}: target domain{'s' * (len(doms) > 1)} {named} "
-            f"{'have' if len(doms) > 1 else 'has'} sales from {period_text(start)} on, but a "
-            f"forecast at {period_text(when)} reads them from {period_text(wanted)} on, as the "
-            f"model's fit did: {'their' if len(doms) > 1 else 'its'} lags and recent level lack "
-            f"the periods between; give the whole history with the new periods",
-            DataWarning,
-            stacklevel=3,
-        )
+            notes.add_domain(
+                f"{{subject}} {{has}} sales from {period_text(start)} on, but a forecast at "
+                f"{period_text(when)} reads them from {period_text(wanted)} on, as the model's "
+                f"fit did: {{its}} lags and recent level lack the periods between; give the "
+                f"whole history with the new periods",
+                target["domain"],
+            )
+    notes.warn(stacklevel=3)
     age = len(pd.date_range(fitted, when, freq=task.freq)) - 1
     if age > task.horizon:
         warnings.warn(

@@ -223,21 +223,12 @@ def noise_band(se: Any, cells: Any) -> np.ndarray:
     return np.asarray(se, float) * q
 
 
-def shared_cells(board: pd.DataFrame) -> pd.Series:
-    """Per leaderboard row, the cells its gap to the leader is paired over:
-    ``wape_gap_cells``, or in a board without it, its own cells, at most the leader's."""
-    if "wape_gap_cells" in board:
-        return board["wape_gap_cells"].astype(float)
-    cells = board["cells"].astype(float)
-    return cells.clip(upper=cells.iloc[0]) if len(cells) else cells
-
-
 def tied_with_leader(board: pd.DataFrame) -> list[str]:
     """The strategies whose paired WAPE gap to the leader lies within its 95 % interval
     (:func:`noise_band`): the ones the backtest cannot tell apart from the leader."""
-    if "wape_gap_se" not in board.columns or not {"cells", "wape_gap_cells"} & set(board):
+    if not {"wape_gap_se", "wape_gap_cells"} <= set(board.columns):
         return []
-    band = noise_band(board["wape_gap_se"], shared_cells(board))
+    band = noise_band(board["wape_gap_se"], board["wape_gap_cells"].astype(float))
     return list(board["strategy"][1:][(board["wape_gap"] <= band)[1:]])
 
 

@@ -34,7 +34,6 @@ from transfercast.evaluation import (
     noise_band,
     same_forecasts,
     selection_regret,
-    shared_cells,
     target_leaders,
     tied_with_leader,
     unmeasured,
@@ -133,8 +132,8 @@ def leaderboard_png(
     from matplotlib.figure import Figure
 
     se = board.get(f"{metric}_gap_se")
-    if se is not None and "cells" in board:  # the leaderboard's order: the leader first
-        board = board.assign(_band=noise_band(se, shared_cells(board)))
+    if se is not None and "wape_gap_cells" in board:
+        board = board.assign(_band=noise_band(se, board["wape_gap_cells"].astype(float)))
     board = board.dropna(subset=[metric]).sort_values(metric, ascending=False)
     fig = Figure(figsize=(7, 0.5 * max(len(board), 2) + 1.2))
     ax = fig.subplots()

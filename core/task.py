@@ -131,6 +131,12 @@ class OriginData:
     target_rows: dict[Any, np.ndarray]
 
 
+def _named(doms: Sequence[Any]) -> str:
+    """Up to three domains by name, then how many more (``'S07', 'S08', 'S09' and 2 more``)."""
+    more = f" and {len(doms) - 3} more" if len(doms) > 3 else ""
+    return ", ".join(repr(plain(d)) for d in doms[:3]) + more
+
+
 class SeriesNotes:
     """Warnings about series of target domains at one origin, each said once for every domain
     it concerns (a panel of many target domains gets one line, not one per domain)."""
@@ -154,11 +160,9 @@ class SeriesNotes:
     def warn(self, stacklevel: int = 2) -> None:
         """Issue one :class:`DataWarning` per template."""
         for template, doms in self.domains.items():
-            named = ", ".join(repr(plain(d)) for d in doms[:3])
-            more = f" and {len(doms) - 3} more" if len(doms) > 3 else ""
             many = len(doms) > 1
             text = template.format(
-                subject=f"target domain{'s' * many} {named}{more}",
+                subject=f"target domain{'s' * many} {_named(doms)}",
                 has="have" if many else "has",
                 its="their" if many else "its",
                 it="they" if many else "it",
@@ -172,9 +176,7 @@ class SeriesNotes:
             if len(doms) == 1:
                 subject = f"target domain {doms[0]!r} has {n} series"
             else:
-                named = ", ".join(map(repr, doms[:3]))
-                more = f" and {len(doms) - 3} more" if len(doms) > 3 else ""
-                subject = f"target domains {named}{more} have {n} series"
+                subject = f"target domains {_named(doms)} have {n} series"
             text = template.format(subject=subject, first=items[0][2])
             warnings.warn(f"{self.source}: {text}", DataWarning, stacklevel=stacklevel + 1)
 

@@ -312,7 +312,7 @@ def test_tied_with_leader_names_the_strategies_within_the_95_percent_interval_of
             "wape": [0.10, 0.101, 0.15, 0.104, 0.11, 0.2],
             "wape_gap": [0.0, 0.001, 0.05, 0.0044, 0.01, 0.1],
             "wape_gap_se": [np.nan, 0.002, 0.004, 0.002, 0.002, np.nan],
-            "cells": [30, 30, 30, 30, 2, 1],
+            "wape_gap_cells": [30, 30, 30, 30, 2, 1],
         }
     )
     # 30 cells: t 2.045, the band 0.00409; 2 cells (few): 12.7 x 0.002 = 0.0254 > 0.01
