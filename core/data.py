@@ -278,12 +278,16 @@ def series_ids(frame: pd.DataFrame, series: Sequence[str]) -> pd.Series:
 _DAY_MONTH = r"^\s*(\d{1,2})([/.-])(\d{1,2})\2(\d{4}|\d{2})(?=$|[\sT])([\s\S]*)$"
 
 
-def _day_month_order(text: pd.Series, rows: np.ndarray, column: str, source: str) -> pd.Series:
+def _day_month_order(
+    text: pd.Series, rows: np.ndarray, column: str, source: str, freq: str | None = None
+) -> pd.Series:
     """``text`` (distinct dates written ``dd/mm/yyyy`` or ``mm/dd/yyyy``; with a 2-digit last
     field also ``yy/mm/dd``; any of ``/ . -``, ``rows`` rows each) rewritten as ISO dates, the
     whole column read in one order: the one that reads every value. Where several do and they
-    differ, the one whose dates span the shortest time by far (a year-first reading of daily
-    dates spans decades); else the dates are ambiguous and refused."""
+    differ, the one whose dates all lie on the ``freq`` grid (a year's months written
+    day-first read month-first as twelve January days); else the one whose dates span the
+    shortest time by far (a year-first reading of daily dates spans decades); else the dates
+    are ambiguous and refused."""
     parts = text.str.extract(_DAY_MONTH)
 
     def century(field: pd.Series) -> pd.Series:
@@ -313,6 +317,7 @@ def _day_month_order(text: pd.Series, rows: np.ndarray, column: str, source: str
     for order, (iso, parsed) in whole.items():
         if not any((iso == other).all() for other, _ in distinct.values()):
             distinct[order] = (iso, parsed)
+    distinct = {o: r for o, r in distinct.items() if _readable_on(r[1], freq)} or distinct
     if len(distinct) == 1:
         return next(iter(distinct.values()))[0]
     spans = {o: p.max() - p.min() for o, (_, p) in distinct.items()}
@@ -326,6 +331,18 @@ def _day_month_order(text: pd.Series, rows: np.ndarray, column: str, source: str
         f"{first} or {second}, and every value reads both ways "
         f"({int(rows[differ].sum())} rows differ); write ISO dates (YYYY-MM-DD)"
     )
+
+
+def _readable_on(dates: pd.Series, freq: str | None) -> bool:
+    """Whether every date lies on the grid of ``freq`` (``True`` without one or where it is
+    not an alias: the grid is checked later, with its own error)."""
+    try:
+        with warnings.catch_warnings():  # a deprecated alias is named by the grid check
+            warnings.simplefilter("ignore")
+            offset = pd.tseries.frequencies.to_offset(freq) if freq else None
+    except ValueError:
+        return True
+    return offset is None or all(offset.is_on_offset(d) for d in dates.drop_duplicates())
 
 
 def _years(values: pd.Series, rows: np.ndarray, column: str, source: str) -> pd.Series:
@@ -342,11 +359,13 @@ def _years(values: pd.Series, rows: np.ndarray, column: str, source: str) -> pd.
     return pd.to_datetime(numbers.astype(int).astype(str), format="%Y")
 
 
-def _parse_distinct(values: pd.Series, rows: np.ndarray, column: str, source: str) -> pd.Series:
+def _parse_distinct(
+    values: pd.Series, rows: np.ndarray, column: str, source: str, freq: str | None = None
+) -> pd.Series:
     """Distinct values of a time column (``rows`` rows each, no missing value) as timestamps,
     read in one format for the whole column: numbers and 4-digit text as years, day/month
-    dates in the one order that reads every value (ambiguous ones refused), the rest (ISO
-    text above all) as pandas reads it."""
+    dates in the one order that reads every value (that puts them on the ``freq`` grid where
+    several do; ambiguous ones refused), the rest (ISO text above all) as pandas reads it."""
     kind = pd.api.types.infer_dtype(values, skipna=True)
     if kind == "boolean":
         raise DataError(
@@ -365,7 +384,7 @@ def _parse_distinct(values: pd.Series, rows: np.ndarray, column: str, source: st
     day_month = text.str.match(_DAY_MONTH)
     if day_month.any():
         text = text.copy()
-        order = _day_month_order(text[day_month], rows[day_month.to_numpy()], column, source)
+        order = _day_month_order(text[day_month], rows[day_month.to_numpy()], column, source, freq)
         text[day_month] = order
     with warnings.catch_warnings():  # pandas warns (later raises) on mixed offsets
         warnings.simplefilter("ignore", FutureWarning)
@@ -521,7 +540,7 @@ def _parse_times(
             raise DataError(f"{source}: column '{column}' has an empty date ({_row(row, source)})")
         codes, distinct = pd.factorize(values)  # each distinct value read once, in row order
         rows = np.bincount(codes, minlength=len(distinct))
-        read = _parse_distinct(pd.Series(distinct, dtype=object), rows, column, source)
+        read = _parse_distinct(pd.Series(distinct, dtype=object), rows, column, source, freq)
         parsed = pd.Series(read.to_numpy()[codes], index=values.index, dtype=read.dtype)
     naive = parsed.dtype != object and getattr(parsed.dt, "tz", None) is None
     if timezone and naive and not daily_periods(freq):
@@ -756,11 +775,13 @@ def standardize(
             f"; the dates lie on the '{inferred}' grid: set [data] freq = '{inferred}' (freq= in "
             "Python)"
             if inferred
-            else ""
+            else _two_grids(out[DS], series_ids(out, series).isin(off).to_numpy(), freq)
         )
+        as_written = str(written[off_grid].iloc[0]).strip()
+        spelt = f" (written {as_written!r})" * (as_written[:10] != period_text(first)[:10])
         raise DataError(
-            f"{source}: column '{time}' has irregular periods: {period_text(first)} is not on the "
-            f"'{freq}' grid ({int(off_grid.sum())} rows of {off.nunique()} series, first "
+            f"{source}: column '{time}' has irregular periods: {period_text(first)}{spelt} is not "
+            f"on the '{freq}' grid ({int(off_grid.sum())} rows of {off.nunique()} series, first "
             f"{off.iloc[0]!r}){hint}"
         )
     y, first = as_numbers(out[target])
@@ -968,12 +989,35 @@ def _coarser_hint(out: pd.DataFrame, freq: str, span: pd.DataFrame) -> str:
     if spans.sum() < 2 * span["size"].sum():  # at least half the periods present: gaps
         return ""
     inferred = inferred_grid(out[DS])
-    if inferred is None or inferred == freq:
+    if inferred is not None and inferred != freq:
+        return (
+            f"; most periods are missing and the dates lie on the '{inferred}' grid: check "
+            f"[data] freq '{freq}'"
+        )
+    # domains on grids of their own (weekly sources beside a daily target): name them
+    sparse = span.index[(spans >= 2 * span["size"]) & (span["size"] >= 3)]
+    grids: dict[str, list[Any]] = {}
+    for uid, times in out[out[UID].isin(sparse[:200])].groupby(UID, sort=False)[DS]:
+        grid = inferred_grid(times)
+        if grid is not None and grid != freq:
+            grids.setdefault(grid, []).append(uid)
+    if not grids:
         return ""
-    return (
-        f"; most periods are missing and the dates lie on the '{inferred}' grid: check "
-        f"[data] freq '{freq}'"
-    )
+    plus = "+" * (len(sparse) > 200)
+    named = [
+        f"{len(u)}{plus} series lie on the '{g}' grid (first {u[0]!r})" for g, u in grids.items()
+    ]
+    return f"; most periods are missing and {', '.join(named)}: check [data] freq '{freq}'"
+
+
+def _two_grids(times: pd.Series, off: np.ndarray, freq: str) -> str:
+    """Where the series with dates off the ``freq`` grid lie on a grid of their own (weeks
+    ending Monday among weeks ending Friday), a hint naming both grids."""
+    theirs, others = inferred_grid(times[off]), inferred_grid(times[~off])
+    if theirs is None or theirs == freq:
+        return ""
+    rest = f", the others' on the '{others}' grid" if others else ""
+    return f"; those series' dates lie on the '{theirs}' grid{rest}: write every domain on one grid"
 
 
 def inferred_grid(times: pd.Series) -> str | None:

@@ -221,8 +221,9 @@ ERRORS = {
             r"'2019-01-04T00:00:00\+05:00'\); write them all one way$"
         ],
     ),
-    "ambiguous day/month dates": dict(
+    "ambiguous day/month dates": dict(  # daily: both readings lie on the grid
         frame=lambda f: _day_month(f[pd.to_datetime(f["date"]).dt.day <= 12], "%d/%m/%Y"),
+        raw=to_toml(_with_data(freq="D")),
         patterns=[
             r"column 'date' has ambiguous dates: '04/01/2019' reads day-first or month-first",
             r"write ISO dates \(YYYY-MM-DD\)$",

@@ -369,7 +369,50 @@ def test_dates_off_the_grid_are_named_with_their_series_and_the_grid_they_lie_on
     with pytest.raises(DataError) as caught:
         standardize(weekly, freq="W-SUN", **kw)
     said = str(caught.value)
-    assert re.search(r"is not on the 'W-SUN' grid \(20 rows of 1 series, first 'S03\|D1'\)$", said)
+    assert re.search(r"is not on the 'W-SUN' grid \(20 rows of 1 series, first 'S03\|D1'\); ", said)
+    # the hint names both grids (before: nothing, so a user met one half of the file at a time)
+    assert said.endswith(
+        "those series' dates lie on the 'W-MON' grid, the others' on the 'W-SUN' grid: write "
+        "every domain on one grid"
+    )
+    daymonth = frame_at("W-SUN", 20, 20)  # written day-first: the error shows it as written
+    daymonth["date"] = (pd.to_datetime(daymonth["date"]) + pd.Timedelta(days=1)).dt.strftime(
+        "%d.%m.%Y"
+    )
+    with pytest.raises(DataError, match=r"2019-01-07 \(written '07\.01\.2019'\) is not on"):
+        standardize(daymonth, freq="W-SUN", **kw)
+
+
+def test_a_year_of_months_written_day_first_reads_as_months_on_a_monthly_grid():
+    """``01/02/2021`` .. ``01/12/2021`` (a UK export of one year's months) read month-first
+    span 11 days, so the shortest-span rule read them as twelve January days and the error
+    named 2021-01-02, a date the file does not hold, and advised ``freq = 'D'``. The reading
+    on the ``[data] freq`` grid wins."""
+    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store")
+    frame = frame_at("MS", 12, 12, start="2021-01-01")
+    frame["date"] = pd.to_datetime(frame["date"]).dt.strftime("%d/%m/%Y")
+    assert frame["date"].iloc[1] == "01/02/2021"
+    out = standardize(frame, freq="MS", **kw)
+    assert sorted(out["ds"].unique()) == list(pd.date_range("2021-01-01", periods=12, freq="MS"))
+
+
+def test_weekly_sources_beside_a_daily_target_are_named_in_the_gaps_warning():
+    """Weekly sources and a daily target with ``freq = "D"``: the panel's dates lie on the
+    daily grid, so the warning advised writing six of seven days with 0. It names the series
+    on a grid of their own."""
+    from transfercast.data import DataWarning
+
+    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store")
+    weekly = frame_at("W-FRI", 30, 30)
+    weekly = weekly[~weekly["store"].isin(["S05", "S06"])]
+    daily = frame_at("D", 60, 60).query("store in ['S05', 'S06']")
+    with pytest.warns(DataWarning) as caught:
+        standardize(pd.concat([weekly, daily], ignore_index=True), freq="D", **kw)
+    text = " ".join(str(w.message) for w in caught)
+    assert "most periods are missing and 4 series lie on the 'W-FRI' grid (first 'S01|D1')" in (
+        text
+    )
+    assert "write it with 0" not in text
 
 
 def test_dates_between_the_periods_of_an_hourly_or_two_weekly_grid_are_refused():
