@@ -59,14 +59,20 @@ from transfercast.outputs import UMASK, deferred_interrupt, write_text
 from transfercast.prelaunch import LevelModel
 from transfercast.strategy import Strategy
 
-FORMAT_VERSION = 1
+#: The manifest's layout, bumped when it gains a key an earlier reader needs (that reader then
+#: says to upgrade): 2 (2026-12-07): ``[data] timezone`` in the feature builder. This version
+#: reads 1 and 2.
+FORMAT_VERSION = 2
 MANIFEST = "manifest.json"
 #: How the features a model reads are computed, bumped when their meaning changes (a bundle of
-#: an earlier revision still loads, with a warning that its forecasts can differ from its run):
+#: another revision still loads, with a warning that its forecasts can differ from its run):
 #: 2 (2026-12-06): a series that sold nothing over its level window is scaled by its history
 #: (by its domain's selling series where it never sold), not by one sales unit; a planned
 #: covariate missing at a forecast period is the series' mean over its level window.
-FEATURES_REVISION = 2
+#: 3: written for a few hours of 2026-12-06 with another ``log_level``; never reused.
+#: 4 (2026-12-07): a 0/1 known column missing at a forecast period takes its usual value over
+#: the level window, not its mean; a series that never sold has no ``log_level``.
+FEATURES_REVISION = 4
 
 
 class BundleError(TransfercastError):
@@ -564,12 +570,14 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         raise BundleError(f"{path}: checksum mismatch; the manifest was modified or is corrupt")
     _check_shape(path, manifest)
     revision = manifest.get("features_revision", 1)
-    if isinstance(revision, int) and revision < FEATURES_REVISION:
+    if isinstance(revision, int) and revision != FEATURES_REVISION:
+        later = "; a later transfercast wrote it: upgrade, or" * (revision > FEATURES_REVISION)
         warnings.warn(
             f"{directory}: written with features revision {revision} (transfercast "
             f"{manifest.get('transfercast_version', '?')}); this transfercast computes revision "
             f"{FEATURES_REVISION}, so its forecasts can differ from those of the run that wrote "
-            f"it (see FEATURES_REVISION in transfercast.bundle): run again to refresh it",
+            f"it (see FEATURES_REVISION in transfercast.bundle){later or ':'} run again to "
+            "refresh it",
             DataWarning,
             stacklevel=3,
         )
@@ -692,9 +700,24 @@ def load_bundle(directory: Path) -> Bundle:
             strategies[target["domain"]] = entry.cls.load(directory / target["dir"], entries)
     finally:
         _LOADING.reset(loading)
-    builder = FeatureBuilder(**manifest["features"]["builder"])
-    features = FeaturesConfig(**manifest["features"]["config"])
+    builder = FeatureBuilder(**_known_keys(directory, manifest, "builder", FeatureBuilder))
+    features = FeaturesConfig(**_known_keys(directory, manifest, "config", FeaturesConfig))
     return Bundle(directory, manifest, builder, features, strategies)
+
+
+def _known_keys(directory: Path, manifest: dict[str, Any], part: str, kind: type) -> dict:
+    """The manifest's ``features.<part>`` table, refused in one line where it holds a key
+    ``kind`` does not know (a later transfercast wrote it without a new format version)."""
+    table = manifest["features"][part]
+    known = getattr(kind, "model_fields", None) or {f.name for f in dataclasses.fields(kind)}
+    unknown = sorted(set(table) - set(known))
+    if unknown:
+        raise BundleError(
+            f"{directory}: features.{part} key '{unknown[0]}' is unknown to this transfercast "
+            f"{transfercast.__version__} (written by "
+            f"{manifest.get('transfercast_version', '?')}); upgrade transfercast"
+        )
+    return table
 
 
 def _check_columns(bundle: Bundle, frame: pd.DataFrame, source: str) -> None:

@@ -631,6 +631,41 @@ def test_a_bundle_of_an_earlier_features_revision_loads_with_a_warning(project, 
     (model / "manifest.json").write_text(json.dumps(manifest))
     with pytest.warns(DataWarning, match=r"written with features revision 1 .* run again"):
         load_bundle(model)
+    # a later revision (a newer transfercast's, or 3, written for a few hours and withdrawn)
+    manifest["features_revision"] = FEATURES_REVISION + 1
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    later = r"this transfercast computes revision \d+, .* a later transfercast wrote it: upgrade"
+    with pytest.warns(DataWarning, match=later):
+        load_bundle(model)
+
+
+def test_a_features_key_a_later_transfercast_wrote_is_refused_and_format_1_still_loads(
+    project, tmp_path
+):
+    """A key this version's feature builder does not know crashed with a TypeError (exit 1);
+    it is a one-line error saying to upgrade. Bundles of format 1 (before ``timezone``) load."""
+    from transfercast.bundle import _manifest_digest
+
+    model = tmp_path / "model"
+    shutil.copytree(project / "out" / "model", model)
+    manifest = json.loads((model / "manifest.json").read_text())
+    assert FORMAT_VERSION == 2 and "timezone" in manifest["features"]["builder"]
+    old = json.loads(json.dumps(manifest))
+    del old["features"]["builder"]["timezone"]
+    old["format_version"] = 1
+    old["manifest_sha256"] = _manifest_digest(old)
+    (model / "manifest.json").write_text(json.dumps(old))
+    assert load_bundle(model).builder.timezone is None
+    manifest["features"]["builder"]["holiday_calendar"] = "US"
+    manifest["manifest_sha256"] = _manifest_digest(manifest)
+    (model / "manifest.json").write_text(json.dumps(manifest))
+    res = invoke("predict", model, "--data", project / "sales.csv")
+    assert res.code == 2, res.err
+    assert res.err.strip().endswith(
+        "features.builder key 'holiday_calendar' is unknown to this transfercast "
+        f"{transfercast.__version__} (written by {transfercast.__version__}); upgrade transfercast"
+    )
 
 
 def test_a_bundle_written_by_a_newer_engine_is_refused_naming_it(project, tmp_path):
