@@ -520,58 +520,61 @@ def run_compare(
     fc = cfg.forecast
     intervals = {"quantiles": fc.quantiles, "method": fc.method} if fc.quantiles else None
     store = CellStore(output, task, chosen, resume=resume, intervals=intervals)
-    _COMPARING.append(True)
-    ran = {s.name for s in chosen}
-    skip = {k for k in store.done() if k[1] in ran} if resume else set()
-    if skip:
-        console.print(f"resuming: {len(skip)} cells already scored in {output}")
-    pm.hook.transfercast_run_started(kind="compare", config=cfg)
-    from transfercast.distributed import executor_for
+    try:  # the lock is held until the tables and the report are written
+        _COMPARING.append(True)
+        ran = {s.name for s in chosen}
+        skip = {k for k in store.done() if k[1] in ran} if resume else set()
+        if skip:
+            console.print(f"resuming: {len(skip)} cells already scored in {output}")
+        pm.hook.transfercast_run_started(kind="compare", config=cfg)
+        from transfercast.distributed import executor_for
 
-    try:
-        execution = cfg.execution.model_copy(update={"jobs": jobs})  # --jobs: Dask's too
-        with executor_for(execution) as executor, _progress() as bar:
-            job = bar.add_task("compare", total=None)
+        try:
+            execution = cfg.execution.model_copy(update={"jobs": jobs})  # --jobs: Dask's too
+            with executor_for(execution) as executor, _progress() as bar:
+                job = bar.add_task("compare", total=None)
 
-            def tick(done: int, total: int) -> None:
-                bar.update(job, completed=done, total=total)
+                def tick(done: int, total: int) -> None:
+                    bar.update(job, completed=done, total=total)
 
-            try:
-                comp = compare(
-                    task,
-                    chosen,
-                    params=cfg.strategies,
-                    origins=origins,
-                    jobs=jobs,
-                    plugins=cfg.plugins,
-                    progress=tick,
-                    skip=skip,
-                    on_cell=store.add,
-                    on_origin=store.add_replays,
-                    executor=executor,
-                    quantiles=fc.quantiles,
-                    interval_method=fc.method,
-                )
-                if not skip:  # a resumed run keeps the cells scored before
-                    _refuse_nothing_scored(comp.scores)
-            except TransfercastError:
-                bar.live.transient = True  # the error is the one line on stderr
-                raise
-    except TransfercastError:
-        store.discard()  # a user error: the output directory is left as it was
-        raise
-    except KeyboardInterrupt:
-        _say_aborted(store, output)
-        raise
+                try:
+                    comp = compare(
+                        task,
+                        chosen,
+                        params=cfg.strategies,
+                        origins=origins,
+                        jobs=jobs,
+                        plugins=cfg.plugins,
+                        progress=tick,
+                        skip=skip,
+                        on_cell=store.add,
+                        on_origin=store.add_replays,
+                        executor=executor,
+                        quantiles=fc.quantiles,
+                        interval_method=fc.method,
+                    )
+                    if not skip:  # a resumed run keeps the cells scored before
+                        _refuse_nothing_scored(comp.scores)
+                except TransfercastError:
+                    bar.live.transient = True  # the error is the one line on stderr
+                    raise
+        except TransfercastError:
+            store.discard()  # a user error: the output directory is left as it was
+            raise
+        except KeyboardInterrupt:
+            _say_aborted(store, output)
+            raise
+        finally:
+            store.commit()  # done, or interrupted: the cells stored stay for --resume
+        try:
+            comp = store.comparison(origins, [s.name for s in chosen], comp)
+            write_comparison(comp, output)
+            write_compare_report(comp, output, origins[-1], cfg.plugins)
+        except KeyboardInterrupt:  # every cell is stored: --resume writes the tables
+            _say_aborted(store, output)
+            raise
     finally:
-        store.commit()  # done, or interrupted: the cells stored stay for --resume
-    try:
-        comp = store.comparison(origins, [s.name for s in chosen], comp)
-        write_comparison(comp, output)
-        write_compare_report(comp, output, origins[-1], cfg.plugins)
-    except KeyboardInterrupt:  # every cell is stored: --resume writes the tables
-        _say_aborted(store, output)
-        raise
+        store.release()
     pm.hook.transfercast_run_finished(kind="compare", config=cfg, result=comp)
     print_leaderboard(comp.leaderboard(), same=same_forecasts(comp.forecasts))
     console.print(f"results written to {output}", soft_wrap=True)
@@ -634,6 +637,7 @@ def similarity_cmd(
     from transfercast.evaluation import resolve_strategies
     from transfercast.forecaster import in_zone
     from transfercast.outputs import check_output_dir, write_csv
+    from transfercast.resume import PROGRESS_DIR
     from transfercast.similarity import similarity
     from transfercast.task import TransferTask
 
@@ -645,6 +649,11 @@ def similarity_cmd(
         resolve_strategies(list(cfg.strategies), cfg.strategies, pm)
     out = output or cfg.output_dir()
     check_output_dir(out, files=["similarity.csv"], inputs=_inputs(cfg))
+    if (Path(out) / PROGRESS_DIR).is_dir():  # its report shows its own similarity.csv
+        raise TransfercastError(
+            f"output directory {out} holds a comparison, whose similarity.csv (at its last "
+            "origin) the report shows; choose another --output"
+        )
     task = TransferTask.from_config(cfg)
     if origin is not None:  # on the grid, within the data: named as the option it came from
         origin = task.check_origins([origin], "--origin")[0]

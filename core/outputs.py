@@ -29,7 +29,8 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary sibling of ``path``, then rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    # the name's first 40 characters: a name the file system allows leaves room for the rest
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(Path(tmp))
@@ -81,6 +82,21 @@ class OutputError(TransfercastError):
     a folder without write permission): refused before anything is computed or written."""
 
 
+def _refuse_long_names(path: Path, what: str) -> None:
+    """An :class:`OutputError` where a part of ``path`` is longer than a file name may be
+    (the file system's limit, 255 bytes where it does not say)."""
+    try:
+        limit = os.pathconf(_nearest_existing(Path(".").resolve()), "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    for part in Path(path).parts:
+        if len(os.fsencode(part)) > limit:
+            raise OutputError(
+                f"{what}: the name {part[:24]}... is {len(os.fsencode(part))} bytes long, more "
+                f"than the {limit} a file name may have; give a shorter one"
+            )
+
+
 def _nearest_existing(path: Path) -> Path:
     for candidate in (path, *path.parents):
         if candidate.exists() or candidate.is_symlink():
@@ -117,6 +133,7 @@ def check_output_dir(
     ``folders``: writing it would overwrite the data. Nothing is left behind (a probe file is
     made and removed). ``remedy`` ends each message (the Python API: another folder)."""
     directory = Path(directory)
+    _refuse_long_names(directory, what)
     base = _nearest_existing(directory)
     if not base.is_dir():
         kind = "a file" if base.is_file() else "not a folder"
@@ -152,6 +169,11 @@ def check_output_dir(
             raise OutputError(
                 f"{what} {directory}: {hit} in it is where the command writes, and the data "
                 f"{given} is there: writing it would overwrite the data; {remedy}"
+            )
+        if read.is_dir() and directory.resolve().is_relative_to(read):
+            raise OutputError(
+                f"{what} {directory} lies inside the data folder {given}, every file of which "
+                f"is read as data: the next run would read the results too; {remedy}"
             )
     for name in folders:
         path = directory / name
@@ -196,6 +218,7 @@ def check_output_file(path: Path, option: str = "--output") -> str:
     a supported suffix (:func:`table_format`, returned), a folder above it that is one or can
     be created. Nothing is created."""
     path = Path(path)
+    _refuse_long_names(path, option)
     if path.is_dir():
         raise OutputError(f"{option} {path} is a folder; give a file name, such as forecasts.csv")
     fmt = table_format(path, option)

@@ -127,11 +127,14 @@ class CellStore:
     ``resume=False`` starts afresh (any earlier store is replaced); ``resume=True`` keeps the
     cells whose setup and strategy parameters still match.
 
-    Nothing on disk changes until the first cell is stored (:meth:`open`), so a run stopped by
-    an error before that leaves the output directory as it was. After that, the store it
-    replaces (or, resuming, the cells it replaces) is kept aside in ``.progress.previous``
-    until the run ends: :meth:`commit` drops it, :meth:`discard` (a run stopped by a user
-    error) puts it back and removes what this run added, folders included.
+    The store takes the output directory's lock (``.progress.lock``, its process id) when it
+    is made and holds it until :meth:`release`, after the tables and the report are written,
+    so that two runs never mix their files. Nothing else on disk changes until the first cell
+    is stored (:meth:`open`), so a run stopped by an error before that leaves the output
+    directory as it was. After that, the store it replaces (or, resuming, the cells it
+    replaces) is kept aside in ``.progress.previous`` until the run ends: :meth:`commit` drops
+    it, :meth:`discard` (a run stopped by a user error) puts it back and removes what this run
+    added, folders included.
     """
 
     def __init__(
@@ -160,7 +163,8 @@ class CellStore:
         self._ran: set[pd.Timestamp] = set()  # the origins of the cells stored by this run
         self.stale: set[str] = set()  # strategies whose parameters changed: run again
         self._opened = False
-        self._created: Path | None = None  # the highest folder that open() created
+        self._locked = False
+        self._created: Path | None = None  # the highest folder this run created
         self._added: set[str] = set()  # file stems of the cells stored by this run
         if resume and (self.directory / SETUP).is_file():
             old = json.loads((self.directory / SETUP).read_text())
@@ -187,6 +191,9 @@ class CellStore:
             merged = {**old_params, **self.setup["strategies"]}
             self.setup = {**self.setup, "strategies": merged}
             self.resuming = True
+        missing = [p for p in (self.lock.parent, *self.lock.parent.parents) if not p.exists()]
+        self._created = missing[-1] if missing else None
+        self._take_lock()
 
     # -- the store's life ----------------------------------------------------------------------
     def _holder(self) -> int | None:
@@ -212,7 +219,8 @@ class CellStore:
         if pid is not None:
             raise ConfigError(
                 f"output directory {self.lock.parent} is in use by another transfercast "
-                f"compare (process {pid}); wait for it to end or choose another --output"
+                f"compare (process {pid}); wait for it to end or choose another --output (if "
+                f"no compare runs there, delete {self.lock})"
             )
 
     def _take_lock(self) -> None:
@@ -226,10 +234,23 @@ class CellStore:
             os.write(fd, f"{os.getpid()}\n".encode())
         finally:
             os.close(fd)
+        self._locked = True
 
-    def _release_lock(self) -> None:
-        if self._opened and self._holder() is None:
+    def release(self) -> None:
+        """The run is over, its tables written (or it stopped): give up the output directory's
+        lock and remove the folders this run created that are left empty."""
+        if self._locked and self._holder() is None:
             self.lock.unlink(missing_ok=True)
+        self._locked = False
+        if self._created is not None:  # folders this run created, when they are empty
+            for folder in (self.directory, *self.directory.parents):
+                if folder.exists():
+                    try:
+                        folder.rmdir()
+                    except OSError:
+                        break
+                if folder == self._created:
+                    break
 
     def open(self) -> None:
         """Make the store on disk (called by the first :meth:`add`): a fresh one, the earlier
@@ -237,9 +258,6 @@ class CellStore:
         parameters changed set aside."""
         if self._opened:
             return
-        missing = [p for p in (self.directory, *self.directory.parents) if not p.exists()]
-        self._created = missing[-1] if missing else None
-        self._take_lock()
         if self.previous.exists():  # left by a run killed before it ended
             shutil.rmtree(self.previous)
         if not self.resuming and self.directory.exists():
@@ -273,13 +291,12 @@ class CellStore:
         stored stay for ``--resume``."""
         shutil.rmtree(self.previous, ignore_errors=True)
         self._added.clear()
-        self._release_lock()
 
     def discard(self) -> None:
         """The run stopped on a user error: put the output directory back as it was."""
         if not self._opened:
+            self.release()
             return
-        self._release_lock()
         if not self.resuming:
             shutil.rmtree(self.directory, ignore_errors=True)
             if self.previous.exists():
@@ -292,15 +309,7 @@ class CellStore:
                 for path in self.previous.iterdir():
                     os.replace(path, self.directory / path.name)
                 self.previous.rmdir()
-        if self._created is not None:  # folders this run created, when they are empty
-            for folder in (self.directory, *self.directory.parents):
-                if folder.exists():
-                    try:
-                        folder.rmdir()
-                    except OSError:
-                        break
-                if folder == self._created:
-                    break
+        self.release()
         self._opened = False
         self._added.clear()
 

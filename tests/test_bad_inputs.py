@@ -1181,6 +1181,42 @@ def test_data_where_the_command_writes_its_output_is_refused(command, written, t
     assert (tmp_path / written).read_bytes() == saved
 
 
+@pytest.mark.parametrize("command", ["run", "compare", "similarity"])
+def test_an_output_folder_inside_a_data_folder_is_refused(command, tmp_path):
+    """A folder of Parquet files is read whole: results written inside it were accepted once,
+    then every later run read them as data and stopped."""
+    data = tmp_path / "sales"
+    data.mkdir()
+    small_frame().to_parquet(data / "part0.parquet", index=False)
+    raw = raw_config()
+    raw["data"]["path"] = "sales"
+    raw["output"]["dir"] = "sales/results"
+    (tmp_path / "config.toml").write_text(to_toml(raw) + SMALL)
+    res = invoke(command, tmp_path / "config.toml")
+    assert res.code == 2, res.err
+    assert res.err.strip().endswith(
+        f"sales/results lies inside the data folder {data}, every file of which is read as "
+        "data: the next run would read the results too; choose another --output"
+    ), res.err
+    assert [p.name for p in data.iterdir()] == ["part0.parquet"]
+
+
+def test_similarity_into_a_comparison_folder_is_refused(tmp_path):
+    """``similarity`` after ``compare`` replaced the comparison's similarity.csv (at another
+    origin) beside the report that shows the old one."""
+    config = setup(tmp_path)
+    assert invoke("compare", config, "--strategies", "naive").code == 0
+    written = (tmp_path / "out" / "similarity.csv").read_bytes()
+    res = invoke("similarity", config)
+    assert res.code == 2, res.err
+    assert res.err.strip().endswith(
+        "holds a comparison, whose similarity.csv (at its last origin) the report shows; "
+        "choose another --output"
+    ), res.err
+    assert (tmp_path / "out" / "similarity.csv").read_bytes() == written
+    assert invoke("similarity", config, "--output", tmp_path / "elsewhere").code == 0
+
+
 def test_demo_refuses_a_folder_holding_a_project_it_did_not_write(tmp_path):
     (tmp_path / "config.toml").write_text("[data]\n")
     (tmp_path / "sales.csv").write_text("mine\n")
@@ -2268,3 +2304,26 @@ def test_unsold_series_say_whether_some_or_all_sold_before_the_cut():
         f"having sold before ([task] target_history = 13): forecast before launch, their level "
         f"estimated from the source domains"
     ], [str(w.message) for w in caught]
+
+
+def test_long_output_names_are_written_or_refused_before_any_work(tmp_path, monkeypatch):
+    """A legal 250-byte ``--output`` name failed after the model had run (its temporary
+    file's name was 14 bytes longer, and the error named it, exit 1); a name over the limit
+    crashed in ``Path.exists`` (exit 1). The first is written, the second refused at once."""
+    from transfercast.outputs import OutputError, check_output_dir, check_output_file, write_csv
+
+    monkeypatch.chdir(tmp_path)
+    legal = "f" * 246 + ".csv"
+    written = write_csv(pd.DataFrame({"a": [1]}), tmp_path / legal)
+    assert written.read_text() == "a\n1\n"
+    assert [p.name for p in tmp_path.iterdir()] == [legal]
+    config = setup(tmp_path)
+    res = invoke("run", config, "--output", "d" * 300)
+    assert res.code == 2, res.err
+    assert res.err.strip() == (
+        "error: output directory: the name dddddddddddddddddddddddd... is 300 bytes long, more "
+        "than the 255 a file name may have; give a shorter one"
+    )
+    with pytest.raises(OutputError, match=r"^--output: the name f{24}\.\.\. is 304 bytes long"):
+        check_output_file(Path("f" * 300 + ".csv"))
+    check_output_dir(tmp_path)  # a short name passes

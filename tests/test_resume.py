@@ -13,6 +13,7 @@ import sys
 import textwrap
 import time
 import types
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -413,7 +414,12 @@ def test_a_ctrl_c_during_runs_bundle_swap_waits_for_its_forecasts(tmp_path, monk
 def test_a_folder_another_running_compare_writes_into_is_refused(tmp_path, monkeypatch):
     """Two comparisons into one folder would mix their cells; a killed run's lock is taken
     over."""
-    monkeypatch.setattr(cli, "write_compare_report", lambda *a, **k: None)  # not under test
+    held = []  # the lock while the report is written: a second run mixed tables and report
+
+    def report(comp, output, *a, **k):
+        held.append((Path(output) / ".progress.lock").read_text().strip())
+
+    monkeypatch.setattr(cli, "write_compare_report", report)
     raw = small_project(tmp_path, horizon=4, target_history=13, windows=1, output_dir="out")
     (tmp_path / "config.toml").write_text(to_toml(raw))
     out = tmp_path / "out"
@@ -423,7 +429,8 @@ def test_a_folder_another_running_compare_writes_into_is_refused(tmp_path, monke
     assert res.code == 2
     assert res.err == (
         f"error: output directory {out} is in use by another transfercast compare (process "
-        f"{os.getppid()}); wait for it to end or choose another --output\n"
+        f"{os.getppid()}); wait for it to end or choose another --output (if no compare runs "
+        f"there, delete {out / '.progress.lock'})\n"
     )
     assert [p.name for p in out.iterdir()] == [".progress.lock"]
     gone = subprocess.run(
@@ -436,6 +443,7 @@ def test_a_folder_another_running_compare_writes_into_is_refused(tmp_path, monke
     res = invoke("compare", tmp_path / "config.toml", "--strategies", "target_only")
     assert res.code == 0, res.err
     assert not (out / ".progress.lock").exists() and (out / "scores.csv").is_file()
+    assert held == [str(os.getpid())]
 
 
 def test_an_interrupted_write_leaves_the_old_file(tmp_path):
@@ -457,7 +465,6 @@ def test_every_output_file_goes_through_atomic_write():
     """Direct writers are allowed only in outputs.py and in model ``save`` methods, which write
     into a bundle's temporary folder that is renamed whole."""
     import re
-    from pathlib import Path
 
     root = Path(__file__).resolve().parents[1] / "core"
     writer = re.compile(
@@ -501,11 +508,15 @@ def test_a_cell_store_changes_nothing_before_its_first_cell_and_discard_restores
     for name in ("target_only", "source_only"):
         first.add(_cell_row(name), None)
     first.commit()
+    assert (out / ".progress.lock").read_text() == f"{os.getpid()}\n"  # held until release
+    first.release()
     before = _snapshot(tmp_path)
 
-    # afresh over it: nothing changes on disk before the first cell; discard puts it all back
+    # afresh over it: nothing but the lock changes on disk before the first cell (the lock is
+    # taken at once: two runs started together both passed); discard puts it all back
     again = CellStore(out, task, strategies)
-    assert _snapshot(tmp_path) == before and again.done() == set()
+    lock = {"out/.progress.lock": f"{os.getpid()}\n".encode()}
+    assert _snapshot(tmp_path) == {**before, **lock} and again.done() == set()
     again.add(_cell_row("target_only", "2021-02-05"), None)
     assert _snapshot(tmp_path) != before
     again.discard()
@@ -514,7 +525,7 @@ def test_a_cell_store_changes_nothing_before_its_first_cell_and_discard_restores
     # resuming with changed parameters: the changed strategy's cells are set aside, and put back
     params = [TargetOnly(), SourceOnly(seed=1)]
     changed = CellStore(out, task, params, resume=True)
-    assert _snapshot(tmp_path) == before
+    assert _snapshot(tmp_path) == {**before, **lock}
     assert changed.done() == {("S06", "target_only", "2021-01-01")}
     changed.add(_cell_row("source_only"), None)  # the stale cell, run again
     changed.add(_cell_row("target_only", "2021-02-05"), None)  # a new cell
@@ -522,7 +533,10 @@ def test_a_cell_store_changes_nothing_before_its_first_cell_and_discard_restores
     changed.discard()
     assert _snapshot(tmp_path) == before
 
-    # in a folder that did not exist: discard removes every folder the store created
+    # in a folder that did not exist: discard removes every folder the store created, before
+    # its first cell as after
+    CellStore(tmp_path / "a" / "b", task, strategies).discard()
+    assert not (tmp_path / "a").exists()
     new = CellStore(tmp_path / "a" / "b", task, strategies)
     new.add(_cell_row("target_only"), None)
     new.discard()
@@ -532,6 +546,8 @@ def test_a_cell_store_changes_nothing_before_its_first_cell_and_discard_restores
     last = CellStore(out, task, strategies)
     last.add(_cell_row("target_only", "2021-02-05"), None)
     last.commit()
+    assert sorted(p.name for p in out.iterdir()) == [".progress", ".progress.lock"]
+    last.release()
     assert [p.name for p in out.iterdir()] == [".progress"]
     assert CellStore(out, task, strategies, resume=True).done() == {
         ("S06", "target_only", "2021-02-05")
