@@ -14,6 +14,7 @@ hookimpl = pluggy.HookimplMarker("transfercast")
 """Marker for plugin hook implementations: ``@transfercast.hookimpl``."""
 
 from transfercast.config import Config, load_config  # noqa: E402
+from transfercast.data import DataWarning  # noqa: E402
 from transfercast.errors import TransfercastError  # noqa: E402
 from transfercast.evaluation import Comparison, compare  # noqa: E402
 from transfercast.features import FeatureTable  # noqa: E402
@@ -27,6 +28,7 @@ from transfercast import datasets  # noqa: E402
 __all__ = [
     "Comparison",
     "Config",
+    "DataWarning",
     "FeatureTable",
     "GBMParams",
     "SourceSpec",

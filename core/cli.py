@@ -187,16 +187,12 @@ def print_leaderboard(board, title: str = "Leaderboard", same: Any = ()) -> None
         cols.remove("failed")
     table = _leaderboard_table(board, cols, title)
 
-    def width(table: Table) -> int:  # its natural width, unconstrained by the console's
-        return console.measure(table, options=console.options.update(max_width=10_000)).maximum
-
     if not console.is_terminal:  # a file or a pipe: nothing to fit, every figure whole
-        wide = Console(file=console.file, width=max(console.width, width(table)), markup=False)
-        wide.print(table)
+        print_table(table)
     else:
         left_out = []
         for col in NARROW_DROP:
-            if width(table) <= console.width:
+            if _natural_width(table) <= console.width:
                 break
             if col in cols:
                 cols.remove(col)
@@ -205,7 +201,8 @@ def print_leaderboard(board, title: str = "Leaderboard", same: Any = ()) -> None
         console.print(table)
         if left_out:
             console.print(
-                f"left out for the terminal's width (in leaderboard.csv): {', '.join(left_out)}"
+                f"left out for the terminal's width (in leaderboard.csv): {', '.join(left_out)}",
+                soft_wrap=True,
             )
     from transfercast.evaluation import tied_with_leader, unmeasured
 
@@ -213,15 +210,31 @@ def print_leaderboard(board, title: str = "Leaderboard", same: Any = ()) -> None
     tied = tied_with_leader(board)
     if tied:
         text = f"no clear difference from {leader} (gap within its 95 % interval): "
-        console.print(text + ", ".join(tied))
+        console.print(text + ", ".join(tied), soft_wrap=True)
     alone = unmeasured(board)
     if alone:
         console.print(
             f"one cell shared with {leader}, no standard error: the backtest cannot tell "
-            f"{', '.join(alone)} from it"
+            f"{', '.join(alone)} from it",
+            soft_wrap=True,
         )
     for group in same:
-        console.print(f"the same forecasts in every cell: {', '.join(group)}")
+        console.print(f"the same forecasts in every cell: {', '.join(group)}", soft_wrap=True)
+
+
+def _natural_width(table: Table) -> int:
+    """The width ``table`` takes unconstrained by the console's."""
+    return console.measure(table, options=console.options.update(max_width=10_000)).maximum
+
+
+def print_table(table: Table) -> None:
+    """Print ``table`` on stdout: in a terminal fitted to its width, in a file or a pipe
+    whole (no figure or name cut to the 80 columns a pipe is given)."""
+    if console.is_terminal:
+        console.print(table)
+        return
+    width = max(console.width, _natural_width(table))
+    Console(file=console.file, width=width, markup=False).print(table)
 
 
 @app.command("plugins", cls=_Command)
@@ -239,7 +252,7 @@ def plugins_cmd(
     for entry in pm.registry.entries.values():
         also = f" (also {', '.join(entry.aliases)})" if entry.aliases else ""
         table.add_row(entry.name + also, entry.plugin, entry.source, entry.description)
-    console.print(table)
+    print_table(table)
     for f in pm.failures:
         failure = f"{f.plugin} ({f.source}): {f.error}"
         console.print(Text("plugin failed", style="red"), failure, soft_wrap=True)
@@ -494,7 +507,13 @@ def run_compare(
 
     Every finished cell is stored under ``<output>/.progress`` at once; ``resume`` skips the
     cells stored by an earlier, interrupted or shorter, run (see :mod:`transfercast.resume`)."""
-    from transfercast.evaluation import check_jobs, compare, resolve_strategies, same_forecasts
+    from transfercast.evaluation import (
+        check_jobs,
+        compare,
+        resolve_strategies,
+        same_forecasts,
+        warn_scoring,
+    )
     from transfercast.outputs import check_output_dir
     from transfercast.results import COMPARISON_FILES, write_comparison
     from transfercast.resume import PREVIOUS_DIR, PROGRESS_DIR, CellStore
@@ -568,6 +587,8 @@ def run_compare(
             store.commit()  # done, or interrupted: the cells stored stay for --resume
         try:
             comp = store.comparison(origins, [s.name for s in chosen], comp)
+            if skip:  # the warnings on the whole comparison, stored cells included
+                warn_scoring(comp.scores, comp.forecasts, task)
             write_comparison(comp, output)
             write_compare_report(comp, output, origins[-1], cfg.plugins)
         except KeyboardInterrupt:  # every cell is stored: --resume writes the tables
@@ -581,14 +602,15 @@ def run_compare(
     skipped = comp.scores[comp.scores["status"] == "skipped"]
     if len(skipped):
         console.print(
-            f"{len(skipped)} cells skipped (first: {skipped['error'].iloc[0]})", soft_wrap=True
+            f"{len(skipped)} cells skipped (first: {one_line(skipped['error'].iloc[0])})",
+            soft_wrap=True,
         )
     if comp.failed:
         first = comp.scores[comp.scores["status"] == "failed"].iloc[0]
         at = f"target {one_line(first['target'])!r} at {period_text(first['origin'])}"
         err_console.print(
             f"{int((comp.scores['status'] == 'failed').sum())} cells failed; see scores.csv "
-            f"(first: {first['strategy']}, {at}: {first['error']})",
+            f"(first: {first['strategy']}, {at}: {one_line(first['error'])})",
             soft_wrap=True,
         )
         return 1
@@ -678,7 +700,7 @@ def similarity_cmd(
         )
     for _, row in table.iterrows():
         view.add_row(*[similarity_cell(row, c) for c in shown])
-    console.print(view)
+    print_table(view)
     if "regime_level_ratio" in table:
         regimes = Table(title="New regime against old regime (regime_* columns)")
         shown = ["target", "regime_start", *REGIME_SHOWN]
@@ -687,11 +709,12 @@ def similarity_cmd(
             regimes.add_column(header, justify="left" if col == "target" else "right")
         for _, row in table[table["old_regime"].astype(str) != ""].iterrows():
             regimes.add_row(*[similarity_cell(row, c) for c in shown])
-        console.print(regimes)
+        print_table(regimes)
     if not table["season_shown"].all():
         console.print(
             "(season_corr): the sources' seasonal index hardly moves over the target's periods, "
-            "so the correlation measures noise there, not how alike the seasons are"
+            "so the correlation measures noise there, not how alike the seasons are",
+            soft_wrap=True,
         )
     console.print(f"similarity table written to {path}", soft_wrap=True)
 
@@ -783,6 +806,7 @@ def demo_cmd(
     console.print(
         f"synthetic data (relatedness {relatedness}) and config written to {output}; "
         f"comparing strategies on targets {', '.join(frame.attrs['targets'])}",
+        soft_wrap=True,
     )
     raise typer.Exit(run_compare(cfg, _split(strategies), output / "results", jobs))
 
@@ -909,11 +933,12 @@ def main(argv: list[str] | None = None) -> None:
     _COMPARING.clear()
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("default")
-            # a library's deprecation notice about another library's code (dask calling
-            # pandas) says nothing to the user; those about this package's own calls still show
-            for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
-                warnings.filterwarnings("ignore", category=category, module=r"(?!transfercast)")
+            if not sys.warnoptions:  # -W or PYTHONWARNINGS: the user's filters hold
+                warnings.simplefilter("default")
+                # a library's deprecation notice about another library's code (dask calling
+                # pandas) says nothing to the user; this package's own calls' still show
+                for category in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+                    warnings.filterwarnings("ignore", category=category, module=r"(?!transfercast)")
             warnings.showwarning = _show_warning
             code = app(args=argv, standalone_mode=False)
     except TransfercastError as exc:

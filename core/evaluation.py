@@ -9,6 +9,7 @@ other cells go on.
 from __future__ import annotations
 
 import contextlib
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator, Sequence
@@ -225,11 +226,12 @@ def noise_band(se: Any, cells: Any) -> np.ndarray:
 
 def tied_with_leader(board: pd.DataFrame) -> list[str]:
     """The strategies whose paired WAPE gap to the leader lies within its 95 % interval
-    (:func:`noise_band`): the ones the backtest cannot tell apart from the leader."""
+    (:func:`noise_band`), on either side: the ones the backtest cannot tell apart from the
+    leader (one ranked below it for cells it missed may be clearly ahead on the shared ones)."""
     if not {"wape_gap_se", "wape_gap_cells"} <= set(board.columns):
         return []
     band = noise_band(board["wape_gap_se"], board["wape_gap_cells"].astype(float))
-    return list(board["strategy"][1:][(board["wape_gap"] <= band)[1:]])
+    return list(board["strategy"][1:][(board["wape_gap"].abs() <= band)[1:]])
 
 
 def unmeasured(board: pd.DataFrame) -> list[str]:
@@ -483,17 +485,30 @@ def _cell(
 @contextlib.contextmanager
 def _each_warning_once() -> Iterator[None]:
     """Say each warning raised inside once (by category and text), in the order first raised,
-    when the block ends: every cell of a comparison raises the same ones, and a
-    ``catch_warnings`` in a cell resets the registry that would say them once."""
-    with warnings.catch_warnings(record=True) as said:
-        warnings.simplefilter("always")
-        yield
-    seen: set[tuple[type, str]] = set()
-    for w in said:
-        key = (w.category, str(w.message))
-        if key not in seen:
+    when the block ends, also when it ends by an error or an interrupt: every cell of a
+    comparison raises the same ones, and a ``catch_warnings`` in a cell resets the registry
+    that would say them once. Each is said as from its module (``transfercast.task``), so that
+    a filter by module holds."""
+    said: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            yield
+    finally:
+        stopped = sys.exc_info()[0] is not None
+        seen: set[tuple[type, str]] = set()
+        modules = {getattr(m, "__file__", None): n for n, m in list(sys.modules.items())}
+        for w in said:
+            key = (w.category, str(w.message))
+            if key in seen:
+                continue
             seen.add(key)
-            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+            module = modules.get(w.filename) or w.filename
+            try:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, module=module)
+            except Warning:  # a filter made it an error: the error in flight goes first
+                if not stopped:
+                    raise
 
 
 def _warn_short_horizons(task: TransferTask, origins: Sequence[pd.Timestamp]) -> None:
@@ -700,17 +715,25 @@ def compare(
         )
     extra = [c for c in dict.fromkeys(k for r in rows for k in r) if c not in SCORE_COLUMNS]
     scores = pd.DataFrame(rows, columns=[*SCORE_COLUMNS, *extra])
-    warn_unsold_cells(scores)
     forecasts = (
         pd.concat(frames, ignore_index=True)
         if frames
         else pd.DataFrame(columns=["strategy", "origin", "unique_id", "ds", "forecast", "actual"])
     )
-    warn_unscored_periods(forecasts, task.last_observed)
+    if not skip:  # resuming, the caller warns on the comparison the stored cells complete
+        warn_scoring(scores, forecasts, task)
     selection = pd.concat(selections, ignore_index=True) if selections else pd.DataFrame()
     replays = pd.concat(replayed, ignore_index=True) if replayed else pd.DataFrame()
     modules = tuple(plugin_modules(plugins))
     return Comparison(scores, forecasts, selection, cache.fits, task, replays, modules)
+
+
+def warn_scoring(scores: pd.DataFrame, forecasts: pd.DataFrame, task: TransferTask) -> None:
+    """The warnings on a whole comparison's cells: those whose target sold nothing
+    (:func:`warn_unsold_cells`), forecast periods without an actual
+    (:func:`warn_unscored_periods`)."""
+    warn_unsold_cells(scores)
+    warn_unscored_periods(forecasts, task.last_observed)
 
 
 def compare_config(

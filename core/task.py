@@ -764,8 +764,10 @@ class TransferTask:
                 )
                 if absent == "error":
                     raise DataError(why)
-                warnings.warn(
-                    f"{self.source_name}: {why}: left out at that origin", DataWarning, stacklevel=2
+                notes.add_domain(
+                    "{subject} {has} no row up to the end of the horizon of the origin "
+                    f"{period_text(origin)}: left out at that origin",
+                    dom,
                 )
                 continue
             rows = present[has_history[present]]
@@ -773,12 +775,11 @@ class TransferTask:
             # depends on what it sold after it
             if self.target_history != 0 and not len(rows):
                 within, hidden = self.unsold_note(present, idx)
-                warnings.warn(
-                    f"{self.source_name}: target domain {plain(dom)!r} has no sales "
-                    f"{within}up to the origin {period_text(origin)}{hidden}: it is forecast "
-                    f"before launch, its level estimated from the source domains",
-                    DataWarning,
-                    stacklevel=2,
+                notes.add_domain(
+                    f"{{subject}} {{has}} no sales {within}up to the origin {period_text(origin)}"
+                    f"{hidden}: {{it}} {{is}} forecast before launch, {{its}} level estimated "
+                    "from the source domains",
+                    dom,
                 )
             # every series it will sell; those without a sale yet are forecast before launch
             if (
@@ -942,9 +943,10 @@ class TransferTask:
             )
 
     def _warn_closed(self, panel: Panel, dom: Any, rows: np.ndarray, idx: int) -> None:
-        """Warn about periods of the level window up to position ``idx`` in which every series
-        of a target domain that has rows in that window (two or more) has a row, and sold
-        nothing, although the domain sold in some period before and in no period before did it
+        """Warn about periods of the level window up to position ``idx`` in which the series
+        of a target domain that have rows in that window (two or more) sold nothing, at least
+        half of them with a row of 0 (an export leaves out a department without a row that
+        week), although the domain sold in some period before and in no period before did it
         sell nothing (a closed store, or an export of zeros): its recent level reads them as
         sales of 0."""
         start = max(idx + 1 - int(self.features.level_window), 0)
@@ -956,7 +958,8 @@ class TransferTask:
         observed = (~np.isnan(y)).any(axis=0)
         total = np.nansum(y, axis=0)
         zero = observed & (total == 0)
-        every = (~np.isnan(y[:, start:])).all(axis=0)  # each active series has a row
+        half = max(2, -(-int(active.sum()) // 2))
+        every = (~np.isnan(y[:, start:])).sum(axis=0) >= half  # most active series have a row
         closed = np.flatnonzero(zero[start:] & every) + start
         if not len(closed) or zero[:start].any():
             return

@@ -1104,10 +1104,11 @@ def test_target_without_sales_up_to_the_origin_is_forecast_before_launch(tmp_pat
     # the stores open a week after the origin: their rows in the horizon say they exist
     res = invoke("run", setup(tmp_path, raw=raw_config(origin="2020-07-10")))
     assert res.code == 0, res.err
-    assert (
-        "target domain 'S06' has no sales up to the origin 2020-07-10: it is forecast before "
-        "launch, its level estimated from the source domains" in res.err
-    ), res.err
+    said = "have no sales up to the origin 2020-07-10: they are forecast before launch, their "
+    assert [x for x in res.err.splitlines() if "no sales up to the origin" in x] == [
+        f"warning: {tmp_path / 'sales.csv'}: target domains 'S06', 'S07', 'S08' {said}level "
+        "estimated from the source domains"
+    ], res.err  # one line for the three (before: one each)
     fc = pd.read_csv(tmp_path / "out" / "forecasts.csv")
     assert set(fc["store"]) == set(TARGETS) and len(fc) == len(TARGETS) * 2 * 6
     assert np.isfinite(fc["forecast"]).all() and (fc["forecast"] > 0).all()
@@ -1752,6 +1753,45 @@ def test_the_command_line_prints_each_warning_once(tmp_path):
     assert len(said) == 1, res.err
 
 
+def test_compare_warnings_are_said_on_an_interrupt_and_filter_by_module():
+    """``compare`` holds the cells' warnings to say each once: an interrupt lost them, and
+    they were said as from a file path, so that ``module="transfercast"`` missed them."""
+    from transfercast.evaluation import _each_warning_once
+
+    with pytest.warns(DataWarning, match="said before the interrupt") as caught:
+        with pytest.raises(KeyboardInterrupt), _each_warning_once():
+            warnings.warn("said before the interrupt", DataWarning, stacklevel=1)
+            raise KeyboardInterrupt
+    assert len(caught) == 1
+    task = TransferTask.from_config(parse_config(raw_config()), data=small_frame())
+    late = task.evaluation_origins()[-1]
+    early = late - pd.Timedelta(weeks=60)  # before the targets' first rows: a warning inside
+    for ignore, expected in ((False, 1), (True, 0)):
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            if ignore:
+                warnings.filterwarnings("ignore", module="transfercast")
+            tc.compare(task, ["naive"], origins=[early, late])
+        assert len([w for w in said if "left out at that origin" in str(w.message)]) == expected
+
+
+def test_the_command_line_keeps_the_users_warning_filters(tmp_path, monkeypatch):
+    """``-W ignore`` or ``PYTHONWARNINGS=ignore`` silence the warnings; the CLI replaced the
+    filters with its own, so that only ``2>/dev/null`` did, errors included."""
+    import sys
+
+    frame = small_frame()
+    frame.loc[frame["sales"].index[:3], "sales"] = -5.0
+    config = setup(tmp_path, frame)
+    loud = invoke("compare", config, "--strategies", "naive", "--output", tmp_path / "a")
+    assert loud.code == 0 and "warning:" in loud.err, loud.err
+    monkeypatch.setattr(sys, "warnoptions", ["ignore"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        quiet = invoke("compare", config, "--strategies", "naive", "--output", tmp_path / "b")
+    assert quiet.code == 0 and quiet.err == "", quiet.err
+
+
 def test_many_missing_periods_hint_that_absent_rows_may_be_zero_sales():
     """Sales exported as transactions (no row for a week without a sale): most periods are
     missing inside the series, and the warning says that a missing period meaning no sale
@@ -1883,6 +1923,20 @@ def test_a_target_store_that_sold_nothing_in_a_recent_week_is_named():
     # a zero week before the level window too (in its 13 weeks read): how it sells
     frame.loc[(frame["store"] == "S07") & (dates == week - pd.Timedelta(weeks=6)), "sales"] = 0
     assert _closures(frame) == []
+    # four departments, one without a row that week (Walmart's export leaves such rows out):
+    # named too (before: every series needed a row, and the closure passed in silence)
+    wide = synthetic_sales(
+        n_domains=8, series_per_domain=4, n_periods=120, n_targets=3, target_periods=40
+    )
+    wide_dates = pd.to_datetime(wide["date"])
+    closed = (wide["store"] == "S07") & (wide_dates == week)
+    wide.loc[closed, "sales"] = 0.0
+    wide = wide[~(closed & (wide["dept"] == "D4"))]
+    _, said = _warned_at_the_forecast_origin(wide, "sold nothing in any")
+    assert (
+        len(said) == 1
+        and f"'S07' sold nothing in any of its 4 series at {week.date()}" in (said[0])
+    )
     # a store with one series left in the window, or one whose first week sold nothing
     frame = small_frame()
     s07 = frame["store"] == "S07"

@@ -219,6 +219,16 @@ def test_plugins_lists_a_failed_plugin_with_its_error_as_written(monkeypatch):
     assert "plugin failed tc_gpu (entry point): install 'transfercast[torch]'" in res.out
 
 
+def test_tables_are_printed_whole_in_a_pipe(monkeypatch):
+    """In a file or a pipe (80 columns) ``plugins`` cut the plugin module it exists to show
+    (``transfercast.plugins.b…``); the leaderboard was already printed whole there."""
+    monkeypatch.setenv("COLUMNS", "60")
+    res = invoke("plugins")
+    assert res.code == 0, res.err
+    line = next(x for x in res.out.splitlines() if "boost_continue" in x)
+    assert "transfercast.plugins.boost_continue" in line and "…" not in res.out
+
+
 def test_compare_removes_the_result_files_of_an_earlier_comparison_it_does_not_write(project):
     """selection.csv, replays.csv, regret.csv and weights.png come with `auto`: a comparison
     without it into the same folder removes an earlier one's, and nothing else."""

@@ -318,6 +318,9 @@ def test_tied_with_leader_names_the_strategies_within_the_95_percent_interval_of
     # 30 cells: t 2.045, the band 0.00409; 2 cells (few): 12.7 x 0.002 = 0.0254 > 0.01
     assert noise_band(0.002, 30) == pytest.approx(0.002 * 2.0452, rel=1e-4)
     assert tied_with_leader(board) == ["close", "few"]  # edge: 0.0044 > 0.00409
+    # ranked below the leader for cells it failed, yet far ahead on the shared ones: not tied
+    ahead = board.assign(wape_gap=board["wape_gap"].where(board["strategy"] != "close", -0.18))
+    assert tied_with_leader(ahead) == ["few"]
     assert unmeasured(board) == ["one"]
     assert tied_with_leader(board.drop(columns=["wape_gap", "wape_gap_se"])) == []
 

@@ -830,3 +830,26 @@ def test_hourly_origins_of_one_day_are_cells_of_their_own(tmp_path, monkeypatch)
     assert "resuming: 12 cells already scored" in res.out
     again = pd.read_csv(tmp_path / "out" / "scores.csv")
     pd.testing.assert_frame_equal(again.drop(columns=TIMING), first.drop(columns=TIMING))
+
+
+def test_a_resumed_comparison_warns_on_every_cell_it_writes(tmp_path):
+    """The warning on forecast periods without an actual counted only the cells a resumed
+    run scored itself (6 of 228 where the comparison written holds 12 of 312)."""
+    raw = small_project(tmp_path, horizon=4, target_history=13, windows=2, output_dir="out")
+    frame = pd.read_csv(tmp_path / "sales.csv")
+    last = frame["date"].max()  # in the horizon of the last origin only
+    frame.loc[(frame["store"] == "S07") & (frame["date"] == last), "sales"] = np.nan
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    (tmp_path / "config.toml").write_text(to_toml(raw))
+    raw["evaluate"]["windows"] = 1  # a shorter run first: the last origin
+    (tmp_path / "short.toml").write_text(to_toml(raw))
+
+    def said(config: str, *args: str) -> list[str]:
+        res = invoke("compare", tmp_path / config, "--strategies", "naive", *args)
+        assert res.code == 0, res.err
+        return [x for x in res.err.splitlines() if "have no actual" in x]
+
+    whole = said("config.toml", "--output", tmp_path / "whole")
+    assert len(said("short.toml")) == 1
+    resumed = said("config.toml", "--resume")
+    assert len(whole) == 1 and resumed == whole, (whole, resumed)
