@@ -75,6 +75,20 @@ def make_task(
         )
 
 
+def summary(ok: pd.DataFrame) -> pd.DataFrame:
+    """Per strategy of the scored cells ``ok``: mean WAPE, summed fit seconds, cells, and the
+    WAPE gap to the best strategy paired over the stores, its standard error and shared
+    cells (:func:`~transfercast.evaluation.gap_to_leader`), best first."""
+    table = ok.groupby("strategy").agg(
+        wape=("wape", "mean"), fit_seconds=("fit_seconds", "sum"), cells=("wape", "size")
+    )
+    table = table.sort_values("wape")
+    if len(table):
+        gap = gap_to_leader(ok, table.index[0])
+        table = table.join(gap.reindex(table.index))
+    return table
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--data-dir", type=Path, default=DEFAULT_DATA)
@@ -117,14 +131,7 @@ def main() -> None:
     selection.to_csv(out / "selection.csv", index=False)
     replays.to_csv(out / "replays.csv", index=False)
     ok = scores[scores["status"] == "ok"]
-    table = ok.groupby("strategy").agg(
-        wape=("wape", "mean"), fit_seconds=("fit_seconds", "sum"), cells=("wape", "size")
-    )
-    table = table.sort_values("wape")
-    # each strategy's WAPE against the best's, paired over the stores, and its standard error
-    if len(table):
-        gap = gap_to_leader(ok, table.index[0])
-        table[["wape_gap", "wape_gap_se"]] = gap.reindex(table.index)
+    table = summary(ok)
     failed = scores[scores["status"] != "ok"]
     print(table.round(4).to_string())
     if len(failed):

@@ -414,3 +414,22 @@ def test_the_combination_bound_finds_weights_that_cancel_two_biases(tmp_path, ca
     assert "high 0.1000" in out and "the best single strategy per cell 0.1000" in out
     assert "the best weights per cell       0.0000" in out
     assert "the best weights for all cells  0.0000 (high 0.50, low 0.50)" in out
+
+
+def test_walmart_new_stores_summary_pairs_each_strategy_with_the_best():
+    """The benchmark's table crashed on its last line once ``gap_to_leader`` gained its cells
+    column (it assigned two columns from three)."""
+    wns = importlib.import_module("walmart_new_stores")
+    ok = pd.DataFrame(
+        {
+            "target": [1, 2, 3] * 2,
+            "origin": ["2011-09-30"] * 6,
+            "strategy": ["a"] * 3 + ["b"] * 3,
+            "wape": [0.10, 0.20, 0.30, 0.12, 0.21, 0.34],
+            "fit_seconds": [1.0] * 6,
+        }
+    )
+    table = wns.summary(ok)
+    assert list(table.index) == ["a", "b"]
+    assert table.loc["b", "wape_gap"] == pytest.approx((0.02 + 0.01 + 0.04) / 3)
+    assert table.loc["b", "wape_gap_cells"] == 3 and np.isnan(table.loc["a", "wape_gap_se"])
