@@ -151,7 +151,17 @@ QUANTILES_HELP = (
 
 
 #: leaderboard columns left out, in this order, while the table is wider than the terminal
-NARROW_DROP = ("coverage_95", "sql", "bias", "mase", "wape_vs_target_only", "coverage_80")
+NARROW_DROP = (
+    "coverage_95",
+    "sql",
+    "bias",
+    "mase",
+    "wape_vs_target_only",
+    "coverage_80",
+    "wins",
+    "wape_gap_se",
+    "wape_gap",
+)
 
 
 def _leaderboard_table(board, cols: list[str], title: str) -> Table:
@@ -185,25 +195,7 @@ def print_leaderboard(board, title: str = "Leaderboard", same: Any = ()) -> None
     cols = [c for c in LEADERBOARD_COLUMNS if c in board.columns]
     if "failed" in cols and not board["failed"].any():
         cols.remove("failed")
-    table = _leaderboard_table(board, cols, title)
-
-    if not console.is_terminal:  # a file or a pipe: nothing to fit, every figure whole
-        print_table(table)
-    else:
-        left_out = []
-        for col in NARROW_DROP:
-            if _natural_width(table) <= console.width:
-                break
-            if col in cols:
-                cols.remove(col)
-                left_out.append(col)
-                table = _leaderboard_table(board, cols, title)
-        console.print(table)
-        if left_out:
-            console.print(
-                f"left out for the terminal's width (in leaderboard.csv): {', '.join(left_out)}",
-                soft_wrap=True,
-            )
+    print_fitted(lambda c: _leaderboard_table(board, c, title), cols, NARROW_DROP, "leaderboard")
     from transfercast.evaluation import tied_with_leader, unmeasured
 
     leader = board["strategy"].iloc[0] if len(board) else ""
@@ -225,6 +217,28 @@ def print_leaderboard(board, title: str = "Leaderboard", same: Any = ()) -> None
 def _natural_width(table: Table) -> int:
     """The width ``table`` takes unconstrained by the console's."""
     return console.measure(table, options=console.options.update(max_width=10_000)).maximum
+
+
+def print_fitted(make: Any, cols: list[str], drop: tuple[str, ...], csv: str) -> None:
+    """Print the table ``make(cols)`` builds: whole in a file or a pipe; in a terminal too
+    narrow for it, without the columns of ``drop`` (in that order) it cannot hold, named
+    below it (they are in ``<csv>.csv``), so that no figure is cut."""
+    cols, left_out = list(cols), []
+    table = make(cols)
+    if console.is_terminal:
+        for col in drop:
+            if _natural_width(table) <= console.width:
+                break
+            if col in cols:
+                cols.remove(col)
+                left_out.append(col)
+                table = make(cols)
+    print_table(table)
+    if left_out:
+        console.print(
+            f"left out for the terminal's width (in {csv}.csv): {', '.join(left_out)}",
+            soft_wrap=True,
+        )
 
 
 def print_table(table: Table) -> None:
@@ -681,7 +695,7 @@ def similarity_cmd(
         origin = task.check_origins([origin], "--origin")[0]
     table = similarity(task, origin, plugins=cfg.plugins)
     path = write_csv(in_zone(table, task, []), Path(out) / "similarity.csv")
-    view = Table(title=f"Similarity at {pd_date(table['origin'].iloc[0])}")
+    title = f"Similarity at {pd_date(table['origin'].iloc[0])}"
     shown = [
         "target",
         "domain_auc",
@@ -692,15 +706,22 @@ def similarity_cmd(
         "season_unseen",
         "drift_feature",
     ]
-    for col in shown:  # a narrow terminal wraps a header at its underscore, never cuts it
-        view.add_column(
-            col.replace("_", "_\n"),
-            justify="left" if col in ("target", "drift_feature") else "right",
-            min_width=min(len(p) for p in col.split("_")) + 1,
-        )
-    for _, row in table.iterrows():
-        view.add_row(*[similarity_cell(row, c) for c in shown])
-    print_table(view)
+
+    def view(cols: list[str]) -> Table:  # a header wraps at its underscores, figures never
+        out = Table(title=title)
+        for col in cols:
+            out.add_column(
+                col.replace("_", "_\n"),
+                justify="left" if col in ("target", "drift_feature") else "right",
+                min_width=min(len(p) for p in col.split("_")) + 1,
+                no_wrap=col != "target",
+            )
+        for _, row in table.iterrows():
+            out.add_row(*[similarity_cell(row, c) for c in cols])
+        return out
+
+    narrow = ("drift_feature", "season_unseen", "scale_ratio", "psi_mean", "ks_mean")
+    print_fitted(view, shown, narrow, "similarity")
     if "regime_level_ratio" in table:
         regimes = Table(title="New regime against old regime (regime_* columns)")
         shown = ["target", "regime_start", *REGIME_SHOWN]

@@ -2244,6 +2244,39 @@ def test_the_leaderboard_shows_whole_figures_on_a_narrow_terminal_and_in_a_pipe(
             assert "left out for the terminal's width (in leaderboard.csv): coverage_95" in out
         else:
             assert "0.951" in out and "-0.012" in out and "left out" not in out, out
+    # 40 columns: the gap columns and wins go too, never a figure cut to "0.1…"
+    buf = io.StringIO()
+    monkeypatch.setattr(
+        cli, "console", Console(file=buf, width=40, force_terminal=True, color_system=None)
+    )
+    cli.print_leaderboard(board)
+    out = buf.getvalue()
+    table = [x for x in out.splitlines() if not x.startswith("left out")]
+    assert "…" not in out and "0.105" in out and max(map(len, table)) <= 40, out
+    assert "coverage_80, wins, wape_gap_se" in out
+
+
+def test_the_similarity_table_drops_columns_on_a_narrow_terminal_never_cuts_figures(
+    tmp_path, monkeypatch
+):
+    """At 60 columns ``domain_auc`` read "0.5…" and ``drift_feature`` was cut off the edge
+    without a word; the leaderboard's rule now holds: columns dropped and named."""
+    import io
+
+    from rich.console import Console
+
+    from transfercast import cli
+
+    buf = io.StringIO()
+    monkeypatch.setattr(
+        cli, "console", Console(file=buf, width=60, force_terminal=True, color_system=None)
+    )
+    res = invoke("similarity", setup(tmp_path))
+    assert res.code == 0, res.err
+    out = buf.getvalue()
+    table = [x for x in out.splitlines() if not x.startswith(("left out", "similarity table"))]
+    assert "…" not in out and max(map(len, table)) <= 60, out
+    assert "left out for the terminal's width (in similarity.csv): drift_feature" in out
 
 
 def test_compare_checks_the_strategy_names_before_reading_the_data(tmp_path, monkeypatch):
