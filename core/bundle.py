@@ -55,7 +55,7 @@ from transfercast.errors import ConfigError, DataError, TransfercastError
 from transfercast.features import FeatureBuilder
 from transfercast.forecaster import plugin_modules
 from transfercast.intervals import check_quantiles, qcol
-from transfercast.outputs import UMASK, deferred_interrupt, write_text
+from transfercast.outputs import UMASK, deferred_interrupt, refuse_long_names, write_text
 from transfercast.prelaunch import LevelModel
 from transfercast.strategy import Strategy
 
@@ -312,10 +312,13 @@ def write_bundle(
         model, list(dict.fromkeys([*plugin_modules(model.plugins), *(plugins or ())]))
     )
     directory = Path(directory)
+    refuse_long_names(directory, "write_bundle")
     check_replaceable(directory)
     made = [p for p in [directory.parent, *directory.parent.parents] if not p.exists()]
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".tmp", dir=directory.parent))
+    tmp = Path(
+        tempfile.mkdtemp(prefix=f".{directory.name[:40]}.", suffix=".tmp", dir=directory.parent)
+    )
     # how far back each target's history went: new data that lack it are named at predict
     sold = task.frame[task.frame[Y].notna()]
     first_sales = sold.groupby(sold[DOMAIN].astype(str))[DS].min()
@@ -487,7 +490,9 @@ def _link_duplicates(folder: Path) -> dict[str, str]:
 
 def _remove_bundle(directory: Path) -> None:
     """Remove the bundle in ``directory``: renamed aside first, so that it goes whole."""
-    old = Path(tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".old", dir=directory.parent))
+    old = Path(
+        tempfile.mkdtemp(prefix=f".{directory.name[:40]}.", suffix=".old", dir=directory.parent)
+    )
     os.replace(directory, old / "bundle")
     shutil.rmtree(old, ignore_errors=True)
 
@@ -509,7 +514,7 @@ def _swap_into_place(tmp: Path, directory: Path) -> None:
     old = None
     if directory.exists():
         old = Path(
-            tempfile.mkdtemp(prefix=f".{directory.name}.", suffix=".old", dir=directory.parent)
+            tempfile.mkdtemp(prefix=f".{directory.name[:40]}.", suffix=".old", dir=directory.parent)
         )
         os.replace(directory, old / "bundle")
     os.replace(tmp, directory)

@@ -317,7 +317,19 @@ def _day_month_order(
     for order, (iso, parsed) in whole.items():
         if not any((iso == other).all() for other, _ in distinct.values()):
             distinct[order] = (iso, parsed)
-    distinct = {o: r for o, r in distinct.items() if _readable_on(r[1], freq)} or distinct
+    on_grid = {o: r for o, r in distinct.items() if _readable_on(r[1], freq)}
+    if not on_grid and len(distinct) > 1:  # none on [data] freq's: name the grids they lie on
+        grids = {o: inferred_grid(p) for o, (_, p) in distinct.items()}
+        if len(set(grids.values()) - {None}) > 1:
+            (first, (iso_a, _)), (second, (iso_b, _)) = list(distinct.items())[:2]
+            differ = (iso_a != iso_b).to_numpy()
+            raise DataError(
+                f"{source}: column '{column}' has ambiguous dates: {text[differ].iloc[0]!r} "
+                f"reads {first} (dates on the '{grids[first]}' grid) or {second} (on the "
+                f"'{grids[second]}' grid), neither [data] freq '{freq}'; set [data] freq to the "
+                "one meant, or write ISO dates (YYYY-MM-DD)"
+            )
+    distinct = on_grid or distinct
     if len(distinct) == 1:
         return next(iter(distinct.values()))[0]
     spans = {o: p.max() - p.min() for o, (_, p) in distinct.items()}
@@ -984,17 +996,16 @@ def check_static(frame: pd.DataFrame, static: Sequence[str], source: str, hint: 
 def _coarser_hint(out: pd.DataFrame, freq: str, span: pd.DataFrame) -> str:
     """When most periods inside the series' spans are missing and the dates present lie on a
     grid of their own (monthly dates read with ``[data] freq = "D"``), a hint naming it: such
-    a panel is not one with gaps but one whose ``freq`` is finer than its dates."""
+    a panel is not one with gaps but one whose ``freq`` is finer than its dates. Series on a
+    coarser grid of their own (weekly sources beside a daily target) are named alike."""
     spans = span["max"] - span["min"] + 1
-    if spans.sum() < 2 * span["size"].sum():  # at least half the periods present: gaps
-        return ""
-    inferred = inferred_grid(out[DS])
-    if inferred is not None and inferred != freq:
-        return (
-            f"; most periods are missing and the dates lie on the '{inferred}' grid: check "
-            f"[data] freq '{freq}'"
-        )
-    # domains on grids of their own (weekly sources beside a daily target): name them
+    if spans.sum() >= 2 * span["size"].sum():  # at most half the periods present
+        inferred = inferred_grid(out[DS])
+        if inferred is not None and inferred != freq:
+            return (
+                f"; most periods are missing and the dates lie on the '{inferred}' grid: check "
+                f"[data] freq '{freq}'"
+            )
     sparse = span.index[(spans >= 2 * span["size"]) & (span["size"] >= 3)]
     grids: dict[str, list[Any]] = {}
     for uid, times in out[out[UID].isin(sparse[:200])].groupby(UID, sort=False)[DS]:
@@ -1004,10 +1015,12 @@ def _coarser_hint(out: pd.DataFrame, freq: str, span: pd.DataFrame) -> str:
     if not grids:
         return ""
     plus = "+" * (len(sparse) > 200)
-    named = [
-        f"{len(u)}{plus} series lie on the '{g}' grid (first {u[0]!r})" for g, u in grids.items()
-    ]
-    return f"; most periods are missing and {', '.join(named)}: check [data] freq '{freq}'"
+
+    def lie(n: int) -> str:
+        return f"{n}{plus} series lie" if n > 1 or plus else "1 series lies"
+
+    named = [f"{lie(len(u))} on the '{g}' grid (first {u[0]!r})" for g, u in grids.items()]
+    return f"; most of their periods are missing and {', '.join(named)}: check [data] freq '{freq}'"
 
 
 def _two_grids(times: pd.Series, off: np.ndarray, freq: str) -> str:

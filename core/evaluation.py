@@ -504,6 +504,8 @@ def _each_warning_once() -> Iterator[None]:
                 continue
             seen.add(key)
             module = modules.get(w.filename) or w.filename
+            if issubclass(w.category, DataWarning) and not module.startswith("transfercast"):
+                module = "transfercast.evaluation"  # said for the caller's line: ours still
             try:
                 warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, module=module)
             except Warning:  # a filter made it an error: the error in flight goes first

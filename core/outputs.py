@@ -82,7 +82,7 @@ class OutputError(TransfercastError):
     a folder without write permission): refused before anything is computed or written."""
 
 
-def _refuse_long_names(path: Path, what: str) -> None:
+def refuse_long_names(path: Path, what: str) -> None:
     """An :class:`OutputError` where a part of ``path`` is longer than a file name may be
     (the file system's limit, 255 bytes where it does not say)."""
     try:
@@ -133,7 +133,7 @@ def check_output_dir(
     ``folders``: writing it would overwrite the data. Nothing is left behind (a probe file is
     made and removed). ``remedy`` ends each message (the Python API: another folder)."""
     directory = Path(directory)
-    _refuse_long_names(directory, what)
+    refuse_long_names(directory, what)
     base = _nearest_existing(directory)
     if not base.is_dir():
         kind = "a file" if base.is_file() else "not a folder"
@@ -218,7 +218,7 @@ def check_output_file(path: Path, option: str = "--output") -> str:
     a supported suffix (:func:`table_format`, returned), a folder above it that is one or can
     be created. Nothing is created."""
     path = Path(path)
-    _refuse_long_names(path, option)
+    refuse_long_names(path, option)
     if path.is_dir():
         raise OutputError(f"{option} {path} is a folder; give a file name, such as forecasts.csv")
     fmt = table_format(path, option)

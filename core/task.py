@@ -946,7 +946,8 @@ class TransferTask:
         """Warn about periods of the level window up to position ``idx`` in which the series
         of a target domain that have rows in that window (two or more) sold nothing, at least
         half of them with a row of 0 (an export leaves out a department without a row that
-        week), although the domain sold in some period before and in no period before did it
+        week) and none of those with a 0 before (an intermittent department's 0 is how it
+        sells), although the domain sold in some period before and in no period before did it
         sell nothing (a closed store, or an export of zeros): its recent level reads them as
         sales of 0."""
         start = max(idx + 1 - int(self.features.level_window), 0)
@@ -960,7 +961,10 @@ class TransferTask:
         zero = observed & (total == 0)
         half = max(2, -(-int(active.sum()) // 2))
         every = (~np.isnan(y[:, start:])).sum(axis=0) >= half  # most active series have a row
-        closed = np.flatnonzero(zero[start:] & every) + start
+        zeros = y == 0  # a row of 0 (a missing row is not one)
+        before = np.cumsum(zeros, axis=1) - zeros  # each series' rows of 0 before the period
+        first = ~(zeros & (before > 0)).any(axis=0)  # no series' 0 there is a repeat
+        closed = np.flatnonzero(zero[start:] & every & first[start:]) + start
         if not len(closed) or zero[:start].any():
             return
         before = observed[: closed[0]] & (total[: closed[0]] > 0)

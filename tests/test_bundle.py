@@ -1048,3 +1048,24 @@ def test_a_bundle_written_and_read_from_python_by_its_folder_name(tmp_path, monk
     with pytest.raises(BundleError, match=r"write_bundle takes a fitted TransferForecaster"):
         write_bundle(TransferForecaster("source_only"), "other")
     assert not (tmp_path / "other").exists()
+
+
+def test_write_bundle_takes_a_long_legal_folder_name_and_refuses_one_too_long(tmp_path):
+    """A 250-byte folder name failed on its temporary folder's name (14 bytes longer) with a
+    bare OSError, once over the limit too; both work or say so in one line."""
+    from transfercast.bundle import write_bundle
+    from transfercast.outputs import OutputError
+
+    frame = synthetic_sales(n_domains=4, series_per_domain=1, n_periods=60, n_targets=1,
+                            target_periods=30, seed=3)  # fmt: skip
+    task = transfercast.TransferTask(
+        frame, series=["store", "dept"], time="date", target="sales", domain="store",
+        targets=["S04"], horizon=4,
+    )  # fmt: skip
+    model = transfercast.TransferForecaster("naive").fit(task)
+    legal = tmp_path / ("m" * 250)
+    write_bundle(model, legal)
+    write_bundle(model, legal)  # replacing it: the earlier bundle is set aside under a name too
+    assert len(load_bundle(legal).strategies) == 1
+    with pytest.raises(OutputError, match=r"^write_bundle: the name m{24}\.\.\. is 300 bytes"):
+        write_bundle(model, tmp_path / ("m" * 300))

@@ -394,6 +394,14 @@ def test_a_year_of_months_written_day_first_reads_as_months_on_a_monthly_grid():
     assert frame["date"].iloc[1] == "01/02/2021"
     out = standardize(frame, freq="MS", **kw)
     assert sorted(out["ds"].unique()) == list(pd.date_range("2021-01-01", periods=12, freq="MS"))
+    # on neither reading's grid (the default W-FRI): ambiguous, both grids named (before: the
+    # error advised freq 'D', which read twelve January days in silence)
+    said = (
+        r"'01/02/2021' reads day-first \(dates on the 'MS' grid\) or month-first \(on the 'D' "
+        r"grid\), neither \[data\] freq 'W-FRI'"
+    )
+    with pytest.raises(DataError, match=said):
+        standardize(frame, freq="W-FRI", **kw)
 
 
 def test_weekly_sources_beside_a_daily_target_are_named_in_the_gaps_warning():
@@ -409,9 +417,18 @@ def test_weekly_sources_beside_a_daily_target_are_named_in_the_gaps_warning():
     with pytest.warns(DataWarning) as caught:
         standardize(pd.concat([weekly, daily], ignore_index=True), freq="D", **kw)
     text = " ".join(str(w.message) for w in caught)
-    assert "most periods are missing and 4 series lie on the 'W-FRI' grid (first 'S01|D1')" in (
-        text
+    assert (
+        "most of their periods are missing and 4 series lie on the 'W-FRI' grid (first 'S01|D1')"
+        in (text)
     )
+    assert "write it with 0" not in text
+    # one weekly source among more daily series: named too, not told to write zeros
+    days = frame_at("D", 60, 60)
+    few = pd.concat([weekly[weekly["store"] == "S01"], days[days["store"] != "S01"]])
+    with pytest.warns(DataWarning) as caught:
+        standardize(few, freq="D", **kw)
+    text = " ".join(str(w.message) for w in caught)
+    assert "1 series lies on the 'W-FRI' grid (first 'S01|D1')" in text, text
     assert "write it with 0" not in text
 
 
