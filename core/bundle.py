@@ -25,7 +25,6 @@ import os
 import re
 import shutil
 import sys
-import tempfile
 import warnings
 from collections.abc import Callable, Sequence
 from contextvars import ContextVar
@@ -55,7 +54,7 @@ from transfercast.errors import ConfigError, DataError, TransfercastError
 from transfercast.features import FeatureBuilder
 from transfercast.forecaster import plugin_modules
 from transfercast.intervals import check_quantiles, qcol
-from transfercast.outputs import UMASK, deferred_interrupt, refuse_long_names, write_text
+from transfercast.outputs import deferred_interrupt, refuse_long_names, sibling, write_text
 from transfercast.prelaunch import LevelModel
 from transfercast.strategy import Strategy
 
@@ -232,6 +231,23 @@ def _plugin_folders(plugins: list[str]) -> dict[str, str]:
     return folders
 
 
+def _check_plugin_folders(directory: Path, manifest: dict[str, Any]) -> None:
+    """A :class:`BundleError` where a plugin module the bundle records was imported here from
+    another folder than when it was written while that folder still holds it: another
+    project's module of the same name, imported first in this process (a notebook), would
+    forecast with its own code. A folder that is gone (the project moved) is not checked."""
+    here = _plugin_folders(list(manifest.get("plugin_folders", {})))
+    for name, then in manifest.get("plugin_folders", {}).items():
+        last = str(name).rsplit(".", 1)[-1]
+        kept = Path(then, f"{last}.py").is_file() or Path(then, last, "__init__.py").is_file()
+        if name in here and kept and Path(here[name]) != Path(then).resolve():
+            raise BundleError(
+                f"{directory}: the model's plugin module '{name}' was imported from {then} when "
+                f"it was written, and is here from {here[name]} (another module of that name, "
+                "imported first); load the bundle in a new Python process"
+            )
+
+
 def _stamp(when: Any) -> str:
     """A period as an ISO date, with the time of day only when it is not midnight."""
     ts = pd.Timestamp(when)
@@ -316,9 +332,7 @@ def write_bundle(
     check_replaceable(directory)
     made = [p for p in [directory.parent, *directory.parent.parents] if not p.exists()]
     directory.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(
-        tempfile.mkdtemp(prefix=f".{directory.name[:40]}.", suffix=".tmp", dir=directory.parent)
-    )
+    tmp = sibling(directory, "tmp", folder=True)
     # how far back each target's history went: new data that lack it are named at predict
     sold = task.frame[task.frame[Y].notna()]
     first_sales = sold.groupby(sold[DOMAIN].astype(str))[DS].min()
@@ -389,7 +403,6 @@ def write_bundle(
         }
         manifest["manifest_sha256"] = _manifest_digest(manifest)
         write_text(json.dumps(manifest, indent=2, sort_keys=False) + "\n", tmp / MANIFEST)
-        os.chmod(tmp, 0o777 & ~UMASK)  # mkdtemp makes 0700
         with deferred_interrupt():
             _swap_into_place(tmp, directory)
             if then is not None:
@@ -490,9 +503,7 @@ def _link_duplicates(folder: Path) -> dict[str, str]:
 
 def _remove_bundle(directory: Path) -> None:
     """Remove the bundle in ``directory``: renamed aside first, so that it goes whole."""
-    old = Path(
-        tempfile.mkdtemp(prefix=f".{directory.name[:40]}.", suffix=".old", dir=directory.parent)
-    )
+    old = sibling(directory, "old", folder=True)
     os.replace(directory, old / "bundle")
     shutil.rmtree(old, ignore_errors=True)
 
@@ -513,9 +524,7 @@ def _swap_into_place(tmp: Path, directory: Path) -> None:
     """Rename ``tmp`` to ``directory``, replacing an existing bundle."""
     old = None
     if directory.exists():
-        old = Path(
-            tempfile.mkdtemp(prefix=f".{directory.name[:40]}.", suffix=".old", dir=directory.parent)
-        )
+        old = sibling(directory, "old", folder=True)
         os.replace(directory, old / "bundle")
     os.replace(tmp, directory)
     if old is not None:
@@ -681,6 +690,7 @@ def load_bundle(directory: Path) -> Bundle:
         raise BundleError(
             f"{directory}: the model needs plugin module '{exc.module}', which {how}"
         ) from None
+    _check_plugin_folders(directory, manifest)
     name = manifest["strategy"]["name"]
     try:
         entry = pm.registry.get(name)

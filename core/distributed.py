@@ -155,11 +155,13 @@ def local_executor(jobs: int) -> Executor | None:
     workers = jobs if jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + jobs)
 
     def execute(run: Callable[[Any], Any], cells: Sequence[Any]) -> Iterator[Any]:
+        import contextvars
         from concurrent.futures import ThreadPoolExecutor
 
         pool = ThreadPoolExecutor(max_workers=workers)
         try:
-            futures = [pool.submit(run, c) for c in cells]
+            # each in a copy of the caller's context: its plugin manager, its bundle
+            futures = [pool.submit(contextvars.copy_context().run, run, c) for c in cells]
             for future in futures:
                 yield future.result()
         finally:  # a failed cell or an interrupt: no cell not yet begun starts

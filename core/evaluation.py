@@ -44,6 +44,7 @@ from transfercast.forecasting import (
 from transfercast.intervals import check_quantiles, quantile_scores
 from transfercast.metrics import METRICS, score
 from transfercast.plugin_manager import PluginManager, get_plugin_manager
+from transfercast.process_state import own_warnings
 from transfercast.replay import held_replays
 from transfercast.source_cache import SourceCache
 from transfercast.strategy import Strategy
@@ -488,11 +489,13 @@ def _each_warning_once() -> Iterator[None]:
     when the block ends, also when it ends by an error or an interrupt: every cell of a
     comparison raises the same ones, and a ``catch_warnings`` in a cell resets the registry
     that would say them once. Each is said as from its module (``transfercast.task``), so that
-    a filter by module holds."""
+    a filter by module holds. Where another thread holds the process's warning state
+    (:func:`~transfercast.process_state.own_warnings`), they pass through as raised."""
     said: list[warnings.WarningMessage] = []
-    try:
-        with warnings.catch_warnings(record=True) as said:
-            warnings.simplefilter("always")
+    try:  # another thread's compare holds the warning state: its block says these
+        with own_warnings(record=True) as (owned, said):
+            if owned:
+                warnings.simplefilter("always")
             yield
     finally:
         stopped = sys.exc_info()[0] is not None

@@ -4,6 +4,7 @@ so an interrupted run never leaves a half-written file under its final name."""
 from __future__ import annotations
 
 import os
+import secrets
 import signal
 import tempfile
 import threading
@@ -16,28 +17,33 @@ import pandas as pd
 from transfercast.errors import TransfercastError
 
 
-def _read_umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-UMASK = _read_umask()  # read once at import: os.umask is process-wide, not thread-safe
+def sibling(path: Path, suffix: str, folder: bool = False) -> Path:
+    """A new empty file (or ``folder``) beside ``path``, named ``.<its name's first 40
+    characters>.<random>.<suffix>``, with the permissions the process's umask gives now (a
+    name the file system allows leaves room for the rest)."""
+    path = Path(path)
+    while True:
+        new = path.parent / f".{path.name[:40]}.{secrets.token_hex(4)}.{suffix}"
+        try:
+            if folder:
+                os.mkdir(new, 0o777)
+            else:
+                os.close(os.open(new, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            return new
+        except FileExistsError:
+            continue
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> Path:
     """Call ``write(tmp)`` on a temporary sibling of ``path``, then rename it to ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # the name's first 40 characters: a name the file system allows leaves room for the rest
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name[:40]}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    tmp = sibling(path, "tmp")
     try:
-        write(Path(tmp))
-        os.chmod(tmp, 0o666 & ~UMASK)  # mkstemp makes 0600; give the usual permissions
+        write(tmp)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 

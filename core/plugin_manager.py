@@ -26,6 +26,7 @@ import importlib
 import os
 import sys
 from collections.abc import Iterable, Iterator
+from contextvars import ContextVar
 from importlib.metadata import entry_points
 from pathlib import Path
 from types import ModuleType
@@ -221,6 +222,8 @@ class PluginManager:
 
 _cache: dict[tuple[str, ...], PluginManager] = {}
 _active: list[PluginManager] = []  # the manager of the latest get_plugin_manager call
+#: the same in this thread's context (a compare in another thread makes its own)
+_current: ContextVar[PluginManager | None] = ContextVar("transfercast_plugins", default=None)
 
 
 def each_answer(hook: Any, label: str, where: str = "", **kwargs: Any) -> Iterator[tuple[str, Any]]:
@@ -261,20 +264,23 @@ def get_plugin_manager(
         del _cache[key]  # built again next time: the import path may have been fixed meanwhile
         raise
     _active[:] = [pm]
+    _current.set(pm)
     return pm
 
 
 def active_manager() -> PluginManager:
-    """The manager of the latest :func:`get_plugin_manager` call (``compare``, ``run``,
-    ``TransferForecaster.fit`` and ``load_bundle`` make one for the plugin modules they were
-    given); without one, the manager of the built-ins and installed plugins."""
-    return _active[0] if _active else get_plugin_manager()
+    """The manager of the latest :func:`get_plugin_manager` call in this thread's context
+    (``compare``, ``run``, ``TransferForecaster.fit`` and ``load_bundle`` make one for the
+    plugin modules they were given; their worker threads run in a copy of it), else in the
+    process; without one, the manager of the built-ins and installed plugins."""
+    return _current.get() or (_active[0] if _active else get_plugin_manager())
 
 
 def clear_plugin_cache() -> None:
     """Forget cached managers (tests that register plugins in-process call this)."""
     _cache.clear()
     _active.clear()
+    _current.set(None)
 
 
 def register_module(module: ModuleType | Any, name: str | None = None) -> None:

@@ -41,6 +41,7 @@ from transfercast.evaluation import (
 from transfercast.forecaster import in_zone
 from transfercast.intervals import central_intervals, quantile_columns
 from transfercast.outputs import write_bytes, write_csv, write_text
+from transfercast.process_state import MATPLOTLIB, own_warnings
 from transfercast.similarity import REGIME_COLUMNS
 
 if TYPE_CHECKING:
@@ -83,6 +84,7 @@ def _own_style(draw: Callable) -> Callable:
         import matplotlib.style
 
         with (
+            MATPLOTLIB,  # rcParams are the process's: one chart at a time
             matplotlib.style.context("default"),
             matplotlib.rc_context({"text.parse_math": False}),
         ):
@@ -1133,8 +1135,9 @@ def write_compare_report(
     if comp.task is not None and len(comp.scores):
         origin = pd.Timestamp(comp.scores["origin"].max() if origin is None else origin)
         try:
-            with warnings.catch_warnings():  # the comparison said them already, at this origin
-                warnings.simplefilter("ignore", DataWarning)
+            with own_warnings() as (owned, _):  # the comparison said them, at this origin
+                if owned:
+                    warnings.simplefilter("ignore", DataWarning)
                 try:
                     sim = similarity(comp.task, origin, plugins=plugins)
                 except PluginError as exc:  # a plugin's columns are lost, not the built-in ones

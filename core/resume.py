@@ -29,7 +29,7 @@ import pandas as pd
 
 from transfercast.errors import ConfigError
 from transfercast.evaluation import SCORE_COLUMNS, Comparison
-from transfercast.outputs import UMASK, atomic_write, write_text
+from transfercast.outputs import atomic_write, write_text
 from transfercast.replay import TABLE_COLUMNS
 from transfercast.strategy import Strategy
 from transfercast.task import TransferTask, origin_text
@@ -226,10 +226,10 @@ class CellStore:
     def _take_lock(self) -> None:
         self.lock.parent.mkdir(parents=True, exist_ok=True)
         try:
-            fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666 & ~UMASK)
+            fd = os.open(self.lock, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666)
         except FileExistsError:
             self._check_free()  # a live holder is refused; a killed run's lock is taken over
-            fd = os.open(self.lock, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o666 & ~UMASK)
+            fd = os.open(self.lock, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o666)
         try:
             os.write(fd, f"{os.getpid()}\n".encode())
         finally:

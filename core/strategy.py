@@ -25,7 +25,9 @@ import hashlib
 import importlib.util
 import io
 import json
+import os
 import re
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal, get_origin
@@ -38,6 +40,7 @@ from transfercast.config import NumbersNotBools
 from transfercast.engines import lightgbm_alias_table
 from transfercast.errors import ConfigError, DataError, MissingDependencyError
 from transfercast.features import FeatureTable
+from transfercast.process_state import STREAMS
 
 
 class PluginError(DataError):
@@ -179,28 +182,28 @@ def _lightgbm_refused(params_json: str) -> str | None:
 
 @contextlib.contextmanager
 def _quiet() -> Any:
-    """Silence standard output and error, Python's and the C libraries' alike."""
-    import os
-    import sys
-
-    sys.stdout.flush()
-    sys.stderr.flush()
-    saved = []
-    null = os.open(os.devnull, os.O_WRONLY)
-    try:
-        for fd in (1, 2):
-            try:
-                saved.append((fd, os.dup(fd)))
-                os.dup2(null, fd)
-            except OSError:  # no such descriptor (an embedded interpreter): leave it
-                pass
-        with contextlib.redirect_stdout(io.StringIO()):
-            yield
-    finally:
-        for fd, copy in saved:
-            os.dup2(copy, fd)
-            os.close(copy)
-        os.close(null)
+    """Silence standard output and error, Python's and the C libraries' alike (one thread
+    at a time: the descriptors are the process's, and two threads restoring them out of
+    order would leave them silenced)."""
+    with STREAMS:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        saved = []
+        null = os.open(os.devnull, os.O_WRONLY)
+        try:
+            for fd in (1, 2):
+                try:
+                    saved.append((fd, os.dup(fd)))
+                    os.dup2(null, fd)
+                except OSError:  # no such descriptor (an embedded interpreter): leave it
+                    pass
+            with contextlib.redirect_stdout(io.StringIO()):
+                yield
+        finally:
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)
+            os.close(null)
 
 
 def _refusal(engine: str, exc: Exception) -> str | None:

@@ -10,13 +10,22 @@ import stat
 import pandas as pd
 import pytest
 
-from transfercast.outputs import UMASK, OutputError, table_format, write_table, write_text
+from transfercast.outputs import OutputError, table_format, write_table, write_text
 
 
-def test_output_files_get_the_usual_permissions(tmp_path):
-    """Not mkstemp's 0600: a shared run folder's readers can read the forecasts."""
-    path = write_text("x", tmp_path / "out.txt")
-    assert stat.S_IMODE(os.stat(path).st_mode) == 0o666 & ~UMASK
+def test_output_files_get_the_permissions_of_the_umask_at_the_time(tmp_path):
+    """Not mkstemp's 0600: a shared run folder's readers can read the forecasts; and the
+    umask the process has when it writes, not at import (a service that tightens its umask
+    after importing transfercast wrote world-readable sales data)."""
+    before = os.umask(0o022)
+    try:
+        path = write_text("x", tmp_path / "out.txt")
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
+        os.umask(0o077)
+        path = write_text("x", tmp_path / "private.txt")
+        assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    finally:
+        os.umask(before)
 
 
 @pytest.mark.parametrize(

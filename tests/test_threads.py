@@ -1,0 +1,184 @@
+"""One long-lived process (a notebook, a service): calls from several threads never leave
+each other's process-wide state behind, and each call uses its own plugins."""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import os
+import sys
+import textwrap
+import threading
+import time
+import types
+import warnings
+
+import numpy as np
+import pytest
+
+import transfercast as tc
+from transfercast.plugin_manager import clear_plugin_cache, get_plugin_manager, register_module
+
+from .conftest import small_task
+
+
+class _Warny(tc.Strategy):
+    """The recent level; says which call it belongs to, after a pause."""
+
+    name = "warny"
+
+    class Params(tc.StrategyParams):
+        tag: str = "x"
+        sleep: float = 0.0
+
+    needs_history = False
+
+    def source_spec(self):
+        return None
+
+    def fine_tune(self, target, source):
+        time.sleep(self.params.sleep)
+        warnings.warn(f"warny says {self.params.tag}", UserWarning, stacklevel=1)
+
+    def predict(self, table):
+        return np.ones(len(table))
+
+
+@pytest.fixture
+def warny():
+    module = types.ModuleType("tc_test_warny")
+
+    @tc.hookimpl
+    def transfercast_register_strategies(register):
+        register(_Warny)
+
+    module.transfercast_register_strategies = transfercast_register_strategies
+    register_module(module)
+    yield "tc_test_warny"
+    clear_plugin_cache()
+
+
+def test_two_compares_in_threads_say_their_own_warnings_and_restore_the_state(warny):
+    """The first compare to end restored the warning state it saw (the other's recorder):
+    one call's warnings were lost, the other's said twice, and every later warning of the
+    process went to a list nobody read. Now the call that holds the state says its own once
+    and the other's pass through; nothing is lost and the state is the user's after."""
+    task = small_task()
+    tc.compare(task, ["naive", "warny"], plugins=[warny])  # libraries add filters on import
+    seen: list[str] = []
+
+    def hook(message, category, filename, lineno, file=None, line=None):
+        seen.append(str(message))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("default")
+        warnings.showwarning = hook
+        filters = list(warnings.filters)
+
+        def run(tag: str, sleep: float):
+            params = {"warny": {"tag": tag, "sleep": sleep}}
+            return tc.compare(task, ["naive", "warny"], params=params, plugins=[warny])
+
+        with cf.ThreadPoolExecutor(2) as pool:
+            first = pool.submit(run, "A", 0.02)
+            time.sleep(0.3)
+            second = pool.submit(run, "B", 0.5)
+            first.result(), second.result()
+        # A's said once; B's, raised while A held the warning state, as raised (once a cell)
+        said = [m for m in seen if m.startswith("warny")]
+        assert said.count("warny says A") == 1 and "warny says B" in said, said
+        assert warnings.showwarning is hook and warnings.filters == filters
+        warnings.warn("said after", UserWarning, stacklevel=1)
+        assert seen[-1] == "said after"
+
+
+def test_engine_probes_in_two_threads_leave_the_standard_streams(capfd):
+    """Checking new LightGBM parameters silences stdout and stderr for a moment; two threads
+    doing it at once restored each other's /dev/null for good."""
+    stdout, fd1 = sys.stdout, os.fstat(1)
+    registry = get_plugin_manager().registry
+
+    def make(k: int) -> None:
+        for i in range(40):
+            registry.create("source_only", {"source_params": {"learning_rate": 0.01 + k + i / 1e4}})
+
+    with cf.ThreadPoolExecutor(2) as pool:
+        list(pool.map(make, [1, 2]))
+    assert sys.stdout is stdout and os.path.samestat(os.fstat(1), fd1)
+    print("still printed")
+    assert "still printed" in capfd.readouterr().out
+
+
+def test_auto_in_one_thread_reads_its_own_plugins_while_another_thread_makes_its_own(warny):
+    """auto looked its candidates up in the plugin manager of the latest call in the process:
+    a plain compare in another thread made a valid auto run fail ("unknown ... 'warny'")."""
+    task = small_task()
+    params = {"auto": {"candidates": ["warny", "naive"], "strategies": {"warny": {"sleep": 0.05}}}}
+    stop = threading.Event()
+
+    def other() -> int:
+        n = 0
+        while not stop.is_set():
+            tc.strategies()  # the built-ins' manager, made active in this thread
+            n += 1
+        return n
+
+    with cf.ThreadPoolExecutor(2) as pool:
+        busy = pool.submit(other)
+        try:
+            comp = tc.compare(task, ["auto"], params=params, plugins=[warny])
+        finally:
+            stop.set()
+        assert busy.result() > 0
+    assert (comp.scores["status"] == "ok").all(), comp.scores["error"].tolist()
+
+
+def test_a_bundle_refuses_another_projects_plugin_module_of_the_same_name(tmp_path):
+    """Two projects, each with its strategies.py: a bundle of the first, loaded after the
+    second's module was imported, forecast with the second's code in silence."""
+    from transfercast.bundle import BundleError, load_bundle, write_bundle
+
+    name = "tc_test_same_name"
+    for project, factor in (("p1", 1.0), ("p2", 2.0)):
+        (tmp_path / project).mkdir()
+        (tmp_path / project / f"{name}.py").write_text(
+            textwrap.dedent(f'''
+                import numpy as np
+                import transfercast as tc
+
+                class Mine(tc.Strategy):
+                    """{factor} x 1."""
+                    name = "mine"
+                    needs_history = False
+                    def source_spec(self):
+                        return None
+                    def fine_tune(self, target, source):
+                        pass
+                    def predict(self, table):
+                        return np.full(len(table), {factor})
+                    def save(self, directory):
+                        return {{}}
+                    @classmethod
+                    def load(cls, directory, manifest):
+                        return cls(manifest["params"])
+
+                @tc.hookimpl
+                def transfercast_register_strategies(register):
+                    register(Mine)
+            ''')
+        )
+    task = small_task()
+    sys.path.insert(0, str(tmp_path / "p1"))
+    try:
+        model = tc.TransferForecaster("mine", plugins=[name]).fit(task)
+        write_bundle(model, tmp_path / "model")
+        assert len(load_bundle(tmp_path / "model").strategies) == len(task.targets)
+        sys.path[0] = str(tmp_path / "p2")
+        del sys.modules[name]
+        clear_plugin_cache()
+        get_plugin_manager([name])  # the second project's module, imported in this process
+        with pytest.raises(BundleError, match=rf"plugin module '{name}' was imported from "):
+            load_bundle(tmp_path / "model")
+    finally:
+        sys.path.remove(sys.path[0])
+        sys.modules.pop(name, None)
+        clear_plugin_cache()
