@@ -283,7 +283,7 @@ def run_cmd(
 ) -> None:
     """Fit on all data up to the origin and write forecasts.csv."""
     from transfercast.bundle import check_replaceable, write_bundle
-    from transfercast.evaluation import resolve_strategies
+    from transfercast.evaluation import check_tables, resolve_strategies
     from transfercast.forecaster import TransferForecaster
     from transfercast.outputs import check_output_dir
     from transfercast.task import TransferTask
@@ -301,6 +301,7 @@ def run_cmd(
     check_replaceable(out / "model", what=f"output directory {out}: ")
     sources = cfg.sources_path()
     task = TransferTask.from_config(cfg, require_sources=sources is None)
+    check_tables(cfg.strategies, task, pm)
     pm.hook.transfercast_run_started(kind="run", config=cfg)
     if sources is not None:
         if cfg.forecast.quantiles:
@@ -670,7 +671,7 @@ def similarity_cmd(
     output: Path | None = typer.Option(None, "--output", help=OUTPUT_HELP),
 ) -> None:
     """Source/target similarity diagnostics per target domain; writes similarity.csv."""
-    from transfercast.evaluation import resolve_strategies
+    from transfercast.evaluation import check_tables, resolve_strategies
     from transfercast.forecaster import in_zone
     from transfercast.outputs import check_output_dir, write_csv
     from transfercast.resume import PROGRESS_DIR
@@ -691,6 +692,7 @@ def similarity_cmd(
             "origin) the report shows; choose another --output"
         )
     task = TransferTask.from_config(cfg)
+    check_tables(cfg.strategies, task, pm)
     if origin is not None:  # on the grid, within the data: named as the option it came from
         origin = task.check_origins([origin], "--origin")[0]
     table = similarity(task, origin, plugins=cfg.plugins)

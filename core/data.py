@@ -184,6 +184,7 @@ def read_table(
             frame = pd.read_csv(path, keep_default_na=False, na_values=na, dtype=text)
             for col in text:
                 frame[col] = key_values(frame[col])
+            frame.columns = _header_as_written(path, list(frame.columns))
             if len(frame.columns) == 1 and ";" in str(frame.columns[0]):
                 raise DataError(
                     f"{path}: reads as one column {str(frame.columns[0])[:60]!r}: the file is "
@@ -941,6 +942,20 @@ def as_numbers(values: pd.Series) -> tuple[pd.Series, Any]:
     numbers = pd.to_numeric(raw, errors="coerce")
     bad = numbers.isna() & raw.notna()
     return numbers, (raw[bad].iloc[0] if bad.any() else None)
+
+
+def _header_as_written(path: Path, columns: list[str]) -> list[str]:
+    """``columns`` as pandas read them from ``path``'s header, with a name the header gives
+    twice back as written (pandas renames the second ``price`` to ``price.1``, and the first
+    copy would be used in silence): :func:`refuse_ambiguous_columns` then names it."""
+    raw = pd.read_csv(path, nrows=1, header=None, dtype=str, keep_default_na=False)
+    written = [str(v) for v in raw.iloc[0]] if len(raw) else []
+    if len(written) != len(columns):
+        return columns
+    return [
+        w if w != c and w in written[:i] else c
+        for i, (w, c) in enumerate(zip(written, columns, strict=True))
+    ]
 
 
 def refuse_ambiguous_columns(frame: pd.DataFrame, needed: Sequence[str], source: str) -> None:

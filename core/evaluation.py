@@ -637,6 +637,7 @@ def compare(
     refuse_output_names(task.series, task.time, task.source_name)  # before any cell is fitted
     pm = get_plugin_manager(plugin_modules(plugins))
     chosen = resolve_strategies(strategies, params, pm)
+    check_tables(params, task, pm)
     levels = tuple(check_quantiles(quantiles))  # a list, an array or one level
     wanted = Quantiles(levels, interval_method) if levels else None
     if origins is None:
@@ -739,6 +740,14 @@ def warn_scoring(scores: pd.DataFrame, forecasts: pd.DataFrame, task: TransferTa
     (:func:`warn_unscored_periods`)."""
     warn_unsold_cells(scores)
     warn_unscored_periods(forecasts, task.last_observed)
+
+
+def check_tables(params: dict[str, dict[str, Any]] | None, task: Any, pm: PluginManager) -> None:
+    """Check every parameter table against ``task`` (:meth:`Strategy.check_task`), those of
+    strategies not run too, before anything is fitted."""
+    for key, table in (params or {}).items():
+        cls = pm.registry.get(key).cls
+        cls.check_task(cls.validate_params(table), task)
 
 
 def compare_config(

@@ -176,7 +176,8 @@ def check_output_dir(
                 f"{what} {directory}: {hit} in it is where the command writes, and the data "
                 f"{given} is there: writing it would overwrite the data; {remedy}"
             )
-        if read.is_dir() and directory.resolve().is_relative_to(read):
+        parquet = read.is_dir() and any(p.suffix in (".parquet", ".pq") for p in read.rglob("*"))
+        if parquet and directory.resolve().is_relative_to(read):  # else the data check says
             raise OutputError(
                 f"{what} {directory} lies inside the data folder {given}, every file of which "
                 f"is read as data: the next run would read the results too; {remedy}"

@@ -390,6 +390,12 @@ class Strategy:
 
     # -- parameters -------------------------------------------------------------------------
     @classmethod
+    def check_task(cls, params: StrategyParams, task: Any) -> None:
+        """Check validated ``params`` against the task they will forecast (its columns, its
+        frequency) before anything is fitted, for every parameter table of a config, run now
+        or not; raise a :class:`ConfigError` naming the key. By default nothing to check."""
+
+    @classmethod
     def validate_params(cls, raw: dict[str, Any]) -> StrategyParams:
         """Validate a parameter table; errors name the strategy and the offending key."""
         check_params_class(cls)

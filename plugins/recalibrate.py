@@ -130,6 +130,17 @@ class Recalibrate(SourceOnly):
     params: RecalibrateParams
     auto_default = False  # weighed by auto only where its candidates name it
 
+    @classmethod
+    def check_task(cls, params: RecalibrateParams, task: Any) -> None:
+        """Its covariates must be known columns of the task."""
+        known = list(task.known)
+        missing = [c for c in params.covariates or [] if c not in known]
+        if missing:
+            raise ConfigError(
+                f"[strategies.recalibrate] covariates: {missing[0]!r} is not a known covariate; "
+                f"valid: {', '.join(known) or '(none)'}"
+            )
+
     def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
         known = [c[: -len("_delta")] for c in target.X.columns if c.endswith("_delta")]
         if self.params.covariates is None:

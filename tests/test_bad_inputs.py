@@ -1200,6 +1200,13 @@ def test_an_output_folder_inside_a_data_folder_is_refused(command, tmp_path):
         "data: the next run would read the results too; choose another --output"
     ), res.err
     assert [p.name for p in data.iterdir()] == ["part0.parquet"]
+    # a folder of no Parquet file (path = "."): the data's own error, not the output's
+    (data / "part0.parquet").unlink()
+    raw["data"]["path"] = "."
+    raw["output"]["dir"] = "out"
+    (tmp_path / "config.toml").write_text(to_toml(raw) + SMALL)
+    res = invoke(command, tmp_path / "config.toml")
+    assert res.code == 2 and "is a folder without Parquet files" in res.err, res.err
 
 
 def test_similarity_into_a_comparison_folder_is_refused(tmp_path):
@@ -2433,3 +2440,18 @@ def test_long_output_names_are_written_or_refused_before_any_work(tmp_path, monk
     with pytest.raises(OutputError, match=r"^--output: the name f{24}\.\.\. is 304 bytes long"):
         check_output_file(Path("f" * 300 + ".csv"))
     check_output_dir(tmp_path)  # a short name passes
+
+
+@pytest.mark.parametrize("command", ["run", "compare", "similarity"])
+def test_recalibrates_covariates_are_checked_when_another_strategy_runs(tmp_path, command):
+    """The check lived in recalibrate's fit: a config running another strategy (or none)
+    passed with the misspelt covariate, where every other table's bad value is refused."""
+    raw = _with_table("recalibrate", "covariates = ['discount']", "source_only")
+    config = setup(tmp_path, raw=raw, extra="")
+    args = ["--strategies", "naive"] if command == "compare" else []
+    assert_error(
+        invoke(command, config, *args),
+        tmp_path,
+        r"\[strategies.recalibrate\] covariates: 'discount' is not a known covariate; "
+        r"valid: price, promo, is_holiday$",
+    )

@@ -221,7 +221,7 @@ def test_day_first_dates_in_pandas_string_dtype_read_as_dates():
     pd.testing.assert_series_equal(got, expected)
 
 
-def test_a_column_named_twice_or_multi_level_names_are_one_line_errors():
+def test_a_column_named_twice_or_multi_level_names_are_one_line_errors(tmp_path):
     """A needed column named twice (a merge's copy renamed back) and columns of several
     levels (a pivot's) name what is wrong (before: TypeError, AttributeError or KeyError
     tracebacks from the validation)."""
@@ -229,6 +229,14 @@ def test_a_column_named_twice_or_multi_level_names_are_one_line_errors():
     twice = pd.concat([frame, frame[["price"]]], axis=1)
     with pytest.raises(tc.TransfercastError, match=r"^data: column 'price' appears 2 times"):
         tc.TransferTask(twice, **KW, targets=["S08"], known=["price"])
+    # in a CSV file's header: pandas renamed the second copy 'price.1' and the first was used
+    path = tmp_path / "twice.csv"
+    frame.assign(stale=1.0).rename(columns={"stale": "price"}).to_csv(path, index=False)
+    with pytest.raises(tc.TransfercastError, match=r"twice.csv: column 'price' appears 2 times"):
+        tc.TransferTask(
+            read_table(path), **KW, targets=["S08"], known=["price"], source_name="twice.csv"
+        )
+    assert list(read_table(path).columns).count("price") == 2
     levels = frame.copy()
     levels.columns = pd.MultiIndex.from_arrays([levels.columns, ["x"] * levels.shape[1]])
     with pytest.raises(tc.TransfercastError, match=r"^data: the column names have 2 levels"):
