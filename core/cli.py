@@ -876,8 +876,13 @@ def to_toml(raw: dict) -> str:
 
 
 def _register_plugin_commands() -> None:
+    """The installed plugins' commands on the command line, afresh at each call of
+    :func:`main` (in one process, one call's plugins are not the next one's)."""
     from transfercast.plugin_manager import get_plugin_manager
 
+    if not _BUILTIN:
+        _BUILTIN.extend([list(app.registered_commands), list(app.registered_groups)])
+    app.registered_commands[:], app.registered_groups[:] = (list(x) for x in _BUILTIN)
     try:
         get_plugin_manager().hook.transfercast_register_commands(cli=app)
     except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the CLI
@@ -895,6 +900,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
 
 
 _SHOWN: set[str] = set()  # the warnings this command printed
+_BUILTIN: list[list[Any]] = []  # the commands and groups of the command line without plugins
 ABORTED = "\0aborted"  # in _SHOWN once an interrupted command said what it kept
 
 

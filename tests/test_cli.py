@@ -355,3 +355,32 @@ def test_compare_after_similarity_into_the_same_folder_takes_its_similarity_csv(
     (mine / "similarity.csv").write_text("store,note\nS01,keep me\n")
     res = invoke("compare", project / "config.toml", "--output", mine, "--strategies", "naive")
     assert res.code == 2 and "holds similarity.csv" in res.err
+
+
+def test_plugin_commands_are_made_afresh_at_each_call(monkeypatch):
+    """In one process each call of main() added the plugins' commands again, and kept those
+    of a plugin TRANSFERCAST_LOAD_PLUGINS had since left out."""
+    from types import SimpleNamespace
+
+    import transfercast.plugin_manager as manager
+    from transfercast import cli
+
+    def hello() -> None:
+        print("hello from a plugin")
+
+    def plugin(cli):  # what an installed plugin's transfercast_register_commands does
+        cli.command("hello")(hello)
+
+    def with_hook(hook):
+        relay = SimpleNamespace(transfercast_register_commands=hook)
+        fake = SimpleNamespace(hook=relay)
+        monkeypatch.setattr(manager, "get_plugin_manager", lambda *a, **k: fake)
+
+    with_hook(plugin)
+    for _ in range(3):
+        res = invoke("hello")
+        assert res.code == 0 and "hello from a plugin" in res.out, res.err
+    assert [c.name for c in cli.app.registered_commands].count("hello") == 1
+    with_hook(lambda cli: None)  # the plugin left out
+    assert invoke("hello").code == 2
+    assert "hello" not in [c.name for c in cli.app.registered_commands]
