@@ -322,8 +322,7 @@ def _day_month_order(
     if not on_grid and len(distinct) > 1:  # none on [data] freq's: name the grids they lie on
         grids = {o: inferred_grid(p) for o, (_, p) in distinct.items()}
         if len(set(grids.values()) - {None}) > 1:
-            (first, (iso_a, _)), (second, (iso_b, _)) = list(distinct.items())[:2]
-            differ = (iso_a != iso_b).to_numpy()
+            first, second, differ = _two_readings(distinct)
             raise DataError(
                 f"{source}: column '{column}' has ambiguous dates: {text[differ].iloc[0]!r} "
                 f"reads {first} (dates on the '{grids[first]}' grid) or {second} (on the "
@@ -337,13 +336,18 @@ def _day_month_order(
     shortest = sorted(spans, key=spans.get)
     if spans[shortest[0]] * 4 < spans[shortest[1]]:
         return distinct[shortest[0]][0]
-    (first, (iso_a, _)), (second, (iso_b, _)) = list(distinct.items())[:2]
-    differ = (iso_a != iso_b).to_numpy()
+    first, second, differ = _two_readings(distinct)
     raise DataError(
         f"{source}: column '{column}' has ambiguous dates: {text[differ].iloc[0]!r} reads "
         f"{first} or {second}, and every value reads both ways "
         f"({int(rows[differ].sum())} rows differ); write ISO dates (YYYY-MM-DD)"
     )
+
+
+def _two_readings(distinct: dict[str, tuple[pd.Series, pd.Series]]) -> tuple[str, str, np.ndarray]:
+    """The first two of several readings of day/month dates, and where they read apart."""
+    (first, (iso_a, _)), (second, (iso_b, _)) = list(distinct.items())[:2]
+    return first, second, (iso_a != iso_b).to_numpy()
 
 
 def _readable_on(dates: pd.Series, freq: str | None) -> bool:

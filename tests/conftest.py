@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import types
 
 import pytest
 
+import transfercast
 from transfercast.config import parse_config
 from transfercast.datasets import synthetic_config, synthetic_sales
-from transfercast.plugin_manager import clear_plugin_cache
+from transfercast.plugin_manager import clear_plugin_cache, register_module
 from transfercast.task import TransferTask
 
 
@@ -16,6 +18,21 @@ def pytest_configure(config):
     """Under pytest-xdist each worker fits with one thread, so workers do not fight for cores."""
     if os.environ.get("PYTEST_XDIST_WORKER"):
         os.environ.setdefault("TRANSFERCAST_THREADS", "1")
+
+
+def register_strategies(name: str, *classes: type) -> str:
+    """Make an in-process plugin module ``name`` that registers ``classes``; its name, for a
+    config's or a call's ``plugins``."""
+    module = types.ModuleType(name)
+
+    @transfercast.hookimpl
+    def transfercast_register_strategies(register):
+        for cls in classes:
+            register(cls)
+
+    module.transfercast_register_strategies = transfercast_register_strategies
+    register_module(module)
+    return name
 
 
 def small_frame(relatedness: float = 1.0, seed: int = 0):

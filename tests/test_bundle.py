@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import types
 import warnings
 
 import numpy as np
@@ -18,11 +17,10 @@ from transfercast.cli import to_toml
 from transfercast.data import DataWarning
 from transfercast.datasets import synthetic_sales
 from transfercast.errors import DataError
-from transfercast.plugin_manager import register_module
 from transfercast.strategy import Strategy
 
 from .clirun import invoke
-from .conftest import small_frame, small_project
+from .conftest import register_strategies, small_frame, small_project
 
 MANIFEST_KEYS = {
     "format_version",
@@ -389,14 +387,7 @@ class _Unsaveable(Strategy):
 
 def _unsaveable_project(tmp_path):
     """A project whose config names a plugin module registering :class:`_Unsaveable`."""
-    module = types.ModuleType("tc_test_unsaveable")
-
-    @transfercast.hookimpl
-    def transfercast_register_strategies(register):
-        register(_Unsaveable)
-
-    module.transfercast_register_strategies = transfercast_register_strategies
-    register_module(module)
+    register_strategies("tc_test_unsaveable", _Unsaveable)
     return write_project(tmp_path, "unsaveable", plugins=["tc_test_unsaveable"])
 
 
@@ -422,14 +413,8 @@ class _BadSave(_Unsaveable):
 
 
 def _register_bad_save(returns):
-    module = types.ModuleType("tc_test_badsave")
-
-    @transfercast.hookimpl
-    def transfercast_register_strategies(register):
-        register(type("BadSave", (_BadSave,), {"returns": returns, "__doc__": "bad save"}))
-
-    module.transfercast_register_strategies = transfercast_register_strategies
-    register_module(module)
+    bad = type("BadSave", (_BadSave,), {"returns": returns, "__doc__": "bad save"})
+    register_strategies("tc_test_badsave", bad)
 
 
 @pytest.mark.parametrize(

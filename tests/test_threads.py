@@ -9,16 +9,15 @@ import sys
 import textwrap
 import threading
 import time
-import types
 import warnings
 
 import numpy as np
 import pytest
 
 import transfercast as tc
-from transfercast.plugin_manager import clear_plugin_cache, get_plugin_manager, register_module
+from transfercast.plugin_manager import clear_plugin_cache, get_plugin_manager
 
-from .conftest import small_task
+from .conftest import register_strategies, small_task
 
 
 class _Warny(tc.Strategy):
@@ -45,15 +44,7 @@ class _Warny(tc.Strategy):
 
 @pytest.fixture
 def warny():
-    module = types.ModuleType("tc_test_warny")
-
-    @tc.hookimpl
-    def transfercast_register_strategies(register):
-        register(_Warny)
-
-    module.transfercast_register_strategies = transfercast_register_strategies
-    register_module(module)
-    yield "tc_test_warny"
+    yield register_strategies("tc_test_warny", _Warny)
     clear_plugin_cache()
 
 
