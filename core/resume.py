@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import shutil
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -121,6 +122,16 @@ def _write_parquet(frame: pd.DataFrame, path: Path) -> None:
     atomic_write(path, lambda tmp: frame.to_parquet(tmp, index=False))
 
 
+def _started(pid: int) -> str | None:
+    """When process ``pid`` started, as the system counts it (Linux: clock ticks since boot,
+    from ``/proc``), or ``None`` where the system does not tell."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[19]  # field 22, after the command's name
+    except (OSError, IndexError):
+        return None
+
+
 class CellStore:
     """The on-disk store of finished cells of one comparison output directory.
 
@@ -197,9 +208,16 @@ class CellStore:
 
     # -- the store's life ----------------------------------------------------------------------
     def _holder(self) -> int | None:
-        """The process id of another running command that holds the output directory."""
+        """The process id of another running command that holds the output directory: the
+        lock's process, alive and (where the system tells) started when the lock says, so that
+        a killed run's id taken by another process frees it; a lock being written (empty, a
+        moment old) is held too."""
         try:
-            pid = int(self.lock.read_text().strip() or 0)
+            text = self.lock.read_text().split()
+            if not text:
+                young = time.time() - self.lock.stat().st_mtime < 5
+                return -1 if young else None
+            pid, start = int(text[0]), (text[1] if len(text) > 1 else None)
         except (OSError, ValueError):
             return None
         if pid <= 0 or pid == os.getpid():
@@ -210,16 +228,18 @@ class CellStore:
             return None  # left by a killed run
         except OSError:  # another user's process, alive
             pass
-        return pid
+        now = _started(pid)
+        return None if start and now and start != now else pid
 
     def _check_free(self) -> None:
         """Refuse an output directory another running ``compare`` writes into (their cells
         and tables would mix)."""
         pid = self._holder()
         if pid is not None:
+            who = f"process {pid}" if pid > 0 else "a process starting"
             raise ConfigError(
                 f"output directory {self.lock.parent} is in use by another transfercast "
-                f"compare (process {pid}); wait for it to end or choose another --output (if "
+                f"compare ({who}); wait for it to end or choose another --output (if "
                 f"no compare runs there, delete {self.lock})"
             )
 
@@ -231,7 +251,7 @@ class CellStore:
             self._check_free()  # a live holder is refused; a killed run's lock is taken over
             fd = os.open(self.lock, os.O_CREAT | os.O_TRUNC | os.O_WRONLY, 0o666)
         try:
-            os.write(fd, f"{os.getpid()}\n".encode())
+            os.write(fd, f"{os.getpid()} {_started(os.getpid()) or ''}".strip().encode() + b"\n")
         finally:
             os.close(fd)
         self._locked = True

@@ -28,7 +28,7 @@ from transfercast.evaluation import compare_config
 from transfercast.plugin_manager import register_module
 from transfercast.plugins.baselines import SourceOnly, TargetOnly
 from transfercast.results import write_comparison
-from transfercast.resume import CellStore, cell_key
+from transfercast.resume import CellStore, _started, cell_key
 from transfercast.strategy import Strategy
 
 from .clirun import invoke
@@ -417,7 +417,7 @@ def test_a_folder_another_running_compare_writes_into_is_refused(tmp_path, monke
     held = []  # the lock while the report is written: a second run mixed tables and report
 
     def report(comp, output, *a, **k):
-        held.append((Path(output) / ".progress.lock").read_text().strip())
+        held.append((Path(output) / ".progress.lock").read_text().split()[0])
 
     monkeypatch.setattr(cli, "write_compare_report", report)
     raw = small_project(tmp_path, horizon=4, target_history=13, windows=1, output_dir="out")
@@ -439,11 +439,18 @@ def test_a_folder_another_running_compare_writes_into_is_refused(tmp_path, monke
         text=True,
         check=True,
     )
+    if _started(os.getppid()):  # a live process whose id a killed run's lock names, by reuse
+        (out / ".progress.lock").write_text(f"{os.getppid()} 1\n")
+        res = invoke("compare", tmp_path / "config.toml", "--strategies", "target_only")
+        assert res.code == 0, res.err
+    (out / ".progress.lock").write_text("")  # a lock being written, a moment old: held
+    res = invoke("compare", tmp_path / "config.toml", "--strategies", "target_only")
+    assert res.code == 2 and "(a process starting)" in res.err, res.err
     (out / ".progress.lock").write_text(gone.stdout)  # a process that has ended
     res = invoke("compare", tmp_path / "config.toml", "--strategies", "target_only")
     assert res.code == 0, res.err
     assert not (out / ".progress.lock").exists() and (out / "scores.csv").is_file()
-    assert held == [str(os.getpid())]
+    assert held and set(held) == {str(os.getpid())}
 
 
 def test_an_interrupted_write_leaves_the_old_file(tmp_path):
@@ -508,14 +515,15 @@ def test_a_cell_store_changes_nothing_before_its_first_cell_and_discard_restores
     for name in ("target_only", "source_only"):
         first.add(_cell_row(name), None)
     first.commit()
-    assert (out / ".progress.lock").read_text() == f"{os.getpid()}\n"  # held until release
+    mine = f"{os.getpid()} {_started(os.getpid()) or ''}".strip() + "\n"  # id, start time
+    assert (out / ".progress.lock").read_text() == mine  # held until release
     first.release()
     before = _snapshot(tmp_path)
 
     # afresh over it: nothing but the lock changes on disk before the first cell (the lock is
     # taken at once: two runs started together both passed); discard puts it all back
     again = CellStore(out, task, strategies)
-    lock = {"out/.progress.lock": f"{os.getpid()}\n".encode()}
+    lock = {"out/.progress.lock": mine.encode()}
     assert _snapshot(tmp_path) == {**before, **lock} and again.done() == set()
     again.add(_cell_row("target_only", "2021-02-05"), None)
     assert _snapshot(tmp_path) != before
