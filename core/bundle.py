@@ -235,16 +235,24 @@ def _check_plugin_folders(directory: Path, manifest: dict[str, Any]) -> None:
     """A :class:`BundleError` where a plugin module the bundle records was imported here from
     another folder than when it was written while that folder still holds it: another
     project's module of the same name, imported first in this process (a notebook), would
-    forecast with its own code. A folder that is gone (the project moved) is not checked."""
+    forecast with its own code. A folder that is gone (the project moved) is not checked, nor
+    a module whose file is the same as the recorded one (a copy of the project)."""
     here = _plugin_folders(list(manifest.get("plugin_folders", {})))
     for name, then in manifest.get("plugin_folders", {}).items():
         last = str(name).rsplit(".", 1)[-1]
-        kept = Path(then, f"{last}.py").is_file() or Path(then, last, "__init__.py").is_file()
-        if name in here and kept and Path(here[name]) != Path(then).resolve():
+        kept = next(
+            (f for f in (Path(then, f"{last}.py"), Path(then, last, "__init__.py")) if f.is_file()),
+            None,
+        )
+        file = getattr(sys.modules.get(name), "__file__", None)
+        same = (
+            kept is not None and file is not None and Path(file).read_bytes() == kept.read_bytes()
+        )
+        if name in here and kept and not same and Path(here[name]) != Path(then).resolve():
             raise BundleError(
                 f"{directory}: the model's plugin module '{name}' was imported from {then} when "
-                f"it was written, and is here from {here[name]} (another module of that name, "
-                "imported first); load the bundle in a new Python process"
+                f"it was written, and is here from {here[name]}, another file of that name; "
+                f"load the bundle in a Python process that imports it from {then}"
             )
 
 

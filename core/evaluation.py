@@ -44,7 +44,7 @@ from transfercast.forecasting import (
 from transfercast.intervals import check_quantiles, quantile_scores
 from transfercast.metrics import METRICS, score
 from transfercast.plugin_manager import PluginManager, get_plugin_manager
-from transfercast.process_state import own_warnings
+from transfercast.process_state import gathered_warnings
 from transfercast.replay import held_replays
 from transfercast.source_cache import SourceCache
 from transfercast.strategy import Strategy
@@ -489,19 +489,17 @@ def _each_warning_once() -> Iterator[None]:
     when the block ends, also when it ends by an error or an interrupt: every cell of a
     comparison raises the same ones, and a ``catch_warnings`` in a cell resets the registry
     that would say them once. Each is said as from its module (``transfercast.task``), so that
-    a filter by module holds. Where another thread holds the process's warning state
-    (:func:`~transfercast.process_state.own_warnings`), they pass through as raised."""
-    said: list[warnings.WarningMessage] = []
-    try:  # another thread's compare holds the warning state: its block says these
-        with own_warnings(record=True) as (owned, said):
-            if owned:
-                warnings.simplefilter("always")
+    a filter by module holds. Where another thread's call gathers its own
+    (:func:`~transfercast.process_state.gathered_warnings`), they pass through as raised."""
+    said: list[warnings.WarningMessage] | None = None
+    try:  # another thread's compare gathering: these are said as raised
+        with gathered_warnings() as said:
             yield
     finally:
         stopped = sys.exc_info()[0] is not None
         seen: set[tuple[type, str]] = set()
         modules = {getattr(m, "__file__", None): n for n, m in list(sys.modules.items())}
-        for w in said:
+        for w in said or []:
             key = (w.category, str(w.message))
             if key in seen:
                 continue
@@ -744,10 +742,28 @@ def warn_scoring(scores: pd.DataFrame, forecasts: pd.DataFrame, task: TransferTa
 
 def check_tables(params: dict[str, dict[str, Any]] | None, task: Any, pm: PluginManager) -> None:
     """Check every parameter table against ``task`` (:meth:`Strategy.check_task`), those of
-    strategies not run too, before anything is fitted."""
+    strategies not run too and the tables nested in a composite's ``strategies`` (``auto``'s),
+    before anything is fitted."""
     for key, table in (params or {}).items():
         cls = pm.registry.get(key).cls
-        cls.check_task(cls.validate_params(table), task)
+        check_params(cls, cls.validate_params(table), task, pm, f"strategies.{key}")
+
+
+def check_params(cls: type, params: Any, task: Any, pm: PluginManager, where: str) -> None:
+    """:meth:`Strategy.check_task` of validated ``params`` and of the tables nested in their
+    ``strategies`` (``where``: the table's path, ``strategies.auto``; an error of a nested
+    table names its own, ``[strategies.auto.strategies.recalibrate]``)."""
+    cls.check_task(params, task)
+    for name, table in (getattr(params, "strategies", None) or {}).items():
+        try:
+            inner = pm.registry.get(name).cls
+        except TransfercastError:
+            continue  # an unknown name is the composite's own error
+        path = f"{where}.strategies.{name}"
+        try:
+            check_params(inner, inner.validate_params(table), task, pm, path)
+        except ConfigError as exc:
+            raise ConfigError(str(exc).replace(f"[strategies.{name}]", f"[{path}]")) from None
 
 
 def compare_config(

@@ -145,6 +145,9 @@ class TransferForecaster:
         # the plugins' manager, checked and active while fitting (auto looks candidates up in it)
         pm = get_plugin_manager(plugins)
         strategy = self._make_strategy(pm)
+        from transfercast.evaluation import check_params  # it imports this module
+
+        check_params(type(strategy), strategy.params, task, pm, f"strategies.{strategy.name}")
         tables = OriginTables(task, task.at_origin(origin), task.features, intervals=bool(levels))
         cache = SourceCache()
         targets = list(task.targets)

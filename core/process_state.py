@@ -1,8 +1,14 @@
-"""Process-wide state that transfercast changes for a moment: Python's warning filters, the
-standard output's file descriptors, matplotlib's rcParams. Each is guarded by a lock, so that
-calls from several threads of one process (a notebook, a web service) never restore each
-other's state out of order, which would leave one call's filters or a silenced stdout behind
-for the rest of the process."""
+"""Process-wide state that transfercast changes for a moment: Python's warning hooks and
+filters, the standard output's file descriptors, matplotlib's rcParams. Calls from several
+threads of one process (a notebook, a web service) must neither restore each other's state
+out of order nor catch each other's warnings.
+
+Warnings are gathered by a :class:`Gatherer` put in place of ``warnings.showwarning``: it keeps
+the warnings raised in the context of the call that put it there (its worker threads run in a
+copy of that context) and passes every other one on to the hook it replaced. Where a block of
+another thread restores it after its call has ended, it passes everything on: no warning is
+lost to a list nobody reads.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +16,11 @@ import contextlib
 import threading
 import warnings
 from collections.abc import Iterator
+from contextvars import ContextVar
 from typing import Any
 
 _WARNINGS = threading.Lock()
+_GATHERING: ContextVar[Gatherer | None] = ContextVar("transfercast_gathering", default=None)
 #: held while the standard output and error are sent to /dev/null (:func:`transfercast.
 #: strategy._quiet`)
 STREAMS = threading.Lock()
@@ -20,18 +28,40 @@ STREAMS = threading.Lock()
 MATPLOTLIB = threading.RLock()
 
 
+class Gatherer:
+    """A ``warnings.showwarning`` that keeps the warnings of one call's context."""
+
+    def __init__(self, then: Any) -> None:
+        self.said: list[warnings.WarningMessage] = []
+        self.then = then  # the hook it replaced
+        self.open = True
+
+    def __call__(self, message, category, filename, lineno, file=None, line=None) -> None:
+        if self.open and _GATHERING.get() is self:
+            self.said.append(warnings.WarningMessage(message, category, filename, lineno))
+        else:
+            self.then(message, category, filename, lineno, file, line)
+
+
 @contextlib.contextmanager
-def own_warnings(record: bool = False) -> Iterator[tuple[bool, list[Any]]]:
-    """``warnings.catch_warnings(record=record)`` where no other thread of the process holds
-    the warning state: yields ``(True, the list of warnings recorded)``. Where another thread
-    does, the block runs without one and yields ``(False, [])``: its warnings reach that
-    thread's block or the user as they would without transfercast, and filters the caller
-    would set must not be set (they would apply to the other thread's block)."""
+def gathered_warnings() -> Iterator[list[warnings.WarningMessage] | None]:
+    """Within: every warning raised in this call's context is kept, not shown (each one, not
+    once per place), and yielded as a list when the block ends; other threads' warnings are
+    shown as they would be. Where another thread already gathers, this call's warnings are
+    shown as raised and ``None`` is yielded."""
     if not _WARNINGS.acquire(blocking=False):
-        yield False, []
+        yield None
         return
     try:
-        with warnings.catch_warnings(record=record) as said:
-            yield True, said if record else []
+        with warnings.catch_warnings():
+            gatherer = Gatherer(warnings.showwarning)
+            warnings.showwarning = gatherer
+            warnings.simplefilter("always")
+            token = _GATHERING.set(gatherer)
+            try:
+                yield gatherer.said
+            finally:
+                gatherer.open = False
+                _GATHERING.reset(token)
     finally:
         _WARNINGS.release()

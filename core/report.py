@@ -41,7 +41,7 @@ from transfercast.evaluation import (
 from transfercast.forecaster import in_zone
 from transfercast.intervals import central_intervals, quantile_columns
 from transfercast.outputs import write_bytes, write_csv, write_text
-from transfercast.process_state import MATPLOTLIB, own_warnings
+from transfercast.process_state import MATPLOTLIB, gathered_warnings
 from transfercast.similarity import REGIME_COLUMNS
 
 if TYPE_CHECKING:
@@ -1135,14 +1135,15 @@ def write_compare_report(
     if comp.task is not None and len(comp.scores):
         origin = pd.Timestamp(comp.scores["origin"].max() if origin is None else origin)
         try:
-            with own_warnings() as (owned, _):  # the comparison said them, at this origin
-                if owned:
-                    warnings.simplefilter("ignore", DataWarning)
+            with gathered_warnings() as said:  # the comparison said its data's, at this origin
                 try:
                     sim = similarity(comp.task, origin, plugins=plugins)
                 except PluginError as exc:  # a plugin's columns are lost, not the built-in ones
                     warnings.warn(f"{exc}; similarity.csv is written without them", stacklevel=2)
                     sim = similarity(comp.task, origin, plugins=plugins, hooks=False)
+            for w in said or []:
+                if not issubclass(w.category, DataWarning):
+                    warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         except Exception as exc:  # noqa: BLE001 - diagnostics are optional in a report
             warnings.warn(f"similarity diagnostics failed: {exc}", stacklevel=2)
     try:

@@ -40,7 +40,7 @@ from transfercast.config import NumbersNotBools
 from transfercast.engines import lightgbm_alias_table
 from transfercast.errors import ConfigError, DataError, MissingDependencyError
 from transfercast.features import FeatureTable
-from transfercast.process_state import STREAMS
+from transfercast.process_state import STREAMS, gathered_warnings
 
 
 class PluginError(DataError):
@@ -246,7 +246,6 @@ def _xgboost_unused(params_json: str) -> str | None:
     parameters (a JSON object), or its complaint when it cannot (a value of the wrong type or
     out of range, an unknown objective), as a message; a device it cannot find here is left
     to the fit."""
-    import warnings
 
     from transfercast.errors import closest
 
@@ -256,15 +255,14 @@ def _xgboost_unused(params_json: str) -> str | None:
         return None
     probe = {k: v for k, v in json.loads(params_json).items() if k != "num_boost_round"}
     probe.setdefault("nthread", 1)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
+    with gathered_warnings() as caught:  # None where another call gathers: unchecked
         try:
             xgb.train(probe, xgb.DMatrix(np.arange(8.0).reshape(8, 1), label=np.ones(8)), 1)
         except xgb.core.XGBoostError as exc:
             return _refusal("XGBoost", exc)
         except Exception:  # noqa: BLE001 - the fit will say
             return None
-    for warning in caught:
+    for warning in caught or []:
         found = re.search(r"Parameters: \{(.*?)\}.*not (?:be )?used", str(warning.message), re.S)
         if found:
             key = re.findall(r'"([^"]+)"', found.group(1))[0]

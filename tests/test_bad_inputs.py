@@ -2455,3 +2455,21 @@ def test_recalibrates_covariates_are_checked_when_another_strategy_runs(tmp_path
         r"\[strategies.recalibrate\] covariates: 'discount' is not a known covariate; "
         r"valid: price, promo, is_holiday$",
     )
+
+
+def test_tables_nested_in_autos_and_a_forecasters_own_are_checked_against_the_task(tmp_path):
+    """auto's nested tables passed the task's check (a nested recalibrate table failed only
+    after the other fits, naming a table the config does not have), and so did
+    ``TransferForecaster``'s own parameters."""
+    raw = _with_table("auto.strategies.recalibrate", "covariates = ['discount']", "naive")
+    config = setup(tmp_path, raw=raw, extra="")
+    assert_error(
+        invoke("run", config),
+        tmp_path,
+        r"\[strategies.auto.strategies.recalibrate\] covariates: 'discount' is not a known "
+        r"covariate; valid: price, promo, is_holiday$",
+    )
+    task = TransferTask.from_config(parse_config(raw_config()), data=small_frame())
+    model = tc.TransferForecaster("recalibrate", covariates=["discount"])
+    with pytest.raises(tc.TransfercastError, match=r"covariates: 'discount' is not a known"):
+        model.fit(task)

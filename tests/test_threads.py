@@ -169,7 +169,52 @@ def test_a_bundle_refuses_another_projects_plugin_module_of_the_same_name(tmp_pa
         get_plugin_manager([name])  # the second project's module, imported in this process
         with pytest.raises(BundleError, match=rf"plugin module '{name}' was imported from "):
             load_bundle(tmp_path / "model")
+        # a copy of the first project (the same file elsewhere) is the same code: it loads
+        (tmp_path / "copy").mkdir()
+        (tmp_path / "copy" / f"{name}.py").write_bytes(
+            (tmp_path / "p1" / f"{name}.py").read_bytes()
+        )
+        sys.path[0] = str(tmp_path / "copy")
+        del sys.modules[name]
+        clear_plugin_cache()
+        assert len(load_bundle(tmp_path / "model").strategies) == len(task.targets)
     finally:
         sys.path.remove(sys.path[0])
         sys.modules.pop(name, None)
         clear_plugin_cache()
+
+
+def test_gathered_warnings_keep_this_calls_own_and_never_swallow_anothers():
+    """A compare gathers the warnings of its own context only: another thread's, raised
+    meanwhile, reach the user as raised (an engine probe or a report dropped them); and a
+    block of another thread that restores the gatherer after the call has ended leaves a hook
+    that passes everything on (it left a recorder nobody read, for the rest of the process)."""
+    from transfercast.process_state import gathered_warnings
+
+    seen: list[str] = []
+
+    def hook(message, category, filename, lineno, file=None, line=None):
+        seen.append(str(message))
+
+    inside, leave = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with warnings.catch_warnings():  # a library's block, opened while the call gathers
+            warnings.warn("another thread's", UserWarning, stacklevel=1)
+            inside.set()
+            leave.wait(10)  # closed after the call ended: it restores the gatherer
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = hook
+        with gathered_warnings() as said:
+            thread = threading.Thread(target=other)
+            thread.start()
+            assert inside.wait(10)
+            warnings.warn("this call's", UserWarning, stacklevel=1)
+        leave.set()
+        thread.join()
+        assert [str(w.message) for w in said] == ["this call's"]
+        assert seen == ["another thread's"]
+        warnings.warn("said after", UserWarning, stacklevel=1)
+        assert seen[-1] == "said after"
