@@ -176,8 +176,13 @@ def check_output_dir(
                 f"{what} {directory}: {hit} in it is where the command writes, and the data "
                 f"{given} is there: writing it would overwrite the data; {remedy}"
             )
-        parquet = read.is_dir() and any(p.suffix in (".parquet", ".pq") for p in read.rglob("*"))
-        if parquet and directory.resolve().is_relative_to(read):  # else the data check says
+        inside = read.is_dir() and directory.resolve().is_relative_to(read)
+        ours = directory.resolve()
+        parquet = inside and any(  # Parquet files of the data's, not of an earlier run's
+            p.suffix in (".parquet", ".pq") and not p.resolve().is_relative_to(ours)
+            for p in read.rglob("*")
+        )
+        if parquet:  # else the data check says what is wrong
             raise OutputError(
                 f"{what} {directory} lies inside the data folder {given}, every file of which "
                 f"is read as data: the next run would read the results too; {remedy}"

@@ -1207,6 +1207,12 @@ def test_an_output_folder_inside_a_data_folder_is_refused(command, tmp_path):
     (tmp_path / "config.toml").write_text(to_toml(raw) + SMALL)
     res = invoke(command, tmp_path / "config.toml")
     assert res.code == 2 and "is a folder without Parquet files" in res.err, res.err
+    if command == "similarity":
+        return  # into a comparison's folder it stops for that (its own test)
+    (tmp_path / "out" / ".progress").mkdir(parents=True)  # an earlier comparison's cells
+    pd.DataFrame({"a": [1]}).to_parquet(tmp_path / "out" / ".progress" / "c.scores.parquet")
+    res = invoke(command, tmp_path / "config.toml")  # the data's error (it reads config.toml)
+    assert res.code == 2 and "lies inside the data folder" not in res.err, res.err
 
 
 def test_similarity_into_a_comparison_folder_is_refused(tmp_path):
