@@ -23,7 +23,6 @@ import contextlib
 import functools
 import hashlib
 import importlib.util
-import io
 import json
 import os
 import re
@@ -182,27 +181,24 @@ def _lightgbm_refused(params_json: str) -> str | None:
 
 @contextlib.contextmanager
 def _quiet() -> Any:
-    """Silence standard output and error, Python's and the C libraries' alike (one thread
-    at a time: the descriptors are the process's, and two threads restoring them out of
-    order would leave them silenced)."""
+    """Silence the standard error, where LightGBM's C++ code prints its fatal errors (one
+    thread at a time: the descriptor is the process's, and two threads restoring it out of
+    order would leave it silenced; the standard output is left alone)."""
     with STREAMS:
-        sys.stdout.flush()
         sys.stderr.flush()
-        saved = []
         null = os.open(os.devnull, os.O_WRONLY)
         try:
-            for fd in (1, 2):
-                try:
-                    saved.append((fd, os.dup(fd)))
-                    os.dup2(null, fd)
-                except OSError:  # no such descriptor (an embedded interpreter): leave it
-                    pass
-            with contextlib.redirect_stdout(io.StringIO()):
-                yield
+            saved = os.dup(2)
+        except OSError:  # no such descriptor (an embedded interpreter): nothing to silence
+            saved = None
+        try:
+            if saved is not None:
+                os.dup2(null, 2)
+            yield
         finally:
-            for fd, copy in saved:
-                os.dup2(copy, fd)
-                os.close(copy)
+            if saved is not None:
+                os.dup2(saved, 2)
+                os.close(saved)
             os.close(null)
 
 

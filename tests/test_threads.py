@@ -97,6 +97,15 @@ def test_engine_probes_in_two_threads_leave_the_standard_streams(capfd):
     assert sys.stdout is stdout and os.path.samestat(os.fstat(1), fd1)
     print("still printed")
     assert "still printed" in capfd.readouterr().out
+    # the probe silences only the standard error, where LightGBM prints its fatal errors: any
+    # thread's standard output meanwhile is kept
+    from transfercast.strategy import _quiet
+
+    with _quiet():
+        print("printed during a probe", flush=True)
+        os.write(2, b"a fatal error\n")
+    said = capfd.readouterr()
+    assert "printed during a probe" in said.out and "a fatal error" not in said.err
 
 
 def test_auto_in_one_thread_reads_its_own_plugins_while_another_thread_makes_its_own(warny):
