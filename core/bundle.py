@@ -237,7 +237,6 @@ def _check_plugin_folders(directory: Path, manifest: dict[str, Any]) -> None:
     project's module of the same name, imported first in this process (a notebook), would
     forecast with its own code. A folder that is gone (the project moved) is not checked, nor
     a module whose file is the same as the recorded one (a copy of the project)."""
-    here = _plugin_folders(list(manifest.get("plugin_folders", {})))
     for name, then in manifest.get("plugin_folders", {}).items():
         last = str(name).rsplit(".", 1)[-1]
         kept = next(
@@ -245,14 +244,11 @@ def _check_plugin_folders(directory: Path, manifest: dict[str, Any]) -> None:
             None,
         )
         file = getattr(sys.modules.get(name), "__file__", None)
-        same = (
-            kept is not None and file is not None and Path(file).read_bytes() == kept.read_bytes()
-        )
-        if name in here and kept and not same and Path(here[name]) != Path(then).resolve():
+        if kept and file and Path(file).read_bytes() != kept.read_bytes():  # same folder: same
             raise BundleError(
                 f"{directory}: the model's plugin module '{name}' was imported from {then} when "
-                f"it was written, and is here from {here[name]}, another file of that name; "
-                f"load the bundle in a Python process that imports it from {then}"
+                f"it was written, and is here from {_plugin_folders([name])[name]}, another file "
+                f"of that name; load the bundle in a Python process that imports it from {then}"
             )
 
 

@@ -1,5 +1,5 @@
 """Process-wide state that transfercast changes for a moment: Python's warning hooks and
-filters, the standard output's file descriptors, matplotlib's rcParams. Calls from several
+filters, the standard error's file descriptor, matplotlib's rcParams. Calls from several
 threads of one process (a notebook, a web service) must neither restore each other's state
 out of order nor catch each other's warnings.
 
@@ -21,8 +21,7 @@ from typing import Any
 
 _WARNINGS = threading.Lock()
 _GATHERING: ContextVar[Gatherer | None] = ContextVar("transfercast_gathering", default=None)
-#: held while the standard output and error are sent to /dev/null (:func:`transfercast.
-#: strategy._quiet`)
+#: held while the standard error is sent to /dev/null (:func:`transfercast.strategy._quiet`)
 STREAMS = threading.Lock()
 #: held while a chart is drawn in transfercast's matplotlib style
 MATPLOTLIB = threading.RLock()

@@ -962,8 +962,8 @@ class TransferTask:
         half = max(2, -(-int(active.sum()) // 2))
         every = (~np.isnan(y[:, start:])).sum(axis=0) >= half  # most active series have a row
         zeros = y == 0  # a row of 0 (a missing row is not one)
-        before = np.cumsum(zeros, axis=1) - zeros  # each series' rows of 0 before the period
-        first = ~(zeros & (before > 0)).any(axis=0)  # no series' 0 there is a repeat
+        earlier = np.cumsum(zeros, axis=1) - zeros  # each series' rows of 0 before the period
+        first = ~(zeros & (earlier > 0)).any(axis=0)  # no series' 0 there is a repeat
         closed = np.flatnonzero(zero[start:] & every & first[start:]) + start
         if not len(closed) or zero[:start].any():
             return

@@ -122,6 +122,16 @@ def chosen_penalty(z: np.ndarray, r: np.ndarray, w: np.ndarray, ds: np.ndarray) 
     return float(GRID[int(np.argmin(err))])
 
 
+def _refuse_unknown(names: list[str], known: list[str]) -> None:
+    """A :class:`ConfigError` naming the first of ``names`` that is not a known covariate."""
+    missing = [c for c in names if c not in known]
+    if missing:
+        raise ConfigError(
+            f"[strategies.recalibrate] covariates: {missing[0]!r} is not a known covariate; "
+            f"valid: {', '.join(known) or '(none)'}"
+        )
+
+
 class Recalibrate(SourceOnly):
     """The source model with its response to known covariates refitted on the target's rows."""
 
@@ -133,13 +143,7 @@ class Recalibrate(SourceOnly):
     @classmethod
     def check_task(cls, params: RecalibrateParams, task: Any) -> None:
         """Its covariates must be known columns of the task."""
-        known = list(task.known)
-        missing = [c for c in params.covariates or [] if c not in known]
-        if missing:
-            raise ConfigError(
-                f"[strategies.recalibrate] covariates: {missing[0]!r} is not a known covariate; "
-                f"valid: {', '.join(known) or '(none)'}"
-            )
+        _refuse_unknown(params.covariates or [], list(task.known))
 
     def fine_tune(self, target: FeatureTable, source: FeatureTable | None) -> None:
         known = [c[: -len("_delta")] for c in target.X.columns if c.endswith("_delta")]
@@ -147,12 +151,7 @@ class Recalibrate(SourceOnly):
             names = [c for c in known if varies_within_periods(target, c)]
         else:
             names = list(self.params.covariates)
-        missing = [c for c in names if c not in known]
-        if missing:
-            raise ConfigError(
-                f"[strategies.recalibrate] covariates: {missing[0]!r} is not a known covariate; "
-                f"valid: {', '.join(known) or '(none)'}"
-            )
+        _refuse_unknown(names, known)
         self.kinds_ = covariate_kinds(target.X, names)
         self.coef_ = np.zeros(len(names))
         self.penalty_: float | None = None  # None: nothing was fitted
