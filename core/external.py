@@ -107,14 +107,17 @@ def add_forecasts(comp: Comparison, name: str, forecasts: pd.DataFrame) -> Compa
         )
     cells = comp.forecasts[["origin", UID, DS, "actual"]].drop_duplicates([UID, DS, "origin"])
     both = cells.merge(theirs, on=[UID, DS, "origin"], how="left")
+    given = both["forecast"].notna().to_numpy()
+    scored = both["actual"].notna().to_numpy()
+    both = both[given | scored].reset_index(drop=True)  # a period without an actual: optional
     lost = ~np.isfinite(both["forecast"].to_numpy(float))  # missing, NaN or infinite
     if lost.any():
         row = both[lost].iloc[0]
         raise DataError(
             f"forecasts of '{name}': no finite forecast of series {row[UID]!r} at "
             f"{period_text(row[DS])} from the origin {period_text(row['origin'])} "
-            f"({int(lost.sum())} of the comparison's {len(both)} periods); give every period "
-            f"it scored"
+            f"({int(lost.sum())} of the {int(scored.sum())} periods it scored); give every "
+            f"period it scored"
         )
     levels = sorted(quantile_columns(theirs))
     _check_quantiles(both, levels, name)

@@ -188,17 +188,23 @@ def warn_unknown_future(tables: OriginTables, source: str) -> None:
         return
     series = np.concatenate(rows)
     cells = np.ix_(series, steps)
-    gaps = {c: np.isnan(panel.known[c][cells]) for c in tables.builder.known}
+    # a period before a series' first row (it opens within the horizon) is not forecast
+    opened = np.ones((len(series), len(steps)), dtype=bool)
+    if panel.start is not None:
+        opened = panel.start[series][:, None] <= steps[None, :]
+    gaps = {c: np.isnan(panel.known[c][cells]) & opened for c in tables.builder.known}
     gaps = {c: gap for c, gap in gaps.items() if gap.any()}
     if gaps:
-        total = len(cells[0]) * len(steps)
+        total = int(opened.sum())
         first_col, gap = next(iter(gaps.items()))
         r, t = np.argwhere(gap)[0]
         listed = ", ".join(f"'{c}' ({int(g.sum())} of {total})" for c, g in gaps.items())
+        zone = getattr(tables.task, "timezone", None)
         warnings.warn(
             f"{source}: known columns without a value at forecast periods of the target series "
-            f"after the origin {period_text(tables.data.origin)}: {listed}, first "
-            f"'{first_col}' of {panel.ids[series[r]]!r} at {period_text(panel.times[steps[t]])}; "
+            f"after the origin {period_text(tables.data.origin, zone)}: {listed}, first "
+            f"'{first_col}' of {panel.ids[series[r]]!r} at "
+            f"{period_text(panel.times[steps[t]], zone)}; "
             f"the forecasts take each series' mean over its last "
             f"{tables.builder.level_window} periods there (its usual value for a 0/1 column "
             f"such as a promotion flag: give 0 where there is none planned; give the planned "
@@ -513,8 +519,20 @@ class OriginTables:
 
     def forecast(self, strategy: Strategy, domain: Any) -> pd.DataFrame:
         """Forecasts of a fitted strategy for every series of a target domain, bounded below
-        by :attr:`floor` (no negative sales forecast where none was observed); what its
-        ``predict`` returns is checked (:func:`~transfercast.strategy.check_prediction`)."""
+        by :attr:`floor` (no negative sales forecast where none was observed), from each
+        series' first row on (a department or store that opens within the horizon has no
+        forecast for the periods before it opens); what its ``predict`` returns is checked
+        (:func:`~transfercast.strategy.check_prediction`)."""
+        frame = self._forecast(strategy, domain)
+        start = self.data.panel.start
+        if start is None:
+            return frame
+        i = pd.Index(self.data.panel.ids).get_indexer(frame["unique_id"])
+        opened = start[i] <= self.data.panel.times.get_indexer(frame["ds"])
+        return frame if opened.all() else frame[opened].reset_index(drop=True)
+
+    def _forecast(self, strategy: Strategy, domain: Any) -> pd.DataFrame:
+        """:meth:`forecast` for every period of the horizon."""
         from transfercast.strategy import check_prediction
 
         rows = self.data.target_rows[domain]

@@ -751,3 +751,40 @@ def test_a_backtest_before_launch_finds_its_origin_and_run_says_what_zero_histor
         "[task] target_history = 0 forecasts the targets before launch and left their 8 periods "
         "of sales unread (a launch played back)"
     )
+
+
+def test_a_series_opening_within_the_horizon_is_forecast_from_its_first_row_only():
+    """A department whose first row lies 3 periods after the origin is a launch to forecast
+    (concepts.md): it gets forecasts from its first row on, none for the weeks before it opens
+    (before: every step, which a planner's store total counted), and the known-covariate
+    warning leaves those periods out (none of them has a price). Another model's forecasts
+    may leave out a period the comparison does not score (a gap in the actuals)."""
+    frame = small_frame()
+    target = frame.attrs["targets"][0]
+    task0 = task_on(frame)
+    origin = task0.evaluation_origins()[-1]
+    mine = frame[frame["store"] == target]["dept"].iloc[0]
+    opens = origin + 3 * pd.Timedelta(weeks=1)
+    late = (frame["store"] == target) & (frame["dept"] == mine)
+    frame = frame[~late | (frame["date"] >= opens)]
+    other = (frame["store"] == target) & (frame["dept"] != mine)
+    gap = frame.index[other & (frame["date"] == origin + pd.Timedelta(weeks=2))]
+    frame = frame.assign(sales=frame["sales"].where(~frame.index.isin(gap)))
+    task = task_on(frame)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        comp = tc.compare(task, ["naive", "source_only"], origins=[origin],
+                          params={"source_only": SMALL})  # fmt: skip
+    fc = comp.forecasts[comp.forecasts["strategy"] == "source_only"]
+    uid = f"{target}|{mine}"
+    new = fc[fc["unique_id"] == uid]
+    assert sorted(new["ds"]) == list(pd.date_range(opens, periods=8 - 3 + 1, freq="W-FRI"))
+    assert fc.groupby("unique_id").size().drop(uid).eq(8).all()
+    known = [str(w.message) for w in said if "known columns" in str(w.message)]
+    assert not known, known  # the periods before it opens have no planned price: not forecast
+    given = fc[fc["actual"].notna()].drop(columns=["strategy", "actual"])
+    from transfercast.forecaster import to_user_columns
+
+    both = comp.add("copy", to_user_columns(task, given))
+    board = both.leaderboard().set_index("strategy")
+    assert board.loc["copy", "wape"] == board.loc["source_only", "wape"]
