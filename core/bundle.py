@@ -2,8 +2,9 @@
 
 A bundle is a folder with ``manifest.json`` and, per target domain, the files written by the
 fitted strategy's :meth:`Strategy.save` (native LightGBM text, XGBoost JSON, network weights
-as NumPy arrays read without pickle): loading a bundle runs no code of its files (the plugin
-modules it names are imported). A strategy's ``load`` reads its files through
+as NumPy arrays read without pickle): loading a bundle runs no code of its files, but imports
+the plugin modules its manifest names (the checksums catch damage, not a deliberate edit: a
+bundle is trusted as its plugins are). A strategy's ``load`` reads its files through
 :func:`read_bundle_file`, which hands over the bytes the manifest's checksum vouches for.
 
 The manifest records the format version, the transfercast version, the strategy and its
@@ -574,6 +575,8 @@ def read_manifest(directory: Path) -> dict[str, Any]:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (ValueError, UnicodeDecodeError) as exc:
         raise BundleError(f"{path}: not valid JSON ({exc})") from None
+    except RecursionError:
+        raise BundleError(f"{path}: not valid JSON (nested too deeply to read)") from None
     version = manifest.get("format_version") if isinstance(manifest, dict) else None
     if version is None:
         raise BundleError(f"{path}: no format_version; not a transfercast model bundle")
@@ -928,7 +931,7 @@ def predict_bundle(
     warn_unknown_future(tables, source_name)
     out = to_user_columns(task, fc)
     out = out[[*task.series, task.time, "forecast", *(qcol(q) for q in levels)]]
-    out.attrs["origin"] = period_text(when)  # JSON-ready: Parquet writes attrs
+    out.attrs["origin"] = period_text(when, task.timezone)  # JSON-ready: Parquet writes attrs
     _warn_stale(bundle, task, when, source_name)
     return out
 

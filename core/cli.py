@@ -286,6 +286,7 @@ def run_cmd(
     from transfercast.evaluation import check_tables, resolve_strategies
     from transfercast.forecaster import TransferForecaster
     from transfercast.outputs import check_output_dir
+    from transfercast.resume import PROGRESS_DIR
     from transfercast.task import TransferTask
 
     check_threads()
@@ -298,6 +299,7 @@ def run_cmd(
     (chosen,) = resolve_strategies([name], cfg.strategies, pm)
     out = output or cfg.output_dir()
     check_output_dir(out, files=["forecasts.csv"], folders=["model"], inputs=_inputs(cfg))
+    _refuse_foreign_results(Path(out), ("forecasts.csv",), PROGRESS_DIR, "run")
     check_replaceable(out / "model", what=f"output directory {out}: ")
     sources = cfg.sources_path()
     task = TransferTask.from_config(cfg, require_sources=sources is None)
@@ -344,7 +346,8 @@ def run_cmd(
     path = out / "forecasts.csv"
     pm.hook.transfercast_run_finished(kind="run", config=cfg, result=forecasts)
     console.print(
-        f"{len(forecasts)} forecasts after the origin {period_text(model.origin_)} written to "
+        f"{len(forecasts)} forecasts after the origin "
+        f"{period_text(model.origin_, task.timezone)} written to "
         f"{path}",
         soft_wrap=True,
     )
@@ -461,11 +464,14 @@ def _written_by_similarity(path: Path) -> bool:
     return header[: len(SIMILARITY_COLUMNS)] == SIMILARITY_COLUMNS
 
 
-def _refuse_foreign_results(output: Path, files: tuple[str, ...], progress: str) -> None:
-    """Refuse an output folder holding files named like a comparison's (``scores.csv``,
-    ``report.html``, ...) that no comparison or run of transfercast wrote (no ``.progress``
-    store, no model bundle): ``compare`` replaces or removes its files, and these are the
-    user's."""
+def _refuse_foreign_results(
+    output: Path, files: tuple[str, ...], progress: str, command: str = "compare"
+) -> None:
+    """Refuse an output folder holding files named like those ``command`` writes
+    (``scores.csv``, ``report.html``, ``forecasts.csv``, ...) that no comparison or run of
+    transfercast wrote (no ``.progress`` store, no model bundle; a ``similarity.csv`` with
+    another header): the command replaces (``compare`` also removes) such files, and these
+    are the user's."""
     from transfercast.bundle import MANIFEST
 
     if (output / progress).is_dir() or (output / "model" / MANIFEST).is_file():
@@ -474,9 +480,10 @@ def _refuse_foreign_results(output: Path, files: tuple[str, ...], progress: str)
     if found == ["similarity.csv"] and _written_by_similarity(output / "similarity.csv"):
         return  # `transfercast similarity` wrote it (the docs' order: similarity, then compare)
     if found:
+        does = "replaces or removes" if command == "compare" else "replaces"
         raise TransfercastError(
-            f"output directory {output} holds {', '.join(found)}, which compare replaces or "
-            f"removes, and no comparison or run wrote them; choose another --output or move them"
+            f"output directory {output} holds {', '.join(found)}, which {command} {does}, and "
+            f"no comparison or run wrote them; choose another --output or move them"
         )
 
 
@@ -686,6 +693,7 @@ def similarity_cmd(
         resolve_strategies(list(cfg.strategies), cfg.strategies, pm)
     out = output or cfg.output_dir()
     check_output_dir(out, files=["similarity.csv"], inputs=_inputs(cfg))
+    _refuse_foreign_results(Path(out), ("similarity.csv",), PROGRESS_DIR, "similarity")
     if (Path(out) / PROGRESS_DIR).is_dir():  # its report shows its own similarity.csv
         raise TransfercastError(
             f"output directory {out} holds a comparison, whose similarity.csv (at its last "
@@ -896,7 +904,7 @@ def _show_warning(message, category, filename, lineno, file=None, line=None) -> 
     if text in _SHOWN:
         return
     _SHOWN.add(text)
-    err_console.print(f"warning: {text}", soft_wrap=True, highlight=False)
+    err_console.print(f"warning: {one_line(text)}", soft_wrap=True, highlight=False)
 
 
 _SHOWN: set[str] = set()  # the warnings this command printed
@@ -974,7 +982,7 @@ def main(argv: list[str] | None = None) -> None:
         message = str(exc)
         if message.startswith(("[strategies.", "[strategy] ")) and _CONFIG_FILE:
             message = f"{_CONFIG_FILE[0]}: {message}"
-        err_console.print(f"error: {message}", soft_wrap=True, highlight=False)
+        err_console.print(f"error: {one_line(message)}", soft_wrap=True, highlight=False)
         sys.exit(2)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -472,6 +472,8 @@ def load_config(path: str | Path) -> Config:
         raw = tomllib.loads(path.read_text(encoding="utf-8-sig"))  # a BOM (Notepad) is no error
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: not valid TOML: nested too deeply to read") from None
     except UnicodeDecodeError as exc:
         from transfercast.data import not_utf8
 

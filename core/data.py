@@ -42,10 +42,13 @@ class DataWarning(UserWarning):
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.zip", ".txt")
 
 
-def period_text(stamp: Any) -> str:
+def period_text(stamp: Any, zone: str | None = None) -> str:
     """A period for a message or a label: the date, or the full timestamp when it has a time
-    of day (hourly data)."""
+    of day (hourly data); with ``zone`` (``[data] timezone``), a naive UTC time as the zone's
+    time with its offset, as the output files write it."""
     stamp = pd.Timestamp(stamp)
+    if zone:
+        return str((stamp if stamp.tzinfo else stamp.tz_localize("UTC")).tz_convert(zone))
     return str(stamp.date()) if stamp == stamp.normalize() else str(stamp)
 
 

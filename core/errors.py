@@ -44,8 +44,13 @@ def closest(name: str, valid: Iterable[str]) -> str:
 
 
 def one_line(value: object) -> str:
-    """``value`` as text on one line: line breaks written ``\\n`` (a key holding one)."""
-    return str(value).replace("\r", "\\r").replace("\n", "\\n")
+    """``value`` as text on one line that a terminal shows as it is: line breaks written
+    ``\\n`` (a key holding one), other control characters (a terminal's escape sequences)
+    as Python writes them, ``\\x1b``."""
+    text = str(value)
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def unknown_name(kind: str, name: object, valid: Iterable[object]) -> str:

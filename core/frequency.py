@@ -145,9 +145,10 @@ def current_alias(freq: str) -> str:
 def frequency_defaults(freq: str) -> FrequencyDefaults | None:
     """The defaults of a pandas offset alias; ``None`` for a frequency without defaults (a
     multiple such as ``"2W"``, hourly, business days): every derived key must then be set in
-    ``[features]``. An alias pandas does not know raises :class:`ConfigError`."""
+    ``[features]``. An alias pandas has deprecated is read as its current spelling
+    (:func:`current_alias`); one it does not know raises :class:`ConfigError`."""
     try:
-        offset = to_offset(freq)
+        offset = to_offset(current_alias(freq))
     except (ValueError, TypeError):
         raise ConfigError(f"[data] freq {freq!r} is not a pandas offset alias") from None
     if offset.n != 1:

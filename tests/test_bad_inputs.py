@@ -1470,6 +1470,34 @@ def test_compare_never_removes_files_named_like_its_own_that_it_did_not_write(tm
     assert (mine / "selection.csv").read_text() == "mine\n"
 
 
+def test_run_and_similarity_never_replace_a_file_named_like_theirs_they_did_not_write(tmp_path):
+    """A hand-made forecasts.csv (similarity.csv) in a folder that held no run or comparison:
+    run (similarity) stops before reading the data and leaves it as it was (before: replaced
+    in silence); beside a run's bundle, run replaces its own forecasts.csv."""
+    config = setup(tmp_path)
+    for command, name, extra in (
+        ("run", "forecasts.csv", ["--strategy", "target_only"]),
+        ("similarity", "similarity.csv", []),
+    ):
+        mine = tmp_path / f"mine_{command}"
+        mine.mkdir()
+        (mine / name).write_text("mine\n")
+        res = invoke(command, config, "--output", mine, *extra)
+        assert res.code == 2 and res.err.count("\n") == 1, res.err
+        assert re.search(
+            rf"output directory \S*mine_{command} holds {name}, which {command} replaces, and no "
+            r"comparison or run wrote them; choose another --output or move them$",
+            res.err.strip(),
+        ), res.err
+        assert [p.name for p in mine.iterdir()] == [name]
+        assert (mine / name).read_text() == "mine\n"
+    again = tmp_path / "again"
+    assert invoke("run", config, "--output", again, "--strategy", "target_only").code == 0
+    first = (again / "forecasts.csv").read_text()
+    assert invoke("run", config, "--output", again, "--strategy", "source_only").code == 0
+    assert (again / "forecasts.csv").read_text() != first
+
+
 def test_an_output_file_another_program_holds_is_refused_before_anything_is_written(
     tmp_path, monkeypatch
 ):
@@ -2479,3 +2507,32 @@ def test_tables_nested_in_autos_and_a_forecasters_own_are_checked_against_the_ta
     model = tc.TransferForecaster("recalibrate", covariates=["discount"])
     with pytest.raises(tc.TransfercastError, match=r"covariates: 'discount' is not a known"):
         model.fit(task)
+
+
+def test_a_config_or_manifest_nested_too_deeply_is_a_line_not_a_crash(tmp_path):
+    """A list nested thousands deep in a config, or in a bundle's manifest.json, stopped the
+    parser with a RecursionError (exit 1, the crash status): it is bad input."""
+    deep = tmp_path / "deep.toml"
+    deep.write_text("x = " + "[" * 5000 + "]" * 5000 + "\n")
+    assert_error(invoke("compare", deep), tmp_path,
+                 r"deep\.toml: not valid TOML: nested too deeply to read$")  # fmt: skip
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "manifest.json").write_text('{"deep": ' + "[" * 200_000 + "]" * 200_000 + "}")
+    res = invoke("predict", model, "--data", tmp_path / "none.csv", "--output", tmp_path / "f.csv")
+    assert_error(res, tmp_path, r"manifest\.json: not valid JSON \(nested too deeply to read\)$")
+
+
+def test_a_name_holding_a_terminals_control_characters_is_shown_escaped(tmp_path):
+    """A store named with an escape sequence (one that sets the window title and erases the
+    line above) reached the terminal raw in the error's list of valid names."""
+    frame = small_frame()
+    first = sorted(frame["store"].unique())[0]
+    hostile = "T0\x1b]0;OWNED\x07\x1b[2K"
+    frame["store"] = frame["store"].replace(first, hostile)
+    raw = raw_config()
+    raw["task"]["targets"] = ["nope"]
+    res = invoke("compare", setup(tmp_path, frame, raw))
+    assert_error(res, tmp_path, r"unknown domain in \[task\] targets 'nope'",
+                 re.escape(r"T0\x1b]0;OWNED\x07\x1b[2K"))  # fmt: skip
+    assert "\x1b" not in res.err and "\x07" not in res.err

@@ -100,6 +100,15 @@ def test_every_alias_of_the_five_frequencies_has_defaults(alias, name):
     assert frequency_defaults(alias).name == name
 
 
+@pytest.mark.parametrize("alias,name", [("M", "monthly"), ("Q", "quarterly"), ("Y", "yearly")])
+def test_a_deprecated_alias_has_its_current_spellings_defaults_in_silence(alias, name):
+    """configuration.md reads M, Q, A and Y as ME, QE-DEC and YE-DEC: the public helper did
+    too, but let pandas 2's FutureWarning through (pandas 3 refuses them)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert frequency_defaults(alias).name == name
+
+
 def test_weekly_defaults_are_exactly_the_former_fixed_ones():
     spec = resolve_features(FeaturesConfig(), "W-FRI")
     assert spec.lags == [1, 2, 3, 4, 5, 6, 8, 13, 26, 52]
@@ -775,9 +784,15 @@ def test_run_and_predict_write_and_read_times_in_the_configs_timezone(tmp_path):
     assert res.code == 0, res.err
     text = (tmp_path / "out" / "forecasts.csv").read_text().splitlines()
     assert text[1].split(",")[2].endswith("+02:00"), text[1]  # 6 April: summer time
+    # the messages give the origin as the files give times (before: UTC without an offset)
+    first = pd.Timestamp(text[1].split(",")[2])
+    said = re.search(r"after the origin (\S+ \S+) ", res.out)
+    assert said and pd.Timestamp(said[1]) == first - pd.Timedelta(hours=1), res.out
+    assert said[1].endswith("+02:00"), res.out
     res = invoke("predict", tmp_path / "out" / "model", "--data", tmp_path / "sales.csv",
                  "--output", tmp_path / "p.csv")  # fmt: skip
     assert res.code == 0, res.err
+    assert f"after the origin {said[1]} with" in res.out, res.out
     assert (tmp_path / "p.csv").read_text() == (tmp_path / "out" / "forecasts.csv").read_text()
 
 
