@@ -45,6 +45,7 @@ from transfercast.data import (
     DataWarning,
     Y,
     as_numbers,
+    in_task_zone,
     name_form,
     period_text,
     refuse_ambiguous_columns,
@@ -845,12 +846,34 @@ def predict_bundle(
     and each target domain is forecast by its loaded strategy. A bundle written with quantiles
     adds them with its stored calibration (``quantiles``: a subset of its levels; default all).
     Errors about the origin name it as ``origin_name`` (the command line's ``--origin``). The
-    origin is in ``attrs["origin"]`` (YYYY-MM-DD, with the time of day in hourly data). Warns
+    origin is in ``attrs["origin"]`` (YYYY-MM-DD, with the time of day in hourly data and its
+    UTC offset under ``[data] timezone``). Warns
     when the data do not give the model what its fit read (see :func:`_warn_stale`).
     ``bundle`` may be the bundle's folder: it is loaded first (:func:`load_bundle`).
     """
     if not isinstance(bundle, Bundle):
         bundle = load_bundle(Path(bundle))
+    return _predict_loaded(
+        bundle,
+        data,
+        origin=origin,
+        source_name=source_name,
+        quantiles=quantiles,
+        origin_name=origin_name,
+    )
+
+
+@in_task_zone(lambda bundle, *a, **k: bundle.builder.timezone)  # times as its files give them
+def _predict_loaded(
+    bundle: Bundle,
+    data: pd.DataFrame,
+    *,
+    origin: Any,
+    source_name: str,
+    quantiles: Sequence[float] | None,
+    origin_name: str,
+) -> pd.DataFrame:
+    """:func:`predict_bundle` with the bundle loaded."""
     from transfercast.forecaster import to_user_columns
     from transfercast.forecasting import (
         OriginTables,

@@ -299,7 +299,10 @@ def run_cmd(
     (chosen,) = resolve_strategies([name], cfg.strategies, pm)
     out = output or cfg.output_dir()
     check_output_dir(out, files=["forecasts.csv"], folders=["model"], inputs=_inputs(cfg))
-    _refuse_foreign_results(Path(out), ("forecasts.csv",), PROGRESS_DIR, "run")
+    # a run without a bundle (a strategy that cannot be saved) wrote this header
+    written = [*cfg.data.series, cfg.data.time, "forecast"]
+    ours = {"forecasts.csv": lambda path: _header_starts(path, written)}
+    _refuse_foreign_results(Path(out), ("forecasts.csv",), PROGRESS_DIR, "run", ours)
     check_replaceable(out / "model", what=f"output directory {out}: ")
     sources = cfg.sources_path()
     task = TransferTask.from_config(cfg, require_sources=sources is None)
@@ -452,33 +455,44 @@ def predict_cmd(
     )
 
 
+def _header_starts(path: Path, columns: list[str]) -> bool:
+    """Whether the CSV file ``path`` begins with a header naming ``columns`` in this order."""
+    import csv
+
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            header = next(csv.reader(f), [])
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+    return header[: len(columns)] == [str(c) for c in columns]
+
+
 def _written_by_similarity(path: Path) -> bool:
     """Whether a ``similarity.csv`` has the header ``transfercast similarity`` writes."""
     from transfercast.similarity import SIMILARITY_COLUMNS
 
-    try:
-        with open(path, encoding="utf-8") as f:
-            header = f.readline().strip().split(",")
-    except (OSError, UnicodeDecodeError):
-        return False
-    return header[: len(SIMILARITY_COLUMNS)] == SIMILARITY_COLUMNS
+    return _header_starts(path, SIMILARITY_COLUMNS)
 
 
 def _refuse_foreign_results(
-    output: Path, files: tuple[str, ...], progress: str, command: str = "compare"
+    output: Path,
+    files: tuple[str, ...],
+    progress: str,
+    command: str = "compare",
+    ours: dict[str, Any] | None = None,
 ) -> None:
     """Refuse an output folder holding files named like those ``command`` writes
     (``scores.csv``, ``report.html``, ``forecasts.csv``, ...) that no comparison or run of
-    transfercast wrote (no ``.progress`` store, no model bundle; a ``similarity.csv`` with
-    another header): the command replaces (``compare`` also removes) such files, and these
-    are the user's."""
+    transfercast wrote: no ``.progress`` store, no model bundle, and a header other than the
+    one transfercast writes (``ours``: a test per file name; ``similarity.csv``'s is known).
+    The command replaces (``compare`` also removes) such files, and these are the user's."""
     from transfercast.bundle import MANIFEST
 
     if (output / progress).is_dir() or (output / "model" / MANIFEST).is_file():
         return
+    ours = {"similarity.csv": _written_by_similarity, **(ours or {})}
     found = [name for name in files if (output / name).exists()]
-    if found == ["similarity.csv"] and _written_by_similarity(output / "similarity.csv"):
-        return  # `transfercast similarity` wrote it (the docs' order: similarity, then compare)
+    found = [name for name in found if not (name in ours and ours[name](output / name))]
     if found:
         does = "replaces or removes" if command == "compare" else "replaces"
         raise TransfercastError(
@@ -629,7 +643,7 @@ def run_compare(
         )
     if comp.failed:
         first = comp.scores[comp.scores["status"] == "failed"].iloc[0]
-        at = f"target {one_line(first['target'])!r} at {period_text(first['origin'])}"
+        at = f"target {str(first['target'])!r} at {period_text(first['origin'], task.timezone)}"
         err_console.print(
             f"{int((comp.scores['status'] == 'failed').sum())} cells failed; see scores.csv "
             f"(first: {first['strategy']}, {at}: {one_line(first['error'])})",

@@ -7,12 +7,14 @@ affected (see the bad-input catalogue in the docs).
 
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 import warnings
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from contextvars import ContextVar
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -29,6 +31,8 @@ DOMAIN = "domain"
 #: The largest magnitude the engines can hold: LightGBM, XGBoost and torch work in float32, so a
 #: larger finite value (or an infinite covariate) overflows to ``inf`` inside them.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+F = TypeVar("F", bound=Callable[..., Any])
 #: A positive target value more than this many times its series' median positive value gets a
 #: warning naming it: it dominates the series' level and the models' squared-error fit.
 EXTREME_RATIO = 1e4
@@ -42,11 +46,37 @@ class DataWarning(UserWarning):
 CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.zip", ".txt")
 
 
+#: the ``[data] timezone`` of the task at work (``None``: none), in which :func:`period_text`
+#: writes times: a message gives them as the output files do (see :func:`in_task_zone`)
+MESSAGE_ZONE: ContextVar[str | None] = ContextVar("transfercast_message_zone", default=None)
+
+
+def in_task_zone(zone_of: Callable[..., Any]) -> Callable[[F], F]:
+    """A decorator: the function runs with :data:`MESSAGE_ZONE` set to the zone
+    ``zone_of(*args, **kwargs)`` returns (the ``timezone`` of the task it is given), and back
+    to what it was after."""
+
+    def decorate(fn: F) -> F:
+        @functools.wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            zone = zone_of(*args, **kwargs)
+            token = MESSAGE_ZONE.set(zone if isinstance(zone, str) else None)
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                MESSAGE_ZONE.reset(token)
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate
+
+
 def period_text(stamp: Any, zone: str | None = None) -> str:
     """A period for a message or a label: the date, or the full timestamp when it has a time
-    of day (hourly data); with ``zone`` (``[data] timezone``), a naive UTC time as the zone's
-    time with its offset, as the output files write it."""
+    of day (hourly data); with a zone (``zone``, else :data:`MESSAGE_ZONE`), a naive UTC time
+    as the zone's time with its offset, as the output files write it."""
     stamp = pd.Timestamp(stamp)
+    zone = zone or MESSAGE_ZONE.get()
     if zone:
         return str((stamp if stamp.tzinfo else stamp.tz_localize("UTC")).tz_convert(zone))
     return str(stamp.date()) if stamp == stamp.normalize() else str(stamp)
@@ -483,7 +513,7 @@ def local_to_utc(clock: pd.Series, timezone: str, column: str, source: str) -> p
     bad = at.isna().to_numpy() & clock.notna().to_numpy()
     if bad.any():
         raise DataError(
-            f"{source}: column '{column}' has {period_text(clock[bad].iloc[0])}, a clock time "
+            f"{source}: column '{column}' has {clock[bad].iloc[0]}, a clock time "
             f"that occurs twice or never in {timezone} (a daylight-saving change): write the "
             f"times with their UTC offset ({int(bad.sum())} rows)"
         )

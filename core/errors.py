@@ -11,6 +11,7 @@ import difflib
 import sys
 import sysconfig
 import traceback
+import unicodedata
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -45,12 +46,25 @@ def closest(name: str, valid: Iterable[str]) -> str:
 
 def one_line(value: object) -> str:
     """``value`` as text on one line that a terminal shows as it is: line breaks written
-    ``\\n`` (a key holding one), other control characters (a terminal's escape sequences)
-    as Python writes them, ``\\x1b``."""
+    ``\\n`` (a key holding one), other control characters (a terminal's escape sequences),
+    the line and paragraph separators and the bidirectional overrides (which reorder the text
+    shown) as Python writes them, ``\\x1b``; every other character, a joiner in a Persian
+    name or a no-break space included, as it is."""
     text = str(value)
     if text.isprintable():
         return text
-    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+    return "".join(repr(c)[1:-1] if _hides(c) else c for c in text)
+
+
+def _hides(char: str) -> bool:
+    """Whether ``char`` can change what a terminal shows around it (see :func:`one_line`)."""
+    code = ord(char)
+    return (
+        unicodedata.category(char) == "Cc"
+        or code in (0x2028, 0x2029)
+        or 0x202A <= code <= 0x202E
+        or 0x2066 <= code <= 0x2069
+    )
 
 
 def unknown_name(kind: str, name: object, valid: Iterable[object]) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from transfercast.config import Config, EvaluateConfig
-from transfercast.data import DataWarning, period_text, refuse_output_names
+from transfercast.data import DataWarning, in_task_zone, period_text, refuse_output_names
 from transfercast.distributed import local_executor
 from transfercast.errors import (
     ConfigError,
@@ -588,6 +588,7 @@ def check_jobs(jobs: int) -> None:
         raise ConfigError("jobs 0: give the number of parallel workers, or -1 for all cores")
 
 
+@in_task_zone(lambda *a, **k: getattr(k.get("task", a[0] if a else None), "timezone", None))
 def compare(
     task: TransferTask,
     strategies: Sequence[str | Strategy] | None = None,

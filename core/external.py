@@ -62,10 +62,12 @@ def _keyed(comp: Comparison, forecasts: pd.DataFrame, name: str) -> pd.DataFrame
     return out
 
 
-def _check_quantiles(both: pd.DataFrame, levels: list[float], name: str) -> None:
-    """Refuse a missing or non-finite quantile on a scored period, and quantiles that cross
-    (a lower level above a higher one): they would score on fewer periods, or give a negative
-    interval width."""
+def _check_quantiles(
+    both: pd.DataFrame, levels: list[float], name: str, zone: str | None = None
+) -> None:
+    """Refuse a missing or non-finite quantile on a scored period (the rows of ``both``), and
+    quantiles that cross (a lower level above a higher one): they would score on fewer
+    periods, or give a negative interval width. ``zone``: ``[data] timezone``."""
     cols = [quantile_columns(both)[t] for t in levels]
     values = both[cols].to_numpy(float)
     bad = ~np.isfinite(values)
@@ -80,10 +82,10 @@ def _check_quantiles(both: pd.DataFrame, levels: list[float], name: str) -> None
         what = f"no finite {cols[j]}" if flags is bad else f"{cols[j]} above {cols[j + 1]}"
         row = both.iloc[k]
         raise DataError(
-            f"forecasts of '{name}': {what} for series {row[UID]!r} at {period_text(row[DS])} "
-            f"from the origin {period_text(row['origin'])} ({int(rows.sum())} of the "
-            f"comparison's {len(both)} periods); give every level at every period it scored, "
-            f"in increasing order"
+            f"forecasts of '{name}': {what} for series {row[UID]!r} at "
+            f"{period_text(row[DS], zone)} from the origin {period_text(row['origin'], zone)} "
+            f"({int(rows.sum())} of the {len(both)} periods it scored); give every level at "
+            f"every period it scored, in increasing order"
         )
 
 
@@ -102,25 +104,27 @@ def add_forecasts(comp: Comparison, name: str, forecasts: pd.DataFrame) -> Compa
     if theirs[[UID, DS, "origin"]].duplicated().any():
         row = theirs[theirs[[UID, DS, "origin"]].duplicated()].iloc[0]
         raise DataError(
-            f"forecasts of '{name}': series {row[UID]!r} at {period_text(row[DS])} is forecast "
-            f"twice from the origin {period_text(row['origin'])}"
+            f"forecasts of '{name}': series {row[UID]!r} at "
+            f"{period_text(row[DS], task.timezone)} is forecast twice from the origin "
+            f"{period_text(row['origin'], task.timezone)}"
         )
     cells = comp.forecasts[["origin", UID, DS, "actual"]].drop_duplicates([UID, DS, "origin"])
     both = cells.merge(theirs, on=[UID, DS, "origin"], how="left")
-    given = both["forecast"].notna().to_numpy()
-    scored = both["actual"].notna().to_numpy()
-    both = both[given | scored].reset_index(drop=True)  # a period without an actual: optional
-    lost = ~np.isfinite(both["forecast"].to_numpy(float))  # missing, NaN or infinite
+    scored = both["actual"].notna()
+    both = both[both["forecast"].notna() | scored].reset_index(drop=True)  # unscored: optional
+    on = both[both["actual"].notna()]  # what is scored is checked
+    lost = ~np.isfinite(on["forecast"].to_numpy(float))  # missing, NaN or infinite
+    zone = task.timezone
     if lost.any():
-        row = both[lost].iloc[0]
+        row = on[lost].iloc[0]
         raise DataError(
             f"forecasts of '{name}': no finite forecast of series {row[UID]!r} at "
-            f"{period_text(row[DS])} from the origin {period_text(row['origin'])} "
-            f"({int(lost.sum())} of the {int(scored.sum())} periods it scored); give every "
-            f"period it scored"
+            f"{period_text(row[DS], zone)} from the origin {period_text(row['origin'], zone)} "
+            f"({int(lost.sum())} of the {len(on)} periods it scored); give every period it "
+            f"scored"
         )
     levels = sorted(quantile_columns(theirs))
-    _check_quantiles(both, levels, name)
+    _check_quantiles(on, levels, name, zone)
     domain = pd.Series(task.panel.domains, index=task.panel.ids)
     both["target"] = domain.reindex(both[UID]).to_numpy()
     rows = []

@@ -8,7 +8,7 @@ from typing import Any
 
 import pandas as pd
 
-from transfercast.data import refuse_output_names
+from transfercast.data import in_task_zone, refuse_output_names
 from transfercast.errors import ConfigError, DataError, TransfercastError
 from transfercast.forecasting import (
     OriginTables,
@@ -120,6 +120,9 @@ class TransferForecaster:
             return self.strategy.clone().set_params(**self.params) if self.params else self.strategy
         return pm.registry.create(self.strategy, self.params)
 
+    @in_task_zone(
+        lambda self, *a, **k: getattr(k.get("task", a[0] if a else None), "timezone", None)
+    )
     def fit(
         self, task: TransferTask, origin: Any = None, *, executor: Any = None
     ) -> TransferForecaster:
@@ -188,6 +191,7 @@ class TransferForecaster:
         warn_level_extrapolated(tables, task.source_name)
         return self
 
+    @in_task_zone(lambda self: getattr(getattr(self, "task_", None), "timezone", None))
     def predict(self) -> pd.DataFrame:
         """Forecasts for every target series: the series key columns, the time column,
         ``forecast`` and, when quantiles were asked for, one ``q<level>`` column per level."""

@@ -48,7 +48,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from transfercast.data import DataWarning, period_text
+from transfercast.data import DataWarning, in_task_zone, period_text
 from transfercast.errors import DataError
 from transfercast.features import FeatureTable
 from transfercast.frequency import frequency_defaults, season_position, season_positions
@@ -584,6 +584,7 @@ def _warn_empty(frame: pd.DataFrame, tables: OriginTables) -> None:
         )
 
 
+@in_task_zone(lambda *a, **k: getattr(k.get("task", a[0] if a else None), "timezone", None))
 def similarity(
     task: TransferTask,
     origin: Any = None,

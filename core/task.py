@@ -27,6 +27,7 @@ from transfercast.data import (
     check_static,
     daily_periods,
     has_zone,
+    in_task_zone,
     naive_time,
     name_form,
     period_text,
@@ -194,6 +195,7 @@ class TransferTask:
     domains only (forecasting with a saved model bundle, which needs no source rows).
     """
 
+    @in_task_zone(lambda *a, **k: k.get("timezone"))  # its messages give times as its files do
     def __init__(
         self,
         data: pd.DataFrame,
@@ -725,6 +727,7 @@ class TransferTask:
         mine = sold[sold[DOMAIN].astype(str).isin(set(map(str, self.targets)))]
         return mine[DS].max() if len(mine) else self.last_observed
 
+    @in_task_zone(lambda self, *a, **k: self.timezone)
     def at_origin(
         self, origin: pd.Timestamp, absent: Literal["error", "skip"] = "error"
     ) -> OriginData:

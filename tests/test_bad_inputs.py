@@ -2536,3 +2536,10 @@ def test_a_name_holding_a_terminals_control_characters_is_shown_escaped(tmp_path
     assert_error(res, tmp_path, r"unknown domain in \[task\] targets 'nope'",
                  re.escape(r"T0\x1b]0;OWNED\x07\x1b[2K"))  # fmt: skip
     assert "\x1b" not in res.err and "\x07" not in res.err
+    from transfercast.errors import one_line
+
+    # a joiner in a Persian name and a no-break space are text; a bidi override reorders it
+    assert one_line("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 A\xa0B") == (
+        "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 A\xa0B"
+    )
+    assert one_line("a\u202eb\tc") == "a\\u202eb\\tc"

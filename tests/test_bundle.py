@@ -580,6 +580,11 @@ def test_a_run_that_cannot_save_its_model_removes_the_earlier_runs_bundle(tmp_pa
     assert res.code == 0, res.err
     assert "no model bundle written" in res.err
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["forecasts.csv"]
+    # next week's run replaces the forecasts.csv a run wrote without a bundle (its header)
+    before = (tmp_path / "out" / "forecasts.csv").read_text()
+    res = invoke("run", config, "--strategy", "source_only")
+    assert res.code == 0, res.err
+    assert (tmp_path / "out" / "forecasts.csv").read_text() != before
 
 
 def test_a_loaded_xgboost_model_predicts_on_transfercast_threads(tmp_path, monkeypatch, task):

@@ -16,7 +16,7 @@ import pytest
 import transfercast as tc
 from transfercast.cli import to_toml
 from transfercast.config import FeaturesConfig, parse_config
-from transfercast.data import DataError, standardize
+from transfercast.data import MESSAGE_ZONE, DataError, period_text, standardize
 from transfercast.datasets import synthetic_config, synthetic_sales
 from transfercast.features import _Sums, _take
 from transfercast.forecasting import OriginTables
@@ -751,6 +751,10 @@ def test_a_timezone_reads_local_hours_and_writes_the_forecasts_in_it(tmp_path):
     assert task.origin == pd.Timestamp("2026-04-05 10:00")
     origins = task.evaluation_origins()  # the task's own times (UTC) read back as they are
     assert task.check_origins(origins) == origins
+    # messages give times in the zone while the task is at work, and only then
+    with pytest.raises(DataError, match=r"origin 2026-04-05 12:30:00\+02:00 is not on the"):
+        task.at_origin(pd.Timestamp("2026-04-05 10:30"))
+    assert MESSAGE_ZONE.get() is None and period_text(origins[0]) == str(origins[0])
 
 
 def test_a_timezone_names_a_bad_zone_daily_periods_and_a_clock_time_it_repeats():
@@ -789,6 +793,8 @@ def test_run_and_predict_write_and_read_times_in_the_configs_timezone(tmp_path):
     said = re.search(r"after the origin (\S+ \S+) ", res.out)
     assert said and pd.Timestamp(said[1]) == first - pd.Timedelta(hours=1), res.out
     assert said[1].endswith("+02:00"), res.out
+    told = re.findall(r"origin (\d{4}-\d\d-\d\d[ 0-9:]*\S*)", res.out + res.err)
+    assert told and all(t.endswith("+02:00") for t in told), told  # warnings too
     res = invoke("predict", tmp_path / "out" / "model", "--data", tmp_path / "sales.csv",
                  "--output", tmp_path / "p.csv")  # fmt: skip
     assert res.code == 0, res.err

@@ -788,3 +788,15 @@ def test_a_series_opening_within_the_horizon_is_forecast_from_its_first_row_only
     both = comp.add("copy", to_user_columns(task, given))
     board = both.leaderboard().set_index("strategy")
     assert board.loc["copy", "wape"] == board.loc["source_only", "wape"]
+    # a value given for the unscored period is the user's: not checked, not scored
+    unscored = fc["actual"].isna().to_numpy()
+    assert unscored.sum() == 1  # the gap
+    odd = fc.drop(columns=["strategy", "actual"]).assign(
+        forecast=np.where(unscored, np.inf, fc["forecast"])
+    )
+    with_odd = comp.add("odd", to_user_columns(task, odd)).leaderboard().set_index("strategy")
+    assert with_odd.loc["odd", "wape"] == board.loc["source_only", "wape"]
+    odd.loc[odd.index[~unscored][0], "forecast"] = np.inf
+    n = int((~unscored).sum())
+    with pytest.raises(tc.TransfercastError, match=rf"no finite forecast .* \(1 of the {n} "):
+        comp.add("odder", to_user_columns(task, odd))
