@@ -22,12 +22,11 @@ point (known covariates one horizon later) and the actuals come from the origin'
 
 **Cost.** Each source table of a replay or of the targets' own backtest holds at most
 :data:`SOURCE_BUDGET` (series, anchor) pairs, each with every horizon step: where the sources
-hold more, a seeded sample of the pairs over every source series and anchor stands for them
-(:func:`transfercast.forecasting.thin_anchors`), so the models still see every series and
-every part of the year. The replays and the backtest then cost at most five such fits per
-candidate whatever the size of the panel, and a panel within the budget is replayed whole. A
-cut that weights leave out (:func:`seasoned_cuts`) is fitted only where prediction intervals,
-which read every cut, are asked for (:func:`weighed_replays`).
+hold more, a seeded uniform sample of the pairs stands for them, from every part of the year
+(:func:`~transfercast.forecasting.thin_anchors`; a short-lived series may drop out). The
+replays and the backtest then cost at most five such fits per candidate whatever the panel's
+size; a panel within the budget is replayed whole. A cut that weights leave out
+(:func:`seasoned_cuts`) is fitted only where intervals, which read every cut, are asked for.
 
 The result (:class:`Replays`) holds the replay table (one row per replayed domain, cut and
 candidate: its WAPE and the domain's meta-features), the per-series detail (forecast, actual,
@@ -564,12 +563,35 @@ def inner_fit(
     return tables, key
 
 
+def _inner_candidate(
+    fit: tuple[OriginTables, Any], name: str, strategy: Strategy, cache: Any
+) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
+    """One candidate on the targets' own backtest: on all targets as one domain, or, for a
+    strategy fitted on the target's rows alone (:func:`per_domain`), on each target domain
+    alone, as at the origin (all targets' rows would make it another model)."""
+    inner, key = fit
+    if not per_domain(strategy):
+        return _forecast_group(inner, key, {name: strategy}, cache)
+    rows_all, domains = inner.data.target_rows[key], inner.data.panel.domains
+    members = {d: rows_all[domains[rows_all] == d] for d in pd.unique(domains[rows_all])}
+    view = domain_view(inner, members)
+    rows: list[dict[str, Any]] = []
+    details: list[pd.DataFrame] = []
+    for d in members:
+        r, dd = _forecast_group(view, d, {name: strategy}, cache)
+        rows += r
+        details += dd
+    return rows, details
+
+
 def build_inner(tables: OriginTables, candidates: dict[str, Strategy], cache: Any) -> Replays:
     """The target domains' own backtest, in the replays' form: every target is cut at
     :func:`inner_cut` (the sources too) and forecast by every candidate and the naive level,
     scored on its observed periods up to the origin. All targets are forecast as one target
     domain, so each candidate is fitted once per origin (kept on ``tables`` per name and
-    parameters, like the replays); ``n`` is the number of inner periods scored. Targets with
+    parameters, like the replays), except one fitted on the target's rows alone, fitted on each
+    target as at the origin (:func:`_inner_candidate`); ``n`` is the number of inner periods
+    scored. Targets with
     no history at the inner cut have no rows."""
     start = time.perf_counter()
     fit = _memo(tables, "_inner_fit", "", lambda: inner_fit(tables))
@@ -580,7 +602,7 @@ def build_inner(tables: OriginTables, candidates: dict[str, Strategy], cache: An
             tables,
             "_inner_candidates",
             _blob([name, strategy.get_params()]),
-            lambda name=name, strategy=strategy: _forecast_group(*fit, {name: strategy}, cache),
+            lambda name=name, strategy=strategy: _inner_candidate(fit, name, strategy, cache),
         )
         rows += part[0]
         details += part[1]

@@ -105,8 +105,7 @@ def levels_and_steps(tables: OriginTables, domain: Any, forecasts: pd.DataFrame)
             f"target domain {plain(domain)!r}: {len(quiet)} series sold nothing in the "
             f"periods before the origin {period_text(tables.data.origin)} (first {quiet[0]!r}): "
             f"their quantiles are scaled by their mean sales over their history (by the mean "
-            f"level of the domain's selling series where they never sold), and calibrated on "
-            f"replayed series that were selling",
+            f"level of the domain's selling series where they never sold)",
             DataWarning,
             stacklevel=3,
         )
@@ -145,11 +144,23 @@ def add_quantiles(
     applied = apply_tables(tables, domain, framed) if apply_tables else model.apply(framed)
     q = aligned_quantiles(applied, forecasts, cols, method_label(model, method))
     q = np.maximum(q, tables.floor)  # the point forecasts' floor (-inf: none)
-    q = np.sort(q, axis=1)  # NaN rows stay NaN (sorted last, all NaN together)
+    q = sorted_levels(q)
     out = forecasts.copy()
     for k, c in enumerate(cols):
         out[c] = q[:, k]
     return out
+
+
+def sorted_levels(q: np.ndarray) -> np.ndarray:
+    """Each row of quantiles sorted (they never cross); a level a method left missing stays
+    missing in its own column, the others sorted among theirs (not shifted into its place)."""
+    q = np.array(q, dtype=float)
+    gaps = np.isnan(q)
+    full = ~gaps.any(axis=1)
+    q[full] = np.sort(q[full], axis=1)
+    for i in np.flatnonzero(~full & ~gaps.all(axis=1)):  # a few rows, if any
+        q[i, ~gaps[i]] = np.sort(q[i, ~gaps[i]])
+    return q
 
 
 def method_label(model: Any, method: str | None) -> str:

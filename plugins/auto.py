@@ -168,6 +168,7 @@ class Auto(Strategy):
         if p.method == "meta" and len(losses):
             rows, total = nearest_rows(rep, losses, meta), len(losses)
             shape = f"the {len(rows)} of {total} replayed domain-cuts nearest by meta-features"
+            figures["replay"] = losses.loc[rows].mean().reindex(figures.index)  # what it reads
         replay = losses.loc[rows, names].mean() if len(losses) else pd.Series(0.0, index=names)
         inner = mine.reindex(names).astype(float).fillna(0.0)
         floor = (1 - share) * season_floor(replay, meta)  # replays blind to the season
@@ -177,13 +178,12 @@ class Auto(Strategy):
         evidence = f"{p.method} over {shape} and the target's own {periods} periods (share "
         evidence += f"{share:.2f}; replay p-value {pvalue:.3g} on {lead}{held})"
 
-        def facts(n: str) -> str:
-            return f"{n} {replay[n]:.3f} / {inner[n]:.3f}" if periods else f"{n} {replay[n]:.3f}"
-
-        label = "replayed / inner WAPE" if periods else "replayed WAPE"  # no inner before launch
+        read = [("replayed", replay, len(losses)), ("inner", inner, periods)]  # either absent
+        label = " / ".join(w for w, _, on in read if on) + " WAPE"
+        facts = {n: f"{n} " + " / ".join(f"{x[n]:.3f}" for _, x, on in read if on) for n in names}
         if p.method == "select":
             ranked = predicted.sort_values(kind="stable")
-            reason = f"{evidence}: {label} " + ", ".join(facts(n) for n in ranked.index[:3])
+            reason = f"{evidence}: {label} " + ", ".join(facts[n] for n in ranked.index[:3])
             return pd.Series({best: 1.0}), reason, figures
         wide = wide_detail(rep.detail, names)
         wide = wide[pd.MultiIndex.from_frame(wide[["domain", "cut"]]).isin(rows)]
@@ -191,12 +191,12 @@ class Auto(Strategy):
         w = stack_weights([(wide, 1 - share), (wide_own, share)], names, floor)
         w = w[w > 0].sort_values(ascending=False, kind="stable")
         blend = [blended_wape(x, w) if len(x) else np.nan for x in (wide, wide_own)]
-        blended = " / ".join(f"{b:.3f}" for b in blend[: 1 + bool(periods)])
+        blended = " / ".join(f"{b:.3f}" for b, (*_, on) in zip(blend, read, strict=True) if on)
         reason = (
             f"{evidence}: "
             + ", ".join(f"{n} {v:.2f}" for n, v in w.items())
             + f"; {label} {blended} against best single "
-            + facts(best)
+            + facts[best]
         )
         return w, reason, figures
 

@@ -119,7 +119,7 @@ def own_scale(
 ) -> float:
     """The factor on the replays' error quantiles from the target's own backtest: the ratio
     of its mean absolute scaled error (by ``scale``, by default the level) to the replays'
-    over the same first steps, raised to the share the replays hand over to it
+    over the same first steps, at least 1, raised to the share the replays hand over to it
     (:func:`transfercast.replay.own_share`: its errors count only as far as the replays fail
     to stand for the target)."""
     mine = scaled_errors(own[own["candidate"] == name], scale).abs().dropna()
@@ -129,7 +129,7 @@ def own_scale(
     if not len(mine) or not len(theirs) or theirs.mean() <= 0 or mine.mean() <= 0:
         return 1.0
     share = own_share(int(own["ds"].nunique()), replay_pvalue(replayed, own, name))
-    return float((mine.mean() / theirs.mean()) ** share)
+    return float(max(1.0, mine.mean() / theirs.mean()) ** share)  # it widens, never narrows
 
 
 @transfercast.hookimpl(trylast=True)

@@ -275,7 +275,7 @@ def _with_naive(detail: pd.DataFrame, domain: str, naive_err: float) -> pd.DataF
     return pd.concat([d, naive], ignore_index=True)
 
 
-def test_own_backtest_widens_the_intervals_of_a_target_unlike_the_replays():
+def test_own_backtest_widens_the_intervals_of_a_target_unlike_the_replays_never_narrows():
     from transfercast.plugins.intervals import own_scale
     from transfercast.replay import own_share, replay_pvalue
 
@@ -298,6 +298,11 @@ def test_own_backtest_widens_the_intervals_of_a_target_unlike_the_replays():
     assert own_scale(replayed, like, "c") == pytest.approx(1.0, abs=0.05)
     # no own backtest: the replays alone
     assert own_scale(replayed, unlike.iloc[:0], "c") == 1.0
+    # worse than the naive level by far, yet smaller errors than the replays': the intervals
+    # keep the replays' width (before: 0.5 x, and an 80 % interval covered 67 %)
+    calm = _with_naive(replay_detail(20, 7, 0.01, seed=99), "T", 0.001)
+    assert own_share(7, replay_pvalue(replayed, calm, "c")) > 0.99
+    assert own_scale(replayed, calm, "c") == 1.0
 
 
 def test_a_strategys_own_replays_stand_for_it_whatever_it_calls_them():
@@ -458,4 +463,16 @@ def test_widening_for_the_targets_own_errors_keeps_the_median_where_the_replays_
     np.testing.assert_allclose(cal.table["c"][:, 1], before[:, 1])
     np.testing.assert_allclose(
         cal.table["c"] - cal.table["c"][:, [1]], 3.0 * (before - before[:, [1]])
+    )
+
+
+def test_a_level_an_interval_method_leaves_missing_keeps_its_column():
+    """A method that gives no value for one level of a row: the others are sorted among their
+    own columns (before: the sort moved q0.9's value into q0.5's column)."""
+    from transfercast.uncertainty import sorted_levels
+
+    q = np.array([[10.0, np.nan, 30.0], [3.0, 2.0, 1.0], [np.nan] * 3, [50.0, np.nan, 5.0]])
+    got = sorted_levels(q)
+    np.testing.assert_array_equal(
+        got, [[10.0, np.nan, 30.0], [1.0, 2.0, 3.0], [np.nan] * 3, [5.0, np.nan, 50.0]]
     )
