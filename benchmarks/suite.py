@@ -83,6 +83,10 @@ from transfercast.evaluation import compare  # noqa: E402
 from transfercast.task import TransferTask  # noqa: E402
 
 SIZES = ("full", "quick", "tiny")
+#: timing.csv columns read as text: a commit such as ``79767e4`` reads as a number otherwise
+#: (797670000.0), and would be written back so
+TIMING_TEXT = {"revision": str, "rerun": str}
+
 #: read_csv keywords that read floats back exactly as written: pandas 3.1 does by default and
 #: deprecates the keyword, pandas 2 and 3.0 need the round-trip parser
 ROUND_TRIP: dict[str, str] = (
@@ -662,9 +666,14 @@ class Unit:
         old = pd.read_csv(self.folder / "scores.csv", **read)
         new = pd.read_csv(rerun / "scores.csv", **read).reindex(columns=old.columns)
         scores = pd.concat([old[~old["strategy"].isin(strategies)], new], ignore_index=True)
-        timing = pd.read_csv(self.folder / "timing.csv")
+        timing = pd.read_csv(self.folder / "timing.csv", dtype=TIMING_TEXT)
         timing = pd.concat(
-            [timing, pd.read_csv(rerun / "timing.csv").assign(rerun=",".join(strategies))]
+            [
+                timing,
+                pd.read_csv(rerun / "timing.csv", dtype=TIMING_TEXT).assign(
+                    rerun=",".join(strategies)
+                ),
+            ]
         )
         fixed = [
             n for n in scores["strategy"].unique() if n not in (*REFERENCES, *MODEL_FREE, "auto")
@@ -847,7 +856,7 @@ def run_in_children(
             unit.folder / "scores.csv", parse_dates=["origin"], dtype={"target": str}
         )
         frames.append(scores)
-        timing += pd.read_csv(unit.folder / "timing.csv").to_dict("records")
+        timing += pd.read_csv(unit.folder / "timing.csv", dtype=TIMING_TEXT).to_dict("records")
     order = {name: k for k, name in enumerate(names)}
     if frames:  # one frame per scenario, its folds together, in the order asked for
         by_name = dict(list(pd.concat(frames, ignore_index=True).groupby("scenario", sort=False)))

@@ -316,7 +316,8 @@ def test_resumed_runs_on_one_output_leave_a_unit_claimed_by_a_live_run_to_it(tmp
 def test_a_rerun_replaces_one_strategys_rows_in_the_units_run_before_a_revision(
     tmp_path, monkeypatch, capsys
 ):
-    monkeypatch.setattr(suite, "revision_contains", lambda revision, commit: revision != "old")
+    # a commit such as 1e5abcd: written back as 100000.0 when read as a number (before)
+    monkeypatch.setattr(suite, "revision_contains", lambda revision, commit: revision != "1e5")
     args = ["--size", "tiny", "--scenarios", "synthetic_related,synthetic_unrelated"]
     args += ["--strategies", "target_only,source_only", "--references", "seasonal_naive"]
     args += ["--quantiles", "", "--output", str(tmp_path), "--workers", "2", "--resume"]
@@ -324,7 +325,7 @@ def test_a_rerun_replaces_one_strategys_rows_in_the_units_run_before_a_revision(
     unit, other = tmp_path / "synthetic_unrelated", tmp_path / "synthetic_related"
     first = pd.read_csv(unit / "scores.csv")
     # the unit as if run by older code whose source_only scored differently
-    pd.read_csv(unit / "timing.csv").assign(revision="old").to_csv(unit / "timing.csv", index=False)
+    pd.read_csv(unit / "timing.csv").assign(revision="1e5").to_csv(unit / "timing.csv", index=False)
     old = first.assign(wape=np.where(first["strategy"] == "source_only", 9.0, first["wape"]))
     # a value pandas' default CSV parser reads one unit in the last place off
     old.loc[old["strategy"] == "target_only", "mase"] = float("2.1327317635479273")
@@ -356,9 +357,9 @@ def test_a_rerun_replaces_one_strategys_rows_in_the_units_run_before_a_revision(
     kept_rows = after[after["strategy"] != "source_only"].reset_index(drop=True)
     pd.testing.assert_frame_equal(kept_rows, exact, check_exact=True)
     assert set(first["strategy"]) == {"target_only", "source_only", "seasonal_naive"}
-    timing = pd.read_csv(unit / "timing.csv")
+    timing = pd.read_csv(unit / "timing.csv", dtype=suite.TIMING_TEXT)
     assert timing["rerun"].fillna("").tolist() == ["", "source_only"]
-    assert timing["revision"].iloc[-1] == suite.REVISION
+    assert timing["revision"].tolist() == ["1e5", suite.REVISION]
     assert "Rerun of source_only" in (unit / "log.txt").read_text()
     assert not (unit / "rerun").exists()
     assert (other / "scores.csv").stat().st_mtime_ns == kept  # run by code that had the change
