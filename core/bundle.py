@@ -863,7 +863,7 @@ def predict_bundle(
     )
 
 
-@in_task_zone(lambda bundle, *a, **k: bundle.builder.timezone)  # times as its files give them
+@in_task_zone("bundle.builder")  # messages give times as its files do
 def _predict_loaded(
     bundle: Bundle,
     data: pd.DataFrame,
@@ -954,7 +954,7 @@ def _predict_loaded(
     warn_unknown_future(tables, source_name)
     out = to_user_columns(task, fc)
     out = out[[*task.series, task.time, "forecast", *(qcol(q) for q in levels)]]
-    out.attrs["origin"] = period_text(when, task.timezone)  # JSON-ready: Parquet writes attrs
+    out.attrs["origin"] = period_text(when)  # JSON-ready: Parquet writes attrs
     _warn_stale(bundle, task, when, source_name)
     return out
 

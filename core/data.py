@@ -8,6 +8,7 @@ affected (see the bad-input catalogue in the docs).
 from __future__ import annotations
 
 import functools
+import inspect
 import re
 import unicodedata
 import warnings
@@ -31,8 +32,6 @@ DOMAIN = "domain"
 #: The largest magnitude the engines can hold: LightGBM, XGBoost and torch work in float32, so a
 #: larger finite value (or an infinite covariate) overflows to ``inf`` inside them.
 FLOAT32_MAX = float(np.finfo(np.float32).max)
-
-F = TypeVar("F", bound=Callable[..., Any])
 #: A positive target value more than this many times its series' median positive value gets a
 #: warning naming it: it dominates the series' level and the models' squared-error fit.
 EXTREME_RATIO = 1e4
@@ -51,15 +50,24 @@ CSV_SUFFIXES = (".csv", ".csv.gz", ".csv.zip", ".txt")
 MESSAGE_ZONE: ContextVar[str | None] = ContextVar("transfercast_message_zone", default=None)
 
 
-def in_task_zone(zone_of: Callable[..., Any]) -> Callable[[F], F]:
-    """A decorator: the function runs with :data:`MESSAGE_ZONE` set to the zone
-    ``zone_of(*args, **kwargs)`` returns (the ``timezone`` of the task it is given), and back
-    to what it was after."""
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def in_task_zone(path: str) -> Callable[[F], F]:
+    """A decorator: the function runs with :data:`MESSAGE_ZONE` set to the zone its argument
+    ``path`` gives (``"task"``, ``"self.task_"``: an object's ``timezone``, or the zone's name
+    itself), and back to what it was after."""
+    name, *attrs = path.split(".")
 
     def decorate(fn: F) -> F:
+        signature = inspect.signature(fn)
+
         @functools.wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            zone = zone_of(*args, **kwargs)
+            found = signature.bind_partial(*args, **kwargs).arguments.get(name)
+            for attr in attrs:
+                found = getattr(found, attr, None)
+            zone = found if isinstance(found, str) else getattr(found, "timezone", None)
             token = MESSAGE_ZONE.set(zone if isinstance(zone, str) else None)
             try:
                 return fn(*args, **kwargs)

@@ -588,7 +588,7 @@ def check_jobs(jobs: int) -> None:
         raise ConfigError("jobs 0: give the number of parallel workers, or -1 for all cores")
 
 
-@in_task_zone(lambda *a, **k: getattr(k.get("task", a[0] if a else None), "timezone", None))
+@in_task_zone("task")
 def compare(
     task: TransferTask,
     strategies: Sequence[str | Strategy] | None = None,

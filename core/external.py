@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from transfercast.data import DS, UID, period_text, read_periods, whole_numbers_as_int
+from transfercast.data import DS, UID, in_task_zone, period_text, read_periods, whole_numbers_as_int
 from transfercast.errors import ConfigError, DataError
 from transfercast.intervals import quantile_columns, quantile_scores
 from transfercast.metrics import METRICS, score
@@ -62,12 +62,10 @@ def _keyed(comp: Comparison, forecasts: pd.DataFrame, name: str) -> pd.DataFrame
     return out
 
 
-def _check_quantiles(
-    both: pd.DataFrame, levels: list[float], name: str, zone: str | None = None
-) -> None:
+def _check_quantiles(both: pd.DataFrame, levels: list[float], name: str) -> None:
     """Refuse a missing or non-finite quantile on a scored period (the rows of ``both``), and
     quantiles that cross (a lower level above a higher one): they would score on fewer
-    periods, or give a negative interval width. ``zone``: ``[data] timezone``."""
+    periods, or give a negative interval width."""
     cols = [quantile_columns(both)[t] for t in levels]
     values = both[cols].to_numpy(float)
     bad = ~np.isfinite(values)
@@ -83,12 +81,13 @@ def _check_quantiles(
         row = both.iloc[k]
         raise DataError(
             f"forecasts of '{name}': {what} for series {row[UID]!r} at "
-            f"{period_text(row[DS], zone)} from the origin {period_text(row['origin'], zone)} "
+            f"{period_text(row[DS])} from the origin {period_text(row['origin'])} "
             f"({int(rows.sum())} of the {len(both)} periods it scored); give every level at "
             f"every period it scored, in increasing order"
         )
 
 
+@in_task_zone("comp.task")
 def add_forecasts(comp: Comparison, name: str, forecasts: pd.DataFrame) -> Comparison:
     """``comp`` with ``forecasts`` scored as strategy ``name`` (see
     :meth:`~transfercast.evaluation.Comparison.add`)."""
@@ -104,27 +103,24 @@ def add_forecasts(comp: Comparison, name: str, forecasts: pd.DataFrame) -> Compa
     if theirs[[UID, DS, "origin"]].duplicated().any():
         row = theirs[theirs[[UID, DS, "origin"]].duplicated()].iloc[0]
         raise DataError(
-            f"forecasts of '{name}': series {row[UID]!r} at "
-            f"{period_text(row[DS], task.timezone)} is forecast twice from the origin "
-            f"{period_text(row['origin'], task.timezone)}"
+            f"forecasts of '{name}': series {row[UID]!r} at {period_text(row[DS])} is forecast "
+            f"twice from the origin {period_text(row['origin'])}"
         )
     cells = comp.forecasts[["origin", UID, DS, "actual"]].drop_duplicates([UID, DS, "origin"])
     both = cells.merge(theirs, on=[UID, DS, "origin"], how="left")
-    scored = both["actual"].notna()
-    both = both[both["forecast"].notna() | scored].reset_index(drop=True)  # unscored: optional
-    on = both[both["actual"].notna()]  # what is scored is checked
+    both = both[both["forecast"].notna() | both["actual"].notna()].reset_index(drop=True)
+    on = both[both["actual"].notna()]  # a period without an actual is optional, not checked
     lost = ~np.isfinite(on["forecast"].to_numpy(float))  # missing, NaN or infinite
-    zone = task.timezone
     if lost.any():
         row = on[lost].iloc[0]
         raise DataError(
             f"forecasts of '{name}': no finite forecast of series {row[UID]!r} at "
-            f"{period_text(row[DS], zone)} from the origin {period_text(row['origin'], zone)} "
+            f"{period_text(row[DS])} from the origin {period_text(row['origin'])} "
             f"({int(lost.sum())} of the {len(on)} periods it scored); give every period it "
             f"scored"
         )
     levels = sorted(quantile_columns(theirs))
-    _check_quantiles(on, levels, name, zone)
+    _check_quantiles(on, levels, name)
     domain = pd.Series(task.panel.domains, index=task.panel.ids)
     both["target"] = domain.reindex(both[UID]).to_numpy()
     rows = []

@@ -120,9 +120,7 @@ class TransferForecaster:
             return self.strategy.clone().set_params(**self.params) if self.params else self.strategy
         return pm.registry.create(self.strategy, self.params)
 
-    @in_task_zone(
-        lambda self, *a, **k: getattr(k.get("task", a[0] if a else None), "timezone", None)
-    )
+    @in_task_zone("task")
     def fit(
         self, task: TransferTask, origin: Any = None, *, executor: Any = None
     ) -> TransferForecaster:
@@ -191,7 +189,7 @@ class TransferForecaster:
         warn_level_extrapolated(tables, task.source_name)
         return self
 
-    @in_task_zone(lambda self: getattr(getattr(self, "task_", None), "timezone", None))
+    @in_task_zone("self.task_")
     def predict(self) -> pd.DataFrame:
         """Forecasts for every target series: the series key columns, the time column,
         ``forecast`` and, when quantiles were asked for, one ``q<level>`` column per level."""

@@ -189,9 +189,7 @@ def warn_unknown_future(tables: OriginTables, source: str) -> None:
     series = np.concatenate(rows)
     cells = np.ix_(series, steps)
     # a period before a series' first row (it opens within the horizon) is not forecast
-    opened = np.ones((len(series), len(steps)), dtype=bool)
-    if panel.start is not None:
-        opened = panel.start[series][:, None] <= steps[None, :]
+    opened = panel.opened(series[:, None], steps[None, :])
     gaps = {c: np.isnan(panel.known[c][cells]) & opened for c in tables.builder.known}
     gaps = {c: gap for c, gap in gaps.items() if gap.any()}
     if gaps:
@@ -199,12 +197,10 @@ def warn_unknown_future(tables: OriginTables, source: str) -> None:
         first_col, gap = next(iter(gaps.items()))
         r, t = np.argwhere(gap)[0]
         listed = ", ".join(f"'{c}' ({int(g.sum())} of {total})" for c, g in gaps.items())
-        zone = getattr(tables.task, "timezone", None)
         warnings.warn(
             f"{source}: known columns without a value at forecast periods of the target series "
-            f"after the origin {period_text(tables.data.origin, zone)}: {listed}, first "
-            f"'{first_col}' of {panel.ids[series[r]]!r} at "
-            f"{period_text(panel.times[steps[t]], zone)}; "
+            f"after the origin {period_text(tables.data.origin)}: {listed}, first "
+            f"'{first_col}' of {panel.ids[series[r]]!r} at {period_text(panel.times[steps[t]])}; "
             f"the forecasts take each series' mean over its last "
             f"{tables.builder.level_window} periods there (its usual value for a 0/1 column "
             f"such as a promotion flag: give 0 where there is none planned; give the planned "
@@ -523,12 +519,9 @@ class OriginTables:
         series' first row on (a department or store that opens within the horizon has no
         forecast for the periods before it opens); what its ``predict`` returns is checked
         (:func:`~transfercast.strategy.check_prediction`)."""
-        frame = self._forecast(strategy, domain)
-        start = self.data.panel.start
-        if start is None:
-            return frame
-        i = pd.Index(self.data.panel.ids).get_indexer(frame["unique_id"])
-        opened = start[i] <= self.data.panel.times.get_indexer(frame["ds"])
+        frame, panel = self._forecast(strategy, domain), self.data.panel
+        i = pd.Index(panel.ids).get_indexer(frame["unique_id"])
+        opened = panel.opened(i, panel.times.get_indexer(frame["ds"]))
         return frame if opened.all() else frame[opened].reset_index(drop=True)
 
     def _forecast(self, strategy: Strategy, domain: Any) -> pd.DataFrame:

@@ -85,6 +85,14 @@ class Panel:
             return np.ones(self.n_series, dtype=bool)
         return self.start <= end
 
+    def opened(self, rows: np.ndarray, positions: np.ndarray) -> np.ndarray:
+        """Whether each series of ``rows`` has its first row at or before the period at the
+        same place of ``positions`` (broadcast alike): before it, the series is not open."""
+        rows, positions = np.asarray(rows), np.asarray(positions)
+        if self.start is None:
+            return np.ones(np.broadcast(rows, positions).shape, dtype=bool)
+        return self.start[rows] <= positions
+
     def index_of(self, when: pd.Timestamp) -> int:
         """The grid position of a period; ``-1`` when it is not on the grid."""
         return int(self.times.get_indexer([pd.Timestamp(when)])[0])

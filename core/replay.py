@@ -453,11 +453,9 @@ def replay_candidate(
     alone = per_domain(strategy)
     for fit, key, members in layout.groups:
         if alone:
-            view = domain_view(fit, members)
-            for d in members:
-                r, dd = _forecast_group(view, d, {name: strategy}, cache)
-                rows += r
-                details += dd
+            r, dd = _forecast_each(fit, members, name, strategy, cache)
+            rows += r
+            details += dd
             continue
         r, dd = _forecast_group(fit, key, {name: strategy}, cache)
         rows += [{**x, "fit_seconds": x["fit_seconds"] / len(members)} for x in r]
@@ -574,7 +572,14 @@ def _inner_candidate(
         return _forecast_group(inner, key, {name: strategy}, cache)
     rows_all, domains = inner.data.target_rows[key], inner.data.panel.domains
     members = {d: rows_all[domains[rows_all] == d] for d in pd.unique(domains[rows_all])}
-    view = domain_view(inner, members)
+    return _forecast_each(inner, members, name, strategy, cache)
+
+
+def _forecast_each(
+    fit: OriginTables, members: dict[Any, np.ndarray], name: str, strategy: Strategy, cache: Any
+) -> tuple[list[dict[str, Any]], list[pd.DataFrame]]:
+    """:func:`_forecast_group` of one candidate on each domain of ``members`` alone."""
+    view = domain_view(fit, members)
     rows: list[dict[str, Any]] = []
     details: list[pd.DataFrame] = []
     for d in members:
@@ -591,8 +596,7 @@ def build_inner(tables: OriginTables, candidates: dict[str, Strategy], cache: An
     domain, so each candidate is fitted once per origin (kept on ``tables`` per name and
     parameters, like the replays), except one fitted on the target's rows alone, fitted on each
     target as at the origin (:func:`_inner_candidate`); ``n`` is the number of inner periods
-    scored. Targets with
-    no history at the inner cut have no rows."""
+    scored. Targets with no history at the inner cut have no rows."""
     start = time.perf_counter()
     fit = _memo(tables, "_inner_fit", "", lambda: inner_fit(tables))
     rows: list[dict[str, Any]] = []

@@ -584,7 +584,7 @@ def _warn_empty(frame: pd.DataFrame, tables: OriginTables) -> None:
         )
 
 
-@in_task_zone(lambda *a, **k: getattr(k.get("task", a[0] if a else None), "timezone", None))
+@in_task_zone("task")
 def similarity(
     task: TransferTask,
     origin: Any = None,

@@ -195,7 +195,7 @@ class TransferTask:
     domains only (forecasting with a saved model bundle, which needs no source rows).
     """
 
-    @in_task_zone(lambda *a, **k: k.get("timezone"))  # its messages give times as its files do
+    @in_task_zone("timezone")  # its messages give times as its files do
     def __init__(
         self,
         data: pd.DataFrame,
@@ -727,7 +727,7 @@ class TransferTask:
         mine = sold[sold[DOMAIN].astype(str).isin(set(map(str, self.targets)))]
         return mine[DS].max() if len(mine) else self.last_observed
 
-    @in_task_zone(lambda self, *a, **k: self.timezone)
+    @in_task_zone("self")
     def at_origin(
         self, origin: pd.Timestamp, absent: Literal["error", "skip"] = "error"
     ) -> OriginData:
