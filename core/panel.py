@@ -107,16 +107,21 @@ class Panel:
     ) -> Panel:
         """A copy that ends at ``origin``: targets after it are missing, known covariates after
         ``origin + horizon`` are missing, and (optionally) target series keep only their last
-        ``target_history`` periods. This is the only place where data is cut at an origin."""
+        ``target_history`` periods, of sales and known covariates alike (a store that young has
+        no prices from before it opened). This is the only place where data is cut at an
+        origin."""
         Ycut = self.Y.copy()
         Ycut[:, origin + 1 :] = np.nan
+        before = None
         if target_history is not None and target_mask is not None:
-            start = max(origin + 1 - target_history, 0)
-            Ycut[np.ix_(target_mask, np.arange(start))] = np.nan
+            before = np.ix_(target_mask, np.arange(max(origin + 1 - target_history, 0)))
+            Ycut[before] = np.nan
         known = {}
         for col, arr in self.known.items():
             arr = arr.copy()
             arr[:, origin + horizon + 1 :] = np.nan
+            if before is not None:
+                arr[before] = np.nan
             known[col] = arr
         return replace(self, Y=Ycut, known=known)
 

@@ -34,6 +34,7 @@ from .conftest import small_frame
 HORIZON = 6
 KNOWN = ("price", "promo", "is_holiday")
 FUTURES = ["scrambled", "nan", "deleted"]
+TARGET_HISTORY = 13
 #: small models, so that every strategy fits in a few seconds; a strategy without an entry (a
 #: future one) runs with its defaults, with these engine parameters when it takes them
 GBM = {
@@ -77,7 +78,9 @@ CASES = _cases()
 
 
 def _task(frame: pd.DataFrame, formulation: str = "direct") -> tc.TransferTask:
-    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=HORIZON, target_history=13)
+    raw = synthetic_config(
+        "unused.csv", frame.attrs["targets"], horizon=HORIZON, target_history=TARGET_HISTORY
+    )
     raw["features"] = {"formulation": formulation}
     return tc.TransferTask.from_config(parse_config(raw), data=frame)
 
@@ -132,7 +135,12 @@ def comparison(frame: pd.DataFrame, origin: pd.Timestamp):
 
     @cache
     def run(future: str, which: int | str) -> tc.Comparison:
-        data = frame if future == "present" else _change_future(frame, origin, future)
+        if future == "present":
+            data = frame
+        elif future == "before_cut":
+            data = _change_before_cut(frame, origin)
+        else:
+            data = _change_future(frame, origin, future)
         if which == "auto":
             names, params, formulation = ["auto"], _auto_params(), "direct"
         elif which == "recursive":
@@ -150,6 +158,20 @@ def comparison(frame: pd.DataFrame, origin: pd.Timestamp):
         return cmp
 
     return run
+
+
+def _change_before_cut(frame: pd.DataFrame, origin: pd.Timestamp) -> pd.DataFrame:
+    """``frame`` with the targets' sales and known covariates scrambled before the first of
+    the ``target_history`` periods a backtest leaves them (periods a store that young has not
+    lived)."""
+    out = frame.copy()
+    cut = origin - (TARGET_HISTORY - 1) * pd.offsets.Week(weekday=4)
+    rows = frame["store"].isin(frame.attrs["targets"]) & (frame["date"] < cut)
+    rng = np.random.default_rng(2)
+    for col in ["sales", *KNOWN]:
+        out[col] = out[col].astype(float)
+        out.loc[rows, col] = rng.uniform(0, 50 if col != "sales" else 1e6, rows.sum())
+    return out
 
 
 def _assert_same_forecasts(before: pd.DataFrame, after: pd.DataFrame) -> None:
@@ -180,6 +202,27 @@ def test_no_strategy_reads_the_future(case, future, comparison):
         return cmp.forecasts[cmp.forecasts["strategy"] == name]
 
     _assert_same_forecasts(mine(comparison("present", k)), mine(comparison(future, k)))
+
+
+@pytest.mark.parametrize("case", [*CASES, "auto"])
+def test_a_backtest_reads_nothing_of_a_target_before_its_history(case, comparison, frame, origin):
+    # target_history = 13 simulates a store 13 periods old: its sales and known covariates
+    # (prices, promotions) before those periods must not move a forecast
+    if case == "auto":
+        name, k = "auto", "auto"
+    else:
+        name = CASES[case][0]
+        try:
+            get_plugin_manager().registry.get(name).cls.check_available()
+        except MissingDependencyError as exc:
+            pytest.skip(str(exc))
+        k = next(i for i, r in enumerate(ROUNDS) if r.get(name) == case)
+    before, after = comparison("present", k), comparison("before_cut", k)
+    assert not np.allclose(frame["price"], _change_before_cut(frame, origin)["price"])
+    key = ["strategy", "unique_id", "ds"]
+    mine = [c.forecasts[c.forecasts["strategy"] == name].sort_values(key) for c in (before, after)]
+    for col in ["forecast", *(c for c in mine[0].columns if c.startswith("q"))]:
+        np.testing.assert_allclose(mine[1][col], mine[0][col], rtol=1e-9, atol=0, err_msg=col)
 
 
 @pytest.mark.parametrize("future", FUTURES)
