@@ -113,6 +113,7 @@ class HandWritten:
             )
             k = k.to_numpy(float)
             k[:, self.o + HORIZON + 1 :] = np.nan
+            k[np.ix_(self.is_target, np.arange(max(self.o + 1 - HISTORY, 0)))] = np.nan
             self.known[col] = k
         self.size = per["size"].to_numpy(float)
         self.cats = {}

@@ -901,10 +901,19 @@ def _predict_loaded(
         raise DataError(
             f"{head}, but the model's periods are '{d['freq']}': date the rows on its grid"
         ) from None
+    fitted = pd.Timestamp(bundle.manifest["origin"])
     if origin is not None:
         task.set_origin(origin, origin_name)
+    elif pd.isna(task.last_observed):  # nothing sold yet (a launch's rows): the model's origin
+        try:
+            task.set_origin(fitted, "the model's origin")
+        except DataError:
+            raise DataError(
+                f"{source_name}: no row has a sale, so the origin is not the data's last sale, "
+                f"and the model's origin {period_text(fitted)} is not one of the data's periods: "
+                f"add a row at it (sales empty), or give {origin_name}"
+            ) from None
     when = task.forecast_origin()
-    fitted = pd.Timestamp(bundle.manifest["origin"])
     if when < fitted:  # its models learnt from the sales they would forecast
         said = (
             f"{origin_name} {period_text(when)}"

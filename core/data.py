@@ -135,6 +135,31 @@ def name_form(value: Any) -> str:
     return unicodedata.normalize("NFC", str(value))
 
 
+def _warn_two_unicode_forms(frame: pd.DataFrame, cols: Sequence[str], source: str) -> None:
+    """Warn, per column of ``cols``, of a text value written in two Unicode forms within the
+    data (``Zürich`` with a combining diaeresis in rows a macOS tool wrote, with the composed
+    letter in the others): the two are two values, two series or two domains that print
+    alike, as a config or ``predict`` would not read them."""
+    for col in cols:
+        if col not in frame.columns or pd.api.types.is_numeric_dtype(frame[col]):
+            continue
+        written = pd.Series(frame[col].dropna().unique())
+        written = written[[isinstance(v, str) for v in written]]
+        forms = written.map(name_form)
+        twice = forms.duplicated(keep=False)
+        if not twice.any():
+            continue
+        names = list(dict.fromkeys(forms[twice]))
+        more = f" (and {len(names) - 1} more)" * (len(names) > 1)
+        warnings.warn(
+            f"{source}: column '{col}' writes {names[0]!r}{more} in two Unicode forms, composed "
+            f"and decomposed (as macOS tools write it): they are read as two values; write "
+            f"them alike if they are one",
+            DataWarning,
+            stacklevel=3,
+        )
+
+
 def refuse_unordered_date(when: Any, ts: pd.Timestamp, key: str, error: type[Exception]) -> None:
     """Raise ``error`` naming ``key`` when ``when`` is text that is not an ISO date
     (``YYYY-MM-DD``, a time after it allowed): ``05.06.2021`` reads as 6 May, which a writer of
@@ -732,6 +757,13 @@ def _refuse_role_clashes(
             f"{source}: [data] column '{both[0]}' is both static and known: static columns are "
             f"constant per series, known ones vary over time; list it once"
         )
+    keyed = next((c for c in known if c in series or c == domain), None)
+    if keyed is not None:
+        role = "series key" if keyed in series else "domain"
+        raise DataError(
+            f"{source}: [data] column '{keyed}' is both a {role} column and known: a key names "
+            f"a series, a known covariate varies over its periods; list it once"
+        )
     roles += [("time", time), ("target", target)]
     _refuse_internal_names(roles, time, target, domain, source)
 
@@ -846,6 +878,7 @@ def standardize(
     if first is not None:
         raise DataError(f"{source}: column '{target}' is not numeric: value {first!r}")
     y = y.astype(float)
+    _warn_two_unicode_forms(out, [*dict.fromkeys([*series, domain, *static])], source)
     uid = series_ids(out, series)
     _refuse_ambiguous_ids(out, series, source)
     # before any warning: a repeated period is an error whatever else the rows hold
@@ -853,9 +886,15 @@ def standardize(
     if dup.any():
         row = out.loc[dup.to_numpy()].iloc[0]
         first = uid[dup.to_numpy()].iloc[0]
-        both = written[(uid == first).to_numpy() & (out[DS] == row[DS]).to_numpy()]
-        spellings = list(dict.fromkeys(str(v) for v in both))
+        same = (uid == first).to_numpy() & (out[DS] == row[DS]).to_numpy()
+        spellings = list(dict.fromkeys(str(v) for v in written[same]))
         how = f"; written {' and '.join(repr(v) for v in spellings[:2])}" * (len(spellings) > 1)
+        doms = list(dict.fromkeys(str(v) for v in out.loc[same, domain]))
+        if domain not in series and len(doms) > 1:  # one key across domains (dept alone)
+            how = (
+                f"; they lie in domains {doms[0]!r} and {doms[1]!r}: add the domain column "
+                f"'{domain}' to [data] series"
+            )
         at = pd.Timestamp(row[DS])
         autumn_night = at.month in (3, 4, 10, 11) and at.hour <= 3  # when clocks go back
         if len(spellings) == 1 and sub_daily(offset) and autumn_night and not has_zone(written):

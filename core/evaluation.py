@@ -12,7 +12,7 @@ import contextlib
 import sys
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -595,7 +595,7 @@ def compare(
     *,
     params: dict[str, dict[str, Any]] | None = None,
     origins: Sequence[Any] | None = None,
-    evaluate: EvaluateConfig | None = None,
+    evaluate: EvaluateConfig | Mapping[str, Any] | None = None,
     jobs: int = 1,
     plugins: Sequence[str] = (),
     progress: Callable[[int, int], None] | None = None,
@@ -612,7 +612,8 @@ def compare(
     ``strategies`` are names or instances (default: every registered one whose dependencies
     are installed; one name alone is one strategy); ``params`` maps strategy names to parameter
     tables; ``plugins`` names plugin modules to load (one name alone is one module).
-    ``origins`` (dates, or one date) default to the ``evaluate`` windows. ``jobs`` cells run at
+    ``origins`` (dates, or one date) default to the ``evaluate`` windows (an ``[evaluate]``
+    table or mapping; the task's own by default). ``jobs`` cells run at
     once in threads (-1: every core), unless ``executor(run, cells)`` runs them elsewhere
     (:func:`~transfercast.distributed.dask_executor`); ``progress(done, total)`` is told the
     count of cells done. ``skip`` holds the cells already scored (``--resume``), each as

@@ -308,8 +308,9 @@ class FeatureBuilder:
         A source series is young only at the start of the data, so without the copies a model
         learns how young series behave from that one stretch of the calendar (and from the
         missing long lags that mark it) and applies it to a new target at any time of year. The
-        copies show young series in every season. Each row's age is fixed by its series id and
-        anchor, so the same row gets the same age at every origin and in every process; copies
+        copies show young series in every season. Each row's age is fixed by its series id, its
+        anchor and the targets' age, so the same row gets the same age at every origin of a
+        fixed ``target_history`` and in every process; copies
         that would equal their original (the series is that young anyway) are left out.
 
         A domain none of whose series sold anything up to the last labelled period (a store
@@ -475,7 +476,9 @@ class FeatureBuilder:
         in its level window), reading no period before ``start`` (unless negative)."""
         ii, aa = np.repeat(rows, len(anchors)), np.tile(anchors, len(rows))
         first = None if start < 0 else np.full(len(ii), start)
-        lvl = self.level(panel, ii, aa, first=first, floor=False).reshape(len(rows), len(anchors))
+        s, c = _Sums(panel.Y, ii, absolute=True).window(ii, aa, self.level_window, first)
+        with np.errstate(invalid="ignore", divide="ignore"):  # no whole-history fallback
+            lvl = np.where(c > 0, s / np.maximum(c, 1), np.nan).reshape(len(rows), len(anchors))
         selling = np.where(np.isfinite(lvl) & (lvl > 0), lvl, np.nan)
         with warnings.catch_warnings():  # an anchor where none sold: NaN
             warnings.simplefilter("ignore", RuntimeWarning)

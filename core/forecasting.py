@@ -243,6 +243,14 @@ class OriginTables:
             empty = one_sided_columns(builder, self.data) if len(self.data.source_rows) else {}
             for col, side in empty.items():
                 kind = "known" if col in builder.known else "static"
+                if kind == "static" and side == "target" and len(self.prelaunch):
+                    dom = plain(self.data.panel.domains[self.prelaunch[0]])
+                    raise DataError(
+                        f"{self.task.source_name}: static column '{col}' has no value in target "
+                        f"domain {dom!r}, which has no sales up to the origin "
+                        f"{period_text(self.data.origin)}; the level model that estimates a "
+                        f"pre-launch level from the source domains needs it"
+                    )
                 warnings.warn(
                     f"{self.task.source_name}: {kind} column '{col}' has no values in the "
                     f"{side} domains at origin {period_text(self.data.origin)}; left out of the "
@@ -334,9 +342,17 @@ class OriginTables:
 
     def level_columns(self) -> tuple[list[str], list[str]]:
         """The categorical and numeric per-series columns the level model reads: the series
-        keys other than the domain, and the static covariates."""
-        b = self.builder
-        return [*b.categorical_keys, *b.static_categorical], list(b.static_numeric)
+        keys other than the domain, and the static covariates. A key whose every source series
+        has a value of its own (an item or series id) is left out: it says nothing about a new
+        series, and its one coefficient per source series would take the others' weight."""
+        b, src = self.builder, self.data.source_rows
+        keys = self.data.panel.keys
+        shared = [
+            c
+            for c in b.categorical_keys
+            if len(src) < 2 or keys[c].iloc[src].nunique(dropna=False) < len(src)
+        ]
+        return [*shared, *b.static_categorical], list(b.static_numeric)
 
     def series_frame(self, rows: np.ndarray) -> pd.DataFrame:
         """The key and static columns of the panel series ``rows``, one row each."""
@@ -431,6 +447,17 @@ class OriginTables:
                     f"target domain {dom!r}: static column '{col}' has no value for series "
                     f"{self.data.panel.ids[k]!r}, which has no sales up to the origin; the level "
                     f"model that estimates a pre-launch level from the source domains needs it"
+                )
+        for col in model.log_numeric:  # every source has it above 0: read on a log scale
+            low = (frame[col].to_numpy(float) <= 0).nonzero()[0]
+            if len(low):
+                k = rows[int(low[0])]
+                raise DataError(
+                    f"target domain {plain(self.data.panel.domains[k])!r}: static column "
+                    f"'{col}' is {float(frame[col].iloc[low[0]]):g} for series "
+                    f"{self.data.panel.ids[k]!r}, which has no sales up to the origin; the level "
+                    f"model reads '{col}' on a log scale (every source series has it above 0), "
+                    f"where it has no value of 0 or below"
                 )
         out[rows] = model.predict(frame)
         return out

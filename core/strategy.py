@@ -101,7 +101,7 @@ def engine_param_problem(engine: str, params: dict[str, Any]) -> str | None:
     know (with the closest one), a ``num_boost_round`` that is not a whole number of 1 or
     more, or an early-stopping key (no strategy holds rows out of these models to stop on)."""
     value = params.get("num_boost_round")
-    whole = isinstance(value, int) and not isinstance(value, bool)
+    whole = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
     if "num_boost_round" in params and not (whole and value >= 1):
         return f"num_boost_round must be a whole number of 1 or more, got {value!r}"
     # early stopping (XGBoost's name is LightGBM's alias): these models hold out no rows

@@ -591,7 +591,12 @@ class TransferTask:
             grid[0] <= ts <= grid[-1] and grid.get_indexer([ts])[0] < 0
         ):
             raise DataError(f"{what} {period_text(ts)} is not on the '{self.freq}' grid")
-        last = self.frame[DS].max()
+        first, last = self.frame[DS].min(), self.frame[DS].max()
+        if ts < first:
+            raise DataError(
+                f"{what} {period_text(ts)} is before the first period of the data "
+                f"({period_text(first)})"
+            )
         if ts > last:
             raise DataError(
                 f"{what} {period_text(ts)} is after the last period of the data "
@@ -628,21 +633,27 @@ class TransferTask:
         return np.array([str(d) in sset for d in self.panel.domains])
 
     # -- origins -------------------------------------------------------------------------------
-    def evaluation_origins(self, evaluate: EvaluateConfig | None = None) -> list[pd.Timestamp]:
-        """The rolling origins of a backtest, each leaving a full horizon of target actuals."""
-        evaluate = evaluate or self.evaluate
+    def evaluation_origins(
+        self, evaluate: EvaluateConfig | Mapping[str, Any] | None = None
+    ) -> list[pd.Timestamp]:
+        """The rolling origins of a backtest (``evaluate``: an ``[evaluate]`` table, the task's
+        own by default): each leaves every target domain a period of history and the last
+        target sale a full horizon after it."""
+        if evaluate is None:
+            evaluate = self.evaluate
+        else:
+            evaluate = config_section(EvaluateConfig, evaluate, "evaluate", self.source_name)
         tmask = self.target_mask()
         observed = ~np.isnan(self.panel.Y[tmask])
         last_target = self.last_target_index(scored=True)
-        first_target = int(np.flatnonzero(observed.any(axis=0)).min())
-        if self.old_regimes:  # every split target domain needs a period of its new regime
-            domains = self.panel.domains[tmask].astype(str)
-            firsts = [
-                int(np.flatnonzero(observed[domains == str(d)].any(axis=0)).min())
-                for d in self.old_regimes
-                if observed[domains == str(d)].any()
-            ]
-            first_target = max(firsts, default=first_target)
+        # every target domain that sells needs a period of history (a split one: of its new
+        # regime) at the first origin, or its cells there would be forecasts before launch
+        domains = self.panel.domains[tmask].astype(str)
+        first_target = max(
+            int(np.flatnonzero(observed[domains == d].any(axis=0)).min())
+            for d in np.unique(domains)
+            if observed[domains == d].any()
+        )
         if evaluate.origins:
             origins = self.check_origins(evaluate.origins, "[evaluate] origin")
             for o in origins:
@@ -706,13 +717,7 @@ class TransferTask:
         twice = next((o for k, o in enumerate(out) if o in out[:k]), None)
         if twice is not None:
             raise DataError(f"{what}s lists {period_text(twice)} twice")
-        first = self.frame[DS].min()
         for o in out:
-            if o < first:
-                raise DataError(
-                    f"{what} {period_text(o)} is before the first period of the data "
-                    f"({period_text(first)})"
-                )
             for dom in self.regime_start:
                 self._check_regime_before(dom, o, f"the {what}")
         return sorted(out)

@@ -91,7 +91,9 @@ def pooled_rows(
     source: FeatureTable, targets: list[FeatureTable], target_weight: float
 ) -> tuple[FeatureTable, np.ndarray]:
     """The pooled model's training rows and weights: the source rows then every (non-empty)
-    target domain's rows, ``is_target`` 0 or 1, target rows weighted up by ``target_weight``."""
+    target domain's rows, ``is_target`` 0 or 1. Each table's weights have mean 1 (a row's level
+    over its table's mean level), and target rows are weighted up by ``target_weight``: at 1 a
+    target domain's rows weigh, on average, what a source row does, whatever its size."""
     targets = [t for t in targets if len(t)]
     both = FeatureTable.concat([source, *targets])
     n_target = sum(len(t) for t in targets)

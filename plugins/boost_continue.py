@@ -3,7 +3,8 @@
 Three modes, on LightGBM or XGBoost:
 
 - ``add_trees``: continue boosting from the source model on the target rows (LightGBM
-  ``init_model``, XGBoost ``xgb_model``) with a smaller learning rate; the number of added trees
+  ``init_model``, or a booster fitted from the source margin: below) with a smaller learning
+  rate; the number of added trees
   is chosen on a time-ordered tail of the target history and may be zero (the source model);
 - ``refit_leaves``: keep every tree's structure, re-estimate its leaf values on the target rows
   (LightGBM ``Booster.refit`` with no decay; XGBoost ``refresh`` updater) and blend the two
@@ -263,8 +264,7 @@ class BoostContinue(Strategy):
         for key, value in getattr(self, "objective_params_", {}).items():  # with its settings
             params.setdefault(key, value)
         params.pop("eta" if engine == "lightgbm" else "learning_rate", None)
-        # no row or column sampling unless asked (a continued XGBoost booster would otherwise
-        # keep the source's); where asked, reseed_xgboost makes it the same in every run
+        # no row or column sampling unless asked (the added trees do not take the source's)
         for key in (
             ("subsample", "colsample_bytree")
             if engine == "xgboost"
@@ -511,15 +511,8 @@ class BoostContinue(Strategy):
                 "early_stopping_rounds": patience,
                 "verbose_eval": False,
             }
-        if native:
-            reseed_xgboost(int(params.get("seed", 0)))
-        booster = xgb.train(
-            params,
-            dtrain,
-            num_boost_round=rounds,
-            xgb_model=base.model.booster_.copy() if native else None,
-            **kw,
-        )
+        # (never native: XGBoost's added trees are a booster of their own on the margin)
+        booster = xgb.train(params, dtrain, num_boost_round=rounds, **kw)
         curve = np.asarray(record.get("valid", {}).get("mae", []), float)
         return booster, curve
 

@@ -95,6 +95,7 @@ class Encoder:
 
     Numeric columns are clipped to the range seen in the source (a network extrapolates
     linearly; a new store twice the size of any source store must not get twice the effect),
+    except those the source holds constant (an event only the target has),
     standardised with means and deviations fitted on the source, clipped to ``[-10, 10]``,
     and missing values become 0 (the source mean) with a 0/1 indicator column for
     every column that had missing values in the source. Categorical columns map to embedding
@@ -146,6 +147,11 @@ class Encoder:
             float(arr[seen[:, j], j].max()) if seen[:, j].any() else None
             for j in range(len(numeric))
         ]
+        # a column the sources hold constant (an event they never had) is not clipped: clipped,
+        # it would be that constant on every target row, and fine-tuning could not learn it
+        flat = [j for j in range(len(numeric)) if lo[j] is not None and lo[j] == hi[j]]
+        for j in flat:
+            lo[j] = hi[j] = None
         position = next((c for c in POSITIONS if c in numeric), None)
         cover = None
         if position is not None:

@@ -60,19 +60,12 @@ from transfercast.strategy import GBMParams, SourceSpec, Strategy
 FORMAT = "transfercast-representation/1"
 REPRESENTATIONS = ("prediction", "leaves", "embedding", "entities")
 #: objectives whose raw margin is the prediction itself, so the source forecast is a valid offset
+#: (every name LightGBM and XGBoost accept for one)
 _IDENTITY = {
-    "regression",
-    "regression_l2",
-    "l2",
-    "mse",
-    "huber",
-    "fair",
-    "regression_l1",
-    "l1",
-    "quantile",
-    "reg:squarederror",
-    "reg:absoluteerror",
-    "reg:pseudohubererror",
+    *("regression", "regression_l2", "l2", "mean_squared_error", "mse", "l2_root"),
+    *("root_mean_squared_error", "rmse", "regression_l1", "l1", "mean_absolute_error", "mae"),
+    *("huber", "fair", "quantile", "mape", "mean_absolute_percentage_error"),
+    *("reg:squarederror", "reg:squaredlogerror", "reg:absoluteerror", "reg:pseudohubererror"),
     "reg:quantileerror",
 }
 

@@ -317,6 +317,13 @@ ERRORS = {
         raw=to_toml(_with_data(known=["price", "size"])),
         patterns=[r"sales\.csv: \[data\] column 'size' is both static and known"],
     ),
+    "a series key column also known": dict(
+        raw=to_toml(_with_data(known=["price", "dept"])),
+        patterns=[
+            r"sales\.csv: \[data\] column 'dept' is both a series key column and known: a key "
+            r"names a series, a known covariate varies over its periods; list it once$"
+        ],
+    ),
     "a number given as text": dict(
         raw=to_toml(raw_config(horizon="8")),
         patterns=[r"\[task\] key 'horizon': Input should be a valid integer \(got '8'\)$"],
@@ -374,6 +381,13 @@ ERRORS = {
         frame=lambda f: pd.concat([f, f[f["date"] == f["date"].max()].assign(sales=np.nan)]),
         patterns=[r"^error: \S*sales.csv: duplicate rows for series 'S01\|D1' at "],
     ),
+    "a series key without the domain column": dict(  # dept alone names no series
+        raw=to_toml(_with_data(series=["dept"])),
+        patterns=[
+            r"duplicate rows for series 'D1' at 2019-01-04 \(.* in columns dept \+ 'date'\); they "
+            r"lie in domains 'S01' and 'S02': add the domain column 'store' to \[data\] series$"
+        ],
+    ),
     "series keys that read alike": dict(
         frame=_alike_keys,
         patterns=["both read 'S02|D1|Z'", "columns store, dept contains '|'"],
@@ -420,6 +434,12 @@ ERRORS = {
             r"\[task\] origin 2021-05-14 is after the last period of the data \(2021-04-16\)"
         ],
     ),
+    "origin before the data": dict(
+        raw=raw_config(origin="2018-12-28"),
+        patterns=[
+            r"\[task\] origin 2018-12-28 is before the first period of the data \(2019-01-04\)$"
+        ],
+    ),
     "pre-launch target without a static covariate": dict(
         frame=lambda f: f.assign(size=np.where(f["store"] == "S06", np.nan, f["size"])),
         raw=raw_config(target_history=0),
@@ -432,10 +452,19 @@ ERRORS = {
         frame=lambda f: f.assign(
             size=np.where((f["store"] == "S06") & (f["dept"] == "D2"), np.nan, f["size"])
         ),
-        raw=raw_config(target_history=0),
+        raw=raw_config(target_history=0, origin="2021-02-19"),
         patterns=[
             r"target domain 'S06': static column 'size' has no value for series 'S06\|D2', "
             r"which has no sales up to the origin; the level model"
+        ],
+    ),
+    "pre-launch target with a static value of 0 read on a log scale": dict(
+        frame=lambda f: f.assign(size=np.where(f["store"] == "S06", 0, f["size"])),
+        raw=raw_config(target_history=0, origin="2021-02-19"),
+        patterns=[
+            r"target domain 'S06': static column 'size' is 0 for series 'S06\|D1', which has "
+            r"no sales up to the origin; the level model reads 'size' on a log scale \(every "
+            r"source series has it above 0\), where it has no value of 0 or below$"
         ],
     ),
     "target too short for a target-fitted strategy": dict(
@@ -753,13 +782,15 @@ def test_a_domain_named_in_another_unicode_form_is_the_same_domain(tmp_path):
     )
     assert list(task.regime_start) == ["Z\u00fcrich"]
     # a file that holds both spellings as two stores: each key names its own, exactly
+    # (and says so: one store written so in part of its rows would become two)
     both = frame.replace({"store": {"S07": "Zu\u0308rich"}})
-    task = TransferTask(
-        both,
-        **kw,
-        targets=["Z\u00fcrich", "Zu\u0308rich"],
-        regime_start={"Z\u00fcrich": "2021-01-01"},
-    )
+    with pytest.warns(DataWarning, match=r"column 'store' writes 'Zürich' in two Unicode forms"):
+        task = TransferTask(
+            both,
+            **kw,
+            targets=["Z\u00fcrich", "Zu\u0308rich"],
+            regime_start={"Z\u00fcrich": "2021-01-01"},
+        )
     assert list(task.regime_start) == ["Z\u00fcrich"]
     model = TransferForecaster("target_only", target_params={"num_boost_round": 5})
     model.fit(TransferTask(frame, **kw, targets=["Z\u00fcrich"]))
@@ -2543,3 +2574,11 @@ def test_a_name_holding_a_terminals_control_characters_is_shown_escaped(tmp_path
         "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645 A\xa0B"
     )
     assert one_line("a\u202eb\tc") == "a\\u202eb\\tc"
+
+
+def test_a_numpy_whole_number_of_rounds_is_a_whole_number():
+    # a round count computed with numpy (np.int64) is as whole as Python's int
+    from transfercast.strategy import engine_param_problem
+
+    assert engine_param_problem("lightgbm", {"num_boost_round": np.int64(50)}) is None
+    assert "whole number" in engine_param_problem("lightgbm", {"num_boost_round": np.float64(5)})

@@ -323,3 +323,33 @@ def test_training_rows_are_weighted_by_their_level(task):
     for table in (tables.source, tables.target("S06")):
         assert table.level.std() > 0  # series of different sizes
         np.testing.assert_allclose(table.weight, table.level / table.level.mean())
+
+
+def test_a_never_sold_series_is_scaled_by_the_series_selling_in_the_level_window():
+    # D|b sold 1,000 a period and stopped reporting 15 periods before the anchor: its old
+    # volume is not what D's selling series sell now (10), so it does not scale D|a
+    T = 30
+    Y = np.full((3, T), np.nan)
+    Y[0], Y[1, :10], Y[2] = 0.0, 1000.0, 10.0
+    panel = Panel(
+        ids=np.array(["D|a", "D|b", "D|c"], dtype=object),
+        domains=np.array(["D"] * 3, dtype=object),
+        keys=pd.DataFrame({"dept": ["a", "b", "c"]}),
+        times=pd.date_range("2020-01-03", periods=T, freq="W-FRI"),
+        Y=Y,
+        static=pd.DataFrame(index=range(3)),
+        start=np.zeros(3, dtype=int),
+    )
+    builder = FeatureBuilder(
+        lags=[1],
+        windows=[],
+        level_window=8,
+        season_length=52,
+        calendar=False,
+        categorical_keys=[],
+        static_numeric=[],
+        static_categorical=[],
+        known=[],
+    )
+    table = builder.build(panel, np.array([0]), np.array([25]), np.array([1]), with_label=False)
+    assert table.level.tolist() == [10.0]

@@ -609,3 +609,17 @@ def test_a_new_head_is_drawn_by_the_seed_from_the_source_heads_bias(source_net, 
     assert torch.equal(a.net_.head.bias.detach(), source_net.net.head.bias.detach())
     assert not torch.equal(a.net_.head.weight.detach(), source_net.net.head.weight.detach())
     assert not a.source_mask_["head.bias"].any() and "head.bias" in a.penalty().exempt
+
+
+def test_an_input_the_sources_hold_constant_reaches_the_network_unclipped():
+    """An event only the targets have (0 in every source row) reads 1 where it is on, so that
+    fine-tuning can learn it; an input that varies in the sources is clipped to their range."""
+    X = pd.DataFrame({"event": np.zeros(6), "size": [1.0, 2.0, 3.0, 1.0, 2.0, 3.0]})
+    source = FeatureTable(
+        X=X, y=np.ones(len(X)), keys=pd.DataFrame(index=X.index), level=np.ones(len(X))
+    )
+    enc = l2sp_net.Encoder.fit(source)
+    num, _ = enc.transform(pd.DataFrame({"event": [0.0, 1.0], "size": [2.0, 30.0]}))
+    event, size = enc.numeric.index("event"), enc.numeric.index("size")
+    assert num[:, event].tolist() == [0.0, 1.0]
+    assert num[1, size] == pytest.approx((3.0 - 2.0) / np.std([1.0, 2.0, 3.0]), rel=1e-6)

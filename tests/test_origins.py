@@ -142,3 +142,20 @@ def test_rolling_origins_start_where_the_sources_have_a_training_row():
     for origin in origins[:2]:
         tables = OriginTables(task, task.at_origin(origin), task.features)
         assert len(tables.source.X) > 0
+
+
+def test_rolling_origins_leave_every_target_domain_a_period_of_history():
+    """A target domain that opens 30 weeks in: no origin before its first sale (its cells
+    there would be forecasts before launch, scored beside the others' cold starts), and the
+    origins cut short are named; an ``[evaluate]`` mapping may be passed as is."""
+    frame = synthetic_sales(
+        n_domains=5, series_per_domain=1, n_periods=40, n_targets=2, target_periods=40, seed=1
+    )
+    late = frame.attrs["targets"][1]
+    opens = frame["date"].min() + 30 * WEEK
+    frame = frame[(frame["store"] != late) | (frame["date"] >= opens)]
+    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=4, windows=3)
+    task = TransferTask.from_config(parse_config(raw), data=frame)
+    with pytest.warns(DataWarning, match=r"only 2 origins leave every target a period of hist"):
+        origins = task.evaluation_origins({"windows": 3, "step": 4})
+    assert origins == [opens + WEEK, opens + 5 * WEEK]  # the last sale 9 weeks after opening

@@ -179,7 +179,9 @@ def test_auto_replays_being_pre_launch_and_leaves_out_what_needs_history(wide):
     assert (fc["q0.1"] < fc["q0.9"]).all()
 
 
-def _new_store_project(root, strategy: str = "boost_continue") -> pd.DataFrame:
+def _new_store_project(
+    root, strategy: str = "boost_continue", targets: tuple[str, ...] = ("S07", "S08")
+) -> pd.DataFrame:
     """Sales where S08 has no sales row: only its departments' covariates over the horizon."""
     frame = small_frame()
     dates = np.sort(frame["date"].unique())
@@ -187,7 +189,7 @@ def _new_store_project(root, strategy: str = "boost_continue") -> pd.DataFrame:
     frame.loc[frame["date"] > origin, "sales"] = np.nan  # the future, known covariates only
     frame = frame[(frame["store"] != "S08") | (frame["date"] > origin)]
     frame.to_csv(root / "sales.csv", index=False)
-    raw = synthetic_config("sales.csv", ["S07", "S08"], horizon=6, output_dir="out")
+    raw = synthetic_config("sales.csv", list(targets), horizon=6, output_dir="out")
     del raw["task"]["target_history"]
     raw["strategy"]["name"] = strategy
     raw["strategies"] = {strategy: {"rounds": 10}} if strategy == "boost_continue" else {}
@@ -214,6 +216,33 @@ def test_run_predict_and_the_bundle_take_a_store_with_no_sales_rows(tmp_path):
     )  # fmt: skip
     assert res.code == 0, res.err
     pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "pred.csv"), fc)
+
+
+def test_predict_from_the_rows_of_a_store_that_has_not_sold_forecasts_from_the_models_origin(
+    tmp_path,
+):
+    """The one target has not sold: nothing in its rows says where the forecast starts, so it
+    starts at the model's origin, which the rows must hold (else one line saying so; before:
+    an AttributeError)."""
+    frame = _new_store_project(tmp_path, targets=("S08",))
+    res = invoke("run", tmp_path / "config.toml")
+    assert res.code == 0, res.err
+    fc = pd.read_csv(tmp_path / "out" / "forecasts.csv")
+    launch = frame[frame["store"] == "S08"]
+    launch.to_csv(tmp_path / "launch.csv", index=False)
+    args = ["--output", tmp_path / "launch_pred.csv"]
+    res = invoke("predict", tmp_path / "out" / "model", "--data", tmp_path / "launch.csv", *args)
+    assert res.code == 2 and res.err.strip().splitlines() == [
+        f"error: {tmp_path / 'launch.csv'}: no row has a sale, so the origin is not the data's "
+        "last sale, and the model's origin 2021-03-05 is not one of the data's periods: add a "
+        "row at it (sales empty), or give --origin"
+    ]
+    at = launch[launch["date"] == launch["date"].min()]
+    at = at.assign(date=(pd.to_datetime(at["date"]) - pd.offsets.Week(weekday=4)).dt.date)
+    pd.concat([at, launch]).to_csv(tmp_path / "launch.csv", index=False)
+    res = invoke("predict", tmp_path / "out" / "model", "--data", tmp_path / "launch.csv", *args)
+    assert res.code == 0, res.err
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "launch_pred.csv"), fc)
 
 
 def test_run_with_a_strategy_that_needs_history_is_one_line(tmp_path):
@@ -800,3 +829,50 @@ def test_a_series_opening_within_the_horizon_is_forecast_from_its_first_row_only
     n = int((~unscored).sum())
     with pytest.raises(tc.TransfercastError, match=rf"no finite forecast .* \(1 of the {n} "):
         comp.add("odder", to_user_columns(task, odd))
+
+
+def test_a_target_not_open_at_a_backtest_origin_needs_the_static_columns_of_the_level_model():
+    """At an origin before the one target's first sale it is forecast before launch, so a
+    static column without a value there is the error ``target_history = 0`` gives, not a
+    column left out of the level model with a warning."""
+    sales = synthetic_sales(
+        n_domains=8, series_per_domain=2, n_periods=110, n_targets=1, target_periods=30, seed=0
+    )
+    target = sales.attrs["targets"][0]
+    dates = sorted(sales["date"].unique())
+    origin = dates[dates.index(sales.loc[sales["store"] == target, "date"].min()) - 1]
+    sales.loc[sales["store"] == target, "size"] = np.nan
+    task = tc.TransferTask(
+        sales, series=["store", "dept"], time="date", target="sales", domain="store",
+        targets=[target], horizon=8, static=["store_type", "size"], known=["price"],
+    )  # fmt: skip
+    with pytest.raises(tc.TransfercastError) as err:
+        tc.compare(task, ["source_only"], origins=[origin])
+    assert str(err.value) == (
+        f"data: static column 'size' has no value in target domain '{target}', which has no "
+        f"sales up to the origin {pd.Timestamp(origin).date()}; the level model that estimates "
+        "a pre-launch level from the source domains needs it"
+    )
+
+
+def test_a_key_unique_to_each_series_is_left_out_of_the_level_model():
+    """An item id as the series key (``dept`` a static column beside it) estimates the same
+    pre-launch levels as ``store x dept``: the id says nothing about a new item."""
+    sales = synthetic_sales(
+        n_domains=10, series_per_domain=2, n_periods=110, n_targets=2, target_periods=40, seed=0
+    )
+    origin = sorted(sales["date"].unique())[-20]
+    levels = []
+    for series, static in (
+        (["store", "dept"], ["store_type", "size"]),
+        (["store", "item"], ["store_type", "size", "dept"]),
+    ):
+        data = sales.assign(item=sales["store"] + "-" + sales["dept"])
+        task = tc.TransferTask(
+            data, series=series, time="date", target="sales", domain="store", horizon=8,
+            targets=sales.attrs["targets"], static=static, target_history=0,
+        )  # fmt: skip
+        tables = OriginTables(task, task.at_origin(pd.Timestamp(origin)), task.features)
+        assert "item" not in tables.level_model.categorical
+        levels.append(tables.prior_level[tables.prelaunch])
+    np.testing.assert_allclose(levels[1], levels[0], rtol=1e-9)

@@ -344,16 +344,17 @@ def test_a_target_without_periods_before_the_regime_start_has_no_old_regime():
         task = regime_task(frame)
     assert task.old_regimes == {"S08": f"S08 (before {START})"}
     assert list(task.regime_start) == ["S08"]  # S07 is not split: no regime check applies
-    # S08's split does not wait for S07's opening: its backtest starts at S08's regime start
+    # the backtest waits for S07's opening as well as S08's regime start: at an origin before
+    # it, S07's cells would be forecasts before launch scored beside the others' cold starts
     many = regime_task(frame, regime_start={"S08": START}, origin=None)
     six = many.evaluate.model_copy(update={"windows": 6})
-    said = r"windows = 6, but only 3 origins leave every target a period of its new regime"
+    said = r"windows = 6, but only 2 origins leave every target a period of its new regime"
     with pytest.warns(
         UserWarning,
-        match=said + r" and the sources a training row before them \(the first: 2020-12-11\)",
+        match=said + r" and the sources a training row before them \(the first: 2021-01-22\)",
     ):
         origins = many.evaluation_origins(six)
-    assert len(origins) == 3 and pd.Timestamp(START) <= min(origins) < pd.Timestamp("2021-01-01")
+    assert len(origins) == 2 and min(origins) >= pd.Timestamp("2021-01-01")
     # an origin before S07's first row: S07 is forecast before launch, the regime kept for S08
     with pytest.warns(UserWarning):
         early = regime_task(frame, origin="2020-12-25")

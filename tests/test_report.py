@@ -625,7 +625,10 @@ def test_the_report_shows_the_latest_origin(comparison, monkeypatch):
     assert fig._suptitle.get_text() == f"Forecasts from origin {pd.Timestamp(latest).date()}"
     assert (latest_selection(both.selection)["origin"] == latest).all()
     sentences = choice_sentences(both)
-    assert sentences[1].startswith("<b>S07</b>: auto chose source_only")
+    sel = comp.selection[comp.selection["target"].astype(str) == "S07"]
+    members = str(sel["chosen"].iloc[-1]).split("+")  # the latest origin's, not target_only alone
+    assert sentences[1].startswith("<b>S07</b>: auto ") and "chose target_only" not in sentences[1]
+    assert all(m in sentences[1] for m in members), (members, sentences[1])
 
 
 def test_the_history_line_stops_at_the_origin(comparison):

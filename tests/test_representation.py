@@ -316,6 +316,12 @@ def test_bad_parameters_name_the_key(params, message):
         Representation(params)
 
 
+@pytest.mark.parametrize("objective", ["mae", "mean_absolute_error", "rmse", "mape"])
+def test_an_identity_link_objective_by_any_of_its_names_takes_the_offset(objective):
+    # (before: refused as "needs an identity-link objective")
+    assert Representation({"target_params": {"objective": objective}}).params.offset
+
+
 def test_embedding_without_torch_names_the_extra(monkeypatch):
     real = rep.importlib.util.find_spec
     monkeypatch.setattr(
