@@ -197,6 +197,8 @@ def warn_unknown_future(tables: OriginTables, source: str) -> None:
         first_col, gap = next(iter(gaps.items()))
         r, t = np.argwhere(gap)[0]
         listed = ", ".join(f"'{c}' ({int(g.sum())} of {total})" for c, g in gaps.items())
+        unsold = np.isin(series, tables.prelaunch)
+        none = any(g[unsold].any() for g in gaps.values())  # no recent mean: read as missing
         warnings.warn(
             f"{source}: known columns without a value at forecast periods of the target series "
             f"after the origin {period_text(tables.data.origin)}: {listed}, first "
@@ -204,7 +206,9 @@ def warn_unknown_future(tables: OriginTables, source: str) -> None:
             f"the forecasts take each series' mean over its last "
             f"{tables.builder.level_window} periods there (its usual value for a 0/1 column "
             f"such as a promotion flag: give 0 where there is none planned; give the planned "
-            f"values in rows after the last sale)",
+            f"values in rows after the last sale)"
+            + "; a series that has not sold yet has no such mean, and the models read it as missing"
+            * none,
             DataWarning,
             stacklevel=3,
         )

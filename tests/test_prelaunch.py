@@ -876,3 +876,25 @@ def test_a_key_unique_to_each_series_is_left_out_of_the_level_model():
         assert "item" not in tables.level_model.categorical
         levels.append(tables.prior_level[tables.prelaunch])
     np.testing.assert_allclose(levels[1], levels[0], rtol=1e-9)
+
+
+def test_a_planned_value_missing_for_a_store_not_open_yet_is_said_to_be_read_as_missing():
+    """Its series have no recent mean to fill the gap with, as the warning says others do."""
+    from transfercast.forecasting import warn_unknown_future
+
+    frame = small_frame()
+    dates = np.sort(frame["date"].unique())
+    origin = dates[-9]
+    new = frame["store"] == "S08"
+    frame = frame[(frame["date"] <= origin) != new]  # S08: only its rows after the origin
+    frame.loc[new, "sales"] = np.nan
+    frame.loc[new & (frame["date"] > dates[-3]), "price"] = np.nan
+    raw = synthetic_config("unused.csv", ["S08"], horizon=8)
+    del raw["task"]["target_history"]
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    tables = OriginTables(task, task.at_origin(pd.Timestamp(origin)), task.features)
+    with pytest.warns(DataWarning) as said:
+        warn_unknown_future(tables, "data")
+    assert str(said[-1].message).endswith(
+        "; a series that has not sold yet has no such mean, and the models read it as missing"
+    )
