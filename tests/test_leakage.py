@@ -188,15 +188,23 @@ def _assert_same_forecasts(before: pd.DataFrame, after: pd.DataFrame) -> None:
     assert not np.allclose(before["actual"], after["actual"], equal_nan=True)
 
 
-@pytest.mark.parametrize("future", FUTURES)
-@pytest.mark.parametrize("case", list(CASES))
-def test_no_strategy_reads_the_future(case, future, comparison):
+def _round_of(case: str) -> tuple[str, int | str]:
+    """The strategy of ``case`` and the comparison run that holds it (``auto``: its own);
+    the test is skipped where the strategy's dependencies are not installed."""
+    if case == "auto":
+        return "auto", "auto"
     name = CASES[case][0]
     try:
         get_plugin_manager().registry.get(name).cls.check_available()
     except MissingDependencyError as exc:
         pytest.skip(str(exc))
-    k = next(i for i, r in enumerate(ROUNDS) if r.get(name) == case)
+    return name, next(i for i, r in enumerate(ROUNDS) if r.get(name) == case)
+
+
+@pytest.mark.parametrize("future", FUTURES)
+@pytest.mark.parametrize("case", list(CASES))
+def test_no_strategy_reads_the_future(case, future, comparison):
+    name, k = _round_of(case)
 
     def mine(cmp: tc.Comparison) -> pd.DataFrame:
         return cmp.forecasts[cmp.forecasts["strategy"] == name]
@@ -208,15 +216,7 @@ def test_no_strategy_reads_the_future(case, future, comparison):
 def test_a_backtest_reads_nothing_of_a_target_before_its_history(case, comparison, frame, origin):
     # target_history = 13 simulates a store 13 periods old: its sales and known covariates
     # (prices, promotions) before those periods must not move a forecast
-    if case == "auto":
-        name, k = "auto", "auto"
-    else:
-        name = CASES[case][0]
-        try:
-            get_plugin_manager().registry.get(name).cls.check_available()
-        except MissingDependencyError as exc:
-            pytest.skip(str(exc))
-        k = next(i for i, r in enumerate(ROUNDS) if r.get(name) == case)
+    name, k = _round_of(case)
     before, after = comparison("present", k), comparison("before_cut", k)
     assert not np.allclose(frame["price"], _change_before_cut(frame, origin)["price"])
     key = ["strategy", "unique_id", "ds"]
