@@ -318,7 +318,8 @@ def write_bundle(
     and renamed into place, so an interrupted write never leaves a partial bundle under the
     final name, and a failed one leaves nothing (not even the folders made for it). ``then``
     runs right after the rename, with it, a Ctrl-C held until both are done (``run`` writes
-    the forecasts there: never a new bundle beside the old forecasts). Raises
+    the forecasts there: never a new bundle beside the old forecasts); where ``then`` raises,
+    the new bundle is in place already and the error goes to the caller. Raises
     ``NotImplementedError`` when the strategy cannot be saved (a bundle an earlier fit left in
     ``directory`` is then removed: it would not be the model of this fit's forecasts), and a
     :class:`TransfercastError` naming the strategy when what its ``save`` returned is not a

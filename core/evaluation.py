@@ -557,7 +557,7 @@ def _share(part: float) -> str:
 
 
 def warn_unscored_periods(forecasts: pd.DataFrame, last: pd.Timestamp) -> None:
-    """Warn, once, of the forecast periods up to ``last`` (the data's last period) without an
+    """Warn, once, of the forecast periods up to ``last`` (the targets' last sale) without an
     actual (no row, or an empty sales cell): the scores leave them out, which flatters a
     forecast of sales where a sparse export writes no row for a period without a sale."""
     if not len(forecasts):
@@ -739,7 +739,9 @@ def warn_scoring(scores: pd.DataFrame, forecasts: pd.DataFrame, task: TransferTa
     (:func:`warn_unsold_cells`), forecast periods without an actual
     (:func:`warn_unscored_periods`)."""
     warn_unsold_cells(scores)
-    warn_unscored_periods(forecasts, task.last_observed)
+    last = task.last_target_index()  # after the targets' last sale: the horizon warning's
+    if last is not None:
+        warn_unscored_periods(forecasts, task.panel.times[last])
 
 
 def check_tables(params: dict[str, dict[str, Any]] | None, task: Any, pm: PluginManager) -> None:

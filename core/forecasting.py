@@ -20,7 +20,7 @@ from transfercast.frequency import resolve_features
 from transfercast.panel import Panel
 from transfercast.prelaunch import LevelModel
 from transfercast.source_cache import SourceCache
-from transfercast.strategy import Strategy
+from transfercast.strategy import PluginError, Strategy, check_prediction
 from transfercast.task import OriginData, TransferTask, plain
 
 
@@ -557,13 +557,11 @@ class OriginTables:
 
     def _forecast(self, strategy: Strategy, domain: Any) -> pd.DataFrame:
         """:meth:`forecast` for every period of the horizon."""
-        from transfercast.strategy import check_prediction
-
         rows = self.data.target_rows[domain]
         panel, origin = self.data.panel, self.data.origin_idx
-        if self.spec.formulation == "direct":
+        if self.spec.formulation == "direct" or getattr(strategy, "always_direct", False):
             table = self.prediction_table(rows)
-            yhat = check_prediction(strategy, strategy.predict(table), len(table)) * table.level
+            yhat = _in_sales(strategy, strategy.predict(table), table)
             yhat = np.maximum(yhat, self.floor)
             return pd.DataFrame(
                 {"unique_id": table.keys["unique_id"], "ds": table.keys["ds"], "forecast": yhat}
@@ -579,7 +577,7 @@ class OriginTables:
             table = self.builder.build(
                 work, i, a, np.ones(len(i), dtype=int), with_label=False, first=first, level=level
             )
-            yhat = check_prediction(strategy, strategy.predict(table), len(table)) * table.level
+            yhat = _in_sales(strategy, strategy.predict(table), table)
             yhat = np.maximum(yhat, self.floor)
             work.Y[i, anchor + 1] = yhat
             frames.append(
@@ -588,6 +586,25 @@ class OriginTables:
                 )
             )
         return pd.concat(frames, ignore_index=True).sort_values(["unique_id", "ds"])
+
+
+def _in_sales(strategy: Strategy, values: Any, table: FeatureTable) -> np.ndarray:
+    """A strategy's predictions for ``table`` (ratios to each row's level) in sales: a
+    :class:`PluginError` where they are not one finite number per row, or overflow once
+    scaled by the level."""
+    ratio = check_prediction(strategy, values, len(table))
+    with np.errstate(over="ignore", invalid="ignore"):
+        yhat = ratio * table.level
+    bad = ~np.isfinite(yhat)
+    if bad.any():
+        k = int(np.argmax(bad))
+        raise PluginError(
+            f"strategy '{strategy.name}' predict returned {int(bad.sum())} values of "
+            f"{len(table)} that are not finite once scaled by their series' level (the first "
+            f"at row {k}: {ratio[k]:.6g} x {table.level[k]:.6g}); every forecast must be a "
+            f"finite number"
+        )
+    return yhat
 
 
 @dataclass

@@ -15,6 +15,18 @@ import pandas as pd
 from transfercast.data import DOMAIN, DS, UID, Y
 
 
+def complete_periods(Y: np.ndarray) -> np.ndarray:
+    """Per column (period) of ``Y`` (series by period), whether some series is observed and
+    every series open then (between its first and last observed period) is: the periods whose
+    total over the series is a total, not one with a gap read as a sale of 0."""
+    seen = ~np.isnan(Y)
+    t = np.arange(Y.shape[1])
+    first = np.where(seen.any(axis=1), seen.argmax(axis=1), Y.shape[1])
+    last = Y.shape[1] - 1 - seen[:, ::-1].argmax(axis=1)
+    gap = ((t >= first[:, None]) & (t <= last[:, None]) & ~seen).any(axis=0)
+    return seen.any(axis=0) & ~gap
+
+
 @dataclass
 class Panel:
     """Series on a regular grid: ``Y[i, t]`` is the target of series ``i`` at ``times[t]``."""
@@ -137,11 +149,13 @@ class Panel:
         return pd.DataFrame({UID: self.ids[rows][i], DS: self.times[t], Y: sub[i, t]})
 
     def totals(self, rows: np.ndarray, end: int) -> pd.Series:
-        """The total of ``rows`` per period up to ``end``, over the periods any of them is
-        observed (indexed by period)."""
+        """The total of ``rows`` per period up to ``end`` (indexed by period), over the periods
+        where every one of them that is open then (between its first and last observed period)
+        is observed: a gap is a missing value, not a sale of 0, so a period where one is
+        missing has no total."""
         Y = self.Y[np.asarray(rows), : end + 1]
-        seen = ~np.all(np.isnan(Y), axis=0)
-        return pd.Series(np.nansum(Y, axis=0)[seen], index=self.times[: end + 1][seen])
+        keep = complete_periods(Y)
+        return pd.Series(np.nansum(Y, axis=0)[keep], index=self.times[: end + 1][keep])
 
     def horizon_frame(self, rows: np.ndarray, origin_idx: int, horizon: int) -> pd.DataFrame:
         """The values of ``rows`` over the ``horizon`` periods after ``origin_idx`` that the

@@ -120,6 +120,7 @@ class Naive(Strategy):
 
     name = NAIVE
     uses_source_rows = False
+    always_direct = True
 
     def predict(self, table: FeatureTable) -> np.ndarray:
         return naive_ratio(table)
@@ -834,6 +835,14 @@ def _memo(tables: OriginTables, slot: str, blob: str, build: Any) -> Any:
     return memo[key]
 
 
+def replay_order(rows: pd.DataFrame) -> pd.DataFrame:
+    """Replay rows in one order, however the cells that made them ran (a resumed or extended
+    comparison, other jobs): by history length, replayed domain, cut and candidate."""
+    keys = [c for c in ("n", "domain", "cut", "candidate") if c in rows.columns]
+    text = lambda col: col.astype(str) if col.dtype == object else col  # noqa: E731
+    return rows.sort_values(keys, key=text, kind="stable", ignore_index=True)
+
+
 def held_replays(tables: OriginTables) -> pd.DataFrame:
     """The replay table of every candidate replayed so far at this origin, one row per history
     length, replayed domain, cut and candidate (what ``compare`` writes to ``replays.csv``),
@@ -850,7 +859,7 @@ def held_replays(tables: OriginTables) -> pd.DataFrame:
     if not held:
         return pd.DataFrame(columns=[*TABLE_COLUMNS, "left_out"])
     both = pd.concat(held, ignore_index=True)
-    both = both.drop_duplicates(["n", "domain", "cut", "candidate"], ignore_index=True)
+    both = replay_order(both.drop_duplicates(["n", "domain", "cut", "candidate"]))
     times, both["left_out"] = tables.data.panel.times, False
     for rows in both.groupby("n").groups.values():
         cuts = [int(times.get_loc(pd.Timestamp(c))) for c in pd.unique(both.loc[rows, "cut"])]

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from transfercast.data import period_text
+from transfercast.data import in_task_zone, period_text
 from transfercast.evaluation import (
     Comparison,
     gap_to_leader,
@@ -128,15 +128,18 @@ def leaderboard_png(
     board: pd.DataFrame, metric: str = "wape", palette: dict[str, str] | None = None
 ) -> bytes:
     """A horizontal bar chart of each strategy's mean ``metric``, in the report's colours
-    (``palette``), the best on top; for WAPE, whiskers of the 95 % interval of each
-    strategy's paired gap to the leader (:func:`~transfercast.evaluation.noise_band`), and
-    the leader's value as a dotted line: a whisker that reaches it is no clear difference."""
+    (``palette``), in the board's order with the leader on top; for WAPE, whiskers of the
+    95 % interval of each strategy's paired gap to the leader
+    (:func:`~transfercast.evaluation.noise_band`), and the leader's value as a dotted line: a
+    whisker that reaches it is no clear difference."""
     from matplotlib.figure import Figure
 
     se = board.get(f"{metric}_gap_se")
     if se is not None and "wape_gap_cells" in board:
         board = board.assign(_band=noise_band(se, board["wape_gap_cells"].astype(float)))
-    board = board.dropna(subset=[metric]).sort_values(metric, ascending=False)
+    # in the board's order, its first row (the leader) on top: a strategy that missed cells
+    # ranks after those that did not, whatever its mean
+    board = board.dropna(subset=[metric]).iloc[::-1]
     fig = Figure(figsize=(7, 0.5 * max(len(board), 2) + 1.2))
     ax = fig.subplots()
     err = np.nan_to_num(board.get("_band", pd.Series(0.0, index=board.index)).to_numpy(float))
@@ -148,7 +151,7 @@ def leaderboard_png(
         ax.text(v + e, y, f" {v:.3f}", va="center", fontsize=8)
     said = f"mean {metric.upper()} over targets and origins"
     if err.any():
-        ax.axvline(board[metric].min(), color="#555", linestyle=":", linewidth=1)
+        ax.axvline(board[metric].iloc[-1], color="#555", linestyle=":", linewidth=1)
         said += "; whiskers: 95 % interval of the paired gap to the leader (dotted)"
     ax.set_xlabel(said, fontsize=8)
     ax.set_xlim(0, float((board[metric] + err).max()) * 1.18 if len(board) else 1)
@@ -649,7 +652,7 @@ def _within_noise(scores: pd.DataFrame, target: str, leader: str, other: str) ->
         shared = "one origin scored by both" if cells else "no origin scored by both"
         return f": {shared}, so no telling whether the difference is more than noise"
     band = float(noise_band(gap.loc[other, "wape_gap_se"], cells))
-    if gap.loc[other, "wape_gap"] > band:
+    if abs(gap.loc[other, "wape_gap"]) > band:  # behind it, or ahead on the shared origins
         return ""
     return ": no clear difference on this target (gap within its 95 % interval)"
 
@@ -887,6 +890,7 @@ def unscored_cells(scores: pd.DataFrame) -> str:
     return "; ".join(out)
 
 
+@in_task_zone("comp.task")
 def report_html(
     comp: Comparison,
     similarity: pd.DataFrame | None = None,
@@ -1116,6 +1120,7 @@ def _drop(frame: pd.DataFrame | None, columns: list[str]) -> pd.DataFrame | None
     return frame.drop(columns=[c for c in columns if c in frame])
 
 
+@in_task_zone("comp.task")
 def write_compare_report(
     comp: Comparison,
     directory: Path,
@@ -1153,6 +1158,7 @@ def write_compare_report(
         return []
 
 
+@in_task_zone("comp.task")
 def write_report(
     comp: Comparison, directory: Path, similarity: pd.DataFrame | None = None
 ) -> list[Path]:

@@ -31,7 +31,7 @@ import pandas as pd
 from transfercast.errors import ConfigError
 from transfercast.evaluation import SCORE_COLUMNS, Comparison
 from transfercast.outputs import atomic_write, write_text
-from transfercast.replay import TABLE_COLUMNS
+from transfercast.replay import TABLE_COLUMNS, replay_order
 from transfercast.strategy import Strategy
 from transfercast.task import TransferTask, origin_text
 
@@ -380,7 +380,9 @@ class CellStore:
         for key, row in self._rows().items():
             if row["status"].iloc[0] != "ok":
                 continue
-            if not _replays_path(self.directory, key[2]).is_file() and (
+            # replays of a run with a strategy whose parameters changed are set aside on open
+            kept = _replays_path(self.directory, key[2]).is_file() and not self.stale
+            if not kept and (
                 self.every_cell_replays
                 or _uses_replays(Path(f"{self.directory / _file_stem(key)}.selection.parquet"))
             ):
@@ -393,7 +395,7 @@ class CellStore:
         an empty table: the origin's replays are complete); the ``on_origin`` callback of
         :func:`compare`, so that a run killed later keeps the finished origins'. Rows already
         stored for the origin that ``rows`` do not replace (same history length, domain, cut
-        and candidate) are kept after them."""
+        and candidate) are kept, all in :func:`~transfercast.replay.replay_order`."""
         self.open()
         path = _replays_path(self.directory, origin)
         rows = pd.DataFrame(columns=TABLE_COLUMNS) if rows is None or not len(rows) else rows
@@ -402,7 +404,7 @@ class CellStore:
             if len(stored):
                 rows = pd.concat([rows, stored], ignore_index=True) if len(rows) else stored
                 rows = rows.drop_duplicates(REPLAY_KEYS, ignore_index=True)
-        _write_parquet(rows.reset_index(drop=True), path)
+        _write_parquet(replay_order(rows), path)
 
     def replays(self, origins: Sequence[pd.Timestamp], fresh: pd.DataFrame | None) -> pd.DataFrame:
         """Store the source replays this run made (``fresh``: ``replays.csv``'s rows, of the

@@ -52,6 +52,7 @@ from transfercast.data import DataWarning, in_task_zone, period_text
 from transfercast.errors import DataError
 from transfercast.features import FeatureTable
 from transfercast.frequency import frequency_defaults, season_position, season_positions
+from transfercast.panel import complete_periods
 
 if TYPE_CHECKING:
     from transfercast.forecasting import OriginTables
@@ -382,7 +383,10 @@ def matched_source(tables: OriginTables, domain: Any) -> FeatureTable:
         return kept[1]
     Y = panel.Y.copy()
     Y[:, :first] = np.nan
-    cut = replace(panel, Y=Y)
+    known = {c: arr.copy() for c, arr in panel.known.items()}
+    for arr in known.values():  # as Panel.cut hides the targets' (their *_delta features)
+        arr[:, :first] = np.nan
+    cut = replace(panel, Y=Y, known=known)
     i, a, h = tables.builder.training_rows(
         cut, tables.data.source_rows, outer, tables.horizon, steps=tables.steps
     )
@@ -461,7 +465,7 @@ def regime_comparison(
         return out
     Yo = panel.Y[[o for o, _ in pairs], :end]
     Yn = panel.Y[[n for _, n in pairs], :end]
-    old_seen, new_seen = ~np.all(np.isnan(Yo), axis=0), ~np.all(np.isnan(Yn), axis=0)
+    old_seen, new_seen = complete_periods(Yo), complete_periods(Yn)  # a gap is no sale of 0
     if not old_seen.any() or not new_seen.any():
         return out
     # the reference: the old regime's year before the change, at the positions in the year

@@ -367,6 +367,10 @@ class Strategy:
     #: whether the strategy needs the target's own sales history (``target_only``): a
     #: pre-launch target domain, with none, is then skipped with a one-line reason
     needs_history: ClassVar[bool] = False
+    #: whether the strategy forecasts every step from the origin in the recursive formulation
+    #: too (a reference read from the series' own past: fed its own forecasts, ``naive``'s
+    #: flat level would become a moving average of them)
+    always_direct: ClassVar[bool] = False
     #: whether ``auto`` weighs the strategy when its ``candidates`` are not configured; a
     #: strategy that ``auto``'s replays have not been shown to profit from opts out (it can
     #: still be named in ``[strategies.auto] candidates``)

@@ -134,6 +134,7 @@ class Analog(Strategy):
     name = "analog"
     Params = StrategyParams
     uses_source_rows = False  # reads the source panel itself, not the source feature rows
+    always_direct = True  # a level times a ratio read from the sources' past, every step
     auto_default = False  # auto weighs it only when named (benchmarks/NOTES.md)
 
     def adapt(self, source_model: Any, target: FeatureTable) -> None:

@@ -3,7 +3,8 @@ recent level (``naive``), the last period (``last_value``) and the same period a
 (``seasonal_naive``). Each forecasts from the target series' own history alone, with no model
 and no source; a transfer strategy that does not beat them on a backtest adds nothing.
 ``auto`` weighs them already, as built-in candidates (:data:`transfercast.replay.BUILTIN`);
-the registered ``seasonal_naive`` also says when no target history holds a season to read."""
+the registered ``seasonal_naive`` also says when no target history holds a season to read,
+and ``last_value`` when the lags leave out the last period."""
 
 from __future__ import annotations
 
@@ -35,8 +36,22 @@ class SeasonalNaiveReference(SeasonalNaive):
         return out
 
 
+class LastValueReference(LastValue):
+    """Reference: every step at the last observed period's value (the recent level if none)."""
+
+    def predict(self, table: FeatureTable) -> np.ndarray:
+        if len(table) and "lag1" not in table.X:
+            warnings.warn(
+                "last_value: [features] lags leaves out 1, so no feature holds the last "
+                "period: it forecasts the recent level, as naive does (add 1 to the lags)",
+                DataWarning,
+                stacklevel=2,
+            )
+        return super().predict(table)
+
+
 @transfercast.hookimpl
 def transfercast_register_strategies(register) -> None:
     register(Naive)
-    register(LastValue)
+    register(LastValueReference)
     register(SeasonalNaiveReference)

@@ -12,7 +12,7 @@ import transfercast as tc
 from transfercast.evaluation import SCORE_COLUMNS
 from transfercast.source_cache import SourceCache
 
-from .conftest import small_frame, small_task
+from .conftest import small_frame, small_task, task_on
 
 
 @pytest.fixture(scope="module")
@@ -680,6 +680,25 @@ def test_an_origin_whose_horizon_runs_past_the_actuals_is_named():
         w.category is DataWarning for w in caught if "forecast periods have" in str(w.message)
     )
     assert comp.scores.loc[comp.scores["origin"] == last, "wape"].isna().all()  # none scored
+
+
+def test_periods_after_the_targets_last_sale_are_not_called_missing_rows():
+    """The targets' rows end 4 weeks before the sources': an origin whose horizon runs past
+    them gets the horizon's warning alone, not also the one advising to write missing rows
+    as 0 (which would score forecasts against invented sales)."""
+    import warnings
+
+    frame = small_frame()
+    targets = frame.attrs["targets"]
+    dates = np.sort(frame["date"].unique())
+    frame = frame[~(frame["store"].isin(targets) & frame["date"].isin(dates[-4:]))]
+    task = task_on(frame)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        tc.compare(task, ["naive"], origins=[dates[-10]])
+    said = [str(w.message) for w in caught]
+    assert any("forecast periods have target actuals" in m for m in said), said
+    assert not any("have no actual in the data" in m for m in said), said
 
 
 def test_wrong_types_from_python_are_one_transfercast_error_each():

@@ -122,6 +122,10 @@ BAD_OUTPUTS = {
     ),
     "with_inf": (lambda t: np.r_[np.inf, np.ones(len(t) - 1)], r"1 NaN or infinite"),
     "column": (lambda t: np.ones((len(t), 1)), r"shape \(16, 1\)"),
+    "overflowing": (  # finite, but not once scaled by the level (before: an ok cell, no score)
+        lambda t: np.r_[1e306, np.ones(len(t) - 1)],
+        r"returned 1 values of 16 that are not finite once scaled by their series' level",
+    ),
     "strings": (lambda t: np.array(["1.0"] * len(t)), r"must return numbers"),
     "nothing": (lambda t: None, r"returned None"),
 }

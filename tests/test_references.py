@@ -12,11 +12,17 @@ from transfercast.datasets import synthetic_sales
 SEASON = 52  # weekly data: a season of 52 weeks
 
 
-@pytest.fixture(scope="module")
-def fitted():
+@pytest.fixture(scope="module", params=["direct", "recursive"])
+def fitted(request):
+    """The references' forecasts, in either formulation: a recursive one does not feed them
+    their own forecasts (before: ``naive`` became a moving average of them)."""
     frame = synthetic_sales(n_periods=120, target_periods=70, seed=3)
     frame["date"] = pd.to_datetime(frame["date"])
     task = tc.TransferTask(
+        frame, series=["store", "dept"], time="date", target="sales", domain="store",
+        targets=frame.attrs["targets"][:2], horizon=6, features={"formulation": request.param},
+    )  # fmt: skip
+    direct = tc.TransferTask(
         frame, series=["store", "dept"], time="date", target="sales", domain="store",
         targets=frame.attrs["targets"][:2], horizon=6,
     )  # fmt: skip
@@ -25,9 +31,11 @@ def fitted():
         index="date", columns=["store", "dept"], values="sales"
     )
     out = {}
-    for name in ("naive", "last_value", "seasonal_naive"):
+    for name in ("naive", "last_value", "seasonal_naive", "analog"):
         fc = tc.TransferForecaster(name).fit(task).predict()
         out[name] = fc.set_index(["store", "dept", "date"])["forecast"]
+    fc = tc.TransferForecaster("analog").fit(direct).predict()
+    out["analog_direct"] = fc.set_index(["store", "dept", "date"])["forecast"]
     return out, history, origin
 
 
@@ -49,6 +57,11 @@ def test_each_reference_forecasts_what_its_name_says(fitted, name):
         step = (date - origin) // pd.Timedelta(weeks=1)
         expected = _expected(history, origin, name, (store, dept), step)
         assert value == pytest.approx(expected, rel=1e-9), (name, store, dept, date)
+
+
+def test_analog_forecasts_alike_in_either_formulation(fitted):
+    forecasts, _, _ = fitted
+    pd.testing.assert_series_equal(forecasts["analog"], forecasts["analog_direct"])
 
 
 def test_auto_weighs_the_same_three_whether_named_among_its_candidates_or_not():
@@ -83,3 +96,19 @@ def test_seasonal_naive_says_when_no_history_holds_a_season():
         assert bool(notes) == said and all(w.category is DataWarning for w in notes)
         flat = fc.groupby(["store", "dept"])["forecast"].nunique().eq(1).all()
         assert flat == said  # the recent level: one value per series
+
+
+def test_last_value_says_when_the_lags_leave_out_the_last_period():
+    """Lags [2, 52]: no feature holds the last period, so ``last_value`` is the recent level
+    and says so (before: silent, the same WAPE as ``naive``)."""
+
+    from transfercast.data import DataWarning
+
+    frame = synthetic_sales(n_periods=120, target_periods=70, seed=3)
+    kw = dict(series=["store", "dept"], time="date", target="sales", domain="store",
+              targets=frame.attrs["targets"][:1], horizon=6)  # fmt: skip
+    task = tc.TransferTask(frame, **kw, features={"lags": [2, 52]})
+    with pytest.warns(DataWarning, match=r"^last_value: \[features\] lags leaves out 1"):
+        fc = tc.TransferForecaster("last_value").fit(task).predict()
+    naive = tc.TransferForecaster("naive").fit(task).predict()
+    pd.testing.assert_series_equal(fc["forecast"], naive["forecast"])

@@ -721,6 +721,41 @@ def test_resuming_with_changed_parameters_sets_the_stored_replays_aside(tmp_path
     assert again.replays([origin], None).empty
 
 
+def test_resuming_with_one_strategys_parameters_changed_keeps_every_strategys_replays(tmp_path):
+    """The stored replays are set aside when one strategy's parameters changed, so every cell
+    that reads them runs again (before: the others' cells were kept and their replays were
+    lost from replays.csv, for good); the rows come in one order however the cells ran."""
+    from transfercast.evaluation import compare, resolve_strategies
+
+    task, pm = small_task(), transfercast.get_plugin_manager()
+    small = {"num_boost_round": 10}
+    old = {"source_only": {"source_params": small}, "target_only": {"target_params": small}}
+    new = {**old, "source_only": {"source_params": {"num_boost_round": 12}}}
+    names, kw = ["target_only", "source_only"], {"quantiles": [0.1, 0.9]}
+    intervals = {"quantiles": kw["quantiles"], "method": "replay_conformal"}
+    origins = task.evaluation_origins()
+    full = compare(task, names, params=new, origins=origins, **kw)
+
+    before = resolve_strategies(names, old, pm)
+    store = CellStore(tmp_path, task, before, intervals=intervals)
+    compare(task, before, origins=origins, on_cell=store.add, on_origin=store.add_replays, **kw)
+    store.commit()
+    after = resolve_strategies(names, new, pm)
+    store = CellStore(tmp_path, task, after, resume=True, intervals=intervals)
+    assert store.done() == set()
+    fresh = compare(
+        task, after, origins=origins, skip=store.done(), on_cell=store.add,
+        on_origin=store.add_replays, **kw,
+    )  # fmt: skip
+    store.commit()
+    got = store.comparison(origins, names, fresh).replays
+    assert set(got["candidate"]) >= {"target_only", "source_only"}
+    pd.testing.assert_frame_equal(
+        got.drop(columns="fit_seconds"), full.replays.drop(columns="fit_seconds"),
+        check_dtype=False,
+    )  # fmt: skip
+
+
 def test_resume_refuses_a_change_in_any_row_of_the_data(tmp_path):
     """A change to one sale, wherever it is (here the last row), is changed data."""
     store = CellStore(tmp_path, task_on(small_frame()), [TargetOnly()])

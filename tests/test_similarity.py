@@ -509,3 +509,55 @@ def test_an_origin_off_the_grid_is_named_so_and_one_plugin_module_is_one_module(
     named = similarity(task, origin, targets=["S06"], plugins="transfercast.plugins.baselines")
     plain = similarity(task, origin, targets=["S06"])
     pd.testing.assert_frame_equal(named, plain)
+
+
+def test_a_target_copied_from_a_source_shows_no_drift_in_a_shared_calendar_covariate():
+    """T01 is S01's last 30 weeks: the holiday flag, the same in every store, drifts by
+    nothing (before: PSI 1.03, the sources' *_delta read weeks the target's cut hides)."""
+    from transfercast.datasets import synthetic_sales
+    from transfercast.forecasting import OriginTables
+    from transfercast.similarity import feature_drift, matched_source
+
+    sales = synthetic_sales(
+        n_domains=6, series_per_domain=2, n_periods=120, n_targets=2, target_periods=30, seed=1
+    )
+    src = sales[~sales["store"].isin(sales.attrs["targets"])]
+    last = sorted(src["date"].unique())[-30:]
+    copy = src[(src["store"] == "S01") & src["date"].isin(last)].assign(store="T01")
+    task = transfercast.TransferTask(
+        pd.concat([src, copy], ignore_index=True), series=["store", "dept"], time="date",
+        target="sales", domain="store", targets=["T01"], horizon=8, target_history=13,
+        known=["is_holiday"],
+    )  # fmt: skip
+    tables = OriginTables(task, task.at_origin(task.forecast_origin()), task.features)
+    drift = feature_drift(matched_source(tables, "T01"), tables.target("T01"), exclude=[])
+    assert drift.set_index("feature").loc["is_holiday_delta", "psi"] == pytest.approx(0, abs=1e-9)
+
+
+def test_a_gap_in_a_source_series_is_no_season_of_its_domain():
+    """Flat sales with no season; one department of every source store has no rows in weeks
+    40-52 of a year: those weeks hold no total, not totals a fifth lower (before: a season
+    the target's horizon "never showed", season_gap 0.29)."""
+    rng = np.random.default_rng(0)
+    dates = pd.date_range("2019-01-04", periods=156, freq="W-FRI")
+    frame = pd.DataFrame(
+        [
+            (store, dept, d, 100 * (1 + 0.02 * rng.standard_normal()))
+            for store in ["S1", "S2", "S3", "S4", "T1"]
+            for dept in ["D1", "D2"]
+            for k, d in enumerate(dates)
+            if store != "T1" or k >= 156 - 30
+        ],
+        columns=["store", "dept", "date", "sales"],
+    )
+    week = frame["date"].dt.isocalendar().week
+    gap = (frame["store"] != "T1") & (frame["dept"] == "D2") & (frame["date"].dt.year == 2019)
+    task = transfercast.TransferTask(
+        frame[~(gap & week.between(40, 52))], series=["store", "dept"], time="date",
+        target="sales", domain="store", targets=["T1"], horizon=13, target_history=13,
+    )  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        sim = similarity(task, dates[-14])
+    assert not sim["season_unseen"].iloc[0] and sim["season_gap"].iloc[0] < 0.01
+    assert sim["scale_ratio"].iloc[0] == pytest.approx(1.0, abs=0.01)
