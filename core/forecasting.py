@@ -556,7 +556,20 @@ class OriginTables:
         return frame if opened.all() else frame[opened].reset_index(drop=True)
 
     def _forecast(self, strategy: Strategy, domain: Any) -> pd.DataFrame:
-        """:meth:`forecast` for every period of the horizon."""
+        """:meth:`forecast` for every period of the horizon. A blend of fitted members (a
+        strategy with ``members_`` and ``weights_``, as ``auto``) is, in the recursive
+        formulation, the weighted sum of each member's own forecasts, as its weights were
+        learnt on: each member fed its own forecasts, not the blend's."""
+        members = getattr(strategy, "members_", None)
+        if self.spec.formulation == "recursive" and members:
+            key = ["unique_id", "ds"]
+            parts = [self._forecast(m, domain).sort_values(key) for m in members]
+            out = parts[0][key].reset_index(drop=True)
+            weights = getattr(strategy, "weights_", None) or [1.0 / len(parts)] * len(parts)
+            out["forecast"] = sum(
+                w * p["forecast"].to_numpy() for w, p in zip(weights, parts, strict=True)
+            )
+            return out
         rows = self.data.target_rows[domain]
         panel, origin = self.data.panel, self.data.origin_idx
         if self.spec.formulation == "direct" or getattr(strategy, "always_direct", False):

@@ -7,6 +7,7 @@ representation behind :class:`transfercast.TransferTask`.
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -15,16 +16,23 @@ import pandas as pd
 from transfercast.data import DOMAIN, DS, UID, Y
 
 
-def complete_periods(Y: np.ndarray) -> np.ndarray:
-    """Per column (period) of ``Y`` (series by period), whether some series is observed and
-    every series open then (between its first and last observed period) is: the periods whose
-    total over the series is a total, not one with a gap read as a sale of 0."""
+def filled_totals(Y: np.ndarray) -> np.ndarray:
+    """Per column (period) of ``Y`` (series by period), the total over the series, NaN where
+    none is observed. A series open then (between its first and last observed period) but
+    missing (a gap) is not read as a sale of 0: the observed series' total is scaled up by the
+    share of the open series' mean levels that they hold."""
     seen = ~np.isnan(Y)
     t = np.arange(Y.shape[1])
     first = np.where(seen.any(axis=1), seen.argmax(axis=1), Y.shape[1])
     last = Y.shape[1] - 1 - seen[:, ::-1].argmax(axis=1)
-    gap = ((t >= first[:, None]) & (t <= last[:, None]) & ~seen).any(axis=0)
-    return seen.any(axis=0) & ~gap
+    open_ = (t >= first[:, None]) & (t <= last[:, None])
+    with warnings.catch_warnings():  # a series never observed: no level, no share
+        warnings.simplefilter("ignore", RuntimeWarning)
+        level = np.nan_to_num(np.nanmean(np.abs(Y), axis=1))
+    held, share = seen.T @ level, open_.T @ level
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.where(held > 0, share / held, 1.0)
+    return np.where(seen.any(axis=0), np.nansum(Y, axis=0) * scale, np.nan)
 
 
 @dataclass
@@ -150,12 +158,11 @@ class Panel:
 
     def totals(self, rows: np.ndarray, end: int) -> pd.Series:
         """The total of ``rows`` per period up to ``end`` (indexed by period), over the periods
-        where every one of them that is open then (between its first and last observed period)
-        is observed: a gap is a missing value, not a sale of 0, so a period where one is
-        missing has no total."""
-        Y = self.Y[np.asarray(rows), : end + 1]
-        keep = complete_periods(Y)
-        return pd.Series(np.nansum(Y, axis=0)[keep], index=self.times[: end + 1][keep])
+        any of them is observed; a gap is a missing value, not a sale of 0
+        (:func:`filled_totals`)."""
+        total = filled_totals(self.Y[np.asarray(rows), : end + 1])
+        keep = ~np.isnan(total)
+        return pd.Series(total[keep], index=self.times[: end + 1][keep])
 
     def horizon_frame(self, rows: np.ndarray, origin_idx: int, horizon: int) -> pd.DataFrame:
         """The values of ``rows`` over the ``horizon`` periods after ``origin_idx`` that the

@@ -52,7 +52,7 @@ from transfercast.data import DataWarning, in_task_zone, period_text
 from transfercast.errors import DataError
 from transfercast.features import FeatureTable
 from transfercast.frequency import frequency_defaults, season_position, season_positions
-from transfercast.panel import complete_periods
+from transfercast.panel import filled_totals
 
 if TYPE_CHECKING:
     from transfercast.forecasting import OriginTables
@@ -465,7 +465,8 @@ def regime_comparison(
         return out
     Yo = panel.Y[[o for o, _ in pairs], :end]
     Yn = panel.Y[[n for _, n in pairs], :end]
-    old_seen, new_seen = complete_periods(Yo), complete_periods(Yn)  # a gap is no sale of 0
+    tot_o, tot_n = filled_totals(Yo), filled_totals(Yn)  # a gap is no sale of 0
+    old_seen, new_seen = ~np.isnan(tot_o), ~np.isnan(tot_n)
     if not old_seen.any() or not new_seen.any():
         return out
     # the reference: the old regime's year before the change, at the positions in the year
@@ -479,9 +480,9 @@ def regime_comparison(
         common = np.isin(position, np.intersect1d(position[ref], position[new_seen]))
         if (ref & common).any():
             ref, new = ref & common, new & common
-    old_level = np.nansum(Yo[:, ref], axis=0).mean()
+    old_level = tot_o[ref].mean()
     if old_level > 0:
-        out["regime_level_ratio"] = float(np.nansum(Yn[:, new], axis=0).mean() / old_level)
+        out["regime_level_ratio"] = float(tot_n[new].mean() / old_level)
     scale = np.nanmean(Yo[:, ref], axis=1)
     ok = np.isfinite(scale) & (scale > 0)
     a = (Yo[ok][:, ref] / scale[ok, None]).ravel()
@@ -493,8 +494,7 @@ def regime_comparison(
     # the seasonal profiles, each over the regime's own periods
     need = _min_positions(tables)
     if position is not None:
-        old_tot = np.nansum(Yo, axis=0)[old_seen]
-        new_tot = np.nansum(Yn, axis=0)[new_seen]
+        old_tot, new_tot = tot_o[old_seen], tot_n[new_seen]
         if old_tot.mean() > 0 and new_tot.mean() > 0:
             oprof = pd.Series(old_tot / old_tot.mean()).groupby(position[old_seen]).mean()
             nprof = pd.Series(new_tot / new_tot.mean()).groupby(position[new_seen]).mean()

@@ -353,3 +353,14 @@ def test_a_never_sold_series_is_scaled_by_the_series_selling_in_the_level_window
     )
     table = builder.build(panel, np.array([0]), np.array([25]), np.array([1]), with_label=False)
     assert table.level.tolist() == [10.0]
+
+
+def test_a_total_over_series_with_gaps_scales_the_observed_ones_up():
+    """Two series of mean level 10 and 30 (1 and 3 a period, x10): where one is missing its
+    share is put back, not read as 0; before its first row it is not open; a period with no
+    observation has no total. Scattered gaps keep every period (a sparse export)."""
+    from transfercast.panel import filled_totals
+
+    nan = np.nan
+    Y = np.array([[nan, 10.0, 10.0, nan, 10.0, nan], [nan, nan, 30.0, 30.0, 30.0, nan]])
+    np.testing.assert_allclose(filled_totals(Y), [nan, 10.0, 40.0, 40.0, 40.0, nan])

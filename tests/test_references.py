@@ -112,3 +112,22 @@ def test_last_value_says_when_the_lags_leave_out_the_last_period():
         fc = tc.TransferForecaster("last_value").fit(task).predict()
     naive = tc.TransferForecaster("naive").fit(task).predict()
     pd.testing.assert_series_equal(fc["forecast"], naive["forecast"])
+
+
+def test_auto_of_the_references_forecasts_what_they_do_in_the_recursive_formulation():
+    """``auto`` blends its members' own forecasts, as its replays weighed them: with all its
+    weight on ``naive`` it is ``naive`` (before: naive fed the blend's forecasts, a moving
+    average of them)."""
+    frame = synthetic_sales(n_periods=120, target_periods=70, seed=3)
+    task = tc.TransferTask(
+        frame, series=["store", "dept"], time="date", target="sales", domain="store",
+        targets=frame.attrs["targets"][:1], horizon=6, target_history=13,
+        features={"formulation": "recursive"},
+    )  # fmt: skip
+    params = {"auto": {"candidates": ["naive"], "method": "select"}}
+    comp = tc.compare(task, ["naive", "auto"], params=params, origins=[task.forecast_origin()])
+    fc = comp.forecasts.pivot_table(
+        index=["unique_id", "ds"], columns="strategy", values="forecast"
+    )
+    assert comp.selection["weights"].tolist() == ["1.000"]
+    pd.testing.assert_series_equal(fc["auto"], fc["naive"], check_names=False)
