@@ -647,12 +647,16 @@ class TransferTask:
         observed = ~np.isnan(self.panel.Y[tmask])
         last_target = self.last_target_index(scored=True)
         # every target domain that sells needs a period of history (a split one: of its new
-        # regime) at the first origin, or its cells there would be forecasts before launch
+        # regime) at the first origin, or its cells there would be forecasts before launch;
+        # one that opens after the last origin has none at any, and waits for nobody
         domains = self.panel.domains[tmask].astype(str)
-        first_target = max(
+        firsts = [
             int(np.flatnonzero(observed[domains == d].any(axis=0)).min())
             for d in np.unique(domains)
             if observed[domains == d].any()
+        ]
+        first_target = max(
+            (f for f in firsts if f <= last_target - self.horizon), default=min(firsts)
         )
         if evaluate.origins:
             origins = self.check_origins(evaluate.origins, "[evaluate] origin")

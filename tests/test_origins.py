@@ -159,3 +159,19 @@ def test_rolling_origins_leave_every_target_domain_a_period_of_history():
     with pytest.warns(DataWarning, match=r"only 2 origins leave every target a period of hist"):
         origins = task.evaluation_origins({"windows": 3, "step": 4})
     assert origins == [opens + WEEK, opens + 5 * WEEK]  # the last sale 9 weeks after opening
+
+
+def test_a_target_that_opens_within_the_last_horizon_holds_no_origin_back():
+    """It has no history at any origin: the others keep their backtest (before the recheck:
+    every target's compare stopped with "the targets have 2 periods")."""
+    frame = synthetic_sales(
+        n_domains=5, series_per_domain=1, n_periods=40, n_targets=2, target_periods=40, seed=1
+    )
+    late = frame.attrs["targets"][1]
+    frame = frame[(frame["store"] != late) | (frame["date"] >= frame["date"].max() - 1 * WEEK)]
+    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=4, windows=3)
+    task = TransferTask.from_config(parse_config(raw), data=frame)
+    last = frame["date"].max() - 4 * WEEK
+    assert task.evaluation_origins({"windows": 3, "step": 4}) == [
+        last - 8 * WEEK, last - 4 * WEEK, last
+    ]  # fmt: skip
