@@ -576,9 +576,16 @@ def run_compare(
     intervals = {"quantiles": fc.quantiles, "method": fc.method} if fc.quantiles else None
     store = CellStore(output, task, chosen, resume=resume, intervals=intervals)
     try:  # the lock is held until the tables and the report are written
-        _COMPARING.append(True)
         ran = {s.name for s in chosen}
         skip = {k for k in store.done() if k[1] in ran} if resume else set()
+        if skip:  # cells are kept in the store: a crash says --resume goes on from them
+            _COMPARING.append(True)
+
+        def keep(*cell: Any) -> None:
+            store.add(*cell)
+            if not _COMPARING:
+                _COMPARING.append(True)
+
         if skip:
             console.print(f"resuming: {len(skip)} cells already scored in {output}")
         pm.hook.transfercast_run_started(kind="compare", config=cfg)
@@ -602,7 +609,7 @@ def run_compare(
                         plugins=cfg.plugins,
                         progress=tick,
                         skip=skip,
-                        on_cell=store.add,
+                        on_cell=keep,
                         on_origin=store.add_replays,
                         executor=executor,
                         quantiles=fc.quantiles,
@@ -906,9 +913,16 @@ def _register_plugin_commands() -> None:
         _BUILTIN.extend([list(app.registered_commands), list(app.registered_groups)])
     app.registered_commands[:], app.registered_groups[:] = (list(x) for x in _BUILTIN)
     try:
-        get_plugin_manager().hook.transfercast_register_commands(cli=app)
+        impls = get_plugin_manager().hook.transfercast_register_commands.get_hookimpls()
     except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the CLI
-        err_console.print(Text("plugin commands failed:", style="red"), str(exc))
+        err_console.print(Text("plugin commands failed:", style="red"), one_line(str(exc)))
+        impls = []
+    for impl in reversed(impls):  # each plugin alone: one broken keeps the others
+        try:
+            impl.function(cli=app)
+        except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the CLI
+            said = f"plugin '{impl.plugin_name}' failed to add its commands:"
+            err_console.print(Text(said, style="red"), one_line(f"{type(exc).__name__}: {exc}"))
 
 
 def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:

@@ -52,7 +52,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from transfercast.data import DS, DataWarning, Y, category_text, period_text, standardize
+from transfercast.data import (
+    DS,
+    DataWarning,
+    Y,
+    category_text,
+    period_text,
+    standardize,
+    whole_numbers_as_int,
+)
 from transfercast.engines import GBM, engine_params
 from transfercast.errors import ConfigError, DataError, closest
 from transfercast.features import FeatureBuilder, FeatureTable
@@ -189,8 +197,14 @@ def _read(sources: Any, task: TransferTask) -> dd.DataFrame:
         if col not in cols:
             raise DataError(f"{_name(sources)}: missing column '{col}'{closest(col, cols)}")
     frame = frame[needed]
-    targets = [str(t) for t in task.targets]
-    return frame[~frame[task.domain].astype(str).isin(targets)]
+    targets = [str(t) for t in task.targets]  # a float store column's 5.0 is store 5
+    named = frame[task.domain].map_partitions(_key_text, meta=(task.domain, object))
+    return frame[~named.isin(targets)]
+
+
+def _key_text(values: pd.Series) -> pd.Series:
+    """Key values as text, as the in-memory data names them (a whole float as an integer)."""
+    return whole_numbers_as_int(values).astype(str)
 
 
 def _reason(exc: BaseException) -> str:
@@ -285,34 +299,41 @@ def _partition_stats(part: pd.DataFrame, plan: _Plan) -> dict[str, Any]:
 
 def _summed_warnings(stats: list[dict[str, Any]], name: str) -> list[tuple[type, str]]:
     """The partitions' data warnings as the whole dataset's: texts that differ only in their
-    counts and the series they name (``3 negative values``, ``2 negative values``) as the first
-    such text with each count summed, in the order they first came. Quoted names and the
-    ``(first ...)`` part are left as the first text has them."""
+    counts (a number of values, periods, series, rows) and the names they quote, as the first
+    such text with each count summed, in the order they first came. Quoted names, thresholds,
+    dates and the ``(first ...)`` part are left as the first text has them; a share (``12%``)
+    of one part is left out where several parts are summed, as it is not the dataset's."""
     import re
 
-    def counts(body: str) -> tuple[list[str], str]:
+    count = re.compile(r"(?<![\w.+-])\d+(?= (?:\w+ )?(?:values|periods|series|rows|cells)\b)")
+    quoted = re.compile(r"((?<![A-Za-z])'[^']*')")  # a name, not the s' of "series' median"
+
+    def parts_of(body: str) -> tuple[list[str], str]:
         """The body's parts (quoted ones at odd positions) before ``(first``, and the rest."""
         cut = re.search(r" \(first ", body)
         head, tail = (body[: cut.start()], body[cut.start() :]) if cut else (body, "")
-        return re.split(r"('[^']*')", head), tail
+        return quoted.split(head), tail
 
     prefix = f"{name}: "
     sums: dict[tuple[type, str], list[Any]] = {}
     for stat in stats:
         for category, text in stat.get("warnings", []):
             body = text.removeprefix(prefix)
-            parts, _ = counts(body)
-            plain = parts[::2]
-            numbers = [int(n) for part in plain for n in re.findall(r"\d+", part)]
+            plain = parts_of(body)[0][::2]
+            numbers = [int(n) for part in plain for n in count.findall(part)]
             shape = "'.'".join(re.sub(r"\d+", "#", part) for part in plain)
-            entry = sums.setdefault((category, shape), [np.zeros(len(numbers), int), body])
+            entry = sums.setdefault((category, shape), [np.zeros(len(numbers), int), body, 0])
             entry[0] += numbers
+            entry[2] += 1
     out = []
-    for (category, _), (total, body) in sums.items():
-        parts, tail = counts(body)
+    for (category, _), (total, body, seen) in sums.items():
+        parts, tail = parts_of(body)
         left = iter(total.tolist())
-        parts[::2] = [re.sub(r"\d+", lambda _, n=left: str(next(n)), p) for p in parts[::2]]
-        out.append((category, prefix + "".join(parts) + tail))
+        parts[::2] = [count.sub(lambda _, n=left: str(next(n)), p) for p in parts[::2]]
+        text = "".join(parts)
+        if seen > 1:  # one part's share, and the hint read on it
+            text = re.sub(r" \(\d+% [^)]*\)(: if [^;]*)?", "", text)
+        out.append((category, prefix + text + tail))
     return out
 
 
@@ -371,7 +392,7 @@ def _domain_keys(frame: pd.DataFrame, plan: _Plan) -> pd.Series:
     """Each row's domain as the text the rows are partitioned on: the domain's text, followed by
     the series ids' separator where the domain is the first series column (then the domains in
     the order of their keys hold the series in the order of their ids, the in-memory order)."""
-    key = frame[plan.domain].astype(str)
+    key = _key_text(frame[plan.domain])
     return key + "|" if plan.series[0] == plan.domain and len(plan.series) > 1 else key
 
 
@@ -477,10 +498,17 @@ def source_rows_dask(
 
     # static or known columns without values on one side are dropped, as TransferTask does
     dropped = []
+    # the targets' values as the in-memory cut leaves them: up to the horizon's end, and known
+    # covariates from the first period of their history (target_history) on
+    end = times[min(origin_idx + task.horizon, len(times) - 1)]
+    seen = task.frame[task.frame[DS] <= end]
+    start = None if task.target_history is None else origin_idx + 1 - task.target_history
+    recent = seen[seen[DS] >= times[start]] if start is not None and start > 0 else seen
     for col in [*plan.static, *plan.known]:
         if col in plan.series:
             continue
-        if not any(s["has_values"][col] for s in stats) or task.frame[col].isna().all():
+        mine = recent if col in plan.known else seen
+        if not any(s["has_values"][col] for s in stats) or mine[col].isna().all():
             warnings.warn(
                 f"{plan.name}: column '{col}' has no values in the source or the target "
                 f"domains; dropped, as source and target share nothing through it",

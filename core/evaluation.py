@@ -47,7 +47,7 @@ from transfercast.plugin_manager import PluginManager, get_plugin_manager
 from transfercast.process_state import gathered_warnings
 from transfercast.replay import held_replays
 from transfercast.source_cache import SourceCache
-from transfercast.strategy import Strategy
+from transfercast.strategy import PluginError, Strategy
 from transfercast.task import TransferTask, origin_text, plain
 from transfercast.uncertainty import DEFAULT_METHOD, forecast_quantiles
 
@@ -638,6 +638,8 @@ def compare(
     pm = get_plugin_manager(plugin_modules(plugins))
     chosen = resolve_strategies(strategies, params, pm)
     check_tables(params, task, pm)
+    for s in chosen:  # the strategies run, with their defaults where no table is given
+        check_params(type(s), s.params, task, pm, f"strategies.{s.name}")
     levels = tuple(check_quantiles(quantiles))  # a list, an array or one level
     wanted = Quantiles(levels, interval_method) if levels else None
     if origins is None:
@@ -676,7 +678,13 @@ def compare(
             warn_unseen_categories(tables, task.source_name)
             for s in chosen:  # source models first, once each, before the cells run in parallel
                 if any(c[0] is s for c in cells) and s.reads_source_table():
-                    cache.get(s, tables.source)
+                    try:  # a data or config problem stops the comparison, one line
+                        cache.get(s, tables.source)
+                    except TransfercastError as exc:
+                        if not isinstance(exc, PluginError):
+                            raise
+                    except Exception:  # noqa: BLE001,S110 - a plugin's bug: its cells fail with it
+                        pass
             histories = {
                 t: data.panel.history_frame(r, data.origin_idx) for t, r in data.target_rows.items()
             }

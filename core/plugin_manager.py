@@ -205,13 +205,16 @@ class PluginManager:
             before = (dict(registry.entries), dict(registry.aliases))
 
             def register(cls: Any, aliases: tuple[str, ...] = (), _n=name, _s=source) -> None:
-                registry.register(cls, plugin=_n, source=_s, aliases=tuple(aliases))
+                one = isinstance(aliases, str)  # ("flat") is one alias, not four letters
+                registry.register(
+                    cls, plugin=_n, source=_s, aliases=(aliases,) if one else tuple(aliases)
+                )
 
             try:
                 impl.function(register=register)
             except Exception as exc:  # noqa: BLE001 - all of a plugin's strategies or none
                 registry.entries, registry.aliases = before
-                self._fail(name, source, exc)
+                self._fail(name, source, exc, raised_at(exc))
         return registry
 
     @property

@@ -55,10 +55,12 @@ class Registry:
             raise TransfercastError(
                 f"plugin '{plugin}' registered {cls!r}, which is not a transfercast.Strategy"
             )
-        if not cls.name or not cls.name.replace("_", "").isalnum():
-            raise TransfercastError(
-                f"plugin '{plugin}' registered {cls.__name__} with an invalid name {cls.name!r}"
-            )
+        for name in (cls.name, *aliases):  # a word: usable in --strategies and [strategies.x]
+            if not isinstance(name, str) or not name or not name.replace("_", "").isalnum():
+                what = "name" if name is cls.name else "alias"
+                raise TransfercastError(
+                    f"plugin '{plugin}' registered {cls.__name__} with an invalid {what} {name!r}"
+                )
         try:
             check_params_class(cls)  # a dataclass or plain pydantic model would fail every run
         except ConfigError as exc:

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from transfercast.features import FeatureTable
-from transfercast.strategy import Strategy
+from transfercast.strategy import PluginError, SourceSpec, Strategy
 
 
 class SourceCache:
@@ -27,6 +27,11 @@ class SourceCache:
         spec = strategy.source_spec()
         if spec is None:
             return None
+        if not isinstance(spec, SourceSpec):
+            raise PluginError(
+                f"strategy '{strategy.name}' source_spec returned {type(spec).__name__}; it must "
+                f"return a transfercast.SourceSpec, or None for no source model"
+            )
         fitter = type(strategy).fit_source
         return (f"{fitter.__module__}.{fitter.__qualname__}", spec.key(), source.fingerprint)
 

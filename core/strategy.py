@@ -438,7 +438,7 @@ class Strategy:
     @classmethod
     def description(cls) -> str:
         """The one-line description: the first line of the class docstring."""
-        return (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
+        return next(iter((cls.__doc__ or "").strip().splitlines()), "")
 
     def get_params(self, deep: bool = True) -> dict[str, Any]:
         """The validated parameters as a plain dict (``deep``, scikit-learn's, is ignored)."""

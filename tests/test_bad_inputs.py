@@ -2383,11 +2383,18 @@ def test_compare_checks_the_strategy_names_before_reading_the_data(tmp_path, mon
 
 
 def test_a_crash_inside_compare_says_the_finished_cells_are_kept(tmp_path, monkeypatch):
-    """A compare that crashes (a plugin's bug) points to ``--resume``."""
+    """A compare that crashes (a plugin's bug) after a cell was stored points to ``--resume``
+    (the test beside it in test_plugin_contract.py: one that crashes before says nothing)."""
     import transfercast.evaluation as evaluation
 
-    def broken(*args, **kwargs):
-        raise RuntimeError("a plugin broke")
+    real = evaluation.compare
+
+    def broken(*args, on_cell=None, **kwargs):
+        def stored(*cell):
+            on_cell(*cell)
+            raise RuntimeError("a plugin broke")
+
+        return real(*args, on_cell=stored, **kwargs)
 
     monkeypatch.setattr(evaluation, "compare", broken)
     res = invoke("compare", setup(tmp_path), "--strategies", "target_only")

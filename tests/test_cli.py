@@ -371,9 +371,10 @@ def test_plugin_commands_are_made_afresh_at_each_call(monkeypatch):
     def plugin(cli):  # what an installed plugin's transfercast_register_commands does
         cli.command("hello")(hello)
 
-    def with_hook(hook):
-        relay = SimpleNamespace(transfercast_register_commands=hook)
-        fake = SimpleNamespace(hook=relay)
+    def with_hook(*hooks):  # pluggy's implementations, called the last registered first
+        impls = [SimpleNamespace(function=h, plugin_name=f"p{k}") for k, h in enumerate(hooks)]
+        caller = SimpleNamespace(get_hookimpls=lambda: impls)
+        fake = SimpleNamespace(hook=SimpleNamespace(transfercast_register_commands=caller))
         monkeypatch.setattr(manager, "get_plugin_manager", lambda *a, **k: fake)
 
     with_hook(plugin)
@@ -384,3 +385,11 @@ def test_plugin_commands_are_made_afresh_at_each_call(monkeypatch):
     with_hook(lambda cli: None)  # the plugin left out
     assert invoke("hello").code == 2
     assert "hello" not in [c.name for c in cli.app.registered_commands]
+
+    def broken(cli):
+        cli.comand("oops")  # a typo in a plugin: it alone loses its commands, named
+
+    with_hook(plugin, broken)  # the broken one called first (registered last)
+    res = invoke("hello")
+    assert res.code == 0 and "hello from a plugin" in res.out, res.err
+    assert "plugin 'p1' failed to add its commands: AttributeError:" in res.err

@@ -332,6 +332,21 @@ def test_a_column_with_values_only_after_the_horizon_is_left_out_as_in_memory(
     assert "price" in rows.columns
 
 
+def test_a_column_the_targets_have_only_after_the_horizon_is_left_out_as_in_memory(
+    setup, datasets, client
+):
+    # the targets' promotions planned only after the first origin's horizon (before: the Dask
+    # path read the targets' whole frame, kept the column and forecast up to 26 % apart)
+    frame, targets = setup["only_targets"], setup["frame"].attrs["targets"]
+    origin = setup["full"].evaluation_origins()[0]
+    early = pd.to_datetime(frame["date"]) <= origin + 8 * pd.offsets.Week(weekday=4)
+    frame = frame.assign(promo=frame["promo"].where(~early))
+    cfg = parse_config(synthetic_config("u.csv", targets, horizon=8, target_history=13))
+    task = TransferTask.from_config(cfg, data=frame, require_sources=False)
+    rows = source_rows_dask(task, datasets["by_store"], origin, client)
+    assert "promo" not in rows.columns and "price" in rows.columns
+
+
 def test_a_partition_panel_on_the_global_grid_keeps_each_series_first_row(setup):
     # a partition's panel starts later than the global grid: its series' first rows move with it
     from transfercast.dask_source import _on_grid
@@ -618,3 +633,49 @@ def test_the_partitions_data_warnings_are_said_once_with_the_datasets_counts(
         source_rows_dask(setup["task"], tmp_path, setup["origin"], client)
     negative = [str(w.message) for w in said if "negative values" in str(w.message)]
     assert negative == [f"{tmp_path}: column 'sales': 6 negative values (returns) set to 0"]
+
+
+def test_a_float_store_column_in_the_dataset_names_the_stores_as_in_memory(setup, client, tmp_path):
+    """Stores 1 to 8 written as 1.0 ... 8.0 (a Parquet column that once held a NaN): the
+    targets' rows are left out and the series come in the in-memory order (before: "5.0" was
+    not target 5, and "10.0|" sorted before "1.0|"), so the rows equal those of int stores."""
+    frame = setup["frame"].assign(store=setup["frame"]["store"].str[1:].astype(int))
+    targets = [int(t[1:]) for t in setup["frame"].attrs["targets"]]
+    frame.to_parquet(tmp_path / "int.parquet", index=False)
+    frame.assign(store=frame["store"].astype(float)).to_parquet(tmp_path / "float.parquet")
+    cfg = parse_config(synthetic_config("u.csv", targets, horizon=8, target_history=13))
+    task = TransferTask.from_config(
+        cfg, data=frame[frame["store"].isin(targets)], require_sources=False
+    )
+    rows = [
+        source_rows_dask(task, tmp_path / f"{kind}.parquet", setup["origin"], client)
+        .frame.compute()[KEYS[0]]
+        .astype(str)
+        .tolist()
+        for kind in ("int", "float")
+    ]
+    assert rows[0] == rows[1] and not any(r.split("|")[0] in map(str, targets) for r in rows[1])
+
+
+def test_summed_partition_warnings_sum_only_counts(setup, client, tmp_path):
+    """Two stores' files each hold a spike 10,000 x their median and gaps: the dataset's
+    warning sums the counts, keeps the threshold and the names as written, and leaves out a
+    share of one file (before: "more than 20000 times", series 'S2|D1', 31 % of periods)."""
+    frame, targets = setup["frame"], setup["frame"].attrs["targets"]
+    src = frame[~frame["store"].isin(targets)].reset_index(drop=True)
+    for store in ["S01", "S02"]:
+        rows = src.index[(src["store"] == store) & (src["dept"] == "D1")]
+        src.loc[rows[10], "sales"] = src.loc[rows, "sales"].median() * 2e4
+        src = src.drop(rows[20:40])
+    for k, (_, part) in enumerate(src.groupby("store")):
+        part.to_parquet(tmp_path / f"part{k}.parquet", index=False)
+    with warnings.catch_warnings(record=True) as said:
+        warnings.simplefilter("always")
+        source_rows_dask(setup["task"], tmp_path, setup["origin"], client)
+    texts = [str(w.message) for w in said]
+    spikes = [t for t in texts if "times their series' median" in t]
+    assert len(spikes) == 1 and "2 values more than 10000 times" in spikes[0], texts
+    assert "for series 'S01|D1'" in spikes[0]
+    gaps = [t for t in texts if "periods missing inside" in t]
+    assert len(gaps) == 1 and "40 periods missing inside 2 series" in gaps[0], texts
+    assert "%" not in gaps[0]

@@ -522,3 +522,111 @@ def test_check_round_trip_names_a_strategy_whose_bundle_forecasts_otherwise(plug
     with pytest.raises(AssertionError, match=r"'rowwise': strategy 'rowwise' cannot be saved"):
         check_round_trip("rowwise", plugins=[module])
     check_round_trip("pooled", {"target_params": {"num_boost_round": 5}})
+
+
+class _FailingSource(tc.Strategy):
+    """A source model that cannot be fitted."""
+
+    name = "failing_source"
+
+    def fit_source(self, source):
+        raise ValueError("too few source rows")
+
+    def source_spec(self):
+        return tc.SourceSpec(kind="mean", engine="none")
+
+
+class _DictSpec(tc.Strategy):
+    """A source spec that is not a SourceSpec."""
+
+    name = "dict_spec"
+
+    def source_spec(self):
+        return {"engine": "lightgbm"}
+
+
+def test_a_source_model_that_fails_fails_its_cells_and_the_others_go_on(task, plugin):
+    """Before: the error left compare before any cell was recorded, the others' included."""
+    mod = plugin(
+        "contract_source",
+        transfercast_register_strategies=strategies(Rowwise, _FailingSource, _DictSpec),
+    )
+    comp = tc.compare(task, ["rowwise", "failing_source", "dict_spec"], plugins=[mod])
+    assert (comp.scores.loc[comp.scores["strategy"] == "rowwise", "status"] == "ok").all()
+    assert all("ValueError: too few source rows" in e for e in failures(comp, "failing_source"))
+    assert all(
+        e.startswith("PluginError: strategy 'dict_spec' source_spec returned dict; it must")
+        for e in failures(comp, "dict_spec")
+    )
+
+
+class _NeedsPromo(tc.Strategy):
+    """Reads a known covariate its parameters name."""
+
+    name = "needs_promo"
+    uses_source_rows = False
+
+    class Params(tc.StrategyParams):
+        covariate: str = "promo"
+
+    @classmethod
+    def check_task(cls, params, task):
+        if params.covariate not in task.known:
+            raise ConfigError(f"[strategies.needs_promo] covariate: {params.covariate!r} unknown")
+
+    def predict(self, table):
+        return np.ones(len(table))
+
+
+def test_compare_checks_a_strategys_default_parameters_against_the_task(plugin):
+    """As ``run`` does, and as ``compare`` did only for a table given in the config."""
+    frame = small_frame()
+    raw = synthetic_config("unused.csv", frame.attrs["targets"], horizon=8, windows=1)
+    raw["data"]["known"] = ["price"]
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    mod = plugin("contract_defaults", transfercast_register_strategies=strategies(_NeedsPromo))
+    with pytest.raises(ConfigError, match=r"covariate: 'promo' unknown"):
+        tc.compare(task, ["needs_promo"], plugins=[mod])
+
+
+def test_an_alias_given_as_one_string_is_one_alias_and_a_bad_one_is_refused(plugin):
+    class Flat(Rowwise):
+        """ """  # a docstring of blanks: an empty description (before: IndexError)
+
+        name = "flat_one"
+
+    def register_one(register):
+        register(Flat, aliases="flat")
+
+    mod = plugin("contract_alias", transfercast_register_strategies=register_one)
+    registry = tc.get_plugin_manager([mod]).registry
+    assert registry.get("flat").cls is Flat and "f" not in registry.aliases
+    assert Flat.description() == ""
+
+    def register_bad(register):
+        register(Flat, aliases=("b,y",))
+
+    mod = plugin("contract_bad_alias", transfercast_register_strategies=register_bad)
+    with pytest.raises(TransfercastError, match=r"registered Flat with an invalid alias 'b,y'"):
+        tc.get_plugin_manager([mod])
+
+
+def test_a_crash_before_any_cell_does_not_say_cells_were_kept(tmp_path, plugin):
+    class _BadCheck(Rowwise):
+        """A check of the task that raises what it should not."""
+
+        name = "bad_check"
+
+        @classmethod
+        def check_task(cls, params, task):
+            raise KeyError("covariate")
+
+    mod = plugin("contract_bad_check", transfercast_register_strategies=strategies(_BadCheck))
+    frame = small_frame()
+    frame.to_csv(tmp_path / "sales.csv", index=False)
+    raw = synthetic_config("sales.csv", frame.attrs["targets"], horizon=8, target_history=8)
+    (tmp_path / "config.toml").write_text(f'plugins = ["{mod}"]\n' + to_toml(raw))
+    res = invoke("compare", tmp_path / "config.toml", "--strategies", "bad_check", "--output",
+                 tmp_path / "out")  # fmt: skip
+    assert res.code == 1 and "KeyError: 'covariate'" in res.err
+    assert "cells are kept" not in res.err  # none was
