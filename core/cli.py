@@ -567,8 +567,12 @@ def run_compare(
     _refuse_foreign_results(output, COMPARISON_FILES, PROGRESS_DIR)
     pm = config_plugin_manager(cfg)
     names = strategies or cfg.strategy.candidates or None
+    said = "--strategies" if strategies else "[strategy] candidates"  # the file is added to it
     for n in names or []:
-        pm.registry.get(n)
+        try:
+            pm.registry.get(n)
+        except TransfercastError as exc:
+            raise TransfercastError(f"{said}: {exc}") from None
     task = TransferTask.from_config(cfg)
     origins = task.evaluation_origins(cfg.evaluate)
     chosen = resolve_strategies(names, cfg.strategies, pm)
@@ -853,6 +857,12 @@ def demo_cmd(
     pm = config_plugin_manager(cfg)
     for name in _split(strategies) or []:
         pm.registry.get(name)
+    from transfercast.resume import PREVIOUS_DIR, PROGRESS_DIR
+    from transfercast.results import COMPARISON_FILES
+
+    results = output / "results"  # checked as compare will, before the demo writes its files
+    check_output_dir(results, files=COMPARISON_FILES, folders=[PROGRESS_DIR, PREVIOUS_DIR])
+    _refuse_foreign_results(results, COMPARISON_FILES, PROGRESS_DIR)
     write_csv(frame, output / "sales.csv")
     write_text(DEMO_MARK + to_toml(raw), output / "config.toml")
     console.print(

@@ -409,16 +409,22 @@ def config_error(exc: ValidationError, source: str, within: tuple[str, ...] = ()
     where = f"[{section}] key '{key}'" if section else f"key '{key}'"
     if err["type"] == "extra_forbidden":
         model = _model_for(loc)
-        hint = closest(key, model.model_fields) if model else ""
+        fields = [f for f in (model.model_fields if model else ()) if f != "base_dir"]
+        hint = closest(key, fields) if model else ""
         if section == "strategy" and not hint:
             hint = f" (a strategy's parameters go in a table [strategies.{key}])"
         elif section and key in Config.model_fields and not hint:
             hint = f" (top-level key '{key}' must come before the first [table])"
         return ConfigError(f"{source}: unknown {where}{hint}")
     if loc == ("strategies", loc[-1]) and len(loc) == 2 and err["type"] == "dict_type":
+        said = (
+            f"the strategy to run is [strategy] {key}"
+            if key == "name"
+            else f"a strategy's parameter goes in its table ([strategies.NAME] {key} = ...)"
+        )
         return ConfigError(
             f"{source}: [strategies] key '{key}': [strategies] holds one table per "
-            f"strategy ([strategies.NAME]); the strategy to run is [strategy] {key}"
+            f"strategy ([strategies.NAME]); {said}"
         )
     if err["type"] == "missing":
         return ConfigError(f"{source}: missing required {where}")
@@ -432,6 +438,8 @@ def parse_config(
     raw: dict[str, Any], source: str = "config", base_dir: Path | None = None
 ) -> Config:
     """Validate a config mapping; errors name ``source`` and the offending key."""
+    if isinstance(raw, dict) and "base_dir" in raw:  # set from the file's place, not a key
+        raise ConfigError(f"{source}: unknown key 'base_dir'")
     try:
         cfg = Config(**raw)
     except ValidationError as exc:

@@ -348,6 +348,19 @@ ERRORS = {
             r"\(\[strategies\.NAME\]\); the strategy to run is \[strategy\] name$"
         ],
     ),
+    "a strategy's parameter under [strategies]": dict(
+        raw=to_toml(raw_config()) + "\n[strategies]\ntarget_weight = 5.0\n",
+        extra="",
+        patterns=[
+            r"\[strategies\] key 'target_weight': \[strategies\] holds one table per strategy "
+            r"\(\[strategies\.NAME\]\); a strategy's parameter goes in its table "
+            r"\(\[strategies\.NAME\] target_weight = \.\.\.\)$"
+        ],
+    ),
+    "base_dir in a config": dict(
+        raw='base_dir = "/elsewhere"\n' + to_toml(raw_config()),
+        patterns=[r"config\.toml: unknown key 'base_dir'$"],
+    ),
     "a top-level key after a table": dict(
         raw=to_toml(raw_config()) + '\nplugins = ["my_plugin"]\n',
         extra="",
@@ -632,6 +645,14 @@ ERRORS = {
         command="compare",
         patterns=[
             r"config\.toml: \[strategy\] name: unknown strategy 'poold' \(did you mean 'pooled'\?\)"
+        ],
+    ),
+    "misspelt strategy among [strategy] candidates": dict(
+        raw=to_toml({**raw_config(), "strategy": {"candidates": ["pooledd"]}}),
+        command="compare",
+        patterns=[
+            r"config\.toml: \[strategy\] candidates: unknown strategy 'pooledd' \(did you mean "
+            r"'pooled'\?\)"
         ],
     ),
     "early stopping in engine parameters": dict(
@@ -2378,7 +2399,7 @@ def test_compare_checks_the_strategy_names_before_reading_the_data(tmp_path, mon
     assert_error(
         invoke("compare", config, "--strategies", "target_only,sorce_only"),
         tmp_path,
-        r"^error: unknown strategy 'sorce_only' \(did you mean 'source_only'\?\)",
+        r"^error: --strategies: unknown strategy 'sorce_only' \(did you mean 'source_only'\?\)",
     )
 
 
@@ -2415,6 +2436,17 @@ def test_demo_refuses_a_folder_holding_only_a_users_sales_csv(tmp_path):
     assert "sales.csv there was not written by a demo" in res.err, res.err
     assert (tmp_path / "sales.csv").read_text() == "mine\n"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["sales.csv"]
+
+
+def test_demo_checks_its_results_folder_before_writing_its_data(tmp_path):
+    """A ``results/`` holding a user's report: the demo stops before writing ``sales.csv``
+    and ``config.toml`` (before: both were left behind, then compare refused the folder)."""
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "report.html").write_text("my notes\n")
+    res = invoke("demo", "--output", tmp_path, "--strategies", "naive")
+    assert res.code == 2 and res.err.count("\n") == 1, res.err
+    assert "holds report.html" in res.err, res.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
 
 
 def test_predict_checks_its_origin_option_before_reading_the_bundle(tmp_path):
