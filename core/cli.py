@@ -857,8 +857,8 @@ def demo_cmd(
     pm = config_plugin_manager(cfg)
     for name in _split(strategies) or []:
         pm.registry.get(name)
-    from transfercast.resume import PREVIOUS_DIR, PROGRESS_DIR
     from transfercast.results import COMPARISON_FILES
+    from transfercast.resume import PREVIOUS_DIR, PROGRESS_DIR
 
     results = output / "results"  # checked as compare will, before the demo writes its files
     check_output_dir(results, files=COMPARISON_FILES, folders=[PROGRESS_DIR, PREVIOUS_DIR])
