@@ -928,8 +928,8 @@ def _register_plugin_commands() -> None:
         err_console.print(Text("plugin commands failed:", style="red"), one_line(str(exc)))
         impls = []
     for impl in reversed(impls):  # each plugin alone: one broken keeps the others
-        try:
-            impl.function(cli=app)
+        try:  # with the arguments it takes, as pluggy calls it
+            impl.function(**{"cli": app} if "cli" in impl.argnames else {})
         except Exception as exc:  # noqa: BLE001 - a broken plugin must not break the CLI
             said = f"plugin '{impl.plugin_name}' failed to add its commands:"
             err_console.print(Text(said, style="red"), one_line(f"{type(exc).__name__}: {exc}"))

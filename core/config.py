@@ -419,7 +419,7 @@ def config_error(exc: ValidationError, source: str, within: tuple[str, ...] = ()
     if loc == ("strategies", loc[-1]) and len(loc) == 2 and err["type"] == "dict_type":
         said = (
             f"the strategy to run is [strategy] {key}"
-            if key == "name"
+            if key in StrategyConfig.model_fields
             else f"a strategy's parameter goes in its table ([strategies.NAME] {key} = ...)"
         )
         return ConfigError(

@@ -307,6 +307,7 @@ def _summed_warnings(stats: list[dict[str, Any]], name: str) -> list[tuple[type,
 
     count = re.compile(r"(?<![\w.+-])\d+(?= (?:\w+ )?(?:values|periods|series|rows|cells)\b)")
     quoted = re.compile(r"((?<![A-Za-z])'[^']*')")  # a name, not the s' of "series' median"
+    share = re.compile(r" \(\d+% [^)]*\)(: if [^;]*)?")  # one part's share and its hint
 
     def parts_of(body: str) -> tuple[list[str], str]:
         """The body's parts (quoted ones at odd positions) before ``(first``, and the rest."""
@@ -319,7 +320,7 @@ def _summed_warnings(stats: list[dict[str, Any]], name: str) -> list[tuple[type,
     for stat in stats:
         for category, text in stat.get("warnings", []):
             body = text.removeprefix(prefix)
-            plain = parts_of(body)[0][::2]
+            plain = [share.sub("", part) for part in parts_of(body)[0][::2]]
             numbers = [int(n) for part in plain for n in count.findall(part)]
             shape = "'.'".join(re.sub(r"\d+", "#", part) for part in plain)
             entry = sums.setdefault((category, shape), [np.zeros(len(numbers), int), body, 0])
@@ -332,7 +333,7 @@ def _summed_warnings(stats: list[dict[str, Any]], name: str) -> list[tuple[type,
         parts[::2] = [count.sub(lambda _, n=left: str(next(n)), p) for p in parts[::2]]
         text = "".join(parts)
         if seen > 1:  # one part's share, and the hint read on it
-            text = re.sub(r" \(\d+% [^)]*\)(: if [^;]*)?", "", text)
+            text = share.sub("", text)
         out.append((category, prefix + text + tail))
     return out
 

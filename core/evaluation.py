@@ -638,8 +638,9 @@ def compare(
     pm = get_plugin_manager(plugin_modules(plugins))
     chosen = resolve_strategies(strategies, params, pm)
     check_tables(params, task, pm)
-    for s in chosen:  # the strategies run, with their defaults where no table is given
-        check_params(type(s), s.params, task, pm, f"strategies.{s.name}")
+    if strategies is not None:  # those named, with their defaults where no table is given
+        for s in chosen:  # (every installed one: a plugin's defaults may not suit this task)
+            check_params(type(s), s.params, task, pm, f"strategies.{s.name}")
     levels = tuple(check_quantiles(quantiles))  # a list, an array or one level
     wanted = Quantiles(levels, interval_method) if levels else None
     if origins is None:

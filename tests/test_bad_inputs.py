@@ -357,6 +357,11 @@ ERRORS = {
             r"\(\[strategies\.NAME\] target_weight = \.\.\.\)$"
         ],
     ),
+    "the strategies to compare under [strategies]": dict(
+        raw=to_toml(raw_config()) + '\n[strategies]\ncandidates = ["pooled"]\n',
+        extra="",
+        patterns=[r"\(\[strategies\.NAME\]\); the strategy to run is \[strategy\] candidates$"],
+    ),
     "base_dir in a config": dict(
         raw='base_dir = "/elsewhere"\n' + to_toml(raw_config()),
         patterns=[r"config\.toml: unknown key 'base_dir'$"],

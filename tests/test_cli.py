@@ -372,7 +372,10 @@ def test_plugin_commands_are_made_afresh_at_each_call(monkeypatch):
         cli.command("hello")(hello)
 
     def with_hook(*hooks):  # pluggy's implementations, called the last registered first
-        impls = [SimpleNamespace(function=h, plugin_name=f"p{k}") for k, h in enumerate(hooks)]
+        impls = [
+            SimpleNamespace(function=h, plugin_name=f"p{k}", argnames=h.__code__.co_varnames[:1])
+            for k, h in enumerate(hooks)
+        ]
         caller = SimpleNamespace(get_hookimpls=lambda: impls)
         fake = SimpleNamespace(hook=SimpleNamespace(transfercast_register_commands=caller))
         monkeypatch.setattr(manager, "get_plugin_manager", lambda *a, **k: fake)
@@ -389,7 +392,11 @@ def test_plugin_commands_are_made_afresh_at_each_call(monkeypatch):
     def broken(cli):
         cli.comand("oops")  # a typo in a plugin: it alone loses its commands, named
 
-    with_hook(plugin, broken)  # the broken one called first (registered last)
+    def quiet():  # a hook that takes none of the arguments: called without them, as by pluggy
+        pass
+
+    with_hook(plugin, broken, quiet)  # the broken one called before the good one
     res = invoke("hello")
     assert res.code == 0 and "hello from a plugin" in res.out, res.err
     assert "plugin 'p1' failed to add its commands: AttributeError:" in res.err
+    assert "p2" not in res.err

@@ -679,3 +679,25 @@ def test_summed_partition_warnings_sum_only_counts(setup, client, tmp_path):
     gaps = [t for t in texts if "periods missing inside" in t]
     assert len(gaps) == 1 and "40 periods missing inside 2 series" in gaps[0], texts
     assert "%" not in gaps[0]
+
+
+def test_partition_warnings_alike_but_for_one_files_share_are_one():
+    """Two files' gap warnings, one with its share and the hint read on it: one warning, the
+    counts summed, without that file's share (before: two warnings, one with 33 %)."""
+    from transfercast.dask_source import _summed_warnings
+
+    texts = [
+        "d: column 'date': 4 periods missing inside 1 series (first: 'S01|D1') left as missing "
+        "values (33% of the periods inside the series): if a missing period means no sale, "
+        "write it with 0",
+        "d: column 'date': 2 periods missing inside 1 series (first: 'S02|D1') left as missing "
+        "values",
+    ]
+    stats = [{"warnings": [(UserWarning, t)]} for t in texts]
+    assert _summed_warnings(stats, "d") == [
+        (
+            UserWarning,
+            "d: column 'date': 6 periods missing inside 2 series (first: 'S01|D1') left as "
+            "missing values",
+        )
+    ]
