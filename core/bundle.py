@@ -349,6 +349,8 @@ def write_bundle(
             sub = tmp / f"target{k}"
             sub.mkdir()
             entries = saved_entries(strategy, strategy.save(sub))
+            if type(strategy).load.__func__ is Strategy.load.__func__:  # could not be read back
+                raise NotImplementedError(f"strategy '{strategy.name}' cannot be loaded")
             table = model.tables_.target(domain)
             first = first_sales.get(str(domain))
             entry = {
@@ -721,7 +723,13 @@ def load_bundle(directory: Path) -> Bundle:
     try:
         for target in manifest["targets"]:
             entries = {"params": params, **target["entries"]}
-            strategies[target["domain"]] = entry.cls.load(directory / target["dir"], entries)
+            loaded = entry.cls.load(directory / target["dir"], entries)
+            if not isinstance(loaded, Strategy):
+                raise BundleError(
+                    f"{directory}: strategy '{name}' load returned {type(loaded).__name__}; it "
+                    f"must return the fitted strategy (plugin {entry.plugin!r})"
+                )
+            strategies[target["domain"]] = loaded
     finally:
         _LOADING.reset(loading)
     builder = FeatureBuilder(**_known_keys(directory, manifest, "builder", FeatureBuilder))

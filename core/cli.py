@@ -376,12 +376,12 @@ def run_with_dask_sources(cfg, strategy, task, sources: Path):
     """``run`` with ``[data] sources``: the source model fitted on Dask from the Parquet
     dataset (``[execution] address``, or a local cluster), the targets fitted here."""
     from transfercast.dask_source import check_strategy, fit_source_dask, forecast_with_source
-    from transfercast.distributed import dask_client
+    from transfercast.distributed import dask_client, job_count
 
     strategy = check_strategy(strategy)
     origin = task.forecast_origin()
     ex = cfg.execution
-    threads = ex.jobs if ex is not None and ex.jobs and ex.jobs > 0 else None
+    threads = job_count(ex.jobs) if ex is not None and ex.jobs else None  # -2: all but one
     with dask_client(ex.address if ex is not None else None, threads_per_worker=threads) as client:
         source_model = fit_source_dask(strategy, task, sources, origin, client)
     return forecast_with_source(strategy, task, source_model)

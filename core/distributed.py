@@ -152,7 +152,7 @@ def local_executor(jobs: int) -> Executor | None:
     soon as it and those before it are done, or ``None`` for one job (in turn, no executor)."""
     if jobs == 1:
         return None
-    workers = jobs if jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + jobs)
+    workers = job_count(jobs)
 
     def execute(run: Callable[[Any], Any], cells: Sequence[Any]) -> Iterator[Any]:
         import contextvars
@@ -170,6 +170,12 @@ def local_executor(jobs: int) -> Executor | None:
     return execute
 
 
+def job_count(jobs: int) -> int:
+    """The number of parallel jobs ``jobs`` asks for: itself when positive, else counted back
+    from the machine's cores (-1: every core, -2: all but one, ...; at least one)."""
+    return jobs if jobs > 0 else max(1, (os.cpu_count() or 1) + 1 + jobs)
+
+
 @contextmanager
 def executor_for(execution: Any) -> Iterator[Executor | None]:
     """The executor an ``[execution]`` config asks for: ``None`` for the local backend (threads
@@ -177,6 +183,6 @@ def executor_for(execution: Any) -> Iterator[Executor | None]:
     if execution is None or execution.backend == "local":
         yield None
         return
-    jobs = execution.jobs if execution.jobs and execution.jobs > 0 else None
+    jobs = job_count(execution.jobs) if execution.jobs else None
     with dask_client(execution.address, threads_per_worker=jobs) as client:
         yield dask_executor(client)

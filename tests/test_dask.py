@@ -190,3 +190,28 @@ def test_the_jobs_option_of_compare_sets_the_dask_clusters_threads(tmp_path, mon
     res = invoke("compare", tmp_path / "config.toml", "--strategies", "target_only", "--jobs", "3")
     assert res.code == 0, res.err
     assert seen == [("dask", 3)]
+
+
+def test_all_but_one_core_means_that_with_the_dask_backend_too(monkeypatch):
+    """``[execution] jobs = -2`` with Dask's local cluster: all cores but one per worker, as
+    with the local backend (before: every core, the cluster's default)."""
+    import contextlib
+    import os
+    from types import SimpleNamespace
+
+    import transfercast.distributed as distributed
+
+    asked = []
+
+    @contextlib.contextmanager
+    def client(address, threads_per_worker=None):
+        asked.append(threads_per_worker)
+        yield None
+
+    monkeypatch.setattr(distributed, "dask_client", client)
+    monkeypatch.setattr(distributed, "dask_executor", lambda c: None)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    for jobs in (-2, -1, 2):
+        with distributed.executor_for(SimpleNamespace(backend="dask", jobs=jobs, address=None)):
+            pass
+    assert asked == [3, 4, 2]

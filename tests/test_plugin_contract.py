@@ -630,3 +630,44 @@ def test_a_crash_before_any_cell_does_not_say_cells_were_kept(tmp_path, plugin):
                  tmp_path / "out")  # fmt: skip
     assert res.code == 1 and "KeyError: 'covariate'" in res.err
     assert "cells are kept" not in res.err  # none was
+
+
+class _SaveOnly(Rowwise):
+    """Saves its model but cannot read it back."""
+
+    name = "save_only"
+
+    def save(self, directory):
+        return {}
+
+
+class _LoadNone(Rowwise):
+    """Its load returns nothing."""
+
+    name = "load_none"
+
+    def save(self, directory):
+        return {}
+
+    @classmethod
+    def load(cls, directory, manifest):
+        return None
+
+
+def test_a_bundle_that_could_not_be_read_back_is_not_written_and_a_bad_load_is_named(
+    task, plugin, tmp_path
+):
+    """``save`` without ``load``: no bundle, as for a strategy that cannot be saved (before: a
+    bundle ``predict`` could never read); a ``load`` returning ``None`` is named (before: an
+    AttributeError in the forecast)."""
+    from transfercast.bundle import BundleError, load_bundle, write_bundle
+
+    mod = plugin("contract_load", transfercast_register_strategies=strategies(_SaveOnly, _LoadNone))
+    model = tc.TransferForecaster("save_only", plugins=[mod]).fit(task)
+    with pytest.raises(NotImplementedError, match="strategy 'save_only' cannot be loaded"):
+        write_bundle(model, tmp_path / "a")
+    assert not (tmp_path / "a").exists()
+    model = tc.TransferForecaster("load_none", plugins=[mod]).fit(task)
+    write_bundle(model, tmp_path / "b")
+    with pytest.raises(BundleError, match=r"strategy 'load_none' load returned NoneType; it must"):
+        load_bundle(tmp_path / "b")
