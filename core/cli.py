@@ -6,6 +6,7 @@ nothing is written before the input has been validated, and files are written at
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import sys
@@ -999,6 +1000,10 @@ def main(argv: list[str] | None = None) -> None:
     ``argv`` defaults to the process arguments (tests pass their own)."""
     if argv is None:  # the process's own command: a SIGTERM unwinds it like a Ctrl-C
         signal.signal(signal.SIGTERM, _on_sigterm)
+        # a local Dask cluster's shutdown under load can leave a timed-out future that asyncio
+        # logs when it is collected ("Future exception was never retrieved"): lines on stderr
+        # beside the command's own one-line error, which say nothing a user can act on
+        logging.getLogger("asyncio").setLevel(logging.CRITICAL)
     for stream in (sys.stdout, sys.stderr):  # a name the terminal's encoding lacks: '?', no crash
         if hasattr(stream, "reconfigure"):
             stream.reconfigure(errors="replace")
