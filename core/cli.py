@@ -11,6 +11,7 @@ import os
 import signal
 import sys
 import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -551,21 +552,14 @@ def run_compare(
         same_forecasts,
         warn_scoring,
     )
-    from transfercast.outputs import check_output_dir
-    from transfercast.results import COMPARISON_FILES, write_comparison
-    from transfercast.resume import PREVIOUS_DIR, PROGRESS_DIR, CellStore
+    from transfercast.results import write_comparison
+    from transfercast.resume import CellStore
     from transfercast.task import TransferTask
 
     check_threads()
     jobs = cfg.execution.jobs if jobs is None else jobs  # --jobs, else [execution] jobs
     check_jobs(jobs)
-    check_output_dir(
-        output,
-        files=COMPARISON_FILES,
-        folders=[PROGRESS_DIR, PREVIOUS_DIR],
-        inputs=_inputs(cfg),
-    )
-    _refuse_foreign_results(output, COMPARISON_FILES, PROGRESS_DIR)
+    _check_comparison_output(output, _inputs(cfg))
     pm = config_plugin_manager(cfg)
     names = strategies or cfg.strategy.candidates or None
     said = "--strategies" if strategies else "[strategy] candidates"  # the file is added to it
@@ -858,12 +852,7 @@ def demo_cmd(
     pm = config_plugin_manager(cfg)
     for name in _split(strategies) or []:
         pm.registry.get(name)
-    from transfercast.results import COMPARISON_FILES
-    from transfercast.resume import PREVIOUS_DIR, PROGRESS_DIR
-
-    results = output / "results"  # checked as compare will, before the demo writes its files
-    check_output_dir(results, files=COMPARISON_FILES, folders=[PROGRESS_DIR, PREVIOUS_DIR])
-    _refuse_foreign_results(results, COMPARISON_FILES, PROGRESS_DIR)
+    _check_comparison_output(output / "results")  # as compare will, before the demo writes
     write_csv(frame, output / "sales.csv")
     write_text(DEMO_MARK + to_toml(raw), output / "config.toml")
     console.print(
@@ -876,6 +865,18 @@ def demo_cmd(
 
 #: the first line of the config a demo writes: a demo may overwrite its own files, no others
 DEMO_MARK = "# written by `transfercast demo`: rerunning it overwrites this folder's files\n"
+
+
+def _check_comparison_output(output: Path, inputs: Sequence[Path] = ()) -> None:
+    """A one-line error where ``compare`` may not write its tables into ``output``: a file of
+    them is a folder or an input, or they are files no comparison wrote."""
+    from transfercast.outputs import check_output_dir
+    from transfercast.results import COMPARISON_FILES
+    from transfercast.resume import PREVIOUS_DIR, PROGRESS_DIR
+
+    folders = [PROGRESS_DIR, PREVIOUS_DIR]
+    check_output_dir(output, files=COMPARISON_FILES, folders=folders, inputs=inputs)
+    _refuse_foreign_results(output, COMPARISON_FILES, PROGRESS_DIR)
 
 
 def _refuse_overwriting_a_project(output: Path) -> None:

@@ -565,9 +565,8 @@ class OriginTables:
             key = ["unique_id", "ds"]
             parts = [self._forecast(m, domain).sort_values(key) for m in members]
             out = parts[0][key].reset_index(drop=True)
-            weights = getattr(strategy, "weights_", None) or [1.0 / len(parts)] * len(parts)
             out["forecast"] = sum(
-                w * p["forecast"].to_numpy() for w, p in zip(weights, parts, strict=True)
+                w * p["forecast"].to_numpy() for w, p in zip(strategy.weights_, parts, strict=True)
             )
             return out
         rows = self.data.target_rows[domain]
