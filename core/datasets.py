@@ -3,7 +3,10 @@
 The generator is honest about what transfer can and cannot do: ``relatedness`` in [0, 1] sets
 how much the target domains share the sources' structure (yearly seasonality, holiday peaks,
 price and promotion response). At 1 they share it fully, so a source model knows the target's
-seasonality; at 0 the targets have their own, unrelated structure and transfer should not help.
+seasonality; at 0 the targets have their own, unrelated structure and transfer should not help
+(their yearly profile, weekday pattern and price response are their own, and in the sources'
+holiday weeks they dip by half the sources' peak instead of rising, peaking in weeks of their
+own).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import pandas as pd
 from pandas.tseries.frequencies import to_offset
 
 from transfercast.data import period_text
-from transfercast.frequency import frequency_defaults
+from transfercast.frequency import current_alias, frequency_defaults
 
 #: The kinds of change of regime :func:`synthetic_sales` can add.
 CHANGES = ("level", "season", "price", "format")
@@ -123,6 +126,18 @@ def _has_holiday_flag(freq: str) -> bool:
     return defaults is not None and defaults.name in ("daily", "weekly")
 
 
+#: years of linear growth in the Walmart-style weekly layout (its default 157 weeks)
+LINEAR_YEARS = 3.0
+
+
+def _weekly_trend(growth: float, t: np.ndarray) -> np.ndarray:
+    """Linear growth for :data:`LINEAR_YEARS`, then compounded at the same slope: the same as
+    linear over the default layout, positive at any length."""
+    base = max(1.0 + growth * LINEAR_YEARS, 0.05)
+    late = base * np.exp(growth * (t - LINEAR_YEARS) / base)
+    return np.where(t <= LINEAR_YEARS, 1.0 + growth * t, late)
+
+
 def synthetic_sales(
     n_domains: int = 20,
     series_per_domain: int = 3,
@@ -186,12 +201,17 @@ def synthetic_sales(
     """
     if not 0.0 <= relatedness <= 1.0:
         raise ValueError(f"relatedness must be in [0, 1], got {relatedness}")
-    if n_targets >= n_domains:
-        raise ValueError("n_targets must be smaller than n_domains")
+    if not 0 <= n_targets < n_domains:
+        raise ValueError(f"n_targets must be 0 or more and smaller than n_domains, got {n_targets}")
+    if n_targets and not 1 <= target_periods <= n_periods:
+        raise ValueError(
+            f"target_periods must be from 1 to n_periods ({n_periods}), got {target_periods}"
+        )
     if not 0 <= source_launches < n_domains - n_targets:
         raise ValueError("source_launches must leave at least one source store open all along")
     if not launch_ramp < 1.0:
         raise ValueError(f"launch_ramp {launch_ramp} would make sales negative")
+    freq = current_alias(freq)  # "M" is "ME", "Y" "YE-DEC": pandas 3 has no old spelling
     defaults = frequency_defaults(freq)
     if defaults is None:
         raise ValueError(f"freq {freq!r} is not daily, weekly, monthly, quarterly or yearly")
@@ -250,13 +270,16 @@ def synthetic_sales(
             s = float(np.clip(change_size, 0.0, 1.0))
             new = 2.0 * cal.profile(np.random.default_rng([seed, k, 1]))
             profile = np.where(after, (1 - s) * profile + s * new, profile)
+        # unrelated targets dip by half the sources' peak in the sources' holiday weeks and
+        # peak in weeks of their own: a holiday response the sources cannot teach
         holiday = r * shared_hol + (1 - r) * (-0.5 * shared_hol + own_hol_weeks)
         if daily:  # the weekly cycle; an unrelated store peaks on other days
             dow = r * DAY_OF_WEEK_EFFECT + (1 - r) * np.roll(DAY_OF_WEEK_EFFECT, 3)
             holiday = (1 + holiday) * (1 + dow[dates.day_of_week]) - 1
-        # linear growth over the few years of the weekly layout; compounded over longer spans,
-        # so that decades of yearly data never turn negative
-        trend = (1 + growth * t) if cal.day_pos is None else np.exp(growth * t)
+        # linear growth over the three years of the weekly layout, compounded after them (and
+        # from the start elsewhere), so that a long panel or decades of yearly data never turn
+        # negative
+        trend = _weekly_trend(growth, t) if cal.day_pos is None else np.exp(growth * t)
         size = int(level * srng.uniform(6, 9))
         stype = "A" if level > 30000 else ("B" if level > 12000 else "C")
         first = n_periods - target_periods if is_target else opens.get(store, 0)

@@ -102,7 +102,8 @@ class Comparison:
         """This comparison with another model's forecasts scored beside its strategies as
         ``name`` (a model of another library backtested at the same origins): ``forecasts``
         holds the task's series key columns, its time column, ``origin`` and ``forecast`` (and
-        quantile columns ``q0.1``, ..., scored as the strategies' are) for every series and
+        the comparison's quantile columns ``q0.1``, ..., all or none, scored as the strategies'
+        are) for every series and
         period the comparison scored (the columns of ``forecasts.csv``). Each
         cell is scored as the strategies' are, on the same actuals, MASE on the history the
         task keeps at the origin, and counts in the hindsight figures (``regret.csv``) too; a

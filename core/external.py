@@ -17,7 +17,7 @@ import pandas as pd
 
 from transfercast.data import DS, UID, in_task_zone, period_text, read_periods, whole_numbers_as_int
 from transfercast.errors import ConfigError, DataError
-from transfercast.intervals import quantile_columns, quantile_scores
+from transfercast.intervals import qcol, quantile_columns, quantile_scores
 from transfercast.metrics import METRICS, score
 
 if TYPE_CHECKING:
@@ -51,15 +51,56 @@ def _keyed(comp: Comparison, forecasts: pd.DataFrame, name: str) -> pd.DataFrame
     out = pd.DataFrame(
         {
             UID: uid,
+            # both time columns on the data's clock: a naive time of a zoned task is local
             DS: read_periods(forecasts[task.time], task.time, where, task.freq, task.timezone),
-            # an origin without an offset is the periods' own (UTC) clock, as the task reads one
-            "origin": read_periods(forecasts["origin"], "origin", where, task.freq),
+            "origin": read_periods(forecasts["origin"], "origin", where, task.freq, task.timezone),
             "forecast": pd.to_numeric(forecasts["forecast"], errors="coerce").to_numpy(float),
         }
     )
-    for col in quantile_columns(forecasts).values():  # scored as the strategies' quantiles
+    for col, shown in ((DS, task.time), ("origin", "origin")):
+        _refuse_off_grid(out[col], task, where, shown)
+    for col in _quantile_columns(forecasts, comp, where).values():  # scored as the strategies'
         out[col] = pd.to_numeric(forecasts[col], errors="coerce").to_numpy(float)
     return out
+
+
+def _refuse_off_grid(times: pd.Series, task: Any, where: str, column: str) -> None:
+    """Refuse a time within the data's periods that is not one of them (a week labelled by
+    another weekday, a month by its other end, a time of day): it would match no period."""
+    grid = task.panel.times
+    inside = times[(times >= grid[0]) & (times <= grid[-1])]
+    off = inside[grid.get_indexer(pd.DatetimeIndex(inside)) < 0]
+    if len(off):
+        raise DataError(
+            f"{where}: column '{column}' holds {period_text(off.iloc[0])}, not on the "
+            f"'{task.freq}' grid of the data ({len(off)} rows); label periods as the data do"
+        )
+
+
+def _quantile_columns(forecasts: pd.DataFrame, comp: Comparison, where: str) -> dict[float, str]:
+    """The quantile columns of ``forecasts``, which must hold the levels the comparison scored
+    (its ``sql``, ``wql`` and coverage average over them), written as its columns are."""
+    given = quantile_columns(forecasts)
+    for col in forecasts.columns:
+        if isinstance(col, str) and col.startswith("q") and col not in given.values():
+            try:
+                tau = float(col[1:])
+            except ValueError:
+                continue
+            if 0.0 < tau < 1.0:
+                raise DataError(
+                    f"{where}: column '{col}' is no quantile column: write level {tau:g} as "
+                    f"'{qcol(tau)}'"
+                )
+    scored = quantile_columns(comp.forecasts)
+    if given and set(given) != set(scored):
+        theirs, ours = ", ".join(given.values()), ", ".join(scored.values())
+        raise DataError(
+            f"{where}: quantile columns {theirs} differ from the comparison's "
+            f"({ours or 'none: it was run without quantiles'}); its interval scores average "
+            f"over the same levels, so give exactly those, or no quantile column"
+        )
+    return given
 
 
 def _check_quantiles(both: pd.DataFrame, levels: list[float], name: str) -> None:
@@ -97,6 +138,11 @@ def add_forecasts(comp: Comparison, name: str, forecasts: pd.DataFrame) -> Compa
         raise ConfigError("Comparison.add needs the comparison's task (compare() keeps it)")
     if not isinstance(name, str) or not name:
         raise ConfigError(f"Comparison.add: name the model with text, not {name!r}")
+    if name == "auto":  # regret.csv and the report read it as transfercast's selection
+        raise ConfigError(
+            "Comparison.add: the name 'auto' is kept for transfercast's selection (regret.csv "
+            "reads it); name the model after its library"
+        )
     if name in set(comp.scores["strategy"]):
         raise ConfigError(f"Comparison.add: the comparison already has a strategy '{name}'")
     task, theirs = comp.task, _keyed(comp, forecasts, name)

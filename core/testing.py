@@ -111,6 +111,11 @@ def check_round_trip(
                 loaded = predict_bundle(load_bundle(Path(folder) / "model"), frame)
             except NotImplementedError as exc:
                 raise AssertionError(f"strategy {strategy!r}: {exc}") from None
+            except Exception as exc:  # save, load or the loaded model's forecast: named
+                raise AssertionError(
+                    f"strategy {strategy!r}: writing its model bundle and reading it back "
+                    f"failed: {type(exc).__name__}: {exc}"
+                ) from exc
     keys = [c for c in fitted.columns if c != "forecast"]
     both = fitted.merge(loaded, on=keys, how="left", suffixes=("", "_loaded"))
     moved = ~np.isclose(both["forecast_loaded"], both["forecast"], rtol=rtol, atol=0)
@@ -118,8 +123,8 @@ def check_round_trip(
         row = both[moved].iloc[0]
         raise AssertionError(
             f"strategy {strategy!r}: read back from its bundle, it forecasts "
-            f"{row['forecast_loaded']:.6g} where the fitted model forecast "
-            f"{row['forecast']:.6g} ({int(moved.sum())} of "
+            f"{float(row['forecast_loaded'])!r} where the fitted model forecast "
+            f"{float(row['forecast'])!r} ({int(moved.sum())} of "
             f"{len(moved)} forecasts differ)"
         )
 
@@ -135,7 +140,10 @@ def check_no_lookahead(
     """Raise ``AssertionError`` when ``strategy``'s forecasts (with ``params``; its module named
     in ``plugins`` when it is not installed) at an origin move with the data after that origin,
     or when it fails there. Uses a synthetic panel of 8 stores x 2 departments, 3 of them
-    targets with 13 weeks of history, horizon 6: a few seconds for a small model."""
+    targets with 13 weeks of history, horizon 6: a few seconds for a small model. A strategy
+    whose forecasts move between two runs on the same data is said to be not deterministic
+    (seed it), not to read the future; one that makes no forecast there fails, with the
+    reason it gave."""
     from transfercast.config import parse_config
     from transfercast.data import DataWarning
     from transfercast.evaluation import compare
@@ -154,24 +162,42 @@ def check_no_lookahead(
         bad = comp.scores[comp.scores["status"] == "failed"]
         if len(bad):
             raise AssertionError(f"strategy {strategy!r} failed: {bad['error'].iloc[0]}")
+        if comp.forecasts.empty:  # every target skipped: nothing would be checked
+            said = comp.scores["error"].iloc[0] if len(comp.scores) else "no cell ran"
+            raise AssertionError(
+                f"strategy {strategy!r} made no forecast on the check's panel (3 targets with 13 "
+                f"periods of history, horizon {horizon}), so nothing was checked: {said}"
+            )
         keys = ["unique_id", "ds"]
         return comp.forecasts.sort_values(keys).set_index(keys)["forecast"]
 
     task = TransferTask.from_config(parse_config(raw), data=frame)
     origin = task.evaluation_origins()[0]
     before = forecasts(frame, origin)
-    for how in futures:
-        after = forecasts(change_future(frame, origin, how, horizon), origin)
+
+    def moved_from(before: pd.Series, after: pd.Series) -> str:
+        """The first forecast that moved and how many did, or '' when none did."""
         after = after.reindex(before.index)
         moved = ~np.isclose(after.to_numpy(), before.to_numpy(), rtol=rtol, atol=0, equal_nan=True)
-        if moved.any():
-            (uid, ds), was, now = (
-                before.index[moved][0],
-                before[moved].iloc[0],
-                after[moved].iloc[0],
-            )
+        if not moved.any():
+            return ""
+        (uid, ds), was, now = before.index[moved][0], before[moved].iloc[0], after[moved].iloc[0]
+        return (
+            f"its forecast of {uid} for {period_text(ds)} moved from {float(was)!r} to "
+            f"{float(now)!r} ({int(moved.sum())} of {len(moved)} forecasts moved)"
+        )
+
+    for how in futures:
+        said = moved_from(before, forecasts(change_future(frame, origin, how, horizon), origin))
+        if said:
+            again = moved_from(before, forecasts(frame, origin))  # the same data once more
+            if again:
+                raise AssertionError(
+                    f"strategy {strategy!r} is not deterministic: on the same data twice, "
+                    f"{again}; seed its random draws, then the check can tell whether it reads "
+                    f"the data after the origin"
+                )
             raise AssertionError(
                 f"strategy {strategy!r} reads the data after the origin {period_text(origin)}: "
-                f"with them {how}, its forecast of {uid} for {period_text(ds)} moved from "
-                f"{was:.6g} to {now:.6g} ({int(moved.sum())} of {len(moved)} forecasts moved)"
+                f"with them {how}, {said}"
             )

@@ -771,6 +771,55 @@ def test_another_models_forecasts_are_scored_beside_the_strategies(task):
     with pytest.raises(tc.TransfercastError, match=r"^forecasts of 'crossed': q0\.1 above q0\.9 "
                        r"for series"):  # fmt: skip
         comp.add("crossed", crossed)
+    # interval scores average over the levels given: other levels would not compare
+    with pytest.raises(tc.TransfercastError, match=r"^forecasts of 'half': quantile columns q0\.9 "
+                       r"differ from the comparison's \(q0\.1, q0\.9\); "):  # fmt: skip
+        comp.add("half", given.drop(columns="q0.1"))
+    with pytest.raises(tc.TransfercastError, match=r"^forecasts of 'odd': column 'q0\.10' is no "
+                       r"quantile column: write level 0\.1 as 'q0\.1'$"):  # fmt: skip
+        comp.add("odd", given.rename(columns={"q0.1": "q0.10"}))
+    plain = tc.compare(task, ["target_only"], evaluate={"windows": 1})
+    with pytest.raises(tc.TransfercastError, match=r"differ from the comparison's \(none: it "
+                       r"was run without quantiles\)"):  # fmt: skip
+        plain.add("mine", given)
+    # a week labelled by its Monday matches no period: said so, not "no finite forecast"
+    monday = given.assign(date=given["date"] - pd.Timedelta(days=4))
+    said = r"^forecasts of 'monday': column 'date' holds \d{4}-\d\d-\d\d, not on the 'W-FRI' grid"
+    with pytest.raises(tc.TransfercastError, match=said + r" of the data \(\d+ rows\)"):
+        comp.add("monday", monday)
+    with pytest.raises(tc.TransfercastError, match=r"column 'origin' holds .* not on the 'W-FRI'"):
+        noon = pd.to_datetime(given["origin"]) + pd.Timedelta(hours=12)
+        comp.add("noon", given.assign(origin=noon))
+    with pytest.raises(tc.TransfercastError, match=r"the name 'auto' is kept for "):
+        comp.add("auto", given)
+
+
+def test_another_models_times_of_a_zoned_task_are_read_on_the_datas_clock():
+    """In an hourly task of a time zone, a forecasts frame written in the data's own clock
+    (naive local times, origin and time column alike) scores as the strategy it copies; an
+    origin read as UTC beside local times would pair each forecast with another origin."""
+    from transfercast.forecaster import to_user_columns
+
+    hours = pd.date_range("2021-04-01", periods=24 * 10, freq="h")
+    frame = pd.DataFrame(
+        [(s, h, 10 + 8 * np.sin(k / 4) + (s == "B")) for s in ["A", "B", "T"]
+         for k, h in enumerate(hours) if s != "T" or k >= len(hours) - 24 * 4],
+        columns=["store", "time", "sales"],
+    )  # fmt: skip
+    features = {"lags": [1, 24], "windows": [24], "level_window": 24, "season_length": 1,
+                "source_window": 24 * 5}  # fmt: skip
+    task = tc.TransferTask(
+        frame, series=["store"], time="time", target="sales", domain="store", targets=["T"],
+        horizon=6, freq="h", timezone="Europe/Berlin", features=features,
+    )  # fmt: skip
+    comp = tc.compare(task, ["last_value"], evaluate={"windows": 2, "step": 3})
+    mine = to_user_columns(task, comp.forecasts).drop(columns=["strategy", "actual"])
+    for col in ("time", "origin"):  # as the data: local clock times without an offset
+        mine[col] = pd.to_datetime(mine[col]).dt.tz_localize(None)
+    board = comp.add("copy", mine).leaderboard().set_index("strategy")
+    cols = ["wape", "mase", "cells"]
+    pd.testing.assert_series_equal(board.loc["copy", cols], board.loc["last_value", cols],
+                                   check_names=False)  # fmt: skip
 
 
 def test_sql_of_a_median_equal_to_the_forecast_is_its_mase_past_a_season_of_history():
@@ -779,7 +828,7 @@ def test_sql_of_a_median_equal_to_the_forecast_is_its_mase_past_a_season_of_hist
     from transfercast.forecaster import to_user_columns
 
     task = small_task(targets=["S01", "S02"], target_history=None)
-    comp = tc.compare(task, ["last_value"])
+    comp = tc.compare(task, ["last_value"], quantiles=[0.5])
     mine = to_user_columns(task, comp.forecasts).drop(columns=["strategy", "actual"])
     scores = comp.add("median", mine.assign(**{"q0.5": mine["forecast"]})).scores
     median = scores[scores["strategy"] == "median"]

@@ -472,6 +472,41 @@ def test_check_no_lookahead_names_a_strategy_that_reads_the_future(plugin):
     check_no_lookahead("target_only", {"target_params": {"num_boost_round": 5}})
 
 
+class Jittery(Rowwise):
+    """Reads nothing after the origin but draws unseeded noise: not deterministic."""
+
+    name = "jittery"
+
+    def predict(self, table):
+        return 1 + 1e-6 * np.random.default_rng().random(len(table))
+
+
+class Picky(Rowwise):
+    """Declines every target: a strategy that needs more history than the check's panel has."""
+
+    name = "picky"
+
+    def fine_tune(self, target, source):
+        from transfercast.errors import HistoryRequired
+
+        raise HistoryRequired("needs 26 periods of target history")
+
+
+def test_check_no_lookahead_tells_noise_and_no_forecast_from_lookahead(plugin):
+    """Before: unseeded noise was called reading the future (its two numbers printed alike),
+    and a strategy that skipped every target crashed the check with numpy's TypeError."""
+    from transfercast.testing import check_no_lookahead
+
+    module = plugin("noisy_plugin", transfercast_register_strategies=strategies(Jittery, Picky))
+    with pytest.raises(AssertionError, match=r"^strategy 'jittery' is not deterministic: on the "
+                       r"same data twice, its forecast of \S+ for \S+ moved from ([\d.]+) to "
+                       r"(?!\1 )[\d.]+ "):  # fmt: skip
+        check_no_lookahead("jittery", plugins=[module], futures=["scrambled"])
+    said = r"^strategy 'picky' made no forecast on the check's panel .*, so nothing was checked: "
+    with pytest.raises(AssertionError, match=said + r".*needs 26 periods of target history$"):
+        check_no_lookahead("picky", plugins=[module])
+
+
 def test_each_shipped_strategy_types_its_params_as_its_params_class():
     """``self.params`` is typed with the class that validates it, so that a plugin author's type
     checker reads the shipped strategies (and the example plugin) as the docs show."""
@@ -510,17 +545,32 @@ class Forgetful(Rowwise):
         return obj
 
 
+class Brittle(Forgetful):
+    """Its load looks for a file its save never wrote."""
+
+    name = "brittle"
+
+    @classmethod
+    def load(cls, directory, manifest):
+        return {}["weights.npz"]
+
+
 def test_check_round_trip_names_a_strategy_whose_bundle_forecasts_otherwise(plugin):
     """The plugin docs asked authors for a save/load round trip and gave them no way to run
     one; the check fits, writes the bundle, reads it back and compares the forecasts."""
     from transfercast.testing import check_round_trip
 
-    module = plugin("trip_plugin", transfercast_register_strategies=strategies(Forgetful, Rowwise))
+    module = plugin(
+        "trip_plugin", transfercast_register_strategies=strategies(Forgetful, Rowwise, Brittle)
+    )
     with pytest.raises(AssertionError, match=r"'forgetful': read back from its bundle, it "
                        r"forecasts [\d.]+ where the fitted model forecast"):  # fmt: skip
         check_round_trip("forgetful", plugins=[module])
     with pytest.raises(AssertionError, match=r"'rowwise': strategy 'rowwise' cannot be saved"):
         check_round_trip("rowwise", plugins=[module])
+    with pytest.raises(AssertionError, match=r"^strategy 'brittle': writing its model bundle and "
+                       r"reading it back failed: KeyError: 'weights.npz'$"):  # fmt: skip
+        check_round_trip("brittle", plugins=[module])
     check_round_trip("pooled", {"target_params": {"num_boost_round": 5}})
 
 

@@ -216,6 +216,28 @@ def test_a_bad_synthetic_change_is_refused(kwargs, message):
         synthetic_sales(n_domains=4, n_targets=1, n_periods=60, **args)
 
 
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        (dict(target_periods=150), r"target_periods must be from 1 to n_periods \(100\), got 150"),
+        (dict(target_periods=0), r"target_periods must be from 1 to n_periods \(100\), got 0"),
+        (dict(n_targets=-1), r"n_targets must be 0 or more and smaller than n_domains, got -1"),
+    ],
+)
+def test_a_target_history_the_panel_cannot_hold_is_refused(kwargs, message):
+    """Before: 150 periods of 100 gave the targets 50 rows, 0 gave them none, silently."""
+    with pytest.raises(ValueError, match=message):
+        synthetic_sales(n_domains=4, **{"n_targets": 1, "n_periods": 100, **kwargs})
+
+
+def test_ten_years_of_weekly_sales_stay_positive():
+    """The default layout grows linearly; a store shrinking 10 % a year turned negative after
+    about nine and a half years (seed 1, store S13) before growth compounded past three."""
+    frame = synthetic_sales(n_periods=520, seed=1)
+    assert frame["sales"].min() > 0
+    assert frame[frame["store"] == "S13"]["sales"].iloc[-1] > 1000
+
+
 # -- the split -------------------------------------------------------------------------------------
 def test_the_old_regime_is_a_source_domain_of_its_own(frame, task):
     plain = tc.TransferTask.from_config(
