@@ -1149,7 +1149,9 @@ def inferred_grid(times: pd.Series) -> str | None:
     for plain in ("QS", "QE"):  # calendar quarters: "QS", not infer_freq's "QS-OCT"
         if inferred.startswith(f"{plain}-") and _on_grid(dates, plain):
             return plain
-    return inferred
+    # pandas reads business month ends loosely (a Friday the 28th is one): a grid is named
+    # only where every date lies on it
+    return inferred if _on_grid(dates, inferred) else _common_grid(dates)
 
 
 def _on_grid(dates: pd.DatetimeIndex, alias: str) -> bool:

@@ -119,7 +119,7 @@ SUPPORTED = "D, W (any anchor), MS/ME, QS/QE (any anchor), YS/YE (any anchor)"
 _RENAMED = {
     "M": "ME", "BM": "BME", "SM": "SME", "CBM": "CBME", "Q": "QE", "BQ": "BQE", "A": "YE",
     "Y": "YE", "BA": "BYE", "BY": "BYE", "H": "h", "BH": "bh", "CBH": "cbh", "T": "min",
-    "S": "s", "L": "ms", "U": "us", "N": "ns",
+    "S": "s", "L": "ms", "U": "us", "N": "ns", "AS": "YS", "BAS": "BYS",
 }  # fmt: skip
 _ALIAS = re.compile(r"^(\d*)([A-Za-z]+)(-[A-Za-z]+)?$")
 
@@ -140,6 +140,19 @@ def current_alias(freq: str) -> str:
         except (ValueError, TypeError):
             return freq
     return freq
+
+
+def refuse_empty_periods(freq: str) -> None:
+    """Refuse an alias whose multiple is not positive (``"0D"``, ``"-1MS"``): its periods
+    would not advance. An alias pandas does not know is refused where it is read."""
+    try:
+        n = to_offset(freq).n
+    except (ValueError, TypeError):
+        return
+    if n <= 0:
+        raise ConfigError(
+            f"[data] freq {freq!r}: a period is a positive multiple of its unit (1D, 2W, MS)"
+        )
 
 
 def frequency_defaults(freq: str) -> FrequencyDefaults | None:

@@ -37,7 +37,12 @@ from transfercast.data import (
 )
 from transfercast.errors import ConfigError, DataError, closest, one_line, unknown_name
 from transfercast.features import min_level_obs, observed_in_window
-from transfercast.frequency import calendar_columns, current_alias, resolve_features
+from transfercast.frequency import (
+    calendar_columns,
+    current_alias,
+    refuse_empty_periods,
+    resolve_features,
+)
 from transfercast.panel import Panel
 
 
@@ -227,6 +232,7 @@ class TransferTask:
             )
         self.series = [series] if isinstance(series, str) else list(series)
         freq = current_alias(freq)  # "M" is "ME": pandas would warn at every date range
+        refuse_empty_periods(freq)
         self.time, self.target, self.domain, self.freq = time, target, domain, freq
         #: the zone of hourly periods' clock times (``[data] timezone``); the periods are UTC
         self.timezone = check_timezone(timezone, freq)

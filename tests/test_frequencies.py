@@ -392,6 +392,38 @@ def test_dates_off_the_grid_are_named_with_their_series_and_the_grid_they_lie_on
         standardize(daymonth, freq="W-SUN", **kw)
 
 
+def test_a_month_end_written_on_a_friday_is_named_without_a_business_month_hint():
+    """pandas reads month ends with one February dated the 28th (a Friday) as business month
+    ends; the hint said "set [data] freq = 'BME'", on which most of the dates are not (and the
+    next run's error said the dates were off the 'BME' grid and on it)."""
+    kw = dict(series=["s"], time="date", target="sales", domain="d")
+    ends = pd.date_range("2019-01-31", periods=24, freq="ME")
+    dates = ends.where(ends != pd.Timestamp("2020-02-29"), pd.Timestamp("2020-02-28"))
+    frame = pd.DataFrame({"s": "a", "d": "x", "date": dates, "sales": 1.0})
+    with pytest.raises(DataError) as caught:
+        standardize(frame, freq="ME", **kw)
+    assert str(caught.value).endswith(
+        "2020-02-28 is not on the 'ME' grid (1 rows of 1 series, first 'a')"
+    )
+
+
+@pytest.mark.parametrize("freq", ["0D", "0MS", "-1W-FRI"])
+def test_a_frequency_whose_periods_do_not_advance_is_refused(freq):
+    """Before: ZeroDivisionError from pandas' date range (data.py), or an off-grid hint."""
+    frame = frame_at("MS", 12, 12)
+    said = rf"^\[data\] freq '{freq}': a period is a positive multiple of its unit "
+    with pytest.raises(tc.TransfercastError, match=said + r"\(1D, 2W, MS\)$"):
+        TransferTask(frame, series=["store", "dept"], time="date", target="sales",
+                     domain="store", targets=["S06"], horizon=2, freq=freq)  # fmt: skip
+
+
+def test_the_start_of_year_alias_pandas_deprecated_reads_as_its_new_spelling():
+    """AS and AS-JUL (pandas 2.2 deprecated them for YS; pandas 3 has only YS) read as YS."""
+    from transfercast.frequency import current_alias
+
+    assert [current_alias(a) for a in ("AS", "AS-JUL", "BAS")] == ["YS-JAN", "YS-JUL", "BYS-JAN"]
+
+
 def test_a_year_of_months_written_day_first_reads_as_months_on_a_monthly_grid():
     """``01/02/2021`` .. ``01/12/2021`` (a UK export of one year's months) read month-first
     span 11 days, so the shortest-span rule read them as twelve January days and the error

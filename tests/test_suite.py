@@ -203,6 +203,26 @@ def test_summary_uses_the_cells_every_strategy_scored_and_compares_means_over_sc
     assert list(per.index) == ["auto", "pooled", "target_only"]  # sorted by mean WAPE
 
 
+def test_the_gaps_standard_error_counts_a_target_of_each_data_seed_once():
+    """The synthetic scenarios' folds are data seeds naming their targets alike: T0 of seed 0
+    is not T0 of seed 1. Grouped by name, the 4 domains' gaps (0, 0.1; 0.2, 0) made 2 (0.1,
+    0.05) and a standard error of 0.025; by fold and name it is 0.048."""
+    seed0 = [cells("s", s, w) for s, w in [("pooled", [0.3, 0.3]), ("auto", [0.3, 0.4])]]
+    seed1 = [cells("s", s, w).assign(fold=1) for s, w in [("pooled", [0.3, 0.3]),
+                                                          ("auto", [0.5, 0.3])]]  # fmt: skip
+    table = suite.summary_table(pd.concat(seed0 + seed1), ["pooled"]).set_index("scenario")
+    assert table.loc["s", "auto_gap_se"] == pytest.approx(np.std([0, 0.1, 0.2, 0], ddof=1) / 2)
+
+
+def test_the_full_suite_scores_the_strategies_of_its_committed_table():
+    """analog and recalibrate came after the full suite's table: a fresh full run that scored
+    them would enter them in its best fixed strategy and no longer compare with it."""
+    names = suite.run_strategies(suite.parse_args(["--output", "x"]))
+    assert "analog" not in names and "recalibrate" not in names
+    assert {"target_only", "pooled", "l2sp", "auto"} <= set(names)
+    assert "naive" not in names  # model-free: the suite's references stand in
+
+
 def test_quantile_columns_give_sql_and_coverage_and_point_forecasts_give_none():
     task = tiny_task()
     origin = task.panel.times[-14 - 13]
