@@ -920,7 +920,7 @@ def _predict_loaded(
             raise DataError(
                 f"{source_name}: no row has a sale, so the origin is not the data's last sale, "
                 f"and the model's origin {period_text(fitted)} is not one of the data's periods: "
-                f"add a row at it (sales empty), or give {origin_name}"
+                f"add a row at it (sales empty), the period before the first to forecast"
             ) from None
     when = task.forecast_origin()
     if when < fitted:  # its models learnt from the sales they would forecast

@@ -235,7 +235,7 @@ def test_predict_from_the_rows_of_a_store_that_has_not_sold_forecasts_from_the_m
     assert res.code == 2 and res.err.strip().splitlines() == [
         f"error: {tmp_path / 'launch.csv'}: no row has a sale, so the origin is not the data's "
         "last sale, and the model's origin 2021-03-05 is not one of the data's periods: add a "
-        "row at it (sales empty), or give --origin"
+        "row at it (sales empty), the period before the first to forecast"
     ]
     at = launch[launch["date"] == launch["date"].min()]
     at = at.assign(date=(pd.to_datetime(at["date"]) - pd.offsets.Week(weekday=4)).dt.date)
@@ -346,6 +346,10 @@ def test_the_worked_example_runs(tmp_path, capsys):
     raw = tomllib.loads((tmp_path / "config.toml").read_text())
     assert raw["task"]["target_history"] == 0
     parse_config(raw)
+    # the figures the page says it prints (before: 4 weeks stale by 0.023 since a change)
+    page = (EXAMPLES.parent / "docs" / "pre-launch.md").read_text()
+    said = {int(m[0]): float(m[1]) for m in re.findall(r"(?m)^([048]) +\S+ +([\d.]+) ", page)}
+    assert said == table["source_only"].round(3).to_dict()
 
 
 # -- source series that opened during the data: the level over their first periods ----------

@@ -38,6 +38,9 @@ class ShrinkageBlend(Strategy):
 
     name = "shrinkage_blend"
     Params = ShrinkageParams
+    # an example, so auto weighs it only where [strategies.auto] candidates name it: installed
+    # with True, every auto run everywhere would weigh it too
+    auto_default = False
     params: ShrinkageParams  # self.params, typed for your type checker
 
     def source_spec(self) -> SourceSpec:
