@@ -73,8 +73,8 @@ class TransferForecaster:
         unset = {
             "strategy": lambda v: True,  # shown first, without its name
             "horizon": lambda v: v is None,
-            "plugins": lambda v: not len(v),
-            "quantiles": lambda v: not len(v),
+            "plugins": lambda v: not plugin_modules(v),
+            "quantiles": lambda v: not check_quantiles(v),  # a level alone, or None, as given
             "interval_method": lambda v: v == DEFAULT_METHOD,
         }
         params = self.get_params().items()
@@ -199,8 +199,11 @@ class TransferForecaster:
         return to_user_columns(self.task_, fc)
 
 
-def plugin_modules(plugins: Sequence[str] | str) -> tuple[str, ...]:
-    """Plugin module names as a tuple: one name alone is one module, not its letters."""
+def plugin_modules(plugins: Sequence[str] | str | None) -> tuple[str, ...]:
+    """Plugin module names as a tuple: one name alone is one module, not its letters; ``None``
+    is none."""
+    if plugins is None:
+        return ()
     return (plugins,) if isinstance(plugins, str) else tuple(plugins)
 
 

@@ -1,7 +1,9 @@
 """Process-wide state that transfercast changes for a moment: Python's warning hooks and
 filters, the standard error's file descriptor, matplotlib's rcParams. Calls from several
 threads of one process (a notebook, a web service) must neither restore each other's state
-out of order nor catch each other's warnings.
+out of order nor catch each other's warnings. Python's own ``warnings.catch_warnings`` puts
+back a snapshot of the filters when its block ends, which is not safe across threads; the
+gathering here adds one filter and takes that one away, nothing else.
 
 Warnings are gathered by a :class:`Gatherer` put in place of ``warnings.showwarning``: it keeps
 the warnings raised in the context of the call that put it there (its worker threads run in a
@@ -51,16 +53,37 @@ def gathered_warnings() -> Iterator[list[warnings.WarningMessage] | None]:
     if not _WARNINGS.acquire(blocking=False):
         yield None
         return
+    # no snapshot put back at the end (``catch_warnings``): where another thread's block
+    # opened before this call and closed within it, the snapshot would hold that block's
+    # filters (an "ignore") for the rest of the process
+    always = ("always", None, Warning, None, 0)
+    saved = warnings.filters
+    installed = warnings.filters = [always, *saved]
+    gatherer = Gatherer(warnings.showwarning)
+    warnings.showwarning = gatherer
+    token = _GATHERING.set(gatherer)
+    _filters_mutated()
     try:
-        with warnings.catch_warnings():
-            gatherer = Gatherer(warnings.showwarning)
-            warnings.showwarning = gatherer
-            warnings.simplefilter("always")
-            token = _GATHERING.set(gatherer)
-            try:
-                yield gatherer.said
-            finally:
-                gatherer.open = False
-                _GATHERING.reset(token)
+        yield gatherer.said
     finally:
+        gatherer.open = False
+        _GATHERING.reset(token)
+        if warnings.showwarning is gatherer:  # else another block put back its own hook
+            warnings.showwarning = gatherer.then
+        # this call's filter leaves every list that holds it, a snapshot of another block too
+        for filters in (installed, warnings.filters):
+            filters[:] = [f for f in filters if f is not always]
+        if warnings.filters is installed:  # else another block put back its own filters
+            warnings.filters = saved
+        _filters_mutated()
         _WARNINGS.release()
+
+
+def _filters_mutated() -> None:
+    """Tell Python's warning machinery that its filters changed (it caches their version)."""
+    mutated = getattr(warnings, "_filters_mutated", None)
+    if mutated is not None:  # Python up to 3.13
+        mutated()
+    elif hasattr(warnings, "_filters_mutated_lock_held"):  # 3.14 on, as catch_warnings does
+        with warnings._lock:  # type: ignore[attr-defined]
+            warnings._filters_mutated_lock_held()  # type: ignore[attr-defined]

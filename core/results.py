@@ -17,7 +17,7 @@ def comparison_frames(comp: Comparison) -> dict[str, pd.DataFrame]:
     """The tables `compare` writes, by file name."""
     task = comp.task
     forecasts = comp.forecasts
-    if task is not None and len(forecasts):
+    if task is not None and "unique_id" in forecasts:  # with no row too: the same header
         forecasts = to_user_columns(task, forecasts)
     frames = {
         "scores.csv": in_zone(comp.scores, task, []),

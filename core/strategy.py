@@ -251,15 +251,22 @@ def _xgboost_unused(params_json: str) -> str | None:
         return None
     probe = {k: v for k, v in json.loads(params_json).items() if k != "num_boost_round"}
     probe.setdefault("nthread", 1)
-    with gathered_warnings() as caught:  # None where another call gathers: unchecked
-        try:
-            xgb.train(probe, xgb.DMatrix(np.arange(8.0).reshape(8, 1), label=np.ones(8)), 1)
-        except xgb.core.XGBoostError as exc:
-            return _refusal("XGBoost", exc)
-        except Exception:  # noqa: BLE001 - the fit will say
-            return None
-    for warning in caught or []:
-        found = re.search(r"Parameters: \{(.*?)\}.*not (?:be )?used", str(warning.message), re.S)
+    with gathered_warnings() as caught:
+        if caught is None:  # another thread gathers this process's warnings: probe apart
+            said, refused = _xgboost_probe_apart(probe)
+        else:
+            said, refused = [], None
+            try:
+                xgb.train(probe, xgb.DMatrix(np.arange(8.0).reshape(8, 1), label=np.ones(8)), 1)
+            except xgb.core.XGBoostError as exc:
+                refused = str(exc)
+            except Exception:  # noqa: BLE001 - the fit will say
+                refused = ""
+    if refused is not None:
+        return _refusal("XGBoost", Exception(refused)) if refused else None
+    said = said or [str(w.message) for w in caught or []]
+    for text in said:
+        found = re.search(r"Parameters: \{(.*?)\}.*not (?:be )?used", text, re.S)
         if found:
             key = re.findall(r'"([^"]+)"', found.group(1))[0]
             if key in lightgbm_aliases("num_iterations"):  # n_estimators, num_round, ...
@@ -270,6 +277,45 @@ def _xgboost_unused(params_json: str) -> str | None:
                 f"parameter list)"
             )
     return None
+
+
+_XGBOOST_PROBE = """
+import json, sys, warnings
+import numpy as np, xgboost as xgb
+out = {"said": [], "refused": None}
+with warnings.catch_warnings(record=True) as caught:
+    warnings.simplefilter("always")
+    try:
+        rows = xgb.DMatrix(np.arange(8.0).reshape(8, 1), label=np.ones(8))
+        xgb.train(json.loads(sys.argv[1]), rows, 1)
+    except xgb.core.XGBoostError as exc:
+        out["refused"] = str(exc)
+    except Exception:
+        out["refused"] = ""
+out["said"] = [str(w.message) for w in caught]
+print(json.dumps(out))
+"""
+
+
+def _xgboost_probe_apart(probe: dict[str, Any]) -> tuple[list[str], str | None]:
+    """XGBoost's warnings and refusal (``None``: none; ``""``: one the fit will say) when it
+    trains one round with ``probe``, in a child process: Python's warning filters are one per
+    process, and another thread of this one gathers them."""
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", _XGBOOST_PROBE, json.dumps(probe, default=str)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=True,
+        )
+        out = json.loads(done.stdout.strip().splitlines()[-1])
+    except Exception:  # noqa: BLE001 - no child to ask: the fit will say
+        return [], ""
+    return list(out["said"]), out["refused"]
 
 
 @functools.cache

@@ -398,6 +398,13 @@ def test_forecaster_get_and_set_params():
     assert repr(tc.TransferForecaster("naive", horizon=4, quantiles=[0.1])) == (
         "TransferForecaster('naive', horizon=4, quantiles=[0.1])"
     )
+    # a level alone and None are accepted, so shown (before: TypeError from len)
+    assert repr(tc.TransferForecaster("naive", quantiles=0.9)) == (
+        "TransferForecaster('naive', quantiles=0.9)"
+    )
+    assert repr(tc.TransferForecaster("naive", quantiles=None, plugins=None)) == (
+        "TransferForecaster('naive')"
+    )
     assert model.set_params(target_weight=2.0, horizon=4, quantiles=[0.9, 0.1]) is model
     params = model.get_params(deep=False)
     assert params["target_weight"] == 2.0 and params["horizon"] == 4

@@ -40,6 +40,19 @@ def _task(frame: pd.DataFrame, targets, horizon: int = 6, **task) -> tc.Transfer
         return tc.TransferTask.from_config(parse_config(raw), data=frame)
 
 
+def test_a_comparison_with_no_forecast_writes_the_forecasts_header_of_any_other():
+    """Every cell skipped (target_only before launch): forecasts.csv named the series by the
+    toolkit's unique_id and ds instead of the data's key and time columns."""
+    from transfercast.results import comparison_frames
+
+    comp = tc.compare(_task(small_frame(), small_frame().attrs["targets"][:1]), ["target_only"])
+    assert set(comp.scores["status"]) == {"skipped"}
+    frame = comparison_frames(comp)["forecasts.csv"]
+    assert frame.empty
+    assert list(frame.columns) == ["store", "dept", "date", "strategy", "origin", "forecast",
+                                   "actual"]  # fmt: skip
+
+
 @pytest.fixture(scope="module")
 def wide():
     """20 stores x 3 departments, the last 5 new: enough sources for the level model."""

@@ -193,6 +193,64 @@ def test_a_bundle_refuses_another_projects_plugin_module_of_the_same_name(tmp_pa
         clear_plugin_cache()
 
 
+def test_a_block_of_another_thread_that_closes_while_a_call_gathers_leaves_no_filter_behind():
+    """Thread B's ``catch_warnings`` block ignoring RuntimeWarning opened before a call's
+    gathering and closed within it. The gathering's own ``catch_warnings`` put back, at its
+    end, the filters it found: B's ignore, for the rest of the process (seen in a notebook
+    after 150 compares beside a fitting thread)."""
+    from transfercast.process_state import gathered_warnings
+
+    with warnings.catch_warnings():  # this test's own filters, put back at its end
+        before = list(warnings.filters)
+        opened, gathering = threading.Event(), threading.Event()
+
+        def other() -> None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                opened.set()
+                gathering.wait(10)  # closes while the call gathers
+
+        thread = threading.Thread(target=other)
+        thread.start()
+        assert opened.wait(10)
+        with gathered_warnings():
+            gathering.set()
+            thread.join()
+        assert warnings.filters == before
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            np.nanmean(np.array([np.nan]))
+        assert [w.category for w in said] == [RuntimeWarning]
+
+
+def test_a_misspelt_xgboost_parameter_is_refused_while_another_call_gathers_warnings():
+    """The probe reads XGBoost's "not used" warning; while another thread gathered the
+    process's warnings it read none, accepted the key and cached that for the process."""
+    from transfercast.process_state import gathered_warnings
+    from transfercast.strategy import _xgboost_unused
+
+    pytest.importorskip("xgboost")
+    inside, leave = threading.Event(), threading.Event()
+
+    def other() -> None:
+        with gathered_warnings():
+            inside.set()
+            leave.wait(60)
+
+    thread = threading.Thread(target=other)
+    thread.start()
+    try:
+        assert inside.wait(10)
+        said = _xgboost_unused('{"max_dept": 3, "seed": 41}')  # uncached: a key of its own
+    finally:
+        leave.set()
+        thread.join()
+    assert said == (
+        "unknown XGBoost parameter 'max_dept' (did you mean 'max_depth'?) (see XGBoost's "
+        "parameter list)"
+    )
+
+
 def test_gathered_warnings_keep_this_calls_own_and_never_swallow_anothers():
     """A compare gathers the warnings of its own context only: another thread's, raised
     meanwhile, reach the user as raised (an engine probe or a report dropped them); and a
