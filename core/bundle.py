@@ -972,6 +972,16 @@ def _predict_loaded(
     warn_unknown_future(tables, source_name)
     out = to_user_columns(task, fc)
     out = out[[*task.series, task.time, "forecast", *(qcol(q) for q in levels)]]
+    empty = out[[qcol(q) for q in levels]].isna().any(axis=1)
+    if empty.any():  # run said why when it fitted; the written file would say nothing
+        first = fc.loc[empty.to_numpy(), "unique_id"].iloc[0]
+        warnings.warn(
+            f"{source_name}: {int(empty.sum())} of {len(out)} forecasts have empty quantile "
+            f"columns (first: series {first!r}): the model bundle holds no calibration for them "
+            f"(run warned why when it fitted); fit it again with more source domains",
+            DataWarning,
+            stacklevel=2,
+        )
     out.attrs["origin"] = period_text(when)  # JSON-ready: Parquet writes attrs
     _warn_stale(bundle, task, when, source_name)
     return out

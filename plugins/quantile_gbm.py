@@ -30,12 +30,14 @@ model natively (LightGBM text, XGBoost JSON) as a string inside the calibration'
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 import transfercast
+from transfercast.data import DataWarning
 from transfercast.engines import GBM
 from transfercast.errors import ConfigError
 from transfercast.features import FeatureTable
@@ -235,6 +237,23 @@ class QuantileGBM:
         )
 
 
+def _warn_unsold(tables: Any, domain: Any) -> None:
+    """Warn where series of ``domain`` have not sold up to the origin: their quantiles scale
+    the level model's estimate and hold none of its error."""
+    data = tables.data
+    rows = data.target_rows[domain]
+    unsold = np.isnan(data.panel.Y[rows, : data.origin_idx + 1]).all(axis=1)
+    if unsold.any():
+        warnings.warn(
+            f"interval method '{METHOD}': {int(unsold.sum())} series of target domain "
+            f"{domain!r} have not sold up to the origin: their quantiles scale the estimated "
+            f"level and leave its error out (too narrow); the default method "
+            f"'replay_conformal' calibrates them on pre-launch replays",
+            DataWarning,
+            stacklevel=2,
+        )
+
+
 @transfercast.hookimpl
 def transfercast_intervals(
     method: str, quantiles: list[float], strategy: Any, tables: Any, domain: Any, cache: Any
@@ -245,6 +264,7 @@ def transfercast_intervals(
         raise ConfigError(refuse(strategy))
     check_direct(tables)
     models = fit_for(strategy, list(quantiles), tables, domain, cache)
+    _warn_unsold(tables, domain)
     out = QuantileGBM(strategy.name, quantiles, models, is_target=strategy.name == "pooled")
     out.horizon = out.predict(tables, domain)
     return out

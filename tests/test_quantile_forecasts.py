@@ -128,6 +128,30 @@ def test_run_and_predict_give_the_same_quantiles(tmp_path):
     assert len(res.err.strip().splitlines()) == 1 and not out.exists()
 
 
+def test_predict_says_when_its_bundle_holds_no_calibration_for_the_quantiles(tmp_path):
+    """One source domain: no replay can be scored, run warns and keeps NaN quantiles; predict
+    wrote the empty columns without a word."""
+    from transfercast.bundle import load_bundle, predict_bundle, write_bundle
+    from transfercast.config import parse_config
+    from transfercast.data import DataWarning
+    from transfercast.datasets import synthetic_config
+
+    from .conftest import small_frame
+
+    frame = small_frame()
+    target = frame.attrs["targets"][0]
+    one = frame[frame["store"].isin([target, "S01"])]
+    raw = synthetic_config("sales.csv", [target], horizon=6, target_history=13)
+    task = tc.TransferTask.from_config(parse_config(raw), data=one)
+    with pytest.warns(DataWarning, match="the quantiles of 'source_only' are NaN"):
+        model = tc.TransferForecaster("source_only", quantiles=[0.1, 0.9]).fit(task)
+    write_bundle(model, tmp_path / "model")
+    said = r"^new\.csv: (\d+) of \1 forecasts have empty quantile columns \(first: series '\S+'\): "
+    with pytest.warns(DataWarning, match=said + "the model bundle holds no calibration"):
+        out = predict_bundle(load_bundle(tmp_path / "model"), one, source_name="new.csv")
+    assert out["q0.1"].isna().all() and out["forecast"].notna().all()
+
+
 def test_quantiles_option_overrides_the_config_and_bad_levels_are_named(tmp_path):
     config = _project(tmp_path)
     res = invoke("run", config, "--quantiles", "0.25,0.75", "--output", tmp_path / "o")
