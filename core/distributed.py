@@ -58,14 +58,49 @@ def _detach(strategy: Any) -> None:
         _detach(member)
 
 
-def _call(run: Callable[[Any], Any], cell: Any, remote: bool) -> tuple[Any, dict[Any, Any]]:
-    """Run one cell on a worker: its result and, on a remote worker, the source replays it
-    made on the worker's copy of the shared tables (``run.tables``, where the function has
-    them), without their per-series detail (for ``replays.csv``, which the client writes)."""
+def _in_thread(run: Callable[[Any], Any], cell: Any) -> Any:
+    """``run(cell)`` on a worker thread, XGBoost's log of the thread sent to Python warnings."""
+    from transfercast.engines import xgboost_logs_here
+
+    xgboost_logs_here()
+    return run(cell)
+
+
+#: the caller's state of each running in-process Dask call, by token: Dask copies a task's
+#: arguments even in-process, and a copy of the warnings' gatherer is not the gatherer
+_CALLERS: dict[str, tuple[Any, Any]] = {}
+
+
+def _call(
+    run: Callable[[Any], Any], cell: Any, remote: bool, caller: Any = None
+) -> tuple[Any, dict[Any, Any]]:
+    """Run one cell on a worker in the caller's state, as Dask's threads do not run in the
+    caller's context: its plugin manager and, in this process, its gathering of warnings
+    (each said once by the call, not once per cell); ``caller`` is the token of that state in
+    this process, or the manager's module names on a remote worker. Returns its result and,
+    on a remote worker, the source replays it made on the worker's copy of the shared tables
+    (``run.tables``, where the function has them), without their per-series detail (for
+    ``replays.csv``, which the client writes)."""
+    from transfercast.plugin_manager import _current, get_plugin_manager
+    from transfercast.process_state import _GATHERING
+
+    if isinstance(caller, tuple):
+        pm, gathering = get_plugin_manager(caller), None
+    else:
+        pm, gathering = _CALLERS.get(caller, (None, None))
+    token, gathered = _current.set(pm), _GATHERING.set(gathering)
+    try:
+        return _call_with(run, cell, remote)
+    finally:
+        _GATHERING.reset(gathered)
+        _current.reset(token)
+
+
+def _call_with(run: Callable[[Any], Any], cell: Any, remote: bool) -> tuple[Any, dict[Any, Any]]:
     tables = getattr(run, "tables", None) if remote else None
     made = (lambda: tables.__dict__.get("_replays", {})) if tables is not None else dict
     before = set(made())
-    out = run(cell)
+    out = _in_thread(run, cell)
     if not remote:
         return out, {}
     result = out[-1] if isinstance(out, tuple) else out
@@ -86,11 +121,22 @@ def dask_executor(client: Any) -> Executor:
     def execute(run: Callable[[Any], Any], cells: Sequence[Any]) -> Iterator[Any]:
         if not cells:
             return
+        from transfercast.plugin_manager import active_manager
+
         remote = not str(client.scheduler.address).startswith("inproc://")
         shared = client.scatter(run, broadcast=True, hash=False)
-        futures = client.map(
-            _call, [shared] * len(cells), list(cells), [remote] * len(cells), pure=False
-        )
+        import uuid
+
+        from transfercast.process_state import _GATHERING
+
+        pm = active_manager()  # this call's, not whichever another thread made last
+        caller: Any = pm.modules
+        if not remote:
+            caller = uuid.uuid4().hex
+            _CALLERS[caller] = (pm, _GATHERING.get())
+        n = len(cells)
+        args = [[shared] * n, list(cells), [remote] * n, [caller] * n]
+        futures = client.map(_call, *args, pure=False)
         tables = getattr(run, "tables", None)
         remote_replays = tables.__dict__.setdefault("_remote_replays", {}) if tables else {}
         try:
@@ -100,6 +146,8 @@ def dask_executor(client: Any) -> Executor:
                 yield out
         finally:
             client.cancel([*futures, shared])
+            if not remote:
+                _CALLERS.pop(caller, None)
 
     return execute
 
@@ -161,7 +209,9 @@ def local_executor(jobs: int) -> Executor | None:
         pool = ThreadPoolExecutor(max_workers=workers)
         try:
             # each in a copy of the caller's context: its plugin manager, its bundle
-            futures = [pool.submit(contextvars.copy_context().run, run, c) for c in cells]
+            futures = [
+                pool.submit(contextvars.copy_context().run, _in_thread, run, c) for c in cells
+            ]
             for future in futures:
                 yield future.result()
         finally:  # a failed cell or an interrupt: no cell not yet begun starts

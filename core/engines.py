@@ -8,8 +8,11 @@ formats (LightGBM text, XGBoost JSON), never pickled.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -69,6 +72,25 @@ DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
         },
     },
 }
+
+
+_XGBOOST_LOG = threading.local()
+
+
+def xgboost_logs_here() -> None:
+    """Send XGBoost's native log of this thread to Python warnings, as XGBoost does in the
+    thread that imported it only (it keeps one log hook per thread): elsewhere its warnings
+    reach the standard error raw, past every warning filter. Nothing where XGBoost is not
+    imported or its hook cannot be found."""
+    xgb = sys.modules.get("xgboost")
+    if xgb is None or getattr(_XGBOOST_LOG, "set", False):
+        return
+    lib = getattr(getattr(xgb, "core", None), "_LIB", None)
+    hook = getattr(lib, "callback", None)
+    if hook is not None:
+        with contextlib.suppress(Exception):
+            lib.XGBRegisterLogCallback(hook)
+    _XGBOOST_LOG.set = True
 
 
 def env_threads() -> int:

@@ -783,7 +783,12 @@ def check_params(cls: type, params: Any, task: Any, pm: PluginManager, where: st
 def compare_config(
     config: Config, strategies: Sequence[str] | None = None, **kwargs: Any
 ) -> Comparison:
-    """:func:`compare` with everything taken from a validated config."""
+    """:func:`compare` with everything taken from a validated config (its plugin modules from
+    its own folder, even where a config of another folder was loaded since)."""
+    if config.plugins and config.base_dir:
+        from transfercast.config import use_plugin_folder
+
+        use_plugin_folder(Path(config.base_dir), config.plugins)
     task = TransferTask.from_config(config)
     names = strategies or config.strategy.candidates or None
     return compare(

@@ -264,7 +264,7 @@ def get_plugin_manager(
     try:
         pm.check_modules()
     except PluginLoadError:
-        del _cache[key]  # built again next time: the import path may have been fixed meanwhile
+        _cache.pop(key, None)  # built again next time (another thread may have dropped it)
         raise
     _active[:] = [pm]
     _current.set(pm)

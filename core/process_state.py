@@ -48,17 +48,20 @@ class Gatherer:
 def gathered_warnings() -> Iterator[list[warnings.WarningMessage] | None]:
     """Within: every warning raised in this call's context is kept, not shown (each one, not
     once per place), and yielded as a list when the block ends; other threads' warnings are
-    shown as they would be. Where another thread already gathers, this call's warnings are
-    shown as raised and ``None`` is yielded."""
+    shown (Python's filters are one list per process: while a call gathers, its ``always``
+    filter comes first for every thread, so another thread's ``ignore`` or ``error`` filter
+    does not apply to it meanwhile). Where another thread already gathers, this call's
+    warnings are shown as raised and ``None`` is yielded."""
     if not _WARNINGS.acquire(blocking=False):
         yield None
         return
     # no snapshot put back at the end (``catch_warnings``): where another thread's block
     # opened before this call and closed within it, the snapshot would hold that block's
-    # filters (an "ignore") for the rest of the process
+    # filters (an "ignore") for the rest of the process, and it would drop the filters other
+    # threads added meanwhile
     always = ("always", None, Warning, None, 0)
-    saved = warnings.filters
-    installed = warnings.filters = [always, *saved]
+    installed = warnings.filters
+    installed.insert(0, always)
     gatherer = Gatherer(warnings.showwarning)
     warnings.showwarning = gatherer
     token = _GATHERING.set(gatherer)
@@ -70,11 +73,10 @@ def gathered_warnings() -> Iterator[list[warnings.WarningMessage] | None]:
         _GATHERING.reset(token)
         if warnings.showwarning is gatherer:  # else another block put back its own hook
             warnings.showwarning = gatherer.then
-        # this call's filter leaves every list that holds it, a snapshot of another block too
+        # this call's filter leaves every list that holds it, a snapshot of another block too;
+        # filters others added meanwhile stay
         for filters in (installed, warnings.filters):
             filters[:] = [f for f in filters if f is not always]
-        if warnings.filters is installed:  # else another block put back its own filters
-            warnings.filters = saved
         _filters_mutated()
         _WARNINGS.release()
 

@@ -39,7 +39,7 @@ from transfercast.config import NumbersNotBools
 from transfercast.engines import lightgbm_alias_table
 from transfercast.errors import ConfigError, DataError, MissingDependencyError
 from transfercast.features import FeatureTable
-from transfercast.process_state import STREAMS, gathered_warnings
+from transfercast.process_state import STREAMS
 
 
 class PluginError(DataError):
@@ -251,20 +251,9 @@ def _xgboost_unused(params_json: str) -> str | None:
         return None
     probe = {k: v for k, v in json.loads(params_json).items() if k != "num_boost_round"}
     probe.setdefault("nthread", 1)
-    with gathered_warnings() as caught:
-        if caught is None:  # another thread gathers this process's warnings: probe apart
-            said, refused = _xgboost_probe_apart(probe)
-        else:
-            said, refused = [], None
-            try:
-                xgb.train(probe, xgb.DMatrix(np.arange(8.0).reshape(8, 1), label=np.ones(8)), 1)
-            except xgb.core.XGBoostError as exc:
-                refused = str(exc)
-            except Exception:  # noqa: BLE001 - the fit will say
-                refused = ""
+    said, refused = _xgboost_probe_here(xgb, probe) or _xgboost_probe_apart(probe)
     if refused is not None:
         return _refusal("XGBoost", Exception(refused)) if refused else None
-    said = said or [str(w.message) for w in caught or []]
     for text in said:
         found = re.search(r"Parameters: \{(.*?)\}.*not (?:be )?used", text, re.S)
         if found:
@@ -297,10 +286,37 @@ print(json.dumps(out))
 """
 
 
+def _xgboost_probe_here(xgb: Any, probe: dict[str, Any]) -> tuple[list[str], str | None] | None:
+    """XGBoost's log lines and refusal (``None``: none; ``""``: one the fit will say) when it
+    trains one round with ``probe``, read through a log hook of this thread (XGBoost keeps one
+    per thread), so that neither warning filters nor other threads change what is read;
+    ``None`` where XGBoost's hook cannot be set."""
+    import ctypes
+
+    lib = getattr(getattr(xgb, "core", None), "_LIB", None)
+    if lib is None or getattr(lib, "callback", None) is None:
+        return None
+    said: list[str] = []
+    hook = ctypes.CFUNCTYPE(None, ctypes.c_char_p)(
+        lambda message: said.append(message.decode("utf-8", "replace"))
+    )
+    if lib.XGBRegisterLogCallback(hook) != 0:
+        return None
+    refused: str | None = None
+    try:
+        xgb.train(probe, xgb.DMatrix(np.arange(8.0).reshape(8, 1), label=np.ones(8)), 1)
+    except xgb.core.XGBoostError as exc:
+        refused = str(exc)
+    except Exception:  # noqa: BLE001 - the fit will say
+        refused = ""
+    finally:  # XGBoost's own hook: its log as Python warnings, here too from now on
+        lib.XGBRegisterLogCallback(lib.callback)
+    return said, refused
+
+
 def _xgboost_probe_apart(probe: dict[str, Any]) -> tuple[list[str], str | None]:
-    """XGBoost's warnings and refusal (``None``: none; ``""``: one the fit will say) when it
-    trains one round with ``probe``, in a child process: Python's warning filters are one per
-    process, and another thread of this one gathers them."""
+    """:func:`_xgboost_probe_here` in a child process, for an XGBoost whose log hook cannot
+    be set."""
     import subprocess
     import sys
 

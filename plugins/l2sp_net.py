@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 from torch import nn
+from torch.nn.utils import skip_init
 
 from transfercast.engines import env_threads
 from transfercast.features import FeatureTable, unit_free
@@ -50,7 +51,7 @@ def load_weights(module: torch.nn.Module, source: Path | bytes) -> torch.nn.Modu
     return module
 
 
-_SCOPE = {"depth": 0, "threads": 0, "rng": None}
+_SCOPE = {"depth": 0, "threads": 0, "set": 0}
 _SCOPE_LOCK = threading.Lock()
 
 
@@ -58,24 +59,26 @@ _SCOPE_LOCK = threading.Lock()
 def torch_scope() -> Iterator[None]:
     """The torch work of a fit or a forecast (also a decorator): with ``TRANSFERCAST_THREADS``
     set, that many torch threads; when the outermost scope of the process ends, torch's thread
-    count and its global random state are as before it began (building a module draws from
-    that state; every weight is then drawn again from the fit's own generator)."""
+    count is as before it began, unless another thread set its own meanwhile. Nothing draws
+    from torch's global random state (modules are built uninitialised, every weight drawn
+    from the fit's own generator), so it is left alone: another thread's seed stays."""
     n = env_threads()
     with _SCOPE_LOCK:
         if _SCOPE["depth"] == 0:
-            _SCOPE["threads"], _SCOPE["rng"] = torch.get_num_threads(), torch.get_rng_state()
+            _SCOPE["threads"] = torch.get_num_threads()
             if n and n != _SCOPE["threads"]:
                 torch.set_num_threads(n)
+            _SCOPE["set"] = torch.get_num_threads()
         _SCOPE["depth"] += 1
     try:
         yield
     finally:
         with _SCOPE_LOCK:
             _SCOPE["depth"] -= 1
-            if _SCOPE["depth"] == 0:
-                if torch.get_num_threads() != _SCOPE["threads"]:
+            # the count this scope set, not one another thread set meanwhile, is put back
+            if _SCOPE["depth"] == 0 and torch.get_num_threads() == _SCOPE["set"]:
+                if _SCOPE["set"] != _SCOPE["threads"]:
                     torch.set_num_threads(_SCOPE["threads"])
-                torch.set_rng_state(_SCOPE["rng"])
 
 
 def resolve_device(name: str) -> torch.device:
@@ -304,15 +307,18 @@ class TabularNet(nn.Module):
         super().__init__()
         self.config = dict(config)
         c = self.config
+        # weights left uninitialised (no draw from torch's global generator): reset() or a
+        # loaded archive sets them
         self.embeddings = nn.ModuleList(
-            nn.Embedding(card, dim) for card, dim in zip(c["cards"], c["emb_dims"], strict=True)
+            skip_init(nn.Embedding, card, dim)
+            for card, dim in zip(c["cards"], c["emb_dims"], strict=True)
         )
         d_in = c["n_numeric"] + sum(c["emb_dims"])
         sizes = [d_in, *c["hidden"]]
         self.layers = nn.ModuleList(
-            nn.Linear(a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
+            skip_init(nn.Linear, a, b) for a, b in zip(sizes[:-1], sizes[1:], strict=True)
         )
-        self.head = nn.Linear(sizes[-1], 1)
+        self.head = skip_init(nn.Linear, sizes[-1], 1)
         self.dropout = float(c.get("dropout", 0.0))
 
     def reset(self, generator: torch.Generator, bias: float = 0.0) -> None:

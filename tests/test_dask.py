@@ -165,6 +165,53 @@ def test_the_dask_executor_hands_each_cell_on_in_order_before_a_later_one_fails(
     assert got == [10, 20]
 
 
+def test_dask_cells_read_the_plugins_of_their_call_not_those_another_thread_loaded_last():
+    """Dask's threads do not run in the caller's context: a cell read the manager of whichever
+    get_plugin_manager call ran last in the process (auto's plugin candidate was then unknown
+    and the whole compare stopped)."""
+    import threading
+    import types
+
+    from transfercast.plugin_manager import (
+        active_manager,
+        clear_plugin_cache,
+        get_plugin_manager,
+        register_module,
+    )
+
+    register_module(types.ModuleType("rv43_empty_plugin"), "rv43_empty_plugin")
+    try:
+        with dask_client(threads_per_worker=1) as client:  # its threads: before the call
+            get_plugin_manager(["rv43_empty_plugin"])  # this call's manager
+            other = threading.Thread(target=get_plugin_manager)  # another thread's, made last
+            other.start()
+            other.join()
+            got = list(dask_executor(client)(lambda cell: active_manager().modules, [1, 2]))
+        assert got == [("rv43_empty_plugin",)] * 2
+    finally:
+        clear_plugin_cache()
+
+
+def test_a_calls_warnings_raised_in_its_dask_cells_are_gathered_as_its_own():
+    """Dask copies a task's arguments and runs it outside the caller's context: a comparison's
+    warning was said once per cell (6 for 6) instead of once."""
+    import warnings
+
+    from transfercast.process_state import gathered_warnings
+
+    def run(cell):
+        warnings.warn(f"cell {cell}", UserWarning, stacklevel=1)
+        return cell
+
+    with dask_client(threads_per_worker=1) as client:
+        with warnings.catch_warnings(record=True) as shown:
+            warnings.simplefilter("always")
+            with gathered_warnings() as said:
+                assert list(dask_executor(client)(run, [1, 2])) == [1, 2]
+    assert sorted(str(w.message) for w in said) == ["cell 1", "cell 2"]
+    assert not [w for w in shown if str(w.message).startswith("cell")]
+
+
 def test_the_jobs_option_of_compare_sets_the_dask_clusters_threads(tmp_path, monkeypatch):
     """``compare --jobs N`` with ``backend = "dask"`` is the LocalCluster's threads per worker,
     as ``[execution] jobs`` is (it was dropped there)."""

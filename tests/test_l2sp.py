@@ -333,6 +333,42 @@ def test_a_fit_leaves_torchs_threads_and_random_state_as_it_found_them(tables, t
         torch.set_num_threads(threads)
 
 
+def test_an_l2sp_scope_leaves_another_threads_seed_and_thread_count_as_it_set_them(monkeypatch):
+    """A scope put back, when it ended, torch's random state and thread count as it found
+    them: a seed and a thread count another thread set meanwhile (a notebook cell beside a
+    background comparison) were undone."""
+    import threading
+
+    monkeypatch.setenv("TRANSFERCAST_THREADS", "1")
+    threads = torch.get_num_threads()
+    inside, leave = threading.Event(), threading.Event()
+
+    def fitting() -> None:
+        with l2sp_net.torch_scope():
+            l2sp_net.TabularNet(
+                {"cards": [3], "emb_dims": [2], "n_numeric": 2, "hidden": [4], "dropout": 0.0,
+                 "n_numeric_base": 2, "n_cat_base": 1}
+            )  # fmt: skip
+            inside.set()
+            leave.wait(10)
+
+    thread = threading.Thread(target=fitting)
+    try:
+        thread.start()
+        assert inside.wait(10)
+        torch.manual_seed(123)
+        torch.set_num_threads(2)
+        leave.set()
+        thread.join()
+        drawn = torch.rand(3)
+        torch.manual_seed(123)
+        assert torch.equal(drawn, torch.rand(3))
+        assert torch.get_num_threads() == 2
+    finally:
+        leave.set()
+        torch.set_num_threads(threads)
+
+
 @pytest.fixture(scope="module")
 def two_members(tables, target) -> L2SP:
     s = L2SP({**SMALL, "members": 2, "seed": 3})

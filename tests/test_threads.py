@@ -12,9 +12,11 @@ import time
 import warnings
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import transfercast as tc
+from transfercast.cli import to_toml
 from transfercast.plugin_manager import clear_plugin_cache, get_plugin_manager
 
 from .conftest import register_strategies, small_task
@@ -132,6 +134,38 @@ def test_auto_in_one_thread_reads_its_own_plugins_while_another_thread_makes_its
     assert (comp.scores["status"] == "ok").all(), comp.scores["error"].tolist()
 
 
+def _same_named_plugin(folder, name: str, factor: float) -> None:
+    """A project folder with the plugin module ``name``: strategy 'mine', forecasting
+    ``factor`` times the recent level."""
+    folder.mkdir()
+    (folder / f"{name}.py").write_text(
+        textwrap.dedent(f'''
+            import numpy as np
+            import transfercast as tc
+
+            class Mine(tc.Strategy):
+                """{factor} x 1."""
+                name = "mine"
+                needs_history = False
+                def source_spec(self):
+                    return None
+                def fine_tune(self, target, source):
+                    pass
+                def predict(self, table):
+                    return np.full(len(table), {factor})
+                def save(self, directory):
+                    return {{}}
+                @classmethod
+                def load(cls, directory, manifest):
+                    return cls(manifest["params"])
+
+            @tc.hookimpl
+            def transfercast_register_strategies(register):
+                register(Mine)
+        ''')
+    )
+
+
 def test_a_bundle_refuses_another_projects_plugin_module_of_the_same_name(tmp_path):
     """Two projects, each with its strategies.py: a bundle of the first, loaded after the
     second's module was imported, forecast with the second's code in silence."""
@@ -139,33 +173,7 @@ def test_a_bundle_refuses_another_projects_plugin_module_of_the_same_name(tmp_pa
 
     name = "tc_test_same_name"
     for project, factor in (("p1", 1.0), ("p2", 2.0)):
-        (tmp_path / project).mkdir()
-        (tmp_path / project / f"{name}.py").write_text(
-            textwrap.dedent(f'''
-                import numpy as np
-                import transfercast as tc
-
-                class Mine(tc.Strategy):
-                    """{factor} x 1."""
-                    name = "mine"
-                    needs_history = False
-                    def source_spec(self):
-                        return None
-                    def fine_tune(self, target, source):
-                        pass
-                    def predict(self, table):
-                        return np.full(len(table), {factor})
-                    def save(self, directory):
-                        return {{}}
-                    @classmethod
-                    def load(cls, directory, manifest):
-                        return cls(manifest["params"])
-
-                @tc.hookimpl
-                def transfercast_register_strategies(register):
-                    register(Mine)
-            ''')
-        )
+        _same_named_plugin(tmp_path / project, name, factor)
     task = small_task()
     sys.path.insert(0, str(tmp_path / "p1"))
     try:
@@ -190,6 +198,36 @@ def test_a_bundle_refuses_another_projects_plugin_module_of_the_same_name(tmp_pa
     finally:
         sys.path.remove(sys.path[0])
         sys.modules.pop(name, None)
+        clear_plugin_cache()
+
+
+def test_a_config_compares_with_its_own_plugin_module_after_another_projects_was_loaded(tmp_path):
+    """Two projects, each with its strategies module of one name: comparing the first's config
+    after loading the second's ran the second's code (forecasts exactly twice as large)."""
+    from transfercast.config import load_config
+    from transfercast.evaluation import compare_config
+
+    from .conftest import small_project
+
+    name = "tc_test_same_config_name"
+    configs = []
+    for project, factor in (("c1", 1.0), ("c2", 2.0)):
+        _same_named_plugin(tmp_path / project, name, factor)
+        raw = small_project(tmp_path / project, horizon=4, target_history=13, windows=1)
+        raw["plugins"] = [name]
+        (tmp_path / project / "config.toml").write_text(to_toml(raw))
+        configs.append(tmp_path / project / "config.toml")
+    try:
+        first = load_config(configs[0])
+        alone = compare_config(first, ["mine"]).forecasts["forecast"]
+        load_config(configs[1])  # another notebook cell, another request
+        again = compare_config(first, ["mine"]).forecasts["forecast"]
+        pd.testing.assert_series_equal(again, alone)
+    finally:
+        sys.modules.pop(name, None)
+        for config in configs:
+            if str(config.parent) in sys.path:
+                sys.path.remove(str(config.parent))
         clear_plugin_cache()
 
 
@@ -221,6 +259,47 @@ def test_a_block_of_another_thread_that_closes_while_a_call_gathers_leaves_no_fi
             warnings.simplefilter("always")
             np.nanmean(np.array([np.nan]))
         assert [w.category for w in said] == [RuntimeWarning]
+
+
+def test_filters_another_thread_adds_while_a_call_gathers_stay_after_it():
+    """The gathering put back, at its end, the list it had installed: a filter a notebook
+    cell added meanwhile (an ``error`` for its own warning) was gone after the compare."""
+    from transfercast.process_state import gathered_warnings
+
+    with warnings.catch_warnings():
+        added = threading.Event()
+
+        def other() -> None:
+            warnings.filterwarnings("error", message="rv43 overflow")
+            added.set()
+
+        with gathered_warnings():
+            thread = threading.Thread(target=other)
+            thread.start()
+            assert added.wait(10)
+            thread.join()
+        assert [f[0] for f in warnings.filters if f[1] and f[1].pattern == "rv43 overflow"] == [
+            "error"
+        ]
+        assert not [f for f in warnings.filters if f == ("always", None, Warning, None, 0)]
+
+
+def test_xgboost_warnings_in_a_cells_thread_are_python_warnings():
+    """XGBoost sends its native log to Python warnings only in the thread that imported it;
+    a cell on another thread (``jobs = 2``) wrote its raw lines to the standard error, past
+    the filters boost_continue sets and the command line's one-line warnings."""
+    xgb = pytest.importorskip("xgboost")
+    from transfercast.distributed import local_executor
+
+    def run(cell):
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            rows = xgb.DMatrix(np.arange(4.0).reshape(4, 1), label=np.ones(4))
+            xgb.train({"rv43_unknown": 1, "nthread": 1}, rows, 1)
+        return [str(w.message) for w in said]
+
+    (said,) = list(local_executor(2)(run, [1]))
+    assert any('"rv43_unknown"' in text and "not used" in text for text in said), said
 
 
 def test_a_misspelt_xgboost_parameter_is_refused_while_another_call_gathers_warnings():
