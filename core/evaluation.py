@@ -785,7 +785,7 @@ def compare_config(
 ) -> Comparison:
     """:func:`compare` with everything taken from a validated config (its plugin modules from
     its own folder, even where a config of another folder was loaded since)."""
-    if config.plugins and config.base_dir:
+    if config.plugins and Path(config.base_dir).is_absolute():  # read from a file
         from transfercast.config import use_plugin_folder
 
         use_plugin_folder(Path(config.base_dir), config.plugins)

@@ -73,8 +73,8 @@ class TransferForecaster:
         unset = {
             "strategy": lambda v: True,  # shown first, without its name
             "horizon": lambda v: v is None,
-            "plugins": lambda v: not plugin_modules(v),
-            "quantiles": lambda v: not check_quantiles(v),  # a level alone, or None, as given
+            "plugins": _empty,
+            "quantiles": _empty,  # a level alone, as given (shown, never checked, here)
             "interval_method": lambda v: v == DEFAULT_METHOD,
         }
         params = self.get_params().items()
@@ -197,6 +197,13 @@ class TransferForecaster:
             raise TransfercastError("TransferForecaster.predict called before fit")
         fc = pd.concat(self.forecasts_.values(), ignore_index=True)
         return to_user_columns(self.task_, fc)
+
+
+def _empty(value: Any) -> bool:
+    """Whether a constructor value is unset: ``None`` or an empty sequence."""
+    return value is None or (
+        not isinstance(value, str) and hasattr(value, "__len__") and len(value) == 0
+    )
 
 
 def plugin_modules(plugins: Sequence[str] | str | None) -> tuple[str, ...]:

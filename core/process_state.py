@@ -74,9 +74,15 @@ def gathered_warnings() -> Iterator[list[warnings.WarningMessage] | None]:
         if warnings.showwarning is gatherer:  # else another block put back its own hook
             warnings.showwarning = gatherer.then
         # this call's filter leaves every list that holds it, a snapshot of another block too;
-        # filters others added meanwhile stay
-        for filters in (installed, warnings.filters):
+        # filters others added meanwhile stay. A current list that holds it is a copy a block
+        # made within the call and left in place (two of its cells' blocks closing out of
+        # order): the list of the call's start goes back, without the blocks' own filters
+        current = warnings.filters
+        copied = current is not installed and any(f is always for f in current)
+        for filters in (installed, current):
             filters[:] = [f for f in filters if f is not always]
+        if copied:
+            warnings.filters = installed
         _filters_mutated()
         _WARNINGS.release()
 

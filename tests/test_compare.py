@@ -405,6 +405,9 @@ def test_forecaster_get_and_set_params():
     assert repr(tc.TransferForecaster("naive", quantiles=None, plugins=None)) == (
         "TransferForecaster('naive')"
     )
+    odd = tc.TransferForecaster("naive")
+    odd.quantiles = [1.5]  # an attribute set as scikit-learn allows: shown, checked at fit
+    assert repr(odd) == "TransferForecaster('naive', quantiles=[1.5])"
     assert model.set_params(target_weight=2.0, horizon=4, quantiles=[0.9, 0.1]) is model
     params = model.get_params(deep=False)
     assert params["target_weight"] == 2.0 and params["horizon"] == 4

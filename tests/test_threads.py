@@ -261,6 +261,40 @@ def test_a_block_of_another_thread_that_closes_while_a_call_gathers_leaves_no_fi
         assert [w.category for w in said] == [RuntimeWarning]
 
 
+def test_two_cells_blocks_closing_out_of_order_within_a_call_leave_no_filter_behind():
+    """Two cell threads' ``catch_warnings`` blocks overlapping within one gathering (the
+    second opens in the first's copy, the first closes first): the second puts back the
+    first's copy, ``ignore`` and all. Removing only the call's own filter left that copy in
+    the process; later comparisons' warnings went silent."""
+    from transfercast.process_state import gathered_warnings
+
+    with warnings.catch_warnings():
+        before = list(warnings.filters)
+        first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+
+        def first() -> None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                first_in.set()
+                second_in.wait(10)
+            first_out.set()
+
+        def second() -> None:
+            first_in.wait(10)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                second_in.set()
+                first_out.wait(10)
+
+        with gathered_warnings():
+            cells = [threading.Thread(target=first), threading.Thread(target=second)]
+            for cell in cells:
+                cell.start()
+            for cell in cells:
+                cell.join()
+        assert warnings.filters == before
+
+
 def test_filters_another_thread_adds_while_a_call_gathers_stay_after_it():
     """The gathering put back, at its end, the list it had installed: a filter a notebook
     cell added meanwhile (an ``error`` for its own warning) was gone after the compare."""
