@@ -1074,7 +1074,8 @@ def report_html(
         # 5. the similarity diagnostics
         "<h2>Source/target similarity</h2>",
         "<p class='note'>domain_auc: 0.5 = the domains cannot be told apart, 1 = fully "
-        "separable; psi/ks: per-feature drift; season_corr: correlation of the seasonal "
+        "separable (a target like its sources scores about 0.6-0.8); psi/ks: per-feature "
+        "drift; season_corr: correlation of the seasonal "
         "profiles (by week of year, month or quarter, as the frequency has it; none for "
         "yearly data); scale_ratio: target size over the median source; season_unseen: the "
         "horizon holds a season (by the sources' seasonal index) the target never showed; "

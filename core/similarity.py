@@ -209,6 +209,7 @@ def _auc(
         rng = np.random.default_rng(seed)
         drop = rng.choice(np.flatnonzero(y == 0), n_src - MAX_SOURCE_ROWS, replace=False)
         keep[drop] = False
+    split = False  # a fold whose classifier could tell rows apart (else each is constant)
     for f in range(k):
         test = (fold == f) & keep
         train = (fold != f) & keep
@@ -220,8 +221,11 @@ def _auc(
         with threadpool_limits(1):
             clf.fit(X[train], y[train])
             oof[test] = clf.predict_proba(X[test])[:, 1]
+        split = split or bool(np.ptp(oof[test]) > 0)
     ok = ~np.isnan(oof)
-    if len(np.unique(y[ok])) < 2:
+    # too few rows for a tree to split (its leaves need 20): the constant scores' 0.5 would
+    # read as "indistinguishable" whatever the target is
+    if len(np.unique(y[ok])) < 2 or not split:
         return float("nan")
     return float(roc_auc_score(y[ok], oof[ok]))
 
@@ -565,9 +569,12 @@ def _warn_empty(frame: pd.DataFrame, tables: OriginTables) -> None:
     diagnostics (4 training rows) or ``season_corr`` (enough periods to read a season), which
     are then left empty."""
     need = _min_positions(tables)
+    young = {d for d in frame["target"] if len(tables.target(d)) < 4}
+    unsplit = frame.loc[frame["domain_auc"].isna(), "target"] if "domain_auc" in frame else []
     short = {
-        "drift (domain_auc, psi, ks: needs 4 training rows)": [
-            d for d in frame["target"] if len(tables.target(d)) < 4
+        "drift (domain_auc, psi, ks: needs 4 training rows)": sorted(young, key=str),
+        "domain_auc (too few rows for its classifier to tell the target's from the sources')": [
+            d for d in unsplit if d not in young
         ],
         f"season_corr (needs {need} {_position_name(tables)})": [
             d

@@ -561,3 +561,26 @@ def test_a_gap_in_a_source_series_is_no_season_of_its_domain():
         sim = similarity(task, dates[-14])
     assert not sim["season_unseen"].iloc[0] and sim["season_gap"].iloc[0] < 0.01
     assert sim["scale_ratio"].iloc[0] == pytest.approx(1.0, abs=0.01)
+
+
+def test_a_target_too_young_for_the_domain_classifier_to_split_has_no_auc():
+    """Six weeks of two series: each fold trains on 10-20 rows, under the 20 a leaf needs, so
+    every fold predicted its prior and the AUC was exactly 0.5, "indistinguishable", even for
+    a target whose sales jump 100-fold every other week."""
+    from transfercast.config import parse_config
+    from transfercast.data import DataWarning
+    from transfercast.datasets import synthetic_sales
+
+    frame = synthetic_sales(n_domains=6, series_per_domain=2, n_periods=120, n_targets=2,
+                            target_periods=10, relatedness=0.0)  # fmt: skip
+    wild = frame["store"].isin(frame.attrs["targets"])
+    frame.loc[wild, "sales"] = np.where(np.arange(wild.sum()) % 2 == 0, 500.0, 50000.0)
+    raw = synthetic_config("x.csv", frame.attrs["targets"], horizon=4, target_history=6)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        task = transfercast.TransferTask.from_config(parse_config(raw), data=frame)
+    with pytest.warns(DataWarning, match=r"'S05', 'S06' too young for domain_auc \(too few rows "
+                      r"for its classifier to tell the target's from the sources'\)"):  # fmt: skip
+        table = similarity(task, task.evaluation_origins()[-1])
+    assert table["domain_auc"].isna().all()
+    assert table["ks_max"].notna().all()  # the other drift measures stand
