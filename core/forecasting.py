@@ -112,10 +112,14 @@ def warn_level_extrapolated(
                 same &= kind_of[kind] == category_text(pd.Series([row[kind]], dtype=object))[0]
             values = peers.loc[same, col].to_numpy(float)
             values = values[np.isfinite(values)]
+            of = ", ".join(f"{kind} {row[kind]!r}" for kind in kinds) or "every source"
+            if not len(values):  # a kind no source has: the range of every source
+                values = peers[col].to_numpy(float)
+                values = values[np.isfinite(values)]
+                of = "no source of its kind; every source"
             v = float(row[col])
             if not len(values) or not np.isfinite(v) or values.min() <= v <= values.max():
                 continue
-            of = ", ".join(f"{kind} {row[kind]!r}" for kind in kinds) or "every source"
             warned.add(domain)
             whole = tables.is_prelaunch(panel.domains[rows[k]])
             within, _ = tables.task.unsold_note(rows[k : k + 1], tables.data.origin_idx)
@@ -478,6 +482,26 @@ class OriginTables:
             return None, None
         return np.where(pre, a + 1, 0), self.prior_level[i]
 
+    def _planned(self, rows: np.ndarray) -> dict[str, np.ndarray]:
+        """The panel's known covariates with the horizon's missing planned values of the series
+        ``rows`` filled as the direct prediction rows fill them (each series' recent mean as of
+        the origin): a recursive step anchored later would read a window of fewer observed
+        periods, and none beyond the level window."""
+        known = self.data.panel.known
+        if not known:
+            return known
+        table = self.prediction_table(rows)
+        i = table.keys["_i"].to_numpy()
+        t = self.data.origin_idx + table.keys["h"].to_numpy()
+        out = dict(known)
+        for col in self.builder.known:
+            arr = known[col]
+            gap = np.isnan(arr[i, t])
+            if gap.any():
+                out[col] = arr.copy()
+                out[col][i[gap], t[gap]] = table.X[col].to_numpy(float)[gap]
+        return out
+
     def prediction_table(self, rows: np.ndarray) -> FeatureTable:
         """The (direct) prediction rows of the series ``rows`` over the horizon."""
         i, a, h = self.builder.prediction_rows(rows, self.data.origin_idx, self.horizon)
@@ -561,12 +585,13 @@ class OriginTables:
         formulation, the weighted sum of each member's own forecasts, as its weights were
         learnt on: each member fed its own forecasts, not the blend's."""
         members = getattr(strategy, "members_", None)
-        if self.spec.formulation == "recursive" and members:
+        weights = getattr(strategy, "weights_", None)  # l2sp's members are networks: no weights
+        if self.spec.formulation == "recursive" and members and weights is not None:
             key = ["unique_id", "ds"]
             parts = [self._forecast(m, domain).sort_values(key) for m in members]
             out = parts[0][key].reset_index(drop=True)
             out["forecast"] = sum(
-                w * p["forecast"].to_numpy() for w, p in zip(strategy.weights_, parts, strict=True)
+                w * p["forecast"].to_numpy() for w, p in zip(weights, parts, strict=True)
             )
             return out
         rows = self.data.target_rows[domain]
@@ -579,7 +604,9 @@ class OriginTables:
                 {"unique_id": table.keys["unique_id"], "ds": table.keys["ds"], "forecast": yhat}
             )
         # recursive: one step at a time, each forecast written into a private copy of the panel
-        work = panel.__class__(**{**panel.__dict__, "Y": panel.Y.copy()})
+        work = panel.__class__(
+            **{**panel.__dict__, "Y": panel.Y.copy(), "known": self._planned(rows)}
+        )
         frames = []
         for step in range(1, self.horizon + 1):
             anchor = origin + step - 1

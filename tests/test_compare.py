@@ -241,6 +241,44 @@ def test_recursive_formulation_forecasts_whole_horizon():
     assert comp.scores["wape"].iloc[0] < 0.5
 
 
+def test_recursive_steps_past_the_data_read_planned_values_filled_as_the_direct_ones():
+    """Past the data's end the known covariates have no planned value: the direct rows take
+    each series' recent mean as of the origin (as the warning says); the recursive steps took
+    it over a window anchored at each step, shorter each step, and none past the level window
+    (every covariate, holiday flags too, read as missing). Both now equal the forecasts from
+    the same data with those values written in."""
+    from transfercast.datasets import synthetic_sales
+
+    frame = synthetic_sales(n_domains=6, series_per_domain=2, n_periods=130, n_targets=1,
+                            target_periods=60, seed=1)  # fmt: skip
+    last = frame["date"].max()
+    rows = []
+    for _, g in frame.sort_values("date").groupby(["store", "dept"]):
+        tail = g.tail(8)
+        for k in range(1, 13):
+            row = g.iloc[-1].copy()
+            row["date"], row["sales"] = last + k * pd.offsets.Week(weekday=4), np.nan
+            row["price"] = tail["price"].mean()
+            for flag in ("promo", "is_holiday"):
+                row[flag] = round(tail[flag].mean())
+            rows.append(row)
+    filled = pd.concat([frame, pd.DataFrame(rows)], ignore_index=True)
+
+    def forecast(data, **fit):
+        task = tc.TransferTask(
+            data, series=["store", "dept"], time="date", target="sales", domain="store",
+            targets=frame.attrs["targets"], horizon=12, target_history=13,
+            static=["store_type", "size"], known=["price", "promo", "is_holiday"],
+            features={"formulation": "recursive"},
+        )  # fmt: skip
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            model = tc.TransferForecaster("source_only", source_params={"num_boost_round": 30})
+            return model.fit(task, **fit).predict()["forecast"].to_numpy()
+
+    np.testing.assert_allclose(forecast(frame), forecast(filled, origin=last), rtol=1e-9)
+
+
 def test_parallel_jobs_give_the_same_scores(task, comparison):
     par = tc.compare(task, ["target_only", "source_only", "pooled"], jobs=2)
     cols = ["target", "strategy", "origin", "wape", "mase", "bias"]

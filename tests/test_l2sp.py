@@ -375,6 +375,22 @@ def two_members(tables, target) -> L2SP:
     return s.transfer(s.fit_source(tables.source), target)
 
 
+def test_members_forecast_in_the_recursive_formulation_too(task, tables, two_members):
+    """Read as a weighted blend of strategies (``members_``, as auto), l2sp's networks had no
+    ``weights_``: every recursive forecast of ``members = 2`` failed with AttributeError."""
+    spec = task.features.model_copy(update={"formulation": "recursive"})
+    recursive = OriginTables(task, tables.data, spec)
+    fc = recursive.forecast(two_members, task.targets[0])
+    assert len(fc) and np.isfinite(fc["forecast"]).all()
+    direct = tables.forecast(two_members, task.targets[0])
+    first = fc["ds"] == fc["ds"].min()  # step 1 reads no forecast of its own: the same
+    np.testing.assert_allclose(
+        fc.loc[first].sort_values("unique_id")["forecast"],
+        direct.loc[direct["ds"] == direct["ds"].min()].sort_values("unique_id")["forecast"],
+        rtol=1e-6,
+    )
+
+
 def test_members_forecast_the_mean_of_the_networks_of_their_seeds(tables, target, two_members):
     """``members = 2`` with seed 3 is the mean of the single networks of seeds 3 and 4, each
     pre-trained and fine-tuned as on its own; one member keeps the source key it had."""

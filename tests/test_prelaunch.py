@@ -644,6 +644,21 @@ def test_a_pre_launch_size_outside_its_kind_among_the_sources_is_warned_about(si
         tc.TransferForecaster("source_only", **SMALL).fit(task)
 
 
+def test_a_pre_launch_size_of_a_kind_no_source_has_is_checked_against_every_source():
+    """S08 of a store type no source has, with a size far below every source store's: no
+    source of its kind gave a range, so nothing was said (a level of 317 for about 22,000)."""
+    frame = small_frame()
+    sources = frame[~frame["store"].isin(["S06", "S07", "S08"])]
+    low, high = int(sources["size"].min()), int(sources["size"].max())
+    frame.loc[frame["store"] == "S08", ["store_type", "size"]] = ["Z", low // 10]
+    raw = synthetic_config("x.csv", ["S06", "S07", "S08"], horizon=6, target_history=0)
+    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
+    with pytest.warns(DataWarning, match=rf"'S08' is forecast before launch with size "
+                      rf"{low // 10}, outside the size of the source series of its kind \(no "
+                      rf"source of its kind; every source: {low} to {high}\)"):  # fmt: skip
+        tc.TransferForecaster("source_only", **SMALL).fit(task)
+
+
 def test_a_pre_launch_series_of_a_selling_store_says_when_it_sold():
     """S08's D2 sold, then nothing in the 13 periods ``target_history`` keeps, and S08's size
     lies outside its kind: the warning names the series "with no sales in the last 13
