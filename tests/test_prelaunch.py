@@ -625,37 +625,28 @@ def test_fitting_warns_of_a_category_only_the_targets_have_sold():
     ]
 
 
-@pytest.mark.parametrize("side", ["below", "above"])
+@pytest.mark.parametrize("side", ["below", "above", "of no source's kind"])
 def test_a_pre_launch_size_outside_its_kind_among_the_sources_is_warned_about(side):
     """S08 forecast before launch with a size below (above) every source store of its type:
     the level model extrapolates its size slope, and the fit says so, naming the size and the
-    range."""
+    range. Of a store type no source has, every source's range stands in (before: no range of
+    its kind, so nothing was said: a level of 317 for about 22,000)."""
     frame = small_frame()
     kind = frame.loc[frame["store"] == "S08", "store_type"].iloc[0]
-    peers = frame[(frame["store_type"] == kind) & ~frame["store"].isin(["S06", "S07", "S08"])]
+    sources = frame[~frame["store"].isin(["S06", "S07", "S08"])]
+    peers = sources if side.startswith("of") else sources[sources["store_type"] == kind]
     low, high = int(peers["size"].min()), int(peers["size"].max())
-    size = low // 2 if side == "below" else high * 2
+    size = high * 2 if side == "above" else low // 2
     frame.loc[frame["store"] == "S08", "size"] = size
+    of = f"store_type '{kind}'"
+    if side.startswith("of"):
+        frame.loc[frame["store"] == "S08", "store_type"] = "Z"
+        of = "no source of its kind; every source"
     raw = synthetic_config("x.csv", ["S06", "S07", "S08"], horizon=6, target_history=0)
     task = tc.TransferTask.from_config(parse_config(raw), data=frame)
     with pytest.warns(DataWarning, match=rf"'S08' is forecast before launch with size {size}, "
-                      rf"outside the size of the source series of its kind \(store_type "
-                      rf"'{kind}': {low} to {high}\): its level is extrapolated"):  # fmt: skip
-        tc.TransferForecaster("source_only", **SMALL).fit(task)
-
-
-def test_a_pre_launch_size_of_a_kind_no_source_has_is_checked_against_every_source():
-    """S08 of a store type no source has, with a size far below every source store's: no
-    source of its kind gave a range, so nothing was said (a level of 317 for about 22,000)."""
-    frame = small_frame()
-    sources = frame[~frame["store"].isin(["S06", "S07", "S08"])]
-    low, high = int(sources["size"].min()), int(sources["size"].max())
-    frame.loc[frame["store"] == "S08", ["store_type", "size"]] = ["Z", low // 10]
-    raw = synthetic_config("x.csv", ["S06", "S07", "S08"], horizon=6, target_history=0)
-    task = tc.TransferTask.from_config(parse_config(raw), data=frame)
-    with pytest.warns(DataWarning, match=rf"'S08' is forecast before launch with size "
-                      rf"{low // 10}, outside the size of the source series of its kind \(no "
-                      rf"source of its kind; every source: {low} to {high}\)"):  # fmt: skip
+                      rf"outside the size of the source series of its kind \({of}: {low} to "
+                      rf"{high}\): its level is extrapolated"):  # fmt: skip
         tc.TransferForecaster("source_only", **SMALL).fit(task)
 
 
