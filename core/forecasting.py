@@ -487,12 +487,13 @@ class OriginTables:
         ``rows`` filled as the direct prediction rows fill them (each series' recent mean as of
         the origin): a recursive step anchored later would read a window of fewer observed
         periods, and none beyond the level window."""
-        known = self.data.panel.known
-        if not known:
-            return known
+        known, origin = self.data.panel.known, self.data.origin_idx
+        span = np.asarray(rows)[:, None], slice(origin + 1, origin + self.horizon + 1)
+        if not any(np.isnan(known[c][span]).any() for c in self.builder.known):
+            return known  # every planned value given: nothing to fill
         table = self.prediction_table(rows)
         i = table.keys["_i"].to_numpy()
-        t = self.data.origin_idx + table.keys["h"].to_numpy()
+        t = origin + table.keys["h"].to_numpy()
         out = dict(known)
         for col in self.builder.known:
             arr = known[col]

@@ -240,9 +240,7 @@ class QuantileGBM:
 def _warn_unsold(tables: Any, domain: Any) -> None:
     """Warn where series of ``domain`` have not sold up to the origin: their quantiles scale
     the level model's estimate and hold none of its error."""
-    data = tables.data
-    rows = data.target_rows[domain]
-    unsold = np.isnan(data.panel.Y[rows, : data.origin_idx + 1]).all(axis=1)
+    unsold = np.isin(tables.data.target_rows[domain], tables.prelaunch)
     if unsold.any():
         warnings.warn(
             f"interval method '{METHOD}': {int(unsold.sum())} series of target domain "

@@ -364,6 +364,16 @@ def test_a_misspelt_xgboost_parameter_is_refused_while_another_call_gathers_warn
     )
 
 
+def test_an_xgboost_whose_log_hook_cannot_be_set_is_probed_in_a_child_process(monkeypatch):
+    """Where XGBoost's per-thread log hook cannot be set, the probe asks a child process."""
+    from transfercast import strategy
+
+    pytest.importorskip("xgboost")
+    monkeypatch.setattr(strategy, "_xgboost_probe_here", lambda xgb, probe: None)
+    said = strategy._xgboost_unused.__wrapped__('{"max_dept": 3}')
+    assert said.startswith("unknown XGBoost parameter 'max_dept' (did you mean 'max_depth'?)")
+
+
 def test_gathered_warnings_keep_this_calls_own_and_never_swallow_anothers():
     """A compare gathers the warnings of its own context only: another thread's, raised
     meanwhile, reach the user as raised (an engine probe or a report dropped them); and a
